@@ -1,0 +1,55 @@
+# gtpipe developer entry points. Every target installs what it needs on a bare machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export PYTHONDONTWRITEBYTECODE := 1
+TASK ?= image-classification
+
+.PHONY: install venv node test lint typecheck synth demo local-up local-down bench clean
+
+install: venv node
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+node: node_modules/.installed
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+synth: install
+	npx cdk synth --quiet
+
+test: install lint typecheck
+	$(VENV)/bin/pytest
+
+demo: install
+	$(PY) -m local.demo --task $(TASK)
+
+local-up: install
+	$(PY) -m local.cli up
+
+local-down: venv
+	$(PY) -m local.cli down
+
+bench: install
+	$(PY) -m bench
+
+clean:
+	rm -rf cdk.out .local .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,412 @@
+"""Typed, validated configuration built from `cdk.json` context.
+
+`PipelineConfig.from_context` is the only place that reads context; constructs take the typed objects.
+Every validation failure raises `ConfigError` naming the context key and the allowed values, so a bad
+value fails `cdk synth` with a clear message instead of a broken deployment.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+TaskType = Literal["image-classification", "object-detection"]
+LabelingBackend = Literal["ground-truth", "builtin"]
+ApiAuthMode = Literal["iam", "api-key"]
+WorkforceType = Literal["create-private", "private", "vendor", "public"]
+
+TASK_TYPES: tuple[TaskType, ...] = ("image-classification", "object-detection")
+LABELING_BACKENDS: tuple[LabelingBackend, ...] = ("ground-truth", "builtin")
+API_AUTH_MODES: tuple[ApiAuthMode, ...] = ("iam", "api-key")
+
+PREFIX = "gtpipe:"
+_INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[0-9]*x?large$|^ml\.[a-z0-9]+\.(medium|large|xlarge)$")
+_WORKTEAM_ARN = re.compile(r"^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]+:\d{12}:workteam/[a-z\-]+/[\w\-]+$")
+_PUBLIC_WORKTEAM = re.compile(r":394669845002:workteam/public-crowd/")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_LABEL_ATTRIBUTE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
+_STACK_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,30}$")
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+
+MECHANICAL_TURK_CLOSED = (
+    "the Amazon Mechanical Turk public workforce closed permanently on 2026-09-30; use a private "
+    'workteam ({"type": "create-private", "workerEmails": [...]} or {"type": "private", "workteamArn": '
+    '"..."}), a vendor workteam, or gtpipe:labelingBackend "builtin"'
+)
+
+# Hyperparameters our local implementation and the built-in algorithms both accept. Unknown names are
+# refused at synth so a typo does not surface as a failed GPU training job hours later.
+CLASSIFICATION_HYPERPARAMETERS = frozenset(
+    {
+        "epochs",
+        "learning_rate",
+        "mini_batch_size",
+        "image_shape",
+        "num_layers",
+        "use_pretrained_model",
+        "resize",
+        "lr_scheduler_step",
+        "lr_scheduler_factor",
+        "optimizer",
+        "momentum",
+        "weight_decay",
+        "beta_1",
+        "beta_2",
+        "eps",
+        "gamma",
+        "augmentation_type",
+        "early_stopping",
+        "early_stopping_min_epochs",
+        "early_stopping_patience",
+        "early_stopping_tolerance",
+        "top_k",
+        "precision_dtype",
+        "multi_label",
+        "checkpoint_frequency",
+        "kv_store",
+        "use_weighted_loss",
+        "seed",
+        "skip_bad_records",
+    }
+)
+DETECTION_HYPERPARAMETERS = frozenset(
+    {
+        "base_network",
+        "use_pretrained_model",
+        "mini_batch_size",
+        "epochs",
+        "learning_rate",
+        "lr_scheduler_step",
+        "lr_scheduler_factor",
+        "optimizer",
+        "momentum",
+        "weight_decay",
+        "overlap_threshold",
+        "nms_threshold",
+        "image_shape",
+        "label_width",
+        "early_stopping",
+        "early_stopping_min_epochs",
+        "early_stopping_patience",
+        "early_stopping_tolerance",
+        "freeze_layer_pattern",
+        "kv_store",
+        "num_training_samples",
+        "seed",
+        "skip_bad_records",
+    }
+)
+COMPUTED_HYPERPARAMETERS = frozenset({"num_classes", "num_training_samples"})
+
+
+class ConfigError(ValueError):
+    """A context value is missing or invalid; the message names the key and what is allowed."""
+
+
+@dataclass(frozen=True)
+class WorkforceConfig:
+    """Who labels for Ground Truth: a workteam this stack creates, or an existing private/vendor one."""
+
+    type: WorkforceType
+    workteam_arn: str | None = None
+    worker_emails: tuple[str, ...] = ()
+    cognito_domain_prefix: str | None = None
+
+
+@dataclass(frozen=True)
+class LabelingConfig:
+    """Labeling job settings shared by both backends."""
+
+    workers_per_object: int = 3
+    task_time_limit_seconds: int = 300
+    task_availability_lifetime_seconds: int = 864000
+    max_concurrent_task_count: int = 1000
+    auto_labeling: bool = False
+    reuse_model: bool = False
+    task_title: str = "Label the images"
+    task_description: str = "Choose the category that fits each image."
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Training job resources."""
+
+    instance_type: str = "ml.p3.2xlarge"
+    instance_count: int = 1
+    volume_size_gb: int = 50
+    max_runtime_seconds: int = 86400
+
+
+@dataclass(frozen=True)
+class EndpointConfig:
+    """Real-time endpoint resources and autoscaling bounds."""
+
+    instance_type: str = "ml.m5.xlarge"
+    instance_count: int = 1
+    max_instance_count: int = 2
+    target_invocations_per_instance: int = 1000
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Everything a gtpipe deployment is configured with (see README "Configuration reference")."""
+
+    stack_prefix: str = "Gtpipe"
+    task_type: TaskType = "image-classification"
+    label_categories: tuple[str, ...] = ("cat", "dog")
+    label_attribute_name: str = "category"
+    labeling_backend: LabelingBackend = "ground-truth"
+    workforce: WorkforceConfig = field(default_factory=lambda: WorkforceConfig(type="create-private"))
+    labeling: LabelingConfig = field(default_factory=LabelingConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    hyperparameters: Mapping[str, str] = field(default_factory=dict)
+    transform_instance_type: str = "ml.m5.xlarge"
+    endpoint: EndpointConfig = field(default_factory=EndpointConfig)
+    validation_split_ratio: float = 0.2
+    quality_threshold: float = 0.8
+    api_auth: ApiAuthMode = "iam"
+    api_rate_limit: int = 50
+    api_burst_limit: int = 100
+    allowed_source_buckets: tuple[str, ...] = ()
+    notification_emails: tuple[str, ...] = ()
+    max_manifest_lines: int = 1_000_000
+    max_manifest_bytes: int = 512 * 1024 * 1024
+    powertools_layer_version: int = 18
+
+    @property
+    def endpoint_name(self) -> str:
+        """The one stable endpoint name of this stack; updates are blue/green on it."""
+        return f"{self.stack_prefix.lower()}-endpoint"
+
+    @classmethod
+    def from_context(cls, get: Callable[[str], Any]) -> PipelineConfig:
+        """Build and validate the configuration; `get(key)` returns a context value or None."""
+        reader = _ContextReader(get)
+        task_type = reader.choice("taskType", TASK_TYPES, "image-classification")
+        categories = reader.string_list("labelCategories", default=["cat", "dog"])
+        _validate_categories(categories)
+        workforce = _workforce(reader)
+        backend = reader.choice("labelingBackend", LABELING_BACKENDS, "ground-truth")
+        labeling_raw = reader.mapping("labeling")
+        labeling = LabelingConfig(
+            workers_per_object=_int(labeling_raw, "labeling.workersPerObject", 3, 1, 9),
+            task_time_limit_seconds=_int(labeling_raw, "labeling.taskTimeLimitSeconds", 300, 30, 28800),
+            task_availability_lifetime_seconds=_int(
+                labeling_raw, "labeling.taskAvailabilityLifetimeSeconds", 864000, 60, 2592000
+            ),
+            max_concurrent_task_count=_int(labeling_raw, "labeling.maxConcurrentTaskCount", 1000, 1, 5000),
+            auto_labeling=_bool(labeling_raw, "labeling.autoLabeling", False),
+            reuse_model=_bool(labeling_raw, "labeling.reuseModel", False),
+            task_title=_str(labeling_raw, "labeling.taskTitle", LabelingConfig.task_title),
+            task_description=_str(labeling_raw, "labeling.taskDescription", LabelingConfig.task_description),
+        )
+        training_raw = reader.mapping("training")
+        training = TrainingConfig(
+            instance_type=_instance_type(training_raw, "training.instanceType", "ml.p3.2xlarge"),
+            instance_count=_int(training_raw, "training.instanceCount", 1, 1, 20),
+            volume_size_gb=_int(training_raw, "training.volumeSizeGb", 50, 1, 16384),
+            max_runtime_seconds=_int(training_raw, "training.maxRuntimeSeconds", 86400, 60, 2419200),
+        )
+        endpoint_raw = reader.mapping("endpoint")
+        instance_count = _int(endpoint_raw, "endpoint.instanceCount", 1, 1, 100)
+        endpoint = EndpointConfig(
+            instance_type=_instance_type(endpoint_raw, "endpoint.instanceType", "ml.m5.xlarge"),
+            instance_count=instance_count,
+            max_instance_count=_int(
+                endpoint_raw, "endpoint.maxInstanceCount", max(2, instance_count), instance_count, 100
+            ),
+            target_invocations_per_instance=_int(
+                endpoint_raw, "endpoint.targetInvocationsPerInstance", 1000, 1, 100000
+            ),
+        )
+        config = cls(
+            stack_prefix=reader.pattern("stackPrefix", _STACK_PREFIX, "Gtpipe", "letters and digits"),
+            task_type=task_type,
+            label_categories=tuple(categories),
+            label_attribute_name=reader.pattern(
+                "labelAttributeName", _LABEL_ATTRIBUTE, "category", "letters, digits and dashes"
+            ),
+            labeling_backend=backend,
+            workforce=workforce,
+            labeling=labeling,
+            training=training,
+            hyperparameters=_hyperparameters(reader.mapping("hyperparameters"), task_type),
+            transform_instance_type=_instance_type(
+                {"transformInstanceType": get(PREFIX + "transformInstanceType")},
+                "transformInstanceType",
+                "ml.m5.xlarge",
+            ),
+            endpoint=endpoint,
+            validation_split_ratio=reader.number("validationSplitRatio", 0.2, 0.01, 0.9),
+            quality_threshold=reader.number("qualityThreshold", 0.8, 0.0, 1.0),
+            api_auth=reader.choice("apiAuth", API_AUTH_MODES, "iam"),
+            api_rate_limit=int(reader.number("apiRateLimit", 50, 1, 10000)),
+            api_burst_limit=int(reader.number("apiBurstLimit", 100, 1, 5000)),
+            allowed_source_buckets=tuple(reader.string_list("allowedSourceBuckets", default=[])),
+            notification_emails=tuple(reader.string_list("notificationEmails", default=[])),
+            max_manifest_lines=int(reader.number("maxManifestLines", 1_000_000, 1, 10_000_000)),
+            max_manifest_bytes=int(reader.number("maxManifestBytes", 512 * 1024 * 1024, 1, 5 * 1024**3)),
+            powertools_layer_version=int(reader.number("powertoolsLayerVersion", 18, 1, 1000)),
+        )
+        for bucket in config.allowed_source_buckets:
+            if not _BUCKET_NAME.match(bucket):
+                raise ConfigError(f"{PREFIX}allowedSourceBuckets: {bucket!r} is not a valid S3 bucket name")
+        for email in config.notification_emails:
+            if not _EMAIL.match(email):
+                raise ConfigError(f"{PREFIX}notificationEmails: {email!r} is not an e-mail address")
+        return config
+
+
+class _ContextReader:
+    def __init__(self, get: Callable[[str], Any]) -> None:
+        self._get = get
+
+    def raw(self, key: str) -> Any:
+        return self._get(PREFIX + key)
+
+    def choice(self, key: str, allowed: tuple[Any, ...], default: Any) -> Any:
+        value = self.raw(key)
+        if value is None:
+            return default
+        if value not in allowed:
+            raise ConfigError(f"{PREFIX}{key} must be one of {', '.join(allowed)}; got {value!r}")
+        return value
+
+    def pattern(self, key: str, regex: re.Pattern[str], default: str, what: str) -> str:
+        value = self.raw(key)
+        if value is None:
+            return default
+        if not isinstance(value, str) or not regex.match(value):
+            raise ConfigError(f"{PREFIX}{key} must be {what} (pattern {regex.pattern}); got {value!r}")
+        return value
+
+    def number(self, key: str, default: float, low: float, high: float) -> float:
+        value = self.raw(key)
+        if value is None:
+            return default
+        return _number(value, PREFIX + key, low, high)
+
+    def string_list(self, key: str, default: list[str]) -> list[str]:
+        value = self.raw(key)
+        if value is None:
+            return default
+        if isinstance(value, str):
+            # `cdk synth -c key=a,b` passes a string: accept a comma-separated list.
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+            raise ConfigError(f"{PREFIX}{key} must be a list of non-empty strings; got {value!r}")
+        return value
+
+    def mapping(self, key: str) -> dict[str, Any]:
+        value = self.raw(key)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise ConfigError(f"{PREFIX}{key} must be an object; got {value!r}")
+        return value
+
+
+def _number(value: Any, name: str, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ConfigError(f"{name} must be a number between {low} and {high}; got {value!r}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number between {low} and {high}; got {value!r}") from None
+    if not low <= number <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}; got {value!r}")
+    return number
+
+
+def _int(raw: Mapping[str, Any], dotted: str, default: int, low: int, high: int) -> int:
+    value = raw.get(dotted.split(".")[-1])
+    if value is None:
+        return default
+    number = _number(value, PREFIX + dotted, low, high)
+    if number != int(number):
+        raise ConfigError(f"{PREFIX}{dotted} must be a whole number; got {value!r}")
+    return int(number)
+
+
+def _bool(raw: Mapping[str, Any], dotted: str, default: bool) -> bool:
+    value = raw.get(dotted.split(".")[-1])
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "false"):
+        return value == "true"
+    raise ConfigError(f"{PREFIX}{dotted} must be true or false; got {value!r}")
+
+
+def _str(raw: Mapping[str, Any], dotted: str, default: str) -> str:
+    value = raw.get(dotted.split(".")[-1])
+    if value is None:
+        return default
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{PREFIX}{dotted} must be a non-empty string; got {value!r}")
+    return value
+
+
+def _instance_type(raw: Mapping[str, Any], dotted: str, default: str) -> str:
+    value = raw.get(dotted.split(".")[-1])
+    if value is None:
+        return default
+    if not isinstance(value, str) or not _INSTANCE_TYPE.match(value):
+        raise ConfigError(f"{PREFIX}{dotted} must be a SageMaker instance type like ml.m5.xlarge; got {value!r}")
+    return value
+
+
+def _validate_categories(categories: list[str]) -> None:
+    if not 1 <= len(categories) <= 50:
+        raise ConfigError(f"{PREFIX}labelCategories must hold 1 to 50 names; got {len(categories)}")
+    duplicates = sorted({name for name in categories if categories.count(name) > 1})
+    if duplicates:
+        raise ConfigError(f"{PREFIX}labelCategories has duplicates: {', '.join(duplicates)}")
+    too_long = [name for name in categories if len(name) > 256]
+    if too_long:
+        raise ConfigError(f"{PREFIX}labelCategories names must be at most 256 characters: {too_long[0][:40]}...")
+
+
+def _workforce(reader: _ContextReader) -> WorkforceConfig:
+    raw = reader.mapping("workforce") or {"type": "create-private"}
+    kind = raw.get("type")
+    arn = raw.get("workteamArn")
+    if kind == "public" or (isinstance(arn, str) and _PUBLIC_WORKTEAM.search(arn)):
+        raise ConfigError(f"{PREFIX}workforce: {MECHANICAL_TURK_CLOSED}")
+    if kind not in ("create-private", "private", "vendor"):
+        raise ConfigError(
+            f"{PREFIX}workforce.type must be one of create-private, private, vendor; got {kind!r}"
+        )
+    if kind == "create-private":
+        emails = raw.get("workerEmails", [])
+        if not isinstance(emails, list) or not all(isinstance(e, str) and _EMAIL.match(e) for e in emails):
+            raise ConfigError(f"{PREFIX}workforce.workerEmails must be a list of e-mail addresses; got {emails!r}")
+        return WorkforceConfig(type="create-private", worker_emails=tuple(emails))
+    if not isinstance(arn, str) or not _WORKTEAM_ARN.match(arn):
+        raise ConfigError(
+            f"{PREFIX}workforce.workteamArn must be a SageMaker workteam ARN "
+            f"(arn:aws:sagemaker:<region>:<account>:workteam/private-crowd/<name>); got {arn!r}"
+        )
+    return WorkforceConfig(type=kind, workteam_arn=arn)
+
+
+def _hyperparameters(raw: Mapping[str, Any], task_type: TaskType) -> dict[str, str]:
+    allowed = CLASSIFICATION_HYPERPARAMETERS if task_type == "image-classification" else DETECTION_HYPERPARAMETERS
+    result: dict[str, str] = {}
+    for name, value in raw.items():
+        if name in COMPUTED_HYPERPARAMETERS:
+            raise ConfigError(
+                f"{PREFIX}hyperparameters.{name} is computed from the labeled data by the split step; remove it"
+            )
+        if name not in allowed:
+            raise ConfigError(
+                f"{PREFIX}hyperparameters.{name} is not a {task_type} hyperparameter; "
+                f"allowed: {', '.join(sorted(allowed))}"
+            )
+        if isinstance(value, bool | dict | list) or value is None:
+            raise ConfigError(f"{PREFIX}hyperparameters.{name} must be a string or number; got {value!r}")
+        result[name] = str(value)
+    return result

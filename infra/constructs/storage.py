@@ -1,0 +1,91 @@
+"""Stateful storage: the customer managed key, the data bucket and its access-log bucket."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+INCOMING_PREFIX = "incoming/"
+IMAGES_PREFIX = "images/"
+LABELING_PREFIX = "labeling/"
+RUNS_PREFIX = "runs/"
+SPLITS_PREFIX = "splits/"
+TRANSFORM_PREFIX = "transform/"
+MODELS_PREFIX = "models/"
+REPORTS_PREFIX = "reports/"
+MANIFEST_SUFFIXES = (".manifest", ".jsonl")
+
+
+class Storage(Construct):
+    """KMS key (rotated) plus the versioned, TLS-only, private data bucket and its access-log bucket.
+
+    Everything here is retained on stack deletion: datasets and labels cost money to recreate.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        self.key = kms.Key(
+            self,
+            "DataKey",
+            description="gtpipe: encrypts datasets, labels, models, ledger, queues and notifications",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        # Services that write encrypted messages to our topic and queues need the key through their
+        # service principal; the grant is limited to this account by the key policy condition.
+        for service in ("events.amazonaws.com", "sns.amazonaws.com", "s3.amazonaws.com"):
+            self.key.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid=f"Allow{service.split('.')[0].capitalize()}UseOfTheKey",
+                    principals=[iam.ServicePrincipal(service)],
+                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                    resources=["*"],
+                    conditions={"StringEquals": {"aws:SourceAccount": self.key.stack.account}},
+                )
+            )
+        self.access_log_bucket = s3.Bucket(
+            self,
+            "AccessLogBucket",
+            # Server access logs can only be delivered to SSE-S3 buckets, not SSE-KMS ones.
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            removal_policy=RemovalPolicy.RETAIN,
+            lifecycle_rules=[s3.LifecycleRule(id="ExpireAccessLogs", expiration=Duration.days(365))],
+        )
+        self.data_bucket = s3.Bucket(
+            self,
+            "DataBucket",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.key,
+            bucket_key_enabled=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            event_bridge_enabled=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            server_access_logs_bucket=self.access_log_bucket,
+            server_access_logs_prefix="data-bucket/",
+            removal_policy=RemovalPolicy.RETAIN,
+            cors=[
+                # Ground Truth's worker UI loads images from the bucket in the browser.
+                s3.CorsRule(
+                    allowed_methods=[s3.HttpMethods.GET],
+                    allowed_origins=["*"],
+                    allowed_headers=["*"],
+                    exposed_headers=["Access-Control-Allow-Origin"],
+                )
+            ],
+            lifecycle_rules=[
+                s3.LifecycleRule(id="AbortIncompleteUploads", abort_incomplete_multipart_upload_after=Duration.days(7)),
+                # Splits and batch-transform output are derived data, re-creatable from the run's inputs.
+                s3.LifecycleRule(id="ExpireSplits", prefix=SPLITS_PREFIX, expiration=Duration.days(90)),
+                s3.LifecycleRule(id="ExpireTransformOutput", prefix=TRANSFORM_PREFIX, expiration=Duration.days(30)),
+                s3.LifecycleRule(id="ExpireOldVersions", noncurrent_version_expiration=Duration.days(90)),
+            ],
+        )

@@ -1,0 +1,20 @@
+"""The stateful stack: everything that holds data. Retained, termination-protected, fixed logical IDs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Stack
+from constructs import Construct
+
+from infra.constructs.ledger import Ledger
+from infra.constructs.storage import Storage
+
+
+class StatefulStack(Stack):
+    """Key, buckets and tables. The pipeline stack receives them as constructor arguments."""
+
+    def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, termination_protection=True, **kwargs)
+        self.storage = Storage(self, "Storage")
+        self.ledger = Ledger(self, "Ledger", key=self.storage.key)
