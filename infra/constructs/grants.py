@@ -1,0 +1,73 @@
+"""Explicit least-privilege grants.
+
+CDK's `grant_read`/`grant_read_write_data` add wildcard actions (`s3:GetObject*`, `kms:ReEncrypt*`, ...).
+These helpers name each action the handlers call, so the policies say exactly what the code does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+
+TABLE_READ = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"]
+TABLE_WRITE = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+
+
+def grant_objects(
+    role: iam.IRole, bucket: s3.IBucket, *, read: Iterable[str] = (), write: Iterable[str] = ()
+) -> None:
+    """Object-level access under the given key prefixes of one bucket."""
+    read, write = list(read), list(write)
+    if read:
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject", "s3:GetObjectVersion"],
+                resources=[bucket.arn_for_objects(f"{prefix}*") for prefix in read],
+            )
+        )
+    if write:
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObject", "s3:AbortMultipartUpload"],
+                resources=[bucket.arn_for_objects(f"{prefix}*") for prefix in write],
+            )
+        )
+
+
+def grant_list(role: iam.IRole, bucket: s3.IBucket, prefixes: Iterable[str]) -> None:
+    """ListBucket restricted to the given prefixes."""
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["s3:ListBucket"],
+            resources=[bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in prefixes]}},
+        )
+    )
+
+
+def grant_table(role: iam.IRole, table: dynamodb.ITable, *, write: bool) -> None:
+    """Item-level access to one table (reads, and writes when asked)."""
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=TABLE_READ + (TABLE_WRITE if write else []), resources=[table.table_arn]
+        )
+    )
+
+
+def grant_key(role: iam.IRole, key: kms.IKey, *, encrypt: bool = True) -> None:
+    """Use of the data key for reading (and writing) encrypted objects, items and messages."""
+    actions = ["kms:Decrypt", "kms:DescribeKey"]
+    if encrypt:
+        actions += ["kms:Encrypt", "kms:GenerateDataKey"]
+    role.add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=[key.key_arn]))
+
+
+def grant_invoke(role: iam.IRole, function_arns: Iterable[str]) -> None:
+    """Invoke the given functions (unqualified ARNs only: the pipeline never calls versions)."""
+    role.add_to_principal_policy(
+        iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=list(function_arns))
+    )

@@ -1,0 +1,548 @@
+"""The pipeline: SageMaker execution role, pipeline Lambdas, the state machine and the EventBridge rules."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from infra.config import PipelineConfig
+from infra.constructs.grants import grant_invoke, grant_key, grant_objects, grant_table
+from infra.constructs.lambda_function import PythonLambda, encrypted_queue
+from infra.constructs.regional import RegionalFacts
+from infra.constructs.storage import (
+    IMAGES_PREFIX,
+    INCOMING_PREFIX,
+    LABELING_PREFIX,
+    MANIFEST_SUFFIXES,
+    MODELS_PREFIX,
+    RUNS_PREFIX,
+    SPLITS_PREFIX,
+    TRANSFORM_PREFIX,
+)
+
+DEFINITION_FILE = Path(__file__).resolve().parents[2] / "state_machines" / "pipeline.asl.json"
+SAGEMAKER_JOB_EVENTS = [
+    "SageMaker Training Job State Change",
+    "SageMaker Transform Job State Change",
+    "SageMaker Ground Truth Labeling Job State Change",
+    "SageMaker Endpoint State Change",
+]
+# Managed rules that Step Functions creates for the `.sync` integration with each SageMaker job type.
+SYNC_MANAGED_RULES = [
+    "StepFunctionsGetEventsForSageMakerTrainingJobsRule",
+    "StepFunctionsGetEventsForSageMakerTransformJobsRule",
+    "StepFunctionsGetEventsForSageMakerLabelingJobsRule",
+]
+ENDPOINT_VARIANT_NAME = "AllTraffic"
+ENDPOINT_HEARTBEAT_SECONDS = 1800
+ENDPOINT_TIMEOUT_SECONDS = 7200
+RUN_TAG = "gtpipe:run-id"
+
+
+class Pipeline(Construct):
+    """Owns everything from the dropped manifest to the published endpoint, and their grants."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PipelineConfig,
+        key: kms.IKey,
+        data_bucket: s3.IBucket,
+        runs_table: dynamodb.ITable,
+        task_token_table: dynamodb.ITable,
+        idempotency_table: dynamodb.ITable,
+        topic: sns.ITopic,
+        workteam_arn: str | None,
+        endpoint_alarm_names: list[str],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self._stack = stack
+        self._key = key
+        self._bucket = data_bucket
+        regional = RegionalFacts(self, "Regional", task_type=config.task_type)
+        self.endpoint_name = config.endpoint_name
+        self.endpoint_arn = stack.format_arn(
+            service="sagemaker", resource="endpoint", resource_name=self.endpoint_name
+        )
+        self.sagemaker_role = self._sagemaker_role(config, regional)
+        self.state_machine_name = f"{config.stack_prefix}-pipeline"
+        self.state_machine_arn = stack.format_arn(
+            service="states", resource="stateMachine", resource_name=self.state_machine_name,
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+
+        def function(folder: str, description: str, env: dict[str, str], **kwargs: Any) -> PythonLambda:
+            return PythonLambda(
+                self,
+                "".join(part.capitalize() for part in folder.split("_")) + "Function",
+                folder=folder,
+                description=description,
+                environment=env,
+                key=key,
+                powertools_layer_version=config.powertools_layer_version,
+                **kwargs,
+            )
+
+        self.split = function(
+            "split",
+            "gtpipe: stratified, streaming train/validation split of the labeled manifest",
+            {"DATA_BUCKET": data_bucket.bucket_name},
+            timeout=Duration.minutes(15),
+            memory_size=1024,
+        )
+        self.evaluate = function(
+            "evaluate",
+            "gtpipe: joins batch-transform output with validation labels; metrics and quality gate",
+            {"DATA_BUCKET": data_bucket.bucket_name},
+            timeout=Duration.minutes(10),
+            memory_size=1024,
+        )
+        self.notify = function(
+            "notify",
+            "gtpipe: records steps, outcomes and the serving deployment in the ledger; notifies",
+            {"RUNS_TABLE": runs_table.table_name, "TOPIC_ARN": topic.topic_arn},
+        )
+        self.endpoint = function(
+            "endpoint",
+            "gtpipe: creates or blue/green-updates the endpoint and returns the task token on state change",
+            {
+                "TASK_TOKEN_TABLE": task_token_table.table_name,
+                "RUNS_TABLE": runs_table.table_name,
+                "ENDPOINT_ALARM_NAMES": json.dumps(endpoint_alarm_names),
+            },
+            timeout=Duration.minutes(1),
+            dead_letter_queue=True,
+        )
+        self.job_status = function(
+            "job_status",
+            "gtpipe: SageMaker job state changes into the runs ledger and notifications",
+            {"RUNS_TABLE": runs_table.table_name, "TOPIC_ARN": topic.topic_arn},
+            dead_letter_queue=True,
+        )
+
+        self.state_machine = self._state_machine(config)
+        pipeline_config = self._pipeline_config(config, regional, workteam_arn)
+        self.start_run = function(
+            "start_run",
+            "gtpipe: validates a dropped manifest and starts exactly one run for it",
+            {
+                "STATE_MACHINE_ARN": self.state_machine.state_machine_arn,
+                "RUNS_TABLE": runs_table.table_name,
+                "IDEMPOTENCY_TABLE": idempotency_table.table_name,
+                "TOPIC_ARN": topic.topic_arn,
+                "DATA_BUCKET": data_bucket.bucket_name,
+                "PIPELINE_CONFIG": stack.to_json_string(pipeline_config),
+            },
+            timeout=Duration.minutes(5),
+            memory_size=1024,
+            dead_letter_queue=True,
+        )
+
+        self._grant_lambdas(runs_table, task_token_table, idempotency_table, topic, endpoint_alarm_names)
+        self._rules(config, data_bucket, key)
+
+    # --- SageMaker -----------------------------------------------------------------------------------
+
+    def _sagemaker_role(self, config: PipelineConfig, regional: RegionalFacts) -> iam.Role:
+        """Role SageMaker jobs and models assume: the data bucket's pipeline prefixes and the key, no more."""
+        stack = self._stack
+        role = iam.Role(
+            self,
+            "SageMakerExecutionRole",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description="gtpipe: labeling, training, transform and hosting",
+        )
+        bucket_arn = self._bucket.bucket_arn
+        readable = [INCOMING_PREFIX, IMAGES_PREFIX, LABELING_PREFIX, SPLITS_PREFIX, MODELS_PREFIX]
+        writable = [LABELING_PREFIX, MODELS_PREFIX, TRANSFORM_PREFIX]
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadPipelineData",
+                actions=["s3:GetObject", "s3:GetObjectVersion"],
+                resources=[f"{bucket_arn}/{prefix}*" for prefix in readable],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="WritePipelineOutputs",
+                actions=["s3:PutObject", "s3:AbortMultipartUpload"],
+                resources=[f"{bucket_arn}/{prefix}*" for prefix in writable],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ListPipelinePrefixes",
+                actions=["s3:ListBucket"],
+                resources=[bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{p}*" for p in {*readable, *writable}]}},
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="UseDataKey",
+                actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                resources=[self._key.key_arn],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="EncryptJobVolumes",
+                actions=["kms:CreateGrant"],
+                resources=[self._key.key_arn],
+                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="PullBuiltInAlgorithm",
+                actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+                resources=[regional.algorithm_repository_arn],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"])
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="JobLogs",
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                resources=[f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:/aws/sagemaker/*"],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="JobMetrics",
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "aws/sagemaker/*"]}},
+            )
+        )
+        if config.labeling.auto_labeling:
+            # Automated labeling runs training, transform and inference jobs on the labeling job's behalf.
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="AutomatedLabelingJobs",
+                    actions=[
+                        "sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob",
+                        "sagemaker:CreateTransformJob", "sagemaker:DescribeTransformJob",
+                        "sagemaker:StopTransformJob", "sagemaker:CreateModel", "sagemaker:DeleteModel",
+                        "sagemaker:CreateEndpointConfig", "sagemaker:DeleteEndpointConfig",
+                        "sagemaker:CreateEndpoint", "sagemaker:DeleteEndpoint", "sagemaker:DescribeEndpoint",
+                        "sagemaker:InvokeEndpoint",
+                    ],
+                    resources=[
+                        stack.format_arn(service="sagemaker", resource=kind, resource_name="*")
+                        for kind in ("training-job", "transform-job", "model", "endpoint-config", "endpoint")
+                    ],
+                )
+            )
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="AutomatedLabelingPassRole",
+                    actions=["iam:PassRole"],
+                    resources=[role.role_arn],
+                    conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+                )
+            )
+        return role
+
+    # --- State machine ---------------------------------------------------------------------------------
+
+    def _state_machine(self, config: PipelineConfig) -> sfn.StateMachine:
+        stack = self._stack
+        role = iam.Role(
+            self,
+            "StateMachineRole",
+            assumed_by=iam.ServicePrincipal("states.amazonaws.com"),
+            description="gtpipe pipeline state machine",
+        )
+        log_group = logs.LogGroup(
+            self,
+            "StateMachineLogs",
+            retention=logs.RetentionDays.SIX_MONTHS,
+            encryption_key=self._key,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+
+        def sagemaker_arn(kind: str) -> str:
+            return stack.format_arn(service="sagemaker", resource=kind, resource_name="*")
+
+        job_kinds = {"LabelingJob": "labeling-job", "TrainingJob": "training-job", "TransformJob": "transform-job"}
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="RunSageMakerJobs",
+                actions=[f"sagemaker:{verb}{kind}" for kind in job_kinds for verb in ("Create", "Describe", "Stop")]
+                + ["sagemaker:CreateModel", "sagemaker:CreateEndpointConfig", "sagemaker:AddTags"],
+                resources=[sagemaker_arn(kind) for kind in job_kinds.values()]
+                + [sagemaker_arn("model"), sagemaker_arn("endpoint-config")],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="LabelingJobAlgorithm",
+                actions=["sagemaker:CreateLabelingJob"],
+                resources=[
+                    stack.format_arn(
+                        service="sagemaker", account="*", resource="labeling-job-algorithm-specification",
+                        resource_name="*",
+                    )
+                ],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="PassSageMakerRole",
+                actions=["iam:PassRole"],
+                resources=[self.sagemaker_role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="SyncIntegrationRules",
+                actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+                resources=[
+                    stack.format_arn(service="events", resource="rule", resource_name=name)
+                    for name in SYNC_MANAGED_RULES
+                ],
+            )
+        )
+        grant_invoke(role, [fn.function.function_arn for fn in (self.split, self.evaluate, self.notify, self.endpoint)])
+        machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            state_machine_name=self.state_machine_name,
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition_body=sfn.DefinitionBody.from_file(str(DEFINITION_FILE)),
+            definition_substitutions={
+                "KmsKeyArn": self._key.key_arn,
+                "SageMakerRoleArn": self.sagemaker_role.role_arn,
+                "DataBucketName": self._bucket.bucket_name,
+                "SplitFunctionArn": self.split.function.function_arn,
+                "EvaluateFunctionArn": self.evaluate.function.function_arn,
+                "NotifyFunctionArn": self.notify.function.function_arn,
+                "EndpointFunctionArn": self.endpoint.function.function_arn,
+            },
+            role=role,
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+        )
+        # Creating jobs whose outputs and volumes use the data key requires the caller to be able to use it.
+        grant_key(role, self._key)
+        return machine
+
+    def _pipeline_config(
+        self, config: PipelineConfig, regional: RegionalFacts, workteam_arn: str | None
+    ) -> dict[str, Any]:
+        """The configuration `start_run` places into every execution's input (see docs/design.md)."""
+        bucket = self._bucket.bucket_name
+        return {
+            "task_type": config.task_type,
+            "data_bucket": bucket,
+            "label_categories": list(config.label_categories),
+            "allowed_source_buckets": list(config.allowed_source_buckets),
+            "max_manifest_lines": config.max_manifest_lines,
+            "max_manifest_bytes": config.max_manifest_bytes,
+            "labeling": {
+                "backend": config.labeling_backend,
+                "label_attribute": config.label_attribute_name,
+                "output_path": f"s3://{bucket}/{LABELING_PREFIX}",
+                "workteam_arn": workteam_arn or "",
+                "pre_human_task_lambda_arn": regional.pre_human_task_lambda_arn,
+                "annotation_consolidation_lambda_arn": regional.annotation_consolidation_lambda_arn,
+                "workers_per_object": config.labeling.workers_per_object,
+                "task_time_limit_seconds": config.labeling.task_time_limit_seconds,
+                "task_availability_lifetime_seconds": config.labeling.task_availability_lifetime_seconds,
+                "max_concurrent_task_count": config.labeling.max_concurrent_task_count,
+                "task_title": config.labeling.task_title,
+                "task_description": config.labeling.task_description,
+                "task_keywords": ["images", "labeling"],
+                "auto_labeling": config.labeling.auto_labeling,
+                "reuse_model": config.labeling.reuse_model,
+                "algorithm_specification_arn": regional.algorithm_specification_arn,
+            },
+            "training": {
+                "image": regional.training_image,
+                "instance_type": config.training.instance_type,
+                "instance_count": config.training.instance_count,
+                "volume_size_gb": config.training.volume_size_gb,
+                "max_runtime_seconds": config.training.max_runtime_seconds,
+                "hyperparameters": dict(config.hyperparameters),
+            },
+            "transform": {"instance_type": config.transform_instance_type, "instance_count": 1},
+            "endpoint": {
+                "name": self.endpoint_name,
+                "instance_type": config.endpoint.instance_type,
+                "instance_count": config.endpoint.instance_count,
+                "max_instance_count": config.endpoint.max_instance_count,
+                "target_invocations_per_instance": config.endpoint.target_invocations_per_instance,
+                "variant_name": ENDPOINT_VARIANT_NAME,
+                "heartbeat_seconds": ENDPOINT_HEARTBEAT_SECONDS,
+                "timeout_seconds": ENDPOINT_TIMEOUT_SECONDS,
+            },
+            "split": {"validation_ratio": config.validation_split_ratio},
+            "quality_threshold": config.quality_threshold,
+        }
+
+    # --- Grants ---------------------------------------------------------------------------------------
+
+    def _grant_lambdas(
+        self,
+        runs_table: dynamodb.ITable,
+        task_token_table: dynamodb.ITable,
+        idempotency_table: dynamodb.ITable,
+        topic: sns.ITopic,
+        endpoint_alarm_names: list[str],
+    ) -> None:
+        stack = self._stack
+        bucket = self._bucket
+        # start_run: reads the manifest (never writes it), writes the labeling inputs, starts one run.
+        grant_objects(self.start_run.role, bucket, read=[INCOMING_PREFIX], write=[LABELING_PREFIX])
+        self.state_machine.grant_start_execution(self.start_run.role)
+        grant_table(self.start_run.role, runs_table, write=True)
+        grant_table(self.start_run.role, idempotency_table, write=True)
+        # split: labeled manifests in, train/validation manifests out.
+        grant_objects(self.split.role, bucket, read=[INCOMING_PREFIX, LABELING_PREFIX], write=[SPLITS_PREFIX])
+        # evaluate: validation manifests and transform output in, metrics out.
+        grant_objects(self.evaluate.role, bucket, read=[SPLITS_PREFIX, TRANSFORM_PREFIX], write=[RUNS_PREFIX])
+        # notify and job_status: ledger and topic.
+        for fn in (self.notify, self.job_status):
+            grant_table(fn.role, runs_table, write=True)
+        for fn in (self.start_run, self.notify, self.job_status):
+            fn.role.add_to_principal_policy(
+                iam.PolicyStatement(actions=["sns:Publish"], resources=[topic.topic_arn])
+            )
+        for fn in (self.start_run, self.split, self.evaluate, self.notify, self.job_status, self.endpoint):
+            grant_key(fn.role, self._key)
+        # endpoint: the one endpoint of this stack, its configs, the task tokens and autoscaling.
+        grant_table(self.endpoint.role, task_token_table, write=True)
+        grant_table(self.endpoint.role, runs_table, write=False)
+        self.endpoint.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ManageServingEndpoint",
+                actions=["sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint", "sagemaker:DescribeEndpoint",
+                         "sagemaker:AddTags"],
+                resources=[self.endpoint_arn, stack.format_arn(
+                    service="sagemaker", resource="endpoint-config", resource_name="*")],
+            )
+        )
+        self.endpoint.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadEndpointConfigs",
+                actions=["sagemaker:DescribeEndpointConfig"],
+                resources=[stack.format_arn(service="sagemaker", resource="endpoint-config", resource_name="*")],
+            )
+        )
+        if endpoint_alarm_names:
+            self.endpoint.role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="RollbackAlarms",
+                    actions=["cloudwatch:DescribeAlarms"],
+                    resources=[
+                        stack.format_arn(service="cloudwatch", resource="alarm", resource_name=name,
+                                         arn_format=ArnFormat.COLON_RESOURCE_NAME)
+                        for name in endpoint_alarm_names
+                    ],
+                )
+            )
+        # Named by ARN string, not by reference: the state machine already depends on this function.
+        self.endpoint.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReturnDeploymentTaskToken",
+                actions=["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"],
+                resources=[self.state_machine_arn],
+            )
+        )
+        self.endpoint.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="EndpointAutoscaling",
+                actions=[
+                    "application-autoscaling:RegisterScalableTarget",
+                    "application-autoscaling:PutScalingPolicy",
+                    "application-autoscaling:DescribeScalableTargets",
+                    "application-autoscaling:DescribeScalingPolicies",
+                ],
+                resources=["*"],
+            )
+        )
+        self.endpoint.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="AutoscalingServiceLinkedRole",
+                actions=["iam:CreateServiceLinkedRole"],
+                resources=[
+                    f"arn:{stack.partition}:iam::{stack.account}:role/aws-service-role/"
+                    "sagemaker.application-autoscaling.amazonaws.com/*"
+                ],
+                conditions={
+                    "StringEquals": {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}
+                },
+            )
+        )
+
+    # --- Rules ----------------------------------------------------------------------------------------
+
+    def _rules(self, config: PipelineConfig, data_bucket: s3.IBucket, key: kms.IKey) -> None:
+        self.rule_dead_letter_queue: sqs.Queue = encrypted_queue(self, "RuleDeadLetterQueue", key)
+        retry = {"max_event_age": Duration.hours(2), "retry_attempts": 8}
+        self.manifest_rule = events.Rule(
+            self,
+            "ManifestDroppedRule",
+            description="gtpipe: a manifest dropped under incoming/ starts a run",
+            event_pattern=events.EventPattern(
+                source=["aws.s3"],
+                detail_type=["Object Created"],
+                detail={
+                    "bucket": {"name": [data_bucket.bucket_name]},
+                    "object": {"key": [{"wildcard": f"{INCOMING_PREFIX}*{suffix}"} for suffix in MANIFEST_SUFFIXES]},
+                },
+            ),
+            targets=[
+                targets.LambdaFunction(
+                    self.start_run.function, dead_letter_queue=self.rule_dead_letter_queue, **retry
+                )
+            ],
+        )
+        self.job_status_rule = events.Rule(
+            self,
+            "SageMakerJobStateRule",
+            description="gtpipe: SageMaker job and endpoint state changes into the runs ledger",
+            event_pattern=events.EventPattern(source=["aws.sagemaker"], detail_type=SAGEMAKER_JOB_EVENTS),
+            targets=[
+                targets.LambdaFunction(
+                    self.job_status.function, dead_letter_queue=self.rule_dead_letter_queue, **retry
+                )
+            ],
+        )
+        self.endpoint_rule = events.Rule(
+            self,
+            "EndpointStateRule",
+            description="gtpipe: endpoint state changes return the waiting deployment's task token",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=["SageMaker Endpoint State Change"],
+                detail={"EndpointName": [self.endpoint_name]},
+            ),
+            targets=[
+                targets.LambdaFunction(
+                    self.endpoint.function, dead_letter_queue=self.rule_dead_letter_queue, **retry
+                )
+            ],
+        )
+

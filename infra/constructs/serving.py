@@ -1,0 +1,104 @@
+"""Serving: the predict Lambda behind an authenticated, throttled, logged API Gateway REST API."""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_apigateway as apigateway
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.config import PipelineConfig
+from infra.constructs.grants import grant_key, grant_table
+from infra.constructs.lambda_function import PythonLambda
+
+BINARY_MEDIA_TYPES = ["image/jpeg", "image/png", "application/x-image"]
+
+
+class Serving(Construct):
+    """`POST /predict` with IAM (default) or API-key auth, request validation, throttling, access logs."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PipelineConfig,
+        key: kms.IKey,
+        runs_table: dynamodb.ITable,
+        endpoint_arn: str,
+        endpoint_name: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.predict = PythonLambda(
+            self,
+            "PredictFunction",
+            folder="predict",
+            description="gtpipe: image in, class probabilities out, from the serving endpoint",
+            environment={"RUNS_TABLE": runs_table.table_name, "ENDPOINT_NAME": endpoint_name},
+            key=key,
+            powertools_layer_version=config.powertools_layer_version,
+            timeout=Duration.seconds(29),
+            memory_size=512,
+        )
+        grant_table(self.predict.role, runs_table, write=False)
+        grant_key(self.predict.role, key, encrypt=False)
+        self.predict.role.add_to_policy(
+            iam.PolicyStatement(sid="InvokeServingEndpoint", actions=["sagemaker:InvokeEndpoint"],
+                                resources=[endpoint_arn])
+        )
+        access_logs = logs.LogGroup(
+            self,
+            "ApiAccessLogs",
+            retention=logs.RetentionDays.SIX_MONTHS,
+            encryption_key=key,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        api_key_auth = config.api_auth == "api-key"
+        self.api = apigateway.RestApi(
+            self,
+            "Api",
+            rest_api_name=f"{Stack.of(self).stack_name}-api",
+            description="gtpipe prediction API",
+            binary_media_types=BINARY_MEDIA_TYPES,
+            endpoint_types=[apigateway.EndpointType.REGIONAL],
+            cloud_watch_role=False,
+            min_compression_size=None,
+            deploy_options=apigateway.StageOptions(
+                stage_name="v1",
+                throttling_rate_limit=config.api_rate_limit,
+                throttling_burst_limit=config.api_burst_limit,
+                tracing_enabled=True,
+                access_log_destination=apigateway.LogGroupLogDestination(access_logs),
+                access_log_format=apigateway.AccessLogFormat.json_with_standard_fields(
+                    caller=True, http_method=True, ip=True, protocol=True, request_time=True,
+                    resource_path=True, response_length=True, status=True, user=True,
+                ),
+            ),
+        )
+        validator = self.api.add_request_validator(
+            "PredictValidator", validate_request_body=True, validate_request_parameters=True
+        )
+        predict = self.api.root.add_resource("predict")
+        predict.add_method(
+            "POST",
+            apigateway.LambdaIntegration(self.predict.function, proxy=True),
+            authorization_type=apigateway.AuthorizationType.NONE if api_key_auth else apigateway.AuthorizationType.IAM,
+            api_key_required=api_key_auth,
+            request_validator=validator,
+            request_parameters={"method.request.header.Content-Type": True},
+        )
+        if api_key_auth:
+            api_key = self.api.add_api_key("ApiKey", description="gtpipe prediction API key")
+            plan = self.api.add_usage_plan(
+                "UsagePlan",
+                throttle=apigateway.ThrottleSettings(
+                    rate_limit=config.api_rate_limit, burst_limit=config.api_burst_limit
+                ),
+            )
+            plan.add_api_key(api_key)
+            plan.add_api_stage(stage=self.api.deployment_stage)
+            CfnOutput(self, "ApiKeyId", value=api_key.key_id, description="aws apigateway get-api-key --include-value")
+        self.api_url = f"{self.api.url.rstrip('/')}"

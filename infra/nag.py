@@ -1,0 +1,140 @@
+"""cdk-nag suppressions. Each one carries the reason it is safe; tests fail on any unsuppressed finding.
+
+IAM5 (wildcards) is never suppressed wholesale: each suppression names the exact resource pattern it
+applies to, so a new wildcard elsewhere still fails the build.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Stack
+from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
+from constructs import IConstruct
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """One reasoned suppression: a rule, why it is safe, and (for IAM5) the findings it covers."""
+
+    rule: str
+    reason: str
+    applies_to: tuple[str, ...] = ()
+
+    def to_nag(self) -> NagPackSuppression:
+        """The cdk-nag object for this suppression."""
+        if self.applies_to:
+            applies_to = [
+                RegexAppliesTo(regex=item.removeprefix("regex:")) if item.startswith("regex:") else item
+                for item in self.applies_to
+            ]
+            return NagPackSuppression(id=self.rule, reason=self.reason, applies_to=applies_to)
+        return NagPackSuppression(id=self.rule, reason=self.reason)
+
+
+PIPELINE_STACK_SUPPRESSIONS = (
+    Suppression(
+        "AwsSolutions-IAM5",
+        "X-Ray PutTraceSegments/PutTelemetryRecords, Step Functions' vended log delivery, ecr:GetAuthorizationToken, "
+        "cloudwatch:PutMetricData (conditioned on the SageMaker namespace) and Application Auto Scaling "
+        "RegisterScalableTarget/PutScalingPolicy do not support resource-level permissions.",
+        ("Resource::*",),
+    ),
+    Suppression(
+        "AwsSolutions-IAM5",
+        "Object access is limited to one pipeline prefix of the data bucket; object keys are created per run, "
+        "so they cannot be listed in advance.",
+        ("regex:/^Resource::<StorageDataBucket[A-Za-z0-9]+\\.Arn>\\/(incoming|images|labeling|splits|models|"
+         "transform|runs)\\/\\*$/",),
+    ),
+    Suppression(
+        "AwsSolutions-IAM5",
+        "SageMaker job, model and endpoint-config names derive from run ids that exist only at run time; the "
+        "grant is limited to these resource types in this account and region.",
+        ("regex:/^Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:(labeling-job|"
+         "training-job|transform-job|model|endpoint-config)\\/\\*$/",),
+    ),
+    Suppression(
+        "AwsSolutions-IAM5",
+        "Automated labeling algorithm specifications are AWS-owned resources in an AWS account that differs by "
+        "region; only that resource type is allowed.",
+        ("Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:*:labeling-job-algorithm-specification/*",),
+    ),
+    Suppression(
+        "AwsSolutions-IAM5",
+        "SageMaker jobs write to log groups it names per job under /aws/sagemaker/.",
+        ("Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/*",),
+    ),
+    Suppression(
+        "AwsSolutions-IAM5",
+        "Endpoint autoscaling needs its service-linked role once per account; creation is conditioned on that "
+        "service name and limited to its path.",
+        ("Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/aws-service-role/"
+         "sagemaker.application-autoscaling.amazonaws.com/*",),
+    ),
+    Suppression(
+        "AwsSolutions-L1",
+        "Functions pin Python 3.12 to match the Powertools for AWS Lambda v3 python312 layer they load and the "
+        "runtime the test suite exercises; the runtime is upgraded together with the layer.",
+    ),
+)
+
+PIPELINE_RESOURCE_SUPPRESSIONS = {
+    "Pipeline/RuleDeadLetterQueue/Resource": (
+        Suppression("AwsSolutions-SQS3", "This queue is itself the dead-letter queue of the EventBridge targets."),
+    ),
+    "Serving/Api": (
+        Suppression(
+            "AwsSolutions-COG4",
+            "The API authenticates callers with IAM SigV4 (default) or an API key with a usage plan, per "
+            "gtpipe:apiAuth; callers are services and scripts, not Cognito users.",
+        ),
+        Suppression(
+            "AwsSolutions-APIG6",
+            "Execution logging needs an account-wide API Gateway CloudWatch role that this stack must not "
+            "change; the stage writes JSON access logs and X-Ray traces for every request instead.",
+        ),
+        Suppression(
+            "AwsSolutions-APIG3",
+            "WAF is an account-level cost decision; the API is authenticated, throttled per stage and usage "
+            "plan, and rejects non-image bodies before they reach the endpoint.",
+        ),
+    ),
+}
+
+STATEFUL_RESOURCE_SUPPRESSIONS = {
+    "BucketNotificationsHandler050a0587b7544547bf325f094a3db834/Role/Resource": (
+        Suppression(
+            "AwsSolutions-IAM4",
+            "CDK's own singleton that turns on the bucket's EventBridge notifications uses the AWS managed "
+            "basic-execution policy; it only writes its logs.",
+            ("Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",),
+        ),
+    ),
+}
+
+
+def all_suppressions() -> list[Suppression]:
+    """Every suppression the project declares (the security doc and tests enumerate them)."""
+    result = list(PIPELINE_STACK_SUPPRESSIONS)
+    for group in (PIPELINE_RESOURCE_SUPPRESSIONS, STATEFUL_RESOURCE_SUPPRESSIONS):
+        for suppressions in group.values():
+            result.extend(suppressions)
+    return result
+
+
+def _apply_by_path(stack: Stack, by_path: dict[str, tuple[Suppression, ...]]) -> None:
+    for path, suppressions in by_path.items():
+        target: IConstruct = stack.node.find_child(path.split("/")[0])
+        for part in path.split("/")[1:]:
+            target = target.node.find_child(part)
+        NagSuppressions.add_resource_suppressions(
+            target, [s.to_nag() for s in suppressions], apply_to_children=True
+        )
+
+
+def apply_suppressions(stateful: Stack, pipeline: Stack) -> None:
+    """Attach the project's reasoned suppressions to the two stacks."""
+    NagSuppressions.add_stack_suppressions(pipeline, [s.to_nag() for s in PIPELINE_STACK_SUPPRESSIONS])
+    _apply_by_path(pipeline, PIPELINE_RESOURCE_SUPPRESSIONS)
+    _apply_by_path(stateful, STATEFUL_RESOURCE_SUPPRESSIONS)

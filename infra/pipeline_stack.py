@@ -1,0 +1,87 @@
+"""The stateless stack: pipeline, serving, notifications, workforce and monitoring."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from infra.config import PipelineConfig
+from infra.constructs.ledger import Ledger
+from infra.constructs.monitoring import Monitoring, endpoint_alarm_names
+from infra.constructs.notifications import Notifications
+from infra.constructs.pipeline import Pipeline
+from infra.constructs.serving import Serving
+from infra.constructs.storage import INCOMING_PREFIX, Storage
+from infra.constructs.workforce import PrivateWorkteam
+
+
+class PipelineStack(Stack):
+    """Composes the stateless constructs over the stateful stack's storage and ledger."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PipelineConfig,
+        storage: Storage,
+        ledger: Ledger,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        notifications = Notifications(
+            self, "Notifications", key=storage.key, emails=config.notification_emails
+        )
+        workteam_arn: str | None = None
+        if config.labeling_backend == "ground-truth":
+            if config.workforce.type == "create-private":
+                workteam_arn = PrivateWorkteam(
+                    self, "Workforce", worker_emails=config.workforce.worker_emails
+                ).workteam_arn
+            else:
+                workteam_arn = config.workforce.workteam_arn
+        alarm_names = endpoint_alarm_names(config.stack_prefix)
+        pipeline = Pipeline(
+            self,
+            "Pipeline",
+            config=config,
+            key=storage.key,
+            data_bucket=storage.data_bucket,
+            runs_table=ledger.runs_table,
+            task_token_table=ledger.task_token_table,
+            idempotency_table=ledger.idempotency_table,
+            topic=notifications.topic,
+            workteam_arn=workteam_arn,
+            endpoint_alarm_names=alarm_names,
+        )
+        serving = Serving(
+            self,
+            "Serving",
+            config=config,
+            key=storage.key,
+            runs_table=ledger.runs_table,
+            endpoint_arn=pipeline.endpoint_arn,
+            endpoint_name=pipeline.endpoint_name,
+        )
+        Monitoring(
+            self,
+            "Monitoring",
+            stack_prefix=config.stack_prefix,
+            state_machine=pipeline.state_machine,
+            api=serving.api,
+            endpoint_name=pipeline.endpoint_name,
+            topic=notifications.topic,
+        )
+        outputs = {
+            "DataBucketName": storage.data_bucket.bucket_name,
+            "IncomingPrefix": INCOMING_PREFIX,
+            "StateMachineArn": pipeline.state_machine.state_machine_arn,
+            "ApiUrl": serving.api_url,
+            "RunsTableName": ledger.runs_table.table_name,
+            "NotificationTopicArn": notifications.topic.topic_arn,
+            "EndpointName": pipeline.endpoint_name,
+        }
+        for name, value in outputs.items():
+            CfnOutput(self, name, value=value, export_name=f"{self.stack_name}-{name}")
