@@ -1,0 +1,91 @@
+"""The model artifact: what ``/opt/ml/model`` holds and how it travels as ``model.tar.gz``.
+
+Layout (at the archive root, as SageMaker tars ``/opt/ml/model``)::
+
+    model.pt             state_dict of the network (load with weights_only=True)
+    classes.json         class names ordered by class index
+    model-config.json    architecture, image preprocessing, normalisation, parsed hyperparameters
+    hyperparameters.json the hyperparameters as received (strings)
+    metrics.json         final metrics and per-epoch curves
+    checkpoints/         only with checkpoint_frequency: epoch-NNNN.pt state_dicts
+    code/inference.py    entry point for a SageMaker PyTorch serving container (re-exports handlers)
+    code/training/*.py   this package, so the artifact serves without the repository
+"""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import tarfile
+from pathlib import Path
+
+from training.contracts import CODE_DIR
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+_INFERENCE_SHIM = '''"""SageMaker inference entry point: the handlers live in the bundled ``training`` package."""
+
+from training.inference import input_fn, model_fn, output_fn, predict_fn
+
+__all__ = ["input_fn", "model_fn", "output_fn", "predict_fn"]
+'''
+
+
+def write_code_dir(model_dir: str | Path) -> Path:
+    """Copy this package's Python sources into ``<model_dir>/code`` with an ``inference.py`` shim.
+
+    SageMaker's PyTorch serving container puts ``code/`` on ``sys.path`` and imports ``inference``;
+    the shim re-exports ``training.inference`` so the handlers are the exact code that trained.
+    """
+    code_dir = Path(model_dir) / CODE_DIR
+    package_copy = code_dir / "training"
+    package_copy.mkdir(parents=True, exist_ok=True)
+    for source in sorted(PACKAGE_DIR.glob("*.py")):
+        shutil.copyfile(source, package_copy / source.name)
+    (code_dir / "inference.py").write_text(_INFERENCE_SHIM, encoding="utf-8")
+    return code_dir
+
+
+def _normalise(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    # Same inputs, same bytes: an artifact's hash then identifies the model, not the build time.
+    info.mtime = 0
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.mode = 0o755 if info.isdir() else 0o644
+    return info
+
+
+def package_model(model_dir: str | Path, tar_path: str | Path) -> Path:
+    """Archive a model directory as ``model.tar.gz`` with its contents at the archive root.
+
+    Equivalent to SageMaker's ``tar -czf model.tar.gz -C /opt/ml/model .`` but reproducible (sorted
+    entries, zeroed times and owners). Symlinks and special files are refused.
+    """
+    root = Path(model_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"model directory {root} does not exist")
+    target = Path(tar_path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    entries = sorted(p for p in root.rglob("*") if p.resolve() != target.resolve())
+    with open(target, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
+        with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            for path in entries:
+                if path.is_symlink() or not (path.is_file() or path.is_dir()):
+                    raise ValueError(f"refusing to archive {path}: not a regular file or folder")
+                if "__pycache__" in path.parts or path.suffix == ".pyc":
+                    continue
+                tar.add(path, arcname=path.relative_to(root).as_posix(), recursive=False, filter=_normalise)
+    return target
+
+
+def extract_model(tar_path: str | Path, dest: str | Path) -> Path:
+    """Extract ``model.tar.gz`` into ``dest`` (created if needed) and return ``dest``.
+
+    Uses tarfile's ``data`` filter: absolute paths, ``..``, links out of ``dest`` and device files
+    are rejected, so an untrusted archive cannot write outside ``dest``.
+    """
+    destination = Path(dest)
+    destination.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(tar_path, mode="r:*") as tar:
+        tar.extractall(destination, filter="data")
+    return destination

@@ -1,0 +1,355 @@
+"""``python -m training.train``: the built-in image-classification algorithm's contract, run locally.
+
+Locations follow the SageMaker training toolkit: each comes from its environment variable when set,
+else SageMaker's default path.
+
+==============================  ===================================================
+hyperparameters                 ``SM_HPS`` (JSON) or ``$SM_INPUT_CONFIG_DIR/hyperparameters.json``
+                                (default ``/opt/ml/input/config/hyperparameters.json``)
+channel ``train``               ``SM_CHANNEL_TRAIN`` (default ``/opt/ml/input/data/train``)
+channel ``validation``          ``SM_CHANNEL_VALIDATION`` (default ``/opt/ml/input/data/validation``)
+channel ``model`` (optional)    ``SM_CHANNEL_MODEL``: a previous model, for incremental training
+model                           ``SM_MODEL_DIR`` (default ``/opt/ml/model``)
+metrics and curves              ``SM_OUTPUT_DATA_DIR`` (default ``$SM_OUTPUT_DIR/data``)
+failure reason                  ``$SM_OUTPUT_DIR/failure`` (default ``/opt/ml/output/failure``)
+==============================  ===================================================
+
+Hyperparameters can also be given as ``--name value`` arguments (script mode passes them so); they
+override the file. Exit status: 0 success, 1 ``ClientError`` (bad input), 2 ``AlgorithmError``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from training.artifact import extract_model, write_code_dir
+from training.contracts import (
+    CHECKPOINTS_DIR,
+    CLASSES_FILE,
+    HYPERPARAMETERS_FILE,
+    METRICS_FILE,
+    MODEL_CONFIG_FILE,
+    MODEL_FORMAT_VERSION,
+    WEIGHTS_FILE,
+)
+from training.errors import DataError, HyperparameterError, TrainingClientError
+from training.hyperparameters import Hyperparameters, load_hyperparameters_json, parse_hyperparameters
+from training.images import ImageSpec
+from training.manifest import ChannelManifest, load_channel_images, read_channel_manifest
+
+if TYPE_CHECKING:  # torch is imported lazily, once inputs are valid
+    import torch
+
+    from training.model import Architecture
+
+LOG = logging.getLogger("training.train")
+
+# SageMaker keeps the first 1024 characters of the failure file as the job's FailureReason.
+FAILURE_REASON_LIMIT = 1024
+
+
+@dataclass(frozen=True)
+class TrainingPaths:
+    """Where a training job reads and writes (see the module docstring)."""
+
+    hyperparameters_file: Path
+    train_channel: Path
+    validation_channel: Path
+    model_channel: Path
+    model_dir: Path
+    output_dir: Path
+    output_data_dir: Path
+
+    @property
+    def failure_file(self) -> Path:
+        """``$SM_OUTPUT_DIR/failure``: SageMaker reports its content as the job's FailureReason."""
+        return self.output_dir / "failure"
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> TrainingPaths:
+        """Resolve every location from the SageMaker training toolkit's variables or defaults."""
+        input_dir = Path(environ.get("SM_INPUT_DIR", "/opt/ml/input"))
+        config_dir = Path(environ.get("SM_INPUT_CONFIG_DIR", str(input_dir / "config")))
+        output_dir = Path(environ.get("SM_OUTPUT_DIR", "/opt/ml/output"))
+
+        def channel(name: str) -> Path:
+            return Path(environ.get(f"SM_CHANNEL_{name.upper()}", str(input_dir / "data" / name)))
+
+        return cls(
+            hyperparameters_file=config_dir / "hyperparameters.json",
+            train_channel=channel("train"),
+            validation_channel=channel("validation"),
+            model_channel=channel("model"),
+            model_dir=Path(environ.get("SM_MODEL_DIR", "/opt/ml/model")),
+            output_dir=output_dir,
+            output_data_dir=Path(environ.get("SM_OUTPUT_DATA_DIR", str(output_dir / "data"))),
+        )
+
+
+def read_raw_hyperparameters(
+    environ: Mapping[str, str], paths: TrainingPaths, argv: Sequence[str] = ()
+) -> dict[str, object]:
+    """Hyperparameters as given: ``SM_HPS`` if set, else the JSON file (absent = none), then argv."""
+    if "SM_HPS" in environ:
+        raw = load_hyperparameters_json(environ["SM_HPS"], "SM_HPS")
+    elif paths.hyperparameters_file.is_file():
+        raw = load_hyperparameters_json(
+            paths.hyperparameters_file.read_text(encoding="utf-8"), str(paths.hyperparameters_file)
+        )
+    else:
+        raw = {}
+    raw.update(_parse_argv(argv))
+    return raw
+
+
+def _parse_argv(argv: Sequence[str]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    items = list(argv)
+    while items:
+        flag = items.pop(0)
+        if not flag.startswith("--") or len(flag) < 3:
+            raise HyperparameterError(f"unexpected argument {flag!r}; expected '--name value' pairs")
+        name, sep, value = flag[2:].partition("=")
+        if not sep:
+            if not items:
+                raise HyperparameterError(f"argument {flag} has no value")
+            value = items.pop(0)
+        values[name.replace("-", "_")] = value
+    return values
+
+
+def _class_names(hps: Hyperparameters, manifests: Sequence[ChannelManifest]) -> list[str]:
+    names: dict[int, str] = {}
+    for manifest in manifests:
+        for index, name in manifest.class_names.items():
+            known = names.setdefault(index, name)
+            if known != name:
+                raise DataError(
+                    f"class {index} is named {known!r} in one channel and {name!r} in channel "
+                    f"'{manifest.channel}'"
+                )
+    unnamed = [i for i in range(hps.num_classes) if i not in names]
+    if unnamed and names:
+        LOG.warning("no class-name metadata for class index(es) %s; naming them by index", unnamed)
+    return [names.get(i, str(i)) for i in range(hps.num_classes)]
+
+
+def _load_model_channel(
+    paths: TrainingPaths, hps: Hyperparameters, arch: Architecture
+) -> dict[str, torch.Tensor] | None:
+    """State for incremental training from the optional ``model`` channel, or None."""
+    if not paths.model_channel.is_dir():
+        if hps.use_pretrained_model:
+            LOG.warning(
+                "use_pretrained_model=1: no pretrained weights are available offline for this network "
+                "(provide a 'model' channel holding an earlier model.tar.gz to start from one); "
+                "training from random initialisation"
+            )
+        return None
+    import torch
+
+    from training.model import Architecture
+    from training.trainer import load_initial_state
+
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = paths.model_channel
+        tars = sorted(folder.glob("*.tar.gz"))
+        if tars:
+            folder = extract_model(tars[0], scratch)
+        config_path, weights_path = folder / MODEL_CONFIG_FILE, folder / WEIGHTS_FILE
+        if not config_path.is_file() or not weights_path.is_file():
+            raise DataError(f"the 'model' channel ({paths.model_channel}) holds no model.tar.gz from this algorithm")
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        saved = Architecture.from_json_dict(config["architecture"])
+        state = torch.load(weights_path, map_location="cpu", weights_only=True)
+    try:
+        merged, fresh = load_initial_state(arch, saved, state)
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
+    LOG.info("Initialising from the model channel (incremental training); re-initialised: %s", fresh or "none")
+    return merged
+
+
+def run(paths: TrainingPaths, raw_hyperparameters: Mapping[str, object]) -> dict[str, Any]:
+    """Validate inputs, train, and write the model directory and metrics. Returns the metrics."""
+    job_started = time.perf_counter()
+    hps = parse_hyperparameters(raw_hyperparameters)
+    LOG.info("Hyperparameters: %s", json.dumps(hps.to_json_dict(), sort_keys=True))
+    if hps.ignored:
+        LOG.info("Ignoring SageMaker-reserved hyperparameters: %s", ", ".join(hps.ignored))
+    if hps.kv_store:
+        LOG.info("kv_store=%s has no effect on a single-host local run", hps.kv_store)
+
+    train_manifest, val_manifest = (
+        read_channel_manifest(
+            folder,
+            name,
+            num_classes=hps.num_classes,
+            multi_label=hps.multi_label,
+            skip_bad_records=hps.skip_bad_records,
+        )
+        for folder, name in ((paths.train_channel, "train"), (paths.validation_channel, "validation"))
+    )
+    classes = _class_names(hps, [train_manifest, val_manifest])
+    distinct = {i for r in train_manifest.records for i in ((r.label,) if isinstance(r.label, int) else r.label)}
+    if len(distinct) < 2:
+        found = ", ".join(repr(classes[i]) for i in sorted(distinct)) or "none"
+        raise DataError(
+            f"channel 'train' has {len(distinct)} distinct class(es) ({found}); "
+            "classification needs examples of at least 2 classes"
+        )
+    LOG.info(
+        "Label attribute: train=%r validation=%r; classes: %s",
+        train_manifest.label_attribute,
+        val_manifest.label_attribute,
+        classes,
+    )
+
+    channels, height, width = hps.image_shape
+    spec = ImageSpec(channels, height, width, hps.resize)
+    train_images = load_channel_images(train_manifest, spec, skip_bad_records=hps.skip_bad_records)
+    val_images = load_channel_images(val_manifest, spec, skip_bad_records=hps.skip_bad_records)
+    if len(train_images.labels) != hps.num_training_samples:
+        LOG.warning(
+            "num_training_samples=%d but the train channel has %d usable records; using the records",
+            hps.num_training_samples,
+            len(train_images.labels),
+        )
+    LOG.info("Loaded %d training and %d validation images", len(train_images.labels), len(val_images.labels))
+
+    # Inputs are valid: only now pay for importing torch.
+    import torch
+
+    from training.model import Architecture
+    from training.trainer import fit
+
+    arch = Architecture.for_input(hps.num_layers, hps.image_shape, hps.num_classes)
+    initial_state = _load_model_channel(paths, hps, arch)
+    result = fit(
+        hps,
+        arch,
+        train_images.arrays,
+        train_images.labels,
+        val_images.arrays,
+        val_images.labels,
+        initial_state=initial_state,
+    )
+
+    best = result.epochs[result.best_epoch].values
+    last = result.epochs[-1]
+    metrics: dict[str, Any] = {
+        "final": dict(best),
+        "best_epoch": result.best_epoch,
+        "last_epoch": last.epoch,
+        "epochs_run": len(result.epochs),
+        "stopped_early": result.stopped_early,
+        "curves": {name: [e.values.get(name) for e in result.epochs] for name in last.values},
+        "epoch_seconds": [round(e.seconds, 4) for e in result.epochs],
+        "train_seconds": round(result.train_seconds, 3),
+        "total_seconds": round(time.perf_counter() - job_started, 3),
+        "num_training_samples": len(train_images.labels),
+        "num_validation_samples": len(val_images.labels),
+        "skipped_records": train_images.skipped + val_images.skipped,
+        "class_names": classes,
+        "label_attribute": train_manifest.label_attribute,
+        "validation_confusion_matrix": result.confusion_matrix,
+        "device": result.device,
+    }
+    LOG.info(
+        "Best epoch %d: validation accuracy %f (train %.1f s on %s)",
+        result.best_epoch,
+        best["validation:accuracy"],
+        result.train_seconds,
+        result.device,
+    )
+
+    model_config = {
+        "format_version": MODEL_FORMAT_VERSION,
+        "algorithm": "image-classification",
+        "architecture": arch.to_json_dict(),
+        "image": {"channels": channels, "height": height, "width": width, "resize": hps.resize},
+        "normalization": {"mean": result.mean, "std": result.std},
+        "multi_label": hps.multi_label,
+        "classes": classes,
+        "label_attribute": train_manifest.label_attribute,
+        "best_epoch": result.best_epoch,
+        "hyperparameters": hps.to_json_dict(),
+        "framework": {"torch": torch.__version__},
+    }
+    model_dir = paths.model_dir
+    model_dir.mkdir(parents=True, exist_ok=True)
+    torch.save(result.state_dict, model_dir / WEIGHTS_FILE)
+    for epoch, state in result.checkpoints.items():
+        (model_dir / CHECKPOINTS_DIR).mkdir(exist_ok=True)
+        torch.save(state, model_dir / CHECKPOINTS_DIR / f"epoch-{epoch:04d}.pt")
+    _write_json(model_dir / CLASSES_FILE, classes)
+    _write_json(model_dir / MODEL_CONFIG_FILE, model_config)
+    _write_json(model_dir / HYPERPARAMETERS_FILE, {k: str(v) for k, v in raw_hyperparameters.items()})
+    _write_json(model_dir / METRICS_FILE, metrics)
+    write_code_dir(model_dir)
+    paths.output_data_dir.mkdir(parents=True, exist_ok=True)
+    _write_json(paths.output_data_dir / METRICS_FILE, metrics)
+    return metrics
+
+
+def _write_json(path: Path, data: object) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=isinstance(data, dict)) + "\n", encoding="utf-8")
+
+
+def _write_failure(paths: TrainingPaths, reason: str) -> None:
+    try:
+        paths.output_dir.mkdir(parents=True, exist_ok=True)
+        paths.failure_file.write_text(reason, encoding="utf-8")
+    except OSError as exc:  # the job fails either way; do not hide the original reason
+        LOG.error("could not write %s: %s", paths.failure_file, exc)
+
+
+def _log_handler(stream: TextIO) -> logging.Handler:
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("[%(asctime)s %(levelname)s] %(message)s", "%m/%d/%Y %H:%M:%S"))
+    return handler
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Run a training job; write ``failure`` and return non-zero on error (never raises).
+
+    ``argv`` holds optional ``--name value`` hyperparameters; ``environ`` defaults to ``os.environ``.
+    """
+    env = os.environ if environ is None else environ
+    logger = logging.getLogger("training")
+    handler = _log_handler(sys.stdout)
+    logger.addHandler(handler)
+    previous_level = logger.level
+    logger.setLevel(logging.INFO)
+    paths = TrainingPaths.from_environ(env)
+    try:
+        run(paths, read_raw_hyperparameters(env, paths, sys.argv[1:] if argv is None else argv))
+        return 0
+    except TrainingClientError as exc:
+        reason = f"ClientError: {exc}"
+        LOG.error("%s", reason)
+        _write_failure(paths, reason[:FAILURE_REASON_LIMIT])
+        return 1
+    except Exception as exc:  # any other failure is ours: report it, with the traceback in the log
+        reason = f"AlgorithmError: {type(exc).__name__}: {exc}"
+        LOG.error("%s\n%s", reason, traceback.format_exc())
+        _write_failure(paths, reason[:FAILURE_REASON_LIMIT])
+        return 2
+    finally:
+        handler.flush()
+        logger.removeHandler(handler)
+        logger.setLevel(previous_level)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

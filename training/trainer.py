@@ -1,0 +1,456 @@
+"""The PyTorch half of training: seeding, the epoch loop, metrics, best-model selection.
+
+Imported lazily by :mod:`training.train` once inputs are validated, so a bad input fails in a fraction
+of a second instead of waiting for torch to import.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F  # noqa: N812 - the conventional alias
+from torch import nn
+
+from training.hyperparameters import Hyperparameters
+from training.manifest import Label
+from training.model import Architecture, build_model
+
+LOG = logging.getLogger("training.train")
+
+
+@dataclass
+class EpochMetrics:
+    """One epoch's figures, keyed like METRIC_DEFINITIONS (``train:accuracy`` ...)."""
+
+    epoch: int
+    values: dict[str, float]
+    seconds: float
+
+
+@dataclass
+class FitResult:
+    """What training produced: the selected weights and the curves behind the choice."""
+
+    state_dict: dict[str, torch.Tensor]
+    best_epoch: int
+    epochs: list[EpochMetrics]
+    stopped_early: bool
+    mean: list[float]
+    std: list[float]
+    checkpoints: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
+    confusion_matrix: list[list[int]] | None = None
+    device: str = "cpu"
+    train_seconds: float = 0.0
+
+
+def configure_torch(seed: int) -> torch.device:
+    """Seed every generator, prefer deterministic kernels, size the CPU thread pool, pick the device."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # required for deterministic cuBLAS
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - seeds third-party code that uses the global generator
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+    if "OMP_NUM_THREADS" not in os.environ:
+        # Use the cores this process may run on (containers and taskset limit them), not the host's.
+        torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def channel_stats(arrays: np.ndarray) -> tuple[list[float], list[float]]:
+    """Per-channel mean and standard deviation of uint8 images, on the 0..1 scale."""
+    data = arrays.astype(np.float32) / 255.0
+    mean = data.mean(axis=(0, 2, 3))
+    std = np.maximum(data.std(axis=(0, 2, 3)), 1e-3)  # a blank channel must not divide by zero
+    return [float(m) for m in mean], [float(s) for s in std]
+
+
+class BatchMaker:
+    """Turns uint8 images into normalised float batches, with the built-in's augmentation types."""
+
+    def __init__(
+        self,
+        hps: Hyperparameters,
+        mean: list[float],
+        std: list[float],
+        device: torch.device,
+        generator: torch.Generator,
+    ) -> None:
+        _, self.height, self.width = hps.image_shape
+        self.augmentation = hps.augmentation_type
+        self.device = device
+        self.generator = generator
+        self.mean = torch.tensor(mean, device=device).view(1, -1, 1, 1)
+        self.std = torch.tensor(std, device=device).view(1, -1, 1, 1)
+
+    def _rand(self, *shape: int) -> torch.Tensor:
+        return torch.rand(*shape, generator=self.generator)
+
+    def eval_batch(self, images: torch.Tensor) -> torch.Tensor:
+        """Centre crop and normalise (what serving does)."""
+        h, w = images.shape[-2:]
+        top, left = (h - self.height) // 2, (w - self.width) // 2
+        crop = images[..., top : top + self.height, left : left + self.width]
+        return (crop.to(self.device, dtype=torch.float32) / 255.0 - self.mean) / self.std
+
+    def train_batch(self, images: torch.Tensor) -> torch.Tensor:
+        """Augment (when ``augmentation_type`` is set) and normalise a training batch."""
+        if self.augmentation is None:
+            return self.eval_batch(images)
+        crops = self._random_crops(images).to(self.device, dtype=torch.float32) / 255.0
+        if self.augmentation in ("crop_color", "crop_color_transform"):
+            crops = self._color(crops)
+        if self.augmentation == "crop_color_transform":
+            crops = self._affine(crops)
+        return (crops - self.mean) / self.std
+
+    def _random_crops(self, images: torch.Tensor) -> torch.Tensor:
+        # "crop": a random HxW crop and a random horizontal flip. Without resize the stored image is
+        # already HxW, so pad by an eighth first (the usual CIFAR recipe) to have room to move.
+        h, w = images.shape[-2:]
+        if (h, w) == (self.height, self.width):
+            pad_h, pad_w = max(1, self.height // 8), max(1, self.width // 8)
+            images = F.pad(images, (pad_w, pad_w, pad_h, pad_h))
+            h, w = images.shape[-2:]
+        tops = (self._rand(len(images)) * (h - self.height + 1)).long().tolist()
+        lefts = (self._rand(len(images)) * (w - self.width + 1)).long().tolist()
+        flips = (self._rand(len(images)) < 0.5).tolist()
+        out = []
+        for image, top, left, flip in zip(images, tops, lefts, flips, strict=True):
+            crop = image[:, top : top + self.height, left : left + self.width]
+            out.append(crop.flip(-1) if flip else crop)
+        return torch.stack(out)
+
+    def _color(self, batch: torch.Tensor) -> torch.Tensor:
+        # HSL jitter as documented for the built-in: hue +-36 degrees, saturation and lightness +-50
+        # (of 255). Hue and saturation act on the chroma plane of YIQ, which needs no colour-space trip.
+        n = len(batch)
+        lightness = ((self._rand(n) * 2 - 1) * 50 / 255).view(n, 1, 1, 1).to(batch.device)
+        if batch.shape[1] == 3:
+            hue = (self._rand(n) * 2 - 1) * math.radians(36)
+            saturation = 1 + (self._rand(n) * 2 - 1) * 50 / 255
+            to_yiq = torch.tensor(
+                [[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], device=batch.device
+            )
+            from_yiq = torch.linalg.inv(to_yiq)
+            cos, sin = torch.cos(hue) * saturation, torch.sin(hue) * saturation
+            rotate = torch.zeros(n, 3, 3)
+            rotate[:, 0, 0] = 1
+            rotate[:, 1, 1], rotate[:, 1, 2], rotate[:, 2, 1], rotate[:, 2, 2] = cos, -sin, sin, cos
+            matrix = from_yiq @ rotate.to(batch.device) @ to_yiq
+            batch = torch.einsum("nij,njhw->nihw", matrix, batch)
+        return (batch + lightness).clamp(0, 1)
+
+    def _affine(self, batch: torch.Tensor) -> torch.Tensor:
+        # Rotation up to 10 degrees, shear up to 0.1, aspect ratio change up to 0.25 (built-in limits).
+        n = len(batch)
+        angle = (self._rand(n) * 2 - 1) * math.radians(10)
+        shear = (self._rand(n) * 2 - 1) * 0.1
+        aspect = 1 + (self._rand(n) * 2 - 1) * 0.25
+        sx, sy = torch.sqrt(aspect), 1 / torch.sqrt(aspect)
+        theta = torch.zeros(n, 2, 3)
+        theta[:, 0, 0] = torch.cos(angle) / sx
+        theta[:, 0, 1] = -torch.sin(angle) / sx + shear
+        theta[:, 1, 0] = torch.sin(angle) / sy
+        theta[:, 1, 1] = torch.cos(angle) / sy
+        grid = F.affine_grid(theta.to(batch.device), list(batch.shape), align_corners=False)
+        return F.grid_sample(batch, grid, padding_mode="zeros", align_corners=False)
+
+
+def _make_optimizer(model: nn.Module, hps: Hyperparameters) -> torch.optim.Optimizer:
+    params = model.parameters()
+    if hps.optimizer == "adam":
+        return torch.optim.Adam(
+            params,
+            lr=hps.learning_rate,
+            betas=(hps.beta_1, hps.beta_2),
+            eps=hps.eps,
+            weight_decay=hps.weight_decay,
+        )
+    if hps.optimizer == "rmsprop":
+        return torch.optim.RMSprop(
+            params, lr=hps.learning_rate, alpha=hps.gamma, eps=hps.eps, weight_decay=hps.weight_decay
+        )
+    return torch.optim.SGD(
+        params,
+        lr=hps.learning_rate,
+        momentum=hps.momentum,
+        weight_decay=hps.weight_decay,
+        nesterov=hps.optimizer == "nag" and hps.momentum > 0,
+    )
+
+
+def _targets(labels: list[Label], num_classes: int, multi_label: bool) -> torch.Tensor:
+    if not multi_label:
+        return torch.tensor([label if isinstance(label, int) else label[0] for label in labels], dtype=torch.long)
+    target = torch.zeros(len(labels), num_classes)
+    for row, label in enumerate(labels):
+        indices = (label,) if isinstance(label, int) else label
+        target[row, list(indices)] = 1.0
+    return target
+
+
+def _class_weights(targets: torch.Tensor, num_classes: int, multi_label: bool) -> torch.Tensor:
+    # Inverse frequency, normalised to mean 1, so rare classes count as much as common ones.
+    counts = targets.sum(0) if multi_label else torch.bincount(targets, minlength=num_classes).float()
+    weights = len(targets) / (num_classes * counts.clamp(min=1))
+    return weights / weights.mean()
+
+
+class _Scorer:
+    """Accumulates loss, accuracy and top-k accuracy over batches."""
+
+    def __init__(self, multi_label: bool, top_k: int | None) -> None:
+        self.multi_label, self.top_k = multi_label, top_k
+        self.loss = 0.0
+        self.correct = 0.0
+        self.top_k_correct = 0.0
+        self.count = 0
+        self.decisions = 0
+
+    def add(self, logits: torch.Tensor, target: torch.Tensor, loss: torch.Tensor) -> None:
+        n = len(target)
+        self.loss += float(loss) * n
+        self.count += n
+        if self.multi_label:
+            # Per-class decisions at 0.5, as a multi-label accuracy over every (image, class) pair.
+            predicted = (logits > 0).float()
+            self.correct += float((predicted == target).sum())
+            self.decisions += target.numel()
+            return
+        self.correct += float((logits.argmax(1) == target).sum())
+        self.decisions += n
+        if self.top_k:
+            top = logits.topk(self.top_k, dim=1).indices
+            self.top_k_correct += float((top == target.unsqueeze(1)).any(1).sum())
+
+    def values(self, prefix: str) -> dict[str, float]:
+        out = {f"{prefix}:accuracy": self.correct / max(1, self.decisions), f"{prefix}:loss": self.loss / self.count}
+        if self.top_k and not self.multi_label:
+            out[f"{prefix}:top_k_accuracy"] = self.top_k_correct / self.count
+        return out
+
+
+def _log_epoch(epoch: int, values: dict[str, float], top_k: int | None, seconds: float) -> None:
+    # The built-in's log format; METRIC_DEFINITIONS parses these lines.
+    for prefix, title in (("train", "Train"), ("validation", "Validation")):
+        if f"{prefix}:accuracy" not in values:
+            continue
+        LOG.info("Epoch[%d] %s-accuracy=%f", epoch, title, values[f"{prefix}:accuracy"])
+        if f"{prefix}:top_k_accuracy" in values:
+            LOG.info("Epoch[%d] %s-top_k_accuracy_%d=%f", epoch, title, top_k, values[f"{prefix}:top_k_accuracy"])
+        LOG.info("Epoch[%d] %s-loss=%f", epoch, title, values[f"{prefix}:loss"])
+        if prefix == "train":
+            LOG.info("Epoch[%d] Time cost=%.3f", epoch, seconds)
+
+
+def fit(
+    hps: Hyperparameters,
+    arch: Architecture,
+    train_arrays: np.ndarray,
+    train_labels: list[Label],
+    val_arrays: np.ndarray,
+    val_labels: list[Label],
+    *,
+    initial_state: dict[str, torch.Tensor] | None = None,
+    on_epoch: Callable[[EpochMetrics], None] | None = None,
+) -> FitResult:
+    """Train the network and return the weights of the epoch with the best validation accuracy.
+
+    That selection is the built-in's default checkpointing ("save checkpoint at the epoch that has the
+    best validation accuracy"). Early stopping follows the built-in's patience / min-epochs / relative
+    tolerance rules.
+    """
+    device = configure_torch(hps.seed)
+    generator = torch.Generator().manual_seed(hps.seed)
+    model = build_model(arch)
+    if initial_state is not None:
+        model.load_state_dict(initial_state)
+    model.to(device)
+    # Statistics of the centre crops, i.e. of the pixels the network is evaluated on.
+    _, height, width = hps.image_shape
+    stored_h, stored_w = train_arrays.shape[-2:]
+    top, left = (stored_h - height) // 2, (stored_w - width) // 2
+    mean, std = channel_stats(train_arrays[..., top : top + height, left : left + width])
+    batches = BatchMaker(hps, mean, std, device, generator)
+
+    train_images = torch.from_numpy(train_arrays)
+    val_images = torch.from_numpy(val_arrays)
+    train_target = _targets(train_labels, arch.num_classes, hps.multi_label)
+    val_target = _targets(val_labels, arch.num_classes, hps.multi_label)
+    weights = _class_weights(train_target, arch.num_classes, hps.multi_label) if hps.use_weighted_loss else None
+    if hps.multi_label:
+        criterion: nn.Module = nn.BCEWithLogitsLoss(pos_weight=None if weights is None else weights.to(device))
+    else:
+        criterion = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(device))
+
+    optimizer = _make_optimizer(model, hps)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(
+        optimizer, milestones=list(hps.lr_scheduler_step), gamma=hps.lr_scheduler_factor
+    )
+    use_amp = hps.precision_dtype == "float16" and device.type == "cuda"
+    if hps.precision_dtype == "float16" and not use_amp:
+        LOG.warning("precision_dtype=float16 needs a GPU; training on CPU in float32")
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+
+    history: list[EpochMetrics] = []
+    checkpoints: dict[int, dict[str, torch.Tensor]] = {}
+    best_accuracy = -1.0
+    best_state = copy.deepcopy(model.state_dict())
+    best_epoch = 0
+    stop_reference: float | None = None
+    epochs_without_improvement = 0
+    stopped_early = False
+    started = time.perf_counter()
+    batch_size = hps.mini_batch_size
+    for epoch in range(hps.epochs):
+        epoch_start = time.perf_counter()
+        model.train()
+        scorer = _Scorer(hps.multi_label, hps.top_k)
+        order = torch.randperm(len(train_images), generator=generator)
+        for start in range(0, len(order), batch_size):
+            index = order[start : start + batch_size]
+            if len(index) < 2 and len(order) > 1:
+                continue  # batch norm cannot train on a single image; it is reshuffled next epoch
+            inputs = batches.train_batch(train_images[index])
+            target = train_target[index].to(device)
+            with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+                logits = model(inputs)
+                loss = criterion(logits, target)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            scorer.add(logits.detach().float(), target, loss.detach())
+        scheduler.step()
+        values = scorer.values("train")
+        values.update(_evaluate(model, batches, val_images, val_target, criterion, hps).values("validation"))
+        seconds = time.perf_counter() - epoch_start
+        metrics = EpochMetrics(epoch, values, seconds)
+        history.append(metrics)
+        _log_epoch(epoch, values, hps.top_k, seconds)
+        if on_epoch is not None:
+            on_epoch(metrics)
+
+        accuracy = values["validation:accuracy"]
+        if accuracy > best_accuracy:
+            best_accuracy, best_epoch = accuracy, epoch
+            best_state = copy.deepcopy(model.state_dict())
+        if hps.checkpoint_frequency and (epoch + 1) % hps.checkpoint_frequency == 0:
+            checkpoints[epoch + 1] = copy.deepcopy(model.state_dict())
+        if hps.early_stopping:
+            improved = stop_reference is None or (
+                accuracy > stop_reference
+                and (accuracy - stop_reference) / max(stop_reference, 1e-12) >= hps.early_stopping_tolerance
+            )
+            if improved:
+                stop_reference, epochs_without_improvement = accuracy, 0
+            else:
+                epochs_without_improvement += 1
+            if epoch + 1 >= hps.early_stopping_min_epochs and epochs_without_improvement >= hps.early_stopping_patience:
+                LOG.info(
+                    "Early stopping at epoch %d: no validation-accuracy improvement for %d epochs",
+                    epoch,
+                    epochs_without_improvement,
+                )
+                stopped_early = True
+                break
+
+    model.load_state_dict(best_state)
+    confusion = None
+    if not hps.multi_label:
+        confusion = _confusion_matrix(model, batches, val_images, val_target, arch.num_classes, batch_size)
+    return FitResult(
+        state_dict={k: v.detach().cpu() for k, v in best_state.items()},
+        best_epoch=best_epoch,
+        epochs=history,
+        stopped_early=stopped_early,
+        mean=mean,
+        std=std,
+        checkpoints={e: {k: v.cpu() for k, v in s.items()} for e, s in checkpoints.items()},
+        confusion_matrix=confusion,
+        device=device.type,
+        train_seconds=time.perf_counter() - started,
+    )
+
+
+@torch.inference_mode()
+def _evaluate(
+    model: nn.Module,
+    batches: BatchMaker,
+    images: torch.Tensor,
+    target: torch.Tensor,
+    criterion: nn.Module,
+    hps: Hyperparameters,
+) -> _Scorer:
+    model.eval()
+    scorer = _Scorer(hps.multi_label, hps.top_k)
+    size = max(256, hps.mini_batch_size)
+    for start in range(0, len(images), size):
+        logits = model(batches.eval_batch(images[start : start + size])).float()
+        batch_target = target[start : start + size].to(logits.device)
+        scorer.add(logits, batch_target, criterion(logits, batch_target))
+    return scorer
+
+
+@torch.inference_mode()
+def _confusion_matrix(
+    model: nn.Module,
+    batches: BatchMaker,
+    images: torch.Tensor,
+    target: torch.Tensor,
+    num_classes: int,
+    batch_size: int,
+) -> list[list[int]]:
+    model.eval()
+    predicted = torch.cat(
+        [
+            model(batches.eval_batch(images[s : s + max(256, batch_size)])).argmax(1).cpu()
+            for s in range(0, len(images), max(256, batch_size))
+        ]
+    )
+    matrix = torch.zeros(num_classes, num_classes, dtype=torch.long)
+    matrix.index_put_((target, predicted), torch.ones_like(target), accumulate=True)
+    return [[int(v) for v in row] for row in matrix.tolist()]
+
+
+def load_initial_state(
+    arch: Architecture, saved_arch: Architecture, state: dict[str, Any]
+) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """Adapt a saved state_dict to ``arch`` for incremental training.
+
+    The backbone must match exactly; the classifier is kept only when the class count matches (else it
+    is freshly initialised, as fine-tuning to a new label set needs). Returns the state and notes.
+    """
+    same_backbone = (saved_arch.blocks, saved_arch.widths, saved_arch.in_channels, saved_arch.stem_stride) == (
+        arch.blocks,
+        arch.widths,
+        arch.in_channels,
+        arch.stem_stride,
+    ) and saved_arch.stem_pool == arch.stem_pool
+    if not same_backbone:
+        raise ValueError(
+            f"the model channel holds a num_layers={saved_arch.num_layers}, {saved_arch.in_channels}-channel "
+            f"network that does not match num_layers={arch.num_layers}, image_shape channels={arch.in_channels}"
+        )
+    fresh = build_model(arch).state_dict()
+    notes = []
+    merged: dict[str, torch.Tensor] = {}
+    for key, value in fresh.items():
+        saved = state.get(key)
+        if isinstance(saved, torch.Tensor) and saved.shape == value.shape:
+            merged[key] = saved
+        else:
+            merged[key] = value
+            notes.append(key)
+    return merged, notes
