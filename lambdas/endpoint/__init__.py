@@ -1,0 +1,1 @@
+"""endpoint Lambda function (entry point: handler.lambda_handler)."""

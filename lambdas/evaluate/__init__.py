@@ -1,0 +1,1 @@
+"""evaluate Lambda function (entry point: handler.lambda_handler)."""

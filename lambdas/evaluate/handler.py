@@ -1,0 +1,214 @@
+"""evaluate: score the batch-transform predictions on the validation set and apply the quality gate.
+
+Reads the validation manifest (labels by source-ref), fetches each ``<transform output><relative
+key>.out`` concurrently (threads: each GET is latency-bound), computes metrics, writes the full report to
+``runs/<run_id>/metrics.json`` and returns a compact answer (< 8 KB) for the state machine's Choice state.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
+from gtpipe_shared.aws import client, error_code
+from gtpipe_shared.manifest import IMAGE_CLASSIFICATION, is_blank, iter_lines
+from gtpipe_shared.metrics import classification_metrics, join_transform_outputs, output_uri_for
+from gtpipe_shared.s3uri import S3UriError, parse_s3_uri, s3_uri
+from gtpipe_shared.split import SplitError, common_prefix, manifest_prefix
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+FETCH_THREADS = 32
+ANSWER_BUDGET = 6000  # bytes of per-class detail allowed in the answer (Step Functions payloads stay small)
+
+
+class EvaluationError(Exception):
+    """Evaluation cannot produce a score; the message names the problem."""
+
+
+class EvaluateRequest(BaseModel):
+    """The state machine's payload."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    run_id: str = Field(min_length=1)
+    validation_uri: str
+    transform_output_uri: str
+    label_attribute: str = Field(min_length=1)
+    class_names: list[str] = Field(min_length=1)
+    task_type: str = IMAGE_CLASSIFICATION
+    quality_threshold: float = Field(ge=0.0, le=1.0)
+    data_bucket: str = Field(min_length=1)
+    validation_images_prefix: str | None = None
+
+
+def parse_request(event: Any) -> EvaluateRequest:
+    """Validate the payload; EvaluationError names the bad field."""
+    if not isinstance(event, dict):
+        raise EvaluationError("evaluate payload must be a JSON object")
+    try:
+        request = EvaluateRequest.model_validate(event)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise EvaluationError(
+            f"invalid evaluate payload: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+        ) from exc
+    if request.task_type != IMAGE_CLASSIFICATION:
+        raise EvaluationError(f"evaluation of task_type '{request.task_type}' is not supported yet")
+    return request
+
+
+def read_labels(request: EvaluateRequest) -> list[tuple[str, int]]:
+    """``(source_ref, class id)`` for every validation line."""
+    try:
+        bucket, key = parse_s3_uri(request.validation_uri)
+        body = client("s3").get_object(Bucket=bucket, Key=key)["Body"]
+    except (ClientError, S3UriError) as exc:
+        code = error_code(exc) or str(exc)
+        raise EvaluationError(f"validation manifest {request.validation_uri} is unreadable ({code})") from exc
+    labels: list[tuple[str, int]] = []
+    num_classes = len(request.class_names)
+    try:
+        for number, line in iter_lines(body, max_line_bytes=1_000_000):
+            if line is None:
+                raise EvaluationError(f"validation line {number} is too long")
+            if is_blank(line):
+                continue
+            obj = json.loads(line)
+            ref, label = obj.get("source-ref"), obj.get(request.label_attribute)
+            if not isinstance(ref, str) or not isinstance(label, int) or not 0 <= label < num_classes:
+                raise EvaluationError(
+                    f"validation line {number} has no source-ref or class id '{request.label_attribute}'"
+                )
+            labels.append((ref, label))
+    except (ValueError, AttributeError) as exc:
+        if isinstance(exc, EvaluationError):
+            raise
+        raise EvaluationError(f"validation manifest is not valid JSON Lines ({exc})") from exc
+    finally:
+        body.close()
+    if not labels:
+        raise EvaluationError("validation manifest is empty")
+    return labels
+
+
+def images_prefix(labels: list[tuple[str, int]], given: str | None) -> str:
+    """The ManifestFile prefix the transform used (same rule as the split)."""
+    if given:
+        return given
+    common: str | None = None
+    for ref, _ in labels:
+        common = common_prefix(common, ref)
+    try:
+        return manifest_prefix(common or "", len(labels))
+    except SplitError as exc:
+        raise EvaluationError(str(exc)) from exc
+
+
+def _fetch(uri: str) -> bytes | None:
+    bucket, key = parse_s3_uri(uri)
+    try:
+        response = client("s3").get_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if error_code(exc) in ("NoSuchKey", "404"):
+            return None
+        raise
+    with response["Body"] as body:
+        return bytes(body.read())
+
+
+@tracer.capture_method
+def fetch_outputs(labels: list[tuple[str, int]], prefix: str, output_uri: str) -> dict[str, bytes | None]:
+    """Transform output bodies keyed by source-ref (None when an output object is missing)."""
+    refs = [ref for ref, _ in labels]
+    try:
+        uris = [output_uri_for(ref, prefix, output_uri) for ref in refs]
+    except ValueError as exc:
+        raise EvaluationError(f"validation image outside the transform input prefix: {exc}") from exc
+    with ThreadPoolExecutor(max_workers=FETCH_THREADS) as pool:
+        bodies = list(pool.map(_fetch, uris))
+    return dict(zip(refs, bodies, strict=True))
+
+
+def compact_answer(report: dict[str, Any], request: EvaluateRequest, metrics_uri: str) -> dict[str, Any]:
+    """The task result: headline numbers, gate decision and per-class detail if it fits the budget."""
+    accuracy = float(report["accuracy"])
+    answer: dict[str, Any] = {
+        "metrics_uri": metrics_uri,
+        "metric_name": "accuracy",
+        "metric_value": accuracy,
+        "quality_threshold": request.quality_threshold,
+        "passed": accuracy >= request.quality_threshold,
+        "accuracy": accuracy,
+        "macro_f1": report["macro_f1"],
+        "count": report["count"],
+        "missing": report["missing"],
+        "per_class": report["per_class"],
+    }
+    if len(json.dumps(report["per_class"])) > ANSWER_BUDGET:
+        # Hundreds of classes: keep the answer small; the full table is in metrics.json.
+        answer["per_class"] = {}
+        answer["per_class_truncated"] = True
+    return answer
+
+
+@tracer.capture_method
+def evaluate(request: EvaluateRequest) -> dict[str, Any]:
+    """Compute metrics, write metrics.json and return the compact answer."""
+    labels = read_labels(request)
+    prefix = images_prefix(labels, request.validation_images_prefix)
+    outputs = fetch_outputs(labels, prefix, request.transform_output_uri)
+    joined = join_transform_outputs(labels, outputs)
+    if len(joined.missing) + len(joined.invalid) == len(labels):
+        raise EvaluationError(
+            f"no usable transform output under {request.transform_output_uri} "
+            f"({len(joined.missing)} missing, {len(joined.invalid)} invalid)"
+        )
+    report = classification_metrics(joined.pairs, request.class_names)
+    report.update(
+        {
+            "run_id": request.run_id,
+            "metric_name": "accuracy",
+            "quality_threshold": request.quality_threshold,
+            "passed": report["accuracy"] >= request.quality_threshold,
+            "missing_outputs": joined.missing[:100],
+            "invalid_outputs": joined.invalid[:100],
+            "validation_uri": request.validation_uri,
+            "transform_output_uri": request.transform_output_uri,
+        }
+    )
+    key = f"runs/{request.run_id}/metrics.json"
+    client("s3").put_object(
+        Bucket=request.data_bucket,
+        Key=key,
+        Body=json.dumps(report, indent=2).encode(),
+        ContentType="application/json",
+    )
+    metrics.add_metric(
+        name="ValidationAccuracy", unit=MetricUnit.Percent, value=100 * float(report["accuracy"])
+    )
+    if joined.missing or joined.invalid:
+        logger.warning(
+            "transform outputs missing",
+            extra={"missing": len(joined.missing), "invalid": len(joined.invalid)},
+        )
+    return compact_answer(report, request, s3_uri(request.data_bucket, key))
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """State-machine payload -> metrics and quality-gate decision."""
+    request = parse_request(event)
+    logger.set_correlation_id(request.run_id)
+    logger.append_keys(run_id=request.run_id)
+    return evaluate(request)

@@ -1,0 +1,283 @@
+"""Runs-ledger item shapes and DynamoDB update builders (see docs/design.md, "Runs ledger").
+
+Events arrive at least once and out of order (EventBridge, SageMaker, Step Functions retries), so every
+write is conditional:
+
+* a step record only moves forward: a record replaces the stored one when its status rank is higher
+  (in progress < terminal), or when the rank is equal and its event time is not older. A late
+  ``InProgress`` event can never overwrite ``Completed``.
+* a run's status leaves ``RUNNING`` once; the same terminal status may be written again (retries), a
+  different one may not.
+
+Times are ISO-8601 UTC strings with microseconds (``2024-01-01T00:00:00.000000Z``): fixed width, so they
+compare correctly as strings inside DynamoDB condition expressions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+RUNNING = "RUNNING"
+SUCCEEDED = "SUCCEEDED"
+REJECTED = "REJECTED"
+FAILED = "FAILED"
+RUN_STATUSES = (RUNNING, SUCCEEDED, REJECTED, FAILED)
+SERVING_RUN_ID = "@serving"
+
+# Statuses after which a step does not change again. Everything else (InProgress, Creating, Updating,
+# Stopping, Initializing, SystemUpdating, RollingBack, ...) is "in progress".
+TERMINAL_STATUSES = frozenset(
+    {
+        "Completed",
+        "Failed",
+        "Stopped",
+        "InService",
+        "Created",
+        "Deleted",
+        "UpdateRollbackFailed",
+        "Succeeded",
+        "SUCCEEDED",
+        "FAILED",
+        "REJECTED",
+        "TIMED_OUT",
+        "ABORTED",
+    }
+)
+FAILURE_STATUSES = frozenset({"Failed", "Stopped", "UpdateRollbackFailed", "FAILED", "TIMED_OUT", "ABORTED"})
+
+
+def now_iso(moment: datetime | None = None) -> str:
+    """Fixed-width ISO-8601 UTC timestamp (microseconds, ``Z``)."""
+    moment = moment or datetime.now(tz=UTC)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def status_rank(status: str) -> int:
+    """1 for in-progress statuses, 2 for terminal ones."""
+    return 2 if status in TERMINAL_STATUSES else 1
+
+
+def to_dynamo(value: Any) -> Any:
+    """Convert floats to Decimal (recursively) for the DynamoDB resource API; drop None map values."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {str(k): to_dynamo(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [to_dynamo(v) for v in value]
+    return value
+
+
+def from_dynamo(value: Any) -> Any:
+    """Convert Decimal back to int/float (recursively) so items serialize to JSON."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [from_dynamo(v) for v in value]
+    if isinstance(value, set):
+        return sorted(from_dynamo(v) for v in value)
+    return value
+
+
+@dataclass
+class Update:
+    """Keyword arguments for ``Table.update_item`` (resource API)."""
+
+    update_expression: str
+    condition_expression: str
+    names: dict[str, str]
+    values: dict[str, Any]
+
+    def kwargs(self, run_id: str, *, return_values: str = "ALL_OLD") -> dict[str, Any]:
+        """``update_item`` keyword arguments for the item ``run_id``."""
+        return {
+            "Key": {"run_id": run_id},
+            "UpdateExpression": self.update_expression,
+            "ConditionExpression": self.condition_expression,
+            "ExpressionAttributeNames": self.names,
+            "ExpressionAttributeValues": to_dynamo(self.values),
+            "ReturnValues": return_values,
+        }
+
+
+@dataclass
+class StepRecord:
+    """``steps.<name>`` in a run item. ``event_time`` orders records of equal rank."""
+
+    status: str
+    event_time: str
+    job_name: str | None = None
+    secondary_status: str | None = None
+    failure_reason: str | None = None
+    started_at: str | None = None
+    ended_at: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_item(self) -> dict[str, Any]:
+        """The stored map (None fields left out)."""
+        item: dict[str, Any] = {**self.extra}
+        item.update(
+            {
+                "status": self.status,
+                "rank": status_rank(self.status),
+                "event_time": self.event_time,
+                "job_name": self.job_name,
+                "secondary_status": self.secondary_status,
+                "failure_reason": self.failure_reason[:1024] if self.failure_reason else None,
+                "started_at": self.started_at,
+                "ended_at": self.ended_at,
+            }
+        )
+        return {k: v for k, v in item.items() if v is not None}
+
+
+def new_run_item(
+    run_id: str,
+    *,
+    status: str,
+    input_bucket: str,
+    input_key: str,
+    input_version_id: str | None,
+    manifest_kind: str | None,
+    task_type: str | None,
+    now: str,
+    failure: dict[str, Any] | None = None,
+    errors: list[str] | None = None,
+    line_count: int | None = None,
+) -> dict[str, Any]:
+    """A new run item (written with ``attribute_not_exists(run_id)``)."""
+    if status not in RUN_STATUSES:
+        raise ValueError(f"unknown run status '{status}'")
+    item: dict[str, Any] = {
+        "run_id": run_id,
+        "status": status,
+        "input_bucket": input_bucket,
+        "input_key": input_key,
+        "input_version_id": input_version_id or "null",
+        "manifest_kind": manifest_kind,
+        "task_type": task_type,
+        "line_count": line_count,
+        "created_at": now,
+        "updated_at": now,
+        "steps": {},
+        "failure": failure,
+        "errors": errors,
+    }
+    return {k: v for k, v in item.items() if v is not None}
+
+
+def step_update(step: str, record: StepRecord, now: str) -> Update:
+    """Set ``steps.<step>`` unless the stored record is further along (see module docstring).
+
+    The run must exist (``attribute_exists(run_id)``): events for unknown runs never create items.
+    """
+    item = record.as_item()
+    return Update(
+        update_expression="SET #steps.#step = :record, #updated = :now",
+        condition_expression=(
+            "attribute_exists(run_id) AND (attribute_not_exists(#steps.#step) "
+            "OR #steps.#step.#rank < :rank "
+            "OR (#steps.#step.#rank = :rank AND #steps.#step.#event_time <= :event_time))"
+        ),
+        names={
+            "#steps": "steps",
+            "#step": step,
+            "#rank": "rank",
+            "#event_time": "event_time",
+            "#updated": "updated_at",
+        },
+        values={":record": item, ":rank": item["rank"], ":event_time": record.event_time, ":now": now},
+    )
+
+
+def ensure_steps_update() -> Update:
+    """Create an empty ``steps`` map on an existing item that lacks one (older or foreign items)."""
+    return Update(
+        update_expression="SET #steps = if_not_exists(#steps, :empty)",
+        condition_expression="attribute_exists(run_id)",
+        names={"#steps": "steps"},
+        values={":empty": {}},
+    )
+
+
+def status_update(
+    status: str,
+    now: str,
+    *,
+    failure: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Update:
+    """Move a run to a terminal ``status`` (allowed from RUNNING, or repeating the same status)."""
+    if status not in RUN_STATUSES:
+        raise ValueError(f"unknown run status '{status}'")
+    sets = ["#status = :status", "#updated = :now"]
+    names = {"#status": "status", "#updated": "updated_at"}
+    values: dict[str, Any] = {":status": status, ":now": now, ":running": RUNNING}
+    if status != RUNNING:
+        sets.append("#ended = if_not_exists(#ended, :now)")
+        names["#ended"] = "ended_at"
+    optional = {"failure": failure, "metrics": metrics, **(extra or {})}
+    for index, (name, value) in enumerate(sorted(optional.items())):
+        if value is None:
+            continue
+        sets.append(f"#o{index} = :o{index}")
+        names[f"#o{index}"] = name
+        values[f":o{index}"] = value
+    return Update(
+        update_expression="SET " + ", ".join(sets),
+        condition_expression="attribute_exists(run_id) AND (#status = :running OR #status = :status)",
+        names=names,
+        values=values,
+    )
+
+
+def notified_update(status: str, message_id: str, now: str) -> Update:
+    """Record that the notification for ``status`` was published (retries then skip publishing)."""
+    return Update(
+        update_expression="SET #notified = :status, #notified_at = :now, #message_id = :message_id",
+        condition_expression="attribute_exists(run_id)",
+        names={
+            "#notified": "notified_status",
+            "#notified_at": "notified_at",
+            "#message_id": "notification_id",
+        },
+        values={":status": status, ":now": now, ":message_id": message_id},
+    )
+
+
+def serving_item(
+    *,
+    endpoint_name: str,
+    endpoint_config_name: str,
+    model_name: str,
+    class_names: list[str],
+    source_run_id: str,
+    metrics: dict[str, Any] | None,
+    task_type: str,
+    now: str,
+) -> dict[str, Any]:
+    """The ``@serving`` item the predict function reads."""
+    return {
+        "run_id": SERVING_RUN_ID,
+        "endpoint_name": endpoint_name,
+        "endpoint_config_name": endpoint_config_name,
+        "model_name": model_name,
+        "class_names": list(class_names),
+        "source_run_id": source_run_id,
+        "metrics": metrics or {},
+        "task_type": task_type,
+        "updated_at": now,
+    }

@@ -1,0 +1,69 @@
+"""Deterministic names: run ids, SageMaker job names and their inverse.
+
+A run id doubles as the Step Functions execution name, so the same S3 object version always maps to the
+same execution (duplicate EventBridge deliveries cannot start a second run).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import PurePosixPath
+
+STEPS = ("label", "train", "model", "xform", "epc")
+"""Job-producing pipeline steps, the middle part of a SageMaker job name."""
+
+SLUG_MAX = 20
+HASH_HEX = 16
+# SageMaker's name pattern for jobs, models, endpoint configs and endpoints (max 63 characters).
+SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+_RUN_ID = r"[a-z0-9](?:-?[a-z0-9])*-[0-9a-f]{16}"
+_JOB_NAME = re.compile(rf"^(?P<run_id>{_RUN_ID})-(?P<step>{'|'.join(STEPS)})-(?P<retry>[0-9]{{1,4}})$")
+RUN_ID_PATTERN = re.compile(rf"^{_RUN_ID}$")
+
+
+def slugify(text: str, max_length: int = SLUG_MAX) -> str:
+    """Lowercase ``[a-z0-9-]`` slug without leading, trailing or doubled dashes (``run`` if empty)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    slug = slug[:max_length].strip("-")
+    return slug or "run"
+
+
+def run_id_for(bucket: str, key: str, version_id: str | None) -> str:
+    """Run id of one manifest object version: ``<slug of file stem>-<16 hex of sha256>``.
+
+    An unversioned object (no version id) hashes with the literal ``null``, the version id S3 itself
+    reports for such objects.
+    """
+    stem = PurePosixPath(key).name.split(".", 1)[0] if key else ""
+    digest = hashlib.sha256(f"{bucket}/{key}/{version_id or 'null'}".encode()).hexdigest()
+    return f"{slugify(stem)}-{digest[:HASH_HEX]}"
+
+
+def job_name(run_id: str, step: str, retry: int = 0) -> str:
+    """SageMaker job name ``<run_id>-<step>-<retry>``; raise ValueError if it breaks SageMaker's rules."""
+    if step not in STEPS:
+        raise ValueError(f"unknown step '{step}' (expected one of {', '.join(STEPS)})")
+    if not isinstance(retry, int) or isinstance(retry, bool) or not 0 <= retry <= 9999:
+        raise ValueError(f"retry must be an integer in [0, 9999], got {retry!r}")
+    if not RUN_ID_PATTERN.match(run_id):
+        raise ValueError(f"'{run_id}' is not a gtpipe run id")
+    name = f"{run_id}-{step}-{retry}"
+    if not SAGEMAKER_NAME.match(name):
+        raise ValueError(f"job name '{name}' does not match SageMaker's name pattern (max 63 characters)")
+    return name
+
+
+def parse_job_name(name: str) -> tuple[str, str] | None:
+    """``(run_id, step)`` of a gtpipe job name, or None for names gtpipe did not create."""
+    if not isinstance(name, str):
+        return None
+    match = _JOB_NAME.match(name)
+    if not match:
+        return None
+    return match.group("run_id"), match.group("step")
+
+
+def seed_for(run_id: str) -> int:
+    """Deterministic 31-bit split seed derived from a run id (recorded in the execution input)."""
+    return int(hashlib.sha256(f"split-seed/{run_id}".encode()).hexdigest()[:8], 16) & 0x7FFFFFFF

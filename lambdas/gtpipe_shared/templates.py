@@ -1,0 +1,93 @@
+"""Ground Truth worker UI templates (Liquid + crowd HTML elements) and the label categories file.
+
+The categories are written into the template itself (HTML-escaped JSON) rather than read from
+``task.input.labels``, so the template works whatever the pre-annotation Lambda passes through. The
+element names match what the built-in consolidation Lambdas read: ``crowd-image-classifier`` for
+classification and ``boundingBox`` for bounding boxes.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Sequence
+
+from gtpipe_shared.manifest import IMAGE_CLASSIFICATION, OBJECT_DETECTION
+
+CROWD_ELEMENTS_SCRIPT = '<script src="https://assets.crowd.aws/crowd-html-elements.js"></script>'
+
+_CLASSIFICATION = """__SCRIPT__
+<crowd-form>
+  <crowd-image-classifier
+    name="crowd-image-classifier"
+    src="{{ task.input.taskObject | grant_read_access }}"
+    header="__HEADER__"
+    categories="__CATEGORIES__"
+  >
+    <full-instructions header="Classification instructions">
+      <p>__DESCRIPTION__</p>
+      <p>Choose exactly one category. If the image fits none well, pick the closest one.</p>
+    </full-instructions>
+    <short-instructions>
+      <p>__DESCRIPTION__</p>
+    </short-instructions>
+  </crowd-image-classifier>
+</crowd-form>
+"""
+
+_BOUNDING_BOX = """__SCRIPT__
+<crowd-form>
+  <crowd-bounding-box
+    name="boundingBox"
+    src="{{ task.input.taskObject | grant_read_access }}"
+    header="__HEADER__"
+    labels="__CATEGORIES__"
+  >
+    <full-instructions header="Bounding box instructions">
+      <p>__DESCRIPTION__</p>
+      <p>Draw one tight box around every visible object and choose its label.</p>
+    </full-instructions>
+    <short-instructions>
+      <p>__DESCRIPTION__</p>
+    </short-instructions>
+  </crowd-bounding-box>
+</crowd-form>
+"""
+
+
+def _validated(categories: Sequence[str]) -> list[str]:
+    names = [str(name) for name in categories]
+    if not names or any(not name.strip() for name in names):
+        raise ValueError("label categories must be a non-empty list of non-empty names")
+    return names
+
+
+def label_categories_json(categories: Sequence[str]) -> str:
+    """``{"labels": [{"label": "..."}]}``; list order defines class ids (first is class 0)."""
+    return json.dumps({"labels": [{"label": name} for name in _validated(categories)]}, ensure_ascii=False)
+
+
+def ui_template(task_type: str, categories: Sequence[str], *, header: str, description: str) -> str:
+    """The Liquid UI template for ``task_type`` with the categories embedded."""
+    names = _validated(categories)
+    if task_type == IMAGE_CLASSIFICATION:
+        template = _CLASSIFICATION
+    elif task_type == OBJECT_DETECTION:
+        template = _BOUNDING_BOX
+    else:
+        raise ValueError(f"no UI template for task type '{task_type}'")
+    # html.escape also escapes quotes, so the JSON is safe inside a double-quoted attribute. Liquid tags in
+    # user text are neutralized by escaping braces.
+    replacements = {
+        "__SCRIPT__": CROWD_ELEMENTS_SCRIPT,
+        "__HEADER__": _text(header),
+        "__DESCRIPTION__": _text(description),
+        "__CATEGORIES__": html.escape(json.dumps(names, ensure_ascii=False), quote=True),
+    }
+    for placeholder, value in replacements.items():
+        template = template.replace(placeholder, value)
+    return template
+
+
+def _text(value: str) -> str:
+    return html.escape(value, quote=True).replace("{", "&#123;").replace("}", "&#125;")

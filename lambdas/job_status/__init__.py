@@ -1,0 +1,1 @@
+"""job_status Lambda function (entry point: handler.lambda_handler)."""

@@ -1,0 +1,1 @@
+"""notify Lambda function (entry point: handler.lambda_handler)."""

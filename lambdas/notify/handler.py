@@ -1,0 +1,211 @@
+"""notify: ledger bookkeeping and SNS notifications for the state machine.
+
+Actions:
+
+* ``step``: record ``steps.<step>`` (status plus any extra fields) with the ordering rules.
+* ``publish``: write the ``@serving`` item the predict function reads.
+* ``succeeded`` / ``rejected``: end the run with its metrics and notify.
+* ``failed``: end the run with ``failure: {step, error, cause}`` and notify.
+
+Every action is safe to retry: ledger writes are conditional and a notification already recorded on the
+item is not published again.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from gtpipe_shared import ledger
+from gtpipe_shared.aws import table
+from gtpipe_shared.config import require_env
+from gtpipe_shared.ledger_store import finish_run, publish_once, record_step
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+FINAL_ACTIONS = {"succeeded": ledger.SUCCEEDED, "rejected": ledger.REJECTED, "failed": ledger.FAILED}
+STEP_RESERVED = {"action", "run_id", "step", "status"}
+CAUSE_MAX = 4000
+
+
+class InvalidRequest(ValueError):
+    """The payload lacks a field or names an unknown action."""
+
+
+def _required(event: dict[str, Any], name: str) -> str:
+    value = event.get(name)
+    if not isinstance(value, str) or not value:
+        raise InvalidRequest(f"notify payload field '{name}' must be a non-empty string")
+    return value
+
+
+def readable_cause(cause: Any) -> str:
+    """A human-readable failure cause.
+
+    Step Functions passes a Lambda failure as a JSON string ``{"errorMessage", "errorType", ...}`` and a
+    SageMaker failure as a JSON string with ``FailureReason``; show the message, not the JSON.
+    """
+    if cause is None:
+        return ""
+    if isinstance(cause, dict):
+        parsed: Any = cause
+    else:
+        text = str(cause)
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            return text[:CAUSE_MAX]
+    if isinstance(parsed, dict):
+        for key in ("errorMessage", "FailureReason", "Cause", "message"):
+            if isinstance(parsed.get(key), str) and parsed[key]:
+                return str(parsed[key])[:CAUSE_MAX]
+    return json.dumps(parsed, default=str)[:CAUSE_MAX]
+
+
+@tracer.capture_method
+def record(event: dict[str, Any], runs: Any) -> dict[str, Any]:
+    """``action: step``."""
+    run_id, step, status = _required(event, "run_id"), _required(event, "step"), _required(event, "status")
+    extra = {k: v for k, v in event.items() if k not in STEP_RESERVED and v is not None}
+    now = ledger.now_iso()
+    rank = ledger.status_rank(status)
+    record_ = ledger.StepRecord(
+        status=status,
+        event_time=now,
+        job_name=extra.pop("job_name", None),
+        failure_reason=extra.pop("failure_reason", None),
+        started_at=extra.pop("started_at", None) or (now if rank == 1 else None),
+        ended_at=extra.pop("ended_at", None) or (now if rank == 2 else None),
+        extra=extra,
+    )
+    result = record_step(runs, run_id, step, record_, now)
+    return {"run_id": run_id, "step": step, "status": status, "outcome": result.outcome}
+
+
+@tracer.capture_method
+def publish_serving(event: dict[str, Any], runs: Any) -> dict[str, Any]:
+    """``action: publish``: point the predict function at the new endpoint config."""
+    run_id = _required(event, "run_id")
+    class_names = event.get("class_names")
+    if not isinstance(class_names, list) or not class_names:
+        raise InvalidRequest("notify payload field 'class_names' must be a non-empty list")
+    now = ledger.now_iso()
+    item = ledger.serving_item(
+        endpoint_name=_required(event, "endpoint_name"),
+        endpoint_config_name=_required(event, "endpoint_config_name"),
+        model_name=_required(event, "model_name"),
+        class_names=[str(name) for name in class_names],
+        source_run_id=run_id,
+        metrics=event.get("metrics") if isinstance(event.get("metrics"), dict) else None,
+        task_type=str(event.get("task_type") or "image-classification"),
+        now=now,
+    )
+    runs.put_item(Item=ledger.to_dynamo(item))
+    record_step(
+        runs,
+        run_id,
+        "publish",
+        ledger.StepRecord(
+            status="Completed", event_time=now, ended_at=now, extra={"endpoint_name": item["endpoint_name"]}
+        ),
+        now,
+    )
+    return {
+        "run_id": run_id,
+        "serving": {k: item[k] for k in ("endpoint_name", "endpoint_config_name", "model_name")},
+    }
+
+
+def _summary_metrics(value: Any) -> dict[str, Any] | None:
+    if not isinstance(value, dict):
+        return None
+    keep = (
+        "metric_name",
+        "metric_value",
+        "accuracy",
+        "macro_f1",
+        "quality_threshold",
+        "passed",
+        "metrics_uri",
+        "count",
+    )
+    return {k: value[k] for k in keep if k in value} or dict(list(value.items())[:20])
+
+
+@tracer.capture_method
+def finish(event: dict[str, Any], runs: Any, topic_arn: str) -> dict[str, Any]:
+    """``succeeded`` / ``rejected`` / ``failed``: end the run and notify once."""
+    action = event["action"]
+    status = FINAL_ACTIONS[action]
+    run_id = _required(event, "run_id")
+    now = ledger.now_iso()
+    summary = _summary_metrics(event.get("metrics"))
+    failure = None
+    if status == ledger.FAILED:
+        failure = {
+            "step": str(event.get("step") or "unknown"),
+            "error": str(event.get("error") or "Error"),
+            "cause": readable_cause(event.get("cause")),
+        }
+    extra = {k: event.get(k) for k in ("endpoint_name", "model_name", "endpoint_config_name") if event.get(k)}
+    result = finish_run(runs, run_id, status, now, failure=failure, metrics=summary, extra=extra or None)
+    if result.outcome == "unknown-run":
+        logger.warning("run not in ledger; notification sent without ledger update")
+    elif result.outcome == "conflict":
+        current = (result.old or {}).get("status")
+        logger.warning("run already ended differently", extra={"current": current, "requested": status})
+        return {"run_id": run_id, "status": current, "outcome": "conflict"}
+    reason = failure["cause"] if failure else ""
+    if status == ledger.REJECTED and summary:
+        name, value = summary.get("metric_name", "accuracy"), summary.get("metric_value")
+        reason = f"{name} {value} < quality threshold {summary.get('quality_threshold')}"
+    message = {
+        "run_id": run_id,
+        "status": status,
+        "step": failure["step"] if failure else event.get("step"),
+        "reason": reason or None,
+        "error": failure["error"] if failure else None,
+        "metrics": summary,
+        "endpoint_name": event.get("endpoint_name"),
+    }
+    what = {
+        ledger.SUCCEEDED: "succeeded",
+        ledger.REJECTED: "rejected by the quality gate",
+        ledger.FAILED: "failed",
+    }[status]
+    step_part = f" at {failure['step']}" if failure else ""
+    subject = f"gtpipe run {run_id} {what}{step_part}"
+    already = (result.old or {}).get("notified_status")
+    message_id = publish_once(
+        runs, topic_arn, run_id, status, subject=subject, message=message, already_notified=already, now=now
+    )
+    metrics.add_metric(name=f"Runs{status.title()}", unit=MetricUnit.Count, value=1)
+    return {"run_id": run_id, "status": status, "outcome": result.outcome, "notified": message_id is not None}
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Dispatch on ``action`` (see module docstring)."""
+    if not isinstance(event, dict):
+        raise InvalidRequest("notify payload must be a JSON object")
+    action = event.get("action")
+    if isinstance(event.get("run_id"), str):
+        logger.set_correlation_id(event["run_id"])
+        logger.append_keys(run_id=event["run_id"])
+    runs = table(require_env("RUNS_TABLE"))
+    if action == "step":
+        return record(event, runs)
+    if action == "publish":
+        return publish_serving(event, runs)
+    if action in FINAL_ACTIONS:
+        return finish(event, runs, require_env("TOPIC_ARN"))
+    raise InvalidRequest(
+        f"unknown notify action {action!r} (expected step, publish, succeeded, rejected, failed)"
+    )

@@ -1,0 +1,1 @@
+"""predict Lambda function (entry point: handler.lambda_handler)."""

@@ -1,0 +1,198 @@
+"""predict: ``POST /predict`` (API Gateway REST proxy) -> the serving endpoint's classification.
+
+The request body is the raw image (base64-encoded by API Gateway when the content type is a binary media
+type). The image type is decided by magic bytes; a declared content type is only checked to be an image
+type. Which endpoint to call comes from the ``@serving`` ledger item (cached briefly per container), so a
+new deployment takes effect without redeploying this function. Every error is ``{"error", "code"}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import time
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import BotoCoreError, ClientError
+from gtpipe_shared import ledger
+from gtpipe_shared.aws import client, error_code, table
+from gtpipe_shared.config import ConfigError, require_env
+from gtpipe_shared.http import error_response, header, json_response
+from gtpipe_shared.images import MAX_IMAGE_BYTES, content_type_acceptable, detect_image_type, is_supported
+from gtpipe_shared.metrics import PredictionError, argmax, parse_prediction
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+_cache: dict[str, Any] = {"item": None, "at": 0.0}
+DETECTION_MIN_SCORE = 0.5
+
+
+class RequestError(Exception):
+    """A client error with its HTTP status and code."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def decode_body(event: dict[str, Any]) -> bytes:
+    """The request body as bytes (base64-decoded when API Gateway marked it so)."""
+    body = event.get("body")
+    if body is None or body == "":
+        raise RequestError(400, "EmptyBody", "request body is empty: send the image bytes")
+    if not isinstance(body, str):
+        raise RequestError(400, "InvalidBody", "request body must be a string")
+    if event.get("isBase64Encoded"):
+        try:
+            return base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise RequestError(400, "InvalidBase64", "request body is not valid base64") from exc
+    # Without binary media types configured API Gateway passes text; surrogateescape keeps raw bytes.
+    return body.encode("utf-8", "surrogateescape")
+
+
+def validate_image(event: dict[str, Any]) -> tuple[bytes, str]:
+    """``(image bytes, detected type)``; RequestError 400/413/415 otherwise."""
+    data = decode_body(event)
+    if not data:
+        raise RequestError(400, "EmptyBody", "request body is empty: send the image bytes")
+    if len(data) > MAX_IMAGE_BYTES:
+        raise RequestError(
+            413, "PayloadTooLarge", f"image is {len(data)} bytes; the limit is {MAX_IMAGE_BYTES}"
+        )
+    declared = header(event.get("headers"), "content-type")
+    if not content_type_acceptable(declared):
+        raise RequestError(415, "UnsupportedMediaType", f"content type {declared} is not an image type")
+    detected = detect_image_type(data)
+    if detected is None:
+        raise RequestError(400, "NotAnImage", "request body is not a JPEG or PNG image")
+    if not is_supported(detected):
+        raise RequestError(415, "UnsupportedImageType", f"{detected} is not supported: send JPEG or PNG")
+    return data, detected
+
+
+def serving() -> dict[str, Any] | None:
+    """The ``@serving`` item, cached for SERVING_CACHE_SECONDS (default 30)."""
+    ttl = float(os.environ.get("SERVING_CACHE_SECONDS", "30"))
+    now = time.monotonic()
+    if _cache["item"] is not None and now - _cache["at"] < ttl:
+        return dict(_cache["item"])
+    response = table(require_env("RUNS_TABLE")).get_item(Key={"run_id": ledger.SERVING_RUN_ID})
+    item = response.get("Item")
+    if item:
+        _cache.update(item=ledger.from_dynamo(item), at=now)
+        return dict(_cache["item"])
+    return None
+
+
+def clear_cache() -> None:
+    """Forget the cached ``@serving`` item."""
+    _cache.update(item=None, at=0.0)
+
+
+def classification_answer(probs: list[float], class_names: list[str]) -> dict[str, Any]:
+    """Top label, its confidence and every class's probability."""
+    if len(probs) != len(class_names):
+        raise PredictionError(f"endpoint returned {len(probs)} probabilities for {len(class_names)} classes")
+    best = argmax(probs)
+    return {
+        "label": class_names[best],
+        "confidence": round(probs[best], 6),
+        "probabilities": {name: round(p, 6) for name, p in zip(class_names, probs, strict=True)},
+    }
+
+
+def detection_answer(payload: Any, class_names: list[str]) -> dict[str, Any]:
+    """Boxes scoring at least 0.5 from ``{"prediction": [[class, score, x0, y0, x1, y1], ...]}``."""
+    rows = payload.get("prediction") if isinstance(payload, dict) else None
+    if not isinstance(rows, list):
+        raise PredictionError("expected {'prediction': [[class_id, score, xmin, ymin, xmax, ymax], ...]}")
+    detections = []
+    for row in rows:
+        if not isinstance(row, list) or len(row) < 6:
+            raise PredictionError("each detection must be [class_id, score, xmin, ymin, xmax, ymax]")
+        class_id, score = int(row[0]), float(row[1])
+        if class_id < 0 or score < DETECTION_MIN_SCORE:
+            continue
+        name = class_names[class_id] if class_id < len(class_names) else str(class_id)
+        detections.append(
+            {
+                "label": name,
+                "confidence": round(score, 6),
+                "box": dict(
+                    zip(("xmin", "ymin", "xmax", "ymax"), (round(float(v), 6) for v in row[2:6]), strict=True)
+                ),
+            }
+        )
+    return {"detections": detections}
+
+
+@tracer.capture_method
+def invoke(endpoint_name: str, data: bytes) -> Any:
+    """InvokeEndpoint with the image; the parsed JSON answer."""
+    response = client("sagemaker-runtime").invoke_endpoint(
+        EndpointName=endpoint_name, ContentType="application/x-image", Accept="application/json", Body=data
+    )
+    raw = response["Body"].read()
+    return json.loads(raw)
+
+
+def predict(event: dict[str, Any]) -> dict[str, Any]:
+    """The whole request, as an API Gateway proxy response."""
+    try:
+        data, detected = validate_image(event)
+    except RequestError as exc:
+        metrics.add_metric(name="BadRequests", unit=MetricUnit.Count, value=1)
+        return error_response(exc.status, exc.code, exc.message)
+    target = serving()
+    if not target or not target.get("endpoint_name"):
+        return error_response(503, "NoModel", "no model deployed yet")
+    endpoint_name = str(target["endpoint_name"])
+    class_names = [str(name) for name in target.get("class_names") or []]
+    try:
+        payload = invoke(endpoint_name, data)
+        if target.get("task_type") == "object-detection":
+            answer = detection_answer(payload, class_names)
+        else:
+            answer = classification_answer(parse_prediction(payload), class_names)
+    except ClientError as exc:
+        logger.warning("endpoint call failed", extra={"error": error_code(exc)})
+        metrics.add_metric(name="EndpointErrors", unit=MetricUnit.Count, value=1)
+        return error_response(
+            502, "EndpointError", f"the model endpoint failed ({error_code(exc) or 'error'})"
+        )
+    except (BotoCoreError, ValueError, PredictionError) as exc:
+        logger.warning("endpoint answer unusable", extra={"error": str(exc)[:200]})
+        metrics.add_metric(name="EndpointErrors", unit=MetricUnit.Count, value=1)
+        return error_response(502, "BadModelResponse", "the model endpoint returned an unusable answer")
+    answer["model"] = {"run_id": target.get("source_run_id"), "endpoint": endpoint_name}
+    answer["image_type"] = detected
+    metrics.add_metric(name="Predictions", unit=MetricUnit.Count, value=1)
+    return json_response(200, answer)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """API Gateway proxy event -> proxy response; never raises (no stack traces reach clients)."""
+    try:
+        if not isinstance(event, dict):
+            return error_response(400, "InvalidRequest", "not an API Gateway proxy event")
+        return predict(event)
+    except ConfigError as exc:
+        logger.error("configuration error", extra={"error": str(exc)})
+        return error_response(500, "ConfigurationError", "the service is misconfigured")
+    except Exception:
+        logger.exception("unexpected error")
+        return error_response(500, "InternalError", "internal error")

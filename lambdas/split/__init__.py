@@ -1,0 +1,1 @@
+"""split Lambda function (entry point: handler.lambda_handler)."""

@@ -1,0 +1,177 @@
+"""split: stratified train/validation split of the augmented manifest (state machine task).
+
+The manifest is streamed from S3 twice (pinned to the first read's ETag, so both passes see the same
+object) through ``gtpipe_shared.split``; the outputs are written under /tmp and uploaded with the managed
+transfer (multipart for large files). Peak /tmp use is about the manifest size plus the outputs; give the
+function ephemeral storage of at least 2.5x the largest manifest (2 GB covers 1M typical lines).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
+from gtpipe_shared.aws import client, error_code
+from gtpipe_shared.manifest import IMAGE_CLASSIFICATION, OBJECT_DETECTION
+from gtpipe_shared.s3uri import S3UriError, parse_s3_uri, s3_uri
+from gtpipe_shared.split import SplitError, SplitOptions, SplitOutputs, SplitResult, split_manifest
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+NO_OBJECTS = "(no objects)"
+DETECTION_LABEL_WIDTH = 350  # the object-detection algorithm's default label_width
+
+
+class SplitRequest(BaseModel):
+    """The state machine's payload."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    run_id: str = Field(min_length=1)
+    manifest_uri: str
+    label_attribute: str = Field(min_length=1)
+    task_type: str = IMAGE_CLASSIFICATION
+    class_names: list[str] = Field(min_length=1)
+    validation_ratio: float = 0.2
+    seed: int = 0
+    data_bucket: str = Field(min_length=1)
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+
+
+def parse_request(event: Any) -> SplitRequest:
+    """Validate the payload; SplitError names the bad field."""
+    if not isinstance(event, dict):
+        raise SplitError("split payload must be a JSON object")
+    try:
+        request = SplitRequest.model_validate(event)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise SplitError(
+            f"invalid split payload: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+        ) from exc
+    if request.task_type not in (IMAGE_CLASSIFICATION, OBJECT_DETECTION):
+        raise SplitError(f"unsupported task_type '{request.task_type}'")
+    return request
+
+
+def hyperparameters(request: SplitRequest, result: SplitResult) -> dict[str, str]:
+    """Computed hyperparameters with the payload's overrides merged over them (all values strings)."""
+    computed = {
+        "num_classes": str(len(request.class_names)),
+        "num_training_samples": str(result.train_count),
+    }
+    if request.task_type == OBJECT_DETECTION:
+        # Each box takes 5 label values after a 2-value header; the default width fits 69 boxes.
+        computed["label_width"] = str(max(DETECTION_LABEL_WIDTH, 2 + 5 * result.max_boxes))
+    overrides = {
+        str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in request.hyperparameters.items()
+    }
+    return {**computed, **overrides}
+
+
+def per_class_names(result: SplitResult, class_names: list[str]) -> dict[str, dict[str, int]]:
+    """Per-class counts keyed by class name (detection images without boxes under "(no objects)")."""
+    named: dict[str, dict[str, int]] = {}
+    for stratum, counts in sorted(result.per_class.items()):
+        name = class_names[stratum] if stratum < len(class_names) else NO_OBJECTS
+        named[name] = dict(counts)
+    return named
+
+
+@tracer.capture_method
+def run_split(request: SplitRequest) -> dict[str, Any]:
+    """Split the manifest and upload the three outputs; return the task result."""
+    try:
+        bucket, key = parse_s3_uri(request.manifest_uri)
+    except S3UriError as exc:
+        raise SplitError(f"manifest_uri {exc}") from exc
+    s3 = client("s3")
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        raise SplitError(f"manifest {request.manifest_uri} is unreadable ({error_code(exc) or exc})") from exc
+    etag = head.get("ETag")
+
+    def open_source() -> Any:
+        params: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if etag:
+            params["IfMatch"] = etag
+        try:
+            return s3.get_object(**params)["Body"]
+        except ClientError as exc:
+            raise SplitError(
+                f"manifest {request.manifest_uri} is unreadable ({error_code(exc) or exc})"
+            ) from exc
+
+    options = SplitOptions(
+        label_attribute=request.label_attribute,
+        task_type=request.task_type,
+        num_classes=len(request.class_names),
+        validation_ratio=request.validation_ratio,
+        seed=request.seed,
+    )
+    prefix = f"runs/{request.run_id}/splits/"
+    names = ("train.manifest", "validation.manifest", "validation-images.manifest")
+    with tempfile.TemporaryDirectory(prefix="gtpipe-out-") as out_dir:
+        paths = [os.path.join(out_dir, name) for name in names]
+        with (
+            open(paths[0], "wb") as train,
+            open(paths[1], "wb") as validation,
+            open(paths[2], "wb") as images,
+        ):
+            result = split_manifest(
+                open_source, SplitOutputs(train, validation, images), options, tmp_dir=out_dir
+            )
+        for path, name in zip(paths, names, strict=True):
+            content_type = (
+                "application/json" if name == "validation-images.manifest" else "application/jsonlines"
+            )
+            s3.upload_file(path, request.data_bucket, prefix + name, ExtraArgs={"ContentType": content_type})
+    metrics.add_metric(
+        name="SplitLines", unit=MetricUnit.Count, value=result.train_count + result.validation_count
+    )
+    logger.info(
+        "split done",
+        extra={"train": result.train_count, "validation": result.validation_count, "skipped": result.skipped},
+    )
+    return {
+        "train_uri": s3_uri(request.data_bucket, prefix + names[0]),
+        "validation_uri": s3_uri(request.data_bucket, prefix + names[1]),
+        "validation_images_uri": s3_uri(request.data_bucket, prefix + names[2]),
+        "validation_images_prefix": result.images_prefix,
+        "transform_output_uri": s3_uri(request.data_bucket, f"runs/{request.run_id}/transform/"),
+        "counts": {
+            "train": result.train_count,
+            "validation": result.validation_count,
+            "skipped": result.skipped,
+            "per_class": per_class_names(result, request.class_names),
+        },
+        "label_attribute": request.label_attribute,
+        "num_classes": len(request.class_names),
+        "class_names": list(request.class_names),
+        "seed": request.seed,
+        "hyperparameters": hyperparameters(request, result),
+    }
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """State-machine payload -> split result (see README of the function in the final report)."""
+    request = parse_request(event)
+    logger.set_correlation_id(request.run_id)
+    logger.append_keys(run_id=request.run_id)
+    try:
+        return run_split(request)
+    except SplitError as exc:
+        logger.warning("split failed", extra={"reason": str(exc)})
+        raise

@@ -1,0 +1,1 @@
+"""start_run Lambda function (entry point: handler.lambda_handler)."""

@@ -1,0 +1,353 @@
+"""start_run: an S3 ``Object Created`` event for a dropped manifest starts one pipeline run.
+
+Flow: parse the event -> stream the manifest object (that exact version) through validation -> invalid:
+FAILED ledger item + SNS, no execution -> valid: write the labeling files (input manifests), a RUNNING
+ledger item and start the execution named after the run id.
+
+Duplicates are expected (EventBridge delivers at least once): Powertools idempotency returns the first
+answer for the same bucket/key/version/etag; past its expiry, the conditional ledger put and the
+deterministic execution name still prevent a second run. The manifest is only read, never changed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_plus
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
+from gtpipe_shared import ledger
+from gtpipe_shared.aws import client, error_code, table
+from gtpipe_shared.config import ConfigError, PipelineConfig, load_pipeline_config, require_env
+from gtpipe_shared.events import S3ObjectCreated, parse_s3_object_created
+from gtpipe_shared.ledger_store import get_run, publish_once, put_new_run
+from gtpipe_shared.manifest import (
+    ManifestIssue,
+    ManifestReport,
+    ManifestRules,
+    ManifestSummary,
+    validate_manifest,
+)
+from gtpipe_shared.naming import run_id_for, seed_for
+from gtpipe_shared.s3uri import s3_uri
+from gtpipe_shared.templates import label_categories_json, ui_template
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+# The persistence layer is built at import (the decorator needs it); a missing IDEMPOTENCY_TABLE is
+# reported by load_settings() before any idempotency call is made.
+_persistence = DynamoDBPersistenceLayer(
+    table_name=os.environ.get("IDEMPOTENCY_TABLE") or "IDEMPOTENCY_TABLE-unset"
+)
+_idempotency = IdempotencyConfig(
+    event_key_jmespath=(
+        '[detail.bucket.name, detail.object.key, detail.object."version-id", detail.object.etag]'
+    ),
+    expires_after_seconds=24 * 3600,
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Environment of the function."""
+
+    state_machine_arn: str
+    runs_table: str
+    topic_arn: str
+    data_bucket: str
+    config: PipelineConfig
+
+
+def load_settings() -> Settings:
+    """Read and validate the environment; ConfigError names the missing or invalid variable."""
+    require_env("IDEMPOTENCY_TABLE")
+    data_bucket = require_env("DATA_BUCKET")
+    return Settings(
+        state_machine_arn=require_env("STATE_MACHINE_ARN"),
+        runs_table=require_env("RUNS_TABLE"),
+        topic_arn=require_env("TOPIC_ARN"),
+        data_bucket=data_bucket,
+        config=load_pipeline_config(os.environ.get("PIPELINE_CONFIG"), data_bucket=data_bucket),
+    )
+
+
+def manifest_rules(config: PipelineConfig, data_bucket: str) -> ManifestRules:
+    """Validation rules from the pipeline configuration."""
+    return ManifestRules(
+        allowed_buckets=frozenset([data_bucket, *config.allowed_source_buckets]),
+        max_bytes=config.max_manifest_bytes,
+        max_lines=config.max_manifest_lines,
+        max_line_bytes=config.max_line_bytes,
+        class_names=tuple(config.label_categories),
+        task_type=config.task_type,
+        label_attribute=config.labeling.label_attribute,
+    )
+
+
+def execution_input(
+    run_id: str, s3_event: S3ObjectCreated, key: str, summary: ManifestSummary, config: PipelineConfig
+) -> dict[str, Any]:
+    """The execution input exactly as docs/design.md "Execution input" describes it.
+
+    ``manifest.label_attribute`` is the attribute the labels are (or, for input manifests, will be) under,
+    so the state machine can always read ``$.manifest.label_attribute``. ``config.split.seed`` is the
+    configured seed or one derived from the run id, recorded here so the split can be reproduced.
+    """
+    block = config.execution_config()
+    bucket = block["data_bucket"]
+    labeling = block["labeling"]
+    labeling["label_categories_uri"] = s3_uri(bucket, f"labeling/{run_id}/label-categories.json")
+    labeling["ui_template_uri"] = s3_uri(bucket, f"labeling/{run_id}/template.liquid")
+    labeling["output_path"] = labeling.get("output_path") or s3_uri(bucket, "labeling/")
+    if block["split"].get("seed") is None:
+        block["split"]["seed"] = seed_for(run_id)
+    return {
+        "run_id": run_id,
+        "input": {
+            "bucket": s3_event.bucket,
+            "key": key,
+            "version_id": s3_event.version_id,
+            "manifest_uri": s3_uri(s3_event.bucket, key),
+        },
+        "manifest": {
+            "kind": summary.kind,
+            "label_attribute": summary.label_attribute or config.labeling.label_attribute,
+            "line_count": summary.line_count,
+        },
+        "config": block,
+    }
+
+
+def _open_manifest(s3_event: S3ObjectCreated) -> tuple[str, dict[str, Any]]:
+    """get_object of the event's exact version; falls back to the URL-decoded key once, because S3
+    notification formats have differed on key encoding (``a+b`` vs ``a b``)."""
+    s3 = client("s3")
+    keys = [s3_event.key]
+    decoded = unquote_plus(s3_event.key)
+    if decoded != s3_event.key:
+        keys.append(decoded)
+    for index, key in enumerate(keys):
+        params: dict[str, Any] = {"Bucket": s3_event.bucket, "Key": key}
+        if s3_event.version_id:
+            params["VersionId"] = s3_event.version_id
+        try:
+            return key, s3.get_object(**params)
+        except ClientError as exc:
+            if error_code(exc) not in ("NoSuchKey", "NoSuchVersion", "404") or index == len(keys) - 1:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+@tracer.capture_method
+def read_and_validate(s3_event: S3ObjectCreated, rules: ManifestRules) -> tuple[str, ManifestReport]:
+    """Stream the manifest through validation without holding it in memory."""
+    try:
+        key, response = _open_manifest(s3_event)
+    except ClientError as exc:
+        if error_code(exc) in ("NoSuchKey", "NoSuchVersion", "404"):
+            report = ManifestReport(
+                summary=ManifestSummary(kind="input", label_attribute=None, line_count=0, task_type=None),
+                issues=[ManifestIssue(0, f"manifest object not found ({error_code(exc)})")],
+                issue_count=1,
+            )
+            return s3_event.key, report
+        raise
+    body = response["Body"]
+    try:
+        size = response.get("ContentLength")
+        if isinstance(size, int) and size > rules.max_bytes:
+            # Do not download an object that cannot pass anyway.
+            report = ManifestReport(
+                summary=ManifestSummary(kind="input", label_attribute=None, line_count=0, task_type=None),
+                issues=[
+                    ManifestIssue(
+                        0, f"manifest is {size} bytes, more than max_manifest_bytes {rules.max_bytes}"
+                    )
+                ],
+                issue_count=1,
+            )
+            return key, report
+        return key, validate_manifest(body, rules)
+    finally:
+        body.close()
+
+
+def _reject(
+    run_id: str, s3_event: S3ObjectCreated, key: str, report: ManifestReport, settings: Settings
+) -> dict[str, Any]:
+    manifest_uri = s3_uri(s3_event.bucket, key)
+    errors = report.messages()
+    first = errors[0] if errors else "unknown problem"
+    cause = f"{report.issue_count} problem(s) in {manifest_uri}; first: {first}"[:2000]
+    failure = {"step": "validate", "error": "InvalidManifest", "cause": cause}
+    now = ledger.now_iso()
+    runs = table(settings.runs_table)
+    item = ledger.new_run_item(
+        run_id,
+        status=ledger.FAILED,
+        input_bucket=s3_event.bucket,
+        input_key=key,
+        input_version_id=s3_event.version_id,
+        manifest_kind=report.summary.kind if report.summary.line_count else None,
+        task_type=settings.config.task_type,
+        now=now,
+        failure=failure,
+        errors=errors,
+        line_count=report.summary.line_count,
+    )
+    created = put_new_run(runs, item)
+    stored = item if created else (get_run(runs, run_id) or item)
+    message = {
+        "run_id": run_id,
+        "status": ledger.FAILED,
+        "step": "validate",
+        "error": "InvalidManifest",
+        "reason": cause,
+        "manifest_uri": manifest_uri,
+        "error_count": report.issue_count,
+        "errors": errors,
+    }
+    name = key.rsplit("/", 1)[-1]
+    publish_once(
+        runs,
+        settings.topic_arn,
+        run_id,
+        ledger.FAILED,
+        subject=f"gtpipe: manifest {name} rejected ({report.issue_count} problems)",
+        message=message,
+        already_notified=stored.get("notified_status"),
+        now=now,
+    )
+    metrics.add_metric(name="ManifestsRejected", unit=MetricUnit.Count, value=1)
+    logger.warning("manifest rejected", extra={"error_count": report.issue_count, "errors": errors[:5]})
+    return {
+        "run_id": run_id,
+        "status": ledger.FAILED,
+        "error": "InvalidManifest",
+        "error_count": report.issue_count,
+        "errors": errors,
+        "duplicate": not created,
+    }
+
+
+def _write_labeling_files(run_id: str, config: PipelineConfig) -> None:
+    s3 = client("s3")
+    bucket = config.data_bucket
+    s3.put_object(
+        Bucket=bucket,
+        Key=f"labeling/{run_id}/label-categories.json",
+        Body=label_categories_json(config.label_categories).encode(),
+        ContentType="application/json",
+    )
+    s3.put_object(
+        Bucket=bucket,
+        Key=f"labeling/{run_id}/template.liquid",
+        Body=ui_template(
+            config.task_type,
+            config.label_categories,
+            header=config.labeling.task_title,
+            description=config.labeling.task_description,
+        ).encode(),
+        ContentType="text/html",
+    )
+
+
+def _duplicate(run_id: str, reason: str, existing: dict[str, Any] | None) -> dict[str, Any]:
+    logger.info("duplicate manifest event", extra={"reason": reason})
+    metrics.add_metric(name="DuplicateEvents", unit=MetricUnit.Count, value=1)
+    answer: dict[str, Any] = {"run_id": run_id, "duplicate": True, "reason": reason}
+    if existing:
+        answer["status"] = existing.get("status")
+        answer["execution_arn"] = existing.get("execution_arn")
+    return answer
+
+
+def _start(
+    run_id: str, s3_event: S3ObjectCreated, key: str, report: ManifestReport, settings: Settings
+) -> dict[str, Any]:
+    summary = report.summary
+    config = settings.config
+    payload = execution_input(run_id, s3_event, key, summary, config)
+    if summary.kind == "input":
+        _write_labeling_files(run_id, config)
+    runs = table(settings.runs_table)
+    now = ledger.now_iso()
+    item = ledger.new_run_item(
+        run_id,
+        status=ledger.RUNNING,
+        input_bucket=s3_event.bucket,
+        input_key=key,
+        input_version_id=s3_event.version_id,
+        manifest_kind=summary.kind,
+        task_type=config.task_type,
+        now=now,
+        line_count=summary.line_count,
+    )
+    if not put_new_run(runs, item):
+        existing = get_run(runs, run_id)
+        if existing and (existing.get("execution_arn") or existing.get("status") != ledger.RUNNING):
+            return _duplicate(run_id, "run already recorded", existing)
+        # RUNNING without an execution: an earlier attempt stopped before StartExecution; finish it.
+    try:
+        response = client("stepfunctions").start_execution(
+            stateMachineArn=settings.state_machine_arn, name=run_id, input=json.dumps(payload)
+        )
+    except ClientError as exc:
+        if error_code(exc) == "ExecutionAlreadyExists":
+            return _duplicate(run_id, "execution already exists", get_run(runs, run_id))
+        raise
+    execution_arn = response["executionArn"]
+    runs.update_item(
+        Key={"run_id": run_id},
+        UpdateExpression="SET execution_arn = :arn, updated_at = :now",
+        ExpressionAttributeValues={":arn": execution_arn, ":now": ledger.now_iso()},
+    )
+    metrics.add_metric(name="RunsStarted", unit=MetricUnit.Count, value=1)
+    logger.info("run started", extra={"execution_arn": execution_arn, "kind": summary.kind})
+    return {
+        "run_id": run_id,
+        "status": ledger.RUNNING,
+        "execution_arn": execution_arn,
+        "manifest": payload["manifest"],
+        "duplicate": False,
+    }
+
+
+@idempotent_function(data_keyword_argument="event", persistence_store=_persistence, config=_idempotency)
+def start_run(event: dict[str, Any], s3_event: S3ObjectCreated, settings: Settings) -> dict[str, Any]:
+    """Validate the manifest and start (or refuse) the run; idempotent per object version and etag."""
+    run_id = run_id_for(s3_event.bucket, s3_event.key, s3_event.version_id)
+    logger.append_keys(run_id=run_id)
+    key, report = read_and_validate(s3_event, manifest_rules(settings.config, settings.data_bucket))
+    if not report.ok:
+        return _reject(run_id, s3_event, key, report, settings)
+    return _start(run_id, s3_event, key, report, settings)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """EventBridge S3 ``Object Created`` -> run summary (see module docstring)."""
+    s3_event = parse_s3_object_created(event)
+    try:
+        settings = load_settings()
+    except ConfigError:
+        logger.exception("configuration error")
+        raise
+    logger.append_keys(bucket=s3_event.bucket, key=s3_event.key, version_id=s3_event.version_id)
+    _idempotency.register_lambda_context(context)
+    return start_run(event=event, s3_event=s3_event, settings=settings)
