@@ -47,6 +47,7 @@ class EvaluateRequest(BaseModel):
     task_type: str = IMAGE_CLASSIFICATION
     quality_threshold: float = Field(ge=0.0, le=1.0)
     data_bucket: str = Field(min_length=1)
+    validation_images_uri: str | None = None
     validation_images_prefix: str | None = None
 
 
@@ -100,10 +101,33 @@ def read_labels(request: EvaluateRequest) -> list[tuple[str, int]]:
     return labels
 
 
-def images_prefix(labels: list[tuple[str, int]], given: str | None) -> str:
-    """The ManifestFile prefix the transform used (same rule as the split)."""
-    if given:
-        return given
+def prefix_from_images_manifest(uri: str) -> str | None:
+    """The ``prefix`` of a ManifestFile (its first element), reading only the first 64 KB."""
+    try:
+        bucket, key = parse_s3_uri(uri)
+        response = client("s3").get_object(Bucket=bucket, Key=key, Range="bytes=0-65535")
+    except (ClientError, S3UriError) as exc:
+        logger.warning("validation images manifest unreadable", extra={"error": error_code(exc) or str(exc)})
+        return None
+    with response["Body"] as body:
+        head = bytes(body.read()).decode("utf-8", "replace").lstrip()
+    try:
+        first, _end = json.JSONDecoder().raw_decode(head[1:].lstrip()) if head.startswith("[") else (None, 0)
+    except ValueError:
+        return None
+    prefix = first.get("prefix") if isinstance(first, dict) else None
+    return prefix if isinstance(prefix, str) and prefix.startswith("s3://") else None
+
+
+def images_prefix(labels: list[tuple[str, int]], request: EvaluateRequest) -> str:
+    """The ManifestFile prefix the transform used: given, read from the images manifest, or recomputed
+    from the validation refs with the split's own rule."""
+    if request.validation_images_prefix:
+        return request.validation_images_prefix
+    if request.validation_images_uri:
+        prefix = prefix_from_images_manifest(request.validation_images_uri)
+        if prefix:
+            return prefix
     common: str | None = None
     for ref, _ in labels:
         common = common_prefix(common, ref)
@@ -164,7 +188,7 @@ def compact_answer(report: dict[str, Any], request: EvaluateRequest, metrics_uri
 def evaluate(request: EvaluateRequest) -> dict[str, Any]:
     """Compute metrics, write metrics.json and return the compact answer."""
     labels = read_labels(request)
-    prefix = images_prefix(labels, request.validation_images_prefix)
+    prefix = images_prefix(labels, request)
     outputs = fetch_outputs(labels, prefix, request.transform_output_uri)
     joined = join_transform_outputs(labels, outputs)
     if len(joined.missing) + len(joined.invalid) == len(labels):

@@ -124,6 +124,18 @@ def parse_s3_object_created(event: Any) -> S3ObjectCreated:
     )
 
 
+def normalize_status(status: str) -> str:
+    """The API spelling of a status (``InService``) from the event spelling.
+
+    Endpoint state-change events spell statuses in UPPER_SNAKE case (``IN_SERVICE``, ``FAILED``) while
+    the Describe APIs and job events use CamelCase (``InService``, ``Failed``); handlers compare against
+    the API spelling only.
+    """
+    if status.isupper() or "_" in status:
+        return "".join(part.capitalize() for part in status.split("_") if part)
+    return status
+
+
 def iso_time(value: Any) -> str | None:
     """ISO-8601 UTC string for an epoch (seconds or milliseconds), ISO string or datetime; else None."""
     if value is None or isinstance(value, bool):
@@ -169,8 +181,9 @@ def parse_sagemaker_state_change(event: Any) -> SageMakerStateChange:
         status = _DEFAULT_STATUS.get(kind)
     if not isinstance(status, str) or not status:
         raise EventError(f"detail.{status_field} is missing")
+    status = normalize_status(status)
     start_field, end_field = _TIME_FIELDS.get(kind, ("CreationTime", "LastModifiedTime"))
-    secondary = detail.get("SecondaryStatus")
+    secondary: Any = detail.get("SecondaryStatus")
     failure = detail.get("FailureReason")
     return SageMakerStateChange(
         kind=kind,

@@ -35,7 +35,7 @@ def run_id_for(bucket: str, key: str, version_id: str | None) -> str:
     An unversioned object (no version id) hashes with the literal ``null``, the version id S3 itself
     reports for such objects.
     """
-    stem = PurePosixPath(key).name.split(".", 1)[0] if key else ""
+    stem = PurePosixPath(key).stem if key else ""
     digest = hashlib.sha256(f"{bucket}/{key}/{version_id or 'null'}".encode()).hexdigest()
     return f"{slugify(stem)}-{digest[:HASH_HEX]}"
 

@@ -1,0 +1,1 @@
+"""Tests of the Lambda functions (lambdas/) and their shared module."""
