@@ -16,7 +16,9 @@ def build_app(app: cdk.App | None = None) -> tuple[cdk.App, StatefulStack, Pipel
     """Create the app and its stacks; tests call this with an App carrying their own context."""
     app = app or cdk.App()
     config = PipelineConfig.from_context(app.node.try_get_context)
-    stateful = StatefulStack(app, f"{config.stack_prefix}Data", description="gtpipe: data bucket, key, ledger")
+    stateful = StatefulStack(
+        app, f"{config.stack_prefix}Data", description="gtpipe: data bucket, key, ledger"
+    )
     pipeline = PipelineStack(
         app,
         f"{config.stack_prefix}Pipeline",
@@ -32,5 +34,4 @@ def build_app(app: cdk.App | None = None) -> tuple[cdk.App, StatefulStack, Pipel
 
 
 if __name__ == "__main__":
-    built_app, _, _ = build_app()
-    built_app.synth()
+    build_app()[0].synth()

@@ -355,7 +355,9 @@ def _instance_type(raw: Mapping[str, Any], dotted: str, default: str) -> str:
     if value is None:
         return default
     if not isinstance(value, str) or not _INSTANCE_TYPE.match(value):
-        raise ConfigError(f"{PREFIX}{dotted} must be a SageMaker instance type like ml.m5.xlarge; got {value!r}")
+        raise ConfigError(
+            f"{PREFIX}{dotted} must be a SageMaker instance type like ml.m5.xlarge; got {value!r}"
+        )
     return value
 
 
@@ -367,7 +369,9 @@ def _validate_categories(categories: list[str]) -> None:
         raise ConfigError(f"{PREFIX}labelCategories has duplicates: {', '.join(duplicates)}")
     too_long = [name for name in categories if len(name) > 256]
     if too_long:
-        raise ConfigError(f"{PREFIX}labelCategories names must be at most 256 characters: {too_long[0][:40]}...")
+        raise ConfigError(
+            f"{PREFIX}labelCategories names must be at most 256 characters: {too_long[0][:40]}..."
+        )
 
 
 def _workforce(reader: _ContextReader) -> WorkforceConfig:
@@ -383,7 +387,9 @@ def _workforce(reader: _ContextReader) -> WorkforceConfig:
     if kind == "create-private":
         emails = raw.get("workerEmails", [])
         if not isinstance(emails, list) or not all(isinstance(e, str) and _EMAIL.match(e) for e in emails):
-            raise ConfigError(f"{PREFIX}workforce.workerEmails must be a list of e-mail addresses; got {emails!r}")
+            raise ConfigError(
+                f"{PREFIX}workforce.workerEmails must be a list of e-mail addresses; got {emails!r}"
+            )
         return WorkforceConfig(type="create-private", worker_emails=tuple(emails))
     if not isinstance(arn, str) or not _WORKTEAM_ARN.match(arn):
         raise ConfigError(
@@ -394,7 +400,9 @@ def _workforce(reader: _ContextReader) -> WorkforceConfig:
 
 
 def _hyperparameters(raw: Mapping[str, Any], task_type: TaskType) -> dict[str, str]:
-    allowed = CLASSIFICATION_HYPERPARAMETERS if task_type == "image-classification" else DETECTION_HYPERPARAMETERS
+    allowed = (
+        CLASSIFICATION_HYPERPARAMETERS if task_type == "image-classification" else DETECTION_HYPERPARAMETERS
+    )
     result: dict[str, str] = {}
     for name, value in raw.items():
         if name in COMPUTED_HYPERPARAMETERS:

@@ -6,6 +6,7 @@ applies to, so a new wildcard elsewhere still fails the build.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from aws_cdk import Stack
@@ -44,15 +45,19 @@ PIPELINE_STACK_SUPPRESSIONS = (
         "AwsSolutions-IAM5",
         "Object access is limited to one pipeline prefix of the data bucket; object keys are created per run, "
         "so they cannot be listed in advance.",
-        ("regex:/^Resource::<StorageDataBucket[A-Za-z0-9]+\\.Arn>\\/(incoming|images|labeling|splits|models|"
-         "transform|runs)\\/\\*$/",),
+        (
+            "regex:/^Resource::(<StorageDataBucket[A-Za-z0-9]+\\.Arn>|[A-Za-z0-9]+:ExportsOutputFnGetAtt"
+            "StorageDataBucket[A-Za-z0-9]+)\\/(incoming|images|labeling|splits|models|transform|runs)\\/\\*$/",
+        ),
     ),
     Suppression(
         "AwsSolutions-IAM5",
         "SageMaker job, model and endpoint-config names derive from run ids that exist only at run time; the "
         "grant is limited to these resource types in this account and region.",
-        ("regex:/^Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:(labeling-job|"
-         "training-job|transform-job|model|endpoint-config)\\/\\*$/",),
+        (
+            "regex:/^Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:(labeling-job|"
+            "training-job|transform-job|model|endpoint-config|endpoint)\\/\\*$/",
+        ),
     ),
     Suppression(
         "AwsSolutions-IAM5",
@@ -69,8 +74,10 @@ PIPELINE_STACK_SUPPRESSIONS = (
         "AwsSolutions-IAM5",
         "Endpoint autoscaling needs its service-linked role once per account; creation is conditioned on that "
         "service name and limited to its path.",
-        ("Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/aws-service-role/"
-         "sagemaker.application-autoscaling.amazonaws.com/*",),
+        (
+            "Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/aws-service-role/"
+            "sagemaker.application-autoscaling.amazonaws.com/*",
+        ),
     ),
     Suppression(
         "AwsSolutions-L1",
@@ -81,13 +88,20 @@ PIPELINE_STACK_SUPPRESSIONS = (
 
 PIPELINE_RESOURCE_SUPPRESSIONS = {
     "Pipeline/RuleDeadLetterQueue/Resource": (
-        Suppression("AwsSolutions-SQS3", "This queue is itself the dead-letter queue of the EventBridge targets."),
+        Suppression(
+            "AwsSolutions-SQS3", "This queue is itself the dead-letter queue of the EventBridge targets."
+        ),
     ),
     "Serving/Api": (
         Suppression(
             "AwsSolutions-COG4",
             "The API authenticates callers with IAM SigV4 (default) or an API key with a usage plan, per "
             "gtpipe:apiAuth; callers are services and scripts, not Cognito users.",
+        ),
+        Suppression(
+            "AwsSolutions-APIG4",
+            "With gtpipe:apiAuth=api-key the caller is identified by an API key bound to a throttled usage plan; "
+            "the default (iam) signs every request with SigV4.",
         ),
         Suppression(
             "AwsSolutions-APIG6",
@@ -123,7 +137,7 @@ def all_suppressions() -> list[Suppression]:
     return result
 
 
-def _apply_by_path(stack: Stack, by_path: dict[str, tuple[Suppression, ...]]) -> None:
+def _apply_by_path(stack: Stack, by_path: Mapping[str, tuple[Suppression, ...]]) -> None:
     for path, suppressions in by_path.items():
         target: IConstruct = stack.node.find_child(path.split("/")[0])
         for part in path.split("/")[1:]:

@@ -52,9 +52,7 @@ def grant_list(role: iam.IRole, bucket: s3.IBucket, prefixes: Iterable[str]) -> 
 def grant_table(role: iam.IRole, table: dynamodb.ITable, *, write: bool) -> None:
     """Item-level access to one table (reads, and writes when asked)."""
     role.add_to_principal_policy(
-        iam.PolicyStatement(
-            actions=TABLE_READ + (TABLE_WRITE if write else []), resources=[table.table_arn]
-        )
+        iam.PolicyStatement(actions=TABLE_READ + (TABLE_WRITE if write else []), resources=[table.table_arn])
     )
 
 

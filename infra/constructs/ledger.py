@@ -13,9 +13,7 @@ class Ledger(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, key: kms.IKey) -> None:
         super().__init__(scope, construct_id)
-        self.runs_table = self._table(
-            "RunsTable", key, partition_key="run_id", time_to_live_attribute=None
-        )
+        self.runs_table = self._table("RunsTable", key, partition_key="run_id", time_to_live_attribute=None)
         # Step Functions task tokens waiting for an endpoint state change, keyed by endpoint name.
         self.task_token_table = self._table(
             "TaskTokenTable", key, partition_key="id", time_to_live_attribute="expiration"

@@ -37,52 +37,84 @@ class Monitoring(Construct):
         failed = state_machine.metric_failed(period=Duration.minutes(5), statistic="Sum")
         timed_out = state_machine.metric_timed_out(period=Duration.minutes(5), statistic="Sum")
         self.failed_executions = cloudwatch.Alarm(
-            self, "FailedExecutions", alarm_description="gtpipe: a pipeline run failed or timed out",
-            metric=cloudwatch.MathExpression(expression="failed + timedOut",
-                                             using_metrics={"failed": failed, "timedOut": timed_out},
-                                             period=Duration.minutes(5)),
-            threshold=1, evaluation_periods=1,
+            self,
+            "FailedExecutions",
+            alarm_description="gtpipe: a pipeline run failed or timed out",
+            metric=cloudwatch.MathExpression(
+                expression="failed + timedOut",
+                using_metrics={"failed": failed, "timedOut": timed_out},
+                period=Duration.minutes(5),
+            ),
+            threshold=1,
+            evaluation_periods=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
         api_5xx = api.metric_server_error(period=Duration.minutes(5), statistic="Sum")
         self.api_errors = cloudwatch.Alarm(
-            self, "Api5xx", alarm_description="gtpipe: the prediction API answered 5xx",
-            metric=api_5xx, threshold=5, evaluation_periods=1,
+            self,
+            "Api5xx",
+            alarm_description="gtpipe: the prediction API answered 5xx",
+            metric=api_5xx,
+            threshold=5,
+            evaluation_periods=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
 
         def endpoint_metric(name: str) -> cloudwatch.Metric:
             return cloudwatch.Metric(
-                namespace="AWS/SageMaker", metric_name=name, statistic="Sum", period=Duration.minutes(1),
+                namespace="AWS/SageMaker",
+                metric_name=name,
+                statistic="Sum",
+                period=Duration.minutes(1),
                 dimensions_map={"EndpointName": endpoint_name, "VariantName": ENDPOINT_VARIANT_NAME},
             )
 
         invocation_alarm, server_error_alarm = endpoint_alarm_names(stack_prefix)
         self.endpoint_errors = cloudwatch.Alarm(
-            self, "EndpointInvocationErrors", alarm_name=invocation_alarm,
+            self,
+            "EndpointInvocationErrors",
+            alarm_name=invocation_alarm,
             alarm_description="gtpipe: endpoint model errors; rolls back a blue/green update",
-            metric=endpoint_metric("InvocationModelErrors"), threshold=10, evaluation_periods=2,
+            metric=endpoint_metric("InvocationModelErrors"),
+            threshold=10,
+            evaluation_periods=2,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
         self.endpoint_5xx = cloudwatch.Alarm(
-            self, "Endpoint5xx", alarm_name=server_error_alarm,
+            self,
+            "Endpoint5xx",
+            alarm_name=server_error_alarm,
             alarm_description="gtpipe: endpoint 5xx; rolls back a blue/green update",
-            metric=endpoint_metric("Invocation5XXErrors"), threshold=1, evaluation_periods=2,
+            metric=endpoint_metric("Invocation5XXErrors"),
+            threshold=1,
+            evaluation_periods=2,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
         for alarm in (self.failed_executions, self.api_errors, self.endpoint_errors, self.endpoint_5xx):
             alarm.add_alarm_action(notify)
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{stack_prefix}-pipeline")
         self.dashboard.add_widgets(
-            cloudwatch.GraphWidget(title="Pipeline runs", left=[
-                state_machine.metric_started(), state_machine.metric_succeeded(), failed]),
-            cloudwatch.GraphWidget(title="Prediction API", left=[api.metric_count(), api_5xx, api.metric_client_error()],
-                                   right=[api.metric_latency()]),
-            cloudwatch.GraphWidget(title="Endpoint", left=[endpoint_metric("Invocations"),
-                                                          endpoint_metric("Invocation4XXErrors"),
-                                                          endpoint_metric("Invocation5XXErrors")]),
-            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=[
-                self.failed_executions, self.api_errors, self.endpoint_errors, self.endpoint_5xx]),
+            cloudwatch.GraphWidget(
+                title="Pipeline runs",
+                left=[state_machine.metric_started(), state_machine.metric_succeeded(), failed],
+            ),
+            cloudwatch.GraphWidget(
+                title="Prediction API",
+                left=[api.metric_count(), api_5xx, api.metric_client_error()],
+                right=[api.metric_latency()],
+            ),
+            cloudwatch.GraphWidget(
+                title="Endpoint",
+                left=[
+                    endpoint_metric("Invocations"),
+                    endpoint_metric("Invocation4XXErrors"),
+                    endpoint_metric("Invocation5XXErrors"),
+                ],
+            ),
+            cloudwatch.AlarmStatusWidget(
+                title="Alarms",
+                alarms=[self.failed_executions, self.api_errors, self.endpoint_errors, self.endpoint_5xx],
+            ),
         )

@@ -84,7 +84,9 @@ class Pipeline(Construct):
         self.sagemaker_role = self._sagemaker_role(config, regional)
         self.state_machine_name = f"{config.stack_prefix}-pipeline"
         self.state_machine_arn = stack.format_arn(
-            service="states", resource="stateMachine", resource_name=self.state_machine_name,
+            service="states",
+            resource="stateMachine",
+            resource_name=self.state_machine_name,
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
 
@@ -212,7 +214,11 @@ class Pipeline(Construct):
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="PullBuiltInAlgorithm",
-                actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+                actions=[
+                    "ecr:BatchGetImage",
+                    "ecr:GetDownloadUrlForLayer",
+                    "ecr:BatchCheckLayerAvailability",
+                ],
                 resources=[regional.algorithm_repository_arn],
             )
         )
@@ -222,8 +228,15 @@ class Pipeline(Construct):
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="JobLogs",
-                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                resources=[f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:/aws/sagemaker/*"],
+                actions=[
+                    "logs:CreateLogGroup",
+                    "logs:CreateLogStream",
+                    "logs:PutLogEvents",
+                    "logs:DescribeLogStreams",
+                ],
+                resources=[
+                    f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:/aws/sagemaker/*"
+                ],
             )
         )
         role.add_to_policy(
@@ -240,11 +253,19 @@ class Pipeline(Construct):
                 iam.PolicyStatement(
                     sid="AutomatedLabelingJobs",
                     actions=[
-                        "sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob",
-                        "sagemaker:CreateTransformJob", "sagemaker:DescribeTransformJob",
-                        "sagemaker:StopTransformJob", "sagemaker:CreateModel", "sagemaker:DeleteModel",
-                        "sagemaker:CreateEndpointConfig", "sagemaker:DeleteEndpointConfig",
-                        "sagemaker:CreateEndpoint", "sagemaker:DeleteEndpoint", "sagemaker:DescribeEndpoint",
+                        "sagemaker:CreateTrainingJob",
+                        "sagemaker:DescribeTrainingJob",
+                        "sagemaker:StopTrainingJob",
+                        "sagemaker:CreateTransformJob",
+                        "sagemaker:DescribeTransformJob",
+                        "sagemaker:StopTransformJob",
+                        "sagemaker:CreateModel",
+                        "sagemaker:DeleteModel",
+                        "sagemaker:CreateEndpointConfig",
+                        "sagemaker:DeleteEndpointConfig",
+                        "sagemaker:CreateEndpoint",
+                        "sagemaker:DeleteEndpoint",
+                        "sagemaker:DescribeEndpoint",
                         "sagemaker:InvokeEndpoint",
                     ],
                     resources=[
@@ -284,11 +305,17 @@ class Pipeline(Construct):
         def sagemaker_arn(kind: str) -> str:
             return stack.format_arn(service="sagemaker", resource=kind, resource_name="*")
 
-        job_kinds = {"LabelingJob": "labeling-job", "TrainingJob": "training-job", "TransformJob": "transform-job"}
+        job_kinds = {
+            "LabelingJob": "labeling-job",
+            "TrainingJob": "training-job",
+            "TransformJob": "transform-job",
+        }
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="RunSageMakerJobs",
-                actions=[f"sagemaker:{verb}{kind}" for kind in job_kinds for verb in ("Create", "Describe", "Stop")]
+                actions=[
+                    f"sagemaker:{verb}{kind}" for kind in job_kinds for verb in ("Create", "Describe", "Stop")
+                ]
                 + ["sagemaker:CreateModel", "sagemaker:CreateEndpointConfig", "sagemaker:AddTags"],
                 resources=[sagemaker_arn(kind) for kind in job_kinds.values()]
                 + [sagemaker_arn("model"), sagemaker_arn("endpoint-config")],
@@ -300,7 +327,9 @@ class Pipeline(Construct):
                 actions=["sagemaker:CreateLabelingJob"],
                 resources=[
                     stack.format_arn(
-                        service="sagemaker", account="*", resource="labeling-job-algorithm-specification",
+                        service="sagemaker",
+                        account="*",
+                        resource="labeling-job-algorithm-specification",
                         resource_name="*",
                     )
                 ],
@@ -324,7 +353,9 @@ class Pipeline(Construct):
                 ],
             )
         )
-        grant_invoke(role, [fn.function.function_arn for fn in (self.split, self.evaluate, self.notify, self.endpoint)])
+        grant_invoke(
+            role, [fn.function.function_arn for fn in (self.split, self.evaluate, self.notify, self.endpoint)]
+        )
         machine = sfn.StateMachine(
             self,
             "StateMachine",
@@ -437,17 +468,25 @@ class Pipeline(Construct):
         self.endpoint.role.add_to_policy(
             iam.PolicyStatement(
                 sid="ManageServingEndpoint",
-                actions=["sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint", "sagemaker:DescribeEndpoint",
-                         "sagemaker:AddTags"],
-                resources=[self.endpoint_arn, stack.format_arn(
-                    service="sagemaker", resource="endpoint-config", resource_name="*")],
+                actions=[
+                    "sagemaker:CreateEndpoint",
+                    "sagemaker:UpdateEndpoint",
+                    "sagemaker:DescribeEndpoint",
+                    "sagemaker:AddTags",
+                ],
+                resources=[
+                    self.endpoint_arn,
+                    stack.format_arn(service="sagemaker", resource="endpoint-config", resource_name="*"),
+                ],
             )
         )
         self.endpoint.role.add_to_policy(
             iam.PolicyStatement(
                 sid="ReadEndpointConfigs",
                 actions=["sagemaker:DescribeEndpointConfig"],
-                resources=[stack.format_arn(service="sagemaker", resource="endpoint-config", resource_name="*")],
+                resources=[
+                    stack.format_arn(service="sagemaker", resource="endpoint-config", resource_name="*")
+                ],
             )
         )
         if endpoint_alarm_names:
@@ -456,8 +495,12 @@ class Pipeline(Construct):
                     sid="RollbackAlarms",
                     actions=["cloudwatch:DescribeAlarms"],
                     resources=[
-                        stack.format_arn(service="cloudwatch", resource="alarm", resource_name=name,
-                                         arn_format=ArnFormat.COLON_RESOURCE_NAME)
+                        stack.format_arn(
+                            service="cloudwatch",
+                            resource="alarm",
+                            resource_name=name,
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
                         for name in endpoint_alarm_names
                     ],
                 )
@@ -500,7 +543,13 @@ class Pipeline(Construct):
 
     def _rules(self, config: PipelineConfig, data_bucket: s3.IBucket, key: kms.IKey) -> None:
         self.rule_dead_letter_queue: sqs.Queue = encrypted_queue(self, "RuleDeadLetterQueue", key)
-        retry = {"max_event_age": Duration.hours(2), "retry_attempts": 8}
+        dlq = self.rule_dead_letter_queue
+
+        def target(fn: PythonLambda) -> targets.LambdaFunction:
+            return targets.LambdaFunction(
+                fn.function, dead_letter_queue=dlq, max_event_age=Duration.hours(2), retry_attempts=8
+            )
+
         self.manifest_rule = events.Rule(
             self,
             "ManifestDroppedRule",
@@ -510,25 +559,19 @@ class Pipeline(Construct):
                 detail_type=["Object Created"],
                 detail={
                     "bucket": {"name": [data_bucket.bucket_name]},
-                    "object": {"key": [{"wildcard": f"{INCOMING_PREFIX}*{suffix}"} for suffix in MANIFEST_SUFFIXES]},
+                    "object": {
+                        "key": [{"wildcard": f"{INCOMING_PREFIX}*{suffix}"} for suffix in MANIFEST_SUFFIXES]
+                    },
                 },
             ),
-            targets=[
-                targets.LambdaFunction(
-                    self.start_run.function, dead_letter_queue=self.rule_dead_letter_queue, **retry
-                )
-            ],
+            targets=[target(self.start_run)],
         )
         self.job_status_rule = events.Rule(
             self,
             "SageMakerJobStateRule",
             description="gtpipe: SageMaker job and endpoint state changes into the runs ledger",
             event_pattern=events.EventPattern(source=["aws.sagemaker"], detail_type=SAGEMAKER_JOB_EVENTS),
-            targets=[
-                targets.LambdaFunction(
-                    self.job_status.function, dead_letter_queue=self.rule_dead_letter_queue, **retry
-                )
-            ],
+            targets=[target(self.job_status)],
         )
         self.endpoint_rule = events.Rule(
             self,
@@ -539,10 +582,5 @@ class Pipeline(Construct):
                 detail_type=["SageMaker Endpoint State Change"],
                 detail={"EndpointName": [self.endpoint_name]},
             ),
-            targets=[
-                targets.LambdaFunction(
-                    self.endpoint.function, dead_letter_queue=self.rule_dead_letter_queue, **retry
-                )
-            ],
+            targets=[target(self.endpoint)],
         )
-

@@ -46,8 +46,9 @@ class Serving(Construct):
         grant_table(self.predict.role, runs_table, write=False)
         grant_key(self.predict.role, key, encrypt=False)
         self.predict.role.add_to_policy(
-            iam.PolicyStatement(sid="InvokeServingEndpoint", actions=["sagemaker:InvokeEndpoint"],
-                                resources=[endpoint_arn])
+            iam.PolicyStatement(
+                sid="InvokeServingEndpoint", actions=["sagemaker:InvokeEndpoint"], resources=[endpoint_arn]
+            )
         )
         access_logs = logs.LogGroup(
             self,
@@ -73,8 +74,15 @@ class Serving(Construct):
                 tracing_enabled=True,
                 access_log_destination=apigateway.LogGroupLogDestination(access_logs),
                 access_log_format=apigateway.AccessLogFormat.json_with_standard_fields(
-                    caller=True, http_method=True, ip=True, protocol=True, request_time=True,
-                    resource_path=True, response_length=True, status=True, user=True,
+                    caller=True,
+                    http_method=True,
+                    ip=True,
+                    protocol=True,
+                    request_time=True,
+                    resource_path=True,
+                    response_length=True,
+                    status=True,
+                    user=True,
                 ),
             ),
         )
@@ -85,7 +93,9 @@ class Serving(Construct):
         predict.add_method(
             "POST",
             apigateway.LambdaIntegration(self.predict.function, proxy=True),
-            authorization_type=apigateway.AuthorizationType.NONE if api_key_auth else apigateway.AuthorizationType.IAM,
+            authorization_type=apigateway.AuthorizationType.NONE
+            if api_key_auth
+            else apigateway.AuthorizationType.IAM,
             api_key_required=api_key_auth,
             request_validator=validator,
             request_parameters={"method.request.header.Content-Type": True},
@@ -100,5 +110,10 @@ class Serving(Construct):
             )
             plan.add_api_key(api_key)
             plan.add_api_stage(stage=self.api.deployment_stage)
-            CfnOutput(self, "ApiKeyId", value=api_key.key_id, description="aws apigateway get-api-key --include-value")
+            CfnOutput(
+                self,
+                "ApiKeyId",
+                value=api_key.key_id,
+                description="aws apigateway get-api-key --include-value",
+            )
         self.api_url = f"{self.api.url.rstrip('/')}"

@@ -82,10 +82,14 @@ class Storage(Construct):
                 )
             ],
             lifecycle_rules=[
-                s3.LifecycleRule(id="AbortIncompleteUploads", abort_incomplete_multipart_upload_after=Duration.days(7)),
+                s3.LifecycleRule(
+                    id="AbortIncompleteUploads", abort_incomplete_multipart_upload_after=Duration.days(7)
+                ),
                 # Splits and batch-transform output are derived data, re-creatable from the run's inputs.
                 s3.LifecycleRule(id="ExpireSplits", prefix=SPLITS_PREFIX, expiration=Duration.days(90)),
-                s3.LifecycleRule(id="ExpireTransformOutput", prefix=TRANSFORM_PREFIX, expiration=Duration.days(30)),
+                s3.LifecycleRule(
+                    id="ExpireTransformOutput", prefix=TRANSFORM_PREFIX, expiration=Duration.days(30)
+                ),
                 s3.LifecycleRule(id="ExpireOldVersions", noncurrent_version_expiration=Duration.days(90)),
             ],
         )

@@ -27,7 +27,10 @@ class PrivateWorkteam(Construct):
             mfa=cognito.Mfa.REQUIRED,
             mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False),
             password_policy=cognito.PasswordPolicy(
-                min_length=12, require_digits=True, require_lowercase=True, require_symbols=True,
+                min_length=12,
+                require_digits=True,
+                require_lowercase=True,
+                require_symbols=True,
                 require_uppercase=True,
             ),
             feature_plan=cognito.FeaturePlan.PLUS,

@@ -1,0 +1,96 @@
+"""Configuration validation: bad context values fail synth with a message naming the key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from infra.config import ConfigError, PipelineConfig
+
+
+def build(**context: Any) -> PipelineConfig:
+    values = {f"gtpipe:{key}": value for key, value in context.items()}
+    return PipelineConfig.from_context(values.get)
+
+
+def test_defaults_are_valid() -> None:
+    config = build()
+    assert config.task_type == "image-classification"
+    assert config.api_auth == "iam"
+    assert config.endpoint_name == "gtpipe-endpoint"
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        (
+            {"taskType": "segmentation"},
+            "gtpipe:taskType must be one of image-classification, object-detection",
+        ),
+        ({"labelingBackend": "mturk"}, "gtpipe:labelingBackend must be one of"),
+        ({"apiAuth": "none"}, "gtpipe:apiAuth must be one of iam, api-key"),
+        ({"labelCategories": []}, "labelCategories must hold 1 to 50 names"),
+        ({"labelCategories": ["cat", "cat"]}, "labelCategories has duplicates: cat"),
+        ({"labelCategories": "cat"}, None),
+        ({"validationSplitRatio": 1.5}, "gtpipe:validationSplitRatio must be between 0.01 and 0.9"),
+        ({"qualityThreshold": "high"}, "gtpipe:qualityThreshold must be a number"),
+        (
+            {"training": {"instanceType": "p3.2xlarge"}},
+            "training.instanceType must be a SageMaker instance type",
+        ),
+        ({"training": {"instanceCount": 0}}, "training.instanceCount must be between 1 and 20"),
+        ({"labeling": {"workersPerObject": 2.5}}, "labeling.workersPerObject must be a whole number"),
+        ({"labeling": {"autoLabeling": "yes"}}, "labeling.autoLabeling must be true or false"),
+        (
+            {"hyperparameters": {"epoch": 3}},
+            "hyperparameters.epoch is not a image-classification hyperparameter",
+        ),
+        ({"hyperparameters": {"num_classes": 3}}, "hyperparameters.num_classes is computed"),
+        ({"labelAttributeName": "my label"}, "gtpipe:labelAttributeName must be letters, digits and dashes"),
+        ({"workforce": {"type": "private"}}, "workforce.workteamArn must be a SageMaker workteam ARN"),
+        ({"workforce": {"type": "create-private", "workerEmails": ["not-an-email"]}}, "workerEmails"),
+        ({"notificationEmails": ["ops@"]}, "notificationEmails: 'ops@' is not an e-mail address"),
+        (
+            {"allowedSourceBuckets": ["Bad_Bucket"]},
+            "allowedSourceBuckets: 'Bad_Bucket' is not a valid S3 bucket",
+        ),
+    ],
+)
+def test_invalid_values_name_the_key(context: dict[str, Any], message: str | None) -> None:
+    if message is None:
+        # A comma-separated string (from `cdk synth -c`) is accepted as a list.
+        assert build(**context).label_categories == ("cat",)
+        return
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(".", r"\.")):
+        build(**context)
+
+
+@pytest.mark.parametrize(
+    "workforce",
+    [
+        {"type": "public"},
+        {
+            "type": "vendor",
+            "workteamArn": "arn:aws:sagemaker:us-east-1:394669845002:workteam/public-crowd/default",
+        },
+    ],
+)
+def test_mechanical_turk_public_workforce_is_refused(workforce: dict[str, Any]) -> None:
+    with pytest.raises(
+        ConfigError, match="Mechanical Turk public workforce closed permanently on 2026-09-30"
+    ):
+        build(workforce=workforce)
+
+
+def test_overrides_are_typed() -> None:
+    config = build(
+        taskType="object-detection",
+        hyperparameters={"epochs": 30, "base_network": "resnet-50"},
+        endpoint={"instanceCount": 2},
+        labeling={"autoLabeling": True},
+    )
+    assert config.hyperparameters == {"epochs": "30", "base_network": "resnet-50"}
+    assert config.endpoint.instance_count == 2
+    assert config.endpoint.max_instance_count == 2
+    assert config.labeling.auto_labeling is True

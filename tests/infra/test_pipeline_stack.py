@@ -1,0 +1,262 @@
+"""The pipeline stack: Lambdas, state machine, rules, API, alarms and outputs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match
+from moto.events.models import EventPattern
+
+from tests.infra.conftest import Synthesized
+
+FUNCTIONS = {
+    "start_run.handler.lambda_handler": {
+        "STATE_MACHINE_ARN",
+        "RUNS_TABLE",
+        "IDEMPOTENCY_TABLE",
+        "TOPIC_ARN",
+        "DATA_BUCKET",
+        "PIPELINE_CONFIG",
+    },
+    "split.handler.lambda_handler": {"DATA_BUCKET"},
+    "evaluate.handler.lambda_handler": {"DATA_BUCKET"},
+    "notify.handler.lambda_handler": {"RUNS_TABLE", "TOPIC_ARN"},
+    "endpoint.handler.lambda_handler": {"TASK_TOKEN_TABLE", "RUNS_TABLE", "ENDPOINT_ALARM_NAMES"},
+    "job_status.handler.lambda_handler": {"RUNS_TABLE", "TOPIC_ARN"},
+    "predict.handler.lambda_handler": {"RUNS_TABLE", "ENDPOINT_NAME"},
+}
+ASYNC_HANDLERS = {
+    "start_run.handler.lambda_handler",
+    "endpoint.handler.lambda_handler",
+    "job_status.handler.lambda_handler",
+}
+
+
+def functions_by_handler(synth: Synthesized) -> dict[str, dict[str, Any]]:
+    found = synth.main.find_resources("AWS::Lambda::Function")
+    return {f["Properties"]["Handler"]: f["Properties"] for f in found.values()}
+
+
+def test_every_function_is_python312_traced_with_powertools_and_its_environment(synth: Synthesized) -> None:
+    functions = functions_by_handler(synth)
+    assert set(functions) == set(FUNCTIONS)
+    for handler, props in functions.items():
+        assert props["Runtime"] == "python3.12", handler
+        assert props["TracingConfig"] == {"Mode": "Active"}, handler
+        assert "AWSLambdaPowertoolsPythonV3-python312-x86_64" in json.dumps(props["Layers"]), handler
+        env = props["Environment"]["Variables"]
+        assert FUNCTIONS[handler] <= set(env), handler
+        assert env["POWERTOOLS_SERVICE_NAME"] == "gtpipe"
+        assert "KmsKeyArn" in props, handler
+        assert ("DeadLetterConfig" in props) == (handler in ASYNC_HANDLERS), handler
+    assert functions["split.handler.lambda_handler"]["Timeout"] == 900
+    assert functions["split.handler.lambda_handler"]["MemorySize"] == 1024
+
+
+def test_pipeline_config_reaches_start_run(synth: Synthesized) -> None:
+    env = functions_by_handler(synth)["start_run.handler.lambda_handler"]["Environment"]["Variables"]
+    rendered = json.dumps(env["PIPELINE_CONFIG"])
+    for key in (
+        "label_categories",
+        "quality_threshold",
+        "heartbeat_seconds",
+        "pre_human_task_lambda_arn",
+        "PRE-ImageMultiClass",
+        "ACS-ImageMultiClass",
+        "image-classification:1",
+    ):
+        assert key in rendered
+
+
+def test_state_machine_is_standard_logged_traced_and_loaded_from_the_asl_file(synth: Synthesized) -> None:
+    synth.main.has_resource_properties(
+        "AWS::StepFunctions::StateMachine",
+        {
+            "StateMachineType": "STANDARD",
+            "TracingConfiguration": {"Enabled": True},
+            "LoggingConfiguration": Match.object_like({"Level": "ALL", "IncludeExecutionData": True}),
+        },
+    )
+    machine = next(iter(synth.main.find_resources("AWS::StepFunctions::StateMachine").values()))
+    substitutions = machine["Properties"]["DefinitionSubstitutions"]
+    assert set(substitutions) == {
+        "KmsKeyArn",
+        "SageMakerRoleArn",
+        "DataBucketName",
+        "SplitFunctionArn",
+        "EvaluateFunctionArn",
+        "NotifyFunctionArn",
+        "EndpointFunctionArn",
+    }
+
+
+def test_rules_have_retries_and_dead_letter_queues(synth: Synthesized) -> None:
+    rules = synth.main.find_resources("AWS::Events::Rule")
+    assert len(rules) == 3
+    for logical_id, rule in rules.items():
+        for target in rule["Properties"]["Targets"]:
+            assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 7200, "MaximumRetryAttempts": 8}, (
+                logical_id
+            )
+            assert "DeadLetterConfig" in target, logical_id
+
+
+def rule_pattern(synth: Synthesized, description_fragment: str) -> dict[str, Any]:
+    for rule in synth.main.find_resources("AWS::Events::Rule").values():
+        if description_fragment in rule["Properties"]["Description"]:
+            return resolve_bucket(synth, rule["Properties"]["EventPattern"])
+    raise AssertionError(f"no rule described as {description_fragment!r}")
+
+
+def resolve_bucket(synth: Synthesized, pattern: Any) -> Any:
+    """Replace the cross-stack bucket reference with the sample events' bucket name."""
+    if isinstance(pattern, dict):
+        if "Fn::ImportValue" in pattern:
+            return "gtpipe-data-bucket"
+        return {key: resolve_bucket(synth, value) for key, value in pattern.items()}
+    if isinstance(pattern, list):
+        return [resolve_bucket(synth, value) for value in pattern]
+    return pattern
+
+
+@pytest.mark.parametrize(
+    ("change", "matches"),
+    [
+        ({}, True),
+        ({("detail", "object", "key"): "incoming/team-a/batch-7.jsonl"}, True),
+        ({("detail", "object", "key"): "incoming/demo.manifest.txt"}, False),
+        ({("detail", "object", "key"): "images/demo.manifest"}, False),
+        ({("detail", "bucket", "name"): "someone-elses-bucket"}, False),
+        ({("detail-type",): "Object Deleted"}, False),
+    ],
+)
+def test_manifest_rule_matches_dropped_manifests_only(
+    synth: Synthesized,
+    load_event: Callable[[str], dict[str, Any]],
+    change: dict[tuple[str, ...], str],
+    matches: bool,
+) -> None:
+    event = load_event("s3_object_created_manifest.json")
+    for path, value in change.items():
+        target = event
+        for part in path[:-1]:
+            target = target[part]
+        target[path[-1]] = value
+    pattern = EventPattern.load(json.dumps(rule_pattern(synth, "manifest dropped")))
+    assert pattern.matches_event(event) is matches
+
+
+def test_endpoint_rule_matches_only_this_stacks_endpoint(
+    synth: Synthesized, load_event: Callable[[str], dict[str, Any]]
+) -> None:
+    event = load_event("sagemaker_endpoint_in_service.json")
+    pattern = EventPattern.load(json.dumps(rule_pattern(synth, "task token")))
+    assert pattern.matches_event(event)
+    event["detail"]["EndpointName"] = "another-endpoint"
+    assert not pattern.matches_event(event)
+
+
+def test_job_status_rule_matches_sagemaker_job_events_not_others(
+    synth: Synthesized, load_event: Callable[[str], dict[str, Any]]
+) -> None:
+    pattern = EventPattern.load(json.dumps(rule_pattern(synth, "runs ledger")))
+    event = load_event("sagemaker_training_job_failed.json")
+    assert pattern.matches_event(event)
+    event["detail-type"] = "SageMaker HyperParameter Tuning Job State Change"
+    assert not pattern.matches_event(event)
+    assert not pattern.matches_event(load_event("s3_object_created_manifest.json"))
+
+
+def test_api_is_iam_authenticated_binary_throttled_logged_and_validated(synth: Synthesized) -> None:
+    synth.main.has_resource_properties(
+        "AWS::ApiGateway::RestApi", {"BinaryMediaTypes": ["image/jpeg", "image/png", "application/x-image"]}
+    )
+    synth.main.has_resource_properties(
+        "AWS::ApiGateway::Method",
+        {
+            "HttpMethod": "POST",
+            "AuthorizationType": "AWS_IAM",
+            "RequestParameters": {"method.request.header.Content-Type": True},
+            "RequestValidatorId": Match.any_value(),
+            "Integration": Match.object_like({"Type": "AWS_PROXY"}),
+        },
+    )
+    synth.main.has_resource_properties(
+        "AWS::ApiGateway::Stage",
+        {
+            "StageName": "v1",
+            "TracingEnabled": True,
+            "AccessLogSetting": Match.object_like({"DestinationArn": Match.any_value()}),
+            "MethodSettings": [Match.object_like({"ThrottlingRateLimit": 50, "ThrottlingBurstLimit": 100})],
+        },
+    )
+    synth.main.resource_count_is("AWS::ApiGateway::ApiKey", 0)
+
+
+def test_api_key_mode_creates_key_and_usage_plan(synth_api_key: Synthesized) -> None:
+    synth_api_key.main.has_resource_properties(
+        "AWS::ApiGateway::Method", {"HttpMethod": "POST", "AuthorizationType": "NONE", "ApiKeyRequired": True}
+    )
+    synth_api_key.main.resource_count_is("AWS::ApiGateway::ApiKey", 1)
+    synth_api_key.main.has_resource_properties(
+        "AWS::ApiGateway::UsagePlan", {"Throttle": {"RateLimit": 50, "BurstLimit": 100}}
+    )
+    # An existing workteam: the stack creates no Cognito pool of its own.
+    synth_api_key.main.resource_count_is("AWS::Cognito::UserPool", 0)
+
+
+def test_default_workforce_is_a_private_cognito_workteam(synth: Synthesized) -> None:
+    synth.main.has_resource_properties("AWS::Cognito::UserPool", {"MfaConfiguration": "ON"})
+    synth.main.has_resource_properties(
+        "AWS::SageMaker::Workteam",
+        {
+            "MemberDefinitions": [
+                {"CognitoMemberDefinition": Match.object_like({"CognitoUserGroup": "labelers"})}
+            ]
+        },
+    )
+
+
+def test_alarms_notify_and_dashboard_exists(synth: Synthesized) -> None:
+    alarms = synth.main.find_resources("AWS::CloudWatch::Alarm")
+    assert len(alarms) == 4
+    for alarm in alarms.values():
+        assert alarm["Properties"]["AlarmActions"], alarm
+    names = {a["Properties"].get("AlarmName") for a in alarms.values()}
+    assert {"Gtpipe-endpoint-invocation-errors", "Gtpipe-endpoint-5xx"} <= names
+    synth.main.resource_count_is("AWS::CloudWatch::Dashboard", 1)
+
+
+def test_topic_is_encrypted(synth: Synthesized) -> None:
+    synth.main.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
+    synth.main.has_resource_properties(
+        "AWS::SNS::TopicPolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+                        )
+                    ]
+                )
+            }
+        },
+    )
+
+
+def test_outputs(synth: Synthesized) -> None:
+    outputs = synth.main.find_outputs("*")
+    for name in (
+        "DataBucketName",
+        "IncomingPrefix",
+        "StateMachineArn",
+        "ApiUrl",
+        "RunsTableName",
+        "NotificationTopicArn",
+    ):
+        assert name in outputs
+    assert outputs["IncomingPrefix"]["Value"] == "incoming/"
