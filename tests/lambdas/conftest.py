@@ -27,7 +27,6 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ["IDEMPOTENCY_TABLE"] = "gtpipe-idempotency"
 
-from gtpipe_shared.aws import reset_clients  # noqa: E402
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 ACCOUNT = "123456789012"
@@ -69,14 +68,13 @@ def context() -> FakeContext:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_clients() -> Iterator[None]:
-    # Handlers cache clients and the @serving item per container; every test starts clean.
-    reset_clients()
+def _fresh_state() -> Iterator[None]:
+    # Handlers cache clients (kept: moto intercepts them in every test) and the @serving item (cleared).
     from predict import handler as predict_handler
 
     predict_handler.clear_cache()
     yield
-    reset_clients()
+    predict_handler.clear_cache()
 
 
 @dataclass
@@ -106,12 +104,16 @@ class Cloud:
     def notifications(self) -> list[dict[str, Any]]:
         """SNS messages delivered so far (via the subscribed SQS queue), oldest first."""
         while True:
-            batch = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            batch = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get(
+                "Messages", []
+            )
             if not batch:
                 break
             for message in batch:
                 envelope = json.loads(message["Body"])
-                self.messages.append({"subject": envelope.get("Subject"), "message": json.loads(envelope["Message"])})
+                self.messages.append(
+                    {"subject": envelope.get("Subject"), "message": json.loads(envelope["Message"])}
+                )
                 self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
         return list(self.messages)
 
@@ -135,24 +137,43 @@ def _table(dynamodb: Any, name: str, key: str) -> None:
     )
 
 
+@dataclass
+class _Clients:
+    s3: Any
+    dynamodb: Any
+    sns: Any
+    sqs: Any
+    sfn: Any
+
+
+@pytest.fixture(scope="session")
+def _clients() -> _Clients:
+    # Creating clients loads service models (slow); moto intercepts requests of existing clients too.
+    return _Clients(
+        s3=boto3.client("s3", region_name=REGION),
+        dynamodb=boto3.resource("dynamodb", region_name=REGION),
+        sns=boto3.client("sns", region_name=REGION),
+        sqs=boto3.client("sqs", region_name=REGION),
+        sfn=boto3.client("stepfunctions", region_name=REGION),
+    )
+
+
 @pytest.fixture
-def cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[Cloud]:
+def cloud(monkeypatch: pytest.MonkeyPatch, _clients: _Clients) -> Iterator[Cloud]:
     """moto with the data bucket (versioned), the three tables, the topic and a trivial state machine."""
     with mock_aws():
-        s3 = boto3.client("s3", region_name=REGION)
+        s3, dynamodb, sns, sqs, sfn = _clients.s3, _clients.dynamodb, _clients.sns, _clients.sqs, _clients.sfn
         s3.create_bucket(Bucket=DATA_BUCKET)
         s3.put_bucket_versioning(Bucket=DATA_BUCKET, VersioningConfiguration={"Status": "Enabled"})
-        dynamodb = boto3.resource("dynamodb", region_name=REGION)
         _table(dynamodb, RUNS_TABLE, "run_id")
         _table(dynamodb, TOKENS_TABLE, "id")
         _table(dynamodb, IDEMPOTENCY_TABLE, "id")
-        sns = boto3.client("sns", region_name=REGION)
         topic_arn = sns.create_topic(Name="gtpipe-notifications")["TopicArn"]
-        sqs = boto3.client("sqs", region_name=REGION)
         queue_url = sqs.create_queue(QueueName="gtpipe-notifications-test")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
         sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
-        sfn = boto3.client("stepfunctions", region_name=REGION)
         definition = {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}
         state_machine_arn = sfn.create_state_machine(
             name="gtpipe-pipeline",
@@ -225,7 +246,9 @@ def input_line(index: int, bucket: str = DATA_BUCKET) -> str:
     return json.dumps({"source-ref": f"s3://{bucket}/images/img-{index:05d}.jpg"})
 
 
-def classification_line(index: int, label: int, attribute: str = "category", bucket: str = DATA_BUCKET) -> str:
+def classification_line(
+    index: int, label: int, attribute: str = "category", bucket: str = DATA_BUCKET
+) -> str:
     return json.dumps(
         {
             "source-ref": f"s3://{bucket}/images/img-{index:05d}.jpg",
@@ -242,7 +265,9 @@ def classification_line(index: int, label: int, attribute: str = "category", buc
     )
 
 
-def detection_line(index: int, boxes: list[tuple[int, int, int, int, int]], attribute: str = "category") -> str:
+def detection_line(
+    index: int, boxes: list[tuple[int, int, int, int, int]], attribute: str = "category"
+) -> str:
     return json.dumps(
         {
             "source-ref": f"s3://{DATA_BUCKET}/images/det-{index:05d}.jpg",
@@ -264,7 +289,9 @@ def detection_line(index: int, boxes: list[tuple[int, int, int, int, int]], attr
     )
 
 
-def s3_event(key: str, version_id: str | None, etag: str | None, size: int = 100, bucket: str = DATA_BUCKET) -> dict[str, Any]:
+def s3_event(
+    key: str, version_id: str | None, etag: str | None, size: int = 100, bucket: str = DATA_BUCKET
+) -> dict[str, Any]:
     """The sample S3 Object Created event, pointed at another object."""
     event = load_event("s3_object_created_manifest.json")
     event["detail"]["bucket"]["name"] = bucket
@@ -280,3 +307,8 @@ def s3_event(key: str, version_id: str | None, etag: str | None, size: int = 100
     else:
         obj["etag"] = etag
     return event
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Error paths end before any metric is added; Powertools then warns, which is expected here.
+    config.addinivalue_line("filterwarnings", "ignore:No application metrics to publish:UserWarning")

@@ -86,7 +86,11 @@ def test_tiny_reads_give_the_same_result() -> None:
         ('{"source-ref": "s3://bucket-only"}', 1, "no object key"),
         ('{"source-ref": "s3://evil-bucket/a.jpg"}', 1, "bucket 'evil-bucket' is not allowed"),
         (input_line(1) + "\n" + input_line(1), 2, "duplicate source-ref"),
-        (input_line(1) + "\n" + classification_line(2, 0), 2, "a manifest is either all unlabeled or all labeled"),
+        (
+            input_line(1) + "\n" + classification_line(2, 0),
+            2,
+            "a manifest is either all unlabeled or all labeled",
+        ),
         (classification_line(1, 0) + "\n" + input_line(2), 2, "no label attribute 'category'"),
         (classification_line(1, 3), 1, "not a known class id"),
         (classification_line(1, -1), 1, "not a known class id"),
@@ -136,7 +140,10 @@ def test_detection_manifest_checks_boxes() -> None:
 def test_task_type_mismatch_is_reported_once() -> None:
     report = check("\n".join(detection_line(i, [(0, 1, 1, 5, 5)]) for i in range(3)))
     assert report.issue_count == 1
-    assert "labeled for object-detection but the pipeline is configured for image-classification" in report.issues[0].message
+    assert (
+        "labeled for object-detection but the pipeline is configured for image-classification"
+        in report.issues[0].message
+    )
 
 
 def test_ambiguous_label_attributes_need_configuration() -> None:
@@ -145,7 +152,9 @@ def test_ambiguous_label_attributes_need_configuration() -> None:
     obj["second-metadata"] = {"type": "groundtruth/image-classification"}
     report = check(json.dumps(obj))
     assert "several label attributes (category, second)" in report.messages()[0]
-    preferred = ManifestRules(allowed_buckets=RULES.allowed_buckets, class_names=RULES.class_names, label_attribute="second")
+    preferred = ManifestRules(
+        allowed_buckets=RULES.allowed_buckets, class_names=RULES.class_names, label_attribute="second"
+    )
     assert check(json.dumps(obj), preferred).summary.label_attribute == "second"
 
 

@@ -8,7 +8,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gtpipe_shared.naming import SAGEMAKER_NAME, STEPS, job_name, parse_job_name, run_id_for, seed_for, slugify
+from gtpipe_shared.naming import (
+    SAGEMAKER_NAME,
+    STEPS,
+    job_name,
+    parse_job_name,
+    run_id_for,
+    seed_for,
+    slugify,
+)
 
 RUN_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*-[0-9a-f]{16}$")
 
@@ -25,7 +33,9 @@ def test_run_id_is_deterministic_and_version_sensitive() -> None:
     assert run_id_for("b", "incoming/demo.manifest", "v1") == run_id_for("b", "incoming/demo.manifest", "v1")
     assert run_id_for("b", "incoming/demo.manifest", "v1") != run_id_for("b", "incoming/demo.manifest", "v2")
     # an unversioned object hashes the literal "null", like S3 reports it
-    assert run_id_for("b", "incoming/demo.manifest", None) == run_id_for("b", "incoming/demo.manifest", "null")
+    assert run_id_for("b", "incoming/demo.manifest", None) == run_id_for(
+        "b", "incoming/demo.manifest", "null"
+    )
 
 
 @pytest.mark.parametrize(
@@ -43,7 +53,11 @@ def test_slugify(text: str, slug: str) -> None:
     assert slugify(text) == slug
 
 
-@given(bucket=st.text(min_size=1, max_size=63), key=st.text(max_size=300), version=st.none() | st.text(max_size=40))
+@given(
+    bucket=st.text(min_size=1, max_size=63),
+    key=st.text(max_size=300),
+    version=st.none() | st.text(max_size=40),
+)
 def test_run_ids_and_job_names_always_valid(bucket: str, key: str, version: str | None) -> None:
     run_id = run_id_for(bucket, key, version)
     assert RUN_ID.match(run_id), run_id

@@ -23,7 +23,9 @@ from gtpipe_shared.split import (
 from tests.lambdas.conftest import DATA_BUCKET, classification_line, detection_line
 
 
-def run_split(lines: list[str], tmp_path: Path, **overrides: object) -> tuple[list[bytes], list[bytes], list, object]:
+def run_split(
+    lines: list[str], tmp_path: Path, **overrides: object
+) -> tuple[list[bytes], list[bytes], list, object]:
     data = ("\n".join(lines) + "\n").encode()
     options = SplitOptions(
         **{  # type: ignore[arg-type]
@@ -36,7 +38,9 @@ def run_split(lines: list[str], tmp_path: Path, **overrides: object) -> tuple[li
         }
     )
     train, validation, images = io.BytesIO(), io.BytesIO(), io.BytesIO()
-    result = split_manifest(lambda: io.BytesIO(data), SplitOutputs(train, validation, images), options, tmp_dir=str(tmp_path))
+    result = split_manifest(
+        lambda: io.BytesIO(data), SplitOutputs(train, validation, images), options, tmp_dir=str(tmp_path)
+    )
     return (
         train.getvalue().splitlines(),
         validation.getvalue().splitlines(),
@@ -56,7 +60,17 @@ def labeled(counts: dict[int, int]) -> list[str]:
 
 @pytest.mark.parametrize(
     ("n", "ratio", "expected"),
-    [(0, 0.2, 0), (1, 0.2, 0), (2, 0.2, 1), (2, 0.9, 1), (3, 0.2, 1), (10, 0.2, 2), (10, 0.25, 2), (10, 0.99, 9), (100, 0.2, 20)],
+    [
+        (0, 0.2, 0),
+        (1, 0.2, 0),
+        (2, 0.2, 1),
+        (2, 0.9, 1),
+        (3, 0.2, 1),
+        (10, 0.2, 2),
+        (10, 0.25, 2),
+        (10, 0.99, 9),
+        (100, 0.2, 20),
+    ],
 )
 def test_validation_count(n: int, ratio: float, expected: int) -> None:
     assert validation_count(n, ratio) == expected
@@ -67,12 +81,18 @@ def test_split_is_stratified_and_writes_three_manifests(tmp_path: Path) -> None:
     lines = labeled({0: 50, 1: 20, 2: 1})
     train, validation, images, result = run_split(lines, tmp_path)
     # then each class with >= 2 objects is in both sets, the single bird trains
-    assert result.per_class == {0: {"train": 40, "validation": 10}, 1: {"train": 16, "validation": 4}, 2: {"train": 1, "validation": 0}}
+    assert result.per_class == {
+        0: {"train": 40, "validation": 10},
+        1: {"train": 16, "validation": 4},
+        2: {"train": 1, "validation": 0},
+    }
     assert (len(train), len(validation)) == (57, 14)
     assert Counter(json.loads(v)["category"] for v in validation) == {0: 10, 1: 4}
     # and the images manifest lists the validation images relative to one prefix, in validation order
     assert images[0] == {"prefix": f"s3://{DATA_BUCKET}/images/"}
-    assert [images[0]["prefix"] + key for key in images[1:]] == [json.loads(v)["source-ref"] for v in validation]
+    assert [images[0]["prefix"] + key for key in images[1:]] == [
+        json.loads(v)["source-ref"] for v in validation
+    ]
     # and lines are copied byte for byte
     assert set(train) | set(validation) == {line.encode() for line in lines}
 
@@ -97,7 +117,9 @@ def test_bucket_count_does_not_change_the_result(tmp_path: Path) -> None:
 
 
 def test_unlabeled_lines_are_skipped_and_counted(tmp_path: Path) -> None:
-    failed = json.dumps({"source-ref": f"s3://{DATA_BUCKET}/images/x.jpg", "category-metadata": {"failure-reason": "timeout"}})
+    failed = json.dumps(
+        {"source-ref": f"s3://{DATA_BUCKET}/images/x.jpg", "category-metadata": {"failure-reason": "timeout"}}
+    )
     train, validation, _, result = run_split([*labeled({0: 5, 1: 5}), failed, ""], tmp_path)
     assert result.skipped == 1
     assert len(train) + len(validation) == 10
@@ -139,7 +161,9 @@ def test_manifest_prefix_rules() -> None:
 
 
 def test_detection_keeps_boxes_together_and_stratifies_by_majority(tmp_path: Path) -> None:
-    lines = [detection_line(i, [(i % 3, 1, 1, 5, 5), (i % 3, 2, 2, 5, 5), (2, 3, 3, 4, 4)]) for i in range(30)]
+    lines = [
+        detection_line(i, [(i % 3, 1, 1, 5, 5), (i % 3, 2, 2, 5, 5), (2, 3, 3, 4, 4)]) for i in range(30)
+    ]
     lines.append(detection_line(99, []))
     lines.append(detection_line(98, []))
     train, validation, images, result = run_split(lines, tmp_path, task_type="object-detection")
@@ -160,14 +184,32 @@ counts_strategy = st.dictionaries(st.integers(0, 4), st.integers(1, 25), min_siz
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(counts=counts_strategy, ratio=st.floats(0.05, 0.95), seed=st.integers(0, 2**31 - 1), bucket_bytes=st.sampled_from([300, 10_000_000]))
-def test_split_properties(tmp_path: Path, counts: dict[int, int], ratio: float, seed: int, bucket_bytes: int) -> None:
+@given(
+    counts=counts_strategy,
+    ratio=st.floats(0.05, 0.95),
+    seed=st.integers(0, 2**31 - 1),
+    bucket_bytes=st.sampled_from([300, 10_000_000]),
+)
+def test_split_properties(
+    tmp_path: Path, counts: dict[int, int], ratio: float, seed: int, bucket_bytes: int
+) -> None:
     lines = []
     for label, n in counts.items():
-        lines += [json.dumps({"source-ref": f"s3://{DATA_BUCKET}/i/{label}-{k}.png", "category": label, "category-metadata": {}}) for k in range(n)]
+        lines += [
+            json.dumps(
+                {
+                    "source-ref": f"s3://{DATA_BUCKET}/i/{label}-{k}.png",
+                    "category": label,
+                    "category-metadata": {},
+                }
+            )
+            for k in range(n)
+        ]
     if sum(validation_count(n, ratio) for n in counts.values()) == 0:
         with pytest.raises(SplitError):
-            run_split(lines, tmp_path, num_classes=5, validation_ratio=ratio, seed=seed, bucket_bytes=bucket_bytes)
+            run_split(
+                lines, tmp_path, num_classes=5, validation_ratio=ratio, seed=seed, bucket_bytes=bucket_bytes
+            )
         return
     train, validation, images, result = run_split(
         lines, tmp_path, num_classes=5, validation_ratio=ratio, seed=seed, bucket_bytes=bucket_bytes
@@ -183,5 +225,7 @@ def test_split_properties(tmp_path: Path, counts: dict[int, int], ratio: float, 
     # images manifest mirrors validation
     assert len(images) - 1 == len(validation) == result.validation_count
     # determinism under the seed
-    again = run_split(lines, tmp_path, num_classes=5, validation_ratio=ratio, seed=seed, bucket_bytes=bucket_bytes)
+    again = run_split(
+        lines, tmp_path, num_classes=5, validation_ratio=ratio, seed=seed, bucket_bytes=bucket_bytes
+    )
     assert (again[0], again[1]) == (train, validation)

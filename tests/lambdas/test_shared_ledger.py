@@ -1,0 +1,155 @@
+"""Ledger shapes and ordering rules (pure builders, then against moto DynamoDB)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from gtpipe_shared import ledger
+from gtpipe_shared.ledger_store import finish_run, get_run, put_new_run, record_step
+from tests.lambdas.conftest import RUNS_TABLE, Cloud
+
+RUN = "demo-0123456789abcdef"
+
+
+def test_status_rank_orders_in_progress_before_terminal() -> None:
+    assert ledger.status_rank("InProgress") < ledger.status_rank("Completed")
+    assert ledger.status_rank("Creating") < ledger.status_rank("InService")
+    assert ledger.status_rank("Stopping") < ledger.status_rank("Stopped")
+
+
+def test_now_iso_is_fixed_width() -> None:
+    stamp = ledger.now_iso()
+    assert len(stamp) == len("2026-11-23T10:00:00.000000Z") and stamp.endswith("Z")
+
+
+def test_dynamo_conversion_round_trip() -> None:
+    value = {"a": 0.25, "b": [1, 2.5, {"c": None}], "d": True, "e": float("nan")}
+    stored = ledger.to_dynamo(value)
+    assert stored["a"] == Decimal("0.25") and stored["b"][2] == {} and stored["e"] == "nan"
+    assert ledger.from_dynamo(stored) == {"a": 0.25, "b": [1, 2.5, {}], "d": True, "e": "nan"}
+
+
+def test_new_run_item_shape() -> None:
+    item = ledger.new_run_item(
+        RUN,
+        status="RUNNING",
+        input_bucket="b",
+        input_key="k",
+        input_version_id=None,
+        manifest_kind="input",
+        task_type="image-classification",
+        now="t",
+    )
+    assert item == {
+        "run_id": RUN,
+        "status": "RUNNING",
+        "input_bucket": "b",
+        "input_key": "k",
+        "input_version_id": "null",
+        "manifest_kind": "input",
+        "task_type": "image-classification",
+        "created_at": "t",
+        "updated_at": "t",
+        "steps": {},
+    }
+    with pytest.raises(ValueError):
+        ledger.new_run_item(
+            RUN,
+            status="DONE",
+            input_bucket="b",
+            input_key="k",
+            input_version_id=None,
+            manifest_kind=None,
+            task_type=None,
+            now="t",
+        )
+
+
+def _item(cloud: Cloud) -> None:
+    put_new_run(
+        cloud.runs(),
+        ledger.new_run_item(
+            RUN,
+            status="RUNNING",
+            input_bucket="b",
+            input_key="k",
+            input_version_id="v",
+            manifest_kind="input",
+            task_type="image-classification",
+            now=ledger.now_iso(),
+        ),
+    )
+
+
+def record(status: str, time: str) -> ledger.StepRecord:
+    return ledger.StepRecord(status=status, event_time=time, job_name=f"{RUN}-train-0")
+
+
+def test_steps_never_move_backwards(cloud: Cloud) -> None:
+    _item(cloud)
+    table = cloud.runs()
+    assert (
+        record_step(table, RUN, "train", record("InProgress", "2026-01-01T00:00:01.000000Z"), "n").outcome
+        == "updated"
+    )
+    assert (
+        record_step(table, RUN, "train", record("Completed", "2026-01-01T00:00:03.000000Z"), "n").outcome
+        == "updated"
+    )
+    # a late InProgress, even with a newer timestamp, cannot undo Completed
+    assert (
+        record_step(table, RUN, "train", record("InProgress", "2026-01-01T00:00:09.000000Z"), "n").outcome
+        == "stale"
+    )
+    # an older terminal event does not replace a newer one
+    assert (
+        record_step(table, RUN, "train", record("Failed", "2026-01-01T00:00:02.000000Z"), "n").outcome
+        == "stale"
+    )
+    # the same event again is accepted (idempotent) and changes nothing
+    assert (
+        record_step(table, RUN, "train", record("Completed", "2026-01-01T00:00:03.000000Z"), "n").outcome
+        == "updated"
+    )
+    assert get_run(table, RUN)["steps"]["train"]["status"] == "Completed"
+
+
+def test_steps_for_unknown_runs_create_nothing(cloud: Cloud) -> None:
+    result = record_step(cloud.runs(), "other-0123456789abcdef", "train", record("InProgress", "t"), "n")
+    assert result.outcome == "unknown-run"
+    assert cloud.run("other-0123456789abcdef") is None
+
+
+def test_item_without_steps_map_is_repaired(cloud: Cloud) -> None:
+    cloud.runs().put_item(Item={"run_id": RUN, "status": "RUNNING"})
+    assert record_step(cloud.runs(), RUN, "train", record("InProgress", "t"), "n").outcome == "updated"
+
+
+def test_run_status_leaves_running_once(cloud: Cloud) -> None:
+    _item(cloud)
+    table = cloud.runs()
+    assert finish_run(table, RUN, "SUCCEEDED", "n", metrics={"accuracy": 0.9}).outcome == "updated"
+    assert finish_run(table, RUN, "SUCCEEDED", "n").outcome == "updated"  # retry
+    conflict = finish_run(table, RUN, "FAILED", "n", failure={"step": "x", "error": "E", "cause": "c"})
+    assert conflict.outcome == "conflict"
+    item = get_run(table, RUN)
+    assert item["status"] == "SUCCEEDED" and item["metrics"] == {"accuracy": 0.9} and "failure" not in item
+    assert finish_run(table, "missing-0123456789abcdef", "FAILED", "n").outcome == "unknown-run"
+
+
+def test_put_new_run_never_clobbers(cloud: Cloud) -> None:
+    _item(cloud)
+    again = ledger.new_run_item(
+        RUN,
+        status="FAILED",
+        input_bucket="b",
+        input_key="k",
+        input_version_id="v",
+        manifest_kind=None,
+        task_type=None,
+        now="t",
+    )
+    assert put_new_run(cloud.dynamodb.Table(RUNS_TABLE), again) is False
+    assert cloud.run(RUN)["status"] == "RUNNING"
