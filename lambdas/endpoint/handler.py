@@ -130,15 +130,21 @@ def describe_endpoint(name: str) -> dict[str, Any] | None:
 
 
 def _deregister_scaling(endpoint_name: str, variant_name: str) -> None:
-    # An endpoint with a scalable target refuses updates that touch the variant; verify re-registers.
+    # An endpoint with a scalable target refuses updates that change the variant's instances; verify
+    # registers it again after the update. Deregistering also removes the target's scaling policies.
+    scaling = client("application-autoscaling")
+    resource_id = f"endpoint/{endpoint_name}/variant/{variant_name}"
+    targets = scaling.describe_scalable_targets(
+        ServiceNamespace="sagemaker", ResourceIds=[resource_id], ScalableDimension=SCALABLE_DIMENSION
+    ).get("ScalableTargets", [])
+    if not targets:
+        return
     try:
-        client("application-autoscaling").deregister_scalable_target(
-            ServiceNamespace="sagemaker",
-            ResourceId=f"endpoint/{endpoint_name}/variant/{variant_name}",
-            ScalableDimension=SCALABLE_DIMENSION,
+        scaling.deregister_scalable_target(
+            ServiceNamespace="sagemaker", ResourceId=resource_id, ScalableDimension=SCALABLE_DIMENSION
         )
     except ClientError as exc:
-        if error_code(exc) != "ObjectNotFoundException":
+        if error_code(exc) not in ("ObjectNotFoundException", "ValidationException"):
             raise
 
 

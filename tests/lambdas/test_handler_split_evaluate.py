@@ -6,10 +6,10 @@ import json
 from typing import Any
 
 import pytest
-
 from evaluate import handler as evaluate_handler
 from gtpipe_shared.split import SplitError
 from split import handler as split_handler
+
 from tests.lambdas.conftest import (
     DATA_BUCKET,
     Cloud,

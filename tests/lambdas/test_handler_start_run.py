@@ -6,11 +6,11 @@ import json
 from typing import Any
 
 import pytest
-
 from gtpipe_shared.config import ConfigError
 from gtpipe_shared.events import EventError
 from gtpipe_shared.naming import run_id_for, seed_for
 from start_run import handler
+
 from tests.lambdas.conftest import (
     DATA_BUCKET,
     IDEMPOTENCY_TABLE,
@@ -77,7 +77,7 @@ def test_valid_input_manifest_starts_labeling_run(configured: Cloud, context: Fa
 
 def test_augmented_manifest_skips_labeling_files(configured: Cloud, context: FakeContext) -> None:
     lines = [classification_line(i, i % 3, attribute="my-job") for i in range(9)]
-    event, _, version = drop(configured, "incoming/labeled.manifest", lines)
+    event, _, _ = drop(configured, "incoming/labeled.manifest", lines)
     answer = handler.lambda_handler(event, context)
     assert answer["manifest"] == {"kind": "augmented", "label_attribute": "my-job", "line_count": 9}
     run_id = answer["run_id"]

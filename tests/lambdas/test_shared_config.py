@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from gtpipe_shared.config import ConfigError, json_list_env, load_pipeline_config, require_env
+
 from tests.lambdas.conftest import pipeline_config
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 
 import pytest
-
 from gtpipe_shared.events import (
     EventError,
     is_eventbridge_event,
@@ -14,6 +13,7 @@ from gtpipe_shared.events import (
     parse_s3_object_created,
     parse_sagemaker_state_change,
 )
+
 from tests.lambdas.conftest import load_event
 
 
@@ -31,7 +31,7 @@ def test_s3_event_problems_are_named() -> None:
     event = load_event("s3_object_created_manifest.json")
     broken = copy.deepcopy(event)
     del broken["detail"]["object"]["key"]
-    with pytest.raises(EventError, match="detail.object.key is missing"):
+    with pytest.raises(EventError, match=r"detail\.object\.key is missing"):
         parse_s3_object_created(broken)
     other = copy.deepcopy(event)
     other["detail-type"] = "Object Deleted"

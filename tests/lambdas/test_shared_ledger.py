@@ -5,9 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-
 from gtpipe_shared import ledger
 from gtpipe_shared.ledger_store import finish_run, get_run, put_new_run, record_step
+
 from tests.lambdas.conftest import RUNS_TABLE, Cloud
 
 RUN = "demo-0123456789abcdef"

@@ -6,8 +6,8 @@ import io
 import json
 
 import pytest
-
 from gtpipe_shared.manifest import ManifestRules, iter_lines, validate_manifest
+
 from tests.lambdas.conftest import CLASS_NAMES, DATA_BUCKET, classification_line, detection_line, input_line
 
 RULES = ManifestRules(
@@ -159,7 +159,7 @@ def test_ambiguous_label_attributes_need_configuration() -> None:
 
 
 def test_only_first_twenty_issues_kept_but_all_counted() -> None:
-    report = check("\n".join('{"source-ref": "s3://evil/x%d.jpg"}' % i for i in range(45)))
+    report = check("\n".join(json.dumps({"source-ref": f"s3://evil/x{i}.jpg"}) for i in range(45)))
     assert report.issue_count == 45
     assert len(report.issues) == 20
     assert report.issues[0].line == 1

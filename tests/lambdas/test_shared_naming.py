@@ -5,9 +5,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
 from gtpipe_shared.naming import (
     SAGEMAKER_NAME,
     STEPS,
@@ -17,6 +14,8 @@ from gtpipe_shared.naming import (
     seed_for,
     slugify,
 )
+from hypothesis import given
+from hypothesis import strategies as st
 
 RUN_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*-[0-9a-f]{16}$")
 

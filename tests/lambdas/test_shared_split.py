@@ -8,9 +8,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from gtpipe_shared.split import (
     SplitError,
     SplitOptions,
@@ -20,6 +17,9 @@ from gtpipe_shared.split import (
     split_manifest,
     validation_count,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from tests.lambdas.conftest import DATA_BUCKET, classification_line, detection_line
 
 
@@ -166,7 +166,7 @@ def test_detection_keeps_boxes_together_and_stratifies_by_majority(tmp_path: Pat
     ]
     lines.append(detection_line(99, []))
     lines.append(detection_line(98, []))
-    train, validation, images, result = run_split(lines, tmp_path, task_type="object-detection")
+    train, validation, _, result = run_split(lines, tmp_path, task_type="object-detection")
     assert result.per_class[0] == {"train": 8, "validation": 2}
     assert result.per_class[3] == {"train": 1, "validation": 1}  # the "no objects" stratum
     assert result.max_boxes == 3

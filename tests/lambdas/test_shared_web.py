@@ -6,7 +6,6 @@ import html
 import json
 
 import pytest
-
 from gtpipe_shared.http import error_response, header, json_response
 from gtpipe_shared.images import content_type_acceptable, detect_image_type, is_supported
 from gtpipe_shared.templates import label_categories_json, ui_template
