@@ -23,7 +23,7 @@ from training.contracts import CODE_DIR
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
-_INFERENCE_SHIM = '''"""SageMaker inference entry point: the handlers live in the bundled ``training`` package."""
+_INFERENCE_SHIM = '''"""SageMaker inference entry point; handlers live in the bundled ``training`` package."""
 
 from training.inference import input_fn, model_fn, output_fn, predict_fn
 
@@ -67,14 +67,17 @@ def package_model(model_dir: str | Path, tar_path: str | Path) -> Path:
     target = Path(tar_path)
     target.parent.mkdir(parents=True, exist_ok=True)
     entries = sorted(p for p in root.rglob("*") if p.resolve() != target.resolve())
-    with open(target, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
-        with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
-            for path in entries:
-                if path.is_symlink() or not (path.is_file() or path.is_dir()):
-                    raise ValueError(f"refusing to archive {path}: not a regular file or folder")
-                if "__pycache__" in path.parts or path.suffix == ".pyc":
-                    continue
-                tar.add(path, arcname=path.relative_to(root).as_posix(), recursive=False, filter=_normalise)
+    with (
+        open(target, "wb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        for path in entries:
+            if path.is_symlink() or not (path.is_file() or path.is_dir()):
+                raise ValueError(f"refusing to archive {path}: not a regular file or folder")
+            if "__pycache__" in path.parts or path.suffix == ".pyc":
+                continue
+            tar.add(path, arcname=path.relative_to(root).as_posix(), recursive=False, filter=_normalise)
     return target
 
 

@@ -42,3 +42,7 @@ class UnsupportedAcceptError(InferenceError, ValueError):
     """The request's Accept type is not one the model can produce (HTTP 406)."""
 
     status_code = 406
+
+
+class ModelArtifactError(ValueError):
+    """A model directory is incomplete or was written by an incompatible version."""

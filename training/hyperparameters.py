@@ -263,7 +263,9 @@ def _check_combinations(hps: Hyperparameters) -> None:
             f"image_shape ({height}x{width})"
         )
     if hps.top_k is not None and hps.top_k > hps.num_classes:
-        raise HyperparameterError(f"hyperparameter top_k={hps.top_k} must be <= num_classes={hps.num_classes}")
+        raise HyperparameterError(
+            f"hyperparameter top_k={hps.top_k} must be <= num_classes={hps.num_classes}"
+        )
     if hps.checkpoint_frequency is not None and hps.checkpoint_frequency > hps.epochs:
         raise HyperparameterError(
             f"hyperparameter checkpoint_frequency={hps.checkpoint_frequency} must be <= epochs={hps.epochs}"

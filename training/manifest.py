@@ -84,7 +84,9 @@ def find_manifest(channel_dir: Path, channel: str) -> Path:
         raise DataError(f"channel '{channel}' ({channel_dir}) holds no *.manifest file")
     if len(manifests) > 1:
         names = ", ".join(m.name for m in manifests)
-        raise DataError(f"channel '{channel}' ({channel_dir}) holds several manifests ({names}); expected one")
+        raise DataError(
+            f"channel '{channel}' ({channel_dir}) holds several manifests ({names}); expected one"
+        )
     return manifests[0]
 
 
@@ -132,7 +134,9 @@ def _discover_label_attribute(objects: list[dict[str, Any]], manifest: Path) -> 
             f"(expected metadata type {CLASSIFICATION_TYPES[0]})"
         )
     if len(usable) > 1:
-        raise DataError(f"{manifest.name}: ambiguous label attribute, candidates: {', '.join(sorted(usable))}")
+        raise DataError(
+            f"{manifest.name}: ambiguous label attribute, candidates: {', '.join(sorted(usable))}"
+        )
     return usable[0]
 
 

@@ -121,14 +121,9 @@ class CompactResNet(nn.Module):
                 channels = width
         self.stages = nn.Sequential(*stages)
         self.pool = nn.AdaptiveAvgPool2d(1)
+        # PyTorch's default initialisation: on these small data sets it learns faster in the first
+        # epochs than He-normal with zero-initialised residual branches (measured on digits).
         self.classifier = nn.Linear(channels, arch.num_classes)
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-        # Zero the last BN of each block so every block starts as identity: faster, steadier start.
-        for module in self.modules():
-            if isinstance(module, BasicBlock):
-                nn.init.zeros_(module.bn2.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return logits of shape (N, num_classes)."""

@@ -168,7 +168,9 @@ def _load_model_channel(
             folder = extract_model(tars[0], scratch)
         config_path, weights_path = folder / MODEL_CONFIG_FILE, folder / WEIGHTS_FILE
         if not config_path.is_file() or not weights_path.is_file():
-            raise DataError(f"the 'model' channel ({paths.model_channel}) holds no model.tar.gz from this algorithm")
+            raise DataError(
+                f"the 'model' channel ({paths.model_channel}) holds no model.tar.gz from this algorithm"
+            )
         config = json.loads(config_path.read_text(encoding="utf-8"))
         saved = Architecture.from_json_dict(config["architecture"])
         state = torch.load(weights_path, map_location="cpu", weights_only=True)
@@ -176,7 +178,9 @@ def _load_model_channel(
         merged, fresh = load_initial_state(arch, saved, state)
     except ValueError as exc:
         raise DataError(str(exc)) from None
-    LOG.info("Initialising from the model channel (incremental training); re-initialised: %s", fresh or "none")
+    LOG.info(
+        "Initialising from the model channel (incremental training); re-initialised: %s", fresh or "none"
+    )
     return merged
 
 
@@ -201,7 +205,9 @@ def run(paths: TrainingPaths, raw_hyperparameters: Mapping[str, object]) -> dict
         for folder, name in ((paths.train_channel, "train"), (paths.validation_channel, "validation"))
     )
     classes = _class_names(hps, [train_manifest, val_manifest])
-    distinct = {i for r in train_manifest.records for i in ((r.label,) if isinstance(r.label, int) else r.label)}
+    distinct = {
+        i for r in train_manifest.records for i in ((r.label,) if isinstance(r.label, int) else r.label)
+    }
     if len(distinct) < 2:
         found = ", ".join(repr(classes[i]) for i in sorted(distinct)) or "none"
         raise DataError(

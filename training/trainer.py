@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F  # noqa: N812 - the conventional alias
+import torch.nn.functional as F
 from torch import nn
 
 from training.hyperparameters import Hyperparameters
@@ -57,7 +57,7 @@ def configure_torch(seed: int) -> torch.device:
     """Seed every generator, prefer deterministic kernels, size the CPU thread pool, pick the device."""
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # required for deterministic cuBLAS
     random.seed(seed)
-    np.random.seed(seed)  # noqa: NPY002 - seeds third-party code that uses the global generator
+    np.random.seed(seed)
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.backends.cudnn.benchmark = False
@@ -192,7 +192,9 @@ def _make_optimizer(model: nn.Module, hps: Hyperparameters) -> torch.optim.Optim
 
 def _targets(labels: list[Label], num_classes: int, multi_label: bool) -> torch.Tensor:
     if not multi_label:
-        return torch.tensor([label if isinstance(label, int) else label[0] for label in labels], dtype=torch.long)
+        return torch.tensor(
+            [label if isinstance(label, int) else label[0] for label in labels], dtype=torch.long
+        )
     target = torch.zeros(len(labels), num_classes)
     for row, label in enumerate(labels):
         indices = (label,) if isinstance(label, int) else label
@@ -235,7 +237,10 @@ class _Scorer:
             self.top_k_correct += float((top == target.unsqueeze(1)).any(1).sum())
 
     def values(self, prefix: str) -> dict[str, float]:
-        out = {f"{prefix}:accuracy": self.correct / max(1, self.decisions), f"{prefix}:loss": self.loss / self.count}
+        out = {
+            f"{prefix}:accuracy": self.correct / max(1, self.decisions),
+            f"{prefix}:loss": self.loss / self.count,
+        }
         if self.top_k and not self.multi_label:
             out[f"{prefix}:top_k_accuracy"] = self.top_k_correct / self.count
         return out
@@ -248,7 +253,9 @@ def _log_epoch(epoch: int, values: dict[str, float], top_k: int | None, seconds:
             continue
         LOG.info("Epoch[%d] %s-accuracy=%f", epoch, title, values[f"{prefix}:accuracy"])
         if f"{prefix}:top_k_accuracy" in values:
-            LOG.info("Epoch[%d] %s-top_k_accuracy_%d=%f", epoch, title, top_k, values[f"{prefix}:top_k_accuracy"])
+            LOG.info(
+                "Epoch[%d] %s-top_k_accuracy_%d=%f", epoch, title, top_k, values[f"{prefix}:top_k_accuracy"]
+            )
         LOG.info("Epoch[%d] %s-loss=%f", epoch, title, values[f"{prefix}:loss"])
         if prefix == "train":
             LOG.info("Epoch[%d] Time cost=%.3f", epoch, seconds)
@@ -288,9 +295,13 @@ def fit(
     val_images = torch.from_numpy(val_arrays)
     train_target = _targets(train_labels, arch.num_classes, hps.multi_label)
     val_target = _targets(val_labels, arch.num_classes, hps.multi_label)
-    weights = _class_weights(train_target, arch.num_classes, hps.multi_label) if hps.use_weighted_loss else None
+    weights = (
+        _class_weights(train_target, arch.num_classes, hps.multi_label) if hps.use_weighted_loss else None
+    )
     if hps.multi_label:
-        criterion: nn.Module = nn.BCEWithLogitsLoss(pos_weight=None if weights is None else weights.to(device))
+        criterion: nn.Module = nn.BCEWithLogitsLoss(
+            pos_weight=None if weights is None else weights.to(device)
+        )
     else:
         criterion = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(device))
 
@@ -357,7 +368,10 @@ def fit(
                 stop_reference, epochs_without_improvement = accuracy, 0
             else:
                 epochs_without_improvement += 1
-            if epoch + 1 >= hps.early_stopping_min_epochs and epochs_without_improvement >= hps.early_stopping_patience:
+            if (
+                epoch + 1 >= hps.early_stopping_min_epochs
+                and epochs_without_improvement >= hps.early_stopping_patience
+            ):
                 LOG.info(
                     "Early stopping at epoch %d: no validation-accuracy improvement for %d epochs",
                     epoch,
@@ -432,16 +446,15 @@ def load_initial_state(
     The backbone must match exactly; the classifier is kept only when the class count matches (else it
     is freshly initialised, as fine-tuning to a new label set needs). Returns the state and notes.
     """
-    same_backbone = (saved_arch.blocks, saved_arch.widths, saved_arch.in_channels, saved_arch.stem_stride) == (
-        arch.blocks,
-        arch.widths,
-        arch.in_channels,
-        arch.stem_stride,
-    ) and saved_arch.stem_pool == arch.stem_pool
-    if not same_backbone:
+
+    def backbone(a: Architecture) -> tuple[object, ...]:
+        return a.blocks, a.widths, a.in_channels, a.stem_stride, a.stem_pool
+
+    if backbone(saved_arch) != backbone(arch):
         raise ValueError(
-            f"the model channel holds a num_layers={saved_arch.num_layers}, {saved_arch.in_channels}-channel "
-            f"network that does not match num_layers={arch.num_layers}, image_shape channels={arch.in_channels}"
+            f"the model channel holds a num_layers={saved_arch.num_layers}, "
+            f"{saved_arch.in_channels}-channel network that does not match num_layers={arch.num_layers}, "
+            f"image_shape channels={arch.in_channels}"
         )
     fresh = build_model(arch).state_dict()
     notes = []

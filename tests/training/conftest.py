@@ -1,0 +1,163 @@
+"""Fixtures for the training tests: demo digits on disk and SageMaker-style job folders."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from training import train
+from training.datasets import DigitRecord, write_channel, write_digits_dataset
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# Small and quick, yet enough to learn: digits are easy for a CNN.
+FAST_HYPERPARAMETERS = {
+    "image_shape": "1,32,32",
+    "num_layers": "18",
+    "epochs": "7",
+    "mini_batch_size": "16",
+    "learning_rate": "0.05",
+    "lr_scheduler_step": "5",
+    "seed": "0",
+}
+
+
+@dataclass
+class Job:
+    """A training job's folders, laid out as the local cloud lays them out."""
+
+    root: Path
+    env: dict[str, str]
+
+    @property
+    def model_dir(self) -> Path:
+        return Path(self.env["SM_MODEL_DIR"])
+
+    @property
+    def failure_file(self) -> Path:
+        return Path(self.env["SM_OUTPUT_DIR"]) / "failure"
+
+    @property
+    def channels(self) -> Path:
+        return self.root / "input" / "data"
+
+    def failure(self) -> str:
+        return self.failure_file.read_text(encoding="utf-8")
+
+    def metrics(self) -> dict[str, Any]:
+        return json.loads((Path(self.env["SM_OUTPUT_DATA_DIR"]) / "metrics.json").read_text())
+
+    def run(self) -> int:
+        """Run in this process (fast: what ``python -m training.train`` runs, minus interpreter start)."""
+        return train.main(argv=[], environ=self.env)
+
+    def run_subprocess(self) -> subprocess.CompletedProcess[str]:
+        """Run the real ``python -m training.train`` with only the SageMaker variables set."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SM_")}
+        env.update(self.env)
+        env["PYTHONPATH"] = str(REPO_ROOT)
+        return subprocess.run(
+            [sys.executable, "-m", "training.train"],
+            cwd=self.root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+
+@pytest.fixture(scope="session")
+def digits(tmp_path_factory: pytest.TempPathFactory) -> list[DigitRecord]:
+    """300 class-balanced demo digits (32x32 grayscale PNGs), written once per session."""
+    return write_digits_dataset(tmp_path_factory.mktemp("digits"), limit=300, holdout_fraction=0.0, seed=1)
+
+
+MakeJob = Callable[..., Job]
+
+
+@pytest.fixture
+def make_job(tmp_path: Path) -> MakeJob:
+    """Build a job: channels ``train``/``validation`` staged from records, hyperparameters written to
+    ``input/config/hyperparameters.json`` (strings) or passed as ``SM_HPS`` (JSON-decoded values)."""
+
+    def build(
+        train_records: Sequence[DigitRecord],
+        validation_records: Sequence[DigitRecord] | None,
+        hyperparameters: dict[str, Any],
+        *,
+        via_sm_hps: bool = False,
+        name: str = "job",
+    ) -> Job:
+        root = tmp_path / name
+        data = root / "input" / "data"
+        write_channel(train_records, data / "train", "train.manifest")
+        if validation_records is not None:
+            write_channel(validation_records, data / "validation", "validation.manifest")
+        env = {
+            "SM_INPUT_DIR": str(root / "input"),
+            "SM_MODEL_DIR": str(root / "model"),
+            "SM_OUTPUT_DIR": str(root / "output"),
+            "SM_OUTPUT_DATA_DIR": str(root / "output" / "data"),
+            "SM_CHANNEL_TRAIN": str(data / "train"),
+            "SM_CHANNEL_VALIDATION": str(data / "validation"),
+        }
+        if via_sm_hps:
+            env["SM_HPS"] = json.dumps(hyperparameters)
+        else:
+            config = root / "input" / "config"
+            config.mkdir(parents=True)
+            (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
+        return Job(root, env)
+
+    return build
+
+
+def digits_hyperparameters(train_count: int, **overrides: Any) -> dict[str, Any]:
+    """FAST_HYPERPARAMETERS plus the two the built-in requires."""
+    return {**FAST_HYPERPARAMETERS, "num_classes": "10", "num_training_samples": str(train_count), **overrides}
+
+
+@pytest.fixture
+def hyperparameters() -> Callable[..., dict[str, Any]]:
+    """Factory of valid hyperparameters for a digits job of a given training size."""
+    return digits_hyperparameters
+
+
+@dataclass
+class TrainedModel:
+    job: Job
+    process: subprocess.CompletedProcess[str]
+    validation: list[DigitRecord]
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory, digits: list[DigitRecord]) -> TrainedModel:
+    """One real ``python -m training.train`` run on 200 digits (160 train / 40 validation), shared by the
+    tests that need a trained model. Held-out digits (100) are kept for evaluation."""
+    root = tmp_path_factory.mktemp("trained")
+    train_records, validation = digits[:160], digits[160:200]
+    data = root / "input" / "data"
+    write_channel(train_records, data / "train", "train.manifest")
+    write_channel(validation, data / "validation", "validation.manifest")
+    config = root / "input" / "config"
+    config.mkdir(parents=True)
+    (config / "hyperparameters.json").write_text(json.dumps(digits_hyperparameters(len(train_records))))
+    job = Job(
+        root,
+        {
+            "SM_INPUT_DIR": str(root / "input"),
+            "SM_MODEL_DIR": str(root / "model"),
+            "SM_OUTPUT_DIR": str(root / "output"),
+            "SM_OUTPUT_DATA_DIR": str(root / "output" / "data"),
+        },
+    )
+    return TrainedModel(job, job.run_subprocess(), list(digits[200:]))
