@@ -10,9 +10,9 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
-
 from endpoint import handler
 from gtpipe_shared.aws import client
+
 from tests.lambdas.conftest import ACCOUNT, REGION, Cloud, FakeContext, load_event
 
 ENDPOINT = "gtpipe-endpoint"
@@ -53,7 +53,7 @@ def not_found(stubber: Stubber) -> None:
     stubber.add_client_error(
         "describe_endpoint",
         service_error_code="ValidationException",
-        service_message=f"Could not find endpoint \"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{ENDPOINT}\".",
+        service_message=f'Could not find endpoint "arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{ENDPOINT}".',
         expected_params={"EndpointName": ENDPOINT},
     )
 
@@ -64,8 +64,14 @@ def token_item(cloud: Cloud) -> dict[str, Any] | None:
 
 def store_token(cloud: Cloud, created_at: int = 0) -> None:
     cloud.tokens().put_item(
-        Item={"id": f"endpoint#{ENDPOINT}", "task_token": TOKEN, "run_id": "r", "endpoint_config_name": NEW_CONFIG,
-              "created_at": created_at, "expiration": 2_000_000_000}
+        Item={
+            "id": f"endpoint#{ENDPOINT}",
+            "task_token": TOKEN,
+            "run_id": "r",
+            "endpoint_config_name": NEW_CONFIG,
+            "created_at": created_at,
+            "expiration": 2_000_000_000,
+        }
     )
 
 
@@ -84,7 +90,9 @@ def test_deploy_creates_missing_endpoint(cloud: Cloud, sagemaker: Stubber, conte
     assert item["run_id"] == "demo-0123456789abcdef" and item["expiration"] > item["created_at"]
 
 
-def test_deploy_updates_existing_endpoint_blue_green(cloud: Cloud, sagemaker: Stubber, context: FakeContext) -> None:
+def test_deploy_updates_existing_endpoint_blue_green(
+    cloud: Cloud, sagemaker: Stubber, context: FakeContext
+) -> None:
     sagemaker.add_response("describe_endpoint", described("InService"), {"EndpointName": ENDPOINT})
     sagemaker.add_response(
         "update_endpoint",
@@ -109,7 +117,9 @@ def test_deploy_updates_existing_endpoint_blue_green(cloud: Cloud, sagemaker: St
 
 
 @pytest.mark.parametrize("status", ["Updating", "Creating", "SystemUpdating", "RollingBack"])
-def test_deploy_while_busy_is_retryable(cloud: Cloud, sagemaker: Stubber, context: FakeContext, status: str) -> None:
+def test_deploy_while_busy_is_retryable(
+    cloud: Cloud, sagemaker: Stubber, context: FakeContext, status: str
+) -> None:
     store_token(cloud, created_at=5)  # the running deployment's token must survive
     sagemaker.add_response("describe_endpoint", described(status), {"EndpointName": ENDPOINT})
     with pytest.raises(handler.EndpointBusy, match=status):
@@ -128,7 +138,9 @@ def test_deploy_replaces_failed_endpoint(cloud: Cloud, sagemaker: Stubber, conte
 def test_deploy_of_current_config_answers_at_once(
     cloud: Cloud, sagemaker: Stubber, sfn: Stubber, context: FakeContext
 ) -> None:
-    sagemaker.add_response("describe_endpoint", described("InService", NEW_CONFIG), {"EndpointName": ENDPOINT})
+    sagemaker.add_response(
+        "describe_endpoint", described("InService", NEW_CONFIG), {"EndpointName": ENDPOINT}
+    )
     sfn.add_response("send_task_success", {}, {"taskToken": TOKEN, "output": ANY})
     answer = handler.lambda_handler(load_event("endpoint_deploy_payload.json"), context)
     assert answer["action"] == "none"
@@ -136,7 +148,9 @@ def test_deploy_of_current_config_answers_at_once(
 
 def test_failed_create_call_drops_the_token(cloud: Cloud, sagemaker: Stubber, context: FakeContext) -> None:
     not_found(sagemaker)
-    sagemaker.add_client_error("create_endpoint", service_error_code="ValidationException", service_message="no config")
+    sagemaker.add_client_error(
+        "create_endpoint", service_error_code="ValidationException", service_message="no config"
+    )
     with pytest.raises(Exception, match="no config"):
         handler.lambda_handler(load_event("endpoint_deploy_payload.json"), context)
     assert token_item(cloud) is None
@@ -144,7 +158,11 @@ def test_failed_create_call_drops_the_token(cloud: Cloud, sagemaker: Stubber, co
 
 def test_in_service_event_sends_success(cloud: Cloud, sfn: Stubber, context: FakeContext) -> None:
     store_token(cloud)
-    expected_output = {"endpoint_name": ENDPOINT, "endpoint_status": "InService", "endpoint_config_name": NEW_CONFIG}
+    expected_output = {
+        "endpoint_name": ENDPOINT,
+        "endpoint_status": "InService",
+        "endpoint_config_name": NEW_CONFIG,
+    }
     sfn.add_response("send_task_success", {}, {"taskToken": TOKEN, "output": json.dumps(expected_output)})
     answer = handler.lambda_handler(load_event("sagemaker_endpoint_in_service.json"), context)
     assert answer["answered"] == "success"
@@ -154,7 +172,9 @@ def test_in_service_event_sends_success(cloud: Cloud, sfn: Stubber, context: Fak
 def test_failed_event_sends_failure(cloud: Cloud, sfn: Stubber, context: FakeContext) -> None:
     store_token(cloud)
     reason = load_event("sagemaker_endpoint_failed.json")["detail"]["FailureReason"]
-    sfn.add_response("send_task_failure", {}, {"taskToken": TOKEN, "error": "EndpointFailed", "cause": reason})
+    sfn.add_response(
+        "send_task_failure", {}, {"taskToken": TOKEN, "error": "EndpointFailed", "cause": reason}
+    )
     answer = handler.lambda_handler(load_event("sagemaker_endpoint_failed.json"), context)
     assert answer["answered"] == "failure"
     assert token_item(cloud) is None
@@ -190,15 +210,23 @@ def test_expired_token_is_dropped(cloud: Cloud, sfn: Stubber, context: FakeConte
 
 
 def test_verify_detects_rollback(cloud: Cloud, sagemaker: Stubber, context: FakeContext) -> None:
-    sagemaker.add_response("describe_endpoint", described("InService", OLD_CONFIG), {"EndpointName": ENDPOINT})
+    sagemaker.add_response(
+        "describe_endpoint", described("InService", OLD_CONFIG), {"EndpointName": ENDPOINT}
+    )
     with pytest.raises(handler.EndpointRolledBack, match="rolled back"):
         handler.lambda_handler(load_event("endpoint_verify_payload.json"), context)
 
 
 def test_verify_applies_autoscaling(cloud: Cloud, sagemaker: Stubber, context: FakeContext) -> None:
-    sagemaker.add_response("describe_endpoint", described("InService", NEW_CONFIG), {"EndpointName": ENDPOINT})
+    sagemaker.add_response(
+        "describe_endpoint", described("InService", NEW_CONFIG), {"EndpointName": ENDPOINT}
+    )
     answer = handler.lambda_handler(load_event("endpoint_verify_payload.json"), context)
-    assert answer == {"endpoint_name": ENDPOINT, "endpoint_config_name": NEW_CONFIG, "endpoint_status": "InService"}
+    assert answer == {
+        "endpoint_name": ENDPOINT,
+        "endpoint_config_name": NEW_CONFIG,
+        "endpoint_status": "InService",
+    }
     scaling = boto3.client("application-autoscaling", region_name=REGION)
     targets = scaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
     assert [(t["ResourceId"], t["MinCapacity"], t["MaxCapacity"]) for t in targets] == [
@@ -207,7 +235,10 @@ def test_verify_applies_autoscaling(cloud: Cloud, sagemaker: Stubber, context: F
     policies = scaling.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"]
     config = policies[0]["TargetTrackingScalingPolicyConfiguration"]
     assert config["TargetValue"] == 100.0
-    assert config["PredefinedMetricSpecification"]["PredefinedMetricType"] == "SageMakerVariantInvocationsPerInstance"
+    assert (
+        config["PredefinedMetricSpecification"]["PredefinedMetricType"]
+        == "SageMakerVariantInvocationsPerInstance"
+    )
 
 
 def test_verify_requires_in_service(cloud: Cloud, sagemaker: Stubber, context: FakeContext) -> None:
@@ -235,6 +266,8 @@ def test_update_deregisters_autoscaling_first(cloud: Cloud, sagemaker: Stubber, 
         MaxCapacity=2,
     )
     sagemaker.add_response("describe_endpoint", described("InService"), {"EndpointName": ENDPOINT})
-    sagemaker.add_response("update_endpoint", {"EndpointArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{ENDPOINT}"})
+    sagemaker.add_response(
+        "update_endpoint", {"EndpointArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{ENDPOINT}"}
+    )
     handler.lambda_handler(load_event("endpoint_deploy_payload.json"), context)
     assert scaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"] == []

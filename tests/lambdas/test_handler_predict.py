@@ -1,0 +1,172 @@
+"""predict: API Gateway proxy -> validation -> @serving lookup -> endpoint (stubbed sagemaker-runtime)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.response import StreamingBody
+from botocore.stub import ANY, Stubber
+from gtpipe_shared import ledger
+from gtpipe_shared.aws import client
+from predict import handler
+
+from tests.lambdas.conftest import Cloud, FakeContext, load_event
+
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF" + b"\x00" * 100
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
+
+
+def request(
+    body: bytes | None, content_type: str | None = "image/jpeg", encode: bool = True
+) -> dict[str, Any]:
+    event = load_event("apigw_predict.json")
+    event["headers"] = {"Content-Type": content_type} if content_type else {}
+    if body is None:
+        event["body"] = None
+    else:
+        event["body"] = base64.b64encode(body).decode() if encode else body.decode("latin-1")
+    event["isBase64Encoded"] = encode
+    return event
+
+
+def answer(response: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    assert response["headers"]["Content-Type"] == "application/json"
+    return response["statusCode"], json.loads(response["body"])
+
+
+@pytest.fixture
+def serving(cloud: Cloud) -> Cloud:
+    item = ledger.serving_item(
+        endpoint_name="gtpipe-endpoint",
+        endpoint_config_name="r-epc-0",
+        model_name="r-model-0",
+        class_names=["cat", "dog", "bird"],
+        source_run_id="demo-0123456789abcdef",
+        metrics={"accuracy": 0.9},
+        task_type="image-classification",
+        now=ledger.now_iso(),
+    )
+    cloud.runs().put_item(Item=ledger.to_dynamo(item))
+    return cloud
+
+
+@pytest.fixture
+def runtime(cloud: Cloud) -> Iterator[Stubber]:
+    stubber = Stubber(client("sagemaker-runtime"))
+    with stubber:
+        yield stubber
+        stubber.assert_no_pending_responses()
+
+
+def endpoint_returns(stubber: Stubber, payload: Any) -> None:
+    raw = json.dumps(payload).encode()
+    stubber.add_response(
+        "invoke_endpoint",
+        {"Body": StreamingBody(io.BytesIO(raw), len(raw)), "ContentType": "application/json"},
+        {
+            "EndpointName": "gtpipe-endpoint",
+            "ContentType": "application/x-image",
+            "Accept": "application/json",
+            "Body": ANY,
+        },
+    )
+
+
+def test_prediction(serving: Cloud, runtime: Stubber, context: FakeContext) -> None:
+    endpoint_returns(runtime, [0.1, 0.7, 0.2])
+    status, body = answer(handler.lambda_handler(request(JPEG), context))
+    assert status == 200
+    assert body["label"] == "dog" and body["confidence"] == 0.7
+    assert body["probabilities"] == {"cat": 0.1, "dog": 0.7, "bird": 0.2}
+    assert body["model"] == {"run_id": "demo-0123456789abcdef", "endpoint": "gtpipe-endpoint"}
+
+
+def test_png_declared_as_jpeg_is_fine(serving: Cloud, runtime: Stubber, context: FakeContext) -> None:
+    endpoint_returns(runtime, {"prediction": [0.8, 0.1, 0.1]})
+    status, body = answer(handler.lambda_handler(request(PNG, "image/jpeg"), context))
+    assert status == 200 and body["label"] == "cat" and body["image_type"] == "image/png"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "code"),
+    [
+        (None, "image/jpeg", 400, "EmptyBody"),
+        (b"", "image/jpeg", 400, "EmptyBody"),
+        (b"just some text", "image/jpeg", 400, "NotAnImage"),
+        (b"\xff\xd8\xff" + b"\x00" * (6 * 1024 * 1024), "image/jpeg", 413, "PayloadTooLarge"),
+        (b"GIF89a" + b"\x00" * 10, "image/gif", 415, "UnsupportedImageType"),
+        (JPEG, "application/json", 415, "UnsupportedMediaType"),
+    ],
+)
+def test_bad_requests(
+    serving: Cloud, context: FakeContext, body: bytes | None, content_type: str, status: int, code: str
+) -> None:
+    got_status, got = answer(handler.lambda_handler(request(body, content_type), context))
+    assert (got_status, got["code"]) == (status, code)
+    assert set(got) == {"error", "code"}
+
+
+def test_invalid_base64_is_400(serving: Cloud, context: FakeContext) -> None:
+    event = request(JPEG)
+    event["body"] = "!!!not-base64!!!"
+    assert answer(handler.lambda_handler(event, context))[1]["code"] == "InvalidBase64"
+
+
+def test_no_model_yet_is_503(cloud: Cloud, context: FakeContext) -> None:
+    status, body = answer(handler.lambda_handler(request(JPEG), context))
+    assert status == 503 and body == {"error": "no model deployed yet", "code": "NoModel"}
+
+
+def test_endpoint_error_is_502(serving: Cloud, runtime: Stubber, context: FakeContext) -> None:
+    runtime.add_client_error(
+        "invoke_endpoint", service_error_code="ModelError", service_message="boom", http_status_code=424
+    )
+    status, body = answer(handler.lambda_handler(request(JPEG), context))
+    assert status == 502 and body["code"] == "EndpointError" and "boom" not in body["error"]
+
+
+def test_unusable_endpoint_answer_is_502(serving: Cloud, runtime: Stubber, context: FakeContext) -> None:
+    endpoint_returns(runtime, [0.5, 0.5])  # two probabilities for three classes
+    status, body = answer(handler.lambda_handler(request(JPEG), context))
+    assert status == 502 and body["code"] == "BadModelResponse"
+
+
+def test_serving_item_is_cached(serving: Cloud, runtime: Stubber, context: FakeContext) -> None:
+    endpoint_returns(runtime, [0.1, 0.7, 0.2])
+    handler.lambda_handler(request(JPEG), context)
+    serving.runs().delete_item(Key={"run_id": "@serving"})
+    endpoint_returns(runtime, [0.1, 0.7, 0.2])
+    assert handler.lambda_handler(request(JPEG), context)["statusCode"] == 200
+
+
+def test_object_detection_minimal(cloud: Cloud, runtime: Stubber, context: FakeContext) -> None:
+    item = ledger.serving_item(
+        endpoint_name="gtpipe-endpoint",
+        endpoint_config_name="c",
+        model_name="m",
+        class_names=["bird"],
+        source_run_id="r",
+        metrics={},
+        task_type="object-detection",
+        now="t",
+    )
+    cloud.runs().put_item(Item=item)
+    endpoint_returns(runtime, {"prediction": [[0, 0.9, 0.1, 0.2, 0.3, 0.4], [0, 0.2, 0, 0, 1, 1]]})
+    status, body = answer(handler.lambda_handler(request(JPEG), context))
+    assert status == 200
+    assert body["detections"] == [
+        {"label": "bird", "confidence": 0.9, "box": {"xmin": 0.1, "ymin": 0.2, "xmax": 0.3, "ymax": 0.4}}
+    ]
+
+
+def test_unexpected_errors_never_leak(
+    cloud: Cloud, context: FakeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RUNS_TABLE")
+    status, body = answer(handler.lambda_handler(request(JPEG), context))
+    assert status == 500 and body == {"error": "the service is misconfigured", "code": "ConfigurationError"}
