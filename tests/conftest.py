@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from tests.infra.conftest import Synthesized
+
+EVENTS = Path(__file__).resolve().parent / "events"
 
 # Tests never reach AWS: fake credentials and a fixed region for boto3 and moto.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
@@ -12,3 +23,36 @@ os.environ["AWS_SECURITY_TOKEN"] = "testing"
 os.environ["AWS_SESSION_TOKEN"] = "testing"
 os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
 os.environ.pop("AWS_PROFILE", None)
+
+
+@pytest.fixture(scope="session")
+def synth() -> Synthesized:
+    """Both stacks synthesized with the configuration in cdk.json."""
+    from tests.infra.conftest import synthesize
+
+    return synthesize()
+
+
+@pytest.fixture(scope="session")
+def synth_api_key() -> Synthesized:
+    """API-key authentication, an existing private workteam and automated labeling."""
+    from tests.infra.conftest import synthesize
+
+    return synthesize(
+        apiAuth="api-key",
+        workforce={
+            "type": "private",
+            "workteamArn": "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/team",
+        },
+        labeling={"autoLabeling": True, "workersPerObject": 1},
+    )
+
+
+@pytest.fixture(scope="session")
+def load_event() -> Callable[[str], dict[str, Any]]:
+    """Load a sample event from tests/events/."""
+
+    def load(name: str) -> dict[str, Any]:
+        return json.loads((EVENTS / name).read_text())
+
+    return load

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
-import pytest
 from aws_cdk.assertions import Template
 
 from app import build_app
@@ -43,30 +41,3 @@ def synthesize(**overrides: Any) -> Synthesized:
     app = cdk.App(context=project_context(**overrides))
     app, stateful, pipeline = build_app(app)
     return Synthesized(app, stateful, pipeline, Template.from_stack(stateful), Template.from_stack(pipeline))
-
-
-@pytest.fixture(scope="session")
-def synth() -> Synthesized:
-    """The default configuration from cdk.json."""
-    return synthesize()
-
-
-@pytest.fixture(scope="session")
-def synth_api_key() -> Synthesized:
-    """API-key authentication, an existing private workteam and automated labeling."""
-    return synthesize(
-        apiAuth="api-key",
-        workforce={
-            "type": "private",
-            "workteamArn": "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/team",
-        },
-        labeling={"autoLabeling": True, "workersPerObject": 1},
-    )
-
-
-@pytest.fixture(scope="session")
-def load_event() -> Callable[[str], dict[str, Any]]:
-    def load(name: str) -> dict[str, Any]:
-        return json.loads((EVENTS / name).read_text())
-
-    return load

@@ -1,0 +1,227 @@
+"""The state machine definition against its neighbours: the execution input start_run really builds from
+the synthesized configuration, the Lambda results, and botocore's SageMaker service model."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.session import get_session
+from botocore.validate import ParamValidator
+from gtpipe_shared.config import load_pipeline_config
+from gtpipe_shared.events import S3ObjectCreated
+from gtpipe_shared.manifest import ManifestSummary
+from start_run.handler import execution_input
+
+from tests.pipeline.asl_paths import render
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFINITION = json.loads((ROOT / "state_machines" / "pipeline.asl.json").read_text())
+STATES: dict[str, Any] = DEFINITION["States"]
+SAGEMAKER_OPERATIONS = {
+    "createLabelingJob": "CreateLabelingJob",
+    "createTrainingJob": "CreateTrainingJob",
+    "createModel": "CreateModel",
+    "createTransformJob": "CreateTransformJob",
+    "createEndpointConfig": "CreateEndpointConfig",
+}
+SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+SUBSTITUTIONS = {
+    "KmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555",
+    "SageMakerRoleArn": "arn:aws:iam::123456789012:role/GtpipePipeline-SageMakerExecutionRole",
+    "DataBucketName": "gtpipe-data-bucket",
+    "SplitFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:split",
+    "EvaluateFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:evaluate",
+    "NotifyFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:notify",
+    "EndpointFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:endpoint",
+}
+# Longest run id start_run can produce: a 20-character slug, a dash and 16 hex digits.
+LONGEST_RUN_ID = "abcdefghijklmnopqrst-0123456789abcdef"
+
+
+def resolve_tokens(value: Any) -> Any:
+    """Render CloudFormation intrinsics of the synthesized PIPELINE_CONFIG with sample values."""
+    if isinstance(value, dict):
+        if "Fn::Join" in value:
+            separator, parts = value["Fn::Join"]
+            return separator.join(str(resolve_tokens(part)) for part in parts)
+        if "Ref" in value:
+            return {
+                "AWS::Region": "us-east-1",
+                "AWS::Partition": "aws",
+                "AWS::URLSuffix": "amazonaws.com",
+                "AWS::AccountId": "123456789012",
+            }.get(value["Ref"], f"ref-{value['Ref']}".lower()[:40])
+        if "Fn::FindInMap" in value:
+            return "432418664414"
+        if "Fn::GetAtt" in value:
+            return "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/labelers"
+        if "Fn::ImportValue" in value:
+            return "gtpipe-data-bucket"
+        raise AssertionError(f"unexpected intrinsic {value}")
+    return value
+
+
+@pytest.fixture(scope="module")
+def pipeline_config_json(synth: Any) -> str:
+    functions = synth.main.find_resources("AWS::Lambda::Function")
+    start_run = next(f for f in functions.values() if f["Properties"]["Handler"].startswith("start_run."))
+    return str(resolve_tokens(start_run["Properties"]["Environment"]["Variables"]["PIPELINE_CONFIG"]))
+
+
+def sample_state(
+    pipeline_config_json: str, kind: str, run_id: str = "demo-0123456789abcdef"
+) -> dict[str, Any]:
+    """The state after every step, as the Lambdas' ResultSelectors and the SageMaker results leave it."""
+    config = load_pipeline_config(pipeline_config_json, data_bucket="gtpipe-data-bucket")
+    event = S3ObjectCreated(
+        bucket="gtpipe-data-bucket",
+        key="incoming/demo.manifest",
+        version_id="v1",
+        etag="e",
+        size=10,
+        time=datetime.now(UTC),
+        event_id="1",
+    )
+    summary = ManifestSummary(
+        kind=kind,
+        label_attribute="category" if kind == "augmented" else None,
+        line_count=100,
+        task_type="image-classification",
+    )
+    state = execution_input(run_id, event, "incoming/demo.manifest", summary, config)
+    state["labeling"] = {
+        "job_arn": "arn:aws:sagemaker:us-east-1:123456789012:labeling-job/x",
+        "output_uri": "s3://gtpipe-data-bucket/labeling/x/manifests/output/output.manifest",
+        "counters": {"TotalLabeled": 100},
+    }
+    state["augmented"] = {"manifest_uri": state["labeling"]["output_uri"]}
+    state["split"] = {
+        "train_uri": f"s3://gtpipe-data-bucket/splits/{run_id}/train.manifest",
+        "validation_uri": f"s3://gtpipe-data-bucket/splits/{run_id}/validation.manifest",
+        "validation_images_uri": f"s3://gtpipe-data-bucket/splits/{run_id}/validation-images.manifest",
+        "transform_output_uri": f"s3://gtpipe-data-bucket/transform/{run_id}/",
+        "counts": {"train": 80, "validation": 20},
+        "class_names": list(config.label_categories),
+        "hyperparameters": {"num_classes": "10", "num_training_samples": "80", "epochs": "10"},
+    }
+    state["training"] = {
+        "job_name": f"{run_id}-train-0",
+        "image": state["config"]["training"]["image"],
+        "model_artifacts": f"s3://gtpipe-data-bucket/models/{run_id}-train-0/output/model.tar.gz",
+    }
+    state["model"] = {
+        "model_arn": "arn:aws:sagemaker:us-east-1:123456789012:model/m",
+        "model_name": f"{run_id}-model-0",
+    }
+    state["evaluation"] = {
+        "metrics_uri": "s3://x/metrics.json",
+        "metric_name": "accuracy",
+        "metric_value": 0.9,
+        "passed": True,
+    }
+    state["endpoint_config"] = {"endpoint_config_arn": "arn", "endpoint_config_name": f"{run_id}-epc-0"}
+    return state
+
+
+def definition_with_substitutions() -> dict[str, Any]:
+    text = (ROOT / "state_machines" / "pipeline.asl.json").read_text()
+    for name, value in SUBSTITUTIONS.items():
+        text = text.replace("${" + name + "}", value)
+    assert "${" not in text, "a substitution is not provided by the stack"
+    return json.loads(text)
+
+
+def sagemaker_tasks() -> list[tuple[str, str]]:
+    tasks = []
+    for name, state in STATES.items():
+        resource = state.get("Resource", "")
+        if resource.startswith("arn:aws:states:::sagemaker:"):
+            action = resource.rsplit(":", 1)[1].removesuffix(".sync")
+            tasks.append((name, SAGEMAKER_OPERATIONS[action]))
+    return tasks
+
+
+@pytest.mark.parametrize("kind", ["input", "augmented"])
+@pytest.mark.parametrize(("state_name", "operation"), sagemaker_tasks())
+def test_every_sagemaker_request_is_valid_for_botocore(
+    pipeline_config_json: str, kind: str, state_name: str, operation: str
+) -> None:
+    # Given the state a real run carries when it reaches this task
+    state = sample_state(pipeline_config_json, kind)
+    task = definition_with_substitutions()["States"][state_name]
+    context = {"State": {"RetryCount": 3, "Name": state_name}, "Task": {"Token": "token"}}
+    # When the Parameters are rendered as Step Functions would
+    request = render(task["Parameters"], state, context)
+    # Then botocore accepts the request for the operation the integration calls
+    shape = get_session().get_service_model("sagemaker").operation_model(operation).input_shape
+    report = ParamValidator().validate(request, shape)
+    assert not report.has_errors(), report.generate_report()
+
+
+@pytest.mark.parametrize(("state_name", "operation"), sagemaker_tasks())
+def test_resource_names_fit_sagemaker_pattern_for_the_longest_run_id(
+    pipeline_config_json: str, state_name: str, operation: str
+) -> None:
+    state = sample_state(pipeline_config_json, "input", run_id=LONGEST_RUN_ID)
+    task = definition_with_substitutions()["States"][state_name]
+    request = render(task["Parameters"], state, {"State": {"RetryCount": 99}, "Task": {"Token": "t"}})
+    name_field = next(
+        k
+        for k in request
+        if (k.endswith("Name") and k not in ("ModelName", "LabelAttributeName"))
+        or (operation == "CreateModel" and k == "ModelName")
+    )
+    assert SAGEMAKER_NAME.match(request[name_field]), request[name_field]
+
+
+def test_every_lambda_payload_path_exists_in_the_state(pipeline_config_json: str) -> None:
+    state = sample_state(pipeline_config_json, "input")
+    state["failure"] = {"step": "training", "error": "States.TaskFailed", "cause": "boom"}
+    context = {"State": {"RetryCount": 0}, "Task": {"Token": "token"}}
+    definition = definition_with_substitutions()
+    for name, task in definition["States"].items():
+        if task.get("Resource", "").startswith("arn:aws:states:::lambda:invoke"):
+            rendered = render(task["Parameters"], state, context)
+            assert rendered["FunctionName"].startswith("arn:aws:lambda:"), name
+
+
+def test_every_task_retries_catches_and_times_out() -> None:
+    for name, state in STATES.items():
+        if state["Type"] != "Task":
+            continue
+        assert state.get("Retry"), f"{name} has no Retry"
+        assert "TimeoutSeconds" in state or "TimeoutSecondsPath" in state, f"{name} has no timeout"
+        catchers = state.get("Catch", [])
+        assert any("States.ALL" in c["ErrorEquals"] for c in catchers), f"{name} has no catch-all"
+        if name != "RecordFailure":
+            assert all(c["Next"].startswith("Failed") for c in catchers), name
+            assert all(c["ResultPath"] == "$.error" for c in catchers), name
+        if state["Resource"].endswith(".waitForTaskToken"):
+            assert "HeartbeatSeconds" in state or "HeartbeatSecondsPath" in state, name
+        assert "ResultSelector" in state or state["Resource"].endswith(".waitForTaskToken"), (
+            f"{name} keeps the whole service response in the state (256 KB limit)"
+        )
+    assert DEFINITION["TimeoutSeconds"] > 0
+
+
+def test_every_state_is_reachable_and_every_failure_is_recorded() -> None:
+    reachable, frontier = set(), [DEFINITION["StartAt"]]
+    while frontier:
+        name = frontier.pop()
+        if name in reachable:
+            continue
+        reachable.add(name)
+        state = STATES[name]
+        targets = [state.get("Next"), state.get("Default")]
+        targets += [c["Next"] for c in state.get("Choices", []) + state.get("Catch", [])]
+        frontier += [t for t in targets if t]
+    assert reachable == set(STATES)
+    for name, state in STATES.items():
+        if name.startswith("Failed"):
+            assert state["Next"] == "RecordFailure"
+            assert state["Parameters"]["step"] == name.removeprefix("Failed").lower()
