@@ -1,0 +1,86 @@
+"""`make bench`: run every benchmark, print one table and write BENCHMARKS.md with the machine's facts.
+
+Each benchmark module exposes `main() -> dict[str, object]` (figures by name). Ratios are always
+computed from measurements taken side by side in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+BENCHMARKS = {
+    "training": "bench.training_bench",
+    "split": "bench.split_bench",
+    "synth": "bench.synth_bench",
+}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def machine_facts() -> dict[str, str]:
+    """What the numbers were measured on."""
+    memory = ""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            memory = meminfo.readline().split(":", 1)[1].strip()
+    except OSError:
+        memory = "unknown"
+    cpu = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            cpu = next(
+                (line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), cpu
+            )
+    except OSError:
+        pass
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=False
+    ).stdout.strip()
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": commit or "unknown",
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "memory": memory,
+        "python": platform.python_version(),
+        "os": platform.platform(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the selected benchmarks (all by default) and write BENCHMARKS.md."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "names", nargs="*", choices=[*BENCHMARKS, []], help="benchmarks to run (default: all)"
+    )
+    parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
+    args = parser.parse_args(argv)
+    selected = args.names or list(BENCHMARKS)
+    results: dict[str, dict[str, object]] = {}
+    for name in selected:
+        started = time.perf_counter()
+        print(f"== {name}", flush=True)
+        module = importlib.import_module(BENCHMARKS[name])
+        results[name] = dict(module.main())
+        results[name]["bench wall seconds"] = round(time.perf_counter() - started, 1)
+    facts = machine_facts()
+    lines = ["# Benchmarks", "", "Written by `make bench` (`python -m bench`). Machine:", ""]
+    lines += [f"- {key}: {value}" for key, value in facts.items()]
+    for name, figures in results.items():
+        lines += ["", f"## {name}", "", "| figure | value |", "|---|---|"]
+        lines += [f"| {key} | {value} |" for key, value in figures.items()]
+    text = "\n".join(lines) + "\n"
+    Path(args.output).write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
