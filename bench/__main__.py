@@ -57,12 +57,13 @@ def machine_facts() -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     """Run the selected benchmarks (all by default) and write BENCHMARKS.md."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "names", nargs="*", choices=[*BENCHMARKS, []], help="benchmarks to run (default: all)"
-    )
+    parser.add_argument("names", nargs="*", help=f"benchmarks to run: {', '.join(BENCHMARKS)} (default: all)")
     parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
     args = parser.parse_args(argv)
     selected = args.names or list(BENCHMARKS)
+    unknown = sorted(set(selected) - set(BENCHMARKS))
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
     results: dict[str, dict[str, object]] = {}
     for name in selected:
         started = time.perf_counter()
