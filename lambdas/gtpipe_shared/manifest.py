@@ -33,6 +33,8 @@ _GT_TYPES = {
     "groundtruth/object-detection": OBJECT_DETECTION,
 }
 _EPSILON = 1e-6
+# One reusable decoder over UTF-8 text: json.loads(bytes) re-detects the encoding on every line.
+_DECODER = json.JSONDecoder()
 
 ManifestKind = Literal["input", "augmented"]
 
@@ -302,7 +304,7 @@ class ManifestValidator:
             return
         self._data_line(number)
         try:
-            obj = json.loads(content)
+            obj = _DECODER.decode(content.decode("utf-8"))
         except UnicodeDecodeError:
             self.add_issue(number, "line is not valid UTF-8")
             return

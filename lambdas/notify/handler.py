@@ -164,7 +164,9 @@ def finish(event: dict[str, Any], runs: Any, topic_arn: str) -> dict[str, Any]:
     if status == ledger.REJECTED and summary:
         name, value = summary.get("metric_name", "accuracy"), summary.get("metric_value")
         threshold = summary.get("quality_threshold")
-        reason = f"{name} {value} is below the quality threshold" + (f" {threshold}" if threshold is not None else "")
+        reason = f"{name} {value} is below the quality threshold" + (
+            f" {threshold}" if threshold is not None else ""
+        )
     message = {
         "run_id": run_id,
         "status": status,
