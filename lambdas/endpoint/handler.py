@@ -148,6 +148,13 @@ def _deregister_scaling(endpoint_name: str, variant_name: str) -> None:
             raise
 
 
+def _in_progress_conflict(exc: ClientError) -> bool:
+    message = str(exc.response.get("Error", {}).get("Message", "")).lower()
+    return error_code(exc) in ("ValidationException", "ResourceInUse") and (
+        "in-progress" in message or "in progress" in message or "cannot update" in message
+    )
+
+
 def _token_gone(exc: ClientError) -> bool:
     return error_code(exc) in TOKEN_GONE_ERRORS
 
@@ -219,9 +226,14 @@ def deploy(request: DeployRequest) -> dict[str, Any]:
                 DeploymentConfig=deployment_config(alarms, termination_wait),
             )
             action = "update"
-    except Exception:
+    except Exception as exc:
         # The call failed, so no state-change event will answer this token: the task fails right here.
         tokens.delete_item(Key={"id": token_id(request.endpoint_name)})
+        if isinstance(exc, ClientError) and _in_progress_conflict(exc):
+            # Another change started between DescribeEndpoint and our call.
+            raise EndpointBusy(
+                f"endpoint {request.endpoint_name} is being changed; retry when it settles"
+            ) from exc
         raise
     metrics.add_metric(name="EndpointDeployments", unit=MetricUnit.Count, value=1)
     logger.info("endpoint deployment started", extra={"action": action, "endpoint": request.endpoint_name})

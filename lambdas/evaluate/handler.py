@@ -16,8 +16,16 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 from gtpipe_shared.aws import client, error_code
-from gtpipe_shared.manifest import IMAGE_CLASSIFICATION, is_blank, iter_lines
-from gtpipe_shared.metrics import classification_metrics, join_transform_outputs, output_uri_for
+from gtpipe_shared.manifest import IMAGE_CLASSIFICATION, OBJECT_DETECTION, is_blank, iter_lines
+from gtpipe_shared.metrics import (
+    PredictionError,
+    classification_metrics,
+    detection_metrics,
+    ground_truth_boxes,
+    join_transform_outputs,
+    output_uri_for,
+    parse_detections,
+)
 from gtpipe_shared.s3uri import S3UriError, parse_s3_uri, s3_uri
 from gtpipe_shared.split import SplitError, common_prefix, manifest_prefix
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -62,21 +70,23 @@ def parse_request(event: Any) -> EvaluateRequest:
         raise EvaluationError(
             f"invalid evaluate payload: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
         ) from exc
-    if request.task_type != IMAGE_CLASSIFICATION:
-        raise EvaluationError(f"evaluation of task_type '{request.task_type}' is not supported yet")
+    if request.task_type not in (IMAGE_CLASSIFICATION, OBJECT_DETECTION):
+        raise EvaluationError(f"evaluation of task_type '{request.task_type}' is not supported")
     return request
 
 
-def read_labels(request: EvaluateRequest) -> list[tuple[str, int]]:
-    """``(source_ref, class id)`` for every validation line."""
+def read_labels(request: EvaluateRequest) -> list[tuple[str, Any]]:
+    """``(source_ref, label)`` for every validation line: a class id (classification) or the bounding-box
+    label object (detection)."""
     try:
         bucket, key = parse_s3_uri(request.validation_uri)
         body = client("s3").get_object(Bucket=bucket, Key=key)["Body"]
     except (ClientError, S3UriError) as exc:
         code = error_code(exc) or str(exc)
         raise EvaluationError(f"validation manifest {request.validation_uri} is unreadable ({code})") from exc
-    labels: list[tuple[str, int]] = []
+    labels: list[tuple[str, Any]] = []
     num_classes = len(request.class_names)
+    detection = request.task_type == OBJECT_DETECTION
     try:
         for number, line in iter_lines(body, max_line_bytes=1_000_000):
             if line is None:
@@ -85,6 +95,9 @@ def read_labels(request: EvaluateRequest) -> list[tuple[str, int]]:
                 continue
             obj = json.loads(line)
             ref, label = obj.get("source-ref"), obj.get(request.label_attribute)
+            if detection and isinstance(ref, str) and isinstance(label, dict):
+                labels.append((ref, label))
+                continue
             if not isinstance(ref, str) or not isinstance(label, int) or not 0 <= label < num_classes:
                 raise EvaluationError(
                     f"validation line {number} has no source-ref or class id '{request.label_attribute}'"
@@ -119,7 +132,7 @@ def prefix_from_images_manifest(uri: str) -> str | None:
     return prefix if isinstance(prefix, str) and prefix.startswith("s3://") else None
 
 
-def images_prefix(labels: list[tuple[str, int]], request: EvaluateRequest) -> str:
+def images_prefix(labels: list[tuple[str, Any]], request: EvaluateRequest) -> str:
     """The ManifestFile prefix the transform used: given, read from the images manifest, or recomputed
     from the validation refs with the split's own rule."""
     if request.validation_images_prefix:
@@ -150,7 +163,7 @@ def _fetch(uri: str) -> bytes | None:
 
 
 @tracer.capture_method
-def fetch_outputs(labels: list[tuple[str, int]], prefix: str, output_uri: str) -> dict[str, bytes | None]:
+def fetch_outputs(labels: list[tuple[str, Any]], prefix: str, output_uri: str) -> dict[str, bytes | None]:
     """Transform output bodies keyed by source-ref (None when an output object is missing)."""
     refs = [ref for ref, _ in labels]
     try:
@@ -164,15 +177,15 @@ def fetch_outputs(labels: list[tuple[str, int]], prefix: str, output_uri: str) -
 
 def compact_answer(report: dict[str, Any], request: EvaluateRequest, metrics_uri: str) -> dict[str, Any]:
     """The task result: headline numbers, gate decision and per-class detail if it fits the budget."""
-    accuracy = float(report["accuracy"])
+    value = float(report["metric_value"])
     answer: dict[str, Any] = {
         "metrics_uri": metrics_uri,
-        "metric_name": "accuracy",
-        "metric_value": accuracy,
+        "metric_name": report["metric_name"],
+        "metric_value": value,
         "quality_threshold": request.quality_threshold,
-        "passed": accuracy >= request.quality_threshold,
-        "accuracy": accuracy,
-        "macro_f1": report["macro_f1"],
+        "passed": value >= request.quality_threshold,
+        "accuracy": report.get("accuracy"),
+        "macro_f1": report.get("macro_f1"),
         "count": report["count"],
         "missing": report["missing"],
         "per_class": report["per_class"],
@@ -184,12 +197,10 @@ def compact_answer(report: dict[str, Any], request: EvaluateRequest, metrics_uri
     return answer
 
 
-@tracer.capture_method
-def evaluate(request: EvaluateRequest) -> dict[str, Any]:
-    """Compute metrics, write metrics.json and return the compact answer."""
-    labels = read_labels(request)
-    prefix = images_prefix(labels, request)
-    outputs = fetch_outputs(labels, prefix, request.transform_output_uri)
+def classification_report(
+    labels: list[tuple[str, Any]], outputs: dict[str, bytes | None], request: EvaluateRequest
+) -> dict[str, Any]:
+    """Accuracy and per-class metrics; metric ``accuracy``."""
     joined = join_transform_outputs(labels, outputs)
     if len(joined.missing) + len(joined.invalid) == len(labels):
         raise EvaluationError(
@@ -199,12 +210,59 @@ def evaluate(request: EvaluateRequest) -> dict[str, Any]:
     report = classification_metrics(joined.pairs, request.class_names)
     report.update(
         {
-            "run_id": request.run_id,
             "metric_name": "accuracy",
-            "quality_threshold": request.quality_threshold,
-            "passed": report["accuracy"] >= request.quality_threshold,
+            "metric_value": report["accuracy"],
             "missing_outputs": joined.missing[:100],
             "invalid_outputs": joined.invalid[:100],
+        }
+    )
+    return report
+
+
+def detection_report(
+    labels: list[tuple[str, Any]], outputs: dict[str, bytes | None], request: EvaluateRequest
+) -> dict[str, Any]:
+    """mAP at IoU 0.5; metric ``map_50``."""
+    images: list[tuple[Any, Any]] = []
+    missing: list[str] = []
+    for ref, label in labels:
+        try:
+            truth = ground_truth_boxes(label)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise EvaluationError(f"validation label of {ref} is not a bounding-box label ({exc})") from exc
+        body = outputs.get(ref)
+        detections = None
+        if body is not None:
+            try:
+                detections = parse_detections(body)
+            except (PredictionError, ValueError, TypeError):
+                detections = None
+        if detections is None:
+            missing.append(ref)
+        images.append((truth, detections))
+    if len(missing) == len(labels):
+        raise EvaluationError(f"no usable transform output under {request.transform_output_uri}")
+    report = detection_metrics(images, request.class_names)
+    report.update({"metric_name": "map_50", "metric_value": report["map"], "missing_outputs": missing[:100]})
+    return report
+
+
+@tracer.capture_method
+def evaluate(request: EvaluateRequest) -> dict[str, Any]:
+    """Compute metrics, write metrics.json and return the compact answer."""
+    labels = read_labels(request)
+    prefix = images_prefix(labels, request)
+    outputs = fetch_outputs(labels, prefix, request.transform_output_uri)
+    if request.task_type == OBJECT_DETECTION:
+        report = detection_report(labels, outputs, request)
+    else:
+        report = classification_report(labels, outputs, request)
+    report.update(
+        {
+            "run_id": request.run_id,
+            "task_type": request.task_type,
+            "quality_threshold": request.quality_threshold,
+            "passed": report["metric_value"] >= request.quality_threshold,
             "validation_uri": request.validation_uri,
             "transform_output_uri": request.transform_output_uri,
         }
@@ -217,13 +275,10 @@ def evaluate(request: EvaluateRequest) -> dict[str, Any]:
         ContentType="application/json",
     )
     metrics.add_metric(
-        name="ValidationAccuracy", unit=MetricUnit.Percent, value=100 * float(report["accuracy"])
+        name="ValidationScore", unit=MetricUnit.Percent, value=100 * float(report["metric_value"])
     )
-    if joined.missing or joined.invalid:
-        logger.warning(
-            "transform outputs missing",
-            extra={"missing": len(joined.missing), "invalid": len(joined.invalid)},
-        )
+    if report["missing"]:
+        logger.warning("transform outputs missing or unusable", extra={"missing": report["missing"]})
     return compact_answer(report, request, s3_uri(request.data_bucket, key))
 
 

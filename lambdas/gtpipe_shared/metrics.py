@@ -133,3 +133,127 @@ def output_uri_for(source_ref: str, images_prefix: str, transform_output_uri: st
         raise ValueError(f"{source_ref} is not under {images_prefix}")
     base = transform_output_uri if transform_output_uri.endswith("/") else transform_output_uri + "/"
     return f"{base}{source_ref[len(images_prefix) :]}.out"
+
+
+# --- object detection ------------------------------------------------------------------------------
+
+Box = tuple[float, float, float, float]  # xmin, ymin, xmax, ymax, normalized to 0..1
+
+
+def iou(a: Box, b: Box) -> float:
+    """Intersection over union of two boxes."""
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    if width <= 0 or height <= 0:
+        return 0.0
+    inter = width * height
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def ground_truth_boxes(label: Any) -> list[tuple[int, Box]]:
+    """Normalized ``(class_id, box)`` list from a Ground Truth bounding-box label (pixels + image_size)."""
+    if not isinstance(label, dict):
+        raise ValueError("bounding-box label must be an object")
+    size = (label.get("image_size") or [{}])[0]
+    width, height = float(size.get("width") or 0), float(size.get("height") or 0)
+    if width <= 0 or height <= 0:
+        raise ValueError("bounding-box label has no image_size")
+    boxes = []
+    for box in label.get("annotations") or []:
+        left, top = float(box["left"]) / width, float(box["top"]) / height
+        boxes.append(
+            (
+                int(box["class_id"]),
+                (left, top, left + float(box["width"]) / width, top + float(box["height"]) / height),
+            )
+        )
+    return boxes
+
+
+def parse_detections(body: bytes | str | Any) -> list[tuple[int, float, Box]]:
+    """``[(class_id, score, box)]`` from ``{"prediction": [[class, score, xmin, ymin, xmax, ymax], ...]}``."""
+    data = json.loads(body) if isinstance(body, bytes | str) else body
+    rows = data.get("prediction") if isinstance(data, dict) else None
+    if not isinstance(rows, list):
+        raise PredictionError("expected {'prediction': [[class_id, score, xmin, ymin, xmax, ymax], ...]}")
+    detections = []
+    for row in rows:
+        if not isinstance(row, list) or len(row) < 6:
+            raise PredictionError("each detection must be [class_id, score, xmin, ymin, xmax, ymax]")
+        class_id = int(row[0])
+        if class_id < 0:
+            continue  # the algorithm pads with -1
+        detections.append(
+            (class_id, float(row[1]), (float(row[2]), float(row[3]), float(row[4]), float(row[5])))
+        )
+    return detections
+
+
+def average_precision(matches: list[tuple[float, bool]], positives: int) -> float:
+    """All-point interpolated AP from ``(score, is_true_positive)`` pairs and the ground-truth count."""
+    if positives == 0:
+        return 0.0
+    matches = sorted(matches, key=lambda m: -m[0])
+    precisions, recalls = [], []
+    tp = fp = 0
+    for _score, hit in matches:
+        tp, fp = tp + hit, fp + (not hit)
+        precisions.append(tp / (tp + fp))
+        recalls.append(tp / positives)
+    ap, previous_recall = 0.0, 0.0
+    for i, recall in enumerate(recalls):
+        if recall > previous_recall:
+            ap += (recall - previous_recall) * max(precisions[i:])
+            previous_recall = recall
+    return ap
+
+
+def detection_metrics(
+    images: Iterable[tuple[list[tuple[int, Box]], list[tuple[int, float, Box]] | None]],
+    class_names: Sequence[str],
+    iou_threshold: float = 0.5,
+) -> dict[str, Any]:
+    """mAP at ``iou_threshold`` (VOC-style, all-point) over classes that have ground truth.
+
+    Each image gives its ground-truth boxes and its detections (None: no transform output, so every box
+    of that image is missed). Each ground-truth box matches at most one detection, highest score first.
+    """
+    n = len(class_names)
+    matches: list[list[tuple[float, bool]]] = [[] for _ in range(n)]
+    positives = [0] * n
+    count = missing = 0
+    for truth, detections in images:
+        count += 1
+        for class_id, _ in truth:
+            if 0 <= class_id < n:
+                positives[class_id] += 1
+        if detections is None:
+            missing += 1
+            continue
+        used: set[int] = set()
+        for class_id, score, box in sorted(detections, key=lambda d: -d[1]):
+            if not 0 <= class_id < n:
+                continue
+            best, best_index = 0.0, -1
+            for index, (true_class, true_box) in enumerate(truth):
+                if true_class == class_id and index not in used:
+                    overlap = iou(box, true_box)
+                    if overlap > best:
+                        best, best_index = overlap, index
+            hit = best >= iou_threshold
+            if hit:
+                used.add(best_index)
+            matches[class_id].append((score, hit))
+    per_class = {
+        name: {"ap": round(average_precision(matches[i], positives[i]), 6), "support": positives[i]}
+        for i, name in enumerate(class_names)
+    }
+    present = [m["ap"] for m in per_class.values() if m["support"]]
+    return {
+        "map": round(sum(present) / len(present), 6) if present else 0.0,
+        "iou_threshold": iou_threshold,
+        "count": count,
+        "missing": missing,
+        "per_class": per_class,
+    }

@@ -271,3 +271,17 @@ def test_update_deregisters_autoscaling_first(cloud: Cloud, sagemaker: Stubber, 
     )
     handler.lambda_handler(load_event("endpoint_deploy_payload.json"), context)
     assert scaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"] == []
+
+
+def test_update_racing_another_change_is_retryable(
+    cloud: Cloud, sagemaker: Stubber, context: FakeContext
+) -> None:
+    sagemaker.add_response("describe_endpoint", described("InService"), {"EndpointName": ENDPOINT})
+    sagemaker.add_client_error(
+        "update_endpoint",
+        service_error_code="ValidationException",
+        service_message=f'Cannot update in-progress endpoint "arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{ENDPOINT}".',
+    )
+    with pytest.raises(handler.EndpointBusy):
+        handler.lambda_handler(load_event("endpoint_deploy_payload.json"), context)
+    assert token_item(cloud) is None

@@ -173,5 +173,26 @@ def test_evaluate_payload_errors(cloud: Cloud, context: FakeContext) -> None:
         evaluate(cloud, context, quality_threshold=3)
     with pytest.raises(evaluate_handler.EvaluationError, match="is unreadable"):
         evaluate(cloud, context)
-    with pytest.raises(evaluate_handler.EvaluationError, match="not supported yet"):
-        evaluate(cloud, context, task_type="object-detection")
+    with pytest.raises(evaluate_handler.EvaluationError, match="not supported"):
+        evaluate(cloud, context, task_type="segmentation")
+
+
+def test_evaluate_object_detection_map(cloud: Cloud, context: FakeContext) -> None:
+    # given a detection split: every image has one 100x100 box at (10, 10) in a 640x480 image
+    put_manifest(cloud, [detection_line(i, [(i % 2, 10, 10, 100, 100)]) for i in range(10)])
+    split(cloud, context, task_type="object-detection", hyperparameters={})
+    validation = [
+        json.loads(line) for line in cloud.read(f"runs/{RUN}/splits/validation.manifest").splitlines()
+    ]
+    # and the model finds each box exactly (normalized coordinates), plus one low-score false positive
+    for obj in validation:
+        class_id = obj["category"]["annotations"][0]["class_id"]
+        box = [class_id, 0.95, 10 / 640, 10 / 480, 110 / 640, 110 / 480]
+        relative = obj["source-ref"].split("/images/", 1)[1]
+        cloud.put(
+            f"runs/{RUN}/transform/{relative}.out",
+            json.dumps({"prediction": [box, [1 - class_id, 0.1, 0, 0, 0.1, 0.1]]}),
+        )
+    answer = evaluate(cloud, context, task_type="object-detection", quality_threshold=0.5)
+    assert answer["metric_name"] == "map_50" and answer["metric_value"] == 1.0 and answer["passed"] is True
+    assert answer["accuracy"] is None and answer["per_class"]["cat"]["support"] == 1

@@ -8,9 +8,14 @@ import pytest
 from gtpipe_shared.metrics import (
     PredictionError,
     argmax,
+    average_precision,
     classification_metrics,
+    detection_metrics,
+    ground_truth_boxes,
+    iou,
     join_transform_outputs,
     output_uri_for,
+    parse_detections,
     parse_prediction,
 )
 
@@ -74,3 +79,49 @@ def test_output_uri_for() -> None:
     )
     with pytest.raises(ValueError):
         output_uri_for("s3://other/1.jpg", "s3://b/images/", "s3://d/t/")
+
+
+def test_iou() -> None:
+    assert iou((0, 0, 1, 1), (0, 0, 1, 1)) == 1.0
+    assert iou((0, 0, 1, 1), (1, 1, 2, 2)) == 0.0
+    assert iou((0, 0, 2, 1), (1, 0, 3, 1)) == pytest.approx(1 / 3)
+
+
+def test_ground_truth_boxes_are_normalized() -> None:
+    label = {
+        "image_size": [{"width": 200, "height": 100}],
+        "annotations": [{"class_id": 1, "left": 50, "top": 25, "width": 100, "height": 50}],
+    }
+    assert ground_truth_boxes(label) == [(1, (0.25, 0.25, 0.75, 0.75))]
+    with pytest.raises(ValueError):
+        ground_truth_boxes({"annotations": []})
+
+
+def test_parse_detections_skips_padding() -> None:
+    assert parse_detections(b'{"prediction": [[0, 0.9, 0, 0, 1, 1], [-1, 0, 0, 0, 0, 0]]}') == [
+        (0, 0.9, (0.0, 0.0, 1.0, 1.0))
+    ]
+    with pytest.raises(PredictionError):
+        parse_detections(b"[0.1, 0.9]")
+
+
+def test_average_precision() -> None:
+    assert average_precision([(0.9, True), (0.8, True)], 2) == 1.0
+    # one hit ranked below a false positive, one box never found: AP = 0.5 * 0.5
+    assert average_precision([(0.9, False), (0.8, True)], 2) == pytest.approx(0.25)
+    assert average_precision([], 0) == 0.0
+
+
+def test_detection_metrics_matches_each_box_once() -> None:
+    truth = [(0, (0.0, 0.0, 0.5, 0.5)), (1, (0.5, 0.5, 1.0, 1.0))]
+    detections = [
+        (0, 0.9, (0.0, 0.0, 0.5, 0.5)),
+        (0, 0.8, (0.0, 0.0, 0.5, 0.5)),
+        (1, 0.7, (0.5, 0.5, 1.0, 1.0)),
+    ]
+    report = detection_metrics([(truth, detections), (truth, None)], ["a", "b"])
+    assert report["count"] == 2 and report["missing"] == 1
+    assert report["per_class"]["a"]["support"] == 2
+    # class a: hit (0.9), duplicate (0.8) is a false positive, second image missed -> AP 0.5
+    assert report["per_class"]["a"]["ap"] == pytest.approx(0.5)
+    assert report["map"] == pytest.approx(0.5)
