@@ -171,7 +171,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--workdir", type=Path, default=None, help="where to write (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
     parser.add_argument("--child", nargs=3, metavar=("MODE", "MANIFEST", "OUT"), help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    # Called as main() by `python -m bench`: use the defaults, not that runner's command line.
+    args = parser.parse_args(argv if argv is not None else [])
     if args.child:
         mode, manifest, out = args.child
         runner = child_streaming if mode == "streaming" else child_naive
@@ -198,16 +199,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ):
             print("warning: the two splitters disagree on set sizes", file=sys.stderr)
         print(_table(rows, args.lines, size))
+        streaming, naive = rows["streaming"], rows["naive"]
+        # Flat figures: `python -m bench` prints them as one "figure | value" table.
         return {
             "lines": args.lines,
-            "manifest_bytes": size,
-            "generate_seconds": round(generated_in, 2),
+            "manifest MB": round(size / 1e6, 1),
+            "generate seconds": round(generated_in, 1),
+            "streaming seconds": round(streaming["seconds"], 1),
+            "streaming lines/s": round(streaming["lines_per_second"]),
+            "streaming peak RSS MB": round(streaming["peak_rss_mb"]),
+            "streaming buckets": streaming["buckets"],
+            "naive seconds": round(naive["seconds"], 1),
+            "naive lines/s": round(naive["lines_per_second"]),
+            "naive peak RSS MB": round(naive["peak_rss_mb"]),
+            "peak RSS naive / streaming": round(naive["peak_rss_mb"] / streaming["peak_rss_mb"], 1),
+            "train lines": streaming["train"],
+            "validation lines": streaming["validation"],
             "python": sys.version.split()[0],
             "cpus": os.cpu_count(),
-            **{
-                name: {k: round(v, 2) if isinstance(v, float) else v for k, v in row.items()}
-                for name, row in rows.items()
-            },
         }
     finally:
         if not args.keep:
@@ -215,4 +224,4 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
