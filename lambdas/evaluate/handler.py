@@ -155,7 +155,9 @@ def _fetch(uri: str) -> bytes | None:
     try:
         response = client("s3").get_object(Bucket=bucket, Key=key)
     except ClientError as exc:
-        if error_code(exc) in ("NoSuchKey", "404"):
+        # Without s3:ListBucket, S3 answers a missing key with AccessDenied instead of NoSuchKey: both mean
+        # "no output for this image", which the metrics count as a miss rather than failing the run.
+        if error_code(exc) in ("NoSuchKey", "404", "AccessDenied", "403"):
             return None
         raise
     with response["Body"] as body:
