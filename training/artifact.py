@@ -69,7 +69,7 @@ def package_model(model_dir: str | Path, tar_path: str | Path) -> Path:
     entries = sorted(p for p in root.rglob("*") if p.resolve() != target.resolve())
     with (
         open(target, "wb") as raw,
-        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz,
+        gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz,
         tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
     ):
         for path in entries:

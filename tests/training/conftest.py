@@ -123,7 +123,12 @@ def make_job(tmp_path: Path) -> MakeJob:
 
 def digits_hyperparameters(train_count: int, **overrides: Any) -> dict[str, Any]:
     """FAST_HYPERPARAMETERS plus the two the built-in requires."""
-    return {**FAST_HYPERPARAMETERS, "num_classes": "10", "num_training_samples": str(train_count), **overrides}
+    return {
+        **FAST_HYPERPARAMETERS,
+        "num_classes": "10",
+        "num_training_samples": str(train_count),
+        **overrides,
+    }
 
 
 @pytest.fixture

@@ -58,7 +58,9 @@ def test_model_directory_holds_weights_classes_config_and_code(trained):
     assert (model_dir / "code" / "training" / "inference.py").is_file()
 
 
-def test_sm_hps_with_json_decoded_values_and_same_seed_gives_identical_runs(make_job, digits, hyperparameters):
+def test_sm_hps_with_json_decoded_values_and_same_seed_gives_identical_runs(
+    make_job, digits, hyperparameters
+):
     # Given the same job twice, hyperparameters in SM_HPS as the toolkit writes them (numbers, not strings)
     hps = {**hyperparameters(60), "epochs": 2, "num_classes": 10, "num_training_samples": 60, "seed": 7}
     first = make_job(digits[:60], digits[60:90], hps, via_sm_hps=True, name="first")
