@@ -2,8 +2,9 @@
 
 The manifest is streamed from S3 twice (pinned to the first read's ETag, so both passes see the same
 object) through ``gtpipe_shared.split``; the outputs are written under /tmp and uploaded with the managed
-transfer (multipart for large files). Peak /tmp use is about the manifest size plus the outputs; give the
-function ephemeral storage of at least 2.5x the largest manifest (2 GB covers 1M typical lines).
+transfer (multipart for large files). Bucket files are deleted as they are merged, so peak /tmp use is
+about 1.1x the manifest size (a 1M-line, 315 MB manifest needs ~350 MB): give the function ephemeral
+storage of at least 2x the largest expected manifest (the 512 MB default is too tight for 1M lines).
 """
 
 from __future__ import annotations
