@@ -115,8 +115,10 @@ def publish_serving(event: dict[str, Any], runs: Any) -> dict[str, Any]:
         ),
         now,
     )
+    # "status" is what the state machine's ResultSelector reads from every notify answer.
     return {
         "run_id": run_id,
+        "status": "PUBLISHED",
         "serving": {k: item[k] for k in ("endpoint_name", "endpoint_config_name", "model_name")},
     }
 

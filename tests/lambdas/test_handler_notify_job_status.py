@@ -58,7 +58,7 @@ def test_publish_writes_serving_item(run: Cloud, context: FakeContext) -> None:
         "metrics": {"metric_name": "accuracy", "metric_value": 0.93, "passed": True},
         "task_type": "image-classification",
     }
-    call(event, context)
+    assert call(event, context)["status"] == "PUBLISHED"
     serving = ledger.from_dynamo(run.run("@serving"))
     assert serving["endpoint_name"] == "gtpipe-endpoint" and serving["source_run_id"] == RUN
     assert serving["class_names"] == ["cat", "dog"] and serving["metrics"]["metric_value"] == 0.93
