@@ -26,6 +26,7 @@ from gtpipe_shared.metrics import (
     output_uri_for,
     parse_detections,
 )
+from gtpipe_shared.naming import metrics_key
 from gtpipe_shared.s3uri import S3UriError, parse_s3_uri, s3_uri
 from gtpipe_shared.split import SplitError, common_prefix, manifest_prefix
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -269,7 +270,7 @@ def evaluate(request: EvaluateRequest) -> dict[str, Any]:
             "transform_output_uri": request.transform_output_uri,
         }
     )
-    key = f"runs/{request.run_id}/metrics.json"
+    key = metrics_key(request.run_id)
     client("s3").put_object(
         Bucket=request.data_bucket,
         Key=key,

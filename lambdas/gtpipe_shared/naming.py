@@ -67,3 +67,27 @@ def parse_job_name(name: str) -> tuple[str, str] | None:
 def seed_for(run_id: str) -> int:
     """Deterministic 31-bit split seed derived from a run id (recorded in the execution input)."""
     return int(hashlib.sha256(f"split-seed/{run_id}".encode()).hexdigest()[:8], 16) & 0x7FFFFFFF
+
+
+# Data-bucket key layout (docs/design.md, "Data bucket prefixes"). Kept in one place so the layout and
+# the infrastructure's IAM grants and lifecycle rules can be matched by changing these functions only.
+
+
+def labeling_key(run_id: str, name: str) -> str:
+    """Per-run labeling input: ``labeling/<run_id>/<name>``."""
+    return f"labeling/{run_id}/{name}"
+
+
+def splits_prefix(run_id: str) -> str:
+    """Where the split writes its three manifests: ``runs/<run_id>/splits/``."""
+    return f"runs/{run_id}/splits/"
+
+
+def transform_prefix(run_id: str) -> str:
+    """Batch-transform output of the validation images: ``runs/<run_id>/transform/``."""
+    return f"runs/{run_id}/transform/"
+
+
+def metrics_key(run_id: str) -> str:
+    """Evaluation report: ``runs/<run_id>/metrics.json``."""
+    return f"runs/{run_id}/metrics.json"

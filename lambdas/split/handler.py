@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 from gtpipe_shared.aws import client, error_code
 from gtpipe_shared.manifest import IMAGE_CLASSIFICATION, OBJECT_DETECTION
+from gtpipe_shared.naming import splits_prefix, transform_prefix
 from gtpipe_shared.s3uri import S3UriError, parse_s3_uri, s3_uri
 from gtpipe_shared.split import SplitError, SplitOptions, SplitOutputs, SplitResult, split_manifest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -119,7 +120,7 @@ def run_split(request: SplitRequest) -> dict[str, Any]:
         validation_ratio=request.validation_ratio,
         seed=request.seed,
     )
-    prefix = f"runs/{request.run_id}/splits/"
+    prefix = splits_prefix(request.run_id)
     names = ("train.manifest", "validation.manifest", "validation-images.manifest")
     with tempfile.TemporaryDirectory(prefix="gtpipe-out-") as out_dir:
         paths = [os.path.join(out_dir, name) for name in names]
@@ -148,7 +149,7 @@ def run_split(request: SplitRequest) -> dict[str, Any]:
         "validation_uri": s3_uri(request.data_bucket, prefix + names[1]),
         "validation_images_uri": s3_uri(request.data_bucket, prefix + names[2]),
         "validation_images_prefix": result.images_prefix,
-        "transform_output_uri": s3_uri(request.data_bucket, f"runs/{request.run_id}/transform/"),
+        "transform_output_uri": s3_uri(request.data_bucket, transform_prefix(request.run_id)),
         "counts": {
             "train": result.train_count,
             "validation": result.validation_count,

@@ -39,7 +39,7 @@ from gtpipe_shared.manifest import (
     ManifestSummary,
     validate_manifest,
 )
-from gtpipe_shared.naming import run_id_for, seed_for
+from gtpipe_shared.naming import labeling_key, run_id_for, seed_for
 from gtpipe_shared.s3uri import s3_uri
 from gtpipe_shared.templates import label_categories_json, ui_template
 
@@ -109,8 +109,8 @@ def execution_input(
     block = config.execution_config()
     bucket = block["data_bucket"]
     labeling = block["labeling"]
-    labeling["label_categories_uri"] = s3_uri(bucket, f"labeling/{run_id}/label-categories.json")
-    labeling["ui_template_uri"] = s3_uri(bucket, f"labeling/{run_id}/template.liquid")
+    labeling["label_categories_uri"] = s3_uri(bucket, labeling_key(run_id, "label-categories.json"))
+    labeling["ui_template_uri"] = s3_uri(bucket, labeling_key(run_id, "template.liquid"))
     labeling["output_path"] = labeling.get("output_path") or s3_uri(bucket, "labeling/")
     if block["split"].get("seed") is None:
         block["split"]["seed"] = seed_for(run_id)
@@ -248,13 +248,13 @@ def _write_labeling_files(run_id: str, config: PipelineConfig) -> None:
     bucket = config.data_bucket
     s3.put_object(
         Bucket=bucket,
-        Key=f"labeling/{run_id}/label-categories.json",
+        Key=labeling_key(run_id, "label-categories.json"),
         Body=label_categories_json(config.label_categories).encode(),
         ContentType="application/json",
     )
     s3.put_object(
         Bucket=bucket,
-        Key=f"labeling/{run_id}/template.liquid",
+        Key=labeling_key(run_id, "template.liquid"),
         Body=ui_template(
             config.task_type,
             config.label_categories,
