@@ -1,0 +1,1 @@
+"""gtpipe embedded local cloud: moto plus the extensions the pipeline needs."""
