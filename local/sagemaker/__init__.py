@@ -1,0 +1,88 @@
+"""A local SageMaker that runs real jobs, for gtpipe's embedded cloud (GitHub issue 5).
+
+:class:`LocalSageMaker` implements :class:`local.sfn.SageMakerService`:
+
+- **training** runs the built-in algorithm's local implementation (``python -m training.train``) in a
+  subprocess with SageMaker's folder layout and ``SM_*`` variables, uploads ``model.tar.gz``, reports
+  ``SecondaryStatus``, ``FinalMetricDataList`` and ``FailureReason`` (:mod:`.training_job`,
+  image table in :mod:`.algorithms`);
+- **models / endpoint configs** are stored (CreateModel checks the model data exists in S3);
+- **batch transform** runs ``training.inference`` over a ManifestFile or S3Prefix (:mod:`.transform_job`);
+- **endpoints** host the model in-process, with blue/green updates and rollback (``invoke_endpoint``);
+- **labeling** is done by a simulated workforce with weighted-majority consolidation, writing Ground
+  Truth's exact output (:mod:`.labeling_job`, :mod:`.workforce`);
+- every status change is emitted as a SageMaker EventBridge event (:mod:`.events`);
+- ``backend.faults`` injects failures (:mod:`.faults`).
+
+:func:`install_sagemaker_api` routes moto's ``sagemaker`` and ``sagemaker-runtime`` APIs to the backend
+(:mod:`.moto_api`), so boto3 clients and the Step Functions interpreter share one state.
+
+Wiring::
+
+    from moto import mock_aws
+    from local.sfn import install
+    from local.sagemaker import LocalSageMaker, WorkforceSettings, install_sagemaker_api
+
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        backend = LocalSageMaker(
+            lambda: boto3.client("s3", region_name="us-east-1"),
+            work_dir=".local/sagemaker",
+            emit_event=lambda detail_type, detail, resources: publish(detail_type, detail, resources),
+            workforce=WorkforceSettings("s3://bucket/reference.jsonl", error_rate=0.1, seed=7),
+        )
+        with backend, install_sagemaker_api(backend), install(lambdas, backend, poll_interval=0.5):
+            ...  # start executions; boto3 "sagemaker"/"sagemaker-runtime" clients see the same state
+"""
+
+from local.sfn import SageMakerServiceError
+
+from .algorithms import ALGORITHMS, Algorithm, UnsupportedImage, resolve_image
+from .errors import ModelError
+from .events import (
+    ENDPOINT_STATE_CHANGE,
+    LABELING_JOB_STATE_CHANGE,
+    TRAINING_JOB_STATE_CHANGE,
+    TRANSFORM_JOB_STATE_CHANGE,
+    EventSink,
+    event_status,
+)
+from .faults import Faults
+from .moto_api import (
+    MOTO_VERSION,
+    ApiHandle,
+    MotoInternalsChanged,
+    check_moto_compatibility,
+    install_sagemaker_api,
+    uninstall_sagemaker_api,
+)
+from .service import Invocation, LocalSageMaker
+from .workforce import Consolidated, Consolidation, WorkforceSettings, consolidate, simulate_answers
+
+__all__ = [
+    "ALGORITHMS",
+    "ENDPOINT_STATE_CHANGE",
+    "LABELING_JOB_STATE_CHANGE",
+    "MOTO_VERSION",
+    "TRAINING_JOB_STATE_CHANGE",
+    "TRANSFORM_JOB_STATE_CHANGE",
+    "Algorithm",
+    "ApiHandle",
+    "Consolidated",
+    "Consolidation",
+    "EventSink",
+    "Faults",
+    "Invocation",
+    "LocalSageMaker",
+    "ModelError",
+    "SageMakerServiceError",
+    "MotoInternalsChanged",
+    "UnsupportedImage",
+    "WorkforceSettings",
+    "check_moto_compatibility",
+    "consolidate",
+    "event_status",
+    "install_sagemaker_api",
+    "resolve_image",
+    "simulate_answers",
+    "uninstall_sagemaker_api",
+]

@@ -1,0 +1,443 @@
+"""Run one CreateTrainingJob locally: SageMaker's container contract with a subprocess instead.
+
+Per job, under ``<work_dir>/training/<job>-<random>/`` (SageMaker's ``/opt/ml``)::
+
+    input/config/hyperparameters.json    HyperParameters (strings)
+    input/config/inputdataconfig.json    the channels' settings, as SageMaker writes them
+    input/config/resourceconfig.json     {"current_host": "algo-1", "hosts": ["algo-1"], ...}
+    input/data/<channel>/                the channel's data (see below)
+    model/                               SM_MODEL_DIR, tarred into model.tar.gz on success
+    output/failure                       the algorithm's failure reason
+    output/data/                         SM_OUTPUT_DATA_DIR, uploaded as output.tar.gz if not empty
+    logs/algo-1.log                      stdout and stderr of the process (CloudWatch's log stream)
+
+Channels: ``AugmentedManifestFile`` downloads the manifest into ``<channel>/`` (named ``*.manifest``) and
+every object referenced by an attribute ending in ``-ref`` (``source-ref``) to
+``<channel>/<bucket>/<key>``; every line must hold every ``AttributeNames`` entry, as SageMaker requires.
+``S3Prefix`` and ``ManifestFile`` download the objects keeping their path relative to the prefix.
+Pipe and File input modes both become files.
+
+Progress: ``Starting`` -> ``Downloading`` -> ``Training`` -> ``Uploading`` -> ``Completed``; failures end
+``Failed`` with the ``output/failure`` text (or the exit code and last log line); StopTrainingJob ends
+``Stopped``; ``StoppingCondition.MaxRuntimeInSeconds`` (counted from job creation) ends ``Stopped`` with
+secondary status ``MaxRuntimeExceeded``, as on AWS. Processes get SIGTERM, then SIGKILL after a grace
+period (AWS waits 120 s; locally ``stop_grace_seconds``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+import training
+from training.artifact import package_model
+
+from .algorithms import Algorithm, UnsupportedImage, resolve_image
+from .faults import Faults
+from .jobs import JobEnded, JobHandle, utcnow
+from .s3 import S3Uri, download_many, list_data_source, read_bytes
+
+LOG = logging.getLogger(__name__)
+
+# The repository root, so that ``python -m training.train`` imports this checkout's package.
+CODE_ROOT = Path(training.__file__).resolve().parent.parent
+FAILURE_REASON_LIMIT = 1024
+POLL_SECONDS = 0.1
+
+STATUS_MESSAGES: Mapping[str, str] = {
+    "Starting": "Preparing the instances for training",
+    "Downloading": "Downloading input data",
+    "Training": "Training image download completed. Training in progress.",
+    "Uploading": "Uploading generated training model",
+    "Completed": "Training job completed",
+    "Failed": "Training job failed",
+    "Stopping": "Stopping the training job",
+    "Stopped": "Training job stopped",
+    "MaxRuntimeExceeded": "Training job exceeded MaxRuntimeInSeconds provided",
+}
+
+
+def parse_final_metrics(log_text: str, definitions: tuple[Mapping[str, str], ...]) -> list[dict[str, Any]]:
+    """``FinalMetricDataList``: the last value each metric regex (group 1) finds in the log."""
+    metrics = []
+    now = utcnow()
+    for definition in definitions:
+        found = re.findall(definition["Regex"], log_text)
+        if not found:
+            continue
+        last = found[-1]
+        try:
+            value = float(last[0] if isinstance(last, tuple) else last)
+        except ValueError:
+            continue
+        if math.isfinite(value):  # NaN/inf cannot travel in the API's JSON
+            metrics.append({"MetricName": definition["Name"], "Value": value, "Timestamp": now})
+    return metrics
+
+
+def _num_gpus() -> int:
+    # Importing torch here would cost seconds per backend; only ask it when it is already loaded.
+    torch = sys.modules.get("torch")
+    try:
+        return int(torch.cuda.device_count()) if torch is not None else 0
+    except Exception:  # no driver, broken install: report none
+        return 0
+
+
+class TrainingRun:
+    """One training job's worker (runs in its own thread; see the module docstring)."""
+
+    def __init__(
+        self,
+        handle: JobHandle,
+        s3: Any,
+        job_dir: Path,
+        algorithms: Mapping[str, Algorithm],
+        faults: Faults,
+        *,
+        python: str = sys.executable,
+        stop_grace_seconds: float = 5.0,
+        keep_input_data: bool = False,
+    ) -> None:
+        self.handle = handle
+        self.s3 = s3
+        self.job_dir = job_dir
+        self.algorithms = algorithms
+        self.faults = faults
+        self.python = python
+        self.stop_grace_seconds = stop_grace_seconds
+        self.keep_input_data = keep_input_data
+        request = handle.request
+        self.max_runtime = float(request.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 86400))
+        self.deadline = time.monotonic() + self.max_runtime
+        self.log_path = job_dir / "logs" / "algo-1.log"
+
+    # -- paths ------------------------------------------------------------------------------------
+
+    @property
+    def input_dir(self) -> Path:
+        return self.job_dir / "input"
+
+    @property
+    def model_dir(self) -> Path:
+        return self.job_dir / "model"
+
+    @property
+    def output_dir(self) -> Path:
+        return self.job_dir / "output"
+
+    def _set(self, secondary: str, **outputs: Any) -> None:
+        self.handle.update(secondary=secondary, message=STATUS_MESSAGES.get(secondary), **outputs)
+
+    def _check_stop(self) -> None:
+        # Between phases: a Stop or an exceeded runtime ends the job before the next phase starts.
+        if self.handle.stop_event.is_set():
+            raise self.handle.stopped()
+        if time.monotonic() >= self.deadline:
+            raise self._max_runtime_exceeded()
+
+    def _max_runtime_exceeded(self) -> JobEnded:
+        return self.handle.stopped(
+            secondary="MaxRuntimeExceeded",
+            failure_reason=(
+                f"MaxRuntimeExceeded: Training job exceeded MaxRuntimeInSeconds provided "
+                f"({self.max_runtime:g} seconds)"
+            ),
+        )
+
+    # -- the job ----------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Run the job to a terminal state (never raises)."""
+        try:
+            self._run()
+        except JobEnded:
+            pass
+        except Exception as error:  # a bug here must still end the job, visibly
+            LOG.exception("training job %s crashed", self.handle.name)
+            self.handle.fail(f"InternalServerError: local SageMaker error: {type(error).__name__}: {error}")
+        finally:
+            if not self.keep_input_data:
+                shutil.rmtree(self.input_dir / "data", ignore_errors=True)
+
+    def _run(self) -> None:
+        injected = self.faults.take_failure("training")
+        if injected is not None:
+            raise self.handle.fail(injected)
+        request = self.handle.request
+        try:
+            algorithm = resolve_image(
+                request["AlgorithmSpecification"].get("TrainingImage", ""), self.algorithms
+            )
+        except UnsupportedImage as error:
+            raise self.handle.fail(str(error)) from None
+        if algorithm.training_module is None:
+            raise self.handle.fail(
+                f"ClientError: image {algorithm.name} has no local training implementation"
+            )
+        self._check_stop()
+        self._set("Downloading", TrainingStartTime=utcnow())
+        channels = self._download_channels()
+        self._check_stop()
+        self._set("Training")
+        exit_code = self._train(algorithm, channels)
+        if exit_code != 0:
+            raise self.handle.fail(self._failure_reason(exit_code), **self._metrics(algorithm))
+        self._check_stop()
+        self._set("Uploading")
+        artifacts = self._upload()
+        self.handle.update(
+            status="Completed",
+            secondary="Completed",
+            message=STATUS_MESSAGES["Completed"],
+            ModelArtifacts={"S3ModelArtifacts": artifacts},
+            **self._metrics(algorithm),
+        )
+
+    # -- Downloading ------------------------------------------------------------------------------
+
+    def _download_channels(self) -> dict[str, Path]:
+        request = self.handle.request
+        config_dir = self.input_dir / "config"
+        config_dir.mkdir(parents=True, exist_ok=True)
+        (self.model_dir).mkdir(parents=True, exist_ok=True)
+        (self.output_dir / "data").mkdir(parents=True, exist_ok=True)
+        hyperparameters = dict(request.get("HyperParameters", {}))
+        (config_dir / "hyperparameters.json").write_text(
+            json.dumps(hyperparameters, indent=2), encoding="utf-8"
+        )
+        input_config = {
+            channel["ChannelName"]: {
+                "ContentType": channel.get("ContentType"),
+                "TrainingInputMode": channel.get("InputMode")
+                or request["AlgorithmSpecification"].get("TrainingInputMode", "File"),
+                "S3DistributionType": channel.get("DataSource", {})
+                .get("S3DataSource", {})
+                .get("S3DataDistributionType", "FullyReplicated"),
+                "RecordWrapperType": channel.get("RecordWrapperType", "None"),
+            }
+            for channel in request.get("InputDataConfig", [])
+        }
+        (config_dir / "inputdataconfig.json").write_text(json.dumps(input_config, indent=2), encoding="utf-8")
+        (config_dir / "resourceconfig.json").write_text(
+            json.dumps({"current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "eth0"}),
+            encoding="utf-8",
+        )
+        channels: dict[str, Path] = {}
+        for channel in request.get("InputDataConfig", []):
+            name = channel["ChannelName"]
+            folder = self.input_dir / "data" / name
+            folder.mkdir(parents=True, exist_ok=True)
+            source = channel.get("DataSource", {}).get("S3DataSource")
+            if source is None:
+                raise self.handle.fail(
+                    f"ClientError: channel {name}: only S3DataSource channels are supported by the local SageMaker"
+                )
+            try:
+                if source["S3DataType"] == "AugmentedManifestFile":
+                    self._download_augmented(name, folder, source)
+                else:
+                    objects = list_data_source(self.s3, source["S3DataType"], source["S3Uri"])
+                    if not objects:
+                        raise ValueError(f"no objects under {source['S3Uri']}")
+                    download_many(self.s3, [(obj.uri, folder / obj.relative) for obj in objects])
+            except (ValueError, FileNotFoundError, ClientError, BotoCoreError) as error:
+                raise self.handle.fail(
+                    f"ClientError: Data download failed: channel {name}: {error}"
+                ) from None
+            channels[name] = folder
+            self._check_stop()
+        return channels
+
+    def _download_augmented(self, channel: str, folder: Path, source: Mapping[str, Any]) -> None:
+        manifest_uri = S3Uri.parse(source["S3Uri"])
+        raw = read_bytes(self.s3, manifest_uri)
+        attributes = list(source.get("AttributeNames") or ["source-ref"])
+        downloads: dict[str, tuple[S3Uri, Path]] = {}
+        lines = 0
+        for number, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            lines += 1
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{manifest_uri} line {number} is not valid JSON ({error.msg})") from None
+            if not isinstance(record, dict):
+                raise ValueError(f"{manifest_uri} line {number} is not a JSON object")
+            missing = [name for name in attributes if name not in record]
+            if missing:
+                raise ValueError(
+                    f"{manifest_uri} line {number}: attribute(s) {', '.join(missing)} from AttributeNames "
+                    "not found in the record"
+                )
+            for name in attributes:
+                if not name.endswith("-ref"):
+                    continue
+                uri = S3Uri.parse(str(record[name]))
+                downloads.setdefault(str(uri), (uri, folder / uri.bucket / uri.key))
+        if lines == 0:
+            raise ValueError(f"manifest {manifest_uri} is empty")
+        base = manifest_uri.key.rsplit("/", 1)[-1] or channel
+        name = base if base.endswith(".manifest") else f"{base}.manifest"
+        # Written byte for byte: the algorithm reads the manifest exactly as stored.
+        (folder / name).write_bytes(raw)
+        download_many(self.s3, list(downloads.values()))
+
+    # -- Training ---------------------------------------------------------------------------------
+
+    def _environment(self, channels: Mapping[str, Path]) -> dict[str, str]:
+        request = self.handle.request
+        hyperparameters = dict(request.get("HyperParameters", {}))
+        env = {key: value for key, value in os.environ.items() if not key.startswith("SM_")}
+        env.update(request.get("Environment", {}))
+        python_path = [str(CODE_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        resource = {"current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "eth0"}
+        env.update(
+            {
+                "PYTHONPATH": os.pathsep.join(python_path),
+                "PYTHONUNBUFFERED": "1",
+                "TRAINING_JOB_NAME": self.handle.name,
+                "TRAINING_JOB_ARN": self.handle.arn,
+                "SM_TRAINING_JOB_NAME": self.handle.name,
+                "SM_HPS": json.dumps(hyperparameters),
+                "SM_CHANNELS": json.dumps(sorted(channels)),
+                "SM_INPUT_DIR": str(self.input_dir),
+                "SM_INPUT_CONFIG_DIR": str(self.input_dir / "config"),
+                "SM_INPUT_DATA_CONFIG": (self.input_dir / "config" / "inputdataconfig.json").read_text(),
+                "SM_MODEL_DIR": str(self.model_dir),
+                "SM_OUTPUT_DIR": str(self.output_dir),
+                "SM_OUTPUT_DATA_DIR": str(self.output_dir / "data"),
+                "SM_OUTPUT_INTERMEDIATE_DIR": str(self.output_dir / "intermediate"),
+                "SM_NUM_CPUS": str(cpus),
+                "SM_NUM_GPUS": str(_num_gpus()),
+                "SM_CURRENT_HOST": "algo-1",
+                "SM_HOSTS": json.dumps(["algo-1"]),
+                "SM_RESOURCE_CONFIG": json.dumps(resource),
+                "SM_NETWORK_INTERFACE_NAME": "eth0",
+                "SM_LOG_LEVEL": "20",
+            }
+        )
+        for name, value in hyperparameters.items():
+            env[f"SM_HP_{name.upper()}"] = str(value)
+        for name, folder in channels.items():
+            env[f"SM_CHANNEL_{name.upper()}"] = str(folder)
+        return env
+
+    def _train(self, algorithm: Algorithm, channels: Mapping[str, Path]) -> int:
+        assert algorithm.training_module is not None
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        kill_after = self.faults.take_kill_after()
+        kill_at = time.monotonic() + kill_after if kill_after is not None else None
+        with self.log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [self.python, "-m", algorithm.training_module],
+                cwd=self.job_dir,
+                env=self._environment(channels),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                # Own process group: a stop kills the algorithm and anything it spawned.
+                start_new_session=True,
+            )
+        try:
+            while True:
+                exit_code = process.poll()
+                if exit_code is not None:
+                    return exit_code
+                now = time.monotonic()
+                if self.handle.stop_event.is_set():
+                    self._terminate(process)
+                    raise self.handle.stopped()
+                if now >= self.deadline:
+                    self._terminate(process)
+                    raise self._max_runtime_exceeded()
+                if kill_at is not None and now >= kill_at:
+                    self._kill(process, signal.SIGKILL)
+                    raise self.handle.fail(
+                        "InternalServerError: the training instance failed (the algorithm process was "
+                        f"killed after {kill_after:g} s by fault injection)"
+                    )
+                wake = min(self.deadline, kill_at or math.inf) - now
+                self.handle.stop_event.wait(max(0.0, min(POLL_SECONDS, wake)))
+        finally:
+            if process.poll() is None:  # an unexpected error above: never leave the process behind
+                self._kill(process, signal.SIGKILL)
+
+    @staticmethod
+    def _kill(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+        try:
+            os.killpg(process.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            LOG.warning("training process %s did not exit after %s", process.pid, sig.name)
+
+    def _terminate(self, process: subprocess.Popen[bytes]) -> None:
+        # SageMaker's stop: SIGTERM, a grace period for the algorithm to save, then SIGKILL.
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=self.stop_grace_seconds)
+        except (ProcessLookupError, PermissionError):
+            pass
+        except subprocess.TimeoutExpired:
+            self._kill(process, signal.SIGKILL)
+
+    def _log_text(self) -> str:
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+
+    def _metrics(self, algorithm: Algorithm) -> dict[str, Any]:
+        metrics = parse_final_metrics(self._log_text(), algorithm.metric_definitions)
+        return {"FinalMetricDataList": metrics} if metrics else {}
+
+    def _failure_reason(self, exit_code: int) -> str:
+        failure = self.output_dir / "failure"
+        if failure.is_file():
+            text = failure.read_text(encoding="utf-8", errors="replace").strip()
+            if text:
+                return text[:FAILURE_REASON_LIMIT]
+        lines = [line for line in self._log_text().splitlines() if line.strip()]
+        tail = lines[-1].strip() if lines else "no output"
+        return f"AlgorithmError: the training process exited with code {exit_code}; last log line: {tail}"[
+            :FAILURE_REASON_LIMIT
+        ]
+
+    # -- Uploading --------------------------------------------------------------------------------
+
+    def _upload(self) -> str:
+        output = S3Uri.parse(self.handle.request["OutputDataConfig"]["S3OutputPath"]).join(
+            self.handle.name, "output"
+        )
+        try:
+            model_tar = package_model(self.model_dir, self.job_dir / "upload" / "model.tar.gz")
+            model_uri = output.join("model.tar.gz")
+            self.s3.upload_file(str(model_tar), model_uri.bucket, model_uri.key)
+            data_dir = self.output_dir / "data"
+            if data_dir.is_dir() and any(data_dir.iterdir()):
+                data_tar = package_model(data_dir, self.job_dir / "upload" / "output.tar.gz")
+                data_uri = output.join("output.tar.gz")
+                self.s3.upload_file(str(data_tar), data_uri.bucket, data_uri.key)
+        except (ValueError, OSError, ClientError, BotoCoreError) as error:
+            raise self.handle.fail(
+                f"ClientError: could not upload the model artifacts to {output}: {error}"
+            ) from None
+        return str(model_uri)
