@@ -1,0 +1,560 @@
+"""The REST API over HTTPS on 127.0.0.1, forwarding to Lambda like API Gateway's proxy integration.
+
+moto's API Gateway stores the API (so ``aws apigateway get-rest-apis`` / ``get-api-key --include-value``
+work) but does not serve it. :class:`ApiGatewayServer` serves one :class:`local.api_model.RestApiModel`
+at ``https://127.0.0.1:<port>/<stage>/<path>`` (TLS from :mod:`local.tls`), in a threaded server:
+
+1. routing: the stage, then the resource path (``{param}`` and ``{param+}`` segments supported) and the
+   method; unknown paths/methods answer 403 ``{"message": "Missing Authentication Token"}`` like API
+   Gateway; payloads over 10 MB answer 413;
+2. authorization: ``AWS_IAM`` methods need an ``Authorization: AWS4-HMAC-SHA256 Credential=<local access
+   key>/...`` header (the signature itself is **not verified** locally); ``ApiKeyRequired`` methods need an
+   ``x-api-key`` of an enabled key in a usage plan of the stage; failures answer 403 JSON;
+3. throttling: token buckets from the stage's ``MethodSettings`` and the usage plan's throttle answer
+   429 ``{"message": "Too Many Requests"}``;
+4. request validation: required request parameters (``method.request.header.*``/``querystring.*``) when
+   the method's validator checks parameters, 400 otherwise;
+5. integration: ``AWS_PROXY`` builds the REST API proxy event (``resource``, ``path``, ``httpMethod``,
+   ``headers``, ``multiValueHeaders``, query strings, ``pathParameters``, ``requestContext`` with stage,
+   request id and identity, ``body`` base64-encoded with ``isBase64Encoded: true`` when the content type
+   matches the API's ``BinaryMediaTypes``) and invokes the function; the proxy response's ``statusCode``,
+   ``headers``/``multiValueHeaders`` and ``body`` (decoded when ``isBase64Encoded``) become the HTTP
+   response. A function error or malformed response answers 502 ``Internal server error``, an
+   invocation over the 29 s integration timeout 504. ``MOCK`` integrations answer 200 ``{}``.
+
+No error ever carries a stack trace; unexpected failures answer 500 ``{"message": "Internal server
+error"}`` and are logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import datetime as dt
+import json
+import logging
+import re
+import ssl
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from .api_model import MethodModel, RestApiModel, StageModel, Throttle
+
+LOG = logging.getLogger(__name__)
+
+MAX_PAYLOAD_BYTES: Final = 10 * 1024 * 1024
+INTEGRATION_TIMEOUT_SECONDS: Final = 29.0
+
+Invoke = Callable[[str, str], dict[str, Any]]
+"""``invoke(function name or ARN, JSON payload)`` -> Lambda Invoke response (``LambdaRegistry.invoke``)."""
+
+
+class GatewayError(Exception):
+    """An API Gateway answer of its own (not the integration's)."""
+
+    def __init__(self, status: int, message: str, error_type: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.error_type = error_type
+
+
+class TokenBucket:
+    """Thread-safe token bucket: ``rate`` tokens per second, at most ``capacity`` stored."""
+
+    def __init__(self, throttle: Throttle) -> None:
+        self.rate = max(0.0, throttle.rate_limit)
+        self.capacity = max(1, throttle.burst_limit)
+        self._tokens = float(self.capacity)
+        self._last = time.monotonic()
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        """Take one token; False when the bucket is empty (the request is throttled)."""
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
+            self._last = now
+            if self._tokens >= 1.0:
+                self._tokens -= 1.0
+                return True
+            return False
+
+
+def _media_type(value: str | None) -> str:
+    return (value or "").split(";", 1)[0].strip().lower()
+
+
+def is_binary(content_type: str | None, binary_media_types: list[str]) -> bool:
+    """Whether API Gateway would treat a payload of ``content_type`` as binary (``*`` wildcards allowed)."""
+    media = _media_type(content_type)
+    if not media:
+        return False
+    for pattern in binary_media_types:
+        # In templates "/" is sometimes escaped as "~1" (JSON Patch style).
+        regex = re.escape(pattern.replace("~1", "/").lower()).replace(r"\*", "[^/]*")
+        if re.fullmatch(regex, media) or pattern == "*/*":
+            return True
+    return False
+
+
+def _match_route(template: str, path: str) -> dict[str, str] | None:
+    """Path parameters when ``path`` matches the resource ``template`` (``/a/{id}/{proxy+}``), else None."""
+    template_parts = [p for p in template.split("/") if p]
+    path_parts = [p for p in path.split("/") if p]
+    params: dict[str, str] = {}
+    for index, part in enumerate(template_parts):
+        if part.startswith("{") and part.endswith("+}"):
+            rest = path_parts[index:]
+            if not rest:
+                return None
+            params[part[1:-2]] = "/".join(rest)
+            return params
+        if index >= len(path_parts):
+            return None
+        if part.startswith("{") and part.endswith("}"):
+            params[part[1:-1]] = unquote(path_parts[index])
+        elif part != path_parts[index]:
+            return None
+    return params if len(template_parts) == len(path_parts) else None
+
+
+class ApiGatewayServer:
+    """Serves one REST API over HTTPS (see module docstring)."""
+
+    def __init__(
+        self,
+        api: RestApiModel,
+        invoke: Invoke,
+        *,
+        ssl_context: ssl.SSLContext,
+        account_id: str,
+        region: str,
+        access_key_id: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        integration_timeout: float = INTEGRATION_TIMEOUT_SECONDS,
+        access_log: Path | None = None,
+    ) -> None:
+        self.api = api
+        self.invoke = invoke
+        self.account_id = account_id
+        self.region = region
+        self.access_key_id = access_key_id
+        self.integration_timeout = integration_timeout
+        self.access_log = access_log
+        self._buckets: dict[tuple[str, ...], TokenBucket] = {}
+        self._buckets_lock = threading.Lock()
+        self._log_lock = threading.Lock()
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=32, thread_name_prefix="apigw-integration"
+        )
+        self._server = _TlsThreadingServer((host, port), _handler_class(self), ssl_context)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on."""
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        """``https://127.0.0.1:<port>``."""
+        return f"https://127.0.0.1:{self.port}"
+
+    def stage_url(self, stage: str) -> str:
+        """The invoke URL of a stage (what ``ApiUrl`` is on AWS)."""
+        return f"{self.base_url}/{stage}"
+
+    def start(self) -> ApiGatewayServer:
+        """Serve in a background thread."""
+        self._thread = threading.Thread(target=self._server.serve_forever, name="apigateway", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    # -- request pipeline ----------------------------------------------------------------------------
+
+    def _bucket(self, key: tuple[str, ...], throttle: Throttle) -> TokenBucket:
+        with self._buckets_lock:
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                bucket = self._buckets[key] = TokenBucket(throttle)
+            return bucket
+
+    def route(self, path: str) -> tuple[StageModel, str]:
+        """The stage and the resource path part of a request path (``/v1/predict`` -> v1, ``/predict``)."""
+        stage_name, _, rest = path.lstrip("/").partition("/")
+        stage = self.api.stages.get(stage_name)
+        if stage is None:
+            raise GatewayError(403, "Forbidden", "ForbiddenException")
+        return stage, "/" + rest
+
+    def find_method(self, http_method: str, resource_path: str) -> tuple[MethodModel, dict[str, str]]:
+        """The method serving a request, with its path parameters; 403 like API Gateway otherwise."""
+        candidates = []
+        for (template, method_name), method in self.api.methods.items():
+            if method_name not in (http_method, "ANY"):
+                continue
+            params = _match_route(template, resource_path)
+            if params is not None:
+                # Literal segments beat parameters; exact methods beat ANY.
+                candidates.append((template.count("{"), method_name == "ANY", method, params))
+        if not candidates:
+            raise GatewayError(403, "Missing Authentication Token", "MissingAuthenticationTokenException")
+        candidates.sort(key=lambda item: (item[0], item[1]))
+        return candidates[0][2], candidates[0][3]
+
+    def authorize(self, method: MethodModel, stage: StageModel, headers: Mapping[str, str]) -> dict[str, Any]:
+        """Check IAM and API-key auth; returns the identity fields of the request context."""
+        identity: dict[str, Any] = {}
+        if method.authorization_type == "AWS_IAM":
+            authorization = headers.get("authorization", "")
+            if not authorization:
+                raise GatewayError(403, "Missing Authentication Token", "MissingAuthenticationTokenException")
+            match = re.match(r"AWS4-HMAC-SHA256\s+Credential=([^/,\s]+)/", authorization)
+            if not match:
+                raise GatewayError(
+                    403,
+                    "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters "
+                    "in AWS4-HMAC-SHA256 format.",
+                    "IncompleteSignatureException",
+                )
+            if match.group(1) != self.access_key_id:
+                raise GatewayError(
+                    403,
+                    "The security token included in the request is invalid.",
+                    "UnrecognizedClientException",
+                )
+            identity.update(
+                accessKey=self.access_key_id,
+                accountId=self.account_id,
+                caller=self.access_key_id,
+                user=self.access_key_id,
+                userArn=f"arn:aws:iam::{self.account_id}:user/local",
+            )
+        if method.api_key_required:
+            value = headers.get("x-api-key", "")
+            usable = self.api.keys_for_stage(stage.name)
+            if not value or value not in usable:
+                raise GatewayError(403, "Forbidden", "ForbiddenException")
+            key, plan = usable[value]
+            identity.update(apiKey=value, apiKeyId=key.id)
+            if plan.throttle and not self._bucket(("plan", plan.id, key.id), plan.throttle).take():
+                raise GatewayError(429, "Too Many Requests", "TooManyRequestsException")
+        return identity
+
+    def throttle(self, stage: StageModel, method: MethodModel) -> None:
+        """Apply the stage's method throttle (token bucket); 429 when exhausted."""
+        throttle = stage.throttle_for(method.resource_path, method.http_method)
+        if (
+            throttle
+            and not self._bucket(
+                ("stage", stage.name, method.resource_path, method.http_method), throttle
+            ).take()
+        ):
+            raise GatewayError(429, "Too Many Requests", "TooManyRequestsException")
+
+    def validate(
+        self, method: MethodModel, headers: Mapping[str, str], query: Mapping[str, list[str]]
+    ) -> None:
+        """Required request parameters, when the method's validator checks parameters."""
+        validator = self.api.validators.get(method.validator_id or "")
+        if not validator or not validator[1]:
+            return
+        missing = []
+        for name, required in method.request_parameters.items():
+            if not required:
+                continue
+            _, _, location_and_name = name.partition("method.request.")
+            location, _, parameter = location_and_name.partition(".")
+            if (location == "header" and parameter.lower() not in headers) or (
+                location == "querystring" and parameter not in query
+            ):
+                missing.append(parameter)
+        if missing:
+            raise GatewayError(
+                400, f"Missing required request parameters: [{', '.join(missing)}]", "BadRequestException"
+            )
+
+    def proxy_event(
+        self,
+        *,
+        method: MethodModel,
+        stage: StageModel,
+        http_method: str,
+        request_path: str,
+        path_parameters: dict[str, str],
+        header_pairs: list[tuple[str, str]],
+        query: dict[str, list[str]],
+        body: bytes,
+        source_ip: str,
+        identity: dict[str, Any],
+        request_id: str,
+    ) -> dict[str, Any]:
+        """The REST API (v1) Lambda proxy event for a request."""
+        headers: dict[str, str] = {}
+        multi_headers: dict[str, list[str]] = {}
+        for name, value in header_pairs:
+            headers[name] = value
+            multi_headers.setdefault(name, []).append(value)
+        content_type = next((v for k, v in header_pairs if k.lower() == "content-type"), None)
+        binary = is_binary(content_type, self.api.binary_media_types)
+        if not body:
+            body_value: str | None = None
+        elif binary:
+            body_value = base64.b64encode(body).decode("ascii")
+        else:
+            body_value = body.decode("utf-8", errors="replace")
+        now = dt.datetime.now(dt.UTC)
+        user_agent = next((v for k, v in header_pairs if k.lower() == "user-agent"), None)
+        return {
+            "resource": method.resource_path,
+            "path": "/" + request_path.lstrip("/"),
+            "httpMethod": http_method,
+            "headers": headers or None,
+            "multiValueHeaders": multi_headers or None,
+            "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
+            "multiValueQueryStringParameters": dict(query) or None,
+            "pathParameters": path_parameters or None,
+            "stageVariables": None,
+            "requestContext": {
+                "resourceId": method.resource_id,
+                "resourcePath": method.resource_path,
+                "httpMethod": http_method,
+                "extendedRequestId": base64.b64encode(uuid.uuid4().bytes).decode()[:16],
+                "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+                "path": f"/{stage.name}/{request_path.lstrip('/')}",
+                "accountId": self.account_id,
+                "protocol": "HTTP/1.1",
+                "stage": stage.name,
+                "domainPrefix": "127",
+                "requestTimeEpoch": int(now.timestamp() * 1000),
+                "requestId": request_id,
+                "identity": {
+                    "cognitoIdentityPoolId": None,
+                    "accountId": None,
+                    "cognitoIdentityId": None,
+                    "caller": None,
+                    "sourceIp": source_ip,
+                    "principalOrgId": None,
+                    "accessKey": None,
+                    "cognitoAuthenticationType": None,
+                    "cognitoAuthenticationProvider": None,
+                    "userArn": None,
+                    "userAgent": user_agent,
+                    "user": None,
+                    **identity,
+                },
+                "domainName": "127.0.0.1",
+                "apiId": self.api.id,
+            },
+            "body": body_value,
+            "isBase64Encoded": bool(body) and binary,
+        }
+
+    def integrate(
+        self, method: MethodModel, event: dict[str, Any]
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        """Call the integration; the HTTP status, headers and body to send."""
+        if method.integration_type == "MOCK" or method.function_arn is None:
+            return 200, [("Content-Type", "application/json")], b"{}"
+        future = self._executor.submit(self.invoke, method.function_arn, json.dumps(event))
+        try:
+            response = future.result(timeout=self.integration_timeout)
+        except concurrent.futures.TimeoutError:
+            raise GatewayError(504, "Endpoint request timed out", "IntegrationTimeout") from None
+        except Exception as error:
+            LOG.warning("integration call to %s failed: %s", method.function_arn, error)
+            raise GatewayError(500, "Internal server error", "InternalServerErrorException") from None
+        if "FunctionError" in response:
+            LOG.warning("function %s failed: %s", method.function_arn, str(response.get("Payload"))[:500])
+            raise GatewayError(502, "Internal server error", "InternalServerErrorException")
+        return proxy_response(response.get("Payload"))
+
+    def _access_log(
+        self, handler: BaseHTTPRequestHandler, request_id: str, status: int, length: int, seconds: float
+    ) -> None:
+        # The stage's access log (AccessLogSetting) goes to a local file instead of CloudWatch Logs.
+        if self.access_log is None:
+            return
+        line = _access_log_line(handler, request_id, status, length, seconds)
+        with self._log_lock, self.access_log.open("a", encoding="utf-8") as stream:
+            stream.write(line + "\n")
+
+
+def proxy_response(payload: Any) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Map a Lambda proxy response to (status, headers, body); a malformed one is API Gateway's 502."""
+    if not isinstance(payload, dict):
+        raise GatewayError(502, "Internal server error", "InternalServerErrorException")
+    allowed = {"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded", "cookies"}
+    status = payload.get("statusCode", 200)
+    if set(payload) - allowed or not isinstance(status, int) or not 100 <= status <= 599:
+        raise GatewayError(502, "Internal server error", "InternalServerErrorException")
+    headers: list[tuple[str, str]] = []
+    for name, value in (payload.get("headers") or {}).items():
+        headers.append((str(name), str(value)))
+    single = {name.lower() for name, _ in headers}
+    for name, values in (payload.get("multiValueHeaders") or {}).items():
+        if str(name).lower() in single:
+            continue
+        headers.extend((str(name), str(value)) for value in values or [])
+    body = payload.get("body")
+    if body is None:
+        data = b""
+    elif payload.get("isBase64Encoded"):
+        try:
+            data = base64.b64decode(str(body))
+        except ValueError:
+            raise GatewayError(502, "Internal server error", "InternalServerErrorException") from None
+    else:
+        data = str(body).encode("utf-8")
+    if not any(name.lower() == "content-type" for name, _ in headers):
+        headers.append(("Content-Type", "application/json"))
+    return status, headers, data
+
+
+class _TlsThreadingServer(ThreadingHTTPServer):
+    daemon_threads = True
+    # Many concurrent clients (tests poll while a deployment runs).
+    request_queue_size = 128
+
+    def __init__(
+        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], context: ssl.SSLContext
+    ) -> None:
+        super().__init__(address, handler)
+        # Handshakes happen in the request threads (on first read), so a slow client cannot block accept().
+        self.socket = context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # TLS handshake failures (a client that does not trust the CA) are the client's problem: log quietly.
+        LOG.debug("connection from %s failed", client_address, exc_info=True)
+
+
+def _handler_class(gateway: ApiGatewayServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "gtpipe-local-apigateway"
+        sys_version = ""
+
+        def log_message(self, format: str, *args: Any) -> None:
+            LOG.debug("%s - %s", self.address_string(), format % args)
+
+        def do_GET(self) -> None:
+            self._handle()
+
+        def do_POST(self) -> None:
+            self._handle()
+
+        def do_PUT(self) -> None:
+            self._handle()
+
+        def do_PATCH(self) -> None:
+            self._handle()
+
+        def do_DELETE(self) -> None:
+            self._handle()
+
+        def do_HEAD(self) -> None:
+            self._handle()
+
+        def do_OPTIONS(self) -> None:
+            self._handle()
+
+        def _handle(self) -> None:
+            request_id = str(uuid.uuid4())
+            started = time.monotonic()
+            status = 500
+            try:
+                status, headers, body = self._process(request_id)
+            except GatewayError as error:
+                status = error.status
+                body = json.dumps({"message": error.message}).encode()
+                headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", error.error_type)]
+            except Exception:
+                LOG.exception("unexpected error serving %s %s", self.command, self.path)
+                status, body = 500, json.dumps({"message": "Internal server error"}).encode()
+                headers = [("Content-Type", "application/json")]
+            try:
+                self.send_response(status)
+                for name, value in headers:
+                    if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                        self.send_header(name, value)
+                self.send_header("x-amzn-RequestId", request_id)
+                self.send_header("x-amz-apigw-id", base64.b64encode(uuid.uuid4().bytes).decode()[:16])
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+            except (TimeoutError, BrokenPipeError, ConnectionResetError, ssl.SSLError):
+                return
+            gateway._access_log(self, request_id, status, len(body), time.monotonic() - started)
+
+        def _process(self, request_id: str) -> tuple[int, list[tuple[str, str]], bytes]:
+            split = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_PAYLOAD_BYTES:
+                self.close_connection = True
+                raise GatewayError(413, "Request Too Long", "RequestTooLongException")
+            body = self.rfile.read(length) if length else b""
+            stage, resource_path = gateway.route(split.path)
+            http_method = self.command
+            method, path_parameters = gateway.find_method(http_method, resource_path)
+            header_pairs = [(name, value) for name, value in self.headers.items()]
+            lower = {name.lower(): value for name, value in header_pairs}
+            query = parse_qs(split.query, keep_blank_values=True)
+            identity = gateway.authorize(method, stage, lower)
+            gateway.throttle(stage, method)
+            gateway.validate(method, lower, query)
+            header_pairs.extend(
+                [
+                    ("X-Forwarded-For", self.client_address[0]),
+                    ("X-Forwarded-Port", str(gateway.port)),
+                    ("X-Forwarded-Proto", "https"),
+                ]
+            )
+            event = gateway.proxy_event(
+                method=method,
+                stage=stage,
+                http_method=http_method,
+                request_path=resource_path,
+                path_parameters=path_parameters,
+                header_pairs=header_pairs,
+                query=query,
+                body=body,
+                source_ip=self.client_address[0],
+                identity=identity,
+                request_id=request_id,
+            )
+            return gateway.integrate(method, event)
+
+    return Handler
+
+
+def _access_log_line(
+    handler: BaseHTTPRequestHandler, request_id: str, status: int, length: int, seconds: float
+) -> str:
+    return json.dumps(
+        {
+            "requestId": request_id,
+            "ip": handler.client_address[0],
+            "requestTime": dt.datetime.now(dt.UTC).strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "httpMethod": handler.command,
+            "path": handler.path,
+            "status": status,
+            "protocol": "HTTP/1.1",
+            "responseLength": length,
+            "latencyMs": round(seconds * 1000, 1),
+        }
+    )

@@ -1,0 +1,362 @@
+"""The embedded local cloud: moto in server mode plus gtpipe's extensions, in one Python process.
+
+:class:`LocalCloud` starts, in this order:
+
+1. a ``moto.server.ThreadedMotoServer`` on 127.0.0.1 (one process, so the in-process patches below apply
+   to what it serves), with Step Functions *execution* switched on through moto's server-mode config
+   endpoint (``POST /moto-api/config`` with ``{"stepfunctions": {"execute_state_machine": true}}``, which
+   sets ``moto.core.config.default_user_config``; without it moto only records executions);
+2. the Lambda runtime (:mod:`local.lambda_runtime`) behind a :class:`local.sfn.LambdaRegistry`;
+3. the local SageMaker (:class:`local.sagemaker.LocalSageMaker`) whose state-change events are published
+   to the default event bus (``PutEvents``, source ``aws.sagemaker``), routed from moto's ``sagemaker``
+   and ``sagemaker-runtime`` APIs (:func:`local.sagemaker.install_sagemaker_api`);
+4. moto's Step Functions interpreter extended by :func:`local.sfn.install` (Lambda and SageMaker tasks);
+5. EventBridge -> Lambda delivery (:mod:`local.eventbridge`).
+
+:meth:`LocalCloud.deploy` then deploys a synthesized cloud assembly (:mod:`local.deploy`) and serves each
+REST API over HTTPS (:mod:`local.apigateway`, certificate from :mod:`local.tls`). Everything is in memory
+and gone when the cloud stops.
+
+Standard tools reach it at :attr:`LocalCloud.endpoint_url`: ``aws --endpoint-url``, boto3 with
+``AWS_ENDPOINT_URL``, curl (any credentials work with moto; the API's IAM check expects
+:data:`ACCESS_KEY_ID`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import threading
+import time
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import boto3
+from botocore.config import Config
+from moto.core.config import default_user_config
+from moto.server import ThreadedMotoServer
+
+from local.sfn import LambdaRegistry, function_name_of
+from local.sfn import install as install_sfn
+
+from .apigateway import ApiGatewayServer
+from .cfn import CloudAssembly, Environment
+from .deploy import Deployment, LocalDeployer
+from .eventbridge import AsyncLambdaInvoker, EventBridgeLambdaTargets
+from .lambda_runtime import AsyncInvokeConfig, LambdaRuntime
+from .tls import LocalCertificateAuthority
+
+LOG = logging.getLogger(__name__)
+
+ACCESS_KEY_ID: Final = "AKIAGTPIPELOCAL00000"
+SECRET_ACCESS_KEY: Final = "gtpipe-local-secret-access-key"  # noqa: S105 - a fixed local-only value
+"""The local credentials (moto accepts any; the local API's ``AWS_IAM`` check expects this key id)."""
+
+DEFAULT_STATE_DIR: Final = Path(".local")
+
+
+@dataclass
+class CloudSettings:
+    """How the local cloud runs.
+
+    ``retry_interval_scale`` multiplies the state machine's ``Retry`` intervals (0.05 turns the
+    deployment's 60 s "endpoint busy" wait into 3 s): timing only, the retry logic is the definition's.
+    ``sagemaker_poll_interval`` is how often ``.sync`` SageMaker tasks poll Describe*.
+    ``reference_labels`` is the simulated workforce's truth file (JSON Lines ``{"source-ref", "label"}``).
+    """
+
+    state_dir: Path = DEFAULT_STATE_DIR
+    host: str = "127.0.0.1"
+    port: int = 0
+    api_port: int = 0
+    environment: Environment = field(default_factory=Environment)
+    retry_interval_scale: float = 0.05
+    sagemaker_poll_interval: float = 0.5
+    reference_labels: Path | None = None
+    labeling_error_rate: float = 0.1
+    labeling_seed: int = 0
+    labeling_seconds_per_task: float = 0.0
+    lambda_concurrency: int = 4
+    async_retry_delays: tuple[float, ...] = (1.0, 2.0)
+
+    @property
+    def reference_labels_path(self) -> Path:
+        """Where the simulated workforce reads its reference labels."""
+        return self.reference_labels or self.state_dir / "workforce" / "reference-labels.jsonl"
+
+
+class LocalCloud:
+    """Starts and stops the local cloud; deploys assemblies into it (see module docstring).
+
+    Usage::
+
+        with LocalCloud(CloudSettings(state_dir=Path(".local"))) as cloud:
+            cloud.deploy(synthesize(".local/cdk.out"))
+            print(cloud.outputs["ApiUrl"])
+    """
+
+    def __init__(self, settings: CloudSettings | None = None) -> None:
+        self.settings = settings or CloudSettings()
+        self.state_dir = Path(self.settings.state_dir).resolve()
+        self.environment = self.settings.environment
+        self._server: ThreadedMotoServer | None = None
+        self._stack: list[Any] = []
+        self.registry = LambdaRegistry(account_id=self.environment.account_id, region=self.environment.region)
+        self.runtime: LambdaRuntime | None = None
+        self.sagemaker: Any = None
+        self.invoker: AsyncLambdaInvoker | None = None
+        self.events: EventBridgeLambdaTargets | None = None
+        self.ca: LocalCertificateAuthority | None = None
+        self.deployment: Deployment | None = None
+        self.api_servers: dict[str, ApiGatewayServer] = {}
+        self.outputs: dict[str, Any] = {}
+        self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+
+    @property
+    def endpoint_url(self) -> str:
+        """``http://127.0.0.1:<port>``: the AWS endpoint of every emulated service."""
+        if self._server is None:
+            raise RuntimeError("the local cloud is not started")
+        host, port = self._server.get_host_and_port()
+        return f"http://{host}:{port}"
+
+    def start(self) -> LocalCloud:
+        """Start moto and install every extension (see module docstring)."""
+        from local.sagemaker import LocalSageMaker, WorkforceSettings, install_sagemaker_api
+
+        # moto's server logs every request through werkzeug at INFO.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        for stale in ("logs", "sagemaker", "deploy"):
+            shutil.rmtree(self.state_dir / stale, ignore_errors=True)
+        try:
+            self._server = ThreadedMotoServer(
+                ip_address=self.settings.host, port=self.settings.port, verbose=False
+            )
+            self._server.start()
+            self._stack.append(self._server.stop)
+            self._enable_step_functions_execution()
+            self.runtime = LambdaRuntime(
+                {
+                    "AWS_ENDPOINT_URL": self.endpoint_url,
+                    "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
+                    "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+                    "AWS_REGION": self.environment.region,
+                },
+                log_dir=self.state_dir / "logs",
+                max_concurrency=self.settings.lambda_concurrency,
+            )
+            self._stack.append(self.runtime.shutdown)
+            workforce = WorkforceSettings(
+                reference_labels=self.settings.reference_labels_path,
+                error_rate=self.settings.labeling_error_rate,
+                seed=self.settings.labeling_seed,
+                seconds_per_task=self.settings.labeling_seconds_per_task,
+            )
+            self.sagemaker = LocalSageMaker(
+                lambda: self.client("s3", cached=False),
+                self.state_dir / "sagemaker",
+                emit_event=self.publish_sagemaker_event,
+                region=self.environment.region,
+                account_id=self.environment.account_id,
+                workforce=workforce,
+            )
+            self._stack.append(self.sagemaker.shutdown)
+            api = install_sagemaker_api(self.sagemaker)
+            self._stack.append(api.uninstall)
+            sfn = install_sfn(
+                self.registry,
+                self.sagemaker,
+                poll_interval=self.settings.sagemaker_poll_interval,
+                retry_interval_scale=self.settings.retry_interval_scale,
+            )
+            self._stack.append(sfn.uninstall)
+            self.invoker = AsyncLambdaInvoker(
+                self.registry,
+                self._async_config,
+                self.send_sqs_message,
+                retry_delays=self.settings.async_retry_delays,
+            )
+            self._stack.append(self.invoker.shutdown)
+            self.events = EventBridgeLambdaTargets(self.invoker, self.send_sqs_message).install()
+            self._stack.append(self.events.uninstall)
+            self.ca = LocalCertificateAuthority(self.state_dir / "ca.pem")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _enable_step_functions_execution(self) -> None:
+        request = urllib.request.Request(  # noqa: S310 - our loopback server
+            f"{self.endpoint_url}/moto-api/config",
+            data=json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - our loopback server
+            response.read()
+        if not default_user_config.get("stepfunctions", {}).get("execute_state_machine"):
+            raise RuntimeError("moto did not switch on Step Functions execution")
+
+    def stop(self) -> None:
+        """Stop everything started (in reverse order); in-memory state is gone."""
+        for server in self.api_servers.values():
+            try:
+                server.stop()
+            except Exception:
+                LOG.exception("stopping the API server failed")
+        self.api_servers.clear()
+        while self._stack:
+            step = self._stack.pop()
+            try:
+                step()
+            except Exception:
+                LOG.exception("stopping %s failed", getattr(step, "__qualname__", step))
+        self._server = None
+        default_user_config["stepfunctions"] = {"execute_state_machine": False}
+
+    def __enter__(self) -> LocalCloud:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- clients and glue ----------------------------------------------------------------------------
+
+    def client(self, service: str, *, cached: bool = True) -> Any:
+        """A boto3 client for the local endpoint (thread-safe; cached per service unless ``cached=False``)."""
+        if cached:
+            with self._clients_lock:
+                if service not in self._clients:
+                    self._clients[service] = self._new_client(service)
+                return self._clients[service]
+        return self._new_client(service)
+
+    def _new_client(self, service: str) -> Any:
+        return boto3.session.Session().client(
+            service,
+            endpoint_url=self.endpoint_url,
+            region_name=self.environment.region,
+            aws_access_key_id=ACCESS_KEY_ID,
+            aws_secret_access_key=SECRET_ACCESS_KEY,
+            config=Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=32),
+        )
+
+    def publish_sagemaker_event(self, detail_type: str, detail: dict[str, Any], resources: list[str]) -> None:
+        """The local SageMaker's ``emit_event``: PutEvents on the default bus, source ``aws.sagemaker``."""
+        response = self.client("events").put_events(
+            Entries=[
+                {
+                    "Source": "aws.sagemaker",
+                    "DetailType": detail_type,
+                    "Detail": json.dumps(detail, default=str),
+                    "Resources": resources,
+                    "EventBusName": "default",
+                }
+            ]
+        )
+        if response.get("FailedEntryCount"):
+            raise RuntimeError(f"PutEvents rejected a SageMaker event: {response['Entries']}")
+
+    def send_sqs_message(self, queue_arn: str, body: str, attributes: Mapping[str, str]) -> None:
+        """Send a message to the queue with ARN ``queue_arn`` (dead letters)."""
+        parts = queue_arn.split(":")
+        sqs = self.client("sqs")
+        url = sqs.get_queue_url(QueueName=parts[5], QueueOwnerAWSAccountId=parts[4])["QueueUrl"]
+        sqs.send_message(
+            QueueUrl=url,
+            MessageBody=body,
+            MessageAttributes={
+                k: {"DataType": "String", "StringValue": v} for k, v in attributes.items() if v
+            },
+        )
+
+    def _async_config(self, function_name: str) -> AsyncInvokeConfig | None:
+        spec = (self.deployment.functions if self.deployment else {}).get(function_name_of(function_name))
+        return spec.async_config if spec else None
+
+    # -- deployment ----------------------------------------------------------------------------------
+
+    def deploy(self, assembly_dir: str | Path) -> Deployment:
+        """Deploy a cloud assembly and serve its REST APIs; fills :attr:`outputs`."""
+        if self.runtime is None or self.ca is None:
+            raise RuntimeError("start the local cloud before deploying")
+        assembly = CloudAssembly(assembly_dir)
+        deployer = LocalDeployer(
+            self.client, self.environment, self.runtime, self.registry, work_dir=self.state_dir / "deploy"
+        )
+        self.deployment = deployer.deploy(assembly)
+        for api_id, api in self.deployment.apis.items():
+            server = ApiGatewayServer(
+                api,
+                self.registry.invoke,
+                ssl_context=self.ca.server_context(),
+                account_id=self.environment.account_id,
+                region=self.environment.region,
+                access_key_id=ACCESS_KEY_ID,
+                host=self.settings.host,
+                port=self.settings.api_port if len(self.deployment.apis) == 1 else 0,
+                access_log=self.state_dir / "logs" / f"api-{api_id}-access.log",
+            ).start()
+            self.api_servers[api_id] = server
+        self.outputs = self._outputs(self.deployment)
+        return self.deployment
+
+    def localize(self, value: Any) -> Any:
+        """Replace AWS invoke URLs of deployed APIs (``https://<id>.execute-api.<region>.<suffix>/``) in
+        ``value`` with the local HTTPS server's URL."""
+        if not isinstance(value, str):
+            return value
+        env = self.environment
+        for api_id, server in self.api_servers.items():
+            value = value.replace(
+                f"https://{api_id}.execute-api.{env.region}.{env.url_suffix}", server.base_url
+            )
+        return value
+
+    def _outputs(self, deployment: Deployment) -> dict[str, Any]:
+        outputs: dict[str, Any] = {
+            "AwsEndpointUrl": self.endpoint_url,
+            "Region": self.environment.region,
+            "AccountId": self.environment.account_id,
+            "AccessKeyId": ACCESS_KEY_ID,
+            "SecretAccessKey": SECRET_ACCESS_KEY,
+            "CaCertPath": str(self.ca.ca_path) if self.ca else None,
+            "WorkforceReferenceLabels": str(self.settings.reference_labels_path),
+            "LogDir": str(self.state_dir / "logs"),
+        }
+        for stack in deployment.stacks.values():
+            for name, value in stack.outputs.items():
+                # CDK's generated cross-stack exports stay under "Stacks" only.
+                if not name.startswith("ExportsOutput"):
+                    outputs[name] = self.localize(value)
+        for api in deployment.apis.values():
+            keys = [key.value for key in api.api_keys.values() if key.enabled]
+            if keys:
+                outputs["ApiKey"] = keys[0]
+            outputs.setdefault("ApiId", api.id)
+        outputs["Stacks"] = {
+            name: {key: self.localize(value) for key, value in stack.outputs.items()}
+            for name, stack in deployment.stacks.items()
+        }
+        return outputs
+
+    def write_outputs(self, path: Path | None = None) -> Path:
+        """Write :attr:`outputs` as JSON (default ``<state dir>/outputs.json``)."""
+        target = path or self.state_dir / "outputs.json"
+        target.write_text(json.dumps(self.outputs, indent=2, default=str) + "\n")
+        return target
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Wait until EventBridge deliveries and the Lambda invocations they started are done."""
+        deadline = time.monotonic() + timeout
+        if self.sagemaker is not None:
+            self.sagemaker.flush_events(timeout)
+        return self.events.wait_idle(max(0.0, deadline - time.monotonic())) if self.events else True
