@@ -69,3 +69,14 @@ def grant_invoke(role: iam.IRole, function_arns: Iterable[str]) -> None:
     role.add_to_principal_policy(
         iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=list(function_arns))
     )
+
+
+def grant_key_for_aws_resources(role: iam.IRole, key: kms.IKey) -> None:
+    """Let SageMaker create grants on the key for the volumes and endpoints the caller asks it to encrypt."""
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["kms:CreateGrant"],
+            resources=[key.key_arn],
+            conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+        )
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy, Size, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -48,6 +48,7 @@ class PythonLambda(Construct):
         memory_size: int = 256,
         dead_letter_queue: bool = False,
         reserved_concurrency: int | None = None,
+        ephemeral_storage: Size | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -103,6 +104,7 @@ class PythonLambda(Construct):
             environment_encryption=key,
             dead_letter_queue=self.dead_letter_queue,
             reserved_concurrent_executions=reserved_concurrency,
+            ephemeral_storage_size=ephemeral_storage,
             retry_attempts=2 if dead_letter_queue else None,
         )
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Size, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -20,7 +20,14 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra.config import PipelineConfig
-from infra.constructs.grants import grant_invoke, grant_key, grant_objects, grant_table
+from infra.constructs.grants import (
+    grant_invoke,
+    grant_key,
+    grant_key_for_aws_resources,
+    grant_list,
+    grant_objects,
+    grant_table,
+)
 from infra.constructs.lambda_function import PythonLambda, encrypted_queue
 from infra.constructs.regional import RegionalFacts
 from infra.constructs.storage import (
@@ -108,6 +115,8 @@ class Pipeline(Construct):
             {"DATA_BUCKET": data_bucket.bucket_name},
             timeout=Duration.minutes(15),
             memory_size=1024,
+            # The streaming split spills shuffle buckets to /tmp: about 1.1x the manifest's size.
+            ephemeral_storage=Size.gibibytes(2),
         )
         self.evaluate = function(
             "evaluate",
@@ -126,7 +135,6 @@ class Pipeline(Construct):
             "gtpipe: creates or blue/green-updates the endpoint and returns the task token on state change",
             {
                 "TASK_TOKEN_TABLE": task_token_table.table_name,
-                "RUNS_TABLE": runs_table.table_name,
                 "ENDPOINT_ALARM_NAMES": json.dumps(endpoint_alarm_names),
             },
             timeout=Duration.minutes(1),
@@ -377,6 +385,7 @@ class Pipeline(Construct):
         )
         # Creating jobs whose outputs and volumes use the data key requires the caller to be able to use it.
         grant_key(role, self._key)
+        grant_key_for_aws_resources(role, self._key)
         return machine
 
     def _pipeline_config(
@@ -453,6 +462,8 @@ class Pipeline(Construct):
         grant_objects(self.split.role, bucket, read=[INCOMING_PREFIX, LABELING_PREFIX], write=[SPLITS_PREFIX])
         # evaluate: validation manifests and transform output in, metrics out.
         grant_objects(self.evaluate.role, bucket, read=[SPLITS_PREFIX, TRANSFORM_PREFIX], write=[RUNS_PREFIX])
+        # Without ListBucket, S3 reports a missing transform output as AccessDenied instead of NoSuchKey.
+        grant_list(self.evaluate.role, bucket, [TRANSFORM_PREFIX])
         # notify and job_status: ledger and topic.
         for fn in (self.notify, self.job_status):
             grant_table(fn.role, runs_table, write=True)
@@ -464,7 +475,8 @@ class Pipeline(Construct):
             grant_key(fn.role, self._key)
         # endpoint: the one endpoint of this stack, its configs, the task tokens and autoscaling.
         grant_table(self.endpoint.role, task_token_table, write=True)
-        grant_table(self.endpoint.role, runs_table, write=False)
+        # CreateEndpoint on a KMS-encrypted endpoint configuration needs the caller to grant the key.
+        grant_key_for_aws_resources(self.endpoint.role, self._key)
         self.endpoint.role.add_to_policy(
             iam.PolicyStatement(
                 sid="ManageServingEndpoint",
@@ -472,6 +484,8 @@ class Pipeline(Construct):
                     "sagemaker:CreateEndpoint",
                     "sagemaker:UpdateEndpoint",
                     "sagemaker:DescribeEndpoint",
+                    # A Failed endpoint cannot be updated: it is deleted and created again.
+                    "sagemaker:DeleteEndpoint",
                     "sagemaker:AddTags",
                 ],
                 resources=[
@@ -518,6 +532,7 @@ class Pipeline(Construct):
                 sid="EndpointAutoscaling",
                 actions=[
                     "application-autoscaling:RegisterScalableTarget",
+                    "application-autoscaling:DeregisterScalableTarget",
                     "application-autoscaling:PutScalingPolicy",
                     "application-autoscaling:DescribeScalableTargets",
                     "application-autoscaling:DescribeScalingPolicies",

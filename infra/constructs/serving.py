@@ -37,7 +37,7 @@ class Serving(Construct):
             "PredictFunction",
             folder="predict",
             description="gtpipe: image in, class probabilities out, from the serving endpoint",
-            environment={"RUNS_TABLE": runs_table.table_name, "ENDPOINT_NAME": endpoint_name},
+            environment={"RUNS_TABLE": runs_table.table_name},
             key=key,
             powertools_layer_version=config.powertools_layer_version,
             timeout=Duration.seconds(29),

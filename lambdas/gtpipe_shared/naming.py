@@ -79,13 +79,13 @@ def labeling_key(run_id: str, name: str) -> str:
 
 
 def splits_prefix(run_id: str) -> str:
-    """Where the split writes its three manifests: ``runs/<run_id>/splits/``."""
-    return f"runs/{run_id}/splits/"
+    """Where the split writes its three manifests: ``splits/<run_id>/`` (a lifecycle rule expires it)."""
+    return f"splits/{run_id}/"
 
 
 def transform_prefix(run_id: str) -> str:
-    """Batch-transform output of the validation images: ``runs/<run_id>/transform/``."""
-    return f"runs/{run_id}/transform/"
+    """Batch-transform output of the validation images: ``transform/<run_id>/`` (expired by lifecycle)."""
+    return f"transform/{run_id}/"
 
 
 def metrics_key(run_id: str) -> str:

@@ -24,9 +24,9 @@ FUNCTIONS = {
     "split.handler.lambda_handler": {"DATA_BUCKET"},
     "evaluate.handler.lambda_handler": {"DATA_BUCKET"},
     "notify.handler.lambda_handler": {"RUNS_TABLE", "TOPIC_ARN"},
-    "endpoint.handler.lambda_handler": {"TASK_TOKEN_TABLE", "RUNS_TABLE", "ENDPOINT_ALARM_NAMES"},
+    "endpoint.handler.lambda_handler": {"TASK_TOKEN_TABLE", "ENDPOINT_ALARM_NAMES"},
     "job_status.handler.lambda_handler": {"RUNS_TABLE", "TOPIC_ARN"},
-    "predict.handler.lambda_handler": {"RUNS_TABLE", "ENDPOINT_NAME"},
+    "predict.handler.lambda_handler": {"RUNS_TABLE"},
 }
 ASYNC_HANDLERS = {
     "start_run.handler.lambda_handler",
@@ -54,6 +54,7 @@ def test_every_function_is_python312_traced_with_powertools_and_its_environment(
         assert ("DeadLetterConfig" in props) == (handler in ASYNC_HANDLERS), handler
     assert functions["split.handler.lambda_handler"]["Timeout"] == 900
     assert functions["split.handler.lambda_handler"]["MemorySize"] == 1024
+    assert functions["split.handler.lambda_handler"]["EphemeralStorage"] == {"Size": 2048}
 
 
 def test_pipeline_config_reaches_start_run(synth: Synthesized) -> None:

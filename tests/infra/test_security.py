@@ -53,7 +53,14 @@ INTEGRATION_ACTIONS = {
     "arn:aws:states:::lambda:invoke.waitForTaskToken": {"lambda:InvokeFunction"},
 }
 # Every SageMaker job also passes the execution role; the data key encrypts job outputs and volumes.
-COMMON_ACTIONS = {"iam:PassRole", "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"}
+COMMON_ACTIONS = {
+    "iam:PassRole",
+    "kms:Decrypt",
+    "kms:DescribeKey",
+    "kms:Encrypt",
+    "kms:GenerateDataKey",
+    "kms:CreateGrant",
+}
 # Added by CDK for the state machine's logs and traces.
 OBSERVABILITY_ACTIONS = {
     "logs:CreateLogDelivery",

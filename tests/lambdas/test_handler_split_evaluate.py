@@ -39,11 +39,11 @@ def test_split_writes_outputs_and_returns_contract(cloud: Cloud, context: FakeCo
     # when split runs
     answer = split(cloud, context)
     # then the three manifests exist and the answer matches the contract
-    base = f"s3://{DATA_BUCKET}/runs/{RUN}/splits/"
+    base = f"s3://{DATA_BUCKET}/splits/{RUN}/"
     assert answer["train_uri"] == base + "train.manifest"
     assert answer["validation_uri"] == base + "validation.manifest"
     assert answer["validation_images_uri"] == base + "validation-images.manifest"
-    assert answer["transform_output_uri"] == f"s3://{DATA_BUCKET}/runs/{RUN}/transform/"
+    assert answer["transform_output_uri"] == f"s3://{DATA_BUCKET}/transform/{RUN}/"
     assert answer["counts"] == {
         "train": 28,
         "validation": 7,
@@ -62,9 +62,9 @@ def test_split_writes_outputs_and_returns_contract(cloud: Cloud, context: FakeCo
         "epochs": "10",
         "mini_batch_size": "8",
     }
-    train = cloud.read(f"runs/{RUN}/splits/train.manifest").splitlines()
-    validation = cloud.read(f"runs/{RUN}/splits/validation.manifest").splitlines()
-    images = json.loads(cloud.read(f"runs/{RUN}/splits/validation-images.manifest"))
+    train = cloud.read(f"splits/{RUN}/train.manifest").splitlines()
+    validation = cloud.read(f"splits/{RUN}/validation.manifest").splitlines()
+    images = json.loads(cloud.read(f"splits/{RUN}/validation-images.manifest"))
     assert len(train) == 28 and len(validation) == 7
     assert images[0] == {"prefix": f"s3://{DATA_BUCKET}/images/"} and len(images) == 8
     assert len(json.dumps(answer)) < 8000
@@ -108,7 +108,7 @@ def write_outputs(cloud: Cloud, predictions: dict[str, list[float] | None]) -> N
         if probs is None:
             continue
         relative = ref.split("/images/", 1)[1]
-        cloud.put(f"runs/{RUN}/transform/{relative}.out", json.dumps({"prediction": probs}))
+        cloud.put(f"transform/{RUN}/{relative}.out", json.dumps({"prediction": probs}))
 
 
 def evaluate(cloud: Cloud, context: FakeContext, **overrides: Any) -> dict[str, Any]:
@@ -120,9 +120,7 @@ def _split_and_predict(cloud: Cloud, context: FakeContext, correct: int) -> list
     labels = [0] * 20 + [1] * 10 + [2] * 10
     put_manifest(cloud, [classification_line(i, label) for i, label in enumerate(labels)])
     split(cloud, context)
-    validation = [
-        json.loads(line) for line in cloud.read(f"runs/{RUN}/splits/validation.manifest").splitlines()
-    ]
+    validation = [json.loads(line) for line in cloud.read(f"splits/{RUN}/validation.manifest").splitlines()]
     predictions: dict[str, list[float] | None] = {}
     for index, obj in enumerate(validation):
         label = obj["category"] if index < correct else (obj["category"] + 1) % 3
@@ -148,7 +146,7 @@ def test_evaluate_passes_the_gate(cloud: Cloud, context: FakeContext) -> None:
 def test_evaluate_rejects_below_threshold_and_counts_missing(cloud: Cloud, context: FakeContext) -> None:
     refs = _split_and_predict(cloud, context, correct=6)
     relative = refs[0].split("/images/", 1)[1]
-    cloud.s3.delete_object(Bucket=DATA_BUCKET, Key=f"runs/{RUN}/transform/{relative}.out")
+    cloud.s3.delete_object(Bucket=DATA_BUCKET, Key=f"transform/{RUN}/{relative}.out")
     answer = evaluate(cloud, context)
     assert answer["passed"] is False
     assert answer["accuracy"] == pytest.approx(5 / 8) and answer["missing"] == 1
@@ -181,16 +179,14 @@ def test_evaluate_object_detection_map(cloud: Cloud, context: FakeContext) -> No
     # given a detection split: every image has one 100x100 box at (10, 10) in a 640x480 image
     put_manifest(cloud, [detection_line(i, [(i % 2, 10, 10, 100, 100)]) for i in range(10)])
     split(cloud, context, task_type="object-detection", hyperparameters={})
-    validation = [
-        json.loads(line) for line in cloud.read(f"runs/{RUN}/splits/validation.manifest").splitlines()
-    ]
+    validation = [json.loads(line) for line in cloud.read(f"splits/{RUN}/validation.manifest").splitlines()]
     # and the model finds each box exactly (normalized coordinates), plus one low-score false positive
     for obj in validation:
         class_id = obj["category"]["annotations"][0]["class_id"]
         box = [class_id, 0.95, 10 / 640, 10 / 480, 110 / 640, 110 / 480]
         relative = obj["source-ref"].split("/images/", 1)[1]
         cloud.put(
-            f"runs/{RUN}/transform/{relative}.out",
+            f"transform/{RUN}/{relative}.out",
             json.dumps({"prediction": [box, [1 - class_id, 0.1, 0, 0, 0.1, 0.1]]}),
         )
     answer = evaluate(cloud, context, task_type="object-detection", quality_threshold=0.5)
