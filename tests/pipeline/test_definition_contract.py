@@ -18,6 +18,7 @@ from gtpipe_shared.manifest import ManifestSummary
 from start_run.handler import execution_input
 
 from tests.pipeline.asl_paths import render
+from tests.pipeline.sample_config import synthesized_pipeline_config
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFINITION = json.loads((ROOT / "state_machines" / "pipeline.asl.json").read_text())
@@ -43,34 +44,9 @@ SUBSTITUTIONS = {
 LONGEST_RUN_ID = "abcdefghijklmnopqrst-0123456789abcdef"
 
 
-def resolve_tokens(value: Any) -> Any:
-    """Render CloudFormation intrinsics of the synthesized PIPELINE_CONFIG with sample values."""
-    if isinstance(value, dict):
-        if "Fn::Join" in value:
-            separator, parts = value["Fn::Join"]
-            return separator.join(str(resolve_tokens(part)) for part in parts)
-        if "Ref" in value:
-            return {
-                "AWS::Region": "us-east-1",
-                "AWS::Partition": "aws",
-                "AWS::URLSuffix": "amazonaws.com",
-                "AWS::AccountId": "123456789012",
-            }.get(value["Ref"], f"ref-{value['Ref']}".lower()[:40])
-        if "Fn::FindInMap" in value:
-            return "432418664414"
-        if "Fn::GetAtt" in value:
-            return "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/labelers"
-        if "Fn::ImportValue" in value:
-            return "gtpipe-data-bucket"
-        raise AssertionError(f"unexpected intrinsic {value}")
-    return value
-
-
 @pytest.fixture(scope="module")
 def pipeline_config_json(synth: Any) -> str:
-    functions = synth.main.find_resources("AWS::Lambda::Function")
-    start_run = next(f for f in functions.values() if f["Properties"]["Handler"].startswith("start_run."))
-    return str(resolve_tokens(start_run["Properties"]["Environment"]["Variables"]["PIPELINE_CONFIG"]))
+    return synthesized_pipeline_config(synth)
 
 
 def sample_state(

@@ -1,0 +1,38 @@
+"""The synthesized PIPELINE_CONFIG of start_run, with CloudFormation intrinsics rendered as sample values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+SAMPLE_BUCKET = "gtpipe-data-bucket"
+PSEUDO_PARAMETERS = {
+    "AWS::Region": "us-east-1",
+    "AWS::Partition": "aws",
+    "AWS::URLSuffix": "amazonaws.com",
+    "AWS::AccountId": "123456789012",
+}
+
+
+def resolve_tokens(value: Any) -> Any:
+    """Render the intrinsics a synthesized environment variable may contain."""
+    if isinstance(value, dict):
+        if "Fn::Join" in value:
+            separator, parts = value["Fn::Join"]
+            return separator.join(str(resolve_tokens(part)) for part in parts)
+        if "Ref" in value:
+            return PSEUDO_PARAMETERS.get(value["Ref"], f"ref-{value['Ref']}".lower()[:40])
+        if "Fn::FindInMap" in value:
+            return "432418664414"
+        if "Fn::GetAtt" in value:
+            return "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/labelers"
+        if "Fn::ImportValue" in value:
+            return SAMPLE_BUCKET
+        raise AssertionError(f"unexpected intrinsic {value}")
+    return value
+
+
+def synthesized_pipeline_config(synth: Any) -> str:
+    """PIPELINE_CONFIG exactly as the template gives it to start_run, with sample values for references."""
+    functions = synth.main.find_resources("AWS::Lambda::Function")
+    start_run = next(f for f in functions.values() if f["Properties"]["Handler"].startswith("start_run."))
+    return str(resolve_tokens(start_run["Properties"]["Environment"]["Variables"]["PIPELINE_CONFIG"]))
