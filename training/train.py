@@ -329,17 +329,20 @@ def _log_handler(stream: TextIO) -> logging.Handler:
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     """Run a training job; write ``failure`` and return non-zero on error (never raises).
 
-    ``argv`` holds optional ``--name value`` hyperparameters; ``environ`` defaults to ``os.environ``.
+    ``argv`` holds optional ``--name value`` hyperparameters (none by default: a caller's own command
+    line is never read); ``environ`` defaults to ``os.environ``. Logs go to stdout, not to the host's
+    root logger, so an in-process caller sees each line once.
     """
     env = os.environ if environ is None else environ
     logger = logging.getLogger("training")
     handler = _log_handler(sys.stdout)
     logger.addHandler(handler)
-    previous_level = logger.level
+    previous = logger.level, logger.propagate
     logger.setLevel(logging.INFO)
+    logger.propagate = False
     paths = TrainingPaths.from_environ(env)
     try:
-        run(paths, read_raw_hyperparameters(env, paths, sys.argv[1:] if argv is None else argv))
+        run(paths, read_raw_hyperparameters(env, paths, argv or ()))
         return 0
     except TrainingClientError as exc:
         reason = f"ClientError: {exc}"
@@ -354,8 +357,9 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     finally:
         handler.flush()
         logger.removeHandler(handler)
-        logger.setLevel(previous_level)
+        logger.setLevel(previous[0])
+        logger.propagate = previous[1]
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import torch
 
-from training import METRIC_DEFINITIONS
+from training import METRIC_DEFINITIONS, train
 from training.contracts import CLASSES_FILE, MODEL_CONFIG_FILE, WEIGHTS_FILE
 from training.datasets import CLASS_NAMES
+from training.train import TrainingPaths
 
 
 def test_training_subprocess_learns_digits_well_above_chance(trained):
@@ -73,3 +75,40 @@ def test_sm_hps_with_json_decoded_values_and_same_seed_gives_identical_runs(
     a = torch.load(first.model_dir / WEIGHTS_FILE, weights_only=True)
     b = torch.load(second.model_dir / WEIGHTS_FILE, weights_only=True)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_locations_default_to_sagemakers_paths():
+    # Given no SageMaker variables, then every location is SageMaker's default
+    paths = TrainingPaths.from_environ({})
+    assert paths.hyperparameters_file == Path("/opt/ml/input/config/hyperparameters.json")
+    assert paths.train_channel == Path("/opt/ml/input/data/train")
+    assert paths.validation_channel == Path("/opt/ml/input/data/validation")
+    assert paths.model_dir == Path("/opt/ml/model")
+    assert paths.output_data_dir == Path("/opt/ml/output/data")
+    assert paths.failure_file == Path("/opt/ml/output/failure")
+
+
+def test_locations_follow_the_toolkit_variables():
+    paths = TrainingPaths.from_environ(
+        {"SM_CHANNEL_TRAIN": "/t", "SM_CHANNEL_VALIDATION": "/v", "SM_MODEL_DIR": "/m", "SM_OUTPUT_DIR": "/o"}
+    )
+    assert (paths.train_channel, paths.validation_channel, paths.model_dir) == (
+        Path("/t"),
+        Path("/v"),
+        Path("/m"),
+    )
+    assert (paths.output_data_dir, paths.failure_file) == (Path("/o/data"), Path("/o/failure"))
+
+
+def test_script_mode_arguments_override_the_file(make_job, digits, hyperparameters):
+    # Given a file asking for 7 epochs and a script-mode command line asking for 1
+    job = make_job(digits[:30], digits[30:40], hyperparameters(30))
+    # When training runs with the arguments, then 1 epoch runs
+    assert train.main(argv=["--epochs", "1", "--mini-batch-size=8"], environ=job.env) == 0
+    assert job.metrics()["epochs_run"] == 1
+
+
+def test_stray_argument_is_a_client_error(make_job, digits, hyperparameters):
+    job = make_job(digits[:30], digits[30:40], hyperparameters(30))
+    assert train.main(argv=["extra"], environ=job.env) == 1
+    assert "unexpected argument 'extra'" in job.failure()
