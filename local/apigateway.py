@@ -448,6 +448,9 @@ def _handler_class(gateway: ApiGatewayServer) -> type[BaseHTTPRequestHandler]:
         server_version = "gtpipe-local-apigateway"
         sys_version = ""
 
+        def version_string(self) -> str:
+            return self.server_version
+
         def log_message(self, format: str, *args: Any) -> None:
             LOG.debug("%s - %s", self.address_string(), format % args)
 
