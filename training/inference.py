@@ -126,18 +126,13 @@ def input_fn(
 def _preprocess(images: Sequence[ImageInput], model: LoadedModel) -> torch.Tensor:
     arrays = []
     for item in images:
-        image = item if isinstance(item, Image.Image) else open_image(_as_source(item))
+        if isinstance(item, Image.Image):
+            image = item
+        else:
+            image = open_image(bytes(item) if isinstance(item, bytearray | memoryview) else item)
         arrays.append(center_crop(to_array(image, model.spec), model.spec.height, model.spec.width))
     batch = torch.from_numpy(np.stack(arrays)).to(model.device, dtype=torch.float32)
     return (batch / 255.0 - model.mean) / model.std
-
-
-def _as_source(item: ImageInput) -> bytes | str | os.PathLike[str]:
-    if isinstance(item, bytearray | memoryview):
-        return bytes(item)
-    if isinstance(item, Image.Image):  # pragma: no cover - handled by the caller
-        raise TypeError("already an image")
-    return item
 
 
 def predict_fn(data: Sequence[ImageInput], model: LoadedModel) -> np.ndarray:

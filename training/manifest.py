@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -248,14 +247,13 @@ def load_channel_images(
     spec: ImageSpec,
     *,
     skip_bad_records: bool = False,
-    progress: Callable[[int, int], None] | None = None,
 ) -> ChannelImages:
     """Decode every record's image (missing or undecodable ones fail the job unless skipped)."""
     bad = _BadRecords(skip_bad_records)
     arrays: list[np.ndarray] = []
     labels: list[Label] = []
     where = f"channel '{manifest.channel}' {manifest.manifest_path.name}"
-    for position, record in enumerate(manifest.records):
+    for record in manifest.records:
         context = f"{where} line {record.line_number} ({record.source_ref})"
         try:
             arrays.append(load_array(record.image_path, spec))
@@ -266,8 +264,6 @@ def load_channel_images(
             bad(f"{context}: {exc}")
             continue
         labels.append(record.label)
-        if progress is not None:
-            progress(position + 1, len(manifest.records))
     if not arrays:
         raise DataError(f"{where}: no usable images ({len(bad.messages)} skipped)")
     return ChannelImages(np.stack(arrays), labels, manifest.skipped + bad.messages)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+from PIL import Image
 
 from training.artifact import package_model
 from training.inference import input_fn, model_fn, predict_fn
@@ -58,6 +59,7 @@ def test_early_stopping_stops_when_accuracy_stalls(make_job, digits, hyperparame
         early_stopping_min_epochs="1",
         early_stopping_patience="2",
         early_stopping_tolerance="1.0",
+        augmentation_type="crop",
     )
     job = make_job(digits[:30], digits[30:40], hps)
     # When training runs, then it stops after the first epoch plus 2 without improvement
@@ -112,3 +114,19 @@ def test_model_channel_enables_incremental_training(make_job, digits, hyperparam
         "Initialising from the model channel (incremental training); re-initialised: none"
         in capsys.readouterr().out
     )
+
+
+def test_jpeg_and_rgb_images_of_any_size_train(make_job, digits, hyperparameters):
+    # Given a training channel where some images are RGB JPEGs of odd sizes, referenced by relative path
+    job = make_job(digits[:30], digits[30:40], hyperparameters(30, epochs="1"))
+    channel = job.channels / "train"
+    manifest = channel / "train.manifest"
+    lines = [json.loads(line) for line in manifest.read_text().splitlines()]
+    for index, size in ((0, (50, 40)), (1, (17, 90)), (2, (300, 300))):
+        with Image.open(digits[index].path) as image:
+            image.convert("RGB").resize(size).save(channel / f"photo-{index}.jpg", format="JPEG")
+        lines[index]["source-ref"] = f"photo-{index}.jpg"
+    manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    # When training runs, then every image is used
+    assert job.run() == 0
+    assert job.metrics()["num_training_samples"] == 30
