@@ -185,7 +185,8 @@ def run_demo(args: argparse.Namespace, display: Display) -> int:
                 return 1
         assembly = Path(args.cdk_out) if args.cdk_out else synth_result["path"]
         cloud.deploy(assembly)
-        cloud.runtime.prewarm() if cloud.runtime else None
+        if cloud.runtime is not None:
+            cloud.runtime.prewarm()  # cold starts off the critical path
         outputs = cloud.outputs
         cloud.write_outputs()
         bucket = str(outputs["DataBucketName"])
@@ -244,8 +245,8 @@ def run_demo(args: argparse.Namespace, display: Display) -> int:
         )
         display.say(f"validation metrics (ledger): {json.dumps(run.get('metrics', {}))}")
         display.say("\nsteps (runs ledger):")
-        for name, status, seconds in step_durations(run):
-            display.say(f"  {name:10} {status:10} {'' if seconds is None else f'{seconds:7.1f}s'}")
+        for name, step_status, seconds in step_durations(run):
+            display.say(f"  {name:10} {step_status:10} {'' if seconds is None else f'{seconds:7.1f}s'}")
         if run.get("execution_arn"):
             display.say("states (execution history):")
             history = execution_history(cloud.client("stepfunctions"), str(run["execution_arn"]))

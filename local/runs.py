@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -79,7 +79,7 @@ def step_durations(run: Mapping[str, Any]) -> list[tuple[str, str, float | None]
     return [(name, status, seconds) for _, name, status, seconds in rows]
 
 
-def state_durations(history: list[Mapping[str, Any]]) -> list[tuple[str, float]]:
+def state_durations(history: Sequence[Mapping[str, Any]]) -> list[tuple[str, float]]:
     """``(state, seconds)`` from an execution history (entered -> exited), in order."""
     entered: dict[str, dt.datetime] = {}
     rows: list[tuple[str, float]] = []
@@ -108,7 +108,7 @@ def execution_history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
             return events
 
 
-def current_state(history: list[Mapping[str, Any]]) -> str | None:
+def current_state(history: Sequence[Mapping[str, Any]]) -> str | None:
     """The state most recently entered."""
     for event in reversed(history):
         if "stateEnteredEventDetails" in event:
