@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -102,7 +102,6 @@ class _Endpoint:
     last_deployment_config: dict[str, Any] | None = None
     generation: int = 0
     deleted: bool = False
-    emit_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 @dataclass(frozen=True)
@@ -184,7 +183,7 @@ class LocalSageMaker:
         self._models: dict[str, Response] = {}
         self._endpoint_configs: dict[str, Response] = {}
         self._endpoints: dict[str, _Endpoint] = {}
-        self._tags: dict[str, list[dict[str, str]]] = {}
+        self._tags: dict[str, list[Mapping[str, str]]] = {}
         self._threads: set[threading.Thread] = set()
         self._closing = threading.Event()
         self._shared_s3: Any = None
@@ -296,7 +295,7 @@ class LocalSageMaker:
     def _echo(operation: str, request: Mapping[str, Any]) -> Response:
         # Describe* responses repeat the creation request's fields that the output shape declares.
         output = service_model().operation_model(operation).output_shape
-        members = output.members if output is not None else {}  # type: ignore[attr-defined]
+        members = output.members if output is not None else {}
         return {key: copy.deepcopy(value) for key, value in request.items() if key in members}
 
     def _start_thread(self, name: str, target: Callable[[], None]) -> None:
@@ -311,6 +310,20 @@ class LocalSageMaker:
         with self._lock:
             self._threads.add(thread)
         thread.start()
+
+    def _start_job(self, job: JobRecord, make_runner: Callable[[JobHandle], Any]) -> None:
+        handle = JobHandle(job, self._update_job)
+
+        def run() -> None:
+            try:
+                runner = make_runner(handle)
+            except Exception as error:  # e.g. the S3 client factory failed: the job must still end
+                LOG.exception("could not start %s job %s", job.kind, job.name)
+                handle.fail(f"InternalServerError: local SageMaker could not start the job: {error}")
+                return
+            runner.run()
+
+        self._start_thread(f"{job.kind}-{job.name}", run)
 
     def _job_dir(self, kind: str, name: str) -> Path:
         parent = self.work_dir / kind
@@ -466,7 +479,8 @@ class LocalSageMaker:
         if job.kind == "training":
             self._render_training(job, response)
         elif job.kind == "transform":
-            response["LastModifiedTime"] = job.last_modified
+            if job.ended is not None:
+                response["TransformEndTime"] = job.ended
         else:
             response["LastModifiedTime"] = job.last_modified
             response["JobReferenceCode"] = uuid.uuid5(uuid.NAMESPACE_URL, job.arn).hex
@@ -483,7 +497,7 @@ class LocalSageMaker:
         response.update(copy.deepcopy(job.outputs))
         # Only fields of the Describe* output shape travel (the moto serializer would drop others anyway).
         output = service_model().operation_model(_DESCRIBE_OPS[job.kind]).output_shape
-        members = output.members if output is not None else {}  # type: ignore[attr-defined]
+        members = output.members if output is not None else {}
         return {key: value for key, value in response.items() if key in members}
 
     def _render_training(self, job: JobRecord, response: Response) -> None:
@@ -528,11 +542,10 @@ class LocalSageMaker:
             job = self._new_job("training", "CreateTrainingJob", request, "InProgress")
             job.work_dir = self._job_dir("training", job.name)
             self._update_job(job, secondary="Starting", message=STATUS_MESSAGES["Starting"])
-            handle = JobHandle(job, self._update_job)
             work_dir = Path(job.work_dir)
-
-            def run() -> None:
-                TrainingRun(
+            self._start_job(
+                job,
+                lambda handle: TrainingRun(
                     handle,
                     self._s3_factory(),
                     work_dir,
@@ -541,9 +554,8 @@ class LocalSageMaker:
                     python=self.python,
                     stop_grace_seconds=self.stop_grace_seconds,
                     keep_input_data=self.keep_input_data,
-                ).run()
-
-            self._start_thread(f"training-{job.name}", run)
+                ),
+            )
             return {"TrainingJobArn": job.arn}
 
     def describe_training_job(self, request: Request) -> Response:
@@ -564,18 +576,21 @@ class LocalSageMaker:
                 "CreateTransformJob",
                 request,
                 "InProgress",
-                check=lambda valid: self._require_model(valid["ModelName"]) and None,
+                check=self._check_transform_model,
             )
             self._emit_job(job)
             model = copy.deepcopy(self._models[job.request["ModelName"]])
-            handle = JobHandle(job, self._update_job)
             job_dir = self._job_dir("transform", job.name)
-
-            def run() -> None:
-                TransformRun(handle, model, self._s3_factory(), job_dir, self.algorithms, self.faults).run()
-
-            self._start_thread(f"transform-{job.name}", run)
+            self._start_job(
+                job,
+                lambda handle: TransformRun(
+                    handle, model, self._s3_factory(), job_dir, self.algorithms, self.faults
+                ),
+            )
             return {"TransformJobArn": job.arn}
+
+    def _check_transform_model(self, request: Request) -> None:
+        self._require_model(request["ModelName"])
 
     def describe_transform_job(self, request: Request) -> Response:
         """DescribeTransformJob."""
@@ -592,12 +607,13 @@ class LocalSageMaker:
         with self._lock:
             job = self._new_job("labeling", "CreateLabelingJob", request, "Initializing")
             self._emit_job(job)
-            handle = JobHandle(job, self._update_job)
-
-            def run() -> None:
-                LabelingRun(handle, self._s3_factory(), self.workforce, self.faults, region=self.region).run()
-
-            self._start_thread(f"labeling-{job.name}", run)
+            workforce = self.workforce
+            self._start_job(
+                job,
+                lambda handle: LabelingRun(
+                    handle, self._s3_factory(), workforce, self.faults, region=self.region
+                ),
+            )
             return {"LabelingJobArn": job.arn}
 
     def describe_labeling_job(self, request: Request) -> Response:
@@ -878,9 +894,8 @@ class LocalSageMaker:
         variant_name = "AllTraffic"
         try:
             if injected is not None:
-                variant_name = next(iter(config.get("ProductionVariants", [])), {}).get(
-                    "VariantName", variant_name
-                )
+                for variant in config.get("ProductionVariants", [])[:1]:
+                    variant_name = variant["VariantName"]
                 raise ModelLoadError(injected)
             s3 = self._s3_factory()
             folder = self.work_dir / "endpoints" / endpoint.name
@@ -950,7 +965,7 @@ class LocalSageMaker:
             endpoint = self._endpoints.get(name)
             variants = endpoint.variants if endpoint is not None and not endpoint.deleted else ()
             status = endpoint.status if endpoint is not None else None
-        if endpoint is None or status is None:
+        if endpoint is None:
             raise runtime_validation_error(f"Endpoint {name} of account {self.account_id} not found.")
         if not variants:
             raise runtime_validation_error(

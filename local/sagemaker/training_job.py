@@ -26,6 +26,7 @@ period (AWS waits 120 s; locally ``stop_grace_seconds``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -380,10 +381,8 @@ class TrainingRun:
 
     @staticmethod
     def _kill(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:

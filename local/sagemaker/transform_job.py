@@ -50,20 +50,17 @@ class TransformRun:
 
     def run(self) -> None:
         """Run the job to a terminal state (never raises)."""
-        loaded: LoadedModel | None = None
         try:
-            loaded = self._run()
+            self._run()
         except JobEnded:
             pass
         except Exception as error:
             LOG.exception("transform job %s crashed", self.handle.name)
             self.handle.fail(f"InternalServerError: local SageMaker error: {type(error).__name__}: {error}")
         finally:
-            if loaded is not None:
-                loaded.unload()
             shutil.rmtree(self.job_dir, ignore_errors=True)
 
-    def _run(self) -> LoadedModel | None:
+    def _run(self) -> None:
         injected = self.faults.take_failure("transform")
         if injected is not None:
             raise self.handle.fail(injected)
@@ -104,11 +101,8 @@ class TransformRun:
                     loaded, obj.uri, destination.join(obj.relative + ".out"), content_type, accept, limit
                 )
             self.handle.update(status="Completed", TransformEndTime=utcnow())
-        except JobEnded:
-            raise
         finally:
             loaded.unload()
-        return None
 
     def _transform_one(
         self,

@@ -138,7 +138,8 @@ def consolidate(answers: Sequence[Sequence[Answer]], num_classes: int, *, seed: 
     weights = dict.fromkeys(workers, 1.0)
     accuracies = dict.fromkeys(workers, 0.0)
     iterations = 0
-    for iterations in range(1, MAX_ITERATIONS + 1):
+    while iterations < MAX_ITERATIONS:
+        iterations += 1
         agree: dict[str, float] = defaultdict(float)
         seen: dict[str, int] = defaultdict(int)
         for index, item in enumerate(answers):

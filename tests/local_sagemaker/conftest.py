@@ -58,14 +58,14 @@ def digits(tmp_path_factory: pytest.TempPathFactory) -> list[DigitRecord]:
 
 @pytest.fixture(scope="session")
 def model_tar(tmp_path_factory: pytest.TempPathFactory, digits: list[DigitRecord]) -> Path:
-    """A model.tar.gz trained once, in-process, on 120 digits (for transform and endpoint tests)."""
+    """A model.tar.gz trained once, in-process, on 60 digits (for transform and endpoint tests)."""
     from training.datasets import write_channel
 
     root = tmp_path_factory.mktemp("model")
     data = root / "input" / "data"
-    write_channel(digits[:120], data / "train", "train.manifest")
-    write_channel(digits[120:160], data / "validation", "validation.manifest")
-    hyperparameters = {**TINY_HYPERPARAMETERS, "epochs": "3", "num_training_samples": "120"}
+    write_channel(digits[:60], data / "train", "train.manifest")
+    write_channel(digits[60:80], data / "validation", "validation.manifest")
+    hyperparameters = {**TINY_HYPERPARAMETERS, "epochs": "2", "num_training_samples": "60"}
     env = {
         "SM_HPS": json.dumps(hyperparameters),
         "SM_INPUT_DIR": str(root / "input"),
