@@ -42,7 +42,8 @@ class StageModel:
 
     def throttle_for(self, resource_path: str, http_method: str) -> Throttle | None:
         """The throttle of a method: its own ``MethodSettings`` entry, else the ``/*``/``*`` entry."""
-        escaped = "/" + resource_path.lstrip("/").replace("/", "~1") if resource_path != "/" else "/~1"
+        # MethodSettings name a resource by its path with "/" escaped as "~1": /predict -> "/~1predict".
+        escaped = "/" + resource_path.replace("/", "~1")
         exact = [
             s
             for s in self.method_settings

@@ -174,7 +174,9 @@ class ApiGatewayServer:
 
     def start(self) -> ApiGatewayServer:
         """Serve in a background thread."""
-        self._thread = threading.Thread(target=self._server.serve_forever, name="apigateway", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="apigateway", daemon=True
+        )
         self._thread.start()
         return self
 

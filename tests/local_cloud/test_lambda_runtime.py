@@ -1,0 +1,145 @@
+"""Local Lambda execution environments: isolation, errors, timeouts (fast: small worker processes)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from local.lambda_runtime import FunctionSpec, LambdaRuntime
+from local.sfn import LambdaRegistry
+
+HANDLER = """
+import os, sys, time
+
+IMPORT_TIME_VALUE = os.environ.get("GREETING")
+CALLS = []
+
+
+def lambda_handler(event, context):
+    CALLS.append(1)
+    if event.get("sleep"):
+        time.sleep(event["sleep"])
+    if event.get("raise"):
+        raise KeyError("missing thing")
+    if event.get("unserialisable"):
+        return {"value": object()}
+    print("log line from", context.function_name)
+    return {
+        "import_time": IMPORT_TIME_VALUE,
+        "call_time": os.environ.get("GREETING"),
+        "calls": len(CALLS),
+        "function": context.function_name,
+        "remaining_ok": 0 < context.get_remaining_time_in_millis() <= 2000,
+        "task_root": os.environ["LAMBDA_TASK_ROOT"],
+        "sees_repo": any(p.rstrip("/").endswith("/local") for p in sys.path),
+        "trace_disabled": os.environ.get("POWERTOOLS_TRACE_DISABLED"),
+        "leaked": os.environ.get("GTPIPE_TEST_SECRET"),
+    }
+"""
+
+
+@pytest.fixture
+def runtime(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[LambdaRuntime, LambdaRegistry, Path]]:
+    code = tmp_path / "code"
+    (code / "fn").mkdir(parents=True)
+    (code / "fn" / "__init__.py").write_text("")
+    (code / "fn" / "handler.py").write_text(HANDLER)
+    monkeypatch.setenv("GTPIPE_TEST_SECRET", "from the caller")
+    runtime = LambdaRuntime({"AWS_REGION": "eu-west-1"}, log_dir=tmp_path / "logs")
+    registry = LambdaRegistry()
+    for name, greeting in (("hello", "hello"), ("bonjour", "bonjour")):
+        spec = FunctionSpec(
+            name=name,
+            arn=f"arn:aws:lambda:eu-west-1:123456789012:function:{name}",
+            handler="fn.handler.lambda_handler",
+            code_dir=code,
+            environment={"GREETING": greeting},
+            timeout_seconds=2,
+        )
+        registry.register(name, runtime.add(spec), timeout_seconds=2)
+    yield runtime, registry, tmp_path / "logs"
+    runtime.shutdown()
+
+
+def invoke(registry: LambdaRegistry, name: str, event: dict[str, object]) -> dict[str, object]:
+    return registry.invoke(name, json.dumps(event))
+
+
+def test_each_function_sees_only_its_own_environment_even_concurrently(
+    runtime: tuple[LambdaRuntime, LambdaRegistry, Path],
+) -> None:
+    _, registry, _ = runtime
+    results: dict[str, list[dict[str, object]]] = {"hello": [], "bonjour": []}
+
+    def hammer(name: str) -> None:
+        for _ in range(10):
+            results[name].append(invoke(registry, name, {})["Payload"])  # type: ignore[arg-type]
+
+    threads = [threading.Thread(target=hammer, args=(name,)) for name in results for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for name, payloads in results.items():
+        assert len(payloads) == 20
+        assert {(p["import_time"], p["call_time"], p["function"]) for p in payloads} == {(name, name, name)}
+    first = results["hello"][0]
+    assert first["remaining_ok"] is True and first["trace_disabled"] == "1"
+    assert first["sees_repo"] is False, "the worker must not see the caller's sys.path"
+    assert first["leaked"] is None, "the caller's environment must not leak into functions"
+
+
+def test_warm_workers_keep_module_state(runtime: tuple[LambdaRuntime, LambdaRegistry, Path]) -> None:
+    _, registry, logs = runtime
+    counts = [invoke(registry, "hello", {})["Payload"]["calls"] for _ in range(3)]  # type: ignore[index]
+    assert counts == [1, 2, 3]
+    log = (logs / "hello.log").read_text()
+    assert "log line from hello" in log and "START RequestId" in log and "Init Duration" in log
+
+
+def test_errors_come_back_as_the_runtime_reports_them(
+    runtime: tuple[LambdaRuntime, LambdaRegistry, Path],
+) -> None:
+    _, registry, logs = runtime
+    response = invoke(registry, "hello", {"raise": True})
+    assert response["FunctionError"] == "Unhandled"
+    assert response["Payload"]["errorType"] == "KeyError"  # type: ignore[index]
+    assert "missing thing" in response["Payload"]["errorMessage"]  # type: ignore[index]
+    assert "[ERROR] KeyError" in (logs / "hello.log").read_text()
+    response = invoke(registry, "hello", {"unserialisable": True})
+    assert response["Payload"]["errorType"] == "Runtime.MarshalError"  # type: ignore[index]
+
+
+def test_a_handler_over_its_timeout_is_killed_and_the_next_call_gets_a_fresh_environment(
+    runtime: tuple[LambdaRuntime, LambdaRegistry, Path],
+) -> None:
+    _, registry, _ = runtime
+    invoke(registry, "hello", {})
+    response = invoke(registry, "hello", {"sleep": 5})
+    assert response["Payload"]["errorType"] == "Sandbox.Timedout"  # type: ignore[index]
+    assert "Task timed out after 2.00 seconds" in response["Payload"]["errorMessage"]  # type: ignore[index]
+    assert invoke(registry, "hello", {})["Payload"]["calls"] == 1  # type: ignore[index]
+
+
+def test_import_errors_are_reported_on_invoke(tmp_path: Path) -> None:
+    runtime = LambdaRuntime({})
+    try:
+        spec = FunctionSpec(
+            name="broken",
+            arn="arn:aws:lambda:us-east-1:123456789012:function:broken",
+            handler="missing_module.handler.lambda_handler",
+            code_dir=tmp_path,
+            environment={},
+        )
+        registry = LambdaRegistry({"broken": runtime.add(spec)})
+        payload = registry.invoke("broken", "{}")["Payload"]
+        assert payload["errorType"] == "Runtime.ImportModuleError"
+        assert "Unable to import module 'missing_module.handler'" in payload["errorMessage"]
+    finally:
+        runtime.shutdown()
