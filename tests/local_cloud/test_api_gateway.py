@@ -8,7 +8,6 @@ import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -237,7 +236,7 @@ def test_iam_auth_requires_a_sigv4_header_with_the_local_key(ca: LocalCertificat
     gateway = start(ca, api_model(auth="AWS_IAM"))
     try:
         url = f"{gateway.stage_url('v1')}/predict"
-        status, headers, body = call(ca, url, PNG, {"Content-Type": "image/png"})
+        status, _, body = call(ca, url, PNG, {"Content-Type": "image/png"})
         assert status == 403 and json.loads(body) == {"message": "Missing Authentication Token"}
         for key, expected in (("AKIAWRONGKEY00000000", 403), (ACCESS_KEY, 200)):
             signed = AWSRequest(method="POST", url=url, data=PNG, headers={"Content-Type": "image/png"})

@@ -153,7 +153,9 @@ def test_unknown_pseudo_parameter_attribute_and_reference_fail_loudly() -> None:
     deployed(r, "Bucket", "my-bucket", Arn="arn:aws:s3:::my-bucket")
     with pytest.raises(TemplateError, match="pseudo parameter AWS::Unknown"):
         r.resolve({"Ref": "AWS::Unknown"})
-    with pytest.raises(TemplateError, match="Fn::GetAtt Bucket.WebsiteURL is not supported.*supported: Arn"):
+    with pytest.raises(
+        TemplateError, match=r"Fn::GetAtt Bucket\.WebsiteURL is not supported.*supported: Arn"
+    ):
         r.resolve({"Fn::GetAtt": ["Bucket", "WebsiteURL"]})
     with pytest.raises(TemplateError, match="unknown resource 'Nope'"):
         r.resolve({"Ref": "Nope"})
@@ -245,7 +247,7 @@ def test_assembly_orders_stacks_by_dependency_and_maps_assets(tmp_path: Path) ->
     assembly = CloudAssembly(tmp_path)
     assert [s.name for s in assembly.stacks_in_order()] == ["A", "B"]
     assert assembly.stacks["B"].asset_for_object_key("abc.zip").source == tmp_path / "asset.abc"
-    with pytest.raises(TemplateError, match="no asset is published under the S3 key 'other.zip'"):
+    with pytest.raises(TemplateError, match=r"no asset is published under the S3 key 'other\.zip'"):
         assembly.stacks["B"].asset_for_object_key("other.zip")
 
 
