@@ -62,7 +62,11 @@ class LoadedModel:
 
 
 def model_fn(model_dir: str | os.PathLike[str]) -> LoadedModel:
-    """Load a model directory (an extracted ``model.tar.gz``) onto the GPU if present, else the CPU."""
+    """Load a model directory (an extracted ``model.tar.gz``) onto the GPU if present, else the CPU.
+
+    Unless ``OMP_NUM_THREADS`` is set, this limits torch to one CPU thread per process: the usual
+    setting for model servers, and measurably faster for small images on shared cores.
+    """
     root = Path(model_dir)
     for name in (WEIGHTS_FILE, CLASSES_FILE, MODEL_CONFIG_FILE):
         if not (root / name).is_file():
@@ -77,6 +81,10 @@ def model_fn(model_dir: str | os.PathLike[str]) -> LoadedModel:
     if len(classes) != arch.num_classes:
         raise ModelArtifactError(f"{root}: {len(classes)} class names for {arch.num_classes} outputs")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if "OMP_NUM_THREADS" not in os.environ:
+        # One intra-op thread per serving process (servers scale with workers). Measured on 2 shared
+        # cores: p50 1.9-2.0 ms with 1 thread vs 2.6-10.6 ms with 2, and batches faster too.
+        torch.set_num_threads(1)
     network = build_model(arch)
     network.load_state_dict(torch.load(root / WEIGHTS_FILE, map_location="cpu", weights_only=True))
     network.to(device).eval()
