@@ -187,6 +187,7 @@ class LocalSageMaker:
         self._threads: set[threading.Thread] = set()
         self._closing = threading.Event()
         self._shared_s3: Any = None
+        self._s3_lock = threading.Lock()
         self._random = random.Random(0)
         # Event dispatch: enqueued under the lock (so in state-change order), delivered by one thread.
         self._events: queue.SimpleQueue[tuple[str, dict[str, Any], list[str]] | None] = queue.SimpleQueue()
@@ -217,10 +218,11 @@ class LocalSageMaker:
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         with self._lock:
-            endpoints = list(self._endpoints.values())
-        for endpoint in endpoints:
-            for variant in endpoint.variants:
-                variant.loaded.unload()
+            retired = [variant for endpoint in self._endpoints.values() for variant in endpoint.variants]
+            for endpoint in self._endpoints.values():
+                endpoint.variants = ()
+        for variant in retired:
+            variant.loaded.unload()
         self.flush_events(max(0.0, deadline - time.monotonic()))
         dispatcher = self._dispatcher
         if dispatcher is not None:
@@ -243,11 +245,12 @@ class LocalSageMaker:
 
         Raises ``TimeoutError`` with the last status if it does not end in time.
         """
-        describe = getattr(self, f"describe_{kind}_job")
-        key, _, status_key, _ = _JOB_KEYS[kind]
+        status_key = _JOB_KEYS[kind][2]
         deadline = time.monotonic() + timeout
         while True:
-            response: Response = describe({key: name})
+            # Read the state directly: a helper must not consume faults (throttling) meant for API callers.
+            with self._lock:
+                response = self._render_job(self._job(kind, name))
             if response[status_key] in ("Completed", "Failed", "Stopped"):
                 return response
             if time.monotonic() >= deadline:
@@ -258,7 +261,8 @@ class LocalSageMaker:
         """Poll an endpoint until it is neither Creating, Updating nor RollingBack; returns DescribeEndpoint."""
         deadline = time.monotonic() + timeout
         while True:
-            response = self.describe_endpoint({"EndpointName": name})
+            with self._lock:
+                response = self._render_endpoint(self._endpoint(name))
             if response["EndpointStatus"] not in ENDPOINT_BUSY:
                 return response
             if time.monotonic() >= deadline:
@@ -277,15 +281,20 @@ class LocalSageMaker:
 
     def _s3(self) -> Any:
         # One shared client for the backend's own short calls (boto3 clients are thread-safe).
-        if self._shared_s3 is None:
-            self._shared_s3 = self._s3_factory()
-        return self._shared_s3
+        with self._s3_lock:
+            if self._shared_s3 is None:
+                self._shared_s3 = self._s3_factory()
+            return self._shared_s3
 
     def _arn(self, resource_type: str, name: str) -> str:
         # SageMaker lower-cases resource names in ARNs.
         return f"arn:aws:sagemaker:{self.region}:{self.account_id}:{resource_type}/{name.lower()}"
 
     def _begin(self, operation: str, request: Mapping[str, Any]) -> Request:
+        if self._closing.is_set() and operation.startswith(("Create", "Update")):
+            raise SageMakerServiceError(
+                "ServiceUnavailable", "the local SageMaker has been shut down", status_code=503
+            )
         if self.faults.take_throttle(operation):
             raise throttled(operation)
         validate_request(operation, request, constraints=self.strict_validation)
