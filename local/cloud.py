@@ -142,6 +142,9 @@ class LocalCloud:
             )
             self._server.start()
             self._stack.append(self._server.stop)
+            # Runs just before the server stops: moto's backends are process-global, so drop what this
+            # cloud created (nothing survives a stop, and later mock_aws() users start clean).
+            self._stack.append(self._reset_moto)
             self._enable_step_functions_execution()
             self.runtime = LambdaRuntime(
                 {
@@ -204,6 +207,11 @@ class LocalCloud:
             response.read()
         if not default_user_config.get("stepfunctions", {}).get("execute_state_machine"):
             raise RuntimeError("moto did not switch on Step Functions execution")
+
+    def _reset_moto(self) -> None:
+        request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", data=b"", method="POST")  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - our loopback server
+            response.read()
 
     def stop(self) -> None:
         """Stop everything started (in reverse order); in-memory state is gone."""

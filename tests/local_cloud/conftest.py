@@ -1,0 +1,89 @@
+"""One local cloud for the end-to-end tests of this package: synthesized, deployed, with demo data.
+
+The cloud is module-scoped (only the end-to-end module uses it, and it is stopped when that module ends)
+because it patches moto process-wide; other tests install their own patches under ``mock_aws()``. The assembly is cached
+in ``.local/cdk.out-tests`` (reused while the app's sources and the context are unchanged).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+IMAGES = 300
+HOLDOUT = 0.1
+EPOCHS = 6
+
+
+def test_context() -> dict[str, Any]:
+    """The demo's configuration, smaller: fewer epochs, and a quality gate a 6-epoch model passes."""
+    from local.demo import demo_context
+
+    return {**demo_context(epochs=EPOCHS), "gtpipe:qualityThreshold": 0.5}
+
+
+@dataclass
+class Dataset:
+    """Demo images uploaded to the data bucket."""
+
+    bucket: str
+    labeled: list[Any]
+    holdout: list[Any]
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A started local cloud with both stacks deployed."""
+    from local.cloud import CloudSettings, LocalCloud
+    from local.synth import synthesize
+
+    assembly = synthesize(ROOT / ".local" / "cdk.out-tests", test_context())
+    settings = CloudSettings(state_dir=tmp_path_factory.mktemp("local-cloud"))
+    with LocalCloud(settings) as local_cloud:
+        local_cloud.deploy(assembly)
+        if local_cloud.runtime is not None:
+            local_cloud.runtime.prewarm()
+        yield local_cloud
+
+
+@pytest.fixture(scope="module")
+def dataset(cloud: Any, tmp_path_factory: pytest.TempPathFactory) -> Dataset:
+    """Digits uploaded under images/, reference labels written for the simulated workforce."""
+    from local.demo import IMAGE_PREFIX, upload_dataset, write_reference_labels
+    from training.datasets import write_digits_dataset
+
+    bucket = str(cloud.outputs["DataBucketName"])
+    records = write_digits_dataset(
+        tmp_path_factory.mktemp("digits"),
+        bucket=bucket,
+        prefix=IMAGE_PREFIX,
+        holdout_fraction=HOLDOUT,
+        limit=IMAGES,
+    )
+    upload_dataset(cloud, bucket, records)
+    labeled = [r for r in records if not r.holdout]
+    write_reference_labels(cloud.settings.reference_labels_path, labeled)
+    return Dataset(bucket=bucket, labeled=labeled, holdout=[r for r in records if r.holdout])
+
+
+def manifest_versions(cloud: Any, bucket: str, key: str) -> dict[str, Any]:
+    """Every version and delete marker of one object."""
+    response = cloud.client("s3").list_object_versions(Bucket=bucket, Prefix=key)
+    return {
+        "versions": [v for v in response.get("Versions", []) if v["Key"] == key],
+        "delete_markers": [m for m in response.get("DeleteMarkers", []) if m["Key"] == key],
+    }
+
+
+def jsonl(records: list[dict[str, Any]]) -> bytes:
+    return "".join(json.dumps(r) + "\n" for r in records).encode()
+
+
+__all__ = ["Dataset", "dataclasses", "jsonl", "manifest_versions"]

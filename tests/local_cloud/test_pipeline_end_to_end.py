@@ -1,0 +1,227 @@
+"""The deployed stacks on the local cloud, end to end (slow: real labeling, training, transform, hosting).
+
+input manifest -> simulated labeling -> split -> training -> model -> batch transform -> evaluation ->
+endpoint -> HTTPS predict; then an augmented manifest whose run skips labeling and updates the endpoint
+while the API keeps answering; an invalid manifest that fails in the ledger without an execution.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from local.client import PredictionApi
+from local.runs import RunProgress, execution_history, follow_run, get_run
+from tests.local_cloud.conftest import Dataset, jsonl, manifest_versions
+from training.datasets import augmented_manifest_line
+
+pytestmark = pytest.mark.slow
+
+RUN_TIMEOUT = 420.0
+
+
+@dataclass
+class Drop:
+    """A manifest dropped under incoming/ and what became of it."""
+
+    key: str
+    body: bytes
+    etag: str
+    version_id: str | None
+    progress: RunProgress
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def drop_and_follow(cloud: Any, key: str, body: bytes) -> Drop:
+    outputs = cloud.outputs
+    put = cloud.client("s3").put_object(Bucket=outputs["DataBucketName"], Key=key, Body=body)
+    progress = follow_run(
+        cloud.client("dynamodb"),
+        cloud.client("stepfunctions"),
+        outputs["RunsTableName"],
+        key,
+        put.get("VersionId"),
+        timeout=RUN_TIMEOUT,
+        interval=0.5,
+    )
+    arn = (progress.run or {}).get("execution_arn")
+    history = execution_history(cloud.client("stepfunctions"), arn) if arn else []
+    cloud.wait_idle(30)
+    return Drop(key, body, put["ETag"], put.get("VersionId"), progress, history)
+
+
+def states_entered(drop: Drop) -> list[str]:
+    return [e["stateEnteredEventDetails"]["name"] for e in drop.history if "stateEnteredEventDetails" in e]
+
+
+@pytest.fixture(scope="module")
+def first_run(cloud: Any, dataset: Dataset) -> Drop:
+    """An input manifest: the run labels with the simulated workforce."""
+    body = jsonl([{"source-ref": r.source_ref} for r in dataset.labeled])
+    return drop_and_follow(cloud, "incoming/first.manifest", body)
+
+
+@dataclass
+class Polls:
+    """Prediction calls made while the second run deployed."""
+
+    calls: list[tuple[float, int, Any]] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def second_run(cloud: Any, dataset: Dataset, first_run: Drop) -> tuple[Drop, Polls]:
+    """An augmented manifest dropped while the first model serves; the API is polled throughout."""
+    assert first_run.progress.run_status == "SUCCEEDED", first_run.progress.run
+    api = PredictionApi(cloud.outputs)
+    image = dataset.holdout[0].path.read_bytes()
+    polls = Polls()
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.is_set():
+            response = api.request(image, "image/png")
+            body = response.json() if response.body.startswith(b"{") else response.body
+            polls.calls.append((time.time(), response.status, body))
+            time.sleep(0.05)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    try:
+        lines = [augmented_manifest_line(r, "category", job_name="prelabeled") for r in dataset.labeled]
+        drop = drop_and_follow(cloud, "incoming/prelabeled.jsonl", jsonl(lines))
+    finally:
+        stop.set()
+        poller.join(30)
+    return drop, polls
+
+
+def test_input_manifest_is_labeled_trained_evaluated_deployed_and_served_over_https(
+    cloud: Any, dataset: Dataset, first_run: Drop
+) -> None:
+    progress = first_run.progress
+    run = progress.run or {}
+    assert progress.run_status == "SUCCEEDED", run
+    assert progress.execution_status == "SUCCEEDED"
+    assert run["manifest_kind"] == "input"
+    entered = states_entered(first_run)
+    for state in (
+        "Label",
+        "Split",
+        "Train",
+        "CreateModel",
+        "Transform",
+        "Evaluate",
+        "DeployEndpoint",
+        "Publish",
+    ):
+        assert state in entered
+    steps = run["steps"]
+    assert {steps[name]["status"] for name in ("label", "train", "xform")} == {"Completed"}
+    assert run["metrics"]["passed"] is True
+    serving = get_run(cloud.client("dynamodb"), cloud.outputs["RunsTableName"], "@serving")
+    assert serving and serving["source_run_id"] == progress.run_id
+    endpoint = cloud.client("sagemaker").describe_endpoint(EndpointName=cloud.outputs["EndpointName"])
+    assert endpoint["EndpointStatus"] == "InService"
+
+    api = PredictionApi(cloud.outputs)
+    answers = [(record, api.predict(record.path.read_bytes())) for record in dataset.holdout]
+    assert all(response.status == 200 for _, response in answers), [r.body for _, r in answers]
+    correct = sum(response.json()["label"] == record.class_name for record, response in answers)
+    assert correct / len(answers) >= 0.6, f"{correct}/{len(answers)} held-out images right"
+    first = answers[0][1].json()
+    assert set(first) >= {"label", "confidence", "probabilities", "model"}
+    assert first["model"]["run_id"] == progress.run_id
+
+
+def test_https_api_enforces_iam_auth_and_answers_json_errors(
+    cloud: Any, dataset: Dataset, first_run: Drop
+) -> None:
+    api = PredictionApi(cloud.outputs)
+    unsigned = api.request(dataset.holdout[0].path.read_bytes(), "image/png", sign=False)
+    assert unsigned.status == 403 and unsigned.json() == {"message": "Missing Authentication Token"}
+    not_an_image = api.request(b"hello", "image/png")
+    assert not_an_image.status == 400 and not_an_image.json()["code"] == "NotAnImage"
+
+
+def test_augmented_manifest_skips_labeling(second_run: tuple[Drop, Polls]) -> None:
+    drop, _ = second_run
+    run = drop.progress.run or {}
+    assert drop.progress.run_status == "SUCCEEDED", run
+    assert run["manifest_kind"] == "augmented"
+    entered = states_entered(drop)
+    assert "UseDroppedManifest" in entered and "Label" not in entered
+    assert "label" not in run["steps"] and run["steps"]["train"]["status"] == "Completed"
+
+
+def test_second_run_updates_the_endpoint_while_the_api_keeps_answering(
+    cloud: Any, first_run: Drop, second_run: tuple[Drop, Polls]
+) -> None:
+    drop, polls = second_run
+    assert drop.progress.run_status == "SUCCEEDED"
+    statuses = [status for _, status, _ in polls.calls]
+    assert statuses, "the API was not polled"
+    assert not [s for s in statuses if s >= 500], f"5xx during the update: {sorted(set(statuses))}"
+    assert set(statuses) == {200}
+    deploy = [
+        e for e in drop.history if e.get("stateEnteredEventDetails", {}).get("name") == "DeployEndpoint"
+    ]
+    verify = [
+        e for e in drop.history if e.get("stateEnteredEventDetails", {}).get("name") == "VerifyEndpoint"
+    ]
+    start, end = deploy[0]["timestamp"].timestamp(), verify[0]["timestamp"].timestamp()
+    during = [status for moment, status, _ in polls.calls if start <= moment <= end]
+    assert during, "no prediction call overlapped the endpoint update"
+    endpoint = cloud.client("sagemaker").describe_endpoint(EndpointName=cloud.outputs["EndpointName"])
+    second_config = f"{drop.progress.run_id}-epc-0"
+    assert endpoint["EndpointStatus"] == "InService" and endpoint["EndpointConfigName"] == second_config
+    serving = get_run(cloud.client("dynamodb"), cloud.outputs["RunsTableName"], "@serving")
+    assert serving and serving["source_run_id"] == drop.progress.run_id
+
+
+def test_invalid_manifest_fails_in_the_ledger_with_its_reason_and_starts_no_execution(cloud: Any) -> None:
+    body = b'{"source-ref": "s3://some-other-bucket/x.png"}\n{not json\n'
+    drop = drop_and_follow(cloud, "incoming/broken.manifest", body)
+    run = drop.progress.run or {}
+    assert drop.progress.run_status == "FAILED"
+    assert "execution_arn" not in run
+    assert run["failure"]["step"] == "validate" and run["failure"]["error"] == "InvalidManifest"
+    assert "some-other-bucket" in run["failure"]["cause"]
+    assert len(run["errors"]) == 2 and "invalid JSON" in run["errors"][1]
+    executions = cloud.client("stepfunctions").list_executions(
+        stateMachineArn=cloud.outputs["StateMachineArn"]
+    )
+    assert drop.progress.run_id not in {e["name"] for e in executions["executions"]}
+
+
+def test_dropped_manifests_are_never_modified_or_deleted(
+    cloud: Any, first_run: Drop, second_run: tuple[Drop, Polls]
+) -> None:
+    s3 = cloud.client("s3")
+    for drop in (first_run, second_run[0]):
+        versions = manifest_versions(cloud, cloud.outputs["DataBucketName"], drop.key)
+        assert versions["delete_markers"] == []
+        assert [v["VersionId"] for v in versions["versions"]] == [drop.version_id]
+        assert versions["versions"][0]["ETag"] == drop.etag
+        body = s3.get_object(Bucket=cloud.outputs["DataBucketName"], Key=drop.key)["Body"].read()
+        assert body == drop.body
+
+
+def test_functions_run_with_the_templates_environment_resolved_to_local_resources(cloud: Any) -> None:
+    functions = cloud.deployment.functions
+    start_run = next(
+        spec for spec in functions.values() if spec.handler == "start_run.handler.lambda_handler"
+    )
+    assert start_run.environment["STATE_MACHINE_ARN"] == cloud.outputs["StateMachineArn"]
+    assert start_run.environment["DATA_BUCKET"] == cloud.outputs["DataBucketName"]
+    assert start_run.environment["RUNS_TABLE"] == cloud.outputs["RunsTableName"]
+    assert (start_run.code_dir / "start_run" / "handler.py").is_file(), "code comes from the CDK asset"
+    not_emulated = {
+        reason.split(": ", 1)[0]
+        for stack in cloud.deployment.stacks.values()
+        for reason in stack.not_emulated.values()
+    }
+    assert {"AWS::IAM::Role", "AWS::Logs::LogGroup", "AWS::CloudWatch::Alarm"} <= not_emulated
