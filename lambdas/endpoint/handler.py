@@ -29,7 +29,8 @@ from botocore.exceptions import ClientError
 from gtpipe_shared.aws import client, error_code, table
 from gtpipe_shared.config import ConfigError, json_list_env, require_env
 from gtpipe_shared.events import SageMakerStateChange, is_eventbridge_event, parse_sagemaker_state_change
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from gtpipe_shared.payload import parse_payload
+from pydantic import BaseModel, ConfigDict, Field
 
 logger = Logger()
 tracer = Tracer()
@@ -90,13 +91,7 @@ class VerifyRequest(BaseModel):
 
 
 def _validated(model: type[BaseModel], event: dict[str, Any]) -> Any:
-    try:
-        return model.model_validate(event)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise InvalidRequest(
-            f"invalid {event.get('action')} payload: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
-        ) from exc
+    return parse_payload(model, event, InvalidRequest, f"{event.get('action')} payload")
 
 
 def token_id(endpoint_name: str) -> str:

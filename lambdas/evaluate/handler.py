@@ -27,9 +27,10 @@ from gtpipe_shared.metrics import (
     parse_detections,
 )
 from gtpipe_shared.naming import metrics_key
+from gtpipe_shared.payload import parse_payload
 from gtpipe_shared.s3uri import S3UriError, parse_s3_uri, s3_uri
 from gtpipe_shared.split import SplitError, common_prefix, manifest_prefix
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 logger = Logger()
 tracer = Tracer()
@@ -62,15 +63,7 @@ class EvaluateRequest(BaseModel):
 
 def parse_request(event: Any) -> EvaluateRequest:
     """Validate the payload; EvaluationError names the bad field."""
-    if not isinstance(event, dict):
-        raise EvaluationError("evaluate payload must be a JSON object")
-    try:
-        request = EvaluateRequest.model_validate(event)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise EvaluationError(
-            f"invalid evaluate payload: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
-        ) from exc
+    request = parse_payload(EvaluateRequest, event, EvaluationError, "evaluate payload")
     if request.task_type not in (IMAGE_CLASSIFICATION, OBJECT_DETECTION):
         raise EvaluationError(f"evaluation of task_type '{request.task_type}' is not supported")
     return request

@@ -20,9 +20,10 @@ from botocore.exceptions import ClientError
 from gtpipe_shared.aws import client, error_code
 from gtpipe_shared.manifest import IMAGE_CLASSIFICATION, OBJECT_DETECTION
 from gtpipe_shared.naming import splits_prefix, transform_prefix
+from gtpipe_shared.payload import parse_payload
 from gtpipe_shared.s3uri import S3UriError, parse_s3_uri, s3_uri
 from gtpipe_shared.split import SplitError, SplitOptions, SplitOutputs, SplitResult, split_manifest
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 logger = Logger()
 tracer = Tracer()
@@ -50,15 +51,7 @@ class SplitRequest(BaseModel):
 
 def parse_request(event: Any) -> SplitRequest:
     """Validate the payload; SplitError names the bad field."""
-    if not isinstance(event, dict):
-        raise SplitError("split payload must be a JSON object")
-    try:
-        request = SplitRequest.model_validate(event)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise SplitError(
-            f"invalid split payload: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
-        ) from exc
+    request = parse_payload(SplitRequest, event, SplitError, "split payload")
     if request.task_type not in (IMAGE_CLASSIFICATION, OBJECT_DETECTION):
         raise SplitError(f"unsupported task_type '{request.task_type}'")
     return request
