@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ HOLDOUT = 0.1
 EPOCHS = 6
 
 
-def test_context() -> dict[str, Any]:
+def small_context() -> dict[str, Any]:
     """The demo's configuration, smaller: fewer epochs, and a quality gate a 6-epoch model passes."""
     from local.demo import demo_context
 
@@ -38,18 +39,26 @@ class Dataset:
     holdout: list[Any]
 
 
-@pytest.fixture(scope="module")
-def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A started local cloud with both stacks deployed."""
+@contextmanager
+def running_cloud(state_dir: Path, context: dict[str, Any], cache: str) -> Iterator[Any]:
+    """A started local cloud with the app synthesized with ``context`` (cached in ``.local/<cache>``)."""
     from local.cloud import CloudSettings, LocalCloud
     from local.synth import synthesize
 
-    assembly = synthesize(ROOT / ".local" / "cdk.out-tests", test_context())
-    settings = CloudSettings(state_dir=tmp_path_factory.mktemp("local-cloud"))
-    with LocalCloud(settings) as local_cloud:
+    assembly = synthesize(ROOT / ".local" / cache, context)
+    with LocalCloud(CloudSettings(state_dir=state_dir)) as local_cloud:
         local_cloud.deploy(assembly)
         if local_cloud.runtime is not None:
             local_cloud.runtime.prewarm()
+        yield local_cloud
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A started local cloud with both stacks deployed (the test configuration, IAM auth)."""
+    with running_cloud(
+        tmp_path_factory.mktemp("local-cloud"), small_context(), "cdk.out-tests"
+    ) as local_cloud:
         yield local_cloud
 
 
