@@ -147,6 +147,14 @@ def invoke(endpoint_name: str, data: bytes) -> Any:
     return json.loads(raw)
 
 
+def model_rejected_input(exc: ClientError) -> bool:
+    """A ModelError whose container answered 4xx: the request, not the endpoint, is at fault."""
+    if error_code(exc) != "ModelError":
+        return False
+    original = exc.response.get("OriginalStatusCode")
+    return isinstance(original, int) and 400 <= original < 500
+
+
 def predict(event: dict[str, Any]) -> dict[str, Any]:
     """The whole request, as an API Gateway proxy response."""
     try:
@@ -166,6 +174,10 @@ def predict(event: dict[str, Any]) -> dict[str, Any]:
         else:
             answer = classification_answer(parse_prediction(payload), class_names)
     except ClientError as exc:
+        if model_rejected_input(exc):
+            # The model could not decode the image (a truncated PNG/JPEG passes the magic-byte check).
+            metrics.add_metric(name="BadRequests", unit=MetricUnit.Count, value=1)
+            return error_response(400, "InvalidImage", "the image could not be decoded")
         logger.warning("endpoint call failed", extra={"error": error_code(exc)})
         metrics.add_metric(name="EndpointErrors", unit=MetricUnit.Count, value=1)
         return error_response(

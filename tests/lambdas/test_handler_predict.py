@@ -170,3 +170,19 @@ def test_unexpected_errors_never_leak(
     monkeypatch.delenv("RUNS_TABLE")
     status, body = answer(handler.lambda_handler(request(JPEG), context))
     assert status == 500 and body == {"error": "the service is misconfigured", "code": "ConfigurationError"}
+
+
+def test_model_rejecting_the_image_is_400(serving: Cloud, runtime: Stubber, context: FakeContext) -> None:
+    # Given an endpoint whose container answers 400 for an image it cannot decode
+    runtime.add_client_error(
+        "invoke_endpoint",
+        service_error_code="ModelError",
+        service_message="cannot identify image file",
+        http_status_code=424,
+        response_meta={},
+        modeled_fields={"OriginalStatusCode": 400},
+    )
+    # When a truncated PNG (valid magic bytes) is posted
+    status, body = answer(handler.lambda_handler(request(PNG), context))
+    # Then the client is told its image is bad, not that the service failed
+    assert status == 400 and body["code"] == "InvalidImage"
