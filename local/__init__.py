@@ -1,1 +1,26 @@
-"""gtpipe embedded local cloud: moto plus the extensions the pipeline needs."""
+"""gtpipe embedded local cloud: moto plus the extensions the pipeline needs.
+
+The local cloud deploys what ``cdk synth`` produced (the cloud assembly's templates and staged assets),
+never a parallel copy, so a green local run is evidence about the deployed stacks.
+
+Modules:
+
+- :mod:`local.cloud` -- :class:`~local.cloud.LocalCloud`: moto server mode in this process, Step Functions
+  execution switched on, every extension installed; deploys an assembly and publishes its outputs.
+- :mod:`local.synth` -- runs the CDK app like ``cdk synth`` (``CDK_OUTDIR``/``CDK_CONTEXT_JSON``), with
+  JSON context values, reusing a fresh assembly.
+- :mod:`local.cfn` -- reads the assembly (stack order, assets) and resolves CloudFormation intrinsics;
+  anything unknown fails loudly.
+- :mod:`local.deploy` -- creates each resource in moto or the local runtimes; the accepted-but-not-emulated
+  types and why (:data:`~local.deploy.NOT_EMULATED`).
+- :mod:`local.lambda_runtime` / :mod:`local.lambda_worker` -- Lambda functions in worker processes (one
+  execution environment each) behind :class:`local.sfn.LambdaRegistry`.
+- :mod:`local.eventbridge` -- EventBridge -> Lambda targets (moto patch point: ``Rule.send_to_targets``),
+  with retry policies and dead-letter queues.
+- :mod:`local.apigateway` / :mod:`local.api_model` / :mod:`local.tls` -- the REST API over HTTPS
+  (proxy integration, IAM/API-key auth, throttling).
+- :mod:`local.cli` (``up``/``down``/``status``), :mod:`local.demo`, :mod:`local.runs`, :mod:`local.client`.
+
+Owned elsewhere: :mod:`local.sfn` (Step Functions interpreter extensions) and :mod:`local.sagemaker` (the
+local SageMaker: jobs as processes, endpoints in-process, simulated workforce).
+"""

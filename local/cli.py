@@ -115,9 +115,14 @@ def serve(args: argparse.Namespace) -> int:
     try:
         cloud.start()
         print(f"local cloud started at {cloud.endpoint_url}", flush=True)
-        assembly = (
-            Path(args.cdk_out) if args.cdk_out else synthesize(state_dir / "cdk.out", _context(args.context))
-        )
+        if args.cdk_out:
+            assembly = Path(args.cdk_out)
+        elif args.demo_context:
+            from local.demo import DEMO_ASSEMBLY, demo_context
+
+            assembly = synthesize(state_dir / DEMO_ASSEMBLY, {**demo_context(), **_context(args.context)})
+        else:
+            assembly = synthesize(state_dir / "cdk.out", _context(args.context))
         print(f"deploying {assembly}", flush=True)
         cloud.deploy(assembly)
         if cloud.runtime is not None:
@@ -152,6 +157,8 @@ def up(args: argparse.Namespace) -> int:
         command += ["--cdk-out", str(Path(args.cdk_out).resolve())]
     for pair in args.context:
         command += ["--context", pair]
+    if args.demo_context:
+        command.append("--demo-context")
     log = (state_dir / LOG_FILE).open("w")
     process = subprocess.Popen(
         command,
@@ -271,6 +278,9 @@ def main(argv: list[str] | None = None) -> int:
             default=[],
             metavar="KEY=JSON",
             help="synthesis context override",
+        )
+        command.add_argument(
+            "--demo-context", action="store_true", help="synthesize with the demo's local-sized configuration"
         )
         if name == "up":
             command.add_argument(

@@ -35,6 +35,8 @@ from training.datasets import CLASS_NAMES, DigitRecord, write_digits_dataset, wr
 
 SUPPORTED_TASKS = ("image-classification",)
 MANIFEST_KEY = "incoming/demo.manifest"
+DEMO_ASSEMBLY = "cdk.out-demo"
+"""Where (under the state directory) the demo's assembly is synthesized and reused."""
 IMAGE_PREFIX = "images/digits"
 
 
@@ -157,7 +159,7 @@ def run_demo(args: argparse.Namespace, display: Display) -> int:
 
     def synth() -> None:
         try:
-            synth_result["path"] = synthesize(state_dir / "cdk.out", demo_context(args.epochs))
+            synth_result["path"] = synthesize(state_dir / DEMO_ASSEMBLY, demo_context(args.epochs))
         except Exception as error:
             synth_result["error"] = error
 
