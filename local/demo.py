@@ -28,7 +28,7 @@ from typing import Any, TextIO
 
 from local.client import PredictionApi
 from local.cloud import CloudSettings, LocalCloud
-from local.runs import RunProgress, execution_history, follow_run, state_durations, step_durations
+from local.runs import RunProgress, execution_history, follow_run, parse_time, state_durations, step_durations
 from local.synth import synthesize
 from training.contracts import DEMO_HYPERPARAMETERS
 from training.datasets import CLASS_NAMES, DigitRecord, write_digits_dataset, write_input_manifest
@@ -105,11 +105,19 @@ def write_reference_labels(path: Path, records: list[DigitRecord]) -> None:
     )
 
 
-def predict_holdout(api: PredictionApi, records: list[DigitRecord]) -> list[tuple[DigitRecord, int, Any]]:
-    """Send every held-out image; ``(record, HTTP status, JSON answer)`` in order."""
+def predict_holdout(
+    api: PredictionApi, records: list[DigitRecord]
+) -> tuple[list[tuple[DigitRecord, int, Any]], float | None]:
+    """Send every held-out image: ``(record, HTTP status, JSON answer)`` in order, and the monotonic time
+    the first successful answer arrived."""
+    first: list[float] = []
+    lock = threading.Lock()
 
     def call(record: DigitRecord) -> tuple[DigitRecord, int, Any]:
         response = api.predict(record.path.read_bytes(), "image/png")
+        if response.status == 200:
+            with lock:
+                first.append(time.monotonic())
         try:
             answer = response.json()
         except ValueError:
@@ -117,7 +125,8 @@ def predict_holdout(api: PredictionApi, records: list[DigitRecord]) -> list[tupl
         return record, response.status, answer
 
     with ThreadPoolExecutor(max_workers=4) as pool:
-        return list(pool.map(call, records))
+        results = list(pool.map(call, records))
+    return results, (min(first) if first else None)
 
 
 def how_to(outputs: dict[str, Any], run_id: str | None, sample: Path | None) -> str:
@@ -228,8 +237,8 @@ def run_demo(args: argparse.Namespace, display: Display) -> int:
             display.say(f"  logs: {outputs['LogDir']}")
             return 1
         api = PredictionApi(outputs)
-        predictions = predict_holdout(api, holdout)
-        first_prediction = time.monotonic() - started
+        predictions, first_answer = predict_holdout(api, holdout)
+        all_answers = time.monotonic() - started
         good = [(r, answer) for r, status, answer in predictions if status == 200]
         display.say(f"\npredictions over HTTPS ({api.url}):")
         for record, status, answer in predictions[:8]:
@@ -246,7 +255,10 @@ def run_demo(args: argparse.Namespace, display: Display) -> int:
             f"held-out accuracy over HTTPS: {accuracy:.3f} ({correct}/{len(good)} answered; statuses {dict(statuses)})"
         )
         display.say(f"validation metrics (ledger): {json.dumps(run.get('metrics', {}))}")
-        display.say("\nsteps (runs ledger):")
+        created, ended = parse_time(run.get("created_at")), parse_time(run.get("ended_at"))
+        if created and ended:
+            display.say(f"\nrun {progress.run_id}: {(ended - created).total_seconds():.1f}s in the ledger")
+        display.say("steps (runs ledger):")
         for name, step_status, seconds in step_durations(run):
             display.say(f"  {name:10} {step_status:10} {'' if seconds is None else f'{seconds:7.1f}s'}")
         if run.get("execution_arn"):
@@ -255,7 +267,11 @@ def run_demo(args: argparse.Namespace, display: Display) -> int:
             for name, seconds in state_durations(history):
                 if seconds >= 0.5:
                     display.say(f"  {name:22} {seconds:7.1f}s")
-        display.say(f"\nrun finished and first predictions back after {first_prediction:.0f}s")
+        if first_answer is not None:
+            display.say(
+                f"\nwall time: run complete and first prediction after {first_answer - started:.0f}s "
+                f"(all {len(predictions)} held-out answers after {all_answers:.0f}s)"
+            )
         display.say(f"\noutputs: {state_dir / 'outputs.json'}\ntry it by hand (while the cloud runs):")
         display.say(how_to(outputs, progress.run_id, holdout[0].path if holdout else None))
         ok = bool(good)

@@ -122,9 +122,9 @@ def aws_event_shape(event: Mapping[str, Any], account_id: str) -> dict[str, Any]
     return shaped
 
 
-def _target_input(target: Mapping[str, Any], event: dict[str, Any], transform_input: bool) -> Any:
-    if not transform_input:
-        return event
+def _target_input(target: Mapping[str, Any], event: dict[str, Any]) -> Any:
+    # moto's S3 path skips input transformation (transform_input=False) because of its float "time";
+    # the Lambda event is already in AWS shape, so the target's Input settings always apply, as on AWS.
     if "Input" in target:
         return json.loads(target["Input"])
     if "InputPath" in target:
@@ -441,7 +441,7 @@ def _send_to_targets(self: Rule, original_event: dict[str, Any], transform_input
     event = aws_event_shape(original_event, self.account_id)
     if self.state == "ENABLED" and self.event_pattern.matches_event(event):  # type: ignore[arg-type]
         for target in lambda_targets:
-            delivery.submit(self, target, _target_input(target, event, transform_input))
+            delivery.submit(self, target, _target_input(target, event))
     others = [t for t in self.targets if not is_lambda_arn(str(t.get("Arn", "")))]
     if others:
         view = copy.copy(self)
