@@ -18,6 +18,7 @@ and where it appears, rather than deploying something that behaves differently f
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -268,7 +269,7 @@ class TemplateResolver:
         env = self.environment
         return (
             f"arn:{env.partition}:cloudformation:{env.region}:{env.account_id}:stack/{self.stack_name}/"
-            f"00000000-0000-0000-0000-{abs(hash(self.stack_name)) % 10**12:012d}"
+            f"00000000-0000-0000-0000-{hashlib.sha256(self.stack_name.encode()).hexdigest()[:12]}"
         )
 
     def pseudo(self, name: str) -> Any:
