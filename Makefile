@@ -7,7 +7,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 TASK ?= image-classification
 
-.PHONY: install venv node test lint typecheck synth demo local-up local-down bench clean
+.PHONY: install venv node test lint typecheck synth demo local-up local-down local-status bench clean
 
 install: venv node
 
@@ -42,14 +42,20 @@ test: install lint typecheck
 demo: install
 	$(PY) -m local.demo --task $(TASK)
 
+# The demo's context sizes training for a laptop; LOCAL_UP_ARGS= deploys cdk.json's context unchanged.
+LOCAL_UP_ARGS ?= --demo-context
 local-up: install
-	$(PY) -m local.cli up
+	$(PY) -m local.cli up $(LOCAL_UP_ARGS)
 
 local-down: venv
 	$(PY) -m local.cli down
+
+local-status: venv
+	$(PY) -m local.cli status
 
 bench: install
 	$(PY) -m bench
 
 clean:
+	-test -x $(PY) && $(PY) -m local.cli down
 	rm -rf cdk.out .local .pytest_cache .mypy_cache .ruff_cache

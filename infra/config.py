@@ -7,6 +7,7 @@ value fails `cdk synth` with a clear message instead of a broken deployment.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -264,7 +265,16 @@ class _ContextReader:
         self._get = get
 
     def raw(self, key: str) -> Any:
-        return self._get(PREFIX + key)
+        value = self._get(PREFIX + key)
+        # `cdk deploy -c key=value` delivers every value as a string: accept JSON lists and objects there.
+        if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(
+                    f"{PREFIX}{key} is not valid JSON ({exc.msg} at {exc.pos}): {value!r}"
+                ) from None
+        return value
 
     def choice(self, key: str, allowed: tuple[Any, ...], default: Any) -> Any:
         value = self.raw(key)

@@ -82,8 +82,12 @@ def validate_image(event: dict[str, Any]) -> tuple[bytes, str]:
 
 
 def serving() -> dict[str, Any] | None:
-    """The ``@serving`` item, cached for SERVING_CACHE_SECONDS (default 30)."""
-    ttl = float(os.environ.get("SERVING_CACHE_SECONDS", "30"))
+    """The ``@serving`` item, cached for SERVING_CACHE_SECONDS (default 5).
+
+    Short, so the model named in answers follows a blue/green update within seconds (the endpoint name
+    stays the same across updates, only the record changes).
+    """
+    ttl = float(os.environ.get("SERVING_CACHE_SECONDS", "5"))
     now = time.monotonic()
     if _cache["item"] is not None and now - _cache["at"] < ttl:
         return dict(_cache["item"])

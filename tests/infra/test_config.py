@@ -94,3 +94,20 @@ def test_overrides_are_typed() -> None:
     assert config.endpoint.instance_count == 2
     assert config.endpoint.max_instance_count == 2
     assert config.labeling.auto_labeling is True
+
+
+def test_json_strings_from_the_command_line_are_parsed() -> None:
+    # Given values as `cdk deploy -c key=value` passes them: strings
+    config = build(
+        labelCategories='["cat", "dog"]',
+        workforce='{"type": "private", "workteamArn": "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/t"}',
+        training='{"instanceType": "ml.g5.xlarge"}',
+    )
+    assert config.label_categories == ("cat", "dog")
+    assert config.workforce.type == "private"
+    assert config.training.instance_type == "ml.g5.xlarge"
+
+
+def test_malformed_json_string_names_the_key() -> None:
+    with pytest.raises(ConfigError, match="gtpipe:workforce is not valid JSON"):
+        build(workforce='{"type": ')
