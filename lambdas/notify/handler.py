@@ -67,6 +67,20 @@ def readable_cause(cause: Any) -> str:
     return json.dumps(parsed, default=str)[:CAUSE_MAX]
 
 
+TIMEOUT_ERRORS = frozenset({"States.Timeout", "States.HeartbeatTimeout"})
+
+
+def failure_cause(error: str, cause: Any) -> str:
+    """The readable cause, or, when Step Functions gave none (a task timeout has no cause), one derived
+    from the error name, so every recorded failure has a reason."""
+    text = readable_cause(cause)
+    if text:
+        return text
+    if error in TIMEOUT_ERRORS:
+        return f"{error}: the step got no answer or heartbeat within its configured time"
+    return f"{error} (no cause was reported)"
+
+
 @tracer.capture_method
 def record(event: dict[str, Any], runs: Any) -> dict[str, Any]:
     """``action: step``."""
@@ -149,10 +163,11 @@ def finish(event: dict[str, Any], runs: Any, topic_arn: str) -> dict[str, Any]:
     summary = _summary_metrics(event.get("metrics"))
     failure = None
     if status == ledger.FAILED:
+        error = str(event.get("error") or "Error")
         failure = {
             "step": str(event.get("step") or "unknown"),
-            "error": str(event.get("error") or "Error"),
-            "cause": readable_cause(event.get("cause")),
+            "error": error,
+            "cause": failure_cause(error, event.get("cause")),
         }
     extra = {k: event.get(k) for k in ("endpoint_name", "model_name", "endpoint_config_name") if event.get(k)}
     result = finish_run(runs, run_id, status, now, failure=failure, metrics=summary, extra=extra or None)
