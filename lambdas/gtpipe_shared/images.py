@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import struct
+
 JPEG = "image/jpeg"
 PNG = "image/png"
 SUPPORTED_TYPES = (JPEG, PNG)
 MAX_IMAGE_BYTES = 6 * 1024 * 1024  # SageMaker real-time endpoint payload limit (6 MB)
+# Pillow's decompression-bomb threshold: a few bytes of PNG/JPEG may claim billions of pixels.
+MAX_IMAGE_PIXELS = 89_478_485
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# JPEG start-of-frame markers (baseline, progressive, lossless, arithmetic); they carry the dimensions.
+_JPEG_SOF_MARKERS = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
+_JPEG_START_OF_SCAN = 0xDA
 # Content types a client may declare for an image body; anything else is rejected with 415.
 ACCEPTED_CONTENT_TYPES = ("image/", "application/x-image", "application/octet-stream")
 
 _SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"\xff\xd8\xff", JPEG),
-    (b"\x89PNG\r\n\x1a\n", PNG),
+    (_PNG_SIGNATURE, PNG),
     (b"GIF87a", "image/gif"),
     (b"GIF89a", "image/gif"),
     (b"BM", "image/bmp"),
@@ -46,3 +54,38 @@ def content_type_acceptable(content_type: str | None) -> bool:
     return any(
         base == accepted or base.startswith(accepted) for accepted in ACCEPTED_CONTENT_TYPES if accepted
     )
+
+
+def declared_dimensions(data: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` as a PNG's IHDR or a JPEG's frame header declares them, without decoding.
+
+    None when the header is missing or malformed (the model container then rejects the image itself).
+    """
+    if data.startswith(_PNG_SIGNATURE):
+        if len(data) >= 24 and data[12:16] == b"IHDR":
+            width, height = struct.unpack(">II", data[16:24])
+            return int(width), int(height)
+        return None
+    if not data.startswith(b"\xff\xd8"):
+        return None
+    index = 2
+    while index + 4 <= len(data):
+        if data[index] != 0xFF:
+            return None
+        marker = data[index + 1]
+        if marker == 0xFF:  # fill byte
+            index += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+            index += 2
+            continue
+        if marker == _JPEG_START_OF_SCAN:
+            return None
+        length = int.from_bytes(data[index + 2 : index + 4], "big")
+        if marker in _JPEG_SOF_MARKERS:
+            if index + 9 > len(data):
+                return None
+            height, width = struct.unpack(">HH", data[index + 5 : index + 9])
+            return int(width), int(height)
+        index += 2 + length
+    return None

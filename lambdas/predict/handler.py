@@ -24,7 +24,14 @@ from gtpipe_shared import ledger
 from gtpipe_shared.aws import client, error_code, table
 from gtpipe_shared.config import ConfigError, require_env
 from gtpipe_shared.http import error_response, header, json_response
-from gtpipe_shared.images import MAX_IMAGE_BYTES, content_type_acceptable, detect_image_type, is_supported
+from gtpipe_shared.images import (
+    MAX_IMAGE_BYTES,
+    MAX_IMAGE_PIXELS,
+    content_type_acceptable,
+    declared_dimensions,
+    detect_image_type,
+    is_supported,
+)
 from gtpipe_shared.metrics import PredictionError, argmax, parse_prediction
 
 logger = Logger()
@@ -62,7 +69,8 @@ def decode_body(event: dict[str, Any]) -> bytes:
 
 
 def validate_image(event: dict[str, Any]) -> tuple[bytes, str]:
-    """``(image bytes, detected type)``; RequestError 400/413/415 otherwise."""
+    """``(image bytes, detected type)``; RequestError 400/413/415 otherwise (413 also for images whose
+    header declares more than MAX_IMAGE_PIXELS pixels)."""
     data = decode_body(event)
     if not data:
         raise RequestError(400, "EmptyBody", "request body is empty: send the image bytes")
@@ -78,6 +86,13 @@ def validate_image(event: dict[str, Any]) -> tuple[bytes, str]:
         raise RequestError(400, "NotAnImage", "request body is not a JPEG or PNG image")
     if not is_supported(detected):
         raise RequestError(415, "UnsupportedImageType", f"{detected} is not supported: send JPEG or PNG")
+    dimensions = declared_dimensions(data)
+    if dimensions and dimensions[0] * dimensions[1] > MAX_IMAGE_PIXELS:
+        # A decompression bomb: a small body that decodes to gigabytes; never send it to the endpoint.
+        width, height = dimensions
+        raise RequestError(
+            413, "ImageTooLarge", f"image is {width}x{height} pixels; the limit is {MAX_IMAGE_PIXELS} pixels"
+        )
     return data, detected
 
 

@@ -174,6 +174,13 @@ def decompression_bomb_png() -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
+def decompression_bomb_jpeg() -> bytes:
+    """A valid 32x32 baseline JPEG whose SOF0 frame header is patched to claim 65,535 x 65,535 pixels."""
+    data = valid_jpeg()
+    sof = data.index(b"\xff\xc0")
+    return data[: sof + 5] + struct.pack(">HH", 65_535, 65_535) + data[sof + 9 :]
+
+
 def cmyk_jpeg() -> bytes:
     return _save(Image.new("CMYK", (32, 32), (0, 255, 255, 0)), "JPEG", quality=90)
 
@@ -208,6 +215,7 @@ GENERATORS: dict[str, Callable[[], Any]] = {
         oversize_png,
         one_by_one_png,
         decompression_bomb_png,
+        decompression_bomb_jpeg,
         cmyk_jpeg,
         animated_gif,
         bmp_image,
@@ -266,10 +274,11 @@ def test_the_https_subset_covers_every_rejection_status() -> None:
 def test_the_binary_generators_make_what_their_names_say() -> None:
     # when the image generators run
     bomb = decompression_bomb_png()
-    # then the bomb is tiny but claims 10^10 pixels, which Pillow refuses to decode
+    # then the bombs are small but claim billions of pixels, which Pillow refuses to decode
     assert len(bomb) < 200
-    with pytest.raises(Image.DecompressionBombError):
-        decode_like_a_model(bomb)
+    for data in (bomb, decompression_bomb_jpeg()):
+        with pytest.raises(Image.DecompressionBombError):
+            decode_like_a_model(data)
     # and truncated images keep their magic bytes but cannot be decoded
     for data, magic in ((truncated_png(), b"\x89PNG"), (truncated_jpeg(), b"\xff\xd8\xff")):
         assert data.startswith(magic)

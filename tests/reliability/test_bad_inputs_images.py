@@ -111,3 +111,47 @@ def test_image_case(case: Case, endpoint: ModelEndpoint, context: FakeContext) -
     assert len(endpoint.bodies) == expect["endpoint_calls"]
     if expect["endpoint_calls"]:
         assert endpoint.bodies == [case.data()]
+
+
+# -- the header check that stops decompression bombs before the endpoint ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fmt", "size", "options"),
+    [
+        ("PNG", (1, 1), {}),
+        ("PNG", (640, 3), {}),
+        ("JPEG", (17, 33), {"quality": 80}),
+        ("JPEG", (300, 200), {"progressive": True}),
+        ("JPEG", (8, 8), {"optimize": True, "exif": b"Exif\x00\x00" + b"\x00" * 64}),
+    ],
+)
+def test_declared_dimensions_read_real_headers(
+    fmt: str, size: tuple[int, int], options: dict[str, Any]
+) -> None:
+    from gtpipe_shared.images import declared_dimensions
+    from PIL import Image
+
+    # given an image Pillow wrote
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (10, 20, 30)).save(buffer, fmt, **options)
+    # then its declared size is read from the header alone
+    assert declared_dimensions(buffer.getvalue()) == size
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\x89PNG\r\n\x1a\n" + b"\0" * 100,  # no IHDR
+        b"\x89PNG\r\n\x1a\n\0\0\0\rIHD",  # cut in the header
+        b"\xff\xd8\xff\xe0\x00\x10JFIF" + b"\x00" * 100,  # segments end before a frame header
+        b"\xff\xd8\xff\xda\x00\x08" + b"\x00" * 20,  # scan before any frame header
+        b"\xff\xd8\xff\xc0\x00\x11\x08\x00",  # frame header cut short
+        b"GIF89a" + b"\0" * 20,
+    ],
+)
+def test_declared_dimensions_are_none_for_headers_that_say_nothing(data: bytes) -> None:
+    from gtpipe_shared.images import declared_dimensions
+
+    assert declared_dimensions(data) is None
