@@ -148,6 +148,8 @@ class EndpointConfig:
     instance_count: int = 1
     max_instance_count: int = 2
     target_invocations_per_instance: int = 1000
+    heartbeat_seconds: int = 1800
+    timeout_seconds: int = 7200
 
 
 @dataclass(frozen=True)
@@ -212,7 +214,13 @@ class PipelineConfig:
         )
         endpoint_raw = reader.mapping("endpoint")
         instance_count = _int(endpoint_raw, "endpoint.instanceCount", 1, 1, 100)
+        heartbeat = _int(endpoint_raw, "endpoint.heartbeatSeconds", 1800, 10, 86400)
         endpoint = EndpointConfig(
+            heartbeat_seconds=heartbeat,
+            # The deployment's overall limit must leave room for at least one heartbeat interval.
+            timeout_seconds=_int(
+                endpoint_raw, "endpoint.timeoutSeconds", max(7200, heartbeat), heartbeat, 604800
+            ),
             instance_type=_instance_type(endpoint_raw, "endpoint.instanceType", "ml.m5.xlarge"),
             instance_count=instance_count,
             max_instance_count=_int(

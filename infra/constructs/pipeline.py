@@ -55,8 +55,6 @@ SYNC_MANAGED_RULES = [
     "StepFunctionsGetEventsForSageMakerLabelingJobsRule",
 ]
 ENDPOINT_VARIANT_NAME = "AllTraffic"
-ENDPOINT_HEARTBEAT_SECONDS = 1800
-ENDPOINT_TIMEOUT_SECONDS = 7200
 RUN_TAG = "gtpipe:run-id"
 
 
@@ -434,8 +432,8 @@ class Pipeline(Construct):
                 "max_instance_count": config.endpoint.max_instance_count,
                 "target_invocations_per_instance": config.endpoint.target_invocations_per_instance,
                 "variant_name": ENDPOINT_VARIANT_NAME,
-                "heartbeat_seconds": ENDPOINT_HEARTBEAT_SECONDS,
-                "timeout_seconds": ENDPOINT_TIMEOUT_SECONDS,
+                "heartbeat_seconds": config.endpoint.heartbeat_seconds,
+                "timeout_seconds": config.endpoint.timeout_seconds,
             },
             "split": {"validation_ratio": config.validation_split_ratio},
             "quality_threshold": config.quality_threshold,

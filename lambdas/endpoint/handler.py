@@ -16,6 +16,7 @@ Three entry shapes:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -43,6 +44,9 @@ FAILED_STATUSES = frozenset({"Failed", "UpdateRollbackFailed"})
 TOKEN_GONE_ERRORS = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"})
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 
+
+# A token younger than this belongs to a deployment that is starting or finishing right now.
+TOKEN_STALE_SECONDS = 60
 
 class EndpointBusy(Exception):
     """The endpoint is being created, updated or deleted; retry later (the state machine retries this)."""
@@ -195,18 +199,30 @@ def deploy(request: DeployRequest) -> dict[str, Any]:
         }
         _send_success(request.task_token, output)
         return {**output, "action": "none"}
-    # Store the token before starting the change, so no state-change event can arrive without it.
+    # Store the token before starting the change, so no state-change event can arrive without it. Only one
+    # deployment may wait on the endpoint: a fresh token of another run means its change is about to start
+    # (or its InService event is being processed), so this run retries; a stale one was left by a run that
+    # ended without its event (timeout) and is replaced.
     now = time.time()
-    tokens.put_item(
-        Item={
-            "id": token_id(request.endpoint_name),
-            "task_token": request.task_token,
-            "run_id": request.run_id,
-            "endpoint_config_name": request.endpoint_config_name,
-            "created_at": int(now),
-            "expiration": int(now) + ttl,
-        }
-    )
+    try:
+        tokens.put_item(
+            Item={
+                "id": token_id(request.endpoint_name),
+                "task_token": request.task_token,
+                "run_id": request.run_id,
+                "endpoint_config_name": request.endpoint_config_name,
+                "created_at": int(now),
+                "expiration": int(now) + ttl,
+            },
+            ConditionExpression="attribute_not_exists(id) OR run_id = :run OR created_at < :stale",
+            ExpressionAttributeValues={":run": request.run_id, ":stale": int(now) - TOKEN_STALE_SECONDS},
+        )
+    except ClientError as exc:
+        if error_code(exc) != "ConditionalCheckFailedException":
+            raise
+        raise EndpointBusy(
+            f"another deployment to {request.endpoint_name} is waiting for its endpoint event; retrying"
+        ) from exc
     try:
         if endpoint is None:
             sagemaker.create_endpoint(
@@ -223,7 +239,13 @@ def deploy(request: DeployRequest) -> dict[str, Any]:
             action = "update"
     except Exception as exc:
         # The call failed, so no state-change event will answer this token: the task fails right here.
-        tokens.delete_item(Key={"id": token_id(request.endpoint_name)})
+        # Delete only our own token; another deployment may have replaced it meanwhile.
+        with contextlib.suppress(ClientError):
+            tokens.delete_item(
+                Key={"id": token_id(request.endpoint_name)},
+                ConditionExpression="task_token = :mine",
+                ExpressionAttributeValues={":mine": request.task_token},
+            )
         if isinstance(exc, ClientError) and _in_progress_conflict(exc):
             # Another change started between DescribeEndpoint and our call.
             raise EndpointBusy(

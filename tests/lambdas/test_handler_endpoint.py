@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -285,3 +286,46 @@ def test_update_racing_another_change_is_retryable(
     with pytest.raises(handler.EndpointBusy):
         handler.lambda_handler(load_event("endpoint_deploy_payload.json"), context)
     assert token_item(cloud) is None
+
+
+def other_runs_token(cloud: Cloud, created_at: int) -> None:
+    cloud.tokens().put_item(
+        Item={
+            "id": f"endpoint#{ENDPOINT}",
+            "task_token": "another-run-token",
+            "run_id": "other-0123456789abcdef",
+            "endpoint_config_name": "other-0123456789abcdef-epc-0",
+            "created_at": created_at,
+            "expiration": 2_000_000_000,
+        }
+    )
+
+
+def test_deploy_waits_while_another_run_holds_a_fresh_token(
+    cloud: Cloud, sagemaker: Stubber, context: FakeContext
+) -> None:
+    # Given another run stored its token a moment ago and is about to change the endpoint
+    other_runs_token(cloud, created_at=int(time.time()))
+    sagemaker.add_response("describe_endpoint", described("InService"), {"EndpointName": ENDPOINT})
+    # When this run deploys
+    with pytest.raises(handler.EndpointBusy, match="another deployment"):
+        handler.lambda_handler(load_event("endpoint_deploy_payload.json"), context)
+    # Then the other run's token is untouched and no update was started (the stubber has none queued)
+    item = token_item(cloud)
+    assert item is not None and item["task_token"] == "another-run-token"
+
+
+def test_deploy_replaces_a_stale_token_of_a_run_that_ended(
+    cloud: Cloud, sagemaker: Stubber, context: FakeContext
+) -> None:
+    other_runs_token(cloud, created_at=int(time.time()) - 3600)
+    sagemaker.add_response("describe_endpoint", described("InService"), {"EndpointName": ENDPOINT})
+    sagemaker.add_response(
+        "update_endpoint",
+        {"EndpointArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{ENDPOINT}"},
+        None,
+    )
+    answer = handler.lambda_handler(load_event("endpoint_deploy_payload.json"), context)
+    assert answer["action"] == "update"
+    item = token_item(cloud)
+    assert item is not None and item["task_token"] == TOKEN

@@ -175,8 +175,9 @@ def test_every_task_retries_catches_and_times_out() -> None:
         catchers = state.get("Catch", [])
         assert any("States.ALL" in c["ErrorEquals"] for c in catchers), f"{name} has no catch-all"
         if name != "RecordFailure":
-            assert all(c["Next"].startswith("Failed") for c in catchers), name
-            assert all(c["ResultPath"] == "$.error" for c in catchers), name
+            failure_catchers = [c for c in catchers if c["Next"] != "VerifyEndpoint"]
+            assert all(c["Next"].startswith("Failed") for c in failure_catchers), name
+            assert all(c["ResultPath"] == "$.error" for c in failure_catchers), name
         if state["Resource"].endswith(".waitForTaskToken"):
             assert "HeartbeatSeconds" in state or "HeartbeatSecondsPath" in state, name
         assert "ResultSelector" in state or state["Resource"].endswith(".waitForTaskToken"), (
@@ -201,3 +202,12 @@ def test_every_state_is_reachable_and_every_failure_is_recorded() -> None:
         if name.startswith("Failed"):
             assert state["Next"] == "RecordFailure"
             assert state["Parameters"]["step"] == name.removeprefix("Failed").lower()
+
+
+def test_a_deployment_without_news_is_decided_by_verification() -> None:
+    # A lost endpoint event must not fail a deployment that worked: the timeout goes to VerifyEndpoint,
+    # which retries while the endpoint is not ready yet.
+    timeout_catch = STATES["DeployEndpoint"]["Catch"][0]
+    assert timeout_catch["ErrorEquals"] == ["States.Timeout"] and timeout_catch["Next"] == "VerifyEndpoint"
+    assert timeout_catch["ResultPath"] != "$.error"
+    assert any(r["ErrorEquals"] == ["EndpointNotReady"] for r in STATES["VerifyEndpoint"]["Retry"])

@@ -70,6 +70,7 @@ class Doubles:
 
     accuracy: float = 0.93
     endpoint_outcome: tuple[str, str] | None = None  # (error, cause) to fail the deployment
+    endpoint_event_lost: bool = False  # deploy starts the change but no event ever answers the token
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
@@ -195,6 +196,8 @@ def make_doubles(doubles: Doubles, sfn: Any) -> dict[str, Callable[[dict[str, An
                 "endpoint_config_name": event["endpoint_config_name"],
             }
         # deploy: answer the token as the EventBridge endpoint state-change callback would.
+        if doubles.endpoint_event_lost:
+            return {"accepted": True}
         if doubles.endpoint_outcome:
             error, cause = doubles.endpoint_outcome
             sfn.send_task_failure(taskToken=event["task_token"], error=error, cause=cause)
@@ -228,6 +231,11 @@ def pipeline_config(synth: Any) -> str:
 
 @pytest.fixture
 def pipeline(pipeline_config: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
+    # A two-second heartbeat, so a lost endpoint event is noticed at once (the definition reads it from the
+    # execution input, which start_run fills from PIPELINE_CONFIG).
+    config = json.loads(pipeline_config)
+    config["endpoint"]["heartbeat_seconds"] = 2
+    pipeline_config = json.dumps(config)
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         s3 = boto3.client("s3", region_name=REGION)
         s3.create_bucket(Bucket=SAMPLE_BUCKET)
@@ -403,3 +411,14 @@ def test_invalid_manifest_starts_no_execution(pipeline: Pipeline) -> None:
     run = pipeline.ledger(answer["run_id"])
     assert run["status"] == "FAILED" and run["failure"]["step"] == "validate"
     assert any("line 2" in error for error in run["errors"])
+
+
+def test_lost_endpoint_event_is_recovered_by_verification(pipeline: Pipeline) -> None:
+    # Given an endpoint change whose state-change event never arrives
+    pipeline.doubles.endpoint_event_lost = True
+    started = pipeline.drop("incoming/labeled.manifest", augmented_manifest())
+    described, entered = pipeline.wait(started["run_id"])
+    # Then the heartbeat timeout hands over to VerifyEndpoint, which finds the new config serving
+    assert described["status"] == "SUCCEEDED"
+    assert entered[entered.index("DeployEndpoint") + 1] == "VerifyEndpoint"
+    assert pipeline.ledger("@serving")["source_run_id"] == started["run_id"]

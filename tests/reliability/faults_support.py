@@ -26,28 +26,17 @@ ENDPOINT_EVENT = "SageMaker Endpoint State Change"
 RUN_FINAL_STATUSES = ("SUCCEEDED", "FAILED", "REJECTED")
 
 
-def tiny_context() -> dict[str, Any]:
+def tiny_context(endpoint_timing: tuple[int, int] | None = None) -> dict[str, Any]:
     """The demo's configuration with one epoch and a quality gate every run passes."""
     from local.demo import demo_context
 
     context = demo_context(epochs=1)
     context["gtpipe:hyperparameters"] = {**context["gtpipe:hyperparameters"], "mini_batch_size": "16"}
-    return {**context, "gtpipe:qualityThreshold": 0.0}
-
-
-def set_endpoint_timing(cloud: Any, heartbeat_seconds: int, timeout_seconds: int) -> None:
-    """Shorten DeployEndpoint's heartbeat and timeout for this cloud only.
-
-    The definition reads ``$.config.endpoint.heartbeat_seconds`` / ``timeout_seconds`` from the execution
-    input, which start_run copies from its ``PIPELINE_CONFIG`` variable. No synth context key sets them
-    (``infra/constructs/pipeline.py`` hard-codes 1800 s / 7200 s), so the test rewrites the deployed
-    function's environment before its first execution environment starts (workers read it at spawn).
-    """
-    spec = next(s for s in cloud.deployment.functions.values() if s.handler == START_RUN_HANDLER)
-    config = json.loads(spec.environment["PIPELINE_CONFIG"])
-    config["endpoint"]["heartbeat_seconds"] = heartbeat_seconds
-    config["endpoint"]["timeout_seconds"] = timeout_seconds
-    spec.environment["PIPELINE_CONFIG"] = json.dumps(config)
+    context = {**context, "gtpipe:qualityThreshold": 0.0}
+    if endpoint_timing is not None:
+        heartbeat, timeout = endpoint_timing
+        context["gtpipe:endpoint"] = {"heartbeatSeconds": heartbeat, "timeoutSeconds": timeout}
+    return context
 
 
 @dataclass
@@ -124,11 +113,14 @@ def running_cloud(
     from local.synth import synthesize
     from training.datasets import write_digits_dataset
 
-    assembly = synthesize(ROOT / ".local" / ASSEMBLY_CACHE, tiny_context())
+    cache = (
+        ASSEMBLY_CACHE
+        if endpoint_timing is None
+        else f"{ASSEMBLY_CACHE}-{endpoint_timing[0]}-{endpoint_timing[1]}"
+    )
+    assembly = synthesize(ROOT / ".local" / cache, tiny_context(endpoint_timing))
     with LocalCloud(CloudSettings(state_dir=state_dir)) as cloud:
         cloud.deploy(assembly)
-        if endpoint_timing is not None:
-            set_endpoint_timing(cloud, *endpoint_timing)
         if cloud.runtime is not None:
             cloud.runtime.prewarm()
         bucket = str(cloud.outputs["DataBucketName"])
