@@ -20,6 +20,8 @@ BENCHMARKS = {
     "training": "bench.training_bench",
     "split": "bench.split_bench",
     "synth": "bench.synth_bench",
+    "api": "bench.api_bench",
+    "demo": "bench.demo_bench",
 }
 ROOT = Path(__file__).resolve().parents[1]
 
