@@ -8,6 +8,7 @@ the status (or a training job's secondary status) changes.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -114,3 +115,18 @@ class JobHandle:
         """Finish the job as Stopped; returns :class:`JobEnded` for the runner to raise."""
         self.update(status="Stopped", secondary=secondary, failure_reason=failure_reason, **outputs)
         return JobEnded("stopped")
+
+
+def run_to_end(handle: JobHandle, kind: str, body: Callable[[], None]) -> None:
+    """Run a job's body to a terminal state, never raising.
+
+    ``JobEnded`` means the body already set the terminal status (stopped or failed); anything else is a bug
+    in the local implementation, which must still end the job, visibly, as SageMaker's internal errors do.
+    """
+    try:
+        body()
+    except JobEnded:
+        pass
+    except Exception as error:
+        logging.getLogger(__name__).exception("%s job %s crashed", kind, handle.name)
+        handle.fail(f"InternalServerError: local SageMaker error: {type(error).__name__}: {error}")

@@ -34,7 +34,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .faults import Faults
-from .jobs import JobEnded, JobHandle, utcnow
+from .jobs import JobHandle, run_to_end, utcnow
 from .s3 import S3Uri, read_bytes, read_json_lines, write_bytes
 from .workforce import (
     Answer,
@@ -95,13 +95,7 @@ class LabelingRun:
 
     def run(self) -> None:
         """Run the job to a terminal state (never raises)."""
-        try:
-            self._run()
-        except JobEnded:
-            pass
-        except Exception as error:
-            LOG.exception("labeling job %s crashed", self.handle.name)
-            self.handle.fail(f"InternalServerError: local SageMaker error: {type(error).__name__}: {error}")
+        run_to_end(self.handle, "labeling", self._run)
 
     # -- inputs -----------------------------------------------------------------------------------
 

@@ -48,7 +48,7 @@ from training.artifact import package_model
 
 from .algorithms import Algorithm, UnsupportedImage, resolve_image
 from .faults import Faults
-from .jobs import JobEnded, JobHandle, utcnow
+from .jobs import JobEnded, JobHandle, run_to_end, utcnow
 from .s3 import S3Uri, download_many, list_data_source, read_bytes
 
 LOG = logging.getLogger(__name__)
@@ -164,12 +164,7 @@ class TrainingRun:
     def run(self) -> None:
         """Run the job to a terminal state (never raises)."""
         try:
-            self._run()
-        except JobEnded:
-            pass
-        except Exception as error:  # a bug here must still end the job, visibly
-            LOG.exception("training job %s crashed", self.handle.name)
-            self.handle.fail(f"InternalServerError: local SageMaker error: {type(error).__name__}: {error}")
+            run_to_end(self.handle, "training", self._run)
         finally:
             if not self.keep_input_data:
                 shutil.rmtree(self.input_dir / "data", ignore_errors=True)

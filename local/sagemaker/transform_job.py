@@ -21,7 +21,7 @@ from .algorithms import Algorithm
 from .errors import ModelError
 from .faults import Faults
 from .hosting import LoadedModel, ModelLoadError, load_model
-from .jobs import JobEnded, JobHandle, utcnow
+from .jobs import JobHandle, run_to_end, utcnow
 from .s3 import S3Uri, list_data_source, read_bytes, write_bytes
 
 LOG = logging.getLogger(__name__)
@@ -51,12 +51,7 @@ class TransformRun:
     def run(self) -> None:
         """Run the job to a terminal state (never raises)."""
         try:
-            self._run()
-        except JobEnded:
-            pass
-        except Exception as error:
-            LOG.exception("transform job %s crashed", self.handle.name)
-            self.handle.fail(f"InternalServerError: local SageMaker error: {type(error).__name__}: {error}")
+            run_to_end(self.handle, "transform", self._run)
         finally:
             shutil.rmtree(self.job_dir, ignore_errors=True)
 
