@@ -43,7 +43,8 @@ def _split(records: list[DigitRecord]) -> tuple[list[DigitRecord], list[DigitRec
     """Class-balanced split: every fifth image of each class goes to validation."""
     step = round(1 / VALIDATION_FRACTION)
     seen: dict[int, int] = {}
-    train, validation = [], []
+    train: list[DigitRecord] = []
+    validation: list[DigitRecord] = []
     for record in records:  # the generator's order is already shuffled within each class
         position = seen[record.label] = seen.get(record.label, -1) + 1
         (validation if position % step == step - 1 else train).append(record)

@@ -23,6 +23,7 @@ modules and caches exactly as Lambda does, and lets a timeout kill a stuck handl
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import os
@@ -210,6 +211,7 @@ class LambdaFunction:
         self._runtime = runtime
         self._log = _LogSink(runtime.log_dir / f"{spec.name}.log" if runtime.log_dir else None)
         self._idle: list[_Worker] = []
+        self._waiters: collections.deque[object] = collections.deque()
         self._count = 0
         self._condition = threading.Condition()
         self._closed = False
@@ -220,19 +222,28 @@ class LambdaFunction:
         return self._log.path
 
     def _acquire(self) -> _Worker:
+        # First come, first served: a thread that just released a worker must not take it back ahead of
+        # threads already waiting, or one request can starve past the API's 29 s integration timeout.
         with self._condition:
-            while True:
-                if self._closed:
-                    raise LambdaServiceError("ResourceNotFoundException", f"{self.spec.name} was removed")
-                while self._idle:
-                    worker = self._idle.pop()
-                    if worker.alive:
-                        return worker
-                    self._count -= 1
-                if self._count < self._runtime.max_concurrency:
-                    self._count += 1
-                    break
-                self._condition.wait()
+            ticket = object()
+            self._waiters.append(ticket)
+            try:
+                while True:
+                    if self._closed:
+                        raise LambdaServiceError("ResourceNotFoundException", f"{self.spec.name} was removed")
+                    if self._waiters[0] is ticket:
+                        while self._idle:
+                            worker = self._idle.pop()
+                            if worker.alive:
+                                return worker
+                            self._count -= 1
+                        if self._count < self._runtime.max_concurrency:
+                            self._count += 1
+                            break
+                    self._condition.wait()
+            finally:
+                self._waiters.remove(ticket)
+                self._condition.notify_all()
         try:
             return _Worker(
                 self.spec, self._runtime.environment_for(self.spec), self._log, self._runtime.python
@@ -240,7 +251,7 @@ class LambdaFunction:
         except BaseException:
             with self._condition:
                 self._count -= 1
-                self._condition.notify()
+                self._condition.notify_all()
             raise
 
     def _release(self, worker: _Worker) -> None:
@@ -251,7 +262,7 @@ class LambdaFunction:
                 self._count -= 1
                 if worker.alive:
                     worker.stop()
-            self._condition.notify()
+            self._condition.notify_all()
 
     def prewarm(self) -> None:
         """Start one execution environment now (so the first real invocation is warm)."""
