@@ -48,6 +48,7 @@ SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 # A token younger than this belongs to a deployment that is starting or finishing right now.
 TOKEN_STALE_SECONDS = 60
 
+
 class EndpointBusy(Exception):
     """The endpoint is being created, updated or deleted; retry later (the state machine retries this)."""
 
