@@ -58,6 +58,8 @@ from botocore.auth import SigV4Auth  # noqa: E402
 from botocore.awsrequest import AWSRequest  # noqa: E402
 from botocore.credentials import Credentials  # noqa: E402
 
+from bench import print_figures  # noqa: E402 - after the sys.path fix for direct runs
+
 ASSEMBLY_CACHE = ROOT / ".local" / "cdk.out-api-bench"
 """Where the benchmark's assembly is synthesized and reused (while sources and context are unchanged)."""
 RATE_LIMIT = 10000
@@ -487,10 +489,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             figures["lambda workers per function"] = served.cloud.settings.lambda_concurrency
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    width = max(len(k) for k in figures)
-    print(f"{'figure':<{width}}  value")
-    for key, value in figures.items():
-        print(f"{key:<{width}}  {value}")
+    print_figures(figures)
     return figures
 
 

@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench import print_figures  # noqa: E402 - after the sys.path fix for direct runs
 from local.demo import DEMO_ASSEMBLY, Display, demo_context, run_demo  # noqa: E402 - after the sys.path fix
 from local.runs import RunProgress, parse_time, step_durations  # noqa: E402
 from local.synth import synthesize  # noqa: E402
@@ -138,10 +139,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for key in ("accuracy", "macro_f1", "count", "quality_threshold", "passed"):
         if key in metrics:
             figures[f"validation {key} (ledger)"] = metrics[key]
-    width = max(len(k) for k in figures)
-    print(f"{'figure':<{width}}  value")
-    for key, value in figures.items():
-        print(f"{key:<{width}}  {value}")
+    print_figures(figures)
     return figures
 
 

@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench import print_figures  # noqa: E402 - after the sys.path fix for direct runs
 from training import DEMO_HYPERPARAMETERS  # noqa: E402 - after the sys.path fix for direct runs
 from training.datasets import DigitRecord, write_channel, write_digits_dataset  # noqa: E402
 
@@ -165,10 +166,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     finally:
         if not args.workdir and not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
-    width = max(len(k) for k in figures)
-    print(f"{'figure':<{width}}  value")
-    for key, value in figures.items():
-        print(f"{key:<{width}}  {value}")
+    print_figures(figures)
     return figures
 
 
