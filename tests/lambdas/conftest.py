@@ -312,3 +312,23 @@ def s3_event(
 def pytest_configure(config: pytest.Config) -> None:
     # Error paths end before any metric is added; Powertools then warns, which is expected here.
     config.addinivalue_line("filterwarnings", "ignore:No application metrics to publish:UserWarning")
+
+
+def put_running_run(cloud: Cloud, run_id: str, input_key: str = "incoming/demo.manifest") -> None:
+    """A RUNNING ledger item, as start_run writes it for a valid input manifest."""
+    from gtpipe_shared import ledger
+    from gtpipe_shared.ledger_store import put_new_run
+
+    put_new_run(
+        cloud.runs(),
+        ledger.new_run_item(
+            run_id,
+            status="RUNNING",
+            input_bucket="b",
+            input_key=input_key,
+            input_version_id="v",
+            manifest_kind="input",
+            task_type="image-classification",
+            now=ledger.now_iso(),
+        ),
+    )

@@ -7,30 +7,17 @@ from typing import Any
 
 import pytest
 from gtpipe_shared import ledger
-from gtpipe_shared.ledger_store import put_new_run
 from job_status import handler as job_status
 from notify import handler as notify
 
-from tests.lambdas.conftest import Cloud, FakeContext, load_event
+from tests.lambdas.conftest import Cloud, FakeContext, load_event, put_running_run
 
 RUN = "demo-0123456789abcdef"
 
 
 @pytest.fixture
 def run(cloud: Cloud) -> Cloud:
-    put_new_run(
-        cloud.runs(),
-        ledger.new_run_item(
-            RUN,
-            status="RUNNING",
-            input_bucket="b",
-            input_key="incoming/demo.manifest",
-            input_version_id="v",
-            manifest_kind="input",
-            task_type="image-classification",
-            now=ledger.now_iso(),
-        ),
-    )
+    put_running_run(cloud, RUN)
     return cloud
 
 

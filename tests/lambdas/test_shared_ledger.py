@@ -8,7 +8,7 @@ import pytest
 from gtpipe_shared import ledger
 from gtpipe_shared.ledger_store import finish_run, get_run, put_new_run, record_step
 
-from tests.lambdas.conftest import RUNS_TABLE, Cloud
+from tests.lambdas.conftest import RUNS_TABLE, Cloud, put_running_run
 
 RUN = "demo-0123456789abcdef"
 
@@ -68,19 +68,7 @@ def test_new_run_item_shape() -> None:
 
 
 def _item(cloud: Cloud) -> None:
-    put_new_run(
-        cloud.runs(),
-        ledger.new_run_item(
-            RUN,
-            status="RUNNING",
-            input_bucket="b",
-            input_key="k",
-            input_version_id="v",
-            manifest_kind="input",
-            task_type="image-classification",
-            now=ledger.now_iso(),
-        ),
-    )
+    put_running_run(cloud, RUN, input_key="k")
 
 
 def record(status: str, time: str) -> ledger.StepRecord:
