@@ -1,8 +1,10 @@
-"""predict: ``POST /predict`` (API Gateway REST proxy) -> the serving endpoint's classification.
+"""predict: ``POST /predict`` (API Gateway REST proxy) -> the serving endpoint's answer.
 
 The request body is the raw image (base64-encoded by API Gateway when the content type is a binary media
 type). The image type is decided by magic bytes; a declared content type is only checked to be an image
-type. Which endpoint to call comes from the ``@serving`` ledger item (cached briefly per container), so a
+type. Classification answers ``{"label", "confidence", "probabilities"}``; object detection answers
+``{"detections": [{"label", "confidence", "box": {"left", "top", "width", "height"}}]}`` in pixels of the
+submitted image, keeping boxes that score at least the ``min_confidence`` query parameter (default 0.5). Which endpoint to call comes from the ``@serving`` ledger item (cached briefly per container), so a
 new deployment takes effect without redeploying this function. Every error is ``{"error", "code"}``.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import os
 import time
 from typing import Any
@@ -39,7 +42,7 @@ tracer = Tracer()
 metrics = Metrics()
 
 _cache: dict[str, Any] = {"item": None, "at": 0.0}
-DETECTION_MIN_SCORE = 0.5
+DEFAULT_MIN_CONFIDENCE = 0.5
 
 
 class RequestError(Exception):
@@ -131,8 +134,36 @@ def classification_answer(probs: list[float], class_names: list[str]) -> dict[st
     }
 
 
-def detection_answer(payload: Any, class_names: list[str]) -> dict[str, Any]:
-    """Boxes scoring at least 0.5 from ``{"prediction": [[class, score, x0, y0, x1, y1], ...]}``."""
+def min_confidence(event: dict[str, Any]) -> float:
+    """The ``min_confidence`` query parameter (0..1, default 0.5); RequestError 400 when malformed."""
+    raw = (event.get("queryStringParameters") or {}).get("min_confidence")
+    if raw is None:
+        return DEFAULT_MIN_CONFIDENCE
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not 0.0 <= value <= 1.0:  # also rejects nan
+        raise RequestError(
+            400, "InvalidParameter", f"min_confidence must be a number from 0 to 1, got {raw!r}"
+        )
+    return value
+
+
+def pixel_box(row: list[Any], width: int, height: int) -> dict[str, int]:
+    """A ``[.., .., xmin, ymin, xmax, ymax]`` row (0..1 of the image) as a pixel box clipped to the image."""
+    xmin, ymin, xmax, ymax = (min(max(float(v), 0.0), 1.0) for v in row[2:6])
+    left, top = round(xmin * width), round(ymin * height)
+    right, bottom = round(max(xmin, xmax) * width), round(max(ymin, ymax) * height)
+    return {"left": left, "top": top, "width": right - left, "height": bottom - top}
+
+
+def detection_answer(
+    payload: Any, class_names: list[str], size: tuple[int, int], threshold: float
+) -> dict[str, Any]:
+    """Boxes scoring at least ``threshold`` from ``{"prediction": [[class, score, x0, y0, x1, y1], ...]}``
+    (the built-in object-detection format, coordinates relative to the image), best first, in pixels of
+    an image of ``size`` (width, height)."""
     rows = payload.get("prediction") if isinstance(payload, dict) else None
     if not isinstance(rows, list):
         raise PredictionError("expected {'prediction': [[class_id, score, xmin, ymin, xmax, ymax], ...]}")
@@ -141,18 +172,11 @@ def detection_answer(payload: Any, class_names: list[str]) -> dict[str, Any]:
         if not isinstance(row, list) or len(row) < 6:
             raise PredictionError("each detection must be [class_id, score, xmin, ymin, xmax, ymax]")
         class_id, score = int(row[0]), float(row[1])
-        if class_id < 0 or score < DETECTION_MIN_SCORE:
+        if class_id < 0 or score < threshold:
             continue
         name = class_names[class_id] if class_id < len(class_names) else str(class_id)
-        detections.append(
-            {
-                "label": name,
-                "confidence": round(score, 6),
-                "box": dict(
-                    zip(("xmin", "ymin", "xmax", "ymax"), (round(float(v), 6) for v in row[2:6]), strict=True)
-                ),
-            }
-        )
+        detections.append({"label": name, "confidence": round(score, 6), "box": pixel_box(row, *size)})
+    detections.sort(key=lambda detection: -detection["confidence"])
     return {"detections": detections}
 
 
@@ -178,6 +202,8 @@ def predict(event: dict[str, Any]) -> dict[str, Any]:
     """The whole request, as an API Gateway proxy response."""
     try:
         data, detected = validate_image(event)
+        threshold = min_confidence(event)
+        size = declared_dimensions(data)
     except RequestError as exc:
         metrics.add_metric(name="BadRequests", unit=MetricUnit.Count, value=1)
         return error_response(exc.status, exc.code, exc.message)
@@ -186,10 +212,14 @@ def predict(event: dict[str, Any]) -> dict[str, Any]:
         return error_response(503, "NoModel", "no model deployed yet")
     endpoint_name = str(target["endpoint_name"])
     class_names = [str(name) for name in target.get("class_names") or []]
+    detection = target.get("task_type") == "object-detection"
+    if detection and size is None:
+        # Boxes are answered in pixels of the submitted image, so its header must declare its size.
+        return error_response(400, "InvalidImage", "the image header does not declare its width and height")
     try:
         payload = invoke(endpoint_name, data)
-        if target.get("task_type") == "object-detection":
-            answer = detection_answer(payload, class_names)
+        if size is not None and detection:
+            answer = detection_answer(payload, class_names, size, threshold)
         else:
             answer = classification_answer(parse_prediction(payload), class_names)
     except ClientError as exc:

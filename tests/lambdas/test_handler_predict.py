@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import struct
 from collections.abc import Iterator
 from typing import Any
 
@@ -144,24 +145,79 @@ def test_serving_item_is_cached(serving: Cloud, runtime: Stubber, context: FakeC
     assert handler.lambda_handler(request(JPEG), context)["statusCode"] == 200
 
 
-def test_object_detection_minimal(cloud: Cloud, runtime: Stubber, context: FakeContext) -> None:
+def png_header(width: int, height: int) -> bytes:
+    """A PNG signature and IHDR chunk declaring ``width`` x ``height`` (the handler never decodes pixels)."""
+    ihdr = struct.pack(">II", width, height) + b"\x08\x02\x00\x00\x00"
+    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + ihdr + b"\x00" * 80
+
+
+@pytest.fixture
+def detector(cloud: Cloud) -> Cloud:
     item = ledger.serving_item(
         endpoint_name="gtpipe-endpoint",
         endpoint_config_name="c",
         model_name="m",
-        class_names=["bird"],
-        source_run_id="r",
-        metrics={},
+        class_names=["bird", "nest"],
+        source_run_id="birds-0123456789abcdef",
+        metrics={"map": 0.8},
         task_type="object-detection",
         now="t",
     )
-    cloud.runs().put_item(Item=item)
-    endpoint_returns(runtime, {"prediction": [[0, 0.9, 0.1, 0.2, 0.3, 0.4], [0, 0.2, 0, 0, 1, 1]]})
-    status, body = answer(handler.lambda_handler(request(JPEG), context))
+    cloud.runs().put_item(Item=ledger.to_dynamo(item))
+    return cloud
+
+
+BIRD_PREDICTION = {
+    "prediction": [
+        [1, 0.55, 0.0, 0.5, 0.5, 1.0],
+        [0, 0.9, 0.1, 0.2, 0.3, 0.4],
+        [0, 0.2, 0.0, 0.0, 1.0, 1.0],
+    ]
+}
+
+
+def test_detections_are_pixel_boxes_of_the_submitted_image(
+    detector: Cloud, runtime: Stubber, context: FakeContext
+) -> None:
+    # Given a detector answering relative coordinates and a 200x100 image
+    endpoint_returns(runtime, BIRD_PREDICTION)
+    # When the image is posted
+    status, body = answer(handler.lambda_handler(request(png_header(200, 100), "image/png"), context))
+    # Then boxes scoring at least 0.5 come back best first, in pixels of that image
     assert status == 200
     assert body["detections"] == [
-        {"label": "bird", "confidence": 0.9, "box": {"xmin": 0.1, "ymin": 0.2, "xmax": 0.3, "ymax": 0.4}}
+        {"label": "bird", "confidence": 0.9, "box": {"left": 20, "top": 20, "width": 40, "height": 20}},
+        {"label": "nest", "confidence": 0.55, "box": {"left": 0, "top": 50, "width": 100, "height": 50}},
     ]
+    assert body["model"]["run_id"] == "birds-0123456789abcdef"
+
+
+def test_min_confidence_query_parameter_filters_boxes(
+    detector: Cloud, runtime: Stubber, context: FakeContext
+) -> None:
+    # Given a low threshold in the query string
+    endpoint_returns(runtime, BIRD_PREDICTION)
+    event = request(png_header(10, 10), "image/png")
+    event["queryStringParameters"] = {"min_confidence": "0.1"}
+    # When posted / Then the low-scoring whole-image box is kept too, clipped to the image
+    status, body = answer(handler.lambda_handler(event, context))
+    assert status == 200
+    assert [d["confidence"] for d in body["detections"]] == [0.9, 0.55, 0.2]
+    assert body["detections"][-1]["box"] == {"left": 0, "top": 0, "width": 10, "height": 10}
+
+
+@pytest.mark.parametrize("value", ["high", "1.5", "-0.1", "nan", ""])
+def test_bad_min_confidence_is_400_naming_it(detector: Cloud, context: FakeContext, value: str) -> None:
+    event = request(png_header(10, 10), "image/png")
+    event["queryStringParameters"] = {"min_confidence": value}
+    status, body = answer(handler.lambda_handler(event, context))
+    assert status == 400 and body["code"] == "InvalidParameter" and "min_confidence" in body["error"]
+
+
+def test_detection_needs_an_image_that_declares_its_size(detector: Cloud, context: FakeContext) -> None:
+    # Given a PNG without an IHDR chunk (no stubbed endpoint response: the endpoint must not be called)
+    status, body = answer(handler.lambda_handler(request(PNG, "image/png"), context))
+    assert status == 400 and body["code"] == "InvalidImage" and "width and height" in body["error"]
 
 
 def test_unexpected_errors_never_leak(
