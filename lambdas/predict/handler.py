@@ -167,7 +167,7 @@ def detection_answer(
     rows = payload.get("prediction") if isinstance(payload, dict) else None
     if not isinstance(rows, list):
         raise PredictionError("expected {'prediction': [[class_id, score, xmin, ymin, xmax, ymax], ...]}")
-    detections = []
+    kept: list[tuple[float, str, dict[str, int]]] = []
     for row in rows:
         if not isinstance(row, list) or len(row) < 6:
             raise PredictionError("each detection must be [class_id, score, xmin, ymin, xmax, ymax]")
@@ -175,9 +175,13 @@ def detection_answer(
         if class_id < 0 or score < threshold:
             continue
         name = class_names[class_id] if class_id < len(class_names) else str(class_id)
-        detections.append({"label": name, "confidence": round(score, 6), "box": pixel_box(row, *size)})
-    detections.sort(key=lambda detection: -detection["confidence"])
-    return {"detections": detections}
+        kept.append((score, name, pixel_box(row, *size)))
+    kept.sort(key=lambda detection: -detection[0])
+    return {
+        "detections": [
+            {"label": name, "confidence": round(score, 6), "box": box} for score, name, box in kept
+        ]
+    }
 
 
 @tracer.capture_method
