@@ -9,7 +9,7 @@ Layout (at the archive root, as SageMaker tars ``/opt/ml/model``)::
     metrics.json         final metrics and per-epoch curves
     checkpoints/         only with checkpoint_frequency: epoch-NNNN.pt state_dicts
     code/inference.py    entry point for a SageMaker PyTorch serving container (re-exports handlers)
-    code/training/*.py   this package, so the artifact serves without the repository
+    code/training/**.py  this package, so the artifact serves without the repository
 """
 
 from __future__ import annotations
@@ -25,24 +25,31 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 
 _INFERENCE_SHIM = '''"""SageMaker inference entry point; handlers live in the bundled ``training`` package."""
 
-from training.inference import input_fn, model_fn, output_fn, predict_fn
+from {module} import input_fn, model_fn, output_fn, predict_fn
 
 __all__ = ["input_fn", "model_fn", "output_fn", "predict_fn"]
 '''
 
 
-def write_code_dir(model_dir: str | Path) -> Path:
-    """Copy this package's Python sources into ``<model_dir>/code`` with an ``inference.py`` shim.
+def write_code_dir(model_dir: str | Path, handlers_module: str = "training.inference") -> Path:
+    """Copy this package's Python sources (sub-packages included) into ``<model_dir>/code`` with an
+    ``inference.py`` shim.
 
     SageMaker's PyTorch serving container puts ``code/`` on ``sys.path`` and imports ``inference``;
-    the shim re-exports ``training.inference`` so the handlers are the exact code that trained.
+    the shim re-exports ``handlers_module`` (``training.inference`` for image classification,
+    ``training.detection.inference`` for object detection), so the handlers are the exact code that
+    trained.
     """
     code_dir = Path(model_dir) / CODE_DIR
     package_copy = code_dir / "training"
-    package_copy.mkdir(parents=True, exist_ok=True)
-    for source in sorted(PACKAGE_DIR.glob("*.py")):
-        shutil.copyfile(source, package_copy / source.name)
-    (code_dir / "inference.py").write_text(_INFERENCE_SHIM, encoding="utf-8")
+    for source in sorted(PACKAGE_DIR.rglob("*.py")):
+        relative = source.relative_to(PACKAGE_DIR)
+        if "__pycache__" in relative.parts:
+            continue
+        target = package_copy / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    (code_dir / "inference.py").write_text(_INFERENCE_SHIM.format(module=handlers_module), encoding="utf-8")
     return code_dir
 
 

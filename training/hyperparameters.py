@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -73,7 +73,11 @@ class Hyperparameters:
 Parser = Callable[[str, str], Any]
 
 
-def _int(minimum: int | None = None, maximum: int | None = None, allowed: tuple[int, ...] = ()) -> Parser:
+def int_parser(
+    minimum: int | None = None, maximum: int | None = None, allowed: tuple[int, ...] = ()
+) -> Parser:
+    """A parser of integers within bounds (or among ``allowed``); ``"10.0"`` counts as 10."""
+
     def parse(name: str, text: str) -> int:
         try:
             # "10.0" is how some tools write an integer; accept it, but never "10.5".
@@ -96,7 +100,9 @@ def _int(minimum: int | None = None, maximum: int | None = None, allowed: tuple[
     return parse
 
 
-def _float(minimum: float, maximum: float, *, exclusive_minimum: bool = False) -> Parser:
+def float_parser(minimum: float, maximum: float, *, exclusive_minimum: bool = False) -> Parser:
+    """A parser of finite numbers in ``[minimum, maximum]`` (``(minimum, maximum]`` if exclusive)."""
+
     def parse(name: str, text: str) -> float:
         try:
             value = float(text)
@@ -115,7 +121,8 @@ def _float(minimum: float, maximum: float, *, exclusive_minimum: bool = False) -
     return parse
 
 
-def _bool(name: str, text: str) -> bool:
+def parse_bool(name: str, text: str) -> bool:
+    """``1``/``true`` or ``0``/``false`` (any case), as the built-ins accept them."""
     lowered = text.lower()
     if lowered in ("1", "true"):
         return True
@@ -124,7 +131,9 @@ def _bool(name: str, text: str) -> bool:
     raise HyperparameterError(f"hyperparameter {name}={text!r} must be one of 0, 1, True, False")
 
 
-def _choice(*choices: str) -> Parser:
+def choice_parser(*choices: str) -> Parser:
+    """A parser accepting exactly one of ``choices``."""
+
     def parse(name: str, text: str) -> str:
         if text not in choices:
             raise HyperparameterError(f"hyperparameter {name}={text!r} must be one of {', '.join(choices)}")
@@ -147,7 +156,8 @@ def _image_shape(name: str, text: str) -> tuple[int, int, int]:
     return channels, height, width
 
 
-def _steps(name: str, text: str) -> tuple[int, ...]:
+def parse_steps(name: str, text: str) -> tuple[int, ...]:
+    """``lr_scheduler_step``: increasing positive epoch numbers, comma-separated (``"10,20"``)."""
     try:
         steps = tuple(int(p) for p in text.split(",") if p.strip())
     except ValueError:
@@ -162,7 +172,7 @@ def _steps(name: str, text: str) -> tuple[int, ...]:
 
 
 def _num_classes(name: str, text: str) -> int:
-    value = _int()(name, text)
+    value = int_parser()(name, text)
     if value < 2:
         raise HyperparameterError(
             f"hyperparameter {name}={text!r}: classification needs at least 2 classes "
@@ -173,43 +183,43 @@ def _num_classes(name: str, text: str) -> int:
 
 _PARSERS: dict[str, Parser] = {
     "num_classes": _num_classes,
-    "num_training_samples": _int(minimum=1),
-    "epochs": _int(minimum=1),
-    "learning_rate": _float(0.0, 1.0, exclusive_minimum=True),
-    "mini_batch_size": _int(minimum=1),
+    "num_training_samples": int_parser(minimum=1),
+    "epochs": int_parser(minimum=1),
+    "learning_rate": float_parser(0.0, 1.0, exclusive_minimum=True),
+    "mini_batch_size": int_parser(minimum=1),
     "image_shape": _image_shape,
-    "num_layers": _int(allowed=ALLOWED_NUM_LAYERS),
-    "use_pretrained_model": _bool,
-    "resize": _int(minimum=1),
-    "lr_scheduler_step": _steps,
-    "lr_scheduler_factor": _float(0.0, 1.0, exclusive_minimum=True),
-    "optimizer": _choice(*OPTIMIZERS),
-    "momentum": _float(0.0, 1.0),
-    "weight_decay": _float(0.0, 1.0),
-    "beta_1": _float(0.0, 1.0),
-    "beta_2": _float(0.0, 1.0),
-    "eps": _float(0.0, 1.0, exclusive_minimum=True),
-    "gamma": _float(0.0, 1.0),
-    "augmentation_type": _choice(*AUGMENTATION_TYPES),
-    "early_stopping": _bool,
-    "early_stopping_patience": _int(minimum=1),
-    "early_stopping_min_epochs": _int(minimum=0),
-    "early_stopping_tolerance": _float(0.0, 1.0),
-    "top_k": _int(minimum=2),
-    "precision_dtype": _choice(*PRECISION_DTYPES),
-    "multi_label": _bool,
-    "use_weighted_loss": _bool,
-    "checkpoint_frequency": _int(minimum=1),
-    "kv_store": _choice(*KV_STORES),
-    "seed": _int(minimum=0, maximum=2**32 - 1),
-    "skip_bad_records": _bool,
+    "num_layers": int_parser(allowed=ALLOWED_NUM_LAYERS),
+    "use_pretrained_model": parse_bool,
+    "resize": int_parser(minimum=1),
+    "lr_scheduler_step": parse_steps,
+    "lr_scheduler_factor": float_parser(0.0, 1.0, exclusive_minimum=True),
+    "optimizer": choice_parser(*OPTIMIZERS),
+    "momentum": float_parser(0.0, 1.0),
+    "weight_decay": float_parser(0.0, 1.0),
+    "beta_1": float_parser(0.0, 1.0),
+    "beta_2": float_parser(0.0, 1.0),
+    "eps": float_parser(0.0, 1.0, exclusive_minimum=True),
+    "gamma": float_parser(0.0, 1.0),
+    "augmentation_type": choice_parser(*AUGMENTATION_TYPES),
+    "early_stopping": parse_bool,
+    "early_stopping_patience": int_parser(minimum=1),
+    "early_stopping_min_epochs": int_parser(minimum=0),
+    "early_stopping_tolerance": float_parser(0.0, 1.0),
+    "top_k": int_parser(minimum=2),
+    "precision_dtype": choice_parser(*PRECISION_DTYPES),
+    "multi_label": parse_bool,
+    "use_weighted_loss": parse_bool,
+    "checkpoint_frequency": int_parser(minimum=1),
+    "kv_store": choice_parser(*KV_STORES),
+    "seed": int_parser(minimum=0, maximum=2**32 - 1),
+    "skip_bad_records": parse_bool,
 }
 
 KNOWN_HYPERPARAMETERS: tuple[str, ...] = tuple(_PARSERS)
 REQUIRED_HYPERPARAMETERS = ("num_classes", "num_training_samples")
 
 
-def _as_text(name: str, value: object) -> str:
+def as_text(name: str, value: object) -> str:
     """SM_HPS holds JSON-decoded values; bring them back to SageMaker's string form."""
     if isinstance(value, bool):
         return "True" if value else "False"
@@ -223,6 +233,39 @@ def _as_text(name: str, value: object) -> str:
     raise HyperparameterError(f"hyperparameter {name}={value!r} must be a string, got {type(value).__name__}")
 
 
+def parse_known(
+    raw: Mapping[str, object],
+    parsers: Mapping[str, Parser],
+    required: Sequence[str],
+    algorithm: str,
+) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """Check names and parse values against an algorithm's table of parsers.
+
+    Returns ``(values, ignored)``: the parsed values of the names given, and the SageMaker-reserved
+    names (``sagemaker_*``, ``_tuning_objective_metric``) that were skipped. Raises
+    :class:`HyperparameterError` for unknown names (suggesting the nearest known one and listing what
+    ``algorithm`` accepts), missing required names, and the first unparsable or out-of-range value.
+    """
+    ignored = sorted(name for name in raw if name.startswith(RESERVED_PREFIXES))
+    unknown = sorted(name for name in raw if name not in parsers and name not in ignored)
+    if unknown:
+        hints = []
+        for name in unknown:
+            close = difflib.get_close_matches(name, list(parsers), n=1)
+            hints.append(f"{name} (did you mean {close[0]}?)" if close else name)
+        raise HyperparameterError(
+            "unknown hyperparameter(s): " + ", ".join(hints) + f". The {algorithm} algorithm "
+            "accepts: " + ", ".join(sorted(parsers))
+        )
+    missing = [name for name in required if name not in raw]
+    if missing:
+        raise HyperparameterError("missing required hyperparameter(s): " + ", ".join(missing))
+    values = {
+        name: parsers[name](name, as_text(name, value)) for name, value in raw.items() if name not in ignored
+    }
+    return values, tuple(ignored)
+
+
 def parse_hyperparameters(raw: Mapping[str, object]) -> Hyperparameters:
     """Validate SageMaker-style hyperparameters and return them typed, with the built-in's defaults.
 
@@ -231,26 +274,8 @@ def parse_hyperparameters(raw: Mapping[str, object]) -> Hyperparameters:
     combinations. Names SageMaker adds itself (``sagemaker_*``, ``_tuning_objective_metric``) are
     ignored and listed in ``Hyperparameters.ignored``.
     """
-    ignored = sorted(name for name in raw if name.startswith(RESERVED_PREFIXES))
-    unknown = sorted(name for name in raw if name not in _PARSERS and name not in ignored)
-    if unknown:
-        hints = []
-        for name in unknown:
-            close = difflib.get_close_matches(name, KNOWN_HYPERPARAMETERS, n=1)
-            hints.append(f"{name} (did you mean {close[0]}?)" if close else name)
-        raise HyperparameterError(
-            "unknown hyperparameter(s): " + ", ".join(hints) + ". The image-classification algorithm "
-            "accepts: " + ", ".join(sorted(KNOWN_HYPERPARAMETERS))
-        )
-    missing = [name for name in REQUIRED_HYPERPARAMETERS if name not in raw]
-    if missing:
-        raise HyperparameterError("missing required hyperparameter(s): " + ", ".join(missing))
-    values: dict[str, Any] = {}
-    for name, value in raw.items():
-        if name in ignored:
-            continue
-        values[name] = _PARSERS[name](name, _as_text(name, value))
-    hps = Hyperparameters(**values, ignored=tuple(ignored))
+    values, ignored = parse_known(raw, _PARSERS, REQUIRED_HYPERPARAMETERS, "image-classification")
+    hps = Hyperparameters(**values, ignored=ignored)
     _check_combinations(hps)
     return hps
 

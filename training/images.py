@@ -83,6 +83,23 @@ def to_array(image: Image.Image, spec: ImageSpec) -> np.ndarray:
     return np.ascontiguousarray(array.transpose(2, 0, 1))
 
 
+def resize_exact(image: Image.Image, height: int, width: int, channels: int = 3) -> np.ndarray:
+    """Stretch an image to exactly HxW (aspect ratio not kept) as a uint8 (C, H, W) array.
+
+    Object detection resizes this way, as the built-in does ("rescaled to a square"): nothing is cropped,
+    so every box stays in the picture and relative coordinates are the same before and after.
+    """
+    mode = "L" if channels == 1 else "RGB"
+    if image.mode != mode:
+        image = image.convert(mode)
+    if image.size != (width, height):
+        image = image.resize((width, height), Image.Resampling.BILINEAR)
+    array = np.asarray(image, dtype=np.uint8)
+    if array.ndim == 2:
+        return array[np.newaxis, :, :].copy()
+    return np.ascontiguousarray(array.transpose(2, 0, 1))
+
+
 def center_crop(array: np.ndarray, height: int, width: int) -> np.ndarray:
     """Crop the centre HxW of a (..., h, w) array (a no-op when it is already HxW)."""
     h, w = array.shape[-2:]

@@ -57,7 +57,7 @@ class ChannelImages:
     skipped: list[str]
 
 
-class _BadRecords:
+class BadRecords:
     """Either fails the job on the first bad record or, with ``skip_bad_records``, logs and counts."""
 
     def __init__(self, skip: bool) -> None:
@@ -71,11 +71,11 @@ class _BadRecords:
         self.messages.append(message)
 
 
-def find_manifest(channel_dir: Path, channel: str) -> Path:
+def find_manifest(channel_dir: Path, channel: str, algorithm: str = "image-classification") -> Path:
     """Return the single ``*.manifest`` file of a channel folder."""
     if not channel_dir.is_dir():
         raise DataError(
-            f"channel '{channel}' not found at {channel_dir}: the image-classification algorithm "
+            f"channel '{channel}' not found at {channel_dir}: the {algorithm} algorithm "
             "needs a 'train' and a 'validation' channel"
         )
     manifests = sorted(channel_dir.glob("*.manifest"))
@@ -111,7 +111,14 @@ def resolve_source_ref(source_ref: str, channel_dir: Path, manifest_dir: Path) -
     return manifest_dir / source_ref
 
 
-def _discover_label_attribute(objects: list[dict[str, Any]], manifest: Path) -> str:
+def discover_label_attribute(
+    objects: list[dict[str, Any]],
+    manifest: Path,
+    accepted_types: tuple[str, ...] = CLASSIFICATION_TYPES,
+    task: str = "image-classification",
+) -> str:
+    """The label attribute: the key ``K`` with a sibling ``K-metadata`` whose ``type`` is one of
+    ``accepted_types`` (or absent). Raises :class:`DataError` when there is none, or several."""
     seen: dict[str, str | None] = {}
     for obj in objects:
         for key in obj:
@@ -125,18 +132,42 @@ def _discover_label_attribute(objects: list[dict[str, Any]], manifest: Path) -> 
             f"{manifest.name}: no label attribute found; an augmented manifest has a key K with a sibling "
             "'K-metadata' (Ground Truth's output manifest)"
         )
-    usable = [k for k, kind in seen.items() if kind is None or kind in CLASSIFICATION_TYPES]
+    usable = [k for k, kind in seen.items() if kind is None or kind in accepted_types]
     if not usable:
         kinds = ", ".join(f"{k} ({kind})" for k, kind in seen.items())
         raise DataError(
-            f"{manifest.name}: label attribute(s) {kinds} are not image-classification labels "
-            f"(expected metadata type {CLASSIFICATION_TYPES[0]})"
+            f"{manifest.name}: label attribute(s) {kinds} are not {task} labels "
+            f"(expected metadata type {accepted_types[0]})"
         )
     if len(usable) > 1:
         raise DataError(
             f"{manifest.name}: ambiguous label attribute, candidates: {', '.join(sorted(usable))}"
         )
     return usable[0]
+
+
+def read_manifest_objects(manifest: Path, where: str, bad: BadRecords) -> list[tuple[int, dict[str, Any]]]:
+    """``(line number, JSON object)`` for each non-blank line; other lines go to ``bad``.
+
+    Raises :class:`DataError` when no line is a JSON object.
+    """
+    objects: list[tuple[int, dict[str, Any]]] = []
+    with manifest.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                bad(f"{where} line {number}: not valid JSON ({exc.msg})")
+                continue
+            if not isinstance(obj, dict):
+                bad(f"{where} line {number}: not a JSON object")
+                continue
+            objects.append((number, obj))
+    if not objects:
+        raise DataError(f"{where}: no records")
+    return objects
 
 
 def _parse_label(value: object, multi_label: bool) -> Label:
@@ -157,13 +188,9 @@ def _parse_label(value: object, multi_label: bool) -> Label:
     return (index,) if multi_label else index
 
 
-def _record_class_names(metadata: object, label: Label) -> dict[int, str]:
-    if not isinstance(metadata, dict):
-        return {}
-    if isinstance(label, int):
-        name = metadata.get("class-name")
-        return {label: name} if isinstance(name, str) else {}
-    class_map = metadata.get("class-map")
+def class_map_names(metadata: object) -> dict[int, str]:
+    """Class names by index from a label's metadata ``class-map`` (``{"0": "cat", ...}``)."""
+    class_map = metadata.get("class-map") if isinstance(metadata, dict) else None
     if not isinstance(class_map, dict):
         return {}
     names = {}
@@ -171,6 +198,15 @@ def _record_class_names(metadata: object, label: Label) -> dict[int, str]:
         if isinstance(name, str) and str(key).isdigit():
             names[int(key)] = name
     return names
+
+
+def _record_class_names(metadata: object, label: Label) -> dict[int, str]:
+    if not isinstance(metadata, dict):
+        return {}
+    if isinstance(label, int):
+        name = metadata.get("class-name")
+        return {label: name} if isinstance(name, str) else {}
+    return class_map_names(metadata)
 
 
 def read_channel_manifest(
@@ -188,25 +224,10 @@ def read_channel_manifest(
     malformed line.
     """
     manifest = find_manifest(channel_dir, channel)
-    bad = _BadRecords(skip_bad_records)
+    bad = BadRecords(skip_bad_records)
     where = f"channel '{channel}' {manifest.name}"
-    objects: list[tuple[int, dict[str, Any]]] = []
-    with manifest.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                bad(f"{where} line {number}: not valid JSON ({exc.msg})")
-                continue
-            if not isinstance(obj, dict):
-                bad(f"{where} line {number}: not a JSON object")
-                continue
-            objects.append((number, obj))
-    if not objects:
-        raise DataError(f"{where}: no records")
-    attribute = _discover_label_attribute([obj for _, obj in objects], manifest)
+    objects = read_manifest_objects(manifest, where, bad)
+    attribute = discover_label_attribute([obj for _, obj in objects], manifest)
     records: list[ManifestRecord] = []
     class_names: dict[int, str] = {}
     for number, obj in objects:
@@ -249,7 +270,7 @@ def load_channel_images(
     skip_bad_records: bool = False,
 ) -> ChannelImages:
     """Decode every record's image (missing or undecodable ones fail the job unless skipped)."""
-    bad = _BadRecords(skip_bad_records)
+    bad = BadRecords(skip_bad_records)
     arrays: list[np.ndarray] = []
     labels: list[Label] = []
     where = f"channel '{manifest.channel}' {manifest.manifest_path.name}"

@@ -22,15 +22,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import tempfile
 import time
-import traceback
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from training.artifact import extract_model, write_code_dir
 from training.contracts import (
@@ -42,9 +38,16 @@ from training.contracts import (
     MODEL_FORMAT_VERSION,
     WEIGHTS_FILE,
 )
-from training.errors import DataError, HyperparameterError, TrainingClientError
-from training.hyperparameters import Hyperparameters, load_hyperparameters_json, parse_hyperparameters
+from training.errors import DataError
+from training.hyperparameters import Hyperparameters, parse_hyperparameters
 from training.images import ImageSpec
+from training.job import (
+    FAILURE_REASON_LIMIT,
+    TrainingPaths,
+    read_raw_hyperparameters,
+    run_job,
+    write_json,
+)
 from training.manifest import ChannelManifest, load_channel_images, read_channel_manifest
 
 if TYPE_CHECKING:  # torch is imported lazily, once inputs are valid
@@ -52,80 +55,9 @@ if TYPE_CHECKING:  # torch is imported lazily, once inputs are valid
 
     from training.model import Architecture
 
+__all__ = ["FAILURE_REASON_LIMIT", "TrainingPaths", "main", "read_raw_hyperparameters", "run"]
+
 LOG = logging.getLogger("training.train")
-
-# SageMaker keeps the first 1024 characters of the failure file as the job's FailureReason.
-FAILURE_REASON_LIMIT = 1024
-
-
-@dataclass(frozen=True)
-class TrainingPaths:
-    """Where a training job reads and writes (see the module docstring)."""
-
-    hyperparameters_file: Path
-    train_channel: Path
-    validation_channel: Path
-    model_channel: Path
-    model_dir: Path
-    output_dir: Path
-    output_data_dir: Path
-
-    @property
-    def failure_file(self) -> Path:
-        """``$SM_OUTPUT_DIR/failure``: SageMaker reports its content as the job's FailureReason."""
-        return self.output_dir / "failure"
-
-    @classmethod
-    def from_environ(cls, environ: Mapping[str, str]) -> TrainingPaths:
-        """Resolve every location from the SageMaker training toolkit's variables or defaults."""
-        input_dir = Path(environ.get("SM_INPUT_DIR", "/opt/ml/input"))
-        config_dir = Path(environ.get("SM_INPUT_CONFIG_DIR", str(input_dir / "config")))
-        output_dir = Path(environ.get("SM_OUTPUT_DIR", "/opt/ml/output"))
-
-        def channel(name: str) -> Path:
-            return Path(environ.get(f"SM_CHANNEL_{name.upper()}", str(input_dir / "data" / name)))
-
-        return cls(
-            hyperparameters_file=config_dir / "hyperparameters.json",
-            train_channel=channel("train"),
-            validation_channel=channel("validation"),
-            model_channel=channel("model"),
-            model_dir=Path(environ.get("SM_MODEL_DIR", "/opt/ml/model")),
-            output_dir=output_dir,
-            output_data_dir=Path(environ.get("SM_OUTPUT_DATA_DIR", str(output_dir / "data"))),
-        )
-
-
-def read_raw_hyperparameters(
-    environ: Mapping[str, str], paths: TrainingPaths, argv: Sequence[str] = ()
-) -> dict[str, object]:
-    """Hyperparameters as given: ``SM_HPS`` if set, else the JSON file (absent = none), then argv."""
-    if "SM_HPS" in environ:
-        raw = load_hyperparameters_json(environ["SM_HPS"], "SM_HPS")
-    elif paths.hyperparameters_file.is_file():
-        raw = load_hyperparameters_json(
-            paths.hyperparameters_file.read_text(encoding="utf-8"), str(paths.hyperparameters_file)
-        )
-    else:
-        raw = {}
-    raw.update(_parse_argv(argv))
-    return raw
-
-
-def _parse_argv(argv: Sequence[str]) -> dict[str, str]:
-    values: dict[str, str] = {}
-    items = list(argv)
-    while items:
-        flag = items.pop(0)
-        if not flag.startswith("--") or len(flag) < 3:
-            raise HyperparameterError(f"unexpected argument {flag!r}; expected '--name value' pairs")
-        name, sep, value = flag[2:].partition("=")
-        if not sep:
-            if not items:
-                raise HyperparameterError(f"argument {flag} has no value")
-            value = items.pop(0)
-        values[name.replace("-", "_")] = value
-    return values
 
 
 def _class_names(hps: Hyperparameters, manifests: Sequence[ChannelManifest]) -> list[str]:
@@ -298,67 +230,23 @@ def run(paths: TrainingPaths, raw_hyperparameters: Mapping[str, object]) -> dict
     for epoch, state in result.checkpoints.items():
         (model_dir / CHECKPOINTS_DIR).mkdir(exist_ok=True)
         torch.save(state, model_dir / CHECKPOINTS_DIR / f"epoch-{epoch:04d}.pt")
-    _write_json(model_dir / CLASSES_FILE, classes)
-    _write_json(model_dir / MODEL_CONFIG_FILE, model_config)
-    _write_json(model_dir / HYPERPARAMETERS_FILE, {k: str(v) for k, v in raw_hyperparameters.items()})
-    _write_json(model_dir / METRICS_FILE, metrics)
+    write_json(model_dir / CLASSES_FILE, classes)
+    write_json(model_dir / MODEL_CONFIG_FILE, model_config)
+    write_json(model_dir / HYPERPARAMETERS_FILE, {k: str(v) for k, v in raw_hyperparameters.items()})
+    write_json(model_dir / METRICS_FILE, metrics)
     write_code_dir(model_dir)
     paths.output_data_dir.mkdir(parents=True, exist_ok=True)
-    _write_json(paths.output_data_dir / METRICS_FILE, metrics)
+    write_json(paths.output_data_dir / METRICS_FILE, metrics)
     return metrics
-
-
-def _write_json(path: Path, data: object) -> None:
-    path.write_text(json.dumps(data, indent=2, sort_keys=isinstance(data, dict)) + "\n", encoding="utf-8")
-
-
-def _write_failure(paths: TrainingPaths, reason: str) -> None:
-    try:
-        paths.output_dir.mkdir(parents=True, exist_ok=True)
-        paths.failure_file.write_text(reason, encoding="utf-8")
-    except OSError as exc:  # the job fails either way; do not hide the original reason
-        LOG.error("could not write %s: %s", paths.failure_file, exc)
-
-
-def _log_handler(stream: TextIO) -> logging.Handler:
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logging.Formatter("[%(asctime)s %(levelname)s] %(message)s", "%m/%d/%Y %H:%M:%S"))
-    return handler
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     """Run a training job; write ``failure`` and return non-zero on error (never raises).
 
     ``argv`` holds optional ``--name value`` hyperparameters (none by default: a caller's own command
-    line is never read); ``environ`` defaults to ``os.environ``. Logs go to stdout, not to the host's
-    root logger, so an in-process caller sees each line once.
+    line is never read); ``environ`` defaults to ``os.environ`` (see :func:`training.job.run_job`).
     """
-    env = os.environ if environ is None else environ
-    logger = logging.getLogger("training")
-    handler = _log_handler(sys.stdout)
-    logger.addHandler(handler)
-    previous = logger.level, logger.propagate
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    paths = TrainingPaths.from_environ(env)
-    try:
-        run(paths, read_raw_hyperparameters(env, paths, argv or ()))
-        return 0
-    except TrainingClientError as exc:
-        reason = f"ClientError: {exc}"
-        LOG.error("%s", reason)
-        _write_failure(paths, reason[:FAILURE_REASON_LIMIT])
-        return 1
-    except Exception as exc:  # any other failure is ours: report it, with the traceback in the log
-        reason = f"AlgorithmError: {type(exc).__name__}: {exc}"
-        LOG.error("%s\n%s", reason, traceback.format_exc())
-        _write_failure(paths, reason[:FAILURE_REASON_LIMIT])
-        return 2
-    finally:
-        handler.flush()
-        logger.removeHandler(handler)
-        logger.setLevel(previous[0])
-        logger.propagate = previous[1]
+    return run_job(run, argv, environ, log=LOG)
 
 
 if __name__ == "__main__":

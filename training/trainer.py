@@ -67,6 +67,36 @@ def configure_torch(seed: int) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+class EarlyStopping:
+    """The built-ins' early stopping on a validation metric where higher is better.
+
+    An epoch improves when the metric beats the reference by a relative margin of at least
+    ``tolerance``; training stops once ``patience`` epochs in a row did not improve and at least
+    ``min_epochs`` epochs have run. Disabled, it never stops.
+    """
+
+    def __init__(self, enabled: bool, patience: int, min_epochs: int, tolerance: float) -> None:
+        self.enabled = enabled
+        self.patience = patience
+        self.min_epochs = min_epochs
+        self.tolerance = tolerance
+        self.reference: float | None = None
+        self.epochs_without_improvement = 0
+
+    def should_stop(self, epoch: int, value: float) -> bool:
+        """Record epoch ``epoch``'s (0-based) metric; True when training should stop now."""
+        if not self.enabled:
+            return False
+        improved = self.reference is None or (
+            value > self.reference and (value - self.reference) / max(self.reference, 1e-12) >= self.tolerance
+        )
+        if improved:
+            self.reference, self.epochs_without_improvement = value, 0
+        else:
+            self.epochs_without_improvement += 1
+        return epoch + 1 >= self.min_epochs and self.epochs_without_improvement >= self.patience
+
+
 def channel_stats(arrays: np.ndarray) -> tuple[list[float], list[float]]:
     """Per-channel mean and standard deviation of uint8 images, on the 0..1 scale."""
     data = arrays.astype(np.float32) / 255.0
@@ -319,8 +349,12 @@ def fit(
     best_accuracy = -1.0
     best_state = copy.deepcopy(model.state_dict())
     best_epoch = 0
-    stop_reference: float | None = None
-    epochs_without_improvement = 0
+    stopping = EarlyStopping(
+        hps.early_stopping,
+        hps.early_stopping_patience,
+        hps.early_stopping_min_epochs,
+        hps.early_stopping_tolerance,
+    )
     stopped_early = False
     started = time.perf_counter()
     batch_size = hps.mini_batch_size
@@ -359,26 +393,14 @@ def fit(
             best_state = copy.deepcopy(model.state_dict())
         if hps.checkpoint_frequency and (epoch + 1) % hps.checkpoint_frequency == 0:
             checkpoints[epoch + 1] = copy.deepcopy(model.state_dict())
-        if hps.early_stopping:
-            improved = stop_reference is None or (
-                accuracy > stop_reference
-                and (accuracy - stop_reference) / max(stop_reference, 1e-12) >= hps.early_stopping_tolerance
+        if stopping.should_stop(epoch, accuracy):
+            LOG.info(
+                "Early stopping at epoch %d: no validation-accuracy improvement for %d epochs",
+                epoch,
+                stopping.epochs_without_improvement,
             )
-            if improved:
-                stop_reference, epochs_without_improvement = accuracy, 0
-            else:
-                epochs_without_improvement += 1
-            if (
-                epoch + 1 >= hps.early_stopping_min_epochs
-                and epochs_without_improvement >= hps.early_stopping_patience
-            ):
-                LOG.info(
-                    "Early stopping at epoch %d: no validation-accuracy improvement for %d epochs",
-                    epoch,
-                    epochs_without_improvement,
-                )
-                stopped_early = True
-                break
+            stopped_early = True
+            break
 
     model.load_state_dict(best_state)
     confusion = None
