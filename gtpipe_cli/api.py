@@ -1,0 +1,130 @@
+"""The prediction API client: ``POST <ApiUrl>/predict`` with the image bytes as the body.
+
+Authentication follows the stack's ``gtpipe:apiAuth``: an ``x-api-key`` header when a key is given,
+otherwise a SigV4 signature for service ``execute-api`` (what ``AWS_IAM`` authorization checks). TLS is
+verified against the system trust store, or against the local cloud's CA (``CaCertPath``).
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import ssl
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+JPEG_MAGIC = b"\xff\xd8\xff"
+
+
+@dataclass(frozen=True)
+class ApiResponse:
+    """One HTTP answer of the API."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        """The body parsed as JSON."""
+        return json.loads(self.body)
+
+    def answer(self) -> Any:
+        """The body as JSON when it is JSON, else its text (at most 500 characters)."""
+        try:
+            return self.json()
+        except ValueError:
+            return self.body[:500].decode("utf-8", "replace")
+
+
+def image_content_type(data: bytes, path: str | Path | None = None) -> str:
+    """``image/png`` or ``image/jpeg`` from the magic bytes; otherwise a guess from the file name (the
+    API decides by magic bytes anyway and answers 400/415 for what it cannot read)."""
+    if data.startswith(PNG_MAGIC):
+        return "image/png"
+    if data.startswith(JPEG_MAGIC):
+        return "image/jpeg"
+    guessed = mimetypes.guess_type(str(path))[0] if path else None
+    return guessed or "application/octet-stream"
+
+
+class PredictionClient:
+    """Sends images to ``<api_url>/predict`` (see module docstring)."""
+
+    def __init__(
+        self,
+        api_url: str,
+        *,
+        region: str,
+        credentials: Credentials | None = None,
+        api_key: str | None = None,
+        ca_path: str | Path | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.url = api_url.rstrip("/") + "/predict"
+        self.region = region
+        self.api_key = api_key
+        self.credentials = credentials
+        self.context = ssl.create_default_context(cafile=str(ca_path) if ca_path else None)
+        self.timeout = timeout
+
+    def signed_headers(self, url: str, body: bytes, headers: Mapping[str, str]) -> dict[str, str]:
+        """``headers`` plus the authentication: ``x-api-key``, or a SigV4 ``Authorization`` (with
+        ``X-Amz-Date`` and, for temporary credentials, ``X-Amz-Security-Token``) over method, URL with
+        query, headers and body."""
+        if self.api_key:
+            return {**headers, "x-api-key": str(self.api_key)}
+        if self.credentials is None:
+            raise ValueError("SigV4 signing needs credentials (or pass an API key)")
+        request = AWSRequest(method="POST", url=url, data=body, headers=dict(headers))
+        SigV4Auth(self.credentials, "execute-api", self.region).add_auth(request)
+        return dict(request.headers.items())
+
+    def request(
+        self,
+        body: bytes,
+        content_type: str | None = "image/png",
+        *,
+        sign: bool = True,
+        extra_headers: Mapping[str, str] | None = None,
+        query: Mapping[str, str] | None = None,
+    ) -> ApiResponse:
+        """Send one request (``query`` becomes the URL's query string); returns the answer whatever its
+        status."""
+        url = self.url + ("?" + urllib.parse.urlencode(dict(query)) if query else "")
+        headers = {"Content-Type": content_type} if content_type else {}
+        headers.update(extra_headers or {})
+        if sign:
+            headers = self.signed_headers(url, body, headers)
+        request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout, context=self.context) as response:  # noqa: S310
+                return ApiResponse(response.status, dict(response.headers.items()), response.read())
+        except urllib.error.HTTPError as error:
+            return ApiResponse(error.code, dict(error.headers.items()), error.read())
+
+    def predict(
+        self,
+        image: bytes,
+        content_type: str = "image/png",
+        *,
+        retries: int = 8,
+        query: Mapping[str, str] | None = None,
+    ) -> ApiResponse:
+        """Like :meth:`request`, retrying 429 (throttled) answers with backoff as a well-behaved client."""
+        for attempt in range(retries + 1):
+            response = self.request(image, content_type, query=query)
+            if response.status != 429 or attempt == retries:
+                return response
+            time.sleep(min(0.05 * 2**attempt, 2.0))
+        raise AssertionError("unreachable")

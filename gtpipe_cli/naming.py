@@ -1,0 +1,49 @@
+"""Run ids exactly as the ``start_run`` Lambda derives them (``lambdas/gtpipe_shared/naming.py``).
+
+The shared module is the one source of the rule. Tests and the Lambda import it as ``gtpipe_shared``
+(``lambdas/`` is on their path); the installed ``gtpipe`` script does not have ``lambdas/`` on its path,
+so the module file is loaded from the source tree next to this package (the project is installed in
+editable mode by ``make install``). It only needs the standard library.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+
+from gtpipe_cli.errors import CliError, Exit
+
+SHARED_NAMING = Path(__file__).resolve().parents[1] / "lambdas" / "gtpipe_shared" / "naming.py"
+
+
+@cache
+def shared_naming() -> ModuleType:
+    """The ``gtpipe_shared.naming`` module (imported, or loaded from the source tree)."""
+    try:
+        from gtpipe_shared import naming
+
+        return naming
+    except ImportError:
+        pass
+    spec = importlib.util.spec_from_file_location("gtpipe_cli._shared_naming", SHARED_NAMING)
+    if spec is None or spec.loader is None or not SHARED_NAMING.is_file():
+        raise CliError(
+            f"cannot load the run-id rule from {SHARED_NAMING}: install gtpipe from its source tree "
+            "(make install)",
+            Exit.INPUT_MISSING,
+        )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_id_for(bucket: str, key: str, version_id: str | None) -> str:
+    """The run id ``start_run`` gives the manifest object ``bucket``/``key`` at ``version_id``."""
+    return str(shared_naming().run_id_for(bucket, key, version_id))
+
+
+def is_run_id(text: str) -> bool:
+    """Whether ``text`` has the shape of a gtpipe run id (``<slug>-<16 hex>``)."""
+    return bool(shared_naming().RUN_ID_PATTERN.match(text))
