@@ -36,10 +36,11 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -57,6 +58,11 @@ LOG = logging.getLogger(__name__)
 CODE_ROOT = Path(training.__file__).resolve().parent.parent
 FAILURE_REASON_LIMIT = 1024
 POLL_SECONDS = 0.1
+RESOURCE_CONFIG: Mapping[str, Any] = {
+    "current_host": "algo-1",
+    "hosts": ["algo-1"],
+    "network_interface_name": "eth0",
+}
 
 STATUS_MESSAGES: Mapping[str, str] = {
     "Starting": "Preparing the instances for training",
@@ -96,6 +102,162 @@ def _num_gpus() -> int:
         return int(torch.cuda.device_count()) if torch is not None else 0
     except Exception:  # no driver, broken install: report none
         return 0
+
+
+def write_job_config(
+    input_dir: Path, hyperparameters: Mapping[str, Any], input_config: Mapping[str, Any]
+) -> None:
+    """Write SageMaker's ``input/config`` files: ``hyperparameters.json``, ``inputdataconfig.json`` and
+    ``resourceconfig.json`` (one host, ``algo-1``)."""
+    config_dir = input_dir / "config"
+    config_dir.mkdir(parents=True, exist_ok=True)
+    (config_dir / "hyperparameters.json").write_text(
+        json.dumps(dict(hyperparameters), indent=2), encoding="utf-8"
+    )
+    (config_dir / "inputdataconfig.json").write_text(
+        json.dumps(dict(input_config), indent=2), encoding="utf-8"
+    )
+    (config_dir / "resourceconfig.json").write_text(json.dumps(RESOURCE_CONFIG), encoding="utf-8")
+
+
+def script_mode_environment(
+    *,
+    job_name: str,
+    job_arn: str,
+    job_dir: Path,
+    hyperparameters: Mapping[str, Any],
+    channels: Mapping[str, Path],
+    environment: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The process environment of a training container in script mode: this process's variables (minus
+    any ``SM_*``), the job's ``Environment``, then SageMaker's ``SM_*`` variables for ``job_dir`` laid
+    out as ``/opt/ml`` (``input/``, ``model/``, ``output/``) and ``PYTHONPATH`` reaching this checkout.
+    ``write_job_config`` must have written ``input/config`` first."""
+    input_dir = job_dir / "input"
+    output_dir = job_dir / "output"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SM_")}
+    env.update(environment or {})
+    python_path = [str(CODE_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    env.update(
+        {
+            "PYTHONPATH": os.pathsep.join(python_path),
+            "PYTHONUNBUFFERED": "1",
+            "TRAINING_JOB_NAME": job_name,
+            "TRAINING_JOB_ARN": job_arn,
+            "SM_TRAINING_JOB_NAME": job_name,
+            "SM_HPS": json.dumps(dict(hyperparameters)),
+            "SM_CHANNELS": json.dumps(sorted(channels)),
+            "SM_INPUT_DIR": str(input_dir),
+            "SM_INPUT_CONFIG_DIR": str(input_dir / "config"),
+            "SM_INPUT_DATA_CONFIG": (input_dir / "config" / "inputdataconfig.json").read_text(),
+            "SM_MODEL_DIR": str(job_dir / "model"),
+            "SM_OUTPUT_DIR": str(output_dir),
+            "SM_OUTPUT_DATA_DIR": str(output_dir / "data"),
+            "SM_OUTPUT_INTERMEDIATE_DIR": str(output_dir / "intermediate"),
+            "SM_NUM_CPUS": str(cpus),
+            "SM_NUM_GPUS": str(_num_gpus()),
+            "SM_CURRENT_HOST": "algo-1",
+            "SM_HOSTS": json.dumps(["algo-1"]),
+            "SM_RESOURCE_CONFIG": json.dumps(RESOURCE_CONFIG),
+            "SM_NETWORK_INTERFACE_NAME": "eth0",
+            "SM_LOG_LEVEL": "20",
+        }
+    )
+    for name, value in hyperparameters.items():
+        env[f"SM_HP_{name.upper()}"] = str(value)
+    for name, folder in channels.items():
+        env[f"SM_CHANNEL_{name.upper()}"] = str(folder)
+    return env
+
+
+def failure_reason(output_dir: Path, log_text: str, exit_code: int) -> str:
+    """A failed algorithm's FailureReason: ``output/failure`` if it wrote one, else the exit code and
+    the last log line (at most 1,024 characters, as SageMaker keeps)."""
+    failure = output_dir / "failure"
+    if failure.is_file():
+        text = failure.read_text(encoding="utf-8", errors="replace").strip()
+        if text:
+            return text[:FAILURE_REASON_LIMIT]
+    lines = [line for line in log_text.splitlines() if line.strip()]
+    tail = lines[-1].strip() if lines else "no output"
+    return f"AlgorithmError: the training process exited with code {exit_code}; last log line: {tail}"[
+        :FAILURE_REASON_LIMIT
+    ]
+
+
+ProcessEnd = Literal["exited", "stopped", "deadline", "killed"]
+
+
+class AlgorithmProcess:
+    """``python -m <module>`` in its own process group (a stop kills it and anything it spawned), its
+    stdout and stderr in ``log_path``."""
+
+    def __init__(
+        self, python: str, module: str, job_dir: Path, env: Mapping[str, str], log_path: Path
+    ) -> None:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [python, "-m", module],
+                cwd=job_dir,
+                env=dict(env),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+
+    def wait(
+        self,
+        stop_event: threading.Event,
+        deadline: float,
+        *,
+        kill_at: float | None = None,
+        stop_grace_seconds: float = 5.0,
+    ) -> tuple[ProcessEnd, int | None]:
+        """Wait for the exit; a stop request or ``deadline`` (``time.monotonic()``) terminates it (SIGTERM,
+        then SIGKILL after the grace period); ``kill_at`` SIGKILLs it (fault injection). Returns why it
+        ended and, for ``exited``, the exit code. The process never outlives this call."""
+        try:
+            while True:
+                exit_code = self.process.poll()
+                if exit_code is not None:
+                    return "exited", exit_code
+                now = time.monotonic()
+                if stop_event.is_set():
+                    self.terminate(stop_grace_seconds)
+                    return "stopped", None
+                if now >= deadline:
+                    self.terminate(stop_grace_seconds)
+                    return "deadline", None
+                if kill_at is not None and now >= kill_at:
+                    self.kill(signal.SIGKILL)
+                    return "killed", None
+                wake = min(deadline, kill_at or math.inf) - now
+                stop_event.wait(max(0.0, min(POLL_SECONDS, wake)))
+        finally:
+            if self.process.poll() is None:  # an unexpected error above: never leave the process behind
+                self.kill(signal.SIGKILL)
+
+    def kill(self, sig: signal.Signals) -> None:
+        """Send ``sig`` to the process group and wait (up to 10 s) for the exit."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, sig)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            LOG.warning("training process %s did not exit after %s", self.process.pid, sig.name)
+
+    def terminate(self, grace_seconds: float) -> None:
+        """SageMaker's stop: SIGTERM, a grace period for the algorithm to save, then SIGKILL."""
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=grace_seconds)
+        except (ProcessLookupError, PermissionError):
+            pass
+        except subprocess.TimeoutExpired:
+            self.kill(signal.SIGKILL)
 
 
 class TrainingRun:
@@ -207,14 +369,8 @@ class TrainingRun:
 
     def _download_channels(self) -> dict[str, Path]:
         request = self.handle.request
-        config_dir = self.input_dir / "config"
-        config_dir.mkdir(parents=True, exist_ok=True)
-        (self.model_dir).mkdir(parents=True, exist_ok=True)
+        self.model_dir.mkdir(parents=True, exist_ok=True)
         (self.output_dir / "data").mkdir(parents=True, exist_ok=True)
-        hyperparameters = dict(request.get("HyperParameters", {}))
-        (config_dir / "hyperparameters.json").write_text(
-            json.dumps(hyperparameters, indent=2), encoding="utf-8"
-        )
         input_config = {
             channel["ChannelName"]: {
                 "ContentType": channel.get("ContentType"),
@@ -227,11 +383,7 @@ class TrainingRun:
             }
             for channel in request.get("InputDataConfig", [])
         }
-        (config_dir / "inputdataconfig.json").write_text(json.dumps(input_config, indent=2), encoding="utf-8")
-        (config_dir / "resourceconfig.json").write_text(
-            json.dumps({"current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "eth0"}),
-            encoding="utf-8",
-        )
+        write_job_config(self.input_dir, dict(request.get("HyperParameters", {})), input_config)
         channels: dict[str, Path] = {}
         for channel in request.get("InputDataConfig", []):
             name = channel["ChannelName"]
@@ -295,103 +447,37 @@ class TrainingRun:
 
     # -- Training ---------------------------------------------------------------------------------
 
-    def _environment(self, channels: Mapping[str, Path]) -> dict[str, str]:
-        request = self.handle.request
-        hyperparameters = dict(request.get("HyperParameters", {}))
-        env = {key: value for key, value in os.environ.items() if not key.startswith("SM_")}
-        env.update(request.get("Environment", {}))
-        python_path = [str(CODE_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        resource = {"current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "eth0"}
-        env.update(
-            {
-                "PYTHONPATH": os.pathsep.join(python_path),
-                "PYTHONUNBUFFERED": "1",
-                "TRAINING_JOB_NAME": self.handle.name,
-                "TRAINING_JOB_ARN": self.handle.arn,
-                "SM_TRAINING_JOB_NAME": self.handle.name,
-                "SM_HPS": json.dumps(hyperparameters),
-                "SM_CHANNELS": json.dumps(sorted(channels)),
-                "SM_INPUT_DIR": str(self.input_dir),
-                "SM_INPUT_CONFIG_DIR": str(self.input_dir / "config"),
-                "SM_INPUT_DATA_CONFIG": (self.input_dir / "config" / "inputdataconfig.json").read_text(),
-                "SM_MODEL_DIR": str(self.model_dir),
-                "SM_OUTPUT_DIR": str(self.output_dir),
-                "SM_OUTPUT_DATA_DIR": str(self.output_dir / "data"),
-                "SM_OUTPUT_INTERMEDIATE_DIR": str(self.output_dir / "intermediate"),
-                "SM_NUM_CPUS": str(cpus),
-                "SM_NUM_GPUS": str(_num_gpus()),
-                "SM_CURRENT_HOST": "algo-1",
-                "SM_HOSTS": json.dumps(["algo-1"]),
-                "SM_RESOURCE_CONFIG": json.dumps(resource),
-                "SM_NETWORK_INTERFACE_NAME": "eth0",
-                "SM_LOG_LEVEL": "20",
-            }
-        )
-        for name, value in hyperparameters.items():
-            env[f"SM_HP_{name.upper()}"] = str(value)
-        for name, folder in channels.items():
-            env[f"SM_CHANNEL_{name.upper()}"] = str(folder)
-        return env
-
     def _train(self, algorithm: Algorithm, channels: Mapping[str, Path]) -> int:
         assert algorithm.training_module is not None
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        request = self.handle.request
+        env = script_mode_environment(
+            job_name=self.handle.name,
+            job_arn=self.handle.arn,
+            job_dir=self.job_dir,
+            hyperparameters=dict(request.get("HyperParameters", {})),
+            channels=channels,
+            environment=request.get("Environment", {}),
+        )
         kill_after = self.faults.take_kill_after()
         kill_at = time.monotonic() + kill_after if kill_after is not None else None
-        with self.log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [self.python, "-m", algorithm.training_module],
-                cwd=self.job_dir,
-                env=self._environment(channels),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                # Own process group: a stop kills the algorithm and anything it spawned.
-                start_new_session=True,
+        process = AlgorithmProcess(self.python, algorithm.training_module, self.job_dir, env, self.log_path)
+        end, exit_code = process.wait(
+            self.handle.stop_event,
+            self.deadline,
+            kill_at=kill_at,
+            stop_grace_seconds=self.stop_grace_seconds,
+        )
+        if end == "stopped":
+            raise self.handle.stopped()
+        if end == "deadline":
+            raise self._max_runtime_exceeded()
+        if end == "killed":
+            raise self.handle.fail(
+                "InternalServerError: the training instance failed (the algorithm process was "
+                f"killed after {kill_after:g} s by fault injection)"
             )
-        try:
-            while True:
-                exit_code = process.poll()
-                if exit_code is not None:
-                    return exit_code
-                now = time.monotonic()
-                if self.handle.stop_event.is_set():
-                    self._terminate(process)
-                    raise self.handle.stopped()
-                if now >= self.deadline:
-                    self._terminate(process)
-                    raise self._max_runtime_exceeded()
-                if kill_at is not None and now >= kill_at:
-                    self._kill(process, signal.SIGKILL)
-                    raise self.handle.fail(
-                        "InternalServerError: the training instance failed (the algorithm process was "
-                        f"killed after {kill_after:g} s by fault injection)"
-                    )
-                wake = min(self.deadline, kill_at or math.inf) - now
-                self.handle.stop_event.wait(max(0.0, min(POLL_SECONDS, wake)))
-        finally:
-            if process.poll() is None:  # an unexpected error above: never leave the process behind
-                self._kill(process, signal.SIGKILL)
-
-    @staticmethod
-    def _kill(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, sig)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            LOG.warning("training process %s did not exit after %s", process.pid, sig.name)
-
-    def _terminate(self, process: subprocess.Popen[bytes]) -> None:
-        # SageMaker's stop: SIGTERM, a grace period for the algorithm to save, then SIGKILL.
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=self.stop_grace_seconds)
-        except (ProcessLookupError, PermissionError):
-            pass
-        except subprocess.TimeoutExpired:
-            self._kill(process, signal.SIGKILL)
+        assert exit_code is not None
+        return exit_code
 
     def _log_text(self) -> str:
         try:
@@ -404,16 +490,7 @@ class TrainingRun:
         return {"FinalMetricDataList": metrics} if metrics else {}
 
     def _failure_reason(self, exit_code: int) -> str:
-        failure = self.output_dir / "failure"
-        if failure.is_file():
-            text = failure.read_text(encoding="utf-8", errors="replace").strip()
-            if text:
-                return text[:FAILURE_REASON_LIMIT]
-        lines = [line for line in self._log_text().splitlines() if line.strip()]
-        tail = lines[-1].strip() if lines else "no output"
-        return f"AlgorithmError: the training process exited with code {exit_code}; last log line: {tail}"[
-            :FAILURE_REASON_LIMIT
-        ]
+        return failure_reason(self.output_dir, self._log_text(), exit_code)
 
     # -- Uploading --------------------------------------------------------------------------------
 
