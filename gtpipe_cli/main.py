@@ -15,6 +15,7 @@ there (stack not found, local cloud not answering); 70 another AWS error; 77 no 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import ssl
@@ -345,6 +346,11 @@ def cmd_predict(args: argparse.Namespace, target: Target, out: TextIO) -> int:
     missing = [str(path) for path in args.images if not path.is_file()]
     if missing:
         raise CliError(f"image not found: {', '.join(missing)}", Exit.INPUT_MISSING)
+    if target.ca_path and not Path(target.ca_path).is_file():
+        raise CliError(
+            f"the local cloud's TLS CA {target.ca_path} is missing: restart it (make local-up)",
+            Exit.UNAVAILABLE,
+        )
     api_key = target.api_key()
     client = PredictionClient(
         target.api_url,
@@ -405,7 +411,8 @@ def main(
     err = stderr or sys.stderr
     parser = build_parser()
     try:
-        args = parser.parse_args(list(argv) if argv is not None else None)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            args = parser.parse_args(list(argv) if argv is not None else None)
     except SystemExit as exit_:  # --help (0) and usage errors (64)
         return int(exit_.code or 0)
     try:
