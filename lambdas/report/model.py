@@ -1,0 +1,274 @@
+"""What a run report shows, as plain typed data (no AWS, no matplotlib).
+
+``gather`` fills a :class:`RunData` from S3, the runs ledger, SageMaker and CloudWatch Logs; ``figures``
+and ``page`` turn it into PNGs and HTML. Every optional part is ``None`` together with a reason in
+:attr:`RunData.unavailable`, so the page can say why a figure is missing instead of failing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from PIL import Image
+
+OUTCOMES = ("succeeded", "rejected", "failed")
+
+# Keys of RunData.unavailable: one per part of the report.
+LABELS = "labels"
+COST = "cost"
+CURVES = "curves"
+EVALUATION = "evaluation"
+EXAMPLES = "examples"
+STEPS = "steps"
+
+Box = tuple[float, float, float, float]
+"""xmin, ymin, xmax, ymax normalized to 0..1 (the object-detection algorithm's output convention)."""
+
+
+@dataclass
+class ClassLabels:
+    """Labels of one class in the labeled manifest, split by who made them.
+
+    Counts are images (classification) or boxes (object detection). Confidence sums and counts are
+    kept apart because a label may lack a confidence.
+    """
+
+    human: int = 0
+    machine: int = 0
+    human_confidence_sum: float = 0.0
+    human_confidence_count: int = 0
+    machine_confidence_sum: float = 0.0
+    machine_confidence_count: int = 0
+
+    @property
+    def total(self) -> int:
+        """Human plus machine labels."""
+        return self.human + self.machine
+
+    def mean_confidence(self, human: bool) -> float | None:
+        """Mean confidence of the human (or machine) labels; None when there is none."""
+        count = self.human_confidence_count if human else self.machine_confidence_count
+        total = self.human_confidence_sum if human else self.machine_confidence_sum
+        return total / count if count else None
+
+    def add(self, human: bool, confidence: float | None) -> None:
+        """Count one label."""
+        if human:
+            self.human += 1
+            if confidence is not None:
+                self.human_confidence_sum += confidence
+                self.human_confidence_count += 1
+        else:
+            self.machine += 1
+            if confidence is not None:
+                self.machine_confidence_sum += confidence
+                self.machine_confidence_count += 1
+
+
+@dataclass
+class LabelSummary:
+    """The labeled manifest, aggregated per class (``per_class[class_id]``).
+
+    ``unit`` is ``images`` or ``boxes``. ``human_objects`` / ``machine_objects`` count data objects
+    (lines), which is what labeling is billed by; ``failed_objects`` are lines without a label.
+    ``machine_by_iteration`` attributes machine-labeled objects to labeling iterations (see
+    ``machine_iteration_note``).
+    """
+
+    manifest_uri: str
+    source: str
+    unit: str
+    per_class: list[ClassLabels]
+    lines: int = 0
+    human_objects: int = 0
+    machine_objects: int = 0
+    failed_objects: int = 0
+    unknown_class_labels: int = 0
+    machine_by_iteration: dict[int, int] = field(default_factory=dict)
+    machine_iteration_note: str | None = None
+
+
+@dataclass
+class IterationCost:
+    """Labeling cost of one iteration (human batch plus the machine labels attributed to it)."""
+
+    iteration: int
+    human_objects: int
+    machine_objects: int
+    human_usd: float
+    machine_usd: float
+
+
+@dataclass
+class CostSummary:
+    """Labeling cost: per iteration, estimated before the job and actual after it (US dollars)."""
+
+    iterations: list[IterationCost]
+    human_object_usd: float
+    machine_object_usd: float
+    workers_per_object: int
+    estimated_usd: float | None
+    estimate_note: str | None
+    actual_human_usd: float | None
+    actual_machine_usd: float | None
+    actual_note: str | None
+    attribution_note: str | None = None
+
+    @property
+    def actual_total_usd(self) -> float | None:
+        """Actual human plus machine cost, when known."""
+        if self.actual_human_usd is None and self.actual_machine_usd is None:
+            return None
+        return round((self.actual_human_usd or 0.0) + (self.actual_machine_usd or 0.0), 2)
+
+
+@dataclass
+class MetricPoint:
+    """One value of a training metric: ``epoch`` when the log line names it, else None."""
+
+    value: float
+    epoch: int | None = None
+
+
+@dataclass
+class TrainingCurves:
+    """Metric series of the training job keyed by metric name (``validation:accuracy``).
+
+    ``source``: ``log`` (every logged value, parsed with the metric definitions) or ``final`` (only
+    ``FinalMetricDataList``: one point per metric).
+    """
+
+    job_name: str
+    source: str
+    series: dict[str, list[MetricPoint]]
+    note: str | None = None
+
+
+@dataclass
+class Evaluation:
+    """The evaluation of the validation set (``runs/<run_id>/metrics.json`` or recomputed)."""
+
+    metric_name: str
+    metric_value: float
+    quality_threshold: float | None
+    passed: bool | None
+    count: int
+    missing: int
+    per_class: dict[str, dict[str, Any]]
+    confusion_labels: list[str] | None = None
+    confusion_matrix: list[list[int]] | None = None
+    source: str = "metrics.json"
+
+
+@dataclass
+class ClassificationExample:
+    """One validation image with its true class and the model's prediction (None: no output)."""
+
+    source_ref: str
+    true_class: int
+    predicted_class: int | None
+    confidence: float | None
+    image: Image.Image | None
+
+    @property
+    def correct(self) -> bool:
+        """The prediction equals the true class."""
+        return self.predicted_class == self.true_class
+
+
+@dataclass
+class DetectionExample:
+    """One validation image: true boxes, detections (None: no output) and the downscaled image."""
+
+    source_ref: str
+    truth: list[tuple[int, Box]]
+    detections: list[tuple[int, float, Box]] | None
+    image: Image.Image | None
+
+
+@dataclass
+class StepTiming:
+    """A ledger step record with parsed times."""
+
+    name: str
+    status: str
+    started_at: datetime | None
+    ended_at: datetime | None
+    job_name: str | None = None
+    failure_reason: str | None = None
+
+    @property
+    def seconds(self) -> float | None:
+        """Duration in seconds when both ends are known."""
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return max(0.0, (self.ended_at - self.started_at).total_seconds())
+
+
+@dataclass
+class Headline:
+    """The numbers at the top of the page."""
+
+    status: str | None = None
+    created_at: datetime | None = None
+    ended_at: datetime | None = None
+    metric_name: str | None = None
+    metric_value: float | None = None
+    quality_threshold: float | None = None
+    passed: bool | None = None
+    human_labeled: int | None = None
+    machine_labeled: int | None = None
+    total_labeled: int | None = None
+    failed_labels: int | None = None
+    manifest_kind: str | None = None
+    input_uri: str | None = None
+    train_count: int | None = None
+    validation_count: int | None = None
+    final_active_learning_model_arn: str | None = None
+    reused_model_arn: str | None = None
+
+
+@dataclass
+class RunData:
+    """Everything the report shows; ``unavailable`` maps a part (``LABELS``...) to why it is missing."""
+
+    run_id: str
+    outcome: str
+    task_type: str
+    class_names: list[str]
+    headline: Headline = field(default_factory=Headline)
+    failure: dict[str, str] | None = None
+    labels: LabelSummary | None = None
+    cost: CostSummary | None = None
+    curves: TrainingCurves | None = None
+    evaluation: Evaluation | None = None
+    classification_examples: list[ClassificationExample] = field(default_factory=list)
+    detection_examples: list[DetectionExample] = field(default_factory=list)
+    detection_rows: dict[int, list[int]] = field(default_factory=dict)
+    detection_samples: list[int] = field(default_factory=list)
+    examples_note: str | None = None
+    steps: list[StepTiming] = field(default_factory=list)
+    unavailable: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def is_detection(self) -> bool:
+        """True for object-detection runs."""
+        return self.task_type == "object-detection"
+
+    def class_name(self, class_id: int) -> str:
+        """The class name of an id (``class <id>`` outside the known classes)."""
+        if 0 <= class_id < len(self.class_names):
+            return self.class_names[class_id]
+        return f"class {class_id}"
+
+    def missing(self, part: str, reason: str) -> None:
+        """Record that ``part`` is not available and why (the first reason wins)."""
+        self.unavailable.setdefault(part, reason)
+
+    def warn(self, message: str) -> None:
+        """Add a warning shown on the page and returned by the handler (duplicates dropped)."""
+        if message not in self.warnings:
+            self.warnings.append(message)
