@@ -7,9 +7,9 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 TASK ?= image-classification
 
-.PHONY: install venv node test lint typecheck synth demo local-up local-down local-status bench clean
+.PHONY: install venv node layers browser test lint typecheck synth demo local-up local-down local-status bench clean
 
-install: venv node
+install: venv node layers browser
 
 venv: $(VENV)/.installed
 
@@ -21,6 +21,23 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	touch $@
 
 node: node_modules/.installed
+
+# The report function's matplotlib layer: pip fetches the pinned wheels for Lambda's platform (CPython 3.12,
+# manylinux x86_64), no Docker. Synth needs build/layers/report.zip as an asset.
+layers: build/layers/report.zip
+
+build/layers/report.zip: infra/layers/report-requirements.txt infra/layers/__init__.py | $(VENV)/.installed
+	$(PY) -m infra.layers build
+
+# Headless Chromium for the report's browser test (tests/browser): Debian's package, driven by Playwright
+# (pinned in requirements-dev.txt) through executable_path; Playwright never downloads a browser.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser: /usr/bin/chromium
+
+/usr/bin/chromium:
+	@command -v apt-get >/dev/null || { echo "no apt-get: install Chromium at /usr/bin/chromium yourself" >&2; exit 1; }
+	$(SUDO) apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends chromium
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error

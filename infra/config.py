@@ -9,9 +9,18 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
+
+# Labeling prices are validated by the very module the Lambda functions price with, so synth and run
+# time cannot disagree. Appended (not prepended): the Lambda folder never shadows an installed package.
+_LAMBDAS = str(Path(__file__).resolve().parents[1] / "lambdas")
+if _LAMBDAS not in sys.path:
+    sys.path.append(_LAMBDAS)
+from gtpipe_shared.pricing import LabelingPrices  # noqa: E402 - needs the path above
 
 TaskType = Literal["image-classification", "object-detection"]
 LabelingBackend = Literal["ground-truth", "builtin"]
@@ -125,6 +134,8 @@ class LabelingConfig:
     task_availability_lifetime_seconds: int = 864000
     max_concurrent_task_count: int = 1000
     auto_labeling: bool = False
+    # Start automated labeling from the newest final model of an earlier run with the same task type and
+    # label set. The model can only be used by automated labeling, so reuse turns it on.
     reuse_model: bool = False
     task_title: str = "Label the images"
     task_description: str = "Choose the category that fits each image."
@@ -177,6 +188,8 @@ class PipelineConfig:
     max_manifest_lines: int = 1_000_000
     max_manifest_bytes: int = 512 * 1024 * 1024
     powertools_layer_version: int = 18
+    labeling_prices: LabelingPrices = field(default_factory=LabelingPrices)
+    labeling_budget_usd: float | None = None
 
     @property
     def endpoint_name(self) -> str:
@@ -193,6 +206,14 @@ class PipelineConfig:
         workforce = _workforce(reader)
         backend = reader.choice("labelingBackend", LABELING_BACKENDS, "ground-truth")
         labeling_raw = reader.mapping("labeling")
+        reuse_model = _bool(labeling_raw, "labeling.reuseModel", False)
+        auto_labeling = _bool(labeling_raw, "labeling.autoLabeling", reuse_model)
+        if reuse_model and not auto_labeling:
+            raise ConfigError(
+                f"{PREFIX}labeling.reuseModel needs automated labeling: a reused model can only seed "
+                f"automated labeling (LabelingJobAlgorithmsConfig); remove {PREFIX}labeling.autoLabeling "
+                "false or set reuseModel false"
+            )
         labeling = LabelingConfig(
             workers_per_object=_int(labeling_raw, "labeling.workersPerObject", 3, 1, 9),
             task_time_limit_seconds=_int(labeling_raw, "labeling.taskTimeLimitSeconds", 300, 30, 28800),
@@ -200,8 +221,8 @@ class PipelineConfig:
                 labeling_raw, "labeling.taskAvailabilityLifetimeSeconds", 864000, 60, 2592000
             ),
             max_concurrent_task_count=_int(labeling_raw, "labeling.maxConcurrentTaskCount", 1000, 1, 5000),
-            auto_labeling=_bool(labeling_raw, "labeling.autoLabeling", False),
-            reuse_model=_bool(labeling_raw, "labeling.reuseModel", False),
+            auto_labeling=auto_labeling,
+            reuse_model=reuse_model,
             task_title=_str(labeling_raw, "labeling.taskTitle", LabelingConfig.task_title),
             task_description=_str(labeling_raw, "labeling.taskDescription", LabelingConfig.task_description),
         )
@@ -258,6 +279,8 @@ class PipelineConfig:
             max_manifest_lines=int(reader.number("maxManifestLines", 1_000_000, 1, 10_000_000)),
             max_manifest_bytes=int(reader.number("maxManifestBytes", 512 * 1024 * 1024, 1, 5 * 1024**3)),
             powertools_layer_version=int(reader.number("powertoolsLayerVersion", 18, 1, 1000)),
+            labeling_prices=_labeling_prices(reader.mapping("labelingPrices"), task_type),
+            labeling_budget_usd=reader.optional_number("labelingBudgetUsd", 0.0, 1e9),
         )
         for bucket in config.allowed_source_buckets:
             if not _BUCKET_NAME.match(bucket):
@@ -304,6 +327,12 @@ class _ContextReader:
         value = self.raw(key)
         if value is None:
             return default
+        return _number(value, PREFIX + key, low, high)
+
+    def optional_number(self, key: str, low: float, high: float) -> float | None:
+        value = self.raw(key)
+        if value is None:
+            return None
         return _number(value, PREFIX + key, low, high)
 
     def string_list(self, key: str, default: list[str]) -> list[str]:
@@ -390,6 +419,29 @@ def _validate_categories(categories: list[str]) -> None:
         raise ConfigError(
             f"{PREFIX}labelCategories names must be at most 256 characters: {too_long[0][:40]}..."
         )
+
+
+LABELING_PRICE_KEYS = frozenset({"perObjectUsd", "perAnswerUsd", "perMachineLabelUsd"})
+
+
+def _labeling_prices(raw: Mapping[str, Any], task_type: TaskType) -> LabelingPrices:
+    """``gtpipe:labelingPrices`` with the pricing module's rules, plus: no unknown keys (a misspelled
+    price would silently keep the default) and a per-answer price for the configured task type."""
+    unknown = sorted(set(raw) - LABELING_PRICE_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{PREFIX}labelingPrices has unknown keys {', '.join(unknown)}; "
+            f"allowed: {', '.join(sorted(LABELING_PRICE_KEYS))}"
+        )
+    for name in ("perObjectUsd", "perMachineLabelUsd"):
+        if name in raw and (isinstance(raw[name], bool) or not isinstance(raw[name], int | float)):
+            raise ConfigError(f"{PREFIX}labelingPrices.{name} must be a number; got {raw[name]!r}")
+    try:
+        prices = LabelingPrices.from_mapping(raw)
+        prices.answer_price(task_type)
+    except ValueError as exc:
+        raise ConfigError(f"{PREFIX}labelingPrices: {exc}") from None
+    return prices
 
 
 def _workforce(reader: _ContextReader) -> WorkforceConfig:

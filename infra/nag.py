@@ -47,7 +47,7 @@ PIPELINE_STACK_SUPPRESSIONS = (
         "so they cannot be listed in advance.",
         (
             "regex:/^Resource::(<StorageDataBucket[A-Za-z0-9]+\\.Arn>|[A-Za-z0-9]+:ExportsOutputFnGetAtt"
-            "StorageDataBucket[A-Za-z0-9]+)\\/(incoming|images|labeling|splits|models|transform|runs)\\/\\*$/",
+            "StorageDataBucket[A-Za-z0-9]+)\\/(incoming|images|labeling|splits|models|transform|runs|reports)\\/\\*$/",
         ),
     ),
     Suppression(
@@ -69,6 +69,15 @@ PIPELINE_STACK_SUPPRESSIONS = (
         "AwsSolutions-IAM5",
         "SageMaker jobs write to log groups it names per job under /aws/sagemaker/.",
         ("Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/*",),
+    ),
+    Suppression(
+        "AwsSolutions-IAM5",
+        "The report function reads the training log streams SageMaker creates per job (named after the job, "
+        "known only at run time) in the one TrainingJobs log group; no other group.",
+        (
+            "Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:"
+            "/aws/sagemaker/TrainingJobs:*",
+        ),
     ),
     Suppression(
         "AwsSolutions-IAM5",

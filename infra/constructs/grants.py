@@ -56,6 +56,20 @@ def grant_table(role: iam.IRole, table: dynamodb.ITable, *, write: bool) -> None
     )
 
 
+def grant_item_read(role: iam.IRole, table: dynamodb.ITable) -> None:
+    """GetItem only: read one known item (no Query, no Scan)."""
+    role.add_to_principal_policy(
+        iam.PolicyStatement(actions=["dynamodb:GetItem"], resources=[table.table_arn])
+    )
+
+
+def grant_index_query(role: iam.IRole, table: dynamodb.ITable, index_name: str) -> None:
+    """Query one named index of a table (not the table, not its other indexes)."""
+    role.add_to_principal_policy(
+        iam.PolicyStatement(actions=["dynamodb:Query"], resources=[f"{table.table_arn}/index/{index_name}"])
+    )
+
+
 def grant_key(role: iam.IRole, key: kms.IKey, *, encrypt: bool = True) -> None:
     """Use of the data key for reading (and writing) encrypted objects, items and messages."""
     actions = ["kms:Decrypt", "kms:DescribeKey"]

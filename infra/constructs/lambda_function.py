@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy, Size, Stack
@@ -49,6 +49,7 @@ class PythonLambda(Construct):
         dead_letter_queue: bool = False,
         reserved_concurrency: int | None = None,
         ephemeral_storage: Size | None = None,
+        layers: Sequence[lambda_.ILayerVersion] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -90,7 +91,8 @@ class PythonLambda(Construct):
             handler=f"{folder}.handler.lambda_handler",
             code=lambda_.Code.from_asset(str(LAMBDAS_DIR), exclude=asset_excludes(folder)),
             role=self.role,
-            layers=[layer],
+            # Powertools first; a function's own layers (the report's matplotlib) after it.
+            layers=[layer, *layers],
             timeout=timeout or Duration.seconds(30),
             memory_size=memory_size,
             tracing=lambda_.Tracing.ACTIVE,

@@ -12,6 +12,7 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
@@ -21,7 +22,9 @@ from constructs import Construct
 
 from infra.config import PipelineConfig
 from infra.constructs.grants import (
+    grant_index_query,
     grant_invoke,
+    grant_item_read,
     grant_key,
     grant_key_for_aws_resources,
     grant_list,
@@ -29,6 +32,7 @@ from infra.constructs.grants import (
     grant_table,
 )
 from infra.constructs.lambda_function import PythonLambda, encrypted_queue
+from infra.constructs.ledger import LABELING_MODEL_INDEX
 from infra.constructs.regional import RegionalFacts
 from infra.constructs.storage import (
     IMAGES_PREFIX,
@@ -36,10 +40,12 @@ from infra.constructs.storage import (
     LABELING_PREFIX,
     MANIFEST_SUFFIXES,
     MODELS_PREFIX,
+    REPORTS_PREFIX,
     RUNS_PREFIX,
     SPLITS_PREFIX,
     TRANSFORM_PREFIX,
 )
+from infra.layers import require_layer
 
 DEFINITION_FILE = Path(__file__).resolve().parents[2] / "state_machines" / "pipeline.asl.json"
 SAGEMAKER_JOB_EVENTS = [
@@ -56,6 +62,9 @@ SYNC_MANAGED_RULES = [
 ]
 ENDPOINT_VARIANT_NAME = "AllTraffic"
 RUN_TAG = "gtpipe:run-id"
+# Built-in algorithms log each training job to streams named `<job name>/algo-...` in this group; the report
+# parses its training and validation curves from them with the algorithm's metric definitions.
+TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 
 
 class Pipeline(Construct):
@@ -137,6 +146,29 @@ class Pipeline(Construct):
             },
             timeout=Duration.minutes(1),
             dead_letter_queue=True,
+        )
+        self.report_layer = lambda_.LayerVersion(
+            self,
+            "ReportLayer",
+            code=lambda_.Code.from_asset(str(require_layer())),
+            compatible_runtimes=[lambda_.Runtime.PYTHON_3_12],
+            compatible_architectures=[lambda_.Architecture.X86_64],
+            description="gtpipe: matplotlib and its dependencies for the report function (make layers)",
+        )
+        self.report = function(
+            "report",
+            "gtpipe: the run report (HTML and PNG figures) under reports/<run_id>/",
+            {
+                "DATA_BUCKET": data_bucket.bucket_name,
+                "RUNS_TABLE": runs_table.table_name,
+                # Lambda's home is read-only: matplotlib keeps its font cache in /tmp instead.
+                "MPLCONFIGDIR": "/tmp/matplotlib",
+            },
+            timeout=Duration.minutes(5),
+            memory_size=2048,
+            # Validation images for the sample grids are downloaded to /tmp.
+            ephemeral_storage=Size.gibibytes(2),
+            layers=[self.report_layer],
         )
         self.job_status = function(
             "job_status",
@@ -360,7 +392,11 @@ class Pipeline(Construct):
             )
         )
         grant_invoke(
-            role, [fn.function.function_arn for fn in (self.split, self.evaluate, self.notify, self.endpoint)]
+            role,
+            [
+                fn.function.function_arn
+                for fn in (self.split, self.evaluate, self.notify, self.endpoint, self.report)
+            ],
         )
         machine = sfn.StateMachine(
             self,
@@ -376,6 +412,7 @@ class Pipeline(Construct):
                 "EvaluateFunctionArn": self.evaluate.function.function_arn,
                 "NotifyFunctionArn": self.notify.function.function_arn,
                 "EndpointFunctionArn": self.endpoint.function.function_arn,
+                "ReportFunctionArn": self.report.function.function_arn,
             },
             role=role,
             tracing_enabled=True,
@@ -415,6 +452,8 @@ class Pipeline(Construct):
                 "auto_labeling": config.labeling.auto_labeling,
                 "reuse_model": config.labeling.reuse_model,
                 "algorithm_specification_arn": regional.algorithm_specification_arn,
+                "prices": config.labeling_prices.as_dict(),
+                "budget_usd": config.labeling_budget_usd,
             },
             "training": {
                 "image": regional.training_image,
@@ -455,6 +494,8 @@ class Pipeline(Construct):
         grant_objects(self.start_run.role, bucket, read=[INCOMING_PREFIX], write=[LABELING_PREFIX])
         self.state_machine.grant_start_execution(self.start_run.role)
         grant_table(self.start_run.role, runs_table, write=True)
+        # Model reuse: the newest reusable model of the run's label set, from the ledger's sparse index.
+        grant_index_query(self.start_run.role, runs_table, LABELING_MODEL_INDEX)
         grant_table(self.start_run.role, idempotency_table, write=True)
         # split: labeled manifests in, train/validation manifests out.
         grant_objects(self.split.role, bucket, read=[INCOMING_PREFIX, LABELING_PREFIX], write=[SPLITS_PREFIX])
@@ -469,8 +510,17 @@ class Pipeline(Construct):
             fn.role.add_to_principal_policy(
                 iam.PolicyStatement(actions=["sns:Publish"], resources=[topic.topic_arn])
             )
-        for fn in (self.start_run, self.split, self.evaluate, self.notify, self.job_status, self.endpoint):
+        for fn in (
+            self.start_run,
+            self.split,
+            self.evaluate,
+            self.notify,
+            self.job_status,
+            self.endpoint,
+            self.report,
+        ):
             grant_key(fn.role, self._key)
+        self._grant_report(runs_table)
         # endpoint: the one endpoint of this stack, its configs, the task tokens and autoscaling.
         grant_table(self.endpoint.role, task_token_table, write=True)
         # CreateEndpoint on a KMS-encrypted endpoint configuration needs the caller to grant the key.
@@ -549,6 +599,45 @@ class Pipeline(Construct):
                 conditions={
                     "StringEquals": {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}
                 },
+            )
+        )
+
+    def _grant_report(self, runs_table: dynamodb.ITable) -> None:
+        """The report reads what a run produced and writes only under reports/."""
+        stack = self._stack
+        role = self.report.role
+        readable = [
+            INCOMING_PREFIX,
+            IMAGES_PREFIX,
+            LABELING_PREFIX,
+            SPLITS_PREFIX,
+            TRANSFORM_PREFIX,
+            RUNS_PREFIX,
+        ]
+        grant_objects(role, self._bucket, read=readable, write=[REPORTS_PREFIX])
+        # Labeling output (annotations per iteration) and transform output are found by listing.
+        grant_list(role, self._bucket, [LABELING_PREFIX, TRANSFORM_PREFIX, REPORTS_PREFIX])
+        grant_item_read(role, runs_table)
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="DescribeRunJobs",
+                actions=["sagemaker:DescribeTrainingJob", "sagemaker:DescribeLabelingJob"],
+                resources=[
+                    stack.format_arn(service="sagemaker", resource=kind, resource_name="*")
+                    for kind in ("training-job", "labeling-job")
+                ],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadTrainingLogs",
+                actions=["logs:GetLogEvents", "logs:FilterLogEvents"],
+                # The group (FilterLogEvents) and its streams (GetLogEvents); CloudWatch Logs also
+                # authorizes group operations against the `:*` form.
+                resources=[
+                    f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:{TRAINING_LOG_GROUP}",
+                    f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:{TRAINING_LOG_GROUP}:*",
+                ],
             )
         )
 

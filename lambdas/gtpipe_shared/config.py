@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gtpipe_shared.manifest import TASK_TYPES
+from gtpipe_shared.pricing import LabelingPrices
 
 # Keys only start_run needs; they are not part of the execution input's config block.
 START_RUN_ONLY_KEYS = ("allowed_source_buckets", "max_manifest_bytes", "max_manifest_lines", "max_line_bytes")
@@ -47,7 +48,16 @@ class LabelingConfig(_Section):
     task_keywords: list[str] = Field(default_factory=lambda: ["images"])
     auto_labeling: bool = False
     algorithm_specification_arn: str | None = None
+    # Model reuse: start_run fills the two fields below from the runs ledger when reuse_model is on.
+    reuse_model: bool = False
     initial_active_learning_model_arn: str | None = None
+    initial_model_source_run_id: str | None = None
+    # Cost guard: prices ({per_object_usd, per_answer_usd: {task: usd}, per_machine_label_usd}) and the
+    # budget (None: no limit) come from the stack; start_run records its estimate in estimated_cost_usd.
+    prices: dict[str, Any] = Field(default_factory=lambda: LabelingPrices().as_dict())
+    budget_usd: float | None = Field(default=None, ge=0)
+    estimated_cost_usd: float | None = None
+    fingerprint: str | None = None
 
     @field_validator("label_attribute")
     @classmethod
@@ -56,6 +66,28 @@ class LabelingConfig(_Section):
         if value.endswith("-metadata") or value in ("source", "source-ref"):
             raise ValueError("must not be 'source', 'source-ref' or end with '-metadata'")
         return value
+
+    @field_validator("prices", mode="before")
+    @classmethod
+    def _prices(cls, value: Any) -> Any:
+        # The same rules as gtpipe:labelingPrices at synth; stored in the snake_case form.
+        if value is None:
+            return LabelingPrices().as_dict()
+        if not isinstance(value, dict):
+            raise ValueError("must be an object of labeling prices")
+        return LabelingPrices.from_mapping(value).as_dict()
+
+    @model_validator(mode="after")
+    def _reuse_needs_automated_labeling(self) -> LabelingConfig:
+        # InitialActiveLearningModelArn is part of LabelingJobAlgorithmsConfig: only automated labeling
+        # can use a reused model.
+        if self.reuse_model and not self.auto_labeling:
+            raise ValueError("reuse_model needs auto_labeling (a reused model seeds automated labeling)")
+        return self
+
+    def labeling_prices(self) -> LabelingPrices:
+        """The prices as the pricing module's type."""
+        return LabelingPrices.from_mapping(self.prices)
 
 
 class TrainingConfig(_Section):

@@ -15,11 +15,16 @@ compare correctly as strings inside DynamoDB condition expressions.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+
+from gtpipe_shared.pricing import LabelingPrices, labeling_cost
 
 RUNNING = "RUNNING"
 SUCCEEDED = "SUCCEEDED"
@@ -27,6 +32,15 @@ REJECTED = "REJECTED"
 FAILED = "FAILED"
 RUN_STATUSES = (RUNNING, SUCCEEDED, REJECTED, FAILED)
 SERVING_RUN_ID = "@serving"
+
+# Model reuse for labeling. Every run that labels carries `labeling_fingerprint`; only runs whose labeling
+# job left a final active-learning model also carry `labeling_model_at`, so the index (partition
+# fingerprint, sort time) is sparse and holds exactly the reusable models, newest last. The
+# infrastructure declares the same index name (infra/constructs/ledger.py).
+LABELING_MODEL_INDEX = "labeling-model-by-fingerprint"
+FINGERPRINT_ATTRIBUTE = "labeling_fingerprint"
+MODEL_AT_ATTRIBUTE = "labeling_model_at"
+FINAL_MODEL_ATTRIBUTE = "final_active_learning_model_arn"
 
 # Statuses after which a step does not change again. Everything else (InProgress, Creating, Updating,
 # Stopping, Initializing, SystemUpdating, RollingBack, ...) is "in progress".
@@ -156,8 +170,13 @@ def new_run_item(
     failure: dict[str, Any] | None = None,
     errors: list[str] | None = None,
     line_count: int | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A new run item (written with ``attribute_not_exists(run_id)``)."""
+    """A new run item (written with ``attribute_not_exists(run_id)``).
+
+    ``extra`` adds attributes such as ``labeling_fingerprint``, ``labeling_cost`` or ``reused_model_arn``;
+    it may not replace the attributes set here.
+    """
     if status not in RUN_STATUSES:
         raise ValueError(f"unknown run status '{status}'")
     item: dict[str, Any] = {
@@ -175,6 +194,10 @@ def new_run_item(
         "failure": failure,
         "errors": errors,
     }
+    clashes = sorted(set(extra or {}) & set(item))
+    if clashes:
+        raise ValueError(f"extra attributes may not replace {', '.join(clashes)}")
+    item.update(extra or {})
     return {k: v for k, v in item.items() if v is not None}
 
 
@@ -281,3 +304,105 @@ def serving_item(
         "task_type": task_type,
         "updated_at": now,
     }
+
+
+# --- Labeling: counters, cost and the model a later run may reuse -------------------------------------
+
+
+def labeling_fingerprint(task_type: str, class_names: Sequence[str]) -> str:
+    """What a labeling model predicts, as an index key: the task type and the class names in class-id order.
+
+    Order matters: class ids are positions in the list, so ``["cat", "dog"]`` and ``["dog", "cat"]`` are
+    different label sets and their models must not be exchanged.
+    """
+    if not class_names:
+        raise ValueError("a labeling fingerprint needs at least one class name")
+    canonical = json.dumps(
+        {"task_type": task_type, "class_names": [str(name) for name in class_names]},
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return "lf1-" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def label_counters(raw: Mapping[str, Any] | None) -> dict[str, int]:
+    """``{"human", "machine", "total", "failed", "unlabeled"}`` from DescribeLabelingJob ``LabelCounters``.
+
+    Missing counters are 0 (SageMaker leaves out counters that never moved).
+    """
+    raw = raw or {}
+    names = {
+        "human": "HumanLabeled",
+        "machine": "MachineLabeled",
+        "total": "TotalLabeled",
+        "failed": "FailedNonRetryableError",
+        "unlabeled": "Unlabeled",
+    }
+    counters: dict[str, int] = {}
+    for name, field_name in names.items():
+        value = raw.get(field_name, 0)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ValueError(f"LabelCounters.{field_name} must be a non-negative number, got {value!r}")
+        counters[name] = int(value)
+    return counters
+
+
+def labeling_cost_record(
+    *,
+    counters: Mapping[str, int],
+    workers_per_object: int,
+    task_type: str,
+    prices: LabelingPrices,
+    estimated_usd: float | None,
+    budget_usd: float | None,
+) -> dict[str, Any]:
+    """``labeling_cost`` of a run item: the estimate the cost guard checked next to the actual cost."""
+    actual = labeling_cost(counters["human"], counters["machine"], workers_per_object, task_type, prices)
+    return {
+        "estimated_usd": estimated_usd,
+        "budget_usd": budget_usd,
+        "actual_usd": actual.total_usd,
+        "human_usd": actual.human_usd,
+        "machine_usd": actual.machine_usd,
+        "prices": prices.as_dict(),
+    }
+
+
+def labeling_update(
+    *,
+    job_arn: str | None,
+    counters: Mapping[str, int],
+    cost: Mapping[str, Any],
+    final_model_arn: str | None,
+    reused_model_arn: str | None,
+    reused_model_source_run_id: str | None,
+    now: str,
+) -> Update:
+    """Record a completed labeling job on its run.
+
+    A final active-learning model also sets ``labeling_model_at`` (kept from the first write, so retries
+    do not reorder runs), which puts the run into the reusable-model index.
+    """
+    sets = ["#counters = :counters", "#cost = :cost", "#updated = :now"]
+    names = {"#counters": "label_counters", "#cost": "labeling_cost", "#updated": "updated_at"}
+    values: dict[str, Any] = {":counters": dict(counters), ":cost": dict(cost), ":now": now}
+    optional = {
+        "labeling_job_arn": job_arn,
+        "reused_model_arn": reused_model_arn,
+        "reused_model_source_run_id": reused_model_source_run_id,
+        FINAL_MODEL_ATTRIBUTE: final_model_arn,
+    }
+    for index, (name, value) in enumerate(optional.items()):
+        if value:
+            sets.append(f"#l{index} = :l{index}")
+            names[f"#l{index}"] = name
+            values[f":l{index}"] = value
+    if final_model_arn:
+        sets.append("#model_at = if_not_exists(#model_at, :now)")
+        names["#model_at"] = MODEL_AT_ATTRIBUTE
+    return Update(
+        update_expression="SET " + ", ".join(sets),
+        condition_expression="attribute_exists(run_id)",
+        names=names,
+        values=values,
+    )

@@ -116,3 +116,47 @@ def publish_once(
         if error_code(exc) != "ConditionalCheckFailedException":
             raise
     return message_id
+
+
+@dataclass(frozen=True)
+class ReusableModel:
+    """The newest final active-learning model of a label set, and the run whose labeling job left it."""
+
+    model_arn: str
+    source_run_id: str
+    labeled_at: str
+
+
+def find_reusable_model(table: Any, fingerprint: str) -> ReusableModel | None:
+    """The newest reusable labeling model for ``fingerprint`` (see ``ledger.labeling_fingerprint``), or None.
+
+    One Query on the sparse index, newest first, one item: the cost does not grow with the ledger.
+    """
+    response = table.query(
+        IndexName=ledger.LABELING_MODEL_INDEX,
+        KeyConditionExpression="#fingerprint = :fingerprint",
+        ExpressionAttributeNames={"#fingerprint": ledger.FINGERPRINT_ATTRIBUTE},
+        ExpressionAttributeValues={":fingerprint": fingerprint},
+        ScanIndexForward=False,
+        Limit=1,
+    )
+    for item in response.get("Items") or []:
+        arn = item.get(ledger.FINAL_MODEL_ATTRIBUTE)
+        if isinstance(arn, str) and arn:
+            return ReusableModel(
+                model_arn=arn,
+                source_run_id=str(item["run_id"]),
+                labeled_at=str(item.get(ledger.MODEL_AT_ATTRIBUTE, "")),
+            )
+    return None
+
+
+def record_labeling(table: Any, run_id: str, update: ledger.Update) -> WriteResult:
+    """Apply a ``ledger.labeling_update``; ``unknown-run`` when the run is not in the ledger."""
+    try:
+        response = table.update_item(**update.kwargs(run_id))
+    except ClientError as exc:
+        if error_code(exc) != "ConditionalCheckFailedException":
+            raise
+        return WriteResult("unknown-run", None)
+    return WriteResult("updated", ledger.from_dynamo(response.get("Attributes")) or None)

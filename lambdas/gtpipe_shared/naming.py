@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import PurePosixPath
+from urllib.parse import quote
 
 STEPS = ("label", "train", "model", "xform", "epc")
 """Job-producing pipeline steps, the middle part of a SageMaker job name."""
@@ -91,3 +92,16 @@ def transform_prefix(run_id: str) -> str:
 def metrics_key(run_id: str) -> str:
     """Evaluation report: ``runs/<run_id>/metrics.json``."""
     return f"runs/{run_id}/metrics.json"
+
+
+def report_key(run_id: str) -> str:
+    """The run report's page: ``reports/<run_id>/index.html`` (figures next to it)."""
+    return f"reports/{run_id}/index.html"
+
+
+def s3_console_url(bucket: str, key: str, region: str | None) -> str:
+    """The S3 console page of one object (sign-in required; no presigned URL travels in e-mail)."""
+    query = f"prefix={quote(key, safe='/')}"
+    if region:
+        query = f"region={quote(region)}&bucketType=general&{query}"
+    return f"https://s3.console.aws.amazon.com/s3/object/{quote(bucket)}?{query}"

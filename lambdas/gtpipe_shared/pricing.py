@@ -124,3 +124,66 @@ def labeling_cost(
         human_usd=round(human_labeled * human_object_cost(workers_per_object, task_type, prices), 2),
         machine_usd=round(machine_labeled * prices.per_machine_label_usd, 2),
     )
+
+
+@dataclass(frozen=True)
+class BudgetCheck:
+    """The cost guard's verdict on one labeling job before it starts."""
+
+    objects: int
+    workers_per_object: int
+    task_type: str
+    estimated_usd: float
+    budget_usd: float | None
+    per_object_usd: float
+    per_answer_usd: float
+
+    @property
+    def exceeded(self) -> bool:
+        """True when a budget is set and the estimate is above it (an estimate equal to it passes)."""
+        return self.budget_usd is not None and self.estimated_usd > self.budget_usd
+
+    def reason(self) -> str:
+        """The refusal reason, naming the estimate, how it was computed and the budget."""
+        budget = "no budget" if self.budget_usd is None else f"the labeling budget ${self.budget_usd:,.2f}"
+        verdict = "exceeds" if self.exceeded else "is within"
+        return (
+            f"estimated labeling cost ${self.estimated_usd:,.2f} ({self.objects:,} objects x "
+            f"(${self.per_object_usd:g} per object + {self.workers_per_object} workers x "
+            f"${self.per_answer_usd:g} per {self.task_type} answer)) {verdict} {budget} "
+            "(gtpipe:labelingBudgetUsd)"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """``{"estimated_usd", "budget_usd", "objects", "workers_per_object"}`` for the ledger."""
+        return {
+            "estimated_usd": self.estimated_usd,
+            "budget_usd": self.budget_usd,
+            "objects": self.objects,
+            "workers_per_object": self.workers_per_object,
+        }
+
+
+def check_labeling_budget(
+    objects: int,
+    workers_per_object: int,
+    task_type: str,
+    prices: LabelingPrices,
+    budget_usd: float | None,
+) -> BudgetCheck:
+    """Estimate a labeling job (every object labeled by people: the upper bound) against a budget.
+
+    ``budget_usd`` None means no limit. With automated labeling the actual cost is lower than this estimate
+    whenever a machine label costs less than a human-labeled object (as with the seeds' prices).
+    """
+    if budget_usd is not None and (isinstance(budget_usd, bool) or budget_usd < 0):
+        raise ValueError(f"labeling budget must be a non-negative number, got {budget_usd!r}")
+    return BudgetCheck(
+        objects=objects,
+        workers_per_object=workers_per_object,
+        task_type=task_type,
+        estimated_usd=estimate_labeling_cost(objects, workers_per_object, task_type, prices),
+        budget_usd=None if budget_usd is None else float(budget_usd),
+        per_object_usd=float(prices.per_object_usd),
+        per_answer_usd=prices.answer_price(task_type),
+    )

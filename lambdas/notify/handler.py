@@ -3,9 +3,16 @@
 Actions:
 
 * ``step``: record ``steps.<step>`` (status plus any extra fields) with the ordering rules.
+* ``labeled``: record a completed labeling job: ``label_counters`` (human, machine, total, failed,
+  unlabeled), ``labeling_cost`` (estimated vs actual), the final active-learning model (which makes the
+  run's model reusable by later runs) and the reused model, if any.
 * ``publish``: write the ``@serving`` item the predict function reads.
 * ``succeeded`` / ``rejected``: end the run with its metrics and notify.
 * ``failed``: end the run with ``failure: {step, error, cause}`` and notify.
+
+The three final actions take the run report step's result (``report``): its ``report_uri`` is stored on
+the run and linked from the notification (S3 URI and S3 console page); a report error is stored as
+``report_error`` and never changes the run's outcome.
 
 Every action is safe to retry: ledger writes are conditional and a notification already recorded on the
 item is not published again.
@@ -14,6 +21,8 @@ item is not published again.
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -22,7 +31,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from gtpipe_shared import ledger
 from gtpipe_shared.aws import table
 from gtpipe_shared.config import require_env
-from gtpipe_shared.ledger_store import finish_run, publish_once, record_step
+from gtpipe_shared.ledger_store import finish_run, publish_once, record_labeling, record_step
+from gtpipe_shared.naming import s3_console_url
+from gtpipe_shared.pricing import LabelingPrices
+from gtpipe_shared.s3uri import S3UriError, parse_s3_uri
 
 logger = Logger()
 tracer = Tracer()
@@ -101,6 +113,101 @@ def record(event: dict[str, Any], runs: Any) -> dict[str, Any]:
     return {"run_id": run_id, "step": step, "status": status, "outcome": result.outcome}
 
 
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def labeling_attributes(event: Mapping[str, Any]) -> dict[str, Any]:
+    """What a completed labeling job adds to its run, from the ``labeled`` payload.
+
+    ``labeling`` is the Label state's result (``job_arn``, ``counters``: LabelCounters, ``job_output``:
+    LabelingJobOutput); ``settings`` is the execution input's ``config.labeling`` (workers per object,
+    prices, the cost guard's estimate and budget, the reused model).
+    """
+    labeling = event.get("labeling")
+    settings = event.get("settings")
+    if not isinstance(labeling, Mapping) or not isinstance(settings, Mapping):
+        raise InvalidRequest("notify 'labeled' payload needs the objects 'labeling' and 'settings'")
+    task_type = _required(dict(event), "task_type")
+    try:
+        counters = ledger.label_counters(labeling.get("counters"))
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from exc
+    job_output = labeling.get("job_output")
+    final_model = job_output.get("FinalActiveLearningModelArn") if isinstance(job_output, Mapping) else None
+    workers = settings.get("workers_per_object")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise InvalidRequest(f"settings.workers_per_object must be a whole number >= 1, got {workers!r}")
+    try:
+        prices = LabelingPrices.from_mapping(settings.get("prices"))
+        cost = ledger.labeling_cost_record(
+            counters=counters,
+            workers_per_object=workers,
+            task_type=task_type,
+            prices=prices,
+            estimated_usd=_number(settings.get("estimated_cost_usd")),
+            budget_usd=_number(settings.get("budget_usd")),
+        )
+    except ValueError as exc:
+        raise InvalidRequest(f"labeling cost: {exc}") from exc
+    reused = settings.get("initial_active_learning_model_arn")
+    return {
+        "job_arn": labeling.get("job_arn") if isinstance(labeling.get("job_arn"), str) else None,
+        "counters": counters,
+        "cost": cost,
+        "final_model_arn": final_model if isinstance(final_model, str) and final_model else None,
+        "reused_model_arn": reused if isinstance(reused, str) and reused else None,
+        "reused_model_source_run_id": settings.get("initial_model_source_run_id") if reused else None,
+    }
+
+
+@tracer.capture_method
+def record_labeled(event: dict[str, Any], runs: Any) -> dict[str, Any]:
+    """``action: labeled``."""
+    run_id = _required(event, "run_id")
+    attributes = labeling_attributes(event)
+    now = ledger.now_iso()
+    result = record_labeling(runs, run_id, ledger.labeling_update(now=now, **attributes))
+    if result.outcome == "unknown-run":
+        logger.warning("run not in ledger; labeling outcome not recorded")
+    metrics.add_metric(name="HumanLabels", unit=MetricUnit.Count, value=attributes["counters"]["human"])
+    metrics.add_metric(name="MachineLabels", unit=MetricUnit.Count, value=attributes["counters"]["machine"])
+    return {
+        "run_id": run_id,
+        "status": "RECORDED" if result.outcome == "updated" else "NOT_RECORDED",
+        "outcome": result.outcome,
+        "label_counters": attributes["counters"],
+        "labeling_cost": {k: v for k, v in attributes["cost"].items() if v is not None},
+        "final_active_learning_model_arn": attributes["final_model_arn"],
+    }
+
+
+def report_fields(report: Any, region: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(ledger attributes, notification fields)`` from the report step's result.
+
+    The result is ``{"report_uri", "figures"}`` when the report was written, the step's caught error
+    ``{"Error", "Cause"}`` when it failed, or ``{"skipped": reason}`` when the run has nothing to report
+    (labeling produced no output).
+    """
+    if not isinstance(report, Mapping):
+        return {}, {}
+    uri = report.get("report_uri")
+    if isinstance(uri, str) and uri:
+        try:
+            bucket, key = parse_s3_uri(uri)
+        except S3UriError:
+            return {"report_uri": uri}, {"report_uri": uri}
+        return {"report_uri": uri}, {
+            "report_uri": uri,
+            "report_console_url": s3_console_url(bucket, key, region),
+        }
+    if "Error" in report:
+        error = str(report.get("Error") or "Error")
+        report_error = {"error": error, "cause": failure_cause(error, report.get("Cause"))}
+        return {"report_error": report_error}, {"report_error": f"{error}: {report_error['cause']}"}
+    return {}, {}
+
+
 @tracer.capture_method
 def publish_serving(event: dict[str, Any], runs: Any) -> dict[str, Any]:
     """``action: publish``: point the predict function at the new endpoint config."""
@@ -170,6 +277,10 @@ def finish(event: dict[str, Any], runs: Any, topic_arn: str) -> dict[str, Any]:
             "cause": failure_cause(error, event.get("cause")),
         }
     extra = {k: event.get(k) for k in ("endpoint_name", "model_name", "endpoint_config_name") if event.get(k)}
+    report_attributes, report_message = report_fields(
+        event.get("report"), os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    )
+    extra.update(report_attributes)
     result = finish_run(runs, run_id, status, now, failure=failure, metrics=summary, extra=extra or None)
     if result.outcome == "unknown-run":
         logger.warning("run not in ledger; notification sent without ledger update")
@@ -192,7 +303,12 @@ def finish(event: dict[str, Any], runs: Any, topic_arn: str) -> dict[str, Any]:
         "error": failure["error"] if failure else None,
         "metrics": summary,
         "endpoint_name": event.get("endpoint_name"),
+        **report_message,
     }
+    old = result.old or {}
+    for name in ("label_counters", "labeling_cost", "reused_model_arn"):
+        if old.get(name):
+            message[name] = old[name]
     what = {
         ledger.SUCCEEDED: "succeeded",
         ledger.REJECTED: "rejected by the quality gate",
@@ -200,7 +316,7 @@ def finish(event: dict[str, Any], runs: Any, topic_arn: str) -> dict[str, Any]:
     }[status]
     step_part = f" at {failure['step']}" if failure else ""
     subject = f"gtpipe run {run_id} {what}{step_part}"
-    already = (result.old or {}).get("notified_status")
+    already = old.get("notified_status")
     message_id = publish_once(
         runs, topic_arn, run_id, status, subject=subject, message=message, already_notified=already, now=now
     )
@@ -222,10 +338,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     runs = table(require_env("RUNS_TABLE"))
     if action == "step":
         return record(event, runs)
+    if action == "labeled":
+        return record_labeled(event, runs)
     if action == "publish":
         return publish_serving(event, runs)
     if action in FINAL_ACTIONS:
         return finish(event, runs, require_env("TOPIC_ARN"))
     raise InvalidRequest(
-        f"unknown notify action {action!r} (expected step, publish, succeeded, rejected, failed)"
+        f"unknown notify action {action!r} (expected step, labeled, publish, succeeded, rejected, failed)"
     )

@@ -1,8 +1,11 @@
 """start_run: an S3 ``Object Created`` event for a dropped manifest starts one pipeline run.
 
 Flow: parse the event -> stream the manifest object (that exact version) through validation -> invalid:
-FAILED ledger item + SNS, no execution -> valid: write the labeling files (input manifests), a RUNNING
-ledger item and start the execution named after the run id.
+FAILED ledger item + SNS, no execution -> valid input manifest: plan the labeling job (cost guard against
+``gtpipe:labelingBudgetUsd``; with ``reuseModel``, the newest reusable model of the same task type and
+label set from the ledger) -> over budget: FAILED ledger item (step ``costguard``) + SNS, no execution ->
+otherwise: write the labeling files (input manifests), a RUNNING ledger item and start the execution
+named after the run id.
 
 Duplicates are expected (EventBridge delivers at least once): Powertools idempotency returns the first
 answer for the same bucket/key/version/etag; past its expiry, the conditional ledger put and the
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
@@ -31,7 +35,13 @@ from gtpipe_shared import ledger
 from gtpipe_shared.aws import client, error_code, table
 from gtpipe_shared.config import ConfigError, PipelineConfig, load_pipeline_config, require_env
 from gtpipe_shared.events import S3ObjectCreated, parse_s3_object_created
-from gtpipe_shared.ledger_store import get_run, publish_once, put_new_run
+from gtpipe_shared.ledger_store import (
+    ReusableModel,
+    find_reusable_model,
+    get_run,
+    publish_once,
+    put_new_run,
+)
 from gtpipe_shared.manifest import (
     ManifestIssue,
     ManifestReport,
@@ -40,6 +50,7 @@ from gtpipe_shared.manifest import (
     validate_manifest,
 )
 from gtpipe_shared.naming import labeling_key, run_id_for, seed_for
+from gtpipe_shared.pricing import BudgetCheck, check_labeling_budget
 from gtpipe_shared.s3uri import s3_uri
 from gtpipe_shared.templates import label_categories_json, ui_template
 
@@ -131,6 +142,74 @@ def execution_input(
     }
 
 
+COST_GUARD_STEP = "costguard"
+BUDGET_EXCEEDED = "LabelingBudgetExceeded"
+
+
+@dataclass(frozen=True)
+class LabelingPlan:
+    """What start_run decides about a labeling job before anything is spent."""
+
+    fingerprint: str
+    budget: BudgetCheck
+    reuse: ReusableModel | None = None
+    reuse_lookup_error: str | None = None
+
+    def ledger_attributes(self) -> dict[str, Any]:
+        """Attributes of the new run item (see docs/design.md, "Runs ledger")."""
+        attributes: dict[str, Any] = {
+            ledger.FINGERPRINT_ATTRIBUTE: self.fingerprint,
+            "labeling_cost": {
+                k: v
+                for k, v in self.budget.as_dict().items()
+                if k in ("estimated_usd", "budget_usd") and v is not None
+            },
+            "reuse_lookup_error": self.reuse_lookup_error,
+        }
+        if self.reuse:
+            attributes["reused_model_arn"] = self.reuse.model_arn
+            attributes["reused_model_source_run_id"] = self.reuse.source_run_id
+        return attributes
+
+    def apply(self, payload: dict[str, Any]) -> None:
+        """Write the plan into the execution input's ``config.labeling``."""
+        labeling = payload["config"]["labeling"]
+        labeling["fingerprint"] = self.fingerprint
+        labeling["estimated_cost_usd"] = self.budget.estimated_usd
+        labeling["initial_active_learning_model_arn"] = self.reuse.model_arn if self.reuse else None
+        labeling["initial_model_source_run_id"] = self.reuse.source_run_id if self.reuse else None
+
+
+def plan_labeling(
+    objects: int, config: PipelineConfig, lookup: Callable[[str], ReusableModel | None]
+) -> LabelingPlan:
+    """Estimate the labeling job against the budget and, when reuse is on, find the model to start from.
+
+    ``lookup(fingerprint)`` returns the newest reusable model of the label set. It is not called when the
+    run is over budget (it will not label) or reuse is off. A failed lookup does not stop the run: it
+    labels without a reused model, and the reason is recorded.
+    """
+    labeling = config.labeling
+    fingerprint = ledger.labeling_fingerprint(config.task_type, config.label_categories)
+    budget = check_labeling_budget(
+        objects,
+        labeling.workers_per_object,
+        config.task_type,
+        labeling.labeling_prices(),
+        labeling.budget_usd,
+    )
+    if budget.exceeded or not labeling.reuse_model:
+        return LabelingPlan(fingerprint=fingerprint, budget=budget)
+    try:
+        reuse = lookup(fingerprint)
+    except ClientError as exc:
+        logger.warning("reusable model lookup failed; labeling without one", extra={"error": str(exc)})
+        return LabelingPlan(
+            fingerprint=fingerprint, budget=budget, reuse_lookup_error=f"{error_code(exc)}: {exc}"[:500]
+        )
+    return LabelingPlan(fingerprint=fingerprint, budget=budget, reuse=reuse)
+
+
 def _open_manifest(s3_event: S3ObjectCreated) -> tuple[str, dict[str, Any]]:
     """get_object of the event's exact version; falls back to the URL-decoded key once, because S3
     notification formats have differed on key encoding (``a+b`` vs ``a b``)."""
@@ -185,14 +264,21 @@ def read_and_validate(s3_event: S3ObjectCreated, rules: ManifestRules) -> tuple[
         body.close()
 
 
-def _reject(
-    run_id: str, s3_event: S3ObjectCreated, key: str, report: ManifestReport, settings: Settings
-) -> dict[str, Any]:
-    manifest_uri = s3_uri(s3_event.bucket, key)
-    errors = report.messages()
-    first = errors[0] if errors else "unknown problem"
-    cause = f"{report.issue_count} problem(s) in {manifest_uri}; first: {first}"[:2000]
-    failure = {"step": "validate", "error": "InvalidManifest", "cause": cause}
+def _refuse(
+    run_id: str,
+    s3_event: S3ObjectCreated,
+    key: str,
+    settings: Settings,
+    *,
+    failure: dict[str, Any],
+    subject: str,
+    message: dict[str, Any],
+    manifest_kind: str | None,
+    line_count: int,
+    errors: list[str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> bool:
+    """Record a run that never starts (FAILED ledger item) and notify once; True when the item is new."""
     now = ledger.now_iso()
     runs = table(settings.runs_table)
     item = ledger.new_run_item(
@@ -201,35 +287,55 @@ def _reject(
         input_bucket=s3_event.bucket,
         input_key=key,
         input_version_id=s3_event.version_id,
-        manifest_kind=report.summary.kind if report.summary.line_count else None,
+        manifest_kind=manifest_kind,
         task_type=settings.config.task_type,
         now=now,
         failure=failure,
         errors=errors,
-        line_count=report.summary.line_count,
+        line_count=line_count,
+        extra=extra,
     )
     created = put_new_run(runs, item)
     stored = item if created else (get_run(runs, run_id) or item)
-    message = {
-        "run_id": run_id,
-        "status": ledger.FAILED,
-        "step": "validate",
-        "error": "InvalidManifest",
-        "reason": cause,
-        "manifest_uri": manifest_uri,
-        "error_count": report.issue_count,
-        "errors": errors,
-    }
-    name = key.rsplit("/", 1)[-1]
     publish_once(
         runs,
         settings.topic_arn,
         run_id,
         ledger.FAILED,
-        subject=f"gtpipe: manifest {name} rejected ({report.issue_count} problems)",
-        message=message,
+        subject=subject,
+        message={"run_id": run_id, "status": ledger.FAILED, **message},
         already_notified=stored.get("notified_status"),
         now=now,
+    )
+    return created
+
+
+def _reject(
+    run_id: str, s3_event: S3ObjectCreated, key: str, report: ManifestReport, settings: Settings
+) -> dict[str, Any]:
+    manifest_uri = s3_uri(s3_event.bucket, key)
+    errors = report.messages()
+    first = errors[0] if errors else "unknown problem"
+    cause = f"{report.issue_count} problem(s) in {manifest_uri}; first: {first}"[:2000]
+    name = key.rsplit("/", 1)[-1]
+    created = _refuse(
+        run_id,
+        s3_event,
+        key,
+        settings,
+        failure={"step": "validate", "error": "InvalidManifest", "cause": cause},
+        subject=f"gtpipe: manifest {name} rejected ({report.issue_count} problems)",
+        message={
+            "step": "validate",
+            "error": "InvalidManifest",
+            "reason": cause,
+            "manifest_uri": manifest_uri,
+            "error_count": report.issue_count,
+            "errors": errors,
+        },
+        manifest_kind=report.summary.kind if report.summary.line_count else None,
+        line_count=report.summary.line_count,
+        errors=errors,
     )
     metrics.add_metric(name="ManifestsRejected", unit=MetricUnit.Count, value=1)
     logger.warning("manifest rejected", extra={"error_count": report.issue_count, "errors": errors[:5]})
@@ -239,6 +345,50 @@ def _reject(
         "error": "InvalidManifest",
         "error_count": report.issue_count,
         "errors": errors,
+        "duplicate": not created,
+    }
+
+
+def _refuse_over_budget(
+    run_id: str,
+    s3_event: S3ObjectCreated,
+    key: str,
+    summary: ManifestSummary,
+    plan: LabelingPlan,
+    settings: Settings,
+) -> dict[str, Any]:
+    """The cost guard: the labeling job would cost more than the budget; record, notify, start nothing."""
+    reason = plan.budget.reason()
+    name = key.rsplit("/", 1)[-1]
+    created = _refuse(
+        run_id,
+        s3_event,
+        key,
+        settings,
+        failure={"step": COST_GUARD_STEP, "error": BUDGET_EXCEEDED, "cause": reason},
+        subject=(
+            f"gtpipe: manifest {name} refused: labeling estimate ${plan.budget.estimated_usd:,.2f} "
+            f"over budget ${plan.budget.budget_usd:,.2f}"
+        ),
+        message={
+            "step": COST_GUARD_STEP,
+            "error": BUDGET_EXCEEDED,
+            "reason": reason,
+            "manifest_uri": s3_uri(s3_event.bucket, key),
+            "labeling_cost": plan.budget.as_dict(),
+        },
+        manifest_kind=summary.kind,
+        line_count=summary.line_count,
+        extra=plan.ledger_attributes(),
+    )
+    metrics.add_metric(name="RunsOverBudget", unit=MetricUnit.Count, value=1)
+    logger.warning("labeling over budget", extra={"labeling_cost": plan.budget.as_dict()})
+    return {
+        "run_id": run_id,
+        "status": ledger.FAILED,
+        "error": BUDGET_EXCEEDED,
+        "reason": reason,
+        "labeling_cost": plan.budget.as_dict(),
         "duplicate": not created,
     }
 
@@ -281,9 +431,15 @@ def _start(
     summary = report.summary
     config = settings.config
     payload = execution_input(run_id, s3_event, key, summary, config)
-    if summary.kind == "input":
-        _write_labeling_files(run_id, config)
     runs = table(settings.runs_table)
+    labeling_attributes: dict[str, Any] | None = None
+    if summary.kind == "input":
+        plan = plan_labeling(summary.line_count, config, lambda fp: find_reusable_model(runs, fp))
+        if plan.budget.exceeded:
+            return _refuse_over_budget(run_id, s3_event, key, summary, plan, settings)
+        plan.apply(payload)
+        labeling_attributes = plan.ledger_attributes()
+        _write_labeling_files(run_id, config)
     now = ledger.now_iso()
     item = ledger.new_run_item(
         run_id,
@@ -295,12 +451,18 @@ def _start(
         task_type=config.task_type,
         now=now,
         line_count=summary.line_count,
+        extra=labeling_attributes,
     )
     if not put_new_run(runs, item):
         existing = get_run(runs, run_id)
         if existing and (existing.get("execution_arn") or existing.get("status") != ledger.RUNNING):
             return _duplicate(run_id, "run already recorded", existing)
-        # RUNNING without an execution: an earlier attempt stopped before StartExecution; finish it.
+        # RUNNING without an execution: an earlier attempt stopped before StartExecution; finish it with
+        # the model choice that attempt recorded, so the ledger and the execution agree.
+        if existing and summary.kind == "input":
+            labeling = payload["config"]["labeling"]
+            labeling["initial_active_learning_model_arn"] = existing.get("reused_model_arn")
+            labeling["initial_model_source_run_id"] = existing.get("reused_model_source_run_id")
     try:
         response = client("stepfunctions").start_execution(
             stateMachineArn=settings.state_machine_arn, name=run_id, input=json.dumps(payload)
@@ -317,13 +479,20 @@ def _start(
     )
     metrics.add_metric(name="RunsStarted", unit=MetricUnit.Count, value=1)
     logger.info("run started", extra={"execution_arn": execution_arn, "kind": summary.kind})
-    return {
+    answer: dict[str, Any] = {
         "run_id": run_id,
         "status": ledger.RUNNING,
         "execution_arn": execution_arn,
         "manifest": payload["manifest"],
         "duplicate": False,
     }
+    if summary.kind == "input":
+        labeling = payload["config"]["labeling"]
+        answer["labeling"] = {
+            "estimated_cost_usd": labeling["estimated_cost_usd"],
+            "initial_active_learning_model_arn": labeling["initial_active_learning_model_arn"],
+        }
+    return answer
 
 
 @idempotent_function(data_keyword_argument="event", persistence_store=_persistence, config=_idempotency)

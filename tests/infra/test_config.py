@@ -55,6 +55,21 @@ def test_defaults_are_valid() -> None:
             {"allowedSourceBuckets": ["Bad_Bucket"]},
             "allowedSourceBuckets: 'Bad_Bucket' is not a valid S3 bucket",
         ),
+        ({"labelingPrices": {"perObjectUSD": 0.1}}, "labelingPrices has unknown keys perObjectUSD"),
+        ({"labelingPrices": {"perObjectUsd": -0.01}}, "labelingPrices: labeling price per_object_usd"),
+        ({"labelingPrices": {"perObjectUsd": "0.1"}}, "labelingPrices.perObjectUsd must be a number"),
+        (
+            {"labelingPrices": {"perAnswerUsd": {"object-detection": "cheap"}}},
+            "labelingPrices: labeling price per_answer_usd",
+        ),
+        ({"labelingPrices": {"perAnswerUsd": 0.012}}, "labelingPrices: labeling price perAnswerUsd must map"),
+        ({"labelingPrices": [0.08]}, "gtpipe:labelingPrices must be an object"),
+        ({"labelingBudgetUsd": -5}, "gtpipe:labelingBudgetUsd must be between 0.0 and"),
+        ({"labelingBudgetUsd": "lots"}, "gtpipe:labelingBudgetUsd must be a number"),
+        (
+            {"labeling": {"reuseModel": True, "autoLabeling": False}},
+            "labeling.reuseModel needs automated labeling",
+        ),
     ],
 )
 def test_invalid_values_name_the_key(context: dict[str, Any], message: str | None) -> None:
@@ -111,3 +126,30 @@ def test_json_strings_from_the_command_line_are_parsed() -> None:
 def test_malformed_json_string_names_the_key() -> None:
     with pytest.raises(ConfigError, match="gtpipe:workforce is not valid JSON"):
         build(workforce='{"type": ')
+
+
+def test_prices_budget_and_reuse_defaults() -> None:
+    config = build()
+    assert config.labeling_prices.per_object_usd == 0.08
+    assert config.labeling_prices.answer_price("image-classification") == 0.012
+    assert config.labeling_budget_usd is None
+    assert config.labeling.reuse_model is False and config.labeling.auto_labeling is False
+
+
+def test_prices_and_budget_are_typed_and_merge_with_the_seed_prices() -> None:
+    config = build(
+        labelingPrices='{"perObjectUsd": 0.1, "perAnswerUsd": {"object-detection": 0.05}}',
+        labelingBudgetUsd="120.5",
+    )
+    assert config.labeling_prices.per_object_usd == 0.1
+    assert config.labeling_prices.answer_price("object-detection") == 0.05
+    assert config.labeling_prices.answer_price("image-classification") == 0.012
+    assert config.labeling_budget_usd == 120.5
+    # A zero budget is a budget: it refuses every labeling job (augmented manifests still run).
+    assert build(labelingBudgetUsd=0).labeling_budget_usd == 0.0
+
+
+def test_model_reuse_turns_automated_labeling_on() -> None:
+    config = build(labeling={"reuseModel": True})
+    assert config.labeling.reuse_model is True
+    assert config.labeling.auto_labeling is True

@@ -27,6 +27,7 @@ FUNCTIONS = {
     "endpoint.handler.lambda_handler": {"TASK_TOKEN_TABLE", "ENDPOINT_ALARM_NAMES"},
     "job_status.handler.lambda_handler": {"RUNS_TABLE", "TOPIC_ARN"},
     "predict.handler.lambda_handler": {"RUNS_TABLE"},
+    "report.handler.lambda_handler": {"DATA_BUCKET", "RUNS_TABLE", "MPLCONFIGDIR"},
 }
 ASYNC_HANDLERS = {
     "start_run.handler.lambda_handler",
@@ -91,6 +92,7 @@ def test_state_machine_is_standard_logged_traced_and_loaded_from_the_asl_file(sy
         "EvaluateFunctionArn",
         "NotifyFunctionArn",
         "EndpointFunctionArn",
+        "ReportFunctionArn",
     }
 
 
@@ -261,3 +263,86 @@ def test_outputs(synth: Synthesized) -> None:
     ):
         assert name in outputs
     assert outputs["IncomingPrefix"]["Value"] == "incoming/"
+
+
+def test_report_function_has_room_for_figures_and_the_matplotlib_layer(synth: Synthesized) -> None:
+    report = functions_by_handler(synth)["report.handler.lambda_handler"]
+    assert report["Timeout"] == 300
+    assert report["MemorySize"] >= 1024
+    assert report["EphemeralStorage"]["Size"] >= 1024
+    # Powertools first, then the project's own layer (a LayerVersion of this stack, from build/layers).
+    powertools, own = report["Layers"]
+    assert "AWSLambdaPowertoolsPythonV3" in json.dumps(powertools)
+    layers = synth.main.find_resources("AWS::Lambda::LayerVersion")
+    assert list(layers) == [own["Ref"]]
+    layer = layers[own["Ref"]]["Properties"]
+    assert layer["CompatibleRuntimes"] == ["python3.12"]
+    assert layer["CompatibleArchitectures"] == ["x86_64"]
+    # No other function carries the 40 MB layer.
+    others = [h for h, props in functions_by_handler(synth).items() if len(props["Layers"]) > 1]
+    assert others == ["report.handler.lambda_handler"]
+
+
+def test_labeling_prices_budget_and_reuse_reach_start_run(synth: Synthesized) -> None:
+    env = functions_by_handler(synth)["start_run.handler.lambda_handler"]["Environment"]["Variables"]
+    config = json.loads(resolve_json(env["PIPELINE_CONFIG"]))
+    labeling = config["labeling"]
+    # cdk.json sets no prices and no budget: the seed prices, no limit, no reuse
+    assert labeling["prices"] == {
+        "per_object_usd": 0.08,
+        "per_answer_usd": {"image-classification": 0.012, "object-detection": 0.036},
+        "per_machine_label_usd": 0.08,
+    }
+    # (CloudFormation JSON leaves nulls out; the function's config model reads a missing budget as none)
+    assert labeling.get("budget_usd") is None
+    assert labeling["reuse_model"] is False
+
+
+def resolve_json(value: Any) -> str:
+    """The PIPELINE_CONFIG string with its CloudFormation references replaced by placeholders."""
+    from tests.pipeline.sample_config import resolve_tokens
+
+    return str(resolve_tokens(value))
+
+
+@pytest.fixture(scope="module")
+def synth_detection_with_reuse_and_budget() -> Synthesized:
+    from tests.infra.conftest import synthesize
+
+    return synthesize(
+        taskType="object-detection",
+        labelCategories=["bird"],
+        labeling={"reuseModel": True, "workersPerObject": 2},
+        labelingPrices={"perAnswerUsd": {"object-detection": 0.05}},
+        labelingBudgetUsd=250,
+    )
+
+
+def test_object_detection_uses_bounding_box_lambdas_algorithm_and_auto_labeling(
+    synth_detection_with_reuse_and_budget: Synthesized,
+) -> None:
+    synth = synth_detection_with_reuse_and_budget
+    env = functions_by_handler(synth)["start_run.handler.lambda_handler"]["Environment"]["Variables"]
+    rendered = json.dumps(env["PIPELINE_CONFIG"])
+    for expected in (
+        "PRE-BoundingBox",
+        "ACS-BoundingBox",
+        "object-detection:1",
+        "labeling-job-algorithm-specification/object-detection",
+    ):
+        assert expected in rendered
+    assert "ImageMultiClass" not in rendered and "image-classification:1" not in rendered
+    config = json.loads(resolve_json(env["PIPELINE_CONFIG"]))
+    # reuse turns automated labeling on; the prices and the budget travel with the config
+    assert config["task_type"] == "object-detection"
+    assert config["label_categories"] == ["bird"]
+    assert config["labeling"]["auto_labeling"] is True and config["labeling"]["reuse_model"] is True
+    assert config["labeling"]["prices"]["per_answer_usd"]["object-detection"] == 0.05
+    assert config["labeling"]["budget_usd"] == 250
+    # the SageMaker role may pull the object-detection image and run automated labeling's jobs
+    roles = synth.main.find_resources("AWS::IAM::Policy")
+    sagemaker_policy = json.dumps(
+        [p for lid, p in roles.items() if lid.startswith("PipelineSageMakerExecutionRole")]
+    )
+    assert "repository/object-detection" in sagemaker_policy
+    assert "AutomatedLabelingJobs" in sagemaker_policy

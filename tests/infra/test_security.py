@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -188,3 +189,64 @@ def test_cfn_lint_finds_no_errors(which: str, request: pytest.FixtureRequest, tm
             if match.rule.id.startswith("E"):
                 errors.append(f"{match.rule.id} {match.message} ({Path(template).name}:{match.linenumber})")
     assert errors == []
+
+
+def role_statements(synth: Synthesized, role_prefix: str) -> list[dict[str, Any]]:
+    return [s for lid, s in policy_statements(synth.main) if lid.startswith(role_prefix)]
+
+
+def object_prefixes(statements: list[dict[str, Any]], action: str) -> set[str]:
+    """The data-bucket prefixes (`images/`) a role's statements grant `action` on."""
+    prefixes = set()
+    for statement in statements:
+        if action in as_list(statement["Action"]):
+            for resource in as_list(statement["Resource"]):
+                rendered = json.dumps(resource)
+                prefixes |= set(re.findall(r'"/([a-z]+/)\*"', rendered))
+    return prefixes
+
+
+def test_report_function_reads_run_outputs_and_writes_only_reports(synth: Synthesized) -> None:
+    statements = role_statements(synth, "PipelineReportFunctionRole")
+    actions = {a for s in statements for a in as_list(s["Action"])}
+    # Given the report's grants / Then it reads what a run produced and writes only under reports/
+    assert object_prefixes(statements, "s3:GetObject") == {
+        "incoming/",
+        "images/",
+        "labeling/",
+        "splits/",
+        "transform/",
+        "runs/",
+    }
+    assert object_prefixes(statements, "s3:PutObject") == {"reports/"}
+    # one ledger item, no queries, no writes
+    assert {a for a in actions if a.startswith("dynamodb:")} == {"dynamodb:GetItem"}
+    describe = next(s for s in statements if s.get("Sid") == "DescribeRunJobs")
+    assert set(as_list(describe["Action"])) == {
+        "sagemaker:DescribeTrainingJob",
+        "sagemaker:DescribeLabelingJob",
+    }
+    tails = sorted(str(r["Fn::Join"][1][-1]) for r in as_list(describe["Resource"]))
+    assert tails == [":labeling-job/*", ":training-job/*"]
+    logs = next(s for s in statements if s.get("Sid") == "ReadTrainingLogs")
+    assert set(as_list(logs["Action"])) == {"logs:GetLogEvents", "logs:FilterLogEvents"}
+    assert all("log-group:/aws/sagemaker/TrainingJobs" in json.dumps(r) for r in as_list(logs["Resource"]))
+    assert {a for a in actions if a.startswith("kms:")} == {
+        "kms:Decrypt",
+        "kms:DescribeKey",
+        "kms:Encrypt",
+        "kms:GenerateDataKey",
+    }
+    assert not any(a.startswith(("states:", "sns:", "sagemaker:Create", "iam:")) for a in actions)
+
+
+def test_start_run_may_query_only_the_reusable_model_index(synth: Synthesized) -> None:
+    statements = role_statements(synth, "PipelineStartRunFunctionRole")
+    queries = [s for s in statements if as_list(s["Action"]) == ["dynamodb:Query"]]
+    assert len(queries) == 1
+    rendered = json.dumps(queries[0]["Resource"])
+    assert "LedgerRunsTable" in rendered and "/index/labeling-model-by-fingerprint" in rendered
+    # The report function is invoked by the state machine only.
+    machine_role = role_statements(synth, "PipelineStateMachineRole")
+    invoke = next(s for s in machine_role if "lambda:InvokeFunction" in as_list(s["Action"]))
+    assert "PipelineReportFunction" in json.dumps(invoke["Resource"])

@@ -108,3 +108,23 @@ def test_tables_are_encrypted_with_recovery_and_ttl_where_transient(synth: Synth
             "AttributeName": "expiration",
             "Enabled": True,
         }
+
+
+def test_runs_table_has_the_sparse_reusable_model_index(synth: Synthesized) -> None:
+    from gtpipe_shared import ledger
+
+    from infra.constructs.ledger import LABELING_MODEL_INDEX
+
+    runs = synth.data.find_resources("AWS::DynamoDB::Table")["LedgerRunsTable4152460C"]["Properties"]
+    (index,) = runs["GlobalSecondaryIndexes"]
+    # The Lambda side queries the index by the same names
+    assert index["IndexName"] == LABELING_MODEL_INDEX == ledger.LABELING_MODEL_INDEX
+    assert index["KeySchema"] == [
+        {"AttributeName": ledger.FINGERPRINT_ATTRIBUTE, "KeyType": "HASH"},
+        {"AttributeName": ledger.MODEL_AT_ATTRIBUTE, "KeyType": "RANGE"},
+    ]
+    assert index["Projection"] == {
+        "ProjectionType": "INCLUDE",
+        "NonKeyAttributes": [ledger.FINAL_MODEL_ATTRIBUTE],
+    }
+    assert {"AttributeName": "labeling_fingerprint", "AttributeType": "S"} in runs["AttributeDefinitions"]

@@ -17,7 +17,7 @@ from gtpipe_shared.events import S3ObjectCreated
 from gtpipe_shared.manifest import ManifestSummary
 from start_run.handler import execution_input
 
-from tests.pipeline.asl_paths import render
+from tests.pipeline.asl_paths import render, resolve_path
 from tests.pipeline.sample_config import synthesized_pipeline_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,7 +39,16 @@ SUBSTITUTIONS = {
     "EvaluateFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:evaluate",
     "NotifyFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:notify",
     "EndpointFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:endpoint",
+    "ReportFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:report",
 }
+EARLIER_MODEL_ARN = "arn:aws:sagemaker:us-east-1:123456789012:model/earlier-0123456789abcdef-label-0-final"
+REPORT_STATES = {"ReportOnSuccess": "succeeded", "ReportOnRejection": "rejected", "ReportOnFailure": "failed"}
+RECORD_STEPS = {
+    "ReportOnSuccess": "RecordSuccess",
+    "ReportOnRejection": "RecordRejected",
+    "ReportOnFailure": "RecordFailure",
+}
+LABEL_STATES = ("Label", "LabelWithAutoLabeling", "LabelFromEarlierModel")
 # Longest run id start_run can produce: a 20-character slug, a dash and 16 hex digits.
 LONGEST_RUN_ID = "abcdefghijklmnopqrst-0123456789abcdef"
 
@@ -70,11 +79,25 @@ def sample_state(
         task_type="image-classification",
     )
     state = execution_input(run_id, event, "incoming/demo.manifest", summary, config)
+    # start_run's labeling plan: a reused model from an earlier run, the cost guard's estimate
+    state["config"]["labeling"].update(
+        {
+            "initial_active_learning_model_arn": EARLIER_MODEL_ARN,
+            "initial_model_source_run_id": "earlier-0123456789abcdef",
+            "estimated_cost_usd": 11.6,
+            "fingerprint": "lf1-0123",
+        }
+    )
     state["labeling"] = {
         "job_arn": "arn:aws:sagemaker:us-east-1:123456789012:labeling-job/x",
         "output_uri": "s3://gtpipe-data-bucket/labeling/x/manifests/output/output.manifest",
         "counters": {"TotalLabeled": 100},
+        "job_output": {
+            "OutputDatasetS3Uri": "s3://gtpipe-data-bucket/labeling/x/manifests/output/output.manifest",
+            "FinalActiveLearningModelArn": "arn:aws:sagemaker:us-east-1:123456789012:model/x-final",
+        },
     }
+    state["labeling_record"] = {"status": "RECORDED", "label_counters": {}, "labeling_cost": {}}
     state["augmented"] = {"manifest_uri": state["labeling"]["output_uri"]}
     state["split"] = {
         "train_uri": f"s3://gtpipe-data-bucket/splits/{run_id}/train.manifest",
@@ -101,6 +124,7 @@ def sample_state(
         "passed": True,
     }
     state["endpoint_config"] = {"endpoint_config_arn": "arn", "endpoint_config_name": f"{run_id}-epc-0"}
+    state["report"] = {"report_uri": f"s3://gtpipe-data-bucket/reports/{run_id}/index.html", "figures": []}
     return state
 
 
@@ -174,7 +198,12 @@ def test_every_task_retries_catches_and_times_out() -> None:
         assert "TimeoutSeconds" in state or "TimeoutSecondsPath" in state, f"{name} has no timeout"
         catchers = state.get("Catch", [])
         assert any("States.ALL" in c["ErrorEquals"] for c in catchers), f"{name} has no catch-all"
-        if name != "RecordFailure":
+        if name in REPORT_STATES:
+            # A report failure never changes the outcome: the error becomes $.report, the run goes on.
+            assert catchers == [
+                {"ErrorEquals": ["States.ALL"], "ResultPath": "$.report", "Next": RECORD_STEPS[name]}
+            ]
+        elif name != "RecordFailure":
             failure_catchers = [c for c in catchers if c["Next"] != "VerifyEndpoint"]
             assert all(c["Next"].startswith("Failed") for c in failure_catchers), name
             assert all(c["ResultPath"] == "$.error" for c in failure_catchers), name
@@ -200,8 +229,102 @@ def test_every_state_is_reachable_and_every_failure_is_recorded() -> None:
     assert reachable == set(STATES)
     for name, state in STATES.items():
         if name.startswith("Failed"):
-            assert state["Next"] == "RecordFailure"
+            # Failures after labeling get a report first; a failed labeling job has nothing to report.
+            assert state["Next"] == ("SkipReport" if name == "FailedLabeling" else "ReportOnFailure"), name
             assert state["Parameters"]["step"] == name.removeprefix("Failed").lower()
+    assert STATES["SkipReport"]["Next"] == "RecordFailure"
+
+
+def predecessors(target: str) -> set[str]:
+    found = set()
+    for name, state in STATES.items():
+        targets = [state.get("Next"), state.get("Default")]
+        targets += [c["Next"] for c in state.get("Choices", []) + state.get("Catch", [])]
+        if target in targets:
+            found.add(name)
+    return found
+
+
+def test_every_run_past_labeling_is_reported_before_its_outcome_is_recorded() -> None:
+    # Given the three steps that end a run and notify
+    for report, record in RECORD_STEPS.items():
+        # Then only its report state (or, for failures, SkipReport) leads there, so $.report always exists
+        allowed = {report} | ({"SkipReport"} if record == "RecordFailure" else set())
+        assert predecessors(record) == allowed, record
+        task = STATES[report]
+        assert task["Parameters"]["FunctionName"] == "${ReportFunctionArn}"
+        assert task["Parameters"]["Payload"] == {
+            "run_id.$": "$.run_id",
+            "outcome": REPORT_STATES[report],
+            "state.$": "$",
+        }
+        assert task["ResultPath"] == "$.report" and task["Next"] == record
+        assert STATES[record]["Parameters"]["Payload"]["report.$"] == "$.report"
+    assert predecessors("ReportOnSuccess") == {"Publish"}
+    assert predecessors("ReportOnRejection") == {"QualityGate"}
+    assert predecessors("SkipReport") == {"FailedLabeling"}
+
+
+def test_label_states_differ_only_in_the_automated_labeling_config() -> None:
+    plain, auto, earlier = (json.loads(json.dumps(STATES[name])) for name in LABEL_STATES)
+    algorithms = auto["Parameters"].pop("LabelingJobAlgorithmsConfig")
+    assert algorithms == {
+        "LabelingJobAlgorithmSpecificationArn.$": "$.config.labeling.algorithm_specification_arn"
+    }
+    assert earlier["Parameters"].pop("LabelingJobAlgorithmsConfig") == {
+        **algorithms,
+        "InitialActiveLearningModelArn.$": "$.config.labeling.initial_active_learning_model_arn",
+    }
+    assert plain == auto == earlier
+    # The describe output's LabelingJobOutput (with FinalActiveLearningModelArn when there is one) is kept
+    assert plain["ResultSelector"]["job_output.$"] == "$.LabelingJobOutput"
+    assert plain["Next"] == "RecordLabeling" and STATES["RecordLabeling"]["Next"] == "UseLabelingOutput"
+
+
+@pytest.mark.parametrize(
+    ("auto_labeling", "initial_model", "expected"),
+    [
+        (False, EARLIER_MODEL_ARN, "Label"),
+        (True, None, "LabelWithAutoLabeling"),
+        (True, EARLIER_MODEL_ARN, "LabelFromEarlierModel"),
+    ],
+)
+def test_the_reused_model_is_sent_only_when_start_run_found_one(
+    auto_labeling: bool, initial_model: str | None, expected: str
+) -> None:
+    state = {
+        "manifest": {"kind": "input"},
+        "config": {
+            "labeling": {"auto_labeling": auto_labeling, "initial_active_learning_model_arn": initial_model}
+        },
+    }
+    assert follow_choices("ChooseLabeling", state) == expected
+
+
+def follow_choices(name: str, state: dict[str, Any]) -> str:
+    """Walk Choice states the way Step Functions does for the comparisons this definition uses."""
+    while STATES[name]["Type"] == "Choice":
+        choice = STATES[name]
+        name = next((c["Next"] for c in choice["Choices"] if matches(c, state)), choice["Default"])
+    return name
+
+
+def matches(rule: dict[str, Any], state: dict[str, Any]) -> bool:
+    if "And" in rule:
+        return all(matches(inner, state) for inner in rule["And"])
+    try:
+        value = resolve_path(rule["Variable"], state, {})
+    except KeyError:
+        return rule.get("IsPresent") is False
+    if "IsPresent" in rule:
+        return bool(rule["IsPresent"])
+    if "IsString" in rule:
+        return isinstance(value, str) == rule["IsString"]
+    if "StringEquals" in rule:
+        return value == rule["StringEquals"]
+    if "BooleanEquals" in rule:
+        return value is rule["BooleanEquals"]
+    raise AssertionError(f"comparison not handled by this test: {rule}")
 
 
 def test_a_deployment_without_news_is_decided_by_verification() -> None:

@@ -2,12 +2,13 @@
 
 The run starts the way it does on AWS: a manifest lands in the bucket and the real start_run handler
 validates it and starts the execution. The ledger is written by the real notify handler. SageMaker jobs and
-the split/evaluate/endpoint Lambdas are test doubles, through the extension points in local/sfn.
+the split/evaluate/endpoint/report Lambdas are test doubles, through the extension points in local/sfn.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -29,7 +30,7 @@ REGION = "us-east-1"
 RUNS_TABLE = "gtpipe-runs"
 FUNCTIONS = {
     name: f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:gtpipe-{name}"
-    for name in ("split", "evaluate", "notify", "endpoint")
+    for name in ("split", "evaluate", "notify", "endpoint", "report")
 }
 SUBSTITUTIONS = {
     "KmsKeyArn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/11111111-2222-3333-4444-555555555555",
@@ -39,10 +40,12 @@ SUBSTITUTIONS = {
     "EvaluateFunctionArn": FUNCTIONS["evaluate"],
     "NotifyFunctionArn": FUNCTIONS["notify"],
     "EndpointFunctionArn": FUNCTIONS["endpoint"],
+    "ReportFunctionArn": FUNCTIONS["report"],
 }
 HAPPY_PATH = [
     "ChooseLabeling",
     "Label",
+    "RecordLabeling",
     "UseLabelingOutput",
     "Split",
     "Train",
@@ -54,9 +57,17 @@ HAPPY_PATH = [
     "DeployEndpoint",
     "VerifyEndpoint",
     "Publish",
+    "ReportOnSuccess",
     "RecordSuccess",
     "Deployed",
 ]
+LABEL_COUNTERS = {
+    "TotalLabeled": 12,
+    "HumanLabeled": 12,
+    "MachineLabeled": 0,
+    "Unlabeled": 0,
+    "FailedNonRetryableError": 0,
+}
 
 
 def definition() -> str:
@@ -71,7 +82,11 @@ class Doubles:
     accuracy: float = 0.93
     endpoint_outcome: tuple[str, str] | None = None  # (error, cause) to fail the deployment
     endpoint_event_lost: bool = False  # deploy starts the change but no event ever answers the token
+    report_error: str | None = None  # the report Lambda raises with this message
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def called(self, name: str) -> list[dict[str, Any]]:
+        return [event for called, event in self.calls if called == name]
 
 
 @dataclass
@@ -112,6 +127,12 @@ class Pipeline:
 
     def ledger(self, run_id: str) -> dict[str, Any]:
         return dict(self.dynamodb.Table(RUNS_TABLE).get_item(Key={"run_id": run_id}).get("Item", {}))
+
+    def configure(self, **labeling: Any) -> None:
+        """Change ``config.labeling`` of PIPELINE_CONFIG for the next drops (the fixture restores it)."""
+        config = json.loads(os.environ["PIPELINE_CONFIG"])
+        config["labeling"].update(labeling)
+        os.environ["PIPELINE_CONFIG"] = json.dumps(config)
 
     def notifications(self) -> list[dict[str, Any]]:
         messages = []
@@ -214,6 +235,16 @@ def make_doubles(doubles: Doubles, sfn: Any) -> dict[str, Callable[[dict[str, An
             )
         return {"accepted": True}
 
+    def report(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        # Stands in for lambdas/report: the contract is the payload and the {report_uri, figures} answer.
+        doubles.calls.append(("report", event))
+        if doubles.report_error:
+            raise RuntimeError(doubles.report_error)
+        return {
+            "report_uri": f"s3://{SAMPLE_BUCKET}/reports/{event['run_id']}/index.html",
+            "figures": ["class-histogram.png"],
+        }
+
     from notify.handler import lambda_handler as notify
 
     return {
@@ -221,7 +252,36 @@ def make_doubles(doubles: Doubles, sfn: Any) -> dict[str, Callable[[dict[str, An
         FUNCTIONS["evaluate"]: evaluate,
         FUNCTIONS["endpoint"]: endpoint,
         FUNCTIONS["notify"]: notify,
+        FUNCTIONS["report"]: report,
     }
+
+
+def create_runs_table(dynamodb: Any) -> None:
+    """The runs table as the stateful stack declares it, with the sparse reusable-model index."""
+    from gtpipe_shared import ledger
+
+    dynamodb.create_table(
+        TableName=RUNS_TABLE,
+        KeySchema=[{"AttributeName": "run_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[
+            {"AttributeName": name, "AttributeType": "S"}
+            for name in ("run_id", ledger.FINGERPRINT_ATTRIBUTE, ledger.MODEL_AT_ATTRIBUTE)
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": ledger.LABELING_MODEL_INDEX,
+                "KeySchema": [
+                    {"AttributeName": ledger.FINGERPRINT_ATTRIBUTE, "KeyType": "HASH"},
+                    {"AttributeName": ledger.MODEL_AT_ATTRIBUTE, "KeyType": "RANGE"},
+                ],
+                "Projection": {
+                    "ProjectionType": "INCLUDE",
+                    "NonKeyAttributes": [ledger.FINAL_MODEL_ATTRIBUTE],
+                },
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -241,13 +301,13 @@ def pipeline(pipeline_config: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         s3.create_bucket(Bucket=SAMPLE_BUCKET)
         s3.put_bucket_versioning(Bucket=SAMPLE_BUCKET, VersioningConfiguration={"Status": "Enabled"})
         dynamodb = boto3.resource("dynamodb", region_name=REGION)
-        for name, key in ((RUNS_TABLE, "run_id"), ("gtpipe-idempotency", "id")):
-            dynamodb.create_table(
-                TableName=name,
-                KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
+        create_runs_table(dynamodb)
+        dynamodb.create_table(
+            TableName="gtpipe-idempotency",
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
         sns, sqs = boto3.client("sns", region_name=REGION), boto3.client("sqs", region_name=REGION)
         topic_arn = sns.create_topic(Name="gtpipe-runs")["TopicArn"]
         queue_url = sqs.create_queue(QueueName="notifications")["QueueUrl"]
@@ -281,20 +341,7 @@ def pipeline(pipeline_config: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 
 def test_input_manifest_runs_labeling_training_and_deploys(pipeline: Pipeline) -> None:
     # Given an unlabeled manifest and SageMaker jobs that complete
-    pipeline.runner.script(
-        "labeling",
-        succeed(
-            outputs={
-                "LabelCounters": {
-                    "TotalLabeled": 12,
-                    "HumanLabeled": 12,
-                    "MachineLabeled": 0,
-                    "Unlabeled": 0,
-                    "FailedNonRetryableError": 0,
-                }
-            }
-        ),
-    )
+    pipeline.runner.script("labeling", succeed(outputs={"LabelCounters": LABEL_COUNTERS}))
     # When it is dropped under incoming/
     started = pipeline.drop("incoming/digits.manifest", input_manifest())
     described, entered = pipeline.wait(started["run_id"])
@@ -317,6 +364,66 @@ def test_input_manifest_runs_labeling_training_and_deploys(pipeline: Pipeline) -
     assert json.loads(described["output"])["evaluation"]["metric_value"] == pytest.approx(0.93)
 
 
+def test_labeling_counters_and_cost_are_recorded_and_the_notification_links_the_report(
+    pipeline: Pipeline,
+) -> None:
+    # Given 12 objects, 3 workers each at the seed prices, labeled by people
+    pipeline.runner.script("labeling", succeed(outputs={"LabelCounters": LABEL_COUNTERS}))
+    started = pipeline.drop("incoming/digits.manifest", input_manifest())
+    described, _ = pipeline.wait(started["run_id"])
+    assert described["status"] == "SUCCEEDED"
+    run = pipeline.ledger(started["run_id"])
+    # Then the ledger has the counters, the estimate next to the actual cost and the report
+    assert run["label_counters"] == {"human": 12, "machine": 0, "total": 12, "failed": 0, "unlabeled": 0}
+    # 12 x ($0.08 + 3 x $0.012), in cents
+    assert float(run["labeling_cost"]["estimated_usd"]) == pytest.approx(1.39)
+    assert float(run["labeling_cost"]["actual_usd"]) == pytest.approx(1.39)
+    assert run["labeling_job_arn"].endswith(f"labeling-job/{started['run_id']}-label-0")
+    report_uri = f"s3://{SAMPLE_BUCKET}/reports/{started['run_id']}/index.html"
+    assert run["report_uri"] == report_uri
+    # the report saw the whole state of a successful run
+    (report_call,) = pipeline.doubles.called("report")
+    assert report_call["outcome"] == "succeeded" and report_call["run_id"] == started["run_id"]
+    assert {"config", "input", "labeling", "split", "training", "evaluation"} <= set(report_call["state"])
+    (notification,) = pipeline.notifications()
+    assert notification["report_uri"] == report_uri
+    assert notification["report_console_url"] == (
+        f"https://s3.console.aws.amazon.com/s3/object/{SAMPLE_BUCKET}?region={REGION}&bucketType=general"
+        f"&prefix=reports/{started['run_id']}/index.html"
+    )
+    assert float(notification["labeling_cost"]["actual_usd"]) == pytest.approx(1.39, abs=0.01)
+
+
+def test_a_failed_report_never_changes_the_outcome(pipeline: Pipeline) -> None:
+    # Given a report function that fails
+    pipeline.doubles.report_error = "matplotlib exploded"
+    started = pipeline.drop("incoming/labeled.manifest", augmented_manifest())
+    described, entered = pipeline.wait(started["run_id"])
+    # Then the run still succeeds, deployed, and the ledger and the notification say why there is no report
+    assert described["status"] == "SUCCEEDED"
+    assert entered[-3:] == ["ReportOnSuccess", "RecordSuccess", "Deployed"]
+    run = pipeline.ledger(started["run_id"])
+    assert run["status"] == "SUCCEEDED" and "report_uri" not in run
+    assert run["report_error"]["error"] == "RuntimeError"
+    assert "matplotlib exploded" in run["report_error"]["cause"]
+    (notification,) = pipeline.notifications()
+    assert notification["status"] == "SUCCEEDED"
+    assert "matplotlib exploded" in notification["report_error"]
+    assert pipeline.ledger("@serving")["source_run_id"] == started["run_id"]
+
+
+def test_a_failed_report_of_a_failed_run_keeps_the_failure(pipeline: Pipeline) -> None:
+    pipeline.doubles.report_error = "no figures today"
+    pipeline.runner.script("training", fail("AlgorithmError: out of memory"))
+    started = pipeline.drop("incoming/labeled.manifest", augmented_manifest())
+    described, entered = pipeline.wait(started["run_id"])
+    assert described["status"] == "FAILED"
+    assert entered[-4:] == ["FailedTraining", "ReportOnFailure", "RecordFailure", "PipelineFailed"]
+    run = pipeline.ledger(started["run_id"])
+    assert run["failure"]["step"] == "training" and "out of memory" in run["failure"]["cause"]
+    assert "no figures today" in run["report_error"]["cause"]
+
+
 def test_augmented_manifest_skips_labeling(pipeline: Pipeline) -> None:
     started = pipeline.drop("incoming/labeled.manifest", augmented_manifest())
     described, entered = pipeline.wait(started["run_id"])
@@ -332,9 +439,12 @@ def test_labeling_failure_is_recorded_with_step_and_reason(pipeline: Pipeline) -
     started = pipeline.drop("incoming/digits.manifest", input_manifest())
     described, entered = pipeline.wait(started["run_id"])
     assert described["status"] == "FAILED"
-    assert entered[-3:] == ["FailedLabeling", "RecordFailure", "PipelineFailed"]
+    assert entered[-4:] == ["FailedLabeling", "SkipReport", "RecordFailure", "PipelineFailed"]
+    # labeling left nothing to report on
+    assert pipeline.doubles.called("report") == []
     run = pipeline.ledger(started["run_id"])
     assert run["status"] == "FAILED"
+    assert "report_uri" not in run and "report_error" not in run
     assert run["failure"]["step"] == "labeling"
     assert "workteam has no members" in run["failure"]["cause"]
     notification = pipeline.notifications()[-1]
@@ -372,6 +482,11 @@ def test_training_job_failure_is_not_retried_and_names_the_reason(pipeline: Pipe
         "cause": run["failure"]["cause"],
     }
     assert "num_classes is 1" in run["failure"]["cause"]
+    # a failure after labeling is reported, with the failure in the state the report reads
+    (report_call,) = pipeline.doubles.called("report")
+    assert report_call["outcome"] == "failed"
+    assert report_call["state"]["failure"]["step"] == "training"
+    assert run["report_uri"].endswith(f"reports/{started['run_id']}/index.html")
 
 
 def test_quality_gate_rejects_and_does_not_deploy(pipeline: Pipeline) -> None:
@@ -379,11 +494,16 @@ def test_quality_gate_rejects_and_does_not_deploy(pipeline: Pipeline) -> None:
     started = pipeline.drop("incoming/labeled.manifest", augmented_manifest())
     described, entered = pipeline.wait(started["run_id"])
     assert described["status"] == "SUCCEEDED"
-    assert entered[-3:] == ["QualityGate", "RecordRejected", "Rejected"]
+    assert entered[-4:] == ["QualityGate", "ReportOnRejection", "RecordRejected", "Rejected"]
     assert "CreateEndpointConfig" not in entered
-    assert pipeline.ledger(started["run_id"])["status"] == "REJECTED"
+    run = pipeline.ledger(started["run_id"])
+    assert run["status"] == "REJECTED"
+    assert run["report_uri"].endswith(f"reports/{started['run_id']}/index.html")
+    assert [call["outcome"] for call in pipeline.doubles.called("report")] == ["rejected"]
     assert pipeline.ledger("@serving") == {}
-    assert [n["status"] for n in pipeline.notifications()] == ["REJECTED"]
+    notifications = pipeline.notifications()
+    assert [n["status"] for n in notifications] == ["REJECTED"]
+    assert notifications[0]["report_uri"] == run["report_uri"]
 
 
 def test_failed_endpoint_update_keeps_previous_model_serving(pipeline: Pipeline) -> None:
@@ -397,7 +517,13 @@ def test_failed_endpoint_update_keeps_previous_model_serving(pipeline: Pipeline)
     described, entered = pipeline.wait(second["run_id"])
     # Then the run fails at deployment and the published model is still the first one
     assert described["status"] == "FAILED"
-    assert entered[-4:] == ["DeployEndpoint", "FailedDeployment", "RecordFailure", "PipelineFailed"]
+    assert entered[-5:] == [
+        "DeployEndpoint",
+        "FailedDeployment",
+        "ReportOnFailure",
+        "RecordFailure",
+        "PipelineFailed",
+    ]
     run = pipeline.ledger(second["run_id"])
     assert run["failure"]["step"] == "deployment" and run["failure"]["error"] == "EndpointFailed"
     assert pipeline.ledger("@serving") == serving_before
@@ -422,3 +548,98 @@ def test_lost_endpoint_event_is_recovered_by_verification(pipeline: Pipeline) ->
     assert described["status"] == "SUCCEEDED"
     assert entered[entered.index("DeployEndpoint") + 1] == "VerifyEndpoint"
     assert pipeline.ledger("@serving")["source_run_id"] == started["run_id"]
+
+
+def test_over_budget_labeling_is_refused_before_anything_starts(pipeline: Pipeline) -> None:
+    # Given a $1 budget and 12 objects at 3 workers each ($0.116 per object: $1.39)
+    pipeline.configure(budget_usd=1.0)
+    lines = input_manifest()
+    answer = pipeline.drop("incoming/digits.manifest", lines)
+    # Then no execution starts, the run is FAILED at the cost guard with the estimate and the budget
+    assert answer["status"] == "FAILED" and answer["error"] == "LabelingBudgetExceeded"
+    assert pipeline.sfn.list_executions(stateMachineArn=pipeline.state_machine_arn)["executions"] == []
+    run = pipeline.ledger(answer["run_id"])
+    assert run["status"] == "FAILED"
+    assert run["failure"]["step"] == "costguard"
+    assert "$1.39" in run["failure"]["cause"] and "$1.00" in run["failure"]["cause"]
+    assert float(run["labeling_cost"]["estimated_usd"]) == pytest.approx(1.39)
+    assert float(run["labeling_cost"]["budget_usd"]) == 1.0
+    (notification,) = pipeline.notifications()
+    assert notification["step"] == "costguard" and "$1.39" in notification["reason"]
+    # nothing was written for labeling and the manifest is untouched
+    listed = pipeline.s3.list_objects_v2(Bucket=SAMPLE_BUCKET, Prefix="labeling/").get("Contents", [])
+    assert listed == []
+    body = pipeline.s3.get_object(Bucket=SAMPLE_BUCKET, Key="incoming/digits.manifest")["Body"].read()
+    assert [json.loads(line) for line in body.splitlines()] == lines
+
+
+def test_within_budget_labeling_runs(pipeline: Pipeline) -> None:
+    pipeline.configure(budget_usd=1.40)
+    pipeline.runner.script("labeling", succeed(outputs={"LabelCounters": LABEL_COUNTERS}))
+    started = pipeline.drop("incoming/digits.manifest", input_manifest())
+    assert pipeline.wait(started["run_id"])[0]["status"] == "SUCCEEDED"
+    assert float(pipeline.ledger(started["run_id"])["labeling_cost"]["budget_usd"]) == pytest.approx(1.4)
+
+
+def final_model_outputs(job: Any) -> dict[str, Any]:
+    """A completed automated labeling job that trained a model (DescribeLabelingJob as on AWS)."""
+    output_path = job.request["OutputConfig"]["S3OutputPath"].rstrip("/")
+    return {
+        "LabelCounters": {**LABEL_COUNTERS, "HumanLabeled": 4, "MachineLabeled": 8},
+        "LabelingJobOutput": {
+            "OutputDatasetS3Uri": f"{output_path}/{job.name}/manifests/output/output.manifest",
+            "FinalActiveLearningModelArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model/{job.name}-final",
+        },
+    }
+
+
+def test_a_later_run_starts_labeling_from_the_newest_model_of_the_same_label_set(pipeline: Pipeline) -> None:
+    # Given model reuse and a first run whose automated labeling left a final model
+    pipeline.configure(auto_labeling=True, reuse_model=True)
+    pipeline.runner.script("labeling", succeed(outputs=final_model_outputs))
+    first = pipeline.drop("incoming/first.manifest", input_manifest())
+    described, entered = pipeline.wait(first["run_id"])
+    assert described["status"] == "SUCCEEDED"
+    # the first run had nothing to reuse: automated labeling without an initial model
+    assert "LabelWithAutoLabeling" in entered and "LabelFromEarlierModel" not in entered
+    first_job = pipeline.sagemaker.jobs("labeling")[0]
+    assert "InitialActiveLearningModelArn" not in first_job.request["LabelingJobAlgorithmsConfig"]
+    first_model = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model/{first_job.name}-final"
+    first_run = pipeline.ledger(first["run_id"])
+    assert first_run["final_active_learning_model_arn"] == first_model
+    assert first_run["label_counters"]["machine"] == 8
+    # machine labels cost the per-object fee only: 4 x $0.116 + 8 x $0.08
+    assert float(first_run["labeling_cost"]["actual_usd"]) == pytest.approx(1.10)
+    assert float(first_run["labeling_cost"]["estimated_usd"]) == pytest.approx(1.39)
+    # When a second manifest with the same task type and label set is dropped
+    pipeline.runner.script("labeling", succeed(outputs=final_model_outputs))
+    second = pipeline.drop("incoming/second.manifest", input_manifest(15))
+    assert second["labeling"]["initial_active_learning_model_arn"] == first_model
+    described, entered = pipeline.wait(second["run_id"])
+    # Then its labeling job starts from the first run's model, and the ledger says so
+    assert described["status"] == "SUCCEEDED"
+    assert "LabelFromEarlierModel" in entered
+    second_job = pipeline.sagemaker.jobs("labeling")[1]
+    assert second_job.request["LabelingJobAlgorithmsConfig"]["InitialActiveLearningModelArn"] == first_model
+    second_run = pipeline.ledger(second["run_id"])
+    assert second_run["reused_model_arn"] == first_model
+    assert second_run["reused_model_source_run_id"] == first["run_id"]
+    assert second_run["labeling_fingerprint"] == first_run["labeling_fingerprint"]
+
+
+def test_a_model_of_another_label_set_is_not_reused(pipeline: Pipeline) -> None:
+    # Given a first run that left a model for the configured classes
+    pipeline.configure(auto_labeling=True, reuse_model=True)
+    pipeline.runner.script("labeling", succeed(outputs=final_model_outputs))
+    first = pipeline.drop("incoming/first.manifest", input_manifest())
+    assert pipeline.wait(first["run_id"])[0]["status"] == "SUCCEEDED"
+    # When the label set changes order (class ids change meaning)
+    config = json.loads(os.environ["PIPELINE_CONFIG"])
+    config["label_categories"] = list(reversed(config["label_categories"]))
+    os.environ["PIPELINE_CONFIG"] = json.dumps(config)
+    pipeline.runner.script("labeling", succeed(outputs=final_model_outputs))
+    second = pipeline.drop("incoming/second.manifest", input_manifest())
+    _, entered = pipeline.wait(second["run_id"])
+    # Then the second run labels without the first run's model
+    assert "LabelWithAutoLabeling" in entered and "LabelFromEarlierModel" not in entered
+    assert "reused_model_arn" not in pipeline.ledger(second["run_id"])
