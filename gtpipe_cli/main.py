@@ -255,7 +255,10 @@ def follow(target: Target, run_id: str, args: argparse.Namespace, out: TextIO) -
     """Follow one run to its end; print the outcome; the exit code says it."""
     check_run_id(run_id)
     sfn = target.client("stepfunctions")
-    ranks = definition_ranks(sfn, target.state_machine_arn)
+    try:
+        ranks: dict[str, int] | None = definition_ranks(sfn, target.state_machine_arn)
+    except ClientError:
+        ranks = None  # no states:DescribeStateMachine: follow without the bar's percentage
     display = FollowDisplay(out)
     progress = follow_run(
         target.client("dynamodb"),
