@@ -62,6 +62,16 @@ def run_detail(run: Mapping[str, Any]) -> str:
     return f"in {', '.join(running)}" if running else ""
 
 
+def cost_text(run: Mapping[str, Any]) -> str:
+    """``$4.84 (est. $5.68)``: the labeling cost the ledger recorded, next to the cost guard's estimate."""
+    cost = run.get("labeling_cost") or {}
+    actual, estimate = cost.get("actual_usd"), cost.get("estimated_usd")
+    if actual is None and estimate is None:
+        return "-"
+    text = f"${float(actual):.2f}" if actual is not None else "-"
+    return text + (f" (est. ${float(estimate):.2f})" if estimate is not None else "")
+
+
 def run_seconds(run: Mapping[str, Any], now: dt.datetime) -> float | None:
     """Created -> ended (or now, while running)."""
     created = parse_time(run.get("created_at"))
@@ -76,7 +86,7 @@ def runs_table(
 ) -> str:
     """The ``gtpipe runs`` table; the run whose model serves is marked ``*``."""
     now = now or dt.datetime.now(dt.UTC)
-    header = ("RUN", "STATUS", "TASK", "CREATED (UTC)", "DURATION", "DETAIL")
+    header = ("RUN", "STATUS", "TASK", "CREATED (UTC)", "DURATION", "LABELING", "DETAIL")
     rows = [header]
     for run in runs:
         created = parse_time(run.get("created_at"))
@@ -88,6 +98,7 @@ def runs_table(
                 str(run.get("task_type") or "-"),
                 created.strftime("%Y-%m-%d %H:%M:%S") if created else "-",
                 duration(run_seconds(run, now)),
+                cost_text(run),
                 run_detail(run),
             )
         )

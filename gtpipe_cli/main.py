@@ -308,7 +308,8 @@ def follow(target: Target, run_id: str, args: argparse.Namespace, out: TextIO) -
         )
     if progress.finished:
         flags = f" {target.hint_flags}" if target.hint_flags else ""
-        out.write(f"report: gtpipe report {run_id}{flags} --open\n")
+        uri = run.get("report_uri")
+        out.write(f"report: gtpipe report {run_id}{flags} --open" + (f"  ({uri})" if uri else "") + "\n")
     return code
 
 

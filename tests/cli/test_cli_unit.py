@@ -215,7 +215,8 @@ def test_runs_against_aws_lists_ledger_items_newest_first(aws_stacks: dict[str, 
     items = [
         {"run_id": "old-0000000000000001", "status": "SUCCEEDED", "task_type": "image-classification",
          "created_at": "2026-01-01T10:00:00.000000Z", "ended_at": "2026-01-01T10:12:30.000000Z",
-         "metrics": {"metric_name": "accuracy", "metric_value": 0.9375, "quality_threshold": 0.8}},
+         "metrics": {"metric_name": "accuracy", "metric_value": 0.9375, "quality_threshold": 0.8},
+         "labeling_cost": {"estimated_usd": 5.68, "actual_usd": 4.8412}},
         {"run_id": "new-0000000000000002", "status": "FAILED", "task_type": "image-classification",
          "created_at": "2026-01-02T10:00:00.000000Z", "ended_at": "2026-01-02T10:01:00.000000Z",
          "failure": {"step": "train", "error": "AlgorithmError", "cause": "boom"}},
@@ -226,11 +227,12 @@ def test_runs_against_aws_lists_ledger_items_newest_first(aws_stacks: dict[str, 
     result = gtpipe("runs", "--region", "us-east-1")
     assert result.code == 0, result.err
     lines = result.out.splitlines()
-    assert lines[0].split() == ["RUN", "STATUS", "TASK", "CREATED", "(UTC)", "DURATION", "DETAIL"]
+    assert lines[0].split() == ["RUN", "STATUS", "TASK", "CREATED", "(UTC)", "DURATION", "LABELING", "DETAIL"]
     assert lines[1].split()[:2] == ["new-0000000000000002", "FAILED"]
     assert "failed at train: AlgorithmError" in lines[1] and "1m00s" in lines[1]
     assert lines[2].split()[:2] == ["old-0000000000000001*", "SUCCEEDED"]
     assert "accuracy 0.938 (gate 0.8)" in lines[2] and "12m30s" in lines[2]
+    assert "$4.84 (est. $5.68)" in lines[2] and " - " in lines[1]
     assert len(lines) == 3  # @serving is not a run
 
     result = gtpipe("runs", "--region", "us-east-1", "--limit", "1", "--json")
