@@ -15,6 +15,7 @@ import io
 import os
 import re
 import tempfile
+import textwrap
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -529,7 +530,8 @@ def sample_detections(data: RunData) -> bytes:
     ]
     columns = min(4, len(examples))
     rows = (len(examples) + columns - 1) // columns
-    figure = _figure(4 * columns, 4 * rows + 0.8)
+    aspect = sum(e.image.height / e.image.width for e in examples if e.image) / len(examples)
+    figure = _figure(4 * columns, (4 * aspect + 0.5) * rows + 0.9)
     axes = np.atleast_1d(figure.subplots(rows, columns)).ravel()
     for ax, example in zip(axes, examples, strict=False):
         _draw_detection_axes(ax, example, data)
@@ -583,10 +585,12 @@ def grid_page(title: str, rows: Sequence[GridRow], legend: str) -> bytes:
     """A page of class rows laid out in exact pixels: one image with the tiles, text around it."""
     row_px = CELL_PX + CELL_TEXT_PX
     width = GRID_LEFT_PX + GRID_COLUMNS * (CELL_PX + 6) + 10
-    height = GRID_TOP_PX + len(rows) * row_px + 30
+    legend_lines = textwrap.wrap(legend, width=150) or [""]
+    grid_top = GRID_TOP_PX + 13 * (len(legend_lines) - 1)
+    height = grid_top + len(rows) * row_px + 30
     mosaic = np.full((height, width, 3), 255, dtype=np.uint8)
     for r, row in enumerate(rows):
-        top = GRID_TOP_PX + r * row_px
+        top = grid_top + r * row_px
         for c, cell in enumerate(row.cells[:GRID_COLUMNS]):
             left = GRID_LEFT_PX + c * (CELL_PX + 6)
             mosaic[top : top + CELL_PX, left : left + CELL_PX] = _cell_image(cell.image, cell.frame)
@@ -597,9 +601,9 @@ def grid_page(title: str, rows: Sequence[GridRow], legend: str) -> bytes:
     ax.set_ylim(height, 0)
     ax.axis("off")
     ax.text(10, 20, short(title, 150), fontsize=12, weight="bold", va="center")
-    ax.text(10, 42, legend, fontsize=8, va="center", color="#424242")
+    ax.text(10, 36, "\n".join(legend_lines), fontsize=8, va="top", color="#424242", linespacing=1.2)
     for r, row in enumerate(rows):
-        top = GRID_TOP_PX + r * row_px
+        top = grid_top + r * row_px
         ax.text(10, top + CELL_PX / 2, row.label, fontsize=8, va="center", wrap=False)
         if row.empty_note:
             ax.text(GRID_LEFT_PX, top + CELL_PX / 2, row.empty_note, fontsize=8, va="center", color=GRAY)

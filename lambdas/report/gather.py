@@ -726,7 +726,7 @@ class Gatherer:
             with response["Body"] as body:
                 data = bytes(body.read(MAX_IMAGE_BYTES + 1))
             return thumbnail(data, size)
-        except (ClientError, BotoCoreError, S3UriError, OSError, ValueError, Image.DecompressionBombError):
+        except (ClientError, BotoCoreError, S3UriError, OSError, ValueError):
             return None
 
     # -- training curves --------------------------------------------------------------------------
@@ -861,7 +861,10 @@ def thumbnail(data: bytes, size: int) -> Image.Image:
     Images declaring more than ``MAX_IMAGE_PIXELS`` (the predict API's limit) are refused before their
     pixels are decoded: a few bytes of PNG can claim billions of pixels.
     """
-    opened = Image.open(io.BytesIO(data))
+    try:
+        opened = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        raise ValueError(f"image declares too many pixels ({exc})") from exc
     width, height = opened.size
     if width * height > MAX_IMAGE_PIXELS:
         raise ValueError(f"image declares {width}x{height} pixels (limit {MAX_IMAGE_PIXELS})")

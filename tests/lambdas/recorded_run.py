@@ -406,6 +406,8 @@ def build_run(
             pairs.append((class_id, None))
             continue
         predicted = class_id if classes == 1 or rng.random() < 0.8 else rng.randrange(classes)
+        if outcome == "rejected" and index == 0 and classes > 1:
+            predicted = (class_id + 1) % classes  # below the 0.99 threshold whatever the draw
         key = f"transform/{run_id}/{ref.rsplit('/', 1)[-1]}.out"
         objects[key] = json.dumps({"prediction": _probabilities(rng, classes, predicted)}).encode()
         pairs.append((class_id, predicted))
@@ -445,7 +447,7 @@ def build_run(
 def _build_detection(*, outcome: str, run_id: str, seed: int) -> RecordedRun:
     rng = random.Random(seed)
     names = list(DETECTION_CLASSES)
-    colors = ["#1e88e5", "#43a047", "#8e24aa"]
+    colors = ["#8d6e63", "#78909c", "#fdd835"]
     objects: dict[str, bytes] = {}
     lines: list[str] = []
     validation_lines: list[str] = []
