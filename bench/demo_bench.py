@@ -1,6 +1,7 @@
 """Benchmark: the demo's whole run (``make demo``) with per-step durations from the runs ledger.
 
-    .venv/bin/python -m bench.demo_bench [--images 1000] [--epochs N] [--timeout 900]
+    .venv/bin/python -m bench.demo_bench [--task image-classification|object-detection] [--images N]
+                                         [--epochs N] [--timeout 900]
 
 Calls :func:`local.demo.run_demo` itself (same arguments as ``python -m local.demo``, state in a
 temporary folder, the assembly synthesized beforehand into the demo's cache ``.local/cdk.out-demo`` and
@@ -8,8 +9,10 @@ timed separately) with a display that records what the demo reports:
 
 * the last progress snapshot's ledger item: each step's duration (``steps.<name>.started_at`` ->
   ``ended_at``, as the demo prints them) and the run's ledger duration (``created_at`` -> ``ended_at``);
-* the held-out accuracy over HTTPS and the wall time to the first prediction (from the demo start,
-  cloud start included) from the demo's own summary lines.
+* the held-out accuracy (classification) or mAP@0.5 (detection) over HTTPS and the wall time to the
+  first prediction (from the demo start, cloud start included) from the demo's own summary lines.
+
+``python -m bench`` runs both tasks (``demo`` and ``demo-detection``).
 
 ``main()`` prints a table and returns the figures as a dict; it raises if the demo fails.
 """
@@ -32,13 +35,18 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import print_figures  # noqa: E402 - after the sys.path fix for direct runs
-from local.demo import DEMO_ASSEMBLY, Display, demo_context, run_demo  # noqa: E402 - after the sys.path fix
+from local.demo import (  # noqa: E402 - after the sys.path fix
+    DEFAULT_IMAGES,
+    DEMO_ASSEMBLY,
+    SUPPORTED_TASKS,
+    Display,
+    demo_context,
+    run_demo,
+)
 from local.runs import RunProgress, parse_time, step_durations  # noqa: E402
 from local.synth import synthesize  # noqa: E402
 
-ACCURACY_LINE = re.compile(
-    r"held-out accuracy over HTTPS: (?P<accuracy>[0-9.]+) \((?P<correct>\d+)/(?P<answered>\d+)"
-)
+SCORE_LINE = re.compile(r"held-out (?P<name>accuracy|mAP@0\.5) over HTTPS: (?P<value>[0-9.]+)")
 FIRST_PREDICTION_LINE = re.compile(
     r"first prediction after (?P<first>[0-9.]+)s \(all (?P<count>\d+) held-out answers after (?P<all>[0-9.]+)s"
 )
@@ -89,20 +97,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--images", type=int, default=1000, help="digits to use (the demo's default)")
+    parser.add_argument("--task", default="image-classification", choices=SUPPORTED_TASKS)
+    parser.add_argument("--images", type=int, default=None, help="images to draw (the demo's default)")
     parser.add_argument("--holdout", type=float, default=0.2)
     parser.add_argument("--epochs", type=int, default=None, help="override the demo's training epochs")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the run")
     # Called as main() by `python -m bench`: use the defaults, not that runner's command line.
     args = parser.parse_args(argv if argv is not None else [])
     started = time.perf_counter()
-    assembly = synthesize(ROOT / ".local" / DEMO_ASSEMBLY, demo_context(args.epochs))
+    images = args.images or DEFAULT_IMAGES[args.task]
+    assembly = synthesize(
+        ROOT / ".local" / f"{DEMO_ASSEMBLY}-{args.task}", demo_context(args.epochs, args.task)
+    )
     synth_seconds = time.perf_counter() - started
     state_dir = Path(tempfile.mkdtemp(prefix="gtpipe-demo-bench-"))
     display = RecordingDisplay()
     demo_args = argparse.Namespace(
-        task="image-classification",
-        images=args.images,
+        task=args.task,
+        images=images,
         holdout=args.holdout,
         epochs=args.epochs,
         state_dir=str(state_dir),
@@ -120,7 +132,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         raise RuntimeError(f"the demo failed (exit status {status}):\n" + "\n".join(display.lines[-40:]))
     run = (display.last.run if display.last else None) or {}
     figures: dict[str, Any] = {
-        "images (held out)": f"{args.images} ({round(args.images * args.holdout)})",
+        "task": args.task,
+        "images (held out)": f"{images} ({round(images * args.holdout)})",
         "synth seconds (cached assembly reused when fresh)": round(synth_seconds, 1),
         "demo wall seconds": round(demo_seconds, 1),
     }
@@ -132,15 +145,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     first = _search(FIRST_PREDICTION_LINE, display.lines)
     figures["time to first prediction s (from demo start)"] = float(first["first"])
     figures["all held-out answers s (from demo start)"] = float(first["all"])
-    accuracy = _search(ACCURACY_LINE, display.lines)
-    figures["held-out accuracy over HTTPS"] = float(accuracy["accuracy"])
-    figures["held-out answered"] = f"{accuracy['answered']}/{first['count']}"
+    score = _search(SCORE_LINE, display.lines)
+    figures[f"held-out {score['name']} over HTTPS"] = float(score["value"])
+    figures["held-out answers"] = int(first["count"])
     metrics = {**_ledger_metrics(display.lines), **(run.get("metrics") or {})}
-    for key in ("accuracy", "macro_f1", "count", "quality_threshold", "passed"):
+    for key in ("accuracy", "macro_f1", "map", "count", "quality_threshold", "passed"):
         if key in metrics:
             figures[f"validation {key} (ledger)"] = metrics[key]
     print_figures(figures)
     return figures
+
+
+def detection() -> dict[str, Any]:
+    """The object-detection demo (``make demo TASK=object-detection``) with its defaults."""
+    return main(["--task", "object-detection"])
 
 
 if __name__ == "__main__":

@@ -1,14 +1,17 @@
-"""``python -m local.demo --task image-classification`` (``make demo``): the whole pipeline on a laptop.
+"""``python -m local.demo --task image-classification|object-detection`` (``make demo [TASK=...]``): the
+whole pipeline on a laptop.
 
-1. synthesizes the CDK app with a local-sized configuration (the digits model's hyperparameters from
-   :data:`training.contracts.DEMO_HYPERPARAMETERS`, label categories ``zero``..``nine``) while the local
-   cloud starts and the demo data set is drawn (scikit-learn's digits as PNGs, a held-out test subset);
+1. synthesizes the CDK app with a local-sized configuration for the task (:mod:`local.demo_tasks`:
+   digits and ``training.contracts.DEMO_HYPERPARAMETERS``, or synthetic scenes and
+   ``DETECTION_DEMO_HYPERPARAMETERS``) while the local cloud starts and the demo data set is drawn
+   (PNGs, a held-out test subset);
 2. deploys both stacks into the local cloud, uploads the images to ``images/``, writes the simulated
    workforce's reference labels and drops ``incoming/demo.manifest`` -- an *input* manifest, so the run
    starts with a labeling job;
 3. follows the run (state from the execution history, SageMaker job status from the runs ledger);
 4. sends the held-out images to ``POST <ApiUrl>/predict`` over HTTPS (TLS verified against the local CA),
-   prints predictions, accuracy, per-step durations and how to try it by hand.
+   prints predictions, accuracy (or mAP@0.5), per-step durations, how to try it by hand and where the
+   run's report is.
 
 Exit status 0 only when the run succeeded and predictions came back.
 """
@@ -16,40 +19,40 @@ Exit status 0 only when the run succeeded and predictions came back.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from local.client import PredictionApi
 from local.cloud import CloudSettings, LocalCloud
+from local.demo_tasks import (
+    TASKS,
+    DemoImage,
+    DemoTask,
+    rebucket,
+    write_input_manifest,
+    write_reference_answers,
+)
 from local.runs import RunProgress, execution_history, follow_run, parse_time, state_durations, step_durations
 from local.synth import synthesize
-from training.contracts import DEMO_HYPERPARAMETERS
-from training.datasets import CLASS_NAMES, DigitRecord, write_digits_dataset, write_input_manifest
 
-SUPPORTED_TASKS = ("image-classification",)
+SUPPORTED_TASKS = tuple(TASKS)
 MANIFEST_KEY = "incoming/demo.manifest"
 DEMO_ASSEMBLY = "cdk.out-demo"
-"""Where (under the state directory) the demo's assembly is synthesized and reused."""
-IMAGE_PREFIX = "images/digits"
+"""Where (under the state directory) the demo's assembly is synthesized and reused (one per task)."""
+DEFAULT_IMAGES = {"image-classification": 1000, "object-detection": 500}
+"""Images drawn per task when ``--images`` is not given (sized for a 2-core laptop)."""
 
 
-def demo_context(epochs: int | None = None) -> dict[str, Any]:
-    """Synthesis context for the local demo (merged over ``cdk.json``'s)."""
-    hyperparameters = dict(DEMO_HYPERPARAMETERS)
-    if epochs is not None:
-        hyperparameters["epochs"] = str(epochs)
-    return {
-        "gtpipe:taskType": "image-classification",
-        "gtpipe:labelCategories": list(CLASS_NAMES),
-        "gtpipe:hyperparameters": hyperparameters,
-    }
+def demo_context(epochs: int | None = None, task: str = "image-classification") -> dict[str, Any]:
+    """Synthesis context for the local demo of ``task`` (merged over ``cdk.json``'s)."""
+    return TASKS[task].context(epochs)
 
 
 class Display:
@@ -85,36 +88,38 @@ class Display:
         self.stream.flush()
 
 
-def upload_dataset(cloud: LocalCloud, bucket: str, records: list[DigitRecord]) -> None:
-    """Upload the images (parallel PUTs)."""
+class StoredImage(Protocol):
+    """An image written locally and the S3 URI it is uploaded to."""
+
+    @property
+    def path(self) -> Path: ...
+
+    @property
+    def source_ref(self) -> str: ...
+
+
+def upload_dataset(cloud: LocalCloud, bucket: str, images: Sequence[StoredImage]) -> None:
+    """Upload the images to their ``source_ref`` keys in ``bucket`` (parallel PUTs)."""
     s3 = cloud.client("s3")
 
-    def put(record: DigitRecord) -> None:
-        key = record.source_ref.split("/", 3)[3]
-        s3.put_object(Bucket=bucket, Key=key, Body=record.path.read_bytes(), ContentType="image/png")
+    def put(image: StoredImage) -> None:
+        key = image.source_ref.split("/", 3)[3]
+        s3.put_object(Bucket=bucket, Key=key, Body=image.path.read_bytes(), ContentType="image/png")
 
     with ThreadPoolExecutor(max_workers=16) as pool:
-        list(pool.map(put, records))
-
-
-def write_reference_labels(path: Path, records: list[DigitRecord]) -> None:
-    """The simulated workforce's truth: ``{"source-ref", "label"}`` per image."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        "".join(json.dumps({"source-ref": r.source_ref, "label": r.label}) + "\n" for r in records)
-    )
+        list(pool.map(put, images))
 
 
 def predict_holdout(
-    api: PredictionApi, records: list[DigitRecord]
-) -> tuple[list[tuple[DigitRecord, int, Any]], float | None]:
-    """Send every held-out image: ``(record, HTTP status, JSON answer)`` in order, and the monotonic time
+    api: PredictionApi, images: list[DemoImage], query: dict[str, str] | None = None
+) -> tuple[list[tuple[DemoImage, int, Any]], float | None]:
+    """Send every held-out image: ``(image, HTTP status, JSON answer)`` in order, and the monotonic time
     the first successful answer arrived."""
     first: list[float] = []
     lock = threading.Lock()
 
-    def call(record: DigitRecord) -> tuple[DigitRecord, int, Any]:
-        response = api.predict(record.path.read_bytes(), "image/png")
+    def call(image: DemoImage) -> tuple[DemoImage, int, Any]:
+        response = api.predict(image.path.read_bytes(), "image/png", query=query)
         if response.status == 200:
             with lock:
                 first.append(time.monotonic())
@@ -122,10 +127,10 @@ def predict_holdout(
             answer = response.json()
         except ValueError:
             answer = response.body[:200].decode("utf-8", "replace")
-        return record, response.status, answer
+        return image, response.status, answer
 
     with ThreadPoolExecutor(max_workers=4) as pool:
-        results = list(pool.map(call, records))
+        results = list(pool.map(call, images))
     return results, (min(first) if first else None)
 
 
@@ -135,7 +140,7 @@ def how_to(outputs: dict[str, Any], run_id: str | None, sample: Path | None) -> 
         f"export AWS_ENDPOINT_URL={outputs['AwsEndpointUrl']} AWS_DEFAULT_REGION={outputs['Region']} "
         f"AWS_ACCESS_KEY_ID={outputs['AccessKeyId']} AWS_SECRET_ACCESS_KEY={outputs['SecretAccessKey']}"
     )
-    image = sample or "digit.png"
+    image = sample or "image.png"
     if outputs.get("ApiKey"):
         curl = (
             f"curl --cacert {outputs['CaCertPath']} -H 'x-api-key: {outputs['ApiKey']}' "
@@ -159,16 +164,30 @@ def how_to(outputs: dict[str, Any], run_id: str | None, sample: Path | None) -> 
     return "\n".join("  " + line for line in lines)
 
 
+def report_lines(run: dict[str, Any], run_id: str | None, state_dir: Path) -> list[str]:
+    """Where the run's report is, and the command that opens it."""
+    report_uri = run.get("report_uri")
+    if not report_uri:
+        return ["report: none recorded for this run"]
+    return [
+        f"report: {report_uri}",
+        f"open it: gtpipe report {run_id} --local --state-dir {state_dir} --open",
+    ]
+
+
 def run_demo(args: argparse.Namespace, display: Display) -> int:
     """The demo (see module docstring); returns the exit status."""
     started = time.monotonic()
+    task: DemoTask = TASKS[args.task]
     state_dir = Path(args.state_dir).resolve()
-    data_dir = state_dir / "demo-data"
+    data_dir = state_dir / "demo-data" / task.name
     synth_result: dict[str, Any] = {}
 
     def synth() -> None:
         try:
-            synth_result["path"] = synthesize(state_dir / DEMO_ASSEMBLY, demo_context(args.epochs))
+            synth_result["path"] = synthesize(
+                state_dir / f"{DEMO_ASSEMBLY}-{task.name}", demo_context(args.epochs, task.name)
+            )
         except Exception as error:
             synth_result["error"] = error
 
@@ -176,19 +195,13 @@ def run_demo(args: argparse.Namespace, display: Display) -> int:
     if args.cdk_out is None:
         synth_thread = threading.Thread(target=synth, name="synth", daemon=True)
         synth_thread.start()
-        display.say("synthesizing the CDK app (cdk synth) for the local cloud ...")
+        display.say(f"synthesizing the CDK app (cdk synth, task {task.name}) for the local cloud ...")
     settings = CloudSettings(state_dir=state_dir)
     with LocalCloud(settings) as cloud:
         display.say(f"local cloud started at {cloud.endpoint_url}")
         # The bucket name is only known after deployment: draw the images now, name them later.
-        drawn = write_digits_dataset(
-            data_dir,
-            bucket="bucket",
-            prefix=IMAGE_PREFIX,
-            holdout_fraction=args.holdout,
-            limit=args.images,
-            seed=0,
-        )
+        images = args.images or DEFAULT_IMAGES[task.name]
+        drawn = task.draw(data_dir, images=images, holdout=args.holdout, bucket="bucket")
         if synth_thread is not None:
             synth_thread.join()
             if "error" in synth_result:
@@ -205,17 +218,15 @@ def run_demo(args: argparse.Namespace, display: Display) -> int:
             f"deployed {', '.join(cloud.deployment.stacks) if cloud.deployment else ''} "
             f"({time.monotonic() - started:.0f}s); data bucket {bucket}"
         )
-        records = [
-            dataclasses.replace(r, source_ref=f"s3://{bucket}/{IMAGE_PREFIX}/{r.path.name}") for r in drawn
-        ]
-        labeled = [r for r in records if not r.holdout]
-        holdout = [r for r in records if r.holdout]
-        upload_dataset(cloud, bucket, records)
-        write_reference_labels(settings.reference_labels_path, labeled)
-        manifest = write_input_manifest(labeled, data_dir / "demo.manifest")
+        named = rebucket(drawn, bucket, task.image_prefix)
+        labeled = [image for image in named if not image.holdout]
+        holdout = [image for image in named if image.holdout]
+        upload_dataset(cloud, bucket, named)
+        write_reference_answers(settings.reference_labels_path, [image.reference for image in labeled])
+        manifest = write_input_manifest(data_dir / "demo.manifest", labeled)
         put = cloud.client("s3").put_object(Bucket=bucket, Key=MANIFEST_KEY, Body=manifest.read_bytes())
         display.say(
-            f"uploaded {len(records)} images; dropped s3://{bucket}/{MANIFEST_KEY} "
+            f"uploaded {len(named)} images; dropped s3://{bucket}/{MANIFEST_KEY} "
             f"({len(labeled)} images to label, {len(holdout)} held out) at {time.monotonic() - started:.0f}s"
         )
         progress = follow_run(
@@ -235,25 +246,26 @@ def run_demo(args: argparse.Namespace, display: Display) -> int:
             failure = run.get("failure") or {}
             display.say(f"  failed at {failure.get('step')}: {failure.get('error')}: {failure.get('cause')}")
             display.say(f"  logs: {outputs['LogDir']}")
+            for line in report_lines(run, progress.run_id, state_dir):
+                display.say(f"  {line}")
             return 1
         api = PredictionApi(outputs)
-        predictions, first_answer = predict_holdout(api, holdout)
+        predictions, first_answer = predict_holdout(api, holdout, task.query())
         all_answers = time.monotonic() - started
-        good = [(r, answer) for r, status, answer in predictions if status == 200]
+        good = [(image, answer) for image, status, answer in predictions if status == 200]
         display.say(f"\npredictions over HTTPS ({api.url}):")
-        for record, status, answer in predictions[:8]:
-            if status == 200:
-                display.say(
-                    f"  {record.path.name}: {answer['label']:>6} ({answer['confidence']:.2f})  truth {record.class_name}"
+        for image, status, answer in predictions[:8]:
+            display.say(
+                "  "
+                + (
+                    task.describe(image, answer)
+                    if status == 200
+                    else f"{image.path.name}: HTTP {status} {answer}"
                 )
-            else:
-                display.say(f"  {record.path.name}: HTTP {status} {answer}")
-        correct = sum(1 for record, answer in good if answer.get("label") == record.class_name)
-        accuracy = correct / len(good) if good else 0.0
+            )
+        score = task.score(good)
         statuses = Counter(status for _, status, _ in predictions)
-        display.say(
-            f"held-out accuracy over HTTPS: {accuracy:.3f} ({correct}/{len(good)} answered; statuses {dict(statuses)})"
-        )
+        display.say(f"{score.summary}; statuses {dict(statuses)}")
         display.say(f"validation metrics (ledger): {json.dumps(run.get('metrics', {}))}")
         created, ended = parse_time(run.get("created_at")), parse_time(run.get("ended_at"))
         if created and ended:
@@ -274,6 +286,9 @@ def run_demo(args: argparse.Namespace, display: Display) -> int:
             )
         display.say(f"\noutputs: {state_dir / 'outputs.json'}\ntry it by hand (while the cloud runs):")
         display.say(how_to(outputs, progress.run_id, holdout[0].path if holdout else None))
+        display.say("")
+        for line in report_lines(run, progress.run_id, state_dir):
+            display.say(line)
         ok = bool(good)
         if args.keep_running:
             display.say("\nthe local cloud keeps running; Ctrl-C stops it")
@@ -288,8 +303,12 @@ def run_demo(args: argparse.Namespace, display: Display) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(prog="python -m local.demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--task", default="image-classification", help="task type (image-classification)")
-    parser.add_argument("--images", type=int, default=1000, help="digits to use (max 1797)")
+    parser.add_argument(
+        "--task", default="image-classification", help=f"task type ({', '.join(SUPPORTED_TASKS)})"
+    )
+    parser.add_argument(
+        "--images", type=int, default=None, help="images to draw (default: 1000 digits, or 500 scenes)"
+    )
     parser.add_argument("--holdout", type=float, default=0.2, help="share held out for the HTTPS test")
     parser.add_argument("--epochs", type=int, default=None, help="override the demo's training epochs")
     parser.add_argument("--state-dir", default=".local", help="where the local cloud keeps its files")
@@ -299,10 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     display = Display()
     if args.task not in SUPPORTED_TASKS:
-        display.say(
-            f"task {args.task!r} is not supported by the local demo yet (supported: {', '.join(SUPPORTED_TASKS)}); "
-            "the local SageMaker has no object-detection algorithm"
-        )
+        display.say(f"unknown task {args.task!r}: the demo runs {', '.join(SUPPORTED_TASKS)}")
         return 2
     return run_demo(args, display)
 

@@ -65,20 +65,21 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def dataset(cloud: Any, tmp_path_factory: pytest.TempPathFactory) -> Dataset:
     """Digits uploaded under images/, reference labels written for the simulated workforce."""
-    from local.demo import IMAGE_PREFIX, upload_dataset, write_reference_labels
+    from local.demo import upload_dataset
+    from local.demo_tasks import TASKS, digit_reference, write_reference_answers
     from training.datasets import write_digits_dataset
 
     bucket = str(cloud.outputs["DataBucketName"])
     records = write_digits_dataset(
         tmp_path_factory.mktemp("digits"),
         bucket=bucket,
-        prefix=IMAGE_PREFIX,
+        prefix=TASKS["image-classification"].image_prefix,
         holdout_fraction=HOLDOUT,
         limit=IMAGES,
     )
     upload_dataset(cloud, bucket, records)
     labeled = [r for r in records if not r.holdout]
-    write_reference_labels(cloud.settings.reference_labels_path, labeled)
+    write_reference_answers(cloud.settings.reference_labels_path, [digit_reference(r) for r in labeled])
     return Dataset(bucket=bucket, labeled=labeled, holdout=[r for r in records if r.holdout])
 
 

@@ -109,7 +109,8 @@ def running_cloud(
     """One started local cloud (the tiny context), with the tiny dataset uploaded and a queue subscribed
     to the notification topic; ``endpoint_timing`` = (heartbeat, timeout) seconds of DeployEndpoint."""
     from local.cloud import CloudSettings, LocalCloud
-    from local.demo import IMAGE_PREFIX, upload_dataset
+    from local.demo import upload_dataset
+    from local.demo_tasks import TASKS
     from local.synth import synthesize
     from training.datasets import write_digits_dataset
 
@@ -125,7 +126,11 @@ def running_cloud(
             cloud.runtime.prewarm()
         bucket = str(cloud.outputs["DataBucketName"])
         records = write_digits_dataset(
-            data_dir, bucket=bucket, prefix=IMAGE_PREFIX, holdout_fraction=0.1, limit=IMAGES
+            data_dir,
+            bucket=bucket,
+            prefix=TASKS["image-classification"].image_prefix,
+            holdout_fraction=0.1,
+            limit=IMAGES,
         )
         upload_dataset(cloud, bucket, records)
         sqs, sns = cloud.client("sqs"), cloud.client("sns")
