@@ -1,0 +1,191 @@
+"""Ground Truth's automated data labeling (active learning), as a plain loop over injected operations.
+
+Ground Truth labels a dataset in iterations. Without a model to start from:
+
+1. people label a random sample (the *training* batch), then
+2. another random sample (the *validation* batch);
+3. a model is trained on the human labels (the validation batch validates it), predicts every object
+   still unlabeled, and the objects it is confident enough about are **machine-labeled**;
+4. the least confident of the rest (at most one batch) go to people; their labels join the training
+   set and step 3 repeats, until nothing is left or ``max_rounds`` model rounds have run, after which
+   people label whatever remains.
+
+With an initial model (``InitialActiveLearningModelArn``), step 1 is skipped and step 3 first uses that
+model as is; later rounds fine-tune it (the training algorithm's ``model`` channel) on the human labels.
+
+**Confidence threshold** (:func:`choose_threshold`), as Ground Truth chooses it: the model also predicts
+the human-labeled validation batch; the threshold is the *lowest* confidence ``t`` such that the machine
+labels of the validation objects with confidence ``>= t`` reach ``accuracy`` (95%) against the human
+labels (the task decides what "agree" means, see :mod:`.labeling_tasks`). The accuracy is estimated
+with Laplace's rule of succession, ``(agreeing + 1) / (objects + 2)``, so that a few lucky objects at
+the top cannot set the threshold: reaching 95% takes at least 18 validation objects above it, all
+agreeing (38 with one disagreement ...). When no threshold reaches it, nothing is machine-labeled this
+round.
+
+The operations (people labeling a batch, training, predicting, recording machine labels) are a
+:class:`LabelingOperations`; this module does no I/O.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .labeling_tasks import Prediction
+
+DEFAULT_ACCURACY = 0.95
+
+
+def choose_threshold(
+    scored: Iterable[tuple[float, bool]], accuracy: float = DEFAULT_ACCURACY
+) -> float | None:
+    """The lowest confidence ``t`` whose machine labels (objects with confidence ``>= t``) reach
+    ``accuracy`` on ``(confidence, agrees with the human label)`` pairs, estimated as
+    ``(agreeing + 1) / (objects + 2)``; None if none does."""
+    if not 0.0 < accuracy <= 1.0:
+        raise ValueError(f"accuracy must be in (0, 1], got {accuracy}")
+    ordered = sorted(scored, key=lambda item: -item[0])
+    best: float | None = None
+    correct = 0
+    for position, (confidence, agrees) in enumerate(ordered):
+        correct += bool(agrees)
+        # Only at the last object of a run of equal confidences: a threshold takes them all or none.
+        if position + 1 < len(ordered) and ordered[position + 1][0] == confidence:
+            continue
+        if correct + 1 >= accuracy * (position + 3) - 1e-9:
+            best = confidence
+    return best
+
+
+@dataclass(frozen=True)
+class ActiveLearningPlan:
+    """Batch sizes and limits of the loop (see the module docstring)."""
+
+    batch_size: int
+    validation_size: int
+    max_rounds: int = 5
+    accuracy: float = DEFAULT_ACCURACY
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.validation_size < 1:
+            raise ValueError("batch_size and validation_size must be >= 1")
+        if self.max_rounds < 1:
+            raise ValueError("max_rounds must be >= 1")
+
+
+class LabelingOperations(Protocol):
+    """What the loop needs from a labeling job."""
+
+    def label_by_people(self, objects: Sequence[int], iteration: int) -> Mapping[int, Any]:
+        """Send ``objects`` to the workforce as iteration ``iteration``; the consolidated labels of those
+        that could be labeled (failures are the job's to record)."""
+
+    def train(self, training: Sequence[int], validation: Sequence[int], iteration: int) -> Any:
+        """A model trained on the human labels of ``training`` (validated on ``validation``), starting
+        from the initial model if the job has one."""
+
+    def predict(self, model: Any, objects: Sequence[int]) -> Mapping[int, Prediction]:
+        """The model's label and confidence for each object (``value`` None: no prediction, never
+        machine-labeled)."""
+
+    def agrees(self, prediction: Prediction, human: Any) -> bool:
+        """Whether a machine label agrees with the human one."""
+
+    def label_by_machine(
+        self, predictions: Mapping[int, Prediction], iteration: int, threshold: float
+    ) -> None:
+        """Record machine labels (iteration ``iteration``, confidence threshold ``threshold``)."""
+
+
+@dataclass
+class ActiveLearningResult:
+    """What the loop did: labels by origin, the final model (None if none was ever used), per-iteration
+    counts, and the thresholds chosen per iteration (None: none reached the accuracy)."""
+
+    human: dict[int, Any] = field(default_factory=dict)
+    machine: dict[int, Prediction] = field(default_factory=dict)
+    model: Any = None
+    trained: bool = False
+    human_per_iteration: dict[int, int] = field(default_factory=dict)
+    machine_per_iteration: dict[int, int] = field(default_factory=dict)
+    thresholds: dict[int, float | None] = field(default_factory=dict)
+    iterations: int = 0
+
+
+def run_active_learning(
+    objects: Sequence[int],
+    plan: ActiveLearningPlan,
+    operations: LabelingOperations,
+    *,
+    initial_model: Any = None,
+) -> ActiveLearningResult:
+    """Label ``objects`` (indices) by people and machine as Ground Truth's automated labeling does."""
+    rng = random.Random(f"active-learning:{plan.seed}")
+    remaining = list(objects)
+    rng.shuffle(remaining)  # the random samples people label first
+    result = ActiveLearningResult(model=initial_model)
+    training: list[int] = []
+    validation: list[int] = []
+    iteration = 0
+
+    def people(batch: list[int], into: list[int]) -> None:
+        nonlocal remaining
+        taken = set(batch)
+        remaining = [index for index in remaining if index not in taken]
+        labels = operations.label_by_people(batch, iteration)
+        result.human.update(labels)
+        result.human_per_iteration[iteration] = len(labels)
+        into.extend(index for index in batch if index in labels)
+
+    if initial_model is None and remaining:
+        iteration += 1
+        people(remaining[: plan.batch_size], training)
+    if remaining:
+        iteration += 1
+        people(remaining[: plan.validation_size], validation)
+
+    trained_on = 0
+    rounds = 0
+    while remaining:
+        rounds += 1
+        if training and validation and len(training) > trained_on:
+            result.model = operations.train(training, validation, iteration)
+            result.trained = True
+            trained_on = len(training)
+        predictions: Mapping[int, Prediction] = {}
+        if result.model is not None and validation:
+            predictions = operations.predict(result.model, [*validation, *remaining])
+            threshold = choose_threshold(
+                (
+                    (predictions[i].confidence, operations.agrees(predictions[i], result.human[i]))
+                    for i in validation
+                ),
+                plan.accuracy,
+            )
+            result.thresholds[iteration] = threshold
+            if threshold is not None:
+                confident = {
+                    i: predictions[i]
+                    for i in remaining
+                    if predictions[i].value is not None and predictions[i].confidence >= threshold
+                }
+                if confident:
+                    operations.label_by_machine(confident, iteration, threshold)
+                    result.machine.update(confident)
+                    result.machine_per_iteration[iteration] = len(confident)
+                    remaining = [i for i in remaining if i not in confident]
+        if not remaining:
+            break
+        iteration += 1
+        if rounds >= plan.max_rounds:
+            batch = list(remaining)
+        elif predictions:  # the least confident first: where people teach the model most
+            batch = sorted(remaining, key=lambda i: (predictions[i].confidence, i))[: plan.batch_size]
+        else:
+            batch = remaining[: plan.batch_size]
+        people(batch, training)
+    result.iterations = iteration
+    return result
