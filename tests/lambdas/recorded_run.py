@@ -23,6 +23,7 @@ import json
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -625,6 +626,28 @@ def download_report(s3: Any, run_id: str, target: Path) -> list[Path]:
             path.write_bytes(s3.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read())
             files.append(path)
     return files
+
+
+class PageImages(HTMLParser):
+    """The ``<img>`` elements of a page: ``sources`` and ``alts`` in document order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sources: list[str] = []
+        self.alts: list[str | None] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "img":
+            values = dict(attrs)
+            self.sources.append(values.get("src") or "")
+            self.alts.append(values.get("alt"))
+
+
+def images_of(html: str) -> PageImages:
+    """Parse a page's images."""
+    parser = PageImages()
+    parser.feed(html)
+    return parser
 
 
 def render_sample(

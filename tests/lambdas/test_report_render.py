@@ -8,7 +8,6 @@ import io
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from report.model import RunData
 
 from tests.lambdas import recorded_run
 from tests.lambdas.conftest import DATA_BUCKET, REGION, RUNS_TABLE, FakeContext, _Clients
+from tests.lambdas.recorded_run import images_of
 
 assert recorded_run.BUCKET == DATA_BUCKET and recorded_run.RUNS_TABLE == RUNS_TABLE
 
@@ -157,25 +157,6 @@ def env(_clients: _Clients) -> Iterator[Env]:
             rendered[name] = Rendered(run, answer, html, keys, pngs, seconds)
         yield Env(s3, dynamodb, logs, rendered)
         reset_clients()
-
-
-class _Images(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.sources: list[str] = []
-        self.alts: list[str | None] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "img":
-            values = dict(attrs)
-            self.sources.append(values.get("src") or "")
-            self.alts.append(values.get("alt"))
-
-
-def images_of(html: str) -> _Images:
-    parser = _Images()
-    parser.feed(html)
-    return parser
 
 
 def _gather(env: Env, run: recorded_run.RecordedRun, sagemaker: Any = None) -> RunData:
