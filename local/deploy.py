@@ -87,6 +87,11 @@ NOT_EMULATED: Final[dict[str, NotEmulated]] = {
         lambda n, p, e: p.get("LogGroupName") or n,
         lambda n, p, e: {"Arn": _arn(e, "logs", f"log-group:{p.get('LogGroupName') or n}:*")},
     ),
+    "AWS::Lambda::LayerVersion": NotEmulated(
+        "local functions import the project's virtual environment, which pins the packages the layers carry "
+        "(the report's matplotlib); the layer's own zip is not unpacked",
+        lambda n, p, e: _arn(e, "lambda", f"layer:{p.get('LayerName') or n}:1"),
+    ),
     "AWS::Lambda::Permission": NotEmulated(
         "Lambda resource policies are not evaluated: EventBridge, Step Functions and the API invoke functions "
         "directly",

@@ -161,6 +161,8 @@ class Pipeline(Construct):
             {
                 "DATA_BUCKET": data_bucket.bucket_name,
                 "RUNS_TABLE": runs_table.table_name,
+                # The stack's prices, for runs whose execution input carries none (older runs).
+                "LABELING_PRICES": json.dumps(config.labeling_prices.as_dict(), separators=(",", ":")),
                 # Lambda's home is read-only: matplotlib keeps its font cache in /tmp instead.
                 "MPLCONFIGDIR": "/tmp/matplotlib",
             },

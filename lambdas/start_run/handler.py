@@ -204,9 +204,7 @@ def plan_labeling(
         reuse = lookup(fingerprint)
     except ClientError as exc:
         logger.warning("reusable model lookup failed; labeling without one", extra={"error": str(exc)})
-        return LabelingPlan(
-            fingerprint=fingerprint, budget=budget, reuse_lookup_error=f"{error_code(exc)}: {exc}"[:500]
-        )
+        return LabelingPlan(fingerprint=fingerprint, budget=budget, reuse_lookup_error=str(exc)[:500])
     return LabelingPlan(fingerprint=fingerprint, budget=budget, reuse=reuse)
 
 

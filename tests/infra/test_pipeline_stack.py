@@ -27,7 +27,7 @@ FUNCTIONS = {
     "endpoint.handler.lambda_handler": {"TASK_TOKEN_TABLE", "ENDPOINT_ALARM_NAMES"},
     "job_status.handler.lambda_handler": {"RUNS_TABLE", "TOPIC_ARN"},
     "predict.handler.lambda_handler": {"RUNS_TABLE"},
-    "report.handler.lambda_handler": {"DATA_BUCKET", "RUNS_TABLE", "MPLCONFIGDIR"},
+    "report.handler.lambda_handler": {"DATA_BUCKET", "RUNS_TABLE", "LABELING_PRICES", "MPLCONFIGDIR"},
 }
 ASYNC_HANDLERS = {
     "start_run.handler.lambda_handler",
@@ -268,6 +268,7 @@ def test_outputs(synth: Synthesized) -> None:
 def test_report_function_has_room_for_figures_and_the_matplotlib_layer(synth: Synthesized) -> None:
     report = functions_by_handler(synth)["report.handler.lambda_handler"]
     assert report["Timeout"] == 300
+    assert json.loads(report["Environment"]["Variables"]["LABELING_PRICES"])["per_object_usd"] == 0.08
     assert report["MemorySize"] >= 1024
     assert report["EphemeralStorage"]["Size"] >= 1024
     # Powertools first, then the project's own layer (a LayerVersion of this stack, from build/layers).

@@ -162,3 +162,125 @@ def test_foreign_jobs_are_ignored(cloud: Cloud, context: FakeContext) -> None:
     assert answer["reason"] == "run not in ledger"
     assert cloud.run(RUN) is None
     assert cloud.notifications() == []
+
+
+# --- labeling outcome, report link ----------------------------------------------------------------------
+
+SETTINGS = {
+    "workers_per_object": 3,
+    "prices": {"per_object_usd": 0.08, "per_answer_usd": {"image-classification": 0.012}},
+    "estimated_cost_usd": 116.0,
+    "budget_usd": 200.0,
+    "initial_active_learning_model_arn": None,
+}
+
+
+def labeled(counters: dict[str, int], job_output: dict[str, str], **settings: Any) -> dict[str, Any]:
+    return {
+        "action": "labeled",
+        "run_id": RUN,
+        "task_type": "image-classification",
+        "labeling": {
+            "job_arn": f"arn:aws:sagemaker:us-east-1:123456789012:labeling-job/{RUN}-label-0",
+            "output_uri": "s3://b/labeling/x/output.manifest",
+            "counters": counters,
+            "job_output": job_output,
+        },
+        "settings": {**SETTINGS, **settings},
+    }
+
+
+def test_labeled_records_counters_cost_and_the_final_model(run: Cloud, context: FakeContext) -> None:
+    # Given a labeling job where automated labeling labeled 400 of 1,000 objects and left a model
+    counters = {
+        "TotalLabeled": 1000,
+        "HumanLabeled": 600,
+        "MachineLabeled": 400,
+        "FailedNonRetryableError": 2,
+    }
+    output = {"OutputDatasetS3Uri": "s3://b/o", "FinalActiveLearningModelArn": "arn:aws:sagemaker:::model/m"}
+    # When notify records it
+    answer = call(
+        labeled(
+            counters,
+            output,
+            initial_active_learning_model_arn="arn:earlier",
+            initial_model_source_run_id="r0",
+        ),
+        context,
+    )
+    # Then the ledger has the counters, the estimate next to the actual cost, and the reusable model
+    assert answer["status"] == "RECORDED"
+    item = ledger.from_dynamo(run.run(RUN))
+    assert item["label_counters"] == {
+        "human": 600,
+        "machine": 400,
+        "total": 1000,
+        "failed": 2,
+        "unlabeled": 0,
+    }
+    assert item["labeling_cost"]["estimated_usd"] == 116.0 and item["labeling_cost"]["budget_usd"] == 200.0
+    # 600 x $0.116 + 400 x $0.08 (the machine price defaults to the seeds' $0.08)
+    assert item["labeling_cost"]["human_usd"] == 69.6 and item["labeling_cost"]["machine_usd"] == 32.0
+    assert item["labeling_cost"]["actual_usd"] == 101.6
+    assert answer["labeling_cost"]["actual_usd"] == 101.6
+    assert item["final_active_learning_model_arn"] == "arn:aws:sagemaker:::model/m"
+    assert item["labeling_model_at"] and item["labeling_job_arn"].endswith(f"{RUN}-label-0")
+    assert item["reused_model_arn"] == "arn:earlier" and item["reused_model_source_run_id"] == "r0"
+    # a retry keeps the time the model became reusable (the index order)
+    call(labeled(counters, output), context)
+    assert ledger.from_dynamo(run.run(RUN))["labeling_model_at"] == item["labeling_model_at"]
+
+
+def test_labeled_without_a_final_model_is_not_reusable(run: Cloud, context: FakeContext) -> None:
+    call(labeled({"TotalLabeled": 5, "HumanLabeled": 5}, {"OutputDatasetS3Uri": "s3://b/o"}), context)
+    item = run.run(RUN)
+    assert "labeling_model_at" not in item and "final_active_learning_model_arn" not in item
+    assert "reused_model_arn" not in item
+
+
+def test_labeled_payload_problems_are_named(run: Cloud, context: FakeContext) -> None:
+    with pytest.raises(notify.InvalidRequest, match=r"LabelCounters\.HumanLabeled"):
+        call(labeled({"HumanLabeled": -1}, {}), context)
+    with pytest.raises(notify.InvalidRequest, match="workers_per_object"):
+        call(labeled({}, {}, workers_per_object=0), context)
+    with pytest.raises(notify.InvalidRequest, match="semantic-segmentation"):
+        call({**labeled({}, {}), "task_type": "semantic-segmentation"}, context)
+    with pytest.raises(notify.InvalidRequest, match="'labeling' and 'settings'"):
+        call({"action": "labeled", "run_id": RUN, "task_type": "image-classification"}, context)
+
+
+def test_outcome_links_the_report(run: Cloud, context: FakeContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    report = {"report_uri": f"s3://gtpipe-data/reports/{RUN}/index.html", "figures": ["a.png"]}
+    call({"action": "succeeded", "run_id": RUN, "metrics": {}, "report": report}, context)
+    assert run.run(RUN)["report_uri"] == report["report_uri"]
+    (note,) = run.notifications()
+    assert note["message"]["report_uri"] == report["report_uri"]
+    assert note["message"]["report_console_url"] == (
+        "https://s3.console.aws.amazon.com/s3/object/gtpipe-data?region=eu-west-1&bucketType=general"
+        f"&prefix=reports/{RUN}/index.html"
+    )
+    assert "X-Amz-Signature" not in json.dumps(note)
+
+
+def test_a_report_error_is_recorded_and_the_outcome_kept(run: Cloud, context: FakeContext) -> None:
+    cause = json.dumps({"errorMessage": "no validation images", "errorType": "ReportError"})
+    report = {"Error": "ReportError", "Cause": cause}
+    answer = call(
+        {"action": "failed", "run_id": RUN, "step": "training", "error": "E", "cause": "c", "report": report},
+        context,
+    )
+    assert answer["status"] == "FAILED"
+    item = run.run(RUN)
+    assert item["report_error"] == {"error": "ReportError", "cause": "no validation images"}
+    assert item["failure"]["step"] == "training" and "report_uri" not in item
+    (note,) = run.notifications()
+    assert note["message"]["report_error"] == "ReportError: no validation images"
+
+
+def test_a_skipped_report_adds_nothing(run: Cloud, context: FakeContext) -> None:
+    report = {"skipped": "labeling produced no output"}
+    call({"action": "failed", "run_id": RUN, "step": "labeling", "error": "E", "report": report}, context)
+    item = run.run(RUN)
+    assert "report_uri" not in item and "report_error" not in item

@@ -187,3 +187,208 @@ def test_config_errors_are_clear(cloud: Cloud, context: FakeContext, monkeypatch
 def test_not_an_s3_event(configured: Cloud, context: FakeContext) -> None:
     with pytest.raises(EventError):
         handler.lambda_handler({"detail-type": "Object Created", "source": "aws.s3"}, context)
+
+
+# --- Cost guard and model reuse -------------------------------------------------------------------------
+
+
+def configure(
+    monkeypatch: pytest.MonkeyPatch, task_type: str = "image-classification", **labeling: Any
+) -> None:
+    config = pipeline_config(task_type=task_type)
+    if task_type == "object-detection":
+        config["labeling"]["pre_human_task_lambda_arn"] = (
+            "arn:aws:lambda:us-east-1:432418664414:function:PRE-BoundingBox"
+        )
+    config["labeling"].update(labeling)
+    monkeypatch.setenv("PIPELINE_CONFIG", json.dumps(config))
+
+
+def with_model_index(cloud: Cloud) -> None:
+    """Recreate the runs table with the reusable-model index the stateful stack declares."""
+    from gtpipe_shared import ledger
+
+    cloud.runs().delete()
+    cloud.dynamodb.create_table(
+        TableName=cloud.runs().name,
+        KeySchema=[{"AttributeName": "run_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[
+            {"AttributeName": name, "AttributeType": "S"}
+            for name in ("run_id", ledger.FINGERPRINT_ATTRIBUTE, ledger.MODEL_AT_ATTRIBUTE)
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": ledger.LABELING_MODEL_INDEX,
+                "KeySchema": [
+                    {"AttributeName": ledger.FINGERPRINT_ATTRIBUTE, "KeyType": "HASH"},
+                    {"AttributeName": ledger.MODEL_AT_ATTRIBUTE, "KeyType": "RANGE"},
+                ],
+                "Projection": {
+                    "ProjectionType": "INCLUDE",
+                    "NonKeyAttributes": [ledger.FINAL_MODEL_ATTRIBUTE],
+                },
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+def labeled_run(cloud: Cloud, run_id: str, fingerprint: str, model: str | None, at: str) -> None:
+    """A run whose labeling job finished (as notify's ``labeled`` action leaves it)."""
+    item: dict[str, Any] = {"run_id": run_id, "status": "SUCCEEDED", "labeling_fingerprint": fingerprint}
+    if model:
+        item |= {"final_active_learning_model_arn": model, "labeling_model_at": at}
+    cloud.runs().put_item(Item=item)
+
+
+def cost_of(item: dict[str, Any]) -> dict[str, float]:
+    return {name: float(value) for name, value in item["labeling_cost"].items()}
+
+
+def started_input(cloud: Cloud) -> dict[str, Any]:
+    (execution,) = cloud.executions()
+    return json.loads(cloud.sfn.describe_execution(executionArn=execution["executionArn"])["input"])
+
+
+def test_over_budget_manifest_is_refused_without_execution_or_labeling_files(
+    configured: Cloud, context: FakeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a $0.30 budget and 3 objects at $0.08 + 3 x $0.012 each ($0.35)
+    configure(monkeypatch, budget_usd=0.30)
+    event, body, version = drop(configured, "incoming/pricey.manifest", [input_line(i) for i in range(3)])
+    # When start_run handles the event
+    answer = handler.lambda_handler(event, context)
+    # Then the run is FAILED at the cost guard, with the estimate and the budget in the reason
+    assert answer["status"] == "FAILED" and answer["error"] == "LabelingBudgetExceeded"
+    assert answer["labeling_cost"]["estimated_usd"] == pytest.approx(0.35)
+    assert configured.executions() == []
+    item = configured.run(answer["run_id"])
+    assert item["failure"]["step"] == "costguard"
+    assert item["failure"]["cause"] == (
+        "estimated labeling cost $0.35 (3 objects x ($0.08 per object + 3 workers x $0.012 per "
+        "image-classification answer)) exceeds the labeling budget $0.30 (gtpipe:labelingBudgetUsd)"
+    )
+    assert cost_of(item) == {"estimated_usd": pytest.approx(0.35), "budget_usd": pytest.approx(0.3)}
+    assert item["manifest_kind"] == "input" and item["line_count"] == 3
+    # and nothing was written for labeling, the manifest is unchanged, one notification says why
+    listed = configured.s3.list_objects_v2(Bucket=DATA_BUCKET, Prefix="labeling/").get("KeyCount")
+    assert listed == 0
+    assert (
+        configured.s3.get_object(Bucket=DATA_BUCKET, Key="incoming/pricey.manifest", VersionId=version)[
+            "Body"
+        ].read()
+        == body
+    )
+    (note,) = configured.notifications()
+    assert (
+        note["message"]["step"] == "costguard" and "$0.35" in note["subject"] and "$0.30" in note["subject"]
+    )
+
+
+def test_augmented_manifest_is_never_priced(
+    configured: Cloud, context: FakeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a zero budget: no labeling at all / When labels come with the manifest / Then the run starts
+    configure(monkeypatch, budget_usd=0)
+    event, _, _ = drop(
+        configured, "incoming/labeled.manifest", [classification_line(i, i % 3) for i in range(6)]
+    )
+    assert handler.lambda_handler(event, context)["status"] == "RUNNING"
+    item = configured.run(configured.executions()[0]["name"])
+    assert "labeling_cost" not in item and "labeling_fingerprint" not in item
+
+
+def test_within_budget_run_records_its_estimate(
+    configured: Cloud, context: FakeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure(monkeypatch, budget_usd=0.35)
+    event, _, _ = drop(configured, "incoming/demo.manifest", [input_line(i) for i in range(3)])
+    answer = handler.lambda_handler(event, context)
+    # an estimate equal to the budget passes
+    assert answer["status"] == "RUNNING" and answer["labeling"]["estimated_cost_usd"] == pytest.approx(0.35)
+    labeling = started_input(configured)["config"]["labeling"]
+    assert labeling["estimated_cost_usd"] == pytest.approx(0.35) and labeling["budget_usd"] == 0.35
+    assert labeling["initial_active_learning_model_arn"] is None
+    item = configured.run(answer["run_id"])
+    assert cost_of(item) == {"estimated_usd": pytest.approx(0.35), "budget_usd": pytest.approx(0.35)}
+    assert item["labeling_fingerprint"] == labeling["fingerprint"]
+
+
+def test_reuse_starts_from_the_newest_model_of_the_same_label_set(
+    configured: Cloud, context: FakeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gtpipe_shared.ledger import labeling_fingerprint
+
+    with_model_index(configured)
+    configure(monkeypatch, auto_labeling=True, reuse_model=True)
+    same = labeling_fingerprint("image-classification", ["cat", "dog", "bird"])
+    # Given an older and a newer model of the same label set, a newer one of another set, and a run
+    # of the same set that left no model
+    labeled_run(
+        configured, "old-0000000000000001", same, "arn:aws:sagemaker:us-east-1:1:model/old", "2026-11-01"
+    )
+    labeled_run(
+        configured, "new-0000000000000002", same, "arn:aws:sagemaker:us-east-1:1:model/new", "2026-11-20"
+    )
+    other = labeling_fingerprint("image-classification", ["bird", "dog", "cat"])
+    labeled_run(
+        configured, "oth-0000000000000003", other, "arn:aws:sagemaker:us-east-1:1:model/oth", "2026-11-22"
+    )
+    labeled_run(configured, "non-0000000000000004", same, None, "2026-11-23")
+    event, _, _ = drop(configured, "incoming/demo.manifest", [input_line(i) for i in range(4)])
+    # When the run starts
+    answer = handler.lambda_handler(event, context)
+    # Then its labeling starts from the newest model of its label set, and the ledger says where from
+    labeling = started_input(configured)["config"]["labeling"]
+    assert labeling["initial_active_learning_model_arn"] == "arn:aws:sagemaker:us-east-1:1:model/new"
+    assert labeling["initial_model_source_run_id"] == "new-0000000000000002"
+    assert labeling["fingerprint"] == same
+    item = configured.run(answer["run_id"])
+    assert item["reused_model_arn"] == "arn:aws:sagemaker:us-east-1:1:model/new"
+    assert item["reused_model_source_run_id"] == "new-0000000000000002"
+
+
+def test_reuse_without_an_earlier_model_labels_from_scratch(
+    configured: Cloud, context: FakeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with_model_index(configured)
+    configure(monkeypatch, auto_labeling=True, reuse_model=True)
+    event, _, _ = drop(configured, "incoming/demo.manifest", [input_line(i) for i in range(4)])
+    answer = handler.lambda_handler(event, context)
+    assert answer["status"] == "RUNNING"
+    assert started_input(configured)["config"]["labeling"]["initial_active_learning_model_arn"] is None
+    assert "reused_model_arn" not in configured.run(answer["run_id"])
+
+
+def test_a_failed_model_lookup_does_not_stop_the_run(
+    configured: Cloud, context: FakeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given reuse on but a runs table without the index (a stack whose index is still being built)
+    configure(monkeypatch, auto_labeling=True, reuse_model=True)
+    event, _, _ = drop(configured, "incoming/demo.manifest", [input_line(i) for i in range(4)])
+    answer = handler.lambda_handler(event, context)
+    # Then the run labels without a reused model and the ledger records why
+    assert answer["status"] == "RUNNING"
+    assert started_input(configured)["config"]["labeling"]["initial_active_learning_model_arn"] is None
+    assert "labeling-model-by-fingerprint" in configured.run(answer["run_id"])["reuse_lookup_error"]
+
+
+def test_reuse_without_automated_labeling_is_a_config_error(
+    cloud: Cloud, context: FakeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure(monkeypatch, auto_labeling=False, reuse_model=True)
+    event, _, _ = drop(cloud, "incoming/demo.manifest", [input_line(0)])
+    with pytest.raises(ConfigError, match="reuse_model needs auto_labeling"):
+        handler.lambda_handler(event, context)
+
+
+def test_object_detection_run_gets_the_bounding_box_template(
+    configured: Cloud, context: FakeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure(monkeypatch, task_type="object-detection")
+    event, _, _ = drop(configured, "incoming/boxes.manifest", [input_line(i) for i in range(2)])
+    answer = handler.lambda_handler(event, context)
+    template = configured.read(f"labeling/{answer['run_id']}/template.liquid")
+    assert b"<crowd-bounding-box" in template and b'name="boundingBox"' in template
+    # bounding-box answers cost more: 2 x ($0.08 + 3 x $0.036)
+    assert answer["labeling"]["estimated_cost_usd"] == pytest.approx(0.38)

@@ -60,3 +60,31 @@ def test_env_helpers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GTPIPE_TEST_VAR", '{"a": 1}')
     with pytest.raises(ConfigError, match="JSON list"):
         json_list_env("GTPIPE_TEST_VAR")
+
+
+def test_labeling_prices_default_to_the_seed_prices_and_are_validated() -> None:
+    labeling = load_pipeline_config(json.dumps(pipeline_config())).labeling
+    assert labeling.labeling_prices().answer_price("image-classification") == 0.012
+    assert labeling.budget_usd is None and labeling.reuse_model is False
+    raw = pipeline_config()
+    raw["labeling"]["prices"] = {"perObjectUsd": 0.1}
+    raw["labeling"]["budget_usd"] = 12.5
+    labeling = load_pipeline_config(json.dumps(raw)).labeling
+    # stored in the snake_case form the ledger records
+    assert labeling.prices["per_object_usd"] == 0.1 and labeling.budget_usd == 12.5
+    raw["labeling"]["prices"] = {"perObjectUsd": -1}
+    with pytest.raises(ConfigError, match=r"labeling\.prices: .*per_object_usd"):
+        load_pipeline_config(json.dumps(raw))
+    raw["labeling"]["prices"] = None
+    raw["labeling"]["budget_usd"] = -1
+    with pytest.raises(ConfigError, match=r"labeling\.budget_usd"):
+        load_pipeline_config(json.dumps(raw))
+
+
+def test_model_reuse_needs_automated_labeling() -> None:
+    raw = pipeline_config()
+    raw["labeling"]["reuse_model"] = True
+    with pytest.raises(ConfigError, match="reuse_model needs auto_labeling"):
+        load_pipeline_config(json.dumps(raw))
+    raw["labeling"]["auto_labeling"] = True
+    assert load_pipeline_config(json.dumps(raw)).labeling.reuse_model is True

@@ -6,7 +6,15 @@ from decimal import Decimal
 
 import pytest
 from gtpipe_shared import ledger
-from gtpipe_shared.ledger_store import finish_run, get_run, put_new_run, record_step
+from gtpipe_shared.ledger_store import (
+    ReusableModel,
+    find_reusable_model,
+    finish_run,
+    get_run,
+    put_new_run,
+    record_labeling,
+    record_step,
+)
 
 from tests.lambdas.conftest import RUNS_TABLE, Cloud, put_running_run
 
@@ -141,3 +149,143 @@ def test_put_new_run_never_clobbers(cloud: Cloud) -> None:
     )
     assert put_new_run(cloud.dynamodb.Table(RUNS_TABLE), again) is False
     assert cloud.run(RUN)["status"] == "RUNNING"
+
+
+# --- labeling: fingerprint, counters, cost, reusable models ----------------------------------------------
+
+
+def test_fingerprint_depends_on_task_type_and_class_order() -> None:
+    base = ledger.labeling_fingerprint("image-classification", ["cat", "dog"])
+    assert base == ledger.labeling_fingerprint("image-classification", ("cat", "dog"))
+    # class ids are positions: the same names in another order are another label set
+    assert base != ledger.labeling_fingerprint("image-classification", ["dog", "cat"])
+    assert base != ledger.labeling_fingerprint("object-detection", ["cat", "dog"])
+    assert base != ledger.labeling_fingerprint("image-classification", ["cat", "dog", "bird"])
+    # names are not joined ambiguously
+    assert ledger.labeling_fingerprint("image-classification", ["a,b", "c"]) != ledger.labeling_fingerprint(
+        "image-classification", ["a", "b,c"]
+    )
+    with pytest.raises(ValueError, match="at least one class"):
+        ledger.labeling_fingerprint("image-classification", [])
+
+
+def test_label_counters_fill_missing_counts_and_refuse_bad_ones() -> None:
+    assert ledger.label_counters({"HumanLabeled": 3, "TotalLabeled": 3}) == {
+        "human": 3,
+        "machine": 0,
+        "total": 3,
+        "failed": 0,
+        "unlabeled": 0,
+    }
+    assert ledger.label_counters(None)["total"] == 0
+    with pytest.raises(ValueError, match="MachineLabeled"):
+        ledger.label_counters({"MachineLabeled": "many"})
+
+
+def reusable(cloud: Cloud, run_id: str, fingerprint: str, model: str, at: str) -> None:
+    put_running_run(cloud, run_id)
+    update = ledger.labeling_update(
+        job_arn=None,
+        counters=ledger.label_counters({}),
+        cost={"actual_usd": 0.0},
+        final_model_arn=model,
+        reused_model_arn=None,
+        reused_model_source_run_id=None,
+        now=at,
+    )
+    assert record_labeling(cloud.runs(), run_id, update).outcome == "updated"
+
+
+@pytest.fixture
+def indexed(cloud: Cloud) -> Cloud:
+    cloud.runs().delete()
+    cloud.dynamodb.create_table(
+        TableName=RUNS_TABLE,
+        KeySchema=[{"AttributeName": "run_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[
+            {"AttributeName": name, "AttributeType": "S"}
+            for name in ("run_id", ledger.FINGERPRINT_ATTRIBUTE, ledger.MODEL_AT_ATTRIBUTE)
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": ledger.LABELING_MODEL_INDEX,
+                "KeySchema": [
+                    {"AttributeName": ledger.FINGERPRINT_ATTRIBUTE, "KeyType": "HASH"},
+                    {"AttributeName": ledger.MODEL_AT_ATTRIBUTE, "KeyType": "RANGE"},
+                ],
+                "Projection": {
+                    "ProjectionType": "INCLUDE",
+                    "NonKeyAttributes": [ledger.FINAL_MODEL_ATTRIBUTE],
+                },
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return cloud
+
+
+def test_the_newest_model_of_a_fingerprint_is_found_with_one_query(indexed: Cloud) -> None:
+    runs = indexed.runs()
+    # Given runs that only carry a fingerprint once their labeling left a model
+    for run_id, fingerprint, model, at in (
+        ("a-0000000000000001", "lf1-x", "model/a", "2026-11-01T00:00:00.000000Z"),
+        ("b-0000000000000002", "lf1-x", "model/b", "2026-11-03T00:00:00.000000Z"),
+        ("c-0000000000000003", "lf1-y", "model/c", "2026-11-04T00:00:00.000000Z"),
+    ):
+        reusable(indexed, run_id, fingerprint, model, at)
+        runs.update_item(
+            Key={"run_id": run_id},
+            UpdateExpression="SET labeling_fingerprint = :fp",
+            ExpressionAttributeValues={":fp": fingerprint},
+        )
+    # a run of the same label set still labeling: in the table, not in the index
+    put_running_run(indexed, "d-0000000000000004")
+    runs.update_item(
+        Key={"run_id": "d-0000000000000004"},
+        UpdateExpression="SET labeling_fingerprint = :fp",
+        ExpressionAttributeValues={":fp": "lf1-x"},
+    )
+    found = find_reusable_model(runs, "lf1-x")
+    assert found == ReusableModel("model/b", "b-0000000000000002", "2026-11-03T00:00:00.000000Z")
+    assert find_reusable_model(runs, "lf1-z") is None
+
+
+def test_labeling_update_needs_the_run(cloud: Cloud) -> None:
+    update = ledger.labeling_update(
+        job_arn="arn",
+        counters=ledger.label_counters({}),
+        cost={},
+        final_model_arn=None,
+        reused_model_arn=None,
+        reused_model_source_run_id=None,
+        now=ledger.now_iso(),
+    )
+    assert record_labeling(cloud.runs(), "nobody-0000000000000000", update).outcome == "unknown-run"
+    assert get_run(cloud.runs(), "nobody-0000000000000000") is None
+
+
+def test_new_run_item_extra_attributes_cannot_replace_core_ones() -> None:
+    item = ledger.new_run_item(
+        RUN,
+        status="RUNNING",
+        input_bucket="b",
+        input_key="k",
+        input_version_id=None,
+        manifest_kind="input",
+        task_type="image-classification",
+        now="t",
+        extra={"labeling_fingerprint": "lf1-x", "reused_model_arn": None},
+    )
+    assert item["labeling_fingerprint"] == "lf1-x" and "reused_model_arn" not in item
+    with pytest.raises(ValueError, match="may not replace status"):
+        ledger.new_run_item(
+            RUN,
+            status="RUNNING",
+            input_bucket="b",
+            input_key="k",
+            input_version_id=None,
+            manifest_kind="input",
+            task_type="image-classification",
+            now="t",
+            extra={"status": "SUCCEEDED"},
+        )
