@@ -1,0 +1,1 @@
+"""report Lambda function (entry point: handler.lambda_handler): the run report in reports/<run_id>/."""

@@ -288,12 +288,23 @@ def labeling_cost(data: RunData) -> bytes:
             ha="center",
             fontsize=7,
         )
+    if not cost.iterations:
+        left.text(
+            0.5,
+            0.5,
+            "No per-iteration counts: the labeling job's output was not found",
+            ha="center",
+            va="center",
+            transform=left.transAxes,
+            color=GRAY,
+        )
     left.set_xticks(positions, [f"iter {row.iteration}" for row in cost.iterations])
     left.set_ylabel("US dollars")
     top = float((human + machine).max()) if len(positions) else 0.0
     left.set_ylim(0, max(0.01, top) * 1.3)
     left.set_title(f"Labeling cost per iteration: ${human.sum():,.2f} human, ${machine.sum():,.2f} machine")
-    left.legend(loc="upper left")
+    if cost.iterations:
+        left.legend(loc="upper left")
     note = cost.attribution_note or ""
     prices = (
         f"${cost.human_object_usd:.3f} per human-labeled object ({cost.workers_per_object} workers), "
@@ -392,8 +403,11 @@ def confusion_matrix(data: RunData) -> bytes:
     evaluation = data.evaluation
     assert evaluation is not None and evaluation.confusion_matrix is not None
     matrix = np.array(evaluation.confusion_matrix, dtype=float)
-    labels = evaluation.confusion_labels or data.class_names
     n = matrix.shape[0]
+    if matrix.ndim != 2 or matrix.shape[1] != n:
+        raise ValueError(f"confusion matrix is {matrix.shape}, not square")
+    given = evaluation.confusion_labels or data.class_names
+    labels = [given[i] if i < len(given) else data.class_name(i) for i in range(n)]
     rows = matrix.sum(axis=1, keepdims=True)
     normalized = np.divide(matrix, rows, out=np.zeros_like(matrix), where=rows > 0)
     side = _clamp(3.5 + 0.2 * n, 5.5, 11.5)
@@ -402,7 +416,7 @@ def confusion_matrix(data: RunData) -> bytes:
     image = ax.imshow(normalized, cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest")
     figure.colorbar(image, ax=ax, shrink=0.8, label="share of the true class")
     ticks = np.arange(n)
-    tick_labels = [short(name) for name in labels[:n]]
+    tick_labels = [short(name) for name in labels]
     ax.set_xticks(ticks, tick_labels, rotation=90, fontsize=_tick_size(n))
     row_labels = [f"{label} ({int(rows[i, 0])})" for i, label in enumerate(tick_labels)]
     ax.set_yticks(ticks, row_labels, fontsize=_tick_size(n))

@@ -427,6 +427,9 @@ class Gatherer:
         if summary.lines == 0:
             self.data.missing(LABELS, f"the labeled manifest {uri} is empty")
             return
+        if not summary.per_class:
+            self.data.missing(LABELS, f"the labeled manifest {uri} has no usable label")
+            return
         self.data.labels = summary
 
     def _labeling_ran(self) -> bool:
@@ -539,7 +542,16 @@ class Gatherer:
             )
             return
         label_attribute = _text(dig(self.state, "manifest", "label_attribute")) or "category"
-        rows, total, refs_common = self._validation_rows(validation_uri, label_attribute)
+        try:
+            rows, total, refs_common = self._validation_rows(validation_uri, label_attribute)
+        except ClientError as exc:
+            if error_code(exc) not in ("NoSuchKey", "404", "AccessDenied", "403"):
+                raise
+            self.data.missing(
+                EXAMPLES, f"the validation manifest {validation_uri} is unreadable ({error_code(exc)})"
+            )
+            self.data.warn(f"the validation manifest {validation_uri} is unreadable ({error_code(exc)})")
+            return
         if not rows:
             self.data.missing(EXAMPLES, f"the validation manifest {validation_uri} has no usable labels")
             return

@@ -232,7 +232,13 @@ class Headline:
 
 @dataclass
 class RunData:
-    """Everything the report shows; ``unavailable`` maps a part (``LABELS``...) to why it is missing."""
+    """Everything the report shows; ``unavailable`` maps a part (``LABELS``...) to why it is missing.
+
+    ``classification_examples`` are the validation images chosen for the grid (per true class, wrong
+    predictions first). For detection, ``detection_examples`` holds the chosen images once each;
+    ``detection_rows`` maps a class id to indices into it (the grid's row of that class) and
+    ``detection_samples`` lists the indices shown in the sample-detections figure.
+    """
 
     run_id: str
     outcome: str

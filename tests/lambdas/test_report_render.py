@@ -375,3 +375,12 @@ def test_downloaded_copy_has_no_broken_images(env: Env, tmp_path: Path) -> None:
 def test_rendering_time_is_bounded(env: Env) -> None:
     # The largest report (50 classes, 7 grid pages) renders well within a Lambda timeout.
     assert max(r.seconds for r in env.rendered.values()) < 60
+
+
+def test_class_names_come_from_the_labels_when_the_state_has_none(env: Env) -> None:
+    run = env.rendered["digits"].run
+    state = {**run.state, "config": {**run.state["config"], "label_categories": None}, "split": None}
+    moved = recorded_run.RecordedRun(run.run_id, run.outcome, state, run.ledger_item, {}, run.class_names)
+    data = _gather(env, moved)
+    assert data.class_names[:9] == recorded_run.DIGITS[:9]
+    assert "the execution state has no class names; names were taken from the labels" in data.warnings

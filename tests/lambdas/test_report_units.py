@@ -448,3 +448,25 @@ def test_settings_need_a_bucket_and_valid_prices() -> None:
         settings_from_env({"DATA_BUCKET": "b", "LABELING_PRICES": "not json"})
     settings = settings_from_env({"DATA_BUCKET": "b", "LABELING_PRICES": '{"perObjectUsd": 0.1}'})
     assert settings.prices.per_object_usd == 0.1
+
+
+def test_degenerate_data_still_renders_figures() -> None:
+    # given labels that are all zero, a confusion matrix with fewer names than rows, final-only curves
+    from report.model import ClassLabels, LabelSummary, MetricPoint, StepTiming, TrainingCurves
+
+    data = RunData(run_id="r", outcome="succeeded", task_type="image-classification", class_names=["only"])
+    data.labels = LabelSummary("u", "labeling job output", "images", [ClassLabels(), ClassLabels()], lines=3)
+    data.evaluation = Evaluation("accuracy", 0.5, None, None, 2, 0, {}, ["only"], [[1, 0], [1, 0]])
+    data.curves = TrainingCurves(
+        "job", "final", {"validation:accuracy": [MetricPoint(0.5)]}, note="final values only"
+    )
+    data.steps = [StepTiming("publish", "Completed", None, T0)]
+    # when the figures are rendered
+    rendered = {f.name: f for f in figures.render_figures(data)}
+    # then each drawable figure is drawn and nothing failed
+    assert rendered["class_histogram.png"].png is not None
+    assert rendered["confusion_matrix.png"].png is not None
+    assert rendered["training_curves.png"].png is not None
+    assert rendered["step_timeline.png"].png is not None
+    assert rendered["label_confidence.png"].unavailable == "the labels carry no confidence values"
+    assert data.warnings == []
