@@ -12,6 +12,16 @@ import os
 # default spinning and 6-14 s with passive waiting (measured). An explicit setting is respected.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from training.contracts import DEMO_HYPERPARAMETERS, METRIC_DEFINITIONS
+from training.contracts import (
+    DEMO_HYPERPARAMETERS,
+    DETECTION_DEMO_HYPERPARAMETERS,
+    DETECTION_METRIC_DEFINITIONS,
+    METRIC_DEFINITIONS,
+)
 
-__all__ = ["DEMO_HYPERPARAMETERS", "METRIC_DEFINITIONS"]
+__all__ = [
+    "DEMO_HYPERPARAMETERS",
+    "DETECTION_DEMO_HYPERPARAMETERS",
+    "DETECTION_METRIC_DEFINITIONS",
+    "METRIC_DEFINITIONS",
+]

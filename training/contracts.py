@@ -44,6 +44,41 @@ DEMO_HYPERPARAMETERS: Final[dict[str, str]] = {
 ``num_classes`` and ``num_training_samples`` depend on the data set, so callers add them. The values
 are strings, as SageMaker passes them. Measured by ``python -m bench.training_bench``."""
 
+# The built-in object-detection algorithm logs "#quality_metric: host=algo-1, epoch=3, validation mAP
+# <score>=(0.81)"; training lines may also name the batch ("epoch=3, batch=20, train ...").
+_QUALITY: Final = r"#quality_metric: host=\S+, epoch=[0-9]+, (?:batch=[0-9]+, )?"
+
+DETECTION_METRIC_DEFINITIONS: Final[list[dict[str, str]]] = [
+    {"Name": "validation:mAP", "Regex": _QUALITY + r"validation mAP <score>=\(" + _NUMBER + r"\)"},
+    {"Name": "train:cross_entropy", "Regex": _QUALITY + r"train cross_entropy <loss>=\(" + _NUMBER + r"\)"},
+    {"Name": "train:smooth_l1", "Regex": _QUALITY + r"train smooth_l1 <loss>=\(" + _NUMBER + r"\)"},
+]
+"""SageMaker ``MetricDefinitions`` for ``python -m training.detection.train``'s per-epoch log lines.
+
+The names are the built-in object-detection algorithm's metrics (``validation:mAP`` is its tuning
+objective); ``train:cross_entropy`` is the local detector's centre-heatmap focal loss and
+``train:smooth_l1`` its box-regression loss."""
+
+DETECTION_DEMO_HYPERPARAMETERS: Final[dict[str, str]] = {
+    "base_network": "vgg-16",
+    "use_pretrained_model": "0",
+    "image_shape": "128",
+    "epochs": "20",
+    "mini_batch_size": "16",
+    "optimizer": "adam",
+    "learning_rate": "0.002",
+    "weight_decay": "0.0001",
+    "lr_scheduler_step": "15,19",
+    "lr_scheduler_factor": "0.1",
+    "overlap_threshold": "0.5",
+    "nms_threshold": "0.45",
+    "seed": "0",
+}
+"""Hyperparameters for the synthetic-scenes detection demo (``training.scenes``).
+
+``num_classes``, ``num_training_samples`` and ``label_width`` depend on the data set, so callers add
+them. The values are strings, as SageMaker passes them. Measured numbers: ``training/README.md``."""
+
 # Content types the serving handlers accept and produce (the built-in algorithm's set).
 IMAGE_CONTENT_TYPES: Final = ("application/x-image", "image/jpeg", "image/png")
 JSON_CONTENT_TYPE: Final = "application/json"

@@ -76,6 +76,11 @@ def model_fn(model_dir: str | os.PathLike[str]) -> LoadedModel:
         raise ModelArtifactError(
             f"{root}: model format_version {config.get('format_version')!r} is not {MODEL_FORMAT_VERSION}"
         )
+    algorithm = config.get("algorithm", "image-classification")
+    if algorithm != "image-classification":
+        raise ModelArtifactError(
+            f"{root}: the model was trained by the {algorithm} algorithm, not image-classification"
+        )
     classes = json.loads((root / CLASSES_FILE).read_text(encoding="utf-8"))
     arch = Architecture.from_json_dict(config["architecture"])
     if len(classes) != arch.num_classes:
@@ -157,7 +162,9 @@ def predict_fn(data: Sequence[ImageInput], model: LoadedModel) -> np.ndarray:
     return probabilities.cpu().numpy()
 
 
-def _accept_type(accept: str | None) -> str:
+def accept_type(accept: str | None) -> str:
+    """The answer's media type for an Accept header (JSON by default); raises
+    :class:`UnsupportedAcceptError` when neither JSON nor JSON Lines is acceptable."""
     if not accept:
         return JSON_CONTENT_TYPE
     for part in accept.split(","):
@@ -179,7 +186,7 @@ def output_fn(prediction: np.ndarray, accept: str | None, batch: bool = False) -
     line. ``application/jsonlines``: always ``{"prediction": [...]}`` lines. Lines are joined by ``\\n``
     without a trailing newline (a transform job's ``AssembleWith: Line`` adds its own).
     """
-    media_type = _accept_type(accept)
+    media_type = accept_type(accept)
     # float32's shortest round-trip text: "0.9612384", not float64 noise like "0.961238443851471".
     rows = [[float(str(v)) for v in row] for row in np.atleast_2d(np.asarray(prediction, dtype=np.float32))]
     if media_type == JSONLINES_CONTENT_TYPE or batch:
@@ -189,7 +196,7 @@ def output_fn(prediction: np.ndarray, accept: str | None, batch: bool = False) -
 
 def output_content_type(accept: str | None) -> str:
     """The Content-Type of :func:`output_fn`'s answer for an Accept header."""
-    return _accept_type(accept)
+    return accept_type(accept)
 
 
 def predict_images(model: LoadedModel, images: Sequence[ImageInput], batch_size: int = 64) -> np.ndarray:

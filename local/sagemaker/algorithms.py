@@ -3,12 +3,13 @@
 SageMaker runs a training or serving container named by an ECR image URI. The local SageMaker maps the
 built-in algorithms' images to Python code of this repository instead:
 
-=========================  ================================  ===========================  ===============
-image repository           training (``python -m ...``)      serving handlers (module)    status
-=========================  ================================  ===========================  ===============
-``image-classification``   ``training.train``                ``training.inference``       supported
-``object-detection``       --                                --                           not supported
-=========================  ================================  ===========================  ===============
+=========================  ==================================  ================================  =============
+image repository           training (``python -m ...``)        serving handlers (module)         status
+=========================  ==================================  ================================  =============
+``image-classification``   ``training.train``                  ``training.inference``            supported
+``object-detection``       ``training.detection.train``        ``training.detection.inference``  supported
+``semantic-segmentation``  --                                  --                                not supported
+=========================  ==================================  ================================  =============
 
 An image matches by its repository name whatever the registry account, region or tag:
 ``<account>.dkr.ecr.<region>.amazonaws.com[.cn]/image-classification:1`` (AWS publishes the built-ins
@@ -27,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-from training.contracts import METRIC_DEFINITIONS
+from training.contracts import DETECTION_METRIC_DEFINITIONS, METRIC_DEFINITIONS
 
 
 @dataclass(frozen=True)
@@ -56,9 +57,15 @@ ALGORITHMS: Final[dict[str, Algorithm]] = {
     ),
     "object-detection": Algorithm(
         name="object-detection",
+        training_module="training.detection.train",
+        inference_module="training.detection.inference",
+        metric_definitions=tuple(DETECTION_METRIC_DEFINITIONS),
+    ),
+    "semantic-segmentation": Algorithm(
+        name="semantic-segmentation",
         unsupported_reason=(
-            "the built-in object-detection algorithm is not supported by the local SageMaker yet "
-            "(supported: image-classification)"
+            "the built-in semantic-segmentation algorithm is not supported by the local SageMaker "
+            "(supported: image-classification, object-detection)"
         ),
     ),
 }

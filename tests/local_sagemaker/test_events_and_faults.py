@@ -29,7 +29,7 @@ def envelope(detail_type: str, detail: dict, resources: list[str]) -> dict:
 
 def test_events_parse_with_the_pipelines_event_parser(cloud: Cloud, model_tar):
     # Given a training job that fails and an endpoint that goes in service
-    image = IMAGE.replace("image-classification", "object-detection")
+    image = IMAGE.replace("image-classification", "semantic-segmentation")
     uri = f"s3://{BUCKET}/x.manifest"
     cloud.backend.create_training_job(
         training_request("demo-0123456789abcdef-train-0", uri, uri, image=image)
@@ -52,7 +52,7 @@ def test_events_parse_with_the_pipelines_event_parser(cloud: Cloud, model_tar):
         ("training", "Failed", "Failed"),
     ]
     assert training[-1].name == "demo-0123456789abcdef-train-0"
-    assert "object-detection" in (training[-1].failure_reason or "")
+    assert "semantic-segmentation" in (training[-1].failure_reason or "")
     assert training[-1].ended_at is not None
     assert [(c.status, c.endpoint_config_name) for c in endpoint] == [
         ("Creating", "demo-0123456789abcdef-epc-0"),

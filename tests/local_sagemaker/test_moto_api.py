@@ -27,14 +27,14 @@ NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 def test_boto3_sagemaker_client_sees_backend_state_and_errors(api: Cloud, model_tar):
     sagemaker = api.client("sagemaker", config=NO_RETRIES)
     # Given a training job created through the backend (the state machine's path); it fails fast
-    image = IMAGE.replace("image-classification", "object-detection")
+    image = IMAGE.replace("image-classification", "semantic-segmentation")
     uri = f"s3://{BUCKET}/none.manifest"
     api.backend.create_training_job(training_request("shared-train-0", uri, uri, image=image))
     api.backend.wait_for_job("training", "shared-train-0", timeout=10)
     # When boto3 describes it / Then it sees the same job
     described = sagemaker.describe_training_job(TrainingJobName="shared-train-0")
     assert described["TrainingJobStatus"] == "Failed"
-    assert "object-detection" in described["FailureReason"]
+    assert "semantic-segmentation" in described["FailureReason"]
     assert described["SecondaryStatusTransitions"][0]["Status"] == "Starting"
     # Given a model created through boto3 (a Lambda's path) / Then the backend has it, with its tags
     data = api.put("models/m/model.tar.gz", model_tar.read_bytes())

@@ -123,18 +123,21 @@ def test_stop_training_job_stops_the_process(cloud: Cloud, channels):
     assert raised.value.code == "ValidationException"
 
 
-def test_object_detection_image_fails_clearly_and_job_names_are_unique(cloud: Cloud, channels):
-    # Given the built-in object-detection image, which has no local implementation yet
-    image = IMAGE.replace("image-classification", "object-detection")
-    cloud.backend.create_training_job(training_request("detector-0", *channels, image=image))
+def test_unsupported_image_fails_clearly_and_job_names_are_unique(cloud: Cloud, channels):
+    # Given the built-in semantic-segmentation image, which has no local implementation
+    image = IMAGE.replace("image-classification", "semantic-segmentation")
+    cloud.backend.create_training_job(training_request("segmenter-0", *channels, image=image))
     # When it runs
-    described = cloud.backend.wait_for_job("training", "detector-0", timeout=10)
+    described = cloud.backend.wait_for_job("training", "segmenter-0", timeout=10)
     # Then it fails saying so
     assert described["TrainingJobStatus"] == "Failed"
-    assert "object-detection algorithm is not supported by the local SageMaker" in described["FailureReason"]
+    assert (
+        "semantic-segmentation algorithm is not supported by the local SageMaker"
+        in described["FailureReason"]
+    )
     # And a second job with the same name is refused like on AWS
     with pytest.raises(SageMakerServiceError) as raised:
-        cloud.backend.create_training_job(training_request("detector-0", *channels, image=image))
+        cloud.backend.create_training_job(training_request("segmenter-0", *channels, image=image))
     assert raised.value.code == "ResourceInUse"
 
 

@@ -1,0 +1,276 @@
+"""The PyTorch half of detection training: the epoch loop, augmentation, losses, validation mAP.
+
+Imported lazily by :mod:`training.detection.train` once inputs are valid. Per epoch it logs the
+built-in's metric lines (``#quality_metric: host=algo-1, epoch=3, validation mAP <score>=(0.81)``),
+which :data:`training.contracts.DETECTION_METRIC_DEFINITIONS` parses.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from training.detection.evaluation import mean_average_precision
+from training.detection.hyperparameters import DetectionHyperparameters
+from training.detection.model import (
+    CompactDetector,
+    DetectorArchitecture,
+    build_detector,
+    decode,
+    encode_targets,
+    focal_loss,
+    regression_loss,
+)
+from training.trainer import EarlyStopping, EpochMetrics, channel_stats, configure_torch
+
+LOG = logging.getLogger("training.detection.train")
+
+# Detections kept per image for validation and serving: the built-in answers up to this many too.
+MAX_DETECTIONS = 100
+# Peaks below this score are dropped before NMS: they cannot change mAP at any useful recall.
+MIN_SCORE = 0.01
+EVAL_BATCH = 64
+
+
+@dataclass
+class DetectionFitResult:
+    """What training produced: the selected weights and the curves behind the choice."""
+
+    state_dict: dict[str, torch.Tensor]
+    best_epoch: int
+    epochs: list[EpochMetrics]
+    stopped_early: bool
+    mean: list[float]
+    std: list[float]
+    per_class_ap: list[float | None] = field(default_factory=list)
+    frozen: list[str] = field(default_factory=list)
+    device: str = "cpu"
+    train_seconds: float = 0.0
+
+
+def _make_optimizer(parameters: list[nn.Parameter], hps: DetectionHyperparameters) -> torch.optim.Optimizer:
+    if hps.optimizer == "adam":
+        return torch.optim.Adam(parameters, lr=hps.learning_rate, weight_decay=hps.weight_decay)
+    if hps.optimizer == "rmsprop":
+        return torch.optim.RMSprop(
+            parameters, lr=hps.learning_rate, momentum=hps.momentum, weight_decay=hps.weight_decay
+        )
+    if hps.optimizer == "adadelta":
+        return torch.optim.Adadelta(parameters, lr=hps.learning_rate, weight_decay=hps.weight_decay)
+    return torch.optim.SGD(
+        parameters, lr=hps.learning_rate, momentum=hps.momentum, weight_decay=hps.weight_decay
+    )
+
+
+def freeze_layers(model: nn.Module, pattern: str | None) -> list[str]:
+    """Freeze the backbone parameters whose names match ``freeze_layer_pattern`` (``re.search``).
+
+    Only the backbone (``stem``, ``stages``) can be frozen, as in the built-in, where the pattern
+    names base-network layers. Returns the frozen parameter names.
+    """
+    if not pattern:
+        return []
+    regex = re.compile(pattern)
+    frozen = []
+    for name, parameter in model.named_parameters():
+        if name.startswith(("stem.", "stages.")) and regex.search(name):
+            parameter.requires_grad_(False)
+            frozen.append(name)
+    if not frozen:
+        LOG.warning("freeze_layer_pattern=%r matches no backbone layer; nothing is frozen", pattern)
+    else:
+        LOG.info("Frozen by freeze_layer_pattern: %d parameter tensors (%s ...)", len(frozen), frozen[0])
+    return frozen
+
+
+class Augmenter:
+    """Random flips and colour-channel shuffles, applied to a batch and its boxes alike.
+
+    The classes of the built-in's use cases are told apart by shape: a mirrored object keeps its class,
+    and shuffling colour channels teaches that colour does not decide it.
+    """
+
+    def __init__(self, generator: torch.Generator) -> None:
+        self.generator = generator
+
+    def __call__(
+        self, images: torch.Tensor, boxes: list[np.ndarray]
+    ) -> tuple[torch.Tensor, list[np.ndarray]]:
+        n = len(images)
+        draws = torch.rand(n, 3, generator=self.generator).tolist()
+        permutations = [torch.randperm(3, generator=self.generator) for _ in range(n)]
+        out_images, out_boxes = [], []
+        for image, rows, (h_flip, v_flip, shuffle), order in zip(
+            images, boxes, draws, permutations, strict=True
+        ):
+            rows = rows.copy()
+            if h_flip < 0.5:
+                image = image.flip(-1)
+                rows[:, [1, 3]] = 1.0 - rows[:, [3, 1]]
+            if v_flip < 0.5:
+                image = image.flip(-2)
+                rows[:, [2, 4]] = 1.0 - rows[:, [4, 2]]
+            if shuffle < 0.5:
+                image = image[order]
+            out_images.append(image)
+            out_boxes.append(rows)
+        return torch.stack(out_images), out_boxes
+
+
+def _log_epoch(host: str, epoch: int, values: dict[str, float], seconds: float) -> None:
+    # The built-in's quality-metric lines; DETECTION_METRIC_DEFINITIONS parses them.
+    LOG.info(
+        "#quality_metric: host=%s, epoch=%d, train cross_entropy <loss>=(%f)",
+        host,
+        epoch,
+        values["train:cross_entropy"],
+    )
+    LOG.info(
+        "#quality_metric: host=%s, epoch=%d, train smooth_l1 <loss>=(%f)",
+        host,
+        epoch,
+        values["train:smooth_l1"],
+    )
+    LOG.info(
+        "#quality_metric: host=%s, epoch=%d, validation mAP <score>=(%f)",
+        host,
+        epoch,
+        values["validation:mAP"],
+    )
+    LOG.info("Epoch[%d] Time cost=%.3f", epoch, seconds)
+
+
+@torch.inference_mode()
+def predict_arrays(
+    model: CompactDetector,
+    arrays: np.ndarray,
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    device: torch.device,
+    nms_threshold: float,
+) -> list[np.ndarray]:
+    """Detections (D, 6) per uint8 image of shape (3, S, S), with the serving post-processing."""
+    model.eval()
+    out: list[np.ndarray] = []
+    for start in range(0, len(arrays), EVAL_BATCH):
+        batch = torch.from_numpy(arrays[start : start + EVAL_BATCH]).to(device, dtype=torch.float32)
+        heat, box = model(((batch / 255.0 - mean) / std).contiguous(memory_format=torch.channels_last))
+        for rows in decode(
+            heat, box, nms_threshold=nms_threshold, min_score=MIN_SCORE, max_detections=MAX_DETECTIONS
+        ):
+            out.append(rows.numpy())
+    return out
+
+
+def fit(
+    hps: DetectionHyperparameters,
+    arch: DetectorArchitecture,
+    train_arrays: np.ndarray,
+    train_boxes: list[np.ndarray],
+    val_arrays: np.ndarray,
+    val_boxes: list[np.ndarray],
+    *,
+    initial_state: dict[str, torch.Tensor] | None = None,
+    host: str = "algo-1",
+) -> DetectionFitResult:
+    """Train and return the weights of the epoch with the best validation mAP.
+
+    Losses: the heatmap's focal loss (logged as ``train:cross_entropy``) plus the smooth-L1 of box
+    offsets and log-sizes (``train:smooth_l1``). Early stopping follows the built-in's rules on
+    ``validation:mAP``.
+    """
+    device = configure_torch(hps.seed)
+    generator = torch.Generator().manual_seed(hps.seed)
+    model = build_detector(arch)
+    if initial_state is not None:
+        model.load_state_dict(initial_state)
+    # Channels-last convolutions measured 15% faster on CPU for this network (and suit GPUs too).
+    model.to(device)
+    model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # missing from torch's stubs
+    frozen = freeze_layers(model, hps.freeze_layer_pattern)
+    mean_list, std_list = channel_stats(train_arrays)
+    mean = torch.tensor(mean_list, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(std_list, device=device).view(1, 3, 1, 1)
+    augment = Augmenter(generator)
+    optimizer = _make_optimizer([p for p in model.parameters() if p.requires_grad], hps)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(
+        optimizer, milestones=list(hps.lr_scheduler_step), gamma=hps.lr_scheduler_factor
+    )
+    images = torch.from_numpy(train_arrays)
+    history: list[EpochMetrics] = []
+    best_map, best_epoch = -1.0, 0
+    best_state = copy.deepcopy(model.state_dict())
+    best_per_class: list[float | None] = []
+    stopping = EarlyStopping(
+        hps.early_stopping,
+        hps.early_stopping_patience,
+        hps.early_stopping_min_epochs,
+        hps.early_stopping_tolerance,
+    )
+    stopped_early = False
+    started = time.perf_counter()
+    for epoch in range(hps.epochs):
+        epoch_start = time.perf_counter()
+        model.train()
+        order = torch.randperm(len(images), generator=generator)
+        focal_sum = smooth_sum = 0.0
+        seen = 0
+        for start in range(0, len(order), hps.mini_batch_size):
+            index = order[start : start + hps.mini_batch_size]
+            if len(index) < 2 and len(order) > 1:
+                continue  # batch norm cannot train on a single image; it is reshuffled next epoch
+            batch, boxes = augment(images[index], [train_boxes[i] for i in index.tolist()])
+            targets = encode_targets(boxes, arch.num_classes, arch.grid)
+            inputs = (batch.to(device, dtype=torch.float32) / 255.0 - mean) / std
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+            heat, box = model(inputs)
+            focal = focal_loss(heat, targets.heatmap.to(device))
+            smooth = regression_loss(box, targets)
+            loss = focal + smooth
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            focal_sum += float(focal.detach()) * len(index)
+            smooth_sum += float(smooth.detach()) * len(index)
+            seen += len(index)
+        scheduler.step()
+        detections = predict_arrays(model, val_arrays, mean, std, device, hps.nms_threshold)
+        score = mean_average_precision(val_boxes, detections, arch.num_classes, hps.overlap_threshold)
+        values = {
+            "train:cross_entropy": focal_sum / max(seen, 1),
+            "train:smooth_l1": smooth_sum / max(seen, 1),
+            "validation:mAP": score.value,
+        }
+        seconds = time.perf_counter() - epoch_start
+        history.append(EpochMetrics(epoch, values, seconds))
+        _log_epoch(host, epoch, values, seconds)
+        if score.value > best_map:
+            best_map, best_epoch, best_per_class = score.value, epoch, score.per_class
+            best_state = copy.deepcopy(model.state_dict())
+        if stopping.should_stop(epoch, score.value):
+            LOG.info(
+                "Early stopping at epoch %d: no validation mAP improvement for %d epochs",
+                epoch,
+                stopping.epochs_without_improvement,
+            )
+            stopped_early = True
+            break
+    return DetectionFitResult(
+        state_dict={k: v.detach().cpu() for k, v in best_state.items()},
+        best_epoch=best_epoch,
+        epochs=history,
+        stopped_early=stopped_early,
+        mean=mean_list,
+        std=std_list,
+        per_class_ap=best_per_class,
+        frozen=frozen,
+        device=device.type,
+        train_seconds=time.perf_counter() - started,
+    )
