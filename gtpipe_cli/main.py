@@ -306,10 +306,9 @@ def follow(target: Target, run_id: str, args: argparse.Namespace, out: TextIO) -
         out.write(
             f"run {run_id} {progress.run_status} after {took}" + (f": {metric}" if metric else "") + "\n"
         )
-    if progress.finished:
+    if run.get("report_uri"):
         flags = f" {target.hint_flags}" if target.hint_flags else ""
-        uri = run.get("report_uri")
-        out.write(f"report: gtpipe report {run_id}{flags} --open" + (f"  ({uri})" if uri else "") + "\n")
+        out.write(f"report: gtpipe report {run_id}{flags} --open  ({run['report_uri']})\n")
     return code
 
 

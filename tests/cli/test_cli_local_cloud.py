@@ -125,12 +125,14 @@ def test_follow_shows_progress_per_change_and_exits_0_when_the_run_succeeds(subm
     follow = submitted.follow
     assert follow.code == 0, follow.out + follow.err
     lines = follow.out.splitlines()
-    progress = [line for line in lines if line.startswith("[")]
+    waiting = [line for line in lines if "waiting for run" in line]  # before start_run recorded it
+    assert all(line.startswith("[" + "." * 24 + "]  --%") for line in waiting), follow.out
+    progress = [line for line in lines if line.startswith("[") and line not in waiting]
     assert len(progress) >= 4, follow.out
     percents = [int(line.split("]", 1)[1].split("%", 1)[0]) for line in progress]
     assert percents == sorted(percents) and percents[-1] == 100
     assert any(" Train " in line and "train=" in line for line in progress), follow.out
-    assert f"run {submitted.run_id} SUCCEEDED after " in follow.out
+    assert f"run {submitted.run_id} SUCCEEDED after " in follow.out, follow.out
     assert f"report: gtpipe report {submitted.run_id} --local" in follow.out
 
 
@@ -164,6 +166,19 @@ def test_predict_prints_refusals_and_exits_6(env: Env, submitted: Submitted, tmp
     assert second["status"] == 400 and second["answer"]["code"] == "NotAnImage"
 
 
+def test_report_downloads_the_report_the_pipeline_wrote_for_the_run(
+    env: Env, submitted: Submitted, tmp_path: Path
+) -> None:
+    result = env.cli("report", submitted.run_id, "--out", str(tmp_path / "report"))
+    assert result.code == 0, result.err
+    index = tmp_path / "report" / "index.html"
+    assert submitted.run_id in index.read_text()
+    assert list((tmp_path / "report" / "figures").glob("*.png"))
+    uri = f"s3://{env.bucket}/reports/{submitted.run_id}/"
+    assert uri in result.out and str(index.resolve()) in result.out.splitlines()
+    assert f"({uri}index.html)" in submitted.follow.out  # follow named it from the ledger
+
+
 def test_report_downloads_a_report_put_in_the_bucket(env: Env, tmp_path: Path) -> None:
     run_id = "handmade-0123456789abcdef"
     s3 = env.cloud.client("s3")
@@ -184,7 +199,8 @@ def test_an_invalid_manifest_fails_follow_with_exit_1_and_has_no_report(env: Env
     run_id = submit.out.strip()
     follow = env.cli("follow", run_id, "--interval", "0.5", "--timeout", "60")
     assert follow.code == Exit.RUN_FAILED, follow.out + follow.err
-    assert f"run {run_id} FAILED: " in follow.out and "some-other-bucket" in follow.out
+    assert f"run {run_id} FAILED" in follow.out and "some-other-bucket" in follow.out
+    assert "report:" not in follow.out  # no execution, no report
     report = env.cli("report", run_id, "--out", str(tmp_path / "r"))
     assert report.code == Exit.NOT_YET
     assert f"run {run_id} (FAILED) has no report yet" in report.err

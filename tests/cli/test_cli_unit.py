@@ -271,11 +271,15 @@ def test_follow_exit_codes_say_the_outcome(aws_stacks: dict[str, str]) -> None:
     assert "FAILED: line 3: source-ref is not an s3:// URI" in result.out
 
     put_run(table, status="REJECTED", ended_at="2026-01-01T10:05:00.000000Z",
-            metrics={"metric_name": "accuracy", "metric_value": 0.5})  # fmt: skip
+            metrics={"metric_name": "accuracy", "metric_value": 0.5},
+            report_uri="s3://b/reports/x/index.html")  # fmt: skip
     result = gtpipe(*args)
     assert result.code == Exit.RUN_REJECTED
     assert f"run {RUN_ID} REJECTED after 5m00s: accuracy 0.500" in result.out
-    assert f"report: gtpipe report {RUN_ID} --region us-east-1 --open" in result.out
+    assert (
+        f"report: gtpipe report {RUN_ID} --region us-east-1 --open  (s3://b/reports/x/index.html)"
+        in result.out
+    )
 
     put_run(table, status="SUCCEEDED", ended_at="2026-01-01T10:05:00.000000Z")
     assert gtpipe(*args).code == Exit.OK
