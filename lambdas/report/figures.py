@@ -561,14 +561,21 @@ def sample_detections(data: RunData) -> bytes:
 # -- 6: grids of validation images ----------------------------------------------------------------
 
 
+def fit(image: Image.Image, size: int) -> Image.Image:
+    """``image`` scaled to fit ``size`` x ``size``, enlarged too (small images stay crisp: nearest)."""
+    scale = min(size / image.width, size / image.height)
+    width, height = max(1, round(image.width * scale)), max(1, round(image.height * scale))
+    resample = Image.Resampling.NEAREST if scale >= 2 else Image.Resampling.BICUBIC
+    return image.resize((width, height), resample)
+
+
 def _cell_image(image: Image.Image | None, frame: str) -> np.ndarray:
     """A CELL_PX square: the image centred on white inside a colored frame."""
     cell = Image.new("RGB", (CELL_PX, CELL_PX), frame)
     inner = CELL_PX - 2 * FRAME_PX
     canvas = Image.new("RGB", (inner, inner), "white")
     if image is not None:
-        picture = image.copy()
-        picture.thumbnail((inner, inner))
+        picture = fit(image, inner)
         canvas.paste(picture, ((inner - picture.width) // 2, (inner - picture.height) // 2))
     else:
         ImageDraw.Draw(canvas).line([(0, 0), (inner, inner)], fill=GRAY, width=2)
@@ -694,9 +701,7 @@ def detection_rows(data: RunData) -> list[GridRow]:
 def _boxes_for_class(example: DetectionExample, class_id: int) -> Image.Image | None:
     if example.image is None:
         return None
-    inner = CELL_PX - 2 * FRAME_PX
-    picture = example.image.copy()
-    picture.thumbnail((inner, inner))
+    picture = fit(example.image, CELL_PX - 2 * FRAME_PX)
     width, height = picture.size
     draw = ImageDraw.Draw(picture)
     match = match_boxes(example.truth, example.detections)
@@ -718,10 +723,9 @@ def grid_pages(rows: list[GridRow], title: str, legend: str) -> list[bytes]:
     count = (len(rows) + GRID_ROWS_PER_PAGE - 1) // GRID_ROWS_PER_PAGE
     for page in range(count):
         chunk = rows[page * GRID_ROWS_PER_PAGE : (page + 1) * GRID_ROWS_PER_PAGE]
+        first = page * GRID_ROWS_PER_PAGE
         suffix = (
-            f" (classes {page * GRID_ROWS_PER_PAGE + 1}-{page * GRID_ROWS_PER_PAGE + len(chunk)} of {len(rows)})"
-            if count > 1
-            else ""
+            f" (class ids {first}-{first + len(chunk) - 1}, page {page + 1} of {count})" if count > 1 else ""
         )
         pages.append(grid_page(title + suffix, chunk, legend))
     return pages
