@@ -87,8 +87,8 @@ def build_parser() -> Parser:
     """The ``gtpipe`` argument parser."""
     parser = Parser(
         prog="gtpipe",
-        description=__doc__.split("\n\n")[0],
-        epilog=__doc__.split("\n\n", 2)[2],
+        description=__doc__.split("\n\n")[0].replace("``", ""),
+        epilog=__doc__.split("\n\n", 2)[2].replace("``", ""),
     )
     target_options(parser, top=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
