@@ -166,3 +166,34 @@ def trained(tmp_path_factory: pytest.TempPathFactory, digits: list[DigitRecord])
         },
     )
     return TrainedModel(job, job.run_subprocess(), list(digits[200:]))
+
+
+# --- object detection ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def detection_scenes(tmp_path_factory: pytest.TempPathFactory) -> list[Any]:
+    """24 small synthetic scenes (64..96 px): the first 16 to train on, the last 8 to validate."""
+    from training.scenes import write_scenes
+
+    return write_scenes(tmp_path_factory.mktemp("scenes"), 24, seed=2, min_side=64, max_side=96)
+
+
+@pytest.fixture(scope="session")
+def trained_detector(
+    tmp_path_factory: pytest.TempPathFactory, detection_scenes: list[Any]
+) -> tuple[Any, str]:
+    """One real ``python -m training.detection.train`` run (2 epochs, 64 px, label attribute
+    'bird-boxes-v2'); returns the job and its log. The contract is under test, not accuracy."""
+    from .detection_support import TINY_DETECTION_HYPERPARAMETERS, detection_job
+
+    job = detection_job(
+        tmp_path_factory.mktemp("detection-job"),
+        detection_scenes[:16],
+        detection_scenes[16:],
+        {**TINY_DETECTION_HYPERPARAMETERS, "num_training_samples": "16"},
+        label_attribute="bird-boxes-v2",
+    )
+    process = job.run_subprocess()
+    assert process.returncode == 0, process.stdout[-3000:] + process.stderr[-3000:]
+    return job, process.stdout

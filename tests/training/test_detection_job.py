@@ -12,40 +12,24 @@ from training import DETECTION_METRIC_DEFINITIONS
 from training.artifact import package_model
 from training.contracts import CLASSES_FILE, MODEL_CONFIG_FILE, WEIGHTS_FILE
 from training.detection import trainer as detection_trainer
-from training.scenes import SCENE_CLASSES, write_scenes
+from training.scenes import SCENE_CLASSES
 
-from .detection_support import TINY_DETECTION_HYPERPARAMETERS, DetectionJob, detection_job
+from .detection_support import TINY_DETECTION_HYPERPARAMETERS, detection_job
 
 torch.set_num_threads(1)
 
 
-@pytest.fixture(scope="module")
-def scenes(tmp_path_factory):
-    """24 small scenes: 16 to train on, 8 to validate."""
-    return write_scenes(tmp_path_factory.mktemp("scenes"), 24, seed=2, min_side=64, max_side=96)
+@pytest.fixture
+def scenes(detection_scenes):
+    return detection_scenes
 
 
 def hyperparameters(count: int = 16, **overrides):
     return {**TINY_DETECTION_HYPERPARAMETERS, "num_training_samples": str(count), **overrides}
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, scenes) -> tuple[DetectionJob, str]:
-    """One real ``python -m training.detection.train`` subprocess run, label attribute 'bird-boxes-v2'."""
-    job = detection_job(
-        tmp_path_factory.mktemp("job"),
-        scenes[:16],
-        scenes[16:],
-        hyperparameters(),
-        label_attribute="bird-boxes-v2",
-    )
-    process = job.run_subprocess()
-    assert process.returncode == 0, process.stdout[-3000:] + process.stderr[-3000:]
-    return job, process.stdout
-
-
-def test_subprocess_job_writes_model_metrics_and_builtin_log_lines(trained):
-    job, log = trained
+def test_subprocess_job_writes_model_metrics_and_builtin_log_lines(trained_detector):
+    job, log = trained_detector
     # Then the model directory holds weights, classes, config, hyperparameters, metrics and serving code
     names = {p.relative_to(job.model_dir).as_posix() for p in job.model_dir.rglob("*") if p.is_file()}
     assert {WEIGHTS_FILE, CLASSES_FILE, MODEL_CONFIG_FILE, "hyperparameters.json", "metrics.json"} <= names
@@ -76,10 +60,10 @@ def test_subprocess_job_writes_model_metrics_and_builtin_log_lines(trained):
         assert len(values) == 2, definition["Name"]
     mAP = [float(v) for v in re.findall(DETECTION_METRIC_DEFINITIONS[0]["Regex"], log)]
     assert mAP == pytest.approx(metrics["curves"]["validation:mAP"], abs=1e-6)
-    assert "use_pretrained_model" not in log or "no pretrained" not in log  # 0 was asked: no warning
+    assert "no pretrained" not in log  # use_pretrained_model=0 was asked: nothing to warn about
 
 
-def test_same_seed_same_weights_and_sm_hps_with_decoded_values(tmp_path, scenes, trained):
+def test_same_seed_same_weights_and_sm_hps_with_decoded_values(tmp_path, scenes, trained_detector):
     # Given the subprocess job's inputs run again in-process, hyperparameters as decoded SM_HPS values
     hps = {**hyperparameters(), "image_shape": 64, "epochs": 2, "learning_rate": 0.002}
     job = detection_job(
@@ -88,7 +72,7 @@ def test_same_seed_same_weights_and_sm_hps_with_decoded_values(tmp_path, scenes,
     # When it runs
     assert job.run() == 0, job.failure()
     # Then the weights are identical to the first run's: training is deterministic by seed
-    first = torch.load(trained[0].model_dir / WEIGHTS_FILE, weights_only=True)
+    first = torch.load(trained_detector[0].model_dir / WEIGHTS_FILE, weights_only=True)
     second = torch.load(job.model_dir / WEIGHTS_FILE, weights_only=True)
     assert first.keys() == second.keys()
     assert all(torch.equal(first[k], second[k]) for k in first)
@@ -131,40 +115,47 @@ def test_missing_validation_channel_and_missing_image_fail_with_client_error(tmp
     assert len(job.metrics()["skipped_records"]) == 1
 
 
-def test_unexpected_errors_are_algorithm_errors(tmp_path, scenes, monkeypatch):
+def test_unexpected_errors_are_algorithm_errors(tmp_path, scenes, monkeypatch, capsys):
     def explode(*args, **kwargs):
         raise RuntimeError("the GPU caught fire")
 
     monkeypatch.setattr(detection_trainer, "fit", explode)
-    job = detection_job(tmp_path, scenes[:16], scenes[16:], hyperparameters())
+    job = detection_job(tmp_path, scenes[:16], scenes[16:], hyperparameters(use_pretrained_model="1"))
     assert job.run() == 2
     assert job.failure() == "AlgorithmError: RuntimeError: the GPU caught fire"
+    # And use_pretrained_model=1 (the built-in's default) said that no pretrained weights exist offline
+    assert (
+        "use_pretrained_model=1: no pretrained vgg-16 weights are available offline"
+        in capsys.readouterr().out
+    )
 
 
-def test_model_channel_starts_from_an_earlier_model_or_says_why_not(tmp_path, scenes, trained, capsys):
+def test_model_channel_starts_from_an_earlier_model_or_says_why_not(
+    tmp_path, scenes, trained_detector, capsys
+):
     # Given an earlier model.tar.gz of this algorithm in the 'model' channel
     job = detection_job(tmp_path / "a", scenes[:16], scenes[16:], hyperparameters(epochs="1"))
-    package_model(trained[0].model_dir, tmp_path / "a" / "input" / "data" / "model" / "model.tar.gz")
+    package_model(trained_detector[0].model_dir, tmp_path / "a" / "input" / "data" / "model" / "model.tar.gz")
     # When training runs / Then it starts from those weights
     assert job.run() == 0, job.failure()
     assert "Initialising from the model channel (incremental training)" in capsys.readouterr().out
     # Given the same model for another input size / Then the job refuses, naming the mismatch
     other = detection_job(tmp_path / "b", scenes[:16], scenes[16:], hyperparameters(image_shape="96"))
-    package_model(trained[0].model_dir, tmp_path / "b" / "input" / "data" / "model" / "model.tar.gz")
+    package_model(trained_detector[0].model_dir, tmp_path / "b" / "input" / "data" / "model" / "model.tar.gz")
     assert other.run() == 1
     assert "image_shape=64; this job asks for vgg-16, num_classes=4, image_shape=96" in other.failure()
 
 
-def test_freeze_layer_pattern_keeps_matching_backbone_weights(tmp_path, scenes, trained):
+def test_freeze_layer_pattern_keeps_matching_backbone_weights(tmp_path, scenes, trained_detector):
     # Given a model channel and a pattern that freezes the stem
     job = detection_job(
         tmp_path, scenes[:16], scenes[16:], hyperparameters(epochs="1", freeze_layer_pattern="^stem\\.")
     )
-    package_model(trained[0].model_dir, tmp_path / "input" / "data" / "model" / "model.tar.gz")
+    package_model(trained_detector[0].model_dir, tmp_path / "input" / "data" / "model" / "model.tar.gz")
     # When training runs
     assert job.run() == 0, job.failure()
     # Then the stem's weights did not move while the heads did
-    before = torch.load(trained[0].model_dir / WEIGHTS_FILE, weights_only=True)
+    before = torch.load(trained_detector[0].model_dir / WEIGHTS_FILE, weights_only=True)
     after = torch.load(job.model_dir / WEIGHTS_FILE, weights_only=True)
     assert torch.equal(before["stem.0.weight"], after["stem.0.weight"])
     assert not torch.equal(before["heatmap.0.weight"], after["heatmap.0.weight"])
