@@ -36,21 +36,17 @@ CLASSIFICATION_METRIC_DEFINITIONS: tuple[dict[str, str], ...] = (
 """The image-classification algorithm's definitions (a copy of ``training.contracts.METRIC_DEFINITIONS``:
 the Lambda asset does not ship the training package; a test keeps the two equal)."""
 
+# "#quality_metric: host=algo-1, epoch=3, validation mAP <score>=(0.81)"; training lines may name the batch,
+# with or without a comma ("epoch=3, batch=20 train ..."), and the local detector leaves it out.
+_QUALITY = r"#quality_metric: host=\S+, epoch=[0-9]+, (?:batch=[0-9]+,? )?"
+
 DETECTION_METRIC_DEFINITIONS: tuple[dict[str, str], ...] = (
-    {
-        "Name": "validation:mAP",
-        "Regex": r"#quality_metric: host=\S+, epoch=\S+, validation mAP <score>=\((\S+)\)",
-    },
-    {
-        "Name": "train:cross_entropy",
-        "Regex": r"#quality_metric: host=\S+, epoch=\S+, batch=\S+ train cross_entropy <loss>=(\S+)",
-    },
-    {
-        "Name": "train:smooth_l1",
-        "Regex": r"#quality_metric: host=\S+, epoch=\S+, batch=\S+ train smooth_l1 <loss>=(\S+)",
-    },
+    {"Name": "validation:mAP", "Regex": _QUALITY + r"validation mAP <score>=\(" + _NUMBER + r"\)"},
+    {"Name": "train:cross_entropy", "Regex": _QUALITY + r"train cross_entropy <loss>=\(" + _NUMBER + r"\)"},
+    {"Name": "train:smooth_l1", "Regex": _QUALITY + r"train smooth_l1 <loss>=\(" + _NUMBER + r"\)"},
 )
-"""The built-in object-detection algorithm's definitions, as SageMaker lists them for its image."""
+"""The object-detection algorithm's metrics (names as SageMaker reports them for the built-in image);
+the regexes accept the built-in's log lines and those of ``training.detection`` (the local detector)."""
 
 _EPOCH = re.compile(r"Epoch\[([0-9]+)\]|\bepoch[=:]\s*([0-9]+)", re.IGNORECASE)
 

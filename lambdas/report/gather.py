@@ -43,12 +43,17 @@ from PIL import Image
 from report import curves as curve_parsing
 from report.examples import Prediction, choose_classification, choose_detection_rows, choose_detection_samples
 from report.labels import (
+    AUTO_ANNOTATION_DIR,
+    AUTO_ANNOTATION_FILE,
+    AUTO_ANNOTATION_NOTE,
     CONSOLIDATION_DIR,
     IterationRecord,
     cost_summary,
+    count_auto_annotations,
     count_consolidated,
     iterations_from_files,
     job_root,
+    machine_rounds,
     parse_time,
     summarize_labels,
 )
@@ -159,6 +164,7 @@ class Gatherer:
         task_type = _text(dig(state, "config", "task_type")) or "image-classification"
         self.data = RunData(run_id=run_id, outcome=outcome, task_type=task_type, class_names=[])
         self.iterations: list[IterationRecord] = []
+        self.machine_rounds: dict[int, int] = {}
 
     # -- driver -----------------------------------------------------------------------------------
 
@@ -379,6 +385,15 @@ class Gatherer:
                 return key, 0
 
         self.iterations = iterations_from_files(self._parallel(count, keys))
+        bucket, prefix = parse_s3_uri(root + AUTO_ANNOTATION_DIR)
+        auto_keys = [
+            k for k in self._list(bucket, prefix, MAX_CONSOLIDATION_FILES) if k.endswith(AUTO_ANNOTATION_FILE)
+        ]
+
+        def count_auto(key: str) -> tuple[str, int]:
+            return key, count_auto_annotations(self._read(s3_uri(bucket, key)))
+
+        self.machine_rounds = machine_rounds(self._parallel(count_auto, auto_keys))
 
     def _labels(self) -> None:
         source = self._labels_source()
@@ -420,6 +435,9 @@ class Gatherer:
             self.data.class_names = [names_seen.get(i, f"class {i}") for i in range(count)]
             summary.per_class = summary.per_class[:count]
             self.data.warn("the execution state has no class names; names were taken from the labels")
+        if self.machine_rounds:
+            summary.machine_by_iteration = dict(self.machine_rounds)
+            summary.machine_iteration_note = AUTO_ANNOTATION_NOTE
         if summary.unknown_class_labels:
             self.data.warn(
                 f"{summary.unknown_class_labels} labels name a class id outside the configured classes"

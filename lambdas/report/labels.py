@@ -4,8 +4,11 @@
   (classification) or ``objects[].confidence`` (boxes), ``human-annotated`` and ``creation-date``.
 * ``annotations/consolidated-annotation/consolidation-response/iteration-N/<time>.json`` lists the
   objects people labeled in iteration N (one entry per object).
-* Machine labels carry no iteration. A machine label is attributed to the first iteration whose last
-  consolidation time is not before its ``creation-date``; without times, to the last iteration.
+* ``activelearning/auto-annotation/N/output/auto_annotator_output.txt`` lists the objects automated
+  labeling labeled in iteration N (one ``<datasetObjectId> <JSON>`` line each). When these files exist
+  they decide the iteration of machine labels; otherwise a machine label is attributed to the first
+  iteration whose last consolidation time is not before its ``creation-date``, and without times to the
+  last iteration.
 """
 
 from __future__ import annotations
@@ -24,7 +27,11 @@ from gtpipe_shared.pricing import LabelingPrices, human_object_cost
 from report.model import ClassLabels, CostSummary, IterationCost, LabelSummary
 
 CONSOLIDATION_DIR = "annotations/consolidated-annotation/consolidation-response/"
+AUTO_ANNOTATION_DIR = "activelearning/auto-annotation/"
+AUTO_ANNOTATION_FILE = "auto_annotator_output.txt"
+AUTO_ANNOTATION_NOTE = "machine labels per iteration as automated labeling recorded them (activelearning/)"
 _ITERATION_DIR = re.compile(r"iteration-([0-9]{1,6})/")
+_AUTO_DIR = re.compile(r"auto-annotation/([0-9]{1,6})/")
 _STAMP = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})[_T ]([0-9]{2}:[0-9]{2}:[0-9]{2})")
 
 
@@ -101,6 +108,25 @@ def iterations_from_files(files: Iterable[tuple[str, int]]) -> list[IterationRec
         if stamp is not None and (record.ended_at is None or stamp > record.ended_at):
             record.ended_at = stamp
     return [records[i] for i in sorted(records)]
+
+
+def count_auto_annotations(body: bytes) -> int:
+    """Objects in one ``auto_annotator_output.txt`` (``<datasetObjectId> <JSON>`` lines)."""
+    objects = {
+        line.split(maxsplit=1)[0] for line in body.decode("utf-8", "replace").splitlines() if line.strip()
+    }
+    return len(objects)
+
+
+def machine_rounds(files: Iterable[tuple[str, int]]) -> dict[int, int]:
+    """Machine-labeled objects per iteration from ``(auto-annotation key, objects in the file)`` pairs."""
+    rounds: dict[int, int] = {}
+    for key, objects in files:
+        match = _AUTO_DIR.search(key)
+        if match:
+            iteration = int(match.group(1))
+            rounds[iteration] = rounds.get(iteration, 0) + objects
+    return rounds
 
 
 class IterationAttributor:

@@ -161,6 +161,7 @@ def build_run(
     detection: bool = False,
     augmented: bool = False,
     ledger_costs: bool = True,
+    auto_annotation_files: bool = True,
     run_id: str | None = None,
     seed: int = 7,
 ) -> RecordedRun:
@@ -168,7 +169,8 @@ def build_run(
 
     ``failed_at``: ``split`` (no training, no predictions) or ``training`` (a partial training log).
     ``augmented``: the dropped manifest carried labels (no labeling job). ``ledger_costs``: the ledger
-    holds the labeling counters and costs (else the report computes them).
+    holds the labeling counters and costs (else the report computes them). ``auto_annotation_files``:
+    automated labeling's per-iteration files exist (else machine labels are placed by creation date).
     """
     if detection:
         return _build_detection(outcome=outcome, run_id=run_id or "birds-00000000000000d1", seed=seed)
@@ -202,6 +204,7 @@ def build_run(
     }
     lines: list[str] = []
     consolidated: dict[int, list[dict[str, Any]]] = {1: [], 2: [], 3: []}
+    auto_annotations: list[str] = []
     failed_positions = {total - 1, total // 2} if total > 6 else set()
     human = machine = 0
     for position, (ref, class_id) in enumerate(items):
@@ -229,6 +232,8 @@ def build_run(
         lines.append(json.dumps(line))
         if machine_label:
             machine += 1
+            content = {"category": label, "category-metadata": metadata}
+            auto_annotations.append(f"{position} {json.dumps(content)}")
         else:
             human += 1
             consolidated[max(1, iteration)].append(
@@ -245,6 +250,9 @@ def build_run(
     else:
         manifest_uri = f"s3://{BUCKET}/{root}manifests/output/output.manifest"
         objects[f"{root}manifests/output/output.manifest"] = manifest
+        if auto_annotation_files and auto_annotations:
+            key = f"{root}activelearning/auto-annotation/3/output/auto_annotator_output.txt"
+            objects[key] = ("\n".join(auto_annotations) + "\n").encode()
         for iteration, entries in consolidated.items():
             if entries:
                 stamp = iteration_end[iteration].strftime("%Y-%m-%d_%H:%M:%S")

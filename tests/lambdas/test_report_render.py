@@ -19,6 +19,7 @@ from moto import mock_aws
 from PIL import Image
 from report import handler
 from report.gather import Clients, Settings, gather_run
+from report.labels import AUTO_ANNOTATION_NOTE
 from report.model import RunData
 
 from tests.lambdas import recorded_run
@@ -33,7 +34,12 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "digits": {"classes": 10, "per_class": DIGITS_PER_CLASS},
     "one_class": {"classes": 1, "per_class": [5]},
     "two_classes_augmented": {"classes": 2, "per_class": [6, 1], "augmented": True, "ledger_costs": False},
-    "fifty_classes": {"classes": 50, "per_class": FIFTY_PER_CLASS, "ledger_costs": False},
+    "fifty_classes": {
+        "classes": 50,
+        "per_class": FIFTY_PER_CLASS,
+        "ledger_costs": False,
+        "auto_annotation_files": False,
+    },
     "hostile_names": {"classes": 3, "per_class": [4, 3, 2], "hostile_names": True},
     "failed_at_split": {"classes": 3, "per_class": [4, 4, 4], "outcome": "failed", "failed_at": "split"},
     "failed_in_training": {
@@ -250,7 +256,8 @@ def test_digits_data_comes_from_every_source(env: Env) -> None:
     assert data.cost is not None
     assert [row.iteration for row in data.cost.iterations] == [1, 2, 3]
     assert sum(row.human_objects for row in data.cost.iterations) == human
-    assert data.cost.iterations[-1].machine_objects == machine  # created between iterations 2 and 3
+    assert data.cost.iterations[-1].machine_objects == machine  # activelearning/auto-annotation/3/
+    assert data.cost.attribution_note == AUTO_ANNOTATION_NOTE
     assert data.curves is not None and data.curves.source == "log"
     assert [p.epoch for p in data.curves.series["validation:accuracy"]] == list(range(10))
     assert data.evaluation is not None and data.evaluation.source == "metrics.json"
@@ -324,6 +331,9 @@ def test_costs_are_computed_when_the_ledger_has_none(env: Env) -> None:
     assert data.cost.estimate_note is not None and data.cost.estimate_note.startswith(
         "computed by the report"
     )
+    # without automated labeling's files, machine labels are placed by their creation date
+    assert data.cost.iterations[-1].machine_objects == counters["MachineLabeled"]
+    assert data.cost.attribution_note is not None and "creation date" in data.cost.attribution_note
 
 
 def test_detection_report_has_ap_and_detections(env: Env) -> None:

@@ -74,6 +74,23 @@ def test_detection_log_values_are_averaged_per_epoch() -> None:
     assert [p.value for p in series["train:smooth_l1"]] == [0.5]
 
 
+def test_detection_definitions_read_the_builtin_and_the_local_detector_lines() -> None:
+    # given the same metric in the built-in's forms and the local detector's form
+    lines = [
+        "#quality_metric: host=algo-1, epoch=0, batch=10 train cross_entropy <loss>=(1.5)",
+        "#quality_metric: host=algo-1, epoch=1, batch=10, train cross_entropy <loss>=(1.25)",
+        "[INFO] #quality_metric: host=algo-1, epoch=2, train cross_entropy <loss>=(1.000000)",
+    ]
+    # when parsed  # then all three are found, with their epochs
+    series = _parse("\n".join(lines), "object-detection")
+    assert [(p.epoch, p.value) for p in series["train:cross_entropy"]] == [(0, 1.5), (1, 1.25), (2, 1.0)]
+    from training.contracts import DETECTION_METRIC_DEFINITIONS
+
+    assert [d["Name"] for d in curves.DETECTION_METRIC_DEFINITIONS] == [
+        d["Name"] for d in DETECTION_METRIC_DEFINITIONS
+    ]
+
+
 def test_values_without_an_epoch_are_plotted_by_log_position() -> None:
     # given a custom definition whose lines name no epoch
     compiled, _ = curves.compile_definitions([{"Name": "train:loss", "Regex": r"loss: ([0-9.]+)"}])
@@ -228,6 +245,16 @@ def test_consolidation_files_give_iterations() -> None:
     ]
     with pytest.raises(ValueError, match="not a JSON list"):
         labels.count_consolidated(b"{}")
+
+
+def test_automated_labeling_files_give_machine_labels_per_iteration() -> None:
+    body = b'4 {"category": 1}\n9 {"category": 0}\n4 {"category": 1}\n\n'
+    assert labels.count_auto_annotations(body) == 2
+    root = "labeling/job/activelearning/auto-annotation/"
+    rounds = labels.machine_rounds(
+        [(root + "2/output/auto_annotator_output.txt", 2), (root + "4/output/auto_annotator_output.txt", 5)]
+    )
+    assert rounds == {2: 2, 4: 5}
 
 
 def test_job_root_of_an_output_manifest() -> None:
