@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
+from gtpipe_cli.report import download_report
 from local.client import PredictionApi
 from local.cloud import CloudSettings, LocalCloud
 from local.demo_tasks import (
@@ -164,15 +165,26 @@ def how_to(outputs: dict[str, Any], run_id: str | None, sample: Path | None) -> 
     return "\n".join("  " + line for line in lines)
 
 
-def report_lines(run: dict[str, Any], run_id: str | None, state_dir: Path) -> list[str]:
-    """Where the run's report is, and the command that opens it."""
-    report_uri = run.get("report_uri")
-    if not report_uri:
-        return ["report: none recorded for this run"]
-    return [
-        f"report: {report_uri}",
-        f"open it: gtpipe report {run_id} --local --state-dir {state_dir} --open",
+def report_lines(
+    cloud: LocalCloud, bucket: str, run_id: str | None, state_dir: Path, keep_running: bool
+) -> list[str]:
+    """Download the run's report (the local cloud's state goes when it stops) and say where it is."""
+    if not run_id:
+        return []
+    local = download_report(cloud.client("s3"), bucket, run_id, state_dir / "reports" / run_id)
+    if local is None or local.index is None:
+        return [f"report: none written for run {run_id}"]
+    index = local.index.resolve()
+    lines = [
+        f"report: {local.uri}index.html",
+        f"        copied to {index}",
+        f"open it: python -m webbrowser {index.as_uri()}",
     ]
+    if keep_running:
+        lines.append(
+            f"or, while the cloud runs: gtpipe report {run_id} --local --state-dir {state_dir} --open"
+        )
+    return lines
 
 
 def run_demo(args: argparse.Namespace, display: Display) -> int:
@@ -246,7 +258,7 @@ def run_demo(args: argparse.Namespace, display: Display) -> int:
             failure = run.get("failure") or {}
             display.say(f"  failed at {failure.get('step')}: {failure.get('error')}: {failure.get('cause')}")
             display.say(f"  logs: {outputs['LogDir']}")
-            for line in report_lines(run, progress.run_id, state_dir):
+            for line in report_lines(cloud, bucket, progress.run_id, state_dir, args.keep_running):
                 display.say(f"  {line}")
             return 1
         api = PredictionApi(outputs)
@@ -287,7 +299,7 @@ def run_demo(args: argparse.Namespace, display: Display) -> int:
         display.say(f"\noutputs: {state_dir / 'outputs.json'}\ntry it by hand (while the cloud runs):")
         display.say(how_to(outputs, progress.run_id, holdout[0].path if holdout else None))
         display.say("")
-        for line in report_lines(run, progress.run_id, state_dir):
+        for line in report_lines(cloud, bucket, progress.run_id, state_dir, args.keep_running):
             display.say(line)
         ok = bool(good)
         if args.keep_running:
