@@ -811,10 +811,20 @@ class Gatherer:
         self.data.missing(CURVES, f"training job {job} reported no metrics: {log_problem}")
 
     def _log_messages(self, job: str) -> list[str]:
+        """The messages of the job's first host stream (``<job>/algo-1-...``), oldest first.
+
+        Streams are found with DescribeLogStreams; without that permission, FilterLogEvents with the
+        stream-name prefix reads the same events (on AWS; moto ignores the prefix, hence the preference).
+        """
         logs = self.clients.logs
-        streams = logs.describe_log_streams(logGroupName=LOG_GROUP, logStreamNamePrefix=f"{job}/").get(
-            "logStreams", []
-        )
+        try:
+            streams = logs.describe_log_streams(logGroupName=LOG_GROUP, logStreamNamePrefix=f"{job}/").get(
+                "logStreams", []
+            )
+        except ClientError as exc:
+            if error_code(exc) not in ("AccessDeniedException", "AccessDenied"):
+                raise
+            return self._filtered_log_messages(job)
         names = sorted(stream["logStreamName"] for stream in streams)
         if not names:
             raise ClientError(
@@ -839,6 +849,28 @@ class Gatherer:
             if not page.get("events") or next_token == token:
                 break
             token = next_token
+        return messages[:MAX_LOG_EVENTS]
+
+    def _filtered_log_messages(self, job: str) -> list[str]:
+        messages: list[str] = []
+        params: dict[str, Any] = {"logGroupName": LOG_GROUP, "logStreamNamePrefix": f"{job}/algo-1"}
+        while len(messages) < MAX_LOG_EVENTS:
+            page = self.clients.logs.filter_log_events(**params)
+            messages.extend(str(event.get("message", "")) for event in page.get("events", []))
+            token = page.get("nextToken")
+            if not token:
+                break
+            params["nextToken"] = token
+        if not messages:
+            raise ClientError(
+                {
+                    "Error": {
+                        "Code": "ResourceNotFoundException",
+                        "Message": f"no log events in {job}/algo-1*",
+                    }
+                },
+                "FilterLogEvents",
+            )
         return messages[:MAX_LOG_EVENTS]
 
     # -- steps ------------------------------------------------------------------------------------

@@ -497,3 +497,34 @@ def test_degenerate_data_still_renders_figures() -> None:
     assert rendered["step_timeline.png"].png is not None
     assert rendered["label_confidence.png"].unavailable == "the labels carry no confidence values"
     assert data.warnings == []
+
+
+def test_training_log_is_read_with_filter_log_events_without_describe_permission() -> None:
+    # given a role that may not DescribeLogStreams but may FilterLogEvents (two pages)
+    from botocore.exceptions import ClientError
+    from report.gather import Clients, Gatherer, Settings
+
+    class Logs:
+        def __init__(self) -> None:
+            self.calls: list[dict[str, object]] = []
+
+        def describe_log_streams(self, **_: object) -> dict[str, object]:
+            raise ClientError(
+                {"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "DescribeLogStreams"
+            )
+
+        def filter_log_events(self, **params: object) -> dict[str, object]:
+            self.calls.append(params)
+            if "nextToken" not in params:
+                return {"events": [{"message": "Epoch[0] Validation-accuracy=0.5"}], "nextToken": "t1"}
+            return {"events": [{"message": "Epoch[1] Validation-accuracy=0.75"}]}
+
+    logs = Logs()
+    gatherer = Gatherer(
+        "r", "succeeded", {}, Settings("b", LabelingPrices()), Clients(None, None, logs, None)
+    )
+    # when the job's log is read
+    messages = gatherer._log_messages("r-train-0")
+    # then both pages of the job's first host stream are returned in order
+    assert messages == ["Epoch[0] Validation-accuracy=0.5", "Epoch[1] Validation-accuracy=0.75"]
+    assert logs.calls[0]["logStreamNamePrefix"] == "r-train-0/algo-1"
