@@ -335,6 +335,10 @@ def labeling_cost(data: RunData) -> bytes:
         textcoords="offset points",
         ha="center",
     )
+    if cost.budget_usd is not None:
+        right.axhline(cost.budget_usd, color=RED, linestyle="--", label=f"budget ${cost.budget_usd:,.2f}")
+        right.legend(loc="upper right")
+        tallest = max(tallest, cost.budget_usd)
     right.set_xticks([0, 1], bars)
     right.set_ylim(0, tallest * 1.25)
     right.set_title("Estimated vs actual")

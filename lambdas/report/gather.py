@@ -294,31 +294,20 @@ class Gatherer:
         head.quality_threshold = _float(dig(self.state, "config", "quality_threshold"))
         head.train_count = _int(dig(self.state, "split", "counts", "train"))
         head.validation_count = _int(dig(self.state, "split", "counts", "validation"))
-        labeling = _map(ledger.get("labeling"))
-        counters = _map(dig(self.state, "labeling", "counters"))
-        head.human_labeled = _int(labeling.get("human_labeled"))
-        head.machine_labeled = _int(labeling.get("machine_labeled"))
-        head.total_labeled = _int(labeling.get("total"))
-        head.failed_labels = _int(labeling.get("failed"))
-        if isinstance(counters, Mapping):
-            head.human_labeled = (
-                head.human_labeled if head.human_labeled is not None else _int(counters.get("HumanLabeled"))
-            )
-            head.machine_labeled = (
-                head.machine_labeled
-                if head.machine_labeled is not None
-                else _int(counters.get("MachineLabeled"))
-            )
-            head.total_labeled = (
-                head.total_labeled if head.total_labeled is not None else _int(counters.get("TotalLabeled"))
-            )
-            head.failed_labels = (
-                head.failed_labels
-                if head.failed_labels is not None
-                else _int(counters.get("FailedNonRetryableError"))
-            )
-        head.final_active_learning_model_arn = _text(labeling.get("final_active_learning_model_arn"))
-        head.reused_model_arn = _text(labeling.get("reused_model_arn"))
+        counts = self._label_counts()
+        head.human_labeled, head.machine_labeled = counts["human"], counts["machine"]
+        head.total_labeled, head.failed_labels = counts["total"], counts["failed"]
+        old_shape = _map(ledger.get("labeling"))
+        head.final_active_learning_model_arn = (
+            _text(ledger.get("final_active_learning_model_arn"))
+            or _text(old_shape.get("final_active_learning_model_arn"))
+            or _text(dig(self.state, "labeling", "job_output", "FinalActiveLearningModelArn"))
+        )
+        head.reused_model_arn = (
+            _text(ledger.get("reused_model_arn"))
+            or _text(old_shape.get("reused_model_arn"))
+            or _text(dig(self.state, "config", "labeling", "initial_active_learning_model_arn"))
+        )
         failure = dig(self.state, "failure") or ledger.get("failure")
         if isinstance(failure, Mapping):
             self.data.failure = {
@@ -327,6 +316,51 @@ class Gatherer:
         elif self.data.outcome == "failed" and isinstance(dig(self.state, "error"), Mapping):
             error = dig(self.state, "error")
             self.data.failure = {"error": str(error.get("Error", "")), "cause": str(error.get("Cause", ""))}
+
+    def _label_counts(self) -> dict[str, int | None]:
+        """Human/machine/total/failed label counts: the ledger's ``label_counters`` (notify ``labeled``),
+        the labeling record in the state, an older ledger ``labeling`` map, or the job's LabelCounters."""
+        sources: list[tuple[Mapping[str, Any], dict[str, str]]] = [
+            (_map(self.ledger.get("label_counters")), {}),
+            (_map(dig(self.state, "labeling_record", "label_counters")), {}),
+            (
+                _map(self.ledger.get("labeling")),
+                {
+                    "human": "human_labeled",
+                    "machine": "machine_labeled",
+                    "total": "total",
+                    "failed": "failed",
+                },
+            ),
+            (
+                _map(dig(self.state, "labeling", "counters")),
+                {
+                    "human": "HumanLabeled",
+                    "machine": "MachineLabeled",
+                    "total": "TotalLabeled",
+                    "failed": "FailedNonRetryableError",
+                },
+            ),
+        ]
+        counts: dict[str, int | None] = {"human": None, "machine": None, "total": None, "failed": None}
+        for source, names in sources:
+            for key in counts:
+                if counts[key] is None:
+                    counts[key] = _int(source.get(names.get(key, key)))
+        return counts
+
+    def _prices(self) -> LabelingPrices:
+        """The prices this run was planned with (execution input, ledger), else the stack's."""
+        for where, candidate in (
+            ("config.labeling.prices", dig(self.state, "config", "labeling", "prices")),
+            ("labeling_cost.prices", dig(self.ledger, "labeling_cost", "prices")),
+        ):
+            if isinstance(candidate, Mapping):
+                try:
+                    return LabelingPrices.from_mapping(candidate)
+                except (ValueError, TypeError, AttributeError) as exc:
+                    self.data.warn(f"{where} is not a valid price table ({exc}); the stack's prices are used")
+        return self.settings.prices
 
     def _fill_headline_from_parts(self) -> None:
         head, labels, evaluation = self.data.headline, self.data.labels, self.data.evaluation
@@ -461,20 +495,28 @@ class Gatherer:
         if not self._labeling_ran():
             self.data.missing(COST, "no labeling job ran: the dropped manifest already carried labels")
             return
-        prices = self.settings.prices
+        prices = self._prices()
         task_type = self.data.task_type
         workers = _int(dig(self.state, "config", "labeling", "workers_per_object"))
         if workers is None or workers < 1:
             workers = DEFAULT_WORKERS_PER_OBJECT
             self.data.warn(f"workers per object unknown; the cost assumes {workers}")
-        recorded = _map(self.ledger.get("labeling_cost"))
+        recorded = _map(self.ledger.get("labeling_cost")) or _map(
+            dig(self.state, "labeling_record", "labeling_cost")
+        )
         estimated = _float(recorded.get("estimated_usd"))
-        estimate_note = "recorded by the cost guard" if estimated is not None else None
+        if estimated is None:
+            estimated = _float(dig(self.state, "config", "labeling", "estimated_cost_usd"))
+        estimate_note = "the cost guard's estimate before labeling" if estimated is not None else None
         objects = _int(dig(self.state, "manifest", "line_count")) or _int(self.ledger.get("line_count"))
         if estimated is None and objects is not None:
             estimated = estimate_labeling_cost(objects, workers, task_type, prices)
             estimate_note = f"computed by the report: {objects} objects, all labeled by people"
-        actual = _map(recorded.get("actual_usd"))
+        budget = _float(recorded.get("budget_usd"))
+        if budget is None:
+            budget = _float(dig(self.state, "config", "labeling", "budget_usd"))
+        # labeling_cost holds human_usd/machine_usd next to actual_usd (a total); accept them nested too.
+        actual = _map(recorded.get("actual_usd")) or recorded
         actual_human, actual_machine = _float(actual.get("human_usd")), _float(actual.get("machine_usd"))
         actual_note = (
             "recorded in the runs ledger" if actual_human is not None or actual_machine is not None else None
@@ -502,6 +544,7 @@ class Gatherer:
             actual_human_usd=actual_human,
             actual_machine_usd=actual_machine,
             actual_note=actual_note,
+            budget_usd=budget,
         )
 
     # -- evaluation -------------------------------------------------------------------------------

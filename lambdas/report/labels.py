@@ -334,6 +334,7 @@ def cost_summary(
     actual_human_usd: float | None,
     actual_machine_usd: float | None,
     actual_note: str | None,
+    budget_usd: float | None = None,
 ) -> CostSummary:
     """Per-iteration and total cost; without consolidation files, one iteration from the manifest."""
     human_price = human_object_cost(workers_per_object, task_type, prices)
@@ -360,4 +361,5 @@ def cost_summary(
         actual_machine_usd=actual_machine_usd,
         actual_note=actual_note,
         attribution_note=attribution,
+        budget_usd=budget_usd,
     )

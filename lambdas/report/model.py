@@ -115,6 +115,7 @@ class CostSummary:
     actual_machine_usd: float | None
     actual_note: str | None
     attribution_note: str | None = None
+    budget_usd: float | None = None
 
     @property
     def actual_total_usd(self) -> float | None:

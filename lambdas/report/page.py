@@ -109,7 +109,8 @@ def headline_cards(data: RunData) -> str:
             _card(
                 "labeling cost",
                 _usd(data.cost.actual_total_usd),
-                f"estimated {_usd(data.cost.estimated_usd)}",
+                f"estimated {_usd(data.cost.estimated_usd)}"
+                + (f", budget {_usd(data.cost.budget_usd)}" if data.cost.budget_usd is not None else ""),
             )
         )
     if head.train_count is not None:

@@ -330,20 +330,36 @@ def build_run(
         "steps": steps,
     }
     if ledger_costs and not augmented:
-        ledger["labeling"] = {
-            "human_labeled": human,
-            "machine_labeled": machine,
+        # As start_run and notify "labeled" record them (docs/design.md, "Runs ledger").
+        prices = {
+            "per_object_usd": 0.08,
+            "per_answer_usd": {"image-classification": 0.012},
+            "per_machine_label_usd": 0.08,
+        }
+        estimate = round(total * 0.116, 2)
+        state["config"]["labeling"].update(
+            {"prices": prices, "estimated_cost_usd": estimate, "budget_usd": 50.0}
+        )
+        counters = {
+            "human": human,
+            "machine": machine,
             "total": human + machine,
             "failed": len(failed_positions),
+            "unlabeled": 0,
         }
-        ledger["labeling_cost"] = {
-            "estimated_usd": round(total * 0.116, 2),
-            "actual_usd": {
-                "human_usd": round(human * 0.116, 2),
-                "machine_usd": round(machine * 0.08, 2),
-                "total_usd": round(human * 0.116 + machine * 0.08, 2),
-            },
+        cost = {
+            "estimated_usd": estimate,
+            "budget_usd": 50.0,
+            "actual_usd": round(human * 0.116 + machine * 0.08, 2),
+            "human_usd": round(human * 0.116, 2),
+            "machine_usd": round(machine * 0.08, 2),
+            "prices": prices,
         }
+        ledger.update({"label_counters": counters, "labeling_cost": cost})
+        ledger["final_active_learning_model_arn"] = (
+            f"arn:aws:sagemaker:us-east-1:123456789012:model/{job}-al-model"
+        )
+        state["labeling_record"] = {"status": "RECORDED", "label_counters": counters, "labeling_cost": cost}
     run = RecordedRun(run_id, outcome, state, ledger, objects, names)
     steps["split"] = {
         "status": "Completed",

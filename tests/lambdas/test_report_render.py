@@ -235,9 +235,11 @@ def test_digits_report_headline_and_sections(env: Env) -> None:
     # the one validation image without output is a warning, nothing else is
     assert rendered.answer["warnings"] == ["1 validation images have no usable transform output"]
     # label counts and costs come from the ledger
-    labeling = rendered.run.ledger_item["labeling"]
-    assert f"{labeling['human_labeled']} human, {labeling['machine_labeled']} machine" in html
-    assert f"${rendered.run.ledger_item['labeling_cost']['actual_usd']['total_usd']:,.2f}" in html
+    counters = rendered.run.ledger_item["label_counters"]
+    assert f"{counters['human']} human, {counters['machine']} machine, {counters['failed']} failed" in html
+    assert f"${rendered.run.ledger_item['labeling_cost']['actual_usd']:,.2f}" in html
+    assert "estimated $27.96, budget $50.00" in html
+    assert "Final active-learning model: <code>arn:aws:sagemaker:" in html
     assert "recorded in the runs ledger" in html
 
 
@@ -247,10 +249,8 @@ def test_digits_data_comes_from_every_source(env: Env) -> None:
     data = _gather(env, run)
     # then labels, iterations, curves, evaluation, examples and steps are all there
     assert data.labels is not None and data.labels.source == "labeling job output"
-    human, machine = (
-        run.ledger_item["labeling"]["human_labeled"],
-        run.ledger_item["labeling"]["machine_labeled"],
-    )
+    counters = run.ledger_item["label_counters"]
+    human, machine = counters["human"], counters["machine"]
     assert (data.labels.human_objects, data.labels.machine_objects) == (human, machine)
     assert data.labels.per_class[9].total <= 2  # the empty class only gets label noise
     assert data.cost is not None
@@ -258,6 +258,8 @@ def test_digits_data_comes_from_every_source(env: Env) -> None:
     assert sum(row.human_objects for row in data.cost.iterations) == human
     assert data.cost.iterations[-1].machine_objects == machine  # activelearning/auto-annotation/3/
     assert data.cost.attribution_note == AUTO_ANNOTATION_NOTE
+    assert (data.cost.estimated_usd, data.cost.budget_usd) == (27.96, 50.0)
+    assert data.cost.actual_human_usd == run.ledger_item["labeling_cost"]["human_usd"]
     assert data.curves is not None and data.curves.source == "log"
     assert [p.epoch for p in data.curves.series["validation:accuracy"]] == list(range(10))
     assert data.evaluation is not None and data.evaluation.source == "metrics.json"

@@ -528,3 +528,56 @@ def test_training_log_is_read_with_filter_log_events_without_describe_permission
     # then both pages of the job's first host stream are returned in order
     assert messages == ["Epoch[0] Validation-accuracy=0.5", "Epoch[1] Validation-accuracy=0.75"]
     assert logs.calls[0]["logStreamNamePrefix"] == "r-train-0/algo-1"
+
+
+@pytest.mark.parametrize(
+    ("ledger", "state"),
+    [
+        ({"label_counters": {"human": 7, "machine": 3, "total": 10, "failed": 1}}, {}),
+        ({}, {"labeling_record": {"label_counters": {"human": 7, "machine": 3, "total": 10, "failed": 1}}}),
+        ({"labeling": {"human_labeled": 7, "machine_labeled": 3, "total": 10, "failed": 1}}, {}),
+        (
+            {},
+            {
+                "labeling": {
+                    "counters": {
+                        "HumanLabeled": 7,
+                        "MachineLabeled": 3,
+                        "TotalLabeled": 10,
+                        "FailedNonRetryableError": 1,
+                    }
+                }
+            },
+        ),
+    ],
+    ids=["ledger-label_counters", "state-labeling_record", "ledger-labeling-map", "state-LabelCounters"],
+)
+def test_label_counts_are_read_from_any_record_of_them(
+    ledger: dict[str, object], state: dict[str, object]
+) -> None:
+    from report.gather import Clients, Gatherer, Settings
+
+    gatherer = Gatherer(
+        "r", "succeeded", state, Settings("b", LabelingPrices()), Clients(None, None, None, None)
+    )
+    gatherer.ledger = dict(ledger)
+    assert gatherer._label_counts() == {"human": 7, "machine": 3, "total": 10, "failed": 1}
+
+
+def test_run_prices_win_over_the_stack_prices_and_bad_ones_are_reported() -> None:
+    from report.gather import Clients, Gatherer, Settings
+
+    state = {"config": {"labeling": {"prices": {"per_object_usd": 0.5}}}}
+    gatherer = Gatherer(
+        "r", "succeeded", state, Settings("b", LabelingPrices()), Clients(None, None, None, None)
+    )
+    assert gatherer._prices().per_object_usd == 0.5
+    bad = Gatherer(
+        "r",
+        "succeeded",
+        {"config": {"labeling": {"prices": {"per_object_usd": -1}}}},
+        Settings("b", LabelingPrices(per_object_usd=0.2)),
+        Clients(None, None, None, None),
+    )
+    assert bad._prices().per_object_usd == 0.2
+    assert any("not a valid price table" in w for w in bad.data.warnings)
