@@ -75,4 +75,4 @@ bench: install
 
 clean:
 	-test -x $(PY) && $(PY) -m local.cli down
-	rm -rf cdk.out .local .pytest_cache .mypy_cache .ruff_cache
+	rm -rf cdk.out .local .gtpipe build .pytest_cache .mypy_cache .ruff_cache

@@ -98,7 +98,11 @@ class Serving(Construct):
             else apigateway.AuthorizationType.IAM,
             api_key_required=api_key_auth,
             request_validator=validator,
-            request_parameters={"method.request.header.Content-Type": True},
+            # min_confidence (object detection) is optional; the function validates its value.
+            request_parameters={
+                "method.request.header.Content-Type": True,
+                "method.request.querystring.min_confidence": False,
+            },
         )
         if api_key_auth:
             api_key = self.api.add_api_key("ApiKey", description="gtpipe prediction API key")

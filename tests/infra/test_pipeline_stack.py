@@ -182,7 +182,10 @@ def test_api_is_iam_authenticated_binary_throttled_logged_and_validated(synth: S
         {
             "HttpMethod": "POST",
             "AuthorizationType": "AWS_IAM",
-            "RequestParameters": {"method.request.header.Content-Type": True},
+            "RequestParameters": {
+                "method.request.header.Content-Type": True,
+                "method.request.querystring.min_confidence": False,
+            },
             "RequestValidatorId": Match.any_value(),
             "Integration": Match.object_like({"Type": "AWS_PROXY"}),
         },
