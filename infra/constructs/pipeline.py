@@ -633,8 +633,8 @@ class Pipeline(Construct):
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="ReadTrainingLogs",
-                actions=["logs:GetLogEvents", "logs:FilterLogEvents"],
-                # The group (FilterLogEvents) and its streams (GetLogEvents); CloudWatch Logs also
+                actions=["logs:DescribeLogStreams", "logs:GetLogEvents", "logs:FilterLogEvents"],
+                # The group (DescribeLogStreams, FilterLogEvents) and its streams (GetLogEvents); CloudWatch Logs also
                 # authorizes group operations against the `:*` form.
                 resources=[
                     f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:{TRAINING_LOG_GROUP}",

@@ -229,7 +229,11 @@ def test_report_function_reads_run_outputs_and_writes_only_reports(synth: Synthe
     tails = sorted(str(r["Fn::Join"][1][-1]) for r in as_list(describe["Resource"]))
     assert tails == [":labeling-job/*", ":training-job/*"]
     logs = next(s for s in statements if s.get("Sid") == "ReadTrainingLogs")
-    assert set(as_list(logs["Action"])) == {"logs:GetLogEvents", "logs:FilterLogEvents"}
+    assert set(as_list(logs["Action"])) == {
+        "logs:DescribeLogStreams",
+        "logs:GetLogEvents",
+        "logs:FilterLogEvents",
+    }
     assert all("log-group:/aws/sagemaker/TrainingJobs" in json.dumps(r) for r in as_list(logs["Resource"]))
     assert {a for a in actions if a.startswith("kms:")} == {
         "kms:Decrypt",
