@@ -67,6 +67,7 @@ from PIL import Image
 
 from local.sfn import SageMakerServiceError
 from training.artifact import package_model
+from training.contracts import DETECTION_DEMO_HYPERPARAMETERS
 
 from .algorithms import Algorithm, UnsupportedImage, resolve_image
 from .auto_labeling import ActiveLearningPlan, ActiveLearningResult, run_active_learning
@@ -90,7 +91,7 @@ AUTO_LABELING_HYPERPARAMETERS: Mapping[str, Mapping[str, str]] = {
         "mini_batch_size": "32",
         "learning_rate": "0.05",
     },
-    "object-detection": {"image_shape": "128", "epochs": "10", "mini_batch_size": "16"},
+    "object-detection": {k: v for k, v in DETECTION_DEMO_HYPERPARAMETERS.items() if k != "seed"},
 }
 """Default hyperparameters of the models trained during automated labeling, by algorithm."""
 

@@ -44,7 +44,7 @@ ACS = f"arn:aws:lambda:{REGION}:432418664414:function:ACS-ImageMultiClass"
 FAST_HYPERPARAMETERS: Mapping[str, str] = {
     "image_shape": "1,16,16",
     "num_layers": "18",
-    "epochs": "12",
+    "epochs": "15",
     "mini_batch_size": "32",
     "learning_rate": "0.05",
 }
@@ -59,12 +59,13 @@ def model_store_wired(backend: LocalSageMaker) -> Iterator[None]:
     ``LocalSageMaker.create_labeling_job`` should pass ``models=self`` itself; until it does, this wraps
     the ``LabelingRun`` it constructs (an explicit ``models=`` given by the service still wins).
     """
-    original = service.LabelingRun
-    service.LabelingRun = functools.partial(LabelingRun, models=backend)  # type: ignore[misc]
+    module: Any = service  # the attribute is replaced, for this context only
+    original = module.LabelingRun
+    module.LabelingRun = functools.partial(LabelingRun, models=backend)
     try:
         yield
     finally:
-        service.LabelingRun = original  # type: ignore[misc]
+        module.LabelingRun = original
 
 
 def labeling_request(
@@ -240,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--validation", type=int, default=100, help="human-labeled validation sample")
     parser.add_argument("--min-objects", type=int, default=100, help="auto_labeling_min_objects")
     parser.add_argument("--rounds", type=int, default=3, help="auto_labeling_max_rounds")
-    parser.add_argument("--epochs", type=int, default=12, help="epochs of each model training")
+    parser.add_argument("--epochs", type=int, default=15, help="epochs of each model training")
     parser.add_argument("--error-rate", type=float, default=0.1, help="a worker's error rate")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)

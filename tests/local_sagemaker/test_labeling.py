@@ -1,5 +1,5 @@
-"""Labeling jobs with the simulated workforce: Ground Truth's output, counters, and consolidation that
-beats a single annotator."""
+"""Labeling jobs with the simulated workforce (image classification and bounding boxes): Ground Truth's
+output, counters, and consolidation that beats a single annotator."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from local.sagemaker import LABELING_JOB_STATE_CHANGE, WorkforceSettings, consolidate, simulate_answers
-from training.datasets import CLASS_NAMES
+from local.sagemaker.box_workforce import Box, match_boxes
+from training.datasets import CLASS_NAMES, label_categories
+from training.scenes import reference_line, scene_source_ref, write_scenes
 
 from .conftest import ACCOUNT, BUCKET, REGION, ROLE, Cloud
 
@@ -164,18 +166,128 @@ def test_objects_without_reference_labels_fail_individually_and_a_job_with_none_
     assert failed["LabelCounters"]["FailedNonRetryableError"] == 1
 
 
-def test_bounding_box_labeling_fails_clearly(cloud: Cloud, digits, tmp_path):
-    # Given a bounding-box task
-    cloud.backend.workforce = WorkforceSettings(reference_file(tmp_path, digits[:2]), seed=1)
-    pre = PRE.replace("PRE-ImageMultiClass", "PRE-BoundingBox")
-    request = labeling_request(
-        "boxes-0", input_manifest(cloud, digits[:2]), cloud.label_categories(), pre=pre
+def _recall_and_iou(boxes_per_image, scenes) -> tuple[float, float]:
+    """Share of true boxes matched (IoU >= 0.5, same class) and the mean IoU of the matches."""
+    hits = []
+    total = 0
+    for boxes, scene in zip(boxes_per_image, scenes, strict=True):
+        truth = [Box(o.class_id, o.left, o.top, o.width, o.height) for o in scene.objects]
+        total += len(truth)
+        hits += [v for i, j, v in match_boxes(boxes, truth) if boxes[i].class_id == truth[j].class_id]
+    return len(hits) / total, sum(hits) / len(hits)
+
+
+def test_bounding_boxes_are_drawn_consolidated_and_written_in_ground_truths_format(cloud: Cloud, tmp_path):
+    # Given 40 synthetic scenes (circles and squares) with their true boxes as reference answers, plus a
+    # classification reference line the box task must ignore, and workers who jitter, miss and mislabel
+    classes = ("circle", "square")
+    scenes = write_scenes(tmp_path / "scenes", 40, seed=5, class_names=classes, max_objects=4)
+    refs = [scene_source_ref(s, BUCKET) for s in scenes]
+    for scene, ref in zip(scenes, refs, strict=True):
+        cloud.s3.upload_file(str(scene.path), BUCKET, ref[len(f"s3://{BUCKET}/") :])
+    reference = tmp_path / "boxes.jsonl"
+    lines = [reference_line(s, r) for s, r in zip(scenes, refs, strict=True)]
+    lines.append({"source-ref": f"s3://{BUCKET}/images/digit.png", "label": 1})
+    reference.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    cloud.backend.workforce = WorkforceSettings(
+        reference, seed=3, box_jitter=0.06, box_miss_rate=0.15, box_wrong_class_rate=0.05
     )
-    # When it runs / Then it fails saying it is not simulated
+    manifest = cloud.put(
+        "incoming/scenes.manifest", "".join(json.dumps({"source-ref": r}) + "\n" for r in refs)
+    )
+    categories = cloud.put("labeling/shapes.json", json.dumps(label_categories(classes)))
+    pre = PRE.replace("PRE-ImageMultiClass", "PRE-BoundingBox")
+    request = labeling_request("boxes-0", manifest, categories, pre=pre)
+    request["LabelAttributeName"] = "boxes"
+    # When the bounding-box job runs
     cloud.backend.create_labeling_job(request)
-    described = cloud.backend.wait_for_job("labeling", "boxes-0", timeout=30)
-    assert described["LabelingJobStatus"] == "Failed"
-    assert "object-detection labeling is not simulated yet" in described["FailureReason"]
+    described = cloud.backend.wait_for_job("labeling", "boxes-0", timeout=60)
+    # Then every image is labeled by people
+    assert described["LabelingJobStatus"] == "Completed", described.get("FailureReason")
+    assert described["LabelCounters"]["HumanLabeled"] == described["LabelCounters"]["TotalLabeled"] == 40
+    output = [
+        json.loads(line)
+        for line in cloud.read(described["LabelingJobOutput"]["OutputDatasetS3Uri"]).splitlines()
+    ]
+    # And each line holds Ground Truth's bounding-box label and metadata
+    for line, scene in zip(output, scenes, strict=True):
+        label, metadata = line["boxes"], line["boxes-metadata"]
+        assert label["image_size"] == [{"width": scene.width, "height": scene.height, "depth": 3}]
+        assert set(metadata) == {
+            "objects",
+            "class-map",
+            "type",
+            "human-annotated",
+            "creation-date",
+            "job-name",
+        }
+        assert metadata["type"] == "groundtruth/object-detection"
+        assert metadata["human-annotated"] == "yes" and metadata["job-name"] == "labeling-job/boxes-0"
+        assert len(metadata["objects"]) == len(label["annotations"])
+        assert all(0 < item["confidence"] <= 1 for item in metadata["objects"])
+        assert metadata["class-map"] == {
+            str(a["class_id"]): classes[a["class_id"]] for a in label["annotations"]
+        }
+        for box in label["annotations"]:
+            assert set(box) == {"class_id", "left", "top", "width", "height"}
+            assert 0 <= box["left"] < box["left"] + box["width"] <= scene.width
+            assert 0 <= box["top"] < box["top"] + box["height"] <= scene.height
+    # And the workers' answers are Ground Truth's boundingBox answers, three per image
+    responses = cloud.keys("labeling/boxes-0/annotations/worker-response/iteration-1/")
+    assert len(responses) == 40
+    single: list[list[Box]] = [[] for _ in scenes]
+    for key in responses:
+        index = int(key.split("/")[-2])
+        answers = json.loads(cloud.read(f"s3://{BUCKET}/{key}"))["answers"]
+        assert len(answers) == 3
+        content = answers[0]["answerContent"]["boundingBox"]
+        assert content["inputImageProperties"] == {
+            "width": scenes[index].width,
+            "height": scenes[index].height,
+        }
+        single[index] = [
+            Box(classes.index(b["label"]), b["left"], b["top"], b["width"], b["height"])
+            for b in content["boundingBoxes"]
+        ]
+    consolidation = cloud.keys("labeling/boxes-0/annotations/consolidated-annotation/consolidation-response/")
+    first = json.loads(cloud.read(f"s3://{BUCKET}/{consolidation[0]}"))[0]
+    assert first["consolidatedAnnotation"]["content"] == {
+        k: output[0][k] for k in ("boxes", "boxes-metadata")
+    }
+    # And (measured) the consolidated boxes find and fit the true boxes better than one worker's
+    merged = [[Box(**a) for a in line["boxes"]["annotations"]] for line in output]
+    merged_recall, merged_iou = _recall_and_iou(merged, scenes)
+    single_recall, single_iou = _recall_and_iou(single, scenes)
+    print(
+        f"recall/IoU: consolidated {merged_recall:.3f}/{merged_iou:.3f}, one worker {single_recall:.3f}/{single_iou:.3f}"
+    )
+    assert merged_recall > single_recall + 0.05
+    assert merged_iou > single_iou
+
+
+def test_a_single_class_box_job_is_accepted_and_an_unknown_task_type_fails(cloud: Cloud, tmp_path):
+    # Given one scene of circles only, and a label categories file with the single class (as seed 001's "Bird")
+    scene = write_scenes(tmp_path / "one", 1, seed=2, class_names=("circle",))[0]
+    ref = scene_source_ref(scene, BUCKET)
+    reference = tmp_path / "one.jsonl"
+    reference.write_text(json.dumps(reference_line(scene, ref)) + "\n")
+    cloud.backend.workforce = WorkforceSettings(reference, seed=1, box_jitter=0.0, box_miss_rate=0.0)
+    manifest = cloud.put("incoming/one.manifest", json.dumps({"source-ref": ref}))
+    categories = cloud.put("labeling/circle.json", json.dumps(label_categories(("circle",))))
+    pre = PRE.replace("PRE-ImageMultiClass", "PRE-BoundingBox")
+    # When labeled by exact workers
+    cloud.backend.create_labeling_job(labeling_request("one-box", manifest, categories, pre=pre))
+    described = cloud.backend.wait_for_job("labeling", "one-box", timeout=30)
+    # Then the consolidated boxes are exactly the true ones
+    assert described["LabelingJobStatus"] == "Completed", described.get("FailureReason")
+    line = json.loads(cloud.read(described["LabelingJobOutput"]["OutputDatasetS3Uri"]))
+    assert line["category"]["annotations"] == reference_line(scene, ref)["annotations"]
+    # Given a task type the workforce does not simulate / Then the job fails naming it
+    pre = PRE.replace("PRE-ImageMultiClass", "PRE-SemanticSegmentation")
+    cloud.backend.create_labeling_job(labeling_request("segments-0", manifest, categories, pre=pre))
+    failed = cloud.backend.wait_for_job("labeling", "segments-0", timeout=30)
+    assert failed["LabelingJobStatus"] == "Failed"
+    assert "labeling task type PRE-SemanticSegmentation is not simulated" in failed["FailureReason"]
 
 
 def test_seconds_per_task_keeps_the_job_in_progress_and_stop_works(cloud: Cloud, digits, tmp_path):
