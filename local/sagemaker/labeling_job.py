@@ -198,9 +198,7 @@ class LabelingRun:
         self.faults = faults
         self.region = region
         self.models = models
-        request = handle.request
-        self.root = S3Uri.parse(request["OutputConfig"]["S3OutputPath"]).join(handle.name)
-        self.job_label = handle.name
+        self.root = S3Uri("", "")  # <S3OutputPath>/<job>, set when the job starts
         self.rng = random.Random(f"{settings.seed}:{handle.name}")
         # Filled while running.
         self.task: LabelingTask | None = None
@@ -333,6 +331,11 @@ class LabelingRun:
         if injected is not None:
             raise self.handle.fail(injected)
         request = self.handle.request
+        output_path = request["OutputConfig"]["S3OutputPath"]
+        try:
+            self.root = S3Uri.parse(output_path).join(self.handle.name)
+        except ValueError as error:
+            raise self.handle.fail(f"ClientError: OutputConfig.S3OutputPath: {error}") from None
         kind = task_type(request)
         attribute = request["LabelAttributeName"]
         task: LabelingTask
@@ -434,7 +437,7 @@ class LabelingRun:
         batch_content = []
         for index, reference, label in zip(labeled, references, consolidated, strict=True):
             results[index] = label
-            self.content[index] = task.human_content(label, self.job_label, date)
+            self.content[index] = task.human_content(label, self.handle.name, date)
             batch_content.append(
                 {"datasetObjectId": str(index), "consolidatedAnnotation": {"content": self.content[index]}}
             )
@@ -760,7 +763,7 @@ class LabelingRun:
         lines = []
         for index in sorted(predictions):
             self.content[index] = task.machine_content(
-                predictions[index], self.sizes[index], self.job_label, date
+                predictions[index], self.sizes[index], self.handle.name, date
             )
             lines.append(f"{index} {json.dumps(self.content[index], separators=(',', ':'))}")
         uri = self.root.join(
@@ -825,7 +828,7 @@ class LabelingRun:
                 line.update(self.content[index])
             else:
                 line[f"{attribute}-metadata"] = task.failure_metadata(
-                    self.failures.get(index, "not labeled"), self.job_label, date
+                    self.failures.get(index, "not labeled"), self.handle.name, date
                 )
             lines.append(json.dumps(line, separators=(",", ":")))
         manifest = self.root.join("manifests", "output", "output.manifest")

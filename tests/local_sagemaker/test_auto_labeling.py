@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import tarfile
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -490,3 +491,31 @@ def test_a_box_job_trains_the_local_detector_and_registers_it(wired: Cloud, tmp_
     final = wired.backend.describe_model({"ModelName": final_model_name("boxes-train")})
     assert described["LabelingJobOutput"]["FinalActiveLearningModelArn"] == final["ModelArn"]
     assert final["PrimaryContainer"]["Image"].endswith("/object-detection:1")
+
+
+def test_stopping_a_job_while_its_model_trains_ends_it_stopped_promptly(wired: Cloud, digits, tmp_path):
+    # Given an automated labeling job whose model is training (people have labeled both samples)
+    wired.backend.workforce = _settings(
+        _reference(wired, tmp_path, digits),
+        auto_labeling_hyperparameters={**FAST_HYPERPARAMETERS, "epochs": "200"},
+    )
+    wired.backend.create_labeling_job(
+        _request(wired, "stop-auto", _manifest(wired, digits, "incoming/stop.manifest"))
+    )
+    deadline = time.monotonic() + 60
+    while (
+        wired.backend.describe_labeling_job({"LabelingJobName": "stop-auto"})["LabelCounters"]["HumanLabeled"]
+        < 160
+    ):
+        assert time.monotonic() < deadline, "the samples were not labeled in time"
+        time.sleep(0.1)
+    time.sleep(1.0)  # the training process is starting
+    # When the job is stopped
+    started = time.monotonic()
+    wired.backend.stop_labeling_job({"LabelingJobName": "stop-auto"})
+    described = wired.backend.wait_for_job("labeling", "stop-auto", timeout=15)
+    # Then it ends Stopped (not Failed) within the grace period, with the counters reached so far
+    assert described["LabelingJobStatus"] == "Stopped", described.get("FailureReason")
+    assert time.monotonic() - started < 10
+    assert described["LabelCounters"]["HumanLabeled"] == 160
+    assert described["LabelCounters"]["Unlabeled"] == 40
