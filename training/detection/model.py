@@ -44,8 +44,6 @@ HEAD_WIDTH = 32
 HEATMAP_PRIOR_BIAS = -2.19
 # Gaussian spread of a centre on the heatmap, as a share of the box size (TTFNet's alpha / 6).
 GAUSSIAN_SHARE = 0.54 / 6
-# Cells whose Gaussian value is at least this learn the object's box (TTFNet-style dense regression).
-REGRESSION_FLOOR = 0.05
 
 
 def grid_side(image_size: int, stride: int = 4) -> int:
@@ -185,55 +183,32 @@ class Targets:
     """A batch's training targets on the output grid."""
 
     heatmap: torch.Tensor  # (N, C, G, G): 1 at each centre cell, Gaussian falloff around it
-    regression: torch.Tensor  # (N, 4, G, G): the box seen from each cell (see encode_targets)
-    weights: torch.Tensor  # (N, G, G): each object's cells share a weight of 1 (0 elsewhere)
-    objects: int
+    cells: torch.Tensor  # (M,) flat index into N*G*G of each object's centre cell
+    regression: torch.Tensor  # (M, 4): centre offset x, y in the cell; log width, log height in cells
 
 
 def encode_targets(boxes: list[np.ndarray], num_classes: int, grid: int) -> Targets:
-    """Targets for a batch; ``boxes[i]`` holds image i's rows ``class_id, xmin, ymin, xmax, ymax``.
-
-    The heatmap peaks at 1 in each object's centre cell with a Gaussian around it. Box values are
-    learned densely, as TTFNet does, which trains much faster than at the centre cell alone: every cell
-    inside the box where the object's Gaussian exceeds :data:`REGRESSION_FLOOR` learns the offset from
-    itself to the box centre and the log of the box size, in cells, weighted by the Gaussian (an
-    object's weights sum to 1). Where objects overlap, the smaller one owns the cell.
-    """
-    count = len(boxes)
-    heatmap = np.zeros((count, num_classes, grid, grid), dtype=np.float32)
-    regression = np.zeros((count, 4, grid, grid), dtype=np.float32)
-    weights = np.zeros((count, grid, grid), dtype=np.float32)
+    """Targets for a batch; ``boxes[i]`` holds image i's rows ``class_id, xmin, ymin, xmax, ymax``."""
+    heatmap = np.zeros((len(boxes), num_classes, grid, grid), dtype=np.float32)
+    cells: list[int] = []
+    regression: list[tuple[float, float, float, float]] = []
     coords = np.arange(grid, dtype=np.float32)
-    objects = 0
     for image, rows in enumerate(boxes):
-        # Largest first, so a smaller object overwrites the cells it shares with a larger one.
-        order = np.argsort(-(rows[:, 3] - rows[:, 1]) * (rows[:, 4] - rows[:, 2]), kind="stable")
-        for class_id, x0, y0, x1, y1 in rows[order].tolist():
+        for class_id, x0, y0, x1, y1 in rows.tolist():
             cx, cy = (x0 + x1) / 2 * grid, (y0 + y1) / 2 * grid
             w, h = max((x1 - x0) * grid, 1e-3), max((y1 - y0) * grid, 1e-3)
             ix, iy = min(int(cx), grid - 1), min(int(cy), grid - 1)
             sigma_x, sigma_y = max(w * GAUSSIAN_SHARE, 0.5), max(h * GAUSSIAN_SHARE, 0.5)
             gx = np.exp(-((coords - ix) ** 2) / (2 * sigma_x**2))
             gy = np.exp(-((coords - iy) ** 2) / (2 * sigma_y**2))
-            gaussian = gy[:, None] * gx[None, :]
             plane = heatmap[image, int(class_id)]
-            np.maximum(plane, gaussian, out=plane)
-            inside_x = (coords + 1 > x0 * grid) & (coords < x1 * grid)
-            inside_y = (coords + 1 > y0 * grid) & (coords < y1 * grid)
-            region = (gaussian >= REGRESSION_FLOOR) & inside_y[:, None] & inside_x[None, :]
-            region[iy, ix] = True
-            share = np.where(region, gaussian, 0.0)
-            weights[image][region] = (share / share.sum())[region]
-            regression[image, 0][region] = (cx - coords[None, :] - np.zeros((grid, 1)))[region]
-            regression[image, 1][region] = (cy - coords[:, None] - np.zeros((1, grid)))[region]
-            regression[image, 2][region] = math.log(w)
-            regression[image, 3][region] = math.log(h)
-            objects += 1
+            np.maximum(plane, gy[:, None] * gx[None, :], out=plane)
+            cells.append((image * grid + iy) * grid + ix)
+            regression.append((cx - ix, cy - iy, math.log(w), math.log(h)))
     return Targets(
         heatmap=torch.from_numpy(heatmap),
-        regression=torch.from_numpy(regression),
-        weights=torch.from_numpy(weights),
-        objects=objects,
+        cells=torch.tensor(cells, dtype=torch.long),
+        regression=torch.tensor(regression, dtype=torch.float32).reshape(-1, 4),
     )
 
 
@@ -254,11 +229,14 @@ def focal_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def regression_loss(box: torch.Tensor, targets: Targets) -> torch.Tensor:
-    """Smooth-L1 of the box values, weighted per cell (see :func:`encode_targets`), per object."""
-    if targets.objects == 0:
+    """Smooth-L1 of the box values at each object's centre cell, averaged over objects (0 if none)."""
+    if targets.cells.numel() == 0:
         return box.sum() * 0.0
-    errors = F.smooth_l1_loss(box, targets.regression.to(box.device), reduction="none", beta=1.0 / 9)
-    return (errors.sum(dim=1) * targets.weights.to(box.device)).sum() / targets.objects
+    flat = box.permute(0, 2, 3, 1).reshape(-1, 4)
+    predicted = flat[targets.cells.to(box.device)]
+    return F.smooth_l1_loss(
+        predicted, targets.regression.to(box.device), reduction="sum", beta=1.0 / 9
+    ) / len(targets.cells)
 
 
 # --- decoding -------------------------------------------------------------------------------------
