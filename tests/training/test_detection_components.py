@@ -179,6 +179,10 @@ def test_network_output_shapes_for_sizes_that_are_not_multiples_of_32():
         arch = DetectorArchitecture.create("vgg-16", 3, size)
         heat, box = build_detector(arch).eval()(torch.zeros(2, 3, size, size))
         assert heat.shape == (2, 3, arch.grid, arch.grid) and box.shape == (2, 4, arch.grid, arch.grid)
+    coarse = DetectorArchitecture.create("vgg-16", 3, 100, output_stride=8)
+    heat, box = build_detector(coarse).eval()(torch.zeros(1, 3, 100, 100))
+    assert coarse.grid == 13 and heat.shape == (1, 3, 13, 13) and box.shape == (1, 4, 13, 13)
+    assert DetectorArchitecture.from_json_dict(coarse.to_json_dict()) == coarse
     deeper = build_detector(DetectorArchitecture.create("resnet-50", 3, 64))
     assert sum(p.numel() for p in deeper.parameters()) > sum(
         p.numel() for p in build_detector(DetectorArchitecture.create("vgg-16", 3, 64)).parameters()
@@ -234,3 +238,17 @@ def test_perfect_detections_score_one_and_classes_without_truth_are_left_out():
     found = [np.array([[0, 0.9, 0.1, 0.1, 0.3, 0.3]]), np.array([[1, 0.5, 0.2, 0.2, 0.4, 0.4]])]
     result = mean_average_precision(truth, found, 2)
     assert result.value == 1.0 and result.per_class == [1.0, None] and result.support == [1, 0]
+
+
+def test_early_stopping_follows_the_builtins_rules_on_validation_map():
+    from training.trainer import EarlyStopping
+
+    # patience 2, at least 4 epochs, improvements must be 10% relative
+    stopping = EarlyStopping(True, patience=2, min_epochs=4, tolerance=0.1)
+    decisions = [
+        stopping.should_stop(epoch, value) for epoch, value in enumerate([0.5, 0.52, 0.53, 0.6, 0.61, 0.62])
+    ]
+    # 0.52 and 0.53 are not 10% better than 0.5; epoch 2 has no patience left but is before min_epochs;
+    # 0.6 improves; 0.61, 0.62 do not, so epoch 5 stops
+    assert decisions == [False, False, False, False, False, True]
+    assert not any(EarlyStopping(False, 1, 0, 0.0).should_stop(e, 0.0) for e in range(5))
