@@ -66,7 +66,10 @@ class CloudSettings:
     ``retry_interval_scale`` multiplies the state machine's ``Retry`` intervals (0.05 turns the
     deployment's 60 s "endpoint busy" wait into 3 s): timing only, the retry logic is the definition's.
     ``sagemaker_poll_interval`` is how often ``.sync`` SageMaker tasks poll Describe*.
-    ``reference_labels`` is the simulated workforce's truth file (JSON Lines ``{"source-ref", "label"}``).
+    ``reference_labels`` is the simulated workforce's truth file (JSON Lines ``{"source-ref", "label"}``,
+    or reference boxes for bounding-box jobs). ``labeling_auto_min_objects`` is the dataset size from
+    which automated data labeling starts without an initial model (1,000 on AWS; lower it to see
+    automated labeling on a small local dataset).
     """
 
     state_dir: Path = DEFAULT_STATE_DIR
@@ -80,6 +83,7 @@ class CloudSettings:
     labeling_error_rate: float = 0.1
     labeling_seed: int = 0
     labeling_seconds_per_task: float = 0.0
+    labeling_auto_min_objects: int = 1000
     lambda_concurrency: int = 4
     async_retry_delays: tuple[float, ...] = (1.0, 2.0)
 
@@ -162,6 +166,7 @@ class LocalCloud:
                 error_rate=self.settings.labeling_error_rate,
                 seed=self.settings.labeling_seed,
                 seconds_per_task=self.settings.labeling_seconds_per_task,
+                auto_labeling_min_objects=self.settings.labeling_auto_min_objects,
             )
             self.sagemaker = LocalSageMaker(
                 lambda: self.client("s3", cached=False),
@@ -170,6 +175,7 @@ class LocalCloud:
                 region=self.environment.region,
                 account_id=self.environment.account_id,
                 workforce=workforce,
+                logs_client=lambda: self.client("logs", cached=False),
             )
             self._stack.append(self.sagemaker.shutdown)
             api = install_sagemaker_api(self.sagemaker)

@@ -14,21 +14,17 @@ next ``second`` digits with the same settings. The digits of the two datasets ar
 from __future__ import annotations
 
 import argparse
-import contextlib
-import functools
 import json
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from training.datasets import DigitRecord, label_categories, write_digits_dataset
 
-from . import service
-from .labeling_job import LabelingRun
 from .service import LocalSageMaker
 from .workforce import WorkforceSettings
 
@@ -49,23 +45,6 @@ FAST_HYPERPARAMETERS: Mapping[str, str] = {
     "learning_rate": "0.05",
 }
 """Training settings of the automated labeling models: 16x16 grey digits, a few epochs."""
-
-
-@contextlib.contextmanager
-def model_store_wired(backend: LocalSageMaker) -> Iterator[None]:
-    """Give labeling jobs of ``backend`` its model store (``LabelingRun(models=backend)``), which
-    automated labeling needs, for as long as the context lasts.
-
-    ``LocalSageMaker.create_labeling_job`` should pass ``models=self`` itself; until it does, this wraps
-    the ``LabelingRun`` it constructs (an explicit ``models=`` given by the service still wins).
-    """
-    module: Any = service  # the attribute is replaced, for this context only
-    original = module.LabelingRun
-    module.LabelingRun = functools.partial(LabelingRun, models=backend)
-    try:
-        yield
-    finally:
-        module.LabelingRun = original
 
 
 def labeling_request(
@@ -265,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         s3 = s3_client()
         s3.create_bucket(Bucket=BUCKET)
         backend = LocalSageMaker(s3_client, Path(scratch) / "work", region=REGION, account_id=ACCOUNT)
-        with backend, model_store_wired(backend):
+        with backend:
             started = time.monotonic()
             result = measure_model_reuse(
                 backend, s3, Path(scratch) / "data", first=args.first, second=args.second, settings=settings

@@ -121,7 +121,8 @@ class LocalSageMaker:
     ``emit_event(detail_type, detail, resources)``: receives every state-change event (source
     ``aws.sagemaker``); ``workforce``: how simulated labeling behaves. ``algorithms`` overrides the
     image table of :mod:`local.sagemaker.algorithms`; ``python`` runs training modules;
-    ``stop_grace_seconds`` is the SIGTERM-to-SIGKILL delay when stopping training.
+    ``stop_grace_seconds`` is the SIGTERM-to-SIGKILL delay when stopping training; ``logs_client``: a
+    factory of CloudWatch Logs clients; with it, training logs are copied to ``/aws/sagemaker/TrainingJobs``.
     """
 
     API_OPERATIONS: Final[dict[str, str]] = {
@@ -164,8 +165,10 @@ class LocalSageMaker:
         stop_grace_seconds: float = 5.0,
         keep_input_data: bool = False,
         strict_validation: bool = True,
+        logs_client: Callable[[], Any] | None = None,
     ) -> None:
         self._s3_factory = s3_client
+        self._logs_factory = logs_client
         self.work_dir = Path(work_dir)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.region = region
@@ -563,6 +566,7 @@ class LocalSageMaker:
                     python=self.python,
                     stop_grace_seconds=self.stop_grace_seconds,
                     keep_input_data=self.keep_input_data,
+                    logs=self._logs_factory() if self._logs_factory else None,
                 ),
             )
             return {"TrainingJobArn": job.arn}
@@ -620,7 +624,7 @@ class LocalSageMaker:
             self._start_job(
                 job,
                 lambda handle: LabelingRun(
-                    handle, self._s3_factory(), workforce, self.faults, region=self.region
+                    handle, self._s3_factory(), workforce, self.faults, region=self.region, models=self
                 ),
             )
             return {"LabelingJobArn": job.arn}

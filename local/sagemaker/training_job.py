@@ -11,6 +11,11 @@ Per job, under ``<work_dir>/training/<job>-<random>/`` (SageMaker's ``/opt/ml``)
     output/data/                         SM_OUTPUT_DATA_DIR, uploaded as output.tar.gz if not empty
     logs/algo-1.log                      stdout and stderr of the process (CloudWatch's log stream)
 
+When the backend has a CloudWatch Logs client, the log is also copied, line by line, to the log group
+``/aws/sagemaker/TrainingJobs``, stream ``<job>/algo-1-<start epoch seconds>``, as SageMaker does (the
+report step parses training curves from it). The copy is made when the process has ended and before the
+job reaches Completed or Failed, so a step that follows the job finds the whole log.
+
 Channels: ``AugmentedManifestFile`` downloads the manifest into ``<channel>/`` (named ``*.manifest``) and
 every object referenced by an attribute ending in ``-ref`` (``source-ref``) to
 ``<channel>/<bucket>/<key>``; every line must hold every ``AttributeNames`` entry, as SageMaker requires.
@@ -27,6 +32,7 @@ period (AWS waits 120 s; locally ``stop_grace_seconds``).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import logging
 import math
@@ -58,6 +64,12 @@ LOG = logging.getLogger(__name__)
 CODE_ROOT = Path(training.__file__).resolve().parent.parent
 FAILURE_REASON_LIMIT = 1024
 POLL_SECONDS = 0.1
+LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+# PutLogEvents limits: 10,000 events and 1,048,576 bytes per call (each event counts 26 bytes extra),
+# 256 KB per event.
+LOG_BATCH_EVENTS = 10_000
+LOG_BATCH_BYTES = 1_000_000
+LOG_EVENT_CHARS = 200_000
 RESOURCE_CONFIG: Mapping[str, Any] = {
     "current_host": "algo-1",
     "hosts": ["algo-1"],
@@ -93,6 +105,37 @@ def parse_final_metrics(log_text: str, definitions: tuple[Mapping[str, str], ...
         if math.isfinite(value):  # NaN/inf cannot travel in the API's JSON
             metrics.append({"MetricName": definition["Name"], "Value": value, "Timestamp": now})
     return metrics
+
+
+def publish_log(logs: Any, job_name: str, log_path: Path, started: dt.datetime) -> str | None:
+    """Copy a training log to CloudWatch Logs (see the module docstring); return the stream name.
+
+    Each line becomes one event; timestamps start at the job's start and grow by 1 ms per line, so the
+    order survives. Returns None when the log file does not exist.
+    """
+    try:
+        text = log_path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    stream = f"{job_name}/algo-1-{int(started.timestamp())}"
+    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+        logs.create_log_group(logGroupName=LOG_GROUP)
+    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+        logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
+    base = int(started.timestamp() * 1000)
+    batch: list[dict[str, Any]] = []
+    size = 0
+    for index, line in enumerate(text.splitlines()):
+        message = line[:LOG_EVENT_CHARS] or " "
+        cost = len(message.encode("utf-8")) + 26
+        if batch and (len(batch) >= LOG_BATCH_EVENTS or size + cost > LOG_BATCH_BYTES):
+            logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=stream, logEvents=batch)
+            batch, size = [], 0
+        batch.append({"timestamp": base + index, "message": message})
+        size += cost
+    if batch:
+        logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=stream, logEvents=batch)
+    return stream
 
 
 def _num_gpus() -> int:
@@ -274,9 +317,11 @@ class TrainingRun:
         python: str = sys.executable,
         stop_grace_seconds: float = 5.0,
         keep_input_data: bool = False,
+        logs: Any = None,
     ) -> None:
         self.handle = handle
         self.s3 = s3
+        self.logs = logs
         self.job_dir = job_dir
         self.algorithms = algorithms
         self.faults = faults

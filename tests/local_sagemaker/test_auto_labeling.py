@@ -9,7 +9,7 @@ import io
 import json
 import tarfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -24,7 +24,6 @@ from local.sagemaker.reuse_experiment import (
     FAST_HYPERPARAMETERS,
     labeling_request,
     measure_model_reuse,
-    model_store_wired,
 )
 from local.sagemaker.reuse_experiment import BUCKET as EXPERIMENT_BUCKET
 from training.artifact import package_model
@@ -154,13 +153,6 @@ def test_after_max_rounds_people_label_whatever_is_left():
 # -- real jobs on the local SageMaker ---------------------------------------------------------------
 
 
-@pytest.fixture
-def wired(cloud: Cloud) -> Iterator[Cloud]:
-    """``cloud`` whose labeling jobs reach its model store (automated labeling needs it)."""
-    with model_store_wired(cloud.backend):
-        yield cloud
-
-
 def _reference(cloud: Cloud, tmp_path, records) -> str:
     path = tmp_path / "reference.jsonl"
     path.write_text(
@@ -195,31 +187,31 @@ def _request(cloud: Cloud, name: str, manifest: str, **kwargs: Any) -> dict[str,
     return request
 
 
-def test_below_the_minimum_dataset_size_people_label_everything(wired: Cloud, digits, tmp_path):
+def test_below_the_minimum_dataset_size_people_label_everything(cloud: Cloud, digits, tmp_path):
     # Given 60 objects, automated labeling requested, and the AWS minimum of 1,000 objects
-    wired.backend.workforce = _settings(_reference(wired, tmp_path, digits), auto_labeling_min_objects=1000)
-    request = _request(wired, "small-auto", _manifest(wired, digits[:60], "incoming/small.manifest"))
+    cloud.backend.workforce = _settings(_reference(cloud, tmp_path, digits), auto_labeling_min_objects=1000)
+    request = _request(cloud, "small-auto", _manifest(cloud, digits[:60], "incoming/small.manifest"))
     # When the job runs
-    wired.backend.create_labeling_job(request)
-    described = wired.backend.wait_for_job("labeling", "small-auto", timeout=60)
+    cloud.backend.create_labeling_job(request)
+    described = cloud.backend.wait_for_job("labeling", "small-auto", timeout=60)
     # Then people label all 60, no model is trained or registered, as on AWS
     assert described["LabelingJobStatus"] == "Completed", described.get("FailureReason")
     assert described["LabelCounters"]["HumanLabeled"] == 60
     assert described["LabelCounters"]["MachineLabeled"] == 0
     assert "FinalActiveLearningModelArn" not in described["LabelingJobOutput"]
-    assert not wired.keys("labeling/small-auto/activelearning/")
+    assert not cloud.keys("labeling/small-auto/activelearning/")
 
 
 def test_a_job_trains_its_model_machine_labels_confident_objects_and_registers_the_model(
-    wired: Cloud, digits, tmp_path
+    cloud: Cloud, digits, tmp_path
 ):
     # Given 200 digits, automated labeling from 100 objects, batches of 80
     truth = {r.source_ref: r.label for r in digits}
-    wired.backend.workforce = _settings(_reference(wired, tmp_path, digits))
-    request = _request(wired, "digits-auto", _manifest(wired, digits, "incoming/auto.manifest"))
+    cloud.backend.workforce = _settings(_reference(cloud, tmp_path, digits))
+    request = _request(cloud, "digits-auto", _manifest(cloud, digits, "incoming/auto.manifest"))
     # When the job runs
-    arn = wired.backend.create_labeling_job(request)["LabelingJobArn"]
-    described = wired.backend.wait_for_job("labeling", "digits-auto", timeout=300)
+    arn = cloud.backend.create_labeling_job(request)["LabelingJobArn"]
+    described = cloud.backend.wait_for_job("labeling", "digits-auto", timeout=300)
     # Then it completed with true counters: people and the model together labeled all 200
     assert described["LabelingJobStatus"] == "Completed", described.get("FailureReason")
     counters = described["LabelCounters"]
@@ -229,7 +221,7 @@ def test_a_job_trains_its_model_machine_labels_confident_objects_and_registers_t
     assert counters["FailedNonRetryableError"] == counters["Unlabeled"] == 0
     lines = [
         json.loads(line)
-        for line in wired.read(described["LabelingJobOutput"]["OutputDatasetS3Uri"]).splitlines()
+        for line in cloud.read(described["LabelingJobOutput"]["OutputDatasetS3Uri"]).splitlines()
     ]
     machine = [line for line in lines if line["category-metadata"]["human-annotated"] == "no"]
     assert len(machine) == counters["MachineLabeled"]
@@ -243,40 +235,40 @@ def test_a_job_trains_its_model_machine_labels_confident_objects_and_registers_t
         assert metadata["job-name"] == "labeling-job/digits-auto"
         assert 0 < metadata["confidence"] <= 1 and metadata["class-name"]
     # And only human-labeled objects have worker responses, in one folder per iteration
-    responses = wired.keys("labeling/digits-auto/annotations/worker-response/")
+    responses = cloud.keys("labeling/digits-auto/annotations/worker-response/")
     human_indices = {
         i for i, line in enumerate(lines) if line["category-metadata"]["human-annotated"] == "yes"
     }
     assert {int(key.split("/")[-2]) for key in responses} == human_indices
     iterations = {key.split("/")[-3] for key in responses}
     assert {"iteration-1", "iteration-2"} <= iterations
-    consolidation = wired.keys(
+    consolidation = cloud.keys(
         "labeling/digits-auto/annotations/consolidated-annotation/consolidation-response/"
     )
     assert {key.split("/")[-2] for key in consolidation} == iterations
-    per_iteration = sum(len(json.loads(wired.read(f"s3://{BUCKET}/{key}"))) for key in consolidation)
+    per_iteration = sum(len(json.loads(cloud.read(f"s3://{BUCKET}/{key}"))) for key in consolidation)
     assert per_iteration == counters["HumanLabeled"]
     # And the machine labels of each round are in activelearning/auto-annotation/<N>/output/
-    auto = wired.keys("labeling/digits-auto/activelearning/auto-annotation/")
-    auto_lines = [line for key in auto for line in wired.read(f"s3://{BUCKET}/{key}").decode().splitlines()]
+    auto = cloud.keys("labeling/digits-auto/activelearning/auto-annotation/")
+    auto_lines = [line for key in auto for line in cloud.read(f"s3://{BUCKET}/{key}").decode().splitlines()]
     assert len(auto_lines) == counters["MachineLabeled"]
     first_id, first_json = auto_lines[0].split(" ", 1)
     assert json.loads(first_json) == {k: lines[int(first_id)][k] for k in ("category", "category-metadata")}
     # And the final model is registered as a SageMaker model of this backend, its artifact under activelearning/
     model_arn = described["LabelingJobOutput"]["FinalActiveLearningModelArn"]
-    model = wired.backend.describe_model({"ModelName": final_model_name("digits-auto")})
+    model = cloud.backend.describe_model({"ModelName": final_model_name("digits-auto")})
     assert model["ModelArn"] == model_arn
     assert model["PrimaryContainer"]["ModelDataUrl"] == (
         f"s3://{BUCKET}/labeling/digits-auto/activelearning/final-model/model.tar.gz"
     )
-    with tarfile.open(fileobj=io.BytesIO(wired.read(model["PrimaryContainer"]["ModelDataUrl"]))) as tar:
+    with tarfile.open(fileobj=io.BytesIO(cloud.read(model["PrimaryContainer"]["ModelDataUrl"]))) as tar:
         assert {"model.pt", "classes.json", "hyperparameters.json"} <= set(tar.getnames())
-    assert wired.keys("labeling/digits-auto/activelearning/training/iteration-2/")
+    assert cloud.keys("labeling/digits-auto/activelearning/training/iteration-2/")
     assert arn.endswith("/digits-auto")
 
 
 @pytest.mark.slow
-def test_reusing_the_first_jobs_model_needs_at_least_30_percent_fewer_human_labels(wired: Cloud, tmp_path):
+def test_reusing_the_first_jobs_model_needs_at_least_30_percent_fewer_human_labels(cloud: Cloud, tmp_path):
     # Given job A (300 digits, automated labeling) and a second, disjoint set of 300 digits
     settings = WorkforceSettings(
         error_rate=0.1,
@@ -287,10 +279,10 @@ def test_reusing_the_first_jobs_model_needs_at_least_30_percent_fewer_human_labe
         auto_labeling_max_rounds=3,
         auto_labeling_hyperparameters=dict(FAST_HYPERPARAMETERS),
     )
-    wired.s3.create_bucket(Bucket=EXPERIMENT_BUCKET)
+    cloud.s3.create_bucket(Bucket=EXPERIMENT_BUCKET)
     # When job B labels the second set from A's FinalActiveLearningModelArn and job C labels it without
     result = measure_model_reuse(
-        wired.backend, wired.s3, tmp_path / "data", first=300, second=300, settings=settings, timeout=600
+        cloud.backend, cloud.s3, tmp_path / "data", first=300, second=300, settings=settings, timeout=600
     )
     print(result.summary())
     # Then every job completed and labeled everything
@@ -310,23 +302,23 @@ def test_reusing_the_first_jobs_model_needs_at_least_30_percent_fewer_human_labe
     assert result.reuse.accuracy(result.truth) >= result.control.accuracy(result.truth) - 0.05
 
 
-def test_bad_automated_labeling_requests_fail_with_clear_reasons(wired: Cloud, digits, tmp_path):
-    wired.backend.workforce = _settings(_reference(wired, tmp_path, digits))
-    manifest = _manifest(wired, digits[:20], "incoming/bad.manifest")
+def test_bad_automated_labeling_requests_fail_with_clear_reasons(cloud: Cloud, digits, tmp_path):
+    cloud.backend.workforce = _settings(_reference(cloud, tmp_path, digits))
+    manifest = _manifest(cloud, digits[:20], "incoming/bad.manifest")
     # Given an InitialActiveLearningModelArn that names no model
     missing = "arn:aws:sagemaker:us-east-1:123456789012:model/never-registered"
-    wired.backend.create_labeling_job(_request(wired, "bad-initial", manifest, initial_model_arn=missing))
-    described = wired.backend.wait_for_job("labeling", "bad-initial", timeout=60)
+    cloud.backend.create_labeling_job(_request(cloud, "bad-initial", manifest, initial_model_arn=missing))
+    described = cloud.backend.wait_for_job("labeling", "bad-initial", timeout=60)
     # Then the job fails naming it
     assert described["LabelingJobStatus"] == "Failed"
     assert f"InitialActiveLearningModelArn {missing}: no such model" in described["FailureReason"]
     # Given the object-detection algorithm for an image-classification task
-    request = _request(wired, "bad-spec", manifest, initial_model_arn=missing)
+    request = _request(cloud, "bad-spec", manifest, initial_model_arn=missing)
     request["LabelingJobAlgorithmsConfig"]["LabelingJobAlgorithmSpecificationArn"] = ALGORITHM_SPEC.replace(
         "image-classification", "object-detection"
     )
-    wired.backend.create_labeling_job(request)
-    described = wired.backend.wait_for_job("labeling", "bad-spec", timeout=60)
+    cloud.backend.create_labeling_job(request)
+    described = cloud.backend.wait_for_job("labeling", "bad-spec", timeout=60)
     # Then the job fails saying which algorithm fits
     assert described["LabelingJobStatus"] == "Failed"
     assert (
@@ -394,32 +386,32 @@ def _oracle_answers(scenes) -> dict[str, list[list[float]]]:
     return answers
 
 
-def test_boxes_are_machine_labeled_from_an_initial_detector_in_ground_truths_format(wired: Cloud, tmp_path):
+def test_boxes_are_machine_labeled_from_an_initial_detector_in_ground_truths_format(cloud: Cloud, tmp_path):
     # Given 90 scenes and an initial detector (a stand-in answering stored detections) registered as a model
     scenes = write_scenes(tmp_path / "scenes", 90, seed=11, class_names=SHAPES, max_objects=3)
     folder = tmp_path / "oracle"
     folder.mkdir()
     (folder / "answers.json").write_text(json.dumps(_oracle_answers(scenes)))
     artifact = package_model(folder, tmp_path / "oracle.tar.gz")
-    wired.backend.algorithms["object-detection"] = replace(
-        wired.backend.algorithms["object-detection"], inference_module="tests.local_sagemaker.oracle_detector"
+    cloud.backend.algorithms["object-detection"] = replace(
+        cloud.backend.algorithms["object-detection"], inference_module="tests.local_sagemaker.oracle_detector"
     )
-    uri = wired.put("models/oracle/model.tar.gz", artifact.read_bytes())
-    model_arn = wired.backend.create_model(
+    uri = cloud.put("models/oracle/model.tar.gz", artifact.read_bytes())
+    model_arn = cloud.backend.create_model(
         {
             "ModelName": "oracle-detector",
             "PrimaryContainer": {"Image": DETECTION_IMAGE, "ModelDataUrl": uri},
             "ExecutionRoleArn": "arn:aws:iam::123456789012:role/x",
         }
     )["ModelArn"]
-    request = _box_job(wired, tmp_path, "boxes-auto", scenes, initial_model_arn=model_arn)
+    request = _box_job(cloud, tmp_path, "boxes-auto", scenes, initial_model_arn=model_arn)
     # When the bounding-box job runs with automated labeling from that model
-    wired.backend.create_labeling_job(request)
-    described = wired.backend.wait_for_job("labeling", "boxes-auto", timeout=120)
+    cloud.backend.create_labeling_job(request)
+    described = cloud.backend.wait_for_job("labeling", "boxes-auto", timeout=120)
     # Then people labeled the 40-scene validation sample and the unsure scenes; the model the sure ones
     assert described["LabelingJobStatus"] == "Completed", described.get("FailureReason")
     lines = [
-        json.loads(x) for x in wired.read(described["LabelingJobOutput"]["OutputDatasetS3Uri"]).splitlines()
+        json.loads(x) for x in cloud.read(described["LabelingJobOutput"]["OutputDatasetS3Uri"]).splitlines()
     ]
     machine = {i for i, line in enumerate(lines) if line["boxes-metadata"]["human-annotated"] == "no"}
     human = set(range(90)) - machine
@@ -431,7 +423,7 @@ def test_boxes_are_machine_labeled_from_an_initial_detector_in_ground_truths_for
     )
     unsure = {i for i in range(90) if i % 3 == 2}
     assert machine and not machine & unsure
-    assert len(human) == 40 + len(unsure - set(_validation(wired, "boxes-auto")))
+    assert len(human) == 40 + len(unsure - set(_validation(cloud, "boxes-auto")))
     # And a machine label is the detector's boxes in pixels (false alarm dropped) in Ground Truth's format
     for index in machine:
         scene, label, metadata = scenes[index], lines[index]["boxes"], lines[index]["boxes-metadata"]
@@ -448,14 +440,14 @@ def test_boxes_are_machine_labeled_from_an_initial_detector_in_ground_truths_for
         assert metadata["class-map"] == {str(a["class_id"]): SHAPES[a["class_id"]] for a in truth}
         assert metadata["type"] == "groundtruth/object-detection"
         assert metadata["job-name"] == "labeling-job/boxes-auto"
-    auto = wired.keys("labeling/boxes-auto/activelearning/auto-annotation/1/output/")
-    assert len(wired.read(f"s3://{BUCKET}/{auto[0]}").decode().splitlines()) == len(machine)
+    auto = cloud.keys("labeling/boxes-auto/activelearning/auto-annotation/1/output/")
+    assert len(cloud.read(f"s3://{BUCKET}/{auto[0]}").decode().splitlines()) == len(machine)
     # And no model was trained (one round); the initial model is the final one, registered by the job
-    assert not wired.keys("labeling/boxes-auto/activelearning/training/")
-    final = wired.backend.describe_model({"ModelName": final_model_name("boxes-auto")})
+    assert not cloud.keys("labeling/boxes-auto/activelearning/training/")
+    final = cloud.backend.describe_model({"ModelName": final_model_name("boxes-auto")})
     assert described["LabelingJobOutput"]["FinalActiveLearningModelArn"] == final["ModelArn"]
     assert final["PrimaryContainer"]["Image"] == DETECTION_IMAGE
-    assert wired.read(final["PrimaryContainer"]["ModelDataUrl"]) == artifact.read_bytes()
+    assert cloud.read(final["PrimaryContainer"]["ModelDataUrl"]) == artifact.read_bytes()
 
 
 def _validation(cloud: Cloud, job: str) -> list[int]:
@@ -465,46 +457,46 @@ def _validation(cloud: Cloud, job: str) -> list[int]:
 
 
 @pytest.mark.slow
-def test_a_box_job_trains_the_local_detector_and_registers_it(wired: Cloud, tmp_path):
+def test_a_box_job_trains_the_local_detector_and_registers_it(cloud: Cloud, tmp_path):
     # Given 80 scenes, automated labeling from 40 objects, one model round, a 2-epoch 64-px detector
     scenes = write_scenes(tmp_path / "scenes", 80, seed=12, class_names=SHAPES, max_objects=3)
-    request = _box_job(wired, tmp_path, "boxes-train", scenes)
+    request = _box_job(cloud, tmp_path, "boxes-train", scenes)
     # When the job runs
-    wired.backend.create_labeling_job(request)
-    described = wired.backend.wait_for_job("labeling", "boxes-train", timeout=300)
+    cloud.backend.create_labeling_job(request)
+    described = cloud.backend.wait_for_job("labeling", "boxes-train", timeout=300)
     # Then people labeled the 20-scene training sample and 40-scene validation sample, the detector was
     # trained on the first and tried on the rest, and whatever it was unsure of went to people
     assert described["LabelingJobStatus"] == "Completed", described.get("FailureReason")
     counters = described["LabelCounters"]
     assert counters["TotalLabeled"] == counters["HumanLabeled"] + counters["MachineLabeled"] == 80
     assert counters["HumanLabeled"] >= 60
-    assert _validation(wired, "boxes-train") and wired.keys(
+    assert _validation(cloud, "boxes-train") and cloud.keys(
         "labeling/boxes-train/annotations/worker-response/iteration-2/"
     )
     with tarfile.open(
         fileobj=io.BytesIO(
-            wired.read(f"s3://{BUCKET}/labeling/boxes-train/activelearning/training/iteration-2/model.tar.gz")
+            cloud.read(f"s3://{BUCKET}/labeling/boxes-train/activelearning/training/iteration-2/model.tar.gz")
         )
     ) as tar:
         assert "model-config.json" in tar.getnames()
     # And the trained detector is registered as the final model, servable by the detection image
-    final = wired.backend.describe_model({"ModelName": final_model_name("boxes-train")})
+    final = cloud.backend.describe_model({"ModelName": final_model_name("boxes-train")})
     assert described["LabelingJobOutput"]["FinalActiveLearningModelArn"] == final["ModelArn"]
     assert final["PrimaryContainer"]["Image"].endswith("/object-detection:1")
 
 
-def test_stopping_a_job_while_its_model_trains_ends_it_stopped_promptly(wired: Cloud, digits, tmp_path):
+def test_stopping_a_job_while_its_model_trains_ends_it_stopped_promptly(cloud: Cloud, digits, tmp_path):
     # Given an automated labeling job whose model is training (people have labeled both samples)
-    wired.backend.workforce = _settings(
-        _reference(wired, tmp_path, digits),
+    cloud.backend.workforce = _settings(
+        _reference(cloud, tmp_path, digits),
         auto_labeling_hyperparameters={**FAST_HYPERPARAMETERS, "epochs": "200"},
     )
-    wired.backend.create_labeling_job(
-        _request(wired, "stop-auto", _manifest(wired, digits, "incoming/stop.manifest"))
+    cloud.backend.create_labeling_job(
+        _request(cloud, "stop-auto", _manifest(cloud, digits, "incoming/stop.manifest"))
     )
     deadline = time.monotonic() + 60
     while (
-        wired.backend.describe_labeling_job({"LabelingJobName": "stop-auto"})["LabelCounters"]["HumanLabeled"]
+        cloud.backend.describe_labeling_job({"LabelingJobName": "stop-auto"})["LabelCounters"]["HumanLabeled"]
         < 160
     ):
         assert time.monotonic() < deadline, "the samples were not labeled in time"
@@ -512,8 +504,8 @@ def test_stopping_a_job_while_its_model_trains_ends_it_stopped_promptly(wired: C
     time.sleep(1.0)  # the training process is starting
     # When the job is stopped
     started = time.monotonic()
-    wired.backend.stop_labeling_job({"LabelingJobName": "stop-auto"})
-    described = wired.backend.wait_for_job("labeling", "stop-auto", timeout=15)
+    cloud.backend.stop_labeling_job({"LabelingJobName": "stop-auto"})
+    described = cloud.backend.wait_for_job("labeling", "stop-auto", timeout=15)
     # Then it ends Stopped (not Failed) within the grace period, with the counters reached so far
     assert described["LabelingJobStatus"] == "Stopped", described.get("FailureReason")
     assert time.monotonic() - started < 10
