@@ -40,13 +40,14 @@ class Dataset:
 
 
 @contextmanager
-def running_cloud(state_dir: Path, context: dict[str, Any], cache: str) -> Iterator[Any]:
-    """A started local cloud with the app synthesized with ``context`` (cached in ``.local/<cache>``)."""
+def running_cloud(state_dir: Path, context: dict[str, Any], cache: str, **settings: Any) -> Iterator[Any]:
+    """A started local cloud with the app synthesized with ``context`` (cached in ``.local/<cache>``);
+    ``settings`` are further :class:`local.cloud.CloudSettings` fields."""
     from local.cloud import CloudSettings, LocalCloud
     from local.synth import synthesize
 
     assembly = synthesize(ROOT / ".local" / cache, context)
-    with LocalCloud(CloudSettings(state_dir=state_dir)) as local_cloud:
+    with LocalCloud(CloudSettings(state_dir=state_dir, **settings)) as local_cloud:
         local_cloud.deploy(assembly)
         if local_cloud.runtime is not None:
             local_cloud.runtime.prewarm()

@@ -1,0 +1,117 @@
+"""Model reuse for labeling on the local cloud, end to end (slow: labeling jobs train models).
+
+Run A labels digits with automated labeling (the dataset is over the lowered minimum), which ends with a
+final active-learning model; the ledger records it under the label set's fingerprint. Run B, on other
+digits with the same task type and class names, starts its labeling job from that model
+(``InitialActiveLearningModelArn``), so the model labels the objects it is sure of and people label
+fewer. The cost of both is recorded, human and machine apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from local.demo import upload_dataset
+from local.demo_tasks import TASKS, digit_reference, write_reference_answers
+from local.runs import RunProgress, follow_run
+from tests.local_cloud.conftest import jsonl, running_cloud, small_context
+from training.datasets import DigitRecord, write_digits_dataset
+
+pytestmark = pytest.mark.slow
+
+FIRST, SECOND = 240, 160
+RUN_TIMEOUT = 600.0
+
+
+def reuse_context() -> dict[str, Any]:
+    """The test configuration with model reuse (which turns automated labeling on) and small batches."""
+    return {
+        **small_context(),
+        "gtpipe:labeling": {"workersPerObject": 3, "reuseModel": True, "maxConcurrentTaskCount": 40},
+    }
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    with running_cloud(
+        tmp_path_factory.mktemp("reuse-cloud"),
+        reuse_context(),
+        "cdk.out-tests-reuse",
+        labeling_auto_min_objects=200,
+    ) as local_cloud:
+        yield local_cloud
+
+
+@pytest.fixture(scope="module")
+def digits(cloud: Any, tmp_path_factory: pytest.TempPathFactory) -> list[DigitRecord]:
+    bucket = str(cloud.outputs["DataBucketName"])
+    records = write_digits_dataset(
+        tmp_path_factory.mktemp("digits"),
+        bucket=bucket,
+        prefix=TASKS["image-classification"].image_prefix,
+        limit=FIRST + SECOND,
+        seed=3,
+    )
+    upload_dataset(cloud, bucket, records)
+    write_reference_answers(cloud.settings.reference_labels_path, [digit_reference(r) for r in records])
+    return records
+
+
+def drop(cloud: Any, key: str, records: list[DigitRecord]) -> RunProgress:
+    body = jsonl([{"source-ref": r.source_ref} for r in records])
+    put = cloud.client("s3").put_object(Bucket=cloud.outputs["DataBucketName"], Key=key, Body=body)
+    progress = follow_run(
+        cloud.client("dynamodb"),
+        cloud.client("stepfunctions"),
+        cloud.outputs["RunsTableName"],
+        key,
+        put.get("VersionId"),
+        timeout=RUN_TIMEOUT,
+        interval=0.5,
+    )
+    cloud.wait_idle(30)
+    return progress
+
+
+@pytest.fixture(scope="module")
+def runs(cloud: Any, digits: list[DigitRecord]) -> tuple[RunProgress, RunProgress]:
+    first = drop(cloud, "incoming/first.manifest", digits[:FIRST])
+    second = drop(cloud, "incoming/second.manifest", digits[FIRST:])
+    return first, second
+
+
+def test_first_run_auto_labels_and_records_its_final_model(runs: tuple[RunProgress, RunProgress]) -> None:
+    first = runs[0].run or {}
+    # Given a dataset over the automated-labeling minimum and no earlier model
+    assert runs[0].run_status == "SUCCEEDED", first.get("failure")
+    # Then the labeling job ended with a final active-learning model, recorded under the label set
+    assert first["final_active_learning_model_arn"].startswith("arn:aws:sagemaker:")
+    assert first["labeling_fingerprint"].startswith("lf1-")
+    assert not first.get("reused_model_arn")
+    counters = first["label_counters"]
+    assert (
+        counters["human"] + counters["machine"] + counters["failed"] + counters.get("unlabeled", 0) == FIRST
+    )
+    # And the cost is recorded human and machine apart, next to the estimate
+    cost = first["labeling_cost"]
+    assert cost["estimated_usd"] == pytest.approx(FIRST * (0.08 + 3 * 0.012), abs=0.01)
+    assert cost["actual_usd"] == pytest.approx(cost["human_usd"] + cost["machine_usd"], abs=0.01)
+
+
+def test_second_run_starts_from_the_first_runs_model_and_needs_fewer_human_labels(
+    runs: tuple[RunProgress, RunProgress],
+) -> None:
+    first, second = (run.run or {} for run in runs)
+    assert runs[1].run_status == "SUCCEEDED", second.get("failure")
+    # Then the second labeling job was seeded with the first run's final model
+    assert second["reused_model_arn"] == first["final_active_learning_model_arn"]
+    assert second["reused_model_source_run_id"] == runs[0].run_id
+    assert second["labeling_fingerprint"] == first["labeling_fingerprint"]
+    # And that model labeled part of the data, so people labeled less than all of it
+    counters = second["label_counters"]
+    assert counters["machine"] > 0
+    assert counters["human"] < SECOND
+    assert second["labeling_cost"]["actual_usd"] < second["labeling_cost"]["estimated_usd"]
