@@ -47,7 +47,7 @@ SUPPORTED_TASKS = tuple(TASKS)
 MANIFEST_KEY = "incoming/demo.manifest"
 DEMO_ASSEMBLY = "cdk.out-demo"
 """Where (under the state directory) the demo's assembly is synthesized and reused (one per task)."""
-DEFAULT_IMAGES = {"image-classification": 1000, "object-detection": 500}
+DEFAULT_IMAGES = {"image-classification": 1000, "object-detection": 800}
 """Images drawn per task when ``--images`` is not given (sized for a 2-core laptop)."""
 
 
@@ -319,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         "--task", default="image-classification", help=f"task type ({', '.join(SUPPORTED_TASKS)})"
     )
     parser.add_argument(
-        "--images", type=int, default=None, help="images to draw (default: 1000 digits, or 500 scenes)"
+        "--images", type=int, default=None, help="images to draw (default: 1000 digits, or 800 scenes)"
     )
     parser.add_argument("--holdout", type=float, default=0.2, help="share held out for the HTTPS test")
     parser.add_argument("--epochs", type=int, default=None, help="override the demo's training epochs")

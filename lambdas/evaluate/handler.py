@@ -182,6 +182,7 @@ def compact_answer(report: dict[str, Any], request: EvaluateRequest, metrics_uri
         "passed": value >= request.quality_threshold,
         "accuracy": report.get("accuracy"),
         "macro_f1": report.get("macro_f1"),
+        "map": report.get("map"),
         "count": report["count"],
         "missing": report["missing"],
         "per_class": report["per_class"],
