@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
 from urllib.request import url2pathname
 
@@ -69,6 +70,40 @@ class BadRecords:
             raise DataError(message + " (set hyperparameter skip_bad_records=1 to skip such records)")
         LOG.warning("skipping bad record: %s", message)
         self.messages.append(message)
+
+
+class NamedChannel(Protocol):
+    """A parsed channel manifest's class names (classification's or detection's)."""
+
+    @property
+    def channel(self) -> str: ...
+
+    @property
+    def class_names(self) -> dict[int, str]: ...
+
+
+def merge_class_names(
+    num_classes: int, manifests: Sequence[NamedChannel], *, log: logging.Logger, unnamed_warning: str
+) -> list[str]:
+    """The ``num_classes`` class names that the channels' metadata agree on, by class index.
+
+    Raises :class:`DataError` when two channels name one class differently. A class no channel names is
+    named by its number; when others are named, ``log`` warns with ``unnamed_warning`` (a ``%s``
+    format taking the list of unnamed indices).
+    """
+    names: dict[int, str] = {}
+    for manifest in manifests:
+        for index, name in manifest.class_names.items():
+            known = names.setdefault(index, name)
+            if known != name:
+                raise DataError(
+                    f"class {index} is named {known!r} in one channel and {name!r} in channel "
+                    f"'{manifest.channel}'"
+                )
+    unnamed = [i for i in range(num_classes) if i not in names]
+    if unnamed and names:
+        log.warning(unnamed_warning, unnamed)
+    return [names.get(i, str(i)) for i in range(num_classes)]
 
 
 def find_manifest(channel_dir: Path, channel: str, algorithm: str = "image-classification") -> Path:

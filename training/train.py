@@ -48,7 +48,7 @@ from training.job import (
     run_job,
     write_json,
 )
-from training.manifest import ChannelManifest, load_channel_images, read_channel_manifest
+from training.manifest import load_channel_images, merge_class_names, read_channel_manifest
 
 if TYPE_CHECKING:  # torch is imported lazily, once inputs are valid
     import torch
@@ -58,22 +58,7 @@ if TYPE_CHECKING:  # torch is imported lazily, once inputs are valid
 __all__ = ["FAILURE_REASON_LIMIT", "TrainingPaths", "main", "read_raw_hyperparameters", "run"]
 
 LOG = logging.getLogger("training.train")
-
-
-def _class_names(hps: Hyperparameters, manifests: Sequence[ChannelManifest]) -> list[str]:
-    names: dict[int, str] = {}
-    for manifest in manifests:
-        for index, name in manifest.class_names.items():
-            known = names.setdefault(index, name)
-            if known != name:
-                raise DataError(
-                    f"class {index} is named {known!r} in one channel and {name!r} in channel "
-                    f"'{manifest.channel}'"
-                )
-    unnamed = [i for i in range(hps.num_classes) if i not in names]
-    if unnamed and names:
-        LOG.warning("no class-name metadata for class index(es) %s; naming them by index", unnamed)
-    return [names.get(i, str(i)) for i in range(hps.num_classes)]
+_UNNAMED_CLASSES_WARNING = "no class-name metadata for class index(es) %s; naming them by index"
 
 
 def _load_model_channel(
@@ -136,7 +121,9 @@ def run(paths: TrainingPaths, raw_hyperparameters: Mapping[str, object]) -> dict
         )
         for folder, name in ((paths.train_channel, "train"), (paths.validation_channel, "validation"))
     )
-    classes = _class_names(hps, [train_manifest, val_manifest])
+    classes = merge_class_names(
+        hps.num_classes, [train_manifest, val_manifest], log=LOG, unnamed_warning=_UNNAMED_CLASSES_WARNING
+    )
     distinct = {
         i for r in train_manifest.records for i in ((r.label,) if isinstance(r.label, int) else r.label)
     }

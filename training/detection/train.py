@@ -29,7 +29,7 @@ from training.contracts import (
     MODEL_FORMAT_VERSION,
     WEIGHTS_FILE,
 )
-from training.detection.data import DetectionManifest, load_detection_images, read_detection_manifest
+from training.detection.data import load_detection_images, read_detection_manifest
 from training.detection.hyperparameters import (
     ALGORITHM,
     DetectionHyperparameters,
@@ -37,6 +37,7 @@ from training.detection.hyperparameters import (
 )
 from training.errors import DataError
 from training.job import TrainingPaths, run_job, write_json
+from training.manifest import merge_class_names
 
 if TYPE_CHECKING:  # torch is imported lazily, once inputs are valid
     import torch
@@ -44,24 +45,9 @@ if TYPE_CHECKING:  # torch is imported lazily, once inputs are valid
     from training.detection.model import DetectorArchitecture
 
 LOG = logging.getLogger("training.detection.train")
+_UNNAMED_CLASSES_WARNING = "no class-map name for class id(s) %s; naming them by number"
 
 HANDLERS_MODULE = "training.detection.inference"
-
-
-def _class_names(hps: DetectionHyperparameters, manifests: Sequence[DetectionManifest]) -> list[str]:
-    names: dict[int, str] = {}
-    for manifest in manifests:
-        for index, name in manifest.class_names.items():
-            known = names.setdefault(index, name)
-            if known != name:
-                raise DataError(
-                    f"class {index} is named {known!r} in one channel and {name!r} in channel "
-                    f"'{manifest.channel}'"
-                )
-    unnamed = [i for i in range(hps.num_classes) if i not in names]
-    if unnamed and names:
-        LOG.warning("no class-map name for class id(s) %s; naming them by number", unnamed)
-    return [names.get(i, str(i)) for i in range(hps.num_classes)]
 
 
 def _load_model_channel(
@@ -126,7 +112,9 @@ def run(paths: TrainingPaths, raw_hyperparameters: Mapping[str, object]) -> dict
     )
     if train_manifest.box_count == 0:
         raise DataError("channel 'train' holds no bounding boxes; object detection needs labelled objects")
-    classes = _class_names(hps, [train_manifest, val_manifest])
+    classes = merge_class_names(
+        hps.num_classes, [train_manifest, val_manifest], log=LOG, unnamed_warning=_UNNAMED_CLASSES_WARNING
+    )
     LOG.info(
         "Label attribute: train=%r validation=%r; classes: %s; boxes: train=%d validation=%d",
         train_manifest.label_attribute,
