@@ -15,11 +15,18 @@ Layout (at the archive root, as SageMaker tars ``/opt/ml/model``)::
 from __future__ import annotations
 
 import gzip
+import json
 import shutil
 import tarfile
+import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from training.contracts import CODE_DIR
+from training.contracts import CODE_DIR, MODEL_CONFIG_FILE, WEIGHTS_FILE
+from training.errors import DataError
+
+if TYPE_CHECKING:  # torch is imported lazily, only when a model channel is read
+    import torch
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -99,3 +106,29 @@ def extract_model(tar_path: str | Path, dest: str | Path) -> Path:
     with tarfile.open(tar_path, mode="r:*") as tar:
         tar.extractall(destination, filter="data")
     return destination
+
+
+def read_model_channel(
+    channel: Path, *, algorithm: str | None, not_a_model: str
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """The model configuration and weights of an earlier model in a training job's ``model`` channel.
+
+    ``channel`` holds a ``model.tar.gz`` (the first one by name is used) or its extracted files. Raises
+    :class:`DataError` with the message ``not_a_model`` when the configuration or weights are missing,
+    or when ``algorithm`` is given and the model was trained by another algorithm.
+    """
+    import torch
+
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = channel
+        tars = sorted(folder.glob("*.tar.gz"))
+        if tars:
+            folder = extract_model(tars[0], scratch)
+        config_path, weights_path = folder / MODEL_CONFIG_FILE, folder / WEIGHTS_FILE
+        if not config_path.is_file() or not weights_path.is_file():
+            raise DataError(not_a_model)
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        if algorithm is not None and config.get("algorithm") != algorithm:
+            raise DataError(not_a_model)
+        state = torch.load(weights_path, map_location="cpu", weights_only=True)
+    return config, state

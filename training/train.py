@@ -23,12 +23,11 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from training.artifact import extract_model, write_code_dir
+from training.artifact import read_model_channel, write_code_dir
 from training.contracts import (
     CHECKPOINTS_DIR,
     CLASSES_FILE,
@@ -73,24 +72,15 @@ def _load_model_channel(
                 "training from random initialisation"
             )
         return None
-    import torch
-
     from training.model import Architecture
     from training.trainer import load_initial_state
 
-    with tempfile.TemporaryDirectory() as scratch:
-        folder = paths.model_channel
-        tars = sorted(folder.glob("*.tar.gz"))
-        if tars:
-            folder = extract_model(tars[0], scratch)
-        config_path, weights_path = folder / MODEL_CONFIG_FILE, folder / WEIGHTS_FILE
-        if not config_path.is_file() or not weights_path.is_file():
-            raise DataError(
-                f"the 'model' channel ({paths.model_channel}) holds no model.tar.gz from this algorithm"
-            )
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-        saved = Architecture.from_json_dict(config["architecture"])
-        state = torch.load(weights_path, map_location="cpu", weights_only=True)
+    config, state = read_model_channel(
+        paths.model_channel,
+        algorithm=None,
+        not_a_model=f"the 'model' channel ({paths.model_channel}) holds no model.tar.gz from this algorithm",
+    )
+    saved = Architecture.from_json_dict(config["architecture"])
     try:
         merged, fresh = load_initial_state(arch, saved, state)
     except ValueError as exc:

@@ -15,12 +15,11 @@ import json
 import logging
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from training.artifact import extract_model, write_code_dir
+from training.artifact import read_model_channel, write_code_dir
 from training.contracts import (
     CLASSES_FILE,
     HYPERPARAMETERS_FILE,
@@ -63,23 +62,16 @@ def _load_model_channel(
                 hps.base_network,
             )
         return None
-    import torch
-
     from training.detection.model import DetectorArchitecture
 
-    with tempfile.TemporaryDirectory() as scratch:
-        folder = paths.model_channel
-        tars = sorted(folder.glob("*.tar.gz"))
-        if tars:
-            folder = extract_model(tars[0], scratch)
-        config_path, weights_path = folder / MODEL_CONFIG_FILE, folder / WEIGHTS_FILE
-        config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
-        if config.get("algorithm") != ALGORITHM or not weights_path.is_file():
-            raise DataError(
-                f"the 'model' channel ({paths.model_channel}) holds no model.tar.gz of the {ALGORITHM} algorithm"
-            )
-        saved = DetectorArchitecture.from_json_dict(config["architecture"])
-        state = torch.load(weights_path, map_location="cpu", weights_only=True)
+    config, state = read_model_channel(
+        paths.model_channel,
+        algorithm=ALGORITHM,
+        not_a_model=(
+            f"the 'model' channel ({paths.model_channel}) holds no model.tar.gz of the {ALGORITHM} algorithm"
+        ),
+    )
+    saved = DetectorArchitecture.from_json_dict(config["architecture"])
     if saved != arch:
         raise DataError(
             f"the 'model' channel holds a {saved.base_network} detector for {saved.num_classes} classes at "
