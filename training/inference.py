@@ -61,13 +61,12 @@ class LoadedModel:
     config: dict[str, Any]
 
 
-def model_fn(model_dir: str | os.PathLike[str]) -> LoadedModel:
-    """Load a model directory (an extracted ``model.tar.gz``) onto the GPU if present, else the CPU.
+def read_model_dir(root: Path, algorithm: str) -> tuple[dict[str, Any], list[str]]:
+    """The model configuration and class names of a model directory trained by ``algorithm``.
 
-    Unless ``OMP_NUM_THREADS`` is set, this limits torch to one CPU thread per process: the usual
-    setting for model servers, and measurably faster for small images on shared cores.
+    Raises :class:`ModelArtifactError` when a file is missing, the format version is not this code's, or
+    another algorithm trained the model (a configuration naming none is image classification's).
     """
-    root = Path(model_dir)
     for name in (WEIGHTS_FILE, CLASSES_FILE, MODEL_CONFIG_FILE):
         if not (root / name).is_file():
             raise ModelArtifactError(f"{root} is not a model directory: {name} is missing")
@@ -76,12 +75,23 @@ def model_fn(model_dir: str | os.PathLike[str]) -> LoadedModel:
         raise ModelArtifactError(
             f"{root}: model format_version {config.get('format_version')!r} is not {MODEL_FORMAT_VERSION}"
         )
-    algorithm = config.get("algorithm", "image-classification")
-    if algorithm != "image-classification":
+    trained_by = config.get("algorithm", "image-classification")
+    if trained_by != algorithm:
         raise ModelArtifactError(
-            f"{root}: the model was trained by the {algorithm} algorithm, not image-classification"
+            f"{root}: the model was trained by the {trained_by} algorithm, not {algorithm}"
         )
     classes = json.loads((root / CLASSES_FILE).read_text(encoding="utf-8"))
+    return config, classes
+
+
+def model_fn(model_dir: str | os.PathLike[str]) -> LoadedModel:
+    """Load a model directory (an extracted ``model.tar.gz``) onto the GPU if present, else the CPU.
+
+    Unless ``OMP_NUM_THREADS`` is set, this limits torch to one CPU thread per process: the usual
+    setting for model servers, and measurably faster for small images on shared cores.
+    """
+    root = Path(model_dir)
+    config, classes = read_model_dir(root, "image-classification")
     arch = Architecture.from_json_dict(config["architecture"])
     if len(classes) != arch.num_classes:
         raise ModelArtifactError(f"{root}: {len(classes)} class names for {arch.num_classes} outputs")

@@ -29,17 +29,14 @@ import torch
 from PIL import Image
 
 from training.contracts import (
-    CLASSES_FILE,
     JSONLINES_CONTENT_TYPE,
-    MODEL_CONFIG_FILE,
-    MODEL_FORMAT_VERSION,
     WEIGHTS_FILE,
 )
 from training.detection.hyperparameters import ALGORITHM
 from training.detection.model import CompactDetector, DetectorArchitecture, build_detector, decode
 from training.errors import InvalidInputError, ModelArtifactError
 from training.images import ImageDecodeError, open_image, resize_exact
-from training.inference import ImageInput, accept_type, input_fn, output_content_type
+from training.inference import ImageInput, accept_type, input_fn, output_content_type, read_model_dir
 
 __all__ = [
     "LoadedDetector",
@@ -75,20 +72,7 @@ def model_fn(model_dir: str | os.PathLike[str]) -> LoadedDetector:
     Unless ``OMP_NUM_THREADS`` is set, torch gets one CPU thread per process, as for classification.
     """
     root = Path(model_dir)
-    for name in (WEIGHTS_FILE, CLASSES_FILE, MODEL_CONFIG_FILE):
-        if not (root / name).is_file():
-            raise ModelArtifactError(f"{root} is not a model directory: {name} is missing")
-    config = json.loads((root / MODEL_CONFIG_FILE).read_text(encoding="utf-8"))
-    if config.get("format_version") != MODEL_FORMAT_VERSION:
-        raise ModelArtifactError(
-            f"{root}: model format_version {config.get('format_version')!r} is not {MODEL_FORMAT_VERSION}"
-        )
-    if config.get("algorithm") != ALGORITHM:
-        raise ModelArtifactError(
-            f"{root}: the model was trained by the {config.get('algorithm', 'image-classification')} "
-            f"algorithm, not {ALGORITHM}"
-        )
-    classes = json.loads((root / CLASSES_FILE).read_text(encoding="utf-8"))
+    config, classes = read_model_dir(root, ALGORITHM)
     arch = DetectorArchitecture.from_json_dict(config["architecture"])
     if len(classes) != arch.num_classes:
         raise ModelArtifactError(f"{root}: {len(classes)} class names for {arch.num_classes} classes")
