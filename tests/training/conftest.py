@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,10 +10,9 @@ from typing import Any
 
 import pytest
 
-from training import train
 from training.datasets import DigitRecord, write_channel, write_digits_dataset
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from .job_support import Job, stage_job
 
 # Small and quick, yet enough to learn: digits are easy for a CNN.
 FAST_HYPERPARAMETERS = {
@@ -28,51 +24,6 @@ FAST_HYPERPARAMETERS = {
     "lr_scheduler_step": "5",
     "seed": "0",
 }
-
-
-@dataclass
-class Job:
-    """A training job's folders, laid out as the local cloud lays them out."""
-
-    root: Path
-    env: dict[str, str]
-
-    @property
-    def model_dir(self) -> Path:
-        return Path(self.env["SM_MODEL_DIR"])
-
-    @property
-    def failure_file(self) -> Path:
-        return Path(self.env["SM_OUTPUT_DIR"]) / "failure"
-
-    @property
-    def channels(self) -> Path:
-        return self.root / "input" / "data"
-
-    def failure(self) -> str:
-        return self.failure_file.read_text(encoding="utf-8")
-
-    def metrics(self) -> dict[str, Any]:
-        return json.loads((Path(self.env["SM_OUTPUT_DATA_DIR"]) / "metrics.json").read_text())
-
-    def run(self) -> int:
-        """Run in this process (fast: what ``python -m training.train`` runs, minus interpreter start)."""
-        return train.main(argv=[], environ=self.env)
-
-    def run_subprocess(self) -> subprocess.CompletedProcess[str]:
-        """Run the real ``python -m training.train`` with only the SageMaker variables set."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SM_")}
-        env.update(self.env)
-        env["PYTHONPATH"] = str(REPO_ROOT)
-        return subprocess.run(
-            [sys.executable, "-m", "training.train"],
-            cwd=self.root,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
 
 
 @pytest.fixture(scope="session")
@@ -102,21 +53,7 @@ def make_job(tmp_path: Path) -> MakeJob:
         write_channel(train_records, data / "train", "train.manifest")
         if validation_records is not None:
             write_channel(validation_records, data / "validation", "validation.manifest")
-        env = {
-            "SM_INPUT_DIR": str(root / "input"),
-            "SM_MODEL_DIR": str(root / "model"),
-            "SM_OUTPUT_DIR": str(root / "output"),
-            "SM_OUTPUT_DATA_DIR": str(root / "output" / "data"),
-            "SM_CHANNEL_TRAIN": str(data / "train"),
-            "SM_CHANNEL_VALIDATION": str(data / "validation"),
-        }
-        if via_sm_hps:
-            env["SM_HPS"] = json.dumps(hyperparameters)
-        else:
-            config = root / "input" / "config"
-            config.mkdir(parents=True)
-            (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
-        return Job(root, env)
+        return stage_job(root, hyperparameters, via_sm_hps=via_sm_hps)
 
     return build
 
@@ -153,18 +90,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, digits: list[DigitRecord])
     data = root / "input" / "data"
     write_channel(train_records, data / "train", "train.manifest")
     write_channel(validation, data / "validation", "validation.manifest")
-    config = root / "input" / "config"
-    config.mkdir(parents=True)
-    (config / "hyperparameters.json").write_text(json.dumps(digits_hyperparameters(len(train_records))))
-    job = Job(
-        root,
-        {
-            "SM_INPUT_DIR": str(root / "input"),
-            "SM_MODEL_DIR": str(root / "model"),
-            "SM_OUTPUT_DIR": str(root / "output"),
-            "SM_OUTPUT_DATA_DIR": str(root / "output" / "data"),
-        },
-    )
+    job = stage_job(root, digits_hyperparameters(len(train_records)), channel_variables=False)
     return TrainedModel(job, job.run_subprocess(), list(digits[200:]))
 
 
