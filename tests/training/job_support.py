@@ -92,3 +92,35 @@ def stage_job(
         config.mkdir(parents=True, exist_ok=True)
         (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
     return Job(root, env, module)
+
+
+# Imports the artifact's code/inference.py from the artifact alone and prints its answer for one PNG.
+_SERVE_SCRIPT = (
+    "import sys; sys.path.insert(0, sys.argv[1] + '/code');"
+    "import inference, training; assert training.__file__.startswith(sys.argv[1]), training.__file__;"
+    "m = inference.model_fn(sys.argv[1]);"
+    "body = open(sys.argv[2], 'rb').read();"
+    "print(inference.output_fn(inference.predict_fn(inference.input_fn(body, 'image/png'), m), None))"
+)
+
+
+def serve_outside_repository(
+    model_dir: Path, image: Path, scratch: Path
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """Package ``model_dir``, extract it under ``scratch`` and, in a fresh interpreter outside the
+    repository with the artifact's ``code/`` on ``sys.path`` (as SageMaker's PyTorch container does),
+    answer ``image``. Returns the extracted folder and the process (its stdout is the JSON answer)."""
+    from training.artifact import extract_model, package_model
+
+    extracted = extract_model(package_model(model_dir, scratch / "m.tar.gz"), scratch / "x")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    process = subprocess.run(
+        [sys.executable, "-c", _SERVE_SCRIPT, str(extracted), str(image)],
+        cwd=scratch,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return extracted, process

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -15,7 +12,6 @@ from PIL import Image, ImageDraw
 from torch import nn
 
 from training import inference as classification_inference
-from training.artifact import extract_model, package_model
 from training.detection.inference import (
     LoadedDetector,
     input_fn,
@@ -31,6 +27,8 @@ from training.errors import (
     UnsupportedAcceptError,
     UnsupportedContentTypeError,
 )
+
+from .job_support import serve_outside_repository
 
 torch.set_num_threads(1)
 
@@ -179,28 +177,9 @@ def test_each_algorithm_refuses_the_others_model(trained_detector, trained):
 
 def test_artifact_serves_without_the_repository(trained_detector, detection_scenes, tmp_path):
     # Given only the extracted model.tar.gz, with code/ on sys.path as SageMaker's PyTorch container does
-    extracted = extract_model(
-        package_model(trained_detector[0].model_dir, tmp_path / "m.tar.gz"), tmp_path / "x"
-    )
     image = detection_scenes[3].path
-    script = (
-        "import sys; sys.path.insert(0, sys.argv[1] + '/code');"
-        "import inference, training; assert training.__file__.startswith(sys.argv[1]), training.__file__;"
-        "m = inference.model_fn(sys.argv[1]);"
-        "body = open(sys.argv[2], 'rb').read();"
-        "print(inference.output_fn(inference.predict_fn(inference.input_fn(body, 'image/png'), m), None))"
-    )
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     # When a fresh interpreter outside the repository imports code/inference.py
-    process = subprocess.run(
-        [sys.executable, "-c", script, str(extracted), str(image)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    extracted, process = serve_outside_repository(trained_detector[0].model_dir, image, tmp_path)
     # Then it answers like the repository's handlers
     assert process.returncode == 0, process.stderr
     expected = output_fn(predict_fn(input_fn(image.read_bytes(), "image/png"), model_fn(extracted)), None)

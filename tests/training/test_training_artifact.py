@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
-import sys
 import tarfile
 
 import numpy as np
@@ -14,6 +11,8 @@ import pytest
 
 from training.artifact import extract_model, package_model
 from training.inference import input_fn, model_fn, output_fn, predict_fn
+
+from .job_support import serve_outside_repository
 
 
 def test_round_trip_train_tar_extract_serve(trained, tmp_path):
@@ -43,26 +42,9 @@ def test_packaging_is_reproducible(trained, tmp_path):
 
 def test_artifact_serves_without_the_repository(trained, tmp_path):
     # Given only the extracted artifact, with code/ on sys.path as SageMaker's PyTorch container does
-    extracted = extract_model(package_model(trained.job.model_dir, tmp_path / "m.tar.gz"), tmp_path / "x")
     image = trained.validation[0].path
-    script = (
-        "import sys, json; sys.path.insert(0, sys.argv[1] + '/code');"
-        "import inference, training; assert training.__file__.startswith(sys.argv[1]), training.__file__;"
-        "m = inference.model_fn(sys.argv[1]);"
-        "body = open(sys.argv[2], 'rb').read();"
-        "print(inference.output_fn(inference.predict_fn(inference.input_fn(body, 'image/png'), m), None))"
-    )
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     # When a fresh interpreter, outside the repository, imports code/inference.py
-    process = subprocess.run(
-        [sys.executable, "-c", script, str(extracted), str(image)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    extracted, process = serve_outside_repository(trained.job.model_dir, image, tmp_path)
     # Then it answers with the same probabilities as the repository's handlers
     assert process.returncode == 0, process.stderr
     expected = output_fn(predict_fn(input_fn(image.read_bytes(), "image/png"), model_fn(extracted)), None)
