@@ -137,6 +137,34 @@ def _table(dynamodb: Any, name: str, key: str) -> None:
     )
 
 
+def create_runs_table(dynamodb: Any, name: str = RUNS_TABLE) -> None:
+    """The runs table as the stateful stack declares it, with the sparse reusable-model index."""
+    from gtpipe_shared import ledger
+
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "run_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[
+            {"AttributeName": attribute, "AttributeType": "S"}
+            for attribute in ("run_id", ledger.FINGERPRINT_ATTRIBUTE, ledger.MODEL_AT_ATTRIBUTE)
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": ledger.LABELING_MODEL_INDEX,
+                "KeySchema": [
+                    {"AttributeName": ledger.FINGERPRINT_ATTRIBUTE, "KeyType": "HASH"},
+                    {"AttributeName": ledger.MODEL_AT_ATTRIBUTE, "KeyType": "RANGE"},
+                ],
+                "Projection": {
+                    "ProjectionType": "INCLUDE",
+                    "NonKeyAttributes": [ledger.FINAL_MODEL_ATTRIBUTE],
+                },
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
 @dataclass
 class _Clients:
     s3: Any

@@ -17,6 +17,7 @@ from tests.lambdas.conftest import (
     Cloud,
     FakeContext,
     classification_line,
+    create_runs_table,
     input_line,
     pipeline_config,
     s3_event,
@@ -206,31 +207,8 @@ def configure(
 
 def with_model_index(cloud: Cloud) -> None:
     """Recreate the runs table with the reusable-model index the stateful stack declares."""
-    from gtpipe_shared import ledger
-
     cloud.runs().delete()
-    cloud.dynamodb.create_table(
-        TableName=cloud.runs().name,
-        KeySchema=[{"AttributeName": "run_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[
-            {"AttributeName": name, "AttributeType": "S"}
-            for name in ("run_id", ledger.FINGERPRINT_ATTRIBUTE, ledger.MODEL_AT_ATTRIBUTE)
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": ledger.LABELING_MODEL_INDEX,
-                "KeySchema": [
-                    {"AttributeName": ledger.FINGERPRINT_ATTRIBUTE, "KeyType": "HASH"},
-                    {"AttributeName": ledger.MODEL_AT_ATTRIBUTE, "KeyType": "RANGE"},
-                ],
-                "Projection": {
-                    "ProjectionType": "INCLUDE",
-                    "NonKeyAttributes": [ledger.FINAL_MODEL_ATTRIBUTE],
-                },
-            }
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_runs_table(cloud.dynamodb, cloud.runs().name)
 
 
 def labeled_run(cloud: Cloud, run_id: str, fingerprint: str, model: str | None, at: str) -> None:

@@ -16,7 +16,7 @@ from gtpipe_shared.ledger_store import (
     record_step,
 )
 
-from tests.lambdas.conftest import RUNS_TABLE, Cloud, put_running_run
+from tests.lambdas.conftest import RUNS_TABLE, Cloud, create_runs_table, put_running_run
 
 RUN = "demo-0123456789abcdef"
 
@@ -199,28 +199,7 @@ def reusable(cloud: Cloud, run_id: str, fingerprint: str, model: str, at: str) -
 @pytest.fixture
 def indexed(cloud: Cloud) -> Cloud:
     cloud.runs().delete()
-    cloud.dynamodb.create_table(
-        TableName=RUNS_TABLE,
-        KeySchema=[{"AttributeName": "run_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[
-            {"AttributeName": name, "AttributeType": "S"}
-            for name in ("run_id", ledger.FINGERPRINT_ATTRIBUTE, ledger.MODEL_AT_ATTRIBUTE)
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": ledger.LABELING_MODEL_INDEX,
-                "KeySchema": [
-                    {"AttributeName": ledger.FINGERPRINT_ATTRIBUTE, "KeyType": "HASH"},
-                    {"AttributeName": ledger.MODEL_AT_ATTRIBUTE, "KeyType": "RANGE"},
-                ],
-                "Projection": {
-                    "ProjectionType": "INCLUDE",
-                    "NonKeyAttributes": [ledger.FINAL_MODEL_ATTRIBUTE],
-                },
-            }
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_runs_table(cloud.dynamodb)
     return cloud
 
 

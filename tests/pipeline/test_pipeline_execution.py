@@ -22,6 +22,7 @@ from moto import mock_aws
 
 from local.sfn import InMemorySageMakerService, LambdaRegistry, ScriptedJobRunner, install
 from local.sfn.sagemaker import fail, reject, succeed
+from tests.lambdas.conftest import create_runs_table
 from tests.pipeline.sample_config import SAMPLE_BUCKET, synthesized_pipeline_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -254,34 +255,6 @@ def make_doubles(doubles: Doubles, sfn: Any) -> dict[str, Callable[[dict[str, An
         FUNCTIONS["notify"]: notify,
         FUNCTIONS["report"]: report,
     }
-
-
-def create_runs_table(dynamodb: Any) -> None:
-    """The runs table as the stateful stack declares it, with the sparse reusable-model index."""
-    from gtpipe_shared import ledger
-
-    dynamodb.create_table(
-        TableName=RUNS_TABLE,
-        KeySchema=[{"AttributeName": "run_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[
-            {"AttributeName": name, "AttributeType": "S"}
-            for name in ("run_id", ledger.FINGERPRINT_ATTRIBUTE, ledger.MODEL_AT_ATTRIBUTE)
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": ledger.LABELING_MODEL_INDEX,
-                "KeySchema": [
-                    {"AttributeName": ledger.FINGERPRINT_ATTRIBUTE, "KeyType": "HASH"},
-                    {"AttributeName": ledger.MODEL_AT_ATTRIBUTE, "KeyType": "RANGE"},
-                ],
-                "Projection": {
-                    "ProjectionType": "INCLUDE",
-                    "NonKeyAttributes": [ledger.FINAL_MODEL_ATTRIBUTE],
-                },
-            }
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
 
 
 @pytest.fixture(scope="module")
