@@ -505,13 +505,18 @@ class TrainingRun:
         )
         kill_after = self.faults.take_kill_after()
         kill_at = time.monotonic() + kill_after if kill_after is not None else None
+        started = dt.datetime.now(dt.UTC)
         process = AlgorithmProcess(self.python, algorithm.training_module, self.job_dir, env, self.log_path)
-        end, exit_code = process.wait(
-            self.handle.stop_event,
-            self.deadline,
-            kill_at=kill_at,
-            stop_grace_seconds=self.stop_grace_seconds,
-        )
+        try:
+            end, exit_code = process.wait(
+                self.handle.stop_event,
+                self.deadline,
+                kill_at=kill_at,
+                stop_grace_seconds=self.stop_grace_seconds,
+            )
+        finally:
+            # Before the job reaches a terminal state, so the step after it finds the whole log.
+            self._publish_log(started)
         if end == "stopped":
             raise self.handle.stopped()
         if end == "deadline":
@@ -523,6 +528,15 @@ class TrainingRun:
             )
         assert exit_code is not None
         return exit_code
+
+    def _publish_log(self, started: dt.datetime) -> None:
+        if self.logs is None:
+            return
+        try:
+            publish_log(self.logs, self.handle.name, self.log_path, started)
+        except (ClientError, BotoCoreError) as error:
+            # The job's outcome does not depend on its log copy.
+            LOG.warning("training job %s: log not copied to CloudWatch Logs: %s", self.handle.name, error)
 
     def _log_text(self) -> str:
         try:

@@ -95,6 +95,12 @@ def test_scenes_are_labeled_with_boxes_trained_gated_on_map_and_deployed(
     assert record["metrics"]["metric_name"] == "map_50"
     assert 0.05 <= record["metrics"]["metric_value"] <= 1.0
     assert record["metrics"]["passed"] is True
+    # And the training log is in CloudWatch Logs where SageMaker writes it (the report's curves)
+    streams = cloud.client("logs").describe_log_streams(
+        logGroupName="/aws/sagemaker/TrainingJobs",
+        logStreamNamePrefix=f"{record['steps']['train']['job_name']}/",
+    )["logStreams"]
+    assert len(streams) == 1 and streams[0]["logStreamName"].split("/")[1].startswith("algo-1-")
     # And the labeling output is Ground Truth's bounding-box format
     lines = labeling_output(cloud, run)
     assert len(lines) == round(SCENES * (1 - HOLDOUT))
