@@ -130,6 +130,15 @@ def _tick_size(count: int) -> float:
     return 9 if count <= 12 else 8 if count <= 25 else 6.5
 
 
+def _human_machine_bars(ax: Any, positions: Any, human: Any, machine: Any, *, legend: bool = True) -> None:
+    """Machine counts stacked on hatched human counts, in the report's two colours."""
+    style = {"edgecolor": "black", "linewidth": 0.4}
+    ax.bar(positions, human, color=HUMAN_COLOR, hatch="//", label="human" if legend else None, **style)
+    ax.bar(
+        positions, machine, bottom=human, color=MACHINE_COLOR, label="machine" if legend else None, **style
+    )
+
+
 def _class_axis(ax: object, names: Sequence[str]) -> None:
     from matplotlib.axes import Axes
 
@@ -168,18 +177,7 @@ def class_histogram(data: RunData) -> bytes:
     positions = np.arange(n)
     total_human, total_machine = int(human.sum()), int(machine.sum())
     for ax, log in zip(axes, (False, True), strict=True):
-        ax.bar(
-            positions, human, color=HUMAN_COLOR, hatch="//", edgecolor="black", linewidth=0.4, label="human"
-        )
-        ax.bar(
-            positions,
-            machine,
-            bottom=human,
-            color=MACHINE_COLOR,
-            edgecolor="black",
-            linewidth=0.4,
-            label="machine",
-        )
+        _human_machine_bars(ax, positions, human, machine)
         _class_axis(ax, names)
         ax.set_ylabel(f"labeled {labels.unit}")
         if log:
@@ -268,16 +266,7 @@ def labeling_cost(data: RunData) -> bytes:
     positions = np.arange(len(cost.iterations))
     human = np.array([row.human_usd for row in cost.iterations])
     machine = np.array([row.machine_usd for row in cost.iterations])
-    left.bar(positions, human, color=HUMAN_COLOR, hatch="//", edgecolor="black", linewidth=0.4, label="human")
-    left.bar(
-        positions,
-        machine,
-        bottom=human,
-        color=MACHINE_COLOR,
-        edgecolor="black",
-        linewidth=0.4,
-        label="machine",
-    )
+    _human_machine_bars(left, positions, human, machine)
     for x, row in zip(positions, cost.iterations, strict=True):
         total = row.human_usd + row.machine_usd
         left.annotate(
@@ -315,10 +304,7 @@ def labeling_cost(data: RunData) -> bytes:
     bars = ["estimated", "actual"]
     right.bar([0], [cost.estimated_usd or 0.0], color=GRAY, edgecolor="black", linewidth=0.4)
     actual_human, actual_machine = cost.actual_human_usd or 0.0, cost.actual_machine_usd or 0.0
-    right.bar([1], [actual_human], color=HUMAN_COLOR, hatch="//", edgecolor="black", linewidth=0.4)
-    right.bar(
-        [1], [actual_machine], bottom=[actual_human], color=MACHINE_COLOR, edgecolor="black", linewidth=0.4
-    )
+    _human_machine_bars(right, [1], [actual_human], [actual_machine], legend=False)
     tallest = max(cost.estimated_usd or 0.0, actual_human + actual_machine, 0.01)
     right.annotate(
         f"${cost.estimated_usd:,.2f}" if cost.estimated_usd is not None else "no estimate",
