@@ -102,6 +102,18 @@ def parse_argv(argv: Sequence[str]) -> dict[str, str]:
     return values
 
 
+def log_loaded(log: logging.Logger, declared_training_samples: int, train_count: int, val_count: int) -> None:
+    """Say how many records each channel gave; warn when ``num_training_samples`` disagrees (the records win,
+    as the built-in algorithms only use the hyperparameter for sizing)."""
+    if train_count != declared_training_samples:
+        log.warning(
+            "num_training_samples=%d but the train channel has %d usable records; using the records",
+            declared_training_samples,
+            train_count,
+        )
+    log.info("Loaded %d training and %d validation images", train_count, val_count)
+
+
 def write_json(path: Path, data: object) -> None:
     """Write JSON readably (dict keys sorted, lists in order) with a final newline."""
     path.write_text(json.dumps(data, indent=2, sort_keys=isinstance(data, dict)) + "\n", encoding="utf-8")

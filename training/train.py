@@ -43,6 +43,7 @@ from training.images import ImageSpec
 from training.job import (
     FAILURE_REASON_LIMIT,
     TrainingPaths,
+    log_loaded,
     read_raw_hyperparameters,
     run_job,
     write_json,
@@ -134,13 +135,7 @@ def run(paths: TrainingPaths, raw_hyperparameters: Mapping[str, object]) -> dict
     spec = ImageSpec(channels, height, width, hps.resize)
     train_images = load_channel_images(train_manifest, spec, skip_bad_records=hps.skip_bad_records)
     val_images = load_channel_images(val_manifest, spec, skip_bad_records=hps.skip_bad_records)
-    if len(train_images.labels) != hps.num_training_samples:
-        LOG.warning(
-            "num_training_samples=%d but the train channel has %d usable records; using the records",
-            hps.num_training_samples,
-            len(train_images.labels),
-        )
-    LOG.info("Loaded %d training and %d validation images", len(train_images.labels), len(val_images.labels))
+    log_loaded(LOG, hps.num_training_samples, len(train_images.labels), len(val_images.labels))
 
     # Inputs are valid: only now pay for importing torch.
     import torch

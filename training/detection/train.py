@@ -35,7 +35,7 @@ from training.detection.hyperparameters import (
     parse_detection_hyperparameters,
 )
 from training.errors import DataError
-from training.job import TrainingPaths, run_job, write_json
+from training.job import TrainingPaths, log_loaded, run_job, write_json
 from training.manifest import merge_class_names
 
 if TYPE_CHECKING:  # torch is imported lazily, once inputs are valid
@@ -119,13 +119,7 @@ def run(paths: TrainingPaths, raw_hyperparameters: Mapping[str, object]) -> dict
         train_manifest, hps.image_shape, skip_bad_records=hps.skip_bad_records
     )
     val_images = load_detection_images(val_manifest, hps.image_shape, skip_bad_records=hps.skip_bad_records)
-    if len(train_images.boxes) != hps.num_training_samples:
-        LOG.warning(
-            "num_training_samples=%d but the train channel has %d usable records; using the records",
-            hps.num_training_samples,
-            len(train_images.boxes),
-        )
-    LOG.info("Loaded %d training and %d validation images", len(train_images.boxes), len(val_images.boxes))
+    log_loaded(LOG, hps.num_training_samples, len(train_images.boxes), len(val_images.boxes))
 
     # Inputs are valid: only now pay for importing torch.
     import torch
