@@ -27,9 +27,14 @@ RUN_TIMEOUT = 600.0
 
 
 def reuse_context() -> dict[str, Any]:
-    """The test configuration with model reuse (which turns automated labeling on) and small batches."""
+    """The test configuration with model reuse (which turns automated labeling on) and small batches.
+
+    The gate is off: this module is about labeling, and a 6-epoch model on the second run's 128 training
+    digits (some machine-labelled) sometimes scores under the shared 0.5 gate, which is not what it tests.
+    """
     return {
         **small_context(),
+        "gtpipe:qualityThreshold": 0.0,
         "gtpipe:labeling": {"workersPerObject": 3, "reuseModel": True, "maxConcurrentTaskCount": 40},
     }
 
