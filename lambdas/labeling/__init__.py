@@ -1,0 +1,1 @@
+"""labeling Lambda function (entry point: handler.lambda_handler)."""

@@ -1,0 +1,1 @@
+"""labeling_api Lambda function (entry point: handler.lambda_handler)."""
