@@ -125,6 +125,20 @@ class WorkforceConfig:
     cognito_domain_prefix: str | None = None
 
 
+MAX_INSTRUCTIONS_CHARS = 2000
+DEFAULT_INSTRUCTIONS: dict[TaskType, str] = {
+    "image-classification": (
+        "Look at each image and choose the one category that fits it best: click its button or press its "
+        "number key. If you are unsure, choose the closest category; other workers label the same image too."
+    ),
+    "object-detection": (
+        "Draw a tight box around every object of the listed categories and pick each box's category. Drag on "
+        "the image to draw; drag a box or its corners to move or resize it; Delete removes the selected box. "
+        "Submit when every object has exactly one box; submit no box when there is none."
+    ),
+}
+
+
 @dataclass(frozen=True)
 class LabelingConfig:
     """Labeling job settings shared by both backends."""
@@ -139,6 +153,23 @@ class LabelingConfig:
     reuse_model: bool = False
     task_title: str = "Label the images"
     task_description: str = "Choose the category that fits each image."
+    # The builtin backend's web app shows these (plain text); from_context defaults them per task type.
+    instructions: str = DEFAULT_INSTRUCTIONS["image-classification"]
+    # Builtin backend: at the lifetime's end, the share of objects with all their answers the run needs.
+    min_labeled_share: float = 0.9
+
+
+@dataclass(frozen=True)
+class LabelingTeamConfig:
+    """The builtin backend's team: users invited by e-mail into the Cognito groups of the same names."""
+
+    labelers: tuple[str, ...] = ()
+    admins: tuple[str, ...] = ()
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        """Every invited address once, labelers first (a person may be in both groups)."""
+        return tuple(dict.fromkeys((*self.labelers, *self.admins)))
 
 
 @dataclass(frozen=True)
@@ -174,6 +205,7 @@ class PipelineConfig:
     labeling_backend: LabelingBackend = "ground-truth"
     workforce: WorkforceConfig = field(default_factory=lambda: WorkforceConfig(type="create-private"))
     labeling: LabelingConfig = field(default_factory=LabelingConfig)
+    labeling_team: LabelingTeamConfig = field(default_factory=LabelingTeamConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     hyperparameters: Mapping[str, str] = field(default_factory=dict)
     transform_instance_type: str = "ml.m5.xlarge"
@@ -203,11 +235,21 @@ class PipelineConfig:
         task_type = reader.choice("taskType", TASK_TYPES, "image-classification")
         categories = reader.string_list("labelCategories", default=["cat", "dog"])
         _validate_categories(categories)
-        workforce = _workforce(reader)
         backend = reader.choice("labelingBackend", LABELING_BACKENDS, "ground-truth")
+        # The builtin backend has no Ground Truth workteam: gtpipe:workforce is ignored, not validated.
+        workforce = (
+            _workforce(reader) if backend == "ground-truth" else WorkforceConfig(type="create-private")
+        )
         labeling_raw = reader.mapping("labeling")
         reuse_model = _bool(labeling_raw, "labeling.reuseModel", False)
         auto_labeling = _bool(labeling_raw, "labeling.autoLabeling", reuse_model)
+        if backend == "builtin" and (auto_labeling or reuse_model):
+            key = "reuseModel" if reuse_model else "autoLabeling"
+            raise ConfigError(
+                f"{PREFIX}labeling.{key} is a Ground Truth feature (automated labeling trains and runs models "
+                f'inside the labeling job); gtpipe:labelingBackend "builtin" labels with people only: '
+                f'set {PREFIX}labeling.{key} false or use gtpipe:labelingBackend "ground-truth"'
+            )
         if reuse_model and not auto_labeling:
             raise ConfigError(
                 f"{PREFIX}labeling.reuseModel needs automated labeling: a reused model can only seed "
@@ -225,6 +267,8 @@ class PipelineConfig:
             reuse_model=reuse_model,
             task_title=_str(labeling_raw, "labeling.taskTitle", LabelingConfig.task_title),
             task_description=_str(labeling_raw, "labeling.taskDescription", LabelingConfig.task_description),
+            instructions=_instructions(labeling_raw, task_type),
+            min_labeled_share=_share(labeling_raw, "labeling.minLabeledShare", 0.9),
         )
         training_raw = reader.mapping("training")
         training = TrainingConfig(
@@ -261,6 +305,7 @@ class PipelineConfig:
             labeling_backend=backend,
             workforce=workforce,
             labeling=labeling,
+            labeling_team=_labeling_team(reader.mapping("labelingTeam")),
             training=training,
             hyperparameters=_hyperparameters(reader.mapping("hyperparameters"), task_type),
             transform_instance_type=_instance_type(
@@ -395,6 +440,57 @@ def _str(raw: Mapping[str, Any], dotted: str, default: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(f"{PREFIX}{dotted} must be a non-empty string; got {value!r}")
     return value
+
+
+def _instructions(raw: Mapping[str, Any], task_type: TaskType) -> str:
+    """``labeling.instructions``: plain text shown by the builtin backend's web app."""
+    value = raw.get("instructions")
+    if value is None:
+        return DEFAULT_INSTRUCTIONS[task_type]
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{PREFIX}labeling.instructions must be a non-empty string; got {value!r}")
+    if len(value) > MAX_INSTRUCTIONS_CHARS:
+        raise ConfigError(
+            f"{PREFIX}labeling.instructions must be at most {MAX_INSTRUCTIONS_CHARS} characters; "
+            f"got {len(value)}"
+        )
+    return value.strip()
+
+
+def _share(raw: Mapping[str, Any], dotted: str, default: float) -> float:
+    value = raw.get(dotted.split(".")[-1])
+    if value is None:
+        return default
+    return _number(value, PREFIX + dotted, 0.0, 1.0)
+
+
+LABELING_TEAM_KEYS = ("labelers", "admins")
+
+
+def _labeling_team(raw: Mapping[str, Any]) -> LabelingTeamConfig:
+    """``gtpipe:labelingTeam``: ``{"labelers": [emails], "admins": [emails]}``, both optional."""
+    unknown = sorted(set(raw) - set(LABELING_TEAM_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"{PREFIX}labelingTeam has unknown keys {', '.join(unknown)}; allowed: {', '.join(LABELING_TEAM_KEYS)}"
+        )
+    lists: dict[str, tuple[str, ...]] = {}
+    for name in LABELING_TEAM_KEYS:
+        emails = raw.get(name, [])
+        if not isinstance(emails, list):
+            raise ConfigError(
+                f"{PREFIX}labelingTeam.{name} must be a list of e-mail addresses; got {emails!r}"
+            )
+        for email in emails:
+            if not isinstance(email, str) or not _EMAIL.match(email):
+                raise ConfigError(f"{PREFIX}labelingTeam.{name}: {email!r} is not an e-mail address")
+        # Cognito compares e-mail usernames case-insensitively: one user per address, whatever its case.
+        lowered = [email.lower() for email in emails]
+        duplicates = sorted({email for email in lowered if lowered.count(email) > 1})
+        if duplicates:
+            raise ConfigError(f"{PREFIX}labelingTeam.{name} lists {', '.join(duplicates)} more than once")
+        lists[name] = tuple(lowered)
+    return LabelingTeamConfig(labelers=lists["labelers"], admins=lists["admins"])
 
 
 def _instance_type(raw: Mapping[str, Any], dotted: str, default: str) -> str:

@@ -153,3 +153,68 @@ def test_model_reuse_turns_automated_labeling_on() -> None:
     config = build(labeling={"reuseModel": True})
     assert config.labeling.reuse_model is True
     assert config.labeling.auto_labeling is True
+
+
+BUILTIN = {"labelingBackend": "builtin"}
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        ({"labeling": {"instructions": "   "}}, "gtpipe:labeling.instructions must be a non-empty string"),
+        ({"labeling": {"instructions": ["a"]}}, "gtpipe:labeling.instructions must be a non-empty string"),
+        ({"labeling": {"instructions": "x" * 2001}}, "labeling.instructions must be at most 2000 characters"),
+        (
+            {"labeling": {"minLabeledShare": 1.2}},
+            "gtpipe:labeling.minLabeledShare must be between 0.0 and 1.0",
+        ),
+        ({"labeling": {"minLabeledShare": "most"}}, "gtpipe:labeling.minLabeledShare must be a number"),
+        ({"labelingTeam": ["a@example.com"]}, "gtpipe:labelingTeam must be an object"),
+        ({"labelingTeam": {"workers": ["a@example.com"]}}, "labelingTeam has unknown keys workers; allowed"),
+        ({"labelingTeam": {"labelers": "a@example.com"}}, "labelingTeam.labelers must be a list of e-mail"),
+        ({"labelingTeam": {"admins": ["boss"]}}, "labelingTeam.admins: 'boss' is not an e-mail address"),
+        (
+            {"labelingTeam": {"labelers": ["a@example.com", "A@example.com"]}},
+            "labelingTeam.labelers lists a@example.com more than once",
+        ),
+        (
+            {**BUILTIN, "labeling": {"autoLabeling": True}},
+            "labeling.autoLabeling is a Ground Truth feature",
+        ),
+        (
+            {**BUILTIN, "labeling": {"reuseModel": True}},
+            "labeling.reuseModel is a Ground Truth feature",
+        ),
+    ],
+)
+def test_invalid_builtin_labeling_values_name_the_key(context: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(".", r"\.")):
+        build(**context)
+
+
+def test_builtin_backend_defaults_and_team() -> None:
+    # Given the builtin backend, a detection task and a team (one person in both groups)
+    config = build(
+        **BUILTIN,
+        taskType="object-detection",
+        labelingTeam={"labelers": ["Ann@Example.com", "bo@example.com"], "admins": ["ann@example.com"]},
+        labeling={"minLabeledShare": 0.75},
+    )
+    # Then the instructions default to the task type's, the share is typed, addresses are lowercased
+    assert "box" in config.labeling.instructions
+    assert config.labeling.min_labeled_share == 0.75
+    assert config.labeling_team.labelers == ("ann@example.com", "bo@example.com")
+    assert config.labeling_team.admins == ("ann@example.com",)
+    assert config.labeling_team.members == ("ann@example.com", "bo@example.com")
+    # and classification gets its own default, which configured text replaces
+    assert "category" in build(**BUILTIN).labeling.instructions
+    assert build(labeling={"instructions": " Pick one. "}).labeling.instructions == "Pick one."
+    assert build().labeling.min_labeled_share == 0.9
+
+
+def test_builtin_backend_ignores_the_workforce() -> None:
+    # A workforce that ground-truth refuses (the closed public workforce) is not even read with builtin.
+    config = build(**BUILTIN, workforce={"type": "public"})
+    assert config.labeling_backend == "builtin"
+    with pytest.raises(ConfigError, match="Mechanical Turk"):
+        build(workforce={"type": "public"})
