@@ -1,0 +1,545 @@
+"""Ground Truth's labeling output, written from workers' answers (pure: returns file bodies; callers upload).
+
+One implementation for the builtin labeling service (``lambdas/labeling``: :func:`build_output`) and the
+local Ground Truth emulation (``local/sagemaker/labeling_job.py``, which uses the building blocks below
+for its iterations and machine labels).
+
+**Paths** under ``<output_path><job_name>/`` (:func:`job_prefix`, ``*_KEY`` / ``*_key`` helpers):
+
+- ``manifests/output/output.manifest``: every input line, its old ``<attr>``/``<attr>-metadata`` dropped,
+  plus ``<attr>`` and ``<attr>-metadata`` (``type``, ``human-annotated``, ``creation-date``,
+  ``job-name: labeling-job/<job>``, and ``class-name``/``confidence`` or ``objects``/``class-map``); an
+  object without a label keeps only ``<attr>-metadata`` with ``failure-reason`` and ``retry-count``;
+- ``annotations/worker-response/iteration-<n>/<index>/<yyyy-mm-dd_HH:MM:SS>.json``:
+  ``{"answers": [{"acceptanceTime", "answerContent", "submissionTime", "timeSpentInSeconds", "workerId",
+  "workerMetadata": {"identityData": {"identityProviderType", "issuer", "sub"}}}]}``;
+- ``annotations/consolidated-annotation/consolidation-response/iteration-<n>/<stamp>.json``:
+  ``[{"datasetObjectId": "<index>", "consolidatedAnnotation": {"content": {<attr>, <attr>-metadata}}}]``;
+- builtin service only: ``manifests/output/unlabeled.manifest`` (the input lines of objects without all
+  their answers, when any) and ``team/stats.json`` (:mod:`gtpipe_shared.labeling_stats`).
+
+**Answers** (the labeling API's ``answer`` body, checked by :func:`validate_answer`):
+``{"label": <class index>}`` (image classification) or ``{"boxes": [{"class_id", "left", "top", "width",
+"height"}], "image_size": {"width", "height"}}`` (object detection, pixels; boxes are clipped to whole
+pixels inside the image; a box entirely outside it is an error). Their ``answerContent`` is Ground
+Truth's: ``{"crowd-image-classifier": {"label": <class name>}}`` or ``{"boundingBox": {"boundingBoxes":
+[{"label": <class name>, "left", "top", "width", "height"}], "inputImageProperties": {"width",
+"height"}}}``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from .consolidation import (
+    Box,
+    BoxAnswer,
+    ClassAnswer,
+    clip_box,
+    consolidate_boxes,
+    consolidate_classes,
+)
+from .labeling_stats import team_statistics
+
+CLASSIFICATION = "image-classification"
+DETECTION = "object-detection"
+TASK_TYPES = (CLASSIFICATION, DETECTION)
+LABEL_TYPES = {CLASSIFICATION: "groundtruth/image-classification", DETECTION: "groundtruth/object-detection"}
+
+OUTPUT_MANIFEST_KEY = "manifests/output/output.manifest"
+UNLABELED_MANIFEST_KEY = "manifests/output/unlabeled.manifest"
+TEAM_STATS_KEY = "team/stats.json"
+DEFAULT_DEPTH = 3
+
+
+# -- formats shared with the local Ground Truth emulation -------------------------------------------
+
+
+def creation_date(moment: dt.datetime) -> str:
+    """Ground Truth's ``creation-date``: naive UTC with microseconds, e.g. ``2019-05-04T20:26:41.638095``."""
+    return moment.astimezone(dt.UTC).replace(tzinfo=None).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+def file_stamp(moment: dt.datetime) -> str:
+    """The file name stamp of worker and consolidation responses: ``2019-05-04_20:26:41`` (UTC)."""
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d_%H:%M:%S")
+
+
+def iso_z(moment: dt.datetime) -> str:
+    """``acceptanceTime``/``submissionTime``: UTC with milliseconds, ``2019-05-04T20:26:41.638Z``."""
+    moment = moment.astimezone(dt.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_time(value: str, what: str) -> dt.datetime:
+    """An ISO 8601 time (``Z`` or an offset; naive means UTC) as an aware datetime; ValueError names
+    ``what``."""
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what}: {value!r} is not an ISO 8601 time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def job_prefix(output_path: str, job_name: str) -> tuple[str, str]:
+    """``(bucket, key prefix ending in "/")`` of a job's output, from ``s3://bucket/some/path/``."""
+    if not output_path.startswith("s3://"):
+        raise ValueError(f"output path {output_path!r} is not an s3:// URI")
+    bucket, _, key = output_path[len("s3://") :].partition("/")
+    if not bucket:
+        raise ValueError(f"output path {output_path!r} has no bucket")
+    key = key.strip("/")
+    return bucket, f"{key}/{job_name}/" if key else f"{job_name}/"
+
+
+def worker_response_key(iteration: int, index: int, moment: dt.datetime) -> str:
+    """Relative key of one object's worker responses in iteration ``iteration``."""
+    return f"annotations/worker-response/iteration-{iteration}/{index}/{file_stamp(moment)}.json"
+
+
+def consolidation_response_key(iteration: int, moment: dt.datetime) -> str:
+    """Relative key of one iteration's consolidation response."""
+    return (
+        "annotations/consolidated-annotation/consolidation-response/"
+        f"iteration-{iteration}/{file_stamp(moment)}.json"
+    )
+
+
+def metadata(task_type: str, job_name: str, date: str, human: bool) -> dict[str, Any]:
+    """The metadata entries every label has: ``type``, ``human-annotated``, ``creation-date``, ``job-name``."""
+    return {
+        "type": LABEL_TYPES[task_type],
+        "human-annotated": "yes" if human else "no",
+        "creation-date": date,
+        "job-name": f"labeling-job/{job_name}",
+    }
+
+
+def classification_content(
+    attribute: str,
+    class_names: Sequence[str],
+    label: int,
+    confidence: float,
+    job_name: str,
+    date: str,
+    *,
+    human: bool,
+) -> dict[str, Any]:
+    """``{<attr>: class index, <attr>-metadata: {"class-name", "confidence", ...}}``."""
+    meta = {
+        "class-name": class_names[label],
+        "confidence": round(confidence, 2),
+        **metadata(CLASSIFICATION, job_name, date, human),
+    }
+    return {attribute: label, f"{attribute}-metadata": meta}
+
+
+def detection_content(
+    attribute: str,
+    class_names: Sequence[str],
+    image_size: tuple[int, int, int],
+    boxes: Sequence[tuple[Box, float]],
+    job_name: str,
+    date: str,
+    *,
+    human: bool,
+) -> dict[str, Any]:
+    """``{<attr>: {"image_size": [{width, height, depth}], "annotations": [...]}, <attr>-metadata:
+    {"objects": [{"confidence"}], "class-map", ...}}``; ``boxes`` are ``(box in pixels, confidence)``."""
+    width, height, depth = image_size
+    label = {
+        "image_size": [{"width": width, "height": height, "depth": depth}],
+        "annotations": [box.as_annotation() for box, _ in boxes],
+    }
+    present = sorted({box.class_id for box, _ in boxes})
+    meta = {
+        "objects": [{"confidence": round(confidence, 2)} for _, confidence in boxes],
+        "class-map": {str(index): class_names[index] for index in present},
+        **metadata(DETECTION, job_name, date, human),
+    }
+    return {attribute: label, f"{attribute}-metadata": meta}
+
+
+def failure_metadata(task_type: str, reason: str, job_name: str, date: str) -> dict[str, Any]:
+    """The ``<attr>-metadata`` of an object that could not be labeled."""
+    return {"failure-reason": reason, "retry-count": 1, **metadata(task_type, job_name, date, True)}
+
+
+def classification_answer_content(class_names: Sequence[str], label: int) -> dict[str, Any]:
+    """A classification worker's ``answerContent``."""
+    return {"crowd-image-classifier": {"label": class_names[label]}}
+
+
+def detection_answer_content(
+    class_names: Sequence[str], boxes: Sequence[Box], width: int, height: int
+) -> dict[str, Any]:
+    """A bounding-box worker's ``answerContent``: its boxes (class names as labels) and the image size."""
+    return {
+        "boundingBox": {
+            "boundingBoxes": [
+                {
+                    "label": class_names[box.class_id],
+                    "left": round(box.left),
+                    "top": round(box.top),
+                    "width": round(box.width),
+                    "height": round(box.height),
+                }
+                for box in boxes
+            ],
+            "inputImageProperties": {"width": width, "height": height},
+        }
+    }
+
+
+@dataclass(frozen=True)
+class ResponseEntry:
+    """One worker's answer in a worker-response file (``answer_content`` in Ground Truth's format)."""
+
+    worker_id: str
+    sub: str
+    answer_content: Mapping[str, Any]
+    accepted_at: dt.datetime
+    submitted_at: dt.datetime
+    seconds: float
+
+
+def worker_response(entries: Sequence[ResponseEntry], issuer: str) -> dict[str, Any]:
+    """A worker-response file's body; ``issuer`` is the workers' identity provider (a Cognito pool URL)."""
+    return {
+        "answers": [
+            {
+                "acceptanceTime": iso_z(entry.accepted_at),
+                "answerContent": dict(entry.answer_content),
+                "submissionTime": iso_z(entry.submitted_at),
+                "timeSpentInSeconds": round(entry.seconds, 3),
+                "workerId": entry.worker_id,
+                "workerMetadata": {
+                    "identityData": {"identityProviderType": "Cognito", "issuer": issuer, "sub": entry.sub}
+                },
+            }
+            for entry in entries
+        ]
+    }
+
+
+def consolidation_response(contents: Sequence[tuple[int, Mapping[str, Any]]]) -> list[dict[str, Any]]:
+    """A consolidation-response file's body from ``(object index, {<attr>, <attr>-metadata})`` pairs."""
+    return [
+        {"datasetObjectId": str(index), "consolidatedAnnotation": {"content": dict(content)}}
+        for index, content in contents
+    ]
+
+
+def output_line(
+    line: Mapping[str, Any], attribute: str, content: Mapping[str, Any] | None, failure: Mapping[str, Any]
+) -> dict[str, Any]:
+    """An output manifest line: the input line without its old label, plus ``content`` (a label) or, when
+    None, ``{<attr>-metadata: failure}``."""
+    out = dict(line)
+    out.pop(attribute, None)
+    out.pop(f"{attribute}-metadata", None)
+    if content is not None:
+        out.update(content)
+    else:
+        out[f"{attribute}-metadata"] = dict(failure)
+    return out
+
+
+def json_bytes(value: Any) -> bytes:
+    """Compact JSON (UTF-8), as Ground Truth writes its files."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def manifest_bytes(lines: Sequence[Mapping[str, Any]]) -> bytes:
+    """JSON Lines, one compact object a line, newline-terminated (empty for no lines)."""
+    return b"".join(json_bytes(line) + b"\n" for line in lines)
+
+
+# -- validating answers -----------------------------------------------------------------------------
+
+
+def _number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{what} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def validate_answer(task_type: str, class_names: Sequence[str], answer: Any) -> dict[str, Any]:
+    """The answer in its normalized form, or ValueError saying what is wrong.
+
+    Classification: ``{"label": int}`` with ``0 <= label < len(class_names)``. Detection: ``{"boxes":
+    [...], "image_size": {"width": int, "height": int}}``; each box needs a known ``class_id``, finite
+    ``left``/``top`` and positive ``width``/``height``, and must overlap the image; it is returned clipped
+    to whole pixels inside the image.
+    """
+    if task_type not in TASK_TYPES:
+        raise ValueError(f"task type {task_type!r} is not one of {', '.join(TASK_TYPES)}")
+    if not isinstance(answer, Mapping):
+        raise ValueError(f"the answer must be a JSON object, got {type(answer).__name__}")
+    if task_type == CLASSIFICATION:
+        label = answer.get("label")
+        if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < len(class_names):
+            raise ValueError(f"label {label!r} is not a class index 0..{len(class_names) - 1}")
+        return {"label": label}
+    size = answer.get("image_size")
+    if not isinstance(size, Mapping):
+        raise ValueError('image_size must be {"width", "height"} (pixels)')
+    width, height = size.get("width"), size.get("height")
+    if isinstance(width, bool) or isinstance(height, bool) or not isinstance(width, int | float):
+        raise ValueError(f"image_size width {width!r} must be a positive whole number")
+    if not isinstance(height, int | float) or width != int(width) or height != int(height):
+        raise ValueError(f"image_size {width!r} x {height!r} must be positive whole numbers")
+    width, height = int(width), int(height)
+    if width < 1 or height < 1:
+        raise ValueError(f"image_size {width} x {height} is empty")
+    boxes = answer.get("boxes")
+    if not isinstance(boxes, list):
+        raise ValueError("boxes must be a list (possibly empty)")
+    clipped = []
+    for position, raw in enumerate(boxes):
+        where = f"box {position}"
+        if not isinstance(raw, Mapping):
+            raise ValueError(f"{where} is not an object")
+        class_id = raw.get("class_id")
+        if (
+            isinstance(class_id, bool)
+            or not isinstance(class_id, int)
+            or not 0 <= class_id < len(class_names)
+        ):
+            raise ValueError(f"{where}: class_id {class_id!r} is not a class index 0..{len(class_names) - 1}")
+        box = Box(
+            class_id,
+            _number(raw.get("left"), f"{where}: left"),
+            _number(raw.get("top"), f"{where}: top"),
+            _number(raw.get("width"), f"{where}: width"),
+            _number(raw.get("height"), f"{where}: height"),
+        )
+        if box.width <= 0 or box.height <= 0:
+            raise ValueError(f"{where} has no area ({box.width:g} x {box.height:g})")
+        if box.right <= 0 or box.bottom <= 0 or box.left >= width or box.top >= height:
+            raise ValueError(f"{where} lies outside the {width} x {height} image")
+        clipped.append(clip_box(box, width, height).as_annotation())
+    return {"boxes": clipped, "image_size": {"width": width, "height": height}}
+
+
+# -- the builtin service's output -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """What :func:`build_output` needs to know about a labeling job.
+
+    ``task_type``: ``image-classification`` or ``object-detection``; ``class_names`` in class-id order;
+    ``output_path``: ``s3://bucket/prefix/`` (the job writes under ``<output_path><job_name>/``);
+    ``identity_issuer``: the workers' identity provider in worker responses (the Cognito user pool URL).
+    """
+
+    job_name: str
+    task_type: str
+    label_attribute: str
+    class_names: tuple[str, ...]
+    output_path: str
+    identity_issuer: str = ""
+
+
+@dataclass(frozen=True)
+class WorkerAnswer:
+    """One stored answer: object ``index``, the worker (Cognito ``sub`` and user name), the API body's
+    ``answer``, when the task was leased and answered (ISO 8601) and the seconds the worker reported."""
+
+    index: int
+    worker_id: str
+    username: str
+    answer: Mapping[str, Any]
+    accepted_at: str
+    submitted_at: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class LabelingOutput:
+    """Result of :func:`build_output`.
+
+    ``files``: S3 key (no bucket) -> body, all under the job's prefix; ``output_uri``: the output
+    manifest's ``s3://`` URI; ``counters``: Ground Truth's ``LabelCounters``; ``labeled``/``unlabeled``:
+    object indices; ``team``: the team statistics (:func:`gtpipe_shared.labeling_stats.team_statistics`).
+    """
+
+    files: dict[str, bytes]
+    output_uri: str
+    counters: dict[str, int]
+    labeled: list[int]
+    unlabeled: list[int]
+    team: dict[str, Any]
+
+
+def _validated(job: JobInfo, index: int, answers: Sequence[WorkerAnswer]) -> list[dict[str, Any]]:
+    normalized = []
+    for answer in answers:
+        if answer.index != index:
+            raise ValueError(
+                f"object {index}: an answer of worker {answer.worker_id} is for object {answer.index}"
+            )
+        try:
+            normalized.append(validate_answer(job.task_type, job.class_names, answer.answer))
+        except ValueError as error:
+            raise ValueError(f"object {index}, worker {answer.worker_id}: {error}") from None
+    return normalized
+
+
+def _image_size(
+    index: int, answers: Sequence[WorkerAnswer], normalized: Sequence[Mapping[str, Any]]
+) -> tuple[int, int]:
+    sizes = {(item["image_size"]["width"], item["image_size"]["height"]) for item in normalized}
+    if len(sizes) > 1:
+        listed = ", ".join(
+            f"{a.worker_id}: {n['image_size']['width']}x{n['image_size']['height']}"
+            for a, n in zip(answers, normalized, strict=True)
+        )
+        raise ValueError(f"object {index}: workers report different image sizes ({listed})")
+    (size,) = sizes
+    return size
+
+
+def build_output(
+    job: JobInfo,
+    lines: Sequence[Mapping[str, Any]],
+    answers: Mapping[int, Sequence[WorkerAnswer]],
+    *,
+    workers_per_object: int,
+    now: dt.datetime,
+) -> LabelingOutput:
+    """Consolidate the answers of the objects that have ``workers_per_object`` answers from distinct
+    workers and write Ground Truth's output for all ``lines`` (the input manifest, object ``i`` = line
+    ``i``). Objects with fewer answers are not labeled: failure metadata in the output manifest, their
+    input lines in ``unlabeled.manifest``. ValueError names the object and worker of an invalid answer,
+    or an answer for an object that is not in ``lines``.
+    """
+    if job.task_type not in TASK_TYPES:
+        raise ValueError(f"task type {job.task_type!r} is not one of {', '.join(TASK_TYPES)}")
+    if workers_per_object < 1:
+        raise ValueError("workers_per_object must be >= 1")
+    if not job.class_names:
+        raise ValueError("the job has no class names")
+    for index in answers:
+        if not 0 <= index < len(lines):
+            raise ValueError(f"answers for object {index}, but the manifest has {len(lines)} lines")
+    ordered = {
+        index: sorted(answers.get(index, ()), key=lambda a: (a.submitted_at, a.worker_id))
+        for index in range(len(lines))
+    }
+    normalized = {index: _validated(job, index, items) for index, items in ordered.items()}
+    labeled = [i for i in range(len(lines)) if len({a.worker_id for a in ordered[i]}) >= workers_per_object]
+    unlabeled = [i for i in range(len(lines)) if i not in set(labeled)]
+
+    bucket, prefix = job_prefix(job.output_path, job.job_name)
+    date = creation_date(now)
+    attribute, names = job.label_attribute, job.class_names
+    contents: dict[int, dict[str, Any]] = {}
+    sizes: dict[int, tuple[int, int]] = {}
+    consensus: dict[int, Any] = {}
+    if job.task_type == CLASSIFICATION:
+        result = consolidate_classes(
+            [
+                [ClassAnswer(a.worker_id, n["label"]) for a, n in zip(ordered[i], normalized[i], strict=True)]
+                for i in labeled
+            ],
+            len(names),
+        )
+        for index, label in zip(labeled, result.labels, strict=True):
+            assert label is not None  # every labeled object has answers
+            consensus[index] = label
+            contents[index] = classification_content(
+                attribute, names, label.label, label.confidence, job.job_name, date, human=True
+            )
+    else:
+        for index in labeled:
+            sizes[index] = _image_size(index, ordered[index], normalized[index])
+        boxes = consolidate_boxes(
+            [
+                [
+                    BoxAnswer(a.worker_id, tuple(Box(**box) for box in n["boxes"]))
+                    for a, n in zip(ordered[i], normalized[i], strict=True)
+                ]
+                for i in labeled
+            ],
+            len(names),
+        )
+        for index, merged in zip(labeled, boxes.images, strict=True):
+            consensus[index] = merged
+            width, height = sizes[index]
+            contents[index] = detection_content(
+                attribute,
+                names,
+                (width, height, DEFAULT_DEPTH),
+                [(item.box, item.confidence) for item in merged],
+                job.job_name,
+                date,
+                human=True,
+            )
+
+    files: dict[str, bytes] = {}
+    for index in labeled:
+        entries = []
+        for answer, item in zip(ordered[index], normalized[index], strict=True):
+            if job.task_type == CLASSIFICATION:
+                content = classification_answer_content(names, item["label"])
+            else:
+                drawn = [Box(**box) for box in item["boxes"]]
+                content = detection_answer_content(names, drawn, *sizes[index])
+            entries.append(
+                ResponseEntry(
+                    answer.worker_id,
+                    answer.worker_id,
+                    content,
+                    parse_time(answer.accepted_at, f"object {index}, worker {answer.worker_id}: accepted_at"),
+                    parse_time(
+                        answer.submitted_at, f"object {index}, worker {answer.worker_id}: submitted_at"
+                    ),
+                    answer.seconds,
+                )
+            )
+        last = max(entry.submitted_at for entry in entries)
+        files[prefix + worker_response_key(1, index, last)] = json_bytes(
+            worker_response(entries, job.identity_issuer)
+        )
+    if labeled:
+        files[prefix + consolidation_response_key(1, now)] = json_bytes(
+            consolidation_response([(index, contents[index]) for index in labeled])
+        )
+    output_lines = []
+    for index, line in enumerate(lines):
+        failure = failure_metadata(
+            job.task_type,
+            f"ClientError: {len({a.worker_id for a in ordered[index]})} of {workers_per_object} answers "
+            "when the labeling job closed",
+            job.job_name,
+            date,
+        )
+        output_lines.append(output_line(line, attribute, contents.get(index), failure))
+    files[prefix + OUTPUT_MANIFEST_KEY] = manifest_bytes(output_lines)
+    if unlabeled:
+        files[prefix + UNLABELED_MANIFEST_KEY] = manifest_bytes([lines[index] for index in unlabeled])
+    # Statistics read the normalized answers (boxes clipped like the consolidated ones).
+    checked = [
+        replace(answer, answer=item)
+        for index in range(len(lines))
+        for answer, item in zip(ordered[index], normalized[index], strict=True)
+    ]
+    team = team_statistics(job.task_type, names, checked, consensus)
+    files[prefix + TEAM_STATS_KEY] = json_bytes(team)
+    counters = {
+        "TotalLabeled": len(labeled),
+        "HumanLabeled": len(labeled),
+        "MachineLabeled": 0,
+        "FailedNonRetryableError": 0,
+        "Unlabeled": len(unlabeled),
+    }
+    return LabelingOutput(
+        files, f"s3://{bucket}/{prefix}{OUTPUT_MANIFEST_KEY}", counters, labeled, unlabeled, team
+    )
