@@ -125,6 +125,51 @@ PIPELINE_RESOURCE_SUPPRESSIONS = {
     ),
 }
 
+_STATIC_APP_METHOD = (
+    Suppression(
+        "AwsSolutions-APIG4",
+        "The builtin labeling service's static web app (index.html, config.json with the public user pool and "
+        "client ids, JS and CSS) must load before anyone signs in; it carries no data. Every /api method "
+        "requires a Cognito ID token.",
+    ),
+    Suppression(
+        "AwsSolutions-COG4",
+        "A static, public part of the labeling web app: the sign-in page itself cannot require the token it "
+        "obtains. The /api methods use the Cognito user pool authorizer.",
+    ),
+)
+# Present only with gtpipe:labelingBackend "builtin"; applied when the construct exists.
+LABELING_RESOURCE_SUPPRESSIONS = {
+    "Labeling/RuleDeadLetterQueue/Resource": (
+        Suppression(
+            "AwsSolutions-SQS3", "This queue is itself the dead-letter queue of the labeling sweep schedule."
+        ),
+    ),
+    "Labeling/Team/Resource": (
+        Suppression(
+            "AwsSolutions-COG2",
+            "MFA is optional (TOTP): the labeling web app signs users in with SOFTWARE_TOKEN_MFA when they turned "
+            "it on but has no enrolment flow, so requiring MFA would lock invited labelers out. Users are only "
+            "invited by an administrator (no self sign-up), passwords are strong and threat protection is on.",
+        ),
+    ),
+    "Labeling/LabelingApi/DeploymentStage.prod/Resource": (
+        Suppression(
+            "AwsSolutions-APIG6",
+            "Execution logging needs an account-wide API Gateway CloudWatch role that this stack must not "
+            "change; the stage writes JSON access logs and X-Ray traces for every request instead.",
+        ),
+        Suppression(
+            "AwsSolutions-APIG3",
+            "WAF is an account-level cost decision; the labeling API is Cognito-authenticated, throttled per "
+            "stage, validates requests and serves only a small team.",
+        ),
+    ),
+    "Labeling/LabelingApi/Default/GET/Resource": _STATIC_APP_METHOD,
+    "Labeling/LabelingApi/Default/config.json/GET/Resource": _STATIC_APP_METHOD,
+    "Labeling/LabelingApi/Default/app/{file+}/GET/Resource": _STATIC_APP_METHOD,
+}
+
 STATEFUL_RESOURCE_SUPPRESSIONS = {
     "BucketNotificationsHandler050a0587b7544547bf325f094a3db834/Role/Resource": (
         Suppression(
@@ -140,17 +185,27 @@ STATEFUL_RESOURCE_SUPPRESSIONS = {
 def all_suppressions() -> list[Suppression]:
     """Every suppression the project declares (the security doc and tests enumerate them)."""
     result = list(PIPELINE_STACK_SUPPRESSIONS)
-    for group in (PIPELINE_RESOURCE_SUPPRESSIONS, STATEFUL_RESOURCE_SUPPRESSIONS):
+    for group in (
+        PIPELINE_RESOURCE_SUPPRESSIONS,
+        LABELING_RESOURCE_SUPPRESSIONS,
+        STATEFUL_RESOURCE_SUPPRESSIONS,
+    ):
         for suppressions in group.values():
             result.extend(suppressions)
     return result
 
 
-def _apply_by_path(stack: Stack, by_path: Mapping[str, tuple[Suppression, ...]]) -> None:
+def _apply_by_path(
+    stack: Stack, by_path: Mapping[str, tuple[Suppression, ...]], *, optional: bool = False
+) -> None:
     for path, suppressions in by_path.items():
-        target: IConstruct = stack.node.find_child(path.split("/")[0])
-        for part in path.split("/")[1:]:
-            target = target.node.find_child(part)
+        target: IConstruct | None = stack
+        for part in path.split("/"):
+            target = target.node.try_find_child(part) if target else None
+        if target is None:
+            if optional:
+                continue
+            raise KeyError(f"cdk-nag suppression target {path!r} does not exist in {stack.node.id}")
         NagSuppressions.add_resource_suppressions(
             target, [s.to_nag() for s in suppressions], apply_to_children=True
         )
@@ -160,4 +215,7 @@ def apply_suppressions(stateful: Stack, pipeline: Stack) -> None:
     """Attach the project's reasoned suppressions to the two stacks."""
     NagSuppressions.add_stack_suppressions(pipeline, [s.to_nag() for s in PIPELINE_STACK_SUPPRESSIONS])
     _apply_by_path(pipeline, PIPELINE_RESOURCE_SUPPRESSIONS)
+    _apply_by_path(
+        pipeline, LABELING_RESOURCE_SUPPRESSIONS, optional=pipeline.node.try_find_child("Labeling") is None
+    )
     _apply_by_path(stateful, STATEFUL_RESOURCE_SUPPRESSIONS)

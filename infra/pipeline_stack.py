@@ -8,10 +8,11 @@ from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from infra.config import PipelineConfig
+from infra.constructs.labeling_service import LabelingService
 from infra.constructs.ledger import Ledger
 from infra.constructs.monitoring import Monitoring, endpoint_alarm_names
 from infra.constructs.notifications import Notifications
-from infra.constructs.pipeline import Pipeline
+from infra.constructs.pipeline import Pipeline, state_machine_arn
 from infra.constructs.serving import Serving
 from infra.constructs.storage import INCOMING_PREFIX, Storage
 from infra.constructs.workforce import PrivateWorkteam
@@ -42,6 +43,20 @@ class PipelineStack(Stack):
                 ).workteam_arn
             else:
                 workteam_arn = config.workforce.workteam_arn
+        labeling: LabelingService | None = None
+        if config.labeling_backend == "builtin":
+            # Before the pipeline: the state machine's definition names the labeling function, which answers
+            # the machine's task tokens by its ARN (a string, so no dependency cycle).
+            labeling = LabelingService(
+                self,
+                "Labeling",
+                config=config,
+                key=storage.key,
+                data_bucket=storage.data_bucket,
+                runs_table=ledger.runs_table,
+                labeling_table=ledger.labeling_table,
+                state_machine_arn=state_machine_arn(self, config),
+            )
         alarm_names = endpoint_alarm_names(config.stack_prefix)
         pipeline = Pipeline(
             self,
@@ -55,6 +70,7 @@ class PipelineStack(Stack):
             topic=notifications.topic,
             workteam_arn=workteam_arn,
             endpoint_alarm_names=alarm_names,
+            labeling_function=labeling.labeling.function if labeling else None,
         )
         serving = Serving(
             self,
@@ -83,5 +99,13 @@ class PipelineStack(Stack):
             "NotificationTopicArn": notifications.topic.topic_arn,
             "EndpointName": pipeline.endpoint_name,
         }
+        if labeling:
+            outputs.update(
+                {
+                    "LabelingUrl": labeling.url,
+                    "LabelingUserPoolId": labeling.user_pool.user_pool_id,
+                    "LabelingUserPoolClientId": labeling.client.user_pool_client_id,
+                }
+            )
         for name, value in outputs.items():
             CfnOutput(self, name, value=value, export_name=f"{self.stack_name}-{name}")

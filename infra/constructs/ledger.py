@@ -1,4 +1,4 @@
-"""Stateful tables: the runs ledger, the task-token table and the idempotency table."""
+"""Stateful tables: the runs ledger, the task-token table, the idempotency table and the labeling tasks."""
 
 from __future__ import annotations
 
@@ -14,6 +14,12 @@ LABELING_MODEL_INDEX = "labeling-model-by-fingerprint"
 LABELING_MODEL_INDEX_PARTITION = "labeling_fingerprint"
 LABELING_MODEL_INDEX_SORT = "labeling_model_at"
 LABELING_MODEL_INDEX_ATTRIBUTES = ["final_active_learning_model_arn"]
+# The builtin labeling service's table (docs/labeling-service.md): jobs, objects, answers and workers under
+# `JOB#<job_name>`; the sparse index lists the jobs that take answers (`open_jobs` = "OPEN" only then).
+OPEN_JOBS_INDEX = "open-jobs"
+OPEN_JOBS_INDEX_PARTITION = "open_jobs"
+OPEN_JOBS_INDEX_SORT = "created_at"
+LABELING_TTL_ATTRIBUTE = "expires_ttl"
 
 
 class Ledger(Construct):
@@ -40,14 +46,41 @@ class Ledger(Construct):
         self.idempotency_table = self._table(
             "IdempotencyTable", key, partition_key="id", time_to_live_attribute="expiration"
         )
+        # Always created, whatever gtpipe:labelingBackend: this stack takes no configuration, an empty
+        # on-demand table costs nothing, and switching the backend never orphans or replaces a retained table.
+        self.labeling_table = self._table(
+            "LabelingTable",
+            key,
+            partition_key="pk",
+            sort_key="sk",
+            time_to_live_attribute=LABELING_TTL_ATTRIBUTE,
+        )
+        self.labeling_table.add_global_secondary_index(
+            index_name=OPEN_JOBS_INDEX,
+            partition_key=dynamodb.Attribute(
+                name=OPEN_JOBS_INDEX_PARTITION, type=dynamodb.AttributeType.STRING
+            ),
+            sort_key=dynamodb.Attribute(name=OPEN_JOBS_INDEX_SORT, type=dynamodb.AttributeType.STRING),
+            # Only job items carry the partition key; the sweep and the job list read them whole.
+            projection_type=dynamodb.ProjectionType.ALL,
+        )
 
     def _table(
-        self, construct_id: str, key: kms.IKey, *, partition_key: str, time_to_live_attribute: str | None
+        self,
+        construct_id: str,
+        key: kms.IKey,
+        *,
+        partition_key: str,
+        time_to_live_attribute: str | None,
+        sort_key: str | None = None,
     ) -> dynamodb.Table:
         return dynamodb.Table(
             self,
             construct_id,
             partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=sort_key, type=dynamodb.AttributeType.STRING)
+            if sort_key
+            else None,
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
             encryption_key=key,

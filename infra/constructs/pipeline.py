@@ -65,6 +65,25 @@ RUN_TAG = "gtpipe:run-id"
 # Built-in algorithms log each training job to streams named `<job name>/algo-...` in this group; the report
 # parses its training and validation curves from them with the algorithm's metric definitions.
 TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+# With gtpipe:labelingBackend "ground-truth" the builtin labeling function does not exist, yet the definition
+# names it: this ARN fills the substitution. ChooseLabeling never reaches LabelWithTeam then (the execution
+# input says backend "ground-truth"), no function has this name, and the state machine role may not invoke it.
+LABELING_DISABLED_FUNCTION_NAME = "gtpipe-builtin-labeling-not-deployed"
+
+
+def state_machine_name(config: PipelineConfig) -> str:
+    """The pipeline state machine's fixed name (constructs that answer its task tokens need its ARN)."""
+    return f"{config.stack_prefix}-pipeline"
+
+
+def state_machine_arn(stack: Stack, config: PipelineConfig) -> str:
+    """The pipeline state machine's ARN, built from its name: no reference, so no dependency cycle."""
+    return stack.format_arn(
+        service="states",
+        resource="stateMachine",
+        resource_name=state_machine_name(config),
+        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+    )
 
 
 class Pipeline(Construct):
@@ -84,25 +103,22 @@ class Pipeline(Construct):
         topic: sns.ITopic,
         workteam_arn: str | None,
         endpoint_alarm_names: list[str],
+        labeling_function: lambda_.IFunction | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self._stack = stack
         self._key = key
         self._bucket = data_bucket
+        self._labeling_function = labeling_function
         regional = RegionalFacts(self, "Regional", task_type=config.task_type)
         self.endpoint_name = config.endpoint_name
         self.endpoint_arn = stack.format_arn(
             service="sagemaker", resource="endpoint", resource_name=self.endpoint_name
         )
         self.sagemaker_role = self._sagemaker_role(config, regional)
-        self.state_machine_name = f"{config.stack_prefix}-pipeline"
-        self.state_machine_arn = stack.format_arn(
-            service="states",
-            resource="stateMachine",
-            resource_name=self.state_machine_name,
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-        )
+        self.state_machine_name = state_machine_name(config)
+        self.state_machine_arn = state_machine_arn(stack, config)
 
         def function(folder: str, description: str, env: dict[str, str], **kwargs: Any) -> PythonLambda:
             return PythonLambda(
@@ -393,13 +409,22 @@ class Pipeline(Construct):
                 ],
             )
         )
-        grant_invoke(
-            role,
-            [
-                fn.function.function_arn
-                for fn in (self.split, self.evaluate, self.notify, self.endpoint, self.report)
-            ],
-        )
+        invoked = [
+            fn.function.function_arn
+            for fn in (self.split, self.evaluate, self.notify, self.endpoint, self.report)
+        ]
+        if self._labeling_function is not None:
+            # LabelWithTeam (builtin backend): the labeling function opens the job with the task token.
+            invoked.append(self._labeling_function.function_arn)
+            labeling_function_arn = self._labeling_function.function_arn
+        else:
+            labeling_function_arn = stack.format_arn(
+                service="lambda",
+                resource="function",
+                resource_name=LABELING_DISABLED_FUNCTION_NAME,
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            )
+        grant_invoke(role, invoked)
         machine = sfn.StateMachine(
             self,
             "StateMachine",
@@ -415,6 +440,7 @@ class Pipeline(Construct):
                 "NotifyFunctionArn": self.notify.function.function_arn,
                 "EndpointFunctionArn": self.endpoint.function.function_arn,
                 "ReportFunctionArn": self.report.function.function_arn,
+                "LabelingFunctionArn": labeling_function_arn,
             },
             role=role,
             tracing_enabled=True,
@@ -456,6 +482,11 @@ class Pipeline(Construct):
                 "algorithm_specification_arn": regional.algorithm_specification_arn,
                 "prices": config.labeling_prices.as_dict(),
                 "budget_usd": config.labeling_budget_usd,
+                # The builtin backend's job settings (docs/labeling-service.md).
+                "instructions": config.labeling.instructions,
+                "min_labeled_share": config.labeling.min_labeled_share,
+                "lease_seconds": config.labeling.task_time_limit_seconds,
+                "class_names": list(config.label_categories),
             },
             "training": {
                 "image": regional.training_image,

@@ -1,0 +1,353 @@
+"""The builtin labeling service (`gtpipe:labelingBackend: "builtin"`, docs/labeling-service.md).
+
+A Cognito user pool for the labeling team, the `labeling` function (the state machine's labeling task, the
+5-minute sweep, the finish), the `labeling_api` function behind a Cognito-authorized REST API and the
+`labeling_web` function that serves the static single-page app from the same API's stage root.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_apigateway as apigateway
+from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra.config import LabelingTeamConfig, PipelineConfig
+from infra.constructs.grants import grant_index_query, grant_invoke, grant_key, grant_objects, grant_table
+from infra.constructs.lambda_function import PythonLambda, encrypted_queue
+from infra.constructs.ledger import OPEN_JOBS_INDEX
+from infra.constructs.storage import IMAGES_PREFIX, INCOMING_PREFIX, LABELING_PREFIX
+
+LABELERS_GROUP = "labelers"
+ADMINS_GROUP = "labeling-admins"
+STAGE_NAME = "prod"
+IMAGE_URL_SECONDS = 300
+SWEEP_SCHEDULE = "rate(5 minutes)"
+# The API routes of the contract: (path parts, method). `{job}` and `{index}` are path parameters.
+API_ROUTES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("jobs",), "GET"),
+    (("jobs", "{job}", "lease"), "POST"),
+    (("jobs", "{job}", "tasks", "{index}", "answer"), "POST"),
+    (("jobs", "{job}", "tasks", "{index}", "release"), "POST"),
+    (("jobs", "{job}", "progress"), "GET"),
+)
+
+
+def user_logical_id(email: str) -> str:
+    """A user's construct id from its address, not its position: reordering or removing another address in
+    gtpipe:labelingTeam must not replace (delete and re-invite) anyone."""
+    return "User" + hashlib.sha256(email.encode()).hexdigest()[:12]
+
+
+class LabelingService(Construct):
+    """Team user pool, the three labeling functions, the sweep schedule and the labeling REST API."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PipelineConfig,
+        key: kms.IKey,
+        data_bucket: s3.IBucket,
+        runs_table: dynamodb.ITable,
+        labeling_table: dynamodb.ITable,
+        state_machine_arn: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self._config = config
+        self._key = key
+        self._team(config.labeling_team)
+
+        def function(folder: str, description: str, env: dict[str, str], **kwargs: object) -> PythonLambda:
+            return PythonLambda(
+                self,
+                "".join(part.capitalize() for part in folder.split("_")) + "Function",
+                folder=folder,
+                description=description,
+                environment=env,
+                key=key,
+                powertools_layer_version=config.powertools_layer_version,
+                **kwargs,  # type: ignore[arg-type]
+            )
+
+        tables = {"LABELING_TABLE": labeling_table.table_name, "RUNS_TABLE": runs_table.table_name}
+        self.labeling = function(
+            "labeling",
+            "gtpipe: builtin labeling jobs: open (task token), sweep (heartbeats, leases, lifetime), finish",
+            {**tables, "DATA_BUCKET": data_bucket.bucket_name},
+            # open writes one item per manifest line; finish consolidates every answer and writes the output.
+            timeout=Duration.minutes(15),
+            memory_size=1024,
+            # sweep (EventBridge) and finish (the API's async invoke) are asynchronous: keep failed events.
+            dead_letter_queue=True,
+        )
+        self.labeling_api = function(
+            "labeling_api",
+            "gtpipe: labeling API for the team: jobs, leases, answers, progress",
+            {
+                **tables,
+                "DATA_BUCKET": data_bucket.bucket_name,
+                "LABELING_FUNCTION_NAME": self.labeling.function.function_name,
+                "IMAGE_URL_SECONDS": str(IMAGE_URL_SECONDS),
+            },
+            # API Gateway answers after 29 s whatever the function does.
+            timeout=Duration.seconds(29),
+            memory_size=512,
+        )
+        self.labeling_web = function(
+            "labeling_web",
+            "gtpipe: the labeling team's single-page web app (static files and config.json)",
+            {
+                "USER_POOL_ID": self.user_pool.user_pool_id,
+                "USER_POOL_CLIENT_ID": self.client.user_pool_client_id,
+                "COGNITO_ENDPOINT": f"https://cognito-idp.{stack.region}.{stack.url_suffix}/",
+            },
+            timeout=Duration.seconds(10),
+        )
+        self._grant(data_bucket, runs_table, labeling_table, state_machine_arn)
+        self._schedule()
+        self._api(config)
+
+    # --- Team ----------------------------------------------------------------------------------------
+
+    def _team(self, team: LabelingTeamConfig) -> None:
+        self.user_pool = cognito.UserPool(
+            self,
+            "Team",
+            user_pool_name=f"{Stack.of(self).stack_name}-labeling-team",
+            self_sign_up_enabled=False,
+            sign_in_aliases=cognito.SignInAliases(email=True),
+            sign_in_case_sensitive=False,
+            # Optional TOTP: the web app answers SOFTWARE_TOKEN_MFA for users who turned it on; it has no
+            # enrolment flow, so requiring MFA would lock every invited user out (see infra/nag.py).
+            mfa=cognito.Mfa.OPTIONAL,
+            mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False),
+            password_policy=cognito.PasswordPolicy(
+                min_length=12,
+                require_digits=True,
+                require_lowercase=True,
+                require_symbols=True,
+                require_uppercase=True,
+                temp_password_validity=Duration.days(7),
+            ),
+            user_invitation=cognito.UserInvitationConfig(
+                email_subject="Your gtpipe labeling account",
+                email_body=(
+                    "You are invited to label images for gtpipe. Sign in with the user name {username} and "
+                    "the temporary password {####}; you will choose your own password. Your administrator "
+                    "sends you the labeling web address."
+                ),
+            ),
+            feature_plan=cognito.FeaturePlan.PLUS,
+            standard_threat_protection_mode=cognito.StandardThreatProtectionMode.FULL_FUNCTION,
+            account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.client = self.user_pool.add_client(
+            "WebClient",
+            user_pool_client_name="labeling-web",
+            # A browser app cannot keep a secret: a public client, password sign-in over TLS, no OAuth flows.
+            generate_secret=False,
+            auth_flows=cognito.AuthFlow(user_password=True),
+            disable_o_auth=True,
+            prevent_user_existence_errors=True,
+            enable_token_revocation=True,
+            id_token_validity=Duration.hours(1),
+            access_token_validity=Duration.hours(1),
+            refresh_token_validity=Duration.hours(12),
+        )
+        groups = {
+            name: cognito.CfnUserPoolGroup(
+                self,
+                construct_id,
+                user_pool_id=self.user_pool.user_pool_id,
+                group_name=name,
+                description=description,
+            )
+            for name, construct_id, description in (
+                (LABELERS_GROUP, "LabelersGroup", "gtpipe labeling team: takes tasks"),
+                (ADMINS_GROUP, "AdminsGroup", "gtpipe labeling team: also sees the team statistics"),
+            )
+        }
+        for email in team.members:
+            user_id = user_logical_id(email)
+            user = cognito.CfnUserPoolUser(
+                self,
+                user_id,
+                user_pool_id=self.user_pool.user_pool_id,
+                username=email,
+                desired_delivery_mediums=["EMAIL"],
+                user_attributes=[
+                    cognito.CfnUserPoolUser.AttributeTypeProperty(name="email", value=email),
+                    # The invitation goes to this address; verified, it can also reset a forgotten password.
+                    cognito.CfnUserPoolUser.AttributeTypeProperty(name="email_verified", value="true"),
+                ],
+            )
+            for name, members in ((LABELERS_GROUP, team.labelers), (ADMINS_GROUP, team.admins)):
+                if email not in members:
+                    continue
+                attachment = cognito.CfnUserPoolUserToGroupAttachment(
+                    self,
+                    f"{user_id}{'Labelers' if name == LABELERS_GROUP else 'Admins'}",
+                    user_pool_id=self.user_pool.user_pool_id,
+                    group_name=name,
+                    username=email,
+                )
+                attachment.add_resource_dependency(user)
+                attachment.add_resource_dependency(groups[name])
+
+    # --- Grants --------------------------------------------------------------------------------------
+
+    def _grant(
+        self,
+        bucket: s3.IBucket,
+        runs_table: dynamodb.ITable,
+        labeling_table: dynamodb.ITable,
+        state_machine_arn: str,
+    ) -> None:
+        for fn in (self.labeling, self.labeling_api):
+            # Jobs, objects, answers and workers; the open jobs come from the sparse index.
+            grant_table(fn.role, labeling_table, write=True)
+            grant_index_query(fn.role, labeling_table, OPEN_JOBS_INDEX)
+            # The run's labeling_progress: one known item, read and updated, never created or deleted.
+            fn.role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["dynamodb:GetItem", "dynamodb:UpdateItem"], resources=[runs_table.table_arn]
+                )
+            )
+        # labeling: reads the dropped manifest (and images), writes Ground Truth's output under labeling/.
+        grant_objects(
+            self.labeling.role,
+            bucket,
+            read=[INCOMING_PREFIX, IMAGES_PREFIX, LABELING_PREFIX],
+            write=[LABELING_PREFIX],
+        )
+        grant_key(self.labeling.role, self._key)
+        self.labeling.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="AnswerLabelingTaskToken",
+                actions=["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"],
+                # By ARN string: the state machine depends on this function (its definition names it).
+                resources=[state_machine_arn],
+            )
+        )
+        # labeling_api: presigned image URLs are signed with this role, so it needs to read the images and
+        # decrypt them; it writes nothing to the bucket (Decrypt also unwraps the tasks table's key).
+        grant_objects(self.labeling_api.role, bucket, read=[IMAGES_PREFIX])
+        grant_key(self.labeling_api.role, self._key, encrypt=False)
+        grant_invoke(self.labeling_api.role, [self.labeling.function.function_arn])
+
+    # --- Sweep ---------------------------------------------------------------------------------------
+
+    def _schedule(self) -> None:
+        self.rule_dead_letter_queue = encrypted_queue(self, "RuleDeadLetterQueue", self._key)
+        self.sweep_rule = events.Rule(
+            self,
+            "SweepRule",
+            description="gtpipe: labeling sweep: heartbeats for waiting runs, expired leases, ended lifetimes",
+            schedule=events.Schedule.expression(SWEEP_SCHEDULE),
+            targets=[
+                targets.LambdaFunction(
+                    self.labeling.function,
+                    event=events.RuleTargetInput.from_object({"action": "sweep"}),
+                    dead_letter_queue=self.rule_dead_letter_queue,
+                    # A sweep older than the next one is worthless: the next one does the same work.
+                    max_event_age=Duration.minutes(5),
+                    retry_attempts=2,
+                )
+            ],
+        )
+
+    # --- API -----------------------------------------------------------------------------------------
+
+    def _api(self, config: PipelineConfig) -> None:
+        access_logs = logs.LogGroup(
+            self,
+            "ApiAccessLogs",
+            retention=logs.RetentionDays.SIX_MONTHS,
+            encryption_key=self._key,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.api = apigateway.RestApi(
+            self,
+            "LabelingApi",
+            rest_api_name=f"{Stack.of(self).stack_name}-labeling",
+            description="gtpipe labeling service: the team's web app and its API",
+            endpoint_types=[apigateway.EndpointType.REGIONAL],
+            cloud_watch_role=False,
+            disable_execute_api_endpoint=False,
+            deploy_options=apigateway.StageOptions(
+                stage_name=STAGE_NAME,
+                throttling_rate_limit=config.api_rate_limit,
+                throttling_burst_limit=config.api_burst_limit,
+                tracing_enabled=True,
+                access_log_destination=apigateway.LogGroupLogDestination(access_logs),
+                access_log_format=apigateway.AccessLogFormat.json_with_standard_fields(
+                    caller=True,
+                    http_method=True,
+                    ip=True,
+                    protocol=True,
+                    request_time=True,
+                    resource_path=True,
+                    response_length=True,
+                    status=True,
+                    user=True,
+                ),
+            ),
+        )
+        # API Gateway's execute-api endpoints accept TLS 1.2+ only (no plain HTTP listener at all).
+        validator = self.api.add_request_validator(
+            "LabelingValidator", validate_request_body=True, validate_request_parameters=True
+        )
+        self.authorizer = apigateway.CognitoUserPoolsAuthorizer(
+            self,
+            "TeamAuthorizer",
+            cognito_user_pools=[self.user_pool],
+            identity_source="method.request.header.Authorization",
+            results_cache_ttl=Duration.minutes(5),
+        )
+        web = apigateway.LambdaIntegration(self.labeling_web.function, proxy=True)
+        api = apigateway.LambdaIntegration(self.labeling_api.function, proxy=True)
+
+        def public(resource: apigateway.IResource, path_parameters: tuple[str, ...] = ()) -> None:
+            resource.add_method(
+                "GET",
+                web,
+                authorization_type=apigateway.AuthorizationType.NONE,
+                request_validator=validator,
+                request_parameters={f"method.request.path.{name}": True for name in path_parameters},
+            )
+
+        # The static app: index.html at the stage root, config.json, and the app's files.
+        public(self.api.root)
+        public(self.api.root.add_resource("config.json"))
+        public(self.api.root.add_resource("app").add_resource("{file+}"), ("file",))
+        api_root = self.api.root.add_resource("api")
+        for parts, method in API_ROUTES:
+            resource = api_root
+            for part in parts:
+                resource = resource.get_resource(part) or resource.add_resource(part)
+            resource.add_method(
+                method,
+                api,
+                authorization_type=apigateway.AuthorizationType.COGNITO,
+                authorizer=self.authorizer,
+                request_validator=validator,
+                request_parameters={
+                    "method.request.header.Authorization": True,
+                    **{f"method.request.path.{p.strip('{}')}": True for p in parts if p.startswith("{")},
+                },
+            )
+        # The stage URL ends with "/": the app's relative URLs (`api/...`, `app/...`) resolve under it.
+        self.url = self.api.url
