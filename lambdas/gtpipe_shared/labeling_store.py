@@ -1,0 +1,1087 @@
+"""The builtin labeling service's tasks table (docs/labeling-service.md, "Tasks table").
+
+One DynamoDB table, one partition per job (``pk = JOB#<job_name>``) holding the job item (``#JOB``), one
+object item per manifest line (``OBJ#<index, 8 digits>``), one answer item per (object, worker)
+(``ANS#<index, 8 digits>#<worker_id>``) and one worker item per worker (``WRK#<worker_id>``). The sparse
+index ``open-jobs`` (partition ``open_jobs``, sort ``created_at``) lists the jobs that are not finished:
+``open_jobs`` is ``"OPEN"`` while a job takes answers and ``"CONSOLIDATING"`` while its output is written;
+it is removed when the job ends.
+
+Every change is a conditional write (no locks), so any number of API and sweep invocations can run at once:
+
+* a lease takes a free slot of an object the worker has not touched (``slots_open > 0`` and no entry in
+  ``workers``), or reclaims another worker's expired lease in the same update; a worker holds at most one
+  lease per job (asking again returns the lease it holds) and never gets an object it answered;
+* an answer is one transaction: the object's entry moves ``leased -> answered`` (conditional on the lease
+  id and on the answer count read before), the answer item is created, the worker's and the job's counters
+  grow (conditional on the job being ``OPEN``); the answer that completes the last object moves the job
+  ``OPEN -> CONSOLIDATING`` with a conditional update, so exactly one caller sees ``job_completed``.
+
+Functions take the table as a boto3 ``Table`` resource; batch and transaction calls go through its
+``meta.client`` (which accepts plain Python values like the resource). Times are epoch seconds (``now``
+arguments are floats, stored epochs are whole seconds) except the ISO strings the contracts name.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from gtpipe_shared import ledger
+from gtpipe_shared.aws import error_code
+from gtpipe_shared.manifest import IMAGE_CLASSIFICATION, OBJECT_DETECTION, TASK_TYPES, is_blank, iter_lines
+from gtpipe_shared.s3uri import S3UriError, parse_s3_uri
+
+OPEN = "OPEN"
+CONSOLIDATING = "CONSOLIDATING"
+COMPLETED = "COMPLETED"
+INCOMPLETE = "INCOMPLETE"
+FAILED = "FAILED"
+FINAL_STATUSES = (COMPLETED, INCOMPLETE, FAILED)
+OPEN_JOBS_INDEX = "open-jobs"
+JOB_SK = "#JOB"
+LEASED = "leased"
+ANSWERED = "answered"
+TTL_ATTRIBUTE = "expires_ttl"
+TTL_SECONDS = 90 * 86400
+BATCH_SIZE = 25
+MAX_BOXES = 500
+# A box may overshoot the image edge by this share of the side (mouse drags end a pixel outside); it is
+# clipped. Anything further out is a client bug and is refused.
+EDGE_TOLERANCE = 0.02
+# A finish that claimed a job and has not ended after this long is presumed dead (Lambda timeout is less).
+FINISH_CLAIM_SECONDS = 900
+
+
+class LabelingError(Exception):
+    """A labeling request that cannot be served; ``status``/``code`` are the API's answer."""
+
+    status = 400
+    code = "LabelingError"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class UnknownJob(LabelingError):
+    """No job of that name."""
+
+    status = 404
+    code = "UnknownJob"
+
+
+class UnknownTask(LabelingError):
+    """The job has no object with that index."""
+
+    status = 404
+    code = "UnknownTask"
+
+
+class JobNotOpen(LabelingError):
+    """The job does not take leases or answers any more (closed, finished, or its lifetime ended)."""
+
+    status = 409
+    code = "JobNotOpen"
+
+
+class LeaseNotHeld(LabelingError):
+    """The worker does not hold that lease (expired and reclaimed, released, answered, or never held)."""
+
+    status = 409
+    code = "LeaseNotHeld"
+
+
+class InvalidAnswer(LabelingError):
+    """The answer does not fit the task; the message names the problem."""
+
+    status = 400
+    code = "InvalidAnswer"
+
+
+class InvalidManifest(ValueError):
+    """The input manifest cannot be turned into tasks; the message names the lines at fault."""
+
+
+# --- keys -------------------------------------------------------------------------------------------
+
+
+def job_pk(job_name: str) -> str:
+    """The partition of a job."""
+    return f"JOB#{job_name}"
+
+
+def object_sk(index: int) -> str:
+    """The sort key of object ``index``."""
+    return f"OBJ#{index:08d}"
+
+
+def answer_sk(index: int, worker_id: str) -> str:
+    """The sort key of a worker's answer for object ``index``."""
+    return f"ANS#{index:08d}#{worker_id}"
+
+
+def worker_sk(worker_id: str) -> str:
+    """The sort key of a worker's item."""
+    return f"WRK#{worker_id}"
+
+
+def iso(now: float) -> str:
+    """Epoch seconds as the ledger's fixed-width ISO string."""
+    return ledger.now_iso(datetime.fromtimestamp(now, tz=UTC))
+
+
+def _epoch(now: float) -> int:
+    return math.floor(now)
+
+
+# --- values -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LabelingObject:
+    """One manifest line to label: its 0-based index among the data lines, source-ref and JSON text."""
+
+    index: int
+    source_ref: str
+    line: str
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything a new job item records (docs/labeling-service.md, job item)."""
+
+    job_name: str
+    run_id: str
+    task_type: str
+    task_token: str
+    class_names: tuple[str, ...]
+    label_attribute: str
+    manifest_uri: str
+    output_path: str
+    data_bucket: str
+    workers_per_object: int
+    lease_seconds: int
+    expires_at: int
+    min_labeled_share: float
+    title: str = ""
+    description: str = ""
+    instructions: str = ""
+
+
+@dataclass(frozen=True)
+class OpenOutcome:
+    """``created`` False: the job existed (a retried open); its token was replaced."""
+
+    created: bool
+    job: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A task leased to a worker."""
+
+    job_name: str
+    index: int
+    lease_id: str
+    lease_expires_at: int
+    source_ref: str
+    resumed: bool = False
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A job's progress; ``my_answers`` is None when no worker was named."""
+
+    job_name: str
+    status: str
+    objects: int
+    objects_done: int
+    answers_done: int
+    answers_needed: int
+    expires_at: int
+    my_answers: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready (``my_answers`` left out when None)."""
+        data = {
+            "job_name": self.job_name,
+            "status": self.status,
+            "objects": self.objects,
+            "objects_done": self.objects_done,
+            "answers_done": self.answers_done,
+            "answers_needed": self.answers_needed,
+            "expires_at": self.expires_at,
+        }
+        if self.my_answers is not None:
+            data["my_answers"] = self.my_answers
+        return data
+
+
+@dataclass(frozen=True)
+class AnswerOutcome:
+    """What an accepted answer did: ``job_completed`` is True for exactly one answer per job."""
+
+    object_completed: bool
+    job_completed: bool
+    progress: Progress
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    """An answer item, the answer parsed back from its JSON text."""
+
+    index: int
+    worker_id: str
+    username: str
+    answer: dict[str, Any]
+    accepted_at: str
+    submitted_at: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """An object item without its lease map."""
+
+    index: int
+    source_ref: str
+    line: str
+    answer_count: int
+
+
+@dataclass
+class _Expr:
+    """An update/condition with its placeholders."""
+
+    names: dict[str, str] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+# --- manifest -> objects ----------------------------------------------------------------------------
+
+
+def objects_from_manifest(
+    data: bytes, *, max_line_bytes: int = 100_000, max_issues: int = 5
+) -> list[LabelingObject]:
+    """The data lines of an input manifest as objects to label, in order.
+
+    Every line must be a JSON object with an ``s3://`` ``source-ref`` (duplicates refused: Ground Truth
+    labels an image once per job); trailing blank lines are skipped. InvalidManifest names the first
+    ``max_issues`` problems and counts the rest.
+    """
+    objects: list[LabelingObject] = []
+    problems: list[str] = []
+    problem_count = 0
+    seen: set[str] = set()
+    blank_at: int | None = None
+
+    def problem(number: int, message: str) -> None:
+        nonlocal problem_count
+        problem_count += 1
+        if len(problems) < max_issues:
+            problems.append(f"line {number}: {message}")
+
+    for number, content in iter_lines(io.BytesIO(data), max_line_bytes=max_line_bytes):
+        if content is None:
+            problem(number, f"line is longer than {max_line_bytes} bytes")
+            continue
+        if is_blank(content):
+            blank_at = blank_at or number
+            continue
+        if blank_at is not None:
+            problem(blank_at, "blank line inside the manifest")
+            blank_at = None
+        try:
+            obj = json.loads(content.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            problem(number, "not a JSON object")
+            continue
+        if not isinstance(obj, dict):
+            problem(number, "not a JSON object")
+            continue
+        ref: Any = obj.get("source-ref")
+        try:
+            parse_s3_uri(ref)
+        except S3UriError as exc:
+            problem(number, f"source-ref: {exc}" if ref is not None else "missing 'source-ref'")
+            continue
+        if ref in seen:
+            problem(number, f"duplicate source-ref {ref[:200]}")
+            continue
+        seen.add(ref)
+        objects.append(LabelingObject(index=len(objects), source_ref=ref, line=json.dumps(obj)))
+    if not objects and not problem_count:
+        problem(0, "manifest is empty (no JSON lines)")
+    if problem_count:
+        more = f" (and {problem_count - len(problems)} more)" if problem_count > len(problems) else ""
+        raise InvalidManifest("; ".join(p.removeprefix("line 0: ") for p in problems) + more)
+    return objects
+
+
+# --- answers ----------------------------------------------------------------------------------------
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _class_id(value: Any, class_count: int, where: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidAnswer(f"{where} must be an integer class id, got {json.dumps(value)[:40]}")
+    if not 0 <= value < class_count:
+        raise InvalidAnswer(f"{where} {value} is not a known class id (0..{class_count - 1})")
+    return value
+
+
+def validate_answer(task_type: str, answer: Any, class_names: Sequence[str]) -> dict[str, Any]:
+    """The answer in its stored form, or InvalidAnswer naming the problem.
+
+    Classification: ``{"label": <class id>}``. Bounding boxes: ``{"boxes": [{"class_id", "left", "top",
+    "width", "height"}], "image_size": {"width", "height"}}`` in pixels of the image; an empty list says the
+    image shows none of the classes. Boxes overshooting an edge by up to 2 % of the side are clipped.
+    """
+    if not isinstance(answer, dict):
+        raise InvalidAnswer("answer must be a JSON object")
+    if task_type == IMAGE_CLASSIFICATION:
+        if "label" not in answer:
+            raise InvalidAnswer("answer needs 'label' (a class id)")
+        return {"label": _class_id(answer["label"], len(class_names), "label")}
+    if task_type != OBJECT_DETECTION:
+        raise InvalidAnswer(f"unknown task type {task_type}")
+    size = answer.get("image_size")
+    if not isinstance(size, dict):
+        raise InvalidAnswer("answer needs 'image_size': {width, height}")
+    width: Any = size.get("width")
+    height: Any = size.get("height")
+    if not (_number(width) and _number(height) and width > 0 and height > 0):
+        raise InvalidAnswer("image_size width and height must be positive numbers")
+    boxes = answer.get("boxes")
+    if not isinstance(boxes, list):
+        raise InvalidAnswer("answer needs 'boxes' (a list, empty when the image shows no object)")
+    if len(boxes) > MAX_BOXES:
+        raise InvalidAnswer(f"at most {MAX_BOXES} boxes per image, got {len(boxes)}")
+    cleaned = []
+    for number, box in enumerate(boxes):
+        where = f"boxes[{number}]"
+        if not isinstance(box, dict):
+            raise InvalidAnswer(f"{where} must be an object")
+        class_id = _class_id(box.get("class_id"), len(class_names), f"{where}.class_id")
+        edges = {}
+        for name in ("left", "top", "width", "height"):
+            if not _number(box.get(name)):
+                raise InvalidAnswer(f"{where}.{name} must be a number")
+            edges[name] = float(box[name])
+        if edges["width"] <= 0 or edges["height"] <= 0:
+            raise InvalidAnswer(f"{where} must have a positive width and height")
+        left, right = _clip_span(edges["left"], edges["width"], float(width), where, "width")
+        top, bottom = _clip_span(edges["top"], edges["height"], float(height), where, "height")
+        cleaned.append(
+            {
+                "class_id": class_id,
+                "left": round(left, 2),
+                "top": round(top, 2),
+                "width": round(right - left, 2),
+                "height": round(bottom - top, 2),
+            }
+        )
+    return {"boxes": cleaned, "image_size": {"width": width, "height": height}}
+
+
+def _clip_span(start: float, length: float, side: float, where: str, axis: str) -> tuple[float, float]:
+    tolerance = EDGE_TOLERANCE * side
+    end = start + length
+    if start < -tolerance or end > side + tolerance:
+        raise InvalidAnswer(f"{where} lies outside the image ({axis} {side:g})")
+    start, end = max(start, 0.0), min(end, side)
+    if end - start <= 0:
+        raise InvalidAnswer(f"{where} has no area inside the image")
+    return start, end
+
+
+def _seconds(value: Any, leased_at: float | None, now: float) -> float:
+    if value is None:
+        return round(max(now - leased_at, 0.0), 3) if leased_at is not None else 0.0
+    if not _number(value) or value < 0:
+        raise InvalidAnswer("seconds must be a non-negative number")
+    return round(float(value), 3)
+
+
+# --- table helpers ----------------------------------------------------------------------------------
+
+
+def _plain(item: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    return ledger.from_dynamo(dict(item)) if item else None
+
+
+def _query(table: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    while True:
+        response = table.query(**kwargs)
+        for item in response.get("Items", []):
+            yield ledger.from_dynamo(item)
+        last = response.get("LastEvaluatedKey")
+        if not last:
+            return
+        kwargs["ExclusiveStartKey"] = last
+
+
+def _prefix(table: Any, job_name: str, prefix: str, **extra: Any) -> Iterator[dict[str, Any]]:
+    names = {"#pk": "pk", "#sk": "sk", **extra.pop("ExpressionAttributeNames", {})}
+    values = {":pk": job_pk(job_name), ":prefix": prefix, **extra.pop("ExpressionAttributeValues", {})}
+    return _query(
+        table,
+        KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=values,
+        ConsistentRead=True,
+        **extra,
+    )
+
+
+def _conditional(call: Any, **kwargs: Any) -> dict[str, Any] | None:
+    """Run a conditional write; None when its condition failed."""
+    try:
+        return dict(call(**kwargs))
+    except ClientError as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return None
+        raise
+
+
+def batch_put(table: Any, items: Sequence[Mapping[str, Any]], *, attempts: int = 8) -> None:
+    """BatchWriteItem in chunks of 25, retrying unprocessed items with backoff; RuntimeError if some stay."""
+    client = table.meta.client
+    for start in range(0, len(items), BATCH_SIZE):
+        pending = [
+            {"PutRequest": {"Item": ledger.to_dynamo(dict(i))}} for i in items[start : start + BATCH_SIZE]
+        ]
+        for attempt in range(attempts):
+            response = client.batch_write_item(RequestItems={table.name: pending})
+            pending = response.get("UnprocessedItems", {}).get(table.name, [])
+            if not pending:
+                break
+            time.sleep(min(0.05 * 2**attempt, 2.0))
+        if pending:
+            raise RuntimeError(
+                f"{len(pending)} items stayed unprocessed after {attempts} BatchWriteItem attempts"
+            )
+
+
+def get_job(table: Any, job_name: str) -> dict[str, Any]:
+    """The job item (plain numbers); UnknownJob when there is none."""
+    item = table.get_item(Key={"pk": job_pk(job_name), "sk": JOB_SK}, ConsistentRead=True).get("Item")
+    if not item:
+        raise UnknownJob(f"no labeling job named {job_name}")
+    return ledger.from_dynamo(item)
+
+
+def _open_job_item(table: Any, job_name: str, now: float) -> dict[str, Any]:
+    job = get_job(table, job_name)
+    if job.get("status") != OPEN:
+        raise JobNotOpen(f"job {job_name} is {job.get('status')}: it takes no more answers")
+    if int(job.get("expires_at", 0)) <= _epoch(now):
+        raise JobNotOpen(f"job {job_name} has reached the end of its lifetime")
+    return job
+
+
+# --- jobs -------------------------------------------------------------------------------------------
+
+
+def job_item(spec: JobSpec, object_count: int, now: float) -> dict[str, Any]:
+    """The job item of a new job."""
+    if spec.task_type not in TASK_TYPES:
+        raise ValueError(f"unknown task type {spec.task_type}")
+    return {
+        "pk": job_pk(spec.job_name),
+        "sk": JOB_SK,
+        "job_name": spec.job_name,
+        "run_id": spec.run_id,
+        "task_type": spec.task_type,
+        "status": OPEN,
+        "open_jobs": OPEN,
+        "task_token": spec.task_token,
+        "created_at": iso(now),
+        "expires_at": int(spec.expires_at),
+        "lease_seconds": int(spec.lease_seconds),
+        "workers_per_object": int(spec.workers_per_object),
+        "object_count": object_count,
+        "objects_done": 0,
+        "answers_done": 0,
+        "class_names": list(spec.class_names),
+        "label_attribute": spec.label_attribute,
+        "manifest_uri": spec.manifest_uri,
+        "output_path": spec.output_path,
+        "data_bucket": spec.data_bucket,
+        "title": spec.title,
+        "description": spec.description,
+        "instructions": spec.instructions,
+        "min_labeled_share": float(spec.min_labeled_share),
+    }
+
+
+def open_job(table: Any, spec: JobSpec, objects: Sequence[LabelingObject], now: float) -> OpenOutcome:
+    """Create the job and its object items; on a retried open (the job exists) only replace the token.
+
+    Objects are written before the job item, so a job is visible (and leasable) only when all its objects
+    exist; an open that died half way is repeated in full by its retry (the puts are idempotent).
+    """
+    if not objects:
+        raise ValueError("a labeling job needs at least one object")
+    if spec.workers_per_object < 1:
+        raise ValueError("workers_per_object must be at least 1")
+    existing = table.get_item(Key={"pk": job_pk(spec.job_name), "sk": JOB_SK}, ConsistentRead=True).get(
+        "Item"
+    )
+    if existing:
+        return OpenOutcome(created=False, job=set_task_token(table, spec.job_name, spec.task_token))
+    batch_put(
+        table,
+        [
+            {
+                "pk": job_pk(spec.job_name),
+                "sk": object_sk(obj.index),
+                "index": obj.index,
+                "source_ref": obj.source_ref,
+                "line": obj.line,
+                "slots_open": spec.workers_per_object,
+                "answer_count": 0,
+                "workers": {},
+            }
+            for obj in objects
+        ],
+    )
+    item = job_item(spec, len(objects), now)
+    created = _conditional(
+        table.put_item, Item=ledger.to_dynamo(item), ConditionExpression="attribute_not_exists(pk)"
+    )
+    if created is None:  # a concurrent open of the same job won
+        return OpenOutcome(created=False, job=set_task_token(table, spec.job_name, spec.task_token))
+    return OpenOutcome(created=True, job=item)
+
+
+def set_task_token(table: Any, job_name: str, task_token: str) -> dict[str, Any]:
+    """Replace the job's task token; the job item after the update."""
+    response = _conditional(
+        table.update_item,
+        Key={"pk": job_pk(job_name), "sk": JOB_SK},
+        UpdateExpression="SET task_token = :token",
+        ConditionExpression="attribute_exists(pk)",
+        ExpressionAttributeValues={":token": task_token},
+        ReturnValues="ALL_NEW",
+    )
+    if response is None:
+        raise UnknownJob(f"no labeling job named {job_name}")
+    return ledger.from_dynamo(response["Attributes"])
+
+
+def jobs_with_index_status(table: Any, status: str = OPEN) -> list[dict[str, Any]]:
+    """Jobs whose ``open_jobs`` is ``status`` (``OPEN`` or ``CONSOLIDATING``), oldest first, re-read
+    consistently (the index lags); jobs whose item says otherwise are left out."""
+    jobs = []
+    for entry in _query(
+        table,
+        IndexName=OPEN_JOBS_INDEX,
+        KeyConditionExpression="open_jobs = :status",
+        ExpressionAttributeValues={":status": status},
+    ):
+        try:
+            job = get_job(table, str(entry["job_name"]) if "job_name" in entry else entry["pk"][4:])
+        except UnknownJob:
+            continue
+        if job.get("status") == status:
+            jobs.append(job)
+    return jobs
+
+
+def my_answer_count(table: Any, job_name: str, worker_id: str) -> int:
+    """How many answers the worker gave in the job."""
+    item = table.get_item(Key={"pk": job_pk(job_name), "sk": worker_sk(worker_id)}, ConsistentRead=True).get(
+        "Item"
+    )
+    return int(item.get("answers", 0)) if item else 0
+
+
+def list_open_jobs(table: Any, worker_id: str, now: float | None = None) -> list[dict[str, Any]]:
+    """The jobs taking answers, as the API's ``GET /api/jobs`` lists them (``my_answers`` for the worker)."""
+    current = time.time() if now is None else now
+    listed = []
+    for job in jobs_with_index_status(table, OPEN):
+        if int(job.get("expires_at", 0)) <= _epoch(current):
+            continue
+        listed.append(
+            {
+                **{key: job.get(key) for key in ("job_name", "run_id", "task_type", "title", "description")},
+                "instructions": job.get("instructions", ""),
+                "class_names": list(job.get("class_names") or []),
+                "object_count": int(job.get("object_count", 0)),
+                "objects_done": int(job.get("objects_done", 0)),
+                "my_answers": my_answer_count(table, str(job["job_name"]), worker_id),
+                "expires_at": int(job.get("expires_at", 0)),
+                "status": job.get("status"),
+            }
+        )
+    return listed
+
+
+def progress(table: Any, job_name: str, worker_id: str | None = None) -> Progress:
+    """The job's progress (and the worker's answer count when named)."""
+    return _progress(get_job(table, job_name), table, worker_id)
+
+
+def _progress(job: Mapping[str, Any], table: Any, worker_id: str | None) -> Progress:
+    objects = int(job.get("object_count", 0))
+    name = str(job["job_name"])
+    return Progress(
+        job_name=name,
+        status=str(job.get("status")),
+        objects=objects,
+        objects_done=int(job.get("objects_done", 0)),
+        answers_done=int(job.get("answers_done", 0)),
+        answers_needed=objects * int(job.get("workers_per_object", 1)),
+        expires_at=int(job.get("expires_at", 0)),
+        my_answers=my_answer_count(table, name, worker_id) if worker_id else None,
+    )
+
+
+# --- leasing ----------------------------------------------------------------------------------------
+
+
+def _unfinished_objects(table: Any, job: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    return _prefix(
+        table,
+        str(job["job_name"]),
+        "OBJ#",
+        FilterExpression="answer_count < :needed",
+        ExpressionAttributeValues={":needed": int(job.get("workers_per_object", 1))},
+    )
+
+
+def _lease_entry(lease_id: str, now: float, lease_seconds: int) -> dict[str, Any]:
+    return {
+        "state": LEASED,
+        "lease_id": lease_id,
+        "expires_at": _epoch(now) + lease_seconds,
+        "leased_at": _epoch(now),
+    }
+
+
+def lease(table: Any, job_name: str, worker_id: str, now: float) -> Lease | None:
+    """Lease a task of the job to the worker; None when nothing is left for this worker.
+
+    A worker already holding an unexpired lease in the job gets that lease back (``resumed``); its own
+    expired lease is renewed. Otherwise the first unfinished object with a free slot that the worker never
+    touched is taken, or another worker's expired lease on such an object is reclaimed, each with one
+    conditional update; a lost race moves on to the next object.
+    """
+    job = _open_job_item(table, job_name, now)
+    lease_seconds = int(job.get("lease_seconds", 300))
+    candidates = []
+    for obj in _unfinished_objects(table, job):
+        entry = (obj.get("workers") or {}).get(worker_id)
+        if entry is None:
+            candidates.append(obj)
+        elif entry.get("state") == LEASED:
+            if int(entry.get("expires_at", 0)) > _epoch(now):
+                return Lease(
+                    job_name,
+                    int(obj["index"]),
+                    str(entry["lease_id"]),
+                    int(entry["expires_at"]),
+                    str(obj["source_ref"]),
+                    resumed=True,
+                )
+            renewed = _renew(table, job_name, obj, worker_id, str(entry["lease_id"]), now, lease_seconds)
+            if renewed:
+                return renewed
+    for obj in candidates:
+        taken = _take(table, job_name, obj, worker_id, now, lease_seconds)
+        if taken:
+            return taken
+    return None
+
+
+def _renew(
+    table: Any,
+    job_name: str,
+    obj: Mapping[str, Any],
+    worker_id: str,
+    old_lease: str,
+    now: float,
+    seconds: int,
+) -> Lease | None:
+    lease_id = uuid.uuid4().hex
+    entry = _lease_entry(lease_id, now, seconds)
+    done = _conditional(
+        table.update_item,
+        Key={"pk": job_pk(job_name), "sk": obj["sk"]},
+        UpdateExpression="SET workers.#w = :lease",
+        ConditionExpression="workers.#w.#state = :leased AND workers.#w.lease_id = :old",
+        ExpressionAttributeNames={"#w": worker_id, "#state": "state"},
+        ExpressionAttributeValues={":lease": entry, ":leased": LEASED, ":old": old_lease},
+    )
+    if done is None:
+        return None
+    return Lease(job_name, int(obj["index"]), lease_id, entry["expires_at"], str(obj["source_ref"]))
+
+
+def _take(
+    table: Any, job_name: str, obj: Mapping[str, Any], worker_id: str, now: float, seconds: int
+) -> Lease | None:
+    key = {"pk": job_pk(job_name), "sk": obj["sk"]}
+    for _attempt in range(3):
+        lease_id = uuid.uuid4().hex
+        entry = _lease_entry(lease_id, now, seconds)
+        if int(obj.get("slots_open", 0)) > 0:
+            done = _conditional(
+                table.update_item,
+                Key=key,
+                UpdateExpression="SET workers.#w = :lease, slots_open = slots_open - :one",
+                ConditionExpression="attribute_not_exists(workers.#w) AND slots_open > :zero",
+                ExpressionAttributeNames={"#w": worker_id},
+                ExpressionAttributeValues={":lease": entry, ":one": 1, ":zero": 0},
+            )
+        else:
+            expired = [
+                (other, value)
+                for other, value in (obj.get("workers") or {}).items()
+                if value.get("state") == LEASED and int(value.get("expires_at", 0)) <= _epoch(now)
+            ]
+            if not expired:
+                return None
+            other, value = expired[0]
+            # Reclaim: the other worker's expired lease makes room for this one; the slot count stays.
+            done = _conditional(
+                table.update_item,
+                Key=key,
+                UpdateExpression="REMOVE workers.#o SET workers.#w = :lease",
+                ConditionExpression=(
+                    "attribute_not_exists(workers.#w) AND workers.#o.#state = :leased "
+                    "AND workers.#o.lease_id = :old AND workers.#o.expires_at <= :now"
+                ),
+                ExpressionAttributeNames={"#w": worker_id, "#o": other, "#state": "state"},
+                ExpressionAttributeValues={
+                    ":lease": entry,
+                    ":leased": LEASED,
+                    ":old": value.get("lease_id"),
+                    ":now": _epoch(now),
+                },
+            )
+        if done is not None:
+            return Lease(job_name, int(obj["index"]), lease_id, entry["expires_at"], str(obj["source_ref"]))
+        # Lost a race: look at the object again (another slot or another expired lease may be left).
+        fresh = _plain(table.get_item(Key=key, ConsistentRead=True).get("Item"))
+        if fresh is None or worker_id in (fresh.get("workers") or {}):
+            return None
+        obj = fresh
+    return None
+
+
+def release(table: Any, job_name: str, index: int, worker_id: str, lease_id: str) -> None:
+    """Give a leased task back to the pool; LeaseNotHeld when the worker does not hold that lease."""
+    get_job(table, job_name)
+    done = _conditional(
+        table.update_item,
+        Key={"pk": job_pk(job_name), "sk": object_sk(index)},
+        UpdateExpression="REMOVE workers.#w SET slots_open = slots_open + :one",
+        ConditionExpression="workers.#w.#state = :leased AND workers.#w.lease_id = :lease",
+        ExpressionAttributeNames={"#w": worker_id, "#state": "state"},
+        ExpressionAttributeValues={":one": 1, ":leased": LEASED, ":lease": lease_id},
+    )
+    if done is None:
+        _object(table, job_name, index)  # UnknownTask first
+        raise LeaseNotHeld(
+            f"lease {lease_id[:64]} on task {index} is not held (expired, answered or released)"
+        )
+
+
+def reclaim_expired(table: Any, job_name: str, now: float) -> int:
+    """Return every expired lease of the job to the pool; how many were reclaimed."""
+    job = get_job(table, job_name)
+    count = 0
+    for obj in _unfinished_objects(table, job):
+        for worker_id, entry in (obj.get("workers") or {}).items():
+            if entry.get("state") != LEASED or int(entry.get("expires_at", 0)) > _epoch(now):
+                continue
+            done = _conditional(
+                table.update_item,
+                Key={"pk": obj["pk"], "sk": obj["sk"]},
+                UpdateExpression="REMOVE workers.#w SET slots_open = slots_open + :one",
+                ConditionExpression="workers.#w.#state = :leased AND workers.#w.lease_id = :lease",
+                ExpressionAttributeNames={"#w": worker_id, "#state": "state"},
+                ExpressionAttributeValues={":one": 1, ":leased": LEASED, ":lease": entry.get("lease_id")},
+            )
+            count += done is not None
+    return count
+
+
+def _object(table: Any, job_name: str, index: int) -> dict[str, Any]:
+    item = table.get_item(Key={"pk": job_pk(job_name), "sk": object_sk(index)}, ConsistentRead=True).get(
+        "Item"
+    )
+    if not item:
+        raise UnknownTask(f"job {job_name} has no task {index}")
+    return ledger.from_dynamo(item)
+
+
+# --- answers ----------------------------------------------------------------------------------------
+
+
+def answer(
+    table: Any,
+    job_name: str,
+    index: int,
+    worker_id: str,
+    lease_id: str,
+    answer_value: Any,
+    seconds: Any,
+    now: float,
+    *,
+    username: str = "",
+) -> AnswerOutcome:
+    """Store a worker's answer for a leased task (one transaction) and count it.
+
+    Raises UnknownJob/UnknownTask (404), InvalidAnswer (400), LeaseNotHeld or JobNotOpen (409). The
+    answer that gives the last object its last answer also moves the job ``OPEN -> CONSOLIDATING``; only
+    that call returns ``job_completed`` True.
+    """
+    job = get_job(table, job_name)
+    if job.get("status") != OPEN:
+        raise JobNotOpen(f"job {job_name} is {job.get('status')}: it takes no more answers")
+    stored = validate_answer(str(job["task_type"]), answer_value, list(job.get("class_names") or []))
+    needed = int(job.get("workers_per_object", 1))
+    pk = job_pk(job_name)
+    client = table.meta.client
+    for _attempt in range(8):
+        obj = _object(table, job_name, index)
+        entry = (obj.get("workers") or {}).get(worker_id)
+        if not entry or entry.get("state") != LEASED or entry.get("lease_id") != lease_id:
+            raise LeaseNotHeld(
+                f"lease {str(lease_id)[:64]} on task {index} is not held (expired, answered or released)"
+            )
+        old_count = int(obj.get("answer_count", 0))
+        completes = old_count + 1 >= needed
+        spent = _seconds(seconds, entry.get("leased_at"), now)
+        job_update = "ADD answers_done :one, objects_done :one" if completes else "ADD answers_done :one"
+        items = [
+            {
+                "Update": {
+                    "TableName": table.name,
+                    "Key": {"pk": pk, "sk": object_sk(index)},
+                    "UpdateExpression": "SET workers.#w.#state = :answered, workers.#w.answered_at = :now, "
+                    "answer_count = :new",
+                    "ConditionExpression": "workers.#w.#state = :leased AND workers.#w.lease_id = :lease "
+                    "AND answer_count = :old",
+                    "ExpressionAttributeNames": {"#w": worker_id, "#state": "state"},
+                    "ExpressionAttributeValues": {
+                        ":answered": ANSWERED,
+                        ":leased": LEASED,
+                        ":lease": lease_id,
+                        ":old": old_count,
+                        ":new": old_count + 1,
+                        ":now": _epoch(now),
+                    },
+                }
+            },
+            {
+                "Put": {
+                    "TableName": table.name,
+                    "Item": ledger.to_dynamo(
+                        {
+                            "pk": pk,
+                            "sk": answer_sk(index, worker_id),
+                            "index": index,
+                            "worker_id": worker_id,
+                            "username": username,
+                            "answer": json.dumps(stored, separators=(",", ":")),
+                            "accepted_at": iso(float(entry.get("leased_at", now))),
+                            "submitted_at": iso(now),
+                            "seconds": spent,
+                        }
+                    ),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {
+                "Update": {
+                    "TableName": table.name,
+                    "Key": {"pk": pk, "sk": worker_sk(worker_id)},
+                    "UpdateExpression": "SET worker_id = :w, username = :u, first_at = if_not_exists(first_at, :at), "
+                    "last_at = :at ADD answers :one, seconds_total :s",
+                    "ExpressionAttributeValues": ledger.to_dynamo(
+                        {":w": worker_id, ":u": username, ":at": iso(now), ":one": 1, ":s": spent}
+                    ),
+                }
+            },
+            {
+                "Update": {
+                    "TableName": table.name,
+                    "Key": {"pk": pk, "sk": JOB_SK},
+                    "UpdateExpression": job_update,
+                    "ConditionExpression": "#status = :open",
+                    "ExpressionAttributeNames": {"#status": "status"},
+                    "ExpressionAttributeValues": {":one": 1, ":open": OPEN},
+                }
+            },
+        ]
+        try:
+            client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if error_code(exc) not in ("TransactionCanceledException", "TransactionConflictException"):
+                raise
+            if get_job(table, job_name).get("status") != OPEN:
+                raise JobNotOpen(f"job {job_name} closed before the answer arrived") from exc
+            continue  # another answer for the same object changed its count: read it again
+        job_completed = completes and complete_if_done(table, job_name, now)
+        return AnswerOutcome(completes, job_completed, progress(table, job_name, worker_id))
+    raise LeaseNotHeld(f"task {index} changed too often while answering; lease it again")
+
+
+def complete_if_done(table: Any, job_name: str, now: float) -> bool:
+    """``OPEN -> CONSOLIDATING`` when every object has its answers; True for the one call that moved it."""
+    done = _conditional(
+        table.update_item,
+        Key={"pk": job_pk(job_name), "sk": JOB_SK},
+        UpdateExpression="SET #status = :consolidating, open_jobs = :consolidating, consolidating_at = :now, "
+        "close_reason = :reason",
+        ConditionExpression="#status = :open AND objects_done >= object_count",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues={
+            ":consolidating": CONSOLIDATING,
+            ":open": OPEN,
+            ":now": _epoch(now),
+            ":reason": "all-answered",
+        },
+    )
+    return done is not None
+
+
+def close_job(table: Any, job_name: str, now: float, reason: str = "lifetime-ended") -> bool:
+    """``OPEN -> CONSOLIDATING`` whatever the answers (the lifetime ended); True for the call that moved it."""
+    done = _conditional(
+        table.update_item,
+        Key={"pk": job_pk(job_name), "sk": JOB_SK},
+        UpdateExpression="SET #status = :consolidating, open_jobs = :consolidating, consolidating_at = :now, "
+        "close_reason = :reason",
+        ConditionExpression="#status = :open",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues={
+            ":consolidating": CONSOLIDATING,
+            ":open": OPEN,
+            ":now": _epoch(now),
+            ":reason": reason,
+        },
+    )
+    return done is not None
+
+
+def claim_finish(table: Any, job_name: str, claim_id: str, now: float) -> bool:
+    """Claim the finish of a ``CONSOLIDATING`` job, so concurrent finishes do not both write; a claim
+    older than FINISH_CLAIM_SECONDS (its finish died) can be taken over."""
+    done = _conditional(
+        table.update_item,
+        Key={"pk": job_pk(job_name), "sk": JOB_SK},
+        UpdateExpression="SET finish_claim = :claim, finish_claimed_at = :now",
+        ConditionExpression="#status = :consolidating AND "
+        "(attribute_not_exists(finish_claim) OR finish_claimed_at < :stale OR finish_claim = :claim)",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues={
+            ":claim": claim_id,
+            ":now": _epoch(now),
+            ":stale": _epoch(now) - FINISH_CLAIM_SECONDS,
+            ":consolidating": CONSOLIDATING,
+        },
+    )
+    return done is not None
+
+
+def end_job(
+    table: Any, job_name: str, status: str, now: float, details: Mapping[str, Any] | None = None
+) -> bool:
+    """Move an unfinished job (``OPEN``/``CONSOLIDATING``) to a final status, leave the open-jobs index and
+    record ``details`` (e.g. ``output_uri``, ``failure``); False when it had already ended."""
+    if status not in FINAL_STATUSES:
+        raise ValueError(f"{status} is not a final job status")
+    sets = ["#status = :final", "finished_at = :iso", f"{TTL_ATTRIBUTE} = :ttl"]
+    names = {"#status": "status"}
+    values: dict[str, Any] = {
+        ":final": status,
+        ":iso": iso(now),
+        ":ttl": _epoch(now) + TTL_SECONDS,
+        ":open": OPEN,
+        ":consolidating": CONSOLIDATING,
+    }
+    for number, (name, value) in enumerate((details or {}).items()):
+        sets.append(f"#d{number} = :d{number}")
+        names[f"#d{number}"] = name
+        values[f":d{number}"] = value
+    done = _conditional(
+        table.update_item,
+        Key={"pk": job_pk(job_name), "sk": JOB_SK},
+        UpdateExpression="SET " + ", ".join(sets) + " REMOVE open_jobs, finish_claim",
+        ConditionExpression="#status IN (:open, :consolidating)",
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=ledger.to_dynamo(values),
+    )
+    return done is not None
+
+
+def expire_items(table: Any, job_name: str, now: float) -> int:
+    """Set the TTL attribute on the job's object, answer and worker items (the job item gets it in
+    ``end_job``); how many items were rewritten. Only for ended jobs: the items are put back whole."""
+    ttl = _epoch(now) + TTL_SECONDS
+    items = [
+        {**item, TTL_ATTRIBUTE: ttl}
+        for prefix in ("OBJ#", "ANS#", "WRK#")
+        for item in _prefix(table, job_name, prefix)
+    ]
+    batch_put(table, items)
+    return len(items)
+
+
+# --- reading a job for its output -------------------------------------------------------------------
+
+
+def objects(table: Any, job_name: str) -> list[StoredObject]:
+    """The job's objects in index order."""
+    return [
+        StoredObject(
+            index=int(item["index"]),
+            source_ref=str(item["source_ref"]),
+            line=str(item["line"]),
+            answer_count=int(item.get("answer_count", 0)),
+        )
+        for item in _prefix(table, job_name, "OBJ#")
+    ]
+
+
+def all_answers(table: Any, job_name: str) -> dict[int, list[StoredAnswer]]:
+    """Every stored answer of the job by object index, each object's answers in submission order."""
+    answers: dict[int, list[StoredAnswer]] = {}
+    for item in _prefix(table, job_name, "ANS#"):
+        record = StoredAnswer(
+            index=int(item["index"]),
+            worker_id=str(item["worker_id"]),
+            username=str(item.get("username", "")),
+            answer=json.loads(item["answer"]),
+            accepted_at=str(item.get("accepted_at", "")),
+            submitted_at=str(item.get("submitted_at", "")),
+            seconds=float(item.get("seconds", 0.0)),
+        )
+        answers.setdefault(record.index, []).append(record)
+    for records in answers.values():
+        records.sort(key=lambda record: record.submitted_at)
+    return answers
+
+
+def workers(table: Any, job_name: str) -> list[dict[str, Any]]:
+    """The job's worker items (``worker_id``, ``username``, ``answers``, ``seconds_total``, ...)."""
+    return list(_prefix(table, job_name, "WRK#"))
