@@ -30,6 +30,24 @@ class MethodModel:
     function_arn: str | None
     request_parameters: dict[str, bool] = field(default_factory=dict)
     validator_id: str | None = None
+    authorizer_id: str | None = None
+    authorization_scopes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AuthorizerModel:
+    """A ``COGNITO_USER_POOLS`` authorizer: the pools whose tokens it accepts and the header holding them."""
+
+    id: str
+    name: str
+    type: str
+    provider_arns: tuple[str, ...]
+    identity_source: str = "method.request.header.Authorization"
+
+    @property
+    def header(self) -> str:
+        """The request header with the token (``method.request.header.Authorization`` -> ``authorization``)."""
+        return self.identity_source.removeprefix("method.request.header.").strip().lower()
 
 
 @dataclass
@@ -95,6 +113,7 @@ class RestApiModel:
     stages: dict[str, StageModel] = field(default_factory=dict)
     api_keys: dict[str, ApiKeyModel] = field(default_factory=dict)
     usage_plans: dict[str, UsagePlanModel] = field(default_factory=dict)
+    authorizers: dict[str, AuthorizerModel] = field(default_factory=dict)
 
     def aws_url(self, region: str, stage: str, url_suffix: str = "amazonaws.com") -> str:
         """The invoke URL this API would have on AWS."""

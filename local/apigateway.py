@@ -9,7 +9,12 @@ at ``https://127.0.0.1:<port>/<stage>/<path>`` (TLS from :mod:`local.tls`), in a
    Gateway; payloads over 10 MB answer 413;
 2. authorization: ``AWS_IAM`` methods need an ``Authorization: AWS4-HMAC-SHA256 Credential=<local access
    key>/...`` header (the signature itself is **not verified** locally); ``ApiKeyRequired`` methods need an
-   ``x-api-key`` of an enabled key in a usage plan of the stage; failures answer 403 JSON;
+   ``x-api-key`` of an enabled key in a usage plan of the stage; failures answer 403 JSON.
+   ``COGNITO_USER_POOLS`` methods need the raw JWT in the authorizer's header (``Authorization``), verified
+   by :class:`local.cognito.CognitoTokenVerifier` (signature, issuer = one of the authorizer's pools,
+   expiry, ID token whose audience is a client of the pool; access token with a scope when the method
+   lists scopes); failures answer 401 ``{"message": "Unauthorized"}``, success puts the claims (strings,
+   ``cognito:groups`` comma-joined) into ``requestContext.authorizer.claims``;
 3. throttling: token buckets from the stage's ``MethodSettings`` and the usage plan's throttle answer
    429 ``{"message": "Too Many Requests"}``;
 4. request validation: required request parameters (``method.request.header.*``/``querystring.*``) when
@@ -45,6 +50,7 @@ from typing import Any, Final
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .api_model import MethodModel, RestApiModel, StageModel, Throttle
+from .cognito import CognitoTokenVerifier, Unauthorized, api_gateway_claims, bearer_token
 
 LOG = logging.getLogger(__name__)
 
@@ -141,8 +147,10 @@ class ApiGatewayServer:
         port: int = 0,
         integration_timeout: float = INTEGRATION_TIMEOUT_SECONDS,
         access_log: Path | None = None,
+        token_verifier: CognitoTokenVerifier | None = None,
     ) -> None:
         self.api = api
+        self.token_verifier = token_verifier
         self.invoke = invoke
         self.account_id = account_id
         self.region = region
@@ -257,6 +265,27 @@ class ApiGatewayServer:
                 raise GatewayError(429, "Too Many Requests", "TooManyRequestsException")
         return identity
 
+    def authorize_cognito(self, method: MethodModel, headers: Mapping[str, str]) -> dict[str, Any] | None:
+        """``requestContext.authorizer`` of a ``COGNITO_USER_POOLS`` method (``{"claims": {...}}``), None for
+        other methods; 401 ``Unauthorized`` when the token does not verify."""
+        if method.authorization_type != "COGNITO_USER_POOLS":
+            return None
+        authorizer = self.api.authorizers.get(method.authorizer_id or "")
+        if authorizer is None or self.token_verifier is None:
+            LOG.warning(
+                "%s %s: no Cognito authorizer to check the token", method.http_method, method.resource_path
+            )
+            raise GatewayError(500, "Internal server error", "AuthorizerConfigurationException")
+        token = bearer_token(headers.get(authorizer.header))
+        if not token:
+            raise GatewayError(401, "Unauthorized", "UnauthorizedException")
+        try:
+            claims = self.token_verifier.verify(token, authorizer.provider_arns, method.authorization_scopes)
+        except Unauthorized as error:
+            LOG.debug("%s %s: token refused: %s", method.http_method, method.resource_path, error)
+            raise GatewayError(401, "Unauthorized", "UnauthorizedException") from None
+        return {"claims": api_gateway_claims(claims)}
+
     def throttle(self, stage: StageModel, method: MethodModel) -> None:
         """Apply the stage's method throttle (token bucket); 429 when exhausted."""
         throttle = stage.throttle_for(method.resource_path, method.http_method)
@@ -304,8 +333,9 @@ class ApiGatewayServer:
         source_ip: str,
         identity: dict[str, Any],
         request_id: str,
+        authorizer: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """The REST API (v1) Lambda proxy event for a request."""
+        """The REST API (v1) Lambda proxy event for a request (``authorizer``: the Cognito claims)."""
         headers: dict[str, str] = {}
         multi_headers: dict[str, list[str]] = {}
         for name, value in header_pairs:
@@ -321,7 +351,7 @@ class ApiGatewayServer:
             body_value = body.decode("utf-8", errors="replace")
         now = dt.datetime.now(dt.UTC)
         user_agent = next((v for k, v in header_pairs if k.lower() == "user-agent"), None)
-        return {
+        event: dict[str, Any] = {
             "resource": method.resource_path,
             "path": "/" + request_path.lstrip("/"),
             "httpMethod": http_method,
@@ -365,6 +395,9 @@ class ApiGatewayServer:
             "body": body_value,
             "isBase64Encoded": bool(body) and binary,
         }
+        if authorizer is not None:
+            event["requestContext"]["authorizer"] = authorizer
+        return event
 
     def integrate(
         self, method: MethodModel, event: dict[str, Any]
@@ -520,6 +553,7 @@ def _handler_class(gateway: ApiGatewayServer) -> type[BaseHTTPRequestHandler]:
             lower = {name.lower(): value for name, value in header_pairs}
             query = parse_qs(split.query, keep_blank_values=True)
             identity = gateway.authorize(method, stage, lower)
+            authorizer = gateway.authorize_cognito(method, lower)
             gateway.throttle(stage, method)
             gateway.validate(method, lower, query)
             header_pairs.extend(
@@ -541,6 +575,7 @@ def _handler_class(gateway: ApiGatewayServer) -> type[BaseHTTPRequestHandler]:
                 source_ip=self.client_address[0],
                 identity=identity,
                 request_id=request_id,
+                authorizer=authorizer,
             )
             return gateway.integrate(method, event)
 

@@ -11,11 +11,23 @@
    to the default event bus (``PutEvents``, source ``aws.sagemaker``), routed from moto's ``sagemaker``
    and ``sagemaker-runtime`` APIs (:func:`local.sagemaker.install_sagemaker_api`);
 4. moto's Step Functions interpreter extended by :func:`local.sfn.install` (Lambda and SageMaker tasks);
-5. EventBridge -> Lambda delivery (:mod:`local.eventbridge`).
+5. EventBridge -> Lambda delivery (:mod:`local.eventbridge`), Lambda's ``Invoke`` API answered by the
+   deployed functions (:mod:`local.lambda_api`), and the timer of scheduled rules (:mod:`local.schedules`).
 
 :meth:`LocalCloud.deploy` then deploys a synthesized cloud assembly (:mod:`local.deploy`) and serves each
-REST API over HTTPS (:mod:`local.apigateway`, certificate from :mod:`local.tls`). Everything is in memory
-and gone when the cloud stops.
+REST API over HTTPS (:mod:`local.apigateway`, certificate from :mod:`local.tls`; Cognito authorizers
+verified by :mod:`local.cognito`). Everything is in memory and gone when the cloud stops.
+
+When the deployment has a labeling API (a REST API with a ``COGNITO_USER_POOLS`` authorizer: the builtin
+labeling service), the cloud creates, in that API's user pool, a user for a person (``LabelingUsername``,
+``LabelingPassword`` and ``LabelingUrl`` in :attr:`LocalCloud.outputs`; local only) and
+``simulated_labelers`` users for :class:`local.labeling_crowd.SimulatedCrowd`, which labels every job
+through the API until the cloud stops (0: only people label).
+
+The browser reaches Cognito and presigned S3 URLs at the plain-HTTP loopback endpoint from the HTTPS app
+page: ``http://127.0.0.1`` is a potentially trustworthy origin, so Chromium neither blocks nor upgrades
+those requests (it logs a mixed-content *warning* for images), and moto answers CORS. The web function's
+``COGNITO_ENDPOINT`` (``https://cognito-idp.<region>.<suffix>/`` on AWS) is rewritten to that endpoint.
 
 Standard tools reach it at :attr:`LocalCloud.endpoint_url`: ``aws --endpoint-url``, boto3 with
 ``AWS_ENDPOINT_URL``, curl (any credentials work with moto; the API's IAM check expects
@@ -43,11 +55,16 @@ from moto.server import ThreadedMotoServer
 from local.sfn import LambdaRegistry, function_name_of
 from local.sfn import install as install_sfn
 
+from .api_model import RestApiModel
 from .apigateway import ApiGatewayServer
 from .cfn import CloudAssembly, Environment
+from .cognito import CognitoTokenVerifier, LocalUser, create_user, pool_id_from_arn
 from .deploy import Deployment, LocalDeployer
 from .eventbridge import AsyncLambdaInvoker, EventBridgeLambdaTargets
+from .labeling_crowd import CrowdSettings, SimulatedCrowd
+from .lambda_api import install as install_lambda_api
 from .lambda_runtime import AsyncInvokeConfig, LambdaRuntime
+from .schedules import ScheduledRules
 from .tls import LocalCertificateAuthority
 
 LOG = logging.getLogger(__name__)
@@ -70,6 +87,13 @@ class CloudSettings:
     or reference boxes for bounding-box jobs). ``labeling_auto_min_objects`` is the dataset size from
     which automated data labeling starts without an initial model (1,000 on AWS; lower it to see
     automated labeling on a small local dataset).
+
+    ``schedule_seconds_per_minute``: how long one minute of a ``rate(...)`` schedule lasts locally (1.0:
+    ``rate(5 minutes)`` fires every 5 s; 0: scheduled rules fire only through
+    :meth:`LocalCloud.fire_schedules`). ``simulated_labelers``: simulated workers of the builtin labeling
+    service (0: people label in the browser); they answer with ``labeling_error_rate`` /
+    ``labeling_seed`` / ``labeling_seconds_per_task`` like the simulated Ground Truth workforce.
+    ``labeling_username``: the user created for a person.
     """
 
     state_dir: Path = DEFAULT_STATE_DIR
@@ -86,11 +110,35 @@ class CloudSettings:
     labeling_auto_min_objects: int = 1000
     lambda_concurrency: int = 4
     async_retry_delays: tuple[float, ...] = (1.0, 2.0)
+    schedule_seconds_per_minute: float = 1.0
+    simulated_labelers: int = 3
+    labeling_username: str = "labeler@example.com"
 
     @property
     def reference_labels_path(self) -> Path:
         """Where the simulated workforce reads its reference labels."""
         return self.reference_labels or self.state_dir / "workforce" / "reference-labels.jsonl"
+
+
+@dataclass(frozen=True)
+class LabelingService:
+    """The builtin labeling service of a deployment: its API, where people sign in, the person's user."""
+
+    api: RestApiModel
+    url: str
+    pool_id: str
+    client_id: str
+    person: LocalUser
+
+    def outputs(self) -> dict[str, str]:
+        """``LabelingUrl`` (the web app), ``LabelingUsername``, ``LabelingPassword`` (local only)."""
+        return {
+            "LabelingUrl": self.url + "/",
+            "LabelingUsername": self.person.username,
+            "LabelingPassword": self.person.password,
+            "LabelingUserPoolId": self.pool_id,
+            "LabelingClientId": self.client_id,
+        }
 
 
 class LocalCloud:
@@ -118,6 +166,9 @@ class LocalCloud:
         self.deployment: Deployment | None = None
         self.api_servers: dict[str, ApiGatewayServer] = {}
         self.outputs: dict[str, Any] = {}
+        self.schedules: ScheduledRules | None = None
+        self.labeling: LabelingService | None = None
+        self.crowd: SimulatedCrowd | None = None
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
 
@@ -196,6 +247,16 @@ class LocalCloud:
             self._stack.append(self.invoker.shutdown)
             self.events = EventBridgeLambdaTargets(self.invoker, self.send_sqs_message).install()
             self._stack.append(self.events.uninstall)
+            lambda_api = install_lambda_api(self.registry, self.invoker)
+            self._stack.append(lambda_api.uninstall)
+            self.schedules = ScheduledRules(
+                lambda: self.client("events"),
+                self.invoker,
+                account_id=self.environment.account_id,
+                region=self.environment.region,
+                seconds_per_minute=self.settings.schedule_seconds_per_minute,
+            )
+            self._stack.append(self.schedules.stop)
             self.ca = LocalCertificateAuthority(self.state_dir / "ca.pem")
         except BaseException:
             self.stop()
@@ -221,6 +282,9 @@ class LocalCloud:
 
     def stop(self) -> None:
         """Stop everything started (in reverse order); in-memory state is gone."""
+        if self.crowd is not None:
+            self.crowd.stop()
+            self.crowd = None
         for server in self.api_servers.values():
             try:
                 server.stop()
@@ -303,10 +367,19 @@ class LocalCloud:
         if self.runtime is None or self.ca is None:
             raise RuntimeError("start the local cloud before deploying")
         assembly = CloudAssembly(assembly_dir)
+        env = self.environment
         deployer = LocalDeployer(
-            self.client, self.environment, self.runtime, self.registry, work_dir=self.state_dir / "deploy"
+            self.client,
+            env,
+            self.runtime,
+            self.registry,
+            work_dir=self.state_dir / "deploy",
+            endpoint_rewrites={
+                f"https://cognito-idp.{env.region}.{env.url_suffix}/": f"{self.endpoint_url}/"
+            },
         )
         self.deployment = deployer.deploy(assembly)
+        verifier = CognitoTokenVerifier(self._pool_clients, region=env.region)
         for api_id, api in self.deployment.apis.items():
             server = ApiGatewayServer(
                 api,
@@ -318,10 +391,93 @@ class LocalCloud:
                 host=self.settings.host,
                 port=self.settings.api_port if len(self.deployment.apis) == 1 else 0,
                 access_log=self.state_dir / "logs" / f"api-{api_id}-access.log",
+                token_verifier=verifier,
             ).start()
             self.api_servers[api_id] = server
+        if self.schedules is not None:
+            self.schedules.refresh()
+            self.schedules.start()
         self.outputs = self._outputs(self.deployment)
+        self.labeling = self._labeling_service(self.deployment)
+        if self.labeling is not None:
+            self.outputs.update(self.labeling.outputs())
+            self._start_crowd(self.labeling)
         return self.deployment
+
+    def fire_schedules(self, rule_name: str | None = None) -> int:
+        """Fire a scheduled rule (by name) or all of them now, whatever the timer; returns how many."""
+        if self.schedules is None:
+            raise RuntimeError("the local cloud is not started")
+        return self.schedules.fire_now(rule_name)
+
+    def _pool_clients(self, pool_id: str) -> set[str] | None:
+        cognito = self.client("cognito-idp")
+        try:
+            answer = cognito.list_user_pool_clients(UserPoolId=pool_id, MaxResults=60)
+        except cognito.exceptions.ResourceNotFoundException:
+            return None
+        return {client["ClientId"] for client in answer.get("UserPoolClients", [])}
+
+    def _labeling_service(self, deployment: Deployment) -> LabelingService | None:
+        # The labeling API is the REST API whose methods a Cognito authorizer protects.
+        for api_id, api in deployment.apis.items():
+            authorizer = next(iter(api.authorizers.values()), None)
+            if authorizer is None or not any(m.authorizer_id for m in api.methods.values()):
+                continue
+            stage = "prod" if "prod" in api.stages else next(iter(api.stages), None)
+            if stage is None:
+                raise RuntimeError(f"the labeling API {api_id} has no stage")
+            pool_id = pool_id_from_arn(authorizer.provider_arns[0])
+            client_id = self._password_client(pool_id)
+            person = create_user(
+                self.client("cognito-idp"),
+                pool_id,
+                self.settings.labeling_username,
+                [g for g in ("labelers", "labeling-admins") if self._has_group(pool_id, g)] or ["labelers"],
+            )
+            return LabelingService(api, self.api_servers[api_id].stage_url(stage), pool_id, client_id, person)
+        return None
+
+    def _has_group(self, pool_id: str, group: str) -> bool:
+        groups = self.client("cognito-idp").list_groups(UserPoolId=pool_id, Limit=60)["Groups"]
+        return any(g["GroupName"] == group for g in groups)
+
+    def _password_client(self, pool_id: str) -> str:
+        cognito = self.client("cognito-idp")
+        for client_id in sorted(self._pool_clients(pool_id) or ()):
+            client = cognito.describe_user_pool_client(UserPoolId=pool_id, ClientId=client_id)[
+                "UserPoolClient"
+            ]
+            if "ALLOW_USER_PASSWORD_AUTH" in client.get("ExplicitAuthFlows", []) and not client.get(
+                "ClientSecret"
+            ):
+                return client_id
+        raise RuntimeError(
+            f"the labeling user pool {pool_id} has no app client without a secret that allows "
+            "USER_PASSWORD_AUTH: nobody could sign in to the labeling app"
+        )
+
+    def _start_crowd(self, labeling: LabelingService) -> None:
+        if self.settings.simulated_labelers <= 0 or self.ca is None:
+            return
+        cognito = self.client("cognito-idp")
+        users = [
+            create_user(cognito, labeling.pool_id, f"simulated-labeler-{number}@example.com", ["labelers"])
+            for number in range(1, self.settings.simulated_labelers + 1)
+        ]
+        self.crowd = SimulatedCrowd(
+            users,
+            stage_url=labeling.url,
+            ca_path=self.ca.ca_path,
+            cognito=lambda: self.client("cognito-idp"),
+            client_id=labeling.client_id,
+            settings=CrowdSettings(
+                reference_labels=self.settings.reference_labels_path,
+                error_rate=self.settings.labeling_error_rate,
+                seed=self.settings.labeling_seed,
+                seconds_per_task=self.settings.labeling_seconds_per_task,
+            ),
+        ).start()
 
     def localize(self, value: Any) -> Any:
         """Replace AWS invoke URLs of deployed APIs (``https://<id>.execute-api.<region>.<suffix>/``) in

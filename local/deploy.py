@@ -4,12 +4,21 @@ Stacks are deployed in dependency order; each stack's resources in reference ord
 (:meth:`local.cfn.TemplateResolver.resource_order`). Every resource type is either
 
 - **emulated** (:data:`EMULATED_TYPES`): created in moto through its API (S3, DynamoDB, SNS, SQS, KMS,
-  Step Functions, EventBridge, API Gateway), or registered with the local runtimes (Lambda functions in
+  Step Functions, EventBridge, API Gateway, Cognito user pools with their clients, groups and users), or
+  registered with the local runtimes (Lambda functions in
   :class:`local.lambda_runtime.LambdaRuntime` and the :class:`local.sfn.LambdaRegistry`; the REST API
   in an :class:`local.api_model.RestApiModel` served over HTTPS by :mod:`local.apigateway`);
 - **accepted but not emulated** (:data:`NOT_EMULATED`, each with its reason): it answers ``Ref`` and
   ``Fn::GetAtt`` with the names/ARNs CloudFormation would return, and has no local behaviour;
 - or **refused**: any other type fails the deployment with :class:`local.cfn.TemplateError`.
+
+Cognito: the template's properties that the ``cognito-idp`` API takes under the same name are passed to
+moto (others, such as ``EnabledMfas`` or ``UserPoolTier``, are recorded in ``not_emulated`` of the stack);
+``Ref``/``Fn::GetAtt`` answer moto's pool and client ids. API Gateway ``COGNITO_USER_POOLS`` authorizers
+are served by :mod:`local.apigateway`. Scheduled EventBridge rules (``rate(...)``) are created in moto and
+fired by :mod:`local.schedules`; ``cron(...)`` schedules are refused. Lambda environment values that name
+an AWS service endpoint listed in ``endpoint_rewrites`` (the Cognito endpoint the web app calls) are
+rewritten to the local endpoint.
 
 Names follow CloudFormation: an explicit name property wins, otherwise
 ``<stack>-<logical id>-<suffix>`` within the service's length limit (the suffix is derived from the
@@ -26,16 +35,25 @@ import re
 import secrets
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 from local.sfn import LambdaRegistry
 
-from .api_model import ApiKeyModel, MethodModel, RestApiModel, StageModel, Throttle, UsagePlanModel
+from .api_model import (
+    ApiKeyModel,
+    AuthorizerModel,
+    MethodModel,
+    RestApiModel,
+    StageModel,
+    Throttle,
+    UsagePlanModel,
+)
 from .cfn import CloudAssembly, Environment, ResourceState, StackArtifact, TemplateError, TemplateResolver
 from .lambda_runtime import FunctionSpec, LambdaRuntime
+from .schedules import schedule_minutes
 
 LOG = logging.getLogger(__name__)
 
@@ -61,7 +79,10 @@ _RESOURCE_POLICY = (
     "resource policies are not evaluated locally (moto stores none of these; the TLS-only statements would "
     "also deny the plain-HTTP loopback endpoint)"
 )
-_COGNITO = "the labeling workforce is simulated from reference labels; nobody signs in to a labeling portal"
+_COGNITO_DOMAIN = (
+    "hosted UI domains are not served locally (the Ground Truth portal is simulated; the builtin labeling app "
+    "signs in through the cognito-idp API)"
+)
 
 NOT_EMULATED: Final[dict[str, NotEmulated]] = {
     "AWS::CDK::Metadata": NotEmulated("CDK version analytics for AWS", lambda n, p, e: n),
@@ -109,26 +130,7 @@ NOT_EMULATED: Final[dict[str, NotEmulated]] = {
     "AWS::CloudWatch::Dashboard": NotEmulated(
         "no CloudWatch console locally", lambda n, p, e: p.get("DashboardName") or n
     ),
-    "AWS::Cognito::UserPool": NotEmulated(
-        _COGNITO,
-        lambda n, p, e: f"{e.region}_{hashlib.sha256(n.encode()).hexdigest()[:9]}",
-        lambda n, p, e: {
-            "Arn": _arn(
-                e, "cognito-idp", f"userpool/{e.region}_{hashlib.sha256(n.encode()).hexdigest()[:9]}"
-            ),
-            "ProviderName": f"cognito-idp.{e.region}.amazonaws.com/{e.region}_{hashlib.sha256(n.encode()).hexdigest()[:9]}",
-            "UserPoolId": f"{e.region}_{hashlib.sha256(n.encode()).hexdigest()[:9]}",
-        },
-    ),
-    "AWS::Cognito::UserPoolClient": NotEmulated(
-        _COGNITO,
-        lambda n, p, e: hashlib.sha256(n.encode()).hexdigest()[:26],
-        lambda n, p, e: {"ClientId": hashlib.sha256(n.encode()).hexdigest()[:26], "ClientSecret": "local"},
-    ),
-    "AWS::Cognito::UserPoolDomain": NotEmulated(_COGNITO, lambda n, p, e: str(p.get("Domain") or n)),
-    "AWS::Cognito::UserPoolGroup": NotEmulated(_COGNITO, lambda n, p, e: str(p.get("GroupName") or n)),
-    "AWS::Cognito::UserPoolUser": NotEmulated(_COGNITO, lambda n, p, e: str(p.get("Username") or n)),
-    "AWS::Cognito::UserPoolUserToGroupAttachment": NotEmulated(_COGNITO, lambda n, p, e: n),
+    "AWS::Cognito::UserPoolDomain": NotEmulated(_COGNITO_DOMAIN, lambda n, p, e: str(p.get("Domain") or n)),
     "AWS::SageMaker::Workteam": NotEmulated(
         "the local SageMaker labels with its simulated workforce (reference labels), whatever the workteam",
         lambda n, p, e: _arn(e, "sagemaker", f"workteam/private-crowd/{p.get('WorkteamName') or n}"),
@@ -218,9 +220,11 @@ class LocalDeployer:
         registry: LambdaRegistry,
         *,
         work_dir: Path | None = None,
+        endpoint_rewrites: Mapping[str, str] | None = None,
     ) -> None:
         self.clients = clients
         self.environment = environment
+        self.endpoint_rewrites = dict(endpoint_rewrites or {})
         self.runtime = runtime
         self.registry = registry
         self.work_dir = work_dir or Path(tempfile.mkdtemp(prefix="gtpipe-deploy-"))
@@ -246,6 +250,12 @@ class LocalDeployer:
             "AWS::ApiGateway::ApiKey": self._api_key,
             "AWS::ApiGateway::UsagePlan": self._usage_plan,
             "AWS::ApiGateway::UsagePlanKey": self._usage_plan_key,
+            "AWS::ApiGateway::Authorizer": self._api_authorizer,
+            "AWS::Cognito::UserPool": self._user_pool,
+            "AWS::Cognito::UserPoolClient": self._user_pool_client,
+            "AWS::Cognito::UserPoolGroup": self._user_pool_group,
+            "AWS::Cognito::UserPoolUser": self._user_pool_user,
+            "AWS::Cognito::UserPoolUserToGroupAttachment": self._user_to_group,
         }
 
     # -- driver --------------------------------------------------------------------------------------
@@ -572,7 +582,7 @@ class LocalDeployer:
             arn=arn,
             handler=str(props["Handler"]),
             code_dir=self._code_dir(ctx, logical_id, props["Code"]),
-            environment={key: _text(value) for key, value in variables.items()},
+            environment={key: self._rewrite_endpoints(_text(value)) for key, value in variables.items()},
             timeout_seconds=int(props.get("Timeout", 3)),
             memory_mb=int(props.get("MemorySize", 128)),
             runtime=runtime,
@@ -586,6 +596,11 @@ class LocalDeployer:
             )
         ctx.deployment.functions[name] = spec
         return ResourceState("AWS::Lambda::Function", name, {"Arn": arn})
+
+    def _rewrite_endpoints(self, value: str) -> str:
+        for aws_url, local_url in self.endpoint_rewrites.items():
+            value = value.replace(aws_url, local_url)
+        return value
 
     def _lambda_event_invoke_config(
         self, ctx: _StackContext, logical_id: str, props: dict[str, Any]
@@ -647,10 +662,12 @@ class LocalDeployer:
     # -- EventBridge ---------------------------------------------------------------------------------
 
     def _events_rule(self, ctx: _StackContext, logical_id: str, props: dict[str, Any]) -> ResourceState:
-        if "ScheduleExpression" in props:
-            raise TemplateError(
-                f"{ctx.name}: {logical_id}: scheduled rules are not supported locally (nothing would fire them)"
-            )
+        schedule = props.get("ScheduleExpression")
+        if schedule is not None:
+            try:
+                schedule_minutes(str(schedule))
+            except ValueError as error:
+                raise TemplateError(f"{ctx.name}: {logical_id}: {error}") from None
         events = self.clients("events")
         name = props.get("Name") or generated_name(ctx.name, logical_id, 64)
         bus = props.get("EventBusName", "default")
@@ -663,10 +680,16 @@ class LocalDeployer:
         }
         if pattern is not None:
             kwargs["EventPattern"] = pattern if isinstance(pattern, str) else json.dumps(pattern)
+        if schedule is not None:
+            kwargs["ScheduleExpression"] = str(schedule)
         arn = events.put_rule(**kwargs)["RuleArn"]
         targets = []
         for target in props.get("Targets", []):
             service = str(target["Arn"]).split(":")[2]
+            if schedule is not None and service != "lambda":
+                raise TemplateError(
+                    f"{ctx.name}: {logical_id}: scheduled rules fire Lambda targets only locally, not {service!r}"
+                )
             if service not in ("lambda", "sqs", "logs", "events"):
                 raise TemplateError(
                     f"{ctx.name}: {logical_id}: targets of service {service!r} are not delivered locally "
@@ -676,6 +699,100 @@ class LocalDeployer:
         if targets:
             events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
         return ResourceState("AWS::Events::Rule", name, {"Arn": arn})
+
+    # -- Cognito -------------------------------------------------------------------------------------
+
+    def _api_arguments(
+        self,
+        ctx: _StackContext,
+        logical_id: str,
+        operation: str,
+        props: dict[str, Any],
+        *,
+        skip: tuple[str, ...],
+    ) -> dict[str, Any]:
+        # CloudFormation's Cognito properties mostly carry the API's parameter names: pass those, record
+        # the rest (EnabledMfas, UserPoolTier, ...) as not emulated.
+        members = (
+            self.clients("cognito-idp").meta.service_model.operation_model(operation).input_shape.members
+        )
+        passed = {key: value for key, value in props.items() if key in members and key not in skip}
+        ignored = sorted(key for key in props if key not in members and key not in skip)
+        if ignored:
+            ctx.result.not_emulated[logical_id] = f"{operation}: properties not applied locally: {ignored}"
+        return passed
+
+    def _user_pool(self, ctx: _StackContext, logical_id: str, props: dict[str, Any]) -> ResourceState:
+        name = props.get("UserPoolName") or generated_name(ctx.name, logical_id, 128)
+        kwargs = self._api_arguments(
+            ctx, logical_id, "CreateUserPool", props, skip=("PoolName", "UserPoolName")
+        )
+        pool = self.clients("cognito-idp").create_user_pool(PoolName=name, **kwargs)["UserPool"]
+        pool_id, env = pool["Id"], self.environment
+        return ResourceState(
+            "AWS::Cognito::UserPool",
+            pool_id,
+            {
+                "Arn": pool["Arn"],
+                "UserPoolId": pool_id,
+                "ProviderName": f"cognito-idp.{env.region}.{env.url_suffix}/{pool_id}",
+                "ProviderURL": f"https://cognito-idp.{env.region}.{env.url_suffix}/{pool_id}",
+            },
+        )
+
+    def _user_pool_client(self, ctx: _StackContext, logical_id: str, props: dict[str, Any]) -> ResourceState:
+        name = props.get("ClientName") or generated_name(ctx.name, logical_id, 128)
+        kwargs = self._api_arguments(
+            ctx, logical_id, "CreateUserPoolClient", props, skip=("ClientName", "UserPoolId")
+        )
+        client = self.clients("cognito-idp").create_user_pool_client(
+            UserPoolId=props["UserPoolId"], ClientName=name, **kwargs
+        )["UserPoolClient"]
+        attributes = {"ClientId": client["ClientId"], "Name": name}
+        if client.get("ClientSecret"):
+            attributes["ClientSecret"] = client["ClientSecret"]
+        return ResourceState("AWS::Cognito::UserPoolClient", client["ClientId"], attributes)
+
+    def _user_pool_group(self, ctx: _StackContext, logical_id: str, props: dict[str, Any]) -> ResourceState:
+        name = props.get("GroupName") or generated_name(ctx.name, logical_id, 128)
+        kwargs = self._api_arguments(ctx, logical_id, "CreateGroup", props, skip=("GroupName", "UserPoolId"))
+        self.clients("cognito-idp").create_group(UserPoolId=props["UserPoolId"], GroupName=name, **kwargs)
+        return ResourceState("AWS::Cognito::UserPoolGroup", name)
+
+    def _user_pool_user(self, ctx: _StackContext, logical_id: str, props: dict[str, Any]) -> ResourceState:
+        # AWS e-mails an invitation with a temporary password; locally no e-mail is sent (MessageAction
+        # SUPPRESS) and the user has a random temporary password nobody knows: the local cloud creates its
+        # own users for people and simulated workers (local.cognito.create_user).
+        username = props.get("Username") or next(
+            (a["Value"] for a in props.get("UserAttributes") or [] if a.get("Name") == "email"), None
+        )
+        if not username:
+            raise TemplateError(f"{ctx.name}: {logical_id}: a user needs a Username or an email attribute")
+        from .cognito import new_password
+
+        kwargs = self._api_arguments(
+            ctx,
+            logical_id,
+            "AdminCreateUser",
+            props,
+            skip=("Username", "UserPoolId", "MessageAction", "DesiredDeliveryMediums", "TemporaryPassword"),
+        )
+        self.clients("cognito-idp").admin_create_user(
+            UserPoolId=props["UserPoolId"],
+            Username=str(username),
+            TemporaryPassword=new_password(),
+            MessageAction="SUPPRESS",
+            **kwargs,
+        )
+        return ResourceState("AWS::Cognito::UserPoolUser", str(username))
+
+    def _user_to_group(self, ctx: _StackContext, logical_id: str, props: dict[str, Any]) -> ResourceState:
+        self.clients("cognito-idp").admin_add_user_to_group(
+            UserPoolId=props["UserPoolId"], Username=props["Username"], GroupName=props["GroupName"]
+        )
+        return ResourceState(
+            "AWS::Cognito::UserPoolUserToGroupAttachment", f"{props['GroupName']}-{props['Username']}"
+        )
 
     # -- API Gateway ---------------------------------------------------------------------------------
 
@@ -725,10 +842,16 @@ class LocalDeployer:
     def _api_method(self, ctx: _StackContext, logical_id: str, props: dict[str, Any]) -> ResourceState:
         api = self._api(ctx, props["RestApiId"])
         authorization = props.get("AuthorizationType", "NONE")
-        if authorization not in ("NONE", "AWS_IAM"):
+        if authorization not in ("NONE", "AWS_IAM", "COGNITO_USER_POOLS"):
             raise TemplateError(
                 f"{ctx.name}: {logical_id}: authorization type {authorization} is not supported locally "
-                "(NONE, AWS_IAM; API keys with either)"
+                "(NONE, AWS_IAM, COGNITO_USER_POOLS; API keys with any)"
+            )
+        authorizer_id = props.get("AuthorizerId")
+        if authorization == "COGNITO_USER_POOLS" and authorizer_id not in api.authorizers:
+            raise TemplateError(
+                f"{ctx.name}: {logical_id}: COGNITO_USER_POOLS needs the AuthorizerId of a Cognito authorizer "
+                f"of the same API (got {authorizer_id!r})"
             )
         integration = props.get("Integration") or {}
         integration_type = integration.get("Type", "MOCK")
@@ -760,6 +883,10 @@ class LocalDeployer:
             method_kwargs["requestParameters"] = {k: bool(v) for k, v in props["RequestParameters"].items()}
         if props.get("RequestValidatorId"):
             method_kwargs["requestValidatorId"] = props["RequestValidatorId"]
+        if authorization == "COGNITO_USER_POOLS":
+            method_kwargs["authorizerId"] = authorizer_id
+            if props.get("AuthorizationScopes"):
+                method_kwargs["authorizationScopes"] = list(props["AuthorizationScopes"])
         apigateway.put_method(**method_kwargs)
         if integration_type == "AWS_PROXY":
             apigateway.put_integration(
@@ -781,8 +908,43 @@ class LocalDeployer:
             function_arn=function_arn,
             request_parameters={k: bool(v) for k, v in (props.get("RequestParameters") or {}).items()},
             validator_id=props.get("RequestValidatorId"),
+            authorizer_id=authorizer_id if authorization == "COGNITO_USER_POOLS" else None,
+            authorization_scopes=list(props.get("AuthorizationScopes") or []),
         )
         return ResourceState("AWS::ApiGateway::Method", f"{api.id}-{props['ResourceId']}-{http_method}")
+
+    def _api_authorizer(self, ctx: _StackContext, logical_id: str, props: dict[str, Any]) -> ResourceState:
+        api = self._api(ctx, props["RestApiId"])
+        kind = props.get("Type")
+        if kind != "COGNITO_USER_POOLS":
+            raise TemplateError(
+                f"{ctx.name}: {logical_id}: authorizers of type {kind} are not supported locally "
+                "(COGNITO_USER_POOLS)"
+            )
+        arns = [str(arn) for arn in props.get("ProviderARNs") or []]
+        if not arns:
+            raise TemplateError(f"{ctx.name}: {logical_id}: a Cognito authorizer needs ProviderARNs")
+        identity_source = str(props.get("IdentitySource") or "method.request.header.Authorization")
+        if not identity_source.startswith("method.request.header."):
+            raise TemplateError(
+                f"{ctx.name}: {logical_id}: IdentitySource {identity_source!r} is not a request header"
+            )
+        name = str(props.get("Name") or logical_id)
+        authorizer_id = self.clients("apigateway").create_authorizer(
+            restApiId=api.id,
+            name=name,
+            type="COGNITO_USER_POOLS",
+            providerARNs=arns,
+            identitySource=identity_source,
+        )["id"]
+        api.authorizers[authorizer_id] = AuthorizerModel(
+            id=authorizer_id,
+            name=name,
+            type="COGNITO_USER_POOLS",
+            provider_arns=tuple(arns),
+            identity_source=identity_source,
+        )
+        return ResourceState("AWS::ApiGateway::Authorizer", authorizer_id, {"AuthorizerId": authorizer_id})
 
     def _api_validator(self, ctx: _StackContext, logical_id: str, props: dict[str, Any]) -> ResourceState:
         api = self._api(ctx, props["RestApiId"])
@@ -928,6 +1090,12 @@ EMULATED_TYPES: Final[frozenset[str]] = frozenset(
         "AWS::ApiGateway::ApiKey",
         "AWS::ApiGateway::UsagePlan",
         "AWS::ApiGateway::UsagePlanKey",
+        "AWS::ApiGateway::Authorizer",
+        "AWS::Cognito::UserPool",
+        "AWS::Cognito::UserPoolClient",
+        "AWS::Cognito::UserPoolGroup",
+        "AWS::Cognito::UserPoolUser",
+        "AWS::Cognito::UserPoolUserToGroupAttachment",
     }
 )
 """Types the deployer creates with local behaviour (keep in sync with ``LocalDeployer.handlers``)."""

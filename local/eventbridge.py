@@ -231,9 +231,17 @@ class AsyncLambdaInvoker:
                 self._lock.wait(remaining)
         return True
 
-    def invoke_async(self, function: str, event: Any, *, rule_arn: str | None = None) -> str:
+    def invoke_async(
+        self,
+        function: str,
+        event: Any,
+        *,
+        rule_arn: str | None = None,
+        on_done: Callable[[], None] | None = None,
+    ) -> str:
         """Accept an event for ``function`` (``Invoke`` with ``InvocationType=Event``): returns the request
-        id; raises :class:`LambdaServiceError` (``ResourceNotFoundException``) for an unknown function."""
+        id; raises :class:`LambdaServiceError` (``ResourceNotFoundException``) for an unknown function.
+        ``on_done`` is called once the invocation (with its retries) is over."""
         from local.sfn import function_name_of
 
         name = function_name_of(function)
@@ -242,6 +250,8 @@ class AsyncLambdaInvoker:
         request_id = str(uuid.uuid4())
         future = self._executor.submit(self._run, name, event, request_id, rule_arn)
         self._track(future)
+        if on_done is not None:
+            future.add_done_callback(lambda _: on_done())
         return request_id
 
     def _run(self, name: str, event: Any, request_id: str, rule_arn: str | None) -> None:
