@@ -8,6 +8,7 @@ A Cognito user pool for the labeling team, the `labeling` function (the state ma
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigateway
@@ -69,7 +70,7 @@ class LabelingService(Construct):
         self._key = key
         self._team(config.labeling_team)
 
-        def function(folder: str, description: str, env: dict[str, str], **kwargs: object) -> PythonLambda:
+        def function(folder: str, description: str, env: dict[str, str], **kwargs: Any) -> PythonLambda:
             return PythonLambda(
                 self,
                 "".join(part.capitalize() for part in folder.split("_")) + "Function",
@@ -78,7 +79,7 @@ class LabelingService(Construct):
                 environment=env,
                 key=key,
                 powertools_layer_version=config.powertools_layer_version,
-                **kwargs,  # type: ignore[arg-type]
+                **kwargs,
             )
 
         tables = {"LABELING_TABLE": labeling_table.table_name, "RUNS_TABLE": runs_table.table_name}
@@ -335,7 +336,7 @@ class LabelingService(Construct):
         public(self.api.root.add_resource("app").add_resource("{file+}"), ("file",))
         api_root = self.api.root.add_resource("api")
         for parts, method in API_ROUTES:
-            resource = api_root
+            resource: apigateway.IResource = api_root
             for part in parts:
                 resource = resource.get_resource(part) or resource.add_resource(part)
             resource.add_method(

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
+import pytest
 from aws_cdk.assertions import Template
 
 from app import build_app
@@ -41,3 +42,15 @@ def synthesize(**overrides: Any) -> Synthesized:
     app = cdk.App(context=project_context(**overrides))
     app, stateful, pipeline = build_app(app)
     return Synthesized(app, stateful, pipeline, Template.from_stack(stateful), Template.from_stack(pipeline))
+
+
+BUILTIN_TEAM = {
+    "labelers": ["ann@example.com", "bo@example.com"],
+    "admins": ["ann@example.com", "cy@example.com"],
+}
+
+
+@pytest.fixture(scope="session")
+def synth_builtin() -> Synthesized:
+    """The builtin labeling backend with a team: one labeler, one admin, one person in both groups."""
+    return synthesize(labelingBackend="builtin", labelingTeam=BUILTIN_TEAM)

@@ -93,6 +93,7 @@ def test_state_machine_is_standard_logged_traced_and_loaded_from_the_asl_file(sy
         "NotifyFunctionArn",
         "EndpointFunctionArn",
         "ReportFunctionArn",
+        "LabelingFunctionArn",
     }
 
 

@@ -14,6 +14,7 @@ STATEFUL_LOGICAL_IDS = {
         "LedgerRunsTable4152460C",
         "LedgerTaskTokenTable6A4FB89E",
         "LedgerIdempotencyTable386E4150",
+        "LedgerLabelingTableA3DBFE65",
     ],
 }
 
@@ -128,3 +129,24 @@ def test_runs_table_has_the_sparse_reusable_model_index(synth: Synthesized) -> N
         "NonKeyAttributes": [ledger.FINAL_MODEL_ATTRIBUTE],
     }
     assert {"AttributeName": "labeling_fingerprint", "AttributeType": "S"} in runs["AttributeDefinitions"]
+
+
+def test_labeling_table_has_pk_sk_ttl_and_the_sparse_open_jobs_index(synth: Synthesized) -> None:
+    from infra.constructs.ledger import OPEN_JOBS_INDEX
+
+    # Given the default (ground-truth) configuration: the table exists anyway, so switching backends never
+    # replaces or orphans it
+    tables = synth.data.find_resources("AWS::DynamoDB::Table")
+    labeling = next(t for lid, t in tables.items() if lid.startswith("LedgerLabelingTable"))["Properties"]
+    assert labeling["KeySchema"] == [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
+    assert labeling["TimeToLiveSpecification"] == {"AttributeName": "expires_ttl", "Enabled": True}
+    (index,) = labeling["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == OPEN_JOBS_INDEX == "open-jobs"
+    assert index["KeySchema"] == [
+        {"AttributeName": "open_jobs", "KeyType": "HASH"},
+        {"AttributeName": "created_at", "KeyType": "RANGE"},
+    ]
+    assert index["Projection"] == {"ProjectionType": "ALL"}
