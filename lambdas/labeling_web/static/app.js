@@ -332,7 +332,6 @@ async function nextTask(first = false) {
   }
   state.task = data.task;
   if (state.skipped.has(data.task.index)) say("Only tasks you skipped are left; here is one of them again.");
-  else if (!first) clearStatus();
   show("task-view");
   await showImage(data.task.image_url);
   startLeaseTimer();
