@@ -86,7 +86,11 @@ def _invoke(self: LambdaResponse) -> Any:
     if api is None or function_name_of(function) not in api.registry.names:
         return _ORIGINAL["invoke"](self)
     body = self.body if isinstance(self.body, bytes) else str(self.body or "").encode()
-    return api.answer(function, self.headers.get("X-Amz-Invocation-Type") or "RequestResponse", body)
+    status, headers, payload = api.answer(
+        function, self.headers.get("X-Amz-Invocation-Type") or "RequestResponse", body
+    )
+    # moto's dispatcher takes the status from a "status" header when there is one (as moto's invoke sets).
+    return status, {**headers, "status": str(status)}, payload
 
 
 def install(registry: LambdaRegistry, invoker: AsyncLambdaInvoker) -> LambdaInvokeApi:
