@@ -9,8 +9,9 @@
 - **models / endpoint configs** are stored (CreateModel checks the model data exists in S3);
 - **batch transform** runs ``training.inference`` over a ManifestFile or S3Prefix (:mod:`.transform_job`);
 - **endpoints** host the model in-process, with blue/green updates and rollback (``invoke_endpoint``);
-- **labeling** is done by a simulated workforce with weighted-majority consolidation, writing Ground
-  Truth's exact output (:mod:`.labeling_job`, :mod:`.workforce`);
+- **labeling** is done by a simulated workforce, consolidated and written in Ground Truth's exact output
+  by the builtin labeling service's code (:mod:`.labeling_job`, :mod:`.workforce`,
+  :mod:`gtpipe_shared.consolidation`, :mod:`gtpipe_shared.labeling_output`);
 - every status change is emitted as a SageMaker EventBridge event (:mod:`.events`);
 - ``backend.faults`` injects failures (:mod:`.faults`).
 
@@ -34,6 +35,12 @@ Wiring::
             ...  # start executions; boto3 "sagemaker"/"sagemaker-runtime" clients see the same state
 """
 
+import sys
+from pathlib import Path
+
+# Consolidation and Ground Truth's output formats are the Lambdas' own code (gtpipe_shared).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "lambdas"))
+
 from local.sfn import SageMakerServiceError
 
 from .algorithms import ALGORITHMS, Algorithm, UnsupportedImage, resolve_image
@@ -56,7 +63,7 @@ from .moto_api import (
     uninstall_sagemaker_api,
 )
 from .service import Invocation, LocalSageMaker
-from .workforce import Consolidated, Consolidation, WorkforceSettings, consolidate, simulate_answers
+from .workforce import WorkforceSettings, simulate_answers
 
 __all__ = [
     "ALGORITHMS",
@@ -67,8 +74,6 @@ __all__ = [
     "TRANSFORM_JOB_STATE_CHANGE",
     "Algorithm",
     "ApiHandle",
-    "Consolidated",
-    "Consolidation",
     "EventSink",
     "Faults",
     "Invocation",
@@ -79,7 +84,6 @@ __all__ = [
     "UnsupportedImage",
     "WorkforceSettings",
     "check_moto_compatibility",
-    "consolidate",
     "event_status",
     "install_sagemaker_api",
     "resolve_image",

@@ -63,6 +63,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
+from gtpipe_shared import labeling_output as output
 from PIL import Image
 
 from local.sfn import SageMakerServiceError
@@ -98,19 +99,6 @@ AUTO_LABELING_HYPERPARAMETERS: Mapping[str, Mapping[str, str]] = {
 # Ground Truth's built-in algorithm images; the local SageMaker matches them by repository name only.
 ALGORITHM_IMAGE_ACCOUNT = "811284229777"
 IMAGE_CONTENT_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
-
-
-def _creation_date(moment: dt.datetime) -> str:
-    # Ground Truth's form: naive UTC with microseconds, e.g. 2019-05-04T20:26:41.638095
-    return moment.astimezone(dt.UTC).replace(tzinfo=None).strftime("%Y-%m-%dT%H:%M:%S.%f")
-
-
-def _file_stamp(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d_%H:%M:%S")
-
-
-def _iso_z(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def task_type(request: Mapping[str, Any]) -> str:
@@ -404,7 +392,7 @@ class LabelingRun:
         human = self.handle.request["HumanTaskConfig"]
         per_object = int(human.get("NumberOfHumanWorkersPerDataObject", 1))
         concurrency = max(1, int(human.get("MaxConcurrentTaskCount", 1000)))
-        answers: dict[int, list[tuple[str, Any]]] = {}
+        answers: dict[int, list[Any]] = {}
         started: dict[int, dt.datetime] = {}
         for first in range(0, len(indices), concurrency):
             batch = indices[first : first + concurrency]
@@ -431,56 +419,33 @@ class LabelingRun:
         references = [self.reference[self.objects[i]["source-ref"]] for i in labeled]
         consolidated = task.consolidate([answers[i] for i in labeled], references)
         now = utcnow()
-        date = _creation_date(now)
+        date = output.creation_date(now)
         seconds = max(self.settings.seconds_per_task, 1.0)
+        issuer = f"https://cognito-idp.{self.region}.amazonaws.com/{self.region}_local"
         results: dict[int, Any] = {}
-        batch_content = []
         for index, reference, label in zip(labeled, references, consolidated, strict=True):
             results[index] = label
             self.content[index] = task.human_content(label, self.handle.name, date)
-            batch_content.append(
-                {"datasetObjectId": str(index), "consolidatedAnnotation": {"content": self.content[index]}}
-            )
             accepted = started[index]
             submitted = accepted + dt.timedelta(seconds=seconds)
-            response = {
-                "answers": [
-                    {
-                        "acceptanceTime": _iso_z(accepted),
-                        "answerContent": task.answer_content(answer, reference),
-                        "submissionTime": _iso_z(submitted),
-                        "timeSpentInSeconds": round(seconds, 3),
-                        "workerId": worker,
-                        "workerMetadata": {
-                            "identityData": {
-                                "identityProviderType": "Cognito",
-                                "issuer": f"https://cognito-idp.{self.region}.amazonaws.com/{self.region}_local",
-                                "sub": str(uuid.uuid5(uuid.NAMESPACE_URL, worker)),
-                            }
-                        },
-                    }
-                    for worker, answer in answers[index]
-                ]
-            }
+            entries = [
+                output.ResponseEntry(
+                    answer.worker_id,
+                    str(uuid.uuid5(uuid.NAMESPACE_URL, answer.worker_id)),
+                    task.answer_content(answer, reference),
+                    accepted,
+                    submitted,
+                    seconds,
+                )
+                for answer in answers[index]
+            ]
             self._write_json(
-                self.root.join(
-                    "annotations",
-                    "worker-response",
-                    f"iteration-{iteration}",
-                    str(index),
-                    f"{_file_stamp(submitted)}.json",
-                ),
-                response,
+                self.root.join(output.worker_response_key(iteration, index, submitted)),
+                output.worker_response(entries, issuer),
             )
         self._write_json(
-            self.root.join(
-                "annotations",
-                "consolidated-annotation",
-                "consolidation-response",
-                f"iteration-{iteration}",
-                f"{_file_stamp(now)}.json",
-            ),
-            batch_content,
+            self.root.join(output.consolidation_response_key(iteration, now)),
+            output.consolidation_response([(index, self.content[index]) for index in labeled]),
         )
         self.human += len(results)
         self.handle.update(LabelCounters=self._counters())
@@ -759,7 +724,7 @@ class LabelingRun:
         """Record machine labels and write the round's ``auto_annotator_output.txt``."""
         task = self.task
         assert task is not None
-        date = _creation_date(utcnow())
+        date = output.creation_date(utcnow())
         lines = []
         for index in sorted(predictions):
             self.content[index] = task.machine_content(
@@ -818,22 +783,19 @@ class LabelingRun:
         task = self.task
         assert task is not None
         attribute = self.handle.request["LabelAttributeName"]
-        date = _creation_date(utcnow())
-        lines = []
-        for index, obj in enumerate(self.objects):
-            line = dict(obj)
-            line.pop(attribute, None)
-            line.pop(f"{attribute}-metadata", None)
-            if index in self.content:
-                line.update(self.content[index])
-            else:
-                line[f"{attribute}-metadata"] = task.failure_metadata(
-                    self.failures.get(index, "not labeled"), self.handle.name, date
-                )
-            lines.append(json.dumps(line, separators=(",", ":")))
-        manifest = self.root.join("manifests", "output", "output.manifest")
+        date = output.creation_date(utcnow())
+        lines = [
+            output.output_line(
+                obj,
+                attribute,
+                self.content.get(index),
+                task.failure_metadata(self.failures.get(index, "not labeled"), self.handle.name, date),
+            )
+            for index, obj in enumerate(self.objects)
+        ]
+        manifest = self.root.join(output.OUTPUT_MANIFEST_KEY)
         try:
-            write_bytes(self.s3, manifest, ("\n".join(lines) + "\n").encode("utf-8"), "application/jsonlines")
+            write_bytes(self.s3, manifest, output.manifest_bytes(lines), "application/jsonlines")
         except (ClientError, BotoCoreError) as error:
             raise self.handle.fail(
                 f"ClientError: could not write the output to {manifest}: {error}"

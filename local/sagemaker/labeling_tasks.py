@@ -12,7 +12,7 @@ worker answer      ``{"crowd-image-classifier":           ``{"boundingBox": {"bo
                    {"label": name}}``                     [{"label", "left", "top", "width",
                                                           "height"}], "inputImageProperties":
                                                           {"width", "height"}}}``
-consolidation      :func:`.workforce.consolidate`         :func:`.box_workforce.consolidate_boxes`
+consolidation      ``consolidate_classes``                ``consolidate_boxes``
 label              class index                            ``{"image_size": [{...}], "annotations":
                                                           [...]}`` (pixels)
 metadata           ``class-name``, ``confidence``         ``objects: [{"confidence"}]``, ``class-map``
@@ -21,7 +21,8 @@ model answer       ``[p0, p1, ...]`` (probabilities)      ``{"prediction": [[cla
 =================  =====================================  ==========================================
 
 Both metadata also hold ``type``, ``human-annotated`` (``yes``/``no``), ``creation-date`` and
-``job-name: "labeling-job/<job>"``.
+``job-name: "labeling-job/<job>"``. Consolidation (:mod:`gtpipe_shared.consolidation`) and the label and
+answer formats (:mod:`gtpipe_shared.labeling_output`) are the builtin labeling service's own code.
 
 **A model's labels and their confidence** (automated data labeling):
 
@@ -43,22 +44,24 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .box_workforce import (
+from gtpipe_shared import labeling_output as output
+from gtpipe_shared.consolidation import (
     Box,
     BoxAnswer,
-    BoxNoise,
-    BoxReference,
+    ClassAnswer,
     ConsolidatedBox,
+    ConsolidatedClass,
     clip_box,
     consolidate_boxes,
+    consolidate_classes,
     match_boxes,
-    reference_boxes,
-    simulate_box_answers,
 )
-from .workforce import Answer, consolidate, reference_label, simulate_answers
 
-CLASSIFICATION_TYPE = "groundtruth/image-classification"
-DETECTION_TYPE = "groundtruth/object-detection"
+from .box_workforce import BoxNoise, BoxReference, reference_boxes, simulate_box_answers
+from .workforce import reference_label, simulate_answers
+
+CLASSIFICATION_TYPE = output.LABEL_TYPES[output.CLASSIFICATION]
+DETECTION_TYPE = output.LABEL_TYPES[output.DETECTION]
 BOX_SCORE_CUTOFF = 0.5
 
 
@@ -69,15 +72,6 @@ class Prediction:
 
     value: Any
     confidence: float
-
-
-def _metadata(kind: str, job_name: str, creation_date: str, human: bool) -> dict[str, Any]:
-    return {
-        "type": kind,
-        "human-annotated": "yes" if human else "no",
-        "creation-date": creation_date,
-        "job-name": f"labeling-job/{job_name}",
-    }
 
 
 class ClassificationTask:
@@ -100,34 +94,36 @@ class ClassificationTask:
             return None
         return reference_label(entry, self.class_names, where)
 
-    def simulate(self, reference: int, workers: Sequence[str], rng: random.Random) -> list[Answer]:
+    def simulate(self, reference: int, workers: Sequence[str], rng: random.Random) -> list[ClassAnswer]:
         """One answer per worker."""
         return simulate_answers(reference, len(self.class_names), workers, self.error_rate, rng)
 
-    def consolidate(self, answers: Sequence[Sequence[Answer]], references: Sequence[int]) -> list[Any]:
-        """The consolidated label of each object (:class:`.workforce.Consolidated`)."""
-        return list(consolidate(answers, len(self.class_names), seed=self.seed).labels)
+    def consolidate(
+        self, answers: Sequence[Sequence[ClassAnswer]], references: Sequence[int]
+    ) -> list[ConsolidatedClass]:
+        """The consolidated label of each object (every object has answers)."""
+        labels = consolidate_classes(answers, len(self.class_names), seed=self.seed).labels
+        return [label for label in labels if label is not None]
 
-    def answer_content(self, answer: int, reference: int) -> dict[str, Any]:
+    def answer_content(self, answer: ClassAnswer, reference: int) -> dict[str, Any]:
         """A worker's ``answerContent``."""
-        return {"crowd-image-classifier": {"label": self.class_names[answer]}}
+        return output.classification_answer_content(self.class_names, answer.label)
 
     def human_content(self, label: Any, job_name: str, creation_date: str) -> dict[str, Any]:
         """``{<attr>: class, <attr>-metadata: {...}}`` of a consolidated human label."""
-        metadata = {
-            "class-name": self.class_names[label.label],
-            "confidence": label.confidence,
-            **_metadata(self.label_type, job_name, creation_date, True),
-        }
-        return {self.attribute: label.label, f"{self.attribute}-metadata": metadata}
+        return output.classification_content(
+            self.attribute,
+            self.class_names,
+            label.label,
+            label.confidence,
+            job_name,
+            creation_date,
+            human=True,
+        )
 
     def failure_metadata(self, reason: str, job_name: str, creation_date: str) -> dict[str, Any]:
         """The metadata of an object that could not be labeled."""
-        return {
-            "failure-reason": reason,
-            "retry-count": 1,
-            **_metadata(self.label_type, job_name, creation_date, True),
-        }
+        return output.failure_metadata(output.CLASSIFICATION, reason, job_name, creation_date)
 
     def prediction(self, answer: Any, image_size: tuple[int, int, int]) -> Prediction:
         """A :class:`Prediction` from the inference handlers' JSON answer (``[p0, p1, ...]`` or
@@ -155,12 +151,15 @@ class ClassificationTask:
         self, prediction: Prediction, image_size: tuple[int, int, int], job_name: str, creation_date: str
     ) -> dict[str, Any]:
         """``{<attr>, <attr>-metadata}`` of a machine label (``human-annotated: "no"``)."""
-        metadata = {
-            "class-name": self.class_names[prediction.value],
-            "confidence": round(prediction.confidence, 2),
-            **_metadata(self.label_type, job_name, creation_date, False),
-        }
-        return {self.attribute: prediction.value, f"{self.attribute}-metadata": metadata}
+        return output.classification_content(
+            self.attribute,
+            self.class_names,
+            prediction.value,
+            prediction.confidence,
+            job_name,
+            creation_date,
+            human=False,
+        )
 
 
 @dataclass(frozen=True)
@@ -200,29 +199,17 @@ class DetectionTask:
         self, answers: Sequence[Sequence[BoxAnswer]], references: Sequence[BoxReference]
     ) -> list[Any]:
         """The merged boxes of each image (:class:`HumanBoxes`)."""
-        result = consolidate_boxes(answers)
+        result = consolidate_boxes(answers, len(self.class_names))
         return [
             HumanBoxes(reference, tuple(boxes))
             for reference, boxes in zip(references, result.images, strict=True)
         ]
 
-    def answer_content(self, answer: tuple[Box, ...], reference: BoxReference) -> dict[str, Any]:
+    def answer_content(self, answer: BoxAnswer, reference: BoxReference) -> dict[str, Any]:
         """A worker's ``answerContent``: its boxes (class names as labels) and the image's size."""
-        return {
-            "boundingBox": {
-                "boundingBoxes": [
-                    {
-                        "label": self.class_names[box.class_id],
-                        "left": round(box.left),
-                        "top": round(box.top),
-                        "width": round(box.width),
-                        "height": round(box.height),
-                    }
-                    for box in answer
-                ],
-                "inputImageProperties": {"width": reference.width, "height": reference.height},
-            }
-        }
+        return output.detection_answer_content(
+            self.class_names, answer.boxes, reference.width, reference.height
+        )
 
     def _content(
         self,
@@ -234,17 +221,15 @@ class DetectionTask:
         creation_date: str,
         human: bool,
     ) -> dict[str, Any]:
-        label = {
-            "image_size": [{"width": width, "height": height, "depth": depth}],
-            "annotations": [box.as_annotation() for box, _ in boxes],
-        }
-        present = sorted({box.class_id for box, _ in boxes})
-        metadata = {
-            "objects": [{"confidence": round(confidence, 2)} for _, confidence in boxes],
-            "class-map": {str(index): self.class_names[index] for index in present},
-            **_metadata(self.label_type, job_name, creation_date, human),
-        }
-        return {self.attribute: label, f"{self.attribute}-metadata": metadata}
+        return output.detection_content(
+            self.attribute,
+            self.class_names,
+            (width, height, depth),
+            boxes,
+            job_name,
+            creation_date,
+            human=human,
+        )
 
     def human_content(self, label: Any, job_name: str, creation_date: str) -> dict[str, Any]:
         """``{<attr>: {"image_size", "annotations"}, <attr>-metadata: {"objects", "class-map", ...}}``."""
@@ -256,11 +241,7 @@ class DetectionTask:
 
     def failure_metadata(self, reason: str, job_name: str, creation_date: str) -> dict[str, Any]:
         """The metadata of an image that could not be labeled."""
-        return {
-            "failure-reason": reason,
-            "retry-count": 1,
-            **_metadata(self.label_type, job_name, creation_date, True),
-        }
+        return output.failure_metadata(output.DETECTION, reason, job_name, creation_date)
 
     def prediction(self, answer: Any, image_size: tuple[int, int, int]) -> Prediction:
         """A :class:`Prediction` from the built-in's answer ``{"prediction": [[class_id, score, xmin, ymin,

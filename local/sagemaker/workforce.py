@@ -1,38 +1,21 @@
-"""A simulated Ground Truth workforce: annotators answering from reference labels, and consolidation
-(image classification; bounding boxes are in :mod:`local.sagemaker.box_workforce`).
+"""A simulated Ground Truth workforce: annotators answering from reference labels (image classification;
+bounding boxes are in :mod:`local.sagemaker.box_workforce`).
 
 Each data object is shown to ``NumberOfHumanWorkersPerDataObject`` distinct workers drawn from a pool of
 ``workforce_size``. A worker answers the reference label, or with probability ``error_rate`` a wrong
-class drawn uniformly from the others. Answers are consolidated by a weighted majority vote whose worker
-weights come from their agreement with the consensus, in the spirit of Ground Truth's
-image-classification consolidation (a modified Dawid-Skene). Concretely, one-coin Dawid-Skene EM:
-
-1. posterior of each object's class: ``P(c) ∝ exp(sum of the weights of the workers answering c)``,
-   with weight ``w = log(accuracy * (K - 1) / (1 - accuracy))`` (the optimal vote weight when a worker
-   errs uniformly over the other ``K - 1`` classes); all weights equal at first (plain majority vote);
-2. each worker's accuracy = expected agreement with the posterior (Beta(2, 1)-smoothed);
-
-until the accuracies settle. The label is the posterior's argmax, the confidence its probability.
+class drawn uniformly from the others. The answers are consolidated by the builtin labeling service's
+own code, :func:`gtpipe_shared.consolidation.consolidate_classes` (one-coin Dawid-Skene weighted vote).
 Everything is deterministic for a given seed.
 """
 
 from __future__ import annotations
 
-import math
 import random
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Weights are bounded so that one worker can never silence or dominate everyone else completely.
-MIN_WEIGHT = 1e-3
-MAX_WEIGHT = 10.0
-MAX_ITERATIONS = 50
-TOLERANCE = 1e-6
-# Beta prior on a worker's accuracy: (agreements + 2) / (answers + 3) keeps new workers trusted a bit.
-PRIOR_AGREE = 2.0
-PRIOR_TOTAL = 3.0
+from gtpipe_shared.consolidation import ClassAnswer
 
 
 @dataclass(frozen=True)
@@ -108,10 +91,6 @@ class WorkforceSettings:
             raise ValueError("auto_labeling_max_training_seconds must be > 0")
 
 
-Answer = tuple[str, int]
-"""``(worker id, class index)``."""
-
-
 def worker_ids(count: int, region: str, seed: int) -> list[str]:
     """Stable private-workforce worker ids (``private.<region>.<16 hex>``)."""
     rng = random.Random(f"workers:{seed}")
@@ -120,7 +99,7 @@ def worker_ids(count: int, region: str, seed: int) -> list[str]:
 
 def simulate_answers(
     true_label: int, num_classes: int, workers: Sequence[str], error_rate: float, rng: random.Random
-) -> list[Answer]:
+) -> list[ClassAnswer]:
     """One answer per worker: ``true_label``, or a uniformly drawn other class with ``error_rate``."""
     answers = []
     for worker in workers:
@@ -128,83 +107,8 @@ def simulate_answers(
         if num_classes > 1 and rng.random() < error_rate:
             label = rng.randrange(num_classes - 1)
             label += label >= true_label  # skip the true class: uniform among the others
-        answers.append((worker, label))
+        answers.append(ClassAnswer(worker, label))
     return answers
-
-
-@dataclass(frozen=True)
-class Consolidated:
-    """A consolidated label and its confidence (posterior probability, 0..1)."""
-
-    label: int
-    confidence: float
-
-
-@dataclass(frozen=True)
-class Consolidation:
-    """Result of :func:`consolidate`: one label per object, and the final worker weights/accuracies."""
-
-    labels: list[Consolidated]
-    weights: dict[str, float]
-    accuracies: dict[str, float]
-    iterations: int
-
-
-def _weight(accuracy: float, num_classes: int) -> float:
-    odds = accuracy * max(num_classes - 1, 1) / max(1.0 - accuracy, 1e-9)
-    return min(max(math.log(odds), MIN_WEIGHT), MAX_WEIGHT)
-
-
-def _posterior(item: Sequence[Answer], weights: Mapping[str, float], jitter: Sequence[float]) -> list[float]:
-    scores = list(jitter)
-    for worker, label in item:
-        scores[label] += weights[worker]
-    top = max(scores)
-    exps = [math.exp(score - top) for score in scores]
-    total = sum(exps)
-    return [value / total for value in exps]
-
-
-def consolidate(answers: Sequence[Sequence[Answer]], num_classes: int, *, seed: int = 0) -> Consolidation:
-    """Weighted majority vote with agreement-derived worker weights (see the module docstring).
-
-    ``answers[i]`` holds the answers for object ``i`` (at least one). Exact ties are broken by a fixed
-    random order per object (seeded), never systematically towards low class indices.
-    """
-    if num_classes < 1:
-        raise ValueError("num_classes must be >= 1")
-    if any(not item for item in answers):
-        raise ValueError("every object needs at least one answer")
-    if any(not 0 <= label < num_classes for item in answers for _, label in item):
-        raise ValueError(f"answers must be class indices 0..{num_classes - 1}")
-    rng = random.Random(f"ties:{seed}")
-    # Tiny per-object jitter decides exact ties without biasing real differences.
-    jitter = [[rng.random() * 1e-9 for _ in range(num_classes)] for _ in answers]
-    workers = sorted({worker for item in answers for worker, _ in item})
-    weights = dict.fromkeys(workers, 1.0)
-    accuracies = dict.fromkeys(workers, 0.0)
-    iterations = 0
-    while iterations < MAX_ITERATIONS:
-        iterations += 1
-        agree: dict[str, float] = defaultdict(float)
-        seen: dict[str, int] = defaultdict(int)
-        for index, item in enumerate(answers):
-            posterior = _posterior(item, weights, jitter[index])
-            for worker, label in item:
-                agree[worker] += posterior[label]
-                seen[worker] += 1
-        new = {w: (agree[w] + PRIOR_AGREE) / (seen[w] + PRIOR_TOTAL) for w in workers}
-        settled = all(abs(new[w] - accuracies[w]) < TOLERANCE for w in workers)
-        accuracies = new
-        weights = {w: _weight(accuracies[w], num_classes) for w in workers}
-        if settled:
-            break
-    labels = []
-    for index, item in enumerate(answers):
-        posterior = _posterior(item, weights, jitter[index])
-        best = max(range(num_classes), key=posterior.__getitem__)
-        labels.append(Consolidated(best, round(posterior[best], 2)))
-    return Consolidation(labels, weights, accuracies, iterations)
 
 
 def reference_label(entry: Mapping[str, object], class_names: Sequence[str], where: str) -> tuple[str, int]:

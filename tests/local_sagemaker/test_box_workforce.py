@@ -1,42 +1,24 @@
-"""Simulated bounding-box annotators and their consolidation (no AWS): exactness, majority, weighting,
-and merged boxes that beat a single worker."""
+"""Simulated bounding-box annotators and the shared consolidation of their boxes (no AWS): merged boxes
+that beat a single worker, weighting of a careless worker, the simulator and the detection task
+(exactness and the majority rule of consolidation itself: tests/lambdas/test_shared_consolidation.py)."""
 
 from __future__ import annotations
 
 import random
 
 import pytest
+from gtpipe_shared.consolidation import Box, ConsolidatedBox, clip_box, consolidate_boxes, iou, match_boxes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from local.sagemaker.box_workforce import (
-    Box,
     BoxNoise,
     BoxReference,
-    clip_box,
-    consolidate_boxes,
-    iou,
-    match_boxes,
     reference_boxes,
     simulate_box_answers,
     simulate_boxes,
 )
 from local.sagemaker.labeling_tasks import DetectionTask, HumanBoxes, Prediction
-
-
-@st.composite
-def references(draw: st.DrawFn, num_classes: int = 3) -> BoxReference:
-    """An image of 48..200 px with 0..4 boxes of at least 12 px inside it."""
-    width = draw(st.integers(48, 200))
-    height = draw(st.integers(48, 200))
-    boxes = []
-    for _ in range(draw(st.integers(0, 4))):
-        box_width = draw(st.integers(12, width))
-        box_height = draw(st.integers(12, height))
-        left = draw(st.integers(0, width - box_width))
-        top = draw(st.integers(0, height - box_height))
-        boxes.append(Box(draw(st.integers(0, num_classes - 1)), left, top, box_width, box_height))
-    return BoxReference(width, height, 3, tuple(boxes))
 
 
 def scene(rng: random.Random, images: int, num_classes: int = 2) -> list[BoxReference]:
@@ -66,21 +48,6 @@ def recall_and_iou(predicted: list[list[Box]], truth: list[BoxReference]) -> tup
     return len(hits) / max(total, 1), sum(hits) / max(len(hits), 1)
 
 
-@settings(max_examples=60, deadline=None, derandomize=True)
-@given(st.lists(references(), min_size=1, max_size=6), st.integers(1, 5))
-def test_unanimous_exact_answers_consolidate_to_exactly_those_boxes(images, workers):
-    # Given every worker drawing exactly the reference boxes
-    answers = [[(f"w{k}", reference.boxes) for k in range(workers)] for reference in images]
-    # When consolidated
-    result = consolidate_boxes(answers)
-    # Then each image gets exactly its boxes back, with confidence 1 and every worker in each
-    for reference, merged in zip(images, result.images, strict=True):
-        expected = sorted(reference.boxes, key=lambda b: (b.top, b.left, b.class_id))
-        got = [item.box for item in merged]
-        assert [b.as_annotation() for b in got] == [b.as_annotation() for b in expected]
-        assert all(item.confidence == 1.0 and item.workers == workers for item in merged)
-
-
 @settings(max_examples=15, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.integers(0, 10_000),
@@ -97,10 +64,10 @@ def test_consolidated_boxes_beat_a_single_workers(seed, jitter, miss_rate, wrong
     team = [f"w{k}" for k in range(workers)]
     answers = [simulate_box_answers(reference, 2, team, noise, rng) for reference in truth]
     # When their boxes are consolidated
-    result = consolidate_boxes(answers)
+    result = consolidate_boxes(answers, 2)
     merged_recall, merged_iou = recall_and_iou([[c.box for c in image] for image in result.images], truth)
     # Then the merged boxes find more of the true boxes, and fit them better, than one worker does
-    singles = [recall_and_iou([list(a[k][1]) for a in answers], truth) for k in range(workers)]
+    singles = [recall_and_iou([list(a[k].boxes) for a in answers], truth) for k in range(workers)]
     single_recall = sum(r for r, _ in singles) / workers
     single_iou = sum(i for _, i in singles) / workers
     assert merged_recall >= single_recall
@@ -114,34 +81,15 @@ def test_measured_consolidation_gain_at_the_default_noise():
     team = [f"w{k}" for k in range(5)]
     answers = [simulate_box_answers(r, 4, rng.sample(team, 3), BoxNoise(), rng) for r in truth]
     # When consolidated
-    result = consolidate_boxes(answers)
+    result = consolidate_boxes(answers, 4)
     merged = recall_and_iou([[c.box for c in image] for image in result.images], truth)
-    first_worker = recall_and_iou([list(a[0][1]) for a in answers], truth)
+    first_worker = recall_and_iou([list(a[0].boxes) for a in answers], truth)
     print(
         f"recall / mean IoU: consolidated {merged[0]:.3f} / {merged[1]:.3f}, single {first_worker[0]:.3f} / {first_worker[1]:.3f}"
     )
     # Then recall rises from ~0.93 (one worker) to ~0.99, and the fit improves
     assert merged[0] >= 0.98 > first_worker[0]
     assert merged[1] > first_worker[1] + 0.02
-
-
-def test_a_box_drawn_by_one_of_three_workers_is_dropped_and_two_of_three_kept():
-    # Given three workers: all draw box A (one of them shifted), two draw box B, one draws a stray box C
-    a, b, c = Box(0, 10, 10, 40, 40), Box(0, 100, 100, 30, 30), Box(0, 150, 10, 20, 20)
-    shifted = Box(0, 14, 10, 40, 40)
-    answers = [[("w1", (a, b, c)), ("w2", (shifted, b)), ("w3", (a,))]]
-    # When consolidated
-    result = consolidate_boxes(answers)
-    boxes = result.images[0]
-    # Then A and B are kept, C dropped; A is the weighted mean of the three (left between 10 and 14), B exact
-    assert len(boxes) == 2
-    assert 10 < boxes[0].box.left < 14 and (boxes[0].box.top, boxes[0].box.width) == (10, 40)
-    assert boxes[1].box == Box(0, 100, 100, 30, 30)
-    # And the confidence is the share of workers times their mean IoU with the merged box
-    assert boxes[1].confidence == round(2 / 3, 2)
-    assert boxes[0].workers == 3 and 0.85 <= boxes[0].confidence < 1.0
-    # And the worker who drew every kept box and nothing else is trusted most
-    assert result.weights["w2"] > max(result.weights["w1"], result.weights["w3"])
 
 
 def test_wrong_class_is_outvoted_and_a_careless_worker_loses_weight():
@@ -153,9 +101,10 @@ def test_wrong_class_is_outvoted_and_a_careless_worker_loses_weight():
     noise = dict.fromkeys(team, careful) | {"careless": BoxNoise(0.3, 0.5, 0.6)}
     answers = [simulate_box_answers(r, 3, rng.sample(team, 3), noise, rng) for r in truth]
     # When consolidated
-    result = consolidate_boxes(answers)
+    result = consolidate_boxes(answers, 3)
     # Then the careless worker's weight is far below the careful workers'
-    assert result.weights["careless"] < 0.6 * min(result.weights[w] for w in "abcd")
+    weights = result.worker_reliability
+    assert weights["careless"] < 0.6 * min(weights[w] for w in "abcd")
     # And nearly every true box comes out with its class
     recall, _ = recall_and_iou([[c.box for c in image] for image in result.images], truth)
     assert recall > 0.93
@@ -241,7 +190,5 @@ def test_detection_predictions_become_pixel_boxes_with_an_image_confidence():
         task.prediction({"prediction": [[0, 0.5]]}, (10, 10, 3))
 
 
-def _merged(box: Box):
-    from local.sagemaker.box_workforce import ConsolidatedBox
-
+def _merged(box: Box) -> ConsolidatedBox:
     return ConsolidatedBox(box, 1.0, 3)

@@ -8,9 +8,9 @@ import random
 from pathlib import Path
 
 import pytest
+from gtpipe_shared.consolidation import Box, consolidate_classes, match_boxes
 
-from local.sagemaker import LABELING_JOB_STATE_CHANGE, WorkforceSettings, consolidate, simulate_answers
-from local.sagemaker.box_workforce import Box, match_boxes
+from local.sagemaker import LABELING_JOB_STATE_CHANGE, WorkforceSettings, simulate_answers
 from training.datasets import CLASS_NAMES, label_categories
 from training.scenes import reference_line, scene_source_ref, write_scenes
 
@@ -322,9 +322,12 @@ def test_weighted_vote_discounts_a_careless_worker():
             [simulate_answers(label, 10, [w], 0.9 if w == "careless" else 0.1, rng)[0] for w in workers]
         )
     # When consolidated
-    result = consolidate(answers, 10, seed=5)
+    result = consolidate_classes(answers, 10, seed=5)
     # Then the careless worker's estimated accuracy and weight are far below the others'
-    assert result.accuracies["careless"] < 0.3 < 0.8 < min(result.accuracies[w] for w in "abcd")
-    assert result.weights["careless"] < min(result.weights[w] for w in "abcd") / 3
-    accuracy = sum(item.label == label for item, label in zip(result.labels, truth, strict=True)) / len(truth)
+    accuracies, weights = result.worker_accuracy, result.worker_weight
+    assert accuracies["careless"] < 0.3 < 0.8 < min(accuracies[w] for w in "abcd")
+    assert weights["careless"] < min(weights[w] for w in "abcd") / 3
+    accuracy = sum(
+        item is not None and item.label == label for item, label in zip(result.labels, truth, strict=True)
+    ) / len(truth)
     assert accuracy > 0.9
