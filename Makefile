@@ -6,6 +6,9 @@ PY := $(VENV)/bin/python
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 TASK ?= image-classification
+# Who labels in `make demo`: builtin (simulated crowd through the builtin labeling service's API), ui (people
+# in a browser: the demo prints the app's URL and a user), ground-truth (the emulated Ground Truth job).
+LABELING ?= builtin
 
 .PHONY: install venv node layers browser test lint typecheck synth demo local-up local-down local-status bench clean
 
@@ -57,7 +60,7 @@ test: install lint typecheck
 	$(VENV)/bin/pytest
 
 demo: install
-	$(PY) -m local.demo --task $(TASK)
+	$(PY) -m local.demo --task $(TASK) --labeling $(LABELING)
 
 # The demo's context sizes training for a laptop; LOCAL_UP_ARGS= deploys cdk.json's context unchanged.
 LOCAL_UP_ARGS ?= --demo-context

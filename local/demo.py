@@ -1,5 +1,14 @@
-"""``python -m local.demo --task image-classification|object-detection`` (``make demo [TASK=...]``): the
-whole pipeline on a laptop.
+"""``python -m local.demo --task image-classification|object-detection --labeling builtin|ui|ground-truth``
+(``make demo [TASK=...] [LABELING=...]``): the whole pipeline on a laptop.
+
+Labeling (``--labeling``, :data:`LABELING_MODES`):
+
+- ``builtin`` (default): the builtin labeling service (``gtpipe:labelingBackend: builtin``) labels with the
+  local cloud's simulated crowd, which signs in through Cognito and answers over the same HTTPS task API the
+  web app uses (:mod:`local.labeling_crowd`);
+- ``ui``: the builtin service without the simulated crowd: the demo prints the labeling app's URL and a
+  user's credentials and waits (``--timeout``, default 4 hours) for people to label in a browser;
+- ``ground-truth``: the emulated SageMaker Ground Truth labeling job and its simulated workforce.
 
 1. synthesizes the CDK app with a local-sized configuration for the task (:mod:`local.demo_tasks`:
    digits and ``training.contracts.DEMO_HYPERPARAMETERS``, or synthetic scenes and
@@ -49,11 +58,41 @@ DEMO_ASSEMBLY = "cdk.out-demo"
 """Where (under the state directory) the demo's assembly is synthesized and reused (one per task)."""
 DEFAULT_IMAGES = {"image-classification": 1000, "object-detection": 800}
 """Images drawn per task when ``--images`` is not given (sized for a 2-core laptop)."""
+LABELING_MODES = ("builtin", "ui", "ground-truth")
+DEFAULT_LABELING = "builtin"
+DEFAULT_TIMEOUT = {"builtin": 900.0, "ui": 4 * 3600.0, "ground-truth": 900.0}
+"""Seconds the demo waits for the run by default (people labeling in ``ui`` mode take a while)."""
 
 
-def demo_context(epochs: int | None = None, task: str = "image-classification") -> dict[str, Any]:
-    """Synthesis context for the local demo of ``task`` (merged over ``cdk.json``'s)."""
-    return TASKS[task].context(epochs)
+def demo_context(
+    epochs: int | None = None, task: str = "image-classification", labeling: str = "ground-truth"
+) -> dict[str, Any]:
+    """Synthesis context for the local demo of ``task`` labeled by ``labeling`` (one of
+    :data:`LABELING_MODES`), merged over ``cdk.json``'s."""
+    if labeling not in LABELING_MODES:
+        raise ValueError(f"labeling {labeling!r} is not one of {', '.join(LABELING_MODES)}")
+    backend = "ground-truth" if labeling == "ground-truth" else "builtin"
+    return {**TASKS[task].context(epochs), "gtpipe:labelingBackend": backend}
+
+
+def labeling_lines(outputs: dict[str, Any], labeling: str, labelers: int) -> list[str]:
+    """What the demo says about who labels (and, for people, where and as whom)."""
+    if labeling == "ground-truth":
+        return ["labeling: emulated Ground Truth job, simulated workforce"]
+    if "LabelingUrl" not in outputs:
+        return [
+            "labeling: the deployment has no labeling API (was the app synthesized with builtin labeling?)"
+        ]
+    lines = [
+        f"labeling app: {outputs['LabelingUrl']}",
+        f"  sign in as {outputs['LabelingUsername']} / {outputs['LabelingPassword']}",
+        f"  (the certificate is the local CA's, {outputs['CaCertPath']}: accept the browser's warning once)",
+    ]
+    if labeling == "builtin":
+        lines.insert(0, f"labeling: builtin service, {labelers} simulated labelers through the task API")
+    else:
+        lines.insert(0, "labeling: builtin service, waiting for people to label in the browser")
+    return lines
 
 
 class Display:
@@ -198,7 +237,8 @@ def run_demo(args: argparse.Namespace, display: Display) -> int:
     def synth() -> None:
         try:
             synth_result["path"] = synthesize(
-                state_dir / f"{DEMO_ASSEMBLY}-{task.name}", demo_context(args.epochs, task.name)
+                state_dir / f"{DEMO_ASSEMBLY}-{task.name}-{args.labeling}",
+                demo_context(args.epochs, task.name, args.labeling),
             )
         except Exception as error:
             synth_result["error"] = error
@@ -209,6 +249,9 @@ def run_demo(args: argparse.Namespace, display: Display) -> int:
         synth_thread.start()
         display.say(f"synthesizing the CDK app (cdk synth, task {task.name}) for the local cloud ...")
     settings = CloudSettings(state_dir=state_dir)
+    if args.labeling == "ui":
+        settings.simulated_labelers = 0
+    timeout = args.timeout if args.timeout is not None else DEFAULT_TIMEOUT[args.labeling]
     with LocalCloud(settings) as cloud:
         display.say(f"local cloud started at {cloud.endpoint_url}")
         # The bucket name is only known after deployment: draw the images now, name them later.
@@ -241,13 +284,15 @@ def run_demo(args: argparse.Namespace, display: Display) -> int:
             f"uploaded {len(named)} images; dropped s3://{bucket}/{MANIFEST_KEY} "
             f"({len(labeled)} images to label, {len(holdout)} held out) at {time.monotonic() - started:.0f}s"
         )
+        for line in labeling_lines(outputs, args.labeling, settings.simulated_labelers):
+            display.say(line)
         progress = follow_run(
             cloud.client("dynamodb"),
             cloud.client("stepfunctions"),
             str(outputs["RunsTableName"]),
             MANIFEST_KEY,
             put.get("VersionId"),
-            timeout=args.timeout,
+            timeout=timeout,
             on_progress=display.progress,
             started=started,
         )
@@ -325,7 +370,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=None, help="override the demo's training epochs")
     parser.add_argument("--state-dir", default=".local", help="where the local cloud keeps its files")
     parser.add_argument("--cdk-out", default=None, help="deploy this cloud assembly instead of synthesizing")
-    parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the run")
+    parser.add_argument(
+        "--labeling",
+        default=DEFAULT_LABELING,
+        choices=LABELING_MODES,
+        help="who labels: builtin (simulated crowd through the labeling API, default), ui (people in a "
+        "browser), ground-truth (emulated Ground Truth)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=None, help="seconds to wait for the run (default 900; ui: 4 hours)"
+    )
     parser.add_argument("--keep-running", action="store_true", help="keep the cloud up after the demo")
     args = parser.parse_args(argv)
     display = Display()
