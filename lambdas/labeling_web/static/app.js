@@ -111,6 +111,8 @@ async function afterSignIn(outcome) {
   }
   state.challenge = outcome.challenge;
   if (outcome.challenge.name === "NEW_PASSWORD_REQUIRED") {
+    // For password managers: which account the new password belongs to.
+    $("new-password-username").value = $("username").value.trim();
     show("new-password-view", "new-password");
     say("Choose a new password to finish signing in.");
   } else if (outcome.challenge.name === "SOFTWARE_TOKEN_MFA") {

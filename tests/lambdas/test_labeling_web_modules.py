@@ -1,0 +1,121 @@
+"""The labeling app's plain JavaScript modules (box geometry, class shortcuts), run by Node.
+
+Node comes with the project (the CDK CLI needs it). Each test evaluates an expression over the modules in
+``lambdas/labeling_web/static/`` and checks the JSON it prints; the page itself is tested in Chromium
+(``tests/browser/test_labeling_ui.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from typing import Any
+
+import pytest
+from labeling_web.pages import STATIC_DIR
+
+
+def evaluate(expression: str) -> Any:
+    """``expression`` (JavaScript, may use boxes.* and shortcuts.*) evaluated by Node, as JSON."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is missing: the project needs Node.js (the CDK CLI runs on it)")
+    script = (
+        f'const boxes = await import("{(STATIC_DIR / "boxes.js").as_uri()}");\n'
+        f'const shortcuts = await import("{(STATIC_DIR / "shortcuts.js").as_uri()}");\n'
+        f"console.log(JSON.stringify({expression}));\n"
+    )
+    result = subprocess.run(
+        [node, "--input-type=module", "-e", script], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_every_module_parses() -> None:
+    node = shutil.which("node")
+    assert node is not None
+    for path in sorted(STATIC_DIR.glob("*.js")):
+        result = subprocess.run(
+            [node, "--experimental-default-type=module", "--check", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert result.returncode == 0, f"{path.name}: {result.stderr}"
+
+
+def test_shortcuts_are_1_to_9_then_0_then_letters() -> None:
+    keys = evaluate("Array.from({length: 37}, (_, i) => shortcuts.shortcutFor(i))")
+
+    assert keys[:10] == ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0"]
+    assert keys[10:13] == ["a", "b", "c"]
+    assert keys[35] == "z"
+    assert keys[36] is None
+
+
+def test_a_key_selects_its_class_only_when_the_class_exists() -> None:
+    answer = evaluate(
+        "[shortcuts.classForKey('1', 3), shortcuts.classForKey('3', 3), shortcuts.classForKey('4', 3),"
+        " shortcuts.classForKey('0', 10), shortcuts.classForKey('B', 12), shortcuts.classForKey('Enter', 12)]"
+    )
+
+    assert answer == [0, 2, -1, 9, 11, -1]
+
+
+def test_a_drag_in_any_direction_spans_a_box_clipped_to_the_image() -> None:
+    answer = evaluate("[boxes.spanBox(50, 40, 10, 10, 100, 80), boxes.spanBox(-5, 70, 20, 95, 100, 80)]")
+
+    assert answer[0] == {"left": 10, "top": 10, "width": 40, "height": 30}
+    assert answer[1] == {"left": 0, "top": 70, "width": 20, "height": 10}
+
+
+def test_a_moved_box_stays_whole_inside_the_image() -> None:
+    box = "{class_id: 1, left: 10, top: 10, width: 30, height: 20}"
+
+    answer = evaluate(f"[boxes.movedBox({box}, 5, 6, 100, 80), boxes.movedBox({box}, 500, -50, 100, 80)]")
+
+    assert answer[0] == {"class_id": 1, "left": 15, "top": 16, "width": 30, "height": 20}
+    assert answer[1] == {"class_id": 1, "left": 70, "top": 0, "width": 30, "height": 20}
+
+
+def test_resizing_moves_the_dragged_corner_and_keeps_the_opposite_one() -> None:
+    box = "{class_id: 2, left: 10, top: 10, width: 30, height: 20}"
+
+    answer = evaluate(
+        f"[boxes.resizedBox({box}, 'se', 60, 50, 100, 80), boxes.resizedBox({box}, 'nw', 0, 5, 100, 80),"
+        f" boxes.resizedBox({box}, 'ne', 5, 40, 100, 80)]"
+    )
+
+    assert answer[0] == {"class_id": 2, "left": 10, "top": 10, "width": 50, "height": 40}
+    assert answer[1] == {"class_id": 2, "left": 0, "top": 5, "width": 40, "height": 25}
+    # Dragged past the opposite corner: the box flips instead of getting a negative size.
+    assert answer[2] == {"class_id": 2, "left": 5, "top": 30, "width": 5, "height": 10}
+
+
+def test_hit_testing_finds_corners_and_the_innermost_box() -> None:
+    outer = "{left: 0, top: 0, width: 100, height: 100}"
+    inner = "{left: 20, top: 20, width: 10, height: 10}"
+
+    answer = evaluate(
+        f"[boxes.handleAt({inner}, 31, 29, 2), boxes.handleAt({inner}, 25, 25, 2),"
+        f" boxes.boxAt([{outer}, {inner}], 25, 25), boxes.boxAt([{outer}, {inner}], 60, 60),"
+        f" boxes.boxAt([{inner}], 60, 60)]"
+    )
+
+    assert answer == ["se", None, 1, 0, -1]
+
+
+def test_answers_are_whole_pixels_inside_the_image_without_empty_boxes() -> None:
+    answer = evaluate(
+        "boxes.answerBoxes([{class_id: 0, left: 10.4, top: 5.6, width: 20.2, height: 9.9},"
+        " {class_id: 1, left: 95.2, top: 0, width: 10, height: 10},"
+        " {class_id: 1, left: 3.2, top: 3.3, width: 0.1, height: 4}], 100, 80)"
+    )
+
+    assert answer == [
+        {"class_id": 0, "left": 10, "top": 6, "width": 21, "height": 10},
+        {"class_id": 1, "left": 95, "top": 0, "width": 5, "height": 10},
+    ]
