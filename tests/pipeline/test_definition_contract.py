@@ -40,6 +40,7 @@ SUBSTITUTIONS = {
     "NotifyFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:notify",
     "EndpointFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:endpoint",
     "ReportFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:report",
+    "LabelingFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:labeling",
 }
 EARLIER_MODEL_ARN = "arn:aws:sagemaker:us-east-1:123456789012:model/earlier-0123456789abcdef-label-0-final"
 REPORT_STATES = {"ReportOnSuccess": "succeeded", "ReportOnRejection": "rejected", "ReportOnFailure": "failed"}
@@ -299,6 +300,55 @@ def test_the_reused_model_is_sent_only_when_start_run_found_one(
         },
     }
     assert follow_choices("ChooseLabeling", state) == expected
+
+
+@pytest.mark.parametrize(
+    ("kind", "labeling", "expected"),
+    [
+        ("input", {"backend": "builtin", "auto_labeling": False}, "LabelWithTeam"),
+        ("augmented", {"backend": "builtin", "auto_labeling": False}, "UseDroppedManifest"),
+        ("input", {"backend": "ground-truth", "auto_labeling": False}, "Label"),
+        # an execution input from before the builtin backend carries no backend: a Ground Truth run
+        ("input", {"auto_labeling": False}, "Label"),
+    ],
+)
+def test_the_builtin_backend_labels_with_the_team(kind: str, labeling: dict[str, Any], expected: str) -> None:
+    state = {"manifest": {"kind": kind}, "config": {"labeling": labeling}}
+    assert follow_choices("ChooseLabeling", state) == expected
+
+
+def test_label_with_team_is_the_contracts_token_task(pipeline_config_json: str) -> None:
+    # Given the LabelWithTeam state of docs/labeling-service.md
+    task = STATES["LabelWithTeam"]
+    assert task["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
+    assert task["Parameters"]["FunctionName"] == "${LabelingFunctionArn}"
+    assert (task["HeartbeatSeconds"], task["TimeoutSeconds"]) == (3600, 2592000)
+    assert task["ResultPath"] == "$.labeling" and task["Next"] == "RecordLabeling"
+    assert task["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "FailedLabeling"}
+    ]
+    # Lambda-service errors are retried as for every other Lambda task
+    assert task["Retry"] == STATES["RecordLabeling"]["Retry"]
+    # When its payload is rendered from the state a real builtin run carries
+    state = sample_state(pipeline_config_json, "input")
+    context = {"State": {"RetryCount": 0}, "Task": {"Token": "token-1"}}
+    payload = render(task["Parameters"]["Payload"], state, context)
+    # Then the labeling function gets the token, the job name and the whole labeling configuration
+    assert payload == {
+        "action": "open",
+        "task_token": "token-1",
+        "run_id": "demo-0123456789abcdef",
+        "job_name": "demo-0123456789abcdef-label-0",
+        "task_type": "image-classification",
+        "manifest_uri": "s3://gtpipe-data-bucket/incoming/demo.manifest",
+        "manifest_version_id": "v1",
+        "label_attribute": "category",
+        "settings": state["config"]["labeling"],
+    }
+    settings = payload["settings"]
+    assert settings["lease_seconds"] == settings["task_time_limit_seconds"]
+    assert settings["class_names"] == state["config"]["label_categories"]
+    assert 0 <= settings["min_labeled_share"] <= 1 and settings["instructions"]
 
 
 def follow_choices(name: str, state: dict[str, Any]) -> str:

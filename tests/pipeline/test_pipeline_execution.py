@@ -31,7 +31,7 @@ REGION = "us-east-1"
 RUNS_TABLE = "gtpipe-runs"
 FUNCTIONS = {
     name: f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:gtpipe-{name}"
-    for name in ("split", "evaluate", "notify", "endpoint", "report")
+    for name in ("split", "evaluate", "notify", "endpoint", "report", "labeling")
 }
 SUBSTITUTIONS = {
     "KmsKeyArn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/11111111-2222-3333-4444-555555555555",
@@ -42,6 +42,7 @@ SUBSTITUTIONS = {
     "NotifyFunctionArn": FUNCTIONS["notify"],
     "EndpointFunctionArn": FUNCTIONS["endpoint"],
     "ReportFunctionArn": FUNCTIONS["report"],
+    "LabelingFunctionArn": FUNCTIONS["labeling"],
 }
 HAPPY_PATH = [
     "ChooseLabeling",
@@ -84,6 +85,7 @@ class Doubles:
     endpoint_outcome: tuple[str, str] | None = None  # (error, cause) to fail the deployment
     endpoint_event_lost: bool = False  # deploy starts the change but no event ever answers the token
     report_error: str | None = None  # the report Lambda raises with this message
+    labeling_failure: tuple[str, str] | None = None  # (error, cause) the builtin labeling job ends with
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def called(self, name: str) -> list[dict[str, Any]]:
@@ -246,9 +248,31 @@ def make_doubles(doubles: Doubles, sfn: Any) -> dict[str, Callable[[dict[str, An
             "figures": ["class-histogram.png"],
         }
 
+    def labeling(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        # Stands in for lambdas/labeling `open`: the contract is the payload and the token's answer. Here the
+        # team finishes at once; on AWS the finish answers the token hours later.
+        doubles.calls.append(("labeling", event))
+        if doubles.labeling_failure:
+            error, cause = doubles.labeling_failure
+            sfn.send_task_failure(taskToken=event["task_token"], error=error, cause=cause)
+            return {"opened": True}
+        job = event["job_name"]
+        output_uri = f"{event['settings']['output_path']}{job}/manifests/output/output.manifest"
+        result = {
+            "job_arn": f"gtpipe:labeling-job/{job}",
+            "backend": "builtin",
+            "output_uri": output_uri,
+            "counters": LABEL_COUNTERS,
+            "job_output": {"OutputDatasetS3Uri": output_uri},
+            "team": {"workers": [], "classes": [], "answers": 36, "objects": 12},
+        }
+        sfn.send_task_success(taskToken=event["task_token"], output=json.dumps(result))
+        return {"opened": True}
+
     from notify.handler import lambda_handler as notify
 
     return {
+        FUNCTIONS["labeling"]: labeling,
         FUNCTIONS["split"]: split,
         FUNCTIONS["evaluate"]: evaluate,
         FUNCTIONS["endpoint"]: endpoint,
@@ -616,3 +640,68 @@ def test_a_model_of_another_label_set_is_not_reused(pipeline: Pipeline) -> None:
     # Then the second run labels without the first run's model
     assert "LabelWithAutoLabeling" in entered and "LabelFromEarlierModel" not in entered
     assert "reused_model_arn" not in pipeline.ledger(second["run_id"])
+
+
+BUILTIN_PATH = ["ChooseLabeling", "LabelWithTeam", *HAPPY_PATH[2:]]
+
+
+def test_builtin_backend_labels_with_the_team_and_goes_on_to_deploy(pipeline: Pipeline) -> None:
+    # Given the builtin labeling backend
+    pipeline.configure(backend="builtin")
+    # When an unlabeled manifest is dropped and the team's job answers the token
+    started = pipeline.drop("incoming/digits.manifest", input_manifest())
+    described, entered = pipeline.wait(started["run_id"])
+    # Then the run labels with the team (no Ground Truth job) and goes on through RecordLabeling to Split
+    assert described["status"] == "SUCCEEDED"
+    assert entered == BUILTIN_PATH
+    assert pipeline.sagemaker.jobs("labeling") == []
+    # the labeling function was invoked with the token payload of the contract
+    (opened,) = pipeline.doubles.called("labeling")
+    run_id = started["run_id"]
+    assert opened["action"] == "open" and opened["task_token"]
+    assert opened["run_id"] == run_id and opened["job_name"] == f"{run_id}-label-0"
+    assert opened["task_type"] == "image-classification"
+    assert opened["manifest_uri"] == f"s3://{SAMPLE_BUCKET}/incoming/digits.manifest"
+    version = pipeline.s3.head_object(Bucket=SAMPLE_BUCKET, Key="incoming/digits.manifest")["VersionId"]
+    assert opened["manifest_version_id"] == version
+    assert opened["label_attribute"] == "category"
+    settings = opened["settings"]
+    assert settings["backend"] == "builtin" and settings["lease_seconds"] == 300
+    assert len(settings["class_names"]) == 10 and settings["min_labeled_share"] == 0.9
+    # the split read the service's output manifest; the ledger has the job and its counters
+    output_uri = f"s3://{SAMPLE_BUCKET}/labeling/{run_id}-label-0/manifests/output/output.manifest"
+    (split_call,) = pipeline.doubles.called("split")
+    assert split_call["manifest_uri"] == output_uri
+    run = pipeline.ledger(run_id)
+    assert run["status"] == "SUCCEEDED"
+    assert run["labeling_job_arn"] == f"gtpipe:labeling-job/{run_id}-label-0"
+    assert run["label_counters"] == {"human": 12, "machine": 0, "total": 12, "failed": 0, "unlabeled": 0}
+    state = json.loads(described["output"])
+    assert state["labeling"]["backend"] == "builtin" and state["labeling"]["team"]["answers"] == 36
+
+
+def test_builtin_labeling_failure_is_recorded(pipeline: Pipeline) -> None:
+    # Given a team that labeled too little before the lifetime ended
+    pipeline.configure(backend="builtin")
+    cause = (
+        "labeled share 0.50 is below the minimum 0.90; unlabeled objects: "
+        f"s3://{SAMPLE_BUCKET}/labeling/x/manifests/output/unlabeled.manifest"
+    )
+    pipeline.doubles.labeling_failure = ("LabelingIncomplete", cause)
+    started = pipeline.drop("incoming/digits.manifest", input_manifest())
+    described, entered = pipeline.wait(started["run_id"])
+    # Then the run fails at labeling with the service's error and cause, and nothing after labeling ran
+    assert described["status"] == "FAILED"
+    assert entered == [
+        "ChooseLabeling",
+        "LabelWithTeam",
+        "FailedLabeling",
+        "SkipReport",
+        "RecordFailure",
+        "PipelineFailed",
+    ]
+    run = pipeline.ledger(started["run_id"])
+    assert run["failure"] == {"step": "labeling", "error": "LabelingIncomplete", "cause": cause}
+    assert pipeline.doubles.called("split") == [] and pipeline.doubles.called("report") == []
+    notification = pipeline.notifications()[-1]
+    assert notification["status"] == "FAILED" and notification["step"] == "labeling"
