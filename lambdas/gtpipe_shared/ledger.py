@@ -377,11 +377,13 @@ def labeling_update(
     reused_model_arn: str | None,
     reused_model_source_run_id: str | None,
     now: str,
+    team: Mapping[str, Any] | None = None,
 ) -> Update:
     """Record a completed labeling job on its run.
 
     A final active-learning model also sets ``labeling_model_at`` (kept from the first write, so retries
-    do not reorder runs), which puts the run into the reusable-model index.
+    do not reorder runs), which puts the run into the reusable-model index. ``team`` (the builtin labeling
+    service's team statistics) is stored as ``labeling_team``.
     """
     sets = ["#counters = :counters", "#cost = :cost", "#updated = :now"]
     names = {"#counters": "label_counters", "#cost": "labeling_cost", "#updated": "updated_at"}
@@ -391,6 +393,7 @@ def labeling_update(
         "reused_model_arn": reused_model_arn,
         "reused_model_source_run_id": reused_model_source_run_id,
         FINAL_MODEL_ATTRIBUTE: final_model_arn,
+        "labeling_team": dict(team) if team else None,
     }
     for index, (name, value) in enumerate(optional.items()):
         if value:

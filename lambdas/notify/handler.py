@@ -5,7 +5,8 @@ Actions:
 * ``step``: record ``steps.<step>`` (status plus any extra fields) with the ordering rules.
 * ``labeled``: record a completed labeling job: ``label_counters`` (human, machine, total, failed,
   unlabeled), ``labeling_cost`` (estimated vs actual), the final active-learning model (which makes the
-  run's model reusable by later runs) and the reused model, if any.
+  run's model reusable by later runs), the reused model, if any, and the builtin labeling service's team
+  statistics (``labeling.team``, stored as ``labeling_team``).
 * ``publish``: write the ``@serving`` item the predict function reads.
 * ``succeeded`` / ``rejected``: end the run with its metrics and notify.
 * ``failed``: end the run with ``failure: {step, error, cause}`` and notify.
@@ -121,8 +122,9 @@ def labeling_attributes(event: Mapping[str, Any]) -> dict[str, Any]:
     """What a completed labeling job adds to its run, from the ``labeled`` payload.
 
     ``labeling`` is the Label state's result (``job_arn``, ``counters``: LabelCounters, ``job_output``:
-    LabelingJobOutput); ``settings`` is the execution input's ``config.labeling`` (workers per object,
-    prices, the cost guard's estimate and budget, the reused model).
+    LabelingJobOutput; the builtin labeling service adds ``team``, its team statistics); ``settings`` is the
+    execution input's ``config.labeling`` (workers per object, prices, the cost guard's estimate and
+    budget, the reused model).
     """
     labeling = event.get("labeling")
     settings = event.get("settings")
@@ -151,6 +153,11 @@ def labeling_attributes(event: Mapping[str, Any]) -> dict[str, Any]:
     except ValueError as exc:
         raise InvalidRequest(f"labeling cost: {exc}") from exc
     reused = settings.get("initial_active_learning_model_arn")
+    team = labeling.get("team")
+    if team is not None and not isinstance(team, Mapping):
+        raise InvalidRequest(
+            f"labeling.team must be an object (the team statistics), got {type(team).__name__}"
+        )
     return {
         "job_arn": labeling.get("job_arn") if isinstance(labeling.get("job_arn"), str) else None,
         "counters": counters,
@@ -158,6 +165,7 @@ def labeling_attributes(event: Mapping[str, Any]) -> dict[str, Any]:
         "final_model_arn": final_model if isinstance(final_model, str) and final_model else None,
         "reused_model_arn": reused if isinstance(reused, str) and reused else None,
         "reused_model_source_run_id": settings.get("initial_model_source_run_id") if reused else None,
+        "team": dict(team) if team else None,
     }
 
 

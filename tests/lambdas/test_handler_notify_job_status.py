@@ -239,7 +239,68 @@ def test_labeled_without_a_final_model_is_not_reusable(run: Cloud, context: Fake
     assert "reused_model_arn" not in item
 
 
+TEAM = {
+    "workers": [
+        {
+            "worker_id": "sub-1",
+            "username": "alice@example.com",
+            "answers": 4,
+            "mean_seconds": 5.25,
+            "agreement": 1.0,
+        },
+        {
+            "worker_id": "sub-2",
+            "username": "bob@example.com",
+            "answers": 3,
+            "mean_seconds": 3.0,
+            "agreement": None,
+        },
+    ],
+    "classes": [{"class_name": "cat", "objects": 2, "agreement": 0.667}],
+    "answers": 7,
+    "objects": 2,
+    "started_at": "2026-05-01T10:00:00Z",
+    "finished_at": "2026-05-01T10:30:00Z",
+    "active_seconds": 1800.0,
+    "answers_per_hour": 14.0,
+    "objects_per_hour": 4.0,
+    "mean_seconds_per_task": 4.29,
+}
+
+
+def test_labeled_by_the_builtin_service_records_the_team_statistics(run: Cloud, context: FakeContext) -> None:
+    # Given the builtin labeling service's result, with the team's statistics
+    payload = labeled({"TotalLabeled": 2, "HumanLabeled": 2}, {"OutputDatasetS3Uri": "s3://b/o"})
+    payload["labeling"] = {**payload["labeling"], "backend": "builtin", "team": TEAM}
+    # When notify records it
+    answer = call(payload, context)
+    # Then the run item has the statistics as labeling_team (numbers intact; absent values dropped)
+    assert answer["status"] == "RECORDED"
+    item = ledger.from_dynamo(run.run(RUN))
+    team = item["labeling_team"]
+    assert team["workers"][0] == TEAM["workers"][0]
+    assert "agreement" not in team["workers"][1] and team["workers"][1]["answers"] == 3
+    assert team["classes"] == TEAM["classes"]
+    assert (team["answers_per_hour"], team["mean_seconds_per_task"], team["active_seconds"]) == (
+        14,
+        4.29,
+        1800,
+    )
+    # And everything else is recorded as for Ground Truth
+    assert item["label_counters"]["human"] == 2 and "labeling_cost" in item
+
+
+def test_labeled_by_ground_truth_has_no_team_statistics(run: Cloud, context: FakeContext) -> None:
+    # Given a Ground Truth result (no team), when notify records it, then no labeling_team is stored
+    call(labeled({"TotalLabeled": 5, "HumanLabeled": 5}, {"OutputDatasetS3Uri": "s3://b/o"}), context)
+    assert "labeling_team" not in run.run(RUN)
+
+
 def test_labeled_payload_problems_are_named(run: Cloud, context: FakeContext) -> None:
+    payload = labeled({}, {})
+    payload["labeling"] = {**payload["labeling"], "team": ["not", "statistics"]}
+    with pytest.raises(notify.InvalidRequest, match=r"labeling\.team must be an object"):
+        call(payload, context)
     with pytest.raises(notify.InvalidRequest, match=r"LabelCounters\.HumanLabeled"):
         call(labeled({"HumanLabeled": -1}, {}), context)
     with pytest.raises(notify.InvalidRequest, match="workers_per_object"):
