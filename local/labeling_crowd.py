@@ -199,8 +199,10 @@ class SimulatedLabeler(threading.Thread):
             try:
                 worked = self.work_once()
             except Exception as error:
-                LOG.warning("%s: %s", self.name, error)
-                self.errors.append(str(error))
+                # The same failure repeats on every poll: log it once, keep the latest few.
+                if not self.errors or self.errors[-1] != str(error):
+                    LOG.warning("%s: %s", self.name, error)
+                self.errors = [*self.errors[-19:], str(error)]
                 worked = False
             if not worked:
                 self.stop_event.wait(self.settings.poll_seconds)
