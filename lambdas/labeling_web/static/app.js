@@ -247,7 +247,9 @@ function isDetection() {
 function resetTask() {
   state.task = null;
   stopLeaseTimer();
-  $("task-image").removeAttribute("src");
+  const image = $("task-image");
+  image.removeAttribute("src");
+  delete image.dataset.ready;
 }
 
 async function startJob(jobName) {
@@ -287,7 +289,7 @@ function buildClassButtons(classNames, detection) {
   });
   $("classes").replaceChildren(...buttons);
   $("classes-hint").textContent = detection
-    ? "Pick a class, then drag on the image to draw a box. Keys: the class shortcuts, + / − zoom, Delete removes the selected box, Enter submits."
+    ? "Pick a class, then drag on the image to draw a box. Click a box to select it; drag it to move it, drag its corners to resize. Keys: the class shortcuts (also change the selected box), + / − zoom, Esc deselects, Delete removes the selected box, Enter submits."
     : "Click the class of the image, or press its key. The answer is sent at once.";
   $("box-panel").hidden = !detection;
   // Classification answers on the class click itself; only boxes need an explicit submit.
@@ -357,6 +359,9 @@ function showImage(url) {
       if (isDetection()) state.editor.reset(image.naturalWidth, image.naturalHeight);
       applyZoom();
       state.shownAt = performance.now();
+      // Which object is on screen, and that it is ready to label (tests and assistive tools read these).
+      image.dataset.sourceRef = state.task.source_ref || "";
+      image.dataset.ready = "true";
       resolve(true);
     };
     image.onerror = () => {

@@ -1,6 +1,8 @@
 // Bounding boxes over the task image: geometry in natural image pixels, drawn on a canvas overlay.
 // The canvas has the image's displayed size; pointer positions map to image pixels through the canvas's
-// on-screen rectangle, so zoom and scrolling never skew coordinates.
+// on-screen rectangle, so zoom and scrolling never skew coordinates. Dragging draws a new box (of the
+// current class) wherever it starts; a click selects the box under the pointer; the selected box moves
+// by dragging it and resizes by dragging its corner handles.
 
 export const MIN_BOX_PIXELS = 2; // smaller drags are clicks, not boxes
 const HANDLE_CSS_PIXELS = 7; // half the side of a corner handle, on screen
@@ -189,12 +191,12 @@ export class BoxEditor {
     }
     if (!this.drag) {
       const hit = boxAt(this.boxes, point.x, point.y);
-      if (hit >= 0) {
-        this.selected = hit;
+      if (this.selected >= 0 && boxAt([this.boxes[this.selected]], point.x, point.y) === 0) {
+        const hit = this.selected;
         this.drag = { kind: "move", index: hit, start: point, original: { ...this.boxes[hit] } };
       } else {
-        this.selected = -1;
-        this.drag = { kind: "create", start: point, box: null };
+        // Drawing may start anywhere, even inside another box; a click without a drag selects that box.
+        this.drag = { kind: "create", start: point, box: null, hit };
       }
     }
     this.canvas.setPointerCapture(event.pointerId);
@@ -230,9 +232,13 @@ export class BoxEditor {
     if (this.canvas.hasPointerCapture(event.pointerId)) this.canvas.releasePointerCapture(event.pointerId);
     const drag = this.drag;
     this.drag = null;
-    if (drag.kind === "create" && drag.box && drag.box.width >= MIN_BOX_PIXELS && drag.box.height >= MIN_BOX_PIXELS) {
-      this.boxes.push(drag.box);
-      this.selected = this.boxes.length - 1;
+    if (drag.kind === "create") {
+      if (drag.box && drag.box.width >= MIN_BOX_PIXELS && drag.box.height >= MIN_BOX_PIXELS) {
+        this.boxes.push(drag.box);
+        this.selected = this.boxes.length - 1;
+      } else {
+        this.selected = drag.hit;
+      }
     }
     this.changed();
   }
@@ -258,7 +264,8 @@ export class BoxEditor {
       const corner = handleAt(this.boxes[this.selected], point.x, point.y, HANDLE_CSS_PIXELS / this.scale());
       if (corner) return corner === "nw" || corner === "se" ? "nwse-resize" : "nesw-resize";
     }
-    return boxAt(this.boxes, point.x, point.y) >= 0 ? "move" : "crosshair";
+    const overSelected = this.selected >= 0 && boxAt([this.boxes[this.selected]], point.x, point.y) === 0;
+    return overSelected ? "move" : "crosshair";
   }
 
   draw() {
