@@ -227,6 +227,10 @@ class LabelingService(Construct):
                     actions=["dynamodb:GetItem", "dynamodb:UpdateItem"], resources=[runs_table.table_arn]
                 )
             )
+        # open writes one object item per manifest line, 25 at a time.
+        self.labeling.role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["dynamodb:BatchWriteItem"], resources=[labeling_table.table_arn])
+        )
         # labeling: reads the dropped manifest (and images), writes Ground Truth's output under labeling/.
         grant_objects(
             self.labeling.role,

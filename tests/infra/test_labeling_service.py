@@ -234,10 +234,11 @@ def test_labeling_function_grants(synth_builtin: Synthesized) -> None:
     assert ":stateMachine:Gtpipe-pipeline" in json.dumps(tokens["Resource"])
     assert not any(a.startswith(("sagemaker:", "iam:", "sns:", "lambda:")) for a in actions)
     assert_tables(statements)
+    assert "dynamodb:BatchWriteItem" in by_table_actions(statements)["LabelingTable"]
 
 
-def assert_tables(statements: list[dict[str, Any]]) -> None:
-    """Tasks table read/write (and its open-jobs index); the runs table's one item read and updated."""
+def by_table_actions(statements: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """Actions per table (`LabelingTable`, `LabelingTable/index/open-jobs`, `RunsTable`)."""
     by_table: dict[str, set[str]] = {}
     for statement in statements:
         for resource in as_list(statement["Resource"]):
@@ -246,6 +247,12 @@ def assert_tables(statements: list[dict[str, Any]]) -> None:
                 if table in rendered:
                     key = table + ("/index/open-jobs" if "/index/open-jobs" in rendered else "")
                     by_table.setdefault(key, set()).update(a for a in as_list(statement["Action"]))
+    return by_table
+
+
+def assert_tables(statements: list[dict[str, Any]]) -> None:
+    """Tasks table read/write (and its open-jobs index); the runs table's one item read and updated."""
+    by_table = by_table_actions(statements)
     assert {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"} <= by_table["LabelingTable"]
     assert by_table["LabelingTable/index/open-jobs"] == {"dynamodb:Query"}
     assert by_table["RunsTable"] == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
