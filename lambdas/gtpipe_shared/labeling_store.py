@@ -37,6 +37,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from gtpipe_shared import ledger
+from gtpipe_shared import labeling_output
 from gtpipe_shared.aws import error_code
 from gtpipe_shared.manifest import IMAGE_CLASSIFICATION, OBJECT_DETECTION, TASK_TYPES, is_blank, iter_lines
 from gtpipe_shared.s3uri import S3UriError, parse_s3_uri
@@ -348,7 +349,9 @@ def validate_answer(task_type: str, answer: Any, class_names: Sequence[str]) -> 
 
     Classification: ``{"label": <class id>}``. Bounding boxes: ``{"boxes": [{"class_id", "left", "top",
     "width", "height"}], "image_size": {"width", "height"}}`` in pixels of the image; an empty list says the
-    image shows none of the classes. Boxes overshooting an edge by up to 2 % of the side are clipped.
+    image shows none of the classes; ``image_size`` must be whole pixels. Boxes overshooting an edge by up
+    to 2 % of the side are clipped; stored boxes are whole pixels (``labeling_output.validate_answer``, the
+    form the output writer reads).
     """
     if not isinstance(answer, dict):
         raise InvalidAnswer("answer must be a JSON object")
@@ -386,15 +389,15 @@ def validate_answer(task_type: str, answer: Any, class_names: Sequence[str]) -> 
         left, right = _clip_span(edges["left"], edges["width"], float(width), where, "width")
         top, bottom = _clip_span(edges["top"], edges["height"], float(height), where, "height")
         cleaned.append(
-            {
-                "class_id": class_id,
-                "left": round(left, 2),
-                "top": round(top, 2),
-                "width": round(right - left, 2),
-                "height": round(bottom - top, 2),
-            }
+            {"class_id": class_id, "left": left, "top": top, "width": right - left, "height": bottom - top}
         )
-    return {"boxes": cleaned, "image_size": {"width": width, "height": height}}
+    try:
+        # The output writer's normal form (whole pixels, integer image size), so finish never refuses it.
+        return labeling_output.validate_answer(
+            task_type, list(class_names), {"boxes": cleaned, "image_size": {"width": width, "height": height}}
+        )
+    except ValueError as exc:
+        raise InvalidAnswer(str(exc)) from None
 
 
 def _clip_span(start: float, length: float, side: float, where: str, axis: str) -> tuple[float, float]:

@@ -344,6 +344,7 @@ SIZE = {"width": 100, "height": 80}
         ({"boxes": [box(top=-5)], "image_size": SIZE}, r"boxes\[0\] lies outside the image \(height 80\)"),
         ({"boxes": [box()], "image_size": {"width": 0, "height": 80}}, "image_size width and height"),
         ({"boxes": [box()]}, "needs 'image_size'"),
+        ({"boxes": [box()], "image_size": {"width": 100.5, "height": 80}}, "must be positive whole numbers"),
         ({"image_size": SIZE}, "needs 'boxes'"),
     ],
 )
