@@ -44,6 +44,7 @@ from report.model import (
     EXAMPLES,
     LABELS,
     STEPS,
+    TEAM,
     ClassificationExample,
     DetectionExample,
     RunData,
@@ -459,6 +460,44 @@ def average_precision(data: RunData) -> bytes:
     ax.set_xlabel("average precision at IoU 0.5")
     ax.set_title(f"Average precision per class ({evaluation.count} validation images)")
     ax.legend(loc="lower right")
+    return _png(figure)
+
+
+def team_agreement(data: RunData) -> bytes:
+    """Agreement with the consolidated labels per labeler as horizontal bars (most answers first), with
+    the team's mean; gray: no answer that could be compared."""
+    team = data.team
+    assert team is not None
+    workers = team.workers
+    n = len(workers)
+    figure = _figure(10, 1.6 + 0.28 * n)
+    ax = figure.subplots()
+    positions = np.arange(n)
+    values = [w.agreement if w.agreement is not None else 0.0 for w in workers]
+    colors = [BLUE if w.agreement is not None else GRAY for w in workers]
+    ax.barh(positions, values, color=colors)
+    ax.set_yticks(positions, [short(w.username, 30) for w in workers], fontsize=_tick_size(n))
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1.25)
+    for y, worker in zip(positions, workers, strict=True):
+        share = f"{worker.agreement:.2f}" if worker.agreement is not None else "nothing to compare"
+        text = f"{share} ({worker.answers} answers)"
+        ax.annotate(
+            text,
+            (worker.agreement or 0.0, y),
+            xytext=(3, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=7,
+        )
+    compared = [(w.agreement, w.answers) for w in workers if w.agreement is not None]
+    if compared:
+        weighted = sum(a * c for a, c in compared) / max(sum(c for _, c in compared), 1)
+        ax.axvline(weighted, color=ORANGE, linestyle="--", label=f"team {weighted:.3f} (weighted by answers)")
+        ax.legend(loc="lower right")
+    unit = "boxes" if data.is_detection else "answers"
+    ax.set_xlabel(f"share of {unit} agreeing with the consolidated labels")
+    ax.set_title(f"Agreement per labeler ({team.answers} answers on {team.objects} objects)")
     return _png(figure)
 
 
@@ -887,6 +926,21 @@ def render_figures(data: RunData) -> list[RenderedFigure]:
             ),
             labeling_cost,
             None if data.cost is not None else _unavailable(data, COST, "no labeling cost"),
+        )
+        team_reason = None if data.team is not None else _unavailable(data, TEAM, "no team statistics")
+        if team_reason is None and data.team is not None and not data.team.workers:
+            team_reason = "the team statistics list no labeler"
+        add(
+            RenderedFigure(
+                "team_agreement.png",
+                "team",
+                "Agreement per labeler",
+                "Horizontal bar chart of each labeler's agreement with the consolidated labels",
+                "Share of each labeler's answers (object detection: drawn boxes) that agree with the consolidated "
+                "label; the dashed line is the team's mean weighted by answers.",
+            ),
+            team_agreement,
+            team_reason,
         )
         add(
             RenderedFigure(

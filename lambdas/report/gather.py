@@ -64,6 +64,7 @@ from report.model import (
     EXAMPLES,
     LABELS,
     STEPS,
+    TEAM,
     Box,
     ClassificationExample,
     DetectionExample,
@@ -73,6 +74,7 @@ from report.model import (
     StepTiming,
     TrainingCurves,
 )
+from report.team import parse_team
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 MAX_MANIFEST_LINES = 1_000_000
@@ -175,6 +177,7 @@ class Gatherer:
         self._headline()
         self._guard(LABELS, "the labels", self._labels)
         self._guard(COST, "the labeling cost", self._cost)
+        self._guard(TEAM, "the labeling team's statistics", self._team)
         self._guard(EVALUATION, "the evaluation", self._evaluation)
         self._guard(EXAMPLES, "the validation examples", self._examples)
         self._guard(CURVES, "the training curves", self._curves)
@@ -490,6 +493,30 @@ class Gatherer:
             or isinstance(self.ledger.get("labeling"), Mapping)
             or self.data.headline.manifest_kind == "input"
         )
+
+    def _team(self) -> None:
+        """The builtin labeling service's team statistics: the ledger's ``labeling_team`` (notify
+        ``labeled``), else the state's ``labeling.team``; otherwise why there are none."""
+        for raw, source in (
+            (self.ledger.get("labeling_team"), "runs ledger (labeling_team)"),
+            (dig(self.state, "labeling", "team"), "state machine's labeling result (labeling.team)"),
+        ):
+            if raw is not None:
+                self.data.team = parse_team(raw, source)
+                return
+        backend = _text(dig(self.state, "config", "labeling", "backend")) or _text(
+            dig(self.state, "labeling", "backend")
+        )
+        if not self._labeling_ran():
+            reason = "no labeling job ran: the dropped manifest already carried labels"
+        elif backend == "builtin":
+            reason = "the labeling service recorded no team statistics for this run (labeling did not finish)"
+        else:
+            reason = (
+                "the labels come from SageMaker Ground Truth, which does not publish per-worker statistics "
+                "(the builtin labeling backend does)"
+            )
+        self.data.missing(TEAM, reason)
 
     def _cost(self) -> None:
         if not self._labeling_ran():

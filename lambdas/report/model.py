@@ -22,6 +22,7 @@ CURVES = "curves"
 EVALUATION = "evaluation"
 EXAMPLES = "examples"
 STEPS = "steps"
+TEAM = "team"
 
 Box = tuple[float, float, float, float]
 """xmin, ymin, xmax, ymax normalized to 0..1 (the object-detection algorithm's output convention)."""
@@ -232,6 +233,45 @@ class Headline:
 
 
 @dataclass
+class TeamWorker:
+    """One labeler's numbers (builtin labeling service): answers, mean seconds per answer, and the share of
+    answers that agree with the consolidated labels (None: nothing to compare)."""
+
+    worker_id: str
+    username: str
+    answers: int
+    mean_seconds: float | None
+    agreement: float | None
+
+
+@dataclass
+class TeamClass:
+    """One class's consolidated objects and how often the answers on them agreed."""
+
+    class_name: str
+    objects: int
+    agreement: float | None
+
+
+@dataclass
+class LabelingTeam:
+    """The labeling team's statistics (``labeling_team`` in the ledger, or ``labeling.team`` in the state;
+    the contract is in ``gtpipe_shared.labeling_stats``). ``source`` says which was read."""
+
+    workers: list[TeamWorker]
+    classes: list[TeamClass]
+    answers: int
+    objects: int
+    active_seconds: float | None
+    answers_per_hour: float | None
+    objects_per_hour: float | None
+    mean_seconds_per_task: float | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    source: str
+
+
+@dataclass
 class RunData:
     """Everything the report shows; ``unavailable`` maps a part (``LABELS``...) to why it is missing.
 
@@ -257,6 +297,7 @@ class RunData:
     detection_samples: list[int] = field(default_factory=list)
     examples_note: str | None = None
     steps: list[StepTiming] = field(default_factory=list)
+    team: LabelingTeam | None = None
     unavailable: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 

@@ -12,12 +12,13 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from report.figures import RenderedFigure, format_duration
-from report.model import LABELS, RunData
+from report.model import LABELS, TEAM, RunData
 
 FIGURES_DIR = "figures"
 SECTIONS = (
     ("labels", "Labels"),
     ("cost", "Labeling cost"),
+    ("team", "Labeling team"),
     ("training", "Training"),
     ("evaluation", "Evaluation"),
     ("examples", "Validation examples"),
@@ -256,6 +257,67 @@ def cost_table(data: RunData) -> str:
     return _table(headers, rows, [True] * 6) + "".join(f'<p class="muted">{esc(n)}</p>' for n in notes)
 
 
+def _share(value: float | None) -> str:
+    return f"{value:.1%}" if value is not None else "-"
+
+
+def _rate(value: float | None, unit: str) -> str:
+    return f"{value:,.1f} {unit}" if value is not None else "-"
+
+
+def team_html(data: RunData) -> str:
+    """Throughput cards, the labelers table and per-class agreement of the builtin labeling service's
+    team; 'not available' with the reason when there are no statistics."""
+    team = data.team
+    if team is None:
+        reason = data.unavailable.get(TEAM, "no team statistics")
+        return f'<div class="unavailable">not available: {esc(reason)}</div>'
+    active = format_duration(team.active_seconds) if team.active_seconds else "-"
+    cards = [
+        _card(
+            "answers per hour", _rate(team.answers_per_hour, "/ h"), f"{team.answers:,} answers in {active}"
+        ),
+        _card("objects per hour", _rate(team.objects_per_hour, "/ h"), f"{team.objects:,} objects labeled"),
+        _card(
+            "time per task",
+            f"{team.mean_seconds_per_task:.1f} s" if team.mean_seconds_per_task is not None else "-",
+            "mean of the seconds labelers took per answer",
+        ),
+    ]
+    span = f"{_time(team.started_at)} to {_time(team.finished_at)}"
+    parts = [
+        '<div class="cards">' + "".join(cards) + "</div>",
+        f'<p class="muted">Source: {esc(team.source)}; active from the first task taken to the last answer: '
+        f"{esc(span)}.</p>",
+    ]
+    unit = "drawn boxes" if data.is_detection else "answers"
+    if team.workers:
+        rows = [
+            [
+                w.username,
+                _count(w.answers),
+                f"{w.mean_seconds:.1f}" if w.mean_seconds is not None else "-",
+                _share(w.agreement),
+            ]
+            for w in team.workers
+        ]
+        parts.append("<h3>Labelers</h3>")
+        parts.append(
+            _table(["labeler", "answers", "mean seconds", "agreement"], rows, [False, True, True, True])
+        )
+        parts.append(
+            f'<p class="muted">Agreement: share of the labeler\'s {esc(unit)} that match the consolidated label.</p>'
+        )
+    else:
+        parts.append('<p class="muted">No labeler answered.</p>')
+    if team.classes:
+        rows = [[c.class_name, _count(c.objects), _share(c.agreement)] for c in team.classes]
+        objects = "consolidated boxes" if data.is_detection else "objects"
+        parts.append("<h3>Agreement per class</h3>")
+        parts.append(_table(["class", objects, "agreement"], rows, [False, True, True]))
+    return "".join(parts)
+
+
 def render_page(data: RunData, figures: Sequence[RenderedFigure], generated_at: datetime) -> str:
     """The complete HTML page."""
     sections = []
@@ -272,6 +334,9 @@ def render_page(data: RunData, figures: Sequence[RenderedFigure], generated_at: 
                 parts.append(f'<div class="unavailable">not available: {esc(data.unavailable[LABELS])}</div>')
         if key == "cost":
             parts.append(cost_table(data))
+        if key == "team":
+            # Without statistics the section says why once (not again under the figure's title).
+            parts = [team_html(data)] + (parts if data.team is not None else [])
         if key == "evaluation":
             if data.evaluation is not None:
                 parts.insert(0, f'<p class="muted">Source: {esc(data.evaluation.source)}.</p>')

@@ -241,6 +241,12 @@ def test_digits_report_headline_and_sections(env: Env) -> None:
     assert "estimated $27.96, budget $50.00" in html
     assert "Final active-learning model: <code>arn:aws:sagemaker:" in html
     assert "recorded in the runs ledger" in html
+    # a Ground Truth run has no team statistics, and the labeling team section says why
+    assert (
+        '<section id="team"><h2>Labeling team</h2><div class="unavailable">not available: the labels come from '
+        in html
+    )
+    assert "team_agreement.png" not in rendered.pngs
 
 
 def test_digits_data_comes_from_every_source(env: Env) -> None:
@@ -320,6 +326,7 @@ def test_augmented_manifest_run_has_no_labeling_cost(env: Env) -> None:
         in html
     )
     assert "dropped augmented manifest" in html
+    assert 'Labeling team</h2><div class="unavailable">not available: no labeling job ran' in html
 
 
 def test_costs_are_computed_when_the_ledger_has_none(env: Env) -> None:

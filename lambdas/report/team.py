@@ -1,0 +1,73 @@
+"""The labeling team's statistics as the report reads them (pure; no AWS, no matplotlib).
+
+The builtin labeling service writes them (``gtpipe_shared.labeling_stats``); notify stores them on the run
+item as ``labeling_team`` and the state machine keeps them in ``labeling.team``. Values may come back from
+DynamoDB as ints where floats were written, and absent values are dropped there, so every number is
+optional here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from report.labels import parse_time
+from report.model import LabelingTeam, TeamClass, TeamWorker
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _count(value: Any) -> int:
+    number = _number(value)
+    return int(number) if number is not None and number >= 0 else 0
+
+
+def _share(value: Any) -> float | None:
+    number = _number(value)
+    return number if number is not None and 0.0 <= number <= 1.0 else None
+
+
+def parse_team(raw: Any, source: str) -> LabelingTeam:
+    """A :class:`LabelingTeam` from the statistics mapping; ValueError when it is not one (no ``workers``
+    list). Entries that are not objects are skipped; unknown or malformed numbers become None."""
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("workers"), list):
+        raise ValueError(f"the {source} holds no team statistics (an object with a 'workers' list)")
+    workers = [
+        TeamWorker(
+            worker_id=str(item.get("worker_id", "")),
+            username=str(item.get("username") or item.get("worker_id") or "unknown"),
+            answers=_count(item.get("answers")),
+            mean_seconds=_number(item.get("mean_seconds")),
+            agreement=_share(item.get("agreement")),
+        )
+        for item in raw["workers"]
+        if isinstance(item, Mapping)
+    ]
+    classes_raw = raw.get("classes")
+    classes = [
+        TeamClass(
+            class_name=str(item.get("class_name", "")),
+            objects=_count(item.get("objects")),
+            agreement=_share(item.get("agreement")),
+        )
+        for item in (classes_raw if isinstance(classes_raw, list) else [])
+        if isinstance(item, Mapping)
+    ]
+    return LabelingTeam(
+        workers=workers,
+        classes=classes,
+        answers=_count(raw.get("answers")),
+        objects=_count(raw.get("objects")),
+        active_seconds=_number(raw.get("active_seconds")),
+        answers_per_hour=_number(raw.get("answers_per_hour")),
+        objects_per_hour=_number(raw.get("objects_per_hour")),
+        mean_seconds_per_task=_number(raw.get("mean_seconds_per_task")),
+        started_at=parse_time(raw.get("started_at")),
+        finished_at=parse_time(raw.get("finished_at")),
+        source=source,
+    )
