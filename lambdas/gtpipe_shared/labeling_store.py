@@ -30,14 +30,13 @@ import math
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from gtpipe_shared import ledger
-from gtpipe_shared import labeling_output
+from gtpipe_shared import labeling_output, ledger
 from gtpipe_shared.aws import error_code
 from gtpipe_shared.manifest import IMAGE_CLASSIFICATION, OBJECT_DETECTION, TASK_TYPES, is_blank, iter_lines
 from gtpipe_shared.s3uri import S3UriError, parse_s3_uri
@@ -258,14 +257,6 @@ class StoredObject:
     source_ref: str
     line: str
     answer_count: int
-
-
-@dataclass
-class _Expr:
-    """An update/condition with its placeholders."""
-
-    names: dict[str, str] = field(default_factory=dict)
-    values: dict[str, Any] = field(default_factory=dict)
 
 
 # --- manifest -> objects ----------------------------------------------------------------------------
@@ -1088,3 +1079,33 @@ def all_answers(table: Any, job_name: str) -> dict[int, list[StoredAnswer]]:
 def workers(table: Any, job_name: str) -> list[dict[str, Any]]:
     """The job's worker items (``worker_id``, ``username``, ``answers``, ``seconds_total``, ...)."""
     return list(_prefix(table, job_name, "WRK#"))
+
+
+# --- runs ledger ------------------------------------------------------------------------------------
+
+
+def ledger_progress(progress_now: Progress, now: float) -> dict[str, Any]:
+    """The run item's ``labeling_progress`` map (docs/labeling-service.md, "Ledger")."""
+    return {
+        "job_name": progress_now.job_name,
+        "objects": progress_now.objects,
+        "objects_done": progress_now.objects_done,
+        "answers_done": progress_now.answers_done,
+        "answers_needed": progress_now.answers_needed,
+        "updated_at": iso(now),
+    }
+
+
+def record_ledger_progress(runs_table: Any, run_id: str, progress_now: Progress, now: float) -> bool:
+    """Write ``labeling_progress`` on the run item; False when the run is not in the ledger (nothing
+    written: the ledger never gets items for foreign runs)."""
+    done = _conditional(
+        runs_table.update_item,
+        Key={"run_id": run_id},
+        UpdateExpression="SET labeling_progress = :progress, updated_at = :now",
+        ConditionExpression="attribute_exists(run_id)",
+        ExpressionAttributeValues=ledger.to_dynamo(
+            {":progress": ledger_progress(progress_now, now), ":now": iso(now)}
+        ),
+    )
+    return done is not None

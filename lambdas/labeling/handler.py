@@ -1,10 +1,398 @@
-"""labeling: the builtin labeling service's job function (open / sweep / finish). Work in progress."""
+"""labeling: the builtin labeling service's job function (docs/labeling-service.md).
+
+Three actions, one function:
+
+* ``open`` (the state machine's ``LabelWithTeam`` task, ``.waitForTaskToken``): read the input manifest at
+  its version, create the job and its tasks, record ``labeling_progress`` on the run. An unreadable or
+  invalid manifest answers the token with ``SendTaskFailure`` ``LabelingInputInvalid``. A retried open of the
+  same job only replaces the stored token.
+* ``finish`` (async invoke by the labeling API when the last answer arrives; the sweep): consolidate, write
+  Ground Truth's output to the data bucket and answer the token: ``SendTaskSuccess`` with the Label state's
+  result shape plus the team statistics, or ``SendTaskFailure`` ``LabelingIncomplete`` / ``LabelingFailed``.
+  Idempotent: a finished job is left alone, and a claim keeps concurrent finishes from both writing.
+* ``sweep`` (EventBridge schedule, any event without ``action``): for every unfinished job, a heartbeat to
+  the waiting run (a run that no longer waits fails the job), expired leases back to the pool, jobs past
+  their lifetime closed and finished, and jobs stuck in ``CONSOLIDATING`` (a lost async invoke) finished.
+  One job's error is logged and the others are still swept.
+
+The logic lives in ``gtpipe_shared.labeling_store`` (the table) and ``gtpipe_shared.labeling_output``
+(consolidation and files); this module moves data between them, S3 and Step Functions.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import os
+import time
+import uuid
 from typing import Any
 
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import BotoCoreError, ClientError
+from gtpipe_shared import labeling_store as store
+from gtpipe_shared.aws import client, error_code, table
+from gtpipe_shared.config import require_env
+from gtpipe_shared.labeling_output import JobInfo, LabelingOutput, WorkerAnswer, build_output, job_prefix
+from gtpipe_shared.s3uri import S3UriError, parse_s3_uri
 
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Dispatch on ``event["action"]`` (first cut: not implemented yet)."""
-    raise NotImplementedError("labeling handler: work in progress (issue 9)")
+logger = Logger()
+tracer = Tracer()
+
+INPUT_INVALID = "LabelingInputInvalid"
+INCOMPLETE = "LabelingIncomplete"
+FAILED = "LabelingFailed"
+# Token answers meaning the run no longer waits for this job (timed out, stopped, or already answered).
+GONE_TOKEN_ERRORS = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"})
+STUCK_CONSOLIDATING_SECONDS = 120
+MAX_CAUSE = 32_000
+# SendTaskSuccess accepts 256 KiB of output; large teams' statistics are trimmed to stay well below.
+MAX_OUTPUT_BYTES = 200_000
+DEFAULT_LIFETIME_SECONDS = 864_000
+DEFAULT_LEASE_SECONDS = 300
+DEFAULT_WORKERS = 3
+DEFAULT_MIN_SHARE = 0.9
+
+
+def sfn() -> Any:
+    """The Step Functions client (tests replace this function)."""
+    return client("stepfunctions")
+
+
+def tasks() -> Any:
+    """The tasks table."""
+    return table(require_env("LABELING_TABLE"))
+
+
+def runs() -> Any:
+    """The runs ledger."""
+    return table(require_env("RUNS_TABLE"))
+
+
+def _cause(text: str) -> str:
+    return text if len(text) <= MAX_CAUSE else text[: MAX_CAUSE - 3] + "..."
+
+
+def record_progress(job_name: str, run_id: str, now: float) -> None:
+    """``labeling_progress`` on the run item (a run missing from the ledger is logged, not an error)."""
+    if not store.record_ledger_progress(runs(), run_id, store.progress(tasks(), job_name), now):
+        logger.warning("run not in the ledger; progress not recorded", extra={"run_id": run_id})
+
+
+# --- open -------------------------------------------------------------------------------------------
+
+
+class InputInvalid(Exception):
+    """The job's input cannot be used; the message is the task failure's cause."""
+
+
+def _read_s3(uri: str, version_id: str | None, what: str) -> bytes:
+    try:
+        bucket, key = parse_s3_uri(uri)
+    except S3UriError as exc:
+        raise InputInvalid(f"{what}: {exc}") from exc
+    kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
+    if version_id:
+        kwargs["VersionId"] = version_id
+    try:
+        return bytes(client("s3").get_object(**kwargs)["Body"].read())
+    except ClientError as exc:
+        version = f" (version {version_id})" if version_id else ""
+        raise InputInvalid(f"{what} {uri}{version} cannot be read: {error_code(exc) or exc}") from exc
+
+
+def class_names_of(settings: dict[str, Any]) -> tuple[str, ...]:
+    """The label categories in class-id order: ``settings["class_names"]``, else the label categories file
+    start_run writes (``{"labels": [{"label": name}, ...]}`` at ``label_categories_uri``)."""
+    names = settings.get("class_names")
+    if not names and settings.get("label_categories_uri"):
+        raw = _read_s3(str(settings["label_categories_uri"]), None, "label categories file")
+        try:
+            names = [entry["label"] for entry in json.loads(raw)["labels"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InputInvalid("label categories file is not {'labels': [{'label': name}, ...]}") from exc
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
+        raise InputInvalid(
+            "no class names: settings.class_names or label_categories_uri must name the classes"
+        )
+    return tuple(names)
+
+
+def job_spec(event: dict[str, Any], class_names: tuple[str, ...], now: float) -> store.JobSpec:
+    """The job's settings from the ``open`` payload (defaults as docs/labeling-service.md)."""
+    settings = event.get("settings") or {}
+    data_bucket = require_env("DATA_BUCKET")
+    lifetime = int(settings.get("task_availability_lifetime_seconds") or DEFAULT_LIFETIME_SECONDS)
+    lease_seconds = settings.get("lease_seconds") or settings.get("task_time_limit_seconds")
+    return store.JobSpec(
+        job_name=str(event["job_name"]),
+        run_id=str(event["run_id"]),
+        task_type=str(event["task_type"]),
+        task_token=str(event["task_token"]),
+        class_names=class_names,
+        label_attribute=str(event.get("label_attribute") or settings.get("label_attribute") or "category"),
+        manifest_uri=str(event["manifest_uri"]),
+        output_path=str(settings.get("output_path") or f"s3://{data_bucket}/labeling/"),
+        data_bucket=data_bucket,
+        workers_per_object=int(settings.get("workers_per_object") or DEFAULT_WORKERS),
+        lease_seconds=int(lease_seconds or DEFAULT_LEASE_SECONDS),
+        expires_at=int(now) + lifetime,
+        min_labeled_share=float(settings.get("min_labeled_share", DEFAULT_MIN_SHARE)),
+        title=str(settings.get("task_title") or ""),
+        description=str(settings.get("task_description") or ""),
+        instructions=str(settings.get("instructions") or ""),
+    )
+
+
+@tracer.capture_method
+def open_job(event: dict[str, Any], now: float) -> dict[str, Any]:
+    """Create the job from the manifest; answer the token with LabelingInputInvalid when it is unusable."""
+    missing = [
+        key for key in ("task_token", "job_name", "run_id", "task_type", "manifest_uri") if not event.get(key)
+    ]
+    if missing:
+        # Without a token there is nobody to answer; without the rest the payload is not the contract's.
+        raise ValueError(f"open payload lacks {', '.join(missing)}")
+    job_name = str(event["job_name"])
+    try:
+        objects = store.objects_from_manifest(
+            _read_s3(str(event["manifest_uri"]), event.get("manifest_version_id"), "input manifest")
+        )
+        spec = job_spec(event, class_names_of(event.get("settings") or {}), now)
+    except (InputInvalid, store.InvalidManifest, ValueError) as exc:
+        cause = f"job {job_name}: {exc}"
+        logger.warning("labeling input invalid", extra={"job_name": job_name, "cause": cause[:500]})
+        sfn().send_task_failure(taskToken=event["task_token"], error=INPUT_INVALID, cause=_cause(cause))
+        return {"job_name": job_name, "status": "input-invalid", "cause": cause}
+    outcome = store.open_job(tasks(), spec, objects, now)
+    record_progress(job_name, spec.run_id, now)
+    logger.info(
+        "labeling job open" if outcome.created else "labeling job exists; token replaced",
+        extra={"job_name": job_name, "objects": len(objects), "status": outcome.job.get("status")},
+    )
+    return {
+        "job_name": job_name,
+        "status": outcome.job.get("status"),
+        "created": outcome.created,
+        "objects": len(objects),
+    }
+
+
+# --- finish -----------------------------------------------------------------------------------------
+
+
+def job_info(job: dict[str, Any]) -> JobInfo:
+    """What the output writer needs of a job item."""
+    pool = os.environ.get("USER_POOL_ID", "")
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION", "")
+    issuer = f"https://cognito-idp.{region}.amazonaws.com/{pool}" if pool else ""
+    return JobInfo(
+        job_name=str(job["job_name"]),
+        task_type=str(job["task_type"]),
+        label_attribute=str(job["label_attribute"]),
+        class_names=tuple(job.get("class_names") or ()),
+        output_path=str(job["output_path"]),
+        identity_issuer=issuer,
+    )
+
+
+def build_job_output(job: dict[str, Any], now: float) -> LabelingOutput:
+    """Consolidate the job's answers into Ground Truth's output files (nothing written yet)."""
+    name = str(job["job_name"])
+    lines = [json.loads(obj.line) for obj in store.objects(tasks(), name)]
+    answers = {
+        index: [
+            WorkerAnswer(r.index, r.worker_id, r.username, r.answer, r.accepted_at, r.submitted_at, r.seconds)
+            for r in records
+        ]
+        for index, records in store.all_answers(tasks(), name).items()
+    }
+    return build_output(
+        job_info(job),
+        lines,
+        answers,
+        workers_per_object=int(job.get("workers_per_object", 1)),
+        now=dt.datetime.fromtimestamp(now, tz=dt.UTC),
+    )
+
+
+def write_files(job: dict[str, Any], output: LabelingOutput) -> None:
+    """Put the output files into the bucket of the job's output path (the bucket's default encryption)."""
+    bucket, _prefix = job_prefix(str(job["output_path"]), str(job["job_name"]))
+    s3 = client("s3")
+    for key, body in output.files.items():
+        content_type = "application/json" if key.endswith(".json") else "application/jsonlines"
+        s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+
+
+def success_output(job_name: str, output: LabelingOutput) -> dict[str, Any]:
+    """The token's output: the Label state's result shape plus the team statistics."""
+    result: dict[str, Any] = {
+        "job_arn": f"gtpipe:labeling-job/{job_name}",
+        "backend": "builtin",
+        "output_uri": output.output_uri,
+        "counters": dict(output.counters),
+        "job_output": {"OutputDatasetS3Uri": output.output_uri},
+        "team": output.team,
+    }
+    if len(json.dumps(result, default=str)) > MAX_OUTPUT_BYTES:
+        # The full statistics are in team/stats.json; the run carries the totals only.
+        result["team"] = {k: v for k, v in output.team.items() if k not in ("workers", "classes")}
+        result["team"]["trimmed"] = True
+    return result
+
+
+def _answer_token(
+    job: dict[str, Any], *, success: dict[str, Any] | None = None, error: str = "", cause: str = ""
+) -> str | None:
+    """Send the token's answer; the error code when the run no longer waits (the answer is moot)."""
+    try:
+        if success is not None:
+            sfn().send_task_success(taskToken=job["task_token"], output=json.dumps(success, default=str))
+        else:
+            sfn().send_task_failure(taskToken=job["task_token"], error=error, cause=_cause(cause))
+    except ClientError as exc:
+        if error_code(exc) in GONE_TOKEN_ERRORS:
+            logger.warning(
+                "the run no longer waits for this job",
+                extra={"job_name": job["job_name"], "error": error_code(exc)},
+            )
+            return error_code(exc)
+        raise
+    return None
+
+
+@tracer.capture_method
+def finish(job_name: str, now: float, claim_id: str) -> dict[str, Any]:
+    """Write the job's output and answer its token (once; see the module docstring)."""
+    job = store.get_job(tasks(), job_name)
+    status = job.get("status")
+    if status in store.FINAL_STATUSES:
+        return {"job_name": job_name, "status": status, "already_finished": True}
+    if status == store.OPEN and not store.complete_if_done(tasks(), job_name, now):
+        return {"job_name": job_name, "status": status, "skipped": "the job still takes answers"}
+    if not store.claim_finish(tasks(), job_name, claim_id, now):
+        return {"job_name": job_name, "status": store.CONSOLIDATING, "skipped": "another finish is writing"}
+    job = store.get_job(tasks(), job_name)
+    try:
+        output = build_job_output(job, now)
+        write_files(job, output)
+    except (ValueError, KeyError, ClientError, BotoCoreError) as exc:
+        logger.exception("labeling output failed", extra={"job_name": job_name})
+        cause = f"job {job_name}: consolidating or writing the output failed: {exc}"
+        gone = _answer_token(job, error=FAILED, cause=cause)
+        store.end_job(tasks(), job_name, store.FAILED, now, _details(failure=cause, token_error=gone))
+        record_progress(job_name, str(job["run_id"]), now)
+        return {"job_name": job_name, "status": store.FAILED, "cause": cause}
+    objects = int(job.get("object_count", 0)) or 1
+    share = len(output.labeled) / objects
+    minimum = float(job.get("min_labeled_share", DEFAULT_MIN_SHARE))
+    if share < minimum:
+        bucket, prefix = job_prefix(str(job["output_path"]), job_name)
+        cause = (
+            f"job {job_name} closed with {len(output.labeled)} of {objects} objects labeled (share {share:.2f}), "
+            f"below the minimum {minimum:.2f}; objects without all their answers: "
+            f"s3://{bucket}/{prefix}manifests/output/unlabeled.manifest"
+        )
+        gone = _answer_token(job, error=INCOMPLETE, cause=cause)
+        final = store.INCOMPLETE
+        details = _details(failure=cause, token_error=gone, output_uri=output.output_uri)
+    else:
+        gone = _answer_token(job, success=success_output(job_name, output))
+        final = store.COMPLETED
+        details = _details(token_error=gone, output_uri=output.output_uri)
+    details["counters"] = dict(output.counters)
+    store.end_job(tasks(), job_name, final, now, details)
+    record_progress(job_name, str(job["run_id"]), now)
+    try:
+        store.expire_items(tasks(), job_name, now)
+    except (ClientError, BotoCoreError, RuntimeError):
+        logger.exception("could not set the TTL on the job's items", extra={"job_name": job_name})
+    logger.info(
+        "labeling job finished",
+        extra={"job_name": job_name, "status": final, "labeled_share": round(share, 4)},
+    )
+    return {
+        "job_name": job_name,
+        "status": final,
+        "output_uri": output.output_uri,
+        "counters": output.counters,
+    }
+
+
+def _details(**values: Any) -> dict[str, Any]:
+    return {key: value for key, value in values.items() if value is not None}
+
+
+# --- sweep ------------------------------------------------------------------------------------------
+
+
+def _heartbeat(job: dict[str, Any], now: float) -> bool:
+    """Tell the run the job is alive; False (and the job FAILED) when the run no longer waits."""
+    try:
+        sfn().send_task_heartbeat(taskToken=job["task_token"])
+    except ClientError as exc:
+        if error_code(exc) not in GONE_TOKEN_ERRORS:
+            raise
+        reason = f"the run no longer waits for this job ({error_code(exc)})"
+        store.end_job(tasks(), str(job["job_name"]), store.FAILED, now, {"failure": reason})
+        logger.warning(
+            "labeling job abandoned by its run", extra={"job_name": job["job_name"], "error": error_code(exc)}
+        )
+        return False
+    return True
+
+
+def sweep_job(job: dict[str, Any], now: float, claim_id: str) -> str:
+    """One job's sweep; what was done (for the summary)."""
+    name = str(job["job_name"])
+    if not _heartbeat(job, now):
+        return "abandoned"
+    if job.get("status") == store.CONSOLIDATING:
+        if now - float(job.get("consolidating_at", now)) >= STUCK_CONSOLIDATING_SECONDS:
+            return f"refinished:{finish(name, now, claim_id)['status']}"
+        return "consolidating"
+    if int(job.get("expires_at", 0)) <= int(now):
+        store.close_job(tasks(), name, now, "lifetime-ended")
+        return f"closed:{finish(name, now, claim_id)['status']}"
+    if store.complete_if_done(tasks(), name, now):  # the answer that completed it died before this
+        return f"completed:{finish(name, now, claim_id)['status']}"
+    reclaimed = store.reclaim_expired(tasks(), name, now)
+    return f"reclaimed:{reclaimed}" if reclaimed else "open"
+
+
+@tracer.capture_method
+def sweep(now: float, claim_id: str) -> dict[str, Any]:
+    """Sweep every unfinished job; a job's error is logged and the others are still swept."""
+    results: dict[str, str] = {}
+    for status in (store.OPEN, store.CONSOLIDATING):
+        for job in store.jobs_with_index_status(tasks(), status):
+            name = str(job["job_name"])
+            try:
+                results[name] = sweep_job(job, now, claim_id)
+            except Exception as exc:  # one broken job must not stop the sweep of the others
+                logger.exception("sweeping a job failed", extra={"job_name": name})
+                results[name] = f"error:{error_code(exc) or type(exc).__name__}"
+    return {"action": "sweep", "jobs": results}
+
+
+# --- entry point ------------------------------------------------------------------------------------
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """``{"action": "open" | "finish" | "sweep", ...}``; an event without ``action`` (the schedule) sweeps."""
+    action = event.get("action") if isinstance(event, dict) else None
+    now = time.time()
+    claim_id = getattr(context, "aws_request_id", None) or uuid.uuid4().hex
+    if action == "open":
+        return open_job(event, now)
+    if action == "finish":
+        if not event.get("job_name"):
+            raise ValueError("finish needs job_name")
+        return finish(str(event["job_name"]), now, claim_id)
+    if action in (None, "sweep"):
+        return sweep(now, claim_id)
+    raise ValueError(f"unknown action {action!r}: expected open, finish or sweep")
