@@ -136,8 +136,6 @@ class LabelingService:
             "LabelingUrl": self.url + "/",
             "LabelingUsername": self.person.username,
             "LabelingPassword": self.person.password,
-            "LabelingUserPoolId": self.pool_id,
-            "LabelingClientId": self.client_id,
         }
 
 

@@ -54,7 +54,8 @@ class CrowdSettings:
     box_noise: BoxNoise = field(default_factory=BoxNoise)
     seed: int = 0
     seconds_per_task: float = 0.0
-    poll_seconds: float = 0.5
+    # Idle workers poll the job list this often (each poll is an API call: a Lambda invocation).
+    poll_seconds: float = 2.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.error_rate <= 1.0:
