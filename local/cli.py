@@ -82,6 +82,14 @@ def usage(outputs: dict[str, Any]) -> str:
             f"data bucket   {outputs['DataBucketName']}   (drop manifests under {outputs['IncomingPrefix']})",
             f"runs table    {outputs['RunsTableName']}",
             f"labels        simulated workforce reads {outputs['WorkforceReferenceLabels']}",
+            *(
+                [
+                    f"labeling app  {outputs['LabelingUrl']}   (sign in as {outputs['LabelingUsername']} / "
+                    f"{outputs['LabelingPassword']})"
+                ]
+                if outputs.get("LabelingUrl")
+                else []
+            ),
             "",
             "export AWS_ENDPOINT_URL={} AWS_DEFAULT_REGION={} AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={}".format(
                 outputs["AwsEndpointUrl"],
