@@ -24,6 +24,7 @@ BENCHMARKS = {
     "api": "bench.api_bench",
     "demo": "bench.demo_bench",
     "demo-detection": "bench.demo_bench:detection",
+    "consolidation": "bench.consolidation_bench",
 }
 ROOT = Path(__file__).resolve().parents[1]
 
