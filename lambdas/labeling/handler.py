@@ -55,6 +55,11 @@ DEFAULT_WORKERS = 3
 DEFAULT_MIN_SHARE = 0.9
 
 
+def clock() -> float:
+    """Now, in epoch seconds (tests replace this function)."""
+    return time.time()
+
+
 def sfn() -> Any:
     """The Step Functions client (tests replace this function)."""
     return client("stepfunctions")
@@ -385,7 +390,7 @@ def sweep(now: float, claim_id: str) -> dict[str, Any]:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """``{"action": "open" | "finish" | "sweep", ...}``; an event without ``action`` (the schedule) sweeps."""
     action = event.get("action") if isinstance(event, dict) else None
-    now = time.time()
+    now = clock()
     claim_id = getattr(context, "aws_request_id", None) or uuid.uuid4().hex
     if action == "open":
         return open_job(event, now)
