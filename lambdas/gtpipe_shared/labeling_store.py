@@ -1109,3 +1109,33 @@ def record_ledger_progress(runs_table: Any, run_id: str, progress_now: Progress,
         ),
     )
     return done is not None
+
+
+def output_inputs(
+    table: Any, job_name: str
+) -> tuple[list[dict[str, Any]], dict[int, list[labeling_output.WorkerAnswer]]]:
+    """``(manifest lines, answers by object index)`` as ``labeling_output.build_output`` takes them."""
+    lines = [json.loads(obj.line) for obj in objects(table, job_name)]
+    answers = {
+        index: [
+            labeling_output.WorkerAnswer(
+                r.index, r.worker_id, r.username, r.answer, r.accepted_at, r.submitted_at, r.seconds
+            )
+            for r in records
+        ]
+        for index, records in all_answers(table, job_name).items()
+    }
+    return lines, answers
+
+
+def job_info(job: Mapping[str, Any], identity_issuer: str = "") -> labeling_output.JobInfo:
+    """What the output writer needs of a job item; ``identity_issuer`` names the workers' identity
+    provider in worker responses (the Cognito user pool URL)."""
+    return labeling_output.JobInfo(
+        job_name=str(job["job_name"]),
+        task_type=str(job["task_type"]),
+        label_attribute=str(job["label_attribute"]),
+        class_names=tuple(job.get("class_names") or ()),
+        output_path=str(job["output_path"]),
+        identity_issuer=identity_issuer,
+    )

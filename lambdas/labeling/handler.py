@@ -34,7 +34,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from gtpipe_shared import labeling_store as store
 from gtpipe_shared.aws import client, error_code, table
 from gtpipe_shared.config import require_env
-from gtpipe_shared.labeling_output import JobInfo, LabelingOutput, WorkerAnswer, build_output, job_prefix
+from gtpipe_shared.labeling_output import LabelingOutput, build_output, job_prefix
 from gtpipe_shared.s3uri import S3UriError, parse_s3_uri
 
 logger = Logger()
@@ -187,34 +187,18 @@ def open_job(event: dict[str, Any], now: float) -> dict[str, Any]:
 # --- finish -----------------------------------------------------------------------------------------
 
 
-def job_info(job: dict[str, Any]) -> JobInfo:
-    """What the output writer needs of a job item."""
+def identity_issuer() -> str:
+    """The workers' identity provider in worker responses: the user pool's URL (``USER_POOL_ID``, optional)."""
     pool = os.environ.get("USER_POOL_ID", "")
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION", "")
-    issuer = f"https://cognito-idp.{region}.amazonaws.com/{pool}" if pool else ""
-    return JobInfo(
-        job_name=str(job["job_name"]),
-        task_type=str(job["task_type"]),
-        label_attribute=str(job["label_attribute"]),
-        class_names=tuple(job.get("class_names") or ()),
-        output_path=str(job["output_path"]),
-        identity_issuer=issuer,
-    )
+    return f"https://cognito-idp.{region}.amazonaws.com/{pool}" if pool else ""
 
 
 def build_job_output(job: dict[str, Any], now: float) -> LabelingOutput:
     """Consolidate the job's answers into Ground Truth's output files (nothing written yet)."""
-    name = str(job["job_name"])
-    lines = [json.loads(obj.line) for obj in store.objects(tasks(), name)]
-    answers = {
-        index: [
-            WorkerAnswer(r.index, r.worker_id, r.username, r.answer, r.accepted_at, r.submitted_at, r.seconds)
-            for r in records
-        ]
-        for index, records in store.all_answers(tasks(), name).items()
-    }
+    lines, answers = store.output_inputs(tasks(), str(job["job_name"]))
     return build_output(
-        job_info(job),
+        store.job_info(job, identity_issuer()),
         lines,
         answers,
         workers_per_object=int(job.get("workers_per_object", 1)),
