@@ -1,15 +1,359 @@
-"""labeling_api: the builtin labeling service's REST API (API Gateway proxy). Work in progress."""
+"""labeling_api: the builtin labeling service's REST API (API Gateway proxy, Cognito authorizer).
+
+Routes (docs/labeling-service.md, "Labeling API"), all JSON:
+
+* ``GET /api/jobs``: the open jobs with the caller's answer count;
+* ``POST /api/jobs/{job}/lease``: a task for the caller (``{"task": {...}}`` with a short-lived presigned
+  image URL), or ``{"task": null, "reason"}`` when nothing is left for this worker;
+* ``POST /api/jobs/{job}/tasks/{index}/answer``: ``{"lease_id", "answer", "seconds"}`` ->
+  ``{"accepted": true, "progress"}``; the answer that completes the job starts its finish (an async
+  invoke of the labeling function; if that fails the sweep finishes the job later);
+* ``POST /api/jobs/{job}/tasks/{index}/release``: ``{"lease_id"}`` -> ``{"released": true}``;
+* ``GET /api/jobs/{job}/progress``: the job's progress; ``labeling-admins`` also get the team statistics.
+
+The worker is the authorizer's Cognito ``sub``; callers must be in group ``labelers`` or
+``labeling-admins`` (403 ``NotALabeler``). Errors are ``{"error": "<Code>", "message"}`` with 4xx; an
+unexpected error is a 500 without details. Paths may carry the stage (``/prod/api/...``).
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import datetime as dt
+import json
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import BotoCoreError, ClientError
+from gtpipe_shared import labeling_store as store
+from gtpipe_shared.aws import client, table
+from gtpipe_shared.config import ConfigError, json_list_env, require_env
+from gtpipe_shared.http import json_response
+from gtpipe_shared.labeling_output import build_output
+from gtpipe_shared.s3uri import S3UriError, parse_s3_uri
+
+logger = Logger()
+tracer = Tracer()
+
+LABELERS = "labelers"
+ADMINS = "labeling-admins"
+DEFAULT_IMAGE_URL_SECONDS = 300
+MAX_BODY_BYTES = 256 * 1024
 
 
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """API Gateway proxy event -> proxy response (first cut: not implemented yet)."""
+class ApiError(Exception):
+    """A client error with its status and code."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def api_error(status: int, code: str, message: str) -> dict[str, Any]:
+    """``{"error": code, "message": message}`` with the status (the labeling API's error shape)."""
+    return json_response(status, {"error": code, "message": message})
+
+
+def clock() -> float:
+    """Now, in epoch seconds (tests replace this function)."""
+    return time.time()
+
+
+def tasks() -> Any:
+    """The tasks table."""
+    return table(require_env("LABELING_TABLE"))
+
+
+# --- caller -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The signed-in worker: Cognito ``sub``, user name and groups."""
+
+    worker_id: str
+    username: str
+    groups: frozenset[str]
+
+    @property
+    def is_admin(self) -> bool:
+        """Member of ``labeling-admins``."""
+        return ADMINS in self.groups
+
+
+def parse_groups(raw: Any) -> frozenset[str]:
+    """``cognito:groups`` as a set: API Gateway passes a string (``"labelers"``, ``"[labelers, x]"``,
+    ``"labelers,x"`` or space separated); other front ends pass a list."""
+    if isinstance(raw, list | tuple):
+        items = [str(item) for item in raw]
+    elif isinstance(raw, str):
+        items = re.split(r"[\s,]+", raw.strip().strip("[]"))
+    else:
+        items = []
+    return frozenset(item.strip().strip("\"'") for item in items if item.strip().strip("\"'"))
+
+
+def caller(event: dict[str, Any]) -> Caller:
+    """The caller from the authorizer's claims; 401 without a ``sub``, 403 outside the labeling groups."""
+    claims = ((event.get("requestContext") or {}).get("authorizer") or {}).get("claims") or {}
+    if isinstance(claims, str):  # some front ends pass the claims as JSON text
+        try:
+            claims = json.loads(claims)
+        except json.JSONDecodeError:
+            claims = {}
+    sub = claims.get("sub") if isinstance(claims, dict) else None
+    if not isinstance(sub, str) or not sub:
+        raise ApiError(401, "Unauthorized", "no signed-in user (the request carries no Cognito identity)")
+    groups = parse_groups(claims.get("cognito:groups"))
+    if not groups & {LABELERS, ADMINS}:
+        raise ApiError(403, "NotALabeler", f"user is not in the group '{LABELERS}' or '{ADMINS}'")
+    username = str(claims.get("cognito:username") or claims.get("email") or sub)
+    return Caller(sub, username, groups)
+
+
+# --- request helpers --------------------------------------------------------------------------------
+
+
+def body_of(event: dict[str, Any]) -> dict[str, Any]:
+    """The JSON object body (empty object when there is none); 400 when it is not a JSON object."""
+    raw = event.get("body")
+    if raw in (None, ""):
+        return {}
+    if not isinstance(raw, str):
+        raise ApiError(400, "InvalidRequest", "request body must be JSON text")
+    if event.get("isBase64Encoded"):
+        try:
+            raw = base64.b64decode(raw, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError) as exc:
+            raise ApiError(400, "InvalidRequest", "request body is not valid base64 UTF-8") from exc
+    if len(raw) > MAX_BODY_BYTES:
+        raise ApiError(413, "PayloadTooLarge", f"request body is over {MAX_BODY_BYTES} bytes")
+    try:
+        body = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ApiError(400, "InvalidRequest", f"request body is not JSON ({exc.msg})") from exc
+    if not isinstance(body, dict):
+        raise ApiError(400, "InvalidRequest", "request body must be a JSON object")
+    return body
+
+
+def lease_id_of(body: dict[str, Any]) -> str:
+    """The body's ``lease_id``; 400 when it is missing."""
+    lease_id = body.get("lease_id")
+    if not isinstance(lease_id, str) or not lease_id:
+        raise ApiError(400, "InvalidRequest", "lease_id (the lease's id, a string) is required")
+    return lease_id
+
+
+def image_buckets() -> frozenset[str]:
+    """Buckets whose images may be presigned: the data bucket plus ``IMAGE_BUCKETS`` (JSON list, optional)."""
+    return frozenset([require_env("DATA_BUCKET"), *json_list_env("IMAGE_BUCKETS")])
+
+
+def image_url(source_ref: str) -> str | None:
+    """A presigned GET URL for an image in an allowed bucket (None otherwise: never presign foreign refs)."""
+    try:
+        bucket, key = parse_s3_uri(source_ref)
+    except S3UriError:
+        return None
+    if bucket not in image_buckets():
+        logger.warning("image bucket not allowed for presigning", extra={"bucket": bucket})
+        return None
+    seconds = int(os.environ.get("IMAGE_URL_SECONDS") or DEFAULT_IMAGE_URL_SECONDS)
+    return str(
+        client("s3").generate_presigned_url(
+            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=seconds
+        )
+    )
+
+
+def start_finish(job_name: str) -> bool:
+    """Invoke the labeling function's ``finish`` asynchronously; False (logged) when it could not be sent
+    (the sweep finishes the job later)."""
+    try:
+        client("lambda").invoke(
+            FunctionName=require_env("LABELING_FUNCTION_NAME"),
+            InvocationType="Event",
+            Payload=json.dumps({"action": "finish", "job_name": job_name}).encode(),
+        )
+    except (ClientError, BotoCoreError, ConfigError) as exc:
+        logger.error(
+            "could not start the finish; the sweep will",
+            extra={"job_name": job_name, "error": str(exc)[:300]},
+        )
+        return False
+    return True
+
+
+def record_progress(job: dict[str, Any], progress: store.Progress, now: float) -> None:
+    """``labeling_progress`` on the run (best effort: a ledger hiccup must not refuse a stored answer)."""
+    try:
+        store.record_ledger_progress(table(require_env("RUNS_TABLE")), str(job["run_id"]), progress, now)
+    except (ClientError, BotoCoreError, ConfigError) as exc:
+        logger.warning("could not record labeling progress", extra={"error": str(exc)[:300]})
+
+
+# --- routes -----------------------------------------------------------------------------------------
+
+
+def list_jobs(who: Caller, _params: dict[str, str], _event: dict[str, Any]) -> dict[str, Any]:
+    """``GET /api/jobs``."""
+    return {"jobs": store.list_open_jobs(tasks(), who.worker_id, now=clock())}
+
+
+def lease_task(who: Caller, params: dict[str, str], _event: dict[str, Any]) -> dict[str, Any]:
+    """``POST /api/jobs/{job}/lease``."""
+    job_name = params["job"]
+    lease = store.lease(tasks(), job_name, who.worker_id, clock())
+    if lease is None:
+        return {"task": None, "reason": "no task is left for you in this job (all answered or leased)"}
+    job = store.get_job(tasks(), job_name)
     return {
-        "statusCode": 501,
-        "headers": {"Content-Type": "application/json"},
-        "body": '{"error":"NotImplemented","message":"work in progress"}',
-        "isBase64Encoded": False,
+        "task": {
+            "job_name": job_name,
+            "index": lease.index,
+            "lease_id": lease.lease_id,
+            "lease_expires_at": lease.lease_expires_at,
+            "task_type": job["task_type"],
+            "class_names": list(job.get("class_names") or []),
+            "instructions": job.get("instructions", ""),
+            "image_url": image_url(lease.source_ref),
+            "source_ref": lease.source_ref,
+        }
     }
+
+
+def answer_task(who: Caller, params: dict[str, str], event: dict[str, Any]) -> dict[str, Any]:
+    """``POST /api/jobs/{job}/tasks/{index}/answer``."""
+    body = body_of(event)
+    lease_id = lease_id_of(body)
+    if "answer" not in body:
+        raise ApiError(400, "InvalidAnswer", "answer is required")
+    now = clock()
+    job_name, index = params["job"], int(params["index"])
+    outcome = store.answer(
+        tasks(),
+        job_name,
+        index,
+        who.worker_id,
+        lease_id,
+        body["answer"],
+        body.get("seconds"),
+        now,
+        username=who.username,
+    )
+    if outcome.object_completed:
+        record_progress(store.get_job(tasks(), job_name), outcome.progress, now)
+    if outcome.job_completed:
+        logger.info("labeling job complete; starting its finish", extra={"job_name": job_name})
+        start_finish(job_name)
+    progress = outcome.progress
+    return {
+        "accepted": True,
+        "progress": {
+            "objects": progress.objects,
+            "objects_done": progress.objects_done,
+            "my_answers": progress.my_answers,
+        },
+    }
+
+
+def release_task(who: Caller, params: dict[str, str], event: dict[str, Any]) -> dict[str, Any]:
+    """``POST /api/jobs/{job}/tasks/{index}/release``."""
+    store.release(tasks(), params["job"], int(params["index"]), who.worker_id, lease_id_of(body_of(event)))
+    return {"released": True}
+
+
+def job_progress(who: Caller, params: dict[str, str], _event: dict[str, Any]) -> dict[str, Any]:
+    """``GET /api/jobs/{job}/progress``; admins also get the team statistics so far."""
+    job_name = params["job"]
+    answer = store.progress(tasks(), job_name, who.worker_id).as_dict()
+    if who.is_admin:
+        answer["team"] = team_so_far(job_name)
+    return answer
+
+
+def team_so_far(job_name: str) -> dict[str, Any] | None:
+    """The team statistics over the answers so far (objects with all their answers consolidated)."""
+    job = store.get_job(tasks(), job_name)
+    lines, answers = store.output_inputs(tasks(), job_name)
+    try:
+        return build_output(
+            store.job_info(job),
+            lines,
+            answers,
+            workers_per_object=int(job.get("workers_per_object", 1)),
+            now=dt.datetime.fromtimestamp(clock(), tz=dt.UTC),
+        ).team
+    except ValueError as exc:
+        logger.warning("team statistics unavailable", extra={"job_name": job_name, "error": str(exc)[:300]})
+        return None
+
+
+Handler = Callable[[Caller, dict[str, str], dict[str, Any]], dict[str, Any]]
+_JOB = r"(?P<job>[^/]+)"
+_INDEX = r"(?P<index>\d{1,8})"
+ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
+    ("GET", re.compile(r"^/api/jobs/?$"), list_jobs),
+    ("POST", re.compile(rf"^/api/jobs/{_JOB}/lease/?$"), lease_task),
+    ("POST", re.compile(rf"^/api/jobs/{_JOB}/tasks/{_INDEX}/answer/?$"), answer_task),
+    ("POST", re.compile(rf"^/api/jobs/{_JOB}/tasks/{_INDEX}/release/?$"), release_task),
+    ("GET", re.compile(rf"^/api/jobs/{_JOB}/progress/?$"), job_progress),
+]
+
+
+def route(method: str, path: str) -> tuple[Handler, dict[str, str]]:
+    """The handler and path parameters; 404 for an unknown path, 405 for a known path's other methods."""
+    # The stage may or may not be in the path (custom domains, local front ends): match from "/api/".
+    start = path.find("/api/")
+    relative = path[start:] if start >= 0 else path
+    allowed = []
+    for route_method, pattern, handler in ROUTES:
+        match = pattern.match(relative)
+        if match:
+            if route_method == method:
+                return handler, {key: unquote(value) for key, value in match.groupdict().items()}
+            allowed.append(route_method)
+    if allowed:
+        raise ApiError(405, "MethodNotAllowed", f"{method} is not allowed here (use {', '.join(allowed)})")
+    raise ApiError(404, "NotFound", f"no route {method} {relative[:200]}")
+
+
+def handle(event: dict[str, Any]) -> dict[str, Any]:
+    """The whole request, as an API Gateway proxy response."""
+    try:
+        method = str(event.get("httpMethod") or "GET").upper()
+        handler, params = route(method, str(event.get("path") or ""))
+        who = caller(event)
+        return json_response(200, handler(who, params, event))
+    except ApiError as exc:
+        return api_error(exc.status, exc.code, exc.message)
+    except store.LabelingError as exc:
+        return api_error(exc.status, exc.code, exc.message)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """API Gateway proxy event -> proxy response; never raises (no stack traces reach clients)."""
+    try:
+        if not isinstance(event, dict):
+            return api_error(400, "InvalidRequest", "not an API Gateway proxy event")
+        return handle(event)
+    except ConfigError as exc:
+        logger.error("configuration error", extra={"error": str(exc)})
+        return api_error(500, "ConfigurationError", "the service is misconfigured")
+    except Exception:
+        logger.exception("unexpected error")
+        return api_error(500, "InternalError", "internal error")
