@@ -27,12 +27,15 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 from urllib.parse import unquote
 
+import boto3
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from gtpipe_shared import labeling_store as store
 from gtpipe_shared.aws import client, table
@@ -68,6 +71,17 @@ def api_error(status: int, code: str, message: str) -> dict[str, Any]:
 def clock() -> float:
     """Now, in epoch seconds (tests replace this function)."""
     return time.time()
+
+
+@cache
+def presigner() -> Any:
+    """An S3 client signing with SigV4 (objects under SSE-KMS refuse other signatures), regional endpoint."""
+    return boto3.client("s3", config=Config(signature_version="s3v4", s3={"addressing_style": "virtual"}))
+
+
+def lambda_client() -> Any:
+    """The Lambda client that starts finishes (tests replace this function)."""
+    return client("lambda")
 
 
 def tasks() -> Any:
@@ -172,7 +186,7 @@ def image_url(source_ref: str) -> str | None:
         return None
     seconds = int(os.environ.get("IMAGE_URL_SECONDS") or DEFAULT_IMAGE_URL_SECONDS)
     return str(
-        client("s3").generate_presigned_url(
+        presigner().generate_presigned_url(
             "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=seconds
         )
     )
@@ -182,7 +196,7 @@ def start_finish(job_name: str) -> bool:
     """Invoke the labeling function's ``finish`` asynchronously; False (logged) when it could not be sent
     (the sweep finishes the job later)."""
     try:
-        client("lambda").invoke(
+        lambda_client().invoke(
             FunctionName=require_env("LABELING_FUNCTION_NAME"),
             InvocationType="Event",
             Payload=json.dumps({"action": "finish", "job_name": job_name}).encode(),
