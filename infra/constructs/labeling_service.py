@@ -86,7 +86,8 @@ class LabelingService(Construct):
         self.labeling = function(
             "labeling",
             "gtpipe: builtin labeling jobs: open (task token), sweep (heartbeats, leases, lifetime), finish",
-            {**tables, "DATA_BUCKET": data_bucket.bucket_name},
+            # USER_POOL_ID: worker responses name the identity issuer, as Ground Truth's do.
+            {**tables, "DATA_BUCKET": data_bucket.bucket_name, "USER_POOL_ID": self.user_pool.user_pool_id},
             # open writes one item per manifest line; finish consolidates every answer and writes the output.
             timeout=Duration.minutes(15),
             memory_size=1024,
