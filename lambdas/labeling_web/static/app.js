@@ -325,6 +325,10 @@ async function nextTask(first = false) {
     data = await state.api.lease(state.job.job_name);
   } catch (error) {
     busy(false);
+    if (jobClosed(error)) {
+      showDone("the job takes no more answers");
+      return;
+    }
     show("jobs-view");
     handleError(error, "Could not get a task");
     return;
@@ -340,6 +344,11 @@ async function nextTask(first = false) {
   await showImage(data.task.image_url);
   startLeaseTimer();
   if (first) $("task-title").focus();
+}
+
+// The job is complete, closed or gone: nothing is wrong, there is just nothing more to do in it.
+function jobClosed(error) {
+  return error instanceof ApiError && (error.code === "JobNotOpen" || error.code === "UnknownJob");
 }
 
 function showDone(reason) {
@@ -467,6 +476,10 @@ async function submit(answer) {
     say(body.boxes ? `Sent ${body.boxes.length} box(es).` : `Sent ${state.job.class_names[body.label]}.`);
   } catch (error) {
     busy(false);
+    if (jobClosed(error)) {
+      showDone("the job closed before this answer was saved");
+      return;
+    }
     if (error instanceof ApiError && error.status === 409) {
       say("This task's lease was lost (its time ran out); loading the next task.");
       await nextTask();
@@ -476,6 +489,12 @@ async function submit(answer) {
     return;
   }
   busy(false);
+  const progress = state.progress || {};
+  if (progress.objects && progress.objects_done >= progress.objects) {
+    // Every object has all its answers: the job is complete, there is nothing left to lease.
+    showDone("every object has all its answers");
+    return;
+  }
   await nextTask();
 }
 
