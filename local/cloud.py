@@ -12,7 +12,9 @@
    and ``sagemaker-runtime`` APIs (:func:`local.sagemaker.install_sagemaker_api`);
 4. moto's Step Functions interpreter extended by :func:`local.sfn.install` (Lambda and SageMaker tasks);
 5. EventBridge -> Lambda delivery (:mod:`local.eventbridge`), Lambda's ``Invoke`` API answered by the
-   deployed functions (:mod:`local.lambda_api`), and the timer of scheduled rules (:mod:`local.schedules`).
+   deployed functions (:mod:`local.lambda_api`), the timer of scheduled rules (:mod:`local.schedules`),
+   and one DynamoDB request at a time in moto (:mod:`local.moto_locks`: moto's transactions are not
+   thread-safe).
 
 :meth:`LocalCloud.deploy` then deploys a synthesized cloud assembly (:mod:`local.deploy`) and serves each
 REST API over HTTPS (:mod:`local.apigateway`, certificate from :mod:`local.tls`; Cognito authorizers
@@ -64,6 +66,7 @@ from .eventbridge import AsyncLambdaInvoker, EventBridgeLambdaTargets
 from .labeling_crowd import CrowdSettings, SimulatedCrowd
 from .lambda_api import install as install_lambda_api
 from .lambda_runtime import AsyncInvokeConfig, LambdaRuntime
+from .moto_locks import serialize_dynamodb
 from .schedules import ScheduledRules
 from .tls import LocalCertificateAuthority
 
@@ -247,6 +250,7 @@ class LocalCloud:
             self._stack.append(self.events.uninstall)
             lambda_api = install_lambda_api(self.registry, self.invoker)
             self._stack.append(lambda_api.uninstall)
+            self._stack.append(serialize_dynamodb())
             self.schedules = ScheduledRules(
                 lambda: self.client("events"),
                 self.invoker,

@@ -14,7 +14,8 @@ endpoints:
    :func:`local.sagemaker.box_workforce.simulate_boxes` for boxes), after ``seconds_per_task``;
 4. an object missing from the reference answers is released (``.../release``), and the worker leaves that
    job until its next poll (the job then closes at the end of its lifetime without the object);
-5. when nothing is left for it, it polls the job list every ``poll_seconds`` (runs start later) until the
+5. a 409 (the job closed while it worked, or its lease expired) makes it move on to the next job;
+6. when nothing is left for it, it polls the job list every ``poll_seconds`` (runs start later) until the
    crowd is stopped.
 
 Answers are deterministic per (seed, worker, job, object), whatever the order in which threads lease.
@@ -215,12 +216,17 @@ class SimulatedLabeler(threading.Thread):
             if job.get("status", "OPEN") != "OPEN":
                 continue
             while not self.stop_event.is_set():
-                leased = self._call("POST", f"api/jobs/{job['job_name']}/lease")
-                task = leased.get("task")
-                if not task:
-                    break
-                if not self._answer(task):
-                    break  # released (no reference answer): leasing again would return the same object
+                try:
+                    leased = self._call("POST", f"api/jobs/{job['job_name']}/lease")
+                    task = leased.get("task")
+                    if not task:
+                        break
+                    if not self._answer(task):
+                        break  # released (no reference answer): leasing again would return the same object
+                except ApiError as error:
+                    if error.status == 409:
+                        break  # the job closed meanwhile, or the lease expired: a person would move on
+                    raise
                 worked = True
         return worked
 
