@@ -60,7 +60,7 @@ DEFAULT_IMAGES = {"image-classification": 1000, "object-detection": 800}
 """Images drawn per task when ``--images`` is not given (sized for a 2-core laptop)."""
 LABELING_MODES = ("builtin", "ui", "ground-truth")
 DEFAULT_LABELING = "builtin"
-DEFAULT_TIMEOUT = {"builtin": 900.0, "ui": 4 * 3600.0, "ground-truth": 900.0}
+DEFAULT_TIMEOUT = {"builtin": 1800.0, "ui": 4 * 3600.0, "ground-truth": 900.0}
 """Seconds the demo waits for the run by default (people labeling in ``ui`` mode take a while)."""
 
 
@@ -378,7 +378,10 @@ def main(argv: list[str] | None = None) -> int:
         "browser), ground-truth (emulated Ground Truth)",
     )
     parser.add_argument(
-        "--timeout", type=float, default=None, help="seconds to wait for the run (default 900; ui: 4 hours)"
+        "--timeout",
+        type=float,
+        default=None,
+        help="seconds to wait for the run (default 1800; ground-truth: 900; ui: 4 hours)",
     )
     parser.add_argument("--keep-running", action="store_true", help="keep the cloud up after the demo")
     args = parser.parse_args(argv)
