@@ -237,7 +237,9 @@ def run_demo(args: argparse.Namespace, display: Display) -> int:
     def synth() -> None:
         try:
             synth_result["path"] = synthesize(
-                state_dir / f"{DEMO_ASSEMBLY}-{task.name}-{args.labeling}",
+                # ui and builtin deploy the same app (only the local crowd differs): one assembly.
+                state_dir
+                / f"{DEMO_ASSEMBLY}-{task.name}-{'ground-truth' if args.labeling == 'ground-truth' else 'builtin'}",
                 demo_context(args.epochs, task.name, args.labeling),
             )
         except Exception as error:
@@ -301,7 +303,14 @@ def run_demo(args: argparse.Namespace, display: Display) -> int:
         display.say(f"run {progress.run_id}: {progress.run_status} (execution {progress.execution_status})")
         if progress.run_status != "SUCCEEDED":
             failure = run.get("failure") or {}
-            display.say(f"  failed at {failure.get('step')}: {failure.get('error')}: {failure.get('cause')}")
+            if failure:
+                display.say(
+                    f"  failed at {failure.get('step')}: {failure.get('error')}: {failure.get('cause')}"
+                )
+            else:
+                display.say(
+                    f"  not finished within {timeout:.0f}s (--timeout; --keep-running keeps the cloud up)"
+                )
             display.say(f"  logs: {outputs['LogDir']}")
             for line in report_lines(cloud, bucket, progress.run_id, state_dir, args.keep_running):
                 display.say(f"  {line}")
