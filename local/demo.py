@@ -303,14 +303,16 @@ def run_demo(args: argparse.Namespace, display: Display) -> int:
         display.say(f"run {progress.run_id}: {progress.run_status} (execution {progress.execution_status})")
         if progress.run_status != "SUCCEEDED":
             failure = run.get("failure") or {}
-            if failure:
+            if progress.execution_status == "RUNNING":
+                display.say(
+                    f"  not finished within {timeout:.0f}s (--timeout; --keep-running keeps the cloud up)"
+                )
+            elif failure:
                 display.say(
                     f"  failed at {failure.get('step')}: {failure.get('error')}: {failure.get('cause')}"
                 )
             else:
-                display.say(
-                    f"  not finished within {timeout:.0f}s (--timeout; --keep-running keeps the cloud up)"
-                )
+                display.say(f"  the run ended {progress.run_status}: see the report for why")
             display.say(f"  logs: {outputs['LogDir']}")
             for line in report_lines(cloud, bucket, progress.run_id, state_dir, args.keep_running):
                 display.say(f"  {line}")
