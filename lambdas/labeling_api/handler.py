@@ -132,7 +132,8 @@ def caller(event: dict[str, Any]) -> Caller:
     groups = parse_groups(claims.get("cognito:groups"))
     if not groups & {LABELERS, ADMINS}:
         raise ApiError(403, "NotALabeler", f"user is not in the group '{LABELERS}' or '{ADMINS}'")
-    username = str(claims.get("cognito:username") or claims.get("email") or sub)
+    # The team pool signs in by e-mail, so cognito:username is the sub's UUID: the address names a person.
+    username = str(claims.get("email") or claims.get("cognito:username") or sub)
     return Caller(sub, username, groups)
 
 

@@ -161,7 +161,7 @@ def test_answer_is_accepted_and_counted(api: Api) -> None:
     [record] = store.all_answers(api.tasks, JOB)[0]
     assert (record.worker_id, record.username, record.answer, record.seconds) == (
         ANN,
-        "ann",
+        "ann@example.com",  # the address, not cognito:username (the sub's UUID in a pool signed in by e-mail)
         {"label": 2},
         4.2,
     )
