@@ -339,7 +339,7 @@ async function nextTask(first = false) {
     return;
   }
   state.task = data.task;
-  if (state.skipped.has(data.task.index)) say("Only tasks you skipped are left; here is one of them again.");
+  if (state.skipped.has(data.task.index)) say("This is a task you skipped: the service offers skipped tasks again until they are answered.");
   show("task-view");
   await showImage(data.task.image_url);
   startLeaseTimer();
