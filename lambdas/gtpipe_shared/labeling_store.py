@@ -51,6 +51,8 @@ OPEN_JOBS_INDEX = "open-jobs"
 JOB_SK = "#JOB"
 LEASED = "leased"
 ANSWERED = "answered"
+# A worker who skipped an object is never offered it again; the slot stays open for the others.
+SKIPPED = "skipped"
 TTL_ATTRIBUTE = "expires_ttl"
 TTL_SECONDS = 90 * 86400
 BATCH_SIZE = 25
@@ -779,16 +781,27 @@ def _take(
     return None
 
 
-def release(table: Any, job_name: str, index: int, worker_id: str, lease_id: str) -> None:
-    """Give a leased task back to the pool; LeaseNotHeld when the worker does not hold that lease."""
+def release(
+    table: Any, job_name: str, index: int, worker_id: str, lease_id: str, *, skip: bool = False
+) -> None:
+    """Give a leased task back to the pool; LeaseNotHeld when the worker does not hold that lease.
+
+    ``skip``: the worker does not want this object: it goes back to the others but is never offered to this
+    worker again (a plain release may come back to them, e.g. after leaving the page)."""
     get_job(table, job_name)
+    values: dict[str, Any] = {":one": 1, ":leased": LEASED, ":lease": lease_id}
+    if skip:
+        update = "SET workers.#w = :skipped, slots_open = slots_open + :one"
+        values[":skipped"] = {"state": SKIPPED}
+    else:
+        update = "REMOVE workers.#w SET slots_open = slots_open + :one"
     done = _conditional(
         table.update_item,
         Key={"pk": job_pk(job_name), "sk": object_sk(index)},
-        UpdateExpression="REMOVE workers.#w SET slots_open = slots_open + :one",
+        UpdateExpression=update,
         ConditionExpression="workers.#w.#state = :leased AND workers.#w.lease_id = :lease",
         ExpressionAttributeNames={"#w": worker_id, "#state": "state"},
-        ExpressionAttributeValues={":one": 1, ":leased": LEASED, ":lease": lease_id},
+        ExpressionAttributeValues=values,
     )
     if done is None:
         _object(table, job_name, index)  # UnknownTask first

@@ -8,7 +8,8 @@ Routes (docs/labeling-service.md, "Labeling API"), all JSON:
 * ``POST /api/jobs/{job}/tasks/{index}/answer``: ``{"lease_id", "answer", "seconds"}`` ->
   ``{"accepted": true, "progress"}``; the answer that completes the job starts its finish (an async
   invoke of the labeling function; if that fails the sweep finishes the job later);
-* ``POST /api/jobs/{job}/tasks/{index}/release``: ``{"lease_id"}`` -> ``{"released": true}``;
+* ``POST /api/jobs/{job}/tasks/{index}/release``: ``{"lease_id", "skip"?}`` -> ``{"released": true}``
+  (``skip: true``: never offer this object to this worker again);
 * ``GET /api/jobs/{job}/progress``: the job's progress; ``labeling-admins`` also get the team statistics.
 
 The worker is the authorizer's Cognito ``sub``; callers must be in group ``labelers`` or
@@ -286,7 +287,11 @@ def answer_task(who: Caller, params: dict[str, str], event: dict[str, Any]) -> d
 
 def release_task(who: Caller, params: dict[str, str], event: dict[str, Any]) -> dict[str, Any]:
     """``POST /api/jobs/{job}/tasks/{index}/release``."""
-    store.release(tasks(), params["job"], int(params["index"]), who.worker_id, lease_id_of(body_of(event)))
+    body = body_of(event)
+    skip = body.get("skip", False)
+    if not isinstance(skip, bool):
+        raise ApiError(400, "InvalidRequest", f"skip must be true or false; got {skip!r}")
+    store.release(tasks(), params["job"], int(params["index"]), who.worker_id, lease_id_of(body), skip=skip)
     return {"released": True}
 
 

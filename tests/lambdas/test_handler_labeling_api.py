@@ -244,6 +244,14 @@ def test_release_gives_the_task_back(api: Api) -> None:
     assert status == 409 and body["error"] == "LeaseNotHeld"
 
 
+def test_skip_must_be_a_boolean(api: Api) -> None:
+    task = api.lease()["task"]
+    path = f"/api/jobs/{JOB}/tasks/{task['index']}/release"
+    status, body = api.call("POST", path, {"lease_id": task["lease_id"], "skip": "yes"})
+    assert status == 400 and "skip" in body["message"]
+    assert api.call("POST", path, {"lease_id": task["lease_id"], "skip": True}) == (200, {"released": True})
+
+
 @pytest.mark.parametrize("groups", ["reviewers", "", None, "[reviewers, admins]"])
 def test_callers_outside_the_labeling_groups_are_403(api: Api, groups: Any) -> None:
     status, body = api.call("GET", "/api/jobs", groups=groups)

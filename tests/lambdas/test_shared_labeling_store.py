@@ -260,6 +260,23 @@ def test_release_frees_the_slot_and_needs_the_lease(table: Any) -> None:
         store.release(table, JOB, lease.index, "w1", lease.lease_id)
 
 
+def test_a_skipped_object_goes_to_others_but_never_back_to_the_skipper(table: Any) -> None:
+    # Given two objects needing one answer each, and w1 leasing the first
+    open_job(table, count=2, workers=1)
+    first = store.lease(table, JOB, "w1", NOW)
+    assert first is not None
+    # When w1 skips it
+    store.release(table, JOB, first.index, "w1", first.lease_id, skip=True)
+    # Then w1 is offered the other object, and after that nothing
+    second = store.lease(table, JOB, "w1", NOW)
+    assert second is not None and second.index != first.index
+    store.answer(table, JOB, second.index, "w1", second.lease_id, {"label": 0}, 1.0, NOW)
+    assert store.lease(table, JOB, "w1", NOW) is None
+    # And the skipped object is still open for someone else
+    other = store.lease(table, JOB, "w2", NOW)
+    assert other is not None and other.index == first.index
+
+
 def test_lease_on_unknown_or_expired_job(table: Any) -> None:
     with pytest.raises(store.UnknownJob):
         store.lease(table, "no-such-job", "w1", NOW)

@@ -76,8 +76,8 @@ export class LabelingApi {
     return this.request("POST", `jobs/${encodeURIComponent(job)}/tasks/${index}/answer`, body);
   }
 
-  release(job, index, leaseId) {
-    return this.request("POST", `jobs/${encodeURIComponent(job)}/tasks/${index}/release`, { lease_id: leaseId });
+  release(job, index, leaseId, skip = false) {
+    return this.request("POST", `jobs/${encodeURIComponent(job)}/tasks/${index}/release`, { lease_id: leaseId, skip });
   }
 
   progress(job) {

@@ -29,7 +29,6 @@ const state = {
   busy: false,
   leaseTimer: 0,
   leaseWarned: false,
-  skipped: new Set(), // task indexes skipped in this job (the service may offer them again)
 };
 
 // ---- status and views ----
@@ -256,7 +255,6 @@ async function startJob(jobName) {
   const job = state.jobs.find((candidate) => candidate.job_name === jobName);
   if (!job) return;
   state.job = job;
-  state.skipped = new Set();
   state.progress = { objects: job.object_count, objects_done: job.objects_done, my_answers: job.my_answers };
   $("task-title").textContent = job.title || job.job_name;
   $("instructions").textContent = job.instructions || "Label each image.";
@@ -339,7 +337,6 @@ async function nextTask(first = false) {
     return;
   }
   state.task = data.task;
-  if (state.skipped.has(data.task.index)) say("This is a task you skipped: the service offers skipped tasks again until they are answered.");
   show("task-view");
   await showImage(data.task.image_url);
   startLeaseTimer();
@@ -498,12 +495,12 @@ async function submit(answer) {
   await nextTask();
 }
 
-async function releaseCurrent() {
+async function releaseCurrent(skip = false) {
   const task = state.task;
   if (!task) return;
   state.task = null;
   try {
-    await state.api.release(task.job_name, task.index, task.lease_id);
+    await state.api.release(task.job_name, task.index, task.lease_id, skip);
   } catch (error) {
     // The lease runs out by itself; a failed release only delays the task for others.
     if (!(error instanceof ApiError && error.status === 409)) console.warn("release failed", error);
@@ -512,9 +509,8 @@ async function releaseCurrent() {
 
 async function skip() {
   if (!state.task || state.busy) return;
-  state.skipped.add(state.task.index);
   busy(true);
-  await releaseCurrent();
+  await releaseCurrent(true);
   busy(false);
   say("Skipped.");
   await nextTask();

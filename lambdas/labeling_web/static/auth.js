@@ -39,7 +39,8 @@ function sessionFrom(result, previous) {
     // A refresh answer carries no new refresh token: keep the one we have.
     refreshToken: result.RefreshToken || (previous && previous.refreshToken) || null,
     expiresAt: typeof claims.exp === "number" ? claims.exp : now + (result.ExpiresIn || 3600),
-    username: claims["cognito:username"] || claims.email || (previous && previous.username) || "",
+    // The team pool signs in by e-mail: cognito:username is a UUID, the address names the person.
+    username: claims.email || claims["cognito:username"] || (previous && previous.username) || "",
     email: claims.email || "",
     groups: claims["cognito:groups"] || [],
   };
