@@ -51,7 +51,11 @@ def _fingerprint(root: Path) -> list[tuple[str, int, int]]:
     for folder in SOURCE_DIRS:
         paths.extend(sorted((root / folder).rglob("*")))
     for path in paths:
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix in (".py", ".json", "", ".js", ".css", ".html"):
+        if (
+            path.is_file()
+            and "__pycache__" not in path.parts
+            and path.suffix in (".py", ".json", "", ".js", ".css", ".html")
+        ):
             stat = path.stat()
             entries.append((str(path.relative_to(root)), stat.st_size, stat.st_mtime_ns))
     return entries
