@@ -22,9 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambdas"))  # the Lambdas' gtpipe_shared
 
-from gtpipe_shared.consolidation import Box, consolidate_boxes, consolidate_classes, iou, match_boxes
+from gtpipe_shared.consolidation import consolidate_boxes, consolidate_classes
 
 from bench import print_figures
+from bench.box_scenes import random_scene, recall_and_iou
 from local.sagemaker.box_workforce import BoxNoise, BoxReference, simulate_box_answers
 from local.sagemaker.workforce import simulate_answers
 
@@ -46,31 +47,11 @@ def classification(objects: int, error_rate: float, seed: int, num_classes: int 
 
 
 def scenes(rng: random.Random, images: int, num_classes: int) -> list[BoxReference]:
-    """Images of 120-200 px with 1-4 boxes of 20-60 px overlapping each other by IoU < 0.3."""
-    result = []
-    for _ in range(images):
-        width, height = rng.randint(120, 200), rng.randint(120, 200)
-        boxes: list[Box] = []
-        wanted = rng.randint(1, 4)
-        while len(boxes) < wanted:
-            w, h = rng.randint(20, 60), rng.randint(20, 60)
-            box = Box(rng.randrange(num_classes), rng.randint(0, width - w), rng.randint(0, height - h), w, h)
-            if all(iou(box, other) < 0.3 for other in boxes):
-                boxes.append(box)
-        result.append(BoxReference(width, height, 3, tuple(boxes)))
-    return result
-
-
-def recall_and_iou(predicted: Sequence[Sequence[Box]], truth: Sequence[BoxReference]) -> tuple[float, float]:
-    """Share of true boxes matched (IoU >= 0.5, same class) and the mean IoU of those matches."""
-    hits: list[float] = []
-    total = 0
-    for boxes, reference in zip(predicted, truth, strict=True):
-        total += len(reference.boxes)
-        for i, j, overlap in match_boxes(boxes, reference.boxes):
-            if boxes[i].class_id == reference.boxes[j].class_id:
-                hits.append(overlap)
-    return len(hits) / max(total, 1), sum(hits) / max(len(hits), 1)
+    """Reference images from :func:`bench.box_scenes.random_scene` (3 channels)."""
+    return [
+        BoxReference(width, height, 3, tuple(boxes))
+        for width, height, boxes in (random_scene(rng, num_classes) for _ in range(images))
+    ]
 
 
 def boxes(images: int, noise: BoxNoise, seed: int, num_classes: int = 4) -> dict[str, float]:
@@ -79,8 +60,11 @@ def boxes(images: int, noise: BoxNoise, seed: int, num_classes: int = 4) -> dict
     truth = scenes(rng, images, num_classes)
     answers = [simulate_box_answers(r, num_classes, rng.sample(TEAM, PER_OBJECT), noise, rng) for r in truth]
     result = consolidate_boxes(answers, num_classes)
-    merged = recall_and_iou([[item.box for item in image] for image in result.images], truth)
-    singles = [recall_and_iou([list(image[k].boxes) for image in answers], truth) for k in range(PER_OBJECT)]
+    true_boxes = [reference.boxes for reference in truth]
+    merged = recall_and_iou([[item.box for item in image] for image in result.images], true_boxes)
+    singles = [
+        recall_and_iou([list(image[k].boxes) for image in answers], true_boxes) for k in range(PER_OBJECT)
+    ]
     return {
         "recall": merged[0],
         "iou": merged[1],

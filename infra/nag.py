@@ -95,6 +95,12 @@ PIPELINE_STACK_SUPPRESSIONS = (
     ),
 )
 
+# Both REST API stages (infra/constructs/rest_api.py) log access, not execution.
+_NO_EXECUTION_LOGGING = Suppression(
+    "AwsSolutions-APIG6",
+    "Execution logging needs an account-wide API Gateway CloudWatch role that this stack must not "
+    "change; the stage writes JSON access logs and X-Ray traces for every request instead.",
+)
 PIPELINE_RESOURCE_SUPPRESSIONS = {
     "Pipeline/RuleDeadLetterQueue/Resource": (
         Suppression(
@@ -112,11 +118,7 @@ PIPELINE_RESOURCE_SUPPRESSIONS = {
             "With gtpipe:apiAuth=api-key the caller is identified by an API key bound to a throttled usage plan; "
             "the default (iam) signs every request with SigV4.",
         ),
-        Suppression(
-            "AwsSolutions-APIG6",
-            "Execution logging needs an account-wide API Gateway CloudWatch role that this stack must not "
-            "change; the stage writes JSON access logs and X-Ray traces for every request instead.",
-        ),
+        _NO_EXECUTION_LOGGING,
         Suppression(
             "AwsSolutions-APIG3",
             "WAF is an account-level cost decision; the API is authenticated, throttled per stage and usage "
@@ -154,11 +156,7 @@ LABELING_RESOURCE_SUPPRESSIONS = {
         ),
     ),
     "Labeling/LabelingApi/DeploymentStage.prod/Resource": (
-        Suppression(
-            "AwsSolutions-APIG6",
-            "Execution logging needs an account-wide API Gateway CloudWatch role that this stack must not "
-            "change; the stage writes JSON access logs and X-Ray traces for every request instead.",
-        ),
+        _NO_EXECUTION_LOGGING,
         Suppression(
             "AwsSolutions-APIG3",
             "WAF is an account-level cost decision; the labeling API is Cognito-authenticated, throttled per "

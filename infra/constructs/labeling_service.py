@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as dynamodb
@@ -18,7 +18,6 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -26,7 +25,10 @@ from infra.config import LabelingTeamConfig, PipelineConfig
 from infra.constructs.grants import grant_index_query, grant_invoke, grant_key, grant_objects, grant_table
 from infra.constructs.lambda_function import PythonLambda, encrypted_queue
 from infra.constructs.ledger import OPEN_JOBS_INDEX
+from infra.constructs.project_lambda import project_lambda
+from infra.constructs.rest_api import logged_rest_api
 from infra.constructs.storage import IMAGES_PREFIX, INCOMING_PREFIX, LABELING_PREFIX
+from infra.constructs.user_pool import team_user_pool
 
 LABELERS_GROUP = "labelers"
 ADMINS_GROUP = "labeling-admins"
@@ -71,16 +73,7 @@ class LabelingService(Construct):
         self._team(config.labeling_team)
 
         def function(folder: str, description: str, env: dict[str, str], **kwargs: Any) -> PythonLambda:
-            return PythonLambda(
-                self,
-                "".join(part.capitalize() for part in folder.split("_")) + "Function",
-                folder=folder,
-                description=description,
-                environment=env,
-                key=key,
-                powertools_layer_version=config.powertools_layer_version,
-                **kwargs,
-            )
+            return project_lambda(self, folder, description, env, key=key, config=config, **kwargs)
 
         tables = {"LABELING_TABLE": labeling_table.table_name, "RUNS_TABLE": runs_table.table_name}
         self.labeling = function(
@@ -124,25 +117,15 @@ class LabelingService(Construct):
     # --- Team ----------------------------------------------------------------------------------------
 
     def _team(self, team: LabelingTeamConfig) -> None:
-        self.user_pool = cognito.UserPool(
+        self.user_pool = team_user_pool(
             self,
             "Team",
-            user_pool_name=f"{Stack.of(self).stack_name}-labeling-team",
-            self_sign_up_enabled=False,
-            sign_in_aliases=cognito.SignInAliases(email=True),
-            sign_in_case_sensitive=False,
             # Optional TOTP: the web app answers SOFTWARE_TOKEN_MFA for users who turned it on; it has no
             # enrolment flow, so requiring MFA would lock every invited user out (see infra/nag.py).
             mfa=cognito.Mfa.OPTIONAL,
-            mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False),
-            password_policy=cognito.PasswordPolicy(
-                min_length=12,
-                require_digits=True,
-                require_lowercase=True,
-                require_symbols=True,
-                require_uppercase=True,
-                temp_password_validity=Duration.days(7),
-            ),
+            temp_password_validity=Duration.days(7),
+            user_pool_name=f"{Stack.of(self).stack_name}-labeling-team",
+            sign_in_case_sensitive=False,
             user_invitation=cognito.UserInvitationConfig(
                 email_subject="Your gtpipe labeling account",
                 email_body=(
@@ -151,10 +134,6 @@ class LabelingService(Construct):
                     "sends you the labeling web address."
                 ),
             ),
-            feature_plan=cognito.FeaturePlan.PLUS,
-            standard_threat_protection_mode=cognito.StandardThreatProtectionMode.FULL_FUNCTION,
-            account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
-            removal_policy=RemovalPolicy.RETAIN,
         )
         self.client = self.user_pool.add_client(
             "WebClient",
@@ -278,39 +257,15 @@ class LabelingService(Construct):
     # --- API -----------------------------------------------------------------------------------------
 
     def _api(self, config: PipelineConfig) -> None:
-        access_logs = logs.LogGroup(
-            self,
-            "ApiAccessLogs",
-            retention=logs.RetentionDays.SIX_MONTHS,
-            encryption_key=self._key,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        self.api = apigateway.RestApi(
+        self.api = logged_rest_api(
             self,
             "LabelingApi",
+            key=self._key,
+            config=config,
+            stage_name=STAGE_NAME,
             rest_api_name=f"{Stack.of(self).stack_name}-labeling",
             description="gtpipe labeling service: the team's web app and its API",
-            endpoint_types=[apigateway.EndpointType.REGIONAL],
-            cloud_watch_role=False,
             disable_execute_api_endpoint=False,
-            deploy_options=apigateway.StageOptions(
-                stage_name=STAGE_NAME,
-                throttling_rate_limit=config.api_rate_limit,
-                throttling_burst_limit=config.api_burst_limit,
-                tracing_enabled=True,
-                access_log_destination=apigateway.LogGroupLogDestination(access_logs),
-                access_log_format=apigateway.AccessLogFormat.json_with_standard_fields(
-                    caller=True,
-                    http_method=True,
-                    ip=True,
-                    protocol=True,
-                    request_time=True,
-                    resource_path=True,
-                    response_length=True,
-                    status=True,
-                    user=True,
-                ),
-            ),
         )
         # API Gateway's execute-api endpoints accept TLS 1.2+ only (no plain HTTP listener at all).
         validator = self.api.add_request_validator(

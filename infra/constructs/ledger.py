@@ -22,6 +22,26 @@ OPEN_JOBS_INDEX_SORT = "created_at"
 LABELING_TTL_ATTRIBUTE = "expires_ttl"
 
 
+def _add_string_index(
+    table: dynamodb.Table,
+    index_name: str,
+    *,
+    partition_key: str,
+    sort_key: str,
+    projection_type: dynamodb.ProjectionType,
+    non_key_attributes: list[str] | None = None,
+) -> None:
+    """A global secondary index with string partition and sort keys (sparse: items without them are left
+    out)."""
+    table.add_global_secondary_index(
+        index_name=index_name,
+        partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
+        sort_key=dynamodb.Attribute(name=sort_key, type=dynamodb.AttributeType.STRING),
+        projection_type=projection_type,
+        non_key_attributes=non_key_attributes,
+    )
+
+
 class Ledger(Construct):
     """DynamoDB tables, encrypted with the stack key, with point-in-time recovery and retained."""
 
@@ -29,12 +49,11 @@ class Ledger(Construct):
         super().__init__(scope, construct_id)
         self.runs_table = self._table("RunsTable", key, partition_key="run_id", time_to_live_attribute=None)
         # Adding an index keeps the table (and its logical ID); CloudFormation builds it in place.
-        self.runs_table.add_global_secondary_index(
-            index_name=LABELING_MODEL_INDEX,
-            partition_key=dynamodb.Attribute(
-                name=LABELING_MODEL_INDEX_PARTITION, type=dynamodb.AttributeType.STRING
-            ),
-            sort_key=dynamodb.Attribute(name=LABELING_MODEL_INDEX_SORT, type=dynamodb.AttributeType.STRING),
+        _add_string_index(
+            self.runs_table,
+            LABELING_MODEL_INDEX,
+            partition_key=LABELING_MODEL_INDEX_PARTITION,
+            sort_key=LABELING_MODEL_INDEX_SORT,
             projection_type=dynamodb.ProjectionType.INCLUDE,
             non_key_attributes=LABELING_MODEL_INDEX_ATTRIBUTES,
         )
@@ -55,12 +74,11 @@ class Ledger(Construct):
             sort_key="sk",
             time_to_live_attribute=LABELING_TTL_ATTRIBUTE,
         )
-        self.labeling_table.add_global_secondary_index(
-            index_name=OPEN_JOBS_INDEX,
-            partition_key=dynamodb.Attribute(
-                name=OPEN_JOBS_INDEX_PARTITION, type=dynamodb.AttributeType.STRING
-            ),
-            sort_key=dynamodb.Attribute(name=OPEN_JOBS_INDEX_SORT, type=dynamodb.AttributeType.STRING),
+        _add_string_index(
+            self.labeling_table,
+            OPEN_JOBS_INDEX,
+            partition_key=OPEN_JOBS_INDEX_PARTITION,
+            sort_key=OPEN_JOBS_INDEX_SORT,
             # Only job items carry the partition key; the sweep and the job list read them whole.
             projection_type=dynamodb.ProjectionType.ALL,
         )

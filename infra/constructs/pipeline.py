@@ -33,6 +33,7 @@ from infra.constructs.grants import (
 )
 from infra.constructs.lambda_function import PythonLambda, encrypted_queue
 from infra.constructs.ledger import LABELING_MODEL_INDEX
+from infra.constructs.project_lambda import project_lambda
 from infra.constructs.regional import RegionalFacts
 from infra.constructs.storage import (
     IMAGES_PREFIX,
@@ -121,16 +122,7 @@ class Pipeline(Construct):
         self.state_machine_arn = state_machine_arn(stack, config)
 
         def function(folder: str, description: str, env: dict[str, str], **kwargs: Any) -> PythonLambda:
-            return PythonLambda(
-                self,
-                "".join(part.capitalize() for part in folder.split("_")) + "Function",
-                folder=folder,
-                description=description,
-                environment=env,
-                key=key,
-                powertools_layer_version=config.powertools_layer_version,
-                **kwargs,
-            )
+            return project_lambda(self, folder, description, env, key=key, config=config, **kwargs)
 
         self.split = function(
             "split",

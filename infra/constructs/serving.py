@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.config import PipelineConfig
 from infra.constructs.grants import grant_key, grant_table
-from infra.constructs.lambda_function import PythonLambda
+from infra.constructs.project_lambda import project_lambda
+from infra.constructs.rest_api import logged_rest_api
 
 BINARY_MEDIA_TYPES = ["image/jpeg", "image/png", "application/x-image"]
 
@@ -32,14 +32,13 @@ class Serving(Construct):
         endpoint_name: str,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.predict = PythonLambda(
+        self.predict = project_lambda(
             self,
-            "PredictFunction",
-            folder="predict",
-            description="gtpipe: image in, class probabilities out, from the serving endpoint",
-            environment={"RUNS_TABLE": runs_table.table_name},
+            "predict",
+            "gtpipe: image in, class probabilities out, from the serving endpoint",
+            {"RUNS_TABLE": runs_table.table_name},
             key=key,
-            powertools_layer_version=config.powertools_layer_version,
+            config=config,
             timeout=Duration.seconds(29),
             memory_size=512,
         )
@@ -50,41 +49,17 @@ class Serving(Construct):
                 sid="InvokeServingEndpoint", actions=["sagemaker:InvokeEndpoint"], resources=[endpoint_arn]
             )
         )
-        access_logs = logs.LogGroup(
-            self,
-            "ApiAccessLogs",
-            retention=logs.RetentionDays.SIX_MONTHS,
-            encryption_key=key,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
         api_key_auth = config.api_auth == "api-key"
-        self.api = apigateway.RestApi(
+        self.api = logged_rest_api(
             self,
             "Api",
+            key=key,
+            config=config,
+            stage_name="v1",
             rest_api_name=f"{Stack.of(self).stack_name}-api",
             description="gtpipe prediction API",
             binary_media_types=BINARY_MEDIA_TYPES,
-            endpoint_types=[apigateway.EndpointType.REGIONAL],
-            cloud_watch_role=False,
             min_compression_size=None,
-            deploy_options=apigateway.StageOptions(
-                stage_name="v1",
-                throttling_rate_limit=config.api_rate_limit,
-                throttling_burst_limit=config.api_burst_limit,
-                tracing_enabled=True,
-                access_log_destination=apigateway.LogGroupLogDestination(access_logs),
-                access_log_format=apigateway.AccessLogFormat.json_with_standard_fields(
-                    caller=True,
-                    http_method=True,
-                    ip=True,
-                    protocol=True,
-                    request_time=True,
-                    resource_path=True,
-                    response_length=True,
-                    status=True,
-                    user=True,
-                ),
-            ),
         )
         validator = self.api.add_request_validator(
             "PredictValidator", validate_request_body=True, validate_request_parameters=True

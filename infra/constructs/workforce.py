@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import Stack
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
+
+from infra.constructs.user_pool import team_user_pool
 
 
 class PrivateWorkteam(Construct):
@@ -19,25 +21,7 @@ class PrivateWorkteam(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, worker_emails: Sequence[str]) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        self.user_pool = cognito.UserPool(
-            self,
-            "Workers",
-            self_sign_up_enabled=False,
-            sign_in_aliases=cognito.SignInAliases(email=True),
-            mfa=cognito.Mfa.REQUIRED,
-            mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False),
-            password_policy=cognito.PasswordPolicy(
-                min_length=12,
-                require_digits=True,
-                require_lowercase=True,
-                require_symbols=True,
-                require_uppercase=True,
-            ),
-            feature_plan=cognito.FeaturePlan.PLUS,
-            standard_threat_protection_mode=cognito.StandardThreatProtectionMode.FULL_FUNCTION,
-            account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        self.user_pool = team_user_pool(self, "Workers", mfa=cognito.Mfa.REQUIRED)
         self.client = self.user_pool.add_client(
             "WorkforceClient",
             generate_secret=True,

@@ -65,49 +65,45 @@ FINISH_CLAIM_SECONDS = 900
 
 
 class LabelingError(Exception):
-    """A labeling request that cannot be served; ``status``/``code`` are the API's answer."""
+    """A labeling request that cannot be served; ``status`` and ``code`` (the class name) are the API's
+    answer."""
 
     status = 400
-    code = "LabelingError"
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+        self.code = type(self).__name__
 
 
 class UnknownJob(LabelingError):
     """No job of that name."""
 
     status = 404
-    code = "UnknownJob"
 
 
 class UnknownTask(LabelingError):
     """The job has no object with that index."""
 
     status = 404
-    code = "UnknownTask"
 
 
 class JobNotOpen(LabelingError):
     """The job does not take leases or answers any more (closed, finished, or its lifetime ended)."""
 
     status = 409
-    code = "JobNotOpen"
 
 
 class LeaseNotHeld(LabelingError):
     """The worker does not hold that lease (expired and reclaimed, released, answered, or never held)."""
 
     status = 409
-    code = "LeaseNotHeld"
 
 
 class InvalidAnswer(LabelingError):
     """The answer does not fit the task; the message names the problem."""
 
     status = 400
-    code = "InvalidAnswer"
 
 
 class InvalidManifest(ValueError):
@@ -236,19 +232,6 @@ class AnswerOutcome:
     object_completed: bool
     job_completed: bool
     progress: Progress
-
-
-@dataclass(frozen=True)
-class StoredAnswer:
-    """An answer item, the answer parsed back from its JSON text."""
-
-    index: int
-    worker_id: str
-    username: str
-    answer: dict[str, Any]
-    accepted_at: str
-    submitted_at: str
-    seconds: float
 
 
 @dataclass(frozen=True)
@@ -954,31 +937,22 @@ def answer(
 
 def complete_if_done(table: Any, job_name: str, now: float) -> bool:
     """``OPEN -> CONSOLIDATING`` when every object has its answers; True for the one call that moved it."""
-    done = _conditional(
-        table.update_item,
-        Key={"pk": job_pk(job_name), "sk": JOB_SK},
-        UpdateExpression="SET #status = :consolidating, open_jobs = :consolidating, consolidating_at = :now, "
-        "close_reason = :reason",
-        ConditionExpression="#status = :open AND objects_done >= object_count",
-        ExpressionAttributeNames={"#status": "status"},
-        ExpressionAttributeValues={
-            ":consolidating": CONSOLIDATING,
-            ":open": OPEN,
-            ":now": _epoch(now),
-            ":reason": "all-answered",
-        },
-    )
-    return done is not None
+    return _start_consolidating(table, job_name, now, "all-answered", "objects_done >= object_count")
 
 
 def close_job(table: Any, job_name: str, now: float, reason: str = "lifetime-ended") -> bool:
     """``OPEN -> CONSOLIDATING`` whatever the answers (the lifetime ended); True for the call that moved it."""
+    return _start_consolidating(table, job_name, now, reason)
+
+
+def _start_consolidating(table: Any, job_name: str, now: float, reason: str, condition: str = "") -> bool:
+    """``OPEN -> CONSOLIDATING`` (and also ``condition`` holds), recording ``reason``; True if it moved."""
     done = _conditional(
         table.update_item,
         Key={"pk": job_pk(job_name), "sk": JOB_SK},
         UpdateExpression="SET #status = :consolidating, open_jobs = :consolidating, consolidating_at = :now, "
         "close_reason = :reason",
-        ConditionExpression="#status = :open",
+        ConditionExpression="#status = :open" + (f" AND {condition}" if condition else ""),
         ExpressionAttributeNames={"#status": "status"},
         ExpressionAttributeValues={
             ":consolidating": CONSOLIDATING,
@@ -1070,11 +1044,12 @@ def objects(table: Any, job_name: str) -> list[StoredObject]:
     ]
 
 
-def all_answers(table: Any, job_name: str) -> dict[int, list[StoredAnswer]]:
-    """Every stored answer of the job by object index, each object's answers in submission order."""
-    answers: dict[int, list[StoredAnswer]] = {}
+def all_answers(table: Any, job_name: str) -> dict[int, list[labeling_output.WorkerAnswer]]:
+    """Every stored answer of the job by object index, each object's answers in submission order (the
+    answer parsed back from its JSON text), in the form the output writer takes."""
+    answers: dict[int, list[labeling_output.WorkerAnswer]] = {}
     for item in _prefix(table, job_name, "ANS#"):
-        record = StoredAnswer(
+        record = labeling_output.WorkerAnswer(
             index=int(item["index"]),
             worker_id=str(item["worker_id"]),
             username=str(item.get("username", "")),
@@ -1129,16 +1104,7 @@ def output_inputs(
 ) -> tuple[list[dict[str, Any]], dict[int, list[labeling_output.WorkerAnswer]]]:
     """``(manifest lines, answers by object index)`` as ``labeling_output.build_output`` takes them."""
     lines = [json.loads(obj.line) for obj in objects(table, job_name)]
-    answers = {
-        index: [
-            labeling_output.WorkerAnswer(
-                r.index, r.worker_id, r.username, r.answer, r.accepted_at, r.submitted_at, r.seconds
-            )
-            for r in records
-        ]
-        for index, records in all_answers(table, job_name).items()
-    }
-    return lines, answers
+    return lines, all_answers(table, job_name)
 
 
 def job_info(job: Mapping[str, Any], identity_issuer: str = "") -> labeling_output.JobInfo:

@@ -41,7 +41,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from gtpipe_shared import labeling_store as store
 from gtpipe_shared.aws import client, table
 from gtpipe_shared.config import ConfigError, json_list_env, require_env
-from gtpipe_shared.http import json_response
+from gtpipe_shared.http import json_response, never_raising
 from gtpipe_shared.labeling_output import build_output
 from gtpipe_shared.s3uri import S3UriError, parse_s3_uri
 
@@ -367,13 +367,4 @@ def handle(event: dict[str, Any]) -> dict[str, Any]:
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """API Gateway proxy event -> proxy response; never raises (no stack traces reach clients)."""
-    try:
-        if not isinstance(event, dict):
-            return api_error(400, "InvalidRequest", "not an API Gateway proxy event")
-        return handle(event)
-    except ConfigError as exc:
-        logger.error("configuration error", extra={"error": str(exc)})
-        return api_error(500, "ConfigurationError", "the service is misconfigured")
-    except Exception:
-        logger.exception("unexpected error")
-        return api_error(500, "InternalError", "internal error")
+    return never_raising(event, handle, logger=logger, error=api_error)

@@ -25,8 +25,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 from gtpipe_shared import ledger
 from gtpipe_shared.aws import client, error_code, table
-from gtpipe_shared.config import ConfigError, require_env
-from gtpipe_shared.http import error_response, header, json_response
+from gtpipe_shared.config import require_env
+from gtpipe_shared.http import error_response, header, json_response, never_raising
 from gtpipe_shared.images import (
     MAX_IMAGE_BYTES,
     MAX_IMAGE_PIXELS,
@@ -251,13 +251,4 @@ def predict(event: dict[str, Any]) -> dict[str, Any]:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """API Gateway proxy event -> proxy response; never raises (no stack traces reach clients)."""
-    try:
-        if not isinstance(event, dict):
-            return error_response(400, "InvalidRequest", "not an API Gateway proxy event")
-        return predict(event)
-    except ConfigError as exc:
-        logger.error("configuration error", extra={"error": str(exc)})
-        return error_response(500, "ConfigurationError", "the service is misconfigured")
-    except Exception:
-        logger.exception("unexpected error")
-        return error_response(500, "InternalError", "internal error")
+    return never_raising(event, predict, logger=logger)

@@ -29,9 +29,9 @@ import pytest
 from local.client import PredictionApi
 from local.demo import upload_dataset
 from local.demo_tasks import TASKS, DemoImage, rebucket, write_input_manifest
-from local.runs import RunProgress, execution_history, follow_run
+from local.runs import RunProgress, execution_history
 from tests.browser.test_report_in_browser import require_browser
-from tests.local_cloud.conftest import running_cloud
+from tests.local_cloud.conftest import follow_dropped, running_cloud
 from training.datasets import CLASS_NAMES
 
 pytestmark = pytest.mark.slow
@@ -291,15 +291,7 @@ def labeled(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         key = "incoming/ui.manifest"
         put = cloud.client("s3").put_object(Bucket=bucket, Key=key, Body=manifest.read_bytes())
         label_in_browser(cloud, result)
-        result.progress = follow_run(
-            cloud.client("dynamodb"),
-            cloud.client("stepfunctions"),
-            cloud.outputs["RunsTableName"],
-            key,
-            put.get("VersionId"),
-            timeout=RUN_TIMEOUT,
-            interval=0.5,
-        )
+        result.progress = follow_dropped(cloud, key, put.get("VersionId"), timeout=RUN_TIMEOUT)
         arn = (result.progress.run or {}).get("execution_arn")
         history = execution_history(cloud.client("stepfunctions"), arn) if arn else []
         result.states = [

@@ -15,10 +15,11 @@ from gtpipe_shared.consolidation import (
     consolidate_boxes,
     consolidate_classes,
     iou,
-    match_boxes,
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from bench.box_scenes import random_scene, recall_and_iou
 
 worker_ids = st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=5, unique=True)
 
@@ -32,19 +33,6 @@ def noisy_label(truth: int, num_classes: int, error_rate: float, rng: random.Ran
         wrong = rng.randrange(num_classes - 1)
         return wrong + (wrong >= truth)
     return truth
-
-
-def scene(rng: random.Random, num_classes: int) -> tuple[int, int, list[Box]]:
-    """An image (width, height) with 1..4 boxes of 20..60 px overlapping each other by IoU < 0.3."""
-    width, height = rng.randint(120, 200), rng.randint(120, 200)
-    boxes: list[Box] = []
-    wanted = rng.randint(1, 4)
-    while len(boxes) < wanted:
-        w, h = rng.randint(20, 60), rng.randint(20, 60)
-        box = Box(rng.randrange(num_classes), rng.randint(0, width - w), rng.randint(0, height - h), w, h)
-        if all(iou(box, other) < 0.3 for other in boxes):
-            boxes.append(box)
-    return width, height, boxes
 
 
 def drawn_boxes(
@@ -68,18 +56,6 @@ def drawn_boxes(
         class_id = noisy_label(box.class_id, num_classes, wrong_class_rate, rng)
         drawn.append(clip_box(Box(class_id, left, top, right - left, bottom - top), *size))
     return tuple(drawn)
-
-
-def recall_and_iou(predicted: Sequence[Sequence[Box]], truth: Sequence[Sequence[Box]]) -> tuple[float, float]:
-    """Share of true boxes matched (IoU >= 0.5, same class) and the mean IoU of those matches."""
-    hits: list[float] = []
-    total = 0
-    for boxes, true_boxes in zip(predicted, truth, strict=True):
-        total += len(true_boxes)
-        for i, j, overlap in match_boxes(boxes, true_boxes):
-            if boxes[i].class_id == true_boxes[j].class_id:
-                hits.append(overlap)
-    return len(hits) / max(total, 1), sum(hits) / max(len(hits), 1)
 
 
 def class_accuracies(
@@ -228,7 +204,7 @@ def test_noisy_box_workers_are_beaten_by_their_consolidation():
     # Given 300 images with 1-4 boxes of 4 classes, 3 workers each who jitter edges by 8%, miss 15% of the
     # boxes and give 5% a wrong class
     rng = random.Random(7)
-    scenes = [scene(rng, 4) for _ in range(300)]
+    scenes = [random_scene(rng, 4) for _ in range(300)]
     team = ["w0", "w1", "w2"]
     noise = {"jitter": 0.08, "miss_rate": 0.15, "wrong_class_rate": 0.05}
     answers = [

@@ -13,9 +13,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from local.runs import RunProgress
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = 300
@@ -52,6 +55,22 @@ def running_cloud(state_dir: Path, context: dict[str, Any], cache: str, **settin
         if local_cloud.runtime is not None:
             local_cloud.runtime.prewarm()
         yield local_cloud
+
+
+def follow_dropped(cloud: Any, key: str, version_id: str | None, *, timeout: float) -> RunProgress:
+    """Follow the run of the manifest dropped at ``key`` (that ``version_id``) in ``cloud`` until it ends or
+    ``timeout`` seconds pass (:func:`local.runs.follow_run`, polling every half second)."""
+    from local.runs import follow_run
+
+    return follow_run(
+        cloud.client("dynamodb"),
+        cloud.client("stepfunctions"),
+        cloud.outputs["RunsTableName"],
+        key,
+        version_id,
+        timeout=timeout,
+        interval=0.5,
+    )
 
 
 @pytest.fixture(scope="module")

@@ -23,8 +23,8 @@ import pytest
 from local.client import PredictionApi
 from local.demo import demo_context, upload_dataset
 from local.demo_tasks import TASKS, DemoImage, rebucket, write_input_manifest, write_reference_answers
-from local.runs import RunProgress, execution_history, follow_run
-from tests.local_cloud.conftest import running_cloud
+from local.runs import RunProgress, execution_history
+from tests.local_cloud.conftest import follow_dropped, running_cloud
 
 pytestmark = pytest.mark.slow
 
@@ -115,15 +115,7 @@ def label_and_train(
         key = f"incoming/builtin-{task_name}.manifest"
         started = time.monotonic()
         put = cloud.client("s3").put_object(Bucket=bucket, Key=key, Body=manifest.read_bytes())
-        progress = follow_run(
-            cloud.client("dynamodb"),
-            cloud.client("stepfunctions"),
-            cloud.outputs["RunsTableName"],
-            key,
-            put.get("VersionId"),
-            timeout=RUN_TIMEOUT,
-            interval=0.5,
-        )
+        progress = follow_dropped(cloud, key, put.get("VersionId"), timeout=RUN_TIMEOUT)
         seconds = time.monotonic() - started
         arn = (progress.run or {}).get("execution_arn")
         history = execution_history(cloud.client("stepfunctions"), arn) if arn else []

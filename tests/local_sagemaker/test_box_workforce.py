@@ -7,10 +7,12 @@ from __future__ import annotations
 import random
 
 import pytest
-from gtpipe_shared.consolidation import Box, ConsolidatedBox, clip_box, consolidate_boxes, iou, match_boxes
+from gtpipe_shared.consolidation import Box, ConsolidatedBox, clip_box, consolidate_boxes, iou
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bench.box_scenes import recall_and_iou as box_recall_and_iou
+from bench.consolidation_bench import scenes
 from local.sagemaker.box_workforce import (
     BoxNoise,
     BoxReference,
@@ -21,31 +23,9 @@ from local.sagemaker.box_workforce import (
 from local.sagemaker.labeling_tasks import DetectionTask, HumanBoxes, Prediction
 
 
-def scene(rng: random.Random, images: int, num_classes: int = 2) -> list[BoxReference]:
-    """Random images with 1..4 boxes of 20..60 px, each overlapping the others by less than IoU 0.3."""
-    result = []
-    for _ in range(images):
-        width, height = rng.randint(120, 200), rng.randint(120, 200)
-        boxes: list[Box] = []
-        while len(boxes) < rng.randint(1, 4):
-            w, h = rng.randint(20, 60), rng.randint(20, 60)
-            box = Box(rng.randrange(num_classes), rng.randint(0, width - w), rng.randint(0, height - h), w, h)
-            if all(iou(box, other) < 0.3 for other in boxes):
-                boxes.append(box)
-        result.append(BoxReference(width, height, 3, tuple(boxes)))
-    return result
-
-
 def recall_and_iou(predicted: list[list[Box]], truth: list[BoxReference]) -> tuple[float, float]:
-    """Share of true boxes matched (IoU >= 0.5, same class) and the mean IoU of those matches."""
-    hits: list[float] = []
-    total = 0
-    for boxes, reference in zip(predicted, truth, strict=True):
-        total += len(reference.boxes)
-        for i, j, overlap in match_boxes(boxes, list(reference.boxes)):
-            if boxes[i].class_id == reference.boxes[j].class_id:
-                hits.append(overlap)
-    return len(hits) / max(total, 1), sum(hits) / max(len(hits), 1)
+    """:func:`bench.box_scenes.recall_and_iou` against reference images."""
+    return box_recall_and_iou(predicted, [reference.boxes for reference in truth])
 
 
 @settings(max_examples=15, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
@@ -59,7 +39,7 @@ def recall_and_iou(predicted: list[list[Box]], truth: list[BoxReference]) -> tup
 def test_consolidated_boxes_beat_a_single_workers(seed, jitter, miss_rate, wrong_class_rate, workers):
     # Given 60 images with 1-4 boxes each, and noisy workers (jitter, misses, wrong classes)
     rng = random.Random(seed)
-    truth = scene(rng, 60)
+    truth = scenes(rng, 60, 2)
     noise = BoxNoise(jitter, miss_rate, wrong_class_rate)
     team = [f"w{k}" for k in range(workers)]
     answers = [simulate_box_answers(reference, 2, team, noise, rng) for reference in truth]
@@ -77,7 +57,7 @@ def test_consolidated_boxes_beat_a_single_workers(seed, jitter, miss_rate, wrong
 def test_measured_consolidation_gain_at_the_default_noise():
     # Given 300 images, 3 of 5 workers per image at the settings' defaults (5% jitter and misses, 2% wrong class)
     rng = random.Random(7)
-    truth = scene(rng, 300, num_classes=4)
+    truth = scenes(rng, 300, 4)
     team = [f"w{k}" for k in range(5)]
     answers = [simulate_box_answers(r, 4, rng.sample(team, 3), BoxNoise(), rng) for r in truth]
     # When consolidated
@@ -95,7 +75,7 @@ def test_measured_consolidation_gain_at_the_default_noise():
 def test_wrong_class_is_outvoted_and_a_careless_worker_loses_weight():
     # Given four careful workers and one who jitters a lot, misses half the boxes and mislabels them
     rng = random.Random(3)
-    truth = scene(rng, 150, num_classes=3)
+    truth = scenes(rng, 150, 3)
     team = ["a", "b", "c", "d", "careless"]
     careful = BoxNoise(0.03, 0.05, 0.02)
     noise = dict.fromkeys(team, careful) | {"careless": BoxNoise(0.3, 0.5, 0.6)}
