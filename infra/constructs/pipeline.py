@@ -241,7 +241,10 @@ class Pipeline(Construct):
                 sid="ListPipelinePrefixes",
                 actions=["s3:ListBucket"],
                 resources=[bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{p}*" for p in {*readable, *writable}]}},
+                # dict.fromkeys, not a set: the same order in every synth (a set's follows PYTHONHASHSEED).
+                conditions={
+                    "StringLike": {"s3:prefix": [f"{p}*" for p in dict.fromkeys([*readable, *writable])]}
+                },
             )
         )
         role.add_to_policy(
