@@ -199,7 +199,8 @@ class RunProgress:
         return ((ended or now or dt.datetime.now(dt.UTC)) - created).total_seconds()
 
     def jobs(self) -> str:
-        """Each ledger step as ``name=status[/secondary status]``."""
+        """Each ledger step as ``name=status[/secondary status]``, then the labeling team's progress while
+        it labels."""
         jobs = []
         for name, step in self.steps.items():
             text = f"{name}={step.get('status')}"
@@ -207,6 +208,13 @@ class RunProgress:
             if secondary and secondary != step.get("status"):
                 text += f"/{secondary}"
             jobs.append(text)
+        labeling = (self.run or {}).get("labeling_progress")
+        # The builtin labeling service's progress (docs/labeling-service.md), shown while people label.
+        if isinstance(labeling, dict) and labeling.get("objects_done", 0) < labeling.get("objects", 0):
+            jobs.append(
+                f"labeled={labeling.get('objects_done')}/{labeling.get('objects')} objects "
+                f"({labeling.get('answers_done')}/{labeling.get('answers_needed')} answers)"
+            )
         return " ".join(jobs)
 
     def line(self) -> str:

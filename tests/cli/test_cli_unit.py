@@ -492,6 +492,23 @@ def test_follow_display_prints_a_line_per_change_when_not_a_terminal() -> None:
     assert lines[1].endswith("train=Completed")
 
 
+def test_the_line_shows_the_labeling_teams_progress_until_every_object_is_labeled() -> None:
+    # Given a run whose builtin labeling job has 3 of 10 objects done
+    snapshot = progress("LabelWithTeam", {})
+    assert snapshot.run is not None
+    snapshot.run["labeling_progress"] = {
+        "objects": 10,
+        "objects_done": 3,
+        "answers_done": 11,
+        "answers_needed": 30,
+    }
+    # Then the line says so
+    assert snapshot.line().endswith("labeled=3/10 objects (11/30 answers)")
+    # And once every object is labeled it no longer does
+    snapshot.run["labeling_progress"].update(objects_done=10, answers_done=30)
+    assert "labeled=" not in snapshot.line()
+
+
 def test_follow_display_rewrites_one_line_on_a_terminal() -> None:
     stream = io.StringIO()
     display = FollowDisplay(stream, tty=True)
