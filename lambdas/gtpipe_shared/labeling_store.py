@@ -56,6 +56,8 @@ SKIPPED = "skipped"
 TTL_ATTRIBUTE = "expires_ttl"
 TTL_SECONDS = 90 * 86400
 BATCH_SIZE = 25
+# Objects read per page while looking for a task to lease (the first free one is usually in the first page).
+OBJECT_PAGE = 25
 MAX_BOXES = 500
 # A box may overshoot the image edge by this share of the side (mouse drags end a pixel outside); it is
 # clipped. Anything further out is a client bug and is refused.
@@ -635,12 +637,36 @@ def _progress(job: Mapping[str, Any], table: Any, worker_id: str | None) -> Prog
 
 
 def _unfinished_objects(table: Any, job: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
-    return _prefix(
+    """Objects still short of answers, in index order, from the job's ``first_unfinished`` mark on (every
+    object before it has all its answers), read a page of :data:`OBJECT_PAGE` at a time: a lease reads
+    the objects near the labeling frontier, not the whole job."""
+    return _query(
         table,
-        str(job["job_name"]),
-        "OBJ#",
+        KeyConditionExpression="#pk = :pk AND #sk BETWEEN :from AND :to",
+        ExpressionAttributeNames={"#pk": "pk", "#sk": "sk"},
+        ExpressionAttributeValues={
+            ":pk": job_pk(str(job["job_name"])),
+            ":from": object_sk(int(job.get("first_unfinished", 0))),
+            ":to": "OBJ#~",  # after every 8-digit index
+            ":needed": int(job.get("workers_per_object", 1)),
+        },
         FilterExpression="answer_count < :needed",
-        ExpressionAttributeValues={":needed": int(job.get("workers_per_object", 1))},
+        ConsistentRead=True,
+        Limit=OBJECT_PAGE,
+    )
+
+
+def _advance_first_unfinished(table: Any, job: Mapping[str, Any], index: int) -> None:
+    """Move the job's ``first_unfinished`` mark up to ``index`` (answers are never taken back, so objects
+    before the first unfinished one stay finished); never down, whoever else moves it."""
+    if index <= int(job.get("first_unfinished", 0)):
+        return
+    _conditional(
+        table.update_item,
+        Key={"pk": job_pk(str(job["job_name"])), "sk": JOB_SK},
+        UpdateExpression="SET first_unfinished = :index",
+        ConditionExpression="attribute_not_exists(first_unfinished) OR first_unfinished < :index",
+        ExpressionAttributeValues={":index": index},
     )
 
 
@@ -656,18 +682,24 @@ def _lease_entry(lease_id: str, now: float, lease_seconds: int) -> dict[str, Any
 def lease(table: Any, job_name: str, worker_id: str, now: float) -> Lease | None:
     """Lease a task of the job to the worker; None when nothing is left for this worker.
 
-    A worker already holding an unexpired lease in the job gets that lease back (``resumed``); its own
-    expired lease is renewed. Otherwise the first unfinished object with a free slot that the worker never
-    touched is taken, or another worker's expired lease on such an object is reclaimed, each with one
-    conditional update; a lost race moves on to the next object.
+    Objects are visited in index order from the labeling frontier: the first one with a free slot that the
+    worker never touched is taken, or another worker's expired lease on it is reclaimed, each with one
+    conditional update (a lost race moves on to the next object). A worker's own unexpired lease met on
+    the way is given back (``resumed``), an expired one renewed; so a worker holds one lease per job unless
+    an earlier object's slot opened again meanwhile.
     """
     job = _open_job_item(table, job_name, now)
     lease_seconds = int(job.get("lease_seconds", 300))
-    candidates = []
+    first = True
     for obj in _unfinished_objects(table, job):
+        if first:
+            _advance_first_unfinished(table, job, int(obj["index"]))
+            first = False
         entry = (obj.get("workers") or {}).get(worker_id)
         if entry is None:
-            candidates.append(obj)
+            taken = _take(table, job_name, obj, worker_id, now, lease_seconds)
+            if taken:
+                return taken
         elif entry.get("state") == LEASED:
             if int(entry.get("expires_at", 0)) > _epoch(now):
                 return Lease(
@@ -681,10 +713,6 @@ def lease(table: Any, job_name: str, worker_id: str, now: float) -> Lease | None
             renewed = _renew(table, job_name, obj, worker_id, str(entry["lease_id"]), now, lease_seconds)
             if renewed:
                 return renewed
-    for obj in candidates:
-        taken = _take(table, job_name, obj, worker_id, now, lease_seconds)
-        if taken:
-            return taken
     return None
 
 

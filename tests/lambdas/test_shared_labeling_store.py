@@ -277,6 +277,23 @@ def test_a_skipped_object_goes_to_others_but_never_back_to_the_skipper(table: An
     assert other is not None and other.index == first.index
 
 
+def test_leases_start_at_the_labeling_frontier_past_finished_objects(table: Any) -> None:
+    # Given 60 objects needing one answer each, more than two pages of objects
+    open_job(table, count=60, workers=1)
+    # When one worker answers the first 55 (the mark moves as leases find finished objects)
+    for _ in range(55):
+        assert lease_and_answer(table, "w1") is not None
+    lease = store.lease(table, JOB, "w2", NOW)
+    # Then the job's mark says every object before the frontier is finished
+    job = store.get_job(table, JOB)
+    assert job["first_unfinished"] == 55
+    # And the next lease is the first unfinished object, and the last five can still all be leased
+    assert lease is not None and lease.index == 55
+    others = [store.lease(table, JOB, f"w{n}", NOW) for n in range(3, 8)]
+    assert sorted(o.index for o in others if o) == [56, 57, 58, 59]
+    assert others[-1] is None
+
+
 def test_lease_on_unknown_or_expired_job(table: Any) -> None:
     with pytest.raises(store.UnknownJob):
         store.lease(table, "no-such-job", "w1", NOW)
