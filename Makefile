@@ -6,9 +6,9 @@ PY := $(VENV)/bin/python
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 TASK ?= image-classification
-# Who labels in `make demo`: builtin (simulated crowd through the builtin labeling service's API), ui (people
-# in a browser: the demo prints the app's URL and a user), ground-truth (the emulated Ground Truth job).
-LABELING ?= builtin
+# Who labels in `make demo`: ground-truth (the emulated Ground Truth job), builtin (simulated crowd through
+# the builtin labeling service's API), ui (people in a browser: the demo prints the app's URL and a user).
+LABELING ?= ground-truth
 
 .PHONY: install venv node layers browser test lint typecheck synth demo local-up local-down local-status bench clean
 

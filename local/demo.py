@@ -3,12 +3,17 @@
 
 Labeling (``--labeling``, :data:`LABELING_MODES`):
 
-- ``builtin`` (default): the builtin labeling service (``gtpipe:labelingBackend: builtin``) labels with the
+- ``ground-truth`` (default): the emulated SageMaker Ground Truth labeling job and its simulated workforce;
+- ``builtin``: the builtin labeling service (``gtpipe:labelingBackend: builtin``) labels with the
   local cloud's simulated crowd, which signs in through Cognito and answers over the same HTTPS task API the
   web app uses (:mod:`local.labeling_crowd`);
 - ``ui``: the builtin service without the simulated crowd: the demo prints the labeling app's URL and a
-  user's credentials and waits (``--timeout``, default 4 hours) for people to label in a browser;
-- ``ground-truth``: the emulated SageMaker Ground Truth labeling job and its simulated workforce.
+  user's credentials and waits (``--timeout``, default 4 hours) for people to label in a browser.
+
+``builtin`` is not the default because of the local cloud's speed, not the service's: every task-API
+request queries moto's DynamoDB, which evaluates each query in Python over the whole job's items, so the
+simulated crowd answers about 3 tasks a second on 2 cores and the 800-image demo spends about 12 minutes
+labeling (the end-to-end tests and the browser test label small sets through it on every ``make test``).
 
 1. synthesizes the CDK app with a local-sized configuration for the task (:mod:`local.demo_tasks`:
    digits and ``training.contracts.DEMO_HYPERPARAMETERS``, or synthetic scenes and
@@ -59,7 +64,7 @@ DEMO_ASSEMBLY = "cdk.out-demo"
 DEFAULT_IMAGES = {"image-classification": 1000, "object-detection": 800}
 """Images drawn per task when ``--images`` is not given (sized for a 2-core laptop)."""
 LABELING_MODES = ("builtin", "ui", "ground-truth")
-DEFAULT_LABELING = "builtin"
+DEFAULT_LABELING = "ground-truth"
 DEFAULT_TIMEOUT = {"builtin": 1800.0, "ui": 4 * 3600.0, "ground-truth": 900.0}
 """Seconds the demo waits for the run by default (people labeling in ``ui`` mode take a while)."""
 
@@ -385,8 +390,8 @@ def main(argv: list[str] | None = None) -> int:
         "--labeling",
         default=DEFAULT_LABELING,
         choices=LABELING_MODES,
-        help="who labels: builtin (simulated crowd through the labeling API, default), ui (people in a "
-        "browser), ground-truth (emulated Ground Truth)",
+        help="who labels: ground-truth (emulated Ground Truth, default), builtin (simulated crowd through the "
+        "builtin labeling service's API), ui (people in a browser)",
     )
     parser.add_argument(
         "--timeout",
