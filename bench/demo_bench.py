@@ -40,6 +40,7 @@ from local.demo import (  # noqa: E402 - after the sys.path fix
     DEMO_ASSEMBLY,
     SUPPORTED_TASKS,
     Display,
+    argument_parser,
     demo_context,
     run_demo,
 )
@@ -112,15 +113,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     synth_seconds = time.perf_counter() - started
     state_dir = Path(tempfile.mkdtemp(prefix="gtpipe-demo-bench-"))
     display = RecordingDisplay()
-    demo_args = argparse.Namespace(
-        task=args.task,
-        images=images,
-        holdout=args.holdout,
-        epochs=args.epochs,
-        state_dir=str(state_dir),
-        cdk_out=str(assembly),
-        timeout=args.timeout,
-        keep_running=False,
+    # The demo's own parser: every option it reads gets its default (labeling: ground-truth).
+    demo_args = argument_parser().parse_args(
+        [
+            *("--task", args.task, "--images", str(images), "--holdout", str(args.holdout)),
+            *("--state-dir", str(state_dir), "--cdk-out", str(assembly), "--timeout", str(args.timeout)),
+            *(("--epochs", str(args.epochs)) if args.epochs is not None else ()),
+        ]
     )
     try:
         started = time.perf_counter()

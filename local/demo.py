@@ -373,8 +373,8 @@ def run_demo(args: argparse.Namespace, display: Display) -> int:
         return 0 if ok else 1
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point."""
+def argument_parser() -> argparse.ArgumentParser:
+    """The demo's command line (the demo benchmark builds its arguments with it too)."""
     parser = argparse.ArgumentParser(prog="python -m local.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--task", default="image-classification", help=f"task type ({', '.join(SUPPORTED_TASKS)})"
@@ -400,7 +400,12 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds to wait for the run (default 1800; ground-truth: 900; ui: 4 hours)",
     )
     parser.add_argument("--keep-running", action="store_true", help="keep the cloud up after the demo")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    args = argument_parser().parse_args(argv)
     display = Display()
     if args.task not in SUPPORTED_TASKS:
         display.say(f"unknown task {args.task!r}: the demo runs {', '.join(SUPPORTED_TASKS)}")
