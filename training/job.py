@@ -102,6 +102,16 @@ def parse_argv(argv: Sequence[str]) -> dict[str, str]:
     return values
 
 
+def log_hyperparameters(log: logging.Logger, hps: Any) -> None:
+    """Log the parsed hyperparameters (either algorithm's: ``to_json_dict``, ``ignored``, ``kv_store``) and
+    what a single-host local run ignores of them."""
+    log.info("Hyperparameters: %s", json.dumps(hps.to_json_dict(), sort_keys=True))
+    if hps.ignored:
+        log.info("Ignoring SageMaker-reserved hyperparameters: %s", ", ".join(hps.ignored))
+    if hps.kv_store:
+        log.info("kv_store=%s has no effect on a single-host local run", hps.kv_store)
+
+
 def log_loaded(log: logging.Logger, declared_training_samples: int, train_count: int, val_count: int) -> None:
     """Say how many records each channel gave; warn when ``num_training_samples`` disagrees (the records win,
     as the built-in algorithms only use the hyperparameter for sizing)."""

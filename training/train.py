@@ -20,7 +20,6 @@ override the file. Exit status: 0 success, 1 ``ClientError`` (bad input), 2 ``Al
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
@@ -43,6 +42,7 @@ from training.images import ImageSpec
 from training.job import (
     FAILURE_REASON_LIMIT,
     TrainingPaths,
+    log_hyperparameters,
     log_loaded,
     read_raw_hyperparameters,
     run_job,
@@ -96,11 +96,7 @@ def run(paths: TrainingPaths, raw_hyperparameters: Mapping[str, object]) -> dict
     """Validate inputs, train, and write the model directory and metrics. Returns the metrics."""
     job_started = time.perf_counter()
     hps = parse_hyperparameters(raw_hyperparameters)
-    LOG.info("Hyperparameters: %s", json.dumps(hps.to_json_dict(), sort_keys=True))
-    if hps.ignored:
-        LOG.info("Ignoring SageMaker-reserved hyperparameters: %s", ", ".join(hps.ignored))
-    if hps.kv_store:
-        LOG.info("kv_store=%s has no effect on a single-host local run", hps.kv_store)
+    log_hyperparameters(LOG, hps)
 
     train_manifest, val_manifest = (
         read_channel_manifest(

@@ -11,7 +11,6 @@ curves to ``$SM_OUTPUT_DATA_DIR/metrics.json``. Exit status: 0 success, 1 ``Clie
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -35,7 +34,7 @@ from training.detection.hyperparameters import (
     parse_detection_hyperparameters,
 )
 from training.errors import DataError
-from training.job import TrainingPaths, log_loaded, run_job, write_json
+from training.job import TrainingPaths, log_hyperparameters, log_loaded, run_job, write_json
 from training.manifest import merge_class_names
 
 if TYPE_CHECKING:  # torch is imported lazily, once inputs are valid
@@ -86,11 +85,7 @@ def run(paths: TrainingPaths, raw_hyperparameters: Mapping[str, object]) -> dict
     """Validate inputs, train, and write the model directory and metrics. Returns the metrics."""
     job_started = time.perf_counter()
     hps = parse_detection_hyperparameters(raw_hyperparameters)
-    LOG.info("Hyperparameters: %s", json.dumps(hps.to_json_dict(), sort_keys=True))
-    if hps.ignored:
-        LOG.info("Ignoring SageMaker-reserved hyperparameters: %s", ", ".join(hps.ignored))
-    if hps.kv_store:
-        LOG.info("kv_store=%s has no effect on a single-host local run", hps.kv_store)
+    log_hyperparameters(LOG, hps)
 
     train_manifest, val_manifest = (
         read_detection_manifest(
