@@ -1,4 +1,9 @@
-"""Shared test settings: offline AWS defaults and quiet jsii."""
+"""Shared test settings: offline AWS defaults, quiet jsii, and an optional moved clock.
+
+``GTPIPE_TEST_CLOCK_SHIFT_DAYS=N`` runs this pytest process with the wall clock moved N days ahead
+(time-machine, still ticking; monotonic clocks unchanged): ``tests/test_clock_ahead.py`` uses it to
+run the clock-sensitive modules a year from now, so no test can depend on today's date.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +28,38 @@ os.environ["AWS_SECURITY_TOKEN"] = "testing"
 os.environ["AWS_SESSION_TOKEN"] = "testing"
 os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
 os.environ.pop("AWS_PROFILE", None)
+
+
+CLOCK_SHIFT_VARIABLE = "GTPIPE_TEST_CLOCK_SHIFT_DAYS"
+_travels: list[Any] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Move the wall clock when ``GTPIPE_TEST_CLOCK_SHIFT_DAYS`` asks for it (see the module docstring)."""
+    days = os.environ.get(CLOCK_SHIFT_VARIABLE)
+    if days:
+        import datetime as dt
+
+        import time_machine
+
+        travel = time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(days=float(days)), tick=True)
+        travel.start()
+        _travels.append(travel)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    while _travels:
+        _travels.pop().stop()
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    if not _travels:
+        return None
+    import datetime as dt
+
+    return (
+        f"clock moved {os.environ[CLOCK_SHIFT_VARIABLE]} days ahead: today is {dt.date.today().isoformat()}"
+    )
 
 
 @pytest.fixture(scope="session")

@@ -107,6 +107,23 @@ def parse_final_metrics(log_text: str, definitions: tuple[Mapping[str, str], ...
     return metrics
 
 
+class LogEventsRejected(RuntimeError):
+    """CloudWatch Logs accepted the call but dropped events (``rejectedLogEventsInfo``)."""
+
+
+def put_log_events(logs: Any, group: str, stream: str, events: list[dict[str, Any]]) -> None:
+    """PutLogEvents that raises :class:`LogEventsRejected` when any event was dropped.
+
+    CloudWatch Logs (and moto) answer 200 and silently drop events older than 14 days or more than
+    2 hours ahead, reporting them only in ``rejectedLogEventsInfo``
+    (https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutLogEvents.html);
+    a log that lost lines must not pass for a complete one."""
+    answer = logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
+    rejected = answer.get("rejectedLogEventsInfo")
+    if rejected:
+        raise LogEventsRejected(f"CloudWatch Logs rejected events of {group}/{stream}: {rejected}")
+
+
 def publish_log(logs: Any, job_name: str, log_path: Path, started: dt.datetime) -> str | None:
     """Copy a training log to CloudWatch Logs (see the module docstring); return the stream name.
 
@@ -129,12 +146,12 @@ def publish_log(logs: Any, job_name: str, log_path: Path, started: dt.datetime) 
         message = line[:LOG_EVENT_CHARS] or " "
         cost = len(message.encode("utf-8")) + 26
         if batch and (len(batch) >= LOG_BATCH_EVENTS or size + cost > LOG_BATCH_BYTES):
-            logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=stream, logEvents=batch)
+            put_log_events(logs, LOG_GROUP, stream, batch)
             batch, size = [], 0
         batch.append({"timestamp": base + index, "message": message})
         size += cost
     if batch:
-        logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=stream, logEvents=batch)
+        put_log_events(logs, LOG_GROUP, stream, batch)
     return stream
 
 
@@ -534,8 +551,8 @@ class TrainingRun:
             return
         try:
             publish_log(self.logs, self.handle.name, self.log_path, started)
-        except (ClientError, BotoCoreError) as error:
-            # The job's outcome does not depend on its log copy.
+        except (ClientError, BotoCoreError, LogEventsRejected) as error:
+            # The job's outcome does not depend on its log copy; a loud warning says what is missing.
             LOG.warning("training job %s: log not copied to CloudWatch Logs: %s", self.handle.name, error)
 
     def _log_text(self) -> str:

@@ -75,6 +75,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rendered]:
     from report.gather import Clients, Settings
     from report.handler import parse_request, write_report
 
+    from local.sagemaker.training_job import put_log_events
     from tests.lambdas import recorded_run
 
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "gtpipe")
@@ -100,15 +101,9 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rendered]:
         runs_table.put_item(Item=to_dynamo(localized(run.ledger_item, recorded_run.BUCKET, bucket)))
         if run.training_job and run.log_lines:
             logs.create_log_group(logGroupName=recorded_run.LOG_GROUP)
-            stream = f"{run.training_job}/algo-1-1763632800"
+            stream = f"{run.training_job}/algo-1-{int(run.started.timestamp())}"
             logs.create_log_stream(logGroupName=recorded_run.LOG_GROUP, logStreamName=stream)
-            logs.put_log_events(
-                logGroupName=recorded_run.LOG_GROUP,
-                logStreamName=stream,
-                logEvents=[
-                    {"timestamp": 1763632800000 + i, "message": line} for i, line in enumerate(run.log_lines)
-                ],
-            )
+            put_log_events(logs, recorded_run.LOG_GROUP, stream, recorded_run.log_events(run))
         request = parse_request(localized(run.event(), recorded_run.BUCKET, bucket))
         clients = Clients(s3=s3, sagemaker=cloud.client("sagemaker"), logs=logs, runs_table=runs_table)
         answer = write_report(
@@ -130,6 +125,8 @@ def test_report_fetched_with_gtpipe_renders_in_chromium_without_broken_images(
     assert str(index.resolve()) in fetched.out.splitlines()
     assert sorted(p.name for p in (out / "figures").iterdir()) == sorted(rendered.figures)
     assert len(rendered.figures) >= 6
+    # The training log reached CloudWatch Logs, so the report drew its curves from it.
+    assert "training_curves.png" in rendered.figures
 
     problems: list[str] = []
     with sync_playwright() as playwright:

@@ -29,13 +29,22 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
+from local.sagemaker.training_job import put_log_events
+
 BUCKET = "gtpipe-data-bucket"
 RUNS_TABLE = "gtpipe-runs"
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
-START = datetime(2026, 11, 20, 10, 0, 0, tzinfo=UTC)
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 HOSTILE_NAMES = ['<script>alert("x")</script>', "$x^2$ & co", "tab\tnew\nline"]
 DETECTION_CLASSES = ["bird", "tire", "licence plate (rear, EU format, any country)", "unused class"]
+
+
+def run_start() -> datetime:
+    """When a generated run started: two days before now, on the hour.
+
+    Relative to the clock, never a fixed date: CloudWatch Logs (and moto) silently drop events older
+    than 14 days, so a fixed start would make the report lose its training curves some day."""
+    return (datetime.now(UTC) - timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
 
 
 def iso(moment: datetime) -> str:
@@ -60,6 +69,7 @@ class RecordedRun:
     class_names: list[str]
     training_job: str | None = None
     log_lines: list[str] = field(default_factory=list)
+    started: datetime = field(default_factory=run_start)
 
     def event(self) -> dict[str, Any]:
         """The report Lambda's event for this run."""
@@ -124,10 +134,11 @@ def _probabilities(rng: random.Random, classes: int, predicted: int) -> list[flo
     return [round(p, 6) for p in probabilities]
 
 
-def _training_log(epochs: int, rng: random.Random, detection: bool) -> list[str]:
-    lines = [f"[11/20/2026 10:42:00 INFO] Final configuration: {{'epochs': '{epochs}'}}"]
+def _training_log(epochs: int, rng: random.Random, detection: bool, start: datetime) -> list[str]:
+    first = (start + timedelta(minutes=42)).strftime("[%m/%d/%Y %H:%M:%S INFO]")
+    lines = [f"{first} Final configuration: {{'epochs': '{epochs}'}}"]
     for epoch in range(epochs):
-        stamp = f"[11/20/2026 10:{43 + epoch:02d}:00 INFO]"
+        stamp = (start + timedelta(minutes=43 + epoch)).strftime("[%m/%d/%Y %H:%M:%S INFO]")
         progress = (epoch + 1) / epochs
         if detection:
             for batch in (10, 20):
@@ -174,6 +185,7 @@ def build_run(
     """
     if detection:
         return _build_detection(outcome=outcome, run_id=run_id or "birds-00000000000000d1", seed=seed)
+    start = run_start()
     rng = random.Random(seed)
     names = class_names_for(classes, hostile_names)
     counts = per_class if per_class is not None else [6] * classes
@@ -198,9 +210,9 @@ def build_run(
         share = position / max(1, total)
         iteration_of[position] = 1 if share < 0.15 else 2 if share < 0.5 else 0 if share < 0.85 else 3
     iteration_end = {
-        1: START + timedelta(minutes=8),
-        2: START + timedelta(minutes=20),
-        3: START + timedelta(minutes=38),
+        1: start + timedelta(minutes=8),
+        2: start + timedelta(minutes=20),
+        3: start + timedelta(minutes=38),
     }
     lines: list[str] = []
     consolidated: dict[int, list[dict[str, Any]]] = {1: [], 2: [], 3: []}
@@ -219,7 +231,7 @@ def build_run(
         iteration = iteration_of[position]
         machine_label = iteration == 0 and not augmented
         label = class_id if rng.random() > 0.05 or classes == 1 else rng.randrange(classes)
-        created = START + timedelta(minutes=25) if machine_label else iteration_end.get(iteration, START)
+        created = start + timedelta(minutes=25) if machine_label else iteration_end.get(iteration, start)
         metadata = {
             "class-name": names[label],
             "confidence": round(rng.uniform(0.55, 0.93) if machine_label else rng.uniform(0.7, 0.99), 2),
@@ -315,8 +327,8 @@ def build_run(
         steps["label"] = {
             "status": "Completed",
             "job_name": job,
-            "started_at": iso(START),
-            "ended_at": iso(START + timedelta(minutes=39)),
+            "started_at": iso(start),
+            "ended_at": iso(start + timedelta(minutes=39)),
         }
     ledger: dict[str, Any] = {
         "run_id": run_id,
@@ -325,8 +337,8 @@ def build_run(
         "input_key": f"incoming/{run_id}.manifest",
         "manifest_kind": state["manifest"]["kind"],
         "task_type": "image-classification",
-        "created_at": iso(START - timedelta(seconds=20)),
-        "updated_at": iso(START + timedelta(minutes=72)),
+        "created_at": iso(start - timedelta(seconds=20)),
+        "updated_at": iso(start + timedelta(minutes=72)),
         "steps": steps,
     }
     if ledger_costs and not augmented:
@@ -360,11 +372,11 @@ def build_run(
             f"arn:aws:sagemaker:us-east-1:123456789012:model/{job}-al-model"
         )
         state["labeling_record"] = {"status": "RECORDED", "label_counters": counters, "labeling_cost": cost}
-    run = RecordedRun(run_id, outcome, state, ledger, objects, names)
+    run = RecordedRun(run_id, outcome, state, ledger, objects, names, started=start)
     steps["split"] = {
         "status": "Completed",
-        "started_at": iso(START + timedelta(minutes=39, seconds=10)),
-        "ended_at": iso(START + timedelta(minutes=40)),
+        "started_at": iso(start + timedelta(minutes=39, seconds=10)),
+        "ended_at": iso(start + timedelta(minutes=40)),
     }
     if failed_at == "split":
         steps["split"] = {
@@ -379,7 +391,7 @@ def build_run(
             "cause": "validation images come from more than one S3 bucket <b>copy them</b>",
         }
         ledger["failure"] = state["failure"]
-        ledger["ended_at"] = iso(START + timedelta(minutes=41))
+        ledger["ended_at"] = iso(start + timedelta(minutes=41))
         return run
     state["split"] = {
         "train_uri": f"s3://{BUCKET}/{split_prefix}train.manifest",
@@ -392,13 +404,13 @@ def build_run(
     training_job = f"{run_id}-train-0"
     run.training_job = training_job
     epochs = 2 if failed_at == "training" else 10
-    run.log_lines = _training_log(epochs, rng, detection=False)
+    run.log_lines = _training_log(epochs, rng, detection=False, start=start)
     if failed_at == "training":
         steps["train"] = {
             "status": "Failed",
             "job_name": training_job,
-            "started_at": iso(START + timedelta(minutes=41)),
-            "ended_at": iso(START + timedelta(minutes=45)),
+            "started_at": iso(start + timedelta(minutes=41)),
+            "ended_at": iso(start + timedelta(minutes=45)),
             "failure_reason": "AlgorithmError: out of memory",
         }
         state["failure"] = {
@@ -411,8 +423,8 @@ def build_run(
     steps["train"] = {
         "status": "Completed",
         "job_name": training_job,
-        "started_at": iso(START + timedelta(minutes=41)),
-        "ended_at": iso(START + timedelta(minutes=55)),
+        "started_at": iso(start + timedelta(minutes=41)),
+        "ended_at": iso(start + timedelta(minutes=55)),
     }
     state["training"] = {
         "job_name": training_job,
@@ -422,8 +434,8 @@ def build_run(
     steps["xform"] = {
         "status": "Completed",
         "job_name": f"{run_id}-xform-0",
-        "started_at": iso(START + timedelta(minutes=56)),
-        "ended_at": iso(START + timedelta(minutes=60)),
+        "started_at": iso(start + timedelta(minutes=56)),
+        "ended_at": iso(start + timedelta(minutes=60)),
     }
     pairs: list[tuple[int, int | None]] = []
     for index, (ref, class_id) in enumerate(validation):
@@ -459,17 +471,18 @@ def build_run(
     }
     steps["evaluate"] = {
         "status": "Completed",
-        "started_at": iso(START + timedelta(minutes=60, seconds=5)),
-        "ended_at": iso(START + timedelta(minutes=61)),
+        "started_at": iso(start + timedelta(minutes=60, seconds=5)),
+        "ended_at": iso(start + timedelta(minutes=61)),
     }
     if outcome == "succeeded":
-        steps["publish"] = {"status": "Completed", "ended_at": iso(START + timedelta(minutes=70))}
-    steps["report"] = {"status": "InProgress", "started_at": iso(START + timedelta(minutes=71))}
-    ledger["ended_at"] = iso(START + timedelta(minutes=72))
+        steps["publish"] = {"status": "Completed", "ended_at": iso(start + timedelta(minutes=70))}
+    steps["report"] = {"status": "InProgress", "started_at": iso(start + timedelta(minutes=71))}
+    ledger["ended_at"] = iso(start + timedelta(minutes=72))
     return run
 
 
 def _build_detection(*, outcome: str, run_id: str, seed: int) -> RecordedRun:
+    start = run_start()
     rng = random.Random(seed)
     names = list(DETECTION_CLASSES)
     colors = ["#8d6e63", "#78909c", "#fdd835"]
@@ -499,7 +512,7 @@ def _build_detection(*, outcome: str, run_id: str, seed: int) -> RecordedRun:
             "class-map": {str(i): n for i, n in enumerate(names)},
             "type": "groundtruth/object-detection",
             "human-annotated": "yes" if human else "no",
-            "creation-date": gt_date(START + timedelta(minutes=10)),
+            "creation-date": gt_date(start + timedelta(minutes=10)),
             "job-name": f"labeling-job/{run_id}-label-0",
         }
         line = json.dumps({"source-ref": ref, "category": label, "category-metadata": metadata})
@@ -580,31 +593,30 @@ def _build_detection(*, outcome: str, run_id: str, seed: int) -> RecordedRun:
     ledger = {
         "run_id": run_id,
         "status": "REJECTED" if outcome == "rejected" else "SUCCEEDED",
-        "created_at": iso(START),
-        "ended_at": iso(START + timedelta(hours=4)),
+        "created_at": iso(start),
+        "ended_at": iso(start + timedelta(hours=4)),
         "steps": {
             "label": {
                 "status": "Completed",
                 "job_name": job,
-                "started_at": iso(START),
-                "ended_at": iso(START + timedelta(hours=2)),
+                "started_at": iso(start),
+                "ended_at": iso(start + timedelta(hours=2)),
             },
             "train": {
                 "status": "Completed",
                 "job_name": training_job,
-                "started_at": iso(START + timedelta(hours=2, minutes=1)),
-                "ended_at": iso(START + timedelta(hours=3, minutes=30)),
+                "started_at": iso(start + timedelta(hours=2, minutes=1)),
+                "ended_at": iso(start + timedelta(hours=3, minutes=30)),
             },
             "xform": {
                 "status": "Completed",
-                "started_at": iso(START + timedelta(hours=3, minutes=31)),
-                "ended_at": iso(START + timedelta(hours=3, minutes=50)),
+                "started_at": iso(start + timedelta(hours=3, minutes=31)),
+                "ended_at": iso(start + timedelta(hours=3, minutes=50)),
             },
         },
     }
-    run = RecordedRun(
-        run_id, outcome, state, ledger, objects, names, training_job, _training_log(6, rng, detection=True)
-    )
+    log = _training_log(6, rng, detection=True, start=start)
+    run = RecordedRun(run_id, outcome, state, ledger, objects, names, training_job, log, started=start)
     return run
 
 
@@ -618,14 +630,15 @@ def install(run: RecordedRun, s3: Any, dynamodb: Any, logs: Any) -> None:
     if run.training_job and run.log_lines:
         with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
             logs.create_log_group(logGroupName=LOG_GROUP)
-        stream = f"{run.training_job}/algo-1-1763632800"
+        stream = f"{run.training_job}/algo-1-{int(run.started.timestamp())}"
         logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
-        base = int(START.timestamp() * 1000)
-        logs.put_log_events(
-            logGroupName=LOG_GROUP,
-            logStreamName=stream,
-            logEvents=[{"timestamp": base + i, "message": line} for i, line in enumerate(run.log_lines)],
-        )
+        put_log_events(logs, LOG_GROUP, stream, log_events(run))
+
+
+def log_events(run: RecordedRun) -> list[dict[str, Any]]:
+    """The training log as CloudWatch events: one a line, 1 ms apart from the run's start."""
+    base = int(run.started.timestamp() * 1000)
+    return [{"timestamp": base + i, "message": line} for i, line in enumerate(run.log_lines)]
 
 
 def create_resources(s3: Any, dynamodb: Any) -> None:
