@@ -7,7 +7,7 @@ from typing import Any
 
 from aws_cdk.assertions import Match
 
-from tests.infra.conftest import Synthesized
+from tests.infra.conftest import Synthesized, synthesize
 from tests.infra.test_security import as_list, object_prefixes, policy_statements, role_statements
 from tests.pipeline.sample_config import resolve_tokens
 
@@ -116,12 +116,40 @@ def test_team_members_are_invited_once_and_attached_to_their_groups(synth_builti
     }
 
 
-def test_user_ids_do_not_depend_on_list_order() -> None:
-    from infra.constructs.labeling_service import user_logical_id
+def team_logical_ids(synth: Synthesized) -> dict[tuple[str, str], str]:
+    """Logical id of every team user (keyed ``(email, "user")``) and group attachment (``(email, group)``)."""
+    ids = {
+        (user["Properties"]["Username"], "user"): logical_id
+        for logical_id, user in synth.main.find_resources("AWS::Cognito::UserPoolUser").items()
+    }
+    attachments = synth.main.find_resources("AWS::Cognito::UserPoolUserToGroupAttachment")
+    for logical_id, attachment in attachments.items():
+        ids[(attachment["Properties"]["Username"], attachment["Properties"]["GroupName"])] = logical_id
+    return ids
 
-    # Removing or reordering one address must not replace (delete and re-invite) another user
-    assert user_logical_id("ann@example.com") == user_logical_id("ann@example.com")
-    assert user_logical_id("ann@example.com") != user_logical_id("bo@example.com")
+
+def test_user_ids_do_not_depend_on_list_order(synth_builtin: Synthesized) -> None:
+    # Given the team of synth_builtin (labelers ann, bo; admins ann, cy)
+    before = team_logical_ids(synth_builtin)
+    # When bo is removed and both lists are reordered
+    after = team_logical_ids(
+        synthesize(
+            labelingBackend="builtin",
+            labelingTeam={"labelers": ["ann@example.com"], "admins": ["cy@example.com", "ann@example.com"]},
+        )
+    )
+    # Then ann and cy keep the logical ids of their users and group attachments: CloudFormation does not
+    # replace (delete and re-invite) anyone
+    assert set(after) == {
+        ("ann@example.com", "user"),
+        ("cy@example.com", "user"),
+        ("ann@example.com", "labelers"),
+        ("ann@example.com", "labeling-admins"),
+        ("cy@example.com", "labeling-admins"),
+    }
+    assert after == {key: before[key] for key in after}
+    # and distinct people get distinct ids
+    assert len(set(before.values())) == len(before)
 
 
 def test_web_client_is_public_password_auth_only_with_short_tokens(synth_builtin: Synthesized) -> None:

@@ -158,17 +158,33 @@ def test_new_version_of_same_key_is_a_new_run(configured: Cloud, context: FakeCo
 
 
 def test_missing_object_is_recorded_as_invalid(configured: Cloud, context: FakeContext) -> None:
+    # Given the event of a manifest that was deleted before start_run read it
     event = s3_event("incoming/gone.manifest", None, "0123", size=10)
     answer = handler.lambda_handler(event, context)
+    # Then the run is FAILED at validate, in the answer and in the ledger, and no execution starts
     assert answer["status"] == "FAILED" and "not found" in answer["errors"][0]
+    item = configured.run(answer["run_id"])
+    assert item is not None, "no ledger item for the run"
+    assert item["status"] == "FAILED" and item["failure"]["step"] == "validate"
+    assert "not found" in item["errors"][0]
+    assert configured.executions() == []
 
 
 def test_oversized_object_is_not_downloaded(
     configured: Cloud, context: FakeContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Given a 50-byte limit, a larger manifest, and a validator that must not be reached
     monkeypatch.setenv("PIPELINE_CONFIG", json.dumps(pipeline_config(max_manifest_bytes=50)))
     event, _, _ = drop(configured, "incoming/big.manifest", [input_line(i) for i in range(5)])
+
+    def read_body(*args: Any) -> Any:
+        raise AssertionError("the oversized manifest's body was read")
+
+    monkeypatch.setattr(handler, "validate_manifest", read_body)
+    # When it is dropped
     answer = handler.lambda_handler(event, context)
+    # Then it is refused from its size alone, naming the limit
+    assert answer["status"] == "FAILED"
     assert "more than max_manifest_bytes 50" in answer["errors"][0]
 
 

@@ -15,6 +15,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from local import apigateway
 from local.api_model import ApiKeyModel, MethodModel, RestApiModel, StageModel, Throttle, UsagePlanModel
 from local.apigateway import ApiGatewayServer, GatewayError, TokenBucket, is_binary, proxy_response
 from local.sfn import LambdaRegistry
@@ -278,11 +279,36 @@ def test_stage_throttling_answers_429_like_api_gateway(ca: LocalCertificateAutho
         gateway.stop()
 
 
-def test_token_bucket_refills_at_the_rate() -> None:
-    bucket = TokenBucket(Throttle(rate_limit=1000, burst_limit=1))
+class ManualClock:
+    """Stands in for the ``time`` module of local.apigateway: ``monotonic()`` moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_token_bucket_refills_at_the_rate(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a bucket of one token refilling 4 tokens per second, on a clock the test moves by hand
+    clock = ManualClock()
+    monkeypatch.setattr(apigateway, "time", clock)
+    bucket = TokenBucket(Throttle(rate_limit=4, burst_limit=1))
+    # When the token is taken, the bucket is empty at the same instant
     assert bucket.take()
-    assert not bucket.take() or True  # refills within microseconds at 1000/s
+    assert not bucket.take()
+    # Then after 1/8 s half a token has come back: still throttled
+    clock.now += 0.125
+    assert not bucket.take()
+    # and after another 1/8 s (1/4 s in all, 4 tokens/s) a whole token is there again, for one request
+    clock.now += 0.125
+    assert [bucket.take(), bucket.take()] == [True, False]
+    # and a long pause refills only up to the burst limit
+    clock.now += 60.0
+    assert [bucket.take(), bucket.take()] == [True, False]
+    # and a bucket with rate 0 serves its burst once and never refills
     slow = TokenBucket(Throttle(rate_limit=0.0, burst_limit=3))
+    clock.now += 3600.0
     assert [slow.take() for _ in range(4)] == [True, True, True, False]
 
 
