@@ -54,6 +54,7 @@ from botocore.config import Config
 from moto.core.config import default_user_config
 from moto.server import ThreadedMotoServer
 
+from local.sagemaker.training_job import DEFAULT_ALGORITHM_THREADS
 from local.sfn import LambdaRegistry, function_name_of
 from local.sfn import install as install_sfn
 
@@ -67,6 +68,7 @@ from .labeling_crowd import CrowdSettings, SimulatedCrowd
 from .lambda_api import install as install_lambda_api
 from .lambda_runtime import AsyncInvokeConfig, LambdaRuntime
 from .moto_locks import serialize_dynamodb
+from .s3_versions import seed_version_ids
 from .schedules import ScheduledRules
 from .tls import LocalCertificateAuthority
 
@@ -96,7 +98,10 @@ class CloudSettings:
     :meth:`LocalCloud.fire_schedules`). ``simulated_labelers``: simulated workers of the builtin labeling
     service (0: people label in the browser); they answer with ``labeling_error_rate`` /
     ``labeling_seed`` / ``labeling_seconds_per_task`` like the simulated Ground Truth workforce.
-    ``labeling_username``: the user created for a person.
+    ``labeling_username``: the user created for a person. ``algorithm_threads``: CPU threads of every
+    local algorithm process (None: every core; the default keeps numbers the same on every machine).
+    ``s3_version_seed``: seeds S3 version ids (:mod:`local.s3_versions`), so the run ids derived from
+    them, and the splits and simulated labelers they seed, repeat exactly (tests set it; None: random).
     """
 
     state_dir: Path = DEFAULT_STATE_DIR
@@ -116,6 +121,8 @@ class CloudSettings:
     schedule_seconds_per_minute: float = 1.0
     simulated_labelers: int = 3
     labeling_username: str = "labeler@example.com"
+    algorithm_threads: int | None = DEFAULT_ALGORITHM_THREADS
+    s3_version_seed: int | None = None
 
     @property
     def reference_labels_path(self) -> Path:
@@ -228,6 +235,7 @@ class LocalCloud:
                 account_id=self.environment.account_id,
                 workforce=workforce,
                 logs_client=lambda: self.client("logs", cached=False),
+                algorithm_threads=self.settings.algorithm_threads,
             )
             self._stack.append(self.sagemaker.shutdown)
             api = install_sagemaker_api(self.sagemaker)
@@ -251,6 +259,8 @@ class LocalCloud:
             lambda_api = install_lambda_api(self.registry, self.invoker)
             self._stack.append(lambda_api.uninstall)
             self._stack.append(serialize_dynamodb())
+            if self.settings.s3_version_seed is not None:
+                self._stack.append(seed_version_ids(self.settings.s3_version_seed))
             self.schedules = ScheduledRules(
                 lambda: self.client("events"),
                 self.invoker,

@@ -88,8 +88,8 @@ AUTO_LABELING_HYPERPARAMETERS: Mapping[str, Mapping[str, str]] = {
     "image-classification": {
         "image_shape": "3,32,32",
         "num_layers": "18",
-        "epochs": "10",
-        "mini_batch_size": "32",
+        "epochs": "30",
+        "mini_batch_size": "16",
         "learning_rate": "0.05",
     },
     "object-detection": {k: v for k, v in DETECTION_DEMO_HYPERPARAMETERS.items() if k != "seed"},
@@ -147,6 +147,10 @@ class ModelRegistry(Protocol):
     @property
     def stop_grace_seconds(self) -> float:
         """SIGTERM-to-SIGKILL delay when a job stops."""
+
+    @property
+    def algorithm_threads(self) -> int | None:
+        """CPU threads of the training process (None: every core)."""
 
     def describe_model(self, request: dict[str, Any]) -> dict[str, Any]:
         """DescribeModel."""
@@ -634,6 +638,7 @@ class LabelingRun:
             job_dir=job_dir,
             hyperparameters=hyperparameters,
             channels=channels,
+            threads=self.models.algorithm_threads,
         )
         log_path = job_dir / "logs" / "algo-1.log"
         started = time.monotonic()

@@ -49,7 +49,7 @@ from .hosting import LoadedModel, ModelLoadError, load_model, primary_container
 from .jobs import JobHandle, JobRecord, JobType, utcnow
 from .labeling_job import LabelingRun
 from .s3 import S3Uri, object_exists
-from .training_job import STATUS_MESSAGES, TrainingRun
+from .training_job import DEFAULT_ALGORITHM_THREADS, STATUS_MESSAGES, TrainingRun
 from .transform_job import TransformRun
 from .workforce import WorkforceSettings
 
@@ -123,6 +123,9 @@ class LocalSageMaker:
     image table of :mod:`local.sagemaker.algorithms`; ``python`` runs training modules;
     ``stop_grace_seconds`` is the SIGTERM-to-SIGKILL delay when stopping training; ``logs_client``: a
     factory of CloudWatch Logs clients; with it, training logs are copied to ``/aws/sagemaker/TrainingJobs``.
+    ``algorithm_threads``: CPU threads of every algorithm process (training jobs and automated labeling's
+    models); None lets each use every core, at the price of numbers that differ between machines (see
+    :data:`~local.sagemaker.training_job.DEFAULT_ALGORITHM_THREADS`).
     """
 
     API_OPERATIONS: Final[dict[str, str]] = {
@@ -166,8 +169,10 @@ class LocalSageMaker:
         keep_input_data: bool = False,
         strict_validation: bool = True,
         logs_client: Callable[[], Any] | None = None,
+        algorithm_threads: int | None = DEFAULT_ALGORITHM_THREADS,
     ) -> None:
         self._s3_factory = s3_client
+        self.algorithm_threads = algorithm_threads
         self._logs_factory = logs_client
         self.work_dir = Path(work_dir)
         self.work_dir.mkdir(parents=True, exist_ok=True)
@@ -567,6 +572,7 @@ class LocalSageMaker:
                     stop_grace_seconds=self.stop_grace_seconds,
                     keep_input_data=self.keep_input_data,
                     logs=self._logs_factory() if self._logs_factory else None,
+                    threads=self.algorithm_threads,
                 ),
             )
             return {"TrainingJobArn": job.arn}

@@ -67,6 +67,11 @@ POLL_SECONDS = 0.1
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 # PutLogEvents limits: 10,000 events and 1,048,576 bytes per call (each event counts 26 bytes extra),
 # 256 KB per event.
+DEFAULT_ALGORITHM_THREADS = 2
+"""CPU threads of a local algorithm process unless the backend is told otherwise: the cores of the
+smallest machine the project supports (CI has 2), so a job's numbers are the same on a laptop and in
+CI. More threads are faster on a larger machine but change the last bits of every sum, and a model at a
+decision boundary (a confidence threshold, a quality gate) can land on the other side."""
 LOG_BATCH_EVENTS = 10_000
 LOG_BATCH_BYTES = 1_000_000
 LOG_EVENT_CHARS = 200_000
@@ -188,14 +193,21 @@ def script_mode_environment(
     hyperparameters: Mapping[str, Any],
     channels: Mapping[str, Path],
     environment: Mapping[str, str] | None = None,
+    threads: int | None = None,
 ) -> dict[str, str]:
     """The process environment of a training container in script mode: this process's variables (minus
-    any ``SM_*``), the job's ``Environment``, then SageMaker's ``SM_*`` variables for ``job_dir`` laid
-    out as ``/opt/ml`` (``input/``, ``model/``, ``output/``) and ``PYTHONPATH`` reaching this checkout.
-    ``write_job_config`` must have written ``input/config`` first."""
+    any ``SM_*``), ``OMP_NUM_THREADS=threads`` when given, the job's ``Environment``, then SageMaker's
+    ``SM_*`` variables for ``job_dir`` laid out as ``/opt/ml`` (``input/``, ``model/``, ``output/``) and
+    ``PYTHONPATH`` reaching this checkout. ``write_job_config`` must have written ``input/config`` first.
+
+    ``threads`` fixes the algorithm's CPU thread count: the order of floating-point sums in torch's
+    kernels depends on it, so the same job trains the same weights on every machine only with the
+    same count (see :data:`DEFAULT_ALGORITHM_THREADS`)."""
     input_dir = job_dir / "input"
     output_dir = job_dir / "output"
     env = {key: value for key, value in os.environ.items() if not key.startswith("SM_")}
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = str(threads)
     env.update(environment or {})
     python_path = [str(CODE_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -335,8 +347,10 @@ class TrainingRun:
         stop_grace_seconds: float = 5.0,
         keep_input_data: bool = False,
         logs: Any = None,
+        threads: int | None = DEFAULT_ALGORITHM_THREADS,
     ) -> None:
         self.handle = handle
+        self.threads = threads
         self.s3 = s3
         self.logs = logs
         self.job_dir = job_dir
@@ -519,6 +533,7 @@ class TrainingRun:
             hyperparameters=dict(request.get("HyperParameters", {})),
             channels=channels,
             environment=request.get("Environment", {}),
+            threads=self.threads,
         )
         kill_after = self.faults.take_kill_after()
         kill_at = time.monotonic() + kill_after if kill_after is not None else None

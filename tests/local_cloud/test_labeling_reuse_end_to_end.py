@@ -3,8 +3,9 @@
 Run A labels digits with automated labeling (the dataset is over the lowered minimum), which ends with a
 final active-learning model; the ledger records it under the label set's fingerprint. Run B, on other
 digits with the same task type and class names, starts its labeling job from that model
-(``InitialActiveLearningModelArn``); the savings themselves are asserted by the reuse experiment in
-``tests/local_sagemaker/test_auto_labeling.py``. The cost of both is recorded, human and machine apart.
+(``InitialActiveLearningModelArn``), so the model labels the objects it is sure of and people label fewer
+than in the control: the same labeling job without the model. The cost of both runs is recorded, human
+and machine apart.
 """
 
 from __future__ import annotations
@@ -22,23 +23,25 @@ from training.datasets import DigitRecord, write_digits_dataset
 
 pytestmark = pytest.mark.slow
 
-FIRST, SECOND = 240, 160
+FIRST, SECOND = 400, 200
 RUN_TIMEOUT = 600.0
 
 
 def reuse_context() -> dict[str, Any]:
-    """The test configuration with model reuse (which turns automated labeling on) and batches of 60.
+    """The test configuration with model reuse (which turns automated labeling on) and batches of 100.
 
-    60, not smaller: the second run's threshold needs about 18 validation objects above it that all agree
-    with people; with 40 it was sometimes not reached (torch's thread count alone changed the outcome).
+    Why the second run's threshold is reached, whatever the machine: the first run's final model is
+    trained on 100 human labels; on the second run's 100 validation objects it agrees with 87 and its
+    first disagreement, in confidence order, is the 52nd object, far past the 18 agreeing objects the
+    95% rule needs (with batches of 60 and 10 epochs it was the 1st to 13th: a coin flip decided by
+    floating-point noise). Run ids (seeded S3 versions), labelers and training threads are fixed too.
 
-    The gate is off: this module is about labeling, and a 6-epoch model on the second run's 128 training
-    digits (some machine-labelled) sometimes scores under the shared 0.5 gate, which is not what it tests.
+    The gate is off: this module is about labeling, not the deployed model's quality.
     """
     return {
         **small_context(),
         "gtpipe:qualityThreshold": 0.0,
-        "gtpipe:labeling": {"workersPerObject": 3, "reuseModel": True, "maxConcurrentTaskCount": 60},
+        "gtpipe:labeling": {"workersPerObject": 3, "reuseModel": True, "maxConcurrentTaskCount": 100},
     }
 
 
@@ -101,13 +104,36 @@ def test_first_run_auto_labels_and_records_its_final_model(runs: tuple[RunProgre
     assert cost["actual_usd"] == pytest.approx(cost["human_usd"] + cost["machine_usd"], abs=0.01)
 
 
-def test_second_run_starts_its_labeling_job_from_the_first_runs_model(
-    cloud: Any, runs: tuple[RunProgress, RunProgress]
+CREATE_LABELING_JOB_FIELDS = (
+    "LabelAttributeName",
+    "InputConfig",
+    "OutputConfig",
+    "RoleArn",
+    "LabelCategoryConfigS3Uri",
+    "StoppingConditions",
+    "LabelingJobAlgorithmsConfig",
+    "HumanTaskConfig",
+)
+
+
+@pytest.fixture(scope="module")
+def control(cloud: Any, runs: tuple[RunProgress, RunProgress]) -> dict[str, Any]:
+    """The second run's labeling job again, as the pipeline created it but without the first run's model
+    (the seed notebook's control job): DescribeLabelingJob once it completed."""
+    second = runs[1].run or {}
+    job_name = str(second["labeling_job_arn"]).rsplit("/", 1)[-1]
+    sagemaker = cloud.client("sagemaker")
+    job = sagemaker.describe_labeling_job(LabelingJobName=job_name)
+    request = {field: job[field] for field in CREATE_LABELING_JOB_FIELDS if field in job}
+    request["LabelingJobAlgorithmsConfig"].pop("InitialActiveLearningModelArn")
+    name = f"{job_name[:50]}-control"
+    sagemaker.create_labeling_job(LabelingJobName=name, **request)
+    return dict(cloud.sagemaker.wait_for_job("labeling", name, timeout=RUN_TIMEOUT))
+
+
+def test_second_run_starts_from_the_first_runs_model_and_needs_fewer_human_labels(
+    cloud: Any, runs: tuple[RunProgress, RunProgress], control: dict[str, Any]
 ) -> None:
-    """The flow of reuse, end to end. How many human labels a reused model saves is measured and asserted
-    by the reuse experiment (tests/local_sagemaker/test_auto_labeling.py: at most 0.7x the control's): on
-    this module's small second dataset the saving depends on one threshold over 60 validation objects, which
-    was not always reached (machine labels 0 under OMP_NUM_THREADS=1)."""
     first, second = (run.run or {} for run in runs)
     assert runs[1].run_status == "SUCCEEDED", second.get("failure")
     # Then the second run recorded the first run's final model as the one its labeling started from
@@ -119,11 +145,17 @@ def test_second_run_starts_its_labeling_job_from_the_first_runs_model(
     job = cloud.client("sagemaker").describe_labeling_job(LabelingJobName=job_name)
     config = job["LabelingJobAlgorithmsConfig"]
     assert config["InitialActiveLearningModelArn"] == first["final_active_learning_model_arn"]
-    # And every object is accounted for, human and machine labels priced apart
+    # And every object is accounted for
     counters = second["label_counters"]
+    print("reuse", counters, "control", control["LabelCounters"])
     assert (
         counters["human"] + counters["machine"] + counters["failed"] + counters.get("unlabeled", 0) == SECOND
     )
+    # And the reused model labeled objects, so people labeled fewer than in the same job without it
+    assert control["LabelingJobStatus"] == "Completed", control.get("FailureReason")
+    assert counters["machine"] > 0
+    assert counters["human"] < control["LabelCounters"]["HumanLabeled"]
+    # And, human and machine labels priced apart, the labeling cost less than estimated (all by people)
     cost = second["labeling_cost"]
     assert cost["actual_usd"] == pytest.approx(cost["human_usd"] + cost["machine_usd"], abs=0.01)
-    assert cost["actual_usd"] <= cost["estimated_usd"] + 0.01
+    assert cost["actual_usd"] < cost["estimated_usd"]

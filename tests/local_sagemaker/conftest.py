@@ -57,6 +57,20 @@ def digits(tmp_path_factory: pytest.TempPathFactory) -> list[DigitRecord]:
 
 
 @pytest.fixture(scope="session")
+def digits_400(tmp_path_factory: pytest.TempPathFactory) -> list[DigitRecord]:
+    """400 class-balanced 16x16 demo digits (PNG), written once: enough for automated labeling's model
+    to be clearly right about its most confident objects (see tests/local_sagemaker/test_auto_labeling.py)."""
+    return write_digits_dataset(
+        tmp_path_factory.mktemp("digits-400"),
+        bucket=BUCKET,
+        limit=400,
+        holdout_fraction=0.0,
+        seed=3,
+        image_size=16,
+    )
+
+
+@pytest.fixture(scope="session")
 def model_tar(tmp_path_factory: pytest.TempPathFactory, digits: list[DigitRecord]) -> Path:
     """A model.tar.gz trained once, in-process, on 60 digits (for transform and endpoint tests)."""
     from training.datasets import write_channel

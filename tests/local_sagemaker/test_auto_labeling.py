@@ -202,22 +202,40 @@ def test_below_the_minimum_dataset_size_people_label_everything(cloud: Cloud, di
     assert not cloud.keys("labeling/small-auto/activelearning/")
 
 
+# The model of automated labeling must be clearly right about its most confident validation objects:
+# the 95% rule (Laplace-smoothed) needs at least 18 agreeing objects above the threshold. A model trained
+# on 80 human labels agrees with only ~80% of the validation labels and its first disagreement lands
+# anywhere between the 3rd and the 33rd most confident object, so whether it reaches the threshold was
+# decided by floating-point noise (the thread count, the CPU's kernels): the root cause of the flaky
+# `MachineLabeled: 0`. Trained on 200 labels it agrees with 91-97% and its first disagreement comes
+# after the 50th object (measured: seeds 0 to 4, 1 and 2 threads: 50-75), far above 18.
+STRONG_HYPERPARAMETERS = {**FAST_HYPERPARAMETERS, "epochs": "30", "mini_batch_size": "16"}
+
+
 def test_a_job_trains_its_model_machine_labels_confident_objects_and_registers_the_model(
-    cloud: Cloud, digits, tmp_path
+    cloud: Cloud, digits_400, tmp_path
 ):
-    # Given 200 digits, automated labeling from 100 objects, batches of 80
+    # Given 400 digits, automated labeling from 100 objects, a first batch of 200, a validation batch of 80
+    digits = digits_400
     truth = {r.source_ref: r.label for r in digits}
-    cloud.backend.workforce = _settings(_reference(cloud, tmp_path, digits))
+    cloud.backend.workforce = _settings(
+        _reference(cloud, tmp_path, digits),
+        auto_labeling_batch_size=200,
+        auto_labeling_validation_size=80,
+        auto_labeling_max_rounds=1,
+        auto_labeling_hyperparameters=STRONG_HYPERPARAMETERS,
+    )
     request = _request(cloud, "digits-auto", _manifest(cloud, digits, "incoming/auto.manifest"))
     # When the job runs
     arn = cloud.backend.create_labeling_job(request)["LabelingJobArn"]
     described = cloud.backend.wait_for_job("labeling", "digits-auto", timeout=300)
-    # Then it completed with true counters: people and the model together labeled all 200
+    # Then it completed with true counters: people and the model together labeled all 400
     assert described["LabelingJobStatus"] == "Completed", described.get("FailureReason")
     counters = described["LabelCounters"]
     print("counters", counters)
-    assert counters["TotalLabeled"] == counters["HumanLabeled"] + counters["MachineLabeled"] == 200
-    assert counters["MachineLabeled"] > 0 and counters["HumanLabeled"] >= 160
+    assert counters["TotalLabeled"] == counters["HumanLabeled"] + counters["MachineLabeled"] == 400
+    # And the model labeled most of the 120 objects left after the human samples (measured 102-120)
+    assert counters["MachineLabeled"] >= 60 and counters["HumanLabeled"] >= 280
     assert counters["FailedNonRetryableError"] == counters["Unlabeled"] == 0
     lines = [
         json.loads(line)
