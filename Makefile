@@ -10,7 +10,7 @@ TASK ?= image-classification
 # the builtin labeling service's API), ui (people in a browser: the demo prints the app's URL and a user).
 LABELING ?= ground-truth
 
-.PHONY: install venv node layers browser test lint typecheck synth demo local-up local-down local-status bench clean
+.PHONY: install venv node layers browser test test-fast lint typecheck synth demo local-up local-down local-status bench clean
 
 install: venv node layers browser
 
@@ -56,8 +56,13 @@ typecheck: venv
 synth: install
 	npx cdk synth --quiet
 
+# The full suite (what CI runs), then the 30 slowest tests, so a slow one is seen when it appears.
 test: install lint typecheck
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest --durations=30
+
+# The edit-test loop: everything but the end-to-end suites marked slow (a few minutes on 2 cores).
+test-fast: install lint typecheck
+	$(VENV)/bin/pytest -m "not slow" --durations=15
 
 demo: install
 	$(PY) -m local.demo --task $(TASK) --labeling $(LABELING)
