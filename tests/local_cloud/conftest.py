@@ -24,13 +24,14 @@ ROOT = Path(__file__).resolve().parents[2]
 IMAGES = 300
 HOLDOUT = 0.1
 EPOCHS = 6
+QUALITY_THRESHOLD = 0.5
 
 
 def small_context() -> dict[str, Any]:
     """The demo's configuration, smaller: fewer epochs, and a quality gate a 6-epoch model passes."""
     from local.demo import demo_context
 
-    return {**demo_context(epochs=EPOCHS), "gtpipe:qualityThreshold": 0.5}
+    return {**demo_context(epochs=EPOCHS), "gtpipe:qualityThreshold": QUALITY_THRESHOLD}
 
 
 @dataclass
@@ -45,11 +46,13 @@ class Dataset:
 @contextmanager
 def running_cloud(state_dir: Path, context: dict[str, Any], cache: str, **settings: Any) -> Iterator[Any]:
     """A started local cloud with the app synthesized with ``context`` (cached in ``.local/<cache>``);
-    ``settings`` are further :class:`local.cloud.CloudSettings` fields."""
+    ``settings`` are further :class:`local.cloud.CloudSettings` fields. S3 version ids are seeded (seed 0
+    unless ``s3_version_seed`` says otherwise), so run ids, splits and simulated labelers repeat."""
     from local.cloud import CloudSettings, LocalCloud
     from local.synth import synthesize
 
     assembly = synthesize(ROOT / ".local" / cache, context)
+    settings.setdefault("s3_version_seed", 0)
     with LocalCloud(CloudSettings(state_dir=state_dir, **settings)) as local_cloud:
         local_cloud.deploy(assembly)
         if local_cloud.runtime is not None:
@@ -116,4 +119,44 @@ def jsonl(records: list[dict[str, Any]]) -> bytes:
     return "".join(json.dumps(r) + "\n" for r in records).encode()
 
 
-__all__ = ["Dataset", "dataclasses", "jsonl", "manifest_versions"]
+@dataclass
+class Inbox:
+    """An SQS queue subscribed to the stack's notification topic: what the run notifications said."""
+
+    cloud: Any
+    queue_url: str
+
+    @classmethod
+    def subscribe(cls, cloud: Any, name: str) -> Inbox:
+        """A new queue named ``name`` subscribed to ``NotificationTopicArn`` (it receives what is published
+        from now on)."""
+        sqs = cloud.client("sqs")
+        queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        cloud.client("sns").subscribe(
+            TopicArn=cloud.outputs["NotificationTopicArn"],
+            Protocol="sqs",
+            Endpoint=arn,
+            Attributes={"RawMessageDelivery": "false"},
+        )
+        return cls(cloud, queue_url)
+
+    def drain(self) -> list[dict[str, Any]]:
+        """Every notification received since the last drain: the message fields plus its ``subject``."""
+        sqs = self.cloud.client("sqs")
+        found: list[dict[str, Any]] = []
+        while True:
+            messages = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get(
+                "Messages", []
+            )
+            if not messages:
+                return found
+            for message in messages:
+                envelope = json.loads(message["Body"])
+                found.append({"subject": envelope.get("Subject"), **json.loads(envelope["Message"])})
+                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+__all__ = ["Dataset", "Inbox", "dataclasses", "jsonl", "manifest_versions"]

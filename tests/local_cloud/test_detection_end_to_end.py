@@ -22,16 +22,19 @@ from training.scenes import SCENE_CLASSES, SceneRecord
 
 pytestmark = pytest.mark.slow
 
-SCENES = 120
+SCENES = 400
 HOLDOUT = 0.12
-EPOCHS = 16
+EPOCHS = 30
 RUN_TIMEOUT = 480.0
 TASK = TASKS["object-detection"]
+# A detector that learns nothing scores mAP@0.5 ~0; this configuration reaches ~0.6 (OMP_NUM_THREADS=2).
+QUALITY_THRESHOLD = 0.3
+HELD_OUT_MAP = 0.25
 
 
 def detection_context() -> dict[str, Any]:
-    """The detection demo's configuration with few epochs and a gate a briefly trained model passes."""
-    return {**TASK.context(EPOCHS), "gtpipe:qualityThreshold": 0.05}
+    """The detection demo's configuration with fewer epochs and a gate a working detector passes."""
+    return {**TASK.context(EPOCHS), "gtpipe:qualityThreshold": QUALITY_THRESHOLD}
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +96,10 @@ def test_scenes_are_labeled_with_boxes_trained_gated_on_map_and_deployed(
     assert record["task_type"] == "object-detection"
     assert {record["steps"][name]["status"] for name in ("label", "train", "xform")} == {"Completed"}
     assert record["metrics"]["metric_name"] == "map_50"
-    assert 0.05 <= record["metrics"]["metric_value"] <= 1.0
+    print(
+        f"[quality] detection validation mAP@0.5 {record['metrics']['metric_value']} (gate {QUALITY_THRESHOLD})"
+    )
+    assert QUALITY_THRESHOLD <= record["metrics"]["metric_value"] <= 1.0
     assert record["metrics"]["passed"] is True
     # And the training log is in CloudWatch Logs where SageMaker writes it (the report's curves)
     streams = cloud.client("logs").describe_log_streams(
@@ -145,12 +151,14 @@ def test_predictions_are_pixel_boxes_of_the_submitted_image(
 
 
 def test_demo_scores_answers_with_map(cloud: Any, run: RunProgress, scenes: list[DemoImage]) -> None:
-    # Given the held-out answers / When the demo's scorer reads them / Then it reports mAP@0.5 in 0..1
+    # Given the held-out answers / When the demo's scorer reads them / Then it reports mAP@0.5 in 0..1, at a
+    # level only a detector that learned the shapes reaches
     api = PredictionApi(cloud.outputs)
     held_out = [image for image in scenes if image.holdout]
     answered = [
         (image, api.predict(image.path.read_bytes(), query=TASK.query()).json()) for image in held_out
     ]
     score = TASK.score(answered)
-    assert score.name == "map" and 0.0 <= score.value <= 1.0
+    print(f"[quality] detection held-out mAP@0.5 over HTTPS {score.value}")
+    assert score.name == "map" and HELD_OUT_MAP <= score.value <= 1.0
     assert "mAP@0.5" in score.summary

@@ -120,7 +120,7 @@ def running_cloud(
         else f"{ASSEMBLY_CACHE}-{endpoint_timing[0]}-{endpoint_timing[1]}"
     )
     assembly = synthesize(ROOT / ".local" / cache, tiny_context(endpoint_timing))
-    with LocalCloud(CloudSettings(state_dir=state_dir)) as cloud:
+    with LocalCloud(CloudSettings(state_dir=state_dir, s3_version_seed=0)) as cloud:
         cloud.deploy(assembly)
         if cloud.runtime is not None:
             cloud.runtime.prewarm()
@@ -237,7 +237,9 @@ def wait_for(predicate: Any, timeout: float, interval: float = 0.5) -> bool:
 def record_outcome(drop: Drop, scenario: str) -> None:
     """Print one line per run for the report (shown with ``pytest -s`` / ``-rP``)."""
     failure = drop.run.get("failure") or {}
+    metrics = drop.run.get("metrics") or {}
     print(
         f"[reliability] {scenario}: {drop.progress.run_status} step={failure.get('step')} "
-        f"error={failure.get('error')} seconds={drop.seconds:.1f}"
+        f"error={failure.get('error')} {metrics.get('metric_name')}={metrics.get('metric_value')} "
+        f"seconds={drop.seconds:.1f}"
     )

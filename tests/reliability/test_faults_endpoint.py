@@ -6,7 +6,7 @@ Scenarios (issue 8), in this order because they share the one endpoint:
    deployment;
 2. lost endpoint state-change events: the heartbeat timeout ends the wait (nothing hangs);
 3. five manifests dropped at once: endpoint updates are serialized (EndpointBusy retries), every run
-   ends, ``@serving`` names the config the endpoint serves;
+   succeeds, ``@serving`` names the config the endpoint serves;
 4. a failed blue/green update (the new model does not load, the update rolls back) while the previous
    model keeps answering predictions.
 
@@ -154,40 +154,35 @@ def burst(env: Cloud) -> Burst:
     return Burst(drops, time.monotonic() - started)
 
 
-def test_given_five_manifests_at_once_then_five_runs_end_and_endpoint_updates_are_serialized(
+def test_given_five_manifests_at_once_then_five_runs_succeed_and_endpoint_updates_are_serialized(
     env: Cloud, burst: Burst
 ) -> None:
     drops = burst.drops
-    # then: five runs, none lost, none still running, every failure recorded with step and reason
+    # then: five runs, none lost, and every one SUCCEEDED: a busy endpoint makes a deployment wait, it
+    # never fails a run
     assert len({d.run_id for d in drops}) == 5
-    for drop in drops:
-        assert drop.progress.execution_status in ("SUCCEEDED", "FAILED"), drop.progress
-        assert drop.progress.run_status == drop.progress.execution_status, drop.run
-    succeeded = [d for d in drops if d.progress.run_status == "SUCCEEDED"]
-    failed = [d for d in drops if d.progress.run_status == "FAILED"]
-    assert succeeded, [d.run.get("failure") for d in drops]
-    for drop in failed:
-        # a run may still lose the race for the endpoint if EndpointBusy outlasts its retries; it must then
-        # say so at deployment or verification, with a reason
-        failure = drop.run["failure"]
-        assert failure["step"] in ("deployment", "verification"), failure
-        assert failure["cause"], failure
+    outcomes = {
+        d.key: (d.progress.execution_status, d.progress.run_status, d.run.get("failure")) for d in drops
+    }
+    assert {(execution, run) for execution, run, _ in outcomes.values()} == {("SUCCEEDED", "SUCCEEDED")}, (
+        outcomes
+    )
     # and: concurrent deployments waited for each other (EndpointBusy answered by Retry)
     busy = [f for d in drops for f in deploy_attempts(d) if f.get("error") == "EndpointBusy"]
     assert busy, "no deployment ever found the endpoint busy"
-    # and: the endpoint ends InService; @serving names the last successful run
+    # and: the endpoint ends InService; @serving names the run that ended last
     endpoint = env.endpoint()
     serving = env.serving()
     assert endpoint["EndpointStatus"] == "InService"
     assert serving is not None
-    last = max(succeeded, key=lambda d: d.run.get("ended_at") or "")
+    last = max(drops, key=lambda d: d.run.get("ended_at") or "")
     assert serving["source_run_id"] == last.run_id
     assert serving["endpoint_config_name"] == f"{last.run_id}-epc-0"
     # the endpoint serves exactly what @serving says it serves
     assert endpoint["EndpointConfigName"] == serving["endpoint_config_name"]
     notices = [n for n in env.notifications() if n["status"] in RUN_FINAL_STATUSES]
     for drop in drops:
-        assert [n["status"] for n in notices if n["run_id"] == drop.run_id] == [drop.progress.run_status]
+        assert [n["status"] for n in notices if n["run_id"] == drop.run_id] == ["SUCCEEDED"]
 
 
 @dataclass
