@@ -6,9 +6,10 @@ import datetime as dt
 from pathlib import Path
 
 import boto3
+import pytest
 from moto import mock_aws
 
-from local.sagemaker.training_job import LOG_GROUP, publish_log
+from local.sagemaker.training_job import LOG_GROUP, LogEventsRejected, publish_log
 
 
 def _events(logs, stream: str) -> list[str]:
@@ -47,3 +48,15 @@ def test_missing_log_publishes_nothing(tmp_path: Path) -> None:
     logs = boto3.client("logs", region_name="us-east-1")
     assert publish_log(logs, "job", tmp_path / "absent.log", dt.datetime.now(dt.UTC)) is None
     assert logs.describe_log_groups()["logGroups"] == []
+
+
+@mock_aws
+def test_a_log_older_than_cloudwatch_keeps_is_an_error_not_a_silent_gap(tmp_path: Path) -> None:
+    # Given a training log whose job started 15 days ago (CloudWatch Logs drops events older than 14 days)
+    log = tmp_path / "algo-1.log"
+    log.write_text("Epoch[0] Validation-accuracy=0.5\n")
+    logs = boto3.client("logs", region_name="us-east-1")
+    started = dt.datetime.now(dt.UTC) - dt.timedelta(days=15)
+    # When it is published / Then the rejected events raise, naming what was dropped
+    with pytest.raises(LogEventsRejected, match="tooOldLogEventEndIndex"):
+        publish_log(logs, "old-job", log, started)
