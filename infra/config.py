@@ -22,6 +22,8 @@ if _LAMBDAS not in sys.path:
     sys.path.append(_LAMBDAS)
 from gtpipe_shared.pricing import LabelingPrices  # noqa: E402 - needs the path above
 
+from infra.config_limits import service_limit_problems  # noqa: E402 - needs the path above
+
 TaskType = Literal["image-classification", "object-detection"]
 LabelingBackend = Literal["ground-truth", "builtin"]
 ApiAuthMode = Literal["iam", "api-key"]
@@ -333,6 +335,9 @@ class PipelineConfig:
         for email in config.notification_emails:
             if not _EMAIL.match(email):
                 raise ConfigError(f"{PREFIX}notificationEmails: {email!r} is not an e-mail address")
+        problems = service_limit_problems(config)
+        if problems:
+            raise ConfigError("; ".join(problems))
         return config
 
 

@@ -52,6 +52,7 @@ from .api_model import (
     UsagePlanModel,
 )
 from .cfn import CloudAssembly, Environment, ResourceState, StackArtifact, TemplateError, TemplateResolver
+from .fidelity import check_resource
 from .lambda_runtime import FunctionSpec, LambdaRuntime
 from .schedules import schedule_minutes
 
@@ -301,6 +302,7 @@ class LocalDeployer:
             resource_type = resource["Type"]
             path = f"Resources.{logical_id}.Properties"
             properties = resolver.resolve(resource.get("Properties", {}), path)
+            self._check_fidelity(stack.name, logical_id, resource_type, properties)
             if resource_type == "AWS::Lambda::Function" and logical_id in providers:
                 state = self._provider_function(context, logical_id, properties, providers[logical_id])
             elif resource_type in self.handlers:
@@ -325,6 +327,15 @@ class LocalDeployer:
         result.outputs = resolver.outputs()
         deployment.exports.update(resolver.exported())
         deployment.stacks[stack.name] = result
+
+    def _check_fidelity(self, stack: str, logical_id: str, resource_type: str, props: dict[str, Any]) -> None:
+        # Where AWS refuses what moto accepts (key policies, Lambda limits): see local/fidelity.py.
+        spec = NOT_EMULATED.get(resource_type)
+        name = spec.ref(logical_id, props, self.environment) if spec else logical_id
+        try:
+            check_resource(self.clients, self.environment, resource_type, name, props)
+        except TemplateError as error:
+            raise type(error)(f"{stack}: creating {logical_id} ({resource_type}) failed: {error}") from None
 
     def _custom_resource_providers(self, stack: StackArtifact) -> dict[str, str]:
         # Provider functions of the custom resources applied natively: {function logical id: custom type}.

@@ -106,8 +106,11 @@ def write_digits_dataset(
 
 
 def label_categories(class_names: Sequence[str] = CLASS_NAMES) -> dict[str, Any]:
-    """The Ground Truth label categories file (``LabelCategoryConfigS3Uri``); order = class index."""
-    return {"labels": [{"label": name} for name in class_names]}
+    """The Ground Truth label categories file (``LabelCategoryConfigS3Uri``); order = class index.
+
+    Ground Truth requires ``"document-version": "2018-11-28"``
+    (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateLabelingJob.html)."""
+    return {"document-version": "2018-11-28", "labels": [{"label": name} for name in class_names]}
 
 
 def augmented_manifest_line(

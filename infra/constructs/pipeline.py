@@ -477,11 +477,7 @@ class Pipeline(Construct):
                 "algorithm_specification_arn": regional.algorithm_specification_arn,
                 "prices": config.labeling_prices.as_dict(),
                 "budget_usd": config.labeling_budget_usd,
-                # The builtin backend's job settings (docs/labeling-service.md).
-                "instructions": config.labeling.instructions,
-                "min_labeled_share": config.labeling.min_labeled_share,
-                "lease_seconds": config.labeling.task_time_limit_seconds,
-                "class_names": list(config.label_categories),
+                **self._builtin_labeling_settings(config),
             },
             "training": {
                 "image": regional.training_image,
@@ -504,6 +500,22 @@ class Pipeline(Construct):
             },
             "split": {"validation_ratio": config.validation_split_ratio},
             "quality_threshold": config.quality_threshold,
+        }
+
+    @staticmethod
+    def _builtin_labeling_settings(config: PipelineConfig) -> dict[str, Any]:
+        """The builtin backend's job settings (docs/labeling-service.md); none for Ground Truth.
+
+        This configuration travels in start_run's environment, which Lambda limits to 4 KB in total
+        (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html): the class names are not
+        repeated here (start_run adds ``class_names`` from ``label_categories`` to the execution input).
+        """
+        if config.labeling_backend != "builtin":
+            return {}
+        return {
+            "instructions": config.labeling.instructions,
+            "min_labeled_share": config.labeling.min_labeled_share,
+            "lease_seconds": config.labeling.task_time_limit_seconds,
         }
 
     # --- Grants ---------------------------------------------------------------------------------------

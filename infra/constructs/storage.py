@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -35,8 +35,15 @@ class Storage(Construct):
             removal_policy=RemovalPolicy.RETAIN,
         )
         # Services that write encrypted messages to our topic and queues need the key through their
-        # service principal; the grant is limited to this account by the key policy condition.
-        for service in ("events.amazonaws.com", "sns.amazonaws.com", "s3.amazonaws.com"):
+        # service principal; the grant is limited to this account by the key policy condition. CloudWatch
+        # alarms publish to the KMS-encrypted topic only if the key policy lets cloudwatch.amazonaws.com use
+        # the key: https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services
+        for service in (
+            "events.amazonaws.com",
+            "sns.amazonaws.com",
+            "s3.amazonaws.com",
+            "cloudwatch.amazonaws.com",
+        ):
             self.key.add_to_resource_policy(
                 iam.PolicyStatement(
                     sid=f"Allow{service.split('.')[0].capitalize()}UseOfTheKey",
@@ -46,6 +53,7 @@ class Storage(Construct):
                     conditions={"StringEquals": {"aws:SourceAccount": self.key.stack.account}},
                 )
             )
+        self._allow_cloudwatch_logs()
         self.access_log_bucket = s3.Bucket(
             self,
             "AccessLogBucket",
@@ -92,4 +100,37 @@ class Storage(Construct):
                 ),
                 s3.LifecycleRule(id="ExpireOldVersions", noncurrent_version_expiration=Duration.days(90)),
             ],
+        )
+
+    def _allow_cloudwatch_logs(self) -> None:
+        """Every log group of the app is encrypted with this key: CloudWatch Logs must be able to use it.
+
+        Without this statement creating a log group fails ("The specified KMS key does not exist or is not
+        allowed to be used with Arn ..."; aws/aws-cdk#28304). The statement is AWS's, scoped by the encryption
+        context to this account's log groups in this region:
+        https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html
+        """
+        stack = Stack.of(self)
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchLogsUseOfTheKey",
+                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+                actions=[
+                    "kms:Encrypt",
+                    "kms:Decrypt",
+                    "kms:ReEncryptFrom",
+                    "kms:ReEncryptTo",
+                    "kms:GenerateDataKey",
+                    "kms:GenerateDataKeyWithoutPlaintext",
+                    "kms:DescribeKey",
+                ],
+                resources=["*"],
+                conditions={
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": (
+                            f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:*"
+                        )
+                    }
+                },
+            )
         )

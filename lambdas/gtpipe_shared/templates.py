@@ -12,6 +12,7 @@ import html
 import json
 from collections.abc import Sequence
 
+from gtpipe_shared.aws_limits import label_category_document
 from gtpipe_shared.manifest import IMAGE_CLASSIFICATION, OBJECT_DETECTION
 
 CROWD_ELEMENTS_SCRIPT = '<script src="https://assets.crowd.aws/crowd-html-elements.js"></script>'
@@ -63,8 +64,10 @@ def _validated(categories: Sequence[str]) -> list[str]:
 
 
 def label_categories_json(categories: Sequence[str]) -> str:
-    """``{"labels": [{"label": "..."}]}``; list order defines class ids (first is class 0)."""
-    return json.dumps({"labels": [{"label": name} for name in _validated(categories)]}, ensure_ascii=False)
+    """The label category configuration file, ``{"document-version": "2018-11-28", "labels": [{"label":
+    "..."}]}``; list order defines class ids (first is class 0). Ground Truth requires the version
+    (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateLabelingJob.html)."""
+    return json.dumps(label_category_document(_validated(categories)), ensure_ascii=False)
 
 
 def ui_template(task_type: str, categories: Sequence[str], *, header: str, description: str) -> str:

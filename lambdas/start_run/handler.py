@@ -123,6 +123,9 @@ def execution_input(
     labeling["label_categories_uri"] = s3_uri(bucket, labeling_key(run_id, "label-categories.json"))
     labeling["ui_template_uri"] = s3_uri(bucket, labeling_key(run_id, "template.liquid"))
     labeling["output_path"] = labeling.get("output_path") or s3_uri(bucket, "labeling/")
+    # The class names in class-id order for the labeling step; not in PIPELINE_CONFIG, which has to fit
+    # Lambda's 4 KB environment limit.
+    labeling.setdefault("class_names", list(block["label_categories"]))
     if block["split"].get("seed") is None:
         block["split"]["seed"] = seed_for(run_id)
     return {

@@ -64,6 +64,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 from gtpipe_shared import labeling_output as output
+from gtpipe_shared.aws_limits import label_category_names
 from PIL import Image
 
 from local.sfn import SageMakerServiceError
@@ -231,7 +232,7 @@ class LabelingRun:
             )
         try:
             document = json.loads(read_bytes(self.s3, S3Uri.parse(uri)).decode("utf-8"))
-            names = [str(entry["label"]) for entry in document["labels"]]
+            names = label_category_names(document)
         except (ValueError, KeyError, TypeError, ClientError, BotoCoreError) as error:
             raise self.handle.fail(
                 f'ClientError: cannot read the label categories {uri} ({{"labels": [{{"label": ...}}]}}): {error}'

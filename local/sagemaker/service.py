@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
+from gtpipe_shared.aws_limits import volume_kms_key_problem
 
 from local.sfn import SageMakerServiceError, validate_request
 from local.sfn.lambdas import DEFAULT_ACCOUNT_ID, DEFAULT_REGION
@@ -111,6 +112,16 @@ class Invocation:
     body: bytes
     content_type: str
     variant: str
+
+
+def _refuse_volume_key_on_instance_storage(resources: Any, field: str) -> None:
+    """SageMaker's ValidationException for a volume key on an instance type with local NVMe storage
+    (see :func:`gtpipe_shared.aws_limits.volume_kms_key_problem`); botocore does not check it."""
+    if not isinstance(resources, dict):
+        return
+    problem = volume_kms_key_problem(resources.get("InstanceType"), resources.get(field), field)
+    if problem:
+        raise validation_error(problem)
 
 
 class LocalSageMaker:
@@ -555,6 +566,7 @@ class LocalSageMaker:
 
     def create_training_job(self, request: Request) -> Response:
         """CreateTrainingJob: runs the algorithm's local training module (see :mod:`.training_job`)."""
+        _refuse_volume_key_on_instance_storage(request.get("ResourceConfig"), "VolumeKmsKeyId")
         with self._lock:
             job = self._new_job("training", "CreateTrainingJob", request, "InProgress")
             job.work_dir = self._job_dir("training", job.name)
@@ -589,6 +601,7 @@ class LocalSageMaker:
 
     def create_transform_job(self, request: Request) -> Response:
         """CreateTransformJob: the model must exist; runs its handlers over every input object."""
+        _refuse_volume_key_on_instance_storage(request.get("TransformResources"), "VolumeKmsKeyId")
         with self._lock:
             job = self._new_job(
                 "transform",
@@ -700,6 +713,12 @@ class LocalSageMaker:
 
     def create_endpoint_config(self, request: Request) -> Response:
         """CreateEndpointConfig: every production variant's model must exist."""
+        for variant in request.get("ProductionVariants") or []:
+            if isinstance(variant, dict):
+                _refuse_volume_key_on_instance_storage(
+                    {"InstanceType": variant.get("InstanceType"), "KmsKeyId": request.get("KmsKeyId")},
+                    "KmsKeyId",
+                )
         with self._lock:
             request = self._begin("CreateEndpointConfig", request)
             name = request["EndpointConfigName"]

@@ -32,7 +32,7 @@ def test_defaults_are_valid() -> None:
         ({"apiAuth": "none"}, "gtpipe:apiAuth must be one of iam, api-key"),
         ({"labelCategories": []}, "labelCategories must hold 1 to 50 names"),
         ({"labelCategories": ["cat", "cat"]}, "labelCategories has duplicates: cat"),
-        ({"labelCategories": "cat"}, None),
+        ({"labelCategories": "cat,dog"}, None),
         ({"validationSplitRatio": 1.5}, "gtpipe:validationSplitRatio must be between 0.01 and 0.9"),
         ({"qualityThreshold": "high"}, "gtpipe:qualityThreshold must be a number"),
         (
@@ -75,7 +75,7 @@ def test_defaults_are_valid() -> None:
 def test_invalid_values_name_the_key(context: dict[str, Any], message: str | None) -> None:
     if message is None:
         # A comma-separated string (from `cdk synth -c`) is accepted as a list.
-        assert build(**context).label_categories == ("cat",)
+        assert build(**context).label_categories == ("cat", "dog")
         return
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(".", r"\.")):
         build(**context)
@@ -116,11 +116,11 @@ def test_json_strings_from_the_command_line_are_parsed() -> None:
     config = build(
         labelCategories='["cat", "dog"]',
         workforce='{"type": "private", "workteamArn": "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/t"}',
-        training='{"instanceType": "ml.g5.xlarge"}',
+        training='{"instanceType": "ml.p3.8xlarge"}',
     )
     assert config.label_categories == ("cat", "dog")
     assert config.workforce.type == "private"
-    assert config.training.instance_type == "ml.g5.xlarge"
+    assert config.training.instance_type == "ml.p3.8xlarge"
 
 
 def test_malformed_json_string_names_the_key() -> None:

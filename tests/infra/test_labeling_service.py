@@ -332,7 +332,8 @@ def test_outputs_and_execution_config(synth_builtin: Synthesized) -> None:
     config = json.loads(str(resolve_tokens(start_run["Environment"]["Variables"]["PIPELINE_CONFIG"])))
     labeling = config["labeling"]
     assert labeling["backend"] == "builtin"
-    assert labeling["class_names"] == config["label_categories"]
+    # the class names are added by start_run (the environment stays within Lambda's 4 KB)
+    assert "class_names" not in labeling and len(config["label_categories"]) >= 2
     assert labeling["lease_seconds"] == labeling["task_time_limit_seconds"] == 300
     assert labeling["min_labeled_share"] == 0.9
     assert "category" in labeling["instructions"]

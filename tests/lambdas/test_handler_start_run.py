@@ -67,7 +67,10 @@ def test_valid_input_manifest_starts_labeling_run(configured: Cloud, context: Fa
     assert "allowed_source_buckets" not in payload["config"]
     # and the labeling inputs exist
     categories = json.loads(configured.read(f"labeling/{run_id}/label-categories.json"))
-    assert categories == {"labels": [{"label": "cat"}, {"label": "dog"}, {"label": "bird"}]}
+    assert categories == {
+        "document-version": "2018-11-28",
+        "labels": [{"label": "cat"}, {"label": "dog"}, {"label": "bird"}],
+    }
     assert b"crowd-image-classifier" in configured.read(f"labeling/{run_id}/template.liquid")
     # and the ledger has a RUNNING item with the execution
     item = configured.run(run_id)

@@ -57,7 +57,8 @@ def test_supported_and_acceptable_types() -> None:
 
 def test_label_categories_file() -> None:
     assert json.loads(label_categories_json(["Cat", "Dög"])) == {
-        "labels": [{"label": "Cat"}, {"label": "Dög"}]
+        "document-version": "2018-11-28",
+        "labels": [{"label": "Cat"}, {"label": "Dög"}],
     }
     with pytest.raises(ValueError):
         label_categories_json([])

@@ -183,7 +183,11 @@ def test_resource_names_fit_sagemaker_pattern_for_the_longest_run_id(
 def test_every_lambda_payload_path_exists_in_the_state(pipeline_config_json: str) -> None:
     state = sample_state(pipeline_config_json, "input")
     state["failure"] = {"step": "training", "error": "States.TaskFailed", "cause": "boom"}
-    context = {"State": {"RetryCount": 0}, "Task": {"Token": "token"}}
+    context = {
+        "State": {"RetryCount": 0},
+        "Task": {"Token": "token"},
+        "Execution": {"StartTime": "2026-01-01T00:00:00.000Z"},
+    }
     definition = definition_with_substitutions()
     for name, task in definition["States"].items():
         if task.get("Resource", "").startswith("arn:aws:states:::lambda:invoke"):
@@ -203,6 +207,11 @@ def test_every_task_retries_catches_and_times_out() -> None:
             # A report failure never changes the outcome: the error becomes $.report, the run goes on.
             assert catchers == [
                 {"ErrorEquals": ["States.ALL"], "ResultPath": "$.report", "Next": RECORD_STEPS[name]}
+            ]
+        elif name == "CleanUpEndpoint":
+            # A failed cleanup never changes the failure: its error becomes $.failure.endpoint, recorded.
+            assert catchers == [
+                {"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure.endpoint", "Next": "ReportOnFailure"}
             ]
         elif name != "RecordFailure":
             failure_catchers = [c for c in catchers if c["Next"] != "VerifyEndpoint"]
@@ -231,9 +240,13 @@ def test_every_state_is_reachable_and_every_failure_is_recorded() -> None:
     for name, state in STATES.items():
         if name.startswith("Failed"):
             # Failures after labeling get a report first; a failed labeling job has nothing to report.
-            assert state["Next"] == ("SkipReport" if name == "FailedLabeling" else "ReportOnFailure"), name
+            # A failed deployment or verification first rolls back the endpoint the run created.
+            expected = {"FailedLabeling": "SkipReport", "FailedDeployment": "CleanUpEndpoint"}
+            expected["FailedVerification"] = "CleanUpEndpoint"
+            assert state["Next"] == expected.get(name, "ReportOnFailure"), name
             assert state["Parameters"]["step"] == name.removeprefix("Failed").lower()
     assert STATES["SkipReport"]["Next"] == "RecordFailure"
+    assert STATES["CleanUpEndpoint"]["Next"] == "ReportOnFailure"
 
 
 def predecessors(target: str) -> set[str]:
@@ -317,7 +330,15 @@ def test_the_builtin_backend_labels_with_the_team(kind: str, labeling: dict[str,
     assert follow_choices("ChooseLabeling", state) == expected
 
 
-def test_label_with_team_is_the_contracts_token_task(pipeline_config_json: str) -> None:
+@pytest.fixture(scope="module")
+def builtin_config_json() -> str:
+    """PIPELINE_CONFIG of the builtin backend: only it carries the team's job settings (4 KB environment)."""
+    from tests.infra.conftest import BUILTIN_TEAM, synthesize
+
+    return synthesized_pipeline_config(synthesize(labelingBackend="builtin", labelingTeam=BUILTIN_TEAM))
+
+
+def test_label_with_team_is_the_contracts_token_task(builtin_config_json: str) -> None:
     # Given the LabelWithTeam state of docs/labeling-service.md
     task = STATES["LabelWithTeam"]
     assert task["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
@@ -330,7 +351,7 @@ def test_label_with_team_is_the_contracts_token_task(pipeline_config_json: str) 
     # Lambda-service errors are retried as for every other Lambda task
     assert task["Retry"] == STATES["RecordLabeling"]["Retry"]
     # When its payload is rendered from the state a real builtin run carries
-    state = sample_state(pipeline_config_json, "input")
+    state = sample_state(builtin_config_json, "input")
     context = {"State": {"RetryCount": 0}, "Task": {"Token": "token-1"}}
     payload = render(task["Parameters"]["Payload"], state, context)
     # Then the labeling function gets the token, the job name and the whole labeling configuration

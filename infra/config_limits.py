@@ -1,0 +1,83 @@
+"""AWS service limits the typed configuration is checked against at synth (issue 14, findings 11 and 12).
+
+Each rule lives in ``gtpipe_shared.aws_limits`` with the AWS documentation page it comes from, so the
+local cloud and the functions apply the same numbers.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+# The rules live with the Lambda functions' shared code (appended, as in infra/config.py).
+_LAMBDAS = str(Path(__file__).resolve().parents[1] / "lambdas")
+if _LAMBDAS not in sys.path:
+    sys.path.append(_LAMBDAS)
+from gtpipe_shared.aws_limits import (  # noqa: E402 - needs the path above
+    LABEL_CATEGORY_DOCS,
+    MAX_BOUNDING_BOX_LABELS,
+    MAX_TASK_DESCRIPTION_CHARS,
+    MAX_TASK_TITLE_CHARS,
+    MIN_CLASSIFICATION_LABELS,
+    VOLUME_KEY_DOCS,
+    instance_has_local_storage,
+)
+
+if TYPE_CHECKING:
+    from infra.config import PipelineConfig
+
+PREFIX = "gtpipe:"
+HUMAN_TASK_DOCS = "https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_HumanTaskConfig.html"
+BOUNDING_BOX_LIMIT_DOCS = (
+    "https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeLabelingJob.html"
+)
+
+
+def service_limit_problems(config: PipelineConfig) -> list[str]:
+    """Every AWS limit ``config`` breaks, each naming the context key, the limit and its source."""
+    problems = _labeling_problems(config)
+    # Every job volume and the endpoint are encrypted with the data key (VolumeKmsKeyId / KmsKeyId); SageMaker
+    # refuses a key for instance types with local instance storage.
+    for key, instance_type in (
+        ("training.instanceType", config.training.instance_type),
+        ("transformInstanceType", config.transform_instance_type),
+        ("endpoint.instanceType", config.endpoint.instance_type),
+    ):
+        if instance_has_local_storage(instance_type):
+            problems.append(
+                f"{PREFIX}{key} {instance_type} has local NVMe instance storage: SageMaker rejects a volume KMS "
+                "key for it (ValidationException), and gtpipe encrypts every job volume and the endpoint with "
+                f"the data key; choose an EBS-backed instance type such as ml.p3.2xlarge or ml.m5.xlarge "
+                f"({VOLUME_KEY_DOCS})"
+            )
+    return problems
+
+
+def _labeling_problems(config: PipelineConfig) -> list[str]:
+    problems: list[str] = []
+    count = len(config.label_categories)
+    if config.task_type == "image-classification" and count < MIN_CLASSIFICATION_LABELS:
+        problems.append(
+            f"{PREFIX}labelCategories: image-classification needs at least {MIN_CLASSIFICATION_LABELS} label "
+            f"categories; got {count} ({LABEL_CATEGORY_DOCS})"
+        )
+    if (
+        config.labeling_backend == "ground-truth"
+        and config.task_type == "object-detection"
+        and count > MAX_BOUNDING_BOX_LABELS
+    ):
+        problems.append(
+            f"{PREFIX}labelCategories: Ground Truth bounding-box labeling jobs allow at most "
+            f"{MAX_BOUNDING_BOX_LABELS} labels; got {count} ({BOUNDING_BOX_LIMIT_DOCS})"
+        )
+    for key, value, limit in (
+        ("labeling.taskTitle", config.labeling.task_title, MAX_TASK_TITLE_CHARS),
+        ("labeling.taskDescription", config.labeling.task_description, MAX_TASK_DESCRIPTION_CHARS),
+    ):
+        if len(value) > limit:
+            problems.append(
+                f"{PREFIX}{key} must be at most {limit} characters (Ground Truth HumanTaskConfig); "
+                f"got {len(value)} ({HUMAN_TASK_DOCS})"
+            )
+    return problems
