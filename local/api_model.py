@@ -99,6 +99,17 @@ class UsagePlanModel:
     key_ids: set[str] = field(default_factory=set)
 
 
+@dataclass(frozen=True)
+class GatewayResponseModel:
+    """An ``AWS::ApiGateway::GatewayResponse``: how API Gateway answers one of its own errors
+    (https://docs.aws.amazon.com/apigateway/latest/developerguide/supported-gateway-response-types.html)."""
+
+    response_type: str
+    status_code: int | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    templates: tuple[tuple[str, str], ...] = ()
+
+
 @dataclass
 class RestApiModel:
     """One REST API."""
@@ -114,6 +125,7 @@ class RestApiModel:
     api_keys: dict[str, ApiKeyModel] = field(default_factory=dict)
     usage_plans: dict[str, UsagePlanModel] = field(default_factory=dict)
     authorizers: dict[str, AuthorizerModel] = field(default_factory=dict)
+    gateway_responses: dict[str, GatewayResponseModel] = field(default_factory=dict)
 
     def aws_url(self, region: str, stage: str, url_suffix: str = "amazonaws.com") -> str:
         """The invoke URL this API would have on AWS."""

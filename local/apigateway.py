@@ -6,7 +6,7 @@ at ``https://127.0.0.1:<port>/<stage>/<path>`` (TLS from :mod:`local.tls`), in a
 
 1. routing: the stage, then the resource path (``{param}`` and ``{param+}`` segments supported) and the
    method; unknown paths/methods answer 403 ``{"message": "Missing Authentication Token"}`` like API
-   Gateway; payloads over 10 MB answer 413;
+   Gateway; payloads over 10 MB answer 413 ``{"message": "Request Too Long"}`` (REQUEST_TOO_LARGE);
 2. authorization: ``AWS_IAM`` methods need an ``Authorization: AWS4-HMAC-SHA256 Credential=<local access
    key>/...`` header (the signature itself is **not verified** locally); ``ApiKeyRequired`` methods need an
    ``x-api-key`` of an enabled key in a usage plan of the stage; failures answer 403 JSON.
@@ -25,7 +25,14 @@ at ``https://127.0.0.1:<port>/<stage>/<path>`` (TLS from :mod:`local.tls`), in a
    matches the API's ``BinaryMediaTypes``) and invokes the function; the proxy response's ``statusCode``,
    ``headers``/``multiValueHeaders`` and ``body`` (decoded when ``isBase64Encoded``) become the HTTP
    response. A function error or malformed response answers 502 ``Internal server error``, an
-   invocation over the 29 s integration timeout 504. ``MOCK`` integrations answer 200 ``{}``.
+   invocation over the 29 s integration timeout 504. ``MOCK`` integrations answer 200 ``{}``. A proxy event
+   over Lambda's 6 MB synchronous request limit (a binary body grows by a third in base64: images over
+   ~4.5 MB) never reaches the function: Lambda refuses it (RequestEntityTooLargeException, see
+   :mod:`local.sfn.lambdas`) and the gateway answers REQUEST_TOO_LARGE, 413 ``{"message": "Request Too
+   Long"}`` (x-amzn-ErrorType BadRequestException), as API Gateway does;
+6. gateway responses: the API's ``AWS::ApiGateway::GatewayResponse`` for the error's type (status,
+   headers, body template with ``$context.error.message``/``messageString``/``responseType`` and
+   ``$context.requestId``) replace the default answer of the errors above that carry a response type.
 
 No error ever carries a stack trace; unexpected failures answer 500 ``{"message": "Internal server
 error"}`` and are logged.
@@ -49,8 +56,10 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .api_model import MethodModel, RestApiModel, StageModel, Throttle
+from .api_model import GatewayResponseModel, MethodModel, RestApiModel, StageModel, Throttle
+from .cfn import ResourceState
 from .cognito import CognitoTokenVerifier, Unauthorized, api_gateway_claims, bearer_token
+from .sfn import LambdaServiceError
 
 LOG = logging.getLogger(__name__)
 
@@ -62,13 +71,76 @@ Invoke = Callable[[str, str], dict[str, Any]]
 
 
 class GatewayError(Exception):
-    """An API Gateway answer of its own (not the integration's)."""
+    """An API Gateway answer of its own (not the integration's); ``response_type`` names the gateway
+    response that customises it (REQUEST_TOO_LARGE, ...), when the API may customise it locally."""
 
-    def __init__(self, status: int, message: str, error_type: str) -> None:
+    def __init__(self, status: int, message: str, error_type: str, response_type: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.error_type = error_type
+        self.response_type = response_type
+
+
+def request_too_large(error_type: str) -> GatewayError:
+    """API Gateway's REQUEST_TOO_LARGE answer (its payload limit, or Lambda's request limit)."""
+    return GatewayError(413, "Request Too Long", error_type, "REQUEST_TOO_LARGE")
+
+
+def gateway_answer(
+    error: GatewayError, responses: Mapping[str, GatewayResponseModel], request_id: str
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """The HTTP answer for one of API Gateway's own errors: its default JSON ``{"message"}``, or the API's
+    gateway response of the error's type (status, static headers, the ``application/json`` template)."""
+    default_headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", error.error_type)]
+    default = (error.status, default_headers, json.dumps({"message": error.message}).encode())
+    custom = responses.get(error.response_type or "")
+    if custom is None:
+        return default
+    templates = dict(custom.templates)
+    template = templates.get("application/json", next(iter(templates.values()), None))
+    body = default[2] if template is None else _render(template, error, request_id).encode()
+    headers = [("x-amzn-ErrorType", error.error_type), *custom.headers]
+    if not any(name.lower() == "content-type" for name, _ in headers):
+        headers.insert(0, ("Content-Type", "application/json"))
+    return custom.status_code or error.status, headers, body
+
+
+def _render(template: str, error: GatewayError, request_id: str) -> str:
+    # The $context variables gateway response templates use most; anything else stays as written.
+    values = {
+        "$context.error.messageString": json.dumps(error.message),
+        "$context.error.message": error.message,
+        "$context.error.responseType": error.response_type or "",
+        "$context.requestId": request_id,
+    }
+    for variable, value in values.items():
+        template = template.replace(variable, value)
+    return template
+
+
+def gateway_response_resource(ctx: Any, logical_id: str, props: dict[str, Any]) -> ResourceState:
+    """Deploy an ``AWS::ApiGateway::GatewayResponse`` into its API's model (a local deployer handler).
+
+    Header values are API Gateway mapping expressions; static ones (``'application/json'``) are supported.
+    """
+    api = ctx.deployment.apis[props["RestApiId"]]
+    headers = []
+    for name, value in (props.get("ResponseParameters") or {}).items():
+        header = str(name).removeprefix("gatewayresponse.header.")
+        if not (str(value).startswith("'") and str(value).endswith("'")):
+            raise ValueError(
+                f"{logical_id}: only static gateway response header values are supported locally"
+            )
+        headers.append((header, str(value)[1:-1]))
+    response_type = str(props["ResponseType"])
+    api.gateway_responses[response_type] = GatewayResponseModel(
+        response_type=response_type,
+        status_code=int(props["StatusCode"]) if props.get("StatusCode") else None,
+        headers=tuple(headers),
+        templates=tuple((props.get("ResponseTemplates") or {}).items()),
+    )
+    return ResourceState("AWS::ApiGateway::GatewayResponse", f"{api.id}-{response_type}")
 
 
 class TokenBucket:
@@ -410,6 +482,13 @@ class ApiGatewayServer:
             response = future.result(timeout=self.integration_timeout)
         except concurrent.futures.TimeoutError:
             raise GatewayError(504, "Endpoint request timed out", "IntegrationTimeout") from None
+        except LambdaServiceError as error:
+            if error.code != "RequestEntityTooLargeException":
+                LOG.warning("integration call to %s failed: %s", method.function_arn, error)
+                raise GatewayError(500, "Internal server error", "InternalServerErrorException") from None
+            # Lambda refused the proxy event (over 6 MB): API Gateway answers REQUEST_TOO_LARGE, observed as
+            # 413 {"message": "Request Too Long"} with x-amzn-ErrorType BadRequestException.
+            raise request_too_large("BadRequestException") from None
         except Exception as error:
             LOG.warning("integration call to %s failed: %s", method.function_arn, error)
             raise GatewayError(500, "Internal server error", "InternalServerErrorException") from None
@@ -517,9 +596,7 @@ def _handler_class(gateway: ApiGatewayServer) -> type[BaseHTTPRequestHandler]:
             try:
                 status, headers, body = self._process(request_id)
             except GatewayError as error:
-                status = error.status
-                body = json.dumps({"message": error.message}).encode()
-                headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", error.error_type)]
+                status, headers, body = gateway_answer(error, gateway.api.gateway_responses, request_id)
             except Exception:
                 LOG.exception("unexpected error serving %s %s", self.command, self.path)
                 status, body = 500, json.dumps({"message": "Internal server error"}).encode()
@@ -544,7 +621,7 @@ def _handler_class(gateway: ApiGatewayServer) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             if length > MAX_PAYLOAD_BYTES:
                 self.close_connection = True
-                raise GatewayError(413, "Request Too Long", "RequestTooLongException")
+                raise request_too_large("RequestTooLongException")
             body = self.rfile.read(length) if length else b""
             stage, resource_path = gateway.route(split.path)
             http_method = self.command

@@ -59,7 +59,7 @@ from local.sfn import LambdaRegistry, function_name_of
 from local.sfn import install as install_sfn
 
 from .api_model import RestApiModel
-from .apigateway import ApiGatewayServer
+from .apigateway import ApiGatewayServer, gateway_response_resource
 from .cfn import CloudAssembly, Environment
 from .cognito import CognitoTokenVerifier, LocalUser, create_user, pool_id_from_arn
 from .deploy import Deployment, LocalDeployer
@@ -390,6 +390,8 @@ class LocalCloud:
                 f"https://cognito-idp.{env.region}.{env.url_suffix}/": f"{self.endpoint_url}/"
             },
         )
+        # Gateway responses (predict's JSON 413) live with the gateway they customise (local/apigateway.py).
+        deployer.handlers["AWS::ApiGateway::GatewayResponse"] = gateway_response_resource
         self.deployment = deployer.deploy(assembly)
         verifier = CognitoTokenVerifier(self._pool_clients, region=env.region)
         for api_id, api in self.deployment.apis.items():

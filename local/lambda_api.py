@@ -14,8 +14,9 @@ knows (by name, full or partial ARN; the qualifier is ignored), the replacement 
   Unhandled`` and the error payload when it raised;
 - ``DryRun``: 204.
 
-An unknown function, or a payload that is not JSON, gets Lambda's error (404
-``ResourceNotFoundException``, 400 ``InvalidRequestContentException``). Functions moto knows itself (none
+An unknown function, a payload that is not JSON, or one over Lambda's payload limits (6 MB synchronous, 1 MB
+asynchronous) gets Lambda's error (404 ``ResourceNotFoundException``, 400 ``InvalidRequestContentException``,
+413 ``RequestEntityTooLargeException``). Functions moto knows itself (none
 in a local deployment) still reach moto.
 """
 
@@ -30,6 +31,7 @@ from urllib.parse import unquote
 from moto.awslambda.responses import LambdaResponse
 
 from local.sfn import LambdaRegistry, LambdaServiceError, MotoInternalsChanged, function_name_of
+from local.sfn.lambdas import ASYNC_PAYLOAD_LIMIT_BYTES, check_payload_size
 
 from .eventbridge import AsyncLambdaInvoker
 
@@ -50,6 +52,7 @@ class LambdaInvokeApi:
         headers = {"content-type": "application/json"}
         try:
             if invocation_type == "Event":
+                check_payload_size(body, ASYNC_PAYLOAD_LIMIT_BYTES, invocation_type)
                 event = json.loads(body.decode("utf-8") or "{}")
                 request_id = self.invoker.invoke_async(function, event)
                 return 202, {**headers, "x-amzn-RequestId": request_id}, b""
@@ -61,8 +64,7 @@ class LambdaInvokeApi:
                 400, "InvalidRequestContentException", f"Could not parse request body into json: {error}"
             )
         except LambdaServiceError as error:
-            status = 404 if error.code == "ResourceNotFoundException" else 400
-            return _error(status, error.code, error.message)
+            return _error(error.status_code, error.code, error.message)
         if "FunctionError" in response:
             headers["X-Amz-Function-Error"] = str(response["FunctionError"])
         headers["X-Amz-Executed-Version"] = str(response.get("ExecutedVersion", "$LATEST"))

@@ -15,6 +15,16 @@ from infra.constructs.project_lambda import project_lambda
 from infra.constructs.rest_api import logged_rest_api
 
 BINARY_MEDIA_TYPES = ["image/jpeg", "image/png", "application/x-image"]
+# Requests too large for the function never reach it: a body over API Gateway's 10 MB payload limit, or one
+# whose base64 proxy event exceeds Lambda's 6 MB synchronous request limit (images over ~4.5 MB). API Gateway
+# answers those itself with its REQUEST_TOO_LARGE gateway response (413 {"message": "Request Too Long"});
+# this one gives them the API's own error shape, as predict's 413 for images over its 4 MiB limit.
+#   https://docs.aws.amazon.com/apigateway/latest/developerguide/supported-gateway-response-types.html
+#   https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html
+#   https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
+PAYLOAD_TOO_LARGE_BODY = (
+    '{"error": "the request is too large: send an image of at most %d bytes", "code": "PayloadTooLarge"}'
+)
 
 
 class Serving(Construct):
@@ -95,4 +105,19 @@ class Serving(Construct):
                 value=api_key.key_id,
                 description="aws apigateway get-api-key --include-value",
             )
+        payload_too_large_response(self.api)
         self.api_url = f"{self.api.url.rstrip('/')}"
+
+
+def payload_too_large_response(api: apigateway.RestApi) -> None:
+    """REQUEST_TOO_LARGE as a JSON 413 in the API's ``{"error", "code"}`` shape (see PAYLOAD_TOO_LARGE_BODY)."""
+    # infra.config has put lambdas/ on sys.path: predict's limit is shared, not copied.
+    from gtpipe_shared.images import MAX_API_IMAGE_BYTES
+
+    api.add_gateway_response(
+        "RequestTooLarge",
+        type=apigateway.ResponseType.REQUEST_TOO_LARGE,
+        status_code="413",
+        response_headers={"Content-Type": "'application/json'"},
+        templates={"application/json": PAYLOAD_TOO_LARGE_BODY % MAX_API_IMAGE_BYTES},
+    )

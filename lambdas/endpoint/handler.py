@@ -12,11 +12,21 @@ Three entry shapes:
 3. ``{"action": "verify", ...}``: confirm the endpoint serves the expected config (a blue/green rollback
    ends InService on the *old* config, which would otherwise go unnoticed) and (re)apply auto scaling,
    which has to be removed before an update and re-registered after it.
+4. ``{"action": "cleanup", ...}`` (after FailedDeployment/FailedVerification): roll back what the failed
+   run created, as CloudFormation rolls back a failed stack. An endpoint created by this run (created after
+   the execution started) never served a published model, yet bills per instance-hour while it exists
+   (https://aws.amazon.com/sagemaker/pricing/): it is deleted. An endpoint that existed before the run
+   serves the published model (a blue/green update that failed or rolled back keeps the old fleet) and is
+   kept. One that cannot be deleted yet (still Creating after a deployment timeout; DeleteEndpoint needs a
+   settled endpoint) is reported as left running with its instance type and count, so the ledger and the
+   notification say what is still billing. Endpoint configurations and models have no charge and stay
+   for diagnosis (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DeleteEndpoint.html).
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import os
 import time
@@ -62,7 +72,7 @@ class EndpointNotReady(Exception):
 
 
 class InvalidRequest(ValueError):
-    """The payload is not one of the three accepted shapes."""
+    """The payload is not one of the accepted shapes."""
 
 
 class DeployRequest(BaseModel):
@@ -93,6 +103,17 @@ class VerifyRequest(BaseModel):
     target_invocations_per_instance: float = Field(default=100.0, gt=0)
     scale_in_cooldown: int = Field(default=300, ge=0)
     scale_out_cooldown: int = Field(default=60, ge=0)
+
+
+class CleanupRequest(BaseModel):
+    """``action: cleanup`` payload: the failed run's endpoint and when the run's execution started."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    action: str
+    run_id: str = Field(min_length=1)
+    endpoint_name: str = Field(pattern=SAGEMAKER_NAME)
+    run_started_at: datetime.datetime
 
 
 def _validated(model: type[BaseModel], event: dict[str, Any]) -> Any:
@@ -358,6 +379,61 @@ def verify(request: VerifyRequest) -> dict[str, Any]:
     }
 
 
+def _fleet(endpoint: dict[str, Any]) -> dict[str, Any]:
+    """Instance type and count of each variant the endpoint runs now (what it bills for)."""
+    variants = [
+        {
+            "variant_name": variant.get("VariantName"),
+            "instance_type": _variant_instance_type(endpoint, str(variant.get("VariantName"))),
+            "instance_count": variant.get("CurrentInstanceCount", variant.get("DesiredInstanceCount")),
+        }
+        for variant in endpoint.get("ProductionVariants") or []
+    ]
+    return {"variants": variants} if variants else {}
+
+
+def _variant_instance_type(endpoint: dict[str, Any], variant_name: str) -> str | None:
+    config = client("sagemaker").describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    for variant in config.get("ProductionVariants") or []:
+        if variant.get("VariantName") == variant_name:
+            return str(variant.get("InstanceType")) if variant.get("InstanceType") else None
+    return None
+
+
+@tracer.capture_method
+def cleanup(request: CleanupRequest) -> dict[str, Any]:
+    """Delete the endpoint a failed run created; report it when it cannot be deleted yet (see docstring)."""
+    name = request.endpoint_name
+    endpoint = describe_endpoint(name)
+    if endpoint is None:
+        return {"endpoint_name": name, "action": "none", "reason": "no endpoint exists"}
+    status = str(endpoint.get("EndpointStatus"))
+    created = endpoint.get("CreationTime")
+    started = request.run_started_at
+    if started.tzinfo is None:
+        started = started.replace(tzinfo=datetime.UTC)
+    if not isinstance(created, datetime.datetime) or created < started:
+        # Existed before this run: it serves the published model (or nothing this run may remove).
+        return {"endpoint_name": name, "action": "kept", "reason": "the endpoint existed before this run"}
+    if status == "Deleting":
+        return {"endpoint_name": name, "action": "deleted", "endpoint_status": status}
+    if status in BUSY_STATUSES:
+        logger.warning("endpoint left running", extra={"endpoint": name, "status": status})
+        metrics.add_metric(name="EndpointsLeftRunning", unit=MetricUnit.Count, value=1)
+        return {
+            "endpoint_name": name,
+            "action": "left-running",
+            "endpoint_status": status,
+            "reason": f"the endpoint is {status} and cannot be deleted until it settles: delete it with "
+            f"`aws sagemaker delete-endpoint --endpoint-name {name}`; it bills per instance-hour until then",
+            **_fleet(endpoint),
+        }
+    client("sagemaker").delete_endpoint(EndpointName=name)
+    metrics.add_metric(name="EndpointsDeletedAfterFailure", unit=MetricUnit.Count, value=1)
+    logger.info("deleted the endpoint the failed run created", extra={"endpoint": name, "status": status})
+    return {"endpoint_name": name, "action": "deleted", "endpoint_status": status}
+
+
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
@@ -378,7 +454,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             return deploy(_validated(DeployRequest, event))
         if action == "verify":
             return verify(_validated(VerifyRequest, event))
+        if action == "cleanup":
+            return cleanup(_validated(CleanupRequest, event))
     except ConfigError:
         logger.exception("configuration error")
         raise
-    raise InvalidRequest(f"unknown action {action!r} (expected deploy, verify or an EventBridge event)")
+    raise InvalidRequest(
+        f"unknown action {action!r} (expected deploy, verify, cleanup or an EventBridge event)"
+    )

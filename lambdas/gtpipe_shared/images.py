@@ -7,7 +7,29 @@ import struct
 JPEG = "image/jpeg"
 PNG = "image/png"
 SUPPORTED_TYPES = (JPEG, PNG)
+# The largest image POST /predict accepts (MAX_API_IMAGE_BYTES): 4 MiB, chosen so that the request always reaches the function.
+# Through API Gateway (REST API, binary media types, proxy integration) the body reaches Lambda
+# base64-encoded (4/3 of its size) inside the proxy event, and a synchronous invocation's request payload is
+# limited to 6 MB (6 MiB): base64 of 4 MiB is 5,592,408 bytes, leaving LAMBDA_EVENT_ENVELOPE_BYTES for the
+# rest of the event (headers twice, as headers and multiValueHeaders; query string; request context). A
+# larger image never reaches the function: Lambda refuses the invocation and API Gateway answers its
+# REQUEST_TOO_LARGE gateway response itself (see infra/constructs/serving.py), as it does for bodies over
+# API Gateway's 10 MB payload limit. The endpoint's own 6 MB payload limit is then never the one that bites.
+#   https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html (invocation payload, 6 MB sync)
+#   https://docs.aws.amazon.com/lambda/latest/dg/API_Invoke.html (sync 6 MB, async 1 MB)
+#   https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html (REST API payload 10 MB)
+#   https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-payload-encodings.html
+LAMBDA_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024
+LAMBDA_EVENT_ENVELOPE_BYTES = 512 * 1024
+MAX_API_IMAGE_BYTES = 4 * 1024 * 1024
 MAX_IMAGE_BYTES = 6 * 1024 * 1024  # SageMaker real-time endpoint payload limit (6 MB)
+
+
+def base64_size(size: int) -> int:
+    """Bytes of the base64 encoding of ``size`` bytes (what API Gateway puts in the proxy event)."""
+    return 4 * ((size + 2) // 3)
+
+
 # Pillow's decompression-bomb threshold: a few bytes of PNG/JPEG may claim billions of pixels.
 MAX_IMAGE_PIXELS = 89_478_485
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -268,6 +268,22 @@ def _summary_metrics(value: Any) -> dict[str, Any] | None:
     return {k: value[k] for k in keep if k in value} or dict(list(value.items())[:20])
 
 
+def endpoint_cleanup(failure: Any) -> dict[str, Any] | None:
+    """What the CleanUpEndpoint state did with the failed run's endpoint (``failure.endpoint``): ``{"action":
+    "deleted" | "kept" | "left-running" | "none", ...}``, ``{"action": "unknown", "error", "cause"}`` when the
+    cleanup itself failed (the endpoint may still be running), None when the run never deployed."""
+    endpoint = failure.get("endpoint") if isinstance(failure, dict) else None
+    if not isinstance(endpoint, dict):
+        return None
+    if isinstance(endpoint.get("cleanup"), dict):
+        return dict(endpoint["cleanup"])
+    return {
+        "action": "unknown",
+        "error": str(endpoint.get("Error") or "Error"),
+        "cause": readable_cause(endpoint.get("Cause"))[:1000],
+    }
+
+
 @tracer.capture_method
 def finish(event: dict[str, Any], runs: Any, topic_arn: str) -> dict[str, Any]:
     """``succeeded`` / ``rejected`` / ``failed``: end the run and notify once."""
@@ -285,6 +301,9 @@ def finish(event: dict[str, Any], runs: Any, topic_arn: str) -> dict[str, Any]:
             "cause": failure_cause(error, event.get("cause")),
         }
     extra = {k: event.get(k) for k in ("endpoint_name", "model_name", "endpoint_config_name") if event.get(k)}
+    cleanup = endpoint_cleanup(event.get("failure"))
+    if cleanup:
+        extra["endpoint_cleanup"] = cleanup
     report_attributes, report_message = report_fields(
         event.get("report"), os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     )
@@ -313,6 +332,8 @@ def finish(event: dict[str, Any], runs: Any, topic_arn: str) -> dict[str, Any]:
         "endpoint_name": event.get("endpoint_name"),
         **report_message,
     }
+    if cleanup:
+        message["endpoint_cleanup"] = cleanup
     old = result.old or {}
     for name in ("label_counters", "labeling_cost", "reused_model_arn"):
         if old.get(name):
@@ -323,6 +344,8 @@ def finish(event: dict[str, Any], runs: Any, topic_arn: str) -> dict[str, Any]:
         ledger.FAILED: "failed",
     }[status]
     step_part = f" at {failure['step']}" if failure else ""
+    if cleanup and cleanup.get("action") == "left-running":
+        step_part += f"; endpoint {cleanup.get('endpoint_name')} is still running (billed per instance-hour)"
     subject = f"gtpipe run {run_id} {what}{step_part}"
     already = old.get("notified_status")
     message_id = publish_once(

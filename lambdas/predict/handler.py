@@ -28,7 +28,7 @@ from gtpipe_shared.aws import client, error_code, table
 from gtpipe_shared.config import require_env
 from gtpipe_shared.http import error_response, header, json_response, never_raising
 from gtpipe_shared.images import (
-    MAX_IMAGE_BYTES,
+    MAX_API_IMAGE_BYTES,
     MAX_IMAGE_PIXELS,
     content_type_acceptable,
     declared_dimensions,
@@ -72,14 +72,16 @@ def decode_body(event: dict[str, Any]) -> bytes:
 
 
 def validate_image(event: dict[str, Any]) -> tuple[bytes, str]:
-    """``(image bytes, detected type)``; RequestError 400/413/415 otherwise (413 also for images whose
-    header declares more than MAX_IMAGE_PIXELS pixels)."""
+    """``(image bytes, detected type)``; RequestError 400/413/415 otherwise (413 over MAX_API_IMAGE_BYTES,
+    and for images whose header declares more than MAX_IMAGE_PIXELS pixels)."""
     data = decode_body(event)
     if not data:
         raise RequestError(400, "EmptyBody", "request body is empty: send the image bytes")
-    if len(data) > MAX_IMAGE_BYTES:
+    if len(data) > MAX_API_IMAGE_BYTES:
+        # Below what fits a synchronous Lambda invocation after API Gateway's base64 (gtpipe_shared.images),
+        # so every image near the limit gets this answer rather than depending on the size of the headers.
         raise RequestError(
-            413, "PayloadTooLarge", f"image is {len(data)} bytes; the limit is {MAX_IMAGE_BYTES}"
+            413, "PayloadTooLarge", f"image is {len(data)} bytes; the limit is {MAX_API_IMAGE_BYTES}"
         )
     declared = header(event.get("headers"), "content-type")
     if not content_type_acceptable(declared):

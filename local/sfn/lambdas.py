@@ -41,7 +41,17 @@ _SERVICE_ERROR_STATUS: dict[str, int] = {
     "EC2ThrottledException": 502,
     "ResourceNotReadyException": 502,
     "AWSLambdaException": 500,
+    "RequestEntityTooLargeException": 413,
 }
+
+# "Invocation payload (request and response): 6 MB each for request and response (synchronous)". Lambda
+# refuses a larger request before the function runs (RequestEntityTooLargeException, HTTP 413, "Request must
+# be smaller than 6291556 bytes for the Invoke operation"); a larger response is a function error.
+#   https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
+#   https://docs.aws.amazon.com/lambda/latest/dg/API_Invoke.html (413; the API reference names it
+#   RequestTooLargeException, the service answers with the code RequestEntityTooLargeException)
+SYNC_PAYLOAD_LIMIT_BYTES = 6_291_556
+ASYNC_PAYLOAD_LIMIT_BYTES = 1_048_576
 
 
 class LambdaServiceError(Exception):
@@ -201,6 +211,7 @@ class LambdaRegistry:
                 "ResourceNotFoundException",
                 f"Function not found: {self.function_arn(name)} (registered: {', '.join(self.names)})",
             )
+        check_payload_size(payload, SYNC_PAYLOAD_LIMIT_BYTES)
         event = _decode_payload(payload)
         context = LambdaContext(
             function_name=name,
@@ -224,7 +235,8 @@ class LambdaRegistry:
         try:
             # Lambda serialises the return value with json.dumps; anything else is a marshalling error
             # reported as a function error, exactly like the Python runtime does.
-            response["Payload"] = json.loads(json.dumps(result))
+            serialised = json.dumps(result)
+            response["Payload"] = json.loads(serialised)
         except (TypeError, ValueError) as error:
             response["FunctionError"] = "Unhandled"
             response["Payload"] = {
@@ -235,12 +247,36 @@ class LambdaRegistry:
             }
             self._record(Invocation(name, event, error="Runtime.MarshalError"))
             return response
+        if len(serialised.encode("utf-8")) > SYNC_PAYLOAD_LIMIT_BYTES:
+            response["FunctionError"] = "Unhandled"
+            response["Payload"] = {
+                "errorMessage": f"Response payload size exceeded maximum allowed payload size "
+                f"({SYNC_PAYLOAD_LIMIT_BYTES} bytes).",
+                "errorType": "Function.ResponseSizeTooLarge",
+            }
+            self._record(Invocation(name, event, error="Function.ResponseSizeTooLarge"))
+            return response
         self._record(Invocation(name, event, result=response["Payload"]))
         return response
 
     def _record(self, invocation: Invocation) -> None:
         with self._lock:
             self._invocations.append(invocation)
+
+
+def check_payload_size(
+    payload: bytes | str | None, limit: int, invocation_type: str = "RequestResponse"
+) -> None:
+    """Raise Lambda's RequestEntityTooLargeException (413) when ``payload`` exceeds ``limit`` bytes."""
+    size = len(payload.encode("utf-8") if isinstance(payload, str) else payload or b"")
+    if size <= limit:
+        return
+    message = (
+        f"Request must be smaller than {limit} bytes for the Invoke operation"
+        if invocation_type == "RequestResponse"
+        else f"{size} byte payload is too large for the {invocation_type} invocation type (limit {limit} bytes)"
+    )
+    raise LambdaServiceError("RequestEntityTooLargeException", message, status_code=413)
 
 
 def _decode_payload(payload: bytes | str | None) -> Any:

@@ -99,7 +99,7 @@ def test_png_declared_as_jpeg_is_fine(serving: Cloud, runtime: Stubber, context:
         (None, "image/jpeg", 400, "EmptyBody"),
         (b"", "image/jpeg", 400, "EmptyBody"),
         (b"just some text", "image/jpeg", 400, "NotAnImage"),
-        (b"\xff\xd8\xff" + b"\x00" * (6 * 1024 * 1024), "image/jpeg", 413, "PayloadTooLarge"),
+        (b"\xff\xd8\xff" + b"\x00" * (4 * 1024 * 1024), "image/jpeg", 413, "PayloadTooLarge"),
         (b"GIF89a" + b"\x00" * 10, "image/gif", 415, "UnsupportedImageType"),
         (JPEG, "application/json", 415, "UnsupportedMediaType"),
     ],

@@ -84,6 +84,8 @@ class Doubles:
     accuracy: float = 0.93
     endpoint_outcome: tuple[str, str] | None = None  # (error, cause) to fail the deployment
     endpoint_event_lost: bool = False  # deploy starts the change but no event ever answers the token
+    endpoint_created: bool = False  # deploy creates the endpoint in moto (CreateEndpoint) before answering
+    verify_error: str | None = None  # verify raises PermissionError with this message
     report_error: str | None = None  # the report Lambda raises with this message
     labeling_failure: tuple[str, str] | None = None  # (error, cause) the builtin labeling job ends with
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
@@ -137,6 +139,11 @@ class Pipeline:
         config["labeling"].update(labeling)
         os.environ["PIPELINE_CONFIG"] = json.dumps(config)
 
+    def configure_builtin(self) -> None:
+        """Switch to the builtin backend with the job settings synth adds for it (and only for it:
+        ``Pipeline._builtin_labeling_settings``), as a deployment with ``labeling.backend: builtin`` has."""
+        self.configure(backend="builtin", instructions="", min_labeled_share=0.9, lease_seconds=300)
+
     def notifications(self) -> list[dict[str, Any]]:
         messages = []
         while batch := self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get(
@@ -181,6 +188,32 @@ def augmented_manifest(count: int = 12) -> list[dict[str, Any]]:
     ]
 
 
+def create_endpoint(name: str, config_name: str, instance_type: str = "ml.m5.large") -> None:
+    """CreateEndpoint in moto (with the model and endpoint config it needs), as the deploy action does."""
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    model = f"{config_name}-model"
+    sagemaker.create_model(
+        ModelName=model,
+        ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/sagemaker",
+        PrimaryContainer={
+            "Image": "image-classification:1",
+            "ModelDataUrl": f"s3://{SAMPLE_BUCKET}/m.tar.gz",
+        },
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=config_name,
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": model,
+                "InitialInstanceCount": 1,
+                "InstanceType": instance_type,
+            }
+        ],
+    )
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=config_name)
+
+
 def make_doubles(doubles: Doubles, sfn: Any) -> dict[str, Callable[[dict[str, Any], Any], Any]]:
     def split(event: dict[str, Any], context: Any) -> dict[str, Any]:
         doubles.calls.append(("split", event))
@@ -213,6 +246,15 @@ def make_doubles(doubles: Doubles, sfn: Any) -> dict[str, Callable[[dict[str, An
 
     def endpoint(event: dict[str, Any], context: Any) -> dict[str, Any]:
         doubles.calls.append(("endpoint", event))
+        if event["action"] == "cleanup":
+            # The real cleanup, against the endpoints in moto.
+            from endpoint.handler import lambda_handler as endpoint_handler
+
+            return dict(endpoint_handler(event, context))
+        if event["action"] == "deploy" and doubles.endpoint_created:
+            create_endpoint(event["endpoint_name"], event["endpoint_config_name"])
+        if event["action"] == "verify" and doubles.verify_error:
+            raise PermissionError(doubles.verify_error)
         if event["action"] == "verify":
             return {
                 "endpoint_name": event["endpoint_name"],
@@ -514,9 +556,10 @@ def test_failed_endpoint_update_keeps_previous_model_serving(pipeline: Pipeline)
     described, entered = pipeline.wait(second["run_id"])
     # Then the run fails at deployment and the published model is still the first one
     assert described["status"] == "FAILED"
-    assert entered[-5:] == [
+    assert entered[-6:] == [
         "DeployEndpoint",
         "FailedDeployment",
+        "CleanUpEndpoint",
         "ReportOnFailure",
         "RecordFailure",
         "PipelineFailed",
@@ -647,7 +690,7 @@ BUILTIN_PATH = ["ChooseLabeling", "LabelWithTeam", *HAPPY_PATH[2:]]
 
 def test_builtin_backend_labels_with_the_team_and_goes_on_to_deploy(pipeline: Pipeline) -> None:
     # Given the builtin labeling backend
-    pipeline.configure(backend="builtin")
+    pipeline.configure_builtin()
     # When an unlabeled manifest is dropped and the team's job answers the token
     started = pipeline.drop("incoming/digits.manifest", input_manifest())
     described, entered = pipeline.wait(started["run_id"])
@@ -682,7 +725,7 @@ def test_builtin_backend_labels_with_the_team_and_goes_on_to_deploy(pipeline: Pi
 
 def test_builtin_labeling_failure_is_recorded(pipeline: Pipeline) -> None:
     # Given a team that labeled too little before the lifetime ended
-    pipeline.configure(backend="builtin")
+    pipeline.configure_builtin()
     cause = (
         "labeled share 0.50 is below the minimum 0.90; unlabeled objects: "
         f"s3://{SAMPLE_BUCKET}/labeling/x/manifests/output/unlabeled.manifest"
