@@ -224,7 +224,9 @@ def label_in_browser(cloud: Any, labeled: Labeled) -> None:
             page.on(
                 "console",
                 lambda m: (
-                    labeled.problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None
+                    labeled.problems.append(f"console {m.type}: {m.text}")
+                    if m.type in ("error", "warning")
+                    else None
                 ),
             )
             page.on("pageerror", lambda error: labeled.problems.append(f"page error: {error}"))
@@ -326,8 +328,14 @@ def record_throughput(result: Labeled) -> None:
 
 def test_every_object_is_answered_through_the_ui_without_page_errors(labeled: Labeled) -> None:
     assert set(labeled.answers) == {image.source_ref for image in labeled.images}
-    # Warnings are allowed (the local cloud serves images over plain HTTP on the loopback: mixed content).
-    assert [problem for problem in labeled.problems if not problem.startswith("console warning")] == []
+    # No console error, no page error, and no warning but one: the local cloud serves images over plain
+    # HTTP on the loopback, which Chromium reports as mixed content (on AWS both are HTTPS).
+    unexpected = [
+        problem
+        for problem in labeled.problems
+        if not (problem.startswith("console warning: ") and "Mixed Content" in problem)
+    ]
+    assert unexpected == []
     assert labeled.tasks_per_minute > 0
 
 
