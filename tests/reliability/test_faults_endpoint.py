@@ -86,7 +86,11 @@ def test_given_endpoint_never_in_service_then_the_run_fails_at_verification_with
     assert drop.progress.run_status == "FAILED", run
     assert run["failure"]["step"] == "verification"
     assert run["failure"]["error"] == "EndpointNotReady"
-    assert run["failure"]["cause"]
+    cause = run["failure"]["cause"]
+    assert any(
+        f"endpoint {env.endpoint_name} is {status}, expected InService" in cause
+        for status in ("Creating", "Updating")
+    ), cause
     assert [f.get("error") for f in deploy_attempts(drop)] == ["States.Timeout"]
     assert "Publish" not in states_entered(drop)
     assert env.endpoint()["EndpointStatus"] in ("Creating", "Updating")  # still stuck: nothing answered
