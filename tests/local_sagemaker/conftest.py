@@ -43,31 +43,25 @@ def boto_session() -> boto3.Session:
     return boto3.Session(region_name=REGION)
 
 
+def _write_digits(tmp_path_factory: pytest.TempPathFactory, limit: int) -> list[DigitRecord]:
+    """``limit`` class-balanced 16x16 demo digits (PNG) in a new folder, none held out."""
+    folder = tmp_path_factory.mktemp(f"digits-{limit}")
+    return write_digits_dataset(
+        folder, bucket=BUCKET, limit=limit, holdout_fraction=0.0, seed=3, image_size=16
+    )
+
+
 @pytest.fixture(scope="session")
 def digits(tmp_path_factory: pytest.TempPathFactory) -> list[DigitRecord]:
     """200 class-balanced 16x16 demo digits (PNG), written once."""
-    return write_digits_dataset(
-        tmp_path_factory.mktemp("digits"),
-        bucket=BUCKET,
-        limit=200,
-        holdout_fraction=0.0,
-        seed=3,
-        image_size=16,
-    )
+    return _write_digits(tmp_path_factory, 200)
 
 
 @pytest.fixture(scope="session")
 def digits_400(tmp_path_factory: pytest.TempPathFactory) -> list[DigitRecord]:
     """400 class-balanced 16x16 demo digits (PNG), written once: enough for automated labeling's model
     to be clearly right about its most confident objects (see tests/local_sagemaker/test_auto_labeling.py)."""
-    return write_digits_dataset(
-        tmp_path_factory.mktemp("digits-400"),
-        bucket=BUCKET,
-        limit=400,
-        holdout_fraction=0.0,
-        seed=3,
-        image_size=16,
-    )
+    return _write_digits(tmp_path_factory, 400)
 
 
 @pytest.fixture(scope="session")
