@@ -145,18 +145,21 @@ class Inbox:
 
     def drain(self) -> list[dict[str, Any]]:
         """Every notification received since the last drain: the message fields plus its ``subject``."""
-        sqs = self.cloud.client("sqs")
-        found: list[dict[str, Any]] = []
-        while True:
-            messages = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get(
-                "Messages", []
-            )
-            if not messages:
-                return found
-            for message in messages:
-                envelope = json.loads(message["Body"])
-                found.append({"subject": envelope.get("Subject"), **json.loads(envelope["Message"])})
-                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return drain_notifications(self.cloud.client("sqs"), self.queue_url)
 
 
-__all__ = ["Dataset", "Inbox", "dataclasses", "jsonl", "manifest_versions"]
+def drain_notifications(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
+    """Receive and delete every SNS notification waiting in ``queue_url`` (a raw-delivery-off
+    subscription): each message's fields plus its ``subject``."""
+    found: list[dict[str, Any]] = []
+    while True:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        if not messages:
+            return found
+        for message in messages:
+            envelope = json.loads(message["Body"])
+            found.append({"subject": envelope.get("Subject"), **json.loads(envelope["Message"])})
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+__all__ = ["Dataset", "Inbox", "dataclasses", "drain_notifications", "jsonl", "manifest_versions"]

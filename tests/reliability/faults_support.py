@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from local.runs import RunProgress, execution_history, follow_run, get_run
+from tests.local_cloud.conftest import drain_notifications
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSEMBLY_CACHE = "cdk.out-reliability"
@@ -65,17 +66,7 @@ class Cloud:
 
     def notifications(self) -> list[dict[str, Any]]:
         """Every run notification published so far (SNS -> SQS subscription), drained."""
-        sqs = self.client("sqs")
-        found: list[dict[str, Any]] = []
-        while True:
-            response = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10)
-            messages = response.get("Messages", [])
-            if not messages:
-                return found
-            for message in messages:
-                envelope = json.loads(message["Body"])
-                found.append({"subject": envelope.get("Subject"), **json.loads(envelope["Message"])})
-                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return drain_notifications(self.client("sqs"), self.queue_url)
 
     def run_notifications(self, run_id: str) -> list[dict[str, Any]]:
         """The run-level notifications (SUCCEEDED / FAILED / REJECTED) of one run; the job_status
