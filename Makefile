@@ -9,6 +9,8 @@ TASK ?= image-classification
 # Who labels in `make demo`: ground-truth (the emulated Ground Truth job), builtin (simulated crowd through
 # the builtin labeling service's API), ui (people in a browser: the demo prints the app's URL and a user).
 LABELING ?= ground-truth
+# KEEP=1: `make demo` keeps the local cloud running after the demo (until Ctrl-C), to try it by hand.
+KEEP ?=
 
 .PHONY: install venv node layers browser test test-fast lint typecheck synth demo local-up local-down local-status bench clean
 
@@ -65,7 +67,7 @@ test-fast: install lint typecheck
 	$(VENV)/bin/pytest -m "not slow" --durations=15
 
 demo: install
-	$(PY) -m local.demo --task $(TASK) --labeling $(LABELING)
+	$(PY) -m local.demo --task $(TASK) --labeling $(LABELING) $(if $(filter-out 0 no false,$(KEEP)),--keep-running)
 
 # The demo's context sizes training for a laptop; LOCAL_UP_ARGS= deploys cdk.json's context unchanged.
 LOCAL_UP_ARGS ?= --demo-context

@@ -118,6 +118,7 @@ class FollowDisplay:
         self.tty = stream.isatty() if tty is None else tty
         self._last: tuple[Any, ...] | None = None
         self._open_line = False
+        self._warned: set[str] = set()
 
     def line(self, progress: RunProgress) -> str:
         """The progress line: bar, elapsed run time, status, current state, jobs and their secondary status."""
@@ -131,7 +132,12 @@ class FollowDisplay:
         return f"{bar(progress.fraction)}  {duration(progress.run_seconds()):>6}  {status:9} {state:22} {jobs}".rstrip()
 
     def update(self, progress: RunProgress) -> None:
-        """Show one snapshot."""
+        """Show one snapshot; the run's ledger warnings first, each once, on lines of their own."""
+        for warning in progress.warnings:
+            if warning not in self._warned:
+                self._warned.add(warning)
+                self.stream.write(("\r\033[K" if self._open_line else "") + f"warning: {warning}\n")
+                self._open_line = False
         text = self.line(progress)
         if self.tty:
             self.stream.write("\r\033[K" + text)

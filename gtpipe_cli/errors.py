@@ -23,6 +23,8 @@ class Exit(IntEnum):
     """``predict``: the API answered 503 NoModel (no run has deployed a model yet)."""
     REFUSED = 6
     """``predict``: the API refused at least one image (4xx/5xx other than NoModel)."""
+    PREFLIGHT_FAILED = 7
+    """``doctor``: at least one check FAILed (a blocker for ``cdk deploy`` or a run)."""
     USAGE = 64
     INPUT_MISSING = 66
     """A local file is missing: manifest, image, images folder, ``.local/outputs.json``."""

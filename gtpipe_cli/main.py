@@ -4,10 +4,11 @@ Targets: the deployed stacks on AWS (default; credentials and region from the st
 outputs from CloudFormation) or the embedded local cloud (``--local``, reading ``.local/outputs.json``
 written by ``make local-up``). The target options work before or after the command.
 
-Exit codes: 0 success (``follow``: the run succeeded); 1 the run failed; 2 the run was rejected by the
+Exit codes: 0 success (``follow``: the run succeeded); 1 the run failed (``report``: it ended without a
+report); 2 the run was rejected by the
 quality gate or its execution ended otherwise; 3 unknown run; 4 not there yet (``follow --timeout``
 passed while running, or no report yet); 5 no model deployed (``predict``); 6 the API refused an image;
-64 usage; 66 a local file is missing (manifest, image, ``.local/outputs.json``); 69 the target is not
+7 ``doctor`` found a blocker; 64 usage; 66 a local file is missing (manifest, image, ``.local/outputs.json``); 69 the target is not
 there (stack not found, local cloud not answering); 70 another AWS error; 77 no AWS credentials;
 130 interrupted.
 """
@@ -22,7 +23,7 @@ import ssl
 import sys
 import urllib.error
 import webbrowser
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
@@ -35,8 +36,10 @@ from botocore.exceptions import (
 
 from gtpipe_cli.api import PredictionClient, image_content_type
 from gtpipe_cli.display import FollowDisplay, duration, metric_text, runs_table
+from gtpipe_cli.doctor import doctor
 from gtpipe_cli.errors import CliError, Exit
 from gtpipe_cli.ledger import recent_runs, serving
+from gtpipe_cli.local_answers import unanswered_notes
 from gtpipe_cli.naming import is_run_id
 from gtpipe_cli.progress import RunProgress, definition_ranks, follow_run, get_run
 from gtpipe_cli.report import DEFAULT_REPORTS_DIR, download_report
@@ -109,7 +112,21 @@ def build_parser() -> Parser:
     sub.add_argument("--images-name", help="<name> of images/<name>/ (default: the folder's name)")
     sub.add_argument("--key", help="object name under incoming/ (default: the manifest's file name)")
     sub.add_argument("--follow", action="store_true", help="follow the run afterwards (exit code as follow)")
+    sub.add_argument(
+        "--reference-answers",
+        type=Path,
+        metavar="FILE",
+        help="local cloud only: JSON Lines answers for its simulated labelers ({source-ref, label} or "
+        "{source-ref, image_size, annotations}; refs may be paths in --images), added to "
+        "WorkforceReferenceLabels before the run starts",
+    )
     sub.add_argument("-q", "--quiet", action="store_true", help="print only the run id")
+    sub.epilog = (
+        "On the local cloud nobody labels: simulated labelers answer from reference answers. Images of "
+        "your own that are unlabeled need them (--reference-answers FILE): without them, ground-truth "
+        "labeling fails the run, and builtin labeling releases their tasks and leaves the job open for "
+        "its lifetime (10 days by default). A labeled (augmented) manifest needs none."
+    )
     follow_options(sub)
 
     sub = command("runs", "table of recent runs from the runs ledger (* marks the run whose model serves)")
@@ -132,6 +149,26 @@ def build_parser() -> Parser:
     )
     sub.add_argument("--api-key", help=f"API key (api-key auth; default ${API_KEY_ENV} or the stack's key)")
     sub.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
+
+    sub = command(
+        "doctor",
+        "preflight before cdk deploy and before a run: region, API Gateway CloudWatch role, Ground Truth "
+        "workforce, instance quotas, instance storage vs. KMS, Powertools layer; exit 7 on a blocker",
+    )
+    sub.add_argument(
+        "--cdk-json",
+        type=Path,
+        default=Path("cdk.json"),
+        help="the app's cdk.json, whose context configures the stacks (default ./cdk.json)",
+    )
+    sub.add_argument(
+        "-c",
+        "--context",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="context override as for cdk deploy -c (repeatable), e.g. -c gtpipe:training='{...}'",
+    )
     return parser
 
 
@@ -201,11 +238,24 @@ def cmd_submit(args: argparse.Namespace, target: Target, out: TextIO) -> int:
         images=args.images,
         name=args.images_name,
         key=args.key,
+        reference_answers=args.reference_answers,
+        reference_labels=target.reference_labels,
     )
     flags = f" {target.hint_flags}" if target.hint_flags else ""
+    warnings = [f"warning: {warning}" for warning in done.warnings]
+    if done.unanswered:
+        warnings.append(
+            f"warning: {done.unanswered} image(s) of this unlabeled manifest have no reference answer in "
+            f"{target.reference_labels}: the local cloud's simulated labelers cannot label them (ground-truth "
+            "labeling fails the run; builtin labeling leaves the job open): pass --reference-answers FILE"
+        )
+    # Warnings go to stderr with -q (stdout is only the run id).
+    (sys.stderr if args.quiet else out).write("".join(f"{line}\n" for line in warnings))
     if args.quiet:
         out.write(done.run_id + "\n")
     else:
+        if done.references_added:
+            out.write(f"added {done.references_added} reference answers to {target.reference_labels}\n")
         if done.images_uploaded:
             out.write(f"uploaded {done.images_uploaded} images to s3://{done.bucket}/{done.images_prefix}\n")
         if done.refs_rewritten:
@@ -273,6 +323,7 @@ def follow(target: Target, run_id: str, args: argparse.Namespace, out: TextIO) -
         ranks=ranks,
         on_progress=display.update,
         settle=30.0,
+        notes=local_notes(target),
     )
     display.done()
     if progress.run is None:
@@ -312,6 +363,14 @@ def follow(target: Target, run_id: str, args: argparse.Namespace, out: TextIO) -
     return code
 
 
+def local_notes(target: Target) -> Callable[[str | None], list[str]] | None:
+    """Local cloud: what its simulated labelers could not answer, for the progress line."""
+    references = target.reference_labels
+    if references is None:
+        return None
+    return lambda run_id: unanswered_notes(references, run_id)
+
+
 def cmd_follow(args: argparse.Namespace, target: Target, out: TextIO) -> int:
     """``gtpipe follow``."""
     return follow(target, args.run, args, out)
@@ -328,11 +387,7 @@ def cmd_report(args: argparse.Namespace, target: Target, out: TextIO) -> int:
             raise CliError(
                 f"unknown run {args.run}: not in the runs ledger {target.runs_table}", Exit.UNKNOWN_RUN
             )
-        raise CliError(
-            f"run {args.run} ({run.get('status')}) has no report yet under s3://{target.bucket}/reports/{args.run}/"
-            + (": it is written when the run ends" if run.get("status") == "RUNNING" else ""),
-            Exit.NOT_YET,
-        )
+        raise no_report(args.run, run, f"s3://{target.bucket}/reports/{args.run}/")
     index = report.index
     out.write(f"report {report.uri} -> {folder}/ ({len(report.files)} files)\n")
     if index is None:
@@ -342,6 +397,42 @@ def cmd_report(args: argparse.Namespace, target: Target, out: TextIO) -> int:
     if args.open:
         webbrowser.open(index.resolve().as_uri())
     return Exit.OK
+
+
+UNREPORTED_STEPS = frozenset({"validate", "costguard", "labeling"})
+"""Failures at these steps come before training: the pipeline writes no report for them (nothing to report
+on); runs that fail later, are rejected or succeed get one."""
+
+
+def no_report(run_id: str, run: dict[str, Any], where: str) -> CliError:
+    """Why a run in the ledger has no report under ``where``: not yet (exit 4), or never (exit 1)."""
+    status = str(run.get("status"))
+    if status not in ("FAILED", "SUCCEEDED", "REJECTED"):
+        return CliError(
+            f"run {run_id} ({status}) has no report yet under {where}: it is written when the run ends",
+            Exit.NOT_YET,
+        )
+    report_error = run.get("report_error")
+    if isinstance(report_error, dict) and report_error:
+        return CliError(
+            f"run {run_id} ended {status} but its report failed ({report_error.get('error')}: "
+            f"{report_error.get('cause')}): there will be no report",
+            Exit.RUN_FAILED,
+        )
+    failure = run.get("failure") or {}
+    if status == "FAILED" and (not failure or failure.get("step") in UNREPORTED_STEPS):
+        errors = "; ".join(map(str, (run.get("errors") or [])[:1])) or "no reason recorded"
+        where_failed = (
+            f"at {failure.get('step')} ({failure.get('error')})"
+            if failure
+            else f"validating its manifest ({errors})"
+        )
+        return CliError(
+            f"run {run_id} FAILED {where_failed} before training: there will be no report (reports are "
+            f"written for runs that get past labeling); see gtpipe follow {run_id}",
+            Exit.RUN_FAILED,
+        )
+    return CliError(f"run {run_id} ended {status} without a report under {where}", Exit.RUN_FAILED)
 
 
 def cmd_predict(args: argparse.Namespace, target: Target, out: TextIO) -> int:
@@ -419,6 +510,8 @@ def main(
     except SystemExit as exit_:  # --help (0) and usage errors (64)
         return int(exit_.code or 0)
     try:
+        if args.command == "doctor":  # before a deploy: no stacks to resolve
+            return int(doctor(options_of(args), out, cdk_json=args.cdk_json, context=args.context))
         target = resolve_target(options_of(args))
         return int(COMMANDS[args.command](args, target, out))
     except CliError as error:

@@ -182,6 +182,14 @@ class RunProgress:
     elapsed: float = 0.0
     run: dict[str, Any] | None = None
     fraction: float | None = None
+    notes: list[str] = field(default_factory=list)
+    """Said at the end of the line (e.g. the local cloud's simulated labelers lacking answers)."""
+
+    @property
+    def warnings(self) -> list[str]:
+        """The ledger's warnings about the run (``start_run``'s, about its manifest)."""
+        found = (self.run or {}).get("warnings") or []
+        return [str(warning) for warning in found] if isinstance(found, list) else [str(found)]
 
     @property
     def finished(self) -> bool:
@@ -215,7 +223,7 @@ class RunProgress:
                 f"labeled={labeling.get('objects_done')}/{labeling.get('objects')} objects "
                 f"({labeling.get('answers_done')}/{labeling.get('answers_needed')} answers)"
             )
-        return " ".join(jobs)
+        return " ".join([*jobs, *self.notes])
 
     def line(self) -> str:
         """One line: elapsed time, state, and each SageMaker job's status/secondary status."""
@@ -238,6 +246,7 @@ def follow_run(
     start_timeout: float | None = None,
     ranks: Mapping[str, int] | None = None,
     settle: float | None = None,
+    notes: Callable[[str | None], list[str]] | None = None,
 ) -> RunProgress:
     """Poll until a run ends (or ``timeout``); returns the last snapshot.
 
@@ -245,7 +254,8 @@ def follow_run(
     ``start_timeout``: give up (returning a snapshot without ``run``) when the run has not appeared in the
     ledger by then. ``ranks`` (:func:`definition_ranks`) fills :attr:`RunProgress.fraction`. ``settle``:
     stop when the execution has ended (aborted, timed out, or failed before recording an outcome) and the
-    ledger still says ``RUNNING`` that many seconds later.
+    ledger still says ``RUNNING`` that many seconds later. ``notes(run_id)``: what to add to the line
+    (:attr:`RunProgress.notes`) while the run has not finished.
     """
     begin = started if started is not None else time.monotonic()
     now = time.monotonic()
@@ -277,6 +287,8 @@ def follow_run(
             elapsed=time.monotonic() - begin,
             run=run,
         )
+        if notes is not None and run is not None and not progress.finished:
+            progress.notes = list(notes(run_id))
         if ranks is not None:
             fraction = fraction_done(ranks, state)
             if progress.finished and progress.run_status in ("SUCCEEDED", "REJECTED"):

@@ -5,6 +5,12 @@ Images go to ``images/<name>/<path relative to the folder>`` (``<name>``: the fo
 of files in that folder (relative to it, or absolute inside it): those are rewritten to the URIs the
 images were uploaded to, in the copy that is dropped. The user's manifest file is never changed, and a
 manifest that needs no rewriting is uploaded byte for byte.
+
+Local cloud only: ``reference_answers`` (a JSON Lines file of answers for the simulated labelers, refs
+rewritten the same way) is appended to the cloud's reference-answer file before the manifest is dropped
+(:mod:`gtpipe_cli.local_answers`); objects of an unlabeled manifest still without an answer are counted.
+Lines of an unlabeled manifest that look labeled (a label attribute without its ``-metadata``) are
+reported as warnings (:mod:`gtpipe_cli.manifest_check`).
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from gtpipe_cli.errors import CliError, Exit
+from gtpipe_cli.local_answers import append_reference_answers, check_reference_answers, reference_sources
+from gtpipe_cli.manifest_check import half_label_warnings, is_labeled, json_lines
 from gtpipe_cli.naming import run_id_for
 
 MANIFEST_SUFFIXES = (".manifest", ".jsonl")
@@ -38,6 +46,10 @@ class Submission:
     images_uploaded: int
     images_prefix: str | None
     refs_rewritten: int
+    warnings: tuple[str, ...] = ()
+    references_added: int = 0
+    unanswered: int | None = None
+    """Local cloud: objects of an unlabeled manifest without a reference answer (None: not checked)."""
 
     @property
     def manifest_uri(self) -> str:
@@ -83,7 +95,7 @@ def manifest_key(manifest: Path, incoming_prefix: str, key: str | None = None) -
 
 
 def rewrite_source_refs(
-    body: bytes, folder: Path | None, uri_for: Callable[[Path], str]
+    body: bytes, folder: Path | None, uri_for: Callable[[Path], str], what: str = "manifest"
 ) -> tuple[bytes, int]:
     """The manifest with local ``source-ref`` paths replaced by ``uri_for(file)``, and how many were.
 
@@ -94,7 +106,7 @@ def rewrite_source_refs(
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise CliError(f"the manifest is not UTF-8 text: {error}", Exit.USAGE) from None
+        raise CliError(f"the {what} is not UTF-8 text: {error}", Exit.USAGE) from None
     root = folder.resolve() if folder else None
     lines = text.splitlines(keepends=True)
     rewritten = 0
@@ -112,7 +124,7 @@ def rewrite_source_refs(
             continue
         if root is None:
             raise CliError(
-                f"manifest line {number}: source-ref {ref!r} is not an s3:// URI: pass --images DIR to "
+                f"{what} line {number}: source-ref {ref!r} is not an s3:// URI: pass --images DIR to "
                 "upload local images",
                 Exit.USAGE,
             )
@@ -120,7 +132,7 @@ def rewrite_source_refs(
         path = (path if path.is_absolute() else root / path).resolve()
         if not path.is_relative_to(root) or not path.is_file():
             raise CliError(
-                f"manifest line {number}: source-ref {ref!r} is neither an s3:// URI nor a file in {root}",
+                f"{what} line {number}: source-ref {ref!r} is neither an s3:// URI nor a file in {root}",
                 Exit.INPUT_MISSING,
             )
         record["source-ref"] = uri_for(path)
@@ -155,9 +167,14 @@ def submit(
     images: Path | None = None,
     name: str | None = None,
     key: str | None = None,
+    reference_answers: Path | None = None,
+    reference_labels: Path | None = None,
 ) -> Submission:
     """Upload the images (when given), then the manifest (rewritten as the module docstring says); the
-    run id is the one ``start_run`` derives from the manifest object's bucket, key and version."""
+    run id is the one ``start_run`` derives from the manifest object's bucket, key and version.
+
+    ``reference_labels``: the local cloud's reference-answer file (``WorkforceReferenceLabels``; None for
+    AWS), where ``reference_answers`` are appended."""
     if not manifest.is_file():
         raise CliError(f"manifest {manifest} not found", Exit.INPUT_MISSING)
     target_key = manifest_key(manifest, incoming_prefix, key)
@@ -173,9 +190,34 @@ def submit(
         assert root is not None and prefix is not None
         return f"s3://{bucket}/{prefix}{path.relative_to(root).as_posix()}"
 
-    # Check the whole manifest before anything is uploaded.
+    # Check the whole manifest (and the reference answers) before anything is uploaded.
     body, rewritten = rewrite_source_refs(body, images, uri_for)
+    answers = b""
+    if reference_answers is not None:
+        if reference_labels is None:
+            raise CliError(
+                "--reference-answers is for the local cloud's simulated labelers (--local); on AWS people label",
+                Exit.USAGE,
+            )
+        if not reference_answers.is_file():
+            raise CliError(f"reference answers {reference_answers} not found", Exit.INPUT_MISSING)
+        answers, _ = rewrite_source_refs(
+            reference_answers.read_bytes(),
+            images,
+            uri_for,
+            what=f"reference answers {reference_answers.name}",
+        )
+        check_reference_answers(answers, str(reference_answers))
+    warnings = half_label_warnings(body)
     uploaded = upload_images(s3, bucket, images, prefix, files) if images is not None and prefix else 0
+    unanswered = None
+    if reference_labels is not None:
+        if answers:
+            append_reference_answers(reference_labels, answers)
+        lines = json_lines(body)
+        if lines and not is_labeled(lines[0][1]):
+            known = reference_sources(reference_labels)
+            unanswered = sum(1 for _, record in lines if record.get("source-ref") not in known)
     put = s3.put_object(Bucket=bucket, Key=target_key, Body=body, ContentType="application/x-ndjson")
     version_id = put.get("VersionId")
     return Submission(
@@ -186,4 +228,7 @@ def submit(
         images_uploaded=uploaded,
         images_prefix=prefix,
         refs_rewritten=rewritten,
+        warnings=tuple(warnings),
+        references_added=len(json_lines(answers)),
+        unanswered=unanswered,
     )

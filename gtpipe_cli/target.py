@@ -7,7 +7,9 @@ Both targets are described by the same output names (``DataBucketName``, ``Incom
 - AWS: CloudFormation ``DescribeStacks`` of ``<prefix>Data`` and ``<prefix>Pipeline`` (credentials and
   region from the standard chain, ``--profile`` and ``--region`` override);
 - local (``--local``): ``<state dir>/outputs.json``, written by ``python -m local.cli up`` (``make
-  local-up``), with the local endpoint URL, its credentials and the API's TLS CA.
+  local-up``), with the local endpoint URL, its credentials and the API's TLS CA. Without ``--state-dir``,
+  ``.local/outputs.json`` is looked for in the current folder and then in each folder above it, up to the
+  checkout's root (the folder holding ``.git``), so ``gtpipe --local`` works from any folder of the checkout.
 """
 
 from __future__ import annotations
@@ -102,6 +104,12 @@ class Target:
         return str(self.outputs["StateMachineArn"])
 
     @property
+    def reference_labels(self) -> Path | None:
+        """Local cloud: the simulated labelers' reference-answer file (None on AWS)."""
+        path = self.outputs.get("WorkforceReferenceLabels")
+        return Path(str(path)) if self.kind == "local" and path else None
+
+    @property
     def api_url(self) -> str:
         """The prediction API's base URL (``<ApiUrl>/predict`` answers)."""
         return str(self.outputs["ApiUrl"]).rstrip("/")
@@ -148,10 +156,24 @@ def no_credentials() -> CliError:
     )
 
 
+def find_state_dir(state_dir: Path, start: Path | None = None) -> Path:
+    """``state_dir``; for the default (relative ``.local``), the first ``<folder>/.local`` holding
+    ``outputs.json`` from ``start`` (the current folder) up to the checkout's root, if there is one."""
+    if state_dir != DEFAULT_STATE_DIR:
+        return state_dir
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / state_dir / OUTPUTS_FILE).is_file():
+            return folder / state_dir
+        if (folder / ".git").exists():
+            break  # the checkout's root: above it is another project
+    return state_dir
+
+
 def resolve_target(options: TargetOptions) -> Target:
     """The target ``options`` name (see module docstring)."""
     if options.local:
-        target = local_target(Path(options.state_dir))
+        target = local_target(find_state_dir(Path(options.state_dir)))
         if Path(options.state_dir) != DEFAULT_STATE_DIR:
             target.hint_flags += f" --state-dir {options.state_dir}"
         return target

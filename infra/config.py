@@ -20,6 +20,7 @@ from typing import Any, Literal
 _LAMBDAS = str(Path(__file__).resolve().parents[1] / "lambdas")
 if _LAMBDAS not in sys.path:
     sys.path.append(_LAMBDAS)
+from gtpipe_shared.aws_limits import image_classification_defaults  # noqa: E402 - needs the path above
 from gtpipe_shared.pricing import LabelingPrices  # noqa: E402 - needs the path above
 
 from infra.config_limits import service_limit_problems  # noqa: E402 - needs the path above
@@ -28,12 +29,19 @@ TaskType = Literal["image-classification", "object-detection"]
 LabelingBackend = Literal["ground-truth", "builtin"]
 ApiAuthMode = Literal["iam", "api-key"]
 WorkforceType = Literal["create-private", "private", "vendor", "public"]
+ApiGatewayAccountRole = Literal["create", "existing"]
 
 TASK_TYPES: tuple[TaskType, ...] = ("image-classification", "object-detection")
 LABELING_BACKENDS: tuple[LabelingBackend, ...] = ("ground-truth", "builtin")
 API_AUTH_MODES: tuple[ApiAuthMode, ...] = ("iam", "api-key")
+API_GATEWAY_ACCOUNT_ROLES: tuple[ApiGatewayAccountRole, ...] = ("create", "existing")
 
 PREFIX = "gtpipe:"
+# The built-in image-classification and object-detection algorithms train on GPU instances only
+# (https://docs.aws.amazon.com/sagemaker/latest/dg/image-classification.html#IC-instances). ml.g4dn.xlarge
+# (one T4) is the smallest and cheapest of them; a new account's training quota for it may still be 0:
+# README "First deploy" says how to request it (Service Quotas, "ml.g4dn.xlarge for training job usage").
+DEFAULT_TRAINING_INSTANCE_TYPE = "ml.g4dn.xlarge"
 _INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[0-9]*x?large$|^ml\.[a-z0-9]+\.(medium|large|xlarge)$")
 _WORKTEAM_ARN = re.compile(r"^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]+:\d{12}:workteam/[a-z\-]+/[\w\-]+$")
 _PUBLIC_WORKTEAM = re.compile(r":394669845002:workteam/public-crowd/")
@@ -41,6 +49,11 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _LABEL_ATTRIBUTE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
 _STACK_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,30}$")
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+# CreateWorkteam's CognitoMemberDefinition patterns (SageMaker API reference).
+_USER_POOL_ID = re.compile(r"^[\w-]+_[0-9a-zA-Z]+$")
+_USER_POOL_CLIENT_ID = re.compile(r"^[\w+]+$")
+# Cognito group names are [\p{L}\p{M}\p{S}\p{N}\p{P}]+: anything but whitespace and separators.
+_USER_GROUP = re.compile(r"^\S+$")
 
 MECHANICAL_TURK_CLOSED = (
     "the Amazon Mechanical Turk public workforce closed permanently on 2026-09-30; use a private "
@@ -125,6 +138,18 @@ class WorkforceConfig:
     workteam_arn: str | None = None
     worker_emails: tuple[str, ...] = ()
     cognito_domain_prefix: str | None = None
+    existing_workforce: ExistingWorkforce | None = None
+
+
+@dataclass(frozen=True)
+class ExistingWorkforce:
+    """The account's private workforce in this region (one per region, bound to one Cognito user pool and
+    app client, see `aws sagemaker describe-workforce --workforce-name default`): a `create-private`
+    workteam joins it instead of bringing a new user pool (which CreateWorkteam would refuse)."""
+
+    user_pool: str
+    user_pool_client: str
+    user_group: str | None = None
 
 
 MAX_INSTRUCTIONS_CHARS = 2000
@@ -178,7 +203,8 @@ class LabelingTeamConfig:
 class TrainingConfig:
     """Training job resources."""
 
-    instance_type: str = "ml.p3.2xlarge"
+    # The smallest GPU instance the built-in algorithms train on; NVMe storage, so no volume key (finding 11).
+    instance_type: str = DEFAULT_TRAINING_INSTANCE_TYPE
     instance_count: int = 1
     volume_size_gb: int = 50
     max_runtime_seconds: int = 86400
@@ -215,6 +241,9 @@ class PipelineConfig:
     validation_split_ratio: float = 0.2
     quality_threshold: float = 0.8
     api_auth: ApiAuthMode = "iam"
+    # "create": this stack sets the region's API Gateway CloudWatch Logs role (AWS::ApiGateway::Account);
+    # "existing": the account already has one (README "Deploy to AWS").
+    api_gateway_account_role: ApiGatewayAccountRole = "create"
     api_rate_limit: int = 50
     api_burst_limit: int = 100
     allowed_source_buckets: tuple[str, ...] = ()
@@ -274,7 +303,9 @@ class PipelineConfig:
         )
         training_raw = reader.mapping("training")
         training = TrainingConfig(
-            instance_type=_instance_type(training_raw, "training.instanceType", "ml.p3.2xlarge"),
+            instance_type=_instance_type(
+                training_raw, "training.instanceType", DEFAULT_TRAINING_INSTANCE_TYPE
+            ),
             instance_count=_int(training_raw, "training.instanceCount", 1, 1, 20),
             volume_size_gb=_int(training_raw, "training.volumeSizeGb", 50, 1, 16384),
             max_runtime_seconds=_int(training_raw, "training.maxRuntimeSeconds", 86400, 60, 2419200),
@@ -319,6 +350,7 @@ class PipelineConfig:
             validation_split_ratio=reader.number("validationSplitRatio", 0.2, 0.01, 0.9),
             quality_threshold=reader.number("qualityThreshold", 0.8, 0.0, 1.0),
             api_auth=reader.choice("apiAuth", API_AUTH_MODES, "iam"),
+            api_gateway_account_role=_api_gateway_account_role(reader.mapping("apiGateway")),
             api_rate_limit=int(reader.number("apiRateLimit", 50, 1, 10000)),
             api_burst_limit=int(reader.number("apiBurstLimit", 100, 1, 5000)),
             allowed_source_buckets=tuple(reader.string_list("allowedSourceBuckets", default=[])),
@@ -509,9 +541,16 @@ def _instance_type(raw: Mapping[str, Any], dotted: str, default: str) -> str:
     return value
 
 
+# The class list no longer travels in a Lambda environment (4 KB in total; issue 14, finding 4): start_run reads
+# it from the label category file bundled with its code. 1000 is what the functions' config model accepts.
+MAX_LABEL_CATEGORIES = 1000
+
+
 def _validate_categories(categories: list[str]) -> None:
-    if not 1 <= len(categories) <= 50:
-        raise ConfigError(f"{PREFIX}labelCategories must hold 1 to 50 names; got {len(categories)}")
+    if not 1 <= len(categories) <= MAX_LABEL_CATEGORIES:
+        raise ConfigError(
+            f"{PREFIX}labelCategories must hold 1 to {MAX_LABEL_CATEGORIES} names; got {len(categories)}"
+        )
     duplicates = sorted({name for name in categories if categories.count(name) > 1})
     if duplicates:
         raise ConfigError(f"{PREFIX}labelCategories has duplicates: {', '.join(duplicates)}")
@@ -545,6 +584,45 @@ def _labeling_prices(raw: Mapping[str, Any], task_type: TaskType) -> LabelingPri
     return prices
 
 
+def _api_gateway_account_role(raw: Mapping[str, Any]) -> ApiGatewayAccountRole:
+    unknown = sorted(set(raw) - {"accountRole"})
+    if unknown:
+        raise ConfigError(f"{PREFIX}apiGateway has unknown keys {', '.join(unknown)}; allowed: accountRole")
+    role = raw.get("accountRole", "create")
+    if role not in API_GATEWAY_ACCOUNT_ROLES:
+        raise ConfigError(
+            f"{PREFIX}apiGateway.accountRole must be one of {', '.join(API_GATEWAY_ACCOUNT_ROLES)}; got {role!r}"
+        )
+    return "create" if role == "create" else "existing"
+
+
+def _existing_workforce(raw: Any) -> ExistingWorkforce | None:
+    if raw is None:
+        return None
+    key = f"{PREFIX}workforce.existingWorkforce"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{key} must be an object with userPool and userPoolClient; got {raw!r}")
+    unknown = sorted(set(raw) - {"userPool", "userPoolClient", "userGroup"})
+    if unknown:
+        raise ConfigError(
+            f"{key} has unknown keys {', '.join(unknown)}; allowed: userPool, userPoolClient, userGroup"
+        )
+    pool, client, group = raw.get("userPool"), raw.get("userPoolClient"), raw.get("userGroup")
+    if not isinstance(pool, str) or len(pool) > 55 or not _USER_POOL_ID.match(pool):
+        raise ConfigError(
+            f"{key}.userPool must be the workforce's Cognito user pool id (<region>_<id>); got {pool!r}"
+        )
+    if not isinstance(client, str) or len(client) > 128 or not _USER_POOL_CLIENT_ID.match(client):
+        raise ConfigError(f"{key}.userPoolClient must be the workforce's app client id; got {client!r}")
+    if group is not None and (
+        not isinstance(group, str) or not 1 <= len(group) <= 128 or not _USER_GROUP.match(group)
+    ):
+        raise ConfigError(
+            f"{key}.userGroup must be a Cognito group name (1-128 characters, no spaces); got {group!r}"
+        )
+    return ExistingWorkforce(user_pool=pool, user_pool_client=client, user_group=group)
+
+
 def _workforce(reader: _ContextReader) -> WorkforceConfig:
     raw = reader.mapping("workforce") or {"type": "create-private"}
     kind = raw.get("type")
@@ -561,7 +639,11 @@ def _workforce(reader: _ContextReader) -> WorkforceConfig:
             raise ConfigError(
                 f"{PREFIX}workforce.workerEmails must be a list of e-mail addresses; got {emails!r}"
             )
-        return WorkforceConfig(type="create-private", worker_emails=tuple(emails))
+        return WorkforceConfig(
+            type="create-private",
+            worker_emails=tuple(emails),
+            existing_workforce=_existing_workforce(raw.get("existingWorkforce")),
+        )
     if not isinstance(arn, str) or not _WORKTEAM_ARN.match(arn):
         raise ConfigError(
             f"{PREFIX}workforce.workteamArn must be a SageMaker workteam ARN "
@@ -588,4 +670,7 @@ def _hyperparameters(raw: Mapping[str, Any], task_type: TaskType) -> dict[str, s
         if isinstance(value, bool | dict | list) or value is None:
             raise ConfigError(f"{PREFIX}hyperparameters.{name} must be a string or number; got {value!r}")
         result[name] = str(value)
+    if task_type == "image-classification":
+        # A smaller, pretrained network and `resize` unless set (issue 14, finding 8; gtpipe_shared.aws_limits).
+        result = image_classification_defaults(result)
     return result

@@ -1,4 +1,4 @@
-"""AWS service limits the typed configuration is checked against at synth (issue 14, findings 11 and 12).
+"""AWS service limits the typed configuration is checked against at synth (issue 14, findings 8 and 12).
 
 Each rule lives in ``gtpipe_shared.aws_limits`` with the AWS documentation page it comes from, so the
 local cloud and the functions apply the same numbers.
@@ -15,14 +15,17 @@ _LAMBDAS = str(Path(__file__).resolve().parents[1] / "lambdas")
 if _LAMBDAS not in sys.path:
     sys.path.append(_LAMBDAS)
 from gtpipe_shared.aws_limits import (  # noqa: E402 - needs the path above
+    IMAGE_CLASSIFICATION_HYPERPARAMETER_DOCS,
     LABEL_CATEGORY_DOCS,
     MAX_BOUNDING_BOX_LABELS,
     MAX_TASK_DESCRIPTION_CHARS,
     MAX_TASK_TITLE_CHARS,
     MIN_CLASSIFICATION_LABELS,
-    VOLUME_KEY_DOCS,
-    instance_has_local_storage,
+    image_classification_problems,
 )
+from gtpipe_shared.templates import label_categories_json  # noqa: E402 - needs the path above
+
+__all__ = ["label_categories_json", "service_limit_problems"]
 
 if TYPE_CHECKING:
     from infra.config import PipelineConfig
@@ -36,21 +39,15 @@ BOUNDING_BOX_LIMIT_DOCS = (
 
 def service_limit_problems(config: PipelineConfig) -> list[str]:
     """Every AWS limit ``config`` breaks, each naming the context key, the limit and its source."""
+    # Instance types with local NVMe storage are accepted: the state machine definition leaves out the volume
+    # key for them, as SageMaker requires (infra/constructs/definition.py; issue 14 finding 11).
     problems = _labeling_problems(config)
-    # Every job volume and the endpoint are encrypted with the data key (VolumeKmsKeyId / KmsKeyId); SageMaker
-    # refuses a key for instance types with local instance storage.
-    for key, instance_type in (
-        ("training.instanceType", config.training.instance_type),
-        ("transformInstanceType", config.transform_instance_type),
-        ("endpoint.instanceType", config.endpoint.instance_type),
-    ):
-        if instance_has_local_storage(instance_type):
-            problems.append(
-                f"{PREFIX}{key} {instance_type} has local NVMe instance storage: SageMaker rejects a volume KMS "
-                "key for it (ValidationException), and gtpipe encrypts every job volume and the endpoint with "
-                f"the data key; choose an EBS-backed instance type such as ml.p3.2xlarge or ml.m5.xlarge "
-                f"({VOLUME_KEY_DOCS})"
-            )
+    if config.task_type == "image-classification":
+        # The built-in image-classification algorithm's documented hyperparameter rules (finding 8).
+        problems.extend(
+            f"{PREFIX}hyperparameters: {problem} ({IMAGE_CLASSIFICATION_HYPERPARAMETER_DOCS})"
+            for problem in image_classification_problems(config.hyperparameters)
+        )
     return problems
 
 

@@ -38,7 +38,10 @@ PIPELINE_STACK_SUPPRESSIONS = (
         "AwsSolutions-IAM5",
         "X-Ray PutTraceSegments/PutTelemetryRecords, Step Functions' vended log delivery, ecr:GetAuthorizationToken, "
         "cloudwatch:PutMetricData (conditioned on the SageMaker namespace) and Application Auto Scaling "
-        "RegisterScalableTarget/PutScalingPolicy do not support resource-level permissions.",
+        "RegisterScalableTarget/PutScalingPolicy do not support resource-level permissions; sagemaker:ListTags is "
+        "granted on * in AWS's published Step Functions policies for the .sync SageMaker integrations; the "
+        "endpoint function's cloudwatch PutMetricAlarm/DescribeAlarms/DeleteAlarms exist only for Application "
+        "Auto Scaling's permission validation, whose calls name no alarm (so no alarm ARN can match them).",
         ("Resource::*",),
     ),
     Suppression(
@@ -81,11 +84,13 @@ PIPELINE_STACK_SUPPRESSIONS = (
     ),
     Suppression(
         "AwsSolutions-IAM5",
-        "Endpoint autoscaling needs its service-linked role once per account; creation is conditioned on that "
-        "service name and limited to its path.",
+        "Manifests may name images under any key of the data bucket or of a gtpipe:allowedSourceBuckets bucket "
+        "(start_run's validation); SageMaker jobs and the labeling API's presigned URLs read exactly those "
+        "objects, GetObject and GetObjectVersion only.",
         (
-            "Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/aws-service-role/"
-            "sagemaker.application-autoscaling.amazonaws.com/*",
+            "regex:/^Resource::(<StorageDataBucket[A-Za-z0-9]+\\.Arn>|[A-Za-z0-9]+:ExportsOutputFnGetAtt"
+            "StorageDataBucket[A-Za-z0-9]+)\\/\\*$/",
+            "regex:/^Resource::arn:<AWS::Partition>:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\\/\\*$/",
         ),
     ),
     Suppression(
@@ -98,8 +103,9 @@ PIPELINE_STACK_SUPPRESSIONS = (
 # Both REST API stages (infra/constructs/rest_api.py) log access, not execution.
 _NO_EXECUTION_LOGGING = Suppression(
     "AwsSolutions-APIG6",
-    "Execution logging needs an account-wide API Gateway CloudWatch role that this stack must not "
-    "change; the stage writes JSON access logs and X-Ray traces for every request instead.",
+    "Execution logging writes request details to API-Gateway-Execution-Logs_* log groups that API Gateway "
+    "creates itself, unencrypted by the data key and kept forever; the stage writes JSON access logs (to the "
+    "data-key-encrypted group, six months) and X-Ray traces for every request instead.",
 )
 PIPELINE_RESOURCE_SUPPRESSIONS = {
     "Pipeline/RuleDeadLetterQueue/Resource": (
@@ -168,6 +174,21 @@ LABELING_RESOURCE_SUPPRESSIONS = {
     "Labeling/LabelingApi/Default/app/{file+}/GET/Resource": _STATIC_APP_METHOD,
 }
 
+# Present with gtpipe:apiGateway.accountRole "create" (the default); see infra/constructs/rest_api.py.
+API_GATEWAY_ACCOUNT_SUPPRESSIONS = {
+    "ApiGatewayAccount/CloudWatchRole/Resource": (
+        Suppression(
+            "AwsSolutions-IAM4",
+            "The region's API Gateway CloudWatch Logs role is shared by every REST API of the account and region "
+            "(AWS::ApiGateway::Account); AWS documents the AmazonAPIGatewayPushToCloudWatchLogs managed policy "
+            "for it, and a policy scoped to this stack's log groups would break the other APIs' logging.",
+            (
+                "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs",
+            ),
+        ),
+    ),
+}
+
 STATEFUL_RESOURCE_SUPPRESSIONS = {
     "BucketNotificationsHandler050a0587b7544547bf325f094a3db834/Role/Resource": (
         Suppression(
@@ -186,6 +207,7 @@ def all_suppressions() -> list[Suppression]:
     for group in (
         PIPELINE_RESOURCE_SUPPRESSIONS,
         LABELING_RESOURCE_SUPPRESSIONS,
+        API_GATEWAY_ACCOUNT_SUPPRESSIONS,
         STATEFUL_RESOURCE_SUPPRESSIONS,
     ):
         for suppressions in group.values():
@@ -215,5 +237,10 @@ def apply_suppressions(stateful: Stack, pipeline: Stack) -> None:
     _apply_by_path(pipeline, PIPELINE_RESOURCE_SUPPRESSIONS)
     _apply_by_path(
         pipeline, LABELING_RESOURCE_SUPPRESSIONS, optional=pipeline.node.try_find_child("Labeling") is None
+    )
+    _apply_by_path(
+        pipeline,
+        API_GATEWAY_ACCOUNT_SUPPRESSIONS,
+        optional=pipeline.node.try_find_child("ApiGatewayAccount") is None,
     )
     _apply_by_path(stateful, STATEFUL_RESOURCE_SUPPRESSIONS)

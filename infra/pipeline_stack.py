@@ -39,7 +39,10 @@ class PipelineStack(Stack):
         if config.labeling_backend == "ground-truth":
             if config.workforce.type == "create-private":
                 workteam_arn = PrivateWorkteam(
-                    self, "Workforce", worker_emails=config.workforce.worker_emails
+                    self,
+                    "Workforce",
+                    worker_emails=config.workforce.worker_emails,
+                    existing_workforce=config.workforce.existing_workforce,
                 ).workteam_arn
             else:
                 workteam_arn = config.workforce.workteam_arn

@@ -4,11 +4,18 @@ moto's API Gateway stores the API (so ``aws apigateway get-rest-apis`` / ``get-a
 work) but does not serve it. :class:`ApiGatewayServer` serves one :class:`local.api_model.RestApiModel`
 at ``https://127.0.0.1:<port>/<stage>/<path>`` (TLS from :mod:`local.tls`), in a threaded server:
 
+0. framing: a body is ``Content-Length`` bytes or, with ``Transfer-Encoding: chunked``, the decoded chunks
+   (never read as a further request); a ``Content-Length`` that is not one decimal length, a malformed
+   chunk, or another transfer coding answers 400 ``{"message": "Bad Request"}`` and closes the connection.
+   ``/<stage>`` without a trailing slash is the stage's root resource, like ``/<stage>/`` (API Gateway does
+   not redirect), with ``requestContext.path`` as requested;
 1. routing: the stage, then the resource path (``{param}`` and ``{param+}`` segments supported) and the
    method; unknown paths/methods answer 403 ``{"message": "Missing Authentication Token"}`` like API
    Gateway; payloads over 10 MB answer 413 ``{"message": "Request Too Long"}`` (REQUEST_TOO_LARGE);
-2. authorization: ``AWS_IAM`` methods need an ``Authorization: AWS4-HMAC-SHA256 Credential=<local access
-   key>/...`` header (the signature itself is **not verified** locally); ``ApiKeyRequired`` methods need an
+2. authorization: ``AWS_IAM`` methods need a SigV4 ``Authorization`` header signed with the local access key
+   and its secret, for this region and ``execute-api``, dated within 5 minutes; the signature is recomputed
+   with botocore's signer (:func:`local.sigv4.verify_request`: API Gateway's 403 messages for a wrong
+   signature, an expired date, a wrong scope or an unknown key); ``ApiKeyRequired`` methods need an
    ``x-api-key`` of an enabled key in a usage plan of the stage; failures answer 403 JSON.
    ``COGNITO_USER_POOLS`` methods need the raw JWT in the authorizer's header (``Authorization``), verified
    by :class:`local.cognito.CognitoTokenVerifier` (signature, issuer = one of the authorizer's pools,
@@ -60,6 +67,7 @@ from .api_model import GatewayResponseModel, MethodModel, RestApiModel, StageMod
 from .cfn import ResourceState
 from .cognito import CognitoTokenVerifier, Unauthorized, api_gateway_claims, bearer_token
 from .sfn import LambdaServiceError
+from .sigv4 import SignatureError, secrets_of, verify_request
 
 LOG = logging.getLogger(__name__)
 
@@ -80,6 +88,35 @@ class GatewayError(Exception):
         self.message = message
         self.error_type = error_type
         self.response_type = response_type
+
+
+def bad_request() -> GatewayError:
+    """A request whose body framing cannot be read (the connection is closed after the answer)."""
+    return GatewayError(400, "Bad Request", "BadRequestException")
+
+
+def read_chunked(stream: Any, limit: int) -> bytes:
+    """A ``Transfer-Encoding: chunked`` body from ``stream`` (extensions and trailers skipped);
+    :func:`bad_request` when malformed, REQUEST_TOO_LARGE past ``limit`` bytes."""
+    body = bytearray()
+    while True:
+        line = stream.readline(1024)
+        size_text = line.split(b";", 1)[0].strip()
+        if not line.endswith(b"\n") or not size_text or not re.fullmatch(rb"[0-9A-Fa-f]{1,8}", size_text):
+            raise bad_request()
+        size = int(size_text, 16)
+        if size == 0:
+            break
+        if len(body) + size > limit:
+            raise request_too_large("RequestTooLongException")
+        data = stream.read(size)
+        if len(data) != size or stream.readline(3) not in (b"\r\n", b"\n"):
+            raise bad_request()
+        body += data
+    for _ in range(100):  # trailer fields, then the empty line
+        if stream.readline(8192) in (b"\r\n", b"\n", b""):
+            return bytes(body)
+    raise bad_request()
 
 
 def request_too_large(error_type: str) -> GatewayError:
@@ -215,6 +252,7 @@ class ApiGatewayServer:
         account_id: str,
         region: str,
         access_key_id: str,
+        secret_access_key: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         integration_timeout: float = INTEGRATION_TIMEOUT_SECONDS,
@@ -227,6 +265,8 @@ class ApiGatewayServer:
         self.account_id = account_id
         self.region = region
         self.access_key_id = access_key_id
+        # Without the secret no signature can verify: AWS_IAM methods then refuse every request.
+        self.secret_for = secrets_of({access_key_id: secret_access_key} if secret_access_key else {})
         self.integration_timeout = integration_timeout
         self.access_log = access_log
         self._buckets: dict[tuple[str, ...], TokenBucket] = {}
@@ -298,32 +338,36 @@ class ApiGatewayServer:
         candidates.sort(key=lambda item: (item[0], item[1]))
         return candidates[0][2], candidates[0][3]
 
-    def authorize(self, method: MethodModel, stage: StageModel, headers: Mapping[str, str]) -> dict[str, Any]:
-        """Check IAM and API-key auth; returns the identity fields of the request context."""
+    def authorize(
+        self,
+        method: MethodModel,
+        stage: StageModel,
+        headers: Mapping[str, str],
+        request: tuple[str, str, list[tuple[str, str]], bytes] | None = None,
+    ) -> dict[str, Any]:
+        """Check IAM and API-key auth; returns the identity fields of the request context. ``request`` is
+        ``(method, raw path with query, header pairs, body)``, whose SigV4 signature ``AWS_IAM`` checks."""
         identity: dict[str, Any] = {}
         if method.authorization_type == "AWS_IAM":
-            authorization = headers.get("authorization", "")
-            if not authorization:
+            if not headers.get("authorization", ""):
                 raise GatewayError(403, "Missing Authentication Token", "MissingAuthenticationTokenException")
-            match = re.match(r"AWS4-HMAC-SHA256\s+Credential=([^/,\s]+)/", authorization)
-            if not match:
-                raise GatewayError(
-                    403,
-                    "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters "
-                    "in AWS4-HMAC-SHA256 format.",
-                    "IncompleteSignatureException",
+            http_method, raw_path, header_pairs, body = request or (method.http_method, "/", [], b"")
+            try:
+                caller = verify_request(
+                    method=http_method,
+                    raw_path=raw_path,
+                    headers=header_pairs or list(headers.items()),
+                    body=body,
+                    secret_for=self.secret_for,
+                    region=self.region,
                 )
-            if match.group(1) != self.access_key_id:
-                raise GatewayError(
-                    403,
-                    "The security token included in the request is invalid.",
-                    "UnrecognizedClientException",
-                )
+            except SignatureError as error:
+                raise GatewayError(error.status, error.message, error.code) from None
             identity.update(
-                accessKey=self.access_key_id,
+                accessKey=caller.access_key_id,
                 accountId=self.account_id,
-                caller=self.access_key_id,
-                user=self.access_key_id,
+                caller=caller.access_key_id,
+                user=caller.access_key_id,
                 userArn=f"arn:aws:iam::{self.account_id}:user/local",
             )
         if method.api_key_required:
@@ -399,6 +443,7 @@ class ApiGatewayServer:
         http_method: str,
         request_path: str,
         path_parameters: dict[str, str],
+        raw_path: str | None = None,
         header_pairs: list[tuple[str, str]],
         query: dict[str, list[str]],
         body: bytes,
@@ -407,7 +452,8 @@ class ApiGatewayServer:
         request_id: str,
         authorizer: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """The REST API (v1) Lambda proxy event for a request (``authorizer``: the Cognito claims)."""
+        """The REST API (v1) Lambda proxy event for a request (``authorizer``: the Cognito claims;
+        ``raw_path``: the path as requested, for ``requestContext.path``)."""
         headers: dict[str, str] = {}
         multi_headers: dict[str, list[str]] = {}
         for name, value in header_pairs:
@@ -439,7 +485,8 @@ class ApiGatewayServer:
                 "httpMethod": http_method,
                 "extendedRequestId": base64.b64encode(uuid.uuid4().bytes).decode()[:16],
                 "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
-                "path": f"/{stage.name}/{request_path.lstrip('/')}",
+                # $context.path: the path as requested ("/prod" and "/prod/" both reach the root resource).
+                "path": raw_path or f"/{stage.name}/{request_path.lstrip('/')}",
                 "accountId": self.account_id,
                 "protocol": "HTTP/1.1",
                 "stage": stage.name,
@@ -561,6 +608,8 @@ def _handler_class(gateway: ApiGatewayServer) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
         server_version = "gtpipe-local-apigateway"
         sys_version = ""
+        # A client that stops sending frees its thread (socket reads time out).
+        timeout = 60
 
         def version_string(self) -> str:
             return self.server_version
@@ -597,6 +646,8 @@ def _handler_class(gateway: ApiGatewayServer) -> type[BaseHTTPRequestHandler]:
                 status, headers, body = self._process(request_id)
             except GatewayError as error:
                 status, headers, body = gateway_answer(error, gateway.api.gateway_responses, request_id)
+                if error.status == 400 and error.message == "Bad Request":
+                    self.close_connection = True
             except Exception:
                 LOG.exception("unexpected error serving %s %s", self.command, self.path)
                 status, body = 500, json.dumps({"message": "Internal server error"}).encode()
@@ -609,6 +660,8 @@ def _handler_class(gateway: ApiGatewayServer) -> type[BaseHTTPRequestHandler]:
                 self.send_header("x-amzn-RequestId", request_id)
                 self.send_header("x-amz-apigw-id", base64.b64encode(uuid.uuid4().bytes).decode()[:16])
                 self.send_header("Content-Length", str(len(body)))
+                if self.close_connection:
+                    self.send_header("Connection", "close")
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(body)
@@ -618,18 +671,14 @@ def _handler_class(gateway: ApiGatewayServer) -> type[BaseHTTPRequestHandler]:
 
         def _process(self, request_id: str) -> tuple[int, list[tuple[str, str]], bytes]:
             split = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_PAYLOAD_BYTES:
-                self.close_connection = True
-                raise request_too_large("RequestTooLongException")
-            body = self.rfile.read(length) if length else b""
+            body = self._body()
             stage, resource_path = gateway.route(split.path)
             http_method = self.command
             method, path_parameters = gateway.find_method(http_method, resource_path)
             header_pairs = [(name, value) for name, value in self.headers.items()]
             lower = {name.lower(): value for name, value in header_pairs}
             query = parse_qs(split.query, keep_blank_values=True)
-            identity = gateway.authorize(method, stage, lower)
+            identity = gateway.authorize(method, stage, lower, (http_method, self.path, header_pairs, body))
             authorizer = gateway.authorize_cognito(method, lower)
             gateway.throttle(stage, method)
             gateway.validate(method, lower, query)
@@ -645,6 +694,7 @@ def _handler_class(gateway: ApiGatewayServer) -> type[BaseHTTPRequestHandler]:
                 stage=stage,
                 http_method=http_method,
                 request_path=resource_path,
+                raw_path=split.path,
                 path_parameters=path_parameters,
                 header_pairs=header_pairs,
                 query=query,
@@ -655,6 +705,31 @@ def _handler_class(gateway: ApiGatewayServer) -> type[BaseHTTPRequestHandler]:
                 authorizer=authorizer,
             )
             return gateway.integrate(method, event)
+
+        def _body(self) -> bytes:
+            """The request body, framed by Content-Length or chunked transfer coding (see module docstring)."""
+            codings = [
+                v.strip().lower()
+                for v in ",".join(self.headers.get_all("Transfer-Encoding") or []).split(",")
+            ]
+            lengths = {
+                v.strip() for v in ",".join(self.headers.get_all("Content-Length") or []).split(",")
+            } - {""}
+            if codings != [""]:
+                self.close_connection = True
+                if codings != ["chunked"] or lengths:
+                    raise bad_request()
+                return read_chunked(self.rfile, MAX_PAYLOAD_BYTES)
+            if not lengths:
+                return b""
+            if len(lengths) != 1 or not all(v.isdigit() and v.isascii() for v in lengths):
+                self.close_connection = True
+                raise bad_request()
+            length = int(next(iter(lengths)))
+            if length > MAX_PAYLOAD_BYTES:
+                self.close_connection = True
+                raise request_too_large("RequestTooLongException")
+            return self.rfile.read(length) if length else b""
 
     return Handler
 

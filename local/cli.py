@@ -4,7 +4,9 @@ the background.
 - ``up`` starts ``python -m local.cli serve`` as a daemon (own session; pid in ``.local/cloud.pid``, log in
   ``.local/cloud.log``), which synthesizes the app (or reuses a fresh ``.local/cdk.out``, or deploys
   ``--cdk-out``), deploys both stacks and writes ``.local/outputs.json``; ``up`` waits for that file and
-  prints how to use the AWS CLI and curl against the cloud.
+  prints how to use the AWS CLI and curl against the cloud. It records what it deployed
+  (``.local/cloud.config.json``: context overrides, ``--demo-context``, ``--cdk-out``, ports); ``up`` while a
+  cloud runs exits 0 when it asks for the same, and 1 naming what differs otherwise (stop it first).
 - ``down`` stops the daemon (SIGTERM, then SIGKILL after 30 s) and removes its files. State is in memory
   only: nothing survives ``down``.
 - ``status`` says whether it runs, where, and what the state machine has executed.
@@ -31,6 +33,7 @@ from local.client import aws_client, load_outputs
 PID_FILE = "cloud.pid"
 LOG_FILE = "cloud.log"
 OUTPUTS_FILE = "outputs.json"
+CONFIG_FILE = "cloud.config.json"
 
 
 def _context(pairs: list[str]) -> dict[str, Any]:
@@ -44,6 +47,55 @@ def _context(pairs: list[str]) -> dict[str, Any]:
         except ValueError:
             context[key] = value
     return context
+
+
+def requested(args: argparse.Namespace) -> dict[str, Any]:
+    """What ``up`` asks to deploy (compared with what a running cloud was started with)."""
+    return {
+        "context": _context(args.context),
+        "demo_context": bool(args.demo_context),
+        "cdk_out": str(Path(args.cdk_out).resolve()) if args.cdk_out else None,
+        "port": args.port or None,
+        "api_port": args.api_port or None,
+    }
+
+
+def differences(running: dict[str, Any] | None, wanted: dict[str, Any]) -> list[str]:
+    """What ``wanted`` asks for that the running cloud (started with ``running``) does not have."""
+    if running is None:
+        asked = [name for name in ("context", "cdk_out", "port", "api_port") if wanted.get(name)]
+        return (
+            [f"it was started without a record of its configuration (asked for: {', '.join(asked)})"]
+            if asked
+            else []
+        )
+    found = []
+    old_context, new_context = running.get("context") or {}, wanted["context"]
+    for key in sorted(set(old_context) | set(new_context)):
+        if old_context.get(key) != new_context.get(key):
+            was = json.dumps(old_context[key]) if key in old_context else "unset"
+            now = json.dumps(new_context[key]) if key in new_context else "unset"
+            found.append(f"-c {key}: running {was}, asked {now}")
+    if bool(running.get("demo_context")) != wanted["demo_context"]:
+        found.append(
+            f"--demo-context: running {bool(running.get('demo_context'))}, asked {wanted['demo_context']}"
+        )
+    if running.get("cdk_out") != wanted["cdk_out"]:
+        found.append(f"--cdk-out: running {running.get('cdk_out')}, asked {wanted['cdk_out']}")
+    for name in ("port", "api_port"):
+        if wanted[name] and running.get(name) != wanted[name]:
+            found.append(
+                f"--{name.replace('_', '-')}: running {running.get(name) or 'any'}, asked {wanted[name]}"
+            )
+    return found
+
+
+def _recorded(state_dir: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((state_dir / CONFIG_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _pid(state_dir: Path) -> int | None:
@@ -82,6 +134,8 @@ def usage(outputs: dict[str, Any]) -> str:
             f"data bucket   {outputs['DataBucketName']}   (drop manifests under {outputs['IncomingPrefix']})",
             f"runs table    {outputs['RunsTableName']}",
             f"labels        simulated workforce reads {outputs['WorkforceReferenceLabels']}",
+            "              (your own unlabeled images need answers there: gtpipe --local submit MANIFEST "
+            "--reference-answers FILE)",
             *(
                 [
                     f"labeling app  {outputs['LabelingUrl']}   (sign in as {outputs['LabelingUsername']} / "
@@ -146,6 +200,7 @@ def serve(args: argparse.Namespace) -> int:
         pid_file = state_dir / PID_FILE
         if pid_file.exists() and pid_file.read_text().strip() == str(os.getpid()):
             pid_file.unlink()
+            (state_dir / CONFIG_FILE).unlink(missing_ok=True)
 
 
 def up(args: argparse.Namespace) -> int:
@@ -153,7 +208,17 @@ def up(args: argparse.Namespace) -> int:
     state_dir = Path(args.state_dir).resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
     running = _pid(state_dir)
+    wanted = requested(args)
     if running is not None:
+        differ = differences(_recorded(state_dir), wanted)
+        if differ:
+            print(
+                f"the local cloud is already running (pid {running}) with another configuration:\n"
+                + "".join(f"  {line}\n" for line in differ)
+                + "stop it first (python -m local.cli down, or make local-down), then run up again",
+                file=sys.stderr,
+            )
+            return 1
         print(f"the local cloud is already running (pid {running})")
         if (state_dir / OUTPUTS_FILE).exists():
             print(usage(load_outputs(state_dir / OUTPUTS_FILE)))
@@ -177,6 +242,7 @@ def up(args: argparse.Namespace) -> int:
         cwd=Path(__file__).resolve().parents[1],
     )
     (state_dir / PID_FILE).write_text(str(process.pid))
+    (state_dir / CONFIG_FILE).write_text(json.dumps(wanted))
     print(f"starting the local cloud (pid {process.pid}, log {state_dir / LOG_FILE}) ...", flush=True)
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
@@ -231,7 +297,7 @@ def down(args: argparse.Namespace) -> int:
     else:
         _terminate(pid)
         print(f"stopped the local cloud (pid {pid})")
-    for name in (PID_FILE, OUTPUTS_FILE):
+    for name in (PID_FILE, OUTPUTS_FILE, CONFIG_FILE):
         (state_dir / name).unlink(missing_ok=True)
     return 0
 

@@ -61,15 +61,17 @@ from local.sfn import install as install_sfn
 from .api_model import RestApiModel
 from .apigateway import ApiGatewayServer, gateway_response_resource
 from .cfn import CloudAssembly, Environment
-from .cognito import CognitoTokenVerifier, LocalUser, create_user, pool_id_from_arn
+from .cognito import CognitoTokenVerifier, LocalUser, create_user, install_pool_signing_keys, pool_id_from_arn
 from .deploy import Deployment, LocalDeployer
 from .eventbridge import AsyncLambdaInvoker, EventBridgeLambdaTargets
+from .fidelity import AccountState, PrivateWorkforce, set_api_gateway_logging_role
 from .labeling_crowd import CrowdSettings, SimulatedCrowd
 from .lambda_api import install as install_lambda_api
 from .lambda_runtime import AsyncInvokeConfig, LambdaRuntime
 from .moto_locks import serialize_dynamodb
 from .s3_versions import seed_version_ids
 from .schedules import ScheduledRules
+from .sigv4 import install_presigned_url_check, secrets_of
 from .tls import LocalCertificateAuthority
 
 LOG = logging.getLogger(__name__)
@@ -102,6 +104,13 @@ class CloudSettings:
     local algorithm process (None: every core; the default keeps numbers the same on every machine).
     ``s3_version_seed``: seeds S3 version ids (:mod:`local.s3_versions`), so the run ids derived from
     them, and the splits and simulated labelers they seed, repeat exactly (tests set it; None: random).
+
+    Account state (issue 14): the local account starts fresh, like a new AWS account and region, with no API
+    Gateway CloudWatch Logs role (a stage with logging fails unless the stack sets it) and no Ground Truth
+    private workforce (the first Cognito workteam creates it; a workteam on another pool then fails).
+    ``api_gateway_logging_role``: start with the role set (an account where someone set it before).
+    ``existing_private_workforce``: start with a private workforce on a Cognito user pool and app client the
+    cloud creates (ids in :attr:`LocalCloud.account`, for ``gtpipe:workforce.existingWorkforce``).
     """
 
     state_dir: Path = DEFAULT_STATE_DIR
@@ -123,6 +132,8 @@ class CloudSettings:
     labeling_username: str = "labeler@example.com"
     algorithm_threads: int | None = DEFAULT_ALGORITHM_THREADS
     s3_version_seed: int | None = None
+    api_gateway_logging_role: bool = False
+    existing_private_workforce: bool = False
 
     @property
     def reference_labels_path(self) -> Path:
@@ -177,6 +188,8 @@ class LocalCloud:
         self.schedules: ScheduledRules | None = None
         self.labeling: LabelingService | None = None
         self.crowd: SimulatedCrowd | None = None
+        self.account = AccountState()
+        """The account's state moto does not keep (the private workforce; see :class:`CloudSettings`)."""
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
 
@@ -258,6 +271,13 @@ class LocalCloud:
             self._stack.append(self.events.uninstall)
             lambda_api = install_lambda_api(self.registry, self.invoker)
             self._stack.append(lambda_api.uninstall)
+            # Each user pool signs its tokens with a key of its own, not moto's published one (local/cognito.py).
+            self._stack.append(install_pool_signing_keys().uninstall)
+            # Presigned S3 URLs must carry a valid, unexpired signature by the local key (local/sigv4.py).
+            presigned = install_presigned_url_check(
+                secrets_of({ACCESS_KEY_ID: SECRET_ACCESS_KEY}), self.environment.region
+            )
+            self._stack.append(presigned.uninstall)
             self._stack.append(serialize_dynamodb())
             if self.settings.s3_version_seed is not None:
                 self._stack.append(seed_version_ids(self.settings.s3_version_seed))
@@ -269,11 +289,29 @@ class LocalCloud:
                 seconds_per_minute=self.settings.schedule_seconds_per_minute,
             )
             self._stack.append(self.schedules.stop)
+            self._prepare_account()
             self.ca = LocalCertificateAuthority(self.state_dir / "ca.pem")
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _prepare_account(self) -> None:
+        """The account state :class:`CloudSettings` asks for (a fresh account otherwise)."""
+        self.account = AccountState()
+        env = self.environment
+        if self.settings.api_gateway_logging_role:
+            role = f"arn:{env.partition}:iam::{env.account_id}:role/ApiGatewayCloudWatchLogs"
+            set_api_gateway_logging_role(self.client, role)
+        if self.settings.existing_private_workforce:
+            cognito = self.client("cognito-idp")
+            pool = cognito.create_user_pool(PoolName="existing-private-workforce")["UserPool"]["Id"]
+            client = cognito.create_user_pool_client(
+                UserPoolId=pool, ClientName="workforce", GenerateSecret=True
+            )
+            self.account.private_workforce = PrivateWorkforce(
+                user_pool=pool, client_id=client["UserPoolClient"]["ClientId"]
+            )
 
     def _enable_step_functions_execution(self) -> None:
         request = urllib.request.Request(  # noqa: S310 - our loopback server
@@ -389,6 +427,7 @@ class LocalCloud:
             endpoint_rewrites={
                 f"https://cognito-idp.{env.region}.{env.url_suffix}/": f"{self.endpoint_url}/"
             },
+            account=self.account,
         )
         # Gateway responses (predict's JSON 413) live with the gateway they customise (local/apigateway.py).
         deployer.handlers["AWS::ApiGateway::GatewayResponse"] = gateway_response_resource
@@ -402,6 +441,7 @@ class LocalCloud:
                 account_id=self.environment.account_id,
                 region=self.environment.region,
                 access_key_id=ACCESS_KEY_ID,
+                secret_access_key=SECRET_ACCESS_KEY,
                 host=self.settings.host,
                 port=self.settings.api_port if len(self.deployment.apis) == 1 else 0,
                 access_log=self.state_dir / "logs" / f"api-{api_id}-access.log",

@@ -1,16 +1,26 @@
 """Cognito user pools on the local cloud: ID-token verification for API Gateway, and local users.
 
-moto's ``cognito-idp`` issues real RS256 JWTs (``InitiateAuth``, ``AdminInitiateAuth``) signed with the
-private key it ships (``moto/cognitoidp/resources/jwks-private.json``, key id ``dummy``) and with the
-issuer AWS uses, ``https://cognito-idp.<region>.amazonaws.com/<pool id>``. :class:`CognitoTokenVerifier`
-checks such a token the way an API Gateway ``COGNITO_USER_POOLS`` authorizer does:
+moto's ``cognito-idp`` issues real RS256 JWTs (``InitiateAuth``, ``AdminInitiateAuth``) with the issuer
+AWS uses, ``https://cognito-idp.<region>.amazonaws.com/<pool id>``, but signs them with the private key it
+ships (``moto/cognitoidp/resources/jwks-private.json``, key id ``dummy``): a published key, with which
+anyone can sign any claims (a user who does not exist, any group). On AWS only Cognito holds a pool's
+signing keys. :func:`install_pool_signing_keys` therefore makes moto sign each pool's tokens with an RSA key
+of that pool, generated in this process and never written anywhere (key id ``<pool id>-<random>``; the
+pool's ``/.well-known/jwks.json`` serves the public keys), and :class:`CognitoTokenVerifier` trusts those
+keys only. It checks a token the way an API Gateway ``COGNITO_USER_POOLS`` authorizer does
+(https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-integrate-with-cognito.html,
+https://docs.aws.amazon.com/cognito/latest/developerguide/amazon-cognito-user-pools-using-tokens-verifying-a-jwt.html):
 
-- the signature (RS256, moto's public JWKS ``jwks-public.json``), nothing else accepted (no ``alg: none``);
+- the signature (RS256, the pool's own key), nothing else accepted (no ``alg: none``, not moto's key);
 - ``iss`` is one of the authorizer's user pools (``ProviderARNs``);
 - ``exp`` has not passed (``iat`` may not lie in the future beyond a small clock skew);
 - without authorization scopes on the method: an ID token (``token_use: id``) whose ``aud`` is an app
   client of that pool; with scopes: an access token (``token_use: access``, ``client_id`` a client of the
   pool) whose ``scope`` holds one of them.
+
+Like AWS, it does not look the user up: a token of a user who was deleted, disabled or signed out keeps
+working until it expires (AWS revokes refresh tokens, and access tokens for Cognito's own APIs, not ID
+tokens at API Gateway).
 
 Any failure is :class:`Unauthorized` (the gateway answers 401 ``{"message": "Unauthorized"}``, as AWS
 does, without saying why; the reason is logged at debug level).
@@ -26,11 +36,14 @@ in the browser (``LabelingUsername``/``LabelingPassword``).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime as dt
+import json
 import logging
 import secrets
 import string
+import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -38,13 +51,13 @@ from typing import Any, Final
 
 from joserfc import jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
-from moto.utilities.utils import load_resource
+from joserfc.jwk import KeySet, RSAKey
 
 LOG = logging.getLogger(__name__)
 
 CLOCK_SKEW_SECONDS: Final = 60.0
 MOTO_PUBLIC_JWKS: Final = "cognitoidp/resources/jwks-public.json"
+"""moto's published key (tests may trust it explicitly; the local cloud never does)."""
 
 
 class Unauthorized(Exception):
@@ -64,10 +77,120 @@ def issuer(region: str, pool_id: str) -> str:
     return f"https://cognito-idp.{region}.amazonaws.com/{pool_id}"
 
 
+class PoolSigningKeys:
+    """The signing keys of the local user pools (see :func:`install_pool_signing_keys`)."""
+
+    def __init__(self) -> None:
+        self._keys: dict[str, RSAKey] = {}
+        self._lock = threading.Lock()
+
+    def private_key(self, pool_id: str) -> RSAKey:
+        """The pool's signing key (created on first use)."""
+        with self._lock:
+            key = self._keys.get(pool_id)
+            created = key is None
+            if key is None:
+                kid = f"{pool_id}-{secrets.token_hex(4)}"
+                key = RSAKey.generate_key(2048, parameters={"kid": kid, "alg": "RS256", "use": "sig"})
+                self._keys[pool_id] = key
+        if created:
+            _publish(self)
+        return key
+
+    def public_keys(self, pool_id: str) -> KeySet:
+        """The pool's public keys (empty for a pool that never signed a token)."""
+        with self._lock:
+            key = self._keys.get(pool_id)
+        return KeySet([] if key is None else [RSAKey.import_key(key.as_dict(private=False))])
+
+    def jwks(self) -> dict[str, Any]:
+        """Every pool's public key, as a JWKS document."""
+        with self._lock:
+            keys = list(self._keys.values())
+        return {"keys": [key.as_dict(private=False) for key in keys]}
+
+    def uninstall(self) -> None:
+        """Let moto sign with its own key again."""
+        _uninstall(self)
+
+
+_SIGNING_LOCK = threading.Lock()
+_SIGNING: list[PoolSigningKeys] = []
+_MOTO_ORIGINAL: dict[str, Any] = {}
+
+
+def active_signing_keys() -> PoolSigningKeys | None:
+    """The installed :class:`PoolSigningKeys`, if any."""
+    with _SIGNING_LOCK:
+        return _SIGNING[-1] if _SIGNING else None
+
+
+def _publish(keys: PoolSigningKeys) -> None:
+    from moto.cognitoidp.responses import CognitoIdpJsonWebKeyResponse
+
+    if active_signing_keys() is keys:
+        CognitoIdpJsonWebKeyResponse.json_web_key = json.dumps(keys.jwks()).encode("utf-8")
+
+
+def _payload(token: str) -> dict[str, Any]:
+    part = token.split(".")[1]
+    value = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    if not isinstance(value, dict):
+        raise ValueError("a JWT payload is a JSON object")
+    return value
+
+
+def install_pool_signing_keys() -> PoolSigningKeys:
+    """Make moto sign every user pool's tokens with that pool's own key (patch point:
+    ``moto.cognitoidp.models.CognitoIdpUserPool.create_jwt``, whose claims are kept and re-signed; the JWKS
+    endpoint serves the pools' public keys). :meth:`PoolSigningKeys.uninstall` restores moto."""
+    from moto.cognitoidp.models import CognitoIdpUserPool
+    from moto.cognitoidp.responses import CognitoIdpJsonWebKeyResponse
+
+    keys = PoolSigningKeys()
+    with _SIGNING_LOCK:
+        if not _MOTO_ORIGINAL:
+            original = CognitoIdpUserPool.create_jwt
+            _MOTO_ORIGINAL["create_jwt"] = original
+            _MOTO_ORIGINAL["json_web_key"] = CognitoIdpJsonWebKeyResponse.json_web_key
+
+            def create_jwt(self: Any, *args: Any, **kwargs: Any) -> tuple[str, int]:
+                token, expires_in = original(self, *args, **kwargs)
+                active = active_signing_keys()
+                if active is None:
+                    return token, expires_in
+                key = active.private_key(str(self.id))
+                header = {"alg": "RS256", "kid": str(key.kid)}
+                return jwt.encode(header, _payload(token), key), expires_in
+
+            CognitoIdpUserPool.create_jwt = create_jwt  # type: ignore[method-assign]
+        _SIGNING.append(keys)
+    _publish(keys)
+    return keys
+
+
+def _uninstall(keys: PoolSigningKeys) -> None:
+    from moto.cognitoidp.models import CognitoIdpUserPool
+    from moto.cognitoidp.responses import CognitoIdpJsonWebKeyResponse
+
+    with _SIGNING_LOCK:
+        if keys in _SIGNING:
+            _SIGNING.remove(keys)
+        if not _SIGNING and _MOTO_ORIGINAL:
+            CognitoIdpUserPool.create_jwt = _MOTO_ORIGINAL.pop("create_jwt")  # type: ignore[method-assign]
+            CognitoIdpJsonWebKeyResponse.json_web_key = _MOTO_ORIGINAL.pop("json_web_key")
+            return
+        current = _SIGNING[-1] if _SIGNING else None
+    if current is not None:
+        _publish(current)
+
+
 class CognitoTokenVerifier:
     """Verifies Cognito JWTs for the local API Gateway (see module docstring).
 
     ``pool_clients(pool_id)`` returns the app client ids of a pool (None when the pool does not exist).
+    ``keys``: the trusted public keys, as one key set or per pool (``keys(pool_id)``); by default the keys
+    of the installed :class:`PoolSigningKeys` (none installed: every token is refused).
     """
 
     def __init__(
@@ -75,28 +198,42 @@ class CognitoTokenVerifier:
         pool_clients: Callable[[str], Collection[str] | None],
         *,
         region: str,
-        keys: KeySet | None = None,
+        keys: KeySet | Callable[[str], KeySet] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.pool_clients = pool_clients
         self.region = region
-        self.keys = keys or KeySet.import_key_set(load_resource(MOTO_PUBLIC_JWKS))
+        self.keys = keys
         self.clock = clock
+
+    def _keys_of(self, pool_id: str) -> KeySet:
+        if isinstance(self.keys, KeySet):
+            return self.keys
+        if self.keys is not None:
+            return self.keys(pool_id)
+        installed = active_signing_keys()
+        return installed.public_keys(pool_id) if installed is not None else KeySet([])
 
     def verify(self, token: str, provider_arns: Sequence[str], scopes: Sequence[str] = ()) -> dict[str, Any]:
         """The token's claims when it authorizes a method of an authorizer over ``provider_arns``
         (requiring one of ``scopes`` when the method has any); raises :class:`Unauthorized`."""
         if not token or token.count(".") != 2:
             raise Unauthorized("not a JWT")
+        pools = {issuer(self.region, pool_id_from_arn(arn)): pool_id_from_arn(arn) for arn in provider_arns}
         try:
-            decoded = jwt.decode(token, self.keys, algorithms=["RS256"])
+            claimed_issuer = str(_payload(token).get("iss", ""))
+        except (ValueError, TypeError) as error:
+            raise Unauthorized(f"signature or format: {error}") from None
+        pool_id = pools.get(claimed_issuer)
+        if pool_id is None:
+            raise Unauthorized(f"issuer {claimed_issuer!r} is not one of {sorted(pools)}")
+        try:
+            decoded = jwt.decode(token, self._keys_of(pool_id), algorithms=["RS256"])
         except (JoseError, ValueError) as error:
             raise Unauthorized(f"signature or format: {error}") from None
         claims = dict(decoded.claims)
-        pools = {issuer(self.region, pool_id_from_arn(arn)): pool_id_from_arn(arn) for arn in provider_arns}
-        pool_id = pools.get(str(claims.get("iss", "")))
-        if pool_id is None:
-            raise Unauthorized(f"issuer {claims.get('iss')!r} is not one of {sorted(pools)}")
+        if claims.get("iss") != claimed_issuer:
+            raise Unauthorized("signature or format: the issuer changed")
         now = self.clock()
         exp, iat = claims.get("exp"), claims.get("iat", 0)
         if not isinstance(exp, int | float) or exp <= now:

@@ -43,6 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
+from gtpipe_cli.local_answers import unanswered_notes
 from gtpipe_cli.report import download_report
 from local.client import PredictionApi
 from local.cloud import CloudSettings, LocalCloud
@@ -209,6 +210,17 @@ def how_to(outputs: dict[str, Any], run_id: str | None, sample: Path | None) -> 
     return "\n".join("  " + line for line in lines)
 
 
+def by_hand_header(keep_running: bool) -> str:
+    """What precedes the by-hand commands: they work only while this cloud runs."""
+    if keep_running:
+        return "try it by hand (the cloud keeps running until Ctrl-C):"
+    return (
+        "try it by hand: this cloud stops when the demo ends (next), so these values are gone then; keep it "
+        "running with `make demo KEEP=1` (--keep-running), or start one with `make local-up` (it prints "
+        "its own values; `gtpipe --local ...` finds them)"
+    )
+
+
 def report_lines(
     cloud: LocalCloud, bucket: str, run_id: str | None, state_dir: Path, keep_running: bool
 ) -> list[str]:
@@ -302,6 +314,7 @@ def run_demo(args: argparse.Namespace, display: Display) -> int:
             timeout=timeout,
             on_progress=display.progress,
             started=started,
+            notes=lambda run_id: unanswered_notes(settings.reference_labels_path, run_id),
         )
         display.done()
         run = progress.run or {}
@@ -357,7 +370,8 @@ def run_demo(args: argparse.Namespace, display: Display) -> int:
                 f"\nwall time: run complete and first prediction after {first_answer - started:.0f}s "
                 f"(all {len(predictions)} held-out answers after {all_answers:.0f}s)"
             )
-        display.say(f"\noutputs: {state_dir / 'outputs.json'}\ntry it by hand (while the cloud runs):")
+        display.say(f"\noutputs: {state_dir / 'outputs.json'}")
+        display.say(by_hand_header(args.keep_running))
         display.say(how_to(outputs, progress.run_id, holdout[0].path if holdout else None))
         display.say("")
         for line in report_lines(cloud, bucket, progress.run_id, state_dir, args.keep_running):

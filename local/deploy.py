@@ -52,7 +52,14 @@ from .api_model import (
     UsagePlanModel,
 )
 from .cfn import CloudAssembly, Environment, ResourceState, StackArtifact, TemplateError, TemplateResolver
-from .fidelity import check_resource
+from .fidelity import (
+    AccountState,
+    PrivateWorkforce,
+    api_gateway_logging_role,
+    check_resource,
+    set_api_gateway_logging_role,
+    workteam_cognito,
+)
 from .lambda_runtime import FunctionSpec, LambdaRuntime
 from .schedules import schedule_minutes
 
@@ -132,15 +139,6 @@ NOT_EMULATED: Final[dict[str, NotEmulated]] = {
         "no CloudWatch console locally", lambda n, p, e: p.get("DashboardName") or n
     ),
     "AWS::Cognito::UserPoolDomain": NotEmulated(_COGNITO_DOMAIN, lambda n, p, e: str(p.get("Domain") or n)),
-    "AWS::SageMaker::Workteam": NotEmulated(
-        "the local SageMaker labels with its simulated workforce (reference labels), whatever the workteam",
-        lambda n, p, e: _arn(e, "sagemaker", f"workteam/private-crowd/{p.get('WorkteamName') or n}"),
-        lambda n, p, e: {
-            "WorkteamArn": _arn(e, "sagemaker", f"workteam/private-crowd/{p.get('WorkteamName') or n}"),
-            "WorkteamName": p.get("WorkteamName") or n,
-        },
-    ),
-    "AWS::ApiGateway::Account": NotEmulated("account-wide API Gateway logging role", lambda n, p, e: n),
 }
 """Types accepted without local behaviour, with the reason (see :func:`describe_support`)."""
 
@@ -222,8 +220,11 @@ class LocalDeployer:
         *,
         work_dir: Path | None = None,
         endpoint_rewrites: Mapping[str, str] | None = None,
+        account: AccountState | None = None,
     ) -> None:
         self.clients = clients
+        # The account's private workforce (local/fidelity.py); the API Gateway role lives in moto.
+        self.account = account if account is not None else AccountState()
         self.environment = environment
         self.endpoint_rewrites = dict(endpoint_rewrites or {})
         self.runtime = runtime
@@ -252,6 +253,8 @@ class LocalDeployer:
             "AWS::ApiGateway::UsagePlan": self._usage_plan,
             "AWS::ApiGateway::UsagePlanKey": self._usage_plan_key,
             "AWS::ApiGateway::Authorizer": self._api_authorizer,
+            "AWS::ApiGateway::Account": self._api_account,
+            "AWS::SageMaker::Workteam": self._workteam,
             "AWS::Cognito::UserPool": self._user_pool,
             "AWS::Cognito::UserPoolClient": self._user_pool_client,
             "AWS::Cognito::UserPoolGroup": self._user_pool_group,
@@ -297,12 +300,26 @@ class LocalDeployer:
         result = StackDeployment(name=stack.name)
         context = _StackContext(stack, resolver, deployment, result)
         providers = self._custom_resource_providers(stack)
+        # Whether a logging stage may count on this stack's AWS::ApiGateway::Account (local/fidelity.py).
+        api_accounts = [
+            name
+            for name, r in stack.template.get("Resources", {}).items()
+            if r["Type"] == "AWS::ApiGateway::Account"
+        ]
+        role_before = api_gateway_logging_role(self.clients) if api_accounts else None
         for logical_id in resolver.resource_order():
             resource = stack.template["Resources"][logical_id]
             resource_type = resource["Type"]
             path = f"Resources.{logical_id}.Properties"
             properties = resolver.resolve(resource.get("Properties", {}), path)
-            self._check_fidelity(stack.name, logical_id, resource_type, properties)
+            unawaited = None
+            if role_before is None and resource_type in (
+                "AWS::ApiGateway::Stage",
+                "AWS::ApiGateway::Deployment",
+            ):
+                awaited = _transitive_dependencies(resolver, logical_id)
+                unawaited = next((a for a in api_accounts if a not in awaited), None)
+            self._check_fidelity(stack.name, logical_id, resource_type, properties, unawaited)
             if resource_type == "AWS::Lambda::Function" and logical_id in providers:
                 state = self._provider_function(context, logical_id, properties, providers[logical_id])
             elif resource_type in self.handlers:
@@ -328,12 +345,27 @@ class LocalDeployer:
         deployment.exports.update(resolver.exported())
         deployment.stacks[stack.name] = result
 
-    def _check_fidelity(self, stack: str, logical_id: str, resource_type: str, props: dict[str, Any]) -> None:
-        # Where AWS refuses what moto accepts (key policies, Lambda limits): see local/fidelity.py.
+    def _check_fidelity(
+        self,
+        stack: str,
+        logical_id: str,
+        resource_type: str,
+        props: dict[str, Any],
+        unawaited: str | None = None,
+    ) -> None:
+        # Where AWS refuses what moto accepts (key policies, Lambda limits, account state): local/fidelity.py.
         spec = NOT_EMULATED.get(resource_type)
         name = spec.ref(logical_id, props, self.environment) if spec else logical_id
         try:
-            check_resource(self.clients, self.environment, resource_type, name, props)
+            check_resource(
+                self.clients,
+                self.environment,
+                resource_type,
+                name,
+                props,
+                account=self.account,
+                unawaited_account=unawaited,
+            )
         except TemplateError as error:
             raise type(error)(f"{stack}: creating {logical_id} ({resource_type}) failed: {error}") from None
 
@@ -999,6 +1031,24 @@ class LocalDeployer:
         )
         return ResourceState("AWS::ApiGateway::Stage", name)
 
+    def _api_account(self, ctx: _StackContext, logical_id: str, props: dict[str, Any]) -> ResourceState:
+        """The region's API Gateway settings: UpdateAccount ``/cloudwatchRoleArn`` in moto (account-wide, so it
+        outlives the stack as on AWS). The role itself is not checked (IAM is not evaluated locally)."""
+        if props.get("CloudWatchRoleArn"):
+            set_api_gateway_logging_role(self.clients, str(props["CloudWatchRoleArn"]))
+        account_id = hashlib.sha256(f"{ctx.name}/{logical_id}".encode()).hexdigest()[:10]
+        return ResourceState("AWS::ApiGateway::Account", account_id, {"Id": account_id})
+
+    def _workteam(self, ctx: _StackContext, logical_id: str, props: dict[str, Any]) -> ResourceState:
+        """The first Cognito workteam creates the region's private workforce from its pool (fidelity.py checks
+        later ones). Labeling itself uses the simulated workforce (reference labels), whatever the workteam."""
+        cognito = workteam_cognito(props)
+        if cognito is not None and self.account.private_workforce is None:
+            self.account.private_workforce = PrivateWorkforce(user_pool=cognito[0], client_id=cognito[1])
+        name = str(props.get("WorkteamName") or logical_id)
+        arn = _arn(self.environment, "sagemaker", f"workteam/private-crowd/{name}")
+        return ResourceState("AWS::SageMaker::Workteam", arn, {"WorkteamArn": arn, "WorkteamName": name})
+
     def _api_key(self, ctx: _StackContext, logical_id: str, props: dict[str, Any]) -> ResourceState:
         # API keys are at least 20 characters; AWS generates 40 when the template sets none.
         value = str(props.get("Value") or secrets.token_urlsafe(30)[:40])
@@ -1049,6 +1099,18 @@ class LocalDeployer:
             if plan is not None:
                 plan.key_ids.add(props["KeyId"])
         return ResourceState("AWS::ApiGateway::UsagePlanKey", f"{props['UsagePlanId']}-{props['KeyId']}")
+
+
+def _transitive_dependencies(resolver: TemplateResolver, logical_id: str) -> set[str]:
+    """Every resource ``logical_id`` waits for on CloudFormation (references and DependsOn, transitively)."""
+    found: set[str] = set()
+    pending = [logical_id]
+    while pending:
+        for dependency in resolver.dependencies(pending.pop()):
+            if dependency not in found:
+                found.add(dependency)
+                pending.append(dependency)
+    return found
 
 
 def _throttle(value: Any) -> Throttle | None:
@@ -1102,6 +1164,8 @@ EMULATED_TYPES: Final[frozenset[str]] = frozenset(
         "AWS::ApiGateway::UsagePlan",
         "AWS::ApiGateway::UsagePlanKey",
         "AWS::ApiGateway::Authorizer",
+        "AWS::ApiGateway::Account",
+        "AWS::SageMaker::Workteam",
         "AWS::Cognito::UserPool",
         "AWS::Cognito::UserPoolClient",
         "AWS::Cognito::UserPoolGroup",

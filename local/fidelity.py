@@ -13,6 +13,19 @@ before the deployer creates each resource and raises :class:`DeployRejected` wit
   (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services).
   No alarm ever fires locally (no metrics), so this *fidelity check* refuses the deployment instead: the
   outcome on AWS, alarms that never notify, is only visible when it is too late.
+- ``AWS::ApiGateway::Stage`` (and a ``Deployment``'s ``StageDescription``) with access logging or execution
+  logging while the region's API Gateway account has no CloudWatch Logs role (moto's ``GetAccount``; a fresh
+  account has none): "CloudWatch Logs role ARN must be set in account settings to enable logging"
+  (https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html). A stage that relies on an
+  ``AWS::ApiGateway::Account`` of its own stack without depending on it is refused too: CloudFormation creates
+  the two in parallel, so the stage can run first.
+- ``AWS::SageMaker::Workteam`` with Cognito members: one private workforce per account and region, bound to one
+  user pool and app client (https://docs.aws.amazon.com/sagemaker/latest/dg/API_CreateWorkforce.html). The
+  first Cognito workteam creates it (:class:`AccountState`); a workteam on another pool or client is a
+  ValidationException. SageMaker's exact wording for it is not published; the text here names the conflict.
+
+:class:`AccountState` is the account's state that moto does not keep (the private workforce); a fresh account
+by default, see ``CloudSettings`` in local/cloud.py for starting with an existing workforce or API Gateway role.
 
 Key policies are evaluated by :func:`service_allowed`, a small evaluator for the statements a service
 principal can match: ``Principal`` ``Service``/``*``, ``Action``/``NotAction`` with wildcards, Allow and
@@ -25,6 +38,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
@@ -37,6 +51,13 @@ if _LAMBDAS not in sys.path:
 from gtpipe_shared.aws_limits import lambda_environment_problem  # noqa: E402 - needs the path above
 
 LOGS_KMS_DOCS = "https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html"
+API_LOGGING_DOCS = (
+    "https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html"
+    "#set-up-access-logging-permissions"
+)
+API_ACCOUNT_DOCS = "https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-apigateway-account.html"
+WORKFORCE_DOCS = "https://docs.aws.amazon.com/sagemaker/latest/dg/API_CreateWorkforce.html"
+API_LOGGING_REFUSED = "CloudWatch Logs role ARN must be set in account settings to enable logging"
 SNS_KMS_DOCS = (
     "https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services"
 )
@@ -51,6 +72,38 @@ class DeployRejected(TemplateError):
 
 class PolicyNotEvaluated(TemplateError):
     """A matching key policy statement uses something the local evaluator does not model."""
+
+
+# --- account state ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PrivateWorkforce:
+    """The region's private workforce: the Cognito user pool and app client it is bound to."""
+
+    user_pool: str
+    client_id: str
+    name: str = "default"
+
+
+@dataclass
+class AccountState:
+    """What the local account holds beyond moto's resources. A fresh account: no private workforce (the API
+    Gateway CloudWatch Logs role lives in moto's API Gateway account, see :func:`api_gateway_logging_role`)."""
+
+    private_workforce: PrivateWorkforce | None = None
+
+
+def api_gateway_logging_role(clients: Callable[[str], Any]) -> str | None:
+    """The region's API Gateway CloudWatch Logs role ARN (GetAccount ``cloudwatchRoleArn``), or None."""
+    return clients("apigateway").get_account().get("cloudwatchRoleArn") or None
+
+
+def set_api_gateway_logging_role(clients: Callable[[str], Any], role_arn: str) -> None:
+    """UpdateAccount ``/cloudwatchRoleArn``: what ``AWS::ApiGateway::Account`` does."""
+    clients("apigateway").update_account(
+        patchOperations=[{"op": "replace", "path": "/cloudwatchRoleArn", "value": role_arn}]
+    )
 
 
 # --- key policy evaluation -------------------------------------------------------------------------------
@@ -205,16 +258,98 @@ def check_lambda_environment(props: Mapping[str, Any]) -> None:
         )
 
 
+def stage_logging(stage: Mapping[str, Any]) -> str | None:
+    """What in a stage's settings (``AWS::ApiGateway::Stage`` properties or a ``StageDescription``) needs the
+    account's CloudWatch Logs role: access logging, or execution logging (``LoggingLevel`` INFO/ERROR, data
+    trace) at the stage or in any method setting; None when nothing does."""
+    if (stage.get("AccessLogSetting") or {}).get("DestinationArn"):
+        return "access logging (AccessLogSetting)"
+    settings = [stage, *_as_list(stage.get("MethodSettings"))]
+    for setting in settings:
+        if str(setting.get("LoggingLevel") or "OFF").upper() != "OFF":
+            return f"execution logging (LoggingLevel {setting['LoggingLevel']})"
+        if _text(setting.get("DataTraceEnabled", False)).lower() == "true":
+            return "execution logging (DataTraceEnabled)"
+    return None
+
+
+def check_api_stage(
+    clients: Callable[[str], Any], stage: Mapping[str, Any], *, unawaited_account: str | None = None
+) -> None:
+    """A stage that logs needs the account's CloudWatch Logs role when it is created. ``unawaited_account``:
+    an ``AWS::ApiGateway::Account`` of the same stack that set the role but that the stage does not depend on
+    (CloudFormation would create both at once)."""
+    logging = stage_logging(stage)
+    if logging is None:
+        return
+    if unawaited_account is not None:
+        raise DeployRejected(
+            f"the stage enables {logging} and relies on {unawaited_account} (AWS::ApiGateway::Account) for the "
+            "account's CloudWatch Logs role, but does not depend on it: CloudFormation creates both at once and "
+            f'the stage can fail with "{API_LOGGING_REFUSED}"; add DependsOn (local fidelity check; {API_LOGGING_DOCS})'
+        )
+    if api_gateway_logging_role(clients) is None:
+        raise DeployRejected(
+            f'Resource handler returned message: "{API_LOGGING_REFUSED} (Service: ApiGateway, Status Code: 400)" '
+            f"(HandlerErrorCode: InvalidRequest) [the stage enables {logging}; the account and region have no API "
+            f"Gateway CloudWatch Logs role: {API_LOGGING_DOCS}, {API_ACCOUNT_DOCS}]"
+        )
+
+
+def workteam_cognito(props: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The (user pool, app client) of a workteam's Cognito member definitions; None for an OIDC workteam.
+    Raises :class:`DeployRejected` when they differ (CreateWorkteam requires one pool and client)."""
+    members = [
+        m["CognitoMemberDefinition"]
+        for m in _as_list(props.get("MemberDefinitions"))
+        if isinstance(m, Mapping) and m.get("CognitoMemberDefinition")
+    ]
+    # CloudFormation's names (the API's are UserPool and ClientId).
+    pairs = {(str(m.get("CognitoUserPool")), str(m.get("CognitoClientId"))) for m in members}
+    if len(pairs) > 1:
+        raise DeployRejected(
+            'Resource handler returned message: "All of the CognitoMemberDefinition objects that make up the '
+            'member definition must have the same ClientId and UserPool values." (Service: SageMaker, Status '
+            "Code: 400) [ValidationException]"
+        )
+    return next(iter(pairs)) if pairs else None
+
+
+def check_workteam(env: Environment, account: AccountState, props: Mapping[str, Any]) -> None:
+    """A Cognito workteam joins the region's private workforce: its pool and client must be the workforce's."""
+    cognito = workteam_cognito(props)
+    workforce = account.private_workforce
+    if cognito is None or workforce is None or cognito == (workforce.user_pool, workforce.client_id):
+        return
+    raise DeployRejected(
+        f"Resource handler returned message: \"The workteam's Cognito user pool {cognito[0]} (client "
+        f"{cognito[1]}) is not the user pool {workforce.user_pool} (client {workforce.client_id}) of the private "
+        f"workforce '{workforce.name}' in {env.region}: an account has one private workforce per region\" "
+        f"(Service: SageMaker, Status Code: 400) [ValidationException; join the existing workforce "
+        f"(gtpipe:workforce.existingWorkforce): {WORKFORCE_DOCS}]"
+    )
+
+
 def check_resource(
     clients: Callable[[str], Any],
     env: Environment,
     resource_type: str,
     name: str,
     props: Mapping[str, Any],
+    *,
+    account: AccountState | None = None,
+    unawaited_account: str | None = None,
 ) -> None:
     """Raise :class:`DeployRejected` where AWS would refuse ``props`` (resolved) for ``resource_type``;
-    ``name`` is the physical name the deployer gives the resource."""
-    if resource_type == "AWS::Logs::LogGroup":
+    ``name`` is the physical name the deployer gives the resource; ``account``: the account's state (fresh
+    when None); ``unawaited_account``: see :func:`check_api_stage`."""
+    if resource_type == "AWS::ApiGateway::Stage":
+        check_api_stage(clients, props, unawaited_account=unawaited_account)
+    elif resource_type == "AWS::ApiGateway::Deployment" and props.get("StageName"):
+        check_api_stage(clients, props.get("StageDescription") or {}, unawaited_account=unawaited_account)
+    elif resource_type == "AWS::SageMaker::Workteam":
+        check_workteam(env, account or AccountState(), props)
+    elif resource_type == "AWS::Logs::LogGroup":
         check_log_group(clients, env, name, props)
     elif resource_type == "AWS::CloudWatch::Alarm":
         check_alarm(clients, env, name, props)

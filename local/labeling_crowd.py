@@ -13,7 +13,10 @@ endpoints:
    Truth workforce (:func:`local.sagemaker.workforce.simulate_answers` for classes,
    :func:`local.sagemaker.box_workforce.simulate_boxes` for boxes), after ``seconds_per_task``;
 4. an object missing from the reference answers is released (``.../release``), and the worker leaves that
-   job until its next poll (the job then closes at the end of its lifetime without the object);
+   job until its next poll (the job then closes at the end of its lifetime without the object); it is
+   logged as a warning and noted in ``unanswered.json`` next to the reference answers, which
+   ``gtpipe follow --local`` and ``make demo`` show on the progress line
+   (:func:`gtpipe_cli.local_answers.record_unanswered`);
 5. a 409 (the job closed while it worked, or its lease expired) makes it move on to the next job;
 6. when nothing is left for it, it polls the job list every ``poll_seconds`` (runs start later) until the
    crowd is stopped.
@@ -36,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gtpipe_cli.local_answers import record_unanswered
 from local.sagemaker.box_workforce import BoxNoise, reference_boxes, simulate_boxes
 from local.sagemaker.workforce import reference_label, simulate_answers
 
@@ -235,7 +239,17 @@ class SimulatedLabeler(threading.Thread):
         reference = self.references.line(str(task.get("source_ref")))
         if reference is None:
             if (job, index) not in self._skipped:
-                LOG.warning("%s: no reference answer for %s: released", self.name, task.get("source_ref"))
+                count = record_unanswered(self.references.path, job, str(task.get("source_ref")))
+                LOG.warning(
+                    "%s: job %s: no reference answer for %s in %s: released its task (%d object(s) of the job "
+                    "have none; the job stays open until its lifetime ends). Add answers: gtpipe submit "
+                    "--local --reference-answers FILE",
+                    self.name,
+                    job,
+                    task.get("source_ref"),
+                    self.references.path,
+                    count,
+                )
             self._skipped.add((job, index))
             self._call("POST", f"api/jobs/{job}/tasks/{index}/release", {"lease_id": task["lease_id"]})
             return False

@@ -18,7 +18,7 @@ from urllib.request import url2pathname
 import numpy as np
 
 from training.errors import DataError
-from training.images import ImageDecodeError, ImageSpec, load_array
+from training.images import ImageDecodeError, ImageSpec, open_image, to_array
 
 LOG = logging.getLogger(__name__)
 
@@ -298,6 +298,28 @@ def read_channel_manifest(
     return ChannelManifest(channel, manifest, attribute, records, class_names, bad.messages)
 
 
+# The built-in's (MXNet's) words for an image smaller than image_shape; gtpipe_shared.aws_limits has the same.
+IMAGE_SMALLER_THAN_SHAPE = "input image size smaller than input shape"
+
+
+def _check_input_shape(height: int, width: int, spec: ImageSpec, context: str) -> None:
+    """Fail the job, as the built-in image-classification algorithm does, on an image smaller than
+    ``image_shape`` when ``resize`` is not set.
+
+    The built-in uses the training images "without resizing" unless ``resize`` is set
+    (https://docs.aws.amazon.com/sagemaker/latest/dg/IC-Hyperparameter.html), and its MXNet image iterator
+    stops at the first such image ("Check failed: ... input image size smaller than input shape"). Not a bad
+    record: ``skip_bad_records`` does not skip it there either.
+    """
+    if spec.resize is not None or (height >= spec.height and width >= spec.width):
+        return
+    raise DataError(
+        f"{context}: {IMAGE_SMALLER_THAN_SHAPE}: the image is {height}x{width} (height x width) and "
+        f"image_shape is {spec.channels},{spec.height},{spec.width}; set hyperparameter resize (at least "
+        f"{max(spec.height, spec.width)}) to scale every image, or use images at least that large"
+    )
+
+
 def load_channel_images(
     manifest: ChannelManifest,
     spec: ImageSpec,
@@ -312,13 +334,15 @@ def load_channel_images(
     for record in manifest.records:
         context = f"{where} line {record.line_number} ({record.source_ref})"
         try:
-            arrays.append(load_array(record.image_path, spec))
+            image = open_image(record.image_path)
         except FileNotFoundError:
             bad(f"{context}: image not found at {record.image_path}")
             continue
         except (ImageDecodeError, IsADirectoryError, PermissionError) as exc:
             bad(f"{context}: {exc}")
             continue
+        _check_input_shape(image.height, image.width, spec, context)
+        arrays.append(to_array(image, spec))
         labels.append(record.label)
     if not arrays:
         raise DataError(f"{where}: no usable images ({len(bad.messages)} skipped)")

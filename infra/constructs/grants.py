@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from aws_cdk import Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -94,3 +95,17 @@ def grant_key_for_aws_resources(role: iam.IRole, key: kms.IKey) -> None:
             conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
         )
     )
+
+
+def manifest_source_objects(bucket: s3.IBucket, allowed_source_buckets: Iterable[str]) -> list[str]:
+    """Object ARNs of every ``source-ref`` a manifest may name: start_run's validation
+    (``lambdas/start_run/handler.py`` ``manifest_rules``, ``gtpipe_shared.manifest``) accepts any key of the
+    data bucket and any key of each ``gtpipe:allowedSourceBuckets`` bucket, so whoever reads the images
+    (SageMaker jobs, the labeling API's presigned URLs) must be able to read exactly those objects.
+
+    S3 object ARNs: https://docs.aws.amazon.com/AmazonS3/latest/userguide/s3-arn-format.html
+    """
+    partition = Stack.of(bucket).partition
+    return [bucket.arn_for_objects("*")] + [
+        f"arn:{partition}:s3:::{name}/*" for name in dict.fromkeys(allowed_source_buckets)
+    ]

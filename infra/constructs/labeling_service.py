@@ -8,6 +8,7 @@ A Cognito user pool for the labeling team, the `labeling` function (the state ma
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 from aws_cdk import Duration, Stack
@@ -22,7 +23,14 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.config import LabelingTeamConfig, PipelineConfig
-from infra.constructs.grants import grant_index_query, grant_invoke, grant_key, grant_objects, grant_table
+from infra.constructs.grants import (
+    grant_index_query,
+    grant_invoke,
+    grant_key,
+    grant_objects,
+    grant_table,
+    manifest_source_objects,
+)
 from infra.constructs.lambda_function import PythonLambda, encrypted_queue
 from infra.constructs.ledger import OPEN_JOBS_INDEX
 from infra.constructs.project_lambda import project_lambda
@@ -95,6 +103,10 @@ class LabelingService(Construct):
                 "DATA_BUCKET": data_bucket.bucket_name,
                 "LABELING_FUNCTION_NAME": self.labeling.function.function_name,
                 "IMAGE_URL_SECONDS": str(IMAGE_URL_SECONDS),
+                # The other buckets whose images may be presigned: those manifests may name (issue 14 finding 10).
+                "IMAGE_BUCKETS": json.dumps(list(dict.fromkeys(config.allowed_source_buckets))),
+                # Each caller's standing in the pool (exists, enabled, groups): removals lock out at once.
+                "USER_POOL_ID": self.user_pool.user_pool_id,
             },
             # API Gateway answers after 29 s whatever the function does.
             timeout=Duration.seconds(29),
@@ -229,9 +241,26 @@ class LabelingService(Construct):
         )
         # labeling_api: presigned image URLs are signed with this role, so it needs to read the images and
         # decrypt them; it writes nothing to the bucket (Decrypt also unwraps the tasks table's key).
-        grant_objects(self.labeling_api.role, bucket, read=[IMAGES_PREFIX])
+        # Any image a manifest may name (start_run's validation: the data bucket and gtpipe:allowedSourceBuckets),
+        # which is exactly what ``image_buckets()`` lets the API presign.
+        self.labeling_api.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="PresignManifestImages",
+                actions=["s3:GetObject", "s3:GetObjectVersion"],
+                resources=manifest_source_objects(bucket, self._config.allowed_source_buckets),
+            )
+        )
         grant_key(self.labeling_api.role, self._key, encrypt=False)
         grant_invoke(self.labeling_api.role, [self.labeling.function.function_arn])
+        # labeling_api: reads (never changes) the caller's user and groups in the team pool, so a person
+        # removed, disabled or taken out of the groups is locked out before their token expires.
+        self.labeling_api.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="CheckCallerStanding",
+                actions=["cognito-idp:AdminGetUser", "cognito-idp:AdminListGroupsForUser"],
+                resources=[self.user_pool.user_pool_arn],
+            )
+        )
 
     # --- Sweep ---------------------------------------------------------------------------------------
 

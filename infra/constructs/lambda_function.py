@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy, Size, Stack
+from aws_cdk import Duration, RemovalPolicy, Size, Stack, Stage
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -50,6 +53,7 @@ class PythonLambda(Construct):
         reserved_concurrency: int | None = None,
         ephemeral_storage: Size | None = None,
         layers: Sequence[lambda_.ILayerVersion] = (),
+        bundled_files: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -89,7 +93,7 @@ class PythonLambda(Construct):
             runtime=lambda_.Runtime.PYTHON_3_12,
             architecture=lambda_.Architecture.X86_64,
             handler=f"{folder}.handler.lambda_handler",
-            code=lambda_.Code.from_asset(str(LAMBDAS_DIR), exclude=asset_excludes(folder)),
+            code=function_code(self, folder, bundled_files),
             role=self.role,
             # Powertools first; a function's own layers (the report's matplotlib) after it.
             layers=[layer, *layers],
@@ -109,6 +113,32 @@ class PythonLambda(Construct):
             ephemeral_storage_size=ephemeral_storage,
             retry_attempts=2 if dead_letter_queue else None,
         )
+
+
+def function_code(scope: Construct, folder: str, bundled_files: Mapping[str, str] | None) -> lambda_.Code:
+    """The function's code: ``lambdas/<folder>`` and the shared module, plus ``bundled_files`` (path inside
+    the asset -> text) when given.
+
+    Bundled files carry configuration that does not fit the 4 KB Lambda environment (issue 14, finding 4) and
+    is known at synth: they are written next to copies of the sources in a folder of the cloud assembly, which
+    CDK stages and hashes like any asset folder.
+    """
+    if not bundled_files:
+        return lambda_.Code.from_asset(str(LAMBDAS_DIR), exclude=asset_excludes(folder))
+    digest = hashlib.sha256(json.dumps(dict(sorted(bundled_files.items()))).encode()).hexdigest()[:16]
+    target = Path(Stage.of(scope).outdir) / "gtpipe-bundled" / f"{folder}-{digest}"  # type: ignore[union-attr]
+    if target.exists():
+        shutil.rmtree(target)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in (folder, SHARED_MODULE):
+        shutil.copytree(LAMBDAS_DIR / name, target / name, ignore=ignore)
+    for relative, text in bundled_files.items():
+        path = target / relative
+        if not path.resolve().is_relative_to(target.resolve()):
+            raise ValueError(f"bundled file {relative!r} is outside the function's code")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return lambda_.Code.from_asset(str(target))
 
 
 def encrypted_queue(scope: Construct, construct_id: str, key: kms.IKey) -> sqs.Queue:

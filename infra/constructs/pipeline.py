@@ -21,6 +21,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra.config import PipelineConfig
+from infra.config_limits import label_categories_json
+from infra.constructs.definition import definition_text
 from infra.constructs.grants import (
     grant_index_query,
     grant_invoke,
@@ -30,6 +32,7 @@ from infra.constructs.grants import (
     grant_list,
     grant_objects,
     grant_table,
+    manifest_source_objects,
 )
 from infra.constructs.lambda_function import PythonLambda, encrypted_queue
 from infra.constructs.ledger import LABELING_MODEL_INDEX
@@ -48,6 +51,9 @@ from infra.constructs.storage import (
 )
 from infra.layers import require_layer
 
+# The label category configuration file inside start_run's code (lambdas/start_run/handler.py reads it).
+LABEL_CATEGORIES_BUNDLE = "start_run/label-categories.json"
+
 DEFINITION_FILE = Path(__file__).resolve().parents[2] / "state_machines" / "pipeline.asl.json"
 SAGEMAKER_JOB_EVENTS = [
     "SageMaker Training Job State Change",
@@ -55,13 +61,35 @@ SAGEMAKER_JOB_EVENTS = [
     "SageMaker Ground Truth Labeling Job State Change",
     "SageMaker Endpoint State Change",
 ]
-# Managed rules that Step Functions creates for the `.sync` integration with each SageMaker job type.
+# Managed rules that Step Functions creates for the `.sync` integrations, exactly as AWS publishes them in "IAM
+# policies for Amazon SageMaker AI" (https://docs.aws.amazon.com/step-functions/latest/dg/sagemaker-iam.html):
+# training and transform jobs only. AWS documents no managed rule for createLabelingJob.sync, so none is granted
+# (the former `...LabelingJobsRule` was a guess; issue 14 finding 7).
 SYNC_MANAGED_RULES = [
     "StepFunctionsGetEventsForSageMakerTrainingJobsRule",
     "StepFunctionsGetEventsForSageMakerTransformJobsRule",
-    "StepFunctionsGetEventsForSageMakerLabelingJobsRule",
 ]
 ENDPOINT_VARIANT_NAME = "AllTraffic"
+# What the endpoint function needs to register the variant for target tracking (issue 14 finding 5), per
+# https://docs.aws.amazon.com/autoscaling/application/userguide/security_iam_id-based-policy-examples.html:
+# the Application Auto Scaling calls it makes, and the SageMaker and CloudWatch permissions Application Auto
+# Scaling validates for the caller.
+AUTOSCALING_ACTIONS = (
+    "application-autoscaling:RegisterScalableTarget",
+    "application-autoscaling:DeregisterScalableTarget",
+    "application-autoscaling:PutScalingPolicy",
+    "application-autoscaling:DescribeScalableTargets",
+    "application-autoscaling:DescribeScalingPolicies",
+)
+AUTOSCALING_ENDPOINT_ACTIONS = ("sagemaker:DescribeEndpoint", "sagemaker:UpdateEndpointWeightsAndCapacities")
+AUTOSCALING_ENDPOINT_CONFIG_ACTIONS = ("sagemaker:DescribeEndpointConfig",)
+AUTOSCALING_ALARM_ACTIONS = (
+    "cloudwatch:PutMetricAlarm",
+    "cloudwatch:DescribeAlarms",
+    "cloudwatch:DeleteAlarms",
+)
+AUTOSCALING_SERVICE = "sagemaker.application-autoscaling.amazonaws.com"
+AUTOSCALING_SERVICE_LINKED_ROLE = "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
 RUN_TAG = "gtpipe:run-id"
 # Built-in algorithms log each training job to streams named `<job name>/algo-...` in this group; the report
 # parses its training and validation curves from them with the algorithm's metric definitions.
@@ -203,6 +231,10 @@ class Pipeline(Construct):
             timeout=Duration.minutes(5),
             memory_size=1024,
             dead_letter_queue=True,
+            # The class list grows with the number of classes, and Lambda allows 4 KB of environment in total
+            # (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html): it travels in the
+            # function's code as a label category configuration file (issue 14, finding 4).
+            bundled_files={LABEL_CATEGORIES_BUNDLE: label_categories_json(config.label_categories)},
         )
 
         self._grant_lambdas(runs_table, task_token_table, idempotency_table, topic, endpoint_alarm_names)
@@ -227,6 +259,17 @@ class Pipeline(Construct):
                 sid="ReadPipelineData",
                 actions=["s3:GetObject", "s3:GetObjectVersion"],
                 resources=[f"{bucket_arn}/{prefix}*" for prefix in readable],
+            )
+        )
+        # Finding 10 (issue 14): a manifest may name images anywhere start_run's validation accepts (any key of
+        # the data bucket, any gtpipe:allowedSourceBuckets bucket); labeling, training and transform jobs read
+        # them with this role (the RoleArn of every job reads its input objects):
+        # https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-roles.html
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadManifestSources",
+                actions=["s3:GetObject", "s3:GetObjectVersion"],
+                resources=manifest_source_objects(self._bucket, config.allowed_source_buckets),
             )
         )
         role.add_to_policy(
@@ -394,6 +437,11 @@ class Pipeline(Construct):
                 conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
             )
         )
+        # Every published SageMaker integration policy grants sagemaker:ListTags on "*" (the `.sync` integrations
+        # read the job's tags): https://docs.aws.amazon.com/step-functions/latest/dg/sagemaker-iam.html
+        role.add_to_policy(
+            iam.PolicyStatement(sid="SyncIntegrationTags", actions=["sagemaker:ListTags"], resources=["*"])
+        )
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="SyncIntegrationRules",
@@ -425,7 +473,9 @@ class Pipeline(Construct):
             "StateMachine",
             state_machine_name=self.state_machine_name,
             state_machine_type=sfn.StateMachineType.STANDARD,
-            definition_body=sfn.DefinitionBody.from_file(str(DEFINITION_FILE)),
+            # The file fitted to the configured instance types: no volume key where SageMaker refuses one
+            # (instance storage; issue 14 finding 11, see infra/constructs/definition.py).
+            definition_body=sfn.DefinitionBody.from_string(definition_text(config)),
             definition_substitutions={
                 "KmsKeyArn": self._key.key_arn,
                 "SageMakerRoleArn": self.sagemaker_role.role_arn,
@@ -454,7 +504,7 @@ class Pipeline(Construct):
         return {
             "task_type": config.task_type,
             "data_bucket": bucket,
-            "label_categories": list(config.label_categories),
+            # No label_categories: start_run reads them from its bundled file (LABEL_CATEGORIES_BUNDLE).
             "allowed_source_buckets": list(config.allowed_source_buckets),
             "max_manifest_lines": config.max_manifest_lines,
             "max_manifest_bytes": config.max_manifest_bytes,
@@ -508,7 +558,8 @@ class Pipeline(Construct):
 
         This configuration travels in start_run's environment, which Lambda limits to 4 KB in total
         (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html): the class names are not
-        repeated here (start_run adds ``class_names`` from ``label_categories`` to the execution input).
+        here at all: start_run reads them from the label category file bundled with its code and adds
+        ``label_categories`` and ``class_names`` to the execution input.
         """
         if config.labeling_backend != "builtin":
             return {}
@@ -615,30 +666,57 @@ class Pipeline(Construct):
                 resources=[self.state_machine_arn],
             )
         )
+        # VerifyEndpoint registers the variant with Application Auto Scaling and puts a target-tracking policy.
+        # Application Auto Scaling validates that the *caller* holds the target service's and CloudWatch's
+        # permissions before it accepts either call ("Additional required IAM permissions", SageMaker endpoints:
+        # https://docs.aws.amazon.com/autoscaling/application/userguide/security_iam_id-based-policy-examples.html,
+        # https://docs.aws.amazon.com/autoscaling/application/userguide/security_iam_permission_validation.html).
         self.endpoint.role.add_to_policy(
             iam.PolicyStatement(
                 sid="EndpointAutoscaling",
-                actions=[
-                    "application-autoscaling:RegisterScalableTarget",
-                    "application-autoscaling:DeregisterScalableTarget",
-                    "application-autoscaling:PutScalingPolicy",
-                    "application-autoscaling:DescribeScalableTargets",
-                    "application-autoscaling:DescribeScalingPolicies",
-                ],
+                actions=list(AUTOSCALING_ACTIONS),
+                # Application Auto Scaling's scalable-target ARNs carry a generated id, unknown before
+                # registration: no narrower resource exists for these calls.
                 resources=["*"],
             )
         )
+        self.endpoint.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="AutoscalingTargetEndpoint",
+                actions=list(AUTOSCALING_ENDPOINT_ACTIONS),
+                resources=[self.endpoint_arn],
+            )
+        )
+        self.endpoint.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="AutoscalingTargetEndpointConfig",
+                actions=list(AUTOSCALING_ENDPOINT_CONFIG_ACTIONS),
+                resources=[
+                    stack.format_arn(service="sagemaker", resource="endpoint-config", resource_name="*")
+                ],
+            )
+        )
+        self.endpoint.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="AutoscalingAlarmValidation",
+                actions=list(AUTOSCALING_ALARM_ACTIONS),
+                # The validation calls name no alarm (PutMetricAlarm and DeleteAlarms without parameters,
+                # DescribeAlarms with MaxRecords 1), so no alarm-name prefix can match them; the alarms themselves
+                # are created by the service-linked role, not by this function.
+                resources=["*"],
+            )
+        )
+        # RegisterScalableTarget creates the service-linked role on first use; exactly the documented role and
+        # condition: https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-auto-scaling-prerequisites.html
         self.endpoint.role.add_to_policy(
             iam.PolicyStatement(
                 sid="AutoscalingServiceLinkedRole",
                 actions=["iam:CreateServiceLinkedRole"],
                 resources=[
                     f"arn:{stack.partition}:iam::{stack.account}:role/aws-service-role/"
-                    "sagemaker.application-autoscaling.amazonaws.com/*"
+                    f"{AUTOSCALING_SERVICE}/{AUTOSCALING_SERVICE_LINKED_ROLE}"
                 ],
-                conditions={
-                    "StringEquals": {"iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"}
-                },
+                conditions={"StringLike": {"iam:AWSServiceName": AUTOSCALING_SERVICE}},
             )
         )
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cognito as cognito
 from constructs import Construct
+
+PASSWORD_MIN_LENGTH: Final = 12
+PASSWORD_CHARACTER_CLASSES: Final = ("lowercase", "uppercase", "digits", "symbols")
+"""The team pools' password policy. The labeling app states and checks the same rules
+(``PASSWORD_POLICY`` in ``lambdas/labeling_web/static/auth.js``; a test keeps them equal)."""
 
 
 def team_user_pool(
@@ -31,11 +36,11 @@ def team_user_pool(
         mfa=mfa,
         mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False),
         password_policy=cognito.PasswordPolicy(
-            min_length=12,
-            require_digits=True,
-            require_lowercase=True,
-            require_symbols=True,
-            require_uppercase=True,
+            min_length=PASSWORD_MIN_LENGTH,
+            require_digits="digits" in PASSWORD_CHARACTER_CLASSES,
+            require_lowercase="lowercase" in PASSWORD_CHARACTER_CLASSES,
+            require_symbols="symbols" in PASSWORD_CHARACTER_CLASSES,
+            require_uppercase="uppercase" in PASSWORD_CHARACTER_CLASSES,
             temp_password_validity=temp_password_validity,
         ),
         feature_plan=cognito.FeaturePlan.PLUS,

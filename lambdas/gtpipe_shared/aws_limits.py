@@ -141,3 +141,92 @@ def lambda_environment_problem(variables: Mapping[str, str]) -> str | None:
         "Lambda was unable to configure your environment variables because the environment variables you "
         f"have provided exceeded the 4KB limit. String measured: {measured}"
     )
+
+
+# --- SageMaker built-in image classification: hyperparameters and input images -------------------------
+# IC-Hyperparameter: "resize: The number of pixels in the shortest side of an image after resizing it for
+# training. If the parameter is not set, then the training data is used without resizing." "use_pretrained_model
+# ... If set to 1, then the pretrained model with the corresponding number of layers is loaded and used for
+# training. Only the top FC layer are reinitialized with random weights." "num_layers ... For transfer
+# learning, the number of layers defines the architecture of base network and hence can only be selected from
+# the set [18, 34, 50, 101, 152, 200]" (default 152). "image_shape ... Pretrained models can only use a fixed
+# height x width image size of 224 x 224" (default '3, 224, 224').
+# Without resize, the algorithm's MXNet image iterator aborts on the first image smaller than image_shape:
+# "Check failed: ... input image size smaller than input shape" (apache/mxnet#4272, #7619).
+# Training runs on GPU instances only ("EC2 Instance Recommendation for the Image Classification
+# Algorithm").
+#   https://docs.aws.amazon.com/sagemaker/latest/dg/IC-Hyperparameter.html
+#   https://docs.aws.amazon.com/sagemaker/latest/dg/image-classification.html#IC-instances
+IMAGE_CLASSIFICATION_HYPERPARAMETER_DOCS = (
+    "https://docs.aws.amazon.com/sagemaker/latest/dg/IC-Hyperparameter.html"
+)
+IMAGE_SMALLER_THAN_SHAPE = "input image size smaller than input shape"
+PRETRAINED_NUM_LAYERS = (18, 34, 50, 101, 152, 200)
+PRETRAINED_IMAGE_SHAPE = (3, 224, 224)
+BUILTIN_IMAGE_SHAPE = "3,224,224"
+# gtpipe's defaults (issue 14, finding 8): a ResNet-18 fine-tuned from the ImageNet weights suits a few
+# thousand labeled images better than the built-in's ResNet-152 from scratch.
+DEFAULT_NUM_LAYERS = "18"
+
+
+def parse_image_shape(text: str) -> tuple[int, int, int] | None:
+    """``"3,224,224"`` (spaces allowed) -> (3, 224, 224); None when it is not three positive integers."""
+    parts = [part.strip() for part in str(text).split(",")]
+    if len(parts) != 3 or not all(part.isdigit() and int(part) > 0 for part in parts):
+        return None
+    channels, height, width = (int(part) for part in parts)
+    return channels, height, width
+
+
+def image_classification_defaults(hyperparameters: Mapping[str, str]) -> dict[str, str]:
+    """``hyperparameters`` with gtpipe's defaults added where the user set none.
+
+    * ``num_layers`` 18, and ``use_pretrained_model`` 1 when the network can start from the pretrained
+      weights (3x224x224 input and a transfer-learning depth);
+    * ``resize`` the larger of image_shape's height and width, so every image, whatever its size, is scaled
+      to at least ``image_shape`` (without it the built-in fails on the first smaller image).
+    """
+    result = dict(hyperparameters)
+    result.setdefault("num_layers", DEFAULT_NUM_LAYERS)
+    shape = parse_image_shape(result.get("image_shape", BUILTIN_IMAGE_SHAPE))
+    layers = result["num_layers"]
+    if (
+        "use_pretrained_model" not in result
+        and shape == PRETRAINED_IMAGE_SHAPE
+        and layers.isdigit()
+        and int(layers) in PRETRAINED_NUM_LAYERS
+    ):
+        result["use_pretrained_model"] = "1"
+    if "resize" not in result and shape is not None:
+        result["resize"] = str(max(shape[1], shape[2]))
+    return result
+
+
+def image_classification_problems(hyperparameters: Mapping[str, str]) -> list[str]:
+    """What the built-in image-classification algorithm refuses in ``hyperparameters`` (documented rules)."""
+    problems: list[str] = []
+    raw_shape = hyperparameters.get("image_shape", BUILTIN_IMAGE_SHAPE)
+    shape = parse_image_shape(raw_shape)
+    if shape is None:
+        problems.append(f"image_shape must be 'channels,height,width'; got {raw_shape!r}")
+    if str(hyperparameters.get("use_pretrained_model", "0")).strip() == "1":
+        layers = str(hyperparameters.get("num_layers", "152")).strip()
+        if not layers.isdigit() or int(layers) not in PRETRAINED_NUM_LAYERS:
+            problems.append(
+                "use_pretrained_model=1 needs num_layers in "
+                f"{', '.join(str(n) for n in PRETRAINED_NUM_LAYERS)}; got {layers}"
+            )
+        if shape is not None and shape != PRETRAINED_IMAGE_SHAPE:
+            problems.append(
+                "use_pretrained_model=1 needs image_shape 3,224,224 (pretrained models use a fixed 224x224 "
+                f"input); got {raw_shape}"
+            )
+    resize = str(hyperparameters.get("resize", "")).strip()
+    if resize and (not resize.isdigit() or int(resize) < 1):
+        problems.append(f"resize must be a positive integer; got {resize!r}")
+    elif resize and shape is not None and int(resize) < max(shape[1], shape[2]):
+        problems.append(
+            f"resize={resize} must be at least image_shape's height and width ({shape[1]}x{shape[2]}), or "
+            f"resized images are still smaller than the input shape"
+        )
+    return problems

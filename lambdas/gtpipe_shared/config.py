@@ -1,7 +1,8 @@
 """The ``PIPELINE_CONFIG`` environment variable (JSON) as a typed, validated model.
 
 Its shape is the execution input's ``config`` block (docs/design.md) plus settings only ``start_run``
-uses: ``label_categories`` (class names, in class-id order), ``allowed_source_buckets``,
+uses: ``label_categories`` (class names, in class-id order; deployed stacks bundle them with start_run's code
+instead, see :func:`load_pipeline_config`), ``allowed_source_buckets``,
 ``max_manifest_bytes``, ``max_manifest_lines`` and ``max_line_bytes``. Unknown keys are kept and passed
 through to the execution input, so the infrastructure can add settings without a Lambda change.
 """
@@ -177,10 +178,17 @@ class PipelineConfig(_Section):
         return data
 
 
-def load_pipeline_config(raw: str | None, *, data_bucket: str | None = None) -> PipelineConfig:
+def load_pipeline_config(
+    raw: str | None,
+    *,
+    data_bucket: str | None = None,
+    label_categories: list[str] | None = None,
+) -> PipelineConfig:
     """Parse ``PIPELINE_CONFIG``; raise ConfigError naming the invalid field.
 
-    ``data_bucket`` (the ``DATA_BUCKET`` variable) fills ``config.data_bucket`` when the JSON omits it.
+    ``data_bucket`` (the ``DATA_BUCKET`` variable) fills ``config.data_bucket`` when the JSON omits it, and
+    ``label_categories`` (start_run's bundled label category file) fills ``config.label_categories``: the
+    deployed ``PIPELINE_CONFIG`` leaves the class list out, as it would break Lambda's 4 KB environment limit.
     """
     if not raw:
         raise ConfigError("PIPELINE_CONFIG is not set")
@@ -192,6 +200,8 @@ def load_pipeline_config(raw: str | None, *, data_bucket: str | None = None) -> 
         raise ConfigError("PIPELINE_CONFIG must be a JSON object")
     if data_bucket and not data.get("data_bucket"):
         data["data_bucket"] = data_bucket
+    if label_categories is not None and "label_categories" not in data:
+        data["label_categories"] = label_categories
     try:
         config = PipelineConfig.model_validate(data)
     except ValidationError as exc:

@@ -11,7 +11,12 @@ from gtpipe_shared.config import ConfigError
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger
 
-JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store"}
+# nosniff: browsers must not read a JSON answer as anything else (HTML, script).
+JSON_HEADERS = {
+    "Content-Type": "application/json",
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+}
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -392,18 +393,33 @@ def _validated(job: JobInfo, index: int, answers: Sequence[WorkerAnswer]) -> lis
     return normalized
 
 
-def _image_size(
-    index: int, answers: Sequence[WorkerAnswer], normalized: Sequence[Mapping[str, Any]]
-) -> tuple[int, int]:
-    sizes = {(item["image_size"]["width"], item["image_size"]["height"]) for item in normalized}
-    if len(sizes) > 1:
-        listed = ", ".join(
-            f"{a.worker_id}: {n['image_size']['width']}x{n['image_size']['height']}"
-            for a, n in zip(answers, normalized, strict=True)
-        )
-        raise ValueError(f"object {index}: workers report different image sizes ({listed})")
-    (size,) = sizes
-    return size
+def _image_size(normalized: Sequence[Mapping[str, Any]], known: tuple[int, int] | None) -> tuple[int, int]:
+    """The object's image size: the server's ``known`` size, else the size most answers report (ties: the
+    earliest answer's); never an error, so one answer cannot fail a job."""
+    if known is not None:
+        return known
+    sizes = Counter((item["image_size"]["width"], item["image_size"]["height"]) for item in normalized)
+    top = max(sizes.values())
+    return next(
+        (item["image_size"]["width"], item["image_size"]["height"])
+        for item in normalized
+        if sizes[(item["image_size"]["width"], item["image_size"]["height"])] == top
+    )
+
+
+def _fit(item: Mapping[str, Any], size: tuple[int, int]) -> dict[str, Any]:
+    """A normalized box answer on an image of ``size``: boxes clipped to it, boxes outside it dropped."""
+    width, height = size
+    if (item["image_size"]["width"], item["image_size"]["height"]) == size:
+        return dict(item)
+    boxes = [Box(**box) for box in item["boxes"]]
+    inside = [
+        box for box in boxes if box.right > 0 and box.bottom > 0 and box.left < width and box.top < height
+    ]
+    return {
+        "boxes": [clip_box(box, width, height).as_annotation() for box in inside],
+        "image_size": {"width": width, "height": height},
+    }
 
 
 def build_output(
@@ -413,12 +429,15 @@ def build_output(
     *,
     workers_per_object: int,
     now: dt.datetime,
+    image_sizes: Mapping[int, tuple[int, int]] | None = None,
 ) -> LabelingOutput:
     """Consolidate the answers of the objects that have ``workers_per_object`` answers from distinct
     workers and write Ground Truth's output for all ``lines`` (the input manifest, object ``i`` = line
     ``i``). Objects with fewer answers are not labeled: failure metadata in the output manifest, their
     input lines in ``unlabeled.manifest``. ValueError names the object and worker of an invalid answer,
-    or an answer for an object that is not in ``lines``.
+    or an answer for an object that is not in ``lines``. Box answers are consolidated at the image's size:
+    ``image_sizes`` (object index -> the server's ``(width, height)``), else the size most answers report;
+    an answer drawn at another size has its boxes clipped to it.
     """
     if job.task_type not in TASK_TYPES:
         raise ValueError(f"task type {job.task_type!r} is not one of {', '.join(TASK_TYPES)}")
@@ -459,7 +478,8 @@ def build_output(
             )
     else:
         for index in labeled:
-            sizes[index] = _image_size(index, ordered[index], normalized[index])
+            sizes[index] = _image_size(normalized[index], (image_sizes or {}).get(index))
+            normalized[index] = [_fit(item, sizes[index]) for item in normalized[index]]
         boxes = consolidate_boxes(
             [
                 [

@@ -38,6 +38,7 @@ from botocore.exceptions import ClientError
 
 from gtpipe_shared import labeling_output, ledger
 from gtpipe_shared.aws import error_code
+from gtpipe_shared.images import MAX_IMAGE_PIXELS
 from gtpipe_shared.manifest import IMAGE_CLASSIFICATION, OBJECT_DETECTION, TASK_TYPES, is_blank, iter_lines
 from gtpipe_shared.s3uri import S3UriError, parse_s3_uri
 
@@ -94,6 +95,12 @@ class JobNotOpen(LabelingError):
     """The job does not take leases or answers any more (closed, finished, or its lifetime ended)."""
 
     status = 409
+
+
+class JobExpired(JobNotOpen):
+    """The job's lifetime has ended (the sweep closes it soon): no more leases or answers."""
+
+    status = 410
 
 
 class LeaseNotHeld(LabelingError):
@@ -244,6 +251,7 @@ class StoredObject:
     source_ref: str
     line: str
     answer_count: int
+    image_size: tuple[int, int] | None = None
 
 
 # --- manifest -> objects ----------------------------------------------------------------------------
@@ -322,14 +330,20 @@ def _class_id(value: Any, class_count: int, where: str) -> int:
     return value
 
 
-def validate_answer(task_type: str, answer: Any, class_names: Sequence[str]) -> dict[str, Any]:
+def validate_answer(
+    task_type: str,
+    answer: Any,
+    class_names: Sequence[str],
+    image_size: tuple[int, int] | None = None,
+) -> dict[str, Any]:
     """The answer in its stored form, or InvalidAnswer naming the problem.
 
     Classification: ``{"label": <class id>}``. Bounding boxes: ``{"boxes": [{"class_id", "left", "top",
     "width", "height"}], "image_size": {"width", "height"}}`` in pixels of the image; an empty list says the
-    image shows none of the classes; ``image_size`` must be whole pixels. Boxes overshooting an edge by up
-    to 2 % of the side are clipped; stored boxes are whole pixels (``labeling_output.validate_answer``, the
-    form the output writer reads).
+    image shows none of the classes; ``image_size`` must be whole pixels. ``image_size`` (the server's
+    ``(width, height)`` of the image, when known) is the size stored: the answer may leave its own out, and
+    one that differs is refused. Boxes overshooting an edge by up to 2 % of the side are clipped; stored
+    boxes are whole pixels (``labeling_output.validate_answer``, the form the output writer reads).
     """
     if not isinstance(answer, dict):
         raise InvalidAnswer("answer must be a JSON object")
@@ -339,13 +353,7 @@ def validate_answer(task_type: str, answer: Any, class_names: Sequence[str]) -> 
         return {"label": _class_id(answer["label"], len(class_names), "label")}
     if task_type != OBJECT_DETECTION:
         raise InvalidAnswer(f"unknown task type {task_type}")
-    size = answer.get("image_size")
-    if not isinstance(size, dict):
-        raise InvalidAnswer("answer needs 'image_size': {width, height}")
-    width: Any = size.get("width")
-    height: Any = size.get("height")
-    if not (_number(width) and _number(height) and width > 0 and height > 0):
-        raise InvalidAnswer("image_size width and height must be positive numbers")
+    width, height = _answer_size(answer.get("image_size"), image_size)
     boxes = answer.get("boxes")
     if not isinstance(boxes, list):
         raise InvalidAnswer("answer needs 'boxes' (a list, empty when the image shows no object)")
@@ -378,6 +386,27 @@ def validate_answer(task_type: str, answer: Any, class_names: Sequence[str]) -> 
         raise InvalidAnswer(str(exc)) from None
 
 
+def _answer_size(size: Any, known: tuple[int, int] | None) -> tuple[float, float]:
+    """The image size a box answer is drawn on: the server's ``known`` size (the answer's own, when it
+    gives one, must equal it), else the answer's, bounded like images the service takes."""
+    if size is None and known is not None:
+        return float(known[0]), float(known[1])
+    if not isinstance(size, dict):
+        raise InvalidAnswer("answer needs 'image_size': {width, height}")
+    width: Any = size.get("width")
+    height: Any = size.get("height")
+    if not (_number(width) and _number(height) and width > 0 and height > 0):
+        raise InvalidAnswer("image_size width and height must be positive numbers")
+    if known is not None and (width, height) != known:
+        raise InvalidAnswer(
+            f"image_size {width:g}x{height:g} is not the image's size ({known[0]}x{known[1]}); "
+            "draw on the image as served"
+        )
+    if width * height > MAX_IMAGE_PIXELS:
+        raise InvalidAnswer(f"image_size {width:g}x{height:g} is larger than any image the service labels")
+    return float(width), float(height)
+
+
 def _clip_span(start: float, length: float, side: float, where: str, axis: str) -> tuple[float, float]:
     tolerance = EDGE_TOLERANCE * side
     end = start + length
@@ -389,12 +418,14 @@ def _clip_span(start: float, length: float, side: float, where: str, axis: str) 
     return start, end
 
 
-def _seconds(value: Any, leased_at: float | None, now: float) -> float:
-    if value is None:
-        return round(max(now - leased_at, 0.0), 3) if leased_at is not None else 0.0
-    if not _number(value) or value < 0:
-        raise InvalidAnswer("seconds must be a non-negative number")
-    return round(float(value), 3)
+def _seconds(value: Any, leased_at: float | None, now: float, lease_seconds: int) -> float:
+    """The seconds an answer took: the time since the lease started (at most the lease's length), or less
+    when the worker reports less (e.g. time away from the page); reported values must be finite and
+    non-negative (InvalidAnswer)."""
+    if value is not None and (not _number(value) or value < 0):
+        raise InvalidAnswer("seconds must be a finite, non-negative number")
+    held = min(max(now - leased_at, 0.0), float(lease_seconds)) if leased_at is not None else 0.0
+    return round(min(float(value), held) if value is not None else held, 3)
 
 
 # --- table helpers ----------------------------------------------------------------------------------
@@ -469,9 +500,14 @@ def _open_job_item(table: Any, job_name: str, now: float) -> dict[str, Any]:
     job = get_job(table, job_name)
     if job.get("status") != OPEN:
         raise JobNotOpen(f"job {job_name} is {job.get('status')}: it takes no more answers")
-    if int(job.get("expires_at", 0)) <= _epoch(now):
-        raise JobNotOpen(f"job {job_name} has reached the end of its lifetime")
+    _check_lifetime(job, now)
     return job
+
+
+def _check_lifetime(job: Mapping[str, Any], now: float) -> None:
+    """JobExpired once the job's lifetime has ended (before the sweep closes it)."""
+    if int(job.get("expires_at", 0)) <= _epoch(now):
+        raise JobExpired(f"job {job['job_name']} has reached the end of its lifetime: it takes no more work")
 
 
 # --- jobs -------------------------------------------------------------------------------------------
@@ -689,7 +725,8 @@ def lease(table: Any, job_name: str, worker_id: str, now: float) -> Lease | None
     an earlier object's slot opened again meanwhile.
     """
     job = _open_job_item(table, job_name, now)
-    lease_seconds = int(job.get("lease_seconds", 300))
+    # A lease never outlives the job: its answer would come after the lifetime and be refused.
+    lease_seconds = min(int(job.get("lease_seconds", 300)), int(job["expires_at"]) - _epoch(now))
     first = True
     for obj in _unfinished_objects(table, job):
         if first:
@@ -853,6 +890,22 @@ def _object(table: Any, job_name: str, index: int) -> dict[str, Any]:
 # --- answers ----------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Answering:
+    """Who answers which task with what: the input of :func:`answer`. ``worker_id`` is the stable user id
+    (Cognito ``sub``), ``email`` the address shown beside it; ``seconds`` as reported (None: measured);
+    ``image_size``: the server's ``(width, height)`` of the image, when known (box answers must match)."""
+
+    job_name: str
+    index: int
+    worker_id: str
+    lease_id: str
+    answer: Any
+    seconds: Any = None
+    email: str = ""
+    image_size: tuple[int, int] | None = None
+
+
 def answer(
     table: Any,
     job_name: str,
@@ -864,103 +917,129 @@ def answer(
     now: float,
     *,
     username: str = "",
+    image_size: tuple[int, int] | None = None,
 ) -> AnswerOutcome:
+    """Store a worker's answer for a leased task (see :func:`submit`); ``username`` is the worker's e-mail."""
+    return submit(
+        table,
+        Answering(job_name, index, worker_id, lease_id, answer_value, seconds, username, image_size),
+        now,
+    )
+
+
+def submit(table: Any, given: Answering, now: float) -> AnswerOutcome:
     """Store a worker's answer for a leased task (one transaction) and count it.
 
-    Raises UnknownJob/UnknownTask (404), InvalidAnswer (400), LeaseNotHeld or JobNotOpen (409). The
-    answer that gives the last object its last answer also moves the job ``OPEN -> CONSOLIDATING``; only
-    that call returns ``job_completed`` True.
+    Raises UnknownJob/UnknownTask (404), InvalidAnswer (400), LeaseNotHeld or JobNotOpen (409), JobExpired
+    (410: the job's lifetime has ended). The answer that gives the last object its last answer also moves
+    the job ``OPEN -> CONSOLIDATING``; only that call returns ``job_completed`` True.
     """
-    job = get_job(table, job_name)
+    job = get_job(table, given.job_name)
     if job.get("status") != OPEN:
-        raise JobNotOpen(f"job {job_name} is {job.get('status')}: it takes no more answers")
-    stored = validate_answer(str(job["task_type"]), answer_value, list(job.get("class_names") or []))
+        raise JobNotOpen(f"job {given.job_name} is {job.get('status')}: it takes no more answers")
+    _check_lifetime(job, now)
+    stored = validate_answer(
+        str(job["task_type"]), given.answer, list(job.get("class_names") or []), given.image_size
+    )
     needed = int(job.get("workers_per_object", 1))
-    pk = job_pk(job_name)
-    client = table.meta.client
     for _attempt in range(8):
-        obj = _object(table, job_name, index)
-        entry = (obj.get("workers") or {}).get(worker_id)
-        if not entry or entry.get("state") != LEASED or entry.get("lease_id") != lease_id:
+        obj = _object(table, given.job_name, given.index)
+        entry = (obj.get("workers") or {}).get(given.worker_id)
+        if not entry or entry.get("state") != LEASED or entry.get("lease_id") != given.lease_id:
             raise LeaseNotHeld(
-                f"lease {str(lease_id)[:64]} on task {index} is not held (expired, answered or released)"
+                f"lease {str(given.lease_id)[:64]} on task {given.index} is not held "
+                "(expired, answered or released)"
             )
         old_count = int(obj.get("answer_count", 0))
         completes = old_count + 1 >= needed
-        spent = _seconds(seconds, entry.get("leased_at"), now)
-        job_update = "ADD answers_done :one, objects_done :one" if completes else "ADD answers_done :one"
-        items = [
-            {
-                "Update": {
-                    "TableName": table.name,
-                    "Key": {"pk": pk, "sk": object_sk(index)},
-                    "UpdateExpression": "SET workers.#w.#state = :answered, workers.#w.answered_at = :now, "
-                    "answer_count = :new",
-                    "ConditionExpression": "workers.#w.#state = :leased AND workers.#w.lease_id = :lease "
-                    "AND answer_count = :old",
-                    "ExpressionAttributeNames": {"#w": worker_id, "#state": "state"},
-                    "ExpressionAttributeValues": {
-                        ":answered": ANSWERED,
-                        ":leased": LEASED,
-                        ":lease": lease_id,
-                        ":old": old_count,
-                        ":new": old_count + 1,
-                        ":now": _epoch(now),
-                    },
-                }
-            },
-            {
-                "Put": {
-                    "TableName": table.name,
-                    "Item": ledger.to_dynamo(
-                        {
-                            "pk": pk,
-                            "sk": answer_sk(index, worker_id),
-                            "index": index,
-                            "worker_id": worker_id,
-                            "username": username,
-                            "answer": json.dumps(stored, separators=(",", ":")),
-                            "accepted_at": iso(float(entry.get("leased_at", now))),
-                            "submitted_at": iso(now),
-                            "seconds": spent,
-                        }
-                    ),
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            },
-            {
-                "Update": {
-                    "TableName": table.name,
-                    "Key": {"pk": pk, "sk": worker_sk(worker_id)},
-                    "UpdateExpression": "SET worker_id = :w, username = :u, first_at = if_not_exists(first_at, :at), "
-                    "last_at = :at ADD answers :one, seconds_total :s",
-                    "ExpressionAttributeValues": ledger.to_dynamo(
-                        {":w": worker_id, ":u": username, ":at": iso(now), ":one": 1, ":s": spent}
-                    ),
-                }
-            },
-            {
-                "Update": {
-                    "TableName": table.name,
-                    "Key": {"pk": pk, "sk": JOB_SK},
-                    "UpdateExpression": job_update,
-                    "ConditionExpression": "#status = :open",
-                    "ExpressionAttributeNames": {"#status": "status"},
-                    "ExpressionAttributeValues": {":one": 1, ":open": OPEN},
-                }
-            },
-        ]
+        spent = _seconds(given.seconds, entry.get("leased_at"), now, int(job.get("lease_seconds", 300)))
+        items = _answer_items(table.name, given, stored, entry, old_count, completes, spent, now)
         try:
-            client.transact_write_items(TransactItems=items)
+            table.meta.client.transact_write_items(TransactItems=items)
         except ClientError as exc:
             if error_code(exc) not in ("TransactionCanceledException", "TransactionConflictException"):
                 raise
-            if get_job(table, job_name).get("status") != OPEN:
-                raise JobNotOpen(f"job {job_name} closed before the answer arrived") from exc
+            closed = get_job(table, given.job_name)
+            if closed.get("status") != OPEN:
+                raise JobNotOpen(f"job {given.job_name} closed before the answer arrived") from exc
+            _check_lifetime(closed, now)
             continue  # another answer for the same object changed its count: read it again
-        job_completed = completes and complete_if_done(table, job_name, now)
-        return AnswerOutcome(completes, job_completed, progress(table, job_name, worker_id))
-    raise LeaseNotHeld(f"task {index} changed too often while answering; lease it again")
+        job_completed = completes and complete_if_done(table, given.job_name, now)
+        return AnswerOutcome(completes, job_completed, progress(table, given.job_name, given.worker_id))
+    raise LeaseNotHeld(f"task {given.index} changed too often while answering; lease it again")
+
+
+def _answer_items(
+    table_name: str,
+    given: Answering,
+    stored: Mapping[str, Any],
+    entry: Mapping[str, Any],
+    old_count: int,
+    completes: bool,
+    spent: float,
+    now: float,
+) -> list[dict[str, Any]]:
+    """The answer's transaction: the object's lease -> answered, the answer item (under the worker's id,
+    the e-mail beside it), the worker's counters, the job's counters (while it is open and alive)."""
+    pk, worker_id = job_pk(given.job_name), given.worker_id
+    answer_item = {
+        "pk": pk,
+        "sk": answer_sk(given.index, worker_id),
+        "index": given.index,
+        "worker_id": worker_id,
+        "email": given.email,
+        # "username" is what answers stored before the "email" attribute carry; kept for their readers.
+        "username": given.email,
+        "answer": json.dumps(stored, separators=(",", ":")),
+        "accepted_at": iso(float(entry.get("leased_at", now))),
+        "submitted_at": iso(now),
+        "seconds": spent,
+    }
+    object_values = {":answered": ANSWERED, ":leased": LEASED, ":lease": given.lease_id, ":old": old_count}
+    return [
+        {
+            "Update": {
+                "TableName": table_name,
+                "Key": {"pk": pk, "sk": object_sk(given.index)},
+                "UpdateExpression": "SET workers.#w.#state = :answered, workers.#w.answered_at = :now, "
+                "answer_count = :new",
+                "ConditionExpression": "workers.#w.#state = :leased AND workers.#w.lease_id = :lease "
+                "AND answer_count = :old",
+                "ExpressionAttributeNames": {"#w": worker_id, "#state": "state"},
+                "ExpressionAttributeValues": {**object_values, ":new": old_count + 1, ":now": _epoch(now)},
+            }
+        },
+        {
+            "Put": {
+                "TableName": table_name,
+                "Item": ledger.to_dynamo(answer_item),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        },
+        {
+            "Update": {
+                "TableName": table_name,
+                "Key": {"pk": pk, "sk": worker_sk(worker_id)},
+                "UpdateExpression": "SET worker_id = :w, email = :e, username = :e, "
+                "first_at = if_not_exists(first_at, :at), last_at = :at ADD answers :one, seconds_total :s",
+                "ExpressionAttributeValues": ledger.to_dynamo(
+                    {":w": worker_id, ":e": given.email, ":at": iso(now), ":one": 1, ":s": spent}
+                ),
+            }
+        },
+        {
+            "Update": {
+                "TableName": table_name,
+                "Key": {"pk": pk, "sk": JOB_SK},
+                "UpdateExpression": "ADD answers_done :one, objects_done :one"
+                if completes
+                else "ADD answers_done :one",
+                "ConditionExpression": "#status = :open AND expires_at > :now",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": {":one": 1, ":open": OPEN, ":now": _epoch(now)},
+            }
+        },
+    ]
 
 
 def complete_if_done(table: Any, job_name: str, now: float) -> bool:
@@ -1067,20 +1146,63 @@ def objects(table: Any, job_name: str) -> list[StoredObject]:
             source_ref=str(item["source_ref"]),
             line=str(item["line"]),
             answer_count=int(item.get("answer_count", 0)),
+            image_size=_size(item.get("image_size")),
         )
         for item in _prefix(table, job_name, "OBJ#")
     ]
 
 
+def _size(value: Any) -> tuple[int, int] | None:
+    if isinstance(value, Mapping) and value.get("width") and value.get("height"):
+        return int(value["width"]), int(value["height"])
+    return None
+
+
+def image_size(table: Any, job_name: str, index: int) -> tuple[StoredObject, tuple[int, int] | None]:
+    """The object (UnknownTask when there is none) and the image size recorded on it (None: not yet known)."""
+    item = _object(table, job_name, index)
+    stored = StoredObject(
+        index=int(item["index"]),
+        source_ref=str(item["source_ref"]),
+        line=str(item["line"]),
+        answer_count=int(item.get("answer_count", 0)),
+        image_size=_size(item.get("image_size")),
+    )
+    return stored, stored.image_size
+
+
+def record_image_size(table: Any, job_name: str, index: int, size: tuple[int, int]) -> None:
+    """Record the image's ``(width, height)`` on its object (read once from the image header; the first
+    write stays)."""
+    table.update_item(
+        Key={"pk": job_pk(job_name), "sk": object_sk(index)},
+        UpdateExpression="SET image_size = if_not_exists(image_size, :size)",
+        ConditionExpression="attribute_exists(pk)",
+        ExpressionAttributeValues={":size": {"width": size[0], "height": size[1]}},
+    )
+
+
+def took_part(table: Any, job_name: str, worker_id: str) -> bool:
+    """True when the worker answered in the job (it has their worker item)."""
+    key = {"pk": job_pk(job_name), "sk": worker_sk(worker_id)}
+    return "Item" in table.get_item(Key=key, ConsistentRead=True, ProjectionExpression="pk")
+
+
 def all_answers(table: Any, job_name: str) -> dict[int, list[labeling_output.WorkerAnswer]]:
     """Every stored answer of the job by object index, each object's answers in submission order (the
-    answer parsed back from its JSON text), in the form the output writer takes."""
+    answer parsed back from its JSON text), in the form the output writer takes. Answers are the worker's
+    (Cognito ``sub``); ``username`` is the worker's latest e-mail (their worker item), else the e-mail the
+    answer came with (``email``, or ``username`` on answers stored before ``email`` existed)."""
+    emails = {
+        str(w["worker_id"]): str(w.get("email") or w.get("username") or "") for w in workers(table, job_name)
+    }
     answers: dict[int, list[labeling_output.WorkerAnswer]] = {}
     for item in _prefix(table, job_name, "ANS#"):
+        worker_id = str(item["worker_id"])
         record = labeling_output.WorkerAnswer(
             index=int(item["index"]),
-            worker_id=str(item["worker_id"]),
-            username=str(item.get("username", "")),
+            worker_id=worker_id,
+            username=emails.get(worker_id) or str(item.get("email") or item.get("username") or ""),
             answer=json.loads(item["answer"]),
             accepted_at=str(item.get("accepted_at", "")),
             submitted_at=str(item.get("submitted_at", "")),
@@ -1133,6 +1255,23 @@ def output_inputs(
     """``(manifest lines, answers by object index)`` as ``labeling_output.build_output`` takes them."""
     lines = [json.loads(obj.line) for obj in objects(table, job_name)]
     return lines, all_answers(table, job_name)
+
+
+def job_output(
+    table: Any, job: Mapping[str, Any], now: float, identity_issuer: str = ""
+) -> labeling_output.LabelingOutput:
+    """Consolidate the job's answers into Ground Truth's output (nothing written): box answers at the image
+    sizes the server recorded on the objects."""
+    job_name = str(job["job_name"])
+    stored = objects(table, job_name)
+    return labeling_output.build_output(
+        job_info(job, identity_issuer),
+        [json.loads(obj.line) for obj in stored],
+        all_answers(table, job_name),
+        workers_per_object=int(job.get("workers_per_object", 1)),
+        now=datetime.fromtimestamp(now, tz=UTC),
+        image_sizes={obj.index: obj.image_size for obj in stored if obj.image_size},
+    )
 
 
 def job_info(job: Mapping[str, Any], identity_issuer: str = "") -> labeling_output.JobInfo:

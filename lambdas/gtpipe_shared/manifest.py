@@ -4,7 +4,8 @@ The manifest is read in fixed-size chunks from any object with ``read(n)`` (a fi
 ``StreamingBody``), so a multi-gigabyte object never sits in memory. Each line must be a JSON object with
 an ``s3://`` ``source-ref`` in an allowed bucket. The first line decides the kind:
 
-* ``input``: no labels (Ground Truth labels it first);
+* ``input``: no labels (Ground Truth labels it first). A line that carries a label attribute without its
+  ``-metadata`` is unlabeled too; the report's ``warnings`` say so (:mod:`gtpipe_shared.manifest_hints`);
 * ``augmented``: a label attribute ``K`` with a ``K-metadata`` sibling, as Ground Truth writes it. Every
   line must carry the same attribute, and the labels must fit the configured classes.
 
@@ -21,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Literal, Protocol
 
+from gtpipe_shared.manifest_hints import HalfLabelWarnings
 from gtpipe_shared.s3uri import S3UriError, parse_s3_uri
 
 BOM = b"\xef\xbb\xbf"
@@ -74,11 +76,16 @@ class ManifestSummary:
 
 @dataclass
 class ManifestReport:
-    """Validation outcome: the summary plus the first issues and the total number of issues."""
+    """Validation outcome: the summary plus the first issues and the total number of issues.
+
+    ``warnings`` do not stop a run: lines of an unlabeled manifest that look labeled (a label attribute
+    without its ``-metadata``), one message per kind of problem.
+    """
 
     summary: ManifestSummary
     issues: list[ManifestIssue]
     issue_count: int
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -285,6 +292,7 @@ class ManifestValidator:
         self._blank_at: int | None = None
         self._first_data_line = 0
         self._task_mismatch_reported = False
+        self._half_labels = HalfLabelWarnings(rules.label_attribute)
 
     def add_issue(self, line: int, message: str) -> None:
         """Record a problem (kept while fewer than ``max_issues``, always counted)."""
@@ -362,6 +370,8 @@ class ManifestValidator:
                     f"line has label attribute '{candidates[0]}' but line {self._first_data_line} has none "
                     "(a manifest is either all unlabeled or all labeled)",
                 )
+            else:
+                self._half_labels.check(number, obj)
             return
         attribute = self.label_attribute
         if attribute is None:
@@ -428,7 +438,12 @@ class ManifestValidator:
             class_counts=dict(sorted(self.class_counts.items())),
             byte_count=byte_count,
         )
-        return ManifestReport(summary=summary, issues=list(self.issues), issue_count=self.issue_count)
+        return ManifestReport(
+            summary=summary,
+            issues=list(self.issues),
+            issue_count=self.issue_count,
+            warnings=self._half_labels.messages() if self.kind == "input" else [],
+        )
 
 
 def validate_manifest(stream: Readable | BinaryIO, rules: ManifestRules) -> ManifestReport:

@@ -21,7 +21,6 @@ The logic lives in ``gtpipe_shared.labeling_store`` (the table) and ``gtpipe_sha
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import time
@@ -34,7 +33,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from gtpipe_shared import labeling_store as store
 from gtpipe_shared.aws import client, error_code, table
 from gtpipe_shared.config import require_env
-from gtpipe_shared.labeling_output import LabelingOutput, build_output, job_prefix
+from gtpipe_shared.labeling_output import LabelingOutput, job_prefix
 from gtpipe_shared.s3uri import S3UriError, parse_s3_uri
 
 logger = Logger()
@@ -196,14 +195,7 @@ def identity_issuer() -> str:
 
 def build_job_output(job: dict[str, Any], now: float) -> LabelingOutput:
     """Consolidate the job's answers into Ground Truth's output files (nothing written yet)."""
-    lines, answers = store.output_inputs(tasks(), str(job["job_name"]))
-    return build_output(
-        store.job_info(job, identity_issuer()),
-        lines,
-        answers,
-        workers_per_object=int(job.get("workers_per_object", 1)),
-        now=dt.datetime.fromtimestamp(now, tz=dt.UTC),
-    )
+    return store.job_output(tasks(), job, now, identity_issuer())
 
 
 def write_files(job: dict[str, Any], output: LabelingOutput) -> None:

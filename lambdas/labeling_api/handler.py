@@ -10,18 +10,22 @@ Routes (docs/labeling-service.md, "Labeling API"), all JSON:
   invoke of the labeling function; if that fails the sweep finishes the job later);
 * ``POST /api/jobs/{job}/tasks/{index}/release``: ``{"lease_id", "skip"?}`` -> ``{"released": true}``
   (``skip: true``: never offer this object to this worker again);
-* ``GET /api/jobs/{job}/progress``: the job's progress; ``labeling-admins`` also get the team statistics.
+* ``GET /api/jobs/{job}/progress``: the job's progress, for ``labeling-admins`` (with the team statistics)
+  and for labelers while the job is open or when they answered in it (others: 404 like an unknown job).
 
-The worker is the authorizer's Cognito ``sub``; callers must be in group ``labelers`` or
-``labeling-admins`` (403 ``NotALabeler``). Errors are ``{"error": "<Code>", "message"}`` with 4xx; an
-unexpected error is a 500 without details. Paths may carry the stage (``/prod/api/...``).
+The worker is the authorizer's Cognito ``sub`` (answers are stored under it, the ``email`` claim beside it);
+callers must be in group ``labelers`` or ``labeling-admins`` (403 ``NotALabeler``). With ``USER_POOL_ID``
+set, each caller's standing in the pool is checked too (at most every :data:`USER_CHECK_SECONDS` per
+user): a user who was deleted, disabled or taken out of both groups gets 403 ``LockedOut`` although their
+token is still valid, and the groups are the pool's current ones. Errors are ``{"error": "<Code>",
+"message"}`` with 4xx; an unexpected error is a 500 without details. Paths may carry the stage
+(``/prod/api/...``).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import datetime as dt
 import json
 import os
 import re
@@ -39,10 +43,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from gtpipe_shared import labeling_store as store
-from gtpipe_shared.aws import client, table
+from gtpipe_shared.aws import client, error_code, table
 from gtpipe_shared.config import ConfigError, json_list_env, require_env
 from gtpipe_shared.http import json_response, never_raising
-from gtpipe_shared.labeling_output import build_output
+from gtpipe_shared.image_header import displayed_size
+from gtpipe_shared.manifest import OBJECT_DETECTION
 from gtpipe_shared.s3uri import S3UriError, parse_s3_uri
 
 logger = Logger()
@@ -52,6 +57,11 @@ LABELERS = "labelers"
 ADMINS = "labeling-admins"
 DEFAULT_IMAGE_URL_SECONDS = 300
 MAX_BODY_BYTES = 256 * 1024
+# How long a user's standing in the pool (exists, enabled, groups) is trusted before it is read again: a
+# removal locks the person out within this time, at two Cognito reads per user and warm function.
+USER_CHECK_SECONDS = 15
+# Bytes of an image read for its header (PNG: the first 24; JPEG: the frame header after any EXIF).
+HEADER_BYTES = (64 * 1024, 1024 * 1024)
 
 
 class ApiError(Exception):
@@ -90,16 +100,23 @@ def tasks() -> Any:
     return table(require_env("LABELING_TABLE"))
 
 
+def cognito() -> Any:
+    """The Cognito user pools client (tests replace this function)."""
+    return client("cognito-idp")
+
+
 # --- caller -----------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Caller:
-    """The signed-in worker: Cognito ``sub``, user name and groups."""
+    """The signed-in worker: Cognito ``sub`` (the stable id), e-mail (the display name: the address, else
+    the user name), groups, and ``login`` (``cognito:username``, the pool's name of the user)."""
 
     worker_id: str
     username: str
     groups: frozenset[str]
+    login: str = ""
 
     @property
     def is_admin(self) -> bool:
@@ -135,7 +152,52 @@ def caller(event: dict[str, Any]) -> Caller:
         raise ApiError(403, "NotALabeler", f"user is not in the group '{LABELERS}' or '{ADMINS}'")
     # The team pool signs in by e-mail, so cognito:username is the sub's UUID: the address names a person.
     username = str(claims.get("email") or claims.get("cognito:username") or sub)
-    return Caller(sub, username, groups)
+    return Caller(sub, username, groups, str(claims.get("cognito:username") or sub))
+
+
+# sub -> (checked until, the pool's groups of the user then)
+_standing: dict[str, tuple[float, frozenset[str]]] = {}
+
+
+def forget_users() -> None:
+    """Forget the cached standings (tests)."""
+    _standing.clear()
+
+
+def in_good_standing(who: Caller, now: float) -> Caller:
+    """The caller with the pool's current groups; 403 ``LockedOut`` when the user is gone, disabled, not
+    the token's user any more, or in neither labeling group. Without ``USER_POOL_ID`` the token decides."""
+    pool = os.environ.get("USER_POOL_ID")
+    if not pool:
+        return who
+    until, groups = _standing.get(who.worker_id, (0.0, frozenset()))
+    if until <= now:
+        groups = pool_groups(pool, who)
+        _standing[who.worker_id] = (now + USER_CHECK_SECONDS, groups)
+    if not groups & {LABELERS, ADMINS}:
+        raise ApiError(403, "LockedOut", "this user was removed from the labeling team")
+    return Caller(who.worker_id, who.username, groups, who.login)
+
+
+def pool_groups(pool: str, who: Caller) -> frozenset[str]:
+    """The user's groups in the pool now; empty when the user is gone, disabled or another user (a new
+    account with the same name has another sub). 503 when Cognito cannot answer (fail closed)."""
+    try:
+        user = cognito().admin_get_user(UserPoolId=pool, Username=who.login)
+        subs = [a["Value"] for a in user.get("UserAttributes", []) if a.get("Name") == "sub"]
+        if not user.get("Enabled", True) or subs != [who.worker_id]:
+            return frozenset()
+        pages = cognito().get_paginator("admin_list_groups_for_user")
+        return frozenset(
+            group["GroupName"]
+            for page in pages.paginate(UserPoolId=pool, Username=who.login)
+            for group in page.get("Groups", [])
+        )
+    except ClientError as exc:
+        if error_code(exc) == "UserNotFoundException":
+            return frozenset()
+        logger.error("could not check the user's standing", extra={"error": str(exc)[:300]})
+        raise ApiError(503, "ServiceUnavailable", "could not check your account; try again shortly") from exc
 
 
 # --- request helpers --------------------------------------------------------------------------------
@@ -159,6 +221,8 @@ def body_of(event: dict[str, Any]) -> dict[str, Any]:
         body = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise ApiError(400, "InvalidRequest", f"request body is not JSON ({exc.msg})") from exc
+    except RecursionError as exc:
+        raise ApiError(400, "InvalidRequest", "request body is nested too deeply") from exc
     if not isinstance(body, dict):
         raise ApiError(400, "InvalidRequest", "request body must be a JSON object")
     return body
@@ -192,6 +256,53 @@ def image_url(source_ref: str) -> str | None:
             "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=seconds
         )
     )
+
+
+def server_image_size(job_name: str, index: int) -> tuple[int, int] | None:
+    """The image's ``(width, height)`` as the server knows it: recorded on the object, else read from the
+    image header (then recorded), else the manifest line's ``image_size``; None when none tells."""
+    obj, known = store.image_size(tasks(), job_name, index)
+    if known:
+        return known
+    size = header_size(obj.source_ref) or line_size(obj.line)
+    if size:
+        store.record_image_size(tasks(), job_name, index, size)
+    return size
+
+
+def header_size(source_ref: str) -> tuple[int, int] | None:
+    """``(width, height)`` as shown (EXIF orientation applied) from a PNG/JPEG header in an allowed bucket
+    (None: unreadable or another format)."""
+    try:
+        bucket, key = parse_s3_uri(source_ref)
+    except S3UriError:
+        return None
+    if bucket not in image_buckets():
+        return None
+    for size in HEADER_BYTES:
+        try:
+            response = client("s3").get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{size - 1}")
+            data = response["Body"].read()
+        except (ClientError, BotoCoreError) as exc:
+            logger.warning("could not read the image header", extra={"error": str(exc)[:300]})
+            return None
+        found = displayed_size(data)
+        if found or len(data) < size:
+            return found
+    return None
+
+
+def line_size(line: str) -> tuple[int, int] | None:
+    """``image_size`` of a manifest line (``{"width", "height"}`` or Ground Truth's one-element list)."""
+    size: Any = json.loads(line).get("image_size")
+    if isinstance(size, list) and len(size) == 1:
+        size = size[0]
+    if not isinstance(size, dict):
+        return None
+    width, height = size.get("width"), size.get("height")
+    if isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0:
+        return width, height
+    return None
 
 
 def start_finish(job_name: str) -> bool:
@@ -258,17 +369,13 @@ def answer_task(who: Caller, params: dict[str, str], event: dict[str, Any]) -> d
         raise ApiError(400, "InvalidAnswer", "answer is required")
     now = clock()
     job_name, index = params["job"], int(params["index"])
-    outcome = store.answer(
-        tasks(),
-        job_name,
-        index,
-        who.worker_id,
-        lease_id,
-        body["answer"],
-        body.get("seconds"),
-        now,
-        username=who.username,
+    size = None
+    if store.get_job(tasks(), job_name).get("task_type") == OBJECT_DETECTION:
+        size = server_image_size(job_name, index)
+    given = store.Answering(
+        job_name, index, who.worker_id, lease_id, body["answer"], body.get("seconds"), who.username, size
     )
+    outcome = store.submit(tasks(), given, now)
     if outcome.object_completed:
         record_progress(store.get_job(tasks(), job_name), outcome.progress, now)
     if outcome.job_completed:
@@ -296,26 +403,26 @@ def release_task(who: Caller, params: dict[str, str], event: dict[str, Any]) -> 
 
 
 def job_progress(who: Caller, params: dict[str, str], _event: dict[str, Any]) -> dict[str, Any]:
-    """``GET /api/jobs/{job}/progress``; admins also get the team statistics so far."""
+    """``GET /api/jobs/{job}/progress``: admins (with the team statistics so far); labelers while the job
+    is open (it is in their list) or when they answered in it; anyone else learns what an unknown job
+    tells."""
     job_name = params["job"]
+    job = store.get_job(tasks(), job_name)
+    now = clock()
+    open_now = job.get("status") == store.OPEN and int(job.get("expires_at", 0)) > now
+    if not (who.is_admin or open_now or store.took_part(tasks(), job_name, who.worker_id)):
+        raise store.UnknownJob(f"no labeling job named {job_name}")
     answer = store.progress(tasks(), job_name, who.worker_id).as_dict()
     if who.is_admin:
-        answer["team"] = team_so_far(job_name)
+        answer["team"] = team_so_far(job, now)
     return answer
 
 
-def team_so_far(job_name: str) -> dict[str, Any] | None:
+def team_so_far(job: dict[str, Any], now: float) -> dict[str, Any] | None:
     """The team statistics over the answers so far (objects with all their answers consolidated)."""
-    job = store.get_job(tasks(), job_name)
-    lines, answers = store.output_inputs(tasks(), job_name)
+    job_name = str(job["job_name"])
     try:
-        return build_output(
-            store.job_info(job),
-            lines,
-            answers,
-            workers_per_object=int(job.get("workers_per_object", 1)),
-            now=dt.datetime.fromtimestamp(clock(), tz=dt.UTC),
-        ).team
+        return store.job_output(tasks(), job, now).team
     except ValueError as exc:
         logger.warning("team statistics unavailable", extra={"job_name": job_name, "error": str(exc)[:300]})
         return None
@@ -355,7 +462,7 @@ def handle(event: dict[str, Any]) -> dict[str, Any]:
     try:
         method = str(event.get("httpMethod") or "GET").upper()
         handler, params = route(method, str(event.get("path") or ""))
-        who = caller(event)
+        who = in_good_standing(caller(event), clock())
         return json_response(200, handler(who, params, event))
     except ApiError as exc:
         return api_error(exc.status, exc.code, exc.message)

@@ -5,7 +5,8 @@ FAILED ledger item + SNS, no execution -> valid input manifest: plan the labelin
 ``gtpipe:labelingBudgetUsd``; with ``reuseModel``, the newest reusable model of the same task type and
 label set from the ledger) -> over budget: FAILED ledger item (step ``costguard``) + SNS, no execution ->
 otherwise: write the labeling files (input manifests), a RUNNING ledger item and start the execution
-named after the run id.
+named after the run id. Validation warnings (lines of an unlabeled manifest that carry a label attribute
+without its ``-metadata``, and so go to labeling) are logged and stored in the item's ``warnings``.
 
 Duplicates are expected (EventBridge delivers at least once): Powertools idempotency returns the first
 answer for the same bucket/key/version/etag; past its expiry, the conditional ledger put and the
@@ -18,6 +19,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -33,6 +35,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 from gtpipe_shared import ledger
 from gtpipe_shared.aws import client, error_code, table
+from gtpipe_shared.aws_limits import label_category_names
 from gtpipe_shared.config import ConfigError, PipelineConfig, load_pipeline_config, require_env
 from gtpipe_shared.events import S3ObjectCreated, parse_s3_object_created
 from gtpipe_shared.ledger_store import (
@@ -71,6 +74,10 @@ _idempotency = IdempotencyConfig(
 )
 
 
+# Written into this function's code at synth (infra/constructs/pipeline.py, LABEL_CATEGORIES_BUNDLE).
+LABEL_CATEGORIES_FILE = Path(__file__).with_name("label-categories.json")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Environment of the function."""
@@ -91,8 +98,27 @@ def load_settings() -> Settings:
         runs_table=require_env("RUNS_TABLE"),
         topic_arn=require_env("TOPIC_ARN"),
         data_bucket=data_bucket,
-        config=load_pipeline_config(os.environ.get("PIPELINE_CONFIG"), data_bucket=data_bucket),
+        config=load_pipeline_config(
+            os.environ.get("PIPELINE_CONFIG"),
+            data_bucket=data_bucket,
+            label_categories=bundled_label_categories(),
+        ),
     )
+
+
+def bundled_label_categories(path: Path = LABEL_CATEGORIES_FILE) -> list[str] | None:
+    """The class names of the label category file the stack bundles with this function, or None without one.
+
+    The class list is not in ``PIPELINE_CONFIG``: Lambda allows 4 KB of environment variables in total
+    (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html). ConfigError when the file is
+    not a valid label category configuration file.
+    """
+    if not path.is_file():
+        return None
+    try:
+        return label_category_names(json.loads(path.read_text(encoding="utf-8")))
+    except ValueError as exc:  # json.JSONDecodeError is a ValueError
+        raise ConfigError(f"{path.name} bundled with start_run is invalid: {exc}") from exc
 
 
 def manifest_rules(config: PipelineConfig, data_bucket: str) -> ManifestRules:
@@ -433,13 +459,16 @@ def _start(
     config = settings.config
     payload = execution_input(run_id, s3_event, key, summary, config)
     runs = table(settings.runs_table)
-    labeling_attributes: dict[str, Any] | None = None
+    labeling_attributes: dict[str, Any] = {}
+    if report.warnings:
+        logger.warning("manifest warnings", extra={"warnings": report.warnings})
+        labeling_attributes["warnings"] = list(report.warnings)
     if summary.kind == "input":
         plan = plan_labeling(summary.line_count, config, lambda fp: find_reusable_model(runs, fp))
         if plan.budget.exceeded:
             return _refuse_over_budget(run_id, s3_event, key, summary, plan, settings)
         plan.apply(payload)
-        labeling_attributes = plan.ledger_attributes()
+        labeling_attributes.update(plan.ledger_attributes())
         _write_labeling_files(run_id, config)
     now = ledger.now_iso()
     item = ledger.new_run_item(
@@ -452,7 +481,7 @@ def _start(
         task_type=config.task_type,
         now=now,
         line_count=summary.line_count,
-        extra=labeling_attributes,
+        extra=labeling_attributes or None,
     )
     if not put_new_run(runs, item):
         existing = get_run(runs, run_id)
@@ -487,6 +516,8 @@ def _start(
         "manifest": payload["manifest"],
         "duplicate": False,
     }
+    if report.warnings:
+        answer["warnings"] = list(report.warnings)
     if summary.kind == "input":
         labeling = payload["config"]["labeling"]
         answer["labeling"] = {

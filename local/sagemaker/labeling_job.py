@@ -88,6 +88,9 @@ AUTO_LABELING_HYPERPARAMETERS: Mapping[str, Mapping[str, str]] = {
     # Small and quick on a CPU; WorkforceSettings.auto_labeling_hyperparameters overrides them.
     "image-classification": {
         "image_shape": "3,32,32",
+        # Ground Truth scales the images itself: any size labels (without resize the local training, like the
+        # built-in, refuses images smaller than image_shape).
+        "resize": "32",
         "num_layers": "18",
         "epochs": "30",
         "mini_batch_size": "16",

@@ -202,8 +202,9 @@ def test_an_invalid_manifest_fails_follow_with_exit_1_and_has_no_report(env: Env
     assert f"run {run_id} FAILED" in follow.out and "some-other-bucket" in follow.out
     assert "report:" not in follow.out  # no execution, no report
     report = env.cli("report", run_id, "--out", str(tmp_path / "r"))
-    assert report.code == Exit.NOT_YET
-    assert f"run {run_id} (FAILED) has no report yet" in report.err
+    assert report.code == Exit.RUN_FAILED
+    assert f"run {run_id} FAILED at validate (InvalidManifest)" in report.err
+    assert "before training: there will be no report" in report.err
 
 
 def test_the_installed_console_script_runs_outside_the_source_tree(

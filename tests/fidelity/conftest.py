@@ -19,6 +19,7 @@ from moto import mock_aws
 
 from local.cfn import CloudAssembly, Environment
 from local.deploy import Deployment, LocalDeployer
+from local.fidelity import AccountState
 from tests.infra.conftest import Synthesized, synthesize
 
 ENV = Environment()
@@ -66,8 +67,11 @@ def without_statement(key: dict[str, Any], service_prefix: str) -> dict[str, Any
     return key
 
 
-def deploy(tmp_path: Path, clients: Clients, resources: dict[str, Any]) -> Deployment:
-    """Deploy one stack of ``resources`` with the local deployer into moto."""
+def deploy(
+    tmp_path: Path, clients: Clients, resources: dict[str, Any], *, account: AccountState | None = None
+) -> Deployment:
+    """Deploy one stack of ``resources`` with the local deployer into moto (``account``: the account's state
+    beyond moto's, fresh by default)."""
     manifest = {
         "version": "55.0.0",
         "artifacts": {
@@ -76,5 +80,5 @@ def deploy(tmp_path: Path, clients: Clients, resources: dict[str, Any]) -> Deplo
     }
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     (tmp_path / "S.template.json").write_text(json.dumps({"Resources": resources}))
-    deployer = LocalDeployer(clients, ENV, None, None, work_dir=tmp_path / "work")  # type: ignore[arg-type]
+    deployer = LocalDeployer(clients, ENV, None, None, work_dir=tmp_path / "work", account=account)  # type: ignore[arg-type]
     return deployer.deploy(CloudAssembly(tmp_path))

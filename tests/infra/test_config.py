@@ -30,7 +30,7 @@ def test_defaults_are_valid() -> None:
         ),
         ({"labelingBackend": "mturk"}, "gtpipe:labelingBackend must be one of"),
         ({"apiAuth": "none"}, "gtpipe:apiAuth must be one of iam, api-key"),
-        ({"labelCategories": []}, "labelCategories must hold 1 to 50 names"),
+        ({"labelCategories": []}, "labelCategories must hold 1 to 1000 names"),
         ({"labelCategories": ["cat", "cat"]}, "labelCategories has duplicates: cat"),
         ({"labelCategories": "cat,dog"}, None),
         ({"validationSplitRatio": 1.5}, "gtpipe:validationSplitRatio must be between 0.01 and 0.9"),
@@ -218,3 +218,29 @@ def test_builtin_backend_ignores_the_workforce() -> None:
     assert config.labeling_backend == "builtin"
     with pytest.raises(ConfigError, match="Mechanical Turk"):
         build(workforce={"type": "public"})
+
+
+def test_api_gateway_account_role_defaults_to_create_and_accepts_existing() -> None:
+    assert build().api_gateway_account_role == "create"
+    assert build(apiGateway={"accountRole": "existing"}).api_gateway_account_role == "existing"
+    with pytest.raises(ConfigError, match=r"apiGateway\.accountRole"):
+        build(apiGateway={"accountRole": "console"})
+
+
+def test_existing_workforce_is_typed() -> None:
+    workforce = build(
+        workforce={
+            "type": "create-private",
+            "existingWorkforce": {
+                "userPool": "eu-west-1_AbC123",
+                "userPoolClient": "client1",
+                "userGroup": "team",
+            },
+        }
+    ).workforce
+    assert workforce.existing_workforce is not None
+    assert (workforce.existing_workforce.user_pool, workforce.existing_workforce.user_group) == (
+        "eu-west-1_AbC123",
+        "team",
+    )
+    assert build().workforce.existing_workforce is None

@@ -9,7 +9,7 @@ from aws_cdk.assertions import Match
 
 from tests.infra.conftest import Synthesized, synthesize
 from tests.infra.test_security import as_list, object_prefixes, policy_statements, role_statements
-from tests.pipeline.sample_config import resolve_tokens
+from tests.pipeline.sample_config import bundled_label_categories, resolve_tokens
 
 LABELING_FUNCTIONS = {
     "labeling.handler.lambda_handler": {"LABELING_TABLE", "RUNS_TABLE", "DATA_BUCKET"},
@@ -19,6 +19,7 @@ LABELING_FUNCTIONS = {
         "DATA_BUCKET",
         "LABELING_FUNCTION_NAME",
         "IMAGE_URL_SECONDS",
+        "IMAGE_BUCKETS",
     },
     "labeling_web.handler.lambda_handler": {"USER_POOL_ID", "USER_POOL_CLIENT_ID", "COGNITO_ENDPOINT"},
 }
@@ -289,8 +290,10 @@ def assert_tables(statements: list[dict[str, Any]]) -> None:
 def test_labeling_api_grants(synth_builtin: Synthesized) -> None:
     statements = role_statements(synth_builtin, "LabelingLabelingApiFunctionRole")
     actions = {a for s in statements for a in as_list(s["Action"])}
-    # presigned image URLs only: reads images/, writes nothing to the bucket
-    assert object_prefixes(statements, "s3:GetObject") == {"images/"}
+    # presigned image URLs only: reads what a manifest may name (no prefix grant), writes nothing to the bucket
+    assert object_prefixes(statements, "s3:GetObject") == set()
+    presign = next(s for s in statements if s.get("Sid") == "PresignManifestImages")
+    assert "StorageDataBucket" in json.dumps(presign["Resource"])
     assert not any(a.startswith("s3:Put") for a in actions)
     assert {a for a in actions if a.startswith("kms:")} == {"kms:Decrypt", "kms:DescribeKey"}
     invoke = next(s for s in statements if "lambda:InvokeFunction" in as_list(s["Action"]))
@@ -333,7 +336,9 @@ def test_outputs_and_execution_config(synth_builtin: Synthesized) -> None:
     labeling = config["labeling"]
     assert labeling["backend"] == "builtin"
     # the class names are added by start_run (the environment stays within Lambda's 4 KB)
-    assert "class_names" not in labeling and len(config["label_categories"]) >= 2
+    # and the class list comes from the label category file bundled with start_run's code (finding 4)
+    assert "class_names" not in labeling and "label_categories" not in config
+    assert len(bundled_label_categories(synth_builtin)) >= 2
     assert labeling["lease_seconds"] == labeling["task_time_limit_seconds"] == 300
     assert labeling["min_labeled_share"] == 0.9
     assert "category" in labeling["instructions"]

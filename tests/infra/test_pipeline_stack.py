@@ -11,6 +11,7 @@ from aws_cdk.assertions import Match
 from moto.events.models import EventPattern
 
 from tests.infra.conftest import Synthesized
+from tests.pipeline.sample_config import bundled_label_categories
 
 FUNCTIONS = {
     "start_run.handler.lambda_handler": {
@@ -61,8 +62,9 @@ def test_every_function_is_python312_traced_with_powertools_and_its_environment(
 def test_pipeline_config_reaches_start_run(synth: Synthesized) -> None:
     env = functions_by_handler(synth)["start_run.handler.lambda_handler"]["Environment"]["Variables"]
     rendered = json.dumps(env["PIPELINE_CONFIG"])
+    # The class list is bundled with the function's code, not in its 4 KB environment (issue 14, finding 4).
+    assert "label_categories" not in rendered
     for key in (
-        "label_categories",
         "quality_threshold",
         "heartbeat_seconds",
         "pre_human_task_lambda_arn",
@@ -340,7 +342,7 @@ def test_object_detection_uses_bounding_box_lambdas_algorithm_and_auto_labeling(
     config = json.loads(resolve_json(env["PIPELINE_CONFIG"]))
     # reuse turns automated labeling on; the prices and the budget travel with the config
     assert config["task_type"] == "object-detection"
-    assert config["label_categories"] == ["bird"]
+    assert "label_categories" not in config and bundled_label_categories(synth) == ["bird"]
     assert config["labeling"]["auto_labeling"] is True and config["labeling"]["reuse_model"] is True
     assert config["labeling"]["prices"]["per_answer_usd"]["object-detection"] == 0.05
     assert config["labeling"]["budget_usd"] == 250

@@ -16,13 +16,15 @@ from tests.infra.conftest import ROOT, Synthesized
 
 DEFINITION = json.loads((ROOT / "state_machines" / "pipeline.asl.json").read_text())
 
-# What each Task resource of the definition needs, per the Step Functions service-integration IAM docs.
+# What each Task resource of the definition needs, per the Step Functions service-integration IAM docs
+# (https://docs.aws.amazon.com/step-functions/latest/dg/sagemaker-iam.html: `.sync` adds sagemaker:ListTags).
 INTEGRATION_ACTIONS = {
     "arn:aws:states:::sagemaker:createLabelingJob.sync": {
         "sagemaker:CreateLabelingJob",
         "sagemaker:DescribeLabelingJob",
         "sagemaker:StopLabelingJob",
         "sagemaker:AddTags",
+        "sagemaker:ListTags",
         "events:PutTargets",
         "events:PutRule",
         "events:DescribeRule",
@@ -32,6 +34,7 @@ INTEGRATION_ACTIONS = {
         "sagemaker:DescribeTrainingJob",
         "sagemaker:StopTrainingJob",
         "sagemaker:AddTags",
+        "sagemaker:ListTags",
         "events:PutTargets",
         "events:PutRule",
         "events:DescribeRule",
@@ -41,6 +44,7 @@ INTEGRATION_ACTIONS = {
         "sagemaker:DescribeTransformJob",
         "sagemaker:StopTransformJob",
         "sagemaker:AddTags",
+        "sagemaker:ListTags",
         "events:PutTargets",
         "events:PutRule",
         "events:DescribeRule",

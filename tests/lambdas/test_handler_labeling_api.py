@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import copy
 import json
+import struct
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 from gtpipe_shared import labeling_store as store
@@ -43,6 +46,7 @@ class Api:
     tasks: Any
     lambdas: FakeLambda
     context: FakeContext
+    now: float = NOW
 
     def call(
         self,
@@ -53,19 +57,38 @@ class Api:
         sub: str = ANN,
         username: str = "ann",
         groups: Any = "labelers",
+        email: str = "ann@example.com",
+        raw_body: str | None = None,
     ) -> tuple[int, dict[str, Any]]:
+        response = self.respond(
+            method, path, body, sub=sub, username=username, groups=groups, email=email, raw_body=raw_body
+        )
+        return response["statusCode"], json.loads(response["body"])
+
+    def respond(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        sub: str = ANN,
+        username: str = "ann",
+        groups: Any = "labelers",
+        email: str = "ann@example.com",
+        raw_body: str | None = None,
+    ) -> dict[str, Any]:
         event = copy.deepcopy(
             load_event("labeling-api-jobs.json" if method == "GET" else "labeling-api-answer.json")
         )
         event["httpMethod"] = method
         event["path"] = path
         event["requestContext"]["path"] = "/prod" + path
-        event["body"] = None if body is None else json.dumps(body)
+        event["body"] = raw_body if raw_body is not None else None if body is None else json.dumps(body)
         claims = event["requestContext"]["authorizer"]["claims"]
-        claims.update({"sub": sub, "cognito:username": username, "cognito:groups": groups})
+        claims.update({"sub": sub, "cognito:username": username, "cognito:groups": groups, "email": email})
         response = handler.lambda_handler(event, self.context)
         assert response["headers"]["Content-Type"] == "application/json"
-        return response["statusCode"], json.loads(response["body"])
+        return dict(response)
 
     def lease(self, sub: str = ANN, **kwargs: Any) -> dict[str, Any]:
         status, body = self.call("POST", f"/api/jobs/{JOB}/lease", sub=sub, **kwargs)
@@ -73,22 +96,27 @@ class Api:
         return dict(body)
 
     def answer(
-        self, task: dict[str, Any], answer: Any, sub: str = ANN, **kwargs: Any
+        self, task: dict[str, Any], answer: Any, sub: str = ANN, seconds: Any = 4.2, **kwargs: Any
     ) -> tuple[int, dict[str, Any]]:
         path = f"/api/jobs/{JOB}/tasks/{task['index']}/answer"
-        return self.call(
-            "POST", path, {"lease_id": task["lease_id"], "answer": answer, "seconds": 4.2}, sub=sub, **kwargs
-        )
+        body = {"lease_id": task["lease_id"], "answer": answer, "seconds": seconds}
+        return self.call("POST", path, body, sub=sub, **kwargs)
 
 
-def open_job(tasks: Any, count: int = 2, workers: int = 2, bucket: str = DATA_BUCKET) -> None:
+def open_job(
+    tasks: Any,
+    count: int = 2,
+    workers: int = 2,
+    bucket: str = DATA_BUCKET,
+    task_type: str = "image-classification",
+) -> None:
     lines = "".join(
         json.dumps({"source-ref": f"s3://{bucket}/images/{i:03d}.jpg"}) + "\n" for i in range(count)
     )
     spec = store.JobSpec(
         job_name=JOB,
         run_id=RUN,
-        task_type="image-classification",
+        task_type=task_type,
         task_token="token",
         class_names=("cat", "dog", "bird"),
         label_attribute="category",
@@ -113,10 +141,11 @@ def api(cloud: Cloud, context: FakeContext, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("IMAGE_URL_SECONDS", "120")
     fake = FakeLambda()
     monkeypatch.setattr(handler, "lambda_client", lambda: fake)
-    monkeypatch.setattr(handler, "clock", lambda: NOW)
+    api = Api(cloud, tasks, fake, context)
+    monkeypatch.setattr(handler, "clock", lambda: api.now)
     put_running_run(cloud, RUN)
     open_job(tasks)
-    yield Api(cloud, tasks, fake, context)
+    yield api
 
 
 def test_list_jobs_shows_open_jobs_with_my_answers(api: Api) -> None:
@@ -155,6 +184,7 @@ def test_images_outside_the_allowed_buckets_are_not_presigned(api: Api) -> None:
 
 def test_answer_is_accepted_and_counted(api: Api) -> None:
     task = api.lease()["task"]
+    api.now = NOW + 5  # the worker reports 4.2 s of the 5 s the lease was held
     status, body = api.answer(task, {"label": 2})
     assert status == 200
     assert body == {"accepted": True, "progress": {"objects": 2, "objects_done": 0, "my_answers": 1}}
@@ -314,3 +344,253 @@ def test_unexpected_errors_are_500_without_details(api: Api, monkeypatch: pytest
     monkeypatch.delenv("LABELING_TABLE")
     status, body = api.call("GET", "/api/jobs")
     assert status == 500 and body["error"] == "ConfigurationError"
+
+
+# --- issue 20: hardening -----------------------------------------------------------------------------
+
+
+def png(width: int, height: int) -> bytes:
+    """A valid PNG of ``width`` x ``height`` black pixels."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + b"\x00" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def box_job(api: Api, count: int = 1, workers: int = 2) -> None:
+    """A box job over 32x32 PNG images (under .jpg names: the header, not the name, tells the size)."""
+    store.end_job(api.tasks, JOB, "FAILED", NOW)
+    api.tasks.delete_item(Key={"pk": store.job_pk(JOB), "sk": store.JOB_SK})
+    for index in range(count):
+        api.cloud.put(f"images/{index:03d}.jpg", png(32, 32))
+    open_job(api.tasks, count=count, workers=workers, task_type="object-detection")
+
+
+BOX = {"class_id": 0, "left": 2, "top": 3, "width": 10, "height": 12}
+
+
+def test_a_box_answer_whose_image_size_is_not_the_images_is_400(api: Api) -> None:
+    # given a box job over a 32x32 image
+    box_job(api)
+    task = api.lease()["task"]
+    # when a labeler claims the image is 100000x100000
+    status, body = api.answer(task, {"boxes": [BOX], "image_size": {"width": 100000, "height": 100000}})
+    # then the answer is refused, naming the image's size
+    assert status == 400 and body["error"] == "InvalidAnswer" and "32x32" in body["message"]
+    # and the true size (or none: the server knows it) is accepted and stored with the server's size
+    assert api.answer(task, {"boxes": [BOX]})[0] == 200
+    [record] = store.all_answers(api.tasks, JOB)[0]
+    assert record.answer["image_size"] == {"width": 32, "height": 32}
+
+
+def test_one_answer_cannot_fail_a_box_job_whatever_size_it_stored(api: Api) -> None:
+    # given a box job whose object has two answers stored with different sizes (data from before the check)
+    box_job(api)
+    for sub in (ANN, "bob-sub"):
+        task = api.lease(sub=sub)["task"]
+        assert (
+            api.answer(task, {"boxes": [BOX], "image_size": {"width": 32, "height": 32}}, sub=sub)[0] == 200
+        )
+    api.tasks.update_item(
+        Key={"pk": store.job_pk(JOB), "sk": store.answer_sk(0, "bob-sub")},
+        UpdateExpression="SET answer = :a",
+        ExpressionAttributeValues={
+            ":a": json.dumps({"boxes": [BOX], "image_size": {"width": 100000, "height": 100000}})
+        },
+    )
+    # when an admin reads the team statistics (the consolidation the finish runs)
+    status, body = api.call("GET", f"/api/jobs/{JOB}/progress", groups="labeling-admins")
+    # then the objects are consolidated at the server's size, not failed
+    assert status == 200 and body["team"] is not None and body["team"]["objects"] == 1
+
+
+@pytest.mark.parametrize("seconds", [9.9e125, 1e308, 3600.0])
+def test_reported_seconds_are_bounded_by_the_time_the_lease_was_held(api: Api, seconds: float) -> None:
+    # given a task leased 7 seconds ago
+    task = api.lease()["task"]
+    api.now = NOW + 7
+    # when the labeler reports a huge time
+    status, _body = api.answer(task, {"label": 1}, seconds=seconds)
+    # then the answer is kept with the time the server measured
+    assert status == 200
+    [record] = store.all_answers(api.tasks, JOB)[0]
+    assert record.seconds == 7.0
+    worker = api.tasks.get_item(Key={"pk": store.job_pk(JOB), "sk": store.worker_sk(ANN)})["Item"]
+    assert float(worker["seconds_total"]) == 7.0
+
+
+@pytest.mark.parametrize("raw", ["NaN", "Infinity", "-1", '"slow"', "true"])
+def test_seconds_that_are_not_a_finite_non_negative_number_are_400(api: Api, raw: str) -> None:
+    task = api.lease()["task"]
+    body = f'{{"lease_id": "{task["lease_id"]}", "answer": {{"label": 1}}, "seconds": {raw}}}'
+    status, answer = api.call("POST", f"/api/jobs/{JOB}/tasks/0/answer", raw_body=body)
+    assert status == 400 and answer["error"] == "InvalidAnswer" and "seconds" in answer["message"]
+
+
+def test_answers_and_leases_after_the_jobs_lifetime_are_refused(api: Api) -> None:
+    # given a task leased 100 seconds before the job's lifetime ends (lease_seconds 300)
+    api.now = NOW + 3500
+    task = api.lease()["task"]
+    # then the lease ends with the job, not after it
+    assert task["lease_expires_at"] == int(NOW) + 3600
+    # when the answer arrives after the lifetime ended (before the sweep closed the job)
+    api.now = NOW + 3601
+    status, body = api.answer(task, {"label": 1})
+    # then it is refused with a clear error, and so is a new lease
+    assert status == 410 and body["error"] == "JobExpired" and "lifetime" in body["message"]
+    status, body = api.call("POST", f"/api/jobs/{JOB}/lease", sub="bob-sub")
+    assert status == 410 and body["error"] == "JobExpired"
+    assert store.all_answers(api.tasks, JOB) == {}
+
+
+def test_answers_are_stored_under_the_user_id_with_the_email_beside_it(api: Api) -> None:
+    # given a labeler who answered, then changed their e-mail and answered again
+    task = api.lease()["task"]
+    api.answer(task, {"label": 1})
+    task = api.lease()["task"]
+    api.answer(task, {"label": 1}, email="ann.new@example.com")
+    # then both answers are stored under the Cognito sub, each with the e-mail it came with
+    items = api.tasks.query(
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :ans)",
+        ExpressionAttributeValues={":pk": store.job_pk(JOB), ":ans": "ANS#"},
+    )["Items"]
+    assert {(item["worker_id"], item["email"]) for item in items} == {
+        (ANN, "ann@example.com"),
+        (ANN, "ann.new@example.com"),
+    }
+    # and the team statistics show one worker, named by their current e-mail
+    status, body = api.call("GET", f"/api/jobs/{JOB}/progress", groups="labeling-admins")
+    assert status == 200
+    [worker] = body["team"]["workers"]
+    assert (worker["worker_id"], worker["username"], worker["answers"]) == (ANN, "ann.new@example.com", 2)
+
+
+def test_answers_stored_before_the_email_attribute_stay_readable(api: Api) -> None:
+    task = api.lease()["task"]
+    api.answer(task, {"label": 1})
+    api.tasks.update_item(
+        Key={"pk": store.job_pk(JOB), "sk": store.answer_sk(0, ANN)}, UpdateExpression="REMOVE email"
+    )
+    [record] = store.all_answers(api.tasks, JOB)[0]
+    assert (record.worker_id, record.username) == (ANN, "ann@example.com")
+
+
+def test_a_deeply_nested_body_is_400(api: Api) -> None:
+    status, body = api.call("POST", f"/api/jobs/{JOB}/tasks/0/answer", raw_body="[" * 100_000 + "]" * 100_000)
+    assert status == 400 and body["error"] == "InvalidRequest"
+
+
+def test_every_response_says_nosniff(api: Api) -> None:
+    for method, path in (("GET", "/api/jobs"), ("POST", f"/api/jobs/{JOB}/lease"), ("GET", "/api/nothing")):
+        assert api.respond(method, path)["headers"]["X-Content-Type-Options"] == "nosniff"
+    assert (
+        api.respond("GET", "/api/jobs", groups="reviewers")["headers"]["X-Content-Type-Options"] == "nosniff"
+    )
+
+
+def test_labelers_read_the_progress_of_open_jobs_and_jobs_they_worked_on_only(api: Api) -> None:
+    # given a job ann answered in, and a job that ended before bob took part
+    task = api.lease()["task"]
+    api.answer(task, {"label": 1})
+    store.close_job(api.tasks, JOB, NOW)
+    store.end_job(api.tasks, JOB, "COMPLETED", NOW)
+    path = f"/api/jobs/{JOB}/progress"
+    # then ann (who worked on it) and admins read its progress, bob gets what an unknown job gets
+    assert api.call("GET", path)[0] == 200
+    assert api.call("GET", path, sub="admin-sub", groups="labeling-admins")[0] == 200
+    status, body = api.call("GET", path, sub="bob-sub", email="bob@example.com")
+    assert status == 404 and body["error"] == "UnknownJob"
+
+
+# --- lockout (the user's status and groups in the pool, checked on each call) -------------------------
+
+
+@dataclass
+class Pool:
+    cognito: Any
+    pool_id: str
+    sub: str  # ann's
+
+
+@pytest.fixture
+def pool(api: Api, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pool]:
+    """A team pool with ann in ``labelers``; the API checks it (USER_POOL_ID) with a fresh cache."""
+    cognito = boto3.client("cognito-idp", region_name="us-east-1")
+    pool_id = cognito.create_user_pool(PoolName="team")["UserPool"]["Id"]
+    cognito.create_group(UserPoolId=pool_id, GroupName="labelers")
+    user = cognito.admin_create_user(UserPoolId=pool_id, Username="ann")["User"]
+    cognito.admin_add_user_to_group(UserPoolId=pool_id, Username="ann", GroupName="labelers")
+    monkeypatch.setenv("USER_POOL_ID", pool_id)
+    handler.forget_users()
+    sub = next(a["Value"] for a in user["Attributes"] if a["Name"] == "sub")
+    yield Pool(cognito, pool_id, sub)
+    handler.forget_users()
+
+
+def remove(pool: Pool, how: str) -> None:
+    cognito, pool_id = pool.cognito, pool.pool_id
+    if how == "disable":
+        cognito.admin_disable_user(UserPoolId=pool_id, Username="ann")
+    elif how == "leave-group":
+        cognito.admin_remove_user_from_group(UserPoolId=pool_id, Username="ann", GroupName="labelers")
+    elif how == "delete":
+        cognito.admin_delete_user(UserPoolId=pool_id, Username="ann")
+    else:  # deleted and invited again: a new account (another sub) under the same name
+        cognito.admin_delete_user(UserPoolId=pool_id, Username="ann")
+        cognito.admin_create_user(UserPoolId=pool_id, Username="ann")
+        cognito.admin_add_user_to_group(UserPoolId=pool_id, Username="ann", GroupName="labelers")
+
+
+@pytest.mark.parametrize("removal", ["disable", "leave-group", "delete", "recreate"])
+def test_a_removed_person_is_locked_out_within_seconds(api: Api, pool: Pool, removal: str) -> None:
+    # given ann, signed in, labeling
+    assert api.call("GET", "/api/jobs", sub=pool.sub)[0] == 200
+    # when an admin disables her, takes her out of the group or deletes her (her ID token stays valid)
+    remove(pool, removal)
+    # then once the short cache has passed, every call is refused
+    api.now = NOW + handler.USER_CHECK_SECONDS
+    status, body = api.call("POST", f"/api/jobs/{JOB}/lease", sub=pool.sub)
+    assert status == 403 and body["error"] == "LockedOut"
+
+
+def test_the_pools_groups_count_not_the_tokens(api: Api, pool: Pool) -> None:
+    # a token that still says labeling-admins does not make ann an admin once the pool says otherwise
+    status, body = api.call("GET", f"/api/jobs/{JOB}/progress", sub=pool.sub, groups="labeling-admins")
+    assert status == 200 and "team" not in body
+
+
+def test_the_user_check_is_cached_briefly(api: Api, pool: Pool, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    real = handler.cognito
+
+    def counting() -> Any:
+        calls.append(1)
+        return real()
+
+    monkeypatch.setattr(handler, "cognito", counting)
+    for _ in range(3):
+        assert api.call("GET", "/api/jobs", sub=pool.sub)[0] == 200
+    assert len(calls) == 2  # one AdminGetUser, one AdminListGroupsForUser
+    api.now = NOW + handler.USER_CHECK_SECONDS
+    assert api.call("GET", "/api/jobs", sub=pool.sub)[0] == 200
+    assert len(calls) == 4
+
+
+def test_cognito_errors_fail_closed_with_503(api: Api, pool: Pool, monkeypatch: pytest.MonkeyPatch) -> None:
+    class Down:
+        def admin_get_user(self, **_kwargs: Any) -> None:
+            raise ClientError(
+                {"Error": {"Code": "TooManyRequestsException", "Message": "slow"}}, "AdminGetUser"
+            )
+
+    monkeypatch.setattr(handler, "cognito", Down)
+    status, body = api.call("GET", "/api/jobs", sub=pool.sub)
+    assert status == 503 and body["error"] == "ServiceUnavailable"

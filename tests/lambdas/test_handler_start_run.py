@@ -79,6 +79,29 @@ def test_valid_input_manifest_starts_labeling_run(configured: Cloud, context: Fa
     assert configured.notifications() == []
 
 
+def test_labels_without_metadata_start_labeling_with_a_warning_in_the_ledger(
+    configured: Cloud, context: FakeContext
+) -> None:
+    # given lines that carry the label attribute but not its -metadata (so they are unlabeled)
+    lines = [json.dumps({**json.loads(input_line(i)), "category": i % 3}) for i in range(3)]
+    lines.append(input_line(3))
+    event, _, _ = drop(configured, "incoming/half.manifest", lines)
+    # when start_run handles the event
+    answer = handler.lambda_handler(event, context)
+    # then the run labels them, and says why in its answer and in the ledger
+    assert answer["status"] == "RUNNING" and answer["manifest"]["kind"] == "input"
+    (warning,) = answer["warnings"]
+    assert warning.startswith("3 line(s) (first: line 1) have label attribute 'category' without")
+    assert "'category-metadata'" in warning and "sent to labeling" in warning
+    assert configured.run(answer["run_id"])["warnings"] == [warning]
+
+
+def test_a_plain_input_manifest_has_no_warnings(configured: Cloud, context: FakeContext) -> None:
+    event, _, _ = drop(configured, "incoming/plain.manifest", [input_line(i) for i in range(2)])
+    answer = handler.lambda_handler(event, context)
+    assert "warnings" not in answer and "warnings" not in configured.run(answer["run_id"])
+
+
 def test_augmented_manifest_skips_labeling_files(configured: Cloud, context: FakeContext) -> None:
     lines = [classification_line(i, i % 3, attribute="my-job") for i in range(9)]
     event, _, _ = drop(configured, "incoming/labeled.manifest", lines)

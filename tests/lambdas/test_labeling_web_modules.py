@@ -17,13 +17,14 @@ from labeling_web.pages import STATIC_DIR
 
 
 def evaluate(expression: str) -> Any:
-    """``expression`` (JavaScript, may use boxes.* and shortcuts.*) evaluated by Node, as JSON."""
+    """``expression`` (JavaScript, may use boxes.*, shortcuts.* and auth.*) evaluated by Node, as JSON."""
     node = shutil.which("node")
     if node is None:
         pytest.fail("node is missing: the project needs Node.js (the CDK CLI runs on it)")
     script = (
         f'const boxes = await import("{(STATIC_DIR / "boxes.js").as_uri()}");\n'
         f'const shortcuts = await import("{(STATIC_DIR / "shortcuts.js").as_uri()}");\n'
+        f'const auth = await import("{(STATIC_DIR / "auth.js").as_uri()}");\n'
         f"console.log(JSON.stringify({expression}));\n"
     )
     result = subprocess.run(
@@ -119,3 +120,38 @@ def test_answers_are_whole_pixels_inside_the_image_without_empty_boxes() -> None
         {"class_id": 0, "left": 10, "top": 6, "width": 21, "height": 10},
         {"class_id": 1, "left": 95, "top": 0, "width": 5, "height": 10},
     ]
+
+
+def test_the_password_rules_the_app_states_and_checks_are_the_user_pools() -> None:
+    from infra.constructs.user_pool import PASSWORD_CHARACTER_CLASSES, PASSWORD_MIN_LENGTH
+
+    policy, hint = evaluate("[auth.PASSWORD_POLICY, auth.passwordHint()]")
+    assert policy == {"minLength": PASSWORD_MIN_LENGTH, "classes": list(PASSWORD_CHARACTER_CLASSES)}
+    assert PASSWORD_MIN_LENGTH == 12 and set(PASSWORD_CHARACTER_CLASSES) == {
+        "lowercase",
+        "uppercase",
+        "digits",
+        "symbols",
+    }
+    assert f"At least {PASSWORD_MIN_LENGTH} characters" in hint
+    # The page's static hint (shown before the script runs) says the same, and the field asks for as much.
+    page = " ".join((STATIC_DIR / "index.html").read_text().split())
+    assert f'<p id="new-password-hint" class="hint">{hint}</p>' in page
+    assert f'minlength="{PASSWORD_MIN_LENGTH}"' in page
+    assert "8 characters" not in page
+
+
+def test_the_app_names_every_password_rule_a_new_password_breaks() -> None:
+    problems = evaluate(
+        '[auth.passwordProblems("short"), auth.passwordProblems("longenoughbutplain"),'
+        ' auth.passwordProblems("Labels-4-gtpipe!")]'
+    )
+
+    assert problems[0] == [
+        "at least 12 characters",
+        "an upper-case letter",
+        "a digit",
+        "a symbol",
+    ]
+    assert problems[1] == ["an upper-case letter", "a digit", "a symbol"]
+    assert problems[2] == []

@@ -309,17 +309,39 @@ def test_invalid_answers_name_the_object_and_the_worker():
         run(boxes)
 
 
-def test_answers_for_unknown_objects_and_mismatched_image_sizes_are_refused():
-    # Given an answer for an object the manifest does not have, and workers reporting different image sizes
+def test_answers_for_unknown_objects_are_refused():
+    # Given an answer for an object the manifest does not have
     event = sample("classification")
     event["answers"].append({**event["answers"][0], "index": 9})
-    boxes = sample("detection")
-    boxes["answers"][1]["answer"]["image_size"] = {"width": 200, "height": 160}
-    # Then both are refused with what is wrong
+    # Then it is refused with what is wrong
     with pytest.raises(ValueError, match="answers for object 9, but the manifest has 4 lines"):
         run(event)
-    with pytest.raises(ValueError, match="object 0: workers report different image sizes"):
-        run(boxes)
+
+
+def test_one_answer_with_another_image_size_cannot_fail_the_output():
+    # Given workers reporting different sizes of object 0's image (answers stored before the server checked)
+    boxes = sample("detection")
+    boxes["answers"][1]["answer"]["image_size"] = {"width": 200, "height": 160}
+    job = JobInfo(**{**boxes["job"], "class_names": tuple(boxes["job"]["class_names"])})
+    answers: dict[int, list[WorkerAnswer]] = {}
+    for item in boxes["answers"]:
+        answers.setdefault(item["index"], []).append(WorkerAnswer(**item))
+    for known in (None, (100, 80)):
+        # When the output is built with the server's size of the image, or without it
+        output = build_output(
+            job,
+            boxes["lines"],
+            answers,
+            workers_per_object=boxes["workers_per_object"],
+            now=dt.datetime.fromisoformat(boxes["now"]),
+            image_sizes={0: known} if known else None,
+        )
+        # Then object 0 is labeled at the server's size (or the size most workers report)
+        first = json.loads(
+            output.files[next(k for k in output.files if k.endswith("output.manifest"))].splitlines()[0]
+        )
+        assert first[job.label_attribute]["image_size"][0]["width"] == 100
+        assert 0 in output.labeled
 
 
 @pytest.mark.parametrize(

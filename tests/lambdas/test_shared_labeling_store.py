@@ -410,7 +410,7 @@ def test_box_answers_are_stored_clean(table: Any) -> None:
         lease.lease_id,
         {"boxes": [box()], "image_size": SIZE, "x": 1},
         7,
-        NOW,
+        NOW + 10,  # 7 of the 10 seconds the lease was held
         username="ann",
     )
     [record] = store.all_answers(table, JOB)[0]

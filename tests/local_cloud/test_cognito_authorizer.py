@@ -21,10 +21,18 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 from moto import mock_aws
+from moto.utilities.utils import load_resource
 
 from local.api_model import AuthorizerModel, MethodModel, RestApiModel, StageModel
 from local.apigateway import ApiGatewayServer
-from local.cognito import CognitoTokenVerifier, Unauthorized, api_gateway_claims, create_user, sign_in
+from local.cognito import (
+    CognitoTokenVerifier,
+    Unauthorized,
+    api_gateway_claims,
+    create_user,
+    install_pool_signing_keys,
+    sign_in,
+)
 from local.sfn import LambdaRegistry
 from local.tls import LocalCertificateAuthority
 from tests.local_cloud.test_api_gateway import call
@@ -64,9 +72,14 @@ def make_pool(cognito: Any, name: str) -> Pool:
 
 @pytest.fixture
 def pools() -> Iterator[tuple[Pool, Pool]]:
-    with mock_aws():
-        cognito = boto3.client("cognito-idp", region_name=REGION)
-        yield make_pool(cognito, "team"), make_pool(cognito, "elsewhere")
+    # As on the local cloud: each pool signs with a key of its own, not moto's published one.
+    keys = install_pool_signing_keys()
+    try:
+        with mock_aws():
+            cognito = boto3.client("cognito-idp", region_name=REGION)
+            yield make_pool(cognito, "team"), make_pool(cognito, "elsewhere")
+    finally:
+        keys.uninstall()
 
 
 @pytest.fixture(scope="module")
@@ -240,3 +253,42 @@ def test_users_need_existing_groups(pools: tuple[Pool, Pool]) -> None:
     team, _ = pools
     with pytest.raises(ValueError, match="no group"):
         create_user(team.cognito, team.pool_id, "fi@example.com", ["labelers", "reviewers"])
+
+
+def test_tokens_signed_with_motos_published_key_are_refused(pools: tuple[Pool, Pool]) -> None:
+    """moto's private key ships with moto: anyone can sign any claims with it (here: a user that does not
+    exist, in the admins group). On AWS only Cognito holds a pool's signing key, so the local cloud signs
+    each pool's tokens with a key of its own and the authorizer trusts that key only (its JWKS is served at
+    ``/<pool id>/.well-known/jwks.json``); real tokens of the pool still verify."""
+    team, _ = pools
+    real = tokens(team, "gi@example.com", ["labelers"])["IdToken"]
+    verifier = CognitoTokenVerifier(team.clients, region=REGION)
+    assert verifier.verify(real, [team.arn])["email"] == "gi@example.com"
+    now = int(time.time())
+    invented = {
+        "sub": "00000000-0000-0000-0000-000000000000",
+        "aud": team.client_id,
+        "iss": f"https://cognito-idp.{REGION}.amazonaws.com/{team.pool_id}",
+        "token_use": "id",
+        "cognito:groups": ["labeling-admins"],
+        "email": "nobody@example.com",
+        "iat": now,
+        "exp": now + 3600,
+    }
+    moto_key = RSAKey.import_key(load_resource("cognitoidp/resources/jwks-private.json"))
+    forged = jwt.encode({"alg": "RS256", "kid": "dummy"}, invented, moto_key)
+    with pytest.raises(Unauthorized, match="signature"):
+        verifier.verify(forged, [team.arn])
+    jwks = json.loads(_jwks(team.pool_id))
+    kid = json.loads(base64.urlsafe_b64decode(real.split(".")[0] + "=="))["kid"]
+    assert kid != "dummy" and kid in {key["kid"] for key in jwks["keys"]}
+
+
+def _jwks(pool_id: str) -> str:
+    from moto.cognitoidp.responses import CognitoIdpJsonWebKeyResponse
+
+    status, _, body = CognitoIdpJsonWebKeyResponse.serve_json_web_key(
+        None, f"/{pool_id}/.well-known/jwks.json", {}
+    )
+    assert status == 200
+    return body.decode() if isinstance(body, bytes) else str(body)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 SAMPLE_BUCKET = "gtpipe-data-bucket"
@@ -31,8 +33,19 @@ def resolve_tokens(value: Any) -> Any:
     return value
 
 
+def bundled_label_categories(synth: Any) -> list[str]:
+    """The class names bundled with start_run's code (its label category file), as the function reads them."""
+    (path,) = Path(synth.app.outdir).glob("gtpipe-bundled/start_run-*/start_run/label-categories.json")
+    return [entry["label"] for entry in json.loads(path.read_text())["labels"]]
+
+
 def synthesized_pipeline_config(synth: Any) -> str:
-    """PIPELINE_CONFIG exactly as the template gives it to start_run, with sample values for references."""
+    """PIPELINE_CONFIG as start_run sees it, with sample values for references: the template's variable plus
+    the label categories bundled with the function's code (the environment leaves them out, 4 KB limit)."""
     functions = synth.main.find_resources("AWS::Lambda::Function")
     start_run = next(f for f in functions.values() if f["Properties"]["Handler"].startswith("start_run."))
-    return str(resolve_tokens(start_run["Properties"]["Environment"]["Variables"]["PIPELINE_CONFIG"]))
+    config = json.loads(
+        str(resolve_tokens(start_run["Properties"]["Environment"]["Variables"]["PIPELINE_CONFIG"]))
+    )
+    config.setdefault("label_categories", bundled_label_categories(synth))
+    return json.dumps(config)

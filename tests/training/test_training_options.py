@@ -116,9 +116,11 @@ def test_model_channel_enables_incremental_training(make_job, digits, hyperparam
     )
 
 
-def test_jpeg_and_rgb_images_of_any_size_train(make_job, digits, hyperparameters):
-    # Given a training channel where some images are RGB JPEGs of odd sizes, referenced by relative path
-    job = make_job(digits[:30], digits[30:40], hyperparameters(30, epochs="1"))
+def test_jpeg_and_rgb_images_of_any_size_train_with_resize(make_job, digits, hyperparameters):
+    # Given a training channel where some images are RGB JPEGs of odd sizes, referenced by relative path,
+    # and resize set (the built-in refuses images smaller than image_shape without it:
+    # tests/fidelity/test_builtin_image_rules.py)
+    job = make_job(digits[:30], digits[30:40], hyperparameters(30, epochs="1", resize="32"))
     channel = job.channels / "train"
     manifest = channel / "train.manifest"
     lines = [json.loads(line) for line in manifest.read_text().splitlines()]

@@ -3,7 +3,7 @@
 // text from the service (titles, instructions, class names) can never become markup.
 
 import { ApiError, LabelingApi, SignInRequired } from "./api.js";
-import { Cognito, signInMessage } from "./auth.js";
+import { Cognito, PASSWORD_POLICY, passwordHint, passwordProblems, signInMessage } from "./auth.js";
 import { BoxEditor, answerBoxes, classColor } from "./boxes.js";
 import { classForKey, isTyping, shortcutFor } from "./shortcuts.js";
 
@@ -150,8 +150,9 @@ async function setNewPassword(event) {
   event.preventDefault();
   if (state.busy || !state.challenge) return;
   const password = $("new-password").value;
-  if (password.length < 8) {
-    fail("The new password needs at least 8 characters.");
+  const problems = passwordProblems(password);
+  if (problems.length) {
+    fail(`The new password needs ${problems.join(", ")}.`);
     $("new-password").focus();
     return;
   }
@@ -345,7 +346,7 @@ async function nextTask(first = false) {
 
 // The job is complete, closed or gone: nothing is wrong, there is just nothing more to do in it.
 function jobClosed(error) {
-  return error instanceof ApiError && (error.code === "JobNotOpen" || error.code === "UnknownJob");
+  return error instanceof ApiError && ["JobNotOpen", "JobExpired", "UnknownJob"].includes(error.code);
 }
 
 function showDone(reason) {
@@ -621,6 +622,8 @@ async function loadConfig() {
 }
 
 function wire() {
+  $("new-password-hint").textContent = passwordHint();
+  $("new-password").minLength = PASSWORD_POLICY.minLength;
   $("sign-in-form").addEventListener("submit", signIn);
   $("new-password-form").addEventListener("submit", setNewPassword);
   $("mfa-form").addEventListener("submit", verifyMfa);

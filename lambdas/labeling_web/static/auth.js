@@ -196,6 +196,38 @@ export class Cognito {
   }
 }
 
+// The user pool's password policy (infra/constructs/user_pool.py: PASSWORD_MIN_LENGTH and
+// PASSWORD_CHARACTER_CLASSES; a test keeps the two, and the page's hint, equal).
+export const PASSWORD_POLICY = Object.freeze({
+  minLength: 12,
+  classes: Object.freeze(["lowercase", "uppercase", "digits", "symbols"]),
+});
+
+// Cognito's character classes: basic Latin letters, digits, and its list of special characters.
+const PASSWORD_CLASSES = {
+  lowercase: { test: /[a-z]/, needs: "a lower-case letter", hint: "lower-case" },
+  uppercase: { test: /[A-Z]/, needs: "an upper-case letter", hint: "upper-case" },
+  digits: { test: /[0-9]/, needs: "a digit", hint: "digits" },
+  symbols: { test: /[\^$*.[\]{}()?"!@#%&/\\,><':;|_~`=+\- ]/, needs: "a symbol", hint: "symbols" },
+};
+
+/** What a new password lacks under PASSWORD_POLICY (empty when it meets it). */
+export function passwordProblems(password) {
+  const problems = [];
+  if (password.length < PASSWORD_POLICY.minLength) problems.push(`at least ${PASSWORD_POLICY.minLength} characters`);
+  for (const name of PASSWORD_POLICY.classes) {
+    if (!PASSWORD_CLASSES[name].test.test(password)) problems.push(PASSWORD_CLASSES[name].needs);
+  }
+  return problems;
+}
+
+/** The rules in one sentence, for the new-password form. */
+export function passwordHint() {
+  const names = PASSWORD_POLICY.classes.map((name) => PASSWORD_CLASSES[name].hint);
+  const listed = names.length > 1 ? `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}` : names[0];
+  return `At least ${PASSWORD_POLICY.minLength} characters, with ${listed}.`;
+}
+
 /** Words a person can act on for a Cognito error. */
 export function signInMessage(error) {
   const messages = {

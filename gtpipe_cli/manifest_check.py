@@ -1,0 +1,76 @@
+"""Checks ``gtpipe submit`` makes before uploading a manifest, with ``start_run``'s own rules.
+
+The rules live in ``lambdas/gtpipe_shared/manifest_hints.py`` (standard library only), loaded like the
+run-id rule (:mod:`gtpipe_cli.naming`): imported when ``lambdas/`` is on the path, otherwise from the
+source tree next to this package.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from gtpipe_cli.errors import CliError, Exit
+
+SHARED_HINTS = Path(__file__).resolve().parents[1] / "lambdas" / "gtpipe_shared" / "manifest_hints.py"
+
+
+@cache
+def shared_hints() -> ModuleType:
+    """The ``gtpipe_shared.manifest_hints`` module (imported, or loaded from the source tree)."""
+    try:
+        from gtpipe_shared import manifest_hints
+
+        return manifest_hints
+    except ImportError:
+        pass
+    name = "gtpipe_cli._shared_manifest_hints"
+    spec = importlib.util.spec_from_file_location(name, SHARED_HINTS)
+    if spec is None or spec.loader is None or not SHARED_HINTS.is_file():
+        raise CliError(
+            f"cannot load the manifest rules from {SHARED_HINTS}: install gtpipe from its source tree "
+            "(make install)",
+            Exit.INPUT_MISSING,
+        )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+def json_lines(body: bytes) -> list[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` of each line that is a JSON object (others are ``start_run``'s to report)."""
+    found = []
+    for number, line in enumerate(body.decode("utf-8", "replace").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            found.append((number, record))
+    return found
+
+
+def is_labeled(record: dict[str, Any]) -> bool:
+    """The line carries a label attribute with its ``-metadata`` (an augmented manifest's line)."""
+    return any(f"{key}-metadata" in record for key in record if not key.endswith("-metadata"))
+
+
+def half_label_warnings(body: bytes) -> list[str]:
+    """``start_run``'s warnings about lines of an unlabeled manifest that look labeled (a label attribute
+    without its ``-metadata``); the configured attribute name is not known here, so only values that look
+    like labels count."""
+    lines = json_lines(body)
+    if not lines or is_labeled(lines[0][1]):
+        return []
+    warnings = shared_hints().HalfLabelWarnings()
+    for number, record in lines:
+        warnings.check(number, record)
+    return [str(message) for message in warnings.messages()]

@@ -1,0 +1,92 @@
+"""The state machine definition as deployed: ``state_machines/pipeline.asl.json`` fitted to the configuration.
+
+SageMaker refuses a volume key for instance types with local NVMe instance storage (g4dn, g5, p3dn, m5d, ...):
+"Local storage volumes are encrypted using a hardware module on the instance. You can't request a
+VolumeKmsKeyId when using an instance type with local storage", and for an endpoint configuration "If you
+specify a value for KmsKeyId when using any nitro-based instances with local storage, the call to
+CreateEndpointConfig fails" (issue 14, finding 11).
+  https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ResourceConfig.html
+  https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_TransformResources.html
+  https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateEndpointConfig.html
+
+The instance types are known at synth, so the definition sends the data key (``${KmsKeyArn}``) where the
+configured instance type has EBS volumes, and leaves it out where the instance's own storage is encrypted by
+hardware. Output keys (``OutputDataConfig.KmsKeyId``, ``TransformOutput.KmsKeyId``) encrypt S3 objects and
+are always sent.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from infra.config import PipelineConfig
+
+_LAMBDAS = str(Path(__file__).resolve().parents[2] / "lambdas")
+if _LAMBDAS not in sys.path:
+    sys.path.append(_LAMBDAS)
+from gtpipe_shared.aws_limits import instance_has_local_storage  # noqa: E402 - needs the path above
+
+DEFINITION_FILE = Path(__file__).resolve().parents[2] / "state_machines" / "pipeline.asl.json"
+
+# Service integration -> (path of the volume key inside Parameters, which configured instance type it uses).
+_VOLUME_KEYS: dict[str, tuple[tuple[str, ...], str]] = {
+    "createTrainingJob": (("ResourceConfig", "VolumeKmsKeyId"), "training"),
+    "createTransformJob": (("TransformResources", "VolumeKmsKeyId"), "transform"),
+    "createEndpointConfig": (("KmsKeyId",), "endpoint"),
+}
+
+
+def _states(states: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every state, including those inside Parallel branches and Map iterators."""
+    for state in states.values():
+        yield state
+        for branch in state.get("Branches", []):
+            yield from _states(branch.get("States", {}))
+        for key in ("Iterator", "ItemProcessor"):
+            if key in state:
+                yield from _states(state[key].get("States", {}))
+
+
+def _integration(resource: str) -> str | None:
+    """``arn:aws:states:::sagemaker:createTrainingJob.sync`` -> ``createTrainingJob``."""
+    if ":sagemaker:" not in resource:
+        return None
+    return resource.rsplit(":", 1)[-1].split(".", 1)[0]
+
+
+def instance_types(config: PipelineConfig) -> dict[str, str]:
+    """The configured instance type of each SageMaker resource the definition creates."""
+    return {
+        "training": config.training.instance_type,
+        "transform": config.transform_instance_type,
+        "endpoint": config.endpoint.instance_type,
+    }
+
+
+def fitted_definition(config: PipelineConfig, definition: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The definition with each volume key removed where its instance type has local instance storage."""
+    document = (
+        json.loads(DEFINITION_FILE.read_text()) if definition is None else json.loads(json.dumps(definition))
+    )
+    types = instance_types(config)
+    for state in _states(document["States"]):
+        integration = _integration(str(state.get("Resource", "")))
+        if integration not in _VOLUME_KEYS:
+            continue
+        path, resource = _VOLUME_KEYS[integration]
+        if not instance_has_local_storage(types[resource]):
+            continue
+        parent = state.get("Parameters", {})
+        for key in path[:-1]:
+            parent = parent.get(key, {})
+        parent.pop(path[-1], None)
+    return document
+
+
+def definition_text(config: PipelineConfig) -> str:
+    """:func:`fitted_definition` as the JSON text the state machine is created with."""
+    return json.dumps(fitted_definition(config), indent=2)
