@@ -299,21 +299,14 @@ def _classification(work: Path, out: Path, sizes: Sizes, report: dict[str, Any])
         "validation_images": len(validation),
         "generate_seconds": round(data_seconds, 3),
     }
-    report["classification"] = job
-    ok = job["exit_code"] == 0 and job["model_artifact_exists"]
-    if ok:
-        try:
-            job["inference"] = _serve_classifier(
-                root / "model", [r.path for r in validation], [r.label for r in validation], sizes.requests
-            )
-        except Exception as exc:  # report and go on with the other job
-            job["inference"] = {"error": f"{type(exc).__name__}: {exc}"}
-            ok = False
-    print(
-        f"classification: exit {job['exit_code']}, {job['wall_seconds']} s on {job.get('device')}",
-        file=sys.stderr,
+    return _finish(
+        "classification",
+        job,
+        report,
+        lambda: _serve_classifier(
+            root / "model", [r.path for r in validation], [r.label for r in validation], sizes.requests
+        ),
     )
-    return ok
 
 
 def _detection(work: Path, out: Path, sizes: Sizes, report: dict[str, Any]) -> bool:
@@ -342,22 +335,30 @@ def _detection(work: Path, out: Path, sizes: Sizes, report: dict[str, Any]) -> b
         "validation_boxes": sum(len(r.objects) for r in validation),
         "generate_seconds": round(data_seconds, 3),
     }
-    report["detection"] = job
+    return _finish(
+        "detection",
+        job,
+        report,
+        lambda: _serve_detector(
+            root / "model", [r.path for r in validation], [len(r.objects) for r in validation], sizes.requests
+        ),
+    )
+
+
+def _finish(
+    name: str, job: dict[str, Any], report: dict[str, Any], serve: Callable[[], dict[str, Any]]
+) -> bool:
+    """Record ``job`` as ``report[name]``, serve its model when it trained, say so on stderr: whether both
+    went well (a serving error is reported in ``job["inference"]``; the other job still runs)."""
+    report[name] = job
     ok = job["exit_code"] == 0 and job["model_artifact_exists"]
     if ok:
         try:
-            job["inference"] = _serve_detector(
-                root / "model",
-                [r.path for r in validation],
-                [len(r.objects) for r in validation],
-                sizes.requests,
-            )
+            job["inference"] = serve()
         except Exception as exc:  # report it; the run fails
             job["inference"] = {"error": f"{type(exc).__name__}: {exc}"}
             ok = False
-    print(
-        f"detection: exit {job['exit_code']}, {job['wall_seconds']} s on {job.get('device')}", file=sys.stderr
-    )
+    print(f"{name}: exit {job['exit_code']}, {job['wall_seconds']} s on {job.get('device')}", file=sys.stderr)
     return ok
 
 

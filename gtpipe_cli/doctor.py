@@ -37,7 +37,7 @@ from botocore.exceptions import (
 )
 
 from gtpipe_cli.errors import CliError, Exit
-from gtpipe_cli.target import OUTPUTS_FILE, TargetOptions, aws_session
+from gtpipe_cli.target import TargetOptions, aws_session, local_session
 
 if TYPE_CHECKING:
     from infra.config import PipelineConfig
@@ -152,6 +152,15 @@ def _uncheckable(error: Exception) -> str | None:
     if isinstance(error, BotoCoreError):
         return type(error).__name__
     return None
+
+
+def _cannot_check(error: Exception, name: str, cannot: str, fix: str, docs: str) -> CheckResult:
+    """WARN ``<cannot> (<why>)`` for a call that could not be answered; re-raises an error that stops the
+    whole doctor (see ``_uncheckable``)."""
+    why = _uncheckable(error)
+    if why is None:
+        raise error
+    return CheckResult("WARN", name, f"{cannot} ({why})", fix, docs)
 
 
 # --- the configuration -------------------------------------------------------------------------------------
@@ -372,13 +381,10 @@ def check_workforce(sagemaker: Any, config: PipelineConfig | None) -> CheckResul
             for workforce in page.get("Workforces", [])
         ]
     except (ClientError, BotoCoreError) as error:
-        why = _uncheckable(error)
-        if why is None:
-            raise
-        return CheckResult(
-            "WARN",
+        return _cannot_check(
+            error,
             name,
-            f"cannot list the private workforces ({why})",
+            "cannot list the private workforces",
             "allow sagemaker:ListWorkforces, or look in the console (Ground Truth > Labeling workforces > "
             "Private)",
             WORKFORCE_DOCS,
@@ -612,13 +618,10 @@ def check_powertools_layer(lambda_client: Any, layer_arn: str) -> CheckResult:
                 "set gtpipe:powertoolsLayerVersion to a version published in this region",
                 POWERTOOLS_DOCS,
             )
-        why = _uncheckable(error)
-        if why is None:
-            raise
-        return CheckResult(
-            "WARN",
+        return _cannot_check(
+            error,
             name,
-            f"cannot check {layer_arn} ({why})",
+            f"cannot check {layer_arn}",
             "allow lambda:GetLayerVersion on the layer, or compare with the Powertools docs",
             POWERTOOLS_DOCS,
         )
@@ -692,26 +695,7 @@ def doctor_session(options: TargetOptions) -> tuple[boto3.session.Session, str |
     if not options.local:
         session = aws_session(options.region, options.profile)
         return session, None, f"region {session.region_name}"
-    path = Path(options.state_dir) / OUTPUTS_FILE
-    try:
-        outputs = dict(json.loads(path.read_text()))
-    except FileNotFoundError:
-        raise CliError(
-            f"the local cloud is not running ({path} is missing): run `make local-up` first",
-            Exit.INPUT_MISSING,
-        ) from None
-    except (OSError, ValueError) as error:
-        raise CliError(f"cannot read {path}: {error}", Exit.INPUT_MISSING) from None
-    missing = [
-        n for n in ("AwsEndpointUrl", "Region", "AccessKeyId", "SecretAccessKey") if not outputs.get(n)
-    ]
-    if missing:
-        raise CliError(f"{path} has no {', '.join(missing)}: restart the local cloud", Exit.UNAVAILABLE)
-    session = boto3.session.Session(
-        aws_access_key_id=str(outputs["AccessKeyId"]),
-        aws_secret_access_key=str(outputs["SecretAccessKey"]),
-        region_name=str(outputs["Region"]),
-    )
+    _, outputs, session = local_session(Path(options.state_dir))
     endpoint = str(outputs["AwsEndpointUrl"])
     return session, endpoint, f"the local cloud at {endpoint} (region {session.region_name})"
 

@@ -1,46 +1,24 @@
 """Checks ``gtpipe submit`` makes before uploading a manifest, with ``start_run``'s own rules.
 
-The rules live in ``lambdas/gtpipe_shared/manifest_hints.py`` (standard library only), loaded like the
+The rules live in ``lambdas/gtpipe_shared/manifest_hints.py`` (standard library only), loaded as the
 run-id rule (:mod:`gtpipe_cli.naming`): imported when ``lambdas/`` is on the path, otherwise from the
 source tree next to this package.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from functools import cache
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from gtpipe_cli.errors import CliError, Exit
-
-SHARED_HINTS = Path(__file__).resolve().parents[1] / "lambdas" / "gtpipe_shared" / "manifest_hints.py"
+from gtpipe_cli.naming import load_shared
 
 
 @cache
 def shared_hints() -> ModuleType:
     """The ``gtpipe_shared.manifest_hints`` module (imported, or loaded from the source tree)."""
-    try:
-        from gtpipe_shared import manifest_hints
-
-        return manifest_hints
-    except ImportError:
-        pass
-    name = "gtpipe_cli._shared_manifest_hints"
-    spec = importlib.util.spec_from_file_location(name, SHARED_HINTS)
-    if spec is None or spec.loader is None or not SHARED_HINTS.is_file():
-        raise CliError(
-            f"cannot load the manifest rules from {SHARED_HINTS}: install gtpipe from its source tree "
-            "(make install)",
-            Exit.INPUT_MISSING,
-        )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
+    return load_shared("manifest_hints", "the manifest rules")
 
 
 def json_lines(body: bytes) -> list[tuple[int, dict[str, Any]]]:

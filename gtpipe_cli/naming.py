@@ -8,35 +8,44 @@ editable mode by ``make install``). It only needs the standard library.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import sys
 from functools import cache
 from pathlib import Path
 from types import ModuleType
 
 from gtpipe_cli.errors import CliError, Exit
 
-SHARED_NAMING = Path(__file__).resolve().parents[1] / "lambdas" / "gtpipe_shared" / "naming.py"
+SHARED_DIR = Path(__file__).resolve().parents[1] / "lambdas" / "gtpipe_shared"
+SHARED_NAMING = SHARED_DIR / "naming.py"
+
+
+def load_shared(module: str, what: str) -> ModuleType:
+    """The ``gtpipe_shared.<module>`` module (imported, or loaded from the source tree); ``what`` (``the
+    run-id rule``) names it when it cannot be loaded."""
+    try:
+        return importlib.import_module(f"gtpipe_shared.{module}")
+    except ImportError:
+        pass
+    path = SHARED_DIR / f"{module}.py"
+    name = f"gtpipe_cli._shared_{module}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None or not path.is_file():
+        raise CliError(
+            f"cannot load {what} from {path}: install gtpipe from its source tree (make install)",
+            Exit.INPUT_MISSING,
+        )
+    loaded = importlib.util.module_from_spec(spec)
+    sys.modules[name] = loaded  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(loaded)
+    return loaded
 
 
 @cache
 def shared_naming() -> ModuleType:
     """The ``gtpipe_shared.naming`` module (imported, or loaded from the source tree)."""
-    try:
-        from gtpipe_shared import naming
-
-        return naming
-    except ImportError:
-        pass
-    spec = importlib.util.spec_from_file_location("gtpipe_cli._shared_naming", SHARED_NAMING)
-    if spec is None or spec.loader is None or not SHARED_NAMING.is_file():
-        raise CliError(
-            f"cannot load the run-id rule from {SHARED_NAMING}: install gtpipe from its source tree "
-            "(make install)",
-            Exit.INPUT_MISSING,
-        )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_shared("naming", "the run-id rule")
 
 
 def run_id_for(bucket: str, key: str, version_id: str | None) -> str:

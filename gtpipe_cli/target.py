@@ -188,24 +188,7 @@ def resolve_target(options: TargetOptions) -> Target:
 
 def local_target(state_dir: Path) -> Target:
     """The local cloud described by ``<state_dir>/outputs.json``."""
-    path = state_dir / OUTPUTS_FILE
-    try:
-        outputs = dict(json.loads(path.read_text()))
-    except FileNotFoundError:
-        raise CliError(
-            f"the local cloud is not running ({path} is missing): run `make local-up` first",
-            Exit.INPUT_MISSING,
-        ) from None
-    except (OSError, ValueError) as error:
-        raise CliError(f"cannot read {path}: {error}", Exit.INPUT_MISSING) from None
-    for name in ("AwsEndpointUrl", "Region", "AccessKeyId", "SecretAccessKey"):
-        if not outputs.get(name):
-            raise CliError(f"{path} has no {name}: restart the local cloud (make local-up)", Exit.UNAVAILABLE)
-    session = boto3.session.Session(
-        aws_access_key_id=str(outputs["AccessKeyId"]),
-        aws_secret_access_key=str(outputs["SecretAccessKey"]),
-        region_name=str(outputs["Region"]),
-    )
+    path, outputs, session = local_session(state_dir)
     return Target(
         "local",
         f"the local cloud at {outputs['AwsEndpointUrl']} ({path})",
@@ -216,6 +199,34 @@ def local_target(state_dir: Path) -> Target:
         api_key=str(outputs["ApiKey"]) if outputs.get("ApiKey") else None,
         hint_flags="--local",
     )
+
+
+def local_session(state_dir: Path) -> tuple[Path, dict[str, Any], boto3.session.Session]:
+    """``<state_dir>/outputs.json``, its outputs (the stack's, once deployed) and a session with the local
+    cloud's credentials and region; one error line when the local cloud is not running."""
+    path = state_dir / OUTPUTS_FILE
+    try:
+        outputs = dict(json.loads(path.read_text()))
+    except FileNotFoundError:
+        raise CliError(
+            f"the local cloud is not running ({path} is missing): run `make local-up` first",
+            Exit.INPUT_MISSING,
+        ) from None
+    except (OSError, ValueError) as error:
+        raise CliError(f"cannot read {path}: {error}", Exit.INPUT_MISSING) from None
+    missing = [
+        n for n in ("AwsEndpointUrl", "Region", "AccessKeyId", "SecretAccessKey") if not outputs.get(n)
+    ]
+    if missing:
+        raise CliError(
+            f"{path} has no {', '.join(missing)}: restart the local cloud (make local-up)", Exit.UNAVAILABLE
+        )
+    session = boto3.session.Session(
+        aws_access_key_id=str(outputs["AccessKeyId"]),
+        aws_secret_access_key=str(outputs["SecretAccessKey"]),
+        region_name=str(outputs["Region"]),
+    )
+    return path, outputs, session
 
 
 def stack_names(prefix: str) -> tuple[str, str]:

@@ -584,6 +584,16 @@ class TemplateResolver:
         return result
 
 
+def property_text(value: Any) -> str:
+    """A resolved property value as the text a service stores: ``true``/``false``, JSON for objects and
+    lists, else ``str``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return str(value)
+
+
 def _stable(order: list[str]) -> Callable[[str], int]:
     positions = {name: index for index, name in enumerate(order)}
     return lambda name: positions.get(name, len(positions))

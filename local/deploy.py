@@ -51,7 +51,15 @@ from .api_model import (
     Throttle,
     UsagePlanModel,
 )
-from .cfn import CloudAssembly, Environment, ResourceState, StackArtifact, TemplateError, TemplateResolver
+from .cfn import (
+    CloudAssembly,
+    Environment,
+    ResourceState,
+    StackArtifact,
+    TemplateError,
+    TemplateResolver,
+    property_text,
+)
 from .fidelity import (
     AccountState,
     PrivateWorkforce,
@@ -578,7 +586,7 @@ class LocalDeployer:
             "ContentBasedDeduplication",
             "SqsManagedSseEnabled",
         )
-        attributes = {key: _text(props[key]) for key in attribute_names if key in props}
+        attributes = {key: property_text(props[key]) for key in attribute_names if key in props}
         if "RedrivePolicy" in props:
             attributes["RedrivePolicy"] = json.dumps(props["RedrivePolicy"])
         url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
@@ -625,7 +633,9 @@ class LocalDeployer:
             arn=arn,
             handler=str(props["Handler"]),
             code_dir=self._code_dir(ctx, logical_id, props["Code"]),
-            environment={key: self._rewrite_endpoints(_text(value)) for key, value in variables.items()},
+            environment={
+                key: self._rewrite_endpoints(property_text(value)) for key, value in variables.items()
+            },
             timeout_seconds=int(props.get("Timeout", 3)),
             memory_mb=int(props.get("MemorySize", 128)),
             runtime=runtime,
@@ -684,7 +694,7 @@ class LocalDeployer:
         else:
             raise TemplateError(f"{ctx.name}: {logical_id}: state machine without a definition")
         for key, value in (props.get("DefinitionSubstitutions") or {}).items():
-            definition = definition.replace("${" + key + "}", _text(value))
+            definition = definition.replace("${" + key + "}", property_text(value))
         leftover = sorted(set(re.findall(r"\$\{([A-Za-z0-9_]+)\}", definition)))
         if leftover:
             raise TemplateError(
@@ -1121,14 +1131,6 @@ def _throttle(value: Any) -> Throttle | None:
     return Throttle(
         rate_limit=float(value.get("RateLimit", 10000)), burst_limit=int(value.get("BurstLimit", 5000))
     )
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict | list):
-        return json.dumps(value)
-    return str(value)
 
 
 def describe_support() -> dict[str, Any]:

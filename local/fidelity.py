@@ -43,7 +43,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from .cfn import Environment, TemplateError
+from .cfn import Environment, TemplateError, property_text
 
 _LAMBDAS = str(Path(__file__).resolve().parents[1] / "lambdas")
 if _LAMBDAS not in sys.path:
@@ -251,7 +251,7 @@ def check_alarm(clients: Callable[[str], Any], env: Environment, name: str, prop
 def check_lambda_environment(props: Mapping[str, Any]) -> None:
     """CreateFunction: at most 4 KB of environment variables, measured as Lambda measures them."""
     variables = (props.get("Environment") or {}).get("Variables") or {}
-    problem = lambda_environment_problem({str(k): _text(v) for k, v in variables.items()})
+    problem = lambda_environment_problem({str(k): property_text(v) for k, v in variables.items()})
     if problem:
         raise DeployRejected(
             f'Resource handler returned message: "{problem}" (Service: Lambda, Status Code: 400) [InvalidParameterValueException]'
@@ -268,7 +268,7 @@ def stage_logging(stage: Mapping[str, Any]) -> str | None:
     for setting in settings:
         if str(setting.get("LoggingLevel") or "OFF").upper() != "OFF":
             return f"execution logging (LoggingLevel {setting['LoggingLevel']})"
-        if _text(setting.get("DataTraceEnabled", False)).lower() == "true":
+        if property_text(setting.get("DataTraceEnabled", False)).lower() == "true":
             return "execution logging (DataTraceEnabled)"
     return None
 
@@ -355,11 +355,3 @@ def check_resource(
         check_alarm(clients, env, name, props)
     elif resource_type == "AWS::Lambda::Function":
         check_lambda_environment(props)
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict | list):
-        return json.dumps(value)
-    return str(value)

@@ -230,7 +230,9 @@ def label_in_browser(cloud: Any, labeled: Labeled) -> None:
                 ),
             )
             page.on("pageerror", lambda error: labeled.problems.append(f"page error: {error}"))
-            page.goto(cloud.outputs["LabelingUrl"])
+            # The stage URL without its slash, as people type it: the app redirects to ``/<stage>/`` so that
+            # its relative script paths resolve (the whole flow below needs them).
+            page.goto(cloud.outputs["LabelingUrl"].rstrip("/"))
             page.fill("#username", username)
             page.fill("#password", temporary)
             page.click("#sign-in")

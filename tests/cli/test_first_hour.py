@@ -51,15 +51,21 @@ def local_s3(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Target:
         yield target
 
 
-def test_submit_local_says_which_images_no_simulated_labeler_can_answer(
-    local_s3: Target, tmp_path: Path
-) -> None:
+def unlabeled_pets(tmp_path: Path) -> tuple[Path, Path]:
+    """A folder with cat.png and dog.png, and an unlabeled manifest of the two (refs relative to it)."""
     images = tmp_path / "pets"
     images.mkdir()
     for name in ("cat.png", "dog.png"):
         (images / name).write_bytes(b"\x89PNG\r\n\x1a\n")
     manifest = tmp_path / "pets.manifest"
     manifest.write_text('{"source-ref": "cat.png"}\n{"source-ref": "dog.png"}\n')
+    return images, manifest
+
+
+def test_submit_local_says_which_images_no_simulated_labeler_can_answer(
+    local_s3: Target, tmp_path: Path
+) -> None:
+    images, manifest = unlabeled_pets(tmp_path)
 
     result = gtpipe("submit", str(manifest), "--images", str(images), "--local")
 
@@ -71,12 +77,7 @@ def test_submit_local_says_which_images_no_simulated_labeler_can_answer(
 def test_submit_local_adds_reference_answers_with_refs_pointed_at_the_uploads(
     local_s3: Target, tmp_path: Path
 ) -> None:
-    images = tmp_path / "pets"
-    images.mkdir()
-    for name in ("cat.png", "dog.png"):
-        (images / name).write_bytes(b"\x89PNG\r\n\x1a\n")
-    manifest = tmp_path / "pets.manifest"
-    manifest.write_text('{"source-ref": "cat.png"}\n{"source-ref": "dog.png"}\n')
+    images, manifest = unlabeled_pets(tmp_path)
     answers = tmp_path / "answers.jsonl"
     answers.write_text('{"source-ref": "cat.png", "label": 0}\n\n{"source-ref": "dog.png", "label": "dog"}\n')
     reference = Path(local_s3.outputs["WorkforceReferenceLabels"])

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from local.cfn import CloudAssembly, Environment
 from local.deploy import Deployment, LocalDeployer
 from local.fidelity import AccountState
 from tests.infra.conftest import Synthesized, synthesize
+from tests.local_cloud.test_cognito_deployment import clients as clients  # a fixture, re-exported
 
 ENV = Environment()
 Clients = Callable[[str], Any]
@@ -30,19 +29,6 @@ Clients = Callable[[str], Any]
 def synth() -> Synthesized:
     """The app with cdk.json's configuration, synthesized once for the corpus."""
     return synthesize()
-
-
-@pytest.fixture
-def clients() -> Iterator[Clients]:
-    with mock_aws():
-        made: dict[str, Any] = {}
-
-        def client(service: str) -> Any:
-            if service not in made:
-                made[service] = boto3.client(service, region_name=ENV.region)
-            return made[service]
-
-        yield client
 
 
 def data_key(synth: Synthesized) -> dict[str, Any]:

@@ -27,12 +27,13 @@ from typing import Any
 
 import pytest
 
-from local.api_model import MethodModel, RestApiModel, StageModel
+from local.api_model import RestApiModel, StageModel
 from local.apigateway import ApiGatewayServer, gateway_response_resource
 from local.sfn import LambdaRegistry, LambdaServiceError
 from local.sfn.lambdas import SYNC_PAYLOAD_LIMIT_BYTES
 from local.tls import LocalCertificateAuthority
 from tests.infra.conftest import Synthesized
+from tests.local_cloud.test_api_gateway import proxy_method
 
 # Powertools reads these when the handler module is imported.
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "gtpipe")
@@ -67,15 +68,7 @@ def prediction_api(synth: Synthesized, *, gateway_responses: bool = True) -> Res
     assert len(apis) == 1, apis
     logical_id, props = next(iter(apis.items()))
     api = RestApiModel(id="predictapi", name=props["Name"], binary_media_types=props["BinaryMediaTypes"])
-    api.methods[("/predict", "POST")] = MethodModel(
-        resource_id="predict",
-        resource_path="/predict",
-        http_method="POST",
-        authorization_type="NONE",
-        api_key_required=False,
-        integration_type="AWS_PROXY",
-        function_arn=PREDICT_ARN,
-    )
+    api.methods[("/predict", "POST")] = proxy_method("predict", "/predict", "POST", PREDICT_ARN)
     api.stages["v1"] = StageModel(name="v1", deployment_id="deployment")
     if gateway_responses:
         deploying = SimpleNamespace(deployment=SimpleNamespace(apis={api.id: api}))

@@ -48,21 +48,9 @@ class Api:
     context: FakeContext
     now: float = NOW
 
-    def call(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        *,
-        sub: str = ANN,
-        username: str = "ann",
-        groups: Any = "labelers",
-        email: str = "ann@example.com",
-        raw_body: str | None = None,
-    ) -> tuple[int, dict[str, Any]]:
-        response = self.respond(
-            method, path, body, sub=sub, username=username, groups=groups, email=email, raw_body=raw_body
-        )
+    def call(self, method: str, path: str, body: Any = None, **caller: Any) -> tuple[int, dict[str, Any]]:
+        """``respond``'s status code and parsed body; ``caller`` as ``respond``'s keyword arguments."""
+        response = self.respond(method, path, body, **caller)
         return response["statusCode"], json.loads(response["body"])
 
     def respond(

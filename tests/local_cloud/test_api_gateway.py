@@ -26,32 +26,37 @@ FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:echo"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
 
 
+def proxy_method(
+    resource_id: str, path: str, http_method: str, function_arn: str = FUNCTION_ARN, **options: Any
+) -> MethodModel:
+    """A Lambda proxy method, unauthenticated and without an API key unless ``options`` say otherwise."""
+    settings: dict[str, Any] = {"authorization_type": "NONE", "api_key_required": False, **options}
+    return MethodModel(
+        resource_id=resource_id,
+        resource_path=path,
+        http_method=http_method,
+        integration_type="AWS_PROXY",
+        function_arn=function_arn,
+        **settings,
+    )
+
+
 def api_model(
     *, auth: str = "NONE", api_key: bool = False, rate: float = 1000, burst: int = 1000
 ) -> RestApiModel:
     api = RestApiModel(id="abc123", name="test", binary_media_types=["image/png", "application/x-image"])
     api.resource_paths = {"root": "/", "res": "/predict", "item": "/items/{id}"}
     api.validators["val"] = (True, True)
-    api.methods[("/predict", "POST")] = MethodModel(
-        resource_id="res",
-        resource_path="/predict",
-        http_method="POST",
+    api.methods[("/predict", "POST")] = proxy_method(
+        "res",
+        "/predict",
+        "POST",
         authorization_type=auth,
         api_key_required=api_key,
-        integration_type="AWS_PROXY",
-        function_arn=FUNCTION_ARN,
         request_parameters={"method.request.header.Content-Type": True},
         validator_id="val",
     )
-    api.methods[("/items/{id}", "GET")] = MethodModel(
-        resource_id="item",
-        resource_path="/items/{id}",
-        http_method="GET",
-        authorization_type="NONE",
-        api_key_required=False,
-        integration_type="AWS_PROXY",
-        function_arn=FUNCTION_ARN,
-    )
+    api.methods[("/items/{id}", "GET")] = proxy_method("item", "/items/{id}", "GET")
     api.stages["v1"] = StageModel(
         name="v1",
         deployment_id="dep",

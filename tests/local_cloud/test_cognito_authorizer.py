@@ -23,7 +23,7 @@ from joserfc.jwk import RSAKey
 from moto import mock_aws
 from moto.utilities.utils import load_resource
 
-from local.api_model import AuthorizerModel, MethodModel, RestApiModel, StageModel
+from local.api_model import AuthorizerModel, RestApiModel, StageModel
 from local.apigateway import ApiGatewayServer
 from local.cognito import (
     CognitoTokenVerifier,
@@ -35,7 +35,7 @@ from local.cognito import (
 )
 from local.sfn import LambdaRegistry
 from local.tls import LocalCertificateAuthority
-from tests.local_cloud.test_api_gateway import call
+from tests.local_cloud.test_api_gateway import call, proxy_method
 
 REGION = "us-east-1"
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:labeling-api"
@@ -94,14 +94,12 @@ def echo(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def labeling_api(provider_arn: str, scopes: list[str] | None = None) -> RestApiModel:
     api = RestApiModel(id="lab123", name="labeling")
     api.authorizers["auth1"] = AuthorizerModel("auth1", "team", "COGNITO_USER_POOLS", (provider_arn,))
-    api.methods[("/api/jobs", "GET")] = MethodModel(
-        resource_id="jobs",
-        resource_path="/api/jobs",
-        http_method="GET",
+    api.methods[("/api/jobs", "GET")] = proxy_method(
+        "jobs",
+        "/api/jobs",
+        "GET",
+        FUNCTION_ARN,
         authorization_type="COGNITO_USER_POOLS",
-        api_key_required=False,
-        integration_type="AWS_PROXY",
-        function_arn=FUNCTION_ARN,
         authorizer_id="auth1",
         authorization_scopes=scopes or [],
     )

@@ -18,11 +18,10 @@ from typing import Any
 
 import pytest
 
-from local.api_model import MethodModel
 from local.apigateway import ApiGatewayServer
 from local.sfn import LambdaRegistry
 from local.tls import LocalCertificateAuthority
-from tests.local_cloud.test_api_gateway import FUNCTION_ARN, api_model
+from tests.local_cloud.test_api_gateway import FUNCTION_ARN, api_model, proxy_method
 
 TIMEOUT = 5.0
 
@@ -39,15 +38,7 @@ def ca(tmp_path_factory: pytest.TempPathFactory) -> LocalCertificateAuthority:
 @pytest.fixture
 def gateway(ca: LocalCertificateAuthority) -> Iterator[ApiGatewayServer]:
     api = api_model()
-    api.methods[("/", "GET")] = MethodModel(
-        resource_id="root",
-        resource_path="/",
-        http_method="GET",
-        authorization_type="NONE",
-        api_key_required=False,
-        integration_type="AWS_PROXY",
-        function_arn=FUNCTION_ARN,
-    )
+    api.methods[("/", "GET")] = proxy_method("root", "/", "GET")
     server = ApiGatewayServer(
         api,
         LambdaRegistry({FUNCTION_ARN: echo}).invoke,
