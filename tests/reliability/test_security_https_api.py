@@ -104,8 +104,12 @@ def test_bad_images_over_https_get_the_handlers_4xx(api_cloud: Any, api: Predict
     assert answer == {"error": answer["error"], "code": case.expect["code"]}
     assert case.expect["contains"] in answer["error"]
     assert b"Traceback" not in response.body
-    # and predict ran exactly once for it and stopped at validation (no endpoint lookup: no 503 NoModel)
     calls = predict_calls(api_cloud)[before:]
+    if case.expect.get("https_answered_by") == "gateway":
+        # and an image whose base64 event is over Lambda's 6 MB never reaches predict: the gateway answers
+        assert calls == []
+        return
+    # and predict ran exactly once for it and stopped at validation (no endpoint lookup: no 503 NoModel)
     assert len(calls) == 1
     assert json.loads(calls[0].result["body"])["code"] == case.expect["code"]
 
