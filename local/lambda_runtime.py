@@ -75,6 +75,16 @@ def error_class(error_type: str) -> type[LambdaFunctionError]:
         return cls
 
 
+HOST_CLOCK_VARIABLES = (
+    "LD_PRELOAD",
+    "FAKETIME",
+    "FAKETIME_NO_CACHE",
+    "FAKETIME_DONT_RESET",
+    "DONT_FAKE_MONOTONIC",
+)
+"""Variables that set this machine's clock for a process (libfaketime): the workers keep the host's clock."""
+
+
 @dataclass
 class AsyncInvokeConfig:
     """How Lambda retries asynchronous invocations (``AWS::Lambda::EventInvokeConfig``, function DLQ)."""
@@ -358,6 +368,9 @@ class LambdaRuntime:
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
             "POWERTOOLS_TRACE_DISABLED": "1",
         }
+        # The machine's clock: every emulated service shares one notion of "now", as AWS's services share
+        # one synchronized clock. Only libfaketime's settings cross, when a moved clock is being tested.
+        env.update({name: os.environ[name] for name in HOST_CLOCK_VARIABLES if name in os.environ})
         env.update(self.base_environment)
         env.update(spec.environment)
         # Reserved variables: Lambda sets these itself and ignores function configuration for them.
