@@ -6,6 +6,7 @@ KEEP=1`` and ``local.cli up`` with another configuration."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import logging
@@ -180,7 +181,8 @@ def test_a_simulated_labeler_without_an_answer_releases_the_task_warns_and_notes
 
 def test_the_progress_line_ends_with_the_labelers_warning() -> None:
     reference = Path("/nonexistent/reference-labels.jsonl")
-    run = {"run_id": RUN_ID, "status": "RUNNING", "created_at": "2026-01-01T10:00:00Z"}
+    started = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=3)
+    run = {"run_id": RUN_ID, "status": "RUNNING", "created_at": started.strftime("%Y-%m-%dT%H:%M:%SZ")}
     snapshot = RunProgress(RUN_ID, "RUNNING", "RUNNING", "LabelWithTeam", run=run, notes=["WARNING: 3 ..."])
     assert snapshot.line().endswith("WARNING: 3 ...")
     assert FollowDisplay(io.StringIO(), tty=False).line(snapshot).endswith("WARNING: 3 ...")

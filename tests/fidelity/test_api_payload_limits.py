@@ -33,7 +33,7 @@ from local.sfn import LambdaRegistry, LambdaServiceError
 from local.sfn.lambdas import SYNC_PAYLOAD_LIMIT_BYTES
 from local.tls import LocalCertificateAuthority
 from tests.infra.conftest import Synthesized
-from tests.local_cloud.test_api_gateway import proxy_method
+from tests.local_cloud.test_api_gateway import proxy_method, start
 
 # Powertools reads these when the handler module is imported.
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "gtpipe")
@@ -92,14 +92,7 @@ def registry(monkeypatch: pytest.MonkeyPatch) -> LambdaRegistry:
 
 
 def serve(ca: LocalCertificateAuthority, api: RestApiModel, registry: LambdaRegistry) -> ApiGatewayServer:
-    return ApiGatewayServer(
-        api,
-        registry.invoke,
-        ssl_context=ca.server_context(),
-        account_id="123456789012",
-        region="us-east-1",
-        access_key_id="AKIALOCALTEST0000000",
-    ).start()
+    return start(ca, api, registry)
 
 
 @pytest.fixture

@@ -103,8 +103,11 @@ def ca(tmp_path_factory: pytest.TempPathFactory) -> LocalCertificateAuthority:
     return LocalCertificateAuthority(tmp_path_factory.mktemp("tls") / "ca.pem")
 
 
-def start(ca: LocalCertificateAuthority, api: RestApiModel) -> ApiGatewayServer:
-    registry = LambdaRegistry({FUNCTION_ARN: echo})
+def start(
+    ca: LocalCertificateAuthority, api: RestApiModel, registry: LambdaRegistry | None = None
+) -> ApiGatewayServer:
+    """A started local gateway for ``api`` (functions: ``registry``, else the echo function)."""
+    registry = registry or LambdaRegistry({FUNCTION_ARN: echo})
     return ApiGatewayServer(
         api,
         registry.invoke,
