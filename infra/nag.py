@@ -70,6 +70,16 @@ PIPELINE_STACK_SUPPRESSIONS = (
     ),
     Suppression(
         "AwsSolutions-IAM5",
+        "The endpoint function reads the status of the pipeline's executions (DescribeExecution) to take over "
+        "the endpoint lock of a run that ended without releasing it; execution names are run ids known only "
+        "at run time, and the grant names the one state machine.",
+        (
+            "regex:/^Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
+            "[A-Za-z0-9-]+-pipeline:\\*$/",
+        ),
+    ),
+    Suppression(
+        "AwsSolutions-IAM5",
         "SageMaker jobs write to log groups it names per job under /aws/sagemaker/.",
         ("Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/*",),
     ),

@@ -666,6 +666,23 @@ class Pipeline(Construct):
                 resources=[self.state_machine_arn],
             )
         )
+        # A deploy takes over the endpoint lock of a run whose execution ended without releasing it; it asks
+        # DescribeExecution, whose resource type is the execution
+        # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsstepfunctions.html).
+        self.endpoint.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="EndpointLockHolder",
+                actions=["states:DescribeExecution"],
+                resources=[
+                    stack.format_arn(
+                        service="states",
+                        resource="execution",
+                        resource_name=f"{self.state_machine_name}:*",
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
+            )
+        )
         # VerifyEndpoint registers the variant with Application Auto Scaling and puts a target-tracking policy.
         # Application Auto Scaling validates that the *caller* holds the target service's and CloudWatch's
         # permissions before it accepts either call ("Additional required IAM permissions", SageMaker endpoints:

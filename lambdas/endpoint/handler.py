@@ -12,15 +12,28 @@ Three entry shapes:
 3. ``{"action": "verify", ...}``: confirm the endpoint serves the expected config (a blue/green rollback
    ends InService on the *old* config, which would otherwise go unnoticed) and (re)apply auto scaling,
    which has to be removed before an update and re-registered after it.
-4. ``{"action": "cleanup", ...}`` (after FailedDeployment/FailedVerification): roll back what the failed
-   run created, as CloudFormation rolls back a failed stack. An endpoint created by this run (created after
-   the execution started) never served a published model, yet bills per instance-hour while it exists
+4. ``{"action": "cleanup", ...}`` (after FailedDeployment/FailedVerification/FailedPublish): roll back what
+   the failed run created, as CloudFormation rolls back a failed stack. An endpoint created by this run
+   (created after the execution started, and serving this run's endpoint config: with concurrent runs the
+   endpoint may have been created by another run meanwhile) never served a published model, yet bills per
+   instance-hour while it exists
    (https://aws.amazon.com/sagemaker/pricing/): it is deleted. An endpoint that existed before the run
    serves the published model (a blue/green update that failed or rolled back keeps the old fleet) and is
    kept. One that cannot be deleted yet (still Creating after a deployment timeout; DeleteEndpoint needs a
    settled endpoint) is reported as left running with its instance type and count, so the ledger and the
    notification say what is still billing. Endpoint configurations and models have no charge and stay
    for diagnosis (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DeleteEndpoint.html).
+   Cleanup also releases the endpoint lock (below) when this run holds it.
+5. ``{"action": "release", ...}`` (after Publish): release the endpoint lock.
+
+**The endpoint lock.** One item per endpoint in the task-token table (``endpoint#<name>``) is both the
+deployment's task token and a lock held by one run from its deploy until it has verified and published (or
+cleaned up after a failure). Without it, a second run could start its update while the first run's
+VerifyEndpoint or Publish is still to come: the first run would verify against the second run's config and
+fail, its cleanup could delete the endpoint the second run serves from, and the two Publish steps could write
+``@serving`` in the opposite order of the deployments. Another run's deploy answers ``EndpointBusy`` (retried
+by DeployEndpoint) while the holder's execution is RUNNING; the lock of an execution that ended without
+releasing it (stopped, timed out) is taken over (DescribeExecution of the stored ``execution_arn``).
 """
 
 from __future__ import annotations
@@ -55,7 +68,8 @@ TOKEN_GONE_ERRORS = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 
 
-# A token younger than this belongs to a deployment that is starting or finishing right now.
+# A lock item without an execution ARN (written before the lock existed) younger than this belongs to a
+# deployment that is starting or finishing right now; an older one was abandoned.
 TOKEN_STALE_SECONDS = 60
 
 
@@ -86,6 +100,8 @@ class DeployRequest(BaseModel):
     endpoint_name: str = Field(pattern=SAGEMAKER_NAME)
     endpoint_config_name: str = Field(pattern=SAGEMAKER_NAME)
     variant_name: str = "AllTraffic"
+    # ``$$.Execution.Id``: lets a later deploy take over the lock of an execution that ended without releasing.
+    execution_arn: str | None = None
 
 
 class VerifyRequest(BaseModel):
@@ -114,6 +130,18 @@ class CleanupRequest(BaseModel):
     run_id: str = Field(min_length=1)
     endpoint_name: str = Field(pattern=SAGEMAKER_NAME)
     run_started_at: datetime.datetime
+    # The config this run deployed: an endpoint serving another config belongs to another run.
+    endpoint_config_name: str | None = None
+
+
+class ReleaseRequest(BaseModel):
+    """``action: release`` payload: the run that holds the endpoint lock."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    action: str
+    run_id: str = Field(min_length=1)
+    endpoint_name: str = Field(pattern=SAGEMAKER_NAME)
 
 
 def _validated(model: type[BaseModel], event: dict[str, Any]) -> Any:
@@ -201,50 +229,31 @@ def deploy(request: DeployRequest) -> dict[str, Any]:
     endpoint = describe_endpoint(request.endpoint_name)
     status = endpoint.get("EndpointStatus") if endpoint else None
     if status in BUSY_STATUSES:
-        # Checked before storing the token so the running deployment keeps its own token.
+        # Checked before taking the lock so the running deployment keeps its own token.
         raise EndpointBusy(f"endpoint {request.endpoint_name} is {status}; retry when it settles")
     sagemaker = client("sagemaker")
     if endpoint is not None and status in FAILED_STATUSES:
         # A failed endpoint cannot be updated: delete it; the retry (EndpointBusy) creates it anew.
         sagemaker.delete_endpoint(EndpointName=request.endpoint_name)
         raise EndpointBusy(f"endpoint {request.endpoint_name} was {status}; deleting it before re-creating")
+    # Take the lock (and store the token) before starting the change, so no state-change event can arrive
+    # without it and no other run changes the endpoint until this run has verified and published.
+    _acquire_lock(tokens, request, ttl)
     if (
         endpoint is not None
         and status == "InService"
         and endpoint.get("EndpointConfigName") == request.endpoint_config_name
     ):
-        # Already serving this config (a retried deploy): answer the token now, nothing to wait for.
+        # Already serving this config (a retried deploy): answer the token now, nothing to wait for; the
+        # lock stays until the run releases it.
         output = {
             "endpoint_name": request.endpoint_name,
             "endpoint_status": status,
             "endpoint_config_name": request.endpoint_config_name,
         }
         _send_success(request.task_token, output)
+        _token_answered(tokens, request.endpoint_name, request.task_token)
         return {**output, "action": "none"}
-    # Store the token before starting the change, so no state-change event can arrive without it. Only one
-    # deployment may wait on the endpoint: a fresh token of another run means its change is about to start
-    # (or its InService event is being processed), so this run retries; a stale one was left by a run that
-    # ended without its event (timeout) and is replaced.
-    now = time.time()
-    try:
-        tokens.put_item(
-            Item={
-                "id": token_id(request.endpoint_name),
-                "task_token": request.task_token,
-                "run_id": request.run_id,
-                "endpoint_config_name": request.endpoint_config_name,
-                "created_at": int(now),
-                "expiration": int(now) + ttl,
-            },
-            ConditionExpression="attribute_not_exists(id) OR run_id = :run OR created_at < :stale",
-            ExpressionAttributeValues={":run": request.run_id, ":stale": int(now) - TOKEN_STALE_SECONDS},
-        )
-    except ClientError as exc:
-        if error_code(exc) != "ConditionalCheckFailedException":
-            raise
-        raise EndpointBusy(
-            f"another deployment to {request.endpoint_name} is waiting for its endpoint event; retrying"
-        ) from exc
     try:
         if endpoint is None:
             sagemaker.create_endpoint(
@@ -260,8 +269,9 @@ def deploy(request: DeployRequest) -> dict[str, Any]:
             )
             action = "update"
     except Exception as exc:
-        # The call failed, so no state-change event will answer this token: the task fails right here.
-        # Delete only our own token; another deployment may have replaced it meanwhile.
+        # The call failed, so no state-change event will answer this token: the task fails right here (or
+        # retries, EndpointBusy) and gives the lock back. Delete only our own token; another deployment may
+        # have taken the lock over meanwhile.
         with contextlib.suppress(ClientError):
             tokens.delete_item(
                 Key={"id": token_id(request.endpoint_name)},
@@ -283,6 +293,106 @@ def deploy(request: DeployRequest) -> dict[str, Any]:
     }
 
 
+def _acquire_lock(tokens: Any, request: DeployRequest, ttl: int) -> None:
+    """Store this deployment's token as the endpoint lock: when no run holds it, this run holds it already, or
+    its holder's execution ended without releasing it. Raises EndpointBusy while another run holds it."""
+    now = int(time.time())
+    item = {
+        "id": token_id(request.endpoint_name),
+        "task_token": request.task_token,
+        "run_id": request.run_id,
+        "endpoint_config_name": request.endpoint_config_name,
+        "created_at": now,
+        "expiration": now + ttl,
+    }
+    if request.execution_arn:
+        item["execution_arn"] = request.execution_arn
+    try:
+        tokens.put_item(
+            Item=item,
+            ConditionExpression="attribute_not_exists(id) OR run_id = :run",
+            ExpressionAttributeValues={":run": request.run_id},
+        )
+        return
+    except ClientError as exc:
+        if error_code(exc) != "ConditionalCheckFailedException":
+            raise
+    holder = tokens.get_item(Key={"id": item["id"]}, ConsistentRead=True).get("Item") or {}
+    if holder and not _holder_ended(holder, now):
+        raise EndpointBusy(
+            f"another deployment to {request.endpoint_name} (run {holder.get('run_id')}) holds the endpoint "
+            "until it has verified and published; retrying"
+        )
+    try:
+        # Take over exactly the abandoned lock that was read (another run may be taking it over too).
+        tokens.put_item(
+            Item=item,
+            ConditionExpression="attribute_not_exists(id) OR (run_id = :holder AND created_at = :created)",
+            ExpressionAttributeValues={
+                ":holder": holder.get("run_id", ""),
+                ":created": holder.get("created_at", 0),
+            },
+        )
+    except ClientError as exc:
+        if error_code(exc) != "ConditionalCheckFailedException":
+            raise
+        raise EndpointBusy(
+            f"another deployment to {request.endpoint_name} took the endpoint; retrying"
+        ) from exc
+    logger.warning(
+        "took over the endpoint lock of an ended run",
+        extra={"endpoint": request.endpoint_name, "previous_run_id": holder.get("run_id")},
+    )
+
+
+def _holder_ended(holder: dict[str, Any], now: int) -> bool:
+    """Whether the run holding the lock can no longer release it: its execution is not RUNNING (stopped,
+    timed out, or gone). A lock without an execution ARN counts as ended after TOKEN_STALE_SECONDS."""
+    execution_arn = holder.get("execution_arn")
+    if not execution_arn:
+        return int(holder.get("created_at", 0)) < now - TOKEN_STALE_SECONDS
+    try:
+        execution = client("stepfunctions").describe_execution(executionArn=str(execution_arn))
+    except ClientError as exc:
+        if error_code(exc) == "ExecutionDoesNotExist":
+            return True
+        raise
+    return str(execution.get("status")) != "RUNNING"
+
+
+def _token_answered(tokens: Any, endpoint_name: str, task_token: str) -> None:
+    """Drop the answered (or dead) task token from the lock item; the lock itself stays with its run."""
+    with contextlib.suppress(ClientError):
+        tokens.update_item(
+            Key={"id": token_id(endpoint_name)},
+            UpdateExpression="REMOVE task_token SET answered_at = :now",
+            ConditionExpression="task_token = :token",
+            ExpressionAttributeValues={":token": task_token, ":now": int(time.time())},
+        )
+
+
+def release_lock(endpoint_name: str, run_id: str) -> bool:
+    """Release the endpoint lock if ``run_id`` holds it; False when another run (or none) holds it."""
+    try:
+        table(require_env("TASK_TOKEN_TABLE")).delete_item(
+            Key={"id": token_id(endpoint_name)},
+            ConditionExpression="run_id = :run",
+            ExpressionAttributeValues={":run": run_id},
+        )
+    except ClientError as exc:
+        if error_code(exc) != "ConditionalCheckFailedException":
+            raise
+        return False
+    return True
+
+
+@tracer.capture_method
+def release(request: ReleaseRequest) -> dict[str, Any]:
+    """``action: release`` after Publish: the next run's deployment may start."""
+    released = release_lock(request.endpoint_name, request.run_id)
+    return {"endpoint_name": request.endpoint_name, "released": released}
+
+
 @tracer.capture_method
 def on_state_change(change: SageMakerStateChange) -> dict[str, Any]:
     """Answer the stored task token for an endpoint state change."""
@@ -291,7 +401,8 @@ def on_state_change(change: SageMakerStateChange) -> dict[str, Any]:
     tokens = table(require_env("TASK_TOKEN_TABLE"))
     key = {"id": token_id(change.name)}
     item = tokens.get_item(Key=key, ConsistentRead=True).get("Item")
-    if not item:
+    if not item or "task_token" not in item:
+        # No deployment waits: none holds the lock, or the holder's token was answered already.
         logger.info(
             "no task token for endpoint event", extra={"endpoint": change.name, "status": change.status}
         )
@@ -310,14 +421,14 @@ def on_state_change(change: SageMakerStateChange) -> dict[str, Any]:
                 or str(item.get("endpoint_config_name", "")),
             }
             client("stepfunctions").send_task_success(taskToken=token, output=json.dumps(output))
-            tokens.delete_item(Key=key)
+            _token_answered(tokens, change.name, token)
             return {"answered": "success", **output}
         if status in FAILED_STATUSES:
             cause = change.failure_reason or f"endpoint {change.name} is {status}"
             client("stepfunctions").send_task_failure(
                 taskToken=token, error="EndpointFailed", cause=cause[:32768]
             )
-            tokens.delete_item(Key=key)
+            _token_answered(tokens, change.name, token)
             metrics.add_metric(name="EndpointFailures", unit=MetricUnit.Count, value=1)
             return {"answered": "failure", "endpoint_name": change.name, "cause": cause}
         if status in HEARTBEAT_STATUSES:
@@ -325,7 +436,7 @@ def on_state_change(change: SageMakerStateChange) -> dict[str, Any]:
             return {"answered": "heartbeat", "endpoint_name": change.name, "endpoint_status": status}
     except ClientError as exc:
         if _token_gone(exc):
-            tokens.delete_item(Key=key)
+            _token_answered(tokens, change.name, token)
             return {"ignored": True, "reason": f"task token gone ({error_code(exc)})"}
         raise
     return {"ignored": True, "reason": f"status {status} needs no answer"}
@@ -402,7 +513,13 @@ def _variant_instance_type(endpoint: dict[str, Any], variant_name: str) -> str |
 
 @tracer.capture_method
 def cleanup(request: CleanupRequest) -> dict[str, Any]:
-    """Delete the endpoint a failed run created; report it when it cannot be deleted yet (see docstring)."""
+    """Delete the endpoint a failed run created, report it when it cannot be deleted yet (see docstring), and
+    release the endpoint lock when this run holds it."""
+    answer = _clean_up_endpoint(request)
+    return {**answer, "lock_released": release_lock(request.endpoint_name, request.run_id)}
+
+
+def _clean_up_endpoint(request: CleanupRequest) -> dict[str, Any]:
     name = request.endpoint_name
     endpoint = describe_endpoint(name)
     if endpoint is None:
@@ -415,6 +532,14 @@ def cleanup(request: CleanupRequest) -> dict[str, Any]:
     if not isinstance(created, datetime.datetime) or created < started:
         # Existed before this run: it serves the published model (or nothing this run may remove).
         return {"endpoint_name": name, "action": "kept", "reason": "the endpoint existed before this run"}
+    serving = endpoint.get("EndpointConfigName")
+    if request.endpoint_config_name and serving != request.endpoint_config_name:
+        # Created during this run, by another run (concurrent runs share the endpoint): not ours to delete.
+        return {
+            "endpoint_name": name,
+            "action": "kept",
+            "reason": f"the endpoint serves {serving} of another run",
+        }
     if status == "Deleting":
         return {"endpoint_name": name, "action": "deleted", "endpoint_status": status}
     if status in BUSY_STATUSES:
@@ -456,9 +581,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             return verify(_validated(VerifyRequest, event))
         if action == "cleanup":
             return cleanup(_validated(CleanupRequest, event))
+        if action == "release":
+            return release(_validated(ReleaseRequest, event))
     except ConfigError:
         logger.exception("configuration error")
         raise
     raise InvalidRequest(
-        f"unknown action {action!r} (expected deploy, verify, cleanup or an EventBridge event)"
+        f"unknown action {action!r} (expected deploy, verify, cleanup, release or an EventBridge event)"
     )

@@ -63,6 +63,12 @@ def token_item(cloud: Cloud) -> dict[str, Any] | None:
     return cloud.tokens().get_item(Key={"id": f"endpoint#{ENDPOINT}"}).get("Item")
 
 
+def assert_lock_held_without_token(cloud: Cloud, run_id: str) -> None:
+    item = token_item(cloud)
+    assert item is not None and item["run_id"] == run_id
+    assert "task_token" not in item
+
+
 def store_token(cloud: Cloud, created_at: int = 0) -> None:
     cloud.tokens().put_item(
         Item={
@@ -145,6 +151,8 @@ def test_deploy_of_current_config_answers_at_once(
     sfn.add_response("send_task_success", {}, {"taskToken": TOKEN, "output": ANY})
     answer = handler.lambda_handler(load_event("endpoint_deploy_payload.json"), context)
     assert answer["action"] == "none"
+    # the token was answered; the run keeps the endpoint lock until it has verified and published
+    assert_lock_held_without_token(cloud, "demo-0123456789abcdef")
 
 
 def test_failed_create_call_drops_the_token(cloud: Cloud, sagemaker: Stubber, context: FakeContext) -> None:
@@ -167,7 +175,8 @@ def test_in_service_event_sends_success(cloud: Cloud, sfn: Stubber, context: Fak
     sfn.add_response("send_task_success", {}, {"taskToken": TOKEN, "output": json.dumps(expected_output)})
     answer = handler.lambda_handler(load_event("sagemaker_endpoint_in_service.json"), context)
     assert answer["answered"] == "success"
-    assert token_item(cloud) is None
+    # the token is answered once; the lock stays with the run until it has verified and published
+    assert_lock_held_without_token(cloud, "r")
 
 
 def test_failed_event_sends_failure(cloud: Cloud, sfn: Stubber, context: FakeContext) -> None:
@@ -178,7 +187,8 @@ def test_failed_event_sends_failure(cloud: Cloud, sfn: Stubber, context: FakeCon
     )
     answer = handler.lambda_handler(load_event("sagemaker_endpoint_failed.json"), context)
     assert answer["answered"] == "failure"
-    assert token_item(cloud) is None
+    # the failed run's cleanup releases the lock
+    assert_lock_held_without_token(cloud, "r")
 
 
 def test_updating_event_sends_heartbeat(cloud: Cloud, sfn: Stubber, context: FakeContext) -> None:
@@ -207,7 +217,10 @@ def test_expired_token_is_dropped(cloud: Cloud, sfn: Stubber, context: FakeConte
     sfn.add_client_error("send_task_success", service_error_code=code, service_message="gone")
     answer = handler.lambda_handler(load_event("sagemaker_endpoint_in_service.json"), context)
     assert answer["ignored"] is True and code in answer["reason"]
-    assert token_item(cloud) is None
+    assert_lock_held_without_token(cloud, "r")
+    # and a second event finds no token to answer (the stubber has no second answer queued)
+    again = handler.lambda_handler(load_event("sagemaker_endpoint_in_service.json"), context)
+    assert again == {"ignored": True, "reason": "no task token"}
 
 
 def test_verify_detects_rollback(cloud: Cloud, sagemaker: Stubber, context: FakeContext) -> None:
@@ -329,3 +342,126 @@ def test_deploy_replaces_a_stale_token_of_a_run_that_ended(
     assert answer["action"] == "update"
     item = token_item(cloud)
     assert item is not None and item["task_token"] == TOKEN
+
+
+EXECUTION_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:gtpipe-pipeline:other-0123456789abcdef"
+
+
+def other_runs_lock(cloud: Cloud, created_at: int) -> None:
+    """Another run's lock whose token was answered already (it is between DeployEndpoint and Publish)."""
+    cloud.tokens().put_item(
+        Item={
+            "id": f"endpoint#{ENDPOINT}",
+            "run_id": "other-0123456789abcdef",
+            "execution_arn": EXECUTION_ARN,
+            "endpoint_config_name": "other-0123456789abcdef-epc-0",
+            "created_at": created_at,
+            "answered_at": created_at + 300,
+            "expiration": 2_000_000_000,
+        }
+    )
+
+
+def deploy_payload() -> dict[str, Any]:
+    return {**load_event("endpoint_deploy_payload.json"), "execution_arn": f"{EXECUTION_ARN}-this"}
+
+
+def test_deploy_waits_until_the_holder_has_verified_and_published(
+    cloud: Cloud, sagemaker: Stubber, sfn: Stubber, context: FakeContext
+) -> None:
+    # Given another run's deployment went InService an hour ago, and its execution is still verifying
+    other_runs_lock(cloud, created_at=int(time.time()) - 3600)
+    sagemaker.add_response(
+        "describe_endpoint",
+        described("InService", "other-0123456789abcdef-epc-0"),
+        {"EndpointName": ENDPOINT},
+    )
+    sfn.add_response(
+        "describe_execution",
+        {
+            "executionArn": EXECUTION_ARN,
+            "stateMachineArn": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:gtpipe-pipeline",
+            "status": "RUNNING",
+            "startDate": datetime(2026, 11, 23, 10, 0, tzinfo=UTC),
+        },
+        {"executionArn": EXECUTION_ARN},
+    )
+    # When this run deploys
+    with pytest.raises(handler.EndpointBusy, match="holds the endpoint until it has verified and published"):
+        handler.lambda_handler(deploy_payload(), context)
+    # Then no update was started (none is queued on the stubber) and the lock is still the other run's
+    item = token_item(cloud)
+    assert item is not None and item["run_id"] == "other-0123456789abcdef"
+
+
+@pytest.mark.parametrize("ended", ["SUCCEEDED", "ABORTED", "TIMED_OUT", "gone"])
+def test_deploy_takes_over_the_lock_of_an_execution_that_ended(
+    cloud: Cloud, sagemaker: Stubber, sfn: Stubber, context: FakeContext, ended: str
+) -> None:
+    # Given a lock whose execution ended without releasing it (stopped, timed out, or deleted)
+    other_runs_lock(cloud, created_at=int(time.time()) - 60)
+    sagemaker.add_response("describe_endpoint", described("InService"), {"EndpointName": ENDPOINT})
+    if ended == "gone":
+        sfn.add_client_error("describe_execution", service_error_code="ExecutionDoesNotExist")
+    else:
+        sfn.add_response(
+            "describe_execution",
+            {
+                "executionArn": EXECUTION_ARN,
+                "stateMachineArn": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:gtpipe-pipeline",
+                "status": ended,
+                "startDate": datetime(2026, 11, 23, 10, 0, tzinfo=UTC),
+            },
+            {"executionArn": EXECUTION_ARN},
+        )
+    sagemaker.add_response(
+        "update_endpoint", {"EndpointArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{ENDPOINT}"}, None
+    )
+    # When this run deploys
+    answer = handler.lambda_handler(deploy_payload(), context)
+    # Then it updates the endpoint and holds the lock with its own token and execution
+    assert answer["action"] == "update"
+    item = token_item(cloud)
+    assert item is not None and item["run_id"] == "demo-0123456789abcdef" and item["task_token"] == TOKEN
+    assert item["execution_arn"] == f"{EXECUTION_ARN}-this"
+
+
+def test_release_frees_the_lock_only_for_its_holder(cloud: Cloud, context: FakeContext) -> None:
+    # Given another run holds the lock
+    other_runs_lock(cloud, created_at=int(time.time()))
+    release = {"action": "release", "run_id": "demo-0123456789abcdef", "endpoint_name": ENDPOINT}
+    # When a run that does not hold it releases, nothing changes
+    assert handler.lambda_handler(release, context) == {"endpoint_name": ENDPOINT, "released": False}
+    assert token_item(cloud) is not None
+    # When the holder releases, the next deployment may start
+    mine = {**release, "run_id": "other-0123456789abcdef"}
+    assert handler.lambda_handler(mine, context) == {"endpoint_name": ENDPOINT, "released": True}
+    assert token_item(cloud) is None
+
+
+def test_cleanup_keeps_an_endpoint_another_run_created_during_this_run(
+    cloud: Cloud, sagemaker: Stubber, context: FakeContext
+) -> None:
+    # Given this run started before another run created the endpoint, which serves the other run's config
+    other_runs_lock(cloud, created_at=int(time.time()))
+    sagemaker.add_response(
+        "describe_endpoint",
+        described("InService", "other-0123456789abcdef-epc-0"),
+        {"EndpointName": ENDPOINT},
+    )
+    # When this run fails and cleans up
+    answer = handler.lambda_handler(
+        {
+            "action": "cleanup",
+            "run_id": "demo-0123456789abcdef",
+            "endpoint_name": ENDPOINT,
+            "endpoint_config_name": NEW_CONFIG,
+            "run_started_at": "2026-11-23T09:00:00Z",
+        },
+        context,
+    )
+    # Then the endpoint is kept (no DeleteEndpoint is queued on the stubber) and the other run keeps its lock
+    assert answer["action"] == "kept" and "other-0123456789abcdef-epc-0" in answer["reason"]
+    assert answer["lock_released"] is False
+    item = token_item(cloud)
+    assert item is not None and item["run_id"] == "other-0123456789abcdef"

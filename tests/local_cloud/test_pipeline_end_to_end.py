@@ -123,6 +123,7 @@ def test_input_manifest_is_labeled_trained_evaluated_deployed_and_served_over_ht
         "Evaluate",
         "DeployEndpoint",
         "Publish",
+        "ReleaseEndpoint",
     ):
         assert state in entered
     steps = run["steps"]

@@ -186,7 +186,10 @@ def test_every_lambda_payload_path_exists_in_the_state(pipeline_config_json: str
     context = {
         "State": {"RetryCount": 0},
         "Task": {"Token": "token"},
-        "Execution": {"StartTime": "2026-01-01T00:00:00.000Z"},
+        "Execution": {
+            "StartTime": "2026-01-01T00:00:00.000Z",
+            "Id": "arn:aws:states:us-east-1:123456789012:execution:gtpipe-pipeline:demo",
+        },
     }
     definition = definition_with_substitutions()
     for name, task in definition["States"].items():
@@ -212,6 +215,11 @@ def test_every_task_retries_catches_and_times_out() -> None:
             # A failed cleanup never changes the failure: its error becomes $.failure.endpoint, recorded.
             assert catchers == [
                 {"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure.endpoint", "Next": "ReportOnFailure"}
+            ]
+        elif name == "ReleaseEndpoint":
+            # A failed release never fails a published run: the next deploy takes over an ended run's lock.
+            assert catchers == [
+                {"ErrorEquals": ["States.ALL"], "ResultPath": "$.endpoint_release", "Next": "ReportOnSuccess"}
             ]
         elif name != "RecordFailure":
             failure_catchers = [c for c in catchers if c["Next"] != "VerifyEndpoint"]
@@ -240,9 +248,10 @@ def test_every_state_is_reachable_and_every_failure_is_recorded() -> None:
     for name, state in STATES.items():
         if name.startswith("Failed"):
             # Failures after labeling get a report first; a failed labeling job has nothing to report.
-            # A failed deployment or verification first rolls back the endpoint the run created.
+            # A failed deployment, verification or publication first rolls back the endpoint the run created
+            # and releases the endpoint lock.
             expected = {"FailedLabeling": "SkipReport", "FailedDeployment": "CleanUpEndpoint"}
-            expected["FailedVerification"] = "CleanUpEndpoint"
+            expected["FailedVerification"] = expected["FailedPublish"] = "CleanUpEndpoint"
             assert state["Next"] == expected.get(name, "ReportOnFailure"), name
             assert state["Parameters"]["step"] == name.removeprefix("Failed").lower()
     assert STATES["SkipReport"]["Next"] == "RecordFailure"
@@ -274,7 +283,8 @@ def test_every_run_past_labeling_is_reported_before_its_outcome_is_recorded() ->
         }
         assert task["ResultPath"] == "$.report" and task["Next"] == record
         assert STATES[record]["Parameters"]["Payload"]["report.$"] == "$.report"
-    assert predecessors("ReportOnSuccess") == {"Publish"}
+    assert predecessors("ReportOnSuccess") == {"ReleaseEndpoint"}
+    assert predecessors("ReleaseEndpoint") == {"Publish"}
     assert predecessors("ReportOnRejection") == {"QualityGate"}
     assert predecessors("SkipReport") == {"FailedLabeling"}
 

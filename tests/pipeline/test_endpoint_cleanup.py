@@ -114,6 +114,8 @@ def test_an_endpoint_still_creating_is_recorded_as_left_running_with_its_fleet(
 
     monkeypatch.setattr(handler, "describe_endpoint", lambda name: described)
     monkeypatch.setattr(handler, "client", lambda service: SageMaker())
+    released: list[tuple[str, str]] = []
+    monkeypatch.setattr(handler, "release_lock", lambda name, run_id: released.append((name, run_id)) or True)
     # when the failed run cleans up
     request = handler.CleanupRequest(
         action="cleanup", run_id="r1", endpoint_name=ENDPOINT, run_started_at=started
@@ -126,3 +128,5 @@ def test_an_endpoint_still_creating_is_recorded_as_left_running_with_its_fleet(
         {"variant_name": "AllTraffic", "instance_type": "ml.g5.xlarge", "instance_count": 2}
     ]
     assert "delete-endpoint --endpoint-name gtpipe-endpoint" in answer["reason"]
+    # and the run gives the endpoint lock back
+    assert released == [(ENDPOINT, "r1")] and answer["lock_released"] is True

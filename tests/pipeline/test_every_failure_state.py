@@ -252,6 +252,7 @@ def test_every_failure_state_is_entered_and_recorded(pipeline: Pipeline, state: 
         # a failed deployment is rolled back first (tests/pipeline/test_endpoint_cleanup.py)
         "FailedDeployment": ["CleanUpEndpoint", "ReportOnFailure"],
         "FailedVerification": ["CleanUpEndpoint", "ReportOnFailure"],
+        "FailedPublish": ["CleanUpEndpoint", "ReportOnFailure"],
     }.get(state, ["ReportOnFailure"])
     assert entered[entered.index(state) :] == [state, *after, "RecordFailure", "PipelineFailed"]
     # and the ledger records the step, the error and the reason

@@ -59,6 +59,7 @@ HAPPY_PATH = [
     "DeployEndpoint",
     "VerifyEndpoint",
     "Publish",
+    "ReleaseEndpoint",
     "ReportOnSuccess",
     "RecordSuccess",
     "Deployed",
@@ -246,8 +247,8 @@ def make_doubles(doubles: Doubles, sfn: Any) -> dict[str, Callable[[dict[str, An
 
     def endpoint(event: dict[str, Any], context: Any) -> dict[str, Any]:
         doubles.calls.append(("endpoint", event))
-        if event["action"] == "cleanup":
-            # The real cleanup, against the endpoints in moto.
+        if event["action"] in ("cleanup", "release"):
+            # The real cleanup and lock release, against the endpoints and the token table in moto.
             from endpoint.handler import lambda_handler as endpoint_handler
 
             return dict(endpoint_handler(event, context))
@@ -347,6 +348,12 @@ def pipeline(pipeline_config: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[
             AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
+        dynamodb.create_table(
+            TableName="gtpipe-task-tokens",
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
         sns, sqs = boto3.client("sns", region_name=REGION), boto3.client("sqs", region_name=REGION)
         topic_arn = sns.create_topic(Name="gtpipe-runs")["TopicArn"]
         queue_url = sqs.create_queue(QueueName="notifications")["QueueUrl"]
@@ -360,6 +367,7 @@ def pipeline(pipeline_config: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         )["stateMachineArn"]
         for name, value in {
             "RUNS_TABLE": RUNS_TABLE,
+            "TASK_TOKEN_TABLE": "gtpipe-task-tokens",
             "TOPIC_ARN": topic_arn,
             "STATE_MACHINE_ARN": machine_arn,
             "DATA_BUCKET": SAMPLE_BUCKET,

@@ -78,6 +78,15 @@ class Cloud:
     def serving(self) -> dict[str, Any] | None:
         return get_run(self.client("dynamodb"), self.outputs["RunsTableName"], "@serving")
 
+    def endpoint_lock(self) -> dict[str, Any] | None:
+        """The endpoint lock item in the task-token table (held from DeployEndpoint to ReleaseEndpoint)."""
+        dynamodb = self.client("dynamodb")
+        (table_name,) = [name for name in dynamodb.list_tables()["TableNames"] if "TaskTokenTable" in name]
+        item = dynamodb.get_item(
+            TableName=table_name, Key={"id": {"S": f"endpoint#{self.endpoint_name}"}}, ConsistentRead=True
+        ).get("Item")
+        return dict(item) if item else None
+
     def endpoint(self) -> dict[str, Any]:
         """DescribeEndpoint of the serving endpoint; ``{}`` while it does not exist."""
         try:

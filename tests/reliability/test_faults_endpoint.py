@@ -182,8 +182,9 @@ def test_given_five_manifests_at_once_then_five_runs_succeed_and_endpoint_update
     last = max(drops, key=lambda d: d.run.get("ended_at") or "")
     assert serving["source_run_id"] == last.run_id
     assert serving["endpoint_config_name"] == f"{last.run_id}-epc-0"
-    # the endpoint serves exactly what @serving says it serves
+    # the endpoint serves exactly what @serving says it serves, and every run gave the endpoint lock back
     assert endpoint["EndpointConfigName"] == serving["endpoint_config_name"]
+    assert env.endpoint_lock() is None
     notices = [n for n in env.notifications() if n["status"] in RUN_FINAL_STATUSES]
     for drop in drops:
         assert [n["status"] for n in notices if n["run_id"] == drop.run_id] == ["SUCCEEDED"]
