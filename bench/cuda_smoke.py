@@ -373,7 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "torch" in sys.modules:
             parser.error("--device cpu must be chosen before torch is imported")
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
-    # As training.trainer.configure_torch sets it, but before this process first touches CUDA.
+    # As training.epochs.configure_torch sets it, but before this process first touches CUDA.
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     import training  # noqa: F401 - sets OMP_WAIT_POLICY before torch's first import
 

@@ -1,8 +1,32 @@
-"""Local implementation of SageMaker's built-in image-classification algorithm.
+"""Local implementations of SageMaker's built-in image-classification and object-detection algorithms.
 
-``python -m training.train`` trains with the built-in's hyperparameters, inputs and artifact layout;
-``training.inference`` serves the result with the SageMaker inference-handler convention. This package
-root imports nothing heavy (no torch), so infrastructure code can read the shared constants cheaply.
+Layout: a shared job core at the package top level, one folder per algorithm behind one protocol.
+
+==============================  ================================================================
+:mod:`training.job`             the script-mode contract: ``SM_*`` paths, hyperparameters, exit
+                                status and ``/opt/ml/output/failure``
+:mod:`training.algorithm`       the :class:`~training.algorithm.Algorithm` protocol and the one
+                                ``run()`` skeleton (:func:`~training.algorithm.train_job`)
+:mod:`training.epochs`          the one epoch loop (timing, metric lines, best epoch, checkpoints,
+                                early stopping); imports torch
+:mod:`training.manifest`        the one augmented-manifest reader and image loader
+:mod:`training.artifact`,       the model artifact, shared constants and metric definitions,
+:mod:`training.contracts`,      errors, hyperparameter parsers, image decoding
+:mod:`training.errors`,
+:mod:`training.hyperparameters`,
+:mod:`training.images`
+``training/classification/``    image classification (``python -m training.train``; serving
+                                handlers ``training.inference``)
+``training/detection/``         object detection (``python -m training.detection.train``; serving
+                                handlers ``training.detection.inference``)
+:mod:`training.datasets`,       demo data: digits and synthetic scenes
+:mod:`training.scenes`
+==============================  ================================================================
+
+``training.train`` and ``training.inference`` are contract paths (script mode, the local SageMaker's
+algorithm registry, the model artifact's ``code/inference.py``) kept as thin modules over
+``training.classification``. This package root imports nothing heavy (no torch), so infrastructure code
+can read the shared constants cheaply.
 """
 
 import os

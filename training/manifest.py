@@ -1,61 +1,71 @@
-"""Read a channel: one Ground Truth augmented manifest plus the images it references.
+"""The one manifest reader every local algorithm uses: a channel's Ground Truth augmented manifest, line by
+line, and the images its lines reference.
 
 The label attribute is discovered, never assumed: it is the key ``K`` whose sibling ``K-metadata``
-exists (Ground Truth names it after ``LabelAttributeName``, or after the job in console-made jobs).
+exists (Ground Truth names it after ``LabelAttributeName``, or after the job in console-made jobs). An
+algorithm supplies how its label parses and what record a line becomes (:func:`read_manifest_records`)
+and how an image decodes (:func:`load_record_images`); bad lines and images fail the job, or are skipped
+and counted with ``skip_bad_records``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import unquote, urlparse
 from urllib.request import url2pathname
 
-import numpy as np
+from PIL import Image
 
 from training.errors import DataError
-from training.images import ImageDecodeError, ImageSpec, open_image, to_array
+from training.images import ImageDecodeError, open_image
 
 LOG = logging.getLogger(__name__)
 
-CLASSIFICATION_TYPES = ("groundtruth/image-classification", "groundtruth/image-classification-multilabel")
+P = TypeVar("P")
+R = TypeVar("R", bound="ImageRecord")
+M = TypeVar("M")
+T = TypeVar("T")
 
-Label = int | tuple[int, ...]
+
+class ImageRecord(Protocol):
+    """A usable manifest line as an algorithm records it: at least where its image is."""
+
+    @property
+    def line_number(self) -> int: ...
+
+    @property
+    def source_ref(self) -> str: ...
+
+    @property
+    def image_path(self) -> Path: ...
 
 
 @dataclass(frozen=True)
-class ManifestRecord:
-    """One usable manifest line: where its image is and its label (class index or indices)."""
+class ManifestLine:
+    """A manifest line whose label parsed: its number, ``source-ref``, resolved image path, and the
+    context that starts its messages (``channel 'train' x.manifest line 3 (s3://...)``)."""
 
-    line_number: int
+    number: int
     source_ref: str
     image_path: Path
-    label: Label
+    context: str
 
 
 @dataclass
-class ChannelManifest:
-    """A parsed channel manifest."""
+class ManifestRecords(Generic[R]):
+    """A parsed channel manifest: its records and the class names its label metadata gives."""
 
     channel: str
     manifest_path: Path
     label_attribute: str
-    records: list[ManifestRecord]
+    records: list[R]
     class_names: dict[int, str]
     skipped: list[str] = field(default_factory=list)
-
-
-@dataclass
-class ChannelImages:
-    """A channel's images decoded to uint8 arrays, with labels aligned to them."""
-
-    arrays: np.ndarray  # (N, C, h, w) uint8
-    labels: list[Label]
-    skipped: list[str]
 
 
 class BadRecords:
@@ -106,7 +116,7 @@ def merge_class_names(
     return [names.get(i, str(i)) for i in range(num_classes)]
 
 
-def find_manifest(channel_dir: Path, channel: str, algorithm: str = "image-classification") -> Path:
+def find_manifest(channel_dir: Path, channel: str, algorithm: str) -> Path:
     """Return the single ``*.manifest`` file of a channel folder."""
     if not channel_dir.is_dir():
         raise DataError(
@@ -149,8 +159,8 @@ def resolve_source_ref(source_ref: str, channel_dir: Path, manifest_dir: Path) -
 def discover_label_attribute(
     objects: list[dict[str, Any]],
     manifest: Path,
-    accepted_types: tuple[str, ...] = CLASSIFICATION_TYPES,
-    task: str = "image-classification",
+    accepted_types: tuple[str, ...],
+    task: str,
 ) -> str:
     """The label attribute: the key ``K`` with a sibling ``K-metadata`` whose ``type`` is one of
     ``accepted_types`` (or absent). Raises :class:`DataError` when there is none, or several."""
@@ -205,24 +215,6 @@ def read_manifest_objects(manifest: Path, where: str, bad: BadRecords) -> list[t
     return objects
 
 
-def _parse_label(value: object, multi_label: bool) -> Label:
-    def as_index(item: object) -> int:
-        if isinstance(item, bool) or not isinstance(item, int | float) or float(item) != int(item):
-            raise ValueError(f"label {item!r} is not an integer class index")
-        if item < 0:
-            raise ValueError(f"label {item!r} is negative")
-        return int(item)
-
-    if isinstance(value, list):
-        if not multi_label:
-            raise ValueError(f"label {value!r} is a list (multi-label); set hyperparameter multi_label=1")
-        if not value:
-            raise ValueError("label list is empty")
-        return tuple(sorted({as_index(item) for item in value}))
-    index = as_index(value)
-    return (index,) if multi_label else index
-
-
 def class_map_names(metadata: object) -> dict[int, str]:
     """Class names by index from a label's metadata ``class-map`` (``{"0": "cat", ...}``)."""
     class_map = metadata.get("class-map") if isinstance(metadata, dict) else None
@@ -235,101 +227,71 @@ def class_map_names(metadata: object) -> dict[int, str]:
     return names
 
 
-def _record_class_names(metadata: object, label: Label) -> dict[int, str]:
-    if not isinstance(metadata, dict):
-        return {}
-    if isinstance(label, int):
-        name = metadata.get("class-name")
-        return {label: name} if isinstance(name, str) else {}
-    return class_map_names(metadata)
-
-
-def read_channel_manifest(
+def read_manifest_records(
     channel_dir: Path,
     channel: str,
     *,
-    num_classes: int,
-    multi_label: bool = False,
+    algorithm: str,
+    label_types: tuple[str, ...],
+    parse_label: Callable[[object], P],
+    make_record: Callable[[ManifestLine, P, object], tuple[R, Mapping[int, str]]],
+    build: Callable[[str, Path, str, list[R], dict[int, str], list[str]], M],
     skip_bad_records: bool = False,
-) -> ChannelManifest:
-    """Parse the channel's augmented manifest into records (images are not opened here).
+) -> M:
+    """Parse a channel's augmented manifest (images are not opened here) into ``build(channel, manifest
+    path, label attribute, records, class names, skipped messages)``.
 
-    Raises :class:`DataError` for a missing channel or manifest, no/ambiguous label attribute,
-    conflicting class names, labels ``>= num_classes`` and, unless ``skip_bad_records``, for any
-    malformed line.
+    Per line: ``parse_label(label)`` (ValueError: a bad record, like an unresolvable ``source-ref``), then
+    ``make_record(line, parsed, label metadata)`` returns the record and the class names the line gives
+    (it raises DataError for what fails the job whatever ``skip_bad_records`` says). Raises DataError for
+    a missing channel or manifest, no or ambiguous label attribute (of ``label_types``), conflicting class
+    names, no usable record and, unless ``skip_bad_records``, any malformed line.
     """
-    manifest = find_manifest(channel_dir, channel)
+    manifest = find_manifest(channel_dir, channel, algorithm)
     bad = BadRecords(skip_bad_records)
     where = f"channel '{channel}' {manifest.name}"
     objects = read_manifest_objects(manifest, where, bad)
-    attribute = discover_label_attribute([obj for _, obj in objects], manifest)
-    records: list[ManifestRecord] = []
+    attribute = discover_label_attribute([obj for _, obj in objects], manifest, label_types, algorithm)
+    records: list[R] = []
     class_names: dict[int, str] = {}
     for number, obj in objects:
         source_ref = obj.get("source-ref")
         context = f"{where} line {number}" + (f" ({source_ref})" if isinstance(source_ref, str) else "")
         if not isinstance(source_ref, str) or not source_ref:
-            bad(f"{context}: no 'source-ref' (image classification needs an image per line)")
+            bad(f"{context}: no 'source-ref' ({algorithm.replace('-', ' ')} needs an image per line)")
             continue
         if attribute not in obj:
             bad(f"{context}: no label attribute '{attribute}'")
             continue
         try:
-            label = _parse_label(obj[attribute], multi_label)
+            parsed = parse_label(obj[attribute])
             image_path = resolve_source_ref(source_ref, channel_dir, manifest.parent)
         except ValueError as exc:
             bad(f"{context}: {exc}")
             continue
-        indices = (label,) if isinstance(label, int) else label
-        out_of_range = [i for i in indices if i >= num_classes]
-        if out_of_range:
-            # Never skipped: it means num_classes disagrees with the data, not that one line is bad.
-            raise DataError(
-                f"{context}: label {out_of_range[0]} is out of range for num_classes={num_classes} "
-                f"(labels must be 0..{num_classes - 1})"
-            )
-        for index, name in _record_class_names(obj.get(f"{attribute}-metadata"), label).items():
+        line = ManifestLine(number, source_ref, image_path, context)
+        record, names = make_record(line, parsed, obj.get(f"{attribute}-metadata"))
+        for index, name in names.items():
             known = class_names.setdefault(index, name)
             if known != name:
                 raise DataError(f"{context}: class {index} is named {name!r} here but {known!r} before")
-        records.append(ManifestRecord(number, source_ref, image_path, label))
+        records.append(record)
     if not records:
         raise DataError(f"{where}: no usable records ({len(bad.messages)} skipped)")
-    return ChannelManifest(channel, manifest, attribute, records, class_names, bad.messages)
+    return build(channel, manifest, attribute, records, class_names, bad.messages)
 
 
-# The built-in's (MXNet's) words for an image smaller than image_shape; gtpipe_shared.aws_limits has the same.
-IMAGE_SMALLER_THAN_SHAPE = "input image size smaller than input shape"
-
-
-def _check_input_shape(height: int, width: int, spec: ImageSpec, context: str) -> None:
-    """Fail the job, as the built-in image-classification algorithm does, on an image smaller than
-    ``image_shape`` when ``resize`` is not set.
-
-    The built-in uses the training images "without resizing" unless ``resize`` is set
-    (https://docs.aws.amazon.com/sagemaker/latest/dg/IC-Hyperparameter.html), and its MXNet image iterator
-    stops at the first such image ("Check failed: ... input image size smaller than input shape"). Not a bad
-    record: ``skip_bad_records`` does not skip it there either.
-    """
-    if spec.resize is not None or (height >= spec.height and width >= spec.width):
-        return
-    raise DataError(
-        f"{context}: {IMAGE_SMALLER_THAN_SHAPE}: the image is {height}x{width} (height x width) and "
-        f"image_shape is {spec.channels},{spec.height},{spec.width}; set hyperparameter resize (at least "
-        f"{max(spec.height, spec.width)}) to scale every image, or use images at least that large"
-    )
-
-
-def load_channel_images(
-    manifest: ChannelManifest,
-    spec: ImageSpec,
+def load_record_images(
+    manifest: ManifestRecords[R],
+    decode: Callable[[R, Image.Image, str], T],
     *,
     skip_bad_records: bool = False,
-) -> ChannelImages:
-    """Decode every record's image (missing or undecodable ones fail the job unless skipped)."""
+) -> tuple[list[T], list[str]]:
+    """``decode(record, image, context)`` for every record whose image opens, and the messages of every
+    record skipped so far (the manifest's and the images'). A missing or undecodable image is a bad
+    record; DataError when no image is usable."""
     bad = BadRecords(skip_bad_records)
-    arrays: list[np.ndarray] = []
-    labels: list[Label] = []
+    decoded: list[T] = []
     where = f"channel '{manifest.channel}' {manifest.manifest_path.name}"
     for record in manifest.records:
         context = f"{where} line {record.line_number} ({record.source_ref})"
@@ -341,9 +303,7 @@ def load_channel_images(
         except (ImageDecodeError, IsADirectoryError, PermissionError) as exc:
             bad(f"{context}: {exc}")
             continue
-        _check_input_shape(image.height, image.width, spec, context)
-        arrays.append(to_array(image, spec))
-        labels.append(record.label)
-    if not arrays:
+        decoded.append(decode(record, image, context))
+    if not decoded:
         raise DataError(f"{where}: no usable images ({len(bad.messages)} skipped)")
-    return ChannelImages(np.stack(arrays), labels, manifest.skipped + bad.messages)
+    return decoded, manifest.skipped + bad.messages

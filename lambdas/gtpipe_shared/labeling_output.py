@@ -18,8 +18,9 @@ for its iterations and machine labels).
 - builtin service only: ``manifests/output/unlabeled.manifest`` (the input lines of objects without all
   their answers, when any) and ``team/stats.json`` (:mod:`gtpipe_shared.labeling_stats`).
 
-**Answers** (the labeling API's ``answer`` body, checked by :func:`validate_answer`):
-``{"label": <class index>}`` (image classification) or ``{"boxes": [{"class_id", "left", "top", "width",
+**Answers** (the labeling API's ``answer`` body, in the stored form
+:func:`gtpipe_shared.labeling_answers.validate_answer` returns): ``{"label": <class index>}`` (image
+classification) or ``{"boxes": [{"class_id", "left", "top", "width",
 "height"}], "image_size": {"width", "height"}}`` (object detection, pixels; boxes are clipped to whole
 pixels inside the image; a box entirely outside it is an error). Their ``answerContent`` is Ground
 Truth's: ``{"crowd-image-classifier": {"label": <class name>}}`` or ``{"boundingBox": {"boundingBoxes":
@@ -31,7 +32,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -45,6 +45,7 @@ from .consolidation import (
     consolidate_boxes,
     consolidate_classes,
 )
+from .labeling_answers import AS_STORED, validate_answer
 from .labeling_stats import team_statistics
 
 CLASSIFICATION = "image-classification"
@@ -261,73 +262,6 @@ def manifest_bytes(lines: Sequence[Mapping[str, Any]]) -> bytes:
     return b"".join(json_bytes(line) + b"\n" for line in lines)
 
 
-# -- validating answers -----------------------------------------------------------------------------
-
-
-def _number(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{what} must be a finite number, got {value!r}")
-    return float(value)
-
-
-def validate_answer(task_type: str, class_names: Sequence[str], answer: Any) -> dict[str, Any]:
-    """The answer in its normalized form, or ValueError saying what is wrong.
-
-    Classification: ``{"label": int}`` with ``0 <= label < len(class_names)``. Detection: ``{"boxes":
-    [...], "image_size": {"width": int, "height": int}}``; each box needs a known ``class_id``, finite
-    ``left``/``top`` and positive ``width``/``height``, and must overlap the image; it is returned clipped
-    to whole pixels inside the image.
-    """
-    if task_type not in TASK_TYPES:
-        raise ValueError(f"task type {task_type!r} is not one of {', '.join(TASK_TYPES)}")
-    if not isinstance(answer, Mapping):
-        raise ValueError(f"the answer must be a JSON object, got {type(answer).__name__}")
-    if task_type == CLASSIFICATION:
-        label = answer.get("label")
-        if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < len(class_names):
-            raise ValueError(f"label {label!r} is not a class index 0..{len(class_names) - 1}")
-        return {"label": label}
-    size = answer.get("image_size")
-    if not isinstance(size, Mapping):
-        raise ValueError('image_size must be {"width", "height"} (pixels)')
-    width, height = size.get("width"), size.get("height")
-    if isinstance(width, bool) or isinstance(height, bool) or not isinstance(width, int | float):
-        raise ValueError(f"image_size width {width!r} must be a positive whole number")
-    if not isinstance(height, int | float) or width != int(width) or height != int(height):
-        raise ValueError(f"image_size {width!r} x {height!r} must be positive whole numbers")
-    width, height = int(width), int(height)
-    if width < 1 or height < 1:
-        raise ValueError(f"image_size {width} x {height} is empty")
-    boxes = answer.get("boxes")
-    if not isinstance(boxes, list):
-        raise ValueError("boxes must be a list (possibly empty)")
-    clipped = []
-    for position, raw in enumerate(boxes):
-        where = f"box {position}"
-        if not isinstance(raw, Mapping):
-            raise ValueError(f"{where} is not an object")
-        class_id = raw.get("class_id")
-        if (
-            isinstance(class_id, bool)
-            or not isinstance(class_id, int)
-            or not 0 <= class_id < len(class_names)
-        ):
-            raise ValueError(f"{where}: class_id {class_id!r} is not a class index 0..{len(class_names) - 1}")
-        box = Box(
-            class_id,
-            _number(raw.get("left"), f"{where}: left"),
-            _number(raw.get("top"), f"{where}: top"),
-            _number(raw.get("width"), f"{where}: width"),
-            _number(raw.get("height"), f"{where}: height"),
-        )
-        if box.width <= 0 or box.height <= 0:
-            raise ValueError(f"{where} has no area ({box.width:g} x {box.height:g})")
-        if box.right <= 0 or box.bottom <= 0 or box.left >= width or box.top >= height:
-            raise ValueError(f"{where} lies outside the {width} x {height} image")
-        clipped.append(clip_box(box, width, height).as_annotation())
-    return {"boxes": clipped, "image_size": {"width": width, "height": height}}
-
-
 # -- the builtin service's output -------------------------------------------------------------------
 
 
@@ -387,7 +321,7 @@ def _validated(job: JobInfo, index: int, answers: Sequence[WorkerAnswer]) -> lis
                 f"object {index}: an answer of worker {answer.worker_id} is for object {answer.index}"
             )
         try:
-            normalized.append(validate_answer(job.task_type, job.class_names, answer.answer))
+            normalized.append(validate_answer(job.task_type, answer.answer, job.class_names, rules=AS_STORED))
         except ValueError as error:
             raise ValueError(f"object {index}, worker {answer.worker_id}: {error}") from None
     return normalized

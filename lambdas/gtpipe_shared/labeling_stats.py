@@ -39,7 +39,7 @@ MATCH_IOU = 0.5
 
 class AnswerRecord(Protocol):
     """What the statistics read of one answer (``labeling_output.WorkerAnswer`` is one); box answers must
-    be normalized (``labeling_output.validate_answer``)."""
+    be normalized (``labeling_answers.validate_answer``)."""
 
     @property
     def index(self) -> int: ...

@@ -23,7 +23,7 @@ from PIL import Image
 from infra.config import ConfigError, PipelineConfig
 from tests.infra.conftest import project_context
 from tests.training.job_support import Job, stage_job
-from training import manifest as training_manifest
+from training.classification import data as training_manifest
 from training.datasets import DigitRecord, write_channel, write_digits_dataset
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from gtpipe_shared import labeling_store as store
+from gtpipe_shared.labeling_store import dynamo, submissions
 from moto import mock_aws
 
 from tests.lambdas.labeling_fixtures import create_labeling_table
@@ -70,7 +71,7 @@ def lease_and_answer(table: Any, worker: str, label: int = 0, now: float = NOW) 
 
 
 def count_items(table: Any, prefix: str) -> int:
-    return sum(1 for _ in store._prefix(table, JOB, prefix))
+    return sum(1 for _ in dynamo.query_prefix(table, JOB, prefix))
 
 
 # --- manifest -> objects ----------------------------------------------------------------------------
@@ -510,7 +511,7 @@ def test_an_answer_that_lost_the_count_race_is_retried(table: Any, monkeypatch: 
     open_job(table, count=1, workers=2)
     lease_a, lease_b = store.lease(table, JOB, "a", NOW), store.lease(table, JOB, "b", NOW)
     assert lease_a is not None and lease_b is not None
-    read_object = store._object
+    read_object = submissions.read_object
     sneaked: list[store.AnswerOutcome] = []
     reads: list[int] = []
 
@@ -521,7 +522,7 @@ def test_an_answer_that_lost_the_count_race_is_retried(table: Any, monkeypatch: 
             sneaked.append(store.answer(table, JOB, 0, "b", lease_b.lease_id, {"label": 0}, 1, NOW))
         return item
 
-    monkeypatch.setattr(store, "_object", read_then_let_b_answer)
+    monkeypatch.setattr(submissions, "read_object", read_then_let_b_answer)
     # when a answers with a stale answer count
     outcome = store.answer(table, JOB, 0, "a", lease_a.lease_id, {"label": 1}, 1, NOW)
     # then a's transaction was refused once and retried: both answers count, a's completed the job
@@ -556,7 +557,7 @@ def test_finish_claim_and_end(table: Any) -> None:
     assert all(
         "expires_ttl" in item
         for prefix in ("OBJ#", "ANS#", "WRK#")
-        for item in store._prefix(table, JOB, prefix)
+        for item in dynamo.query_prefix(table, JOB, prefix)
     )
 
 

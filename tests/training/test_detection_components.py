@@ -241,7 +241,7 @@ def test_perfect_detections_score_one_and_classes_without_truth_are_left_out():
 
 
 def test_early_stopping_follows_the_builtins_rules_on_validation_map():
-    from training.trainer import EarlyStopping
+    from training.epochs import EarlyStopping
 
     # patience 2, at least 4 epochs, improvements must be 10% relative
     stopping = EarlyStopping(True, patience=2, min_epochs=4, tolerance=0.1)

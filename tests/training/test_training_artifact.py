@@ -29,7 +29,11 @@ def test_round_trip_train_tar_extract_serve(trained, tmp_path):
     with tarfile.open(tar_path) as tar:
         names = set(tar.getnames())
     assert {"model.pt", "classes.json", "model-config.json", "hyperparameters.json", "metrics.json"} <= names
-    assert {"code/inference.py", "code/training/inference.py", "code/training/model.py"} <= names
+    assert {
+        "code/inference.py",
+        "code/training/inference.py",
+        "code/training/classification/model.py",
+    } <= names
     assert not any(name.startswith(("/", "./")) or name.endswith(".pyc") for name in names)
     assert model.classes[3] == "three"
 

@@ -202,7 +202,7 @@ def test_conflicting_class_names_fail(make_job, digits, hyperparameters):
 
 def test_unexpected_error_is_an_algorithm_error(make_job, digits, hyperparameters, monkeypatch):
     # Given a bug deep inside training
-    from training import trainer
+    from training.classification import trainer
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom")

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from training.classification.data import read_channel_manifest
 from training.errors import DataError
-from training.manifest import read_channel_manifest, resolve_source_ref
+from training.manifest import resolve_source_ref
 
 
 def _channel(tmp_path: Path, lines: list[dict]) -> Path:

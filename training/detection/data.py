@@ -16,22 +16,22 @@ negative example.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from training.detection.hyperparameters import LABEL_BOX_WIDTH, LABEL_HEADER_WIDTH
 from training.errors import DataError
-from training.images import ImageDecodeError, open_image, resize_exact
+from training.images import resize_exact
 from training.manifest import (
-    BadRecords,
+    ManifestLine,
+    ManifestRecords,
     class_map_names,
-    discover_label_attribute,
-    find_manifest,
-    read_manifest_objects,
-    resolve_source_ref,
+    load_record_images,
+    read_manifest_records,
 )
 
 LOG = logging.getLogger(__name__)
@@ -56,16 +56,8 @@ class DetectionRecord:
     boxes: np.ndarray
 
 
-@dataclass
-class DetectionManifest:
+class DetectionManifest(ManifestRecords[DetectionRecord]):
     """A parsed detection channel manifest."""
-
-    channel: str
-    manifest_path: Path
-    label_attribute: str
-    records: list[DetectionRecord]
-    class_names: dict[int, str]
-    skipped: list[str] = field(default_factory=list)
 
     @property
     def box_count(self) -> int:
@@ -86,7 +78,11 @@ def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value)
 
 
-def parse_detection_label(value: object) -> tuple[int, int, list[tuple[int, float, float, float, float]]]:
+# One box of a label: class_id, xmin, ymin, xmax, ymax (relative to the image, 0..1).
+Box = tuple[int, float, float, float, float]
+
+
+def parse_detection_label(value: object) -> tuple[int, int, list[Box]]:
     """``(width, height, [(class_id, xmin, ymin, xmax, ymax), ...])`` from a bounding-box label.
 
     Coordinates are relative to ``image_size`` and clipped to the image. Raises ``ValueError`` naming
@@ -145,49 +141,38 @@ def read_detection_manifest(
     ``label_width`` holds (both mean the hyperparameters disagree with the data, so they are never
     skipped), and, unless ``skip_bad_records``, for any malformed line.
     """
-    manifest = find_manifest(channel_dir, channel, ALGORITHM)
-    bad = BadRecords(skip_bad_records)
-    where = f"channel '{channel}' {manifest.name}"
-    objects = read_manifest_objects(manifest, where, bad)
-    attribute = discover_label_attribute([obj for _, obj in objects], manifest, DETECTION_TYPES, ALGORITHM)
     max_boxes = (label_width - LABEL_HEADER_WIDTH) // LABEL_BOX_WIDTH
-    records: list[DetectionRecord] = []
-    class_names: dict[int, str] = {}
-    for number, obj in objects:
-        source_ref = obj.get("source-ref")
-        context = f"{where} line {number}" + (f" ({source_ref})" if isinstance(source_ref, str) else "")
-        if not isinstance(source_ref, str) or not source_ref:
-            bad(f"{context}: no 'source-ref' (object detection needs an image per line)")
-            continue
-        if attribute not in obj:
-            bad(f"{context}: no label attribute '{attribute}'")
-            continue
-        try:
-            width, height, boxes = parse_detection_label(obj[attribute])
-            image_path = resolve_source_ref(source_ref, channel_dir, manifest.parent)
-        except ValueError as exc:
-            bad(f"{context}: {exc}")
-            continue
+
+    def make_record(
+        line: ManifestLine, label: tuple[int, int, list[Box]], metadata: object
+    ) -> tuple[DetectionRecord, dict[int, str]]:
+        width, height, boxes = label
         out_of_range = [box[0] for box in boxes if box[0] >= num_classes]
         if out_of_range:
             raise DataError(
-                f"{context}: class_id {out_of_range[0]} is out of range for num_classes={num_classes} "
+                f"{line.context}: class_id {out_of_range[0]} is out of range for num_classes={num_classes} "
                 f"(class ids must be 0..{num_classes - 1})"
             )
         if len(boxes) > max_boxes:
             raise DataError(
-                f"{context}: {len(boxes)} boxes do not fit label_width={label_width} (at most {max_boxes} "
-                f"boxes; set label_width to at least {LABEL_HEADER_WIDTH + LABEL_BOX_WIDTH * len(boxes)})"
+                f"{line.context}: {len(boxes)} boxes do not fit label_width={label_width} (at most "
+                f"{max_boxes} boxes; set label_width to at least "
+                f"{LABEL_HEADER_WIDTH + LABEL_BOX_WIDTH * len(boxes)})"
             )
-        for index, name in class_map_names(obj.get(f"{attribute}-metadata")).items():
-            known = class_names.setdefault(index, name)
-            if known != name:
-                raise DataError(f"{context}: class {index} is named {name!r} here but {known!r} before")
         array = np.array(boxes, dtype=np.float32).reshape(-1, 5)
-        records.append(DetectionRecord(number, source_ref, image_path, width, height, array))
-    if not records:
-        raise DataError(f"{where}: no usable records ({len(bad.messages)} skipped)")
-    return DetectionManifest(channel, manifest, attribute, records, class_names, bad.messages)
+        record = DetectionRecord(line.number, line.source_ref, line.image_path, width, height, array)
+        return record, class_map_names(metadata)
+
+    return read_manifest_records(
+        channel_dir,
+        channel,
+        algorithm=ALGORITHM,
+        label_types=DETECTION_TYPES,
+        parse_label=parse_detection_label,
+        make_record=make_record,
+        build=DetectionManifest,
+        skip_bad_records=skip_bad_records,
+    )
 
 
 def load_detection_images(
@@ -195,33 +180,23 @@ def load_detection_images(
 ) -> DetectionImages:
     """Decode every record's image, stretched to ``image_size`` square RGB (boxes are relative, so
     they need no change). Missing or undecodable images fail the job unless skipped."""
-    bad = BadRecords(skip_bad_records)
-    arrays: list[np.ndarray] = []
-    boxes: list[np.ndarray] = []
     mismatched = 0
-    where = f"channel '{manifest.channel}' {manifest.manifest_path.name}"
-    for record in manifest.records:
-        context = f"{where} line {record.line_number} ({record.source_ref})"
-        try:
-            image = open_image(record.image_path)
-        except FileNotFoundError:
-            bad(f"{context}: image not found at {record.image_path}")
-            continue
-        except (ImageDecodeError, IsADirectoryError, PermissionError) as exc:
-            bad(f"{context}: {exc}")
-            continue
+
+    def decode(record: DetectionRecord, image: Image.Image, _context: str) -> tuple[np.ndarray, np.ndarray]:
+        nonlocal mismatched
         if image.size != (record.width, record.height):
             mismatched += 1
-        arrays.append(resize_exact(image, image_size, image_size, 3))
-        boxes.append(record.boxes)
+        return resize_exact(image, image_size, image_size, 3), record.boxes
+
+    decoded, skipped = load_record_images(manifest, decode, skip_bad_records=skip_bad_records)
     if mismatched:
         # Boxes are relative to the label's image_size, which is what the worker saw; an image stored at
         # another size (re-encoded, scaled) keeps its relative boxes.
         LOG.warning(
             "%s: %d image(s) differ in size from their label's image_size; boxes are scaled with the image",
-            where,
+            f"channel '{manifest.channel}' {manifest.manifest_path.name}",
             mismatched,
         )
-    if not arrays:
-        raise DataError(f"{where}: no usable images ({len(bad.messages)} skipped)")
-    return DetectionImages(np.stack(arrays), boxes, manifest.skipped + bad.messages)
+    return DetectionImages(
+        np.stack([array for array, _ in decoded]), [boxes for _, boxes in decoded], skipped
+    )

@@ -1,4 +1,5 @@
-"""The PyTorch half of detection training: the epoch loop, augmentation, losses, validation mAP.
+"""The PyTorch half of detection training: one epoch of training and validation mAP (the loop is
+:func:`training.epochs.run_epochs`), augmentation, losses.
 
 Imported lazily by :mod:`training.detection.train` once inputs are valid. Per epoch it logs the
 built-in's metric lines (``#quality_metric: host=algo-1, epoch=3, validation mAP <score>=(0.81)``),
@@ -7,7 +8,6 @@ which :data:`training.contracts.DETECTION_METRIC_DEFINITIONS` parses.
 
 from __future__ import annotations
 
-import copy
 import logging
 import re
 import time
@@ -28,7 +28,7 @@ from training.detection.model import (
     focal_loss,
     regression_loss,
 )
-from training.trainer import EarlyStopping, EpochMetrics, channel_stats, configure_torch
+from training.epochs import EarlyStopping, EpochMetrics, channel_stats, configure_torch, run_epochs
 
 LOG = logging.getLogger("training.detection.train")
 
@@ -204,20 +204,9 @@ def fit(
         optimizer, milestones=list(hps.lr_scheduler_step), gamma=hps.lr_scheduler_factor
     )
     images = torch.from_numpy(train_arrays)
-    history: list[EpochMetrics] = []
-    best_map, best_epoch = -1.0, 0
-    best_state = copy.deepcopy(model.state_dict())
-    best_per_class: list[float | None] = []
-    stopping = EarlyStopping(
-        hps.early_stopping,
-        hps.early_stopping_patience,
-        hps.early_stopping_min_epochs,
-        hps.early_stopping_tolerance,
-    )
-    stopped_early = False
-    started = time.perf_counter()
-    for epoch in range(hps.epochs):
-        epoch_start = time.perf_counter()
+    per_class: dict[int, list[float | None]] = {}
+
+    def train_epoch(epoch: int) -> dict[str, float]:
         model.train()
         order = torch.randperm(len(images), generator=generator)
         focal_sum = smooth_sum = 0.0
@@ -243,33 +232,32 @@ def fit(
         scheduler.step()
         detections = predict_arrays(model, val_arrays, mean, std, device, hps.nms_threshold)
         score = mean_average_precision(val_boxes, detections, arch.num_classes, hps.overlap_threshold)
-        values = {
+        per_class[epoch] = score.per_class
+        return {
             "train:cross_entropy": focal_sum / max(seen, 1),
             "train:smooth_l1": smooth_sum / max(seen, 1),
             "validation:mAP": score.value,
         }
-        seconds = time.perf_counter() - epoch_start
-        history.append(EpochMetrics(epoch, values, seconds))
-        _log_epoch(host, epoch, values, seconds)
-        if score.value > best_map:
-            best_map, best_epoch, best_per_class = score.value, epoch, score.per_class
-            best_state = copy.deepcopy(model.state_dict())
-        if stopping.should_stop(epoch, score.value):
-            LOG.info(
-                "Early stopping at epoch %d: no validation mAP improvement for %d epochs",
-                epoch,
-                stopping.epochs_without_improvement,
-            )
-            stopped_early = True
-            break
+
+    started = time.perf_counter()
+    loop = run_epochs(
+        model,
+        epochs=hps.epochs,
+        train_epoch=train_epoch,
+        key_metric="validation:mAP",
+        key_label="validation mAP",
+        stopping=EarlyStopping.for_hyperparameters(hps),
+        log_epoch=lambda epoch, values, seconds: _log_epoch(host, epoch, values, seconds),
+        log=LOG,
+    )
     return DetectionFitResult(
-        state_dict={k: v.detach().cpu() for k, v in best_state.items()},
-        best_epoch=best_epoch,
-        epochs=history,
-        stopped_early=stopped_early,
+        state_dict=loop.best_state,
+        best_epoch=loop.best_epoch,
+        epochs=loop.epochs,
+        stopped_early=loop.stopped_early,
         mean=mean_list,
         std=std_list,
-        per_class_ap=best_per_class,
+        per_class_ap=per_class.get(loop.best_epoch, []),
         frozen=frozen,
         device=device.type,
         train_seconds=time.perf_counter() - started,

@@ -1,16 +1,14 @@
-"""The PyTorch half of training: seeding, the epoch loop, metrics, best-model selection.
+"""The PyTorch half of image-classification training: one epoch of training and validation (the loop is
+:func:`training.epochs.run_epochs`), augmentation, metrics, incremental training.
 
-Imported lazily by :mod:`training.train` once inputs are validated, so a bad input fails in a fraction
-of a second instead of waiting for torch to import.
+Imported lazily by :mod:`training.classification.train` once inputs are validated, so a bad input fails
+in a fraction of a second instead of waiting for torch to import.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
-import os
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,20 +19,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from training.classification.data import Label
+from training.classification.model import Architecture, build_model
+from training.epochs import EarlyStopping, EpochMetrics, channel_stats, configure_torch, run_epochs
 from training.hyperparameters import Hyperparameters
-from training.manifest import Label
-from training.model import Architecture, build_model
 
 LOG = logging.getLogger("training.train")
-
-
-@dataclass
-class EpochMetrics:
-    """One epoch's figures, keyed like METRIC_DEFINITIONS (``train:accuracy`` ...)."""
-
-    epoch: int
-    values: dict[str, float]
-    seconds: float
 
 
 @dataclass
@@ -51,58 +41,6 @@ class FitResult:
     confusion_matrix: list[list[int]] | None = None
     device: str = "cpu"
     train_seconds: float = 0.0
-
-
-def configure_torch(seed: int) -> torch.device:
-    """Seed every generator, prefer deterministic kernels, size the CPU thread pool, pick the device."""
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # required for deterministic cuBLAS
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    torch.backends.cudnn.benchmark = False
-    if "OMP_NUM_THREADS" not in os.environ:
-        # Use the cores this process may run on (containers and taskset limit them), not the host's.
-        torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-class EarlyStopping:
-    """The built-ins' early stopping on a validation metric where higher is better.
-
-    An epoch improves when the metric beats the reference by a relative margin of at least
-    ``tolerance``; training stops once ``patience`` epochs in a row did not improve and at least
-    ``min_epochs`` epochs have run. Disabled, it never stops.
-    """
-
-    def __init__(self, enabled: bool, patience: int, min_epochs: int, tolerance: float) -> None:
-        self.enabled = enabled
-        self.patience = patience
-        self.min_epochs = min_epochs
-        self.tolerance = tolerance
-        self.reference: float | None = None
-        self.epochs_without_improvement = 0
-
-    def should_stop(self, epoch: int, value: float) -> bool:
-        """Record epoch ``epoch``'s (0-based) metric; True when training should stop now."""
-        if not self.enabled:
-            return False
-        improved = self.reference is None or (
-            value > self.reference and (value - self.reference) / max(self.reference, 1e-12) >= self.tolerance
-        )
-        if improved:
-            self.reference, self.epochs_without_improvement = value, 0
-        else:
-            self.epochs_without_improvement += 1
-        return epoch + 1 >= self.min_epochs and self.epochs_without_improvement >= self.patience
-
-
-def channel_stats(arrays: np.ndarray) -> tuple[list[float], list[float]]:
-    """Per-channel mean and standard deviation of uint8 images, on the 0..1 scale."""
-    data = arrays.astype(np.float32) / 255.0
-    mean = data.mean(axis=(0, 2, 3))
-    std = np.maximum(data.std(axis=(0, 2, 3)), 1e-3)  # a blank channel must not divide by zero
-    return [float(m) for m in mean], [float(s) for s in std]
 
 
 class BatchMaker:
@@ -344,22 +282,9 @@ def fit(
         LOG.warning("precision_dtype=float16 needs a GPU; training on CPU in float32")
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
 
-    history: list[EpochMetrics] = []
-    checkpoints: dict[int, dict[str, torch.Tensor]] = {}
-    best_accuracy = -1.0
-    best_state = copy.deepcopy(model.state_dict())
-    best_epoch = 0
-    stopping = EarlyStopping(
-        hps.early_stopping,
-        hps.early_stopping_patience,
-        hps.early_stopping_min_epochs,
-        hps.early_stopping_tolerance,
-    )
-    stopped_early = False
-    started = time.perf_counter()
     batch_size = hps.mini_batch_size
-    for epoch in range(hps.epochs):
-        epoch_start = time.perf_counter()
+
+    def train_epoch(_epoch: int) -> dict[str, float]:
         model.train()
         scorer = _Scorer(hps.multi_label, hps.top_k)
         order = torch.randperm(len(train_images), generator=generator)
@@ -380,40 +305,32 @@ def fit(
         scheduler.step()
         values = scorer.values("train")
         values.update(_evaluate(model, batches, val_images, val_target, criterion, hps).values("validation"))
-        seconds = time.perf_counter() - epoch_start
-        metrics = EpochMetrics(epoch, values, seconds)
-        history.append(metrics)
-        _log_epoch(epoch, values, hps.top_k, seconds)
-        if on_epoch is not None:
-            on_epoch(metrics)
+        return values
 
-        accuracy = values["validation:accuracy"]
-        if accuracy > best_accuracy:
-            best_accuracy, best_epoch = accuracy, epoch
-            best_state = copy.deepcopy(model.state_dict())
-        if hps.checkpoint_frequency and (epoch + 1) % hps.checkpoint_frequency == 0:
-            checkpoints[epoch + 1] = copy.deepcopy(model.state_dict())
-        if stopping.should_stop(epoch, accuracy):
-            LOG.info(
-                "Early stopping at epoch %d: no validation-accuracy improvement for %d epochs",
-                epoch,
-                stopping.epochs_without_improvement,
-            )
-            stopped_early = True
-            break
-
-    model.load_state_dict(best_state)
+    started = time.perf_counter()
+    loop = run_epochs(
+        model,
+        epochs=hps.epochs,
+        train_epoch=train_epoch,
+        key_metric="validation:accuracy",
+        key_label="validation-accuracy",
+        stopping=EarlyStopping.for_hyperparameters(hps),
+        log_epoch=lambda epoch, values, seconds: _log_epoch(epoch, values, hps.top_k, seconds),
+        log=LOG,
+        checkpoint_frequency=hps.checkpoint_frequency,
+        on_epoch=on_epoch,
+    )
     confusion = None
     if not hps.multi_label:
         confusion = _confusion_matrix(model, batches, val_images, val_target, arch.num_classes, batch_size)
     return FitResult(
-        state_dict={k: v.detach().cpu() for k, v in best_state.items()},
-        best_epoch=best_epoch,
-        epochs=history,
-        stopped_early=stopped_early,
+        state_dict=loop.best_state,
+        best_epoch=loop.best_epoch,
+        epochs=loop.epochs,
+        stopped_early=loop.stopped_early,
         mean=mean,
         std=std,
-        checkpoints={e: {k: v.cpu() for k, v in s.items()} for e, s in checkpoints.items()},
+        checkpoints=loop.checkpoints,
         confusion_matrix=confusion,
         device=device.type,
         train_seconds=time.perf_counter() - started,

@@ -1,0 +1,122 @@
+"""The values the tasks table's functions take and return (frozen dataclasses; no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class LabelingObject:
+    """One manifest line to label: its 0-based index among the data lines, source-ref and JSON text."""
+
+    index: int
+    source_ref: str
+    line: str
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything a new job item records (docs/labeling-service.md, job item)."""
+
+    job_name: str
+    run_id: str
+    task_type: str
+    task_token: str
+    class_names: tuple[str, ...]
+    label_attribute: str
+    manifest_uri: str
+    output_path: str
+    data_bucket: str
+    workers_per_object: int
+    lease_seconds: int
+    expires_at: int
+    min_labeled_share: float
+    title: str = ""
+    description: str = ""
+    instructions: str = ""
+
+
+@dataclass(frozen=True)
+class OpenOutcome:
+    """``created`` False: the job existed (a retried open); its token was replaced."""
+
+    created: bool
+    job: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A task leased to a worker."""
+
+    job_name: str
+    index: int
+    lease_id: str
+    lease_expires_at: int
+    source_ref: str
+    resumed: bool = False
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A job's progress; ``my_answers`` is None when no worker was named."""
+
+    job_name: str
+    status: str
+    objects: int
+    objects_done: int
+    answers_done: int
+    answers_needed: int
+    expires_at: int
+    my_answers: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready (``my_answers`` left out when None)."""
+        data = {
+            "job_name": self.job_name,
+            "status": self.status,
+            "objects": self.objects,
+            "objects_done": self.objects_done,
+            "answers_done": self.answers_done,
+            "answers_needed": self.answers_needed,
+            "expires_at": self.expires_at,
+        }
+        if self.my_answers is not None:
+            data["my_answers"] = self.my_answers
+        return data
+
+
+@dataclass(frozen=True)
+class AnswerOutcome:
+    """What an accepted answer did: ``job_completed`` is True for exactly one answer per job."""
+
+    object_completed: bool
+    job_completed: bool
+    progress: Progress
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """An object item without its lease map."""
+
+    index: int
+    source_ref: str
+    line: str
+    answer_count: int
+    image_size: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class Answering:
+    """Who answers which task with what: the input of :func:`answer`. ``worker_id`` is the stable user id
+    (Cognito ``sub``), ``email`` the address shown beside it; ``seconds`` as reported (None: measured);
+    ``image_size``: the server's ``(width, height)`` of the image, when known (box answers must match)."""
+
+    job_name: str
+    index: int
+    worker_id: str
+    lease_id: str
+    answer: Any
+    seconds: Any = None
+    email: str = ""
+    image_size: tuple[int, int] | None = None

@@ -1,0 +1,212 @@
+"""The protocol every local algorithm implements, and the one training-job skeleton that runs it.
+
+:func:`train_job` is an algorithm's ``run(paths, raw_hyperparameters)`` (the function
+:func:`training.job.run_job` turns into the script-mode exit status and failure file): parse and log the
+hyperparameters, read the channels (:meth:`Algorithm.read_inputs`), train (:meth:`Algorithm.train`, which
+runs :func:`training.epochs.run_epochs`), then write the model directory (:mod:`training.artifact`'s
+layout) and ``$SM_OUTPUT_DATA_DIR/metrics.json``. Torch is imported only once the inputs are valid.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+
+from training.artifact import write_code_dir
+from training.contracts import (
+    CHECKPOINTS_DIR,
+    CLASSES_FILE,
+    HYPERPARAMETERS_FILE,
+    METRICS_FILE,
+    MODEL_CONFIG_FILE,
+    MODEL_FORMAT_VERSION,
+    WEIGHTS_FILE,
+)
+from training.job import TrainingPaths, log_hyperparameters, write_json
+
+if TYPE_CHECKING:
+    import torch
+
+    from training.epochs import EpochMetrics
+
+
+class ParsedHyperparameters(Protocol):
+    """What the skeleton reads of any algorithm's parsed hyperparameters."""
+
+    @property
+    def ignored(self) -> tuple[str, ...]: ...
+
+    @property
+    def kv_store(self) -> str | None: ...
+
+    def to_json_dict(self) -> dict[str, Any]: ...
+
+
+H = TypeVar("H", bound=ParsedHyperparameters)
+D = TypeVar("D")
+
+
+@dataclass(frozen=True)
+class TrainingInputs(Generic[D]):
+    """What an algorithm read of its channels: the class names (by class index), the train channel's
+    label attribute, the usable sample counts, the skipped records' messages and its own ``data``."""
+
+    classes: list[str]
+    label_attribute: str
+    train_samples: int
+    validation_samples: int
+    skipped: list[str]
+    data: D
+
+
+@dataclass
+class TrainedModel:
+    """What an algorithm's training produced (see :meth:`Algorithm.train`).
+
+    ``epochs``/``best_epoch``/``stopped_early``: the epoch loop's curves and choice; ``architecture`` and
+    ``image``: the model config's entries; ``config``/``metrics``: the algorithm's own entries of the model
+    config and of the metrics; ``checkpoints``: epoch number -> weights (``checkpoints/epoch-NNNN.pt``).
+    """
+
+    state_dict: dict[str, torch.Tensor]
+    best_epoch: int
+    epochs: list[EpochMetrics]
+    stopped_early: bool
+    mean: list[float]
+    std: list[float]
+    device: str
+    train_seconds: float
+    architecture: dict[str, Any]
+    image: dict[str, Any]
+    config: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    checkpoints: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
+
+    @classmethod
+    def from_fit(
+        cls, result: Any, *, architecture: dict[str, Any], image: dict[str, Any], **entries: Any
+    ) -> TrainedModel:
+        """From an algorithm's fit result (``state_dict``, ``best_epoch``, ``epochs``, ``stopped_early``,
+        ``mean``, ``std``, ``device``, ``train_seconds``) and the entries only the algorithm knows
+        (``config``, ``metrics``, ``checkpoints``)."""
+        return cls(
+            state_dict=result.state_dict,
+            best_epoch=result.best_epoch,
+            epochs=result.epochs,
+            stopped_early=result.stopped_early,
+            mean=result.mean,
+            std=result.std,
+            device=result.device,
+            train_seconds=result.train_seconds,
+            architecture=architecture,
+            image=image,
+            **entries,
+        )
+
+
+class Algorithm(Protocol[H, D]):
+    """A local built-in algorithm: ``name`` (the model config's ``algorithm``), the module holding its
+    serving handlers (the model artifact's ``code/inference.py`` re-exports it), its key validation
+    metric (the best epoch's, e.g. ``validation:accuracy``) and how the log names it, and its logger."""
+
+    name: str
+    handlers_module: str
+    key_metric: str
+    key_label: str
+    log: logging.Logger
+
+    def parse_hyperparameters(self, raw: Mapping[str, object]) -> H:
+        """The hyperparameters as given (strings or JSON values), parsed; HyperparameterError names a bad
+        one."""
+        ...
+
+    def read_inputs(self, paths: TrainingPaths, hps: H) -> TrainingInputs[D]:
+        """Read and check the ``train`` and ``validation`` channels (DataError for bad input); no torch."""
+        ...
+
+    def train(self, paths: TrainingPaths, hps: H, inputs: TrainingInputs[D]) -> TrainedModel:
+        """Build the network (from the ``model`` channel for incremental training) and fit it."""
+        ...
+
+
+def train_job(
+    algorithm: Algorithm[H, D], paths: TrainingPaths, raw_hyperparameters: Mapping[str, object]
+) -> dict[str, Any]:
+    """Validate inputs, train, and write the model directory and metrics. Returns the metrics."""
+    job_started = time.perf_counter()
+    hps = algorithm.parse_hyperparameters(raw_hyperparameters)
+    log_hyperparameters(algorithm.log, hps)
+    inputs = algorithm.read_inputs(paths, hps)
+    model = algorithm.train(paths, hps, inputs)
+    best = model.epochs[model.best_epoch].values
+    last = model.epochs[-1]
+    metrics: dict[str, Any] = {
+        "final": dict(best),
+        "best_epoch": model.best_epoch,
+        "last_epoch": last.epoch,
+        "epochs_run": len(model.epochs),
+        "stopped_early": model.stopped_early,
+        "curves": {name: [e.values.get(name) for e in model.epochs] for name in last.values},
+        "epoch_seconds": [round(e.seconds, 4) for e in model.epochs],
+        "train_seconds": round(model.train_seconds, 3),
+        "total_seconds": round(time.perf_counter() - job_started, 3),
+        "num_training_samples": inputs.train_samples,
+        "num_validation_samples": inputs.validation_samples,
+        "skipped_records": inputs.skipped,
+        "class_names": inputs.classes,
+        "label_attribute": inputs.label_attribute,
+        "device": model.device,
+        **model.metrics,
+    }
+    algorithm.log.info(
+        "Best epoch %d: %s %f (train %.1f s on %s)",
+        model.best_epoch,
+        algorithm.key_label,
+        best[algorithm.key_metric],
+        model.train_seconds,
+        model.device,
+    )
+    _write_model(algorithm, paths, hps, inputs, model, raw_hyperparameters)
+    write_json(paths.model_dir / METRICS_FILE, metrics)
+    write_code_dir(paths.model_dir, algorithm.handlers_module)
+    paths.output_data_dir.mkdir(parents=True, exist_ok=True)
+    write_json(paths.output_data_dir / METRICS_FILE, metrics)
+    return metrics
+
+
+def _write_model(
+    algorithm: Algorithm[H, D],
+    paths: TrainingPaths,
+    hps: H,
+    inputs: TrainingInputs[D],
+    model: TrainedModel,
+    raw_hyperparameters: Mapping[str, object],
+) -> None:
+    """The model directory's weights, checkpoints, class names, model config and hyperparameters."""
+    import torch
+
+    model_config = {
+        "format_version": MODEL_FORMAT_VERSION,
+        "algorithm": algorithm.name,
+        "architecture": model.architecture,
+        "image": model.image,
+        "normalization": {"mean": model.mean, "std": model.std},
+        "classes": inputs.classes,
+        "label_attribute": inputs.label_attribute,
+        "best_epoch": model.best_epoch,
+        "hyperparameters": hps.to_json_dict(),
+        "framework": {"torch": torch.__version__},
+        **model.config,
+    }
+    model_dir = paths.model_dir
+    model_dir.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict, model_dir / WEIGHTS_FILE)
+    for epoch, state in model.checkpoints.items():
+        (model_dir / CHECKPOINTS_DIR).mkdir(exist_ok=True)
+        torch.save(state, model_dir / CHECKPOINTS_DIR / f"epoch-{epoch:04d}.pt")
+    write_json(model_dir / CLASSES_FILE, inputs.classes)
+    write_json(model_dir / MODEL_CONFIG_FILE, model_config)
+    write_json(model_dir / HYPERPARAMETERS_FILE, {k: str(v) for k, v in raw_hyperparameters.items()})

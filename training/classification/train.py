@@ -1,0 +1,201 @@
+"""The built-in image-classification algorithm, run locally (``python -m training.train``).
+
+Locations follow the SageMaker training toolkit: each comes from its environment variable when set,
+else SageMaker's default path.
+
+==============================  ===================================================
+hyperparameters                 ``SM_HPS`` (JSON) or ``$SM_INPUT_CONFIG_DIR/hyperparameters.json``
+                                (default ``/opt/ml/input/config/hyperparameters.json``)
+channel ``train``               ``SM_CHANNEL_TRAIN`` (default ``/opt/ml/input/data/train``)
+channel ``validation``          ``SM_CHANNEL_VALIDATION`` (default ``/opt/ml/input/data/validation``)
+channel ``model`` (optional)    ``SM_CHANNEL_MODEL``: a previous model, for incremental training
+model                           ``SM_MODEL_DIR`` (default ``/opt/ml/model``)
+metrics and curves              ``SM_OUTPUT_DATA_DIR`` (default ``$SM_OUTPUT_DIR/data``)
+failure reason                  ``$SM_OUTPUT_DIR/failure`` (default ``/opt/ml/output/failure``)
+==============================  ===================================================
+
+Hyperparameters can also be given as ``--name value`` arguments (script mode passes them so); they
+override the file. Exit status: 0 success, 1 ``ClientError`` (bad input), 2 ``AlgorithmError``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from training.algorithm import TrainedModel, TrainingInputs, train_job
+from training.artifact import read_model_channel
+from training.classification.data import ChannelImages, load_channel_images, read_channel_manifest
+from training.errors import DataError
+from training.hyperparameters import Hyperparameters, parse_hyperparameters
+from training.images import ImageSpec
+from training.job import FAILURE_REASON_LIMIT, TrainingPaths, log_loaded, read_raw_hyperparameters, run_job
+from training.manifest import merge_class_names
+
+if TYPE_CHECKING:  # torch is imported lazily, once inputs are valid
+    import torch
+
+    from training.classification.model import Architecture
+
+__all__ = [
+    "CLASSIFICATION",
+    "FAILURE_REASON_LIMIT",
+    "TrainingPaths",
+    "main",
+    "read_raw_hyperparameters",
+    "run",
+]
+
+LOG = logging.getLogger("training.train")
+_UNNAMED_CLASSES_WARNING = "no class-name metadata for class index(es) %s; naming them by index"
+
+
+@dataclass(frozen=True)
+class ClassificationData:
+    """Both channels' decoded images and labels."""
+
+    train: ChannelImages
+    validation: ChannelImages
+
+
+class Classification:
+    """The image-classification algorithm (:class:`training.algorithm.Algorithm`)."""
+
+    name = "image-classification"
+    # A contract: the model artifact's code/inference.py and the local SageMaker import this module.
+    handlers_module = "training.inference"
+    key_metric = "validation:accuracy"
+    key_label = "validation accuracy"
+    log = LOG
+
+    def parse_hyperparameters(self, raw: Mapping[str, object]) -> Hyperparameters:
+        """The built-in's hyperparameters (:mod:`training.hyperparameters`)."""
+        return parse_hyperparameters(raw)
+
+    def read_inputs(self, paths: TrainingPaths, hps: Hyperparameters) -> TrainingInputs[ClassificationData]:
+        """Both channels' manifests and images; DataError unless the train channel has 2 classes or more."""
+        train_manifest, val_manifest = (
+            read_channel_manifest(
+                folder,
+                name,
+                num_classes=hps.num_classes,
+                multi_label=hps.multi_label,
+                skip_bad_records=hps.skip_bad_records,
+            )
+            for folder, name in ((paths.train_channel, "train"), (paths.validation_channel, "validation"))
+        )
+        classes = merge_class_names(
+            hps.num_classes, [train_manifest, val_manifest], log=LOG, unnamed_warning=_UNNAMED_CLASSES_WARNING
+        )
+        distinct = {
+            i for r in train_manifest.records for i in ((r.label,) if isinstance(r.label, int) else r.label)
+        }
+        if len(distinct) < 2:
+            found = ", ".join(repr(classes[i]) for i in sorted(distinct)) or "none"
+            raise DataError(
+                f"channel 'train' has {len(distinct)} distinct class(es) ({found}); "
+                "classification needs examples of at least 2 classes"
+            )
+        LOG.info(
+            "Label attribute: train=%r validation=%r; classes: %s",
+            train_manifest.label_attribute,
+            val_manifest.label_attribute,
+            classes,
+        )
+        channels, height, width = hps.image_shape
+        spec = ImageSpec(channels, height, width, hps.resize)
+        train_images = load_channel_images(train_manifest, spec, skip_bad_records=hps.skip_bad_records)
+        val_images = load_channel_images(val_manifest, spec, skip_bad_records=hps.skip_bad_records)
+        log_loaded(LOG, hps.num_training_samples, len(train_images.labels), len(val_images.labels))
+        return TrainingInputs(
+            classes,
+            train_manifest.label_attribute,
+            len(train_images.labels),
+            len(val_images.labels),
+            train_images.skipped + val_images.skipped,
+            ClassificationData(train_images, val_images),
+        )
+
+    def train(
+        self, paths: TrainingPaths, hps: Hyperparameters, inputs: TrainingInputs[ClassificationData]
+    ) -> TrainedModel:
+        """A compact ResNet for ``image_shape`` (:mod:`training.classification.model`), fitted."""
+        from training.classification.model import Architecture
+        from training.classification.trainer import fit
+
+        arch = Architecture.for_input(hps.num_layers, hps.image_shape, hps.num_classes)
+        initial_state = _load_model_channel(paths, hps, arch)
+        data = inputs.data
+        result = fit(
+            hps,
+            arch,
+            data.train.arrays,
+            data.train.labels,
+            data.validation.arrays,
+            data.validation.labels,
+            initial_state=initial_state,
+        )
+        channels, height, width = hps.image_shape
+        return TrainedModel.from_fit(
+            result,
+            architecture=arch.to_json_dict(),
+            image={"channels": channels, "height": height, "width": width, "resize": hps.resize},
+            config={"multi_label": hps.multi_label},
+            metrics={"validation_confusion_matrix": result.confusion_matrix},
+            checkpoints=result.checkpoints,
+        )
+
+
+CLASSIFICATION = Classification()
+
+
+def _load_model_channel(
+    paths: TrainingPaths, hps: Hyperparameters, arch: Architecture
+) -> dict[str, torch.Tensor] | None:
+    """State for incremental training from the optional ``model`` channel, or None."""
+    if not paths.model_channel.is_dir():
+        if hps.use_pretrained_model:
+            LOG.warning(
+                "use_pretrained_model=1: no pretrained weights are available offline for this network "
+                "(provide a 'model' channel holding an earlier model.tar.gz to start from one); "
+                "training from random initialisation"
+            )
+        return None
+    from training.classification.model import Architecture
+    from training.classification.trainer import load_initial_state
+
+    config, state = read_model_channel(
+        paths.model_channel,
+        algorithm=None,
+        not_a_model=f"the 'model' channel ({paths.model_channel}) holds no model.tar.gz from this algorithm",
+    )
+    saved = Architecture.from_json_dict(config["architecture"])
+    try:
+        merged, fresh = load_initial_state(arch, saved, state)
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
+    LOG.info(
+        "Initialising from the model channel (incremental training); re-initialised: %s", fresh or "none"
+    )
+    return merged
+
+
+def run(paths: TrainingPaths, raw_hyperparameters: Mapping[str, object]) -> dict[str, Any]:
+    """Validate inputs, train, and write the model directory and metrics. Returns the metrics."""
+    return train_job(CLASSIFICATION, paths, raw_hyperparameters)
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Run a training job; write ``failure`` and return non-zero on error (never raises).
+
+    ``argv`` holds optional ``--name value`` hyperparameters (none by default: a caller's own command
+    line is never read); ``environ`` defaults to ``os.environ`` (see :func:`training.job.run_job`).
+    """
+    return run_job(run, argv, environ, log=LOG)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
