@@ -68,6 +68,7 @@ from .fidelity import (
     set_api_gateway_logging_role,
     workteam_cognito,
 )
+from .iam_roles import DeployedIam
 from .lambda_runtime import FunctionSpec, LambdaRuntime
 from .schedules import schedule_minutes
 
@@ -178,6 +179,8 @@ class Deployment:
     functions: dict[str, FunctionSpec] = field(default_factory=dict)
     apis: dict[str, RestApiModel] = field(default_factory=dict)
     exports: dict[str, Any] = field(default_factory=dict)
+    iam: DeployedIam = field(default_factory=DeployedIam)
+    """The roles with their identity policies, and the Lambda permissions (local/iam_roles.py)."""
 
     def output(self, name: str) -> Any:
         """An output by name (the last stack that declares it wins); KeyError if none does."""
@@ -229,8 +232,11 @@ class LocalDeployer:
         work_dir: Path | None = None,
         endpoint_rewrites: Mapping[str, str] | None = None,
         account: AccountState | None = None,
+        iam: DeployedIam | None = None,
     ) -> None:
         self.clients = clients
+        # Filled as roles deploy, so functions run during the deployment already act with their role.
+        self.iam = iam if iam is not None else DeployedIam()
         # The account's private workforce (local/fidelity.py); the API Gateway role lives in moto.
         self.account = account if account is not None else AccountState()
         self.environment = environment
@@ -280,7 +286,7 @@ class LocalDeployer:
         stacks = assembly.stacks_in_order()
         for stack in stacks:
             self.check_types(stack)
-        deployment = Deployment(environment=self.environment)
+        deployment = Deployment(environment=self.environment, iam=self.iam)
         for stack in stacks:
             self._deploy_stack(stack, deployment)
         return deployment
@@ -347,6 +353,7 @@ class LocalDeployer:
                     spec.attributes(logical_id, properties, self.environment),
                 )
                 result.not_emulated[logical_id] = f"{resource_type}: {spec.reason}"
+            deployment.iam.record(resource_type, str(state.ref), state.attributes, properties)
             resolver.set_resource(logical_id, state)
             result.resources[logical_id] = state
         result.outputs = resolver.outputs()
@@ -639,6 +646,7 @@ class LocalDeployer:
             timeout_seconds=int(props.get("Timeout", 3)),
             memory_mb=int(props.get("MemorySize", 128)),
             runtime=runtime,
+            role_arn=str(props["Role"]) if props.get("Role") else None,
         )
         spec.async_config.dead_letter_arn = (props.get("DeadLetterConfig") or {}).get("TargetArn")
         function = self.runtime.add(spec)
