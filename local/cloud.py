@@ -32,8 +32,9 @@ those requests (it logs a mixed-content *warning* for images), and moto answers 
 ``COGNITO_ENDPOINT`` (``https://cognito-idp.<region>.<suffix>/`` on AWS) is rewritten to that endpoint.
 
 Standard tools reach it at :attr:`LocalCloud.endpoint_url`: ``aws --endpoint-url``, boto3 with
-``AWS_ENDPOINT_URL``, curl (any credentials work with moto; the API's IAM check expects
-:data:`ACCESS_KEY_ID`).
+``AWS_ENDPOINT_URL``, curl with :data:`ACCESS_KEY_ID` (the administrator: not evaluated). Every principal of
+the deployment acts with its own role's keys and IAM is enforced on them (:mod:`local.iam_auth`,
+``CloudSettings.enforce_iam``).
 """
 
 from __future__ import annotations

@@ -91,7 +91,10 @@ def _arn(env: Environment, service: str, resource: str, region: bool = True, acc
     )
 
 
-_IAM_NOT_ENFORCED = "IAM is not evaluated locally: every call through the local endpoint is allowed"
+_IAM_NOT_ENFORCED = (
+    "no IAM API locally: the role's identity policies are recorded (local/iam_roles.py) and enforced on every "
+    "request its principal signs (local/iam_auth.py)"
+)
 _RESOURCE_POLICY = (
     "resource policies are not evaluated locally (moto stores none of these; the TLS-only statements would "
     "also deny the plain-HTTP loopback endpoint)"
@@ -131,8 +134,8 @@ NOT_EMULATED: Final[dict[str, NotEmulated]] = {
         lambda n, p, e: _arn(e, "lambda", f"layer:{p.get('LayerName') or n}:1"),
     ),
     "AWS::Lambda::Permission": NotEmulated(
-        "Lambda resource policies are not evaluated: EventBridge, Step Functions and the API invoke functions "
-        "directly",
+        "recorded (local/iam_roles.py): EventBridge invokes a function only with a permission for the rule; "
+        "other principals' (API Gateway, S3) are not evaluated",
         lambda n, p, e: n,
     ),
     "AWS::S3::BucketPolicy": NotEmulated(_RESOURCE_POLICY, lambda n, p, e: n),
