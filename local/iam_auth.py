@@ -288,11 +288,12 @@ def _message_key_use(
 def _task_token_requests(account: str, region: str, request: HttpRequest, derived: Derived) -> Derived:
     """SendTask* are evaluated against the state machine whose execution issued the token (what CDK's
     ``grantTaskResponse`` grants); unresolvable tokens stay on ``*`` (AWS answers InvalidToken to those)."""
-    from moto.stepfunctions.models import stepfunctions_backends
+    # The executing backend (moto's ASL interpreter) is the parser backend, not moto's plain one.
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
     token = str(json.loads(request.body or b"{}").get("taskToken", ""))
     try:
-        machines = list(stepfunctions_backends[account][region].state_machines)
+        machines = list(stepfunctions_parser_backends[account][region].state_machines)
         for machine in machines:
             for execution in list(machine.executions):
                 worker = getattr(execution, "exec_worker", None)
