@@ -66,8 +66,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from .api_model import GatewayResponseModel, MethodModel, RestApiModel, StageModel, Throttle
 from .cfn import ResourceState
 from .cognito import CognitoTokenVerifier, Unauthorized, api_gateway_claims, bearer_token
+from .iam_auth import Principals
+from .iam_policy import Request
 from .sfn import LambdaServiceError
-from .sigv4 import SignatureError, secrets_of, verify_request
+from .sigv4 import SecretLookup, SignatureError, secrets_of, verify_request
 
 LOG = logging.getLogger(__name__)
 
@@ -258,6 +260,8 @@ class ApiGatewayServer:
         integration_timeout: float = INTEGRATION_TIMEOUT_SECONDS,
         access_log: Path | None = None,
         token_verifier: CognitoTokenVerifier | None = None,
+        secret_for: SecretLookup | None = None,
+        principals: Principals | None = None,
     ) -> None:
         self.api = api
         self.token_verifier = token_verifier
@@ -266,7 +270,11 @@ class ApiGatewayServer:
         self.region = region
         self.access_key_id = access_key_id
         # Without the secret no signature can verify: AWS_IAM methods then refuse every request.
-        self.secret_for = secrets_of({access_key_id: secret_access_key} if secret_access_key else {})
+        self.secret_for = secret_for or secrets_of(
+            {access_key_id: secret_access_key} if secret_access_key else {}
+        )
+        # Role sessions' keys (local/iam_auth.py): their identity policies must allow execute-api:Invoke.
+        self.principals = principals
         self.integration_timeout = integration_timeout
         self.access_log = access_log
         self._buckets: dict[tuple[str, ...], TokenBucket] = {}
@@ -363,6 +371,7 @@ class ApiGatewayServer:
                 )
             except SignatureError as error:
                 raise GatewayError(error.status, error.message, error.code) from None
+            self._authorize_invoke(caller.access_key_id, http_method, raw_path)
             identity.update(
                 accessKey=caller.access_key_id,
                 accountId=self.account_id,
@@ -380,6 +389,20 @@ class ApiGatewayServer:
             if plan.throttle and not self._bucket(("plan", plan.id, key.id), plan.throttle).take():
                 raise GatewayError(429, "Too Many Requests", "TooManyRequestsException")
         return identity
+
+    def _authorize_invoke(self, access_key_id: str, http_method: str, raw_path: str) -> None:
+        """A role session needs ``execute-api:Invoke`` on ``<api>/<stage>/<METHOD>/<path>``; API Gateway masks
+        the account in its 403 (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-control-access-using-iam-policies-to-invoke-api.html)."""
+        principal = self.principals.principal_for(access_key_id) if self.principals else None
+        if principal is None or self.principals is None:
+            return
+        stage, _, path = raw_path.split("?", 1)[0].lstrip("/").partition("/")
+        arn = f"arn:aws:execute-api:{self.region}:{self.account_id}:{self.api.id}/{stage}/{http_method.upper()}/{path}"
+        denial = self.principals.denial(principal, [Request("execute-api:Invoke", arn)])
+        if denial is not None:
+            masked = arn.replace(f":{self.account_id}:", f":********{self.account_id[-4:]}:")
+            message = f"User: {principal.arn} is not authorized to perform: execute-api:Invoke on resource: {masked}"
+            raise GatewayError(403, message, "AccessDeniedException")
 
     def authorize_cognito(self, method: MethodModel, headers: Mapping[str, str]) -> dict[str, Any] | None:
         """``requestContext.authorizer`` of a ``COGNITO_USER_POOLS`` method (``{"claims": {...}}``), None for

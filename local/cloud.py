@@ -32,8 +32,9 @@ those requests (it logs a mixed-content *warning* for images), and moto answers 
 ``COGNITO_ENDPOINT`` (``https://cognito-idp.<region>.<suffix>/`` on AWS) is rewritten to that endpoint.
 
 Standard tools reach it at :attr:`LocalCloud.endpoint_url`: ``aws --endpoint-url``, boto3 with
-``AWS_ENDPOINT_URL``, curl (any credentials work with moto; the API's IAM check expects
-:data:`ACCESS_KEY_ID`).
+``AWS_ENDPOINT_URL``, curl with :data:`ACCESS_KEY_ID` (the administrator: not evaluated). Every principal of
+the deployment acts with its own role's keys and IAM is enforced on them (:mod:`local.iam_auth`,
+``CloudSettings.enforce_iam``).
 """
 
 from __future__ import annotations
@@ -65,13 +66,15 @@ from .cognito import CognitoTokenVerifier, LocalUser, create_user, install_pool_
 from .deploy import Deployment, LocalDeployer
 from .eventbridge import AsyncLambdaInvoker, EventBridgeLambdaTargets
 from .fidelity import AccountState, PrivateWorkforce, set_api_gateway_logging_role
+from .iam_auth import Principals, install_iam_middleware
+from .iam_roles import DeployedIam
 from .labeling_crowd import CrowdSettings, SimulatedCrowd
 from .lambda_api import install as install_lambda_api
 from .lambda_runtime import AsyncInvokeConfig, LambdaRuntime
 from .moto_locks import serialize_dynamodb
 from .s3_versions import seed_version_ids
 from .schedules import ScheduledRules
-from .sigv4 import install_presigned_url_check, secrets_of
+from .sigv4 import install_presigned_url_check
 from .tls import LocalCertificateAuthority
 
 LOG = logging.getLogger(__name__)
@@ -111,6 +114,9 @@ class CloudSettings:
     ``api_gateway_logging_role``: start with the role set (an account where someone set it before).
     ``existing_private_workforce``: start with a private workforce on a Cognito user pool and app client the
     cloud creates (ids in :attr:`LocalCloud.account`, for ``gtpipe:workforce.existingWorkforce``).
+
+    ``enforce_iam`` (issue 14): every principal acts with its own role's credentials and a request its role
+    does not allow is refused with AWS's AccessDenied (:mod:`local.iam_auth`). Turn it off only to diagnose.
     """
 
     state_dir: Path = DEFAULT_STATE_DIR
@@ -134,6 +140,7 @@ class CloudSettings:
     s3_version_seed: int | None = None
     api_gateway_logging_role: bool = False
     existing_private_workforce: bool = False
+    enforce_iam: bool = True
 
     @property
     def reference_labels_path(self) -> Path:
@@ -192,6 +199,15 @@ class LocalCloud:
         """The account's state moto does not keep (the private workforce; see :class:`CloudSettings`)."""
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
+        self.iam = DeployedIam()
+        """The deployed roles and Lambda permissions (filled by :meth:`deploy`)."""
+        self.principals = Principals(
+            self.environment.account_id,
+            self.environment.region,
+            enforce=self.settings.enforce_iam,
+            roles_source=self.iam.statements,
+        )
+        """The local STS and IAM: role credentials and the authorization decisions (local/iam_auth.py)."""
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -218,6 +234,7 @@ class LocalCloud:
             )
             self._server.start()
             self._stack.append(self._server.stop)
+            install_iam_middleware(self._server, self.principals)
             # Runs just before the server stops: moto's backends are process-global, so drop what this
             # cloud created (nothing survives a stop, and later mock_aws() users start clean).
             self._stack.append(self._reset_moto)
@@ -232,6 +249,7 @@ class LocalCloud:
                 log_dir=self.state_dir / "logs",
                 max_concurrency=self.settings.lambda_concurrency,
             )
+            self.runtime.credentials = self._role_environment
             self._stack.append(self.runtime.shutdown)
             workforce = WorkforceSettings(
                 reference_labels=self.settings.reference_labels_path,
@@ -249,6 +267,7 @@ class LocalCloud:
                 workforce=workforce,
                 logs_client=lambda: self.client("logs", cached=False),
                 algorithm_threads=self.settings.algorithm_threads,
+                s3_for_role=lambda role_arn: self.role_client("s3", role_arn, "SageMaker"),
             )
             self._stack.append(self.sagemaker.shutdown)
             api = install_sagemaker_api(self.sagemaker)
@@ -258,6 +277,7 @@ class LocalCloud:
                 self.sagemaker,
                 poll_interval=self.settings.sagemaker_poll_interval,
                 retry_interval_scale=self.settings.retry_interval_scale,
+                principals=self.principals,
             )
             self._stack.append(sfn.uninstall)
             self.invoker = AsyncLambdaInvoker(
@@ -267,16 +287,16 @@ class LocalCloud:
                 retry_delays=self.settings.async_retry_delays,
             )
             self._stack.append(self.invoker.shutdown)
-            self.events = EventBridgeLambdaTargets(self.invoker, self.send_sqs_message).install()
+            self.events = EventBridgeLambdaTargets(
+                self.invoker, self.send_sqs_message, may_invoke=self._events_may_invoke
+            ).install()
             self._stack.append(self.events.uninstall)
             lambda_api = install_lambda_api(self.registry, self.invoker)
             self._stack.append(lambda_api.uninstall)
             # Each user pool signs its tokens with a key of its own, not moto's published one (local/cognito.py).
             self._stack.append(install_pool_signing_keys().uninstall)
             # Presigned S3 URLs must carry a valid, unexpired signature by the local key (local/sigv4.py).
-            presigned = install_presigned_url_check(
-                secrets_of({ACCESS_KEY_ID: SECRET_ACCESS_KEY}), self.environment.region
-            )
+            presigned = install_presigned_url_check(self.secret_for, self.environment.region)
             self._stack.append(presigned.uninstall)
             self._stack.append(serialize_dynamodb())
             if self.settings.s3_version_seed is not None:
@@ -377,6 +397,35 @@ class LocalCloud:
             config=Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=32),
         )
 
+    def secret_for(self, access_key_id: str) -> str | None:
+        """The secret of the local administrator's key or of a role session's key (SigV4 verification)."""
+        if access_key_id == ACCESS_KEY_ID:
+            return SECRET_ACCESS_KEY
+        return self.principals.secret_for(access_key_id)
+
+    def _role_environment(self, role_arn: str, session: str) -> dict[str, str]:
+        return self.principals.credentials_for(role_arn, session).environment()
+
+    def role_client(self, service: str, role_arn: str, session: str) -> Any:
+        """A boto3 client acting with a session of ``role_arn`` (what a service does on a role's behalf)."""
+        credentials = self.principals.credentials_for(role_arn, session)
+        return boto3.session.Session().client(
+            service,
+            endpoint_url=self.endpoint_url,
+            region_name=self.environment.region,
+            aws_access_key_id=credentials.access_key_id,
+            aws_secret_access_key=credentials.secret_access_key,
+            aws_session_token=credentials.session_token,
+            config=Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=32),
+        )
+
+    def _events_may_invoke(self, rule_arn: str, function_arn: str) -> bool:
+        """EventBridge invokes a function only if its resource policy allows ``events.amazonaws.com`` for
+        the rule (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html#eb-lambda-permissions)."""
+        if not self.settings.enforce_iam:
+            return True
+        return self.iam.lambda_invoke_allowed(function_arn, "events.amazonaws.com", rule_arn)
+
     def publish_sagemaker_event(self, detail_type: str, detail: dict[str, Any], resources: list[str]) -> None:
         """The local SageMaker's ``emit_event``: PutEvents on the default bus, source ``aws.sagemaker``."""
         response = self.client("events").put_events(
@@ -424,6 +473,7 @@ class LocalCloud:
             self.runtime,
             self.registry,
             work_dir=self.state_dir / "deploy",
+            iam=self.iam,
             endpoint_rewrites={
                 f"https://cognito-idp.{env.region}.{env.url_suffix}/": f"{self.endpoint_url}/"
             },
@@ -442,6 +492,8 @@ class LocalCloud:
                 region=self.environment.region,
                 access_key_id=ACCESS_KEY_ID,
                 secret_access_key=SECRET_ACCESS_KEY,
+                secret_for=self.secret_for,
+                principals=self.principals,
                 host=self.settings.host,
                 port=self.settings.api_port if len(self.deployment.apis) == 1 else 0,
                 access_log=self.state_dir / "logs" / f"api-{api_id}-access.log",

@@ -68,6 +68,7 @@ from .fidelity import (
     set_api_gateway_logging_role,
     workteam_cognito,
 )
+from .iam_roles import DeployedIam
 from .lambda_runtime import FunctionSpec, LambdaRuntime
 from .schedules import schedule_minutes
 
@@ -90,7 +91,10 @@ def _arn(env: Environment, service: str, resource: str, region: bool = True, acc
     )
 
 
-_IAM_NOT_ENFORCED = "IAM is not evaluated locally: every call through the local endpoint is allowed"
+_IAM_NOT_ENFORCED = (
+    "no IAM API locally: the role's identity policies are recorded (local/iam_roles.py) and enforced on every "
+    "request its principal signs (local/iam_auth.py)"
+)
 _RESOURCE_POLICY = (
     "resource policies are not evaluated locally (moto stores none of these; the TLS-only statements would "
     "also deny the plain-HTTP loopback endpoint)"
@@ -130,8 +134,8 @@ NOT_EMULATED: Final[dict[str, NotEmulated]] = {
         lambda n, p, e: _arn(e, "lambda", f"layer:{p.get('LayerName') or n}:1"),
     ),
     "AWS::Lambda::Permission": NotEmulated(
-        "Lambda resource policies are not evaluated: EventBridge, Step Functions and the API invoke functions "
-        "directly",
+        "recorded (local/iam_roles.py): EventBridge invokes a function only with a permission for the rule; "
+        "other principals' (API Gateway, S3) are not evaluated",
         lambda n, p, e: n,
     ),
     "AWS::S3::BucketPolicy": NotEmulated(_RESOURCE_POLICY, lambda n, p, e: n),
@@ -178,6 +182,8 @@ class Deployment:
     functions: dict[str, FunctionSpec] = field(default_factory=dict)
     apis: dict[str, RestApiModel] = field(default_factory=dict)
     exports: dict[str, Any] = field(default_factory=dict)
+    iam: DeployedIam = field(default_factory=DeployedIam)
+    """The roles with their identity policies, and the Lambda permissions (local/iam_roles.py)."""
 
     def output(self, name: str) -> Any:
         """An output by name (the last stack that declares it wins); KeyError if none does."""
@@ -229,8 +235,11 @@ class LocalDeployer:
         work_dir: Path | None = None,
         endpoint_rewrites: Mapping[str, str] | None = None,
         account: AccountState | None = None,
+        iam: DeployedIam | None = None,
     ) -> None:
         self.clients = clients
+        # Filled as roles deploy, so functions run during the deployment already act with their role.
+        self.iam = iam if iam is not None else DeployedIam()
         # The account's private workforce (local/fidelity.py); the API Gateway role lives in moto.
         self.account = account if account is not None else AccountState()
         self.environment = environment
@@ -280,7 +289,7 @@ class LocalDeployer:
         stacks = assembly.stacks_in_order()
         for stack in stacks:
             self.check_types(stack)
-        deployment = Deployment(environment=self.environment)
+        deployment = Deployment(environment=self.environment, iam=self.iam)
         for stack in stacks:
             self._deploy_stack(stack, deployment)
         return deployment
@@ -347,6 +356,7 @@ class LocalDeployer:
                     spec.attributes(logical_id, properties, self.environment),
                 )
                 result.not_emulated[logical_id] = f"{resource_type}: {spec.reason}"
+            deployment.iam.record(resource_type, str(state.ref), state.attributes, properties)
             resolver.set_resource(logical_id, state)
             result.resources[logical_id] = state
         result.outputs = resolver.outputs()
@@ -639,6 +649,7 @@ class LocalDeployer:
             timeout_seconds=int(props.get("Timeout", 3)),
             memory_mb=int(props.get("MemorySize", 128)),
             runtime=runtime,
+            role_arn=str(props["Role"]) if props.get("Role") else None,
         )
         spec.async_config.dead_letter_arn = (props.get("DeadLetterConfig") or {}).get("TargetArn")
         function = self.runtime.add(spec)

@@ -323,8 +323,11 @@ class EventBridgeLambdaTargets:
         *,
         retry_backoff: float = 0.5,
         max_workers: int = 8,
+        may_invoke: Callable[[str, str], bool] | None = None,
     ) -> None:
         self.invoker = invoker
+        # may_invoke(rule ARN, function ARN): the function's resource policy lets EventBridge invoke it.
+        self.may_invoke = may_invoke
         self.send_message = send_message
         self.retry_backoff = retry_backoff
         self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="events-delivery")
@@ -373,6 +376,15 @@ class EventBridgeLambdaTargets:
         max_retries = int(policy.get("MaximumRetryAttempts", 185))
         max_age = float(policy.get("MaximumEventAgeInSeconds", 86400))
         started = time.monotonic()
+        if self.may_invoke is not None and not self.may_invoke(rule_arn, str(target["Arn"])):
+            # Not retried: EventBridge retries throttling and 5xx errors, not a missing permission
+            # (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html).
+            message = (
+                f"events.amazonaws.com is not authorized to perform: lambda:InvokeFunction on resource: "
+                f"{target['Arn']} because no resource-based policy allows the lambda:InvokeFunction action"
+            )
+            self._dead_letter(rule_arn, target, event, "NO_PERMISSIONS", message, 0, "")
+            return
         attempts = 0
         while True:
             attempts += 1

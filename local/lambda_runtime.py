@@ -33,7 +33,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -107,6 +107,8 @@ class FunctionSpec:
     timeout_seconds: int = 3
     memory_mb: int = 128
     runtime: str = "python3.12"
+    role_arn: str | None = None
+    """The execution role: with :attr:`LambdaRuntime.credentials`, the function acts with its credentials."""
     async_config: AsyncInvokeConfig = field(default_factory=AsyncInvokeConfig)
 
 
@@ -322,7 +324,10 @@ class LambdaRuntime:
     """Creates :class:`LambdaFunction` handlers and owns their worker processes.
 
     ``base_environment`` holds what every function sees besides its own variables: the local endpoint
-    (``AWS_ENDPOINT_URL``), credentials and region.
+    (``AWS_ENDPOINT_URL``), credentials and region. ``credentials(role_arn, session)``, when set, gives each
+    function with a ``role_arn`` that role's credentials (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
+    ``AWS_SESSION_TOKEN``), replacing the base ones, as Lambda does with the execution role
+    (https://docs.aws.amazon.com/lambda/latest/dg/lambda-intro-execution-role.html).
     """
 
     def __init__(
@@ -339,6 +344,7 @@ class LambdaRuntime:
         self.python = python or sys.executable
         self.functions: dict[str, LambdaFunction] = {}
         self._lock = threading.Lock()
+        self.credentials: Callable[[str, str], Mapping[str, str]] | None = None
 
     def add(self, spec: FunctionSpec) -> LambdaFunction:
         """Register a function (replacing one of the same name) and return its handler."""
@@ -388,6 +394,8 @@ class LambdaRuntime:
                 "AWS_DEFAULT_REGION": region,
             }
         )
+        if self.credentials is not None and spec.role_arn:
+            env.update(self.credentials(spec.role_arn, spec.name))
         return env
 
     def prewarm(self, names: list[str] | None = None) -> None:

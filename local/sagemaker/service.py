@@ -137,6 +137,9 @@ class LocalSageMaker:
     ``algorithm_threads``: CPU threads of every algorithm process (training jobs and automated labeling's
     models); None lets each use every core, at the price of numbers that differ between machines (see
     :data:`~local.sagemaker.training_job.DEFAULT_ALGORITHM_THREADS`).
+    ``s3_for_role(role_arn)``: a client acting with that role; with it, every S3 access on a job's or model's
+    behalf uses the role it was given (``RoleArn``; a model's ``ExecutionRoleArn`` for transform jobs and
+    endpoints), as SageMaker does, so a role that cannot read a channel fails the job with AccessDenied.
     """
 
     API_OPERATIONS: Final[dict[str, str]] = {
@@ -181,8 +184,10 @@ class LocalSageMaker:
         strict_validation: bool = True,
         logs_client: Callable[[], Any] | None = None,
         algorithm_threads: int | None = DEFAULT_ALGORITHM_THREADS,
+        s3_for_role: Callable[[str], Any] | None = None,
     ) -> None:
         self._s3_factory = s3_client
+        self._s3_for_role = s3_for_role
         self.algorithm_threads = algorithm_threads
         self._logs_factory = logs_client
         self.work_dir = Path(work_dir)
@@ -297,6 +302,12 @@ class LocalSageMaker:
     # ==============================================================================================
     # Plumbing
     # ==============================================================================================
+
+    def _role_s3(self, role_arn: Any) -> Any:
+        # The client a job or model acts with: its role's when roles are enforced, else the shared factory's.
+        if self._s3_for_role is not None and role_arn:
+            return self._s3_for_role(str(role_arn))
+        return self._s3_factory()
 
     def _s3(self) -> Any:
         # One shared client for the backend's own short calls (boto3 clients are thread-safe).
@@ -576,7 +587,7 @@ class LocalSageMaker:
                 job,
                 lambda handle: TrainingRun(
                     handle,
-                    self._s3_factory(),
+                    self._role_s3(job.request.get("RoleArn")),
                     work_dir,
                     self.algorithms,
                     self.faults,
@@ -616,7 +627,12 @@ class LocalSageMaker:
             self._start_job(
                 job,
                 lambda handle: TransformRun(
-                    handle, model, self._s3_factory(), job_dir, self.algorithms, self.faults
+                    handle,
+                    model,
+                    self._role_s3(model.get("ExecutionRoleArn")),
+                    job_dir,
+                    self.algorithms,
+                    self.faults,
                 ),
             )
             return {"TransformJobArn": job.arn}
@@ -643,7 +659,12 @@ class LocalSageMaker:
             self._start_job(
                 job,
                 lambda handle: LabelingRun(
-                    handle, self._s3_factory(), workforce, self.faults, region=self.region, models=self
+                    handle,
+                    self._role_s3(job.request.get("RoleArn")),
+                    workforce,
+                    self.faults,
+                    region=self.region,
+                    models=self,
                 ),
             )
             return {"LabelingJobArn": job.arn}
@@ -675,7 +696,7 @@ class LocalSageMaker:
         url = container.get("ModelDataUrl")
         if url:
             try:
-                exists = object_exists(self._s3(), S3Uri.parse(str(url)))
+                exists = object_exists(self._role_s3(request.get("ExecutionRoleArn")), S3Uri.parse(str(url)))
             except (ValueError, ClientError, BotoCoreError) as error:
                 raise validation_error(f"Could not access model data at {url}: {error}") from None
             if not exists:
@@ -935,13 +956,13 @@ class LocalSageMaker:
                 for variant in config.get("ProductionVariants", [])[:1]:
                     variant_name = variant["VariantName"]
                 raise ModelLoadError(injected)
-            s3 = self._s3_factory()
             folder = self.work_dir / "endpoints" / endpoint.name
             for variant in config.get("ProductionVariants", []):
                 variant_name = variant["VariantName"]
                 if self._stale(endpoint, generation):
                     break
                 model = models[variant["ModelName"]]
+                s3 = self._role_s3(model.get("ExecutionRoleArn"))
                 loaded_model = load_model(model, s3, folder, self.algorithms)
                 loaded.append(
                     _Variant(

@@ -106,6 +106,7 @@ from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import StepFunctionResponse
 
+from .iam import SESSION, Authorizer, lambda_requests, sagemaker_requests
 from .lambdas import LambdaRegistry, LambdaServiceError
 from .sagemaker import (
     InMemorySageMakerService,
@@ -138,6 +139,8 @@ class Handle:
     sagemaker: SageMakerService
     poll_interval: float
     retry_interval_scale: float
+    principals: Authorizer | None = None
+    """Authorizes each integration call with the state machine's role (None: not evaluated)."""
 
     def uninstall(self) -> None:
         """Restore moto's interpreter (same as :func:`uninstall`)."""
@@ -174,6 +177,7 @@ def install(
     *,
     poll_interval: float = 0.5,
     retry_interval_scale: float = 1.0,
+    principals: Authorizer | None = None,
 ) -> Handle:
     """Route Lambda and SageMaker tasks of moto's Step Functions interpreter to local implementations.
 
@@ -184,6 +188,8 @@ def install(
 
     ``poll_interval``: seconds between Describe* calls of ``.sync`` SageMaker tasks.
     ``retry_interval_scale``: multiplies every ``Retry`` interval (``0.01`` turns 300 s into 3 s).
+    ``principals``: authorizes each Lambda and SageMaker call with the state machine's role
+    (:mod:`local.sfn.iam`); None evaluates nothing.
     Returns a :class:`Handle`, usable as ``with install(...) as handle:``.
     """
     global _ACTIVE
@@ -197,6 +203,7 @@ def install(
         sagemaker=sagemaker if sagemaker is not None else InMemorySageMakerService(),
         poll_interval=poll_interval,
         retry_interval_scale=retry_interval_scale,
+        principals=principals,
     )
     with _LOCK:
         if _ACTIVE is not None:
@@ -393,6 +400,19 @@ def _invoke_lambda_function(parameters: dict, region: str, state_credentials: St
     # botocore ClientError, which moto names "Lambda.<Code>" (StateTaskServiceLambda) and which
     # _LambdaFunctionTask names the same way for plain function ARNs.
     handle = active_handle()
+    if handle.principals is not None:
+        function_arn = handle.lambdas.function_arn(parameters["FunctionName"])
+        refused = handle.principals.refusal(
+            state_credentials.role_arn, SESSION, lambda_requests(function_arn)
+        )
+        if refused:
+            raise ClientError(
+                {
+                    "Error": {"Code": "AccessDeniedException", "Message": refused},
+                    "ResponseMetadata": {"HTTPStatusCode": 403, "RequestId": str(uuid.uuid4())},
+                },
+                "Invoke",
+            )
     try:
         return handle.lambdas.invoke(parameters["FunctionName"], parameters.get("Payload"))
     except LambdaServiceError as error:
@@ -625,8 +645,19 @@ class _SageMakerTask(StateTaskServiceCallback, _EndsQuietlyWhenStopped):
         normalised_parameters: dict,
         state_credentials: StateCredentials,
     ) -> None:
-        service = active_handle().sagemaker
-        method = getattr(service, _snake_case(self.resource.api_action))
+        handle = active_handle()
+        if handle.principals is not None:
+            requests = sagemaker_requests(
+                self.resource.api_action,
+                normalised_parameters,
+                sync=self.resource.condition == ResourceCondition.Sync,
+                region=handle.lambdas.region,
+                account=handle.lambdas.account_id,
+            )
+            refused = handle.principals.refusal(state_credentials.role_arn, SESSION, requests)
+            if refused:
+                raise SageMakerServiceError("AccessDeniedException", refused)
+        method = getattr(handle.sagemaker, _snake_case(self.resource.api_action))
         env.stack.append(json_safe(method(normalised_parameters)))
 
     def _eval_integration_pattern(
