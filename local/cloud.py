@@ -67,6 +67,7 @@ from .deploy import Deployment, LocalDeployer
 from .eventbridge import AsyncLambdaInvoker, EventBridgeLambdaTargets
 from .fidelity import AccountState, PrivateWorkforce, set_api_gateway_logging_role
 from .iam_auth import Principals, install_iam_middleware
+from .iam_resource import Deliveries
 from .iam_roles import DeployedIam
 from .labeling_crowd import CrowdSettings, SimulatedCrowd
 from .lambda_api import install as install_lambda_api
@@ -208,6 +209,8 @@ class LocalCloud:
             roles_source=self.iam.statements,
         )
         """The local STS and IAM: role credentials and the authorization decisions (local/iam_auth.py)."""
+        self.deliveries = Deliveries(self.principals, self.iam)
+        """Resource and key policies of service deliveries (dead letters; local/iam_resource.py)."""
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -285,10 +288,14 @@ class LocalCloud:
                 self._async_config,
                 self.send_sqs_message,
                 retry_delays=self.settings.async_retry_delays,
+                may_dead_letter=self._lambda_may_dead_letter,
             )
             self._stack.append(self.invoker.shutdown)
             self.events = EventBridgeLambdaTargets(
-                self.invoker, self.send_sqs_message, may_invoke=self._events_may_invoke
+                self.invoker,
+                self.send_sqs_message,
+                may_invoke=self._events_may_invoke,
+                may_dead_letter=self._events_may_dead_letter,
             ).install()
             self._stack.append(self.events.uninstall)
             lambda_api = install_lambda_api(self.registry, self.invoker)
@@ -425,6 +432,15 @@ class LocalCloud:
         if not self.settings.enforce_iam:
             return True
         return self.iam.lambda_invoke_allowed(function_arn, "events.amazonaws.com", rule_arn)
+
+    def _events_may_dead_letter(self, rule_arn: str, queue_arn: str) -> str | None:
+        return self.deliveries.service_sends("events.amazonaws.com", queue_arn, rule_arn)
+
+    def _lambda_may_dead_letter(self, function_name: str, target_arn: str) -> str | None:
+        spec = (self.deployment.functions if self.deployment else {}).get(function_name_of(function_name))
+        if spec is None or not spec.role_arn:
+            return None
+        return self.deliveries.role_sends(spec.role_arn, spec.name, target_arn)
 
     def publish_sagemaker_event(self, detail_type: str, detail: dict[str, Any], resources: list[str]) -> None:
         """The local SageMaker's ``emit_event``: PutEvents on the default bus, source ``aws.sagemaker``."""

@@ -96,8 +96,8 @@ _IAM_NOT_ENFORCED = (
     "request its principal signs (local/iam_auth.py)"
 )
 _RESOURCE_POLICY = (
-    "resource policies are not evaluated locally (moto stores none of these; the TLS-only statements would "
-    "also deny the plain-HTTP loopback endpoint)"
+    "not evaluated on requests clients sign (the TLS-only statements would deny the plain-HTTP loopback "
+    "endpoint); queue and topic policies are recorded and evaluated for service deliveries (local/iam_resource.py)"
 )
 _COGNITO_DOMAIN = (
     "hosted UI domains are not served locally (the Ground Truth portal is simulated; the builtin labeling app "

@@ -168,6 +168,8 @@ class DeliveryRecord:
     outcome: str  # "succeeded" | "function-error-dead-lettered" | "function-error-dropped" | ...
     attempts: int
     error: str | None = None
+    dead_letter_error: str | None = None
+    """Why the dead letter could not be sent (the DLQ's policies refused it; Lambda's ``DeadLetterErrors``)."""
 
 
 @dataclass
@@ -190,8 +192,11 @@ class AsyncLambdaInvoker:
         *,
         retry_delays: tuple[float, ...] = (1.0, 2.0),
         max_workers: int = 16,
+        may_dead_letter: Callable[[str, str], str | None] | None = None,
     ) -> None:
         self.registry = registry
+        # may_dead_letter(function name, DLQ ARN): why the function's role may not send there (local/iam_resource.py).
+        self.may_dead_letter = may_dead_letter
         self.configs = configs
         self.send_message = send_message
         self.retry_delays = retry_delays
@@ -287,6 +292,16 @@ class AsyncLambdaInvoker:
             )
         target = config.dead_letter_arn or config.on_failure_arn
         outcome = "function-error-dropped"
+        refused = self.may_dead_letter(name, target) if target and self.may_dead_letter else None
+        if refused:
+            # Lambda sends with the function's execution role; refused, the event is lost (DeadLetterErrors).
+            LOG.warning("could not dead-letter the event of %s to %s: %s", name, target, refused)
+            self._record(
+                DeliveryRecord(
+                    rule_arn, name, event_id, detail_type, "dead-letter-failed", attempts, error, refused
+                )
+            )
+            return
         if target:
             try:
                 self.send_message(
@@ -324,8 +339,11 @@ class EventBridgeLambdaTargets:
         retry_backoff: float = 0.5,
         max_workers: int = 8,
         may_invoke: Callable[[str, str], bool] | None = None,
+        may_dead_letter: Callable[[str, str], str | None] | None = None,
     ) -> None:
         self.invoker = invoker
+        # may_dead_letter(rule ARN, DLQ ARN): why EventBridge may not send there (local/iam_resource.py).
+        self.may_dead_letter = may_dead_letter
         # may_invoke(rule ARN, function ARN): the function's resource policy lets EventBridge invoke it.
         self.may_invoke = may_invoke
         self.send_message = send_message
@@ -424,6 +442,12 @@ class EventBridgeLambdaTargets:
             "EventBridge could not deliver %s to %s: %s %s", event.get("id"), target["Arn"], code, message
         )
         if not dlq:
+            return
+        refused = self.may_dead_letter(rule_arn, str(dlq)) if self.may_dead_letter else None
+        if refused:
+            # The event is lost; EventBridge counts InvocationsFailedToBeSentToDLQ.
+            record["dead_letter_error"] = refused
+            LOG.warning("EventBridge could not send %s to its DLQ %s: %s", event.get("id"), dlq, refused)
             return
         attributes = {
             "RULE_ARN": rule_arn,

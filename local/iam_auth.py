@@ -13,9 +13,11 @@ sees it, with AWS's ``AccessDenied`` text in the shape of the service's protocol
 key (the local administrator's, the deployer's, tests' and the CLI's) and unsigned requests (Cognito's public
 sign-in API) are not evaluated, as an administrator's would all be allowed.
 
-Not evaluated (documented in docs/security.md): permissions boundaries, SCPs, session policies, resource-based
-policies other than KMS key policies and Lambda permissions, ``aws:SecureTransport`` and other global condition
-keys, and the numeric/date/IP condition operators (a statement using one raises PolicyNotEvaluated).
+Not evaluated (documented in docs/security.md): permissions boundaries, SCPs, session policies, bucket, queue and
+topic policies on the requests signed here (the endpoint is plain HTTP: ``aws:SecureTransport`` would be false
+and the TLS-only denies would refuse every request; :mod:`local.iam_resource` evaluates queue and topic policies
+for service deliveries), other global condition keys, and the numeric/date/IP condition operators (a statement
+using one raises PolicyNotEvaluated).
 """
 
 from __future__ import annotations

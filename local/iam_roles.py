@@ -1,7 +1,8 @@
 """The IAM roles a local deployment created, with their identity policies, and the Lambda permissions.
 
-The deployer records every ``AWS::IAM::Role``, ``AWS::IAM::Policy``, ``AWS::IAM::ManagedPolicy`` and
-``AWS::Lambda::Permission`` with its properties resolved (:meth:`DeployedIam.record`); :meth:`DeployedIam.statements`
+The deployer records every ``AWS::IAM::Role``, ``AWS::IAM::Policy``, ``AWS::IAM::ManagedPolicy``,
+``AWS::Lambda::Permission``, ``AWS::SQS::QueuePolicy`` and ``AWS::SNS::TopicPolicy`` with its properties
+resolved (:meth:`DeployedIam.record`); :meth:`DeployedIam.statements`
 then answers each role's identity-policy statements: its inline ``Policies``, every ``AWS::IAM::Policy`` and
 customer managed policy attached to it, and the AWS managed policies of :data:`AWS_MANAGED` (any other AWS
 managed policy grants nothing locally and is logged: a missing permission then fails loudly instead of a guessed
@@ -56,6 +57,10 @@ class DeployedIam:
     managed_arns: dict[str, list[str]] = field(default_factory=dict)
     customer_managed: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     permissions: list[dict[str, Any]] = field(default_factory=list)
+    queue_policies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """``AWS::SQS::QueuePolicy`` statements by queue *name* (local/iam_resource.py evaluates them)."""
+    topic_policies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """``AWS::SNS::TopicPolicy`` statements by topic ARN."""
 
     def record(
         self, resource_type: str, ref: str, attributes: Mapping[str, Any], props: Mapping[str, Any]
@@ -76,6 +81,13 @@ class DeployedIam:
                 self.managed_arns.setdefault(str(role), []).append(ref)
         elif resource_type == "AWS::Lambda::Permission":
             self.permissions.append(dict(props))
+        elif resource_type == "AWS::SQS::QueuePolicy":
+            for queue in props.get("Queues") or []:
+                name = str(queue).rstrip("/").rsplit("/", 1)[-1]
+                self.queue_policies[name] = _statements(props.get("PolicyDocument"))
+        elif resource_type == "AWS::SNS::TopicPolicy":
+            for topic in props.get("Topics") or []:
+                self.topic_policies[str(topic)] = _statements(props.get("PolicyDocument"))
 
     def statements(self) -> dict[str, list[dict[str, Any]]]:
         """Every role's identity-policy statements, by role ARN."""
