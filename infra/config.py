@@ -9,21 +9,16 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 # Labeling prices are validated by the very module the Lambda functions price with, so synth and run
-# time cannot disagree. Appended (not prepended): the Lambda folder never shadows an installed package.
-_LAMBDAS = str(Path(__file__).resolve().parents[1] / "lambdas")
-if _LAMBDAS not in sys.path:
-    sys.path.append(_LAMBDAS)
-from gtpipe_shared.aws_limits import image_classification_defaults  # noqa: E402 - needs the path above
-from gtpipe_shared.pricing import LabelingPrices  # noqa: E402 - needs the path above
+# time cannot disagree.
+from gtpipe_shared.aws_limits import image_classification_defaults
+from gtpipe_shared.pricing import LabelingPrices
 
-from infra.config_limits import service_limit_problems  # noqa: E402 - needs the path above
+from infra.config_limits import service_limit_problems
 
 TaskType = Literal["image-classification", "object-detection"]
 LabelingBackend = Literal["ground-truth", "builtin"]
