@@ -216,7 +216,7 @@ def instance_uses(config: PipelineConfig) -> list[InstanceUse]:
             "gtpipe:endpoint.instanceType",
             config.endpoint.instance_type,
             config.endpoint.instance_count,
-            config.endpoint.max_instance_count,
+            config.endpoint.max_instance_count or config.endpoint.instance_count,
         ),
         InstanceUse("transform", "gtpipe:transformInstanceType", config.transform_instance_type, 1, 1),
     ]
@@ -225,7 +225,7 @@ def instance_uses(config: PipelineConfig) -> list[InstanceUse]:
 def raw_instance_uses(context: Mapping[str, Any]) -> list[InstanceUse]:
     """The instance types named by the context, for a configuration synth refuses (the storage and quota
     checks still apply to them); defaults are the typed configuration's."""
-    from infra.config import EndpointConfig, PipelineConfig, TrainingConfig
+    from gtpipe_shared.config import EndpointConfig, TrainingConfig, TransformConfig
 
     def section(key: str) -> Mapping[str, Any]:
         value = context.get(f"gtpipe:{key}")
@@ -244,27 +244,27 @@ def raw_instance_uses(context: Mapping[str, Any]) -> list[InstanceUse]:
 
     training, endpoint = section("training"), section("endpoint")
     transform = context.get("gtpipe:transformInstanceType")
-    train_count = number(training.get("instanceCount", TrainingConfig.instance_count), 1)
-    endpoint_count = number(endpoint.get("instanceCount", EndpointConfig.instance_count), 1)
+    train_count = number(training.get("instanceCount", TrainingConfig().instance_count), 1)
+    endpoint_count = number(endpoint.get("instanceCount", EndpointConfig().instance_count), 1)
     return [
         InstanceUse(
             "training",
             "gtpipe:training.instanceType",
-            str(training.get("instanceType") or TrainingConfig.instance_type),
+            str(training.get("instanceType") or TrainingConfig().instance_type),
             train_count,
             train_count,
         ),
         InstanceUse(
             "endpoint",
             "gtpipe:endpoint.instanceType",
-            str(endpoint.get("instanceType") or EndpointConfig.instance_type),
+            str(endpoint.get("instanceType") or EndpointConfig().instance_type),
             endpoint_count,
             number(endpoint.get("maxInstanceCount", max(2, endpoint_count)), endpoint_count),
         ),
         InstanceUse(
             "transform",
             "gtpipe:transformInstanceType",
-            str(transform or PipelineConfig.transform_instance_type),
+            str(transform or TransformConfig().instance_type),
             1,
             1,
         ),
