@@ -48,17 +48,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from boto3.dynamodb.types import TypeSerializer
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from bench import print_figures
+
 ROOT = Path(__file__).resolve().parents[1]
-for _path in (ROOT, ROOT / "lambdas"):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
-
-from boto3.dynamodb.types import TypeSerializer  # noqa: E402 - after the sys.path fix for direct runs
-from botocore.auth import SigV4Auth  # noqa: E402
-from botocore.awsrequest import AWSRequest  # noqa: E402
-from botocore.credentials import Credentials  # noqa: E402
-
-from bench import print_figures  # noqa: E402 - after the sys.path fix for direct runs
 
 ASSEMBLY_CACHE = ROOT / ".local" / "cdk.out-api-bench"
 """Where the benchmark's assembly is synthesized and reused (while sources and context are unchanged)."""

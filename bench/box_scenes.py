@@ -1,7 +1,7 @@
 """Random box scenes and the recall of boxes against them: what the consolidation benchmark measures with,
 and what the consolidation tests measure with.
 
-Only :mod:`gtpipe_shared.consolidation` is needed (``lambdas/`` on ``sys.path``), so the Lambda tests, which
+Only :mod:`gtpipe_shared.consolidation` is needed (an installed package), so the Lambda tests, which
 do not import the local cloud, use it too.
 """
 

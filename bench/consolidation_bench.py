@@ -16,11 +16,7 @@ from __future__ import annotations
 
 import argparse
 import random
-import sys
 from collections.abc import Sequence
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambdas"))  # the Lambdas' gtpipe_shared
 
 from gtpipe_shared.consolidation import consolidate_boxes, consolidate_classes
 

@@ -30,12 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from bench import print_figures  # noqa: E402 - after the sys.path fix for direct runs
-from local.demo import (  # noqa: E402 - after the sys.path fix
+from bench import print_figures
+from local.demo import (
     DEFAULT_IMAGES,
     DEMO_ASSEMBLY,
     SUPPORTED_TASKS,
@@ -44,8 +40,10 @@ from local.demo import (  # noqa: E402 - after the sys.path fix
     demo_context,
     run_demo,
 )
-from local.runs import RunProgress, parse_time, step_durations  # noqa: E402
-from local.synth import synthesize  # noqa: E402
+from local.runs import RunProgress, parse_time, step_durations
+from local.synth import synthesize
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SCORE_LINE = re.compile(r"held-out (?P<name>accuracy|mAP@0\.5) over HTTPS: (?P<value>[0-9.]+)")
 FIRST_PREDICTION_LINE = re.compile(

@@ -26,13 +26,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from bench import print_figures
+from training import DEMO_HYPERPARAMETERS
+from training.datasets import DigitRecord, write_channel, write_digits_dataset
 
-from bench import print_figures  # noqa: E402 - after the sys.path fix for direct runs
-from training import DEMO_HYPERPARAMETERS  # noqa: E402 - after the sys.path fix for direct runs
-from training.datasets import DigitRecord, write_channel, write_digits_dataset  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 VALIDATION_FRACTION = 0.2
 TARGET_ACCURACY = 0.95

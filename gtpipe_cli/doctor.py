@@ -14,7 +14,7 @@ later. The exit code is :attr:`~gtpipe_cli.errors.Exit.PREFLIGHT_FAILED` when an
 
 Facts come from their one home in the project: the region table from ``infra/constructs/regional.py``,
 the Powertools layer ARN from ``infra/constructs/lambda_function.py``, the instance-storage rule from
-``lambdas/gtpipe_shared/aws_limits.py`` (on the path once ``infra.config`` is imported).
+``gtpipe_shared.aws_limits``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final, Literal, TextIO
 
 import boto3
@@ -35,6 +34,7 @@ from botocore.exceptions import (
     NoCredentialsError,
     PartialCredentialsError,
 )
+from gtpipe_shared import aws_limits
 
 from gtpipe_cli.errors import CliError, Exit
 from gtpipe_cli.target import TargetOptions, aws_session, local_session
@@ -118,15 +118,6 @@ class InstanceUse:
         """The Service Quotas name of its quota, e.g. ``ml.g4dn.xlarge for training job usage``."""
         usage = {"training": "training job", "endpoint": "endpoint", "transform": "transform job"}[self.role]
         return f"{self.instance_type} for {usage} usage"
-
-
-def aws_limits() -> ModuleType:
-    """``gtpipe_shared.aws_limits``; ``infra.config`` puts ``lambdas/`` on the path, as for synth."""
-    from gtpipe_shared import aws_limits as module
-
-    import infra.config  # noqa: F401 - appends lambdas/ to sys.path
-
-    return module
 
 
 def error_code(error: ClientError) -> str:
@@ -225,7 +216,7 @@ def instance_uses(config: PipelineConfig) -> list[InstanceUse]:
             "gtpipe:endpoint.instanceType",
             config.endpoint.instance_type,
             config.endpoint.instance_count,
-            config.endpoint.max_instance_count,
+            config.endpoint.max_instance_count or config.endpoint.instance_count,
         ),
         InstanceUse("transform", "gtpipe:transformInstanceType", config.transform_instance_type, 1, 1),
     ]
@@ -234,7 +225,7 @@ def instance_uses(config: PipelineConfig) -> list[InstanceUse]:
 def raw_instance_uses(context: Mapping[str, Any]) -> list[InstanceUse]:
     """The instance types named by the context, for a configuration synth refuses (the storage and quota
     checks still apply to them); defaults are the typed configuration's."""
-    from infra.config import EndpointConfig, PipelineConfig, TrainingConfig
+    from gtpipe_shared.config import EndpointConfig, TrainingConfig, TransformConfig
 
     def section(key: str) -> Mapping[str, Any]:
         value = context.get(f"gtpipe:{key}")
@@ -253,27 +244,27 @@ def raw_instance_uses(context: Mapping[str, Any]) -> list[InstanceUse]:
 
     training, endpoint = section("training"), section("endpoint")
     transform = context.get("gtpipe:transformInstanceType")
-    train_count = number(training.get("instanceCount", TrainingConfig.instance_count), 1)
-    endpoint_count = number(endpoint.get("instanceCount", EndpointConfig.instance_count), 1)
+    train_count = number(training.get("instanceCount", TrainingConfig().instance_count), 1)
+    endpoint_count = number(endpoint.get("instanceCount", EndpointConfig().instance_count), 1)
     return [
         InstanceUse(
             "training",
             "gtpipe:training.instanceType",
-            str(training.get("instanceType") or TrainingConfig.instance_type),
+            str(training.get("instanceType") or TrainingConfig().instance_type),
             train_count,
             train_count,
         ),
         InstanceUse(
             "endpoint",
             "gtpipe:endpoint.instanceType",
-            str(endpoint.get("instanceType") or EndpointConfig.instance_type),
+            str(endpoint.get("instanceType") or EndpointConfig().instance_type),
             endpoint_count,
             number(endpoint.get("maxInstanceCount", max(2, endpoint_count)), endpoint_count),
         ),
         InstanceUse(
             "transform",
             "gtpipe:transformInstanceType",
-            str(transform or PipelineConfig.transform_instance_type),
+            str(transform or TransformConfig().instance_type),
             1,
             1,
         ),
@@ -552,7 +543,7 @@ def check_instance_storage(
     ``gtpipe_shared.aws_limits.instance_has_local_storage``); ``keys_sent`` says per role whether the stack
     sends one (:func:`volume_keys_sent`; None: unknown, the configuration is invalid)."""
     name = "instance-storage-vs-kms"
-    docs = aws_limits().VOLUME_KEY_DOCS
+    docs = aws_limits.VOLUME_KEY_DOCS
     nvme: list[InstanceUse] = []
     for use in uses:
         try:
@@ -670,7 +661,7 @@ def run_checks(
         *check_quotas(clients.service_quotas, uses),
         check_instance_storage(
             uses,
-            aws_limits().instance_has_local_storage,
+            aws_limits.instance_has_local_storage,
             volume_keys_sent(config) if config is not None else None,
         ),
         check_powertools_layer(

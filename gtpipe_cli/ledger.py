@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from gtpipe_cli.progress import get_run, item
+from gtpipe_shared.ledger import SERVING_RUN_ID, from_low_level_item
 
-SERVING_RUN_ID = "@serving"
+from gtpipe_cli.progress import get_run
 
 
 def recent_runs(dynamodb: Any, table: str, limit: int | None = None) -> list[dict[str, Any]]:
@@ -17,7 +17,7 @@ def recent_runs(dynamodb: Any, table: str, limit: int | None = None) -> list[dic
     runs = []
     for page in dynamodb.get_paginator("scan").paginate(TableName=table):
         for raw in page.get("Items", []):
-            run = item(raw)
+            run = from_low_level_item(raw)
             if run.get("run_id") != SERVING_RUN_ID:
                 runs.append(run)
     runs.sort(key=lambda run: (str(run.get("created_at") or ""), str(run.get("run_id"))), reverse=True)

@@ -1,24 +1,15 @@
 """Checks ``gtpipe submit`` makes before uploading a manifest, with ``start_run``'s own rules.
 
-The rules live in ``lambdas/gtpipe_shared/manifest_hints.py`` (standard library only), loaded as the
-run-id rule (:mod:`gtpipe_cli.naming`): imported when ``lambdas/`` is on the path, otherwise from the
-source tree next to this package.
+The rules live in :mod:`gtpipe_shared.manifest_hints` (standard library only), the installed package the
+Lambda functions bundle.
 """
 
 from __future__ import annotations
 
 import json
-from functools import cache
-from types import ModuleType
 from typing import Any
 
-from gtpipe_cli.naming import load_shared
-
-
-@cache
-def shared_hints() -> ModuleType:
-    """The ``gtpipe_shared.manifest_hints`` module (imported, or loaded from the source tree)."""
-    return load_shared("manifest_hints", "the manifest rules")
+from gtpipe_shared import manifest_hints
 
 
 def json_lines(body: bytes) -> list[tuple[int, dict[str, Any]]]:
@@ -48,7 +39,7 @@ def half_label_warnings(body: bytes) -> list[str]:
     lines = json_lines(body)
     if not lines or is_labeled(lines[0][1]):
         return []
-    warnings = shared_hints().HalfLabelWarnings()
+    warnings = manifest_hints.HalfLabelWarnings()
     for number, record in lines:
         warnings.check(number, record)
     return [str(message) for message in warnings.messages()]

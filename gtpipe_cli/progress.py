@@ -17,36 +17,18 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer
+from gtpipe_shared.ledger import from_low_level_item
 
-_DESERIALIZER = TypeDeserializer()
 TERMINAL_RUN_STATUSES = frozenset({"SUCCEEDED", "FAILED", "REJECTED"})
 TERMINAL_EXECUTION_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
-
-
-def plain(value: Any) -> Any:
-    """A DynamoDB item (or part) with Decimals turned into int/float."""
-    if isinstance(value, dict):
-        return {key: plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [plain(item) for item in value]
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    return value
-
-
-def item(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """Deserialize a low-level DynamoDB item."""
-    return plain({key: _DESERIALIZER.deserialize(value) for key, value in raw.items()})
 
 
 def get_run(dynamodb: Any, table: str, run_id: str) -> dict[str, Any] | None:
     """One ledger item (consistent read), or None."""
     raw = dynamodb.get_item(TableName=table, Key={"run_id": {"S": run_id}}, ConsistentRead=True).get("Item")
-    return item(raw) if raw else None
+    return from_low_level_item(raw) if raw else None
 
 
 def find_run(dynamodb: Any, table: str, key: str, version_id: str | None = None) -> dict[str, Any] | None:
@@ -54,7 +36,7 @@ def find_run(dynamodb: Any, table: str, key: str, version_id: str | None = None)
     pages = dynamodb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True)
     for page in pages:
         for raw in page.get("Items", []):
-            run = item(raw)
+            run = from_low_level_item(raw)
             if run.get("input_key") == key and (
                 version_id is None or run.get("input_version_id") == version_id
             ):

@@ -1,6 +1,10 @@
 """Typed, validated configuration built from `cdk.json` context.
 
-`PipelineConfig.from_context` is the only place that reads context; constructs take the typed objects.
+`PipelineConfig.from_context` is the only place that reads context; constructs take the typed objects. The
+sections the functions also read (labeling, training, transform, endpoint, split) are the one schema of
+`gtpipe_shared.config`: the reader validates context into those models, and start_run's ``PIPELINE_CONFIG``
+is their serialized form (`infra/constructs/pipeline.py`). Settings only synth uses (stack prefix,
+workforce, team, API) are this module's.
 Every validation failure raises `ConfigError` naming the context key and the allowed values, so a bad
 value fails `cdk synth` with a clear message instead of a broken deployment.
 """
@@ -9,29 +13,35 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 # Labeling prices are validated by the very module the Lambda functions price with, so synth and run
-# time cannot disagree. Appended (not prepended): the Lambda folder never shadows an installed package.
-_LAMBDAS = str(Path(__file__).resolve().parents[1] / "lambdas")
-if _LAMBDAS not in sys.path:
-    sys.path.append(_LAMBDAS)
-from gtpipe_shared.aws_limits import image_classification_defaults  # noqa: E402 - needs the path above
-from gtpipe_shared.pricing import LabelingPrices  # noqa: E402 - needs the path above
+# time cannot disagree.
+from gtpipe_shared.aws_limits import image_classification_defaults
+from gtpipe_shared.config import (
+    DEFAULT_MAX_MANIFEST_BYTES,
+    DEFAULT_TRAINING_INSTANCE_TYPE,
+    MAX_LABEL_CATEGORIES,
+    EndpointConfig,
+    LabelingBackend,
+    LabelingConfig,
+    SplitConfig,
+    TaskType,
+    TrainingConfig,
+    TransformConfig,
+)
+from gtpipe_shared.manifest import TASK_TYPES
+from gtpipe_shared.pricing import LabelingPrices
+from pydantic import BaseModel, ValidationError
 
-from infra.config_limits import service_limit_problems  # noqa: E402 - needs the path above
+from infra.config_limits import service_limit_problems
 
-TaskType = Literal["image-classification", "object-detection"]
-LabelingBackend = Literal["ground-truth", "builtin"]
 ApiAuthMode = Literal["iam", "api-key"]
 WorkforceType = Literal["create-private", "private", "vendor", "public"]
 ApiGatewayAccountRole = Literal["create", "existing"]
 
-TASK_TYPES: tuple[TaskType, ...] = ("image-classification", "object-detection")
 LABELING_BACKENDS: tuple[LabelingBackend, ...] = ("ground-truth", "builtin")
 API_AUTH_MODES: tuple[ApiAuthMode, ...] = ("iam", "api-key")
 API_GATEWAY_ACCOUNT_ROLES: tuple[ApiGatewayAccountRole, ...] = ("create", "existing")
@@ -39,9 +49,8 @@ API_GATEWAY_ACCOUNT_ROLES: tuple[ApiGatewayAccountRole, ...] = ("create", "exist
 PREFIX = "gtpipe:"
 # The built-in image-classification and object-detection algorithms train on GPU instances only
 # (https://docs.aws.amazon.com/sagemaker/latest/dg/image-classification.html#IC-instances). ml.g4dn.xlarge
-# (one T4) is the smallest and cheapest of them; a new account's training quota for it may still be 0:
-# README "First deploy" says how to request it (Service Quotas, "ml.g4dn.xlarge for training job usage").
-DEFAULT_TRAINING_INSTANCE_TYPE = "ml.g4dn.xlarge"
+# (one T4, DEFAULT_TRAINING_INSTANCE_TYPE) is the smallest and cheapest of them; a new account's training
+# quota for it may still be 0: README "First deploy" says how to request it (Service Quotas).
 _INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[0-9]*x?large$|^ml\.[a-z0-9]+\.(medium|large|xlarge)$")
 _WORKTEAM_ARN = re.compile(r"^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]+:\d{12}:workteam/[a-z\-]+/[\w\-]+$")
 _PUBLIC_WORKTEAM = re.compile(r":394669845002:workteam/public-crowd/")
@@ -167,26 +176,6 @@ DEFAULT_INSTRUCTIONS: dict[TaskType, str] = {
 
 
 @dataclass(frozen=True)
-class LabelingConfig:
-    """Labeling job settings shared by both backends."""
-
-    workers_per_object: int = 3
-    task_time_limit_seconds: int = 300
-    task_availability_lifetime_seconds: int = 864000
-    max_concurrent_task_count: int = 1000
-    auto_labeling: bool = False
-    # Start automated labeling from the newest final model of an earlier run with the same task type and
-    # label set. The model can only be used by automated labeling, so reuse turns it on.
-    reuse_model: bool = False
-    task_title: str = "Label the images"
-    task_description: str = "Choose the category that fits each image."
-    # The builtin backend's web app shows these (plain text); from_context defaults them per task type.
-    instructions: str = DEFAULT_INSTRUCTIONS["image-classification"]
-    # Builtin backend: at the lifetime's end, the share of objects with all their answers the run needs.
-    min_labeled_share: float = 0.9
-
-
-@dataclass(frozen=True)
 class LabelingTeamConfig:
     """The builtin backend's team: users invited by e-mail into the Cognito groups of the same names."""
 
@@ -200,45 +189,21 @@ class LabelingTeamConfig:
 
 
 @dataclass(frozen=True)
-class TrainingConfig:
-    """Training job resources."""
-
-    # The smallest GPU instance the built-in algorithms train on; NVMe storage, so no volume key (finding 11).
-    instance_type: str = DEFAULT_TRAINING_INSTANCE_TYPE
-    instance_count: int = 1
-    volume_size_gb: int = 50
-    max_runtime_seconds: int = 86400
-
-
-@dataclass(frozen=True)
-class EndpointConfig:
-    """Real-time endpoint resources and autoscaling bounds."""
-
-    instance_type: str = "ml.m5.xlarge"
-    instance_count: int = 1
-    max_instance_count: int = 2
-    target_invocations_per_instance: int = 1000
-    heartbeat_seconds: int = 1800
-    timeout_seconds: int = 7200
-
-
-@dataclass(frozen=True)
 class PipelineConfig:
     """Everything a gtpipe deployment is configured with (see README "Configuration reference")."""
 
     stack_prefix: str = "Gtpipe"
     task_type: TaskType = "image-classification"
     label_categories: tuple[str, ...] = ("cat", "dog")
-    label_attribute_name: str = "category"
-    labeling_backend: LabelingBackend = "ground-truth"
     workforce: WorkforceConfig = field(default_factory=lambda: WorkforceConfig(type="create-private"))
+    # The functions' sections (gtpipe_shared.config): label attribute, backend, prices and budget live in
+    # `labeling`, the hyperparameters in `training`.
     labeling: LabelingConfig = field(default_factory=LabelingConfig)
     labeling_team: LabelingTeamConfig = field(default_factory=LabelingTeamConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
-    hyperparameters: Mapping[str, str] = field(default_factory=dict)
-    transform_instance_type: str = "ml.m5.xlarge"
+    transform: TransformConfig = field(default_factory=TransformConfig)
     endpoint: EndpointConfig = field(default_factory=EndpointConfig)
-    validation_split_ratio: float = 0.2
+    split: SplitConfig = field(default_factory=SplitConfig)
     quality_threshold: float = 0.8
     api_auth: ApiAuthMode = "iam"
     # "create": this stack sets the region's API Gateway CloudWatch Logs role (AWS::ApiGateway::Account);
@@ -249,15 +214,48 @@ class PipelineConfig:
     allowed_source_buckets: tuple[str, ...] = ()
     notification_emails: tuple[str, ...] = ()
     max_manifest_lines: int = 1_000_000
-    max_manifest_bytes: int = 512 * 1024 * 1024
+    max_manifest_bytes: int = DEFAULT_MAX_MANIFEST_BYTES
     powertools_layer_version: int = 18
-    labeling_prices: LabelingPrices = field(default_factory=LabelingPrices)
-    labeling_budget_usd: float | None = None
 
     @property
     def endpoint_name(self) -> str:
         """The one stable endpoint name of this stack; updates are blue/green on it."""
         return f"{self.stack_prefix.lower()}-endpoint"
+
+    @property
+    def labeling_backend(self) -> LabelingBackend:
+        """Who labels: Ground Truth or the stack's builtin labeling service (``labeling.backend``)."""
+        return self.labeling.backend or "ground-truth"
+
+    @property
+    def label_attribute_name(self) -> str:
+        """The labels' attribute name in the output manifest (``labeling.label_attribute``)."""
+        return self.labeling.label_attribute
+
+    @property
+    def labeling_prices(self) -> LabelingPrices:
+        """The labeling prices (``labeling.prices``) as the pricing module's type."""
+        return self.labeling.labeling_prices()
+
+    @property
+    def labeling_budget_usd(self) -> float | None:
+        """The labeling budget of one run (``labeling.budget_usd``); None: no limit."""
+        return self.labeling.budget_usd
+
+    @property
+    def hyperparameters(self) -> Mapping[str, str]:
+        """The training hyperparameters (``training.hyperparameters``), defaults filled in."""
+        return self.training.hyperparameters
+
+    @property
+    def transform_instance_type(self) -> str:
+        """The batch transform's instance type (``transform.instance_type``)."""
+        return self.transform.instance_type
+
+    @property
+    def validation_split_ratio(self) -> float:
+        """The validation share of the split (``split.validation_ratio``)."""
+        return self.split.validation_ratio
 
     @classmethod
     def from_context(cls, get: Callable[[str], Any]) -> PipelineConfig:
@@ -287,67 +285,44 @@ class PipelineConfig:
                 f"automated labeling (LabelingJobAlgorithmsConfig); remove {PREFIX}labeling.autoLabeling "
                 "false or set reuseModel false"
             )
-        labeling = LabelingConfig(
-            workers_per_object=_int(labeling_raw, "labeling.workersPerObject", 3, 1, 9),
-            task_time_limit_seconds=_int(labeling_raw, "labeling.taskTimeLimitSeconds", 300, 30, 28800),
-            task_availability_lifetime_seconds=_int(
-                labeling_raw, "labeling.taskAvailabilityLifetimeSeconds", 864000, 60, 2592000
+        prices = _labeling_prices(reader.mapping("labelingPrices"), task_type)
+        labeling = _section(
+            LabelingConfig,
+            "labeling",
+            backend=backend,
+            label_attribute=reader.pattern(
+                "labelAttributeName", _LABEL_ATTRIBUTE, "category", "letters, digits and dashes"
             ),
-            max_concurrent_task_count=_int(labeling_raw, "labeling.maxConcurrentTaskCount", 1000, 1, 5000),
+            **_labeling_settings(labeling_raw, task_type, backend),
             auto_labeling=auto_labeling,
             reuse_model=reuse_model,
-            task_title=_str(labeling_raw, "labeling.taskTitle", LabelingConfig.task_title),
-            task_description=_str(labeling_raw, "labeling.taskDescription", LabelingConfig.task_description),
-            instructions=_instructions(labeling_raw, task_type),
-            min_labeled_share=_share(labeling_raw, "labeling.minLabeledShare", 0.9),
-        )
-        training_raw = reader.mapping("training")
-        training = TrainingConfig(
-            instance_type=_instance_type(
-                training_raw, "training.instanceType", DEFAULT_TRAINING_INSTANCE_TYPE
-            ),
-            instance_count=_int(training_raw, "training.instanceCount", 1, 1, 20),
-            volume_size_gb=_int(training_raw, "training.volumeSizeGb", 50, 1, 16384),
-            max_runtime_seconds=_int(training_raw, "training.maxRuntimeSeconds", 86400, 60, 2419200),
-        )
-        endpoint_raw = reader.mapping("endpoint")
-        instance_count = _int(endpoint_raw, "endpoint.instanceCount", 1, 1, 100)
-        heartbeat = _int(endpoint_raw, "endpoint.heartbeatSeconds", 1800, 10, 86400)
-        endpoint = EndpointConfig(
-            heartbeat_seconds=heartbeat,
-            # The deployment's overall limit must leave room for at least one heartbeat interval.
-            timeout_seconds=_int(
-                endpoint_raw, "endpoint.timeoutSeconds", max(7200, heartbeat), heartbeat, 604800
-            ),
-            instance_type=_instance_type(endpoint_raw, "endpoint.instanceType", "ml.m5.xlarge"),
-            instance_count=instance_count,
-            max_instance_count=_int(
-                endpoint_raw, "endpoint.maxInstanceCount", max(2, instance_count), instance_count, 100
-            ),
-            target_invocations_per_instance=_int(
-                endpoint_raw, "endpoint.targetInvocationsPerInstance", 1000, 1, 100000
-            ),
+            prices=prices.as_dict(),
+            budget_usd=reader.optional_number("labelingBudgetUsd", 0.0, 1e9),
         )
         config = cls(
             stack_prefix=reader.pattern("stackPrefix", _STACK_PREFIX, "Gtpipe", "letters and digits"),
             task_type=task_type,
             label_categories=tuple(categories),
-            label_attribute_name=reader.pattern(
-                "labelAttributeName", _LABEL_ATTRIBUTE, "category", "letters, digits and dashes"
-            ),
-            labeling_backend=backend,
             workforce=workforce,
             labeling=labeling,
             labeling_team=_labeling_team(reader.mapping("labelingTeam")),
-            training=training,
-            hyperparameters=_hyperparameters(reader.mapping("hyperparameters"), task_type),
-            transform_instance_type=_instance_type(
-                {"transformInstanceType": get(PREFIX + "transformInstanceType")},
+            training=_training(reader, task_type),
+            transform=_section(
+                TransformConfig,
                 "transformInstanceType",
-                "ml.m5.xlarge",
+                instance_type=_instance_type(
+                    {"transformInstanceType": get(PREFIX + "transformInstanceType")},
+                    "transformInstanceType",
+                    "ml.m5.xlarge",
+                ),
+                instance_count=1,
             ),
-            endpoint=endpoint,
-            validation_split_ratio=reader.number("validationSplitRatio", 0.2, 0.01, 0.9),
+            endpoint=_endpoint(reader.mapping("endpoint")),
+            split=_section(
+                SplitConfig,
+                "validationSplitRatio",
+                validation_ratio=reader.number("validationSplitRatio", 0.2, 0.01, 0.9),
+            ),
             quality_threshold=reader.number("qualityThreshold", 0.8, 0.0, 1.0),
             api_auth=reader.choice("apiAuth", API_AUTH_MODES, "iam"),
             api_gateway_account_role=_api_gateway_account_role(reader.mapping("apiGateway")),
@@ -356,10 +331,10 @@ class PipelineConfig:
             allowed_source_buckets=tuple(reader.string_list("allowedSourceBuckets", default=[])),
             notification_emails=tuple(reader.string_list("notificationEmails", default=[])),
             max_manifest_lines=int(reader.number("maxManifestLines", 1_000_000, 1, 10_000_000)),
-            max_manifest_bytes=int(reader.number("maxManifestBytes", 512 * 1024 * 1024, 1, 5 * 1024**3)),
+            max_manifest_bytes=int(
+                reader.number("maxManifestBytes", DEFAULT_MAX_MANIFEST_BYTES, 1, 5 * 1024**3)
+            ),
             powertools_layer_version=int(reader.number("powertoolsLayerVersion", 18, 1, 1000)),
-            labeling_prices=_labeling_prices(reader.mapping("labelingPrices"), task_type),
-            labeling_budget_usd=reader.optional_number("labelingBudgetUsd", 0.0, 1e9),
         )
         for bucket in config.allowed_source_buckets:
             if not _BUCKET_NAME.match(bucket):
@@ -371,6 +346,77 @@ class PipelineConfig:
         if problems:
             raise ConfigError("; ".join(problems))
         return config
+
+
+_Section = TypeVar("_Section", bound=BaseModel)
+
+
+def _section(model: type[_Section], key: str, **values: Any) -> _Section:
+    """``model`` (a section of the one schema, gtpipe_shared.config) built from values the reader has
+    checked; a rule only the model holds fails as a ConfigError naming ``gtpipe:<key>``."""
+    try:
+        return model(**values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()[:5]
+        )
+        raise ConfigError(f"{PREFIX}{key}: {problems}") from None
+
+
+def _labeling_settings(
+    raw: Mapping[str, Any], task_type: TaskType, backend: LabelingBackend
+) -> dict[str, Any]:
+    """The job settings of ``gtpipe:labeling`` (both backends; ``lease_seconds`` only for the builtin one,
+    whose tasks are leased for the task time limit)."""
+    task_time = _int(raw, "labeling.taskTimeLimitSeconds", 300, 30, 28800)
+    defaults = LabelingConfig()
+    return {
+        "workers_per_object": _int(raw, "labeling.workersPerObject", 3, 1, 9),
+        "task_time_limit_seconds": task_time,
+        "task_availability_lifetime_seconds": _int(
+            raw, "labeling.taskAvailabilityLifetimeSeconds", 864000, 60, 2592000
+        ),
+        "max_concurrent_task_count": _int(raw, "labeling.maxConcurrentTaskCount", 1000, 1, 5000),
+        "task_title": _str(raw, "labeling.taskTitle", defaults.task_title),
+        "task_description": _str(raw, "labeling.taskDescription", defaults.task_description),
+        "task_keywords": ["images", "labeling"],
+        "instructions": _instructions(raw, task_type),
+        "min_labeled_share": _share(raw, "labeling.minLabeledShare", 0.9),
+        **({"lease_seconds": task_time} if backend == "builtin" else {}),
+    }
+
+
+def _training(reader: _ContextReader, task_type: TaskType) -> TrainingConfig:
+    """``gtpipe:training`` and ``gtpipe:hyperparameters``."""
+    raw = reader.mapping("training")
+    return _section(
+        TrainingConfig,
+        "training",
+        instance_type=_instance_type(raw, "training.instanceType", DEFAULT_TRAINING_INSTANCE_TYPE),
+        instance_count=_int(raw, "training.instanceCount", 1, 1, 20),
+        volume_size_gb=_int(raw, "training.volumeSizeGb", 50, 1, 16384),
+        max_runtime_seconds=_int(raw, "training.maxRuntimeSeconds", 86400, 60, 2419200),
+        hyperparameters=_hyperparameters(reader.mapping("hyperparameters"), task_type),
+    )
+
+
+def _endpoint(raw: Mapping[str, Any]) -> EndpointConfig:
+    """``gtpipe:endpoint`` (the name is the stack's, set by the pipeline construct)."""
+    instance_count = _int(raw, "endpoint.instanceCount", 1, 1, 100)
+    heartbeat = _int(raw, "endpoint.heartbeatSeconds", 1800, 10, 86400)
+    return _section(
+        EndpointConfig,
+        "endpoint",
+        instance_type=_instance_type(raw, "endpoint.instanceType", "ml.m5.xlarge"),
+        instance_count=instance_count,
+        max_instance_count=_int(
+            raw, "endpoint.maxInstanceCount", max(2, instance_count), instance_count, 100
+        ),
+        target_invocations_per_instance=_int(raw, "endpoint.targetInvocationsPerInstance", 1000, 1, 100000),
+        heartbeat_seconds=heartbeat,
+        # The deployment's overall limit must leave room for at least one heartbeat interval.
+        timeout_seconds=_int(raw, "endpoint.timeoutSeconds", max(7200, heartbeat), heartbeat, 604800),
+    )
 
 
 class _ContextReader:
@@ -539,11 +585,6 @@ def _instance_type(raw: Mapping[str, Any], dotted: str, default: str) -> str:
             f"{PREFIX}{dotted} must be a SageMaker instance type like ml.m5.xlarge; got {value!r}"
         )
     return value
-
-
-# The class list no longer travels in a Lambda environment (4 KB in total; issue 14, finding 4): start_run reads
-# it from the label category file bundled with its code. 1000 is what the functions' config model accepts.
-MAX_LABEL_CATEGORIES = 1000
 
 
 def _validate_categories(categories: list[str]) -> None:

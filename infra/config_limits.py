@@ -6,15 +6,9 @@ local cloud and the functions apply the same numbers.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-# The rules live with the Lambda functions' shared code (appended, as in infra/config.py).
-_LAMBDAS = str(Path(__file__).resolve().parents[1] / "lambdas")
-if _LAMBDAS not in sys.path:
-    sys.path.append(_LAMBDAS)
-from gtpipe_shared.aws_limits import (  # noqa: E402 - needs the path above
+from gtpipe_shared.aws_limits import (
     IMAGE_CLASSIFICATION_HYPERPARAMETER_DOCS,
     LABEL_CATEGORY_DOCS,
     MAX_BOUNDING_BOX_LABELS,
@@ -23,7 +17,7 @@ from gtpipe_shared.aws_limits import (  # noqa: E402 - needs the path above
     MIN_CLASSIFICATION_LABELS,
     image_classification_problems,
 )
-from gtpipe_shared.templates import label_categories_json  # noqa: E402 - needs the path above
+from gtpipe_shared.templates import label_categories_json
 
 __all__ = ["label_categories_json", "service_limit_problems"]
 

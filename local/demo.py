@@ -43,6 +43,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
+from gtpipe_shared.ledger import SERVING_RUN_ID
+
 from gtpipe_cli.local_answers import unanswered_notes
 from gtpipe_cli.report import download_report
 from local.client import PredictionApi
@@ -203,7 +205,7 @@ def how_to(outputs: dict[str, Any], run_id: str | None, sample: Path | None) -> 
         f"aws s3 ls s3://{outputs['DataBucketName']}/",
         f"aws stepfunctions list-executions --state-machine-arn {outputs['StateMachineArn']}",
         f"aws dynamodb get-item --table-name {outputs['RunsTableName']} --key "
-        f'\'{{"run_id": {{"S": "{run_id or "@serving"}"}}}}\'',
+        f'\'{{"run_id": {{"S": "{run_id or SERVING_RUN_ID}"}}}}\'',
         f"aws s3 cp my.manifest s3://{outputs['DataBucketName']}/{outputs['IncomingPrefix']}my.manifest",
         curl,
     ]

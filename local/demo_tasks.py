@@ -10,22 +10,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+# The demo scores answers with the evaluate Lambda's own mAP code.
+from gtpipe_shared.metrics import Box, detection_metrics
+
 from training.contracts import DEMO_HYPERPARAMETERS, DETECTION_DEMO_HYPERPARAMETERS
 from training.datasets import CLASS_NAMES, DigitRecord, write_digits_dataset
 from training.scenes import SCENE_CLASSES, SceneRecord, reference_line, write_scenes
-
-_LAMBDAS = Path(__file__).resolve().parents[1] / "lambdas"
-if str(_LAMBDAS) not in sys.path:
-    # The demo scores answers with the evaluate Lambda's own mAP code.
-    sys.path.insert(0, str(_LAMBDAS))
-
-from gtpipe_shared.metrics import Box, detection_metrics  # noqa: E402 - after the sys.path fix
 
 # Low enough that the API returns the ranked boxes average precision needs, not only confident ones.
 DETECTION_QUERY_CONFIDENCE = "0.05"

@@ -36,19 +36,14 @@ statement fails loudly rather than being guessed.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from pathlib import Path
 from typing import Any
 
-from .cfn import Environment, TemplateError, property_text
+from gtpipe_shared.aws_limits import lambda_environment_problem
 
-_LAMBDAS = str(Path(__file__).resolve().parents[1] / "lambdas")
-if _LAMBDAS not in sys.path:
-    sys.path.append(_LAMBDAS)
-from gtpipe_shared.aws_limits import lambda_environment_problem  # noqa: E402 - needs the path above
+from .cfn import Environment, TemplateError, property_text
 
 LOGS_KMS_DOCS = "https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html"
 API_LOGGING_DOCS = (

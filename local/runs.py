@@ -7,6 +7,9 @@ import.
 
 from __future__ import annotations
 
+from gtpipe_shared.ledger import from_dynamo as plain
+from gtpipe_shared.ledger import from_low_level_item as item
+
 from gtpipe_cli.progress import (
     TERMINAL_EXECUTION_STATUSES,
     TERMINAL_RUN_STATUSES,
@@ -16,9 +19,7 @@ from gtpipe_cli.progress import (
     find_run,
     follow_run,
     get_run,
-    item,
     parse_time,
-    plain,
     state_durations,
     step_durations,
 )

@@ -18,17 +18,13 @@ are always sent.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from infra.config import PipelineConfig
+from gtpipe_shared.aws_limits import instance_has_local_storage
 
-_LAMBDAS = str(Path(__file__).resolve().parents[2] / "lambdas")
-if _LAMBDAS not in sys.path:
-    sys.path.append(_LAMBDAS)
-from gtpipe_shared.aws_limits import instance_has_local_storage  # noqa: E402 - needs the path above
+from infra.config import PipelineConfig
 
 DEFINITION_FILE = Path(__file__).resolve().parents[2] / "state_machines" / "pipeline.asl.json"
 

@@ -19,6 +19,8 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
+from gtpipe_shared.config import BUILTIN_ONLY_LABELING_KEYS
+from gtpipe_shared.config import PipelineConfig as FunctionsConfig
 
 from infra.config import PipelineConfig
 from infra.config_limits import label_categories_json
@@ -499,75 +501,44 @@ class Pipeline(Construct):
     def _pipeline_config(
         self, config: PipelineConfig, regional: RegionalFacts, workteam_arn: str | None
     ) -> dict[str, Any]:
-        """The configuration `start_run` places into every execution's input (see docs/design.md)."""
-        bucket = self._bucket.bucket_name
-        return {
-            "task_type": config.task_type,
-            "data_bucket": bucket,
-            # No label_categories: start_run reads them from its bundled file (LABEL_CATEGORIES_BUNDLE).
-            "allowed_source_buckets": list(config.allowed_source_buckets),
-            "max_manifest_lines": config.max_manifest_lines,
-            "max_manifest_bytes": config.max_manifest_bytes,
-            "labeling": {
-                "backend": config.labeling_backend,
-                "label_attribute": config.label_attribute_name,
-                "output_path": f"s3://{bucket}/{LABELING_PREFIX}",
-                "workteam_arn": workteam_arn or "",
-                "pre_human_task_lambda_arn": regional.pre_human_task_lambda_arn,
-                "annotation_consolidation_lambda_arn": regional.annotation_consolidation_lambda_arn,
-                "workers_per_object": config.labeling.workers_per_object,
-                "task_time_limit_seconds": config.labeling.task_time_limit_seconds,
-                "task_availability_lifetime_seconds": config.labeling.task_availability_lifetime_seconds,
-                "max_concurrent_task_count": config.labeling.max_concurrent_task_count,
-                "task_title": config.labeling.task_title,
-                "task_description": config.labeling.task_description,
-                "task_keywords": ["images", "labeling"],
-                "auto_labeling": config.labeling.auto_labeling,
-                "reuse_model": config.labeling.reuse_model,
-                "algorithm_specification_arn": regional.algorithm_specification_arn,
-                "prices": config.labeling_prices.as_dict(),
-                "budget_usd": config.labeling_budget_usd,
-                **self._builtin_labeling_settings(config),
-            },
-            "training": {
-                "image": regional.training_image,
-                "instance_type": config.training.instance_type,
-                "instance_count": config.training.instance_count,
-                "volume_size_gb": config.training.volume_size_gb,
-                "max_runtime_seconds": config.training.max_runtime_seconds,
-                "hyperparameters": dict(config.hyperparameters),
-            },
-            "transform": {"instance_type": config.transform_instance_type, "instance_count": 1},
-            "endpoint": {
-                "name": self.endpoint_name,
-                "instance_type": config.endpoint.instance_type,
-                "instance_count": config.endpoint.instance_count,
-                "max_instance_count": config.endpoint.max_instance_count,
-                "target_invocations_per_instance": config.endpoint.target_invocations_per_instance,
-                "variant_name": ENDPOINT_VARIANT_NAME,
-                "heartbeat_seconds": config.endpoint.heartbeat_seconds,
-                "timeout_seconds": config.endpoint.timeout_seconds,
-            },
-            "split": {"validation_ratio": config.validation_split_ratio},
-            "quality_threshold": config.quality_threshold,
-        }
+        """The configuration `start_run` places into every execution's input (see docs/design.md): the
+        functions' schema (gtpipe_shared.config) filled with this stack's resources, in its serialized form.
 
-    @staticmethod
-    def _builtin_labeling_settings(config: PipelineConfig) -> dict[str, Any]:
-        """The builtin backend's job settings (docs/labeling-service.md); none for Ground Truth.
-
-        This configuration travels in start_run's environment, which Lambda limits to 4 KB in total
+        Lambda limits start_run's environment to 4 KB in total
         (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html): the class names are not
-        here at all: start_run reads them from the label category file bundled with its code and adds
-        ``label_categories`` and ``class_names`` to the execution input.
+        here (start_run reads them from the label category file bundled with its code), nor, for Ground
+        Truth, the builtin backend's settings.
         """
+        bucket = self._bucket.bucket_name
+        functions_config = FunctionsConfig(
+            task_type=config.task_type,
+            data_bucket=bucket,
+            label_categories=list(config.label_categories),
+            allowed_source_buckets=list(config.allowed_source_buckets),
+            max_manifest_lines=config.max_manifest_lines,
+            max_manifest_bytes=config.max_manifest_bytes,
+            labeling=config.labeling.model_copy(
+                update={
+                    "output_path": f"s3://{bucket}/{LABELING_PREFIX}",
+                    "workteam_arn": workteam_arn or "",
+                    "pre_human_task_lambda_arn": regional.pre_human_task_lambda_arn,
+                    "annotation_consolidation_lambda_arn": regional.annotation_consolidation_lambda_arn,
+                    "algorithm_specification_arn": regional.algorithm_specification_arn,
+                }
+            ),
+            training=config.training.model_copy(update={"image": regional.training_image}),
+            transform=config.transform,
+            endpoint=config.endpoint.model_copy(
+                update={"name": self.endpoint_name, "variant_name": ENDPOINT_VARIANT_NAME}
+            ),
+            split=config.split,
+            quality_threshold=config.quality_threshold,
+        )
+        serialized = functions_config.environment_json()
         if config.labeling_backend != "builtin":
-            return {}
-        return {
-            "instructions": config.labeling.instructions,
-            "min_labeled_share": config.labeling.min_labeled_share,
-            "lease_seconds": config.labeling.task_time_limit_seconds,
-        }
+            for key in BUILTIN_ONLY_LABELING_KEYS:
+                serialized["labeling"].pop(key, None)
+        return serialized
 
     # --- Grants ---------------------------------------------------------------------------------------
 

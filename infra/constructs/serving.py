@@ -111,7 +111,7 @@ class Serving(Construct):
 
 def payload_too_large_response(api: apigateway.RestApi) -> None:
     """REQUEST_TOO_LARGE as a JSON 413 in the API's ``{"error", "code"}`` shape (see PAYLOAD_TOO_LARGE_BODY)."""
-    # infra.config has put lambdas/ on sys.path: predict's limit is shared, not copied.
+    # predict's limit is shared, not copied.
     from gtpipe_shared.images import MAX_API_IMAGE_BYTES
 
     api.add_gateway_response(

@@ -1,10 +1,18 @@
-"""The ``PIPELINE_CONFIG`` environment variable (JSON) as a typed, validated model.
+"""The one configuration schema of a gtpipe deployment: synth validates ``cdk.json`` context into these models
+(``infra/config.py``) and the functions read their serialized form, the ``PIPELINE_CONFIG`` environment
+variable (JSON).
 
 Its shape is the execution input's ``config`` block (docs/design.md) plus settings only ``start_run``
 uses: ``label_categories`` (class names, in class-id order; deployed stacks bundle them with start_run's code
 instead, see :func:`load_pipeline_config`), ``allowed_source_buckets``,
 ``max_manifest_bytes``, ``max_manifest_lines`` and ``max_line_bytes``. Unknown keys are kept and passed
 through to the execution input, so the infrastructure can add settings without a Lambda change.
+
+Defaults are the values synth writes (what a deployment gets); they only matter to the functions when a key
+is absent. Optional pass-through settings (``labeling.backend``, the builtin backend's ``instructions``,
+``min_labeled_share`` and ``lease_seconds``, the endpoint's scaling and deployment limits) are left out of
+the serialized form when unset (the state machine tests ``labeling.backend``'s presence) and, as before,
+only type-checked here: synth's context reader checks their bounds.
 """
 
 from __future__ import annotations
@@ -18,8 +26,22 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from gtpipe_shared.manifest import TASK_TYPES
 from gtpipe_shared.pricing import LabelingPrices
 
+TaskType = Literal["image-classification", "object-detection"]
+LabelingBackend = Literal["ground-truth", "builtin"]
+
+# The class list travels in start_run's code, not its environment (issue 14, finding 4); 1000 at most.
+MAX_LABEL_CATEGORIES = 1000
 # Keys only start_run needs; they are not part of the execution input's config block.
 START_RUN_ONLY_KEYS = ("allowed_source_buckets", "max_manifest_bytes", "max_manifest_lines", "max_line_bytes")
+# The builtin labeling backend's settings: synth leaves them out of a Ground Truth stack's PIPELINE_CONFIG.
+BUILTIN_ONLY_LABELING_KEYS = ("instructions", "min_labeled_share", "lease_seconds")
+# The smallest GPU instance the built-in algorithms train on (README "First deploy": its quota).
+DEFAULT_TRAINING_INSTANCE_TYPE = "ml.g4dn.xlarge"
+DEFAULT_MAX_MANIFEST_BYTES = 512 * 1024 * 1024
+
+
+def _omitted_when_unset(value: Any) -> bool:
+    return value is None
 
 
 class ConfigError(ValueError):
@@ -31,8 +53,10 @@ class _Section(BaseModel):
 
 
 class LabelingConfig(_Section):
-    """Ground Truth labeling job settings (``config.labeling``)."""
+    """Labeling job settings shared by both backends (``config.labeling``; context ``gtpipe:labeling``)."""
 
+    # Unset: a Ground Truth run (the state machine tests the key's presence).
+    backend: LabelingBackend | None = Field(default=None, exclude_if=_omitted_when_unset)
     label_attribute: str = Field(default="category", min_length=1, max_length=127)
     label_categories_uri: str | None = None
     ui_template_uri: str | None = None
@@ -40,23 +64,29 @@ class LabelingConfig(_Section):
     workteam_arn: str | None = None
     pre_human_task_lambda_arn: str | None = None
     annotation_consolidation_lambda_arn: str | None = None
-    workers_per_object: int = Field(default=1, ge=1, le=9)
+    workers_per_object: int = Field(default=3, ge=1, le=9)
     task_time_limit_seconds: int = Field(default=300, ge=30, le=28800)
-    task_availability_lifetime_seconds: int = Field(default=864000, ge=60, le=3_456_000)
-    max_concurrent_task_count: int = Field(default=100, ge=1, le=5000)
-    task_title: str = "Label the image"
-    task_description: str = "Choose the label that best describes the image"
+    task_availability_lifetime_seconds: int = Field(default=864000, ge=60, le=2_592_000)
+    max_concurrent_task_count: int = Field(default=1000, ge=1, le=5000)
+    task_title: str = "Label the images"
+    task_description: str = "Choose the category that fits each image."
     task_keywords: list[str] = Field(default_factory=lambda: ["images"])
     auto_labeling: bool = False
-    algorithm_specification_arn: str | None = None
-    # Model reuse: start_run fills the two fields below from the runs ledger when reuse_model is on.
+    # Start automated labeling from the newest final model of an earlier run with the same task type and
+    # label set; start_run fills the two initial_* fields below from the runs ledger when it is on.
     reuse_model: bool = False
-    initial_active_learning_model_arn: str | None = None
-    initial_model_source_run_id: str | None = None
+    algorithm_specification_arn: str | None = None
     # Cost guard: prices ({per_object_usd, per_answer_usd: {task: usd}, per_machine_label_usd}) and the
     # budget (None: no limit) come from the stack; start_run records its estimate in estimated_cost_usd.
     prices: dict[str, Any] = Field(default_factory=lambda: LabelingPrices().as_dict())
     budget_usd: float | None = Field(default=None, ge=0)
+    # The builtin backend's job: plain-text instructions its web app shows, the share of objects with all
+    # their answers the run needs at the lifetime's end, and how long a task is leased to one worker.
+    instructions: str | None = Field(default=None, exclude_if=_omitted_when_unset)
+    min_labeled_share: float | None = Field(default=None, exclude_if=_omitted_when_unset)
+    lease_seconds: int | None = Field(default=None, exclude_if=_omitted_when_unset)
+    initial_active_learning_model_arn: str | None = None
+    initial_model_source_run_id: str | None = None
     estimated_cost_usd: float | None = None
     fingerprint: str | None = None
 
@@ -95,10 +125,10 @@ class TrainingConfig(_Section):
     """Training job settings (``config.training``); hyperparameter values become strings."""
 
     image: str | None = None
-    instance_type: str = "ml.p3.2xlarge"
-    instance_count: int = Field(default=1, ge=1)
-    volume_size_gb: int = Field(default=50, ge=1)
-    max_runtime_seconds: int = Field(default=86400, ge=1)
+    instance_type: str = DEFAULT_TRAINING_INSTANCE_TYPE
+    instance_count: int = Field(default=1, ge=1, le=20)
+    volume_size_gb: int = Field(default=50, ge=1, le=16384)
+    max_runtime_seconds: int = Field(default=86400, ge=60, le=2_419_200)
     hyperparameters: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("hyperparameters", mode="before")
@@ -122,37 +152,42 @@ class TransformConfig(_Section):
 
 
 class EndpointConfig(_Section):
-    """Real-time endpoint settings (``config.endpoint``)."""
+    """Real-time endpoint settings (``config.endpoint``): resources, autoscaling bounds and how long the
+    deployment may take (the optional ones are set by synth and left out when unset)."""
 
     name: str = Field(default="gtpipe-endpoint", pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
     instance_type: str = "ml.m5.xlarge"
-    instance_count: int = Field(default=1, ge=1)
+    instance_count: int = Field(default=1, ge=1, le=100)
+    max_instance_count: int | None = Field(default=None, exclude_if=_omitted_when_unset)
+    target_invocations_per_instance: int | None = Field(default=None, exclude_if=_omitted_when_unset)
     variant_name: str = "AllTraffic"
+    heartbeat_seconds: int | None = Field(default=None, exclude_if=_omitted_when_unset)
+    timeout_seconds: int | None = Field(default=None, exclude_if=_omitted_when_unset)
 
 
 class SplitConfig(_Section):
     """Train/validation split settings (``config.split``); seed None derives it from the run id."""
 
-    validation_ratio: float = Field(default=0.2, gt=0.0, lt=1.0)
+    validation_ratio: float = Field(default=0.2, ge=0.01, le=0.9)
     seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
 
 
 class PipelineConfig(_Section):
     """The whole ``PIPELINE_CONFIG``."""
 
-    task_type: Literal["image-classification", "object-detection"] = "image-classification"
+    task_type: TaskType = "image-classification"
     data_bucket: str | None = None
-    label_categories: list[str] = Field(min_length=1, max_length=1000)
+    label_categories: list[str] = Field(min_length=1, max_length=MAX_LABEL_CATEGORIES)
+    allowed_source_buckets: list[str] = Field(default_factory=list)
+    max_manifest_lines: int = Field(default=1_000_000, ge=1, le=10_000_000)
+    max_manifest_bytes: int = Field(default=DEFAULT_MAX_MANIFEST_BYTES, ge=1, le=5 * 1024**3)
+    max_line_bytes: int = Field(default=100_000, ge=64)
     labeling: LabelingConfig = Field(default_factory=LabelingConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     transform: TransformConfig = Field(default_factory=TransformConfig)
     endpoint: EndpointConfig = Field(default_factory=EndpointConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
     quality_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
-    allowed_source_buckets: list[str] = Field(default_factory=list)
-    max_manifest_bytes: int = Field(default=2 * 1024**3, ge=1)
-    max_manifest_lines: int = Field(default=1_000_000, ge=1)
-    max_line_bytes: int = Field(default=100_000, ge=64)
 
     @field_validator("label_categories")
     @classmethod
@@ -169,6 +204,11 @@ class PipelineConfig(_Section):
         if self.task_type == "image-classification" and len(self.label_categories) < 2:
             raise ValueError("image-classification needs at least 2 label_categories")
         return self
+
+    def environment_json(self) -> dict[str, Any]:
+        """The serialized form synth writes into ``PIPELINE_CONFIG``: the settings that were set, without
+        ``label_categories`` (they travel in start_run's code: Lambda's environment is 4 KB in total)."""
+        return self.model_dump(mode="json", exclude_unset=True, exclude={"label_categories"})
 
     def execution_config(self) -> dict[str, Any]:
         """The execution input's ``config`` block: everything except the start_run-only keys."""

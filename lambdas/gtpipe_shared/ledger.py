@@ -24,6 +24,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from boto3.dynamodb.types import TypeDeserializer
+
 from gtpipe_shared.pricing import LabelingPrices, labeling_cost
 
 RUNNING = "RUNNING"
@@ -103,6 +105,15 @@ def from_dynamo(value: Any) -> Any:
     if isinstance(value, set):
         return sorted(from_dynamo(v) for v in value)
     return value
+
+
+_DESERIALIZER = TypeDeserializer()
+
+
+def from_low_level_item(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A low-level (client API, ``{"S": ...}``) DynamoDB item as plain Python, as :func:`from_dynamo` gives
+    a resource API item: Decimals become int/float, sets sorted lists."""
+    return {key: from_dynamo(_DESERIALIZER.deserialize(value)) for key, value in raw.items()}
 
 
 @dataclass

@@ -35,12 +35,6 @@ Wiring::
             ...  # start executions; boto3 "sagemaker"/"sagemaker-runtime" clients see the same state
 """
 
-import sys
-from pathlib import Path
-
-# Consolidation and Ground Truth's output formats are the Lambdas' own code (gtpipe_shared).
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "lambdas"))
-
 from local.sfn import SageMakerServiceError
 
 from .algorithms import ALGORITHMS, Algorithm, UnsupportedImage, resolve_image

@@ -10,38 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
+from gtpipe_shared.s3uri import S3Uri
+
+__all__ = ["S3Uri"]  # the shared URI type, imported from here by the local SageMaker's modules
 
 # Parallel GETs for channel downloads: each is latency-bound when S3 is a server.
 DOWNLOAD_THREADS = 8
-
-
-@dataclass(frozen=True)
-class S3Uri:
-    """A parsed ``s3://bucket/key`` (the key may be empty or a prefix)."""
-
-    bucket: str
-    key: str
-
-    @classmethod
-    def parse(cls, uri: str) -> S3Uri:
-        """Parse ``s3://bucket[/key]``; raise ValueError for anything else."""
-        if not isinstance(uri, str) or not uri.startswith("s3://"):
-            raise ValueError(f"not an S3 URI: {uri!r}")
-        bucket, _, key = uri[len("s3://") :].partition("/")
-        if not bucket:
-            raise ValueError(f"S3 URI without a bucket: {uri!r}")
-        return cls(bucket, key)
-
-    def __str__(self) -> str:
-        return f"s3://{self.bucket}/{self.key}"
-
-    def join(self, *parts: str) -> S3Uri:
-        """This URI treated as a folder, with ``parts`` appended ('/'-separated, no duplicate slashes)."""
-        key = self.key.rstrip("/")
-        for part in parts:
-            part = part.strip("/")
-            key = f"{key}/{part}" if key else part
-        return S3Uri(self.bucket, key)
 
 
 def is_not_found(error: ClientError) -> bool:

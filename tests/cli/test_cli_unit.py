@@ -21,7 +21,7 @@ from moto import mock_aws
 from gtpipe_cli.api import PredictionClient, image_content_type
 from gtpipe_cli.display import FollowDisplay, bar, duration, runs_table
 from gtpipe_cli.errors import CliError, Exit
-from gtpipe_cli.naming import SHARED_NAMING, is_run_id, run_id_for
+from gtpipe_cli.naming import is_run_id, run_id_for
 from gtpipe_cli.progress import RunProgress, fraction_done, state_ranks
 from gtpipe_cli.submit import manifest_key, rewrite_source_refs
 from gtpipe_cli.target import TargetOptions, local_target, resolve_target
@@ -379,23 +379,11 @@ def test_submit_refuses_what_cannot_start_a_run_before_uploading_anything(
 def test_run_id_is_start_runs_rule_also_when_loaded_from_the_source_tree() -> None:
     from gtpipe_shared.naming import run_id_for as start_run_rule
 
-    from gtpipe_cli.naming import shared_naming
-
     assert run_id_for("bucket", "incoming/My Data.manifest", "v1") == start_run_rule(
         "bucket", "incoming/My Data.manifest", "v1"
     )
     assert is_run_id(run_id_for("b", "incoming/x.jsonl", None))
     assert not is_run_id("x-123")
-    # The installed script has no lambdas/ on its path: the same file, loaded by location.
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("naming_by_path", SHARED_NAMING)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    assert module.run_id_for("b", "incoming/x.manifest", "v") == shared_naming().run_id_for(
-        "b", "incoming/x.manifest", "v"
-    )
 
 
 def test_rewrite_keeps_s3_refs_and_other_fields_and_returns_untouched_bytes_when_nothing_changes(
