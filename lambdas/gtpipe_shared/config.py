@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from gtpipe_shared.manifest import TASK_TYPES
 from gtpipe_shared.pricing import LabelingPrices
+from gtpipe_shared.tasks import TaskType, task_spec
 
 # Keys only start_run needs; they are not part of the execution input's config block.
 START_RUN_ONLY_KEYS = ("allowed_source_buckets", "max_manifest_bytes", "max_manifest_lines", "max_line_bytes")
@@ -140,7 +140,7 @@ class SplitConfig(_Section):
 class PipelineConfig(_Section):
     """The whole ``PIPELINE_CONFIG``."""
 
-    task_type: Literal["image-classification", "object-detection"] = "image-classification"
+    task_type: TaskType  # always written by infra (no default: a config without one is refused)
     data_bucket: str | None = None
     label_categories: list[str] = Field(min_length=1, max_length=1000)
     labeling: LabelingConfig = Field(default_factory=LabelingConfig)
@@ -166,8 +166,10 @@ class PipelineConfig(_Section):
 
     @model_validator(mode="after")
     def _classes_for_task(self) -> PipelineConfig:
-        if self.task_type == "image-classification" and len(self.label_categories) < 2:
-            raise ValueError("image-classification needs at least 2 label_categories")
+        if len(self.label_categories) < task_spec(self.task_type).min_classes:
+            raise ValueError(
+                f"{self.task_type} needs at least {task_spec(self.task_type).min_classes} label_categories"
+            )
         return self
 
     def execution_config(self) -> dict[str, Any]:
@@ -211,8 +213,6 @@ def load_pipeline_config(
         raise ConfigError(f"PIPELINE_CONFIG invalid: {problems}") from exc
     if not config.data_bucket:
         raise ConfigError("PIPELINE_CONFIG invalid: data_bucket is not set (nor DATA_BUCKET)")
-    if config.task_type not in TASK_TYPES:  # pragma: no cover - Literal already guarantees it
-        raise ConfigError(f"PIPELINE_CONFIG invalid: unknown task_type {config.task_type}")
     return config
 
 
