@@ -22,16 +22,15 @@ if _LAMBDAS not in sys.path:
     sys.path.append(_LAMBDAS)
 from gtpipe_shared.aws_limits import image_classification_defaults  # noqa: E402 - needs the path above
 from gtpipe_shared.pricing import LabelingPrices  # noqa: E402 - needs the path above
+from gtpipe_shared.tasks import TASK_TYPES, TaskType, task_spec  # noqa: E402 - needs the path above
 
 from infra.config_limits import service_limit_problems  # noqa: E402 - needs the path above
 
-TaskType = Literal["image-classification", "object-detection"]
 LabelingBackend = Literal["ground-truth", "builtin"]
 ApiAuthMode = Literal["iam", "api-key"]
 WorkforceType = Literal["create-private", "private", "vendor", "public"]
 ApiGatewayAccountRole = Literal["create", "existing"]
 
-TASK_TYPES: tuple[TaskType, ...] = ("image-classification", "object-detection")
 LABELING_BACKENDS: tuple[LabelingBackend, ...] = ("ground-truth", "builtin")
 API_AUTH_MODES: tuple[ApiAuthMode, ...] = ("iam", "api-key")
 API_GATEWAY_ACCOUNT_ROLES: tuple[ApiGatewayAccountRole, ...] = ("create", "existing")
@@ -123,6 +122,10 @@ DETECTION_HYPERPARAMETERS = frozenset(
         "skip_bad_records",
     }
 )
+ALLOWED_HYPERPARAMETERS: dict[TaskType, frozenset[str]] = {
+    TaskType.IMAGE_CLASSIFICATION: CLASSIFICATION_HYPERPARAMETERS,
+    TaskType.OBJECT_DETECTION: DETECTION_HYPERPARAMETERS,
+}
 COMPUTED_HYPERPARAMETERS = frozenset({"num_classes", "num_training_samples"})
 
 
@@ -153,12 +156,12 @@ class ExistingWorkforce:
 
 
 MAX_INSTRUCTIONS_CHARS = 2000
-DEFAULT_INSTRUCTIONS: dict[TaskType, str] = {
-    "image-classification": (
+DEFAULT_INSTRUCTIONS: dict[str, str] = {
+    TaskType.IMAGE_CLASSIFICATION.value: (
         "Look at each image and choose the one category that fits it best: click its button or press its "
         "number key. If you are unsure, choose the closest category; other workers label the same image too."
     ),
-    "object-detection": (
+    TaskType.OBJECT_DETECTION.value: (
         "Draw a tight box around every object of the listed categories and pick each box's category. Drag on "
         "the image to draw; drag a box or its corners to move or resize it; Delete removes the selected box. "
         "Submit when every object has exactly one box; submit no box when there is none."
@@ -181,7 +184,7 @@ class LabelingConfig:
     task_title: str = "Label the images"
     task_description: str = "Choose the category that fits each image."
     # The builtin backend's web app shows these (plain text); from_context defaults them per task type.
-    instructions: str = DEFAULT_INSTRUCTIONS["image-classification"]
+    instructions: str = DEFAULT_INSTRUCTIONS[TaskType.IMAGE_CLASSIFICATION]
     # Builtin backend: at the lifetime's end, the share of objects with all their answers the run needs.
     min_labeled_share: float = 0.9
 
@@ -227,7 +230,8 @@ class PipelineConfig:
     """Everything a gtpipe deployment is configured with (see README "Configuration reference")."""
 
     stack_prefix: str = "Gtpipe"
-    task_type: TaskType = "image-classification"
+    # A registered task type (gtpipe_shared.tasks), as its plain string: it is handed to jsii as is.
+    task_type: str = TaskType.IMAGE_CLASSIFICATION.value
     label_categories: tuple[str, ...] = ("cat", "dog")
     label_attribute_name: str = "category"
     labeling_backend: LabelingBackend = "ground-truth"
@@ -263,7 +267,7 @@ class PipelineConfig:
     def from_context(cls, get: Callable[[str], Any]) -> PipelineConfig:
         """Build and validate the configuration; `get(key)` returns a context value or None."""
         reader = _ContextReader(get)
-        task_type = reader.choice("taskType", TASK_TYPES, "image-classification")
+        task_type: str = reader.choice("taskType", TASK_TYPES, TaskType.IMAGE_CLASSIFICATION.value)
         categories = reader.string_list("labelCategories", default=["cat", "dog"])
         _validate_categories(categories)
         backend = reader.choice("labelingBackend", LABELING_BACKENDS, "ground-truth")
@@ -479,7 +483,7 @@ def _str(raw: Mapping[str, Any], dotted: str, default: str) -> str:
     return value
 
 
-def _instructions(raw: Mapping[str, Any], task_type: TaskType) -> str:
+def _instructions(raw: Mapping[str, Any], task_type: str) -> str:
     """``labeling.instructions``: plain text shown by the builtin backend's web app."""
     value = raw.get("instructions")
     if value is None:
@@ -564,7 +568,7 @@ def _validate_categories(categories: list[str]) -> None:
 LABELING_PRICE_KEYS = frozenset({"perObjectUsd", "perAnswerUsd", "perMachineLabelUsd"})
 
 
-def _labeling_prices(raw: Mapping[str, Any], task_type: TaskType) -> LabelingPrices:
+def _labeling_prices(raw: Mapping[str, Any], task_type: str) -> LabelingPrices:
     """``gtpipe:labelingPrices`` with the pricing module's rules, plus: no unknown keys (a misspelled
     price would silently keep the default) and a per-answer price for the configured task type."""
     unknown = sorted(set(raw) - LABELING_PRICE_KEYS)
@@ -652,10 +656,8 @@ def _workforce(reader: _ContextReader) -> WorkforceConfig:
     return WorkforceConfig(type=kind, workteam_arn=arn)
 
 
-def _hyperparameters(raw: Mapping[str, Any], task_type: TaskType) -> dict[str, str]:
-    allowed = (
-        CLASSIFICATION_HYPERPARAMETERS if task_type == "image-classification" else DETECTION_HYPERPARAMETERS
-    )
+def _hyperparameters(raw: Mapping[str, Any], task_type: str) -> dict[str, str]:
+    allowed = ALLOWED_HYPERPARAMETERS[task_spec(task_type).task_type]
     result: dict[str, str] = {}
     for name, value in raw.items():
         if name in COMPUTED_HYPERPARAMETERS:
@@ -670,7 +672,7 @@ def _hyperparameters(raw: Mapping[str, Any], task_type: TaskType) -> dict[str, s
         if isinstance(value, bool | dict | list) or value is None:
             raise ConfigError(f"{PREFIX}hyperparameters.{name} must be a string or number; got {value!r}")
         result[name] = str(value)
-    if task_type == "image-classification":
+    if task_type == TaskType.IMAGE_CLASSIFICATION:
         # A smaller, pretrained network and `resize` unless set (issue 14, finding 8; gtpipe_shared.aws_limits).
         result = image_classification_defaults(result)
     return result

@@ -26,6 +26,7 @@ if str(_LAMBDAS) not in sys.path:
     sys.path.insert(0, str(_LAMBDAS))
 
 from gtpipe_shared.metrics import Box, detection_metrics  # noqa: E402 - after the sys.path fix
+from gtpipe_shared.tasks import TaskType  # noqa: E402 - after the sys.path fix
 
 # Low enough that the API returns the ranked boxes average precision needs, not only confident ones.
 DETECTION_QUERY_CONFIDENCE = "0.05"
@@ -94,7 +95,7 @@ def digit_reference(record: DigitRecord) -> dict[str, Any]:
 class ClassificationDemo:
     """scikit-learn's handwritten digits, ten classes."""
 
-    name = "image-classification"
+    name = TaskType.IMAGE_CLASSIFICATION.value
     image_prefix = "images/digits"
 
     def context(self, epochs: int | None) -> dict[str, Any]:
@@ -144,7 +145,7 @@ def _pixel_box(box: dict[str, Any]) -> Box:
 class DetectionDemo:
     """Synthetic scenes of shapes on varied backgrounds, with their true boxes."""
 
-    name = "object-detection"
+    name = TaskType.OBJECT_DETECTION.value
     image_prefix = "images/scenes"
 
     def context(self, epochs: int | None) -> dict[str, Any]:

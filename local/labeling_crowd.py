@@ -47,8 +47,6 @@ from .cognito import LocalUser, sign_in
 
 LOG = logging.getLogger(__name__)
 
-DETECTION_TASK_TYPES = frozenset({"object-detection", "bounding-box"})
-
 
 @dataclass(frozen=True)
 class CrowdSettings:
@@ -142,9 +140,12 @@ def simulated_answer(
     task: Mapping[str, Any], reference: Mapping[str, Any], settings: CrowdSettings, rng: random.Random
 ) -> dict[str, Any]:
     """The answer body (``{"label"}`` or ``{"boxes", "image_size"}``) one simulated worker gives a task."""
+    # (imported here: local.sagemaker, imported above, puts lambdas/ on sys.path)
+    from gtpipe_shared.tasks import task_spec
+
     class_names = [str(name) for name in task.get("class_names") or []]
     where = f"reference answer of {task.get('source_ref')}"
-    if str(task.get("task_type")) in DETECTION_TASK_TYPES:
+    if task_spec(task.get("task_type")).boxes:
         _, truth = reference_boxes(reference, len(class_names), where)
         boxes = simulate_boxes(truth, len(class_names), settings.box_noise, rng)
         return {
