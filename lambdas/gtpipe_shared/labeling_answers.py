@@ -23,7 +23,7 @@ from typing import Any
 from gtpipe_shared.consolidation import Box, clip_box
 from gtpipe_shared.images import MAX_IMAGE_PIXELS
 from gtpipe_shared.labeling_errors import InvalidAnswer
-from gtpipe_shared.tasks import task_spec
+from gtpipe_shared.tasks import TASK_TYPES, task_spec
 
 MAX_BOXES = 500
 # A box may overshoot the image edge by this share of the side (mouse drags end a pixel outside); it is
@@ -77,8 +77,8 @@ def validate_answer(
         raise InvalidAnswer("answer must be a JSON object")
     try:
         boxes_task = task_spec(task_type).boxes
-    except ValueError as exc:
-        raise InvalidAnswer(str(exc)) from None
+    except ValueError:
+        raise InvalidAnswer(f"unknown task type {task_type} (known: {', '.join(TASK_TYPES)})") from None
     if not boxes_task:
         if "label" not in answer:
             raise InvalidAnswer("answer needs 'label' (a class id)")
