@@ -74,7 +74,11 @@ def ui_template(task_type: str, categories: Sequence[str], *, header: str, descr
     """The Liquid UI template for ``task_type`` with the categories embedded; a task type outside the
     registry is a ValueError (:class:`gtpipe_shared.tasks.UnknownTaskType`)."""
     names = _validated(categories)
-    template = _BOUNDING_BOX if task_spec(task_type).boxes else _CLASSIFICATION
+    try:
+        boxes = task_spec(task_type).boxes
+    except ValueError as exc:
+        raise ValueError(f"no UI template for task type '{task_type}': {exc}") from None
+    template = _BOUNDING_BOX if boxes else _CLASSIFICATION
     # html.escape also escapes quotes, so the JSON is safe inside a double-quoted attribute. Liquid tags in
     # user text are neutralized by escaping braces.
     replacements = {
