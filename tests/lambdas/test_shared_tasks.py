@@ -153,3 +153,31 @@ def test_predict_refuses_a_serving_item_without_a_task_type(cloud: Cloud, contex
     response = predict_handler.lambda_handler(event, context)
     assert response["statusCode"] == 500
     assert json.loads(response["body"])["code"] == "InternalError"
+
+
+@pytest.mark.parametrize(
+    ("state", "ledger_item", "expected", "warning"),
+    [
+        ({"config": {"task_type": "object-detection"}}, {}, "object-detection", None),
+        ({}, {"task_type": "object-detection"}, "object-detection", None),
+        ({}, {}, "image-classification", "name no task type"),
+        ({"config": {"task_type": "video"}}, {}, "image-classification", "the unknown task type 'video'"),
+    ],
+)
+def test_the_report_names_the_task_type_it_falls_back_from(
+    state: dict[str, Any], ledger_item: dict[str, Any], expected: str, warning: str | None
+) -> None:
+    from gtpipe_shared.pricing import LabelingPrices
+    from report.gather import Clients, Gatherer, Settings
+
+    gatherer = Gatherer(
+        "r", "failed", state, Settings("b", LabelingPrices()), Clients(None, None, None, None)
+    )
+    gatherer.ledger = ledger_item
+    gatherer._task_type()
+    assert gatherer.data.task_type == expected
+    warnings = gatherer.data.warnings
+    if warning is None:
+        assert warnings == []
+    else:
+        assert len(warnings) == 1 and warning in warnings[0] and expected in warnings[0]
