@@ -134,6 +134,7 @@ def host_model(cloud: Any, model_dir: Path, class_names: Sequence[str], timeout:
     """Upload ``model_dir`` as model.tar.gz, host it at the stack's endpoint name and publish ``@serving``
     (what the pipeline's CreateModel, DeployEndpoint and Publish steps do)."""
     from gtpipe_shared.ledger import serving_item
+    from gtpipe_shared.tasks import TaskType
 
     from training.artifact import package_model
 
@@ -174,7 +175,7 @@ def host_model(cloud: Any, model_dir: Path, class_names: Sequence[str], timeout:
         class_names=list(class_names),
         source_run_id="bench",
         metrics=None,
-        task_type="image-classification",
+        task_type=TaskType.IMAGE_CLASSIFICATION.value,
         now=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     )
     serializer = TypeSerializer()

@@ -40,6 +40,7 @@ from local.demo import (
     demo_context,
     run_demo,
 )
+from local.demo_tasks import ClassificationDemo, DetectionDemo
 from local.runs import RunProgress, parse_time, step_durations
 from local.synth import synthesize
 
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--task", default="image-classification", choices=SUPPORTED_TASKS)
+    parser.add_argument("--task", default=ClassificationDemo.name, choices=SUPPORTED_TASKS)
     parser.add_argument("--images", type=int, default=None, help="images to draw (the demo's default)")
     parser.add_argument("--holdout", type=float, default=0.2)
     parser.add_argument("--epochs", type=int, default=None, help="override the demo's training epochs")
@@ -155,7 +156,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 def detection() -> dict[str, Any]:
     """The object-detection demo (``make demo TASK=object-detection``) with its defaults."""
-    return main(["--task", "object-detection"])
+    return main(["--task", DetectionDemo.name])
 
 
 if __name__ == "__main__":

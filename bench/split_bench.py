@@ -70,9 +70,10 @@ def _peak_rss_mb() -> float:
 def child_streaming(manifest: Path, out_dir: Path) -> dict[str, Any]:
     """Run the Lambda's splitter over a local file."""
     from gtpipe_shared.split import SplitOptions, SplitOutputs, split_manifest
+    from gtpipe_shared.tasks import TaskType
 
     options = SplitOptions(
-        label_attribute=ATTRIBUTE, task_type="image-classification", num_classes=len(CLASSES),
+        label_attribute=ATTRIBUTE, task_type=TaskType.IMAGE_CLASSIFICATION.value, num_classes=len(CLASSES),
         validation_ratio=RATIO, seed=SEED,
     )  # fmt: skip
     start = time.perf_counter()

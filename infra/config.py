@@ -28,12 +28,11 @@ from gtpipe_shared.config import (
     LabelingBackend,
     LabelingConfig,
     SplitConfig,
-    TaskType,
     TrainingConfig,
     TransformConfig,
 )
-from gtpipe_shared.manifest import TASK_TYPES
 from gtpipe_shared.pricing import LabelingPrices
+from gtpipe_shared.tasks import TASK_TYPES, TaskType, task_spec
 from pydantic import BaseModel, ValidationError
 
 from infra.config_limits import service_limit_problems
@@ -132,6 +131,10 @@ DETECTION_HYPERPARAMETERS = frozenset(
         "skip_bad_records",
     }
 )
+ALLOWED_HYPERPARAMETERS: dict[TaskType, frozenset[str]] = {
+    TaskType.IMAGE_CLASSIFICATION: CLASSIFICATION_HYPERPARAMETERS,
+    TaskType.OBJECT_DETECTION: DETECTION_HYPERPARAMETERS,
+}
 COMPUTED_HYPERPARAMETERS = frozenset({"num_classes", "num_training_samples"})
 
 
@@ -162,12 +165,12 @@ class ExistingWorkforce:
 
 
 MAX_INSTRUCTIONS_CHARS = 2000
-DEFAULT_INSTRUCTIONS: dict[TaskType, str] = {
-    "image-classification": (
+DEFAULT_INSTRUCTIONS: dict[str, str] = {
+    TaskType.IMAGE_CLASSIFICATION.value: (
         "Look at each image and choose the one category that fits it best: click its button or press its "
         "number key. If you are unsure, choose the closest category; other workers label the same image too."
     ),
-    "object-detection": (
+    TaskType.OBJECT_DETECTION.value: (
         "Draw a tight box around every object of the listed categories and pick each box's category. Drag on "
         "the image to draw; drag a box or its corners to move or resize it; Delete removes the selected box. "
         "Submit when every object has exactly one box; submit no box when there is none."
@@ -193,7 +196,8 @@ class PipelineConfig:
     """Everything a gtpipe deployment is configured with (see README "Configuration reference")."""
 
     stack_prefix: str = "Gtpipe"
-    task_type: TaskType = "image-classification"
+    # A registered task type (gtpipe_shared.tasks), as its plain string: it is handed to jsii as is.
+    task_type: str = TaskType.IMAGE_CLASSIFICATION.value
     label_categories: tuple[str, ...] = ("cat", "dog")
     workforce: WorkforceConfig = field(default_factory=lambda: WorkforceConfig(type="create-private"))
     # The functions' sections (gtpipe_shared.config): label attribute, backend, prices and budget live in
@@ -261,7 +265,7 @@ class PipelineConfig:
     def from_context(cls, get: Callable[[str], Any]) -> PipelineConfig:
         """Build and validate the configuration; `get(key)` returns a context value or None."""
         reader = _ContextReader(get)
-        task_type = reader.choice("taskType", TASK_TYPES, "image-classification")
+        task_type: str = reader.choice("taskType", TASK_TYPES, TaskType.IMAGE_CLASSIFICATION.value)
         categories = reader.string_list("labelCategories", default=["cat", "dog"])
         _validate_categories(categories)
         backend = reader.choice("labelingBackend", LABELING_BACKENDS, "ground-truth")
@@ -363,9 +367,7 @@ def _section(model: type[_Section], key: str, **values: Any) -> _Section:
         raise ConfigError(f"{PREFIX}{key}: {problems}") from None
 
 
-def _labeling_settings(
-    raw: Mapping[str, Any], task_type: TaskType, backend: LabelingBackend
-) -> dict[str, Any]:
+def _labeling_settings(raw: Mapping[str, Any], task_type: str, backend: LabelingBackend) -> dict[str, Any]:
     """The job settings of ``gtpipe:labeling`` (both backends; ``lease_seconds`` only for the builtin one,
     whose tasks are leased for the task time limit)."""
     task_time = _int(raw, "labeling.taskTimeLimitSeconds", 300, 30, 28800)
@@ -386,7 +388,7 @@ def _labeling_settings(
     }
 
 
-def _training(reader: _ContextReader, task_type: TaskType) -> TrainingConfig:
+def _training(reader: _ContextReader, task_type: str) -> TrainingConfig:
     """``gtpipe:training`` and ``gtpipe:hyperparameters``."""
     raw = reader.mapping("training")
     return _section(
@@ -525,7 +527,7 @@ def _str(raw: Mapping[str, Any], dotted: str, default: str) -> str:
     return value
 
 
-def _instructions(raw: Mapping[str, Any], task_type: TaskType) -> str:
+def _instructions(raw: Mapping[str, Any], task_type: str) -> str:
     """``labeling.instructions``: plain text shown by the builtin backend's web app."""
     value = raw.get("instructions")
     if value is None:
@@ -605,7 +607,7 @@ def _validate_categories(categories: list[str]) -> None:
 LABELING_PRICE_KEYS = frozenset({"perObjectUsd", "perAnswerUsd", "perMachineLabelUsd"})
 
 
-def _labeling_prices(raw: Mapping[str, Any], task_type: TaskType) -> LabelingPrices:
+def _labeling_prices(raw: Mapping[str, Any], task_type: str) -> LabelingPrices:
     """``gtpipe:labelingPrices`` with the pricing module's rules, plus: no unknown keys (a misspelled
     price would silently keep the default) and a per-answer price for the configured task type."""
     unknown = sorted(set(raw) - LABELING_PRICE_KEYS)
@@ -693,10 +695,8 @@ def _workforce(reader: _ContextReader) -> WorkforceConfig:
     return WorkforceConfig(type=kind, workteam_arn=arn)
 
 
-def _hyperparameters(raw: Mapping[str, Any], task_type: TaskType) -> dict[str, str]:
-    allowed = (
-        CLASSIFICATION_HYPERPARAMETERS if task_type == "image-classification" else DETECTION_HYPERPARAMETERS
-    )
+def _hyperparameters(raw: Mapping[str, Any], task_type: str) -> dict[str, str]:
+    allowed = ALLOWED_HYPERPARAMETERS[task_spec(task_type).task_type]
     result: dict[str, str] = {}
     for name, value in raw.items():
         if name in COMPUTED_HYPERPARAMETERS:
@@ -711,7 +711,7 @@ def _hyperparameters(raw: Mapping[str, Any], task_type: TaskType) -> dict[str, s
         if isinstance(value, bool | dict | list) or value is None:
             raise ConfigError(f"{PREFIX}hyperparameters.{name} must be a string or number; got {value!r}")
         result[name] = str(value)
-    if task_type == "image-classification":
+    if task_type == TaskType.IMAGE_CLASSIFICATION:
         # A smaller, pretrained network and `resize` unless set (issue 14, finding 8; gtpipe_shared.aws_limits).
         result = image_classification_defaults(result)
     return result

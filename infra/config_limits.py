@@ -14,9 +14,9 @@ from gtpipe_shared.aws_limits import (
     MAX_BOUNDING_BOX_LABELS,
     MAX_TASK_DESCRIPTION_CHARS,
     MAX_TASK_TITLE_CHARS,
-    MIN_CLASSIFICATION_LABELS,
     image_classification_problems,
 )
+from gtpipe_shared.tasks import TaskType, task_spec
 from gtpipe_shared.templates import label_categories_json
 
 __all__ = ["label_categories_json", "service_limit_problems"]
@@ -36,7 +36,7 @@ def service_limit_problems(config: PipelineConfig) -> list[str]:
     # Instance types with local NVMe storage are accepted: the state machine definition leaves out the volume
     # key for them, as SageMaker requires (infra/constructs/definition.py; issue 14 finding 11).
     problems = _labeling_problems(config)
-    if config.task_type == "image-classification":
+    if config.task_type == TaskType.IMAGE_CLASSIFICATION:
         # The built-in image-classification algorithm's documented hyperparameter rules (finding 8).
         problems.extend(
             f"{PREFIX}hyperparameters: {problem} ({IMAGE_CLASSIFICATION_HYPERPARAMETER_DOCS})"
@@ -48,16 +48,13 @@ def service_limit_problems(config: PipelineConfig) -> list[str]:
 def _labeling_problems(config: PipelineConfig) -> list[str]:
     problems: list[str] = []
     count = len(config.label_categories)
-    if config.task_type == "image-classification" and count < MIN_CLASSIFICATION_LABELS:
+    task = task_spec(config.task_type)
+    if count < task.min_classes:
         problems.append(
-            f"{PREFIX}labelCategories: image-classification needs at least {MIN_CLASSIFICATION_LABELS} label "
+            f"{PREFIX}labelCategories: {task.value} needs at least {task.min_classes} label "
             f"categories; got {count} ({LABEL_CATEGORY_DOCS})"
         )
-    if (
-        config.labeling_backend == "ground-truth"
-        and config.task_type == "object-detection"
-        and count > MAX_BOUNDING_BOX_LABELS
-    ):
+    if config.labeling_backend == "ground-truth" and task.boxes and count > MAX_BOUNDING_BOX_LABELS:
         problems.append(
             f"{PREFIX}labelCategories: Ground Truth bounding-box labeling jobs allow at most "
             f"{MAX_BOUNDING_BOX_LABELS} labels; got {count} ({BOUNDING_BOX_LIMIT_DOCS})"

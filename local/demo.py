@@ -51,8 +51,10 @@ from local.client import PredictionApi
 from local.cloud import CloudSettings, LocalCloud
 from local.demo_tasks import (
     TASKS,
+    ClassificationDemo,
     DemoImage,
     DemoTask,
+    DetectionDemo,
     rebucket,
     write_input_manifest,
     write_reference_answers,
@@ -64,7 +66,7 @@ SUPPORTED_TASKS = tuple(TASKS)
 MANIFEST_KEY = "incoming/demo.manifest"
 DEMO_ASSEMBLY = "cdk.out-demo"
 """Where (under the state directory) the demo's assembly is synthesized and reused (one per task)."""
-DEFAULT_IMAGES = {"image-classification": 1000, "object-detection": 800}
+DEFAULT_IMAGES = {ClassificationDemo.name: 1000, DetectionDemo.name: 800}
 """Images drawn per task when ``--images`` is not given (sized for a 2-core laptop)."""
 LABELING_MODES = ("builtin", "ui", "ground-truth")
 DEFAULT_LABELING = "ground-truth"
@@ -73,7 +75,7 @@ DEFAULT_TIMEOUT = {"builtin": 1800.0, "ui": 4 * 3600.0, "ground-truth": 900.0}
 
 
 def demo_context(
-    epochs: int | None = None, task: str = "image-classification", labeling: str = "ground-truth"
+    epochs: int | None = None, task: str = ClassificationDemo.name, labeling: str = "ground-truth"
 ) -> dict[str, Any]:
     """Synthesis context for the local demo of ``task`` labeled by ``labeling`` (one of
     :data:`LABELING_MODES`), merged over ``cdk.json``'s."""
@@ -393,7 +395,9 @@ def argument_parser() -> argparse.ArgumentParser:
     """The demo's command line (the demo benchmark builds its arguments with it too)."""
     parser = argparse.ArgumentParser(prog="python -m local.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--task", default="image-classification", help=f"task type ({', '.join(SUPPORTED_TASKS)})"
+        "--task",
+        default=ClassificationDemo.name,
+        help=f"task type ({', '.join(SUPPORTED_TASKS)})",
     )
     parser.add_argument(
         "--images", type=int, default=None, help="images to draw (default: 1000 digits, or 800 scenes)"

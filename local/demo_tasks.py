@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 # The demo scores answers with the evaluate Lambda's own mAP code.
 from gtpipe_shared.metrics import Box, detection_metrics
+from gtpipe_shared.tasks import TaskType
 
 from training.contracts import DEMO_HYPERPARAMETERS, DETECTION_DEMO_HYPERPARAMETERS
 from training.datasets import CLASS_NAMES, DigitRecord, write_digits_dataset
@@ -89,7 +90,7 @@ def digit_reference(record: DigitRecord) -> dict[str, Any]:
 class ClassificationDemo:
     """scikit-learn's handwritten digits, ten classes."""
 
-    name = "image-classification"
+    name = TaskType.IMAGE_CLASSIFICATION.value
     image_prefix = "images/digits"
 
     def context(self, epochs: int | None) -> dict[str, Any]:
@@ -139,7 +140,7 @@ def _pixel_box(box: dict[str, Any]) -> Box:
 class DetectionDemo:
     """Synthetic scenes of shapes on varied backgrounds, with their true boxes."""
 
-    name = "object-detection"
+    name = TaskType.OBJECT_DETECTION.value
     image_prefix = "images/scenes"
 
     def context(self, epochs: int | None) -> dict[str, Any]:

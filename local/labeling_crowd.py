@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gtpipe_shared.tasks import task_spec
+
 from gtpipe_cli.local_answers import record_unanswered
 from local.sagemaker.box_workforce import BoxNoise, reference_boxes, simulate_boxes
 from local.sagemaker.workforce import reference_label, simulate_answers
@@ -46,8 +48,6 @@ from local.sagemaker.workforce import reference_label, simulate_answers
 from .cognito import LocalUser, sign_in
 
 LOG = logging.getLogger(__name__)
-
-DETECTION_TASK_TYPES = frozenset({"object-detection", "bounding-box"})
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,7 @@ def simulated_answer(
     """The answer body (``{"label"}`` or ``{"boxes", "image_size"}``) one simulated worker gives a task."""
     class_names = [str(name) for name in task.get("class_names") or []]
     where = f"reference answer of {task.get('source_ref')}"
-    if str(task.get("task_type")) in DETECTION_TASK_TYPES:
+    if task_spec(task.get("task_type")).boxes:
         _, truth = reference_boxes(reference, len(class_names), where)
         boxes = simulate_boxes(truth, len(class_names), settings.box_noise, rng)
         return {

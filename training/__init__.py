@@ -10,9 +10,12 @@ Layout: a shared job core at the package top level, one folder per algorithm beh
 :mod:`training.epochs`          the one epoch loop (timing, metric lines, best epoch, checkpoints,
                                 early stopping); imports torch
 :mod:`training.manifest`        the one augmented-manifest reader and image loader
+:mod:`training.serving`         the serving handlers' shared pieces: the model directory check,
+                                ``input_fn`` and content negotiation (``accept_type``)
+:mod:`training.blocks`          the residual block both networks are built of; imports torch
 :mod:`training.artifact`,       the model artifact, shared constants and metric definitions,
-:mod:`training.contracts`,      errors, hyperparameter parsers, image decoding
-:mod:`training.errors`,
+:mod:`training.contracts`,      errors, the shared hyperparameter parsers (each algorithm's table
+:mod:`training.errors`,         and typed result live in its folder), image decoding
 :mod:`training.hyperparameters`,
 :mod:`training.images`
 ``training/classification/``    image classification (``python -m training.train``; serving

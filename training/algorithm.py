@@ -25,9 +25,10 @@ from training.contracts import (
     MODEL_FORMAT_VERSION,
     WEIGHTS_FILE,
 )
-from training.job import TrainingPaths, log_hyperparameters, write_json
+from training.job import TrainingPaths, log_hyperparameters, log_loaded, write_json
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
     from training.epochs import EpochMetrics
@@ -60,6 +61,36 @@ class TrainingInputs(Generic[D]):
     validation_samples: int
     skipped: list[str]
     data: D
+
+
+class LoadedChannel(Protocol):
+    """What :func:`channel_inputs` reads of a decoded channel: its images (one row per usable record,
+    the labels aligned to them) and the skipped records' messages."""
+
+    @property
+    def arrays(self) -> np.ndarray: ...
+
+    @property
+    def skipped(self) -> list[str]: ...
+
+
+def channel_inputs(
+    classes: list[str],
+    label_attribute: str,
+    train: LoadedChannel,
+    validation: LoadedChannel,
+    data: D,
+    *,
+    declared_training_samples: int,
+    log: logging.Logger,
+) -> TrainingInputs[D]:
+    """The :class:`TrainingInputs` of two decoded channels, after logging their counts
+    (:func:`training.job.log_loaded`: a warning when ``num_training_samples`` disagrees)."""
+    train_count, validation_count = len(train.arrays), len(validation.arrays)
+    log_loaded(log, declared_training_samples, train_count, validation_count)
+    return TrainingInputs(
+        classes, label_attribute, train_count, validation_count, train.skipped + validation.skipped, data
+    )
 
 
 @dataclass

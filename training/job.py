@@ -20,10 +20,12 @@ import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from training.errors import HyperparameterError, TrainingClientError
 from training.hyperparameters import load_hyperparameters_json
+
+M = TypeVar("M")
 
 # SageMaker keeps the first 1024 characters of the failure file as the job's FailureReason.
 FAILURE_REASON_LIMIT = 1024
@@ -42,6 +44,10 @@ class TrainingPaths:
     model_dir: Path
     output_dir: Path
     output_data_dir: Path
+
+    def read_channels(self, read: Callable[[Path, str], M]) -> tuple[M, M]:
+        """``(train, validation)``: each data channel read by ``read(folder, channel name)``."""
+        return read(self.train_channel, "train"), read(self.validation_channel, "validation")
 
     @property
     def failure_file(self) -> Path:

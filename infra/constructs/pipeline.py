@@ -21,6 +21,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 from gtpipe_shared.config import BUILTIN_ONLY_LABELING_KEYS
 from gtpipe_shared.config import PipelineConfig as FunctionsConfig
+from gtpipe_shared.tasks import TaskType
 
 from infra.config import PipelineConfig
 from infra.config_limits import label_categories_json
@@ -511,7 +512,7 @@ class Pipeline(Construct):
         """
         bucket = self._bucket.bucket_name
         functions_config = FunctionsConfig(
-            task_type=config.task_type,
+            task_type=TaskType(config.task_type),
             data_bucket=bucket,
             label_categories=list(config.label_categories),
             allowed_source_buckets=list(config.allowed_source_buckets),

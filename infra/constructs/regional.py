@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from aws_cdk import Aws, CfnMapping
 from constructs import Construct
+from gtpipe_shared.tasks import task_spec
 
 SUPPORTED_REGIONS: dict[str, dict[str, str]] = {
     # region: Ground Truth PRE/ACS Lambda account, built-in algorithm ECR account
@@ -19,26 +20,21 @@ SUPPORTED_REGIONS: dict[str, dict[str, str]] = {
 }
 ACTIVE_LEARNING_ACCOUNT = "027400017018"
 
-TASK_LAMBDA_NAMES = {
-    "image-classification": ("PRE-ImageMultiClass", "ACS-ImageMultiClass"),
-    "object-detection": ("PRE-BoundingBox", "ACS-BoundingBox"),
-}
-ALGORITHM_NAMES = {"image-classification": "image-classification", "object-detection": "object-detection"}
-
 
 class RegionalFacts(Construct):
-    """Resolves Ground Truth Lambda ARNs, algorithm image URIs and the auto-labeling ARN for the region."""
+    """Resolves Ground Truth Lambda ARNs, algorithm image URIs and the auto-labeling ARN for the region, for
+    ``task_type`` (its :class:`gtpipe_shared.tasks.TaskSpec` names the functions and the algorithm)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, task_type: str) -> None:
         super().__init__(scope, construct_id)
         mapping = CfnMapping(self, "Accounts", mapping=SUPPORTED_REGIONS)
         gt_account = mapping.find_in_map(Aws.REGION, "GroundTruthLambdaAccount")
         algorithm_account = mapping.find_in_map(Aws.REGION, "AlgorithmAccount")
-        pre, acs = TASK_LAMBDA_NAMES[task_type]
+        task = task_spec(task_type)
         function_arn = f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:{gt_account}:function:"
-        self.pre_human_task_lambda_arn = function_arn + pre
-        self.annotation_consolidation_lambda_arn = function_arn + acs
-        algorithm = ALGORITHM_NAMES[task_type]
+        self.pre_human_task_lambda_arn = function_arn + task.pre_human_task_lambda
+        self.annotation_consolidation_lambda_arn = function_arn + task.consolidation_lambda
+        algorithm = task.algorithm
         self.algorithm_repository_arn = (
             f"arn:{Aws.PARTITION}:ecr:{Aws.REGION}:{algorithm_account}:repository/{algorithm}"
         )

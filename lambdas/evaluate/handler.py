@@ -16,7 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 from gtpipe_shared.aws import client, error_code
-from gtpipe_shared.manifest import IMAGE_CLASSIFICATION, OBJECT_DETECTION, is_blank, iter_lines
+from gtpipe_shared.manifest import is_blank, iter_lines
 from gtpipe_shared.metrics import (
     PredictionError,
     classification_metrics,
@@ -30,6 +30,7 @@ from gtpipe_shared.naming import metrics_key
 from gtpipe_shared.payload import parse_payload
 from gtpipe_shared.s3uri import S3UriError, parse_s3_uri, s3_uri
 from gtpipe_shared.split import SplitError, common_prefix, manifest_prefix
+from gtpipe_shared.tasks import task_spec
 from pydantic import BaseModel, ConfigDict, Field
 
 logger = Logger()
@@ -54,7 +55,7 @@ class EvaluateRequest(BaseModel):
     transform_output_uri: str
     label_attribute: str = Field(min_length=1)
     class_names: list[str] = Field(min_length=1)
-    task_type: str = IMAGE_CLASSIFICATION
+    task_type: str
     quality_threshold: float = Field(ge=0.0, le=1.0)
     data_bucket: str = Field(min_length=1)
     validation_images_uri: str | None = None
@@ -64,8 +65,10 @@ class EvaluateRequest(BaseModel):
 def parse_request(event: Any) -> EvaluateRequest:
     """Validate the payload; EvaluationError names the bad field."""
     request = parse_payload(EvaluateRequest, event, EvaluationError, "evaluate payload")
-    if request.task_type not in (IMAGE_CLASSIFICATION, OBJECT_DETECTION):
-        raise EvaluationError(f"evaluation of task_type '{request.task_type}' is not supported")
+    try:
+        task_spec(request.task_type)
+    except ValueError as exc:
+        raise EvaluationError(f"evaluate payload: {exc}; evaluation is not supported for it") from None
     return request
 
 
@@ -80,7 +83,7 @@ def read_labels(request: EvaluateRequest) -> list[tuple[str, Any]]:
         raise EvaluationError(f"validation manifest {request.validation_uri} is unreadable ({code})") from exc
     labels: list[tuple[str, Any]] = []
     num_classes = len(request.class_names)
-    detection = request.task_type == OBJECT_DETECTION
+    detection = task_spec(request.task_type).boxes
     try:
         for number, line in iter_lines(body, max_line_bytes=1_000_000):
             if line is None:
@@ -207,7 +210,7 @@ def classification_report(
     report = classification_metrics(joined.pairs, request.class_names)
     report.update(
         {
-            "metric_name": "accuracy",
+            "metric_name": task_spec(request.task_type).metric_name,
             "metric_value": report["accuracy"],
             "missing_outputs": joined.missing[:100],
             "invalid_outputs": joined.invalid[:100],
@@ -240,7 +243,13 @@ def detection_report(
     if len(missing) == len(labels):
         raise EvaluationError(f"no usable transform output under {request.transform_output_uri}")
     report = detection_metrics(images, request.class_names)
-    report.update({"metric_name": "map_50", "metric_value": report["map"], "missing_outputs": missing[:100]})
+    report.update(
+        {
+            "metric_name": task_spec(request.task_type).metric_name,
+            "metric_value": report["map"],
+            "missing_outputs": missing[:100],
+        }
+    )
     return report
 
 
@@ -250,7 +259,7 @@ def evaluate(request: EvaluateRequest) -> dict[str, Any]:
     labels = read_labels(request)
     prefix = images_prefix(labels, request)
     outputs = fetch_outputs(labels, prefix, request.transform_output_uri)
-    if request.task_type == OBJECT_DETECTION:
+    if task_spec(request.task_type).boxes:
         report = detection_report(labels, outputs, request)
     else:
         report = classification_report(labels, outputs, request)

@@ -23,10 +23,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from gtpipe_shared.manifest import TASK_TYPES
 from gtpipe_shared.pricing import LabelingPrices
+from gtpipe_shared.tasks import TaskType, task_spec
 
-TaskType = Literal["image-classification", "object-detection"]
 LabelingBackend = Literal["ground-truth", "builtin"]
 
 # The class list travels in start_run's code, not its environment (issue 14, finding 4); 1000 at most.
@@ -175,7 +174,7 @@ class SplitConfig(_Section):
 class PipelineConfig(_Section):
     """The whole ``PIPELINE_CONFIG``."""
 
-    task_type: TaskType = "image-classification"
+    task_type: TaskType  # always written by infra (no default: a config without one is refused)
     data_bucket: str | None = None
     label_categories: list[str] = Field(min_length=1, max_length=MAX_LABEL_CATEGORIES)
     allowed_source_buckets: list[str] = Field(default_factory=list)
@@ -201,8 +200,10 @@ class PipelineConfig(_Section):
 
     @model_validator(mode="after")
     def _classes_for_task(self) -> PipelineConfig:
-        if self.task_type == "image-classification" and len(self.label_categories) < 2:
-            raise ValueError("image-classification needs at least 2 label_categories")
+        if len(self.label_categories) < task_spec(self.task_type).min_classes:
+            raise ValueError(
+                f"{self.task_type} needs at least {task_spec(self.task_type).min_classes} label_categories"
+            )
         return self
 
     def environment_json(self) -> dict[str, Any]:
@@ -251,8 +252,6 @@ def load_pipeline_config(
         raise ConfigError(f"PIPELINE_CONFIG invalid: {problems}") from exc
     if not config.data_bucket:
         raise ConfigError("PIPELINE_CONFIG invalid: data_bucket is not set (nor DATA_BUCKET)")
-    if config.task_type not in TASK_TYPES:  # pragma: no cover - Literal already guarantees it
-        raise ConfigError(f"PIPELINE_CONFIG invalid: unknown task_type {config.task_type}")
     return config
 
 

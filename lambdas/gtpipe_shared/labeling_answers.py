@@ -23,7 +23,7 @@ from typing import Any
 from gtpipe_shared.consolidation import Box, clip_box
 from gtpipe_shared.images import MAX_IMAGE_PIXELS
 from gtpipe_shared.labeling_errors import InvalidAnswer
-from gtpipe_shared.manifest import IMAGE_CLASSIFICATION, OBJECT_DETECTION
+from gtpipe_shared.tasks import TASK_TYPES, task_spec
 
 MAX_BOXES = 500
 # A box may overshoot the image edge by this share of the side (mouse drags end a pixel outside); it is
@@ -75,12 +75,14 @@ def validate_answer(
     """
     if not isinstance(answer, Mapping):
         raise InvalidAnswer("answer must be a JSON object")
-    if task_type == IMAGE_CLASSIFICATION:
+    try:
+        boxes_task = task_spec(task_type).boxes
+    except ValueError:
+        raise InvalidAnswer(f"unknown task type {task_type} (known: {', '.join(TASK_TYPES)})") from None
+    if not boxes_task:
         if "label" not in answer:
             raise InvalidAnswer("answer needs 'label' (a class id)")
         return {"label": _class_id(answer["label"], len(class_names), "label")}
-    if task_type != OBJECT_DETECTION:
-        raise InvalidAnswer(f"unknown task type {task_type}")
     width, height = _answer_size(answer.get("image_size"), image_size, rules)
     boxes = answer.get("boxes")
     if not isinstance(boxes, list):

@@ -47,11 +47,7 @@ from .consolidation import (
 )
 from .labeling_answers import AS_STORED, validate_answer
 from .labeling_stats import team_statistics
-
-CLASSIFICATION = "image-classification"
-DETECTION = "object-detection"
-TASK_TYPES = (CLASSIFICATION, DETECTION)
-LABEL_TYPES = {CLASSIFICATION: "groundtruth/image-classification", DETECTION: "groundtruth/object-detection"}
+from .tasks import TaskType, task_spec
 
 OUTPUT_MANIFEST_KEY = "manifests/output/output.manifest"
 UNLABELED_MANIFEST_KEY = "manifests/output/unlabeled.manifest"
@@ -115,7 +111,7 @@ def consolidation_response_key(iteration: int, moment: dt.datetime) -> str:
 def metadata(task_type: str, job_name: str, date: str, human: bool) -> dict[str, Any]:
     """The metadata entries every label has: ``type``, ``human-annotated``, ``creation-date``, ``job-name``."""
     return {
-        "type": LABEL_TYPES[task_type],
+        "type": task_spec(task_type).label_type,
         "human-annotated": "yes" if human else "no",
         "creation-date": date,
         "job-name": f"labeling-job/{job_name}",
@@ -136,7 +132,7 @@ def classification_content(
     meta = {
         "class-name": class_names[label],
         "confidence": round(confidence, 2),
-        **metadata(CLASSIFICATION, job_name, date, human),
+        **metadata(TaskType.IMAGE_CLASSIFICATION, job_name, date, human),
     }
     return {attribute: label, f"{attribute}-metadata": meta}
 
@@ -162,7 +158,7 @@ def detection_content(
     meta = {
         "objects": [{"confidence": round(confidence, 2)} for _, confidence in boxes],
         "class-map": {str(index): class_names[index] for index in present},
-        **metadata(DETECTION, job_name, date, human),
+        **metadata(TaskType.OBJECT_DETECTION, job_name, date, human),
     }
     return {attribute: label, f"{attribute}-metadata": meta}
 
@@ -373,8 +369,7 @@ def build_output(
     ``image_sizes`` (object index -> the server's ``(width, height)``), else the size most answers report;
     an answer drawn at another size has its boxes clipped to it.
     """
-    if job.task_type not in TASK_TYPES:
-        raise ValueError(f"task type {job.task_type!r} is not one of {', '.join(TASK_TYPES)}")
+    spec = task_spec(job.task_type)
     if workers_per_object < 1:
         raise ValueError("workers_per_object must be >= 1")
     if not job.class_names:
@@ -396,7 +391,7 @@ def build_output(
     contents: dict[int, dict[str, Any]] = {}
     sizes: dict[int, tuple[int, int]] = {}
     consensus: dict[int, Any] = {}
-    if job.task_type == CLASSIFICATION:
+    if not spec.boxes:
         result = consolidate_classes(
             [
                 [ClassAnswer(a.worker_id, n["label"]) for a, n in zip(ordered[i], normalized[i], strict=True)]
@@ -441,7 +436,7 @@ def build_output(
     for index in labeled:
         entries = []
         for answer, item in zip(ordered[index], normalized[index], strict=True):
-            if job.task_type == CLASSIFICATION:
+            if not spec.boxes:
                 content = classification_answer_content(names, item["label"])
             else:
                 drawn = [Box(**box) for box in item["boxes"]]

@@ -33,7 +33,6 @@ from typing import Any, Protocol
 
 from .consolidation import Box, ConsolidatedBox, ConsolidatedClass, match_boxes
 
-CLASSIFICATION = "image-classification"
 MATCH_IOU = 0.5
 
 

@@ -24,16 +24,10 @@ from typing import Any, BinaryIO, Literal, Protocol
 
 from gtpipe_shared.manifest_hints import HalfLabelWarnings
 from gtpipe_shared.s3uri import S3UriError, parse_s3_uri
+from gtpipe_shared.tasks import BY_LABEL_TYPE, TASK_TYPES, TASKS, task_spec
 
 BOM = b"\xef\xbb\xbf"
 CHUNK_SIZE = 1 << 16
-IMAGE_CLASSIFICATION = "image-classification"
-OBJECT_DETECTION = "object-detection"
-TASK_TYPES = (IMAGE_CLASSIFICATION, OBJECT_DETECTION)
-_GT_TYPES = {
-    "groundtruth/image-classification": IMAGE_CLASSIFICATION,
-    "groundtruth/object-detection": OBJECT_DETECTION,
-}
 _EPSILON = 1e-6
 # One reusable decoder over UTF-8 text: json.loads(bytes) re-detects the encoding on every line.
 _DECODER = json.JSONDecoder()
@@ -198,17 +192,17 @@ def label_candidates(obj: dict[str, Any]) -> list[str]:
 
 
 def task_type_of(value: Any, metadata: Any) -> str | None:
-    """Task type of one label: from ``metadata.type`` when Ground Truth wrote it, else from its shape."""
+    """Task type of one label: from ``metadata.type`` when Ground Truth wrote it (a type outside the
+    registry as its name after ``groundtruth/``), else from its shape (:attr:`TaskSpec.boxes`)."""
     if isinstance(metadata, dict):
         gt_type = metadata.get("type")
-        if isinstance(gt_type, str) and gt_type in _GT_TYPES:
-            return _GT_TYPES[gt_type]
+        if isinstance(gt_type, str) and gt_type in BY_LABEL_TYPE:
+            return BY_LABEL_TYPE[gt_type].value
         if isinstance(gt_type, str) and gt_type.startswith("groundtruth/"):
             return gt_type.removeprefix("groundtruth/")
-    if isinstance(value, int) and not isinstance(value, bool):
-        return IMAGE_CLASSIFICATION
-    if isinstance(value, dict) and "annotations" in value:
-        return OBJECT_DETECTION
+    boxes = isinstance(value, dict) and "annotations" in value
+    if boxes or (isinstance(value, int) and not isinstance(value, bool)):
+        return next(spec.value for spec in TASKS.values() if spec.boxes == boxes)
     return None
 
 
@@ -396,7 +390,7 @@ class ManifestValidator:
         elif task_type != self.task_type:
             self.add_issue(number, f"label is {task_type} but earlier lines are {self.task_type}")
             return
-        if task_type == IMAGE_CLASSIFICATION:
+        if not task_spec(task_type).boxes:
             problem = check_classification_label(value, metadata, self.rules.class_names)
             if problem is None:
                 self.class_counts[value] = self.class_counts.get(value, 0) + 1

@@ -13,9 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gtpipe_shared.tasks import TaskType
+
 DEFAULT_PER_ANSWER_USD: Mapping[str, float] = {
-    "image-classification": 0.012,
-    "object-detection": 0.036,
+    TaskType.IMAGE_CLASSIFICATION.value: 0.012,
+    TaskType.OBJECT_DETECTION.value: 0.036,
 }
 
 

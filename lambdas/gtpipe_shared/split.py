@@ -34,10 +34,12 @@ import tempfile
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, BinaryIO
 
-from gtpipe_shared.manifest import IMAGE_CLASSIFICATION, OBJECT_DETECTION, Readable, is_blank, iter_lines
+from gtpipe_shared.manifest import Readable, is_blank, iter_lines
 from gtpipe_shared.s3uri import S3UriError, parse_s3_uri
+from gtpipe_shared.tasks import TaskSpec, task_spec
 
 SKIP = -1
 DEFAULT_BUCKET_BYTES = 32 * 1024 * 1024
@@ -67,6 +69,14 @@ class SplitOptions:
     seed: int
     max_line_bytes: int = 1_000_000
     bucket_bytes: int = DEFAULT_BUCKET_BYTES
+
+    @cached_property
+    def task(self) -> TaskSpec:
+        """The task type's spec; SplitError (naming the known types) for one outside the registry."""
+        try:
+            return task_spec(self.task_type)
+        except ValueError as exc:
+            raise SplitError(str(exc)) from None
 
 
 @dataclass
@@ -120,26 +130,24 @@ def stratum_of(obj: Any, options: SplitOptions, line: int) -> tuple[int, int]:
         return SKIP, 0
     value = obj[attribute]
     num_classes = options.num_classes
-    if options.task_type == IMAGE_CLASSIFICATION:
+    if not options.task.boxes:
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < num_classes:
             raise SplitError(
                 f"line {line}: label {json.dumps(value)[:40]} of '{attribute}' "
                 f"is not a class id in [0, {num_classes})"
             )
         return value, 0
-    if options.task_type == OBJECT_DETECTION:
-        annotations = value.get("annotations") if isinstance(value, dict) else None
-        if not isinstance(annotations, list):
-            raise SplitError(f"line {line}: '{attribute}' has no bounding-box annotations list")
-        for box in annotations:
-            class_id = box.get("class_id") if isinstance(box, dict) else None
-            if not isinstance(class_id, int) or isinstance(class_id, bool) or not 0 <= class_id < num_classes:
-                raise SplitError(
-                    f"line {line}: box class_id {class_id!r} is not a class id in [0, {num_classes})"
-                )
-        majority = majority_class(annotations)
-        return (num_classes if majority is None else majority), len(annotations)
-    raise SplitError(f"unsupported task type '{options.task_type}'")
+    annotations = value.get("annotations") if isinstance(value, dict) else None
+    if not isinstance(annotations, list):
+        raise SplitError(f"line {line}: '{attribute}' has no bounding-box annotations list")
+    for box in annotations:
+        class_id = box.get("class_id") if isinstance(box, dict) else None
+        if not isinstance(class_id, int) or isinstance(class_id, bool) or not 0 <= class_id < num_classes:
+            raise SplitError(
+                f"line {line}: box class_id {class_id!r} is not a class id in [0, {num_classes})"
+            )
+    majority = majority_class(annotations)
+    return (num_classes if majority is None else majority), len(annotations)
 
 
 def _source_ref(line: bytes, number: int) -> str:
@@ -216,7 +224,7 @@ def split_manifest(
     if labeled == 0:
         raise SplitError(f"manifest has no lines labeled with '{options.label_attribute}'")
     present = [s for s, n in counts.items() if n > 0 and s < options.num_classes]
-    if options.task_type == IMAGE_CLASSIFICATION and len(present) < 2:
+    if not options.task.boxes and len(present) < options.task.min_classes:
         raise SplitError(
             f"only {len(present)} class present in the labels; image classification needs at least 2 classes"
         )

@@ -13,7 +13,7 @@ import json
 from collections.abc import Sequence
 
 from gtpipe_shared.aws_limits import label_category_document
-from gtpipe_shared.manifest import IMAGE_CLASSIFICATION, OBJECT_DETECTION
+from gtpipe_shared.tasks import task_spec
 
 CROWD_ELEMENTS_SCRIPT = '<script src="https://assets.crowd.aws/crowd-html-elements.js"></script>'
 
@@ -71,14 +71,14 @@ def label_categories_json(categories: Sequence[str]) -> str:
 
 
 def ui_template(task_type: str, categories: Sequence[str], *, header: str, description: str) -> str:
-    """The Liquid UI template for ``task_type`` with the categories embedded."""
+    """The Liquid UI template for ``task_type`` with the categories embedded; a task type outside the
+    registry is a ValueError (:class:`gtpipe_shared.tasks.UnknownTaskType`)."""
     names = _validated(categories)
-    if task_type == IMAGE_CLASSIFICATION:
-        template = _CLASSIFICATION
-    elif task_type == OBJECT_DETECTION:
-        template = _BOUNDING_BOX
-    else:
-        raise ValueError(f"no UI template for task type '{task_type}'")
+    try:
+        boxes = task_spec(task_type).boxes
+    except ValueError as exc:
+        raise ValueError(f"no UI template for task type '{task_type}': {exc}") from None
+    template = _BOUNDING_BOX if boxes else _CLASSIFICATION
     # html.escape also escapes quotes, so the JSON is safe inside a double-quoted attribute. Liquid tags in
     # user text are neutralized by escaping braces.
     replacements = {

@@ -47,8 +47,8 @@ from gtpipe_shared.aws import client, error_code, table
 from gtpipe_shared.config import ConfigError, json_list_env, require_env
 from gtpipe_shared.http import json_response, never_raising
 from gtpipe_shared.image_header import displayed_size
-from gtpipe_shared.manifest import OBJECT_DETECTION
 from gtpipe_shared.s3uri import S3UriError, parse_s3_uri
+from gtpipe_shared.tasks import task_spec
 
 logger = Logger()
 tracer = Tracer()
@@ -370,7 +370,7 @@ def answer_task(who: Caller, params: dict[str, str], event: dict[str, Any]) -> d
     now = clock()
     job_name, index = params["job"], int(params["index"])
     size = None
-    if store.get_job(tasks(), job_name).get("task_type") == OBJECT_DETECTION:
+    if task_spec(store.get_job(tasks(), job_name).get("task_type")).boxes:
         size = server_image_size(job_name, index)
     given = store.Answering(
         job_name, index, who.worker_id, lease_id, body["answer"], body.get("seconds"), who.username, size

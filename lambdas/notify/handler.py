@@ -3,11 +3,11 @@
 Actions:
 
 * ``step``: record ``steps.<step>`` (status plus any extra fields) with the ordering rules.
-* ``labeled``: record a completed labeling job: ``label_counters`` (human, machine, total, failed,
+* ``labeled``: record a completed labeling job (``task_type`` required): ``label_counters`` (human, machine, total, failed,
   unlabeled), ``labeling_cost`` (estimated vs actual), the final active-learning model (which makes the
   run's model reusable by later runs), the reused model, if any, and the builtin labeling service's team
   statistics (``labeling.team``, stored as ``labeling_team``).
-* ``publish``: write the ``@serving`` item the predict function reads.
+* ``publish``: write the ``@serving`` item the predict function reads (``task_type`` required).
 * ``succeeded`` / ``rejected``: end the run with its metrics and notify.
 * ``failed``: end the run with ``failure: {step, error, cause}`` and notify.
 
@@ -36,6 +36,7 @@ from gtpipe_shared.ledger_store import finish_run, publish_once, record_labeling
 from gtpipe_shared.naming import s3_console_url
 from gtpipe_shared.pricing import LabelingPrices
 from gtpipe_shared.s3uri import S3UriError, parse_s3_uri
+from gtpipe_shared.tasks import task_spec
 
 logger = Logger()
 tracer = Tracer()
@@ -55,6 +56,16 @@ def _required(event: dict[str, Any], name: str) -> str:
     if not isinstance(value, str) or not value:
         raise InvalidRequest(f"notify payload field '{name}' must be a non-empty string")
     return value
+
+
+def _task_type(event: Mapping[str, Any]) -> str:
+    """The payload's ``task_type`` (the state machine passes ``$.config.task_type``); InvalidRequest when it
+    is missing or not a registered task type (no task type is assumed)."""
+    value = _required(dict(event), "task_type")
+    try:
+        return task_spec(value).value
+    except ValueError as exc:
+        raise InvalidRequest(f"notify payload field 'task_type': {exc}") from None
 
 
 def readable_cause(cause: Any) -> str:
@@ -130,7 +141,7 @@ def labeling_attributes(event: Mapping[str, Any]) -> dict[str, Any]:
     settings = event.get("settings")
     if not isinstance(labeling, Mapping) or not isinstance(settings, Mapping):
         raise InvalidRequest("notify 'labeled' payload needs the objects 'labeling' and 'settings'")
-    task_type = _required(dict(event), "task_type")
+    task_type = _task_type(event)
     try:
         counters = ledger.label_counters(labeling.get("counters"))
     except ValueError as exc:
@@ -223,6 +234,7 @@ def publish_serving(event: dict[str, Any], runs: Any) -> dict[str, Any]:
     class_names = event.get("class_names")
     if not isinstance(class_names, list) or not class_names:
         raise InvalidRequest("notify payload field 'class_names' must be a non-empty list")
+    task_type = _task_type(event)
     now = ledger.now_iso()
     item = ledger.serving_item(
         endpoint_name=_required(event, "endpoint_name"),
@@ -231,7 +243,7 @@ def publish_serving(event: dict[str, Any], runs: Any) -> dict[str, Any]:
         class_names=[str(name) for name in class_names],
         source_run_id=run_id,
         metrics=event.get("metrics") if isinstance(event.get("metrics"), dict) else None,
-        task_type=str(event.get("task_type") or "image-classification"),
+        task_type=task_type,
         now=now,
     )
     runs.put_item(Item=ledger.to_dynamo(item))

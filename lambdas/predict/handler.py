@@ -36,6 +36,7 @@ from gtpipe_shared.images import (
     is_supported,
 )
 from gtpipe_shared.metrics import PredictionError, argmax, parse_prediction
+from gtpipe_shared.tasks import task_spec
 
 logger = Logger()
 tracer = Tracer()
@@ -218,7 +219,9 @@ def predict(event: dict[str, Any]) -> dict[str, Any]:
         return error_response(503, "NoModel", "no model deployed yet")
     endpoint_name = str(target["endpoint_name"])
     class_names = [str(name) for name in target.get("class_names") or []]
-    detection = target.get("task_type") == "object-detection"
+    # notify's publish always writes the task type; an item without a known one is an internal error
+    # (UnknownTaskType, logged; 500), never answered as some assumed task.
+    detection = task_spec(target.get("task_type")).boxes
     if detection and size is None:
         # Boxes are answered in pixels of the submitted image, so its header must declare its size.
         return error_response(400, "InvalidImage", "the image header does not declare its width and height")

@@ -17,6 +17,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gtpipe_shared.tasks import TaskType, task_spec
+
 from report.model import MetricPoint
 
 # A number as Python's repr prints it, including nan/inf so a diverged run still parses.
@@ -48,6 +50,12 @@ DETECTION_METRIC_DEFINITIONS: tuple[dict[str, str], ...] = (
 """The object-detection algorithm's metrics (names as SageMaker reports them for the built-in image);
 the regexes accept the built-in's log lines and those of ``training.detection`` (the local detector)."""
 
+DEFAULT_DEFINITIONS: dict[TaskType, tuple[dict[str, str], ...]] = {
+    TaskType.IMAGE_CLASSIFICATION: CLASSIFICATION_METRIC_DEFINITIONS,
+    TaskType.OBJECT_DETECTION: DETECTION_METRIC_DEFINITIONS,
+}
+"""The built-in algorithms' metric definitions, by task type."""
+
 _EPOCH = re.compile(r"Epoch\[([0-9]+)\]|\bepoch[=:]\s*([0-9]+)", re.IGNORECASE)
 
 
@@ -60,10 +68,8 @@ class MetricDefinition:
 
 
 def default_definitions(task_type: str) -> tuple[dict[str, str], ...]:
-    """The built-in algorithm's metric definitions for ``task_type``."""
-    if task_type == "object-detection":
-        return DETECTION_METRIC_DEFINITIONS
-    return CLASSIFICATION_METRIC_DEFINITIONS
+    """The built-in algorithm's metric definitions for ``task_type`` (a registered task type)."""
+    return DEFAULT_DEFINITIONS[task_spec(task_type).task_type]
 
 
 def compile_definitions(definitions: Iterable[Mapping[str, Any]]) -> tuple[list[MetricDefinition], list[str]]:

@@ -38,6 +38,7 @@ from gtpipe_shared.naming import metrics_key
 from gtpipe_shared.pricing import LabelingPrices, estimate_labeling_cost, labeling_cost
 from gtpipe_shared.s3uri import S3UriError, parse_s3_uri, s3_uri
 from gtpipe_shared.split import SplitError, common_prefix, manifest_prefix
+from gtpipe_shared.tasks import TASK_TYPES, TaskType
 from PIL import Image
 
 from report import curves as curve_parsing
@@ -153,6 +154,13 @@ def _problem(exc: BaseException) -> str:
     return code or f"{type(exc).__name__}: {exc}"[:300]
 
 
+FALLBACK_TASK_TYPE = TaskType.IMAGE_CLASSIFICATION.value
+"""The task type a report is drawn for when neither the execution state nor the runs ledger names a
+registered one. The state machine passes the whole state, whose ``config`` always carries
+``task_type`` (start_run writes it), so only a hand-built event gets here; a report is best effort and
+never fails, so it warns (``warnings``) and draws the classification layout instead of refusing."""
+
+
 class Gatherer:
     """Builds the :class:`RunData` of one run (see the module docstring)."""
 
@@ -163,8 +171,7 @@ class Gatherer:
         self.settings = settings
         self.clients = clients
         self.ledger: dict[str, Any] = {}
-        task_type = _text(dig(state, "config", "task_type")) or "image-classification"
-        self.data = RunData(run_id=run_id, outcome=outcome, task_type=task_type, class_names=[])
+        self.data = RunData(run_id=run_id, outcome=outcome, task_type=FALLBACK_TASK_TYPE, class_names=[])
         self.iterations: list[IterationRecord] = []
         self.machine_rounds: dict[int, int] = {}
 
@@ -173,6 +180,7 @@ class Gatherer:
     def gather(self) -> RunData:
         """Every part, each guarded so one failure only removes its own part."""
         self._guard(STEPS, "the runs ledger", self._read_ledger)
+        self._task_type()
         self._class_names()
         self._headline()
         self._guard(LABELS, "the labels", self._labels)
@@ -266,8 +274,18 @@ class Gatherer:
             self.data.warn(f"run {self.data.run_id} has no item in the runs ledger")
             return
         self.ledger = from_dynamo(item)
-        if not _text(dig(self.state, "config", "task_type")) and _text(self.ledger.get("task_type")):
-            self.data.task_type = str(self.ledger["task_type"])
+
+    def _task_type(self) -> None:
+        """The execution state's ``config.task_type``, else the ledger's; else :data:`FALLBACK_TASK_TYPE`,
+        with a warning saying so."""
+        named = _text(dig(self.state, "config", "task_type")) or _text(self.ledger.get("task_type"))
+        if named in TASK_TYPES:
+            self.data.task_type = named
+            return
+        shown = f"the unknown task type {named!r}" if named else "no task type"
+        self.data.warn(
+            f"the execution state and the ledger name {shown}; the report shows {FALLBACK_TASK_TYPE}"
+        )
 
     def _class_names(self) -> None:
         for candidate in (

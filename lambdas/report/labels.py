@@ -23,6 +23,7 @@ from typing import Any
 
 from gtpipe_shared.manifest import is_blank, label_candidates
 from gtpipe_shared.pricing import LabelingPrices, human_object_cost
+from gtpipe_shared.tasks import task_spec
 
 from report.model import ClassLabels, CostSummary, IterationCost, LabelSummary
 
@@ -177,7 +178,7 @@ class LabelAggregator:
         label_attribute: str | None,
         attributor: IterationAttributor | None = None,
     ) -> None:
-        self.detection = task_type == "object-detection"
+        self.detection = task_spec(task_type).boxes
         self.label_attribute = label_attribute
         self.attributor = attributor
         self.class_names_seen: dict[int, str] = {}

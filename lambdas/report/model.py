@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from gtpipe_shared.tasks import task_spec
 from PIL import Image
 
 OUTCOMES = ("succeeded", "rejected", "failed")
@@ -303,8 +304,9 @@ class RunData:
 
     @property
     def is_detection(self) -> bool:
-        """True for object-detection runs."""
-        return self.task_type == "object-detection"
+        """True for the task types whose labels are boxes (object detection); ``task_type`` must be
+        registered (:mod:`gtpipe_shared.tasks`; the gatherer guarantees it)."""
+        return task_spec(self.task_type).boxes
 
     def class_name(self, class_id: int) -> str:
         """The class name of an id (``class <id>`` outside the known classes)."""

@@ -18,11 +18,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 from gtpipe_shared.aws import client, error_code
-from gtpipe_shared.manifest import IMAGE_CLASSIFICATION, OBJECT_DETECTION
 from gtpipe_shared.naming import splits_prefix, transform_prefix
 from gtpipe_shared.payload import parse_payload
 from gtpipe_shared.s3uri import S3UriError, parse_s3_uri, s3_uri
 from gtpipe_shared.split import SplitError, SplitOptions, SplitOutputs, SplitResult, split_manifest
+from gtpipe_shared.tasks import task_spec
 from pydantic import BaseModel, ConfigDict, Field
 
 logger = Logger()
@@ -41,7 +41,7 @@ class SplitRequest(BaseModel):
     run_id: str = Field(min_length=1)
     manifest_uri: str
     label_attribute: str = Field(min_length=1)
-    task_type: str = IMAGE_CLASSIFICATION
+    task_type: str
     class_names: list[str] = Field(min_length=1)
     validation_ratio: float = 0.2
     seed: int = 0
@@ -52,8 +52,10 @@ class SplitRequest(BaseModel):
 def parse_request(event: Any) -> SplitRequest:
     """Validate the payload; SplitError names the bad field."""
     request = parse_payload(SplitRequest, event, SplitError, "split payload")
-    if request.task_type not in (IMAGE_CLASSIFICATION, OBJECT_DETECTION):
-        raise SplitError(f"unsupported task_type '{request.task_type}'")
+    try:
+        task_spec(request.task_type)
+    except ValueError as exc:
+        raise SplitError(f"split payload: {exc}") from None
     return request
 
 
@@ -63,7 +65,7 @@ def hyperparameters(request: SplitRequest, result: SplitResult) -> dict[str, str
         "num_classes": str(len(request.class_names)),
         "num_training_samples": str(result.train_count),
     }
-    if request.task_type == OBJECT_DETECTION:
+    if task_spec(request.task_type).boxes:
         # Each box takes 5 label values after a 2-value header; the default width fits 69 boxes.
         computed["label_width"] = str(max(DETECTION_LABEL_WIDTH, 2 + 5 * result.max_boxes))
     overrides = {

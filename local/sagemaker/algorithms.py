@@ -28,7 +28,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
+from gtpipe_shared.tasks import TASKS, TaskType
+
 from training.contracts import DETECTION_METRIC_DEFINITIONS, METRIC_DEFINITIONS
+
+_CLASSIFICATION = TASKS[TaskType.IMAGE_CLASSIFICATION].algorithm
+_DETECTION = TASKS[TaskType.OBJECT_DETECTION].algorithm
 
 
 @dataclass(frozen=True)
@@ -49,14 +54,14 @@ class Algorithm:
 
 
 ALGORITHMS: Final[dict[str, Algorithm]] = {
-    "image-classification": Algorithm(
-        name="image-classification",
+    _CLASSIFICATION: Algorithm(
+        name=_CLASSIFICATION,
         training_module="training.train",
         inference_module="training.inference",
         metric_definitions=tuple(METRIC_DEFINITIONS),
     ),
-    "object-detection": Algorithm(
-        name="object-detection",
+    _DETECTION: Algorithm(
+        name=_DETECTION,
         training_module="training.detection.train",
         inference_module="training.detection.inference",
         metric_definitions=tuple(DETECTION_METRIC_DEFINITIONS),
@@ -65,7 +70,7 @@ ALGORITHMS: Final[dict[str, Algorithm]] = {
         name="semantic-segmentation",
         unsupported_reason=(
             "the built-in semantic-segmentation algorithm is not supported by the local SageMaker "
-            "(supported: image-classification, object-detection)"
+            f"(supported: {_CLASSIFICATION}, {_DETECTION})"
         ),
     ),
 }

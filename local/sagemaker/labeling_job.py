@@ -65,6 +65,7 @@ from typing import Any, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 from gtpipe_shared import labeling_output as output
 from gtpipe_shared.aws_limits import label_category_names
+from gtpipe_shared.tasks import TASKS, TaskType
 from PIL import Image
 
 from local.sfn import SageMakerServiceError
@@ -86,7 +87,7 @@ LOG = logging.getLogger(__name__)
 
 AUTO_LABELING_HYPERPARAMETERS: Mapping[str, Mapping[str, str]] = {
     # Small and quick on a CPU; WorkforceSettings.auto_labeling_hyperparameters overrides them.
-    "image-classification": {
+    TASKS[TaskType.IMAGE_CLASSIFICATION].algorithm: {
         "image_shape": "3,32,32",
         # Ground Truth scales the images itself: any size labels (without resize the local training, like the
         # built-in, refuses images smaller than image_shape).
@@ -96,7 +97,9 @@ AUTO_LABELING_HYPERPARAMETERS: Mapping[str, Mapping[str, str]] = {
         "mini_batch_size": "16",
         "learning_rate": "0.05",
     },
-    "object-detection": {k: v for k, v in DETECTION_DEMO_HYPERPARAMETERS.items() if k != "seed"},
+    TASKS[TaskType.OBJECT_DETECTION].algorithm: {
+        k: v for k, v in DETECTION_DEMO_HYPERPARAMETERS.items() if k != "seed"
+    },
 }
 """Default hyperparameters of the models trained during automated labeling, by algorithm."""
 
@@ -109,10 +112,11 @@ def task_type(request: Mapping[str, Any]) -> str:
     """``classification``, ``detection`` or the pre-annotation Lambda's name for other task types."""
     arn = str(request.get("HumanTaskConfig", {}).get("PreHumanTaskLambdaArn", ""))
     function = arn.rsplit(":", 1)[-1]
-    if function.startswith("PRE-ImageMultiClass") and "MultiLabel" not in function:
-        return "classification"
-    if function.startswith("PRE-BoundingBox") or function.startswith("PRE-AdjustmentBoundingBox"):
-        return "detection"
+    if function.startswith(ClassificationTask.pre_human_task_lambda) and "MultiLabel" not in function:
+        return ClassificationTask.kind
+    adjustment = DetectionTask.pre_human_task_lambda.replace("PRE-", "PRE-Adjustment")
+    if function.startswith((DetectionTask.pre_human_task_lambda, adjustment)):
+        return DetectionTask.kind
     return function or "unknown"
 
 
@@ -335,14 +339,14 @@ class LabelingRun:
         kind = task_type(request)
         attribute = request["LabelAttributeName"]
         task: LabelingTask
-        if kind == "classification":
+        if kind == ClassificationTask.kind:
             task = ClassificationTask(
                 self._class_names(ClassificationTask.min_classes),
                 attribute,
                 self.settings.error_rate,
                 self.settings.seed,
             )
-        elif kind == "detection":
+        elif kind == DetectionTask.kind:
             noise = BoxNoise(
                 self.settings.box_jitter, self.settings.box_miss_rate, self.settings.box_wrong_class_rate
             )
@@ -350,7 +354,7 @@ class LabelingRun:
         else:
             raise self.handle.fail(
                 f"ClientError: labeling task type {kind} is not simulated "
-                "(PRE-ImageMultiClass and PRE-BoundingBox are)"
+                f"({ClassificationTask.pre_human_task_lambda} and {DetectionTask.pre_human_task_lambda} are)"
             )
         self.task = task
         self.objects = self._input_lines()

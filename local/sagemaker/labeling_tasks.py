@@ -56,12 +56,15 @@ from gtpipe_shared.consolidation import (
     consolidate_classes,
     match_boxes,
 )
+from gtpipe_shared.tasks import TASKS, TaskType
 
 from .box_workforce import BoxNoise, BoxReference, reference_boxes, simulate_box_answers
 from .workforce import reference_label, simulate_answers
 
-CLASSIFICATION_TYPE = output.LABEL_TYPES[output.CLASSIFICATION]
-DETECTION_TYPE = output.LABEL_TYPES[output.DETECTION]
+CLASSIFICATION = TASKS[TaskType.IMAGE_CLASSIFICATION]
+DETECTION = TASKS[TaskType.OBJECT_DETECTION]
+CLASSIFICATION_TYPE = CLASSIFICATION.label_type
+DETECTION_TYPE = DETECTION.label_type
 BOX_SCORE_CUTOFF = 0.5
 
 
@@ -78,9 +81,10 @@ class ClassificationTask:
     """Single-label image classification (``PRE-ImageMultiClass``)."""
 
     kind = "classification"
-    algorithm = "image-classification"
+    algorithm = CLASSIFICATION.algorithm
+    pre_human_task_lambda = CLASSIFICATION.pre_human_task_lambda
     label_type = CLASSIFICATION_TYPE
-    min_classes = 2
+    min_classes = CLASSIFICATION.min_classes
 
     def __init__(self, class_names: Sequence[str], attribute: str, error_rate: float, seed: int) -> None:
         self.class_names = list(class_names)
@@ -123,7 +127,7 @@ class ClassificationTask:
 
     def failure_metadata(self, reason: str, job_name: str, creation_date: str) -> dict[str, Any]:
         """The metadata of an object that could not be labeled."""
-        return output.failure_metadata(output.CLASSIFICATION, reason, job_name, creation_date)
+        return output.failure_metadata(CLASSIFICATION.task_type, reason, job_name, creation_date)
 
     def prediction(self, answer: Any, image_size: tuple[int, int, int]) -> Prediction:
         """A :class:`Prediction` from the inference handlers' JSON answer (``[p0, p1, ...]`` or
@@ -174,9 +178,10 @@ class DetectionTask:
     """Bounding boxes (``PRE-BoundingBox``)."""
 
     kind = "detection"
-    algorithm = "object-detection"
+    algorithm = DETECTION.algorithm
+    pre_human_task_lambda = DETECTION.pre_human_task_lambda
     label_type = DETECTION_TYPE
-    min_classes = 1
+    min_classes = DETECTION.min_classes
 
     def __init__(self, class_names: Sequence[str], attribute: str, noise: BoxNoise) -> None:
         self.class_names = list(class_names)
@@ -241,7 +246,7 @@ class DetectionTask:
 
     def failure_metadata(self, reason: str, job_name: str, creation_date: str) -> dict[str, Any]:
         """The metadata of an image that could not be labeled."""
-        return output.failure_metadata(output.DETECTION, reason, job_name, creation_date)
+        return output.failure_metadata(DETECTION.task_type, reason, job_name, creation_date)
 
     def prediction(self, answer: Any, image_size: tuple[int, int, int]) -> Prediction:
         """A :class:`Prediction` from the built-in's answer ``{"prediction": [[class_id, score, xmin, ymin,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from training import DEMO_HYPERPARAMETERS
+from training.classification.hyperparameters import KNOWN_HYPERPARAMETERS, parse_hyperparameters
 from training.errors import HyperparameterError
-from training.hyperparameters import KNOWN_HYPERPARAMETERS, parse_hyperparameters
 
 REQUIRED = {"num_classes": "10", "num_training_samples": "100"}
 

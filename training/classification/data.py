@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from training.classification.hyperparameters import ALGORITHM
 from training.errors import DataError
 from training.images import ImageSpec, to_array
 from training.manifest import (
@@ -24,7 +25,6 @@ from training.manifest import (
 )
 
 CLASSIFICATION_TYPES = ("groundtruth/image-classification", "groundtruth/image-classification-multilabel")
-ALGORITHM = "image-classification"
 
 Label = int | tuple[int, ...]
 

@@ -26,25 +26,31 @@ import numpy as np
 import torch
 from PIL import Image
 
+from training.classification.hyperparameters import ALGORITHM
 from training.classification.model import Architecture, CompactResNet, build_model
-from training.contracts import (
-    CLASSES_FILE,
-    IMAGE_CONTENT_TYPES,
-    JSON_CONTENT_TYPE,
-    JSONLINES_CONTENT_TYPE,
-    MODEL_CONFIG_FILE,
-    MODEL_FORMAT_VERSION,
-    WEIGHTS_FILE,
-)
-from training.errors import (
-    InvalidInputError,
-    ModelArtifactError,
-    UnsupportedAcceptError,
-    UnsupportedContentTypeError,
-)
+from training.contracts import JSONLINES_CONTENT_TYPE, WEIGHTS_FILE
+from training.errors import InvalidInputError, ModelArtifactError
 from training.images import ImageDecodeError, ImageSpec, center_crop, open_image, to_array
+from training.serving import (
+    ImageInput,
+    accept_type,
+    input_fn,
+    output_content_type,
+    read_model_dir,
+)
 
-ImageInput = bytes | bytearray | memoryview | str | os.PathLike[str] | Image.Image
+__all__ = [
+    "ImageInput",
+    "LoadedModel",
+    "accept_type",
+    "input_fn",
+    "model_fn",
+    "output_content_type",
+    "output_fn",
+    "predict_fn",
+    "predict_images",
+    "read_model_dir",
+]
 
 
 @dataclass
@@ -61,29 +67,6 @@ class LoadedModel:
     config: dict[str, Any]
 
 
-def read_model_dir(root: Path, algorithm: str) -> tuple[dict[str, Any], list[str]]:
-    """The model configuration and class names of a model directory trained by ``algorithm``.
-
-    Raises :class:`ModelArtifactError` when a file is missing, the format version is not this code's, or
-    another algorithm trained the model (a configuration naming none is image classification's).
-    """
-    for name in (WEIGHTS_FILE, CLASSES_FILE, MODEL_CONFIG_FILE):
-        if not (root / name).is_file():
-            raise ModelArtifactError(f"{root} is not a model directory: {name} is missing")
-    config = json.loads((root / MODEL_CONFIG_FILE).read_text(encoding="utf-8"))
-    if config.get("format_version") != MODEL_FORMAT_VERSION:
-        raise ModelArtifactError(
-            f"{root}: model format_version {config.get('format_version')!r} is not {MODEL_FORMAT_VERSION}"
-        )
-    trained_by = config.get("algorithm", "image-classification")
-    if trained_by != algorithm:
-        raise ModelArtifactError(
-            f"{root}: the model was trained by the {trained_by} algorithm, not {algorithm}"
-        )
-    classes = json.loads((root / CLASSES_FILE).read_text(encoding="utf-8"))
-    return config, classes
-
-
 def model_fn(model_dir: str | os.PathLike[str]) -> LoadedModel:
     """Load a model directory (an extracted ``model.tar.gz``) onto the GPU if present, else the CPU.
 
@@ -91,7 +74,7 @@ def model_fn(model_dir: str | os.PathLike[str]) -> LoadedModel:
     setting for model servers, and measurably faster for small images on shared cores.
     """
     root = Path(model_dir)
-    config, classes = read_model_dir(root, "image-classification")
+    config, classes = read_model_dir(root, ALGORITHM)
     arch = Architecture.from_json_dict(config["architecture"])
     if len(classes) != arch.num_classes:
         raise ModelArtifactError(f"{root}: {len(classes)} class names for {arch.num_classes} outputs")
@@ -116,34 +99,6 @@ def model_fn(model_dir: str | os.PathLike[str]) -> LoadedModel:
         device=device,
         config=config,
     )
-
-
-def _media_type(value: str) -> str:
-    return value.split(";", 1)[0].strip().lower()
-
-
-def input_fn(
-    request_body: bytes | bytearray | memoryview, request_content_type: str | None
-) -> list[Image.Image]:
-    """Decode one request image; returns a one-image list for :func:`predict_fn`.
-
-    Raises :class:`UnsupportedContentTypeError` unless the type is ``application/x-image``,
-    ``image/jpeg`` or ``image/png`` (parameters ignored), and :class:`InvalidInputError` for an empty,
-    corrupt or non-image body.
-    """
-    media_type = _media_type(request_content_type or "")
-    if media_type not in IMAGE_CONTENT_TYPES:
-        raise UnsupportedContentTypeError(
-            f"unsupported content type {request_content_type!r}; use one of {', '.join(IMAGE_CONTENT_TYPES)}"
-        )
-    if not isinstance(request_body, bytes | bytearray | memoryview):
-        raise InvalidInputError(f"request body must be bytes, got {type(request_body).__name__}")
-    if len(request_body) == 0:
-        raise InvalidInputError("request body is empty; send the image bytes")
-    try:
-        return [open_image(bytes(request_body))]
-    except ImageDecodeError as exc:
-        raise InvalidInputError(f"request body is not a valid JPEG or PNG image ({exc})") from None
 
 
 def _preprocess(images: Sequence[ImageInput], model: LoadedModel) -> torch.Tensor:
@@ -172,22 +127,6 @@ def predict_fn(data: Sequence[ImageInput], model: LoadedModel) -> np.ndarray:
     return probabilities.cpu().numpy()
 
 
-def accept_type(accept: str | None) -> str:
-    """The answer's media type for an Accept header (JSON by default); raises
-    :class:`UnsupportedAcceptError` when neither JSON nor JSON Lines is acceptable."""
-    if not accept:
-        return JSON_CONTENT_TYPE
-    for part in accept.split(","):
-        media_type = _media_type(part)
-        if media_type in (JSON_CONTENT_TYPE, JSONLINES_CONTENT_TYPE):
-            return media_type
-        if media_type in ("*/*", "application/*"):
-            return JSON_CONTENT_TYPE
-    raise UnsupportedAcceptError(
-        f"unsupported accept type {accept!r}; use {JSON_CONTENT_TYPE} or {JSONLINES_CONTENT_TYPE}"
-    )
-
-
 def output_fn(prediction: np.ndarray, accept: str | None, batch: bool = False) -> str:
     """Serialise probabilities in the built-in algorithm's formats.
 
@@ -202,11 +141,6 @@ def output_fn(prediction: np.ndarray, accept: str | None, batch: bool = False) -
     if media_type == JSONLINES_CONTENT_TYPE or batch:
         return "\n".join(json.dumps({"prediction": row}) for row in rows)
     return json.dumps(rows[0] if len(rows) == 1 else rows)
-
-
-def output_content_type(accept: str | None) -> str:
-    """The Content-Type of :func:`output_fn`'s answer for an Accept header."""
-    return accept_type(accept)
 
 
 def predict_images(model: LoadedModel, images: Sequence[ImageInput], batch_size: int = 64) -> np.ndarray:

@@ -12,6 +12,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from training.blocks import BasicBlock
+
 # num_layers -> residual blocks in each of the three stages (two 3x3 convolutions per block).
 BLOCKS_BY_NUM_LAYERS: dict[int, tuple[int, int, int]] = {
     18: (1, 1, 1),
@@ -74,28 +76,6 @@ class Architecture:
             stem_stride=int(data["stem_stride"]),
             stem_pool=bool(data["stem_pool"]),
         )
-
-
-class BasicBlock(nn.Module):
-    """The ResNet basic block: two 3x3 convolutions with batch norm and an identity shortcut."""
-
-    def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(out_channels)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(out_channels)
-        self.relu = nn.ReLU(inplace=True)
-        self.shortcut: nn.Module = nn.Identity()
-        if stride != 1 or in_channels != out_channels:
-            self.shortcut = nn.Sequential(
-                nn.Conv2d(in_channels, out_channels, 1, stride, bias=False), nn.BatchNorm2d(out_channels)
-            )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return self.relu(out + self.shortcut(x))
 
 
 class CompactResNet(nn.Module):

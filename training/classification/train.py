@@ -26,13 +26,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from training.algorithm import TrainedModel, TrainingInputs, train_job
+from training.algorithm import TrainedModel, TrainingInputs, channel_inputs, train_job
 from training.artifact import read_model_channel
 from training.classification.data import ChannelImages, load_channel_images, read_channel_manifest
+from training.classification.hyperparameters import ALGORITHM, Hyperparameters, parse_hyperparameters
 from training.errors import DataError
-from training.hyperparameters import Hyperparameters, parse_hyperparameters
 from training.images import ImageSpec
-from training.job import FAILURE_REASON_LIMIT, TrainingPaths, log_loaded, read_raw_hyperparameters, run_job
+from training.job import FAILURE_REASON_LIMIT, TrainingPaths, read_raw_hyperparameters, run_job
 from training.manifest import merge_class_names
 
 if TYPE_CHECKING:  # torch is imported lazily, once inputs are valid
@@ -64,7 +64,7 @@ class ClassificationData:
 class Classification:
     """The image-classification algorithm (:class:`training.algorithm.Algorithm`)."""
 
-    name = "image-classification"
+    name = ALGORITHM
     # A contract: the model artifact's code/inference.py and the local SageMaker import this module.
     handlers_module = "training.inference"
     key_metric = "validation:accuracy"
@@ -72,20 +72,19 @@ class Classification:
     log = LOG
 
     def parse_hyperparameters(self, raw: Mapping[str, object]) -> Hyperparameters:
-        """The built-in's hyperparameters (:mod:`training.hyperparameters`)."""
+        """The built-in's hyperparameters (:mod:`training.classification.hyperparameters`)."""
         return parse_hyperparameters(raw)
 
     def read_inputs(self, paths: TrainingPaths, hps: Hyperparameters) -> TrainingInputs[ClassificationData]:
         """Both channels' manifests and images; DataError unless the train channel has 2 classes or more."""
-        train_manifest, val_manifest = (
-            read_channel_manifest(
+        train_manifest, val_manifest = paths.read_channels(
+            lambda folder, name: read_channel_manifest(
                 folder,
                 name,
                 num_classes=hps.num_classes,
                 multi_label=hps.multi_label,
                 skip_bad_records=hps.skip_bad_records,
             )
-            for folder, name in ((paths.train_channel, "train"), (paths.validation_channel, "validation"))
         )
         classes = merge_class_names(
             hps.num_classes, [train_manifest, val_manifest], log=LOG, unnamed_warning=_UNNAMED_CLASSES_WARNING
@@ -107,16 +106,18 @@ class Classification:
         )
         channels, height, width = hps.image_shape
         spec = ImageSpec(channels, height, width, hps.resize)
-        train_images = load_channel_images(train_manifest, spec, skip_bad_records=hps.skip_bad_records)
-        val_images = load_channel_images(val_manifest, spec, skip_bad_records=hps.skip_bad_records)
-        log_loaded(LOG, hps.num_training_samples, len(train_images.labels), len(val_images.labels))
-        return TrainingInputs(
+        train_images, val_images = (
+            load_channel_images(manifest, spec, skip_bad_records=hps.skip_bad_records)
+            for manifest in (train_manifest, val_manifest)
+        )
+        return channel_inputs(
             classes,
             train_manifest.label_attribute,
-            len(train_images.labels),
-            len(val_images.labels),
-            train_images.skipped + val_images.skipped,
+            train_images,
+            val_images,
             ClassificationData(train_images, val_images),
+            declared_training_samples=hps.num_training_samples,
+            log=LOG,
         )
 
     def train(

@@ -20,9 +20,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from training.classification.data import Label
+from training.classification.hyperparameters import Hyperparameters
 from training.classification.model import Architecture, build_model
 from training.epochs import EarlyStopping, EpochMetrics, channel_stats, configure_torch, run_epochs
-from training.hyperparameters import Hyperparameters
 
 LOG = logging.getLogger("training.train")
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from training.detection.hyperparameters import LABEL_BOX_WIDTH, LABEL_HEADER_WIDTH
+from training.detection.hyperparameters import ALGORITHM, LABEL_BOX_WIDTH, LABEL_HEADER_WIDTH
 from training.errors import DataError
 from training.images import resize_exact
 from training.manifest import (
@@ -37,7 +37,6 @@ from training.manifest import (
 LOG = logging.getLogger(__name__)
 
 DETECTION_TYPES = ("groundtruth/object-detection",)
-ALGORITHM = "object-detection"
 
 
 @dataclass(frozen=True)

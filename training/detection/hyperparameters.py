@@ -19,7 +19,8 @@ from typing import Any
 
 from training.errors import HyperparameterError
 from training.hyperparameters import (
-    KV_STORES,
+    REQUIRED_HYPERPARAMETERS,
+    SHARED_PARSERS,
     Parser,
     choice_parser,
     float_parser,
@@ -134,13 +135,10 @@ _PARSERS: dict[str, Parser] = {
     "early_stopping_patience": int_parser(minimum=1),
     "early_stopping_tolerance": float_parser(0.0, 1.0),
     "freeze_layer_pattern": _pattern,
-    "kv_store": choice_parser(*KV_STORES),
-    "seed": int_parser(minimum=0, maximum=2**32 - 1),
-    "skip_bad_records": parse_bool,
+    **SHARED_PARSERS,
 }
 
 KNOWN_HYPERPARAMETERS: tuple[str, ...] = tuple(_PARSERS)
-REQUIRED_HYPERPARAMETERS = ("num_classes", "num_training_samples")
 
 
 def parse_detection_hyperparameters(raw: Mapping[str, object]) -> DetectionHyperparameters:

@@ -28,13 +28,6 @@ import numpy as np
 import torch
 from PIL import Image
 
-from training.classification.inference import (
-    ImageInput,
-    accept_type,
-    input_fn,
-    output_content_type,
-    read_model_dir,
-)
 from training.contracts import (
     JSONLINES_CONTENT_TYPE,
     WEIGHTS_FILE,
@@ -43,6 +36,7 @@ from training.detection.hyperparameters import ALGORITHM
 from training.detection.model import CompactDetector, DetectorArchitecture, build_detector, decode
 from training.errors import InvalidInputError, ModelArtifactError
 from training.images import ImageDecodeError, open_image, resize_exact
+from training.serving import ImageInput, accept_type, input_fn, output_content_type, read_model_dir
 
 __all__ = [
     "LoadedDetector",

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.classification.model import BasicBlock
+from training.blocks import BasicBlock
 
 # base_network -> residual blocks per stage (strides 4, 8, 16, 32).
 BLOCKS_BY_BASE_NETWORK: dict[str, tuple[int, int, int, int]] = {

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from training.algorithm import TrainedModel, TrainingInputs, train_job
+from training.algorithm import TrainedModel, TrainingInputs, channel_inputs, train_job
 from training.artifact import read_model_channel
 from training.detection.data import DetectionImages, load_detection_images, read_detection_manifest
 from training.detection.hyperparameters import (
@@ -29,7 +29,7 @@ from training.detection.hyperparameters import (
     parse_detection_hyperparameters,
 )
 from training.errors import DataError
-from training.job import TrainingPaths, log_loaded, run_job
+from training.job import TrainingPaths, run_job
 from training.manifest import merge_class_names
 
 if TYPE_CHECKING:  # torch is imported lazily, once inputs are valid
@@ -69,15 +69,14 @@ class Detection:
         self, paths: TrainingPaths, hps: DetectionHyperparameters
     ) -> TrainingInputs[DetectionData]:
         """Both channels' manifests and images; DataError when the train channel has no box."""
-        train_manifest, val_manifest = (
-            read_detection_manifest(
+        train_manifest, val_manifest = paths.read_channels(
+            lambda folder, name: read_detection_manifest(
                 folder,
                 name,
                 num_classes=hps.num_classes,
                 label_width=hps.label_width,
                 skip_bad_records=hps.skip_bad_records,
             )
-            for folder, name in ((paths.train_channel, "train"), (paths.validation_channel, "validation"))
         )
         if train_manifest.box_count == 0:
             raise DataError(
@@ -94,20 +93,18 @@ class Detection:
             train_manifest.box_count,
             val_manifest.box_count,
         )
-        train_images = load_detection_images(
-            train_manifest, hps.image_shape, skip_bad_records=hps.skip_bad_records
+        train_images, val_images = (
+            load_detection_images(manifest, hps.image_shape, skip_bad_records=hps.skip_bad_records)
+            for manifest in (train_manifest, val_manifest)
         )
-        val_images = load_detection_images(
-            val_manifest, hps.image_shape, skip_bad_records=hps.skip_bad_records
-        )
-        log_loaded(LOG, hps.num_training_samples, len(train_images.boxes), len(val_images.boxes))
-        return TrainingInputs(
+        return channel_inputs(
             classes,
             train_manifest.label_attribute,
-            len(train_images.boxes),
-            len(val_images.boxes),
-            train_images.skipped + val_images.skipped,
+            train_images,
+            val_images,
             DetectionData(train_images, val_images),
+            declared_training_samples=hps.num_training_samples,
+            log=LOG,
         )
 
     def train(

@@ -30,7 +30,7 @@ from gtpipe_shared.labeling_store.keys import (
     worker_sk,
 )
 from gtpipe_shared.labeling_store.models import JobSpec, LabelingObject, OpenOutcome, Progress
-from gtpipe_shared.manifest import TASK_TYPES
+from gtpipe_shared.tasks import task_spec
 
 
 def open_job_item(table: Any, job_name: str, now: float) -> dict[str, Any]:
@@ -50,8 +50,7 @@ def check_lifetime(job: Mapping[str, Any], now: float) -> None:
 
 def job_item(spec: JobSpec, object_count: int, now: float) -> dict[str, Any]:
     """The job item of a new job."""
-    if spec.task_type not in TASK_TYPES:
-        raise ValueError(f"unknown task type {spec.task_type}")
+    task_spec(spec.task_type)  # UnknownTaskType (a ValueError) names the known task types
     return {
         "pk": job_pk(spec.job_name),
         "sk": JOB_SK,
