@@ -12,7 +12,7 @@ LABELING ?= ground-truth
 # KEEP=1: `make demo` keeps the local cloud running after the demo (until Ctrl-C), to try it by hand.
 KEEP ?=
 
-.PHONY: install venv node layers browser test test-fast lint typecheck synth demo local-up local-down local-status bench clean
+.PHONY: install venv node layers browser faketime test test-fast test-clock-ahead lint typecheck synth demo local-up local-down local-status bench clean
 
 install: venv node layers browser
 
@@ -61,6 +61,30 @@ synth: install
 # The full suite (what CI runs), then the 30 slowest tests, so a slow one is seen when it appears.
 test: install lint typecheck
 	$(VENV)/bin/pytest --durations=30
+
+# The whole suite with the wall clock moved CLOCK_AHEAD_DAYS ahead in every process it starts (pytest and
+# its moto server, Lambda workers, training and hosting processes, node, Chromium), as on a machine whose
+# date is that far ahead: Debian's libfaketime, preloaded. Its monotonic clock stays the kernel's
+# (FAKETIME_DONT_FAKE_MONOTONIC=1), and tests/faketime/monotonic_sleep.so goes first to fix libfaketime
+# 0.9.10's sleeps on that clock: why both, in that file. Not part of `make test` (a second full run).
+CLOCK_AHEAD_DAYS ?= 60
+FAKETIME_SHIM := build/faketime/monotonic_sleep.so
+
+test-clock-ahead: install $(FAKETIME_SHIM)
+	LD_PRELOAD="$(CURDIR)/$(FAKETIME_SHIM):$$(dpkg -L libfaketime | grep '/libfaketime\.so\.1$$')" \
+	FAKETIME="+$(CLOCK_AHEAD_DAYS)d" FAKETIME_DONT_FAKE_MONOTONIC=1 $(VENV)/bin/pytest --durations=30
+
+$(FAKETIME_SHIM): tests/faketime/monotonic_sleep.c | faketime
+	mkdir -p $(@D)
+	gcc -shared -fPIC -O2 -Wall -Wextra -Werror -o $@ $< -ldl
+
+# libfaketime and a C compiler for the shim above, from Debian's packages (like `browser`).
+faketime: /usr/bin/faketime /usr/bin/gcc /usr/include/dlfcn.h
+
+/usr/bin/faketime /usr/bin/gcc /usr/include/dlfcn.h &:
+	@command -v apt-get >/dev/null || { echo "no apt-get: install libfaketime, gcc and libc headers yourself" >&2; exit 1; }
+	$(SUDO) apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends faketime gcc libc6-dev
 
 # The edit-test loop: everything but the end-to-end suites marked slow (a few minutes on 2 cores).
 test-fast: install lint typecheck

@@ -75,14 +75,10 @@ def error_class(error_type: str) -> type[LambdaFunctionError]:
         return cls
 
 
-HOST_CLOCK_VARIABLES = (
-    "LD_PRELOAD",
-    "FAKETIME",
-    "FAKETIME_NO_CACHE",
-    "FAKETIME_DONT_RESET",
-    "DONT_FAKE_MONOTONIC",
-)
-"""Variables that set this machine's clock for a process (libfaketime): the workers keep the host's clock."""
+HOST_CLOCK_VARIABLES = ("LD_PRELOAD", "DONT_FAKE_MONOTONIC")
+HOST_CLOCK_PREFIX = "FAKETIME"
+"""Variables that set this machine's clock for a process (libfaketime's ``FAKETIME*`` settings, its
+preloaded libraries and the legacy ``DONT_FAKE_MONOTONIC``): the workers keep the host's clock."""
 
 
 @dataclass
@@ -376,7 +372,13 @@ class LambdaRuntime:
         }
         # The machine's clock: every emulated service shares one notion of "now", as AWS's services share
         # one synchronized clock. Only libfaketime's settings cross, when a moved clock is being tested.
-        env.update({name: os.environ[name] for name in HOST_CLOCK_VARIABLES if name in os.environ})
+        env.update(
+            {
+                name: value
+                for name, value in os.environ.items()
+                if name in HOST_CLOCK_VARIABLES or name.startswith(HOST_CLOCK_PREFIX)
+            }
+        )
         env.update(self.base_environment)
         env.update(spec.environment)
         # Reserved variables: Lambda sets these itself and ignores function configuration for them.

@@ -3,6 +3,7 @@
 ``GTPIPE_TEST_CLOCK_SHIFT_DAYS=N`` runs this pytest process with the wall clock moved N days ahead
 (time-machine, still ticking; monotonic clocks unchanged): ``tests/test_clock_ahead.py`` uses it to
 run the clock-sensitive modules a year from now, so no test can depend on today's date.
+``make test-clock-ahead`` moves the whole machine's clock instead (libfaketime, every process).
 """
 
 from __future__ import annotations
@@ -52,14 +53,18 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         _travels.pop().stop()
 
 
-def pytest_report_header(config: pytest.Config) -> str | None:
-    if not _travels:
-        return None
+def pytest_report_header(config: pytest.Config) -> list[str]:
     import datetime as dt
 
-    return (
-        f"clock moved {os.environ[CLOCK_SHIFT_VARIABLE]} days ahead: today is {dt.date.today().isoformat()}"
-    )
+    lines = []
+    if "libfaketime" in os.environ.get("LD_PRELOAD", "") and os.environ.get("FAKETIME"):
+        # `make test-clock-ahead`: the header says which day every process of the run believes it is.
+        lines.append(f"libfaketime FAKETIME={os.environ['FAKETIME']}: today is {dt.date.today().isoformat()}")
+    if _travels:
+        lines.append(
+            f"clock moved {os.environ[CLOCK_SHIFT_VARIABLE]} days ahead: today is {dt.date.today().isoformat()}"
+        )
+    return lines
 
 
 @pytest.fixture(scope="session")

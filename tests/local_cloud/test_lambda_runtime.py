@@ -143,3 +143,30 @@ def test_import_errors_are_reported_on_invoke(tmp_path: Path) -> None:
         assert "Unable to import module 'missing_module.handler'" in payload["errorMessage"]
     finally:
         runtime.shutdown()
+
+
+def test_workers_keep_the_machines_libfaketime_clock_and_nothing_else_of_the_caller(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a caller whose clock libfaketime moves (as `make test-clock-ahead` does) and a private variable
+    clock = {
+        "LD_PRELOAD": "/repo/build/faketime/monotonic_sleep.so:/usr/lib/faketime/libfaketime.so.1",
+        "FAKETIME": "+60d",
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+        "DONT_FAKE_MONOTONIC": "1",
+    }
+    for name, value in clock.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("GTPIPE_TEST_SECRET", "from the caller")
+    spec = FunctionSpec(
+        name="fn",
+        arn="arn:aws:lambda:eu-west-1:123456789012:function:fn",
+        handler="fn.handler.lambda_handler",
+        code_dir=tmp_path,
+        environment={},
+    )
+    # When a worker's environment is built
+    env = LambdaRuntime({"AWS_REGION": "eu-west-1"}).environment_for(spec)
+    # Then the worker lives in the same moved time, and the rest of the caller's environment stays out
+    assert {name: env.get(name) for name in clock} == clock
+    assert "GTPIPE_TEST_SECRET" not in env
