@@ -130,6 +130,16 @@ def _start_training(workdir: Path, images: int, epochs: int) -> tuple[subprocess
     return process, holdout
 
 
+def sagemaker_role_arn(cloud: Any) -> str:
+    """The deployed pipeline's SageMaker execution role: the local cloud enforces IAM, so the hosted model reads
+    its artifact with the role the pipeline's own models get (models/ prefix, the data key), as on AWS."""
+    roles = cloud.principals.roles_source() if cloud.principals.roles_source else {}
+    matches = sorted(arn for arn in roles if "SageMakerExecutionRole" in arn)
+    if len(matches) != 1:
+        raise RuntimeError(f"expected one deployed SageMaker execution role, found {matches}")
+    return matches[0]
+
+
 def host_model(cloud: Any, model_dir: Path, class_names: Sequence[str], timeout: float = 60.0) -> None:
     """Upload ``model_dir`` as model.tar.gz, host it at the stack's endpoint name and publish ``@serving``
     (what the pipeline's CreateModel, DeployEndpoint and Publish steps do)."""
@@ -148,7 +158,7 @@ def host_model(cloud: Any, model_dir: Path, class_names: Sequence[str], timeout:
     sagemaker.create_model(
         ModelName=MODEL_NAME,
         PrimaryContainer={"Image": IMAGE_URI, "ModelDataUrl": f"s3://{bucket}/{key}"},
-        ExecutionRoleArn=f"arn:aws:iam::{outputs['AccountId']}:role/bench-sagemaker",
+        ExecutionRoleArn=sagemaker_role_arn(cloud),
     )
     config_name = f"{MODEL_NAME}-epc"
     sagemaker.create_endpoint_config(

@@ -212,6 +212,25 @@ def new_run_item(
     return {k: v for k, v in item.items() if v is not None}
 
 
+# The job step (``steps.<name>``, written from the job's own state-change events) that a failed run's
+# ``failure.step`` names. The run's end records it too: the state machine's .sync polling can see a job fail
+# before the job's event reaches job_status, and a failed run must not show its job still InProgress.
+JOB_STEP_OF_FAILURE = {"labeling": "label", "training": "train", "transform": "xform"}
+
+
+def failed_job_step(old_step: Mapping[str, Any] | None, cause: str, now: str) -> StepRecord:
+    """The record of the job step that ended a run FAILED; the stored record's job name and start are kept."""
+    old_step = old_step or {}
+    return StepRecord(
+        status="Failed",
+        event_time=now,
+        job_name=old_step.get("job_name"),
+        failure_reason=cause,
+        started_at=old_step.get("started_at"),
+        ended_at=now,
+    )
+
+
 def step_update(step: str, record: StepRecord, now: str) -> Update:
     """Set ``steps.<step>`` unless the stored record is further along (see module docstring).
 

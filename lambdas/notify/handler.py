@@ -327,6 +327,11 @@ def finish(event: dict[str, Any], runs: Any, topic_arn: str) -> dict[str, Any]:
         current = (result.old or {}).get("status")
         logger.warning("run already ended differently", extra={"current": current, "requested": status})
         return {"run_id": run_id, "status": current, "outcome": "conflict"}
+    old = result.old or {}
+    if failure and failure["step"] in ledger.JOB_STEP_OF_FAILURE:
+        job_step = ledger.JOB_STEP_OF_FAILURE[failure["step"]]
+        stored = (old.get("steps") or {}).get(job_step)
+        record_step(runs, run_id, job_step, ledger.failed_job_step(stored, failure["cause"], now), now)
     reason = failure["cause"] if failure else ""
     if status == ledger.REJECTED and summary:
         name, value = summary.get("metric_name", "accuracy"), summary.get("metric_value")
@@ -346,7 +351,6 @@ def finish(event: dict[str, Any], runs: Any, topic_arn: str) -> dict[str, Any]:
     }
     if cleanup:
         message["endpoint_cleanup"] = cleanup
-    old = result.old or {}
     for name in ("label_counters", "labeling_cost", "reused_model_arn"):
         if old.get(name):
             message[name] = old[name]

@@ -100,6 +100,43 @@ def test_failed_extracts_lambda_error_message(run: Cloud, context: FakeContext) 
     assert notes[0]["message"]["reason"] == "only 1 class present in the labels"
 
 
+def test_a_run_failed_by_its_job_records_the_job_step_failed_before_the_jobs_own_event(
+    run: Cloud, context: FakeContext
+) -> None:
+    # Given the labeling job's start was recorded, and its Failed event has not arrived yet
+    call(
+        {
+            "action": "step",
+            "run_id": RUN,
+            "step": "label",
+            "status": "InProgress",
+            "job_name": f"{RUN}-label-0",
+            "started_at": "2026-12-01T10:00:00+00:00",
+        },
+        context,
+    )
+    # When the state machine ends the run FAILED at labeling (its .sync polling saw the job fail)
+    cause = "LabelingJob failed: no data object could be labeled"
+    call(
+        {"action": "failed", "run_id": RUN, "step": "labeling", "error": "States.TaskFailed", "cause": cause},
+        context,
+    )
+    # Then the ledger shows the job step Failed with the run's reason, its job name and start kept
+    step = run.run(RUN)["steps"]["label"]
+    assert step["status"] == "Failed" and step["failure_reason"] == cause
+    assert step["job_name"] == f"{RUN}-label-0" and step["started_at"] == "2026-12-01T10:00:00+00:00"
+    assert "ended_at" in step
+    # and a late InProgress event cannot move it back
+    late = {"action": "step", "run_id": RUN, "step": "label", "status": "InProgress"}
+    assert call(late, context)["outcome"] == "stale"
+    assert run.run(RUN)["steps"]["label"]["status"] == "Failed"
+
+
+def test_a_run_failed_outside_a_job_records_no_job_step(run: Cloud, context: FakeContext) -> None:
+    call({"action": "failed", "run_id": RUN, "step": "split", "error": "SplitError", "cause": "c"}, context)
+    assert run.run(RUN).get("steps", {}) == {}
+
+
 def test_terminal_status_is_not_overwritten(run: Cloud, context: FakeContext) -> None:
     call({"action": "succeeded", "run_id": RUN, "metrics": {}}, context)
     answer = call({"action": "failed", "run_id": RUN, "step": "x", "error": "E", "cause": "c"}, context)
