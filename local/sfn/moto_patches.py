@@ -21,11 +21,14 @@ Patch points (module/class attributes swapped in by :func:`install`, restored by
    ``time.sleep(interval)``; a scaled clock lets tests run definitions whose retry intervals are minutes.
 4. ``StepFunctionResponse.send_task_failure`` -- moto's HTTP handler drops the ``cause`` of SendTaskFailure
    (the parser backend accepts it); the replacement forwards it, so a Catch sees ``$.Cause`` as on AWS.
+5. The payload size quota (256 KiB, ``States.DataLimitExceeded`` not caught by ``States.ALL``): its own patch
+   points, listed in :mod:`local.sfn.payload_limits`.
 
 Private moto methods our subclasses override (same tripwire): ``StateTaskServiceCallback.
 _eval_integration_pattern`` / ``_eval_service_task`` / ``_validate_service_integration_is_supported`` /
 ``_get_supported_parameters`` / ``_from_error`` / ``_eval_wait_for_task_token``,
-``StateTaskService._after_eval_execution`` / ``_eval_state``, ``StateTaskLambda._from_error``,
+``StateTaskService._after_eval_execution`` / ``_eval_state``, ``StateTaskLambda._from_error`` /
+``_verify_size_quota``,
 ``StateTaskServiceAwsSdk._eval_service_task``.
 
 :func:`check_moto_compatibility` verifies that these names and the overridden private methods still
@@ -107,6 +110,7 @@ from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import StepFunctionResponse
 
 from .lambdas import LambdaRegistry, LambdaServiceError
+from .payload_limits import install_payload_limits, uninstall_payload_limits
 from .sagemaker import (
     InMemorySageMakerService,
     SageMakerService,
@@ -212,6 +216,7 @@ def install(
             retrier_decl.time = SimpleNamespace(  # type: ignore[assignment]
                 sleep=lambda seconds: time.sleep(seconds * retry_interval_scale)
             )
+        install_payload_limits()
         _ACTIVE = handle
     return handle
 
@@ -230,6 +235,7 @@ def uninstall() -> None:
         lambda_eval_utils._invoke_lambda_function = _ORIGINALS.pop("_invoke_lambda_function")
         retrier_decl.time = _ORIGINALS.pop("retrier_time")
         StepFunctionResponse.send_task_failure = _ORIGINALS.pop("send_task_failure")  # type: ignore[method-assign]
+        uninstall_payload_limits()
         _ACTIVE = None
 
 
@@ -281,6 +287,7 @@ _EXPECTED: Final[list[tuple[object, str, tuple[str, ...] | None]]] = [
     (Environment, "program_state", ("self",)),
     (StateTaskServiceLambda, "_error_cause_from_client_error", ("client_error",)),
     (StateTaskLambda, "_from_error", ("self", "env", "ex")),
+    (StateTaskLambda, "_verify_size_quota", ("self", "env", "value")),
     (
         StateTaskServiceAwsSdk,
         "_eval_service_task",
@@ -473,7 +480,13 @@ class _LambdaInvokeTask(StateTaskServiceLambda, _EndsQuietlyWhenStopped):
 
 class _LambdaFunctionTask(StateTaskLambda):
     """A Task whose Resource is a function ARN. moto names Lambda *service* errors "Exception" here;
-    Step Functions uses ``Lambda.<Code>`` (as for ``lambda:invoke``), which Retry blocks rely on."""
+    Step Functions uses ``Lambda.<Code>`` (as for ``lambda:invoke``), which Retry blocks rely on.
+    The task's result is the function's payload alone, so the payload quota is measured on it (moto
+    measures the invocation response around it)."""
+
+    def _verify_size_quota(self, env: Environment, value: Any) -> None:
+        payload = value.get("Payload", value) if isinstance(value, dict) else value
+        super()._verify_size_quota(env, payload)
 
     def _from_error(self, env: Environment, ex: Exception) -> FailureEvent:
         if isinstance(ex, ClientError):
