@@ -20,7 +20,10 @@ from typing import Any, Literal
 _LAMBDAS = str(Path(__file__).resolve().parents[1] / "lambdas")
 if _LAMBDAS not in sys.path:
     sys.path.append(_LAMBDAS)
-from gtpipe_shared.aws_limits import image_classification_defaults  # noqa: E402 - needs the path above
+from gtpipe_shared.aws_limits import (  # noqa: E402 - needs the path above
+    class_list_problem,
+    image_classification_defaults,
+)
 from gtpipe_shared.pricing import LabelingPrices  # noqa: E402 - needs the path above
 
 from infra.config_limits import service_limit_problems  # noqa: E402 - needs the path above
@@ -559,6 +562,9 @@ def _validate_categories(categories: list[str]) -> None:
         raise ConfigError(
             f"{PREFIX}labelCategories names must be at most 256 characters: {too_long[0][:40]}..."
         )
+    too_big = class_list_problem(categories)
+    if too_big:
+        raise ConfigError(f"{PREFIX}labelCategories: {too_big}")
 
 
 LABELING_PRICE_KEYS = frozenset({"perObjectUsd", "perAnswerUsd", "perMachineLabelUsd"})
