@@ -205,6 +205,7 @@ def install(
     with _LOCK:
         if _ACTIVE is not None:
             raise RuntimeError("local.sfn is already installed: uninstall() the previous handle first")
+        install_payload_limits()  # first: it checks its own patch points before changing anything
         _ORIGINALS["state_task_for"] = preprocessor.state_task_for
         _ORIGINALS["_invoke_lambda_function"] = lambda_eval_utils._invoke_lambda_function
         _ORIGINALS["retrier_time"] = retrier_decl.time
@@ -216,7 +217,6 @@ def install(
             retrier_decl.time = SimpleNamespace(  # type: ignore[assignment]
                 sleep=lambda seconds: time.sleep(seconds * retry_interval_scale)
             )
-        install_payload_limits()
         _ACTIVE = handle
     return handle
 
