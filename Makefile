@@ -12,9 +12,9 @@ LABELING ?= ground-truth
 # KEEP=1: `make demo` keeps the local cloud running after the demo (until Ctrl-C), to try it by hand.
 KEEP ?=
 
-.PHONY: install venv node layers browser faketime test test-fast test-clock-ahead lint typecheck synth demo local-up local-down local-status bench clean
+.PHONY: install venv node layers python312 lambda-runtime browser faketime test test-fast test-clock-ahead lint typecheck synth demo local-up local-down local-status bench clean
 
-install: venv node layers browser
+install: venv node layers python312 lambda-runtime browser
 
 venv: $(VENV)/.installed
 
@@ -33,6 +33,19 @@ layers: build/layers/report.zip
 
 build/layers/report.zip: infra/layers/report-requirements.txt infra/layers/__init__.py | $(VENV)/.installed
 	$(PY) -m infra.layers build
+
+# CPython 3.12, the deployed functions' runtime (tests/fidelity/test_function_imports_py312.py imports every
+# function with it): $$GTPIPE_PYTHON312, pyenv's ~/.pyenv/versions/3.12*, or python3.12 on PATH. Debian bookworm
+# has no python3.12 package and python.org is not reachable here, so this finds one and says how to get one.
+python312: | $(VENV)/.installed
+	@$(PY) -m infra.layers.runtime312 python
+
+# What a deployed function imports besides its code and the stack's layers: the runtime's boto3 and the public
+# Powertools layer's packages, as CPython 3.12 manylinux x86_64 wheels (not deployed; for the import test).
+lambda-runtime: build/lambda-runtime-py312/.requirements
+
+build/lambda-runtime-py312/.requirements: infra/layers/runtime-requirements.txt infra/layers/runtime312.py | $(VENV)/.installed
+	$(PY) -m infra.layers.runtime312 build
 
 # Headless Chromium for the report's browser test (tests/browser): Debian's package, driven by Playwright
 # (pinned in requirements-dev.txt) through executable_path; Playwright never downloads a browser.

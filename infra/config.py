@@ -19,7 +19,7 @@ from typing import Any, Literal, TypeVar
 
 # Labeling prices are validated by the very module the Lambda functions price with, so synth and run
 # time cannot disagree.
-from gtpipe_shared.aws_limits import image_classification_defaults
+from gtpipe_shared.aws_limits import class_list_problem, image_classification_defaults
 from gtpipe_shared.config import (
     DEFAULT_MAX_MANIFEST_BYTES,
     DEFAULT_TRAINING_INSTANCE_TYPE,
@@ -602,6 +602,9 @@ def _validate_categories(categories: list[str]) -> None:
         raise ConfigError(
             f"{PREFIX}labelCategories names must be at most 256 characters: {too_long[0][:40]}..."
         )
+    too_big = class_list_problem(categories)
+    if too_big:
+        raise ConfigError(f"{PREFIX}labelCategories: {too_big}")
 
 
 LABELING_PRICE_KEYS = frozenset({"perObjectUsd", "perAnswerUsd", "perMachineLabelUsd"})

@@ -230,3 +230,38 @@ def image_classification_problems(hyperparameters: Mapping[str, str]) -> list[st
             f"resized images are still smaller than the input shape"
         )
     return problems
+
+
+# --- Step Functions: the payload quota and the class list ----------------------------------------------
+# "Maximum input or output size for a task, state, or execution: 256 KiB of data as a UTF-8 encoded string"
+# (hard quota). Over it, StartExecution answers ValidationException and a running execution fails with
+# States.DataLimitExceeded, which a States.ALL Catch does not catch.
+#   https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html#service-limits-task-executions
+#   https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html
+# The class names travel in the pipeline's state three times (config.label_categories,
+# config.labeling.class_names, split.class_names) and the report steps pass the whole state to a Lambda, so
+# the list's JSON is held to 48 KiB: three copies leave 112 KiB for everything else (URIs, hyperparameters, a
+# failure's cause of up to 32 KiB). tests/pipeline/test_state_size.py runs the largest accepted list.
+STEP_FUNCTIONS_QUOTAS_DOCS = (
+    "https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html#service-limits-task-executions"
+)
+STEP_FUNCTIONS_PAYLOAD_MAX_BYTES = 256 * 1024
+CLASS_LIST_MAX_JSON_BYTES = 48 * 1024
+
+
+def class_list_json_bytes(names: list[str]) -> int:
+    """The size of the class list as the state carries it: compact JSON, UTF-8 bytes."""
+    return len(json.dumps(names, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+
+
+def class_list_problem(names: list[str]) -> str | None:
+    """Why the class list cannot travel in the pipeline's state (over :data:`CLASS_LIST_MAX_JSON_BYTES`), or
+    None when it fits."""
+    size = class_list_json_bytes(names)
+    if size <= CLASS_LIST_MAX_JSON_BYTES:
+        return None
+    return (
+        f"the label categories take {size} bytes as JSON, more than {CLASS_LIST_MAX_JSON_BYTES}: the pipeline's "
+        f"state carries them three times and Step Functions allows {STEP_FUNCTIONS_PAYLOAD_MAX_BYTES} bytes "
+        f"({STEP_FUNCTIONS_QUOTAS_DOCS}); use shorter names or fewer categories"
+    )

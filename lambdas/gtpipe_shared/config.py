@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from gtpipe_shared.aws_limits import class_list_problem
 from gtpipe_shared.pricing import LabelingPrices
 from gtpipe_shared.tasks import TaskType, task_spec
 
@@ -196,6 +197,9 @@ class PipelineConfig(_Section):
             raise ValueError("category names must be non-empty")
         if len(set(cleaned)) != len(cleaned):
             raise ValueError("category names must be unique")
+        too_big = class_list_problem(cleaned)
+        if too_big:
+            raise ValueError(too_big)
         return cleaned
 
     @model_validator(mode="after")

@@ -21,11 +21,14 @@ Patch points (module/class attributes swapped in by :func:`install`, restored by
    ``time.sleep(interval)``; a scaled clock lets tests run definitions whose retry intervals are minutes.
 4. ``StepFunctionResponse.send_task_failure`` -- moto's HTTP handler drops the ``cause`` of SendTaskFailure
    (the parser backend accepts it); the replacement forwards it, so a Catch sees ``$.Cause`` as on AWS.
+5. The payload size quota (256 KiB, ``States.DataLimitExceeded`` not caught by ``States.ALL``): its own patch
+   points, listed in :mod:`local.sfn.payload_limits`.
 
 Private moto methods our subclasses override (same tripwire): ``StateTaskServiceCallback.
 _eval_integration_pattern`` / ``_eval_service_task`` / ``_validate_service_integration_is_supported`` /
 ``_get_supported_parameters`` / ``_from_error`` / ``_eval_wait_for_task_token``,
-``StateTaskService._after_eval_execution`` / ``_eval_state``, ``StateTaskLambda._from_error``,
+``StateTaskService._after_eval_execution`` / ``_eval_state``, ``StateTaskLambda._from_error`` /
+``_verify_size_quota``,
 ``StateTaskServiceAwsSdk._eval_service_task``.
 
 :func:`check_moto_compatibility` verifies that these names and the overridden private methods still
@@ -108,6 +111,7 @@ from moto.stepfunctions.responses import StepFunctionResponse
 
 from .iam import SESSION, Authorizer, lambda_requests, sagemaker_requests
 from .lambdas import LambdaRegistry, LambdaServiceError
+from .payload_limits import install_payload_limits, uninstall_payload_limits
 from .sagemaker import (
     InMemorySageMakerService,
     SageMakerService,
@@ -208,6 +212,7 @@ def install(
     with _LOCK:
         if _ACTIVE is not None:
             raise RuntimeError("local.sfn is already installed: uninstall() the previous handle first")
+        install_payload_limits()  # first: it checks its own patch points before changing anything
         _ORIGINALS["state_task_for"] = preprocessor.state_task_for
         _ORIGINALS["_invoke_lambda_function"] = lambda_eval_utils._invoke_lambda_function
         _ORIGINALS["retrier_time"] = retrier_decl.time
@@ -237,6 +242,7 @@ def uninstall() -> None:
         lambda_eval_utils._invoke_lambda_function = _ORIGINALS.pop("_invoke_lambda_function")
         retrier_decl.time = _ORIGINALS.pop("retrier_time")
         StepFunctionResponse.send_task_failure = _ORIGINALS.pop("send_task_failure")  # type: ignore[method-assign]
+        uninstall_payload_limits()
         _ACTIVE = None
 
 
@@ -288,6 +294,7 @@ _EXPECTED: Final[list[tuple[object, str, tuple[str, ...] | None]]] = [
     (Environment, "program_state", ("self",)),
     (StateTaskServiceLambda, "_error_cause_from_client_error", ("client_error",)),
     (StateTaskLambda, "_from_error", ("self", "env", "ex")),
+    (StateTaskLambda, "_verify_size_quota", ("self", "env", "value")),
     (
         StateTaskServiceAwsSdk,
         "_eval_service_task",
@@ -493,7 +500,13 @@ class _LambdaInvokeTask(StateTaskServiceLambda, _EndsQuietlyWhenStopped):
 
 class _LambdaFunctionTask(StateTaskLambda):
     """A Task whose Resource is a function ARN. moto names Lambda *service* errors "Exception" here;
-    Step Functions uses ``Lambda.<Code>`` (as for ``lambda:invoke``), which Retry blocks rely on."""
+    Step Functions uses ``Lambda.<Code>`` (as for ``lambda:invoke``), which Retry blocks rely on.
+    The task's result is the function's payload alone, so the payload quota is measured on it (moto
+    measures the invocation response around it)."""
+
+    def _verify_size_quota(self, env: Environment, value: Any) -> None:
+        payload = value.get("Payload", value) if isinstance(value, dict) else value
+        super()._verify_size_quota(env, payload)
 
     def _from_error(self, env: Environment, ex: Exception) -> FailureEvent:
         if isinstance(ex, ClientError):

@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import functools
-import re
 import threading
 import uuid
 from collections import defaultdict, deque
@@ -26,12 +25,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, Self, runtime_checkable
 
-import botocore.session
-from botocore.exceptions import ParamValidationError
-from botocore.model import ServiceModel, Shape
-from botocore.validate import validate_parameters
+from botocore.model import Shape
 
 from .lambdas import DEFAULT_ACCOUNT_ID, DEFAULT_REGION
+from .sagemaker_validation import SageMakerServiceError, service_model, validate_request
 
 Request = dict[str, Any]
 Response = dict[str, Any]
@@ -48,23 +45,6 @@ TERMINAL_STATUSES: frozenset[str] = frozenset({"Completed", "Failed", "Stopped"}
 # --------------------------------------------------------------------------------------------------
 # Errors and their Step Functions names
 # --------------------------------------------------------------------------------------------------
-
-
-class SageMakerServiceError(Exception):
-    """A SageMaker API error: ``code`` is the API error code (``ValidationException``,
-    ``ResourceLimitExceeded``, ``ThrottlingException``, ``ResourceInUse`` ...)."""
-
-    def __init__(self, code: str, message: str, *, status_code: int = 400) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.status_code = status_code
-
-
-@functools.cache
-def service_model() -> ServiceModel:
-    """botocore's SageMaker service model (loaded once; it is large)."""
-    return botocore.session.get_session().get_service_model("sagemaker")
 
 
 @functools.cache
@@ -135,107 +115,6 @@ class SageMakerService(Protocol):
     def create_endpoint(self, request: Request) -> Response: ...
     def update_endpoint(self, request: Request) -> Response: ...
     def describe_endpoint(self, request: Request) -> Response: ...
-
-
-# --------------------------------------------------------------------------------------------------
-# Request validation
-# --------------------------------------------------------------------------------------------------
-
-
-@functools.cache
-def _compiled(pattern: str) -> re.Pattern[str] | None:
-    try:
-        return re.compile(pattern)
-    except re.error:
-        # The model's patterns are Java regexes; the few Python cannot compile (\p{L} classes) are
-        # skipped rather than guessed.
-        return None
-
-
-def _lower_first(name: str) -> str:
-    return name[:1].lower() + name[1:]
-
-
-def _check_constraints(value: Any, shape: Shape, path: str, problems: list[str]) -> None:
-    # botocore's validator checks types, required members, unknown members and minimums; SageMaker
-    # itself also enforces maximum lengths, patterns and enums (the 63-character job name rule), so
-    # check those too and report them in the service's own wording.
-    kind = shape.type_name
-    if kind == "structure" and isinstance(value, Mapping):
-        for key, item in value.items():
-            member = shape.members.get(key)
-            if member is not None:
-                _check_constraints(item, member, f"{path}.{_lower_first(key)}" if path else key, problems)
-    elif kind == "list" and isinstance(value, list):
-        maximum = shape.metadata.get("max")
-        if maximum is not None and len(value) > maximum:
-            problems.append(
-                f"Value at '{path}' failed to satisfy constraint: "
-                f"Member must have length less than or equal to {maximum}"
-            )
-        for index, item in enumerate(value, start=1):
-            _check_constraints(item, shape.member, f"{path}.{index}.member", problems)
-    elif kind == "map" and isinstance(value, Mapping):
-        maximum = shape.metadata.get("max")
-        if maximum is not None and len(value) > maximum:
-            problems.append(
-                f"Value at '{path}' failed to satisfy constraint: "
-                f"Map must have length less than or equal to {maximum}"
-            )
-        for key, item in value.items():
-            _check_constraints(key, shape.key, f"{path}.key", problems)
-            _check_constraints(item, shape.value, f"{path}.{key}", problems)
-    elif kind == "string" and isinstance(value, str):
-        enum = shape.enum
-        if enum and value not in enum:
-            problems.append(
-                f"Value '{value}' at '{path}' failed to satisfy constraint: "
-                f"Member must satisfy enum value set: [{', '.join(enum)}]"
-            )
-        maximum = shape.metadata.get("max")
-        if maximum is not None and len(value) > maximum:
-            problems.append(
-                f"Value '{value}' at '{path}' failed to satisfy constraint: "
-                f"Member must have length less than or equal to {maximum}"
-            )
-        pattern = shape.metadata.get("pattern")
-        compiled = _compiled(pattern) if pattern else None
-        # The service matches the whole value (Java's Pattern.matches), not a substring.
-        if compiled is not None and compiled.fullmatch(value) is None:
-            problems.append(
-                f"Value '{value}' at '{path}' failed to satisfy constraint: "
-                f"Member must satisfy regular expression pattern: {pattern}"
-            )
-    elif kind in ("integer", "long", "float", "double") and isinstance(value, int | float):
-        maximum = shape.metadata.get("max")
-        if maximum is not None and value > maximum:
-            problems.append(
-                f"Value '{value}' at '{path}' failed to satisfy constraint: "
-                f"Member must have value less than or equal to {maximum}"
-            )
-
-
-def validate_request(operation: str, request: Mapping[str, Any], *, constraints: bool = True) -> None:
-    """Validate a request against botocore's SageMaker model; raise ``ValidationException`` if bad.
-
-    ``operation`` is the API name (``CreateTrainingJob``). botocore's own validator catches misspelled
-    or unknown fields, missing required fields and wrong types; with ``constraints`` the maximum
-    lengths, regular-expression patterns and enum values of the model are enforced as well.
-    """
-    input_shape = service_model().operation_model(operation).input_shape
-    try:
-        validate_parameters(dict(request), input_shape)
-    except ParamValidationError as error:
-        raise SageMakerServiceError("ValidationException", str(error.kwargs["report"])) from error
-    if constraints:
-        problems: list[str] = []
-        _check_constraints(request, input_shape, "", problems)
-        if problems:
-            count = len(problems)
-            noun = "error" if count == 1 else "errors"
-            raise SageMakerServiceError(
-                "ValidationException", f"{count} validation {noun} detected: " + "; ".join(problems)
-            )
 
 
 # --------------------------------------------------------------------------------------------------

@@ -5,15 +5,14 @@ Lambda loads a Python layer's ``python/`` directory onto ``sys.path``
 (https://docs.aws.amazon.com/lambda/latest/dg/packaging-layers.html#packaging-layers-paths); compiled wheels
 must match the runtime's Python version and the function's architecture
 (https://docs.aws.amazon.com/lambda/latest/dg/python-package.html#python-package-native-libraries).
-Importing the binary wheels needs CPython 3.12 on Linux x86_64: the last test does so when ``python3.12`` is
-installed and is skipped otherwise; the other tests check what can be checked on any interpreter.
+Importing the binary wheels needs CPython 3.12 on Linux x86_64: the last test does so, and fails saying how to
+get one when none is found (``make python312``); the other tests check what can be checked on any interpreter.
 """
 
 from __future__ import annotations
 
 import ast
 import platform
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -23,6 +22,7 @@ from typing import Any
 import pytest
 
 from infra.layers import REPORT_LAYER_ZIP
+from infra.layers.runtime312 import HOW_TO_GET_PYTHON312, find_python312
 from tests.infra.conftest import Synthesized
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -150,38 +150,27 @@ def test_the_layers_pure_python_packages_import_from_the_layer_alone(
     assert result.returncode == 0, result.stderr
 
 
-def python_3_12() -> str | None:
-    """A CPython 3.12 interpreter that runs (``python3.12`` on PATH or a pyenv install), or None."""
-    candidates = [
-        shutil.which("python3.12"),
-        *sorted(map(str, Path.home().glob(".pyenv/versions/3.12*/bin/python3.12"))),
-    ]
-    for candidate in filter(None, candidates):
-        probe = subprocess.run(
-            [candidate, "-c", "import sys; assert sys.version_info[:2] == (3, 12)"],
-            capture_output=True,
-            timeout=60,
-        )
-        if probe.returncode == 0:
-            return candidate
-    return None
+@pytest.fixture(scope="module")
+def python312() -> str:
+    """CPython 3.12 (``infra.layers.runtime312.find_python312``); none is a failure saying how to get one."""
+    if platform.machine() != "x86_64":
+        pytest.fail("the layer's binary wheels are manylinux x86_64: run this test on x86_64")
+    found = find_python312()
+    if found is None:
+        pytest.fail(HOW_TO_GET_PYTHON312)
+    return found
 
 
-PYTHON_3_12 = python_3_12() if platform.machine() == "x86_64" else None
 # gather and handler also need botocore, Powertools and pydantic (its compiled core): the runtime and the
 # Powertools layer provide those on AWS; here they exist only for this venv's Python 3.11.
 LAYER_ONLY_MODULES = ["report.curves", "report.examples", "report.figures", "report.labels", "report.model"]
 LAYER_ONLY_MODULES += ["report.page", "report.team"]
 
 
-@pytest.mark.skipif(
-    PYTHON_3_12 is None, reason="the binary wheels (cp312 manylinux x86_64) need CPython 3.12"
-)
 def test_the_report_modules_import_and_draw_under_the_deployed_runtime(
-    layer: zipfile.ZipFile, tmp_path: Path
+    layer: zipfile.ZipFile, tmp_path: Path, python312: str
 ) -> None:
     # given the layer extracted as Lambda does and the function's code, under CPython 3.12 without site-packages
-    assert PYTHON_3_12 is not None
     layer.extractall(tmp_path)
     script = (
         "import importlib, io, sys\n"
@@ -198,7 +187,7 @@ def test_the_report_modules_import_and_draw_under_the_deployed_runtime(
     )
     # when the report's modules are imported and a figure is drawn with the layer's matplotlib (Agg)
     result = subprocess.run(
-        [PYTHON_3_12, "-I", "-S", "-c", script, *LAYER_ONLY_MODULES],
+        [python312, "-I", "-S", "-c", script, *LAYER_ONLY_MODULES],
         capture_output=True,
         text=True,
         timeout=300,

@@ -78,3 +78,15 @@ def test_built_layer_fits_lambda_with_powertools() -> None:
     assert not any("/tests/" in name or name.endswith(".pyc") for name in names)
     assert any(re.search(r"cpython-312-x86_64-linux-gnu\.so$", name) for name in names)
     assert unzipped_size(path) + POWERTOOLS_AND_CODE_ALLOWANCE < LAMBDA_UNZIPPED_LIMIT_BYTES
+
+
+def test_the_import_tests_runtime_packages_are_the_functions_pins() -> None:
+    # given the packages the 3.12 import test installs (runtime SDK and Powertools) and the functions' pins
+    def exact(path: Path) -> dict[str, str]:
+        found = re.findall(r"^([A-Za-z0-9_.\-]+(?:\[[a-z,]+\])?)==([^\s#]+)", path.read_text(), flags=re.M)
+        return {name.lower(): version for name, version in found}
+
+    runtime = exact(ROOT / "infra" / "layers" / "runtime-requirements.txt")
+    functions = exact(ROOT / "requirements.txt")
+    # when compared / then each runtime pin is the one the functions are developed and tested with
+    assert runtime and {name: functions.get(name) for name in runtime} == runtime
