@@ -34,7 +34,7 @@ import datetime as dt
 import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .consolidation import (
@@ -352,6 +352,198 @@ def _fit(item: Mapping[str, Any], size: tuple[int, int]) -> dict[str, Any]:
     }
 
 
+@dataclass
+class _Objects:
+    """Every object's answers, ordered by submission (then worker) and validated (``normalized``, same
+    order; box answers are refitted to the image size when consolidated), and which objects are labeled."""
+
+    ordered: dict[int, list[WorkerAnswer]]
+    normalized: dict[int, list[dict[str, Any]]]
+    labeled: list[int]
+    unlabeled: list[int]
+
+    def workers(self, index: int) -> int:
+        """How many distinct workers answered object ``index``."""
+        return len({answer.worker_id for answer in self.ordered[index]})
+
+
+@dataclass
+class _Consensus:
+    """The consolidated objects: their ``{<attr>, <attr>-metadata}`` content, their consolidated label
+    (:class:`ConsolidatedClass` or merged boxes, for the statistics) and, for boxes, the image size."""
+
+    contents: dict[int, dict[str, Any]] = field(default_factory=dict)
+    labels: dict[int, Any] = field(default_factory=dict)
+    sizes: dict[int, tuple[int, int]] = field(default_factory=dict)
+
+
+def _check_inputs(
+    job: JobInfo, lines: Sequence[Mapping[str, Any]], answers: Mapping[int, Any], workers_per_object: int
+) -> None:
+    """ValueError for a job :func:`build_output` cannot write: no workers, no classes, stray answers."""
+    if workers_per_object < 1:
+        raise ValueError("workers_per_object must be >= 1")
+    if not job.class_names:
+        raise ValueError("the job has no class names")
+    for index in answers:
+        if not 0 <= index < len(lines):
+            raise ValueError(f"answers for object {index}, but the manifest has {len(lines)} lines")
+
+
+def _collect(
+    job: JobInfo, count: int, answers: Mapping[int, Sequence[WorkerAnswer]], workers_per_object: int
+) -> _Objects:
+    """Order and validate the answers of objects ``0..count-1``; labeled: ``workers_per_object`` workers."""
+    ordered = {
+        index: sorted(answers.get(index, ()), key=lambda a: (a.submitted_at, a.worker_id))
+        for index in range(count)
+    }
+    normalized = {index: _validated(job, index, items) for index, items in ordered.items()}
+    objects = _Objects(ordered, normalized, [], [])
+    objects.labeled = [i for i in range(count) if objects.workers(i) >= workers_per_object]
+    objects.unlabeled = [i for i in range(count) if i not in set(objects.labeled)]
+    return objects
+
+
+def _consolidate_classes(job: JobInfo, objects: _Objects, date: str) -> _Consensus:
+    """Majority labels of the labeled objects, and their classification content."""
+    result = consolidate_classes(
+        [
+            [
+                ClassAnswer(a.worker_id, n["label"])
+                for a, n in zip(objects.ordered[i], objects.normalized[i], strict=True)
+            ]
+            for i in objects.labeled
+        ],
+        len(job.class_names),
+    )
+    consensus = _Consensus()
+    for index, label in zip(objects.labeled, result.labels, strict=True):
+        assert label is not None  # every labeled object has answers
+        consensus.labels[index] = label
+        consensus.contents[index] = classification_content(
+            job.label_attribute,
+            job.class_names,
+            label.label,
+            label.confidence,
+            job.job_name,
+            date,
+            human=True,
+        )
+    return consensus
+
+
+def _consolidate_boxes(
+    job: JobInfo, objects: _Objects, date: str, image_sizes: Mapping[int, tuple[int, int]]
+) -> _Consensus:
+    """Merged boxes of the labeled objects at each image's size (their answers refitted to it in
+    ``objects.normalized``), and their detection content."""
+    consensus = _Consensus()
+    for index in objects.labeled:
+        consensus.sizes[index] = _image_size(objects.normalized[index], image_sizes.get(index))
+        objects.normalized[index] = [_fit(item, consensus.sizes[index]) for item in objects.normalized[index]]
+    boxes = consolidate_boxes(
+        [
+            [
+                BoxAnswer(a.worker_id, tuple(Box(**box) for box in n["boxes"]))
+                for a, n in zip(objects.ordered[i], objects.normalized[i], strict=True)
+            ]
+            for i in objects.labeled
+        ],
+        len(job.class_names),
+    )
+    for index, merged in zip(objects.labeled, boxes.images, strict=True):
+        consensus.labels[index] = merged
+        width, height = consensus.sizes[index]
+        consensus.contents[index] = detection_content(
+            job.label_attribute,
+            job.class_names,
+            (width, height, DEFAULT_DEPTH),
+            [(item.box, item.confidence) for item in merged],
+            job.job_name,
+            date,
+            human=True,
+        )
+    return consensus
+
+
+def _response_entries(
+    job: JobInfo, objects: _Objects, consensus: _Consensus, index: int
+) -> list[ResponseEntry]:
+    """The worker-response entries of labeled object ``index``, answers in Ground Truth's format."""
+    boxes = task_spec(job.task_type).boxes
+    entries = []
+    for answer, item in zip(objects.ordered[index], objects.normalized[index], strict=True):
+        if not boxes:
+            content = classification_answer_content(job.class_names, item["label"])
+        else:
+            drawn = [Box(**box) for box in item["boxes"]]
+            content = detection_answer_content(job.class_names, drawn, *consensus.sizes[index])
+        where = f"object {index}, worker {answer.worker_id}"
+        entries.append(
+            ResponseEntry(
+                answer.worker_id,
+                answer.worker_id,
+                content,
+                parse_time(answer.accepted_at, f"{where}: accepted_at"),
+                parse_time(answer.submitted_at, f"{where}: submitted_at"),
+                answer.seconds,
+            )
+        )
+    return entries
+
+
+def _annotation_files(
+    job: JobInfo, objects: _Objects, consensus: _Consensus, prefix: str, now: dt.datetime
+) -> dict[str, bytes]:
+    """Iteration 1's worker-response files (one per labeled object) and consolidation response."""
+    files: dict[str, bytes] = {}
+    for index in objects.labeled:
+        entries = _response_entries(job, objects, consensus, index)
+        last = max(entry.submitted_at for entry in entries)
+        files[prefix + worker_response_key(1, index, last)] = json_bytes(
+            worker_response(entries, job.identity_issuer)
+        )
+    if objects.labeled:
+        files[prefix + consolidation_response_key(1, now)] = json_bytes(
+            consolidation_response([(index, consensus.contents[index]) for index in objects.labeled])
+        )
+    return files
+
+
+def _output_lines(
+    job: JobInfo,
+    lines: Sequence[Mapping[str, Any]],
+    objects: _Objects,
+    consensus: _Consensus,
+    workers_per_object: int,
+    date: str,
+) -> list[dict[str, Any]]:
+    """The output manifest: each input line with its consolidated label, or failure metadata."""
+    output_lines = []
+    for index, line in enumerate(lines):
+        failure = failure_metadata(
+            job.task_type,
+            f"ClientError: {objects.workers(index)} of {workers_per_object} answers "
+            "when the labeling job closed",
+            job.job_name,
+            date,
+        )
+        output_lines.append(output_line(line, job.label_attribute, consensus.contents.get(index), failure))
+    return output_lines
+
+
+def _team(job: JobInfo, objects: _Objects, consensus: _Consensus) -> dict[str, Any]:
+    """The team statistics of every answer, labeled objects or not."""
+    # Statistics read the normalized answers (boxes clipped like the consolidated ones).
+    checked = [
+        replace(answer, answer=item)
+        for index in sorted(objects.ordered)
+        for answer, item in zip(objects.ordered[index], objects.normalized[index], strict=True)
+    ]
+    return team_statistics(job.task_type, job.class_names, checked, consensus.labels)
+
+
 def build_output(
     job: JobInfo,
     lines: Sequence[Mapping[str, Any]],
@@ -370,118 +562,24 @@ def build_output(
     an answer drawn at another size has its boxes clipped to it.
     """
     spec = task_spec(job.task_type)
-    if workers_per_object < 1:
-        raise ValueError("workers_per_object must be >= 1")
-    if not job.class_names:
-        raise ValueError("the job has no class names")
-    for index in answers:
-        if not 0 <= index < len(lines):
-            raise ValueError(f"answers for object {index}, but the manifest has {len(lines)} lines")
-    ordered = {
-        index: sorted(answers.get(index, ()), key=lambda a: (a.submitted_at, a.worker_id))
-        for index in range(len(lines))
-    }
-    normalized = {index: _validated(job, index, items) for index, items in ordered.items()}
-    labeled = [i for i in range(len(lines)) if len({a.worker_id for a in ordered[i]}) >= workers_per_object]
-    unlabeled = [i for i in range(len(lines)) if i not in set(labeled)]
-
+    _check_inputs(job, lines, answers, workers_per_object)
+    objects = _collect(job, len(lines), answers, workers_per_object)
     bucket, prefix = job_prefix(job.output_path, job.job_name)
     date = creation_date(now)
-    attribute, names = job.label_attribute, job.class_names
-    contents: dict[int, dict[str, Any]] = {}
-    sizes: dict[int, tuple[int, int]] = {}
-    consensus: dict[int, Any] = {}
-    if not spec.boxes:
-        result = consolidate_classes(
-            [
-                [ClassAnswer(a.worker_id, n["label"]) for a, n in zip(ordered[i], normalized[i], strict=True)]
-                for i in labeled
-            ],
-            len(names),
-        )
-        for index, label in zip(labeled, result.labels, strict=True):
-            assert label is not None  # every labeled object has answers
-            consensus[index] = label
-            contents[index] = classification_content(
-                attribute, names, label.label, label.confidence, job.job_name, date, human=True
-            )
+    if spec.boxes:
+        consensus = _consolidate_boxes(job, objects, date, image_sizes or {})
     else:
-        for index in labeled:
-            sizes[index] = _image_size(normalized[index], (image_sizes or {}).get(index))
-            normalized[index] = [_fit(item, sizes[index]) for item in normalized[index]]
-        boxes = consolidate_boxes(
-            [
-                [
-                    BoxAnswer(a.worker_id, tuple(Box(**box) for box in n["boxes"]))
-                    for a, n in zip(ordered[i], normalized[i], strict=True)
-                ]
-                for i in labeled
-            ],
-            len(names),
-        )
-        for index, merged in zip(labeled, boxes.images, strict=True):
-            consensus[index] = merged
-            width, height = sizes[index]
-            contents[index] = detection_content(
-                attribute,
-                names,
-                (width, height, DEFAULT_DEPTH),
-                [(item.box, item.confidence) for item in merged],
-                job.job_name,
-                date,
-                human=True,
-            )
+        consensus = _consolidate_classes(job, objects, date)
 
-    files: dict[str, bytes] = {}
-    for index in labeled:
-        entries = []
-        for answer, item in zip(ordered[index], normalized[index], strict=True):
-            if not spec.boxes:
-                content = classification_answer_content(names, item["label"])
-            else:
-                drawn = [Box(**box) for box in item["boxes"]]
-                content = detection_answer_content(names, drawn, *sizes[index])
-            entries.append(
-                ResponseEntry(
-                    answer.worker_id,
-                    answer.worker_id,
-                    content,
-                    parse_time(answer.accepted_at, f"object {index}, worker {answer.worker_id}: accepted_at"),
-                    parse_time(
-                        answer.submitted_at, f"object {index}, worker {answer.worker_id}: submitted_at"
-                    ),
-                    answer.seconds,
-                )
-            )
-        last = max(entry.submitted_at for entry in entries)
-        files[prefix + worker_response_key(1, index, last)] = json_bytes(
-            worker_response(entries, job.identity_issuer)
-        )
-    if labeled:
-        files[prefix + consolidation_response_key(1, now)] = json_bytes(
-            consolidation_response([(index, contents[index]) for index in labeled])
-        )
-    output_lines = []
-    for index, line in enumerate(lines):
-        failure = failure_metadata(
-            job.task_type,
-            f"ClientError: {len({a.worker_id for a in ordered[index]})} of {workers_per_object} answers "
-            "when the labeling job closed",
-            job.job_name,
-            date,
-        )
-        output_lines.append(output_line(line, attribute, contents.get(index), failure))
-    files[prefix + OUTPUT_MANIFEST_KEY] = manifest_bytes(output_lines)
-    if unlabeled:
-        files[prefix + UNLABELED_MANIFEST_KEY] = manifest_bytes([lines[index] for index in unlabeled])
-    # Statistics read the normalized answers (boxes clipped like the consolidated ones).
-    checked = [
-        replace(answer, answer=item)
-        for index in range(len(lines))
-        for answer, item in zip(ordered[index], normalized[index], strict=True)
-    ]
-    team = team_statistics(job.task_type, names, checked, consensus)
+    files = _annotation_files(job, objects, consensus, prefix, now)
+    files[prefix + OUTPUT_MANIFEST_KEY] = manifest_bytes(
+        _output_lines(job, lines, objects, consensus, workers_per_object, date)
+    )
+    if objects.unlabeled:
+        files[prefix + UNLABELED_MANIFEST_KEY] = manifest_bytes([lines[index] for index in objects.unlabeled])
+    team = _team(job, objects, consensus)
     files[prefix + TEAM_STATS_KEY] = json_bytes(team)
+    labeled, unlabeled = objects.labeled, objects.unlabeled
     counters = {
         "TotalLabeled": len(labeled),
         "HumanLabeled": len(labeled),

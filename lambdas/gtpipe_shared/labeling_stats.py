@@ -29,6 +29,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .consolidation import Box, ConsolidatedBox, ConsolidatedClass, match_boxes
@@ -79,6 +80,109 @@ def _boxes(answer: Mapping[str, Any]) -> list[Box]:
     ]
 
 
+@dataclass
+class _Tally:
+    """Running sums per worker and per class, filled by :func:`_tally_answers` and the ``_judge_*`` steps."""
+
+    class_count: int
+    usernames: dict[str, str] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    agreed: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    judged: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    class_agreed: list[int] = field(init=False)
+    class_judged: list[int] = field(init=False)
+    class_objects: list[int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.class_agreed = [0] * self.class_count
+        self.class_judged = [0] * self.class_count
+        self.class_objects = [0] * self.class_count
+
+
+def _tally_answers(tally: _Tally, answers: Sequence[AnswerRecord]) -> dict[int, list[AnswerRecord]]:
+    """Count every answer and its seconds per worker; the answers grouped by object index."""
+    by_object: dict[int, list[AnswerRecord]] = defaultdict(list)
+    for record in answers:
+        tally.usernames.setdefault(record.worker_id, record.username)
+        tally.counts[record.worker_id] += 1
+        tally.seconds[record.worker_id] += float(record.seconds)
+        by_object[record.index].append(record)
+    return by_object
+
+
+def _judge_class(tally: _Tally, label: ConsolidatedClass, records: Sequence[AnswerRecord]) -> None:
+    """One consolidated classification object: each answer agrees when it gave the consolidated label."""
+    tally.class_objects[label.label] += 1
+    for record in records:
+        same = int(record.answer.get("label") == label.label)
+        tally.agreed[record.worker_id] += same
+        tally.judged[record.worker_id] += 1
+        tally.class_agreed[label.label] += same
+        tally.class_judged[label.label] += 1
+
+
+def _judge_boxes(tally: _Tally, label: Sequence[ConsolidatedBox], records: Sequence[AnswerRecord]) -> None:
+    """One consolidated image: a drawn box agrees when it matches a merged box of its class one-to-one."""
+    merged = [item.box for item in label]
+    for box in merged:
+        tally.class_objects[box.class_id] += 1
+    for record in records:
+        drawn = _boxes(record.answer)
+        matches = match_boxes(drawn, merged, iou_threshold=MATCH_IOU)
+        hits = {j for i, j, _ in matches if drawn[i].class_id == merged[j].class_id}
+        tally.agreed[record.worker_id] += len(hits)
+        tally.judged[record.worker_id] += len(drawn)
+        for j, box in enumerate(merged):
+            tally.class_judged[box.class_id] += 1
+            tally.class_agreed[box.class_id] += j in hits
+
+
+def _worker_rows(tally: _Tally) -> list[dict[str, Any]]:
+    """The ``workers`` rows: most answers first, then user name (then worker id, for a total order)."""
+    counts, usernames = tally.counts, tally.usernames
+    return [
+        {
+            "worker_id": worker,
+            "username": usernames[worker],
+            "answers": counts[worker],
+            "mean_seconds": round(tally.seconds[worker] / counts[worker], 2),
+            "agreement": _share(tally.agreed[worker], tally.judged[worker]),
+        }
+        for worker in sorted(counts, key=lambda w: (-counts[w], usernames[w], w))
+    ]
+
+
+def _class_rows(tally: _Tally, class_names: Sequence[str]) -> list[dict[str, Any]]:
+    """The ``classes`` rows, in class-id order."""
+    return [
+        {
+            "class_name": name,
+            "objects": tally.class_objects[c],
+            "agreement": _share(tally.class_agreed[c], tally.class_judged[c]),
+        }
+        for c, name in enumerate(class_names)
+    ]
+
+
+def _throughput(tally: _Tally, answers: Sequence[AnswerRecord], objects: int) -> dict[str, Any]:
+    """The job-wide counts, times and rates (every key of the result but ``workers`` and ``classes``)."""
+    started = min((_time(record.accepted_at) for record in answers), default=None)
+    finished = max((_time(record.submitted_at) for record in answers), default=None)
+    active = max((finished - started).total_seconds(), 0.0) if started and finished else 0.0
+    total_seconds = sum(tally.seconds.values())
+    return {
+        "answers": len(answers),
+        "objects": objects,
+        "started_at": _iso(started) if started else None,
+        "finished_at": _iso(finished) if finished else None,
+        "active_seconds": round(active, 2),
+        "answers_per_hour": round(len(answers) * 3600 / active, 1) if active else None,
+        "objects_per_hour": round(objects * 3600 / active, 1) if active else None,
+        "mean_seconds_per_task": round(total_seconds / len(answers), 2) if answers else None,
+    }
+
+
 def team_statistics(
     task_type: str,
     class_names: Sequence[str],
@@ -88,76 +192,16 @@ def team_statistics(
     """The team statistics (module docstring) of ``answers`` given the consolidated labels ``consensus``
     (object index -> :class:`ConsolidatedClass` for classification, the merged boxes for detection;
     objects missing from it were not consolidated)."""
-    usernames: dict[str, str] = {}
-    counts: dict[str, int] = defaultdict(int)
-    seconds: dict[str, float] = defaultdict(float)
-    agreed: dict[str, float] = defaultdict(float)
-    judged: dict[str, int] = defaultdict(int)
-    class_agreed = [0] * len(class_names)
-    class_judged = [0] * len(class_names)
-    class_objects = [0] * len(class_names)
-    by_object: dict[int, list[AnswerRecord]] = defaultdict(list)
-    for record in answers:
-        usernames.setdefault(record.worker_id, record.username)
-        counts[record.worker_id] += 1
-        seconds[record.worker_id] += float(record.seconds)
-        by_object[record.index].append(record)
-
+    tally = _Tally(len(class_names))
+    by_object = _tally_answers(tally, answers)
     for index, label in consensus.items():
         records = by_object.get(index, [])
         if isinstance(label, ConsolidatedClass):
-            class_objects[label.label] += 1
-            for record in records:
-                same = int(record.answer.get("label") == label.label)
-                agreed[record.worker_id] += same
-                judged[record.worker_id] += 1
-                class_agreed[label.label] += same
-                class_judged[label.label] += 1
-            continue
-        merged = [item.box for item in label]
-        for box in merged:
-            class_objects[box.class_id] += 1
-        for record in records:
-            drawn = _boxes(record.answer)
-            matches = match_boxes(drawn, merged, iou_threshold=MATCH_IOU)
-            hits = {j for i, j, _ in matches if drawn[i].class_id == merged[j].class_id}
-            agreed[record.worker_id] += len(hits)
-            judged[record.worker_id] += len(drawn)
-            for j, box in enumerate(merged):
-                class_judged[box.class_id] += 1
-                class_agreed[box.class_id] += j in hits
-
-    workers = [
-        {
-            "worker_id": worker,
-            "username": usernames[worker],
-            "answers": counts[worker],
-            "mean_seconds": round(seconds[worker] / counts[worker], 2),
-            "agreement": _share(agreed[worker], judged[worker]),
-        }
-        for worker in sorted(counts, key=lambda w: (-counts[w], usernames[w], w))
-    ]
-    classes = [
-        {
-            "class_name": name,
-            "objects": class_objects[c],
-            "agreement": _share(class_agreed[c], class_judged[c]),
-        }
-        for c, name in enumerate(class_names)
-    ]
-    started = min((_time(record.accepted_at) for record in answers), default=None)
-    finished = max((_time(record.submitted_at) for record in answers), default=None)
-    active = max((finished - started).total_seconds(), 0.0) if started and finished else 0.0
-    total_seconds = sum(seconds.values())
+            _judge_class(tally, label, records)
+        else:
+            _judge_boxes(tally, label, records)
     return {
-        "workers": workers,
-        "classes": classes,
-        "answers": len(answers),
-        "objects": len(consensus),
-        "started_at": _iso(started) if started else None,
-        "finished_at": _iso(finished) if finished else None,
-        "active_seconds": round(active, 2),
-        "answers_per_hour": round(len(answers) * 3600 / active, 1) if active else None,
-        "objects_per_hour": round(len(consensus) * 3600 / active, 1) if active else None,
-        "mean_seconds_per_task": round(total_seconds / len(answers), 2) if answers else None,
+        "workers": _worker_rows(tally),
+        "classes": _class_rows(tally, class_names),
+        **_throughput(tally, answers, len(consensus)),
     }
