@@ -8,6 +8,7 @@ one not in :data:`TASKS`, is refused with :class:`UnknownTaskType` naming the kn
 ==========================  ====================================  ====================================
 field                       ``image-classification``              ``object-detection``
 ==========================  ====================================  ====================================
+``title``                   ``Image classification``              ``Bounding boxes``
 ``label_type``              ``groundtruth/image-classification``  ``groundtruth/object-detection``
 ``boxes``                   False: a label is a class id          True: ``{"image_size", "annotations"}``
 ``pre_human_task_lambda``   ``PRE-ImageMultiClass``               ``PRE-BoundingBox``
@@ -43,6 +44,8 @@ class TaskSpec:
     """What one task type fixes, for every component (see the module docstring's table)."""
 
     task_type: TaskType
+    title: str
+    """How people see the task type (the labeling app's job list, ``GET /app/tasks.json`` of ``labeling_web``)."""
     label_type: str
     """The ``type`` Ground Truth writes in a label's ``-metadata`` (augmented manifests)."""
     boxes: bool
@@ -69,6 +72,7 @@ class TaskSpec:
 TASKS: dict[TaskType, TaskSpec] = {
     TaskType.IMAGE_CLASSIFICATION: TaskSpec(
         task_type=TaskType.IMAGE_CLASSIFICATION,
+        title="Image classification",
         label_type="groundtruth/image-classification",
         boxes=False,
         pre_human_task_lambda="PRE-ImageMultiClass",
@@ -79,6 +83,7 @@ TASKS: dict[TaskType, TaskSpec] = {
     ),
     TaskType.OBJECT_DETECTION: TaskSpec(
         task_type=TaskType.OBJECT_DETECTION,
+        title="Bounding boxes",
         label_type="groundtruth/object-detection",
         boxes=True,
         pre_human_task_lambda="PRE-BoundingBox",

@@ -2,7 +2,8 @@
 
 ``GET /`` answers index.html, ``GET /app/<name>`` the app's scripts and styles (whitelisted names from the
 bundled ``static/`` folder), ``GET /config.json`` where the app signs in (``USER_POOL_ID``,
-``USER_POOL_CLIENT_ID``, ``COGNITO_ENDPOINT``, ``AWS_REGION``). Everything else is a 404 JSON answer.
+``USER_POOL_CLIENT_ID``, ``COGNITO_ENDPOINT``, ``AWS_REGION``), ``GET /app/tasks.json`` what the app shows
+and does per task type (the task registry's title and ``boxes``). Everything else is a 404 JSON answer.
 Every answer carries a strict Content-Security-Policy, HSTS, nosniff and no-referrer (see ``pages``).
 """
 

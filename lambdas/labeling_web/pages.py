@@ -1,7 +1,9 @@
 """The labeling web app's routes, files and security headers: plain functions, no AWS calls.
 
-The app is three kinds of answer: ``GET /`` (index.html), ``GET /app/<name>`` (a whitelisted file bundled in
-``static/``) and ``GET /config.json`` (where the app signs in). Every answer carries the same security
+The app is four kinds of answer: ``GET /`` (index.html), ``GET /app/<name>`` (a whitelisted file bundled in
+``static/``), ``GET /config.json`` (where the app signs in) and ``GET /app/tasks.json`` (what the app needs
+to know per task type, from the task registry :mod:`gtpipe_shared.tasks`: the page names no task type; it
+is under ``app/`` because the API's routes are fixed at synth: ``/``, ``/config.json``, ``/app/{file+}``). Every answer carries the same security
 headers; the Content-Security-Policy allows scripts and styles from the app's own origin only, network
 calls to the app's origin (the labeling API, relative ``api/...``) and to Cognito, and images from any
 HTTPS origin (presigned S3 URLs) plus, on the local cloud, the local endpoint's origin.
@@ -16,10 +18,24 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from gtpipe_shared.tasks import TASKS
+
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 INDEX_FILE = "index.html"
 # The files `GET /app/<name>` serves, by exact name: nothing else in (or outside) static/ is reachable.
-APP_FILES = ("app.js", "auth.js", "api.js", "boxes.js", "shortcuts.js", "app.css")
+APP_FILES = (
+    "app.js",
+    "state.js",
+    "view.js",
+    "stage.js",
+    "labeling.js",
+    "signin.js",
+    "auth.js",
+    "api.js",
+    "boxes.js",
+    "shortcuts.js",
+    "app.css",
+)
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
@@ -28,6 +44,8 @@ CONTENT_TYPES = {
 }
 HSTS = "max-age=63072000; includeSubDomains"
 NO_STORE = "no-store"
+# `GET /app/tasks.json`: the task kinds, written from the task registry (no file: nothing to keep in step).
+TASKS_FILE = "tasks.json"
 # App files are not content-hashed, so browsers revalidate (ETag) instead of trusting a stale copy.
 REVALIDATE = "no-cache"
 
@@ -200,6 +218,12 @@ def serve_file(request: Request, file: StaticFile, settings: SiteSettings) -> di
     return response(200, file.body, file.content_type, settings, cache=REVALIDATE, extra=extra, head=head)
 
 
+def task_kinds() -> dict[str, dict[str, Any]]:
+    """The body of ``GET /app/tasks.json``: task type -> ``{"title", "boxes"}`` (:class:`TaskSpec` fields), for
+    every registered task type."""
+    return {spec.value: {"title": spec.title, "boxes": spec.boxes} for spec in TASKS.values()}
+
+
 def route(request: Request, files: dict[str, StaticFile], settings: SiteSettings) -> dict[str, Any]:
     """The answer to one request."""
     if request.method not in ("GET", "HEAD"):
@@ -221,6 +245,9 @@ def route(request: Request, files: dict[str, StaticFile], settings: SiteSettings
         return response(200, body, CONTENT_TYPES[".json"], settings, head=request.method == "HEAD")
     if path.startswith("/app/"):
         name = path[len("/app/") :]
+        if name == TASKS_FILE:
+            body = json.dumps(task_kinds())
+            return response(200, body, CONTENT_TYPES[".json"], settings, head=request.method == "HEAD")
         # Exact names only: "../", encoded separators and sub-folders never match the whitelist.
         if name in APP_FILES:
             return serve_file(request, files[name], settings)

@@ -1,0 +1,358 @@
+// Labeling: the job list, leasing tasks one after another, answering them (a class, or drawn boxes),
+// the boxes list and the keyboard. Built with DOM calls only (no innerHTML): service text stays text.
+
+import { ApiError, SignInRequired } from "./api.js";
+import { answerBoxes, BoxEditor, classColor } from "./boxes.js";
+import { classForKey, isTyping, shortcutFor } from "./shortcuts.js";
+import { showImage, zoom, ZOOM_STEP } from "./stage.js";
+import { $, drawsBoxes, state, taskKind } from "./state.js";
+import { busy, element, fail, say, show, startLeaseTimer, stopLeaseTimer } from "./view.js";
+
+function handleError(error, context) {
+  if (error instanceof SignInRequired) {
+    state.cognito.forget();
+    resetTask();
+    show("sign-in-view", "username");
+    fail("Your session ended; sign in again.");
+    return;
+  }
+  if (error instanceof ApiError && error.code === "NotALabeler") {
+    fail("Your account is not in the labeling team; ask your labeling admin to add you.");
+    return;
+  }
+  fail(`${context}: ${error.message || error}`);
+}
+
+// ---- jobs ----
+
+function jobSummary(job) {
+  const closes = job.expires_at ? new Date(job.expires_at * 1000).toLocaleString() : "";
+  const kind = taskKind(job.task_type);
+  const typeName = kind ? kind.title : job.task_type;
+  return `${typeName} · ${job.objects_done} / ${job.object_count} objects done · my answers: ${job.my_answers}` +
+    (closes ? ` · closes ${closes}` : "");
+}
+
+export async function loadJobs() {
+  try {
+    const data = await state.api.jobs();
+    state.jobs = (data && data.jobs) || [];
+  } catch (error) {
+    show("jobs-view");
+    handleError(error, "Could not load the jobs");
+    return;
+  }
+  const list = $("job-list");
+  list.replaceChildren(
+    ...state.jobs.map((job) => {
+      const button = element("button", { type: "button", className: "job-button", dataset: { job: job.job_name } }, [
+        element("span", { className: "job-title", text: job.title || job.job_name }),
+        element("span", { className: "job-meta", text: jobSummary(job) }),
+      ]);
+      button.addEventListener("click", () => startJob(job.job_name));
+      return element("li", {}, [button]);
+    }),
+  );
+  $("no-jobs").hidden = state.jobs.length > 0;
+  const first = list.querySelector("button");
+  show("jobs-view", first ? undefined : "refresh-jobs");
+  if (first) first.focus();
+}
+
+// ---- tasks ----
+
+/** True while the leased task is answered with boxes (its task kind draws boxes). */
+export function answersAreBoxes() {
+  return drawsBoxes(state.task);
+}
+
+export function resetTask() {
+  state.task = null;
+  stopLeaseTimer();
+  const image = $("task-image");
+  image.removeAttribute("src");
+  delete image.dataset.ready;
+}
+
+async function startJob(jobName) {
+  const job = state.jobs.find((candidate) => candidate.job_name === jobName);
+  if (!job) return;
+  if (!taskKind(job.task_type)) {
+    // The server's task registry names every task type a job can have: this page is older than it.
+    fail(`This app cannot label ${job.task_type} tasks; reload the page.`);
+    return;
+  }
+  state.job = job;
+  state.progress = { objects: job.object_count, objects_done: job.objects_done, my_answers: job.my_answers };
+  $("task-title").textContent = job.title || job.job_name;
+  $("instructions").textContent = job.instructions || "Label each image.";
+  buildClassButtons(job.class_names || [], drawsBoxes(job));
+  renderProgress();
+  await nextTask(true);
+}
+
+function buildClassButtons(classNames, detection) {
+  const buttons = classNames.map((name, index) => {
+    const key = shortcutFor(index);
+    const button = element(
+      "button",
+      {
+        type: "button",
+        className: "class-button",
+        dataset: { classIndex: String(index) },
+        ...(key ? { "aria-keyshortcuts": key, title: `${name} (key ${key})` } : { title: name }),
+        ...(detection ? { "aria-pressed": "false" } : {}),
+      },
+      [
+        ...(key ? [element("kbd", { className: "key", text: key })] : []),
+        ...(detection ? [element("span", { className: "swatch", "aria-hidden": "true" })] : []),
+        element("span", { className: "class-name", text: name }),
+      ],
+    );
+    if (detection) button.querySelector(".swatch").style.background = classColor(index);
+    button.addEventListener("click", () => chooseClass(index));
+    return button;
+  });
+  $("classes").replaceChildren(...buttons);
+  $("classes-hint").textContent = detection
+    ? "Pick a class, then drag on the image to draw a box. Click a box to select it; drag it to move it, drag its corners to resize. Keys: the class shortcuts (also change the selected box), + / − zoom, Esc deselects, Delete removes the selected box, Enter submits."
+    : "Click the class of the image, or press its key. The answer is sent at once.";
+  $("box-panel").hidden = !detection;
+  // Classification answers on the class click itself; only boxes need an explicit submit.
+  $("submit-task").hidden = !detection;
+  $("box-canvas").hidden = !detection;
+  state.editor = detection
+    ? state.editor || new BoxEditor($("box-canvas"), { onChange: renderBoxes, classNames })
+    : state.editor;
+  if (state.editor) state.editor.classNames = classNames;
+  if (detection) state.editor.currentClass = 0;
+  renderCurrentClass();
+}
+
+function renderCurrentClass() {
+  const detection = drawsBoxes(state.job);
+  if (!detection || !state.editor) return;
+  for (const button of document.querySelectorAll(".class-button")) {
+    button.setAttribute("aria-pressed", String(Number(button.dataset.classIndex) === state.editor.currentClass));
+  }
+}
+
+function renderProgress() {
+  const progress = state.progress || {};
+  $("progress").textContent =
+    `Objects done: ${progress.objects_done ?? 0} / ${progress.objects ?? 0} · My answers: ${progress.my_answers ?? 0}`;
+}
+
+async function nextTask(first = false) {
+  resetTask();
+  busy(true);
+  let data;
+  try {
+    data = await state.api.lease(state.job.job_name);
+  } catch (error) {
+    busy(false);
+    if (jobClosed(error)) {
+      showDone("the job takes no more answers");
+      return;
+    }
+    show("jobs-view");
+    handleError(error, "Could not get a task");
+    return;
+  }
+  busy(false);
+  if (!data || !data.task) {
+    showDone(data && data.reason);
+    return;
+  }
+  state.task = data.task;
+  show("task-view");
+  await showImage(data.task.image_url);
+  startLeaseTimer();
+  if (first) $("task-title").focus();
+}
+
+// The job is complete, closed or gone: nothing is wrong, there is just nothing more to do in it.
+function jobClosed(error) {
+  return error instanceof ApiError && ["JobNotOpen", "JobExpired", "UnknownJob"].includes(error.code);
+}
+
+function showDone(reason) {
+  $("done-reason").textContent = reason
+    ? `There are no more tasks for you in this job (${reason}). Thank you!`
+    : "There are no more tasks for you in this job. Thank you!";
+  show("done", "done");
+  say("Nothing left to label in this job.");
+}
+
+// ---- answers ----
+
+function chooseClass(index) {
+  if (!state.task || state.busy) return;
+  if (answersAreBoxes()) {
+    state.editor.setCurrentClass(index);
+    renderCurrentClass();
+    const name = state.job.class_names[index];
+    say(state.editor.selected >= 0 ? `Box ${state.editor.selected + 1} is now ${name}.` : `Drawing ${name}.`);
+    return;
+  }
+  submit({ label: index });
+}
+
+function currentAnswer() {
+  if (!answersAreBoxes()) return null;
+  const { width, height } = state.natural;
+  return { boxes: answerBoxes(state.editor.boxes, width, height), image_size: { width, height } };
+}
+
+export async function submit(answer) {
+  if (!state.task || state.busy) return;
+  const body = answer || currentAnswer();
+  if (!body) return;
+  const seconds = Math.round((performance.now() - state.shownAt) / 100) / 10;
+  const task = state.task;
+  busy(true);
+  try {
+    const data = await state.api.answer(task.job_name, task.index, { lease_id: task.lease_id, answer: body, seconds });
+    if (data && data.progress) state.progress = data.progress;
+    renderProgress();
+    say(body.boxes ? `Sent ${body.boxes.length} box(es).` : `Sent ${state.job.class_names[body.label]}.`);
+  } catch (error) {
+    busy(false);
+    if (jobClosed(error)) {
+      showDone("the job closed before this answer was saved");
+      return;
+    }
+    if (error instanceof ApiError && error.status === 409) {
+      say("This task's lease was lost (its time ran out); loading the next task.");
+      await nextTask();
+      return;
+    }
+    handleError(error, "The answer was not saved");
+    return;
+  }
+  busy(false);
+  const progress = state.progress || {};
+  if (progress.objects && progress.objects_done >= progress.objects) {
+    // Every object has all its answers: the job is complete, there is nothing left to lease.
+    showDone("every object has all its answers");
+    return;
+  }
+  await nextTask();
+}
+
+export async function releaseCurrent(skip = false) {
+  const task = state.task;
+  if (!task) return;
+  state.task = null;
+  try {
+    await state.api.release(task.job_name, task.index, task.lease_id, skip);
+  } catch (error) {
+    // The lease runs out by itself; a failed release only delays the task for others.
+    if (!(error instanceof ApiError && error.status === 409)) console.warn("release failed", error);
+  }
+}
+
+export async function skip() {
+  if (!state.task || state.busy) return;
+  busy(true);
+  await releaseCurrent(true);
+  busy(false);
+  say("Skipped.");
+  await nextTask();
+}
+
+export async function backToJobs() {
+  await releaseCurrent();
+  resetTask();
+  await loadJobs();
+}
+
+// ---- boxes list ----
+
+function renderBoxes() {
+  const editor = state.editor;
+  if (!editor || !state.job) return;
+  const classNames = state.job.class_names || [];
+  const items = editor.boxes.map((box, index) => {
+    const selected = index === editor.selected;
+    const selectButton = element("button", {
+      type: "button",
+      className: "box-select",
+      "aria-pressed": String(selected),
+      text: `Box ${index + 1}: ${Math.round(box.left)}, ${Math.round(box.top)}, ${Math.round(box.width)} × ${Math.round(box.height)}`,
+    });
+    selectButton.addEventListener("click", () => {
+      editor.select(index);
+      $("box-canvas").focus();
+    });
+    const selectId = `box-class-${index}`;
+    const classSelect = element(
+      "select",
+      { id: selectId },
+      classNames.map((name, classId) => {
+        const option = element("option", { value: String(classId), text: name });
+        option.selected = classId === box.class_id;
+        return option;
+      }),
+    );
+    classSelect.addEventListener("change", () => editor.setBoxClass(index, Number(classSelect.value)));
+    const deleteButton = element("button", { type: "button", className: "box-delete secondary", text: "Delete", "aria-label": `Delete box ${index + 1}` });
+    deleteButton.addEventListener("click", () => {
+      editor.deleteBox(index);
+      say(`Box ${index + 1} deleted.`);
+      $("box-canvas").focus();
+    });
+    const swatch = element("span", { className: "swatch", "aria-hidden": "true" });
+    swatch.style.background = classColor(box.class_id);
+    return element("li", { className: selected ? "box-item selected" : "box-item", dataset: { boxIndex: String(index) } }, [
+      swatch,
+      selectButton,
+      element("label", { for: selectId, className: "visually-hidden", text: `Class of box ${index + 1}` }),
+      classSelect,
+      deleteButton,
+    ]);
+  });
+  $("box-list").replaceChildren(...items);
+  $("box-count").textContent = `(${editor.boxes.length})`;
+  $("delete-box").disabled = editor.selected < 0;
+  $("submit-task").textContent = editor.boxes.length ? `Submit ${editor.boxes.length} box(es)` : "Submit: no objects";
+  if (editor.selected >= 0 && editor.boxes[editor.selected].class_id !== editor.currentClass) {
+    editor.currentClass = editor.boxes[editor.selected].class_id;
+  }
+  renderCurrentClass();
+}
+
+// ---- keyboard ----
+
+export function keyDown(event) {
+  if (isTyping(event) || $("task-view").hidden || !state.task) return;
+  const classCount = (state.job && state.job.class_names.length) || 0;
+  const index = classForKey(event.key, classCount);
+  if (index >= 0) {
+    event.preventDefault();
+    const button = document.querySelector(`.class-button[data-class-index="${index}"]`);
+    if (button && !answersAreBoxes()) button.focus();
+    chooseClass(index);
+    return;
+  }
+  if (event.key === "+" || event.key === "=") {
+    event.preventDefault();
+    zoom(ZOOM_STEP);
+  } else if (event.key === "-" || event.key === "_") {
+    event.preventDefault();
+    zoom(1 / ZOOM_STEP);
+  } else if (answersAreBoxes() && (event.key === "Delete" || event.key === "Backspace")) {
+    event.preventDefault();
+    const number = state.editor.selected + 1;
+    if (state.editor.deleteSelected()) say(`Box ${number} deleted.`);
+  } else if (answersAreBoxes() && event.key === "Escape") {
+    state.editor.select(-1);
+  } else if (answersAreBoxes() && event.key === "Enter") {
+    // Enter on a focused button already clicks it; only elsewhere does Enter mean "submit".
+    const tag = (event.target && event.target.tagName) || "";
+    if (tag !== "BUTTON" && tag !== "A" && tag !== "SUMMARY") {
+      event.preventDefault();
+      submit();
+    }
+  }
+}

@@ -1,0 +1,32 @@
+// The page's shared state and its task kinds: every module of the app reads and changes this one object.
+
+export const $ = (id) => document.getElementById(id);
+
+export const state = {
+  cognito: null,
+  api: null,
+  challenge: null,
+  jobs: [],
+  job: null, // the job being labeled (from the job list)
+  task: null, // the leased task
+  progress: null, // {objects, objects_done, my_answers}
+  shownAt: 0, // performance.now() when the task's image appeared
+  zoom: 1,
+  natural: { width: 0, height: 0 },
+  editor: null,
+  busy: false,
+  leaseTimer: 0,
+  leaseWarned: false,
+  tasks: {}, // task type -> {title, boxes}: GET app/tasks.json, the server's task registry
+};
+
+/** How the page shows `taskType` ({title, boxes}, from the server's task registry), or null when unknown. */
+export function taskKind(taskType) {
+  return state.tasks[taskType] || null;
+}
+
+/** True when `item` (a job or a task) is of a task type whose answers are boxes drawn on the image. */
+export function drawsBoxes(item) {
+  const kind = item ? taskKind(item.task_type) : null;
+  return Boolean(kind && kind.boxes);
+}
