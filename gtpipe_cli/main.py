@@ -102,32 +102,7 @@ def build_parser() -> Parser:
         return sub
 
     sub = command("submit", "upload images (optional) and drop a manifest under incoming/: starts a run")
-    sub.add_argument("manifest", type=Path, help="JSON Lines manifest (.manifest or .jsonl)")
-    sub.add_argument(
-        "--images",
-        type=Path,
-        help="folder to upload to images/<name>/; local source-refs (paths in it) are rewritten in the "
-        "uploaded copy of the manifest",
-    )
-    sub.add_argument("--images-name", help="<name> of images/<name>/ (default: the folder's name)")
-    sub.add_argument("--key", help="object name under incoming/ (default: the manifest's file name)")
-    sub.add_argument("--follow", action="store_true", help="follow the run afterwards (exit code as follow)")
-    sub.add_argument(
-        "--reference-answers",
-        type=Path,
-        metavar="FILE",
-        help="local cloud only: JSON Lines answers for its simulated labelers ({source-ref, label} or "
-        "{source-ref, image_size, annotations}; refs may be paths in --images), added to "
-        "WorkforceReferenceLabels before the run starts",
-    )
-    sub.add_argument("-q", "--quiet", action="store_true", help="print only the run id")
-    sub.epilog = (
-        "On the local cloud nobody labels: simulated labelers answer from reference answers. Images of "
-        "your own that are unlabeled need them (--reference-answers FILE): without them, ground-truth "
-        "labeling fails the run, and builtin labeling releases their tasks and leaves the job open for "
-        "its lifetime (10 days by default). A labeled (augmented) manifest needs none."
-    )
-    follow_options(sub)
+    submit_options(sub)
 
     sub = command("runs", "table of recent runs from the runs ledger (* marks the run whose model serves)")
     sub.add_argument("--limit", type=positive_int, default=20, help="how many (default 20)")
@@ -155,6 +130,42 @@ def build_parser() -> Parser:
         "preflight before cdk deploy and before a run: region, API Gateway CloudWatch role, Ground Truth "
         "workforce, instance quotas, instance storage vs. KMS, Powertools layer; exit 7 on a blocker",
     )
+    doctor_options(sub)
+    return parser
+
+
+def submit_options(sub: argparse.ArgumentParser) -> None:
+    """Arguments and options of ``submit`` (its ``--follow`` ones included)."""
+    sub.add_argument("manifest", type=Path, help="JSON Lines manifest (.manifest or .jsonl)")
+    sub.add_argument(
+        "--images",
+        type=Path,
+        help="folder to upload to images/<name>/; local source-refs (paths in it) are rewritten in the "
+        "uploaded copy of the manifest",
+    )
+    sub.add_argument("--images-name", help="<name> of images/<name>/ (default: the folder's name)")
+    sub.add_argument("--key", help="object name under incoming/ (default: the manifest's file name)")
+    sub.add_argument("--follow", action="store_true", help="follow the run afterwards (exit code as follow)")
+    sub.add_argument(
+        "--reference-answers",
+        type=Path,
+        metavar="FILE",
+        help="local cloud only: JSON Lines answers for its simulated labelers ({source-ref, label} or "
+        "{source-ref, image_size, annotations}; refs may be paths in --images), added to "
+        "WorkforceReferenceLabels before the run starts",
+    )
+    sub.add_argument("-q", "--quiet", action="store_true", help="print only the run id")
+    sub.epilog = (
+        "On the local cloud nobody labels: simulated labelers answer from reference answers. Images of "
+        "your own that are unlabeled need them (--reference-answers FILE): without them, ground-truth "
+        "labeling fails the run, and builtin labeling releases their tasks and leaves the job open for "
+        "its lifetime (10 days by default). A labeled (augmented) manifest needs none."
+    )
+    follow_options(sub)
+
+
+def doctor_options(sub: argparse.ArgumentParser) -> None:
+    """Options of ``doctor``: where the context comes from, as for ``cdk deploy``."""
     sub.add_argument(
         "--cdk-json",
         type=Path,
@@ -169,7 +180,6 @@ def build_parser() -> Parser:
         metavar="KEY=VALUE",
         help="context override as for cdk deploy -c (repeatable), e.g. -c gtpipe:training='{...}'",
     )
-    return parser
 
 
 def follow_options(parser: argparse.ArgumentParser) -> None:
