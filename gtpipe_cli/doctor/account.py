@@ -6,10 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-)
+from botocore.exceptions import BotoCoreError, ClientError
+from gtpipe_shared.tasks import TASKS
 
 from gtpipe_cli.doctor.results import CheckResult, cannot_check, error_code, uncheckable
 
@@ -39,12 +37,12 @@ def check_region(region: str, supported: Mapping[str, Mapping[str, str]]) -> Che
     deploy."""
     accounts = supported.get(region)
     if accounts:
+        algorithms = "/".join(spec.algorithm for spec in TASKS.values())
         return CheckResult(
             "OK",
             "region",
             f"{region}: Ground Truth Lambdas (account {accounts.get('GroundTruthLambdaAccount')}) and the "
-            f"image-classification/object-detection images (account {accounts.get('AlgorithmAccount')}) "
-            "are mapped",
+            f"{algorithms} images (account {accounts.get('AlgorithmAccount')}) are mapped",
         )
     return CheckResult(
         "FAIL",

@@ -265,7 +265,7 @@ def manifest_bytes(lines: Sequence[Mapping[str, Any]]) -> bytes:
 class JobInfo:
     """What :func:`build_output` needs to know about a labeling job.
 
-    ``task_type``: ``image-classification`` or ``object-detection``; ``class_names`` in class-id order;
+    ``task_type``: a :class:`~gtpipe_shared.tasks.TaskType` value; ``class_names`` in class-id order;
     ``output_path``: ``s3://bucket/prefix/`` (the job writes under ``<output_path><job_name>/``);
     ``identity_issuer``: the workers' identity provider in worker responses (the Cognito user pool URL).
     """
