@@ -1,6 +1,6 @@
 // Signing in: the password, new-password and authenticator-code steps, and signing out.
 
-import { signInMessage, passwordProblems } from "./auth.js";
+import { passwordProblems, signInMessage } from "./auth.js";
 import { loadJobs, releaseCurrent, resetTask } from "./labeling.js";
 import { $, state } from "./state.js";
 import { busy, fail, say, show } from "./view.js";
