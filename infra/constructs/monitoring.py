@@ -10,7 +10,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from infra.constructs.pipeline import ENDPOINT_VARIANT_NAME
+from infra.constructs.execution_config import ENDPOINT_VARIANT_NAME
 
 
 def endpoint_alarm_names(stack_prefix: str) -> list[str]:
