@@ -22,7 +22,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.config import LabelingTeamConfig, PipelineConfig
+from infra.config import PipelineConfig
+from infra.config_workforce import LabelingTeamConfig
 from infra.constructs.grants import (
     grant_index_query,
     grant_invoke,
