@@ -40,7 +40,7 @@ from gtpipe_cli.errors import CliError, Exit
 from gtpipe_cli.target import TargetOptions, aws_session, local_session
 
 if TYPE_CHECKING:
-    from infra.config import PipelineConfig
+    from infra.config import StackConfig
 
 Status = Literal["OK", "WARN", "FAIL"]
 
@@ -179,12 +179,12 @@ def read_context(cdk_json: Path, overrides: Sequence[str] = ()) -> dict[str, Any
     return context
 
 
-def load_config(context: Mapping[str, Any]) -> tuple[PipelineConfig | None, CheckResult]:
+def load_config(context: Mapping[str, Any]) -> tuple[StackConfig | None, CheckResult]:
     """The typed configuration as synth builds it, and the ``configuration`` result (FAIL: what synth says)."""
-    from infra.config import ConfigError, PipelineConfig
+    from infra.config import ConfigError, StackConfig
 
     try:
-        config = PipelineConfig.from_context(context.get)
+        config = StackConfig.from_context(context.get)
     except ConfigError as error:
         return None, CheckResult(
             "FAIL",
@@ -201,7 +201,7 @@ def load_config(context: Mapping[str, Any]) -> tuple[PipelineConfig | None, Chec
     )
 
 
-def instance_uses(config: PipelineConfig) -> list[InstanceUse]:
+def instance_uses(config: StackConfig) -> list[InstanceUse]:
     """The instance types the configuration runs SageMaker jobs and the endpoint on."""
     return [
         InstanceUse(
@@ -301,7 +301,7 @@ def check_region(region: str, supported: Mapping[str, Mapping[str, str]]) -> Che
 # --- 2. API Gateway account CloudWatch role ------------------------------------------------------------------
 
 
-def check_apigateway_role(apigateway: Any, config: PipelineConfig | None) -> CheckResult:
+def check_apigateway_role(apigateway: Any, config: StackConfig | None) -> CheckResult:
     """``GetAccount``'s ``cloudwatchRoleArn``: REST API stages with access logging need it (one per
     account and region). ``gtpipe:apiGateway.accountRole`` ``create`` (the default) has the stack set it
     (``AWS::ApiGateway::Account``, replacing any role already set); ``existing`` relies on the account's."""
@@ -353,7 +353,7 @@ def check_apigateway_role(apigateway: Any, config: PipelineConfig | None) -> Che
 # --- 3. Ground Truth private workforce -----------------------------------------------------------------------
 
 
-def check_workforce(sagemaker: Any, config: PipelineConfig | None) -> CheckResult:
+def check_workforce(sagemaker: Any, config: StackConfig | None) -> CheckResult:
     """``ListWorkforces``: one private workforce per account and region, bound to one Cognito user pool (or
     an OIDC provider). The stack's ``create-private`` workteam on its own user pool needs none to exist."""
     name = "ground-truth-workforce"
@@ -513,7 +513,7 @@ def check_quotas(service_quotas: Any, uses: Iterable[InstanceUse]) -> list[Check
 # --- 5. instance storage vs. volume keys ---------------------------------------------------------------------
 
 
-def volume_keys_sent(config: PipelineConfig) -> dict[str, bool]:
+def volume_keys_sent(config: StackConfig) -> dict[str, bool]:
     """Per role (training, transform, endpoint): whether the deployed state machine definition sends a
     volume key (``VolumeKmsKeyId`` / the endpoint configuration's ``KmsKeyId``), read from the definition
     synth builds (``infra/constructs/definition.py``)."""
@@ -671,12 +671,12 @@ def run_checks(
 
 
 def _raw_layer_version(context: Mapping[str, Any]) -> int:
-    from infra.config import PipelineConfig
+    from infra.config import StackConfig
 
     try:
-        return int(context.get("gtpipe:powertoolsLayerVersion") or PipelineConfig.powertools_layer_version)
+        return int(context.get("gtpipe:powertoolsLayerVersion") or StackConfig.powertools_layer_version)
     except (TypeError, ValueError):
-        return PipelineConfig.powertools_layer_version
+        return StackConfig.powertools_layer_version
 
 
 def doctor_session(options: TargetOptions) -> tuple[boto3.session.Session, str | None, str]:

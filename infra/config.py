@@ -1,6 +1,6 @@
 """Typed, validated configuration built from `cdk.json` context.
 
-`PipelineConfig.from_context` is the only place that reads context; constructs take the typed objects. The
+`StackConfig.from_context` is the only place that reads context; constructs take the typed objects. The
 sections the functions also read (labeling, training, transform, endpoint, split) are the one schema of
 `gtpipe_shared.config`: the reader validates context into those models, and start_run's ``PIPELINE_CONFIG``
 is their serialized form (`infra/constructs/execution_config.py`). Settings only synth uses (stack prefix,
@@ -144,8 +144,9 @@ DEFAULT_INSTRUCTIONS: dict[str, str] = {
 
 
 @dataclass(frozen=True)
-class PipelineConfig:
-    """Everything a gtpipe deployment is configured with (see README "Configuration reference")."""
+class StackConfig:
+    """Everything a gtpipe deployment is configured with (see README "Configuration reference"); synth's
+    configuration, apart from the functions' schema `gtpipe_shared.config.PipelineConfig` it fills."""
 
     stack_prefix: str = "Gtpipe"
     # A registered task type (gtpipe_shared.tasks), as its plain string: it is handed to jsii as is.
@@ -214,7 +215,7 @@ class PipelineConfig:
         return self.split.validation_ratio
 
     @classmethod
-    def from_context(cls, get: Callable[[str], Any]) -> PipelineConfig:
+    def from_context(cls, get: Callable[[str], Any]) -> StackConfig:
         """Build and validate the configuration; `get(key)` returns a context value or None."""
         reader = ContextReader(get)
         task_type: str = reader.choice("taskType", TASK_TYPES, TaskType.IMAGE_CLASSIFICATION.value)
@@ -307,7 +308,7 @@ def _transform(get: Callable[[str], Any]) -> TransformConfig:
     )
 
 
-def _check_config(config: PipelineConfig) -> None:
+def _check_config(config: StackConfig) -> None:
     """The checks across settings: source bucket names, notification addresses, AWS service limits."""
     for bucket in config.allowed_source_buckets:
         if not _BUCKET_NAME.match(bucket):

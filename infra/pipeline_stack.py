@@ -7,7 +7,7 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
-from infra.config import PipelineConfig
+from infra.config import StackConfig
 from infra.constructs.labeling_service import LabelingService
 from infra.constructs.ledger import Ledger
 from infra.constructs.monitoring import Monitoring, endpoint_alarm_names
@@ -26,7 +26,7 @@ class PipelineStack(Stack):
         scope: Construct,
         construct_id: str,
         *,
-        config: PipelineConfig,
+        config: StackConfig,
         storage: Storage,
         ledger: Ledger,
         **kwargs: Any,
@@ -85,7 +85,7 @@ class PipelineStack(Stack):
         )
         self._outputs(storage, ledger, notifications, pipeline, serving, labeling)
 
-    def _workteam_arn(self, config: PipelineConfig) -> str | None:
+    def _workteam_arn(self, config: StackConfig) -> str | None:
         """The Ground Truth workteam: one this stack creates, or the configured one; None for the builtin
         backend."""
         if config.labeling_backend != "ground-truth":

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from gtpipe_shared.config import BUILTIN_ONLY_LABELING_KEYS
-from gtpipe_shared.config import PipelineConfig as FunctionsConfig
+from gtpipe_shared.config import BUILTIN_ONLY_LABELING_KEYS, PipelineConfig
 from gtpipe_shared.tasks import TaskType
 
-from infra.config import PipelineConfig
+from infra.config import StackConfig
 from infra.constructs.regional import RegionalFacts
 from infra.constructs.storage import LABELING_PREFIX
 
@@ -17,7 +16,7 @@ ENDPOINT_VARIANT_NAME = "AllTraffic"
 
 
 def execution_config(
-    config: PipelineConfig,
+    config: StackConfig,
     regional: RegionalFacts,
     *,
     data_bucket_name: str,
@@ -32,7 +31,7 @@ def execution_config(
     here (start_run reads them from the label category file bundled with its code), nor, for Ground
     Truth, the builtin backend's settings.
     """
-    functions_config = FunctionsConfig(
+    functions_config = PipelineConfig(
         task_type=TaskType(config.task_type),
         data_bucket=data_bucket_name,
         label_categories=list(config.label_categories),

@@ -12,7 +12,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from infra.config import PipelineConfig
+from infra.config import StackConfig
 from infra.config_limits import label_categories_json
 from infra.constructs.execution_config import execution_config
 from infra.constructs.lambda_function import PythonLambda
@@ -28,12 +28,12 @@ from infra.constructs.state_machine import pipeline_state_machine
 LABEL_CATEGORIES_BUNDLE = "start_run/label-categories.json"
 
 
-def state_machine_name(config: PipelineConfig) -> str:
+def state_machine_name(config: StackConfig) -> str:
     """The pipeline state machine's fixed name (constructs that answer its task tokens need its ARN)."""
     return f"{config.stack_prefix}-pipeline"
 
 
-def state_machine_arn(stack: Stack, config: PipelineConfig) -> str:
+def state_machine_arn(stack: Stack, config: StackConfig) -> str:
     """The pipeline state machine's ARN, built from its name: no reference, so no dependency cycle."""
     return stack.format_arn(
         service="states",
@@ -55,7 +55,7 @@ class Pipeline(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        config: PipelineConfig,
+        config: StackConfig,
         key: kms.IKey,
         data_bucket: s3.IBucket,
         runs_table: dynamodb.ITable,
@@ -126,7 +126,7 @@ class Pipeline(Construct):
 
     def _start_run(
         self,
-        config: PipelineConfig,
+        config: StackConfig,
         regional: RegionalFacts,
         workteam_arn: str | None,
         *,

@@ -10,7 +10,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.config import PipelineConfig
+from infra.config import StackConfig
 from infra.constructs.grants import manifest_source_objects
 from infra.constructs.regional import RegionalFacts
 from infra.constructs.storage import (
@@ -29,7 +29,7 @@ WRITABLE_PREFIXES = (LABELING_PREFIX, MODELS_PREFIX, TRANSFORM_PREFIX)
 def sagemaker_execution_role(
     scope: Construct,
     *,
-    config: PipelineConfig,
+    config: StackConfig,
     key: kms.IKey,
     data_bucket: s3.IBucket,
     regional: RegionalFacts,

@@ -15,7 +15,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from infra.config import PipelineConfig
+from infra.config import StackConfig
 from infra.constructs.lambda_function import PythonLambda
 from infra.constructs.project_lambda import project_lambda
 from infra.layers import require_layer
@@ -44,7 +44,7 @@ class StageFunctions:
 def stage_functions(
     scope: Construct,
     *,
-    config: PipelineConfig,
+    config: StackConfig,
     key: kms.IKey,
     data_bucket: s3.IBucket,
     runs_table: dynamodb.ITable,
@@ -102,7 +102,7 @@ def stage_functions(
 def _report(
     scope: Construct,
     function: FunctionFactory,
-    config: PipelineConfig,
+    config: StackConfig,
     data_bucket: s3.IBucket,
     runs_table: dynamodb.ITable,
 ) -> tuple[lambda_.LayerVersion, PythonLambda]:

@@ -11,7 +11,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from infra.config import PipelineConfig
+from infra.config import StackConfig
 from infra.constructs.definition import definition_text
 from infra.constructs.grants import grant_invoke, grant_key, grant_key_for_aws_resources
 from infra.constructs.stage_functions import StageFunctions
@@ -34,7 +34,7 @@ def pipeline_state_machine(
     scope: Construct,
     *,
     name: str,
-    config: PipelineConfig,
+    config: StackConfig,
     key: kms.IKey,
     data_bucket: s3.IBucket,
     sagemaker_role: iam.IRole,
