@@ -6,7 +6,7 @@ from __future__ import annotations
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
-from infra.config import PipelineConfig
+from infra.config import StackConfig
 from infra.nag import apply_suppressions
 from infra.pipeline_stack import PipelineStack
 from infra.stateful_stack import StatefulStack
@@ -15,7 +15,7 @@ from infra.stateful_stack import StatefulStack
 def build_app(app: cdk.App | None = None) -> tuple[cdk.App, StatefulStack, PipelineStack]:
     """Create the app and its stacks; tests call this with an App carrying their own context."""
     app = app or cdk.App()
-    config = PipelineConfig.from_context(app.node.try_get_context)
+    config = StackConfig.from_context(app.node.try_get_context)
     stateful = StatefulStack(
         app, f"{config.stack_prefix}Data", description="gtpipe: data bucket, key, ledger"
     )

@@ -1,21 +1,21 @@
 """Typed, validated configuration built from `cdk.json` context.
 
-`PipelineConfig.from_context` is the only place that reads context; constructs take the typed objects. The
+`StackConfig.from_context` is the only place that reads context; constructs take the typed objects. The
 sections the functions also read (labeling, training, transform, endpoint, split) are the one schema of
 `gtpipe_shared.config`: the reader validates context into those models, and start_run's ``PIPELINE_CONFIG``
-is their serialized form (`infra/constructs/pipeline.py`). Settings only synth uses (stack prefix,
-workforce, team, API) are this module's.
+is their serialized form (`infra/constructs/execution_config.py`). Settings only synth uses (stack prefix,
+workforce, team, API) are this module's; `infra/config_workforce.py` reads who labels and
+`infra/config_reader.py` the single context values.
 Every validation failure raises `ConfigError` naming the context key and the allowed values, so a bad
 value fails `cdk synth` with a clear message instead of a broken deployment.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 # Labeling prices are validated by the very module the Lambda functions price with, so synth and run
 # time cannot disagree.
@@ -33,41 +33,32 @@ from gtpipe_shared.config import (
 )
 from gtpipe_shared.pricing import LabelingPrices
 from gtpipe_shared.tasks import TASK_TYPES, TaskType, task_spec
-from pydantic import BaseModel, ValidationError
 
 from infra.config_limits import service_limit_problems
+from infra.config_reader import (
+    EMAIL,
+    PREFIX,
+    ConfigError,
+    ContextReader,
+    bool_setting,
+    build_section,
+    instance_type_setting,
+    int_setting,
+    share_setting,
+    str_setting,
+)
+from infra.config_workforce import LabelingTeamConfig, WorkforceConfig, read_labeling_team, read_workforce
 
 ApiAuthMode = Literal["iam", "api-key"]
-WorkforceType = Literal["create-private", "private", "vendor", "public"]
 ApiGatewayAccountRole = Literal["create", "existing"]
 
 LABELING_BACKENDS: tuple[LabelingBackend, ...] = ("ground-truth", "builtin")
 API_AUTH_MODES: tuple[ApiAuthMode, ...] = ("iam", "api-key")
 API_GATEWAY_ACCOUNT_ROLES: tuple[ApiGatewayAccountRole, ...] = ("create", "existing")
 
-PREFIX = "gtpipe:"
-# The built-in image-classification and object-detection algorithms train on GPU instances only
-# (https://docs.aws.amazon.com/sagemaker/latest/dg/image-classification.html#IC-instances). ml.g4dn.xlarge
-# (one T4, DEFAULT_TRAINING_INSTANCE_TYPE) is the smallest and cheapest of them; a new account's training
-# quota for it may still be 0: README "First deploy" says how to request it (Service Quotas).
-_INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[0-9]*x?large$|^ml\.[a-z0-9]+\.(medium|large|xlarge)$")
-_WORKTEAM_ARN = re.compile(r"^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]+:\d{12}:workteam/[a-z\-]+/[\w\-]+$")
-_PUBLIC_WORKTEAM = re.compile(r":394669845002:workteam/public-crowd/")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _LABEL_ATTRIBUTE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
 _STACK_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,30}$")
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
-# CreateWorkteam's CognitoMemberDefinition patterns (SageMaker API reference).
-_USER_POOL_ID = re.compile(r"^[\w-]+_[0-9a-zA-Z]+$")
-_USER_POOL_CLIENT_ID = re.compile(r"^[\w+]+$")
-# Cognito group names are [\p{L}\p{M}\p{S}\p{N}\p{P}]+: anything but whitespace and separators.
-_USER_GROUP = re.compile(r"^\S+$")
-
-MECHANICAL_TURK_CLOSED = (
-    "the Amazon Mechanical Turk public workforce closed permanently on 2026-09-30; use a private "
-    'workteam ({"type": "create-private", "workerEmails": [...]} or {"type": "private", "workteamArn": '
-    '"..."}), a vendor workteam, or gtpipe:labelingBackend "builtin"'
-)
 
 # Hyperparameters our local implementation and the built-in algorithms both accept. Unknown names are
 # refused at synth so a typo does not surface as a failed GPU training job hours later.
@@ -138,32 +129,6 @@ ALLOWED_HYPERPARAMETERS: dict[TaskType, frozenset[str]] = {
 COMPUTED_HYPERPARAMETERS = frozenset({"num_classes", "num_training_samples"})
 
 
-class ConfigError(ValueError):
-    """A context value is missing or invalid; the message names the key and what is allowed."""
-
-
-@dataclass(frozen=True)
-class WorkforceConfig:
-    """Who labels for Ground Truth: a workteam this stack creates, or an existing private/vendor one."""
-
-    type: WorkforceType
-    workteam_arn: str | None = None
-    worker_emails: tuple[str, ...] = ()
-    cognito_domain_prefix: str | None = None
-    existing_workforce: ExistingWorkforce | None = None
-
-
-@dataclass(frozen=True)
-class ExistingWorkforce:
-    """The account's private workforce in this region (one per region, bound to one Cognito user pool and
-    app client, see `aws sagemaker describe-workforce --workforce-name default`): a `create-private`
-    workteam joins it instead of bringing a new user pool (which CreateWorkteam would refuse)."""
-
-    user_pool: str
-    user_pool_client: str
-    user_group: str | None = None
-
-
 MAX_INSTRUCTIONS_CHARS = 2000
 DEFAULT_INSTRUCTIONS: dict[str, str] = {
     TaskType.IMAGE_CLASSIFICATION.value: (
@@ -179,21 +144,9 @@ DEFAULT_INSTRUCTIONS: dict[str, str] = {
 
 
 @dataclass(frozen=True)
-class LabelingTeamConfig:
-    """The builtin backend's team: users invited by e-mail into the Cognito groups of the same names."""
-
-    labelers: tuple[str, ...] = ()
-    admins: tuple[str, ...] = ()
-
-    @property
-    def members(self) -> tuple[str, ...]:
-        """Every invited address once, labelers first (a person may be in both groups)."""
-        return tuple(dict.fromkeys((*self.labelers, *self.admins)))
-
-
-@dataclass(frozen=True)
-class PipelineConfig:
-    """Everything a gtpipe deployment is configured with (see README "Configuration reference")."""
+class StackConfig:
+    """Everything a gtpipe deployment is configured with (see README "Configuration reference"); synth's
+    configuration, apart from the functions' schema `gtpipe_shared.config.PipelineConfig` it fills."""
 
     stack_prefix: str = "Gtpipe"
     # A registered task type (gtpipe_shared.tasks), as its plain string: it is handed to jsii as is.
@@ -262,67 +215,29 @@ class PipelineConfig:
         return self.split.validation_ratio
 
     @classmethod
-    def from_context(cls, get: Callable[[str], Any]) -> PipelineConfig:
+    def from_context(cls, get: Callable[[str], Any]) -> StackConfig:
         """Build and validate the configuration; `get(key)` returns a context value or None."""
-        reader = _ContextReader(get)
+        reader = ContextReader(get)
         task_type: str = reader.choice("taskType", TASK_TYPES, TaskType.IMAGE_CLASSIFICATION.value)
         categories = reader.string_list("labelCategories", default=["cat", "dog"])
         _validate_categories(categories)
         backend = reader.choice("labelingBackend", LABELING_BACKENDS, "ground-truth")
         # The builtin backend has no Ground Truth workteam: gtpipe:workforce is ignored, not validated.
         workforce = (
-            _workforce(reader) if backend == "ground-truth" else WorkforceConfig(type="create-private")
+            read_workforce(reader) if backend == "ground-truth" else WorkforceConfig(type="create-private")
         )
-        labeling_raw = reader.mapping("labeling")
-        reuse_model = _bool(labeling_raw, "labeling.reuseModel", False)
-        auto_labeling = _bool(labeling_raw, "labeling.autoLabeling", reuse_model)
-        if backend == "builtin" and (auto_labeling or reuse_model):
-            key = "reuseModel" if reuse_model else "autoLabeling"
-            raise ConfigError(
-                f"{PREFIX}labeling.{key} is a Ground Truth feature (automated labeling trains and runs models "
-                f'inside the labeling job); gtpipe:labelingBackend "builtin" labels with people only: '
-                f'set {PREFIX}labeling.{key} false or use gtpipe:labelingBackend "ground-truth"'
-            )
-        if reuse_model and not auto_labeling:
-            raise ConfigError(
-                f"{PREFIX}labeling.reuseModel needs automated labeling: a reused model can only seed "
-                f"automated labeling (LabelingJobAlgorithmsConfig); remove {PREFIX}labeling.autoLabeling "
-                "false or set reuseModel false"
-            )
-        prices = _labeling_prices(reader.mapping("labelingPrices"), task_type)
-        labeling = _section(
-            LabelingConfig,
-            "labeling",
-            backend=backend,
-            label_attribute=reader.pattern(
-                "labelAttributeName", _LABEL_ATTRIBUTE, "category", "letters, digits and dashes"
-            ),
-            **_labeling_settings(labeling_raw, task_type, backend),
-            auto_labeling=auto_labeling,
-            reuse_model=reuse_model,
-            prices=prices.as_dict(),
-            budget_usd=reader.optional_number("labelingBudgetUsd", 0.0, 1e9),
-        )
+        labeling = _labeling(reader, task_type, backend)
         config = cls(
             stack_prefix=reader.pattern("stackPrefix", _STACK_PREFIX, "Gtpipe", "letters and digits"),
             task_type=task_type,
             label_categories=tuple(categories),
             workforce=workforce,
             labeling=labeling,
-            labeling_team=_labeling_team(reader.mapping("labelingTeam")),
+            labeling_team=read_labeling_team(reader.mapping("labelingTeam")),
             training=_training(reader, task_type),
-            transform=_section(
-                TransformConfig,
-                "transformInstanceType",
-                instance_type=_instance_type(
-                    {"transformInstanceType": get(PREFIX + "transformInstanceType")},
-                    "transformInstanceType",
-                    "ml.m5.xlarge",
-                ),
-                instance_count=1,
-            ),
+            transform=_transform(get),
             endpoint=_endpoint(reader.mapping("endpoint")),
-            split=_section(
+            split=build_section(
                 SplitConfig,
                 "validationSplitRatio",
                 validation_ratio=reader.number("validationSplitRatio", 0.2, 0.01, 0.9),
@@ -340,191 +255,130 @@ class PipelineConfig:
             ),
             powertools_layer_version=int(reader.number("powertoolsLayerVersion", 18, 1, 1000)),
         )
-        for bucket in config.allowed_source_buckets:
-            if not _BUCKET_NAME.match(bucket):
-                raise ConfigError(f"{PREFIX}allowedSourceBuckets: {bucket!r} is not a valid S3 bucket name")
-        for email in config.notification_emails:
-            if not _EMAIL.match(email):
-                raise ConfigError(f"{PREFIX}notificationEmails: {email!r} is not an e-mail address")
-        problems = service_limit_problems(config)
-        if problems:
-            raise ConfigError("; ".join(problems))
+        _check_config(config)
         return config
 
 
-_Section = TypeVar("_Section", bound=BaseModel)
-
-
-def _section(model: type[_Section], key: str, **values: Any) -> _Section:
-    """``model`` (a section of the one schema, gtpipe_shared.config) built from values the reader has
-    checked; a rule only the model holds fails as a ConfigError naming ``gtpipe:<key>``."""
-    try:
-        return model(**values)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()[:5]
+def _labeling(reader: ContextReader, task_type: str, backend: LabelingBackend) -> LabelingConfig:
+    """``gtpipe:labeling`` with the label attribute, prices and budget: the functions' labeling section.
+    Automated labeling and model reuse are Ground Truth's, and model reuse needs automated labeling."""
+    labeling_raw = reader.mapping("labeling")
+    reuse_model = bool_setting(labeling_raw, "labeling.reuseModel", False)
+    auto_labeling = bool_setting(labeling_raw, "labeling.autoLabeling", reuse_model)
+    if backend == "builtin" and (auto_labeling or reuse_model):
+        key = "reuseModel" if reuse_model else "autoLabeling"
+        raise ConfigError(
+            f"{PREFIX}labeling.{key} is a Ground Truth feature (automated labeling trains and runs models "
+            f'inside the labeling job); gtpipe:labelingBackend "builtin" labels with people only: '
+            f'set {PREFIX}labeling.{key} false or use gtpipe:labelingBackend "ground-truth"'
         )
-        raise ConfigError(f"{PREFIX}{key}: {problems}") from None
+    if reuse_model and not auto_labeling:
+        raise ConfigError(
+            f"{PREFIX}labeling.reuseModel needs automated labeling: a reused model can only seed "
+            f"automated labeling (LabelingJobAlgorithmsConfig); remove {PREFIX}labeling.autoLabeling "
+            "false or set reuseModel false"
+        )
+    prices = _labeling_prices(reader.mapping("labelingPrices"), task_type)
+    return build_section(
+        LabelingConfig,
+        "labeling",
+        backend=backend,
+        label_attribute=reader.pattern(
+            "labelAttributeName", _LABEL_ATTRIBUTE, "category", "letters, digits and dashes"
+        ),
+        **_labeling_settings(labeling_raw, task_type, backend),
+        auto_labeling=auto_labeling,
+        reuse_model=reuse_model,
+        prices=prices.as_dict(),
+        budget_usd=reader.optional_number("labelingBudgetUsd", 0.0, 1e9),
+    )
+
+
+def _transform(get: Callable[[str], Any]) -> TransformConfig:
+    """``gtpipe:transformInstanceType``: the batch transform runs on one instance."""
+    return build_section(
+        TransformConfig,
+        "transformInstanceType",
+        instance_type=instance_type_setting(
+            {"transformInstanceType": get(PREFIX + "transformInstanceType")},
+            "transformInstanceType",
+            "ml.m5.xlarge",
+        ),
+        instance_count=1,
+    )
+
+
+def _check_config(config: StackConfig) -> None:
+    """The checks across settings: source bucket names, notification addresses, AWS service limits."""
+    for bucket in config.allowed_source_buckets:
+        if not _BUCKET_NAME.match(bucket):
+            raise ConfigError(f"{PREFIX}allowedSourceBuckets: {bucket!r} is not a valid S3 bucket name")
+    for email in config.notification_emails:
+        if not EMAIL.match(email):
+            raise ConfigError(f"{PREFIX}notificationEmails: {email!r} is not an e-mail address")
+    problems = service_limit_problems(config)
+    if problems:
+        raise ConfigError("; ".join(problems))
 
 
 def _labeling_settings(raw: Mapping[str, Any], task_type: str, backend: LabelingBackend) -> dict[str, Any]:
     """The job settings of ``gtpipe:labeling`` (both backends; ``lease_seconds`` only for the builtin one,
     whose tasks are leased for the task time limit)."""
-    task_time = _int(raw, "labeling.taskTimeLimitSeconds", 300, 30, 28800)
+    task_time = int_setting(raw, "labeling.taskTimeLimitSeconds", 300, 30, 28800)
     defaults = LabelingConfig()
     return {
-        "workers_per_object": _int(raw, "labeling.workersPerObject", 3, 1, 9),
+        "workers_per_object": int_setting(raw, "labeling.workersPerObject", 3, 1, 9),
         "task_time_limit_seconds": task_time,
-        "task_availability_lifetime_seconds": _int(
+        "task_availability_lifetime_seconds": int_setting(
             raw, "labeling.taskAvailabilityLifetimeSeconds", 864000, 60, 2592000
         ),
-        "max_concurrent_task_count": _int(raw, "labeling.maxConcurrentTaskCount", 1000, 1, 5000),
-        "task_title": _str(raw, "labeling.taskTitle", defaults.task_title),
-        "task_description": _str(raw, "labeling.taskDescription", defaults.task_description),
+        "max_concurrent_task_count": int_setting(raw, "labeling.maxConcurrentTaskCount", 1000, 1, 5000),
+        "task_title": str_setting(raw, "labeling.taskTitle", defaults.task_title),
+        "task_description": str_setting(raw, "labeling.taskDescription", defaults.task_description),
         "task_keywords": ["images", "labeling"],
         "instructions": _instructions(raw, task_type),
-        "min_labeled_share": _share(raw, "labeling.minLabeledShare", 0.9),
+        "min_labeled_share": share_setting(raw, "labeling.minLabeledShare", 0.9),
         **({"lease_seconds": task_time} if backend == "builtin" else {}),
     }
 
 
-def _training(reader: _ContextReader, task_type: str) -> TrainingConfig:
+# The built-in image-classification and object-detection algorithms train on GPU instances only
+# (https://docs.aws.amazon.com/sagemaker/latest/dg/image-classification.html#IC-instances). ml.g4dn.xlarge
+# (one T4, DEFAULT_TRAINING_INSTANCE_TYPE) is the smallest and cheapest of them; a new account's training
+# quota for it may still be 0: README "First deploy" says how to request it (Service Quotas).
+def _training(reader: ContextReader, task_type: str) -> TrainingConfig:
     """``gtpipe:training`` and ``gtpipe:hyperparameters``."""
     raw = reader.mapping("training")
-    return _section(
+    return build_section(
         TrainingConfig,
         "training",
-        instance_type=_instance_type(raw, "training.instanceType", DEFAULT_TRAINING_INSTANCE_TYPE),
-        instance_count=_int(raw, "training.instanceCount", 1, 1, 20),
-        volume_size_gb=_int(raw, "training.volumeSizeGb", 50, 1, 16384),
-        max_runtime_seconds=_int(raw, "training.maxRuntimeSeconds", 86400, 60, 2419200),
+        instance_type=instance_type_setting(raw, "training.instanceType", DEFAULT_TRAINING_INSTANCE_TYPE),
+        instance_count=int_setting(raw, "training.instanceCount", 1, 1, 20),
+        volume_size_gb=int_setting(raw, "training.volumeSizeGb", 50, 1, 16384),
+        max_runtime_seconds=int_setting(raw, "training.maxRuntimeSeconds", 86400, 60, 2419200),
         hyperparameters=_hyperparameters(reader.mapping("hyperparameters"), task_type),
     )
 
 
 def _endpoint(raw: Mapping[str, Any]) -> EndpointConfig:
     """``gtpipe:endpoint`` (the name is the stack's, set by the pipeline construct)."""
-    instance_count = _int(raw, "endpoint.instanceCount", 1, 1, 100)
-    heartbeat = _int(raw, "endpoint.heartbeatSeconds", 1800, 10, 86400)
-    return _section(
+    instance_count = int_setting(raw, "endpoint.instanceCount", 1, 1, 100)
+    heartbeat = int_setting(raw, "endpoint.heartbeatSeconds", 1800, 10, 86400)
+    return build_section(
         EndpointConfig,
         "endpoint",
-        instance_type=_instance_type(raw, "endpoint.instanceType", "ml.m5.xlarge"),
+        instance_type=instance_type_setting(raw, "endpoint.instanceType", "ml.m5.xlarge"),
         instance_count=instance_count,
-        max_instance_count=_int(
+        max_instance_count=int_setting(
             raw, "endpoint.maxInstanceCount", max(2, instance_count), instance_count, 100
         ),
-        target_invocations_per_instance=_int(raw, "endpoint.targetInvocationsPerInstance", 1000, 1, 100000),
+        target_invocations_per_instance=int_setting(
+            raw, "endpoint.targetInvocationsPerInstance", 1000, 1, 100000
+        ),
         heartbeat_seconds=heartbeat,
         # The deployment's overall limit must leave room for at least one heartbeat interval.
-        timeout_seconds=_int(raw, "endpoint.timeoutSeconds", max(7200, heartbeat), heartbeat, 604800),
+        timeout_seconds=int_setting(raw, "endpoint.timeoutSeconds", max(7200, heartbeat), heartbeat, 604800),
     )
-
-
-class _ContextReader:
-    def __init__(self, get: Callable[[str], Any]) -> None:
-        self._get = get
-
-    def raw(self, key: str) -> Any:
-        value = self._get(PREFIX + key)
-        # `cdk deploy -c key=value` delivers every value as a string: accept JSON lists and objects there.
-        if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
-            try:
-                return json.loads(value)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(
-                    f"{PREFIX}{key} is not valid JSON ({exc.msg} at {exc.pos}): {value!r}"
-                ) from None
-        return value
-
-    def choice(self, key: str, allowed: tuple[Any, ...], default: Any) -> Any:
-        value = self.raw(key)
-        if value is None:
-            return default
-        if value not in allowed:
-            raise ConfigError(f"{PREFIX}{key} must be one of {', '.join(allowed)}; got {value!r}")
-        return value
-
-    def pattern(self, key: str, regex: re.Pattern[str], default: str, what: str) -> str:
-        value = self.raw(key)
-        if value is None:
-            return default
-        if not isinstance(value, str) or not regex.match(value):
-            raise ConfigError(f"{PREFIX}{key} must be {what} (pattern {regex.pattern}); got {value!r}")
-        return value
-
-    def number(self, key: str, default: float, low: float, high: float) -> float:
-        value = self.raw(key)
-        if value is None:
-            return default
-        return _number(value, PREFIX + key, low, high)
-
-    def optional_number(self, key: str, low: float, high: float) -> float | None:
-        value = self.raw(key)
-        if value is None:
-            return None
-        return _number(value, PREFIX + key, low, high)
-
-    def string_list(self, key: str, default: list[str]) -> list[str]:
-        value = self.raw(key)
-        if value is None:
-            return default
-        if isinstance(value, str):
-            # `cdk synth -c key=a,b` passes a string: accept a comma-separated list.
-            value = [part.strip() for part in value.split(",") if part.strip()]
-        if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
-            raise ConfigError(f"{PREFIX}{key} must be a list of non-empty strings; got {value!r}")
-        return value
-
-    def mapping(self, key: str) -> dict[str, Any]:
-        value = self.raw(key)
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            raise ConfigError(f"{PREFIX}{key} must be an object; got {value!r}")
-        return value
-
-
-def _number(value: Any, name: str, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ConfigError(f"{name} must be a number between {low} and {high}; got {value!r}")
-    try:
-        number = float(value)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number between {low} and {high}; got {value!r}") from None
-    if not low <= number <= high:
-        raise ConfigError(f"{name} must be between {low} and {high}; got {value!r}")
-    return number
-
-
-def _int(raw: Mapping[str, Any], dotted: str, default: int, low: int, high: int) -> int:
-    value = raw.get(dotted.split(".")[-1])
-    if value is None:
-        return default
-    number = _number(value, PREFIX + dotted, low, high)
-    if number != int(number):
-        raise ConfigError(f"{PREFIX}{dotted} must be a whole number; got {value!r}")
-    return int(number)
-
-
-def _bool(raw: Mapping[str, Any], dotted: str, default: bool) -> bool:
-    value = raw.get(dotted.split(".")[-1])
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    if value in ("true", "false"):
-        return value == "true"
-    raise ConfigError(f"{PREFIX}{dotted} must be true or false; got {value!r}")
-
-
-def _str(raw: Mapping[str, Any], dotted: str, default: str) -> str:
-    value = raw.get(dotted.split(".")[-1])
-    if value is None:
-        return default
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{PREFIX}{dotted} must be a non-empty string; got {value!r}")
-    return value
 
 
 def _instructions(raw: Mapping[str, Any], task_type: str) -> str:
@@ -540,53 +394,6 @@ def _instructions(raw: Mapping[str, Any], task_type: str) -> str:
             f"got {len(value)}"
         )
     return value.strip()
-
-
-def _share(raw: Mapping[str, Any], dotted: str, default: float) -> float:
-    value = raw.get(dotted.split(".")[-1])
-    if value is None:
-        return default
-    return _number(value, PREFIX + dotted, 0.0, 1.0)
-
-
-LABELING_TEAM_KEYS = ("labelers", "admins")
-
-
-def _labeling_team(raw: Mapping[str, Any]) -> LabelingTeamConfig:
-    """``gtpipe:labelingTeam``: ``{"labelers": [emails], "admins": [emails]}``, both optional."""
-    unknown = sorted(set(raw) - set(LABELING_TEAM_KEYS))
-    if unknown:
-        raise ConfigError(
-            f"{PREFIX}labelingTeam has unknown keys {', '.join(unknown)}; allowed: {', '.join(LABELING_TEAM_KEYS)}"
-        )
-    lists: dict[str, tuple[str, ...]] = {}
-    for name in LABELING_TEAM_KEYS:
-        emails = raw.get(name, [])
-        if not isinstance(emails, list):
-            raise ConfigError(
-                f"{PREFIX}labelingTeam.{name} must be a list of e-mail addresses; got {emails!r}"
-            )
-        for email in emails:
-            if not isinstance(email, str) or not _EMAIL.match(email):
-                raise ConfigError(f"{PREFIX}labelingTeam.{name}: {email!r} is not an e-mail address")
-        # Cognito compares e-mail usernames case-insensitively: one user per address, whatever its case.
-        lowered = [email.lower() for email in emails]
-        duplicates = sorted({email for email in lowered if lowered.count(email) > 1})
-        if duplicates:
-            raise ConfigError(f"{PREFIX}labelingTeam.{name} lists {', '.join(duplicates)} more than once")
-        lists[name] = tuple(lowered)
-    return LabelingTeamConfig(labelers=lists["labelers"], admins=lists["admins"])
-
-
-def _instance_type(raw: Mapping[str, Any], dotted: str, default: str) -> str:
-    value = raw.get(dotted.split(".")[-1])
-    if value is None:
-        return default
-    if not isinstance(value, str) or not _INSTANCE_TYPE.match(value):
-        raise ConfigError(
-            f"{PREFIX}{dotted} must be a SageMaker instance type like ml.m5.xlarge; got {value!r}"
-        )
-    return value
 
 
 def _validate_categories(categories: list[str]) -> None:
@@ -640,62 +447,6 @@ def _api_gateway_account_role(raw: Mapping[str, Any]) -> ApiGatewayAccountRole:
             f"{PREFIX}apiGateway.accountRole must be one of {', '.join(API_GATEWAY_ACCOUNT_ROLES)}; got {role!r}"
         )
     return "create" if role == "create" else "existing"
-
-
-def _existing_workforce(raw: Any) -> ExistingWorkforce | None:
-    if raw is None:
-        return None
-    key = f"{PREFIX}workforce.existingWorkforce"
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{key} must be an object with userPool and userPoolClient; got {raw!r}")
-    unknown = sorted(set(raw) - {"userPool", "userPoolClient", "userGroup"})
-    if unknown:
-        raise ConfigError(
-            f"{key} has unknown keys {', '.join(unknown)}; allowed: userPool, userPoolClient, userGroup"
-        )
-    pool, client, group = raw.get("userPool"), raw.get("userPoolClient"), raw.get("userGroup")
-    if not isinstance(pool, str) or len(pool) > 55 or not _USER_POOL_ID.match(pool):
-        raise ConfigError(
-            f"{key}.userPool must be the workforce's Cognito user pool id (<region>_<id>); got {pool!r}"
-        )
-    if not isinstance(client, str) or len(client) > 128 or not _USER_POOL_CLIENT_ID.match(client):
-        raise ConfigError(f"{key}.userPoolClient must be the workforce's app client id; got {client!r}")
-    if group is not None and (
-        not isinstance(group, str) or not 1 <= len(group) <= 128 or not _USER_GROUP.match(group)
-    ):
-        raise ConfigError(
-            f"{key}.userGroup must be a Cognito group name (1-128 characters, no spaces); got {group!r}"
-        )
-    return ExistingWorkforce(user_pool=pool, user_pool_client=client, user_group=group)
-
-
-def _workforce(reader: _ContextReader) -> WorkforceConfig:
-    raw = reader.mapping("workforce") or {"type": "create-private"}
-    kind = raw.get("type")
-    arn = raw.get("workteamArn")
-    if kind == "public" or (isinstance(arn, str) and _PUBLIC_WORKTEAM.search(arn)):
-        raise ConfigError(f"{PREFIX}workforce: {MECHANICAL_TURK_CLOSED}")
-    if kind not in ("create-private", "private", "vendor"):
-        raise ConfigError(
-            f"{PREFIX}workforce.type must be one of create-private, private, vendor; got {kind!r}"
-        )
-    if kind == "create-private":
-        emails = raw.get("workerEmails", [])
-        if not isinstance(emails, list) or not all(isinstance(e, str) and _EMAIL.match(e) for e in emails):
-            raise ConfigError(
-                f"{PREFIX}workforce.workerEmails must be a list of e-mail addresses; got {emails!r}"
-            )
-        return WorkforceConfig(
-            type="create-private",
-            worker_emails=tuple(emails),
-            existing_workforce=_existing_workforce(raw.get("existingWorkforce")),
-        )
-    if not isinstance(arn, str) or not _WORKTEAM_ARN.match(arn):
-        raise ConfigError(
-            f"{PREFIX}workforce.workteamArn must be a SageMaker workteam ARN "
-            f"(arn:aws:sagemaker:<region>:<account>:workteam/private-crowd/<name>); got {arn!r}"
-        )
-    return WorkforceConfig(type=kind, workteam_arn=arn)
 
 
 def _hyperparameters(raw: Mapping[str, Any], task_type: str) -> dict[str, str]:

@@ -22,7 +22,7 @@ from gtpipe_shared.templates import label_categories_json
 __all__ = ["label_categories_json", "service_limit_problems"]
 
 if TYPE_CHECKING:
-    from infra.config import PipelineConfig
+    from infra.config import StackConfig
 
 PREFIX = "gtpipe:"
 HUMAN_TASK_DOCS = "https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_HumanTaskConfig.html"
@@ -31,7 +31,7 @@ BOUNDING_BOX_LIMIT_DOCS = (
 )
 
 
-def service_limit_problems(config: PipelineConfig) -> list[str]:
+def service_limit_problems(config: StackConfig) -> list[str]:
     """Every AWS limit ``config`` breaks, each naming the context key, the limit and its source."""
     # Instance types with local NVMe storage are accepted: the state machine definition leaves out the volume
     # key for them, as SageMaker requires (infra/constructs/definition.py; issue 14 finding 11).
@@ -45,7 +45,7 @@ def service_limit_problems(config: PipelineConfig) -> list[str]:
     return problems
 
 
-def _labeling_problems(config: PipelineConfig) -> list[str]:
+def _labeling_problems(config: StackConfig) -> list[str]:
     problems: list[str] = []
     count = len(config.label_categories)
     task = task_spec(config.task_type)

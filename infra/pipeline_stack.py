@@ -7,7 +7,7 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
-from infra.config import PipelineConfig
+from infra.config import StackConfig
 from infra.constructs.labeling_service import LabelingService
 from infra.constructs.ledger import Ledger
 from infra.constructs.monitoring import Monitoring, endpoint_alarm_names
@@ -26,7 +26,7 @@ class PipelineStack(Stack):
         scope: Construct,
         construct_id: str,
         *,
-        config: PipelineConfig,
+        config: StackConfig,
         storage: Storage,
         ledger: Ledger,
         **kwargs: Any,
@@ -35,17 +35,7 @@ class PipelineStack(Stack):
         notifications = Notifications(
             self, "Notifications", key=storage.key, emails=config.notification_emails
         )
-        workteam_arn: str | None = None
-        if config.labeling_backend == "ground-truth":
-            if config.workforce.type == "create-private":
-                workteam_arn = PrivateWorkteam(
-                    self,
-                    "Workforce",
-                    worker_emails=config.workforce.worker_emails,
-                    existing_workforce=config.workforce.existing_workforce,
-                ).workteam_arn
-            else:
-                workteam_arn = config.workforce.workteam_arn
+        workteam_arn = self._workteam_arn(config)
         labeling: LabelingService | None = None
         if config.labeling_backend == "builtin":
             # Before the pipeline: the state machine's definition names the labeling function, which answers
@@ -93,6 +83,32 @@ class PipelineStack(Stack):
             endpoint_name=pipeline.endpoint_name,
             topic=notifications.topic,
         )
+        self._outputs(storage, ledger, notifications, pipeline, serving, labeling)
+
+    def _workteam_arn(self, config: StackConfig) -> str | None:
+        """The Ground Truth workteam: one this stack creates, or the configured one; None for the builtin
+        backend."""
+        if config.labeling_backend != "ground-truth":
+            return None
+        if config.workforce.type == "create-private":
+            return PrivateWorkteam(
+                self,
+                "Workforce",
+                worker_emails=config.workforce.worker_emails,
+                existing_workforce=config.workforce.existing_workforce,
+            ).workteam_arn
+        return config.workforce.workteam_arn
+
+    def _outputs(
+        self,
+        storage: Storage,
+        ledger: Ledger,
+        notifications: Notifications,
+        pipeline: Pipeline,
+        serving: Serving,
+        labeling: LabelingService | None,
+    ) -> None:
+        """The stack's outputs, each exported as ``<stack name>-<output name>``."""
         outputs = {
             "DataBucketName": storage.data_bucket.bucket_name,
             "IncomingPrefix": INCOMING_PREFIX,

@@ -24,7 +24,7 @@ from typing import Any
 
 from gtpipe_shared.aws_limits import instance_has_local_storage
 
-from infra.config import PipelineConfig
+from infra.config import StackConfig
 
 DEFINITION_FILE = Path(__file__).resolve().parents[2] / "state_machines" / "pipeline.asl.json"
 
@@ -54,7 +54,7 @@ def _integration(resource: str) -> str | None:
     return resource.rsplit(":", 1)[-1].split(".", 1)[0]
 
 
-def instance_types(config: PipelineConfig) -> dict[str, str]:
+def instance_types(config: StackConfig) -> dict[str, str]:
     """The configured instance type of each SageMaker resource the definition creates."""
     return {
         "training": config.training.instance_type,
@@ -63,7 +63,7 @@ def instance_types(config: PipelineConfig) -> dict[str, str]:
     }
 
 
-def fitted_definition(config: PipelineConfig, definition: dict[str, Any] | None = None) -> dict[str, Any]:
+def fitted_definition(config: StackConfig, definition: dict[str, Any] | None = None) -> dict[str, Any]:
     """The definition with each volume key removed where its instance type has local instance storage."""
     document = (
         json.loads(DEFINITION_FILE.read_text()) if definition is None else json.loads(json.dumps(definition))
@@ -83,6 +83,6 @@ def fitted_definition(config: PipelineConfig, definition: dict[str, Any] | None 
     return document
 
 
-def definition_text(config: PipelineConfig) -> str:
+def definition_text(config: StackConfig) -> str:
     """:func:`fitted_definition` as the JSON text the state machine is created with."""
     return json.dumps(fitted_definition(config), indent=2)

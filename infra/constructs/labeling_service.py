@@ -22,7 +22,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.config import LabelingTeamConfig, PipelineConfig
+from infra.config import StackConfig
+from infra.config_workforce import LabelingTeamConfig
 from infra.constructs.grants import (
     grant_index_query,
     grant_invoke,
@@ -67,7 +68,7 @@ class LabelingService(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        config: PipelineConfig,
+        config: StackConfig,
         key: kms.IKey,
         data_bucket: s3.IBucket,
         runs_table: dynamodb.ITable,
@@ -285,7 +286,7 @@ class LabelingService(Construct):
 
     # --- API -----------------------------------------------------------------------------------------
 
-    def _api(self, config: PipelineConfig) -> None:
+    def _api(self, config: StackConfig) -> None:
         self.api = logged_rest_api(
             self,
             "LabelingApi",

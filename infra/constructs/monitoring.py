@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aws_cdk import Duration
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -10,12 +12,15 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from infra.constructs.pipeline import ENDPOINT_VARIANT_NAME
+from infra.constructs.execution_config import ENDPOINT_VARIANT_NAME
 
 
 def endpoint_alarm_names(stack_prefix: str) -> list[str]:
     """Names of the alarms that roll back a blue/green endpoint update; fixed so the pipeline can pass them."""
     return [f"{stack_prefix}-endpoint-invocation-errors", f"{stack_prefix}-endpoint-5xx"]
+
+
+EndpointMetric = Callable[[str], cloudwatch.Metric]
 
 
 class Monitoring(Construct):
@@ -35,21 +40,7 @@ class Monitoring(Construct):
         super().__init__(scope, construct_id)
         notify = actions.SnsAction(topic)
         failed = state_machine.metric_failed(period=Duration.minutes(5), statistic="Sum")
-        timed_out = state_machine.metric_timed_out(period=Duration.minutes(5), statistic="Sum")
-        self.failed_executions = cloudwatch.Alarm(
-            self,
-            "FailedExecutions",
-            alarm_description="gtpipe: a pipeline run failed or timed out",
-            metric=cloudwatch.MathExpression(
-                expression="failed + timedOut",
-                using_metrics={"failed": failed, "timedOut": timed_out},
-                period=Duration.minutes(5),
-            ),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
+        self.failed_executions = self._failed_executions(state_machine, failed)
         api_5xx = api.metric_server_error(period=Duration.minutes(5), statistic="Sum")
         self.api_errors = cloudwatch.Alarm(
             self,
@@ -71,28 +62,9 @@ class Monitoring(Construct):
                 dimensions_map={"EndpointName": endpoint_name, "VariantName": ENDPOINT_VARIANT_NAME},
             )
 
-        invocation_alarm, server_error_alarm = endpoint_alarm_names(stack_prefix)
-        self.endpoint_errors = cloudwatch.Alarm(
-            self,
-            "EndpointInvocationErrors",
-            alarm_name=invocation_alarm,
-            alarm_description="gtpipe: endpoint model errors; rolls back a blue/green update",
-            metric=endpoint_metric("InvocationModelErrors"),
-            threshold=10,
-            evaluation_periods=2,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        self.endpoint_5xx = cloudwatch.Alarm(
-            self,
-            "Endpoint5xx",
-            alarm_name=server_error_alarm,
-            alarm_description="gtpipe: endpoint 5xx; rolls back a blue/green update",
-            metric=endpoint_metric("Invocation5XXErrors"),
-            threshold=1,
-            evaluation_periods=2,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        for alarm in (self.failed_executions, self.api_errors, self.endpoint_errors, self.endpoint_5xx):
+        self.endpoint_errors, self.endpoint_5xx = self._endpoint_alarms(stack_prefix, endpoint_metric)
+        alarms = [self.failed_executions, self.api_errors, self.endpoint_errors, self.endpoint_5xx]
+        for alarm in alarms:
             alarm.add_alarm_action(notify)
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{stack_prefix}-pipeline")
         self.dashboard.add_widgets(
@@ -108,13 +80,56 @@ class Monitoring(Construct):
             cloudwatch.GraphWidget(
                 title="Endpoint",
                 left=[
-                    endpoint_metric("Invocations"),
-                    endpoint_metric("Invocation4XXErrors"),
-                    endpoint_metric("Invocation5XXErrors"),
+                    endpoint_metric(name)
+                    for name in ("Invocations", "Invocation4XXErrors", "Invocation5XXErrors")
                 ],
             ),
-            cloudwatch.AlarmStatusWidget(
-                title="Alarms",
-                alarms=[self.failed_executions, self.api_errors, self.endpoint_errors, self.endpoint_5xx],
-            ),
+            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=alarms),
         )
+
+    def _failed_executions(
+        self, state_machine: sfn.StateMachine, failed: cloudwatch.Metric
+    ) -> cloudwatch.Alarm:
+        """A run failed or timed out within five minutes."""
+        timed_out = state_machine.metric_timed_out(period=Duration.minutes(5), statistic="Sum")
+        return cloudwatch.Alarm(
+            self,
+            "FailedExecutions",
+            alarm_description="gtpipe: a pipeline run failed or timed out",
+            metric=cloudwatch.MathExpression(
+                expression="failed + timedOut",
+                using_metrics={"failed": failed, "timedOut": timed_out},
+                period=Duration.minutes(5),
+            ),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+
+    def _endpoint_alarms(
+        self, stack_prefix: str, endpoint_metric: EndpointMetric
+    ) -> tuple[cloudwatch.Alarm, cloudwatch.Alarm]:
+        """The two alarms (named by `endpoint_alarm_names`) that roll back a blue/green endpoint update."""
+        invocation_alarm, server_error_alarm = endpoint_alarm_names(stack_prefix)
+        model_errors = cloudwatch.Alarm(
+            self,
+            "EndpointInvocationErrors",
+            alarm_name=invocation_alarm,
+            alarm_description="gtpipe: endpoint model errors; rolls back a blue/green update",
+            metric=endpoint_metric("InvocationModelErrors"),
+            threshold=10,
+            evaluation_periods=2,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        server_errors = cloudwatch.Alarm(
+            self,
+            "Endpoint5xx",
+            alarm_name=server_error_alarm,
+            alarm_description="gtpipe: endpoint 5xx; rolls back a blue/green update",
+            metric=endpoint_metric("Invocation5XXErrors"),
+            threshold=1,
+            evaluation_periods=2,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        return model_errors, server_errors

@@ -8,7 +8,7 @@ from typing import Any
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from infra.config import PipelineConfig
+from infra.config import StackConfig
 from infra.constructs.lambda_function import PythonLambda
 
 
@@ -24,7 +24,7 @@ def project_lambda(
     environment: Mapping[str, str],
     *,
     key: kms.IKey,
-    config: PipelineConfig,
+    config: StackConfig,
     **options: Any,
 ) -> PythonLambda:
     """A PythonLambda for `lambdas/<folder>` with the stack key and the configured Powertools layer;

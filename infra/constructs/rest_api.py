@@ -25,14 +25,14 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra.config import PipelineConfig
+from infra.config import StackConfig
 
 ACCESS_LOGS_ID = "ApiAccessLogs"
 ACCOUNT_ID = "ApiGatewayAccount"
 PUSH_TO_CLOUDWATCH_LOGS = "service-role/AmazonAPIGatewayPushToCloudWatchLogs"
 
 
-def api_gateway_account(scope: Construct, config: PipelineConfig) -> apigateway.CfnAccount | None:
+def api_gateway_account(scope: Construct, config: StackConfig) -> apigateway.CfnAccount | None:
     """The stack's one ``AWS::ApiGateway::Account`` (created on first use, see the module docstring), or None
     with ``gtpipe:apiGateway.accountRole`` ``existing``."""
     if config.api_gateway_account_role != "create":
@@ -62,7 +62,7 @@ def logged_rest_api(
     construct_id: str,
     *,
     key: kms.IKey,
-    config: PipelineConfig,
+    config: StackConfig,
     stage_name: str,
     **options: Any,
 ) -> apigateway.RestApi:

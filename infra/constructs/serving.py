@@ -9,7 +9,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from infra.config import PipelineConfig
+from infra.config import StackConfig
 from infra.constructs.grants import grant_key, grant_table
 from infra.constructs.project_lambda import project_lambda
 from infra.constructs.rest_api import logged_rest_api
@@ -35,7 +35,7 @@ class Serving(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        config: PipelineConfig,
+        config: StackConfig,
         key: kms.IKey,
         runs_table: dynamodb.ITable,
         endpoint_arn: str,

@@ -23,7 +23,7 @@ from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from infra.config import ExistingWorkforce
+from infra.config_workforce import ExistingWorkforce
 from infra.constructs.user_pool import team_user_pool
 
 # Cognito prefix domains are global per region (every account shares the amazoncognito.com names): at most 63

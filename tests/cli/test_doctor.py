@@ -30,7 +30,7 @@ from gtpipe_cli.doctor import (
     volume_keys_sent,
 )
 from gtpipe_cli.errors import CliError, Exit
-from infra.config import PipelineConfig
+from infra.config import StackConfig
 from infra.constructs.lambda_function import POWERTOOLS_LAYER
 from infra.constructs.regional import SUPPORTED_REGIONS
 from tests.cli.conftest import gtpipe
@@ -41,13 +41,13 @@ LAYER = powertools_layer_arn(POWERTOOLS_LAYER, "aws", REGION, 18)
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": REGION}
 
 
-def config(**context: Any) -> PipelineConfig:
+def config(**context: Any) -> StackConfig:
     """The typed configuration of ``gtpipe:<key>`` context values (JSON-encoded as ``cdk -c`` passes them)."""
     values = {
         f"gtpipe:{key}": json.dumps(value) if isinstance(value, dict | list) else value
         for key, value in context.items()
     }
-    return PipelineConfig.from_context(values.get)
+    return StackConfig.from_context(values.get)
 
 
 def stubbed(service: str) -> tuple[Any, Stubber]:

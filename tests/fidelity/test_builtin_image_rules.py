@@ -20,15 +20,15 @@ from gtpipe_shared.aws_limits import (
 )
 from PIL import Image
 
-from infra.config import ConfigError, PipelineConfig
+from infra.config import ConfigError, StackConfig
 from tests.infra.conftest import project_context
 from tests.training.job_support import Job, stage_job
 from training.classification import data as training_manifest
 from training.datasets import DigitRecord, write_channel, write_digits_dataset
 
 
-def build(**overrides: Any) -> PipelineConfig:
-    return PipelineConfig.from_context(project_context(**overrides).get)
+def build(**overrides: Any) -> StackConfig:
+    return StackConfig.from_context(project_context(**overrides).get)
 
 
 @pytest.fixture(scope="module")

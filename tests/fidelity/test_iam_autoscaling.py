@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra.constructs.pipeline import ENDPOINT_VARIANT_NAME
+from infra.constructs.execution_config import ENDPOINT_VARIANT_NAME
 from tests.fidelity.iam_support import ACCOUNT, REGION, Request, denied, statements, without_sids
 from tests.infra.conftest import Synthesized
 

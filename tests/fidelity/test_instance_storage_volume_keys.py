@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 from gtpipe_shared.aws_limits import instance_has_local_storage, volume_kms_key_problem
 
-from infra.config import PipelineConfig
+from infra.config import StackConfig
 from infra.constructs.definition import DEFINITION_FILE, fitted_definition
 from tests.infra.conftest import Synthesized, project_context, synthesize
 
 
-def build(**overrides: Any) -> PipelineConfig:
+def build(**overrides: Any) -> StackConfig:
     context = project_context(**overrides)
-    return PipelineConfig.from_context(context.get)
+    return StackConfig.from_context(context.get)
 
 
 @pytest.mark.parametrize(

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from infra.config import ConfigError, PipelineConfig
+from infra.config import ConfigError, StackConfig
 from tests.infra.conftest import project_context
 
 
-def build(**overrides: Any) -> PipelineConfig:
-    return PipelineConfig.from_context(project_context(**overrides).get)
+def build(**overrides: Any) -> StackConfig:
+    return StackConfig.from_context(project_context(**overrides).get)
 
 
 @pytest.mark.parametrize(

@@ -163,9 +163,9 @@ def test_the_local_cloud_can_start_with_an_existing_workforce(tmp_path: Path, cl
     ],
 )
 def test_existing_workforce_ids_are_validated_at_synth(existing: dict[str, Any]) -> None:
-    from infra.config import PipelineConfig
+    from infra.config import StackConfig
     from tests.infra.conftest import project_context
 
     context = project_context(workforce={"type": "create-private", "existingWorkforce": existing})
     with pytest.raises(ConfigError, match="existingWorkforce"):
-        PipelineConfig.from_context(context.get)
+        StackConfig.from_context(context.get)

@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from infra.config import ConfigError, PipelineConfig
+from infra.config import ConfigError, StackConfig
 
 
-def build(**context: Any) -> PipelineConfig:
+def build(**context: Any) -> StackConfig:
     values = {f"gtpipe:{key}": value for key, value in context.items()}
-    return PipelineConfig.from_context(values.get)
+    return StackConfig.from_context(values.get)
 
 
 def test_defaults_are_valid() -> None:

@@ -14,7 +14,7 @@ from gtpipe_shared.aws_limits import CLASS_LIST_MAX_JSON_BYTES, class_list_json_
 from gtpipe_shared.config import ConfigError as FunctionConfigError
 from gtpipe_shared.config import load_pipeline_config
 
-from infra.config import MAX_LABEL_CATEGORIES, ConfigError, PipelineConfig
+from infra.config import MAX_LABEL_CATEGORIES, ConfigError, StackConfig
 from local.sfn.payload_limits import max_payload_bytes, payload_bytes
 from local.sfn.sagemaker import fail, succeed
 from tests.infra.conftest import project_context
@@ -72,7 +72,7 @@ def test_a_class_list_one_byte_over_the_budget_is_refused_at_synth_and_by_start_
     names[-1] += "x"
     # when synth reads it from cdk.json's context / then it names the budget
     with pytest.raises(ConfigError, match=r"labelCategories: the label categories take 49153 bytes"):
-        PipelineConfig.from_context(project_context(labelCategories=names).get)
+        StackConfig.from_context(project_context(labelCategories=names).get)
     # and when start_run's configuration model reads it / then it refuses it too
     raw = json.dumps({"data_bucket": "bucket", "label_categories": names})
     with pytest.raises(FunctionConfigError, match=r"more than 49152"):
