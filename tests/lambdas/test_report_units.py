@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from gtpipe_shared.pricing import LabelingPrices
 from PIL import Image
-from report import curves, figures, labels, page
+from report import curves, figure_kit, figures, labels, page, timeline
 from report.examples import Prediction, choose_classification, class_errors, match_boxes
 from report.gather import thumbnail
 from report.handler import ReportError, parse_request, report_key, settings_from_env
@@ -385,18 +385,18 @@ def test_thumbnail_shrinks_to_fit() -> None:
 
 
 def test_short_names_fit_one_line() -> None:
-    assert figures.short("a\nb\tc") == "a b c"
-    assert figures.short("x" * 40, 10) == "x" * 9 + "…"
-    assert figures.short("  ") == "(blank)"
+    assert figure_kit.short("a\nb\tc") == "a b c"
+    assert figure_kit.short("x" * 40, 10) == "x" * 9 + "…"
+    assert figure_kit.short("  ") == "(blank)"
 
 
 def test_step_colors_and_durations() -> None:
-    assert figures.step_color("Failed") == figures.RED
-    assert figures.step_color("Completed") == figures.GREEN
-    assert figures.step_color("InProgress") == figures.ORANGE
-    assert figures.format_duration(3725) == "1 h 02 min"
-    assert figures.format_duration(64) == "1 min 04 s"
-    assert figures.format_duration(None) == "-"
+    assert timeline.step_color("Failed") == figure_kit.RED
+    assert timeline.step_color("Completed") == figure_kit.GREEN
+    assert timeline.step_color("InProgress") == figure_kit.ORANGE
+    assert timeline.format_duration(3725) == "1 h 02 min"
+    assert timeline.format_duration(64) == "1 min 04 s"
+    assert timeline.format_duration(None) == "-"
 
 
 def test_a_run_without_any_data_renders_only_placeholders() -> None:
