@@ -12,8 +12,7 @@ import pytest
 from gtpipe_shared.pricing import LabelingPrices
 from PIL import Image
 from report import curves, figure_kit, figures, labels, page, timeline
-from report.examples import Prediction, choose_classification, class_errors, match_boxes
-from report.gather import thumbnail
+from report.examples import Prediction, choose_classification, class_errors, match_boxes, thumbnail
 from report.handler import ReportError, parse_request, report_key, settings_from_env
 from report.model import EVALUATION, ClassLabels, Evaluation, RunData
 from report.team import parse_team
