@@ -25,7 +25,7 @@ from torch import nn
 
 @dataclass
 class EpochMetrics:
-    """One epoch's figures, keyed like METRIC_DEFINITIONS (``train:accuracy`` ...)."""
+    """One epoch's figures, keyed like the metric definitions (``train:accuracy`` ...)."""
 
     epoch: int
     values: dict[str, float]

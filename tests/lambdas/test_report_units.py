@@ -84,9 +84,9 @@ def test_detection_definitions_read_the_builtin_and_the_local_detector_lines() -
     # when parsed  # then all three are found, with their epochs
     series = _parse("\n".join(lines), "object-detection")
     assert [(p.epoch, p.value) for p in series["train:cross_entropy"]] == [(0, 1.5), (1, 1.25), (2, 1.0)]
-    from training.contracts import DETECTION_METRIC_DEFINITIONS
+    from gtpipe_shared.metric_definitions import DETECTION_METRIC_DEFINITIONS
 
-    assert [d["Name"] for d in curves.DETECTION_METRIC_DEFINITIONS] == [
+    assert [d["Name"] for d in curves.default_definitions("object-detection")] == [
         d["Name"] for d in DETECTION_METRIC_DEFINITIONS
     ]
 
@@ -100,10 +100,10 @@ def test_values_without_an_epoch_are_plotted_by_log_position() -> None:
 
 
 def test_classification_definitions_match_the_training_contract() -> None:
-    # The Lambda asset cannot import training/; this keeps the copy honest.
-    from training.contracts import METRIC_DEFINITIONS
+    # The report falls back to the one shared table (gtpipe_shared.metric_definitions).
+    from gtpipe_shared.metric_definitions import CLASSIFICATION_METRIC_DEFINITIONS as METRIC_DEFINITIONS
 
-    assert list(curves.CLASSIFICATION_METRIC_DEFINITIONS) == METRIC_DEFINITIONS
+    assert curves.default_definitions("image-classification") == METRIC_DEFINITIONS
 
 
 def test_unusable_definitions_are_reported_not_raised() -> None:

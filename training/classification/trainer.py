@@ -215,7 +215,7 @@ class _Scorer:
 
 
 def _log_epoch(epoch: int, values: dict[str, float], top_k: int | None, seconds: float) -> None:
-    # The built-in's log format; METRIC_DEFINITIONS parses these lines.
+    # The built-in's log format; gtpipe_shared.metric_definitions parses these lines.
     for prefix, title in (("train", "Train"), ("validation", "Validation")):
         if f"{prefix}:accuracy" not in values:
             continue

@@ -3,7 +3,8 @@
 
 Imported lazily by :mod:`training.detection.train` once inputs are valid. Per epoch it logs the
 built-in's metric lines (``#quality_metric: host=algo-1, epoch=3, validation mAP <score>=(0.81)``),
-which :data:`training.contracts.DETECTION_METRIC_DEFINITIONS` parses.
+which ``gtpipe_shared.metric_definitions`` parses (tests/training checks it; training imports
+nothing of ours).
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ class Augmenter:
 
 
 def _log_epoch(host: str, epoch: int, values: dict[str, float], seconds: float) -> None:
-    # The built-in's quality-metric lines; DETECTION_METRIC_DEFINITIONS parses them.
+    # The built-in's quality-metric lines; gtpipe_shared.metric_definitions parses them.
     LOG.info(
         "#quality_metric: host=%s, epoch=%d, train cross_entropy <loss>=(%f)",
         host,
