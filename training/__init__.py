@@ -8,7 +8,7 @@ Layout: a shared job core at the package top level, one folder per algorithm beh
 :mod:`training.algorithm`       the :class:`~training.algorithm.Algorithm` protocol and the one
                                 ``run()`` skeleton (:func:`~training.algorithm.train_job`)
 :mod:`training.epochs`          the one epoch loop (timing, metric lines, best epoch, checkpoints,
-                                early stopping); imports torch
+                                early stopping), model start, batch order; imports torch
 :mod:`training.manifest`        the one augmented-manifest reader and image loader
 :mod:`training.serving`         the serving handlers' shared pieces: the model directory check,
                                 ``input_fn`` and content negotiation (``accept_type``)
