@@ -11,13 +11,15 @@
   ``input_fn -> predict_fn -> output_fn`` (PNG bytes in, JSON out) and are timed one by one.
 
 Per job it records the device torch trained on, the exit code, wall seconds, the validation metric
-(the job's ``metrics.json`` and its log lines parsed with the project's ``MetricDefinitions``), whether
+(the job's ``metrics.json`` and its log lines parsed with the project's ``MetricDefinitions``,
+``gtpipe_shared.metric_definitions``), whether
 the model files exist, and the answers' shapes and per-image latency. Everything goes to
 ``DIR/cuda_smoke.json`` (job logs to ``DIR/<job>.log``) and is printed. Exit status 0 when every step
 worked (on the GPU when ``--device cuda``), else 1.
 
-Needs only torch, numpy, pillow and scikit-learn: nothing here or in the ``training`` modules it uses
-imports boto3 or the other cloud libraries. ``--device cpu`` hides the GPUs (``CUDA_VISIBLE_DEVICES``)
+Needs only torch, numpy, pillow and scikit-learn, and the project's pure-Python ``gtpipe_shared`` (installed
+with the project, or ``PYTHONPATH=lambdas``): nothing here or in the modules it uses imports boto3 or the
+other cloud libraries. ``--device cpu`` hides the GPUs (``CUDA_VISIBLE_DEVICES``)
 before torch is imported, so it must be decided before anything imports torch.
 """
 
@@ -273,8 +275,10 @@ def _serve_detector(
 
 
 def _classification(work: Path, out: Path, sizes: Sizes, report: dict[str, Any]) -> bool:
+    from gtpipe_shared.metric_definitions import CLASSIFICATION_METRIC_DEFINITIONS
+
     from training import train
-    from training.contracts import DEMO_HYPERPARAMETERS, METRIC_DEFINITIONS
+    from training.contracts import DEMO_HYPERPARAMETERS
     from training.datasets import write_channel, write_digits_dataset
 
     started = time.perf_counter()
@@ -291,7 +295,9 @@ def _classification(work: Path, out: Path, sizes: Sizes, report: dict[str, Any])
         num_classes="10",
         num_training_samples=str(len(train_records)),
     )
-    job = _run_job("classification", train.main, root, hps, METRIC_DEFINITIONS, "validation:accuracy", out)
+    job = _run_job(
+        "classification", train.main, root, hps, CLASSIFICATION_METRIC_DEFINITIONS, "validation:accuracy", out
+    )
     job["data"] = {
         "train_images": len(train_records),
         "validation_images": len(validation),
@@ -308,7 +314,9 @@ def _classification(work: Path, out: Path, sizes: Sizes, report: dict[str, Any])
 
 
 def _detection(work: Path, out: Path, sizes: Sizes, report: dict[str, Any]) -> bool:
-    from training.contracts import DETECTION_DEMO_HYPERPARAMETERS, DETECTION_METRIC_DEFINITIONS
+    from gtpipe_shared.metric_definitions import DETECTION_METRIC_DEFINITIONS
+
+    from training.contracts import DETECTION_DEMO_HYPERPARAMETERS
     from training.detection import train
     from training.scenes import SCENE_CLASSES, write_scene_channel, write_scenes
 

@@ -8,12 +8,13 @@ Layout: a shared job core at the package top level, one folder per algorithm beh
 :mod:`training.algorithm`       the :class:`~training.algorithm.Algorithm` protocol and the one
                                 ``run()`` skeleton (:func:`~training.algorithm.train_job`)
 :mod:`training.epochs`          the one epoch loop (timing, metric lines, best epoch, checkpoints,
-                                early stopping); imports torch
+                                early stopping), model start, batch order; imports torch
 :mod:`training.manifest`        the one augmented-manifest reader and image loader
 :mod:`training.serving`         the serving handlers' shared pieces: the model directory check,
                                 ``input_fn`` and content negotiation (``accept_type``)
 :mod:`training.blocks`          the residual block both networks are built of; imports torch
-:mod:`training.artifact`,       the model artifact, shared constants and metric definitions,
+:mod:`training.artifact`,       the model artifact, shared constants (the metric definitions that
+                                parse the log live in ``gtpipe_shared.metric_definitions``),
 :mod:`training.contracts`,      errors, the shared hyperparameter parsers (each algorithm's table
 :mod:`training.errors`,         and typed result live in its folder), image decoding
 :mod:`training.hyperparameters`,
@@ -39,16 +40,6 @@ import os
 # default spinning and 6-14 s with passive waiting (measured). An explicit setting is respected.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from training.contracts import (
-    DEMO_HYPERPARAMETERS,
-    DETECTION_DEMO_HYPERPARAMETERS,
-    DETECTION_METRIC_DEFINITIONS,
-    METRIC_DEFINITIONS,
-)
+from training.contracts import DEMO_HYPERPARAMETERS, DETECTION_DEMO_HYPERPARAMETERS
 
-__all__ = [
-    "DEMO_HYPERPARAMETERS",
-    "DETECTION_DEMO_HYPERPARAMETERS",
-    "DETECTION_METRIC_DEFINITIONS",
-    "METRIC_DEFINITIONS",
-]
+__all__ = ["DEMO_HYPERPARAMETERS", "DETECTION_DEMO_HYPERPARAMETERS"]

@@ -1,30 +1,13 @@
-"""Names shared by training, serving, the local cloud and the infrastructure.
+"""Names shared by training, serving and the local cloud.
 
-Nothing here imports torch: ``infra`` reads :data:`METRIC_DEFINITIONS` while synthesising stacks.
+Nothing here imports torch: the local cloud and the tests read it without training anything. The
+``MetricDefinitions`` that parse the training log's lines live in ``gtpipe_shared.metric_definitions``
+(``training/`` imports nothing of ours; tests/training checks a real job's log parses with them).
 """
 
 from __future__ import annotations
 
 from typing import Final
-
-# A number as Python's repr prints it, including nan/inf so a diverged run still parses.
-_NUMBER: Final = r"([-+]?(?:[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?|nan|inf))"
-
-METRIC_DEFINITIONS: Final[list[dict[str, str]]] = [
-    {"Name": "train:accuracy", "Regex": r"Epoch\[[0-9]+\] Train-accuracy=" + _NUMBER},
-    {"Name": "validation:accuracy", "Regex": r"Epoch\[[0-9]+\] Validation-accuracy=" + _NUMBER},
-    {"Name": "train:loss", "Regex": r"Epoch\[[0-9]+\] Train-loss=" + _NUMBER},
-    {"Name": "validation:loss", "Regex": r"Epoch\[[0-9]+\] Validation-loss=" + _NUMBER},
-    {"Name": "train:top_k_accuracy", "Regex": r"Epoch\[[0-9]+\] Train-top_k_accuracy_[0-9]+=" + _NUMBER},
-    {
-        "Name": "validation:top_k_accuracy",
-        "Regex": r"Epoch\[[0-9]+\] Validation-top_k_accuracy_[0-9]+=" + _NUMBER,
-    },
-]
-"""SageMaker ``MetricDefinitions`` for the per-epoch log lines written by ``python -m training.train``.
-
-The names mirror the built-in image-classification algorithm's metrics (``validation:accuracy`` is its
-tuning objective); the regexes capture the value in group 1, as SageMaker requires."""
 
 DEMO_HYPERPARAMETERS: Final[dict[str, str]] = {
     "image_shape": "1,32,32",
@@ -43,21 +26,6 @@ DEMO_HYPERPARAMETERS: Final[dict[str, str]] = {
 
 ``num_classes`` and ``num_training_samples`` depend on the data set, so callers add them. The values
 are strings, as SageMaker passes them. Measured by ``python -m bench.training_bench``."""
-
-# The built-in object-detection algorithm logs "#quality_metric: host=algo-1, epoch=3, validation mAP
-# <score>=(0.81)"; training lines may also name the batch ("epoch=3, batch=20, train ...").
-_QUALITY: Final = r"#quality_metric: host=\S+, epoch=[0-9]+, (?:batch=[0-9]+, )?"
-
-DETECTION_METRIC_DEFINITIONS: Final[list[dict[str, str]]] = [
-    {"Name": "validation:mAP", "Regex": _QUALITY + r"validation mAP <score>=\(" + _NUMBER + r"\)"},
-    {"Name": "train:cross_entropy", "Regex": _QUALITY + r"train cross_entropy <loss>=\(" + _NUMBER + r"\)"},
-    {"Name": "train:smooth_l1", "Regex": _QUALITY + r"train smooth_l1 <loss>=\(" + _NUMBER + r"\)"},
-]
-"""SageMaker ``MetricDefinitions`` for ``python -m training.detection.train``'s per-epoch log lines.
-
-The names are the built-in object-detection algorithm's metrics (``validation:mAP`` is its tuning
-objective); ``train:cross_entropy`` is the local detector's centre-heatmap focal loss and
-``train:smooth_l1`` its box-regression loss."""
 
 DETECTION_DEMO_HYPERPARAMETERS: Final[dict[str, str]] = {
     "base_network": "vgg-16",

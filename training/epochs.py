@@ -1,10 +1,12 @@
 """The epoch loop every local algorithm shares: seeding, timing, metric logging, best-epoch selection,
 checkpoints and the built-ins' early stopping.
 
-Imported lazily (it imports torch) once an algorithm's inputs are valid. An algorithm supplies one epoch of
-training and validation (:func:`run_epochs`'s ``train_epoch``) and its metric lines; the loop keeps the
-weights of the epoch with the best value of the algorithm's key validation metric (the built-ins' default
-checkpointing: "save checkpoint at the epoch that has the best validation" metric).
+Imported lazily (it imports torch) once an algorithm's inputs are valid. An algorithm starts its network
+with :func:`start_model`, draws its mini-batches with :func:`shuffled_batches`, steps its learning rate
+with :func:`step_scheduler`, and supplies one epoch of training and validation (:func:`run_epochs`'s
+``train_epoch``) and its metric lines; the loop keeps the weights of the epoch with the best value of the
+algorithm's key validation metric (the built-ins' default checkpointing: "save checkpoint at the epoch
+that has the best validation" metric).
 """
 
 from __future__ import annotations
@@ -14,18 +16,20 @@ import logging
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 from torch import nn
 
+ModelT = TypeVar("ModelT", bound=nn.Module)
+
 
 @dataclass
 class EpochMetrics:
-    """One epoch's figures, keyed like METRIC_DEFINITIONS (``train:accuracy`` ...)."""
+    """One epoch's figures, keyed like the metric definitions (``train:accuracy`` ...)."""
 
     epoch: int
     values: dict[str, float]
@@ -44,6 +48,44 @@ def configure_torch(seed: int) -> torch.device:
         # Use the cores this process may run on (containers and taskset limit them), not the host's.
         torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def start_model(
+    seed: int, build: Callable[[], ModelT], initial_state: dict[str, torch.Tensor] | None
+) -> tuple[ModelT, torch.device, torch.Generator]:
+    """Seed everything (:func:`configure_torch`), build the network (its initial weights come from the
+    seeded generators), load ``initial_state`` when given (incremental training) and move it to the device.
+
+    Also returns the device and a generator seeded with ``seed`` for the data order and augmentation, so
+    both algorithms draw them the same way and a seed repeats a run.
+    """
+    device = configure_torch(seed)
+    generator = torch.Generator().manual_seed(seed)
+    model = build()
+    if initial_state is not None:
+        model.load_state_dict(initial_state)
+    model.to(device)
+    return model, device, generator
+
+
+def step_scheduler(
+    optimizer: torch.optim.Optimizer, milestones: Sequence[int], factor: float
+) -> torch.optim.lr_scheduler.MultiStepLR:
+    """The built-ins' ``lr_scheduler_step`` / ``lr_scheduler_factor``: the learning rate is multiplied by
+    ``factor`` at each epoch in ``milestones`` (stepped once per epoch)."""
+    return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(milestones), gamma=factor)
+
+
+def shuffled_batches(count: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+    """One epoch's mini-batches of ``count`` images as index tensors, in a fresh order drawn from
+    ``generator``; a last batch of one image is skipped unless it is the only image (batch norm cannot
+    train on a single image; it is reshuffled into a batch next epoch)."""
+    order = torch.randperm(count, generator=generator)
+    for start in range(0, len(order), batch_size):
+        index = order[start : start + batch_size]
+        if len(index) < 2 and len(order) > 1:
+            continue
+        yield index
 
 
 class EarlyStopping:

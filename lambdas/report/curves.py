@@ -3,7 +3,8 @@
 SageMaker turns log lines into metrics with ``MetricDefinitions``: each ``Regex`` captures the value in
 group 1. The report applies the same regexes to the whole CloudWatch log stream to get every value, not
 just the final one. ``DescribeTrainingJob`` returns the definitions of built-in algorithms in
-``AlgorithmSpecification.MetricDefinitions``; when it does not, the built-in tables below are used.
+``AlgorithmSpecification.MetricDefinitions``; when it does not, the built-in algorithm's definitions
+(:mod:`gtpipe_shared.metric_definitions`, their one home) are used.
 
 The epoch of a value is read from the same log line (``Epoch[3]`` or ``epoch=3``); values logged several
 times per epoch (object detection logs losses per batch) are averaged per epoch.
@@ -17,44 +18,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gtpipe_shared.tasks import TaskType, task_spec
+from gtpipe_shared.metric_definitions import metric_definitions
 
 from report.model import MetricPoint
-
-# A number as Python's repr prints it, including nan/inf so a diverged run still parses.
-_NUMBER = r"([-+]?(?:[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?|nan|inf))"
-
-CLASSIFICATION_METRIC_DEFINITIONS: tuple[dict[str, str], ...] = (
-    {"Name": "train:accuracy", "Regex": r"Epoch\[[0-9]+\] Train-accuracy=" + _NUMBER},
-    {"Name": "validation:accuracy", "Regex": r"Epoch\[[0-9]+\] Validation-accuracy=" + _NUMBER},
-    {"Name": "train:loss", "Regex": r"Epoch\[[0-9]+\] Train-loss=" + _NUMBER},
-    {"Name": "validation:loss", "Regex": r"Epoch\[[0-9]+\] Validation-loss=" + _NUMBER},
-    {"Name": "train:top_k_accuracy", "Regex": r"Epoch\[[0-9]+\] Train-top_k_accuracy_[0-9]+=" + _NUMBER},
-    {
-        "Name": "validation:top_k_accuracy",
-        "Regex": r"Epoch\[[0-9]+\] Validation-top_k_accuracy_[0-9]+=" + _NUMBER,
-    },
-)
-"""The image-classification algorithm's definitions (a copy of ``training.contracts.METRIC_DEFINITIONS``:
-the Lambda asset does not ship the training package; a test keeps the two equal)."""
-
-# "#quality_metric: host=algo-1, epoch=3, validation mAP <score>=(0.81)"; training lines may name the batch,
-# with or without a comma ("epoch=3, batch=20 train ..."), and the local detector leaves it out.
-_QUALITY = r"#quality_metric: host=\S+, epoch=[0-9]+, (?:batch=[0-9]+,? )?"
-
-DETECTION_METRIC_DEFINITIONS: tuple[dict[str, str], ...] = (
-    {"Name": "validation:mAP", "Regex": _QUALITY + r"validation mAP <score>=\(" + _NUMBER + r"\)"},
-    {"Name": "train:cross_entropy", "Regex": _QUALITY + r"train cross_entropy <loss>=\(" + _NUMBER + r"\)"},
-    {"Name": "train:smooth_l1", "Regex": _QUALITY + r"train smooth_l1 <loss>=\(" + _NUMBER + r"\)"},
-)
-"""The object-detection algorithm's metrics (names as SageMaker reports them for the built-in image);
-the regexes accept the built-in's log lines and those of ``training.detection`` (the local detector)."""
-
-DEFAULT_DEFINITIONS: dict[TaskType, tuple[dict[str, str], ...]] = {
-    TaskType.IMAGE_CLASSIFICATION: CLASSIFICATION_METRIC_DEFINITIONS,
-    TaskType.OBJECT_DETECTION: DETECTION_METRIC_DEFINITIONS,
-}
-"""The built-in algorithms' metric definitions, by task type."""
 
 _EPOCH = re.compile(r"Epoch\[([0-9]+)\]|\bepoch[=:]\s*([0-9]+)", re.IGNORECASE)
 
@@ -67,9 +33,10 @@ class MetricDefinition:
     regex: re.Pattern[str]
 
 
-def default_definitions(task_type: str) -> tuple[dict[str, str], ...]:
-    """The built-in algorithm's metric definitions for ``task_type`` (a registered task type)."""
-    return DEFAULT_DEFINITIONS[task_spec(task_type).task_type]
+def default_definitions(task_type: str) -> list[dict[str, str]]:
+    """The definitions a log is parsed with when its job names none: the built-in algorithm's for
+    ``task_type`` (a registered task type)."""
+    return metric_definitions(task_type)
 
 
 def compile_definitions(definitions: Iterable[Mapping[str, Any]]) -> tuple[list[MetricDefinition], list[str]]:

@@ -3,15 +3,19 @@
 Classification: per true class, the wrong predictions first (at most half the row when there are
 enough correct ones), then correct ones. Detection: per class, images with a miss or a false positive
 of that class first. Detections below ``DISPLAY_MIN_SCORE`` are not drawn and do not count as false
-positives (the evaluation's mAP still uses every detection).
+positives (the evaluation's mAP still uses every detection). A chosen image is decoded and downscaled
+with :func:`thumbnail`.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from gtpipe_shared.images import MAX_IMAGE_PIXELS
 from gtpipe_shared.metrics import iou
+from PIL import Image
 
 from report.model import Box
 
@@ -148,3 +152,22 @@ def choose_detection_samples(
         if index not in chosen:
             chosen.append(index)
     return sorted(chosen)
+
+
+def thumbnail(data: bytes, size: int) -> Image.Image:
+    """Decode an image and shrink it to fit ``size`` x ``size`` (RGB).
+
+    Images declaring more than ``MAX_IMAGE_PIXELS`` (the predict API's limit) are refused before their
+    pixels are decoded: a few bytes of PNG can claim billions of pixels.
+    """
+    try:
+        opened = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        raise ValueError(f"image declares too many pixels ({exc})") from exc
+    width, height = opened.size
+    if width * height > MAX_IMAGE_PIXELS:
+        raise ValueError(f"image declares {width}x{height} pixels (limit {MAX_IMAGE_PIXELS})")
+    opened.draft("RGB", (size, size))
+    image = opened.convert("RGB")
+    image.thumbnail((size, size))
+    return image

@@ -11,8 +11,9 @@ import html
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from report.figures import RenderedFigure, format_duration
+from report.figures import RenderedFigure
 from report.model import LABELS, TEAM, RunData
+from report.timeline import format_duration
 
 FIGURES_DIR = "figures"
 SECTIONS = (

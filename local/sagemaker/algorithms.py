@@ -28,9 +28,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
+from gtpipe_shared.metric_definitions import METRIC_DEFINITIONS
 from gtpipe_shared.tasks import TASKS, TaskType
-
-from training.contracts import DETECTION_METRIC_DEFINITIONS, METRIC_DEFINITIONS
 
 _CLASSIFICATION = TASKS[TaskType.IMAGE_CLASSIFICATION].algorithm
 _DETECTION = TASKS[TaskType.OBJECT_DETECTION].algorithm
@@ -58,13 +57,13 @@ ALGORITHMS: Final[dict[str, Algorithm]] = {
         name=_CLASSIFICATION,
         training_module="training.train",
         inference_module="training.inference",
-        metric_definitions=tuple(METRIC_DEFINITIONS),
+        metric_definitions=tuple(METRIC_DEFINITIONS[TaskType.IMAGE_CLASSIFICATION]),
     ),
     _DETECTION: Algorithm(
         name=_DETECTION,
         training_module="training.detection.train",
         inference_module="training.detection.inference",
-        metric_definitions=tuple(DETECTION_METRIC_DEFINITIONS),
+        metric_definitions=tuple(METRIC_DEFINITIONS[TaskType.OBJECT_DETECTION]),
     ),
     "semantic-segmentation": Algorithm(
         name="semantic-segmentation",

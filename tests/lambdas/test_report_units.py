@@ -11,9 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from gtpipe_shared.pricing import LabelingPrices
 from PIL import Image
-from report import curves, figures, labels, page
-from report.examples import Prediction, choose_classification, class_errors, match_boxes
-from report.gather import thumbnail
+from report import curves, figure_kit, figures, labels, page, timeline
+from report.examples import Prediction, choose_classification, class_errors, match_boxes, thumbnail
 from report.handler import ReportError, parse_request, report_key, settings_from_env
 from report.model import EVALUATION, ClassLabels, Evaluation, RunData
 from report.team import parse_team
@@ -85,9 +84,9 @@ def test_detection_definitions_read_the_builtin_and_the_local_detector_lines() -
     # when parsed  # then all three are found, with their epochs
     series = _parse("\n".join(lines), "object-detection")
     assert [(p.epoch, p.value) for p in series["train:cross_entropy"]] == [(0, 1.5), (1, 1.25), (2, 1.0)]
-    from training.contracts import DETECTION_METRIC_DEFINITIONS
+    from gtpipe_shared.metric_definitions import DETECTION_METRIC_DEFINITIONS
 
-    assert [d["Name"] for d in curves.DETECTION_METRIC_DEFINITIONS] == [
+    assert [d["Name"] for d in curves.default_definitions("object-detection")] == [
         d["Name"] for d in DETECTION_METRIC_DEFINITIONS
     ]
 
@@ -101,10 +100,10 @@ def test_values_without_an_epoch_are_plotted_by_log_position() -> None:
 
 
 def test_classification_definitions_match_the_training_contract() -> None:
-    # The Lambda asset cannot import training/; this keeps the copy honest.
-    from training.contracts import METRIC_DEFINITIONS
+    # The report falls back to the one shared table (gtpipe_shared.metric_definitions).
+    from gtpipe_shared.metric_definitions import CLASSIFICATION_METRIC_DEFINITIONS as METRIC_DEFINITIONS
 
-    assert list(curves.CLASSIFICATION_METRIC_DEFINITIONS) == METRIC_DEFINITIONS
+    assert curves.default_definitions("image-classification") == METRIC_DEFINITIONS
 
 
 def test_unusable_definitions_are_reported_not_raised() -> None:
@@ -385,18 +384,18 @@ def test_thumbnail_shrinks_to_fit() -> None:
 
 
 def test_short_names_fit_one_line() -> None:
-    assert figures.short("a\nb\tc") == "a b c"
-    assert figures.short("x" * 40, 10) == "x" * 9 + "…"
-    assert figures.short("  ") == "(blank)"
+    assert figure_kit.short("a\nb\tc") == "a b c"
+    assert figure_kit.short("x" * 40, 10) == "x" * 9 + "…"
+    assert figure_kit.short("  ") == "(blank)"
 
 
 def test_step_colors_and_durations() -> None:
-    assert figures.step_color("Failed") == figures.RED
-    assert figures.step_color("Completed") == figures.GREEN
-    assert figures.step_color("InProgress") == figures.ORANGE
-    assert figures.format_duration(3725) == "1 h 02 min"
-    assert figures.format_duration(64) == "1 min 04 s"
-    assert figures.format_duration(None) == "-"
+    assert timeline.step_color("Failed") == figure_kit.RED
+    assert timeline.step_color("Completed") == figure_kit.GREEN
+    assert timeline.step_color("InProgress") == figure_kit.ORANGE
+    assert timeline.format_duration(3725) == "1 h 02 min"
+    assert timeline.format_duration(64) == "1 min 04 s"
+    assert timeline.format_duration(None) == "-"
 
 
 def test_a_run_without_any_data_renders_only_placeholders() -> None:

@@ -8,8 +8,8 @@ import json
 import tarfile
 
 import pytest
+from gtpipe_shared.metric_definitions import DETECTION_METRIC_DEFINITIONS
 
-from training.contracts import DETECTION_METRIC_DEFINITIONS
 from training.scenes import SceneRecord, augmented_manifest_line, scene_source_ref, write_scenes
 
 from .conftest import BUCKET, IMAGE, ROLE, Cloud, training_request

@@ -8,9 +8,10 @@ import tarfile
 import time
 from typing import Any
 
+from gtpipe_shared.metric_definitions import CLASSIFICATION_METRIC_DEFINITIONS as METRIC_DEFINITIONS
+
 from local.sagemaker import Algorithm, install_sagemaker_api
 from local.sfn import LambdaRegistry, install
-from training import METRIC_DEFINITIONS
 
 from .conftest import ACCOUNT, REGION, ROLE, TINY_HYPERPARAMETERS, Cloud, training_request
 

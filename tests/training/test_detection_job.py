@@ -7,8 +7,8 @@ import re
 
 import pytest
 import torch
+from gtpipe_shared.metric_definitions import DETECTION_METRIC_DEFINITIONS
 
-from training import DETECTION_METRIC_DEFINITIONS
 from training.artifact import package_model
 from training.contracts import CLASSES_FILE, MODEL_CONFIG_FILE, WEIGHTS_FILE
 from training.detection import trainer as detection_trainer

@@ -7,8 +7,9 @@ import re
 from pathlib import Path
 
 import torch
+from gtpipe_shared.metric_definitions import CLASSIFICATION_METRIC_DEFINITIONS as METRIC_DEFINITIONS
 
-from training import METRIC_DEFINITIONS, train
+from training import train
 from training.contracts import CLASSES_FILE, MODEL_CONFIG_FILE, WEIGHTS_FILE
 from training.datasets import CLASS_NAMES
 from training.train import TrainingPaths

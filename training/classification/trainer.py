@@ -22,7 +22,15 @@ from torch import nn
 from training.classification.data import Label
 from training.classification.hyperparameters import Hyperparameters
 from training.classification.model import Architecture, build_model
-from training.epochs import EarlyStopping, EpochMetrics, channel_stats, configure_torch, run_epochs
+from training.epochs import (
+    EarlyStopping,
+    EpochMetrics,
+    channel_stats,
+    run_epochs,
+    shuffled_batches,
+    start_model,
+    step_scheduler,
+)
 
 LOG = logging.getLogger("training.train")
 
@@ -215,7 +223,7 @@ class _Scorer:
 
 
 def _log_epoch(epoch: int, values: dict[str, float], top_k: int | None, seconds: float) -> None:
-    # The built-in's log format; METRIC_DEFINITIONS parses these lines.
+    # The built-in's log format; gtpipe_shared.metric_definitions parses these lines.
     for prefix, title in (("train", "Train"), ("validation", "Validation")):
         if f"{prefix}:accuracy" not in values:
             continue
@@ -227,6 +235,33 @@ def _log_epoch(epoch: int, values: dict[str, float], top_k: int | None, seconds:
         LOG.info("Epoch[%d] %s-loss=%f", epoch, title, values[f"{prefix}:loss"])
         if prefix == "train":
             LOG.info("Epoch[%d] Time cost=%.3f", epoch, seconds)
+
+
+def _centre_crop_stats(train_arrays: np.ndarray, hps: Hyperparameters) -> tuple[list[float], list[float]]:
+    """Channel mean and std of the training images' centre crops: the pixels the network is evaluated on."""
+    _, height, width = hps.image_shape
+    stored_h, stored_w = train_arrays.shape[-2:]
+    top, left = (stored_h - height) // 2, (stored_w - width) // 2
+    return channel_stats(train_arrays[..., top : top + height, left : left + width])
+
+
+def _criterion(
+    hps: Hyperparameters, train_target: torch.Tensor, num_classes: int, device: torch.device
+) -> nn.Module:
+    """Cross-entropy (multi-label: per-class binary), weighted by inverse class frequency with
+    ``use_weighted_loss``."""
+    weights = _class_weights(train_target, num_classes, hps.multi_label) if hps.use_weighted_loss else None
+    if hps.multi_label:
+        return nn.BCEWithLogitsLoss(pos_weight=None if weights is None else weights.to(device))
+    return nn.CrossEntropyLoss(weight=None if weights is None else weights.to(device))
+
+
+def _use_amp(hps: Hyperparameters, device: torch.device) -> bool:
+    """True when ``precision_dtype=float16`` can use mixed precision (a GPU); warns when it cannot."""
+    use_amp = hps.precision_dtype == "float16" and device.type == "cuda"
+    if hps.precision_dtype == "float16" and not use_amp:
+        LOG.warning("precision_dtype=float16 needs a GPU; training on CPU in float32")
+    return use_amp
 
 
 def fit(
@@ -246,52 +281,24 @@ def fit(
     best validation accuracy"). Early stopping follows the built-in's patience / min-epochs / relative
     tolerance rules.
     """
-    device = configure_torch(hps.seed)
-    generator = torch.Generator().manual_seed(hps.seed)
-    model = build_model(arch)
-    if initial_state is not None:
-        model.load_state_dict(initial_state)
-    model.to(device)
-    # Statistics of the centre crops, i.e. of the pixels the network is evaluated on.
-    _, height, width = hps.image_shape
-    stored_h, stored_w = train_arrays.shape[-2:]
-    top, left = (stored_h - height) // 2, (stored_w - width) // 2
-    mean, std = channel_stats(train_arrays[..., top : top + height, left : left + width])
+    model, device, generator = start_model(hps.seed, lambda: build_model(arch), initial_state)
+    mean, std = _centre_crop_stats(train_arrays, hps)
     batches = BatchMaker(hps, mean, std, device, generator)
-
     train_images = torch.from_numpy(train_arrays)
     val_images = torch.from_numpy(val_arrays)
     train_target = _targets(train_labels, arch.num_classes, hps.multi_label)
     val_target = _targets(val_labels, arch.num_classes, hps.multi_label)
-    weights = (
-        _class_weights(train_target, arch.num_classes, hps.multi_label) if hps.use_weighted_loss else None
-    )
-    if hps.multi_label:
-        criterion: nn.Module = nn.BCEWithLogitsLoss(
-            pos_weight=None if weights is None else weights.to(device)
-        )
-    else:
-        criterion = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(device))
-
+    criterion = _criterion(hps, train_target, arch.num_classes, device)
     optimizer = _make_optimizer(model, hps)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(
-        optimizer, milestones=list(hps.lr_scheduler_step), gamma=hps.lr_scheduler_factor
-    )
-    use_amp = hps.precision_dtype == "float16" and device.type == "cuda"
-    if hps.precision_dtype == "float16" and not use_amp:
-        LOG.warning("precision_dtype=float16 needs a GPU; training on CPU in float32")
+    scheduler = step_scheduler(optimizer, hps.lr_scheduler_step, hps.lr_scheduler_factor)
+    use_amp = _use_amp(hps, device)
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-
     batch_size = hps.mini_batch_size
 
     def train_epoch(_epoch: int) -> dict[str, float]:
         model.train()
         scorer = _Scorer(hps.multi_label, hps.top_k)
-        order = torch.randperm(len(train_images), generator=generator)
-        for start in range(0, len(order), batch_size):
-            index = order[start : start + batch_size]
-            if len(index) < 2 and len(order) > 1:
-                continue  # batch norm cannot train on a single image; it is reshuffled next epoch
+        for index in shuffled_batches(len(train_images), batch_size, generator):
             inputs = batches.train_batch(train_images[index])
             target = train_target[index].to(device)
             with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):

@@ -3,7 +3,8 @@
 
 Imported lazily by :mod:`training.detection.train` once inputs are valid. Per epoch it logs the
 built-in's metric lines (``#quality_metric: host=algo-1, epoch=3, validation mAP <score>=(0.81)``),
-which :data:`training.contracts.DETECTION_METRIC_DEFINITIONS` parses.
+which ``gtpipe_shared.metric_definitions`` parses (tests/training checks it; training imports
+nothing of ours).
 """
 
 from __future__ import annotations
@@ -28,7 +29,15 @@ from training.detection.model import (
     focal_loss,
     regression_loss,
 )
-from training.epochs import EarlyStopping, EpochMetrics, channel_stats, configure_torch, run_epochs
+from training.epochs import (
+    EarlyStopping,
+    EpochMetrics,
+    channel_stats,
+    run_epochs,
+    shuffled_batches,
+    start_model,
+    step_scheduler,
+)
 
 LOG = logging.getLogger("training.detection.train")
 
@@ -125,7 +134,7 @@ class Augmenter:
 
 
 def _log_epoch(host: str, epoch: int, values: dict[str, float], seconds: float) -> None:
-    # The built-in's quality-metric lines; DETECTION_METRIC_DEFINITIONS parses them.
+    # The built-in's quality-metric lines; gtpipe_shared.metric_definitions parses them.
     LOG.info(
         "#quality_metric: host=%s, epoch=%d, train cross_entropy <loss>=(%f)",
         host,
@@ -147,6 +156,12 @@ def _log_epoch(host: str, epoch: int, values: dict[str, float], seconds: float) 
     LOG.info("Epoch[%d] Time cost=%.3f", epoch, seconds)
 
 
+def _network_input(batch: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """Float pixels (0..255, on the device) normalised with the training set's channel statistics, in the
+    channels-last layout the network runs in."""
+    return ((batch / 255.0 - mean) / std).contiguous(memory_format=torch.channels_last)
+
+
 @torch.inference_mode()
 def predict_arrays(
     model: CompactDetector,
@@ -161,7 +176,7 @@ def predict_arrays(
     out: list[np.ndarray] = []
     for start in range(0, len(arrays), EVAL_BATCH):
         batch = torch.from_numpy(arrays[start : start + EVAL_BATCH]).to(device, dtype=torch.float32)
-        heat, box = model(((batch / 255.0 - mean) / std).contiguous(memory_format=torch.channels_last))
+        heat, box = model(_network_input(batch, mean, std))
         for rows in decode(
             heat, box, nms_threshold=nms_threshold, min_score=MIN_SCORE, max_detections=MAX_DETECTIONS
         ):
@@ -186,13 +201,8 @@ def fit(
     offsets and log-sizes (``train:smooth_l1``). Early stopping follows the built-in's rules on
     ``validation:mAP``.
     """
-    device = configure_torch(hps.seed)
-    generator = torch.Generator().manual_seed(hps.seed)
-    model = build_detector(arch)
-    if initial_state is not None:
-        model.load_state_dict(initial_state)
+    model, device, generator = start_model(hps.seed, lambda: build_detector(arch), initial_state)
     # Channels-last convolutions measured 15% faster on CPU for this network (and suit GPUs too).
-    model.to(device)
     model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # missing from torch's stubs
     frozen = freeze_layers(model, hps.freeze_layer_pattern)
     mean_list, std_list = channel_stats(train_arrays)
@@ -200,26 +210,17 @@ def fit(
     std = torch.tensor(std_list, device=device).view(1, 3, 1, 1)
     augment = Augmenter(generator)
     optimizer = _make_optimizer([p for p in model.parameters() if p.requires_grad], hps)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(
-        optimizer, milestones=list(hps.lr_scheduler_step), gamma=hps.lr_scheduler_factor
-    )
+    scheduler = step_scheduler(optimizer, hps.lr_scheduler_step, hps.lr_scheduler_factor)
     images = torch.from_numpy(train_arrays)
     per_class: dict[int, list[float | None]] = {}
 
     def train_epoch(epoch: int) -> dict[str, float]:
         model.train()
-        order = torch.randperm(len(images), generator=generator)
-        focal_sum = smooth_sum = 0.0
-        seen = 0
-        for start in range(0, len(order), hps.mini_batch_size):
-            index = order[start : start + hps.mini_batch_size]
-            if len(index) < 2 and len(order) > 1:
-                continue  # batch norm cannot train on a single image; it is reshuffled next epoch
+        focal_sum, smooth_sum, seen = 0.0, 0.0, 0
+        for index in shuffled_batches(len(images), hps.mini_batch_size, generator):
             batch, boxes = augment(images[index], [train_boxes[i] for i in index.tolist()])
             targets = encode_targets(boxes, arch.num_classes, arch.grid)
-            inputs = (batch.to(device, dtype=torch.float32) / 255.0 - mean) / std
-            inputs = inputs.contiguous(memory_format=torch.channels_last)
-            heat, box = model(inputs)
+            heat, box = model(_network_input(batch.to(device, dtype=torch.float32), mean, std))
             focal = focal_loss(heat, targets.heatmap.to(device))
             smooth = regression_loss(box, targets)
             loss = focal + smooth
