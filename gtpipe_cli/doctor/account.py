@@ -12,7 +12,7 @@ from gtpipe_shared.tasks import TASKS
 from gtpipe_cli.doctor.results import CheckResult, cannot_check, error_code, uncheckable
 
 if TYPE_CHECKING:
-    from infra.config import PipelineConfig
+    from infra.config import StackConfig
 
 
 REGIONS_DOCS: Final = (
@@ -58,7 +58,7 @@ def check_region(region: str, supported: Mapping[str, Mapping[str, str]]) -> Che
 # --- 2. API Gateway account CloudWatch role ------------------------------------------------------------------
 
 
-def check_apigateway_role(apigateway: Any, config: PipelineConfig | None) -> CheckResult:
+def check_apigateway_role(apigateway: Any, config: StackConfig | None) -> CheckResult:
     """``GetAccount``'s ``cloudwatchRoleArn``: REST API stages with access logging need it (one per
     account and region). ``gtpipe:apiGateway.accountRole`` ``create`` (the default) has the stack set it
     (``AWS::ApiGateway::Account``, replacing any role already set); ``existing`` relies on the account's."""
@@ -110,7 +110,7 @@ def check_apigateway_role(apigateway: Any, config: PipelineConfig | None) -> Che
 # --- 3. Ground Truth private workforce -----------------------------------------------------------------------
 
 
-def check_workforce(sagemaker: Any, config: PipelineConfig | None) -> CheckResult:
+def check_workforce(sagemaker: Any, config: StackConfig | None) -> CheckResult:
     """``ListWorkforces``: one private workforce per account and region, bound to one Cognito user pool (or
     an OIDC provider). The stack's ``create-private`` workteam on its own user pool needs none to exist."""
     name = "ground-truth-workforce"

@@ -13,7 +13,7 @@ from gtpipe_cli.doctor.configuration import InstanceUse
 from gtpipe_cli.doctor.results import CheckResult, uncheckable
 
 if TYPE_CHECKING:
-    from infra.config import PipelineConfig
+    from infra.config import StackConfig
 
 
 QUOTAS_DOCS: Final = "https://docs.aws.amazon.com/sagemaker/latest/dg/regions-quotas.html"
@@ -103,7 +103,7 @@ def check_quotas(service_quotas: Any, uses: Iterable[InstanceUse]) -> list[Check
 # --- 5. instance storage vs. volume keys ---------------------------------------------------------------------
 
 
-def volume_keys_sent(config: PipelineConfig) -> dict[str, bool]:
+def volume_keys_sent(config: StackConfig) -> dict[str, bool]:
     """Per role (training, transform, endpoint): whether the deployed state machine definition sends a
     volume key (``VolumeKmsKeyId`` / the endpoint configuration's ``KmsKeyId``), read from the definition
     synth builds (``infra/constructs/definition.py``)."""

@@ -13,7 +13,7 @@ from gtpipe_cli.doctor.results import CheckResult
 from gtpipe_cli.errors import CliError, Exit
 
 if TYPE_CHECKING:
-    from infra.config import PipelineConfig
+    from infra.config import StackConfig
 
 
 CONFIG_DOCS: Final = "README.md, Configuration reference"
@@ -58,12 +58,12 @@ def read_context(cdk_json: Path, overrides: Sequence[str] = ()) -> dict[str, Any
     return context
 
 
-def load_config(context: Mapping[str, Any]) -> tuple[PipelineConfig | None, CheckResult]:
+def load_config(context: Mapping[str, Any]) -> tuple[StackConfig | None, CheckResult]:
     """The typed configuration as synth builds it, and the ``configuration`` result (FAIL: what synth says)."""
-    from infra.config import ConfigError, PipelineConfig
+    from infra.config import ConfigError, StackConfig
 
     try:
-        config = PipelineConfig.from_context(context.get)
+        config = StackConfig.from_context(context.get)
     except ConfigError as error:
         return None, CheckResult(
             "FAIL",
@@ -80,7 +80,7 @@ def load_config(context: Mapping[str, Any]) -> tuple[PipelineConfig | None, Chec
     )
 
 
-def instance_uses(config: PipelineConfig) -> list[InstanceUse]:
+def instance_uses(config: StackConfig) -> list[InstanceUse]:
     """The instance types the configuration runs SageMaker jobs and the endpoint on."""
     return [
         InstanceUse(
@@ -152,9 +152,9 @@ def raw_instance_uses(context: Mapping[str, Any]) -> list[InstanceUse]:
 
 def raw_layer_version(context: Mapping[str, Any]) -> int:
     """The context's Powertools layer version, or the typed default when it is unset or not a number."""
-    from infra.config import PipelineConfig
+    from infra.config import StackConfig
 
     try:
-        return int(context.get("gtpipe:powertoolsLayerVersion") or PipelineConfig.powertools_layer_version)
+        return int(context.get("gtpipe:powertoolsLayerVersion") or StackConfig.powertools_layer_version)
     except (TypeError, ValueError):
-        return PipelineConfig.powertools_layer_version
+        return StackConfig.powertools_layer_version
