@@ -68,13 +68,13 @@ from gtpipe_shared.aws_limits import label_category_names
 from gtpipe_shared.tasks import TASKS, TaskType
 from PIL import Image
 
-from local.sfn import SageMakerServiceError
 from training.artifact import package_model
 from training.contracts import DETECTION_DEMO_HYPERPARAMETERS
 
 from .algorithms import Algorithm, UnsupportedImage, resolve_image
 from .auto_labeling import ActiveLearningPlan, ActiveLearningResult, run_active_learning
 from .box_workforce import BoxNoise
+from .errors import SageMakerServiceError
 from .faults import Faults
 from .hosting import LoadedModel, ModelLoadError, load_model, primary_container
 from .jobs import JobHandle, run_to_end, utcnow

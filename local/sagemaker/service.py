@@ -1,6 +1,6 @@
 """``LocalSageMaker``: a SageMaker that runs real jobs on this machine.
 
-It implements :class:`local.sfn.SageMakerService` (requests and responses are the API's PascalCase dicts,
+It implements :class:`local.sagemaker.api.SageMakerService` (requests and responses are the API's PascalCase dicts,
 validated against botocore's SageMaker model), so the Step Functions interpreter of :mod:`local.sfn`
 drives it, and :func:`local.sagemaker.install_sagemaker_api` lets boto3 ``sagemaker`` and
 ``sagemaker-runtime`` clients reach the same state through moto.
@@ -29,12 +29,9 @@ from typing import Any, Final
 from botocore.exceptions import BotoCoreError, ClientError
 from gtpipe_shared.aws_limits import volume_kms_key_problem
 
-from local.sfn import SageMakerServiceError, validate_request
-from local.sfn.lambdas import DEFAULT_ACCOUNT_ID, DEFAULT_REGION
-from local.sfn.sagemaker import service_model
-
 from .algorithms import ALGORITHMS, Algorithm, UnsupportedImage, resolve_image
-from .errors import not_found, runtime_validation_error, throttled, validation_error
+from .api import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, service_model
+from .errors import SageMakerServiceError, not_found, runtime_validation_error, throttled, validation_error
 from .events import (
     ENDPOINT_STATE_CHANGE,
     LABELING_JOB_STATE_CHANGE,
@@ -52,6 +49,7 @@ from .labeling_job import LabelingRun
 from .s3 import S3Uri, object_exists
 from .training_job import DEFAULT_ALGORITHM_THREADS, STATUS_MESSAGES, TrainingRun
 from .transform_job import TransformRun
+from .validation import validate_request
 from .workforce import WorkforceSettings
 
 LOG = logging.getLogger(__name__)
