@@ -55,7 +55,7 @@ from botocore.config import Config
 from moto.core.config import default_user_config
 from moto.server import ThreadedMotoServer
 
-from local.sagemaker.training_job import DEFAULT_ALGORITHM_THREADS
+from local.sagemaker.algorithm_process import DEFAULT_ALGORITHM_THREADS
 from local.sfn import LambdaRegistry, function_name_of
 from local.sfn import install as install_sfn
 

@@ -51,7 +51,8 @@ from moto.events import models as events_models
 from moto.events.models import EventTemplateParser, Rule
 from moto.s3 import notifications as s3_notifications
 
-from local.sfn import LambdaRegistry, LambdaServiceError, MotoInternalsChanged
+from local.moto_compat import MotoInternalsChanged
+from local.sfn import LambdaRegistry, LambdaServiceError
 
 from .lambda_runtime import AsyncInvokeConfig
 
@@ -65,7 +66,7 @@ SendMessage = Callable[[str, str, dict[str, str]], None]
 
 
 def check_compatibility() -> None:
-    """Raise :class:`local.sfn.MotoInternalsChanged` if the moto internals used here moved."""
+    """Raise :class:`local.moto_compat.MotoInternalsChanged` if the moto internals used here moved."""
     problems: list[str] = []
     signature = tuple(inspect.signature(Rule.send_to_targets).parameters)
     if signature != ("self", "original_event", "transform_input"):

@@ -437,7 +437,7 @@ def install_iam_middleware(server: Any, principals: Principals) -> None:
 
     **Patch point**: the werkzeug server (``ThreadedMotoServer._server``) serves ``.app``; replacing it is the
     one seam every request to the local endpoint passes, whatever service it is for."""
-    from local.sfn import MotoInternalsChanged
+    from local.moto_compat import MotoInternalsChanged
 
     wsgi = getattr(server, "_server", None)
     if wsgi is None or not callable(getattr(wsgi, "app", None)):

@@ -30,7 +30,8 @@ from urllib.parse import unquote
 
 from moto.awslambda.responses import LambdaResponse
 
-from local.sfn import LambdaRegistry, LambdaServiceError, MotoInternalsChanged, function_name_of
+from local.moto_compat import MotoInternalsChanged
+from local.sfn import LambdaRegistry, LambdaServiceError, function_name_of
 from local.sfn.lambdas import ASYNC_PAYLOAD_LIMIT_BYTES, check_payload_size
 
 from .eventbridge import AsyncLambdaInvoker

@@ -18,7 +18,7 @@ from typing import Any
 
 from moto.dynamodb.responses import DynamoHandler
 
-from local.sfn import MotoInternalsChanged
+from local.moto_compat import MotoInternalsChanged
 
 _LOCK = threading.RLock()
 _ORIGINAL: dict[str, Callable[..., Any]] = {}

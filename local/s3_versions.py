@@ -23,7 +23,7 @@ from typing import Any
 
 from moto.s3.models import FakeKey
 
-from local.sfn import MotoInternalsChanged
+from local.moto_compat import MotoInternalsChanged
 
 _LOCK = threading.Lock()
 _ORIGINAL: dict[str, Callable[..., Any]] = {}

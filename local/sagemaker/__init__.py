@@ -1,6 +1,14 @@
 """A local SageMaker that runs real jobs, for gtpipe's embedded cloud (GitHub issue 5).
 
-:class:`LocalSageMaker` implements :class:`local.sfn.SageMakerService`:
+SageMaker's API as the local cloud models it lives here, whoever calls it: botocore's service model,
+the :class:`SageMakerService` protocol and account/region defaults (:mod:`.api`), request validation
+(:mod:`.validation`) and the API errors (:mod:`.errors`). :mod:`local.sfn` (the Step Functions interpreter)
+imports them; nothing here imports :mod:`local.sfn`.
+
+Two backends implement :class:`SageMakerService`. :class:`InMemorySageMakerService` (:mod:`.in_memory`)
+keeps resources in memory and lets a :class:`JobRunner` decide how jobs end (:class:`ScriptedJobRunner`
+with :func:`succeed`/:func:`fail`/:func:`reject`, :mod:`.runners`): tests use it. :class:`LocalSageMaker`
+runs real jobs:
 
 - **training** runs the built-in algorithm's local implementation (``python -m training.train``) in a
   subprocess with SageMaker's folder layout and ``SM_*`` variables, uploads ``model.tar.gz``, reports
@@ -35,10 +43,11 @@ Wiring::
             ...  # start executions; boto3 "sagemaker"/"sagemaker-runtime" clients see the same state
 """
 
-from local.sfn import SageMakerServiceError
+from local.moto_compat import MOTO_VERSION, MotoInternalsChanged
 
 from .algorithms import ALGORITHMS, Algorithm, UnsupportedImage, resolve_image
-from .errors import ModelError
+from .api import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, SageMakerService, json_safe, service_model
+from .errors import ModelError, SageMakerServiceError
 from .events import (
     ENDPOINT_STATE_CHANGE,
     LABELING_JOB_STATE_CHANGE,
@@ -48,19 +57,34 @@ from .events import (
     event_status,
 )
 from .faults import Faults
+from .in_memory import InMemorySageMakerService
 from .moto_api import (
-    MOTO_VERSION,
     ApiHandle,
-    MotoInternalsChanged,
     check_moto_compatibility,
     install_sagemaker_api,
     uninstall_sagemaker_api,
 )
+from .runners import (
+    Job,
+    JobKind,
+    JobRunner,
+    JobState,
+    JobStatus,
+    RunnerCall,
+    ScriptedJobRunner,
+    ScriptedOutcome,
+    fail,
+    reject,
+    succeed,
+)
 from .service import Invocation, LocalSageMaker
+from .validation import validate_request
 from .workforce import WorkforceSettings, simulate_answers
 
 __all__ = [
     "ALGORITHMS",
+    "DEFAULT_ACCOUNT_ID",
+    "DEFAULT_REGION",
     "ENDPOINT_STATE_CHANGE",
     "LABELING_JOB_STATE_CHANGE",
     "MOTO_VERSION",
@@ -70,17 +94,33 @@ __all__ = [
     "ApiHandle",
     "EventSink",
     "Faults",
+    "InMemorySageMakerService",
     "Invocation",
+    "Job",
+    "JobKind",
+    "JobRunner",
+    "JobState",
+    "JobStatus",
     "LocalSageMaker",
     "ModelError",
     "MotoInternalsChanged",
+    "RunnerCall",
+    "SageMakerService",
     "SageMakerServiceError",
+    "ScriptedJobRunner",
+    "ScriptedOutcome",
     "UnsupportedImage",
     "WorkforceSettings",
     "check_moto_compatibility",
     "event_status",
+    "fail",
     "install_sagemaker_api",
+    "json_safe",
+    "reject",
     "resolve_image",
+    "service_model",
     "simulate_answers",
+    "succeed",
     "uninstall_sagemaker_api",
+    "validate_request",
 ]

@@ -1,8 +1,18 @@
-"""Errors of the local SageMaker beyond :class:`local.sfn.SageMakerServiceError`."""
+"""The local SageMaker's API errors: :class:`SageMakerServiceError` and the codes it raises."""
 
 from __future__ import annotations
 
-from local.sfn import SageMakerServiceError
+
+class SageMakerServiceError(Exception):
+    """A SageMaker API error: ``code`` is the API error code (``ValidationException``,
+    ``ResourceLimitExceeded``, ``ThrottlingException``, ``ResourceInUse`` ...)."""
+
+    def __init__(self, code: str, message: str, *, status_code: int = 400) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.status_code = status_code
+
 
 # sagemaker-runtime's model: ModelError is HTTP 424 (the container's own status is OriginalStatusCode).
 MODEL_ERROR_STATUS = 424

@@ -15,8 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from local.sfn import json_safe
-
+from .api import json_safe
 from .faults import Faults
 
 LOG = logging.getLogger(__name__)

@@ -4,7 +4,7 @@
 :class:`~local.sagemaker.LocalSageMaker`, both under ``mock_aws()`` and in a moto server, so boto3
 clients (the pipeline's Lambda functions) and the Step Functions interpreter see one state.
 
-Written against moto 5.2.5. Patch points (class attributes, set by :func:`install_sagemaker_api` and
+Written against moto 5.2.5 (:data:`local.moto_compat.MOTO_VERSION`). Patch points (class attributes, set by :func:`install_sagemaker_api` and
 restored by :func:`uninstall_sagemaker_api`):
 
 1. ``moto.sagemaker.responses.SageMakerResponse.call_action`` -- not defined by moto on that class (it
@@ -38,28 +38,20 @@ import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 from urllib.parse import unquote
 
-import moto
 from moto.core.responses import ActionResult, BaseResponse
 from moto.sagemaker.responses import SageMakerResponse
 from moto.sagemakerruntime import urls as runtime_urls
 from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
-from local.sfn import SageMakerServiceError
+from local.moto_compat import raise_if_changed
 
-from .errors import ModelError
+from .errors import ModelError, SageMakerServiceError
 from .service import LocalSageMaker
 
-MOTO_VERSION: Final[str] = "5.2.5"
-"""The moto release these patch points were written and tested against."""
-
 TYPE_RESPONSE = tuple[int, dict[str, Any], Any]
-
-
-class MotoInternalsChanged(RuntimeError):
-    """moto no longer has the shape local.sagemaker patches (see :data:`MOTO_VERSION`)."""
 
 
 @dataclass
@@ -137,7 +129,7 @@ def _source(target: Any) -> str:
 
 
 def check_moto_compatibility() -> None:
-    """Raise :class:`MotoInternalsChanged` if anything the patches rely on moved or changed."""
+    """Raise :class:`~local.moto_compat.MotoInternalsChanged` if anything the patches rely on moved or changed."""
     problems: list[str] = []
     if not issubclass(SageMakerResponse, BaseResponse):
         problems.append("SageMakerResponse no longer subclasses BaseResponse")
@@ -177,11 +169,7 @@ def check_moto_compatibility() -> None:
         problems.append("moto.sagemakerruntime no longer routes /endpoints/<name>/invocations")
     if not callable(getattr(ActionResult, "execute_result", None)):
         problems.append("moto.core.responses.ActionResult.execute_result is missing")
-    if problems:
-        raise MotoInternalsChanged(
-            f"moto {moto.__version__} differs from {MOTO_VERSION}, which local.sagemaker patches: "
-            + "; ".join(problems)
-        )
+    raise_if_changed("local.sagemaker", problems)
 
 
 # --------------------------------------------------------------------------------------------------

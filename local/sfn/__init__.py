@@ -5,11 +5,16 @@ interprets the real state machine definition. :func:`install` plugs in:
 
 - a :class:`LambdaRegistry` answering ``lambda:invoke``, ``lambda:invoke.waitForTaskToken`` and function-ARN
   tasks with Python callables (no Docker);
-- a :class:`SageMakerService` answering ``sagemaker:*`` tasks, ``.sync`` included (the default
-  :class:`InMemorySageMakerService` validates requests with botocore's model and lets a
-  :class:`JobRunner`, e.g. :class:`ScriptedJobRunner`, decide how jobs end).
+- a :class:`local.sagemaker.SageMakerService` answering ``sagemaker:*`` tasks, ``.sync`` included (by
+  default a :class:`local.sagemaker.InMemorySageMakerService`, whose :class:`local.sagemaker.JobRunner`
+  decides how jobs end; the local cloud plugs in :class:`local.sagemaker.LocalSageMaker`).
+
+SageMaker itself (API model, validation, errors, backends) is :mod:`local.sagemaker`; this package only
+holds the interpreter glue (:mod:`.sagemaker`: SageMaker task states and Step Functions error names).
 
 Example::
+
+    from local.sagemaker import InMemorySageMakerService, ScriptedJobRunner
 
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         with install(LambdaRegistry({"split": split_handler}), InMemorySageMakerService(runner),
@@ -17,6 +22,9 @@ Example::
             ...  # create_state_machine / start_execution with boto3 as usual
 """
 
+from local.moto_compat import MOTO_VERSION, MotoInternalsChanged
+
+from .handle import Handle, active_handle, is_installed
 from .lambdas import (
     Invocation,
     LambdaContext,
@@ -25,68 +33,24 @@ from .lambdas import (
     LambdaServiceError,
     function_name_of,
 )
-from .moto_patches import (
-    MOTO_VERSION,
-    Handle,
-    MotoInternalsChanged,
-    active_handle,
-    check_moto_compatibility,
-    install,
-    is_installed,
-    json_safe,
-    uninstall,
-)
-from .sagemaker import (
-    InMemorySageMakerService,
-    Job,
-    JobKind,
-    JobRunner,
-    JobState,
-    JobStatus,
-    RunnerCall,
-    SageMakerService,
-    SageMakerServiceError,
-    ScriptedJobRunner,
-    ScriptedOutcome,
-    aws_sdk_integration_error_name,
-    fail,
-    optimized_integration_error_name,
-    reject,
-    succeed,
-    validate_request,
-)
+from .moto_patches import check_moto_compatibility, install, uninstall
+from .sagemaker import aws_sdk_integration_error_name, optimized_integration_error_name
 
 __all__ = [
     "MOTO_VERSION",
     "Handle",
-    "InMemorySageMakerService",
     "Invocation",
-    "Job",
-    "JobKind",
-    "JobRunner",
-    "JobState",
-    "JobStatus",
     "LambdaContext",
     "LambdaHandler",
     "LambdaRegistry",
     "LambdaServiceError",
     "MotoInternalsChanged",
-    "RunnerCall",
-    "SageMakerService",
-    "SageMakerServiceError",
-    "ScriptedJobRunner",
-    "ScriptedOutcome",
     "active_handle",
     "aws_sdk_integration_error_name",
     "check_moto_compatibility",
-    "fail",
     "function_name_of",
     "install",
     "is_installed",
-    "json_safe",
     "optimized_integration_error_name",
-    "reject",
-    "succeed",
     "uninstall",
-    "validate_request",
 ]

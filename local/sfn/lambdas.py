@@ -26,11 +26,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from local.sagemaker.api import DEFAULT_ACCOUNT_ID, DEFAULT_REGION
+
 LambdaHandler = Callable[[Any, "LambdaContext"], Any]
 """A Lambda entry point: ``handler(event, context) -> JSON-serialisable result``."""
 
-DEFAULT_ACCOUNT_ID = "123456789012"
-DEFAULT_REGION = "us-east-1"
 
 # HTTP status codes the Lambda Invoke API uses for its error codes; Step Functions copies the status
 # code into the cause ("Status Code: 429"), nothing matches on it.

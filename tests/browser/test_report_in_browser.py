@@ -75,7 +75,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rendered]:
     from report.gather import Clients, Settings
     from report.handler import parse_request, write_report
 
-    from local.sagemaker.training_job import put_log_events
+    from local.sagemaker.training_logs import put_log_events
     from tests.lambdas import recorded_run
 
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "gtpipe")

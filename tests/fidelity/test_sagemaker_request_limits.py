@@ -19,8 +19,8 @@ import pytest
 from botocore.exceptions import ClientError, ParamValidationError
 from botocore.validate import validate_parameters
 
-from local.sfn import InMemorySageMakerService, SageMakerServiceError, ScriptedJobRunner
-from local.sfn.sagemaker_validation import service_model
+from local.sagemaker import InMemorySageMakerService, SageMakerServiceError, ScriptedJobRunner
+from local.sagemaker.api import service_model
 from tests.local_sagemaker.conftest import BUCKET, IMAGE, ROLE, Cloud, training_request
 from tests.local_sagemaker.conftest import api as api  # fixtures, re-exported
 from tests.local_sagemaker.conftest import boto_session as boto_session

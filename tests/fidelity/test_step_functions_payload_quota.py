@@ -20,7 +20,8 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from local.sfn import InMemorySageMakerService, LambdaRegistry, install
+from local.sagemaker import InMemorySageMakerService
+from local.sfn import LambdaRegistry, install
 from local.sfn.payload_limits import max_payload_bytes
 from tests.local_sfn.harness import Sfn, task
 

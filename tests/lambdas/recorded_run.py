@@ -29,7 +29,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from local.sagemaker.training_job import put_log_events
+from local.sagemaker.training_logs import put_log_events
 
 BUCKET = "gtpipe-data-bucket"
 RUNS_TABLE = "gtpipe-runs"

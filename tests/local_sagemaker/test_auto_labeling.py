@@ -17,7 +17,7 @@ import pytest
 
 from local.sagemaker import WorkforceSettings
 from local.sagemaker.auto_labeling import ActiveLearningPlan, choose_threshold, run_active_learning
-from local.sagemaker.labeling_job import final_model_name
+from local.sagemaker.labeling_automated import final_model_name
 from local.sagemaker.labeling_tasks import Prediction
 from local.sagemaker.reuse_experiment import (
     ALGORITHM_SPEC,

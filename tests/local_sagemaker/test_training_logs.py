@@ -9,7 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local.sagemaker.training_job import LOG_GROUP, LogEventsRejected, publish_log
+from local.sagemaker.training_logs import LOG_GROUP, LogEventsRejected, publish_log
 
 
 def _events(logs, stream: str) -> list[str]:

@@ -8,7 +8,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local.sfn import InMemorySageMakerService, LambdaRegistry, ScriptedJobRunner, install
+from local.sagemaker import InMemorySageMakerService, ScriptedJobRunner
+from local.sfn import LambdaRegistry, install
 
 from .harness import Sfn
 

@@ -13,9 +13,9 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 from moto.stepfunctions.parser.asl.parse import preprocessor
 from moto.stepfunctions.responses import StepFunctionResponse
 
+from local.sagemaker import InMemorySageMakerService
 from local.sfn import (
     MOTO_VERSION,
-    InMemorySageMakerService,
     LambdaRegistry,
     MotoInternalsChanged,
     check_moto_compatibility,

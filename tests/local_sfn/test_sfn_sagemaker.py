@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from local.sfn import InMemorySageMakerService, Job, ScriptedJobRunner, fail, reject, succeed
+from local.sagemaker import InMemorySageMakerService, Job, ScriptedJobRunner, fail, reject, succeed
 
 from .harness import IMAGE, SM_ROLE_ARN, Sfn, machine, pass_end, task, training_parameters
 

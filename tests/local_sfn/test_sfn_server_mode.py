@@ -12,7 +12,8 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from local.sfn import InMemorySageMakerService, LambdaRegistry, ScriptedJobRunner, install, succeed
+from local.sagemaker import InMemorySageMakerService, ScriptedJobRunner, succeed
+from local.sfn import LambdaRegistry, install
 
 from .harness import Sfn, machine, task, training_parameters
 

@@ -8,22 +8,24 @@ from typing import Any
 
 import pytest
 
-from local.sfn import (
+from local.sagemaker import (
     InMemorySageMakerService,
-    LambdaContext,
-    LambdaRegistry,
-    LambdaServiceError,
     SageMakerService,
     SageMakerServiceError,
     ScriptedJobRunner,
-    aws_sdk_integration_error_name,
     fail,
-    function_name_of,
     json_safe,
-    optimized_integration_error_name,
     reject,
     succeed,
     validate_request,
+)
+from local.sfn import (
+    LambdaContext,
+    LambdaRegistry,
+    LambdaServiceError,
+    aws_sdk_integration_error_name,
+    function_name_of,
+    optimized_integration_error_name,
 )
 
 from .harness import IMAGE, SM_ROLE_ARN, training_parameters

@@ -77,7 +77,7 @@ def test_an_endpoint_that_existed_before_the_run_keeps_serving(pipeline: Pipelin
 
 def test_a_failure_before_deployment_has_no_cleanup(pipeline: Pipeline) -> None:
     # given a training job that fails
-    from local.sfn.sagemaker import fail
+    from local.sagemaker import fail
 
     pipeline.runner.script("training", fail("AlgorithmError: out of memory"))
     run_id = pipeline.drop("incoming/labeled.manifest", augmented_manifest())["run_id"]

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from local.sagemaker import JobKind, fail, succeed
 from local.sfn import active_handle
-from local.sfn.sagemaker import JobKind, fail, succeed
 from tests.pipeline.test_pipeline_execution import (
     FUNCTIONS,
     LABEL_COUNTERS,

@@ -20,8 +20,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local.sfn import InMemorySageMakerService, LambdaRegistry, ScriptedJobRunner, install
-from local.sfn.sagemaker import fail, reject, succeed
+from local.sagemaker import InMemorySageMakerService, ScriptedJobRunner, fail, reject, succeed
+from local.sfn import LambdaRegistry, install
 from tests.lambdas.conftest import create_runs_table
 from tests.pipeline.sample_config import SAMPLE_BUCKET, synthesized_pipeline_config
 

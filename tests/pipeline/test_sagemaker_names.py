@@ -16,7 +16,8 @@ from typing import Any
 
 from gtpipe_shared.naming import SLUG_MAX, run_id_for
 
-from local.sfn.sagemaker_validation import constraint_phrases, service_model
+from local.sagemaker.api import service_model
+from local.sagemaker.validation import constraint_phrases
 
 ROOT = Path(__file__).resolve().parents[2]
 FORMAT = re.compile(

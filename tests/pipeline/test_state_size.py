@@ -15,8 +15,8 @@ from gtpipe_shared.config import ConfigError as FunctionConfigError
 from gtpipe_shared.config import load_pipeline_config
 
 from infra.config import MAX_LABEL_CATEGORIES, ConfigError, StackConfig
+from local.sagemaker import fail, succeed
 from local.sfn.payload_limits import max_payload_bytes, payload_bytes
-from local.sfn.sagemaker import fail, succeed
 from tests.infra.conftest import project_context
 from tests.pipeline.test_pipeline_execution import HAPPY_PATH, LABEL_COUNTERS, Pipeline, input_manifest
 from tests.pipeline.test_pipeline_execution import pipeline as pipeline  # fixtures, re-exported

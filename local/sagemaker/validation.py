@@ -14,7 +14,7 @@ number of 50 items", https://docs.aws.amazon.com/sagemaker/latest/APIReference/A
 read from botocore's model (``max``/``pattern``/``enum`` of each shape), not copied.
 
 :func:`validate_request` is the one validation both local SageMakers use: the in-memory double the Step
-Functions interpreter calls (:class:`local.sfn.InMemorySageMakerService`) and the local backend behind the
+Functions tests use (:class:`local.sagemaker.InMemorySageMakerService`) and the local backend behind the
 moto server (:class:`local.sagemaker.LocalSageMaker`). Its messages have AWS's shape ("1 validation error
 detected: Value 'x' at 'trainingJobName' failed to satisfy constraint: Member must have length less than or
 equal to 63"): members in lower camel case, list items as ``.N.member``, map entries summarised as "Map value
@@ -28,27 +28,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import botocore.session
 from botocore.exceptions import ParamValidationError
-from botocore.model import ServiceModel, Shape
+from botocore.model import Shape
 from botocore.validate import validate_parameters
 
-
-class SageMakerServiceError(Exception):
-    """A SageMaker API error: ``code`` is the API error code (``ValidationException``,
-    ``ResourceLimitExceeded``, ``ThrottlingException``, ``ResourceInUse`` ...)."""
-
-    def __init__(self, code: str, message: str, *, status_code: int = 400) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.status_code = status_code
-
-
-@functools.cache
-def service_model() -> ServiceModel:
-    """botocore's SageMaker service model (loaded once; it is large)."""
-    return botocore.session.get_session().get_service_model("sagemaker")
+from .api import service_model
+from .errors import SageMakerServiceError
 
 
 @functools.cache
