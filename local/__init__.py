@@ -19,7 +19,11 @@ Modules:
   with retry policies and dead-letter queues.
 - :mod:`local.apigateway` / :mod:`local.api_model` / :mod:`local.tls` -- the REST API over HTTPS
   (proxy integration, IAM/API-key auth, throttling).
-- :mod:`local.cli` (``up``/``down``/``status``), :mod:`local.demo`, :mod:`local.runs`, :mod:`local.client`.
+- :mod:`local.labeling_crowd` -- the simulated people who label through the builtin labeling service's API.
+
+Drivers (:mod:`local.drivers`: ``python -m local.cli up|down|status``, ``python -m local.demo``, the
+clients of a running cloud, run following) start and use the emulator from outside; only they import
+:mod:`gtpipe_cli`, and no emulator module imports them.
 
 Owned elsewhere: :mod:`local.sfn` (Step Functions interpreter extensions) and :mod:`local.sagemaker` (the
 local SageMaker: jobs as processes, endpoints in-process, simulated workforce).
