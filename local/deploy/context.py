@@ -20,7 +20,8 @@ from typing import Any
 from local.sfn import LambdaRegistry
 
 from ..api_model import RestApiModel
-from ..cfn import Environment, ResourceState, StackArtifact, TemplateResolver
+from ..cfn import Environment, ResourceState, TemplateResolver
+from ..cfn_assembly import StackArtifact
 from ..fidelity import AccountState
 from ..iam_roles import DeployedIam
 from ..lambda_runtime import FunctionSpec, LambdaRuntime

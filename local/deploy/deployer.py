@@ -11,7 +11,8 @@ from typing import Any
 
 from local.sfn import LambdaRegistry
 
-from ..cfn import CloudAssembly, Environment, ResourceState, StackArtifact, TemplateError, TemplateResolver
+from ..cfn import Environment, ResourceState, TemplateError, TemplateResolver
+from ..cfn_assembly import CloudAssembly, StackArtifact
 from ..fidelity import AccountState, api_gateway_logging_role, check_resource
 from ..iam_roles import DeployedIam
 from ..lambda_runtime import LambdaRuntime
