@@ -38,7 +38,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol, TextIO
@@ -260,6 +260,66 @@ def run_demo(args: argparse.Namespace, display: Display) -> int:
     task: DemoTask = TASKS[args.task]
     state_dir = Path(args.state_dir).resolve()
     data_dir = state_dir / "demo-data" / task.name
+    assembly = _start_synthesis(args, task, state_dir, display)
+    settings = CloudSettings(state_dir=state_dir)
+    if args.labeling == "ui":
+        settings.simulated_labelers = 0
+    timeout = args.timeout if args.timeout is not None else DEFAULT_TIMEOUT[args.labeling]
+    with LocalCloud(settings) as cloud:
+        display.say(f"local cloud started at {cloud.endpoint_url}")
+        # The bucket name is only known after deployment: draw the images now, name them later.
+        images = args.images or DEFAULT_IMAGES[task.name]
+        drawn = task.draw(data_dir, images=images, holdout=args.holdout, bucket="bucket")
+        assembly_path = assembly()
+        if assembly_path is None:
+            return 1
+        cloud.deploy(assembly_path)
+        if cloud.runtime is not None:
+            cloud.runtime.prewarm()  # cold starts off the critical path
+        outputs = cloud.outputs
+        cloud.write_outputs()
+        bucket = str(outputs["DataBucketName"])
+        display.say(
+            f"deployed {', '.join(cloud.deployment.stacks) if cloud.deployment else ''} "
+            f"({time.monotonic() - started:.0f}s); data bucket {bucket}"
+        )
+        holdout, version_id = _drop_dataset(cloud, settings, task, drawn, data_dir, display, started)
+        for line in labeling_lines(outputs, args.labeling, settings.simulated_labelers):
+            display.say(line)
+        progress = follow_run(
+            cloud.client("dynamodb"),
+            cloud.client("stepfunctions"),
+            str(outputs["RunsTableName"]),
+            MANIFEST_KEY,
+            version_id,
+            timeout=timeout,
+            on_progress=display.progress,
+            started=started,
+            notes=lambda run_id: unanswered_notes(settings.reference_labels_path, run_id),
+        )
+        display.done()
+        display.say(f"run {progress.run_id}: {progress.run_status} (execution {progress.execution_status})")
+        if progress.run_status != "SUCCEEDED":
+            _say_failure(display, cloud, progress, timeout, state_dir, args.keep_running)
+            return 1
+        ok = _say_success(display, cloud, task, progress, holdout, started, state_dir, args.keep_running)
+        if args.keep_running:
+            display.say("\nthe local cloud keeps running; Ctrl-C stops it")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                display.say("stopping")
+        return 0 if ok else 1
+
+
+def _start_synthesis(
+    args: argparse.Namespace, task: DemoTask, state_dir: Path, display: Display
+) -> Callable[[], Path | None]:
+    """Synthesize in the background (unless ``--cdk-out`` names an assembly) while the cloud starts; the
+    returned call waits and gives the assembly, or None after saying why synthesis failed."""
+    if args.cdk_out is not None:
+        return lambda: Path(args.cdk_out)
     synth_result: dict[str, Any] = {}
 
     def synth() -> None:
@@ -273,129 +333,132 @@ def run_demo(args: argparse.Namespace, display: Display) -> int:
         except Exception as error:
             synth_result["error"] = error
 
-    synth_thread = None
-    if args.cdk_out is None:
-        synth_thread = threading.Thread(target=synth, name="synth", daemon=True)
-        synth_thread.start()
-        display.say(f"synthesizing the CDK app (cdk synth, task {task.name}) for the local cloud ...")
-    settings = CloudSettings(state_dir=state_dir)
-    if args.labeling == "ui":
-        settings.simulated_labelers = 0
-    timeout = args.timeout if args.timeout is not None else DEFAULT_TIMEOUT[args.labeling]
-    with LocalCloud(settings) as cloud:
-        display.say(f"local cloud started at {cloud.endpoint_url}")
-        # The bucket name is only known after deployment: draw the images now, name them later.
-        images = args.images or DEFAULT_IMAGES[task.name]
-        drawn = task.draw(data_dir, images=images, holdout=args.holdout, bucket="bucket")
-        if synth_thread is not None:
-            synth_thread.join()
-            if "error" in synth_result:
-                display.say(f"synthesis failed: {synth_result['error']}")
-                return 1
-        assembly = Path(args.cdk_out) if args.cdk_out else synth_result["path"]
-        cloud.deploy(assembly)
-        if cloud.runtime is not None:
-            cloud.runtime.prewarm()  # cold starts off the critical path
-        outputs = cloud.outputs
-        cloud.write_outputs()
-        bucket = str(outputs["DataBucketName"])
+    synth_thread = threading.Thread(target=synth, name="synth", daemon=True)
+    synth_thread.start()
+    display.say(f"synthesizing the CDK app (cdk synth, task {task.name}) for the local cloud ...")
+
+    def assembly() -> Path | None:
+        synth_thread.join()
+        if "error" in synth_result:
+            display.say(f"synthesis failed: {synth_result['error']}")
+            return None
+        return Path(synth_result["path"])
+
+    return assembly
+
+
+def _drop_dataset(
+    cloud: LocalCloud,
+    settings: CloudSettings,
+    task: DemoTask,
+    drawn: list[DemoImage],
+    data_dir: Path,
+    display: Display,
+    started: float,
+) -> tuple[list[DemoImage], str | None]:
+    """Upload the images, write the reference answers and drop the input manifest; the held-out images
+    and the manifest's S3 version id."""
+    bucket = str(cloud.outputs["DataBucketName"])
+    named = rebucket(drawn, bucket, task.image_prefix)
+    labeled = [image for image in named if not image.holdout]
+    holdout = [image for image in named if image.holdout]
+    upload_dataset(cloud, bucket, named)
+    write_reference_answers(settings.reference_labels_path, [image.reference for image in labeled])
+    manifest = write_input_manifest(data_dir / "demo.manifest", labeled)
+    put = cloud.client("s3").put_object(Bucket=bucket, Key=MANIFEST_KEY, Body=manifest.read_bytes())
+    display.say(
+        f"uploaded {len(named)} images; dropped s3://{bucket}/{MANIFEST_KEY} "
+        f"({len(labeled)} images to label, {len(holdout)} held out) at {time.monotonic() - started:.0f}s"
+    )
+    return holdout, put.get("VersionId")
+
+
+def _say_failure(
+    display: Display,
+    cloud: LocalCloud,
+    progress: RunProgress,
+    timeout: float,
+    state_dir: Path,
+    keep_running: bool,
+) -> None:
+    """Why the run did not succeed, where the logs are, and its report."""
+    outputs = cloud.outputs
+    failure = (progress.run or {}).get("failure") or {}
+    if progress.execution_status == "RUNNING":
+        display.say(f"  not finished within {timeout:.0f}s (--timeout; --keep-running keeps the cloud up)")
+    elif failure:
+        display.say(f"  failed at {failure.get('step')}: {failure.get('error')}: {failure.get('cause')}")
+    else:
+        display.say(f"  the run ended {progress.run_status}: see the report for why")
+    display.say(f"  logs: {outputs['LogDir']}")
+    bucket = str(outputs["DataBucketName"])
+    for line in report_lines(cloud, bucket, progress.run_id, state_dir, keep_running):
+        display.say(f"  {line}")
+
+
+def _say_success(
+    display: Display,
+    cloud: LocalCloud,
+    task: DemoTask,
+    progress: RunProgress,
+    holdout: list[DemoImage],
+    started: float,
+    state_dir: Path,
+    keep_running: bool,
+) -> bool:
+    """Send the held-out images to the API and show the answers, the score, the run's timings, how to try
+    it by hand and the report; whether any prediction came back."""
+    outputs = cloud.outputs
+    run = progress.run or {}
+    api = PredictionApi(outputs)
+    predictions, first_answer = predict_holdout(api, holdout, task.query())
+    all_answers = time.monotonic() - started
+    good = [(image, answer) for image, status, answer in predictions if status == 200]
+    display.say(f"\npredictions over HTTPS ({api.url}):")
+    for image, status, answer in predictions[:8]:
         display.say(
-            f"deployed {', '.join(cloud.deployment.stacks) if cloud.deployment else ''} "
-            f"({time.monotonic() - started:.0f}s); data bucket {bucket}"
+            "  "
+            + (
+                task.describe(image, answer)
+                if status == 200
+                else f"{image.path.name}: HTTP {status} {answer}"
+            )
         )
-        named = rebucket(drawn, bucket, task.image_prefix)
-        labeled = [image for image in named if not image.holdout]
-        holdout = [image for image in named if image.holdout]
-        upload_dataset(cloud, bucket, named)
-        write_reference_answers(settings.reference_labels_path, [image.reference for image in labeled])
-        manifest = write_input_manifest(data_dir / "demo.manifest", labeled)
-        put = cloud.client("s3").put_object(Bucket=bucket, Key=MANIFEST_KEY, Body=manifest.read_bytes())
+    score = task.score(good)
+    statuses = Counter(status for _, status, _ in predictions)
+    display.say(f"{score.summary}; statuses {dict(statuses)}")
+    display.say(f"validation metrics (ledger): {json.dumps(run.get('metrics', {}))}")
+    _say_timings(display, cloud, progress)
+    if first_answer is not None:
         display.say(
-            f"uploaded {len(named)} images; dropped s3://{bucket}/{MANIFEST_KEY} "
-            f"({len(labeled)} images to label, {len(holdout)} held out) at {time.monotonic() - started:.0f}s"
+            f"\nwall time: run complete and first prediction after {first_answer - started:.0f}s "
+            f"(all {len(predictions)} held-out answers after {all_answers:.0f}s)"
         )
-        for line in labeling_lines(outputs, args.labeling, settings.simulated_labelers):
-            display.say(line)
-        progress = follow_run(
-            cloud.client("dynamodb"),
-            cloud.client("stepfunctions"),
-            str(outputs["RunsTableName"]),
-            MANIFEST_KEY,
-            put.get("VersionId"),
-            timeout=timeout,
-            on_progress=display.progress,
-            started=started,
-            notes=lambda run_id: unanswered_notes(settings.reference_labels_path, run_id),
-        )
-        display.done()
-        run = progress.run or {}
-        display.say(f"run {progress.run_id}: {progress.run_status} (execution {progress.execution_status})")
-        if progress.run_status != "SUCCEEDED":
-            failure = run.get("failure") or {}
-            if progress.execution_status == "RUNNING":
-                display.say(
-                    f"  not finished within {timeout:.0f}s (--timeout; --keep-running keeps the cloud up)"
-                )
-            elif failure:
-                display.say(
-                    f"  failed at {failure.get('step')}: {failure.get('error')}: {failure.get('cause')}"
-                )
-            else:
-                display.say(f"  the run ended {progress.run_status}: see the report for why")
-            display.say(f"  logs: {outputs['LogDir']}")
-            for line in report_lines(cloud, bucket, progress.run_id, state_dir, args.keep_running):
-                display.say(f"  {line}")
-            return 1
-        api = PredictionApi(outputs)
-        predictions, first_answer = predict_holdout(api, holdout, task.query())
-        all_answers = time.monotonic() - started
-        good = [(image, answer) for image, status, answer in predictions if status == 200]
-        display.say(f"\npredictions over HTTPS ({api.url}):")
-        for image, status, answer in predictions[:8]:
-            display.say(
-                "  "
-                + (
-                    task.describe(image, answer)
-                    if status == 200
-                    else f"{image.path.name}: HTTP {status} {answer}"
-                )
-            )
-        score = task.score(good)
-        statuses = Counter(status for _, status, _ in predictions)
-        display.say(f"{score.summary}; statuses {dict(statuses)}")
-        display.say(f"validation metrics (ledger): {json.dumps(run.get('metrics', {}))}")
-        created, ended = parse_time(run.get("created_at")), parse_time(run.get("ended_at"))
-        if created and ended:
-            display.say(f"\nrun {progress.run_id}: {(ended - created).total_seconds():.1f}s in the ledger")
-        display.say("steps (runs ledger):")
-        for name, step_status, seconds in step_durations(run):
-            display.say(f"  {name:10} {step_status:10} {'' if seconds is None else f'{seconds:7.1f}s'}")
-        if run.get("execution_arn"):
-            display.say("states (execution history):")
-            history = execution_history(cloud.client("stepfunctions"), str(run["execution_arn"]))
-            for name, seconds in state_durations(history):
-                if seconds >= 0.5:
-                    display.say(f"  {name:22} {seconds:7.1f}s")
-        if first_answer is not None:
-            display.say(
-                f"\nwall time: run complete and first prediction after {first_answer - started:.0f}s "
-                f"(all {len(predictions)} held-out answers after {all_answers:.0f}s)"
-            )
-        display.say(f"\noutputs: {state_dir / 'outputs.json'}")
-        display.say(by_hand_header(args.keep_running))
-        display.say(how_to(outputs, progress.run_id, holdout[0].path if holdout else None))
-        display.say("")
-        for line in report_lines(cloud, bucket, progress.run_id, state_dir, args.keep_running):
-            display.say(line)
-        ok = bool(good)
-        if args.keep_running:
-            display.say("\nthe local cloud keeps running; Ctrl-C stops it")
-            try:
-                while True:
-                    time.sleep(3600)
-            except KeyboardInterrupt:
-                display.say("stopping")
-        return 0 if ok else 1
+    display.say(f"\noutputs: {state_dir / 'outputs.json'}")
+    display.say(by_hand_header(keep_running))
+    display.say(how_to(outputs, progress.run_id, holdout[0].path if holdout else None))
+    display.say("")
+    bucket = str(outputs["DataBucketName"])
+    for line in report_lines(cloud, bucket, progress.run_id, state_dir, keep_running):
+        display.say(line)
+    return bool(good)
+
+
+def _say_timings(display: Display, cloud: LocalCloud, progress: RunProgress) -> None:
+    """The run's duration and steps from the runs ledger, its slower states from the execution history."""
+    run = progress.run or {}
+    created, ended = parse_time(run.get("created_at")), parse_time(run.get("ended_at"))
+    if created and ended:
+        display.say(f"\nrun {progress.run_id}: {(ended - created).total_seconds():.1f}s in the ledger")
+    display.say("steps (runs ledger):")
+    for name, step_status, seconds in step_durations(run):
+        display.say(f"  {name:10} {step_status:10} {'' if seconds is None else f'{seconds:7.1f}s'}")
+    if run.get("execution_arn"):
+        display.say("states (execution history):")
+        history = execution_history(cloud.client("stepfunctions"), str(run["execution_arn"]))
+        for name, seconds in state_durations(history):
+            if seconds >= 0.5:
+                display.say(f"  {name:22} {seconds:7.1f}s")
 
 
 def argument_parser() -> argparse.ArgumentParser:
