@@ -18,7 +18,7 @@ Measured side by side in one run:
 * ``sagemaker-runtime``: InvokeEndpoint through boto3 and the local AWS endpoint (moto's server with the
   local SageMaker behind it), one at a time: the middle layer, without API Gateway and Lambda;
 * ``api cN``: ``N`` client threads (in this process, one keep-alive HTTPS connection each, TLS verified
-  against the local CA, SigV4-signed as ``local.client.PredictionApi`` does) sending PNGs to
+  against the local CA, SigV4-signed as ``local.drivers.client.PredictionApi`` does) sending PNGs to
   ``POST <ApiUrl>/predict`` until ``--requests`` requests (300 at 1 and 8 clients, 500 at 64) or
   ``--seconds`` elapsed; ``accuracy`` is the share of answers naming the image's true class.
 
@@ -69,7 +69,7 @@ LEVELS = {1: 300, 8: 300, 64: 500}
 
 def bench_context(epochs: int) -> dict[str, Any]:
     """The demo's synthesis context with throttling high enough that no benchmark or load test hits it."""
-    from local.demo import demo_context
+    from local.drivers.demo import demo_context
 
     return {
         **demo_context(epochs=epochs),
@@ -245,7 +245,7 @@ def served_model(workdir: Path, *, images: int = 400, epochs: int = 2) -> Iterat
 
 class ApiClient:
     """One keep-alive HTTPS connection to ``POST <ApiUrl>/predict`` (SigV4-signed or with the API key,
-    as :class:`local.client.PredictionApi` authenticates). Loopback only: the URL must be 127.0.0.1."""
+    as :class:`local.drivers.client.PredictionApi` authenticates). Loopback only: the URL must be 127.0.0.1."""
 
     def __init__(self, outputs: dict[str, Any], timeout: float = 35.0) -> None:
         self.url = str(outputs["ApiUrl"]).rstrip("/") + "/predict"

@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.demo_bench [--task image-classification|object-detection] [--images N]
                                          [--epochs N] [--timeout 900]
 
-Calls :func:`local.demo.run_demo` itself (same arguments as ``python -m local.demo``, state in a
+Calls :func:`local.drivers.demo.run_demo` itself (same arguments as ``python -m local.demo``, state in a
 temporary folder, the assembly synthesized beforehand into the demo's cache ``.local/cdk.out-demo`` and
 timed separately) with a display that records what the demo reports:
 
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import print_figures
-from local.demo import (
+from local.drivers.demo import (
     DEFAULT_IMAGES,
     DEMO_ASSEMBLY,
     SUPPORTED_TASKS,
@@ -40,8 +40,8 @@ from local.demo import (
     demo_context,
     run_demo,
 )
-from local.demo_tasks import ClassificationDemo, DetectionDemo
-from local.runs import RunProgress, parse_time, step_durations
+from local.drivers.demo_tasks import ClassificationDemo, DetectionDemo
+from local.drivers.runs import RunProgress, parse_time, step_durations
 from local.synth import synthesize
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ service's simulated labelers release its task, and the job stays open until its 
 - ``gtpipe submit --local --reference-answers FILE`` appends answers to that file
   (:func:`append_reference_answers`) before the manifest is dropped;
 - the simulated labelers record each object they release for lack of an answer in ``unanswered.json``
-  next to it (:func:`record_unanswered`), which ``gtpipe follow --local`` and ``make demo`` show on the
+  next to it (:mod:`gtpipe_shared.unanswered`, the file's one home), which ``gtpipe follow --local`` and ``make demo`` show on the
   progress line (:func:`unanswered_notes`).
 """
 
@@ -20,40 +20,12 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Any
+
+from gtpipe_shared.unanswered import read_unanswered
 
 from gtpipe_cli.errors import CliError, Exit
 
-UNANSWERED_FILE = "unanswered.json"
 _LOCK = threading.Lock()
-
-
-def unanswered_path(reference_labels: str | Path) -> Path:
-    """Where the simulated labelers list what they released: ``unanswered.json`` next to the answers."""
-    return Path(reference_labels).with_name(UNANSWERED_FILE)
-
-
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def record_unanswered(reference_labels: str | Path, job: str, source_ref: str) -> int:
-    """Note that ``job``'s object ``source_ref`` was released for lack of a reference answer; returns how
-    many objects of ``job`` are noted (written atomically: readers never see half a file)."""
-    path = unanswered_path(reference_labels)
-    with _LOCK:
-        data = _read(path)
-        refs = data.setdefault(job, [])
-        if source_ref not in refs:
-            refs.append(source_ref)
-            temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            temporary.write_text(json.dumps(data))
-            temporary.replace(path)
-        return len(refs)
 
 
 def unanswered_notes(reference_labels: str | Path, run_id: str | None) -> list[str]:
@@ -61,7 +33,7 @@ def unanswered_notes(reference_labels: str | Path, run_id: str | None) -> list[s
     if not run_id:
         return []
     notes = []
-    for job, refs in sorted(_read(unanswered_path(reference_labels)).items()):
+    for job, refs in sorted(read_unanswered(reference_labels).items()):
         if job.startswith(f"{run_id}-") and isinstance(refs, list) and refs:
             notes.append(
                 f"WARNING: {len(refs)} object(s) without a reference answer, released by the simulated "

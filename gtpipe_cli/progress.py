@@ -2,7 +2,7 @@
 
 Everything here reads the deployed resources (the ledger table, the state machine's executions and
 definition) through boto3 clients passed in, so it works the same against AWS and the local cloud
-(``local.runs`` re-exports it for the demo, the benchmarks and the tests).
+(``local.drivers.runs`` re-exports it for the demo, the benchmarks and the tests).
 
 Progress over the steps: the state machine's definition orders its states by their longest distance
 from ``StartAt`` along the success path (``Next``, ``Default`` and ``Choices`` edges; ``Catch`` edges lead

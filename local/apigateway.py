@@ -43,27 +43,36 @@ at ``https://127.0.0.1:<port>/<stage>/<path>`` (TLS from :mod:`local.tls`), in a
 
 No error ever carries a stack trace; unexpected failures answer 500 ``{"message": "Internal server
 error"}`` and are logged.
+
+Here: :class:`ApiGatewayServer` and its pipeline (steps 1-5), throttling buckets, the gateway responses'
+deployer handler. The HTTP side (TLS server, framing, step 0, error answers and gateway responses, the
+access log) is :mod:`local.apigateway_http`; the proxy integration format (event, response, binary media
+types) :mod:`local.apigateway_event`.
 """
 
 from __future__ import annotations
 
-import base64
 import concurrent.futures
-import datetime as dt
 import json
 import logging
-import re
 import ssl
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .api_model import GatewayResponseModel, MethodModel, RestApiModel, StageModel, Throttle
+from .apigateway_event import proxy_event, proxy_response
+from .apigateway_http import (
+    GatewayError,
+    TlsThreadingServer,
+    access_log_line,
+    handler_class,
+    request_too_large,
+)
 from .cfn import ResourceState
 from .cognito import CognitoTokenVerifier, Unauthorized, api_gateway_claims, bearer_token
 from .iam_auth import Principals
@@ -73,89 +82,10 @@ from .sigv4 import SecretLookup, SignatureError, secrets_of, verify_request
 
 LOG = logging.getLogger(__name__)
 
-MAX_PAYLOAD_BYTES: Final = 10 * 1024 * 1024
 INTEGRATION_TIMEOUT_SECONDS: Final = 29.0
 
 Invoke = Callable[[str, str], dict[str, Any]]
 """``invoke(function name or ARN, JSON payload)`` -> Lambda Invoke response (``LambdaRegistry.invoke``)."""
-
-
-class GatewayError(Exception):
-    """An API Gateway answer of its own (not the integration's); ``response_type`` names the gateway
-    response that customises it (REQUEST_TOO_LARGE, ...), when the API may customise it locally."""
-
-    def __init__(self, status: int, message: str, error_type: str, response_type: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.error_type = error_type
-        self.response_type = response_type
-
-
-def bad_request() -> GatewayError:
-    """A request whose body framing cannot be read (the connection is closed after the answer)."""
-    return GatewayError(400, "Bad Request", "BadRequestException")
-
-
-def read_chunked(stream: Any, limit: int) -> bytes:
-    """A ``Transfer-Encoding: chunked`` body from ``stream`` (extensions and trailers skipped);
-    :func:`bad_request` when malformed, REQUEST_TOO_LARGE past ``limit`` bytes."""
-    body = bytearray()
-    while True:
-        line = stream.readline(1024)
-        size_text = line.split(b";", 1)[0].strip()
-        if not line.endswith(b"\n") or not size_text or not re.fullmatch(rb"[0-9A-Fa-f]{1,8}", size_text):
-            raise bad_request()
-        size = int(size_text, 16)
-        if size == 0:
-            break
-        if len(body) + size > limit:
-            raise request_too_large("RequestTooLongException")
-        data = stream.read(size)
-        if len(data) != size or stream.readline(3) not in (b"\r\n", b"\n"):
-            raise bad_request()
-        body += data
-    for _ in range(100):  # trailer fields, then the empty line
-        if stream.readline(8192) in (b"\r\n", b"\n", b""):
-            return bytes(body)
-    raise bad_request()
-
-
-def request_too_large(error_type: str) -> GatewayError:
-    """API Gateway's REQUEST_TOO_LARGE answer (its payload limit, or Lambda's request limit)."""
-    return GatewayError(413, "Request Too Long", error_type, "REQUEST_TOO_LARGE")
-
-
-def gateway_answer(
-    error: GatewayError, responses: Mapping[str, GatewayResponseModel], request_id: str
-) -> tuple[int, list[tuple[str, str]], bytes]:
-    """The HTTP answer for one of API Gateway's own errors: its default JSON ``{"message"}``, or the API's
-    gateway response of the error's type (status, static headers, the ``application/json`` template)."""
-    default_headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", error.error_type)]
-    default = (error.status, default_headers, json.dumps({"message": error.message}).encode())
-    custom = responses.get(error.response_type or "")
-    if custom is None:
-        return default
-    templates = dict(custom.templates)
-    template = templates.get("application/json", next(iter(templates.values()), None))
-    body = default[2] if template is None else _render(template, error, request_id).encode()
-    headers = [("x-amzn-ErrorType", error.error_type), *custom.headers]
-    if not any(name.lower() == "content-type" for name, _ in headers):
-        headers.insert(0, ("Content-Type", "application/json"))
-    return custom.status_code or error.status, headers, body
-
-
-def _render(template: str, error: GatewayError, request_id: str) -> str:
-    # The $context variables gateway response templates use most; anything else stays as written.
-    values = {
-        "$context.error.messageString": json.dumps(error.message),
-        "$context.error.message": error.message,
-        "$context.error.responseType": error.response_type or "",
-        "$context.requestId": request_id,
-    }
-    for variable, value in values.items():
-        template = template.replace(variable, value)
-    return template
 
 
 def gateway_response_resource(ctx: Any, logical_id: str, props: dict[str, Any]) -> ResourceState:
@@ -202,23 +132,6 @@ class TokenBucket:
                 self._tokens -= 1.0
                 return True
             return False
-
-
-def _media_type(value: str | None) -> str:
-    return (value or "").split(";", 1)[0].strip().lower()
-
-
-def is_binary(content_type: str | None, binary_media_types: list[str]) -> bool:
-    """Whether API Gateway would treat a payload of ``content_type`` as binary (``*`` wildcards allowed)."""
-    media = _media_type(content_type)
-    if not media:
-        return False
-    for pattern in binary_media_types:
-        # In templates "/" is sometimes escaped as "~1" (JSON Patch style).
-        regex = re.escape(pattern.replace("~1", "/").lower()).replace(r"\*", "[^/]*")
-        if re.fullmatch(regex, media) or pattern == "*/*":
-            return True
-    return False
 
 
 def _match_route(template: str, path: str) -> dict[str, str] | None:
@@ -283,7 +196,7 @@ class ApiGatewayServer:
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=32, thread_name_prefix="apigw-integration"
         )
-        self._server = _TlsThreadingServer((host, port), _handler_class(self), ssl_context)
+        self._server = TlsThreadingServer((host, port), handler_class(self), ssl_context)
         self._thread: threading.Thread | None = None
 
     @property
@@ -458,88 +371,50 @@ class ApiGatewayServer:
                 400, f"Missing required request parameters: [{', '.join(missing)}]", "BadRequestException"
             )
 
-    def proxy_event(
+    def serve(
         self,
         *,
-        method: MethodModel,
-        stage: StageModel,
         http_method: str,
-        request_path: str,
-        path_parameters: dict[str, str],
-        raw_path: str | None = None,
+        target: str,
         header_pairs: list[tuple[str, str]],
-        query: dict[str, list[str]],
         body: bytes,
-        source_ip: str,
-        identity: dict[str, Any],
+        client_ip: str,
         request_id: str,
-        authorizer: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """The REST API (v1) Lambda proxy event for a request (``authorizer``: the Cognito claims;
-        ``raw_path``: the path as requested, for ``requestContext.path``)."""
-        headers: dict[str, str] = {}
-        multi_headers: dict[str, list[str]] = {}
-        for name, value in header_pairs:
-            headers[name] = value
-            multi_headers.setdefault(name, []).append(value)
-        content_type = next((v for k, v in header_pairs if k.lower() == "content-type"), None)
-        binary = is_binary(content_type, self.api.binary_media_types)
-        if not body:
-            body_value: str | None = None
-        elif binary:
-            body_value = base64.b64encode(body).decode("ascii")
-        else:
-            body_value = body.decode("utf-8", errors="replace")
-        now = dt.datetime.now(dt.UTC)
-        user_agent = next((v for k, v in header_pairs if k.lower() == "user-agent"), None)
-        event: dict[str, Any] = {
-            "resource": method.resource_path,
-            "path": "/" + request_path.lstrip("/"),
-            "httpMethod": http_method,
-            "headers": headers or None,
-            "multiValueHeaders": multi_headers or None,
-            "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
-            "multiValueQueryStringParameters": dict(query) or None,
-            "pathParameters": path_parameters or None,
-            "stageVariables": None,
-            "requestContext": {
-                "resourceId": method.resource_id,
-                "resourcePath": method.resource_path,
-                "httpMethod": http_method,
-                "extendedRequestId": base64.b64encode(uuid.uuid4().bytes).decode()[:16],
-                "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
-                # $context.path: the path as requested ("/prod" and "/prod/" both reach the root resource).
-                "path": raw_path or f"/{stage.name}/{request_path.lstrip('/')}",
-                "accountId": self.account_id,
-                "protocol": "HTTP/1.1",
-                "stage": stage.name,
-                "domainPrefix": "127",
-                "requestTimeEpoch": int(now.timestamp() * 1000),
-                "requestId": request_id,
-                "identity": {
-                    "cognitoIdentityPoolId": None,
-                    "accountId": None,
-                    "cognitoIdentityId": None,
-                    "caller": None,
-                    "sourceIp": source_ip,
-                    "principalOrgId": None,
-                    "accessKey": None,
-                    "cognitoAuthenticationType": None,
-                    "cognitoAuthenticationProvider": None,
-                    "userArn": None,
-                    "userAgent": user_agent,
-                    "user": None,
-                    **identity,
-                },
-                "domainName": "127.0.0.1",
-                "apiId": self.api.id,
-            },
-            "body": body_value,
-            "isBase64Encoded": bool(body) and binary,
-        }
-        if authorizer is not None:
-            event["requestContext"]["authorizer"] = authorizer
-        return event
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        """One request (``target``: path and query as sent) through the pipeline of the module docstring,
+        steps 1-5; the HTTP status, headers and body, or the :class:`GatewayError` that answers it."""
+        split = urlsplit(target)
+        stage, resource_path = self.route(split.path)
+        method, path_parameters = self.find_method(http_method, resource_path)
+        lower = {name.lower(): value for name, value in header_pairs}
+        query = parse_qs(split.query, keep_blank_values=True)
+        identity = self.authorize(method, stage, lower, (http_method, target, header_pairs, body))
+        authorizer = self.authorize_cognito(method, lower)
+        self.throttle(stage, method)
+        self.validate(method, lower, query)
+        forwarded = [
+            ("X-Forwarded-For", client_ip),
+            ("X-Forwarded-Port", str(self.port)),
+            ("X-Forwarded-Proto", "https"),
+        ]
+        event = proxy_event(
+            self.api,
+            self.account_id,
+            method=method,
+            stage=stage,
+            http_method=http_method,
+            request_path=resource_path,
+            raw_path=split.path,
+            path_parameters=path_parameters,
+            header_pairs=[*header_pairs, *forwarded],
+            query=query,
+            body=body,
+            source_ip=client_ip,
+            identity=identity,
+            request_id=request_id,
+            authorizer=authorizer,
+        )
+        return self.integrate(method, event)
 
     def integrate(
         self, method: MethodModel, event: dict[str, Any]
@@ -573,203 +448,6 @@ class ApiGatewayServer:
         # The stage's access log (AccessLogSetting) goes to a local file instead of CloudWatch Logs.
         if self.access_log is None:
             return
-        line = _access_log_line(handler, request_id, status, length, seconds)
+        line = access_log_line(handler, request_id, status, length, seconds)
         with self._log_lock, self.access_log.open("a", encoding="utf-8") as stream:
             stream.write(line + "\n")
-
-
-def proxy_response(payload: Any) -> tuple[int, list[tuple[str, str]], bytes]:
-    """Map a Lambda proxy response to (status, headers, body); a malformed one is API Gateway's 502."""
-    if not isinstance(payload, dict):
-        raise GatewayError(502, "Internal server error", "InternalServerErrorException")
-    allowed = {"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded", "cookies"}
-    status = payload.get("statusCode", 200)
-    if set(payload) - allowed or not isinstance(status, int) or not 100 <= status <= 599:
-        raise GatewayError(502, "Internal server error", "InternalServerErrorException")
-    headers: list[tuple[str, str]] = []
-    for name, value in (payload.get("headers") or {}).items():
-        headers.append((str(name), str(value)))
-    single = {name.lower() for name, _ in headers}
-    for name, values in (payload.get("multiValueHeaders") or {}).items():
-        if str(name).lower() in single:
-            continue
-        headers.extend((str(name), str(value)) for value in values or [])
-    body = payload.get("body")
-    if body is None:
-        data = b""
-    elif payload.get("isBase64Encoded"):
-        try:
-            data = base64.b64decode(str(body))
-        except ValueError:
-            raise GatewayError(502, "Internal server error", "InternalServerErrorException") from None
-    else:
-        data = str(body).encode("utf-8")
-    if not any(name.lower() == "content-type" for name, _ in headers):
-        headers.append(("Content-Type", "application/json"))
-    return status, headers, data
-
-
-class _TlsThreadingServer(ThreadingHTTPServer):
-    daemon_threads = True
-    # Many concurrent clients (tests poll while a deployment runs).
-    request_queue_size = 128
-
-    def __init__(
-        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], context: ssl.SSLContext
-    ) -> None:
-        super().__init__(address, handler)
-        # Handshakes happen in the request threads (on first read), so a slow client cannot block accept().
-        self.socket = context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # TLS handshake failures (a client that does not trust the CA) are the client's problem: log quietly.
-        LOG.debug("connection from %s failed", client_address, exc_info=True)
-
-
-def _handler_class(gateway: ApiGatewayServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = "gtpipe-local-apigateway"
-        sys_version = ""
-        # A client that stops sending frees its thread (socket reads time out).
-        timeout = 60
-
-        def version_string(self) -> str:
-            return self.server_version
-
-        def log_message(self, format: str, *args: Any) -> None:
-            LOG.debug("%s - %s", self.address_string(), format % args)
-
-        def do_GET(self) -> None:
-            self._handle()
-
-        def do_POST(self) -> None:
-            self._handle()
-
-        def do_PUT(self) -> None:
-            self._handle()
-
-        def do_PATCH(self) -> None:
-            self._handle()
-
-        def do_DELETE(self) -> None:
-            self._handle()
-
-        def do_HEAD(self) -> None:
-            self._handle()
-
-        def do_OPTIONS(self) -> None:
-            self._handle()
-
-        def _handle(self) -> None:
-            request_id = str(uuid.uuid4())
-            started = time.monotonic()
-            status = 500
-            try:
-                status, headers, body = self._process(request_id)
-            except GatewayError as error:
-                status, headers, body = gateway_answer(error, gateway.api.gateway_responses, request_id)
-                if error.status == 400 and error.message == "Bad Request":
-                    self.close_connection = True
-            except Exception:
-                LOG.exception("unexpected error serving %s %s", self.command, self.path)
-                status, body = 500, json.dumps({"message": "Internal server error"}).encode()
-                headers = [("Content-Type", "application/json")]
-            try:
-                self.send_response(status)
-                for name, value in headers:
-                    if name.lower() not in ("content-length", "connection", "transfer-encoding"):
-                        self.send_header(name, value)
-                self.send_header("x-amzn-RequestId", request_id)
-                self.send_header("x-amz-apigw-id", base64.b64encode(uuid.uuid4().bytes).decode()[:16])
-                self.send_header("Content-Length", str(len(body)))
-                if self.close_connection:
-                    self.send_header("Connection", "close")
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
-            except (TimeoutError, BrokenPipeError, ConnectionResetError, ssl.SSLError):
-                return
-            gateway._access_log(self, request_id, status, len(body), time.monotonic() - started)
-
-        def _process(self, request_id: str) -> tuple[int, list[tuple[str, str]], bytes]:
-            split = urlsplit(self.path)
-            body = self._body()
-            stage, resource_path = gateway.route(split.path)
-            http_method = self.command
-            method, path_parameters = gateway.find_method(http_method, resource_path)
-            header_pairs = [(name, value) for name, value in self.headers.items()]
-            lower = {name.lower(): value for name, value in header_pairs}
-            query = parse_qs(split.query, keep_blank_values=True)
-            identity = gateway.authorize(method, stage, lower, (http_method, self.path, header_pairs, body))
-            authorizer = gateway.authorize_cognito(method, lower)
-            gateway.throttle(stage, method)
-            gateway.validate(method, lower, query)
-            header_pairs.extend(
-                [
-                    ("X-Forwarded-For", self.client_address[0]),
-                    ("X-Forwarded-Port", str(gateway.port)),
-                    ("X-Forwarded-Proto", "https"),
-                ]
-            )
-            event = gateway.proxy_event(
-                method=method,
-                stage=stage,
-                http_method=http_method,
-                request_path=resource_path,
-                raw_path=split.path,
-                path_parameters=path_parameters,
-                header_pairs=header_pairs,
-                query=query,
-                body=body,
-                source_ip=self.client_address[0],
-                identity=identity,
-                request_id=request_id,
-                authorizer=authorizer,
-            )
-            return gateway.integrate(method, event)
-
-        def _body(self) -> bytes:
-            """The request body, framed by Content-Length or chunked transfer coding (see module docstring)."""
-            codings = [
-                v.strip().lower()
-                for v in ",".join(self.headers.get_all("Transfer-Encoding") or []).split(",")
-            ]
-            lengths = {
-                v.strip() for v in ",".join(self.headers.get_all("Content-Length") or []).split(",")
-            } - {""}
-            if codings != [""]:
-                self.close_connection = True
-                if codings != ["chunked"] or lengths:
-                    raise bad_request()
-                return read_chunked(self.rfile, MAX_PAYLOAD_BYTES)
-            if not lengths:
-                return b""
-            if len(lengths) != 1 or not all(v.isdigit() and v.isascii() for v in lengths):
-                self.close_connection = True
-                raise bad_request()
-            length = int(next(iter(lengths)))
-            if length > MAX_PAYLOAD_BYTES:
-                self.close_connection = True
-                raise request_too_large("RequestTooLongException")
-            return self.rfile.read(length) if length else b""
-
-    return Handler
-
-
-def _access_log_line(
-    handler: BaseHTTPRequestHandler, request_id: str, status: int, length: int, seconds: float
-) -> str:
-    return json.dumps(
-        {
-            "requestId": request_id,
-            "ip": handler.client_address[0],
-            "requestTime": dt.datetime.now(dt.UTC).strftime("%d/%b/%Y:%H:%M:%S +0000"),
-            "httpMethod": handler.command,
-            "path": handler.path,
-            "status": status,
-            "protocol": "HTTP/1.1",
-            "responseLength": length,
-            "latencyMs": round(seconds * 1000, 1),
-        }
-    )

@@ -46,7 +46,6 @@ import threading
 import time
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -55,14 +54,14 @@ from botocore.config import Config
 from moto.core.config import default_user_config
 from moto.server import ThreadedMotoServer
 
-from local.sagemaker.algorithm_process import DEFAULT_ALGORITHM_THREADS
 from local.sfn import LambdaRegistry, function_name_of
 from local.sfn import install as install_sfn
 
-from .api_model import RestApiModel
 from .apigateway import ApiGatewayServer, gateway_response_resource
-from .cfn import CloudAssembly, Environment
-from .cognito import CognitoTokenVerifier, LocalUser, create_user, install_pool_signing_keys, pool_id_from_arn
+from .cfn_assembly import CloudAssembly
+from .cloud_labeling import LabelingService, find_labeling_service, pool_clients, start_crowd
+from .cloud_settings import CloudSettings
+from .cognito import CognitoTokenVerifier, install_pool_signing_keys
 from .deploy import Deployment, LocalDeployer
 from .eventbridge import AsyncLambdaInvoker, EventBridgeLambdaTargets
 from .fidelity import AccountState, PrivateWorkforce, set_api_gateway_logging_role
@@ -83,89 +82,6 @@ LOG = logging.getLogger(__name__)
 ACCESS_KEY_ID: Final = "AKIAGTPIPELOCAL00000"
 SECRET_ACCESS_KEY: Final = "gtpipe-local-secret-access-key"  # noqa: S105 - a fixed local-only value
 """The local credentials (moto accepts any; the local API's ``AWS_IAM`` check expects this key id)."""
-
-DEFAULT_STATE_DIR: Final = Path(".local")
-
-
-@dataclass
-class CloudSettings:
-    """How the local cloud runs.
-
-    ``retry_interval_scale`` multiplies the state machine's ``Retry`` intervals (0.05 turns the
-    deployment's 60 s "endpoint busy" wait into 3 s): timing only, the retry logic is the definition's.
-    ``sagemaker_poll_interval`` is how often ``.sync`` SageMaker tasks poll Describe*.
-    ``reference_labels`` is the simulated workforce's truth file (JSON Lines ``{"source-ref", "label"}``,
-    or reference boxes for bounding-box jobs). ``labeling_auto_min_objects`` is the dataset size from
-    which automated data labeling starts without an initial model (1,000 on AWS; lower it to see
-    automated labeling on a small local dataset).
-
-    ``schedule_seconds_per_minute``: how long one minute of a ``rate(...)`` schedule lasts locally (1.0:
-    ``rate(5 minutes)`` fires every 5 s; 0: scheduled rules fire only through
-    :meth:`LocalCloud.fire_schedules`). ``simulated_labelers``: simulated workers of the builtin labeling
-    service (0: people label in the browser); they answer with ``labeling_error_rate`` /
-    ``labeling_seed`` / ``labeling_seconds_per_task`` like the simulated Ground Truth workforce.
-    ``labeling_username``: the user created for a person. ``algorithm_threads``: CPU threads of every
-    local algorithm process (None: every core; the default keeps numbers the same on every machine).
-    ``s3_version_seed``: seeds S3 version ids (:mod:`local.s3_versions`), so the run ids derived from
-    them, and the splits and simulated labelers they seed, repeat exactly (tests set it; None: random).
-
-    Account state (issue 14): the local account starts fresh, like a new AWS account and region, with no API
-    Gateway CloudWatch Logs role (a stage with logging fails unless the stack sets it) and no Ground Truth
-    private workforce (the first Cognito workteam creates it; a workteam on another pool then fails).
-    ``api_gateway_logging_role``: start with the role set (an account where someone set it before).
-    ``existing_private_workforce``: start with a private workforce on a Cognito user pool and app client the
-    cloud creates (ids in :attr:`LocalCloud.account`, for ``gtpipe:workforce.existingWorkforce``).
-
-    ``enforce_iam`` (issue 14): every principal acts with its own role's credentials and a request its role
-    does not allow is refused with AWS's AccessDenied (:mod:`local.iam_auth`). Turn it off only to diagnose.
-    """
-
-    state_dir: Path = DEFAULT_STATE_DIR
-    host: str = "127.0.0.1"
-    port: int = 0
-    api_port: int = 0
-    environment: Environment = field(default_factory=Environment)
-    retry_interval_scale: float = 0.05
-    sagemaker_poll_interval: float = 0.5
-    reference_labels: Path | None = None
-    labeling_error_rate: float = 0.1
-    labeling_seed: int = 0
-    labeling_seconds_per_task: float = 0.0
-    labeling_auto_min_objects: int = 1000
-    lambda_concurrency: int = 4
-    async_retry_delays: tuple[float, ...] = (1.0, 2.0)
-    schedule_seconds_per_minute: float = 1.0
-    simulated_labelers: int = 3
-    labeling_username: str = "labeler@example.com"
-    algorithm_threads: int | None = DEFAULT_ALGORITHM_THREADS
-    s3_version_seed: int | None = None
-    api_gateway_logging_role: bool = False
-    existing_private_workforce: bool = False
-    enforce_iam: bool = True
-
-    @property
-    def reference_labels_path(self) -> Path:
-        """Where the simulated workforce reads its reference labels."""
-        return self.reference_labels or self.state_dir / "workforce" / "reference-labels.jsonl"
-
-
-@dataclass(frozen=True)
-class LabelingService:
-    """The builtin labeling service of a deployment: its API, where people sign in, the person's user."""
-
-    api: RestApiModel
-    url: str
-    pool_id: str
-    client_id: str
-    person: LocalUser
-
-    def outputs(self) -> dict[str, str]:
-        """``LabelingUrl`` (the web app), ``LabelingUsername``, ``LabelingPassword`` (local only)."""
-        return {
-            "LabelingUrl": self.url + "/",
-            "LabelingUsername": self.person.username,
-            "LabelingPassword": self.person.password,
-        }
 
 
 class LocalCloud:
@@ -224,93 +140,20 @@ class LocalCloud:
 
     def start(self) -> LocalCloud:
         """Start moto and install every extension (see module docstring)."""
-        from local.sagemaker import LocalSageMaker, WorkforceSettings, install_sagemaker_api
-
         # moto's server logs every request through werkzeug at INFO.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         for stale in ("logs", "sagemaker", "deploy"):
             shutil.rmtree(self.state_dir / stale, ignore_errors=True)
         try:
-            self._server = ThreadedMotoServer(
-                ip_address=self.settings.host, port=self.settings.port, verbose=False
-            )
-            self._server.start()
-            self._stack.append(self._server.stop)
-            install_iam_middleware(self._server, self.principals)
-            # Runs just before the server stops: moto's backends are process-global, so drop what this
-            # cloud created (nothing survives a stop, and later mock_aws() users start clean).
-            self._stack.append(self._reset_moto)
-            self._enable_step_functions_execution()
-            self.runtime = LambdaRuntime(
-                {
-                    "AWS_ENDPOINT_URL": self.endpoint_url,
-                    "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
-                    "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
-                    "AWS_REGION": self.environment.region,
-                },
-                log_dir=self.state_dir / "logs",
-                max_concurrency=self.settings.lambda_concurrency,
-            )
-            self.runtime.credentials = self._role_environment
-            self._stack.append(self.runtime.shutdown)
-            workforce = WorkforceSettings(
-                reference_labels=self.settings.reference_labels_path,
-                error_rate=self.settings.labeling_error_rate,
-                seed=self.settings.labeling_seed,
-                seconds_per_task=self.settings.labeling_seconds_per_task,
-                auto_labeling_min_objects=self.settings.labeling_auto_min_objects,
-            )
-            self.sagemaker = LocalSageMaker(
-                lambda: self.client("s3", cached=False),
-                self.state_dir / "sagemaker",
-                emit_event=self.publish_sagemaker_event,
-                region=self.environment.region,
-                account_id=self.environment.account_id,
-                workforce=workforce,
-                logs_client=lambda: self.client("logs", cached=False),
-                algorithm_threads=self.settings.algorithm_threads,
-                s3_for_role=lambda role_arn: self.role_client("s3", role_arn, "SageMaker"),
-            )
-            self._stack.append(self.sagemaker.shutdown)
-            api = install_sagemaker_api(self.sagemaker)
-            self._stack.append(api.uninstall)
-            sfn = install_sfn(
-                self.registry,
-                self.sagemaker,
-                poll_interval=self.settings.sagemaker_poll_interval,
-                retry_interval_scale=self.settings.retry_interval_scale,
-                principals=self.principals,
-            )
-            self._stack.append(sfn.uninstall)
-            self.invoker = AsyncLambdaInvoker(
-                self.registry,
-                self._async_config,
-                self.send_sqs_message,
-                retry_delays=self.settings.async_retry_delays,
-                may_dead_letter=self._lambda_may_dead_letter,
-            )
-            self._stack.append(self.invoker.shutdown)
-            self.events = EventBridgeLambdaTargets(
-                self.invoker,
-                self.send_sqs_message,
-                may_invoke=self._events_may_invoke,
-                may_dead_letter=self._events_may_dead_letter,
-            ).install()
-            self._stack.append(self.events.uninstall)
-            lambda_api = install_lambda_api(self.registry, self.invoker)
-            self._stack.append(lambda_api.uninstall)
-            # Each user pool signs its tokens with a key of its own, not moto's published one (local/cognito.py).
-            self._stack.append(install_pool_signing_keys().uninstall)
-            # Presigned S3 URLs must carry a valid, unexpired signature by the local key (local/sigv4.py).
-            presigned = install_presigned_url_check(self.secret_for, self.environment.region)
-            self._stack.append(presigned.uninstall)
-            self._stack.append(serialize_dynamodb())
-            if self.settings.s3_version_seed is not None:
-                self._stack.append(seed_version_ids(self.settings.s3_version_seed))
+            self._start_moto()
+            self._start_lambda_runtime()
+            self._start_sagemaker_and_sfn()
+            invoker = self._start_invocations()
+            self._install_request_checks()
             self.schedules = ScheduledRules(
                 lambda: self.client("events"),
-                self.invoker,
+                invoker,
                 account_id=self.environment.account_id,
                 region=self.environment.region,
                 seconds_per_minute=self.settings.schedule_seconds_per_minute,
@@ -322,6 +165,99 @@ class LocalCloud:
             self.stop()
             raise
         return self
+
+    # Each _start_* step pushes its teardown onto self._stack (stop() unwinds it in reverse order).
+
+    def _start_moto(self) -> None:
+        self._server = ThreadedMotoServer(
+            ip_address=self.settings.host, port=self.settings.port, verbose=False
+        )
+        self._server.start()
+        self._stack.append(self._server.stop)
+        install_iam_middleware(self._server, self.principals)
+        # Runs just before the server stops: moto's backends are process-global, so drop what this
+        # cloud created (nothing survives a stop, and later mock_aws() users start clean).
+        self._stack.append(self._reset_moto)
+        self._enable_step_functions_execution()
+
+    def _start_lambda_runtime(self) -> None:
+        self.runtime = LambdaRuntime(
+            {
+                "AWS_ENDPOINT_URL": self.endpoint_url,
+                "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
+                "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+                "AWS_REGION": self.environment.region,
+            },
+            log_dir=self.state_dir / "logs",
+            max_concurrency=self.settings.lambda_concurrency,
+        )
+        self.runtime.credentials = self._role_environment
+        self._stack.append(self.runtime.shutdown)
+
+    def _start_sagemaker_and_sfn(self) -> None:
+        from local.sagemaker import LocalSageMaker, WorkforceSettings, install_sagemaker_api
+
+        workforce = WorkforceSettings(
+            reference_labels=self.settings.reference_labels_path,
+            error_rate=self.settings.labeling_error_rate,
+            seed=self.settings.labeling_seed,
+            seconds_per_task=self.settings.labeling_seconds_per_task,
+            auto_labeling_min_objects=self.settings.labeling_auto_min_objects,
+        )
+        self.sagemaker = LocalSageMaker(
+            lambda: self.client("s3", cached=False),
+            self.state_dir / "sagemaker",
+            emit_event=self.publish_sagemaker_event,
+            region=self.environment.region,
+            account_id=self.environment.account_id,
+            workforce=workforce,
+            logs_client=lambda: self.client("logs", cached=False),
+            algorithm_threads=self.settings.algorithm_threads,
+            s3_for_role=lambda role_arn: self.role_client("s3", role_arn, "SageMaker"),
+        )
+        self._stack.append(self.sagemaker.shutdown)
+        api = install_sagemaker_api(self.sagemaker)
+        self._stack.append(api.uninstall)
+        sfn = install_sfn(
+            self.registry,
+            self.sagemaker,
+            poll_interval=self.settings.sagemaker_poll_interval,
+            retry_interval_scale=self.settings.retry_interval_scale,
+            principals=self.principals,
+        )
+        self._stack.append(sfn.uninstall)
+
+    def _start_invocations(self) -> AsyncLambdaInvoker:
+        """Asynchronous Lambda invocations (returned), EventBridge targets and Lambda's ``Invoke`` API."""
+        self.invoker = invoker = AsyncLambdaInvoker(
+            self.registry,
+            self._async_config,
+            self.send_sqs_message,
+            retry_delays=self.settings.async_retry_delays,
+            may_dead_letter=self._lambda_may_dead_letter,
+        )
+        self._stack.append(invoker.shutdown)
+        self.events = EventBridgeLambdaTargets(
+            invoker,
+            self.send_sqs_message,
+            may_invoke=self._events_may_invoke,
+            may_dead_letter=self._events_may_dead_letter,
+        ).install()
+        self._stack.append(self.events.uninstall)
+        lambda_api = install_lambda_api(self.registry, invoker)
+        self._stack.append(lambda_api.uninstall)
+        return invoker
+
+    def _install_request_checks(self) -> None:
+        """Where moto is laxer than AWS: token signing keys, presigned URLs, DynamoDB concurrency, version ids."""
+        # Each user pool signs its tokens with a key of its own, not moto's published one (local/cognito.py).
+        self._stack.append(install_pool_signing_keys().uninstall)
+        # Presigned S3 URLs must carry a valid, unexpired signature by the local key (local/sigv4.py).
+        presigned = install_presigned_url_check(self.secret_for, self.environment.region)
+        self._stack.append(presigned.uninstall)
+        self._stack.append(serialize_dynamodb())
+        if self.settings.s3_version_seed is not None:
+            self._stack.append(seed_version_ids(self.settings.s3_version_seed))
 
     def _prepare_account(self) -> None:
         """The account state :class:`CloudSettings` asks for (a fresh account otherwise)."""
@@ -533,73 +469,31 @@ class LocalCloud:
         return self.schedules.fire_now(rule_name)
 
     def _pool_clients(self, pool_id: str) -> set[str] | None:
-        cognito = self.client("cognito-idp")
-        try:
-            answer = cognito.list_user_pool_clients(UserPoolId=pool_id, MaxResults=60)
-        except cognito.exceptions.ResourceNotFoundException:
-            return None
-        return {client["ClientId"] for client in answer.get("UserPoolClients", [])}
+        return pool_clients(self.client("cognito-idp"), pool_id)
 
     def _labeling_service(self, deployment: Deployment) -> LabelingService | None:
-        # The labeling API is the REST API whose methods a Cognito authorizer protects.
-        for api_id, api in deployment.apis.items():
-            authorizer = next(iter(api.authorizers.values()), None)
-            if authorizer is None or not any(m.authorizer_id for m in api.methods.values()):
-                continue
-            stage = "prod" if "prod" in api.stages else next(iter(api.stages), None)
-            if stage is None:
-                raise RuntimeError(f"the labeling API {api_id} has no stage")
-            pool_id = pool_id_from_arn(authorizer.provider_arns[0])
-            client_id = self._password_client(pool_id)
-            person = create_user(
-                self.client("cognito-idp"),
-                pool_id,
-                self.settings.labeling_username,
-                [g for g in ("labelers", "labeling-admins") if self._has_group(pool_id, g)] or ["labelers"],
-            )
-            return LabelingService(api, self.api_servers[api_id].stage_url(stage), pool_id, client_id, person)
-        return None
-
-    def _has_group(self, pool_id: str, group: str) -> bool:
-        groups = self.client("cognito-idp").list_groups(UserPoolId=pool_id, Limit=60)["Groups"]
-        return any(g["GroupName"] == group for g in groups)
-
-    def _password_client(self, pool_id: str) -> str:
-        cognito = self.client("cognito-idp")
-        for client_id in sorted(self._pool_clients(pool_id) or ()):
-            client = cognito.describe_user_pool_client(UserPoolId=pool_id, ClientId=client_id)[
-                "UserPoolClient"
-            ]
-            if "ALLOW_USER_PASSWORD_AUTH" in client.get("ExplicitAuthFlows", []) and not client.get(
-                "ClientSecret"
-            ):
-                return client_id
-        raise RuntimeError(
-            f"the labeling user pool {pool_id} has no app client without a secret that allows "
-            "USER_PASSWORD_AUTH: nobody could sign in to the labeling app"
+        return find_labeling_service(
+            self.client("cognito-idp"),
+            deployment,
+            {api_id: server.stage_url for api_id, server in self.api_servers.items()},
+            self.settings.labeling_username,
         )
 
     def _start_crowd(self, labeling: LabelingService) -> None:
         if self.settings.simulated_labelers <= 0 or self.ca is None:
             return
-        cognito = self.client("cognito-idp")
-        users = [
-            create_user(cognito, labeling.pool_id, f"simulated-labeler-{number}@example.com", ["labelers"])
-            for number in range(1, self.settings.simulated_labelers + 1)
-        ]
-        self.crowd = SimulatedCrowd(
-            users,
-            stage_url=labeling.url,
+        self.crowd = start_crowd(
+            labeling,
+            lambda: self.client("cognito-idp"),
             ca_path=self.ca.ca_path,
-            cognito=lambda: self.client("cognito-idp"),
-            client_id=labeling.client_id,
+            labelers=self.settings.simulated_labelers,
             settings=CrowdSettings(
                 reference_labels=self.settings.reference_labels_path,
                 error_rate=self.settings.labeling_error_rate,
                 seed=self.settings.labeling_seed,
                 seconds_per_task=self.settings.labeling_seconds_per_task,
             ),
-        ).start()
+        )
 
     def localize(self, value: Any) -> Any:
         """Replace AWS invoke URLs of deployed APIs (``https://<id>.execute-api.<region>.<suffix>/``) in

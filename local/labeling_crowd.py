@@ -16,7 +16,7 @@ endpoints:
    job until its next poll (the job then closes at the end of its lifetime without the object); it is
    logged as a warning and noted in ``unanswered.json`` next to the reference answers, which
    ``gtpipe follow --local`` and ``make demo`` show on the progress line
-   (:func:`gtpipe_cli.local_answers.record_unanswered`);
+   (:func:`gtpipe_shared.unanswered.record_unanswered`);
 5. a 409 (the job closed while it worked, or its lease expired) makes it move on to the next job;
 6. when nothing is left for it, it polls the job list every ``poll_seconds`` (runs start later) until the
    crowd is stopped.
@@ -40,8 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from gtpipe_shared.tasks import task_spec
+from gtpipe_shared.unanswered import record_unanswered
 
-from gtpipe_cli.local_answers import record_unanswered
 from local.sagemaker.box_workforce import BoxNoise, reference_boxes, simulate_boxes
 from local.sagemaker.workforce import reference_label, simulate_answers
 

@@ -128,6 +128,38 @@ def verify_request(
     for name, value in pairs:
         lower.setdefault(name.lower(), value)
     authorization = lower.get("authorization", "")
+    parts = _header_parts(authorization)
+    access_key_id, scope_date, secret = _header_scope(parts["Credential"], secret_for, region, service)
+    timestamp = _header_timestamp(lower, authorization, scope_date, now)
+    signed = [name for name in parts["SignedHeaders"].lower().split(";") if name]
+    signed_values: dict[str, list[str]] = {}
+    for name, value in pairs:
+        if name.lower() in signed:
+            signed_values.setdefault(name.lower(), []).append(value.strip())
+    request = AWSRequest(
+        method=method.upper(),
+        url=f"https://{lower.get('host', '')}{raw_path}",
+        # Repeated headers are signed as one comma-separated value.
+        headers={name: ",".join(values) for name, values in signed_values.items()},
+        data=body,
+    )
+    request.context["timestamp"] = timestamp
+    auth = SigV4Auth(Credentials(access_key_id, secret), service, region)
+    canonical, string_to_sign, matches = _check_signature(auth, request, parts["Signature"])
+    if not matches or "host" not in signed:
+        raise SignatureError(
+            403,
+            "InvalidSignatureException",
+            "The request signature we calculated does not match the signature you provided. Check your AWS "
+            "Secret Access Key and signing method. Consult the service documentation for details.\n\n"
+            f"The Canonical String for this request should have been\n'{canonical}'\n\n"
+            f"The String-to-Sign should have been\n'{string_to_sign}'\n",
+        )
+    return Caller(access_key_id)
+
+
+def _header_parts(authorization: str) -> dict[str, str]:
+    """The ``Authorization`` header's parts; API Gateway's answer when one it needs is missing."""
     parts = _parse_authorization(authorization)
     missing = [name for name in ("Credential", "Signature", "SignedHeaders") if not parts.get(name)]
     if missing:
@@ -137,7 +169,14 @@ def verify_request(
             " ".join(f"Authorization header requires '{name}' parameter." for name in missing)
             + f" Authorization={authorization}",
         )
-    scope = parts["Credential"].split("/")
+    return parts
+
+
+def _header_scope(
+    credential: str, secret_for: SecretLookup, region: str, service: str
+) -> tuple[str, str, str]:
+    """``(access key id, scope date, secret)`` of a header's ``Credential``, as API Gateway checks it."""
+    scope = credential.split("/")
     if len(scope) != 5 or scope[4] != "aws4_request":
         raise SignatureError(
             403,
@@ -157,6 +196,14 @@ def verify_request(
         wrong += f"Credential should be scoped to correct service: '{service}'. "
     if wrong:
         raise SignatureError(403, "InvalidSignatureException", wrong)
+    return access_key_id, scope_date, secret
+
+
+def _header_timestamp(
+    lower: Mapping[str, str], authorization: str, scope_date: str, now: dt.datetime | None
+) -> str:
+    """The request's ``X-Amz-Date`` (or ``Date``) as SigV4 signs it, within :data:`CLOCK_SKEW` of ``now``
+    and on the credential scope's day; API Gateway's answer otherwise."""
     amz_date = lower.get("x-amz-date", "")
     date = _amz_time(amz_date) if amz_date else _http_time(lower.get("date", ""))
     if date is None:
@@ -189,32 +236,15 @@ def verify_request(
             "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: "
             f"'{scope_date}' != '{timestamp[:8]}', from '{timestamp}'.",
         )
-    signed = [name for name in parts["SignedHeaders"].lower().split(";") if name]
-    signed_values: dict[str, list[str]] = {}
-    for name, value in pairs:
-        if name.lower() in signed:
-            signed_values.setdefault(name.lower(), []).append(value.strip())
-    request = AWSRequest(
-        method=method.upper(),
-        url=f"https://{lower.get('host', '')}{raw_path}",
-        # Repeated headers are signed as one comma-separated value.
-        headers={name: ",".join(values) for name, values in signed_values.items()},
-        data=body,
-    )
-    request.context["timestamp"] = timestamp
-    auth = SigV4Auth(Credentials(access_key_id, secret), service, region)
+    return timestamp
+
+
+def _check_signature(auth: SigV4Auth, request: AWSRequest, provided: str) -> tuple[str, str, bool]:
+    """The core both checks share: ``(canonical request, string to sign, whether the signature ``auth``
+    computes for ``request`` is ``provided``)`` (compared in constant time)."""
     canonical = auth.canonical_request(request)
     string_to_sign = auth.string_to_sign(request, canonical)
-    if not _same(auth.signature(string_to_sign, request), parts["Signature"]) or "host" not in signed:
-        raise SignatureError(
-            403,
-            "InvalidSignatureException",
-            "The request signature we calculated does not match the signature you provided. Check your AWS "
-            "Secret Access Key and signing method. Consult the service documentation for details.\n\n"
-            f"The Canonical String for this request should have been\n'{canonical}'\n\n"
-            f"The String-to-Sign should have been\n'{string_to_sign}'\n",
-        )
-    return Caller(access_key_id)
+    return canonical, string_to_sign, _same(auth.signature(string_to_sign, request), provided)
 
 
 def _same(left: str, right: str) -> bool:
@@ -257,6 +287,38 @@ def verify_presigned_url(
     split = urlsplit(url)
     pairs = _query_pairs(split.query)
     params = dict(pairs)
+    access_key_id, secret = _query_scope(params, secret_for, region, service)
+    expires = _query_expires(params, now)
+    signed = [name for name in params["X-Amz-SignedHeaders"].lower().split(";") if name]
+    query = "&".join(
+        f"{_encode(name)}={_encode(value)}" for name, value in sorted(pairs) if name != "X-Amz-Signature"
+    )
+    path = quote(unquote(split.path or "/"), safe="/~")
+    lower = {name.lower(): value for name, value in headers.items()}
+    request = AWSRequest(
+        method=method.upper(),
+        url=f"{split.scheme or 'http'}://{lower.get('host', split.netloc)}{path}?{query}",
+        headers={name: lower[name] for name in signed if name in lower},
+    )
+    request.context["timestamp"] = params["X-Amz-Date"]
+    auth = S3SigV4QueryAuth(Credentials(access_key_id, secret), service, region, expires=expires)
+    canonical, string_to_sign, matches = _check_signature(auth, request, params.get("X-Amz-Signature", ""))
+    if "host" not in signed or not matches:
+        raise SignatureError(
+            403,
+            "SignatureDoesNotMatch",
+            "The request signature we calculated does not match the signature you provided. Check your key "
+            "and signing method.",
+            {"AWSAccessKeyId": access_key_id, "StringToSign": string_to_sign, "CanonicalRequest": canonical},
+        )
+    return Caller(access_key_id)
+
+
+def _query_scope(
+    params: Mapping[str, str], secret_for: SecretLookup, region: str, service: str
+) -> tuple[str, str]:
+    """``(access key id, secret)`` of a presigned URL's ``X-Amz-Credential``, as S3 checks it (the
+    parameters present, the scope well formed, the key known, region and service this endpoint's)."""
     needed = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders")
     missing = [name for name in needed if name not in params]
     if missing or params.get("X-Amz-Algorithm") != "AWS4-HMAC-SHA256":
@@ -297,15 +359,26 @@ def verify_presigned_url(
             f'Error parsing the X-Amz-Credential parameter; incorrect service "{scope_service}". '
             f'This endpoint belongs to "{service}".',
         )
+    if scope_date != params["X-Amz-Date"][:8]:
+        raise _bad_date()
+    return access_key_id, secret
+
+
+def _bad_date() -> SignatureError:
+    return SignatureError(
+        400,
+        "AuthorizationQueryParametersError",
+        "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\" and X-Amz-Expires must "
+        "be a number of seconds",
+    )
+
+
+def _query_expires(params: Mapping[str, str], now: dt.datetime | None) -> int:
+    """The URL's ``X-Amz-Expires`` in seconds, at most a week and not past; S3's answer otherwise."""
     date = _amz_time(params["X-Amz-Date"])
     expires_text = params["X-Amz-Expires"]
-    if date is None or not expires_text.isdigit() or scope_date != params["X-Amz-Date"][:8]:
-        raise SignatureError(
-            400,
-            "AuthorizationQueryParametersError",
-            "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\" and X-Amz-Expires must "
-            "be a number of seconds",
-        )
+    if date is None or not expires_text.isdigit():
+        raise _bad_date()
     expires = int(expires_text)
     if expires > MAX_PRESIGNED_EXPIRES:
         raise SignatureError(
@@ -326,32 +399,7 @@ def verify_presigned_url(
                 "ServerTime": current.strftime("%Y-%m-%dT%H:%M:%SZ"),
             },
         )
-    signed = [name for name in params["X-Amz-SignedHeaders"].lower().split(";") if name]
-    query = "&".join(
-        f"{_encode(name)}={_encode(value)}" for name, value in sorted(pairs) if name != "X-Amz-Signature"
-    )
-    path = quote(unquote(split.path or "/"), safe="/~")
-    lower = {name.lower(): value for name, value in headers.items()}
-    request = AWSRequest(
-        method=method.upper(),
-        url=f"{split.scheme or 'http'}://{lower.get('host', split.netloc)}{path}?{query}",
-        headers={name: lower[name] for name in signed if name in lower},
-    )
-    request.context["timestamp"] = params["X-Amz-Date"]
-    auth = S3SigV4QueryAuth(Credentials(access_key_id, secret), service, region, expires=expires)
-    canonical = auth.canonical_request(request)
-    string_to_sign = auth.string_to_sign(request, canonical)
-    if "host" not in signed or not _same(
-        auth.signature(string_to_sign, request), params.get("X-Amz-Signature", "")
-    ):
-        raise SignatureError(
-            403,
-            "SignatureDoesNotMatch",
-            "The request signature we calculated does not match the signature you provided. Check your key "
-            "and signing method.",
-            {"AWSAccessKeyId": access_key_id, "StringToSign": string_to_sign, "CanonicalRequest": canonical},
-        )
-    return Caller(access_key_id)
+    return expires
 
 
 def s3_error(error: SignatureError) -> tuple[int, dict[str, str], bytes]:

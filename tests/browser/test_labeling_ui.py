@@ -26,10 +26,10 @@ from typing import Any
 
 import pytest
 
-from local.client import PredictionApi
-from local.demo import upload_dataset
-from local.demo_tasks import TASKS, DemoImage, rebucket, write_input_manifest
-from local.runs import RunProgress, execution_history
+from local.drivers.client import PredictionApi
+from local.drivers.demo import upload_dataset
+from local.drivers.demo_tasks import TASKS, DemoImage, rebucket, write_input_manifest
+from local.drivers.runs import RunProgress, execution_history
 from tests.browser.test_report_in_browser import require_browser
 from tests.local_cloud.conftest import follow_dropped, running_cloud
 from training.datasets import CLASS_NAMES

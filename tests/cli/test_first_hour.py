@@ -16,12 +16,13 @@ from typing import Any
 
 import boto3
 import pytest
+from gtpipe_shared.unanswered import record_unanswered, unanswered_path
 from moto import mock_aws
 
 from gtpipe_cli import main as cli_main
 from gtpipe_cli.display import FollowDisplay
 from gtpipe_cli.errors import Exit
-from gtpipe_cli.local_answers import record_unanswered, unanswered_notes, unanswered_path
+from gtpipe_cli.local_answers import unanswered_notes
 from gtpipe_cli.progress import RunProgress
 from gtpipe_cli.target import Target, TargetOptions, resolve_target
 from tests.cli.conftest import gtpipe
@@ -311,7 +312,7 @@ def test_make_demo_keep_1_keeps_the_cloud_running() -> None:
 
 
 def test_the_demo_says_its_by_hand_commands_die_with_it_unless_kept_running() -> None:
-    from local.demo import by_hand_header
+    from local.drivers.demo import by_hand_header
 
     ending = by_hand_header(keep_running=False)
     assert "stops when the demo ends" in ending
@@ -322,7 +323,7 @@ def test_the_demo_says_its_by_hand_commands_die_with_it_unless_kept_running() ->
 @pytest.fixture
 def running_cloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A state dir whose cloud "runs" (pid check stubbed), started with --demo-context -c gtpipe:a=1."""
-    from local import cli
+    from local.drivers import cli
 
     monkeypatch.setattr(cli, "_pid", lambda state_dir: 4242)
     record = {
@@ -339,7 +340,7 @@ def running_cloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_up_with_another_configuration_while_running_refuses_and_names_it(
     running_cloud: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from local import cli
+    from local.drivers import cli
 
     code = cli.main(
         ["--state-dir", str(running_cloud), "up", "--demo-context", "-c", "gtpipe:a=2", "-c", "b=x"]
@@ -355,7 +356,7 @@ def test_up_with_another_configuration_while_running_refuses_and_names_it(
 def test_up_with_the_same_configuration_while_running_is_fine(
     running_cloud: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from local import cli
+    from local.drivers import cli
 
     assert cli.main(["--state-dir", str(running_cloud), "up", "--demo-context", "-c", "gtpipe:a=1"]) == 0
     assert "already running (pid 4242)" in capsys.readouterr().out

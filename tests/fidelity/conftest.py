@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from local.cfn import CloudAssembly, Environment
+from local.cfn import Environment
+from local.cfn_assembly import CloudAssembly
 from local.deploy import Deployment, LocalDeployer
 from local.fidelity import AccountState
 from tests.infra.conftest import Synthesized, synthesize

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from local.runs import RunProgress
+    from local.drivers.runs import RunProgress
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = 300
@@ -29,7 +29,7 @@ QUALITY_THRESHOLD = 0.5
 
 def small_context() -> dict[str, Any]:
     """The demo's configuration, smaller: fewer epochs, and a quality gate a 6-epoch model passes."""
-    from local.demo import demo_context
+    from local.drivers.demo import demo_context
 
     return {**demo_context(epochs=EPOCHS), "gtpipe:qualityThreshold": QUALITY_THRESHOLD}
 
@@ -62,8 +62,8 @@ def running_cloud(state_dir: Path, context: dict[str, Any], cache: str, **settin
 
 def follow_dropped(cloud: Any, key: str, version_id: str | None, *, timeout: float) -> RunProgress:
     """Follow the run of the manifest dropped at ``key`` (that ``version_id``) in ``cloud`` until it ends or
-    ``timeout`` seconds pass (:func:`local.runs.follow_run`, polling every half second)."""
-    from local.runs import follow_run
+    ``timeout`` seconds pass (:func:`local.drivers.runs.follow_run`, polling every half second)."""
+    from local.drivers.runs import follow_run
 
     return follow_run(
         cloud.client("dynamodb"),
@@ -88,8 +88,8 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def dataset(cloud: Any, tmp_path_factory: pytest.TempPathFactory) -> Dataset:
     """Digits uploaded under images/, reference labels written for the simulated workforce."""
-    from local.demo import upload_dataset
-    from local.demo_tasks import TASKS, digit_reference, write_reference_answers
+    from local.drivers.demo import upload_dataset
+    from local.drivers.demo_tasks import TASKS, digit_reference, write_reference_answers
     from training.datasets import write_digits_dataset
 
     bucket = str(cloud.outputs["DataBucketName"])

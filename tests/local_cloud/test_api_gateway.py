@@ -17,7 +17,9 @@ from botocore.credentials import Credentials
 
 from local import apigateway
 from local.api_model import ApiKeyModel, MethodModel, RestApiModel, StageModel, Throttle, UsagePlanModel
-from local.apigateway import ApiGatewayServer, GatewayError, TokenBucket, is_binary, proxy_response
+from local.apigateway import ApiGatewayServer, TokenBucket
+from local.apigateway_event import is_binary, proxy_response
+from local.apigateway_http import GatewayError
 from local.sfn import LambdaRegistry
 from local.tls import LocalCertificateAuthority
 

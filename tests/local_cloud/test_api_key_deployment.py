@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from local.client import PredictionApi
+from local.drivers.client import PredictionApi
 from tests.local_cloud.conftest import running_cloud, small_context
 
 pytestmark = pytest.mark.slow

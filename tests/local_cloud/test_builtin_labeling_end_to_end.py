@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
-from local.client import PredictionApi
-from local.demo import demo_context, upload_dataset
-from local.demo_tasks import TASKS, DemoImage, rebucket, write_input_manifest, write_reference_answers
-from local.runs import RunProgress, execution_history
+from local.drivers.client import PredictionApi
+from local.drivers.demo import demo_context, upload_dataset
+from local.drivers.demo_tasks import TASKS, DemoImage, rebucket, write_input_manifest, write_reference_answers
+from local.drivers.runs import RunProgress, execution_history
 from tests.local_cloud.conftest import follow_dropped, running_cloud
 
 pytestmark = pytest.mark.slow

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from local.client import PredictionApi
-from local.demo import upload_dataset
-from local.demo_tasks import TASKS, DemoImage, rebucket, write_input_manifest, write_reference_answers
-from local.runs import RunProgress, follow_run
+from local.drivers.client import PredictionApi
+from local.drivers.demo import upload_dataset
+from local.drivers.demo_tasks import TASKS, DemoImage, rebucket, write_input_manifest, write_reference_answers
+from local.drivers.runs import RunProgress, follow_run
 from tests.local_cloud.conftest import running_cloud
 from training.scenes import SCENE_CLASSES, SceneRecord
 

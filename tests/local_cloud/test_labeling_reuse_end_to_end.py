@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from local.demo import upload_dataset
-from local.demo_tasks import TASKS, digit_reference, write_reference_answers
-from local.runs import RunProgress
+from local.drivers.demo import upload_dataset
+from local.drivers.demo_tasks import TASKS, digit_reference, write_reference_answers
+from local.drivers.runs import RunProgress
 from tests.local_cloud.conftest import follow_dropped, jsonl, running_cloud, small_context
 from training.datasets import DigitRecord, write_digits_dataset
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from local.client import PredictionApi
-from local.runs import RunProgress, execution_history, follow_run, get_run
+from local.drivers.client import PredictionApi
+from local.drivers.runs import RunProgress, execution_history, follow_run, get_run
 from tests.local_cloud.conftest import QUALITY_THRESHOLD, Dataset, Inbox, jsonl, manifest_versions
 from training.datasets import augmented_manifest_line
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from local.cfn import CloudAssembly, Environment, ResourceState, TemplateError, TemplateResolver
+from local.cfn import Environment, ResourceState, TemplateError, TemplateResolver
+from local.cfn_assembly import CloudAssembly
 from local.deploy import EMULATED_TYPES, NOT_EMULATED, LocalDeployer, generated_name
 
 ENV = Environment(account_id="111122223333", region="eu-west-1")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from local.runs import RunProgress, execution_history, follow_run, get_run
+from local.drivers.runs import RunProgress, execution_history, follow_run, get_run
 from tests.local_cloud.conftest import drain_notifications
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +29,7 @@ RUN_FINAL_STATUSES = ("SUCCEEDED", "FAILED", "REJECTED")
 
 def tiny_context(endpoint_timing: tuple[int, int] | None = None) -> dict[str, Any]:
     """The demo's configuration with one epoch and a quality gate every run passes."""
-    from local.demo import demo_context
+    from local.drivers.demo import demo_context
 
     context = demo_context(epochs=1)
     context["gtpipe:hyperparameters"] = {**context["gtpipe:hyperparameters"], "mini_batch_size": "16"}
@@ -109,8 +109,8 @@ def running_cloud(
     """One started local cloud (the tiny context), with the tiny dataset uploaded and a queue subscribed
     to the notification topic; ``endpoint_timing`` = (heartbeat, timeout) seconds of DeployEndpoint."""
     from local.cloud import CloudSettings, LocalCloud
-    from local.demo import upload_dataset
-    from local.demo_tasks import TASKS
+    from local.drivers.demo import upload_dataset
+    from local.drivers.demo_tasks import TASKS
     from local.synth import synthesize
     from training.datasets import write_digits_dataset
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from local.client import PredictionApi
+from local.drivers.client import PredictionApi
 from tests.reliability.faults_support import (
     ENDPOINT_EVENT,
     RUN_FINAL_STATUSES,

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from local.client import ApiResponse, PredictionApi
+from local.drivers.client import ApiResponse, PredictionApi
 from tests.local_cloud.conftest import running_cloud, small_context
 from tests.reliability.test_bad_inputs_corpus import Case, case_params
 
