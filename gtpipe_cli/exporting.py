@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from gtpipe_shared.images import declared_dimensions
@@ -142,6 +142,8 @@ def _writer(out: str, reader: Reader) -> Callable[[str, bytes], None]:
     root = Path(out)
 
     def write(name: str, body: bytes) -> None:
+        if PurePosixPath(name).is_absolute() or ".." in PurePosixPath(name).parts:
+            raise CliError(f"refusing to write {name!r} outside {root} (an image key with '..')", Exit.USAGE)
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(body)

@@ -266,7 +266,7 @@ def check_run_id(run_id: str) -> None:
 def cmd_submit(args: argparse.Namespace, target: Target, out: TextIO) -> int:
     """``gtpipe submit``."""
     manifest, converted, images = Path(args.manifest), None, args.images
-    if is_dataset(args):
+    if is_dataset(args):  # images/<dataset name>/ unless --images-name says otherwise
         manifest, converted, images = convert_dataset(args)
     done = submit(
         target.client("s3"),
@@ -274,7 +274,7 @@ def cmd_submit(args: argparse.Namespace, target: Target, out: TextIO) -> int:
         target.incoming_prefix,
         manifest,
         images=images,
-        name=args.images_name,
+        name=args.images_name or (manifest.stem if converted is not None else None),
         key=args.key,
         reference_answers=args.reference_answers,
         reference_labels=target.reference_labels,
@@ -297,7 +297,12 @@ def cmd_submit(args: argparse.Namespace, target: Target, out: TextIO) -> int:
             out.write(f"added {done.references_added} reference answers to {target.reference_labels}\n")
         if done.images_uploaded:
             out.write(f"uploaded {done.images_uploaded} images to s3://{done.bucket}/{done.images_prefix}\n")
-        if done.refs_rewritten:
+        if converted is not None:
+            count = converted.count(b"\n")
+            out.write(
+                f"converted {args.manifest} to a labeled manifest of {count} images (labeling is skipped)\n"
+            )
+        elif done.refs_rewritten:
             out.write(
                 f"pointed {done.refs_rewritten} source-refs at the uploaded images "
                 f"(in the uploaded copy; {args.manifest} is unchanged)\n"

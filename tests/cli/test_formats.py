@@ -22,7 +22,7 @@ from gtpipe_cli.formats.registry import WRITERS, read_dataset
 from gtpipe_cli.formats.voc import write_voc
 from gtpipe_cli.label_commands import local_image_size
 from tests.cli.conftest import gtpipe
-from tests.cli.test_cli_unit import aws_stacks  # noqa: F401 (fixture)
+from tests.cli.test_cli_unit import aws_stacks, put_run  # noqa: F401 (aws_stacks: a fixture)
 
 PUBLISHED = Path(__file__).resolve().parents[1] / "data" / "formats"
 CLASSES = ["cat", "dog", "bird"]
@@ -312,6 +312,78 @@ def test_submit_of_a_voc_dataset_drops_a_labeled_manifest_and_uploads_its_images
     line = json.loads(s3.get_object(Bucket=bucket, Key="incoming/pets.manifest")["Body"].read())
     assert line["source-ref"] == f"s3://{bucket}/images/pets/JPEGImages/000001.jpg"
     assert line["category-metadata"]["type"] == "groundtruth/object-detection"
+    assert "to a labeled manifest of 1 images (labeling is skipped)" in result.out
 
     bad = gtpipe("submit", str(tmp_path / "nothing"), "--format", "coco", "--region", "us-east-1")
     assert bad.code == Exit.INPUT_MISSING and "not found" in bad.err
+
+
+def test_export_of_a_run_reads_its_labeling_output_and_writes_to_s3(
+    aws_stacks: dict[str, str],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    bucket, table = aws_stacks["DataBucketName"], aws_stacks["RunsTableName"]
+    s3 = boto3.client("s3", region_name="us-east-1")
+    source = classification()
+    for item in source.items:
+        draw_images(tmp_path, {item.ref: SIZES[item.ref]})
+        s3.put_object(Bucket=bucket, Key=f"images/pets/{item.ref}", Body=(tmp_path / item.ref).read_bytes())
+        item.ref = f"s3://{bucket}/images/pets/{item.ref}"
+    output = "labeling/gtpipe-pets-1/manifests/output/output.manifest"
+    run_id = "digits-0123456789abcdef"  # put_run's
+    put_run(table, status="RUNNING", manifest_kind="input", steps={"label": {"job_name": "gtpipe-pets-1"}})
+    args = (
+        "export",
+        run_id,
+        "--format",
+        "coco",
+        "--out",
+        f"s3://{bucket}/exports/pets/",
+        "--region",
+        "us-east-1",
+    )
+    missing = gtpipe(*args)
+    assert missing.code == Exit.NOT_YET and f"no labeled manifest at s3://{bucket}/{output}" in missing.err
+    s3.put_object(Bucket=bucket, Key=output, Body=write_manifest(source).encode())
+    result = gtpipe(*args)
+    assert result.code == 0, result.err
+    body = s3.get_object(Bucket=bucket, Key="exports/pets/annotations/instances.json")["Body"].read()
+    (tmp_path / "instances.json").write_bytes(body)
+    coco = COCO(str(tmp_path / "instances.json"))
+    assert {i["file_name"]: (i["width"], i["height"]) for i in coco.dataset["images"]} == SIZES
+
+    unknown = gtpipe("export", "nope-0123456789abcdee", "--format", "coco", "--region", "us-east-1")
+    assert unknown.code == Exit.UNKNOWN_RUN
+
+
+def test_submit_of_a_coco_file_follows_classes_and_refuses_invalid_files_before_uploading(
+    aws_stacks: dict[str, str],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "zoo"
+    (folder / "annotations").mkdir(parents=True)
+    draw_images(folder / "images")
+    image_ids = {item.ref: i + 1 for i, item in enumerate(detection().items)}
+    label_to_id = {name: i + 1 for i, name in enumerate(CLASSES)}
+    coco_file = folder / "annotations" / "instances.json"
+    reference_set().save_coco(coco_file, label_to_id=label_to_id, imageid_to_id=image_ids)
+    saved = tmp_path / "zoo.manifest"
+    common = ("--region", "us-east-1", "--save-manifest", str(saved))
+    bad = gtpipe("submit", str(coco_file), "--classes", "bird,cat", *common)
+    assert bad.code == Exit.USAGE and "classes dog are not in --classes (bird, cat)" in bad.err
+    result = gtpipe("submit", str(coco_file), "--classes", "bird,dog,cat", *common)
+    assert result.code == 0, result.err
+    dataset = read_manifest(saved.read_text())
+    assert dataset.class_names == ["bird", "dog", "cat"]
+    assert labels_by_name(dataset) == labels_by_name(detection())
+    bucket = aws_stacks["DataBucketName"]
+    keys = sorted(
+        o["Key"]
+        for o in boto3.client("s3", region_name="us-east-1").list_objects_v2(Bucket=bucket)["Contents"]
+    )
+    assert keys == [
+        "images/zoo/a.jpg",
+        "images/zoo/c.jpg",
+        "images/zoo/sub/b.jpg",
+        "incoming/zoo.manifest",
+    ]
