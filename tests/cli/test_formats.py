@@ -4,6 +4,7 @@ in both directions."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -207,7 +208,7 @@ def test_the_published_voc2007_example_imports_as_a_valid_augmented_manifest() -
     assert line["category-metadata"]["class-map"] == {"0": "dog", "1": "person"}
     s3_text = text.replace('"000001.jpg"', '"s3://bucket/000001.jpg"')
     report = validate_manifest(
-        __import__("io").BytesIO(s3_text.encode()),
+        io.BytesIO(s3_text.encode()),
         ManifestRules(allowed_buckets=frozenset({"bucket"}), class_names=("dog", "person")),
     )
     assert report.ok and report.summary.kind == "augmented", report.messages()
@@ -387,3 +388,16 @@ def test_submit_of_a_coco_file_follows_classes_and_refuses_invalid_files_before_
         "images/zoo/sub/b.jpg",
         "incoming/zoo.manifest",
     ]
+
+
+@pytest.mark.parametrize("make", [classification, detection])
+def test_imported_manifests_pass_start_runs_validation_as_labeled(make: Any) -> None:
+    dataset = make()
+    for item in dataset.items:
+        item.ref = f"s3://bucket/{item.ref}"
+    report = validate_manifest(
+        io.BytesIO(write_manifest(dataset).encode()),
+        ManifestRules(allowed_buckets=frozenset({"bucket"}), class_names=tuple(CLASSES)),
+    )
+    assert report.ok, report.messages()
+    assert report.summary.kind == "augmented" and report.summary.task_type == dataset.task_type.value
