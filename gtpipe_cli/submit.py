@@ -144,6 +144,13 @@ def rewrite_source_refs(
     return "".join(lines).encode("utf-8"), rewritten
 
 
+def referenced_files(files: list[Path], folder: Path, body: bytes) -> list[Path]:
+    """The ``files`` that lines of the manifest ``body`` name (``source-ref`` relative to ``folder``)."""
+    root = folder.resolve()
+    refs = {root / str(record.get("source-ref")) for _, record in json_lines(body)}
+    return [path for path in files if path.resolve() in refs]
+
+
 def upload_images(s3: Any, bucket: str, folder: Path, prefix: str, files: list[Path]) -> int:
     """PUT each file to ``<prefix><path relative to folder>`` (parallel); returns the count."""
     root = folder.resolve()
@@ -186,9 +193,7 @@ def submit(
     if images is not None:
         files = image_files(images)
         if converted is not None:
-            root_dir = images.resolve()
-            refs = {root_dir / str(record["source-ref"]) for _, record in json_lines(converted)}
-            files = [path for path in files if path.resolve() in refs]
+            files = referenced_files(files, images, converted)
         prefix = IMAGES_PREFIX + images_name(images, name) + "/"
     root = images.resolve() if images is not None else None
 

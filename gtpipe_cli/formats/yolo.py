@@ -156,8 +156,9 @@ def _read_label_file(text: str, where: str, item: Item, class_count: int) -> lis
         if not all(0.0 <= v <= 1.0 for v in (cx, cy, w, h)) or w <= 0 or h <= 0:
             raise FormatError(at, "coordinates must be normalized to [0, 1] with a positive width and height")
         left, top = (cx - w / 2) * item.width, (cy - h / 2) * item.height
-        if left < -1e-3 * item.width or top < -1e-3 * item.height:
-            raise FormatError(at, "the box reaches outside the image")
+        right, bottom = (cx + w / 2) * item.width, (cy + h / 2) * item.height
+        if min(left, top) < -1e-3 or right > item.width + 1e-3 or bottom > item.height + 1e-3:
+            raise FormatError(at, f"the box reaches outside the {item.width}x{item.height} image")
         width, height = pixel(w * item.width), pixel(h * item.height)
         boxes.append(Box(class_id, max(pixel(left), 0), max(pixel(top), 0), width, height))
     return boxes
