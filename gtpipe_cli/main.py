@@ -38,6 +38,8 @@ from gtpipe_cli.api import PredictionClient, image_content_type
 from gtpipe_cli.display import FollowDisplay, duration, metric_text, runs_table
 from gtpipe_cli.doctor import doctor
 from gtpipe_cli.errors import CliError, Exit
+from gtpipe_cli.exporting import is_local_source
+from gtpipe_cli.label_commands import cmd_export, convert_dataset, dataset_options, export_options, is_dataset
 from gtpipe_cli.ledger import recent_runs, serving
 from gtpipe_cli.local_answers import unanswered_notes
 from gtpipe_cli.naming import is_run_id
@@ -117,6 +119,13 @@ def build_parser() -> Parser:
     sub.add_argument("--out", type=Path, help="folder (default .gtpipe/reports/<run>/)")
     sub.add_argument("--open", action="store_true", help="open index.html in the web browser")
 
+    sub = command(
+        "export",
+        "write a run's labels (or an augmented manifest's) as COCO, YOLO, Pascal VOC or the manifest, "
+        "to a folder or an s3:// prefix",
+    )
+    export_options(sub)
+
     sub = command("predict", "send images to the prediction API; prints one JSON answer per line")
     sub.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="PNG or JPEG files")
     sub.add_argument(
@@ -136,7 +145,13 @@ def build_parser() -> Parser:
 
 def submit_options(sub: argparse.ArgumentParser) -> None:
     """Arguments and options of ``submit`` (its ``--follow`` ones included)."""
-    sub.add_argument("manifest", type=Path, help="JSON Lines manifest (.manifest or .jsonl)")
+    sub.add_argument(
+        "manifest",
+        type=Path,
+        help="JSON Lines manifest (.manifest or .jsonl), or a COCO, YOLO or VOC dataset (a COCO .json file "
+        "or a folder): converted to an augmented manifest, so labeling is skipped",
+    )
+    dataset_options(sub)
     sub.add_argument(
         "--images",
         type=Path,
@@ -227,6 +242,16 @@ def options_of(args: argparse.Namespace) -> TargetOptions:
     )
 
 
+def lazy_target(args: argparse.Namespace) -> Any:
+    """A stand-in whose ``client`` resolves the target on first use."""
+
+    class Lazy:
+        def client(self, name: str) -> Any:
+            return resolve_target(options_of(args)).client(name)
+
+    return Lazy()
+
+
 def check_run_id(run_id: str) -> None:
     """CliError (unknown run) for text that cannot be a run id."""
     if not is_run_id(run_id):
@@ -240,16 +265,20 @@ def check_run_id(run_id: str) -> None:
 
 def cmd_submit(args: argparse.Namespace, target: Target, out: TextIO) -> int:
     """``gtpipe submit``."""
+    manifest, converted, images = Path(args.manifest), None, args.images
+    if is_dataset(args):  # images/<dataset name>/ unless --images-name says otherwise
+        manifest, converted, images = convert_dataset(args)
     done = submit(
         target.client("s3"),
         target.bucket,
         target.incoming_prefix,
-        args.manifest,
-        images=args.images,
-        name=args.images_name,
+        manifest,
+        images=images,
+        name=args.images_name or (manifest.stem if converted is not None else None),
         key=args.key,
         reference_answers=args.reference_answers,
         reference_labels=target.reference_labels,
+        converted=converted,
     )
     flags = f" {target.hint_flags}" if target.hint_flags else ""
     warnings = [f"warning: {warning}" for warning in done.warnings]
@@ -268,7 +297,12 @@ def cmd_submit(args: argparse.Namespace, target: Target, out: TextIO) -> int:
             out.write(f"added {done.references_added} reference answers to {target.reference_labels}\n")
         if done.images_uploaded:
             out.write(f"uploaded {done.images_uploaded} images to s3://{done.bucket}/{done.images_prefix}\n")
-        if done.refs_rewritten:
+        if converted is not None:
+            count = converted.count(b"\n")
+            out.write(
+                f"converted {args.manifest} to a labeled manifest of {count} images (labeling is skipped)\n"
+            )
+        elif done.refs_rewritten:
             out.write(
                 f"pointed {done.refs_rewritten} source-refs at the uploaded images "
                 f"(in the uploaded copy; {args.manifest} is unchanged)\n"
@@ -491,6 +525,7 @@ COMMANDS = {
     "runs": cmd_runs,
     "follow": cmd_follow,
     "report": cmd_report,
+    "export": cmd_export,
     "predict": cmd_predict,
 }
 
@@ -522,6 +557,9 @@ def main(
     try:
         if args.command == "doctor":  # before a deploy: no stacks to resolve
             return int(doctor(options_of(args), out, cdk_json=args.cdk_json, context=args.context))
+        if args.command == "export" and is_local_source(args.source) and not args.local:
+            # A local manifest needs no stack; a target is resolved only if its images are on S3.
+            return int(cmd_export(args, lazy_target(args), out))
         target = resolve_target(options_of(args))
         return int(COMMANDS[args.command](args, target, out))
     except CliError as error:

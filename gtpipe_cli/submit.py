@@ -144,6 +144,13 @@ def rewrite_source_refs(
     return "".join(lines).encode("utf-8"), rewritten
 
 
+def referenced_files(files: list[Path], folder: Path, body: bytes) -> list[Path]:
+    """The ``files`` that lines of the manifest ``body`` name (``source-ref`` relative to ``folder``)."""
+    root = folder.resolve()
+    refs = {root / str(record.get("source-ref")) for _, record in json_lines(body)}
+    return [path for path in files if path.resolve() in refs]
+
+
 def upload_images(s3: Any, bucket: str, folder: Path, prefix: str, files: list[Path]) -> int:
     """PUT each file to ``<prefix><path relative to folder>`` (parallel); returns the count."""
     root = folder.resolve()
@@ -169,20 +176,24 @@ def submit(
     key: str | None = None,
     reference_answers: Path | None = None,
     reference_labels: Path | None = None,
+    converted: bytes | None = None,
 ) -> Submission:
     """Upload the images (when given), then the manifest (rewritten as the module docstring says); the
     run id is the one ``start_run`` derives from the manifest object's bucket, key and version.
 
     ``reference_labels``: the local cloud's reference-answer file (``WorkforceReferenceLabels``; None for
-    AWS), where ``reference_answers`` are appended."""
-    if not manifest.is_file():
+    AWS), where ``reference_answers`` are appended. ``converted``: the manifest's content, converted from
+    another format (``manifest`` then only names it); only the images it refers to are uploaded."""
+    if converted is None and not manifest.is_file():
         raise CliError(f"manifest {manifest} not found", Exit.INPUT_MISSING)
     target_key = manifest_key(manifest, incoming_prefix, key)
-    body = manifest.read_bytes()
+    body = manifest.read_bytes() if converted is None else converted
     prefix = None
     files: list[Path] = []
     if images is not None:
         files = image_files(images)
+        if converted is not None:
+            files = referenced_files(files, images, converted)
         prefix = IMAGES_PREFIX + images_name(images, name) + "/"
     root = images.resolve() if images is not None else None
 
