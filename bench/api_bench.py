@@ -53,9 +53,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from bench import print_figures
-
-ROOT = Path(__file__).resolve().parents[1]
+from bench import ROOT, percentile, print_figures, stage_training_job, time_calls
 
 ASSEMBLY_CACHE = ROOT / ".local" / "cdk.out-api-bench"
 """Where the benchmark's assembly is synthesized and reused (while sources and context are unchanged)."""
@@ -93,32 +91,18 @@ class ServedModel:
 def _start_training(workdir: Path, images: int, epochs: int) -> tuple[subprocess.Popen[str], list[Any]]:
     """Stage channels and start ``python -m training.train``; returns the process and the held-out records."""
     from training import DEMO_HYPERPARAMETERS
-    from training.datasets import write_channel, write_digits_dataset
+    from training.datasets import write_digits_dataset
 
     records = write_digits_dataset(workdir / "source", holdout_fraction=0.2, limit=images, seed=0)
     train = [r for r in records if not r.holdout]
     holdout = [r for r in records if r.holdout]
-    data = workdir / "input" / "data"
-    write_channel(train, data / "train", "train.manifest")
-    write_channel(holdout, data / "validation", "validation.manifest")
-    config = workdir / "input" / "config"
-    config.mkdir(parents=True, exist_ok=True)
     hyperparameters = {
         **DEMO_HYPERPARAMETERS,
         "epochs": str(epochs),
         "num_classes": "10",
         "num_training_samples": str(len(train)),
     }
-    (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SM_")}
-    env.update(
-        {
-            "SM_INPUT_DIR": str(workdir / "input"),
-            "SM_MODEL_DIR": str(workdir / "model"),
-            "SM_OUTPUT_DIR": str(workdir / "output"),
-            "PYTHONPATH": str(ROOT),
-        }
-    )
+    env = stage_training_job(workdir, train, holdout, hyperparameters)
     process = subprocess.Popen(
         [sys.executable, "-m", "training.train"],
         env=env,
@@ -382,14 +366,6 @@ def run_load(
     return result
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (0 for no values)."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
-
-
 def measure_direct(model_dir: Path, images: Sequence[bytes], requests: int) -> list[float]:
     """Milliseconds per image through ``input_fn -> predict_fn -> output_fn`` (``model_fn`` once)."""
     from training.inference import input_fn, model_fn, output_fn, predict_fn
@@ -399,14 +375,7 @@ def measure_direct(model_dir: Path, images: Sequence[bytes], requests: int) -> l
     def call(body: bytes) -> str:
         return output_fn(predict_fn(input_fn(body, "image/png"), model), "application/json")
 
-    for body in images[:20]:  # warm-up
-        call(body)
-    latencies = []
-    for i in range(requests):
-        started = time.perf_counter()
-        call(images[i % len(images)])
-        latencies.append((time.perf_counter() - started) * 1000)
-    return latencies
+    return time_calls(call, images, requests)
 
 
 def measure_runtime(
@@ -423,14 +392,7 @@ def measure_runtime(
         )
         return bytes(response["Body"].read())
 
-    for body in images[:20]:  # warm-up
-        call(body)
-    latencies = []
-    for i in range(requests):
-        started = time.perf_counter()
-        call(images[i % len(images)])
-        latencies.append((time.perf_counter() - started) * 1000)
-    return latencies
+    return time_calls(call, images, requests)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -26,11 +26,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import print_figures
+from bench import percentile, print_figures, stage_training_job, time_calls
 from training import DEMO_HYPERPARAMETERS
-from training.datasets import DigitRecord, write_channel, write_digits_dataset
-
-ROOT = Path(__file__).resolve().parents[1]
+from training.datasets import DigitRecord, write_digits_dataset
 
 VALIDATION_FRACTION = 0.2
 TARGET_ACCURACY = 0.95
@@ -55,22 +53,8 @@ def run_training(workdir: Path) -> tuple[dict[str, Any], Path, list[DigitRecord]
     records and the job's wall-clock seconds (interpreter start to exit)."""
     records = write_digits_dataset(workdir / "source", holdout_fraction=0.0, seed=0)
     train, validation = _split(records)
-    data = workdir / "input" / "data"
-    write_channel(train, data / "train", "train.manifest")
-    write_channel(validation, data / "validation", "validation.manifest")
-    config = workdir / "input" / "config"
-    config.mkdir(parents=True, exist_ok=True)
     hyperparameters = {**DEMO_HYPERPARAMETERS, "num_classes": "10", "num_training_samples": str(len(train))}
-    (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SM_")}
-    env.update(
-        {
-            "SM_INPUT_DIR": str(workdir / "input"),
-            "SM_MODEL_DIR": str(workdir / "model"),
-            "SM_OUTPUT_DIR": str(workdir / "output"),
-            "PYTHONPATH": str(ROOT),
-        }
-    )
+    env = stage_training_job(workdir, train, validation, hyperparameters)
     started = time.perf_counter()
     process = subprocess.run(
         [sys.executable, "-m", "training.train"],
@@ -89,12 +73,6 @@ def run_training(workdir: Path) -> tuple[dict[str, Any], Path, list[DigitRecord]
     return metrics, workdir / "model", validation, wall
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
-
-
 def measure_serving(model_dir: Path, validation: list[DigitRecord], requests: int) -> dict[str, Any]:
     """Single-request latency percentiles and batch throughput on the trained model."""
     import numpy as np
@@ -108,19 +86,12 @@ def measure_serving(model_dir: Path, validation: list[DigitRecord], requests: in
     def request(body: bytes) -> str:
         return output_fn(predict_fn(input_fn(body, "image/png"), model), "application/json")
 
-    for body in bodies[:20]:  # warm-up: first calls allocate and pick kernels
-        request(body)
-    latencies = []
-    for i in range(requests):
-        body = bodies[i % len(bodies)]
-        started = time.perf_counter()
-        request(body)
-        latencies.append((time.perf_counter() - started) * 1000)
+    latencies = time_calls(request, bodies, requests)  # its warm-up: first calls allocate and pick kernels
     figures: dict[str, Any] = {
         "serving requests": requests,
         "serving p50 ms": round(statistics.median(latencies), 3),
-        "serving p90 ms": round(_percentile(latencies, 90), 3),
-        "serving p99 ms": round(_percentile(latencies, 99), 3),
+        "serving p90 ms": round(percentile(latencies, 90), 3),
+        "serving p99 ms": round(percentile(latencies, 99), 3),
         "serving mean ms": round(statistics.fmean(latencies), 3),
     }
     for batch_size in (1, 32, 128):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
-    from training.epochs import EpochMetrics
+    from training.epochs import FitResult
+    from training.manifest import ManifestRecords
 
 
 class ParsedHyperparameters(Protocol):
@@ -74,22 +75,34 @@ class LoadedChannel(Protocol):
     def skipped(self) -> list[str]: ...
 
 
+C = TypeVar("C", bound=LoadedChannel)
+Mf = TypeVar("Mf", bound="ManifestRecords[Any]")
+
+
 def channel_inputs(
     classes: list[str],
-    label_attribute: str,
-    train: LoadedChannel,
-    validation: LoadedChannel,
-    data: D,
+    manifests: tuple[Mf, Mf],
+    load: Callable[[Mf], C],
+    data: Callable[[C, C], D],
     *,
     declared_training_samples: int,
     log: logging.Logger,
 ) -> TrainingInputs[D]:
-    """The :class:`TrainingInputs` of two decoded channels, after logging their counts
-    (:func:`training.job.log_loaded`: a warning when ``num_training_samples`` disagrees)."""
+    """The :class:`TrainingInputs` of the ``(train, validation)`` manifests: each decoded by ``load``, the
+    algorithm's own ``data(train, validation)`` of them and the train manifest's label attribute, after
+    logging their counts (:func:`training.job.log_loaded`: a warning when ``num_training_samples``
+    disagrees)."""
+    train_manifest, validation_manifest = manifests
+    train, validation = load(train_manifest), load(validation_manifest)
     train_count, validation_count = len(train.arrays), len(validation.arrays)
     log_loaded(log, declared_training_samples, train_count, validation_count)
     return TrainingInputs(
-        classes, label_attribute, train_count, validation_count, train.skipped + validation.skipped, data
+        classes,
+        train_manifest.label_attribute,
+        train_count,
+        validation_count,
+        train.skipped + validation.skipped,
+        data(train, validation),
     )
 
 
@@ -97,45 +110,18 @@ def channel_inputs(
 class TrainedModel:
     """What an algorithm's training produced (see :meth:`Algorithm.train`).
 
-    ``epochs``/``best_epoch``/``stopped_early``: the epoch loop's curves and choice; ``architecture`` and
-    ``image``: the model config's entries; ``config``/``metrics``: the algorithm's own entries of the model
-    config and of the metrics; ``checkpoints``: epoch number -> weights (``checkpoints/epoch-NNNN.pt``).
+    ``fit``: the epoch loop's result (:class:`training.epochs.FitResult`: the weights, curves and choice,
+    normalization, device and seconds); ``architecture`` and ``image``: the model config's entries;
+    ``config``/``metrics``: the algorithm's own entries of the model config and of the metrics;
+    ``checkpoints``: epoch number -> weights (``checkpoints/epoch-NNNN.pt``).
     """
 
-    state_dict: dict[str, torch.Tensor]
-    best_epoch: int
-    epochs: list[EpochMetrics]
-    stopped_early: bool
-    mean: list[float]
-    std: list[float]
-    device: str
-    train_seconds: float
+    fit: FitResult
     architecture: dict[str, Any]
     image: dict[str, Any]
     config: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     checkpoints: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
-
-    @classmethod
-    def from_fit(
-        cls, result: Any, *, architecture: dict[str, Any], image: dict[str, Any], **entries: Any
-    ) -> TrainedModel:
-        """From an algorithm's fit result (``state_dict``, ``best_epoch``, ``epochs``, ``stopped_early``,
-        ``mean``, ``std``, ``device``, ``train_seconds``) and the entries only the algorithm knows
-        (``config``, ``metrics``, ``checkpoints``)."""
-        return cls(
-            state_dict=result.state_dict,
-            best_epoch=result.best_epoch,
-            epochs=result.epochs,
-            stopped_early=result.stopped_early,
-            mean=result.mean,
-            std=result.std,
-            device=result.device,
-            train_seconds=result.train_seconds,
-            architecture=architecture,
-            image=image,
-            **entries,
-        )
 
 
 class Algorithm(Protocol[H, D]):
@@ -172,33 +158,34 @@ def train_job(
     log_hyperparameters(algorithm.log, hps)
     inputs = algorithm.read_inputs(paths, hps)
     model = algorithm.train(paths, hps, inputs)
-    best = model.epochs[model.best_epoch].values
-    last = model.epochs[-1]
+    fit = model.fit
+    best = fit.epochs[fit.best_epoch].values
+    last = fit.epochs[-1]
     metrics: dict[str, Any] = {
         "final": dict(best),
-        "best_epoch": model.best_epoch,
+        "best_epoch": fit.best_epoch,
         "last_epoch": last.epoch,
-        "epochs_run": len(model.epochs),
-        "stopped_early": model.stopped_early,
-        "curves": {name: [e.values.get(name) for e in model.epochs] for name in last.values},
-        "epoch_seconds": [round(e.seconds, 4) for e in model.epochs],
-        "train_seconds": round(model.train_seconds, 3),
+        "epochs_run": len(fit.epochs),
+        "stopped_early": fit.stopped_early,
+        "curves": {name: [e.values.get(name) for e in fit.epochs] for name in last.values},
+        "epoch_seconds": [round(e.seconds, 4) for e in fit.epochs],
+        "train_seconds": round(fit.train_seconds, 3),
         "total_seconds": round(time.perf_counter() - job_started, 3),
         "num_training_samples": inputs.train_samples,
         "num_validation_samples": inputs.validation_samples,
         "skipped_records": inputs.skipped,
         "class_names": inputs.classes,
         "label_attribute": inputs.label_attribute,
-        "device": model.device,
+        "device": fit.device,
         **model.metrics,
     }
     algorithm.log.info(
         "Best epoch %d: %s %f (train %.1f s on %s)",
-        model.best_epoch,
+        fit.best_epoch,
         algorithm.key_label,
         best[algorithm.key_metric],
-        model.train_seconds,
-        model.device,
+        fit.train_seconds,
+        fit.device,
     )
     _write_model(algorithm, paths, hps, inputs, model, raw_hyperparameters)
     write_json(paths.model_dir / METRICS_FILE, metrics)
@@ -224,17 +211,17 @@ def _write_model(
         "algorithm": algorithm.name,
         "architecture": model.architecture,
         "image": model.image,
-        "normalization": {"mean": model.mean, "std": model.std},
+        "normalization": {"mean": model.fit.mean, "std": model.fit.std},
         "classes": inputs.classes,
         "label_attribute": inputs.label_attribute,
-        "best_epoch": model.best_epoch,
+        "best_epoch": model.fit.best_epoch,
         "hyperparameters": hps.to_json_dict(),
         "framework": {"torch": torch.__version__},
         **model.config,
     }
     model_dir = paths.model_dir
     model_dir.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict, model_dir / WEIGHTS_FILE)
+    torch.save(model.fit.state_dict, model_dir / WEIGHTS_FILE)
     for epoch, state in model.checkpoints.items():
         (model_dir / CHECKPOINTS_DIR).mkdir(exist_ok=True)
         torch.save(state, model_dir / CHECKPOINTS_DIR / f"epoch-{epoch:04d}.pt")

@@ -149,6 +149,49 @@ class EpochLoop:
     checkpoints: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
 
 
+FitT = TypeVar("FitT", bound="FitResult")
+
+
+@dataclass
+class FitResult:
+    """What an algorithm's ``fit`` produced: the selected weights (on the CPU), the curves behind the choice,
+    the per-channel normalization it trained with, the device and the training seconds. Each algorithm's
+    result adds its own entries (with defaults)."""
+
+    state_dict: dict[str, torch.Tensor]
+    best_epoch: int
+    epochs: list[EpochMetrics]
+    stopped_early: bool
+    mean: list[float]
+    std: list[float]
+    device: str = "cpu"
+    train_seconds: float = 0.0
+
+    @classmethod
+    def of_loop(
+        cls: type[FitT],
+        loop: EpochLoop,
+        mean: list[float],
+        std: list[float],
+        device: torch.device,
+        started: float,
+        **entries: Any,
+    ) -> FitT:
+        """The result of :func:`run_epochs`'s ``loop`` for a network trained on ``device`` since ``started``
+        (a :func:`time.perf_counter` value), with the algorithm's own ``entries``."""
+        return cls(
+            state_dict=loop.best_state,
+            best_epoch=loop.best_epoch,
+            epochs=loop.epochs,
+            stopped_early=loop.stopped_early,
+            mean=mean,
+            std=std,
+            device=device.type,
+            train_seconds=time.perf_counter() - started,
+            **entries,
+        )
+
+
 def run_epochs(
     model: nn.Module,
     *,

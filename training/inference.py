@@ -5,28 +5,7 @@ algorithm registry (``local/sagemaker/algorithms.py``) imports it. The handlers 
 :mod:`training.classification.inference`.
 """
 
-from training.classification.inference import (
-    ImageInput,
-    LoadedModel,
-    accept_type,
-    input_fn,
-    model_fn,
-    output_content_type,
-    output_fn,
-    predict_fn,
-    predict_images,
-    read_model_dir,
-)
+from training.classification import inference as _handlers
+from training.classification.inference import *  # noqa: F403  (the contract re-exports every handler)
 
-__all__ = [
-    "ImageInput",
-    "LoadedModel",
-    "accept_type",
-    "input_fn",
-    "model_fn",
-    "output_content_type",
-    "output_fn",
-    "predict_fn",
-    "predict_images",
-    "read_model_dir",
-]
+__all__ = _handlers.__all__

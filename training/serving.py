@@ -1,5 +1,6 @@
 """Serving pieces both algorithms' handlers share (SageMaker inference convention): the model directory
-check, request decoding (``input_fn``) and content negotiation (``accept_type``).
+check, model loading (``load_network``, ``normalization``), request decoding (``input_fn``, ``open_input``)
+and content negotiation (``accept_type``).
 
 Each algorithm's handlers module (:mod:`training.classification.inference`,
 :mod:`training.detection.inference`) adds ``model_fn``, ``predict_fn`` and ``output_fn``. Bad requests
@@ -13,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
@@ -33,6 +34,9 @@ from training.errors import (
     UnsupportedContentTypeError,
 )
 from training.images import ImageDecodeError, open_image
+
+if TYPE_CHECKING:  # torch is imported when a model loads: reading a model directory needs no torch
+    import torch
 
 ImageInput = bytes | bytearray | memoryview | str | os.PathLike[str] | Image.Image
 """What ``predict_fn`` and ``predict_images`` accept per image: encoded bytes, a path or a PIL image."""
@@ -63,6 +67,47 @@ def read_model_dir(root: Path, algorithm: str) -> tuple[dict[str, Any], list[str
         )
     classes = json.loads((root / CLASSES_FILE).read_text(encoding="utf-8"))
     return config, classes
+
+
+def load_network(network: torch.nn.Module, root: Path) -> torch.device:
+    """Load ``root``'s weights into ``network``, on the GPU if present, else the CPU, in eval mode; returns
+    the device.
+
+    Unless ``OMP_NUM_THREADS`` is set, this limits torch to one CPU thread per process: the usual
+    setting for model servers, and measurably faster for small images on shared cores.
+    """
+    import torch
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if "OMP_NUM_THREADS" not in os.environ:
+        # One intra-op thread per serving process (servers scale with workers). Measured on 2 shared
+        # cores: p50 1.9-2.0 ms with 1 thread vs 2.6-10.6 ms with 2, and batches faster too.
+        torch.set_num_threads(1)
+    network.load_state_dict(torch.load(root / WEIGHTS_FILE, map_location="cpu", weights_only=True))
+    network.to(device).eval()
+    return device
+
+
+def normalization(
+    config: dict[str, Any], channels: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model configuration's per-channel ``(mean, std)`` as ``(1, channels, 1, 1)`` tensors on ``device``."""
+    import torch
+
+    norm = config["normalization"]
+    mean, std = (
+        torch.tensor(norm[name], dtype=torch.float32, device=device).view(1, channels, 1, 1)
+        for name in ("mean", "std")
+    )
+    return mean, std
+
+
+def open_input(item: ImageInput) -> Image.Image:
+    """One request image as a PIL image: as given, or decoded from its bytes or path (raises
+    :class:`~training.images.ImageDecodeError`)."""
+    if isinstance(item, Image.Image):
+        return item
+    return open_image(bytes(item) if isinstance(item, bytearray | memoryview) else item)
 
 
 def media_type_of(value: str) -> str:

@@ -112,24 +112,24 @@ class Monitoring(Construct):
     ) -> tuple[cloudwatch.Alarm, cloudwatch.Alarm]:
         """The two alarms (named by `endpoint_alarm_names`) that roll back a blue/green endpoint update."""
         invocation_alarm, server_error_alarm = endpoint_alarm_names(stack_prefix)
-        model_errors = cloudwatch.Alarm(
-            self,
-            "EndpointInvocationErrors",
-            alarm_name=invocation_alarm,
-            alarm_description="gtpipe: endpoint model errors; rolls back a blue/green update",
-            metric=endpoint_metric("InvocationModelErrors"),
-            threshold=10,
-            evaluation_periods=2,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+
+        def rollback_alarm(
+            construct_id: str, name: str, what: str, metric_name: str, threshold: int
+        ) -> cloudwatch.Alarm:
+            return cloudwatch.Alarm(
+                self,
+                construct_id,
+                alarm_name=name,
+                alarm_description=f"gtpipe: endpoint {what}; rolls back a blue/green update",
+                metric=endpoint_metric(metric_name),
+                threshold=threshold,
+                evaluation_periods=2,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+
+        return (
+            rollback_alarm(
+                "EndpointInvocationErrors", invocation_alarm, "model errors", "InvocationModelErrors", 10
+            ),
+            rollback_alarm("Endpoint5xx", server_error_alarm, "5xx", "Invocation5XXErrors", 1),
         )
-        server_errors = cloudwatch.Alarm(
-            self,
-            "Endpoint5xx",
-            alarm_name=server_error_alarm,
-            alarm_description="gtpipe: endpoint 5xx; rolls back a blue/green update",
-            metric=endpoint_metric("Invocation5XXErrors"),
-            threshold=1,
-            evaluation_periods=2,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        return model_errors, server_errors

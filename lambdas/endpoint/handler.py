@@ -53,7 +53,7 @@ from botocore.exceptions import ClientError
 from gtpipe_shared.aws import client, error_code, table
 from gtpipe_shared.config import ConfigError, json_list_env, require_env
 from gtpipe_shared.events import SageMakerStateChange, is_eventbridge_event, parse_sagemaker_state_change
-from gtpipe_shared.payload import parse_payload
+from gtpipe_shared.payload import parse_payload, payload_action
 from pydantic import BaseModel, ConfigDict, Field
 
 logger = Logger()
@@ -104,14 +104,20 @@ class DeployRequest(BaseModel):
     execution_arn: str | None = None
 
 
-class VerifyRequest(BaseModel):
-    """``action: verify`` payload."""
+class _RunEndpointRequest(BaseModel):
+    """The fields every action on a run's endpoint but ``deploy`` starts with (``deploy`` has its task token
+    first, so its first-reported missing field stays the token)."""
 
     model_config = ConfigDict(extra="ignore")
 
     action: str
     run_id: str = Field(min_length=1)
     endpoint_name: str = Field(pattern=SAGEMAKER_NAME)
+
+
+class VerifyRequest(_RunEndpointRequest):
+    """``action: verify`` payload."""
+
     endpoint_config_name: str = Field(pattern=SAGEMAKER_NAME)
     variant_name: str = "AllTraffic"
     min_capacity: int = Field(default=1, ge=1)
@@ -121,27 +127,16 @@ class VerifyRequest(BaseModel):
     scale_out_cooldown: int = Field(default=60, ge=0)
 
 
-class CleanupRequest(BaseModel):
+class CleanupRequest(_RunEndpointRequest):
     """``action: cleanup`` payload: the failed run's endpoint and when the run's execution started."""
 
-    model_config = ConfigDict(extra="ignore")
-
-    action: str
-    run_id: str = Field(min_length=1)
-    endpoint_name: str = Field(pattern=SAGEMAKER_NAME)
     run_started_at: datetime.datetime
     # The config this run deployed: an endpoint serving another config belongs to another run.
     endpoint_config_name: str | None = None
 
 
-class ReleaseRequest(BaseModel):
+class ReleaseRequest(_RunEndpointRequest):
     """``action: release`` payload: the run that holds the endpoint lock."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    action: str
-    run_id: str = Field(min_length=1)
-    endpoint_name: str = Field(pattern=SAGEMAKER_NAME)
 
 
 def _validated(model: type[BaseModel], event: dict[str, Any]) -> Any:
@@ -568,12 +563,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         change = parse_sagemaker_state_change(event)
         logger.append_keys(endpoint=change.name, status=change.status)
         return on_state_change(change)
-    if not isinstance(event, dict):
-        raise InvalidRequest("payload must be a JSON object")
-    action = event.get("action")
-    if isinstance(event.get("run_id"), str):
-        logger.set_correlation_id(event["run_id"])
-        logger.append_keys(run_id=event["run_id"])
+    action = payload_action(event, logger, InvalidRequest, "payload")
     try:
         if action == "deploy":
             return deploy(_validated(DeployRequest, event))

@@ -27,7 +27,7 @@ from gtpipe_shared.metrics import (
     parse_detections,
 )
 from gtpipe_shared.naming import metrics_key
-from gtpipe_shared.payload import parse_payload
+from gtpipe_shared.payload import log_run, parse_payload, payload_task
 from gtpipe_shared.s3uri import S3UriError, parse_s3_uri, s3_uri
 from gtpipe_shared.split import SplitError, common_prefix, manifest_prefix
 from gtpipe_shared.tasks import task_spec
@@ -65,10 +65,9 @@ class EvaluateRequest(BaseModel):
 def parse_request(event: Any) -> EvaluateRequest:
     """Validate the payload; EvaluationError names the bad field."""
     request = parse_payload(EvaluateRequest, event, EvaluationError, "evaluate payload")
-    try:
-        task_spec(request.task_type)
-    except ValueError as exc:
-        raise EvaluationError(f"evaluate payload: {exc}; evaluation is not supported for it") from None
+    payload_task(
+        request.task_type, EvaluationError, "evaluate payload", "; evaluation is not supported for it"
+    )
     return request
 
 
@@ -294,6 +293,5 @@ def evaluate(request: EvaluateRequest) -> dict[str, Any]:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """State-machine payload -> metrics and quality-gate decision."""
     request = parse_request(event)
-    logger.set_correlation_id(request.run_id)
-    logger.append_keys(run_id=request.run_id)
+    log_run(logger, request.run_id)
     return evaluate(request)

@@ -209,6 +209,24 @@ def average_precision(matches: list[tuple[float, bool]], positives: int) -> floa
     return ap
 
 
+def match_detection(
+    class_id: int, box: Box, truth: Sequence[tuple[int, Box]], used: set[int], iou_threshold: float
+) -> bool:
+    """One step of greedy matching (detections taken highest score first): whether the detection ``box`` of
+    ``class_id`` hits the true box of its class it overlaps most among those not in ``used``, at an IoU of
+    ``iou_threshold`` or more; a hit adds that true box's index to ``used``."""
+    best, best_index = 0.0, -1
+    for index, (true_class, true_box) in enumerate(truth):
+        if true_class == class_id and index not in used:
+            overlap = iou(box, true_box)
+            if overlap > best:
+                best, best_index = overlap, index
+    hit = best >= iou_threshold
+    if hit:
+        used.add(best_index)
+    return hit
+
+
 def detection_metrics(
     images: Iterable[tuple[list[tuple[int, Box]], list[tuple[int, float, Box]] | None]],
     class_names: Sequence[str],
@@ -235,16 +253,7 @@ def detection_metrics(
         for class_id, score, box in sorted(detections, key=lambda d: -d[1]):
             if not 0 <= class_id < n:
                 continue
-            best, best_index = 0.0, -1
-            for index, (true_class, true_box) in enumerate(truth):
-                if true_class == class_id and index not in used:
-                    overlap = iou(box, true_box)
-                    if overlap > best:
-                        best, best_index = overlap, index
-            hit = best >= iou_threshold
-            if hit:
-                used.add(best_index)
-            matches[class_id].append((score, hit))
+            matches[class_id].append((score, match_detection(class_id, box, truth, used, iou_threshold)))
     per_class = {
         name: {"ap": round(average_precision(matches[i], positives[i]), 6), "support": positives[i]}
         for i, name in enumerate(class_names)

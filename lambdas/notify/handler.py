@@ -34,6 +34,7 @@ from gtpipe_shared.aws import table
 from gtpipe_shared.config import require_env
 from gtpipe_shared.ledger_store import finish_run, publish_once, record_labeling, record_step
 from gtpipe_shared.naming import s3_console_url
+from gtpipe_shared.payload import payload_action
 from gtpipe_shared.pricing import LabelingPrices
 from gtpipe_shared.s3uri import S3UriError, parse_s3_uri
 from gtpipe_shared.tasks import task_spec
@@ -376,12 +377,7 @@ def finish(event: dict[str, Any], runs: Any, topic_arn: str) -> dict[str, Any]:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Dispatch on ``action`` (see module docstring)."""
-    if not isinstance(event, dict):
-        raise InvalidRequest("notify payload must be a JSON object")
-    action = event.get("action")
-    if isinstance(event.get("run_id"), str):
-        logger.set_correlation_id(event["run_id"])
-        logger.append_keys(run_id=event["run_id"])
+    action = payload_action(event, logger, InvalidRequest, "notify payload")
     runs = table(require_env("RUNS_TABLE"))
     if action == "step":
         return record(event, runs)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gtpipe_shared.images import MAX_IMAGE_PIXELS
-from gtpipe_shared.metrics import iou
+from gtpipe_shared.metrics import match_detection
 from PIL import Image
 
 from report.model import Box
@@ -76,14 +76,7 @@ def match_boxes(
     hits: set[int] = set()
     for index in sorted(drawn, key=lambda i: -(detections or [])[i][1]):
         class_id, _score, box = (detections or [])[index]
-        best, best_index = 0.0, -1
-        for truth_index, (true_class, true_box) in enumerate(truth):
-            if true_class == class_id and truth_index not in used:
-                overlap = iou(box, true_box)
-                if overlap > best:
-                    best, best_index = overlap, truth_index
-        if best >= iou_threshold:
-            used.add(best_index)
+        if match_detection(class_id, box, truth, used, iou_threshold):
             hits.add(index)
     return BoxMatch(frozenset(used), frozenset(hits), frozenset(drawn))
 

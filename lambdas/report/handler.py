@@ -20,7 +20,7 @@ from typing import Any, Literal
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from gtpipe_shared.aws import client, table
-from gtpipe_shared.payload import parse_payload
+from gtpipe_shared.payload import log_run, parse_payload
 from gtpipe_shared.pricing import LabelingPrices
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -132,6 +132,5 @@ def clients_from_env() -> Clients:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Report event -> ``{"report_uri", "figures", "warnings"}``."""
     request = parse_request(event)
-    logger.set_correlation_id(request.run_id)
-    logger.append_keys(run_id=request.run_id, outcome=request.outcome)
+    log_run(logger, request.run_id, outcome=request.outcome)
     return write_report(request, settings_from_env(), clients_from_env())

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from gtpipe_shared.metrics import Box
 from gtpipe_shared.tasks import task_spec
 from PIL import Image
 
@@ -25,8 +26,7 @@ EXAMPLES = "examples"
 STEPS = "steps"
 TEAM = "team"
 
-Box = tuple[float, float, float, float]
-"""xmin, ymin, xmax, ymax normalized to 0..1 (the object-detection algorithm's output convention)."""
+# Box: xmin, ymin, xmax, ymax normalized to 0..1 (the object-detection algorithm's output convention).
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.patches import Patch, Rectangle
@@ -17,7 +18,10 @@ from PIL import Image, ImageDraw
 
 from report.examples import DISPLAY_MIN_SCORE, class_errors, match_boxes
 from report.figure_kit import BLUE, DPI, GRAY, GREEN, ORANGE, RED, new_figure, short, to_png
-from report.model import ClassificationExample, DetectionExample, RunData
+from report.model import Box, ClassificationExample, DetectionExample, RunData
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 GRID_ROWS_PER_PAGE = 8
 GRID_COLUMNS = 8
@@ -31,57 +35,65 @@ FRAME_PX = 5
 # -- sample detections ----------------------------------------------------------------------------
 
 
+def _mark_box(
+    ax: Axes, box: Box, size: tuple[int, int], label: str, color: str, *, below: bool, **line: Any
+) -> None:
+    """Outline a normalized ``box`` on an image of ``size`` pixels in ``color`` (``line``: the outline's
+    width and style) and write ``label`` on ``color`` at its left edge, under its bottom (``below``) or
+    over its top."""
+    x0, y0, x1, y1 = box
+    width, height = size
+    ax.add_patch(
+        Rectangle(
+            (x0 * width, y0 * height),
+            (x1 - x0) * width,
+            (y1 - y0) * height,
+            fill=False,
+            edgecolor=color,
+            **line,
+        )
+    )
+    ax.text(
+        x0 * width,
+        (y1 if below else y0) * height,
+        label,
+        color="white",
+        fontsize=6,
+        va="top" if below else "bottom",
+        bbox={"facecolor": color, "pad": 1, "linewidth": 0},
+    )
+
+
 def _draw_detection_axes(ax: object, example: DetectionExample, data: RunData) -> None:
     from matplotlib.axes import Axes
 
     assert isinstance(ax, Axes) and example.image is not None
-    width, height = example.image.size
+    size = example.image.size
     ax.imshow(np.asarray(example.image))
     match = match_boxes(example.truth, example.detections)
-    for index, (class_id, (x0, y0, x1, y1)) in enumerate(example.truth):
+    for index, (class_id, box) in enumerate(example.truth):
         found = index in match.matched_truth
-        ax.add_patch(
-            Rectangle(
-                (x0 * width, y0 * height),
-                (x1 - x0) * width,
-                (y1 - y0) * height,
-                fill=False,
-                edgecolor=GREEN if found else ORANGE,
-                linewidth=1.5 if found else 2.5,
-                linestyle="--" if found else "-",
-            )
-        )
-        ax.text(
-            x0 * width,
-            y1 * height,
+        _mark_box(
+            ax,
+            box,
+            size,
             short(data.class_name(class_id), 14),
-            color="white",
-            fontsize=6,
-            va="top",
-            bbox={"facecolor": GREEN if found else ORANGE, "pad": 1, "linewidth": 0},
+            GREEN if found else ORANGE,
+            below=True,
+            linewidth=1.5 if found else 2.5,
+            linestyle="--" if found else "-",
         )
     for index in sorted(match.drawn_detections):
-        class_id, score, (x0, y0, x1, y1) = (example.detections or [])[index]
-        hit = index in match.matched_detections
-        color = BLUE if hit else RED
-        ax.add_patch(
-            Rectangle(
-                (x0 * width, y0 * height),
-                (x1 - x0) * width,
-                (y1 - y0) * height,
-                fill=False,
-                edgecolor=color,
-                linewidth=1.5,
-            )
-        )
-        ax.text(
-            x0 * width,
-            y0 * height,
-            f"{short(data.class_name(class_id), 14)} {score:.2f}",
-            color="white",
-            fontsize=6,
-            va="bottom",
-            bbox={"facecolor": color, "pad": 1, "linewidth": 0},
+        class_id, score, box = (example.detections or [])[index]
+        label = f"{short(data.class_name(class_id), 14)} {score:.2f}"
+        _mark_box(
+            ax,
+            box,
+            size,
+            label,
+            BLUE if index in match.matched_detections else RED,
+            below=False,
+            linewidth=1.5,
         )
     ax.set_xticks([])
     ax.set_yticks([])

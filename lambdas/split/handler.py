@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 from gtpipe_shared.aws import client, error_code
 from gtpipe_shared.naming import splits_prefix, transform_prefix
-from gtpipe_shared.payload import parse_payload
+from gtpipe_shared.payload import log_run, parse_payload, payload_task
 from gtpipe_shared.s3uri import S3UriError, parse_s3_uri, s3_uri
 from gtpipe_shared.split import SplitError, SplitOptions, SplitOutputs, SplitResult, split_manifest
 from gtpipe_shared.tasks import task_spec
@@ -52,10 +52,7 @@ class SplitRequest(BaseModel):
 def parse_request(event: Any) -> SplitRequest:
     """Validate the payload; SplitError names the bad field."""
     request = parse_payload(SplitRequest, event, SplitError, "split payload")
-    try:
-        task_spec(request.task_type)
-    except ValueError as exc:
-        raise SplitError(f"split payload: {exc}") from None
+    payload_task(request.task_type, SplitError, "split payload")
     return request
 
 
@@ -165,8 +162,7 @@ def run_split(request: SplitRequest) -> dict[str, Any]:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """State-machine payload -> split result (see README of the function in the final report)."""
     request = parse_request(event)
-    logger.set_correlation_id(request.run_id)
-    logger.append_keys(run_id=request.run_id)
+    log_run(logger, request.run_id)
     try:
         return run_split(request)
     except SplitError as exc:

@@ -291,6 +291,23 @@ def read_and_validate(s3_event: S3ObjectCreated, rules: ManifestRules) -> tuple[
         body.close()
 
 
+def _run_item(
+    run_id: str, status: str, s3_event: S3ObjectCreated, key: str, task_type: str, now: str, **fields: Any
+) -> dict[str, Any]:
+    """The new ledger item of a run of the manifest ``key`` that ``s3_event`` announced
+    (:func:`gtpipe_shared.ledger.new_run_item`; ``fields``: its other arguments)."""
+    return ledger.new_run_item(
+        run_id,
+        status=status,
+        input_bucket=s3_event.bucket,
+        input_key=key,
+        input_version_id=s3_event.version_id,
+        task_type=task_type,
+        now=now,
+        **fields,
+    )
+
+
 def _refuse(
     run_id: str,
     s3_event: S3ObjectCreated,
@@ -308,15 +325,14 @@ def _refuse(
     """Record a run that never starts (FAILED ledger item) and notify once; True when the item is new."""
     now = ledger.now_iso()
     runs = table(settings.runs_table)
-    item = ledger.new_run_item(
+    item = _run_item(
         run_id,
-        status=ledger.FAILED,
-        input_bucket=s3_event.bucket,
-        input_key=key,
-        input_version_id=s3_event.version_id,
+        ledger.FAILED,
+        s3_event,
+        key,
+        settings.config.task_type,
+        now,
         manifest_kind=manifest_kind,
-        task_type=settings.config.task_type,
-        now=now,
         failure=failure,
         errors=errors,
         line_count=line_count,
@@ -471,15 +487,14 @@ def _start(
         labeling_attributes.update(plan.ledger_attributes())
         _write_labeling_files(run_id, config)
     now = ledger.now_iso()
-    item = ledger.new_run_item(
+    item = _run_item(
         run_id,
-        status=ledger.RUNNING,
-        input_bucket=s3_event.bucket,
-        input_key=key,
-        input_version_id=s3_event.version_id,
+        ledger.RUNNING,
+        s3_event,
+        key,
+        config.task_type,
+        now,
         manifest_kind=summary.kind,
-        task_type=config.task_type,
-        now=now,
         line_count=summary.line_count,
         extra=labeling_attributes or None,
     )

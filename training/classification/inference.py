@@ -24,17 +24,19 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 
 from training.classification.hyperparameters import ALGORITHM
 from training.classification.model import Architecture, CompactResNet, build_model
-from training.contracts import JSONLINES_CONTENT_TYPE, WEIGHTS_FILE
+from training.contracts import JSONLINES_CONTENT_TYPE
 from training.errors import InvalidInputError, ModelArtifactError
-from training.images import ImageDecodeError, ImageSpec, center_crop, open_image, to_array
+from training.images import ImageDecodeError, ImageSpec, center_crop, to_array
 from training.serving import (
     ImageInput,
     accept_type,
     input_fn,
+    load_network,
+    normalization,
+    open_input,
     output_content_type,
     read_model_dir,
 )
@@ -70,31 +72,25 @@ class LoadedModel:
 def model_fn(model_dir: str | os.PathLike[str]) -> LoadedModel:
     """Load a model directory (an extracted ``model.tar.gz``) onto the GPU if present, else the CPU.
 
-    Unless ``OMP_NUM_THREADS`` is set, this limits torch to one CPU thread per process: the usual
-    setting for model servers, and measurably faster for small images on shared cores.
+    Unless ``OMP_NUM_THREADS`` is set, torch gets one CPU thread per process
+    (:func:`training.serving.load_network`).
     """
     root = Path(model_dir)
     config, classes = read_model_dir(root, ALGORITHM)
     arch = Architecture.from_json_dict(config["architecture"])
     if len(classes) != arch.num_classes:
         raise ModelArtifactError(f"{root}: {len(classes)} class names for {arch.num_classes} outputs")
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if "OMP_NUM_THREADS" not in os.environ:
-        # One intra-op thread per serving process (servers scale with workers). Measured on 2 shared
-        # cores: p50 1.9-2.0 ms with 1 thread vs 2.6-10.6 ms with 2, and batches faster too.
-        torch.set_num_threads(1)
     network = build_model(arch)
-    network.load_state_dict(torch.load(root / WEIGHTS_FILE, map_location="cpu", weights_only=True))
-    network.to(device).eval()
+    device = load_network(network, root)
     image = config["image"]
     channels = int(image["channels"])
-    norm = config["normalization"]
+    mean, std = normalization(config, channels, device)
     return LoadedModel(
         network=network,
         classes=[str(c) for c in classes],
         spec=ImageSpec(channels, int(image["height"]), int(image["width"]), image.get("resize")),
-        mean=torch.tensor(norm["mean"], dtype=torch.float32, device=device).view(1, channels, 1, 1),
-        std=torch.tensor(norm["std"], dtype=torch.float32, device=device).view(1, channels, 1, 1),
+        mean=mean,
+        std=std,
         multi_label=bool(config.get("multi_label", False)),
         device=device,
         config=config,
@@ -104,11 +100,8 @@ def model_fn(model_dir: str | os.PathLike[str]) -> LoadedModel:
 def _preprocess(images: Sequence[ImageInput], model: LoadedModel) -> torch.Tensor:
     arrays = []
     for item in images:
-        if isinstance(item, Image.Image):
-            image = item
-        else:
-            image = open_image(bytes(item) if isinstance(item, bytearray | memoryview) else item)
-        arrays.append(center_crop(to_array(image, model.spec), model.spec.height, model.spec.width))
+        image = to_array(open_input(item), model.spec)
+        arrays.append(center_crop(image, model.spec.height, model.spec.width))
     batch = torch.from_numpy(np.stack(arrays)).to(model.device, dtype=torch.float32)
     return (batch / 255.0 - model.mean) / model.std
 

@@ -106,16 +106,11 @@ class Classification:
         )
         channels, height, width = hps.image_shape
         spec = ImageSpec(channels, height, width, hps.resize)
-        train_images, val_images = (
-            load_channel_images(manifest, spec, skip_bad_records=hps.skip_bad_records)
-            for manifest in (train_manifest, val_manifest)
-        )
         return channel_inputs(
             classes,
-            train_manifest.label_attribute,
-            train_images,
-            val_images,
-            ClassificationData(train_images, val_images),
+            (train_manifest, val_manifest),
+            lambda manifest: load_channel_images(manifest, spec, skip_bad_records=hps.skip_bad_records),
+            ClassificationData,
             declared_training_samples=hps.num_training_samples,
             log=LOG,
         )
@@ -140,7 +135,7 @@ class Classification:
             initial_state=initial_state,
         )
         channels, height, width = hps.image_shape
-        return TrainedModel.from_fit(
+        return TrainedModel(
             result,
             architecture=arch.to_json_dict(),
             image={"channels": channels, "height": height, "width": width, "resize": hps.resize},

@@ -25,6 +25,7 @@ from training.classification.model import Architecture, build_model
 from training.epochs import (
     EarlyStopping,
     EpochMetrics,
+    FitResult,
     channel_stats,
     run_epochs,
     shuffled_batches,
@@ -36,19 +37,12 @@ LOG = logging.getLogger("training.train")
 
 
 @dataclass
-class FitResult:
-    """What training produced: the selected weights and the curves behind the choice."""
+class ClassificationFitResult(FitResult):
+    """What training produced (:class:`training.epochs.FitResult`), with the periodic checkpoints and the
+    validation confusion matrix (None for multi-label)."""
 
-    state_dict: dict[str, torch.Tensor]
-    best_epoch: int
-    epochs: list[EpochMetrics]
-    stopped_early: bool
-    mean: list[float]
-    std: list[float]
     checkpoints: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
     confusion_matrix: list[list[int]] | None = None
-    device: str = "cpu"
-    train_seconds: float = 0.0
 
 
 class BatchMaker:
@@ -274,7 +268,7 @@ def fit(
     *,
     initial_state: dict[str, torch.Tensor] | None = None,
     on_epoch: Callable[[EpochMetrics], None] | None = None,
-) -> FitResult:
+) -> ClassificationFitResult:
     """Train the network and return the weights of the epoch with the best validation accuracy.
 
     That selection is the built-in's default checkpointing ("save checkpoint at the epoch that has the
@@ -330,17 +324,8 @@ def fit(
     confusion = None
     if not hps.multi_label:
         confusion = _confusion_matrix(model, batches, val_images, val_target, arch.num_classes, batch_size)
-    return FitResult(
-        state_dict=loop.best_state,
-        best_epoch=loop.best_epoch,
-        epochs=loop.epochs,
-        stopped_early=loop.stopped_early,
-        mean=mean,
-        std=std,
-        checkpoints=loop.checkpoints,
-        confusion_matrix=confusion,
-        device=device.type,
-        train_seconds=time.perf_counter() - started,
+    return ClassificationFitResult.of_loop(
+        loop, mean, std, device, started, checkpoints=loop.checkpoints, confusion_matrix=confusion
     )
 
 

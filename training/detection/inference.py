@@ -26,17 +26,22 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 
-from training.contracts import (
-    JSONLINES_CONTENT_TYPE,
-    WEIGHTS_FILE,
-)
+from training.contracts import JSONLINES_CONTENT_TYPE
 from training.detection.hyperparameters import ALGORITHM
 from training.detection.model import CompactDetector, DetectorArchitecture, build_detector, decode
 from training.errors import InvalidInputError, ModelArtifactError
-from training.images import ImageDecodeError, open_image, resize_exact
-from training.serving import ImageInput, accept_type, input_fn, output_content_type, read_model_dir
+from training.images import ImageDecodeError, resize_exact
+from training.serving import (
+    ImageInput,
+    accept_type,
+    input_fn,
+    load_network,
+    normalization,
+    open_input,
+    output_content_type,
+    read_model_dir,
+)
 
 __all__ = [
     "LoadedDetector",
@@ -69,28 +74,25 @@ def model_fn(model_dir: str | os.PathLike[str]) -> LoadedDetector:
     """Load a model directory (an extracted ``model.tar.gz``) onto the GPU if present, else the CPU.
 
     Raises :class:`ModelArtifactError` when a file is missing or the model is not an object detector.
-    Unless ``OMP_NUM_THREADS`` is set, torch gets one CPU thread per process, as for classification.
+    Unless ``OMP_NUM_THREADS`` is set, torch gets one CPU thread per process
+    (:func:`training.serving.load_network`).
     """
     root = Path(model_dir)
     config, classes = read_model_dir(root, ALGORITHM)
     arch = DetectorArchitecture.from_json_dict(config["architecture"])
     if len(classes) != arch.num_classes:
         raise ModelArtifactError(f"{root}: {len(classes)} class names for {arch.num_classes} classes")
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(1)  # model servers scale with worker processes (see training.inference)
     network = build_detector(arch)
-    network.load_state_dict(torch.load(root / WEIGHTS_FILE, map_location="cpu", weights_only=True))
-    network.to(device).eval()
+    device = load_network(network, root)
     network.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # missing from torch's stubs
-    norm = config["normalization"]
+    mean, std = normalization(config, 3, device)
     post = config["postprocess"]
     return LoadedDetector(
         network=network,
         classes=[str(c) for c in classes],
         image_size=arch.image_size,
-        mean=torch.tensor(norm["mean"], dtype=torch.float32, device=device).view(1, 3, 1, 1),
-        std=torch.tensor(norm["std"], dtype=torch.float32, device=device).view(1, 3, 1, 1),
+        mean=mean,
+        std=std,
         nms_threshold=float(post["nms_threshold"]),
         min_score=float(post["min_score"]),
         max_detections=int(post["max_detections"]),
@@ -100,11 +102,7 @@ def model_fn(model_dir: str | os.PathLike[str]) -> LoadedDetector:
 
 
 def _array(item: ImageInput, size: int) -> np.ndarray:
-    if isinstance(item, Image.Image):
-        image = item
-    else:
-        image = open_image(bytes(item) if isinstance(item, bytearray | memoryview) else item)
-    return resize_exact(image, size, size, 3)
+    return resize_exact(open_input(item), size, size, 3)
 
 
 def predict_fn(data: Sequence[ImageInput], model: LoadedDetector) -> list[np.ndarray]:

@@ -93,16 +93,13 @@ class Detection:
             train_manifest.box_count,
             val_manifest.box_count,
         )
-        train_images, val_images = (
-            load_detection_images(manifest, hps.image_shape, skip_bad_records=hps.skip_bad_records)
-            for manifest in (train_manifest, val_manifest)
-        )
         return channel_inputs(
             classes,
-            train_manifest.label_attribute,
-            train_images,
-            val_images,
-            DetectionData(train_images, val_images),
+            (train_manifest, val_manifest),
+            lambda manifest: load_detection_images(
+                manifest, hps.image_shape, skip_bad_records=hps.skip_bad_records
+            ),
+            DetectionData,
             declared_training_samples=hps.num_training_samples,
             log=LOG,
         )
@@ -132,7 +129,7 @@ class Detection:
             name: (None if ap is None else round(ap, 6))
             for name, ap in zip(classes, result.per_class_ap or [None] * len(classes), strict=True)
         }
-        return TrainedModel.from_fit(
+        return TrainedModel(
             result,
             architecture=arch.to_json_dict(),
             image={"channels": 3, "height": hps.image_shape, "width": hps.image_shape, "resize": "stretch"},

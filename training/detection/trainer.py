@@ -31,7 +31,7 @@ from training.detection.model import (
 )
 from training.epochs import (
     EarlyStopping,
-    EpochMetrics,
+    FitResult,
     channel_stats,
     run_epochs,
     shuffled_batches,
@@ -49,19 +49,12 @@ EVAL_BATCH = 64
 
 
 @dataclass
-class DetectionFitResult:
-    """What training produced: the selected weights and the curves behind the choice."""
+class DetectionFitResult(FitResult):
+    """What training produced (:class:`training.epochs.FitResult`), with the best epoch's AP per class and
+    the parameters kept frozen."""
 
-    state_dict: dict[str, torch.Tensor]
-    best_epoch: int
-    epochs: list[EpochMetrics]
-    stopped_early: bool
-    mean: list[float]
-    std: list[float]
     per_class_ap: list[float | None] = field(default_factory=list)
     frozen: list[str] = field(default_factory=list)
-    device: str = "cpu"
-    train_seconds: float = 0.0
 
 
 def _make_optimizer(parameters: list[nn.Parameter], hps: DetectionHyperparameters) -> torch.optim.Optimizer:
@@ -251,15 +244,12 @@ def fit(
         log_epoch=lambda epoch, values, seconds: _log_epoch(host, epoch, values, seconds),
         log=LOG,
     )
-    return DetectionFitResult(
-        state_dict=loop.best_state,
-        best_epoch=loop.best_epoch,
-        epochs=loop.epochs,
-        stopped_early=loop.stopped_early,
-        mean=mean_list,
-        std=std_list,
+    return DetectionFitResult.of_loop(
+        loop,
+        mean_list,
+        std_list,
+        device,
+        started,
         per_class_ap=per_class.get(loop.best_epoch, []),
         frozen=frozen,
-        device=device.type,
-        train_seconds=time.perf_counter() - started,
     )
