@@ -348,7 +348,7 @@ def _hotkeys(raw: Mapping[str, Any], backend: LabelingBackend) -> Any:
     if backend != "builtin":
         raise ConfigError(
             f"{PREFIX}labeling.hotkeys sets keys in the builtin labeling app "
-            "(Ground Truth's worker UI has its own): remove it or use gtpipe:labelingBackend \"builtin\""
+            "(Ground Truth's worker UI has its own): remove it or use gtpipe:labelingBackend builtin"
         )
     value = raw["hotkeys"]
     if not isinstance(value, Mapping):
