@@ -153,6 +153,7 @@ def app_in_browser(service: FakeService) -> Iterator[Browser]:
             page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
             page.route("**/*", lambda route_: _fulfil(route_, service, files))
             page.add_init_script(
+                f"if (location.href.startsWith({json.dumps(APP)})) "
                 f"sessionStorage.setItem('gtpipe.labeling.session', {json.dumps(json.dumps(SESSION))});"
             )
             page.goto(APP)

@@ -6,6 +6,7 @@ image is on screen without scrolling the page, aspect ratio kept, and the "100 %
 size (the stage scrolls, not the page) and back; boxes drawn on the fitted image are answered in the image's
 own pixels. On the digits classes ("zero".."nine") key ``1`` sends ``one``. A class key stages the class;
 Ctrl+Z / Ctrl+Shift+Z / Ctrl+Y move through the choices, and the service stores only the final one, once.
+Drawn boxes undo and redo the same way; a staged class is sent, not dropped, on "Back to jobs" and pagehide.
 Chromium comes from ``make install``; without it these tests fail, they never skip.
 """
 
@@ -166,3 +167,20 @@ def test_undo_and_redo_of_drawn_boxes() -> None:
         wait_for_answers(browser, 1)
         assert len(browser.service.answers[0]["answer"]["boxes"]) == 2
         assert browser.problems == []
+
+
+def test_a_staged_class_is_sent_not_dropped_when_leaving_the_task(digits: Browser) -> None:
+    page = digits.page
+    page.keyboard.press("2")
+    page.click("#back-to-jobs")
+    page.wait_for_selector("#jobs-view", state="visible")
+    assert digits.service.answers == [{"index": 0, "answer": {"label": 2}}]
+
+    page.click('[data-job="job-1"]')
+    page.wait_for_function("() => document.querySelector('#task-image').dataset.sourceRef.endsWith('/1.png')")
+    page.keyboard.press("4")
+    # The tab closes: its pagehide sends the staged class (dispatched here: Chromium does not show a closing
+    # page's keepalive requests to Playwright's routing).
+    page.evaluate("() => window.dispatchEvent(new PageTransitionEvent('pagehide'))")
+    wait_for_answers(digits, 2)
+    assert digits.service.answers[1] == {"index": 1, "answer": {"label": 4}}

@@ -121,7 +121,7 @@ function buildClassButtons(classNames, detection) {
   });
   $("classes").replaceChildren(...buttons);
   $("classes-hint").textContent = detection
-    ? "Pick a class, then drag on the image to draw a box. Click a box to select it; drag it to move it, drag its corners to resize. Keys: the class shortcuts (also change the selected box), + / − zoom, Esc deselects, Delete removes the selected box, Enter submits."
+    ? "Pick a class, then drag on the image to draw a box. Click a box to select it; drag it to move it, drag its corners to resize. Keys: the class shortcuts (also change the selected box), + / − zoom, Esc deselects, Delete removes the selected box, Enter submits, Ctrl+Z undoes and Ctrl+Shift+Z redoes a change."
     : `Click the class of the image, or press its key. It is sent after ${GRACE_MS / 1000} s (Enter sends it at once); until then Ctrl+Z undoes it and Ctrl+Shift+Z redoes it.`;
   $("box-panel").hidden = !detection;
   $("staged").hidden = detection;
