@@ -339,7 +339,21 @@ def _labeling_settings(raw: Mapping[str, Any], task_type: str, backend: Labeling
         "instructions": _instructions(raw, task_type),
         "min_labeled_share": share_setting(raw, "labeling.minLabeledShare", 0.9),
         **({"lease_seconds": task_time} if backend == "builtin" else {}),
+        **({"hotkeys": _hotkeys(raw, backend)} if raw.get("hotkeys") is not None else {}),
     }
+
+
+def _hotkeys(raw: Mapping[str, Any], backend: LabelingBackend) -> Any:
+    """``labeling.hotkeys`` (class name -> key; the schema checks the keys): the builtin app's only."""
+    if backend != "builtin":
+        raise ConfigError(
+            f"{PREFIX}labeling.hotkeys sets keys in the builtin labeling app "
+            "(Ground Truth's worker UI has its own): remove it or use gtpipe:labelingBackend builtin"
+        )
+    value = raw["hotkeys"]
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{PREFIX}labeling.hotkeys must be an object of class name -> key; got {value!r}")
+    return dict(value)
 
 
 # The built-in image-classification and object-detection algorithms train on GPU instances only

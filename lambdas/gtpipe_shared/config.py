@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -38,6 +39,10 @@ BUILTIN_ONLY_LABELING_KEYS = ("instructions", "min_labeled_share", "lease_second
 # The smallest GPU instance the built-in algorithms train on (README "First deploy": its quota).
 DEFAULT_TRAINING_INSTANCE_TYPE = "ml.g4dn.xlarge"
 DEFAULT_MAX_MANIFEST_BYTES = 512 * 1024 * 1024
+
+
+# A class's hotkey in the labeling app: one letter or digit (lower case).
+HOTKEY = re.compile(r"[0-9a-z]")
 
 
 def _omitted_when_unset(value: Any) -> bool:
@@ -85,6 +90,9 @@ class LabelingConfig(_Section):
     instructions: str | None = Field(default=None, exclude_if=_omitted_when_unset)
     min_labeled_share: float | None = Field(default=None, exclude_if=_omitted_when_unset)
     lease_seconds: int | None = Field(default=None, exclude_if=_omitted_when_unset)
+    # The builtin web app's key per class name (one letter or digit each, no key twice); classes it does not
+    # name get the app's default keys (docs/labeling-service.md, "Hotkeys"). Unset: the default for all.
+    hotkeys: dict[str, str] | None = Field(default=None, exclude_if=_omitted_when_unset)
     initial_active_learning_model_arn: str | None = None
     initial_model_source_run_id: str | None = None
     estimated_cost_usd: float | None = None
@@ -97,6 +105,22 @@ class LabelingConfig(_Section):
         if value.endswith("-metadata") or value in ("source", "source-ref"):
             raise ValueError("must not be 'source', 'source-ref' or end with '-metadata'")
         return value
+
+    @field_validator("hotkeys")
+    @classmethod
+    def _hotkeys(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        # The app reads keys as typed, case-insensitively: one letter or digit, stored lower-case.
+        if value is None:
+            return None
+        keys: dict[str, str] = {}
+        for name, key in value.items():
+            text = key.strip().lower()
+            if not name or not HOTKEY.fullmatch(text):
+                raise ValueError(f"the key of class {name!r} must be one letter or digit, got {key!r}")
+            if text in keys.values():
+                raise ValueError(f"key {text!r} is given to more than one class")
+            keys[name] = text
+        return keys
 
     @field_validator("prices", mode="before")
     @classmethod

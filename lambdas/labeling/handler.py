@@ -146,7 +146,16 @@ def job_spec(event: dict[str, Any], class_names: tuple[str, ...], now: float) ->
         title=str(settings.get("task_title") or ""),
         description=str(settings.get("task_description") or ""),
         instructions=str(settings.get("instructions") or ""),
+        hotkeys=hotkeys_of(settings),
     )
+
+
+def hotkeys_of(settings: dict[str, Any]) -> dict[str, str]:
+    """``settings["hotkeys"]`` (class name -> key, checked by the config schema), text entries only."""
+    value = settings.get("hotkeys")
+    if not isinstance(value, dict):
+        return {}
+    return {name: key for name, key in value.items() if isinstance(name, str) and isinstance(key, str)}
 
 
 @tracer.capture_method

@@ -29,6 +29,8 @@ APP_FILES = (
     "view.js",
     "stage.js",
     "labeling.js",
+    "staging.js",
+    "history.js",
     "signin.js",
     "auth.js",
     "api.js",

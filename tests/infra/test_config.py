@@ -177,6 +177,16 @@ BUILTIN = {"labelingBackend": "builtin"}
             {"labelingTeam": {"labelers": ["a@example.com", "A@example.com"]}},
             "labelingTeam.labelers lists a@example.com more than once",
         ),
+        ({"labeling": {"hotkeys": {"cat": "c"}}}, "labeling.hotkeys sets keys in the builtin labeling app"),
+        ({**BUILTIN, "labeling": {"hotkeys": ["c"]}}, "labeling.hotkeys must be an object of class name"),
+        (
+            {**BUILTIN, "labeling": {"hotkeys": {"cat": "ca"}}},
+            "gtpipe:labeling: hotkeys: Value error, the key of class 'cat' must be one letter or digit",
+        ),
+        (
+            {**BUILTIN, "labeling": {"hotkeys": {"cat": "c", "car": "C"}}},
+            "hotkeys: Value error, key 'c' is given to more than one class",
+        ),
         (
             {**BUILTIN, "labeling": {"autoLabeling": True}},
             "labeling.autoLabeling is a Ground Truth feature",
@@ -210,6 +220,13 @@ def test_builtin_backend_defaults_and_team() -> None:
     assert "category" in build(**BUILTIN).labeling.instructions
     assert build(labeling={"instructions": " Pick one. "}).labeling.instructions == "Pick one."
     assert build().labeling.min_labeled_share == 0.9
+
+
+def test_hotkeys_are_kept_lower_case_and_left_out_of_the_functions_config_when_unset() -> None:
+    config = build(**BUILTIN, labeling={"hotkeys": {"cat": "K", "dog": " 7 "}})
+    assert config.labeling.hotkeys == {"cat": "k", "dog": "7"}
+    assert config.labeling.model_dump()["hotkeys"] == {"cat": "k", "dog": "7"}
+    assert "hotkeys" not in build(**BUILTIN).labeling.model_dump()
 
 
 def test_builtin_backend_ignores_the_workforce() -> None:

@@ -131,6 +131,14 @@ def labeling(cloud: Cloud, context: FakeContext, monkeypatch: pytest.MonkeyPatch
 # --- open -------------------------------------------------------------------------------------------
 
 
+def test_open_keeps_the_configured_hotkeys_for_the_app(labeling: Labeling) -> None:
+    version = labeling.put_manifest(2)
+    labeling.invoke(open_event(version_id=version, hotkeys={"cat": "k", "dog": "d"}))
+    assert labeling.job()["hotkeys"] == {"cat": "k", "dog": "d"}
+    [listed] = store.list_open_jobs(labeling.tasks, "worker-1", now=NOW)
+    assert listed["hotkeys"] == {"cat": "k", "dog": "d"}
+
+
 def test_open_creates_the_job_from_the_manifest_version(labeling: Labeling) -> None:
     # given a 3-line manifest, then a newer version of the same key with 5 lines
     version = labeling.put_manifest(3)
@@ -144,6 +152,7 @@ def test_open_creates_the_job_from_the_manifest_version(labeling: Labeling) -> N
     assert job["expires_at"] == int(NOW) + 3600 and job["class_names"] == ["cat", "dog", "bird"]
     assert job["instructions"].startswith("Choose the animal") and job["title"] == "Cat, dog or bird?"
     assert job["task_token"] == "AQB8AAAAKgAAAAMAAAAAAAAAAT0ken-example"
+    assert "hotkeys" not in job  # none configured: the item stays as before
     assert labeling.sfn.calls == []
     # and the run shows the progress
     progress = labeling.cloud.run(RUN)["labeling_progress"]  # type: ignore[index]

@@ -147,6 +147,7 @@ def test_list_jobs_shows_open_jobs_with_my_answers(api: Api) -> None:
     )
     assert (job["object_count"], job["objects_done"], job["my_answers"], job["status"]) == (2, 0, 0, "OPEN")
     assert job["class_names"] == ["cat", "dog", "bird"] and job["expires_at"] == int(NOW) + 3600
+    assert job["hotkeys"] == {}  # none configured: the app's default keys
 
 
 def test_lease_gives_a_task_with_a_presigned_image_url(api: Api) -> None:

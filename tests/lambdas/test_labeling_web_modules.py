@@ -17,7 +17,8 @@ from labeling_web.pages import STATIC_DIR
 
 
 def evaluate(expression: str) -> Any:
-    """``expression`` (JavaScript, may use boxes.*, shortcuts.* and auth.*) evaluated by Node, as JSON."""
+    """``expression`` (JavaScript, may use boxes.*, shortcuts.*, auth.* and history.*) evaluated by Node, as
+    JSON."""
     node = shutil.which("node")
     if node is None:
         pytest.fail("node is missing: the project needs Node.js (the CDK CLI runs on it)")
@@ -25,6 +26,7 @@ def evaluate(expression: str) -> Any:
         f'const boxes = await import("{(STATIC_DIR / "boxes.js").as_uri()}");\n'
         f'const shortcuts = await import("{(STATIC_DIR / "shortcuts.js").as_uri()}");\n'
         f'const auth = await import("{(STATIC_DIR / "auth.js").as_uri()}");\n'
+        f'const history = await import("{(STATIC_DIR / "history.js").as_uri()}");\n'
         f"console.log(JSON.stringify({expression}));\n"
     )
     result = subprocess.run(
@@ -64,6 +66,82 @@ def test_a_key_selects_its_class_only_when_the_class_exists() -> None:
     )
 
     assert answer == [0, 2, -1, 9, 11, -1]
+
+
+DIGIT_NAMES = "['zero','one','two','three','four','five','six','seven','eight','nine']"
+
+
+def test_digit_and_number_word_classes_get_their_digit() -> None:
+    answer = evaluate(
+        f"[shortcuts.assignHotkeys({DIGIT_NAMES}), shortcuts.assignHotkeys(['7', 'Three', ' nine ']),"
+        f" shortcuts.classForHotkey('1', shortcuts.assignHotkeys({DIGIT_NAMES}))]"
+    )
+
+    assert answer[0] == list("0123456789")
+    assert answer[1] == ["7", "3", "9"]
+    assert answer[2] == 1  # key 1 sends "one", not the first class "zero"
+
+
+def test_otherwise_distinct_first_characters_then_positions() -> None:
+    answer = evaluate(
+        "[shortcuts.assignHotkeys(['Cat', 'dog', 'bird']), shortcuts.assignHotkeys(['car', 'cat', 'bus']),"
+        " shortcuts.assignHotkeys(['one', 'uno']), shortcuts.assignHotkeys(['one', 'one']),"
+        " shortcuts.assignHotkeys(['4x4', 'sedan']), shortcuts.assignHotkeys([])]"
+    )
+
+    assert answer[0] == ["c", "d", "b"]
+    assert answer[1] == ["1", "2", "3"]  # "car" and "cat" share c: positional for the whole job
+    assert answer[2] == ["o", "u"]  # not all number words: first letters
+    assert answer[3] == ["1", "2"]
+    assert answer[4] == ["4", "s"]
+    assert answer[5] == []
+
+
+def test_configured_hotkeys_win_and_the_other_classes_take_free_keys() -> None:
+    answer = evaluate(
+        "[shortcuts.assignHotkeys(['cat', 'dog'], {cat: 'K'}),"
+        " shortcuts.assignHotkeys(['cat', 'car', 'bus'], {cat: 't'}),"
+        " shortcuts.assignHotkeys(['zero', 'one'], {zero: '1'}),"
+        " shortcuts.assignHotkeys(['a', 'b'], {a: 'x', b: 'x'}),"
+        " shortcuts.assignHotkeys(['a', 'b'], {a: 'Enter', b: ''}),"
+        " shortcuts.classForHotkey('K', ['k', 'd']), shortcuts.classForHotkey('Enter', ['k'])]"
+    )
+
+    assert answer[0] == ["k", "d"]
+    assert answer[1] == ["t", "c", "b"]
+    assert answer[2] == ["1", "o"]  # "one"'s digit is taken by the configured key: its first letter
+    assert answer[3] == ["a", "b"]  # a key claimed twice is ignored
+    assert answer[4] == ["a", "b"]  # not one letter or digit: ignored
+    assert answer[5:] == [0, -1]
+
+
+def test_undo_and_redo_walk_the_recorded_states() -> None:
+    answer = evaluate(
+        "(() => { const h = new history.History(null); const seen = [h.record(1), h.record(1), h.record(5)];"
+        " seen.push(h.undo(), h.undo(), h.undo(), h.redo(), h.canRedo); h.record(7);"
+        " seen.push(h.canRedo, h.value, h.undo()); return seen; })()"
+    )
+
+    assert answer == [True, False, True, 1, None, None, 1, True, False, 7, 1]
+
+
+def test_recorded_states_are_copies() -> None:
+    answer = evaluate(
+        "(() => { const boxes = [{left: 1}]; const h = new history.History([]); h.record(boxes);"
+        " boxes[0].left = 9; const back = h.undo(); return [back, h.redo()]; })()"
+    )
+
+    assert answer == [[], [{"left": 1}]]
+
+
+def test_ctrl_z_undoes_and_ctrl_shift_z_or_ctrl_y_redo() -> None:
+    answer = evaluate(
+        "[{ctrlKey: true, key: 'z'}, {ctrlKey: true, shiftKey: true, key: 'Z'}, {metaKey: true, key: 'y'},"
+        " {ctrlKey: true, altKey: true, key: 'z'}, {key: 'z'}, {ctrlKey: true, key: 'c'}]"
+        ".map(shortcuts.historyCommand)"
+    )
+
+    assert answer == ["undo", "redo", "redo", None, None, None]
 
 
 def test_a_drag_in_any_direction_spans_a_box_clipped_to_the_image() -> None:

@@ -76,6 +76,7 @@ def job_item(spec: JobSpec, object_count: int, now: float) -> dict[str, Any]:
         "description": spec.description,
         "instructions": spec.instructions,
         "min_labeled_share": float(spec.min_labeled_share),
+        **({"hotkeys": dict(spec.hotkeys)} if spec.hotkeys else {}),
     }
 
 
@@ -173,6 +174,7 @@ def list_open_jobs(table: Any, worker_id: str, now: float | None = None) -> list
                 **{key: job.get(key) for key in ("job_name", "run_id", "task_type", "title", "description")},
                 "instructions": job.get("instructions", ""),
                 "class_names": list(job.get("class_names") or []),
+                "hotkeys": dict(job.get("hotkeys") or {}),
                 "object_count": int(job.get("object_count", 0)),
                 "objects_done": int(job.get("objects_done", 0)),
                 "my_answers": my_answer_count(table, str(job["job_name"]), worker_id),

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -35,6 +36,8 @@ class JobSpec:
     title: str = ""
     description: str = ""
     instructions: str = ""
+    # The web app's key per class name (config.labeling.hotkeys); empty: the app's default keys.
+    hotkeys: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

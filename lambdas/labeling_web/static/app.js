@@ -4,9 +4,9 @@
 
 import { LabelingApi } from "./api.js";
 import { Cognito, PASSWORD_POLICY, passwordHint } from "./auth.js";
-import { answersAreBoxes, backToJobs, keyDown, loadJobs, skip, submit } from "./labeling.js";
+import { answersAreBoxes, backToJobs, keyDown, loadJobs, sendStaged, skip, submit, undoRedo } from "./labeling.js";
 import { setNewPassword, signIn, signOut, verifyMfa } from "./signin.js";
-import { applyZoom, zoom, ZOOM_STEP } from "./stage.js";
+import { actualSize, applyZoom, zoom, ZOOM_STEP } from "./stage.js";
 import { $, state } from "./state.js";
 import { fail, say, show } from "./view.js";
 
@@ -28,11 +28,17 @@ function wire() {
   $("refresh-jobs").addEventListener("click", loadJobs);
   $("back-to-jobs").addEventListener("click", backToJobs);
   $("done-back").addEventListener("click", loadJobs);
-  $("submit-task").addEventListener("click", () => (answersAreBoxes() ? submit() : fail("Click the image's class to answer.")));
+  $("submit-task").addEventListener("click", () => {
+    if (answersAreBoxes()) submit();
+    else if (!sendStaged()) fail("Click the image's class (or press its key) first.");
+  });
   $("skip-task").addEventListener("click", skip);
+  $("undo").addEventListener("click", () => undoRedo("undo"));
+  $("redo").addEventListener("click", () => undoRedo("redo"));
   $("zoom-in").addEventListener("click", () => zoom(ZOOM_STEP));
   $("zoom-out").addEventListener("click", () => zoom(1 / ZOOM_STEP));
   $("zoom-reset").addEventListener("click", () => zoom(0));
+  $("zoom-actual").addEventListener("click", actualSize);
   $("delete-box").addEventListener("click", () => {
     const number = state.editor ? state.editor.selected + 1 : 0;
     if (state.editor && state.editor.deleteSelected()) say(`Box ${number} deleted.`);
@@ -42,17 +48,21 @@ function wire() {
     if (state.task) applyZoom();
   });
   window.addEventListener("pagehide", () => {
-    // Give the task back at once when the tab closes, instead of when the lease runs out.
+    // The tab closes: a staged class is sent (it was chosen; its grace period is cut short), else the task
+    // is given back at once instead of when the lease runs out.
     const task = state.task;
     const session = state.cognito && state.cognito.session;
-    if (task && session) {
-      fetch(`api/jobs/${encodeURIComponent(task.job_name)}/tasks/${task.index}/release`, {
-        method: "POST",
-        keepalive: true,
-        headers: { Authorization: session.idToken, "Content-Type": "application/json" },
-        body: JSON.stringify({ lease_id: task.lease_id }),
-      }).catch(() => {});
-    }
+    if (!task || !session) return;
+    const label = state.staged ? state.staged.take() : null;
+    const seconds = Math.round((performance.now() - state.shownAt) / 100) / 10;
+    const [action, body] =
+      label === null ? ["release", { lease_id: task.lease_id }] : ["answer", { lease_id: task.lease_id, answer: { label }, seconds }];
+    fetch(`api/jobs/${encodeURIComponent(task.job_name)}/tasks/${task.index}/${action}`, {
+      method: "POST",
+      keepalive: true,
+      headers: { Authorization: session.idToken, "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    }).catch(() => {});
   });
 }
 

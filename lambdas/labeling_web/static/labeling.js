@@ -1,10 +1,13 @@
-// Labeling: the job list, leasing tasks one after another, answering them (a class, or drawn boxes),
-// the boxes list and the keyboard. Built with DOM calls only (no innerHTML): service text stays text.
+// Labeling: the job list, leasing tasks one after another, answering them (a class, staged for a grace
+// period so it can be undone; or drawn boxes, with undo/redo of every edit), the boxes list and the
+// keyboard. Built with DOM calls only (no innerHTML): service text stays text.
 
 import { ApiError, SignInRequired } from "./api.js";
 import { answerBoxes, BoxEditor, classColor } from "./boxes.js";
-import { classForKey, isTyping, shortcutFor } from "./shortcuts.js";
-import { showImage, zoom, ZOOM_STEP } from "./stage.js";
+import { History } from "./history.js";
+import { assignHotkeys, classForHotkey, historyCommand, inField, isTyping } from "./shortcuts.js";
+import { applyZoom, showImage, zoom, ZOOM_STEP } from "./stage.js";
+import { GRACE_MS, StagedAnswer } from "./staging.js";
 import { $, drawsBoxes, state, taskKind } from "./state.js";
 import { busy, element, fail, say, show, startLeaseTimer, stopLeaseTimer } from "./view.js";
 
@@ -68,6 +71,8 @@ export function answersAreBoxes() {
 
 export function resetTask() {
   state.task = null;
+  staging().reset();
+  state.boxHistory = new History([]);
   stopLeaseTimer();
   const image = $("task-image");
   image.removeAttribute("src");
@@ -92,8 +97,9 @@ async function startJob(jobName) {
 }
 
 function buildClassButtons(classNames, detection) {
+  state.hotkeys = assignHotkeys(classNames, state.job.hotkeys || {});
   const buttons = classNames.map((name, index) => {
-    const key = shortcutFor(index);
+    const key = state.hotkeys[index];
     const button = element(
       "button",
       {
@@ -101,7 +107,7 @@ function buildClassButtons(classNames, detection) {
         className: "class-button",
         dataset: { classIndex: String(index) },
         ...(key ? { "aria-keyshortcuts": key, title: `${name} (key ${key})` } : { title: name }),
-        ...(detection ? { "aria-pressed": "false" } : {}),
+        "aria-pressed": "false",
       },
       [
         ...(key ? [element("kbd", { className: "key", text: key })] : []),
@@ -115,11 +121,10 @@ function buildClassButtons(classNames, detection) {
   });
   $("classes").replaceChildren(...buttons);
   $("classes-hint").textContent = detection
-    ? "Pick a class, then drag on the image to draw a box. Click a box to select it; drag it to move it, drag its corners to resize. Keys: the class shortcuts (also change the selected box), + / − zoom, Esc deselects, Delete removes the selected box, Enter submits."
-    : "Click the class of the image, or press its key. The answer is sent at once.";
+    ? "Pick a class, then drag on the image to draw a box. Click a box to select it; drag it to move it, drag its corners to resize. Keys: the class shortcuts (also change the selected box), + / − zoom, Esc deselects, Delete removes the selected box, Enter submits, Ctrl+Z undoes and Ctrl+Shift+Z redoes a change."
+    : `Click the class of the image, or press its key. It is sent after ${GRACE_MS / 1000} s (Enter sends it at once); until then Ctrl+Z undoes it and Ctrl+Shift+Z redoes it.`;
   $("box-panel").hidden = !detection;
-  // Classification answers on the class click itself; only boxes need an explicit submit.
-  $("submit-task").hidden = !detection;
+  $("staged").hidden = detection;
   $("box-canvas").hidden = !detection;
   state.editor = detection
     ? state.editor || new BoxEditor($("box-canvas"), { onChange: renderBoxes, classNames })
@@ -131,7 +136,11 @@ function buildClassButtons(classNames, detection) {
 
 function renderCurrentClass() {
   const detection = drawsBoxes(state.job);
-  if (!detection || !state.editor) return;
+  if (!detection) {
+    renderStaged(staging().choice);
+    return;
+  }
+  if (!state.editor) return;
   for (const button of document.querySelectorAll(".class-button")) {
     button.setAttribute("aria-pressed", String(Number(button.dataset.classIndex) === state.editor.currentClass));
   }
@@ -168,6 +177,7 @@ async function nextTask(first = false) {
   show("task-view");
   await showImage(data.task.image_url);
   startLeaseTimer();
+  if (state.natural.width) applyZoom(); // fit again, should the page above the image have moved
   if (first) $("task-title").focus();
 }
 
@@ -195,7 +205,67 @@ function chooseClass(index) {
     say(state.editor.selected >= 0 ? `Box ${state.editor.selected + 1} is now ${name}.` : `Drawing ${name}.`);
     return;
   }
-  submit({ label: index });
+  staging().choose(index);
+}
+
+// ---- the staged class (classification) ----
+
+function staging() {
+  if (!state.staged) {
+    state.staged = new StagedAnswer({
+      send: (label) => submit({ label }),
+      canSend: () => Boolean(state.task) && !state.busy,
+      render: renderStaged,
+    });
+  }
+  return state.staged;
+}
+
+function renderStaged(label, sendsAt = 0) {
+  const names = (state.job && state.job.class_names) || [];
+  const chosen = label === null || label === undefined ? null : label;
+  if (drawsBoxes(state.job)) return; // a detection job's buttons show the class being drawn instead
+  for (const button of document.querySelectorAll(".class-button")) {
+    button.setAttribute("aria-pressed", String(Number(button.dataset.classIndex) === chosen));
+  }
+  const staged = $("staged");
+  staged.dataset.staged = chosen === null ? "" : String(chosen);
+  if (chosen === null) {
+    staged.textContent = "";
+  } else {
+    const when = sendsAt ? `it is sent in ${Math.max(0, Math.round((sendsAt - Date.now()) / 100) / 10)} s` : "press Enter to send it";
+    staged.textContent = `Chosen: ${names[chosen]} — ${when}; Ctrl+Z undoes.`;
+  }
+  $("submit-task").textContent = chosen === null ? "Send" : `Send ${names[chosen]} now`;
+}
+
+/** Undo or redo (`command`): the staged class, or the boxes drawn on this task. */
+export function undoRedo(command) {
+  if (!state.task || state.busy) return;
+  if (answersAreBoxes()) {
+    const boxes = command === "undo" ? state.boxHistory.undo() : state.boxHistory.redo();
+    if (boxes === undefined) {
+      say(command === "undo" ? "Nothing to undo." : "Nothing to redo.");
+      return;
+    }
+    state.editor.boxes = boxes;
+    state.editor.selected = -1;
+    state.editor.changed();
+    say(`${command === "undo" ? "Undone" : "Redone"}: ${boxes.length} box(es).`);
+    return;
+  }
+  const done = command === "undo" ? staging().undo() : staging().redo();
+  if (!done) {
+    say(command === "undo" ? "Nothing to undo: answers already sent are final." : "Nothing to redo.");
+    return;
+  }
+  const label = staging().choice;
+  say(label === null ? "Undone: no class chosen." : `${command === "undo" ? "Undone" : "Redone"}: ${state.job.class_names[label]} chosen.`);
+}
+
+/** Send the staged class now; false when none is staged. */
+export function sendStaged() {
+  return staging().flush();
 }
 
 function currentAnswer() {
@@ -204,10 +274,14 @@ function currentAnswer() {
   return { boxes: answerBoxes(state.editor.boxes, width, height), image_size: { width, height } };
 }
 
-export async function submit(answer) {
-  if (!state.task || state.busy) return;
+/**
+ * Send `answer` (default: the drawn boxes) for the leased task, then lease the next task unless `next` is
+ * false. True when the service stored it; on a failure a class answer is staged again (Enter resends it).
+ */
+export async function submit(answer, { next = true } = {}) {
+  if (!state.task || state.busy) return false;
   const body = answer || currentAnswer();
-  if (!body) return;
+  if (!body) return false;
   const seconds = Math.round((performance.now() - state.shownAt) / 100) / 10;
   const task = state.task;
   busy(true);
@@ -220,24 +294,28 @@ export async function submit(answer) {
     busy(false);
     if (jobClosed(error)) {
       showDone("the job closed before this answer was saved");
-      return;
+      return false;
     }
     if (error instanceof ApiError && error.status === 409) {
       say("This task's lease was lost (its time ran out); loading the next task.");
       await nextTask();
-      return;
+      return false;
     }
     handleError(error, "The answer was not saved");
-    return;
+    if (body.label !== undefined && state.task === task) staging().keep(body.label);
+    return false;
   }
   busy(false);
   const progress = state.progress || {};
-  if (progress.objects && progress.objects_done >= progress.objects) {
+  if (!next) {
+    resetTask();
+  } else if (progress.objects && progress.objects_done >= progress.objects) {
     // Every object has all its answers: the job is complete, there is nothing left to lease.
     showDone("every object has all its answers");
-    return;
+  } else {
+    await nextTask();
   }
-  await nextTask();
+  return true;
 }
 
 export async function releaseCurrent(skip = false) {
@@ -254,6 +332,7 @@ export async function releaseCurrent(skip = false) {
 
 export async function skip() {
   if (!state.task || state.busy) return;
+  staging().reset(); // skipping drops the class chosen for this task
   busy(true);
   await releaseCurrent(true);
   busy(false);
@@ -262,6 +341,10 @@ export async function skip() {
 }
 
 export async function backToJobs() {
+  // A staged class was chosen: it is sent, not dropped; if that fails the page stays on the task.
+  if (staging().choice !== null) {
+    if (state.busy || !(await submit({ label: staging().take() }, { next: false }))) return;
+  }
   await releaseCurrent();
   resetTask();
   await loadJobs();
@@ -314,6 +397,7 @@ function renderBoxes() {
   });
   $("box-list").replaceChildren(...items);
   $("box-count").textContent = `(${editor.boxes.length})`;
+  if (state.boxHistory) state.boxHistory.record(editor.boxes); // an unchanged list records nothing
   $("delete-box").disabled = editor.selected < 0;
   $("submit-task").textContent = editor.boxes.length ? `Submit ${editor.boxes.length} box(es)` : "Submit: no objects";
   if (editor.selected >= 0 && editor.boxes[editor.selected].class_id !== editor.currentClass) {
@@ -325,9 +409,20 @@ function renderBoxes() {
 // ---- keyboard ----
 
 export function keyDown(event) {
-  if (isTyping(event) || $("task-view").hidden || !state.task) return;
-  const classCount = (state.job && state.job.class_names.length) || 0;
-  const index = classForKey(event.key, classCount);
+  if ($("task-view").hidden || !state.task) return;
+  const command = historyCommand(event);
+  if (command && !inField(event)) {
+    event.preventDefault();
+    undoRedo(command);
+    return;
+  }
+  if (isTyping(event)) return;
+  if (!answersAreBoxes() && event.key === "Enter" && staging().choice !== null) {
+    event.preventDefault(); // a focused class button would otherwise choose again instead of sending
+    sendStaged();
+    return;
+  }
+  const index = classForHotkey(event.key, state.hotkeys);
   if (index >= 0) {
     event.preventDefault();
     const button = document.querySelector(`.class-button[data-class-index="${index}"]`);

@@ -14,6 +14,9 @@ export const state = {
   zoom: 1,
   natural: { width: 0, height: 0 },
   editor: null,
+  hotkeys: [], // the key of each class of the job, in class order (shortcuts.js: assignHotkeys)
+  staged: null, // the classification task's staged class (staging.js: StagedAnswer)
+  boxHistory: null, // the boxes of the detection task, for undo/redo (history.js: History)
   busy: false,
   leaseTimer: 0,
   leaseWarned: false,
