@@ -8,6 +8,7 @@ passes. The CLI reads the outputs file the cloud writes, exactly as after ``make
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -244,3 +245,148 @@ def test_the_installed_console_script_runs_outside_the_source_tree(
     )
     assert missing.returncode == Exit.INPUT_MISSING
     assert "make local-up" in missing.stderr and "Traceback" not in missing.stderr
+
+
+# -- label formats (issue 17 item 6) on the real pipeline --------------------------------------------------
+# These come last: the imported dataset's run deploys a second model, and the tests above expect the first.
+
+
+def test_export_of_the_run_writes_coco_that_pycocotools_reads_with_the_runs_labels(
+    env: Env, submitted: Submitted, tmp_path: Path
+) -> None:
+    from pycocotools.coco import COCO
+
+    from training.datasets import CLASS_NAMES
+
+    out = tmp_path / "coco"
+    result = env.cli("export", submitted.run_id, "--format", "coco", "--out", str(out))
+    assert result.code == 0, result.err
+    dropped = env.cloud.client("s3").get_object(Bucket=env.bucket, Key="incoming/cli digits.manifest")
+    lines = dropped["Body"].read().decode().splitlines()
+    assert len(lines) == len(env.labeled)
+    assert f"exported {len(lines)} labeled images as coco to {out}" in result.out
+    coco = COCO(str(out / "annotations" / "instances.json"))
+    assert len(coco.getImgIds()) == len(coco.getAnnIds()) == len(lines)
+    categories = coco.loadCats(coco.getCatIds())
+    assert [c["name"] for c in sorted(categories, key=lambda c: c["id"])] == list(CLASS_NAMES)
+    digit = {record.path.name: record.class_name for record in env.labeled}
+    for image in coco.loadImgs(coco.getImgIds()):
+        (annotation,) = coco.loadAnns(coco.getAnnIds(imgIds=[image["id"]]))
+        assert coco.cats[annotation["category_id"]]["name"] == digit[image["file_name"]], image
+        assert (image["width"], image["height"]) == (32, 32)  # read from the images in the bucket
+
+
+@dataclass
+class Imported:
+    dataset: Path
+    submit: CliResult
+    follow: CliResult
+    run_id: str
+
+
+@pytest.fixture(scope="module")
+def imported(env: Env, submitted: Submitted, tmp_path_factory: pytest.TempPathFactory) -> Imported:
+    """A COCO classification dataset of the labeled digits (``annotations/instances.json`` beside
+    ``images/``) whose category ids run in the reverse of the pipeline's class order, submitted with
+    ``--format coco --classes <the cloud's classes>`` and followed to its end (after ``submitted``'s run).
+
+    Neither pycocotools nor globox writes COCO without boxes (both are detection tools), so the file is
+    dumped here and checked by pycocotools' own loader before it is submitted."""
+    from pycocotools.coco import COCO
+
+    from tests.cli.cloud import tiny_context
+
+    classes = list(tiny_context()["gtpipe:labelCategories"])
+    folder = tmp_path_factory.mktemp("cli-coco") / "digits-coco"
+    (folder / "images").mkdir(parents=True)
+    (folder / "annotations").mkdir()
+    category_id = {name: len(classes) - i for i, name in enumerate(classes)}  # "nine" is 1
+    images, annotations = [], []
+    for number, record in enumerate(env.labeled, start=1):
+        shutil.copyfile(record.path, folder / "images" / record.path.name)
+        images.append({"id": number, "file_name": record.path.name, "width": 32, "height": 32})
+        annotations.append({"id": number, "image_id": number, "category_id": category_id[record.class_name]})
+    coco_file = folder / "annotations" / "instances.json"
+    coco_file.write_text(
+        json.dumps(
+            {
+                "images": images,
+                "annotations": annotations,
+                "categories": [
+                    {"id": i, "name": n, "supercategory": "digit"} for n, i in category_id.items()
+                ],
+            }
+        )
+    )
+    reference = COCO(str(coco_file))
+    assert len(reference.getImgIds()) == len(reference.getAnnIds()) == len(env.labeled)
+    submit = env.cli("submit", str(folder), "--format", "coco", "--classes", ",".join(classes), "--quiet")
+    assert submit.code == 0, submit.err
+    run_id = submit.out.strip()
+    follow = env.cli("follow", run_id, "--interval", "0.5", "--timeout", RUN_TIMEOUT)
+    env.cloud.wait_idle(30)
+    return Imported(folder, submit, follow, run_id)
+
+
+def test_a_submitted_coco_dataset_runs_to_success_without_labeling(env: Env, imported: Imported) -> None:
+    from gtpipe_cli.progress import execution_history, get_run
+
+    assert imported.follow.code == 0, imported.follow.out + imported.follow.err
+    assert f"run {imported.run_id} SUCCEEDED after " in imported.follow.out
+    run = get_run(env.cloud.client("dynamodb"), env.cloud.outputs["RunsTableName"], imported.run_id)
+    assert run is not None and run["status"] == "SUCCEEDED"
+    assert run["manifest_kind"] == "augmented"
+    assert "label" not in run["steps"] and run["steps"]["train"]["status"] == "Completed"
+    history = execution_history(env.cloud.client("stepfunctions"), run["execution_arn"])
+    entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+    assert "UseDroppedManifest" in entered and "Label" not in entered
+    assert "Train" in entered
+
+
+def test_the_manifest_dropped_for_a_coco_dataset_carries_its_labels_in_the_pipelines_class_ids(
+    env: Env, imported: Imported
+) -> None:
+    s3 = env.cloud.client("s3")
+    key = "incoming/digits-coco.manifest"
+    versions = [
+        v for v in s3.list_object_versions(Bucket=env.bucket, Prefix=key)["Versions"] if v["Key"] == key
+    ]
+    assert len(versions) == 1
+    assert imported.run_id == run_id_for(env.bucket, key, versions[0]["VersionId"])
+    lines = [
+        json.loads(line) for line in s3.get_object(Bucket=env.bucket, Key=key)["Body"].read().splitlines()
+    ]
+    assert [line["source-ref"] for line in lines] == [
+        f"s3://{env.bucket}/images/digits-coco/{record.path.name}" for record in env.labeled
+    ]
+    assert [line["category"] for line in lines] == [record.label for record in env.labeled]
+    assert [line["category-metadata"]["class-name"] for line in lines] == [
+        record.class_name for record in env.labeled
+    ]
+    assert {line["category-metadata"]["type"] for line in lines} == {"groundtruth/image-classification"}
+    uploaded = s3.list_objects_v2(Bucket=env.bucket, Prefix="images/digits-coco/")["KeyCount"]
+    assert uploaded == len(env.labeled)
+
+
+def test_a_coco_dataset_submitted_in_its_own_class_order_fails_validation_naming_the_mismatch(
+    env: Env, imported: Imported
+) -> None:
+    # Without --classes the ids follow the COCO category ids ("nine" is 0): start_run refuses the labels
+    # rather than training on the wrong classes.
+    submit = env.cli(
+        "submit",
+        str(imported.dataset),
+        "--format",
+        "coco",
+        "--key",
+        "digits-coco-own-order.manifest",
+        "--images-name",
+        "digits-coco-own-order",
+        "--quiet",
+    )
+    assert submit.code == 0, submit.err
+    run_id = submit.out.strip()
+    follow = env.cli("follow", run_id, "--interval", "0.5", "--timeout", "60")
+    assert follow.code == Exit.RUN_FAILED, follow.out + follow.err
+    assert f"run {run_id} FAILED" in follow.out
+    assert "does not match label category" in follow.out, follow.out
