@@ -44,6 +44,23 @@ class VariantRecord:
     image: str
     loaded: LoadedModel | None
 
+    @classmethod
+    def of(
+        cls, variant: Mapping[str, Any], model: Mapping[str, Any], loaded: LoadedModel | None
+    ) -> VariantRecord:
+        """The record of a config's production variant serving ``model`` (a DescribeModel response)."""
+        try:
+            image = str(primary_container(model).get("Image", ""))
+        except ModelLoadError:  # the model was deleted since: the variant still serves what was loaded
+            image = ""
+        return cls(
+            variant["VariantName"],
+            float(variant.get("InitialVariantWeight", 1.0)),
+            int(variant.get("InitialInstanceCount", 1)),
+            image,
+            loaded,
+        )
+
     def unload(self) -> None:
         """Release the loaded model, if any."""
         if self.loaded is not None:
@@ -259,17 +276,7 @@ class EndpointsApi(SageMakerBackend):
         job.ended = job.last_modified = utcnow()
         config = self._endpoint_configs.get(endpoint.pending_config or "", {})
         variants = [
-            VariantRecord(
-                variant["VariantName"],
-                float(variant.get("InitialVariantWeight", 1.0)),
-                int(variant.get("InitialInstanceCount", 1)),
-                str(
-                    self._models.get(variant.get("ModelName", ""), {})
-                    .get("PrimaryContainer", {})
-                    .get("Image", "")
-                ),
-                None,
-            )
+            VariantRecord.of(variant, self._models.get(variant.get("ModelName", ""), {}), None)
             for variant in config.get("ProductionVariants", [])
         ]
         failure = None if state.status == "Completed" else state.failure_reason or "deployment failed"
@@ -312,15 +319,7 @@ class EndpointsApi(SageMakerBackend):
                 model = models[variant["ModelName"]]
                 s3 = self._role_s3(model.get("ExecutionRoleArn"))
                 loaded_model = load_model(model, s3, folder, self.algorithms)
-                loaded.append(
-                    VariantRecord(
-                        variant_name,
-                        float(variant.get("InitialVariantWeight", 1.0)),
-                        int(variant.get("InitialInstanceCount", 1)),
-                        str(primary_container(model).get("Image", "")),
-                        loaded_model,
-                    )
-                )
+                loaded.append(VariantRecord.of(variant, model, loaded_model))
         except ModelLoadError as error:
             failure = (
                 f"The primary container for production variant {variant_name} did not pass the ping health "

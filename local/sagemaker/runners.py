@@ -23,7 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .api import Request
 from .errors import SageMakerServiceError, validation_error
 from .hosting import ModelLoadError, primary_container
-from .jobs import TERMINAL, JobKind, JobRecord
+from .jobs import JobKind, JobRecord
 from .s3 import S3Uri, object_exists
 
 Job = JobRecord
@@ -31,8 +31,6 @@ Job = JobRecord
 
 JobStatus = Literal["InProgress", "Completed", "Failed", "Stopping", "Stopped"]
 """Generic job status; the backend maps it to each API's own status values."""
-
-TERMINAL_STATUSES: frozenset[str] = TERMINAL
 
 
 @dataclass(frozen=True)
