@@ -5,10 +5,11 @@ the :class:`SageMakerService` protocol and account/region defaults (:mod:`.api`)
 (:mod:`.validation`) and the API errors (:mod:`.errors`). :mod:`local.sfn` (the Step Functions interpreter)
 imports them; nothing here imports :mod:`local.sfn`.
 
-Two backends implement :class:`SageMakerService`. :class:`InMemorySageMakerService` (:mod:`.in_memory`)
-keeps resources in memory and lets a :class:`JobRunner` decide how jobs end (:class:`ScriptedJobRunner`
-with :func:`succeed`/:func:`fail`/:func:`reject`, :mod:`.runners`): tests use it. :class:`LocalSageMaker`
-runs real jobs:
+One backend implements :class:`SageMakerService`: :class:`LocalSageMaker`. It validates every request,
+keeps the resources and leaves how jobs end to its :class:`JobRunner` (:mod:`.runners`): the default
+:class:`LocalJobRunner` runs real jobs on this machine; tests plug in a :class:`ScriptedJobRunner`
+(outcomes scripted with :func:`succeed`/:func:`fail`/:func:`reject`, reached after N Describe* calls;
+no files, no processes). With real jobs:
 
 - **training** runs the built-in algorithm's local implementation (``python -m training.train``) in a
   subprocess with SageMaker's folder layout and ``SM_*`` variables, uploads ``model.tar.gz``, reports
@@ -57,7 +58,6 @@ from .events import (
     event_status,
 )
 from .faults import Faults
-from .in_memory import InMemorySageMakerService
 from .moto_api import (
     ApiHandle,
     check_moto_compatibility,
@@ -70,6 +70,7 @@ from .runners import (
     JobRunner,
     JobState,
     JobStatus,
+    LocalJobRunner,
     RunnerCall,
     ScriptedJobRunner,
     ScriptedOutcome,
@@ -94,13 +95,13 @@ __all__ = [
     "ApiHandle",
     "EventSink",
     "Faults",
-    "InMemorySageMakerService",
     "Invocation",
     "Job",
     "JobKind",
     "JobRunner",
     "JobState",
     "JobStatus",
+    "LocalJobRunner",
     "LocalSageMaker",
     "ModelError",
     "MotoInternalsChanged",

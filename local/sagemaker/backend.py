@@ -14,27 +14,28 @@ import logging
 import queue
 import random
 import sys
+import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Self
 
-from botocore.exceptions import BotoCoreError, ClientError
 from gtpipe_shared.aws_limits import volume_kms_key_problem
 
 from .algorithm_process import DEFAULT_ALGORITHM_THREADS
 from .algorithms import ALGORITHMS, Algorithm
 from .api import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, Request, Response, service_model
-from .errors import SageMakerServiceError, throttled, validation_error
+from .errors import SageMakerServiceError, validation_error
 from .events import (
     Emitter,
     EventSink,
 )
 from .faults import Faults
 from .hosting import ModelLoadError, primary_container
-from .jobs import JobRecord, utcnow
-from .s3 import S3Uri, object_exists
+from .jobs import JobKind, JobRecord, utcnow
+from .runners import JobRunner, LocalJobRunner
 from .validation import validate_request
 from .workforce import WorkforceSettings
 
@@ -46,6 +47,8 @@ LOG = logging.getLogger(__name__)
 S3ClientFactory = Callable[[], Any]
 POLL_SECONDS: Final = 0.05
 """How often the ``wait_for_*`` helpers and a stuck deployment look again."""
+CALLS_KEPT: Final = 10_000
+"""How many API calls :attr:`SageMakerBackend.calls` remembers (the oldest are forgotten)."""
 
 
 def refuse_volume_key_on_instance_storage(resources: Any, field: str) -> None:
@@ -63,10 +66,11 @@ class SageMakerBackend:
 
     def __init__(
         self,
-        s3_client: S3ClientFactory,
-        work_dir: str | Path,
+        s3_client: S3ClientFactory | None = None,
+        work_dir: str | Path | None = None,
         emit_event: EventSink | None = None,
         *,
+        runner: JobRunner | None = None,
         region: str = DEFAULT_REGION,
         account_id: str = DEFAULT_ACCOUNT_ID,
         workforce: WorkforceSettings | None = None,
@@ -83,8 +87,9 @@ class SageMakerBackend:
         self._s3_for_role = s3_for_role
         self.algorithm_threads = algorithm_threads
         self._logs_factory = logs_client
-        self.work_dir = Path(work_dir)
-        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self._work_dir = Path(work_dir) if work_dir is not None else None
+        if self._work_dir is not None:
+            self._work_dir.mkdir(parents=True, exist_ok=True)
         self.region = region
         self.account_id = account_id
         self.workforce = workforce or WorkforceSettings()
@@ -112,6 +117,37 @@ class SageMakerBackend:
         self._events_done = 0
         self._events_cond = threading.Condition()
         self._dispatcher: threading.Thread | None = None
+        self._calls: deque[tuple[str, Request]] = deque(maxlen=CALLS_KEPT)
+        self.runner: JobRunner = (
+            runner if runner is not None else LocalJobRunner(self._start_thread, self._role_s3)
+        )
+
+    @property
+    def work_dir(self) -> Path:
+        """Where jobs lay out their files (a fresh temporary folder when none was given)."""
+        if self._work_dir is None:
+            self._work_dir = Path(tempfile.mkdtemp(prefix="local-sagemaker-"))
+        return self._work_dir
+
+    # ==============================================================================================
+    # Test helpers
+    # ==============================================================================================
+
+    @property
+    def calls(self) -> list[tuple[str, Request]]:
+        """The API calls so far as ``(operation, request)``, oldest first (the last :data:`CALLS_KEPT`)."""
+        with self._lock:
+            return list(self._calls)
+
+    def jobs(self, kind: JobKind) -> list[JobRecord]:
+        """The accepted jobs of a kind (``endpoint``: deployments), in creation order."""
+        with self._lock:
+            return [job for (job_kind, _), job in self._jobs.items() if job_kind == kind]
+
+    def inject_error(self, operation: str, code: str, message: str = "", *, times: int = 1) -> None:
+        """Fail the next ``times`` calls of ``operation`` (``CreateModel``) with error ``code``
+        (shorthand for ``faults.error_next``)."""
+        self.faults.error_next(operation, code, message, times)
 
     # ==============================================================================================
     # Lifecycle
@@ -139,7 +175,7 @@ class SageMakerBackend:
             for endpoint in self._endpoints.values():
                 endpoint.variants = ()
         for variant in retired:
-            variant.loaded.unload()
+            variant.unload()
         self.flush_events(max(0.0, deadline - time.monotonic()))
         dispatcher = self._dispatcher
         if dispatcher is not None:
@@ -161,17 +197,22 @@ class SageMakerBackend:
     # Plumbing
     # ==============================================================================================
 
+    def _s3_client(self) -> Any:
+        if self._s3_factory is None:
+            raise RuntimeError("this local SageMaker was created without an S3 client factory")
+        return self._s3_factory()
+
     def _role_s3(self, role_arn: Any) -> Any:
         # The client a job or model acts with: its role's when roles are enforced, else the shared factory's.
         if self._s3_for_role is not None and role_arn:
             return self._s3_for_role(str(role_arn))
-        return self._s3_factory()
+        return self._s3_client()
 
     def _s3(self) -> Any:
         # One shared client for the backend's own short calls (boto3 clients are thread-safe).
         with self._s3_lock:
             if self._shared_s3 is None:
-                self._shared_s3 = self._s3_factory()
+                self._shared_s3 = self._s3_client()
             return self._shared_s3
 
     def _arn(self, resource_type: str, name: str) -> str:
@@ -179,12 +220,15 @@ class SageMakerBackend:
         return f"arn:aws:sagemaker:{self.region}:{self.account_id}:{resource_type}/{name.lower()}"
 
     def _begin(self, operation: str, request: Mapping[str, Any]) -> Request:
+        with self._lock:
+            self._calls.append((operation, copy.deepcopy(dict(request))))
         if self._closing.is_set() and operation.startswith(("Create", "Update")):
             raise SageMakerServiceError(
                 "ServiceUnavailable", "the local SageMaker has been shut down", status_code=503
             )
-        if self.faults.take_throttle(operation):
-            raise throttled(operation)
+        injected = self.faults.take_error(operation)
+        if injected is not None:
+            raise injected
         validate_request(operation, request, constraints=self.strict_validation)
         return copy.deepcopy(dict(request))
 
@@ -244,7 +288,8 @@ class SageMakerBackend:
     # ==============================================================================================
 
     def create_model(self, request: Request) -> Response:
-        """CreateModel: the container's ``ModelDataUrl`` must exist in S3."""
+        """CreateModel: the runner checks the model's artifacts (the local runner: the container's
+        ``ModelDataUrl`` must exist in S3)."""
         with self._lock:
             request = self._begin("CreateModel", request)
             name = request["ModelName"]
@@ -252,17 +297,10 @@ class SageMakerBackend:
             if name in self._models:
                 raise validation_error(f'Cannot create already existing model "{arn}".')
         try:
-            container = primary_container(request)
+            primary_container(request)
         except ModelLoadError as error:
             raise validation_error(str(error)) from None
-        url = container.get("ModelDataUrl")
-        if url:
-            try:
-                exists = object_exists(self._role_s3(request.get("ExecutionRoleArn")), S3Uri.parse(str(url)))
-            except (ValueError, ClientError, BotoCoreError) as error:
-                raise validation_error(f"Could not access model data at {url}: {error}") from None
-            if not exists:
-                raise validation_error(f"Could not find model data at {url}.")
+        self.runner.check_model(request)
         with self._lock:
             if name in self._models:
                 raise validation_error(f'Cannot create already existing model "{arn}".')

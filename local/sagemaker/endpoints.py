@@ -1,8 +1,11 @@
 """Endpoints of the local SageMaker (a part of ``LocalSageMaker``): hosting, blue/green updates, invocation.
 
-CreateEndpoint/UpdateEndpoint load every production variant's model in a background thread
-(:mod:`.hosting`); the endpoint turns InService when they are loaded, an update swaps traffic only then
-(and rolls back on failure); ``invoke_endpoint`` runs the serving variant's model in this process.
+CreateEndpoint/UpdateEndpoint hand a deployment (a :class:`~local.sagemaker.jobs.JobRecord` of kind
+``endpoint``) to the backend's runner. The local runner loads every production variant's model in a
+background thread (:mod:`.hosting`); a scripted runner decides the outcome, polled on every
+DescribeEndpoint, and its variants load no model. The endpoint turns InService when the deployment
+completes, an update swaps traffic only then (and rolls back on failure); ``invoke_endpoint`` runs the
+serving variant's model in this process.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from .events import (
     event_status,
 )
 from .hosting import LoadedModel, ModelLoadError, load_model, primary_container
-from .jobs import utcnow
+from .jobs import JobRecord, utcnow
 
 LOG = logging.getLogger(__name__)
 
@@ -32,13 +35,36 @@ ENDPOINT_BUSY: Final = frozenset({"Creating", "Updating", "RollingBack", "System
 
 @dataclass
 class VariantRecord:
-    """A production variant an endpoint serves: its weight, instances, image and loaded model."""
+    """A production variant an endpoint serves: its weight, instances, image and loaded model (None when
+    a scripted runner deployed it: it answers no invocation)."""
 
     name: str
     weight: float
     instance_count: int
     image: str
-    loaded: LoadedModel
+    loaded: LoadedModel | None
+
+    @classmethod
+    def of(
+        cls, variant: Mapping[str, Any], model: Mapping[str, Any], loaded: LoadedModel | None
+    ) -> VariantRecord:
+        """The record of a config's production variant serving ``model`` (a DescribeModel response)."""
+        try:
+            image = str(primary_container(model).get("Image", ""))
+        except ModelLoadError:  # the model was deleted since: the variant still serves what was loaded
+            image = ""
+        return cls(
+            variant["VariantName"],
+            float(variant.get("InitialVariantWeight", 1.0)),
+            int(variant.get("InitialInstanceCount", 1)),
+            image,
+            loaded,
+        )
+
+    def unload(self) -> None:
+        """Release the loaded model, if any."""
+        if self.loaded is not None:
+            self.loaded.unload()
 
 
 @dataclass
@@ -57,6 +83,7 @@ class EndpointRecord:
     last_deployment_config: dict[str, Any] | None = None
     generation: int = 0
     deleted: bool = False
+    deployment: JobRecord | None = None  # the latest create/update deployment handed to the runner
 
 
 @dataclass(frozen=True)
@@ -150,10 +177,10 @@ class EndpointsApi(SageMakerBackend):
             endpoint = EndpointRecord(
                 name, arn, now, "Creating", now, pending_config=request["EndpointConfigName"]
             )
+            self._start_deployment(endpoint, request, config, update=False, deployment_config=None)
             self._endpoints[name] = endpoint
             self._store_tags(arn, request.get("Tags"))
             self._emit_endpoint(endpoint)
-            self._start_deployment(endpoint, config, update=False, deployment_config=None)
             return {"EndpointArn": arn}
 
     def update_endpoint(self, request: Request) -> Response:
@@ -169,20 +196,22 @@ class EndpointsApi(SageMakerBackend):
                 raise validation_error(f'Cannot update in-progress endpoint "{endpoint.arn}".')
             config = copy.deepcopy(self._require_config(request["EndpointConfigName"]))
             deployment = copy.deepcopy(request.get("DeploymentConfig"))
+            self._start_deployment(endpoint, request, config, update=True, deployment_config=deployment)
             self._set_endpoint(
                 endpoint,
                 "Updating",
                 pending_config=request["EndpointConfigName"],
                 last_deployment_config=deployment,
             )
-            self._start_deployment(endpoint, config, update=True, deployment_config=deployment)
             return {"EndpointArn": endpoint.arn}
 
     def describe_endpoint(self, request: Request) -> Response:
         """DescribeEndpoint (EndpointConfigName is the config being served; during creation the new one)."""
         with self._lock:
             request = self._begin("DescribeEndpoint", request)
-            return self._render_endpoint(self._endpoint(request["EndpointName"]))
+            endpoint = self._endpoint(request["EndpointName"])
+            self._poll_deployment(endpoint)
+            return self._render_endpoint(endpoint)
 
     def delete_endpoint(self, request: Request) -> Response:
         """DeleteEndpoint: the endpoint disappears at once (its models are unloaded)."""
@@ -194,25 +223,69 @@ class EndpointsApi(SageMakerBackend):
             self._set_endpoint(endpoint, "Deleting", variants=(), deleted=True)
             del self._endpoints[endpoint.name]
         for variant in variants:
-            variant.loaded.unload()
+            variant.unload()
         return {}
 
     def _start_deployment(
-        self, endpoint: EndpointRecord, config: Mapping[str, Any], *, update: bool, deployment_config: Any
+        self,
+        endpoint: EndpointRecord,
+        request: Request,
+        config: Mapping[str, Any],
+        *,
+        update: bool,
+        deployment_config: Any,
     ) -> None:
-        endpoint.generation += 1
-        generation = endpoint.generation
+        # Caller holds the lock. The runner may reject the deployment (SageMakerServiceError): the
+        # endpoint is then neither created nor changed.
         models = {
             variant["ModelName"]: copy.deepcopy(self._require_model(variant["ModelName"]))
             for variant in config.get("ProductionVariants", [])
         }
+        generation = endpoint.generation + 1
+        now = utcnow()
+        job = JobRecord(
+            "endpoint", endpoint.name, endpoint.arn, copy.deepcopy(request), now, "InProgress", now
+        )
 
         def run() -> None:
             self._deploy(
                 endpoint, generation, config, models, update=update, deployment_config=deployment_config
             )
 
-        self._start_thread(f"endpoint-{endpoint.name}-{generation}", run)
+        job.work = run
+        previous, endpoint.generation = endpoint.generation, generation  # before the work can look
+        try:
+            self.runner.start(job)
+        except BaseException:
+            endpoint.generation = previous
+            raise
+        endpoint.deployment = job
+
+    def _poll_deployment(self, endpoint: EndpointRecord) -> None:
+        # DescribeEndpoint asks the runner how the deployment goes (the local runner's thread reports
+        # itself: None). Caller holds the lock.
+        job = endpoint.deployment
+        if job is None or job.terminal:
+            return
+        job.polls += 1
+        state = self.runner.poll(job)
+        if state is None or state.status not in ("Completed", "Failed", "Stopped"):
+            return
+        job.status = state.status
+        job.failure_reason = state.failure_reason
+        job.ended = job.last_modified = utcnow()
+        config = self._endpoint_configs.get(endpoint.pending_config or "", {})
+        variants = [
+            VariantRecord.of(variant, self._models.get(variant.get("ModelName", ""), {}), None)
+            for variant in config.get("ProductionVariants", [])
+        ]
+        failure = None if state.status == "Completed" else state.failure_reason or "deployment failed"
+        update = endpoint.config_name is not None
+        retired = self._finish_deployment(
+            endpoint, variants, failure, update=update, deployment_config=job.request.get("DeploymentConfig")
+        )
+        for variant in retired:
+            variant.unload()
 
     def _stale(self, endpoint: EndpointRecord, generation: int) -> bool:
         return endpoint.deleted or endpoint.generation != generation or self._closing.is_set()
@@ -246,15 +319,7 @@ class EndpointsApi(SageMakerBackend):
                 model = models[variant["ModelName"]]
                 s3 = self._role_s3(model.get("ExecutionRoleArn"))
                 loaded_model = load_model(model, s3, folder, self.algorithms)
-                loaded.append(
-                    VariantRecord(
-                        variant_name,
-                        float(variant.get("InitialVariantWeight", 1.0)),
-                        int(variant.get("InitialInstanceCount", 1)),
-                        str(primary_container(model).get("Image", "")),
-                        loaded_model,
-                    )
-                )
+                loaded.append(VariantRecord.of(variant, model, loaded_model))
         except ModelLoadError as error:
             failure = (
                 f"The primary container for production variant {variant_name} did not pass the ping health "
@@ -263,32 +328,47 @@ class EndpointsApi(SageMakerBackend):
         except Exception as error:  # a bug must not leave the endpoint Creating forever
             LOG.exception("deployment of endpoint %s crashed", endpoint.name)
             failure = f"InternalServerError: local SageMaker error: {type(error).__name__}: {error}"
-        retired: tuple[VariantRecord, ...] = ()
         with self._lock:
             if self._stale(endpoint, generation):
-                retired = tuple(loaded)
-            elif failure is None:
-                retired = endpoint.variants
-                self._set_endpoint(
-                    endpoint,
-                    "InService",
-                    variants=tuple(loaded),
-                    config_name=endpoint.pending_config,
-                    pending_config=None,
-                    failure_reason=None,
-                )
-            elif update:
-                retired = tuple(loaded)
-                if isinstance(deployment_config, Mapping) and deployment_config.get(
-                    "AutoRollbackConfiguration"
-                ):
-                    self._set_endpoint(endpoint, "RollingBack", failure_reason=failure)
-                self._set_endpoint(endpoint, "InService", pending_config=None, failure_reason=failure)
+                retired: tuple[VariantRecord, ...] = tuple(loaded)
             else:
-                retired = tuple(loaded)
-                self._set_endpoint(endpoint, "Failed", failure_reason=failure)
+                if endpoint.deployment is not None:
+                    endpoint.deployment.status = "Completed" if failure is None else "Failed"
+                retired = self._finish_deployment(
+                    endpoint, loaded, failure, update=update, deployment_config=deployment_config
+                )
         for variant in retired:
-            variant.loaded.unload()
+            variant.unload()
+
+    def _finish_deployment(
+        self,
+        endpoint: EndpointRecord,
+        loaded: list[VariantRecord],
+        failure: str | None,
+        *,
+        update: bool,
+        deployment_config: Any,
+    ) -> tuple[VariantRecord, ...]:
+        # Caller holds the lock. Serve the new variants, roll back an update, or fail a creation;
+        # returns the variants to unload.
+        if failure is None:
+            retired = endpoint.variants
+            self._set_endpoint(
+                endpoint,
+                "InService",
+                variants=tuple(loaded),
+                config_name=endpoint.pending_config,
+                pending_config=None,
+                failure_reason=None,
+            )
+            return retired
+        if update:
+            if isinstance(deployment_config, Mapping) and deployment_config.get("AutoRollbackConfiguration"):
+                self._set_endpoint(endpoint, "RollingBack", failure_reason=failure)
+            self._set_endpoint(endpoint, "InService", pending_config=None, failure_reason=failure)
+        else:
+            self._set_endpoint(endpoint, "Failed", failure_reason=failure)
+        return tuple(loaded)
 
     # -- runtime ----------------------------------------------------------------------------------
 
@@ -322,6 +402,11 @@ class EndpointsApi(SageMakerBackend):
             chosen = variants[0]
         else:
             chosen = self._random.choices(variants, weights=[max(v.weight, 0.0) for v in variants])[0]
+        if chosen.loaded is None:
+            raise runtime_validation_error(
+                f"Endpoint {name} of account {self.account_id} was deployed by a scripted runner and "
+                "hosts no model."
+            )
         data, response_type = chosen.loaded.predict(bytes(body), content_type, accept)
         return Invocation(data, response_type, chosen.name)
 

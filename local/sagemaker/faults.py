@@ -16,6 +16,7 @@ knob                                        effect
 ``drop_next_event(detail_type)``            the next EventBridge event of that detail type is not emitted
 ``throttle_next(action, n)``                the next ``n`` calls of API ``action`` (``DescribeTrainingJob``)
                                             raise ``ThrottlingException``
+``error_next(action, code, message, n)``    the next ``n`` calls of API ``action`` raise error ``code``
 ==========================================  ==============================================================
 """
 
@@ -24,6 +25,8 @@ from __future__ import annotations
 import threading
 from collections import defaultdict, deque
 from typing import Literal
+
+from .errors import SageMakerServiceError, throttled
 
 FaultJobType = Literal["training", "transform", "labeling", "endpoint"]
 _JOB_TYPES = ("training", "transform", "labeling", "endpoint")
@@ -38,7 +41,7 @@ class Faults:
         self._kill_after: deque[float] = deque()
         self._stuck_endpoints: set[str] = set()
         self._dropped_events: dict[str, int] = defaultdict(int)
-        self._throttled: dict[str, int] = defaultdict(int)
+        self._errors: dict[str, deque[SageMakerServiceError]] = defaultdict(deque)
 
     # -- knobs ------------------------------------------------------------------------------------
 
@@ -78,7 +81,15 @@ class Faults:
         if n < 0:
             raise ValueError("n must not be negative")
         with self._lock:
-            self._throttled[action] += n
+            self._errors[action].extend(throttled(action) for _ in range(n))
+
+    def error_next(self, action: str, code: str, message: str = "", n: int = 1) -> None:
+        """Make the next ``n`` calls of API ``action`` (PascalCase) raise error ``code`` (queued after
+        any error already pending for ``action``)."""
+        if n < 0:
+            raise ValueError("n must not be negative")
+        with self._lock:
+            self._errors[action].extend(SageMakerServiceError(code, message or code) for _ in range(n))
 
     def clear(self) -> None:
         """Remove every pending fault."""
@@ -87,7 +98,7 @@ class Faults:
             self._kill_after.clear()
             self._stuck_endpoints.clear()
             self._dropped_events.clear()
-            self._throttled.clear()
+            self._errors.clear()
 
     # -- consulted by the backend -----------------------------------------------------------------
 
@@ -115,10 +126,8 @@ class Faults:
                 return True
             return False
 
-    def take_throttle(self, action: str) -> bool:
-        """Whether this call must be throttled (consumes one)."""
+    def take_error(self, action: str) -> SageMakerServiceError | None:
+        """The error this call of ``action`` must raise, consumed; None if none is pending."""
         with self._lock:
-            if self._throttled.get(action, 0) > 0:
-                self._throttled[action] -= 1
-                return True
-            return False
+            pending = self._errors.get(action)
+            return pending.popleft() if pending else None

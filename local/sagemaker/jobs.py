@@ -15,6 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 JobType = Literal["training", "transform", "labeling"]
+"""The job APIs (Create/Describe/Stop*Job)."""
+
+JobKind = Literal["training", "transform", "labeling", "endpoint"]
+"""The long-running resources whose outcome a :class:`~local.sagemaker.runners.JobRunner` decides: the
+jobs, and endpoint deployments (CreateEndpoint, UpdateEndpoint)."""
 
 TERMINAL: frozenset[str] = frozenset({"Completed", "Failed", "Stopped"})
 
@@ -26,9 +31,14 @@ def utcnow() -> dt.datetime:
 
 @dataclass
 class JobRecord:
-    """The backend's view of one job. Mutated only under the backend's lock."""
+    """The backend's view of one job (or endpoint deployment). Mutated only under the backend's lock.
 
-    kind: JobType
+    Runners read it: ``request`` is the validated Create* (or UpdateEndpoint) request; ``polls`` counts
+    the Describe* calls made while the job was not terminal (the backend increments it before asking
+    the runner); ``work`` is what the local runner runs in a background thread.
+    """
+
+    kind: JobKind
     name: str
     arn: str
     request: dict[str, Any]
@@ -43,6 +53,8 @@ class JobRecord:
     outputs: dict[str, Any] = field(default_factory=dict)
     stop_event: threading.Event = field(default_factory=threading.Event)
     work_dir: Any = None
+    polls: int = 0
+    work: Callable[[], None] | None = None
 
     @property
     def terminal(self) -> bool:

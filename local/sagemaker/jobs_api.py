@@ -1,10 +1,12 @@
 """Training, transform and labeling jobs of the local SageMaker (a part of ``LocalSageMaker``).
 
-Each Create* validates the request, records a :class:`~local.sagemaker.jobs.JobRecord` and starts the
-job's run in a background thread (:class:`~local.sagemaker.training_job.TrainingRun`,
-:class:`~local.sagemaker.transform_job.TransformRun`, :class:`~local.sagemaker.labeling_job.LabelingRun`),
-which reports every status change through a :class:`~local.sagemaker.jobs.JobHandle`; Describe* renders
-the record as SageMaker's response; Stop* asks the run to stop.
+Each Create* validates the request, builds a :class:`~local.sagemaker.jobs.JobRecord` whose ``work`` is
+the job's run (:class:`~local.sagemaker.training_job.TrainingRun`,
+:class:`~local.sagemaker.transform_job.TransformRun`, :class:`~local.sagemaker.labeling_job.LabelingRun`,
+reporting every status change through a :class:`~local.sagemaker.jobs.JobHandle`) and hands it to the
+backend's :class:`~local.sagemaker.runners.JobRunner`: the local runner runs the work in a background
+thread, a scripted runner decides the outcome itself and is polled on every Describe*. Describe* renders
+the record as SageMaker's response; Stop* asks the runner to stop the job.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from .events import (
 )
 from .jobs import JobHandle, JobRecord, JobType, utcnow
 from .labeling_job import LabelingRun
+from .runners import JobState
 from .training_job import STATUS_MESSAGES, TrainingRun
 from .transform_job import TransformRun
 
@@ -50,6 +53,13 @@ _DESCRIBE_OPS: Final[dict[str, str]] = {
     "training": "DescribeTrainingJob",
     "transform": "DescribeTransformJob",
     "labeling": "DescribeLabelingJob",
+}
+_SCRIPTED_SECONDARY: Final[dict[str, str]] = {
+    # A scripted training job's SecondaryStatus for the status its runner reports.
+    "InProgress": "Training",
+    "Completed": "Completed",
+    "Failed": "Failed",
+    "Stopped": "Stopped",
 }
 
 
@@ -80,6 +90,8 @@ class JobsApi(SageMakerBackend):
             return Path(job.work_dir) / "logs" / "algo-1.log"
 
     def _start_job(self, job: JobRecord, make_runner: Callable[[JobHandle], Any]) -> None:
+        # Caller holds the lock. The runner may reject the job (it is then not recorded); the local
+        # runner's thread reports through the handle, which waits for the lock, so after this returns.
         handle = JobHandle(job, self._update_job)
 
         def run() -> None:
@@ -91,7 +103,35 @@ class JobsApi(SageMakerBackend):
                 return
             runner.run()
 
-        self._start_thread(f"{job.kind}-{job.name}", run)
+        job.work = run
+        self.runner.start(job)
+        self._jobs[(job.kind, job.name)] = job
+        self._store_tags(job.arn, job.request.get("Tags"))
+
+    def _poll_job(self, job: JobRecord) -> None:
+        # Describe* asks the runner for a job's progress (the local runner's work reports its own: None).
+        if job.terminal:
+            return
+        job.polls += 1
+        state = self.runner.poll(job)
+        if state is not None:
+            self._apply_state(job, state)
+
+    def _apply_state(self, job: JobRecord, state: JobState) -> None:
+        if job.status == "Stopping" and state.status == "InProgress":
+            return
+        outputs = dict(state.outputs or {})
+        output = service_model().operation_model(_DESCRIBE_OPS[job.kind]).output_shape
+        unknown = set(outputs) - set(output.members if output is not None else {})
+        if unknown:
+            raise ValueError(f"runner outputs for {job.kind} job {job.name} have unknown fields {unknown}")
+        self._update_job(
+            job,
+            status=state.status,
+            secondary=_SCRIPTED_SECONDARY.get(state.status) if job.kind == "training" else None,
+            failure_reason=state.failure_reason,
+            outputs=outputs,
+        )
 
     def _job_dir(self, kind: str, name: str) -> Path:
         parent = self.work_dir / kind
@@ -162,10 +202,7 @@ class JobsApi(SageMakerBackend):
                 f"{kind} job with this name already exists ({arn})",
             )
         now = utcnow()
-        job = JobRecord(kind, name, arn, request, now, status, now)
-        self._jobs[(kind, name)] = job
-        self._store_tags(arn, request.get("Tags"))
-        return job
+        return JobRecord(kind, name, arn, request, now, status, now)
 
     def _job(self, kind: str, name: str) -> JobRecord:
         job = self._jobs.get((kind, name))
@@ -176,7 +213,9 @@ class JobsApi(SageMakerBackend):
     def _describe_job(self, kind: JobType, request: Mapping[str, Any]) -> Response:
         with self._lock:
             request = self._begin(_DESCRIBE_OPS[kind], request)
-            return self._render_job(self._job(kind, request[_JOB_KEYS[kind][0]]))
+            job = self._job(kind, request[_JOB_KEYS[kind][0]])
+            self._poll_job(job)
+            return self._render_job(job)
 
     def _stop_job(self, kind: JobType, operation: str, request: Mapping[str, Any]) -> Response:
         with self._lock:
@@ -184,7 +223,8 @@ class JobsApi(SageMakerBackend):
             job = self._job(kind, request[_JOB_KEYS[kind][0]])
             if job.terminal or job.status == "Stopping":
                 raise validation_error(
-                    f"The request was rejected because the {kind} job {job.name} is in status {job.status}."
+                    f"The request was rejected because the {kind} job {job.name} is in status "
+                    f"{job.status}: it is not in progress."
                 )
             self._update_job(
                 job,
@@ -192,7 +232,7 @@ class JobsApi(SageMakerBackend):
                 secondary="Stopping" if kind == "training" else None,
                 message=STATUS_MESSAGES["Stopping"] if kind == "training" else None,
             )
-            job.stop_event.set()
+            self.runner.stop(job)
         return {}
 
     def _render_job(self, job: JobRecord) -> Response:
@@ -222,10 +262,24 @@ class JobsApi(SageMakerBackend):
                 },
             )
         response.update(copy.deepcopy(job.outputs))
+        if job.status == "Completed":
+            self._render_completed_outputs(job, response)
         # Only fields of the Describe* output shape travel (the moto serializer would drop others anyway).
         output = service_model().operation_model(_DESCRIBE_OPS[job.kind]).output_shape
         members = output.members if output is not None else {}
         return {key: value for key, value in response.items() if key in members}
+
+    @staticmethod
+    def _render_completed_outputs(job: JobRecord, response: Response) -> None:
+        # Where SageMaker puts a completed job's outputs, unless the run reported them (a real run does).
+        if job.kind == "training" and "ModelArtifacts" not in response:
+            output_path = str(job.request["OutputDataConfig"]["S3OutputPath"]).rstrip("/")
+            response["ModelArtifacts"] = {"S3ModelArtifacts": f"{output_path}/{job.name}/output/model.tar.gz"}
+        elif job.kind == "labeling" and "LabelingJobOutput" not in response:
+            output_path = str(job.request["OutputConfig"]["S3OutputPath"]).rstrip("/")
+            response["LabelingJobOutput"] = {
+                "OutputDatasetS3Uri": f"{output_path}/{job.name}/manifests/output/output.manifest"
+            }
 
     def _render_training(self, job: JobRecord, response: Response) -> None:
         request = job.request
@@ -269,7 +323,6 @@ class JobsApi(SageMakerBackend):
         with self._lock:
             job = self._new_job("training", "CreateTrainingJob", request, "InProgress")
             job.work_dir = self._job_dir("training", job.name)
-            self._update_job(job, secondary="Starting", message=STATUS_MESSAGES["Starting"])
             work_dir = Path(job.work_dir)
             self._start_job(
                 job,
@@ -286,6 +339,7 @@ class JobsApi(SageMakerBackend):
                     threads=self.algorithm_threads,
                 ),
             )
+            self._update_job(job, secondary="Starting", message=STATUS_MESSAGES["Starting"])
             return {"TrainingJobArn": job.arn}
 
     def describe_training_job(self, request: Request) -> Response:
@@ -309,7 +363,6 @@ class JobsApi(SageMakerBackend):
                 "InProgress",
                 check=self._check_transform_model,
             )
-            self._emit_job(job)
             model = copy.deepcopy(self._models[job.request["ModelName"]])
             job_dir = self._job_dir("transform", job.name)
             self._start_job(
@@ -323,6 +376,7 @@ class JobsApi(SageMakerBackend):
                     self.faults,
                 ),
             )
+            self._emit_job(job)
             return {"TransformJobArn": job.arn}
 
     def _check_transform_model(self, request: Request) -> None:
@@ -342,7 +396,6 @@ class JobsApi(SageMakerBackend):
         """CreateLabelingJob: the simulated workforce labels it (see :mod:`.labeling_job`)."""
         with self._lock:
             job = self._new_job("labeling", "CreateLabelingJob", request, "Initializing")
-            self._emit_job(job)
             workforce = self.workforce
             self._start_job(
                 job,
@@ -355,6 +408,7 @@ class JobsApi(SageMakerBackend):
                     models=self,
                 ),
             )
+            self._emit_job(job)
             return {"LabelingJobArn": job.arn}
 
     def describe_labeling_job(self, request: Request) -> Response:

@@ -1,61 +1,42 @@
 """Job runners: the pluggable strategy that decides how a local SageMaker's long-running jobs end.
 
-A backend tracks each labeling, training, transform or endpoint-deployment request as a :class:`Job`
-and asks its :class:`JobRunner` to start it, poll it (on every Describe*) and stop it.
+:class:`~local.sagemaker.LocalSageMaker` tracks each labeling, training, transform or endpoint-deployment
+request as a :class:`Job` (:class:`~local.sagemaker.jobs.JobRecord`) and asks its :class:`JobRunner` to
+check a model's artifacts (CreateModel), start a job, poll it (on every Describe*) and stop it.
+:class:`LocalJobRunner`, the default, runs each job's real work in a background thread (training in a
+subprocess, endpoints load their models) and the work reports its own progress.
 :class:`ScriptedJobRunner` scripts those outcomes for tests (:func:`succeed`, :func:`fail`,
-:func:`reject`, after a number of polls) and records every Create* it saw (``calls``).
+:func:`reject`, after a number of polls) and records every Create* it saw (``calls``); it touches no
+files. Request validation and resource bookkeeping are the backend's, identical with either runner.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 from collections import defaultdict, deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol, Self
 
-from .api import Request
-from .errors import SageMakerServiceError
+from botocore.exceptions import BotoCoreError, ClientError
 
-JobKind = Literal["labeling", "training", "transform", "endpoint"]
-"""The long-running resources whose outcome a :class:`JobRunner` decides."""
+from .api import Request
+from .errors import SageMakerServiceError, validation_error
+from .hosting import ModelLoadError, primary_container
+from .jobs import JobKind, JobRecord
+from .s3 import S3Uri, object_exists
+
+Job = JobRecord
+"""What a runner is given: the backend's record of the job (read it; the backend owns it)."""
 
 JobStatus = Literal["InProgress", "Completed", "Failed", "Stopping", "Stopped"]
-"""Generic job status; the service maps it to each API's own status values."""
-
-TERMINAL_STATUSES: frozenset[str] = frozenset({"Completed", "Failed", "Stopped"})
-
-
-@dataclass
-class Job:
-    """A long-running SageMaker resource as the service tracks it (runners read it, the service owns it).
-
-    ``request`` is the validated Create* (or UpdateEndpoint) request; ``polls`` counts the Describe*
-    calls made while the job was not terminal (the service increments it before asking the runner).
-    """
-
-    kind: JobKind
-    name: str
-    arn: str
-    request: Request
-    created_at: dt.datetime
-    status: JobStatus = "InProgress"
-    failure_reason: str | None = None
-    outputs: dict[str, Any] = field(default_factory=dict)
-    polls: int = 0
-    ended_at: dt.datetime | None = None
-
-    @property
-    def terminal(self) -> bool:
-        """Whether the job reached Completed, Failed or Stopped."""
-        return self.status in TERMINAL_STATUSES
+"""Generic job status; the backend maps it to each API's own status values."""
 
 
 @dataclass(frozen=True)
 class JobState:
     """What a runner reports for a job: its status, the failure reason if Failed, and extra Describe*
-    fields (merged over the service's defaults, e.g. ``{"ModelArtifacts": {...}}`` or
+    fields (merged over the backend's defaults, e.g. ``{"ModelArtifacts": {...}}`` or
     ``{"LabelCounters": {...}}``)."""
 
     status: JobStatus
@@ -64,18 +45,68 @@ class JobState:
 
 
 class JobRunner(Protocol):
-    """Decides what happens to jobs: the strategy behind :class:`~local.sagemaker.in_memory.InMemorySageMakerService`."""
+    """Decides what happens to the jobs of a :class:`~local.sagemaker.LocalSageMaker`."""
+
+    def check_model(self, request: Request) -> None:
+        """CreateModel passed validation: check the model's artifacts (raise
+        :class:`SageMakerServiceError` to refuse it). Called without the backend's lock."""
 
     def start(self, job: Job) -> None:
-        """A Create* (or UpdateEndpoint) request was validated. Start the work, or raise
+        """A Create* (or Create/UpdateEndpoint) request was validated. Start the work, or raise
         :class:`SageMakerServiceError` to reject the request (the resource is then not created)."""
 
-    def poll(self, job: Job) -> JobState:
-        """Report the current state of a job that is not terminal yet (called on every Describe*)."""
+    def poll(self, job: Job) -> JobState | None:
+        """Report the state of a job that is not terminal yet (called on every Describe*); None when the
+        job reports its own progress."""
         ...
 
     def stop(self, job: Job) -> None:
-        """Stop* was called: stop the work; later polls should report ``Stopped``."""
+        """Stop* was called: stop the work; the job ends ``Stopped``."""
+
+
+class LocalJobRunner:
+    """The default runner: real work on this machine.
+
+    ``start`` runs ``job.work`` (set by the backend: the training subprocess, the transform, the
+    simulated workforce, the endpoint's model loading) in a background thread started with
+    ``start_thread(name, target)``; the work reports its progress itself, so ``poll`` returns None.
+    ``check_model`` requires the container's ``ModelDataUrl`` to exist in S3, read with
+    ``role_s3(ExecutionRoleArn)``.
+    """
+
+    def __init__(
+        self, start_thread: Callable[[str, Callable[[], None]], None], role_s3: Callable[[Any], Any]
+    ) -> None:
+        self._start_thread = start_thread
+        self._role_s3 = role_s3
+
+    def check_model(self, request: Request) -> None:
+        """Refuse a model whose ``ModelDataUrl`` is missing or unreadable (``ValidationException``)."""
+        try:
+            url = primary_container(request).get("ModelDataUrl")
+        except ModelLoadError as error:
+            raise validation_error(str(error)) from None
+        if not url:
+            return
+        try:
+            exists = object_exists(self._role_s3(request.get("ExecutionRoleArn")), S3Uri.parse(str(url)))
+        except (ValueError, ClientError, BotoCoreError) as error:
+            raise validation_error(f"Could not access model data at {url}: {error}") from None
+        if not exists:
+            raise validation_error(f"Could not find model data at {url}.")
+
+    def start(self, job: Job) -> None:
+        """Run ``job.work`` in a background thread."""
+        if job.work is not None:
+            self._start_thread(f"{job.kind}-{job.name}", job.work)
+
+    def poll(self, job: Job) -> JobState | None:
+        """None: the work updates the record itself."""
+        return None
+
+    def stop(self, job: Job) -> None:
+        """Signal the work (it ends the job ``Stopped``)."""
+        job.stop_event.set()
 
 
 OutputsSpec = Mapping[str, Any] | Callable[[Job], Mapping[str, Any]] | None
@@ -156,6 +187,9 @@ class ScriptedJobRunner:
         with self._lock:
             return list(self._calls)
 
+    def check_model(self, request: Request) -> None:
+        """Nothing to check: scripted jobs read no artifacts."""
+
     def start(self, job: Job) -> None:
         """Assign the next scripted outcome to ``job`` (or raise its scripted rejection)."""
         with self._lock:
@@ -179,6 +213,7 @@ class ScriptedJobRunner:
         return JobState(outcome.status, outcome.failure_reason, outputs)
 
     def stop(self, job: Job) -> None:
-        """Make the next poll report ``Stopped``."""
+        """Make the next poll report ``Stopped`` (``job.stop_event`` is set too, as for real work)."""
+        job.stop_event.set()
         with self._lock:
             self._stopped.add((job.kind, job.name))

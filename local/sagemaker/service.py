@@ -21,8 +21,12 @@ from .jobs_api import JobsApi
 class LocalSageMaker(JobsApi, EndpointsApi):
     """A local SageMaker for the embedded cloud (see the package docstring for the wiring).
 
+    ``runner``: the :class:`~local.sagemaker.runners.JobRunner` deciding how jobs and endpoint
+    deployments end (default: :class:`~local.sagemaker.runners.LocalJobRunner`, real work; tests pass a
+    :class:`~local.sagemaker.runners.ScriptedJobRunner` and may then omit ``s3_client`` and ``work_dir``).
     ``s3_client``: a factory of boto3 S3 clients reaching the local cloud's S3 (called once per job
-    thread, and once for the backend's own calls); ``work_dir``: where jobs lay out their files;
+    thread, and once for the backend's own calls); ``work_dir``: where jobs lay out their files (default:
+    a fresh temporary folder, made when first needed);
     ``emit_event(detail_type, detail, resources)``: receives every state-change event (source
     ``aws.sagemaker``); ``workforce``: how simulated labeling behaves. ``algorithms`` overrides the
     image table of :mod:`local.sagemaker.algorithms`; ``python`` runs training modules;

@@ -13,9 +13,8 @@ number of 50 items", https://docs.aws.amazon.com/sagemaker/latest/APIReference/A
 256; https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_S3DataSource.html: S3Uri 1024). They are
 read from botocore's model (``max``/``pattern``/``enum`` of each shape), not copied.
 
-:func:`validate_request` is the one validation both local SageMakers use: the in-memory double the Step
-Functions tests use (:class:`local.sagemaker.InMemorySageMakerService`) and the local backend behind the
-moto server (:class:`local.sagemaker.LocalSageMaker`). Its messages have AWS's shape ("1 validation error
+:func:`validate_request` is the one request validation of :class:`local.sagemaker.LocalSageMaker`, whichever
+job runner it has (real jobs behind the moto server, scripted ones in the Step Functions tests). Its messages have AWS's shape ("1 validation error
 detected: Value 'x' at 'trainingJobName' failed to satisfy constraint: Member must have length less than or
 equal to 63"): members in lower camel case, list items as ``.N.member``, map entries summarised as "Map value
 must satisfy constraint: [...]" / "Map keys must satisfy constraint: [...]", sensitive values not quoted.

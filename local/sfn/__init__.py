@@ -5,19 +5,19 @@ interprets the real state machine definition. :func:`install` plugs in:
 
 - a :class:`LambdaRegistry` answering ``lambda:invoke``, ``lambda:invoke.waitForTaskToken`` and function-ARN
   tasks with Python callables (no Docker);
-- a :class:`local.sagemaker.SageMakerService` answering ``sagemaker:*`` tasks, ``.sync`` included (by
-  default a :class:`local.sagemaker.InMemorySageMakerService`, whose :class:`local.sagemaker.JobRunner`
-  decides how jobs end; the local cloud plugs in :class:`local.sagemaker.LocalSageMaker`).
+- a :class:`local.sagemaker.SageMakerService` answering ``sagemaker:*`` tasks, ``.sync`` included: a
+  :class:`local.sagemaker.LocalSageMaker`, whose :class:`local.sagemaker.JobRunner` decides how jobs end
+  (by default a :class:`local.sagemaker.ScriptedJobRunner`; the local cloud runs real jobs).
 
-SageMaker itself (API model, validation, errors, backends) is :mod:`local.sagemaker`; this package only
+SageMaker itself (API model, validation, errors, the backend and its runners) is :mod:`local.sagemaker`; this package only
 holds the interpreter glue (:mod:`.sagemaker`: SageMaker task states and Step Functions error names).
 
 Example::
 
-    from local.sagemaker import InMemorySageMakerService, ScriptedJobRunner
+    from local.sagemaker import LocalSageMaker, ScriptedJobRunner
 
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        with install(LambdaRegistry({"split": split_handler}), InMemorySageMakerService(runner),
+        with install(LambdaRegistry({"split": split_handler}), LocalSageMaker(runner=runner),
                      poll_interval=0.02) as handle:
             ...  # create_state_machine / start_execution with boto3 as usual
 """

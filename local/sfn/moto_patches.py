@@ -80,7 +80,8 @@ from moto.stepfunctions.responses import StepFunctionResponse
 
 from local.moto_compat import MOTO_VERSION, MotoInternalsChanged, raise_if_changed
 from local.sagemaker.api import SageMakerService
-from local.sagemaker.in_memory import InMemorySageMakerService
+from local.sagemaker.runners import ScriptedJobRunner
+from local.sagemaker.service import LocalSageMaker
 
 from .handle import LOCK, Handle, active_handle, is_installed, set_active
 from .iam import SESSION, Authorizer, lambda_requests
@@ -126,7 +127,7 @@ def install(
     check_moto_compatibility()
     handle = Handle(
         lambdas=lambdas if lambdas is not None else LambdaRegistry(),
-        sagemaker=sagemaker if sagemaker is not None else InMemorySageMakerService(),
+        sagemaker=sagemaker if sagemaker is not None else LocalSageMaker(runner=ScriptedJobRunner()),
         poll_interval=poll_interval,
         retry_interval_scale=retry_interval_scale,
         principals=principals,

@@ -19,7 +19,7 @@ import pytest
 from botocore.exceptions import ClientError, ParamValidationError
 from botocore.validate import validate_parameters
 
-from local.sagemaker import InMemorySageMakerService, SageMakerServiceError, ScriptedJobRunner
+from local.sagemaker import LocalSageMaker, SageMakerServiceError, ScriptedJobRunner
 from local.sagemaker.api import service_model
 from tests.local_sagemaker.conftest import BUCKET, IMAGE, ROLE, Cloud, training_request
 from tests.local_sagemaker.conftest import api as api  # fixtures, re-exported
@@ -154,7 +154,7 @@ def test_botocore_alone_checks_minimums_but_not_maximums() -> None:
 def test_the_step_functions_double_refuses_what_sagemaker_refuses(case: str) -> None:
     # given the in-memory SageMaker the interpreter calls
     (operation, request), expected = CASES[case]
-    service = InMemorySageMakerService(ScriptedJobRunner())
+    service = LocalSageMaker(runner=ScriptedJobRunner())
     method = getattr(
         service,
         {"CreateTrainingJob": "create_training_job", "CreateModel": "create_model"}.get(

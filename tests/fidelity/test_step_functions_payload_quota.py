@@ -20,7 +20,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from local.sagemaker import InMemorySageMakerService
+from local.sagemaker import LocalSageMaker, ScriptedJobRunner
 from local.sfn import LambdaRegistry, install
 from local.sfn.payload_limits import max_payload_bytes
 from tests.local_sfn.harness import Sfn, task
@@ -59,7 +59,11 @@ def answers() -> Answers:
 def sfn(answers: Answers) -> Iterator[Sfn]:
     with (
         mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
-        install(LambdaRegistry({"answer": answers}), InMemorySageMakerService(), poll_interval=0.02),
+        install(
+            LambdaRegistry({"answer": answers}),
+            LocalSageMaker(runner=ScriptedJobRunner()),
+            poll_interval=0.02,
+        ),
     ):
         yield Sfn(boto3.client("stepfunctions", region_name="us-east-1"))
 

@@ -8,7 +8,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local.sagemaker import InMemorySageMakerService, ScriptedJobRunner
+from local.sagemaker import LocalSageMaker, ScriptedJobRunner
 from local.sfn import LambdaRegistry, install
 
 from .harness import Sfn
@@ -36,14 +36,12 @@ def runner() -> ScriptedJobRunner:
 
 
 @pytest.fixture
-def sagemaker(runner: ScriptedJobRunner) -> InMemorySageMakerService:
-    return InMemorySageMakerService(runner)
+def sagemaker(runner: ScriptedJobRunner) -> LocalSageMaker:
+    return LocalSageMaker(runner=runner)
 
 
 @pytest.fixture
-def sfn(
-    boto_session: boto3.Session, lambdas: LambdaRegistry, sagemaker: InMemorySageMakerService
-) -> Iterator[Sfn]:
+def sfn(boto_session: boto3.Session, lambdas: LambdaRegistry, sagemaker: LocalSageMaker) -> Iterator[Sfn]:
     with (
         mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
         install(lambdas, sagemaker, poll_interval=POLL_INTERVAL, retry_interval_scale=RETRY_SCALE),

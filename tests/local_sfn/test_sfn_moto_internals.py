@@ -13,7 +13,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 from moto.stepfunctions.parser.asl.parse import preprocessor
 from moto.stepfunctions.responses import StepFunctionResponse
 
-from local.sagemaker import InMemorySageMakerService
+from local.sagemaker import LocalSageMaker, ScriptedJobRunner
 from local.sfn import (
     MOTO_VERSION,
     LambdaRegistry,
@@ -57,7 +57,9 @@ def test_install_swaps_exactly_the_patch_points_and_uninstall_restores_them() ->
         retrier_decl.time,
         StepFunctionResponse.send_task_failure,
     )
-    with install(LambdaRegistry(), InMemorySageMakerService(), retry_interval_scale=0.5) as handle:
+    with install(
+        LambdaRegistry(), LocalSageMaker(runner=ScriptedJobRunner()), retry_interval_scale=0.5
+    ) as handle:
         assert is_installed()
         assert moto_patches.active_handle() is handle
         assert preprocessor.state_task_for is moto_patches._state_task_for

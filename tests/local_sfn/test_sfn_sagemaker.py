@@ -1,4 +1,4 @@
-"""SageMaker tasks answered by the InMemorySageMakerService and a ScriptedJobRunner."""
+"""SageMaker tasks answered by the LocalSageMaker and a ScriptedJobRunner."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from local.sagemaker import InMemorySageMakerService, Job, ScriptedJobRunner, fail, reject, succeed
+from local.sagemaker import Job, LocalSageMaker, ScriptedJobRunner, fail, reject, succeed
 
 from .harness import IMAGE, SM_ROLE_ARN, Sfn, machine, pass_end, task, training_parameters
 
@@ -119,7 +119,7 @@ def test_failed_training_job_is_caught_as_task_failed_with_the_failure_reason(
 
 
 def test_retrying_a_failed_job_uses_a_new_name_from_the_retry_count(
-    sfn: Sfn, runner: ScriptedJobRunner, sagemaker: InMemorySageMakerService
+    sfn: Sfn, runner: ScriptedJobRunner, sagemaker: LocalSageMaker
 ) -> None:
     # given a first job that fails and a second that completes
     runner.script("training", fail("InternalServerError"), succeed())
@@ -205,7 +205,7 @@ def test_runner_outputs_can_be_computed_from_the_job(sfn: Sfn, runner: ScriptedJ
     assert execution.output["LabelingJobOutput"]["OutputDatasetS3Uri"] == "s3://elsewhere/x-label-0.manifest"
 
 
-def test_transform_sync_after_create_model(sfn: Sfn, sagemaker: InMemorySageMakerService) -> None:
+def test_transform_sync_after_create_model(sfn: Sfn, sagemaker: LocalSageMaker) -> None:
     # given a model and a transform job using it
     definition = machine(
         ("CreateModel", task(SM + "createModel", model_parameters(), ResultPath="$.model", Next="Transform")),
@@ -245,9 +245,7 @@ def test_transform_sync_after_create_model(sfn: Sfn, sagemaker: InMemorySageMake
     assert [operation for operation, _ in sagemaker.calls][:2] == ["CreateModel", "CreateTransformJob"]
 
 
-def test_create_model_and_endpoint_config_are_request_response(
-    sfn: Sfn, sagemaker: InMemorySageMakerService
-) -> None:
+def test_create_model_and_endpoint_config_are_request_response(sfn: Sfn, sagemaker: LocalSageMaker) -> None:
     # given CreateModel then CreateEndpointConfig referencing it
     definition = machine(
         (
@@ -300,7 +298,7 @@ def test_create_model_and_endpoint_config_are_request_response(
     )
 
 
-def test_endpoint_create_then_update(sfn: Sfn, sagemaker: InMemorySageMakerService) -> None:
+def test_endpoint_create_then_update(sfn: Sfn, sagemaker: LocalSageMaker) -> None:
     # given two endpoint configs of one model
     sagemaker.create_model(
         {"ModelName": "m", "PrimaryContainer": {"Image": IMAGE}, "ExecutionRoleArn": SM_ROLE_ARN}
@@ -417,7 +415,7 @@ def test_resource_limit_exceeded_has_its_own_error_name(sfn: Sfn, runner: Script
     assert execution.output["error"]["Error"] == "SageMaker.ResourceLimitExceededException"
 
 
-def test_throttled_request_response_call_is_retried(sfn: Sfn, sagemaker: InMemorySageMakerService) -> None:
+def test_throttled_request_response_call_is_retried(sfn: Sfn, sagemaker: LocalSageMaker) -> None:
     # given CreateModel throttled twice
     sagemaker.inject_error("CreateModel", "ThrottlingException", "Rate exceeded", times=2)
     definition = one_task(
@@ -438,7 +436,7 @@ def test_throttled_request_response_call_is_retried(sfn: Sfn, sagemaker: InMemor
 
 
 def test_task_timeout_stops_the_running_job(
-    sfn: Sfn, runner: ScriptedJobRunner, sagemaker: InMemorySageMakerService
+    sfn: Sfn, runner: ScriptedJobRunner, sagemaker: LocalSageMaker
 ) -> None:
     # given a training job that would run for a very long time and a 1 s task timeout
     runner.script("training", succeed(after_polls=1_000_000))
@@ -473,7 +471,7 @@ def test_unsupported_integrations_are_rejected_at_creation(sfn: Sfn, resource: s
     )
 
 
-def test_aws_sdk_sagemaker_passthrough(sfn: Sfn, sagemaker: InMemorySageMakerService) -> None:
+def test_aws_sdk_sagemaker_passthrough(sfn: Sfn, sagemaker: LocalSageMaker) -> None:
     # given a completed training job, described with the AWS SDK integration, and a missing job
     sagemaker.create_training_job(_training_request("t1"))
     definition = machine(
@@ -504,7 +502,7 @@ def _training_request(name: str) -> dict[str, Any]:
 
 
 def test_stopping_the_execution_stops_the_job(
-    sfn: Sfn, runner: ScriptedJobRunner, sagemaker: InMemorySageMakerService
+    sfn: Sfn, runner: ScriptedJobRunner, sagemaker: LocalSageMaker
 ) -> None:
     # given an execution waiting on a long training job
     runner.script("training", succeed(after_polls=1_000_000))

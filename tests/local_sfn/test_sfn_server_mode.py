@@ -12,7 +12,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from local.sagemaker import InMemorySageMakerService, ScriptedJobRunner, succeed
+from local.sagemaker import LocalSageMaker, ScriptedJobRunner, succeed
 from local.sfn import LambdaRegistry, install
 
 from .harness import Sfn, machine, task, training_parameters
@@ -82,7 +82,7 @@ def test_pipeline_fragment_runs_in_a_moto_server(server_url: str, monkeypatch: p
     )
 
     # when a client runs a state machine over HTTP
-    with install(lambdas, InMemorySageMakerService(runner), poll_interval=0.02):
+    with install(lambdas, LocalSageMaker(runner=runner), poll_interval=0.02):
         execution = Sfn(client).run(definition, {"run_id": "srv"})
 
     # then the server's executions used the in-process Lambda and SageMaker

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from local.sagemaker import (
-    InMemorySageMakerService,
+    LocalSageMaker,
     SageMakerService,
     SageMakerServiceError,
     ScriptedJobRunner,
@@ -143,7 +143,7 @@ def test_scripted_runner_plays_outcomes_in_order_then_the_default() -> None:
     runner = ScriptedJobRunner().script(
         "training", reject("ResourceLimitExceeded"), fail("boom", after_polls=0)
     )
-    service = InMemorySageMakerService(runner)
+    service = LocalSageMaker(runner=runner)
     with pytest.raises(SageMakerServiceError, match="ResourceLimitExceeded"):
         service.create_training_job(training_request("a"))
     service.create_training_job(training_request("b"))
@@ -157,7 +157,7 @@ def test_scripted_runner_plays_outcomes_in_order_then_the_default() -> None:
 
 
 def test_service_enforces_unique_names_and_references() -> None:
-    service = InMemorySageMakerService()
+    service = LocalSageMaker(runner=ScriptedJobRunner())
     service.create_training_job(training_request("t"))
     with pytest.raises(SageMakerServiceError, match="ResourceInUse"):
         service.create_training_job(training_request("t"))
@@ -189,7 +189,7 @@ def test_service_enforces_unique_names_and_references() -> None:
 
 
 def test_stop_training_job() -> None:
-    service = InMemorySageMakerService(ScriptedJobRunner().script("training", succeed(after_polls=100)))
+    service = LocalSageMaker(runner=ScriptedJobRunner().script("training", succeed(after_polls=100)))
     service.create_training_job(training_request("t"))
     service.stop_training_job({"TrainingJobName": "t"})
     assert service.describe_training_job({"TrainingJobName": "t"})["TrainingJobStatus"] == "Stopped"
@@ -199,14 +199,14 @@ def test_stop_training_job() -> None:
 
 def test_runner_outputs_with_unknown_fields_are_a_programming_error() -> None:
     runner = ScriptedJobRunner().script("training", succeed(after_polls=0, outputs={"ModelArtefacts": {}}))
-    service = InMemorySageMakerService(runner)
+    service = LocalSageMaker(runner=runner)
     service.create_training_job(training_request("t"))
     with pytest.raises(ValueError, match="ModelArtefacts"):
         service.describe_training_job({"TrainingJobName": "t"})
 
 
 def test_in_memory_service_satisfies_the_protocol() -> None:
-    assert isinstance(InMemorySageMakerService(), SageMakerService)
+    assert isinstance(LocalSageMaker(runner=ScriptedJobRunner()), SageMakerService)
 
 
 def test_json_safe_renders_sdk_values() -> None:

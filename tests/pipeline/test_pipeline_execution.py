@@ -20,8 +20,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local.sagemaker import InMemorySageMakerService, ScriptedJobRunner, fail, reject, succeed
+from infra.config import StackConfig
+from infra.constructs.definition import definition_text
+from local.sagemaker import LocalSageMaker, ScriptedJobRunner, fail, reject, succeed
 from local.sfn import LambdaRegistry, install
+from tests.infra.conftest import project_context
 from tests.lambdas.conftest import create_runs_table
 from tests.pipeline.sample_config import SAMPLE_BUCKET, synthesized_pipeline_config
 
@@ -74,7 +77,9 @@ LABEL_COUNTERS = {
 
 
 def definition() -> str:
-    text = (ROOT / "state_machines" / "pipeline.asl.json").read_text()
+    # As synth deploys it: fitted to the project's instance types (SageMaker refuses a volume key on a type
+    # with hardware-encrypted instance storage, and so does the local SageMaker).
+    text = definition_text(StackConfig.from_context(project_context().get))
     return re.sub(r"\$\{(\w+)\}", lambda m: SUBSTITUTIONS[m.group(1)], text)
 
 
@@ -103,7 +108,7 @@ class Pipeline:
     sqs: Any
     queue_url: str
     state_machine_arn: str
-    sagemaker: InMemorySageMakerService
+    sagemaker: LocalSageMaker
     runner: ScriptedJobRunner
     doubles: Doubles
 
@@ -376,7 +381,7 @@ def pipeline(pipeline_config: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[
             monkeypatch.setenv(name, value)
         doubles = Doubles()
         runner = ScriptedJobRunner()
-        service = InMemorySageMakerService(runner)
+        service = LocalSageMaker(runner=runner)
         with install(
             LambdaRegistry(make_doubles(doubles, sfn)),
             service,
