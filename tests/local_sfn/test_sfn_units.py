@@ -205,7 +205,7 @@ def test_runner_outputs_with_unknown_fields_are_a_programming_error() -> None:
         service.describe_training_job({"TrainingJobName": "t"})
 
 
-def test_in_memory_service_satisfies_the_protocol() -> None:
+def test_the_local_sagemaker_with_a_scripted_runner_satisfies_the_protocol() -> None:
     assert isinstance(LocalSageMaker(runner=ScriptedJobRunner()), SageMakerService)
 
 
