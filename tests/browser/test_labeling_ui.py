@@ -30,14 +30,13 @@ from local.client import PredictionApi
 from local.demo import upload_dataset
 from local.demo_tasks import TASKS, DemoImage, rebucket, write_input_manifest
 from local.runs import RunProgress, execution_history
-from tests.browser.test_report_in_browser import require_browser
+from tests.browser.chromium import launch, require_browser
 from tests.local_cloud.conftest import follow_dropped, running_cloud
 from training.datasets import CLASS_NAMES
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
 THROUGHPUT_FILE = ROOT / ".local" / "labeling-ui-throughput.json"
 IMAGES = {"image-classification": 24, "object-detection": 12}
 EPOCHS = {"image-classification": 6, "object-detection": 8}
@@ -217,7 +216,7 @@ def label_in_browser(cloud: Any, labeled: Labeled) -> None:
     by_ref = {image.source_ref: image for image in labeled.images}
     username, temporary = invite(cloud)
     with require_browser()() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        browser = launch(playwright)
         try:
             # The local cloud's certificate comes from its own CA, which Chromium does not know.
             page = browser.new_context(ignore_https_errors=True, viewport=VIEWPORT).new_page()
