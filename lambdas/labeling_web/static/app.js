@@ -29,6 +29,9 @@ const state = {
   busy: false,
   leaseTimer: 0,
   leaseWarned: false,
+  // The lease's end on this browser's clock (epoch s): when the lease came plus its remaining length. The
+  // service's lease_expires_at is on its clock, and a labeler's clock may be off from it by any amount.
+  leaseEndsAt: 0,
 };
 
 // ---- status and views ----
@@ -338,6 +341,7 @@ async function nextTask(first = false) {
     return;
   }
   state.task = data.task;
+  state.leaseEndsAt = Date.now() / 1000 + data.task.lease_seconds_left;
   show("task-view");
   await showImage(data.task.image_url);
   startLeaseTimer();
@@ -425,8 +429,8 @@ function stopLeaseTimer() {
 }
 
 function renderLease() {
-  if (!state.task || !state.task.lease_expires_at) return;
-  const left = Math.round(state.task.lease_expires_at - Date.now() / 1000);
+  if (!state.task || !state.leaseEndsAt) return;
+  const left = Math.round(state.leaseEndsAt - Date.now() / 1000);
   if (left <= 0) {
     $("lease").textContent = "This task's time is up: it may have gone to someone else.";
     return;
