@@ -18,6 +18,7 @@ fails, it never skips.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ JOB_TIMEOUT = 180.0  # from the drop until the job is open
 RUN_TIMEOUT = 600.0  # from the last answer until the run has ended
 VIEWPORT = {"width": 1280, "height": 900}
 NEW_PASSWORD = "Labels-4-gtpipe!"
+LEASE_SECONDS = 300  # a task's lease (taskTimeLimitSeconds)
 
 
 def builtin_context(task: str) -> dict[str, Any]:
@@ -53,7 +55,11 @@ def builtin_context(task: str) -> dict[str, Any]:
         **TASKS[task].context(EPOCHS[task]),
         "gtpipe:qualityThreshold": 0.0,
         "gtpipe:labelingBackend": "builtin",
-        "gtpipe:labeling": {"workersPerObject": 1, "minLabeledShare": 1.0},
+        "gtpipe:labeling": {
+            "workersPerObject": 1,
+            "minLabeledShare": 1.0,
+            "taskTimeLimitSeconds": LEASE_SECONDS,
+        },
     }
 
 
@@ -127,6 +133,15 @@ def wait_for(page: Any, problems: list[str], predicate: str, arg: Any) -> None:
         status = page.text_content("#status")
         image = page.evaluate("() => document.querySelector('#task-image').getAttribute('src')")
         raise AssertionError(f"{exc}\nstatus: {status!r}\nimage: {image!r}\nconsole: {problems}") from exc
+
+
+def lease_left(page: Any, problems: list[str]) -> int:
+    """The seconds left on the shown task's lease, as the app's countdown says."""
+    wait_for(page, problems, "() => document.querySelector('#lease').textContent !== ''", None)
+    text = str(page.text_content("#lease"))
+    shown = re.fullmatch(r"Time left for this task: (\d+):(\d\d)", text)
+    assert shown, text
+    return int(shown[1]) * 60 + int(shown[2])
 
 
 def wait_for_answers(page: Any, count: int, problems: list[str]) -> None:
@@ -243,6 +258,9 @@ def label_in_browser(cloud: Any, labeled: Labeled) -> None:
             job = wait_for_job(page, time.monotonic() + JOB_TIMEOUT)
             page.click(f'[data-job="{job}"]')
             source_ref = next_object(page, None, labeled.problems)
+            # The countdown runs from the lease's length, whatever the browser's clock (under
+            # `make test-clock-ahead` it is days behind the service's: tests/browser/chromium.py).
+            assert 0 < lease_left(page, labeled.problems) <= LEASE_SECONDS
             started = time.monotonic()
             while source_ref is not None:
                 image = by_ref[source_ref]
