@@ -76,8 +76,9 @@ test: install lint typecheck
 	$(VENV)/bin/pytest --durations=30
 
 # The whole suite with the wall clock moved CLOCK_AHEAD_DAYS ahead in every process it starts (pytest and
-# its moto server, Lambda workers, training and hosting processes, node, Chromium), as on a machine whose
-# date is that far ahead: Debian's libfaketime, preloaded. Its monotonic clock stays the kernel's
+# its moto server, Lambda workers, training and hosting processes, node), as on a machine whose date is
+# that far ahead: Debian's libfaketime, preloaded (not into Chromium, which it slows ~25 times: the browser
+# tests run it on the real clock, see tests/browser/chromium.py). Its monotonic clock stays the kernel's
 # (FAKETIME_DONT_FAKE_MONOTONIC=1), and tests/faketime/monotonic_sleep.so goes first to fix libfaketime
 # 0.9.10's sleeps on that clock: why both, in that file. Not part of `make test` (a second full run).
 CLOCK_AHEAD_DAYS ?= 60

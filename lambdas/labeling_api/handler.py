@@ -342,7 +342,8 @@ def list_jobs(who: Caller, _params: dict[str, str], _event: dict[str, Any]) -> d
 def lease_task(who: Caller, params: dict[str, str], _event: dict[str, Any]) -> dict[str, Any]:
     """``POST /api/jobs/{job}/lease``."""
     job_name = params["job"]
-    lease = store.lease(tasks(), job_name, who.worker_id, clock())
+    now = clock()
+    lease = store.lease(tasks(), job_name, who.worker_id, now)
     if lease is None:
         return {"task": None, "reason": "no task is left for you in this job (all answered or leased)"}
     job = store.get_job(tasks(), job_name)
@@ -352,6 +353,9 @@ def lease_task(who: Caller, params: dict[str, str], _event: dict[str, Any]) -> d
             "index": lease.index,
             "lease_id": lease.lease_id,
             "lease_expires_at": lease.lease_expires_at,
+            # The lease's remaining length: the app counts it down on the browser's clock, which may
+            # be off from the service's by any amount (a labeler's laptop with a wrong date).
+            "lease_seconds_left": max(0, int(lease.lease_expires_at) - int(now)),
             "task_type": job["task_type"],
             "class_names": list(job.get("class_names") or []),
             "instructions": job.get("instructions", ""),

@@ -23,11 +23,10 @@ from urllib.parse import urlsplit
 from labeling_web.pages import Request, SiteSettings, load_files, route
 from PIL import Image
 
-from tests.browser.test_report_in_browser import require_browser
+from tests.browser.chromium import launch, require_browser
 
 APP = "https://labeling.test/prod/"
 IMAGES = "https://images.test/"
-CHROMIUM = "/usr/bin/chromium"
 VIEWPORT = {"width": 1280, "height": 900}
 SETTINGS = SiteSettings("us-east-1", "us-east-1_pool", "client", "https://cognito.test")
 SESSION = {
@@ -98,6 +97,7 @@ class FakeService:
                 "index": index,
                 "lease_id": self.leases[index],
                 "lease_expires_at": int(time.time()) + 300,
+                "lease_seconds_left": 300,
                 "task_type": self.task_type,
                 "class_names": self.class_names,
                 "image_url": f"{IMAGES}{index}.png",
@@ -144,7 +144,7 @@ def app_in_browser(service: FakeService) -> Iterator[Browser]:
     files = load_files()
     problems: list[str] = []
     with require_browser()() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        browser = launch(playwright)
         try:
             page = browser.new_context(viewport=VIEWPORT).new_page()
             page.on(

@@ -18,6 +18,7 @@ fails, it never skips.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,14 +31,13 @@ from local.drivers.client import PredictionApi
 from local.drivers.demo import upload_dataset
 from local.drivers.demo_tasks import TASKS, DemoImage, rebucket, write_input_manifest
 from local.drivers.runs import RunProgress, execution_history
-from tests.browser.test_report_in_browser import require_browser
+from tests.browser.chromium import launch, require_browser
 from tests.local_cloud.conftest import follow_dropped, running_cloud
 from training.datasets import CLASS_NAMES
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
 THROUGHPUT_FILE = ROOT / ".local" / "labeling-ui-throughput.json"
 IMAGES = {"image-classification": 24, "object-detection": 12}
 EPOCHS = {"image-classification": 6, "object-detection": 8}
@@ -46,6 +46,7 @@ JOB_TIMEOUT = 180.0  # from the drop until the job is open
 RUN_TIMEOUT = 600.0  # from the last answer until the run has ended
 VIEWPORT = {"width": 1280, "height": 900}
 NEW_PASSWORD = "Labels-4-gtpipe!"
+LEASE_SECONDS = 300  # a task's lease (taskTimeLimitSeconds)
 
 
 def builtin_context(task: str) -> dict[str, Any]:
@@ -54,7 +55,11 @@ def builtin_context(task: str) -> dict[str, Any]:
         **TASKS[task].context(EPOCHS[task]),
         "gtpipe:qualityThreshold": 0.0,
         "gtpipe:labelingBackend": "builtin",
-        "gtpipe:labeling": {"workersPerObject": 1, "minLabeledShare": 1.0},
+        "gtpipe:labeling": {
+            "workersPerObject": 1,
+            "minLabeledShare": 1.0,
+            "taskTimeLimitSeconds": LEASE_SECONDS,
+        },
     }
 
 
@@ -128,6 +133,15 @@ def wait_for(page: Any, problems: list[str], predicate: str, arg: Any) -> None:
         status = page.text_content("#status")
         image = page.evaluate("() => document.querySelector('#task-image').getAttribute('src')")
         raise AssertionError(f"{exc}\nstatus: {status!r}\nimage: {image!r}\nconsole: {problems}") from exc
+
+
+def lease_left(page: Any, problems: list[str]) -> int:
+    """The seconds left on the shown task's lease, as the app's countdown says."""
+    wait_for(page, problems, "() => document.querySelector('#lease').textContent !== ''", None)
+    text = str(page.text_content("#lease"))
+    shown = re.fullmatch(r"Time left for this task: (\d+):(\d\d)", text)
+    assert shown, text
+    return int(shown[1]) * 60 + int(shown[2])
 
 
 def wait_for_answers(page: Any, count: int, problems: list[str]) -> None:
@@ -217,7 +231,7 @@ def label_in_browser(cloud: Any, labeled: Labeled) -> None:
     by_ref = {image.source_ref: image for image in labeled.images}
     username, temporary = invite(cloud)
     with require_browser()() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        browser = launch(playwright)
         try:
             # The local cloud's certificate comes from its own CA, which Chromium does not know.
             page = browser.new_context(ignore_https_errors=True, viewport=VIEWPORT).new_page()
@@ -244,6 +258,9 @@ def label_in_browser(cloud: Any, labeled: Labeled) -> None:
             job = wait_for_job(page, time.monotonic() + JOB_TIMEOUT)
             page.click(f'[data-job="{job}"]')
             source_ref = next_object(page, None, labeled.problems)
+            # The countdown runs from the lease's length, whatever the browser's clock (under
+            # `make test-clock-ahead` it is days behind the service's: tests/browser/chromium.py).
+            assert 0 < lease_left(page, labeled.problems) <= LEASE_SECONDS
             started = time.monotonic()
             while source_ref is not None:
                 image = by_ref[source_ref]

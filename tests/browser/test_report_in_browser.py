@@ -24,32 +24,19 @@ from typing import Any
 import pytest
 
 from gtpipe_cli.errors import Exit
+from tests.browser.chromium import launch, require_browser
 from tests.cli.cloud import cli_cloud
 from tests.cli.conftest import gtpipe
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = ROOT / "docs" / "report-screenshot.png"
 VIEWPORT = {"width": 1280, "height": 1600}
 LOAD_ALL_IMAGES = """Promise.all(Array.from(document.images).map(image => {
     image.loading = "eager";
     return image.complete ? null : new Promise(done => { image.onload = image.onerror = done; });
 }))"""
-
-
-def require_browser() -> Any:
-    """Playwright's sync API; fails (never skips) naming the fix when it or Chromium is missing."""
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: run `make install` (target `browser` installs Debian's chromium)"
-        )
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("the playwright package is missing: run `make install` (requirements-dev.txt pins it)")
-    return sync_playwright
 
 
 @dataclass
@@ -130,7 +117,7 @@ def test_report_fetched_with_gtpipe_renders_in_chromium_without_broken_images(
 
     problems: list[str] = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        browser = launch(playwright)
         try:
             page = browser.new_page(viewport=VIEWPORT)
             page.on(

@@ -155,6 +155,8 @@ def test_lease_gives_a_task_with_a_presigned_image_url(api: Api) -> None:
     assert (task["job_name"], task["index"], task["task_type"]) == (JOB, 0, "image-classification")
     assert task["source_ref"] == f"s3://{DATA_BUCKET}/images/000.jpg"
     assert task["lease_expires_at"] == int(NOW) + 300 and task["class_names"] == ["cat", "dog", "bird"]
+    # The app counts the lease down from its length, not from the service's clock.
+    assert task["lease_seconds_left"] == 300
     url = urlparse(task["image_url"])
     query = parse_qs(url.query)
     assert DATA_BUCKET in url.netloc + url.path and url.path.endswith("/images/000.jpg")
@@ -429,7 +431,7 @@ def test_answers_and_leases_after_the_jobs_lifetime_are_refused(api: Api) -> Non
     api.now = NOW + 3500
     task = api.lease()["task"]
     # then the lease ends with the job, not after it
-    assert task["lease_expires_at"] == int(NOW) + 3600
+    assert task["lease_expires_at"] == int(NOW) + 3600 and task["lease_seconds_left"] == 100
     # when the answer arrives after the lifetime ended (before the sweep closed the job)
     api.now = NOW + 3601
     status, body = api.answer(task, {"label": 1})

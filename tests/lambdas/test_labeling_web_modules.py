@@ -233,3 +233,16 @@ def test_the_app_names_every_password_rule_a_new_password_breaks() -> None:
     ]
     assert problems[1] == ["an upper-case letter", "a digit", "a symbol"]
     assert problems[2] == []
+
+
+def test_the_id_token_expires_after_its_lifetime_on_the_browsers_clock_whatever_cognitos_clock_says() -> None:
+    # given a one-hour token issued by a Cognito whose clock is 60 days ahead of the browser's
+    issued = 1_800_000_000
+    ahead, behind = issued + 60 * 86_400, issued - 60 * 86_400
+    expiries = evaluate(
+        f"[auth.localExpiry({{iat: {ahead}, exp: {ahead + 3600}}}, 3600, {issued}),"
+        f" auth.localExpiry({{iat: {behind}, exp: {behind + 3600}}}, 3600, {issued}),"
+        f" auth.localExpiry({{}}, 1800, {issued})]"
+    )
+    # then the app refreshes it an hour after it came, as with agreeing clocks (ExpiresIn without claims)
+    assert expiries == [issued + 3600, issued + 3600, issued + 1800]

@@ -29,6 +29,17 @@ export function jwtClaims(token) {
   }
 }
 
+/**
+ * When the ID token expires on this browser's clock (epoch s): now plus the token's lifetime (exp - iat,
+ * else ExpiresIn). The claims' exp is on Cognito's clock, and a labeler's clock may be off from it by any
+ * amount: hours behind, the app would keep sending an expired token; ahead, it would refresh on every call.
+ */
+export function localExpiry(claims, expiresIn, now) {
+  const lifetime =
+    typeof claims.exp === "number" && typeof claims.iat === "number" ? claims.exp - claims.iat : expiresIn || 3600;
+  return now + lifetime;
+}
+
 function sessionFrom(result, previous) {
   const idToken = result.IdToken;
   const claims = jwtClaims(idToken);
@@ -38,7 +49,7 @@ function sessionFrom(result, previous) {
     accessToken: result.AccessToken,
     // A refresh answer carries no new refresh token: keep the one we have.
     refreshToken: result.RefreshToken || (previous && previous.refreshToken) || null,
-    expiresAt: typeof claims.exp === "number" ? claims.exp : now + (result.ExpiresIn || 3600),
+    expiresAt: localExpiry(claims, result.ExpiresIn, now),
     // The team pool signs in by e-mail: cognito:username is a UUID, the address names the person.
     username: claims.email || claims["cognito:username"] || (previous && previous.username) || "",
     email: claims.email || "",

@@ -174,6 +174,7 @@ async function nextTask(first = false) {
     return;
   }
   state.task = data.task;
+  state.leaseEndsAt = Date.now() / 1000 + data.task.lease_seconds_left;
   show("task-view");
   await showImage(data.task.image_url);
   startLeaseTimer();

@@ -20,6 +20,9 @@ export const state = {
   busy: false,
   leaseTimer: 0,
   leaseWarned: false,
+  // The lease's end on this browser's clock (epoch s): when the lease came plus its remaining length. The
+  // service's lease_expires_at is on its clock, and a labeler's clock may be off from it by any amount.
+  leaseEndsAt: 0,
   tasks: {}, // task type -> {title, boxes}: GET app/tasks.json, the server's task registry
 };
 

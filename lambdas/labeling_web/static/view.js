@@ -64,8 +64,8 @@ export function stopLeaseTimer() {
 }
 
 function renderLease() {
-  if (!state.task || !state.task.lease_expires_at) return;
-  const left = Math.round(state.task.lease_expires_at - Date.now() / 1000);
+  if (!state.task || !state.leaseEndsAt) return;
+  const left = Math.round(state.leaseEndsAt - Date.now() / 1000);
   if (left <= 0) {
     $("lease").textContent = "This task's time is up: it may have gone to someone else.";
     return;
