@@ -23,6 +23,10 @@ Patch points (module/class attributes swapped in by :func:`install`, restored by
    (the parser backend accepts it); the replacement forwards it, so a Catch sees ``$.Cause`` as on AWS.
 5. The payload size quota (256 KiB, ``States.DataLimitExceeded`` not caught by ``States.ALL``): its own patch
    points, listed in :mod:`local.sfn.payload_limits`.
+6. ``BaseExecutionWorkerCommunication._reflect_execution_status`` -- records an execution's end on the
+   ``Execution`` that DescribeExecution reads. moto sets the terminal status first and ``output`` (or
+   ``error``/``cause``) after it, from the execution's thread, so a client polling in between saw SUCCEEDED
+   without output (or FAILED without error); the replacement writes the status last.
 
 Private moto methods our subclasses override (same tripwire): ``StateTaskServiceCallback.
 _eval_integration_pattern`` / ``_eval_service_task`` / ``_validate_service_integration_is_supported`` /
@@ -37,6 +41,7 @@ exist with the expected signatures; :func:`install` calls it so a moto upgrade f
 
 from __future__ import annotations
 
+import datetime
 import inspect
 import logging
 import time
@@ -47,6 +52,7 @@ from typing import Any, Final
 
 from botocore.exceptions import ClientError
 from moto.core.responses import ActionResult, EmptyResult
+from moto.stepfunctions.parser.api import ExecutionStatus
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.credentials import StateCredentials
@@ -74,7 +80,14 @@ from moto.stepfunctions.parser.asl.eval.callback.callback import (
     CallbackEndpoint,
 )
 from moto.stepfunctions.parser.asl.eval.environment import Environment
+from moto.stepfunctions.parser.asl.eval.program_state import (
+    ProgramEnded,
+    ProgramError,
+    ProgramStopped,
+    ProgramTimedOut,
+)
 from moto.stepfunctions.parser.asl.parse import preprocessor
+from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import StepFunctionResponse
 
@@ -140,7 +153,9 @@ def install(
         _ORIGINALS["_invoke_lambda_function"] = lambda_eval_utils._invoke_lambda_function
         _ORIGINALS["retrier_time"] = retrier_decl.time
         _ORIGINALS["send_task_failure"] = StepFunctionResponse.send_task_failure
+        _ORIGINALS["reflect_status"] = BaseExecutionWorkerCommunication._reflect_execution_status
         StepFunctionResponse.send_task_failure = _send_task_failure  # type: ignore[method-assign]
+        BaseExecutionWorkerCommunication._reflect_execution_status = _reflect_execution_status  # type: ignore[method-assign]
         preprocessor.state_task_for = _state_task_for
         lambda_eval_utils._invoke_lambda_function = _invoke_lambda_function
         if retry_interval_scale != 1.0:
@@ -164,6 +179,7 @@ def uninstall() -> None:
         lambda_eval_utils._invoke_lambda_function = _ORIGINALS.pop("_invoke_lambda_function")
         retrier_decl.time = _ORIGINALS.pop("retrier_time")
         StepFunctionResponse.send_task_failure = _ORIGINALS.pop("send_task_failure")  # type: ignore[method-assign]
+        BaseExecutionWorkerCommunication._reflect_execution_status = _ORIGINALS.pop("reflect_status")  # type: ignore[method-assign]
         uninstall_payload_limits()
         set_active(None)
 
@@ -222,6 +238,7 @@ _EXPECTED: Final[list[tuple[object, str, tuple[str, ...] | None]]] = [
     (StepFunctionResponse, "stepfunction_backend", None),
     (StepFunctionsParserBackend, "send_task_failure", ("self", "task_token", "error", "cause")),
     (Environment, "is_running", ("self",)),
+    (BaseExecutionWorkerCommunication, "_reflect_execution_status", ("self",)),
     (Environment, "program_state_event", None),
     (ServiceResource, "api_action", None),
     (ServiceResource, "condition", None),
@@ -327,6 +344,40 @@ def _send_task_failure(self: StepFunctionResponse) -> ActionResult:
     else:
         backend.send_task_failure(task_token, error=error)
     return EmptyResult()
+
+
+# --------------------------------------------------------------------------------------------------
+# Patch point 6: an execution's end is published whole
+# --------------------------------------------------------------------------------------------------
+
+
+def _reflect_execution_status(self: BaseExecutionWorkerCommunication) -> None:
+    # moto's logic, reordered: the execution's thread runs this while request threads read the Execution
+    # (DescribeExecution reads status, then output/error/cause). Everything a terminal status promises is
+    # written first; the status is written last, in one assignment, so a reader seeing it sees the rest.
+    execution = self.execution
+    worker = execution.exec_worker
+    # The worker calls this after evaluating the program, so it and its environment exist.
+    assert worker is not None and worker.env is not None
+    env = worker.env
+    program_state = env.program_state()
+    status: ExecutionStatus
+    if isinstance(program_state, ProgramEnded):
+        status = ExecutionStatus.SUCCEEDED
+        execution.output = env.states.get_input()
+    elif isinstance(program_state, ProgramStopped):
+        status = ExecutionStatus.ABORTED
+    elif isinstance(program_state, ProgramError):
+        status = ExecutionStatus.FAILED
+        assert program_state.error is not None  # moto's ProgramError always carries its details
+        execution.error = program_state.error.get("error")
+        execution.cause = program_state.error.get("cause")
+    elif isinstance(program_state, ProgramTimedOut):
+        status = ExecutionStatus.TIMED_OUT
+    else:
+        raise RuntimeWarning(f"Execution ended with unsupported ProgramState type '{type(program_state)}'.")
+    execution.stop_date = datetime.datetime.now(tz=datetime.UTC)
+    execution.exec_status = status
 
 
 __all__ = [
