@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from gtpipe_shared.consolidation import Box
 from gtpipe_shared.tasks import TaskType
 
-from gtpipe_cli.formats.model import Box, Dataset, FormatError, Item, Written, pixel, relative_paths
+from gtpipe_cli.formats.model import Dataset, FormatError, Item, Written, pixel, relative_paths
 
 ANNOTATIONS_FILE = "annotations/instances.json"
 

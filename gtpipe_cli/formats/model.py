@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from gtpipe_shared.consolidation import Box
 from gtpipe_shared.manifest import label_candidates, task_type_of
 from gtpipe_shared.tasks import TaskType, task_spec
 
@@ -22,17 +23,6 @@ class FormatError(CliError):
 
     def __init__(self, where: str, message: str) -> None:
         super().__init__(f"{where}: {message}", Exit.USAGE)
-
-
-@dataclass(frozen=True)
-class Box:
-    """One box in pixels (Ground Truth's ``left``, ``top``, ``width``, ``height``)."""
-
-    class_id: int
-    left: float
-    top: float
-    width: float
-    height: float
 
 
 @dataclass

@@ -6,9 +6,10 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path, PurePosixPath
 
+from gtpipe_shared.consolidation import Box
 from gtpipe_shared.tasks import TaskType
 
-from gtpipe_cli.formats.model import Box, Dataset, FormatError, Item, Written, pixel, relative_paths
+from gtpipe_cli.formats.model import Dataset, FormatError, Item, Written, pixel, relative_paths
 
 ANNOTATIONS = "Annotations"
 IMAGES = "JPEGImages"

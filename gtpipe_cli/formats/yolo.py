@@ -10,9 +10,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
+from gtpipe_shared.consolidation import Box
 from gtpipe_shared.tasks import TaskType
 
-from gtpipe_cli.formats.model import Box, Dataset, FormatError, Item, Written, pixel, relative_paths
+from gtpipe_cli.formats.model import Dataset, FormatError, Item, Written, pixel, relative_paths
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 SPLITS = ("train", "val", "valid", "test")

@@ -12,13 +12,14 @@ from typing import Any
 import boto3
 import pytest
 from globox import Annotation, AnnotationSet, BoundingBox, BoxFormat
+from gtpipe_shared.consolidation import Box
 from gtpipe_shared.manifest import ManifestRules, validate_manifest
 from gtpipe_shared.tasks import TaskType
 from PIL import Image
 from pycocotools.coco import COCO
 
 from gtpipe_cli.errors import Exit
-from gtpipe_cli.formats.model import Box, Dataset, FormatError, Item, read_manifest, write_manifest
+from gtpipe_cli.formats.model import Dataset, FormatError, Item, read_manifest, write_manifest
 from gtpipe_cli.formats.registry import WRITERS, read_dataset
 from gtpipe_cli.formats.voc import write_voc
 from gtpipe_cli.label_commands import local_image_size
