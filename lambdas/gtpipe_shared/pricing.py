@@ -5,8 +5,8 @@ price that depends on the task type; an object labeled by automated data labelin
 fee only (the seeds quote $0.08 per object, $0.012 per classification answer, $0.036 per bounding-box
 answer). Prices are configuration (``gtpipe:labelingPrices``), because they vary by region, workforce
 and year; these defaults are the seeds' figures. Ground Truth's automated labeling trains and runs its
-labeling model inside the job; Ground Truth bills those rounds through the per-machine-label price
-(``per_machine_label_usd``), so the machine labels' cost is the training rounds' cost.
+labeling model inside the job, which reports no instance time: its rounds are priced through the
+machine-labeled objects (``per_machine_label_usd``, configurable to include what a round costs per label).
 
 The builtin labeling service (``labeling.backend`` "builtin") is priced as what it is: the AWS requests
 one answer makes (:class:`AnswerRequests`, at AWS's public us-east-1 prices, :class:`AwsUnitPrices`) plus,
@@ -140,7 +140,8 @@ def labeling_cost(
 # million requests and $0.0000166667 per GB-second on x86 (https://aws.amazon.com/lambda/pricing/), DynamoDB
 # on-demand $0.125 per million read and $0.625 per million write request units
 # (https://aws.amazon.com/dynamodb/pricing/on-demand/), S3 Standard GET $0.0004 per 1,000 requests
-# (https://aws.amazon.com/s3/pricing/). Cognito is free for the team's monthly active users (its free tier).
+# (https://aws.amazon.com/s3/pricing/). Cognito bills per monthly active labeler, not per answer, so a run's
+# model leaves it out (README, "Cost warning and cleanup").
 @dataclass(frozen=True)
 class AwsUnitPrices:
     """US dollars per request (or unit) of the services one builtin answer uses."""
