@@ -44,6 +44,7 @@ from infra.config_reader import (
     build_section,
     instance_type_setting,
     int_setting,
+    parse_number,
     share_setting,
     str_setting,
 )
@@ -340,7 +341,29 @@ def _labeling_settings(raw: Mapping[str, Any], task_type: str, backend: Labeling
         "min_labeled_share": share_setting(raw, "labeling.minLabeledShare", 0.9),
         **({"lease_seconds": task_time} if backend == "builtin" else {}),
         **({"hotkeys": _hotkeys(raw, backend)} if raw.get("hotkeys") is not None else {}),
+        **_builtin_cost(raw, backend),
     }
+
+
+def _builtin_cost(raw: Mapping[str, Any], backend: LabelingBackend) -> dict[str, Any]:
+    """``labeling.labelerHourlyRate`` (USD) and ``labeling.secondsPerTask``: the builtin service's cost model
+    (Ground Truth's per-answer prices already pay its workers); each only when set, so unset settings leave
+    the functions' configuration as it was."""
+    settings = {
+        "labeler_hourly_rate_usd": ("labelerHourlyRate", 0.0, 10_000.0),
+        "seconds_per_task": ("secondsPerTask", 0.1, 28_800.0),
+    }
+    chosen: dict[str, float] = {}
+    for name, (key, low, high) in settings.items():
+        if raw.get(key) is None:
+            continue
+        if backend != "builtin":
+            raise ConfigError(
+                f"{PREFIX}labeling.{key} prices the builtin labeling service (Ground Truth's per-answer "
+                "prices, gtpipe:labelingPrices, pay its workers): remove it or use gtpipe:labelingBackend builtin"
+            )
+        chosen[name] = parse_number(raw[key], f"{PREFIX}labeling.{key}", low, high)
+    return chosen
 
 
 def _hotkeys(raw: Mapping[str, Any], backend: LabelingBackend) -> Any:

@@ -25,7 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gtpipe_shared.aws_limits import class_list_problem
-from gtpipe_shared.pricing import LabelingPrices
+from gtpipe_shared.pricing import BuiltinPricing, LabelingPrices
 from gtpipe_shared.tasks import TaskType, task_spec
 
 LabelingBackend = Literal["ground-truth", "builtin"]
@@ -93,6 +93,10 @@ class LabelingConfig(_Section):
     # The builtin web app's key per class name (one letter or digit each, no key twice); classes it does not
     # name get the app's default keys (docs/labeling-service.md, "Hotkeys"). Unset: the default for all.
     hotkeys: dict[str, str] | None = Field(default=None, exclude_if=_omitted_when_unset)
+    # The builtin backend's cost model (gtpipe_shared.pricing.BuiltinPricing): what labelers are paid per
+    # hour (unset: not priced) and the seconds per task the estimate assumes (unset: its default).
+    labeler_hourly_rate_usd: float | None = Field(default=None, ge=0, exclude_if=_omitted_when_unset)
+    seconds_per_task: float | None = Field(default=None, gt=0, exclude_if=_omitted_when_unset)
     initial_active_learning_model_arn: str | None = None
     initial_model_source_run_id: str | None = None
     estimated_cost_usd: float | None = None
@@ -143,6 +147,16 @@ class LabelingConfig(_Section):
     def labeling_prices(self) -> LabelingPrices:
         """The prices as the pricing module's type."""
         return LabelingPrices.from_mapping(self.prices)
+
+    def builtin_pricing(self) -> BuiltinPricing | None:
+        """The builtin service's cost model when this run labels on it; None for Ground Truth."""
+        return BuiltinPricing.from_settings(
+            {
+                "backend": self.backend,
+                "labeler_hourly_rate_usd": self.labeler_hourly_rate_usd,
+                "seconds_per_task": self.seconds_per_task,
+            }
+        )
 
 
 class TrainingConfig(_Section):

@@ -26,7 +26,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
-from gtpipe_shared.pricing import LabelingPrices, labeling_cost
+from gtpipe_shared.pricing import BuiltinPricing, LabelingPrices, labeling_cost, measured_work
 
 RUNNING = "RUNNING"
 SUCCEEDED = "SUCCEEDED"
@@ -385,9 +385,26 @@ def labeling_cost_record(
     prices: LabelingPrices,
     estimated_usd: float | None,
     budget_usd: float | None,
+    builtin: BuiltinPricing | None = None,
+    team: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """``labeling_cost`` of a run item: the estimate the cost guard checked next to the actual cost."""
-    actual = labeling_cost(counters["human"], counters["machine"], workers_per_object, task_type, prices)
+    """``labeling_cost`` of a run item: the estimate the cost guard checked next to the actual cost.
+
+    With ``builtin`` (a run on the builtin labeling service) the actual cost is the measured answers'
+    AWS requests plus their measured seconds at the labeler rate, from ``team`` (its team statistics);
+    without them, every human-labeled object's ``workers_per_object`` answers at the assumed seconds. The
+    record then adds ``answers``, ``seconds`` and the model (``builtin``).
+    """
+    if builtin is None:
+        actual = labeling_cost(counters["human"], counters["machine"], workers_per_object, task_type, prices)
+        extra: dict[str, Any] = {}
+    else:
+        measured = measured_work(team)
+        if measured is None:
+            answers = counters["human"] * workers_per_object
+            measured = (answers, answers * builtin.seconds_per_task)
+        actual = builtin.cost(*measured)
+        extra = {"answers": measured[0], "seconds": round(measured[1], 2), "builtin": builtin.as_dict()}
     return {
         "estimated_usd": estimated_usd,
         "budget_usd": budget_usd,
@@ -395,6 +412,7 @@ def labeling_cost_record(
         "human_usd": actual.human_usd,
         "machine_usd": actual.machine_usd,
         "prices": prices.as_dict(),
+        **extra,
     }
 
 

@@ -4,7 +4,14 @@ Ground Truth bills every labeled data object a per-object fee and, for each huma
 price that depends on the task type; an object labeled by automated data labeling costs the per-object
 fee only (the seeds quote $0.08 per object, $0.012 per classification answer, $0.036 per bounding-box
 answer). Prices are configuration (``gtpipe:labelingPrices``), because they vary by region, workforce
-and year; these defaults are the seeds' figures.
+and year; these defaults are the seeds' figures. Ground Truth's automated labeling trains and runs its
+labeling model inside the job, which reports no instance time: its rounds are priced through the
+machine-labeled objects (``per_machine_label_usd``, configurable to include what a round costs per label).
+
+The builtin labeling service (``labeling.backend`` "builtin") is priced as what it is: the AWS requests
+one answer makes (:class:`AnswerRequests`, at AWS's public us-east-1 prices, :class:`AwsUnitPrices`) plus,
+optionally, what the labelers are paid (``labeling.labeler_hourly_rate_usd`` x seconds per task: assumed
+for the estimate, measured for the actual). See :class:`BuiltinPricing`.
 """
 
 from __future__ import annotations
@@ -128,6 +135,156 @@ def labeling_cost(
     )
 
 
+# AWS's public on-demand prices in us-east-1 (first tier; free tiers ignored, so an upper bound):
+# API Gateway REST $3.50 per million requests (https://aws.amazon.com/api-gateway/pricing/), Lambda $0.20 per
+# million requests and $0.0000166667 per GB-second on x86 (https://aws.amazon.com/lambda/pricing/), DynamoDB
+# on-demand $0.125 per million read and $0.625 per million write request units
+# (https://aws.amazon.com/dynamodb/pricing/on-demand/), S3 Standard GET $0.0004 per 1,000 requests
+# (https://aws.amazon.com/s3/pricing/). Cognito bills per monthly active labeler, not per answer, so a run's
+# model leaves it out (README, "Cost warning and cleanup").
+@dataclass(frozen=True)
+class AwsUnitPrices:
+    """US dollars per request (or unit) of the services one builtin answer uses."""
+
+    api_request_usd: float = 3.50 / 1_000_000
+    lambda_request_usd: float = 0.20 / 1_000_000
+    lambda_gb_second_usd: float = 0.0000166667
+    dynamodb_read_unit_usd: float = 0.125 / 1_000_000
+    dynamodb_write_unit_usd: float = 0.625 / 1_000_000
+    s3_get_usd: float = 0.0004 / 1_000
+
+
+# The labeling API function's memory (infra/constructs/labeling_service.py) and the billed time assumed for
+# one call (it reads and writes a few DynamoDB items; 300 ms is generous for a warm function).
+LABELING_API_MEMORY_GB = 512 / 1024
+LABELING_API_CALL_SECONDS = 0.3
+# Seconds a person spends on one task when the configuration does not say (labeling.secondsPerTask): the
+# estimate's assumption; the actual cost uses the seconds the labeling store measured.
+DEFAULT_SECONDS_PER_TASK = 30.0
+
+
+@dataclass(frozen=True)
+class AnswerRequests:
+    """The AWS requests of one answer on the builtin service's normal path: lease -> image GET -> answer.
+
+    ``POST .../lease`` (API Gateway + one labeling_api invocation) reads the job item twice and one page of
+    unfinished objects (a consistent query of 25 small items: 3 read units), moves the job's frontier (1 write)
+    and takes a slot on the object (1 write). The browser GETs the image once from S3 (presigned). ``POST
+    .../answer`` reads the job item twice, the object, the job and the worker's count for the progress (5
+    reads), writes one 4-item transaction (transactional writes cost 2 units each: 8), and, once per object,
+    moves it to done (1 write) and records the run's progress (1 read, 1 write); those per-object requests
+    are counted for every answer (an upper bound).
+    """
+
+    api_requests: int = 2
+    lambda_invocations: int = 2
+    lambda_gb_seconds: float = 2 * LABELING_API_MEMORY_GB * LABELING_API_CALL_SECONDS
+    dynamodb_read_units: float = 5 + 5 + 1
+    dynamodb_write_units: float = 2 + 8 + 1 + 1
+    s3_gets: int = 1
+
+    def cost_usd(self, prices: AwsUnitPrices) -> float:
+        """The AWS cost of one answer (unrounded)."""
+        return (
+            self.api_requests * prices.api_request_usd
+            + self.lambda_invocations * prices.lambda_request_usd
+            + self.lambda_gb_seconds * prices.lambda_gb_second_usd
+            + self.dynamodb_read_units * prices.dynamodb_read_unit_usd
+            + self.dynamodb_write_units * prices.dynamodb_write_unit_usd
+            + self.s3_gets * prices.s3_get_usd
+        )
+
+
+@dataclass(frozen=True)
+class BuiltinPricing:
+    """The builtin labeling service's price model: AWS requests per answer plus the labelers' pay.
+
+    ``labeler_hourly_rate_usd`` 0 means the labelers are not priced (the default: a team paid otherwise);
+    ``seconds_per_task`` is the estimate's assumption of one answer's time.
+    """
+
+    labeler_hourly_rate_usd: float = 0.0
+    seconds_per_task: float = DEFAULT_SECONDS_PER_TASK
+    aws: AwsUnitPrices = field(default_factory=AwsUnitPrices)
+    requests: AnswerRequests = field(default_factory=AnswerRequests)
+
+    def __post_init__(self) -> None:
+        for name in ("labeler_hourly_rate_usd", "seconds_per_task"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"builtin labeling {name} must be a non-negative number, got {value!r}")
+
+    @property
+    def aws_answer_usd(self) -> float:
+        """The AWS requests of one answer, in US dollars (unrounded)."""
+        return self.requests.cost_usd(self.aws)
+
+    def labeler_usd(self, seconds: float) -> float:
+        """What ``seconds`` of labeling pay at the hourly rate (unrounded)."""
+        return seconds / 3600 * self.labeler_hourly_rate_usd
+
+    def estimate(self, objects: int, workers_per_object: int) -> float:
+        """Before the job: every object answered ``workers_per_object`` times, each in the assumed seconds."""
+        if objects < 0 or workers_per_object < 1:
+            raise ValueError("object count must not be negative and workers per object at least 1")
+        answers = objects * workers_per_object
+        return round(answers * (self.aws_answer_usd + self.labeler_usd(self.seconds_per_task)), 2)
+
+    def cost(self, answers: int, seconds: float) -> LabelingCost:
+        """After the job: the measured answers' requests plus their measured seconds at the hourly rate
+        (all human: the builtin service has no machine labels)."""
+        if answers < 0 or seconds < 0:
+            raise ValueError("answers and seconds must not be negative")
+        return LabelingCost(
+            human_usd=round(answers * self.aws_answer_usd + self.labeler_usd(seconds), 2), machine_usd=0.0
+        )
+
+    def formula(self, objects: int, workers_per_object: int) -> str:
+        """How :meth:`estimate` is computed, for the cost guard's reason."""
+        rate = (
+            f" + {self.seconds_per_task:g} s x ${self.labeler_hourly_rate_usd:g}/h labeler pay"
+            if self.labeler_hourly_rate_usd
+            else ""
+        )
+        return (
+            f"{objects:,} objects x {workers_per_object} answers x (${self.aws_answer_usd:.8f} AWS requests"
+            f"{rate}) on the builtin labeling service"
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> BuiltinPricing | None:
+        """The model of a run's ``config.labeling`` (``backend``, ``labeler_hourly_rate_usd``,
+        ``seconds_per_task``; unset: not priced / the default); None when the run labels on Ground Truth."""
+        if settings.get("backend") != "builtin":
+            return None
+        rate, seconds = settings.get("labeler_hourly_rate_usd"), settings.get("seconds_per_task")
+        return cls(
+            labeler_hourly_rate_usd=0.0 if rate is None else rate,
+            seconds_per_task=DEFAULT_SECONDS_PER_TASK if seconds is None else seconds,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ledger's record of the model (rate, assumed seconds, AWS cost of one answer)."""
+        return {
+            "labeler_hourly_rate_usd": self.labeler_hourly_rate_usd,
+            "seconds_per_task": self.seconds_per_task,
+            "aws_answer_usd": self.aws_answer_usd,
+        }
+
+
+def measured_work(team: Mapping[str, Any] | None) -> tuple[int, float] | None:
+    """``(answers, seconds)`` the builtin service measured, from its team statistics
+    (``gtpipe_shared.labeling_stats``: ``answers`` and ``mean_seconds_per_task``); None when they are absent."""
+    if not isinstance(team, Mapping):
+        return None
+    answers, mean = team.get("answers"), team.get("mean_seconds_per_task")
+    if isinstance(answers, bool) or not isinstance(answers, int | float) or answers < 0:
+        return None
+    if isinstance(mean, bool) or not isinstance(mean, int | float) or mean < 0:
+        mean = 0.0
+    return int(answers), float(answers) * float(mean)
+
+
 @dataclass(frozen=True)
 class BudgetCheck:
     """The cost guard's verdict on one labeling job before it starts."""
@@ -139,6 +296,8 @@ class BudgetCheck:
     budget_usd: float | None
     per_object_usd: float
     per_answer_usd: float
+    # How the estimate was computed when not at Ground Truth's prices (the builtin service's model).
+    formula: str | None = None
 
     @property
     def exceeded(self) -> bool:
@@ -149,10 +308,12 @@ class BudgetCheck:
         """The refusal reason, naming the estimate, how it was computed and the budget."""
         budget = "no budget" if self.budget_usd is None else f"the labeling budget ${self.budget_usd:,.2f}"
         verdict = "exceeds" if self.exceeded else "is within"
+        formula = self.formula or (
+            f"{self.objects:,} objects x (${self.per_object_usd:g} per object + {self.workers_per_object} "
+            f"workers x ${self.per_answer_usd:g} per {self.task_type} answer)"
+        )
         return (
-            f"estimated labeling cost ${self.estimated_usd:,.2f} ({self.objects:,} objects x "
-            f"(${self.per_object_usd:g} per object + {self.workers_per_object} workers x "
-            f"${self.per_answer_usd:g} per {self.task_type} answer)) {verdict} {budget} "
+            f"estimated labeling cost ${self.estimated_usd:,.2f} ({formula}) {verdict} {budget} "
             "(gtpipe:labelingBudgetUsd)"
         )
 
@@ -172,11 +333,13 @@ def check_labeling_budget(
     task_type: str,
     prices: LabelingPrices,
     budget_usd: float | None,
+    builtin: BuiltinPricing | None = None,
 ) -> BudgetCheck:
     """Estimate a labeling job (every object labeled by people: the upper bound) against a budget.
 
     ``budget_usd`` None means no limit. With automated labeling the actual cost is lower than this estimate
-    whenever a machine label costs less than a human-labeled object (as with the seeds' prices).
+    whenever a machine label costs less than a human-labeled object (as with the seeds' prices). ``builtin``
+    (the builtin labeling service's model) prices the job by its answers instead of Ground Truth's prices.
     """
     if budget_usd is not None and (isinstance(budget_usd, bool) or budget_usd < 0):
         raise ValueError(f"labeling budget must be a non-negative number, got {budget_usd!r}")
@@ -184,8 +347,11 @@ def check_labeling_budget(
         objects=objects,
         workers_per_object=workers_per_object,
         task_type=task_type,
-        estimated_usd=estimate_labeling_cost(objects, workers_per_object, task_type, prices),
+        estimated_usd=estimate_labeling_cost(objects, workers_per_object, task_type, prices)
+        if builtin is None
+        else builtin.estimate(objects, workers_per_object),
         budget_usd=None if budget_usd is None else float(budget_usd),
         per_object_usd=float(prices.per_object_usd),
         per_answer_usd=prices.answer_price(task_type),
+        formula=None if builtin is None else builtin.formula(objects, workers_per_object),
     )

@@ -35,7 +35,7 @@ from gtpipe_shared.config import require_env
 from gtpipe_shared.ledger_store import finish_run, publish_once, record_labeling, record_step
 from gtpipe_shared.naming import s3_console_url
 from gtpipe_shared.payload import payload_action
-from gtpipe_shared.pricing import LabelingPrices
+from gtpipe_shared.pricing import BuiltinPricing, LabelingPrices
 from gtpipe_shared.s3uri import S3UriError, parse_s3_uri
 from gtpipe_shared.tasks import task_spec
 
@@ -152,6 +152,11 @@ def labeling_attributes(event: Mapping[str, Any]) -> dict[str, Any]:
     workers = settings.get("workers_per_object")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise InvalidRequest(f"settings.workers_per_object must be a whole number >= 1, got {workers!r}")
+    team = labeling.get("team")
+    if team is not None and not isinstance(team, Mapping):
+        raise InvalidRequest(
+            f"labeling.team must be an object (the team statistics), got {type(team).__name__}"
+        )
     try:
         prices = LabelingPrices.from_mapping(settings.get("prices"))
         cost = ledger.labeling_cost_record(
@@ -161,15 +166,13 @@ def labeling_attributes(event: Mapping[str, Any]) -> dict[str, Any]:
             prices=prices,
             estimated_usd=_number(settings.get("estimated_cost_usd")),
             budget_usd=_number(settings.get("budget_usd")),
+            # The builtin service's runs are priced by their measured answers and seconds.
+            builtin=BuiltinPricing.from_settings(settings),
+            team=team,
         )
     except ValueError as exc:
         raise InvalidRequest(f"labeling cost: {exc}") from exc
     reused = settings.get("initial_active_learning_model_arn")
-    team = labeling.get("team")
-    if team is not None and not isinstance(team, Mapping):
-        raise InvalidRequest(
-            f"labeling.team must be an object (the team statistics), got {type(team).__name__}"
-        )
     return {
         "job_arn": labeling.get("job_arn") if isinstance(labeling.get("job_arn"), str) else None,
         "counters": counters,

@@ -10,7 +10,13 @@ from collections.abc import Mapping
 
 from botocore.exceptions import BotoCoreError, ClientError
 from gtpipe_shared.aws import error_code
-from gtpipe_shared.pricing import LabelingPrices, estimate_labeling_cost, labeling_cost
+from gtpipe_shared.pricing import (
+    BuiltinPricing,
+    LabelingPrices,
+    estimate_labeling_cost,
+    labeling_cost,
+    measured_work,
+)
 from gtpipe_shared.s3uri import S3UriError, parse_s3_uri, s3_uri
 
 from report.fields import as_float, as_int, as_map, as_text, dig, error_text
@@ -193,12 +199,77 @@ class LabelParts(RunSource):
             )
         self.data.missing(TEAM, reason)
 
+    def _builtin(self) -> BuiltinPricing | None:
+        """The builtin labeling service's cost model when the run labeled on it (its ``config.labeling``),
+        else None: Ground Truth's prices apply."""
+        settings = dict(as_map(dig(self.state, "config", "labeling")))
+        settings["backend"] = settings.get("backend") or as_text(dig(self.state, "labeling", "backend"))
+        try:
+            return BuiltinPricing.from_settings(settings)
+        except ValueError as exc:
+            self.data.warn(f"the builtin labeling cost settings are not valid ({exc}); the defaults are used")
+            return BuiltinPricing()
+
+    def _estimate(
+        self, workers: int, prices: LabelingPrices, builtin: BuiltinPricing | None
+    ) -> tuple[float | None, str | None]:
+        """The cost guard's estimate (ledger, execution input), else the report's own from the object count."""
+        recorded = as_map(self.ledger.get("labeling_cost")) or as_map(
+            dig(self.state, "labeling_record", "labeling_cost")
+        )
+        estimated = as_float(recorded.get("estimated_usd"))
+        if estimated is None:
+            estimated = as_float(dig(self.state, "config", "labeling", "estimated_cost_usd"))
+        if estimated is not None:
+            return estimated, "the cost guard's estimate before labeling"
+        objects = as_int(dig(self.state, "manifest", "line_count")) or as_int(self.ledger.get("line_count"))
+        if objects is None:
+            return None, None
+        if builtin is not None:
+            return builtin.estimate(objects, workers), (
+                f"computed by the report: {objects} objects x {workers} answers on the builtin labeling service"
+            )
+        return (
+            estimate_labeling_cost(objects, workers, self.data.task_type, prices),
+            f"computed by the report: {objects} objects, all labeled by people",
+        )
+
+    def _computed_actual(
+        self, workers: int, prices: LabelingPrices, builtin: BuiltinPricing | None
+    ) -> tuple[float | None, float | None, str | None]:
+        """The actual cost when the ledger has none: the builtin service's measured answers and seconds, else
+        the job's label counters at Ground Truth's prices."""
+        if builtin is not None:
+            for raw in (self.ledger.get("labeling_team"), dig(self.state, "labeling", "team")):
+                measured = measured_work(as_map(raw) or None)
+                if measured is not None:
+                    cost = builtin.cost(*measured)
+                    return (
+                        cost.human_usd,
+                        cost.machine_usd,
+                        (
+                            f"computed by the report from the {measured[0]} answers and {measured[1]:,.0f} seconds "
+                            "the builtin labeling service measured"
+                        ),
+                    )
+        head = self.data.headline
+        if head.human_labeled is None:
+            return None, None, None
+        if builtin is not None:
+            answers = head.human_labeled * workers
+            cost = builtin.cost(answers, answers * builtin.seconds_per_task)
+        else:
+            cost = labeling_cost(
+                head.human_labeled, head.machine_labeled or 0, workers, self.data.task_type, prices
+            )
+        return cost.human_usd, cost.machine_usd, "computed by the report from the job's label counters"
+
     def _cost(self) -> None:
         if not self._labeling_ran():
             self.data.missing(COST, "no labeling job ran: the dropped manifest already carried labels")
             return
         prices = self._prices()
-        task_type = self.data.task_type
+        builtin = self._builtin()
         workers = as_int(dig(self.state, "config", "labeling", "workers_per_object"))
         if workers is None or workers < 1:
             workers = DEFAULT_WORKERS_PER_OBJECT
@@ -206,14 +277,7 @@ class LabelParts(RunSource):
         recorded = as_map(self.ledger.get("labeling_cost")) or as_map(
             dig(self.state, "labeling_record", "labeling_cost")
         )
-        estimated = as_float(recorded.get("estimated_usd"))
-        if estimated is None:
-            estimated = as_float(dig(self.state, "config", "labeling", "estimated_cost_usd"))
-        estimate_note = "the cost guard's estimate before labeling" if estimated is not None else None
-        objects = as_int(dig(self.state, "manifest", "line_count")) or as_int(self.ledger.get("line_count"))
-        if estimated is None and objects is not None:
-            estimated = estimate_labeling_cost(objects, workers, task_type, prices)
-            estimate_note = f"computed by the report: {objects} objects, all labeled by people"
+        estimated, estimate_note = self._estimate(workers, prices, builtin)
         budget = as_float(recorded.get("budget_usd"))
         if budget is None:
             budget = as_float(dig(self.state, "config", "labeling", "budget_usd"))
@@ -223,13 +287,8 @@ class LabelParts(RunSource):
         actual_note = (
             "recorded in the runs ledger" if actual_human is not None or actual_machine is not None else None
         )
-        head = self.data.headline
-        if actual_note is None and head.human_labeled is not None:
-            computed = labeling_cost(
-                head.human_labeled, head.machine_labeled or 0, workers, task_type, prices
-            )
-            actual_human, actual_machine = computed.human_usd, computed.machine_usd
-            actual_note = "computed by the report from the job's label counters"
+        if actual_note is None:
+            actual_human, actual_machine, actual_note = self._computed_actual(workers, prices, builtin)
         if not self.iterations and self.data.labels is None and actual_note is None:
             self.data.missing(COST, "the labeling job left no output to count labels from")
             return
@@ -239,7 +298,7 @@ class LabelParts(RunSource):
             if self.data.labels and self.data.labels.source == "labeling job output"
             else None,
             prices=prices,
-            task_type=task_type,
+            task_type=self.data.task_type,
             workers_per_object=workers,
             estimated_usd=estimated,
             estimate_note=estimate_note,
@@ -247,4 +306,17 @@ class LabelParts(RunSource):
             actual_machine_usd=actual_machine,
             actual_note=actual_note,
             budget_usd=budget,
+            human_object_usd=self._builtin_object_usd(builtin, workers, actual_human),
         )
+
+    def _builtin_object_usd(
+        self, builtin: BuiltinPricing | None, workers: int, actual_human: float | None
+    ) -> float | None:
+        """One human-labeled object's cost on the builtin service (the actual human cost shared by the
+        human-labeled objects when both are known, else the model's); None for Ground Truth's prices."""
+        if builtin is None:
+            return None
+        people = self.data.headline.human_labeled
+        if actual_human is not None and people:
+            return actual_human / people
+        return workers * (builtin.aws_answer_usd + builtin.labeler_usd(builtin.seconds_per_task))

@@ -336,9 +336,15 @@ def cost_summary(
     actual_machine_usd: float | None,
     actual_note: str | None,
     budget_usd: float | None = None,
+    human_object_usd: float | None = None,
 ) -> CostSummary:
-    """Per-iteration and total cost; without consolidation files, one iteration from the manifest."""
-    human_price = human_object_cost(workers_per_object, task_type, prices)
+    """Per-iteration and total cost; without consolidation files, one iteration from the manifest.
+    ``human_object_usd`` prices a human-labeled object when Ground Truth's prices do not (builtin runs)."""
+    human_price = (
+        human_object_cost(workers_per_object, task_type, prices)
+        if human_object_usd is None
+        else human_object_usd
+    )
     machine_price = float(prices.per_machine_label_usd)
     machine_by_iteration = dict(labels.machine_by_iteration) if labels else {}
     attribution = labels.machine_iteration_note if labels else None

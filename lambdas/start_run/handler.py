@@ -226,6 +226,8 @@ def plan_labeling(
         config.task_type,
         labeling.labeling_prices(),
         labeling.budget_usd,
+        # The builtin service is priced by its AWS requests and the labelers' time, not Ground Truth's prices.
+        builtin=labeling.builtin_pricing(),
     )
     if budget.exceeded or not labeling.reuse_model:
         return LabelingPlan(fingerprint=fingerprint, budget=budget)

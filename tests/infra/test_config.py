@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from gtpipe_shared.pricing import BuiltinPricing
 
 from infra.config import ConfigError, StackConfig
 
@@ -191,6 +192,10 @@ BUILTIN = {"labelingBackend": "builtin"}
             {**BUILTIN, "labeling": {"autoLabeling": True}},
             "labeling.autoLabeling is a Ground Truth feature",
         ),
+        ({"labeling": {"labelerHourlyRate": 15}}, "labeling.labelerHourlyRate prices the builtin labeling"),
+        ({"labeling": {"secondsPerTask": 10}}, "labeling.secondsPerTask prices the builtin labeling"),
+        ({**BUILTIN, "labeling": {"labelerHourlyRate": -1}}, "gtpipe:labeling.labelerHourlyRate must be"),
+        ({**BUILTIN, "labeling": {"secondsPerTask": 0}}, "gtpipe:labeling.secondsPerTask must be"),
         (
             {**BUILTIN, "labeling": {"reuseModel": True}},
             "labeling.reuseModel is a Ground Truth feature",
@@ -227,6 +232,20 @@ def test_hotkeys_are_kept_lower_case_and_left_out_of_the_functions_config_when_u
     assert config.labeling.hotkeys == {"cat": "k", "dog": "7"}
     assert config.labeling.model_dump()["hotkeys"] == {"cat": "k", "dog": "7"}
     assert "hotkeys" not in build(**BUILTIN).labeling.model_dump()
+
+
+def test_builtin_cost_settings_are_typed_and_left_out_of_the_functions_config_when_unset() -> None:
+    config = build(**BUILTIN, labeling={"labelerHourlyRate": 15, "secondsPerTask": "12.5"})
+    assert config.labeling.labeler_hourly_rate_usd == 15.0 and config.labeling.seconds_per_task == 12.5
+    pricing = config.labeling.builtin_pricing()
+    assert (
+        pricing is not None and pricing.labeler_hourly_rate_usd == 15.0 and pricing.seconds_per_task == 12.5
+    )
+    dumped = build(**BUILTIN).labeling.model_dump()
+    assert "labeler_hourly_rate_usd" not in dumped and "seconds_per_task" not in dumped
+    # unset: labelers not priced, the documented default seconds; Ground Truth runs have no builtin model
+    assert build(**BUILTIN).labeling.builtin_pricing() == BuiltinPricing()
+    assert build().labeling.builtin_pricing() is None
 
 
 def test_builtin_backend_ignores_the_workforce() -> None:

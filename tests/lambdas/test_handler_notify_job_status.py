@@ -227,6 +227,37 @@ def labeled(counters: dict[str, int], job_output: dict[str, str], **settings: An
     }
 
 
+def test_labeled_prices_a_builtin_run_by_its_measured_answers_and_seconds(
+    run: Cloud, context: FakeContext
+) -> None:
+    from gtpipe_shared.pricing import BuiltinPricing
+
+    # Given a builtin labeling job: 10 objects, 3 answers each, 12.5 s per answer measured, $15/h labelers
+    event = labeled(
+        {"TotalLabeled": 10, "HumanLabeled": 10, "MachineLabeled": 0},
+        {"OutputDatasetS3Uri": "s3://b/o"},
+        backend="builtin",
+        labeler_hourly_rate_usd=15.0,
+        estimated_cost_usd=1.0,
+    )
+    event["labeling"]["team"] = {"answers": 30, "mean_seconds_per_task": 12.5, "workers": []}
+    # When notify records it
+    answer = call(event, context)
+    # Then the actual cost is 30 answers' AWS requests plus 375 s at $15/h, not Ground Truth's prices
+    model = BuiltinPricing(labeler_hourly_rate_usd=15.0)
+    expected = round(30 * model.aws_answer_usd + 375 / 3600 * 15.0, 2)
+    item = ledger.from_dynamo(run.run(RUN))
+    cost = item["labeling_cost"]
+    assert cost["human_usd"] == pytest.approx(expected) and cost["machine_usd"] == 0
+    assert (
+        cost["actual_usd"] == pytest.approx(expected)
+        and answer["labeling_cost"]["actual_usd"] == cost["actual_usd"]
+    )
+    assert cost["answers"] == 30 and cost["seconds"] == pytest.approx(375.0)
+    assert cost["builtin"]["labeler_hourly_rate_usd"] == 15.0
+    assert cost["actual_usd"] != pytest.approx(10 * (0.08 + 3 * 0.012))
+
+
 def test_labeled_records_counters_cost_and_the_final_model(run: Cloud, context: FakeContext) -> None:
     # Given a labeling job where automated labeling labeled 400 of 1,000 objects and left a model
     counters = {

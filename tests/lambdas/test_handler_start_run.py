@@ -334,6 +334,36 @@ def test_within_budget_run_records_its_estimate(
     assert item["labeling_fingerprint"] == labeling["fingerprint"]
 
 
+def test_builtin_run_is_estimated_by_its_answers_not_ground_truths_prices(
+    configured: Cloud, context: FakeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gtpipe_shared.pricing import BuiltinPricing
+
+    # Given the builtin backend, labelers at $18/h taking 20 s a task, and a $0.30 budget
+    configure(
+        monkeypatch, backend="builtin", budget_usd=0.30, labeler_hourly_rate_usd=18.0, seconds_per_task=20.0
+    )
+    event, _, _ = drop(configured, "incoming/builtin.manifest", [input_line(i) for i in range(3)])
+    # When start_run plans the job
+    answer = handler.lambda_handler(event, context)
+    # Then 3 objects x 3 answers x (AWS requests + 20 s at $18/h) exceed the budget Ground Truth's $0.35 did not
+    expected = round(9 * (BuiltinPricing().aws_answer_usd + 20 / 3600 * 18.0), 2)
+    assert answer["status"] == "FAILED" and answer["labeling_cost"]["estimated_usd"] == pytest.approx(
+        expected
+    )
+    assert expected != pytest.approx(0.35)
+    cause = configured.run(answer["run_id"])["failure"]["cause"]
+    assert "3 answers" in cause and "builtin labeling service" in cause and "per object" not in cause
+    # And without a labeler rate the same run costs only its AWS requests (cents)
+    configure(monkeypatch, backend="builtin", budget_usd=0.30)
+    event, _, _ = drop(configured, "incoming/builtin2.manifest", [input_line(i) for i in range(3)])
+    answer = handler.lambda_handler(event, context)
+    assert answer["status"] == "RUNNING"
+    assert answer["labeling"]["estimated_cost_usd"] == pytest.approx(
+        round(9 * BuiltinPricing().aws_answer_usd, 2)
+    )
+
+
 def test_reuse_starts_from_the_newest_model_of_the_same_label_set(
     configured: Cloud, context: FakeContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -695,3 +695,49 @@ def test_labeling_team_without_statistics_says_why_once() -> None:
     team_section = html.split('<section id="team">', 1)[1].split("</section>", 1)[0]
     assert team_section.count("not available") == 1
     assert "not available: the labels come from SageMaker Ground Truth" in team_section
+
+
+# -- labeling cost of a builtin run ---------------------------------------------------------------------
+
+
+def _cost_gatherer(state: dict[str, object], ledger: dict[str, object]):
+    from report.gather import Clients, Gatherer, Settings
+
+    gatherer = Gatherer(
+        "r", "succeeded", state, Settings("b", LabelingPrices()), Clients(None, None, None, None)
+    )
+    gatherer.ledger = {"labeling": {"job": "j"}, **ledger}
+    gatherer.data.headline.human_labeled = 3
+    gatherer._cost()
+    return gatherer.data
+
+
+def test_builtin_actual_cost_is_the_measured_answers_and_seconds() -> None:
+    from gtpipe_shared.pricing import BuiltinPricing
+
+    settings = {"backend": "builtin", "workers_per_object": 3, "labeler_hourly_rate_usd": 20.0}
+    data = _cost_gatherer({"config": {"labeling": settings}, "labeling": {"team": TEAM_STATS}}, {})
+    # Given no cost in the ledger / Then the report prices the 8 measured answers and their 8 x 3.88 seconds
+    pricing = BuiltinPricing(labeler_hourly_rate_usd=20.0)
+    expected = round(8 * pricing.aws_answer_usd + 8 * 3.88 / 3600 * 20.0, 2)
+    assert data.cost is not None
+    assert data.cost.actual_human_usd == pytest.approx(expected)
+    assert data.cost.actual_machine_usd == 0.0
+    assert "8 answers" in (data.cost.actual_note or "")
+    # and not at Ground Truth's prices (3 objects x ($0.08 + 3 x $0.012))
+    assert data.cost.actual_total_usd != pytest.approx(3 * (0.08 + 3 * 0.012))
+    # and a recorded actual (notify's, from the same model) wins
+    recorded = {"labeling_cost": {"human_usd": 0.5, "machine_usd": 0.0, "estimated_usd": 1.0}}
+    from_ledger = _cost_gatherer({"config": {"labeling": settings}}, recorded)
+    assert from_ledger.cost is not None and from_ledger.cost.actual_human_usd == 0.5
+    assert from_ledger.cost.human_object_usd == pytest.approx(0.5 / 3)
+
+
+def test_builtin_estimate_computed_by_the_report_follows_the_builtin_model() -> None:
+    from gtpipe_shared.pricing import BuiltinPricing
+
+    settings = {"backend": "builtin", "workers_per_object": 2, "seconds_per_task": 10.0}
+    data = _cost_gatherer({"config": {"labeling": settings}, "manifest": {"line_count": 500}}, {})
+    assert data.cost is not None
+    assert data.cost.estimated_usd == BuiltinPricing(seconds_per_task=10.0).estimate(500, 2)
+    assert "builtin labeling service" in (data.cost.estimate_note or "")

@@ -1,7 +1,15 @@
 """Labeling prices: the cost guard's estimate and a run's actual cost."""
 
 import pytest
-from gtpipe_shared.pricing import LabelingPrices, estimate_labeling_cost, labeling_cost
+from gtpipe_shared.pricing import (
+    DEFAULT_SECONDS_PER_TASK,
+    BuiltinPricing,
+    LabelingPrices,
+    check_labeling_budget,
+    estimate_labeling_cost,
+    labeling_cost,
+    measured_work,
+)
 
 
 def test_estimate_uses_the_seed_prices_for_three_classification_workers() -> None:
@@ -46,3 +54,84 @@ def test_bad_prices_name_the_price(mapping: dict, problem: str) -> None:
 def test_unknown_task_type_is_named() -> None:
     with pytest.raises(ValueError, match="semantic-segmentation"):
         estimate_labeling_cost(1, 1, "semantic-segmentation", LabelingPrices())
+
+
+# --- The builtin labeling service: AWS requests per answer plus the labelers' time -----------------------
+
+# AWS's public us-east-1 prices (pricing.AwsUnitPrices cites the pages), written out here per request.
+API_GATEWAY_REST = 3.50 / 1e6
+LAMBDA_REQUEST = 0.20 / 1e6
+LAMBDA_GB_SECOND = 0.0000166667
+DYNAMODB_READ_UNIT = 0.125 / 1e6
+DYNAMODB_WRITE_UNIT = 0.625 / 1e6
+S3_GET = 0.0004 / 1000
+
+
+def one_answer_usd() -> float:
+    """lease + answer (2 API Gateway requests, 2 invocations of the 512 MB labeling API at 0.3 s), 11 read
+    and 12 write units (AnswerRequests' docstring counts them), one S3 GET of the image."""
+    return (
+        2 * API_GATEWAY_REST
+        + 2 * LAMBDA_REQUEST
+        + 2 * 0.5 * 0.3 * LAMBDA_GB_SECOND
+        + 11 * DYNAMODB_READ_UNIT
+        + 12 * DYNAMODB_WRITE_UNIT
+        + 1 * S3_GET
+    )
+
+
+def test_one_builtin_answer_costs_its_aws_requests() -> None:
+    assert BuiltinPricing().aws_answer_usd == pytest.approx(one_answer_usd(), rel=1e-9)
+    # a few thousandths of a cent: far below Ground Truth's $0.012 per answer
+    assert BuiltinPricing().aws_answer_usd < LabelingPrices().answer_price("image-classification") / 100
+
+
+def test_builtin_estimate_is_answers_times_requests_plus_assumed_time_at_the_rate() -> None:
+    pricing = BuiltinPricing(labeler_hourly_rate_usd=18.0, seconds_per_task=20.0)
+    objects, workers = 1000, 3
+    expected = objects * workers * (one_answer_usd() + 20.0 / 3600 * 18.0)
+    assert pricing.estimate(objects, workers) == pytest.approx(round(expected, 2))
+    # without a labeler rate only the requests are priced: 3,000 answers cost cents
+    assert BuiltinPricing().estimate(objects, workers) == pytest.approx(round(3000 * one_answer_usd(), 2))
+    assert BuiltinPricing().estimate(objects, workers) < 0.1
+
+
+def test_builtin_actual_uses_the_measured_answers_and_seconds() -> None:
+    pricing = BuiltinPricing(labeler_hourly_rate_usd=12.0, seconds_per_task=999.0)
+    cost = pricing.cost(answers=250, seconds=4500.0)
+    assert cost.machine_usd == 0.0
+    assert cost.human_usd == pytest.approx(round(250 * one_answer_usd() + 4500.0 / 3600 * 12.0, 2))
+    assert cost.total_usd == cost.human_usd
+
+
+def test_builtin_pricing_comes_from_a_runs_labeling_settings() -> None:
+    assert BuiltinPricing.from_settings({"backend": "ground-truth"}) is None
+    assert BuiltinPricing.from_settings({}) is None
+    default = BuiltinPricing.from_settings({"backend": "builtin"})
+    assert default == BuiltinPricing(labeler_hourly_rate_usd=0.0, seconds_per_task=DEFAULT_SECONDS_PER_TASK)
+    chosen = BuiltinPricing.from_settings(
+        {"backend": "builtin", "labeler_hourly_rate_usd": 15, "seconds_per_task": 12.5}
+    )
+    assert chosen == BuiltinPricing(labeler_hourly_rate_usd=15, seconds_per_task=12.5)
+    with pytest.raises(ValueError, match="labeler_hourly_rate_usd"):
+        BuiltinPricing.from_settings({"backend": "builtin", "labeler_hourly_rate_usd": -1})
+
+
+def test_measured_work_reads_the_team_statistics() -> None:
+    assert measured_work({"answers": 40, "mean_seconds_per_task": 7.5}) == (40, 300.0)
+    assert measured_work({"answers": 40, "mean_seconds_per_task": None}) == (40, 0.0)
+    assert measured_work({"workers": []}) is None
+    assert measured_work(None) is None
+
+
+def test_budget_check_prices_a_builtin_run_by_its_model() -> None:
+    prices = LabelingPrices()
+    pricing = BuiltinPricing(labeler_hourly_rate_usd=18.0, seconds_per_task=20.0)
+    ground_truth = check_labeling_budget(100, 3, "image-classification", prices, 20.0)
+    builtin = check_labeling_budget(100, 3, "image-classification", prices, 20.0, builtin=pricing)
+    assert ground_truth.estimated_usd == pytest.approx(100 * (0.08 + 3 * 0.012))
+    assert builtin.estimated_usd == pytest.approx(round(300 * (one_answer_usd() + 20.0 / 3600 * 18.0), 2))
+    assert builtin.estimated_usd != ground_truth.estimated_usd
+    assert builtin.exceeded and not ground_truth.exceeded
+    assert "builtin labeling service" in builtin.reason() and "$18/h labeler pay" in builtin.reason()
+    assert "per object" in ground_truth.reason()
