@@ -101,8 +101,9 @@ def record_feedback(event: dict[str, Any]) -> dict[str, Any]:
         metrics.add_metric(name="BadRequests", unit=MetricUnit.Count, value=1)
         return error_response(exc.status, exc.code, exc.message)
     bucket = require_env("DATA_BUCKET")
-    pointer = read_json(bucket, pointer_key(inference_id))
-    record = read_json(bucket, str(pointer["record"])) if pointer and pointer.get("record") else None
+    pointer = read_json(bucket, pointer_key(inference_id)) or {}
+    record_key = str(pointer.get("record") or "")
+    record = read_json(bucket, record_key) if record_key else None
     if record is None:
         return error_response(
             404, "NotCaptured", f"inference {inference_id} was not captured (or its capture has expired)"
@@ -115,7 +116,7 @@ def record_feedback(event: dict[str, Any]) -> dict[str, Any]:
             400, "UnknownLabel", f"label {label!r} is not one of the model's classes: {shown}"
         )
     correction = feedback_record(
-        inference_id=inference_id, label=label, record_key=str(pointer["record"]), at=datetime.now(UTC)
+        inference_id=inference_id, label=label, record_key=record_key, at=datetime.now(UTC)
     )
     client("s3").put_object(
         Bucket=bucket,
