@@ -17,7 +17,10 @@ def build_app(app: cdk.App | None = None) -> tuple[cdk.App, StatefulStack, Pipel
     app = app or cdk.App()
     config = StackConfig.from_context(app.node.try_get_context)
     stateful = StatefulStack(
-        app, f"{config.stack_prefix}Data", description="gtpipe: data bucket, key, ledger"
+        app,
+        f"{config.stack_prefix}Data",
+        capture_retention_days=config.capture.retention_days,
+        description="gtpipe: data bucket, key, ledger",
     )
     pipeline = PipelineStack(
         app,

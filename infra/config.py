@@ -24,6 +24,7 @@ from gtpipe_shared.config import (
     DEFAULT_MAX_MANIFEST_BYTES,
     DEFAULT_TRAINING_INSTANCE_TYPE,
     MAX_LABEL_CATEGORIES,
+    CaptureConfig,
     EndpointConfig,
     LabelingBackend,
     LabelingConfig,
@@ -174,6 +175,8 @@ class StackConfig:
     max_manifest_lines: int = 1_000_000
     max_manifest_bytes: int = DEFAULT_MAX_MANIFEST_BYTES
     powertools_layer_version: int = 18
+    # Feedback capture of POST /predict (gtpipe:capture; README "Feedback capture").
+    capture: CaptureConfig = field(default_factory=CaptureConfig)
 
     @property
     def endpoint_name(self) -> str:
@@ -255,6 +258,7 @@ class StackConfig:
                 reader.number("maxManifestBytes", DEFAULT_MAX_MANIFEST_BYTES, 1, 5 * 1024**3)
             ),
             powertools_layer_version=int(reader.number("powertoolsLayerVersion", 18, 1, 1000)),
+            capture=_capture(reader.mapping("capture")),
         )
         _check_config(config)
         return config
@@ -472,6 +476,29 @@ def _labeling_prices(raw: Mapping[str, Any], task_type: str) -> LabelingPrices:
     except ValueError as exc:
         raise ConfigError(f"{PREFIX}labelingPrices: {exc}") from None
     return prices
+
+
+def _capture(raw: Mapping[str, Any]) -> CaptureConfig:
+    """``gtpipe:capture``: ``enabled``, ``confidenceThreshold`` (0..1), ``samplePercent`` (0..100) and
+    ``retentionDays`` (whole days, 1..3650); unknown keys are refused (a misspelling would silently keep
+    the default)."""
+    allowed = ("enabled", "confidenceThreshold", "samplePercent", "retentionDays")
+    unknown = sorted(set(raw) - set(allowed))
+    if unknown:
+        raise ConfigError(
+            f"{PREFIX}capture has unknown keys {', '.join(unknown)}; allowed: {', '.join(allowed)}"
+        )
+    defaults = CaptureConfig()
+    return build_section(
+        CaptureConfig,
+        "capture",
+        enabled=bool_setting(raw, "capture.enabled", defaults.enabled),
+        confidence_threshold=share_setting(raw, "capture.confidenceThreshold", defaults.confidence_threshold),
+        sample_percent=parse_number(raw["samplePercent"], f"{PREFIX}capture.samplePercent", 0.0, 100.0)
+        if raw.get("samplePercent") is not None
+        else defaults.sample_percent,
+        retention_days=int_setting(raw, "capture.retentionDays", defaults.retention_days, 1, 3650),
+    )
 
 
 def _api_gateway_account_role(raw: Mapping[str, Any]) -> ApiGatewayAccountRole:

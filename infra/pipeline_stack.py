@@ -71,6 +71,7 @@ class PipelineStack(Stack):
             config=config,
             key=storage.key,
             runs_table=ledger.runs_table,
+            data_bucket=storage.data_bucket,
             endpoint_arn=pipeline.endpoint_arn,
             endpoint_name=pipeline.endpoint_name,
         )

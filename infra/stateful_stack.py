@@ -14,7 +14,10 @@ from infra.constructs.storage import Storage
 class StatefulStack(Stack):
     """Key, buckets and tables. The pipeline stack receives them as constructor arguments."""
 
-    def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, capture_retention_days: int = 90, **kwargs: Any
+    ) -> None:
+        """``capture_retention_days``: how long the data bucket keeps captured predictions (Storage)."""
         super().__init__(scope, construct_id, termination_protection=True, **kwargs)
-        self.storage = Storage(self, "Storage")
+        self.storage = Storage(self, "Storage", capture_retention_days=capture_retention_days)
         self.ledger = Ledger(self, "Ledger", key=self.storage.key)

@@ -1,4 +1,8 @@
-"""Serving: the predict Lambda behind an authenticated, throttled, logged API Gateway REST API."""
+"""Serving: the predict and feedback Lambdas behind an authenticated, throttled, logged API Gateway REST API.
+
+Feedback capture (``gtpipe:capture``, ``gtpipe_shared.capture``): predict may only put objects under the data
+bucket's ``captured/`` prefix, feedback only get and put objects there; neither can list the bucket.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,9 @@ from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
+from gtpipe_shared.capture import CAPTURE_PREFIX
 
 from infra.config import StackConfig
 from infra.constructs.grants import grant_key, grant_table
@@ -28,7 +34,8 @@ PAYLOAD_TOO_LARGE_BODY = (
 
 
 class Serving(Construct):
-    """`POST /predict` with IAM (default) or API-key auth, request validation, throttling, access logs."""
+    """`POST /predict` and `POST /feedback` with IAM (default) or API-key auth, request validation,
+    throttling, access logs."""
 
     def __init__(
         self,
@@ -38,6 +45,7 @@ class Serving(Construct):
         config: StackConfig,
         key: kms.IKey,
         runs_table: dynamodb.ITable,
+        data_bucket: s3.IBucket,
         endpoint_arn: str,
         endpoint_name: str,
     ) -> None:
@@ -46,14 +54,31 @@ class Serving(Construct):
             self,
             "predict",
             "gtpipe: image in, class probabilities out, from the serving endpoint",
-            {"RUNS_TABLE": runs_table.table_name},
+            {
+                "RUNS_TABLE": runs_table.table_name,
+                "DATA_BUCKET": data_bucket.bucket_name,
+                "CAPTURE_CONFIG": config.capture.model_dump_json(),
+            },
             key=key,
             config=config,
             timeout=Duration.seconds(29),
             memory_size=512,
         )
         grant_table(self.predict.role, runs_table, write=False)
-        grant_key(self.predict.role, key, encrypt=False)
+        # Encrypt: captured objects are written with the bucket's KMS key.
+        grant_key(self.predict.role, key, encrypt=True)
+        grant_captured_objects(self.predict.role, data_bucket, read=False)
+        self.feedback = project_lambda(
+            self,
+            "feedback",
+            "gtpipe: a user's correction of a captured prediction",
+            {"DATA_BUCKET": data_bucket.bucket_name},
+            key=key,
+            config=config,
+            timeout=Duration.seconds(10),
+        )
+        grant_key(self.feedback.role, key, encrypt=True)
+        grant_captured_objects(self.feedback.role, data_bucket, read=True)
         self.predict.role.add_to_policy(
             iam.PolicyStatement(
                 sid="InvokeServingEndpoint", actions=["sagemaker:InvokeEndpoint"], resources=[endpoint_arn]
@@ -89,6 +114,15 @@ class Serving(Construct):
                 "method.request.querystring.min_confidence": False,
             },
         )
+        # The same auth as /predict; the function validates the JSON body (400s name the problem).
+        self.api.root.add_resource("feedback").add_method(
+            "POST",
+            apigateway.LambdaIntegration(self.feedback.function, proxy=True),
+            authorization_type=apigateway.AuthorizationType.NONE
+            if api_key_auth
+            else apigateway.AuthorizationType.IAM,
+            api_key_required=api_key_auth,
+        )
         if api_key_auth:
             api_key = self.api.add_api_key("ApiKey", description="gtpipe prediction API key")
             plan = self.api.add_usage_plan(
@@ -107,6 +141,16 @@ class Serving(Construct):
             )
         payload_too_large_response(self.api)
         self.api_url = f"{self.api.url.rstrip('/')}"
+
+
+def grant_captured_objects(role: iam.IRole, bucket: s3.IBucket, *, read: bool) -> None:
+    """PutObject (and GetObject when ``read``) on the data bucket's ``captured/`` objects only."""
+    actions = ["s3:GetObject", "s3:PutObject"] if read else ["s3:PutObject"]
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="CapturedObjects", actions=actions, resources=[bucket.arn_for_objects(f"{CAPTURE_PREFIX}*")]
+        )
+    )
 
 
 def payload_too_large_response(api: apigateway.RestApi) -> None:

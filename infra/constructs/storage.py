@@ -7,6 +7,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
+from gtpipe_shared.capture import CAPTURE_PREFIX
 
 INCOMING_PREFIX = "incoming/"
 IMAGES_PREFIX = "images/"
@@ -22,10 +23,12 @@ MANIFEST_SUFFIXES = (".manifest", ".jsonl")
 class Storage(Construct):
     """KMS key (rotated) plus the versioned, TLS-only, private data bucket and its access-log bucket.
 
-    Everything here is retained on stack deletion: datasets and labels cost money to recreate.
+    Everything here is retained on stack deletion: datasets and labels cost money to recreate. Captured
+    predictions (``captured/``) expire after ``capture_retention_days``: they hold user images, kept only
+    as long as they are useful for relabeling.
     """
 
-    def __init__(self, scope: Construct, construct_id: str) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, capture_retention_days: int = 90) -> None:
         super().__init__(scope, construct_id)
         self.key = kms.Key(
             self,
@@ -97,6 +100,14 @@ class Storage(Construct):
                 s3.LifecycleRule(id="ExpireSplits", prefix=SPLITS_PREFIX, expiration=Duration.days(90)),
                 s3.LifecycleRule(
                     id="ExpireTransformOutput", prefix=TRANSFORM_PREFIX, expiration=Duration.days(30)
+                ),
+                s3.LifecycleRule(
+                    id="ExpireCapturedPredictions",
+                    prefix=CAPTURE_PREFIX,
+                    expiration=Duration.days(capture_retention_days),
+                    # The bucket is versioned: without this the expired images would stay, as noncurrent
+                    # versions, for another ExpireOldVersions period.
+                    noncurrent_version_expiration=Duration.days(1),
                 ),
                 s3.LifecycleRule(id="ExpireOldVersions", noncurrent_version_expiration=Duration.days(90)),
             ],

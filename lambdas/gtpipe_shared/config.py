@@ -210,6 +210,20 @@ class SplitConfig(_Section):
     seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
 
 
+class CaptureConfig(BaseModel):
+    """Feedback capture of ``POST /predict`` (context ``gtpipe:capture``; predict's ``CAPTURE_CONFIG``):
+    every answer below ``confidence_threshold`` and a random ``sample_percent`` of the others are kept under
+    ``captured/`` of the data bucket, which expires them after ``retention_days`` (README "Feedback capture").
+    Not part of ``PIPELINE_CONFIG``: only the serving functions and the bucket's lifecycle rule use it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    confidence_threshold: float = Field(default=0.6, ge=0.0, le=1.0)
+    sample_percent: float = Field(default=5.0, ge=0.0, le=100.0)
+    retention_days: int = Field(default=90, ge=1, le=3650)
+
+
 class PipelineConfig(_Section):
     """The whole ``PIPELINE_CONFIG``."""
 

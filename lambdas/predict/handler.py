@@ -6,6 +6,11 @@ type. Classification answers ``{"label", "confidence", "probabilities"}``; objec
 ``{"detections": [{"label", "confidence", "box": {"left", "top", "width", "height"}}]}`` in pixels of the
 submitted image, keeping boxes that score at least the ``min_confidence`` query parameter (default 0.5). Which endpoint to call comes from the ``@serving`` ledger item (cached briefly per container), so a
 new deployment takes effect without redeploying this function. Every error is ``{"error", "code"}``.
+
+Every answer also carries ``inference_id`` (a UUID4) and ``captured`` (whether the image and a record of the
+answer were kept for feedback, ``gtpipe_shared.capture``; ``POST /feedback`` accepts corrections only for
+captured ids). Capture follows ``CAPTURE_CONFIG`` (unset: off); ``X-Gtpipe-Capture: off`` opts a request
+out. A failed capture is logged and counted (``CaptureErrors``), never answered as an error.
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ import binascii
 import json
 import math
 import os
+import random
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -25,7 +32,17 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 from gtpipe_shared import ledger
 from gtpipe_shared.aws import client, error_code, table
-from gtpipe_shared.config import require_env
+from gtpipe_shared.capture import (
+    OPT_OUT_HEADER,
+    answer_confidence,
+    capture_keys,
+    capture_reason,
+    capture_record,
+    new_inference_id,
+    opted_out,
+    pointer_key,
+)
+from gtpipe_shared.config import CaptureConfig, require_env
 from gtpipe_shared.http import error_response, header, json_response, never_raising
 from gtpipe_shared.images import (
     MAX_API_IMAGE_BYTES,
@@ -44,6 +61,8 @@ metrics = Metrics()
 
 _cache: dict[str, Any] = {"item": None, "at": 0.0}
 DEFAULT_MIN_CONFIDENCE = 0.5
+# The random sample's source; tests replace it with a seeded random.Random.
+rng = random.Random()
 
 
 class RequestError(Exception):
@@ -247,8 +266,60 @@ def predict(event: dict[str, Any]) -> dict[str, Any]:
         return error_response(502, "BadModelResponse", "the model endpoint returned an unusable answer")
     answer["model"] = {"run_id": target.get("source_run_id"), "endpoint": endpoint_name}
     answer["image_type"] = detected
+    answer["inference_id"] = new_inference_id()
+    answer["captured"] = capture(event, answer, target, (data, detected))
     metrics.add_metric(name="Predictions", unit=MetricUnit.Count, value=1)
     return json_response(200, answer)
+
+
+def capture(
+    event: dict[str, Any], answer: dict[str, Any], target: dict[str, Any], image: tuple[bytes, str]
+) -> bool:
+    """Keep the image and a record of ``answer`` when the capture rules say so (module docstring); whether
+    it was kept. Never raises: a failure is logged and counted, and the prediction is answered anyway."""
+    raw = os.environ.get("CAPTURE_CONFIG", "").strip()
+    if not raw or opted_out(header(event.get("headers"), OPT_OUT_HEADER)):
+        return False
+    try:
+        config = CaptureConfig.model_validate_json(raw)
+        reason = capture_reason(answer_confidence(answer), config, rng.random())
+        if reason is None:
+            return False
+        bucket = require_env("DATA_BUCKET")
+        data, image_type = image
+        at = datetime.now(UTC)
+        inference_id = str(answer["inference_id"])
+        image_key, record_key = capture_keys(inference_id, at, image_type)
+        record = capture_record(
+            inference_id=inference_id,
+            at=at,
+            reason=reason,
+            answer={k: v for k, v in answer.items() if k not in ("inference_id", "captured")},
+            class_names=[str(name) for name in target.get("class_names") or []],
+            serving=target,
+            image_key=image_key,
+            image_type=image_type,
+            config=config,
+        )
+        s3 = client("s3")
+        s3.put_object(Bucket=bucket, Key=image_key, Body=data, ContentType=image_type)
+        s3.put_object(
+            Bucket=bucket, Key=record_key, Body=json.dumps(record).encode(), ContentType="application/json"
+        )
+        # The pointer is written last: feedback finds only complete captures.
+        pointer = {"inference_id": inference_id, "record": record_key, "image": image_key}
+        s3.put_object(
+            Bucket=bucket,
+            Key=pointer_key(inference_id),
+            Body=json.dumps(pointer).encode(),
+            ContentType="application/json",
+        )
+    except Exception as exc:  # capture must never fail the prediction
+        logger.warning("capture failed", extra={"error": f"{type(exc).__name__}: {str(exc)[:200]}"})
+        metrics.add_metric(name="CaptureErrors", unit=MetricUnit.Count, value=1)
+        return False
+    metrics.add_metric(name="Captured", unit=MetricUnit.Count, value=1)
+    return True
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

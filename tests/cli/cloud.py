@@ -10,6 +10,7 @@ from typing import Any
 
 ASSEMBLY_CACHE = "cdk.out-cli"
 """``.local/<cache>``: the synthesized assembly, reused while sources and context are unchanged."""
+CAPTURE_THRESHOLD = 0.99
 
 
 def tiny_context() -> dict[str, Any]:
@@ -22,6 +23,9 @@ def tiny_context() -> dict[str, Any]:
         "gtpipe:labelCategories": list(CLASS_NAMES),
         "gtpipe:hyperparameters": {**DEMO_HYPERPARAMETERS, "epochs": "1", "mini_batch_size": "16"},
         "gtpipe:qualityThreshold": 0.0,
+        # A one-epoch model answers below this for every digit; no random sample, so what is captured is
+        # deterministic (tests/cli/test_cli_local_cloud.py, feedback capture).
+        "gtpipe:capture": {"confidenceThreshold": CAPTURE_THRESHOLD, "samplePercent": 0},
     }
 
 

@@ -20,7 +20,7 @@ import pytest
 
 from gtpipe_cli.errors import Exit
 from gtpipe_cli.naming import run_id_for
-from tests.cli.cloud import cli_cloud
+from tests.cli.cloud import CAPTURE_THRESHOLD, cli_cloud
 from tests.cli.conftest import CliResult, gtpipe
 
 pytestmark = pytest.mark.slow
@@ -155,6 +155,48 @@ def test_predict_answers_json_per_image_from_the_deployed_model(env: Env, submit
         assert answer["status"] == 200
         assert answer["answer"]["model"]["run_id"] == submitted.run_id
         assert set(answer["answer"]) >= {"label", "confidence", "probabilities"}
+
+
+def test_predict_answers_an_inference_id_and_a_captured_low_confidence_request_takes_feedback(
+    env: Env, submitted: Submitted
+) -> None:
+    from gtpipe_shared.capture import new_inference_id, valid_inference_id
+
+    from local.drivers.client import PredictionApi
+    from training.datasets import CLASS_NAMES
+
+    api = PredictionApi(env.cloud.outputs)
+    image = env.holdout[0].path.read_bytes()
+    opted_out = api.request(image, "image/png", extra_headers={"X-Gtpipe-Capture": "off"})
+    assert opted_out.status == 200 and opted_out.json()["captured"] is False
+    response = api.predict(image)
+    body = response.json()
+    assert response.status == 200 and valid_inference_id(body["inference_id"])
+    assert body["confidence"] < CAPTURE_THRESHOLD and body["captured"] is True
+    inference_id = body["inference_id"]
+    listed = env.cloud.client("s3").list_objects_v2(Bucket=env.bucket, Prefix="captured/")
+    keys = {item["Key"] for item in listed.get("Contents", [])}
+    assert f"captured/ids/{inference_id}.json" in keys
+    assert f"captured/ids/{opted_out.json()['inference_id']}.json" not in keys
+    record_key = next(k for k in keys if k.endswith(f"/{inference_id}.json") and "/ids/" not in k)
+    record = json.loads(env.cloud.client("s3").get_object(Bucket=env.bucket, Key=record_key)["Body"].read())
+    assert record["reason"] == "low-confidence" and record["model"]["run_id"] == submitted.run_id
+
+    feedback = PredictionApi(env.cloud.outputs)
+    feedback.url = str(env.cloud.outputs["ApiUrl"]).rstrip("/") + "/feedback"
+
+    def send(payload: dict[str, Any], *, sign: bool = True) -> Any:
+        return feedback.request(json.dumps(payload).encode(), "application/json", sign=sign)
+
+    label = next(name for name in CLASS_NAMES if name != body["label"])
+    accepted = send({"inference_id": inference_id, "label": label})
+    assert accepted.status == 201, accepted.body
+    assert accepted.json() == {"inference_id": inference_id, "label": label, "status": "recorded"}
+    unknown_label = send({"inference_id": inference_id, "label": "not-a-class"})
+    assert unknown_label.status == 400 and unknown_label.json()["code"] == "UnknownLabel"
+    not_captured = send({"inference_id": new_inference_id(), "label": label})
+    assert not_captured.status == 404 and not_captured.json()["code"] == "NotCaptured"
+    assert send({"inference_id": inference_id, "label": label}, sign=False).status == 403
 
 
 def test_predict_prints_refusals_and_exits_6(env: Env, submitted: Submitted, tmp_path: Path) -> None:

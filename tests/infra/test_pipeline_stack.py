@@ -27,7 +27,8 @@ FUNCTIONS = {
     "notify.handler.lambda_handler": {"RUNS_TABLE", "TOPIC_ARN"},
     "endpoint.handler.lambda_handler": {"TASK_TOKEN_TABLE", "ENDPOINT_ALARM_NAMES"},
     "job_status.handler.lambda_handler": {"RUNS_TABLE", "TOPIC_ARN"},
-    "predict.handler.lambda_handler": {"RUNS_TABLE"},
+    "predict.handler.lambda_handler": {"RUNS_TABLE", "DATA_BUCKET", "CAPTURE_CONFIG"},
+    "feedback.handler.lambda_handler": {"DATA_BUCKET"},
     "report.handler.lambda_handler": {"DATA_BUCKET", "RUNS_TABLE", "LABELING_PRICES", "MPLCONFIGDIR"},
 }
 ASYNC_HANDLERS = {

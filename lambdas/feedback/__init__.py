@@ -1,0 +1,1 @@
+"""feedback Lambda function (entry point: handler.lambda_handler)."""
