@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,6 +72,21 @@ def invoke(registry: LambdaRegistry, name: str, event: dict[str, object]) -> dic
     return registry.invoke(name, json.dumps(event))
 
 
+def log_with(path: Path, *needles: str, timeout: float = 10.0) -> str:
+    """The function's log once it contains every needle. A worker's output reaches the log through a copier
+    thread, after the invocation may have returned (as in Lambda, logs arrive asynchronously); fails naming
+    what is missing when it does not arrive within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = path.read_text() if path.exists() else ""
+        missing = [needle for needle in needles if needle not in text]
+        if not missing:
+            return text
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} still lacks {missing} after {timeout} s; it has: {text!r}")
+        time.sleep(0.05)
+
+
 def test_each_function_sees_only_its_own_environment_even_concurrently(
     runtime: tuple[LambdaRuntime, LambdaRegistry, Path],
 ) -> None:
@@ -99,8 +115,7 @@ def test_warm_workers_keep_module_state(runtime: tuple[LambdaRuntime, LambdaRegi
     _, registry, logs = runtime
     counts = [invoke(registry, "hello", {})["Payload"]["calls"] for _ in range(3)]  # type: ignore[index]
     assert counts == [1, 2, 3]
-    log = (logs / "hello.log").read_text()
-    assert "log line from hello" in log and "START RequestId" in log and "Init Duration" in log
+    log_with(logs / "hello.log", "log line from hello", "START RequestId", "Init Duration")
 
 
 def test_errors_come_back_as_the_runtime_reports_them(
@@ -111,7 +126,7 @@ def test_errors_come_back_as_the_runtime_reports_them(
     assert response["FunctionError"] == "Unhandled"
     assert response["Payload"]["errorType"] == "KeyError"  # type: ignore[index]
     assert "missing thing" in response["Payload"]["errorMessage"]  # type: ignore[index]
-    assert "[ERROR] KeyError" in (logs / "hello.log").read_text()
+    log_with(logs / "hello.log", "[ERROR] KeyError")
     response = invoke(registry, "hello", {"unserialisable": True})
     assert response["Payload"]["errorType"] == "Runtime.MarshalError"  # type: ignore[index]
 
