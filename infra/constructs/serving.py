@@ -50,6 +50,34 @@ class Serving(Construct):
         endpoint_name: str,
     ) -> None:
         super().__init__(scope, construct_id)
+        self._functions(config, key, runs_table, data_bucket, endpoint_arn)
+        api_key_auth = config.api_auth == "api-key"
+        self.api = logged_rest_api(
+            self,
+            "Api",
+            key=key,
+            config=config,
+            stage_name="v1",
+            rest_api_name=f"{Stack.of(self).stack_name}-api",
+            description="gtpipe prediction API",
+            binary_media_types=BINARY_MEDIA_TYPES,
+            min_compression_size=None,
+        )
+        self._routes(api_key_auth)
+        if api_key_auth:
+            self._api_key(config)
+        payload_too_large_response(self.api)
+        self.api_url = f"{self.api.url.rstrip('/')}"
+
+    def _functions(
+        self,
+        config: StackConfig,
+        key: kms.IKey,
+        runs_table: dynamodb.ITable,
+        data_bucket: s3.IBucket,
+        endpoint_arn: str,
+    ) -> None:
+        """The predict and feedback functions with their grants (created in this scope: logical IDs fixed)."""
         self.predict = project_lambda(
             self,
             "predict",
@@ -84,17 +112,11 @@ class Serving(Construct):
                 sid="InvokeServingEndpoint", actions=["sagemaker:InvokeEndpoint"], resources=[endpoint_arn]
             )
         )
-        api_key_auth = config.api_auth == "api-key"
-        self.api = logged_rest_api(
-            self,
-            "Api",
-            key=key,
-            config=config,
-            stage_name="v1",
-            rest_api_name=f"{Stack.of(self).stack_name}-api",
-            description="gtpipe prediction API",
-            binary_media_types=BINARY_MEDIA_TYPES,
-            min_compression_size=None,
+
+    def _routes(self, api_key_auth: bool) -> None:
+        """``POST /predict`` (validated headers) and ``POST /feedback``, both with the API's one auth."""
+        authorization = (
+            apigateway.AuthorizationType.NONE if api_key_auth else apigateway.AuthorizationType.IAM
         )
         validator = self.api.add_request_validator(
             "PredictValidator", validate_request_body=True, validate_request_parameters=True
@@ -103,9 +125,7 @@ class Serving(Construct):
         predict.add_method(
             "POST",
             apigateway.LambdaIntegration(self.predict.function, proxy=True),
-            authorization_type=apigateway.AuthorizationType.NONE
-            if api_key_auth
-            else apigateway.AuthorizationType.IAM,
+            authorization_type=authorization,
             api_key_required=api_key_auth,
             request_validator=validator,
             # min_confidence (object detection) is optional; the function validates its value.
@@ -118,29 +138,27 @@ class Serving(Construct):
         self.api.root.add_resource("feedback").add_method(
             "POST",
             apigateway.LambdaIntegration(self.feedback.function, proxy=True),
-            authorization_type=apigateway.AuthorizationType.NONE
-            if api_key_auth
-            else apigateway.AuthorizationType.IAM,
+            authorization_type=authorization,
             api_key_required=api_key_auth,
         )
-        if api_key_auth:
-            api_key = self.api.add_api_key("ApiKey", description="gtpipe prediction API key")
-            plan = self.api.add_usage_plan(
-                "UsagePlan",
-                throttle=apigateway.ThrottleSettings(
-                    rate_limit=config.api_rate_limit, burst_limit=config.api_burst_limit
-                ),
-            )
-            plan.add_api_key(api_key)
-            plan.add_api_stage(stage=self.api.deployment_stage)
-            CfnOutput(
-                self,
-                "ApiKeyId",
-                value=api_key.key_id,
-                description="aws apigateway get-api-key --include-value",
-            )
-        payload_too_large_response(self.api)
-        self.api_url = f"{self.api.url.rstrip('/')}"
+
+    def _api_key(self, config: StackConfig) -> None:
+        """The API key, its usage plan (the configured throttle) and the output naming the key."""
+        api_key = self.api.add_api_key("ApiKey", description="gtpipe prediction API key")
+        plan = self.api.add_usage_plan(
+            "UsagePlan",
+            throttle=apigateway.ThrottleSettings(
+                rate_limit=config.api_rate_limit, burst_limit=config.api_burst_limit
+            ),
+        )
+        plan.add_api_key(api_key)
+        plan.add_api_stage(stage=self.api.deployment_stage)
+        CfnOutput(
+            self,
+            "ApiKeyId",
+            value=api_key.key_id,
+            description="aws apigateway get-api-key --include-value",
+        )
 
 
 def grant_captured_objects(role: iam.IRole, bucket: s3.IBucket, *, read: bool) -> None:

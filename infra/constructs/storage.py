@@ -30,32 +30,7 @@ class Storage(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, capture_retention_days: int = 90) -> None:
         super().__init__(scope, construct_id)
-        self.key = kms.Key(
-            self,
-            "DataKey",
-            description="gtpipe: encrypts datasets, labels, models, ledger, queues and notifications",
-            enable_key_rotation=True,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        # Services that write encrypted messages to our topic and queues need the key through their
-        # service principal; the grant is limited to this account by the key policy condition. CloudWatch
-        # alarms publish to the KMS-encrypted topic only if the key policy lets cloudwatch.amazonaws.com use
-        # the key: https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services
-        for service in (
-            "events.amazonaws.com",
-            "sns.amazonaws.com",
-            "s3.amazonaws.com",
-            "cloudwatch.amazonaws.com",
-        ):
-            self.key.add_to_resource_policy(
-                iam.PolicyStatement(
-                    sid=f"Allow{service.split('.')[0].capitalize()}UseOfTheKey",
-                    principals=[iam.ServicePrincipal(service)],
-                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                    resources=["*"],
-                    conditions={"StringEquals": {"aws:SourceAccount": self.key.stack.account}},
-                )
-            )
+        self.key = self._data_key()
         self._allow_cloudwatch_logs()
         self.access_log_bucket = s3.Bucket(
             self,
@@ -92,26 +67,38 @@ class Storage(Construct):
                     exposed_headers=["Access-Control-Allow-Origin"],
                 )
             ],
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="AbortIncompleteUploads", abort_incomplete_multipart_upload_after=Duration.days(7)
-                ),
-                # Splits and batch-transform output are derived data, re-creatable from the run's inputs.
-                s3.LifecycleRule(id="ExpireSplits", prefix=SPLITS_PREFIX, expiration=Duration.days(90)),
-                s3.LifecycleRule(
-                    id="ExpireTransformOutput", prefix=TRANSFORM_PREFIX, expiration=Duration.days(30)
-                ),
-                s3.LifecycleRule(
-                    id="ExpireCapturedPredictions",
-                    prefix=CAPTURE_PREFIX,
-                    expiration=Duration.days(capture_retention_days),
-                    # The bucket is versioned: without this the expired images would stay, as noncurrent
-                    # versions, for another ExpireOldVersions period.
-                    noncurrent_version_expiration=Duration.days(1),
-                ),
-                s3.LifecycleRule(id="ExpireOldVersions", noncurrent_version_expiration=Duration.days(90)),
-            ],
+            lifecycle_rules=data_lifecycle_rules(capture_retention_days),
         )
+
+    def _data_key(self) -> kms.Key:
+        """The rotated data key, usable by the AWS services that write encrypted messages for us."""
+        key = kms.Key(
+            self,
+            "DataKey",
+            description="gtpipe: encrypts datasets, labels, models, ledger, queues and notifications",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        # Services that write encrypted messages to our topic and queues need the key through their
+        # service principal; the grant is limited to this account by the key policy condition. CloudWatch
+        # alarms publish to the KMS-encrypted topic only if the key policy lets cloudwatch.amazonaws.com use
+        # the key: https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services
+        for service in (
+            "events.amazonaws.com",
+            "sns.amazonaws.com",
+            "s3.amazonaws.com",
+            "cloudwatch.amazonaws.com",
+        ):
+            key.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid=f"Allow{service.split('.')[0].capitalize()}UseOfTheKey",
+                    principals=[iam.ServicePrincipal(service)],
+                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                    resources=["*"],
+                    conditions={"StringEquals": {"aws:SourceAccount": key.stack.account}},
+                )
+            )
+        return key
 
     def _allow_cloudwatch_logs(self) -> None:
         """Every log group of the app is encrypted with this key: CloudWatch Logs must be able to use it.
@@ -145,3 +132,24 @@ class Storage(Construct):
                 },
             )
         )
+
+
+def data_lifecycle_rules(capture_retention_days: int) -> list[s3.LifecycleRule]:
+    """The data bucket's lifecycle: derived data and captured predictions expire, old versions too."""
+    return [
+        s3.LifecycleRule(
+            id="AbortIncompleteUploads", abort_incomplete_multipart_upload_after=Duration.days(7)
+        ),
+        # Splits and batch-transform output are derived data, re-creatable from the run's inputs.
+        s3.LifecycleRule(id="ExpireSplits", prefix=SPLITS_PREFIX, expiration=Duration.days(90)),
+        s3.LifecycleRule(id="ExpireTransformOutput", prefix=TRANSFORM_PREFIX, expiration=Duration.days(30)),
+        s3.LifecycleRule(
+            id="ExpireCapturedPredictions",
+            prefix=CAPTURE_PREFIX,
+            expiration=Duration.days(capture_retention_days),
+            # The bucket is versioned: without this the expired images would stay, as noncurrent
+            # versions, for another ExpireOldVersions period.
+            noncurrent_version_expiration=Duration.days(1),
+        ),
+        s3.LifecycleRule(id="ExpireOldVersions", noncurrent_version_expiration=Duration.days(90)),
+    ]
