@@ -17,14 +17,14 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.pipeline.test_pipeline_execution import (
+from tests.pipeline.harness import (
     REGION,
     Pipeline,
     augmented_manifest,
     create_endpoint,
 )
-from tests.pipeline.test_pipeline_execution import pipeline as pipeline  # fixture
-from tests.pipeline.test_pipeline_execution import pipeline_config as pipeline_config  # fixture
+from tests.pipeline.harness import pipeline as pipeline  # fixture
+from tests.pipeline.harness import pipeline_config as pipeline_config  # fixture
 
 ENDPOINT = "gtpipe-endpoint"
 

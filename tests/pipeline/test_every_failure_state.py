@@ -2,7 +2,7 @@
 
 The states come from the definition itself, so a new Failed* state without a scenario below fails
 ``test_every_failure_state_is_entered_and_recorded``. Each scenario breaks one step through the harness of
-test_pipeline_execution.py (scripted SageMaker outcomes, test double Lambdas, the real start_run and notify
+tests/pipeline/harness.py (scripted SageMaker outcomes, test double Lambdas, the real start_run and notify
 handlers on moto) and checks that the execution went from that step into its Failed* state and on to
 PipelineFailed, and that the ledger and the notification name the step, the error and the reason.
 """
@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 
 from local.sagemaker import JobKind, fail, succeed
 from local.sfn import active_handle
-from tests.pipeline.test_pipeline_execution import (
+from tests.pipeline.harness import (
     FUNCTIONS,
     LABEL_COUNTERS,
     ROOT,
@@ -28,8 +28,8 @@ from tests.pipeline.test_pipeline_execution import (
     input_manifest,
     make_doubles,
 )
-from tests.pipeline.test_pipeline_execution import pipeline as pipeline  # fixture
-from tests.pipeline.test_pipeline_execution import pipeline_config as pipeline_config  # fixture
+from tests.pipeline.harness import pipeline as pipeline  # fixture
+from tests.pipeline.harness import pipeline_config as pipeline_config  # fixture
 
 DEFINITION = json.loads((ROOT / "state_machines" / "pipeline.asl.json").read_text())
 

@@ -18,9 +18,9 @@ from infra.config import MAX_LABEL_CATEGORIES, ConfigError, StackConfig
 from local.sagemaker import fail, succeed
 from local.sfn.payload_limits import max_payload_bytes, payload_bytes
 from tests.infra.conftest import project_context
-from tests.pipeline.test_pipeline_execution import HAPPY_PATH, LABEL_COUNTERS, Pipeline, input_manifest
-from tests.pipeline.test_pipeline_execution import pipeline as pipeline  # fixtures, re-exported
-from tests.pipeline.test_pipeline_execution import pipeline_config as pipeline_config
+from tests.pipeline.harness import HAPPY_PATH, LABEL_COUNTERS, Pipeline, input_manifest
+from tests.pipeline.harness import pipeline as pipeline  # fixtures, re-exported
+from tests.pipeline.harness import pipeline_config as pipeline_config
 
 
 def largest_class_list(count: int = MAX_LABEL_CATEGORIES) -> list[str]:
