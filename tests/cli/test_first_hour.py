@@ -2,7 +2,7 @@
 labelers, labels without ``-metadata``, ``--local`` from any folder, runs without a report, ``make demo
 KEEP=1`` and ``local.cli up`` with another configuration."""
 
-# ruff: noqa: F811 - aws_stacks is test_cli_unit's fixture, imported
+# ruff: noqa: F811 - aws_stacks is tests.cli.stacks' fixture, imported
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from gtpipe_cli.local_answers import unanswered_notes
 from gtpipe_cli.progress import RunProgress
 from gtpipe_cli.target import Target, TargetOptions, resolve_target
 from tests.cli.conftest import gtpipe
-from tests.cli.test_cli_unit import RUN_ID, aws_stacks, local_outputs, put_run  # noqa: F401 - a fixture
+from tests.cli.stacks import RUN_ID, aws_stacks, local_outputs, put_run  # noqa: F401 - a fixture
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -24,7 +24,7 @@ from gtpipe_cli.formats.registry import WRITERS, read_dataset
 from gtpipe_cli.formats.voc import write_voc
 from gtpipe_cli.label_commands import local_image_size
 from tests.cli.conftest import gtpipe
-from tests.cli.test_cli_unit import aws_stacks, put_run  # noqa: F401 (aws_stacks: a fixture)
+from tests.cli.stacks import aws_stacks, put_run  # noqa: F401 (aws_stacks: a fixture)
 
 PUBLISHED = Path(__file__).resolve().parents[1] / "data" / "formats"
 CLASSES = ["cat", "dog", "bird"]

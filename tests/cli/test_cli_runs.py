@@ -1,213 +1,26 @@
-"""``gtpipe`` without a local cloud: argument parsing, target resolution (AWS via moto, the local outputs
-file), run ids, manifest rewriting, progress ranks and display, request signing, and the one-line
-errors with their exit codes."""
+"""``gtpipe runs``, ``follow``, ``report`` and ``submit`` without a local cloud (AWS via moto): run ids,
+manifest rewriting, progress ranks and display, and the one-line errors with their exit codes."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import io
 import json
-import urllib.parse
-from collections.abc import Iterator
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
-from gtpipe_cli.api import PredictionClient, image_content_type
 from gtpipe_cli.display import FollowDisplay, bar, duration, runs_table
 from gtpipe_cli.errors import CliError, Exit
 from gtpipe_cli.naming import is_run_id, run_id_for
 from gtpipe_cli.progress import RunProgress, fraction_done, state_ranks
 from gtpipe_cli.submit import manifest_key, rewrite_source_refs
-from gtpipe_cli.target import TargetOptions, local_target, resolve_target
 from tests.cli.conftest import gtpipe
+from tests.cli.stacks import ASL, RUN_ID, put_item, put_run
+from tests.cli.stacks import aws_stacks as aws_stacks  # fixture
 
-ROOT = Path(__file__).resolve().parents[2]
-ASL = json.loads((ROOT / "state_machines" / "pipeline.asl.json").read_text())
-RUN_ID = "digits-0123456789abcdef"
-
-
-# -- argument parsing -----------------------------------------------------------------------------------
-
-
-def test_usage_errors_exit_64_and_name_the_problem() -> None:
-    result = gtpipe("runs", "--limit", "0")
-    assert result.code == Exit.USAGE
-    assert "--limit" in result.err and "at least 1" in result.err
-
-    result = gtpipe("predict", "x.png", "--min-confidence", "1.5")
-    assert result.code == Exit.USAGE
-    assert "number from 0 to 1" in result.err
-
-    assert gtpipe("frobnicate").code == Exit.USAGE
-    assert gtpipe().code == Exit.USAGE
-
-
-def test_help_exits_0_and_documents_the_exit_codes() -> None:
-    result = gtpipe("--help")
-    assert result.code == 0
-    assert "Exit codes" in result.out and "77 no AWS credentials" in " ".join(result.out.split())
-
-
-@pytest.mark.parametrize(
-    "argv",
-    [
-        ["--local", "--state-dir", "{dir}", "runs"],
-        ["runs", "--local", "--state-dir", "{dir}"],
-        ["--local", "runs", "--state-dir", "{dir}"],
-    ],
-)
-def test_target_options_work_before_or_after_the_command(argv: list[str], tmp_path: Path) -> None:
-    # No outputs.json there: the error proves the options reached the target resolution.
-    result = gtpipe(*[arg.format(dir=tmp_path) for arg in argv])
-    assert result.code == Exit.INPUT_MISSING
-    assert f"{tmp_path}/outputs.json is missing" in result.err
-    assert "make local-up" in result.err
-    assert "Traceback" not in result.err
-
-
-# -- target resolution ----------------------------------------------------------------------------------
-
-
-def local_outputs(state_dir: Path, **overrides: Any) -> dict[str, Any]:
-    outputs = {
-        "AwsEndpointUrl": "http://127.0.0.1:1",
-        "Region": "eu-west-1",
-        "AccessKeyId": "AKIAGTPIPELOCAL00000",
-        "SecretAccessKey": "secret",
-        "CaCertPath": str(state_dir / "ca.pem"),
-        "DataBucketName": "data-bucket",
-        "IncomingPrefix": "incoming/",
-        "StateMachineArn": "arn:aws:states:eu-west-1:000000000000:stateMachine:Gtpipe",
-        "ApiUrl": "https://127.0.0.1:2/prod/",
-        "RunsTableName": "runs",
-        **overrides,
-    }
-    state_dir.mkdir(parents=True, exist_ok=True)
-    (state_dir / "outputs.json").write_text(json.dumps(outputs))
-    return outputs
-
-
-def test_local_target_reads_outputs_json_and_points_clients_at_the_local_endpoint(tmp_path: Path) -> None:
-    local_outputs(tmp_path)
-    target = resolve_target(TargetOptions(local=True, state_dir=tmp_path))
-    assert target.kind == "local"
-    assert (target.bucket, target.runs_table, target.region) == ("data-bucket", "runs", "eu-west-1")
-    assert target.api_url == "https://127.0.0.1:2/prod"
-    assert target.ca_path == str(tmp_path / "ca.pem")
-    s3 = target.client("s3")
-    assert s3.meta.endpoint_url == "http://127.0.0.1:1"
-    assert s3.meta.region_name == "eu-west-1"
-    assert target.credentials().access_key == "AKIAGTPIPELOCAL00000"
-    assert target.api_key() is None
-    assert target.hint_flags == f"--local --state-dir {tmp_path}"
-
-
-def test_local_target_with_api_key_auth_uses_the_published_key(tmp_path: Path) -> None:
-    local_outputs(tmp_path, ApiKey="k" * 40)
-    assert local_target(tmp_path).api_key() == "k" * 40
-
-
-def test_local_outputs_missing_an_output_or_unreadable_is_a_clear_error(tmp_path: Path) -> None:
-    local_outputs(tmp_path, RunsTableName="")
-    with pytest.raises(CliError) as raised:
-        local_target(tmp_path)
-    assert raised.value.code == Exit.UNAVAILABLE and "RunsTableName" in raised.value.message
-    (tmp_path / "outputs.json").write_text("{not json")
-    with pytest.raises(CliError) as raised:
-        local_target(tmp_path)
-    assert raised.value.code == Exit.INPUT_MISSING and "cannot read" in raised.value.message
-
-
-def test_a_stale_local_outputs_file_says_the_local_cloud_is_not_running(tmp_path: Path) -> None:
-    local_outputs(tmp_path)  # port 1: nothing listens
-    result = gtpipe("runs", "--local", "--state-dir", str(tmp_path))
-    assert result.code == Exit.UNAVAILABLE
-    assert "cannot reach http://127.0.0.1:1" in result.err and "make local-up" in result.err
-
-
-PIPELINE_TEMPLATE = {
-    "Resources": {
-        "Bucket": {"Type": "AWS::S3::Bucket"},
-        "Runs": {
-            "Type": "AWS::DynamoDB::Table",
-            "Properties": {
-                "KeySchema": [{"AttributeName": "run_id", "KeyType": "HASH"}],
-                "AttributeDefinitions": [{"AttributeName": "run_id", "AttributeType": "S"}],
-                "BillingMode": "PAY_PER_REQUEST",
-            },
-        },
-    },
-    "Outputs": {
-        "DataBucketName": {"Value": {"Ref": "Bucket"}},
-        "RunsTableName": {"Value": {"Ref": "Runs"}},
-        "IncomingPrefix": {"Value": "incoming/"},
-        "StateMachineArn": {"Value": "{state_machine_arn}"},
-        "ApiUrl": {"Value": "https://abc123.execute-api.us-east-1.amazonaws.com/prod/"},
-        "EndpointName": {"Value": "gtpipe-endpoint"},
-    },
-}
-
-
-@pytest.fixture
-def aws_stacks() -> Iterator[dict[str, str]]:
-    """Moto: stacks GtpipeData and GtpipePipeline (bucket, ledger, outputs) and the real state machine."""
-    with mock_aws():
-        sfn = boto3.client("stepfunctions", region_name="us-east-1")
-        arn = sfn.create_state_machine(
-            name="Gtpipe-pipeline",
-            definition=json.dumps(ASL),
-            roleArn="arn:aws:iam::123456789012:role/sfn",
-        )["stateMachineArn"]
-        template = json.loads(json.dumps(PIPELINE_TEMPLATE).replace("{state_machine_arn}", arn))
-        cfn = boto3.client("cloudformation", region_name="us-east-1")
-        cfn.create_stack(
-            StackName="GtpipeData",
-            TemplateBody=json.dumps({"Resources": {"Key": {"Type": "AWS::S3::Bucket"}}}),
-        )
-        cfn.create_stack(StackName="GtpipePipeline", TemplateBody=json.dumps(template))
-        outputs = cfn.describe_stacks(StackName="GtpipePipeline")["Stacks"][0]["Outputs"]
-        yield {o["OutputKey"]: o["OutputValue"] for o in outputs}
-
-
-def test_aws_target_reads_the_pipeline_stack_outputs(aws_stacks: dict[str, str]) -> None:
-    target = resolve_target(TargetOptions(region="us-east-1"))
-    assert target.kind == "aws"
-    assert target.bucket == aws_stacks["DataBucketName"]
-    assert target.runs_table == aws_stacks["RunsTableName"]
-    assert target.outputs["EndpointName"] == "gtpipe-endpoint"
-    assert target.description == "stacks GtpipeData/GtpipePipeline in us-east-1"
-    assert target.hint_flags == "--region us-east-1"
-
-
-def test_aws_target_with_another_prefix_or_region_that_has_no_stack_is_a_clear_error(
-    aws_stacks: dict[str, str],
-) -> None:
-    result = gtpipe("runs", "--stack-prefix", "Other")
-    assert result.code == Exit.UNAVAILABLE
-    assert "stack OtherPipeline not found in us-east-1" in result.err
-    result = gtpipe("runs", "--region", "eu-west-1")
-    assert result.code == Exit.UNAVAILABLE and "GtpipePipeline not found in eu-west-1" in result.err
-
-
-def test_missing_credentials_are_one_line_exit_77(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    result = gtpipe("runs", "--region", "us-east-1")
-    assert result.code == Exit.NO_CREDENTIALS
-    assert result.err.startswith("gtpipe: no AWS credentials found")
-    assert result.err.count("\n") == 1
-
-    result = gtpipe("runs", "--profile", "nobody")
-    assert result.code == Exit.NO_CREDENTIALS and "nobody" in result.err
+# -- runs, follow, report and submit against AWS (moto) ----------------------------------------------
 
 
 def test_runs_against_aws_lists_ledger_items_newest_first(aws_stacks: dict[str, str]) -> None:
@@ -247,15 +60,6 @@ def test_follow_and_report_of_unknown_runs_exit_3(aws_stacks: dict[str, str]) ->
     assert f"unknown run {RUN_ID}: not in the runs ledger" in result.err
     result = gtpipe("report", RUN_ID, "--region", "us-east-1")
     assert result.code == Exit.UNKNOWN_RUN and f"unknown run {RUN_ID}" in result.err
-
-
-def put_item(table: str, entry: dict[str, Any]) -> None:
-    item = json.loads(json.dumps(entry), parse_float=Decimal)
-    boto3.resource("dynamodb", region_name="us-east-1").Table(table).put_item(Item=item)
-
-
-def put_run(table: str, **fields: Any) -> None:
-    put_item(table, {"run_id": RUN_ID, "created_at": "2026-01-01T10:00:00.000000Z", **fields})
 
 
 def test_follow_exit_codes_say_the_outcome(aws_stacks: dict[str, str]) -> None:
@@ -512,109 +316,3 @@ def test_durations_and_bars() -> None:
     assert bar(None).endswith("--%") and bar(1.0) == "[" + "#" * 24 + "] 100%"
     table = runs_table([{"run_id": RUN_ID, "status": "RUNNING", "steps": {"train": {"rank": 1}}}])
     assert table.splitlines()[1].endswith("in train")
-
-
-# -- prediction API --------------------------------------------------------------------------------------
-
-
-def sigv4_signature(
-    secret: str, method: str, url: str, headers: dict[str, str], body: bytes, region: str
-) -> tuple[str, str]:
-    """(expected signature, signature sent) for a request signed for execute-api, computed from the spec."""
-    authorization = headers["Authorization"]
-    algorithm, rest = authorization.split(" ", 1)
-    assert algorithm == "AWS4-HMAC-SHA256"
-    parts = dict(part.strip().split("=", 1) for part in rest.split(","))
-    scope = parts["Credential"].split("/", 1)[1]
-    date, scope_region, service, terminator = scope.split("/")
-    assert (scope_region, service, terminator) == (region, "execute-api", "aws4_request")
-    parsed = urllib.parse.urlsplit(url)
-    lower = {name.lower(): value for name, value in headers.items()}
-    lower.setdefault("host", parsed.netloc)
-    signed = parts["SignedHeaders"].split(";")
-    query = "&".join(
-        f"{urllib.parse.quote(k, safe='-_.~')}={urllib.parse.quote(v, safe='-_.~')}"
-        for k, v in sorted(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
-    )
-    canonical = "\n".join(
-        [
-            method,
-            urllib.parse.quote(parsed.path or "/", safe="/-_.~"),
-            query,
-            "".join(f"{name}:{' '.join(lower[name].split())}\n" for name in signed),
-            ";".join(signed),
-            hashlib.sha256(body).hexdigest(),
-        ]
-    )
-    to_sign = "\n".join(
-        ["AWS4-HMAC-SHA256", lower["x-amz-date"], scope, hashlib.sha256(canonical.encode()).hexdigest()]
-    )
-    key = f"AWS4{secret}".encode()
-    for part in (date, region, service, terminator):
-        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-    return hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest(), parts["Signature"]
-
-
-def test_sigv4_signature_covers_method_url_query_headers_and_body() -> None:
-    from botocore.credentials import Credentials
-
-    client = PredictionClient(
-        "https://abc.execute-api.eu-west-1.amazonaws.com/prod/",
-        region="eu-west-1",
-        credentials=Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "session-token"),
-    )
-    assert client.url == "https://abc.execute-api.eu-west-1.amazonaws.com/prod/predict"
-    url = client.url + "?min_confidence=0.3"
-    body = b"\x89PNG\r\n\x1a\n image"
-    headers = client.signed_headers(url, body, {"Content-Type": "image/png"})
-    assert headers["X-Amz-Security-Token"] == "session-token"
-    assert "Credential=AKIDEXAMPLE/" in headers["Authorization"]
-    expected, sent = sigv4_signature(
-        "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "POST", url, headers, body, "eu-west-1"
-    )
-    assert sent == expected
-    # Another body or query gives another signature: the signature binds both.
-    assert (
-        sigv4_signature("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "POST", url, headers, b"x", "eu-west-1")[
-            0
-        ]
-        != sent
-    )
-    assert (
-        sigv4_signature(
-            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "POST", client.url, headers, body, "eu-west-1"
-        )[0]
-        != sent
-    )
-
-
-def test_api_key_mode_sends_the_key_and_no_signature() -> None:
-    client = PredictionClient("https://x/prod", region="us-east-1", api_key="secret-key")
-    headers = client.signed_headers(client.url, b"body", {"Content-Type": "image/png"})
-    assert headers == {"Content-Type": "image/png", "x-api-key": "secret-key"}
-
-
-def test_content_type_from_magic_bytes() -> None:
-    assert image_content_type(b"\x89PNG\r\n\x1a\nrest", "x.jpg") == "image/png"
-    assert image_content_type(b"\xff\xd8\xff\xe0rest", "x.png") == "image/jpeg"
-    assert image_content_type(b"GIF89a", "x.gif") == "image/gif"
-    assert image_content_type(b"???", None) == "application/octet-stream"
-
-
-def test_predict_of_a_missing_image_is_exit_66_before_any_request(tmp_path: Path) -> None:
-    local_outputs(tmp_path)  # the API port has nothing listening: a request would fail differently
-    result = gtpipe("predict", str(tmp_path / "nope.png"), "--local", "--state-dir", str(tmp_path))
-    assert result.code == Exit.INPUT_MISSING
-    assert result.err == f"gtpipe: image not found: {tmp_path / 'nope.png'}\n"
-
-
-def test_predict_against_an_api_that_does_not_answer_is_exit_69(tmp_path: Path) -> None:
-    import trustme
-
-    local_outputs(tmp_path, ApiKey="k")
-    trustme.CA().cert_pem.write_to_path(str(tmp_path / "ca.pem"))
-    image = tmp_path / "a.png"
-    image.write_bytes(b"\x89PNG\r\n\x1a\n")
-    result = gtpipe("predict", str(image), "--local", "--state-dir", str(tmp_path), "--timeout", "2")
-    assert result.code == Exit.UNAVAILABLE
-    assert "cannot reach the API at https://127.0.0.1:2/prod/predict" in result.err
