@@ -1,7 +1,7 @@
 """The HTML run report in a real browser: headless Chromium (Debian's ``chromium`` package, driven by
 Playwright) opens a report fetched from the local cloud with ``gtpipe report``.
 
-Given a recorded run (``tests/lambdas/recorded_run.py``: ten digit classes, one with a single image and
+Given a recorded run (``tests/lambdas/recorded_run/``: ten digit classes, one with a single image and
 one empty) installed into the local cloud's data bucket, runs ledger and logs, and its report rendered
 there by the report Lambda's own modules (``report.handler.write_report``), when ``gtpipe report RUN
 --local --out DIR`` downloads it and Chromium opens ``DIR/index.html``, then every image has loaded

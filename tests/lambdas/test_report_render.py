@@ -1,4 +1,4 @@
-"""Report Lambda end to end on moto: generated recorded runs (tests/lambdas/recorded_run.py) are put into
+"""Report Lambda end to end on moto: generated recorded runs (tests/lambdas/recorded_run/) are put into
 S3, the runs ledger and CloudWatch Logs, the handler renders each report once (module scope: matplotlib is
 the cost), and the tests check what landed in the bucket."""
 

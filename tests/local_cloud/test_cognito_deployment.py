@@ -23,9 +23,9 @@ from tests.local_cloud.test_template_resolver import _assembly
 ENV = Environment()
 
 
-def template(*, schedule: str = "rate(5 minutes)", authorizer: bool = True) -> dict[str, Any]:
-    pool = {"Ref": "Team"}
-    resources: dict[str, Any] = {
+def _team_resources(pool: dict[str, str]) -> dict[str, Any]:
+    """The labeling team: its user pool, web client, ``labelers`` group and one member (Ada)."""
+    return {
         "Team": {
             "Type": "AWS::Cognito::UserPool",
             "Properties": {
@@ -63,6 +63,13 @@ def template(*, schedule: str = "rate(5 minutes)", authorizer: bool = True) -> d
             "Type": "AWS::Cognito::UserPoolUserToGroupAttachment",
             "Properties": {"UserPoolId": pool, "Username": {"Ref": "Ada"}, "GroupName": {"Ref": "Labelers"}},
         },
+    }
+
+
+def template(*, schedule: str = "rate(5 minutes)", authorizer: bool = True) -> dict[str, Any]:
+    pool = {"Ref": "Team"}
+    resources: dict[str, Any] = {
+        **_team_resources(pool),
         "Api": {"Type": "AWS::ApiGateway::RestApi", "Properties": {"Name": "labeling"}},
         "Jobs": {
             "Type": "AWS::ApiGateway::Resource",

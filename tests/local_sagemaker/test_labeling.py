@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 from gtpipe_shared.consolidation import Box, consolidate_classes, match_boxes
 
 from local.sagemaker import LABELING_JOB_STATE_CHANGE, WorkforceSettings, simulate_answers
 from training.datasets import CLASS_NAMES, label_categories
-from training.scenes import reference_line, scene_source_ref, write_scenes
+from training.scenes import SceneRecord, reference_line, scene_source_ref, write_scenes
 
 from .conftest import ACCOUNT, BUCKET, REGION, ROLE, Cloud
 
@@ -177,10 +178,12 @@ def _recall_and_iou(boxes_per_image, scenes) -> tuple[float, float]:
     return len(hits) / total, sum(hits) / len(hits)
 
 
-def test_bounding_boxes_are_drawn_consolidated_and_written_in_ground_truths_format(cloud: Cloud, tmp_path):
-    # Given 40 synthetic scenes (circles and squares) with their true boxes as reference answers, plus a
-    # classification reference line the box task must ignore, and workers who jitter, miss and mislabel
-    classes = ("circle", "square")
+def _box_job_on_scenes(
+    cloud: Cloud, tmp_path: Path, classes: tuple[str, ...]
+) -> tuple[list[SceneRecord], dict[str, Any]]:
+    """Upload 40 synthetic scenes with their true boxes as the workforce's reference answers (plus a
+    classification reference line the box task must ignore; workers jitter, miss and mislabel) and
+    return them with the bounding-box job's request (``boxes-0``, label attribute ``boxes``)."""
     scenes = write_scenes(tmp_path / "scenes", 40, seed=5, class_names=classes, max_objects=4)
     refs = [scene_source_ref(s, BUCKET) for s in scenes]
     for scene, ref in zip(scenes, refs, strict=True):
@@ -199,6 +202,14 @@ def test_bounding_boxes_are_drawn_consolidated_and_written_in_ground_truths_form
     pre = PRE.replace("PRE-ImageMultiClass", "PRE-BoundingBox")
     request = labeling_request("boxes-0", manifest, categories, pre=pre)
     request["LabelAttributeName"] = "boxes"
+    return scenes, request
+
+
+def test_bounding_boxes_are_drawn_consolidated_and_written_in_ground_truths_format(cloud: Cloud, tmp_path):
+    # Given 40 synthetic scenes (circles and squares) with their true boxes as reference answers, plus a
+    # classification reference line the box task must ignore, and workers who jitter, miss and mislabel
+    classes = ("circle", "square")
+    scenes, request = _box_job_on_scenes(cloud, tmp_path, classes)
     # When the bounding-box job runs
     cloud.backend.create_labeling_job(request)
     described = cloud.backend.wait_for_job("labeling", "boxes-0", timeout=60)
