@@ -15,7 +15,7 @@ command line).
 
 Render a sample report into a folder (``index.html`` + ``figures/``)::
 
-    .venv/bin/python -m tests.lambdas.recorded_run /tmp/sample-report [--classes 10] [--detection]
+    PYTHONPATH=lambdas .venv/bin/python -m tests.lambdas.recorded_run /tmp/sample-report [--classes 10] [--detection]
 """
 
 from tests.lambdas.recorded_run.classification import build_run

@@ -65,10 +65,8 @@ class _Context:
 
 
 def main() -> None:
-    """Command line: render a sample report into a folder."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "lambdas"))
+    """Command line: render a sample report into a folder (``lambdas/`` on ``PYTHONPATH``: the report
+    function's package, as pytest's ``pythonpath`` has it)."""
     parser = argparse.ArgumentParser(description=PACKAGE_DOC.splitlines()[0] if PACKAGE_DOC else None)
     parser.add_argument("target", type=Path)
     parser.add_argument("--classes", type=int, default=10)
