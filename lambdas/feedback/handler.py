@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError
 from gtpipe_shared.aws import client, error_code
 from gtpipe_shared.capture import feedback_key, feedback_record, pointer_key, valid_inference_id
 from gtpipe_shared.config import require_env
-from gtpipe_shared.http import error_response, json_response, never_raising
+from gtpipe_shared.http import RequestError, error_response, json_response, never_raising
 
 logger = Logger()
 tracer = Tracer()
@@ -32,16 +32,6 @@ metrics = Metrics()
 
 MAX_BODY_BYTES = 16 * 1024
 MAX_LABEL_CHARS = 256
-
-
-class RequestError(Exception):
-    """A client error with its HTTP status and code."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 def parse_request(event: dict[str, Any]) -> tuple[str, str]:

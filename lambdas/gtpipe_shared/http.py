@@ -19,6 +19,16 @@ JSON_HEADERS = {
 }
 
 
+class RequestError(Exception):
+    """A client error with its HTTP status and code: the handler answers it as :func:`error_response`."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> dict[str, Any]:
     """A proxy-integration response with a JSON body."""
     return {

@@ -43,7 +43,7 @@ from gtpipe_shared.capture import (
     pointer_key,
 )
 from gtpipe_shared.config import CaptureConfig, require_env
-from gtpipe_shared.http import error_response, header, json_response, never_raising
+from gtpipe_shared.http import RequestError, error_response, header, json_response, never_raising
 from gtpipe_shared.images import (
     MAX_API_IMAGE_BYTES,
     MAX_IMAGE_PIXELS,
@@ -63,16 +63,6 @@ _cache: dict[str, Any] = {"item": None, "at": 0.0}
 DEFAULT_MIN_CONFIDENCE = 0.5
 # The random sample's source; tests replace it with a seeded random.Random.
 rng = random.Random()
-
-
-class RequestError(Exception):
-    """A client error with its HTTP status and code."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 def decode_body(event: dict[str, Any]) -> bytes:
