@@ -71,7 +71,7 @@ from .iam_roles import DeployedIam
 from .labeling_crowd import CrowdSettings, SimulatedCrowd
 from .lambda_api import install as install_lambda_api
 from .lambda_runtime import AsyncInvokeConfig, LambdaRuntime
-from .moto_locks import serialize_dynamodb
+from .moto_locks import serialize_dynamodb, serialize_s3_url_reload
 from .s3_versions import seed_version_ids
 from .schedules import ScheduledRules
 from .sigv4 import install_presigned_url_check
@@ -256,6 +256,7 @@ class LocalCloud:
         presigned = install_presigned_url_check(self.secret_for, self.environment.region)
         self._stack.append(presigned.uninstall)
         self._stack.append(serialize_dynamodb())
+        serialize_s3_url_reload()
         if self.settings.s3_version_seed is not None:
             self._stack.append(seed_version_ids(self.settings.s3_version_seed))
 

@@ -36,7 +36,11 @@ _travels: list[Any] = []
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Move the wall clock when ``GTPIPE_TEST_CLOCK_SHIFT_DAYS`` asks for it (see the module docstring)."""
+    """Move the wall clock when ``GTPIPE_TEST_CLOCK_SHIFT_DAYS`` asks for it (see the module docstring), and
+    make moto's in-process S3 safe for concurrent requests, as S3 is (``local.moto_locks``)."""
+    from local.moto_locks import serialize_s3_url_reload
+
+    serialize_s3_url_reload()
     days = os.environ.get(CLOCK_SHIFT_VARIABLE)
     if days:
         import datetime as dt
