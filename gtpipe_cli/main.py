@@ -44,6 +44,7 @@ from gtpipe_cli.ledger import recent_runs, serving
 from gtpipe_cli.local_answers import unanswered_notes
 from gtpipe_cli.naming import is_run_id
 from gtpipe_cli.progress import RunProgress, definition_ranks, follow_run, get_run
+from gtpipe_cli.registry_commands import REGISTRY_COMMANDS, registry_commands
 from gtpipe_cli.report import DEFAULT_REPORTS_DIR, download_report
 from gtpipe_cli.submit import submit
 from gtpipe_cli.target import (
@@ -140,6 +141,7 @@ def build_parser() -> Parser:
         "workforce, instance quotas, instance storage vs. KMS, Powertools layer; exit 7 on a blocker",
     )
     doctor_options(sub)
+    registry_commands(command)
     return parser
 
 
@@ -527,6 +529,7 @@ COMMANDS = {
     "report": cmd_report,
     "export": cmd_export,
     "predict": cmd_predict,
+    **REGISTRY_COMMANDS,
 }
 
 

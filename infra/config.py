@@ -23,15 +23,18 @@ from gtpipe_shared.aws_limits import class_list_problem, image_classification_de
 from gtpipe_shared.config import (
     DEFAULT_MAX_MANIFEST_BYTES,
     DEFAULT_TRAINING_INSTANCE_TYPE,
+    MAX_APPROVAL_TIMEOUT_SECONDS,
     MAX_LABEL_CATEGORIES,
     CaptureConfig,
     EndpointConfig,
     LabelingBackend,
     LabelingConfig,
+    RegistryConfig,
     SplitConfig,
     TrainingConfig,
     TransformConfig,
 )
+from gtpipe_shared.model_registry import APPROVAL_STATUS, group_prefix
 from gtpipe_shared.pricing import LabelingPrices
 from gtpipe_shared.tasks import TASK_TYPES, TaskType, task_spec
 
@@ -56,6 +59,7 @@ ApiGatewayAccountRole = Literal["create", "existing"]
 
 LABELING_BACKENDS: tuple[LabelingBackend, ...] = ("ground-truth", "builtin")
 API_AUTH_MODES: tuple[ApiAuthMode, ...] = ("iam", "api-key")
+APPROVAL_MODES: tuple[str, ...] = tuple(APPROVAL_STATUS)
 API_GATEWAY_ACCOUNT_ROLES: tuple[ApiGatewayAccountRole, ...] = ("create", "existing")
 
 _LABEL_ATTRIBUTE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
@@ -163,6 +167,8 @@ class StackConfig:
     transform: TransformConfig = field(default_factory=TransformConfig)
     endpoint: EndpointConfig = field(default_factory=EndpointConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
+    # gtpipe:approval / gtpipe:approvalTimeoutSeconds (README "Model registry").
+    registry: RegistryConfig = field(default_factory=RegistryConfig)
     quality_threshold: float = 0.8
     api_auth: ApiAuthMode = "iam"
     # "create": this stack sets the region's API Gateway CloudWatch Logs role (AWS::ApiGateway::Account);
@@ -182,6 +188,11 @@ class StackConfig:
     def endpoint_name(self) -> str:
         """The one stable endpoint name of this stack; updates are blue/green on it."""
         return f"{self.stack_prefix.lower()}-endpoint"
+
+    @property
+    def model_package_group_prefix(self) -> str:
+        """The prefix of this stack's model package groups (one per label set; IAM and the events rule)."""
+        return group_prefix(self.stack_prefix)
 
     @property
     def labeling_backend(self) -> LabelingBackend:
@@ -245,6 +256,14 @@ class StackConfig:
                 SplitConfig,
                 "validationSplitRatio",
                 validation_ratio=reader.number("validationSplitRatio", 0.2, 0.01, 0.9),
+            ),
+            registry=build_section(
+                RegistryConfig,
+                "approval",
+                approval=reader.choice("approval", APPROVAL_MODES, "auto"),
+                timeout_seconds=int(
+                    reader.number("approvalTimeoutSeconds", 604_800, 60, MAX_APPROVAL_TIMEOUT_SECONDS)
+                ),
             ),
             quality_threshold=reader.number("qualityThreshold", 0.8, 0.0, 1.0),
             api_auth=reader.choice("apiAuth", API_AUTH_MODES, "iam"),

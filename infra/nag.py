@@ -81,6 +81,18 @@ PIPELINE_STACK_SUPPRESSIONS = (
     ),
     Suppression(
         "AwsSolutions-IAM5",
+        "The registry function creates one model package group per label set (its name is a hash of the task "
+        "type and class list, known only at run time) and versioned packages in them; the grant is limited to "
+        "groups and packages with this stack's group prefix (<stack prefix>-models-).",
+        (
+            "regex:/^Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:"
+            "model-package-group\\/[a-z0-9]+-models-\\*$/",
+            "regex:/^Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:"
+            "model-package\\/[a-z0-9]+-models-\\*\\/\\*$/",
+        ),
+    ),
+    Suppression(
+        "AwsSolutions-IAM5",
         "SageMaker jobs write to log groups it names per job under /aws/sagemaker/.",
         ("Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/*",),
     ),

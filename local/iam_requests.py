@@ -272,6 +272,14 @@ def _dynamodb(action: str, operation: str, params: Mapping[str, Any], scope: Sco
 def _sagemaker(action: str, operation: str, params: Mapping[str, Any], scope: Scope) -> Derived | None:
     if "ResourceArn" in params:
         return _one(action, operation, str(params["ResourceArn"]))
+    # Model registry: a versioned package by its ARN (model-package/<group>/<version>); a group, and a package
+    # created in a group, by the group (model-package-group/<name>).
+    package = params.get("ModelPackageArn") or params.get("ModelPackageName")
+    if package and str(package).startswith("arn:"):
+        return _one(action, operation, str(package).lower())
+    if "ModelPackageGroupName" in params:
+        group = str(params["ModelPackageGroupName"]).lower()
+        return _one(action, operation, scope.arn("sagemaker", f"model-package-group/{group}"))
     for key, kind in (
         ("TrainingJobName", "training-job"),
         ("TransformJobName", "transform-job"),

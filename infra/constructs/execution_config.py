@@ -53,6 +53,7 @@ def execution_config(
             update={"name": endpoint_name, "variant_name": ENDPOINT_VARIANT_NAME}
         ),
         split=config.split,
+        registry=config.registry,
         quality_threshold=config.quality_threshold,
     )
     serialized = functions_config.environment_json()

@@ -93,6 +93,7 @@ class Pipeline(Construct):
         self.split, self.evaluate, self.notify = stages.split, stages.evaluate, stages.notify
         self.endpoint, self.report, self.job_status = stages.endpoint, stages.report, stages.job_status
         self.report_layer = stages.report_layer
+        self.registry = stages.registry
         self.state_machine: sfn.StateMachine = pipeline_state_machine(
             self,
             name=self.state_machine_name,
@@ -111,6 +112,7 @@ class Pipeline(Construct):
             idempotency_table=idempotency_table,
             topic=topic,
         )
+        self.model_package_group_prefix = config.model_package_group_prefix
         grant_pipeline_functions(
             self,
             runs_table=runs_table,
@@ -123,6 +125,7 @@ class Pipeline(Construct):
         self.rule_dead_letter_queue = rules.dead_letter_queue
         self.manifest_rule, self.job_status_rule = rules.manifest_rule, rules.job_status_rule
         self.endpoint_rule = rules.endpoint_rule
+        self.model_package_rule = rules.model_package_rule
 
     def _start_run(
         self,

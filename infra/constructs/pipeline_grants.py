@@ -97,10 +97,50 @@ def grant_pipeline_functions(
         pipeline.job_status,
         pipeline.endpoint,
         pipeline.report,
+        pipeline.registry,
     ):
         grant_key(fn.role, pipeline.key)
     _grant_report(pipeline, runs_table)
     _grant_endpoint(pipeline, task_token_table, endpoint_alarm_names)
+    _grant_registry(pipeline, runs_table, task_token_table)
+
+
+def _grant_registry(
+    pipeline: Pipeline, runs_table: dynamodb.ITable, task_token_table: dynamodb.ITable
+) -> None:
+    """registry: this stack's model package groups and their versions, the run's ledger item, the approval
+    task token. Resource types per action from the Service Authorization Reference
+    (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsagemaker.html): groups are
+    ``model-package-group/<name>``, versioned packages ``model-package/<group>/<version>``."""
+    stack = Stack.of(pipeline)
+    role = pipeline.registry.role
+    prefix = pipeline.model_package_group_prefix
+    groups = stack.format_arn(service="sagemaker", resource="model-package-group", resource_name=f"{prefix}*")
+    packages = stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{prefix}*/*")
+    grant_table(role, runs_table, write=True)
+    grant_table(role, task_token_table, write=True)
+    role.add_to_policy(
+        iam.PolicyStatement(
+            sid="ModelPackageGroups",
+            actions=["sagemaker:DescribeModelPackageGroup", "sagemaker:CreateModelPackageGroup"],
+            resources=[groups],
+        )
+    )
+    role.add_to_policy(
+        iam.PolicyStatement(
+            sid="ModelPackages",
+            # CreateModelPackage with a group names the group; its Tags need AddTags on the new package.
+            actions=["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage", "sagemaker:AddTags"],
+            resources=[groups, packages],
+        )
+    )
+    role.add_to_policy(
+        iam.PolicyStatement(
+            sid="ReturnApprovalTaskToken",
+            actions=["states:SendTaskSuccess", "states:SendTaskFailure"],
+            resources=[pipeline.state_machine_arn],
+        )
+    )
 
 
 def _grant_report(pipeline: Pipeline, runs_table: dynamodb.ITable) -> None:

@@ -1,4 +1,5 @@
-"""The EventBridge rules that drive the pipeline: dropped manifests, SageMaker job and endpoint state."""
+"""The EventBridge rules that drive the pipeline: dropped manifests, SageMaker job, endpoint and model
+package state."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_sqs as sqs
+from gtpipe_shared.model_registry import MODEL_PACKAGE_STATE_CHANGE
 
 from infra.constructs.lambda_function import PythonLambda, encrypted_queue
 from infra.constructs.storage import INCOMING_PREFIX, MANIFEST_SUFFIXES
@@ -26,12 +28,13 @@ SAGEMAKER_JOB_EVENTS = [
 
 @dataclass(frozen=True)
 class PipelineRules:
-    """The three rules and the queue that keeps the events their targets could not take."""
+    """The four rules and the queue that keeps the events their targets could not take."""
 
     dead_letter_queue: sqs.Queue
     manifest_rule: events.Rule
     job_status_rule: events.Rule
     endpoint_rule: events.Rule
+    model_package_rule: events.Rule
 
 
 def pipeline_rules(pipeline: Pipeline) -> PipelineRules:
@@ -78,4 +81,17 @@ def pipeline_rules(pipeline: Pipeline) -> PipelineRules:
         ),
         targets=[target(pipeline.endpoint)],
     )
-    return PipelineRules(dlq, manifest_rule, job_status_rule, endpoint_rule)
+    # The event's detail is DescribeModelPackage's (ModelPackageGroupName ...):
+    # https://docs.aws.amazon.com/sagemaker/latest/dg/automating-sagemaker-with-eventbridge.html#eventbridge-model-package
+    model_package_rule = events.Rule(
+        pipeline,
+        "ModelPackageStateRule",
+        description="gtpipe: approval decisions on this stack's model packages answer the waiting run",
+        event_pattern=events.EventPattern(
+            source=["aws.sagemaker"],
+            detail_type=[MODEL_PACKAGE_STATE_CHANGE],
+            detail={"ModelPackageGroupName": [{"prefix": pipeline.model_package_group_prefix}]},
+        ),
+        targets=[target(pipeline.registry)],
+    )
+    return PipelineRules(dlq, manifest_rule, job_status_rule, endpoint_rule, model_package_rule)

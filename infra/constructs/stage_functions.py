@@ -1,4 +1,5 @@
-"""The Lambda functions the state machine runs (split, evaluate, notify, endpoint, report) and job_status."""
+"""The Lambda functions the state machine runs (split, evaluate, notify, endpoint, report, registry) and
+job_status."""
 
 from __future__ import annotations
 
@@ -34,11 +35,12 @@ class StageFunctions:
     report: PythonLambda
     report_layer: lambda_.LayerVersion
     job_status: PythonLambda
+    registry: PythonLambda
 
     @property
     def state_machine_tasks(self) -> tuple[PythonLambda, ...]:
         """The functions the state machine invokes, in the order its role names them."""
-        return (self.split, self.evaluate, self.notify, self.endpoint, self.report)
+        return (self.split, self.evaluate, self.notify, self.endpoint, self.report, self.registry)
 
 
 def stage_functions(
@@ -96,7 +98,20 @@ def stage_functions(
         {"RUNS_TABLE": runs_table.table_name, "TOPIC_ARN": topic.topic_arn},
         dead_letter_queue=True,
     )
-    return StageFunctions(split, evaluate, notify, endpoint, report, report_layer, job_status)
+    registry = function(
+        "registry",
+        "gtpipe: registers passed models as model packages and answers manual approval's task token",
+        {
+            "RUNS_TABLE": runs_table.table_name,
+            "TASK_TOKEN_TABLE": task_token_table.table_name,
+            "MODEL_PACKAGE_GROUP_PREFIX": config.model_package_group_prefix,
+            # The approval wait may last gtpipe:approvalTimeoutSeconds; the token item outlives it by a day.
+            "TASK_TOKEN_TTL_SECONDS": str(config.registry.timeout_seconds + 86400),
+        },
+        timeout=Duration.minutes(1),
+        dead_letter_queue=True,
+    )
+    return StageFunctions(split, evaluate, notify, endpoint, report, report_layer, job_status, registry)
 
 
 def _report(

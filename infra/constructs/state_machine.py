@@ -91,6 +91,7 @@ def pipeline_state_machine(
             "EndpointFunctionArn": stages.endpoint.function.function_arn,
             "ReportFunctionArn": stages.report.function.function_arn,
             "LabelingFunctionArn": labeling_function_arn,
+            "RegistryFunctionArn": stages.registry.function.function_arn,
         },
         role=role,
         tracing_enabled=True,

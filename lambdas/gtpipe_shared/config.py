@@ -203,6 +203,24 @@ class EndpointConfig(_Section):
     timeout_seconds: int | None = Field(default=None, exclude_if=_omitted_when_unset)
 
 
+ApprovalMode = Literal["auto", "manual"]
+# The approval wait is WaitForApproval's HeartbeatSeconds, which must stay below its TimeoutSeconds, Step
+# Functions' one-year ceiling for a Standard execution
+# (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html): a year less a minute at most.
+MAX_APPROVAL_TIMEOUT_SECONDS = 31_536_000 - 60
+
+
+class RegistryConfig(_Section):
+    """Model registry settings (``config.registry``; context ``gtpipe:approval`` and
+    ``gtpipe:approvalTimeoutSeconds``): every model that passes the quality gate becomes a model package;
+    ``auto`` registers it Approved and deploys it, ``manual`` registers it PendingManualApproval and the run
+    waits up to ``timeout_seconds`` for someone to approve or reject it (README "Model registry")."""
+
+    approval: ApprovalMode = "auto"
+    # Step Functions takes any positive heartbeat; synth asks for at least a minute (infra/config.py).
+    timeout_seconds: int = Field(default=604_800, ge=1, le=MAX_APPROVAL_TIMEOUT_SECONDS)
+
+
 class SplitConfig(_Section):
     """Train/validation split settings (``config.split``); seed None derives it from the run id."""
 
@@ -239,6 +257,7 @@ class PipelineConfig(_Section):
     transform: TransformConfig = Field(default_factory=TransformConfig)
     endpoint: EndpointConfig = Field(default_factory=EndpointConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
     quality_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
 
     @field_validator("label_categories")

@@ -29,6 +29,7 @@ ENDPOINT_STATE_CHANGE: Final = "SageMaker Endpoint State Change"
 LABELING_JOB_STATE_CHANGE: Final = "SageMaker Ground Truth Labeling Job State Change"
 MODEL_STATE_CHANGE: Final = "SageMaker Model State Change"
 ENDPOINT_CONFIG_STATE_CHANGE: Final = "SageMaker Endpoint Config State Change"
+MODEL_PACKAGE_STATE_CHANGE: Final = "SageMaker Model Package State Change"
 
 
 def event_status(status: str) -> str:

@@ -16,9 +16,10 @@ from typing import Final
 
 from .endpoints import EndpointsApi, Invocation
 from .jobs_api import JobsApi
+from .registry import ModelRegistryApi
 
 
-class LocalSageMaker(JobsApi, EndpointsApi):
+class LocalSageMaker(JobsApi, EndpointsApi, ModelRegistryApi):
     """A local SageMaker for the embedded cloud (see the package docstring for the wiring).
 
     ``runner``: the :class:`~local.sagemaker.runners.JobRunner` deciding how jobs and endpoint
@@ -60,6 +61,12 @@ class LocalSageMaker(JobsApi, EndpointsApi):
         "UpdateEndpoint": "update_endpoint",
         "DescribeEndpoint": "describe_endpoint",
         "DeleteEndpoint": "delete_endpoint",
+        "CreateModelPackageGroup": "create_model_package_group",
+        "DescribeModelPackageGroup": "describe_model_package_group",
+        "CreateModelPackage": "create_model_package",
+        "DescribeModelPackage": "describe_model_package",
+        "UpdateModelPackage": "update_model_package",
+        "ListModelPackages": "list_model_packages",
         "ListTags": "list_tags",
         "AddTags": "add_tags",
         "DeleteTags": "delete_tags",

@@ -30,11 +30,18 @@ FUNCTIONS = {
     "predict.handler.lambda_handler": {"RUNS_TABLE", "DATA_BUCKET", "CAPTURE_CONFIG"},
     "feedback.handler.lambda_handler": {"DATA_BUCKET"},
     "report.handler.lambda_handler": {"DATA_BUCKET", "RUNS_TABLE", "LABELING_PRICES", "MPLCONFIGDIR"},
+    "registry.handler.lambda_handler": {
+        "RUNS_TABLE",
+        "TASK_TOKEN_TABLE",
+        "MODEL_PACKAGE_GROUP_PREFIX",
+        "TASK_TOKEN_TTL_SECONDS",
+    },
 }
 ASYNC_HANDLERS = {
     "start_run.handler.lambda_handler",
     "endpoint.handler.lambda_handler",
     "job_status.handler.lambda_handler",
+    "registry.handler.lambda_handler",
 }
 
 
@@ -97,12 +104,13 @@ def test_state_machine_is_standard_logged_traced_and_loaded_from_the_asl_file(sy
         "EndpointFunctionArn",
         "ReportFunctionArn",
         "LabelingFunctionArn",
+        "RegistryFunctionArn",
     }
 
 
 def test_rules_have_retries_and_dead_letter_queues(synth: Synthesized) -> None:
     rules = synth.main.find_resources("AWS::Events::Rule")
-    assert len(rules) == 3
+    assert len(rules) == 4
     for logical_id, rule in rules.items():
         for target in rule["Properties"]["Targets"]:
             assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 7200, "MaximumRetryAttempts": 8}, (
@@ -163,6 +171,20 @@ def test_endpoint_rule_matches_only_this_stacks_endpoint(
     pattern = EventPattern.load(json.dumps(rule_pattern(synth, "task token")))
     assert pattern.matches_event(event)
     event["detail"]["EndpointName"] = "another-endpoint"
+    assert not pattern.matches_event(event)
+
+
+def test_model_package_rule_matches_only_this_stacks_groups(
+    synth: Synthesized, load_event: Callable[[str], dict[str, Any]]
+) -> None:
+    # Given the model package rule and a package decision event of this stack's group prefix
+    pattern = EventPattern.load(json.dumps(rule_pattern(synth, "model packages")))
+    event = load_event("sagemaker_model_package_rejected.json")
+    # Then it matches, and a group of another stack or project does not
+    assert pattern.matches_event(event)
+    event["detail"]["ModelPackageGroupName"] = "someone-elses-models"
+    assert not pattern.matches_event(event)
+    event["detail"]["ModelPackageGroupName"] = "gtpipex-models-0123"
     assert not pattern.matches_event(event)
 
 

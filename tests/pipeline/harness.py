@@ -27,6 +27,12 @@ from local.sagemaker import LocalSageMaker, ScriptedJobRunner
 from local.sfn import LambdaRegistry, install
 from tests.infra.conftest import project_context
 from tests.lambdas.conftest import create_runs_table
+from tests.pipeline.registry_support import (
+    GROUP_PREFIX,
+    package_events_to_registry,
+    point_registry_at,
+    registry_function,
+)
 from tests.pipeline.sample_config import SAMPLE_BUCKET, synthesized_pipeline_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,7 +41,7 @@ REGION = "us-east-1"
 RUNS_TABLE = "gtpipe-runs"
 FUNCTIONS = {
     name: f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:gtpipe-{name}"
-    for name in ("split", "evaluate", "notify", "endpoint", "report", "labeling")
+    for name in ("split", "evaluate", "notify", "endpoint", "report", "labeling", "registry")
 }
 SUBSTITUTIONS = {
     "KmsKeyArn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/11111111-2222-3333-4444-555555555555",
@@ -47,6 +53,7 @@ SUBSTITUTIONS = {
     "EndpointFunctionArn": FUNCTIONS["endpoint"],
     "ReportFunctionArn": FUNCTIONS["report"],
     "LabelingFunctionArn": FUNCTIONS["labeling"],
+    "RegistryFunctionArn": FUNCTIONS["registry"],
 }
 HAPPY_PATH = [
     "ChooseLabeling",
@@ -59,6 +66,8 @@ HAPPY_PATH = [
     "Transform",
     "Evaluate",
     "QualityGate",
+    "RegisterModel",
+    "ChooseApproval",
     "CreateEndpointConfig",
     "DeployEndpoint",
     "VerifyEndpoint",
@@ -96,6 +105,8 @@ class Doubles:
     verify_error: str | None = None  # verify raises PermissionError with this message
     report_error: str | None = None  # the report Lambda raises with this message
     labeling_failure: tuple[str, str] | None = None  # (error, cause) the builtin labeling job ends with
+    # (ModelApprovalStatus, ApprovalDescription) a reviewer sets once a run waits for approval; None: nobody
+    approval_decision: tuple[str, str] | None = None
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def called(self, name: str) -> list[dict[str, Any]]:
@@ -145,6 +156,12 @@ class Pipeline:
         """Change ``config.labeling`` of PIPELINE_CONFIG for the next drops (the fixture restores it)."""
         config = json.loads(os.environ["PIPELINE_CONFIG"])
         config["labeling"].update(labeling)
+        os.environ["PIPELINE_CONFIG"] = json.dumps(config)
+
+    def configure_registry(self, **registry: Any) -> None:
+        """Change ``config.registry`` of PIPELINE_CONFIG (``approval``, ``timeout_seconds``) for the next drops."""
+        config = json.loads(os.environ["PIPELINE_CONFIG"])
+        config["registry"].update(registry)
         os.environ["PIPELINE_CONFIG"] = json.dumps(config)
 
     def configure_builtin(self) -> None:
@@ -348,11 +365,20 @@ def labeling_double(doubles: Doubles, sfn: Any) -> LambdaDouble:
     return labeling
 
 
-def make_doubles(doubles: Doubles, sfn: Any) -> dict[str, LambdaDouble]:
-    """The Lambda doubles by function ARN; notify is the real handler, so the ledger is written for real."""
+def make_doubles(
+    doubles: Doubles, sfn: Any, sagemaker: LocalSageMaker | None = None
+) -> dict[str, LambdaDouble]:
+    """The Lambda doubles by function ARN; notify and registry are the real handlers, so the ledger and the
+    model packages are written for real (registry on ``sagemaker``, the harness's local SageMaker)."""
     from notify.handler import lambda_handler as notify
 
+    registry = (
+        {FUNCTIONS["registry"]: registry_function(lambda: doubles.approval_decision, sagemaker)}
+        if sagemaker is not None
+        else {}
+    )
     return {
+        **registry,
         FUNCTIONS["labeling"]: labeling_double(doubles, sfn),
         FUNCTIONS["split"]: split_double(doubles),
         FUNCTIONS["evaluate"]: evaluate_double(doubles),
@@ -410,13 +436,15 @@ def pipeline(pipeline_config: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[
             "STATE_MACHINE_ARN": machine_arn,
             "DATA_BUCKET": SAMPLE_BUCKET,
             "PIPELINE_CONFIG": pipeline_config,
+            "MODEL_PACKAGE_GROUP_PREFIX": GROUP_PREFIX,
         }.items():
             monkeypatch.setenv(name, value)
         doubles = Doubles()
         runner = ScriptedJobRunner()
-        service = LocalSageMaker(runner=runner)
+        service = LocalSageMaker(runner=runner, emit_event=package_events_to_registry(LambdaContextStub()))
+        point_registry_at(service, sfn, monkeypatch)
         with install(
-            LambdaRegistry(make_doubles(doubles, sfn)),
+            LambdaRegistry(make_doubles(doubles, sfn, service)),
             service,
             poll_interval=0.01,
             retry_interval_scale=0.0001,

@@ -41,6 +41,7 @@ SUBSTITUTIONS = {
     "EndpointFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:endpoint",
     "ReportFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:report",
     "LabelingFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:labeling",
+    "RegistryFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:registry",
 }
 EARLIER_MODEL_ARN = "arn:aws:sagemaker:us-east-1:123456789012:model/earlier-0123456789abcdef-label-0-final"
 REPORT_STATES = {"ReportOnSuccess": "succeeded", "ReportOnRejection": "rejected", "ReportOnFailure": "failed"}
@@ -123,6 +124,11 @@ def sample_state(
         "metric_name": "accuracy",
         "metric_value": 0.9,
         "passed": True,
+    }
+    state["registry"] = {
+        "package_arn": "arn:aws:sagemaker:us-east-1:123456789012:model-package/gtpipe-models-0123/1",
+        "group_name": "gtpipe-models-0123",
+        "approval_status": "PendingManualApproval",
     }
     state["endpoint_config"] = {"endpoint_config_arn": "arn", "endpoint_config_name": f"{run_id}-epc-0"}
     state["report"] = {"report_uri": f"s3://gtpipe-data-bucket/reports/{run_id}/index.html", "figures": []}

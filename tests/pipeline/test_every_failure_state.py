@@ -60,6 +60,10 @@ class EndpointRolledBack(Exception):
     """Named like lambdas/endpoint's error."""
 
 
+class RegistryError(Exception):
+    """Named like gtpipe_shared.model_registry's error."""
+
+
 def throttled(operation: str) -> ClientError:
     return ClientError(
         {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "ledger write throttled"}},
@@ -73,7 +77,7 @@ def failing_function(
     """Arrange: ``function``'s handler raises ``error`` for the events ``when`` selects, as before otherwise."""
 
     def arrange(pipeline: Pipeline) -> None:
-        original = make_doubles(pipeline.doubles, pipeline.sfn)[FUNCTIONS[function]]
+        original = make_doubles(pipeline.doubles, pipeline.sfn, pipeline.sagemaker)[FUNCTIONS[function]]
 
         def handler(event: dict[str, Any], context: Any) -> Any:
             if when(event):
@@ -111,6 +115,16 @@ def labeling_succeeds_then(arrange: Callable[[Pipeline], None]) -> Callable[[Pip
         arrange(pipeline)
 
     return both
+
+
+def reviewer_rejects(reason: str) -> Callable[[Pipeline], None]:
+    """Arrange: manual approval, and a reviewer who rejects the package with ``reason``."""
+
+    def arrange(pipeline: Pipeline) -> None:
+        pipeline.configure_registry(approval="manual")
+        pipeline.doubles.approval_decision = ("Rejected", reason)
+
+    return arrange
 
 
 def deployment_fails(pipeline: Pipeline) -> None:
@@ -181,6 +195,22 @@ SCENARIOS = {
         "EvaluationError",
         "no usable transform output",
         failing_function("evaluate", EvaluationError("no usable transform output")),
+    ),
+    "FailedRegistration": Scenario(
+        "RegisterModel",
+        "registration",
+        "RegistryError",
+        "the run's state has no split.class_names",
+        failing_function(
+            "registry", RegistryError("the run's state has no split.class_names"), for_action("register")
+        ),
+    ),
+    "FailedApproval": Scenario(
+        "WaitForApproval",
+        "approval",
+        "ModelRejected",
+        "cats labeled as dogs in batch 3",
+        reviewer_rejects("cats labeled as dogs in batch 3"),
     ),
     "FailedEndpointConfig": Scenario(
         "CreateEndpointConfig",

@@ -1,0 +1,159 @@
+"""The model registry's pure parts: group names, the CreateModelPackage request, the state-change event.
+
+A *label set* (task type + class names in class-id order, the ``labeling_fingerprint`` of
+``gtpipe_shared.ledger``) owns one SageMaker model package group; every model that passes the quality gate
+becomes a versioned model package in it.
+
+Group names follow SageMaker's rule for ``ModelPackageGroupName``: 1-63 characters,
+``^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$``
+(https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateModelPackageGroup.html). The name is
+``<group prefix><20 hex digits of the fingerprint>``; the group prefix is ``<stack prefix, lower case>-models-``
+(at most 31 + 8 characters, so a name has at most 59). Lower case, because SageMaker lower-cases names in
+ARNs, and the stack's IAM policies and EventBridge rule match the prefix.
+
+The "SageMaker Model Package State Change" event carries DescribeModelPackage's fields in ``detail``
+(``ModelPackageGroupName``, ``ModelPackageArn``, ``ModelApprovalStatus``, ...), the package ARN in
+``resources``
+(https://docs.aws.amazon.com/sagemaker/latest/dg/automating-sagemaker-with-eventbridge.html#eventbridge-model-package).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from gtpipe_shared.ledger import labeling_fingerprint
+
+MODEL_PACKAGE_STATE_CHANGE: Final = "SageMaker Model Package State Change"
+GROUP_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+GROUP_HASH_DIGITS: Final = 20
+APPROVED: Final = "Approved"
+REJECTED: Final = "Rejected"
+PENDING: Final = "PendingManualApproval"
+# ModelApprovalStatus per gtpipe:approval (CreateModelPackage accepts exactly these three values).
+APPROVAL_STATUS: Final = {"auto": APPROVED, "manual": PENDING}
+# CustomerMetadataProperties: at most 50 entries, keys of 1-128 and values of 1-256 characters
+# (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateModelPackage.html).
+METADATA_VALUE_MAX: Final = 256
+
+
+class RegistryError(ValueError):
+    """A registry input is not usable; the message names the problem."""
+
+
+def group_prefix(stack_prefix: str) -> str:
+    """The prefix of every model package group of a stack (its IAM and EventBridge scope)."""
+    return f"{stack_prefix.lower()}-models-"
+
+
+def group_name(prefix: str, task_type: str, class_names: list[str]) -> str:
+    """The model package group of a label set: deterministic, and within SageMaker's name rule."""
+    digest = labeling_fingerprint(task_type, class_names).removeprefix("lf1-")[:GROUP_HASH_DIGITS]
+    name = f"{prefix}{digest}"
+    if not GROUP_NAME.match(name):
+        raise RegistryError(f"model package group name {name!r} breaks SageMaker's rule {GROUP_NAME.pattern}")
+    return name
+
+
+def _value(value: Any) -> str:
+    text = str(value)
+    return text[:METADATA_VALUE_MAX] if text else "-"
+
+
+def package_metadata(state: Mapping[str, Any]) -> dict[str, str]:
+    """CustomerMetadataProperties of a run's package: run id, manifest and its version, split seed, the
+    quality metric and the label counters (missing ones left out; every value a non-empty string)."""
+    source = state.get("input") or {}
+    split = (state.get("config") or {}).get("split") or {}
+    evaluation = state.get("evaluation") or {}
+    counters = (state.get("labeling_record") or {}).get("label_counters") or {}
+    raw: dict[str, Any] = {
+        "gtpipe:run-id": state.get("run_id"),
+        "gtpipe:manifest-uri": source.get("manifest_uri"),
+        "gtpipe:manifest-version": source.get("version_id"),
+        "gtpipe:split-seed": split.get("seed"),
+        "gtpipe:split-validation-ratio": split.get("validation_ratio"),
+        "gtpipe:metric-name": evaluation.get("metric_name"),
+        "gtpipe:metric-value": evaluation.get("metric_value"),
+        "gtpipe:task-type": (state.get("config") or {}).get("task_type"),
+    }
+    for name, count in counters.items():
+        raw[f"gtpipe:labels-{name}"] = count
+    return {key: _value(value) for key, value in raw.items() if value is not None}
+
+
+def create_package_request(state: Mapping[str, Any], group: str, approval: str) -> dict[str, Any]:
+    """CreateModelPackage's request for the run in ``state`` (the execution's state after Evaluate).
+
+    ``ClientToken`` is the run id, so a retried call returns the same package instead of a second version.
+    """
+    if approval not in APPROVAL_STATUS:
+        raise RegistryError(f"approval must be one of {sorted(APPROVAL_STATUS)}, got {approval!r}")
+    try:
+        run_id = str(state["run_id"])
+        training = state["training"]
+        image, model_data = str(training["image"]), str(training["model_artifacts"])
+        metrics_uri = str(state["evaluation"]["metrics_uri"])
+    except (KeyError, TypeError) as exc:
+        raise RegistryError(f"the run's state has no {exc} (needs training and evaluation)") from None
+    return {
+        "ModelPackageGroupName": group,
+        "ModelPackageDescription": f"gtpipe run {run_id}"[:1024],
+        "ClientToken": run_id[:36],
+        "ModelApprovalStatus": APPROVAL_STATUS[approval],
+        "InferenceSpecification": {
+            "Containers": [{"Image": image, "ModelDataUrl": model_data}],
+            "SupportedContentTypes": ["image/jpeg", "image/png", "application/x-image"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+        "ModelMetrics": {
+            "ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": metrics_uri}}
+        },
+        "CustomerMetadataProperties": package_metadata(state),
+        "Tags": [{"Key": "gtpipe:run-id", "Value": run_id}],
+    }
+
+
+@dataclass(frozen=True)
+class PackageStateChange:
+    """A "SageMaker Model Package State Change" event's fields gtpipe uses."""
+
+    group: str
+    arn: str
+    approval_status: str
+    approval_description: str
+
+
+def parse_package_state_change(event: Mapping[str, Any]) -> PackageStateChange:
+    """The event's group, package ARN, approval status and description; RegistryError naming what is missing."""
+    if event.get("detail-type") != MODEL_PACKAGE_STATE_CHANGE:
+        raise RegistryError(f"not a {MODEL_PACKAGE_STATE_CHANGE} event: {event.get('detail-type')!r}")
+    detail = event.get("detail")
+    if not isinstance(detail, Mapping):
+        raise RegistryError("the event has no detail object")
+    resources = event.get("resources") or []
+    arn = detail.get("ModelPackageArn") or (resources[0] if resources else None)
+    missing = [
+        name
+        for name, value in (
+            ("detail.ModelPackageGroupName", detail.get("ModelPackageGroupName")),
+            ("detail.ModelPackageArn", arn),
+            ("detail.ModelApprovalStatus", detail.get("ModelApprovalStatus")),
+        )
+        if not value
+    ]
+    if missing:
+        raise RegistryError(f"the event lacks {', '.join(missing)}")
+    return PackageStateChange(
+        group=str(detail["ModelPackageGroupName"]),
+        arn=str(arn),
+        approval_status=str(detail["ModelApprovalStatus"]),
+        approval_description=str(detail.get("ApprovalDescription") or ""),
+    )
+
+
+def token_id(package_arn: str) -> str:
+    """Task-token table key of the run waiting for a package's approval."""
+    return f"package#{package_arn.lower()}"
