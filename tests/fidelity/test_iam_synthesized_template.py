@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gtpipe_shared.model_registry import group_name, group_prefix
 
 from local.cloud import LocalCloud
 from tests.fidelity.synthesized_cloud import (
@@ -237,3 +238,53 @@ def test_a_rule_dead_letter_queue_whose_policy_does_not_allow_eventbridge_loses_
         assert "dead_letter_error" not in undeliverable
         (message,) = dead_letters(cloud, "PipelineRuleDeadLetterQueue")
         assert message["MessageAttributes"]["ERROR_CODE"]["StringValue"] == "NO_PERMISSIONS"
+
+
+def register_request() -> str:
+    """RegisterModel's payload for a run that passed the gate (the run's state as the definition passes it)."""
+    return json.dumps(
+        {
+            "action": "register",
+            "run_id": "run-1",
+            "approval": "manual",
+            "state": {
+                "run_id": "run-1",
+                "config": {"task_type": "image-classification"},
+                "split": {"class_names": ["cat", "dog"]},
+                "training": {"image": "img:1", "model_artifacts": "s3://b/models/run-1/output/model.tar.gz"},
+                "evaluation": {"metrics_uri": "s3://b/runs/run-1/metrics.json"},
+            },
+        }
+    )
+
+
+def test_the_registry_function_without_its_package_statement_cannot_register_the_model(
+    assembly: Path, tmp_path: Path
+) -> None:
+    # Given the synthesized app whose registry function role lacks ModelPackages (CreateModelPackage...)
+    edit = without_role_statement("PipelineRegistryFunctionRole", lambda s: s.get("Sid") == "ModelPackages")
+    edited = edited_assembly(assembly, tmp_path / "edited", edit)
+    with deployed(edited, tmp_path / "denied") as cloud:
+        spec = function_named(cloud, "PipelineRegistryFunction")
+        # When the deployed function registers a model (its group is created: that statement is intact)
+        response = cloud.registry.invoke(spec.name, register_request())
+        # Then SageMaker refuses CreateModelPackage in the group for the function's role with AWS's text
+        env = cloud.environment
+        group = group_name(group_prefix("Gtpipe"), "image-classification", ["cat", "dog"])
+        expected = DENIED.format(
+            account=env.account_id,
+            role=role_name(cloud, "PipelineRegistryFunctionRole"),
+            session=spec.name,
+            action="sagemaker:CreateModelPackage",
+            resource=f"arn:aws:sagemaker:{env.region}:{env.account_id}:model-package-group/{group}",
+        )
+        assert response.get("FunctionError"), response
+        assert expected in response["Payload"]["errorMessage"], response
+    # And with the synthesized template the same call registers a pending package
+    with deployed(assembly, tmp_path / "allowed") as cloud:
+        response = cloud.registry.invoke(
+            function_named(cloud, "PipelineRegistryFunction").name, register_request()
+        )
+        assert not response.get("FunctionError"), response
+        assert response["Payload"]["approval_status"] == "PendingManualApproval"
+        assert response["Payload"]["package_arn"].endswith("/1")
