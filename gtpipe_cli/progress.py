@@ -205,6 +205,10 @@ class RunProgress:
                 f"labeled={labeling.get('objects_done')}/{labeling.get('objects')} objects "
                 f"({labeling.get('answers_done')}/{labeling.get('answers_needed')} answers)"
             )
+        package = (self.run or {}).get("model_package")
+        # gtpipe:approval manual: the run waits for a person (README "Model registry and approval").
+        if isinstance(package, dict) and package.get("approval_status") == "PendingManualApproval":
+            jobs.append(f"package={package.get('arn')} awaits approval: gtpipe approve|reject {self.run_id}")
         return " ".join([*jobs, *self.notes])
 
     def line(self) -> str:

@@ -19,6 +19,7 @@ The "SageMaker Model Package State Change" event carries DescribeModelPackage's 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -84,10 +85,17 @@ def package_metadata(state: Mapping[str, Any]) -> dict[str, str]:
     return {key: _value(value) for key, value in raw.items() if value is not None}
 
 
+def client_token(run_id: str) -> str:
+    """CreateModelPackage's idempotency token of a run: 32 hex digits of the run id's SHA-256."""
+    return hashlib.sha256(run_id.encode()).hexdigest()[:32]
+
+
 def create_package_request(state: Mapping[str, Any], group: str, approval: str) -> dict[str, Any]:
     """CreateModelPackage's request for the run in ``state`` (the execution's state after Evaluate).
 
-    ``ClientToken`` is the run id, so a retried call returns the same package instead of a second version.
+    ``ClientToken`` is derived from the run id (CreateModelPackage takes 1-36 characters
+    ``^[a-zA-Z0-9](-*[a-zA-Z0-9])*$``, a run id may be longer), so a retried call returns the same package
+    instead of a second version.
     """
     if approval not in APPROVAL_STATUS:
         raise RegistryError(f"approval must be one of {sorted(APPROVAL_STATUS)}, got {approval!r}")
@@ -101,7 +109,7 @@ def create_package_request(state: Mapping[str, Any], group: str, approval: str) 
     return {
         "ModelPackageGroupName": group,
         "ModelPackageDescription": f"gtpipe run {run_id}"[:1024],
-        "ClientToken": run_id[:36],
+        "ClientToken": client_token(run_id),
         "ModelApprovalStatus": APPROVAL_STATUS[approval],
         "InferenceSpecification": {
             "Containers": [{"Image": image, "ModelDataUrl": model_data}],

@@ -119,6 +119,23 @@ def _record(run_id: str, package: dict[str, Any]) -> None:
         logger.warning("run not in the ledger; package not recorded", extra={"run_id": run_id})
 
 
+def _record_decision(run_id: str, status: str, description: str) -> None:
+    """The decision on the run's recorded ``model_package`` (nothing when the run has none)."""
+    runs = table(require_env("RUNS_TABLE"))
+    try:
+        runs.update_item(
+            Key={"run_id": run_id},
+            UpdateExpression="SET model_package.approval_status = :s, model_package.approval_description = :d, "
+            "updated_at = :now",
+            ConditionExpression="attribute_exists(model_package)",
+            ExpressionAttributeValues={":s": status, ":d": description, ":now": ledger.now_iso()},
+        )
+    except ClientError as exc:
+        if error_code(exc) != "ConditionalCheckFailedException":
+            raise
+        logger.warning("run has no recorded package; decision not recorded", extra={"run_id": run_id})
+
+
 @tracer.capture_method
 def register(request: RegisterRequest) -> dict[str, Any]:
     """Group on demand, then the run's package; recorded in the ledger."""
@@ -169,7 +186,7 @@ def _decide(arn: str, status: str, description: str) -> dict[str, Any]:
     tokens.delete_item(Key=key)
     run_id = str(item.get("run_id", ""))
     if run_id:
-        _record(run_id, {"arn": arn, "approval_status": status, "approval_description": description})
+        _record_decision(run_id, status, description)
     return {"answered": answered, "package_arn": arn, "approval_status": status, "run_id": run_id}
 
 

@@ -6,12 +6,14 @@ tests/pipeline/test_model_registry.py.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 from gtpipe_shared.model_registry import (
     GROUP_NAME,
     RegistryError,
+    client_token,
     create_package_request,
     group_name,
     group_prefix,
@@ -70,7 +72,12 @@ def test_package_request_carries_the_runs_facts_and_the_approval_status() -> Non
     request = create_package_request(run_state(), "gtpipe-models-x", "manual")
     # Then it is pending, idempotent per run, and carries metrics, run id, manifest version, seed, counters
     assert request["ModelApprovalStatus"] == "PendingManualApproval"
-    assert request["ClientToken"] == "demo-0123456789abcdef"
+    assert request["ClientToken"] == client_token("demo-0123456789abcdef")
+    assert request["ClientToken"] != client_token("demo-0123456789abcdee")
+    assert (
+        re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9])*", request["ClientToken"])
+        and len(request["ClientToken"]) <= 36
+    )
     metadata = request["CustomerMetadataProperties"]
     assert metadata["gtpipe:run-id"] == "demo-0123456789abcdef"
     assert metadata["gtpipe:manifest-version"] == "v7"
