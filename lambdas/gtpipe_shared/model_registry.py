@@ -35,9 +35,11 @@ REJECTED: Final = "Rejected"
 PENDING: Final = "PendingManualApproval"
 # ModelApprovalStatus per gtpipe:approval (CreateModelPackage accepts exactly these three values).
 APPROVAL_STATUS: Final = {"auto": APPROVED, "manual": PENDING}
-# CustomerMetadataProperties: at most 50 entries, keys of 1-128 and values of 1-256 characters
-# (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateModelPackage.html).
+# CustomerMetadataProperties: at most 50 entries, keys of 1-128 and values of 1-256 characters of
+# ``[\p{L}\p{Z}\p{N}_.:/=+\-@]`` (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateModelPackage.html);
+# other characters (a manifest key may hold any) become "_".
 METADATA_VALUE_MAX: Final = 256
+METADATA_REFUSED = re.compile(r"[^\w .:/=+\-@]")
 
 
 class RegistryError(ValueError):
@@ -59,7 +61,7 @@ def group_name(prefix: str, task_type: str, class_names: list[str]) -> str:
 
 
 def _value(value: Any) -> str:
-    text = str(value)
+    text = METADATA_REFUSED.sub("_", str(value))
     return text[:METADATA_VALUE_MAX] if text else "-"
 
 

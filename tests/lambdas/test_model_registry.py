@@ -99,6 +99,13 @@ def test_metadata_leaves_out_missing_facts_and_cuts_long_values() -> None:
     assert metadata == {"gtpipe:run-id": "r" * 256}
 
 
+def test_metadata_values_keep_only_the_characters_sagemaker_accepts() -> None:
+    # Given a manifest key with characters outside [\p{L}\p{Z}\p{N}_.:/=+\-@] (any S3 key is possible)
+    metadata = package_metadata({"input": {"manifest_uri": "s3://b/incoming/pets (v2)&~\tnew.manifest"}})
+    # Then they become "_" and the rest is kept
+    assert metadata["gtpipe:manifest-uri"] == "s3://b/incoming/pets _v2____new.manifest"
+
+
 def test_state_change_event_is_parsed_from_awss_shape() -> None:
     # Given AWS's documented event shape (tests/events) / When parsing / Then group, ARN, status and reason
     change = parse_package_state_change(load_event("sagemaker_model_package_rejected.json"))
