@@ -56,7 +56,7 @@ from gtpipe_shared.images import (
 from gtpipe_shared.metrics import PredictionError, argmax, parse_prediction
 from gtpipe_shared.tasks import task_spec
 
-from predict.uploaded import Prepared, prepare_upload
+from predict.uploaded import Prepared, names_an_upload, prepare_upload
 
 logger = Logger()
 tracer = Tracer()
@@ -117,8 +117,7 @@ def validate_image(event: dict[str, Any]) -> tuple[bytes, str]:
 def request_image(event: dict[str, Any]) -> Prepared:
     """The image to predict on: the request body, or (a JSON body) the upload it names
     (:mod:`predict.uploaded`); RequestError 4xx naming the problem."""
-    declared = header(event.get("headers"), "content-type") or ""
-    if declared.split(";", 1)[0].strip().lower() == "application/json":
+    if names_an_upload(event):
         return prepare_upload(event, require_env("DATA_BUCKET"))
     data, detected = validate_image(event)
     return Prepared(payload=data, image_type=detected, size=declared_dimensions(data), original=data)

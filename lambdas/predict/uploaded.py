@@ -15,13 +15,15 @@ relative to the image (0..1), so the caller scales them to the ORIGINAL image's 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import io
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 from gtpipe_shared.aws import client, error_code
-from gtpipe_shared.http import RequestError, json_object_body
+from gtpipe_shared.http import RequestError, header, json_object_body
 from gtpipe_shared.images import (
     JPEG,
     MAX_IMAGE_BYTES,
@@ -49,6 +51,23 @@ class Prepared:
     original: bytes
 
 
+def names_an_upload(event: dict[str, Any]) -> bool:
+    """Whether the request is ``POST /predict {"upload_id"}``: an ``application/json`` body that starts like a
+    JSON object. Anything else declared as JSON (an image, say) is a request body with the wrong content type,
+    answered as one (415 ``UnsupportedMediaType``)."""
+    declared = header(event.get("headers"), "content-type") or ""
+    body = event.get("body")
+    if declared.split(";", 1)[0].strip().lower() != "application/json" or not isinstance(body, str):
+        return False
+    start = body[:64]
+    if event.get("isBase64Encoded"):
+        try:
+            start = base64.b64decode(body[:64], validate=True).decode("utf-8", "replace")
+        except (binascii.Error, ValueError):
+            return False
+    return start.lstrip().startswith("{")
+
+
 def requested_upload(event: dict[str, Any]) -> str:
     """The ``upload_id`` of a JSON body; RequestError 400 naming the problem."""
     try:
@@ -60,7 +79,8 @@ def requested_upload(event: dict[str, Any]) -> str:
         raise RequestError(
             415,
             "UnsupportedMediaType",
-            f"an application/json body must be {SHAPE}; send image bytes as image/jpeg or image/png",
+            f"content type application/json is not an image type: send {SHAPE}, or the image bytes as "
+            "image/jpeg or image/png",
         ) from exc
     unknown = sorted(set(data) - {"upload_id"})
     if unknown:

@@ -146,6 +146,7 @@ def test_small_upload_is_sent_unchanged(
     ("body", "status", "code"),
     [
         ("{not json", 415, "UnsupportedMediaType"),
+        ("[1, 2]", 415, "UnsupportedMediaType"),
         ({"upload_id": "../runs/secret"}, 400, "InvalidUploadId"),
         ({"upload_id": 7}, 400, "InvalidUploadId"),
         ({}, 400, "MissingField"),
