@@ -145,6 +145,8 @@ def endpoint_image(
         with Image.open(io.BytesIO(data)) as opened:
             # JPEG: decode at 1/2, 1/4 or 1/8 scale when that is still >= max_side (far less memory).
             opened.draft("RGB", (max_side, max_side))
+            # Scale first, convert after: only the small copy is converted (peak memory: one decoded image).
+            opened.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
             image = opened.convert("RGB")
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
         raise RequestError(400, "InvalidImage", "the image could not be decoded") from exc

@@ -206,3 +206,25 @@ def test_a_corrupt_large_upload_is_400_invalid_image() -> None:
     with pytest.raises(uploaded.RequestError) as raised:
         uploaded.endpoint_image(png_header(4000, 3000), "image/png")
     assert (raised.value.status, raised.value.code) == (400, "InvalidImage")
+
+
+@pytest.mark.parametrize(
+    ("mode", "size", "image_format", "expected"),
+    [
+        ("RGBA", (2500, 100), "PNG", (2048, 82)),
+        ("P", (3000, 3000), "PNG", (2048, 2048)),
+        ("L", (1000, 4096), "PNG", (500, 2048)),
+        ("RGB", (4096, 2048), "JPEG", (2048, 1024)),
+    ],
+)
+def test_images_longer_than_2048_pixels_are_scaled_to_fit_whatever_their_mode(
+    mode: str, size: tuple[int, int], image_format: str, expected: tuple[int, int]
+) -> None:
+    # Given a small file (well under 6 MB) whose longer side is over 2048 pixels
+    out = io.BytesIO()
+    Image.new(mode, size).save(out, format=image_format)
+    # When made to fit the endpoint / Then it is an RGB JPEG scaled to 2048 on the longer side, aspect kept
+    data, image_type = uploaded.endpoint_image(out.getvalue(), f"image/{image_format.lower()}")
+    with Image.open(io.BytesIO(data)) as scaled:
+        assert (scaled.format, scaled.mode, scaled.size) == ("JPEG", "RGB", expected)
+    assert image_type == "image/jpeg"
