@@ -38,7 +38,7 @@ from typing import Any
 
 from .iam_auth import Principals
 from .iam_policy import Request
-from .sigv4 import SecretLookup, SignatureError, s3_error
+from .sigv4 import SecretLookup, SignatureError, known_secret, s3_error
 
 _UNSIGNED_FIELDS = frozenset({"policy", "x-amz-signature", "file"})
 WsgiApp = Callable[..., Any]
@@ -70,14 +70,7 @@ def _verify_signature(fields: Mapping[str, str], secret_for: SecretLookup) -> st
     if len(scope) != 5 or scope[3] != "s3" or scope[4] != "aws4_request":
         raise _invalid("Error parsing the X-Amz-Credential parameter; the Credential is mal-formed.")
     access_key_id, date, region = scope[0], scope[1], scope[2]
-    secret = secret_for(access_key_id)
-    if secret is None:
-        raise SignatureError(
-            403,
-            "InvalidAccessKeyId",
-            "The AWS Access Key Id you provided does not exist in our records.",
-            {"AWSAccessKeyId": access_key_id},
-        )
+    secret = known_secret(secret_for, access_key_id)
     expected = hmac.new(
         _signing_key(secret, date, region), fields["policy"].encode(), hashlib.sha256
     ).hexdigest()
