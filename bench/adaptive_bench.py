@@ -7,8 +7,8 @@ cloud's labelers, each answer drawn from ``crowd:<seed>:<worker>:<job>:<object>`
 with ``workersPerObject`` 3 fixed and one with it as the maximum of adaptive redundancy
 (:mod:`gtpipe_shared.adaptive_redundancy`, the threshold given). Both jobs run through the builtin
 service's own tasks table code (:mod:`gtpipe_shared.labeling_store`: lease, answer, consolidate the
-output) on moto's in-process DynamoDB, without the API's HTTP hops: 5 workers take turns leasing and
-answering until the job completes. Classification: 10 classes (the digits), accuracy of the output
+output) on moto's in-process DynamoDB, without the API's HTTP hops, in jobs of 50 objects: 5 workers take
+turns leasing and answering until each job completes. Classification: 10 classes (the digits), accuracy of the output
 manifest's labels against the truth at the crowd's default error rate (0.1) and a noisier one (0.25).
 Boxes: the consolidation benchmark's scenes (1-4 boxes of 4 classes), recall of the true boxes (IoU >=
 0.5, same class) at the crowd's default noise.
@@ -39,21 +39,57 @@ DIGITS = tuple(str(n) for n in range(10))
 SHAPES = ("circle", "square", "triangle", "star")
 NOW = 1_800_000_000.0
 BUCKET = "bench-bucket"
+# Objects per labeling job (the benchmark's objects are labeled in jobs of this size).
+JOB_OBJECTS = 50
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """One job's answers and labels: answers per object, the statistics' extra-answer agreement, and the
-    output manifest's lines in object order."""
+    """Jobs' answers and labels: answers, objects, the answers after an object's first and how many of
+    them agreed with it (the team statistics'), and the output manifests' lines in object order."""
 
     answers: int
     objects: int
-    extra_agreement: float | None
+    extra_answers: int
+    extra_agreed: int
     lines: list[dict[str, Any]]
 
     @property
     def per_object(self) -> float:
         return self.answers / self.objects
+
+    @property
+    def extra_agreement(self) -> float | None:
+        return self.extra_agreed / self.extra_answers if self.extra_answers else None
+
+    def __add__(self, other: Outcome) -> Outcome:
+        return Outcome(
+            self.answers + other.answers,
+            self.objects + other.objects,
+            self.extra_answers + other.extra_answers,
+            self.extra_agreed + other.extra_agreed,
+            self.lines + other.lines,
+        )
+
+
+def _label(
+    dynamodb: Any,
+    name: str,
+    task_type: str,
+    class_names: Sequence[str],
+    references: Sequence[Mapping[str, Any]],
+    crowd: CrowdSettings,
+    threshold: float | None,
+) -> Outcome:
+    """Label ``references`` in jobs of :data:`JOB_OBJECTS`, each in a table of its own, deleted after it
+    (moto copies the whole table for every transaction: a job's answers cost time with the table's size)."""
+    total = Outcome(0, 0, 0, 0, [])
+    for start in range(0, len(references), JOB_OBJECTS):
+        table = create_labeling_table(dynamodb, f"bench-{name}-{start}")
+        batch = references[start : start + JOB_OBJECTS]
+        total += _label_job(table, f"{name}-{start}", task_type, class_names, batch, crowd, threshold)
+        table.delete()
+    return total
 
 
 def _label_job(
@@ -105,7 +141,10 @@ def _label_job(
     output = store.job_output(table, store.get_job(table, job_name), NOW)
     key = next(name for name in output.files if name.endswith("manifests/output/output.manifest"))
     lines = [json.loads(line) for line in output.files[key].decode().splitlines()]
-    return Outcome(int(output.team["answers"]), len(references), output.team["extra_agreement"], lines)
+    team = output.team
+    extra = int(team["extra_answers"])
+    agreed = round((team["extra_agreement"] or 0.0) * extra)  # a share of 3 decimals: exact below 1,000
+    return Outcome(int(team["answers"]), len(references), extra, agreed, lines)
 
 
 def _side_by_side(
@@ -131,7 +170,7 @@ def _side_by_side(
 
 
 def classification(
-    table: Any, objects: int, error_rate: float, seed: int, threshold: float
+    dynamodb: Any, objects: int, error_rate: float, seed: int, threshold: float
 ) -> dict[str, object]:
     """Digits labeled fixed and adaptively at one error rate."""
     rng = random.Random(f"classes:{seed}")
@@ -143,7 +182,7 @@ def classification(
 
     def run(kind: str, chosen: float | None) -> Outcome:
         job = f"classes-{error_rate:g}-{kind}"
-        return _label_job(table, job, "image-classification", DIGITS, references, crowd, chosen)
+        return _label(dynamodb, job, "image-classification", DIGITS, references, crowd, chosen)
 
     def accuracy(outcome: Outcome) -> float:
         return sum(line.get("category") == t for line, t in zip(outcome.lines, truth, strict=True)) / objects
@@ -151,7 +190,7 @@ def classification(
     return _side_by_side(run, accuracy, f"classification error {error_rate:g}", threshold)
 
 
-def boxes(table: Any, images: int, seed: int, threshold: float) -> dict[str, object]:
+def boxes(dynamodb: Any, images: int, seed: int, threshold: float) -> dict[str, object]:
     """Scenes boxed fixed and adaptively at the crowd's default box noise."""
     rng = random.Random(f"boxes:{seed}")
     scenes = [random_scene(rng, len(SHAPES)) for _ in range(images)]
@@ -166,7 +205,7 @@ def boxes(table: Any, images: int, seed: int, threshold: float) -> dict[str, obj
     crowd = CrowdSettings(reference_labels=Path("unused"), seed=seed)
 
     def run(kind: str, chosen: float | None) -> Outcome:
-        return _label_job(table, f"boxes-{kind}", "object-detection", SHAPES, references, crowd, chosen)
+        return _label(dynamodb, f"boxes-{kind}", "object-detection", SHAPES, references, crowd, chosen)
 
     def recall(outcome: Outcome) -> float:
         merged = [
@@ -201,10 +240,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     }
     figures["adaptive confidence threshold"] = args.threshold
     with mock_aws():
-        table = create_labeling_table(boto3.resource("dynamodb", region_name="us-east-1"))
+        dynamodb = boto3.resource("dynamodb", region_name="us-east-1")
         for rate in (0.1, 0.25):
-            figures.update(classification(table, args.objects, rate, args.seed, args.threshold))
-        figures.update(boxes(table, args.images, args.seed, args.threshold))
+            figures.update(classification(dynamodb, args.objects, rate, args.seed, args.threshold))
+        figures.update(boxes(dynamodb, args.images, args.seed, args.threshold))
     return figures
 
 
