@@ -27,12 +27,15 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 
 node: node_modules/.installed
 
-# The report function's matplotlib layer: pip fetches the pinned wheels for Lambda's platform (CPython 3.12,
-# manylinux x86_64), no Docker. Synth needs build/layers/report.zip as an asset.
-layers: build/layers/report.zip
+# The functions' layers (the report's matplotlib, predict's Pillow): pip fetches the pinned wheels for Lambda's
+# platform (CPython 3.12, manylinux x86_64), no Docker. Synth needs build/layers/report.zip and image.zip as assets.
+layers: build/layers/report.zip build/layers/image.zip
 
 build/layers/report.zip: infra/layers/report-requirements.txt infra/layers/__init__.py | $(VENV)/.installed
-	$(PY) -m infra.layers build
+	$(PY) -m infra.layers build report
+
+build/layers/image.zip: infra/layers/image-requirements.txt infra/layers/__init__.py | $(VENV)/.installed
+	$(PY) -m infra.layers build image
 
 # CPython 3.12, the deployed functions' runtime (tests/fidelity/test_function_imports_py312.py imports every
 # function with it): $$GTPIPE_PYTHON312, pyenv's ~/.pyenv/versions/3.12*, or python3.12 on PATH. Debian bookworm

@@ -25,6 +25,7 @@ BENCHMARKS = {
     "demo": "bench.demo_bench",
     "demo-detection": "bench.demo_bench:detection",
     "consolidation": "bench.consolidation_bench",
+    "adaptive": "bench.adaptive_bench",
 }
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,6 @@
-"""The prediction API client: ``POST <ApiUrl>/predict`` with the image bytes as the body.
+"""The prediction API client: ``POST <ApiUrl>/predict`` with the image bytes as the body; an image over the
+binary route's limit (MAX_API_IMAGE_BYTES, 4 MiB) goes through ``POST <ApiUrl>/uploads`` instead: the
+presigned S3 POST it answers, then ``POST /predict {"upload_id"}`` (:meth:`PredictionClient.predict_any`).
 
 Authentication follows the stack's ``gtpipe:apiAuth``: an ``x-api-key`` header when a key is given,
 otherwise a SigV4 signature for service ``execute-api`` (what ``AWS_IAM`` authorization checks). TLS is
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import json
 import mimetypes
+import secrets
 import ssl
 import time
 import urllib.error
@@ -22,6 +25,7 @@ from typing import Any
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from gtpipe_shared.images import MAX_API_IMAGE_BYTES
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8\xff"
@@ -71,7 +75,8 @@ class PredictionClient:
         ca_path: str | Path | None = None,
         timeout: float = 30.0,
     ) -> None:
-        self.url = api_url.rstrip("/") + "/predict"
+        self.base_url = api_url.rstrip("/")
+        self.url = self.base_url + "/predict"
         self.region = region
         self.api_key = api_key
         self.credentials = credentials
@@ -99,19 +104,27 @@ class PredictionClient:
         extra_headers: Mapping[str, str] | None = None,
         query: Mapping[str, str] | None = None,
     ) -> ApiResponse:
-        """Send one request (``query`` becomes the URL's query string); returns the answer whatever its
-        status."""
-        url = self.url + ("?" + urllib.parse.urlencode(dict(query)) if query else "")
+        """Send one request to ``/predict`` (``query`` becomes the URL's query string); returns the answer
+        whatever its status."""
+        return self.post("/predict", body, content_type, sign=sign, extra_headers=extra_headers, query=query)
+
+    def post(
+        self,
+        path: str,
+        body: bytes,
+        content_type: str | None,
+        *,
+        sign: bool = True,
+        extra_headers: Mapping[str, str] | None = None,
+        query: Mapping[str, str] | None = None,
+    ) -> ApiResponse:
+        """POST to ``<api_url><path>``, authenticated; the answer whatever its status."""
+        url = self.base_url + path + ("?" + urllib.parse.urlencode(dict(query)) if query else "")
         headers = {"Content-Type": content_type} if content_type else {}
         headers.update(extra_headers or {})
         if sign:
             headers = self.signed_headers(url, body, headers)
-        request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout, context=self.context) as response:  # noqa: S310
-                return ApiResponse(response.status, dict(response.headers.items()), response.read())
-        except urllib.error.HTTPError as error:
-            return ApiResponse(error.code, dict(error.headers.items()), error.read())
+        return _send(url, body, headers, self.timeout, self.context)
 
     def predict(
         self,
@@ -128,3 +141,62 @@ class PredictionClient:
                 return response
             time.sleep(min(0.05 * 2**attempt, 2.0))
         raise AssertionError("unreachable")
+
+    def predict_any(
+        self, image: bytes, content_type: str = "image/png", *, query: Mapping[str, str] | None = None
+    ) -> ApiResponse:
+        """:meth:`predict` for an image within the binary route's limit (MAX_API_IMAGE_BYTES); a larger one is
+        uploaded (:meth:`upload`) and predicted by its upload id. A refused upload step is answered as is."""
+        if len(image) <= MAX_API_IMAGE_BYTES:
+            return self.predict(image, content_type, query=query)
+        upload_id, uploaded = self.upload(image, content_type)
+        if upload_id is None:
+            return uploaded
+        body = json.dumps({"upload_id": upload_id}).encode()
+        for attempt in range(9):
+            response = self.post("/predict", body, "application/json", query=query)
+            if response.status != 429 or attempt == 8:
+                return response
+            time.sleep(min(0.05 * 2**attempt, 2.0))
+        raise AssertionError("unreachable")
+
+    def upload(self, image: bytes, content_type: str) -> tuple[str | None, ApiResponse]:
+        """``POST /uploads`` then the presigned S3 POST of ``image``: ``(upload id, S3's answer)`` once S3
+        stored it, else ``(None, the refusal of either step)``."""
+        asked = self.post("/uploads", json.dumps({"content_type": content_type}).encode(), "application/json")
+        if asked.status != 201:
+            return None, asked
+        form = asked.json()
+        boundary = "gtpipe-" + secrets.token_hex(16)
+        body = multipart_form(boundary, dict(form["fields"]), image, content_type)
+        headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+        # S3 (on AWS, HTTPS) is verified against the system trust store, not the API's CA.
+        context = ssl.create_default_context() if str(form["url"]).startswith("https:") else None
+        answer = _send(str(form["url"]), body, headers, self.timeout, context)
+        return (str(form["upload_id"]) if 200 <= answer.status < 300 else None), answer
+
+
+def multipart_form(boundary: str, fields: Mapping[str, str], file: bytes, content_type: str) -> bytes:
+    """A ``multipart/form-data`` body: ``fields`` then ``file`` (S3 ignores fields after the file)."""
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        for name, value in fields.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="image"\r\n'
+        f"Content-Type: {content_type}\r\n\r\n".encode()
+        + file
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return b"".join(parts)
+
+
+def _send(
+    url: str, body: bytes, headers: Mapping[str, str], timeout: float, context: ssl.SSLContext | None
+) -> ApiResponse:
+    request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:  # noqa: S310
+            return ApiResponse(response.status, dict(response.headers.items()), response.read())
+    except urllib.error.HTTPError as error:
+        return ApiResponse(error.code, dict(error.headers.items()), error.read())

@@ -127,7 +127,11 @@ def build_parser() -> Parser:
     )
     export_options(sub)
 
-    sub = command("predict", "send images to the prediction API; prints one JSON answer per line")
+    sub = command(
+        "predict",
+        "send images to the prediction API (over 4 MiB: uploaded to S3 through POST /uploads first); prints one "
+        "JSON answer per line",
+    )
     sub.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="PNG or JPEG files")
     sub.add_argument(
         "--min-confidence", type=confidence, help="object detection: keep boxes scoring at least this (0-1)"
@@ -505,7 +509,8 @@ def cmd_predict(args: argparse.Namespace, target: Target, out: TextIO) -> int:
     for path in args.images:
         data = path.read_bytes()
         try:
-            response = client.predict(data, image_content_type(data, path), query=query)
+            # Over the binary route's limit: through POST /uploads and S3 (gtpipe_cli.api).
+            response = client.predict_any(data, image_content_type(data, path), query=query)
         except (urllib.error.URLError, ssl.SSLError, OSError) as error:
             reason = getattr(error, "reason", error)
             raise CliError(f"cannot reach the API at {client.url}: {reason}", Exit.UNAVAILABLE) from None

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 # Labeling prices are validated by the very module the Lambda functions price with, so synth and run
 # time cannot disagree.
+from gtpipe_shared.adaptive_redundancy import DEFAULT_CONFIDENCE_THRESHOLD
 from gtpipe_shared.aws_limits import class_list_problem, image_classification_defaults
 from gtpipe_shared.config import (
     DEFAULT_MAX_MANIFEST_BYTES,
@@ -365,6 +366,35 @@ def _labeling_settings(raw: Mapping[str, Any], task_type: str, backend: Labeling
         **({"lease_seconds": task_time} if backend == "builtin" else {}),
         **({"hotkeys": _hotkeys(raw, backend)} if raw.get("hotkeys") is not None else {}),
         **_builtin_cost(raw, backend),
+        **_adaptive_redundancy(raw, backend),
+    }
+
+
+def _adaptive_redundancy(raw: Mapping[str, Any], backend: LabelingBackend) -> dict[str, Any]:
+    """``labeling.adaptiveRedundancy``: absent or false, off (every object gets ``workersPerObject``
+    answers); true or ``{"confidenceThreshold": 0..1}`` (default 0.8), the builtin service asks for a second
+    and third answer only while answers disagree or their confidence is below the threshold
+    (gtpipe_shared.adaptive_redundancy). Ground Truth asks every object for the same number of workers
+    (NumberOfHumanWorkersPerDataObject), so it is the builtin backend's only."""
+    value = raw.get("adaptiveRedundancy")
+    if value is None or value is False:
+        return {}
+    name = f"{PREFIX}labeling.adaptiveRedundancy"
+    if backend != "builtin":
+        raise ConfigError(
+            f"{name} is the builtin labeling service's (Ground Truth asks every object for "
+            "workersPerObject answers): remove it or use gtpipe:labelingBackend builtin"
+        )
+    if value is True:
+        value = {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f'{name} must be true, false or {{"confidenceThreshold": 0.8}}; got {value!r}')
+    unknown = sorted(set(value) - {"confidenceThreshold"})
+    if unknown:
+        raise ConfigError(f"{name} has unknown keys {', '.join(unknown)}; allowed: confidenceThreshold")
+    threshold = value.get("confidenceThreshold", DEFAULT_CONFIDENCE_THRESHOLD)
+    return {
+        "adaptive_confidence_threshold": parse_number(threshold, f"{name}.confidenceThreshold", 0.01, 1.0)
     }
 
 

@@ -47,10 +47,10 @@ PIPELINE_STACK_SUPPRESSIONS = (
     Suppression(
         "AwsSolutions-IAM5",
         "Object access is limited to one pipeline prefix of the data bucket; object keys are created per run "
-        "(captured/: per prediction), so they cannot be listed in advance.",
+        "(captured/: per prediction; uploads/: per POST /uploads), so they cannot be listed in advance.",
         (
             "regex:/^Resource::(<StorageDataBucket[A-Za-z0-9]+\\.Arn>|[A-Za-z0-9]+:ExportsOutputFnGetAtt"
-            "StorageDataBucket[A-Za-z0-9]+)\\/(incoming|images|labeling|splits|models|transform|runs|reports|captured)"
+            "StorageDataBucket[A-Za-z0-9]+)\\/(incoming|images|labeling|splits|models|transform|runs|reports|captured|uploads)"
             "\\/\\*$/",
         ),
     ),

@@ -72,6 +72,7 @@ from .labeling_crowd import CrowdSettings, SimulatedCrowd
 from .lambda_api import install as install_lambda_api
 from .lambda_runtime import AsyncInvokeConfig, LambdaRuntime
 from .moto_locks import serialize_dynamodb, serialize_s3_url_reload
+from .s3_post_policy import install_post_policy_check
 from .s3_versions import seed_version_ids
 from .schedules import ScheduledRules
 from .sigv4 import install_presigned_url_check
@@ -175,6 +176,8 @@ class LocalCloud:
         self._server.start()
         self._stack.append(self._server.stop)
         install_iam_middleware(self._server, self.principals)
+        # POST uploads (presigned POST policies): moto checks neither the policy nor the signature.
+        install_post_policy_check(self._server, self.secret_for, self.principals)
         # Runs just before the server stops: moto's backends are process-global, so drop what this
         # cloud created (nothing survives a stop, and later mock_aws() users start clean).
         self._stack.append(self._reset_moto)

@@ -74,6 +74,20 @@ class SignatureError(Exception):
         self.extra = dict(extra or {})
 
 
+def known_secret(secret_for: SecretLookup, access_key_id: str) -> str:
+    """The secret of ``access_key_id``; S3's 403 ``InvalidAccessKeyId`` for a key it does not know (presigned
+    URLs and POST policies alike)."""
+    secret = secret_for(access_key_id)
+    if secret is None:
+        raise SignatureError(
+            403,
+            "InvalidAccessKeyId",
+            "The AWS Access Key Id you provided does not exist in our records.",
+            {"AWSAccessKeyId": access_key_id},
+        )
+    return secret
+
+
 @dataclass(frozen=True)
 class Caller:
     """Who signed a request."""
@@ -337,14 +351,7 @@ def _query_scope(
             '"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".',
         )
     access_key_id, scope_date, scope_region, scope_service, _ = scope
-    secret = secret_for(access_key_id)
-    if secret is None:
-        raise SignatureError(
-            403,
-            "InvalidAccessKeyId",
-            "The AWS Access Key Id you provided does not exist in our records.",
-            {"AWSAccessKeyId": access_key_id},
-        )
+    secret = known_secret(secret_for, access_key_id)
     if scope_region != region:
         raise SignatureError(
             400,

@@ -1,7 +1,16 @@
-"""Serving: the predict and feedback Lambdas behind an authenticated, throttled, logged API Gateway REST API.
+"""Serving: the predict, uploads and feedback Lambdas behind an authenticated, throttled, logged API Gateway
+REST API.
 
 Feedback capture (``gtpipe:capture``, ``gtpipe_shared.capture``): predict may only put objects under the data
 bucket's ``captured/`` prefix, feedback only get and put objects there; neither can list the bucket.
+
+Large images (``gtpipe_shared.uploads``): ``POST /uploads`` answers a presigned S3 POST signed with the uploads
+function's role credentials, so that role may put objects under ``uploads/`` (S3 checks the signer's
+permissions when the form is posted) and generate data keys with the bucket's KMS key (SSE-KMS PutObject
+needs ``kms:GenerateDataKey``: https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html),
+nothing else. predict may get objects under ``uploads/`` (and decrypt them with the key it already uses).
+predict decodes and downscales uploads with Pillow, which the Lambda runtime lacks: it loads a layer with Pillow
+alone (infra/layers/image-requirements.txt, ``make layers``), not the report's 40 MB matplotlib layer.
 """
 
 from __future__ import annotations
@@ -11,14 +20,17 @@ from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 from gtpipe_shared.capture import CAPTURE_PREFIX
+from gtpipe_shared.uploads import UPLOAD_PREFIX
 
 from infra.config import StackConfig
 from infra.constructs.grants import grant_key, grant_table
 from infra.constructs.project_lambda import project_lambda
 from infra.constructs.rest_api import logged_rest_api
+from infra.layers import IMAGE_LAYER_ZIP, require_layer
 
 BINARY_MEDIA_TYPES = ["image/jpeg", "image/png", "application/x-image"]
 # Requests too large for the function never reach it: a body over API Gateway's 10 MB payload limit, or one
@@ -34,8 +46,8 @@ PAYLOAD_TOO_LARGE_BODY = (
 
 
 class Serving(Construct):
-    """`POST /predict` and `POST /feedback` with IAM (default) or API-key auth, request validation,
-    throttling, access logs."""
+    """`POST /predict`, `POST /uploads` and `POST /feedback` with IAM (default) or API-key auth, request
+    validation, throttling, access logs."""
 
     def __init__(
         self,
@@ -50,7 +62,16 @@ class Serving(Construct):
         endpoint_name: str,
     ) -> None:
         super().__init__(scope, construct_id)
-        self._functions(config, key, runs_table, data_bucket, endpoint_arn)
+        self.image_layer = lambda_.LayerVersion(
+            self,
+            "ImageLayer",
+            code=lambda_.Code.from_asset(str(require_layer(IMAGE_LAYER_ZIP))),
+            compatible_runtimes=[lambda_.Runtime.PYTHON_3_12],
+            compatible_architectures=[lambda_.Architecture.X86_64],
+            description="gtpipe: Pillow for the predict function's large images (make layers)",
+        )
+        self._functions(config, key, runs_table, data_bucket, endpoint_arn, self.image_layer)
+        self._uploads_function(config, key, data_bucket)
         api_key_auth = config.api_auth == "api-key"
         self.api = logged_rest_api(
             self,
@@ -76,6 +97,7 @@ class Serving(Construct):
         runs_table: dynamodb.ITable,
         data_bucket: s3.IBucket,
         endpoint_arn: str,
+        image_layer: lambda_.ILayerVersion,
     ) -> None:
         """The predict and feedback functions with their grants (created in this scope: logical IDs fixed)."""
         self.predict = project_lambda(
@@ -90,12 +112,21 @@ class Serving(Construct):
             key=key,
             config=config,
             timeout=Duration.seconds(29),
-            memory_size=512,
+            # An upload of up to 89.5 megapixels is decoded before it is downscaled (RGBA: ~360 MB).
+            memory_size=1024,
+            layers=[image_layer],
         )
         grant_table(self.predict.role, runs_table, write=False)
         # Encrypt: captured objects are written with the bucket's KMS key.
         grant_key(self.predict.role, key, encrypt=True)
         grant_captured_objects(self.predict.role, data_bucket, read=False)
+        self.predict.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ReadUploads",
+                actions=["s3:GetObject"],
+                resources=[data_bucket.arn_for_objects(f"{UPLOAD_PREFIX}*")],
+            )
+        )
         self.feedback = project_lambda(
             self,
             "feedback",
@@ -113,8 +144,33 @@ class Serving(Construct):
             )
         )
 
+    def _uploads_function(self, config: StackConfig, key: kms.IKey, data_bucket: s3.IBucket) -> None:
+        """The uploads function: presigns POSTs under ``uploads/`` (see the module docstring for its grants)."""
+        self.uploads = project_lambda(
+            self,
+            "uploads",
+            "gtpipe: a presigned S3 POST for one large image (POST /uploads)",
+            {"DATA_BUCKET": data_bucket.bucket_name, "DATA_KEY_ARN": key.key_arn},
+            key=key,
+            config=config,
+            timeout=Duration.seconds(10),
+        )
+        self.uploads.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="PresignUploads",
+                actions=["s3:PutObject"],
+                resources=[data_bucket.arn_for_objects(f"{UPLOAD_PREFIX}*")],
+            )
+        )
+        self.uploads.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="EncryptUploads", actions=["kms:GenerateDataKey"], resources=[key.key_arn]
+            )
+        )
+
     def _routes(self, api_key_auth: bool) -> None:
-        """``POST /predict`` (validated headers) and ``POST /feedback``, both with the API's one auth."""
+        """``POST /predict`` (validated headers), ``POST /uploads`` and ``POST /feedback``, all with the API's
+        one auth."""
         authorization = (
             apigateway.AuthorizationType.NONE if api_key_auth else apigateway.AuthorizationType.IAM
         )
@@ -135,6 +191,12 @@ class Serving(Construct):
             },
         )
         # The same auth as /predict; the function validates the JSON body (400s name the problem).
+        self.api.root.add_resource("uploads").add_method(
+            "POST",
+            apigateway.LambdaIntegration(self.uploads.function, proxy=True),
+            authorization_type=authorization,
+            api_key_required=api_key_auth,
+        )
         self.api.root.add_resource("feedback").add_method(
             "POST",
             apigateway.LambdaIntegration(self.feedback.function, proxy=True),

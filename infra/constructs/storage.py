@@ -8,6 +8,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 from gtpipe_shared.capture import CAPTURE_PREFIX
+from gtpipe_shared.uploads import UPLOAD_PREFIX, UPLOAD_RETENTION_DAYS
 
 INCOMING_PREFIX = "incoming/"
 IMAGES_PREFIX = "images/"
@@ -135,7 +136,7 @@ class Storage(Construct):
 
 
 def data_lifecycle_rules(capture_retention_days: int) -> list[s3.LifecycleRule]:
-    """The data bucket's lifecycle: derived data and captured predictions expire, old versions too."""
+    """The data bucket's lifecycle: derived data, captured predictions and uploads expire, old versions too."""
     return [
         s3.LifecycleRule(
             id="AbortIncompleteUploads", abort_incomplete_multipart_upload_after=Duration.days(7)
@@ -149,6 +150,13 @@ def data_lifecycle_rules(capture_retention_days: int) -> list[s3.LifecycleRule]:
             expiration=Duration.days(capture_retention_days),
             # The bucket is versioned: without this the expired images would stay, as noncurrent
             # versions, for another ExpireOldVersions period.
+            noncurrent_version_expiration=Duration.days(1),
+        ),
+        # Images uploaded for POST /predict {"upload_id"} (gtpipe_shared.uploads) are used once, right away.
+        s3.LifecycleRule(
+            id="ExpireUploads",
+            prefix=UPLOAD_PREFIX,
+            expiration=Duration.days(UPLOAD_RETENTION_DAYS),
             noncurrent_version_expiration=Duration.days(1),
         ),
         s3.LifecycleRule(id="ExpireOldVersions", noncurrent_version_expiration=Duration.days(90)),

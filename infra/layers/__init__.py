@@ -1,9 +1,10 @@
 """Lambda layers built without Docker: pip fetches the wheels published for Lambda's platform.
 
-``python -m infra.layers build`` (run by ``make layers``) installs ``report-requirements.txt`` for CPython
-3.12 on manylinux x86_64 into ``build/layers/report/python`` (``--only-binary``: nothing is compiled on
+``python -m infra.layers build`` (run by ``make layers``) installs each layer's requirements (``report``:
+``report-requirements.txt``, matplotlib for the report function; ``image``: ``image-requirements.txt``, Pillow
+for predict) for CPython 3.12 on manylinux x86_64 into ``build/layers/<name>/python`` (``--only-binary``: nothing is compiled on
 this machine, so the result does not depend on it), drops test suites and bytecode, and writes
-``build/layers/report.zip`` with fixed timestamps and order: the same wheels give the same zip, so the
+``build/layers/<name>.zip`` with fixed timestamps and order: the same wheels give the same zip, so the
 CDK asset hash (and the deployed layer version) only changes when the pins do.
 """
 
@@ -22,6 +23,11 @@ BUILD_DIR = ROOT / "build" / "layers"
 REPORT_REQUIREMENTS = LAYERS_DIR / "report-requirements.txt"
 REPORT_LAYER_DIR = BUILD_DIR / "report"
 REPORT_LAYER_ZIP = BUILD_DIR / "report.zip"
+# predict's layer (large images, gtpipe_shared.uploads): Pillow alone, a few MB, so the latency-sensitive
+# function does not load the report's 40 MB of matplotlib.
+IMAGE_REQUIREMENTS = LAYERS_DIR / "image-requirements.txt"
+IMAGE_LAYER_ZIP = BUILD_DIR / "image.zip"
+LAYERS = {"report": REPORT_REQUIREMENTS, "image": IMAGE_REQUIREMENTS}
 LAMBDA_PLATFORM = ("--platform", "manylinux2014_x86_64", "--implementation", "cp", "--python-version", "3.12")
 # Lambda's limit for a function's code plus all its layers, unzipped.
 LAMBDA_UNZIPPED_LIMIT_BYTES = 262_144_000
@@ -37,8 +43,8 @@ def require_layer(path: Path = REPORT_LAYER_ZIP) -> Path:
     """``path`` if the layer zip exists; otherwise MissingLayerError naming ``make layers``."""
     if not path.is_file():
         raise MissingLayerError(
-            f"{path} is missing: run `make layers` (or `make install`) to build the report function's "
-            "matplotlib layer with pip for Lambda's platform; synth needs it as an asset"
+            f"{path} is missing: run `make layers` (or `make install`) to build the functions' layers "
+            "(the report's matplotlib, predict's Pillow) with pip for Lambda's platform; synth needs them as assets"
         )
     return path
 
@@ -73,9 +79,16 @@ def unzipped_size(archive_path: Path) -> int:
 
 
 def build_report_layer(python: str = sys.executable) -> Path:
-    """Install the pinned wheels for Lambda's platform, prune, zip; returns the zip's path."""
-    shutil.rmtree(REPORT_LAYER_DIR, ignore_errors=True)
-    target = REPORT_LAYER_DIR / "python"
+    """The report layer (see :func:`build_layer`)."""
+    return build_layer("report", python)
+
+
+def build_layer(name: str, python: str = sys.executable) -> Path:
+    """Install layer ``name``'s pinned wheels (:data:`LAYERS`) for Lambda's platform into
+    ``build/layers/<name>/python``, prune, zip to ``build/layers/<name>.zip``; returns the zip's path."""
+    layer_dir = BUILD_DIR / name
+    shutil.rmtree(layer_dir, ignore_errors=True)
+    target = layer_dir / "python"
     subprocess.run(
         [
             python,
@@ -90,25 +103,32 @@ def build_report_layer(python: str = sys.executable) -> Path:
             "--target",
             str(target),
             "--requirement",
-            str(REPORT_REQUIREMENTS),
+            str(LAYERS[name]),
         ],
         check=True,
     )
     prune(target)
-    write_zip(REPORT_LAYER_DIR, REPORT_LAYER_ZIP)
-    return REPORT_LAYER_ZIP
+    destination = BUILD_DIR / f"{name}.zip"
+    write_zip(layer_dir, destination)
+    return destination
 
 
 def main(argv: list[str]) -> int:
-    """``build``: build the report layer and print its sizes; ``size``: print the sizes of the built zip."""
+    """``build [NAME...]``: build the layers (default: all of :data:`LAYERS`) and print their sizes;
+    ``size [NAME...]``: print the sizes of the built zips."""
     command = argv[0] if argv else "build"
-    if command not in ("build", "size"):
-        print(f"usage: python -m infra.layers [build|size]; got {command!r}", file=sys.stderr)
+    names = argv[1:] or list(LAYERS)
+    if command not in ("build", "size") or any(name not in LAYERS for name in names):
+        print(
+            f"usage: python -m infra.layers [build|size] [{'|'.join(LAYERS)}...]; got {argv!r}",
+            file=sys.stderr,
+        )
         return 2
-    path = build_report_layer() if command == "build" else require_layer()
-    unzipped = unzipped_size(path)
-    print(
-        f"{path.relative_to(ROOT)}: {path.stat().st_size / 1e6:.1f} MB zipped, {unzipped / 1e6:.1f} MB "
-        f"unzipped (Lambda allows {LAMBDA_UNZIPPED_LIMIT_BYTES / 1e6:.1f} MB for code and layers together)"
-    )
+    for name in names:
+        path = build_layer(name) if command == "build" else require_layer(BUILD_DIR / f"{name}.zip")
+        unzipped = unzipped_size(path)
+        print(
+            f"{path.relative_to(ROOT)}: {path.stat().st_size / 1e6:.1f} MB zipped, {unzipped / 1e6:.1f} MB "
+            f"unzipped (Lambda allows {LAMBDA_UNZIPPED_LIMIT_BYTES / 1e6:.1f} MB for code and layers together)"
+        )
     return 0

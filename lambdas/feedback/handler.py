@@ -10,8 +10,6 @@ prediction (kept in its capture record). The correction is kept at ``captured/fe
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +22,7 @@ from botocore.exceptions import ClientError
 from gtpipe_shared.aws import client, error_code
 from gtpipe_shared.capture import feedback_key, feedback_record, pointer_key, valid_inference_id
 from gtpipe_shared.config import require_env
-from gtpipe_shared.http import RequestError, error_response, json_response, never_raising
+from gtpipe_shared.http import RequestError, error_response, json_object_body, json_response, never_raising
 
 logger = Logger()
 tracer = Tracer()
@@ -36,22 +34,7 @@ MAX_LABEL_CHARS = 256
 
 def parse_request(event: dict[str, Any]) -> tuple[str, str]:
     """``(inference_id, label)`` from the JSON body; RequestError 400 naming what is wrong."""
-    body = event.get("body")
-    if not isinstance(body, str) or not body:
-        raise RequestError(400, "EmptyBody", 'send a JSON object {"inference_id": ..., "label": ...}')
-    if event.get("isBase64Encoded"):
-        try:
-            body = base64.b64decode(body, validate=True).decode("utf-8")
-        except (binascii.Error, ValueError) as exc:
-            raise RequestError(400, "InvalidBody", "request body is not valid base64 UTF-8") from exc
-    if len(body.encode("utf-8", "surrogateescape")) > MAX_BODY_BYTES:
-        raise RequestError(413, "PayloadTooLarge", f"the body is over {MAX_BODY_BYTES} bytes")
-    try:
-        data = json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise RequestError(400, "InvalidJson", f"request body is not valid JSON ({exc.msg})") from exc
-    if not isinstance(data, dict):
-        raise RequestError(400, "InvalidJson", 'the body must be a JSON object {"inference_id", "label"}')
+    data = json_object_body(event, max_bytes=MAX_BODY_BYTES, shape='{"inference_id": ..., "label": ...}')
     unknown = sorted(set(data) - {"inference_id", "label"})
     if unknown:
         raise RequestError(400, "UnknownField", f"unknown fields: {', '.join(unknown)}")

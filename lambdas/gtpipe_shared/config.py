@@ -97,6 +97,12 @@ class LabelingConfig(_Section):
     # hour (unset: not priced) and the seconds per task the estimate assumes (unset: its default).
     labeler_hourly_rate_usd: float | None = Field(default=None, ge=0, exclude_if=_omitted_when_unset)
     seconds_per_task: float | None = Field(default=None, gt=0, exclude_if=_omitted_when_unset)
+    # The builtin backend's adaptive redundancy (gtpipe_shared.adaptive_redundancy): the confidence an
+    # object's answers must reach before it stops asking for more (workers_per_object is then a maximum).
+    # Unset: off, every object gets workers_per_object answers.
+    adaptive_confidence_threshold: float | None = Field(
+        default=None, gt=0, le=1, exclude_if=_omitted_when_unset
+    )
     initial_active_learning_model_arn: str | None = None
     initial_model_source_run_id: str | None = None
     estimated_cost_usd: float | None = None

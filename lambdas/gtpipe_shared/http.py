@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -78,3 +80,28 @@ def header(headers: dict[str, Any] | None, name: str) -> str | None:
         if isinstance(key, str) and key.lower() == wanted:
             return value if isinstance(value, str) else None
     return None
+
+
+def json_object_body(event: dict[str, Any], *, max_bytes: int, shape: str) -> dict[str, Any]:
+    """The request body parsed as a JSON object (base64-decoded when API Gateway marked it so).
+
+    RequestError 400 ``EmptyBody``/``InvalidBody``/``InvalidJson`` naming ``shape`` (what the route expects,
+    e.g. ``{"upload_id": ...}``), 413 ``PayloadTooLarge`` over ``max_bytes``.
+    """
+    body = event.get("body")
+    if not isinstance(body, str) or not body:
+        raise RequestError(400, "EmptyBody", f"send a JSON object {shape}")
+    if event.get("isBase64Encoded"):
+        try:
+            body = base64.b64decode(body, validate=True).decode("utf-8")
+        except (binascii.Error, ValueError) as exc:
+            raise RequestError(400, "InvalidBody", "request body is not valid base64 UTF-8") from exc
+    if len(body.encode("utf-8", "surrogateescape")) > max_bytes:
+        raise RequestError(413, "PayloadTooLarge", f"the body is over {max_bytes} bytes")
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise RequestError(400, "InvalidJson", f"request body is not valid JSON ({exc.msg})") from exc
+    if not isinstance(data, dict):
+        raise RequestError(400, "InvalidJson", f"the body must be a JSON object {shape}")
+    return data

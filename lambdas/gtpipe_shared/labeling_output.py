@@ -391,16 +391,16 @@ def _check_inputs(
 
 
 def _collect(
-    job: JobInfo, count: int, answers: Mapping[int, Sequence[WorkerAnswer]], workers_per_object: int
+    job: JobInfo, count: int, answers: Mapping[int, Sequence[WorkerAnswer]], required: Mapping[int, int]
 ) -> _Objects:
-    """Order and validate the answers of objects ``0..count-1``; labeled: ``workers_per_object`` workers."""
+    """Order and validate the answers of objects ``0..count-1``; labeled: ``required[i]`` workers."""
     ordered = {
         index: sorted(answers.get(index, ()), key=lambda a: (a.submitted_at, a.worker_id))
         for index in range(count)
     }
     normalized = {index: _validated(job, index, items) for index, items in ordered.items()}
     objects = _Objects(ordered, normalized, [], [])
-    objects.labeled = [i for i in range(count) if objects.workers(i) >= workers_per_object]
+    objects.labeled = [i for i in range(count) if objects.workers(i) >= required[i]]
     objects.unlabeled = [i for i in range(count) if i not in set(objects.labeled)]
     return objects
 
@@ -516,7 +516,7 @@ def _output_lines(
     lines: Sequence[Mapping[str, Any]],
     objects: _Objects,
     consensus: _Consensus,
-    workers_per_object: int,
+    required: Mapping[int, int],
     date: str,
 ) -> list[dict[str, Any]]:
     """The output manifest: each input line with its consolidated label, or failure metadata."""
@@ -524,7 +524,7 @@ def _output_lines(
     for index, line in enumerate(lines):
         failure = failure_metadata(
             job.task_type,
-            f"ClientError: {objects.workers(index)} of {workers_per_object} answers "
+            f"ClientError: {objects.workers(index)} of {required[index]} answers "
             "when the labeling job closed",
             job.job_name,
             date,
@@ -552,6 +552,7 @@ def build_output(
     workers_per_object: int,
     now: dt.datetime,
     image_sizes: Mapping[int, tuple[int, int]] | None = None,
+    answers_required: Mapping[int, int] | None = None,
 ) -> LabelingOutput:
     """Consolidate the answers of the objects that have ``workers_per_object`` answers from distinct
     workers and write Ground Truth's output for all ``lines`` (the input manifest, object ``i`` = line
@@ -559,11 +560,16 @@ def build_output(
     input lines in ``unlabeled.manifest``. ValueError names the object and worker of an invalid answer,
     or an answer for an object that is not in ``lines``. Box answers are consolidated at the image's size:
     ``image_sizes`` (object index -> the server's ``(width, height)``), else the size most answers report;
-    an answer drawn at another size has its boxes clipped to it.
+    an answer drawn at another size has its boxes clipped to it. ``answers_required`` (object index ->
+    answers; adaptive redundancy) replaces ``workers_per_object`` for the objects it names: each needs the
+    answers it asked for, 1..``workers_per_object``.
     """
     spec = task_spec(job.task_type)
     _check_inputs(job, lines, answers, workers_per_object)
-    objects = _collect(job, len(lines), answers, workers_per_object)
+    required = {i: (answers_required or {}).get(i, workers_per_object) for i in range(len(lines))}
+    if any(not 1 <= value <= workers_per_object for value in required.values()):
+        raise ValueError(f"answers_required must be 1..{workers_per_object} (workers_per_object)")
+    objects = _collect(job, len(lines), answers, required)
     bucket, prefix = job_prefix(job.output_path, job.job_name)
     date = creation_date(now)
     if spec.boxes:
@@ -573,7 +579,7 @@ def build_output(
 
     files = _annotation_files(job, objects, consensus, prefix, now)
     files[prefix + OUTPUT_MANIFEST_KEY] = manifest_bytes(
-        _output_lines(job, lines, objects, consensus, workers_per_object, date)
+        _output_lines(job, lines, objects, consensus, required, date)
     )
     if objects.unlabeled:
         files[prefix + UNLABELED_MANIFEST_KEY] = manifest_bytes([lines[index] for index in objects.unlabeled])

@@ -5,7 +5,8 @@ Pure Python. :func:`team_statistics` answers (contracts: ``docs/labeling-service
     {"workers": [{"worker_id", "username", "answers", "mean_seconds", "agreement"}],
      "classes": [{"class_name", "objects", "agreement"}],
      "answers", "objects", "started_at", "finished_at", "active_seconds",
-     "answers_per_hour", "objects_per_hour", "mean_seconds_per_task"}
+     "answers_per_hour", "objects_per_hour", "mean_seconds_per_task",
+     "answers_per_object", "answer_counts", "extra_answers", "extra_agreement"}
 
 - ``answers``: every answer given (also on objects that did not get all their answers); ``objects``: the
   consolidated objects; ``started_at``/``finished_at``: first ``accepted_at`` / last ``submitted_at``
@@ -20,6 +21,14 @@ Pure Python. :func:`team_statistics` answers (contracts: ``docs/labeling-service
   of (consolidated box, worker who answered its image) pairs where the worker drew a matching box of that
   class. Classes without objects have agreement None.
 
+- ``answers_per_object``: the mean answers of the objects that got any (2 decimals; None without answers);
+  ``answer_counts``: how many objects got 1, 2, ... answers (``{"1": objects, ...}``, string keys);
+  ``extra_answers``: the answers after each object's first (by ``submitted_at``); ``extra_agreement``: the
+  share of them that agree with their object's first answer
+  (:func:`gtpipe_shared.adaptive_redundancy.agree`: the same class, or the same boxes one-to-one at IoU >=
+  0.5 with the same classes; None without extra answers). With adaptive redundancy these show what it saved
+  and how often the extra answers it asked for confirmed the first.
+
 Workers are ordered by answers (most first), then user name; classes in class-id order. Shares have 3
 decimals, seconds 2, rates 1.
 """
@@ -32,6 +41,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .adaptive_redundancy import agree
 from .consolidation import Box, ConsolidatedBox, ConsolidatedClass, match_boxes
 
 MATCH_IOU = 0.5
@@ -183,6 +193,25 @@ def _throughput(tally: _Tally, answers: Sequence[AnswerRecord], objects: int) ->
     }
 
 
+def _redundancy(task_type: str, by_object: Mapping[int, Sequence[AnswerRecord]]) -> dict[str, Any]:
+    """Answers per object and how often the answers after an object's first agreed with it."""
+    counts: dict[int, int] = defaultdict(int)
+    extra = agreed = 0
+    for records in by_object.values():
+        ordered = sorted(records, key=lambda record: (record.submitted_at, record.worker_id))
+        counts[len(ordered)] += 1
+        for record in ordered[1:]:
+            extra += 1
+            agreed += agree(task_type, ordered[0].answer, record.answer)
+    objects = sum(counts.values())
+    return {
+        "answers_per_object": round(sum(n * c for n, c in counts.items()) / objects, 2) if objects else None,
+        "answer_counts": {str(n): counts[n] for n in sorted(counts)},
+        "extra_answers": extra,
+        "extra_agreement": _share(agreed, extra),
+    }
+
+
 def team_statistics(
     task_type: str,
     class_names: Sequence[str],
@@ -204,4 +233,5 @@ def team_statistics(
         "workers": _worker_rows(tally),
         "classes": _class_rows(tally, class_names),
         **_throughput(tally, answers, len(consensus)),
+        **_redundancy(task_type, by_object),
     }

@@ -147,7 +147,21 @@ def job_spec(event: dict[str, Any], class_names: tuple[str, ...], now: float) ->
         description=str(settings.get("task_description") or ""),
         instructions=str(settings.get("instructions") or ""),
         hotkeys=hotkeys_of(settings),
+        adaptive_threshold=_adaptive_threshold(settings),
     )
+
+
+def _adaptive_threshold(settings: dict[str, Any]) -> float | None:
+    """``settings["adaptive_confidence_threshold"]`` (adaptive redundancy; None: off); InputInvalid when it
+    is not a number in (0, 1] (the config schema checks it at synth)."""
+    value = settings.get("adaptive_confidence_threshold")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+        raise InputInvalid(
+            f"settings.adaptive_confidence_threshold must be a number in (0, 1], got {value!r}"
+        )
+    return float(value)
 
 
 def hotkeys_of(settings: dict[str, Any]) -> dict[str, str]:

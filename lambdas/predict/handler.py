@@ -1,7 +1,8 @@
 """predict: ``POST /predict`` (API Gateway REST proxy) -> the serving endpoint's answer.
 
 The request body is the raw image (base64-encoded by API Gateway when the content type is a binary media
-type). The image type is decided by magic bytes; a declared content type is only checked to be an image
+type, at most MAX_API_IMAGE_BYTES), or a JSON ``{"upload_id"}`` naming an image uploaded with ``POST /uploads``
+(up to 50 MiB; downscaled to fit the endpoint, boxes answered in the original's pixels: predict/uploaded.py). The image type is decided by magic bytes; a declared content type is only checked to be an image
 type. Classification answers ``{"label", "confidence", "probabilities"}``; object detection answers
 ``{"detections": [{"label", "confidence", "box": {"left", "top", "width", "height"}}]}`` in pixels of the
 submitted image, keeping boxes that score at least the ``min_confidence`` query parameter (default 0.5). Which endpoint to call comes from the ``@serving`` ledger item (cached briefly per container), so a
@@ -54,6 +55,8 @@ from gtpipe_shared.images import (
 )
 from gtpipe_shared.metrics import PredictionError, argmax, parse_prediction
 from gtpipe_shared.tasks import task_spec
+
+from predict.uploaded import Prepared, names_an_upload, prepare_upload
 
 logger = Logger()
 tracer = Tracer()
@@ -109,6 +112,15 @@ def validate_image(event: dict[str, Any]) -> tuple[bytes, str]:
             413, "ImageTooLarge", f"image is {width}x{height} pixels; the limit is {MAX_IMAGE_PIXELS} pixels"
         )
     return data, detected
+
+
+def request_image(event: dict[str, Any]) -> Prepared:
+    """The image to predict on: the request body, or (a JSON body) the upload it names
+    (:mod:`predict.uploaded`); RequestError 4xx naming the problem."""
+    if names_an_upload(event):
+        return prepare_upload(event, require_env("DATA_BUCKET"))
+    data, detected = validate_image(event)
+    return Prepared(payload=data, image_type=detected, size=declared_dimensions(data), original=data)
 
 
 def serving() -> dict[str, Any] | None:
@@ -217,9 +229,8 @@ def model_rejected_input(exc: ClientError) -> bool:
 def predict(event: dict[str, Any]) -> dict[str, Any]:
     """The whole request, as an API Gateway proxy response."""
     try:
-        data, detected = validate_image(event)
+        image = request_image(event)
         threshold = min_confidence(event)
-        size = declared_dimensions(data)
     except RequestError as exc:
         metrics.add_metric(name="BadRequests", unit=MetricUnit.Count, value=1)
         return error_response(exc.status, exc.code, exc.message)
@@ -231,13 +242,15 @@ def predict(event: dict[str, Any]) -> dict[str, Any]:
     # notify's publish always writes the task type; an item without a known one is an internal error
     # (UnknownTaskType, logged; 500), never answered as some assumed task.
     detection = task_spec(target.get("task_type")).boxes
-    if detection and size is None:
+    if detection and image.size is None:
         # Boxes are answered in pixels of the submitted image, so its header must declare its size.
         return error_response(400, "InvalidImage", "the image header does not declare its width and height")
     try:
-        payload = invoke(endpoint_name, data)
-        if size is not None and detection:
-            answer = detection_answer(payload, class_names, size, threshold)
+        payload = invoke(endpoint_name, image.payload)
+        if image.size is not None and detection:
+            # Relative boxes times the ORIGINAL size: pixels of the submitted image, even when the endpoint
+            # got a downscaled copy of an upload.
+            answer = detection_answer(payload, class_names, image.size, threshold)
         else:
             answer = classification_answer(parse_prediction(payload), class_names)
     except ClientError as exc:
@@ -255,9 +268,10 @@ def predict(event: dict[str, Any]) -> dict[str, Any]:
         metrics.add_metric(name="EndpointErrors", unit=MetricUnit.Count, value=1)
         return error_response(502, "BadModelResponse", "the model endpoint returned an unusable answer")
     answer["model"] = {"run_id": target.get("source_run_id"), "endpoint": endpoint_name}
-    answer["image_type"] = detected
+    answer["image_type"] = image.image_type
     answer["inference_id"] = new_inference_id()
-    answer["captured"] = capture(event, answer, target, (data, detected))
+    # The original image is kept: the answer's boxes are in its pixels.
+    answer["captured"] = capture(event, answer, target, (image.original, image.image_type))
     metrics.add_metric(name="Predictions", unit=MetricUnit.Count, value=1)
     return json_response(200, answer)
 

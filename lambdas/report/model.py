@@ -270,6 +270,12 @@ class LabelingTeam:
     started_at: datetime | None
     finished_at: datetime | None
     source: str
+    # Answers per object (mean, and objects by answer count) and the share of the answers after an object's
+    # first that agreed with it; None / empty in statistics written before they were recorded.
+    answers_per_object: float | None = None
+    answer_counts: dict[int, int] = field(default_factory=dict)
+    extra_answers: int = 0
+    extra_agreement: float | None = None
 
 
 @dataclass

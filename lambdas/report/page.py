@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from report.figures import RenderedFigure
-from report.model import LABELS, TEAM, RunData
+from report.model import LABELS, TEAM, LabelingTeam, RunData
 from report.timeline import format_duration
 
 FIGURES_DIR = "figures"
@@ -266,6 +266,17 @@ def _rate(value: float | None, unit: str) -> str:
     return f"{value:,.1f} {unit}" if value is not None else "-"
 
 
+def _redundancy_card(team: LabelingTeam) -> str:
+    """Answers per object (and how many objects got each count) and how often extra answers agreed."""
+    spread = ", ".join(f"{objects:,} with {n}" for n, objects in team.answer_counts.items())
+    agreed = (
+        f"extra answers agreed with the first: {_share(team.extra_agreement)} of {team.extra_answers:,}"
+        if team.extra_answers
+        else "no extra answers"
+    )
+    return _card("answers per object", f"{team.answers_per_object:.2f}", f"objects: {spread}; {agreed}")
+
+
 def team_html(data: RunData) -> str:
     """Throughput cards, the labelers table and per-class agreement of the builtin labeling service's
     team; 'not available' with the reason when there are no statistics."""
@@ -285,6 +296,8 @@ def team_html(data: RunData) -> str:
             "mean of the seconds labelers took per answer",
         ),
     ]
+    if team.answers_per_object is not None:
+        cards.append(_redundancy_card(team))
     span = f"{_time(team.started_at)} to {_time(team.finished_at)}"
     parts = [
         '<div class="cards">' + "".join(cards) + "</div>",

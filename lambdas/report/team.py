@@ -70,4 +70,19 @@ def parse_team(raw: Any, source: str) -> LabelingTeam:
         started_at=parse_time(raw.get("started_at")),
         finished_at=parse_time(raw.get("finished_at")),
         source=source,
+        answers_per_object=_number(raw.get("answers_per_object")),
+        answer_counts=_answer_counts(raw.get("answer_counts")),
+        extra_answers=_count(raw.get("extra_answers")),
+        extra_agreement=_share(raw.get("extra_agreement")),
     )
+
+
+def _answer_counts(value: Any) -> dict[int, int]:
+    """``{"1": objects, "2": objects, ...}`` as ``{1: objects, ...}``, malformed entries dropped."""
+    if not isinstance(value, Mapping):
+        return {}
+    counts = {}
+    for key, objects in value.items():
+        if str(key).isdigit() and _count(objects):
+            counts[int(key)] = _count(objects)
+    return dict(sorted(counts.items()))

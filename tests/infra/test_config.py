@@ -200,6 +200,22 @@ BUILTIN = {"labelingBackend": "builtin"}
             {**BUILTIN, "labeling": {"reuseModel": True}},
             "labeling.reuseModel is a Ground Truth feature",
         ),
+        (
+            {"labeling": {"adaptiveRedundancy": True}},
+            "labeling.adaptiveRedundancy is the builtin labeling service's",
+        ),
+        (
+            {**BUILTIN, "labeling": {"adaptiveRedundancy": {"confidenceThreshold": 1.5}}},
+            "gtpipe:labeling.adaptiveRedundancy.confidenceThreshold must be between 0.01 and 1.0",
+        ),
+        (
+            {**BUILTIN, "labeling": {"adaptiveRedundancy": {"threshold": 0.9}}},
+            "labeling.adaptiveRedundancy has unknown keys threshold; allowed: confidenceThreshold",
+        ),
+        (
+            {**BUILTIN, "labeling": {"adaptiveRedundancy": "on"}},
+            "labeling.adaptiveRedundancy must be true, false or",
+        ),
     ],
 )
 def test_invalid_builtin_labeling_values_name_the_key(context: dict[str, Any], message: str) -> None:
@@ -280,3 +296,16 @@ def test_existing_workforce_is_typed() -> None:
         "team",
     )
     assert build().workforce.existing_workforce is None
+
+
+def test_adaptive_redundancy_is_off_unless_set_and_typed_when_set() -> None:
+    # given the builtin backend without the setting, with it false, true, and with a threshold
+    unset = build(**BUILTIN).labeling.model_dump()
+    off = build(**BUILTIN, labeling={"adaptiveRedundancy": False}).labeling
+    on = build(**BUILTIN, labeling={"adaptiveRedundancy": True}).labeling
+    chosen = build(**BUILTIN, labeling={"adaptiveRedundancy": {"confidenceThreshold": "0.9"}}).labeling
+    # then unset and false leave the functions' config as before; true takes the default threshold 0.8
+    assert "adaptive_confidence_threshold" not in unset
+    assert off.adaptive_confidence_threshold is None
+    assert on.adaptive_confidence_threshold == 0.8
+    assert chosen.model_dump()["adaptive_confidence_threshold"] == 0.9

@@ -29,6 +29,7 @@ FUNCTIONS = {
     "job_status.handler.lambda_handler": {"RUNS_TABLE", "TOPIC_ARN"},
     "predict.handler.lambda_handler": {"RUNS_TABLE", "DATA_BUCKET", "CAPTURE_CONFIG"},
     "feedback.handler.lambda_handler": {"DATA_BUCKET"},
+    "uploads.handler.lambda_handler": {"DATA_BUCKET", "DATA_KEY_ARN"},
     "report.handler.lambda_handler": {"DATA_BUCKET", "RUNS_TABLE", "LABELING_PRICES", "MPLCONFIGDIR"},
     "registry.handler.lambda_handler": {
         "RUNS_TABLE",
@@ -304,13 +305,20 @@ def test_report_function_has_room_for_figures_and_the_matplotlib_layer(synth: Sy
     powertools, own = report["Layers"]
     assert "AWSLambdaPowertoolsPythonV3" in json.dumps(powertools)
     layers = synth.main.find_resources("AWS::Lambda::LayerVersion")
-    assert list(layers) == [own["Ref"]]
+    # The stack's layers: the report's and predict's Pillow layer (tests/infra/test_uploads.py).
+    assert sorted(layers) == sorted(
+        [own["Ref"], *(lid for lid in layers if lid.startswith("ServingImageLayer"))]
+    )
+    assert len(layers) == 2
     layer = layers[own["Ref"]]["Properties"]
     assert layer["CompatibleRuntimes"] == ["python3.12"]
     assert layer["CompatibleArchitectures"] == ["x86_64"]
     # No other function carries the 40 MB layer.
-    others = [h for h, props in functions_by_handler(synth).items() if len(props["Layers"]) > 1]
+    others = [h for h, props in functions_by_handler(synth).items() if own in props["Layers"]]
     assert others == ["report.handler.lambda_handler"]
+    # And only predict carries another layer of the stack (Pillow).
+    extra = [h for h, props in functions_by_handler(synth).items() if len(props["Layers"]) > 1]
+    assert sorted(extra) == ["predict.handler.lambda_handler", "report.handler.lambda_handler"]
 
 
 def test_labeling_prices_budget_and_reuse_reach_start_run(synth: Synthesized) -> None:

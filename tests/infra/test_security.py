@@ -157,9 +157,11 @@ def test_predict_function_may_only_invoke_the_serving_endpoint(synth: Synthesize
     actions = {a for s in statements for a in as_list(s["Action"])}
     assert "sagemaker:InvokeEndpoint" in actions
     assert not any(a.startswith(("states:", "sns:")) for a in actions)
-    # Feedback capture (issue 18): PutObject under captured/ is its only S3 access.
-    assert {a for a in actions if a.startswith("s3:")} == {"s3:PutObject"}
+    # Feedback capture (issue 18): PutObject under captured/; large images (issue 19): GetObject under
+    # uploads/. Nothing else of S3.
+    assert {a for a in actions if a.startswith("s3:")} == {"s3:PutObject", "s3:GetObject"}
     assert object_prefixes(statements, "s3:PutObject") == {"captured/"}
+    assert object_prefixes(statements, "s3:GetObject") == {"uploads/"}
     invoke = next(s for s in statements if "sagemaker:InvokeEndpoint" in as_list(s["Action"]))
     assert "endpoint/gtpipe-endpoint" in json.dumps(invoke["Resource"])
 

@@ -223,6 +223,27 @@ def test_open_without_class_names_fails_the_task(labeling: Labeling) -> None:
     assert failure["error"] == "LabelingInputInvalid" and "no class names" in failure["cause"]
 
 
+def test_open_with_adaptive_redundancy_asks_one_answer_per_object(labeling: Labeling) -> None:
+    # given the settings' adaptive redundancy threshold, at most 3 answers per object
+    labeling.open(3, workers_per_object=3, adaptive_confidence_threshold=0.8)
+    # then the job is adaptive and asks for 3 answers of at most 9
+    job = labeling.job()
+    assert job["adaptive_threshold"] == 0.8
+    progress = store.progress(labeling.tasks, JOB)
+    assert (progress.answers_needed, progress.answers_max) == (3, 9)
+    # when two workers agree on every object
+    labeling.answer_all(("w1", "w2"), at=NOW + 60)
+    # then the job completed with 2 answers per object, not 3
+    assert labeling.job()["status"] == "CONSOLIDATING" and labeling.job()["answers_done"] == 6
+
+
+def test_open_with_an_invalid_adaptive_threshold_fails_the_task(labeling: Labeling) -> None:
+    labeling.open(2, adaptive_confidence_threshold=2)
+    [failure] = labeling.sfn.named("failure")
+    assert failure["error"] == "LabelingInputInvalid"
+    assert "settings.adaptive_confidence_threshold must be a number in (0, 1]" in failure["cause"]
+
+
 # --- finish -----------------------------------------------------------------------------------------
 
 

@@ -256,3 +256,32 @@ def test_builtin_estimate_computed_by_the_report_follows_the_builtin_model() -> 
     assert data.cost is not None
     assert data.cost.estimated_usd == BuiltinPricing(seconds_per_task=10.0).estimate(500, 2)
     assert "builtin labeling service" in (data.cost.estimate_note or "")
+
+
+def test_labeling_team_section_shows_answers_per_object_and_extra_answer_agreement() -> None:
+    # Given statistics of an adaptive job: 3 objects with 1 answer, 1 with 2 and 1 with 3 (as the ledger
+    # returns them: string keys), 3 extra answers of which 2 agreed with their object's first
+    data = RunData(
+        run_id="r", outcome="succeeded", task_type="image-classification", class_names=["cat", "dog"]
+    )
+    stats = {
+        **TEAM_STATS,
+        "answers_per_object": 1.6,
+        "answer_counts": {"1": 3, "2": 1, "3": 1, "x": 4},
+        "extra_answers": 3,
+        "extra_agreement": 0.667,
+    }
+    data.team = parse_team(stats, "runs ledger (labeling_team)")
+    # When the page is rendered
+    html = page.render_page(data, [], T0)
+    team_section = html.split('<section id="team">', 1)[1].split("</section>", 1)[0]
+    # Then the team section shows answers per object, its spread and how often extra answers agreed
+    assert data.team is not None and data.team.answer_counts == {1: 3, 2: 1, 3: 1}
+    assert "answers per object" in team_section and "1.60" in team_section
+    assert "objects: 3 with 1, 1 with 2, 1 with 3; extra answers agreed with the first: 66.7% of 3" in (
+        team_section
+    )
+    # and statistics written before these figures existed show no such card
+    older = RunData(run_id="r", outcome="succeeded", task_type="image-classification", class_names=["cat"])
+    older.team = parse_team(TEAM_STATS, "runs ledger (labeling_team)")
+    assert "answers per object" not in page.render_page(older, [], T0)

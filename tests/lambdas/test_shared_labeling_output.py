@@ -215,6 +215,12 @@ def test_classification_team_statistics_on_a_hand_made_job():
         "answers_per_hour": 20.0,
         "objects_per_hour": 6.0,
         "mean_seconds_per_task": 8.9,
+        # 3 objects answered 3 times and the unlabeled one once; of the 6 answers after an object's
+        # first, only carol's bird on the dog disagrees with it
+        "answers_per_object": 2.5,
+        "answer_counts": {"1": 1, "3": 3},
+        "extra_answers": 6,
+        "extra_agreement": 0.833,
     }
     # And they are written next to the output
     assert json.loads(out.files["labeling/run-20260501-label-0/team/stats.json"]) == team

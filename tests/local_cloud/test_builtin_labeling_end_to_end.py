@@ -81,9 +81,10 @@ class Labeled:
         return [json.loads(line) for line in body.decode().splitlines() if line.strip()]
 
 
-def builtin_context(task: str, epochs: int) -> dict[str, Any]:
+def builtin_context(task: str, epochs: int, **labeling: Any) -> dict[str, Any]:
     """The demo's configuration for ``task`` with builtin labeling, few epochs and no quality gate (this
-    module tests labeling; a briefly trained model on a few dozen images may score anything)."""
+    module tests labeling; a briefly trained model on a few dozen images may score anything); ``labeling``
+    adds ``gtpipe:labeling`` settings."""
     return {
         **demo_context(epochs=epochs, task=task, labeling="builtin"),
         "gtpipe:qualityThreshold": 0.0,
@@ -91,18 +92,25 @@ def builtin_context(task: str, epochs: int) -> dict[str, Any]:
             "workersPerObject": WORKERS_PER_OBJECT,
             "taskTimeLimitSeconds": 60,
             "autoLabeling": False,
+            **labeling,
         },
     }
 
 
 def label_and_train(
-    tmp_path_factory: pytest.TempPathFactory, task_name: str, images: int, holdout: float, epochs: int
+    tmp_path_factory: pytest.TempPathFactory,
+    task_name: str,
+    images: int,
+    holdout: float,
+    epochs: int,
+    variant: str = "",
+    **labeling: Any,
 ) -> Iterator[Labeled]:
     task = TASKS[task_name]
     with running_cloud(
-        tmp_path_factory.mktemp(f"builtin-{task_name}"),
-        builtin_context(task_name, epochs),
-        f"cdk.out-tests-builtin-{task_name}",
+        tmp_path_factory.mktemp(f"builtin-{task_name}{variant}"),
+        builtin_context(task_name, epochs, **labeling),
+        f"cdk.out-tests-builtin-{task_name}{variant}",
         simulated_labelers=LABELERS,
     ) as cloud:
         bucket = str(cloud.outputs["DataBucketName"])
@@ -164,6 +172,20 @@ def digits(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Labeled]:
 
 
 @pytest.fixture(scope="class")
+def adaptive_digits(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Labeled]:
+    """40 digits to label with adaptive redundancy (at most 3 answers each), 8 held out."""
+    yield from label_and_train(
+        tmp_path_factory,
+        "image-classification",
+        images=48,
+        holdout=0.17,
+        epochs=2,
+        variant="-adaptive",
+        adaptiveRedundancy={"confidenceThreshold": 0.8},
+    )
+
+
+@pytest.fixture(scope="class")
 def scenes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Labeled]:
     """40 scenes to box (3 workers each), 6 held out; the cloud stops when its class ends."""
     yield from label_and_train(tmp_path_factory, "object-detection", images=46, holdout=0.13, epochs=4)
@@ -206,4 +228,36 @@ class TestDetection:
         print(
             f"\nbuiltin detection: {len(lines)} objects boxed ({team['answers']} answers in "
             f"{team['active_seconds']:.1f}s, {team['answers_per_hour']:.0f} answers/h), run {result.seconds:.0f}s"
+        )
+
+
+class TestAdaptiveRedundancy:
+    def test_the_crowd_gives_fewer_answers_than_fixed_redundancy_and_labels_as_well(
+        self, adaptive_digits: Labeled
+    ) -> None:
+        # given workersPerObject 3 as a maximum and a confidence threshold of 0.8 (one answer alone is 2/3:
+        # every object asks for a second; two agreeing digits are 0.99, so only a disagreement asks a third)
+        result = adaptive_digits
+        assert result.progress.run_status == "SUCCEEDED", result.run
+        lines = result.output_manifest()
+        assert [line["source-ref"] for line in lines] == [image.source_ref for image in result.labeled]
+        # then the crowd answered fewer times than fixed redundancy's 3 per object, at least 2 per object
+        crowd = result.cloud.crowd
+        assert crowd is not None
+        fixed = WORKERS_PER_OBJECT * len(lines)
+        assert 2 * len(lines) <= crowd.answers < fixed, (crowd.answers, fixed)
+        # and the team statistics in the ledger record answers per object and extra-answer agreement
+        team = result.run["labeling_team"]
+        assert team["answers"] == crowd.answers and team["objects"] == len(lines)
+        assert team["answers_per_object"] == round(crowd.answers / len(lines), 2)
+        counts = {int(n): int(c) for n, c in team["answer_counts"].items()}
+        assert set(counts) <= {2, 3} and sum(counts.values()) == len(lines)
+        assert int(team["extra_answers"]) == crowd.answers - len(lines)
+        # and the labels are as good as three workers erring 10% of the time each make them
+        truth = {image.source_ref: image.truth for image in result.labeled}
+        right = sum(line["category-metadata"]["class-name"] == truth[line["source-ref"]] for line in lines)
+        assert right / len(lines) >= 0.9, f"{right}/{len(lines)} consolidated labels right"
+        print(
+            f"\nadaptive classification: {len(lines)} objects, {crowd.answers} answers "
+            f"(fixed: {fixed}), {right} right, run {result.seconds:.0f}s"
         )

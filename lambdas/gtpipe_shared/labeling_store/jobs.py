@@ -77,6 +77,13 @@ def job_item(spec: JobSpec, object_count: int, now: float) -> dict[str, Any]:
         "instructions": spec.instructions,
         "min_labeled_share": float(spec.min_labeled_share),
         **({"hotkeys": dict(spec.hotkeys)} if spec.hotkeys else {}),
+        # Adaptive redundancy: every object asks for one answer at first; answers_wanted grows by one with
+        # each answer that asks for another (in the answer's transaction).
+        **(
+            {"adaptive_threshold": float(spec.adaptive_threshold), "answers_wanted": object_count}
+            if spec.adaptive_threshold is not None
+            else {}
+        ),
     }
 
 
@@ -90,6 +97,11 @@ def open_job(table: Any, spec: JobSpec, objects: Sequence[LabelingObject], now: 
         raise ValueError("a labeling job needs at least one object")
     if spec.workers_per_object < 1:
         raise ValueError("workers_per_object must be at least 1")
+    if spec.adaptive_threshold is not None and not 0.0 < spec.adaptive_threshold <= 1.0:
+        raise ValueError("adaptive_threshold must be in (0, 1]")
+    # Adaptive redundancy: one slot (one answer wanted) per object at first, instead of workers_per_object.
+    first_slots = spec.workers_per_object if spec.adaptive_threshold is None else 1
+    adaptive = {} if spec.adaptive_threshold is None else {"answers_wanted": 1}
     existing = table.get_item(Key={"pk": job_pk(spec.job_name), "sk": JOB_SK}, ConsistentRead=True).get(
         "Item"
     )
@@ -104,9 +116,10 @@ def open_job(table: Any, spec: JobSpec, objects: Sequence[LabelingObject], now: 
                 "index": obj.index,
                 "source_ref": obj.source_ref,
                 "line": obj.line,
-                "slots_open": spec.workers_per_object,
+                "slots_open": first_slots,
                 "answer_count": 0,
                 "workers": {},
+                **adaptive,
             }
             for obj in objects
         ],
@@ -194,16 +207,24 @@ def progress_of(job: Mapping[str, Any], table: Any, worker_id: str | None) -> Pr
     """The progress a job item records (the worker's answer count read when ``worker_id`` is given)."""
     objects = int(job.get("object_count", 0))
     name = str(job["job_name"])
+    most = objects * int(job.get("workers_per_object", 1))
+    adaptive = is_adaptive(job)
     return Progress(
         job_name=name,
         status=str(job.get("status")),
         objects=objects,
         objects_done=int(job.get("objects_done", 0)),
         answers_done=int(job.get("answers_done", 0)),
-        answers_needed=objects * int(job.get("workers_per_object", 1)),
+        answers_needed=int(job.get("answers_wanted", objects)) if adaptive else most,
         expires_at=int(job.get("expires_at", 0)),
         my_answers=my_answer_count(table, name, worker_id) if worker_id else None,
+        answers_max=most if adaptive else None,
     )
+
+
+def is_adaptive(job: Mapping[str, Any]) -> bool:
+    """Whether the job item asks for answers adaptively (``adaptive_threshold`` set at open)."""
+    return job.get("adaptive_threshold") is not None
 
 
 def complete_if_done(table: Any, job_name: str, now: float) -> bool:

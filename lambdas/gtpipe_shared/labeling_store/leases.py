@@ -13,7 +13,7 @@ from typing import Any
 
 from gtpipe_shared.labeling_errors import LeaseNotHeld
 from gtpipe_shared.labeling_store.dynamo import conditional, get_job, plain_item, query_all, read_object
-from gtpipe_shared.labeling_store.jobs import open_job_item
+from gtpipe_shared.labeling_store.jobs import is_adaptive, open_job_item
 from gtpipe_shared.labeling_store.keys import JOB_SK, LEASED, OBJECT_PAGE, SKIPPED, epoch, job_pk, object_sk
 from gtpipe_shared.labeling_store.models import Lease
 
@@ -22,17 +22,25 @@ def unfinished_objects(table: Any, job: Mapping[str, Any]) -> Iterator[dict[str,
     """Objects still short of answers, in index order, from the job's ``first_unfinished`` mark on (every
     object before it has all its answers), read a page of :data:`OBJECT_PAGE` at a time: a lease reads
     the objects near the labeling frontier, not the whole job."""
+    values: dict[str, Any] = {
+        ":pk": job_pk(str(job["job_name"])),
+        ":from": object_sk(int(job.get("first_unfinished", 0))),
+        ":to": "OBJ#~",  # after every 8-digit index
+    }
+    if is_adaptive(job):
+        # Each object asks for its own number of answers: a comparison of two attributes of the item
+        # (operand comparator operand, either may be a path:
+        # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.OperatorsAndFunctions.html).
+        condition = "answer_count < answers_wanted"
+    else:
+        values[":needed"] = int(job.get("workers_per_object", 1))
+        condition = "answer_count < :needed"
     return query_all(
         table,
         KeyConditionExpression="#pk = :pk AND #sk BETWEEN :from AND :to",
         ExpressionAttributeNames={"#pk": "pk", "#sk": "sk"},
-        ExpressionAttributeValues={
-            ":pk": job_pk(str(job["job_name"])),
-            ":from": object_sk(int(job.get("first_unfinished", 0))),
-            ":to": "OBJ#~",  # after every 8-digit index
-            ":needed": int(job.get("workers_per_object", 1)),
-        },
-        FilterExpression="answer_count < :needed",
+        ExpressionAttributeValues=values,
+        FilterExpression=condition,
         ConsistentRead=True,
         Limit=OBJECT_PAGE,
     )

@@ -38,6 +38,10 @@ class JobSpec:
     instructions: str = ""
     # The web app's key per class name (config.labeling.hotkeys); empty: the app's default keys.
     hotkeys: Mapping[str, str] = field(default_factory=dict)
+    # Adaptive redundancy (gtpipe_shared.adaptive_redundancy): the confidence an object's answers must reach
+    # before it stops asking for more, workers_per_object being the maximum; None: every object gets
+    # workers_per_object answers.
+    adaptive_threshold: float | None = None
 
 
 @dataclass(frozen=True)
@@ -72,9 +76,12 @@ class Progress:
     answers_needed: int
     expires_at: int
     my_answers: int | None = None
+    # Adaptive redundancy only: the most answers the job can take (objects x workers_per_object), while
+    # answers_needed is what the objects ask for so far (one each at first, growing as objects ask for more).
+    answers_max: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready (``my_answers`` left out when None)."""
+        """JSON-ready (``my_answers`` and ``answers_max`` left out when None)."""
         data = {
             "job_name": self.job_name,
             "status": self.status,
@@ -86,6 +93,8 @@ class Progress:
         }
         if self.my_answers is not None:
             data["my_answers"] = self.my_answers
+        if self.answers_max is not None:
+            data["answers_max"] = self.answers_max
         return data
 
 
@@ -107,6 +116,8 @@ class StoredObject:
     line: str
     answer_count: int
     image_size: tuple[int, int] | None = None
+    # Adaptive redundancy only: the answers the object asks for (answer_count when it asks for no more).
+    answers_wanted: int | None = None
 
 
 @dataclass(frozen=True)

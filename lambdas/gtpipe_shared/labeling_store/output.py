@@ -31,6 +31,7 @@ def _stored(item: Mapping[str, Any]) -> StoredObject:
         line=str(item["line"]),
         answer_count=int(item.get("answer_count", 0)),
         image_size=(int(size["width"]), int(size["height"])) if known else None,
+        answers_wanted=int(item["answers_wanted"]) if item.get("answers_wanted") is not None else None,
     )
 
 
@@ -100,7 +101,8 @@ def job_output(
     table: Any, job: Mapping[str, Any], now: float, identity_issuer: str = ""
 ) -> labeling_output.LabelingOutput:
     """Consolidate the job's answers into Ground Truth's output (nothing written): box answers at the image
-    sizes the server recorded on the objects."""
+    sizes the server recorded on the objects; with adaptive redundancy each object needs the answers it
+    asked for (its ``answers_wanted``), not ``workers_per_object``."""
     job_name = str(job["job_name"])
     stored = objects(table, job_name)
     return labeling_output.build_output(
@@ -110,6 +112,8 @@ def job_output(
         workers_per_object=int(job.get("workers_per_object", 1)),
         now=datetime.fromtimestamp(now, tz=UTC),
         image_sizes={obj.index: obj.image_size for obj in stored if obj.image_size},
+        # Adaptive redundancy: an object is labeled with the answers it asked for (fewer than the maximum).
+        answers_required={obj.index: obj.answers_wanted for obj in stored if obj.answers_wanted is not None},
     )
 
 

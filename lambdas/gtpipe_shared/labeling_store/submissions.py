@@ -4,6 +4,12 @@ The answer is one transaction: the object's entry moves ``leased -> answered`` (
 and on the answer count read before), the answer item is created, the worker's and the job's counters grow
 (conditional on the job being ``OPEN``); the answer that completes the last object moves the job
 ``OPEN -> CONSOLIDATING`` (:func:`~gtpipe_shared.labeling_store.jobs.complete_if_done`).
+
+Adaptive redundancy (a job opened with ``adaptive_threshold``): the object's stored answers and this one are
+judged (:func:`gtpipe_shared.adaptive_redundancy.judge`) before the transaction; an answer that asks for
+another also opens a slot on the object and adds one to the object's and the job's ``answers_wanted`` in the
+same transaction, and completes nothing. The ``answer_count = :old`` condition makes a concurrent answer on
+the same object (there is none while the object has one slot, but a reclaimed lease may race) retry.
 """
 
 from __future__ import annotations
@@ -14,12 +20,18 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from gtpipe_shared import ledger
+from gtpipe_shared import adaptive_redundancy, ledger
 from gtpipe_shared.aws import error_code
 from gtpipe_shared.labeling_answers import is_number, validate_answer
 from gtpipe_shared.labeling_errors import InvalidAnswer, JobNotOpen, LeaseNotHeld
-from gtpipe_shared.labeling_store.dynamo import get_job, read_object
-from gtpipe_shared.labeling_store.jobs import check_lifetime, complete_if_done, open_job_item, progress
+from gtpipe_shared.labeling_store.dynamo import get_job, query_prefix, read_object
+from gtpipe_shared.labeling_store.jobs import (
+    check_lifetime,
+    complete_if_done,
+    is_adaptive,
+    open_job_item,
+    progress,
+)
 from gtpipe_shared.labeling_store.keys import (
     ANSWERED,
     JOB_SK,
@@ -77,9 +89,17 @@ def submit(table: Any, given: Answering, now: float) -> AnswerOutcome:
                 "(expired, answered or released)"
             )
         old_count = int(obj.get("answer_count", 0))
-        completes = old_count + 1 >= needed
+        if is_adaptive(job):
+            more = _wants_another(table, job, given, stored, old_count)
+            if more is None:
+                continue  # an answer landed between the two reads: read the object again
+            completes = not more
+        else:
+            more, completes = False, old_count + 1 >= needed
         spent = _seconds(given.seconds, entry.get("leased_at"), now, int(job.get("lease_seconds", 300)))
         items = _answer_items(table.name, given, stored, entry, old_count, completes, spent, now)
+        if more:
+            _ask_for_another(items)
         try:
             table.meta.client.transact_write_items(TransactItems=items)
         except ClientError as exc:
@@ -93,6 +113,45 @@ def submit(table: Any, given: Answering, now: float) -> AnswerOutcome:
         job_completed = completes and complete_if_done(table, given.job_name, now)
         return AnswerOutcome(completes, job_completed, progress(table, given.job_name, given.worker_id))
     raise LeaseNotHeld(f"task {given.index} changed too often while answering; lease it again")
+
+
+def _wants_another(
+    table: Any, job: Mapping[str, Any], given: Answering, stored: Mapping[str, Any], old_count: int
+) -> bool | None:
+    """Adaptive redundancy: whether the object asks for another answer after this one
+    (:func:`gtpipe_shared.adaptive_redundancy.judge` on its stored answers and this one, workers_per_object
+    the maximum); None when the stored answers are not the ``old_count`` the object item said (read again).
+    The transaction's ``answer_count = :old`` condition makes the decision's inputs the object's answers."""
+    items = sorted(
+        query_prefix(table, given.job_name, f"ANS#{given.index:08d}#"),
+        key=lambda item: (str(item.get("submitted_at", "")), str(item.get("worker_id", ""))),
+    )
+    if len(items) != old_count:
+        return None
+    earlier = [json.loads(item["answer"]) for item in items]  # submission order: the first is first
+    verdict = adaptive_redundancy.judge(
+        str(job["task_type"]),
+        [*earlier, dict(stored)],
+        len(job.get("class_names") or []),
+        threshold=float(job["adaptive_threshold"]),
+        maximum=int(job.get("workers_per_object", 1)),
+        # The model hook: the builtin backend has no labeling model yet, so no object carries a suggestion.
+        model_suggestion=None,
+    )
+    return verdict.more
+
+
+def _ask_for_another(items: list[dict[str, Any]]) -> None:
+    """Turn an answer's transaction into one that also opens a slot on the object for another worker and
+    counts one more answer wanted on the object and on the job (adaptive redundancy)."""
+    obj, job = items[0]["Update"], items[3]["Update"]
+    obj["UpdateExpression"] += ", answers_wanted = :wanted, slots_open = slots_open + :one"
+    obj["ExpressionAttributeValues"] = {
+        **obj["ExpressionAttributeValues"],
+        ":wanted": obj["ExpressionAttributeValues"][":new"] + 1,
+        ":one": 1,
+    }
+    job["UpdateExpression"] += ", answers_wanted :one"
 
 
 def _answer_items(

@@ -1,0 +1,1 @@
+"""POST /uploads: presigned S3 POST for large images."""
