@@ -14,7 +14,8 @@
 5. EventBridge -> Lambda delivery (:mod:`local.eventbridge`), Lambda's ``Invoke`` API answered by the
    deployed functions (:mod:`local.lambda_api`), the timer of scheduled rules (:mod:`local.schedules`),
    and one DynamoDB request at a time in moto (:mod:`local.moto_locks`: moto's transactions are not
-   thread-safe).
+   thread-safe), whose failed transactions roll back from the items they touched
+   (:mod:`local.moto_transactions`, instead of moto's copy of each table).
 
 :meth:`LocalCloud.deploy` then deploys a synthesized cloud assembly (:mod:`local.deploy`) and serves each
 REST API over HTTPS (:mod:`local.apigateway`, certificate from :mod:`local.tls`; Cognito authorizers
@@ -72,6 +73,7 @@ from .labeling_crowd import CrowdSettings, SimulatedCrowd
 from .lambda_api import install as install_lambda_api
 from .lambda_runtime import AsyncInvokeConfig, LambdaRuntime
 from .moto_locks import serialize_dynamodb, serialize_s3_url_reload
+from .moto_transactions import install as install_transaction_snapshots
 from .s3_post_policy import install_post_policy_check
 from .s3_versions import seed_version_ids
 from .schedules import ScheduledRules
@@ -259,6 +261,9 @@ class LocalCloud:
         presigned = install_presigned_url_check(self.secret_for, self.environment.region)
         self._stack.append(presigned.uninstall)
         self._stack.append(serialize_dynamodb())
+        # Failed transactions roll back from their items, not from table copies (local/moto_transactions.py):
+        # safe only under the lock above.
+        self._stack.append(install_transaction_snapshots())
         serialize_s3_url_reload()
         if self.settings.s3_version_seed is not None:
             self._stack.append(seed_version_ids(self.settings.s3_version_seed))
