@@ -321,7 +321,8 @@ def finish(job_name: str, now: float, claim_id: str) -> dict[str, Any]:
         store.end_job(tasks(), job_name, store.FAILED, now, _details(failure=cause, token_error=gone))
         record_progress(job_name, str(job["run_id"]), now)
         return {"job_name": job_name, "status": store.FAILED, "cause": cause}
-    objects = int(job.get("object_count", 0)) or 1
+    # Data objects only: gold objects (object_count counts them) are never in the output.
+    objects = (len(output.labeled) + len(output.unlabeled)) or 1
     share = len(output.labeled) / objects
     minimum = float(job.get("min_labeled_share", DEFAULT_MIN_SHARE))
     if share < minimum:
