@@ -67,10 +67,10 @@ class CrowdSettings:
     careless_error_rate: float = 0.4
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.error_rate <= 1.0 or not 0.0 <= self.careless_error_rate <= 1.0:
-            raise ValueError(
-                f"error rates must be in [0, 1], got {self.error_rate} and {self.careless_error_rate}"
-            )
+        if not 0.0 <= self.error_rate <= 1.0:
+            raise ValueError(f"error_rate must be in [0, 1], got {self.error_rate}")
+        if not 0.0 <= self.careless_error_rate <= 1.0:
+            raise ValueError(f"careless_error_rate must be in [0, 1], got {self.careless_error_rate}")
         if self.careless_every < 0:
             raise ValueError(f"careless_every must be >= 0, got {self.careless_every}")
         if self.seconds_per_task < 0 or self.poll_seconds <= 0:
