@@ -26,6 +26,7 @@ BENCHMARKS = {
     "demo-detection": "bench.demo_bench:detection",
     "consolidation": "bench.consolidation_bench",
     "adaptive": "bench.adaptive_bench",
+    "gold": "bench.gold_bench",
 }
 ROOT = Path(__file__).resolve().parents[1]
 
