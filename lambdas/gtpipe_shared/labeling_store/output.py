@@ -95,7 +95,8 @@ def workers(table: Any, job_name: str) -> list[dict[str, Any]]:
 def output_inputs(
     table: Any, job_name: str
 ) -> tuple[list[dict[str, Any]], dict[int, list[labeling_output.WorkerAnswer]]]:
-    """``(manifest lines, answers by object index)`` as ``labeling_output.build_output`` takes them."""
+    """``(object lines, answers by object index)`` as ``labeling_output.build_output`` takes them, for a job
+    without gold objects (:func:`job_output` leaves gold objects out and renumbers the others)."""
     lines = [json.loads(obj.line) for obj in objects(table, job_name)]
     return lines, all_answers(table, job_name)
 
