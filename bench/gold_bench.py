@@ -14,7 +14,9 @@ labeled three times side by side in one run:
 
 Figures: the output manifests' accuracy against the truth, the answers on data objects per object, the
 gold answers (the extra answers gold costs) and, with gold, the label accuracy the gold objects estimate
-(all jobs' gold objects pooled, with its Wilson interval) next to the accuracy measured.
+(all jobs' gold objects pooled, with its Wilson interval) next to the accuracy measured. The three runs
+draw different answers (the crowd's answers are seeded by job and task), so a last figure isolates the
+weighting: the same simulated answers consolidated with and without gold records, over many seeds.
 """
 
 from __future__ import annotations
@@ -24,14 +26,26 @@ import json
 import os
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gtpipe_shared import labeling_store as store
-from gtpipe_shared.labeling_gold import wilson
+from gtpipe_shared.consolidation import ClassAnswer, consolidate_classes
+from gtpipe_shared.labeling_gold import gold_count, wilson, worker_scores
 
 from bench import print_figures
 from bench.adaptive_bench import BUCKET, DIGITS, GoldSupply, Outcome, _label
-from local.labeling_crowd import CrowdSettings
+from local.labeling_crowd import CrowdSettings, simulated_answer
+
+
+@dataclass(frozen=True)
+class Record:
+    """One simulated answer (what :func:`worker_scores` reads)."""
+
+    worker_id: str
+    answer: dict[str, Any]
+
 
 CARELESS_EVERY = 5
 CARELESS_ERROR = 0.4
@@ -64,6 +78,55 @@ def _estimate(outcome: Outcome) -> str:
     return f"{correct / items:.3f} [{low:.3f}, {high:.3f}] ({items} gold objects)"
 
 
+def _paired(seeds: int, objects: int, share: float) -> str:
+    """Gold weighting alone, on identical answers: for each seed, ``objects`` digits answered by 3 of the 5
+    simulated labelers each (one careless), consolidated with and without the labelers' gold records (gold
+    objects answered by the same crowd, ``share`` of the tasks), and a crowd without a careless labeler;
+    mean accuracy over the seeds (consolidation only: no tasks table)."""
+    careless = CrowdSettings(
+        Path("unused"), careless_every=CARELESS_EVERY, careless_error_rate=CARELESS_ERROR
+    )
+    clean = CrowdSettings(Path("unused"))
+    task = {"task_type": "image-classification", "class_names": DIGITS, "source_ref": "s3://b/x.png"}
+    totals = [0, 0, 0]
+    for seed in range(seeds):
+        rng = random.Random(f"paired:{seed}")
+
+        def answers(truths: list[int], crowd: CrowdSettings, rng: random.Random = rng) -> list[list[Record]]:
+            return [
+                [
+                    Record(
+                        f"w{k}",
+                        simulated_answer(task, {"source-ref": "s3://b/x.png", "label": t}, crowd, rng, k),
+                    )
+                    for k in rng.sample(range(5), 3)
+                ]
+                for t in truths
+            ]
+
+        truth = [rng.randrange(len(DIGITS)) for _ in range(objects)]
+        gold_truth = [rng.randrange(len(DIGITS)) for _ in range(gold_count(objects, share, objects))]
+        gold = worker_scores(
+            "image-classification",
+            {i: {"label": t} for i, t in enumerate(gold_truth)},
+            dict(enumerate(answers(gold_truth, careless))),
+        )
+        noisy = answers(truth, careless)
+        votes = [[ClassAnswer(r.worker_id, r.answer["label"]) for r in item] for item in noisy]
+        good = [[ClassAnswer(r.worker_id, r.answer["label"]) for r in item] for item in answers(truth, clean)]
+        for slot, result in enumerate(
+            (
+                consolidate_classes(good, len(DIGITS)),
+                consolidate_classes(votes, len(DIGITS)),
+                consolidate_classes(votes, len(DIGITS), gold=gold),
+            )
+        ):
+            totals[slot] += sum(
+                label is not None and label.label == t for label, t in zip(result.labels, truth, strict=True)
+            )
+    return " / ".join(f"{total / (seeds * objects):.4f}" for total in totals)
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     """Measure and return the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -71,6 +134,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     parser.add_argument("--job-objects", type=int, default=150, help="data objects per labeling job")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--share", type=float, default=0.1, help="share of a job's tasks that are gold")
+    parser.add_argument(
+        "--paired-seeds", type=int, default=200, help="seeds of the consolidation-only figure"
+    )
     args = parser.parse_args(argv)
     # moto's in-process DynamoDB; never a real account (fake credentials, no endpoint).
     for name, value in {
@@ -127,6 +193,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
             f"{runs['careless, gold'].gold_answers / runs['careless, gold'].answers:.1%}"
         ),
         "careless, gold: label accuracy estimated from gold [95% Wilson]": _estimate(runs["careless, gold"]),
+        f"consolidation only, same answers, {args.paired_seeds} seeds x {args.job_objects} objects: "
+        f"accuracy {names}": _paired(args.paired_seeds, args.job_objects, args.share),
     }
 
 
