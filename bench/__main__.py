@@ -27,6 +27,7 @@ BENCHMARKS = {
     "consolidation": "bench.consolidation_bench",
     "adaptive": "bench.adaptive_bench",
     "labeling-speed": "bench.labeling_speed_bench",
+    "gold": "bench.gold_bench",
 }
 ROOT = Path(__file__).resolve().parents[1]
 

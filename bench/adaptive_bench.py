@@ -25,8 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gtpipe_shared import labeling_gold
 from gtpipe_shared import labeling_store as store
 from gtpipe_shared.consolidation import Box
+from gtpipe_shared.labeling_gold import GoldObject
 
 from bench import print_figures
 from bench.box_scenes import random_scene, recall_and_iou
@@ -53,6 +55,10 @@ class Outcome:
     extra_answers: int
     extra_agreed: int
     lines: list[dict[str, Any]]
+    # Jobs with gold objects (bench.gold_bench): the answers given on them, and the team statistics' gold
+    # figures of each job.
+    gold_answers: int = 0
+    gold: tuple[dict[str, Any], ...] = ()
 
     @property
     def per_object(self) -> float:
@@ -69,6 +75,8 @@ class Outcome:
             self.extra_answers + other.extra_answers,
             self.extra_agreed + other.extra_agreed,
             self.lines + other.lines,
+            self.gold_answers + other.gold_answers,
+            self.gold + other.gold,
         )
 
 
@@ -80,16 +88,30 @@ def _label(
     references: Sequence[Mapping[str, Any]],
     crowd: CrowdSettings,
     threshold: float | None,
+    gold: GoldSupply | None = None,
+    job_objects: int = JOB_OBJECTS,
 ) -> Outcome:
-    """Label ``references`` in jobs of :data:`JOB_OBJECTS`, each in a table of its own, deleted after it
-    (moto copies the whole table for every transaction: a job's answers cost time with the table's size)."""
+    """Label ``references`` in jobs of ``job_objects``, each in a table of its own, deleted after it
+    (moto copies the whole table for every transaction: a job's answers cost time with the table's size);
+    ``gold``: gold objects mixed into each job."""
     total = Outcome(0, 0, 0, 0, [])
-    for start in range(0, len(references), JOB_OBJECTS):
+    for start in range(0, len(references), job_objects):
         table = create_labeling_table(dynamodb, f"bench-{name}-{start}")
-        batch = references[start : start + JOB_OBJECTS]
-        total += _label_job(table, f"{name}-{start}", task_type, class_names, batch, crowd, threshold)
+        batch = references[start : start + job_objects]
+        job = f"{name}-{start}"
+        total += _label_job(table, job, task_type, class_names, batch, crowd, threshold, gold)
         table.delete()
     return total
+
+
+@dataclass(frozen=True)
+class GoldSupply:
+    """Gold objects for the jobs: the pool (:class:`GoldObject`), the share of a job's tasks drawn from it,
+    and the reference line of each gold image (what the simulated crowd answers from)."""
+
+    pool: Sequence[GoldObject]
+    share: float
+    references: Mapping[str, Mapping[str, Any]]
 
 
 def _label_job(
@@ -100,8 +122,10 @@ def _label_job(
     references: Sequence[Mapping[str, Any]],
     crowd: CrowdSettings,
     threshold: float | None,
+    gold: GoldSupply | None = None,
 ) -> Outcome:
-    """Open a job of ``references`` and let the crowd label it to completion (workers in turn)."""
+    """Open a job of ``references`` (and gold objects) and let the crowd label it to completion (workers in
+    turn; labeler ``k`` is the crowd's number ``k``, careless or not)."""
     spec = store.JobSpec(
         job_name=job_name,
         run_id="bench",
@@ -119,8 +143,12 @@ def _label_job(
         adaptive_threshold=threshold,
     )
     manifest = "".join(json.dumps({"source-ref": r["source-ref"]}) + "\n" for r in references).encode()
-    store.open_job(table, spec, store.objects_from_manifest(manifest), NOW)
-    by_ref = {str(r["source-ref"]): r for r in references}
+    objects = store.objects_from_manifest(manifest)
+    chosen = (
+        labeling_gold.pick(gold.pool, [o.source_ref for o in objects], gold.share, job_name) if gold else []
+    )
+    store.open_job(table, spec, objects, NOW, chosen)
+    by_ref = {**(gold.references if gold else {}), **{str(r["source-ref"]): r for r in references}}
     task = {"task_type": task_type, "class_names": list(class_names)}
     while store.get_job(table, job_name)["status"] == store.OPEN:
         progressed = False
@@ -130,7 +158,7 @@ def _label_job(
                 continue
             rng = random.Random(f"crowd:{crowd.seed}:{number}:{job_name}:{lease.index}")
             answer = simulated_answer(
-                {**task, "source_ref": lease.source_ref}, by_ref[lease.source_ref], crowd, rng
+                {**task, "source_ref": lease.source_ref}, by_ref[lease.source_ref], crowd, rng, number
             )
             store.answer(table, job_name, lease.index, worker, lease.lease_id, answer, 5.0, NOW)
             progressed = True
@@ -144,7 +172,16 @@ def _label_job(
     team = output.team
     extra = int(team["extra_answers"])
     agreed = round((team["extra_agreement"] or 0.0) * extra)  # a share of 3 decimals: exact below 1,000
-    return Outcome(int(team["answers"]), len(references), extra, agreed, lines)
+    figures = team.get("gold")
+    return Outcome(
+        int(team["answers"]),
+        len(references),
+        extra,
+        agreed,
+        lines,
+        int(figures["answers"]) if figures else 0,
+        (figures,) if figures else (),
+    )
 
 
 def _side_by_side(

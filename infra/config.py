@@ -39,6 +39,7 @@ from gtpipe_shared.model_registry import APPROVAL_STATUS, group_prefix
 from gtpipe_shared.pricing import LabelingPrices
 from gtpipe_shared.tasks import TASK_TYPES, TaskType, task_spec
 
+from infra.config_gold import gold_settings
 from infra.config_limits import service_limit_problems
 from infra.config_reader import (
     EMAIL,
@@ -367,6 +368,7 @@ def _labeling_settings(raw: Mapping[str, Any], task_type: str, backend: Labeling
         **({"hotkeys": _hotkeys(raw, backend)} if raw.get("hotkeys") is not None else {}),
         **_builtin_cost(raw, backend),
         **_adaptive_redundancy(raw, backend),
+        **gold_settings(raw, backend),
     }
 
 

@@ -61,12 +61,28 @@ class CrowdSettings:
     seconds_per_task: float = 0.0
     # Idle workers poll the job list this often (each poll is an API call: a Lambda invocation).
     poll_seconds: float = 2.0
+    # Careless labelers (class answers): every ``careless_every``-th labeler (numbers careless_every - 1,
+    # 2 x careless_every - 1, ...; 5: one in five) errs at ``careless_error_rate`` instead; 0: none.
+    careless_every: int = 0
+    careless_error_rate: float = 0.4
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.error_rate <= 1.0:
             raise ValueError(f"error_rate must be in [0, 1], got {self.error_rate}")
+        if not 0.0 <= self.careless_error_rate <= 1.0:
+            raise ValueError(f"careless_error_rate must be in [0, 1], got {self.careless_error_rate}")
+        if self.careless_every < 0:
+            raise ValueError(f"careless_every must be >= 0, got {self.careless_every}")
         if self.seconds_per_task < 0 or self.poll_seconds <= 0:
             raise ValueError("seconds_per_task must be >= 0 and poll_seconds > 0")
+
+    def is_careless(self, worker: int) -> bool:
+        """Whether labeler number ``worker`` (0-based) is one of the careless ones."""
+        return self.careless_every > 0 and worker % self.careless_every == self.careless_every - 1
+
+    def error_rate_of(self, worker: int) -> float:
+        """The class error rate of labeler number ``worker``."""
+        return self.careless_error_rate if self.is_careless(worker) else self.error_rate
 
 
 class ApiError(Exception):
@@ -139,9 +155,14 @@ class ReferenceAnswers:
 
 
 def simulated_answer(
-    task: Mapping[str, Any], reference: Mapping[str, Any], settings: CrowdSettings, rng: random.Random
+    task: Mapping[str, Any],
+    reference: Mapping[str, Any],
+    settings: CrowdSettings,
+    rng: random.Random,
+    worker: int = 0,
 ) -> dict[str, Any]:
-    """The answer body (``{"label"}`` or ``{"boxes", "image_size"}``) one simulated worker gives a task."""
+    """The answer body (``{"label"}`` or ``{"boxes", "image_size"}``) simulated labeler number ``worker``
+    gives a task (class answers at that labeler's error rate: :meth:`CrowdSettings.error_rate_of`)."""
     class_names = [str(name) for name in task.get("class_names") or []]
     where = f"reference answer of {task.get('source_ref')}"
     if task_spec(task.get("task_type")).boxes:
@@ -152,7 +173,7 @@ def simulated_answer(
             "image_size": {"width": truth.width, "height": truth.height},
         }
     _, label = reference_label(reference, class_names, where)
-    (answered,) = simulate_answers(label, len(class_names), ["worker"], settings.error_rate, rng)
+    (answered,) = simulate_answers(label, len(class_names), ["worker"], settings.error_rate_of(worker), rng)
     return {"label": answered.label}
 
 
@@ -255,7 +276,7 @@ class SimulatedLabeler(threading.Thread):
             return False
         rng = random.Random(f"crowd:{self.settings.seed}:{self.number}:{job}:{index}")
         started = time.monotonic()
-        answer = simulated_answer(task, reference, self.settings, rng)
+        answer = simulated_answer(task, reference, self.settings, rng, self.number)
         if self.settings.seconds_per_task:
             self.stop_event.wait(self.settings.seconds_per_task)
         self._call(

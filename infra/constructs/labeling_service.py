@@ -21,6 +21,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
+from gtpipe_shared.s3uri import parse_s3_uri
 
 from infra.config import StackConfig
 from infra.config_workforce import LabelingTeamConfig
@@ -232,6 +233,18 @@ class LabelingService(Construct):
             write=[LABELING_PREFIX],
         )
         grant_key(self.labeling.role, self._key)
+        gold = self._config.labeling.gold_manifest_uri
+        if gold:
+            # open reads the gold manifest (gtpipe:labeling.goldManifest): that one object, wherever it is
+            # (object ARN: https://docs.aws.amazon.com/AmazonS3/latest/userguide/s3-arn-format.html).
+            gold_bucket, gold_key = parse_s3_uri(gold)
+            self.labeling.role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid="ReadGoldManifest",
+                    actions=["s3:GetObject"],
+                    resources=[f"arn:{Stack.of(self).partition}:s3:::{gold_bucket}/{gold_key}"],
+                )
+            )
         self.labeling.role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="AnswerLabelingTaskToken",

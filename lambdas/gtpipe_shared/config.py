@@ -103,6 +103,10 @@ class LabelingConfig(_Section):
     adaptive_confidence_threshold: float | None = Field(
         default=None, gt=0, le=1, exclude_if=_omitted_when_unset
     )
+    # The builtin backend's gold objects (gtpipe_shared.labeling_gold): an augmented manifest of known answers
+    # (same label attribute and classes) and the share of a job's tasks drawn from it. Unset: no gold.
+    gold_manifest_uri: str | None = Field(default=None, exclude_if=_omitted_when_unset)
+    gold_share: float | None = Field(default=None, gt=0, le=0.5, exclude_if=_omitted_when_unset)
     initial_active_learning_model_arn: str | None = None
     initial_model_source_run_id: str | None = None
     estimated_cost_usd: float | None = None

@@ -34,6 +34,13 @@ bounding-box consolidation does, weighting workers by a reliability estimated fr
    answered plus the worker's boxes that were dropped (spurious ones);
 
 repeated until the weights settle. Weights are the reliabilities (bounded below by ``BOX_MIN_WEIGHT``).
+
+**Gold answers** (both, keyword ``gold``): a worker's answers on gold objects (known labels; scored by
+:mod:`gtpipe_shared.labeling_gold`) are observations of their accuracy whose truth is certain. They join the
+Beta(2, 1) smoothing as counts: accuracy (reliability) = ``(agreement + gold credit + 2) / (answers + gold
+answers + 3)``, and the first iteration starts from ``(gold credit + 2) / (gold answers + 3)`` instead of
+equal weights. A worker with few gold answers stays near the prior and the agreement estimate; one with
+many is weighted by what they were measured to get right. Without ``gold`` nothing changes.
 """
 
 from __future__ import annotations
@@ -55,6 +62,23 @@ TOLERANCE = 1e-6
 PRIOR_AGREE = 2.0
 PRIOR_TOTAL = 3.0
 DEFAULT_IOU_THRESHOLD = 0.5
+
+
+@dataclass(frozen=True)
+class GoldScore:
+    """A worker's measured record on gold objects: ``credit`` (classes: right answers; boxes: the IoU of
+    each known box matched with the same class) out of ``chances`` (classes: gold answers; boxes: known
+    boxes plus the worker's boxes that match none)."""
+
+    credit: float
+    chances: float
+
+    def smoothed(self) -> float:
+        """The Beta(2, 1)-smoothed accuracy ``(credit + 2) / (chances + 3)`` (2/3 with no gold answers)."""
+        return (self.credit + PRIOR_AGREE) / (self.chances + PRIOR_TOTAL)
+
+
+NO_GOLD = GoldScore(0.0, 0.0)
 
 
 # -- classes ----------------------------------------------------------------------------------------
@@ -105,9 +129,14 @@ def _posterior(
 
 
 def consolidate_classes(
-    answers: Sequence[Sequence[ClassAnswer]], num_classes: int, *, seed: int = 0
+    answers: Sequence[Sequence[ClassAnswer]],
+    num_classes: int,
+    *,
+    seed: int = 0,
+    gold: Mapping[str, GoldScore] | None = None,
 ) -> ClassConsolidation:
-    """Weighted majority vote with agreement-derived worker weights (see the module docstring).
+    """Weighted majority vote with agreement-derived worker weights (see the module docstring); ``gold``:
+    each worker's gold record, counted into their accuracy (module docstring, "Gold answers").
 
     ``answers[i]`` holds the answers for object ``i`` (an empty one gets label None). ValueError when
     ``num_classes < 1`` or a label is not a class index ``0..num_classes - 1``.
@@ -125,7 +154,12 @@ def consolidate_classes(
     # Tiny per-object jitter decides exact ties without biasing real differences.
     jitter = [[rng.random() * 1e-9 for _ in range(num_classes)] for _ in answers]
     workers = sorted({answer.worker_id for item in answers for answer in item})
-    weights = dict.fromkeys(workers, 1.0)
+    scores = {w: (gold or {}).get(w, NO_GOLD) for w in workers}
+    weights = (
+        {w: _class_weight(scores[w].smoothed(), num_classes) for w in workers}
+        if gold
+        else dict.fromkeys(workers, 1.0)
+    )
     accuracies = dict.fromkeys(workers, 0.0)
     iterations = 0
     while iterations < CLASS_MAX_ITERATIONS and workers:
@@ -139,7 +173,10 @@ def consolidate_classes(
             for answer in item:
                 agree[answer.worker_id] += posterior[answer.label]
                 seen[answer.worker_id] += 1
-        new = {w: (agree[w] + PRIOR_AGREE) / (seen[w] + PRIOR_TOTAL) for w in workers}
+        new = {
+            w: (agree[w] + scores[w].credit + PRIOR_AGREE) / (seen[w] + scores[w].chances + PRIOR_TOTAL)
+            for w in workers
+        }
         settled = all(abs(new[w] - accuracies[w]) < TOLERANCE for w in workers)
         accuracies = new
         weights = {w: _class_weight(accuracies[w], num_classes) for w in workers}
@@ -346,8 +383,10 @@ def consolidate_boxes(
     num_classes: int,
     *,
     iou_threshold: float = DEFAULT_IOU_THRESHOLD,
+    gold: Mapping[str, GoldScore] | None = None,
 ) -> BoxConsolidation:
-    """Merge every image's worker boxes (see the module docstring).
+    """Merge every image's worker boxes (see the module docstring); ``gold``: each worker's gold record,
+    counted into their reliability (module docstring, "Gold answers").
 
     ``answers[i]`` holds the answers for image ``i`` (an answer may hold no box; an image without answers
     gets no boxes). ValueError when a box's class is not ``0..num_classes - 1``, a box has no area, or
@@ -371,7 +410,12 @@ def consolidate_boxes(
                         f"({box.width} x {box.height})"
                     )
     workers = sorted({answer.worker_id for item in answers for answer in item})
-    weights = dict.fromkeys(workers, 1.0)
+    scores = {w: (gold or {}).get(w, NO_GOLD) for w in workers}
+    weights = (
+        {w: max(scores[w].smoothed(), BOX_MIN_WEIGHT) for w in workers}
+        if gold
+        else dict.fromkeys(workers, 1.0)
+    )
     iterations = 0
     results: list[list[ConsolidatedBox]] = []
     while True:
@@ -395,8 +439,11 @@ def consolidate_boxes(
                 for worker, _ in cluster.members:
                     chances[worker] += 1
         new = {
-            worker: max((agree[worker] + PRIOR_AGREE) / (chances[worker] + PRIOR_TOTAL), BOX_MIN_WEIGHT)
-            for worker in workers
+            w: max(
+                (agree[w] + scores[w].credit + PRIOR_AGREE) / (chances[w] + scores[w].chances + PRIOR_TOTAL),
+                BOX_MIN_WEIGHT,
+            )
+            for w in workers
         }
         settled = all(abs(new[w] - weights[w]) < TOLERANCE for w in workers)
         if settled or iterations >= BOX_MAX_ITERATIONS:

@@ -1,8 +1,7 @@
 """Ground Truth's labeling output, written from workers' answers (pure: returns file bodies; callers upload).
 
-One implementation for the builtin labeling service (``lambdas/labeling``: :func:`build_output`) and the
-local Ground Truth emulation (``local/sagemaker/labeling_job.py``, which uses the building blocks below
-for its iterations and machine labels).
+One implementation for the builtin labeling service (``lambdas/labeling``: :func:`build_output`) and the local
+Ground Truth emulation (``local/sagemaker/labeling_job.py``: the building blocks, iterations, machine labels).
 
 **Paths** under ``<output_path><job_name>/`` (:func:`job_prefix`, ``*_KEY`` / ``*_key`` helpers):
 
@@ -15,17 +14,16 @@ for its iterations and machine labels).
   "workerMetadata": {"identityData": {"identityProviderType", "issuer", "sub"}}}]}``;
 - ``annotations/consolidated-annotation/consolidation-response/iteration-<n>/<stamp>.json``:
   ``[{"datasetObjectId": "<index>", "consolidatedAnnotation": {"content": {<attr>, <attr>-metadata}}}]``;
-- builtin service only: ``manifests/output/unlabeled.manifest`` (the input lines of objects without all
-  their answers, when any) and ``team/stats.json`` (:mod:`gtpipe_shared.labeling_stats`).
+- builtin service only: ``manifests/output/unlabeled.manifest`` (input lines of objects without all their
+  answers, when any) and ``team/stats.json`` (:mod:`gtpipe_shared.labeling_stats`).
 
 **Answers** (the labeling API's ``answer`` body, in the stored form
 :func:`gtpipe_shared.labeling_answers.validate_answer` returns): ``{"label": <class index>}`` (image
-classification) or ``{"boxes": [{"class_id", "left", "top", "width",
-"height"}], "image_size": {"width", "height"}}`` (object detection, pixels; boxes are clipped to whole
-pixels inside the image; a box entirely outside it is an error). Their ``answerContent`` is Ground
-Truth's: ``{"crowd-image-classifier": {"label": <class name>}}`` or ``{"boundingBox": {"boundingBoxes":
-[{"label": <class name>, "left", "top", "width", "height"}], "inputImageProperties": {"width",
-"height"}}}``.
+classification) or ``{"boxes": [{"class_id", "left", "top", "width", "height"}], "image_size": {"width",
+"height"}}`` (object detection, pixels; boxes are clipped to whole pixels inside the image; a box entirely
+outside it is an error). Their ``answerContent`` is Ground Truth's: ``{"crowd-image-classifier": {"label":
+<class name>}}`` or ``{"boundingBox": {"boundingBoxes": [{"label": <class name>, "left", "top", "width",
+"height"}], "inputImageProperties": {"width", "height"}}}``.
 """
 
 from __future__ import annotations
@@ -41,6 +39,7 @@ from .consolidation import (
     Box,
     BoxAnswer,
     ClassAnswer,
+    GoldScore,
     clip_box,
     consolidate_boxes,
     consolidate_classes,
@@ -53,6 +52,7 @@ OUTPUT_MANIFEST_KEY = "manifests/output/output.manifest"
 UNLABELED_MANIFEST_KEY = "manifests/output/unlabeled.manifest"
 TEAM_STATS_KEY = "team/stats.json"
 DEFAULT_DEPTH = 3
+Gold = Mapping[str, GoldScore] | None
 
 
 # -- formats shared with the local Ground Truth emulation -------------------------------------------
@@ -405,8 +405,8 @@ def _collect(
     return objects
 
 
-def _consolidate_classes(job: JobInfo, objects: _Objects, date: str) -> _Consensus:
-    """Majority labels of the labeled objects, and their classification content."""
+def _consolidate_classes(job: JobInfo, objects: _Objects, date: str, gold: Gold) -> _Consensus:
+    """Majority labels of the labeled objects (workers weighted by ``gold`` too), and their content."""
     result = consolidate_classes(
         [
             [
@@ -416,6 +416,7 @@ def _consolidate_classes(job: JobInfo, objects: _Objects, date: str) -> _Consens
             for i in objects.labeled
         ],
         len(job.class_names),
+        gold=gold,
     )
     consensus = _Consensus()
     for index, label in zip(objects.labeled, result.labels, strict=True):
@@ -434,7 +435,7 @@ def _consolidate_classes(job: JobInfo, objects: _Objects, date: str) -> _Consens
 
 
 def _consolidate_boxes(
-    job: JobInfo, objects: _Objects, date: str, image_sizes: Mapping[int, tuple[int, int]]
+    job: JobInfo, objects: _Objects, date: str, image_sizes: Mapping[int, tuple[int, int]], gold: Gold
 ) -> _Consensus:
     """Merged boxes of the labeled objects at each image's size (their answers refitted to it in
     ``objects.normalized``), and their detection content."""
@@ -451,6 +452,7 @@ def _consolidate_boxes(
             for i in objects.labeled
         ],
         len(job.class_names),
+        gold=gold,
     )
     for index, merged in zip(objects.labeled, boxes.images, strict=True):
         consensus.labels[index] = merged
@@ -553,6 +555,7 @@ def build_output(
     now: dt.datetime,
     image_sizes: Mapping[int, tuple[int, int]] | None = None,
     answers_required: Mapping[int, int] | None = None,
+    gold: Gold = None,
 ) -> LabelingOutput:
     """Consolidate the answers of the objects that have ``workers_per_object`` answers from distinct
     workers and write Ground Truth's output for all ``lines`` (the input manifest, object ``i`` = line
@@ -562,7 +565,7 @@ def build_output(
     ``image_sizes`` (object index -> the server's ``(width, height)``), else the size most answers report;
     an answer drawn at another size has its boxes clipped to it. ``answers_required`` (object index ->
     answers; adaptive redundancy) replaces ``workers_per_object`` for the objects it names: each needs the
-    answers it asked for, 1..``workers_per_object``.
+    answers it asked for, 1..``workers_per_object``. ``gold``: workers' gold records, weighting consolidation.
     """
     spec = task_spec(job.task_type)
     _check_inputs(job, lines, answers, workers_per_object)
@@ -573,9 +576,9 @@ def build_output(
     bucket, prefix = job_prefix(job.output_path, job.job_name)
     date = creation_date(now)
     if spec.boxes:
-        consensus = _consolidate_boxes(job, objects, date, image_sizes or {})
+        consensus = _consolidate_boxes(job, objects, date, image_sizes or {}, gold)
     else:
-        consensus = _consolidate_classes(job, objects, date)
+        consensus = _consolidate_classes(job, objects, date, gold)
 
     files = _annotation_files(job, objects, consensus, prefix, now)
     files[prefix + OUTPUT_MANIFEST_KEY] = manifest_bytes(

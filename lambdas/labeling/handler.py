@@ -30,9 +30,11 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
+from gtpipe_shared import labeling_gold
 from gtpipe_shared import labeling_store as store
 from gtpipe_shared.aws import client, error_code, table
 from gtpipe_shared.config import require_env
+from gtpipe_shared.labeling_gold import GoldObject
 from gtpipe_shared.labeling_output import LabelingOutput, job_prefix
 from gtpipe_shared.s3uri import S3UriError, parse_s3_uri
 
@@ -172,6 +174,30 @@ def hotkeys_of(settings: dict[str, Any]) -> dict[str, str]:
     return {name: key for name, key in value.items() if isinstance(name, str) and isinstance(key, str)}
 
 
+def gold_objects(
+    settings: dict[str, Any], spec: store.JobSpec, objects: list[store.LabelingObject]
+) -> list[GoldObject]:
+    """The gold objects mixed into the job (docs/labeling-service.md, "Gold objects"): none without
+    ``settings["gold_manifest_uri"]``; else ``gold_share`` of its tasks drawn from that manifest, whose
+    lines must carry the job's label attribute and classes (InvalidManifest names the problems)."""
+    uri = settings.get("gold_manifest_uri")
+    if not uri:
+        return []
+    share = settings.get("gold_share", 0.1)
+    if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 0.5:
+        raise InputInvalid(f"settings.gold_share must be a number in (0, 0.5], got {share!r}")
+    known = store.gold_from_manifest(
+        _read_s3(str(uri), None, "gold manifest"),
+        task_type=spec.task_type,
+        label_attribute=spec.label_attribute,
+        class_names=spec.class_names,
+    )
+    chosen = labeling_gold.pick(known, [obj.source_ref for obj in objects], float(share), spec.job_name)
+    if not chosen:
+        raise InputInvalid(f"gold manifest {uri}: every gold image is also in the job's manifest")
+    return chosen
+
+
 @tracer.capture_method
 def open_job(event: dict[str, Any], now: float) -> dict[str, Any]:
     """Create the job from the manifest; answer the token with LabelingInputInvalid when it is unusable."""
@@ -187,16 +213,22 @@ def open_job(event: dict[str, Any], now: float) -> dict[str, Any]:
             _read_s3(str(event["manifest_uri"]), event.get("manifest_version_id"), "input manifest")
         )
         spec = job_spec(event, class_names_of(event.get("settings") or {}), now)
+        gold = gold_objects(event.get("settings") or {}, spec, objects)
     except (InputInvalid, store.InvalidManifest, ValueError) as exc:
         cause = f"job {job_name}: {exc}"
         logger.warning("labeling input invalid", extra={"job_name": job_name, "cause": cause[:500]})
         sfn().send_task_failure(taskToken=event["task_token"], error=INPUT_INVALID, cause=_cause(cause))
         return {"job_name": job_name, "status": "input-invalid", "cause": cause}
-    outcome = store.open_job(tasks(), spec, objects, now)
+    outcome = store.open_job(tasks(), spec, objects, now, gold)
     record_progress(job_name, spec.run_id, now)
     logger.info(
         "labeling job open" if outcome.created else "labeling job exists; token replaced",
-        extra={"job_name": job_name, "objects": len(objects), "status": outcome.job.get("status")},
+        extra={
+            "job_name": job_name,
+            "objects": len(objects),
+            "gold": len(gold),
+            "status": outcome.job.get("status"),
+        },
     )
     return {
         "job_name": job_name,
@@ -289,7 +321,8 @@ def finish(job_name: str, now: float, claim_id: str) -> dict[str, Any]:
         store.end_job(tasks(), job_name, store.FAILED, now, _details(failure=cause, token_error=gone))
         record_progress(job_name, str(job["run_id"]), now)
         return {"job_name": job_name, "status": store.FAILED, "cause": cause}
-    objects = int(job.get("object_count", 0)) or 1
+    # Data objects only: gold objects (object_count counts them) are never in the output.
+    objects = (len(output.labeled) + len(output.unlabeled)) or 1
     share = len(output.labeled) / objects
     minimum = float(job.get("min_labeled_share", DEFAULT_MIN_SHARE))
     if share < minimum:

@@ -243,6 +243,21 @@ class TeamWorker:
     answers: int
     mean_seconds: float | None
     agreement: float | None
+    # Jobs with gold objects: the labeler's gold accuracy and gold answers (None / 0 without gold).
+    gold_accuracy: float | None = None
+    gold_answers: int = 0
+
+
+@dataclass
+class LabelAccuracy:
+    """The label accuracy gold objects measure for one class (``class_name`` None: all classes): correct of
+    ``items`` gold objects (boxes: known boxes) and the 95% Wilson interval (``gtpipe_shared.labeling_gold``)."""
+
+    class_name: str | None
+    items: int
+    correct: int
+    low: float
+    high: float
 
 
 @dataclass
@@ -276,6 +291,9 @@ class LabelingTeam:
     answer_counts: dict[int, int] = field(default_factory=dict)
     extra_answers: int = 0
     extra_agreement: float | None = None
+    # Gold objects (none: empty): the label accuracy they measure, and the answers they took.
+    label_accuracy: list[LabelAccuracy] = field(default_factory=list)
+    gold_answers: int = 0
 
 
 @dataclass

@@ -306,19 +306,20 @@ def team_html(data: RunData) -> str:
     ]
     unit = "drawn boxes" if data.is_detection else "answers"
     if team.workers:
+        gold = any(w.gold_answers for w in team.workers)
         rows = [
             [
                 w.username,
                 _count(w.answers),
                 f"{w.mean_seconds:.1f}" if w.mean_seconds is not None else "-",
                 _share(w.agreement),
+                *([f"{_share(w.gold_accuracy)} of {w.gold_answers:,}"] if gold else []),
             ]
             for w in team.workers
         ]
+        headers = ["labeler", "answers", "mean seconds", "agreement", *(["gold accuracy"] if gold else [])]
         parts.append("<h3>Labelers</h3>")
-        parts.append(
-            _table(["labeler", "answers", "mean seconds", "agreement"], rows, [False, True, True, True])
-        )
+        parts.append(_table(headers, rows, [False, *[True] * (len(headers) - 1)]))
         parts.append(
             f'<p class="muted">Agreement: share of the labeler\'s {esc(unit)} that match the consolidated label.</p>'
         )
@@ -329,7 +330,29 @@ def team_html(data: RunData) -> str:
         objects = "consolidated boxes" if data.is_detection else "objects"
         parts.append("<h3>Agreement per class</h3>")
         parts.append(_table(["class", objects, "agreement"], rows, [False, True, True]))
+    if team.label_accuracy:
+        parts.append(_label_accuracy_html(team, "known boxes" if data.is_detection else "gold objects"))
     return "".join(parts)
+
+
+def _label_accuracy_html(team: LabelingTeam, unit: str) -> str:
+    """The label accuracy gold objects measure per class, with its 95% Wilson interval."""
+    rows = [
+        [
+            row.class_name if row.class_name is not None else "all classes",
+            _count(row.items),
+            f"{row.correct / row.items:.1%}",
+            f"{row.low:.1%} to {row.high:.1%}",
+        ]
+        for row in team.label_accuracy
+    ]
+    return (
+        "<h3>Label accuracy (gold objects)</h3>"
+        + _table(["class", unit, "accuracy", "95% interval"], rows, [False, True, True, True])
+        + f'<p class="muted">Each gold object consolidated as the data objects are, its own answers left out of '
+        f"the labelers' gold records, compared with its known label; {team.gold_answers:,} answers went to "
+        "gold objects (not in the output manifest).</p>"
+    )
 
 
 def render_page(data: RunData, figures: Sequence[RenderedFigure], generated_at: datetime) -> str:

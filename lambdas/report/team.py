@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from report.labels import parse_time
-from report.model import LabelingTeam, TeamClass, TeamWorker
+from report.model import LabelAccuracy, LabelingTeam, TeamClass, TeamWorker
 
 
 def _number(value: Any) -> float | None:
@@ -44,6 +44,8 @@ def parse_team(raw: Any, source: str) -> LabelingTeam:
             answers=_count(item.get("answers")),
             mean_seconds=_number(item.get("mean_seconds")),
             agreement=_share(item.get("agreement")),
+            gold_accuracy=_share(item.get("gold_accuracy")),
+            gold_answers=_count(item.get("gold_answers")),
         )
         for item in raw["workers"]
         if isinstance(item, Mapping)
@@ -74,7 +76,30 @@ def parse_team(raw: Any, source: str) -> LabelingTeam:
         answer_counts=_answer_counts(raw.get("answer_counts")),
         extra_answers=_count(raw.get("extra_answers")),
         extra_agreement=_share(raw.get("extra_agreement")),
+        label_accuracy=_label_accuracy(raw.get("gold")),
+        gold_answers=_count(raw["gold"].get("answers")) if isinstance(raw.get("gold"), Mapping) else 0,
     )
+
+
+def _label_accuracy(gold: Any) -> list[LabelAccuracy]:
+    """The ``gold.label_accuracy`` rows (malformed ones dropped); empty without gold objects."""
+    rows = gold.get("label_accuracy") if isinstance(gold, Mapping) else None
+    parsed = []
+    for row in rows if isinstance(rows, list) else []:
+        if not isinstance(row, Mapping) or not _count(row.get("items")):
+            continue
+        low, high = _share(row.get("low")), _share(row.get("high"))
+        name = row.get("class_name")
+        parsed.append(
+            LabelAccuracy(
+                class_name=None if name is None else str(name),
+                items=_count(row.get("items")),
+                correct=_count(row.get("correct")),
+                low=low if low is not None else 0.0,
+                high=high if high is not None else 1.0,
+            )
+        )
+    return parsed
 
 
 def _answer_counts(value: Any) -> dict[int, int]:

@@ -113,3 +113,31 @@ def test_reference_answers_are_read_again_when_the_file_changes(tmp_path: Path) 
 def test_settings_refuse_impossible_noise(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="error_rate"):
         settings(tmp_path, error_rate=1.5)
+
+
+def test_one_labeler_in_five_is_careless_when_asked(tmp_path: Path) -> None:
+    # Given a crowd whose every fifth labeler errs at 0.4 and the others never
+    crowd = settings(tmp_path, error_rate=0.0, careless_every=5, careless_error_rate=0.4)
+    reference = {"source-ref": "s3://b/7.png", "label": 7}
+
+    def wrong(worker: int) -> int:
+        return sum(
+            simulated_answer(
+                task("image-classification", DIGITS, "s3://b/7.png"),
+                reference,
+                crowd,
+                random.Random(s),
+                worker,
+            )["label"]
+            != 7
+            for s in range(1000)
+        )
+
+    # Then labelers 4 and 9 are careless (about 400 of 1,000 answers wrong, seeded) and 0..3 never err
+    assert [crowd.is_careless(worker) for worker in range(10)] == [False] * 4 + [True] + [False] * 4 + [True]
+    assert 340 <= wrong(4) <= 460 and 340 <= wrong(9) <= 460
+    assert wrong(0) == wrong(3) == 0
+    # and by default nobody is careless
+    assert not any(settings(tmp_path).is_careless(worker) for worker in range(10))
+    with pytest.raises(ValueError, match="careless_every"):
+        settings(tmp_path, careless_every=-1)

@@ -43,7 +43,7 @@ from gtpipe_shared.labeling_errors import (
     UnknownTask,
 )
 from gtpipe_shared.labeling_store.dynamo import batch_put, get_job
-from gtpipe_shared.labeling_store.intake import objects_from_manifest
+from gtpipe_shared.labeling_store.intake import gold_from_manifest, objects_from_manifest
 from gtpipe_shared.labeling_store.jobs import (
     claim_finish,
     close_job,
@@ -101,6 +101,7 @@ from gtpipe_shared.labeling_store.output import (
     output_inputs,
     record_image_size,
     took_part,
+    with_gold,
     workers,
 )
 from gtpipe_shared.labeling_store.runs_ledger import ledger_progress, record_ledger_progress
@@ -151,6 +152,7 @@ __all__ = [
     "end_job",
     "expire_items",
     "get_job",
+    "gold_from_manifest",
     "image_size",
     "iso",
     "job_info",
@@ -176,6 +178,7 @@ __all__ = [
     "submit",
     "took_part",
     "validate_answer",
+    "with_gold",
     "worker_sk",
     "workers",
 ]

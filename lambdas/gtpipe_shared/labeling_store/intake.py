@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from gtpipe_shared.labeling_errors import InvalidManifest
+from gtpipe_shared.labeling_gold import KEPT_KEYS, GoldObject, truth_of
 from gtpipe_shared.labeling_store.models import LabelingObject
 from gtpipe_shared.manifest import is_blank, iter_lines
 from gtpipe_shared.s3uri import S3UriError, parse_s3_uri
@@ -68,3 +70,32 @@ def objects_from_manifest(
         more = f" (and {problem_count - len(problems)} more)" if problem_count > len(problems) else ""
         raise InvalidManifest("; ".join(p.removeprefix("line 0: ") for p in problems) + more)
     return objects
+
+
+def gold_from_manifest(
+    data: bytes, *, task_type: str, label_attribute: str, class_names: Sequence[str], max_issues: int = 5
+) -> list[GoldObject]:
+    """The gold manifest's lines with their known answers; InvalidManifest (prefixed ``gold manifest``)
+    names the first ``max_issues`` problems: lines as :func:`objects_from_manifest` requires, and a label
+    under ``label_attribute`` valid for the task type and ``class_names`` (a ``class-name`` in the
+    metadata must be the class of that id: the ids must mean the job's classes)."""
+    try:
+        lines = objects_from_manifest(data)
+    except InvalidManifest as error:
+        raise InvalidManifest(f"gold manifest: {error}") from None
+    names = tuple(class_names)
+    gold: list[GoldObject] = []
+    problems: list[str] = []
+    for item in lines:
+        obj = json.loads(item.line)
+        try:
+            truth = truth_of(task_type, obj, label_attribute, names)
+        except ValueError as error:
+            problems.append(f"line {item.index + 1}: {error}")
+            continue
+        kept = {key: obj[key] for key in KEPT_KEYS if key in obj}
+        gold.append(GoldObject(item.source_ref, json.dumps(kept), truth))
+    if problems:
+        more = f" (and {len(problems) - max_issues} more)" if len(problems) > max_issues else ""
+        raise InvalidManifest("gold manifest: " + "; ".join(problems[:max_issues]) + more)
+    return gold

@@ -7,12 +7,14 @@ the ``CONSOLIDATING`` job and ends it (``COMPLETED``/``INCOMPLETE``/``FAILED``),
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gtpipe_shared import ledger
 from gtpipe_shared.labeling_errors import JobExpired, JobNotOpen, UnknownJob
+from gtpipe_shared.labeling_gold import GoldObject, queue_order
 from gtpipe_shared.labeling_store.dynamo import batch_put, conditional, get_job, query_all, query_prefix
 from gtpipe_shared.labeling_store.keys import (
     CONSOLIDATING,
@@ -87,11 +89,21 @@ def job_item(spec: JobSpec, object_count: int, now: float) -> dict[str, Any]:
     }
 
 
-def open_job(table: Any, spec: JobSpec, objects: Sequence[LabelingObject], now: float) -> OpenOutcome:
+def open_job(
+    table: Any,
+    spec: JobSpec,
+    objects: Sequence[LabelingObject],
+    now: float,
+    gold: Sequence[GoldObject] = (),
+) -> OpenOutcome:
     """Create the job and its object items; on a retried open (the job exists) only replace the token.
 
     Objects are written before the job item, so a job is visible (and leasable) only when all its objects
-    exist; an open that died half way is repeated in full by its retry (the puts are idempotent).
+    exist; an open that died half way is repeated in full by its retry (the puts are idempotent). ``gold``:
+    gold objects mixed into the queue (:func:`gtpipe_shared.labeling_gold.queue_order`): every object's
+    ``index`` is then its place in the queue, a data object keeps its manifest line number in
+    ``data_index`` and a gold object holds its known answer in ``gold`` (JSON text, never sent to workers);
+    ``object_count`` counts both and ``gold_count`` the gold ones.
     """
     if not objects:
         raise ValueError("a labeling job needs at least one object")
@@ -107,30 +119,49 @@ def open_job(table: Any, spec: JobSpec, objects: Sequence[LabelingObject], now: 
     )
     if existing:
         return OpenOutcome(created=False, job=set_task_token(table, spec.job_name, spec.task_token))
-    batch_put(
-        table,
-        [
-            {
-                "pk": job_pk(spec.job_name),
-                "sk": object_sk(obj.index),
-                "index": obj.index,
-                "source_ref": obj.source_ref,
-                "line": obj.line,
-                "slots_open": first_slots,
-                "answer_count": 0,
-                "workers": {},
-                **adaptive,
-            }
-            for obj in objects
-        ],
-    )
-    item = job_item(spec, len(objects), now)
+    items = _object_items(spec.job_name, objects, gold)
+    for item in items:
+        item.update(slots_open=first_slots, answer_count=0, workers={}, **adaptive)
+    batch_put(table, items)
+    item = job_item(spec, len(items), now)
+    if gold:
+        item["gold_count"] = len(gold)
     created = conditional(
         table.put_item, Item=ledger.to_dynamo(item), ConditionExpression="attribute_not_exists(pk)"
     )
     if created is None:  # a concurrent open of the same job won
         return OpenOutcome(created=False, job=set_task_token(table, spec.job_name, spec.task_token))
     return OpenOutcome(created=True, job=item)
+
+
+def _object_items(
+    job_name: str, objects: Sequence[LabelingObject], gold: Sequence[GoldObject]
+) -> list[dict[str, Any]]:
+    """The object items' identity (key, index, image, line; ``data_index``/``gold`` with gold objects)."""
+    if not gold:
+        return [
+            {
+                "pk": job_pk(job_name),
+                "sk": object_sk(o.index),
+                "index": o.index,
+                "source_ref": o.source_ref,
+                "line": o.line,
+            }
+            for o in objects
+        ]
+    items = []
+    golds = iter(gold)
+    for position, data in enumerate(queue_order(len(objects), len(gold), job_name)):
+        key = {"pk": job_pk(job_name), "sk": object_sk(position), "index": position}
+        if data is None:
+            obj = next(golds)
+            items.append(
+                {**key, "source_ref": obj.source_ref, "line": obj.line, "gold": json.dumps(obj.truth)}
+            )
+        else:
+            o = objects[data]
+            items.append({**key, "source_ref": o.source_ref, "line": o.line, "data_index": o.index})
+    return items
 
 
 def set_task_token(table: Any, job_name: str, task_token: str) -> dict[str, Any]:

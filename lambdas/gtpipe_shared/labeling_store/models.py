@@ -118,6 +118,10 @@ class StoredObject:
     image_size: tuple[int, int] | None = None
     # Adaptive redundancy only: the answers the object asks for (answer_count when it asks for no more).
     answers_wanted: int | None = None
+    # Jobs with gold objects: a gold object's known answer (stored form), a data object's manifest line
+    # number (``index`` is then the place in the queue); None without gold.
+    gold: dict[str, Any] | None = None
+    data_index: int | None = None
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from gtpipe_shared import labeling_output
+from gtpipe_shared import labeling_gold, labeling_output
 from gtpipe_shared.labeling_store.dynamo import query_prefix, read_object
 from gtpipe_shared.labeling_store.keys import job_pk, object_sk, worker_sk
 from gtpipe_shared.labeling_store.models import StoredObject
@@ -32,6 +33,8 @@ def _stored(item: Mapping[str, Any]) -> StoredObject:
         answer_count=int(item.get("answer_count", 0)),
         image_size=(int(size["width"]), int(size["height"])) if known else None,
         answers_wanted=int(item["answers_wanted"]) if item.get("answers_wanted") is not None else None,
+        gold=json.loads(item["gold"]) if item.get("gold") else None,
+        data_index=int(item["data_index"]) if item.get("data_index") is not None else None,
     )
 
 
@@ -92,7 +95,8 @@ def workers(table: Any, job_name: str) -> list[dict[str, Any]]:
 def output_inputs(
     table: Any, job_name: str
 ) -> tuple[list[dict[str, Any]], dict[int, list[labeling_output.WorkerAnswer]]]:
-    """``(manifest lines, answers by object index)`` as ``labeling_output.build_output`` takes them."""
+    """``(object lines, answers by object index)`` as ``labeling_output.build_output`` takes them, for a job
+    without gold objects (:func:`job_output` leaves gold objects out and renumbers the others)."""
     lines = [json.loads(obj.line) for obj in objects(table, job_name)]
     return lines, all_answers(table, job_name)
 
@@ -102,19 +106,57 @@ def job_output(
 ) -> labeling_output.LabelingOutput:
     """Consolidate the job's answers into Ground Truth's output (nothing written): box answers at the image
     sizes the server recorded on the objects; with adaptive redundancy each object needs the answers it
-    asked for (its ``answers_wanted``), not ``workers_per_object``."""
+    asked for (its ``answers_wanted``), not ``workers_per_object``. With gold objects, only the data
+    objects are written, numbered by their manifest line (``data_index``); the gold answers weight the
+    consolidation (each worker's :class:`GoldScore`) and add the gold figures to the team statistics
+    (:func:`gtpipe_shared.labeling_gold.gold_statistics`: ``workers[].gold_accuracy``/``gold_answers`` and
+    ``gold``)."""
     job_name = str(job["job_name"])
     stored = objects(table, job_name)
-    return labeling_output.build_output(
+    answers = all_answers(table, job_name)
+    data = [obj for obj in stored if obj.gold is None]
+    number = {obj.index: (obj.index if obj.data_index is None else obj.data_index) for obj in data}
+    truths = {obj.index: obj.gold for obj in stored if obj.gold is not None}
+    gold_answers = {index: answers.get(index, []) for index in truths}
+    scores = labeling_gold.worker_scores(str(job["task_type"]), truths, gold_answers) if truths else None
+    output = labeling_output.build_output(
         job_info(job, identity_issuer),
-        [json.loads(obj.line) for obj in stored],
-        all_answers(table, job_name),
+        [json.loads(obj.line) for obj in sorted(data, key=lambda obj: number[obj.index])],
+        {
+            number[index]: [replace(record, index=number[index]) for record in records]
+            for index, records in answers.items()
+            if index in number
+        },
         workers_per_object=int(job.get("workers_per_object", 1)),
         now=datetime.fromtimestamp(now, tz=UTC),
-        image_sizes={obj.index: obj.image_size for obj in stored if obj.image_size},
+        image_sizes={number[obj.index]: obj.image_size for obj in data if obj.image_size},
         # Adaptive redundancy: an object is labeled with the answers it asked for (fewer than the maximum).
-        answers_required={obj.index: obj.answers_wanted for obj in stored if obj.answers_wanted is not None},
+        answers_required={
+            number[obj.index]: obj.answers_wanted for obj in data if obj.answers_wanted is not None
+        },
+        gold=scores,
     )
+    if not truths:
+        return output
+    stats = labeling_gold.gold_statistics(
+        str(job["task_type"]), tuple(job.get("class_names") or ()), truths, gold_answers
+    )
+    return with_gold(output, stats)
+
+
+def with_gold(
+    output: labeling_output.LabelingOutput, stats: Mapping[str, Any]
+) -> labeling_output.LabelingOutput:
+    """The output with the gold figures in its team statistics (and their ``team/stats.json``)."""
+    per_worker = stats["workers"]
+    team = dict(output.team)
+    team["workers"] = [{**row, **per_worker.get(row["worker_id"], {})} for row in team.get("workers", [])]
+    team["gold"] = {key: stats[key] for key in ("objects", "answers", "label_accuracy")}
+    files = dict(output.files)
+    for key in files:
+        if key.endswith(labeling_output.TEAM_STATS_KEY):
+            files[key] = labeling_output.json_bytes(team)
+    return replace(output, team=team, files=files)
 
 
 def job_info(job: Mapping[str, Any], identity_issuer: str = "") -> labeling_output.JobInfo:
