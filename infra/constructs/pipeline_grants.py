@@ -20,6 +20,7 @@ from infra.constructs.grants import (
 )
 from infra.constructs.ledger import LABELING_MODEL_INDEX
 from infra.constructs.storage import (
+    GOLDEN_PREFIX,
     IMAGES_PREFIX,
     INCOMING_PREFIX,
     LABELING_PREFIX,
@@ -79,7 +80,14 @@ def grant_pipeline_functions(
     # split: labeled manifests in, train/validation manifests out.
     grant_objects(pipeline.split.role, bucket, read=[INCOMING_PREFIX, LABELING_PREFIX], write=[SPLITS_PREFIX])
     # evaluate: validation manifests and transform output in, metrics out.
-    grant_objects(pipeline.evaluate.role, bucket, read=[SPLITS_PREFIX, TRANSFORM_PREFIX], write=[RUNS_PREFIX])
+    # Champion/challenger: the golden manifest in, its images manifest out (splits/<run_id>/, which the
+    # SageMaker role reads for the transforms).
+    grant_objects(
+        pipeline.evaluate.role,
+        bucket,
+        read=[SPLITS_PREFIX, TRANSFORM_PREFIX, GOLDEN_PREFIX],
+        write=[RUNS_PREFIX, SPLITS_PREFIX],
+    )
     # Without ListBucket, S3 reports a missing transform output as AccessDenied instead of NoSuchKey.
     grant_list(pipeline.evaluate.role, bucket, [TRANSFORM_PREFIX])
     # notify and job_status: ledger and topic.
