@@ -18,7 +18,6 @@ SPLITS_PREFIX = "splits/"
 TRANSFORM_PREFIX = "transform/"
 MODELS_PREFIX = "models/"
 REPORTS_PREFIX = "reports/"
-GOLDEN_PREFIX = "golden/"  # gtpipe:championChallenger.goldenManifest (gtpipe_shared.config.GOLDEN_PREFIX)
 MANIFEST_SUFFIXES = (".manifest", ".jsonl")
 
 
