@@ -27,6 +27,7 @@ from gtpipe_shared.config import (
     MAX_APPROVAL_TIMEOUT_SECONDS,
     MAX_LABEL_CATEGORIES,
     CaptureConfig,
+    ChampionConfig,
     EndpointConfig,
     LabelingBackend,
     LabelingConfig,
@@ -39,6 +40,7 @@ from gtpipe_shared.model_registry import APPROVAL_STATUS, group_prefix
 from gtpipe_shared.pricing import LabelingPrices
 from gtpipe_shared.tasks import TASK_TYPES, TaskType, task_spec
 
+from infra.config_champion import read_champion
 from infra.config_gold import gold_settings
 from infra.config_limits import service_limit_problems
 from infra.config_reader import (
@@ -171,6 +173,8 @@ class StackConfig:
     split: SplitConfig = field(default_factory=SplitConfig)
     # gtpipe:approval / gtpipe:approvalTimeoutSeconds (README "Model registry").
     registry: RegistryConfig = field(default_factory=RegistryConfig)
+    # gtpipe:championChallenger (README "Quality gate: champion/challenger").
+    champion: ChampionConfig = field(default_factory=ChampionConfig)
     quality_threshold: float = 0.8
     api_auth: ApiAuthMode = "iam"
     # "create": this stack sets the region's API Gateway CloudWatch Logs role (AWS::ApiGateway::Account);
@@ -267,6 +271,7 @@ class StackConfig:
                     reader.number("approvalTimeoutSeconds", 604_800, 60, MAX_APPROVAL_TIMEOUT_SECONDS)
                 ),
             ),
+            champion=read_champion(reader.mapping("championChallenger")),
             quality_threshold=reader.number("qualityThreshold", 0.8, 0.0, 1.0),
             api_auth=reader.choice("apiAuth", API_AUTH_MODES, "iam"),
             api_gateway_account_role=_api_gateway_account_role(reader.mapping("apiGateway")),

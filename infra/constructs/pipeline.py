@@ -120,6 +120,7 @@ class Pipeline(Construct):
             idempotency_table=idempotency_table,
             topic=topic,
             endpoint_alarm_names=endpoint_alarm_names,
+            golden_manifest=config.champion.golden_manifest,
         )
         rules = pipeline_rules(self)
         self.rule_dead_letter_queue = rules.dead_letter_queue

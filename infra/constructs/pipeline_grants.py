@@ -65,8 +65,10 @@ def grant_pipeline_functions(
     idempotency_table: dynamodb.ITable,
     topic: sns.ITopic,
     endpoint_alarm_names: list[str],
+    golden_manifest: str | None = None,
 ) -> None:
-    """Grants every function of ``pipeline`` (its functions and state machine exist) exactly its calls."""
+    """Grants every function of ``pipeline`` (its functions and state machine exist) exactly its calls;
+    ``golden_manifest`` is the champion/challenger golden manifest's key, if configured."""
     bucket = pipeline.data_bucket
     start_run = pipeline.start_run
     # start_run: reads the manifest (never writes it), writes the labeling inputs, starts one run.
@@ -79,7 +81,21 @@ def grant_pipeline_functions(
     # split: labeled manifests in, train/validation manifests out.
     grant_objects(pipeline.split.role, bucket, read=[INCOMING_PREFIX, LABELING_PREFIX], write=[SPLITS_PREFIX])
     # evaluate: validation manifests and transform output in, metrics out.
-    grant_objects(pipeline.evaluate.role, bucket, read=[SPLITS_PREFIX, TRANSFORM_PREFIX], write=[RUNS_PREFIX])
+    # Champion/challenger: the golden manifest's images manifest out (splits/<run_id>/, which the SageMaker
+    # role reads for the transforms), and the golden manifest in: that one object, known at synth.
+    grant_objects(
+        pipeline.evaluate.role,
+        bucket,
+        read=[SPLITS_PREFIX, TRANSFORM_PREFIX],
+        write=[RUNS_PREFIX, SPLITS_PREFIX],
+    )
+    if golden_manifest:
+        pipeline.evaluate.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject", "s3:GetObjectVersion"],
+                resources=[bucket.arn_for_objects(golden_manifest)],
+            )
+        )
     # Without ListBucket, S3 reports a missing transform output as AccessDenied instead of NoSuchKey.
     grant_list(pipeline.evaluate.role, bucket, [TRANSFORM_PREFIX])
     # notify and job_status: ledger and topic.

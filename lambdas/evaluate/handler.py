@@ -1,4 +1,5 @@
-"""evaluate: score the batch-transform predictions on the validation set and apply the quality gate.
+"""evaluate: score the batch-transform predictions on the validation set and apply the quality gate
+(and, with a ``champion`` in the payload, the champion/challenger gate: ``evaluate.compare``).
 
 Reads the validation manifest (labels by source-ref), fetches each ``<transform output><relative
 key>.out`` concurrently (threads: each GET is latency-bound), computes metrics, writes the full report to
@@ -291,7 +292,23 @@ def evaluate(request: EvaluateRequest) -> dict[str, Any]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """State-machine payload -> metrics and quality-gate decision."""
+    """State-machine payload -> metrics and quality-gate decision; a payload with ``champion`` (the
+    CompareChampion state) -> the champion/challenger decision, one with ``golden_manifest_uri``
+    (PrepareGolden) -> the golden manifest checked and its images manifest (``evaluate.compare``)."""
+    if isinstance(event, dict) and ("champion" in event or "golden_manifest_uri" in event):
+        # Imported here: compare builds on this module's functions (a top-level import would be circular).
+        from evaluate.compare import CompareRequest, GoldenRequest, compare, prepare_golden
+
+        if "golden_manifest_uri" in event:
+            golden = parse_payload(GoldenRequest, event, EvaluationError, "golden manifest payload")
+            payload_task(golden.task_type, EvaluationError, "golden manifest payload")
+            log_run(logger, golden.run_id)
+            return prepare_golden(golden)
+
+        compare_request = parse_payload(CompareRequest, event, EvaluationError, "champion/challenger payload")
+        payload_task(compare_request.task_type, EvaluationError, "champion/challenger payload")
+        log_run(logger, compare_request.run_id)
+        return compare(compare_request)
     request = parse_request(event)
     log_run(logger, request.run_id)
     return evaluate(request)

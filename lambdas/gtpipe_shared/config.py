@@ -231,6 +231,34 @@ class RegistryConfig(_Section):
     timeout_seconds: int = Field(default=604_800, ge=1, le=MAX_APPROVAL_TIMEOUT_SECONDS)
 
 
+GOLDEN_PREFIX = "golden/"
+GOLDEN_MANIFEST_PATTERN = r"^golden/(?!.*\.\.)[A-Za-z0-9!_.*'()/-]+\.(manifest|jsonl)$"
+
+
+class ChampionConfig(_Section):
+    """Champion/challenger gate (``config.champion``; context ``gtpipe:championChallenger``; README "Quality
+    gate: champion/challenger"). When a model serves the same label set, the new model (the challenger) and
+    the serving one (the champion) are scored on the validation images neither trained on, and the
+    challenger is refused when its score is below the champion's by more than ``margin_points`` (points of
+    the gate metric, 0..100). Fewer than ``min_images`` such images make no comparison (too few to tell)."""
+
+    enabled: bool = True
+    margin_points: float = Field(default=2.0, ge=0.0, le=100.0)
+    min_images: int = Field(default=20, ge=1, le=100_000)
+    # A key under golden/ of the data bucket: labeled images that never enter training (nothing under
+    # golden/ starts a run), on which both models are scored instead of the validation images.
+    golden_manifest: str | None = None
+
+    @field_validator("golden_manifest")
+    @classmethod
+    def _golden(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(GOLDEN_MANIFEST_PATTERN, value):
+            raise ValueError(
+                f"must be a key under {GOLDEN_PREFIX} ending in .manifest or .jsonl, without '..'"
+            )
+        return value
+
+
 class SplitConfig(_Section):
     """Train/validation split settings (``config.split``); seed None derives it from the run id."""
 
@@ -268,6 +296,7 @@ class PipelineConfig(_Section):
     endpoint: EndpointConfig = Field(default_factory=EndpointConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
+    champion: ChampionConfig = Field(default_factory=ChampionConfig)
     quality_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
 
     @field_validator("label_categories")

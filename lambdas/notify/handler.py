@@ -8,6 +8,9 @@ Actions:
   run's model reusable by later runs), the reused model, if any, and the builtin labeling service's team
   statistics (``labeling.team``, stored as ``labeling_team``).
 * ``publish``: write the ``@serving`` item the predict function reads (``task_type`` required).
+* ``champion``: the serving model the new one is compared with (``gtpipe_shared.champion``): ``found``
+  true with its ``model_name`` and ``source_run_id`` when ``@serving`` serves the same label set and the
+  champion/challenger gate is ``enabled``; ``found`` false otherwise (the run is then gated as before).
 * ``succeeded`` / ``rejected``: end the run with its metrics and notify.
 * ``failed``: end the run with ``failure: {step, error, cause}`` and notify.
 
@@ -31,8 +34,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from gtpipe_shared import ledger
 from gtpipe_shared.aws import table
+from gtpipe_shared.champion import champion_for
 from gtpipe_shared.config import require_env
-from gtpipe_shared.ledger_store import finish_run, publish_once, record_labeling, record_step
+from gtpipe_shared.ledger_store import finish_run, get_run, publish_once, record_labeling, record_step
 from gtpipe_shared.naming import s3_console_url
 from gtpipe_shared.payload import payload_action
 from gtpipe_shared.pricing import BuiltinPricing, LabelingPrices
@@ -268,6 +272,27 @@ def publish_serving(event: dict[str, Any], runs: Any) -> dict[str, Any]:
     }
 
 
+@tracer.capture_method
+def find_champion(event: dict[str, Any], runs: Any) -> dict[str, Any]:
+    """``action: champion``: the serving model of the same label set, if any (one GetItem on ``@serving``)."""
+    run_id = _required(event, "run_id")
+    class_names = event.get("class_names")
+    if not isinstance(class_names, list) or not class_names:
+        raise InvalidRequest("notify payload field 'class_names' must be a non-empty list")
+    task_type = _task_type(event)
+    if event.get("enabled") is False:
+        return {"run_id": run_id, "found": False, "why": "championChallenger is disabled"}
+    serving = get_run(runs, ledger.SERVING_RUN_ID)
+    champion = champion_for(serving, task_type, [str(name) for name in class_names])
+    if champion is None:
+        why = "no model serves" if not serving else "the serving model predicts a different label set"
+        return {"run_id": run_id, "found": False, "why": why}
+    if champion["source_run_id"] == run_id:
+        # A retried execution of the run that already serves: it is not its own challenger.
+        return {"run_id": run_id, "found": False, "why": "this run's model already serves"}
+    return {"run_id": run_id, "found": True, **champion}
+
+
 def _summary_metrics(value: Any) -> dict[str, Any] | None:
     if not isinstance(value, dict):
         return None
@@ -280,6 +305,7 @@ def _summary_metrics(value: Any) -> dict[str, Any] | None:
         "passed",
         "metrics_uri",
         "count",
+        "champion",
     )
     return {k: value[k] for k in keep if k in value} or dict(list(value.items())[:20])
 
@@ -298,6 +324,20 @@ def endpoint_cleanup(failure: Any) -> dict[str, Any] | None:
         "error": str(endpoint.get("Error") or "Error"),
         "cause": readable_cause(endpoint.get("Cause"))[:1000],
     }
+
+
+def rejection_reason(summary: Mapping[str, Any] | None) -> tuple[str, bool]:
+    """Why the gate refused the model, and whether the champion/challenger gate did (the serving model
+    scored better by more than the margin) rather than the fixed quality threshold."""
+    champion = (summary or {}).get("champion")
+    if isinstance(champion, dict) and champion.get("passed") is False:
+        return str(champion.get("reason") or "worse than the serving model"), True
+    if not summary:
+        return "", False
+    name, value = summary.get("metric_name", "accuracy"), summary.get("metric_value")
+    threshold = summary.get("quality_threshold")
+    suffix = f" {threshold}" if threshold is not None else ""
+    return f"{name} {value} is below the quality threshold{suffix}", False
 
 
 @tracer.capture_method
@@ -324,6 +364,9 @@ def finish(event: dict[str, Any], runs: Any, topic_arn: str) -> dict[str, Any]:
         event.get("report"), os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     )
     extra.update(report_attributes)
+    rejection, refused_by_champion = rejection_reason(summary) if status == ledger.REJECTED else ("", False)
+    if rejection:
+        extra["rejection_reason"] = rejection
     result = finish_run(runs, run_id, status, now, failure=failure, metrics=summary, extra=extra or None)
     if result.outcome == "unknown-run":
         logger.warning("run not in ledger; notification sent without ledger update")
@@ -336,13 +379,7 @@ def finish(event: dict[str, Any], runs: Any, topic_arn: str) -> dict[str, Any]:
         job_step = ledger.JOB_STEP_OF_FAILURE[failure["step"]]
         stored = (old.get("steps") or {}).get(job_step)
         record_step(runs, run_id, job_step, ledger.failed_job_step(stored, failure["cause"], now), now)
-    reason = failure["cause"] if failure else ""
-    if status == ledger.REJECTED and summary:
-        name, value = summary.get("metric_name", "accuracy"), summary.get("metric_value")
-        threshold = summary.get("quality_threshold")
-        reason = f"{name} {value} is below the quality threshold" + (
-            f" {threshold}" if threshold is not None else ""
-        )
+    reason = failure["cause"] if failure else rejection
     message = {
         "run_id": run_id,
         "status": status,
@@ -363,6 +400,8 @@ def finish(event: dict[str, Any], runs: Any, topic_arn: str) -> dict[str, Any]:
         ledger.REJECTED: "rejected by the quality gate",
         ledger.FAILED: "failed",
     }[status]
+    if refused_by_champion:
+        what += ": worse than the serving model"
     step_part = f" at {failure['step']}" if failure else ""
     if cleanup and cleanup.get("action") == "left-running":
         step_part += f"; endpoint {cleanup.get('endpoint_name')} is still running (billed per instance-hour)"
@@ -388,8 +427,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         return record_labeled(event, runs)
     if action == "publish":
         return publish_serving(event, runs)
+    if action == "champion":
+        return find_champion(event, runs)
     if action in FINAL_ACTIONS:
         return finish(event, runs, require_env("TOPIC_ARN"))
     raise InvalidRequest(
-        f"unknown notify action {action!r} (expected step, labeled, publish, succeeded, rejected, failed)"
+        f"unknown notify action {action!r} (expected step, labeled, publish, champion, succeeded, rejected, failed)"
     )

@@ -120,6 +120,8 @@ class Gatherer(LabelParts, ExampleParts, CurveParts):
         passed = dig(self.state, "evaluation", "passed")
         head.passed = passed if isinstance(passed, bool) else None
         head.quality_threshold = as_float(dig(self.state, "config", "quality_threshold"))
+        champion = dig(self.state, "evaluation", "champion")
+        head.champion = dict(champion) if isinstance(champion, dict) else None
         head.train_count = as_int(dig(self.state, "split", "counts", "train"))
         head.validation_count = as_int(dig(self.state, "split", "counts", "validation"))
         counts = self._label_counts()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from report.figures import RenderedFigure
 from report.model import LABELS, TEAM, LabelingTeam, RunData
@@ -355,6 +356,38 @@ def _label_accuracy_html(team: LabelingTeam, unit: str) -> str:
     )
 
 
+def _score(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, int | float) and not isinstance(value, bool) else "-"
+
+
+def champion_html(data: RunData) -> str:
+    """The champion/challenger card: both models' scores on the same images side by side, and the
+    decision; empty when no model of the same label set served (no comparison was made)."""
+    champion = data.headline.champion
+    if not champion:
+        return ""
+    metric = str(champion.get("metric_name") or data.headline.metric_name or "score")
+    images = (
+        f"{champion.get('images', '-')} {champion.get('on') or 'validation images'} neither model trained on"
+    )
+    rows = [
+        ["challenger (this run)", data.run_id, _score(champion.get("challenger_value"))],
+        [
+            "champion (serving)",
+            str(champion.get("source_run_id") or "-"),
+            _score(champion.get("champion_value")),
+        ],
+    ]
+    verdict = "passed" if champion.get("passed") else "refused"
+    return (
+        f'<div id="champion"><h3>Champion / challenger: {esc(verdict)}</h3>'
+        f'<p class="muted">{esc(metric)} on {esc(images)}; margin '
+        f"{esc(champion.get('margin_points'))} points.</p>"
+        + _table(["model", "run", metric], rows, [False, False, True])
+        + f"<p>{esc(champion.get('reason') or '')}</p></div>"
+    )
+
+
 def render_page(data: RunData, figures: Sequence[RenderedFigure], generated_at: datetime) -> str:
     """The complete HTML page."""
     sections = []
@@ -377,6 +410,7 @@ def render_page(data: RunData, figures: Sequence[RenderedFigure], generated_at: 
         if key == "evaluation":
             if data.evaluation is not None:
                 parts.insert(0, f'<p class="muted">Source: {esc(data.evaluation.source)}.</p>')
+            parts.insert(1 if data.evaluation is not None else 0, champion_html(data))
             parts.append(class_table(data))
         if key == "steps":
             parts.append(steps_table(data))

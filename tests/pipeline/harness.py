@@ -66,6 +66,8 @@ HAPPY_PATH = [
     "Transform",
     "Evaluate",
     "QualityGate",
+    "FindChampion",
+    "HasChampion",
     "RegisterModel",
     "ChooseApproval",
     "CreateEndpointConfig",
@@ -99,6 +101,8 @@ class Doubles:
     """What the test double Lambdas answer; tests change these before dropping a manifest."""
 
     accuracy: float = 0.93
+    # What the serving model scores in CompareChampion (None: the same as the challenger, so it passes)
+    champion_accuracy: float | None = None
     endpoint_outcome: tuple[str, str] | None = None  # (error, cause) to fail the deployment
     endpoint_event_lost: bool = False  # deploy starts the change but no event ever answers the token
     endpoint_created: bool = False  # deploy creates the endpoint in moto (CreateEndpoint) before answering
@@ -267,6 +271,15 @@ def evaluate_double(doubles: Doubles) -> LambdaDouble:
 
     def evaluate(event: dict[str, Any], context: Any) -> dict[str, Any]:
         doubles.calls.append(("evaluate", event))
+        if "champion" in event:
+            return compare(event)
+        if "golden_manifest_uri" in event:
+            return {
+                "images_uri": f"s3://{event['data_bucket']}/splits/{event['run_id']}/golden-images.manifest",
+                "labels_uri": event["golden_manifest_uri"],
+                "challenger_output_uri": event["transform_output_uri"],
+                "golden": True,
+            }
         passed = doubles.accuracy >= event["quality_threshold"]
         return {
             "metrics_uri": f"s3://{event['data_bucket']}/runs/{event['run_id']}/metrics.json",
@@ -276,6 +289,22 @@ def evaluate_double(doubles: Doubles) -> LambdaDouble:
             "quality_threshold": event["quality_threshold"],
             "passed": passed,
         }
+
+    def compare(event: dict[str, Any]) -> dict[str, Any]:
+        # The real decision rule (gtpipe_shared.champion) on the doubles' two accuracies.
+        from gtpipe_shared.champion import decide
+
+        champion = doubles.accuracy if doubles.champion_accuracy is None else doubles.champion_accuracy
+        decision = decide(
+            metric_name="accuracy",
+            challenger=doubles.accuracy,
+            champion=champion,
+            images=event["min_images"],
+            margin_points=event["margin_points"],
+            min_images=event["min_images"],
+        )
+        block = {**event["champion"], "passed": decision.passed, "reason": decision.reason}
+        return {**event["challenger"], "passed": decision.passed, "champion": block}
 
     return evaluate
 

@@ -125,6 +125,20 @@ def sample_state(
         "metric_value": 0.9,
         "passed": True,
     }
+    state["champion_lookup"] = {
+        "payload": {
+            "found": True,
+            "model_name": "earlier-0123456789abcdef-model-0",
+            "source_run_id": "earlier",
+        }
+    }
+    state["comparison"] = {
+        "images_uri": f"s3://gtpipe-data-bucket/splits/{run_id}/golden-images.manifest",
+        "labels_uri": "s3://gtpipe-data-bucket/golden/digits.manifest",
+        "challenger_output_uri": f"s3://gtpipe-data-bucket/transform/{run_id}-golden/",
+        "golden": True,
+    }
+    state["champion_transform"] = {"job_name": f"{run_id}-champ-0"}
     state["registry"] = {
         "package_arn": "arn:aws:sagemaker:us-east-1:123456789012:model-package/gtpipe-models-0123/1",
         "group_name": "gtpipe-models-0123",
@@ -291,7 +305,7 @@ def test_every_run_past_labeling_is_reported_before_its_outcome_is_recorded() ->
         assert STATES[record]["Parameters"]["Payload"]["report.$"] == "$.report"
     assert predecessors("ReportOnSuccess") == {"ReleaseEndpoint"}
     assert predecessors("ReleaseEndpoint") == {"Publish"}
-    assert predecessors("ReportOnRejection") == {"QualityGate"}
+    assert predecessors("ReportOnRejection") == {"QualityGate", "ChampionGate"}
     assert predecessors("SkipReport") == {"FailedLabeling"}
 
 

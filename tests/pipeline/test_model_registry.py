@@ -60,8 +60,10 @@ def test_auto_approval_registers_an_approved_package_with_the_runs_facts_and_dep
     # Then the run registers its model and deploys it without waiting
     assert described["status"] == "SUCCEEDED"
     gate = entered.index("QualityGate")
-    assert entered[gate : gate + 4] == [
+    assert entered[gate : gate + 6] == [
         "QualityGate",
+        "FindChampion",
+        "HasChampion",
         "RegisterModel",
         "ChooseApproval",
         "CreateEndpointConfig",
