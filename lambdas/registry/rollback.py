@@ -18,6 +18,14 @@ RecordSuccess / RecordFailure. This action:
    makes a model of), ``split.class_names`` (the serving label set's), ``evaluation`` (the package's run's
    metrics), ``registry`` (the package, and ``source_run_id``: Publish writes it into ``@serving``) and
    ``report`` (skipped: the package's run has its report).
+
+DescribeModelPackage answers ``ModelPackageGroupName``, ``ModelApprovalStatus``, ``InferenceSpecification``
+(``Containers``: ``Image``, ``ModelDataUrl``) and ``CustomerMetadataProperties``
+(https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeModelPackage.html,
+https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ModelPackage.html). The rollback's model is made
+from the package's container (image + model data) rather than with ``PrimaryContainer.ModelPackageName``: the
+state machine's CreateModel grant and the SageMaker role's model-data read stay the ones runs use, and the
+model is the one the package's run served.
 """
 
 from __future__ import annotations
