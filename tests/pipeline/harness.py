@@ -73,6 +73,7 @@ HAPPY_PATH = [
     "VerifyEndpoint",
     "Publish",
     "ReleaseEndpoint",
+    "ChooseSuccessReport",
     "ReportOnSuccess",
     "RecordSuccess",
     "Deployed",
