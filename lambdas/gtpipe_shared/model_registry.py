@@ -214,9 +214,11 @@ def rollback_refusal(
         prefix, str(serving.get("task_type") or ""), [str(c) for c in serving["class_names"]]
     )
     if group != expected:
+        names = [str(c) for c in serving["class_names"]]
+        shown = names[:10] + ([f"... {len(names) - 10} more"] if len(names) > 10 else [])
         return (
             f"model package {arn} is of another label set (group {group}) than the serving endpoint "
-            f"(group {expected}: {serving.get('task_type')} {list(serving['class_names'])})"
+            f"(group {expected}: {serving.get('task_type')} {shown})"
         )
     return None
 
