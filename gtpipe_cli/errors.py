@@ -25,6 +25,9 @@ class Exit(IntEnum):
     """``predict``: the API refused at least one image (4xx/5xx other than NoModel)."""
     PREFLIGHT_FAILED = 7
     """``doctor``: at least one check FAILed (a blocker for ``cdk deploy`` or a run)."""
+    DEPLOY_REFUSED = 8
+    """``deploy --package``: the package may not be deployed (not Approved, another stack's group, another
+    label set than the serving endpoint, nothing serving yet)."""
     USAGE = 64
     INPUT_MISSING = 66
     """A local file is missing: manifest, image, images folder, ``.local/outputs.json``."""

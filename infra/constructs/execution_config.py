@@ -15,6 +15,26 @@ from infra.constructs.storage import LABELING_PREFIX
 ENDPOINT_VARIANT_NAME = "AllTraffic"
 
 
+def endpoint_block(config: StackConfig, endpoint_name: str) -> dict[str, Any]:
+    """The execution input's ``config.endpoint``: the stack's endpoint settings, its name and variant."""
+    endpoint = config.endpoint.model_copy(
+        update={"name": endpoint_name, "variant_name": ENDPOINT_VARIANT_NAME}
+    )
+    return dict(
+        endpoint.model_dump(mode="json", exclude_unset=True)
+        | {
+            "name": endpoint_name,
+            "variant_name": ENDPOINT_VARIANT_NAME,
+        }
+    )
+
+
+def deploy_config(config: StackConfig) -> dict[str, Any]:
+    """The registry function's ``DEPLOY_CONFIG``: what a rollback execution deploys with (task type and
+    ``config.endpoint`` as a run's execution input has them; lambdas/registry/rollback.py)."""
+    return {"task_type": config.task_type, "endpoint": endpoint_block(config, config.endpoint_name)}
+
+
 def execution_config(
     config: StackConfig,
     regional: RegionalFacts,

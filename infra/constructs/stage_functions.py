@@ -17,6 +17,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra.config import StackConfig
+from infra.constructs.execution_config import deploy_config
 from infra.constructs.lambda_function import PythonLambda
 from infra.constructs.project_lambda import project_lambda
 from infra.layers import require_layer
@@ -107,6 +108,8 @@ def stage_functions(
             "MODEL_PACKAGE_GROUP_PREFIX": config.model_package_group_prefix,
             # The approval wait may last gtpipe:approvalTimeoutSeconds; the token item outlives it by a day.
             "TASK_TOKEN_TTL_SECONDS": str(config.registry.timeout_seconds + 86400),
+            # gtpipe deploy --package: a rollback deploys with the endpoint settings runs deploy with.
+            "DEPLOY_CONFIG": json.dumps(deploy_config(config), separators=(",", ":")),
         },
         timeout=Duration.minutes(1),
         dead_letter_queue=True,

@@ -321,9 +321,17 @@ def serving_item(
     metrics: dict[str, Any] | None,
     task_type: str,
     now: str,
+    model_package_arn: str | None = None,
+    deployed_by_run_id: str | None = None,
 ) -> dict[str, Any]:
-    """The ``@serving`` item the predict function reads."""
+    """The ``@serving`` item the predict function reads.
+
+    ``source_run_id`` is the run whose model serves; ``deployed_by_run_id`` the execution that deployed it
+    (the same run, or a rollback's ``rollback-...`` id); ``model_package_arn`` the registry version serving.
+    """
+    optional = {"model_package_arn": model_package_arn, "deployed_by_run_id": deployed_by_run_id}
     return {
+        **{k: v for k, v in optional.items() if v},
         "run_id": SERVING_RUN_ID,
         "endpoint_name": endpoint_name,
         "endpoint_config_name": endpoint_config_name,

@@ -167,3 +167,75 @@ def parse_package_state_change(event: Mapping[str, Any]) -> PackageStateChange:
 def token_id(package_arn: str) -> str:
     """Task-token table key of the run waiting for a package's approval."""
     return f"package#{package_arn.lower()}"
+
+
+# --- Rollback: deploying an earlier approved version (``gtpipe deploy --package ARN``) ------------------
+
+# A versioned package's ARN: ``arn:<partition>:sagemaker:<region>:<account>:model-package/<group>/<version>``
+# (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsagemaker.html).
+PACKAGE_ARN = re.compile(
+    r"^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]+:[0-9]{12}:model-package/"
+    r"(?P<group>[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62})/(?P<version>[0-9]+)$"
+)
+ROLLBACK_RUN_PREFIX: Final = "rollback-"
+
+
+def package_group_of_arn(arn: str) -> str:
+    """The group named in a versioned package ARN; RegistryError when ``arn`` is not one."""
+    match = PACKAGE_ARN.match(arn)
+    if not match:
+        raise RegistryError(
+            f"{arn!r} is not a versioned model package ARN "
+            "(arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version>)"
+        )
+    return match.group("group")
+
+
+def rollback_refusal(
+    package: Mapping[str, Any], prefix: str, serving: Mapping[str, Any] | None
+) -> str | None:
+    """Why ``package`` (DescribeModelPackage's answer) may not be deployed by a rollback, or None when it may.
+
+    A rollback deploys only an ``Approved`` package of this stack's groups (``prefix``) whose label set (the
+    group, one per task type + class names) is the one the endpoint serves now (``serving``, the ``@serving``
+    item): the predict function answers with the serving record's class names, so another label set would
+    answer wrong names. Nothing serving yet: there is nothing to roll back (a run deploys the first model).
+    """
+    group = str(package.get("ModelPackageGroupName") or "")
+    arn = str(package.get("ModelPackageArn") or "")
+    if not group.startswith(prefix):
+        return f"model package {arn} is in group {group!r}, not one of this stack's groups ({prefix}*)"
+    status = str(package.get("ModelApprovalStatus") or "")
+    if status != APPROVED:
+        return f"model package {arn} is {status or 'without approval status'}: only an Approved version can be deployed"
+    if not serving or not serving.get("class_names"):
+        return "nothing is serving yet: a rollback replaces the serving model (a run deploys the first one)"
+    expected = group_name(
+        prefix, str(serving.get("task_type") or ""), [str(c) for c in serving["class_names"]]
+    )
+    if group != expected:
+        names = [str(c) for c in serving["class_names"]]
+        shown = names[:10] + ([f"... {len(names) - 10} more"] if len(names) > 10 else [])
+        return (
+            f"model package {arn} is of another label set (group {group}) than the serving endpoint "
+            f"(group {expected}: {serving.get('task_type')} {shown})"
+        )
+    return None
+
+
+def package_container(package: Mapping[str, Any]) -> tuple[str, str]:
+    """The (image, model data URL) of a package's first inference container; RegistryError without one."""
+    containers = (package.get("InferenceSpecification") or {}).get("Containers") or []
+    image = str((containers[0] if containers else {}).get("Image") or "")
+    data = str((containers[0] if containers else {}).get("ModelDataUrl") or "")
+    if not image or not data:
+        raise RegistryError(
+            f"model package {package.get('ModelPackageArn')} has no container image and model data"
+        )
+    return image, data
+
+
+def package_run_id(package: Mapping[str, Any]) -> str | None:
+    """The run that registered ``package`` (its ``gtpipe:run-id`` metadata), None when it has none."""
+    value = (package.get("CustomerMetadataProperties") or {}).get("gtpipe:run-id")
+    return str(value) if value else None

@@ -7,7 +7,9 @@ Actions:
   unlabeled), ``labeling_cost`` (estimated vs actual), the final active-learning model (which makes the
   run's model reusable by later runs), the reused model, if any, and the builtin labeling service's team
   statistics (``labeling.team``, stored as ``labeling_team``).
-* ``publish``: write the ``@serving`` item the predict function reads (``task_type`` required).
+* ``publish``: write the ``@serving`` item the predict function reads (``task_type`` required): which run's
+  model serves (``model_package.source_run_id`` for a rollback, else the run), its model package, and the run
+  or rollback that deployed it.
 * ``champion``: the serving model the new one is compared with (``gtpipe_shared.champion``): ``found``
   true with its ``model_name`` and ``source_run_id`` when ``@serving`` serves the same label set and the
   champion/challenger gate is ``enabled``; ``found`` false otherwise (the run is then gated as before).
@@ -244,15 +246,20 @@ def publish_serving(event: dict[str, Any], runs: Any) -> dict[str, Any]:
         raise InvalidRequest("notify payload field 'class_names' must be a non-empty list")
     task_type = _task_type(event)
     now = ledger.now_iso()
+    # The run's model package ($.registry): a rollback's names the earlier run whose model it deploys.
+    raw_package = event.get("model_package")
+    package: dict[str, Any] = raw_package if isinstance(raw_package, dict) else {}
     item = ledger.serving_item(
         endpoint_name=_required(event, "endpoint_name"),
         endpoint_config_name=_required(event, "endpoint_config_name"),
         model_name=_required(event, "model_name"),
         class_names=[str(name) for name in class_names],
-        source_run_id=run_id,
+        source_run_id=str(package.get("source_run_id") or run_id),
         metrics=event.get("metrics") if isinstance(event.get("metrics"), dict) else None,
         task_type=task_type,
         now=now,
+        model_package_arn=str(package.get("package_arn") or "") or None,
+        deployed_by_run_id=run_id,
     )
     runs.put_item(Item=ledger.to_dynamo(item))
     record_step(
@@ -268,7 +275,11 @@ def publish_serving(event: dict[str, Any], runs: Any) -> dict[str, Any]:
     return {
         "run_id": run_id,
         "status": "PUBLISHED",
-        "serving": {k: item[k] for k in ("endpoint_name", "endpoint_config_name", "model_name")},
+        "serving": {
+            k: item[k]
+            for k in ("endpoint_name", "endpoint_config_name", "model_name", "source_run_id")
+            if k in item
+        },
     }
 
 
@@ -406,6 +417,11 @@ def finish(event: dict[str, Any], runs: Any, topic_arn: str) -> dict[str, Any]:
     if cleanup and cleanup.get("action") == "left-running":
         step_part += f"; endpoint {cleanup.get('endpoint_name')} is still running (billed per instance-hour)"
     subject = f"gtpipe run {run_id} {what}{step_part}"
+    rollback = old.get("rollback")
+    if isinstance(rollback, dict):
+        # A rollback (gtpipe deploy --package): say which package it deployed or tried to.
+        message["rollback"] = rollback
+        subject = f"gtpipe rollback {run_id} {what}{step_part}"
     already = old.get("notified_status")
     message_id = publish_once(
         runs, topic_arn, run_id, status, subject=subject, message=message, already_notified=already, now=now

@@ -15,6 +15,12 @@ Three entry shapes:
    Approved answers the stored token with success (the run deploys), Rejected with the error
    ``ModelRejected`` and the ApprovalDescription as its cause (the run ends in FailedApproval, nothing is
    deployed). Events are at least once: an event without a stored token is ignored.
+4. ``{"action": "prepare_rollback", "run_id", "package_arn"}`` (PrepareRollback, the first state of a
+   rollback execution that ``gtpipe deploy --package ARN`` starts): record the rollback in the ledger, refuse
+   (``RollbackRefused``, the run ends FAILED at step ``rollback``) a package that is not Approved, not in this
+   stack's groups or of another label set than the serving endpoint, and answer the execution state the
+   deployment states (CreateRollbackModel, CreateEndpointConfig ... ReleaseEndpoint) read: see
+   ``registry/rollback.py`` and README "Model registry and approval".
 """
 
 from __future__ import annotations
@@ -43,6 +49,8 @@ from gtpipe_shared.model_registry import (
 )
 from gtpipe_shared.payload import parse_payload, payload_action
 from pydantic import BaseModel, ConfigDict, Field
+
+from registry.rollback import PrepareRollbackRequest, prepare_rollback
 
 logger = Logger()
 tracer = Tracer()
@@ -226,4 +234,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         return register(parse_payload(RegisterRequest, event, InvalidRequest, "register payload"))
     if action == "wait":
         return wait(parse_payload(WaitRequest, event, InvalidRequest, "wait payload"))
-    raise InvalidRequest(f"unknown action {action!r} (expected register, wait or an EventBridge event)")
+    if action == "prepare_rollback":
+        return prepare_rollback(
+            parse_payload(PrepareRollbackRequest, event, InvalidRequest, "prepare_rollback payload")
+        )
+    raise InvalidRequest(
+        f"unknown action {action!r} (expected register, wait, prepare_rollback or an EventBridge event)"
+    )

@@ -288,3 +288,45 @@ def test_the_registry_function_without_its_package_statement_cannot_register_the
         assert not response.get("FunctionError"), response
         assert response["Payload"]["approval_status"] == "PendingManualApproval"
         assert response["Payload"]["package_arn"].endswith("/1")
+
+
+def prepare_rollback_request(package_arn: str) -> str:
+    """PrepareRollback's payload (gtpipe deploy --package): the rollback execution's first state."""
+    return json.dumps(
+        {"action": "prepare_rollback", "run_id": "rollback-v1-0123456789ab", "package_arn": package_arn}
+    )
+
+
+def test_the_registry_function_without_its_package_statement_cannot_prepare_a_rollback(
+    assembly: Path, tmp_path: Path
+) -> None:
+    # Given the synthesized app whose registry function role lacks ModelPackages (DescribeModelPackage...)
+    edit = without_role_statement("PipelineRegistryFunctionRole", lambda s: s.get("Sid") == "ModelPackages")
+    edited = edited_assembly(assembly, tmp_path / "edited", edit)
+    group = group_name(group_prefix("Gtpipe"), "image-classification", ["cat", "dog"])
+    with deployed(edited, tmp_path / "denied") as cloud:
+        env = cloud.environment
+        arn = f"arn:aws:sagemaker:{env.region}:{env.account_id}:model-package/{group}/1"
+        spec = function_named(cloud, "PipelineRegistryFunction")
+        # When the deployed function prepares a rollback to a package of this stack's groups
+        response = cloud.registry.invoke(spec.name, prepare_rollback_request(arn))
+        # Then SageMaker refuses DescribeModelPackage for the function's role with AWS's text
+        expected = DENIED.format(
+            account=env.account_id,
+            role=role_name(cloud, "PipelineRegistryFunctionRole"),
+            session=spec.name,
+            action="sagemaker:DescribeModelPackage",
+            resource=arn,
+        )
+        assert response.get("FunctionError"), response
+        assert expected in response["Payload"]["errorMessage"], response
+    # And with the synthesized template the same call is authorized: the package is unknown, so refused
+    with deployed(assembly, tmp_path / "allowed") as cloud:
+        env = cloud.environment
+        arn = f"arn:aws:sagemaker:{env.region}:{env.account_id}:model-package/{group}/1"
+        response = cloud.registry.invoke(
+            function_named(cloud, "PipelineRegistryFunction").name, prepare_rollback_request(arn)
+        )
+        assert response.get("FunctionError"), response
+        assert response["Payload"]["errorType"] == "RollbackRefused", response
+        assert "does not exist" in response["Payload"]["errorMessage"], response

@@ -36,6 +36,7 @@ FUNCTIONS = {
         "TASK_TOKEN_TABLE",
         "MODEL_PACKAGE_GROUP_PREFIX",
         "TASK_TOKEN_TTL_SECONDS",
+        "DEPLOY_CONFIG",
     },
 }
 ASYNC_HANDLERS = {
@@ -334,6 +335,18 @@ def test_labeling_prices_budget_and_reuse_reach_start_run(synth: Synthesized) ->
     # (CloudFormation JSON leaves nulls out; the function's config model reads a missing budget as none)
     assert labeling.get("budget_usd") is None
     assert labeling["reuse_model"] is False
+
+
+def test_a_rollback_deploys_with_the_endpoint_settings_runs_deploy_with(synth: Synthesized) -> None:
+    # Given the registry function's DEPLOY_CONFIG (gtpipe deploy --package) and start_run's PIPELINE_CONFIG
+    functions = functions_by_handler(synth)
+    deploy = json.loads(
+        functions["registry.handler.lambda_handler"]["Environment"]["Variables"]["DEPLOY_CONFIG"]
+    )
+    start_env = functions["start_run.handler.lambda_handler"]["Environment"]["Variables"]
+    config = json.loads(resolve_json(start_env["PIPELINE_CONFIG"]))
+    # Then both carry the same task type and endpoint block (name, variant, instances, autoscaling, timeouts)
+    assert deploy == {"task_type": config["task_type"], "endpoint": config["endpoint"]}
 
 
 def resolve_json(value: Any) -> str:

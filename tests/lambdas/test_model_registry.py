@@ -17,8 +17,12 @@ from gtpipe_shared.model_registry import (
     create_package_request,
     group_name,
     group_prefix,
+    package_container,
+    package_group_of_arn,
     package_metadata,
+    package_run_id,
     parse_package_state_change,
+    rollback_refusal,
     token_id,
 )
 from registry import handler
@@ -177,3 +181,61 @@ def test_a_package_decided_before_the_wait_is_answered_at_once(
         }
     ]
     assert "Item" not in cloud.tokens().get_item(Key={"id": token_id(arn)})
+
+
+# --- Rollback (gtpipe deploy --package): the rule both the CLI and PrepareRollback apply ------------------
+
+SERVING = {"task_type": "image-classification", "class_names": ["cat", "dog"], "source_run_id": "v2-run"}
+
+
+def described(**overrides: Any) -> dict[str, Any]:
+    group = group_name(PREFIX, "image-classification", ["cat", "dog"])
+    package: dict[str, Any] = {
+        "ModelPackageGroupName": group,
+        "ModelPackageArn": f"arn:aws:sagemaker:us-east-1:123456789012:model-package/{group}/1",
+        "ModelApprovalStatus": "Approved",
+        "InferenceSpecification": {"Containers": [{"Image": "img:1", "ModelDataUrl": "s3://b/m.tar.gz"}]},
+        "CustomerMetadataProperties": {"gtpipe:run-id": "v1-run"},
+    }
+    package.update(overrides)
+    return package
+
+
+def test_an_approved_package_of_the_serving_label_set_may_be_rolled_back_to() -> None:
+    assert rollback_refusal(described(), PREFIX, SERVING) is None
+    assert package_container(described()) == ("img:1", "s3://b/m.tar.gz")
+    assert package_run_id(described()) == "v1-run"
+
+
+@pytest.mark.parametrize(
+    ("package", "serving", "reason"),
+    [
+        (described(ModelApprovalStatus="PendingManualApproval"), SERVING, "is PendingManualApproval"),
+        (described(ModelApprovalStatus="Rejected"), SERVING, "only an Approved version"),
+        (described(ModelPackageGroupName="other-models-0123"), SERVING, "not one of this stack's groups"),
+        (described(), {**SERVING, "class_names": ["dog", "cat"]}, "another label set"),
+        (described(), {**SERVING, "task_type": "object-detection"}, "another label set"),
+        (described(), None, "nothing is serving yet"),
+    ],
+)
+def test_a_package_that_may_not_be_rolled_back_to_is_refused_with_the_reason(
+    package: dict[str, Any], serving: dict[str, Any] | None, reason: str
+) -> None:
+    refusal = rollback_refusal(package, PREFIX, serving)
+    assert refusal is not None and reason in refusal
+
+
+def test_a_package_arn_names_its_group_and_anything_else_is_refused() -> None:
+    assert package_group_of_arn(ARN) == "gtpipe-models-0123456789abcdef0123"
+    for bad in ("not-an-arn", ARN.rsplit("/", 1)[0], ARN.replace(":model-package/", ":model/")):
+        with pytest.raises(RegistryError, match="not a versioned model package ARN"):
+            package_group_of_arn(bad)
+    with pytest.raises(RegistryError, match="no container"):
+        package_container(described(InferenceSpecification={"Containers": []}))
+
+
+def test_a_prepare_rollback_payload_without_a_package_names_the_field(
+    cloud: Cloud, context: FakeContext
+) -> None:
+    with pytest.raises(handler.InvalidRequest, match="package_arn"):
+        handler.lambda_handler({"action": "prepare_rollback", "run_id": "rollback-v1-0"}, context)

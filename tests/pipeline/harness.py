@@ -75,6 +75,7 @@ HAPPY_PATH = [
     "VerifyEndpoint",
     "Publish",
     "ReleaseEndpoint",
+    "ChooseSuccessReport",
     "ReportOnSuccess",
     "RecordSuccess",
     "Deployed",
@@ -466,6 +467,8 @@ def pipeline(pipeline_config: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[
             "DATA_BUCKET": SAMPLE_BUCKET,
             "PIPELINE_CONFIG": pipeline_config,
             "MODEL_PACKAGE_GROUP_PREFIX": GROUP_PREFIX,
+            # The registry function's: what a rollback (gtpipe deploy --package) deploys with.
+            "DEPLOY_CONFIG": json.dumps({"task_type": config["task_type"], "endpoint": config["endpoint"]}),
         }.items():
             monkeypatch.setenv(name, value)
         doubles = Doubles()

@@ -45,9 +45,11 @@ class LocalSageMakerClient:
 def point_registry_at(service: LocalSageMaker, sfn: Any, monkeypatch: Any) -> None:
     """The registry handler's SageMaker client is ``service``; its Step Functions client is ``sfn``."""
     import registry.handler as registry
+    import registry.rollback as rollback
 
     sagemaker = LocalSageMakerClient(service)
-    monkeypatch.setattr(registry, "client", lambda name: sagemaker if name == "sagemaker" else sfn)
+    for module in (registry, rollback):
+        monkeypatch.setattr(module, "client", lambda name: sagemaker if name == "sagemaker" else sfn)
 
 
 def package_events_to_registry(context: Any) -> Callable[[str, dict[str, Any], list[str]], None]:

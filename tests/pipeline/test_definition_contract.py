@@ -211,10 +211,13 @@ def test_every_lambda_payload_path_exists_in_the_state(pipeline_config_json: str
             "Id": "arn:aws:states:us-east-1:123456789012:execution:gtpipe-pipeline:demo",
         },
     }
+    # A rollback execution's input (gtpipe deploy --package) is what PrepareRollback reads.
+    rollback_input = {"run_id": "rollback-v1-0123456789ab", "rollback": {"package_arn": "arn:p"}}
     definition = definition_with_substitutions()
     for name, task in definition["States"].items():
         if task.get("Resource", "").startswith("arn:aws:states:::lambda:invoke"):
-            rendered = render(task["Parameters"], state, context)
+            given = rollback_input if name == "PrepareRollback" else state
+            rendered = render(task["Parameters"], given, context)
             assert rendered["FunctionName"].startswith("arn:aws:lambda:"), name
 
 
@@ -238,9 +241,15 @@ def test_every_task_retries_catches_and_times_out() -> None:
             ]
         elif name == "ReleaseEndpoint":
             # A failed release never fails a published run: the next deploy takes over an ended run's lock.
+            # (ChooseSuccessReport sends every run but a rollback on to ReportOnSuccess.)
             assert catchers == [
-                {"ErrorEquals": ["States.ALL"], "ResultPath": "$.endpoint_release", "Next": "ReportOnSuccess"}
+                {
+                    "ErrorEquals": ["States.ALL"],
+                    "ResultPath": "$.endpoint_release",
+                    "Next": "ChooseSuccessReport",
+                }
             ]
+            assert STATES["ChooseSuccessReport"]["Default"] == "ReportOnSuccess"
         elif name != "RecordFailure":
             failure_catchers = [c for c in catchers if c["Next"] != "VerifyEndpoint"]
             assert all(c["Next"].startswith("Failed") for c in failure_catchers), name
@@ -270,7 +279,9 @@ def test_every_state_is_reachable_and_every_failure_is_recorded() -> None:
             # Failures after labeling get a report first; a failed labeling job has nothing to report.
             # A failed deployment, verification or publication first rolls back the endpoint the run created
             # and releases the endpoint lock.
+            # A refused rollback deployed nothing: nothing to report on either.
             expected = {"FailedLabeling": "SkipReport", "FailedDeployment": "CleanUpEndpoint"}
+            expected["FailedRollback"] = "SkipReport"
             expected["FailedVerification"] = expected["FailedPublish"] = "CleanUpEndpoint"
             assert state["Next"] == expected.get(name, "ReportOnFailure"), name
             assert state["Parameters"]["step"] == name.removeprefix("Failed").lower()
@@ -293,6 +304,8 @@ def test_every_run_past_labeling_is_reported_before_its_outcome_is_recorded() ->
     for report, record in RECORD_STEPS.items():
         # Then only its report state (or, for failures, SkipReport) leads there, so $.report always exists
         allowed = {report} | ({"SkipReport"} if record == "RecordFailure" else set())
+        # A rollback (gtpipe deploy --package) skips ReportOnSuccess: PrepareRollback set its $.report.
+        allowed |= {"ChooseSuccessReport"} if record == "RecordSuccess" else set()
         assert predecessors(record) == allowed, record
         task = STATES[report]
         assert task["Parameters"]["FunctionName"] == "${ReportFunctionArn}"
@@ -303,10 +316,16 @@ def test_every_run_past_labeling_is_reported_before_its_outcome_is_recorded() ->
         }
         assert task["ResultPath"] == "$.report" and task["Next"] == record
         assert STATES[record]["Parameters"]["Payload"]["report.$"] == "$.report"
-    assert predecessors("ReportOnSuccess") == {"ReleaseEndpoint"}
+    assert predecessors("ReportOnSuccess") == {"ChooseSuccessReport"}
+    assert predecessors("ChooseSuccessReport") == {"ReleaseEndpoint"}
     assert predecessors("ReleaseEndpoint") == {"Publish"}
     assert predecessors("ReportOnRejection") == {"QualityGate", "ChampionGate"}
-    assert predecessors("SkipReport") == {"FailedLabeling"}
+    assert predecessors("SkipReport") == {"FailedLabeling", "FailedRollback"}
+    choose = STATES["ChooseSuccessReport"]
+    assert choose["Choices"] == [{"Variable": "$.rollback", "IsPresent": True, "Next": "RecordSuccess"}]
+    assert choose["Default"] == "ReportOnSuccess"
+    assert STATES["PrepareRollback"]["ResultPath"] == "$"
+    assert STATES["PrepareRollback"]["ResultSelector"]["report.$"] == "$.Payload.report"
 
 
 def test_label_states_differ_only_in_the_automated_labeling_config() -> None:

@@ -141,6 +141,21 @@ class Scenario:
     reason: str  # part of the ledger's failure.cause
     arrange: Callable[[Pipeline], None]
     labeling: bool = False  # drop an unlabeled manifest (Ground Truth labeling) instead of an augmented one
+    # Start the execution otherwise than by a dropped manifest (a rollback); returns its run id.
+    start: Callable[[Pipeline], str] | None = None
+
+
+def start_rollback_of_a_foreign_package(pipeline: Pipeline) -> str:
+    """``gtpipe deploy --package`` of another stack's package: the rollback execution is started as the CLI
+    starts it (the CLI itself would refuse first: tests/pipeline/test_rollback.py)."""
+    run_id = "rollback-v1-0123456789ab"
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:model-package/other-models-0123/1"
+    pipeline.sfn.start_execution(
+        stateMachineArn=pipeline.state_machine_arn,
+        name=run_id,
+        input=json.dumps({"run_id": run_id, "rollback": {"package_arn": arn}}),
+    )
+    return run_id
 
 
 SCENARIOS = {
@@ -241,6 +256,14 @@ SCENARIOS = {
             "endpoint", EndpointRolledBack("endpoint gtpipe-endpoint rolled back"), for_action("verify")
         ),
     ),
+    "FailedRollback": Scenario(
+        "PrepareRollback",
+        "rollback",
+        "RollbackRefused",
+        "not one of this stack's groups",
+        lambda pipeline: None,
+        start=start_rollback_of_a_foreign_package,
+    ),
     "FailedPublish": Scenario(
         "Publish",
         "publish",
@@ -271,7 +294,10 @@ def test_every_failure_state_is_entered_and_recorded(pipeline: Pipeline, state: 
     scenario.arrange(pipeline)
     # When a manifest is dropped
     lines = input_manifest() if scenario.labeling else augmented_manifest()
-    run_id = pipeline.drop("incoming/faulty.manifest", lines)["run_id"]
+    if scenario.start is not None:
+        run_id = scenario.start(pipeline)
+    else:
+        run_id = pipeline.drop("incoming/faulty.manifest", lines)["run_id"]
     described, entered = pipeline.wait(run_id)
     # Then the execution went from the failing step into the Failed* state, on to PipelineFailed, and FAILED
     assert described["status"] == "FAILED"
@@ -279,6 +305,7 @@ def test_every_failure_state_is_entered_and_recorded(pipeline: Pipeline, state: 
     assert entered[entered.index(state) - 1] == scenario.caught_by, entered
     after = {
         "FailedLabeling": ["SkipReport"],
+        "FailedRollback": ["SkipReport"],
         # a failed deployment is rolled back first (tests/pipeline/test_endpoint_cleanup.py)
         "FailedDeployment": ["CleanUpEndpoint", "ReportOnFailure"],
         "FailedVerification": ["CleanUpEndpoint", "ReportOnFailure"],
@@ -295,7 +322,8 @@ def test_every_failure_state_is_entered_and_recorded(pipeline: Pipeline, state: 
     reported = [
         (call["outcome"], call["state"]["failure"]["step"]) for call in pipeline.doubles.called("report")
     ]
-    assert reported == ([] if state == "FailedLabeling" else [("failed", scenario.step)])
+    nothing_to_report = state in ("FailedLabeling", "FailedRollback")
+    assert reported == ([] if nothing_to_report else [("failed", scenario.step)])
     # and one notification says the run failed at that step, for that reason
     notifications = pipeline.notifications()
     assert [(n["run_id"], n["status"], n["step"], n["error"]) for n in notifications] == [
