@@ -215,6 +215,14 @@ def state_events(drop: Drop, state: str) -> list[dict[str, Any]]:
     return found
 
 
+def state_exited_at(drop: Drop, state: str) -> Any:
+    """The timestamp of the last ``StateExited`` event of ``state`` in the run's history (None if never left)."""
+    times = [
+        e["timestamp"] for e in drop.history if e.get("stateExitedEventDetails", {}).get("name") == state
+    ]
+    return max(times) if times else None
+
+
 def task_failures(drop: Drop, state: str) -> list[dict[str, Any]]:
     """``TaskFailed`` / ``TaskTimedOut`` details while in ``state`` (each one a failed attempt)."""
     return [

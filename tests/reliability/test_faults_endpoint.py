@@ -36,6 +36,7 @@ from tests.reliability.faults_support import (
     put_manifest,
     record_outcome,
     running_cloud,
+    state_exited_at,
     states_entered,
     task_failures,
     wait_for,
@@ -174,12 +175,16 @@ def test_given_five_manifests_at_once_then_five_runs_succeed_and_endpoint_update
     # and: concurrent deployments waited for each other (EndpointBusy answered by Retry)
     busy = [f for d in drops for f in deploy_attempts(d) if f.get("error") == "EndpointBusy"]
     assert busy, "no deployment ever found the endpoint busy"
-    # and: the endpoint ends InService; @serving names the run that ended last
+    # and: the endpoint ends InService; @serving names the run that published last. Publish runs while the run
+    # holds the endpoint lock, so publishes are serialized; a run's end (its report comes after the lock is
+    # released) can come after a later run's publish, so the end order is not the deployment order.
     endpoint = env.endpoint()
     serving = env.serving()
     assert endpoint["EndpointStatus"] == "InService"
     assert serving is not None
-    last = max(drops, key=lambda d: d.run.get("ended_at") or "")
+    published = {d.run_id: state_exited_at(d, "Publish") for d in drops}
+    assert None not in published.values(), published
+    last = max(drops, key=lambda d: published[d.run_id])
     assert serving["source_run_id"] == last.run_id
     assert serving["endpoint_config_name"] == f"{last.run_id}-epc-0"
     # the endpoint serves exactly what @serving says it serves, and every run gave the endpoint lock back
