@@ -20,6 +20,17 @@ def print_figures(figures: Mapping[str, object]) -> None:
         print(f"{key:<{width}}  {value}")
 
 
+def use_fake_aws_credentials() -> None:
+    """Point boto3 at fake credentials and us-east-1, for benches on moto's in-process AWS (never a real
+    account: no real keys, no endpoint)."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        os.environ[name] = value
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     """Nearest-rank percentile (0 for no values)."""
     if not values:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from gtpipe_shared import labeling_store as store
 from gtpipe_shared.consolidation import Box
 from gtpipe_shared.labeling_gold import GoldObject
 
-from bench import print_figures
+from bench import print_figures, use_fake_aws_credentials
 from bench.box_scenes import random_scene, recall_and_iou
 from local.labeling_crowd import CrowdSettings, simulated_answer
 from tests.lambdas.labeling_fixtures import create_labeling_table
@@ -261,13 +260,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--threshold", type=float, default=0.8, help="adaptive confidence threshold")
     args = parser.parse_args(argv)
-    # moto's in-process DynamoDB; never a real account (fake credentials, no endpoint).
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        os.environ[name] = value
+    use_fake_aws_credentials()  # moto's in-process DynamoDB, never a real account
     import boto3
     from moto import mock_aws
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from gtpipe_shared import labeling_store as store
 from gtpipe_shared.consolidation import ClassAnswer, consolidate_classes
 from gtpipe_shared.labeling_gold import gold_count, wilson, worker_scores
 
-from bench import print_figures
+from bench import print_figures, use_fake_aws_credentials
 from bench.adaptive_bench import BUCKET, DIGITS, GoldSupply, Outcome, _label
 from local.labeling_crowd import CrowdSettings, simulated_answer
 
@@ -138,13 +137,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
         "--paired-seeds", type=int, default=200, help="seeds of the consolidation-only figure"
     )
     args = parser.parse_args(argv)
-    # moto's in-process DynamoDB; never a real account (fake credentials, no endpoint).
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        os.environ[name] = value
+    use_fake_aws_credentials()  # moto's in-process DynamoDB, never a real account
     import boto3
     from moto import mock_aws
 

@@ -14,13 +14,12 @@ manifests must be equal. No HTTP, Lambda or Cognito hops: this measures the Dyna
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import print_figures
+from bench import print_figures, use_fake_aws_credentials
 from bench.adaptive_bench import BUCKET, DIGITS, Outcome, _label_job
 from local.labeling_crowd import CrowdSettings
 from tests.lambdas.labeling_fixtures import create_labeling_table
@@ -54,13 +53,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     parser.add_argument("--objects", type=int, default=150, help="objects of the job (3 answers each)")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
-    # moto's in-process DynamoDB; never a real account (fake credentials, no endpoint).
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        os.environ[name] = value
+    use_fake_aws_credentials()  # moto's in-process DynamoDB, never a real account
     import boto3
     from moto import mock_aws
 
