@@ -183,10 +183,9 @@ def test_predict_answers_an_inference_id_and_a_captured_low_confidence_request_t
     assert record["reason"] == "low-confidence" and record["model"]["run_id"] == submitted.run_id
 
     feedback = PredictionApi(env.cloud.outputs)
-    feedback.url = str(env.cloud.outputs["ApiUrl"]).rstrip("/") + "/feedback"
 
     def send(payload: dict[str, Any], *, sign: bool = True) -> Any:
-        return feedback.request(json.dumps(payload).encode(), "application/json", sign=sign)
+        return feedback.post("/feedback", json.dumps(payload).encode(), "application/json", sign=sign)
 
     label = next(name for name in CLASS_NAMES if name != body["label"])
     accepted = send({"inference_id": inference_id, "label": label})

@@ -96,7 +96,8 @@ def test_the_layer_is_built_for_the_report_functions_runtime_and_architecture(
     # given the synthesized report function and its layer
     runtime = report_function["Runtime"]
     architecture = (report_function.get("Architectures") or ["x86_64"])[0]
-    (layer_version,) = synth.main.find_resources("AWS::Lambda::LayerVersion").values()
+    layers = synth.main.find_resources("AWS::Lambda::LayerVersion")
+    (layer_version,) = [layers[ref["Ref"]] for ref in report_function["Layers"] if ref.get("Ref") in layers]
     assert layer_version["Properties"]["CompatibleRuntimes"] == [runtime]
     assert layer_version["Properties"]["CompatibleArchitectures"] == [architecture]
     python_tag = "cp" + runtime.removeprefix("python").replace(".", "")

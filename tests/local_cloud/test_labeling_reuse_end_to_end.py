@@ -41,6 +41,9 @@ def reuse_context() -> dict[str, Any]:
     return {
         **small_context(),
         "gtpipe:qualityThreshold": 0.0,
+        # this module is about labeling with a reused model; the second run's model is not compared with the
+        # first's (champion/challenger is tested in test_champion_challenger_end_to_end.py)
+        "gtpipe:championChallenger": {"enabled": False},
         "gtpipe:labeling": {"workersPerObject": 3, "reuseModel": True, "maxConcurrentTaskCount": 100},
     }
 
