@@ -166,11 +166,10 @@ def _backend() -> DynamoDBBackend:
     return dynamodb_backends["123456789012"]["us-east-1"]
 
 
+@pytest.mark.parametrize("client", ["snapshots"], indirect=True)  # about the snapshot rollback only
 def test_the_snapshot_rollback_keeps_the_tables_and_holds_the_lock(
     client: Any, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if request.node.callspec.params["client"] != "snapshots":
-        pytest.skip("about the snapshot rollback only")
     # given the table objects, and a watch on the lock while the transaction snapshots its items
     tables = {name: _backend().tables[name] for name in (RANGE_TABLE, HASH_TABLE)}
     lock_free_elsewhere: list[bool] = []
