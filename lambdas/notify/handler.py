@@ -237,13 +237,19 @@ def report_fields(report: Any, region: str | None) -> tuple[dict[str, Any], dict
     return {}, {}
 
 
+def _class_names(event: dict[str, Any]) -> list[Any]:
+    """The payload's ``class_names``; InvalidRequest unless a non-empty list."""
+    class_names = event.get("class_names")
+    if not isinstance(class_names, list) or not class_names:
+        raise InvalidRequest("notify payload field 'class_names' must be a non-empty list")
+    return class_names
+
+
 @tracer.capture_method
 def publish_serving(event: dict[str, Any], runs: Any) -> dict[str, Any]:
     """``action: publish``: point the predict function at the new endpoint config."""
     run_id = _required(event, "run_id")
-    class_names = event.get("class_names")
-    if not isinstance(class_names, list) or not class_names:
-        raise InvalidRequest("notify payload field 'class_names' must be a non-empty list")
+    class_names = _class_names(event)
     task_type = _task_type(event)
     now = ledger.now_iso()
     # The run's model package ($.registry): a rollback's names the earlier run whose model it deploys.
@@ -287,9 +293,7 @@ def publish_serving(event: dict[str, Any], runs: Any) -> dict[str, Any]:
 def find_champion(event: dict[str, Any], runs: Any) -> dict[str, Any]:
     """``action: champion``: the serving model of the same label set, if any (one GetItem on ``@serving``)."""
     run_id = _required(event, "run_id")
-    class_names = event.get("class_names")
-    if not isinstance(class_names, list) or not class_names:
-        raise InvalidRequest("notify payload field 'class_names' must be a non-empty list")
+    class_names = _class_names(event)
     task_type = _task_type(event)
     if event.get("enabled") is False:
         return {"run_id": run_id, "found": False, "why": "championChallenger is disabled"}
