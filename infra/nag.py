@@ -37,7 +37,8 @@ PIPELINE_STACK_SUPPRESSIONS = (
     Suppression(
         "AwsSolutions-IAM5",
         "X-Ray PutTraceSegments/PutTelemetryRecords, Step Functions' vended log delivery, ecr:GetAuthorizationToken, "
-        "cloudwatch:PutMetricData (conditioned on the SageMaker namespace) and Application Auto Scaling "
+        "cloudwatch:PutMetricData (conditioned on the SageMaker namespace), the idle parker's cloudwatch:GetMetricData "
+        "(https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatch.html) and Application Auto Scaling "
         "RegisterScalableTarget/PutScalingPolicy do not support resource-level permissions; sagemaker:ListTags is "
         "granted on * in AWS's published Step Functions policies for the .sync SageMaker integrations; the "
         "endpoint function's cloudwatch PutMetricAlarm/DescribeAlarms/DeleteAlarms exist only for Application "
