@@ -3,7 +3,7 @@ predict's permission to wake the endpoint it parked. Built only when the setting
 
 Grants, each the least its caller needs:
 - parker: DescribeEndpoint and DeleteEndpoint on the stack's endpoint, DescribeEndpointConfig on its configs
-  (``<endpoint>-*``, named by the runs; the instance type prices the parked hours), GetItem/UpdateItem on the
+  (``endpoint-config/*``: named after run ids; the instance type prices the parked hours), GetItem/UpdateItem on the
   runs table (``@serving``, ``@endpoint-usage``), GetItem/PutItem/DeleteItem on the task-token table (the
   endpoint lock), and ``cloudwatch:GetMetricData``, which has no resource-level permissions: it is granted on
   ``*`` (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatch.html; the
@@ -65,9 +65,8 @@ class IdleParking(Construct):
             timeout=Duration.seconds(60),
         )
         stack = Stack.of(self)
-        config_arn = stack.format_arn(
-            service="sagemaker", resource="endpoint-config", resource_name=f"{config.endpoint_name}-*"
-        )
+        # Endpoint config names derive from run ids (``<run>-epc-<n>``), known only at run time.
+        config_arn = stack.format_arn(service="sagemaker", resource="endpoint-config", resource_name="*")
         role = self.parker.role
         role.add_to_principal_policy(
             iam.PolicyStatement(
