@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from gtpipe_shared.ledger import Update
 from gtpipe_shared.pricing import endpoint_hourly_usd
@@ -234,11 +234,16 @@ def woken_update(record: Mapping[str, Any], *, now: str) -> Update:
 
 
 def usage_update(
-    *, served_seconds: float = 0.0, parked_seconds: float = 0.0, avoided_usd: float = 0.0, now: str
+    event: Literal["park", "wake"],
+    *,
+    served_seconds: float = 0.0,
+    parked_seconds: float = 0.0,
+    avoided_usd: float = 0.0,
+    now: str,
 ) -> Update:
     """Add to ``@endpoint-usage``'s counters (created by the first write): seconds served and parked, the
-    cost avoided, and one park (served seconds are added when parking) or one wake (parked seconds)."""
-    counter = "parks" if served_seconds or not parked_seconds else "wakes"
+    cost avoided, and one ``park`` (with the seconds served until it) or ``wake`` (the seconds parked)."""
+    counter = {"park": "parks", "wake": "wakes"}[event]
     return Update(
         update_expression=(
             "ADD served_seconds :served, parked_seconds :parked, cost_avoided_usd :avoided, #counter :one "

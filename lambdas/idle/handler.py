@@ -176,7 +176,9 @@ def park(record: dict[str, Any], now: datetime) -> dict[str, Any]:
         since = idle.serving_since(record)
         served = (now - since).total_seconds() if since else 0.0
         runs.update_item(
-            **idle.update_kwargs(idle.usage_update(served_seconds=served, now=stamp), idle.USAGE_RUN_ID)
+            **idle.update_kwargs(
+                idle.usage_update("park", served_seconds=served, now=stamp), idle.USAGE_RUN_ID
+            )
         )
     finally:
         _release_lock(name)

@@ -93,7 +93,7 @@ def _woken(record: dict[str, Any], now: datetime) -> None:
     parked_at = idle.parse_time(record.get("parked_at"))
     seconds = max((now - parked_at).total_seconds(), 0.0) if parked_at else 0.0
     usage = idle.usage_update(
-        parked_seconds=seconds, avoided_usd=idle.parked_cost(record, seconds), now=stamp
+        "wake", parked_seconds=seconds, avoided_usd=idle.parked_cost(record, seconds), now=stamp
     )
     _conditional(idle.USAGE_RUN_ID, usage)
     logger.info("the parked endpoint serves again", extra={"endpoint": record.get("endpoint_name")})

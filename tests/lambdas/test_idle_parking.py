@@ -290,3 +290,10 @@ def test_usage_summary_adds_the_open_interval() -> None:
     }
     # and nothing to summarize before the first park
     assert idle.usage_summary(None, record(), NOW) is None
+
+
+@pytest.mark.parametrize(("event", "counter"), [("park", "parks"), ("wake", "wakes")])
+def test_each_park_and_wake_is_counted_even_when_no_time_passed(event: Any, counter: str) -> None:
+    # Given a park or a wake with no seconds to add / When building the usage write / Then it counts one
+    update = idle.usage_update(event, now=ledger.now_iso(NOW))
+    assert update.names == {"#counter": counter} and update.values[":one"] == 1
