@@ -33,13 +33,18 @@ RUN_TIMEOUT = 420.0
 WAKE_TIMEOUT = 120.0
 
 
-@pytest.fixture(scope="module")
-def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """The test configuration with idle parking on (its own cached assembly)."""
+def idle_context() -> dict[str, Any]:
+    """The test configuration with idle parking on (assembly cached in ``.local/cdk.out-idle``)."""
     context = small_context()
     endpoint = dict(context.get("gtpipe:endpoint") or {})
     context["gtpipe:endpoint"] = {**endpoint, "idleMinutes": IDLE_MINUTES}
-    with running_cloud(tmp_path_factory.mktemp("idle-cloud"), context, "cdk.out-idle") as local_cloud:
+    return context
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A local cloud with :func:`idle_context`."""
+    with running_cloud(tmp_path_factory.mktemp("idle-cloud"), idle_context(), "cdk.out-idle") as local_cloud:
         yield local_cloud
 
 
