@@ -5,7 +5,8 @@ Grants, each the least its caller needs:
 - parker: DescribeEndpoint and DeleteEndpoint on the stack's endpoint, DescribeEndpointConfig on its configs
   (``endpoint-config/*``: named after run ids; the instance type prices the parked hours), GetItem/UpdateItem on the
   runs table (``@serving``, ``@endpoint-usage``), GetItem/PutItem/DeleteItem on the task-token table (the
-  endpoint lock), and ``cloudwatch:GetMetricData``, which has no resource-level permissions: it is granted on
+  endpoint lock), the endpoint function's auto scaling statements (the endpoint's scalable targets are
+  deregistered before DeleteEndpoint and registered again after a wake), and ``cloudwatch:GetMetricData``, which has no resource-level permissions: it is granted on
   ``*`` (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatch.html; the
   stack's ``Resource::*`` cdk-nag suppression in infra/nag.py names it).
 - predict: DescribeEndpoint and CreateEndpoint on the stack's endpoint (CreateEndpoint authorizes on the
@@ -26,6 +27,7 @@ from constructs import Construct
 from infra.config import StackConfig
 from infra.constructs.grants import grant_key
 from infra.constructs.lambda_function import PythonLambda, encrypted_queue
+from infra.constructs.pipeline_grants import _autoscaling_statements as autoscaling_statements
 from infra.constructs.project_lambda import project_lambda
 
 # How often the parker looks (AWS: every 5 minutes; the local cloud fires rate() rules faster, local/schedules.py).
@@ -94,6 +96,10 @@ class IdleParking(Construct):
                 resources=[task_token_table.table_arn],
             )
         )
+        # Save, deregister (DeleteEndpoint needs it) and, after a wake, restore the endpoint's auto scaling: the
+        # endpoint function's statements, for the same calls (lambdas/idle/scaling.py).
+        for statement in autoscaling_statements(stack, endpoint_arn):
+            role.add_to_principal_policy(statement)
         grant_key(role, key, encrypt=True)  # both tables are encrypted with the stack's key
         role.add_to_principal_policy(
             iam.PolicyStatement(

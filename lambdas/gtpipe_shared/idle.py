@@ -160,10 +160,17 @@ def fleet(endpoint: Mapping[str, Any], config: Mapping[str, Any]) -> tuple[str |
 
 
 def park_update(
-    record: Mapping[str, Any], *, now: str, instance_type: str | None, instance_count: int
+    record: Mapping[str, Any],
+    *,
+    now: str,
+    instance_type: str | None,
+    instance_count: int,
+    scaling: str | None = None,
 ) -> Update:
     """Mark ``@serving`` parked with the config to wake from, only while it still names that config and
-    serves (another publish or park in between makes it fail: ConditionalCheckFailedException)."""
+    serves (another publish or park in between makes it fail: ConditionalCheckFailedException). ``scaling``
+    (the endpoint's auto scaling as JSON, lambdas/idle/scaling.py) is kept as ``idle_scaling`` until the
+    woken endpoint has it back."""
     hourly = endpoint_hourly_usd(instance_type, instance_count)
     values: dict[str, Any] = {
         ":parked": PARKED,
@@ -183,6 +190,9 @@ def park_update(
     if hourly is not None:
         sets.append("parked_hourly_usd = :hourly")
         values[":hourly"] = hourly
+    if scaling:
+        sets.append("idle_scaling = :scaling")
+        values[":scaling"] = scaling
     return Update(
         update_expression="SET " + ", ".join(sets) + " REMOVE wake_started_at",
         condition_expression=(
@@ -308,3 +318,13 @@ def update_kwargs(update: Update, run_id: str, *, return_values: str = "NONE") -
     if not update.condition_expression:
         del kwargs["ConditionExpression"]
     return kwargs
+
+
+def scaling_restored_update(saved: str) -> Update:
+    """Drop ``idle_scaling`` once restored (only that saved value: a publish in between wrote a new record)."""
+    return Update(
+        update_expression="REMOVE idle_scaling",
+        condition_expression="idle_scaling = :saved",
+        names={},
+        values={":saved": saved},
+    )

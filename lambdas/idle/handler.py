@@ -10,7 +10,9 @@ Parking holds the endpoint lock, so no run's deployment starts meanwhile (its de
 retries) and no parking starts while a run holds it: take the lock (only when free), check the endpoint is still
 InService on the record's config, mark ``@serving`` parked (one conditional write naming the config to wake
 from), DeleteEndpoint (config and model kept), add the served hours to ``@endpoint-usage``, release the lock.
-A DeleteEndpoint that fails after the mark leaves a parked record over a live endpoint: the next predict finds
+The endpoint's auto scaling is saved in the record, deregistered before DeleteEndpoint and registered again by
+the first check that finds the woken endpoint serving (:mod:`idle.scaling`). A DeleteEndpoint that fails after
+the mark leaves a parked record over a live endpoint: the next predict finds
 it InService on the kept config and marks it serving again. Answers ``{"parked": bool, "reason", ...}``.
 """
 
@@ -29,6 +31,8 @@ from gtpipe_shared import idle, ledger
 from gtpipe_shared.aws import client, error_code, table
 from gtpipe_shared.config import ConfigError, require_env
 from gtpipe_shared.ledger_store import get_run
+
+from idle import scaling
 
 logger = Logger()
 tracer = Tracer()
@@ -106,6 +110,8 @@ def check(now: datetime, minutes: int) -> dict[str, Any]:
     name = str((record or {}).get("endpoint_name") or "")
     endpoint = describe(name) if name else None
     holder = lock_holder(name) if endpoint else None
+    if record and endpoint and holder is None:
+        restore_scaling(record, endpoint)
     count = invocations(endpoint, now, minutes) if endpoint and holder is None else 0.0
     decision = idle.idle_decision(
         now=now, idle_minutes=minutes, record=record, endpoint=endpoint, lock_holder=holder, invocations=count
@@ -114,6 +120,19 @@ def check(now: datetime, minutes: int) -> dict[str, Any]:
     if not decision.park or record is None or endpoint is None:
         return {"parked": False, "reason": decision.reason, "endpoint_name": name}
     return park(record, now)
+
+
+def restore_scaling(record: dict[str, Any], endpoint: dict[str, Any]) -> None:
+    """Give a woken endpoint back the auto scaling it had when parked (lambdas/idle/scaling.py)."""
+    saved = scaling.restore_request(endpoint, record)
+    if saved is None:
+        return
+    restored = scaling.restore(saved)
+    with contextlib.suppress(ClientError):  # a publish in between wrote a new record: nothing to drop
+        table(require_env("RUNS_TABLE")).update_item(
+            **idle.update_kwargs(idle.scaling_restored_update(saved), ledger.SERVING_RUN_ID)
+        )
+    logger.info("restored the woken endpoint's auto scaling", extra={"targets": restored})
 
 
 def _take_lock(name: str, now: datetime) -> bool:
@@ -163,15 +182,21 @@ def park(record: dict[str, Any], now: datetime) -> dict[str, Any]:
         instance_type, count = idle.fleet(
             endpoint, sagemaker.describe_endpoint_config(EndpointConfigName=config_name)
         )
+        variants = [str(v["VariantName"]) for v in endpoint.get("ProductionVariants") or []]
+        saved = scaling.saved_scaling(name, variants or ["AllTraffic"])
         stamp = ledger.now_iso(now)
         runs = table(require_env("RUNS_TABLE"))
-        mark = idle.park_update(record, now=stamp, instance_type=instance_type, instance_count=count)
+        mark = idle.park_update(
+            record, now=stamp, instance_type=instance_type, instance_count=count, scaling=saved
+        )
         try:
             runs.update_item(**idle.update_kwargs(mark, ledger.SERVING_RUN_ID))
         except ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise
             return {"parked": False, "reason": "@serving changed meanwhile", "endpoint_name": name}
+        # Deleting an endpoint with scalable targets needs DeregisterScalableTarget: done first, explicitly.
+        scaling.deregister(saved)
         sagemaker.delete_endpoint(EndpointName=name)
         since = idle.serving_since(record)
         served = (now - since).total_seconds() if since else 0.0

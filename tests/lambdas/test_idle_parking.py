@@ -297,3 +297,77 @@ def test_each_park_and_wake_is_counted_even_when_no_time_passed(event: Any, coun
     # Given a park or a wake with no seconds to add / When building the usage write / Then it counts one
     update = idle.usage_update(event, now=ledger.now_iso(NOW))
     assert update.names == {"#counter": counter} and update.values[":one"] == 1
+
+
+def scalable_targets() -> list[dict[str, Any]]:
+    return boto3.client("application-autoscaling", region_name=REGION).describe_scalable_targets(
+        ServiceNamespace="sagemaker"
+    )["ScalableTargets"]
+
+
+def test_auto_scaling_is_deregistered_when_parked_and_restored_once_woken(
+    cloud: Cloud, parker: Stubber, context: FakeContext
+) -> None:
+    # Given the endpoint's variant registered for auto scaling (1 to 4, target tracking), as verify leaves it
+    autoscaling = boto3.client("application-autoscaling", region_name=REGION)
+    target = f"endpoint/{ENDPOINT}/variant/AllTraffic"
+    autoscaling.register_scalable_target(
+        ServiceNamespace="sagemaker",
+        ResourceId=target,
+        ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+        MinCapacity=1,
+        MaxCapacity=4,
+    )
+    autoscaling.put_scaling_policy(
+        PolicyName=f"{ENDPOINT}-AllTraffic-invocations",
+        ServiceNamespace="sagemaker",
+        ResourceId=target,
+        ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+        PolicyType="TargetTrackingScaling",
+        TargetTrackingScalingPolicyConfiguration={
+            "TargetValue": 100.0,
+            "PredefinedMetricSpecification": {
+                "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"
+            },
+        },
+    )
+    for _ in range(2):
+        parker.add_response("describe_endpoint", described(), {"EndpointName": ENDPOINT})
+    parker.add_response(
+        "describe_endpoint_config",
+        {
+            "EndpointConfigName": CONFIG,
+            "EndpointConfigArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint-config/{CONFIG}",
+            "ProductionVariants": [
+                {"VariantName": "AllTraffic", "ModelName": "m", "InstanceType": "ml.m5.large"}
+            ],
+            "CreationTime": PUBLISHED,
+        },
+    )
+    parker.add_response("delete_endpoint", {}, {"EndpointName": ENDPOINT})
+
+    # When it is parked
+    assert fire(context)["parked"] is True
+
+    # Then its scalable target is gone (deregistered before DeleteEndpoint) and the record keeps it to restore
+    assert scalable_targets() == []
+    assert target in cloud.run(ledger.SERVING_RUN_ID)["idle_scaling"]
+
+    # When the woken endpoint serves again (marked by predict) and the parker checks
+    woken_at = NOW + timedelta(hours=1)
+    cloud.runs().update_item(
+        Key={"run_id": ledger.SERVING_RUN_ID},
+        UpdateExpression="SET idle_state = :serving, woken_at = :at",
+        ExpressionAttributeValues={":serving": "serving", ":at": ledger.now_iso(woken_at)},
+    )
+    parker.add_response("describe_endpoint", described(modified=woken_at), {"EndpointName": ENDPOINT})
+    result = handler.check(woken_at + timedelta(minutes=5), IDLE_MINUTES)
+
+    # Then the target and its policy are registered again, once, and the endpoint stays (just woken)
+    assert result["parked"] is False
+    assert [(t["ResourceId"], t["MinCapacity"], t["MaxCapacity"]) for t in scalable_targets()] == [
+        (target, 1, 4)
+    ]
+    policies = autoscaling.describe_scaling_policies(ServiceNamespace="sagemaker", ResourceId=target)
+    assert [p["PolicyName"] for p in policies["ScalingPolicies"]] == [f"{ENDPOINT}-AllTraffic-invocations"]
+    assert "idle_scaling" not in cloud.run(ledger.SERVING_RUN_ID)
