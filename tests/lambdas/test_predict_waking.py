@@ -194,3 +194,25 @@ def test_a_serving_record_predicts_as_before(cloud: Cloud, context: FakeContext)
     with runtime:
         response = handler.lambda_handler(request(JPEG), context)
     assert response["statusCode"] == 200 and body(response)["label"] == "dog"
+
+
+def test_a_deploy_whose_create_meets_a_wake_retries_as_endpoint_busy(
+    cloud: Cloud, sagemaker: Stubber, context: FakeContext
+) -> None:
+    from endpoint import handler as endpoint_handler
+
+    from tests.lambdas.conftest import load_event
+
+    # Given a run deploying while parked: no endpoint, but a prediction's wake creates it first
+    missing(sagemaker)
+    sagemaker.add_client_error(
+        "create_endpoint",
+        service_error_code="ValidationException",
+        service_message=f'Cannot create already existing endpoint "arn:aws:sagemaker:{REGION}:{ACCOUNT}:'
+        f'endpoint/{ENDPOINT}".',
+    )
+    # When the deploy's CreateEndpoint is refused / Then it is EndpointBusy (the state machine retries it, and
+    # the retry updates the woken endpoint blue/green), and the run's token is not left behind
+    with pytest.raises(endpoint_handler.EndpointBusy):
+        endpoint_handler.lambda_handler(load_event("endpoint_deploy_payload.json"), context)
+    assert "Item" not in cloud.tokens().get_item(Key={"id": f"endpoint#{ENDPOINT}"})
