@@ -31,6 +31,8 @@ from gtpipe_shared.http import error_response, json_response
 
 logger = Logger(child=True)
 
+THROTTLING_ERRORS = frozenset({"ThrottlingException", "Throttling", "TooManyRequestsException"})
+
 
 def waking(message: str) -> dict[str, Any]:
     """The documented 503: ``{"error", "code": "Waking", "retry_after"}`` and ``Retry-After``."""
@@ -103,7 +105,16 @@ def waking_response(record: dict[str, Any], now: datetime | None = None) -> dict
     """None when ``record``'s endpoint serves; otherwise the response to answer (module docstring)."""
     if idle.idle_state(record) == idle.SERVING:
         return None
-    now = now or datetime.now(UTC)
+    try:
+        return _wake(record, now or datetime.now(UTC))
+    except ClientError as exc:
+        if error_code(exc) not in THROTTLING_ERRORS:
+            raise
+        # Many callers polling a waking endpoint may exceed SageMaker's request rate: still only a 503.
+        return waking(f"the endpoint {record['endpoint_name']} is waking up; retry shortly")
+
+
+def _wake(record: dict[str, Any], now: datetime) -> dict[str, Any] | None:
     name = str(record["endpoint_name"])
     endpoint = describe(name)
     if endpoint is None:

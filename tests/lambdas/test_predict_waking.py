@@ -216,3 +216,13 @@ def test_a_deploy_whose_create_meets_a_wake_retries_as_endpoint_busy(
     with pytest.raises(endpoint_handler.EndpointBusy):
         endpoint_handler.lambda_handler(load_event("endpoint_deploy_payload.json"), context)
     assert "Item" not in cloud.tokens().get_item(Key={"id": f"endpoint#{ENDPOINT}"})
+
+
+def test_a_throttled_describe_while_waking_is_still_the_503(cloud: Cloud, sagemaker: Stubber) -> None:
+    # Given many callers polling: SageMaker throttles DescribeEndpoint
+    sagemaker.add_client_error(
+        "describe_endpoint", service_error_code="ThrottlingException", http_status_code=400
+    )
+    # When a request arrives / Then the documented 503 Waking, not a 500
+    answer = waking.waking_response(parked_record(idle_state="waking"), now=PARKED_AT)
+    assert answer is not None and answer["statusCode"] == 503 and body(answer)["code"] == "Waking"
