@@ -86,6 +86,12 @@ def endpoint_exists(cloud: Any) -> bool:
     return True
 
 
+def scalable_targets(cloud: Any) -> list[tuple[str, int, int]]:
+    """The registered SageMaker scalable targets: (resource id, min, max)."""
+    targets = cloud.client("application-autoscaling").describe_scalable_targets(ServiceNamespace="sagemaker")
+    return [(t["ResourceId"], t["MinCapacity"], t["MaxCapacity"]) for t in targets["ScalableTargets"]]
+
+
 def predict_until_served(api: PredictionApi, image: bytes) -> tuple[list[Any], Any]:
     """Every non-200 answer until the first 200 (WAKE_TIMEOUT at most), and that 200."""
     others: list[Any] = []
@@ -110,6 +116,8 @@ def test_an_idle_endpoint_is_parked_woken_by_a_prediction_and_replaced_by_a_new_
     image = dataset.holdout[0].path.read_bytes()
     assert api.request(image, "image/png").status == 200
     config_name = item(cloud, "@serving")["endpoint_config_name"]
+    scaling_before = scalable_targets(cloud)
+    assert scaling_before == [(f"endpoint/{cloud.outputs['EndpointName']}/variant/AllTraffic", 1, 2)]
 
     # When the parker checks now / Then it keeps the endpoint (just deployed, just used)
     kept = check_idle(cloud, datetime.now(UTC))
@@ -122,6 +130,7 @@ def test_an_idle_endpoint_is_parked_woken_by_a_prediction_and_replaced_by_a_new_
     # Then the endpoint is deleted, its config and model kept, and @serving marked parked with that config
     assert parked["parked"] is True, parked
     assert not endpoint_exists(cloud)
+    assert scalable_targets(cloud) == []  # deregistered before DeleteEndpoint, kept in @serving
     sagemaker = cloud.client("sagemaker")
     variant = sagemaker.describe_endpoint_config(EndpointConfigName=config_name)["ProductionVariants"][0]
     sagemaker.describe_model(ModelName=variant["ModelName"])
@@ -145,6 +154,9 @@ def test_an_idle_endpoint_is_parked_woken_by_a_prediction_and_replaced_by_a_new_
     assert endpoint["EndpointConfigName"] == config_name
     record = item(cloud, "@serving")
     assert record["idle_state"] == "serving" and "parked_endpoint_config_name" not in record
+    # and the parker's next check gives the woken endpoint back the auto scaling verify had registered
+    assert check_idle(cloud, datetime.now(UTC))["parked"] is False
+    assert scalable_targets(cloud) == scaling_before
     # and the ledger counts one park and one wake, with the hours served before parking
     usage = item(cloud, "@endpoint-usage")
     assert (usage["parks"], usage["wakes"]) == (1, 1)
