@@ -1,6 +1,7 @@
 """Idle parking's grants, enforced on the synthesized template (gtpipe:endpoint.idleMinutes on): without its
-statement the deployed parker cannot describe the endpoint, and the deployed predict cannot wake a parked
-endpoint; with the template as synthesized both calls pass authorization.
+statement the deployed parker cannot read ``@serving``, and the deployed predict cannot wake a parked endpoint;
+with the template as synthesized both pass authorization. (The parker's DeleteEndpoint with IAM enforced is
+exercised by tests/local_cloud/test_idle_end_to_end.py.)
 
 Each test deploys the idle test assembly twice (edited, then as synthesized) and invokes the deployed function
 through the local Lambda runtime, acting with its execution role.
@@ -59,21 +60,21 @@ def invoke(cloud: Any, logical_prefix: str, event: dict[str, Any]) -> dict[str, 
     return dict(cloud.registry.invoke(function_named(cloud, logical_prefix).name, json.dumps(event)))
 
 
-def test_the_parker_without_its_endpoint_statement_cannot_describe_the_endpoint(
+def test_the_parker_without_its_serving_record_statement_cannot_read_it(
     assembly: Path, tmp_path: Path
 ) -> None:
-    # Given the idle parker's role without ParkEndpoint (DescribeEndpoint, DeleteEndpoint)
-    edit = without_role_statement("IdleIdleFunctionRole", lambda s: s.get("Sid") == "ParkEndpoint")
+    # Given the idle parker's role without ServingRecord (GetItem/UpdateItem on the runs table)
+    edit = without_role_statement("IdleIdleFunctionRole", lambda s: s.get("Sid") == "ServingRecord")
     with deployed(edited_assembly(assembly, tmp_path / "edited", edit), tmp_path / "denied") as cloud:
         put_serving(cloud)
         # When the schedule's event reaches it
         response = invoke(
             cloud, "IdleIdleFunction", {"source": "aws.events", "detail-type": "Scheduled Event"}
         )
-        # Then SageMaker refuses DescribeEndpoint for its role with AWS's text
+        # Then DynamoDB refuses GetItem of @serving for its role with AWS's text
         assert response.get("FunctionError"), response
         message = response["Payload"]["errorMessage"]
-        assert "is not authorized to perform: sagemaker:DescribeEndpoint" in message
+        assert "is not authorized to perform: dynamodb:GetItem" in message
         assert role_name(cloud, "IdleIdleFunctionRole") in message
     # And as synthesized the same check runs: no endpoint, nothing to park
     with deployed(assembly, tmp_path / "allowed") as cloud:
