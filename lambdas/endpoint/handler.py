@@ -56,6 +56,8 @@ from gtpipe_shared.events import SageMakerStateChange, is_eventbridge_event, par
 from gtpipe_shared.payload import parse_payload, payload_action
 from pydantic import BaseModel, ConfigDict, Field
 
+from endpoint import async_mirror
+
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
@@ -562,7 +564,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if is_eventbridge_event(event):
         change = parse_sagemaker_state_change(event)
         logger.append_keys(endpoint=change.name, status=change.status)
-        return on_state_change(change)
+        answer = on_state_change(change)
+        # The asynchronous endpoint follows the real-time one (endpoint/async_mirror.py); after the token.
+        mirrored = async_mirror.on_event(change)
+        return {**answer, "async": mirrored} if mirrored is not None else answer
     action = payload_action(event, logger, InvalidRequest, "payload")
     try:
         if action == "deploy":
