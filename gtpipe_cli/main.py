@@ -138,6 +138,7 @@ def build_parser() -> Parser:
     )
     sub.add_argument("--api-key", help=f"API key (api-key auth; default ${API_KEY_ENV} or the stack's key)")
     sub.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
+    sub.add_argument("--async", dest="use_async", action="store_true", help="queue and poll (async endpoint)")
 
     sub = command(
         "doctor",
@@ -510,7 +511,8 @@ def cmd_predict(args: argparse.Namespace, target: Target, out: TextIO) -> int:
         data = path.read_bytes()
         try:
             # Over the binary route's limit: through POST /uploads and S3 (gtpipe_cli.api).
-            response = client.predict_any(data, image_content_type(data, path), query=query)
+            send = client.predict_async if args.use_async else client.predict_any
+            response = send(data, image_content_type(data, path), query=query)
         except (urllib.error.URLError, ssl.SSLError, OSError) as error:
             reason = getattr(error, "reason", error)
             raise CliError(f"cannot reach the API at {client.url}: {reason}", Exit.UNAVAILABLE) from None
