@@ -26,6 +26,9 @@ Three entry shapes:
    Cleanup also releases the endpoint lock (below) when this run holds it.
 5. ``{"action": "release", ...}`` (after Publish): release the endpoint lock.
 
+With ``gtpipe:asyncInference`` the InService events also keep the asynchronous endpoint serving the real-time
+endpoint's model, and scale it (endpoint/async_mirror.py).
+
 **The endpoint lock.** One item per endpoint in the task-token table (``endpoint#<name>``) is both the
 deployment's task token and a lock held by one run from its deploy until it has verified and published (or
 cleaned up after a failure). Without it, a second run could start its update while the first run's
