@@ -16,11 +16,11 @@ restored by :func:`uninstall_sagemaker_api`):
    implement (``DescribeLabelingJob``...).
 2. ``moto.sagemakerruntime.responses.SageMakerRuntimeResponse.invoke_endpoint`` -- moto's canned-answer
    InvokeEndpoint; ours runs the endpoint's model. The endpoint name is the URL path segment.
-4. ``moto.sagemakerruntime.responses.SageMakerRuntimeResponse.invoke_endpoint_async`` -- moto's canned
-   InvokeEndpointAsync; ours queues the request on the endpoint (local/sagemaker/async_invocations.py).
 3. ``SageMakerRuntimeResponse.use_raw_body = True`` -- moto's switch (``BaseResponse.use_raw_body``, set
    by its S3, Glacier, EBS ... responses) that keeps a request body as bytes; without it moto decodes
    every body as UTF-8 and an image upload fails before any handler runs.
+4. ``moto.sagemakerruntime.responses.SageMakerRuntimeResponse.invoke_endpoint_async`` -- moto's canned
+   InvokeEndpointAsync; ours queues the request on the endpoint (local/sagemaker/async_invocations.py).
 
 Errors are AWS error responses built here (JSON ``__type``/``message`` and ``x-amzn-ErrorType``, status
 from the error), so botocore raises ``ClientError`` with the code: ``ValidationException``,
