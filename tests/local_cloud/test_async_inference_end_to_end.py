@@ -138,6 +138,31 @@ def deployed(cloud: Any) -> str:
     return async_name
 
 
+def success_queue(cloud: Any) -> str:
+    """An SQS queue subscribed to the stack's async success topic (SageMaker publishes there with the model's
+    role, the topic is encrypted with the data key)."""
+    sns, sqs = cloud.client("sns"), cloud.client("sqs")
+    topics = [
+        t["TopicArn"] for t in sns.list_topics()["Topics"] if "AsyncInferenceSuccessTopic" in t["TopicArn"]
+    ]
+    (topic,) = topics
+    queue_url = str(sqs.create_queue(QueueName="async-success-e2e")["QueueUrl"])
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    return queue_url
+
+
+def notification(cloud: Any, queue_url: str, timeout: float = 60.0) -> dict[str, Any]:
+    sqs = cloud.client("sqs")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for message in sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1).get("Messages", []):
+            return dict(json.loads(json.loads(message["Body"])["Message"]))
+    raise AssertionError("no success notification")
+
+
 def the_box(response: Any) -> dict[str, int]:
     assert response.status == 200, response.body[:500]
     ((detection,),) = [response.json()["detections"]]
@@ -177,6 +202,7 @@ def test_a_20_mb_jpeg_is_answered_in_original_pixels_through_both_routes(cloud: 
     # And predicted through the synchronous upload route
     sync_box = the_box(api.post("/predict", body, "application/json"))
     # And through the asynchronous route: 202 with where to poll, then the answer once SageMaker wrote it
+    queue_url = success_queue(cloud)
     queued = api.post("/predict/async", body, "application/json")
     assert queued.status == 202, queued.body[:500]
     prediction_id = queued.json()["prediction_id"]
@@ -188,6 +214,9 @@ def test_a_20_mb_jpeg_is_answered_in_original_pixels_through_both_routes(cloud: 
         polled = api.get(f"/predictions/{prediction_id}")
     async_box = the_box(polled)
     assert polled.json()["model"]["endpoint"] == deployed and polled.json()["image_type"] == "image/jpeg"
+    # And SageMaker notified the success topic of that inference
+    note = notification(cloud, queue_url)
+    assert note["invocationStatus"] == "Completed" and note["inferenceId"] == prediction_id
     # Then both answer the box in the original's pixels within 1 px of the reference
     for box in (sync_box, async_box):
         assert all(abs(box[k] - expected[k]) <= 1 for k in expected), (box, expected)
