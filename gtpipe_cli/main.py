@@ -140,6 +140,7 @@ def build_parser() -> Parser:
     sub.add_argument("--api-key", help=f"API key (api-key auth; default ${API_KEY_ENV} or the stack's key)")
     sub.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
     add_wake_option(sub)
+    sub.add_argument("--async", dest="use_async", action="store_true", help="queue and poll (async endpoint)")
 
     sub = command(
         "doctor",
@@ -512,7 +513,7 @@ def cmd_predict(args: argparse.Namespace, target: Target, out: TextIO) -> int:
         data = path.read_bytes()
         try:
             # Over the binary route's limit: through POST /uploads and S3; a parked endpoint: waited for.
-            response = predict_awake(client, data, path, query, args.wake_timeout)
+            response = predict_awake(client, data, path, query, args.wake_timeout, use_async=args.use_async)
         except (urllib.error.URLError, ssl.SSLError, OSError) as error:
             reason = getattr(error, "reason", error)
             raise CliError(f"cannot reach the API at {client.url}: {reason}", Exit.UNAVAILABLE) from None

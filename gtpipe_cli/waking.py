@@ -78,8 +78,18 @@ def until_awake(
 
 
 def predict_awake(
-    client: PredictionClient, data: bytes, path: Path, query: Mapping[str, str] | None, max_wait: float
+    client: PredictionClient,
+    data: bytes,
+    path: Path,
+    query: Mapping[str, str] | None,
+    max_wait: float,
+    *,
+    use_async: bool = False,
 ) -> ApiResponse:
-    """``client.predict_any`` of one image file, waiting for a parked endpoint (:func:`until_awake`)."""
+    """``client.predict_any`` of one image file (``client.predict_async`` with ``use_async``: the asynchronous
+    endpoint, which scales from zero itself and is never parked), waiting for a parked endpoint
+    (:func:`until_awake`)."""
     content_type = image_content_type(data, path)
+    if use_async:
+        return client.predict_async(data, content_type, query=query)
     return until_awake(client.predict_any, data, content_type, query=query, max_wait=max_wait)

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 # Labeling prices are validated by the very module the Lambda functions price with, so synth and run
 # time cannot disagree.
 from gtpipe_shared.adaptive_redundancy import DEFAULT_CONFIDENCE_THRESHOLD
+from gtpipe_shared.async_inference import AsyncInferenceSettings
 from gtpipe_shared.aws_limits import class_list_problem, image_classification_defaults
 from gtpipe_shared.config import (
     DEFAULT_MAX_MANIFEST_BYTES,
@@ -40,6 +41,7 @@ from gtpipe_shared.model_registry import APPROVAL_STATUS, group_prefix
 from gtpipe_shared.pricing import LabelingPrices
 from gtpipe_shared.tasks import TASK_TYPES, TaskType, task_spec
 
+from infra.config_async import read_async_inference
 from infra.config_champion import read_champion
 from infra.config_gold import gold_settings
 from infra.config_idle import idle_minutes_setting
@@ -190,6 +192,7 @@ class StackConfig:
     powertools_layer_version: int = 18
     # Feedback capture of POST /predict (gtpipe:capture; README "Feedback capture").
     capture: CaptureConfig = field(default_factory=CaptureConfig)
+    async_inference: AsyncInferenceSettings = field(default_factory=AsyncInferenceSettings)
 
     @property
     def endpoint_name(self) -> str:
@@ -286,6 +289,9 @@ class StackConfig:
             ),
             powertools_layer_version=int(reader.number("powertoolsLayerVersion", 18, 1, 1000)),
             capture=_capture(reader.mapping("capture")),
+        )
+        config = replace(
+            config, async_inference=read_async_inference(reader.mapping("asyncInference"), config)
         )
         _check_config(config)
         return config

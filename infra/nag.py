@@ -66,6 +66,18 @@ PIPELINE_STACK_SUPPRESSIONS = (
     ),
     Suppression(
         "AwsSolutions-IAM5",
+        "Asynchronous inference (gtpipe:asyncInference): request records, outputs and failures are one object "
+        "per prediction under one async/ sub-prefix each, named by prediction id or by SageMaker at run time; the "
+        "async endpoint's configs are one per served model, named <async-endpoint>-<model digest> at run time.",
+        (
+            "regex:/^Resource::(<StorageDataBucket[A-Za-z0-9]+\\.Arn>|[A-Za-z0-9]+:ExportsOutputFnGetAtt"
+            "StorageDataBucket[A-Za-z0-9]+)\\/async\\/(requests|output|failure)\\/\\*$/",
+            "regex:/^Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:endpoint-config\\/"
+            "[a-z0-9-]+-endpoint-async-\\*$/",
+        ),
+    ),
+    Suppression(
+        "AwsSolutions-IAM5",
         "Automated labeling algorithm specifications are AWS-owned resources in an AWS account that differs by "
         "region; only that resource type is allowed.",
         ("Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:*:labeling-job-algorithm-specification/*",),

@@ -8,6 +8,7 @@ from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from infra.config import StackConfig
+from infra.constructs.async_inference import AsyncInference
 from infra.constructs.idle import IdleParking
 from infra.constructs.labeling_service import LabelingService
 from infra.constructs.ledger import Ledger
@@ -86,6 +87,16 @@ class PipelineStack(Stack):
                 task_token_table=ledger.task_token_table,
                 endpoint_arn=pipeline.endpoint_arn,
                 predict=serving.predict,
+            )
+        if config.async_inference.enabled:
+            AsyncInference(
+                self,
+                "AsyncInference",
+                config=config,
+                key=storage.key,
+                data_bucket=storage.data_bucket,
+                pipeline=pipeline,
+                serving=serving,
             )
         Monitoring(
             self,

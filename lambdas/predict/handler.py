@@ -342,5 +342,9 @@ def capture(
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """API Gateway proxy event -> proxy response; never raises (no stack traces reach clients)."""
-    return never_raising(event, predict, logger=logger)
+    """API Gateway proxy event -> proxy response; never raises (no stack traces reach clients). The
+    asynchronous routes (``POST /predict/async``, ``GET /predictions/{id}``) live in predict/asynchronous.py."""
+    from predict import asynchronous  # imports this module: loaded once this one is
+
+    route = asynchronous.handle if isinstance(event, dict) and asynchronous.is_async_route(event) else predict
+    return never_raising(event, route, logger=logger)
