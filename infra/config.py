@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 # Labeling prices are validated by the very module the Lambda functions price with, so synth and run
@@ -56,6 +56,7 @@ from infra.config_reader import (
     share_setting,
     str_setting,
 )
+from infra.config_training_algorithm import TrainingAlgorithmConfig, read_training_algorithm
 from infra.config_workforce import LabelingTeamConfig, WorkforceConfig, read_labeling_team, read_workforce
 
 ApiAuthMode = Literal["iam", "api-key"]
@@ -189,6 +190,8 @@ class StackConfig:
     powertools_layer_version: int = 18
     # Feedback capture of POST /predict (gtpipe:capture; README "Feedback capture").
     capture: CaptureConfig = field(default_factory=CaptureConfig)
+    # gtpipe:trainingAlgorithm (README "Training and serving code").
+    training_algorithm: TrainingAlgorithmConfig = field(default_factory=TrainingAlgorithmConfig)
 
     @property
     def endpoint_name(self) -> str:
@@ -286,6 +289,13 @@ class StackConfig:
             powertools_layer_version=int(reader.number("powertoolsLayerVersion", 18, 1, 1000)),
             capture=_capture(reader.mapping("capture")),
         )
+        algorithm = read_training_algorithm(
+            reader,
+            training_instance_type=config.training.instance_type,
+            endpoint_instance_type=config.endpoint.instance_type,
+            transform_instance_type=config.transform_instance_type,
+        )
+        config = replace(config, training_algorithm=algorithm)
         _check_config(config)
         return config
 

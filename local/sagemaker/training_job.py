@@ -56,6 +56,16 @@ from .algorithm_process import (
 )
 from .algorithms import Algorithm, UnsupportedImage, resolve_image
 from .faults import Faults
+from .framework_job import (
+    SUBMIT_DIRECTORY,
+    FrameworkJobError,
+    command_arguments,
+    decode_hyperparameters,
+    framework_code,
+    framework_environment,
+    install_code,
+    user_hyperparameters,
+)
 from .jobs import JobEnded, JobHandle, run_to_end, utcnow
 from .s3 import S3Uri, download_many, list_data_source, read_bytes
 from .training_logs import LogEventsRejected, publish_log
@@ -179,7 +189,7 @@ class TrainingRun:
             )
         except UnsupportedImage as error:
             raise self.handle.fail(str(error)) from None
-        if algorithm.training_module is None:
+        if algorithm.training_module is None and algorithm.framework != "training":
             raise self.handle.fail(
                 f"ClientError: image {algorithm.name} has no local training implementation"
             )
@@ -285,7 +295,6 @@ class TrainingRun:
     # -- Training ---------------------------------------------------------------------------------
 
     def _train(self, algorithm: Algorithm, channels: Mapping[str, Path]) -> int:
-        assert algorithm.training_module is not None
         request = self.handle.request
         env = script_mode_environment(
             job_name=self.handle.name,
@@ -296,10 +305,15 @@ class TrainingRun:
             environment=request.get("Environment", {}),
             threads=self.threads,
         )
+        module, command, cwd = algorithm.training_module or "", None, None
+        if algorithm.framework == "training":
+            env, command, cwd = self._framework_command(env)
         kill_after = self.faults.take_kill_after()
         kill_at = time.monotonic() + kill_after if kill_after is not None else None
         started = dt.datetime.now(dt.UTC)
-        process = AlgorithmProcess(self.python, algorithm.training_module, self.job_dir, env, self.log_path)
+        process = AlgorithmProcess(
+            self.python, module, self.job_dir, env, self.log_path, command=command, cwd=cwd
+        )
         try:
             end, exit_code = process.wait(
                 self.handle.stop_event,
@@ -322,6 +336,21 @@ class TrainingRun:
         assert exit_code is not None
         return exit_code
 
+    def _framework_command(self, env: dict[str, str]) -> tuple[dict[str, str], list[str], Path]:
+        """A framework container's process (:mod:`.framework_job`): its environment, command and folder."""
+        decoded = decode_hyperparameters(self.handle.request.get("HyperParameters", {}))
+        try:
+            script = install_code(self.s3, framework_code(decoded), self.job_dir / "code" / "src")
+        except FrameworkJobError as error:
+            raise self.handle.fail(str(error)) from None
+        except (ClientError, BotoCoreError) as error:
+            raise self.handle.fail(
+                f"ClientError: could not download {SUBMIT_DIRECTORY} {decoded.get(SUBMIT_DIRECTORY)}: {error}"
+            ) from None
+        user = user_hyperparameters(decoded)
+        command = [self.python, script.name, *command_arguments(user)]
+        return framework_environment(env, script, user), command, script.parent
+
     def _publish_log(self, started: dt.datetime) -> None:
         if self.logs is None:
             return
@@ -338,7 +367,10 @@ class TrainingRun:
             return ""
 
     def _metrics(self, algorithm: Algorithm) -> dict[str, Any]:
-        metrics = parse_final_metrics(self._log_text(), algorithm.metric_definitions)
+        # The request's MetricDefinitions, else the built-in's own (a framework container has none).
+        requested = self.handle.request["AlgorithmSpecification"].get("MetricDefinitions")
+        definitions = tuple(requested) if requested else algorithm.metric_definitions
+        metrics = parse_final_metrics(self._log_text(), definitions)
         return {"FinalMetricDataList": metrics} if metrics else {}
 
     def _failure_reason(self, exit_code: int) -> str:
