@@ -62,18 +62,24 @@ SERVING_ENVIRONMENT: dict[str, str] = {
     "SAGEMAKER_PROGRAM": "inference.py",
     "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
 }
+PIPE_ATTRIBUTES = (
+    "States.Array('source-ref', $.manifest.label_attribute, "
+    "States.Format('{}-metadata', $.manifest.label_attribute))"
+)
 _TRAINING_MODULES = {
     TaskType.IMAGE_CLASSIFICATION.value: "training.train",
     TaskType.OBJECT_DETECTION.value: "training.detection.train",
 }
-_ENTRY = '''"""SageMaker PyTorch training entry point (sagemaker_program): the {task} job of gtpipe's training/."""
+_ENTRY = '''"""SageMaker PyTorch training entry point (sagemaker_program): the {task} job of gtpipe's training/,
+its Pipe-mode channels read first (training/pipe_channels.py)."""
 
 import sys
 
+from training.pipe_channels import main_with_pipes
 from {module} import main
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main_with_pipes(main, sys.argv[1:]))
 '''
 
 
@@ -172,8 +178,8 @@ def role_statements(pytorch: PytorchTraining | None) -> list[iam.PolicyStatement
 def fit_pytorch_states(document: dict[str, Any], task_type: str) -> None:
     """The definition's Train, CreateModel and CreateRollbackModel states for the PyTorch containers.
 
-    Train declares the metric definitions (a framework container has none of its own, unlike a built-in)
-    and records the inference image (``${PyTorchInferenceImage}``) as ``$.training.image``: the image that
+    Train streams each line's image, label and label metadata (:data:`PIPE_ATTRIBUTES`), declares the metric
+    definitions (a framework container has none of its own, unlike a built-in) and records the inference image (``${PyTorchInferenceImage}``) as ``$.training.image``: the image that
     serves the model, which CreateModel, the model registry and a rollback use. Both CreateModel states
     give the container the serving environment (:data:`SERVING_ENVIRONMENT`).
     """
@@ -182,6 +188,10 @@ def fit_pytorch_states(document: dict[str, Any], task_type: str) -> None:
     train["Parameters"]["AlgorithmSpecification"]["MetricDefinitions"] = [
         dict(definition) for definition in METRIC_DEFINITIONS[TaskType(task_type)]
     ]
+    # The label's metadata travels too: class names (class-name, class-map) are only there, and the script
+    # reads the Pipe-mode stream without the manifest (training/pipe_channels.py).
+    for channel in train["Parameters"]["InputDataConfig"]:
+        channel["DataSource"]["S3DataSource"]["AttributeNames.$"] = PIPE_ATTRIBUTES
     selector = train["ResultSelector"]
     selector.pop("image.$", None)
     selector["image"] = "${PyTorchInferenceImage}"

@@ -8,6 +8,8 @@ runs it in the PyTorch Deep Learning Container (https://github.com/aws/sagemaker
   (``python <program> --name value ...`` with the user's hyperparameters as arguments).
 - The process sees only the code folder on ``PYTHONPATH``: the job runs what it uploaded, not this checkout.
 - ``SM_HPS`` holds the decoded user hyperparameters, ``SM_USER_ENTRY_POINT`` / ``SM_MODULE_DIR`` the code.
+- An ``AugmentedManifestFile`` channel in Pipe mode arrives as SageMaker streams it, in the file
+  ``<channel>_0`` beside the (empty) channel folder (:func:`write_pipe_stream`); the script reads it.
 
 A job without either hyperparameter, or whose archive lacks the script, fails with a FailureReason naming
 what is missing, as the toolkit cannot start the job then.
@@ -16,17 +18,20 @@ what is missing, as the toolkit cannot start the job then.
 from __future__ import annotations
 
 import json
+import struct
 import tarfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .s3 import S3Uri, download_file
+from .s3 import S3Uri, download_file, read_bytes
 
 PROGRAM = "sagemaker_program"
 SUBMIT_DIRECTORY = "sagemaker_submit_directory"
 RESERVED_PREFIX = "sagemaker_"
+# MXNet RecordIO framing of Pipe-mode records (RecordWrapperType RecordIO).
+RECORDIO_MAGIC = 0xCED7230A
 
 
 class FrameworkJobError(ValueError):
@@ -126,3 +131,28 @@ def framework_environment(
     for name, value in user_hps.items():
         result[f"SM_HP_{name.upper()}"] = json.dumps(value) if isinstance(value, dict | list) else str(value)
     return result
+
+
+def recordio_frame(data: bytes) -> bytes:
+    """One MXNet RecordIO record: magic, length (flag 0: a whole record), data, padding to 4 bytes."""
+    return struct.pack("<II", RECORDIO_MAGIC, len(data)) + data + b"\0" * ((4 - len(data) % 4) % 4)
+
+
+def write_pipe_stream(
+    s3: Any, records: list[dict[str, Any]], attributes: list[str], wrapper: str | None, path: Path
+) -> None:
+    """What SageMaker streams for an ``AugmentedManifestFile`` channel in Pipe mode, written to ``path`` (the
+    channel's ``<name>_0``): per line, one record per ``AttributeNames`` entry, in order; a ``-ref``
+    attribute's S3 object content, another attribute's JSON value; RecordIO framed when ``wrapper`` is
+    ``RecordIO``, back to back otherwise
+    (https://docs.aws.amazon.com/sagemaker/latest/dg/augmented-manifest-stream.html)."""
+    with path.open("wb") as stream:
+        for record in records:
+            for name in attributes:
+                value = record[name]
+                data = (
+                    read_bytes(s3, S3Uri.parse(str(value)))
+                    if name.endswith("-ref")
+                    else json.dumps(value).encode()
+                )
+                stream.write(recordio_frame(data) if wrapper == "RecordIO" else data)

@@ -65,6 +65,7 @@ from .framework_job import (
     framework_environment,
     install_code,
     user_hyperparameters,
+    write_pipe_stream,
 )
 from .jobs import JobEnded, JobHandle, run_to_end, utcnow
 from .s3 import S3Uri, download_many, list_data_source, read_bytes
@@ -195,7 +196,7 @@ class TrainingRun:
             )
         self._check_stop()
         self._set("Downloading", TrainingStartTime=utcnow())
-        channels = self._download_channels()
+        channels = self._download_channels(algorithm)
         self._check_stop()
         self._set("Training")
         exit_code = self._train(algorithm, channels)
@@ -214,7 +215,7 @@ class TrainingRun:
 
     # -- Downloading ------------------------------------------------------------------------------
 
-    def _download_channels(self) -> dict[str, Path]:
+    def _download_channels(self, algorithm: Algorithm) -> dict[str, Path]:
         request = self.handle.request
         self.model_dir.mkdir(parents=True, exist_ok=True)
         (self.output_dir / "data").mkdir(parents=True, exist_ok=True)
@@ -242,7 +243,14 @@ class TrainingRun:
                     f"ClientError: channel {name}: only S3DataSource channels are supported by the local SageMaker"
                 )
             try:
-                if source["S3DataType"] == "AugmentedManifestFile":
+                mode = channel.get("InputMode") or request["AlgorithmSpecification"].get("TrainingInputMode")
+                if source["S3DataType"] == "AugmentedManifestFile" and algorithm.framework and mode == "Pipe":
+                    # A framework container reads the Pipe-mode stream itself (framework_job.write_pipe_stream).
+                    pipe = self.input_dir / "data" / f"{name}_0"
+                    self._download_augmented(
+                        name, folder, source, pipe=pipe, wrapper=channel.get("RecordWrapperType")
+                    )
+                elif source["S3DataType"] == "AugmentedManifestFile":
                     self._download_augmented(name, folder, source)
                 else:
                     objects = list_data_source(self.s3, source["S3DataType"], source["S3Uri"])
@@ -257,11 +265,22 @@ class TrainingRun:
             self._check_stop()
         return channels
 
-    def _download_augmented(self, channel: str, folder: Path, source: Mapping[str, Any]) -> None:
+    def _download_augmented(
+        self,
+        channel: str,
+        folder: Path,
+        source: Mapping[str, Any],
+        *,
+        pipe: Path | None = None,
+        wrapper: str | None = None,
+    ) -> None:
+        """The channel's manifest and its ``-ref`` objects as files in ``folder``; with ``pipe``, instead, the
+        Pipe-mode stream SageMaker sends (one record per attribute, in order) written to ``pipe``."""
         manifest_uri = S3Uri.parse(source["S3Uri"])
         raw = read_bytes(self.s3, manifest_uri)
         attributes = list(source.get("AttributeNames") or ["source-ref"])
         downloads: dict[str, tuple[S3Uri, Path]] = {}
+        records: list[dict[str, Any]] = []
         lines = 0
         for number, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
             if not line.strip():
@@ -279,6 +298,7 @@ class TrainingRun:
                     f"{manifest_uri} line {number}: attribute(s) {', '.join(missing)} from AttributeNames "
                     "not found in the record"
                 )
+            records.append(record)
             for name in attributes:
                 if not name.endswith("-ref"):
                     continue
@@ -286,6 +306,9 @@ class TrainingRun:
                 downloads.setdefault(str(uri), (uri, folder / uri.bucket / uri.key))
         if lines == 0:
             raise ValueError(f"manifest {manifest_uri} is empty")
+        if pipe is not None:
+            write_pipe_stream(self.s3, records, attributes, wrapper, pipe)
+            return
         base = manifest_uri.key.rsplit("/", 1)[-1] or channel
         name = base if base.endswith(".manifest") else f"{base}.manifest"
         # Written byte for byte: the algorithm reads the manifest exactly as stored.

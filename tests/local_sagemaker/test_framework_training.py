@@ -23,8 +23,10 @@ INFERENCE_IMAGE = f"763104351884.dkr.ecr.{REGION}.amazonaws.com/pytorch-inferenc
 PROBE = """import json, os, sys
 import training
 with open(os.path.join(os.environ["SM_MODEL_DIR"], "probe.json"), "w") as out:
+    data = os.path.join(os.environ["SM_INPUT_DIR"], "data")
     json.dump({"training": training.__file__, "argv": sys.argv[1:], "hps": json.loads(os.environ["SM_HPS"]),
-               "cwd": os.getcwd()}, out)
+               "cwd": os.getcwd(), "data": {n: os.listdir(os.path.join(data, n)) if os.path.isdir(os.path.join(data, n))
+               else os.path.getsize(os.path.join(data, n)) for n in os.listdir(data)}}, out)
 """
 
 
@@ -69,6 +71,10 @@ def test_a_pytorch_job_runs_the_archives_entry_point_with_decoded_hyperparameter
     # And the user hyperparameters arrived decoded, without the container's sagemaker_* settings
     assert probe["hps"] == {"epochs": 3, "image_shape": "1,16,16"}
     assert probe["argv"] == ["--epochs", "3", "--image_shape", "1,16,16"]
+    # And the Pipe-mode channels arrived as SageMaker streams them: <channel>_0 beside an empty folder
+    data = probe["data"]
+    assert set(data) == {"train", "train_0", "validation", "validation_0"}
+    assert data["train"] == data["validation"] == [] and data["train_0"] > 0 and data["validation_0"] > 0
 
 
 def test_the_project_entry_point_trains_in_the_pytorch_image_with_the_requests_metrics(
