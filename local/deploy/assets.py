@@ -34,7 +34,9 @@ def _strings(value: Any) -> Iterator[str]:
 
 def runtime_assets(stack: StackArtifact) -> list[FileAsset]:
     """The assets of ``stack`` that its template names outside code properties (read from S3 at run time)."""
-    text = "\n".join(_strings(stack.template.get("Resources", {})))
+    # Properties only: each resource's Metadata names its asset's staged path, which contains the hash.
+    resources = stack.template.get("Resources", {}).values()
+    text = "\n".join(s for resource in resources for s in _strings(resource.get("Properties", {})))
     return [
         asset
         for asset in stack.assets.values()
