@@ -79,3 +79,29 @@ def test_only_channels_that_arrive_as_pipes_are_redirected(tmp_path: Path) -> No
     assert result["SM_CHANNEL_TRAIN"] == str(tmp_path / "work" / "pipe-channels" / "train")
     assert result["SM_CHANNEL_VALIDATION"] == str(data / "validation")
     assert (tmp_path / "work" / "pipe-channels" / "train" / "pipe.manifest").is_file()
+
+
+def test_both_jobs_read_the_materialized_channel_with_the_class_names_of_the_metadata(tmp_path: Path) -> None:
+    from training.classification.data import read_channel_manifest
+    from training.detection.data import read_detection_manifest
+
+    # Given streams as the pytorch Train state sends them (image, label, label metadata) for each task type
+    classes = {"class-name": "dog", "type": "groundtruth/image-classification", "human-annotated": "yes"}
+    boxes = {
+        "image_size": [{"width": 8, "height": 8, "depth": 3}],
+        "annotations": [{"class_id": 1, "left": 1, "top": 2, "width": 3, "height": 4}],
+    }
+    box_metadata = {
+        "class-map": {"1": "star"},
+        "type": "groundtruth/object-detection",
+        "objects": [{"confidence": 1}],
+    }
+    materialize(stream(PNG, 1, classes), tmp_path / "classification")
+    materialize(stream(PNG, boxes, box_metadata), tmp_path / "detection")
+    # When each job's manifest reader reads its channel
+    classification = read_channel_manifest(tmp_path / "classification", "train", num_classes=2)
+    detection = read_detection_manifest(tmp_path / "detection", "train", num_classes=2, label_width=350)
+    # Then the labels, boxes and class names arrive as from a manifest file
+    assert classification.label_attribute == "label" and classification.class_names == {1: "dog"}
+    assert [record.label for record in classification.records] == [1]
+    assert detection.class_names == {1: "star"} and detection.box_count == 1
