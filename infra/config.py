@@ -59,6 +59,7 @@ from infra.config_reader import (
     share_setting,
     str_setting,
 )
+from infra.config_training_algorithm import TrainingAlgorithmConfig, read_training_algorithm
 from infra.config_workforce import LabelingTeamConfig, WorkforceConfig, read_labeling_team, read_workforce
 
 ApiAuthMode = Literal["iam", "api-key"]
@@ -193,6 +194,8 @@ class StackConfig:
     # Feedback capture of POST /predict (gtpipe:capture; README "Feedback capture").
     capture: CaptureConfig = field(default_factory=CaptureConfig)
     async_inference: AsyncInferenceSettings = field(default_factory=AsyncInferenceSettings)
+    # gtpipe:trainingAlgorithm (README "Training and serving code").
+    training_algorithm: TrainingAlgorithmConfig = field(default_factory=TrainingAlgorithmConfig)
 
     @property
     def endpoint_name(self) -> str:
@@ -293,6 +296,13 @@ class StackConfig:
         config = replace(
             config, async_inference=read_async_inference(reader.mapping("asyncInference"), config)
         )
+        algorithm = read_training_algorithm(
+            reader,
+            training_instance_type=config.training.instance_type,
+            endpoint_instance_type=config.endpoint.instance_type,
+            transform_instance_type=config.transform_instance_type,
+        )
+        config = replace(config, training_algorithm=algorithm)
         _check_config(config)
         return config
 

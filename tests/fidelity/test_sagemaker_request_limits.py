@@ -129,6 +129,21 @@ CASES = {
         training(setting("InputDataConfig.0.DataSource.S3DataSource.S3Uri", URI + "x" * 1024)),
         f"Value '{URI + 'x' * 1024}' at 'inputDataConfig.1.member.dataSource.s3DataSource.s3Uri' {LIMIT} 1024",
     ),
+    # gtpipe:trainingAlgorithm pytorch declares the metric definitions (API_AlgorithmSpecification.html:
+    # MetricDefinitions 0-40 items; API_MetricDefinition.html: Regex 1-500 characters).
+    "41 metric definitions": (
+        training(
+            setting(
+                "AlgorithmSpecification.MetricDefinitions",
+                [{"Name": f"m{i}", "Regex": "m=(.*)"} for i in range(41)],
+            )
+        ),
+        f"Value at 'algorithmSpecification.metricDefinitions' {LIMIT} 40",
+    ),
+    "metric regex": (
+        training(setting("AlgorithmSpecification.MetricDefinitions", [{"Name": "m", "Regex": "r" * 501}])),
+        f"Value '{'r' * 501}' at 'algorithmSpecification.metricDefinitions.1.member.regex' {LIMIT} 500",
+    ),
     # ModelName's pattern has no length bound of its own: one problem.
     "model name": (model(setting("ModelName", NAME_64)), f"Value '{NAME_64}' at 'modelName' {LIMIT} 63"),
     "101 environment variables": (
