@@ -42,6 +42,7 @@ from infra.constructs.user_pool import team_user_pool
 
 LABELERS_GROUP = "labelers"
 ADMINS_GROUP = "labeling-admins"
+REVIEWERS_GROUP = "labeling-reviewers"
 STAGE_NAME = "prod"
 IMAGE_URL_SECONDS = 300
 SWEEP_SCHEDULE = "rate(5 minutes)"
@@ -52,6 +53,9 @@ API_ROUTES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("jobs", "{job}", "tasks", "{index}", "answer"), "POST"),
     (("jobs", "{job}", "tasks", "{index}", "release"), "POST"),
     (("jobs", "{job}", "progress"), "GET"),
+    # The review stage (docs/labeling-service.md, "Review"): reviewers only.
+    (("jobs", "{job}", "review", "lease"), "POST"),
+    (("jobs", "{job}", "review", "{index}", "decide"), "POST"),
 )
 
 
@@ -173,6 +177,7 @@ class LabelingService(Construct):
             for name, construct_id, description in (
                 (LABELERS_GROUP, "LabelersGroup", "gtpipe labeling team: takes tasks"),
                 (ADMINS_GROUP, "AdminsGroup", "gtpipe labeling team: also sees the team statistics"),
+                (REVIEWERS_GROUP, "ReviewersGroup", "gtpipe labeling team: reviews consolidated labels"),
             )
         }
         for email in team.members:
@@ -189,12 +194,16 @@ class LabelingService(Construct):
                     cognito.CfnUserPoolUser.AttributeTypeProperty(name="email_verified", value="true"),
                 ],
             )
-            for name, members in ((LABELERS_GROUP, team.labelers), (ADMINS_GROUP, team.admins)):
+            for name, members, suffix in (
+                (LABELERS_GROUP, team.labelers, "Labelers"),
+                (ADMINS_GROUP, team.admins, "Admins"),
+                (REVIEWERS_GROUP, team.reviewers, "Reviewers"),
+            ):
                 if email not in members:
                     continue
                 attachment = cognito.CfnUserPoolUserToGroupAttachment(
                     self,
-                    f"{user_id}{'Labelers' if name == LABELERS_GROUP else 'Admins'}",
+                    f"{user_id}{suffix}",
                     user_pool_id=self.user_pool.user_pool_id,
                     group_name=name,
                     username=email,
