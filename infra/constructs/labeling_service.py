@@ -53,7 +53,10 @@ API_ROUTES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("jobs", "{job}", "tasks", "{index}", "answer"), "POST"),
     (("jobs", "{job}", "tasks", "{index}", "release"), "POST"),
     (("jobs", "{job}", "progress"), "GET"),
-    # The review stage (docs/labeling-service.md, "Review"): reviewers only.
+)
+# The review stage's routes (docs/labeling-service.md, "Review"; reviewers only): only with
+# gtpipe:labeling.review enabled, so a stack without it keeps its template.
+REVIEW_ROUTES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("jobs", "{job}", "review", "lease"), "POST"),
     (("jobs", "{job}", "review", "{index}", "decide"), "POST"),
 )
@@ -84,7 +87,7 @@ class LabelingService(Construct):
         stack = Stack.of(self)
         self._config = config
         self._key = key
-        self._team(config.labeling_team)
+        self._team(config.labeling_team, reviewing=config.labeling.review is not None)
 
         def function(folder: str, description: str, env: dict[str, str], **kwargs: Any) -> PythonLambda:
             return project_lambda(self, folder, description, env, key=key, config=config, **kwargs)
@@ -134,7 +137,7 @@ class LabelingService(Construct):
 
     # --- Team ----------------------------------------------------------------------------------------
 
-    def _team(self, team: LabelingTeamConfig) -> None:
+    def _team(self, team: LabelingTeamConfig, *, reviewing: bool) -> None:
         self.user_pool = team_user_pool(
             self,
             "Team",
@@ -177,7 +180,12 @@ class LabelingService(Construct):
             for name, construct_id, description in (
                 (LABELERS_GROUP, "LabelersGroup", "gtpipe labeling team: takes tasks"),
                 (ADMINS_GROUP, "AdminsGroup", "gtpipe labeling team: also sees the team statistics"),
-                (REVIEWERS_GROUP, "ReviewersGroup", "gtpipe labeling team: reviews consolidated labels"),
+                # The review stage's group: only with review on or reviewers named (templates unchanged).
+                *(
+                    [(REVIEWERS_GROUP, "ReviewersGroup", "gtpipe labeling team: reviews consolidated labels")]
+                    if reviewing or team.reviewers
+                    else []
+                ),
             )
         }
         for email in team.members:
@@ -347,7 +355,8 @@ class LabelingService(Construct):
         public(self.api.root.add_resource("config.json"))
         public(self.api.root.add_resource("app").add_resource("{file+}"), ("file",))
         api_root = self.api.root.add_resource("api")
-        for parts, method in API_ROUTES:
+        routes = (*API_ROUTES, *(REVIEW_ROUTES if self._config.labeling.review is not None else ()))
+        for parts, method in routes:
             resource: apigateway.IResource = api_root
             for part in parts:
                 resource = resource.get_resource(part) or resource.add_resource(part)
