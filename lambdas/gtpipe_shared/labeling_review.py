@@ -124,7 +124,7 @@ def check_comment(value: Any, what: str = "comment") -> str:
 class Review:
     """One object's review as the output records it: its final ``decision`` (None while undecided),
     ``rounds`` (rejects that asked for another answer), why it was selected, the reviewer's ``reason``,
-    the fixed ``label`` (stored answer form)."""
+    and the ``label`` decided on (stored answer form: the fixed one, or the one accepted)."""
 
     index: int
     decision: str | None
@@ -170,13 +170,16 @@ def reviewed_line(
     job_name: str,
     date: str,
 ) -> dict[str, Any]:
-    """An output manifest line (a labeled object's) with its review recorded (module docstring); a fixed
-    label replaces the consolidated one. Undecided reviews and lines without a label are left as they are."""
+    """An output manifest line (a labeled object's) with its review recorded (module docstring); the label
+    decided on (fixed, or accepted as the reviewer saw it) replaces the consolidated one, with confidence
+    1.0. Undecided reviews and lines without a label are left as they are."""
     out = dict(line)
     if review.decision is None or attribute not in out:
         return out
     meta = dict(out.get(f"{attribute}-metadata") or {})
-    if review.decision == FIX and review.label is not None:
+    # The label the reviewer decided on: the one they fixed, or the one they saw and accepted (the object's
+    # answers consolidated alone, which the job-wide weighted consolidation may have voted otherwise).
+    if review.label is not None:
         fixed = _fixed_content(attribute, class_names, task_type, review.label, out)
         out[attribute] = fixed[attribute]
         meta.update(fixed["meta"])

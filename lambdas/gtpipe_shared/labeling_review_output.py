@@ -2,7 +2,8 @@
 :func:`gtpipe_shared.labeling_output.build_output` wrote, object by object (line ``i`` is object ``i``).
 
 - a reviewed object's line records its review in Ground Truth's verification / adjustment shape
-  (:func:`gtpipe_shared.labeling_review.reviewed_line`); a fixed label replaces the consolidated one;
+  (:func:`gtpipe_shared.labeling_review.reviewed_line`); the label decided on (fixed or
+  accepted) replaces the consolidated one;
 - an object whose reject was final leaves the labeled objects: its line keeps only ``<attr>-metadata`` with
   ``failure-reason: "ClientError: rejected in review ..."`` (the shape of any unlabeled object), its input
   line (the output line without the label attributes) joins ``unlabeled.manifest`` and the counters move

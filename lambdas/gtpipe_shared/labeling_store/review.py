@@ -426,7 +426,9 @@ def as_review(item: Mapping[str, Any], number: int | None = None) -> rules.Revie
         rounds=int(item.get("round", 0)),
         selected_because=str(item.get("selected_because", "")),
         reason=str(decisions[-1].get("reason", "")) if decision and decisions else "",
-        label=json.loads(item["final_label"]) if item.get("final_label") else None,
+        label=json.loads(item["final_label"] if item.get("final_label") else item["label"])
+        if decision in (rules.ACCEPT, rules.FIX)
+        else None,
     )
 
 
