@@ -459,8 +459,8 @@ def lease_review(who: Caller, params: dict[str, str], _event: dict[str, Any]) ->
 
 
 def decide_review(who: Caller, params: dict[str, str], event: dict[str, Any]) -> dict[str, Any]:
-    """``POST /api/jobs/{job}/review/{index}/decide`` (review_routes); the decision that completes the job
-    starts its finish."""
+    """``POST /api/jobs/{job}/review/{index}/decide`` (review_routes) -> ``{"decided", "requeued",
+    "job_completed"}``; the decision that completes the job starts its finish."""
     job_name = params["job"]
     answer, completed = review_routes.decide(
         tasks(),
@@ -473,7 +473,8 @@ def decide_review(who: Caller, params: dict[str, str], event: dict[str, Any]) ->
     if completed:
         logger.info("labeling job reviewed; starting its finish", extra={"job_name": job_name})
         start_finish(job_name)
-    return answer
+    # The app goes back to the jobs instead of asking a complete job for more.
+    return {**answer, "job_completed": completed}
 
 
 Handler = Callable[[Caller, dict[str, str], dict[str, Any]], dict[str, Any]]

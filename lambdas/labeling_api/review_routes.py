@@ -5,7 +5,7 @@
   or ``{"review": null, "reason"}``;
 * ``POST /api/jobs/{job}/review/{index}/decide``: ``{"lease_id", "decision": "accept" | "fix" | "reject",
   "label"?: <answer, for fix>, "reason"?: <text, required for reject>}`` -> ``{"decided": true,
-  "requeued": bool}``; the decision that completes the job starts its finish.
+  "requeued": bool, "job_completed": bool}``; the decision that completes the job starts its finish.
 
 Callers outside the group ``labeling-reviewers`` get 403 ``NotAReviewer``. The functions take the table,
 the clock's ``now`` and the request's parts, so the handler (which owns the clients) wires them in.

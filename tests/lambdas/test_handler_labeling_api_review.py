@@ -87,7 +87,7 @@ def test_a_reviewer_sees_the_label_answers_comments_and_fixes_it_which_starts_th
     assert "w1" not in str(review) and review["image_url"] and review["rejects_left"] == 1
     # When they fix it; then it is decided and the job's finish starts
     status, reply = decide(api, review, {"decision": "fix", "label": {"label": 1}})
-    assert (status, reply) == (200, {"decided": True, "requeued": False})
+    assert (status, reply) == (200, {"decided": True, "requeued": False, "job_completed": True})
     assert [invoke["InvocationType"] for invoke in api.lambdas.invokes] == ["Event"]
     assert store.get_job(api.tasks, JOB)["status"] == store.CONSOLIDATING
 
@@ -121,13 +121,15 @@ def test_reject_requeues_once_then_is_final(api: Api) -> None:
     assert decide(api, review, {"decision": "reject", "reason": "blurry"})[1] == {
         "decided": True,
         "requeued": True,
+        "job_completed": False,
     }
     assert api.lease(sub="w1")["task"] is None
     answer_all(api, {"w3": 1})
     # When rejected again: the decision is final and the job's finish starts
     again = lease_review(api)[1]["review"]
     assert again["round"] == 1 and again["rejects_left"] == 0 and len(again["answers"]) == 3
-    assert decide(api, again, {"decision": "reject", "reason": "still blurry"})[1]["requeued"] is False
+    final = decide(api, again, {"decision": "reject", "reason": "still blurry"})[1]
+    assert final["requeued"] is False and final["job_completed"] is True
     assert len(api.lambdas.invokes) == 1
 
 
