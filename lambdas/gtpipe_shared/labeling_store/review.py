@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -222,7 +222,7 @@ def lease_review(table: Any, job_name: str, reviewer_id: str, now: float) -> Rev
         if held and item.get("reviewer_id") == reviewer_id:
             obj = read_object(table, job_name, int(item["index"]))
             task = _task(table, job, item, obj)
-            return ReviewTask(**{**task.__dict__, "resumed": True})
+            return replace(task, resumed=True)
         if not held:
             candidates.append(item)
     for item in candidates:
