@@ -29,6 +29,7 @@ BENCHMARKS = {
     "labeling-speed": "bench.labeling_speed_bench",
     "gold": "bench.gold_bench",
     "algorithms": "bench.algorithms_bench",
+    "review": "bench.review_bench",
 }
 ROOT = Path(__file__).resolve().parents[1]
 

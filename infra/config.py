@@ -59,6 +59,7 @@ from infra.config_reader import (
     share_setting,
     str_setting,
 )
+from infra.config_review import review_settings
 from infra.config_training_algorithm import TrainingAlgorithmConfig, read_training_algorithm
 from infra.config_workforce import LabelingTeamConfig, WorkforceConfig, read_labeling_team, read_workforce
 
@@ -391,6 +392,7 @@ def _labeling_settings(raw: Mapping[str, Any], task_type: str, backend: Labeling
         **_builtin_cost(raw, backend),
         **_adaptive_redundancy(raw, backend),
         **gold_settings(raw, backend),
+        **review_settings(raw, backend),
     }
 
 

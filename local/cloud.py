@@ -497,6 +497,7 @@ class LocalCloud:
             lambda: self.client("cognito-idp"),
             ca_path=self.ca.ca_path,
             labelers=self.settings.simulated_labelers,
+            reviewers=self.settings.simulated_reviewers,
             settings=CrowdSettings(
                 reference_labels=self.settings.reference_labels_path,
                 error_rate=self.settings.labeling_error_rate,

@@ -296,6 +296,9 @@ class LabelingTeam:
     # Gold objects (none: empty): the label accuracy they measure, and the answers they took.
     label_accuracy: list[LabelAccuracy] = field(default_factory=list)
     gold_answers: int = 0
+    # The review stage (none: empty): items reviewed, accepted, fixed, rejected, pending, rounds (re-queues)
+    # and the extra answers they cost (gtpipe_shared.labeling_review.review_statistics).
+    review: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
