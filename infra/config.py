@@ -31,6 +31,7 @@ from gtpipe_shared.config import (
     EndpointConfig,
     LabelingBackend,
     LabelingConfig,
+    MonitoringConfig,
     RegistryConfig,
     SplitConfig,
     TrainingConfig,
@@ -43,6 +44,7 @@ from gtpipe_shared.tasks import TASK_TYPES, TaskType, task_spec
 from infra.config_champion import read_champion
 from infra.config_gold import gold_settings
 from infra.config_limits import service_limit_problems
+from infra.config_monitoring import read_monitoring
 from infra.config_reader import (
     EMAIL,
     PREFIX,
@@ -189,6 +191,8 @@ class StackConfig:
     powertools_layer_version: int = 18
     # Feedback capture of POST /predict (gtpipe:capture; README "Feedback capture").
     capture: CaptureConfig = field(default_factory=CaptureConfig)
+    # Drift monitoring of the serving endpoint (gtpipe:monitoring; README "Monitoring").
+    monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
 
     @property
     def endpoint_name(self) -> str:
@@ -285,6 +289,7 @@ class StackConfig:
             ),
             powertools_layer_version=int(reader.number("powertoolsLayerVersion", 18, 1, 1000)),
             capture=_capture(reader.mapping("capture")),
+            monitoring=read_monitoring(reader.mapping("monitoring")),
         )
         _check_config(config)
         return config

@@ -8,6 +8,7 @@ from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from infra.config import StackConfig
+from infra.constructs.drift_monitoring import DriftMonitoring
 from infra.constructs.labeling_service import LabelingService
 from infra.constructs.ledger import Ledger
 from infra.constructs.monitoring import Monitoring, endpoint_alarm_names
@@ -84,6 +85,18 @@ class PipelineStack(Stack):
             endpoint_name=pipeline.endpoint_name,
             topic=notifications.topic,
         )
+        if config.monitoring.enabled:
+            DriftMonitoring(
+                self,
+                "DriftMonitoring",
+                config=config,
+                key=storage.key,
+                runs_table=ledger.runs_table,
+                data_bucket=storage.data_bucket,
+                predict=serving.predict.function,
+                image_layer=serving.image_layer,
+                topic=notifications.topic,
+            )
         self._outputs(storage, ledger, notifications, pipeline, serving, labeling)
 
     def _workteam_arn(self, config: StackConfig) -> str | None:
