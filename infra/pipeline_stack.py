@@ -94,6 +94,7 @@ class PipelineStack(Stack):
                 runs_table=ledger.runs_table,
                 data_bucket=storage.data_bucket,
                 predict=serving.predict.function,
+                report=pipeline.report.function,
                 image_layer=serving.image_layer,
                 topic=notifications.topic,
             )

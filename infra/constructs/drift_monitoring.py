@@ -15,6 +15,8 @@ Created only when ``gtpipe:monitoring.enabled`` is true (with it unset the templ
   ``cloudwatch:namespace``
   (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatch.html,
   https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/iam-cw-condition-keys-namespace.html).
+- The run report (``MONITORING_WINDOWS=on``) may list and read ``monitoring/windows/`` for its Monitoring
+  section.
 - Alarms (names fixed: ``<prefix>-drift-<what>``): the window's metric (statistic Maximum over one period
   of ``windowMinutes``) above its threshold, ``LiveAccuracy`` below; a window without the metric (too few
   requests or corrections) is not breaching. Each notifies the topic on ALARM and on OK.
@@ -83,6 +85,7 @@ class DriftMonitoring(Construct):
         runs_table: dynamodb.ITable,
         data_bucket: s3.IBucket,
         predict: lambda_.Function,
+        report: lambda_.Function,
         image_layer: lambda_.ILayerVersion,
         topic: sns.ITopic,
     ) -> None:
@@ -133,6 +136,17 @@ class DriftMonitoring(Construct):
             ],
         )
         self.alarms = self._alarms(config, namespace, topic)
+        # The run report's Monitoring section reads the latest window summaries (lambdas/report/monitoring.py).
+        report.add_environment("MONITORING_WINDOWS", "on")
+        assert report.role is not None
+        grant_list(report.role, data_bucket, [WINDOWS_PREFIX])
+        report.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ReadDriftWindows",
+                actions=["s3:GetObject"],
+                resources=[data_bucket.arn_for_objects(f"{WINDOWS_PREFIX}*")],
+            )
+        )
 
     def _grants(
         self,

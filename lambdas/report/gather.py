@@ -19,6 +19,7 @@ Pure interpretation lives in :mod:`report.fields`, :mod:`report.labels`, :mod:`r
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from gtpipe_shared.ledger import from_dynamo
@@ -37,12 +38,14 @@ from report.model import (
     EVALUATION,
     EXAMPLES,
     LABELS,
+    MONITORING,
     STEPS,
     TEAM,
     Headline,
     RunData,
     StepTiming,
 )
+from report.monitoring import latest_windows
 
 
 class Gatherer(LabelParts, ExampleParts, CurveParts):
@@ -63,8 +66,13 @@ class Gatherer(LabelParts, ExampleParts, CurveParts):
         self._guard(EXAMPLES, "the validation examples", self._examples)
         self._guard(CURVES, "the training curves", self._curves)
         self._guard(STEPS, "the step timeline", self._steps)
+        if self.settings.monitoring:
+            self._guard(MONITORING, "the drift-monitoring windows", self._monitoring)
         self._fill_headline_from_parts()
         return self.data
+
+    def _monitoring(self) -> None:
+        self.data.monitoring = latest_windows(self.clients.s3, self.settings.data_bucket, datetime.now(UTC))
 
     # -- ledger, classes, headline ----------------------------------------------------------------
 

@@ -25,6 +25,7 @@ EVALUATION = "evaluation"
 EXAMPLES = "examples"
 STEPS = "steps"
 TEAM = "team"
+MONITORING = "monitoring"
 
 # Box: xmin, ymin, xmax, ymax normalized to 0..1 (the object-detection algorithm's output convention).
 
@@ -325,6 +326,8 @@ class RunData:
     examples_note: str | None = None
     steps: list[StepTiming] = field(default_factory=list)
     team: LabelingTeam | None = None
+    # The serving endpoint's latest drift-monitoring windows (report.monitoring); None: monitoring is off.
+    monitoring: list[dict[str, Any]] | None = None
     unavailable: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 

@@ -93,6 +93,22 @@ def test_the_monitor_puts_metrics_only_to_its_namespace_and_writes_only_its_obje
     assert "/monitoring/requests/*" in json.dumps(records["Resource"])
 
 
+def test_the_report_reads_only_the_window_summaries(
+    synth_monitoring: Synthesized, synth: Synthesized
+) -> None:
+    # Given monitoring on, then the report function lists and reads monitoring/windows/ (its Monitoring
+    # section) and nothing else of monitoring/; with it off the report has neither.
+    functions = synth_monitoring.main.find_resources("AWS::Lambda::Function")
+    report = next(f for lid, f in functions.items() if lid.startswith("PipelineReportFunction"))
+    assert report["Properties"]["Environment"]["Variables"]["MONITORING_WINDOWS"] == "on"
+    statements = role_statements(synth_monitoring, "PipelineReportFunctionRole")
+    rendered = json.dumps(statements)
+    assert "monitoring/windows/*" in rendered and "monitoring/requests" not in rendered
+    listing = [s for s in statements if s.get("Condition", {}).get("StringLike", {}).get("s3:prefix")]
+    assert ["monitoring/windows/*"] in [s["Condition"]["StringLike"]["s3:prefix"] for s in listing]
+    assert "monitoring/" not in json.dumps(role_statements(synth, "PipelineReportFunctionRole"))
+
+
 def test_one_alarm_per_drift_metric_notifies_the_topic(synth_monitoring: Synthesized) -> None:
     # Given enabled monitoring, then each drift metric has an alarm on its window with the configured
     # threshold (live accuracy: below it), notifying the topic on ALARM and OK.
