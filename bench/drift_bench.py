@@ -63,10 +63,10 @@ def main(repeat: int = 50, window: int = 2000) -> dict[str, object]:
         "2048x1536 JPEG": jpeg(2048, 1536, 2),
     }
     for name, data in images.items():
-        features = median_ms(lambda data=data: image_features(data), repeat)  # type: ignore[misc]
+        featured = median_ms(lambda data=data: image_features(data), repeat)  # type: ignore[misc]
         decoded = median_ms(lambda data=data: decode(data), repeat)  # type: ignore[misc]
         figures[f"{name}: features / full decode (ms, median of {repeat})"] = (
-            f"{features:.2f} / {decoded:.2f}"
+            f"{featured:.2f} / {decoded:.2f}"
         )
     rng = random.Random(7)
 
