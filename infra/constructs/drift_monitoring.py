@@ -136,9 +136,13 @@ class DriftMonitoring(Construct):
             ],
         )
         self.alarms = self._alarms(config, namespace, topic)
-        # The run report's Monitoring section reads the latest window summaries (lambdas/report/monitoring.py).
+        self._report_section(report, data_bucket)
+
+    @staticmethod
+    def _report_section(report: lambda_.Function, data_bucket: s3.IBucket) -> None:
+        """The run report's Monitoring section reads the latest window summaries (lambdas/report/monitoring.py)."""
         report.add_environment("MONITORING_WINDOWS", "on")
-        assert report.role is not None
+        assert report.role is not None  # the project's functions always have their own role
         grant_list(report.role, data_bucket, [WINDOWS_PREFIX])
         report.add_to_role_policy(
             iam.PolicyStatement(
