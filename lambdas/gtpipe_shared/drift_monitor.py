@@ -15,9 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gtpipe_shared.config import MonitoringConfig
 from gtpipe_shared.drift import (
     METRIC_CLASS_PSI,
     METRIC_CONFIDENCE_PSI,
@@ -34,6 +33,10 @@ from gtpipe_shared.drift import (
     live_accuracy,
     output_drift,
 )
+
+if TYPE_CHECKING:
+    # Types only: the report's page imports this module with its layer alone, which has no pydantic.
+    from gtpipe_shared.config import MonitoringConfig
 
 REQUESTS_PREFIX = "monitoring/requests/"
 WINDOWS_PREFIX = "monitoring/windows/"
