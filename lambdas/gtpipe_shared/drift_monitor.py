@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from gtpipe_shared.config import MonitoringConfig
 
 REQUESTS_PREFIX = "monitoring/requests/"
+# A window reads its records once (windows last at most a day); a week leaves time to look into an alarm.
+REQUEST_RECORD_RETENTION_DAYS = 7
 WINDOWS_PREFIX = "monitoring/windows/"
 RECORD_VERSION = 1
 _KEY_TIME = "%Y%m%dT%H%M%S.%fZ"

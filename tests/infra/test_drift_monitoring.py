@@ -41,6 +41,25 @@ def test_monitoring_is_off_by_default_and_adds_nothing(synth: Synthesized) -> No
     assert "MONITORING_RECORDS" not in predict["Properties"]["Environment"]["Variables"]
 
 
+def lifecycle_rules(synth: Synthesized) -> dict[str, Any]:
+    buckets = synth.data.find_resources("AWS::S3::Bucket").values()
+    rules = [r for b in buckets for r in b["Properties"].get("LifecycleConfiguration", {}).get("Rules", [])]
+    return {rule["Id"]: rule for rule in rules}
+
+
+def test_request_records_expire_after_a_week_only_with_monitoring(
+    synth_monitoring: Synthesized, synth: Synthesized
+) -> None:
+    assert lifecycle_rules(synth_monitoring)["ExpireDriftRequestRecords"] == {
+        "Id": "ExpireDriftRequestRecords",
+        "Prefix": "monitoring/requests/",
+        "ExpirationInDays": 7,
+        "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+        "Status": "Enabled",
+    }
+    assert "ExpireDriftRequestRecords" not in lifecycle_rules(synth)
+
+
 def test_enabled_monitoring_runs_the_monitor_on_the_window_schedule(synth_monitoring: Synthesized) -> None:
     # Given gtpipe:monitoring enabled with 30-minute windows, when synthesized,
     # then the monitor runs every 30 minutes with the settings, and predict records every request.
