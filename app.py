@@ -20,6 +20,7 @@ def build_app(app: cdk.App | None = None) -> tuple[cdk.App, StatefulStack, Pipel
         app,
         f"{config.stack_prefix}Data",
         capture_retention_days=config.capture.retention_days,
+        drift_records=config.monitoring.enabled,
         description="gtpipe: data bucket, key, ledger",
     )
     pipeline = PipelineStack(

@@ -30,6 +30,7 @@ BENCHMARKS = {
     "gold": "bench.gold_bench",
     "algorithms": "bench.algorithms_bench",
     "review": "bench.review_bench",
+    "drift": "bench.drift_bench",
 }
 ROOT = Path(__file__).resolve().parents[1]
 

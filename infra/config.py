@@ -32,6 +32,7 @@ from gtpipe_shared.config import (
     EndpointConfig,
     LabelingBackend,
     LabelingConfig,
+    MonitoringConfig,
     RegistryConfig,
     SplitConfig,
     TrainingConfig,
@@ -46,6 +47,7 @@ from infra.config_champion import read_champion
 from infra.config_gold import gold_settings
 from infra.config_idle import idle_minutes_setting
 from infra.config_limits import service_limit_problems
+from infra.config_monitoring import read_monitoring
 from infra.config_reader import (
     EMAIL,
     PREFIX,
@@ -197,6 +199,8 @@ class StackConfig:
     async_inference: AsyncInferenceSettings = field(default_factory=AsyncInferenceSettings)
     # gtpipe:trainingAlgorithm (README "Training and serving code").
     training_algorithm: TrainingAlgorithmConfig = field(default_factory=TrainingAlgorithmConfig)
+    # Drift monitoring of the serving endpoint (gtpipe:monitoring; README "Monitoring").
+    monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
 
     @property
     def endpoint_name(self) -> str:
@@ -293,6 +297,7 @@ class StackConfig:
             ),
             powertools_layer_version=int(reader.number("powertoolsLayerVersion", 18, 1, 1000)),
             capture=_capture(reader.mapping("capture")),
+            monitoring=read_monitoring(reader.mapping("monitoring")),
         )
         config = replace(
             config, async_inference=read_async_inference(reader.mapping("asyncInference"), config)

@@ -37,7 +37,8 @@ PIPELINE_STACK_SUPPRESSIONS = (
     Suppression(
         "AwsSolutions-IAM5",
         "X-Ray PutTraceSegments/PutTelemetryRecords, Step Functions' vended log delivery, ecr:GetAuthorizationToken, "
-        "cloudwatch:PutMetricData (conditioned on the SageMaker namespace), the idle parker's cloudwatch:GetMetricData "
+        "cloudwatch:PutMetricData (conditioned on the SageMaker namespace, or for the drift monitor on its own "
+        "<prefix>/Drift namespace), the idle parker's cloudwatch:GetMetricData "
         "(https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatch.html) and Application Auto Scaling "
         "RegisterScalableTarget/PutScalingPolicy do not support resource-level permissions; sagemaker:ListTags is "
         "granted on * in AWS's published Step Functions policies for the .sync SageMaker integrations; the "
@@ -130,6 +131,18 @@ PIPELINE_STACK_SUPPRESSIONS = (
         ),
     ),
     Suppression(
+        "AwsSolutions-IAM5",
+        "Drift monitoring (gtpipe:monitoring): predict writes one record per request under monitoring/requests/ "
+        "and the monitor writes each window's summary under monitoring/windows/ (keys named by time and "
+        "inference id) and each model's baseline at runs/<run id>/drift-baseline.json (run ids exist only at "
+        "run time); nothing else of those prefixes.",
+        (
+            "regex:/^Resource::(<StorageDataBucket[A-Za-z0-9]+\\.Arn>|[A-Za-z0-9]+:ExportsOutputFnGetAtt"
+            "StorageDataBucket[A-Za-z0-9]+)\\/(monitoring\\/requests\\/\\*|monitoring\\/windows\\/\\*|"
+            "runs\\/\\*\\/drift-baseline\\.json)$/",
+        ),
+    ),
+    Suppression(
         "AwsSolutions-L1",
         "Functions pin Python 3.12 to match the Powertools for AWS Lambda v3 python312 layer they load and the "
         "runtime the test suite exercises; the runtime is upgraded together with the layer.",
@@ -187,6 +200,14 @@ IDLE_RESOURCE_SUPPRESSIONS = {
     "Idle/IdleCheckDeadLetterQueue/Resource": (
         Suppression(
             "AwsSolutions-SQS3", "This queue is itself the dead-letter queue of the idle parker's schedule."
+        ),
+    ),
+}
+# Present only with gtpipe:monitoring enabled; applied when the construct exists.
+DRIFT_RESOURCE_SUPPRESSIONS = {
+    "DriftMonitoring/RuleDeadLetterQueue/Resource": (
+        Suppression(
+            "AwsSolutions-SQS3", "This queue is itself the dead-letter queue of the drift monitor's schedule."
         ),
     ),
 }
@@ -252,6 +273,7 @@ def all_suppressions() -> list[Suppression]:
         PIPELINE_RESOURCE_SUPPRESSIONS,
         LABELING_RESOURCE_SUPPRESSIONS,
         IDLE_RESOURCE_SUPPRESSIONS,
+        DRIFT_RESOURCE_SUPPRESSIONS,
         API_GATEWAY_ACCOUNT_SUPPRESSIONS,
         STATEFUL_RESOURCE_SUPPRESSIONS,
     ):
@@ -285,6 +307,11 @@ def apply_suppressions(stateful: Stack, pipeline: Stack) -> None:
     )
     _apply_by_path(
         pipeline, IDLE_RESOURCE_SUPPRESSIONS, optional=pipeline.node.try_find_child("Idle") is None
+    )
+    _apply_by_path(
+        pipeline,
+        DRIFT_RESOURCE_SUPPRESSIONS,
+        optional=pipeline.node.try_find_child("DriftMonitoring") is None,
     )
     _apply_by_path(
         pipeline,

@@ -9,6 +9,7 @@ from constructs import Construct
 
 from infra.config import StackConfig
 from infra.constructs.async_inference import AsyncInference
+from infra.constructs.drift_monitoring import DriftMonitoring
 from infra.constructs.idle import IdleParking
 from infra.constructs.labeling_service import LabelingService
 from infra.constructs.ledger import Ledger
@@ -107,6 +108,19 @@ class PipelineStack(Stack):
             endpoint_name=pipeline.endpoint_name,
             topic=notifications.topic,
         )
+        if config.monitoring.enabled:
+            DriftMonitoring(
+                self,
+                "DriftMonitoring",
+                config=config,
+                key=storage.key,
+                runs_table=ledger.runs_table,
+                data_bucket=storage.data_bucket,
+                predict=serving.predict.function,
+                report=pipeline.report.function,
+                image_layer=serving.image_layer,
+                topic=notifications.topic,
+            )
         self._outputs(storage, ledger, notifications, pipeline, serving, labeling)
 
     def _workteam_arn(self, config: StackConfig) -> str | None:

@@ -12,7 +12,8 @@
    and ``sagemaker-runtime`` APIs (:func:`local.sagemaker.install_sagemaker_api`);
 4. moto's Step Functions interpreter extended by :func:`local.sfn.install` (Lambda and SageMaker tasks);
 5. EventBridge -> Lambda delivery (:mod:`local.eventbridge`), Lambda's ``Invoke`` API answered by the
-   deployed functions (:mod:`local.lambda_api`), the timer of scheduled rules (:mod:`local.schedules`),
+   deployed functions (:mod:`local.lambda_api`), the timer of scheduled rules (:mod:`local.schedules`), the
+   evaluator of the deployed CloudWatch alarms (:mod:`local.alarms`),
    and one DynamoDB request at a time in moto (:mod:`local.moto_locks`: moto's transactions are not
    thread-safe), whose failed transactions roll back from the items they touched
    (:mod:`local.moto_transactions`, instead of moto's copy of each table).
@@ -58,6 +59,7 @@ from moto.server import ThreadedMotoServer
 from local.sfn import LambdaRegistry, function_name_of
 from local.sfn import install as install_sfn
 
+from .alarms import AlarmEvaluator
 from .apigateway import ApiGatewayServer, gateway_response_resource
 from .cfn_assembly import CloudAssembly
 from .cloud_labeling import LabelingService, find_labeling_service, pool_clients, start_crowd
@@ -113,6 +115,7 @@ class LocalCloud:
         self.api_servers: dict[str, ApiGatewayServer] = {}
         self.outputs: dict[str, Any] = {}
         self.schedules: ScheduledRules | None = None
+        self.alarms: AlarmEvaluator | None = None
         self.labeling: LabelingService | None = None
         self.crowd: SimulatedCrowd | None = None
         self.account = AccountState()
@@ -162,6 +165,14 @@ class LocalCloud:
                 seconds_per_minute=self.settings.schedule_seconds_per_minute,
             )
             self._stack.append(self.schedules.stop)
+            self.alarms = AlarmEvaluator(
+                lambda: self.client("cloudwatch"),
+                lambda: self.client("sns"),
+                account_id=self.environment.account_id,
+                region=self.environment.region,
+                tick_seconds=self.settings.alarm_tick_seconds,
+            )
+            self._stack.append(self.alarms.stop)
             self._prepare_account()
             self.ca = LocalCertificateAuthority(self.state_dir / "ca.pem")
         except BaseException:
@@ -465,12 +476,22 @@ class LocalCloud:
         if self.schedules is not None:
             self.schedules.refresh()
             self.schedules.start()
+        if self.alarms is not None:
+            for alarm_name in self.deployment.alarms:
+                self.alarms.register(alarm_name)
+            self.alarms.start()
         self.outputs = self._outputs(self.deployment)
         self.labeling = self._labeling_service(self.deployment)
         if self.labeling is not None:
             self.outputs.update(self.labeling.outputs())
             self._start_crowd(self.labeling)
         return self.deployment
+
+    def evaluate_alarms(self) -> dict[str, str]:
+        """Evaluate the deployed CloudWatch alarms now, whatever the timer (local/alarms.py): their states."""
+        if self.alarms is None:
+            raise RuntimeError("the local cloud is not started")
+        return self.alarms.evaluate_now()
 
     def fire_schedules(self, rule_name: str | None = None) -> int:
         """Fire a scheduled rule (by name) or all of them now, whatever the timer; returns how many."""

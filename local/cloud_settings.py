@@ -27,7 +27,8 @@ class CloudSettings:
 
     ``schedule_seconds_per_minute``: how long one minute of a ``rate(...)`` schedule lasts locally (1.0:
     ``rate(5 minutes)`` fires every 5 s; 0: scheduled rules fire only through
-    :meth:`LocalCloud.fire_schedules`). ``simulated_labelers``: simulated workers of the builtin labeling
+    :meth:`LocalCloud.fire_schedules`). ``alarm_tick_seconds``: how often the deployed CloudWatch alarms are
+    evaluated (:mod:`local.alarms`; 0: only through :meth:`LocalCloud.evaluate_alarms`). ``simulated_labelers``: simulated workers of the builtin labeling
     service (0: people label in the browser); they answer with ``labeling_error_rate`` /
     ``labeling_seed`` / ``labeling_seconds_per_task`` like the simulated Ground Truth workforce.
     ``labeling_username``: the user created for a person. ``algorithm_threads``: CPU threads of every
@@ -61,6 +62,7 @@ class CloudSettings:
     lambda_concurrency: int = 4
     async_retry_delays: tuple[float, ...] = (1.0, 2.0)
     schedule_seconds_per_minute: float = 1.0
+    alarm_tick_seconds: float = 1.0
     simulated_labelers: int = 3
     # Simulated reviewers (local.labeling_reviewers) of the review stage: started only when the deployed
     # pool has the group labeling-reviewers (gtpipe:labeling.review on).

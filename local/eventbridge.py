@@ -10,7 +10,8 @@ its own.
 **Patch point** (the only one, installed by :meth:`EventBridgeLambdaTargets.install`):
 ``moto.events.models.Rule.send_to_targets``. The replacement takes the rule's Lambda targets out,
 matches the event with the rule's own pattern, and hands each matched Lambda target to a delivery thread;
-the remaining targets go to moto's original method unchanged. :func:`check_compatibility` checks the
+the remaining targets go to moto's original method unchanged. A rule without an event pattern (a scheduled
+rule) gets no event at all, as on AWS (moto matches every event to it). :func:`check_compatibility` checks the
 method's signature and the rule attributes used, so a moto upgrade fails loudly.
 
 Delivery follows AWS's two layers of retries:
@@ -75,8 +76,9 @@ def check_compatibility() -> None:
     for attribute in ("self.targets", "self.event_pattern", "self.state", "self.account_id"):
         if attribute not in init_source:
             problems.append(f"Rule.__init__ no longer sets {attribute}")
-    if not hasattr(events_models.EventPattern, "matches_event"):
-        problems.append("EventPattern.matches_event is missing")
+    for method in ("matches_event", "get_pattern"):
+        if not hasattr(events_models.EventPattern, method):
+            problems.append(f"EventPattern.{method} is missing")
     if not hasattr(s3_notifications, "_send_event_bridge_message"):
         problems.append("moto.s3.notifications._send_event_bridge_message is missing (S3 -> EventBridge)")
     if problems:
@@ -477,6 +479,11 @@ class EventBridgeLambdaTargets:
 
 def _send_to_targets(self: Rule, original_event: dict[str, Any], transform_input: bool = True) -> None:
     original: Callable[..., None] = _ORIGINAL_SEND["send_to_targets"]
+    if not self.event_pattern.get_pattern():
+        # A rule without an EventPattern (a scheduled rule) is triggered by its schedule only, never by an
+        # event; moto's matcher takes "no pattern" as "matches everything"
+        # (https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutRule.html).
+        return
     delivery = _ACTIVE[0] if _ACTIVE else None
     lambda_targets = [t for t in self.targets if is_lambda_arn(str(t.get("Arn", "")))]
     if delivery is None or not lambda_targets:

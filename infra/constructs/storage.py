@@ -9,6 +9,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 from gtpipe_shared.async_inference import ASYNC_PREFIX, ASYNC_RETENTION_DAYS
 from gtpipe_shared.capture import CAPTURE_PREFIX
+from gtpipe_shared.drift_monitor import REQUEST_RECORD_RETENTION_DAYS, REQUESTS_PREFIX
 from gtpipe_shared.uploads import UPLOAD_PREFIX, UPLOAD_RETENTION_DAYS
 
 INCOMING_PREFIX = "incoming/"
@@ -27,10 +28,18 @@ class Storage(Construct):
 
     Everything here is retained on stack deletion: datasets and labels cost money to recreate. Captured
     predictions (``captured/``) expire after ``capture_retention_days``: they hold user images, kept only
-    as long as they are useful for relabeling.
+    as long as they are useful for relabeling. With ``drift_records`` (``gtpipe:monitoring`` enabled) predict's
+    per-request drift records (``monitoring/requests/``) expire after a week.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, capture_retention_days: int = 90) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        capture_retention_days: int = 90,
+        drift_records: bool = False,
+    ) -> None:
         super().__init__(scope, construct_id)
         self.key = self._data_key()
         self._allow_cloudwatch_logs()
@@ -69,7 +78,7 @@ class Storage(Construct):
                     exposed_headers=["Access-Control-Allow-Origin"],
                 )
             ],
-            lifecycle_rules=data_lifecycle_rules(capture_retention_days),
+            lifecycle_rules=data_lifecycle_rules(capture_retention_days, drift_records=drift_records),
         )
 
     def _data_key(self) -> kms.Key:
@@ -136,8 +145,11 @@ class Storage(Construct):
         )
 
 
-def data_lifecycle_rules(capture_retention_days: int) -> list[s3.LifecycleRule]:
-    """The data bucket's lifecycle: derived data, captured predictions and uploads expire, old versions too."""
+def data_lifecycle_rules(
+    capture_retention_days: int, *, drift_records: bool = False
+) -> list[s3.LifecycleRule]:
+    """The data bucket's lifecycle: derived data, captured predictions and uploads expire, old versions too;
+    with ``drift_records`` also drift monitoring's request records."""
     return [
         s3.LifecycleRule(
             id="AbortIncompleteUploads", abort_incomplete_multipart_upload_after=Duration.days(7)
@@ -168,4 +180,15 @@ def data_lifecycle_rules(capture_retention_days: int) -> list[s3.LifecycleRule]:
             noncurrent_version_expiration=Duration.days(1),
         ),
         s3.LifecycleRule(id="ExpireOldVersions", noncurrent_version_expiration=Duration.days(90)),
-    ]
+    ] + (
+        [
+            s3.LifecycleRule(
+                id="ExpireDriftRequestRecords",
+                prefix=REQUESTS_PREFIX,
+                expiration=Duration.days(REQUEST_RECORD_RETENTION_DAYS),
+                noncurrent_version_expiration=Duration.days(1),
+            )
+        ]
+        if drift_records
+        else []
+    )

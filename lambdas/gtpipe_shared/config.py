@@ -293,6 +293,36 @@ class CaptureConfig(BaseModel):
     retention_days: int = Field(default=90, ge=1, le=3650)
 
 
+class DriftThresholds(BaseModel):
+    """Alarm thresholds of drift monitoring (``gtpipe_shared.drift`` defines the metrics): an alarm fires
+    when a window's metric is above its threshold (``live_accuracy``: below it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input_shift: float = Field(default=1.5, gt=0.0, le=1000.0)
+    embedding_distance: float = Field(default=1.0, gt=0.0, le=1000.0)
+    class_psi: float = Field(default=0.5, gt=0.0, le=100.0)
+    confidence_psi: float = Field(default=0.5, gt=0.0, le=100.0)
+    live_accuracy: float = Field(default=0.8, ge=0.0, le=1.0)
+
+
+class MonitoringConfig(BaseModel):
+    """Drift monitoring of the serving endpoint (context ``gtpipe:monitoring``; the monitor function's
+    ``MONITORING_CONFIG``; README "Monitoring"). Off by default: with it unset the templates are unchanged.
+    Every ``window_minutes`` the monitor compares the window's requests with the serving model's baseline;
+    a window with fewer than ``min_requests`` requests puts no drift metrics (too few to tell), and live
+    accuracy is put once ``min_labeled`` corrected sample captures of the last ``accuracy_hours`` exist."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    window_minutes: int = Field(default=60, ge=1, le=1440)
+    min_requests: int = Field(default=20, ge=1, le=100_000)
+    min_labeled: int = Field(default=20, ge=1, le=100_000)
+    accuracy_hours: int = Field(default=24, ge=1, le=720)
+    thresholds: DriftThresholds = Field(default_factory=DriftThresholds)
+
+
 class PipelineConfig(_Section):
     """The whole ``PIPELINE_CONFIG``."""
 

@@ -56,6 +56,7 @@ from gtpipe_shared.images import (
 from gtpipe_shared.metrics import PredictionError, argmax, parse_prediction
 from gtpipe_shared.tasks import task_spec
 
+from predict.drift_record import record_request
 from predict.uploaded import Prepared, names_an_upload, prepare_upload
 from predict.waking import endpoint_gone, waking_response
 
@@ -284,6 +285,8 @@ def predict(event: dict[str, Any]) -> dict[str, Any]:
     answer["inference_id"] = new_inference_id()
     # The original image is kept: the answer's boxes are in its pixels.
     answer["captured"] = capture(event, answer, target, (image.original, image.image_type))
+    # Drift monitoring's request record (README "Monitoring"; off unless gtpipe:monitoring is enabled).
+    record_request(answer, target, (image.payload, image.size), logger=logger, metrics=metrics)
     metrics.add_metric(name="Predictions", unit=MetricUnit.Count, value=1)
     return json_response(200, answer)
 

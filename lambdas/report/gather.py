@@ -39,12 +39,14 @@ from report.model import (
     EVALUATION,
     EXAMPLES,
     LABELS,
+    MONITORING,
     STEPS,
     TEAM,
     Headline,
     RunData,
     StepTiming,
 )
+from report.monitoring import latest_windows
 
 
 class Gatherer(LabelParts, ExampleParts, CurveParts):
@@ -66,8 +68,13 @@ class Gatherer(LabelParts, ExampleParts, CurveParts):
         self._guard(CURVES, "the training curves", self._curves)
         self._guard(STEPS, "the step timeline", self._steps)
         self._guard(STEPS, "the endpoint's idle parking", self._endpoint_usage)
+        if self.settings.monitoring:
+            self._guard(MONITORING, "the drift-monitoring windows", self._monitoring)
         self._fill_headline_from_parts()
         return self.data
+
+    def _monitoring(self) -> None:
+        self.data.monitoring = latest_windows(self.clients.s3, self.settings.data_bucket, datetime.now(UTC))
 
     # -- ledger, classes, headline ----------------------------------------------------------------
 

@@ -48,6 +48,8 @@ class Settings:
 
     data_bucket: str
     prices: LabelingPrices
+    # gtpipe:monitoring is on: the report shows the latest drift-monitoring windows (report.monitoring).
+    monitoring: bool = False
 
 
 FALLBACK_TASK_TYPE = TaskType.IMAGE_CLASSIFICATION.value

@@ -78,7 +78,11 @@ def settings_from_env(environ: dict[str, str] | os._Environ[str] = os.environ) -
         prices = LabelingPrices.from_mapping(json.loads(raw) if raw else None)
     except (ValueError, TypeError, AttributeError) as exc:
         raise ReportError(f"LABELING_PRICES is not a valid price table: {exc}") from exc
-    return Settings(data_bucket=bucket, prices=prices)
+    return Settings(
+        data_bucket=bucket,
+        prices=prices,
+        monitoring=environ.get("MONITORING_WINDOWS", "").strip().lower() == "on",
+    )
 
 
 @tracer.capture_method

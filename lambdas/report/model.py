@@ -25,6 +25,7 @@ EVALUATION = "evaluation"
 EXAMPLES = "examples"
 STEPS = "steps"
 TEAM = "team"
+MONITORING = "monitoring"
 
 # Box: xmin, ymin, xmax, ymax normalized to 0..1 (the object-detection algorithm's output convention).
 
@@ -330,6 +331,8 @@ class RunData:
     team: LabelingTeam | None = None
     # Idle parking of the serving endpoint so far (gtpipe_shared.idle.usage_summary); None: never parked.
     endpoint_usage: dict[str, Any] | None = None
+    # The serving endpoint's latest drift-monitoring windows (report.monitoring); None: monitoring is off.
+    monitoring: list[dict[str, Any]] | None = None
     unavailable: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 

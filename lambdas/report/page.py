@@ -13,7 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from report.figures import RenderedFigure
-from report.model import LABELS, TEAM, LabelingTeam, RunData
+from report.model import LABELS, MONITORING, TEAM, LabelingTeam, RunData
+from report.monitoring import monitoring_html
 from report.timeline import format_duration
 
 FIGURES_DIR = "figures"
@@ -25,6 +26,7 @@ SECTIONS = (
     ("evaluation", "Evaluation"),
     ("examples", "Validation examples"),
     ("steps", "Steps"),
+    ("monitoring", "Monitoring"),
 )
 OUTCOME_TEXT = {
     "succeeded": "Succeeded: model deployed",
@@ -417,6 +419,8 @@ def render_page(data: RunData, figures: Sequence[RenderedFigure], generated_at: 
     """The complete HTML page."""
     sections = []
     for key, heading in SECTIONS:
+        if key == MONITORING and data.monitoring is None and MONITORING not in data.unavailable:
+            continue  # drift monitoring is off: no section
         parts = [figure_html(f) for f in figures if f.section == key]
         if key == "labels":
             if data.labels is not None:
@@ -439,6 +443,12 @@ def render_page(data: RunData, figures: Sequence[RenderedFigure], generated_at: 
             parts.append(class_table(data))
         if key == "steps":
             parts.append(steps_table(data))
+        if key == MONITORING:
+            parts.append(
+                monitoring_html(data.monitoring)
+                if MONITORING not in data.unavailable
+                else f'<div class="unavailable">not available: {esc(data.unavailable[MONITORING])}</div>'
+            )
         sections.append(f'<section id="{key}"><h2>{esc(heading)}</h2>{"".join(parts)}</section>')
     warnings_html = (
         '<ul class="warnings">' + "".join(f"<li>{esc(w)}</li>" for w in data.warnings) + "</ul>"

@@ -48,6 +48,8 @@ class Deployment:
     exports: dict[str, Any] = field(default_factory=dict)
     iam: DeployedIam = field(default_factory=DeployedIam)
     """The roles with their identity policies, and the Lambda permissions (local/iam_roles.py)."""
+    alarms: list[str] = field(default_factory=list)
+    """The CloudWatch alarms created in moto, which the local cloud evaluates (local/alarms.py)."""
 
     def output(self, name: str) -> Any:
         """An output by name (the last stack that declares it wins); KeyError if none does."""

@@ -71,12 +71,6 @@ NOT_EMULATED: Final[dict[str, NotEmulated]] = {
     "AWS::S3::BucketPolicy": NotEmulated(_RESOURCE_POLICY, lambda n, p, e: n),
     "AWS::SQS::QueuePolicy": NotEmulated(_RESOURCE_POLICY, lambda n, p, e: n),
     "AWS::SNS::TopicPolicy": NotEmulated(_RESOURCE_POLICY, lambda n, p, e: n),
-    "AWS::CloudWatch::Alarm": NotEmulated(
-        "no metrics are produced locally, so alarms could never change state (blue/green auto-rollback on "
-        "alarms is not exercised)",
-        lambda n, p, e: p.get("AlarmName") or n,
-        lambda n, p, e: {"Arn": aws_arn(e, "cloudwatch", f"alarm:{p.get('AlarmName') or n}")},
-    ),
     "AWS::CloudWatch::Dashboard": NotEmulated(
         "no CloudWatch console locally", lambda n, p, e: p.get("DashboardName") or n
     ),

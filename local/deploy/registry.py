@@ -12,6 +12,7 @@ from typing import Any, Final
 from . import (
     api_keys,
     apigateway,
+    cloudwatch,
     cognito,
     dynamodb,
     events,
@@ -37,6 +38,7 @@ FAMILIES: Final = (
     api_keys,
     sagemaker,
     cognito,
+    cloudwatch,
 )
 
 HANDLERS: Final[dict[str, Handler]] = {
@@ -85,6 +87,7 @@ EMULATED_TYPES: Final[frozenset[str]] = frozenset(
         "AWS::Cognito::UserPoolGroup",
         "AWS::Cognito::UserPoolUser",
         "AWS::Cognito::UserPoolUserToGroupAttachment",
+        "AWS::CloudWatch::Alarm",
     }
 )
 """Types the deployer creates with local behaviour (a test holds it equal to :data:`HANDLERS`)."""

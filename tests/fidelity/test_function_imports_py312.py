@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from infra.layers.runtime312 import HOW_TO_GET_PYTHON312, RUNTIME_DIR, find_python312, runtime_is_current
-from tests.infra.conftest import Synthesized
+from tests.infra.conftest import Synthesized, synthesize
 from tests.infra.conftest import synth_builtin as synth_builtin  # a fixture, re-exported
 
 LAMBDAS = Path(__file__).resolve().parents[2] / "lambdas"
@@ -100,11 +100,23 @@ def layer_paths(synth: Synthesized, template: Any, function: dict[str, Any], tmp
     return paths
 
 
+@pytest.fixture(scope="module")
+def synth_monitoring() -> Synthesized:
+    """Drift monitoring on (gtpipe:monitoring): the monitor function exists only then."""
+    return synthesize(monitoring={"enabled": True})
+
+
 def test_every_function_imports_under_python_3_12(
-    synth: Synthesized, synth_builtin: Synthesized, python312: str, runtime: Path, tmp_path: Path
+    synth: Synthesized,
+    synth_builtin: Synthesized,
+    synth_monitoring: Synthesized,
+    python312: str,
+    runtime: Path,
+    tmp_path: Path,
 ) -> None:
-    # given every function of the synthesized app with either labeling backend, on the python3.12 runtime
-    apps = {"ground-truth": synth, "builtin": synth_builtin}
+    # given every function of the synthesized app with either labeling backend and with drift monitoring,
+    # on the python3.12 runtime
+    apps = {"ground-truth": synth, "builtin": synth_builtin, "monitoring": synth_monitoring}
     functions = {
         (app, key): value for app, built in apps.items() for key, value in deployed_functions(built).items()
     }

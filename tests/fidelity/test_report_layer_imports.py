@@ -165,7 +165,7 @@ def python312() -> str:
 # gather and handler also need botocore, Powertools and pydantic (its compiled core): the runtime and the
 # Powertools layer provide those on AWS; here they exist only for this venv's Python 3.11.
 LAYER_ONLY_MODULES = ["report.curves", "report.examples", "report.figures", "report.labels", "report.model"]
-LAYER_ONLY_MODULES += ["report.page", "report.team"]
+LAYER_ONLY_MODULES += ["report.monitoring", "report.page", "report.team"]
 
 
 def test_the_report_modules_import_and_draw_under_the_deployed_runtime(

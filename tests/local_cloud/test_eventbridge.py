@@ -141,6 +141,26 @@ def test_put_events_matching_respects_pattern_and_rule_state(harness: Harness) -
     assert len(harness.messages(url)) == 1, "moto still delivers the non-Lambda targets"
 
 
+def test_a_scheduled_rule_without_a_pattern_gets_no_events(harness: Harness) -> None:
+    # Given a scheduled rule (no EventPattern) and a pattern rule, both targeting functions
+    harness.function("scheduled")
+    harness.function("matched")
+    harness.events.put_rule(Name="every-hour", ScheduleExpression="rate(1 hour)", State="ENABLED")
+    harness.events.put_targets(Rule="every-hour", Targets=[{"Id": "t", "Arn": fn_arn("scheduled")}])
+    harness.rule("on", {"source": ["aws.sagemaker"]}, [{"Id": "t", "Arn": fn_arn("matched")}])
+    # when events are put, then only the pattern rule's target gets them: a scheduled rule fires on its
+    # schedule only (EventBridge PutRule), where moto's matcher would match every event to it
+    harness.events.put_events(
+        Entries=[
+            {"Source": "aws.sagemaker", "DetailType": "x", "Detail": "{}"},
+            {"Source": "o", "DetailType": "y", "Detail": "{}"},
+        ]
+    )
+    assert harness.delivery.wait_idle(10)
+    assert len(harness.calls["matched"]) == 1
+    assert harness.calls["scheduled"] == []
+
+
 def test_failing_function_is_retried_then_dead_lettered_to_its_dlq(harness: Harness) -> None:
     harness.function("flaky", fail=True)
     url, dlq_arn = harness.queue("function-dlq")

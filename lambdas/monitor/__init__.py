@@ -1,0 +1,1 @@
+"""monitor: scheduled drift monitoring of the serving endpoint (README "Monitoring")."""
