@@ -29,6 +29,7 @@ from gtpipe_shared.config import (
     CaptureConfig,
     ChampionConfig,
     EndpointConfig,
+    HarvestConfig,
     LabelingBackend,
     LabelingConfig,
     RegistryConfig,
@@ -42,6 +43,7 @@ from gtpipe_shared.tasks import TASK_TYPES, TaskType, task_spec
 
 from infra.config_champion import read_champion
 from infra.config_gold import gold_settings
+from infra.config_harvest import read_harvest
 from infra.config_limits import service_limit_problems
 from infra.config_reader import (
     EMAIL,
@@ -189,6 +191,7 @@ class StackConfig:
     powertools_layer_version: int = 18
     # Feedback capture of POST /predict (gtpipe:capture; README "Feedback capture").
     capture: CaptureConfig = field(default_factory=CaptureConfig)
+    harvest: HarvestConfig = field(default_factory=HarvestConfig)  # gtpipe:harvest (infra/config_harvest.py)
 
     @property
     def endpoint_name(self) -> str:
@@ -285,6 +288,7 @@ class StackConfig:
             ),
             powertools_layer_version=int(reader.number("powertoolsLayerVersion", 18, 1, 1000)),
             capture=_capture(reader.mapping("capture")),
+            harvest=read_harvest(reader.mapping("harvest")),
         )
         _check_config(config)
         return config

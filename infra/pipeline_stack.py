@@ -8,6 +8,7 @@ from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from infra.config import StackConfig
+from infra.constructs.harvest import Harvester
 from infra.constructs.labeling_service import LabelingService
 from infra.constructs.ledger import Ledger
 from infra.constructs.monitoring import Monitoring, endpoint_alarm_names
@@ -75,6 +76,15 @@ class PipelineStack(Stack):
             endpoint_arn=pipeline.endpoint_arn,
             endpoint_name=pipeline.endpoint_name,
         )
+        if config.harvest.enabled:
+            Harvester(
+                self,
+                "Harvest",
+                config=config,
+                key=storage.key,
+                data_bucket=storage.data_bucket,
+                image_layer=serving.image_layer,
+            )
         Monitoring(
             self,
             "Monitoring",

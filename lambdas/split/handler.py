@@ -25,6 +25,8 @@ from gtpipe_shared.split import SplitError, SplitOptions, SplitOutputs, SplitRes
 from gtpipe_shared.tasks import task_spec
 from pydantic import BaseModel, ConfigDict, Field
 
+from split.cumulative import add_to_dataset, record_dataset
+
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
@@ -47,6 +49,9 @@ class SplitRequest(BaseModel):
     seed: int = 0
     data_bucket: str = Field(min_length=1)
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    # The dropped manifest (the execution's input): a harvest's (incoming/feedback-*) makes the run
+    # cumulative (split.cumulative, gtpipe_shared.dataset).
+    source_manifest_uri: str | None = None
 
 
 def parse_request(event: Any) -> SplitRequest:
@@ -124,11 +129,28 @@ def run_split(request: SplitRequest) -> dict[str, Any]:
             result = split_manifest(
                 open_source, SplitOutputs(train, validation, images), options, tmp_dir=out_dir
             )
+        dataset = add_to_dataset(
+            bucket=request.data_bucket,
+            source_manifest_uri=request.source_manifest_uri,
+            task_type=request.task_type,
+            class_names=request.class_names,
+            paths=paths,
+            result=result,
+            options=options,
+            work=out_dir,
+        )
         for path, name in zip(paths, names, strict=True):
             content_type = (
                 "application/json" if name == "validation-images.manifest" else "application/jsonlines"
             )
             s3.upload_file(path, request.data_bucket, prefix + name, ExtraArgs={"ContentType": content_type})
+        dataset["version"] = record_dataset(
+            bucket=request.data_bucket,
+            task_type=request.task_type,
+            class_names=request.class_names,
+            train_path=paths[0],
+            validation_path=paths[1],
+        )
     metrics.add_metric(
         name="SplitLines", unit=MetricUnit.Count, value=result.train_count + result.validation_count
     )
@@ -153,6 +175,7 @@ def run_split(request: SplitRequest) -> dict[str, Any]:
         "class_names": list(request.class_names),
         "seed": request.seed,
         "hyperparameters": hyperparameters(request, result),
+        "dataset": dataset,
     }
 
 
