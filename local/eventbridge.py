@@ -485,6 +485,11 @@ def _send_to_targets(self: Rule, original_event: dict[str, Any], transform_input
     if original_event.get("source") == "aws.s3" and original_event.get("id") == MOTO_BASE_EVENT_ID:
         # moto hands the same dict to every rule: one id per event, as EventBridge does.
         original_event["id"] = str(uuid.uuid4())
+    if getattr(self.event_pattern, "_raw_pattern", None) is None:
+        # A rule without an event pattern is a scheduled rule: it fires on its schedule only and matches
+        # no event (moto's empty pattern would match every one). A rule has an EventPattern, a
+        # ScheduleExpression or both: https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutRule.html
+        return
     event = aws_event_shape(original_event, self.account_id)
     if self.state == "ENABLED" and self.event_pattern.matches_event(event):  # type: ignore[arg-type]
         for target in lambda_targets:
