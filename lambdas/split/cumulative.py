@@ -4,9 +4,11 @@ version. The split function may list, get and put under ``datasets/`` only."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
-from typing import Any
+from collections.abc import Callable
+from typing import Any, BinaryIO
 
 from gtpipe_shared.aws import client
 from gtpipe_shared.dataset import (
@@ -16,8 +18,9 @@ from gtpipe_shared.dataset import (
     source_refs,
     write_images_manifest,
 )
+from gtpipe_shared.manifest import iter_lines
 from gtpipe_shared.s3uri import S3UriError, parse_s3_uri, s3_uri
-from gtpipe_shared.split import SplitOptions, SplitResult
+from gtpipe_shared.split import SplitError, SplitOptions, SplitResult, stratum_of
 
 
 def source_key(source_manifest_uri: str | None) -> str | None:
@@ -41,6 +44,44 @@ def _download(bucket: str, key: str, path: str) -> str:
 def _exists(bucket: str, key: str) -> bool:
     listed = client("s3").list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
     return any(item["Key"] == key for item in listed.get("Contents", []))
+
+
+def cumulative_candidate(
+    bucket: str, source_manifest_uri: str | None, task_type: str, class_names: list[str]
+) -> bool:
+    """Whether this run is cumulative: a feedback manifest, and its label set has a dataset already."""
+    if not is_feedback_manifest(source_key(source_manifest_uri)):
+        return False
+    train_key, validation_key = dataset_keys(task_type, class_names)
+    return _exists(bucket, train_key) and _exists(bucket, validation_key)
+
+
+def labeled_to_train(open_source: Callable[[], Any], train: BinaryIO, options: SplitOptions) -> SplitResult:
+    """Every labeled line of the manifest to ``train`` (byte for byte): for new labels too few to split
+    on their own (SplitError, as the split, for unusable labels or none at all)."""
+    result = SplitResult()
+    source = open_source()
+    try:
+        for number, line in iter_lines(source, max_line_bytes=options.max_line_bytes):
+            if line is None:
+                raise SplitError(f"line {number} is longer than {options.max_line_bytes} bytes")
+            if not line.strip():
+                continue
+            stratum, _boxes = stratum_of(json.loads(line), options, number)
+            if stratum < 0:
+                result.skipped += 1
+                continue
+            train.write(line + b"\n")
+            counts = result.per_class.setdefault(stratum, {"train": 0, "validation": 0})
+            counts["train"] += 1
+            result.train_count += 1
+    finally:
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()
+    if result.train_count == 0:
+        raise SplitError(f"manifest has no lines labeled with '{options.label_attribute}'")
+    return result
 
 
 def add_to_dataset(

@@ -25,7 +25,7 @@ from gtpipe_shared.split import SplitError, SplitOptions, SplitOutputs, SplitRes
 from gtpipe_shared.tasks import task_spec
 from pydantic import BaseModel, ConfigDict, Field
 
-from split.cumulative import add_to_dataset, record_dataset
+from split.cumulative import add_to_dataset, cumulative_candidate, labeled_to_train, record_dataset
 
 logger = Logger()
 tracer = Tracer()
@@ -85,6 +85,29 @@ def per_class_names(result: SplitResult, class_names: list[str]) -> dict[str, di
     return named
 
 
+def split_to_files(
+    request: SplitRequest, options: SplitOptions, open_source: Any, paths: list[str], out_dir: str
+) -> SplitResult:
+    """Split the manifest into the three local files ``paths``. A feedback run whose new labels cannot be
+    split on their own (a small harvest, a few corrections of one class) puts them all in train when its
+    label set has a dataset to add them to: that dataset's validation images validate it."""
+    with open(paths[0], "wb") as train, open(paths[1], "wb") as validation, open(paths[2], "wb") as images:
+        try:
+            return split_manifest(
+                open_source, SplitOutputs(train, validation, images), options, tmp_dir=out_dir
+            )
+        except SplitError as exc:
+            if not cumulative_candidate(
+                request.data_bucket, request.source_manifest_uri, request.task_type, request.class_names
+            ):
+                raise
+            logger.info("new labels go to train whole", extra={"reason": str(exc)})
+            for handle in (train, validation, images):
+                handle.seek(0)
+                handle.truncate()
+            return labeled_to_train(open_source, train, options)
+
+
 @tracer.capture_method
 def run_split(request: SplitRequest) -> dict[str, Any]:
     """Split the manifest and upload the three outputs; return the task result."""
@@ -121,14 +144,7 @@ def run_split(request: SplitRequest) -> dict[str, Any]:
     names = ("train.manifest", "validation.manifest", "validation-images.manifest")
     with tempfile.TemporaryDirectory(prefix="gtpipe-out-") as out_dir:
         paths = [os.path.join(out_dir, name) for name in names]
-        with (
-            open(paths[0], "wb") as train,
-            open(paths[1], "wb") as validation,
-            open(paths[2], "wb") as images,
-        ):
-            result = split_manifest(
-                open_source, SplitOutputs(train, validation, images), options, tmp_dir=out_dir
-            )
+        result = split_to_files(request, options, open_source, paths, out_dir)
         dataset = add_to_dataset(
             bucket=request.data_bucket,
             source_manifest_uri=request.source_manifest_uri,

@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from gtpipe_shared.dataset import dataset_keys
+from gtpipe_shared.split import SplitError
 from split import handler as split_handler
 
 from tests.lambdas.conftest import DATA_BUCKET, Cloud, FakeContext, classification_line, load_event
@@ -91,3 +93,31 @@ def test_a_feedback_run_without_an_earlier_dataset_trains_on_its_own_labels(
     assert answer["dataset"]["cumulative"] is False
     assert answer["dataset"]["reason"] == "no earlier dataset of this label set"
     assert answer["counts"]["train"] + answer["counts"]["validation"] == 15
+
+
+def test_a_small_harvest_of_one_class_joins_the_training_data_whole(
+    cloud: Cloud, context: FakeContext
+) -> None:
+    # given a dataset of the label set from a first run
+    cloud.put(FIRST, "".join(classification_line(i, i % 3) + "\n" for i in range(30)))
+    split(cloud, context, "first-0123", FIRST, "incoming/digits.manifest")
+    first_validation = refs(cloud, "splits/first-0123/validation.manifest")
+    # when a feedback run has two new labels of one class (too few to split on their own)
+    cloud.put(FEEDBACK, "".join(classification_line(200 + i, 1) + "\n" for i in range(2)))
+    answer = split(cloud, context, "feedback-0123", FEEDBACK, "incoming/feedback-2026-01-03.manifest")
+    # then both go to train, added to the dataset; its validation images validate as before
+    train = refs(cloud, "splits/feedback-0123/train.manifest")
+    assert {f"s3://{DATA_BUCKET}/images/img-{200 + i:05d}.jpg" for i in range(2)} <= set(train)
+    assert refs(cloud, "splits/feedback-0123/validation.manifest") == first_validation
+    assert answer["dataset"]["added"] == {"train": 2, "validation": 0}
+    assert answer["counts"]["train"] == len(train) == 30 - len(first_validation) + 2
+
+
+def test_without_a_dataset_too_few_labels_still_fail_the_split_naming_why(
+    cloud: Cloud, context: FakeContext
+) -> None:
+    # given no dataset yet, when a feedback run has labels of one class only
+    cloud.put(FEEDBACK, "".join(classification_line(200 + i, 1) + "\n" for i in range(2)))
+    # then the split fails as any run would, naming the problem
+    with pytest.raises(SplitError, match="only 1 class present"):
+        split(cloud, context, "feedback-0123", FEEDBACK, "incoming/feedback-2026-01-03.manifest")
