@@ -22,6 +22,7 @@ import json
 from collections.abc import Iterable
 from typing import BinaryIO
 
+from gtpipe_shared.harvest import MANIFEST_PREFIX
 from gtpipe_shared.ledger import labeling_fingerprint
 from gtpipe_shared.split import (
     SplitError,
@@ -33,7 +34,6 @@ from gtpipe_shared.split import (
 )
 
 DATASET_PREFIX = "datasets/"
-FEEDBACK_MANIFEST = "incoming/feedback-"
 
 
 def dataset_keys(task_type: str, class_names: list[str]) -> tuple[str, str]:
@@ -44,7 +44,7 @@ def dataset_keys(task_type: str, class_names: list[str]) -> tuple[str, str]:
 
 def is_feedback_manifest(key: str | None) -> bool:
     """Whether a dropped manifest's key is a harvest's (``incoming/feedback-*``): its run is cumulative."""
-    return bool(key) and str(key).startswith(FEEDBACK_MANIFEST)
+    return bool(key) and str(key).startswith(MANIFEST_PREFIX)
 
 
 def _ref(line: bytes) -> str | None:

@@ -37,11 +37,8 @@ from gtpipe_shared.config import HarvestConfig
 STATE_KEY = "harvest/state.json"
 SUMMARY_PREFIX = "harvest/"
 IMAGE_PREFIX = "images/feedback/"
+# A run of a manifest under this prefix trains on the label set's cumulative dataset (gtpipe_shared.dataset).
 MANIFEST_PREFIX = "incoming/feedback-"
-# A run of a manifest whose name starts so trains on the label set's cumulative dataset (gtpipe_shared.dataset).
-FEEDBACK_MANIFEST_NAME = "feedback-"
-# The first harvest (no state yet) looks this far back; captured objects live at most retentionDays anyway.
-FIRST_WINDOW = timedelta(days=3650)
 
 
 @dataclass(frozen=True)
