@@ -29,6 +29,8 @@ BENCHMARKS = {
     "labeling-speed": "bench.labeling_speed_bench",
     "gold": "bench.gold_bench",
     "harvest": "bench.harvest_bench",
+    "algorithms": "bench.algorithms_bench",
+    "review": "bench.review_bench",
 }
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,7 +8,9 @@ from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from infra.config import StackConfig
+from infra.constructs.async_inference import AsyncInference
 from infra.constructs.harvest import Harvester
+from infra.constructs.idle import IdleParking
 from infra.constructs.labeling_service import LabelingService
 from infra.constructs.ledger import Ledger
 from infra.constructs.monitoring import Monitoring, endpoint_alarm_names
@@ -84,6 +86,27 @@ class PipelineStack(Stack):
                 key=storage.key,
                 data_bucket=storage.data_bucket,
                 image_layer=serving.image_layer,
+            )
+        if config.endpoint.idle_minutes is not None:
+            IdleParking(
+                self,
+                "Idle",
+                config=config,
+                key=storage.key,
+                runs_table=ledger.runs_table,
+                task_token_table=ledger.task_token_table,
+                endpoint_arn=pipeline.endpoint_arn,
+                predict=serving.predict,
+            )
+        if config.async_inference.enabled:
+            AsyncInference(
+                self,
+                "AsyncInference",
+                config=config,
+                key=storage.key,
+                data_bucket=storage.data_bucket,
+                pipeline=pipeline,
+                serving=serving,
             )
         Monitoring(
             self,

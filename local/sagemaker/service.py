@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from typing import Final
 
-from .endpoints import EndpointsApi, Invocation
+from .async_invocations import AsyncInvocationsApi
+from .endpoints import Invocation
 from .jobs_api import JobsApi
 from .registry import ModelRegistryApi
 
 
-class LocalSageMaker(JobsApi, EndpointsApi, ModelRegistryApi):
+class LocalSageMaker(JobsApi, AsyncInvocationsApi, ModelRegistryApi):
     """A local SageMaker for the embedded cloud (see the package docstring for the wiring).
 
     ``runner``: the :class:`~local.sagemaker.runners.JobRunner` deciding how jobs and endpoint

@@ -54,3 +54,9 @@ BUILTIN_TEAM = {
 def synth_builtin() -> Synthesized:
     """The builtin labeling backend with a team: one labeler, one admin, one person in both groups."""
     return synthesize(labelingBackend="builtin", labelingTeam=BUILTIN_TEAM)
+
+
+@pytest.fixture(scope="session")
+def synth_pytorch() -> Synthesized:
+    """gtpipe:trainingAlgorithm pytorch: training on cdk.json's GPU instance, serving on its CPU instances."""
+    return synthesize(trainingAlgorithm="pytorch")
