@@ -11,6 +11,9 @@ TASK ?= image-classification
 LABELING ?= ground-truth
 # KEEP=1: `make demo` keeps the local cloud running after the demo (until Ctrl-C), to try it by hand.
 KEEP ?=
+# LOOP=1: `make demo` shows the model-lifecycle loop instead (upright digits serve a rotated stream; the
+# harvest is relabeled by the simulated workforce; the cumulative retrain must pass champion/challenger).
+LOOP ?=
 
 .PHONY: install venv node layers python312 lambda-runtime browser faketime test test-fast test-clock-ahead lint typecheck synth demo local-up local-down local-status bench clean
 
@@ -108,7 +111,7 @@ test-fast: install lint typecheck
 	$(VENV)/bin/pytest -m "not slow" --durations=15
 
 demo: install
-	$(PY) -m local.demo --task $(TASK) --labeling $(LABELING) $(if $(filter-out 0 no false,$(KEEP)),--keep-running)
+	$(PY) -m local.demo --task $(TASK) --labeling $(LABELING) $(if $(filter-out 0 no false,$(KEEP)),--keep-running) $(if $(filter-out 0 no false,$(LOOP)),--loop)
 
 # The demo's context sizes training for a laptop; LOCAL_UP_ARGS= deploys cdk.json's context unchanged.
 LOCAL_UP_ARGS ?= --demo-context

@@ -28,6 +28,7 @@ BENCHMARKS = {
     "adaptive": "bench.adaptive_bench",
     "labeling-speed": "bench.labeling_speed_bench",
     "gold": "bench.gold_bench",
+    "harvest": "bench.harvest_bench",
     "algorithms": "bench.algorithms_bench",
     "review": "bench.review_bench",
     "drift": "bench.drift_bench",

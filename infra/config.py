@@ -30,6 +30,7 @@ from gtpipe_shared.config import (
     CaptureConfig,
     ChampionConfig,
     EndpointConfig,
+    HarvestConfig,
     LabelingBackend,
     LabelingConfig,
     MonitoringConfig,
@@ -45,6 +46,7 @@ from gtpipe_shared.tasks import TASK_TYPES, TaskType, task_spec
 from infra.config_async import read_async_inference
 from infra.config_champion import read_champion
 from infra.config_gold import gold_settings
+from infra.config_harvest import read_harvest
 from infra.config_idle import idle_minutes_setting
 from infra.config_limits import service_limit_problems
 from infra.config_monitoring import read_monitoring
@@ -196,6 +198,7 @@ class StackConfig:
     powertools_layer_version: int = 18
     # Feedback capture of POST /predict (gtpipe:capture; README "Feedback capture").
     capture: CaptureConfig = field(default_factory=CaptureConfig)
+    harvest: HarvestConfig = field(default_factory=HarvestConfig)  # gtpipe:harvest (infra/config_harvest.py)
     async_inference: AsyncInferenceSettings = field(default_factory=AsyncInferenceSettings)
     # gtpipe:trainingAlgorithm (README "Training and serving code").
     training_algorithm: TrainingAlgorithmConfig = field(default_factory=TrainingAlgorithmConfig)
@@ -298,6 +301,7 @@ class StackConfig:
             powertools_layer_version=int(reader.number("powertoolsLayerVersion", 18, 1, 1000)),
             capture=_capture(reader.mapping("capture")),
             monitoring=read_monitoring(reader.mapping("monitoring")),
+            harvest=read_harvest(reader.mapping("harvest")),
         )
         config = replace(
             config, async_inference=read_async_inference(reader.mapping("asyncInference"), config)

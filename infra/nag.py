@@ -52,7 +52,7 @@ PIPELINE_STACK_SUPPRESSIONS = (
         "(captured/: per prediction; uploads/: per POST /uploads), so they cannot be listed in advance.",
         (
             "regex:/^Resource::(<StorageDataBucket[A-Za-z0-9]+\\.Arn>|[A-Za-z0-9]+:ExportsOutputFnGetAtt"
-            "StorageDataBucket[A-Za-z0-9]+)\\/(incoming|images|labeling|splits|models|transform|runs|reports|captured|uploads)"
+            "StorageDataBucket[A-Za-z0-9]+)\\/(incoming|images|labeling|splits|models|transform|runs|reports|captured|uploads|datasets)"
             "\\/\\*$/",
         ),
     ),
@@ -239,6 +239,27 @@ LABELING_RESOURCE_SUPPRESSIONS = {
     "Labeling/LabelingApi/Default/app/{file+}/GET/Resource": _STATIC_APP_METHOD,
 }
 
+# Present only with gtpipe:harvest enabled (infra/constructs/harvest.py); applied when the construct exists.
+HARVEST_RESOURCE_SUPPRESSIONS = {
+    "Harvest/RuleDeadLetterQueue/Resource": (
+        Suppression(
+            "AwsSolutions-SQS3", "This queue is itself the dead-letter queue of the harvest schedule."
+        ),
+    ),
+    "Harvest/HarvestFunction": (
+        Suppression(
+            "AwsSolutions-IAM5",
+            "The harvester writes one copied image per picked inference under images/feedback/, its window "
+            "state and one summary per day under harvest/, and one manifest per day named "
+            "incoming/feedback-<yyyy-mm-dd>.manifest: keys made at run time, each grant one such prefix.",
+            (
+                "regex:/^Resource::(<StorageDataBucket[A-Za-z0-9]+\\.Arn>|[A-Za-z0-9]+:ExportsOutputFnGetAtt"
+                "StorageDataBucket[A-Za-z0-9]+)\\/(images\\/feedback\\/\\*|harvest\\/\\*|incoming\\/feedback-\\*)$/",
+            ),
+        ),
+    ),
+}
+
 # Present with gtpipe:apiGateway.accountRole "create" (the default); see infra/constructs/rest_api.py.
 API_GATEWAY_ACCOUNT_SUPPRESSIONS = {
     "ApiGatewayAccount/CloudWatchRole/Resource": (
@@ -272,6 +293,7 @@ def all_suppressions() -> list[Suppression]:
     for group in (
         PIPELINE_RESOURCE_SUPPRESSIONS,
         LABELING_RESOURCE_SUPPRESSIONS,
+        HARVEST_RESOURCE_SUPPRESSIONS,
         IDLE_RESOURCE_SUPPRESSIONS,
         DRIFT_RESOURCE_SUPPRESSIONS,
         API_GATEWAY_ACCOUNT_SUPPRESSIONS,
@@ -304,6 +326,9 @@ def apply_suppressions(stateful: Stack, pipeline: Stack) -> None:
     _apply_by_path(pipeline, PIPELINE_RESOURCE_SUPPRESSIONS)
     _apply_by_path(
         pipeline, LABELING_RESOURCE_SUPPRESSIONS, optional=pipeline.node.try_find_child("Labeling") is None
+    )
+    _apply_by_path(
+        pipeline, HARVEST_RESOURCE_SUPPRESSIONS, optional=pipeline.node.try_find_child("Harvest") is None
     )
     _apply_by_path(
         pipeline, IDLE_RESOURCE_SUPPRESSIONS, optional=pipeline.node.try_find_child("Idle") is None

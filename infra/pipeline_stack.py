@@ -10,6 +10,7 @@ from constructs import Construct
 from infra.config import StackConfig
 from infra.constructs.async_inference import AsyncInference
 from infra.constructs.drift_monitoring import DriftMonitoring
+from infra.constructs.harvest import Harvester
 from infra.constructs.idle import IdleParking
 from infra.constructs.labeling_service import LabelingService
 from infra.constructs.ledger import Ledger
@@ -78,6 +79,15 @@ class PipelineStack(Stack):
             endpoint_arn=pipeline.endpoint_arn,
             endpoint_name=pipeline.endpoint_name,
         )
+        if config.harvest.enabled:
+            Harvester(
+                self,
+                "Harvest",
+                config=config,
+                key=storage.key,
+                data_bucket=storage.data_bucket,
+                image_layer=serving.image_layer,
+            )
         if config.endpoint.idle_minutes is not None:
             IdleParking(
                 self,

@@ -8,6 +8,7 @@ from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
+from gtpipe_shared.dataset import DATASET_PREFIX
 
 from infra.constructs.grants import (
     grant_index_query,
@@ -80,6 +81,10 @@ def grant_pipeline_functions(
     grant_table(start_run.role, idempotency_table, write=True)
     # split: labeled manifests in, train/validation manifests out.
     grant_objects(pipeline.split.role, bucket, read=[INCOMING_PREFIX, LABELING_PREFIX], write=[SPLITS_PREFIX])
+    # The label set's cumulative dataset (gtpipe_shared.dataset): listed (is there one yet?), read by a
+    # feedback run, and every run writes its next version.
+    grant_objects(pipeline.split.role, bucket, read=[DATASET_PREFIX], write=[DATASET_PREFIX])
+    grant_list(pipeline.split.role, bucket, [DATASET_PREFIX])
     # evaluate: validation manifests and transform output in, metrics out.
     # Champion/challenger: the golden manifest's images manifest out (splits/<run_id>/, which the SageMaker
     # role reads for the transforms), and the golden manifest in: that one object, known at synth.

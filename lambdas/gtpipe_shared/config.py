@@ -323,6 +323,25 @@ class MonitoringConfig(BaseModel):
     thresholds: DriftThresholds = Field(default_factory=DriftThresholds)
 
 
+class HarvestConfig(BaseModel):
+    """The feedback harvester (context ``gtpipe:harvest``; the harvest function's ``HARVEST_CONFIG``; README
+    "Model lifecycle: harvest, relabel, retrain"). Every ``schedule`` it picks at most ``budget`` captured
+    images not yet considered: every corrected one first, then ``uncertain_share`` of the rest of the budget
+    as the least confident answers (balanced over predicted classes), then ``sample_share`` of it at random
+    (the sampled stream, so the new labels do not only cover the hard cases); an image whose 64-bit
+    difference hash is within ``near_duplicate_bits`` bits of one already picked is skipped. Off by default:
+    each harvest starts a labeling run, which costs money. Not part of ``PIPELINE_CONFIG``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    schedule: str = "rate(1 day)"
+    budget: int = Field(default=200, ge=1, le=100_000)
+    uncertain_share: float = Field(default=0.8, ge=0.0, le=1.0)
+    sample_share: float = Field(default=0.2, ge=0.0, le=1.0)
+    near_duplicate_bits: int = Field(default=4, ge=0, le=64)
+
+
 class PipelineConfig(_Section):
     """The whole ``PIPELINE_CONFIG``."""
 

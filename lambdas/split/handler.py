@@ -25,6 +25,8 @@ from gtpipe_shared.split import SplitError, SplitOptions, SplitOutputs, SplitRes
 from gtpipe_shared.tasks import task_spec
 from pydantic import BaseModel, ConfigDict, Field
 
+from split.cumulative import add_to_dataset, cumulative_candidate, labeled_to_train, record_dataset
+
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
@@ -47,6 +49,9 @@ class SplitRequest(BaseModel):
     seed: int = 0
     data_bucket: str = Field(min_length=1)
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    # The dropped manifest (the execution's input): a harvest's (incoming/feedback-*) makes the run
+    # cumulative (split.cumulative, gtpipe_shared.dataset).
+    source_manifest_uri: str | None = None
 
 
 def parse_request(event: Any) -> SplitRequest:
@@ -78,6 +83,29 @@ def per_class_names(result: SplitResult, class_names: list[str]) -> dict[str, di
         name = class_names[stratum] if stratum < len(class_names) else NO_OBJECTS
         named[name] = dict(counts)
     return named
+
+
+def split_to_files(
+    request: SplitRequest, options: SplitOptions, open_source: Any, paths: list[str], out_dir: str
+) -> SplitResult:
+    """Split the manifest into the three local files ``paths``. A feedback run whose new labels cannot be
+    split on their own (a small harvest, a few corrections of one class) puts them all in train when its
+    label set has a dataset to add them to: that dataset's validation images validate it."""
+    with open(paths[0], "wb") as train, open(paths[1], "wb") as validation, open(paths[2], "wb") as images:
+        try:
+            return split_manifest(
+                open_source, SplitOutputs(train, validation, images), options, tmp_dir=out_dir
+            )
+        except SplitError as exc:
+            if not cumulative_candidate(
+                request.data_bucket, request.source_manifest_uri, request.task_type, request.class_names
+            ):
+                raise
+            logger.info("new labels go to train whole", extra={"reason": str(exc)})
+            for handle in (train, validation, images):
+                handle.seek(0)
+                handle.truncate()
+            return labeled_to_train(open_source, train, options)
 
 
 @tracer.capture_method
@@ -116,19 +144,29 @@ def run_split(request: SplitRequest) -> dict[str, Any]:
     names = ("train.manifest", "validation.manifest", "validation-images.manifest")
     with tempfile.TemporaryDirectory(prefix="gtpipe-out-") as out_dir:
         paths = [os.path.join(out_dir, name) for name in names]
-        with (
-            open(paths[0], "wb") as train,
-            open(paths[1], "wb") as validation,
-            open(paths[2], "wb") as images,
-        ):
-            result = split_manifest(
-                open_source, SplitOutputs(train, validation, images), options, tmp_dir=out_dir
-            )
+        result = split_to_files(request, options, open_source, paths, out_dir)
+        dataset = add_to_dataset(
+            bucket=request.data_bucket,
+            source_manifest_uri=request.source_manifest_uri,
+            task_type=request.task_type,
+            class_names=request.class_names,
+            paths=paths,
+            result=result,
+            options=options,
+            work=out_dir,
+        )
         for path, name in zip(paths, names, strict=True):
             content_type = (
                 "application/json" if name == "validation-images.manifest" else "application/jsonlines"
             )
             s3.upload_file(path, request.data_bucket, prefix + name, ExtraArgs={"ContentType": content_type})
+        dataset["version"] = record_dataset(
+            bucket=request.data_bucket,
+            task_type=request.task_type,
+            class_names=request.class_names,
+            train_path=paths[0],
+            validation_path=paths[1],
+        )
     metrics.add_metric(
         name="SplitLines", unit=MetricUnit.Count, value=result.train_count + result.validation_count
     )
@@ -153,6 +191,7 @@ def run_split(request: SplitRequest) -> dict[str, Any]:
         "class_names": list(request.class_names),
         "seed": request.seed,
         "hyperparameters": hyperparameters(request, result),
+        "dataset": dataset,
     }
 
 

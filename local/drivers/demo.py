@@ -474,6 +474,11 @@ def argument_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--holdout", type=float, default=0.2, help="share held out for the HTTPS test")
     parser.add_argument("--epochs", type=int, default=None, help="override the demo's training epochs")
+    parser.add_argument(
+        "--loop",
+        action="store_true",
+        help="the model-lifecycle loop instead: upright digits, a rotated stream, harvest, relabel, retrain",
+    )
     parser.add_argument("--state-dir", default=".local", help="where the local cloud keeps its files")
     parser.add_argument("--cdk-out", default=None, help="deploy this cloud assembly instead of synthesizing")
     parser.add_argument(
@@ -497,6 +502,11 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     args = argument_parser().parse_args(argv)
     display = Display()
+    if args.loop:
+        from local.drivers.lifecycle import demo_loop
+
+        result = demo_loop(Path(args.state_dir).resolve(), epochs=args.epochs, say=display.say)
+        return 0 if result.second.get("status") == "SUCCEEDED" and result.after > result.before else 1
     if args.task not in SUPPORTED_TASKS:
         display.say(f"unknown task {args.task!r}: the demo runs {', '.join(SUPPORTED_TASKS)}")
         return 2

@@ -116,6 +116,24 @@ def test_s3_object_created_reaches_a_lambda_target_in_aws_shape(harness: Harness
     assert event["resources"] == ["arn:aws:s3:::data"]
 
 
+def test_a_scheduled_rule_matches_no_event(harness: Harness) -> None:
+    # given a scheduled rule (no event pattern) and an event-pattern rule, both targeting Lambda functions
+    harness.function("harvest")
+    harness.function("status")
+    harness.events.put_rule(Name="daily", ScheduleExpression="rate(1 day)")
+    harness.events.put_targets(Rule="daily", Targets=[{"Id": "t", "Arn": fn_arn("harvest")}])
+    harness.rule("on", {"source": ["aws.sagemaker"]}, [{"Id": "t", "Arn": fn_arn("status")}])
+    # when an event arrives
+    harness.events.put_events(
+        Entries=[
+            {"Source": "aws.sagemaker", "DetailType": "SageMaker Training Job State Change", "Detail": "{}"}
+        ]
+    )
+    assert harness.delivery.wait_idle(10)
+    # then only the pattern rule's target gets it: a scheduled rule fires on its schedule only (AWS PutRule)
+    assert len(harness.calls["status"]) == 1 and harness.calls["harvest"] == []
+
+
 def test_put_events_matching_respects_pattern_and_rule_state(harness: Harness) -> None:
     harness.function("status")
     harness.function("disabled")

@@ -1,0 +1,1 @@
+"""harvest Lambda function (entry point: handler.lambda_handler)."""
