@@ -15,11 +15,11 @@ from __future__ import annotations
 from typing import Final
 
 from .endpoints import EndpointsApi, Invocation
-from .jobs_api import JobsApi
 from .registry import ModelRegistryApi
+from .tuning_job import TuningApi
 
 
-class LocalSageMaker(JobsApi, EndpointsApi, ModelRegistryApi):
+class LocalSageMaker(TuningApi, EndpointsApi, ModelRegistryApi):
     """A local SageMaker for the embedded cloud (see the package docstring for the wiring).
 
     ``runner``: the :class:`~local.sagemaker.runners.JobRunner` deciding how jobs and endpoint
@@ -51,6 +51,10 @@ class LocalSageMaker(JobsApi, EndpointsApi, ModelRegistryApi):
         "CreateLabelingJob": "create_labeling_job",
         "DescribeLabelingJob": "describe_labeling_job",
         "StopLabelingJob": "stop_labeling_job",
+        "CreateHyperParameterTuningJob": "create_hyper_parameter_tuning_job",
+        "DescribeHyperParameterTuningJob": "describe_hyper_parameter_tuning_job",
+        "StopHyperParameterTuningJob": "stop_hyper_parameter_tuning_job",
+        "ListTrainingJobsForHyperParameterTuningJob": "list_training_jobs_for_hyper_parameter_tuning_job",
         "CreateModel": "create_model",
         "DescribeModel": "describe_model",
         "DeleteModel": "delete_model",

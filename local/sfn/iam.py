@@ -24,6 +24,7 @@ _PASSED_TO_SAGEMAKER = {"iam:PassedToService": "sagemaker.amazonaws.com"}
 _NAME_KEYS = {
     "TrainingJob": ("TrainingJobName", "training-job"),
     "TransformJob": ("TransformJobName", "transform-job"),
+    "HyperParameterTuningJob": ("HyperParameterTuningJobName", "hyper-parameter-tuning-job"),
     "LabelingJob": ("LabelingJobName", "labeling-job"),
     "Model": ("ModelName", "model"),
     "EndpointConfig": ("EndpointConfigName", "endpoint-config"),
@@ -33,6 +34,8 @@ _NAME_KEYS = {
 _MANAGED_RULES = {
     "TrainingJob": "StepFunctionsGetEventsForSageMakerTrainingJobsRule",
     "TransformJob": "StepFunctionsGetEventsForSageMakerTransformJobsRule",
+    # The tuning jobs' rule as the AWS Step Functions Data Science SDK's documented execution policy names it.
+    "HyperParameterTuningJob": "StepFunctionsGetEventsForSageMakerTuningJobsRule",
 }
 
 
@@ -63,9 +66,12 @@ def sagemaker_requests(
     requests = [Request(f"sagemaker:{operation}", arn)]
     if params.get("Tags"):
         requests.append(Request("sagemaker:AddTags", arn))
-    for role_key in ("RoleArn", "ExecutionRoleArn"):
-        if params.get(role_key):
-            requests.append(Request("iam:PassRole", str(params[role_key]), _PASSED_TO_SAGEMAKER))
+    # A tuning job passes its trials' role inside TrainingJobDefinition.
+    definition = params.get("TrainingJobDefinition")
+    for holder in (params, definition if isinstance(definition, Mapping) else {}):
+        for role_key in ("RoleArn", "ExecutionRoleArn"):
+            if holder.get(role_key):
+                requests.append(Request("iam:PassRole", str(holder[role_key]), _PASSED_TO_SAGEMAKER))
     if sync and verb == "Create":
         requests += [Request(f"sagemaker:{v}{noun}", arn) for v in ("Describe", "Stop")]
         requests.append(Request("sagemaker:ListTags", arn))

@@ -111,9 +111,15 @@ _SYNC_JOBS: Final[dict[str, _SyncJob]] = {
     "createTransformJob": _SyncJob(
         "TransformJobName", "TransformJobStatus", "describe_transform_job", "stop_transform_job"
     ),
+    "createHyperParameterTuningJob": _SyncJob(
+        "HyperParameterTuningJobName",
+        "HyperParameterTuningJobStatus",
+        "describe_hyper_parameter_tuning_job",
+        "stop_hyper_parameter_tuning_job",
+    ),
 }
 # Request-response actions of the optimized integration that the SageMakerService protocol covers.
-# (AWS also offers createProcessingJob and createHyperParameterTuningJob: not needed by gtpipe.)
+# (AWS also offers createProcessingJob: not needed by gtpipe.)
 _REQUEST_RESPONSE: Final[frozenset[str]] = frozenset(
     {*_SYNC_JOBS, "createModel", "createEndpointConfig", "createEndpoint", "updateEndpoint"}
 )

@@ -54,3 +54,16 @@ BUILTIN_TEAM = {
 def synth_builtin() -> Synthesized:
     """The builtin labeling backend with a team: one labeler, one admin, one person in both groups."""
     return synthesize(labelingBackend="builtin", labelingTeam=BUILTIN_TEAM)
+
+
+TUNING = {
+    "ranges": {"learning_rate": {"type": "continuous", "min": 0.001, "max": 0.5, "scaling": "Logarithmic"}},
+    "maxJobs": 4,
+    "maxParallelJobs": 2,
+}
+
+
+@pytest.fixture(scope="session")
+def synth_tuning() -> Synthesized:
+    """gtpipe:tuning set: the state machine may run hyperparameter tuning jobs."""
+    return synthesize(tuning=TUNING)

@@ -166,7 +166,7 @@ def test_predict_function_may_only_invoke_the_serving_endpoint(synth: Synthesize
     assert "endpoint/gtpipe-endpoint" in json.dumps(invoke["Resource"])
 
 
-@pytest.mark.parametrize("which", ["synth", "synth_api_key", "synth_builtin"])
+@pytest.mark.parametrize("which", ["synth", "synth_api_key", "synth_builtin", "synth_tuning"])
 def test_cdk_nag_aws_solutions_has_no_unsuppressed_findings(
     which: str, request: pytest.FixtureRequest
 ) -> None:
