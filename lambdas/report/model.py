@@ -15,6 +15,8 @@ from gtpipe_shared.metrics import Box
 from gtpipe_shared.tasks import task_spec
 from PIL import Image
 
+from report.tuning import TuningSummary
+
 OUTCOMES = ("succeeded", "rejected", "failed")
 
 # Keys of RunData.unavailable: one per part of the report.
@@ -25,6 +27,7 @@ EVALUATION = "evaluation"
 EXAMPLES = "examples"
 STEPS = "steps"
 TEAM = "team"
+TUNING = "tuning"
 
 # Box: xmin, ymin, xmax, ymax normalized to 0..1 (the object-detection algorithm's output convention).
 
@@ -325,6 +328,7 @@ class RunData:
     examples_note: str | None = None
     steps: list[StepTiming] = field(default_factory=list)
     team: LabelingTeam | None = None
+    tuning: TuningSummary | None = None  # the trials of the run's tuning job (gtpipe:tuning)
     unavailable: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 

@@ -15,6 +15,7 @@ from typing import Any
 from report.figures import RenderedFigure
 from report.model import LABELS, TEAM, LabelingTeam, RunData
 from report.timeline import format_duration
+from report.tuning import tuning_html
 
 FIGURES_DIR = "figures"
 SECTIONS = (
@@ -412,6 +413,8 @@ def render_page(data: RunData, figures: Sequence[RenderedFigure], generated_at: 
                 parts.insert(0, f'<p class="muted">Source: {esc(data.evaluation.source)}.</p>')
             parts.insert(1 if data.evaluation is not None else 0, champion_html(data))
             parts.append(class_table(data))
+        if key == "training":
+            parts.append(tuning_html(data.tuning))
         if key == "steps":
             parts.append(steps_table(data))
         sections.append(f'<section id="{key}"><h2>{esc(heading)}</h2>{"".join(parts)}</section>')

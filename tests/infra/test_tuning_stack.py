@@ -59,3 +59,12 @@ def test_start_run_carries_the_tuning_section(synth_tuning: Synthesized) -> None
     start_run = next(f for f in functions.values() if f["Properties"]["Handler"].startswith("start_run."))
     config = rendered(start_run["Properties"]["Environment"]["Variables"]["PIPELINE_CONFIG"])
     assert "ContinuousParameterRanges" in config and "max_parallel_jobs" in config
+
+
+def test_the_report_may_list_the_trials_only_with_tuning(synth_tuning: Synthesized, synth: Synthesized) -> None:
+    # Given gtpipe:tuning / Then the report function may list the trials of the stack's tuning jobs, and
+    # without it the report has no such permission
+    listing = by_sid(role_statements(synth_tuning, "PipelineReportFunctionRole"))["ListTuningTrials"]
+    assert as_list(listing["Action"]) == ["sagemaker:ListTrainingJobsForHyperParameterTuningJob"]
+    assert ":hyper-parameter-tuning-job/*" in rendered(listing["Resource"])
+    assert "ListTuningTrials" not in by_sid(role_statements(synth, "PipelineReportFunctionRole"))
