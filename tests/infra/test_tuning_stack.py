@@ -61,7 +61,9 @@ def test_start_run_carries_the_tuning_section(synth_tuning: Synthesized) -> None
     assert "ContinuousParameterRanges" in config and "max_parallel_jobs" in config
 
 
-def test_the_report_may_list_the_trials_only_with_tuning(synth_tuning: Synthesized, synth: Synthesized) -> None:
+def test_the_report_may_list_the_trials_only_with_tuning(
+    synth_tuning: Synthesized, synth: Synthesized
+) -> None:
     # Given gtpipe:tuning / Then the report function may list the trials of the stack's tuning jobs, and
     # without it the report has no such permission
     listing = by_sid(role_statements(synth_tuning, "PipelineReportFunctionRole"))["ListTuningTrials"]
