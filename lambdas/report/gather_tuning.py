@@ -17,7 +17,7 @@ class TuningParts(RunSource):
     """The tuning part (see the module docstring)."""
 
     def _tuning(self) -> None:
-        job = as_text(dig(self.state, "training", "tuning_job_name"))
+        job = as_text(dig(self.state, "tuning_job", "job_name"))
         if job is None:
             return  # the run trained one job (no gtpipe:tuning)
         summaries: list[dict[str, Any]] = []

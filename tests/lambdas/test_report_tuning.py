@@ -13,7 +13,8 @@ from report.tuning import tuning_html
 
 STATE = {
     "config": {"tuning": {"objective_metric": "validation:accuracy", "objective_type": "Maximize"}},
-    "training": {"job_name": "tune-002-bbbb", "tuning_job_name": "tune"},
+    "training": {"job_name": "tune-002-bbbb"},
+    "tuning_job": {"job_name": "tune", "best_training_job": "tune-002-bbbb"},
 }
 
 
