@@ -57,7 +57,7 @@ from infra.config_reader import (
     share_setting,
     str_setting,
 )
-from infra.config_tuning import read_tuning, untuned_training
+from infra.config_tuning import read_tuning, training_for_tuning
 from infra.config_workforce import LabelingTeamConfig, WorkforceConfig, read_labeling_team, read_workforce
 
 ApiAuthMode = Literal["iam", "api-key"]
@@ -259,7 +259,7 @@ class StackConfig:
             workforce=workforce,
             labeling=labeling,
             labeling_team=read_labeling_team(reader.mapping("labelingTeam")),
-            training=untuned_training(_training(reader, task_type), tuning),
+            training=training_for_tuning(_training(reader, task_type), tuning, reader.mapping("tuning")),
             tuning=tuning,
             transform=_transform(get),
             endpoint=_endpoint(reader.mapping("endpoint")),

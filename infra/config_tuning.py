@@ -33,9 +33,10 @@ from typing import Any
 
 from gtpipe_shared.config import TrainingConfig, TuningConfig
 from gtpipe_shared.metric_definitions import metric_definitions
+from gtpipe_shared.pricing import estimate_tuning_cost
 from gtpipe_shared.tasks import TaskType, task_spec
 
-from infra.config_reader import PREFIX, ConfigError, build_section, int_setting
+from infra.config_reader import PREFIX, ConfigError, build_section, int_setting, parse_number
 
 ALLOWED_KEYS = (
     "objective",
@@ -45,6 +46,8 @@ ALLOWED_KEYS = (
     "earlyStopping",
     "strategy",
     "randomSeed",
+    "trainingHourlyUsd",
+    "budgetUsd",
 )
 RANGE_TYPES = ("continuous", "integer", "categorical")
 SCALING_TYPES = ("Auto", "Linear", "Logarithmic", "ReverseLogarithmic")
@@ -113,14 +116,41 @@ def read_tuning(
     )
 
 
-def untuned_training(training: TrainingConfig, tuning: TuningConfig | None) -> TrainingConfig:
-    """``training`` with the tuned hyperparameters left out: the tuning job's ``StaticHyperParameters`` are
-    the split step's hyperparameters, which are these plus the computed ones (never tuned)."""
+def training_for_tuning(
+    training: TrainingConfig, tuning: TuningConfig | None, raw: Mapping[str, Any] | None
+) -> TrainingConfig:
+    """``training`` for a stack that tunes: the tuned hyperparameters left out (the tuning job's
+    ``StaticHyperParameters`` are the split step's hyperparameters, i.e. these plus the computed ones), after
+    the tuning budget check: with ``budgetUsd`` (which needs ``trainingHourlyUsd``, the price of one training
+    instance-hour), synth refuses a tuning job whose worst case, ``maxJobs`` trials each billed for
+    ``training.maxRuntimeSeconds`` on ``training.instanceCount`` instances, exceeds it."""
     if tuning is None:
         return training
+    _check_budget(training, tuning, raw or {})
     tuned = set(tuning.tuned_names())
     static = {name: value for name, value in training.hyperparameters.items() if name not in tuned}
     return training.model_copy(update={"hyperparameters": static})
+
+
+def _check_budget(training: TrainingConfig, tuning: TuningConfig, raw: Mapping[str, Any]) -> None:
+    if raw.get("budgetUsd") is None:
+        return
+    budget = parse_number(raw["budgetUsd"], f"{PREFIX}tuning.budgetUsd", 0.0, 1e9)
+    if raw.get("trainingHourlyUsd") is None:
+        raise ConfigError(
+            f"{PREFIX}tuning.budgetUsd needs tuning.trainingHourlyUsd (USD per training instance-hour)"
+        )
+    hourly = parse_number(raw["trainingHourlyUsd"], f"{PREFIX}tuning.trainingHourlyUsd", 0.0, 1e6)
+    estimate = estimate_tuning_cost(
+        tuning.max_jobs, training.instance_count, training.max_runtime_seconds, hourly
+    )
+    if estimate > budget:
+        raise ConfigError(
+            f"{PREFIX}tuning: the tuning job may cost ${estimate:,.2f} ({tuning.max_jobs} trials x "
+            f"{training.instance_count} instances x {training.max_runtime_seconds / 3600:g} h "
+            f"(training.maxRuntimeSeconds) x ${hourly:g} per instance-hour), above tuning.budgetUsd "
+            f"${budget:,.2f}; lower maxJobs or training.maxRuntimeSeconds, or raise the budget"
+        )
 
 
 def _choice(raw: Mapping[str, Any], key: str, allowed: tuple[str, ...], default: str) -> str:

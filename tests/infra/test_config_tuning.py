@@ -139,3 +139,18 @@ def test_more_than_thirty_ranges_in_all_are_refused() -> None:
     ranges = {f"p{i}": {"type": "integer", "min": 1, "max": 2} for i in range(31)}
     with pytest.raises(ConfigError, match="at most 30"):
         build(tuning={"ranges": ranges})
+
+
+def test_a_tuning_job_whose_worst_case_exceeds_the_budget_fails_synth() -> None:
+    # Given 6 trials of at most 2 h on 1 instance at $0.75 per instance-hour: at most $9.00
+    tuning = {"ranges": RANGES, "maxJobs": 6, "trainingHourlyUsd": 0.75}
+    training = {"maxRuntimeSeconds": 7200}
+    # When the budget is below that / Then synth refuses, showing the estimate and its formula
+    with pytest.raises(ConfigError) as error:
+        build(tuning={**tuning, "budgetUsd": 8.99}, training=training)
+    assert "may cost $9.00 (6 trials x 1 instances x 2 h" in str(error.value)
+    assert "above tuning.budgetUsd $8.99" in str(error.value)
+    # and a budget that covers it passes; a budget without a price is refused
+    assert build(tuning={**tuning, "budgetUsd": 9}, training=training).tuning is not None
+    with pytest.raises(ConfigError, match=r"needs tuning\.trainingHourlyUsd"):
+        build(tuning={"ranges": RANGES, "budgetUsd": 9})

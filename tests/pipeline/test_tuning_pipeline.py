@@ -43,7 +43,7 @@ def with_tuning(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
 
     config = json.loads(os.environ["PIPELINE_CONFIG"])
     config["tuning"] = TUNING
-    # The static hyperparameters leave the tuned one out (infra/config_tuning.py untuned_training).
+    # The static hyperparameters leave the tuned one out (infra/config_tuning.py training_for_tuning).
     config["training"]["hyperparameters"].pop("learning_rate", None)
     monkeypatch.setenv("PIPELINE_CONFIG", json.dumps(config))
 
