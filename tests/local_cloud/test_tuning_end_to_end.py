@@ -49,9 +49,10 @@ def test_the_best_trial_is_deployed_and_the_report_lists_the_trials(cloud: Any, 
     entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
     cloud.wait_idle(30)
     # Then it tuned instead of training once
-    assert entered[entered.index("Split") + 1 : entered.index("Split") + 4] == [
+    assert entered[entered.index("Split") + 1 : entered.index("Split") + 5] == [
         "ChooseTraining",
         "Tune",
+        "DescribeBestTrainingJob",
         "CreateModel",
     ]
     assert "Train" not in entered
