@@ -74,11 +74,11 @@ class TuningRecord:
 class TuningApi(JobsApi):
     """CreateHyperParameterTuningJob, Describe, Stop and ListTrainingJobsForHyperParameterTuningJob."""
 
-    _tuning_jobs: dict[str, TuningRecord]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._tuning_jobs: dict[str, TuningRecord] = {}
 
     def _tuning(self, name: str) -> TuningRecord:
-        if not hasattr(self, "_tuning_jobs"):
-            self._tuning_jobs = {}
         record = self._tuning_jobs.get(name)
         if record is None:
             raise not_found(f"Amazon SageMaker can't find a tuning job with name {name}")
@@ -90,8 +90,6 @@ class TuningApi(JobsApi):
         _check_tuning_request(request, self)
         name = request["HyperParameterTuningJobName"]
         with self._lock:
-            if not hasattr(self, "_tuning_jobs"):
-                self._tuning_jobs = {}
             if name in self._tuning_jobs:
                 raise SageMakerServiceError(
                     "ResourceInUse",
