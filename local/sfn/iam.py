@@ -53,13 +53,14 @@ def lambda_requests(function_arn: str) -> list[Request]:
 def sagemaker_requests(
     action: str, params: Mapping[str, Any], *, sync: bool, region: str, account: str
 ) -> list[Request]:
-    """What the SageMaker optimized integration ``action`` (``createTrainingJob``...) needs."""
+    """What the SageMaker optimized integration ``action`` (``createTrainingJob``...), or an aws-sdk
+    ``describe*`` action, needs."""
     operation = action[:1].upper() + action[1:]
-    verb, noun = (
-        ("Create", operation.removeprefix("Create")) if operation.startswith("Create") else ("", operation)
-    )
-    if operation.startswith("Update"):
-        verb, noun = "Update", operation.removeprefix("Update")
+    verb, noun = "", operation
+    # Create/Update (optimized integrations) and Describe (aws-sdk:sagemaker:describe*) name their resource.
+    for prefix in ("Create", "Update", "Describe"):
+        if operation.startswith(prefix):
+            verb, noun = prefix, operation.removeprefix(prefix)
     key, kind = _NAME_KEYS.get(noun, ("", ""))
     name = str(params.get(key, "*")).lower()  # SageMaker lower-cases names in ARNs
     arn = f"arn:aws:sagemaker:{region}:{account}:{kind}/{name}" if kind else "*"

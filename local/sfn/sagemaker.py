@@ -267,7 +267,20 @@ class SageMakerAwsSdkTask(StateTaskServiceAwsSdk):
         normalised_parameters: dict,
         state_credentials: StateCredentials,
     ) -> None:
-        service = active_handle().sagemaker
+        handle = active_handle()
+        if handle.principals is not None:
+            # The state machine's role must allow the action, as for the optimized integration.
+            requests = sagemaker_requests(
+                self.resource.api_action,
+                normalised_parameters,
+                sync=False,
+                region=handle.lambdas.region,
+                account=handle.lambdas.account_id,
+            )
+            refused = handle.principals.refusal(state_credentials.role_arn, SESSION, requests)
+            if refused:
+                raise SageMakerServiceError("AccessDeniedException", refused)
+        service = handle.sagemaker
         method_name = _snake_case(self.resource.api_action)
         method = getattr(service, method_name, None)
         if method is None:
