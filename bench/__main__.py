@@ -28,6 +28,8 @@ BENCHMARKS = {
     "adaptive": "bench.adaptive_bench",
     "labeling-speed": "bench.labeling_speed_bench",
     "gold": "bench.gold_bench",
+    "algorithms": "bench.algorithms_bench",
+    "review": "bench.review_bench",
     "tuning": "bench.tuning_bench",
 }
 ROOT = Path(__file__).resolve().parents[1]

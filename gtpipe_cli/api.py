@@ -83,7 +83,9 @@ class PredictionClient:
         self.context = ssl.create_default_context(cafile=str(ca_path) if ca_path else None)
         self.timeout = timeout
 
-    def signed_headers(self, url: str, body: bytes, headers: Mapping[str, str]) -> dict[str, str]:
+    def signed_headers(
+        self, url: str, body: bytes, headers: Mapping[str, str], method: str = "POST"
+    ) -> dict[str, str]:
         """``headers`` plus the authentication: ``x-api-key``, or a SigV4 ``Authorization`` (with
         ``X-Amz-Date`` and, for temporary credentials, ``X-Amz-Security-Token``) over method, URL with
         query, headers and body."""
@@ -91,7 +93,7 @@ class PredictionClient:
             return {**headers, "x-api-key": str(self.api_key)}
         if self.credentials is None:
             raise ValueError("SigV4 signing needs credentials (or pass an API key)")
-        request = AWSRequest(method="POST", url=url, data=body, headers=dict(headers))
+        request = AWSRequest(method=method, url=url, data=body, headers=dict(headers))
         SigV4Auth(self.credentials, "execute-api", self.region).add_auth(request)
         return dict(request.headers.items())
 
@@ -125,6 +127,13 @@ class PredictionClient:
         if sign:
             headers = self.signed_headers(url, body, headers)
         return _send(url, body, headers, self.timeout, self.context)
+
+    def get(self, path: str) -> ApiResponse:
+        """GET ``<api_url><path>`` (``/predictions/<id>``), authenticated; the answer whatever its status."""
+        url = self.base_url + path
+        return _send(
+            url, b"", self.signed_headers(url, b"", {}, method="GET"), self.timeout, self.context, "GET"
+        )
 
     def predict(
         self,
@@ -160,6 +169,34 @@ class PredictionClient:
             time.sleep(min(0.05 * 2**attempt, 2.0))
         raise AssertionError("unreachable")
 
+    def predict_async(
+        self,
+        image: bytes,
+        content_type: str = "image/png",
+        *,
+        query: Mapping[str, str] | None = None,
+        wait_seconds: float = 3600.0,
+        poll_seconds: float = 2.0,
+    ) -> ApiResponse:
+        """Upload ``image`` (:meth:`upload`), queue it with ``POST /predict/async`` and poll ``GET
+        /predictions/<id>`` until it is no longer pending (202) or ``wait_seconds`` pass; the last answer (a
+        refused step is answered as is; still 202 when the wait ran out)."""
+        upload_id, uploaded = self.upload(image, content_type)
+        if upload_id is None:
+            return uploaded
+        queued = self.post(
+            "/predict/async", json.dumps({"upload_id": upload_id}).encode(), "application/json", query=query
+        )
+        if queued.status != 202:
+            return queued
+        path = "/predictions/" + urllib.parse.quote(str(queued.json()["prediction_id"]))
+        deadline = time.monotonic() + wait_seconds
+        polled = self.get(path)
+        while polled.status in (202, 429) and time.monotonic() < deadline:
+            time.sleep(poll_seconds)
+            polled = self.get(path)
+        return polled
+
     def upload(self, image: bytes, content_type: str) -> tuple[str | None, ApiResponse]:
         """``POST /uploads`` then the presigned S3 POST of ``image``: ``(upload id, S3's answer)`` once S3
         stored it, else ``(None, the refusal of either step)``."""
@@ -192,9 +229,15 @@ def multipart_form(boundary: str, fields: Mapping[str, str], file: bytes, conten
 
 
 def _send(
-    url: str, body: bytes, headers: Mapping[str, str], timeout: float, context: ssl.SSLContext | None
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    timeout: float,
+    context: ssl.SSLContext | None,
+    method: str = "POST",
 ) -> ApiResponse:
-    request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")  # noqa: S310
+    data = body if method != "GET" else None
+    request = urllib.request.Request(url, data=data, headers=dict(headers), method=method)  # noqa: S310
     try:
         with urllib.request.urlopen(request, timeout=timeout, context=context) as response:  # noqa: S310
             return ApiResponse(response.status, dict(response.headers.items()), response.read())

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 # Labeling prices are validated by the very module the Lambda functions price with, so synth and run
 # time cannot disagree.
 from gtpipe_shared.adaptive_redundancy import DEFAULT_CONFIDENCE_THRESHOLD
+from gtpipe_shared.async_inference import AsyncInferenceSettings
 from gtpipe_shared.aws_limits import class_list_problem, image_classification_defaults
 from gtpipe_shared.config import (
     DEFAULT_MAX_MANIFEST_BYTES,
@@ -41,8 +42,10 @@ from gtpipe_shared.model_registry import APPROVAL_STATUS, group_prefix
 from gtpipe_shared.pricing import LabelingPrices
 from gtpipe_shared.tasks import TASK_TYPES, TaskType, task_spec
 
+from infra.config_async import read_async_inference
 from infra.config_champion import read_champion
 from infra.config_gold import gold_settings
+from infra.config_idle import idle_minutes_setting
 from infra.config_limits import service_limit_problems
 from infra.config_reader import (
     EMAIL,
@@ -57,6 +60,8 @@ from infra.config_reader import (
     share_setting,
     str_setting,
 )
+from infra.config_review import review_settings
+from infra.config_training_algorithm import TrainingAlgorithmConfig, read_training_algorithm
 from infra.config_tuning import read_tuning, training_for_tuning
 from infra.config_workforce import LabelingTeamConfig, WorkforceConfig, read_labeling_team, read_workforce
 
@@ -192,6 +197,9 @@ class StackConfig:
     powertools_layer_version: int = 18
     # Feedback capture of POST /predict (gtpipe:capture; README "Feedback capture").
     capture: CaptureConfig = field(default_factory=CaptureConfig)
+    async_inference: AsyncInferenceSettings = field(default_factory=AsyncInferenceSettings)
+    # gtpipe:trainingAlgorithm (README "Training and serving code").
+    training_algorithm: TrainingAlgorithmConfig = field(default_factory=TrainingAlgorithmConfig)
 
     @property
     def endpoint_name(self) -> str:
@@ -291,6 +299,16 @@ class StackConfig:
             powertools_layer_version=int(reader.number("powertoolsLayerVersion", 18, 1, 1000)),
             capture=_capture(reader.mapping("capture")),
         )
+        config = replace(
+            config, async_inference=read_async_inference(reader.mapping("asyncInference"), config)
+        )
+        algorithm = read_training_algorithm(
+            reader,
+            training_instance_type=config.training.instance_type,
+            endpoint_instance_type=config.endpoint.instance_type,
+            transform_instance_type=config.transform_instance_type,
+        )
+        config = replace(config, training_algorithm=algorithm)
         _check_config(config)
         return config
 
@@ -379,6 +397,7 @@ def _labeling_settings(raw: Mapping[str, Any], task_type: str, backend: Labeling
         **_builtin_cost(raw, backend),
         **_adaptive_redundancy(raw, backend),
         **gold_settings(raw, backend),
+        **review_settings(raw, backend),
     }
 
 
@@ -480,6 +499,7 @@ def _endpoint(raw: Mapping[str, Any]) -> EndpointConfig:
         heartbeat_seconds=heartbeat,
         # The deployment's overall limit must leave room for at least one heartbeat interval.
         timeout_seconds=int_setting(raw, "endpoint.timeoutSeconds", max(7200, heartbeat), heartbeat, 604800),
+        idle_minutes=idle_minutes_setting(raw),
     )
 
 

@@ -55,18 +55,22 @@ class LabelingTeamConfig:
 
     labelers: tuple[str, ...] = ()
     admins: tuple[str, ...] = ()
+    # The review stage's reviewers (group ``labeling-reviewers``): an address may also be a labeler or an
+    # admin; it is one user either way (its construct id comes from the address alone).
+    reviewers: tuple[str, ...] = ()
 
     @property
     def members(self) -> tuple[str, ...]:
-        """Every invited address once, labelers first (a person may be in both groups)."""
-        return tuple(dict.fromkeys((*self.labelers, *self.admins)))
+        """Every invited address once, labelers first (a person may be in several groups)."""
+        return tuple(dict.fromkeys((*self.labelers, *self.admins, *self.reviewers)))
 
 
-LABELING_TEAM_KEYS = ("labelers", "admins")
+LABELING_TEAM_KEYS = ("labelers", "admins", "reviewers")
 
 
 def read_labeling_team(raw: Mapping[str, Any]) -> LabelingTeamConfig:
-    """``gtpipe:labelingTeam``: ``{"labelers": [emails], "admins": [emails]}``, both optional."""
+    """``gtpipe:labelingTeam``: ``{"labelers": [emails], "admins": [emails], "reviewers": [emails]}``, all
+    optional."""
     unknown = sorted(set(raw) - set(LABELING_TEAM_KEYS))
     if unknown:
         raise ConfigError(
@@ -88,7 +92,9 @@ def read_labeling_team(raw: Mapping[str, Any]) -> LabelingTeamConfig:
         if duplicates:
             raise ConfigError(f"{PREFIX}labelingTeam.{name} lists {', '.join(duplicates)} more than once")
         lists[name] = tuple(lowered)
-    return LabelingTeamConfig(labelers=lists["labelers"], admins=lists["admins"])
+    return LabelingTeamConfig(
+        labelers=lists["labelers"], admins=lists["admins"], reviewers=lists["reviewers"]
+    )
 
 
 def _existing_workforce(raw: Any) -> ExistingWorkforce | None:

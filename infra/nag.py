@@ -37,7 +37,8 @@ PIPELINE_STACK_SUPPRESSIONS = (
     Suppression(
         "AwsSolutions-IAM5",
         "X-Ray PutTraceSegments/PutTelemetryRecords, Step Functions' vended log delivery, ecr:GetAuthorizationToken, "
-        "cloudwatch:PutMetricData (conditioned on the SageMaker namespace) and Application Auto Scaling "
+        "cloudwatch:PutMetricData (conditioned on the SageMaker namespace), the idle parker's cloudwatch:GetMetricData "
+        "(https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatch.html) and Application Auto Scaling "
         "RegisterScalableTarget/PutScalingPolicy do not support resource-level permissions; sagemaker:ListTags is "
         "granted on * in AWS's published Step Functions policies for the .sync SageMaker integrations; the "
         "endpoint function's cloudwatch PutMetricAlarm/DescribeAlarms/DeleteAlarms exist only for Application "
@@ -61,6 +62,18 @@ PIPELINE_STACK_SUPPRESSIONS = (
         (
             "regex:/^Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:(labeling-job|"
             "training-job|transform-job|hyper-parameter-tuning-job|model|endpoint-config|endpoint)\\/\\*$/",
+        ),
+    ),
+    Suppression(
+        "AwsSolutions-IAM5",
+        "Asynchronous inference (gtpipe:asyncInference): request records, outputs and failures are one object "
+        "per prediction under one async/ sub-prefix each, named by prediction id or by SageMaker at run time; the "
+        "async endpoint's configs are one per served model, named <async-endpoint>-<model digest> at run time.",
+        (
+            "regex:/^Resource::(<StorageDataBucket[A-Za-z0-9]+\\.Arn>|[A-Za-z0-9]+:ExportsOutputFnGetAtt"
+            "StorageDataBucket[A-Za-z0-9]+)\\/async\\/(requests|output|failure)\\/\\*$/",
+            "regex:/^Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:endpoint-config\\/"
+            "[a-z0-9-]+-endpoint-async-\\*$/",
         ),
     ),
     Suppression(
@@ -169,6 +182,14 @@ _STATIC_APP_METHOD = (
         "obtains. The /api methods use the Cognito user pool authorizer.",
     ),
 )
+# Present only with gtpipe:endpoint.idleMinutes; applied when the construct exists.
+IDLE_RESOURCE_SUPPRESSIONS = {
+    "Idle/IdleCheckDeadLetterQueue/Resource": (
+        Suppression(
+            "AwsSolutions-SQS3", "This queue is itself the dead-letter queue of the idle parker's schedule."
+        ),
+    ),
+}
 # Present only with gtpipe:labelingBackend "builtin"; applied when the construct exists.
 LABELING_RESOURCE_SUPPRESSIONS = {
     "Labeling/RuleDeadLetterQueue/Resource": (
@@ -230,6 +251,7 @@ def all_suppressions() -> list[Suppression]:
     for group in (
         PIPELINE_RESOURCE_SUPPRESSIONS,
         LABELING_RESOURCE_SUPPRESSIONS,
+        IDLE_RESOURCE_SUPPRESSIONS,
         API_GATEWAY_ACCOUNT_SUPPRESSIONS,
         STATEFUL_RESOURCE_SUPPRESSIONS,
     ):
@@ -260,6 +282,9 @@ def apply_suppressions(stateful: Stack, pipeline: Stack) -> None:
     _apply_by_path(pipeline, PIPELINE_RESOURCE_SUPPRESSIONS)
     _apply_by_path(
         pipeline, LABELING_RESOURCE_SUPPRESSIONS, optional=pipeline.node.try_find_child("Labeling") is None
+    )
+    _apply_by_path(
+        pipeline, IDLE_RESOURCE_SUPPRESSIONS, optional=pipeline.node.try_find_child("Idle") is None
     )
     _apply_by_path(
         pipeline,

@@ -25,6 +25,8 @@ class FileAsset:
     source: Path
     packaging: str
     object_keys: tuple[str, ...]
+    # The destinations' buckets as the manifest names them (``cdk-...-assets-${AWS::AccountId}-${AWS::Region}``).
+    bucket_names: tuple[str, ...] = ()
 
 
 @dataclass
@@ -96,6 +98,11 @@ class CloudAssembly:
                 source=self.directory / source["path"],
                 packaging=source.get("packaging", "file"),
                 object_keys=keys,
+                bucket_names=tuple(
+                    dest["bucketName"]
+                    for dest in entry.get("destinations", {}).values()
+                    if "bucketName" in dest
+                ),
             )
         if data.get("dockerImages"):
             raise TemplateError(f"{file_name}: Docker image assets are not supported by the local cloud")

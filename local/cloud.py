@@ -219,6 +219,7 @@ class LocalCloud:
             logs_client=lambda: self.client("logs", cached=False),
             algorithm_threads=self.settings.algorithm_threads,
             s3_for_role=lambda role_arn: self.role_client("s3", role_arn, "SageMaker"),
+            client_for_role=lambda service, role_arn: self.role_client(service, role_arn, "SageMaker"),
         )
         self._stack.append(self.sagemaker.shutdown)
         api = install_sagemaker_api(self.sagemaker)
@@ -496,6 +497,7 @@ class LocalCloud:
             lambda: self.client("cognito-idp"),
             ca_path=self.ca.ca_path,
             labelers=self.settings.simulated_labelers,
+            reviewers=self.settings.simulated_reviewers,
             settings=CrowdSettings(
                 reference_labels=self.settings.reference_labels_path,
                 error_rate=self.settings.labeling_error_rate,

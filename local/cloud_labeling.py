@@ -11,7 +11,8 @@ from typing import Any
 from .api_model import RestApiModel
 from .cognito import LocalUser, create_user, pool_id_from_arn
 from .deploy import Deployment
-from .labeling_crowd import CrowdSettings, SimulatedCrowd
+from .labeling_crowd import CrowdSettings, LabelingApiClient, ReferenceAnswers, SimulatedCrowd
+from .labeling_reviewers import REVIEWERS_GROUP, ReviewerSettings, SimulatedReviewer
 
 
 @dataclass(frozen=True)
@@ -96,18 +97,41 @@ def start_crowd(
     ca_path: Path,
     labelers: int,
     settings: CrowdSettings,
+    reviewers: int = 0,
 ) -> SimulatedCrowd:
-    """Create ``labelers`` simulated users in the labeling pool and start them labeling."""
+    """Create ``labelers`` simulated users in the labeling pool and start them labeling, with ``reviewers``
+    simulated reviewers (:mod:`local.labeling_reviewers`, group ``labeling-reviewers``) when the pool has
+    that group (the review stage is on)."""
     client = cognito()
     users = [
         create_user(client, labeling.pool_id, f"simulated-labeler-{number}@example.com", ["labelers"])
         for number in range(1, labelers + 1)
     ]
-    return SimulatedCrowd(
+    crowd = SimulatedCrowd(
         users,
         stage_url=labeling.url,
         ca_path=ca_path,
         cognito=cognito,
         client_id=labeling.client_id,
         settings=settings,
-    ).start()
+    )
+    if reviewers > 0 and _has_group(client, labeling.pool_id, REVIEWERS_GROUP):
+        api = crowd.labelers[0].api if crowd.labelers else LabelingApiClient(labeling.url, ca_path)
+        for number in range(1, reviewers + 1):
+            user = create_user(
+                client, labeling.pool_id, f"simulated-reviewer-{number}@example.com", [REVIEWERS_GROUP]
+            )
+            crowd.labelers.append(
+                SimulatedReviewer(
+                    number,
+                    user,
+                    api=api,
+                    cognito=cognito,
+                    client_id=labeling.client_id,
+                    references=ReferenceAnswers(settings.reference_labels),
+                    settings=settings,
+                    stop=crowd.stop_event,
+                    review_settings=ReviewerSettings(seed=settings.seed),
+                )
+            )
+    return crowd.start()

@@ -62,6 +62,9 @@ class CloudSettings:
     async_retry_delays: tuple[float, ...] = (1.0, 2.0)
     schedule_seconds_per_minute: float = 1.0
     simulated_labelers: int = 3
+    # Simulated reviewers (local.labeling_reviewers) of the review stage: started only when the deployed
+    # pool has the group labeling-reviewers (gtpipe:labeling.review on).
+    simulated_reviewers: int = 1
     labeling_username: str = "labeler@example.com"
     algorithm_threads: int | None = DEFAULT_ALGORITHM_THREADS
     s3_version_seed: int | None = None

@@ -89,11 +89,14 @@ def derive(service: str, request: HttpRequest, scope: Scope) -> Derived:
         return _lambda(request, scope)
     target = request.header("X-Amz-Target")
     if service == "sagemaker" and request.path.startswith("/endpoints/"):
-        # sagemaker-runtime's REST API (signed as "sagemaker"): POST /endpoints/<name>/invocations
+        # sagemaker-runtime's REST API (signed as "sagemaker"): POST /endpoints/<name>/invocations, and
+        # /async-invocations for InvokeEndpointAsync, its own action on the endpoint
+        # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsagemaker.html).
         endpoint = unquote(request.path.split("/")[2])
+        operation = "InvokeEndpointAsync" if request.path.endswith("/async-invocations") else "InvokeEndpoint"
         return Derived(
-            "InvokeEndpoint",
-            [Request("sagemaker:InvokeEndpoint", scope.arn("sagemaker", f"endpoint/{endpoint.lower()}"))],
+            operation,
+            [Request(f"sagemaker:{operation}", scope.arn("sagemaker", f"endpoint/{endpoint.lower()}"))],
         )
     if target:
         operation = target.rsplit(".", 1)[-1]

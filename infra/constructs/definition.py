@@ -69,7 +69,9 @@ def instance_types(config: StackConfig) -> dict[str, str]:
 
 
 def fitted_definition(config: StackConfig, definition: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The definition with each volume key removed where its instance type has local instance storage."""
+    """The definition with each volume key removed where its instance type has local instance storage, and
+    with ``gtpipe:trainingAlgorithm`` pytorch the PyTorch containers' states
+    (:func:`infra.constructs.pytorch_algorithm.fit_pytorch_states`)."""
     document = (
         json.loads(DEFINITION_FILE.read_text()) if definition is None else json.loads(json.dumps(definition))
     )
@@ -85,6 +87,11 @@ def fitted_definition(config: StackConfig, definition: dict[str, Any] | None = N
         for key in path[:-1]:
             parent = parent.get(key, {})
         parent.pop(path[-1], None)
+    if config.training_algorithm.is_pytorch:
+        # Imported here: the pytorch construct module imports aws_cdk, which the definition alone does not need.
+        from infra.constructs.pytorch_algorithm import fit_pytorch_states
+
+        fit_pytorch_states(document, config.task_type)
     return document
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from gtpipe_shared.config import BUILTIN_ONLY_LABELING_KEYS, PipelineConfig
+from gtpipe_shared.config import BUILTIN_ONLY_LABELING_KEYS, PipelineConfig, TrainingConfig
 from gtpipe_shared.tasks import TaskType
 
 from infra.config import StackConfig
+from infra.constructs.pytorch_algorithm import PytorchTraining
 from infra.constructs.regional import RegionalFacts
 from infra.constructs.storage import LABELING_PREFIX
 
@@ -42,6 +43,7 @@ def execution_config(
     data_bucket_name: str,
     endpoint_name: str,
     workteam_arn: str | None,
+    pytorch: PytorchTraining | None = None,
 ) -> dict[str, Any]:
     """The functions' schema (gtpipe_shared.config) filled with this stack's resources, in its serialized
     form: start_run's ``PIPELINE_CONFIG``.
@@ -67,7 +69,7 @@ def execution_config(
                 "algorithm_specification_arn": regional.algorithm_specification_arn,
             }
         ),
-        training=config.training.model_copy(update={"image": regional.training_image}),
+        training=_training(config, regional, pytorch),
         transform=config.transform,
         endpoint=config.endpoint.model_copy(
             update={"name": endpoint_name, "variant_name": ENDPOINT_VARIANT_NAME}
@@ -83,3 +85,16 @@ def execution_config(
         for key in BUILTIN_ONLY_LABELING_KEYS:
             serialized["labeling"].pop(key, None)
     return serialized
+
+
+def _training(
+    config: StackConfig, regional: RegionalFacts, pytorch: PytorchTraining | None
+) -> TrainingConfig:
+    """``config.training`` with the training image: the built-in's, or with gtpipe:trainingAlgorithm pytorch the
+    PyTorch container's and the hyperparameters naming the source archive and its entry point."""
+    if pytorch is None:
+        return config.training.model_copy(update={"image": regional.training_image})
+    hyperparameters = {**config.training.hyperparameters, **pytorch.hyperparameters}
+    return config.training.model_copy(
+        update={"image": pytorch.training_image, "hyperparameters": hyperparameters}
+    )

@@ -42,6 +42,7 @@ from infra.constructs.user_pool import team_user_pool
 
 LABELERS_GROUP = "labelers"
 ADMINS_GROUP = "labeling-admins"
+REVIEWERS_GROUP = "labeling-reviewers"
 STAGE_NAME = "prod"
 IMAGE_URL_SECONDS = 300
 SWEEP_SCHEDULE = "rate(5 minutes)"
@@ -52,6 +53,12 @@ API_ROUTES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("jobs", "{job}", "tasks", "{index}", "answer"), "POST"),
     (("jobs", "{job}", "tasks", "{index}", "release"), "POST"),
     (("jobs", "{job}", "progress"), "GET"),
+)
+# The review stage's routes (docs/labeling-service.md, "Review"; reviewers only): only with
+# gtpipe:labeling.review enabled, so a stack without it keeps its template.
+REVIEW_ROUTES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("jobs", "{job}", "review", "lease"), "POST"),
+    (("jobs", "{job}", "review", "{index}", "decide"), "POST"),
 )
 
 
@@ -80,7 +87,7 @@ class LabelingService(Construct):
         stack = Stack.of(self)
         self._config = config
         self._key = key
-        self._team(config.labeling_team)
+        self._team(config.labeling_team, reviewing=config.labeling.review is not None)
 
         def function(folder: str, description: str, env: dict[str, str], **kwargs: Any) -> PythonLambda:
             return project_lambda(self, folder, description, env, key=key, config=config, **kwargs)
@@ -130,7 +137,7 @@ class LabelingService(Construct):
 
     # --- Team ----------------------------------------------------------------------------------------
 
-    def _team(self, team: LabelingTeamConfig) -> None:
+    def _team(self, team: LabelingTeamConfig, *, reviewing: bool) -> None:
         self.user_pool = team_user_pool(
             self,
             "Team",
@@ -173,6 +180,12 @@ class LabelingService(Construct):
             for name, construct_id, description in (
                 (LABELERS_GROUP, "LabelersGroup", "gtpipe labeling team: takes tasks"),
                 (ADMINS_GROUP, "AdminsGroup", "gtpipe labeling team: also sees the team statistics"),
+                # The review stage's group: only with review on or reviewers named (templates unchanged).
+                *(
+                    [(REVIEWERS_GROUP, "ReviewersGroup", "gtpipe labeling team: reviews consolidated labels")]
+                    if reviewing or team.reviewers
+                    else []
+                ),
             )
         }
         for email in team.members:
@@ -189,12 +202,16 @@ class LabelingService(Construct):
                     cognito.CfnUserPoolUser.AttributeTypeProperty(name="email_verified", value="true"),
                 ],
             )
-            for name, members in ((LABELERS_GROUP, team.labelers), (ADMINS_GROUP, team.admins)):
+            for name, members, suffix in (
+                (LABELERS_GROUP, team.labelers, "Labelers"),
+                (ADMINS_GROUP, team.admins, "Admins"),
+                (REVIEWERS_GROUP, team.reviewers, "Reviewers"),
+            ):
                 if email not in members:
                     continue
                 attachment = cognito.CfnUserPoolUserToGroupAttachment(
                     self,
-                    f"{user_id}{'Labelers' if name == LABELERS_GROUP else 'Admins'}",
+                    f"{user_id}{suffix}",
                     user_pool_id=self.user_pool.user_pool_id,
                     group_name=name,
                     username=email,
@@ -338,7 +355,8 @@ class LabelingService(Construct):
         public(self.api.root.add_resource("config.json"))
         public(self.api.root.add_resource("app").add_resource("{file+}"), ("file",))
         api_root = self.api.root.add_resource("api")
-        for parts, method in API_ROUTES:
+        routes = (*API_ROUTES, *(REVIEW_ROUTES if self._config.labeling.review is not None else ()))
+        for parts, method in routes:
             resource: apigateway.IResource = api_root
             for part in parts:
                 resource = resource.get_resource(part) or resource.add_resource(part)

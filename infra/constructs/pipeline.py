@@ -19,6 +19,7 @@ from infra.constructs.lambda_function import PythonLambda
 from infra.constructs.pipeline_grants import grant_pipeline_functions
 from infra.constructs.pipeline_rules import pipeline_rules
 from infra.constructs.project_lambda import project_lambda
+from infra.constructs.pytorch_algorithm import PytorchTraining, pytorch_training
 from infra.constructs.regional import RegionalFacts
 from infra.constructs.sagemaker_role import sagemaker_execution_role
 from infra.constructs.stage_functions import stage_functions
@@ -71,12 +72,13 @@ class Pipeline(Construct):
         self.key = key
         self.data_bucket = data_bucket
         regional = RegionalFacts(self, "Regional", task_type=config.task_type)
+        pytorch = pytorch_training(self, config)
         self.endpoint_name = config.endpoint_name
         self.endpoint_arn = stack.format_arn(
             service="sagemaker", resource="endpoint", resource_name=self.endpoint_name
         )
         self.sagemaker_role = sagemaker_execution_role(
-            self, config=config, key=key, data_bucket=data_bucket, regional=regional
+            self, config=config, key=key, data_bucket=data_bucket, regional=regional, pytorch=pytorch
         )
         self.state_machine_name = state_machine_name(config)
         self.state_machine_arn = state_machine_arn(stack, config)
@@ -103,10 +105,12 @@ class Pipeline(Construct):
             sagemaker_role=self.sagemaker_role,
             stages=stages,
             labeling_function=labeling_function,
+            pytorch=pytorch,
         )
         self.start_run = self._start_run(
             config,
             regional,
+            pytorch,
             workteam_arn,
             runs_table=runs_table,
             idempotency_table=idempotency_table,
@@ -133,6 +137,7 @@ class Pipeline(Construct):
         self,
         config: StackConfig,
         regional: RegionalFacts,
+        pytorch: PytorchTraining | None,
         workteam_arn: str | None,
         *,
         runs_table: dynamodb.ITable,
@@ -146,6 +151,7 @@ class Pipeline(Construct):
             data_bucket_name=self.data_bucket.bucket_name,
             endpoint_name=self.endpoint_name,
             workteam_arn=workteam_arn,
+            pytorch=pytorch,
         )
         return project_lambda(
             self,

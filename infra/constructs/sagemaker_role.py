@@ -12,6 +12,7 @@ from constructs import Construct
 
 from infra.config import StackConfig
 from infra.constructs.grants import manifest_source_objects
+from infra.constructs.pytorch_algorithm import PytorchTraining, role_statements
 from infra.constructs.regional import RegionalFacts
 from infra.constructs.storage import (
     IMAGES_PREFIX,
@@ -33,10 +34,12 @@ def sagemaker_execution_role(
     key: kms.IKey,
     data_bucket: s3.IBucket,
     regional: RegionalFacts,
+    pytorch: PytorchTraining | None = None,
 ) -> iam.Role:
     """``SageMakerExecutionRole``, created in ``scope`` (the pipeline: its logical ID follows the scope): the
     data bucket's pipeline prefixes, the manifests' source objects, the data key and the job's algorithm,
-    logs and metrics, no more; with automated labeling also the jobs Ground Truth runs on the job's behalf."""
+    logs and metrics, no more (with gtpipe:trainingAlgorithm pytorch: the PyTorch images and the training source
+    archive); with automated labeling also the jobs Ground Truth runs on the job's behalf."""
     role = iam.Role(
         scope,
         "SageMakerExecutionRole",
@@ -47,6 +50,7 @@ def sagemaker_execution_role(
     statements = [
         *_data_statements(data_bucket, key, config.allowed_source_buckets),
         *_job_statements(stack, regional),
+        *role_statements(pytorch),
     ]
     if config.labeling.auto_labeling:
         statements += _auto_labeling_statements(stack, role)

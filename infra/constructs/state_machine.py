@@ -14,6 +14,7 @@ from constructs import Construct
 from infra.config import StackConfig
 from infra.constructs.definition import definition_text
 from infra.constructs.grants import grant_invoke, grant_key, grant_key_for_aws_resources
+from infra.constructs.pytorch_algorithm import PytorchTraining
 from infra.constructs.stage_functions import StageFunctions
 
 # Managed rules that Step Functions creates for the `.sync` integrations, exactly as AWS publishes them in "IAM
@@ -43,6 +44,7 @@ def pipeline_state_machine(
     sagemaker_role: iam.IRole,
     stages: StageFunctions,
     labeling_function: lambda_.IFunction | None,
+    pytorch: PytorchTraining | None = None,
 ) -> sfn.StateMachine:
     """The STANDARD state machine ``name``, created in ``scope`` (the pipeline: its logical IDs follow the
     scope) with a role that runs the SageMaker jobs as ``sagemaker_role`` and invokes the stage functions
@@ -95,6 +97,8 @@ def pipeline_state_machine(
             "ReportFunctionArn": stages.report.function.function_arn,
             "LabelingFunctionArn": labeling_function_arn,
             "RegistryFunctionArn": stages.registry.function.function_arn,
+            # gtpipe:trainingAlgorithm pytorch: the image that serves the trained model (Train's result).
+            **({"PyTorchInferenceImage": pytorch.inference_image} if pytorch else {}),
         },
         role=role,
         tracing_enabled=True,

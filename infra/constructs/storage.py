@@ -7,6 +7,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
+from gtpipe_shared.async_inference import ASYNC_PREFIX, ASYNC_RETENTION_DAYS
 from gtpipe_shared.capture import CAPTURE_PREFIX
 from gtpipe_shared.uploads import UPLOAD_PREFIX, UPLOAD_RETENTION_DAYS
 
@@ -157,6 +158,13 @@ def data_lifecycle_rules(capture_retention_days: int) -> list[s3.LifecycleRule]:
             id="ExpireUploads",
             prefix=UPLOAD_PREFIX,
             expiration=Duration.days(UPLOAD_RETENTION_DAYS),
+            noncurrent_version_expiration=Duration.days(1),
+        ),
+        # Asynchronous predictions: request records, outputs and failures (gtpipe_shared.async_inference).
+        s3.LifecycleRule(
+            id="ExpireAsyncPredictions",
+            prefix=ASYNC_PREFIX,
+            expiration=Duration.days(ASYNC_RETENTION_DAYS),
             noncurrent_version_expiration=Duration.days(1),
         ),
         s3.LifecycleRule(id="ExpireOldVersions", noncurrent_version_expiration=Duration.days(90)),

@@ -26,6 +26,9 @@ Three entry shapes:
    Cleanup also releases the endpoint lock (below) when this run holds it.
 5. ``{"action": "release", ...}`` (after Publish): release the endpoint lock.
 
+With ``gtpipe:asyncInference`` the InService events also keep the asynchronous endpoint serving the real-time
+endpoint's model, and scale it (endpoint/async_mirror.py).
+
 **The endpoint lock.** One item per endpoint in the task-token table (``endpoint#<name>``) is both the
 deployment's task token and a lock held by one run from its deploy until it has verified and published (or
 cleaned up after a failure). Without it, a second run could start its update while the first run's
@@ -55,6 +58,8 @@ from gtpipe_shared.config import ConfigError, json_list_env, require_env
 from gtpipe_shared.events import SageMakerStateChange, is_eventbridge_event, parse_sagemaker_state_change
 from gtpipe_shared.payload import parse_payload, payload_action
 from pydantic import BaseModel, ConfigDict, Field
+
+from endpoint import async_mirror
 
 logger = Logger()
 tracer = Tracer()
@@ -195,7 +200,11 @@ def _deregister_scaling(endpoint_name: str, variant_name: str) -> None:
 def _in_progress_conflict(exc: ClientError) -> bool:
     message = str(exc.response.get("Error", {}).get("Message", "")).lower()
     return error_code(exc) in ("ValidationException", "ResourceInUse") and (
-        "in-progress" in message or "in progress" in message or "cannot update" in message
+        "in-progress" in message
+        or "in progress" in message
+        or "cannot update" in message
+        # CreateEndpoint after a wake of the parked endpoint (gtpipe_shared.idle) created it meanwhile.
+        or "already existing" in message
     )
 
 
@@ -562,7 +571,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if is_eventbridge_event(event):
         change = parse_sagemaker_state_change(event)
         logger.append_keys(endpoint=change.name, status=change.status)
-        return on_state_change(change)
+        answer = on_state_change(change)
+        # The asynchronous endpoint follows the real-time one (endpoint/async_mirror.py); after the token.
+        mirrored = async_mirror.on_event(change)
+        return {**answer, "async": mirrored} if mirrored is not None else answer
     action = payload_action(event, logger, InvalidRequest, "payload")
     try:
         if action == "deploy":

@@ -123,3 +123,14 @@ def judge(
     if len(answers) >= maximum:
         return Verdict(False, "maximum", confidence)
     return Verdict(True, reason, confidence)
+
+
+def consolidated_label(
+    task_type: str, answers: Sequence[Mapping[str, Any]], num_classes: int
+) -> tuple[dict[str, Any], float]:
+    """The object's consolidated label (stored answer form) and its confidence from its answers alone
+    (every worker weighted alike), as :func:`judge` sees them; the review stage selects objects with it.
+    ValueError for no answers."""
+    if not answers:
+        raise ValueError("an object is consolidated after its first answer")
+    return _consolidated(task_type, answers, num_classes)

@@ -57,6 +57,15 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+class LabelingReviewConfig(_Section):
+    """The builtin backend's review stage (``config.labeling.review``; context ``gtpipe:labeling.review``,
+    read by ``infra/config_review.py``; rules in :mod:`gtpipe_shared.labeling_review`)."""
+
+    confidence_threshold: float = Field(default=0.8, gt=0, le=1)
+    qa_sample_percent: float = Field(default=5.0, ge=0, le=100)
+    max_rounds: int = Field(default=2, ge=0, le=5)
+
+
 class LabelingConfig(_Section):
     """Labeling job settings shared by both backends (``config.labeling``; context ``gtpipe:labeling``)."""
 
@@ -107,6 +116,8 @@ class LabelingConfig(_Section):
     # (same label attribute and classes) and the share of a job's tasks drawn from it. Unset: no gold.
     gold_manifest_uri: str | None = Field(default=None, exclude_if=_omitted_when_unset)
     gold_share: float | None = Field(default=None, gt=0, le=0.5, exclude_if=_omitted_when_unset)
+    # The builtin backend's review stage (gtpipe_shared.labeling_review). Unset: no review.
+    review: LabelingReviewConfig | None = Field(default=None, exclude_if=_omitted_when_unset)
     initial_active_learning_model_arn: str | None = None
     initial_model_source_run_id: str | None = None
     estimated_cost_usd: float | None = None
@@ -211,6 +222,8 @@ class EndpointConfig(_Section):
     variant_name: str = "AllTraffic"
     heartbeat_seconds: int | None = Field(default=None, exclude_if=_omitted_when_unset)
     timeout_seconds: int | None = Field(default=None, exclude_if=_omitted_when_unset)
+    # Park the endpoint after this many minutes without invocations (gtpipe_shared.idle); unset: never.
+    idle_minutes: int | None = Field(default=None, ge=1, exclude_if=_omitted_when_unset)
 
 
 ApprovalMode = Literal["auto", "manual"]

@@ -30,7 +30,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
-from gtpipe_shared import labeling_gold
+from gtpipe_shared import labeling_gold, labeling_review
 from gtpipe_shared import labeling_store as store
 from gtpipe_shared.aws import client, error_code, table
 from gtpipe_shared.config import require_env
@@ -150,7 +150,22 @@ def job_spec(event: dict[str, Any], class_names: tuple[str, ...], now: float) ->
         instructions=str(settings.get("instructions") or ""),
         hotkeys=hotkeys_of(settings),
         adaptive_threshold=_adaptive_threshold(settings),
+        review=_review(settings),
     )
+
+
+def _review(settings: dict[str, Any]) -> dict[str, Any] | None:
+    """``settings["review"]`` (the review stage; None: off) checked by its rules; InputInvalid otherwise
+    (the config schema checks it at synth)."""
+    value = settings.get("review")
+    if value is None:
+        return None
+    try:
+        if not isinstance(value, dict):
+            raise ValueError(f"must be an object, got {value!r}")
+        return labeling_review.ReviewSettings.from_mapping(value).as_mapping()
+    except (TypeError, ValueError) as error:
+        raise InputInvalid(f"settings.review: {error}") from None
 
 
 def _adaptive_threshold(settings: dict[str, Any]) -> float | None:

@@ -11,10 +11,12 @@ Routes (docs/labeling-service.md, "Labeling API"), all JSON:
 * ``POST /api/jobs/{job}/tasks/{index}/release``: ``{"lease_id", "skip"?}`` -> ``{"released": true}``
   (``skip: true``: never offer this object to this worker again);
 * ``GET /api/jobs/{job}/progress``: the job's progress, for ``labeling-admins`` (with the team statistics)
-  and for labelers while the job is open or when they answered in it (others: 404 like an unknown job).
+  and for labelers while the job is open or when they answered in it (others: 404 like an unknown job);
+* the review stage's routes for ``labeling-reviewers`` (``labeling_api/review_routes.py``); an answer may
+  carry ``comment`` (text, at most 500 characters) for the reviewers.
 
 The worker is the authorizer's Cognito ``sub`` (answers are stored under it, the ``email`` claim beside it);
-callers must be in group ``labelers`` or ``labeling-admins`` (403 ``NotALabeler``). With ``USER_POOL_ID``
+callers must be in group ``labelers``, ``labeling-admins`` or ``labeling-reviewers`` (403 ``NotALabeler``). With ``USER_POOL_ID``
 set, each caller's standing in the pool is checked too (at most every :data:`USER_CHECK_SECONDS` per
 user): a user who was deleted, disabled or taken out of both groups gets 403 ``LockedOut`` although their
 token is still valid, and the groups are the pool's current ones. Errors are ``{"error": "<Code>",
@@ -47,14 +49,19 @@ from gtpipe_shared.aws import client, error_code, table
 from gtpipe_shared.config import ConfigError, json_list_env, require_env
 from gtpipe_shared.http import json_response, never_raising
 from gtpipe_shared.image_header import displayed_size
+from gtpipe_shared.labeling_review import check_comment
 from gtpipe_shared.s3uri import S3UriError, parse_s3_uri
 from gtpipe_shared.tasks import task_spec
+
+from labeling_api import review_routes
 
 logger = Logger()
 tracer = Tracer()
 
 LABELERS = "labelers"
 ADMINS = "labeling-admins"
+REVIEWERS = review_routes.REVIEWERS
+TEAM = frozenset({LABELERS, ADMINS, REVIEWERS})
 DEFAULT_IMAGE_URL_SECONDS = 300
 MAX_BODY_BYTES = 256 * 1024
 # How long a user's standing in the pool (exists, enabled, groups) is trusted before it is read again: a
@@ -148,8 +155,10 @@ def caller(event: dict[str, Any]) -> Caller:
     if not isinstance(sub, str) or not sub:
         raise ApiError(401, "Unauthorized", "no signed-in user (the request carries no Cognito identity)")
     groups = parse_groups(claims.get("cognito:groups"))
-    if not groups & {LABELERS, ADMINS}:
-        raise ApiError(403, "NotALabeler", f"user is not in the group '{LABELERS}' or '{ADMINS}'")
+    if not groups & TEAM:
+        raise ApiError(
+            403, "NotALabeler", f"user is not in the group '{LABELERS}', '{ADMINS}' or '{REVIEWERS}'"
+        )
     # The team pool signs in by e-mail, so cognito:username is the sub's UUID: the address names a person.
     username = str(claims.get("email") or claims.get("cognito:username") or sub)
     return Caller(sub, username, groups, str(claims.get("cognito:username") or sub))
@@ -174,7 +183,7 @@ def in_good_standing(who: Caller, now: float) -> Caller:
     if until <= now:
         groups = pool_groups(pool, who)
         _standing[who.worker_id] = (now + USER_CHECK_SECONDS, groups)
-    if not groups & {LABELERS, ADMINS}:
+    if not groups & TEAM:
         raise ApiError(403, "LockedOut", "this user was removed from the labeling team")
     return Caller(who.worker_id, who.username, groups, who.login)
 
@@ -376,8 +385,20 @@ def answer_task(who: Caller, params: dict[str, str], event: dict[str, Any]) -> d
     size = None
     if task_spec(store.get_job(tasks(), job_name).get("task_type")).boxes:
         size = server_image_size(job_name, index)
+    try:
+        comment = check_comment(body.get("comment"))
+    except ValueError as exc:
+        raise ApiError(400, "InvalidAnswer", str(exc)) from None
     given = store.Answering(
-        job_name, index, who.worker_id, lease_id, body["answer"], body.get("seconds"), who.username, size
+        job_name,
+        index,
+        who.worker_id,
+        lease_id,
+        body["answer"],
+        body.get("seconds"),
+        who.username,
+        size,
+        comment,
     )
     outcome = store.submit(tasks(), given, now)
     if outcome.object_completed:
@@ -432,6 +453,30 @@ def team_so_far(job: dict[str, Any], now: float) -> dict[str, Any] | None:
         return None
 
 
+def lease_review(who: Caller, params: dict[str, str], _event: dict[str, Any]) -> dict[str, Any]:
+    """``POST /api/jobs/{job}/review/lease`` (review_routes)."""
+    return review_routes.lease_review(tasks(), params["job"], who.worker_id, who.groups, clock(), image_url)
+
+
+def decide_review(who: Caller, params: dict[str, str], event: dict[str, Any]) -> dict[str, Any]:
+    """``POST /api/jobs/{job}/review/{index}/decide`` (review_routes) -> ``{"decided", "requeued",
+    "job_completed"}``; the decision that completes the job starts its finish."""
+    job_name = params["job"]
+    answer, completed = review_routes.decide(
+        tasks(),
+        job_name,
+        int(params["index"]),
+        (who.worker_id, who.username, who.groups),
+        body_of(event),
+        clock(),
+    )
+    if completed:
+        logger.info("labeling job reviewed; starting its finish", extra={"job_name": job_name})
+        start_finish(job_name)
+    # The app goes back to the jobs instead of asking a complete job for more.
+    return {**answer, "job_completed": completed}
+
+
 Handler = Callable[[Caller, dict[str, str], dict[str, Any]], dict[str, Any]]
 _JOB = r"(?P<job>[^/]+)"
 _INDEX = r"(?P<index>\d{1,8})"
@@ -441,6 +486,8 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     ("POST", re.compile(rf"^/api/jobs/{_JOB}/tasks/{_INDEX}/answer/?$"), answer_task),
     ("POST", re.compile(rf"^/api/jobs/{_JOB}/tasks/{_INDEX}/release/?$"), release_task),
     ("GET", re.compile(rf"^/api/jobs/{_JOB}/progress/?$"), job_progress),
+    ("POST", re.compile(rf"^/api/jobs/{_JOB}/review/lease/?$"), lease_review),
+    ("POST", re.compile(rf"^/api/jobs/{_JOB}/review/{_INDEX}/decide/?$"), decide_review),
 ]
 
 

@@ -36,6 +36,7 @@ APP_FILES = (
     "api.js",
     "boxes.js",
     "shortcuts.js",
+    "review.js",
     "app.css",
 )
 CONTENT_TYPES = {

@@ -299,6 +299,9 @@ class LabelingTeam:
     # Gold objects (none: empty): the label accuracy they measure, and the answers they took.
     label_accuracy: list[LabelAccuracy] = field(default_factory=list)
     gold_answers: int = 0
+    # The review stage (none: empty): items reviewed, accepted, fixed, rejected, pending, rounds (re-queues)
+    # and the extra answers they cost (gtpipe_shared.labeling_review.review_statistics).
+    review: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -328,6 +331,8 @@ class RunData:
     examples_note: str | None = None
     steps: list[StepTiming] = field(default_factory=list)
     team: LabelingTeam | None = None
+    # Idle parking of the serving endpoint so far (gtpipe_shared.idle.usage_summary); None: never parked.
+    endpoint_usage: dict[str, Any] | None = None
     tuning: TuningSummary | None = None  # the trials of the run's tuning job (gtpipe:tuning)
     unavailable: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)

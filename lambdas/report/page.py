@@ -121,6 +121,16 @@ def headline_cards(data: RunData) -> str:
         cards.append(
             _card("split", f"{head.train_count:,} / {_count(head.validation_count)}", "train / validation")
         )
+    if data.endpoint_usage:
+        usage = data.endpoint_usage
+        cards.append(
+            _card(
+                "endpoint parked",
+                f"{usage['parked_hours']:,.1f} h",
+                f"{usage['served_hours']:,.1f} h served, {_usd(usage['cost_avoided_usd'])} avoided "
+                f"({usage['parks']} parks, {usage['wakes']} wakes)",
+            )
+        )
     if head.created_at is not None:
         seconds = (head.ended_at - head.created_at).total_seconds() if head.ended_at else None
         cards.append(_card("duration", format_duration(seconds), f"started {_time(head.created_at)}"))
@@ -334,7 +344,22 @@ def team_html(data: RunData) -> str:
         parts.append(_table(["class", objects, "agreement"], rows, [False, True, True]))
     if team.label_accuracy:
         parts.append(_label_accuracy_html(team, "known boxes" if data.is_detection else "gold objects"))
+    if team.review:
+        parts.append(_review_html(team.review))
     return "".join(parts)
+
+
+def _review_html(review: dict[str, int]) -> str:
+    """The review stage's decisions (docs/labeling-service.md, "Review")."""
+    keys = ("items", "accepted", "fixed", "rejected", "pending", "rounds", "extra_answers")
+    names = ("reviewed", "accepted", "fixed", "rejected", "undecided", "re-queues", "extra answers")
+    return (
+        "<h3>Review</h3>"
+        + _table(list(names), [[_count(review.get(key, 0)) for key in keys]], [True] * len(keys))
+        + '<p class="muted">Labels selected for review (answers disagreeing, confidence below the threshold, or '
+        "the quality sample) and what reviewers decided; a reject asked one more answer (a re-queue), or "
+        "left the object unlabeled when no re-queue was left.</p>"
+    )
 
 
 def _label_accuracy_html(team: LabelingTeam, unit: str) -> str:

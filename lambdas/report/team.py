@@ -78,7 +78,18 @@ def parse_team(raw: Any, source: str) -> LabelingTeam:
         extra_agreement=_share(raw.get("extra_agreement")),
         label_accuracy=_label_accuracy(raw.get("gold")),
         gold_answers=_count(raw["gold"].get("answers")) if isinstance(raw.get("gold"), Mapping) else 0,
+        review=_review(raw.get("review")),
     )
+
+
+REVIEW_COUNTS = ("items", "accepted", "fixed", "rejected", "pending", "rounds", "extra_answers")
+
+
+def _review(review: Any) -> dict[str, int]:
+    """The review stage's counts (empty without a review stage or when malformed)."""
+    if not isinstance(review, Mapping):
+        return {}
+    return {key: _count(review.get(key)) for key in REVIEW_COUNTS}
 
 
 def _label_accuracy(gold: Any) -> list[LabelAccuracy]:

@@ -16,6 +16,7 @@ from ..cfn_assembly import CloudAssembly, StackArtifact
 from ..fidelity import AccountState, api_gateway_logging_role, check_resource
 from ..iam_roles import DeployedIam
 from ..lambda_runtime import LambdaRuntime
+from .assets import publish_assets
 from .context import (
     Deployment,
     DeployServices,
@@ -100,6 +101,8 @@ class LocalDeployer:
             exports=deployment.exports,
         )
         result = StackDeployment(name=stack.name)
+        # Assets a service reads from S3 at run time (the training source archive), as cdk deploy publishes.
+        publish_assets(self.services.clients("s3"), stack, self.services.environment)
         context = StackContext(stack, resolver, deployment, result, self.services)
         providers = self._custom_resource_providers(stack)
         # Whether a logging stage may count on this stack's AWS::ApiGateway::Account (local/fidelity.py).

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -145,16 +145,25 @@ ProcessEnd = Literal["exited", "stopped", "deadline", "killed"]
 
 class AlgorithmProcess:
     """``python -m <module>`` in its own process group (a stop kills it and anything it spawned), its
-    stdout and stderr in ``log_path``."""
+    stdout and stderr in ``log_path``; ``command`` (with ``cwd``) replaces ``python -m <module>`` for a
+    framework container, which runs the job's own script."""
 
     def __init__(
-        self, python: str, module: str, job_dir: Path, env: Mapping[str, str], log_path: Path
+        self,
+        python: str,
+        module: str,
+        job_dir: Path,
+        env: Mapping[str, str],
+        log_path: Path,
+        *,
+        command: Sequence[str] | None = None,
+        cwd: Path | None = None,
     ) -> None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                [python, "-m", module],
-                cwd=job_dir,
+                list(command) if command is not None else [python, "-m", module],
+                cwd=cwd or job_dir,
                 env=dict(env),
                 stdout=log,
                 stderr=subprocess.STDOUT,

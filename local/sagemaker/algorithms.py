@@ -9,7 +9,19 @@ image repository           training (``python -m ...``)        serving handlers 
 ``image-classification``   ``training.train``                  ``training.inference``            supported
 ``object-detection``       ``training.detection.train``        ``training.detection.inference``  supported
 ``semantic-segmentation``  --                                  --                                not supported
+``pytorch-training``       the job's own source directory      --                                supported
+``pytorch-inference``      --                                  the model's ``code/``             supported
 =========================  ==================================  ================================  =============
+
+The two ``pytorch-*`` repositories are SageMaker's PyTorch Deep Learning Containers (``framework``):
+they run code the request brings rather than code of their own. A training job names its code with the
+hyperparameters ``sagemaker_program`` (the entry script) and ``sagemaker_submit_directory`` (an S3
+``tar.gz`` of the source directory), JSON-encoded as the SageMaker SDK sends them; the local SageMaker
+downloads and extracts that archive and runs the script in it (:mod:`.framework_job`), with only the source
+directory on ``PYTHONPATH``. A model is served by ``SAGEMAKER_PROGRAM`` (default ``inference.py``) in
+``SAGEMAKER_SUBMIT_DIRECTORY`` (default ``/opt/ml/model/code``) of the container's ``Environment``, inside
+the extracted model artifact. A framework container has no metric definitions of its own: only the
+request's ``AlgorithmSpecification.MetricDefinitions`` turn log lines into metrics, as on AWS.
 
 An image matches by its repository name whatever the registry account, region or tag:
 ``<account>.dkr.ecr.<region>.amazonaws.com[.cn]/image-classification:1`` (AWS publishes the built-ins
@@ -50,6 +62,7 @@ class Algorithm:
     inference_module: str | None = None
     metric_definitions: tuple[Mapping[str, str], ...] = field(default_factory=tuple)
     unsupported_reason: str | None = None
+    framework: str | None = None
 
 
 ALGORITHMS: Final[dict[str, Algorithm]] = {
@@ -72,6 +85,9 @@ ALGORITHMS: Final[dict[str, Algorithm]] = {
             f"(supported: {_CLASSIFICATION}, {_DETECTION})"
         ),
     ),
+    # SageMaker's PyTorch Deep Learning Containers (infra/constructs/pytorch_algorithm.py names them).
+    "pytorch-training": Algorithm(name="pytorch-training", framework="training"),
+    "pytorch-inference": Algorithm(name="pytorch-inference", framework="inference"),
 }
 """The default image table, keyed by ECR repository name (see the module docstring)."""
 
@@ -98,8 +114,8 @@ def resolve_image(image: str, table: Mapping[str, Algorithm] = ALGORITHMS) -> Al
     if algorithm is None:
         known = ", ".join(sorted(table))
         raise UnsupportedImage(
-            f"ClientError: image {image!r} is not available to the local SageMaker; it runs the built-in "
-            f"algorithm images <account>.dkr.ecr.<region>.amazonaws.com/<name>:1 for names: {known}"
+            f"ClientError: image {image!r} is not available to the local SageMaker; it runs the images "
+            f"<account>.dkr.ecr.<region>.amazonaws.com/<name>:<tag> for names: {known}"
         )
     if algorithm.unsupported_reason:
         raise UnsupportedImage(f"ClientError: {algorithm.unsupported_reason}")

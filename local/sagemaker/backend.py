@@ -82,9 +82,11 @@ class SageMakerBackend:
         logs_client: Callable[[], Any] | None = None,
         algorithm_threads: int | None = DEFAULT_ALGORITHM_THREADS,
         s3_for_role: Callable[[str], Any] | None = None,
+        client_for_role: Callable[[str, str], Any] | None = None,
     ) -> None:
         self._s3_factory = s3_client
         self._s3_for_role = s3_for_role
+        self._client_for_role = client_for_role
         self.algorithm_threads = algorithm_threads
         self._logs_factory = logs_client
         self._work_dir = Path(work_dir) if work_dir is not None else None
@@ -207,6 +209,15 @@ class SageMakerBackend:
         if self._s3_for_role is not None and role_arn:
             return self._s3_for_role(str(role_arn))
         return self._s3_client()
+
+    def _role_client(self, service: str, role_arn: Any) -> Any:
+        # Another service's client acting with a model's role (asynchronous inference publishes to SNS with
+        # it); without a factory (unit tests under mock_aws) a plain client of the backend's region.
+        if self._client_for_role is not None and role_arn:
+            return self._client_for_role(service, str(role_arn))
+        import boto3
+
+        return boto3.session.Session().client(service, region_name=self.region)
 
     def _s3(self) -> Any:
         # One shared client for the backend's own short calls (boto3 clients are thread-safe).

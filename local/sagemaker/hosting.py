@@ -7,7 +7,9 @@ job). No HTTP server: a request is a function call, which keeps the latency at t
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import importlib.util
 import inspect
 import logging
 import shutil
@@ -42,6 +44,44 @@ def primary_container(model: Mapping[str, Any]) -> Mapping[str, Any]:
     if not container:
         raise ModelLoadError(f"model {model.get('ModelName')} has no container")
     return container
+
+
+# The PyTorch inference toolkit's defaults when the container's Environment names no program or folder.
+DEFAULT_PROGRAM = "inference.py"
+CONTAINER_MODEL_DIR = "/opt/ml/model"
+DEFAULT_SUBMIT_DIRECTORY = f"{CONTAINER_MODEL_DIR}/code"
+
+
+def import_model_handlers(container: Mapping[str, Any], model_dir: Path, name: str) -> ModuleType:
+    """A framework container's handlers: ``SAGEMAKER_PROGRAM`` in ``SAGEMAKER_SUBMIT_DIRECTORY`` (the model
+    artifact's ``code/inference.py`` by default), ``/opt/ml/model`` being the extracted artifact.
+
+    The script is imported from the artifact; the ``training`` package it re-exports resolves to this
+    process's own copy (one interpreter serves every local model)."""
+    environment = container.get("Environment") or {}
+    program = str(environment.get("SAGEMAKER_PROGRAM") or DEFAULT_PROGRAM)
+    folder = str(environment.get("SAGEMAKER_SUBMIT_DIRECTORY") or DEFAULT_SUBMIT_DIRECTORY)
+    if not folder.startswith(CONTAINER_MODEL_DIR):
+        raise ModelLoadError(
+            f"ClientError: model {name}: SAGEMAKER_SUBMIT_DIRECTORY {folder!r} is not inside {CONTAINER_MODEL_DIR} "
+            "(the local SageMaker serves code from the model artifact only)"
+        )
+    script = model_dir / folder[len(CONTAINER_MODEL_DIR) :].strip("/") / program
+    if not script.is_file():
+        raise ModelLoadError(
+            f"ClientError: model {name}: the serving script {program} (SAGEMAKER_PROGRAM) is not in "
+            f"{folder} of the model artifact"
+        )
+    module_name = "gtpipe_model_" + hashlib.sha256(str(script).encode()).hexdigest()[:16]
+    spec = importlib.util.spec_from_file_location(module_name, script)
+    if spec is None or spec.loader is None:
+        raise ModelLoadError(f"ClientError: model {name}: cannot import {program}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    missing = [handler for handler in HANDLER_NAMES if not callable(getattr(module, handler, None))]
+    if missing:
+        raise ModelLoadError(f"ClientError: model {name}: {program} does not define {', '.join(missing)}")
+    return module
 
 
 def import_handlers(algorithm: Algorithm) -> ModuleType:
@@ -145,7 +185,10 @@ def load_model(
         model_dir = extract_model(tar, folder / "model")
         tar.unlink()
         with _IMPORT_LOCK:  # importing torch from several threads at once is slow and fragile
-            handlers = import_handlers(algorithm)
+            if algorithm.framework == "inference":
+                handlers = import_model_handlers(container, model_dir, name)
+            else:
+                handlers = import_handlers(algorithm)
         loaded = handlers.model_fn(str(model_dir))
     except ModelLoadError:
         shutil.rmtree(folder, ignore_errors=True)

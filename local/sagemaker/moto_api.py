@@ -19,6 +19,8 @@ restored by :func:`uninstall_sagemaker_api`):
 3. ``SageMakerRuntimeResponse.use_raw_body = True`` -- moto's switch (``BaseResponse.use_raw_body``, set
    by its S3, Glacier, EBS ... responses) that keeps a request body as bytes; without it moto decodes
    every body as UTF-8 and an image upload fails before any handler runs.
+4. ``moto.sagemakerruntime.responses.SageMakerRuntimeResponse.invoke_endpoint_async`` -- moto's canned
+   InvokeEndpointAsync; ours queues the request on the endpoint (local/sagemaker/async_invocations.py).
 
 Errors are AWS error responses built here (JSON ``__type``/``message`` and ``x-amzn-ErrorType``, status
 from the error), so botocore raises ``ClientError`` with the code: ``ValidationException``,
@@ -74,6 +76,7 @@ class ApiHandle:
 _LOCK = threading.Lock()
 _ACTIVE: ApiHandle | None = None
 _ORIGINAL_INVOKE: Any = None
+_ORIGINAL_INVOKE_ASYNC: Any = None
 
 
 def install_sagemaker_api(backend: LocalSageMaker) -> ApiHandle:
@@ -81,14 +84,16 @@ def install_sagemaker_api(backend: LocalSageMaker) -> ApiHandle:
     InvokeEndpoint, to ``backend``. Process-wide; one installation at a time (``RuntimeError``
     otherwise). Works before or after ``mock_aws()`` starts and for a ``ThreadedMotoServer``.
     """
-    global _ACTIVE, _ORIGINAL_INVOKE
+    global _ACTIVE, _ORIGINAL_INVOKE, _ORIGINAL_INVOKE_ASYNC
     check_moto_compatibility()
     with _LOCK:
         if _ACTIVE is not None:
             raise RuntimeError("local.sagemaker's API routing is already installed: uninstall it first")
         _ORIGINAL_INVOKE = SageMakerRuntimeResponse.__dict__["invoke_endpoint"]
+        _ORIGINAL_INVOKE_ASYNC = SageMakerRuntimeResponse.__dict__["invoke_endpoint_async"]
         SageMakerResponse.call_action = _sagemaker_call_action  # type: ignore[method-assign,assignment]
         SageMakerRuntimeResponse.invoke_endpoint = _runtime_invoke_endpoint  # type: ignore[method-assign]
+        SageMakerRuntimeResponse.invoke_endpoint_async = _runtime_invoke_endpoint_async  # type: ignore[method-assign]
         SageMakerRuntimeResponse.use_raw_body = True
         _ACTIVE = ApiHandle(backend)
         return _ACTIVE
@@ -96,12 +101,14 @@ def install_sagemaker_api(backend: LocalSageMaker) -> ApiHandle:
 
 def uninstall_sagemaker_api() -> None:
     """Restore moto's own SageMaker APIs (a no-op when nothing is installed)."""
-    global _ACTIVE, _ORIGINAL_INVOKE
+    global _ACTIVE, _ORIGINAL_INVOKE, _ORIGINAL_INVOKE_ASYNC
     with _LOCK:
         if _ACTIVE is None:
             return
         del SageMakerResponse.call_action  # back to the inherited BaseResponse.call_action
         SageMakerRuntimeResponse.invoke_endpoint = _ORIGINAL_INVOKE  # type: ignore[method-assign]
+        SageMakerRuntimeResponse.invoke_endpoint_async = _ORIGINAL_INVOKE_ASYNC  # type: ignore[method-assign]
+        _ORIGINAL_INVOKE_ASYNC = None
         del SageMakerRuntimeResponse.use_raw_body  # back to the inherited BaseResponse.use_raw_body
         _ORIGINAL_INVOKE = None
         _ACTIVE = None
@@ -151,12 +158,15 @@ def check_moto_compatibility() -> None:
         (BaseResponse, "setup_class", ("self", "request", "full_url", "headers", "use_raw_body")),
         (BaseResponse, "_transform_response", ("headers", "response")),
         (SageMakerRuntimeResponse, "invoke_endpoint", ("self",)),
+        (SageMakerRuntimeResponse, "invoke_endpoint_async", ("self",)),
     ]
     for owner, name, parameters in expected:
         target = getattr(owner, name, None)
         if target is None:
             problems.append(f"{owner.__name__}.{name} is missing")
-        elif (name != "invoke_endpoint" or _ACTIVE is None) and _parameters(target) != parameters:
+        elif (not name.startswith("invoke_endpoint") or _ACTIVE is None) and _parameters(
+            target
+        ) != parameters:
             # (While installed, invoke_endpoint is ours: its moto original was checked at install time.)
             problems.append(f"{owner.__name__}.{name}{_parameters(target)} != expected {parameters}")
     if "self.raw_body" not in _source(BaseResponse.setup_class):
@@ -167,6 +177,8 @@ def check_moto_compatibility() -> None:
         problems.append("SageMakerResponse no longer parses parameters automatically (self.params)")
     if not any("invocations" in pattern for pattern in runtime_urls.url_paths):
         problems.append("moto.sagemakerruntime no longer routes /endpoints/<name>/invocations")
+    if not any("async-invocations" in pattern for pattern in runtime_urls.url_paths):
+        problems.append("moto.sagemakerruntime no longer routes /endpoints/<name>/async-invocations")
     if not callable(getattr(ActionResult, "execute_result", None)):
         problems.append("moto.core.responses.ActionResult.execute_result is missing")
     raise_if_changed("local.sagemaker", problems)
@@ -260,3 +272,47 @@ def _runtime_invoke_endpoint(self: SageMakerRuntimeResponse) -> TYPE_RESPONSE:
         "x-Amzn-Invoked-Production-Variant": invocation.variant,
     }
     return 200, headers, invocation.body
+
+
+# --------------------------------------------------------------------------------------------------
+# Patch point 4: sagemaker-runtime InvokeEndpointAsync (local/sagemaker/async_invocations.py)
+# --------------------------------------------------------------------------------------------------
+
+_ASYNC_HEADERS = {
+    "InputLocation": "X-Amzn-SageMaker-InputLocation",
+    "ContentType": "X-Amzn-SageMaker-Content-Type",
+    "Accept": "X-Amzn-SageMaker-Accept",
+    "InferenceId": "X-Amzn-SageMaker-Inference-Id",
+    "InvocationTimeoutSeconds": "X-Amzn-SageMaker-InvocationTimeoutSeconds",
+}
+
+
+def _runtime_invoke_endpoint_async(self: SageMakerRuntimeResponse) -> TYPE_RESPONSE:
+    handle = _ACTIVE
+    if handle is None or self.region != handle.backend.region:
+        if isinstance(self.body, bytes):
+            self.body = self.body.decode("utf-8", errors="replace")
+        original: Any = _ORIGINAL_INVOKE_ASYNC
+        return original(self)
+    # /endpoints/<name>/async-invocations; the members travel as headers, an inline payload as the body.
+    parts = self.path.split("/")
+    name = unquote(parts[2]) if len(parts) > 2 else ""
+    request: dict[str, Any] = {
+        member: self.headers.get(header)
+        for member, header in _ASYNC_HEADERS.items()
+        if self.headers.get(header)
+    }
+    body = self.raw_body
+    if body:
+        request["Body"] = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+    try:
+        answer = handle.backend.invoke_endpoint_async(name, request)
+    except SageMakerServiceError as error:
+        return _error_response(error, "application/json")
+    headers = {
+        "status": "202",
+        "Content-Type": "application/json",
+        "X-Amzn-SageMaker-OutputLocation": answer["OutputLocation"],
+        "X-Amzn-SageMaker-FailureLocation": answer["FailureLocation"],
+    }
+    return 202, headers, json.dumps({"InferenceId": answer["InferenceId"]})

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from typing import Final
 
-from .endpoints import EndpointsApi, Invocation
+from .async_invocations import AsyncInvocationsApi
+from .endpoints import Invocation
 from .registry import ModelRegistryApi
 from .tuning_job import TuningApi
 
 
-class LocalSageMaker(TuningApi, EndpointsApi, ModelRegistryApi):
+class LocalSageMaker(TuningApi, AsyncInvocationsApi, ModelRegistryApi):
     """A local SageMaker for the embedded cloud (see the package docstring for the wiring).
 
     ``runner``: the :class:`~local.sagemaker.runners.JobRunner` deciding how jobs and endpoint

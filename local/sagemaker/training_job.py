@@ -56,6 +56,17 @@ from .algorithm_process import (
 )
 from .algorithms import Algorithm, UnsupportedImage, resolve_image
 from .faults import Faults
+from .framework_job import (
+    SUBMIT_DIRECTORY,
+    FrameworkJobError,
+    command_arguments,
+    decode_hyperparameters,
+    framework_code,
+    framework_environment,
+    install_code,
+    user_hyperparameters,
+    write_pipe_stream,
+)
 from .jobs import JobEnded, JobHandle, run_to_end, utcnow
 from .s3 import S3Uri, download_many, list_data_source, read_bytes
 from .training_logs import LogEventsRejected, publish_log
@@ -179,13 +190,13 @@ class TrainingRun:
             )
         except UnsupportedImage as error:
             raise self.handle.fail(str(error)) from None
-        if algorithm.training_module is None:
+        if algorithm.training_module is None and algorithm.framework != "training":
             raise self.handle.fail(
                 f"ClientError: image {algorithm.name} has no local training implementation"
             )
         self._check_stop()
         self._set("Downloading", TrainingStartTime=utcnow())
-        channels = self._download_channels()
+        channels = self._download_channels(algorithm)
         self._check_stop()
         self._set("Training")
         exit_code = self._train(algorithm, channels)
@@ -204,7 +215,7 @@ class TrainingRun:
 
     # -- Downloading ------------------------------------------------------------------------------
 
-    def _download_channels(self) -> dict[str, Path]:
+    def _download_channels(self, algorithm: Algorithm) -> dict[str, Path]:
         request = self.handle.request
         self.model_dir.mkdir(parents=True, exist_ok=True)
         (self.output_dir / "data").mkdir(parents=True, exist_ok=True)
@@ -232,7 +243,14 @@ class TrainingRun:
                     f"ClientError: channel {name}: only S3DataSource channels are supported by the local SageMaker"
                 )
             try:
-                if source["S3DataType"] == "AugmentedManifestFile":
+                mode = channel.get("InputMode") or request["AlgorithmSpecification"].get("TrainingInputMode")
+                if source["S3DataType"] == "AugmentedManifestFile" and algorithm.framework and mode == "Pipe":
+                    # A framework container reads the Pipe-mode stream itself (framework_job.write_pipe_stream).
+                    pipe = self.input_dir / "data" / f"{name}_0"
+                    self._download_augmented(
+                        name, folder, source, pipe=pipe, wrapper=channel.get("RecordWrapperType")
+                    )
+                elif source["S3DataType"] == "AugmentedManifestFile":
                     self._download_augmented(name, folder, source)
                 else:
                     objects = list_data_source(self.s3, source["S3DataType"], source["S3Uri"])
@@ -247,11 +265,22 @@ class TrainingRun:
             self._check_stop()
         return channels
 
-    def _download_augmented(self, channel: str, folder: Path, source: Mapping[str, Any]) -> None:
+    def _download_augmented(
+        self,
+        channel: str,
+        folder: Path,
+        source: Mapping[str, Any],
+        *,
+        pipe: Path | None = None,
+        wrapper: str | None = None,
+    ) -> None:
+        """The channel's manifest and its ``-ref`` objects as files in ``folder``; with ``pipe``, instead, the
+        Pipe-mode stream SageMaker sends (one record per attribute, in order) written to ``pipe``."""
         manifest_uri = S3Uri.parse(source["S3Uri"])
         raw = read_bytes(self.s3, manifest_uri)
         attributes = list(source.get("AttributeNames") or ["source-ref"])
         downloads: dict[str, tuple[S3Uri, Path]] = {}
+        records: list[dict[str, Any]] = []
         lines = 0
         for number, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
             if not line.strip():
@@ -269,6 +298,7 @@ class TrainingRun:
                     f"{manifest_uri} line {number}: attribute(s) {', '.join(missing)} from AttributeNames "
                     "not found in the record"
                 )
+            records.append(record)
             for name in attributes:
                 if not name.endswith("-ref"):
                     continue
@@ -276,6 +306,9 @@ class TrainingRun:
                 downloads.setdefault(str(uri), (uri, folder / uri.bucket / uri.key))
         if lines == 0:
             raise ValueError(f"manifest {manifest_uri} is empty")
+        if pipe is not None:
+            write_pipe_stream(self.s3, records, attributes, wrapper, pipe)
+            return
         base = manifest_uri.key.rsplit("/", 1)[-1] or channel
         name = base if base.endswith(".manifest") else f"{base}.manifest"
         # Written byte for byte: the algorithm reads the manifest exactly as stored.
@@ -285,7 +318,6 @@ class TrainingRun:
     # -- Training ---------------------------------------------------------------------------------
 
     def _train(self, algorithm: Algorithm, channels: Mapping[str, Path]) -> int:
-        assert algorithm.training_module is not None
         request = self.handle.request
         env = script_mode_environment(
             job_name=self.handle.name,
@@ -296,10 +328,15 @@ class TrainingRun:
             environment=request.get("Environment", {}),
             threads=self.threads,
         )
+        module, command, cwd = algorithm.training_module or "", None, None
+        if algorithm.framework == "training":
+            env, command, cwd = self._framework_command(env)
         kill_after = self.faults.take_kill_after()
         kill_at = time.monotonic() + kill_after if kill_after is not None else None
         started = dt.datetime.now(dt.UTC)
-        process = AlgorithmProcess(self.python, algorithm.training_module, self.job_dir, env, self.log_path)
+        process = AlgorithmProcess(
+            self.python, module, self.job_dir, env, self.log_path, command=command, cwd=cwd
+        )
         try:
             end, exit_code = process.wait(
                 self.handle.stop_event,
@@ -322,6 +359,21 @@ class TrainingRun:
         assert exit_code is not None
         return exit_code
 
+    def _framework_command(self, env: dict[str, str]) -> tuple[dict[str, str], list[str], Path]:
+        """A framework container's process (:mod:`.framework_job`): its environment, command and folder."""
+        decoded = decode_hyperparameters(self.handle.request.get("HyperParameters", {}))
+        try:
+            script = install_code(self.s3, framework_code(decoded), self.job_dir / "code" / "src")
+        except FrameworkJobError as error:
+            raise self.handle.fail(str(error)) from None
+        except (ClientError, BotoCoreError) as error:
+            raise self.handle.fail(
+                f"ClientError: could not download {SUBMIT_DIRECTORY} {decoded.get(SUBMIT_DIRECTORY)}: {error}"
+            ) from None
+        user = user_hyperparameters(decoded)
+        command = [self.python, script.name, *command_arguments(user)]
+        return framework_environment(env, script, user), command, script.parent
+
     def _publish_log(self, started: dt.datetime) -> None:
         if self.logs is None:
             return
@@ -338,7 +390,10 @@ class TrainingRun:
             return ""
 
     def _metrics(self, algorithm: Algorithm) -> dict[str, Any]:
-        metrics = parse_final_metrics(self._log_text(), algorithm.metric_definitions)
+        # The request's MetricDefinitions, else the built-in's own (a framework container has none).
+        requested = self.handle.request["AlgorithmSpecification"].get("MetricDefinitions")
+        definitions = tuple(requested) if requested else algorithm.metric_definitions
+        metrics = parse_final_metrics(self._log_text(), definitions)
         return {"FinalMetricDataList": metrics} if metrics else {}
 
     def _failure_reason(self, exit_code: int) -> str:

@@ -96,6 +96,11 @@ def json_call(target: str, body: dict[str, object]) -> HttpRequest:
         ),
         (
             "sagemaker",
+            HttpRequest("POST", "/endpoints/My-Endpoint-Async/async-invocations", "", {}, b""),
+            [Request("sagemaker:InvokeEndpointAsync", ARN.format("sagemaker", "endpoint/my-endpoint-async"))],
+        ),
+        (
+            "sagemaker",
             json_call("SageMaker.DescribeTrainingJob", {"TrainingJobName": "Run-1"}),
             [Request("sagemaker:DescribeTrainingJob", ARN.format("sagemaker", "training-job/run-1"))],
         ),

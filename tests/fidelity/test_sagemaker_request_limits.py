@@ -79,6 +79,23 @@ def tuning(mutate: Mutate) -> tuple[str, dict[str, Any]]:
     return "CreateHyperParameterTuningJob", request
 
 
+def async_endpoint_config(mutate: Mutate) -> tuple[str, dict[str, Any]]:
+    """The asynchronous endpoint's config as the endpoint function builds it (gtpipe_shared.async_inference)."""
+    from gtpipe_shared.async_inference import AsyncInferenceSettings, async_endpoint_config_request
+
+    request = async_endpoint_config_request(
+        config_name="limits-async-0",
+        model_name="m",
+        bucket=BUCKET,
+        kms_key_id="alias/gtpipe",
+        success_topic="arn:aws:sns:us-east-1:123456789012:async-success",
+        error_topic="arn:aws:sns:us-east-1:123456789012:async-error",
+        settings=AsyncInferenceSettings(enabled=True),
+    )
+    mutate(request)
+    return "CreateEndpointConfig", request
+
+
 def setting(path: str, value: Any) -> Mutate:
     """A mutation setting the dotted ``path`` (list items by index) to ``value``."""
 
@@ -93,6 +110,7 @@ def setting(path: str, value: Any) -> Mutate:
 
 
 NAME_64 = "a" * 64
+ASYNC_PATH = f"s3://{BUCKET}/async/output/" + "x" * 512
 LIMIT = "failed to satisfy constraint: Member must have length less than or equal to"
 NAME_PATTERN = "Member must satisfy regular expression pattern: [a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
 # A 64-character name also breaks the name pattern's {0,62}: SageMaker lists both problems.
@@ -132,6 +150,21 @@ CASES = {
         training(setting("InputDataConfig.0.DataSource.S3DataSource.S3Uri", URI + "x" * 1024)),
         f"Value '{URI + 'x' * 1024}' at 'inputDataConfig.1.member.dataSource.s3DataSource.s3Uri' {LIMIT} 1024",
     ),
+    # gtpipe:trainingAlgorithm pytorch declares the metric definitions (API_AlgorithmSpecification.html:
+    # MetricDefinitions 0-40 items; API_MetricDefinition.html: Regex 1-500 characters).
+    "41 metric definitions": (
+        training(
+            setting(
+                "AlgorithmSpecification.MetricDefinitions",
+                [{"Name": f"m{i}", "Regex": "m=(.*)"} for i in range(41)],
+            )
+        ),
+        f"Value at 'algorithmSpecification.metricDefinitions' {LIMIT} 40",
+    ),
+    "metric regex": (
+        training(setting("AlgorithmSpecification.MetricDefinitions", [{"Name": "m", "Regex": "r" * 501}])),
+        f"Value '{'r' * 501}' at 'algorithmSpecification.metricDefinitions.1.member.regex' {LIMIT} 500",
+    ),
     # ModelName's pattern has no length bound of its own: one problem.
     "model name": (model(setting("ModelName", NAME_64)), f"Value '{NAME_64}' at 'modelName' {LIMIT} 63"),
     "101 environment variables": (
@@ -164,6 +197,19 @@ CASES = {
         ),
         "Value at 'hyperParameterTuningJobConfig.parameterRanges.categoricalParameterRanges.1.member.values' "
         f"{LIMIT} 30",
+    ),
+    # Asynchronous inference (https://docs.aws.amazon.com/sagemaker/latest/APIReference/
+    # API_AsyncInferenceClientConfig.html: 1..1000; API_AsyncInferenceOutputConfig.html: paths of 512 at most).
+    "async concurrency": (
+        async_endpoint_config(
+            setting("AsyncInferenceConfig.ClientConfig.MaxConcurrentInvocationsPerInstance", 1001)
+        ),
+        "Value '1001' at 'asyncInferenceConfig.clientConfig.maxConcurrentInvocationsPerInstance' failed to "
+        "satisfy constraint: Member must have value less than or equal to 1000",
+    ),
+    "async output path": (
+        async_endpoint_config(setting("AsyncInferenceConfig.OutputConfig.S3OutputPath", ASYNC_PATH)),
+        f"Value '{ASYNC_PATH}' at 'asyncInferenceConfig.outputConfig.s3OutputPath' {LIMIT} 512",
     ),
     "job name pattern": (
         training(setting("TrainingJobName", "run_1-train-0")),

@@ -67,3 +67,9 @@ TUNING = {
 def synth_tuning() -> Synthesized:
     """gtpipe:tuning set: the state machine may run hyperparameter tuning jobs."""
     return synthesize(tuning=TUNING)
+
+
+@pytest.fixture(scope="session")
+def synth_pytorch() -> Synthesized:
+    """gtpipe:trainingAlgorithm pytorch: training on cdk.json's GPU instance, serving on its CPU instances."""
+    return synthesize(trainingAlgorithm="pytorch")

@@ -117,7 +117,7 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-@pytest.mark.parametrize("which", ["synth", "synth_api_key", "synth_builtin"])
+@pytest.mark.parametrize("which", ["synth", "synth_api_key", "synth_builtin", "synth_pytorch"])
 def test_no_wildcard_actions_and_no_full_access_policies(which: str, request: pytest.FixtureRequest) -> None:
     synth: Synthesized = request.getfixturevalue(which)
     for template in (synth.data, synth.main):
@@ -188,7 +188,9 @@ def test_predict_function_may_only_invoke_the_serving_endpoint(synth: Synthesize
     assert "endpoint/gtpipe-endpoint" in json.dumps(invoke["Resource"])
 
 
-@pytest.mark.parametrize("which", ["synth", "synth_api_key", "synth_builtin", "synth_tuning"])
+@pytest.mark.parametrize(
+    "which", ["synth", "synth_api_key", "synth_builtin", "synth_pytorch", "synth_tuning"]
+)
 def test_cdk_nag_aws_solutions_has_no_unsuppressed_findings(
     which: str, request: pytest.FixtureRequest
 ) -> None:
@@ -209,7 +211,7 @@ def test_every_suppression_has_a_written_reason() -> None:
             assert suppression.applies_to, "IAM5 must name the exact findings it covers"
 
 
-@pytest.mark.parametrize("which", ["synth", "synth_api_key", "synth_builtin"])
+@pytest.mark.parametrize("which", ["synth", "synth_api_key", "synth_builtin", "synth_pytorch"])
 def test_cfn_lint_finds_no_errors(which: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     synth: Synthesized = request.getfixturevalue(which)
     assembly = synth.app.synth()

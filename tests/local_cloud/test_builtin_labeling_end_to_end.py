@@ -104,6 +104,7 @@ def label_and_train(
     holdout: float,
     epochs: int,
     variant: str = "",
+    labelers: int = LABELERS,
     **labeling: Any,
 ) -> Iterator[Labeled]:
     task = TASKS[task_name]
@@ -111,7 +112,7 @@ def label_and_train(
         tmp_path_factory.mktemp(f"builtin-{task_name}{variant}"),
         builtin_context(task_name, epochs, **labeling),
         f"cdk.out-tests-builtin-{task_name}{variant}",
-        simulated_labelers=LABELERS,
+        simulated_labelers=labelers,
     ) as cloud:
         bucket = str(cloud.outputs["DataBucketName"])
         drawn = task.draw(tmp_path_factory.mktemp("data"), images=images, holdout=holdout, bucket=bucket)

@@ -21,6 +21,11 @@ def resolve_tokens(value: Any) -> Any:
         if "Fn::Join" in value:
             separator, parts = value["Fn::Join"]
             return separator.join(str(resolve_tokens(part)) for part in parts)
+        if "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
+            text = value["Fn::Sub"]
+            for name, sample in PSEUDO_PARAMETERS.items():
+                text = text.replace("${" + name + "}", sample)
+            return text
         if "Ref" in value:
             return PSEUDO_PARAMETERS.get(value["Ref"], f"ref-{value['Ref']}".lower()[:40])
         if "Fn::FindInMap" in value:

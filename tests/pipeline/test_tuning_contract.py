@@ -110,3 +110,22 @@ def test_every_tuning_failure_is_a_training_failure() -> None:
         assert [c["Next"] for c in catchers] == ["FailedTraining"] and catchers[0]["ErrorEquals"] == [
             "States.ALL"
         ]
+
+
+def test_with_the_pytorch_algorithm_the_trials_and_the_best_model_are_fitted_like_train() -> None:
+    # Given gtpipe:trainingAlgorithm pytorch with tuning / When the definition is fitted at synth
+    from infra.config import StackConfig
+    from infra.constructs.definition import fitted_definition
+
+    context = {
+        "gtpipe:trainingAlgorithm": "pytorch",
+        "gtpipe:tuning": {"ranges": {"learning_rate": {"type": "continuous", "min": 0.001, "max": 0.1}}},
+    }
+    states = fitted_definition(StackConfig.from_context(context.get))["States"]
+    train, tune = states["Train"]["Parameters"], states["Tune"]["Parameters"]["TrainingJobDefinition"]
+    # Then the trials declare Train's metric definitions and stream Train's attributes
+    assert tune["AlgorithmSpecification"] == train["AlgorithmSpecification"]
+    assert "MetricDefinitions" in tune["AlgorithmSpecification"]
+    assert tune["InputDataConfig"] == train["InputDataConfig"]
+    # and the best trial's model names the inference image, as Train's result does
+    assert states["DescribeBestTrainingJob"]["ResultSelector"] == states["Train"]["ResultSelector"]

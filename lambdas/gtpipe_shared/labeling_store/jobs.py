@@ -86,6 +86,8 @@ def job_item(spec: JobSpec, object_count: int, now: float) -> dict[str, Any]:
             if spec.adaptive_threshold is not None
             else {}
         ),
+        # The review stage: its settings, and the review items selected and not finally decided.
+        **({"review": dict(spec.review), "reviews_open": 0} if spec.review is not None else {}),
     }
 
 
@@ -224,6 +226,10 @@ def list_open_jobs(table: Any, worker_id: str, now: float | None = None) -> list
                 "my_answers": my_answer_count(table, str(job["job_name"]), worker_id),
                 "expires_at": int(job.get("expires_at", 0)),
                 "status": job.get("status"),
+                # The review stage: labels waiting for a reviewer's decision (reviewers' view).
+                **(
+                    {"reviews_open": int(job.get("reviews_open", 0))} if job.get("review") is not None else {}
+                ),
             }
         )
     return listed
@@ -259,8 +265,16 @@ def is_adaptive(job: Mapping[str, Any]) -> bool:
 
 
 def complete_if_done(table: Any, job_name: str, now: float) -> bool:
-    """``OPEN -> CONSOLIDATING`` when every object has its answers; True for the one call that moved it."""
-    return _start_consolidating(table, job_name, now, "all-answered", "objects_done >= object_count")
+    """``OPEN -> CONSOLIDATING`` when every object has its answers and no review item is undecided (the
+    review stage's ``reviews_open``); True for the one call that moved it."""
+    return _start_consolidating(
+        table,
+        job_name,
+        now,
+        "all-answered",
+        "objects_done >= object_count AND (attribute_not_exists(reviews_open) OR reviews_open < :one)",
+        {":one": 1},
+    )
 
 
 def close_job(table: Any, job_name: str, now: float, reason: str = "lifetime-ended") -> bool:
@@ -268,7 +282,14 @@ def close_job(table: Any, job_name: str, now: float, reason: str = "lifetime-end
     return _start_consolidating(table, job_name, now, reason)
 
 
-def _start_consolidating(table: Any, job_name: str, now: float, reason: str, condition: str = "") -> bool:
+def _start_consolidating(
+    table: Any,
+    job_name: str,
+    now: float,
+    reason: str,
+    condition: str = "",
+    values: Mapping[str, Any] | None = None,
+) -> bool:
     """``OPEN -> CONSOLIDATING`` (and also ``condition`` holds), recording ``reason``; True if it moved."""
     done = conditional(
         table.update_item,
@@ -282,6 +303,7 @@ def _start_consolidating(table: Any, job_name: str, now: float, reason: str, con
             ":open": OPEN,
             ":now": epoch(now),
             ":reason": reason,
+            **(values or {}),
         },
     )
     return done is not None

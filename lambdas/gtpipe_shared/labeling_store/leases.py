@@ -16,6 +16,7 @@ from gtpipe_shared.labeling_store.dynamo import conditional, get_job, plain_item
 from gtpipe_shared.labeling_store.jobs import is_adaptive, open_job_item
 from gtpipe_shared.labeling_store.keys import JOB_SK, LEASED, OBJECT_PAGE, SKIPPED, epoch, job_pk, object_sk
 from gtpipe_shared.labeling_store.models import Lease
+from gtpipe_shared.labeling_store.review import requeued_objects
 
 
 def unfinished_objects(table: Any, job: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
@@ -81,30 +82,43 @@ def lease(table: Any, job_name: str, worker_id: str, now: float) -> Lease | None
     job = open_job_item(table, job_name, now)
     # A lease never outlives the job: its answer would come after the lifetime and be refused.
     lease_seconds = min(int(job.get("lease_seconds", 300)), int(job["expires_at"]) - epoch(now))
+    # The review stage: objects a reviewer's reject re-opened for one more answer come first (they are
+    # behind the labeling frontier, so the scan below would not see them).
+    for obj in requeued_objects(table, job):
+        offered = _offer(table, job_name, obj, worker_id, now, lease_seconds)
+        if offered:
+            return offered
     first = True
     for obj in unfinished_objects(table, job):
         if first:
             _advance_first_unfinished(table, job, int(obj["index"]))
             first = False
-        entry = (obj.get("workers") or {}).get(worker_id)
-        if entry is None:
-            taken = _take(table, job_name, obj, worker_id, now, lease_seconds)
-            if taken:
-                return taken
-        elif entry.get("state") == LEASED:
-            if int(entry.get("expires_at", 0)) > epoch(now):
-                return Lease(
-                    job_name,
-                    int(obj["index"]),
-                    str(entry["lease_id"]),
-                    int(entry["expires_at"]),
-                    str(obj["source_ref"]),
-                    resumed=True,
-                )
-            renewed = _renew(table, job_name, obj, worker_id, str(entry["lease_id"]), now, lease_seconds)
-            if renewed:
-                return renewed
+        offered = _offer(table, job_name, obj, worker_id, now, lease_seconds)
+        if offered:
+            return offered
     return None
+
+
+def _offer(
+    table: Any, job_name: str, obj: Mapping[str, Any], worker_id: str, now: float, lease_seconds: int
+) -> Lease | None:
+    """The object for the worker: a free slot taken, the worker's own lease given back or renewed, or None
+    (the worker touched it otherwise, or no slot is left)."""
+    entry = (obj.get("workers") or {}).get(worker_id)
+    if entry is None:
+        return _take(table, job_name, obj, worker_id, now, lease_seconds)
+    if entry.get("state") != LEASED:
+        return None
+    if int(entry.get("expires_at", 0)) > epoch(now):
+        return Lease(
+            job_name,
+            int(obj["index"]),
+            str(entry["lease_id"]),
+            int(entry["expires_at"]),
+            str(obj["source_ref"]),
+            resumed=True,
+        )
+    return _renew(table, job_name, obj, worker_id, str(entry["lease_id"]), now, lease_seconds)
 
 
 def _renew(

@@ -42,6 +42,8 @@ class JobSpec:
     # before it stops asking for more, workers_per_object being the maximum; None: every object gets
     # workers_per_object answers.
     adaptive_threshold: float | None = None
+    # The review stage (gtpipe_shared.labeling_review.ReviewSettings.as_mapping()); None: no review.
+    review: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -138,3 +140,5 @@ class Answering:
     seconds: Any = None
     email: str = ""
     image_size: tuple[int, int] | None = None
+    # The labeler's comment for the reviewers (checked text, at most 500 characters; empty: none).
+    comment: str = ""

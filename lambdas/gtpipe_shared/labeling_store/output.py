@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gtpipe_shared import labeling_gold, labeling_output
+from gtpipe_shared.labeling_store import review
 from gtpipe_shared.labeling_store.dynamo import query_prefix, read_object
 from gtpipe_shared.labeling_store.keys import job_pk, object_sk, worker_sk
 from gtpipe_shared.labeling_store.models import StoredObject
@@ -136,12 +137,13 @@ def job_output(
         },
         gold=scores,
     )
-    if not truths:
-        return output
-    stats = labeling_gold.gold_statistics(
-        str(job["task_type"]), tuple(job.get("class_names") or ()), truths, gold_answers
-    )
-    return with_gold(output, stats)
+    if truths:
+        stats = labeling_gold.gold_statistics(
+            str(job["task_type"]), tuple(job.get("class_names") or ()), truths, gold_answers
+        )
+        output = with_gold(output, stats)
+    # The review stage's decisions and the labelers' comments (gtpipe_shared.labeling_review_output).
+    return review.apply_to_output(table, job, output, number, now)
 
 
 def with_gold(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -24,6 +25,7 @@ from gtpipe_shared import adaptive_redundancy, ledger
 from gtpipe_shared.aws import error_code
 from gtpipe_shared.labeling_answers import is_number, validate_answer
 from gtpipe_shared.labeling_errors import InvalidAnswer, JobNotOpen, LeaseNotHeld
+from gtpipe_shared.labeling_review import check_comment
 from gtpipe_shared.labeling_store.dynamo import get_job, query_prefix, read_object
 from gtpipe_shared.labeling_store.jobs import (
     check_lifetime,
@@ -45,6 +47,7 @@ from gtpipe_shared.labeling_store.keys import (
     worker_sk,
 )
 from gtpipe_shared.labeling_store.models import Answering, AnswerOutcome
+from gtpipe_shared.labeling_store.review import add_to_answer
 
 
 def answer(
@@ -79,6 +82,10 @@ def submit(table: Any, given: Answering, now: float) -> AnswerOutcome:
     stored = validate_answer(
         str(job["task_type"]), given.answer, list(job.get("class_names") or []), given.image_size
     )
+    try:  # a labeler's comment for the reviewers: text, at most 500 characters, kept stripped
+        given = replace(given, comment=check_comment(given.comment))
+    except ValueError as error:
+        raise InvalidAnswer(str(error)) from None
     needed = int(job.get("workers_per_object", 1))
     for _attempt in range(8):
         obj = read_object(table, given.job_name, given.index)
@@ -100,6 +107,9 @@ def submit(table: Any, given: Answering, now: float) -> AnswerOutcome:
         items = _answer_items(table.name, given, stored, entry, old_count, completes, spent, now)
         if more:
             _ask_for_another(items)
+        # The review stage: an object that completes may be selected for review in this transaction.
+        if completes and not add_to_answer(table, job, obj, stored, old_count, items):
+            continue  # an answer landed between the two reads: read the object again
         try:
             table.meta.client.transact_write_items(TransactItems=items)
         except ClientError as exc:
@@ -179,6 +189,8 @@ def _answer_items(
         "accepted_at": iso(float(entry.get("leased_at", now))),
         "submitted_at": iso(now),
         "seconds": spent,
+        # A labeler's note for the reviewers (docs/labeling-service.md, "Review"); only when given.
+        **({"comment": given.comment} if given.comment else {}),
     }
     object_values = {":answered": ANSWERED, ":leased": LEASED, ":lease": given.lease_id, ":old": old_count}
     return [

@@ -83,4 +83,13 @@ export class LabelingApi {
   progress(job) {
     return this.request("GET", `jobs/${encodeURIComponent(job)}/progress`);
   }
+
+  // The review stage (reviewers only): the next label to review, and a decision on it.
+  leaseReview(job) {
+    return this.request("POST", `jobs/${encodeURIComponent(job)}/review/lease`, {});
+  }
+
+  decide(job, index, body) {
+    return this.request("POST", `jobs/${encodeURIComponent(job)}/review/${index}/decide`, body);
+  }
 }

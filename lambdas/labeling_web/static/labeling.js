@@ -7,6 +7,7 @@ import { answerBoxes, BoxEditor, classColor } from "./boxes.js";
 import { History } from "./history.js";
 import { assignHotkeys, classForHotkey, historyCommand, inField, isTyping } from "./shortcuts.js";
 import { applyZoom, showImage, zoom, ZOOM_STEP } from "./stage.js";
+import { reviewButtons } from "./review.js";
 import { GRACE_MS, StagedAnswer } from "./staging.js";
 import { $, drawsBoxes, state, taskKind } from "./state.js";
 import { busy, element, fail, say, show, startLeaseTimer, stopLeaseTimer } from "./view.js";
@@ -53,7 +54,7 @@ export async function loadJobs() {
         element("span", { className: "job-meta", text: jobSummary(job) }),
       ]);
       button.addEventListener("click", () => startJob(job.job_name));
-      return element("li", {}, [button]);
+      return element("li", {}, [button, ...reviewButtons(job)]);
     }),
   );
   $("no-jobs").hidden = state.jobs.length > 0;
@@ -73,6 +74,7 @@ export function resetTask() {
   state.task = null;
   staging().reset();
   state.boxHistory = new History([]);
+  $("task-comment").value = ""; // a comment belongs to one answer
   stopLeaseTimer();
   const image = $("task-image");
   image.removeAttribute("src");
@@ -287,7 +289,13 @@ export async function submit(answer, { next = true } = {}) {
   const task = state.task;
   busy(true);
   try {
-    const data = await state.api.answer(task.job_name, task.index, { lease_id: task.lease_id, answer: body, seconds });
+    const comment = $("task-comment").value.trim(); // for the reviewers (the review stage)
+    const data = await state.api.answer(task.job_name, task.index, {
+      lease_id: task.lease_id,
+      answer: body,
+      seconds,
+      ...(comment ? { comment } : {}),
+    });
     if (data && data.progress) state.progress = data.progress;
     renderProgress();
     say(body.boxes ? `Sent ${body.boxes.length} box(es).` : `Sent ${state.job.class_names[body.label]}.`);

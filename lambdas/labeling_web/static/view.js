@@ -2,7 +2,7 @@
 
 import { $, state } from "./state.js";
 
-const VIEWS = ["sign-in-view", "new-password-view", "mfa-view", "jobs-view", "task-view", "done"];
+const VIEWS = ["sign-in-view", "new-password-view", "mfa-view", "jobs-view", "task-view", "review-view", "done"];
 
 // ---- status and views ----
 
