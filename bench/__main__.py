@@ -32,6 +32,7 @@ BENCHMARKS = {
     "algorithms": "bench.algorithms_bench",
     "review": "bench.review_bench",
     "drift": "bench.drift_bench",
+    "tuning": "bench.tuning_bench",
 }
 ROOT = Path(__file__).resolve().parents[1]
 

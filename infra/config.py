@@ -38,6 +38,7 @@ from gtpipe_shared.config import (
     SplitConfig,
     TrainingConfig,
     TransformConfig,
+    TuningConfig,
 )
 from gtpipe_shared.model_registry import APPROVAL_STATUS, group_prefix
 from gtpipe_shared.pricing import LabelingPrices
@@ -65,6 +66,7 @@ from infra.config_reader import (
 )
 from infra.config_review import review_settings
 from infra.config_training_algorithm import TrainingAlgorithmConfig, read_training_algorithm
+from infra.config_tuning import read_tuning, training_for_tuning
 from infra.config_workforce import LabelingTeamConfig, WorkforceConfig, read_labeling_team, read_workforce
 
 ApiAuthMode = Literal["iam", "api-key"]
@@ -184,6 +186,7 @@ class StackConfig:
     registry: RegistryConfig = field(default_factory=RegistryConfig)
     # gtpipe:championChallenger (README "Quality gate: champion/challenger").
     champion: ChampionConfig = field(default_factory=ChampionConfig)
+    tuning: TuningConfig | None = None  # gtpipe:tuning (infra/config_tuning.py); None: no tuning
     quality_threshold: float = 0.8
     api_auth: ApiAuthMode = "iam"
     # "create": this stack sets the region's API Gateway CloudWatch Logs role (AWS::ApiGateway::Account);
@@ -263,6 +266,7 @@ class StackConfig:
             read_workforce(reader) if backend == "ground-truth" else WorkforceConfig(type="create-private")
         )
         labeling = _labeling(reader, task_type, backend)
+        tuning = read_tuning(reader.mapping("tuning"), task_type, ALLOWED_HYPERPARAMETERS)
         config = cls(
             stack_prefix=reader.pattern("stackPrefix", _STACK_PREFIX, "Gtpipe", "letters and digits"),
             task_type=task_type,
@@ -270,7 +274,8 @@ class StackConfig:
             workforce=workforce,
             labeling=labeling,
             labeling_team=read_labeling_team(reader.mapping("labelingTeam")),
-            training=_training(reader, task_type),
+            training=training_for_tuning(_training(reader, task_type), tuning, reader.mapping("tuning")),
+            tuning=tuning,
             transform=_transform(get),
             endpoint=_endpoint(reader.mapping("endpoint")),
             split=build_section(

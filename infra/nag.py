@@ -62,7 +62,7 @@ PIPELINE_STACK_SUPPRESSIONS = (
         "grant is limited to these resource types in this account and region.",
         (
             "regex:/^Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:(labeling-job|"
-            "training-job|transform-job|model|endpoint-config|endpoint)\\/\\*$/",
+            "training-job|transform-job|hyper-parameter-tuning-job|model|endpoint-config|endpoint)\\/\\*$/",
         ),
     ),
     Suppression(

@@ -285,6 +285,7 @@ def _sagemaker(action: str, operation: str, params: Mapping[str, Any], scope: Sc
         return _one(action, operation, scope.arn("sagemaker", f"model-package-group/{group}"))
     for key, kind in (
         ("TrainingJobName", "training-job"),
+        ("HyperParameterTuningJobName", "hyper-parameter-tuning-job"),
         ("TransformJobName", "transform-job"),
         ("LabelingJobName", "labeling-job"),
         ("EndpointName", "endpoint"),

@@ -31,6 +31,11 @@ DEFINITION_FILE = Path(__file__).resolve().parents[2] / "state_machines" / "pipe
 # Service integration -> (path of the volume key inside Parameters, which configured instance type it uses).
 _VOLUME_KEYS: dict[str, tuple[tuple[str, ...], str]] = {
     "createTrainingJob": (("ResourceConfig", "VolumeKmsKeyId"), "training"),
+    # The tuning job's trials are training jobs on the training instance type (gtpipe:tuning).
+    "createHyperParameterTuningJob": (
+        ("TrainingJobDefinition", "ResourceConfig", "VolumeKmsKeyId"),
+        "training",
+    ),
     "createTransformJob": (("TransformResources", "VolumeKmsKeyId"), "transform"),
     "createEndpointConfig": (("KmsKeyId",), "endpoint"),
 }

@@ -77,6 +77,7 @@ def execution_config(
         split=config.split,
         registry=config.registry,
         champion=config.champion,
+        tuning=config.tuning,
         quality_threshold=config.quality_threshold,
     )
     serialized = functions_config.environment_json()

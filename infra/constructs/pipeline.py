@@ -125,6 +125,7 @@ class Pipeline(Construct):
             topic=topic,
             endpoint_alarm_names=endpoint_alarm_names,
             golden_manifest=config.champion.golden_manifest,
+            tuning=config.tuning is not None,
         )
         rules = pipeline_rules(self)
         self.rule_dead_letter_queue = rules.dead_letter_queue

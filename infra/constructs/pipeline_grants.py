@@ -67,9 +67,11 @@ def grant_pipeline_functions(
     topic: sns.ITopic,
     endpoint_alarm_names: list[str],
     golden_manifest: str | None = None,
+    tuning: bool = False,
 ) -> None:
     """Grants every function of ``pipeline`` (its functions and state machine exist) exactly its calls;
-    ``golden_manifest`` is the champion/challenger golden manifest's key, if configured."""
+    ``golden_manifest`` is the champion/challenger golden manifest's key, if configured; ``tuning``: runs
+    tune hyperparameters (gtpipe:tuning), so the report lists the trials."""
     bucket = pipeline.data_bucket
     start_run = pipeline.start_run
     # start_run: reads the manifest (never writes it), writes the labeling inputs, starts one run.
@@ -121,7 +123,7 @@ def grant_pipeline_functions(
         pipeline.registry,
     ):
         grant_key(fn.role, pipeline.key)
-    _grant_report(pipeline, runs_table)
+    _grant_report(pipeline, runs_table, tuning=tuning)
     _grant_endpoint(pipeline, task_token_table, endpoint_alarm_names)
     _grant_registry(pipeline, runs_table, task_token_table)
 
@@ -164,8 +166,9 @@ def _grant_registry(
     )
 
 
-def _grant_report(pipeline: Pipeline, runs_table: dynamodb.ITable) -> None:
-    """The report reads what a run produced and writes only under reports/."""
+def _grant_report(pipeline: Pipeline, runs_table: dynamodb.ITable, *, tuning: bool) -> None:
+    """The report reads what a run produced and writes only under reports/ (with ``tuning``, also the
+    trials of the stack's tuning jobs)."""
     stack = Stack.of(pipeline)
     role = pipeline.report.role
     bucket = pipeline.data_bucket
@@ -191,6 +194,18 @@ def _grant_report(pipeline: Pipeline, runs_table: dynamodb.ITable) -> None:
             ],
         )
     )
+    if tuning:
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ListTuningTrials",
+                actions=["sagemaker:ListTrainingJobsForHyperParameterTuningJob"],
+                resources=[
+                    stack.format_arn(
+                        service="sagemaker", resource="hyper-parameter-tuning-job", resource_name="*"
+                    )
+                ],
+            )
+        )
     log_group = f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:{TRAINING_LOG_GROUP}"
     role.add_to_policy(
         iam.PolicyStatement(

@@ -176,7 +176,8 @@ def role_statements(pytorch: PytorchTraining | None) -> list[iam.PolicyStatement
 
 
 def fit_pytorch_states(document: dict[str, Any], task_type: str) -> None:
-    """The definition's Train, CreateModel and CreateRollbackModel states for the PyTorch containers.
+    """The definition's Train (and Tune, DescribeBestTrainingJob), CreateModel and CreateRollbackModel states
+    for the PyTorch containers.
 
     Train streams each line's image, label and label metadata (:data:`PIPE_ATTRIBUTES`), declares the metric
     definitions (a framework container has none of its own, unlike a built-in) and records the inference image (``${PyTorchInferenceImage}``) as ``$.training.image``: the image that
@@ -195,5 +196,13 @@ def fit_pytorch_states(document: dict[str, Any], task_type: str) -> None:
     selector = train["ResultSelector"]
     selector.pop("image.$", None)
     selector["image"] = "${PyTorchInferenceImage}"
+    # gtpipe:tuning: the trials are Train's job, and the best one's model is served like Train's.
+    tuning_definition = states["Tune"]["Parameters"]["TrainingJobDefinition"]
+    tuning_definition["AlgorithmSpecification"]["MetricDefinitions"] = [
+        dict(definition) for definition in METRIC_DEFINITIONS[TaskType(task_type)]
+    ]
+    for channel in tuning_definition["InputDataConfig"]:
+        channel["DataSource"]["S3DataSource"]["AttributeNames.$"] = PIPE_ATTRIBUTES
+    states["DescribeBestTrainingJob"]["ResultSelector"] = dict(selector)
     for name in ("CreateModel", "CreateRollbackModel"):
         states[name]["Parameters"]["PrimaryContainer"]["Environment"] = dict(SERVING_ENVIRONMENT)

@@ -25,6 +25,9 @@ SYNC_MANAGED_RULES = [
     "StepFunctionsGetEventsForSageMakerTrainingJobsRule",
     "StepFunctionsGetEventsForSageMakerTransformJobsRule",
 ]
+# With gtpipe:tuning, createHyperParameterTuningJob.sync's rule too (the name the AWS Step Functions Data Science
+# SDK's documented execution policy grants; https://docs.aws.amazon.com/step-functions/latest/dg/sagemaker-iam.html).
+TUNING_MANAGED_RULE = "StepFunctionsGetEventsForSageMakerTuningJobsRule"
 # With gtpipe:labelingBackend "ground-truth" the builtin labeling function does not exist, yet the definition
 # names it: this ARN fills the substitution. ChooseLabeling never reaches LabelWithTeam then (the execution
 # input says backend "ground-truth"), no function has this name, and the state machine role may not invoke it.
@@ -60,7 +63,7 @@ def pipeline_state_machine(
         encryption_key=key,
         removal_policy=RemovalPolicy.DESTROY,
     )
-    for statement in _sagemaker_statements(stack, sagemaker_role):
+    for statement in _sagemaker_statements(stack, sagemaker_role, tuning=config.tuning is not None):
         role.add_to_policy(statement)
     invoked = [fn.function.function_arn for fn in stages.state_machine_tasks]
     if labeling_function is not None:
@@ -107,9 +110,11 @@ def pipeline_state_machine(
     return machine
 
 
-def _sagemaker_statements(stack: Stack, sagemaker_role: iam.IRole) -> list[iam.PolicyStatement]:
+def _sagemaker_statements(
+    stack: Stack, sagemaker_role: iam.IRole, *, tuning: bool
+) -> list[iam.PolicyStatement]:
     """The jobs the machine creates, describes and stops, the role it passes, and the `.sync` integrations'
-    tags and managed rules."""
+    tags and managed rules; hyperparameter tuning jobs (and their trials' list) only with ``tuning``."""
 
     def sagemaker_arn(kind: str) -> str:
         return stack.format_arn(service="sagemaker", resource=kind, resource_name="*")
@@ -119,15 +124,25 @@ def _sagemaker_statements(stack: Stack, sagemaker_role: iam.IRole) -> list[iam.P
         "TrainingJob": "training-job",
         "TransformJob": "transform-job",
     }
+    rules = SYNC_MANAGED_RULES + ([TUNING_MANAGED_RULE] if tuning else [])
+    tuning_actions = (
+        # Read-only, on the stack's own tuning jobs: the report lists the trials with the same call.
+        ["sagemaker:ListTrainingJobsForHyperParameterTuningJob"]
+        + [f"sagemaker:{verb}HyperParameterTuningJob" for verb in ("Create", "Describe", "Stop")]
+        if tuning
+        else []
+    )
     return [
         iam.PolicyStatement(
             sid="RunSageMakerJobs",
             actions=[
                 f"sagemaker:{verb}{kind}" for kind in job_kinds for verb in ("Create", "Describe", "Stop")
             ]
-            + ["sagemaker:CreateModel", "sagemaker:CreateEndpointConfig", "sagemaker:AddTags"],
+            + ["sagemaker:CreateModel", "sagemaker:CreateEndpointConfig", "sagemaker:AddTags"]
+            + tuning_actions,
             resources=[sagemaker_arn(kind) for kind in job_kinds.values()]
-            + [sagemaker_arn("model"), sagemaker_arn("endpoint-config")],
+            + [sagemaker_arn("model"), sagemaker_arn("endpoint-config")]
+            + ([sagemaker_arn("hyper-parameter-tuning-job")] if tuning else []),
         ),
         iam.PolicyStatement(
             sid="LabelingJobAlgorithm",
@@ -154,8 +169,7 @@ def _sagemaker_statements(stack: Stack, sagemaker_role: iam.IRole) -> list[iam.P
             sid="SyncIntegrationRules",
             actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
             resources=[
-                stack.format_arn(service="events", resource="rule", resource_name=name)
-                for name in SYNC_MANAGED_RULES
+                stack.format_arn(service="events", resource="rule", resource_name=name) for name in rules
             ],
         ),
     ]

@@ -272,6 +272,31 @@ class ChampionConfig(_Section):
         return value
 
 
+TuningStrategy = Literal["Random", "Bayesian"]
+
+
+class TuningConfig(_Section):
+    """Hyperparameter tuning (``config.tuning``; context ``gtpipe:tuning``, read by infra/config_tuning.py;
+    README "Hyperparameter tuning"). Absent: the run trains one job (``Train``). Present: a SageMaker
+    hyperparameter tuning job runs ``max_jobs`` trials, ``max_parallel_jobs`` at a time, over
+    ``parameter_ranges`` (SageMaker's ``ParameterRanges`` as sent: ``ContinuousParameterRanges``,
+    ``IntegerParameterRanges``, ``CategoricalParameterRanges``) and the best trial by ``objective_metric``
+    continues down the pipeline."""
+
+    objective_metric: str = Field(min_length=1, max_length=255)
+    objective_type: Literal["Maximize", "Minimize"] = "Maximize"
+    parameter_ranges: dict[str, list[dict[str, Any]]]
+    max_jobs: int = Field(ge=1)
+    max_parallel_jobs: int = Field(ge=1)
+    early_stopping: Literal["Off", "Auto"] = "Off"
+    strategy: TuningStrategy = "Random"
+    random_seed: int = Field(default=0, ge=0)
+
+    def tuned_names(self) -> list[str]:
+        """The names of the tuned hyperparameters, in the order of ``parameter_ranges``."""
+        return [str(item["Name"]) for items in self.parameter_ranges.values() for item in items]
+
+
 class SplitConfig(_Section):
     """Train/validation split settings (``config.split``); seed None derives it from the run id."""
 
@@ -359,6 +384,8 @@ class PipelineConfig(_Section):
     split: SplitConfig = Field(default_factory=SplitConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     champion: ChampionConfig = Field(default_factory=ChampionConfig)
+    # None (the default): no tuning, and the key stays out of PIPELINE_CONFIG and the execution input.
+    tuning: TuningConfig | None = Field(default=None, exclude_if=_omitted_when_unset)
     quality_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
 
     @field_validator("label_categories")

@@ -119,6 +119,16 @@ def estimate_labeling_cost(
     return round(objects * human_object_cost(workers_per_object, task_type, prices), 2)
 
 
+def estimate_tuning_cost(
+    max_jobs: int, instance_count: int, max_runtime_seconds: int, hourly_usd: float
+) -> float:
+    """Upper bound of a hyperparameter tuning job's training cost (gtpipe:tuning): every one of ``max_jobs``
+    trials billed for its maximum runtime on each of its instances at ``hourly_usd`` per instance-hour."""
+    if min(max_jobs, instance_count, max_runtime_seconds) < 1 or hourly_usd < 0:
+        raise ValueError("trials, instances and runtime must be at least 1 and the hourly price not negative")
+    return round(max_jobs * instance_count * max_runtime_seconds / 3600 * hourly_usd, 2)
+
+
 def labeling_cost(
     human_labeled: int,
     machine_labeled: int,

@@ -10,7 +10,8 @@ read, images are fetched only for the examples shown and downscaled on arrival, 
 ``MAX_LOG_EVENTS`` log events are parsed.
 
 Layout: :mod:`report.gather_base` (clients, the run's sources, bounded S3 reads), one module per group
-of parts (:mod:`report.gather_labels`, :mod:`report.gather_examples`, :mod:`report.gather_curves`) and
+of parts (:mod:`report.gather_labels`, :mod:`report.gather_examples`, :mod:`report.gather_curves`,
+:mod:`report.gather_tuning`) and
 this module, which combines them and reads the ledger, task type, class names, headline and steps.
 Pure interpretation lives in :mod:`report.fields`, :mod:`report.labels`, :mod:`report.examples` and
 :mod:`report.curves`.
@@ -32,6 +33,7 @@ from report.gather_base import FALLBACK_TASK_TYPE, Clients, Settings
 from report.gather_curves import CurveParts
 from report.gather_examples import ExampleParts
 from report.gather_labels import LabelParts
+from report.gather_tuning import TuningParts
 from report.labels import parse_time
 from report.model import (
     COST,
@@ -42,6 +44,7 @@ from report.model import (
     MONITORING,
     STEPS,
     TEAM,
+    TUNING,
     Headline,
     RunData,
     StepTiming,
@@ -49,7 +52,7 @@ from report.model import (
 from report.monitoring import latest_windows
 
 
-class Gatherer(LabelParts, ExampleParts, CurveParts):
+class Gatherer(LabelParts, ExampleParts, CurveParts, TuningParts):
     """Builds the :class:`RunData` of one run (see the module docstring)."""
 
     # -- driver -----------------------------------------------------------------------------------
@@ -66,6 +69,7 @@ class Gatherer(LabelParts, ExampleParts, CurveParts):
         self._guard(EVALUATION, "the evaluation", self._evaluation)
         self._guard(EXAMPLES, "the validation examples", self._examples)
         self._guard(CURVES, "the training curves", self._curves)
+        self._guard(TUNING, "the tuning job's trials", self._tuning)
         self._guard(STEPS, "the step timeline", self._steps)
         self._guard(STEPS, "the endpoint's idle parking", self._endpoint_usage)
         if self.settings.monitoring:

@@ -15,6 +15,8 @@ from gtpipe_shared.metrics import Box
 from gtpipe_shared.tasks import task_spec
 from PIL import Image
 
+from report.tuning import TuningSummary
+
 OUTCOMES = ("succeeded", "rejected", "failed")
 
 # Keys of RunData.unavailable: one per part of the report.
@@ -26,6 +28,7 @@ EXAMPLES = "examples"
 STEPS = "steps"
 TEAM = "team"
 MONITORING = "monitoring"
+TUNING = "tuning"
 
 # Box: xmin, ymin, xmax, ymax normalized to 0..1 (the object-detection algorithm's output convention).
 
@@ -333,6 +336,7 @@ class RunData:
     endpoint_usage: dict[str, Any] | None = None
     # The serving endpoint's latest drift-monitoring windows (report.monitoring); None: monitoring is off.
     monitoring: list[dict[str, Any]] | None = None
+    tuning: TuningSummary | None = None  # the trials of the run's tuning job (gtpipe:tuning)
     unavailable: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 

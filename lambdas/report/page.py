@@ -16,6 +16,7 @@ from report.figures import RenderedFigure
 from report.model import LABELS, MONITORING, TEAM, LabelingTeam, RunData
 from report.monitoring import monitoring_html
 from report.timeline import format_duration
+from report.tuning import tuning_html
 
 FIGURES_DIR = "figures"
 SECTIONS = (
@@ -441,6 +442,8 @@ def render_page(data: RunData, figures: Sequence[RenderedFigure], generated_at: 
                 parts.insert(0, f'<p class="muted">Source: {esc(data.evaluation.source)}.</p>')
             parts.insert(1 if data.evaluation is not None else 0, champion_html(data))
             parts.append(class_table(data))
+        if key == "training":
+            parts.append(tuning_html(data.tuning))
         if key == "steps":
             parts.append(steps_table(data))
         if key == MONITORING:

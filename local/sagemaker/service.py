@@ -16,11 +16,11 @@ from typing import Final
 
 from .async_invocations import AsyncInvocationsApi
 from .endpoints import Invocation
-from .jobs_api import JobsApi
 from .registry import ModelRegistryApi
+from .tuning_job import TuningApi
 
 
-class LocalSageMaker(JobsApi, AsyncInvocationsApi, ModelRegistryApi):
+class LocalSageMaker(TuningApi, AsyncInvocationsApi, ModelRegistryApi):
     """A local SageMaker for the embedded cloud (see the package docstring for the wiring).
 
     ``runner``: the :class:`~local.sagemaker.runners.JobRunner` deciding how jobs and endpoint
@@ -52,6 +52,10 @@ class LocalSageMaker(JobsApi, AsyncInvocationsApi, ModelRegistryApi):
         "CreateLabelingJob": "create_labeling_job",
         "DescribeLabelingJob": "describe_labeling_job",
         "StopLabelingJob": "stop_labeling_job",
+        "CreateHyperParameterTuningJob": "create_hyper_parameter_tuning_job",
+        "DescribeHyperParameterTuningJob": "describe_hyper_parameter_tuning_job",
+        "StopHyperParameterTuningJob": "stop_hyper_parameter_tuning_job",
+        "ListTrainingJobsForHyperParameterTuningJob": "list_training_jobs_for_hyper_parameter_tuning_job",
         "CreateModel": "create_model",
         "DescribeModel": "describe_model",
         "DeleteModel": "delete_model",

@@ -24,6 +24,7 @@ _PASSED_TO_SAGEMAKER = {"iam:PassedToService": "sagemaker.amazonaws.com"}
 _NAME_KEYS = {
     "TrainingJob": ("TrainingJobName", "training-job"),
     "TransformJob": ("TransformJobName", "transform-job"),
+    "HyperParameterTuningJob": ("HyperParameterTuningJobName", "hyper-parameter-tuning-job"),
     "LabelingJob": ("LabelingJobName", "labeling-job"),
     "Model": ("ModelName", "model"),
     "EndpointConfig": ("EndpointConfigName", "endpoint-config"),
@@ -33,6 +34,8 @@ _NAME_KEYS = {
 _MANAGED_RULES = {
     "TrainingJob": "StepFunctionsGetEventsForSageMakerTrainingJobsRule",
     "TransformJob": "StepFunctionsGetEventsForSageMakerTransformJobsRule",
+    # The tuning jobs' rule as the AWS Step Functions Data Science SDK's documented execution policy names it.
+    "HyperParameterTuningJob": "StepFunctionsGetEventsForSageMakerTuningJobsRule",
 }
 
 
@@ -50,22 +53,26 @@ def lambda_requests(function_arn: str) -> list[Request]:
 def sagemaker_requests(
     action: str, params: Mapping[str, Any], *, sync: bool, region: str, account: str
 ) -> list[Request]:
-    """What the SageMaker optimized integration ``action`` (``createTrainingJob``...) needs."""
+    """What the SageMaker optimized integration ``action`` (``createTrainingJob``...), or an aws-sdk
+    ``describe*`` action, needs."""
     operation = action[:1].upper() + action[1:]
-    verb, noun = (
-        ("Create", operation.removeprefix("Create")) if operation.startswith("Create") else ("", operation)
-    )
-    if operation.startswith("Update"):
-        verb, noun = "Update", operation.removeprefix("Update")
+    verb, noun = "", operation
+    # Create/Update (optimized integrations) and Describe (aws-sdk:sagemaker:describe*) name their resource.
+    for prefix in ("Create", "Update", "Describe"):
+        if operation.startswith(prefix):
+            verb, noun = prefix, operation.removeprefix(prefix)
     key, kind = _NAME_KEYS.get(noun, ("", ""))
     name = str(params.get(key, "*")).lower()  # SageMaker lower-cases names in ARNs
     arn = f"arn:aws:sagemaker:{region}:{account}:{kind}/{name}" if kind else "*"
     requests = [Request(f"sagemaker:{operation}", arn)]
     if params.get("Tags"):
         requests.append(Request("sagemaker:AddTags", arn))
-    for role_key in ("RoleArn", "ExecutionRoleArn"):
-        if params.get(role_key):
-            requests.append(Request("iam:PassRole", str(params[role_key]), _PASSED_TO_SAGEMAKER))
+    # A tuning job passes its trials' role inside TrainingJobDefinition.
+    definition = params.get("TrainingJobDefinition")
+    for holder in (params, definition if isinstance(definition, Mapping) else {}):
+        for role_key in ("RoleArn", "ExecutionRoleArn"):
+            if holder.get(role_key):
+                requests.append(Request("iam:PassRole", str(holder[role_key]), _PASSED_TO_SAGEMAKER))
     if sync and verb == "Create":
         requests += [Request(f"sagemaker:{v}{noun}", arn) for v in ("Describe", "Stop")]
         requests.append(Request("sagemaker:ListTags", arn))

@@ -111,9 +111,15 @@ _SYNC_JOBS: Final[dict[str, _SyncJob]] = {
     "createTransformJob": _SyncJob(
         "TransformJobName", "TransformJobStatus", "describe_transform_job", "stop_transform_job"
     ),
+    "createHyperParameterTuningJob": _SyncJob(
+        "HyperParameterTuningJobName",
+        "HyperParameterTuningJobStatus",
+        "describe_hyper_parameter_tuning_job",
+        "stop_hyper_parameter_tuning_job",
+    ),
 }
 # Request-response actions of the optimized integration that the SageMakerService protocol covers.
-# (AWS also offers createProcessingJob and createHyperParameterTuningJob: not needed by gtpipe.)
+# (AWS also offers createProcessingJob: not needed by gtpipe.)
 _REQUEST_RESPONSE: Final[frozenset[str]] = frozenset(
     {*_SYNC_JOBS, "createModel", "createEndpointConfig", "createEndpoint", "updateEndpoint"}
 )
@@ -261,7 +267,20 @@ class SageMakerAwsSdkTask(StateTaskServiceAwsSdk):
         normalised_parameters: dict,
         state_credentials: StateCredentials,
     ) -> None:
-        service = active_handle().sagemaker
+        handle = active_handle()
+        if handle.principals is not None:
+            # The state machine's role must allow the action, as for the optimized integration.
+            requests = sagemaker_requests(
+                self.resource.api_action,
+                normalised_parameters,
+                sync=False,
+                region=handle.lambdas.region,
+                account=handle.lambdas.account_id,
+            )
+            refused = handle.principals.refusal(state_credentials.role_arn, SESSION, requests)
+            if refused:
+                raise SageMakerServiceError("AccessDeniedException", refused)
+        service = handle.sagemaker
         method_name = _snake_case(self.resource.api_action)
         method = getattr(service, method_name, None)
         if method is None:

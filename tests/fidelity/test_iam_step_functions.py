@@ -15,6 +15,7 @@ import pytest
 
 from tests.fidelity.iam_support import ACCOUNT, REGION, Request, denied, statements, without_sids
 from tests.infra.conftest import ROOT, Synthesized
+from tests.infra.conftest import synth_tuning as synth_tuning  # fixture
 
 SFN_SAGEMAKER_DOCS = "https://docs.aws.amazon.com/step-functions/latest/dg/sagemaker-iam.html"
 ROLE = "PipelineStateMachineRole"
@@ -101,3 +102,38 @@ def test_without_list_tags_every_sync_integration_is_refused(synth: Synthesized)
     before = without_sids(statements(synth, ROLE), "SyncIntegrationTags")
     for integration, requests in PUBLISHED.items():
         assert [r.action for r in denied(before, requests)] == ["sagemaker:ListTags"], integration
+
+
+def test_with_tuning_the_role_allows_the_tuning_job_and_describing_its_best_trial(
+    synth_tuning: Synthesized, synth: Synthesized
+) -> None:
+    # Given what the local interpreter asks IAM for Tune (.sync, tagged) and DescribeBestTrainingJob (aws-sdk)
+    from local.sfn.iam import sagemaker_requests
+
+    name = "0123456789abcdef0123456789abcdef"
+    tune = sagemaker_requests(
+        "createHyperParameterTuningJob",
+        {"HyperParameterTuningJobName": name, "Tags": [{"Key": "k", "Value": "v"}]},
+        sync=True,
+        region=REGION,
+        account=ACCOUNT,
+    )
+    describe = sagemaker_requests(
+        "describeTrainingJob",
+        {"TrainingJobName": f"{name}-002-1a2b3c4d"},
+        sync=False,
+        region=REGION,
+        account=ACCOUNT,
+    )
+    assert describe == [
+        Request(
+            "sagemaker:DescribeTrainingJob", job("training-job").rsplit("/", 1)[0] + f"/{name}-002-1a2b3c4d"
+        )
+    ]
+    assert Request("events:PutRule", rule("StepFunctionsGetEventsForSageMakerTuningJobsRule")) in tune
+    # Then the synthesized role allows all of them
+    assert denied(statements(synth_tuning, ROLE), tune + describe) == [], SFN_SAGEMAKER_DOCS
+    # and a stack without gtpipe:tuning may not create tuning jobs
+    assert Request("sagemaker:CreateHyperParameterTuningJob", tune[0].resource) in denied(
+        statements(synth, ROLE), tune
+    )

@@ -5,7 +5,8 @@ botocore validates only ``required``/``min``/``document``/``union`` client-side;
 https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateTrainingJob.html (TrainingJobName 63,
 HyperParameters 100 items, key 256, value 2500, Tags 50), API_Tag.html (key 128, value 256),
 API_S3DataSource.html (S3Uri 1024), API_ContainerDefinition.html (Environment 100 entries, key/value 1024),
-API_CreateModel.html / API_CreateEndpointConfig.html / API_CreateLabelingJob.html (names 63). Both local
+API_CreateModel.html / API_CreateEndpointConfig.html / API_CreateLabelingJob.html (names 63),
+API_CreateHyperParameterTuningJob.html (name 32), API_CategoricalParameterRange.html (30 values). Both local
 SageMakers answer them with one validation: the in-memory double of the Step Functions interpreter, and the
 local backend behind boto3 (moto).
 """
@@ -56,6 +57,26 @@ def endpoint_config(mutate: Mutate) -> tuple[str, dict[str, Any]]:
     request: dict[str, Any] = {"EndpointConfigName": "limits-epc-0", "ProductionVariants": [variant]}
     mutate(request)
     return "CreateEndpointConfig", request
+
+
+def tuning(mutate: Mutate) -> tuple[str, dict[str, Any]]:
+    """A CreateHyperParameterTuningJob whose trials are ``training``'s job (the Tune state's shape)."""
+    trial = training_request("limits-trial-0", URI, URI)
+    definition = {k: v for k, v in trial.items() if k not in ("TrainingJobName", "HyperParameters", "Tags")}
+    request: dict[str, Any] = {
+        "HyperParameterTuningJobName": "limits-tune-0",
+        "HyperParameterTuningJobConfig": {
+            "Strategy": "Random",
+            "HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": "validation:accuracy"},
+            "ResourceLimits": {"MaxNumberOfTrainingJobs": 2, "MaxParallelTrainingJobs": 1},
+            "ParameterRanges": {
+                "CategoricalParameterRanges": [{"Name": "optimizer", "Values": ["sgd", "adam"]}]
+            },
+        },
+        "TrainingJobDefinition": {**definition, "StaticHyperParameters": {"epochs": "1"}},
+    }
+    mutate(request)
+    return "CreateHyperParameterTuningJob", request
 
 
 def async_endpoint_config(mutate: Mutate) -> tuple[str, dict[str, Any]]:
@@ -159,6 +180,24 @@ CASES = {
         endpoint_config(setting("EndpointConfigName", NAME_64)),
         TOO_LONG_NAME.format(member="endpointConfigName", pattern=NAME_PATTERN),
     ),
+    # Tuning job names are 1-32 characters (API_CreateHyperParameterTuningJob.html), categorical ranges hold
+    # at most 30 values (API_CategoricalParameterRange.html).
+    "tuning job name": (
+        tuning(setting("HyperParameterTuningJobName", "t" * 33)),
+        f"2 validation errors detected: Value '{'t' * 33}' at 'hyperParameterTuningJobName' {LIMIT} 32; "
+        f"Value '{'t' * 33}' at 'hyperParameterTuningJobName' failed to satisfy constraint: "
+        "Member must satisfy regular expression pattern: [a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}",
+    ),
+    "31 categorical values": (
+        tuning(
+            setting(
+                "HyperParameterTuningJobConfig.ParameterRanges.CategoricalParameterRanges.0.Values",
+                [str(i) for i in range(31)],
+            )
+        ),
+        "Value at 'hyperParameterTuningJobConfig.parameterRanges.categoricalParameterRanges.1.member.values' "
+        f"{LIMIT} 30",
+    ),
     # Asynchronous inference (https://docs.aws.amazon.com/sagemaker/latest/APIReference/
     # API_AsyncInferenceClientConfig.html: 1..1000; API_AsyncInferenceOutputConfig.html: paths of 512 at most).
     "async concurrency": (
@@ -203,9 +242,11 @@ def test_the_step_functions_double_refuses_what_sagemaker_refuses(case: str) -> 
     service = LocalSageMaker(runner=ScriptedJobRunner())
     method = getattr(
         service,
-        {"CreateTrainingJob": "create_training_job", "CreateModel": "create_model"}.get(
-            operation, "create_endpoint_config"
-        ),
+        {
+            "CreateTrainingJob": "create_training_job",
+            "CreateModel": "create_model",
+            "CreateHyperParameterTuningJob": "create_hyper_parameter_tuning_job",
+        }.get(operation, "create_endpoint_config"),
     )
     # when the request over the limit is made / then it is SageMaker's ValidationException, word for word
     with pytest.raises(SageMakerServiceError) as refused:
@@ -219,9 +260,11 @@ def test_the_local_backend_refuses_it_through_boto3(api: Cloud, case: str) -> No
     # given boto3's sagemaker client on the local backend (the Lambda functions' path)
     (operation, request), expected = CASES[case]
     client = api.client("sagemaker")
-    call = {"CreateTrainingJob": client.create_training_job, "CreateModel": client.create_model}.get(
-        operation, client.create_endpoint_config
-    )
+    call = {
+        "CreateTrainingJob": client.create_training_job,
+        "CreateModel": client.create_model,
+        "CreateHyperParameterTuningJob": client.create_hyper_parameter_tuning_job,
+    }.get(operation, client.create_endpoint_config)
     # when the request over the limit is sent / then the same ValidationException comes back
     with pytest.raises(ClientError) as refused:
         call(**request)

@@ -56,6 +56,19 @@ def synth_builtin() -> Synthesized:
     return synthesize(labelingBackend="builtin", labelingTeam=BUILTIN_TEAM)
 
 
+TUNING = {
+    "ranges": {"learning_rate": {"type": "continuous", "min": 0.001, "max": 0.5, "scaling": "Logarithmic"}},
+    "maxJobs": 4,
+    "maxParallelJobs": 2,
+}
+
+
+@pytest.fixture(scope="session")
+def synth_tuning() -> Synthesized:
+    """gtpipe:tuning set: the state machine may run hyperparameter tuning jobs."""
+    return synthesize(tuning=TUNING)
+
+
 @pytest.fixture(scope="session")
 def synth_pytorch() -> Synthesized:
     """gtpipe:trainingAlgorithm pytorch: training on cdk.json's GPU instance, serving on its CPU instances."""

@@ -54,9 +54,25 @@ INTEGRATION_ACTIONS = {
         "sagemaker:CreateEndpointConfig",
         "sagemaker:AddTags",
     },
+    # gtpipe:tuning: the tuning job's .sync (its managed rule: StepFunctionsGetEventsForSageMakerTuningJobsRule;
+    # listing the trials is granted too, read-only) and the aws-sdk describe of its best training job.
+    "arn:aws:states:::sagemaker:createHyperParameterTuningJob.sync": {
+        "sagemaker:CreateHyperParameterTuningJob",
+        "sagemaker:DescribeHyperParameterTuningJob",
+        "sagemaker:StopHyperParameterTuningJob",
+        "sagemaker:ListTrainingJobsForHyperParameterTuningJob",
+        "sagemaker:AddTags",
+        "sagemaker:ListTags",
+        "events:PutTargets",
+        "events:PutRule",
+        "events:DescribeRule",
+    },
+    "arn:aws:states:::aws-sdk:sagemaker:describeTrainingJob": {"sagemaker:DescribeTrainingJob"},
     "arn:aws:states:::lambda:invoke": {"lambda:InvokeFunction"},
     "arn:aws:states:::lambda:invoke.waitForTaskToken": {"lambda:InvokeFunction"},
 }
+# Task resources only a stack with gtpipe:tuning reaches (ChooseTraining): granted only there.
+TUNING_ONLY = {"arn:aws:states:::sagemaker:createHyperParameterTuningJob.sync"}
 # Every SageMaker job also passes the execution role; the data key encrypts job outputs and volumes.
 COMMON_ACTIONS = {
     "iam:PassRole",
@@ -112,9 +128,15 @@ def test_no_wildcard_actions_and_no_full_access_policies(which: str, request: py
             assert "FullAccess" not in json.dumps(role["Properties"].get("ManagedPolicyArns", [])), logical_id
 
 
-def test_state_machine_role_allows_exactly_what_the_definition_uses(synth: Synthesized) -> None:
+@pytest.mark.parametrize("which", ["synth", "synth_tuning"])
+def test_state_machine_role_allows_exactly_what_the_definition_uses(
+    which: str, request: pytest.FixtureRequest
+) -> None:
+    synth: Synthesized = request.getfixturevalue(which)
     resources = task_resources(DEFINITION["States"])
     assert resources <= set(INTEGRATION_ACTIONS), resources - set(INTEGRATION_ACTIONS)
+    if which == "synth":  # no gtpipe:tuning: the tuning job is never created
+        resources -= TUNING_ONLY
     needed = set().union(*(INTEGRATION_ACTIONS[r] for r in resources)) | COMMON_ACTIONS
     role_id = next(
         k for k in synth.main.find_resources("AWS::IAM::Role") if k.startswith("PipelineStateMachineRole")
@@ -166,7 +188,9 @@ def test_predict_function_may_only_invoke_the_serving_endpoint(synth: Synthesize
     assert "endpoint/gtpipe-endpoint" in json.dumps(invoke["Resource"])
 
 
-@pytest.mark.parametrize("which", ["synth", "synth_api_key", "synth_builtin", "synth_pytorch"])
+@pytest.mark.parametrize(
+    "which", ["synth", "synth_api_key", "synth_builtin", "synth_pytorch", "synth_tuning"]
+)
 def test_cdk_nag_aws_solutions_has_no_unsuppressed_findings(
     which: str, request: pytest.FixtureRequest
 ) -> None:

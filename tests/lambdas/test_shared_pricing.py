@@ -135,3 +135,12 @@ def test_budget_check_prices_a_builtin_run_by_its_model() -> None:
     assert builtin.exceeded and not ground_truth.exceeded
     assert "builtin labeling service" in builtin.reason() and "$18/h labeler pay" in builtin.reason()
     assert "per object" in ground_truth.reason()
+
+
+def test_tuning_estimate_is_every_trial_at_its_maximum_runtime_on_every_instance() -> None:
+    from gtpipe_shared.pricing import estimate_tuning_cost
+
+    # 6 trials x 2 instances x 1.5 h x $1.20 per instance-hour
+    assert estimate_tuning_cost(6, 2, 5400, 1.2) == 21.6
+    with pytest.raises(ValueError):
+        estimate_tuning_cost(0, 1, 3600, 1.0)

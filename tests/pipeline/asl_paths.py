@@ -1,5 +1,5 @@
 """A small evaluator for the ASL Parameters the pipeline uses: `.$` JSONPaths, the context object and the
-intrinsic functions States.Format / States.Array / States.ArrayGetItem / States.StringSplit.
+intrinsic functions States.Format / States.Array / States.ArrayGetItem / States.StringSplit / States.Hash.
 
 It lets tests render every Task's request from a sample state and check it against botocore's service
 model without running anything. Anything it does not understand raises, so the definition cannot quietly
@@ -8,8 +8,12 @@ drift past the test.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
+
+# States.Hash's algorithms and their hashlib names (hex digest, as Step Functions returns it).
+_HASHES = {"MD5": "md5", "SHA-1": "sha1", "SHA-256": "sha256", "SHA-384": "sha384", "SHA-512": "sha512"}
 
 _INTRINSIC = re.compile(r"^(States\.[A-Za-z]+)\((.*)\)$", re.S)
 
@@ -61,6 +65,8 @@ def evaluate(expression: str, state: Any, context: dict[str, Any]) -> Any:
         return [part for part in str(arguments[0]).split(arguments[1]) if part]
     if name == "States.ArrayGetItem":
         return arguments[0][int(arguments[1])]
+    if name == "States.Hash":
+        return hashlib.new(_HASHES[arguments[1]], str(arguments[0]).encode()).hexdigest()
     raise ValueError(f"unsupported intrinsic {name}")
 
 

@@ -61,6 +61,7 @@ HAPPY_PATH = [
     "RecordLabeling",
     "UseLabelingOutput",
     "Split",
+    "ChooseTraining",
     "Train",
     "CreateModel",
     "Transform",

@@ -17,6 +17,7 @@ from gtpipe_shared.events import S3ObjectCreated
 from gtpipe_shared.manifest import ManifestSummary
 from start_run.handler import execution_input
 
+from infra.config import StackConfig
 from tests.pipeline.asl_paths import render, resolve_path
 from tests.pipeline.sample_config import synthesized_pipeline_config
 
@@ -29,6 +30,7 @@ SAGEMAKER_OPERATIONS = {
     "createModel": "CreateModel",
     "createTransformJob": "CreateTransformJob",
     "createEndpointConfig": "CreateEndpointConfig",
+    "createHyperParameterTuningJob": "CreateHyperParameterTuningJob",
 }
 SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 SUBSTITUTIONS = {
@@ -58,6 +60,25 @@ LONGEST_RUN_ID = "abcdefghijklmnopqrst-0123456789abcdef"
 @pytest.fixture(scope="module")
 def pipeline_config_json(synth: Any) -> str:
     return synthesized_pipeline_config(synth)
+
+
+def sample_tuning() -> dict[str, Any]:
+    """config.tuning as gtpipe:tuning with every kind of range puts it into the execution input."""
+    context = {
+        "gtpipe:tuning": {
+            "ranges": {
+                "learning_rate": {"type": "continuous", "min": 0.0001, "max": 0.5, "scaling": "Logarithmic"},
+                "mini_batch_size": {"type": "integer", "min": 8, "max": 64},
+                "optimizer": {"type": "categorical", "values": ["sgd", "adam"]},
+            },
+            "maxJobs": 6,
+            "maxParallelJobs": 2,
+            "earlyStopping": "Auto",
+        }
+    }
+    tuning = StackConfig.from_context(context.get).tuning
+    assert tuning is not None
+    return tuning.model_dump(mode="json")
 
 
 def sample_state(
@@ -99,6 +120,8 @@ def sample_state(
             "FinalActiveLearningModelArn": "arn:aws:sagemaker:us-east-1:123456789012:model/x-final",
         },
     }
+    # A run of a stack with gtpipe:tuning (only Tune reads it; the states Train's path takes ignore it).
+    state["config"]["tuning"] = sample_tuning()
     state["labeling_record"] = {"status": "RECORDED", "label_counters": {}, "labeling_cost": {}}
     state["augmented"] = {"manifest_uri": state["labeling"]["output_uri"]}
     state["split"] = {

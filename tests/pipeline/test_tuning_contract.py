@@ -1,0 +1,131 @@
+"""The tuning states of the definition (gtpipe:tuning): ChooseTraining routes, Tune's trials are Train's job,
+its name fits SageMaker's 32 characters, DescribeBestTrainingJob leaves $.training as Train does, and every
+failure goes to FailedTraining."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from botocore.session import get_session
+from botocore.validate import ParamValidator
+
+from tests.pipeline.asl_paths import render
+from tests.pipeline.test_definition_contract import (
+    LONGEST_RUN_ID,
+    STATES,
+    definition_with_substitutions,
+    sample_state,
+)
+from tests.pipeline.test_definition_contract import pipeline_config_json as pipeline_config_json  # fixture
+
+CONTEXT = {"State": {"RetryCount": 0}, "Task": {"Token": "t"}}
+SHARED = (
+    "AlgorithmSpecification",
+    "RoleArn",
+    "InputDataConfig",
+    "OutputDataConfig",
+    "ResourceConfig",
+    "StoppingCondition",
+    "EnableInterContainerTrafficEncryption",
+)
+
+
+def choose(state: dict[str, Any]) -> str:
+    """ChooseTraining's decision for ``state`` (its one rule: config.tuning present and not null)."""
+    (rule,) = STATES["ChooseTraining"]["Choices"]
+    tuning = state.get("config", {}).get("tuning", "absent")
+    assert [c["Variable"] for c in rule["And"]] == ["$.config.tuning", "$.config.tuning"]
+    return str(rule["Next"]) if tuning not in ("absent", None) else str(STATES["ChooseTraining"]["Default"])
+
+
+def test_split_goes_to_the_choice_which_tunes_only_with_a_tuning_section(pipeline_config_json: str) -> None:
+    # Given the state after Split / When ChooseTraining decides / Then Tune with config.tuning, else Train
+    state = sample_state(pipeline_config_json, "augmented")
+    assert STATES["Split"]["Next"] == "ChooseTraining"
+    assert choose(state) == "Tune"
+    assert choose({**state, "config": {**state["config"], "tuning": None}}) == "Train"
+    without = {k: v for k, v in state["config"].items() if k != "tuning"}
+    assert choose({**state, "config": without}) == "Train"
+    assert (
+        STATES["Train"]["Next"] == "CreateModel"
+        and STATES["DescribeBestTrainingJob"]["Next"] == "CreateModel"
+    )
+
+
+def test_the_trials_are_train_s_job_with_the_split_step_s_hyperparameters(pipeline_config_json: str) -> None:
+    # Given one sample state / When Train and Tune render their requests
+    state = sample_state(pipeline_config_json, "augmented")
+    definition = definition_with_substitutions()["States"]
+    train = render(definition["Train"]["Parameters"], state, CONTEXT)
+    tune = render(definition["Tune"]["Parameters"], state, CONTEXT)
+    trial = tune["TrainingJobDefinition"]
+    # Then the trials' image, role, channels, output, resources and limits are Train's
+    assert {key: trial[key] for key in SHARED} == {key: train[key] for key in SHARED}
+    assert trial["StaticHyperParameters"] == train["HyperParameters"] == state["split"]["hyperparameters"]
+    assert tune["Tags"] == train["Tags"]
+    # and the tuning settings are config.tuning's
+    config = tune["HyperParameterTuningJobConfig"]
+    tuning = state["config"]["tuning"]
+    assert config["ParameterRanges"] == tuning["parameter_ranges"]
+    assert config["ResourceLimits"] == {"MaxNumberOfTrainingJobs": 6, "MaxParallelTrainingJobs": 2}
+    assert config["HyperParameterTuningJobObjective"] == {
+        "Type": "Maximize",
+        "MetricName": "validation:accuracy",
+    }
+    assert config["TrainingJobEarlyStoppingType"] == "Auto" and config["Strategy"] == "Random"
+
+
+def test_the_tuning_job_name_is_the_run_id_s_md5_within_32_characters(pipeline_config_json: str) -> None:
+    # Given the longest run id / Then the name is 32 hex digits, the same on every retry
+    state = sample_state(pipeline_config_json, "input", run_id=LONGEST_RUN_ID)
+    tune = render(definition_with_substitutions()["States"]["Tune"]["Parameters"], state, CONTEXT)
+    assert tune["HyperParameterTuningJobName"] == hashlib.md5(LONGEST_RUN_ID.encode()).hexdigest()
+    assert len(tune["HyperParameterTuningJobName"]) == 32
+
+
+def test_the_best_job_is_described_into_train_s_result_shape(pipeline_config_json: str) -> None:
+    # Given Tune's result (the tuning job and its best training job)
+    state = sample_state(pipeline_config_json, "augmented")
+    state["tuning_job"] = {"job_name": "0" * 32, "best_training_job": "0" * 32 + "-002-1a2b3c4d"}
+    describe = STATES["DescribeBestTrainingJob"]
+    request = render(describe["Parameters"], state, CONTEXT)
+    # Then DescribeTrainingJob gets a request botocore accepts, for the best training job
+    shape = get_session().get_service_model("sagemaker").operation_model("DescribeTrainingJob").input_shape
+    report = ParamValidator().validate(request, shape)
+    assert not report.has_errors(), report.generate_report()
+    assert request == {"TrainingJobName": state["tuning_job"]["best_training_job"]}
+    # and its result is selected exactly as Train's .sync result is, into the same place
+    assert describe["ResultSelector"] == STATES["Train"]["ResultSelector"]
+    assert describe["ResultPath"] == STATES["Train"]["ResultPath"] == "$.training"
+    assert STATES["Tune"]["ResultSelector"] == {
+        "job_name.$": "$.HyperParameterTuningJobName",
+        "best_training_job.$": "$.BestTrainingJob.TrainingJobName",
+    }
+
+
+def test_every_tuning_failure_is_a_training_failure() -> None:
+    for name in ("Tune", "DescribeBestTrainingJob"):
+        catchers = STATES[name]["Catch"]
+        assert [c["Next"] for c in catchers] == ["FailedTraining"] and catchers[0]["ErrorEquals"] == [
+            "States.ALL"
+        ]
+
+
+def test_with_the_pytorch_algorithm_the_trials_and_the_best_model_are_fitted_like_train() -> None:
+    # Given gtpipe:trainingAlgorithm pytorch with tuning / When the definition is fitted at synth
+    from infra.config import StackConfig
+    from infra.constructs.definition import fitted_definition
+
+    context = {
+        "gtpipe:trainingAlgorithm": "pytorch",
+        "gtpipe:tuning": {"ranges": {"learning_rate": {"type": "continuous", "min": 0.001, "max": 0.1}}},
+    }
+    states = fitted_definition(StackConfig.from_context(context.get))["States"]
+    train, tune = states["Train"]["Parameters"], states["Tune"]["Parameters"]["TrainingJobDefinition"]
+    # Then the trials declare Train's metric definitions and stream Train's attributes
+    assert tune["AlgorithmSpecification"] == train["AlgorithmSpecification"]
+    assert "MetricDefinitions" in tune["AlgorithmSpecification"]
+    assert tune["InputDataConfig"] == train["InputDataConfig"]
+    # and the best trial's model names the inference image, as Train's result does
+    assert states["DescribeBestTrainingJob"]["ResultSelector"] == states["Train"]["ResultSelector"]
