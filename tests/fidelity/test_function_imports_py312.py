@@ -102,8 +102,13 @@ def layer_paths(synth: Synthesized, template: Any, function: dict[str, Any], tmp
 
 @pytest.fixture(scope="module")
 def synth_monitoring() -> Synthesized:
-    """Drift monitoring on (gtpipe:monitoring): the monitor function exists only then."""
-    return synthesize(monitoring={"enabled": True})
+    """The optional functions on: drift monitoring (the monitor), idle parking (idle) and the feedback
+    harvester (harvest) exist only when their settings are on."""
+    return synthesize(
+        monitoring={"enabled": True},
+        endpoint={"instanceType": "ml.m5.xlarge", "instanceCount": 1, "idleMinutes": 30},
+        harvest={"enabled": True},
+    )
 
 
 def test_every_function_imports_under_python_3_12(
@@ -114,7 +119,7 @@ def test_every_function_imports_under_python_3_12(
     runtime: Path,
     tmp_path: Path,
 ) -> None:
-    # given every function of the synthesized app with either labeling backend and with drift monitoring,
+    # given every function of the synthesized app with either labeling backend and with the optional ones on,
     # on the python3.12 runtime
     apps = {"ground-truth": synth, "builtin": synth_builtin, "monitoring": synth_monitoring}
     functions = {
