@@ -355,3 +355,28 @@ def check_labeling_budget(
         per_answer_usd=prices.answer_price(task_type),
         formula=None if builtin is None else builtin.formula(objects, workers_per_object),
     )
+
+
+# SageMaker on-demand prices per instance-hour (us-east-1, training and batch transform price the same for
+# these types), https://aws.amazon.com/sagemaker-ai/pricing/ ; an instance type not listed is not priced.
+SAGEMAKER_INSTANCE_HOURLY_USD: Mapping[str, float] = {
+    "ml.m5.large": 0.115,
+    "ml.m5.xlarge": 0.23,
+    "ml.m5.2xlarge": 0.461,
+    "ml.c5.xlarge": 0.204,
+    "ml.c5.2xlarge": 0.408,
+    "ml.g4dn.xlarge": 0.7364,
+    "ml.g5.xlarge": 1.408,
+    "ml.p3.2xlarge": 3.825,
+}
+
+
+def instance_usd(instance_type: str, instance_count: int, seconds: float) -> float | None:
+    """What ``instance_count`` SageMaker instances of ``instance_type`` cost for ``seconds`` (a training
+    job's ``BillableTimeInSeconds`` is billed per instance: "BillableTimeInSeconds * InstanceCount",
+    https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/sagemaker/aws.sdk.kotlin.services.sagemaker.model/-describe-training-job-response/billable-time-in-seconds.html);
+    None when the type has no price in :data:`SAGEMAKER_INSTANCE_HOURLY_USD` (unrounded)."""
+    if instance_count < 0 or seconds < 0:
+        raise ValueError("instance count and seconds must not be negative")
+    hourly = SAGEMAKER_INSTANCE_HOURLY_USD.get(instance_type)
+    return None if hourly is None else hourly * instance_count * seconds / 3600

@@ -59,3 +59,41 @@ def test_without_a_model_the_next_batch_is_the_queue_head():
     # Then nothing is machine-labeled and people take the queue's head in queue order
     assert decision.threshold is None and not decision.machine
     assert decision.next_batch == [7, 3, 9] and not decision.last
+
+
+def test_the_team_statistics_of_the_human_batches_merge_into_one_jobs():
+    # Given two batch jobs' statistics of the same two workers
+    from gtpipe_shared.labeling_stats import merge_team_statistics
+
+    first = {
+        "answers": 30,
+        "objects": 10,
+        "mean_seconds_per_task": 4.0,
+        "active_seconds": 100.0,
+        "answer_counts": {"3": 10},
+        "workers": [
+            {"worker_id": "a", "username": "ann", "answers": 20, "mean_seconds": 3.0, "agreement": 1.0},
+            {"worker_id": "b", "username": "bob", "answers": 10, "mean_seconds": 6.0, "agreement": 0.5},
+        ],
+        "classes": [{"class_name": "cat", "objects": 10, "agreement": 0.9}],
+    }
+    second = {
+        "answers": 10,
+        "objects": 5,
+        "mean_seconds_per_task": 8.0,
+        "active_seconds": 50.0,
+        "answer_counts": {"2": 5},
+        "workers": [{"worker_id": "b", "username": "bob", "answers": 10, "mean_seconds": 8.0, "agreement": 1.0}],
+        "classes": [{"class_name": "cat", "objects": 5, "agreement": 0.6}],
+    }
+    # When they are merged
+    team = merge_team_statistics([first, second])
+    # Then counts add up and means are weighted by what they are of
+    assert team["answers"] == 40 and team["objects"] == 15
+    assert team["mean_seconds_per_task"] == 5.0  # (30 * 4 + 10 * 8) / 40
+    assert team["answers_per_hour"] == 960.0  # 40 answers in 150 s
+    assert team["answer_counts"] == {"2": 5, "3": 10} and team["answers_per_object"] == 2.67
+    bob = next(worker for worker in team["workers"] if worker["worker_id"] == "b")
+    assert bob["answers"] == 20 and bob["mean_seconds"] == 7.0 and bob["agreement"] == 0.75
+    assert [worker["worker_id"] for worker in team["workers"]] == ["a", "b"]  # ann 20, bob 20: by name
+    assert team["classes"] == [{"class_name": "cat", "objects": 15, "agreement": 0.8}]
