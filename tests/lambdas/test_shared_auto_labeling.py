@@ -83,7 +83,9 @@ def test_the_team_statistics_of_the_human_batches_merge_into_one_jobs():
         "mean_seconds_per_task": 8.0,
         "active_seconds": 50.0,
         "answer_counts": {"2": 5},
-        "workers": [{"worker_id": "b", "username": "bob", "answers": 10, "mean_seconds": 8.0, "agreement": 1.0}],
+        "workers": [
+            {"worker_id": "b", "username": "bob", "answers": 10, "mean_seconds": 8.0, "agreement": 1.0}
+        ],
         "classes": [{"class_name": "cat", "objects": 5, "agreement": 0.6}],
     }
     # When they are merged
