@@ -60,6 +60,8 @@ DEFAULT_MAX_ROUNDS = 5
 # 0.95); a smaller validation sample could never machine-label anything.
 MIN_VALIDATION = 20
 DEFAULT_BATCH_SHARE = 0.1
+# The run's state holds the result; Step Functions' state limit is 256 KiB (the job's answer trims alike).
+MAX_TEAM_BYTES = 150_000
 
 
 class AutoLabelingFailed(Exception):
@@ -250,6 +252,20 @@ def _human_labels(state: Mapping[str, Any], output_uri: str) -> dict[str, dict[s
     return labels
 
 
+def _batch_team(output_uri: str, given: Any) -> dict[str, Any] | None:
+    """The batch job's full team statistics: its ``team/stats.json`` next to the output manifest (the
+    state machine keeps only the output's URI, to stay far below its 256 KiB state), else ``given``."""
+    suffix = "manifests/output/output.manifest"
+    if output_uri.endswith(suffix):
+        try:
+            team = json.loads(_get(output_uri[: -len(suffix)] + output.TEAM_STATS_KEY, "team statistics"))
+            if isinstance(team, dict):
+                return team
+        except (AutoLabelingFailed, ValueError):
+            pass  # statistics are reporting, not labels: the batch's labels still count
+    return dict(given) if isinstance(given, Mapping) else None
+
+
 def _augmented(state: Mapping[str, Any], indices: Sequence[int], name: str) -> str:
     lines = "".join(
         json.dumps({"source-ref": state["refs"][i], **state["human"][str(i)]}) + "\n" for i in indices
@@ -310,8 +326,9 @@ def add_batch(event: Mapping[str, Any]) -> dict[str, Any]:
             continue
         state["human"][str(index)] = label
         (state["validation"] if index in validation else state["training"]).append(index)
-    if isinstance(batch.get("team"), Mapping):
-        state["teams"].append(dict(batch["team"]))
+    team = _batch_team(output_uri, batch.get("team"))
+    if team is not None:
+        state["teams"].append(team)
     state["pending"], state["pending_validation"] = [], []
     if not state["queue"] or state["last"]:
         return view(state, _save(state), "finish")
@@ -479,13 +496,18 @@ def finish(event: Mapping[str, Any]) -> dict[str, Any]:
     if model.get("arn"):
         job_output["FinalActiveLearningModelArn"] = model["arn"]
     _put(bucket, f"{prefix}auto-labeling.json", json.dumps(rounds).encode(), "application/json")
+    team = merge_team_statistics(state["teams"])
+    _put(bucket, prefix + output.TEAM_STATS_KEY, output.json_bytes(team), "application/json")
+    if len(json.dumps(team)) > MAX_TEAM_BYTES:
+        # As the builtin job's answer: the full statistics are in team/stats.json, the run carries totals.
+        team = {**{k: v for k, v in team.items() if k not in ("workers", "classes")}, "trimmed": True}
     return {
         "job_arn": f"gtpipe:labeling-job/{job_name}",
         "backend": "builtin",
         "output_uri": output_uri,
         "counters": counters,
         "job_output": job_output,
-        "team": merge_team_statistics(state["teams"]),
+        "team": team,
         "auto_labeling": rounds,
     }
 
