@@ -28,6 +28,7 @@ BENCHMARKS = {
     "adaptive": "bench.adaptive_bench",
     "labeling-speed": "bench.labeling_speed_bench",
     "gold": "bench.gold_bench",
+    "builtin-auto": "bench.builtin_auto_bench",
 }
 ROOT = Path(__file__).resolve().parents[1]
 
