@@ -51,7 +51,7 @@ class Run:
     seconds: float
 
 
-def _context(objects: int, reuse: bool) -> dict[str, Any]:
+def _context(objects: int, reuse: bool, batch: int, rounds: int) -> dict[str, Any]:
     from local.drivers.demo import demo_context
 
     return {
@@ -62,9 +62,9 @@ def _context(objects: int, reuse: bool) -> dict[str, Any]:
             "taskTimeLimitSeconds": 60,
             "autoLabeling": True,
             "reuseModel": reuse,
-            "autoLabelingBatchSize": max(20, objects // 3),
+            "autoLabelingBatchSize": batch or max(20, objects // 3),
             "autoLabelingValidationSize": 40,
-            "autoLabelingMaxRounds": 2,
+            "autoLabelingMaxRounds": rounds,
             "autoLabelingEpochs": 20,
         },
     }
@@ -109,11 +109,11 @@ def _run(cloud: Any, bucket: str, name: str, images: Sequence[Any], tmp: Path) -
     )
 
 
-def _cloud(workdir: Path, objects: int, reuse: bool, cache: str) -> Any:
+def _cloud(workdir: Path, context: dict[str, Any], cache: str) -> Any:
     from local.cloud import CloudSettings, LocalCloud
     from local.synth import synthesize
 
-    assembly = synthesize(ROOT / ".local" / cache, _context(objects, reuse))
+    assembly = synthesize(ROOT / ".local" / cache, context)
     cloud = LocalCloud(
         CloudSettings(
             state_dir=workdir,
@@ -125,14 +125,15 @@ def _cloud(workdir: Path, objects: int, reuse: bool, cache: str) -> Any:
     return cloud, assembly
 
 
-def _experiment(objects: int, workdir: Path) -> tuple[Run, Run, Run]:
+def _experiment(objects: int, batch: int, rounds: int, workdir: Path) -> tuple[Run, Run, Run]:
     from local.drivers.demo import upload_dataset
     from local.drivers.demo_tasks import TASKS, rebucket, write_reference_answers
 
     task = TASKS["image-classification"]
     results: list[Run] = []
     for reuse in (True, False):
-        cloud, assembly = _cloud(workdir / f"cloud-{reuse}", objects, reuse, f"cdk.out-bench-auto-{reuse}")
+        context = _context(objects, reuse, batch, rounds)
+        cloud, assembly = _cloud(workdir / f"cloud-{reuse}", context, f"cdk.out-bench-auto-{reuse}")
         with cloud:
             cloud.deploy(assembly)
             bucket = str(cloud.outputs["DataBucketName"])
@@ -157,16 +158,19 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     """Measure and return the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--objects", type=int, default=300, help="digits per dataset (two datasets)")
+    parser.add_argument("--batch", type=int, default=0, help="autoLabelingBatchSize (0: objects / 3)")
+    parser.add_argument("--rounds", type=int, default=2, help="autoLabelingMaxRounds")
     args, _ = parser.parse_known_args(argv)
+    batch = args.batch or max(20, args.objects // 3)
     with tempfile.TemporaryDirectory(prefix="gtpipe-bench-auto-") as work:
-        first, reused, control = _experiment(args.objects, Path(work))
+        first, reused, control = _experiment(args.objects, batch, args.rounds, Path(work))
     without = args.objects * WORKERS
     auto_saving = _saving(first.answers, without)
     reuse_saving = _saving(reused.answers, control.answers)
     figures: dict[str, object] = {
         "objects per run (digits, 10 classes)": args.objects,
         "crowd": f"{LABELERS} simulated labelers, {WORKERS} answer per object, erring {ERROR_RATE:.0%}",
-        "loop": "batch objects/3, validation 40, 2 model rounds, 20 epochs",
+        "loop": f"batch {batch}, validation 40, {args.rounds} model round(s), 20 epochs",
         "human answers without automated labeling (objects x workers)": without,
         "label accuracy without automated labeling (the crowd's, run A's human labels)": first.human_accuracy,
         "human answers with automated labeling (run A)": first.answers,
