@@ -10,7 +10,8 @@ from gtpipe_cli.progress import get_run
 
 
 def recent_runs(dynamodb: Any, table: str, limit: int | None = None) -> list[dict[str, Any]]:
-    """Ledger items of runs, newest ``created_at`` first (the ``@serving`` item left out).
+    """Ledger items of runs, newest ``created_at`` first (records such as ``@serving`` and
+    ``@endpoint-usage`` left out: no run id starts with ``@``).
 
     A scan: the ledger holds one small item per run, and runs have no common partition to query by time.
     """
@@ -18,7 +19,7 @@ def recent_runs(dynamodb: Any, table: str, limit: int | None = None) -> list[dic
     for page in dynamodb.get_paginator("scan").paginate(TableName=table):
         for raw in page.get("Items", []):
             run = from_low_level_item(raw)
-            if run.get("run_id") != SERVING_RUN_ID:
+            if not str(run.get("run_id", "")).startswith("@"):
                 runs.append(run)
     runs.sort(key=lambda run: (str(run.get("created_at") or ""), str(run.get("run_id"))), reverse=True)
     return runs if limit is None else runs[:limit]

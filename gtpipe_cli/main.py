@@ -34,7 +34,7 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 
-from gtpipe_cli.api import PredictionClient, image_content_type
+from gtpipe_cli.api import PredictionClient
 from gtpipe_cli.display import FollowDisplay, duration, metric_text, runs_table
 from gtpipe_cli.doctor import doctor
 from gtpipe_cli.errors import CliError, Exit
@@ -55,6 +55,7 @@ from gtpipe_cli.target import (
     TargetOptions,
     resolve_target,
 )
+from gtpipe_cli.waking import add_wake_option, predict_awake
 
 EXPIRED_TOKEN_CODES = frozenset(
     {"ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException"}
@@ -138,6 +139,7 @@ def build_parser() -> Parser:
     )
     sub.add_argument("--api-key", help=f"API key (api-key auth; default ${API_KEY_ENV} or the stack's key)")
     sub.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
+    add_wake_option(sub)
 
     sub = command(
         "doctor",
@@ -509,8 +511,8 @@ def cmd_predict(args: argparse.Namespace, target: Target, out: TextIO) -> int:
     for path in args.images:
         data = path.read_bytes()
         try:
-            # Over the binary route's limit: through POST /uploads and S3 (gtpipe_cli.api).
-            response = client.predict_any(data, image_content_type(data, path), query=query)
+            # Over the binary route's limit: through POST /uploads and S3; a parked endpoint: waited for.
+            response = predict_awake(client, data, path, query, args.wake_timeout)
         except (urllib.error.URLError, ssl.SSLError, OSError) as error:
             reason = getattr(error, "reason", error)
             raise CliError(f"cannot reach the API at {client.url}: {reason}", Exit.UNAVAILABLE) from None

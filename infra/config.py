@@ -43,6 +43,7 @@ from gtpipe_shared.tasks import TASK_TYPES, TaskType, task_spec
 from infra.config_autolabel import auto_labeling_settings
 from infra.config_champion import read_champion
 from infra.config_gold import gold_settings
+from infra.config_idle import idle_minutes_setting
 from infra.config_limits import service_limit_problems
 from infra.config_reader import (
     EMAIL,
@@ -470,6 +471,7 @@ def _endpoint(raw: Mapping[str, Any]) -> EndpointConfig:
         heartbeat_seconds=heartbeat,
         # The deployment's overall limit must leave room for at least one heartbeat interval.
         timeout_seconds=int_setting(raw, "endpoint.timeoutSeconds", max(7200, heartbeat), heartbeat, 604800),
+        idle_minutes=idle_minutes_setting(raw),
     )
 
 

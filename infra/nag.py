@@ -37,7 +37,8 @@ PIPELINE_STACK_SUPPRESSIONS = (
     Suppression(
         "AwsSolutions-IAM5",
         "X-Ray PutTraceSegments/PutTelemetryRecords, Step Functions' vended log delivery, ecr:GetAuthorizationToken, "
-        "cloudwatch:PutMetricData (conditioned on the SageMaker namespace) and Application Auto Scaling "
+        "cloudwatch:PutMetricData (conditioned on the SageMaker namespace), the idle parker's cloudwatch:GetMetricData "
+        "(https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatch.html) and Application Auto Scaling "
         "RegisterScalableTarget/PutScalingPolicy do not support resource-level permissions; sagemaker:ListTags is "
         "granted on * in AWS's published Step Functions policies for the .sync SageMaker integrations; the "
         "endpoint function's cloudwatch PutMetricAlarm/DescribeAlarms/DeleteAlarms exist only for Application "
@@ -169,6 +170,14 @@ _STATIC_APP_METHOD = (
         "obtains. The /api methods use the Cognito user pool authorizer.",
     ),
 )
+# Present only with gtpipe:endpoint.idleMinutes; applied when the construct exists.
+IDLE_RESOURCE_SUPPRESSIONS = {
+    "Idle/IdleCheckDeadLetterQueue/Resource": (
+        Suppression(
+            "AwsSolutions-SQS3", "This queue is itself the dead-letter queue of the idle parker's schedule."
+        ),
+    ),
+}
 # Present only with gtpipe:labelingBackend "builtin"; applied when the construct exists.
 LABELING_RESOURCE_SUPPRESSIONS = {
     "Labeling/RuleDeadLetterQueue/Resource": (
@@ -230,6 +239,7 @@ def all_suppressions() -> list[Suppression]:
     for group in (
         PIPELINE_RESOURCE_SUPPRESSIONS,
         LABELING_RESOURCE_SUPPRESSIONS,
+        IDLE_RESOURCE_SUPPRESSIONS,
         API_GATEWAY_ACCOUNT_SUPPRESSIONS,
         STATEFUL_RESOURCE_SUPPRESSIONS,
     ):
@@ -260,6 +270,9 @@ def apply_suppressions(stateful: Stack, pipeline: Stack) -> None:
     _apply_by_path(pipeline, PIPELINE_RESOURCE_SUPPRESSIONS)
     _apply_by_path(
         pipeline, LABELING_RESOURCE_SUPPRESSIONS, optional=pipeline.node.try_find_child("Labeling") is None
+    )
+    _apply_by_path(
+        pipeline, IDLE_RESOURCE_SUPPRESSIONS, optional=pipeline.node.try_find_child("Idle") is None
     )
     _apply_by_path(
         pipeline,

@@ -8,6 +8,7 @@ from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from infra.config import StackConfig
+from infra.constructs.idle import IdleParking
 from infra.constructs.labeling_service import LabelingService
 from infra.constructs.ledger import Ledger
 from infra.constructs.monitoring import Monitoring, endpoint_alarm_names
@@ -75,6 +76,17 @@ class PipelineStack(Stack):
             endpoint_arn=pipeline.endpoint_arn,
             endpoint_name=pipeline.endpoint_name,
         )
+        if config.endpoint.idle_minutes is not None:
+            IdleParking(
+                self,
+                "Idle",
+                config=config,
+                key=storage.key,
+                runs_table=ledger.runs_table,
+                task_token_table=ledger.task_token_table,
+                endpoint_arn=pipeline.endpoint_arn,
+                predict=serving.predict,
+            )
         Monitoring(
             self,
             "Monitoring",

@@ -195,7 +195,11 @@ def _deregister_scaling(endpoint_name: str, variant_name: str) -> None:
 def _in_progress_conflict(exc: ClientError) -> bool:
     message = str(exc.response.get("Error", {}).get("Message", "")).lower()
     return error_code(exc) in ("ValidationException", "ResourceInUse") and (
-        "in-progress" in message or "in progress" in message or "cannot update" in message
+        "in-progress" in message
+        or "in progress" in message
+        or "cannot update" in message
+        # CreateEndpoint after a wake of the parked endpoint (gtpipe_shared.idle) created it meanwhile.
+        or "already existing" in message
     )
 
 

@@ -217,6 +217,8 @@ class EndpointConfig(_Section):
     variant_name: str = "AllTraffic"
     heartbeat_seconds: int | None = Field(default=None, exclude_if=_omitted_when_unset)
     timeout_seconds: int | None = Field(default=None, exclude_if=_omitted_when_unset)
+    # Park the endpoint after this many minutes without invocations (gtpipe_shared.idle); unset: never.
+    idle_minutes: int | None = Field(default=None, ge=1, exclude_if=_omitted_when_unset)
 
 
 ApprovalMode = Literal["auto", "manual"]

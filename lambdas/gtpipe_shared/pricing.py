@@ -357,8 +357,34 @@ def check_labeling_budget(
     )
 
 
-# SageMaker on-demand prices per instance-hour (us-east-1, training and batch transform price the same for
-# these types), https://aws.amazon.com/sagemaker-ai/pricing/ ; an instance type not listed is not priced.
+# --- Serving: what a real-time endpoint's instances cost per hour (idle parking's "cost avoided") ------------
+
+# On-demand real-time inference, us-east-1, USD per instance-hour (https://aws.amazon.com/sagemaker/pricing/,
+# "Real-Time Inference"). An instance type not listed is not priced: the ledger then records hours only.
+ENDPOINT_HOURLY_USD: Mapping[str, float] = {
+    "ml.t2.medium": 0.056,
+    "ml.m5.large": 0.115,
+    "ml.m5.xlarge": 0.23,
+    "ml.m5.2xlarge": 0.461,
+    "ml.c5.large": 0.102,
+    "ml.c5.xlarge": 0.204,
+    "ml.g4dn.xlarge": 0.7364,
+    "ml.p3.2xlarge": 3.825,
+}
+
+
+def endpoint_hourly_usd(instance_type: str | None, instance_count: int = 1) -> float | None:
+    """What ``instance_count`` instances of ``instance_type`` cost per hour as a real-time endpoint; None when
+    the type is not in :data:`ENDPOINT_HOURLY_USD`."""
+    price = ENDPOINT_HOURLY_USD.get(str(instance_type or ""))
+    return None if price is None else price * max(int(instance_count), 0)
+
+
+# --- Jobs: what training and batch transform instances cost (the builtin loop's labeling models) ---------
+
+# SageMaker on-demand prices per instance-hour of training and batch transform (us-east-1; for these types
+# the same as ENDPOINT_HOURLY_USD's where both list one), https://aws.amazon.com/sagemaker-ai/pricing/ ; an
+# instance type not listed is not priced.
 SAGEMAKER_INSTANCE_HOURLY_USD: Mapping[str, float] = {
     "ml.m5.large": 0.115,
     "ml.m5.xlarge": 0.23,

@@ -57,6 +57,7 @@ from gtpipe_shared.metrics import PredictionError, argmax, parse_prediction
 from gtpipe_shared.tasks import task_spec
 
 from predict.uploaded import Prepared, names_an_upload, prepare_upload
+from predict.waking import endpoint_gone, waking_response
 
 logger = Logger()
 tracer = Tracer()
@@ -238,6 +239,10 @@ def predict(event: dict[str, Any]) -> dict[str, Any]:
     if not target or not target.get("endpoint_name"):
         return error_response(503, "NoModel", "no model deployed yet")
     endpoint_name = str(target["endpoint_name"])
+    # A parked endpoint (gtpipe_shared.idle) answers 503 Waking and is woken (predict/waking.py).
+    wake = waking_response(target)
+    if wake is not None:
+        return wake
     class_names = [str(name) for name in target.get("class_names") or []]
     # notify's publish always writes the task type; an item without a known one is an internal error
     # (UnknownTaskType, logged; 500), never answered as some assumed task.
@@ -258,6 +263,13 @@ def predict(event: dict[str, Any]) -> dict[str, Any]:
             # The model could not decode the image (a truncated PNG/JPEG passes the magic-byte check).
             metrics.add_metric(name="BadRequests", unit=MetricUnit.Count, value=1)
             return error_response(400, "InvalidImage", "the image could not be decoded")
+        if endpoint_gone(exc):
+            # Parked since @serving was cached: the fresh record says so (the parker marks it first).
+            clear_cache()
+            fresh = serving()
+            wake = waking_response(fresh) if fresh else None
+            if wake is not None:
+                return wake
         logger.warning("endpoint call failed", extra={"error": error_code(exc)})
         metrics.add_metric(name="EndpointErrors", unit=MetricUnit.Count, value=1)
         return error_response(

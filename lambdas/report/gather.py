@@ -19,9 +19,11 @@ Pure interpretation lives in :mod:`report.fields`, :mod:`report.labels`, :mod:`r
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
-from gtpipe_shared.ledger import from_dynamo
+from gtpipe_shared import idle
+from gtpipe_shared.ledger import SERVING_RUN_ID, from_dynamo
 from gtpipe_shared.s3uri import s3_uri
 from gtpipe_shared.tasks import TASK_TYPES
 
@@ -63,6 +65,7 @@ class Gatherer(LabelParts, ExampleParts, CurveParts):
         self._guard(EXAMPLES, "the validation examples", self._examples)
         self._guard(CURVES, "the training curves", self._curves)
         self._guard(STEPS, "the step timeline", self._steps)
+        self._guard(STEPS, "the endpoint's idle parking", self._endpoint_usage)
         self._fill_headline_from_parts()
         return self.data
 
@@ -79,6 +82,20 @@ class Gatherer(LabelParts, ExampleParts, CurveParts):
             self.data.warn(f"run {self.data.run_id} has no item in the runs ledger")
             return
         self.ledger = from_dynamo(item)
+
+    def _endpoint_usage(self) -> None:
+        """Endpoint-hours served and parked and the cost avoided (``@endpoint-usage``, ``gtpipe_shared.idle``)."""
+        if self.clients.runs_table is None:
+            return
+        usage, serving = (
+            self.clients.runs_table.get_item(Key={"run_id": run_id}, ConsistentRead=True).get("Item")
+            for run_id in (idle.USAGE_RUN_ID, SERVING_RUN_ID)
+        )
+        self.data.endpoint_usage = idle.usage_summary(
+            from_dynamo(usage) if usage else None,
+            from_dynamo(serving) if serving else None,
+            datetime.now(UTC),
+        )
 
     def _task_type(self) -> None:
         """The execution state's ``config.task_type``, else the ledger's; else :data:`FALLBACK_TASK_TYPE`,

@@ -325,6 +325,8 @@ class RunData:
     examples_note: str | None = None
     steps: list[StepTiming] = field(default_factory=list)
     team: LabelingTeam | None = None
+    # Idle parking of the serving endpoint so far (gtpipe_shared.idle.usage_summary); None: never parked.
+    endpoint_usage: dict[str, Any] | None = None
     unavailable: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 

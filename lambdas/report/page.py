@@ -120,6 +120,16 @@ def headline_cards(data: RunData) -> str:
         cards.append(
             _card("split", f"{head.train_count:,} / {_count(head.validation_count)}", "train / validation")
         )
+    if data.endpoint_usage:
+        usage = data.endpoint_usage
+        cards.append(
+            _card(
+                "endpoint parked",
+                f"{usage['parked_hours']:,.1f} h",
+                f"{usage['served_hours']:,.1f} h served, {_usd(usage['cost_avoided_usd'])} avoided "
+                f"({usage['parks']} parks, {usage['wakes']} wakes)",
+            )
+        )
     if head.created_at is not None:
         seconds = (head.ended_at - head.created_at).total_seconds() if head.ended_at else None
         cards.append(_card("duration", format_duration(seconds), f"started {_time(head.created_at)}"))

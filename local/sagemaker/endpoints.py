@@ -26,6 +26,7 @@ from .events import (
     event_status,
 )
 from .hosting import LoadedModel, ModelLoadError, load_model, primary_container
+from .invocation_metrics import publish_invocation
 from .jobs import JobRecord, utcnow
 
 LOG = logging.getLogger(__name__)
@@ -407,6 +408,7 @@ class EndpointsApi(SageMakerBackend):
                 f"Endpoint {name} of account {self.account_id} was deployed by a scripted runner and "
                 "hosts no model."
             )
+        publish_invocation(self.account_id, self.region, name, chosen.name)
         data, response_type = chosen.loaded.predict(bytes(body), content_type, accept)
         return Invocation(data, response_type, chosen.name)
 
