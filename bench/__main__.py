@@ -33,6 +33,7 @@ BENCHMARKS = {
     "review": "bench.review_bench",
     "drift": "bench.drift_bench",
     "tuning": "bench.tuning_bench",
+    "builtin-auto": "bench.builtin_auto_bench",
 }
 ROOT = Path(__file__).resolve().parents[1]
 

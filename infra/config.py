@@ -45,6 +45,7 @@ from gtpipe_shared.pricing import LabelingPrices
 from gtpipe_shared.tasks import TASK_TYPES, TaskType, task_spec
 
 from infra.config_async import read_async_inference
+from infra.config_autolabel import auto_labeling_settings
 from infra.config_champion import read_champion
 from infra.config_gold import gold_settings
 from infra.config_harvest import read_harvest
@@ -324,17 +325,10 @@ class StackConfig:
 
 def _labeling(reader: ContextReader, task_type: str, backend: LabelingBackend) -> LabelingConfig:
     """``gtpipe:labeling`` with the label attribute, prices and budget: the functions' labeling section.
-    Automated labeling and model reuse are Ground Truth's, and model reuse needs automated labeling."""
+    Model reuse needs automated labeling (both backends; the builtin loop's settings: config_autolabel)."""
     labeling_raw = reader.mapping("labeling")
     reuse_model = bool_setting(labeling_raw, "labeling.reuseModel", False)
     auto_labeling = bool_setting(labeling_raw, "labeling.autoLabeling", reuse_model)
-    if backend == "builtin" and (auto_labeling or reuse_model):
-        key = "reuseModel" if reuse_model else "autoLabeling"
-        raise ConfigError(
-            f"{PREFIX}labeling.{key} is a Ground Truth feature (automated labeling trains and runs models "
-            f'inside the labeling job); gtpipe:labelingBackend "builtin" labels with people only: '
-            f'set {PREFIX}labeling.{key} false or use gtpipe:labelingBackend "ground-truth"'
-        )
     if reuse_model and not auto_labeling:
         raise ConfigError(
             f"{PREFIX}labeling.reuseModel needs automated labeling: a reused model can only seed "
@@ -350,6 +344,7 @@ def _labeling(reader: ContextReader, task_type: str, backend: LabelingBackend) -
             "labelAttributeName", _LABEL_ATTRIBUTE, "category", "letters, digits and dashes"
         ),
         **_labeling_settings(labeling_raw, task_type, backend),
+        **auto_labeling_settings(labeling_raw, task_type, backend, auto_labeling),
         auto_labeling=auto_labeling,
         reuse_model=reuse_model,
         prices=prices.as_dict(),

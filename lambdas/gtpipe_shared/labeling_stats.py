@@ -235,3 +235,78 @@ def team_statistics(
         **_throughput(tally, answers, len(consensus)),
         **_redundancy(task_type, by_object),
     }
+
+
+def _weighted(rows: Sequence[Mapping[str, Any]], key: str, weight: str) -> float | None:
+    """The ``weight``-weighted mean of ``key`` over the rows that have it (None when none does)."""
+    pairs = [(row[key], row.get(weight) or 0) for row in rows if isinstance(row.get(key), int | float)]
+    total = sum(w for _, w in pairs)
+    return sum(v * w for v, w in pairs) / total if total else None
+
+
+def _merged_rows(
+    groups: Sequence[Sequence[Mapping[str, Any]]], key: str, count: str, means: Sequence[tuple[str, int]]
+) -> list[dict[str, Any]]:
+    """Rows of several jobs merged by ``key``: ``count`` summed, each ``(mean, digits)`` weighted by it."""
+    by_key: dict[Any, list[Mapping[str, Any]]] = defaultdict(list)
+    for rows in groups:
+        for row in rows:
+            by_key[row.get(key)].append(row)
+    merged = []
+    for rows in by_key.values():
+        row = dict(rows[0])
+        row[count] = sum(int(r.get(count) or 0) for r in rows)
+        for mean, digits in means:
+            value = _weighted(rows, mean, count)
+            row[mean] = round(value, digits) if value is not None else None
+        merged.append(row)
+    return merged
+
+
+def merge_team_statistics(teams: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One job's statistics (module docstring) from the statistics of several jobs of the same team and
+    classes (automated labeling's human batches): counts summed, means and shares weighted by the answers
+    (workers, team) or objects (classes) they are of, rates over the summed active seconds; workers ordered
+    as :func:`team_statistics` orders them, classes in their first job's order."""
+    teams = [team for team in teams if isinstance(team, Mapping)]
+    answers = sum(int(team.get("answers") or 0) for team in teams)
+    objects = sum(int(team.get("objects") or 0) for team in teams)
+    active = sum(float(team.get("active_seconds") or 0.0) for team in teams)
+    extra = sum(int(team.get("extra_answers") or 0) for team in teams)
+    counts: dict[str, int] = defaultdict(int)
+    for team in teams:
+        for n, c in (team.get("answer_counts") or {}).items():
+            counts[str(n)] += int(c)
+    seconds = _weighted(teams, "mean_seconds_per_task", "answers")
+    extra_agreement = _weighted(teams, "extra_agreement", "extra_answers")
+    workers = _merged_rows(
+        [team.get("workers") or [] for team in teams],
+        "worker_id",
+        "answers",
+        [("mean_seconds", 2), ("agreement", 3)],
+    )
+    workers.sort(key=lambda row: (-int(row.get("answers") or 0), str(row.get("username") or "")))
+    started = [str(team["started_at"]) for team in teams if team.get("started_at")]
+    finished = [str(team["finished_at"]) for team in teams if team.get("finished_at")]
+    return {
+        "workers": workers,
+        "classes": _merged_rows(
+            [team.get("classes") or [] for team in teams], "class_name", "objects", [("agreement", 3)]
+        ),
+        "answers": answers,
+        "objects": objects,
+        "started_at": min(started) if started else None,
+        "finished_at": max(finished) if finished else None,
+        "active_seconds": round(active, 2),
+        "answers_per_hour": round(answers * 3600 / active, 1) if active else None,
+        "objects_per_hour": round(objects * 3600 / active, 1) if active else None,
+        "mean_seconds_per_task": round(seconds, 2) if seconds is not None else None,
+        "answers_per_object": (
+            round(sum(int(n) * c for n, c in counts.items()) / sum(counts.values()), 2)
+            if sum(counts.values())
+            else None
+        ),
+        "answer_counts": {n: counts[n] for n in sorted(counts, key=int)},
+        "extra_answers": extra,
+        "extra_agreement": round(extra_agreement, 3) if extra_agreement is not None else None,
+    }

@@ -26,7 +26,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
-from gtpipe_shared.pricing import BuiltinPricing, LabelingPrices, labeling_cost, measured_work
+from gtpipe_shared.pricing import BuiltinPricing, LabelingCost, LabelingPrices, labeling_cost, measured_work
 
 RUNNING = "RUNNING"
 SUCCEEDED = "SUCCEEDED"
@@ -395,13 +395,18 @@ def labeling_cost_record(
     budget_usd: float | None,
     builtin: BuiltinPricing | None = None,
     team: Mapping[str, Any] | None = None,
+    auto_labeling: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``labeling_cost`` of a run item: the estimate the cost guard checked next to the actual cost.
 
     With ``builtin`` (a run on the builtin labeling service) the actual cost is the measured answers'
     AWS requests plus their measured seconds at the labeler rate, from ``team`` (its team statistics);
     without them, every human-labeled object's ``workers_per_object`` answers at the assumed seconds. The
-    record then adds ``answers``, ``seconds`` and the model (``builtin``).
+    record then adds ``answers``, ``seconds`` and the model (``builtin``). With ``auto_labeling`` (the
+    builtin service's automated labeling: its rounds and ``model_usd``, the labeling models' SageMaker
+    training and transform cost) the machine labels cost ``model_usd`` (``machine_usd``, in the actual
+    cost; unpriced instance types leave it out and say so with ``model_usd`` None) and the record adds
+    ``model_usd`` and ``model_rounds``.
     """
     if builtin is None:
         actual = labeling_cost(counters["human"], counters["machine"], workers_per_object, task_type, prices)
@@ -413,6 +418,13 @@ def labeling_cost_record(
             measured = (answers, answers * builtin.seconds_per_task)
         actual = builtin.cost(*measured)
         extra = {"answers": measured[0], "seconds": round(measured[1], 2), "builtin": builtin.as_dict()}
+        if isinstance(auto_labeling, Mapping):
+            model_usd = auto_labeling.get("model_usd")
+            rounds = auto_labeling.get("rounds")
+            if isinstance(model_usd, int | float) and not isinstance(model_usd, bool):
+                actual = LabelingCost(human_usd=actual.human_usd, machine_usd=round(float(model_usd), 2))
+            extra["model_usd"] = model_usd if isinstance(model_usd, int | float) else None
+            extra["model_rounds"] = len(rounds) if isinstance(rounds, list) else 0
     return {
         "estimated_usd": estimated_usd,
         "budget_usd": budget_usd,

@@ -388,3 +388,31 @@ def endpoint_hourly_usd(instance_type: str | None, instance_count: int = 1) -> f
     the type is not in :data:`ENDPOINT_HOURLY_USD`."""
     price = ENDPOINT_HOURLY_USD.get(str(instance_type or ""))
     return None if price is None else price * max(int(instance_count), 0)
+
+
+# --- Jobs: what training and batch transform instances cost (the builtin loop's labeling models) ---------
+
+# SageMaker on-demand prices per instance-hour of training and batch transform (us-east-1; for these types
+# the same as ENDPOINT_HOURLY_USD's where both list one), https://aws.amazon.com/sagemaker-ai/pricing/ ; an
+# instance type not listed is not priced.
+SAGEMAKER_INSTANCE_HOURLY_USD: Mapping[str, float] = {
+    "ml.m5.large": 0.115,
+    "ml.m5.xlarge": 0.23,
+    "ml.m5.2xlarge": 0.461,
+    "ml.c5.xlarge": 0.204,
+    "ml.c5.2xlarge": 0.408,
+    "ml.g4dn.xlarge": 0.7364,
+    "ml.g5.xlarge": 1.408,
+    "ml.p3.2xlarge": 3.825,
+}
+
+
+def instance_usd(instance_type: str, instance_count: int, seconds: float) -> float | None:
+    """What ``instance_count`` SageMaker instances of ``instance_type`` cost for ``seconds`` (a training
+    job's ``BillableTimeInSeconds`` is billed per instance: "BillableTimeInSeconds * InstanceCount",
+    https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/sagemaker/aws.sdk.kotlin.services.sagemaker.model/-describe-training-job-response/billable-time-in-seconds.html);
+    None when the type has no price in :data:`SAGEMAKER_INSTANCE_HOURLY_USD` (unrounded)."""
+    if instance_count < 0 or seconds < 0:
+        raise ValueError("instance count and seconds must not be negative")
+    hourly = SAGEMAKER_INSTANCE_HOURLY_USD.get(instance_type)
+    return None if hourly is None else hourly * instance_count * seconds / 3600

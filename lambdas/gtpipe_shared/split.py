@@ -32,7 +32,7 @@ import os
 import random
 import tempfile
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, BinaryIO
@@ -157,6 +157,22 @@ def _source_ref(line: bytes, number: int) -> str:
     except (ValueError, KeyError, TypeError, S3UriError) as exc:
         raise SplitError(f"validation line {number}: no usable s3:// source-ref ({exc})") from exc
     return str(ref)
+
+
+DETECTION_LABEL_WIDTH = 350  # the object-detection algorithm's default label_width
+
+
+def training_hyperparameters(
+    task_type: str, class_count: int, train_count: int, max_boxes: int, overrides: Mapping[str, Any]
+) -> dict[str, str]:
+    """The training job's hyperparameters: the computed ones (``num_classes``, ``num_training_samples``,
+    and for boxes ``label_width``) with ``overrides`` (the configuration's) merged over them, all strings."""
+    computed = {"num_classes": str(class_count), "num_training_samples": str(train_count)}
+    if task_spec(task_type).boxes:
+        # Each box takes 5 label values after a 2-value header; the default width fits 69 boxes.
+        computed["label_width"] = str(max(DETECTION_LABEL_WIDTH, 2 + 5 * max_boxes))
+    given = {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in overrides.items()}
+    return {**computed, **given}
 
 
 def common_prefix(current: str | None, ref: str) -> str:

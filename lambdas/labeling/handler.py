@@ -15,6 +15,9 @@ Three actions, one function:
   their lifetime closed and finished, and jobs stuck in ``CONSOLIDATING`` (a lost async invoke) finished.
   One job's error is logged and the others are still swept.
 
+Automated labeling (``gtpipe:labeling.autoLabeling`` on this backend) adds the ``auto_*`` actions of the
+state machine's loop (:mod:`labeling.auto`): its human batches are ordinary jobs of this service.
+
 The logic lives in ``gtpipe_shared.labeling_store`` (the table) and ``gtpipe_shared.labeling_output``
 (consolidation and files); this module moves data between them, S3 and Step Functions.
 """
@@ -37,6 +40,8 @@ from gtpipe_shared.config import require_env
 from gtpipe_shared.labeling_gold import GoldObject
 from gtpipe_shared.labeling_output import LabelingOutput, job_prefix
 from gtpipe_shared.s3uri import S3UriError, parse_s3_uri
+
+from labeling import auto
 
 logger = Logger()
 tracer = Tracer()
@@ -435,7 +440,8 @@ def sweep(now: float, claim_id: str) -> dict[str, Any]:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """``{"action": "open" | "finish" | "sweep", ...}``; an event without ``action`` (the schedule) sweeps."""
+    """``{"action": "open" | "finish" | "sweep" | "auto_*", ...}``; an event without ``action`` (the schedule)
+    sweeps; the ``auto_*`` actions are automated labeling's (:mod:`labeling.auto`)."""
     action = event.get("action") if isinstance(event, dict) else None
     now = clock()
     claim_id = getattr(context, "aws_request_id", None) or uuid.uuid4().hex
@@ -447,4 +453,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         return finish(str(event["job_name"]), now, claim_id)
     if action in (None, "sweep"):
         return sweep(now, claim_id)
-    raise ValueError(f"unknown action {action!r}: expected open, finish or sweep")
+    if action in auto.ACTIONS:
+        return auto.handle(event, now)
+    raise ValueError(f"unknown action {action!r}: expected open, finish, sweep or {', '.join(auto.ACTIONS)}")

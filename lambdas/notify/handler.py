@@ -175,6 +175,8 @@ def labeling_attributes(event: Mapping[str, Any]) -> dict[str, Any]:
             # The builtin service's runs are priced by their measured answers and seconds.
             builtin=BuiltinPricing.from_settings(settings),
             team=team,
+            # The builtin service's automated labeling: its labeling models' SageMaker cost.
+            auto_labeling=labeling.get("auto_labeling"),
         )
     except ValueError as exc:
         raise InvalidRequest(f"labeling cost: {exc}") from exc

@@ -21,8 +21,14 @@ from gtpipe_shared.aws import client, error_code
 from gtpipe_shared.naming import splits_prefix, transform_prefix
 from gtpipe_shared.payload import log_run, parse_payload, payload_task
 from gtpipe_shared.s3uri import S3UriError, parse_s3_uri, s3_uri
-from gtpipe_shared.split import SplitError, SplitOptions, SplitOutputs, SplitResult, split_manifest
-from gtpipe_shared.tasks import task_spec
+from gtpipe_shared.split import (
+    SplitError,
+    SplitOptions,
+    SplitOutputs,
+    SplitResult,
+    split_manifest,
+    training_hyperparameters,
+)
 from pydantic import BaseModel, ConfigDict, Field
 
 from split.cumulative import add_to_dataset, cumulative_candidate, labeled_to_train, record_dataset
@@ -32,7 +38,6 @@ tracer = Tracer()
 metrics = Metrics()
 
 NO_OBJECTS = "(no objects)"
-DETECTION_LABEL_WIDTH = 350  # the object-detection algorithm's default label_width
 
 
 class SplitRequest(BaseModel):
@@ -63,17 +68,13 @@ def parse_request(event: Any) -> SplitRequest:
 
 def hyperparameters(request: SplitRequest, result: SplitResult) -> dict[str, str]:
     """Computed hyperparameters with the payload's overrides merged over them (all values strings)."""
-    computed = {
-        "num_classes": str(len(request.class_names)),
-        "num_training_samples": str(result.train_count),
-    }
-    if task_spec(request.task_type).boxes:
-        # Each box takes 5 label values after a 2-value header; the default width fits 69 boxes.
-        computed["label_width"] = str(max(DETECTION_LABEL_WIDTH, 2 + 5 * result.max_boxes))
-    overrides = {
-        str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in request.hyperparameters.items()
-    }
-    return {**computed, **overrides}
+    return training_hyperparameters(
+        request.task_type,
+        len(request.class_names),
+        result.train_count,
+        result.max_boxes,
+        request.hyperparameters,
+    )
 
 
 def per_class_names(result: SplitResult, class_names: list[str]) -> dict[str, dict[str, int]]:

@@ -20,6 +20,12 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from gtpipe_shared import labeling_output as output
+from gtpipe_shared.auto_labeling import (
+    ActiveLearningPlan,
+    ActiveLearningResult,
+    Prediction,
+    run_active_learning,
+)
 from gtpipe_shared.tasks import TASKS, TaskType
 from PIL import Image
 
@@ -28,12 +34,10 @@ from training.contracts import DETECTION_DEMO_HYPERPARAMETERS
 
 from .algorithm_process import AlgorithmProcess, failure_reason, script_mode_environment, write_job_config
 from .algorithms import UnsupportedImage, resolve_image
-from .auto_labeling import ActiveLearningPlan, ActiveLearningResult, run_active_learning
 from .errors import SageMakerServiceError
 from .hosting import ModelLoadError, load_model, primary_container
 from .jobs import utcnow
 from .labeling_base import LabelingBase, TrainedModel
-from .labeling_tasks import Prediction
 from .s3 import S3Uri, download_file, write_bytes
 
 LOG = logging.getLogger(__name__)

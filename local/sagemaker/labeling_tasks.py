@@ -24,17 +24,8 @@ Both metadata also hold ``type``, ``human-annotated`` (``yes``/``no``), ``creati
 ``job-name: "labeling-job/<job>"``. Consolidation (:mod:`gtpipe_shared.consolidation`) and the label and
 answer formats (:mod:`gtpipe_shared.labeling_output`) are the builtin labeling service's own code.
 
-**A model's labels and their confidence** (automated data labeling):
-
-- classification: the most probable class; confidence = its probability;
-- detection: the boxes scored at least 0.5 (pixels, clipped to the image); the image's confidence is
-  ``min over the model's boxes of max(score, 1 - score)``: how sure the model is, for every candidate box,
-  that it is or is not an object (1.0 when it proposes none). Thresholding that confidence at ``t``
-  (>= 0.5) keeps exactly the images whose every box scores ``>= t`` or ``<= 1 - t``.
-
-A machine label **agrees** with a human one when the class is the same (classification), or when every
-human box is matched one-to-one by a machine box of the same class at IoU >= 0.5 and no machine box is
-left unmatched (detection).
+**A model's labels, their confidence and agreement** (automated data labeling) are
+:mod:`gtpipe_shared.model_labels`'s rules (one home, shared with the builtin labeling service's loop).
 """
 
 from __future__ import annotations
@@ -45,17 +36,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from gtpipe_shared import labeling_output as output
+from gtpipe_shared.auto_labeling import Prediction
 from gtpipe_shared.consolidation import (
     Box,
     BoxAnswer,
     ClassAnswer,
     ConsolidatedBox,
     ConsolidatedClass,
-    clip_box,
     consolidate_boxes,
     consolidate_classes,
-    match_boxes,
 )
+from gtpipe_shared.model_labels import boxes_agree, classification_prediction, detection_prediction
 from gtpipe_shared.tasks import TASKS, TaskType
 
 from .box_workforce import BoxNoise, BoxReference, reference_boxes, simulate_box_answers
@@ -65,16 +56,6 @@ CLASSIFICATION = TASKS[TaskType.IMAGE_CLASSIFICATION]
 DETECTION = TASKS[TaskType.OBJECT_DETECTION]
 CLASSIFICATION_TYPE = CLASSIFICATION.label_type
 DETECTION_TYPE = DETECTION.label_type
-BOX_SCORE_CUTOFF = 0.5
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """A model's label for one object and its confidence (0..1); ``value`` is the task's label
-    (a class index, or a tuple of ``(Box, score)``)."""
-
-    value: Any
-    confidence: float
 
 
 class ClassificationTask:
@@ -132,20 +113,7 @@ class ClassificationTask:
     def prediction(self, answer: Any, image_size: tuple[int, int, int]) -> Prediction:
         """A :class:`Prediction` from the inference handlers' JSON answer (``[p0, p1, ...]`` or
         ``{"prediction": [...]}``)."""
-        if isinstance(answer, dict):
-            answer = answer.get("prediction")
-        if isinstance(answer, list) and len(answer) == 1 and isinstance(answer[0], list):
-            answer = answer[0]
-        if (
-            not isinstance(answer, list)
-            or len(answer) != len(self.class_names)
-            or not all(isinstance(p, int | float) and not isinstance(p, bool) for p in answer)
-        ):
-            raise ValueError(
-                f"the model's answer is not {len(self.class_names)} class probabilities: {str(answer)[:200]}"
-            )
-        best = max(range(len(answer)), key=answer.__getitem__)
-        return Prediction(best, float(answer[best]))
+        return classification_prediction(answer, len(self.class_names))
 
     def agrees(self, prediction: Prediction, human: Any) -> bool:
         """Whether the machine label equals the consolidated human label."""
@@ -251,37 +219,11 @@ class DetectionTask:
     def prediction(self, answer: Any, image_size: tuple[int, int, int]) -> Prediction:
         """A :class:`Prediction` from the built-in's answer ``{"prediction": [[class_id, score, xmin, ymin,
         xmax, ymax], ...]}`` (coordinates relative to the image, 0..1)."""
-        rows = answer.get("prediction") if isinstance(answer, dict) else answer
-        if not isinstance(rows, list):
-            raise ValueError(f"the model's answer has no 'prediction' list: {str(answer)[:200]}")
-        width, height = image_size[0], image_size[1]
-        scored: list[tuple[Box, float]] = []
-        certainty = 1.0
-        for row in rows:
-            if not isinstance(row, list) or len(row) != 6:
-                raise ValueError(f"a detection must be [class_id, score, xmin, ymin, xmax, ymax]: {row!r}")
-            class_id, score, xmin, ymin, xmax, ymax = (float(v) for v in row)
-            certainty = min(certainty, max(score, 1.0 - score))
-            if score < BOX_SCORE_CUTOFF:
-                continue
-            index = int(class_id)
-            if not 0 <= index < len(self.class_names):
-                raise ValueError(f"the model answered class {index}; the job has {len(self.class_names)}")
-            box = Box(index, xmin * width, ymin * height, (xmax - xmin) * width, (ymax - ymin) * height)
-            scored.append((clip_box(box, width, height), score))
-        scored.sort(key=lambda item: (item[0].top, item[0].left, item[0].class_id))
-        return Prediction(tuple(scored), certainty)
+        return detection_prediction(answer, image_size, len(self.class_names))
 
     def agrees(self, prediction: Prediction, human: Any) -> bool:
         """Every human box matched by a machine box of its class at IoU >= 0.5, and no machine box left."""
-        predicted = [box for box, _ in prediction.value]
-        truth = [item.box for item in human.boxes]
-        if len(predicted) != len(truth):
-            return False
-        matches = match_boxes(predicted, truth)
-        return len(matches) == len(truth) and all(
-            predicted[i].class_id == truth[j].class_id for i, j, _ in matches
-        )
+        return boxes_agree(prediction, [item.box for item in human.boxes])
 
     def machine_content(
         self, prediction: Prediction, image_size: tuple[int, int, int], job_name: str, creation_date: str

@@ -189,17 +189,29 @@ BUILTIN = {"labelingBackend": "builtin"}
             "hotkeys: Value error, key 'c' is given to more than one class",
         ),
         (
-            {**BUILTIN, "labeling": {"autoLabeling": True}},
-            "labeling.autoLabeling is a Ground Truth feature",
+            {**BUILTIN, "taskType": "object-detection", "labeling": {"autoLabeling": True}},
+            'labeling.autoLabeling on gtpipe:labelingBackend "builtin" labels image-classification runs',
+        ),
+        (
+            {**BUILTIN, "labeling": {"autoLabelingBatchSize": 50}},
+            "labeling.autoLabelingBatchSize sizes the builtin labeling service's automated labeling",
+        ),
+        (
+            {"labeling": {"autoLabeling": True, "autoLabelingMaxRounds": 3}},
+            "labeling.autoLabelingMaxRounds sizes the builtin labeling service's automated labeling",
+        ),
+        (
+            {**BUILTIN, "labeling": {"autoLabeling": True, "autoLabelingValidationSize": 10}},
+            "gtpipe:labeling.autoLabelingValidationSize must be between 20",
+        ),
+        (
+            {**BUILTIN, "labeling": {"autoLabeling": True, "autoLabelingMaxRounds": 21}},
+            "gtpipe:labeling.autoLabelingMaxRounds must be between 1",
         ),
         ({"labeling": {"labelerHourlyRate": 15}}, "labeling.labelerHourlyRate prices the builtin labeling"),
         ({"labeling": {"secondsPerTask": 10}}, "labeling.secondsPerTask prices the builtin labeling"),
         ({**BUILTIN, "labeling": {"labelerHourlyRate": -1}}, "gtpipe:labeling.labelerHourlyRate must be"),
         ({**BUILTIN, "labeling": {"secondsPerTask": 0}}, "gtpipe:labeling.secondsPerTask must be"),
-        (
-            {**BUILTIN, "labeling": {"reuseModel": True}},
-            "labeling.reuseModel is a Ground Truth feature",
-        ),
         (
             {"labeling": {"adaptiveRedundancy": True}},
             "labeling.adaptiveRedundancy is the builtin labeling service's",
@@ -221,6 +233,29 @@ BUILTIN = {"labelingBackend": "builtin"}
 def test_invalid_builtin_labeling_values_name_the_key(context: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(".", r"\.")):
         build(**context)
+
+
+def test_builtin_backend_accepts_automated_labeling_and_model_reuse() -> None:
+    # Given the builtin backend with reuseModel (which turns automated labeling on) and the loop's sizes
+    config = build(
+        **BUILTIN,
+        labeling={
+            "reuseModel": True,
+            "autoLabelingBatchSize": 50,
+            "autoLabelingValidationSize": 40,
+            "autoLabelingMaxRounds": 4,
+            "autoLabelingEpochs": 5,
+        },
+    )
+    # Then both are on and the loop's settings reach the functions' labeling section
+    labeling = config.labeling
+    assert labeling.auto_labeling is True and labeling.reuse_model is True
+    assert (labeling.auto_batch_size, labeling.auto_validation_size) == (50, 40)
+    assert (labeling.auto_max_rounds, labeling.auto_epochs) == (4, 5)
+    # And autoLabeling alone leaves the sizes to the loop's defaults (absent from the section)
+    plain = build(**BUILTIN, labeling={"autoLabeling": True}).labeling
+    assert plain.auto_labeling is True and plain.reuse_model is False
+    assert "auto_batch_size" not in plain.model_dump()
 
 
 def test_builtin_backend_defaults_and_team() -> None:

@@ -258,6 +258,34 @@ def test_labeled_prices_a_builtin_run_by_its_measured_answers_and_seconds(
     assert cost["actual_usd"] != pytest.approx(10 * (0.08 + 3 * 0.012))
 
 
+def test_labeled_prices_builtin_automated_labeling_with_its_labeling_models(
+    run: Cloud, context: FakeContext
+) -> None:
+    from gtpipe_shared.pricing import BuiltinPricing
+
+    # Given the builtin loop's result: 40 human (40 answers), 60 machine labels, two model rounds at $0.57
+    final = "arn:aws:sagemaker:us-east-1:123456789012:model/pets-alm2-0"
+    event = labeled(
+        {"TotalLabeled": 100, "HumanLabeled": 40, "MachineLabeled": 60},
+        {"OutputDatasetS3Uri": "s3://b/o", "FinalActiveLearningModelArn": final},
+        backend="builtin",
+        workers_per_object=1,
+        estimated_cost_usd=1.0,
+    )
+    event["labeling"]["team"] = {"answers": 40, "mean_seconds_per_task": 5.0, "workers": []}
+    event["labeling"]["auto_labeling"] = {"model_usd": 0.5712, "rounds": [{"round": 1}, {"round": 3}]}
+    # When notify records it
+    call(event, context)
+    # Then the machine labels cost the labeling models, next to the answers' cost, and the model is reusable
+    item = ledger.from_dynamo(run.run(RUN))
+    cost = item["labeling_cost"]
+    human = round(40 * BuiltinPricing().aws_answer_usd, 2)
+    assert cost["machine_usd"] == 0.57 and cost["model_usd"] == pytest.approx(0.5712)
+    assert cost["actual_usd"] == pytest.approx(round(human + 0.57, 2)) and cost["model_rounds"] == 2
+    assert item["label_counters"] == {"human": 40, "machine": 60, "total": 100, "failed": 0, "unlabeled": 0}
+    assert item["final_active_learning_model_arn"] == final
+
+
 def test_labeled_records_counters_cost_and_the_final_model(run: Cloud, context: FakeContext) -> None:
     # Given a labeling job where automated labeling labeled 400 of 1,000 objects and left a model
     counters = {

@@ -14,9 +14,9 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from gtpipe_shared.auto_labeling import ActiveLearningPlan, choose_threshold, run_active_learning
 
 from local.sagemaker import WorkforceSettings
-from local.sagemaker.auto_labeling import ActiveLearningPlan, choose_threshold, run_active_learning
 from local.sagemaker.labeling_automated import final_model_name
 from local.sagemaker.labeling_tasks import Prediction
 from local.sagemaker.reuse_experiment import (

@@ -169,6 +169,37 @@ def sample_state(
     }
     state["endpoint_config"] = {"endpoint_config_arn": "arn", "endpoint_config_name": f"{run_id}-epc-0"}
     state["report"] = {"report_uri": f"s3://gtpipe-data-bucket/reports/{run_id}/index.html", "figures": []}
+    # Automated labeling on the builtin service, at its last possible round (the longest job names).
+    auto = f"s3://gtpipe-data-bucket/labeling/auto/{run_id}/round-20/"
+    state["auto"] = {
+        "state_uri": f"s3://gtpipe-data-bucket/labeling/auto/{run_id}/state.json",
+        "round": 20,
+        "next": "train",
+        "batch_manifest_uri": auto + "batch.manifest",
+        "train_uri": auto + "train.manifest",
+        "validation_uri": auto + "validation.manifest",
+        "hyperparameters": {"num_classes": "10", "num_training_samples": "40", "epochs": "5"},
+        "transform_manifest_uri": auto + "transform.manifest",
+        "transform_output_uri": auto + "predictions/",
+        "model_name": "earlier-0123456789abcdef-alm3-0",
+    }
+    state["auto_training"] = {
+        "image": state["config"]["training"]["image"],
+        "model_artifacts": f"s3://gtpipe-data-bucket/models/{run_id}-alt20-0/output/model.tar.gz",
+    }
+    state["auto_batch"] = {
+        "output_uri": f"s3://gtpipe-data-bucket/labeling/{run_id}-al20-0/manifests/output/output.manifest"
+    }
+    state["auto_transform"] = {
+        "created": 1.7e12,
+        "ended": 1.7e12,
+        "instance_type": "ml.m5.xlarge",
+        "instance_count": 1,
+    }
+    state["auto_model"] = {
+        "model_arn": f"arn:aws:sagemaker:us-east-1:123456789012:model/{run_id}-alm20-0",
+        "model_name": f"{run_id}-alm20-0",
+    }
     return state
 
 
@@ -395,6 +426,10 @@ def test_the_reused_model_is_sent_only_when_start_run_found_one(
         ("input", {"backend": "ground-truth", "auto_labeling": False}, "Label"),
         # an execution input from before the builtin backend carries no backend: a Ground Truth run
         ("input", {"auto_labeling": False}, "Label"),
+        # automated labeling on the builtin backend runs the pipeline's own loop, not a labeling job
+        ("input", {"backend": "builtin", "auto_labeling": True}, "StartAutoLabeling"),
+        ("augmented", {"backend": "builtin", "auto_labeling": True}, "UseDroppedManifest"),
+        ("input", {"backend": "ground-truth", "auto_labeling": True}, "LabelWithAutoLabeling"),
     ],
 )
 def test_the_builtin_backend_labels_with_the_team(kind: str, labeling: dict[str, Any], expected: str) -> None:
@@ -477,3 +512,55 @@ def test_a_deployment_without_news_is_decided_by_verification() -> None:
     assert timeout_catch["ErrorEquals"] == ["States.Timeout"] and timeout_catch["Next"] == "VerifyEndpoint"
     assert timeout_catch["ResultPath"] != "$.error"
     assert any(r["ErrorEquals"] == ["EndpointNotReady"] for r in STATES["VerifyEndpoint"]["Retry"])
+
+
+@pytest.mark.parametrize(
+    ("next_step", "expected"),
+    [
+        ("label", "LabelAutoBatch"),
+        ("train", "TrainLabelingModel"),
+        ("transform", "UseEarlierLabelingModel"),
+        ("finish", "FinishAutoLabeling"),
+        ("dance", "AutoLabelingStepUnknown"),
+    ],
+)
+def test_the_automated_labeling_loop_goes_where_the_labeling_function_says(
+    next_step: str, expected: str
+) -> None:
+    # Given the labeling function's answer, as UseAutoView puts it at $.auto
+    state = {"auto": {"next": next_step}}
+    # When the loop's choice is followed / Then it reaches the step the answer names
+    assert follow_choices("ChooseAutoStep", state) == expected
+
+
+def test_the_automated_labeling_loop_is_closed_and_every_step_fails_at_labeling() -> None:
+    # Given the loop's states
+    loop = [
+        "StartAutoLabeling",
+        "LabelAutoBatch",
+        "AddAutoBatch",
+        "TrainLabelingModel",
+        "CreateLabelingModel",
+        "TransformForLabeling",
+        "DecideAutoRound",
+        "DecideEarlierModelRound",
+        "FinishAutoLabeling",
+    ]
+    # Then every step's failure is recorded at the labeling step
+    for name in loop:
+        assert [c["Next"] for c in STATES[name]["Catch"]] == ["FailedLabeling"], name
+    assert STATES["AutoLabelingStepUnknown"]["Next"] == "FailedLabeling"
+    # And every loop action answers UseAutoView, which goes back to the loop's choice; the end records labels
+    for name in ("StartAutoLabeling", "AddAutoBatch", "DecideAutoRound", "DecideEarlierModelRound"):
+        assert STATES[name]["Next"] == "UseAutoView", name
+    assert STATES["UseAutoView"]["Next"] == "ChooseAutoStep"
+    assert STATES["LabelAutoBatch"]["Next"] == "AddAutoBatch"
+    assert STATES["FinishAutoLabeling"]["Next"] == "RecordLabeling"
+    # And the round with a training job prices it, the earlier model's round has none to price
+    assert STATES["TransformForLabeling"]["Next"] == "ChooseRoundTraining"
+    assert "training.$" in STATES["DecideAutoRound"]["Parameters"]["Payload"]
+    assert "training.$" not in STATES["DecideEarlierModelRound"]["Parameters"]["Payload"]
+    # And the labeling model trains with the run's own image and instance, as the Train state does
+    train, run = STATES["TrainLabelingModel"]["Parameters"], STATES["Train"]["Parameters"]
+    assert train["AlgorithmSpecification"] == run["AlgorithmSpecification"]
+    assert train["ResourceConfig"] == run["ResourceConfig"]

@@ -1,7 +1,8 @@
 """The names the state machine builds stay within SageMaker's limits for the longest possible run id.
 
 Run ids are ``<slug of the manifest's file stem, at most 20>-<16 hex>`` (gtpipe_shared.naming); the Task
-states name their jobs ``States.Format('{}-<step>-{}', $.run_id, $$.State.RetryCount)``. SageMaker allows 63
+states name their jobs ``States.Format('{}-<step>-{}', $.run_id, $$.State.RetryCount)`` (automated labeling's
+with its round in the middle, ``'{}-alt{}-{}', $.run_id, $.auto.round, ...``). SageMaker allows 63
 characters matching ``^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}`` for job, model and endpoint config names
 (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateTrainingJob.html and the other Create*
 pages); the limits are read from botocore's model, as the local SageMaker enforces them.
@@ -21,8 +22,12 @@ from local.sagemaker.validation import constraint_phrases
 
 ROOT = Path(__file__).resolve().parents[2]
 FORMAT = re.compile(
-    r"^States\.Format\('\{\}(?P<literal>[^{}']*)\{\}', \$\.run_id, \$\$\.State\.RetryCount\)$"
+    r"^States\.Format\('\{\}(?P<literal>[^{}']*)(?:\{\}(?P<after_round>[^{}']*))?\{\}', \$\.run_id, "
+    r"(?P<round>\$\.auto\.round, )?\$\$\.State\.RetryCount\)$"
 )
+# Automated labeling's round (labeling/auto.py): one per human batch, at most one batch per object; a
+# 10-million-line manifest (gtpipe:maxManifestLines' limit) has at most 7 digits of rounds.
+LONGEST_ROUND = "9" * 7
 SAGEMAKER_TASK = re.compile(r"^arn:aws:states:::sagemaker:(?P<action>\w+?)(\.sync)?$")
 
 
@@ -69,7 +74,8 @@ def test_every_formatted_name_fits_sagemakers_limits_for_the_longest_run_id() ->
         match = FORMAT.match(state["Parameters"][f"{member}.$"])
         assert match, (state_name, state["Parameters"][f"{member}.$"])
         # when the name is built with the most retries the state allows
-        name = f"{run_id}{match.group('literal')}{most_retries(state)}"
+        middle = f"{LONGEST_ROUND}{match.group('after_round')}" if match.group("round") else ""
+        name = f"{run_id}{match.group('literal')}{middle}{most_retries(state)}"
         shape = service_model().operation_model(operation).input_shape.members[member]
         # then it breaks none of the model's constraints for that member
         if phrases := constraint_phrases(name, shape):

@@ -23,7 +23,10 @@ agreeing (38 with one disagreement ...). When no threshold reaches it, nothing i
 round.
 
 The operations (people labeling a batch, training, predicting, recording machine labels) are a
-:class:`LabelingOperations`; this module does no I/O.
+:class:`LabelingOperations`; this module does no I/O. One round's decision (threshold, machine labels, the
+next human batch, most uncertain first) is :func:`decide_round`, which both the local Ground Truth
+emulation (``local.sagemaker.labeling_automated``) and the builtin labeling service's loop in the pipeline
+(``lambdas/labeling/auto.py``) use, so both label the same way.
 """
 
 from __future__ import annotations
@@ -33,9 +36,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .labeling_tasks import Prediction
-
 DEFAULT_ACCURACY = 0.95
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A model's label for one object and its confidence (0..1); ``value`` is the task's label
+    (a class index, or a tuple of ``(Box, score)``), None when the model gave none."""
+
+    value: Any
+    confidence: float
 
 
 def choose_threshold(
@@ -74,6 +84,45 @@ class ActiveLearningPlan:
             raise ValueError("batch_size and validation_size must be >= 1")
         if self.max_rounds < 1:
             raise ValueError("max_rounds must be >= 1")
+
+
+@dataclass(frozen=True)
+class RoundDecision:
+    """One model round's outcome: the threshold (None: none reached the accuracy), the remaining objects the
+    model labels, the next objects for people (most uncertain first) and whether that batch is the last
+    (``max_rounds`` reached: people label everything left, no further model round)."""
+
+    threshold: float | None
+    machine: dict[int, Prediction]
+    next_batch: list[int]
+    last: bool
+
+
+def decide_round(
+    validation: Iterable[tuple[float, bool]],
+    remaining: Sequence[int],
+    predictions: Mapping[int, Prediction],
+    rounds_done: int,
+    plan: ActiveLearningPlan,
+) -> RoundDecision:
+    """Decide model round ``rounds_done`` (1-based): ``validation`` is ``(confidence, agrees with the human
+    label)`` of the validation sample, ``remaining`` the unlabeled objects (indices) in queue order and
+    ``predictions`` the model's labels for them (empty: no model yet; then nothing is machine-labeled and
+    the next batch is the queue's head). Objects whose prediction has no value are never machine-labeled.
+    After ``plan.max_rounds`` rounds every object left goes to people (``last``)."""
+    threshold = choose_threshold(validation, plan.accuracy) if predictions else None
+    machine: dict[int, Prediction] = {}
+    if threshold is not None:
+        for key in remaining:
+            prediction = predictions[key]
+            if prediction.value is not None and prediction.confidence >= threshold:
+                machine[key] = prediction
+    left = [key for key in remaining if key not in machine]
+    if rounds_done >= plan.max_rounds:
+        return RoundDecision(threshold, machine, left, True)
+    if predictions:  # the least confident first (ties by object index): where people teach the model most
+        left = sorted(left, key=lambda key: (predictions[key].confidence, key))
+    return RoundDecision(threshold, machine, left[: plan.batch_size], len(left) <= plan.batch_size)
 
 
 class LabelingOperations(Protocol):
@@ -158,34 +207,22 @@ def run_active_learning(
         predictions: Mapping[int, Prediction] = {}
         if result.model is not None and validation:
             predictions = operations.predict(result.model, [*validation, *remaining])
-            threshold = choose_threshold(
-                (
-                    (predictions[i].confidence, operations.agrees(predictions[i], result.human[i]))
-                    for i in validation
-                ),
-                plan.accuracy,
-            )
-            result.thresholds[iteration] = threshold
-            if threshold is not None:
-                confident = {
-                    i: predictions[i]
-                    for i in remaining
-                    if predictions[i].value is not None and predictions[i].confidence >= threshold
-                }
-                if confident:
-                    operations.label_by_machine(confident, iteration, threshold)
-                    result.machine.update(confident)
-                    result.machine_per_iteration[iteration] = len(confident)
-                    remaining = [i for i in remaining if i not in confident]
+        scored = [
+            (predictions[i].confidence, operations.agrees(predictions[i], result.human[i]))
+            for i in validation
+            if predictions
+        ]
+        decision = decide_round(scored, remaining, predictions, rounds, plan)
+        if predictions:
+            result.thresholds[iteration] = decision.threshold
+        if decision.machine:
+            operations.label_by_machine(decision.machine, iteration, float(decision.threshold or 0.0))
+            result.machine.update(decision.machine)
+            result.machine_per_iteration[iteration] = len(decision.machine)
+            remaining = [i for i in remaining if i not in decision.machine]
         if not remaining:
             break
         iteration += 1
-        if rounds >= plan.max_rounds:
-            batch = list(remaining)
-        elif predictions:  # the least confident first: where people teach the model most
-            batch = sorted(remaining, key=lambda i: (predictions[i].confidence, i))[: plan.batch_size]
-        else:
-            batch = remaining[: plan.batch_size]
-        people(batch, training)
+        people(decision.next_batch, training)
     result.iterations = iteration
     return result

@@ -1,0 +1,197 @@
+"""Benchmark: automated labeling and model reuse on the builtin labeling service, on the local cloud.
+
+    .venv/bin/python -m bench builtin-auto          (or python -m bench.builtin_auto_bench [--objects 300])
+
+The whole pipeline runs (S3 drop -> start_run -> state machine -> the builtin loop with the simulated crowd
+answering through the HTTPS labeling API -> labeling-model training jobs and batch transforms -> training ->
+endpoint), the seed's three-job experiment on digits:
+
+- cloud 1 (``autoLabeling`` + ``reuseModel``): run A labels dataset 1 (nothing to reuse yet: automated
+  labeling from scratch), then run B labels dataset 2 starting from A's final model (reuse);
+- cloud 2 (``autoLabeling`` only): run C labels dataset 2 from scratch (the control of B).
+
+Human answers are the crowd's answers through the API; "without automated labeling" is ``objects x
+workersPerObject``, exactly what the builtin service asks without it (asserted by the builtin end-to-end
+test), and its accuracy is that of the crowd's consolidated labels in run A (the same crowd labels every
+object without automated labeling). Label accuracy is against the digits' truth. The targets (>= 50% fewer
+answers with automated labeling at >= 0.95 accuracy; >= 60% fewer with reuse than the control) are
+reported as met or not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import ROOT, print_figures
+
+WORKERS = 1
+ERROR_RATE = 0.03
+LABELERS = 3
+RUN_TIMEOUT = 3600.0
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run: the crowd's answers, the ledger's counters, the output labels' accuracy and the human
+    labels' accuracy, the labeling models' cost and the run's seconds."""
+
+    status: str
+    answers: int
+    counters: dict[str, Any]
+    accuracy: float
+    human_accuracy: float
+    model_usd: Any
+    seconds: float
+
+
+def _context(objects: int, reuse: bool, batch: int, rounds: int) -> dict[str, Any]:
+    from local.drivers.demo import demo_context
+
+    return {
+        **demo_context(epochs=2, task="image-classification", labeling="builtin"),
+        "gtpipe:qualityThreshold": 0.0,
+        "gtpipe:labeling": {
+            "workersPerObject": WORKERS,
+            "taskTimeLimitSeconds": 60,
+            "autoLabeling": True,
+            "reuseModel": reuse,
+            "autoLabelingBatchSize": batch or max(20, objects // 3),
+            "autoLabelingValidationSize": 40,
+            "autoLabelingMaxRounds": rounds,
+            "autoLabelingEpochs": 20,
+        },
+    }
+
+
+def _run(cloud: Any, bucket: str, name: str, images: Sequence[Any], tmp: Path) -> Run:
+    from local.drivers.demo_tasks import write_input_manifest
+    from tests.local_cloud.conftest import follow_dropped
+
+    before = cloud.crowd.answers
+    manifest = write_input_manifest(tmp / f"{name}.manifest", images)
+    key = f"incoming/{name}.manifest"
+    started = time.monotonic()
+    put = cloud.client("s3").put_object(Bucket=bucket, Key=key, Body=manifest.read_bytes())
+    progress = follow_dropped(cloud, key, put.get("VersionId"), timeout=RUN_TIMEOUT)
+    seconds = time.monotonic() - started
+    cloud.wait_idle(30)
+    run = progress.run or {}
+    truth = {image.source_ref: image.truth for image in images}
+    lines: list[dict[str, Any]] = []
+    if progress.run_id:
+        output_key = f"labeling/{progress.run_id}-auto/manifests/output/output.manifest"
+        try:
+            body = cloud.client("s3").get_object(Bucket=bucket, Key=output_key)["Body"].read()
+            lines = [json.loads(line) for line in body.decode().splitlines() if line.strip()]
+        except Exception:  # a failed run has no output: reported as such
+            lines = []
+    right = [line["category-metadata"]["class-name"] == truth[line["source-ref"]] for line in lines]
+    human = [
+        ok
+        for ok, line in zip(right, lines, strict=True)
+        if line["category-metadata"]["human-annotated"] == "yes"
+    ]
+    return Run(
+        status=progress.run_status or "unknown",
+        answers=cloud.crowd.answers - before,
+        counters=dict(run.get("label_counters") or {}),
+        accuracy=round(sum(right) / len(images), 3),
+        human_accuracy=round(sum(human) / len(human), 3) if human else 0.0,
+        model_usd=(run.get("labeling_cost") or {}).get("model_usd"),
+        seconds=round(seconds, 1),
+    )
+
+
+def _cloud(workdir: Path, context: dict[str, Any], cache: str) -> Any:
+    from local.cloud import CloudSettings, LocalCloud
+    from local.synth import synthesize
+
+    assembly = synthesize(ROOT / ".local" / cache, context)
+    cloud = LocalCloud(
+        CloudSettings(
+            state_dir=workdir,
+            simulated_labelers=LABELERS,
+            labeling_error_rate=ERROR_RATE,
+            s3_version_seed=0,
+        )
+    )
+    return cloud, assembly
+
+
+def _experiment(objects: int, batch: int, rounds: int, workdir: Path) -> tuple[Run, Run, Run]:
+    from local.drivers.demo import upload_dataset
+    from local.drivers.demo_tasks import TASKS, rebucket, write_reference_answers
+
+    task = TASKS["image-classification"]
+    results: list[Run] = []
+    for reuse in (True, False):
+        context = _context(objects, reuse, batch, rounds)
+        cloud, assembly = _cloud(workdir / f"cloud-{reuse}", context, f"cdk.out-bench-auto-{reuse}")
+        with cloud:
+            cloud.deploy(assembly)
+            bucket = str(cloud.outputs["DataBucketName"])
+            drawn = task.draw(workdir / f"data-{reuse}", images=2 * objects, holdout=0.0, bucket=bucket)
+            named = rebucket(drawn, bucket, task.image_prefix)
+            upload_dataset(cloud, bucket, named)
+            write_reference_answers(
+                cloud.settings.reference_labels_path, [image.reference for image in named]
+            )
+            if reuse:
+                results.append(_run(cloud, bucket, "digits-a", named[:objects], workdir))
+            results.append(_run(cloud, bucket, "digits-b", named[objects:], workdir))
+    first, reused, control = results
+    return first, reused, control
+
+
+def _saving(answers: int, baseline: int) -> float:
+    return round(1 - answers / baseline, 3) if baseline else 0.0
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, object]:
+    """Measure and return the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--objects", type=int, default=300, help="digits per dataset (two datasets)")
+    parser.add_argument("--batch", type=int, default=0, help="autoLabelingBatchSize (0: objects / 3)")
+    parser.add_argument("--rounds", type=int, default=2, help="autoLabelingMaxRounds")
+    args, _ = parser.parse_known_args(argv)
+    batch = args.batch or max(20, args.objects // 3)
+    with tempfile.TemporaryDirectory(prefix="gtpipe-bench-auto-") as work:
+        first, reused, control = _experiment(args.objects, batch, args.rounds, Path(work))
+    without = args.objects * WORKERS
+    auto_saving = _saving(first.answers, without)
+    reuse_saving = _saving(reused.answers, control.answers)
+    figures: dict[str, object] = {
+        "objects per run (digits, 10 classes)": args.objects,
+        "crowd": f"{LABELERS} simulated labelers, {WORKERS} answer per object, erring {ERROR_RATE:.0%}",
+        "loop": f"batch {batch}, validation 40, {args.rounds} model round(s), 20 epochs",
+        "human answers without automated labeling (objects x workers)": without,
+        "label accuracy without automated labeling (the crowd's, run A's human labels)": first.human_accuracy,
+        "human answers with automated labeling (run A)": first.answers,
+        "label accuracy with automated labeling (run A)": first.accuracy,
+        "run A counters": first.counters,
+        "run A labeling models USD": first.model_usd,
+        "fewer human answers with automated labeling": f"{auto_saving:.1%}",
+        "target >= 50% fewer at >= 0.95 accuracy": (
+            "met" if auto_saving >= 0.5 and first.accuracy >= 0.95 else "not met"
+        ),
+        "human answers, control (run C: dataset 2, no earlier model)": control.answers,
+        "label accuracy, control": control.accuracy,
+        "human answers, reuse (run B: dataset 2 from run A's model)": reused.answers,
+        "label accuracy, reuse": reused.accuracy,
+        "fewer human answers with reuse than the control": f"{reuse_saving:.1%}",
+        "target >= 60% fewer with reuse": "met" if reuse_saving >= 0.6 else "not met",
+        "run statuses (A, B, C)": f"{first.status}, {reused.status}, {control.status}",
+        "run seconds (A, B, C)": f"{first.seconds}, {reused.seconds}, {control.seconds}",
+    }
+    return figures
+
+
+if __name__ == "__main__":
+    print_figures(main())

@@ -1,0 +1,51 @@
+"""``gtpipe:labeling.autoLabeling`` / ``reuseModel`` on the builtin labeling service, and the loop's settings
+``autoLabelingBatchSize``, ``autoLabelingValidationSize``, ``autoLabelingMaxRounds``, ``autoLabelingEpochs``
+(README, "Automated labeling on the builtin service"; the loop is lambdas/labeling/auto.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from gtpipe_shared.config import LabelingBackend
+from gtpipe_shared.tasks import TaskType
+
+from infra.config_reader import PREFIX, ConfigError, int_setting
+
+_LOOP_KEYS = (
+    "autoLabelingBatchSize",
+    "autoLabelingValidationSize",
+    "autoLabelingMaxRounds",
+    "autoLabelingEpochs",
+)
+# Step Functions keeps 25,000 events of an execution's history; each round is about 30 events.
+MAX_ROUNDS = 20
+
+
+def auto_labeling_settings(
+    raw: Mapping[str, Any], task_type: str, backend: LabelingBackend, auto_labeling: bool
+) -> dict[str, Any]:
+    """The builtin loop's settings (``auto_batch_size`` ... ``auto_epochs``; unset ones are the loop's
+    defaults: a tenth of the manifest per batch, at least 20, 5 rounds, the run's epochs). Ground Truth sizes
+    its own batches, so the keys are the builtin backend's with ``autoLabeling`` only. The builtin loop
+    labels image classification (its labeling model's boxes would need each image's size)."""
+    given = [key for key in _LOOP_KEYS if raw.get(key) is not None]
+    if given and (backend != "builtin" or not auto_labeling):
+        raise ConfigError(
+            f"{PREFIX}labeling.{given[0]} sizes the builtin labeling service's automated labeling: set "
+            f'{PREFIX}labelingBackend "builtin" and {PREFIX}labeling.autoLabeling true, or remove it'
+        )
+    if backend != "builtin" or not auto_labeling:
+        return {}
+    if task_type != TaskType.IMAGE_CLASSIFICATION.value:
+        raise ConfigError(
+            f'{PREFIX}labeling.autoLabeling on gtpipe:labelingBackend "builtin" labels image-classification '
+            f'runs; {task_type} is labeled by people only there: set autoLabeling false or use "ground-truth"'
+        )
+    values = {
+        "auto_batch_size": int_setting(raw, "labeling.autoLabelingBatchSize", 0, 1, 100_000),
+        "auto_validation_size": int_setting(raw, "labeling.autoLabelingValidationSize", 0, 20, 100_000),
+        "auto_max_rounds": int_setting(raw, "labeling.autoLabelingMaxRounds", 0, 1, MAX_ROUNDS),
+        "auto_epochs": int_setting(raw, "labeling.autoLabelingEpochs", 0, 1, 1000),
+    }
+    return {key: value for key, value in values.items() if value}

@@ -1,0 +1,533 @@
+"""Automated labeling on the builtin labeling service: the labeling function's part of the state machine's loop.
+
+Ground Truth's automated data labeling (:mod:`gtpipe_shared.auto_labeling`), run by the pipeline with AWS
+services only: people label batches as ordinary builtin jobs (``LabelAutoBatch``, the ``open`` action on a
+batch manifest), a SageMaker training job trains the run's algorithm on their labels, a batch transform
+predicts the validation sample and the unlabeled remainder, and this module decides each round. The loop's
+state is one JSON document in the data bucket (``labeling/auto/<run_id>/state.json``); every action reads
+it, changes it and writes it back (the state machine runs one action at a time per run).
+
+Actions (payload ``action``; each answers the ``$.auto`` view, :func:`view`):
+
+* ``auto_start``: shuffle the manifest (seeded by the run id), the first human batch: ``batch_size``
+  training objects and ``validation_size`` validation objects, or only the validation objects when the run
+  starts from an earlier run's model (``reuseModel``: that model predicts first, as Ground Truth's
+  ``InitialActiveLearningModelArn`` does, no training).
+* ``auto_add``: record a batch job's human labels; then ``next`` is ``train`` (training and validation
+  manifests, hyperparameters), ``transform`` (the earlier model, not yet tried), ``label`` (no model can be
+  made: the queue's next batch) or ``finish``.
+* ``auto_round``: read the transform's predictions, calibrate the threshold on the human-labeled validation
+  sample (95 % estimated accuracy), machine-label the confident objects, price the round's training and
+  transform, and put the least confident objects first; ``next`` is ``label`` or ``finish``.
+* ``auto_finish``: write Ground Truth's output manifest (machine labels ``human-annotated: "no"`` with their
+  confidence) and answer the Label state's result shape: counters, the final model, the team statistics of
+  every batch merged, the rounds and their cost.
+
+Bad input raises :class:`AutoLabelingFailed` (the state machine's ``FailedLabeling`` records it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from gtpipe_shared import labeling_output as output
+from gtpipe_shared import labeling_store as store
+from gtpipe_shared.auto_labeling import ActiveLearningPlan, Prediction, decide_round
+from gtpipe_shared.aws import client, error_code
+from gtpipe_shared.config import require_env
+from gtpipe_shared.labeling_stats import merge_team_statistics
+from gtpipe_shared.metrics import output_uri_for
+from gtpipe_shared.model_labels import classification_prediction
+from gtpipe_shared.pricing import instance_usd
+from gtpipe_shared.s3uri import S3UriError, parse_s3_uri
+from gtpipe_shared.split import (
+    SplitError,
+    common_prefix,
+    manifest_prefix,
+    relative_to,
+    training_hyperparameters,
+)
+from gtpipe_shared.tasks import TaskType
+
+ACTIONS = ("auto_start", "auto_add", "auto_round", "auto_finish")
+DEFAULT_MAX_ROUNDS = 5
+# Ground Truth needs at least 18 agreeing validation objects above a threshold (Laplace's rule reaching
+# 0.95); a smaller validation sample could never machine-label anything.
+MIN_VALIDATION = 20
+DEFAULT_BATCH_SHARE = 0.1
+# The run's state holds the result; Step Functions' state limit is 256 KiB (the job's answer trims alike).
+MAX_TEAM_BYTES = 150_000
+# Transform outputs read in parallel (one small GET each): 10,000 objects in well under a minute.
+READERS = 32
+
+
+class AutoLabelingFailed(Exception):
+    """The loop cannot go on; the message is the failure's cause (the run fails at ``labeling``)."""
+
+
+# --- S3 ---------------------------------------------------------------------------------------------
+
+
+def _get(uri: str, what: str) -> bytes:
+    try:
+        bucket, key = parse_s3_uri(uri)
+        return bytes(client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+    except S3UriError as exc:
+        raise AutoLabelingFailed(f"{what}: {exc}") from exc
+    except ClientError as exc:
+        raise AutoLabelingFailed(f"{what} {uri} cannot be read: {error_code(exc) or exc}") from exc
+
+
+def _put(bucket: str, key: str, body: bytes, content_type: str) -> str:
+    client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+    return f"s3://{bucket}/{key}"
+
+
+def _prefix(run_id: str) -> str:
+    return f"labeling/auto/{run_id}/"
+
+
+def _save(state: dict[str, Any]) -> str:
+    return _put(
+        state["bucket"],
+        _prefix(state["run_id"]) + "state.json",
+        json.dumps(state).encode(),
+        "application/json",
+    )
+
+
+def _load(event: Mapping[str, Any]) -> dict[str, Any]:
+    uri = event.get("state_uri")
+    if not isinstance(uri, str) or not uri:
+        raise AutoLabelingFailed("the payload has no state_uri (the auto_start answer's)")
+    try:
+        state = json.loads(_get(uri, "automated labeling state"))
+    except ValueError as exc:
+        raise AutoLabelingFailed(f"automated labeling state {uri} is not JSON: {exc}") from exc
+    if not isinstance(state, dict) or "queue" not in state:
+        raise AutoLabelingFailed(f"automated labeling state {uri} is not the loop's state")
+    return state
+
+
+# --- the plan and the view --------------------------------------------------------------------------
+
+
+def plan_of(settings: Mapping[str, Any], objects: int) -> ActiveLearningPlan:
+    """The loop's batch sizes and bound from ``settings`` (``auto_batch_size``, ``auto_validation_size``,
+    ``auto_max_rounds``; unset: a tenth of the manifest per batch, at least :data:`MIN_VALIDATION`, and
+    :data:`DEFAULT_MAX_ROUNDS` rounds)."""
+    default = max(MIN_VALIDATION, round(objects * DEFAULT_BATCH_SHARE))
+    batch = int(settings.get("auto_batch_size") or default)
+    validation = int(settings.get("auto_validation_size") or max(batch, MIN_VALIDATION))
+    rounds = int(settings.get("auto_max_rounds") or DEFAULT_MAX_ROUNDS)
+    try:
+        return ActiveLearningPlan(batch_size=batch, validation_size=validation, max_rounds=rounds)
+    except ValueError as exc:
+        raise AutoLabelingFailed(f"automated labeling settings: {exc}") from exc
+
+
+def _plan(state: Mapping[str, Any]) -> ActiveLearningPlan:
+    return ActiveLearningPlan(**state["plan"])
+
+
+def view(state: Mapping[str, Any], state_uri: str, next_step: str, **extra: Any) -> dict[str, Any]:
+    """The ``$.auto`` answer: where the state is, the round, what the state machine does next and the
+    counters so far, plus the step's inputs (``extra``)."""
+    return {
+        "state_uri": state_uri,
+        "round": int(state["round"]),
+        "next": next_step,
+        "human": len(state["human"]),
+        "machine": len(state["machine"]),
+        "remaining": len(state["queue"]),
+        **extra,
+    }
+
+
+def _batch_manifest(state: dict[str, Any]) -> str:
+    """Write the pending batch as an input manifest (the objects' own lines) for ``LabelAutoBatch``."""
+    lines = "".join(state["lines"][index] + "\n" for index in state["pending"])
+    key = f"{_prefix(state['run_id'])}round-{state['round']}/batch.manifest"
+    return _put(state["bucket"], key, lines.encode(), "application/jsonlines")
+
+
+def _to_people(state: dict[str, Any], batch: Sequence[int], last: bool) -> dict[str, Any]:
+    """Send ``batch`` to people next, as round ``round + 1`` (training objects); answer ``next: label``."""
+    state["round"] += 1
+    state["pending"] = list(batch)
+    taken = set(batch)
+    state["queue"] = [index for index in state["queue"] if index not in taken]
+    state["pending_validation"] = []
+    state["last"] = bool(last)
+    uri = _batch_manifest(state)
+    return view(state, _save(state), "label", batch_manifest_uri=uri, batch_size=len(batch))
+
+
+# --- auto_start -------------------------------------------------------------------------------------
+
+
+def start(event: Mapping[str, Any]) -> dict[str, Any]:
+    """``auto_start``: the loop's state and its first human batch (module docstring)."""
+    missing = [k for k in ("run_id", "task_type", "manifest_uri", "label_attribute") if not event.get(k)]
+    if missing:
+        raise AutoLabelingFailed(f"auto_start payload lacks {', '.join(missing)}")
+    if event["task_type"] != TaskType.IMAGE_CLASSIFICATION.value:
+        raise AutoLabelingFailed(
+            f"automated labeling on the builtin service labels image-classification runs; got {event['task_type']}"
+        )
+    settings = event.get("settings") or {}
+    class_names = event.get("class_names")
+    if not isinstance(class_names, list) or not class_names:
+        raise AutoLabelingFailed("auto_start payload needs class_names (the run's label categories)")
+    uri = str(event["manifest_uri"])
+    try:
+        objects = store.objects_from_manifest(_get(uri, "input manifest"))
+    except store.InvalidManifest as exc:
+        raise AutoLabelingFailed(f"input manifest {uri}: {exc}") from exc
+    plan = plan_of(settings, len(objects))
+    order = list(range(len(objects)))
+    random.Random(f"auto-labeling:{event['run_id']}").shuffle(order)  # the random first batch
+    initial = settings.get("initial_active_learning_model_arn")
+    initial_name = str(initial).rsplit("/", 1)[-1] if isinstance(initial, str) and initial else None
+    training = [] if initial_name else order[: plan.batch_size]
+    validation = order[len(training) : len(training) + plan.validation_size]
+    state: dict[str, Any] = {
+        "run_id": str(event["run_id"]),
+        "bucket": require_env("DATA_BUCKET"),
+        "task_type": str(event["task_type"]),
+        "label_attribute": str(event["label_attribute"]),
+        "class_names": [str(name) for name in class_names],
+        "output_path": str(settings.get("output_path") or f"s3://{require_env('DATA_BUCKET')}/labeling/"),
+        "plan": {
+            "batch_size": plan.batch_size,
+            "validation_size": plan.validation_size,
+            "max_rounds": plan.max_rounds,
+        },
+        "epochs": settings.get("auto_epochs"),
+        "lines": [obj.line for obj in objects],
+        "refs": [obj.source_ref for obj in objects],
+        "queue": [i for i in order if i not in set(training) | set(validation)],
+        "pending": [*training, *validation],
+        "pending_validation": validation,
+        "training": [],
+        "validation": [],
+        "trained_on": 0,
+        "human": {},
+        "machine": {},
+        "failed": [],
+        "teams": [],
+        "round": 1,
+        "model_rounds": 0,
+        "rounds": [],
+        "last": False,
+        "initial_model": {"name": initial_name, "arn": initial} if initial_name else None,
+        "model": None,
+    }
+    batch_uri = _batch_manifest(state)
+    return view(state, _save(state), "label", batch_manifest_uri=batch_uri, batch_size=len(state["pending"]))
+
+
+# --- auto_add ---------------------------------------------------------------------------------------
+
+
+def _human_labels(state: Mapping[str, Any], output_uri: str) -> dict[str, dict[str, Any]]:
+    """source-ref -> ``{<attr>, <attr>-metadata}`` of the batch output's labeled lines."""
+    attribute = state["label_attribute"]
+    labels: dict[str, dict[str, Any]] = {}
+    for number, raw in enumerate(_get(output_uri, "batch output manifest").splitlines(), 1):
+        if not raw.strip():
+            continue
+        try:
+            line = json.loads(raw)
+        except ValueError as exc:
+            raise AutoLabelingFailed(f"batch output {output_uri} line {number} is not JSON") from exc
+        if isinstance(line, dict) and attribute in line and f"{attribute}-metadata" in line:
+            labels[str(line.get("source-ref"))] = {
+                attribute: line[attribute],
+                f"{attribute}-metadata": line[f"{attribute}-metadata"],
+            }
+    return labels
+
+
+def _batch_team(output_uri: str, given: Any) -> dict[str, Any] | None:
+    """The batch job's full team statistics: its ``team/stats.json`` next to the output manifest (the
+    state machine keeps only the output's URI, to stay far below its 256 KiB state), else ``given``."""
+    suffix = "manifests/output/output.manifest"
+    if output_uri.endswith(suffix):
+        try:
+            team = json.loads(_get(output_uri[: -len(suffix)] + output.TEAM_STATS_KEY, "team statistics"))
+            if isinstance(team, dict):
+                return team
+        except (AutoLabelingFailed, ValueError):
+            pass  # statistics are reporting, not labels: the batch's labels still count
+    return dict(given) if isinstance(given, Mapping) else None
+
+
+def _augmented(state: Mapping[str, Any], indices: Sequence[int], name: str) -> str:
+    lines = "".join(
+        json.dumps({"source-ref": state["refs"][i], **state["human"][str(i)]}) + "\n" for i in indices
+    )
+    key = f"{_prefix(state['run_id'])}round-{state['round']}/{name}.manifest"
+    return _put(state["bucket"], key, lines.encode(), "application/jsonlines")
+
+
+def _transform_input(state: dict[str, Any]) -> dict[str, str]:
+    """The ManifestFile of the validation sample and the queue, and where the transform writes."""
+    refs = [state["refs"][i] for i in [*state["validation"], *state["queue"]]]
+    common: str | None = None
+    for ref in refs:
+        common = common_prefix(common, ref)
+    try:
+        prefix = manifest_prefix(common or "", len(refs))
+        body = [{"prefix": prefix}, *(relative_to(prefix, ref) for ref in refs)]
+    except SplitError as exc:
+        raise AutoLabelingFailed(f"automated labeling's batch transform input: {exc}") from exc
+    base = f"{_prefix(state['run_id'])}round-{state['round']}/"
+    state["transform_prefix"] = prefix
+    state["transform_output_uri"] = f"s3://{state['bucket']}/{base}predictions/"
+    return {
+        "transform_manifest_uri": _put(
+            state["bucket"], base + "transform.manifest", json.dumps(body).encode(), "application/json"
+        ),
+        "transform_output_uri": state["transform_output_uri"],
+    }
+
+
+def _hyperparameters(state: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, str]:
+    """The run's hyperparameters for the labeling model: its training set's size, ``auto_epochs`` if set,
+    and a mini-batch no larger than the training set."""
+    values = training_hyperparameters(
+        state["task_type"], len(state["class_names"]), len(state["training"]), 0, overrides
+    )
+    if state.get("epochs"):
+        values["epochs"] = str(state["epochs"])
+    batch = values.get("mini_batch_size")
+    if batch and batch.isdigit() and int(batch) > len(state["training"]):
+        values["mini_batch_size"] = str(len(state["training"]))
+    return values
+
+
+def add_batch(event: Mapping[str, Any]) -> dict[str, Any]:
+    """``auto_add``: the batch job's labels into the state; the next step (module docstring)."""
+    state = _load(event)
+    batch = event.get("batch") or {}
+    output_uri = batch.get("output_uri") if isinstance(batch, Mapping) else None
+    if not isinstance(output_uri, str):
+        raise AutoLabelingFailed("auto_add payload needs batch.output_uri (the batch job's output manifest)")
+    labels = _human_labels(state, output_uri)
+    validation = set(state["pending_validation"])
+    for index in state["pending"]:
+        label = labels.get(state["refs"][index])
+        if label is None:
+            state["failed"].append(index)
+            continue
+        state["human"][str(index)] = label
+        (state["validation"] if index in validation else state["training"]).append(index)
+    team = _batch_team(output_uri, batch.get("team"))
+    if team is not None:
+        state["teams"].append(team)
+    state["pending"], state["pending_validation"] = [], []
+    if not state["queue"] or state["last"]:
+        return view(state, _save(state), "finish")
+    if state["training"] and state["validation"] and len(state["training"]) > state["trained_on"]:
+        state["trained_on"] = len(state["training"])
+        overrides = event.get("hyperparameters") if isinstance(event.get("hyperparameters"), Mapping) else {}
+        inputs: dict[str, Any] = {
+            "train_uri": _augmented(state, state["training"], "train"),
+            "validation_uri": _augmented(state, state["validation"], "validation"),
+            "hyperparameters": _hyperparameters(state, overrides or {}),
+            **_transform_input(state),
+        }
+        return view(state, _save(state), "train", **inputs)
+    initial = state.get("initial_model")
+    if initial and state["validation"] and state["model"] is None:
+        state["model"] = dict(initial)
+        transform = _transform_input(state)
+        return view(state, _save(state), "transform", model_name=initial["name"], **transform)
+    # No model can be made (every training object failed): people take the queue's head.
+    decision = decide_round([], state["queue"], {}, state["model_rounds"] + 1, _plan(state))
+    return _to_people(state, decision.next_batch, decision.last)
+
+
+# --- auto_round -------------------------------------------------------------------------------------
+
+
+def _when(value: Any) -> dt.datetime | None:
+    """A SageMaker timestamp as the state machine passes it: epoch seconds or milliseconds, or ISO text."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return dt.datetime.fromtimestamp(value / 1000 if value > 1e11 else value, dt.UTC)
+    if isinstance(value, str):
+        try:
+            moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    return None
+
+
+def round_cost(training: Any, transform: Any) -> dict[str, Any]:
+    """The round's SageMaker cost (:func:`gtpipe_shared.pricing.instance_usd`): the training job's
+    billable seconds per instance, and the transform's instances from creation to end (an upper bound:
+    DescribeTransformJob reports no billable time). ``usd`` None when an instance type has no price."""
+    seconds = {"training": 0.0, "transform": 0.0}
+    usd: float | None = 0.0
+    for name, job in (("training", training), ("transform", transform)):
+        if not isinstance(job, Mapping):
+            continue
+        if name == "training":
+            spent = float(job.get("billable_seconds") or 0)
+        else:
+            created, ended = _when(job.get("created")), _when(job.get("ended"))
+            spent = max((ended - created).total_seconds(), 0.0) if created and ended else 0.0
+        seconds[name] = round(spent, 1)
+        price = instance_usd(str(job.get("instance_type")), int(job.get("instance_count") or 1), spent)
+        usd = None if price is None or usd is None else usd + price
+    return {"training_seconds": seconds["training"], "transform_seconds": seconds["transform"], "usd": usd}
+
+
+def _predictions(state: Mapping[str, Any], indices: Sequence[int]) -> dict[int, Prediction]:
+    """The transform's prediction of each object (no output, or an unusable one: no label, confidence 0),
+    read :data:`READERS` at a time (one GET per object; boto3 clients are thread-safe)."""
+    s3 = client("s3")
+    class_count = len(state["class_names"])
+
+    def read(index: int) -> Prediction:
+        uri = output_uri_for(state["refs"][index], state["transform_prefix"], state["transform_output_uri"])
+        bucket, key = parse_s3_uri(uri)
+        try:
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            return classification_prediction(json.loads(body), class_count)
+        except (ClientError, BotoCoreError, ValueError):
+            return Prediction(None, 0.0)
+
+    with ThreadPoolExecutor(max_workers=READERS) as pool:
+        return dict(zip(indices, pool.map(read, indices), strict=True))
+
+
+def _machine_content(state: Mapping[str, Any], prediction: Prediction, date: str) -> dict[str, Any]:
+    return output.classification_content(
+        state["label_attribute"],
+        state["class_names"],
+        int(prediction.value),
+        prediction.confidence,
+        f"{state['run_id']}-auto",
+        date,
+        human=False,
+    )
+
+
+def model_round(event: Mapping[str, Any], now: float) -> dict[str, Any]:
+    """``auto_round``: calibrate, machine-label, re-order, price the round (module docstring)."""
+    state = _load(event)
+    model = event.get("model") if isinstance(event.get("model"), Mapping) else None
+    if model is None or not model.get("model_name"):
+        raise AutoLabelingFailed("auto_round payload needs model.model_name (the model that predicted)")
+    predictions = _predictions(state, [*state["validation"], *state["queue"]])
+    attribute = state["label_attribute"]
+    scored = [
+        (predictions[i].confidence, predictions[i].value == state["human"][str(i)][attribute])
+        for i in state["validation"]
+    ]
+    state["model_rounds"] += 1
+    decision = decide_round(scored, state["queue"], predictions, state["model_rounds"], _plan(state))
+    date = output.creation_date(dt.datetime.fromtimestamp(now, dt.UTC))
+    for index, prediction in decision.machine.items():
+        state["machine"][str(index)] = _machine_content(state, prediction, date)
+    # The least confident first: the next batch, then the rest of the queue in confidence order.
+    state["queue"] = sorted(
+        (i for i in state["queue"] if i not in decision.machine),
+        key=lambda i: (predictions[i].confidence, i),
+    )
+    state["model"] = {"name": str(model["model_name"]), "arn": model.get("model_arn")}
+    state["rounds"].append(
+        {
+            "round": state["round"],
+            "model": state["model"]["name"],
+            "threshold": decision.threshold,
+            "validation_accuracy": round(sum(a for _, a in scored) / len(scored), 3) if scored else None,
+            "machine_labeled": len(decision.machine),
+            "remaining": len(state["queue"]),
+            **round_cost(event.get("training"), event.get("transform")),
+        }
+    )
+    if not state["queue"]:
+        return view(state, _save(state), "finish")
+    return _to_people(state, decision.next_batch, decision.last)
+
+
+# --- auto_finish ------------------------------------------------------------------------------------
+
+
+def finish(event: Mapping[str, Any]) -> dict[str, Any]:
+    """``auto_finish``: the output manifest and the Label state's result shape (module docstring)."""
+    state = _load(event)
+    job_name = f"{state['run_id']}-auto"
+    bucket, prefix = output.job_prefix(state["output_path"], job_name)
+    lines = []
+    for index, raw in enumerate(state["lines"]):
+        label = state["human"].get(str(index)) or state["machine"].get(str(index))
+        if label is not None:
+            lines.append({**json.loads(raw), **label})
+    output_uri = _put(
+        bucket,
+        f"{prefix}manifests/output/output.manifest",
+        output.manifest_bytes(lines),
+        "application/jsonlines",
+    )
+    costs = [r["usd"] for r in state["rounds"]]
+    model = state.get("model") or {}
+    rounds = {
+        "rounds": state["rounds"],
+        "model_usd": None if None in costs else round(sum(costs), 4),
+        "batch_size": state["plan"]["batch_size"],
+        "validation_size": state["plan"]["validation_size"],
+        "max_rounds": state["plan"]["max_rounds"],
+        "initial_model_arn": (state.get("initial_model") or {}).get("arn"),
+    }
+    counters = {
+        "TotalLabeled": len(lines),
+        "HumanLabeled": len(state["human"]),
+        "MachineLabeled": len(state["machine"]),
+        "FailedNonRetryableError": len(state["failed"]),
+        "Unlabeled": 0,
+    }
+    job_output: dict[str, Any] = {"OutputDatasetS3Uri": output_uri}
+    if model.get("arn"):
+        job_output["FinalActiveLearningModelArn"] = model["arn"]
+    _put(bucket, f"{prefix}auto-labeling.json", json.dumps(rounds).encode(), "application/json")
+    team = merge_team_statistics(state["teams"])
+    _put(bucket, prefix + output.TEAM_STATS_KEY, output.json_bytes(team), "application/json")
+    if len(json.dumps(team)) > MAX_TEAM_BYTES:
+        # As the builtin job's answer: the full statistics are in team/stats.json, the run carries totals.
+        team = {**{k: v for k, v in team.items() if k not in ("workers", "classes")}, "trimmed": True}
+    return {
+        "job_arn": f"gtpipe:labeling-job/{job_name}",
+        "backend": "builtin",
+        "output_uri": output_uri,
+        "counters": counters,
+        "job_output": job_output,
+        "team": team,
+        "auto_labeling": rounds,
+    }
+
+
+def handle(event: Mapping[str, Any], now: float) -> dict[str, Any]:
+    """Dispatch one of :data:`ACTIONS`."""
+    action = event.get("action")
+    if action == "auto_start":
+        return start(event)
+    if action == "auto_add":
+        return add_batch(event)
+    if action == "auto_round":
+        return model_round(event, now)
+    if action == "auto_finish":
+        return finish(event)
+    raise AutoLabelingFailed(f"unknown automated labeling action {action!r}")

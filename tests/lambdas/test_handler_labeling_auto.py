@@ -1,0 +1,241 @@
+"""Automated labeling on the builtin service: the labeling function's loop actions (auto_start / auto_add /
+auto_round / auto_finish) against moto S3. The test plays the other states: it writes each human batch's
+output manifest (as a builtin batch job would) and the batch transform's predictions."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from labeling import auto, handler
+
+from tests.lambdas.conftest import DATA_BUCKET, Cloud, FakeContext
+
+RUN = "pets-0123456789abcdef"
+CLASSES = ["cat", "dog"]
+NOW = 1_800_000_000.0
+MODEL_ARN = "arn:aws:sagemaker:us-east-1:123456789012:model/{}"
+TRAINING = {"billable_seconds": 120, "instance_type": "ml.m5.xlarge", "instance_count": 1}
+TRANSFORM = {
+    "created": "2027-01-15T08:00:00+00:00",
+    "ended": "2027-01-15T08:01:00+00:00",
+    "instance_type": "ml.m5.xlarge",
+    "instance_count": 1,
+}
+
+
+def truth(index: int) -> int:
+    return index % 2
+
+
+def ref(index: int) -> str:
+    return f"s3://{DATA_BUCKET}/images/pets/{index:03d}.png"
+
+
+class Loop:
+    """The state machine's side of the loop, played by the test."""
+
+    def __init__(self, cloud: Cloud, context: FakeContext) -> None:
+        self.cloud = cloud
+        self.context = context
+        self.answers = 0
+
+    def invoke(self, action: str, **payload: Any) -> dict[str, Any]:
+        return handler.lambda_handler({"action": action, **payload}, self.context)
+
+    def read_uri(self, uri: str) -> bytes:
+        bucket, _, key = uri[len("s3://") :].partition("/")
+        return bytes(self.cloud.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+    def start(self, count: int, **settings: Any) -> dict[str, Any]:
+        body = "".join(json.dumps({"source-ref": ref(i), "id": i}) + "\n" for i in range(count))
+        self.cloud.put("incoming/pets.manifest", body)
+        return self.invoke(
+            "auto_start",
+            run_id=RUN,
+            task_type="image-classification",
+            manifest_uri=f"s3://{DATA_BUCKET}/incoming/pets.manifest",
+            label_attribute="category",
+            class_names=CLASSES,
+            settings={"output_path": f"s3://{DATA_BUCKET}/labeling/", **settings},
+        )
+
+    def batch(self, view: dict[str, Any]) -> list[int]:
+        lines = self.read_uri(view["batch_manifest_uri"]).decode().splitlines()
+        return [json.loads(line)["id"] for line in lines]
+
+    def label(self, view: dict[str, Any]) -> dict[str, Any]:
+        """People label the batch right (the batch job's output manifest), three answers each."""
+        indices = self.batch(view)
+        key = f"labeling/{RUN}-al{view['round']}-0/manifests/output/output.manifest"
+        lines = [
+            {
+                "source-ref": ref(i),
+                "id": i,
+                "category": truth(i),
+                "category-metadata": {"class-name": CLASSES[truth(i)], "human-annotated": "yes"},
+            }
+            for i in indices
+        ]
+        self.cloud.put(key, "".join(json.dumps(line) + "\n" for line in lines))
+        self.answers += 3 * len(indices)
+        team = {"answers": 3 * len(indices), "objects": len(indices), "mean_seconds_per_task": 4.0}
+        return self.invoke(
+            "auto_add",
+            state_uri=view["state_uri"],
+            batch={"output_uri": f"s3://{DATA_BUCKET}/{key}", "team": team},
+            hyperparameters={"epochs": "30", "mini_batch_size": "16", "image_shape": "3,28,28"},
+        )
+
+    def transform(self, view: dict[str, Any], sure: Any) -> None:
+        """The batch transform's outputs: right at 0.97 where ``sure(index)``, else wrong at 0.55."""
+        manifest = json.loads(self.read_uri(view["transform_manifest_uri"]))
+        prefix = manifest[0]["prefix"]
+        for relative in manifest[1:]:
+            index = int(relative.rsplit("/", 1)[-1].split(".")[0])
+            right = truth(index) if sure(index) else 1 - truth(index)
+            confidence = 0.97 if sure(index) else 0.55
+            probabilities = [confidence if c == right else 1 - confidence for c in range(len(CLASSES))]
+            uri = f"{view['transform_output_uri']}{relative}.out"
+            bucket, _, key = uri[len("s3://") :].partition("/")
+            self.cloud.s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(probabilities).encode())
+        assert prefix == f"s3://{DATA_BUCKET}/images/pets/"
+
+    def round(self, view: dict[str, Any], model: str, training: Any = TRAINING) -> dict[str, Any]:
+        return self.invoke(
+            "auto_round",
+            state_uri=view["state_uri"],
+            model={"model_name": model, "model_arn": MODEL_ARN.format(model)},
+            training=training,
+            transform=TRANSFORM,
+        )
+
+
+@pytest.fixture
+def loop(cloud: Cloud, context: FakeContext, monkeypatch: pytest.MonkeyPatch) -> Loop:
+    monkeypatch.setattr(handler, "clock", lambda: NOW)
+    return Loop(cloud, context)
+
+
+def test_people_label_a_random_batch_the_model_labels_what_it_is_sure_of_and_the_unsure_go_to_people_first(
+    loop: Loop,
+) -> None:
+    # Given 100 objects, batches of 10 and a validation sample of 20
+    view = loop.start(100, auto_batch_size=10, auto_validation_size=20, auto_max_rounds=3)
+    # Then people first label a random batch: 10 training and 20 validation objects
+    assert view["next"] == "label" and view["batch_size"] == 30 and view["remaining"] == 70
+    first = loop.batch(view)
+    assert first != sorted(first)  # shuffled, seeded by the run id
+    # When they have labeled it, a labeling model is trained on the 10 and validated on the 20
+    view = loop.label(view)
+    assert view["next"] == "train"
+    assert len(loop.read_uri(view["train_uri"]).splitlines()) == 10
+    assert len(loop.read_uri(view["validation_uri"]).splitlines()) == 20
+    assert view["hyperparameters"]["num_training_samples"] == "10"
+    assert view["hyperparameters"]["mini_batch_size"] == "10"  # never more than the training set
+    assert (
+        view["hyperparameters"]["num_classes"] == "2" and view["hyperparameters"]["image_shape"] == "3,28,28"
+    )
+    # And when the model is sure and right about the human-labeled ones and the rest below 80, unsure (and
+    # wrong) about the others
+    loop.transform(view, lambda i: i < 80 or i in first)
+    view = loop.round(view, "m1")
+    # Then the unlabeled objects below 80 are machine-labeled and people get the 10 unsure ones, lowest first
+    queue_left = [i for i in range(80, 100) if i not in first]
+    assert view["next"] == "label" and view["machine"] == 70 - len(queue_left)
+    assert loop.batch(view) == sorted(queue_left)[:10]
+    # When people label them and the retrained model is sure about the rest
+    view = loop.label(view)
+    assert view["next"] == "train" and view["hyperparameters"]["num_training_samples"] == "20"
+    loop.transform(view, lambda i: True)
+    view = loop.round(view, "m2")
+    assert view["next"] == "finish" and view["remaining"] == 0
+    result = loop.invoke("auto_finish", state_uri=view["state_uri"])
+    # Then every object is labeled once, right, in the input's order; machine labels say so
+    counters = result["counters"]
+    assert (
+        counters["HumanLabeled"] == 40
+        and counters["MachineLabeled"] == 60
+        and counters["TotalLabeled"] == 100
+    )
+    lines = [json.loads(line) for line in loop.read_uri(result["output_uri"]).splitlines()]
+    assert [line["id"] for line in lines] == list(range(100))
+    assert all(line["category"] == truth(line["id"]) for line in lines)
+    machine = [line for line in lines if line["category-metadata"]["human-annotated"] == "no"]
+    assert len(machine) == 60
+    assert all(line["category-metadata"]["confidence"] == 0.97 for line in machine)
+    assert machine[0]["category-metadata"]["job-name"] == f"labeling-job/{RUN}-auto"
+    # And the final model, the team's answers and the rounds' SageMaker cost are in the result
+    assert result["job_output"]["FinalActiveLearningModelArn"] == MODEL_ARN.format("m2")
+    assert result["team"]["answers"] == loop.answers == 120
+    rounds = result["auto_labeling"]["rounds"]
+    assert [r["model"] for r in rounds] == ["m1", "m2"] and rounds[0]["threshold"] == 0.97
+    one_round = 0.23 * (120 + 60) / 3600  # ml.m5.xlarge: 120 s training + 60 s transform
+    assert result["auto_labeling"]["model_usd"] == pytest.approx(2 * one_round, abs=1e-4)
+
+
+def test_a_reused_model_predicts_first_after_people_label_only_the_validation_sample(loop: Loop) -> None:
+    # Given a run that starts from an earlier run's model
+    earlier = MODEL_ARN.format("pets-earlier-alm2-0")
+    view = loop.start(
+        60, auto_batch_size=10, auto_validation_size=20, initial_active_learning_model_arn=earlier
+    )
+    # Then people label only the 20 validation objects first
+    assert view["batch_size"] == 20 and view["remaining"] == 40
+    # And when they have, the earlier model predicts without training
+    view = loop.label(view)
+    assert view["next"] == "transform" and view["model_name"] == "pets-earlier-alm2-0"
+    loop.transform(view, lambda i: True)
+    view = loop.invoke(
+        "auto_round",
+        state_uri=view["state_uri"],
+        model={"model_name": "pets-earlier-alm2-0", "model_arn": earlier},
+        transform=TRANSFORM,
+    )
+    # Then it labels the other 40: 20 human answers-worth of objects instead of 60
+    assert view["next"] == "finish" and view["machine"] == 40 and view["human"] == 20
+    result = loop.invoke("auto_finish", state_uri=view["state_uri"])
+    assert result["job_output"]["FinalActiveLearningModelArn"] == earlier
+    assert result["auto_labeling"]["initial_model_arn"] == earlier
+
+
+def test_after_the_last_round_people_label_everything_left(loop: Loop) -> None:
+    # Given one model round at most and a model that is never sure
+    view = loop.label(loop.start(70, auto_batch_size=10, auto_validation_size=20, auto_max_rounds=1))
+    loop.transform(view, lambda i: False)
+    view = loop.round(view, "m1")
+    # Then nothing is machine-labeled and the last batch is all 40 objects left
+    assert view["next"] == "label" and view["machine"] == 0 and view["batch_size"] == 40
+    # And once people have labeled them the loop ends
+    view = loop.label(view)
+    assert view["next"] == "finish"
+    result = loop.invoke("auto_finish", state_uri=view["state_uri"])
+    assert result["counters"]["HumanLabeled"] == 70 and result["counters"]["MachineLabeled"] == 0
+
+
+def test_an_unknown_instance_type_leaves_the_cost_unpriced_not_wrong(loop: Loop) -> None:
+    # Given a round on an instance type without a price
+    view = loop.label(loop.start(50, auto_batch_size=10, auto_validation_size=20))
+    loop.transform(view, lambda i: True)
+    view = loop.round(view, "m1", training={**TRAINING, "instance_type": "ml.x99.huge"})
+    # Then the round's seconds are recorded and its cost is None
+    result = loop.invoke("auto_finish", state_uri=view["state_uri"])
+    assert result["auto_labeling"]["rounds"][0]["training_seconds"] == 120
+    assert result["auto_labeling"]["model_usd"] is None
+
+
+def test_bad_input_fails_with_the_reason(loop: Loop) -> None:
+    # Given a payload of a task type the loop does not label / Then it fails naming it
+    with pytest.raises(auto.AutoLabelingFailed, match="image-classification runs; got object-detection"):
+        loop.invoke(
+            "auto_start",
+            run_id=RUN,
+            task_type="object-detection",
+            manifest_uri=f"s3://{DATA_BUCKET}/incoming/none.manifest",
+            label_attribute="boxes",
+            class_names=CLASSES,
+        )
+    # And a state that does not exist is named
+    with pytest.raises(auto.AutoLabelingFailed, match="cannot be read"):
+        loop.invoke("auto_finish", state_uri=f"s3://{DATA_BUCKET}/labeling/auto/none/state.json")

@@ -1,0 +1,101 @@
+"""One round of automated labeling (gtpipe_shared.auto_labeling.decide_round): the decisions the builtin
+labeling service's loop and the local Ground Truth emulation share."""
+
+from __future__ import annotations
+
+from gtpipe_shared.auto_labeling import ActiveLearningPlan, Prediction, decide_round
+
+PLAN = ActiveLearningPlan(batch_size=3, validation_size=20, max_rounds=3)
+SURE = [(0.9, True)] * 20  # 20 agreeing validation objects at 0.9: (20 + 1) / 22 = 0.955 >= 0.95
+
+
+def test_confident_objects_are_machine_labeled_and_the_least_confident_go_to_people_first():
+    # Given a calibrated model and six remaining objects, two of them above the threshold
+    confidences = {10: 0.95, 11: 0.2, 12: 0.5, 13: 0.9, 14: 0.1, 15: 0.7}
+    predictions = {key: Prediction(key % 2, value) for key, value in confidences.items()}
+    # When round 1 is decided
+    decision = decide_round(SURE, list(confidences), predictions, 1, PLAN)
+    # Then the threshold is 0.9 and the objects at or above it are machine-labeled
+    assert decision.threshold == 0.9
+    assert sorted(decision.machine) == [10, 13]
+    # And the next human batch is the three least confident, most uncertain first
+    assert decision.next_batch == [14, 11, 12]
+    assert not decision.last
+
+
+def test_an_uncalibrated_model_labels_nothing_and_people_take_the_next_batch():
+    # Given a validation sample on which the model is wrong half the time
+    validation = [(0.9, i % 2 == 0) for i in range(40)]
+    predictions = {key: Prediction(0, 0.99) for key in range(5)}
+    # When the round is decided
+    decision = decide_round(validation, list(range(5)), predictions, 1, PLAN)
+    # Then no threshold reaches 95 %, nothing is machine-labeled, people get a batch
+    assert decision.threshold is None and not decision.machine
+    assert decision.next_batch == [0, 1, 2]
+
+
+def test_objects_without_a_prediction_value_are_never_machine_labeled():
+    # Given a confident "no label" prediction
+    predictions = {1: Prediction(None, 1.0), 2: Prediction(3, 0.95)}
+    # When the round is decided / Then only the object with a label is machine-labeled
+    decision = decide_round(SURE, [1, 2], predictions, 1, PLAN)
+    assert list(decision.machine) == [2]
+    assert decision.next_batch == [1] and decision.last
+
+
+def test_after_max_rounds_everything_left_goes_to_people_in_one_last_batch():
+    # Given five unsure objects at the last allowed round
+    predictions = {key: Prediction(0, 0.3) for key in range(5)}
+    # When round 3 (= max_rounds) is decided
+    decision = decide_round(SURE, list(range(5)), predictions, 3, PLAN)
+    # Then every object left is the last batch, beyond the batch size
+    assert decision.next_batch == [0, 1, 2, 3, 4] and decision.last
+
+
+def test_without_a_model_the_next_batch_is_the_queue_head():
+    # Given no predictions (no model yet)
+    # When the round is decided
+    decision = decide_round([], [7, 3, 9, 1], {}, 1, PLAN)
+    # Then nothing is machine-labeled and people take the queue's head in queue order
+    assert decision.threshold is None and not decision.machine
+    assert decision.next_batch == [7, 3, 9] and not decision.last
+
+
+def test_the_team_statistics_of_the_human_batches_merge_into_one_jobs():
+    # Given two batch jobs' statistics of the same two workers
+    from gtpipe_shared.labeling_stats import merge_team_statistics
+
+    first = {
+        "answers": 30,
+        "objects": 10,
+        "mean_seconds_per_task": 4.0,
+        "active_seconds": 100.0,
+        "answer_counts": {"3": 10},
+        "workers": [
+            {"worker_id": "a", "username": "ann", "answers": 20, "mean_seconds": 3.0, "agreement": 1.0},
+            {"worker_id": "b", "username": "bob", "answers": 10, "mean_seconds": 6.0, "agreement": 0.5},
+        ],
+        "classes": [{"class_name": "cat", "objects": 10, "agreement": 0.9}],
+    }
+    second = {
+        "answers": 10,
+        "objects": 5,
+        "mean_seconds_per_task": 8.0,
+        "active_seconds": 50.0,
+        "answer_counts": {"2": 5},
+        "workers": [
+            {"worker_id": "b", "username": "bob", "answers": 10, "mean_seconds": 8.0, "agreement": 1.0}
+        ],
+        "classes": [{"class_name": "cat", "objects": 5, "agreement": 0.6}],
+    }
+    # When they are merged
+    team = merge_team_statistics([first, second])
+    # Then counts add up and means are weighted by what they are of
+    assert team["answers"] == 40 and team["objects"] == 15
+    assert team["mean_seconds_per_task"] == 5.0  # (30 * 4 + 10 * 8) / 40
+    assert team["answers_per_hour"] == 960.0  # 40 answers in 150 s
+    assert team["answer_counts"] == {"2": 5, "3": 10} and team["answers_per_object"] == 2.67
+    bob = next(worker for worker in team["workers"] if worker["worker_id"] == "b")
+    assert bob["answers"] == 20 and bob["mean_seconds"] == 7.0 and bob["agreement"] == 0.75
+    assert [worker["worker_id"] for worker in team["workers"]] == ["a", "b"]  # ann 20, bob 20: by name
+    assert team["classes"] == [{"class_name": "cat", "objects": 15, "agreement": 0.8}]
