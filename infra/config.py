@@ -19,7 +19,6 @@ from typing import Any, Literal
 
 # Labeling prices are validated by the very module the Lambda functions price with, so synth and run
 # time cannot disagree.
-from gtpipe_shared.adaptive_redundancy import DEFAULT_CONFIDENCE_THRESHOLD
 from gtpipe_shared.async_inference import AsyncInferenceSettings
 from gtpipe_shared.aws_limits import class_list_problem, image_classification_defaults
 from gtpipe_shared.config import (
@@ -50,6 +49,11 @@ from infra.config_champion import read_champion
 from infra.config_gold import gold_settings
 from infra.config_harvest import read_harvest
 from infra.config_idle import idle_minutes_setting
+from infra.config_labeling_builtin import (
+    adaptive_redundancy_settings,
+    builtin_cost_settings,
+    hotkeys_setting,
+)
 from infra.config_limits import service_limit_problems
 from infra.config_monitoring import read_monitoring
 from infra.config_reader import (
@@ -397,74 +401,12 @@ def _labeling_settings(raw: Mapping[str, Any], task_type: str, backend: Labeling
         "instructions": _instructions(raw, task_type),
         "min_labeled_share": share_setting(raw, "labeling.minLabeledShare", 0.9),
         **({"lease_seconds": task_time} if backend == "builtin" else {}),
-        **({"hotkeys": _hotkeys(raw, backend)} if raw.get("hotkeys") is not None else {}),
-        **_builtin_cost(raw, backend),
-        **_adaptive_redundancy(raw, backend),
+        **({"hotkeys": hotkeys_setting(raw, backend)} if raw.get("hotkeys") is not None else {}),
+        **builtin_cost_settings(raw, backend),
+        **adaptive_redundancy_settings(raw, backend),
         **gold_settings(raw, backend),
         **review_settings(raw, backend),
     }
-
-
-def _adaptive_redundancy(raw: Mapping[str, Any], backend: LabelingBackend) -> dict[str, Any]:
-    """``labeling.adaptiveRedundancy``: absent or false, off (every object gets ``workersPerObject``
-    answers); true or ``{"confidenceThreshold": 0..1}`` (default 0.8), the builtin service asks for a second
-    and third answer only while answers disagree or their confidence is below the threshold
-    (gtpipe_shared.adaptive_redundancy). Ground Truth asks every object for the same number of workers
-    (NumberOfHumanWorkersPerDataObject), so it is the builtin backend's only."""
-    value = raw.get("adaptiveRedundancy")
-    if value is None or value is False:
-        return {}
-    name = f"{PREFIX}labeling.adaptiveRedundancy"
-    if backend != "builtin":
-        raise ConfigError(
-            f"{name} is the builtin labeling service's (Ground Truth asks every object for "
-            "workersPerObject answers): remove it or use gtpipe:labelingBackend builtin"
-        )
-    if value is True:
-        value = {}
-    if not isinstance(value, Mapping):
-        raise ConfigError(f'{name} must be true, false or {{"confidenceThreshold": 0.8}}; got {value!r}')
-    unknown = sorted(set(value) - {"confidenceThreshold"})
-    if unknown:
-        raise ConfigError(f"{name} has unknown keys {', '.join(unknown)}; allowed: confidenceThreshold")
-    threshold = value.get("confidenceThreshold", DEFAULT_CONFIDENCE_THRESHOLD)
-    return {
-        "adaptive_confidence_threshold": parse_number(threshold, f"{name}.confidenceThreshold", 0.01, 1.0)
-    }
-
-
-def _builtin_cost(raw: Mapping[str, Any], backend: LabelingBackend) -> dict[str, Any]:
-    """``labeling.labelerHourlyRate`` (USD) and ``labeling.secondsPerTask``: the builtin service's cost model
-    (Ground Truth's per-answer prices already pay its workers); each only when set, so unset settings leave
-    the functions' configuration as it was."""
-    settings = {
-        "labeler_hourly_rate_usd": ("labelerHourlyRate", 0.0, 10_000.0),
-        "seconds_per_task": ("secondsPerTask", 0.1, 28_800.0),
-    }
-    chosen: dict[str, float] = {}
-    for name, (key, low, high) in settings.items():
-        if raw.get(key) is None:
-            continue
-        if backend != "builtin":
-            raise ConfigError(
-                f"{PREFIX}labeling.{key} prices the builtin labeling service (Ground Truth's per-answer "
-                "prices, gtpipe:labelingPrices, pay its workers): remove it or use gtpipe:labelingBackend builtin"
-            )
-        chosen[name] = parse_number(raw[key], f"{PREFIX}labeling.{key}", low, high)
-    return chosen
-
-
-def _hotkeys(raw: Mapping[str, Any], backend: LabelingBackend) -> Any:
-    """``labeling.hotkeys`` (class name -> key; the schema checks the keys): the builtin app's only."""
-    if backend != "builtin":
-        raise ConfigError(
-            f"{PREFIX}labeling.hotkeys sets keys in the builtin labeling app "
-            "(Ground Truth's worker UI has its own): remove it or use gtpipe:labelingBackend builtin"
-        )
-    value = raw["hotkeys"]
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"{PREFIX}labeling.hotkeys must be an object of class name -> key; got {value!r}")
-    return dict(value)
 
 
 # The built-in image-classification and object-detection algorithms train on GPU instances only
