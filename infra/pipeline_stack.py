@@ -79,6 +79,29 @@ class PipelineStack(Stack):
             endpoint_arn=pipeline.endpoint_arn,
             endpoint_name=pipeline.endpoint_name,
         )
+        Monitoring(
+            self,
+            "Monitoring",
+            stack_prefix=config.stack_prefix,
+            state_machine=pipeline.state_machine,
+            api=serving.api,
+            endpoint_name=pipeline.endpoint_name,
+            topic=notifications.topic,
+        )
+        self._optional_features(config, storage, ledger, notifications, pipeline, serving)
+        self._outputs(storage, ledger, notifications, pipeline, serving, labeling)
+
+    def _optional_features(
+        self,
+        config: StackConfig,
+        storage: Storage,
+        ledger: Ledger,
+        notifications: Notifications,
+        pipeline: Pipeline,
+        serving: Serving,
+    ) -> None:
+        """The constructs that exist only when their setting is on (each off by default): the feedback
+        harvester, idle parking, the asynchronous endpoint and drift monitoring."""
         if config.harvest.enabled:
             Harvester(
                 self,
@@ -109,15 +132,6 @@ class PipelineStack(Stack):
                 pipeline=pipeline,
                 serving=serving,
             )
-        Monitoring(
-            self,
-            "Monitoring",
-            stack_prefix=config.stack_prefix,
-            state_machine=pipeline.state_machine,
-            api=serving.api,
-            endpoint_name=pipeline.endpoint_name,
-            topic=notifications.topic,
-        )
         if config.monitoring.enabled:
             DriftMonitoring(
                 self,
@@ -131,7 +145,6 @@ class PipelineStack(Stack):
                 image_layer=serving.image_layer,
                 topic=notifications.topic,
             )
-        self._outputs(storage, ledger, notifications, pipeline, serving, labeling)
 
     def _workteam_arn(self, config: StackConfig) -> str | None:
         """The Ground Truth workteam: one this stack creates, or the configured one; None for the builtin
