@@ -32,14 +32,13 @@ from gtpipe_shared.async_inference import (
 from gtpipe_shared.aws import client, error_code
 from gtpipe_shared.config import require_env
 from gtpipe_shared.http import RequestError, error_response, json_response
-from gtpipe_shared.images import MAX_IMAGE_PIXELS, declared_dimensions, detect_image_type, is_supported
 from gtpipe_shared.metrics import PredictionError, parse_prediction
 from gtpipe_shared.s3uri import parse_s3_uri
 from gtpipe_shared.tasks import task_spec
-from gtpipe_shared.uploads import MAX_UPLOAD_BYTES, upload_key
+from gtpipe_shared.uploads import upload_key
 
 from predict import handler as sync
-from predict.uploaded import requested_upload
+from predict.uploaded import checked_image, checked_upload_size, requested_upload
 
 ASYNC_ROUTE = "/predict/async"
 STATUS_ROUTE = "/predictions/{id}"
@@ -67,36 +66,9 @@ def handle(event: dict[str, Any]) -> dict[str, Any]:
 def _upload_header(bucket: str, upload_id: str) -> tuple[str, tuple[int, int]]:
     """``(type, (width, height))`` of an upload from its first bytes; RequestError 4xx as for POST /predict."""
     s3 = client("s3")
-    key = upload_key(upload_id)
-    try:
-        head = s3.head_object(Bucket=bucket, Key=key)
-    except ClientError as exc:
-        if error_code(exc) in MISSING:
-            raise RequestError(
-                404, "UploadNotFound", f"no upload {upload_id}: upload the image first (it expires in a day)"
-            ) from exc
-        raise
-    size = int(head.get("ContentLength", 0))
-    if size == 0:
-        raise RequestError(400, "EmptyBody", f"upload {upload_id} is empty")
-    if size > MAX_UPLOAD_BYTES:
-        raise RequestError(413, "PayloadTooLarge", f"upload is {size} bytes; the limit is {MAX_UPLOAD_BYTES}")
-    start = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{HEADER_BYTES - 1}")["Body"].read()
-    detected = detect_image_type(start)
-    if detected is None:
-        raise RequestError(400, "NotAnImage", "the upload is not a JPEG or PNG image")
-    if not is_supported(detected):
-        raise RequestError(415, "UnsupportedImageType", f"{detected} is not supported: upload JPEG or PNG")
-    dimensions = declared_dimensions(start)
-    if dimensions is None:
-        raise RequestError(400, "InvalidImage", "the image header does not declare its width and height")
-    if dimensions[0] * dimensions[1] > MAX_IMAGE_PIXELS:
-        raise RequestError(
-            413,
-            "ImageTooLarge",
-            f"image is {dimensions[0]}x{dimensions[1]} pixels; the limit is {MAX_IMAGE_PIXELS} pixels",
-        )
-    return detected, dimensions
+    checked_upload_size(s3, bucket, upload_id)
+    start = s3.get_object(Bucket=bucket, Key=upload_key(upload_id), Range=f"bytes=0-{HEADER_BYTES - 1}")
+    return checked_image(start["Body"].read())
 
 
 def status_url(event: dict[str, Any], prediction_id: str) -> str:

@@ -93,12 +93,11 @@ def requested_upload(event: dict[str, Any]) -> str:
     return str(upload_id)
 
 
-def read_upload(bucket: str, upload_id: str) -> bytes:
-    """The uploaded object's bytes; RequestError 404 when there is none, 413 when it is over the limit."""
-    key = upload_key(upload_id)
-    s3 = client("s3")
+def checked_upload_size(s3: Any, bucket: str, upload_id: str) -> int:
+    """The uploaded object's size in bytes; RequestError 404 when there is none (or it may not be read), 413
+    when it is over the limit, 400 when it is empty."""
     try:
-        head = s3.head_object(Bucket=bucket, Key=key)
+        head = s3.head_object(Bucket=bucket, Key=upload_key(upload_id))
     except ClientError as exc:
         if error_code(exc) in ("404", "NoSuchKey", "403", "AccessDenied"):
             raise RequestError(
@@ -110,7 +109,14 @@ def read_upload(bucket: str, upload_id: str) -> bytes:
         raise RequestError(413, "PayloadTooLarge", f"upload is {size} bytes; the limit is {MAX_UPLOAD_BYTES}")
     if size == 0:
         raise RequestError(400, "EmptyBody", f"upload {upload_id} is empty")
-    return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    return size
+
+
+def read_upload(bucket: str, upload_id: str) -> bytes:
+    """The uploaded object's bytes (:func:`checked_upload_size`'s errors)."""
+    s3 = client("s3")
+    checked_upload_size(s3, bucket, upload_id)
+    return bytes(s3.get_object(Bucket=bucket, Key=upload_key(upload_id))["Body"].read())
 
 
 def checked_image(data: bytes) -> tuple[str, tuple[int, int]]:
