@@ -29,11 +29,11 @@ from gtpipe_shared.async_inference import (
     async_config_name,
     async_endpoint_config_request,
 )
-from gtpipe_shared.aws import client, error_code
+from gtpipe_shared.aws import client
 from gtpipe_shared.config import require_env
+from gtpipe_shared.endpoint_scaling import deregister_target, register_target_tracking, variant_resource_id
 from gtpipe_shared.events import SageMakerStateChange
 
-SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 BUSY = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"})
 # After a scale-out, wait before judging the backlog again; scale in slowly (AWS's example values).
 SCALE_OUT_COOLDOWN, SCALE_IN_COOLDOWN = 300, 600
@@ -128,35 +128,17 @@ def mirror(realtime: str, async_name: str, config: AsyncInferenceSettings) -> di
 
 def _deregister(async_name: str) -> None:
     # As for the real-time endpoint: an update must not race the scaling target; InService registers it again.
-    try:
-        client("application-autoscaling").deregister_scalable_target(
-            ServiceNamespace="sagemaker",
-            ResourceId=f"endpoint/{async_name}/variant/{ASYNC_VARIANT}",
-            ScalableDimension=SCALABLE_DIMENSION,
-        )
-    except ClientError as exc:
-        if error_code(exc) not in ("ObjectNotFoundException", "ValidationException"):
-            raise
+    deregister_target(variant_resource_id(async_name, ASYNC_VARIANT))
 
 
 def register_scaling(async_name: str, config: AsyncInferenceSettings) -> dict[str, Any]:
     """Scale the async variant between min and max instances on its backlog per instance."""
-    resource_id = f"endpoint/{async_name}/variant/{ASYNC_VARIANT}"
-    scaling = client("application-autoscaling")
-    scaling.register_scalable_target(
-        ServiceNamespace="sagemaker",
-        ResourceId=resource_id,
-        ScalableDimension=SCALABLE_DIMENSION,
-        MinCapacity=config.min_instances,
-        MaxCapacity=config.max_instances,
-    )
-    scaling.put_scaling_policy(
-        PolicyName=f"{async_name}-backlog",
-        ServiceNamespace="sagemaker",
-        ResourceId=resource_id,
-        ScalableDimension=SCALABLE_DIMENSION,
-        PolicyType="TargetTrackingScaling",
-        TargetTrackingScalingPolicyConfiguration={
+    register_target_tracking(
+        variant_resource_id(async_name, ASYNC_VARIANT),
+        min_capacity=config.min_instances,
+        max_capacity=config.max_instances,
+        policy_name=f"{async_name}-backlog",
+        tracking={
             "TargetValue": float(config.max_concurrent_invocations_per_instance),
             "CustomizedMetricSpecification": {
                 "MetricName": "ApproximateBacklogSizePerInstance",

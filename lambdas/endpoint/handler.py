@@ -55,6 +55,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 from gtpipe_shared.aws import client, error_code, table
 from gtpipe_shared.config import ConfigError, json_list_env, require_env
+from gtpipe_shared.endpoint_scaling import (
+    NAMESPACE,
+    SCALABLE_DIMENSION,
+    deregister_target,
+    register_target_tracking,
+    variant_resource_id,
+)
 from gtpipe_shared.events import SageMakerStateChange, is_eventbridge_event, parse_sagemaker_state_change
 from gtpipe_shared.payload import parse_payload, payload_action
 from pydantic import BaseModel, ConfigDict, Field
@@ -70,7 +77,6 @@ BUSY_STATUSES = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBac
 HEARTBEAT_STATUSES = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack"})
 FAILED_STATUSES = frozenset({"Failed", "UpdateRollbackFailed"})
 TOKEN_GONE_ERRORS = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"})
-SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 
 
 # A lock item without an execution ARN (written before the lock existed) younger than this belongs to a
@@ -181,20 +187,16 @@ def describe_endpoint(name: str) -> dict[str, Any] | None:
 def _deregister_scaling(endpoint_name: str, variant_name: str) -> None:
     # An endpoint with a scalable target refuses updates that change the variant's instances; verify
     # registers it again after the update. Deregistering also removes the target's scaling policies.
-    scaling = client("application-autoscaling")
-    resource_id = f"endpoint/{endpoint_name}/variant/{variant_name}"
-    targets = scaling.describe_scalable_targets(
-        ServiceNamespace="sagemaker", ResourceIds=[resource_id], ScalableDimension=SCALABLE_DIMENSION
-    ).get("ScalableTargets", [])
-    if not targets:
-        return
-    try:
-        scaling.deregister_scalable_target(
-            ServiceNamespace="sagemaker", ResourceId=resource_id, ScalableDimension=SCALABLE_DIMENSION
+    resource_id = variant_resource_id(endpoint_name, variant_name)
+    targets = (
+        client("application-autoscaling")
+        .describe_scalable_targets(
+            ServiceNamespace=NAMESPACE, ResourceIds=[resource_id], ScalableDimension=SCALABLE_DIMENSION
         )
-    except ClientError as exc:
-        if error_code(exc) not in ("ObjectNotFoundException", "ValidationException"):
-            raise
+        .get("ScalableTargets", [])
+    )
+    if targets:
+        deregister_target(resource_id)
 
 
 def _in_progress_conflict(exc: ClientError) -> bool:
@@ -463,22 +465,12 @@ def verify(request: VerifyRequest) -> dict[str, Any]:
         raise EndpointNotReady(f"endpoint {request.endpoint_name} is {status}, expected InService")
     if request.max_capacity < request.min_capacity:
         raise InvalidRequest("max_capacity must be >= min_capacity")
-    resource_id = f"endpoint/{request.endpoint_name}/variant/{request.variant_name}"
-    scaling = client("application-autoscaling")
-    scaling.register_scalable_target(
-        ServiceNamespace="sagemaker",
-        ResourceId=resource_id,
-        ScalableDimension=SCALABLE_DIMENSION,
-        MinCapacity=request.min_capacity,
-        MaxCapacity=request.max_capacity,
-    )
-    scaling.put_scaling_policy(
-        PolicyName=f"{request.endpoint_name}-{request.variant_name}-invocations",
-        ServiceNamespace="sagemaker",
-        ResourceId=resource_id,
-        ScalableDimension=SCALABLE_DIMENSION,
-        PolicyType="TargetTrackingScaling",
-        TargetTrackingScalingPolicyConfiguration={
+    register_target_tracking(
+        variant_resource_id(request.endpoint_name, request.variant_name),
+        min_capacity=request.min_capacity,
+        max_capacity=request.max_capacity,
+        policy_name=f"{request.endpoint_name}-{request.variant_name}-invocations",
+        tracking={
             "TargetValue": float(request.target_invocations_per_instance),
             "PredefinedMetricSpecification": {
                 "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"

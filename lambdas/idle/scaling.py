@@ -14,11 +14,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from botocore.exceptions import ClientError
-from gtpipe_shared.aws import client, error_code
+from gtpipe_shared.aws import client
+from gtpipe_shared.endpoint_scaling import (
+    NAMESPACE,
+    SCALABLE_DIMENSION,
+    deregister_target,
+    variant_resource_id,
+)
 
-NAMESPACE = "sagemaker"
-DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 # What a policy needs to be put again (DescribeScalingPolicies answers more: ARNs, alarms, times).
 POLICY_KEYS = (
     "PolicyName",
@@ -28,22 +31,17 @@ POLICY_KEYS = (
 )
 
 
-def resource_id(endpoint_name: str, variant_name: str) -> str:
-    """Application Auto Scaling's id of an endpoint variant."""
-    return f"endpoint/{endpoint_name}/variant/{variant_name}"
-
-
 def saved_scaling(endpoint_name: str, variant_names: list[str]) -> str | None:
     """The variants' scalable targets (min, max) and policies as JSON; None when none is registered."""
     scaling = client("application-autoscaling")
-    ids = [resource_id(endpoint_name, variant) for variant in variant_names]
+    ids = [variant_resource_id(endpoint_name, variant) for variant in variant_names]
     targets = scaling.describe_scalable_targets(
-        ServiceNamespace=NAMESPACE, ResourceIds=ids, ScalableDimension=DIMENSION
+        ServiceNamespace=NAMESPACE, ResourceIds=ids, ScalableDimension=SCALABLE_DIMENSION
     ).get("ScalableTargets", [])
     saved = []
     for target in targets:
         policies = scaling.describe_scaling_policies(
-            ServiceNamespace=NAMESPACE, ResourceId=target["ResourceId"], ScalableDimension=DIMENSION
+            ServiceNamespace=NAMESPACE, ResourceId=target["ResourceId"], ScalableDimension=SCALABLE_DIMENSION
         ).get("ScalingPolicies", [])
         saved.append(
             {
@@ -58,15 +56,8 @@ def saved_scaling(endpoint_name: str, variant_names: list[str]) -> str | None:
 
 def deregister(saved: str | None) -> None:
     """Deregister the saved targets (their policies go with them) before the endpoint is deleted."""
-    scaling = client("application-autoscaling")
     for target in json.loads(saved or "[]"):
-        try:
-            scaling.deregister_scalable_target(
-                ServiceNamespace=NAMESPACE, ResourceId=target["ResourceId"], ScalableDimension=DIMENSION
-            )
-        except ClientError as exc:
-            if error_code(exc) != "ObjectNotFoundException":
-                raise
+        deregister_target(target["ResourceId"], gone=("ObjectNotFoundException",))
 
 
 def restore(saved: str) -> list[str]:
@@ -77,7 +68,7 @@ def restore(saved: str) -> list[str]:
         scaling.register_scalable_target(
             ServiceNamespace=NAMESPACE,
             ResourceId=target["ResourceId"],
-            ScalableDimension=DIMENSION,
+            ScalableDimension=SCALABLE_DIMENSION,
             MinCapacity=int(target["MinCapacity"]),
             MaxCapacity=int(target["MaxCapacity"]),
         )
@@ -85,7 +76,7 @@ def restore(saved: str) -> list[str]:
             scaling.put_scaling_policy(
                 ServiceNamespace=NAMESPACE,
                 ResourceId=target["ResourceId"],
-                ScalableDimension=DIMENSION,
+                ScalableDimension=SCALABLE_DIMENSION,
                 **policy,
             )
         restored.append(str(target["ResourceId"]))
