@@ -67,6 +67,35 @@ def _gold_supply(share: float, seed: int) -> GoldSupply:
     return GoldSupply(pool, share, references)
 
 
+@dataclass(frozen=True)
+class CarelessSetting:
+    """The careless-crowd comparison's inputs: the true classes, the reference manifest lines, the crowds
+    without and with one careless labeler in five, and the gold objects."""
+
+    truth: list[int]
+    references: list[dict[str, Any]]
+    clean: CrowdSettings
+    careless: CrowdSettings
+    gold: GoldSupply
+
+
+def careless_setting(objects: int, seed: int, share: float) -> CarelessSetting:
+    """The seeded inputs of the gold and review benches (the same truth and crowds for both)."""
+    rng = random.Random(f"classes:{seed}")
+    truth = [rng.randrange(len(DIGITS)) for _ in range(objects)]
+    references = [
+        {"source-ref": f"s3://{BUCKET}/digits/{i:05d}.png", "label": t} for i, t in enumerate(truth)
+    ]
+    clean = CrowdSettings(reference_labels=Path("unused"), seed=seed)
+    careless = CrowdSettings(
+        reference_labels=Path("unused"),
+        seed=seed,
+        careless_every=CARELESS_EVERY,
+        careless_error_rate=CARELESS_ERROR,
+    )
+    return CarelessSetting(truth, references, clean, careless, _gold_supply(share, seed))
+
+
 def _estimate(outcome: Outcome) -> str:
     """The pooled gold estimate of label accuracy: ``accuracy [low, high] (n gold objects)``."""
     rows = [row for figures in outcome.gold for row in figures["label_accuracy"] if row["class_name"] is None]
@@ -141,19 +170,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     import boto3
     from moto import mock_aws
 
-    rng = random.Random(f"classes:{args.seed}")
-    truth = [rng.randrange(len(DIGITS)) for _ in range(args.objects)]
-    references = [
-        {"source-ref": f"s3://{BUCKET}/digits/{i:05d}.png", "label": t} for i, t in enumerate(truth)
-    ]
-    clean = CrowdSettings(reference_labels=Path("unused"), seed=args.seed)
-    careless = CrowdSettings(
-        reference_labels=Path("unused"),
-        seed=args.seed,
-        careless_every=CARELESS_EVERY,
-        careless_error_rate=CARELESS_ERROR,
+    crowds = careless_setting(args.objects, args.seed, args.share)
+    truth, references, clean, careless, gold = (
+        crowds.truth,
+        crowds.references,
+        crowds.clean,
+        crowds.careless,
+        crowds.gold,
     )
-    gold = _gold_supply(args.share, args.seed)
 
     def accuracy(outcome: Outcome) -> float:
         return sum(line.get("category") == t for line, t in zip(outcome.lines, truth, strict=True)) / len(

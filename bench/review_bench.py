@@ -26,7 +26,6 @@ import json
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from gtpipe_shared import labeling_gold
@@ -36,7 +35,7 @@ from gtpipe_shared.labeling_store import review
 
 from bench import print_figures, use_fake_aws_credentials
 from bench.adaptive_bench import BUCKET, DIGITS, MAXIMUM, NOW, WORKERS, GoldSupply
-from bench.gold_bench import CARELESS_ERROR, CARELESS_EVERY, _gold_supply
+from bench.gold_bench import careless_setting
 from local.labeling_crowd import CrowdSettings, simulated_answer
 from local.labeling_reviewers import ReviewerSettings, simulated_decision
 from tests.lambdas.labeling_fixtures import create_labeling_table
@@ -188,19 +187,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     import boto3
     from moto import mock_aws
 
-    rng = random.Random(f"classes:{args.seed}")
-    truth = [rng.randrange(len(DIGITS)) for _ in range(args.objects)]
-    references = [
-        {"source-ref": f"s3://{BUCKET}/digits/{i:05d}.png", "label": t} for i, t in enumerate(truth)
-    ]
-    clean = CrowdSettings(reference_labels=Path("unused"), seed=args.seed)
-    careless = CrowdSettings(
-        reference_labels=Path("unused"),
-        seed=args.seed,
-        careless_every=CARELESS_EVERY,
-        careless_error_rate=CARELESS_ERROR,
+    crowds = careless_setting(args.objects, args.seed, args.share)
+    truth, references, clean, careless, gold = (
+        crowds.truth,
+        crowds.references,
+        crowds.clean,
+        crowds.careless,
+        crowds.gold,
     )
-    gold = _gold_supply(args.share, args.seed)
     reviewing = ReviewSettings(args.threshold, args.sample, args.rounds)
     settings = {
         "no careless": ("clean", Setting(clean, None, None)),
