@@ -30,6 +30,7 @@ from gtpipe_shared.async_inference import (
     async_endpoint_config_request,
 )
 from gtpipe_shared.aws import client
+from gtpipe_shared.aws import describe_endpoint as _describe
 from gtpipe_shared.config import require_env
 from gtpipe_shared.endpoint_scaling import deregister_target, register_target_tracking, variant_resource_id
 from gtpipe_shared.events import SageMakerStateChange
@@ -63,15 +64,6 @@ def on_event(change: SageMakerStateChange) -> dict[str, Any] | None:
     if change.name == require_env("ENDPOINT_NAME"):
         return mirror(change.name, async_name, config)
     return None
-
-
-def _describe(name: str) -> dict[str, Any] | None:
-    try:
-        return dict(client("sagemaker").describe_endpoint(EndpointName=name))
-    except ClientError as exc:
-        if "Could not find" in str(exc.response.get("Error", {}).get("Message", "")):
-            return None
-        raise
 
 
 def served_model(endpoint_name: str) -> str | None:

@@ -53,7 +53,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
-from gtpipe_shared.aws import client, error_code, table
+from gtpipe_shared.aws import client, describe_endpoint, error_code, table
 from gtpipe_shared.config import ConfigError, json_list_env, require_env
 from gtpipe_shared.endpoint_scaling import (
     NAMESPACE,
@@ -171,17 +171,6 @@ def deployment_config(alarm_names: list[str], termination_wait: int) -> dict[str
         # The API requires 1-10 alarms when AutoRollbackConfiguration is present.
         config["AutoRollbackConfiguration"] = {"Alarms": [{"AlarmName": name} for name in alarm_names[:10]]}
     return config
-
-
-def describe_endpoint(name: str) -> dict[str, Any] | None:
-    """DescribeEndpoint, or None when the endpoint does not exist."""
-    try:
-        return dict(client("sagemaker").describe_endpoint(EndpointName=name))
-    except ClientError as exc:
-        message = str(exc.response.get("Error", {}).get("Message", ""))
-        if error_code(exc) in ("ValidationException", "ValidationError") and "Could not find" in message:
-            return None
-        raise
 
 
 def _deregister_scaling(endpoint_name: str, variant_name: str) -> None:

@@ -63,3 +63,15 @@ def publish(topic_arn: str, subject: str, message: dict[str, Any]) -> str:
         },
     )
     return str(response.get("MessageId", ""))
+
+
+def describe_endpoint(name: str) -> dict[str, Any] | None:
+    """SageMaker DescribeEndpoint of ``name``, or None when the endpoint does not exist (SageMaker answers a
+    ValidationException "Could not find endpoint ...")."""
+    try:
+        return dict(client("sagemaker").describe_endpoint(EndpointName=name))
+    except ClientError as exc:
+        message = str(exc.response.get("Error", {}).get("Message", ""))
+        if error_code(exc) in ("ValidationException", "ValidationError") and "Could not find" in message:
+            return None
+        raise

@@ -29,6 +29,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 from gtpipe_shared import idle, ledger
 from gtpipe_shared.aws import client, error_code, table
+from gtpipe_shared.aws import describe_endpoint as describe
 from gtpipe_shared.config import ConfigError, require_env
 from gtpipe_shared.ledger_store import get_run
 
@@ -59,16 +60,6 @@ def event_now(event: Any, clock: datetime | None = None) -> datetime:
     wall = clock or datetime.now(UTC)
     fired = idle.parse_time(event.get("time")) if isinstance(event, dict) else None
     return max(fired, wall) if fired else wall
-
-
-def describe(name: str) -> dict[str, Any] | None:
-    """DescribeEndpoint, or None when the endpoint does not exist."""
-    try:
-        return dict(client("sagemaker").describe_endpoint(EndpointName=name))
-    except ClientError as exc:
-        if error_code(exc) in ("ValidationException", "ValidationError") and "Could not find" in str(exc):
-            return None
-        raise
 
 
 def lock_holder(endpoint_name: str) -> str | None:

@@ -26,6 +26,7 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 from gtpipe_shared import idle, ledger
 from gtpipe_shared.aws import client, error_code, table
+from gtpipe_shared.aws import describe_endpoint as describe
 from gtpipe_shared.config import require_env
 from gtpipe_shared.http import error_response, json_response
 
@@ -42,16 +43,6 @@ def waking(message: str) -> dict[str, Any]:
         {"error": message, "code": "Waking", "retry_after": seconds},
         headers={"Retry-After": str(seconds)},
     )
-
-
-def describe(name: str) -> dict[str, Any] | None:
-    """DescribeEndpoint, or None when the endpoint does not exist."""
-    try:
-        return dict(client("sagemaker").describe_endpoint(EndpointName=name))
-    except ClientError as exc:
-        if error_code(exc) in ("ValidationException", "ValidationError") and "Could not find" in str(exc):
-            return None
-        raise
 
 
 def endpoint_gone(exc: ClientError) -> bool:
