@@ -19,7 +19,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from gtpipe_shared.aws import client, error_code
 from gtpipe_shared.champion import decide
-from gtpipe_shared.manifest import is_blank, iter_lines
+from gtpipe_shared.manifest import is_blank, iter_lines, source_ref_of
 from gtpipe_shared.naming import splits_prefix
 from gtpipe_shared.s3uri import s3_uri
 from gtpipe_shared.split import SplitError, common_prefix, manifest_prefix, relative_to
@@ -73,13 +73,8 @@ def champion_training_refs(bucket: str, champion_run_id: str) -> set[str] | None
     refs: set[str] = set()
     try:
         for _number, line in iter_lines(body, max_line_bytes=1_000_000):
-            if line is None or is_blank(line):
-                continue
-            try:
-                ref = json.loads(line).get("source-ref")
-            except (ValueError, AttributeError):
-                continue
-            if isinstance(ref, str):
+            ref = None if line is None or is_blank(line) else source_ref_of(line)
+            if ref is not None:
                 refs.add(ref)
     finally:
         body.close()

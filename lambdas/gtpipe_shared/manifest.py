@@ -261,6 +261,16 @@ def check_detection_label(value: Any, class_names: tuple[str, ...]) -> str | Non
     return None
 
 
+def source_ref_of(line: bytes | str) -> str | None:
+    """The ``source-ref`` of one manifest line, or None when the line is not a JSON object with a string
+    ``source-ref`` (blank and broken lines included)."""
+    try:
+        ref = json.loads(line).get("source-ref")
+    except (ValueError, AttributeError):
+        return None
+    return ref if isinstance(ref, str) else None
+
+
 def ref_digest(ref: str) -> int:
     """60-bit digest of a source-ref for duplicate detection.
 

@@ -11,12 +11,12 @@ before its split expires (``splits/`` and ``transform/`` are kept 90 days).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from gtpipe_shared.drift import DriftError, Features, build_baseline, check_baseline
 from gtpipe_shared.drift_image import image_features
 from gtpipe_shared.drift_monitor import baseline_key
+from gtpipe_shared.manifest import source_ref_of
 from gtpipe_shared.metrics import PredictionError, argmax, output_uri_for, parse_prediction
 from gtpipe_shared.naming import metrics_key
 from gtpipe_shared.split import SplitError, common_prefix, manifest_prefix
@@ -43,17 +43,8 @@ def validation_refs(bucket: str, validation_uri: str) -> list[str]:
     data = get_uri(validation_uri)
     if data is None:
         raise DriftError(f"validation manifest {validation_uri} is gone (splits expire after 90 days)")
-    refs = []
-    for line in data.decode("utf-8", "replace").splitlines():
-        if not line.strip():
-            continue
-        try:
-            ref = json.loads(line).get("source-ref")
-        except (ValueError, AttributeError):
-            continue
-        if isinstance(ref, str):
-            refs.append(ref)
-    return refs
+    lines = data.decode("utf-8", "replace").splitlines()
+    return [ref for ref in map(source_ref_of, lines) if ref is not None]
 
 
 def _prediction(uri: str) -> tuple[int, float] | None:
