@@ -81,3 +81,15 @@ def test_model_of_another_class_order_fails_the_job(make_job, digits, hyperparam
     assert exit_code == 1
     assert "incremental training needs the same classes in the same order" in job.failure()
     assert not (job.model_dir / WEIGHTS_FILE).exists()
+
+
+def test_class_no_manifest_names_matches_any_name(make_job, digits, hyperparameters, first_model):
+    # Given a 'model' channel holding a model whose class 3 was never named (so named "3" by its index)
+    config_path = first_model / MODEL_CONFIG_FILE
+    config = json.loads(config_path.read_text())
+    config["classes"][3] = "3"
+    config_path.write_text(json.dumps(config))
+    job = make_job(digits[:30], digits[30:40], hyperparameters(30, epochs="1"))
+    package_model(first_model, job.channels / "model" / "model.tar.gz")
+    # When the job runs, then it trains from that model
+    assert job.run() == 0, job.failure()

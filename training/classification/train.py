@@ -193,7 +193,9 @@ def check_incremental_match(config: Mapping[str, Any], hps: Hyperparameters, cla
     The built-in image-classification algorithm requires the first three to match for incremental
     training (https://docs.aws.amazon.com/sagemaker/latest/dg/image-classification.html, "Incremental
     training"; https://docs.aws.amazon.com/sagemaker/latest/dg/incremental-training.html). The class
-    names are this project's addition: the same count in another order would silently swap classes.
+    names are this project's addition: the same count in another order would silently swap classes. A class
+    named only by its index (no manifest named it) matches any name; a model without a class list is not
+    checked.
     """
     architecture = config.get("architecture") or {}
     image = config.get("image") or {}
@@ -214,10 +216,17 @@ def check_incremental_match(config: Mapping[str, Any], hps: Hyperparameters, cla
                 f"the 'model' channel's model was trained with {name}={saved[name]} but this job has "
                 f"{name}={value}: incremental training needs the same num_layers, image_shape and num_classes"
             )
-    saved_classes = config.get("classes")
-    if saved_classes != classes:
+    saved_classes = [str(name) for name in config.get("classes") or []]
+    # A class no manifest names is named by its index (training.manifest.merge_class_names): it can be any.
+    differing = [
+        (index, before, now)
+        for index, (before, now) in enumerate(zip(saved_classes, classes, strict=False))
+        if before != now and str(index) not in (before, now)
+    ]
+    if saved_classes and (len(saved_classes) != len(classes) or differing):
+        index, before, now = differing[0] if differing else (len(saved_classes), "-", "-")
         raise DataError(
-            f"the 'model' channel's model has the classes {saved_classes} but this job's data has {classes}: "
+            f"the 'model' channel's model names class {index} {before!r} but this job's data names it {now!r}: "
             "incremental training needs the same classes in the same order"
         )
 
