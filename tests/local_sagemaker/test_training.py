@@ -169,3 +169,52 @@ def test_missing_channel_data_fails_the_download(cloud: Cloud, digits):
     assert described["FailureReason"].startswith("ClientError: Data download failed")
     assert "nowhere.png" in described["FailureReason"]
     assert [t["Status"] for t in described["SecondaryStatusTransitions"]][-2:] == ["Downloading", "Failed"]
+
+
+def _with_model_channel(request: dict, model_uri: str) -> dict:
+    # The incremental-training channel as the built-ins document it: ChannelName "model", ContentType
+    # application/x-sagemaker-model, File mode, the earlier model.tar.gz
+    # (https://docs.aws.amazon.com/sagemaker/latest/dg/image-classification.html, "Incremental training").
+    model_channel = {
+        "ChannelName": "model",
+        "DataSource": {
+            "S3DataSource": {
+                "S3DataType": "S3Prefix",
+                "S3Uri": model_uri,
+                "S3DataDistributionType": "FullyReplicated",
+            }
+        },
+        "ContentType": "application/x-sagemaker-model",
+        "InputMode": "File",
+    }
+    return {**request, "InputDataConfig": [*request["InputDataConfig"], model_channel]}
+
+
+def test_model_channel_starts_the_job_from_the_earlier_model(cloud: Cloud, channels, model_tar):
+    # Given an earlier model.tar.gz in S3 and a job of the same hyperparameters naming it as channel "model"
+    model_uri = cloud.put("models/earlier/output/model.tar.gz", model_tar.read_bytes())
+    request = _with_model_channel(training_request("digits-train-warm", *channels), model_uri)
+    # When the job runs
+    cloud.backend.create_training_job(request)
+    described = cloud.backend.wait_for_job("training", "digits-train-warm", timeout=90)
+    # Then it completed, having initialised from the channel's model
+    assert described["TrainingJobStatus"] == "Completed", described.get("FailureReason")
+    log = cloud.backend.training_log("digits-train-warm").read_text()
+    assert "Initialising from the model channel (incremental training); re-initialised: none" in log
+
+
+def test_model_channel_of_another_class_count_fails_the_job(cloud: Cloud, channels, model_tar):
+    # Given an earlier model of 10 classes and a job for 12
+    model_uri = cloud.put("models/earlier/output/model.tar.gz", model_tar.read_bytes())
+    hyperparameters = {**TINY_HYPERPARAMETERS, "num_training_samples": "40", "num_classes": "12"}
+    request = training_request("digits-train-mismatch", *channels, hyperparameters=hyperparameters)
+    # When the job runs with the earlier model as channel "model"
+    cloud.backend.create_training_job(_with_model_channel(request, model_uri))
+    described = cloud.backend.wait_for_job("training", "digits-train-mismatch", timeout=90)
+    # Then it failed with a ClientError naming the difference, and left no model
+    assert described["TrainingJobStatus"] == "Failed"
+    assert described["FailureReason"].startswith(
+        "ClientError: the 'model' channel's model was trained with num_classes=10 but this job has "
+        "num_classes=12"
+    )
+    assert cloud.keys("models/digits-train-mismatch/") == []

@@ -123,7 +123,7 @@ class Classification:
         from training.classification.trainer import fit
 
         arch = Architecture.for_input(hps.num_layers, hps.image_shape, hps.num_classes)
-        initial_state = _load_model_channel(paths, hps, arch)
+        initial_state = _load_model_channel(paths, hps, arch, inputs.classes)
         data = inputs.data
         result = fit(
             hps,
@@ -149,9 +149,15 @@ CLASSIFICATION = Classification()
 
 
 def _load_model_channel(
-    paths: TrainingPaths, hps: Hyperparameters, arch: Architecture
+    paths: TrainingPaths, hps: Hyperparameters, arch: Architecture, classes: list[str]
 ) -> dict[str, torch.Tensor] | None:
-    """State for incremental training from the optional ``model`` channel, or None."""
+    """State for incremental training from the optional ``model`` channel, or None.
+
+    As the built-in's incremental training, the earlier model must have been trained with the same
+    ``num_layers``, ``image_shape`` and ``num_classes`` (and here, the same class names in the same
+    order, or its outputs would mean other classes); otherwise the job fails with a ClientError
+    naming the difference (:func:`check_incremental_match`).
+    """
     if not paths.model_channel.is_dir():
         if hps.use_pretrained_model:
             LOG.warning(
@@ -168,6 +174,7 @@ def _load_model_channel(
         algorithm=None,
         not_a_model=f"the 'model' channel ({paths.model_channel}) holds no model.tar.gz from this algorithm",
     )
+    check_incremental_match(config, hps, classes)
     saved = Architecture.from_json_dict(config["architecture"])
     try:
         merged, fresh = load_initial_state(arch, saved, state)
@@ -177,6 +184,51 @@ def _load_model_channel(
         "Initialising from the model channel (incremental training); re-initialised: %s", fresh or "none"
     )
     return merged
+
+
+def check_incremental_match(config: Mapping[str, Any], hps: Hyperparameters, classes: list[str]) -> None:
+    """Raise :class:`DataError` unless the ``model`` channel's model (its ``model-config.json``) was
+    trained with this job's ``num_layers``, ``image_shape``, ``num_classes`` and class names.
+
+    The built-in image-classification algorithm requires the first three to match for incremental
+    training (https://docs.aws.amazon.com/sagemaker/latest/dg/image-classification.html, "Incremental
+    training"; https://docs.aws.amazon.com/sagemaker/latest/dg/incremental-training.html). The class
+    names are this project's addition: the same count in another order would silently swap classes. A class
+    named only by its index (no manifest named it) matches any name; a model without a class list is not
+    checked.
+    """
+    architecture = config.get("architecture") or {}
+    image = config.get("image") or {}
+    channels, height, width = hps.image_shape
+    saved = {
+        "num_layers": architecture.get("num_layers"),
+        "image_shape": f"{image.get('channels')},{image.get('height')},{image.get('width')}",
+        "num_classes": architecture.get("num_classes"),
+    }
+    wanted = {
+        "num_layers": hps.num_layers,
+        "image_shape": f"{channels},{height},{width}",
+        "num_classes": hps.num_classes,
+    }
+    for name, value in wanted.items():
+        if saved[name] != value:
+            raise DataError(
+                f"the 'model' channel's model was trained with {name}={saved[name]} but this job has "
+                f"{name}={value}: incremental training needs the same num_layers, image_shape and num_classes"
+            )
+    saved_classes = [str(name) for name in config.get("classes") or []]
+    # A class no manifest names is named by its index (training.manifest.merge_class_names): it can be any.
+    differing = [
+        (index, before, now)
+        for index, (before, now) in enumerate(zip(saved_classes, classes, strict=False))
+        if before != now and str(index) not in (before, now)
+    ]
+    if saved_classes and (len(saved_classes) != len(classes) or differing):
+        index, before, now = differing[0] if differing else (len(saved_classes), "-", "-")
+        raise DataError(
+            f"the 'model' channel's model names class {index} {before!r} but this job's data names it {now!r}: "
+            "incremental training needs the same classes in the same order"
+        )
 
 
 def run(paths: TrainingPaths, raw_hyperparameters: Mapping[str, object]) -> dict[str, Any]:
