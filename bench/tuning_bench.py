@@ -105,6 +105,44 @@ def _accuracy(job: dict[str, Any]) -> float | None:
     return None
 
 
+def _figures(
+    train_count: int,
+    default: dict[str, Any],
+    default_seconds: float,
+    tuning: dict[str, Any],
+    tuning_seconds: float,
+    trials: list[dict[str, Any]],
+) -> dict[str, object]:
+    """The benchmark's printed figures: the default run, each trial, and the best trial's gain."""
+    default_accuracy = _accuracy(default) or 0.0
+    figures: dict[str, object] = {
+        "images (train / validation)": f"{train_count} / {IMAGES - train_count}",
+        "default hyperparameters": f"learning_rate {POOR['learning_rate']}, mini_batch_size "
+        f"{POOR['mini_batch_size']}, epochs {POOR['epochs']}",
+        "default validation accuracy": round(default_accuracy, 4),
+        "default wall seconds": round(default_seconds, 1),
+    }
+    for number, trial in enumerate(trials, start=1):
+        metric = trial.get("FinalHyperParameterTuningJobObjectiveMetric", {})
+        tuned = trial["TunedHyperParameters"]
+        figures[
+            f"trial {number}: learning_rate {tuned['learning_rate']}, mini_batch_size {tuned['mini_batch_size']}"
+        ] = f"{metric.get('Value', float('nan')):.4f} ({trial['TrainingJobStatus']})"
+    best = tuning.get("BestTrainingJob", {})
+    best_accuracy = float(best.get("FinalHyperParameterTuningJobObjectiveMetric", {}).get("Value", 0.0))
+    gain = (best_accuracy - default_accuracy) * 100
+    figures.update(
+        {
+            "tuning status": tuning["HyperParameterTuningJobStatus"],
+            "best trial validation accuracy": round(best_accuracy, 4),
+            "gain over default (points)": round(gain, 1),
+            f"target gain >= {TARGET_GAIN_POINTS:g} points met": gain >= TARGET_GAIN_POINTS,
+            f"tuning wall seconds ({TRIALS} trials, 1 at a time)": round(tuning_seconds, 1),
+        }
+    )
+    return figures
+
+
 def main() -> dict[str, object]:
     """Train the default, then tune; print and return the figures."""
     use_fake_aws_credentials()
@@ -169,32 +207,7 @@ def main() -> dict[str, object]:
             trials = sagemaker.list_training_jobs_for_hyper_parameter_tuning_job(
                 {"HyperParameterTuningJobName": "bench-tuning", "SortBy": "CreationTime", "MaxResults": 100}
             )["TrainingJobSummaries"]
-    default_accuracy = _accuracy(default) or 0.0
-    figures: dict[str, object] = {
-        "images (train / validation)": f"{train_count} / {IMAGES - train_count}",
-        "default hyperparameters": f"learning_rate {POOR['learning_rate']}, mini_batch_size "
-        f"{POOR['mini_batch_size']}, epochs {POOR['epochs']}",
-        "default validation accuracy": round(default_accuracy, 4),
-        "default wall seconds": round(default_seconds, 1),
-    }
-    for number, trial in enumerate(trials, start=1):
-        metric = trial.get("FinalHyperParameterTuningJobObjectiveMetric", {})
-        tuned = trial["TunedHyperParameters"]
-        figures[
-            f"trial {number}: learning_rate {tuned['learning_rate']}, mini_batch_size {tuned['mini_batch_size']}"
-        ] = f"{metric.get('Value', float('nan')):.4f} ({trial['TrainingJobStatus']})"
-    best = tuning.get("BestTrainingJob", {})
-    best_accuracy = float(best.get("FinalHyperParameterTuningJobObjectiveMetric", {}).get("Value", 0.0))
-    gain = (best_accuracy - default_accuracy) * 100
-    figures.update(
-        {
-            "tuning status": tuning["HyperParameterTuningJobStatus"],
-            "best trial validation accuracy": round(best_accuracy, 4),
-            "gain over default (points)": round(gain, 1),
-            f"target gain >= {TARGET_GAIN_POINTS:g} points met": gain >= TARGET_GAIN_POINTS,
-            f"tuning wall seconds ({TRIALS} trials, 1 at a time)": round(tuning_seconds, 1),
-        }
-    )
+    figures = _figures(train_count, default, default_seconds, tuning, tuning_seconds, trials)
     print_figures(figures)
     return figures
 

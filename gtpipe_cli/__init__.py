@@ -7,8 +7,8 @@ Modules:
   ``.local/outputs.json`` (``--local``), and boto3 clients for it.
 - :mod:`gtpipe_cli.progress` -- following a run through the runs ledger and Step Functions.
 - :mod:`gtpipe_cli.api` -- the HTTPS prediction API client (SigV4 or API key).
-- :mod:`gtpipe_cli.submit`, :mod:`gtpipe_cli.ledger`, :mod:`gtpipe_cli.report`, :mod:`gtpipe_cli.display`
-  -- what the commands do.
+- :mod:`gtpipe_cli.submit`, :mod:`gtpipe_cli.ledger`, :mod:`gtpipe_cli.report`, :mod:`gtpipe_cli.display`,
+  :mod:`gtpipe_cli.predict_command` -- what the commands do.
 
 Only boto3/botocore are needed at run time; nothing here imports the local cloud.
 """

@@ -19,9 +19,7 @@ import argparse
 import contextlib
 import json
 import math
-import ssl
 import sys
-import urllib.error
 import webbrowser
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -34,7 +32,6 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 
-from gtpipe_cli.api import PredictionClient
 from gtpipe_cli.display import FollowDisplay, duration, metric_text, runs_table
 from gtpipe_cli.doctor import doctor
 from gtpipe_cli.errors import CliError, Exit
@@ -43,6 +40,7 @@ from gtpipe_cli.label_commands import cmd_export, convert_dataset, dataset_optio
 from gtpipe_cli.ledger import recent_runs, serving
 from gtpipe_cli.local_answers import unanswered_notes
 from gtpipe_cli.naming import is_run_id
+from gtpipe_cli.predict_command import cmd_predict
 from gtpipe_cli.progress import RunProgress, definition_ranks, follow_run, get_run
 from gtpipe_cli.registry_commands import REGISTRY_COMMANDS, registry_commands
 from gtpipe_cli.report import DEFAULT_REPORTS_DIR, download_report
@@ -55,7 +53,7 @@ from gtpipe_cli.target import (
     TargetOptions,
     resolve_target,
 )
-from gtpipe_cli.waking import add_wake_option, predict_awake
+from gtpipe_cli.waking import add_wake_option
 
 EXPIRED_TOKEN_CODES = frozenset(
     {"ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException"}
@@ -486,48 +484,6 @@ def no_report(run_id: str, run: dict[str, Any], where: str) -> CliError:
             Exit.RUN_FAILED,
         )
     return CliError(f"run {run_id} ended {status} without a report under {where}", Exit.RUN_FAILED)
-
-
-def cmd_predict(args: argparse.Namespace, target: Target, out: TextIO) -> int:
-    """``gtpipe predict``."""
-    missing = [str(path) for path in args.images if not path.is_file()]
-    if missing:
-        raise CliError(f"image not found: {', '.join(missing)}", Exit.INPUT_MISSING)
-    if target.ca_path and not Path(target.ca_path).is_file():
-        raise CliError(
-            f"the local cloud's TLS CA {target.ca_path} is missing: restart it (make local-up)",
-            Exit.UNAVAILABLE,
-        )
-    api_key = target.api_key()
-    client = PredictionClient(
-        target.api_url,
-        region=target.region,
-        credentials=None if api_key else target.credentials(),
-        api_key=api_key,
-        ca_path=target.ca_path,
-        timeout=args.timeout,
-    )
-    query = {"min_confidence": f"{args.min_confidence:g}"} if args.min_confidence is not None else None
-    refused = False
-    for path in args.images:
-        data = path.read_bytes()
-        try:
-            # Over the binary route's limit: through POST /uploads and S3; a parked endpoint: waited for.
-            response = predict_awake(client, data, path, query, args.wake_timeout, use_async=args.use_async)
-        except (urllib.error.URLError, ssl.SSLError, OSError) as error:
-            reason = getattr(error, "reason", error)
-            raise CliError(f"cannot reach the API at {client.url}: {reason}", Exit.UNAVAILABLE) from None
-        answer: Any = response.answer()
-        if response.status == 503 and isinstance(answer, dict) and answer.get("code") == "NoModel":
-            raise CliError(
-                f"no model is deployed yet ({client.url} answered 503 NoModel): a run must succeed first "
-                "(see gtpipe runs)",
-                Exit.NO_MODEL,
-            )
-        refused = refused or response.status != 200
-        out.write(json.dumps({"image": str(path), "status": response.status, "answer": answer}) + "\n")
-        out.flush()
-    return Exit.REFUSED if refused else Exit.OK
 
 
 COMMANDS = {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from aws_cdk import Duration, Stack
@@ -188,6 +189,10 @@ class LabelingService(Construct):
                 ),
             )
         }
+        self._members(team, groups)
+
+    def _members(self, team: LabelingTeamConfig, groups: Mapping[str, cognito.CfnUserPoolGroup]) -> None:
+        """One Cognito user per team member, attached to each of the ``groups`` the team names them in."""
         for email in team.members:
             user_id = user_logical_id(email)
             user = cognito.CfnUserPoolUser(

@@ -117,6 +117,26 @@ class Pipeline(Construct):
             topic=topic,
         )
         self.model_package_group_prefix = config.model_package_group_prefix
+        self._grants_and_rules(
+            config,
+            runs_table=runs_table,
+            task_token_table=task_token_table,
+            idempotency_table=idempotency_table,
+            topic=topic,
+            endpoint_alarm_names=endpoint_alarm_names,
+        )
+
+    def _grants_and_rules(
+        self,
+        config: StackConfig,
+        *,
+        runs_table: dynamodb.ITable,
+        task_token_table: dynamodb.ITable,
+        idempotency_table: dynamodb.ITable,
+        topic: sns.ITopic,
+        endpoint_alarm_names: list[str],
+    ) -> None:
+        """The pipeline functions' grants, then the EventBridge rules that start and follow the pipeline."""
         grant_pipeline_functions(
             self,
             runs_table=runs_table,

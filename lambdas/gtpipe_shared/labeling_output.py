@@ -3,7 +3,8 @@
 One implementation for the builtin labeling service (``lambdas/labeling``: :func:`build_output`) and the local
 Ground Truth emulation (``local/sagemaker/labeling_job.py``: the building blocks, iterations, machine labels).
 
-**Paths** under ``<output_path><job_name>/`` (:func:`job_prefix`, ``*_KEY`` / ``*_key`` helpers):
+**Paths** under ``<output_path><job_name>/`` (``*_KEY`` here; :mod:`gtpipe_shared.labeling_paths`: ``job_prefix``,
+``*_key`` helpers and the time formats):
 
 - ``manifests/output/output.manifest``: every input line, its old ``<attr>``/``<attr>-metadata`` dropped,
   plus ``<attr>`` and ``<attr>-metadata`` (``type``, ``human-annotated``, ``creation-date``,
@@ -45,6 +46,14 @@ from .consolidation import (
     consolidate_classes,
 )
 from .labeling_answers import AS_STORED, validate_answer
+from .labeling_paths import (
+    consolidation_response_key,
+    creation_date,
+    iso_z,
+    job_prefix,
+    parse_time,
+    worker_response_key,
+)
 from .labeling_stats import team_statistics
 from .tasks import TaskType, task_spec
 
@@ -56,56 +65,6 @@ Gold = Mapping[str, GoldScore] | None
 
 
 # -- formats shared with the local Ground Truth emulation -------------------------------------------
-
-
-def creation_date(moment: dt.datetime) -> str:
-    """Ground Truth's ``creation-date``: naive UTC with microseconds, e.g. ``2019-05-04T20:26:41.638095``."""
-    return moment.astimezone(dt.UTC).replace(tzinfo=None).strftime("%Y-%m-%dT%H:%M:%S.%f")
-
-
-def file_stamp(moment: dt.datetime) -> str:
-    """The file name stamp of worker and consolidation responses: ``2019-05-04_20:26:41`` (UTC)."""
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d_%H:%M:%S")
-
-
-def iso_z(moment: dt.datetime) -> str:
-    """``acceptanceTime``/``submissionTime``: UTC with milliseconds, ``2019-05-04T20:26:41.638Z``."""
-    moment = moment.astimezone(dt.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def parse_time(value: str, what: str) -> dt.datetime:
-    """An ISO 8601 time (``Z`` or an offset; naive means UTC) as an aware datetime; ValueError names
-    ``what``."""
-    try:
-        moment = dt.datetime.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what}: {value!r} is not an ISO 8601 time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-
-
-def job_prefix(output_path: str, job_name: str) -> tuple[str, str]:
-    """``(bucket, key prefix ending in "/")`` of a job's output, from ``s3://bucket/some/path/``."""
-    if not output_path.startswith("s3://"):
-        raise ValueError(f"output path {output_path!r} is not an s3:// URI")
-    bucket, _, key = output_path[len("s3://") :].partition("/")
-    if not bucket:
-        raise ValueError(f"output path {output_path!r} has no bucket")
-    key = key.strip("/")
-    return bucket, f"{key}/{job_name}/" if key else f"{job_name}/"
-
-
-def worker_response_key(iteration: int, index: int, moment: dt.datetime) -> str:
-    """Relative key of one object's worker responses in iteration ``iteration``."""
-    return f"annotations/worker-response/iteration-{iteration}/{index}/{file_stamp(moment)}.json"
-
-
-def consolidation_response_key(iteration: int, moment: dt.datetime) -> str:
-    """Relative key of one iteration's consolidation response."""
-    return (
-        "annotations/consolidated-annotation/consolidation-response/"
-        f"iteration-{iteration}/{file_stamp(moment)}.json"
-    )
 
 
 def metadata(task_type: str, job_name: str, date: str, human: bool) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from gtpipe_shared import labeling_output as output
+from gtpipe_shared import labeling_paths
 from gtpipe_shared import labeling_store as store
 from gtpipe_shared.auto_labeling import ActiveLearningPlan, Prediction, decide_round
 from gtpipe_shared.aws import client, error_code
@@ -438,7 +439,7 @@ def model_round(event: Mapping[str, Any], now: float) -> dict[str, Any]:
     ]
     state["model_rounds"] += 1
     decision = decide_round(scored, state["queue"], predictions, state["model_rounds"], _plan(state))
-    date = output.creation_date(dt.datetime.fromtimestamp(now, dt.UTC))
+    date = labeling_paths.creation_date(dt.datetime.fromtimestamp(now, dt.UTC))
     for index, prediction in decision.machine.items():
         state["machine"][str(index)] = _machine_content(state, prediction, date)
     # The least confident first: the next batch, then the rest of the queue in confidence order.
@@ -470,7 +471,7 @@ def finish(event: Mapping[str, Any]) -> dict[str, Any]:
     """``auto_finish``: the output manifest and the Label state's result shape (module docstring)."""
     state = _load(event)
     job_name = f"{state['run_id']}-auto"
-    bucket, prefix = output.job_prefix(state["output_path"], job_name)
+    bucket, prefix = labeling_paths.job_prefix(state["output_path"], job_name)
     lines = []
     for index, raw in enumerate(state["lines"]):
         label = state["human"].get(str(index)) or state["machine"].get(str(index))

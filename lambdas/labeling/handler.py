@@ -38,7 +38,8 @@ from gtpipe_shared import labeling_store as store
 from gtpipe_shared.aws import client, error_code, table
 from gtpipe_shared.config import require_env
 from gtpipe_shared.labeling_gold import GoldObject
-from gtpipe_shared.labeling_output import LabelingOutput, job_prefix
+from gtpipe_shared.labeling_output import LabelingOutput
+from gtpipe_shared.labeling_paths import job_prefix
 from gtpipe_shared.s3uri import S3UriError, parse_s3_uri
 
 from labeling import auto

@@ -109,6 +109,31 @@ def split_to_files(
             return labeled_to_train(open_source, train, options)
 
 
+def _task_result(
+    request: SplitRequest, prefix: str, names: tuple[str, ...], result: SplitResult, dataset: dict[str, Any]
+) -> dict[str, Any]:
+    """The task result: the uploaded outputs' URIs (``prefix`` + ``names``), counts and training inputs."""
+    return {
+        "train_uri": s3_uri(request.data_bucket, prefix + names[0]),
+        "validation_uri": s3_uri(request.data_bucket, prefix + names[1]),
+        "validation_images_uri": s3_uri(request.data_bucket, prefix + names[2]),
+        "validation_images_prefix": result.images_prefix,
+        "transform_output_uri": s3_uri(request.data_bucket, transform_prefix(request.run_id)),
+        "counts": {
+            "train": result.train_count,
+            "validation": result.validation_count,
+            "skipped": result.skipped,
+            "per_class": per_class_names(result, request.class_names),
+        },
+        "label_attribute": request.label_attribute,
+        "num_classes": len(request.class_names),
+        "class_names": list(request.class_names),
+        "seed": request.seed,
+        "hyperparameters": hyperparameters(request, result),
+        "dataset": dataset,
+    }
+
+
 @tracer.capture_method
 def run_split(request: SplitRequest) -> dict[str, Any]:
     """Split the manifest and upload the three outputs; return the task result."""
@@ -175,25 +200,7 @@ def run_split(request: SplitRequest) -> dict[str, Any]:
         "split done",
         extra={"train": result.train_count, "validation": result.validation_count, "skipped": result.skipped},
     )
-    return {
-        "train_uri": s3_uri(request.data_bucket, prefix + names[0]),
-        "validation_uri": s3_uri(request.data_bucket, prefix + names[1]),
-        "validation_images_uri": s3_uri(request.data_bucket, prefix + names[2]),
-        "validation_images_prefix": result.images_prefix,
-        "transform_output_uri": s3_uri(request.data_bucket, transform_prefix(request.run_id)),
-        "counts": {
-            "train": result.train_count,
-            "validation": result.validation_count,
-            "skipped": result.skipped,
-            "per_class": per_class_names(result, request.class_names),
-        },
-        "label_attribute": request.label_attribute,
-        "num_classes": len(request.class_names),
-        "class_names": list(request.class_names),
-        "seed": request.seed,
-        "hyperparameters": hyperparameters(request, result),
-        "dataset": dataset,
-    }
+    return _task_result(request, prefix, names, result, dataset)
 
 
 @logger.inject_lambda_context

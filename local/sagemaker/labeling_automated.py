@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from gtpipe_shared import labeling_output as output
+from gtpipe_shared import labeling_paths
 from gtpipe_shared.auto_labeling import (
     ActiveLearningPlan,
     ActiveLearningResult,
@@ -360,7 +360,7 @@ class AutomatedLabeling(LabelingBase):
         """Record machine labels and write the round's ``auto_annotator_output.txt``."""
         task = self.task
         assert task is not None
-        date = output.creation_date(utcnow())
+        date = labeling_paths.creation_date(utcnow())
         lines = []
         for index in sorted(predictions):
             self.content[index] = task.machine_content(

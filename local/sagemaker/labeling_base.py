@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 from gtpipe_shared import labeling_output as output
+from gtpipe_shared import labeling_paths
 from gtpipe_shared.aws_limits import label_category_names
 
 from .algorithms import Algorithm
@@ -249,7 +250,7 @@ class LabelingBase:
         references = [self.reference[self.objects[i]["source-ref"]] for i in labeled]
         consolidated = task.consolidate([answers[i] for i in labeled], references)
         now = utcnow()
-        date = output.creation_date(now)
+        date = labeling_paths.creation_date(now)
         seconds = max(self.settings.seconds_per_task, 1.0)
         issuer = f"https://cognito-idp.{self.region}.amazonaws.com/{self.region}_local"
         results: dict[int, Any] = {}
@@ -270,11 +271,11 @@ class LabelingBase:
                 for answer in answers[index]
             ]
             self._write_json(
-                self.root.join(output.worker_response_key(iteration, index, submitted)),
+                self.root.join(labeling_paths.worker_response_key(iteration, index, submitted)),
                 output.worker_response(entries, issuer),
             )
         self._write_json(
-            self.root.join(output.consolidation_response_key(iteration, now)),
+            self.root.join(labeling_paths.consolidation_response_key(iteration, now)),
             output.consolidation_response([(index, self.content[index]) for index in labeled]),
         )
         self.human += len(results)

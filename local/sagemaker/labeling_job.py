@@ -54,6 +54,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from gtpipe_shared import labeling_output as output
+from gtpipe_shared import labeling_paths
 
 from .box_workforce import BoxNoise
 from .jobs import run_to_end, utcnow
@@ -168,7 +169,7 @@ class LabelingRun(AutomatedLabeling):
         task = self.task
         assert task is not None
         attribute = self.handle.request["LabelAttributeName"]
-        date = output.creation_date(utcnow())
+        date = labeling_paths.creation_date(utcnow())
         lines = [
             output.output_line(
                 obj,

@@ -18,8 +18,8 @@ from gtpipe_shared.labeling_output import (
     LabelingOutput,
     WorkerAnswer,
     build_output,
-    job_prefix,
 )
+from gtpipe_shared.labeling_paths import job_prefix
 from gtpipe_shared.manifest import ManifestRules, validate_manifest
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"

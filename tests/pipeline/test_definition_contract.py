@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,114 @@ def sample_tuning() -> dict[str, Any]:
     return tuning.model_dump(mode="json")
 
 
+def _labeling_part() -> dict[str, Any]:
+    """The labeling step's result: a finished Ground Truth job with its final active-learning model."""
+    return {
+        "labeling": {
+            "job_arn": "arn:aws:sagemaker:us-east-1:123456789012:labeling-job/x",
+            "output_uri": "s3://gtpipe-data-bucket/labeling/x/manifests/output/output.manifest",
+            "counters": {"TotalLabeled": 100},
+            "job_output": {
+                "OutputDatasetS3Uri": "s3://gtpipe-data-bucket/labeling/x/manifests/output/output.manifest",
+                "FinalActiveLearningModelArn": "arn:aws:sagemaker:us-east-1:123456789012:model/x-final",
+            },
+        },
+    }
+
+
+def _training_part(run_id: str, class_names: Sequence[str], image: str) -> dict[str, Any]:
+    """Split, training, model and evaluation results of run ``run_id`` trained on ``image``."""
+    return {
+        "split": {
+            "train_uri": f"s3://gtpipe-data-bucket/splits/{run_id}/train.manifest",
+            "validation_uri": f"s3://gtpipe-data-bucket/splits/{run_id}/validation.manifest",
+            "validation_images_uri": f"s3://gtpipe-data-bucket/splits/{run_id}/validation-images.manifest",
+            "transform_output_uri": f"s3://gtpipe-data-bucket/transform/{run_id}/",
+            "counts": {"train": 80, "validation": 20},
+            "class_names": list(class_names),
+            "hyperparameters": {"num_classes": "10", "num_training_samples": "80", "epochs": "10"},
+        },
+        "training": {
+            "job_name": f"{run_id}-train-0",
+            "image": image,
+            "model_artifacts": f"s3://gtpipe-data-bucket/models/{run_id}-train-0/output/model.tar.gz",
+        },
+        "model": {
+            "model_arn": "arn:aws:sagemaker:us-east-1:123456789012:model/m",
+            "model_name": f"{run_id}-model-0",
+        },
+        "evaluation": {
+            "metrics_uri": "s3://x/metrics.json",
+            "metric_name": "accuracy",
+            "metric_value": 0.9,
+            "passed": True,
+        },
+    }
+
+
+def _release_part(run_id: str) -> dict[str, Any]:
+    """Champion comparison, registry, endpoint config and report results of run ``run_id``."""
+    return {
+        "champion_lookup": {
+            "payload": {
+                "found": True,
+                "model_name": "earlier-0123456789abcdef-model-0",
+                "source_run_id": "earlier",
+            }
+        },
+        "comparison": {
+            "images_uri": f"s3://gtpipe-data-bucket/splits/{run_id}/golden-images.manifest",
+            "labels_uri": "s3://gtpipe-data-bucket/golden/digits.manifest",
+            "challenger_output_uri": f"s3://gtpipe-data-bucket/transform/{run_id}-golden/",
+            "golden": True,
+        },
+        "champion_transform": {"job_name": f"{run_id}-champ-0"},
+        "registry": {
+            "package_arn": "arn:aws:sagemaker:us-east-1:123456789012:model-package/gtpipe-models-0123/1",
+            "group_name": "gtpipe-models-0123",
+            "approval_status": "PendingManualApproval",
+        },
+        "endpoint_config": {"endpoint_config_arn": "arn", "endpoint_config_name": f"{run_id}-epc-0"},
+        "report": {"report_uri": f"s3://gtpipe-data-bucket/reports/{run_id}/index.html", "figures": []},
+    }
+
+
+def _auto_labeling_part(run_id: str, image: str) -> dict[str, Any]:
+    """Automated labeling on the builtin service, at its last possible round (the longest job names)."""
+    auto = f"s3://gtpipe-data-bucket/labeling/auto/{run_id}/round-20/"
+    return {
+        "auto": {
+            "state_uri": f"s3://gtpipe-data-bucket/labeling/auto/{run_id}/state.json",
+            "round": 20,
+            "next": "train",
+            "batch_manifest_uri": auto + "batch.manifest",
+            "train_uri": auto + "train.manifest",
+            "validation_uri": auto + "validation.manifest",
+            "hyperparameters": {"num_classes": "10", "num_training_samples": "40", "epochs": "5"},
+            "transform_manifest_uri": auto + "transform.manifest",
+            "transform_output_uri": auto + "predictions/",
+            "model_name": "earlier-0123456789abcdef-alm3-0",
+        },
+        "auto_training": {
+            "image": image,
+            "model_artifacts": f"s3://gtpipe-data-bucket/models/{run_id}-alt20-0/output/model.tar.gz",
+        },
+        "auto_batch": {
+            "output_uri": f"s3://gtpipe-data-bucket/labeling/{run_id}-al20-0/manifests/output/output.manifest"
+        },
+        "auto_transform": {
+            "created": 1.7e12,
+            "ended": 1.7e12,
+            "instance_type": "ml.m5.xlarge",
+            "instance_count": 1,
+        },
+        "auto_model": {
+            "model_arn": f"arn:aws:sagemaker:us-east-1:123456789012:model/{run_id}-alm20-0",
+            "model_name": f"{run_id}-alm20-0",
+        },
+    }
+
+
 def sample_state(
     pipeline_config_json: str, kind: str, run_id: str = "demo-0123456789abcdef"
 ) -> dict[str, Any]:
@@ -111,95 +220,14 @@ def sample_state(
             "fingerprint": "lf1-0123",
         }
     )
-    state["labeling"] = {
-        "job_arn": "arn:aws:sagemaker:us-east-1:123456789012:labeling-job/x",
-        "output_uri": "s3://gtpipe-data-bucket/labeling/x/manifests/output/output.manifest",
-        "counters": {"TotalLabeled": 100},
-        "job_output": {
-            "OutputDatasetS3Uri": "s3://gtpipe-data-bucket/labeling/x/manifests/output/output.manifest",
-            "FinalActiveLearningModelArn": "arn:aws:sagemaker:us-east-1:123456789012:model/x-final",
-        },
-    }
+    state.update(_labeling_part())
     # A run of a stack with gtpipe:tuning (only Tune reads it; the states Train's path takes ignore it).
     state["config"]["tuning"] = sample_tuning()
     state["labeling_record"] = {"status": "RECORDED", "label_counters": {}, "labeling_cost": {}}
     state["augmented"] = {"manifest_uri": state["labeling"]["output_uri"]}
-    state["split"] = {
-        "train_uri": f"s3://gtpipe-data-bucket/splits/{run_id}/train.manifest",
-        "validation_uri": f"s3://gtpipe-data-bucket/splits/{run_id}/validation.manifest",
-        "validation_images_uri": f"s3://gtpipe-data-bucket/splits/{run_id}/validation-images.manifest",
-        "transform_output_uri": f"s3://gtpipe-data-bucket/transform/{run_id}/",
-        "counts": {"train": 80, "validation": 20},
-        "class_names": list(config.label_categories),
-        "hyperparameters": {"num_classes": "10", "num_training_samples": "80", "epochs": "10"},
-    }
-    state["training"] = {
-        "job_name": f"{run_id}-train-0",
-        "image": state["config"]["training"]["image"],
-        "model_artifacts": f"s3://gtpipe-data-bucket/models/{run_id}-train-0/output/model.tar.gz",
-    }
-    state["model"] = {
-        "model_arn": "arn:aws:sagemaker:us-east-1:123456789012:model/m",
-        "model_name": f"{run_id}-model-0",
-    }
-    state["evaluation"] = {
-        "metrics_uri": "s3://x/metrics.json",
-        "metric_name": "accuracy",
-        "metric_value": 0.9,
-        "passed": True,
-    }
-    state["champion_lookup"] = {
-        "payload": {
-            "found": True,
-            "model_name": "earlier-0123456789abcdef-model-0",
-            "source_run_id": "earlier",
-        }
-    }
-    state["comparison"] = {
-        "images_uri": f"s3://gtpipe-data-bucket/splits/{run_id}/golden-images.manifest",
-        "labels_uri": "s3://gtpipe-data-bucket/golden/digits.manifest",
-        "challenger_output_uri": f"s3://gtpipe-data-bucket/transform/{run_id}-golden/",
-        "golden": True,
-    }
-    state["champion_transform"] = {"job_name": f"{run_id}-champ-0"}
-    state["registry"] = {
-        "package_arn": "arn:aws:sagemaker:us-east-1:123456789012:model-package/gtpipe-models-0123/1",
-        "group_name": "gtpipe-models-0123",
-        "approval_status": "PendingManualApproval",
-    }
-    state["endpoint_config"] = {"endpoint_config_arn": "arn", "endpoint_config_name": f"{run_id}-epc-0"}
-    state["report"] = {"report_uri": f"s3://gtpipe-data-bucket/reports/{run_id}/index.html", "figures": []}
-    # Automated labeling on the builtin service, at its last possible round (the longest job names).
-    auto = f"s3://gtpipe-data-bucket/labeling/auto/{run_id}/round-20/"
-    state["auto"] = {
-        "state_uri": f"s3://gtpipe-data-bucket/labeling/auto/{run_id}/state.json",
-        "round": 20,
-        "next": "train",
-        "batch_manifest_uri": auto + "batch.manifest",
-        "train_uri": auto + "train.manifest",
-        "validation_uri": auto + "validation.manifest",
-        "hyperparameters": {"num_classes": "10", "num_training_samples": "40", "epochs": "5"},
-        "transform_manifest_uri": auto + "transform.manifest",
-        "transform_output_uri": auto + "predictions/",
-        "model_name": "earlier-0123456789abcdef-alm3-0",
-    }
-    state["auto_training"] = {
-        "image": state["config"]["training"]["image"],
-        "model_artifacts": f"s3://gtpipe-data-bucket/models/{run_id}-alt20-0/output/model.tar.gz",
-    }
-    state["auto_batch"] = {
-        "output_uri": f"s3://gtpipe-data-bucket/labeling/{run_id}-al20-0/manifests/output/output.manifest"
-    }
-    state["auto_transform"] = {
-        "created": 1.7e12,
-        "ended": 1.7e12,
-        "instance_type": "ml.m5.xlarge",
-        "instance_count": 1,
-    }
-    state["auto_model"] = {
-        "model_arn": f"arn:aws:sagemaker:us-east-1:123456789012:model/{run_id}-alm20-0",
-        "model_name": f"{run_id}-alm20-0",
-    }
+    state.update(_training_part(run_id, config.label_categories, state["config"]["training"]["image"]))
+    state.update(_release_part(run_id))
+    state.update(_auto_labeling_part(run_id, state["config"]["training"]["image"]))
     return state
 
 

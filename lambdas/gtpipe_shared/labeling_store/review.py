@@ -26,7 +26,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from gtpipe_shared import labeling_output, ledger
+from gtpipe_shared import labeling_output, labeling_paths, ledger
 from gtpipe_shared import labeling_review as rules
 from gtpipe_shared.aws import error_code
 from gtpipe_shared.labeling_answers import validate_answer
@@ -462,7 +462,7 @@ def apply_to_output(
         for obj in query_prefix(table, job_name, "OBJ#")
         if int(obj.get("review_round", 0)) > 0
     )
-    date = labeling_output.creation_date(datetime.fromtimestamp(now, tz=UTC))
+    date = labeling_paths.creation_date(datetime.fromtimestamp(now, tz=UTC))
     info = labeling_output.JobInfo(
         job_name=job_name,
         task_type=str(job["task_type"]),
