@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,23 +115,78 @@ def success_edges(state: Mapping[str, Any]) -> list[str]:
 def state_ranks(definition: Mapping[str, Any]) -> dict[str, int]:
     """Each state reachable from ``StartAt`` along success edges, ranked by its longest distance from it.
 
-    A loop in the definition cannot make ranks grow without end: relaxation stops after one pass per state.
+    A loop in the definition (the builtin automated-labeling rounds) must not make ranks grow: its back edges
+    (an edge to a state still on the depth-first path from ``StartAt``) are left out, so a loop's states are
+    ranked by their first pass and what follows the loop after them. A state that can only lead to a failure
+    (a Choice's default for an unexpected answer, say) is not on the success path: only states from which a
+    ``Succeed`` state is reachable are ranked.
     """
     states: Mapping[str, Any] = definition.get("States") or {}
     start = definition.get("StartAt")
     if start not in states:
         return {}
-    ranks: dict[str, int] = {str(start): 0}
-    for _ in range(len(states)):
-        changed = False
-        for name, rank in list(ranks.items()):
-            for target in success_edges(states.get(name) or {}):
-                if target in states and ranks.get(target, -1) < rank + 1:
-                    ranks[target] = rank + 1
-                    changed = True
-        if not changed:
-            break
+    forward = _forward_edges(states, str(start))
+    every = {name: [t for t in success_edges(states.get(name) or {}) if t in forward] for name in forward}
+    succeeding = _reaching_success(states, every)
+    forward = {name: [t for t in targets if t in succeeding] for name, targets in forward.items()}
+    ranks: dict[str, int] = {}
+    for name in _topological(forward, str(start)):
+        rank = ranks.setdefault(name, 0)
+        for target in forward.get(name, ()):
+            ranks[target] = max(ranks.get(target, 0), rank + 1)
     return ranks
+
+
+def _forward_edges(states: Mapping[str, Any], start: str) -> dict[str, list[str]]:
+    """The success edges reachable from ``start`` without the back edges of a depth-first walk."""
+    forward: dict[str, list[str]] = {}
+    on_path: set[str] = set()
+    stack: list[tuple[str, Iterator[str]]] = [(start, iter(success_edges(states.get(start) or {})))]
+    on_path.add(start)
+    forward[start] = []
+    while stack:
+        name, targets = stack[-1]
+        target = next(targets, None)
+        if target is None:
+            stack.pop()
+            on_path.discard(name)
+            continue
+        if target not in states or target in on_path:
+            continue
+        forward[name].append(target)
+        if target not in forward:
+            forward[target] = []
+            on_path.add(target)
+            stack.append((target, iter(success_edges(states.get(target) or {}))))
+    return forward
+
+
+def _reaching_success(states: Mapping[str, Any], edges: Mapping[str, list[str]]) -> set[str]:
+    """The states of ``edges`` (loops included) from which a state of type ``Succeed`` can be reached."""
+    reaching = {name for name in edges if (states.get(name) or {}).get("Type") == "Succeed"}
+    changed = True
+    while changed:
+        before = len(reaching)
+        reaching |= {name for name, targets in edges.items() if reaching.intersection(targets)}
+        changed = len(reaching) != before
+    return reaching
+
+
+def _topological(forward: Mapping[str, list[str]], start: str) -> list[str]:
+    """The states of the acyclic ``forward`` graph, each after every state with an edge to it."""
+    incoming = {name: 0 for name in forward}
+    for targets in forward.values():
+        for target in targets:
+            incoming[target] += 1
+    ready, order = [start], []
+    while ready:
+        name = ready.pop()
+        order.append(name)
+        for target in forward[name]:
+            incoming[target] -= 1
+            if incoming[target] == 0:
+                ready.append(target)
+    return order
 
 
 def definition_ranks(sfn: Any, state_machine_arn: str) -> dict[str, int]:

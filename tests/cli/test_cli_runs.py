@@ -316,3 +316,32 @@ def test_durations_and_bars() -> None:
     assert bar(None).endswith("--%") and bar(1.0) == "[" + "#" * 24 + "] 100%"
     table = runs_table([{"run_id": RUN_ID, "status": "RUNNING", "steps": {"train": {"rank": 1}}}])
     assert table.splitlines()[1].endswith("in train")
+
+
+def test_state_ranks_of_a_loop_stay_bounded_and_leave_out_failure_only_states() -> None:
+    # given a definition whose rounds loop (Decide -> Round -> Decide) and whose Choice defaults to an
+    # error state that can only fail
+    definition = {
+        "StartAt": "Start",
+        "States": {
+            "Start": {"Type": "Pass", "Next": "Decide"},
+            "Decide": {
+                "Type": "Choice",
+                "Choices": [
+                    {"Variable": "$.next", "StringEquals": "round", "Next": "Round"},
+                    {"Variable": "$.next", "StringEquals": "done", "Next": "Finish"},
+                ],
+                "Default": "Unknown",
+            },
+            "Round": {"Type": "Pass", "Next": "Decide"},
+            "Unknown": {"Type": "Pass", "Next": "Failed"},
+            "Failed": {"Type": "Fail"},
+            "Finish": {"Type": "Pass", "Next": "Done"},
+            "Done": {"Type": "Succeed"},
+        },
+    }
+    # when the states are ranked
+    ranks = state_ranks(definition)
+    # then the loop's back edge is left out, what follows the loop comes after it, and the failure-only
+    # states are not on the success path
+    assert ranks == {"Start": 0, "Decide": 1, "Round": 2, "Finish": 2, "Done": 3}
