@@ -12,7 +12,8 @@ LABELING ?= ground-truth
 # KEEP=1: `make demo` keeps the local cloud running after the demo (until Ctrl-C), to try it by hand.
 KEEP ?=
 # LOOP=1: `make demo` shows the model-lifecycle loop instead (upright digits serve a rotated stream; the
-# harvest is relabeled by the simulated workforce; the cumulative retrain must pass champion/challenger).
+# drift alarm fires; the harvest is relabeled by the simulated workforce; the cumulative retrain must pass
+# champion/challenger).
 LOOP ?=
 
 .PHONY: install venv node layers python312 lambda-runtime browser faketime test test-fast test-clock-ahead lint typecheck synth demo local-up local-down local-status bench clean

@@ -1,6 +1,7 @@
 """The model-lifecycle loop on a running local cloud (README "Model lifecycle: harvest, relabel, retrain"):
-upright digits → serve → a rotated stream (captured) → a few corrections → the harvest schedule fires → the
-simulated workforce labels the harvest → the cumulative retrain → champion/challenger → deploy.
+upright digits → serve → a rotated stream (captured) → a few corrections → the drift monitor's window fires
+the input and embedding drift alarms (they notify the topic) → the harvest schedule fires → the simulated
+workforce labels the harvest → the cumulative retrain → champion/challenger → deploy.
 
 :func:`run_loop` drives it as a user would (S3 drops, HTTPS predictions and corrections, the schedule fired
 through the cloud) and returns what happened; the end-to-end test asserts on it and ``python -m bench
@@ -20,12 +21,17 @@ from typing import Any
 from local.drivers.client import PredictionApi
 from local.drivers.demo import upload_dataset
 from local.drivers.demo_tasks import TASKS, write_reference_answers
+from local.drivers.drift_window import MONITOR_RULE_PREFIX, DriftCheck, check_drift
 from local.drivers.runs import execution_history, follow_run
 from local.drivers.shifted_stream import Sent, accuracy, feedback_references, send_stream, shifted_digits
 from training.datasets import DigitRecord, augmented_manifest_line, write_digits_dataset
 
 HARVEST_SCHEDULE = "rate(1 day)"
-# The harvester on, every answer captured (so the harvest, not the capture sample, decides what is labeled).
+# The harvester on, every answer captured (so the harvest, not the capture sample, decides what is labeled),
+# drift monitoring on. The monitor's window is a day, so its schedule (one local minute per second by default:
+# 24 minutes) does not fire by itself within the loop: the loop fires it once, after the stream, and the window
+# holds every request the loop made (all of them rotated digits). Rotation keeps the pixels' statistics, so it
+# is the embedding alarm that fires (a recoloured stream would fire the input alarm too).
 LOOP_CONTEXT: dict[str, Any] = {
     "gtpipe:harvest": {
         "enabled": True,
@@ -36,6 +42,7 @@ LOOP_CONTEXT: dict[str, Any] = {
         "nearDuplicateBits": 2,
     },
     "gtpipe:capture": {"samplePercent": 100},
+    "gtpipe:monitoring": {"enabled": True, "windowMinutes": 1440, "minRequests": 20},
 }
 
 
@@ -51,12 +58,14 @@ class LoopSizes:
 
 @dataclass
 class LoopResult:
-    """What the loop did: both runs' ledger items and states, the harvest, the accuracies, the timings."""
+    """What the loop did: both runs' ledger items and states, the drift window and alarms after the stream,
+    the harvest, the accuracies (held-out rotated digits, before and after), the timings."""
 
     upright: list[DigitRecord]
     first: dict[str, Any]
     sent: list[Sent]
     corrected: list[Sent]
+    drift: DriftCheck
     harvest: dict[str, Any]
     second: dict[str, Any]
     second_states: list[str]
@@ -89,9 +98,14 @@ def _states(cloud: Any, run: dict[str, Any]) -> list[str]:
 
 
 def harvest_rule(cloud: Any) -> str:
-    """The name of the harvest schedule rule (the one rule with its schedule)."""
+    """The name of the harvest schedule rule (the one rule with its schedule but the drift monitor's, whose
+    day-long window renders as the same ``rate(1 day)``)."""
     rules = cloud.client("events").list_rules()["Rules"]
-    [rule] = [r for r in rules if r.get("ScheduleExpression") == HARVEST_SCHEDULE]
+    [rule] = [
+        r
+        for r in rules
+        if r.get("ScheduleExpression") == HARVEST_SCHEDULE and not r["Name"].startswith(MONITOR_RULE_PREFIX)
+    ]
     return str(rule["Name"])
 
 
@@ -163,6 +177,10 @@ def run_loop(
     seconds["stream and corrections"] = time.perf_counter() - clock
     say(f"stream: {len(sent)} rotated digits sent (captured), {len(corrected)} corrected")
     clock = time.perf_counter()
+    drift = check_drift(cloud)
+    seconds["drift window and alarms"] = time.perf_counter() - clock
+    say(f"drift alarms: {drift.describe()}")
+    clock = time.perf_counter()
     harvest = fire_harvest(cloud, bucket, 180)
     seconds["harvest"] = time.perf_counter() - clock
     say(
@@ -180,7 +198,7 @@ def run_loop(
         seconds["run 2 (label, cumulative retrain, gate)"] = time.perf_counter() - clock
     after = accuracy(api, held_out)
     say(f"run 2: {second.get('status')}; accuracy on the held-out rotated digits {before:.3f} -> {after:.3f}")
-    return LoopResult(upright, first, sent, corrected, harvest, second, states, before, after, seconds)
+    return LoopResult(upright, first, sent, corrected, drift, harvest, second, states, before, after, seconds)
 
 
 LOOP_ASSEMBLY = "cdk.out-loop"
@@ -195,7 +213,8 @@ def demo_loop(
     say: Callable[[str], None] = print,
 ) -> LoopResult:
     """``make demo LOOP=1``: a fresh local cloud with :data:`LOOP_CONTEXT` over the demo's context, the
-    loop, a summary (accuracies, the human answers spent, the gate's comparison, wall times)."""
+    loop, a summary (the drift alarms, accuracies before/after, the human answers spent, the gate's
+    comparison, wall times)."""
     from local.cloud import CloudSettings, LocalCloud
     from local.drivers.demo import demo_context
     from local.synth import synthesize
@@ -207,12 +226,16 @@ def demo_loop(
         cloud.deploy(assembly)
         if cloud.runtime is not None:
             cloud.runtime.prewarm()
-        say(f"local cloud deployed with the harvester on ({time.perf_counter() - started:.0f}s)")
+        say(
+            f"local cloud deployed with the harvester and drift monitoring on ({time.perf_counter() - started:.0f}s)"
+        )
         result = run_loop(cloud, state_dir / "loop-data", sizes=sizes, say=say)
     result.seconds["total (cloud start included)"] = time.perf_counter() - started
     counters = result.second.get("label_counters") or {}
     cost = result.second.get("labeling_cost") or {}
     champion = (result.second.get("metrics") or {}).get("champion") or {}
+    say(f"drift alarm after the rotated stream: {', '.join(result.drift.alarming) or 'none in ALARM'}")
+    say(f"accuracy on the held-out rotated digits: before {result.before:.3f}, after {result.after:.3f}")
     say(
         f"labels bought: {counters.get('human', 0)} objects by people "
         f"(about ${cost.get('actual_usd', 0):.2f} at the configured prices)"

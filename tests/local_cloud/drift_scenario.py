@@ -1,6 +1,7 @@
 """The drift scenario on a local cloud, reusable (README "Monitoring"): serve a stream of images through the
 prediction API, measure one monitoring window with the deployed monitor (its schedule fired now), and
-evaluate the deployed alarms.
+evaluate the deployed alarms. The window and alarm helpers live in :mod:`local.drivers.drift_window`
+(shared with the model-lifecycle loop); this module adds the test-side streams and the topic inbox.
 
 The cloud must run with ``gtpipe:monitoring`` enabled; with ``schedule_seconds_per_minute=0`` and
 ``alarm_tick_seconds=0`` the scenario alone decides when windows are measured and alarms evaluated.
@@ -10,18 +11,25 @@ scenario that has a model serving (a retrain scenario can call it before and aft
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from local.drivers.client import PredictionApi
+from local.drivers.drift_window import DRIFT_ALARMS, measure_window, monitor_rule
 from tests.local_cloud.conftest import Inbox
 from tests.monitoring.streams import digit_images, png, shifted
 
-DRIFT_ALARMS = ("Gtpipe-drift-input", "Gtpipe-drift-embedding")
-MONITOR_RULE_PREFIX = "GtpipePipeline-DriftMonitoringSchedule"
+__all__ = [
+    "DRIFT_ALARMS",
+    "Served",
+    "alarm_notifications",
+    "digits",
+    "measure_window",
+    "monitor_rule",
+    "serve",
+    "serve_shifted_and_expect_alarm",
+]
 
 
 @dataclass
@@ -45,37 +53,6 @@ def serve(cloud: Any, images: Iterable[tuple[int, bytes]]) -> Served:
 def digits(start: int, count: int, *, drifted: bool) -> list[tuple[int, bytes]]:
     """``count`` digits from ``start``: as trained on, or rotated and recoloured (``drifted``)."""
     return [(label, png(shifted(image) if drifted else image)) for label, image in digit_images(start, count)]
-
-
-def monitor_rule(cloud: Any) -> str:
-    """The name of the deployed monitor's schedule."""
-    assert cloud.schedules is not None
-    names = [name for name in cloud.schedules.names if name.startswith(MONITOR_RULE_PREFIX)]
-    assert len(names) == 1, cloud.schedules.names
-    return names[0]
-
-
-def measure_window(cloud: Any, *, timeout: float = 120.0) -> dict[str, Any]:
-    """Fire the monitor's schedule now (its window ends at the event's time) and return the window summary
-    it wrote under ``monitoring/windows/``. Waits a second first: the event's time is whole seconds, so a
-    request in the firing's own second could fall after the window's end."""
-    bucket = cloud.outputs["DataBucketName"]
-    s3 = cloud.client("s3")
-    before = set(_window_keys(s3, bucket))
-    time.sleep(1.1)
-    cloud.fire_schedules(monitor_rule(cloud))
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        new = sorted(set(_window_keys(s3, bucket)) - before)
-        if new:
-            return json.loads(s3.get_object(Bucket=bucket, Key=new[-1])["Body"].read())
-        time.sleep(0.5)
-    raise AssertionError(f"the monitor wrote no window summary within {timeout} s (see .local/logs/)")
-
-
-def _window_keys(s3: Any, bucket: str) -> list[str]:
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="monitoring/windows/")
-    return [item["Key"] for page in pages for item in page.get("Contents", [])]
 
 
 def alarm_notifications(inbox: Inbox, state: str) -> dict[str, dict[str, Any]]:

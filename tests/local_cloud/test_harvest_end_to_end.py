@@ -1,7 +1,9 @@
 """Harvest → relabel → retrain on the local cloud, end to end (slow: two trainings, transforms, hosting).
 
 Run 1 trains on upright digits and serves. The API then sees a shifted stream: rotated digits (capture on,
-every answer kept), and three users correct a wrong answer. The harvest schedule fires: the harvester takes
+every answer kept), and three users correct a wrong answer. Drift monitoring is on: the monitor's window
+(fired after the stream) breaches the embedding threshold, and the embedding drift alarm goes to ALARM and
+notifies the topic (the drift scenario's helpers, tests/local_cloud/drift_scenario.py). The harvest schedule fires: the harvester takes
 the corrections, the least confident answers (balanced over predicted classes) and a random sample within its
 budget, copies the images under images/feedback/ and drops incoming/feedback-<day>.manifest. That run is
 labeled by the simulated workforce (the truth of the rotated digits), trains on the label set's cumulative
@@ -20,7 +22,8 @@ import pytest
 
 from local.drivers.lifecycle import LOOP_CONTEXT, LoopSizes, run_loop
 from local.drivers.runs import get_run
-from tests.local_cloud.conftest import running_cloud, small_context
+from tests.local_cloud.conftest import Inbox, running_cloud, small_context
+from tests.local_cloud.drift_scenario import DRIFT_ALARMS, alarm_notifications
 
 pytestmark = pytest.mark.slow
 
@@ -30,9 +33,12 @@ BUDGET = LOOP_CONTEXT["gtpipe:harvest"]["budget"]
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """The test configuration with the harvester on and every answer captured (samplePercent 100)."""
+    """The test configuration with the harvester and drift monitoring on and every answer captured
+    (samplePercent 100); alarms are evaluated only when the loop asks (no alarm timer)."""
     context = {**small_context(), **LOOP_CONTEXT}
-    with running_cloud(tmp_path_factory.mktemp("harvest-cloud"), context, "cdk.out-harvest") as local_cloud:
+    with running_cloud(
+        tmp_path_factory.mktemp("harvest-cloud"), context, "cdk.out-harvest", alarm_tick_seconds=0
+    ) as local_cloud:
         yield local_cloud
 
 
@@ -45,17 +51,30 @@ def test_a_harvest_of_the_shifted_stream_retrains_a_better_model(
     cloud: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     bucket = str(cloud.outputs["DataBucketName"])
+    inbox = Inbox.subscribe(cloud, "loop-inbox")
     # given a model trained on upright digits serving a rotated stream, three of its answers corrected
-    # when the harvest schedule fires and the harvest's run ends
+    # when the drift monitor measures the stream's window, the harvest schedule fires and the harvest's run ends
     loop = run_loop(cloud, tmp_path_factory.mktemp("harvest-data"), sizes=SIZES, say=print)
     print(
-        f"[harvest] accuracy on held-out rotated digits: before {loop.before:.3f}, after {loop.after:.3f}; "
+        f"[harvest] drift: {loop.drift.describe()}; accuracy on held-out rotated digits: before {loop.before:.3f}, after {loop.after:.3f}; "
         f"harvest {loop.harvest.get('by_reason')}, label counters {loop.second.get('label_counters')}, "
         f"labeling cost {loop.second.get('labeling_cost')}, "
         f"champion {(loop.second.get('metrics') or {}).get('champion')}, seconds {loop.seconds}"
     )
     assert loop.first.get("status") == "SUCCEEDED", loop.first
     assert all(item.captured for item in loop.sent) and len(loop.corrected) == 3
+    # then the window held every request the loop made (the held-out digits asked once, the stream) and
+    # breached the embedding threshold (rotation keeps the pixels' statistics, so the input shift may not
+    # breach); the embedding drift alarm went to ALARM and every drift alarm in ALARM notified the topic
+    drift = loop.drift
+    assert drift.summary["run_id"] == loop.first["run_id"]
+    assert drift.summary["metrics"]["WindowRequests"] == SIZES.held_out + SIZES.stream, drift.summary
+    assert "EmbeddingDistance" in drift.summary["breaches"], drift.summary
+    assert "Gtpipe-drift-embedding" in drift.alarming, drift.states
+    assert set(drift.alarming) <= set(DRIFT_ALARMS)
+    notified = alarm_notifications(inbox, "ALARM")
+    assert set(drift.alarming) <= set(notified), notified
+    assert notified["Gtpipe-drift-embedding"]["Trigger"]["MetricName"] == "EmbeddingDistance"
     # then the harvest dropped one feedback manifest of at most the budget: the corrections first, then
     # more least-confident answers than sampled ones
     harvest = loop.harvest
