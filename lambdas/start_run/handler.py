@@ -53,7 +53,7 @@ from gtpipe_shared.manifest import (
     validate_manifest,
 )
 from gtpipe_shared.naming import labeling_key, run_id_for, seed_for
-from gtpipe_shared.pricing import BudgetCheck, check_labeling_budget
+from gtpipe_shared.pricing import BudgetCheck, TuningEstimate, check_labeling_budget, estimate_tuning
 from gtpipe_shared.s3uri import s3_uri
 from gtpipe_shared.templates import label_categories_json, ui_template
 
@@ -191,7 +191,7 @@ class LabelingPlan:
             "labeling_cost": {
                 k: v
                 for k, v in self.budget.as_dict().items()
-                if k in ("estimated_usd", "budget_usd") and v is not None
+                if k in ("estimated_usd", "budget_usd", "total_usd", "tuning") and v is not None
             },
             "reuse_lookup_error": self.reuse_lookup_error,
         }
@@ -207,6 +207,21 @@ class LabelingPlan:
         labeling["estimated_cost_usd"] = self.budget.estimated_usd
         labeling["initial_active_learning_model_arn"] = self.reuse.model_arn if self.reuse else None
         labeling["initial_model_source_run_id"] = self.reuse.source_run_id if self.reuse else None
+
+
+def tuning_estimate(config: PipelineConfig) -> TuningEstimate | None:
+    """The run's tuning worst case for the cost guard (None without ``config.tuning``): ``max_jobs`` trials,
+    each on the training step's instances for its ``max_runtime_seconds`` (a trial's ``StoppingCondition``)."""
+    if config.tuning is None:
+        return None
+    training = config.training
+    return estimate_tuning(
+        config.tuning.max_jobs, training.instance_type, training.instance_count, training.max_runtime_seconds
+    )
+
+
+def _estimate_name(budget: BudgetCheck) -> str:
+    return "labeling estimate" if budget.tuning is None else "labeling + tuning estimate"
 
 
 def plan_labeling(
@@ -228,6 +243,7 @@ def plan_labeling(
         labeling.budget_usd,
         # The builtin service is priced by its AWS requests and the labelers' time, not Ground Truth's prices.
         builtin=labeling.builtin_pricing(),
+        tuning=tuning_estimate(config),
     )
     if budget.exceeded or not labeling.reuse_model:
         return LabelingPlan(fingerprint=fingerprint, budget=budget)
@@ -412,7 +428,7 @@ def _refuse_over_budget(
         settings,
         failure={"step": COST_GUARD_STEP, "error": BUDGET_EXCEEDED, "cause": reason},
         subject=(
-            f"gtpipe: manifest {name} refused: labeling estimate ${plan.budget.estimated_usd:,.2f} "
+            f"gtpipe: manifest {name} refused: {_estimate_name(plan.budget)} ${plan.budget.total_usd:,.2f} "
             f"over budget ${plan.budget.budget_usd:,.2f}"
         ),
         message={
