@@ -127,6 +127,9 @@ class LabelingConfig(_Section):
     initial_active_learning_model_arn: str | None = None
     initial_model_source_run_id: str | None = None
     estimated_cost_usd: float | None = None
+    # The tuning part of the cost guard's estimate (gtpipe_shared.pricing.TuningEstimate.as_dict), set by
+    # start_run when the run tunes, so the labeled step's ledger record keeps it next to the labeling part.
+    tuning_estimate: dict[str, Any] | None = Field(default=None, exclude_if=_omitted_when_unset)
     fingerprint: str | None = None
 
     @field_validator("label_attribute")

@@ -205,6 +205,8 @@ class LabelingPlan:
         labeling = payload["config"]["labeling"]
         labeling["fingerprint"] = self.fingerprint
         labeling["estimated_cost_usd"] = self.budget.estimated_usd
+        if self.budget.tuning is not None:
+            labeling["tuning_estimate"] = self.budget.tuning.as_dict()
         labeling["initial_active_learning_model_arn"] = self.reuse.model_arn if self.reuse else None
         labeling["initial_model_source_run_id"] = self.reuse.source_run_id if self.reuse else None
 

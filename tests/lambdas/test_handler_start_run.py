@@ -381,6 +381,8 @@ def test_the_cost_guard_counts_the_tuning_trials(
     assert answer["status"] == "RUNNING"
     cost = configured.run(answer["run_id"])["labeling_cost"]
     assert float(cost["total_usd"]) == pytest.approx(1.82) and int(cost["tuning"]["trials"]) == 2
+    # and the execution carries the tuning part, so the labeled step's record keeps it
+    assert started_input(configured)["config"]["labeling"]["tuning_estimate"]["trials"] == 2
 
 
 def test_builtin_run_is_estimated_by_its_answers_not_ground_truths_prices(
