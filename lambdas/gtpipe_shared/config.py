@@ -300,6 +300,13 @@ class TuningConfig(_Section):
     early_stopping: Literal["Off", "Auto"] = "Off"
     strategy: TuningStrategy = "Random"
     random_seed: int = Field(default=0, ge=0)
+    # Warm start from the label set's newest earlier tuning job (README "Hyperparameter tuning"): start_run
+    # fills parent_tuning_jobs (SageMaker's ParentHyperParameterTuningJobs) when it finds one; then
+    # ChooseTraining goes to TuneWarmStart instead of Tune.
+    warm_start: bool = False
+    parent_tuning_jobs: list[dict[str, str]] | None = Field(
+        default=None, max_length=5, exclude_if=_omitted_when_unset
+    )
 
     def tuned_names(self) -> list[str]:
         """The names of the tuned hyperparameters, in the order of ``parameter_ranges``."""
