@@ -56,6 +56,7 @@ from gtpipe_shared.naming import labeling_key, run_id_for, seed_for
 from gtpipe_shared.pricing import BudgetCheck, TuningEstimate, check_labeling_budget, estimate_tuning
 from gtpipe_shared.s3uri import s3_uri
 from gtpipe_shared.templates import label_categories_json, ui_template
+from gtpipe_shared.tuning_ledger import plan_tuning
 
 logger = Logger()
 tracer = Tracer()
@@ -507,6 +508,12 @@ def _start(
         labeling_attributes.update(plan.ledger_attributes())
         _write_labeling_files(run_id, config)
     now = ledger.now_iso()
+    # gtpipe:tuning: the run's tuning job in the ledger and, with warmStart, the label set's previous one.
+    tuning = plan_tuning(runs, config, run_id, now)
+    labeling_attributes.update(tuning)
+    if tuning.get("tuning_parent_job_name"):
+        parent = {"HyperParameterTuningJobName": tuning["tuning_parent_job_name"]}
+        payload["config"]["tuning"]["parent_tuning_jobs"] = [parent]
     item = _run_item(
         run_id,
         ledger.RUNNING,
