@@ -21,6 +21,8 @@ import hashlib
 import json
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from gtpipe_shared import ledger
 from gtpipe_shared.config import PipelineConfig
 from gtpipe_shared.ledger_store import get_run
@@ -96,12 +98,18 @@ def record_tuning_job(table: Any, config: PipelineConfig, run_id: str, now: str)
 def plan_tuning(table: Any, config: PipelineConfig, run_id: str, now: str) -> dict[str, Any]:
     """start_run's tuning step: with ``warmStart`` the parent (before this run is recorded, so never itself),
     then the run recorded. Returns the run item's attributes (``tuning_job_name``, ``tuning_parent_job_name``
-    when warm-started); {} when the run does not tune."""
+    when warm-started); {} when the run does not tune. A failed lookup does not stop the run: it tunes cold,
+    and ``tuning_lookup_error`` says why (as reuseModel's lookup does)."""
     if config.tuning is None:
         return {}
-    parent = find_parent_tuning_job(table, config, run_id) if config.tuning.warm_start else None
-    record_tuning_job(table, config, run_id, now)
     attributes = {"tuning_job_name": tuning_job_name(run_id)}
+    parent = None
+    if config.tuning.warm_start:
+        try:
+            parent = find_parent_tuning_job(table, config, run_id)
+        except ClientError as exc:
+            attributes["tuning_lookup_error"] = str(exc)[:500]
+    record_tuning_job(table, config, run_id, now)
     if parent:
         attributes["tuning_parent_job_name"] = parent
     return attributes

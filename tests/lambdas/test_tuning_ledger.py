@@ -152,3 +152,27 @@ def test_start_run_warm_starts_from_the_previous_run_s_tuning_job(
     parent = {"HyperParameterTuningJobName": tuning_job_name(first["run_id"])}
     assert execution_tuning(second["run_id"])["parent_tuning_jobs"] == [parent]
     assert cloud.run(second["run_id"])["tuning_parent_job_name"] == tuning_job_name(first["run_id"])
+
+
+def test_a_failed_parent_lookup_tunes_cold_and_says_why(cloud: Cloud) -> None:
+    from botocore.exceptions import ClientError
+
+    runs = cloud.runs()
+
+    class FailingReads:
+        """The runs table whose reads fail (throttled); writes go through."""
+
+        def get_item(self, **_: Any) -> dict[str, Any]:
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "GetItem")
+
+        def update_item(self, **kwargs: Any) -> dict[str, Any]:
+            return dict(runs.update_item(**kwargs))
+
+    # Given warmStart and a ledger that cannot be read / When the run plans its tuning
+    attributes = plan_tuning(FailingReads(), load(tuned_config()), "r1", "2026-01-01")
+    # Then it tunes without a parent, records why, and is still recorded for the next run
+    assert (
+        "tuning_parent_job_name" not in attributes
+        and "ThrottlingException" in attributes["tuning_lookup_error"]
+    )
+    assert runs.get_item(Key={"run_id": index_id(load(tuned_config()))})["Item"]["jobs"][0]["run_id"] == "r1"
