@@ -7,7 +7,7 @@ Context::
      "ranges": {"learning_rate": {"type": "continuous", "min": 0.001, "max": 0.5, "scaling": "Logarithmic"},
                 "mini_batch_size": {"type": "integer", "min": 8, "max": 64},
                 "optimizer": {"type": "categorical", "values": ["sgd", "adam"]}},
-     "maxJobs": 6, "maxParallelJobs": 2, "earlyStopping": "Off", "strategy": "Random"}
+     "maxJobs": 6, "maxParallelJobs": 2, "earlyStopping": "Off", "strategy": "Random", "warmStart": true}
 
 The rules checked here are SageMaker's, so a bad setting fails ``cdk synth`` instead of the run:
 
@@ -23,7 +23,11 @@ The rules checked here are SageMaker's, so a bad setting fails ``cdk synth`` ins
   (https://docs.aws.amazon.com/sagemaker/latest/dg/automatic-model-tuning-define-ranges.html);
 - ``maxJobs`` and ``maxParallelJobs`` at least 1 (``ResourceLimits``,
   https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ResourceLimits.html); more parallel jobs than
-  jobs is refused (they could never run).
+  jobs is refused (they could never run);
+- ``warmStart`` is a boolean (default false): true warm-starts each run's tuning job from the newest earlier
+  tuning job of the same label set (``WarmStartType`` ``TransferLearning``: every run trains on a new manifest's
+  data, and "The new hyperparameter tuning job can include input data ... that are different than those of its
+  parent", https://docs.aws.amazon.com/sagemaker/latest/dg/automatic-model-tuning-warm-start.html).
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ ALLOWED_KEYS = (
     "randomSeed",
     "trainingHourlyUsd",
     "budgetUsd",
+    "warmStart",
 )
 RANGE_TYPES = ("continuous", "integer", "categorical")
 SCALING_TYPES = ("Auto", "Linear", "Logarithmic", "ReverseLogarithmic")
@@ -113,6 +118,7 @@ def read_tuning(
         early_stopping=_choice(raw, "earlyStopping", ("Off", "Auto"), "Off"),
         strategy=_choice(raw, "strategy", ("Random", "Bayesian"), "Random"),
         random_seed=int_setting(raw, "tuning.randomSeed", 0, 0, 2**31 - 1),
+        warm_start=_flag(raw, "warmStart"),
     )
 
 
@@ -151,6 +157,13 @@ def _check_budget(training: TrainingConfig, tuning: TuningConfig, raw: Mapping[s
             f"(training.maxRuntimeSeconds) x ${hourly:g} per instance-hour), above tuning.budgetUsd "
             f"${budget:,.2f}; lower maxJobs or training.maxRuntimeSeconds, or raise the budget"
         )
+
+
+def _flag(raw: Mapping[str, Any], key: str) -> bool:
+    value = raw.get(key, False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{PREFIX}tuning.{key} must be true or false; got {value!r}")
+    return value
 
 
 def _choice(raw: Mapping[str, Any], key: str, allowed: tuple[str, ...], default: str) -> str:

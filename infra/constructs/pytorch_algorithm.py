@@ -197,12 +197,14 @@ def fit_pytorch_states(document: dict[str, Any], task_type: str) -> None:
     selector.pop("image.$", None)
     selector["image"] = "${PyTorchInferenceImage}"
     # gtpipe:tuning: the trials are Train's job, and the best one's model is served like Train's.
-    tuning_definition = states["Tune"]["Parameters"]["TrainingJobDefinition"]
-    tuning_definition["AlgorithmSpecification"]["MetricDefinitions"] = [
-        dict(definition) for definition in METRIC_DEFINITIONS[TaskType(task_type)]
-    ]
-    for channel in tuning_definition["InputDataConfig"]:
-        channel["DataSource"]["S3DataSource"]["AttributeNames.$"] = PIPE_ATTRIBUTES
+    # TuneWarmStart (warmStart) is Tune plus WarmStartConfig: both get the same trials.
+    for tune in ("Tune", "TuneWarmStart"):
+        tuning_definition = states[tune]["Parameters"]["TrainingJobDefinition"]
+        tuning_definition["AlgorithmSpecification"]["MetricDefinitions"] = [
+            dict(definition) for definition in METRIC_DEFINITIONS[TaskType(task_type)]
+        ]
+        for channel in tuning_definition["InputDataConfig"]:
+            channel["DataSource"]["S3DataSource"]["AttributeNames.$"] = PIPE_ATTRIBUTES
     states["DescribeBestTrainingJob"]["ResultSelector"] = dict(selector)
     for name in ("CreateModel", "CreateRollbackModel"):
         states[name]["Parameters"]["PrimaryContainer"]["Environment"] = dict(SERVING_ENVIRONMENT)

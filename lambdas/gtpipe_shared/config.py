@@ -127,6 +127,9 @@ class LabelingConfig(_Section):
     initial_active_learning_model_arn: str | None = None
     initial_model_source_run_id: str | None = None
     estimated_cost_usd: float | None = None
+    # The tuning part of the cost guard's estimate (gtpipe_shared.pricing.TuningEstimate.as_dict), set by
+    # start_run when the run tunes, so the labeled step's ledger record keeps it next to the labeling part.
+    tuning_estimate: dict[str, Any] | None = Field(default=None, exclude_if=_omitted_when_unset)
     fingerprint: str | None = None
 
     @field_validator("label_attribute")
@@ -297,6 +300,13 @@ class TuningConfig(_Section):
     early_stopping: Literal["Off", "Auto"] = "Off"
     strategy: TuningStrategy = "Random"
     random_seed: int = Field(default=0, ge=0)
+    # Warm start from the label set's newest earlier tuning job (README "Hyperparameter tuning"): start_run
+    # fills parent_tuning_jobs (SageMaker's ParentHyperParameterTuningJobs) when it finds one; then
+    # ChooseTraining goes to TuneWarmStart instead of Tune.
+    warm_start: bool = False
+    parent_tuning_jobs: list[dict[str, str]] | None = Field(
+        default=None, max_length=5, exclude_if=_omitted_when_unset
+    )
 
     def tuned_names(self) -> list[str]:
         """The names of the tuned hyperparameters, in the order of ``parameter_ranges``."""

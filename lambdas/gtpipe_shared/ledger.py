@@ -396,6 +396,7 @@ def labeling_cost_record(
     builtin: BuiltinPricing | None = None,
     team: Mapping[str, Any] | None = None,
     auto_labeling: Mapping[str, Any] | None = None,
+    tuning: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``labeling_cost`` of a run item: the estimate the cost guard checked next to the actual cost.
 
@@ -406,7 +407,8 @@ def labeling_cost_record(
     builtin service's automated labeling: its rounds and ``model_usd``, the labeling models' SageMaker
     training and transform cost) the machine labels cost ``model_usd`` (``machine_usd``, in the actual
     cost; unpriced instance types leave it out and say so with ``model_usd`` None) and the record adds
-    ``model_usd`` and ``model_rounds``.
+    ``model_usd`` and ``model_rounds``. ``tuning`` (the tuning part of start_run's estimate, when the run
+    tunes) is kept as ``tuning``, with ``total_usd`` the labeling estimate plus its ``estimated_usd``.
     """
     if builtin is None:
         actual = labeling_cost(counters["human"], counters["machine"], workers_per_object, task_type, prices)
@@ -433,7 +435,17 @@ def labeling_cost_record(
         "machine_usd": actual.machine_usd,
         "prices": prices.as_dict(),
         **extra,
+        **_tuning_part(estimated_usd, tuning),
     }
+
+
+def _tuning_part(estimated_usd: float | None, tuning: Mapping[str, Any] | None) -> dict[str, Any]:
+    if not isinstance(tuning, Mapping):
+        return {}
+    usd = tuning.get("estimated_usd")
+    counted = float(usd) if isinstance(usd, int | float) and not isinstance(usd, bool) else 0.0
+    total = None if estimated_usd is None else round(estimated_usd + counted, 2)
+    return {"tuning": dict(tuning), "total_usd": total}
 
 
 def labeling_update(

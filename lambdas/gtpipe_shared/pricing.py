@@ -296,6 +296,55 @@ def measured_work(team: Mapping[str, Any] | None) -> tuple[int, float] | None:
 
 
 @dataclass(frozen=True)
+class TuningEstimate:
+    """The worst case of a run's hyperparameter tuning job (``config.tuning``), counted by the run-time cost
+    guard: every one of ``trials`` (``max_jobs``) billed for ``max_runtime_seconds`` on ``instance_count``
+    instances of ``instance_type`` at :data:`SAGEMAKER_INSTANCE_HOURLY_USD`. ``estimated_usd`` None: the
+    instance type has no price there, so the trials are recorded but not counted."""
+
+    trials: int
+    instance_type: str
+    instance_count: int
+    max_runtime_seconds: int
+    estimated_usd: float | None
+
+    def formula(self) -> str:
+        """How the estimate is computed, naming the trials (for the cost guard's reason)."""
+        hourly = SAGEMAKER_INSTANCE_HOURLY_USD.get(self.instance_type)
+        price = f"${hourly:g}" if hourly is not None else "an unpriced"
+        return (
+            f"{self.trials} tuning trials x {self.instance_count} instances x "
+            f"{self.max_runtime_seconds / 3600:g} h (training.maxRuntimeSeconds) x {price} per "
+            f"{self.instance_type} instance-hour"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ledger's ``tuning`` part of the estimate."""
+        return {
+            "estimated_usd": self.estimated_usd,
+            "trials": self.trials,
+            "instance_type": self.instance_type,
+            "instance_count": self.instance_count,
+            "max_runtime_seconds": self.max_runtime_seconds,
+        }
+
+
+def estimate_tuning(
+    trials: int, instance_type: str, instance_count: int, max_runtime_seconds: int
+) -> TuningEstimate:
+    """The tuning job's worst case at SageMaker's on-demand training price (:func:`instance_usd`); the
+    same product :func:`estimate_tuning_cost` computes at synth from a configured hourly price."""
+    usd = instance_usd(instance_type, instance_count, trials * max_runtime_seconds)
+    return TuningEstimate(
+        trials=trials,
+        instance_type=instance_type,
+        instance_count=instance_count,
+        max_runtime_seconds=max_runtime_seconds,
+        estimated_usd=None if usd is None else round(usd, 2),
+    )
+
+
+@dataclass(frozen=True)
 class BudgetCheck:
     """The cost guard's verdict on one labeling job before it starts."""
 
@@ -308,33 +357,54 @@ class BudgetCheck:
     per_answer_usd: float
     # How the estimate was computed when not at Ground Truth's prices (the builtin service's model).
     formula: str | None = None
+    # The run's tuning job (gtpipe:tuning), counted with the labeling estimate against the budget.
+    tuning: TuningEstimate | None = None
+
+    @property
+    def total_usd(self) -> float:
+        """Labeling plus the tuning worst case (when tuning is on and priced); ``estimated_usd`` stays the
+        labeling part, which the run's actual labeling cost is compared with."""
+        tuning = self.tuning.estimated_usd if self.tuning and self.tuning.estimated_usd else 0.0
+        return round(self.estimated_usd + tuning, 2)
 
     @property
     def exceeded(self) -> bool:
-        """True when a budget is set and the estimate is above it (an estimate equal to it passes)."""
-        return self.budget_usd is not None and self.estimated_usd > self.budget_usd
+        """True when a budget is set and the total estimate is above it (an estimate equal to it passes)."""
+        return self.budget_usd is not None and self.total_usd > self.budget_usd
 
     def reason(self) -> str:
-        """The refusal reason, naming the estimate, how it was computed and the budget."""
+        """The refusal reason, naming the estimate, how it was computed (the trials too) and the budget."""
         budget = "no budget" if self.budget_usd is None else f"the labeling budget ${self.budget_usd:,.2f}"
         verdict = "exceeds" if self.exceeded else "is within"
         formula = self.formula or (
             f"{self.objects:,} objects x (${self.per_object_usd:g} per object + {self.workers_per_object} "
             f"workers x ${self.per_answer_usd:g} per {self.task_type} answer)"
         )
+        labeling = f"estimated labeling cost ${self.estimated_usd:,.2f} ({formula})"
+        if self.tuning is None:
+            return f"{labeling} {verdict} {budget} (gtpipe:labelingBudgetUsd)"
+        if self.tuning.estimated_usd is None:
+            tuning = f"tuning not counted ({self.tuning.formula()})"
+        else:
+            tuning = f"tuning worst case ${self.tuning.estimated_usd:,.2f} ({self.tuning.formula()})"
         return (
-            f"estimated labeling cost ${self.estimated_usd:,.2f} ({formula}) {verdict} {budget} "
+            f"estimated cost ${self.total_usd:,.2f}: {labeling} + {tuning} {verdict} {budget} "
             "(gtpipe:labelingBudgetUsd)"
         )
 
     def as_dict(self) -> dict[str, Any]:
-        """``{"estimated_usd", "budget_usd", "objects", "workers_per_object"}`` for the ledger."""
-        return {
+        """``{"estimated_usd", "budget_usd", "objects", "workers_per_object"}`` for the ledger, plus
+        ``total_usd`` and the ``tuning`` part when the run tunes."""
+        answer: dict[str, Any] = {
             "estimated_usd": self.estimated_usd,
             "budget_usd": self.budget_usd,
             "objects": self.objects,
             "workers_per_object": self.workers_per_object,
         }
+        if self.tuning is not None:
+            answer["total_usd"] = self.total_usd
+            answer["tuning"] = self.tuning.as_dict()
+        return answer
 
 
 def check_labeling_budget(
@@ -344,12 +414,14 @@ def check_labeling_budget(
     prices: LabelingPrices,
     budget_usd: float | None,
     builtin: BuiltinPricing | None = None,
+    tuning: TuningEstimate | None = None,
 ) -> BudgetCheck:
     """Estimate a labeling job (every object labeled by people: the upper bound) against a budget.
 
     ``budget_usd`` None means no limit. With automated labeling the actual cost is lower than this estimate
     whenever a machine label costs less than a human-labeled object (as with the seeds' prices). ``builtin``
     (the builtin labeling service's model) prices the job by its answers instead of Ground Truth's prices.
+    ``tuning`` (the run's tuning job, :func:`estimate_tuning`) is added to the estimate the budget checks.
     """
     if budget_usd is not None and (isinstance(budget_usd, bool) or budget_usd < 0):
         raise ValueError(f"labeling budget must be a non-negative number, got {budget_usd!r}")
@@ -364,6 +436,7 @@ def check_labeling_budget(
         per_object_usd=float(prices.per_object_usd),
         per_answer_usd=prices.answer_price(task_type),
         formula=None if builtin is None else builtin.formula(objects, workers_per_object),
+        tuning=tuning,
     )
 
 

@@ -177,6 +177,10 @@ def labeling_attributes(event: Mapping[str, Any]) -> dict[str, Any]:
             team=team,
             # The builtin service's automated labeling: its labeling models' SageMaker cost.
             auto_labeling=labeling.get("auto_labeling"),
+            # The tuning part of the cost guard's estimate (start_run), kept next to the labeling part.
+            tuning=settings.get("tuning_estimate")
+            if isinstance(settings.get("tuning_estimate"), Mapping)
+            else None,
         )
     except ValueError as exc:
         raise InvalidRequest(f"labeling cost: {exc}") from exc

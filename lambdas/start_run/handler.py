@@ -53,9 +53,10 @@ from gtpipe_shared.manifest import (
     validate_manifest,
 )
 from gtpipe_shared.naming import labeling_key, run_id_for, seed_for
-from gtpipe_shared.pricing import BudgetCheck, check_labeling_budget
+from gtpipe_shared.pricing import BudgetCheck, TuningEstimate, check_labeling_budget, estimate_tuning
 from gtpipe_shared.s3uri import s3_uri
 from gtpipe_shared.templates import label_categories_json, ui_template
+from gtpipe_shared.tuning_ledger import plan_tuning
 
 logger = Logger()
 tracer = Tracer()
@@ -191,7 +192,7 @@ class LabelingPlan:
             "labeling_cost": {
                 k: v
                 for k, v in self.budget.as_dict().items()
-                if k in ("estimated_usd", "budget_usd") and v is not None
+                if k in ("estimated_usd", "budget_usd", "total_usd", "tuning") and v is not None
             },
             "reuse_lookup_error": self.reuse_lookup_error,
         }
@@ -205,8 +206,25 @@ class LabelingPlan:
         labeling = payload["config"]["labeling"]
         labeling["fingerprint"] = self.fingerprint
         labeling["estimated_cost_usd"] = self.budget.estimated_usd
+        if self.budget.tuning is not None:
+            labeling["tuning_estimate"] = self.budget.tuning.as_dict()
         labeling["initial_active_learning_model_arn"] = self.reuse.model_arn if self.reuse else None
         labeling["initial_model_source_run_id"] = self.reuse.source_run_id if self.reuse else None
+
+
+def tuning_estimate(config: PipelineConfig) -> TuningEstimate | None:
+    """The run's tuning worst case for the cost guard (None without ``config.tuning``): ``max_jobs`` trials,
+    each on the training step's instances for its ``max_runtime_seconds`` (a trial's ``StoppingCondition``)."""
+    if config.tuning is None:
+        return None
+    training = config.training
+    return estimate_tuning(
+        config.tuning.max_jobs, training.instance_type, training.instance_count, training.max_runtime_seconds
+    )
+
+
+def _estimate_name(budget: BudgetCheck) -> str:
+    return "labeling estimate" if budget.tuning is None else "labeling + tuning estimate"
 
 
 def plan_labeling(
@@ -228,6 +246,7 @@ def plan_labeling(
         labeling.budget_usd,
         # The builtin service is priced by its AWS requests and the labelers' time, not Ground Truth's prices.
         builtin=labeling.builtin_pricing(),
+        tuning=tuning_estimate(config),
     )
     if budget.exceeded or not labeling.reuse_model:
         return LabelingPlan(fingerprint=fingerprint, budget=budget)
@@ -412,7 +431,7 @@ def _refuse_over_budget(
         settings,
         failure={"step": COST_GUARD_STEP, "error": BUDGET_EXCEEDED, "cause": reason},
         subject=(
-            f"gtpipe: manifest {name} refused: labeling estimate ${plan.budget.estimated_usd:,.2f} "
+            f"gtpipe: manifest {name} refused: {_estimate_name(plan.budget)} ${plan.budget.total_usd:,.2f} "
             f"over budget ${plan.budget.budget_usd:,.2f}"
         ),
         message={
@@ -489,6 +508,12 @@ def _start(
         labeling_attributes.update(plan.ledger_attributes())
         _write_labeling_files(run_id, config)
     now = ledger.now_iso()
+    # gtpipe:tuning: the run's tuning job in the ledger and, with warmStart, the label set's previous one.
+    tuning = plan_tuning(runs, config, run_id, now)
+    labeling_attributes.update(tuning)
+    if tuning.get("tuning_parent_job_name"):
+        parent = {"HyperParameterTuningJobName": tuning["tuning_parent_job_name"]}
+        payload["config"]["tuning"]["parent_tuning_jobs"] = [parent]
     item = _run_item(
         run_id,
         ledger.RUNNING,

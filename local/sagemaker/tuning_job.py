@@ -11,7 +11,9 @@ https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeHyperParam
 is Completed when at least one trial reported the objective, Failed otherwise. Trial names are SageMaker's
 pattern ``<tuning job>-<3 digits>-<8 hex>``; each trial's DescribeTrainingJob names its ``TuningJobArn``.
 
-Not emulated: warm start (``WarmStartConfig`` is refused), the Hyperband and Grid strategies, early stopping
+Warm start (``WarmStartConfig``): the parents must be this local SageMaker's tuning jobs; AWS's rules are
+enforced and the parents' best trial seeds the first trial (:mod:`.tuning_warm_start`); the parents' trials
+are not listed as this job's. Not emulated: the Hyperband and Grid strategies, early stopping
 (``TrainingJobEarlyStoppingType`` is accepted; every trial runs to its end), and the tuning job's EventBridge
 events.
 """
@@ -34,6 +36,7 @@ from .errors import SageMakerServiceError, not_found, validation_error
 from .jobs import TERMINAL, utcnow
 from .jobs_api import JobsApi
 from .tuning_search import TrialResult, best_trial, objective_value, sample_trials, search_seed, tuned_names
+from .tuning_warm_start import ParentJob, WarmStartRefused, best_parent_values, check_warm_start, seed_trials
 
 _TRIAL_KEYS = (
     "AlgorithmSpecification",
@@ -90,6 +93,11 @@ class TuningApi(JobsApi):
         _check_tuning_request(request, self)
         name = request["HyperParameterTuningJobName"]
         with self._lock:
+            if request.get("WarmStartConfig"):
+                try:
+                    check_warm_start(request, self._warm_start_parents(request))
+                except WarmStartRefused as refused:
+                    raise validation_error(str(refused)) from None
             if name in self._tuning_jobs:
                 raise SageMakerServiceError(
                     "ResourceInUse",
@@ -162,6 +170,11 @@ class TuningApi(JobsApi):
         trials = sample_trials(
             config.get("ParameterRanges", {}), count, search_seed(record.name, config.get("RandomSeed"))
         )
+        if record.request.get("WarmStartConfig"):
+            with self._lock:
+                parents = [p for p in self._warm_start_parents(record.request).values() if p is not None]
+            best = best_parent_values(parents, config.get("ParameterRanges", {}), objective["Type"])
+            trials = seed_trials(trials, best)
         pending = list(enumerate(trials, start=1))
         running: list[str] = []
         while pending or running:
@@ -203,6 +216,24 @@ class TuningApi(JobsApi):
         with self._lock:
             self._job("training", name).outputs["TuningJobArn"] = record.arn
         return name
+
+    def _warm_start_parents(self, request: Request) -> dict[str, ParentJob | None]:
+        """What this SageMaker knows of each parent a ``WarmStartConfig`` names (None: no such job); under the
+        lock."""
+        parents: dict[str, ParentJob | None] = {}
+        for entry in request["WarmStartConfig"].get("ParentHyperParameterTuningJobs", []):
+            name = str(entry["HyperParameterTuningJobName"])
+            record = self._tuning_jobs.get(name)
+            if record is None:
+                parents[name] = None
+                continue
+            metric = record.request["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"]
+            trials = [
+                (record.tuned.get(trial, {}), *self._trial_outcome(trial, metric["MetricName"]))
+                for trial in record.trials
+            ]
+            parents[name] = ParentJob(name, record.status, record.request, trials)
+        return parents
 
     def _trial_ended(self, name: str) -> bool:
         with self._lock:
@@ -325,8 +356,6 @@ def _check_tuning_request(request: Request, backend: JobsApi) -> None:
         raise validation_error(
             "TrainingJobDefinition is required (TrainingJobDefinitions is not supported locally)"
         )
-    if request.get("WarmStartConfig"):
-        raise validation_error("WarmStartConfig is not supported by the local SageMaker")
     if config["Strategy"] not in _LOCAL_STRATEGIES:
         raise validation_error(f"Strategy {config['Strategy']} is not supported by the local SageMaker")
     if "MaxNumberOfTrainingJobs" not in config["ResourceLimits"]:

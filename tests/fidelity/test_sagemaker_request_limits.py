@@ -198,6 +198,22 @@ CASES = {
         "Value at 'hyperParameterTuningJobConfig.parameterRanges.categoricalParameterRanges.1.member.values' "
         f"{LIMIT} 30",
     ),
+    # A warm start names 1 to 5 parents (API_HyperParameterTuningJobWarmStartConfig.html; the TuneWarmStart
+    # state sends one).
+    "6 warm start parents": (
+        tuning(
+            setting(
+                "WarmStartConfig",
+                {
+                    "ParentHyperParameterTuningJobs": [
+                        {"HyperParameterTuningJobName": f"p{i}"} for i in range(6)
+                    ],
+                    "WarmStartType": "TransferLearning",
+                },
+            )
+        ),
+        f"Value at 'warmStartConfig.parentHyperParameterTuningJobs' {LIMIT} 5",
+    ),
     # Asynchronous inference (https://docs.aws.amazon.com/sagemaker/latest/APIReference/
     # API_AsyncInferenceClientConfig.html: 1..1000; API_AsyncInferenceOutputConfig.html: paths of 512 at most).
     "async concurrency": (

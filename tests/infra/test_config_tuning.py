@@ -61,6 +61,16 @@ def test_ranges_become_sagemaker_parameter_ranges_with_classification_defaults()
     assert tuning.strategy == "Random"
 
 
+def test_warm_start_is_off_by_default_and_reaches_the_execution_config_when_on() -> None:
+    # Given gtpipe:tuning without and with warmStart / When read / Then off by default, on when set
+    assert build(tuning={"ranges": RANGES}).tuning.warm_start is False  # type: ignore[union-attr]
+    config = build(tuning={"ranges": RANGES, "warmStart": True})
+    assert config.tuning is not None and config.tuning.warm_start is True
+    # and the execution config carries it, with no parent until start_run finds one
+    block = execution_input_config(config)
+    assert block["tuning"]["warm_start"] is True and "parent_tuning_jobs" not in block["tuning"]
+
+
 def test_detection_defaults_to_map() -> None:
     tuning = build(
         taskType="object-detection",
@@ -87,6 +97,7 @@ def test_tuned_hyperparameters_leave_the_static_ones_and_reach_the_execution_con
     [
         ({"ranges": {}}, "tuning.ranges must be an object"),
         ({"ranges": RANGES, "warmstart": True}, "unknown keys warmstart"),
+        ({"ranges": RANGES, "warmStart": "yes"}, "tuning.warmStart must be true or false"),
         (
             {"ranges": {"num_classes": {"type": "integer", "min": 2, "max": 3}}},
             "computed from the labeled data",

@@ -328,6 +328,21 @@ def test_labeled_records_counters_cost_and_the_final_model(run: Cloud, context: 
     assert ledger.from_dynamo(run.run(RUN))["labeling_model_at"] == item["labeling_model_at"]
 
 
+def test_labeled_keeps_the_tuning_part_of_the_estimate(run: Cloud, context: FakeContext) -> None:
+    # Given a run whose cost guard counted 6 tuning trials ($4.42) next to its $116 labeling estimate
+    tuning = {"estimated_usd": 4.42, "trials": 6, "instance_type": "ml.g4dn.xlarge", "instance_count": 1}
+    counters = {"TotalLabeled": 10, "HumanLabeled": 10, "MachineLabeled": 0}
+    # When notify records the labeling job's outcome (which rewrites labeling_cost)
+    call(labeled(counters, {"OutputDatasetS3Uri": "s3://b/o"}, tuning_estimate=tuning), context)
+    # Then the ledger still holds the tuning part and the total the budget was checked against
+    cost = ledger.from_dynamo(run.run(RUN))["labeling_cost"]
+    assert cost["tuning"] == tuning and cost["total_usd"] == 120.42 and cost["estimated_usd"] == 116.0
+    # And a run without tuning gets neither
+    call(labeled(counters, {"OutputDatasetS3Uri": "s3://b/o"}), context)
+    cost = ledger.from_dynamo(run.run(RUN))["labeling_cost"]
+    assert "tuning" not in cost and "total_usd" not in cost
+
+
 def test_labeled_without_a_final_model_is_not_reusable(run: Cloud, context: FakeContext) -> None:
     call(labeled({"TotalLabeled": 5, "HumanLabeled": 5}, {"OutputDatasetS3Uri": "s3://b/o"}), context)
     item = run.run(RUN)

@@ -334,6 +334,57 @@ def test_within_budget_run_records_its_estimate(
     assert item["labeling_fingerprint"] == labeling["fingerprint"]
 
 
+def test_the_cost_guard_counts_the_tuning_trials(
+    configured: Cloud, context: FakeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a $4 budget, 3 objects ($0.35 of labeling) and tuning of 6 trials of 1 ml.g4dn.xlarge for 1 h
+    config = pipeline_config()
+    config["labeling"]["budget_usd"] = 4.0
+    config["training"] |= {
+        "instance_type": "ml.g4dn.xlarge",
+        "instance_count": 1,
+        "max_runtime_seconds": 3600,
+    }
+    config["tuning"] = {
+        "objective_metric": "validation:accuracy",
+        "parameter_ranges": {
+            "ContinuousParameterRanges": [
+                {"Name": "learning_rate", "MinValue": "0.001", "MaxValue": "0.3", "ScalingType": "Auto"}
+            ]
+        },
+        "max_jobs": 6,
+        "max_parallel_jobs": 2,
+    }
+    monkeypatch.setenv("PIPELINE_CONFIG", json.dumps(config))
+    event, _, _ = drop(configured, "incoming/tuned.manifest", [input_line(i) for i in range(3)])
+    # When start_run plans the run
+    answer = handler.lambda_handler(event, context)
+    # Then labeling alone fits, but with the trials' worst case (6 x $0.7364) the run is refused
+    assert answer["status"] == "FAILED" and answer["error"] == "LabelingBudgetExceeded"
+    assert configured.executions() == []
+    item = configured.run(answer["run_id"])
+    assert item["failure"]["step"] == "costguard"
+    assert "6 tuning trials x 1 instances x 1 h" in item["failure"]["cause"]
+    assert float(item["labeling_cost"]["estimated_usd"]) == pytest.approx(0.35)
+    assert float(item["labeling_cost"]["total_usd"]) == pytest.approx(0.35 + 4.42)
+    assert float(item["labeling_cost"]["tuning"]["estimated_usd"]) == pytest.approx(4.42)
+    assert int(item["labeling_cost"]["tuning"]["trials"]) == 6
+    (note,) = configured.notifications()
+    assert "labeling + tuning estimate $4.77" in note["subject"]
+    # And with fewer trials (2 x $0.7364 + $0.35 = $1.82) within a $2 budget the run starts, the tuning part
+    # of the estimate in its ledger item
+    config["labeling"]["budget_usd"] = 2.0
+    config["tuning"]["max_jobs"] = 2
+    monkeypatch.setenv("PIPELINE_CONFIG", json.dumps(config))
+    event, _, _ = drop(configured, "incoming/tuned2.manifest", [input_line(i) for i in range(3)])
+    answer = handler.lambda_handler(event, context)
+    assert answer["status"] == "RUNNING"
+    cost = configured.run(answer["run_id"])["labeling_cost"]
+    assert float(cost["total_usd"]) == pytest.approx(1.82) and int(cost["tuning"]["trials"]) == 2
+    # and the execution carries the tuning part, so the labeled step's record keeps it
+    assert started_input(configured)["config"]["labeling"]["tuning_estimate"]["trials"] == 2
+
+
 def test_builtin_run_is_estimated_by_its_answers_not_ground_truths_prices(
     configured: Cloud, context: FakeContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -144,3 +144,35 @@ def test_tuning_estimate_is_every_trial_at_its_maximum_runtime_on_every_instance
     assert estimate_tuning_cost(6, 2, 5400, 1.2) == 21.6
     with pytest.raises(ValueError):
         estimate_tuning_cost(0, 1, 3600, 1.0)
+
+
+def test_budget_check_counts_the_tuning_trials_and_names_them() -> None:
+    from gtpipe_shared.pricing import estimate_tuning
+
+    # Given 10 objects ($1.16 of labeling) and a run that tunes 6 trials of 1 ml.g4dn.xlarge for 1 h
+    tuning = estimate_tuning(6, "ml.g4dn.xlarge", 1, 3600)
+    # When the budget is $5
+    check = check_labeling_budget(10, 3, "image-classification", LabelingPrices(), 5.0, tuning=tuning)
+    # Then the worst case is 6 x $0.7364 and the total (labeling + trials) is over the budget
+    assert tuning.estimated_usd == pytest.approx(round(6 * 0.7364, 2))
+    assert check.estimated_usd == pytest.approx(1.16)
+    assert check.total_usd == pytest.approx(round(1.16 + 4.42, 2))
+    assert check.exceeded
+    reason = check.reason()
+    assert "6 tuning trials x 1 instances x 1 h" in reason and "$0.7364 per ml.g4dn.xlarge" in reason
+    assert reason.startswith("estimated cost $5.58: estimated labeling cost $1.16") and "exceeds" in reason
+    assert check.as_dict()["tuning"]["trials"] == 6 and check.as_dict()["total_usd"] == pytest.approx(5.58)
+    # And without tuning the same labeling is within the budget, and the ledger form has no tuning part
+    plain = check_labeling_budget(10, 3, "image-classification", LabelingPrices(), 5.0)
+    assert not plain.exceeded and "tuning" not in plain.as_dict() and "total_usd" not in plain.as_dict()
+
+
+def test_an_unpriced_tuning_instance_records_the_trials_without_counting_them() -> None:
+    from gtpipe_shared.pricing import estimate_tuning
+
+    # Given an instance type the price table does not list
+    tuning = estimate_tuning(4, "ml.trn1.2xlarge", 2, 7200)
+    # When the guard checks it / Then only labeling counts, and the reason says the trials were not counted
+    check = check_labeling_budget(10, 3, "image-classification", LabelingPrices(), 2.0, tuning=tuning)
+    assert tuning.estimated_usd is None and check.total_usd == pytest.approx(1.16) and not check.exceeded
+    assert "tuning not counted (4 tuning trials x 2 instances x 2 h" in check.reason()

@@ -223,6 +223,10 @@ def sample_state(
     state.update(_labeling_part())
     # A run of a stack with gtpipe:tuning (only Tune reads it; the states Train's path takes ignore it).
     state["config"]["tuning"] = sample_tuning()
+    # warmStart: start_run found the label set's earlier tuning job (only TuneWarmStart reads it).
+    state["config"]["tuning"]["parent_tuning_jobs"] = [
+        {"HyperParameterTuningJobName": "0123456789abcdef" * 2}
+    ]
     state["labeling_record"] = {"status": "RECORDED", "label_counters": {}, "labeling_cost": {}}
     state["augmented"] = {"manifest_uri": state["labeling"]["output_uri"]}
     state.update(_training_part(run_id, config.label_categories, state["config"]["training"]["image"]))

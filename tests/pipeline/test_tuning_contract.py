@@ -32,10 +32,15 @@ SHARED = (
 
 
 def choose(state: dict[str, Any]) -> str:
-    """ChooseTraining's decision for ``state`` (its one rule: config.tuning present and not null)."""
-    (rule,) = STATES["ChooseTraining"]["Choices"]
+    """ChooseTraining's decision for ``state`` (its two rules: config.tuning.parent_tuning_jobs present and not
+    null -> TuneWarmStart; config.tuning present and not null -> Tune)."""
+    warm_rule, rule = STATES["ChooseTraining"]["Choices"]
     tuning = state.get("config", {}).get("tuning", "absent")
+    assert [c["Variable"] for c in warm_rule["And"]] == ["$.config.tuning.parent_tuning_jobs"] * 2
+    assert [(c.get("IsPresent"), c.get("IsNull")) for c in warm_rule["And"]] == [(True, None), (None, False)]
     assert [c["Variable"] for c in rule["And"]] == ["$.config.tuning", "$.config.tuning"]
+    if isinstance(tuning, dict) and tuning.get("parent_tuning_jobs") is not None:
+        return str(warm_rule["Next"])
     return str(rule["Next"]) if tuning not in ("absent", None) else str(STATES["ChooseTraining"]["Default"])
 
 
@@ -43,7 +48,24 @@ def test_split_goes_to_the_choice_which_tunes_only_with_a_tuning_section(pipelin
     # Given the state after Split / When ChooseTraining decides / Then Tune with config.tuning, else Train
     state = sample_state(pipeline_config_json, "augmented")
     assert STATES["Split"]["Next"] == "ChooseTraining"
+    # (the sample run has a parent tuning job: warm start; without one, Tune)
+    assert choose(state) == "TuneWarmStart"
+    state["config"]["tuning"] = {
+        k: v for k, v in state["config"]["tuning"].items() if k != "parent_tuning_jobs"
+    }
     assert choose(state) == "Tune"
+    assert (
+        choose(
+            {
+                **state,
+                "config": {
+                    **state["config"],
+                    "tuning": {**state["config"]["tuning"], "parent_tuning_jobs": None},
+                },
+            }
+        )
+        == "Tune"
+    )
     assert choose({**state, "config": {**state["config"], "tuning": None}}) == "Train"
     without = {k: v for k, v in state["config"].items() if k != "tuning"}
     assert choose({**state, "config": without}) == "Train"
@@ -105,7 +127,7 @@ def test_the_best_job_is_described_into_train_s_result_shape(pipeline_config_jso
 
 
 def test_every_tuning_failure_is_a_training_failure() -> None:
-    for name in ("Tune", "DescribeBestTrainingJob"):
+    for name in ("Tune", "TuneWarmStart", "DescribeBestTrainingJob"):
         catchers = STATES[name]["Catch"]
         assert [c["Next"] for c in catchers] == ["FailedTraining"] and catchers[0]["ErrorEquals"] == [
             "States.ALL"
@@ -129,3 +151,29 @@ def test_with_the_pytorch_algorithm_the_trials_and_the_best_model_are_fitted_lik
     assert tune["InputDataConfig"] == train["InputDataConfig"]
     # and the best trial's model names the inference image, as Train's result does
     assert states["DescribeBestTrainingJob"]["ResultSelector"] == states["Train"]["ResultSelector"]
+    # and the warm start variant's trials are fitted the same way
+    warm = states["TuneWarmStart"]["Parameters"]["TrainingJobDefinition"]
+    assert warm == states["Tune"]["Parameters"]["TrainingJobDefinition"]
+
+
+def test_the_warm_start_variant_is_tune_plus_a_transfer_learning_warm_start_from_the_parent(
+    pipeline_config_json: str,
+) -> None:
+    # Given the sample run with a parent tuning job / When Tune and TuneWarmStart render their requests
+    state = sample_state(pipeline_config_json, "augmented")
+    definition = definition_with_substitutions()["States"]
+    tune = render(definition["Tune"]["Parameters"], state, CONTEXT)
+    warm = render(definition["TuneWarmStart"]["Parameters"], state, CONTEXT)
+    # Then they differ only by WarmStartConfig: the parent, TransferLearning (each run's data is new)
+    assert {k: v for k, v in warm.items() if k != "WarmStartConfig"} == tune
+    assert warm["WarmStartConfig"] == {
+        "ParentHyperParameterTuningJobs": state["config"]["tuning"]["parent_tuning_jobs"],
+        "WarmStartType": "TransferLearning",
+    }
+    # and the rest of the state is Tune's: same result, retries, failure state and next state
+    for key in ("Resource", "ResultSelector", "ResultPath", "TimeoutSeconds", "Retry", "Catch", "Next"):
+        assert STATES["TuneWarmStart"][key] == STATES["Tune"][key], key
+    # and botocore accepts the request
+    model = get_session().get_service_model("sagemaker").operation_model("CreateHyperParameterTuningJob")
+    report = ParamValidator().validate(warm, model.input_shape)
+    assert not report.has_errors(), report.generate_report()

@@ -97,3 +97,54 @@ def test_a_tuning_job_without_a_successful_trial_fails_the_run_at_training(
     assert run["status"] == "FAILED"
     assert run["failure"]["step"] == "training" and run["failure"]["error"] == "States.TaskFailed"
     assert "No training job reported the objective metric validation:accuracy" in run["failure"]["cause"]
+
+
+def test_with_warm_start_the_second_run_tunes_from_the_first_run_s_tuning_job(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gtpipe_shared.tuning_ledger import tuning_job_name
+
+    # Given a stack with tuning and warmStart, and a first run of the label set that tuned and succeeded
+    with_tuning(pipeline, monkeypatch)
+    import os
+
+    config = json.loads(os.environ["PIPELINE_CONFIG"])
+    config["tuning"]["warm_start"] = True
+    monkeypatch.setenv("PIPELINE_CONFIG", json.dumps(config))
+    pipeline.runner.set_default("training", succeed(outputs=accuracy_of))
+    first = pipeline.drop("incoming/first.manifest", augmented_manifest())["run_id"]
+    described, entered = pipeline.wait(first, timeout=60)
+    assert described["status"] == "SUCCEEDED", described
+    assert "Tune" in entered and "TuneWarmStart" not in entered
+    # When a second manifest of the same label set is dropped
+    second = pipeline.drop("incoming/second.manifest", augmented_manifest()[:-1])["run_id"]
+    described, entered = pipeline.wait(second, timeout=60)
+    # Then it warm-starts from the first run's tuning job (which the local SageMaker checked) and succeeds
+    assert described["status"] == "SUCCEEDED", described
+    split = entered.index("Split")
+    assert entered[split : split + 4] == [
+        "Split",
+        "ChooseTraining",
+        "TuneWarmStart",
+        "DescribeBestTrainingJob",
+    ]
+    (request,) = [
+        r
+        for operation, r in pipeline.sagemaker.calls
+        if operation == "CreateHyperParameterTuningJob" and "WarmStartConfig" in r
+    ]
+    assert request["WarmStartConfig"] == {
+        "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": tuning_job_name(first)}],
+        "WarmStartType": "TransferLearning",
+    }
+    assert pipeline.ledger(second)["tuning_parent_job_name"] == tuning_job_name(first)
+    # and its first trial started from the parent's best learning rate
+    parent = pipeline.sagemaker.describe_hyper_parameter_tuning_job(
+        {"HyperParameterTuningJobName": tuning_job_name(first)}
+    )
+    best_rate = parent["BestTrainingJob"]["TunedHyperParameters"]["learning_rate"]
+    trials = sorted(
+        (job for job in pipeline.sagemaker.jobs("training") if job.name.startswith(tuning_job_name(second))),
+        key=lambda job: job.name,
+    )
+    assert trials[0].request["HyperParameters"]["learning_rate"] == best_rate
