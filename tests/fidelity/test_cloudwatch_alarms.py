@@ -26,7 +26,9 @@ from local.iam_policy import Request, allows, render
 from tests.infra.conftest import synthesize
 from tests.infra.test_security import policy_statements
 
-NOW = datetime(2026, 1, 15, 10, 0, tzinfo=UTC)
+# Relative to now, on a whole hour: metrics are put at NOW - minutes, and CloudWatch refuses data points
+# more than two weeks old, so a fixed date would age out of what AWS accepts.
+NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
 REGION = "us-east-1"
 DIMENSIONS = [{"Name": "Stack", "Value": "Gtpipe"}, {"Name": "Endpoint", "Value": "gtpipe-endpoint"}]
 

@@ -20,8 +20,16 @@ from monitor import handler as monitor
 from tests.lambdas.conftest import DATA_BUCKET, REGION, Cloud
 from tests.monitoring.streams import digit_images, png, shifted
 
-END = datetime(2026, 1, 15, 10, 0, tzinfo=UTC)
-EVENT = {"detail-type": "Scheduled Event", "source": "aws.events", "time": "2026-01-15T10:00:00Z"}
+# The window ends on a whole hour shortly before now: the monitor puts its metrics at the window's end, and
+# CloudWatch refuses data points more than two weeks old, so a fixed date would age out of what AWS accepts.
+END = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+
+
+def iso_z(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+EVENT = {"detail-type": "Scheduled Event", "source": "aws.events", "time": iso_z(END)}
 DIGITS = [str(d) for d in range(10)]
 CONFIG = {"enabled": True, "window_minutes": 60, "min_requests": 10, "min_labeled": 2}
 
@@ -121,7 +129,7 @@ def test_a_drifted_window_puts_its_metrics_and_summary(monitored: Cloud) -> None
     # When the scheduled event of 10:00 arrives
     summary = monitor.monitor(EVENT)
     # then the window is [09:00, 10:00) of run-1's 20 requests, whose drift breaches the input thresholds
-    assert summary["window"] == {"start": "2026-01-15T09:00:00Z", "end": "2026-01-15T10:00:00Z"}
+    assert summary["window"] == {"start": iso_z(END - timedelta(hours=1)), "end": iso_z(END)}
     assert summary["metrics"]["WindowRequests"] == 20.0
     assert {"InputShift", "EmbeddingDistance", "LiveAccuracy"} <= set(summary["breaches"])
     assert summary["metrics"]["LiveAccuracy"] == 0.5 and summary["metrics"]["LabeledSamples"] == 2.0
@@ -139,7 +147,7 @@ def test_the_baseline_is_built_once_and_read_afterwards(monitored: Cloud) -> Non
     first = monitor.monitor(EVENT)
     # Given the split has expired since the first window, when the next window is measured
     monitored.s3.delete_object(Bucket=DATA_BUCKET, Key="splits/run-1/validation.manifest")
-    second = monitor.monitor({**EVENT, "time": "2026-01-15T10:30:00Z"})
+    second = monitor.monitor({**EVENT, "time": iso_z(END + timedelta(minutes=30))})
     # then the stored baseline is used (same metrics for the same requests, all below the thresholds)
     assert second["metrics"]["InputShift"] == first["metrics"]["InputShift"]
     assert first["breaches"] == [] and first["metrics"]["WindowRequests"] == 12.0

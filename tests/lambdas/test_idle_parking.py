@@ -19,8 +19,10 @@ from tests.lambdas.conftest import ACCOUNT, REGION, Cloud, FakeContext
 
 ENDPOINT = "gtpipe-endpoint"
 CONFIG = "demo-0123456789abcdef-epc-0"
-PUBLISHED = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
-NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+# Relative to now, on a whole hour: the invocations are put to CloudWatch at NOW - minutes, and CloudWatch
+# refuses data points more than two weeks old, so a fixed date would age out of what AWS accepts.
+NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+PUBLISHED = NOW - timedelta(hours=2)
 IDLE_MINUTES = 30
 
 
@@ -103,7 +105,7 @@ def test_an_endpoint_that_is_busy_changing_or_used_is_not_parked(
 
 def test_the_scheduled_events_time_is_the_parkers_clock_unless_the_clock_is_later() -> None:
     # Given a scheduled event fired at 10:00 / When the clock says 09:59 or 10:05 / Then now is the later
-    event = {"time": "2026-11-23T10:00:00Z"}
+    event = {"time": NOW.strftime("%Y-%m-%dT%H:%M:%SZ")}
     assert handler.event_now(event, NOW - timedelta(minutes=1)) == NOW
     assert handler.event_now(event, NOW + timedelta(minutes=5)) == NOW + timedelta(minutes=5)
     assert handler.event_now({}, NOW) == NOW
@@ -176,7 +178,7 @@ def test_an_idle_endpoint_is_deleted_and_the_serving_record_marked_parked(
     serving = ledger.from_dynamo(cloud.run(ledger.SERVING_RUN_ID))
     assert serving["idle_state"] == "parked"
     assert serving["parked_endpoint_config_name"] == CONFIG
-    assert serving["parked_at"] == "2026-11-23T10:00:00.000000Z"
+    assert serving["parked_at"] == NOW.strftime("%Y-%m-%dT%H:%M:%S.000000Z")
     assert (serving["parked_instance_type"], serving["parked_instance_count"]) == ("ml.m5.xlarge", 2)
     assert serving["parked_hourly_usd"] == pytest.approx(0.46)
     # and the two hours it served are counted; the endpoint lock is free again
