@@ -28,6 +28,7 @@ from typing import Any
 
 from bench import print_figures, use_fake_aws_credentials
 from bench.training_bench import _split
+from local.sagemaker.training_job import pipe_manifest_channel
 from training import DEMO_HYPERPARAMETERS
 from training.datasets import augmented_manifest_line, write_digits_dataset
 
@@ -41,30 +42,15 @@ TIMEOUT = 900.0
 
 def _request(name: str, image: str, hyperparameters: dict[str, str], attributes: list[str]) -> dict[str, Any]:
     """CreateTrainingJob as the pipeline's Train state sends it (Pipe-mode augmented manifests)."""
-
-    def channel(channel_name: str) -> dict[str, Any]:
-        return {
-            "ChannelName": channel_name,
-            "DataSource": {
-                "S3DataSource": {
-                    "S3DataType": "AugmentedManifestFile",
-                    "S3Uri": f"s3://{BUCKET}/splits/{channel_name}.manifest",
-                    "S3DataDistributionType": "FullyReplicated",
-                    "AttributeNames": attributes,
-                }
-            },
-            "ContentType": "application/x-recordio",
-            "RecordWrapperType": "RecordIO",
-            "InputMode": "Pipe",
-            "CompressionType": "None",
-        }
-
     return {
         "TrainingJobName": name,
         "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "Pipe"},
         "RoleArn": ROLE,
         "HyperParameters": hyperparameters,
-        "InputDataConfig": [channel("train"), channel("validation")],
+        "InputDataConfig": [
+            pipe_manifest_channel(channel, f"s3://{BUCKET}/splits/{channel}.manifest", attributes)
+            for channel in ("train", "validation")
+        ],
         "OutputDataConfig": {"S3OutputPath": f"s3://{BUCKET}/models/"},
         "ResourceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 5},
         "StoppingCondition": {"MaxRuntimeInSeconds": 3600},

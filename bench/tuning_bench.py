@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import print_figures, use_fake_aws_credentials
+from local.sagemaker.training_job import pipe_manifest_channel
 from training import DEMO_HYPERPARAMETERS
 
 IMAGES = 600
@@ -42,24 +43,6 @@ RANGES: dict[str, list[dict[str, Any]]] = {
     ],
     "CategoricalParameterRanges": [{"Name": "mini_batch_size", "Values": ["16", "32", "64"]}],
 }
-
-
-def _channel(name: str, uri: str) -> dict[str, Any]:
-    return {
-        "ChannelName": name,
-        "DataSource": {
-            "S3DataSource": {
-                "S3DataType": "AugmentedManifestFile",
-                "S3Uri": uri,
-                "S3DataDistributionType": "FullyReplicated",
-                "AttributeNames": ["source-ref", "category"],
-            }
-        },
-        "ContentType": "application/x-recordio",
-        "RecordWrapperType": "RecordIO",
-        "InputMode": "Pipe",
-        "CompressionType": "None",
-    }
 
 
 def _upload(s3: Any, workdir: Path) -> tuple[str, str, int]:
@@ -91,7 +74,10 @@ def _definition(train_uri: str, validation_uri: str) -> dict[str, Any]:
     return {
         "AlgorithmSpecification": {"TrainingImage": IMAGE, "TrainingInputMode": "Pipe"},
         "RoleArn": ROLE,
-        "InputDataConfig": [_channel("train", train_uri), _channel("validation", validation_uri)],
+        "InputDataConfig": [
+            pipe_manifest_channel("train", train_uri, ["source-ref", "category"]),
+            pipe_manifest_channel("validation", validation_uri, ["source-ref", "category"]),
+        ],
         "OutputDataConfig": {"S3OutputPath": f"s3://{BUCKET}/models/"},
         "ResourceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10},
         "StoppingCondition": {"MaxRuntimeInSeconds": 1800},

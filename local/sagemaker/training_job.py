@@ -86,6 +86,26 @@ STATUS_MESSAGES: Mapping[str, str] = {
 }
 
 
+def pipe_manifest_channel(name: str, uri: str, attribute_names: list[str]) -> dict[str, Any]:
+    """One InputDataConfig channel as the pipeline's Train state sends it: an augmented manifest streamed in
+    Pipe mode as RecordIO (for the requests benches and tests build by hand)."""
+    return {
+        "ChannelName": name,
+        "DataSource": {
+            "S3DataSource": {
+                "S3DataType": "AugmentedManifestFile",
+                "S3Uri": uri,
+                "S3DataDistributionType": "FullyReplicated",
+                "AttributeNames": list(attribute_names),
+            }
+        },
+        "ContentType": "application/x-recordio",
+        "RecordWrapperType": "RecordIO",
+        "InputMode": "Pipe",
+        "CompressionType": "None",
+    }
+
+
 def parse_final_metrics(log_text: str, definitions: tuple[Mapping[str, str], ...]) -> list[dict[str, Any]]:
     """``FinalMetricDataList``: the last value each metric regex (group 1) finds in the log."""
     metrics = []

@@ -15,6 +15,7 @@ import pytest
 from moto import mock_aws
 
 from local.sagemaker import LocalSageMaker, install_sagemaker_api
+from local.sagemaker.training_job import pipe_manifest_channel
 from training import train
 from training.artifact import package_model
 from training.datasets import DigitRecord, augmented_manifest_line, label_categories, write_digits_dataset
@@ -190,30 +191,15 @@ def training_request(
     image: str = IMAGE,
 ) -> dict[str, Any]:
     """A CreateTrainingJob request shaped like the pipeline's Train state."""
-
-    def channel(name: str, uri: str) -> dict[str, Any]:
-        return {
-            "ChannelName": name,
-            "DataSource": {
-                "S3DataSource": {
-                    "S3DataType": "AugmentedManifestFile",
-                    "S3Uri": uri,
-                    "S3DataDistributionType": "FullyReplicated",
-                    "AttributeNames": ["source-ref", "category"],
-                }
-            },
-            "ContentType": "application/x-recordio",
-            "RecordWrapperType": "RecordIO",
-            "InputMode": "Pipe",
-            "CompressionType": "None",
-        }
-
     return {
         "TrainingJobName": name,
         "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "Pipe"},
         "RoleArn": ROLE,
         "HyperParameters": hyperparameters or {**TINY_HYPERPARAMETERS, "num_training_samples": "40"},
-        "InputDataConfig": [channel("train", train_uri), channel("validation", validation_uri)],
+        "InputDataConfig": [
+            pipe_manifest_channel("train", train_uri, ["source-ref", "category"]),
+            pipe_manifest_channel("validation", validation_uri, ["source-ref", "category"]),
+        ],
         "OutputDataConfig": {"S3OutputPath": f"s3://{BUCKET}/models/"},
         "ResourceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 5},
         "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime},
