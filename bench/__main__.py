@@ -27,6 +27,7 @@ BENCHMARKS = {
     "consolidation": "bench.consolidation_bench",
     "adaptive": "bench.adaptive_bench",
     "labeling-speed": "bench.labeling_speed_bench",
+    "crowd-speed": "bench.crowd_speed_bench",
     "gold": "bench.gold_bench",
     "harvest": "bench.harvest_bench",
     "algorithms": "bench.algorithms_bench",
@@ -34,6 +35,7 @@ BENCHMARKS = {
     "drift": "bench.drift_bench",
     "tuning": "bench.tuning_bench",
     "builtin-auto": "bench.builtin_auto_bench",
+    "label-errors": "bench.label_errors_bench",
 }
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -54,7 +54,16 @@ def run_training(workdir: Path) -> tuple[dict[str, Any], Path, list[DigitRecord]
     records = write_digits_dataset(workdir / "source", holdout_fraction=0.0, seed=0)
     train, validation = _split(records)
     hyperparameters = {**DEMO_HYPERPARAMETERS, "num_classes": "10", "num_training_samples": str(len(train))}
-    env = stage_training_job(workdir, train, validation, hyperparameters)
+    metrics, wall = run_staged_training(
+        workdir, stage_training_job(workdir, train, validation, hyperparameters)
+    )
+    return metrics, workdir / "model", validation, wall
+
+
+def run_staged_training(workdir: Path, env: dict[str, str]) -> tuple[dict[str, Any], float]:
+    """Run ``python -m training.train`` in ``workdir`` (channels already staged, ``env`` from
+    ``stage_training_job``); return the job's metrics.json and its wall-clock seconds. A failed job raises
+    with its output's tail."""
     started = time.perf_counter()
     process = subprocess.run(
         [sys.executable, "-m", "training.train"],
@@ -69,8 +78,7 @@ def run_training(workdir: Path) -> tuple[dict[str, Any], Path, list[DigitRecord]
         raise RuntimeError(
             f"training failed ({process.returncode}):\n{process.stdout[-4000:]}{process.stderr}"
         )
-    metrics = json.loads((workdir / "output" / "data" / "metrics.json").read_text())
-    return metrics, workdir / "model", validation, wall
+    return json.loads((workdir / "output" / "data" / "metrics.json").read_text()), wall
 
 
 def measure_serving(model_dir: Path, validation: list[DigitRecord], requests: int) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from gtpipe_shared.config import (
     ChampionConfig,
     EndpointConfig,
     HarvestConfig,
+    LabelErrorsConfig,
     LabelingBackend,
     LabelingConfig,
     MonitoringConfig,
@@ -47,8 +48,9 @@ from infra.config_async import read_async_inference
 from infra.config_autolabel import auto_labeling_settings
 from infra.config_champion import read_champion
 from infra.config_gold import gold_settings
-from infra.config_harvest import read_harvest
+from infra.config_harvest import check_warm_start, read_harvest
 from infra.config_idle import idle_minutes_setting
+from infra.config_label_errors import read_label_errors
 from infra.config_labeling_builtin import (
     adaptive_redundancy_settings,
     builtin_cost_settings,
@@ -192,6 +194,7 @@ class StackConfig:
     # gtpipe:championChallenger (README "Quality gate: champion/challenger").
     champion: ChampionConfig = field(default_factory=ChampionConfig)
     tuning: TuningConfig | None = None  # gtpipe:tuning (infra/config_tuning.py); None: no tuning
+    label_errors: LabelErrorsConfig | None = None  # gtpipe:labelErrors (infra/config_label_errors.py)
     quality_threshold: float = 0.8
     api_auth: ApiAuthMode = "iam"
     # "create": this stack sets the region's API Gateway CloudWatch Logs role (AWS::ApiGateway::Account);
@@ -312,6 +315,9 @@ class StackConfig:
             capture=_capture(reader.mapping("capture")),
             monitoring=read_monitoring(reader.mapping("monitoring")),
             harvest=read_harvest(reader.mapping("harvest")),
+            label_errors=read_label_errors(
+                reader.mapping("labelErrors"), task_type=task_type, labeling=labeling, tuning=tuning
+            ),
         )
         config = replace(
             config, async_inference=read_async_inference(reader.mapping("asyncInference"), config)
@@ -323,6 +329,7 @@ class StackConfig:
             transform_instance_type=config.transform_instance_type,
         )
         config = replace(config, training_algorithm=algorithm)
+        check_warm_start(config.harvest, pytorch=algorithm.is_pytorch, tuning=config.tuning is not None)
         _check_config(config)
         return config
 

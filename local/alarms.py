@@ -193,14 +193,15 @@ class AlarmEvaluator:
             except Exception:
                 LOG.exception("evaluating the CloudWatch alarms failed")
 
-    def evaluate_now(self) -> dict[str, str]:
-        """Evaluate every registered alarm at the clock's time; their states afterwards."""
+    def evaluate_now(self, at: float | None = None) -> dict[str, str]:
+        """Evaluate every registered alarm at the clock's time (or at ``at``, epoch seconds: a test that
+        fired a schedule for a later window evaluates at that window's end); their states afterwards."""
         with self._lock:
             names = sorted(self.states)
             if not names:
                 return {}
             client = self.cloudwatch()
-            now = datetime.fromtimestamp(self.clock(), tz=UTC)
+            now = datetime.fromtimestamp(self.clock() if at is None else at, tz=UTC)
             for alarm in client.describe_alarms(AlarmNames=names).get("MetricAlarms", []):
                 self._evaluate(client, alarm, now)
             return dict(self.states)

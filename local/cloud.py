@@ -16,7 +16,8 @@
    evaluator of the deployed CloudWatch alarms (:mod:`local.alarms`),
    and one DynamoDB request at a time in moto (:mod:`local.moto_locks`: moto's transactions are not
    thread-safe), whose failed transactions roll back from the items they touched
-   (:mod:`local.moto_transactions`, instead of moto's copy of each table).
+   (:mod:`local.moto_transactions`, instead of moto's copy of each table) and whose queries and responses
+   cost what they touch (:mod:`local.moto_dynamodb_speed`).
 
 :meth:`LocalCloud.deploy` then deploys a synthesized cloud assembly (:mod:`local.deploy`) and serves each
 REST API over HTTPS (:mod:`local.apigateway`, certificate from :mod:`local.tls`; Cognito authorizers
@@ -51,7 +52,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
-import boto3
 from botocore.config import Config
 from moto.core.config import default_user_config
 from moto.server import ThreadedMotoServer
@@ -61,6 +61,7 @@ from local.sfn import install as install_sfn
 
 from .alarms import AlarmEvaluator
 from .apigateway import ApiGatewayServer, gateway_response_resource
+from .boto_sessions import new_session
 from .cfn_assembly import CloudAssembly
 from .cloud_labeling import LabelingService, find_labeling_service, pool_clients, start_crowd
 from .cloud_settings import CloudSettings
@@ -74,6 +75,7 @@ from .iam_roles import DeployedIam
 from .labeling_crowd import CrowdSettings, SimulatedCrowd
 from .lambda_api import install as install_lambda_api
 from .lambda_runtime import AsyncInvokeConfig, LambdaRuntime
+from .moto_dynamodb_speed import install as install_dynamodb_speedups
 from .moto_locks import serialize_dynamodb, serialize_s3_url_reload
 from .moto_transactions import install as install_transaction_snapshots
 from .s3_post_policy import install_post_policy_check
@@ -276,6 +278,8 @@ class LocalCloud:
         # Failed transactions roll back from their items, not from table copies (local/moto_transactions.py):
         # safe only under the lock above.
         self._stack.append(install_transaction_snapshots())
+        if self.settings.dynamodb_speedups:  # same answers as moto's, from the queried partition only
+            self._stack.append(install_dynamodb_speedups())
         serialize_s3_url_reload()
         if self.settings.s3_version_seed is not None:
             self._stack.append(seed_version_ids(self.settings.s3_version_seed))
@@ -352,7 +356,7 @@ class LocalCloud:
         return self._new_client(service)
 
     def _new_client(self, service: str) -> Any:
-        return boto3.session.Session().client(
+        return new_session().client(
             service,
             endpoint_url=self.endpoint_url,
             region_name=self.environment.region,
@@ -373,7 +377,7 @@ class LocalCloud:
     def role_client(self, service: str, role_arn: str, session: str) -> Any:
         """A boto3 client acting with a session of ``role_arn`` (what a service does on a role's behalf)."""
         credentials = self.principals.credentials_for(role_arn, session)
-        return boto3.session.Session().client(
+        return new_session().client(
             service,
             endpoint_url=self.endpoint_url,
             region_name=self.environment.region,
@@ -487,17 +491,19 @@ class LocalCloud:
             self._start_crowd(self.labeling)
         return self.deployment
 
-    def evaluate_alarms(self) -> dict[str, str]:
-        """Evaluate the deployed CloudWatch alarms now, whatever the timer (local/alarms.py): their states."""
+    def evaluate_alarms(self, *, at: float | None = None) -> dict[str, str]:
+        """Evaluate the deployed CloudWatch alarms now (or as at ``at``, epoch seconds), whatever the timer
+        (local/alarms.py): their states."""
         if self.alarms is None:
             raise RuntimeError("the local cloud is not started")
-        return self.alarms.evaluate_now()
+        return self.alarms.evaluate_now(at)
 
-    def fire_schedules(self, rule_name: str | None = None) -> int:
-        """Fire a scheduled rule (by name) or all of them now, whatever the timer; returns how many."""
+    def fire_schedules(self, rule_name: str | None = None, *, at: float | None = None) -> int:
+        """Fire a scheduled rule (by name) or all of them now, whatever the timer; returns how many. ``at``:
+        the events' ``time`` (epoch seconds) instead of now (:meth:`ScheduledRules.fire_now`)."""
         if self.schedules is None:
             raise RuntimeError("the local cloud is not started")
-        return self.schedules.fire_now(rule_name)
+        return self.schedules.fire_now(rule_name, at=at)
 
     def _pool_clients(self, pool_id: str) -> set[str] | None:
         return pool_clients(self.client("cognito-idp"), pool_id)

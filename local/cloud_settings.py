@@ -45,6 +45,10 @@ class CloudSettings:
 
     ``enforce_iam`` (issue 14): every principal acts with its own role's credentials and a request its role
     does not allow is refused with AWS's AccessDenied (:mod:`local.iam_auth`). Turn it off only to diagnose.
+
+    ``dynamodb_speedups``: moto's DynamoDB queries read the queried partition only and its items are
+    serialized in one pass (:mod:`local.moto_dynamodb_speed`: same answers, faster); off only to measure
+    moto's own (``python -m bench crowd-speed``).
     """
 
     state_dir: Path = DEFAULT_STATE_DIR
@@ -73,6 +77,7 @@ class CloudSettings:
     api_gateway_logging_role: bool = False
     existing_private_workforce: bool = False
     enforce_iam: bool = True
+    dynamodb_speedups: bool = True
 
     @property
     def reference_labels_path(self) -> Path:

@@ -26,14 +26,14 @@ Answers are deterministic per (seed, worker, job, object), whatever the order in
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import random
 import ssl
 import threading
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,32 +95,69 @@ class ApiError(Exception):
 
 
 class LabelingApiClient:
-    """``GET``/``POST`` JSON on the labeling API (``<stage url>/api/...``) with an ID token."""
+    """``GET``/``POST`` JSON on the labeling API (``<stage url>/api/...``) with an ID token.
+
+    Each thread (each simulated person) keeps one HTTPS connection open between requests, as a browser
+    does with the web app (HTTP/1.1 keep-alive; the local API Gateway serves it): a TLS handshake per
+    request cost the local cloud more CPU than some answers. A request that meets a kept connection the
+    server closed meanwhile (its idle timeout) is sent again on a new one; a failure on a new connection
+    is raised.
+    """
 
     def __init__(self, stage_url: str, ca_path: str | Path, *, timeout: float = 30.0) -> None:
         self.base = stage_url.rstrip("/") + "/"
+        parts = urllib.parse.urlsplit(self.base)
+        if parts.scheme != "https" or not parts.hostname:
+            raise ValueError(f"the labeling API must be an https:// URL, got {stage_url!r}")
+        self._host, self._port, self._prefix = parts.hostname, parts.port or 443, parts.path
         self.context = ssl.create_default_context(cafile=str(ca_path))
         self.timeout = timeout
+        self._local = threading.local()
+
+    def _connection(self) -> tuple[http.client.HTTPSConnection, bool]:
+        """This thread's connection, and whether it served requests before."""
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            return connection, True
+        connection = http.client.HTTPSConnection(
+            self._host, self._port, context=self.context, timeout=self.timeout
+        )
+        self._local.connection = connection
+        return connection, False
+
+    def _exchange(
+        self, method: str, path: str, headers: dict[str, str], data: bytes | None
+    ) -> tuple[int, bytes]:
+        for _attempt in range(2):
+            connection, reused = self._connection()
+            try:
+                connection.request(method, self._prefix + path.lstrip("/"), body=data, headers=headers)
+                response = connection.getresponse()
+                raw = response.read()
+            except (http.client.HTTPException, OSError) as error:
+                connection.close()
+                self._local.connection = None
+                if reused and not isinstance(error, TimeoutError):
+                    continue  # the server closed the kept connection: a new one
+                raise
+            if response.will_close:
+                connection.close()
+                self._local.connection = None
+            return response.status, raw
+        raise ConnectionError(f"{method} {path}: the labeling API closed two connections in a row")
 
     def call(self, method: str, path: str, token: str, body: Any = None) -> Any:
         """The JSON answer; :class:`ApiError` on a 4xx/5xx."""
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(  # noqa: S310 - the local HTTPS API
-            self.base + path.lstrip("/"),
-            data=data,
-            method=method,
-            headers={"Authorization": token, "Content-Type": "application/json"},
-        )
-        try:
-            with urllib.request.urlopen(request, context=self.context, timeout=self.timeout) as response:  # noqa: S310
-                return json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as error:
-            raw = error.read()
+        headers = {"Authorization": token, "Content-Type": "application/json"}
+        status, raw = self._exchange(method, path, headers, data)
+        if status >= 400:
             try:
                 detail: Any = json.loads(raw)
             except ValueError:
                 detail = raw[:300].decode("utf-8", "replace")
-            raise ApiError(error.code, detail) from None
+            raise ApiError(status, detail)
+        return json.loads(raw or b"null")
 
 
 class ReferenceAnswers:

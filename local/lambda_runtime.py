@@ -180,13 +180,20 @@ class _Worker:
         except subprocess.TimeoutExpired:
             LOG.warning("%s: worker %s did not exit", self.spec.name, self.process.pid)
 
-    def stop(self) -> None:
-        """Close stdin (the worker exits after its current request), then make sure it is gone."""
+    def close_input(self) -> None:
+        """Close stdin: the worker exits after its current request (:meth:`stop` waits for that)."""
         try:
             if self.process.stdin is not None:
                 self.process.stdin.close()
+        except OSError:
+            pass
+
+    def stop(self) -> None:
+        """Close stdin (the worker exits after its current request), then make sure it is gone."""
+        self.close_input()
+        try:
             self.process.wait(timeout=2)
-        except (OSError, subprocess.TimeoutExpired):
+        except subprocess.TimeoutExpired:
             self.kill()
 
 
@@ -308,12 +315,24 @@ class LambdaFunction:
 
     def close(self) -> None:
         """Stop every worker of this function."""
+        stop_together(self.detach())
+
+    def detach(self) -> list[_Worker]:
+        """Close the function (no new invocation) and hand over its idle workers to be stopped."""
         with self._condition:
             self._closed = True
             workers, self._idle = self._idle, []
             self._condition.notify_all()
-        for worker in workers:
-            worker.stop()
+        return workers
+
+
+def stop_together(workers: list[_Worker]) -> None:
+    """Stop ``workers``: every stdin is closed first, so they exit side by side, then each is waited for
+    (stopped one after another, the 20-odd workers of a deployed stack took 10+ s on 2 loaded cores)."""
+    for worker in workers:
+        worker.close_input()
+    for worker in workers:
+        worker.stop()
 
 
 class LambdaRuntime:
@@ -409,8 +428,7 @@ class LambdaRuntime:
         """Stop every worker."""
         with self._lock:
             functions, self.functions = list(self.functions.values()), {}
-        for function in functions:
-            function.close()
+        stop_together([worker for function in functions for worker in function.detach()])
 
 
 def _quiet(call: Any) -> Any:

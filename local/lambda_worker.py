@@ -130,6 +130,14 @@ def main() -> None:
         print(report, file=sys.stderr, flush=True)
         first = False
         protocol.write(text + "\n")
+    # stdin closed: the environment shuts down. Lambda ends an environment's process itself (SIGKILL once
+    # the shutdown phase's time is up, "Shutdown phase" in
+    # https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html), so a thread a handler's library left running must not keep this worker alive until it is killed
+    # (Split, Evaluate, Notify and Endpoint workers did, 2+ s each at every local cloud's teardown).
+    protocol.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -175,14 +175,16 @@ class ScheduledRules:
             for schedule in due:
                 self._fire(schedule)
 
-    def fire_now(self, rule_name: str | None = None) -> int:
-        """Fire one rule (by name) or every scheduled rule now; returns how many rules were fired."""
+    def fire_now(self, rule_name: str | None = None, *, at: float | None = None) -> int:
+        """Fire one rule (by name) or every scheduled rule now; returns how many rules were fired. ``at``
+        (epoch seconds) is the event's ``time`` instead of the clock's: a test stands in for waiting until
+        then (a window that must not overlap the previous one) without sleeping."""
         with self._lock:
             chosen = [s for s in self._schedules.values() if rule_name in (None, s.name)]
         if rule_name is not None and not chosen:
             raise KeyError(f"no scheduled rule named {rule_name!r} (known: {self.names})")
         for schedule in chosen:
-            self._fire(schedule)
+            self._fire(schedule, at)
         return len(chosen)
 
     @property
@@ -191,16 +193,16 @@ class ScheduledRules:
         with self._lock:
             return sorted(s.name for s in self._schedules.values())
 
-    def _fire(self, schedule: _Schedule) -> None:
+    def _fire(self, schedule: _Schedule, at: float | None = None) -> None:
         try:
-            outcome = self._deliver(schedule)
+            outcome = self._deliver(schedule, at)
         except Exception:
             LOG.exception("firing the scheduled rule %s failed", schedule.name)
             outcome = "failed"
         with self._lock:
             self.firings.append((schedule.name, outcome))
 
-    def _deliver(self, schedule: _Schedule) -> str:
+    def _deliver(self, schedule: _Schedule, at: float | None = None) -> str:
         client = self.events()
         rule = client.describe_rule(Name=schedule.name, EventBusName=schedule.bus)
         if rule.get("State") != "ENABLED":
@@ -211,7 +213,7 @@ class ScheduledRules:
         targets = client.list_targets_by_rule(Rule=schedule.name, EventBusName=schedule.bus).get(
             "Targets", []
         )
-        event = scheduled_event(schedule.arn, self.account_id, self.region)
+        event = scheduled_event(schedule.arn, self.account_id, self.region, at)
         for target in targets:
             if not is_lambda_arn(str(target.get("Arn", ""))):
                 LOG.warning(

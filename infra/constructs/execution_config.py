@@ -78,6 +78,7 @@ def execution_config(
         registry=config.registry,
         champion=config.champion,
         tuning=config.tuning,
+        label_errors=config.label_errors,
         quality_threshold=config.quality_threshold,
     )
     serialized = functions_config.environment_json()

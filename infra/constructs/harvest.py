@@ -48,7 +48,8 @@ class Harvester(Construct):
             "gtpipe: picks captured predictions to relabel and drops incoming/feedback-<day>.manifest",
             {
                 "DATA_BUCKET": data_bucket.bucket_name,
-                "HARVEST_CONFIG": config.harvest.model_dump_json(),
+                # warmStart is the split's setting (its WARM_START), not the harvester's.
+                "HARVEST_CONFIG": config.harvest.model_dump_json(exclude={"warm_start"}),
                 "CAPTURE_RETENTION_DAYS": str(config.capture.retention_days),
             },
             key=key,

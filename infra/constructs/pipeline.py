@@ -96,6 +96,7 @@ class Pipeline(Construct):
         self.endpoint, self.report, self.job_status = stages.endpoint, stages.report, stages.job_status
         self.report_layer = stages.report_layer
         self.registry = stages.registry
+        self.label_errors = stages.label_errors  # gtpipe:labelErrors only
         self.state_machine: sfn.StateMachine = pipeline_state_machine(
             self,
             name=self.state_machine_name,

@@ -87,6 +87,12 @@ def grant_pipeline_functions(
     # feedback run, and every run writes its next version.
     grant_objects(pipeline.split.role, bucket, read=[DATASET_PREFIX], write=[DATASET_PREFIX])
     grant_list(pipeline.split.role, bucket, [DATASET_PREFIX])
+    # The run's dataset version and warm-start decision on its ledger item, and the @serving item the
+    # warm start is decided from (split/warm_start.py): GetItem and UpdateItem, no Put, Query or Scan.
+    grant_item_read(pipeline.split.role, runs_table)
+    pipeline.split.role.add_to_principal_policy(
+        iam.PolicyStatement(actions=["dynamodb:UpdateItem"], resources=[runs_table.table_arn])
+    )
     # evaluate: validation manifests and transform output in, metrics out.
     # Champion/challenger: the golden manifest's images manifest out (splits/<run_id>/, which the SageMaker
     # role reads for the transforms), and the golden manifest in: that one object, known at synth.
@@ -112,6 +118,7 @@ def grant_pipeline_functions(
         fn.role.add_to_principal_policy(
             iam.PolicyStatement(actions=["sns:Publish"], resources=[topic.topic_arn])
         )
+    _grant_label_errors(pipeline)
     for fn in (
         start_run,
         pipeline.split,
@@ -126,6 +133,24 @@ def grant_pipeline_functions(
     _grant_report(pipeline, runs_table, tuning=tuning)
     _grant_endpoint(pipeline, task_token_table, endpoint_alarm_names)
     _grant_registry(pipeline, runs_table, task_token_table)
+
+
+def _grant_label_errors(pipeline: Pipeline) -> None:
+    """label_errors (gtpipe:labelErrors only): the split's training manifest and the folds' transform outputs
+    in; fold manifests and the corrected manifest out (splits/), the review job's input out and its output in
+    (labeling/, where the labeling function reads and writes)."""
+    if pipeline.label_errors is None:
+        return
+    role, bucket = pipeline.label_errors.role, pipeline.data_bucket
+    grant_objects(
+        role,
+        bucket,
+        read=[SPLITS_PREFIX, TRANSFORM_PREFIX, LABELING_PREFIX],
+        write=[SPLITS_PREFIX, LABELING_PREFIX],
+    )
+    # Without ListBucket, S3 reports a missing transform output as AccessDenied instead of NoSuchKey.
+    grant_list(role, bucket, [TRANSFORM_PREFIX])
+    grant_key(role, pipeline.key)
 
 
 def _grant_registry(

@@ -176,8 +176,8 @@ def role_statements(pytorch: PytorchTraining | None) -> list[iam.PolicyStatement
 
 
 def fit_pytorch_states(document: dict[str, Any], task_type: str) -> None:
-    """The definition's Train (and Tune, DescribeBestTrainingJob), CreateModel and CreateRollbackModel states
-    for the PyTorch containers.
+    """The definition's Train (and TrainIncremental, Retrain, TrainFold, Tune, DescribeBestTrainingJob),
+    CreateModel (and CreateFoldModel) and CreateRollbackModel states for the PyTorch containers.
 
     Train streams each line's image, label and label metadata (:data:`PIPE_ATTRIBUTES`), declares the metric
     definitions (a framework container has none of its own, unlike a built-in) and records the inference image (``${PyTorchInferenceImage}``) as ``$.training.image``: the image that
@@ -185,17 +185,22 @@ def fit_pytorch_states(document: dict[str, Any], task_type: str) -> None:
     give the container the serving environment (:data:`SERVING_ENVIRONMENT`).
     """
     states = document["States"]
-    train = states["Train"]
-    train["Parameters"]["AlgorithmSpecification"]["MetricDefinitions"] = [
-        dict(definition) for definition in METRIC_DEFINITIONS[TaskType(task_type)]
-    ]
-    # The label's metadata travels too: class names (class-name, class-map) are only there, and the script
-    # reads the Pipe-mode stream without the manifest (training/pipe_channels.py).
-    for channel in train["Parameters"]["InputDataConfig"]:
-        channel["DataSource"]["S3DataSource"]["AttributeNames.$"] = PIPE_ATTRIBUTES
-    selector = train["ResultSelector"]
-    selector.pop("image.$", None)
-    selector["image"] = "${PyTorchInferenceImage}"
+    # Label-error finding's training jobs are Train's on other manifests (gtpipe:labelErrors): fitted the same.
+    fold_states = states["OutOfFold"]["ItemProcessor"]["States"]
+    # TrainIncremental is Train plus the model channel (an S3Prefix, not streamed): fitted the same. Warm
+    # start itself is refused at synth with pytorch (infra/config_harvest.check_warm_start).
+    for train in (states["Train"], states["TrainIncremental"], states["Retrain"], fold_states["TrainFold"]):
+        train["Parameters"]["AlgorithmSpecification"]["MetricDefinitions"] = [
+            dict(definition) for definition in METRIC_DEFINITIONS[TaskType(task_type)]
+        ]
+        # The label's metadata travels too: class names (class-name, class-map) are only there, and the
+        # script reads the Pipe-mode stream without the manifest (training/pipe_channels.py).
+        for channel in train["Parameters"]["InputDataConfig"]:
+            if channel["DataSource"]["S3DataSource"]["S3DataType"] == "AugmentedManifestFile":
+                channel["DataSource"]["S3DataSource"]["AttributeNames.$"] = PIPE_ATTRIBUTES
+        selector = train["ResultSelector"]
+        selector.pop("image.$", None)
+        selector["image"] = "${PyTorchInferenceImage}"
     # gtpipe:tuning: the trials are Train's job, and the best one's model is served like Train's.
     # TuneWarmStart (warmStart) is Tune plus WarmStartConfig: both get the same trials.
     for tune in ("Tune", "TuneWarmStart"):
@@ -205,6 +210,6 @@ def fit_pytorch_states(document: dict[str, Any], task_type: str) -> None:
         ]
         for channel in tuning_definition["InputDataConfig"]:
             channel["DataSource"]["S3DataSource"]["AttributeNames.$"] = PIPE_ATTRIBUTES
-    states["DescribeBestTrainingJob"]["ResultSelector"] = dict(selector)
-    for name in ("CreateModel", "CreateRollbackModel"):
-        states[name]["Parameters"]["PrimaryContainer"]["Environment"] = dict(SERVING_ENVIRONMENT)
+    states["DescribeBestTrainingJob"]["ResultSelector"] = dict(states["Train"]["ResultSelector"])
+    for model in (states["CreateModel"], states["CreateRollbackModel"], fold_states["CreateFoldModel"]):
+        model["Parameters"]["PrimaryContainer"]["Environment"] = dict(SERVING_ENVIRONMENT)

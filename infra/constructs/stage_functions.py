@@ -1,5 +1,5 @@
-"""The Lambda functions the state machine runs (split, evaluate, notify, endpoint, report, registry) and
-job_status."""
+"""The Lambda functions the state machine runs (split, evaluate, notify, endpoint, report, registry, and with
+gtpipe:labelErrors label_errors) and job_status."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra.config import StackConfig
+from infra.config_harvest import warm_start_on
 from infra.constructs.execution_config import deploy_config
 from infra.constructs.lambda_function import PythonLambda
 from infra.constructs.project_lambda import project_lambda
@@ -37,11 +38,14 @@ class StageFunctions:
     report_layer: lambda_.LayerVersion
     job_status: PythonLambda
     registry: PythonLambda
+    # gtpipe:labelErrors only (infra/config_label_errors.py): the label-error finding steps.
+    label_errors: PythonLambda | None = None
 
     @property
     def state_machine_tasks(self) -> tuple[PythonLambda, ...]:
         """The functions the state machine invokes, in the order its role names them."""
-        return (self.split, self.evaluate, self.notify, self.endpoint, self.report, self.registry)
+        optional = (self.label_errors,) if self.label_errors is not None else ()
+        return (self.split, self.evaluate, self.notify, self.endpoint, self.report, self.registry, *optional)
 
 
 def stage_functions(
@@ -55,8 +59,7 @@ def stage_functions(
     topic: sns.ITopic,
     endpoint_alarm_names: list[str],
 ) -> StageFunctions:
-    """Creates the functions in ``scope`` (the pipeline: their logical IDs follow the scope), in the order
-    the stack has always created them. Grants are the caller's (infra/constructs/pipeline_grants.py)."""
+    """Creates the functions in ``scope`` (logical IDs follow it), in the stack's order; grants: pipeline_grants."""
 
     def function(folder: str, description: str, env: dict[str, str], **kwargs: Any) -> PythonLambda:
         return project_lambda(scope, folder, description, env, key=key, config=config, **kwargs)
@@ -64,7 +67,16 @@ def stage_functions(
     split = function(
         "split",
         "gtpipe: stratified, streaming train/validation split of the labeled manifest",
-        {"DATA_BUCKET": data_bucket.bucket_name},
+        {
+            "DATA_BUCKET": data_bucket.bucket_name,
+            # The run's dataset version and warm-start decision go into its ledger item (split/warm_start.py).
+            "RUNS_TABLE": runs_table.table_name,
+            "WARM_START": "on"
+            if warm_start_on(
+                config.harvest, pytorch=config.training_algorithm.is_pytorch, tuning=config.tuning is not None
+            )
+            else "off",
+        },
         timeout=Duration.minutes(15),
         memory_size=1024,
         # The streaming split spills shuffle buckets to /tmp: about 1.1x the manifest's size.
@@ -114,7 +126,24 @@ def stage_functions(
         timeout=Duration.minutes(1),
         dead_letter_queue=True,
     )
-    return StageFunctions(split, evaluate, notify, endpoint, report, report_layer, job_status, registry)
+    made = (split, evaluate, notify, endpoint, report, report_layer, job_status, registry)
+    return StageFunctions(*made, _label_errors(function, config, data_bucket))
+
+
+def _label_errors(
+    function: FunctionFactory, config: StackConfig, data_bucket: s3.IBucket
+) -> PythonLambda | None:
+    """The label_errors function with gtpipe:labelErrors, else None."""
+    if config.label_errors is None:
+        return None
+    return function(
+        "label_errors",
+        "gtpipe: label-error finding: fold manifests, flagged objects, the corrected training manifest",
+        {"DATA_BUCKET": data_bucket.bucket_name},
+        timeout=Duration.minutes(15),
+        # The training manifest is read whole (lambdas/label_errors: ~300 MB for 1M lines).
+        memory_size=2048,
+    )
 
 
 def _report(

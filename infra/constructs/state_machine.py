@@ -32,6 +32,9 @@ TUNING_MANAGED_RULE = "StepFunctionsGetEventsForSageMakerTuningJobsRule"
 # names it: this ARN fills the substitution. ChooseLabeling never reaches LabelWithTeam then (the execution
 # input says backend "ground-truth"), no function has this name, and the state machine role may not invoke it.
 LABELING_DISABLED_FUNCTION_NAME = "gtpipe-builtin-labeling-not-deployed"
+# Likewise without gtpipe:labelErrors: ChooseLabelErrors never reaches the label_errors states (the execution
+# input has no config.label_errors), and nothing may invoke this name.
+LABEL_ERRORS_DISABLED_FUNCTION_NAME = "gtpipe-label-errors-not-deployed"
 
 
 def pipeline_state_machine(
@@ -97,6 +100,7 @@ def pipeline_state_machine(
             "ReportFunctionArn": stages.report.function.function_arn,
             "LabelingFunctionArn": labeling_function_arn,
             "RegistryFunctionArn": stages.registry.function.function_arn,
+            "LabelErrorsFunctionArn": _label_errors_arn(stack, stages),
             # gtpipe:trainingAlgorithm pytorch: the image that serves the trained model (Train's result).
             **({"PyTorchInferenceImage": pytorch.inference_image} if pytorch else {}),
         },
@@ -108,6 +112,18 @@ def pipeline_state_machine(
     grant_key(role, key)
     grant_key_for_aws_resources(role, key)
     return machine
+
+
+def _label_errors_arn(stack: Stack, stages: StageFunctions) -> str:
+    """The label_errors function's ARN, or without gtpipe:labelErrors a name nothing may invoke."""
+    if stages.label_errors is not None:
+        return stages.label_errors.function.function_arn
+    return stack.format_arn(
+        service="lambda",
+        resource="function",
+        resource_name=LABEL_ERRORS_DISABLED_FUNCTION_NAME,
+        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+    )
 
 
 def _sagemaker_statements(

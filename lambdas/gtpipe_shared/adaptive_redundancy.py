@@ -20,9 +20,9 @@ and stops when two agree with enough confidence (two agreeing classes: 0.86 with
 
 **Model hook**: ``model_suggestion`` is a model's answer for the object in the stored answer form
 (``{"label": i}`` or ``{"boxes": [...], ...}``); when given and it does not :func:`agree` with the
-consolidated label, the object asks for another answer. The builtin backend has no labeling model yet
-(automated labeling is Ground Truth's), so the service passes None today; a future model step stores its
-suggestion on the object item and passes it here (docs/labeling-service.md, "Adaptive redundancy").
+consolidated label, the object asks for another answer. The service passes the object's pre-annotation
+suggestion (:mod:`.labeling_suggestions`: automated labeling's labeling model, or any manifest's), None
+for an object without one (docs/labeling-service.md, "Adaptive redundancy").
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gtpipe_shared.aws_limits import class_list_problem
+from gtpipe_shared.label_errors import DEFAULT_MAX_SHARE
 from gtpipe_shared.pricing import BuiltinPricing, LabelingPrices
 from gtpipe_shared.tasks import TaskType, task_spec
 
@@ -313,6 +314,17 @@ class TuningConfig(_Section):
         return [str(item["Name"]) for items in self.parameter_ranges.values() for item in items]
 
 
+class LabelErrorsConfig(_Section):
+    """Label-error finding after training (``config.label_errors``; context ``gtpipe:labelErrors``, read by
+    infra/config_label_errors.py; README "Label-error finding"). Present only when enabled (its presence is
+    the switch the state machine tests): ``folds`` models each train on the other folds and predict their
+    held-out fold, at most ``max_share`` of the training objects are flagged (:mod:`gtpipe_shared.label_errors`), reviewed in the builtin service's review
+    stage, and the model retrains on the corrected labels: ``folds`` + 1 extra training jobs."""
+
+    folds: int = Field(default=3, ge=2, le=5)
+    max_share: float = Field(default=DEFAULT_MAX_SHARE, ge=0.05, le=0.5)
+
+
 class SplitConfig(_Section):
     """Train/validation split settings (``config.split``); seed None derives it from the run id."""
 
@@ -381,6 +393,9 @@ class HarvestConfig(BaseModel):
     uncertain_share: float = Field(default=0.8, ge=0.0, le=1.0)
     sample_share: float = Field(default=0.2, ge=0.0, le=1.0)
     near_duplicate_bits: int = Field(default=4, ge=0, le=64)
+    # A feedback run trains from the serving model when compatible (gtpipe_shared.incremental). None: the
+    # default, on with the builtin algorithm and no tuning (infra/config_harvest.warm_start_on).
+    warm_start: bool | None = None
 
 
 class PipelineConfig(_Section):
@@ -402,6 +417,8 @@ class PipelineConfig(_Section):
     champion: ChampionConfig = Field(default_factory=ChampionConfig)
     # None (the default): no tuning, and the key stays out of PIPELINE_CONFIG and the execution input.
     tuning: TuningConfig | None = Field(default=None, exclude_if=_omitted_when_unset)
+    # None (the default, gtpipe:labelErrors not enabled): no label-error finding, the key stays out.
+    label_errors: LabelErrorsConfig | None = Field(default=None, exclude_if=_omitted_when_unset)
     quality_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
 
     @field_validator("label_categories")

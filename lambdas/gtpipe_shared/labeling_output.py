@@ -251,6 +251,17 @@ class WorkerAnswer:
     seconds: float
 
 
+def human_label_counters(labeled: int, unlabeled: int) -> dict[str, int]:
+    """Ground Truth's ``LabelCounters`` of a job that people alone labeled (nothing machine-labeled or failed)."""
+    return {
+        "TotalLabeled": labeled,
+        "HumanLabeled": labeled,
+        "MachineLabeled": 0,
+        "FailedNonRetryableError": 0,
+        "Unlabeled": unlabeled,
+    }
+
+
 @dataclass(frozen=True)
 class LabelingOutput:
     """Result of :func:`build_output`.
@@ -548,13 +559,7 @@ def build_output(
     team = _team(job, objects, consensus)
     files[prefix + TEAM_STATS_KEY] = json_bytes(team)
     labeled, unlabeled = objects.labeled, objects.unlabeled
-    counters = {
-        "TotalLabeled": len(labeled),
-        "HumanLabeled": len(labeled),
-        "MachineLabeled": 0,
-        "FailedNonRetryableError": 0,
-        "Unlabeled": len(unlabeled),
-    }
+    counters = human_label_counters(len(labeled), len(unlabeled))
     return LabelingOutput(
         files, f"s3://{bucket}/{prefix}{OUTPUT_MANIFEST_KEY}", counters, labeled, unlabeled, team
     )

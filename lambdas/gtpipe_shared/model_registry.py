@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from gtpipe_shared.incremental import ARCHITECTURE_METADATA, architecture_fingerprint
 from gtpipe_shared.ledger import labeling_fingerprint
 
 MODEL_PACKAGE_STATE_CHANGE: Final = "SageMaker Model Package State Change"
@@ -67,7 +68,8 @@ def _value(value: Any) -> str:
 
 def package_metadata(state: Mapping[str, Any]) -> dict[str, str]:
     """CustomerMetadataProperties of a run's package: run id, manifest and its version, split seed, the
-    quality metric and the label counters (missing ones left out; every value a non-empty string)."""
+    quality metric, the label counters and the network's fingerprint (``gtpipe_shared.incremental``; missing
+    ones left out; every value a non-empty string)."""
     source = state.get("input") or {}
     split = (state.get("config") or {}).get("split") or {}
     evaluation = state.get("evaluation") or {}
@@ -81,10 +83,27 @@ def package_metadata(state: Mapping[str, Any]) -> dict[str, str]:
         "gtpipe:metric-name": evaluation.get("metric_name"),
         "gtpipe:metric-value": evaluation.get("metric_value"),
         "gtpipe:task-type": (state.get("config") or {}).get("task_type"),
+        # The network a later run's incremental training must match (a rollback of this package records it).
+        ARCHITECTURE_METADATA: _architecture(state),
     }
     for name, count in counters.items():
         raw[f"gtpipe:labels-{name}"] = count
     return {key: _value(value) for key, value in raw.items() if value is not None}
+
+
+def _architecture(state: Mapping[str, Any]) -> str | None:
+    """The architecture fingerprint of the run's training job's hyperparameters (``$.training``), if known."""
+    hyperparameters = (state.get("training") or {}).get("hyperparameters")
+    task_type = (state.get("config") or {}).get("task_type")
+    if not isinstance(hyperparameters, Mapping) or not task_type:
+        return None
+    return architecture_fingerprint(str(task_type), hyperparameters)
+
+
+def package_architecture(package: Mapping[str, Any]) -> str | None:
+    """The architecture fingerprint a package was registered with (``gtpipe:architecture``), or None."""
+    value = (package.get("CustomerMetadataProperties") or {}).get(ARCHITECTURE_METADATA)
+    return str(value) if value else None
 
 
 def client_token(run_id: str) -> str:

@@ -89,6 +89,17 @@ def transform_prefix(run_id: str) -> str:
     return f"transform/{run_id}/"
 
 
+def label_errors_prefix(run_id: str) -> str:
+    """Label-error finding's manifests (folds, flagged objects, corrected training manifest):
+    ``splits/<run_id>/label-errors/`` (expired with the split's)."""
+    return f"{splits_prefix(run_id)}label-errors/"
+
+
+def label_errors_transform_prefix(run_id: str, fold: int) -> str:
+    """Fold ``fold``'s held-out predictions: ``transform/<run_id>/label-errors/fold-<fold>/``."""
+    return f"{transform_prefix(run_id)}label-errors/fold-{fold}/"
+
+
 def metrics_key(run_id: str) -> str:
     """Evaluation report: ``runs/<run_id>/metrics.json``."""
     return f"runs/{run_id}/metrics.json"

@@ -177,19 +177,19 @@ DEFAULT_SECONDS_PER_TASK = 30.0
 class AnswerRequests:
     """The AWS requests of one answer on the builtin service's normal path: lease -> image GET -> answer.
 
-    ``POST .../lease`` (API Gateway + one labeling_api invocation) reads the job item twice and one page of
+    ``POST .../lease`` (API Gateway + one labeling_api invocation) reads the job item once and one page of
     unfinished objects (a consistent query of 25 small items: 3 read units), moves the job's frontier (1 write)
     and takes a slot on the object (1 write). The browser GETs the image once from S3 (presigned). ``POST
-    .../answer`` reads the job item twice, the object, the job and the worker's count for the progress (5
+    .../answer`` reads the job item once, the object, the job and the worker's count for the progress (4
     reads), writes one 4-item transaction (transactional writes cost 2 units each: 8), and, once per object,
-    moves it to done (1 write) and records the run's progress (1 read, 1 write); those per-object requests
-    are counted for every answer (an upper bound).
+    moves it to done (1 write) and records the run's progress (1 write: the run id is the job item's); those
+    per-object requests are counted for every answer (an upper bound).
     """
 
     api_requests: int = 2
     lambda_invocations: int = 2
     lambda_gb_seconds: float = 2 * LABELING_API_MEMORY_GB * LABELING_API_CALL_SECONDS
-    dynamodb_read_units: float = 5 + 5 + 1
+    dynamodb_read_units: float = 4 + 4
     dynamodb_write_units: float = 2 + 8 + 1 + 1
     s3_gets: int = 1
 

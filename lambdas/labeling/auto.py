@@ -18,7 +18,8 @@ Actions (payload ``action``; each answers the ``$.auto`` view, :func:`view`):
   made: the queue's next batch) or ``finish``.
 * ``auto_round``: read the transform's predictions, calibrate the threshold on the human-labeled validation
   sample (95 % estimated accuracy), machine-label the confident objects, price the round's training and
-  transform, and put the least confident objects first; ``next`` is ``label`` or ``finish``.
+  transform, and put the least confident objects first; ``next`` is ``label`` (the batch's lines carry
+  the model's predictions as suggestions: pre-annotation) or ``finish``.
 * ``auto_finish``: write Ground Truth's output manifest (machine labels ``human-annotated: "no"`` with their
   confidence) and answer the Label state's result shape: counters, the final model, the team statistics of
   every batch merged, the rounds and their cost.
@@ -39,6 +40,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from gtpipe_shared import labeling_output as output
 from gtpipe_shared import labeling_paths
 from gtpipe_shared import labeling_store as store
+from gtpipe_shared import labeling_suggestions as suggestions
 from gtpipe_shared.auto_labeling import ActiveLearningPlan, Prediction, decide_round
 from gtpipe_shared.aws import client, error_code
 from gtpipe_shared.config import require_env
@@ -151,22 +153,40 @@ def view(state: Mapping[str, Any], state_uri: str, next_step: str, **extra: Any)
     }
 
 
-def _batch_manifest(state: dict[str, Any]) -> str:
-    """Write the pending batch as an input manifest (the objects' own lines) for ``LabelAutoBatch``."""
-    lines = "".join(state["lines"][index] + "\n" for index in state["pending"])
+def _batch_manifest(state: dict[str, Any], predictions: Mapping[int, Prediction] | None = None) -> str:
+    """Write the pending batch as an input manifest (the objects' own lines) for ``LabelAutoBatch``; with
+    the labeling model's ``predictions``, each line carries its object's as the suggestion people see
+    (pre-annotation, :mod:`gtpipe_shared.labeling_suggestions`; adaptive redundancy's model hook)."""
+    lines = "".join(
+        _suggested(state["lines"][index], (predictions or {}).get(index)) + "\n" for index in state["pending"]
+    )
     key = f"{_prefix(state['run_id'])}round-{state['round']}/batch.manifest"
     return _put(state["bucket"], key, lines.encode(), "application/jsonlines")
 
 
-def _to_people(state: dict[str, Any], batch: Sequence[int], last: bool) -> dict[str, Any]:
-    """Send ``batch`` to people next, as round ``round + 1`` (training objects); answer ``next: label``."""
+def _suggested(line: str, prediction: Prediction | None) -> str:
+    """The manifest line with the model's prediction as its suggestion (unchanged without a usable one)."""
+    if prediction is None or prediction.value is None:
+        return line
+    suggestion = suggestions.from_prediction(int(prediction.value), prediction.confidence)
+    return json.dumps({**json.loads(line), suggestions.SUGGESTION_KEY: suggestion})
+
+
+def _to_people(
+    state: dict[str, Any],
+    batch: Sequence[int],
+    last: bool,
+    predictions: Mapping[int, Prediction] | None = None,
+) -> dict[str, Any]:
+    """Send ``batch`` to people next, as round ``round + 1`` (training objects), with the model's
+    ``predictions`` as suggestions when there are any; answer ``next: label``."""
     state["round"] += 1
     state["pending"] = list(batch)
     taken = set(batch)
     state["queue"] = [index for index in state["queue"] if index not in taken]
     state["pending_validation"] = []
     state["last"] = bool(last)
-    uri = _batch_manifest(state)
+    uri = _batch_manifest(state, predictions)
     return view(state, _save(state), "label", batch_manifest_uri=uri, batch_size=len(batch))
 
 
@@ -461,7 +481,7 @@ def model_round(event: Mapping[str, Any], now: float) -> dict[str, Any]:
     )
     if not state["queue"]:
         return view(state, _save(state), "finish")
-    return _to_people(state, decision.next_batch, decision.last)
+    return _to_people(state, decision.next_batch, decision.last, predictions)
 
 
 # --- auto_finish ------------------------------------------------------------------------------------
@@ -505,6 +525,9 @@ def finish(event: Mapping[str, Any]) -> dict[str, Any]:
         job_output["FinalActiveLearningModelArn"] = model["arn"]
     _put(bucket, f"{prefix}auto-labeling.json", json.dumps(rounds).encode(), "application/json")
     team = merge_team_statistics(state["teams"])
+    suggested = suggestions.merge_statistics(state["teams"])  # pre-annotation: answers taking the model's
+    if suggested is not None:
+        team["suggestions"] = suggested
     _put(bucket, prefix + output.TEAM_STATS_KEY, output.json_bytes(team), "application/json")
     if len(json.dumps(team)) > MAX_TEAM_BYTES:
         # As the builtin job's answer: the full statistics are in team/stats.json, the run carries totals.

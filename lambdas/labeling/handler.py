@@ -5,7 +5,8 @@ Three actions, one function:
 * ``open`` (the state machine's ``LabelWithTeam`` task, ``.waitForTaskToken``): read the input manifest at
   its version, create the job and its tasks, record ``labeling_progress`` on the run. An unreadable or
   invalid manifest answers the token with ``SendTaskFailure`` ``LabelingInputInvalid``. A retried open of the
-  same job only replaces the stored token.
+  same job only replaces the stored token. With ``review_given`` true the job is review-only: the lines'
+  given labels wait for a reviewer (``gtpipe_shared.labeling_store.review_given``; label-error finding).
 * ``finish`` (async invoke by the labeling API when the last answer arrives; the sweep): consolidate, write
   Ground Truth's output to the data bucket and answer the token: ``SendTaskSuccess`` with the Label state's
   result shape plus the team statistics, or ``SendTaskFailure`` ``LabelingIncomplete`` / ``LabelingFailed``.
@@ -28,6 +29,7 @@ import json
 import os
 import time
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
@@ -234,13 +236,24 @@ def open_job(event: dict[str, Any], now: float) -> dict[str, Any]:
             _read_s3(str(event["manifest_uri"]), event.get("manifest_version_id"), "input manifest")
         )
         spec = job_spec(event, class_names_of(event.get("settings") or {}), now)
-        gold = gold_objects(event.get("settings") or {}, spec, objects)
+        objects = store.split_suggestions(spec, objects)  # pre-annotation: a bad suggestion is bad input
+        review_only = event.get("review_given") is True
+        if review_only:
+            # Label-error finding's review (labeling_store.review_given): an undecided object keeps its
+            # given label, so no share of them fails the job.
+            spec = replace(spec, min_labeled_share=0.0)
+            for obj in objects:
+                store.given_label(spec, obj)
+        gold = [] if review_only else gold_objects(event.get("settings") or {}, spec, objects)
     except (InputInvalid, store.InvalidManifest, ValueError) as exc:
         cause = f"job {job_name}: {exc}"
         logger.warning("labeling input invalid", extra={"job_name": job_name, "cause": cause[:500]})
         sfn().send_task_failure(taskToken=event["task_token"], error=INPUT_INVALID, cause=_cause(cause))
         return {"job_name": job_name, "status": "input-invalid", "cause": cause}
-    outcome = store.open_job(tasks(), spec, objects, now, gold)
+    if review_only:
+        outcome = store.open_review_job(tasks(), spec, objects, now)
+    else:
+        outcome = store.open_job(tasks(), spec, objects, now, gold)
     record_progress(job_name, spec.run_id, now)
     logger.info(
         "labeling job open" if outcome.created else "labeling job exists; token replaced",

@@ -352,10 +352,10 @@ def lease_task(who: Caller, params: dict[str, str], _event: dict[str, Any]) -> d
     """``POST /api/jobs/{job}/lease``."""
     job_name = params["job"]
     now = clock()
-    lease = store.lease(tasks(), job_name, who.worker_id, now)
+    job = store.get_job(tasks(), job_name)  # one read for the lease and the task's settings
+    lease = store.lease(tasks(), job_name, who.worker_id, now, job=job)
     if lease is None:
         return {"task": None, "reason": "no task is left for you in this job (all answered or leased)"}
-    job = store.get_job(tasks(), job_name)
     return {
         "task": {
             "job_name": job_name,
@@ -370,6 +370,8 @@ def lease_task(who: Caller, params: dict[str, str], _event: dict[str, Any]) -> d
             "instructions": job.get("instructions", ""),
             "image_url": image_url(lease.source_ref),
             "source_ref": lease.source_ref,
+            # Pre-annotation: the model's suggestion the app shows for the person to accept or correct.
+            **({"suggestion": lease.suggestion} if lease.suggestion is not None else {}),
         }
     }
 
@@ -383,7 +385,8 @@ def answer_task(who: Caller, params: dict[str, str], event: dict[str, Any]) -> d
     now = clock()
     job_name, index = params["job"], int(params["index"])
     size = None
-    if task_spec(store.get_job(tasks(), job_name).get("task_type")).boxes:
+    job = store.get_job(tasks(), job_name)  # one read for the answer, its checks and the run's progress
+    if task_spec(job.get("task_type")).boxes:
         size = server_image_size(job_name, index)
     try:
         comment = check_comment(body.get("comment"))
@@ -400,9 +403,9 @@ def answer_task(who: Caller, params: dict[str, str], event: dict[str, Any]) -> d
         size,
         comment,
     )
-    outcome = store.submit(tasks(), given, now)
+    outcome = store.submit(tasks(), given, now, job=job)
     if outcome.object_completed:
-        record_progress(store.get_job(tasks(), job_name), outcome.progress, now)
+        record_progress(job, outcome.progress, now)
     if outcome.job_completed:
         logger.info("labeling job complete; starting its finish", extra={"job_name": job_name})
         start_finish(job_name)

@@ -37,6 +37,7 @@ APP_FILES = (
     "boxes.js",
     "shortcuts.js",
     "review.js",
+    "suggestion.js",
     "app.css",
 )
 CONTENT_TYPES = {

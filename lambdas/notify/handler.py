@@ -34,7 +34,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from gtpipe_shared import ledger
+from gtpipe_shared import incremental, ledger
 from gtpipe_shared.aws import table
 from gtpipe_shared.champion import champion_for
 from gtpipe_shared.config import require_env
@@ -272,6 +272,8 @@ def publish_serving(event: dict[str, Any], runs: Any) -> dict[str, Any]:
         now=now,
         model_package_arn=str(package.get("package_arn") or "") or None,
         deployed_by_run_id=run_id,
+        # The served model's artifact, image and network: a later feedback run may warm-start from it.
+        serving_model=incremental.serving_model(event.get("training"), task_type) or None,
     )
     runs.put_item(Item=ledger.to_dynamo(item))
     record_step(

@@ -15,7 +15,7 @@ RecordSuccess / RecordFailure. This action:
    (``gtpipe_shared.model_registry.rollback_refusal``, the rule ``gtpipe deploy`` checks first too);
 3. answers the execution's new state: ``config`` (task type and the stack's endpoint settings, from
    ``DEPLOY_CONFIG``), ``training`` (the package's container image and model data, which CreateRollbackModel
-   makes a model of), ``split.class_names`` (the serving label set's), ``evaluation`` (the package's run's
+   makes a model of, and its ``gtpipe:architecture``, which Publish records in ``@serving``), ``split.class_names`` (the serving label set's), ``evaluation`` (the package's run's
    metrics), ``registry`` (the package, and ``source_run_id``: Publish writes it into ``@serving``) and
    ``report`` (skipped: the package's run has its report).
 
@@ -42,6 +42,7 @@ from gtpipe_shared.config import ConfigError, EndpointConfig, require_env
 from gtpipe_shared.ledger_store import get_run, put_new_run
 from gtpipe_shared.model_registry import (
     RegistryError,
+    package_architecture,
     package_container,
     package_group_of_arn,
     package_run_id,
@@ -170,7 +171,12 @@ def prepare_rollback(request: PrepareRollbackRequest) -> dict[str, Any]:
         "run_id": request.run_id,
         "rollback": {"package_arn": request.package_arn, "source_run_id": source_run_id},
         "config": config,
-        "training": {"image": image, "model_artifacts": model_data},
+        # The package's network (gtpipe_shared.incremental): Publish records it in @serving for warm starts.
+        "training": {
+            "image": image,
+            "model_artifacts": model_data,
+            "architecture": package_architecture(package),
+        },
         "split": {"class_names": [str(name) for name in serving["class_names"]]},
         "evaluation": _evaluation(runs, source_run_id, package),
         "registry": {

@@ -34,6 +34,7 @@ from report.gather_curves import CurveParts
 from report.gather_examples import ExampleParts
 from report.gather_labels import LabelParts
 from report.gather_tuning import TuningParts
+from report.label_errors import label_errors_summary
 from report.labels import parse_time
 from report.model import (
     COST,
@@ -50,6 +51,7 @@ from report.model import (
     StepTiming,
 )
 from report.monitoring import latest_windows
+from report.training_data import training_data
 
 
 class Gatherer(LabelParts, ExampleParts, CurveParts, TuningParts):
@@ -70,6 +72,8 @@ class Gatherer(LabelParts, ExampleParts, CurveParts, TuningParts):
         self._guard(EXAMPLES, "the validation examples", self._examples)
         self._guard(CURVES, "the training curves", self._curves)
         self._guard(TUNING, "the tuning job's trials", self._tuning)
+        self.data.training_data = training_data(self.state, self.ledger)
+        self.data.label_errors = label_errors_summary(self.state)
         self._guard(STEPS, "the step timeline", self._steps)
         self._guard(STEPS, "the endpoint's idle parking", self._endpoint_usage)
         if self.settings.monitoring:

@@ -15,6 +15,7 @@ from gtpipe_shared.metrics import Box
 from gtpipe_shared.tasks import task_spec
 from PIL import Image
 
+from report.label_errors import LabelErrorsSummary
 from report.tuning import TuningSummary
 
 OUTCOMES = ("succeeded", "rejected", "failed")
@@ -303,6 +304,9 @@ class LabelingTeam:
     # The review stage (none: empty): items reviewed, accepted, fixed, rejected, pending, rounds (re-queues)
     # and the extra answers they cost (gtpipe_shared.labeling_review.review_statistics).
     review: dict[str, int] = field(default_factory=dict)
+    # Pre-annotation (none: empty): objects with a model suggestion, their answers, and the answers that
+    # took the suggestion unchanged (gtpipe_shared.labeling_suggestions.with_suggestions).
+    suggestions: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -337,6 +341,9 @@ class RunData:
     # The serving endpoint's latest drift-monitoring windows (report.monitoring); None: monitoring is off.
     monitoring: list[dict[str, Any]] | None = None
     tuning: TuningSummary | None = None  # the trials of the run's tuning job (gtpipe:tuning)
+    label_errors: LabelErrorsSummary | None = None  # gtpipe:labelErrors (report.label_errors)
+    # The dataset version trained on and the warm start (report.training_data); None: not known
+    training_data: dict[str, Any] | None = None
     unavailable: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 

@@ -13,9 +13,11 @@ from datetime import datetime
 from typing import Any
 
 from report.figures import RenderedFigure
+from report.label_errors import label_errors_html
 from report.model import LABELS, MONITORING, TEAM, LabelingTeam, RunData
 from report.monitoring import monitoring_html
 from report.timeline import format_duration
+from report.training_data import training_data_html
 from report.tuning import tuning_html
 
 FIGURES_DIR = "figures"
@@ -312,6 +314,16 @@ def team_html(data: RunData) -> str:
     ]
     if team.answers_per_object is not None:
         cards.append(_redundancy_card(team))
+    if team.suggestions.get("answers"):  # pre-annotation: how often people took the model's suggestion
+        taken, given = team.suggestions["accepted"], team.suggestions["answers"]
+        cards.append(
+            _card(
+                "model suggestions accepted",
+                _share(taken / given),
+                f"{taken:,} of {given:,} answers on {team.suggestions['objects']:,} suggested objects took the "
+                "model's suggestion unchanged",
+            )
+        )
     span = f"{_time(team.started_at)} to {_time(team.finished_at)}"
     parts = [
         '<div class="cards">' + "".join(cards) + "</div>",
@@ -443,7 +455,9 @@ def render_page(data: RunData, figures: Sequence[RenderedFigure], generated_at: 
             parts.insert(1 if data.evaluation is not None else 0, champion_html(data))
             parts.append(class_table(data))
         if key == "training":
+            parts.insert(0, training_data_html(data.training_data))
             parts.append(tuning_html(data.tuning))
+            parts.append(label_errors_html(data.label_errors))
         if key == "steps":
             parts.append(steps_table(data))
         if key == MONITORING:

@@ -79,7 +79,18 @@ def parse_team(raw: Any, source: str) -> LabelingTeam:
         label_accuracy=_label_accuracy(raw.get("gold")),
         gold_answers=_count(raw["gold"].get("answers")) if isinstance(raw.get("gold"), Mapping) else 0,
         review=_review(raw.get("review")),
+        suggestions=_suggestions(raw.get("suggestions")),
     )
+
+
+SUGGESTION_COUNTS = ("objects", "answers", "accepted")
+
+
+def _suggestions(suggestions: Any) -> dict[str, int]:
+    """Pre-annotation's counts (empty without suggestions or when malformed)."""
+    if not isinstance(suggestions, Mapping):
+        return {}
+    return {key: _count(suggestions.get(key)) for key in SUGGESTION_COUNTS}
 
 
 REVIEW_COUNTS = ("items", "accepted", "fixed", "rejected", "pending", "rounds", "extra_answers")

@@ -32,6 +32,7 @@ from gtpipe_shared.split import (
 from pydantic import BaseModel, ConfigDict, Field
 
 from split.cumulative import add_to_dataset, cumulative_candidate, labeled_to_train, record_dataset
+from split.warm_start import decide_and_record
 
 logger = Logger()
 tracer = Tracer()
@@ -57,6 +58,8 @@ class SplitRequest(BaseModel):
     # The dropped manifest (the execution's input): a harvest's (incoming/feedback-*) makes the run
     # cumulative (split.cumulative, gtpipe_shared.dataset).
     source_manifest_uri: str | None = None
+    # config.training.image: a warm start needs the serving model to be of the same algorithm.
+    training_image: str | None = None
 
 
 def parse_request(event: Any) -> SplitRequest:
@@ -200,7 +203,16 @@ def run_split(request: SplitRequest) -> dict[str, Any]:
         "split done",
         extra={"train": result.train_count, "validation": result.validation_count, "skipped": result.skipped},
     )
-    return _task_result(request, prefix, names, result, dataset)
+    answer = _task_result(request, prefix, names, result, dataset)
+    answer["warm_start"] = decide_and_record(
+        run_id=request.run_id,
+        dataset=dataset,
+        task_type=request.task_type,
+        class_names=request.class_names,
+        training_image=request.training_image,
+        hyperparameters=answer["hyperparameters"],
+    )
+    return answer
 
 
 @logger.inject_lambda_context

@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import boto3
 from botocore.config import Config
 from botocore.credentials import Credentials
 
 from gtpipe_cli.api import ApiResponse, PredictionClient
+from local.boto_sessions import new_session
 
 
 def load_outputs(path: str | Path) -> dict[str, Any]:
@@ -27,7 +27,7 @@ def load_outputs(path: str | Path) -> dict[str, Any]:
 
 def aws_client(outputs: Mapping[str, Any], service: str) -> Any:
     """A boto3 client for the local endpoint described by ``outputs``."""
-    return boto3.session.Session().client(
+    return new_session().client(
         service,
         endpoint_url=outputs["AwsEndpointUrl"],
         region_name=outputs["Region"],

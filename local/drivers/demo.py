@@ -10,10 +10,13 @@ Labeling (``--labeling``, :data:`LABELING_MODES`):
 - ``ui``: the builtin service without the simulated crowd: the demo prints the labeling app's URL and a
   user's credentials and waits (``--timeout``, default 4 hours) for people to label in a browser.
 
-``builtin`` is not the default because of the local cloud's speed, not the service's: every task-API
-request queries moto's DynamoDB, which evaluates each query in Python over the whole job's items, so the
-simulated crowd answers about 3 tasks a second on 2 cores and the 800-image demo spends about 12 minutes
-labeling (the end-to-end tests and the browser test label small sets through it on every ``make test``).
+``builtin`` takes longer than ``ground-truth``: each of its 2,400 answers goes the whole way a person's does
+(HTTPS, API Gateway and Cognito, the labeling API Lambda, several DynamoDB requests to moto). moto's own
+DynamoDB sorted the whole table for every query, which made the crowd answer about 3 tasks a second and the
+labeling take about 12 minutes on 2 cores; with the local cloud's partition queries and one-pass item
+serialization (:mod:`local.moto_dynamodb_speed`) the demo process spends about a fifth of the CPU per
+answer (BENCHMARKS.md, ``crowd-speed``). After the predictions the demo prints the run's label counters and
+the answers saved (:mod:`local.drivers.demo_labels`).
 
 1. synthesizes the CDK app with a local-sized configuration for the task (:mod:`local.drivers.demo_tasks`:
    digits and ``training.contracts.DEMO_HYPERPARAMETERS``, or synthetic scenes and
@@ -38,7 +41,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol, TextIO
@@ -49,6 +52,7 @@ from gtpipe_cli.local_answers import unanswered_notes
 from gtpipe_cli.report import download_report
 from local.cloud import CloudSettings, LocalCloud
 from local.drivers.client import PredictionApi
+from local.drivers.demo_labels import configured_workers_per_object, label_lines
 from local.drivers.demo_tasks import (
     TASKS,
     ClassificationDemo,
@@ -67,7 +71,7 @@ from local.drivers.runs import (
     state_durations,
     step_durations,
 )
-from local.synth import synthesize
+from local.synth import project_context, synthesize
 
 SUPPORTED_TASKS = tuple(TASKS)
 MANIFEST_KEY = "incoming/demo.manifest"
@@ -254,14 +258,17 @@ def report_lines(
     return lines
 
 
-def run_demo(args: argparse.Namespace, display: Display) -> int:
-    """The demo (see module docstring); returns the exit status."""
+def run_demo(
+    args: argparse.Namespace, display: Display, cloud_settings: Mapping[str, Any] | None = None
+) -> int:
+    """The demo (see module docstring); returns the exit status. ``cloud_settings``: :class:`CloudSettings`
+    fields to change (the benchmarks measure the local cloud with and without a speed-up)."""
     started = time.monotonic()
     task: DemoTask = TASKS[args.task]
     state_dir = Path(args.state_dir).resolve()
     data_dir = state_dir / "demo-data" / task.name
     assembly = _start_synthesis(args, task, state_dir, display)
-    settings = CloudSettings(state_dir=state_dir)
+    settings = CloudSettings(state_dir=state_dir, **dict(cloud_settings or {}))
     if args.labeling == "ui":
         settings.simulated_labelers = 0
     timeout = args.timeout if args.timeout is not None else DEFAULT_TIMEOUT[args.labeling]
@@ -428,6 +435,9 @@ def _say_success(
     statuses = Counter(status for _, status, _ in predictions)
     display.say(f"{score.summary}; statuses {dict(statuses)}")
     display.say(f"validation metrics (ledger): {json.dumps(run.get('metrics', {}))}")
+    workers = configured_workers_per_object({**project_context(), **demo_context(None, task.name)})
+    for line in label_lines(run, workers):
+        display.say(line)
     _say_timings(display, cloud, progress)
     if first_answer is not None:
         display.say(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 DRIFT_ALARMS = ("Gtpipe-drift-input", "Gtpipe-drift-embedding")
@@ -52,15 +53,20 @@ def monitor_rule(cloud: Any) -> str:
     return str(names[0])
 
 
-def measure_window(cloud: Any, *, timeout: float = 120.0) -> dict[str, Any]:
+def measure_window(cloud: Any, *, timeout: float = 120.0, at: float | None = None) -> dict[str, Any]:
     """Fire the monitor's schedule now (its window ends at the event's time) and return the window summary
     it wrote under ``monitoring/windows/``. Waits a second first: the event's time is whole seconds, so a
-    request in the firing's own second could fall after the window's end."""
+    request in the firing's own second could fall after the window's end. ``at`` (whole epoch seconds,
+    after every request to measure): the window's end instead of now, without waiting (a scenario that
+    needs the next window stands in for a window's length of waiting; see :func:`next_window_end`)."""
     bucket = cloud.outputs["DataBucketName"]
     s3 = cloud.client("s3")
     before = set(_window_keys(s3, bucket))
-    time.sleep(1.1)
-    cloud.fire_schedules(monitor_rule(cloud))
+    if at is not None and at <= time.time():
+        at = None  # the clock got there first: measure up to now, as without ``at``
+    if at is None:
+        time.sleep(1.1)
+    cloud.fire_schedules(monitor_rule(cloud), at=at)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         new = sorted(set(_window_keys(s3, bucket)) - before)
@@ -68,6 +74,21 @@ def measure_window(cloud: Any, *, timeout: float = 120.0) -> dict[str, Any]:
             return dict(json.loads(s3.get_object(Bucket=bucket, Key=new[-1])["Body"].read()))
         time.sleep(0.5)
     raise AssertionError(f"the monitor wrote no window summary within {timeout} s (see .local/logs/)")
+
+
+def next_window_end(summary: dict[str, Any], window_minutes: int) -> float:
+    """The end (epoch seconds) of the window right after the one ``summary`` measured, for
+    :func:`measure_window`'s ``at``: it starts one second after that window's end (so no request of that
+    window is in it; whole seconds, as the event's time). Returns once the clock has reached its start, so
+    whatever is served from then on falls in it."""
+    start = window_end_of(summary) + 1
+    time.sleep(max(0.0, start - time.time()))
+    return start + window_minutes * 60
+
+
+def window_end_of(summary: dict[str, Any]) -> float:
+    """The end (epoch seconds) of the window a summary measured."""
+    return datetime.fromisoformat(str(summary["window"]["end"]).replace("Z", "+00:00")).timestamp()
 
 
 def check_drift(cloud: Any, *, timeout: float = 120.0) -> DriftCheck:

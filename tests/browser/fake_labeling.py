@@ -58,8 +58,10 @@ class FakeService:
     objects: int = 3
     size: tuple[int, int] = (1600, 1200)
     hotkeys: dict[str, str] | None = None
+    suggestions: dict[int, dict[str, Any]] = field(default_factory=dict)  # index -> the model's suggestion
     leases: dict[int, str] = field(default_factory=dict)  # index -> the lease id held
     answers: list[dict[str, Any]] = field(default_factory=list)  # every answer stored, in order
+    seconds: list[Any] = field(default_factory=list)  # each stored answer's reported seconds, in order
 
     def job(self) -> dict[str, Any]:
         job = {
@@ -103,6 +105,8 @@ class FakeService:
                 "image_url": f"{IMAGES}{index}.png",
                 "source_ref": f"s3://bucket/{index}.png",
             }
+            if index in self.suggestions:  # pre-annotation, as the service hands it out
+                task["suggestion"] = self.suggestions[index]
             return 200, {"task": task}
         index, action = int(parts[3]), parts[4]
         if self.leases.get(index) != body.get("lease_id"):
@@ -110,6 +114,7 @@ class FakeService:
         del self.leases[index]
         if action == "answer":
             self.answers.append({"index": index, "answer": body["answer"]})
+            self.seconds.append(body.get("seconds"))
             return 200, {"progress": self.progress()}
         return 200, {"released": True}
 

@@ -153,6 +153,21 @@ def test_datapoints_older_than_the_evaluation_range_do_not_count(aws: dict[str, 
     assert evaluator(aws, ctx, NOW).evaluate_now() == {"Gtpipe-drift-input": "OK"}
 
 
+def test_an_evaluation_at_a_given_instant_sees_that_instants_range_not_the_clocks(
+    aws: dict[str, Any],
+) -> None:
+    # Given a breaching datapoint two hours after the evaluator's clock (one period of an hour)
+    ctx = _Ctx(aws)
+    cloudwatch_alarm(ctx, "InputDriftAlarm", alarm_props(aws["topic"]))  # type: ignore[arg-type]
+    put(aws["cloudwatch"], 50.0, NOW - timedelta(hours=2))
+    alarms = evaluator(aws, ctx, NOW - timedelta(hours=4))
+    # when evaluated at the clock's time, then the datapoint is not in range yet: OK
+    assert alarms.evaluate_now() == {"Gtpipe-drift-input": "OK"}
+    # when evaluated at the datapoint's instant, then it is the last period's: ALARM
+    at = (NOW - timedelta(hours=2)).timestamp()
+    assert alarms.evaluate_now(at) == {"Gtpipe-drift-input": "ALARM"}
+
+
 def test_actions_disabled_alarms_change_state_without_notifying(aws: dict[str, Any]) -> None:
     ctx = _Ctx(aws)
     cloudwatch_alarm(ctx, "InputDriftAlarm", alarm_props(aws["topic"], ActionsEnabled="false"))  # type: ignore[arg-type]

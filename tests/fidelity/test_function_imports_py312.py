@@ -102,12 +102,16 @@ def layer_paths(synth: Synthesized, template: Any, function: dict[str, Any], tmp
 
 @pytest.fixture(scope="module")
 def synth_monitoring() -> Synthesized:
-    """The optional functions on: drift monitoring (the monitor), idle parking (idle) and the feedback
-    harvester (harvest) exist only when their settings are on."""
+    """The optional functions on: drift monitoring (the monitor), idle parking (idle), the feedback
+    harvester (harvest) and label-error finding (label_errors, on the builtin backend with review) exist
+    only when their settings are on."""
     return synthesize(
         monitoring={"enabled": True},
         endpoint={"instanceType": "ml.m5.xlarge", "instanceCount": 1, "idleMinutes": 30},
         harvest={"enabled": True},
+        labelingBackend="builtin",
+        labeling={"review": {"enabled": True}},
+        labelErrors={"enabled": True},
     )
 
 

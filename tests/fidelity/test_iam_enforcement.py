@@ -195,6 +195,66 @@ def test_a_training_job_whose_role_cannot_read_the_channel_fails_with_access_den
     assert 's3:GetObject on resource: "arn:aws:s3:::training-data/splits/train.manifest"' in reason
 
 
+def test_an_incremental_job_whose_role_cannot_read_the_earlier_model_fails_with_access_denied(
+    cloud: LocalCloud, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given an earlier model's artifact outside what the job role may read (TrainIncremental's 'model'
+    # channel), the role listing the bucket and writing models/ only
+    s3 = cloud.client("s3")
+    s3.create_bucket(Bucket="model-data")
+    s3.put_object(Bucket="model-data", Key="archive/first/output/model.tar.gz", Body=b"not read")
+    cloud.principals.register_role(
+        role_arn("incremental"),
+        [
+            allow(["s3:ListBucket"], ["arn:aws:s3:::model-data"]),
+            allow(["s3:PutObject"], ["arn:aws:s3:::model-data/models/*"]),
+        ],
+    )
+    source = {
+        "S3DataType": "S3Prefix",
+        "S3Uri": "s3://model-data/archive/first/output/model.tar.gz",
+        "S3DataDistributionType": "FullyReplicated",
+    }
+    model = {
+        "ChannelName": "model",
+        "DataSource": {"S3DataSource": source},
+        "ContentType": "application/x-sagemaker-model",
+        "InputMode": "File",
+    }
+    request = {
+        "TrainingJobName": "no-model-read",
+        "AlgorithmSpecification": {
+            "TrainingImage": f"811284229777.dkr.ecr.{REGION}.amazonaws.com/image-classification:1",
+            "TrainingInputMode": "Pipe",
+        },
+        "RoleArn": role_arn("incremental"),
+        "HyperParameters": {"num_classes": "2", "num_training_samples": "1"},
+        "InputDataConfig": [model],
+        "OutputDataConfig": {"S3OutputPath": "s3://model-data/models/"},
+        "ResourceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 5},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 600},
+    }
+    # When the job runs with that RoleArn
+    cloud.sagemaker.create_training_job(request)
+    deadline = time.monotonic() + 60
+    while (job := cloud.sagemaker.describe_training_job({"TrainingJobName": "no-model-read"}))[
+        "TrainingJobStatus"
+    ] == "InProgress":
+        assert time.monotonic() < deadline, job
+        time.sleep(0.2)
+    # Then it fails downloading the model channel: S3 refuses the job role's read of the artifact (a HEAD,
+    # whose refusal is a bodiless 403 Forbidden, as S3's is), and the local IAM names the missing grant
+    assert job["TrainingJobStatus"] == "Failed"
+    reason = job["FailureReason"]
+    assert reason.startswith("ClientError: Data download failed: channel model")
+    assert "s3://model-data/archive/first/output/model.tar.gz" in reason and "(403)" in reason
+    denial = "assumed-role/incremental/SageMaker is not authorized to perform: s3:GetObject on resource: "
+    assert any(
+        denial + "arn:aws:s3:::model-data/archive/first/output/model.tar.gz" in r.getMessage()
+        for r in caplog.records
+    )
+
+
 def kms_bucket(cloud: LocalCloud, bucket: str, key_policy: dict[str, Any]) -> str:
     key = cloud.client("kms").create_key(Policy=json.dumps(key_policy))["KeyMetadata"]["Arn"]
     s3 = cloud.client("s3")

@@ -96,6 +96,24 @@ def async_endpoint_config(mutate: Mutate) -> tuple[str, dict[str, Any]]:
     return "CreateEndpointConfig", request
 
 
+def with_model_channel(uri: str) -> Mutate:
+    """TrainIncremental's extra channel (state_machines/pipeline.asl.json): the serving model's artifact."""
+
+    def mutate(request: dict[str, Any]) -> None:
+        source = {"S3DataType": "S3Prefix", "S3Uri": uri, "S3DataDistributionType": "FullyReplicated"}
+        request["InputDataConfig"].append(
+            {
+                "ChannelName": "model",
+                "DataSource": {"S3DataSource": source},
+                "ContentType": "application/x-sagemaker-model",
+                "InputMode": "File",
+                "CompressionType": "None",
+            }
+        )
+
+    return mutate
+
+
 def setting(path: str, value: Any) -> Mutate:
     """A mutation setting the dotted ``path`` (list items by index) to ``value``."""
 
@@ -149,6 +167,11 @@ CASES = {
     "S3Uri": (
         training(setting("InputDataConfig.0.DataSource.S3DataSource.S3Uri", URI + "x" * 1024)),
         f"Value '{URI + 'x' * 1024}' at 'inputDataConfig.1.member.dataSource.s3DataSource.s3Uri' {LIMIT} 1024",
+    ),
+    # TrainIncremental's model channel (the serving model's artifact) is an S3Uri as well.
+    "model channel S3Uri": (
+        training(with_model_channel(URI + "x" * 1024)),
+        f"Value '{URI + 'x' * 1024}' at 'inputDataConfig.3.member.dataSource.s3DataSource.s3Uri' {LIMIT} 1024",
     ),
     # gtpipe:trainingAlgorithm pytorch declares the metric definitions (API_AlgorithmSpecification.html:
     # MetricDefinitions 0-40 items; API_MetricDefinition.html: Regex 1-500 characters).

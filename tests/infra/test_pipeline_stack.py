@@ -107,6 +107,7 @@ def test_state_machine_is_standard_logged_traced_and_loaded_from_the_asl_file(sy
         "ReportFunctionArn",
         "LabelingFunctionArn",
         "RegistryFunctionArn",
+        "LabelErrorsFunctionArn",
     }
 
 

@@ -68,13 +68,13 @@ S3_GET = 0.0004 / 1000
 
 
 def one_answer_usd() -> float:
-    """lease + answer (2 API Gateway requests, 2 invocations of the 512 MB labeling API at 0.3 s), 11 read
+    """lease + answer (2 API Gateway requests, 2 invocations of the 512 MB labeling API at 0.3 s), 8 read
     and 12 write units (AnswerRequests' docstring counts them), one S3 GET of the image."""
     return (
         2 * API_GATEWAY_REST
         + 2 * LAMBDA_REQUEST
         + 2 * 0.5 * 0.3 * LAMBDA_GB_SECOND
-        + 11 * DYNAMODB_READ_UNIT
+        + 8 * DYNAMODB_READ_UNIT
         + 12 * DYNAMODB_WRITE_UNIT
         + 1 * S3_GET
     )

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from local.drivers.client import PredictionApi
-from local.drivers.drift_window import DRIFT_ALARMS, measure_window, monitor_rule
+from local.drivers.drift_window import DRIFT_ALARMS, measure_window, monitor_rule, window_end_of
 from tests.local_cloud.conftest import Inbox
 from tests.monitoring.streams import digit_images, png, shifted
 
@@ -61,16 +61,17 @@ def alarm_notifications(inbox: Inbox, state: str) -> dict[str, dict[str, Any]]:
 
 
 def serve_shifted_and_expect_alarm(
-    cloud: Any, inbox: Inbox, *, start: int = 1200, count: int = 40
+    cloud: Any, inbox: Inbox, *, start: int = 1200, count: int = 40, at: float | None = None
 ) -> tuple[dict[str, Any], dict[str, str], dict[str, dict[str, Any]]]:
-    """Serve ``count`` rotated, recoloured digits, measure the window and evaluate the alarms; asserts the
+    """Serve ``count`` rotated, recoloured digits, measure the window (ending now, or at ``at``:
+    :func:`local.drivers.drift_window.measure_window`) and evaluate the alarms at its end; asserts the
     window breached the input and embedding thresholds, both drift alarms are in ALARM and each notified the
     topic. Returns (window summary, alarm states, ALARM notifications)."""
     served = serve(cloud, digits(start, count, drifted=True))
-    summary = measure_window(cloud)
+    summary = measure_window(cloud, at=at)
     assert summary["metrics"]["WindowRequests"] == len(served.answers), summary
     assert {"InputShift", "EmbeddingDistance"} <= set(summary["breaches"]), summary
-    states = cloud.evaluate_alarms()
+    states = cloud.evaluate_alarms(at=None if at is None else window_end_of(summary))
     assert all(states[name] == "ALARM" for name in DRIFT_ALARMS), states
     notified = alarm_notifications(inbox, "ALARM")
     assert set(DRIFT_ALARMS) <= set(notified), notified

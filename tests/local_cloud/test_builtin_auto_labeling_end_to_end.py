@@ -146,6 +146,10 @@ def test_the_loop_machine_labels_confident_objects_and_people_answer_fewer_times
     machine = [line for line in first.output if line["category-metadata"]["human-annotated"] == "no"]
     assert len(machine) == counters["machine"]
     assert all(0 < line["category-metadata"]["confidence"] <= 1 for line in machine)
+    # And the objects people labeled after the model round had its prediction as suggestion (pre-annotation)
+    suggested = [line for line in first.output if "suggestion" in line["category-metadata"]]
+    assert len(suggested) == counters["human"] - first.first_batch
+    assert all(line["category-metadata"]["suggestion"]["answers"] == 1 for line in suggested)
     # And the ledger has the final labeling model and the rounds' cost next to the answers' cost
     assert str(first.run["final_active_learning_model_arn"]).endswith(f"{first.progress.run_id}-alm1-0")
     cost = first.run["labeling_cost"]

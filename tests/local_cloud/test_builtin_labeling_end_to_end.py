@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,8 +105,11 @@ def label_and_train(
     epochs: int,
     variant: str = "",
     labelers: int = LABELERS,
+    prepare: Callable[[Any, str, list[DemoImage]], None] | None = None,
     **labeling: Any,
 ) -> Iterator[Labeled]:
+    """Run the builtin labeling service on ``images`` drawn images; ``prepare(cloud, bucket, images)``, when
+    given, runs once the images and reference answers are in place, before the manifest is dropped."""
     task = TASKS[task_name]
     with running_cloud(
         tmp_path_factory.mktemp(f"builtin-{task_name}{variant}"),
@@ -120,6 +123,8 @@ def label_and_train(
         upload_dataset(cloud, bucket, named)
         labeled = [image for image in named if not image.holdout]
         write_reference_answers(cloud.settings.reference_labels_path, [image.reference for image in labeled])
+        if prepare is not None:
+            prepare(cloud, bucket, named)
         manifest = write_input_manifest(tmp_path_factory.mktemp("manifest") / "input.manifest", labeled)
         key = f"incoming/builtin-{task_name}.manifest"
         started = time.monotonic()

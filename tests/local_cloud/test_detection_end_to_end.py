@@ -24,10 +24,12 @@ pytestmark = pytest.mark.slow
 
 SCENES = 400
 HOLDOUT = 0.12
-EPOCHS = 30
+EPOCHS = 20
 RUN_TIMEOUT = 480.0
 TASK = TASKS["object-detection"]
-# A detector that learns nothing scores mAP@0.5 ~0; this configuration reaches ~0.6 (OMP_NUM_THREADS=2).
+# A detector that learns nothing scores mAP@0.5 ~0; this configuration (seeded; the learning rate drops
+# after epoch 21, so these 20 epochs follow the demo's own path) reaches validation 0.51 at epoch 18 and
+# held-out 0.50 over HTTPS (30 epochs gave 0.63 and 0.55 for 50% more training time).
 QUALITY_THRESHOLD = 0.3
 HELD_OUT_MAP = 0.25
 

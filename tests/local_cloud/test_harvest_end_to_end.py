@@ -7,7 +7,7 @@ notifies the topic (the drift scenario's helpers, tests/local_cloud/drift_scenar
 the corrections, the least confident answers (balanced over predicted classes) and a random sample within its
 budget, copies the images under images/feedback/ and drops incoming/feedback-<day>.manifest. That run is
 labeled by the simulated workforce (the truth of the rotated digits), trains on the label set's cumulative
-dataset (run 1's data plus the new labels), passes the champion/challenger gate against run 1's model, and
+dataset (run 1's data plus the new labels) starting from run 1's serving model (incremental training), passes the champion/challenger gate against run 1's model, and
 deploys. The accuracy on held-out rotated digits (asked with capture off) rises; the human answers spent are
 in the ledger. The loop itself is :func:`local.drivers.lifecycle.run_loop` (also ``make demo LOOP=1``).
 """
@@ -96,6 +96,16 @@ def test_a_harvest_of_the_shifted_stream_retrains_a_better_model(
     assert len(both) == SIZES.upright + picked
     assert sum("/images/feedback/" in ref for ref in both) == picked
     assert {r.source_ref for r in loop.upright} == {ref for ref in both if "/images/feedback/" not in ref}
+    # and it trained incrementally from run 1's serving model: its training job had the 'model' channel of
+    # that model's artifact (gtpipe:harvest.warmStart, on by default), and its ledger item says so
+    assert "TrainIncremental" in loop.second_states and "Train" not in loop.second_states
+    sagemaker = cloud.client("sagemaker")
+    first_job = sagemaker.describe_training_job(TrainingJobName=f"{loop.first['run_id']}-train-0")
+    job = sagemaker.describe_training_job(TrainingJobName=f"{second['run_id']}-train-0")
+    [model] = [channel for channel in job["InputDataConfig"] if channel["ChannelName"] == "model"]
+    assert model["ContentType"] == "application/x-sagemaker-model"
+    assert model["DataSource"]["S3DataSource"]["S3Uri"] == first_job["ModelArtifacts"]["S3ModelArtifacts"]
+    assert second["warm_start"]["source_run_id"] == loop.first["run_id"] and second["dataset"]["cumulative"]
     # and the retrained model passed champion/challenger against run 1's model and now serves
     champion = second["metrics"]["champion"]
     assert champion["compared"] is True and champion["passed"] is True

@@ -3,14 +3,26 @@
 
 from __future__ import annotations
 
+import http.server
+import itertools
 import json
 import random
+import threading
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from local.labeling_crowd import CrowdSettings, ReferenceAnswers, simulated_answer
+from local.labeling_crowd import (
+    ApiError,
+    CrowdSettings,
+    LabelingApiClient,
+    ReferenceAnswers,
+    simulated_answer,
+)
 from local.sagemaker.box_workforce import BoxNoise
+from local.tls import LocalCertificateAuthority
 
 DIGITS = [str(n) for n in range(10)]
 SCENE = {
@@ -141,3 +153,93 @@ def test_one_labeler_in_five_is_careless_when_asked(tmp_path: Path) -> None:
     assert not any(settings(tmp_path).is_careless(worker) for worker in range(10))
     with pytest.raises(ValueError, match="careless_every"):
         settings(tmp_path, careless_every=-1)
+
+
+class _Api(http.server.BaseHTTPRequestHandler):
+    """A labeling API stand-in over HTTPS: answers ``{"path", "connection"}`` (the connection's number);
+    ``/fail`` answers 409; after ``/bye`` the server closes the connection without a word."""
+
+    protocol_version = "HTTP/1.1"
+    connections = itertools.count()
+
+    def setup(self) -> None:
+        super().setup()
+        self.number = next(self.connections)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        status = 409 if self.path.endswith("/fail") else 200
+        body = json.dumps({"path": self.path, "connection": self.number}).encode()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        if self.path.endswith("/bye"):
+            self.close_connection = True  # closed without Connection: close, like an idle timeout
+
+
+@pytest.fixture
+def api_url(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    ca = LocalCertificateAuthority(tmp_path / "ca.pem")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Api)
+    server.socket = ca.server_context().wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://localhost:{server.server_address[1]}/prod", ca.ca_path
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_labeler_keeps_one_connection_and_reconnects_when_the_server_closed_it(
+    api_url: tuple[str, Path],
+) -> None:
+    # given the crowd's API client for a stage URL
+    url, ca_path = api_url
+    client = LabelingApiClient(url, ca_path)
+    # when one labeler (thread) makes three requests
+    answers = [client.call("POST", f"api/jobs/{n}", "token", {"n": n}) for n in range(3)]
+    # then they went to the stage's paths over one kept connection
+    assert [answer["path"] for answer in answers] == [
+        "/prod/api/jobs/0",
+        "/prod/api/jobs/1",
+        "/prod/api/jobs/2",
+    ]
+    assert len({answer["connection"] for answer in answers}) == 1
+    # and when the server closes the connection after a request, the next request goes on a new one
+    closing = client.call("POST", "api/bye", "token")
+    after = client.call("POST", "api/jobs/3", "token")
+    assert closing["connection"] == answers[0]["connection"] != after["connection"]
+    # and an error status is an ApiError with the status and the JSON body, the connection kept
+    with pytest.raises(ApiError) as refused:
+        client.call("POST", "api/fail", "token")
+    assert refused.value.status == 409 and refused.value.body["connection"] == after["connection"]
+
+
+def test_each_labeler_thread_has_its_own_connection(api_url: tuple[str, Path]) -> None:
+    # given one client shared by two labelers (threads)
+    url, ca_path = api_url
+    client = LabelingApiClient(url, ca_path)
+    seen: list[int] = []
+
+    def labeler() -> None:
+        seen.extend(client.call("POST", "api/jobs", "token")["connection"] for _ in range(2))
+
+    # when each makes two requests
+    threads = [threading.Thread(target=labeler) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # then two connections served the four requests, two each
+    assert len(seen) == 4 and sorted(Counter(seen).values()) == [2, 2]
+
+
+def test_the_api_must_be_https(tmp_path: Path) -> None:
+    # given a plain-HTTP stage URL; when a client is made for it; then it is refused, naming the URL
+    with pytest.raises(ValueError, match=r"http://127\.0\.0\.1/prod"):
+        LabelingApiClient("http://127.0.0.1/prod", tmp_path / "ca.pem")

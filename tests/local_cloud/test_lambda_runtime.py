@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -10,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from local import lambda_runtime
 from local.lambda_runtime import FunctionSpec, LambdaRuntime
 from local.sfn import LambdaRegistry
 
 HANDLER = """
-import os, sys, time
+import os, sys, threading, time
 
 IMPORT_TIME_VALUE = os.environ.get("GREETING")
 CALLS = []
@@ -24,6 +26,8 @@ def lambda_handler(event, context):
     CALLS.append(1)
     if event.get("sleep"):
         time.sleep(event["sleep"])
+    if event.get("leave_thread"):
+        threading.Thread(target=time.sleep, args=(60,)).start()  # not a daemon: it would hold the exit
     if event.get("raise"):
         raise KeyError("missing thing")
     if event.get("unserialisable"):
@@ -39,6 +43,7 @@ def lambda_handler(event, context):
         "sees_repo": any(p.rstrip("/").endswith("/local") for p in sys.path),
         "trace_disabled": os.environ.get("POWERTOOLS_TRACE_DISABLED"),
         "leaked": os.environ.get("GTPIPE_TEST_SECRET"),
+        "pid": os.getpid(),
     }
 """
 
@@ -116,6 +121,27 @@ def test_warm_workers_keep_module_state(runtime: tuple[LambdaRuntime, LambdaRegi
     counts = [invoke(registry, "hello", {})["Payload"]["calls"] for _ in range(3)]  # type: ignore[index]
     assert counts == [1, 2, 3]
     log_with(logs / "hello.log", "log line from hello", "START RequestId", "Init Duration")
+
+
+def test_shutdown_stops_the_workers_of_every_function(
+    runtime: tuple[LambdaRuntime, LambdaRegistry, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a warm worker of each of two functions, one of whose handlers left a (non-daemon) thread running
+    local_runtime, registry, _ = runtime
+    pids = {
+        invoke(registry, name, {"leave_thread": name == "hello"})["Payload"]["pid"]
+        for name in ("hello", "bonjour")
+    }  # type: ignore[index]
+    assert len(pids) == 2
+    killed: list[str] = []
+    monkeypatch.setattr(lambda_runtime._Worker, "kill", lambda worker: killed.append(worker.spec.name))
+    # When the runtime shuts down
+    local_runtime.shutdown()
+    # Then every worker exited by itself (none had to be killed) and was reaped
+    assert killed == []
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # type: ignore[arg-type]
 
 
 def test_errors_come_back_as_the_runtime_reports_them(

@@ -139,6 +139,10 @@ def test_fire_now_delivers_the_scheduled_event_and_respects_disabled_rules(funct
     wait_for(lambda: len(functions.events["report"]) == 1)
     event = functions.events["report"][0]
     assert event["detail-type"] == "Scheduled Event" and event["resources"][0].endswith(":rule/hourly")
+    # and a firing at a given instant carries that instant as the event's time (whole seconds)
+    assert rules.fire_now("hourly", at=1_700_000_000.7) == 1
+    wait_for(lambda: len(functions.events["report"]) == 2)
+    assert functions.events["report"][1]["time"] == "2023-11-14T22:13:20Z"
     events.disable_rule(Name="hourly")
     rules.fire_now()
     assert rules.firings[-1] == ("hourly", "disabled")

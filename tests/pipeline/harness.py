@@ -27,6 +27,7 @@ from local.sagemaker import LocalSageMaker, ScriptedJobRunner
 from local.sfn import LambdaRegistry, install
 from tests.infra.conftest import project_context
 from tests.lambdas.conftest import create_runs_table
+from tests.pipeline.label_errors_support import label_errors_double
 from tests.pipeline.registry_support import (
     GROUP_PREFIX,
     package_events_to_registry,
@@ -41,7 +42,7 @@ REGION = "us-east-1"
 RUNS_TABLE = "gtpipe-runs"
 FUNCTIONS = {
     name: f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:gtpipe-{name}"
-    for name in ("split", "evaluate", "notify", "endpoint", "report", "labeling", "registry")
+    for name in ("split", "evaluate", "notify", "endpoint", "report", "labeling", "registry", "label_errors")
 }
 SUBSTITUTIONS = {
     "KmsKeyArn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/11111111-2222-3333-4444-555555555555",
@@ -54,6 +55,7 @@ SUBSTITUTIONS = {
     "ReportFunctionArn": FUNCTIONS["report"],
     "LabelingFunctionArn": FUNCTIONS["labeling"],
     "RegistryFunctionArn": FUNCTIONS["registry"],
+    "LabelErrorsFunctionArn": FUNCTIONS["label_errors"],
 }
 HAPPY_PATH = [
     "ChooseLabeling",
@@ -63,6 +65,7 @@ HAPPY_PATH = [
     "Split",
     "ChooseTraining",
     "Train",
+    "ChooseLabelErrors",
     "CreateModel",
     "Transform",
     "Evaluate",
@@ -113,6 +116,9 @@ class Doubles:
     labeling_failure: tuple[str, str] | None = None  # (error, cause) the builtin labeling job ends with
     # (ModelApprovalStatus, ApprovalDescription) a reviewer sets once a run waits for approval; None: nobody
     approval_decision: tuple[str, str] | None = None
+    # The split's dataset answer: {"cumulative": True, ...} makes the run a feedback run that may warm-start
+    dataset: dict[str, Any] = field(default_factory=lambda: {"cumulative": False})
+    label_errors_flagged: int = 2  # objects label_errors' flag step finds (label_errors_support.py)
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def called(self, name: str) -> list[dict[str, Any]]:
@@ -246,11 +252,27 @@ def create_endpoint(name: str, config_name: str, instance_type: str = "ml.m5.lar
 
 
 def split_double(doubles: Doubles) -> LambdaDouble:
-    """Stands in for lambdas/split: the manifest URIs and hyperparameters the training step reads."""
+    """Stands in for lambdas/split: the manifest URIs and hyperparameters the training step reads, and the
+    real warm-start decision and ledger record (split/warm_start.py) for ``doubles.dataset``."""
 
     def split(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        from split.warm_start import decide_and_record
+
         doubles.calls.append(("split", event))
         run, bucket = event["run_id"], event["data_bucket"]
+        hyperparameters = {
+            **event["hyperparameters"],
+            "num_classes": str(len(event["class_names"])),
+            "num_training_samples": "9",
+        }
+        warm_start = decide_and_record(
+            run_id=run,
+            dataset=doubles.dataset,
+            task_type=event["task_type"],
+            class_names=event["class_names"],
+            training_image=event.get("training_image"),
+            hyperparameters=hyperparameters,
+        )
         return {
             "train_uri": f"s3://{bucket}/splits/{run}/train.manifest",
             "validation_uri": f"s3://{bucket}/splits/{run}/validation.manifest",
@@ -258,11 +280,9 @@ def split_double(doubles: Doubles) -> LambdaDouble:
             "transform_output_uri": f"s3://{bucket}/transform/{run}/",
             "counts": {"train": 9, "validation": 3},
             "class_names": event["class_names"],
-            "hyperparameters": {
-                **event["hyperparameters"],
-                "num_classes": str(len(event["class_names"])),
-                "num_training_samples": "9",
-            },
+            "hyperparameters": hyperparameters,
+            "dataset": doubles.dataset,
+            "warm_start": warm_start,
         }
 
     return split
@@ -416,6 +436,7 @@ def make_doubles(
         FUNCTIONS["endpoint"]: endpoint_double(doubles, sfn),
         FUNCTIONS["notify"]: notify,
         FUNCTIONS["report"]: report_double(doubles),
+        FUNCTIONS["label_errors"]: label_errors_double(doubles),
     }
 
 

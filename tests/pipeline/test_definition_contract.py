@@ -20,6 +20,8 @@ from start_run.handler import execution_input
 
 from infra.config import StackConfig
 from tests.pipeline.asl_paths import render, resolve_path
+from tests.pipeline.incremental_support import with_incremental
+from tests.pipeline.label_errors_support import with_label_errors
 from tests.pipeline.sample_config import synthesized_pipeline_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,17 +36,15 @@ SAGEMAKER_OPERATIONS = {
     "createHyperParameterTuningJob": "CreateHyperParameterTuningJob",
 }
 SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+FUNCTIONS = ("Split", "Evaluate", "Notify", "Endpoint", "Report", "Labeling", "Registry", "LabelErrors")
 SUBSTITUTIONS = {
     "KmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555",
     "SageMakerRoleArn": "arn:aws:iam::123456789012:role/GtpipePipeline-SageMakerExecutionRole",
     "DataBucketName": "gtpipe-data-bucket",
-    "SplitFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:split",
-    "EvaluateFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:evaluate",
-    "NotifyFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:notify",
-    "EndpointFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:endpoint",
-    "ReportFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:report",
-    "LabelingFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:labeling",
-    "RegistryFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:registry",
+    **{
+        f"{name}FunctionArn": f"arn:aws:lambda:us-east-1:123456789012:function:{name.lower()}"
+        for name in FUNCTIONS
+    },
 }
 EARLIER_MODEL_ARN = "arn:aws:sagemaker:us-east-1:123456789012:model/earlier-0123456789abcdef-label-0-final"
 REPORT_STATES = {"ReportOnSuccess": "succeeded", "ReportOnRejection": "rejected", "ReportOnFailure": "failed"}
@@ -230,6 +230,8 @@ def sample_state(
     state["labeling_record"] = {"status": "RECORDED", "label_counters": {}, "labeling_cost": {}}
     state["augmented"] = {"manifest_uri": state["labeling"]["output_uri"]}
     state.update(_training_part(run_id, config.label_categories, state["config"]["training"]["image"]))
+    with_incremental(run_id, state)  # a warm-started feedback run's split and training results
+    with_label_errors(run_id, state)  # gtpipe:labelErrors: folds, flags, review, corrected manifest
     state.update(_release_part(run_id))
     state.update(_auto_labeling_part(run_id, state["config"]["training"]["image"]))
     return state

@@ -30,6 +30,7 @@ from tests.pipeline.harness import (
 )
 from tests.pipeline.harness import pipeline as pipeline  # fixture
 from tests.pipeline.harness import pipeline_config as pipeline_config  # fixture
+from tests.pipeline.label_errors_support import enable_label_errors
 
 DEFINITION = json.loads((ROOT / "state_machines" / "pipeline.asl.json").read_text())
 
@@ -62,6 +63,10 @@ class EndpointRolledBack(Exception):
 
 class RegistryError(Exception):
     """Named like gtpipe_shared.model_registry's error."""
+
+
+class LabelErrorsError(Exception):
+    """Named like lambdas/label_errors' error."""
 
 
 def throttled(operation: str) -> ClientError:
@@ -127,6 +132,16 @@ def reviewer_rejects(reason: str) -> Callable[[Pipeline], None]:
     return arrange
 
 
+def with_label_errors(arrange: Callable[[Pipeline], None]) -> Callable[[Pipeline], None]:
+    """Arrange: a stack with gtpipe:labelErrors, then ``arrange``."""
+
+    def both(pipeline: Pipeline) -> None:
+        enable_label_errors(pipeline.configure_builtin)
+        arrange(pipeline)
+
+    return both
+
+
 def deployment_fails(pipeline: Pipeline) -> None:
     pipeline.doubles.endpoint_outcome = ("EndpointFailed", "Update rolled back: invocation errors alarm")
 
@@ -188,6 +203,19 @@ SCENARIOS = {
         "States.TaskFailed",
         "AlgorithmError: out of memory",
         job_fails("training", "AlgorithmError: out of memory"),
+    ),
+    "FailedLabelErrors": Scenario(
+        "FlagLabelErrors",
+        "labelerrors",
+        "LabelErrorsError",
+        "no usable out-of-fold prediction",
+        with_label_errors(
+            failing_function(
+                "label_errors",
+                LabelErrorsError("no usable out-of-fold prediction for any of 9 objects"),
+                for_action("flag"),
+            )
+        ),
     ),
     "FailedModel": Scenario(
         "CreateModel",

@@ -34,19 +34,25 @@ SHARED = (
 def choose(state: dict[str, Any]) -> str:
     """ChooseTraining's decision for ``state`` (its two rules: config.tuning.parent_tuning_jobs present and not
     null -> TuneWarmStart; config.tuning present and not null -> Tune)."""
-    warm_rule, rule = STATES["ChooseTraining"]["Choices"]
+    warm_rule, rule, incremental_rule = STATES["ChooseTraining"]["Choices"]
+    # (the third rule, TrainIncremental for a warm-started feedback run, is asserted in test_incremental_contract)
+    assert incremental_rule["Next"] == "TrainIncremental"
     tuning = state.get("config", {}).get("tuning", "absent")
     assert [c["Variable"] for c in warm_rule["And"]] == ["$.config.tuning.parent_tuning_jobs"] * 2
     assert [(c.get("IsPresent"), c.get("IsNull")) for c in warm_rule["And"]] == [(True, None), (None, False)]
     assert [c["Variable"] for c in rule["And"]] == ["$.config.tuning", "$.config.tuning"]
     if isinstance(tuning, dict) and tuning.get("parent_tuning_jobs") is not None:
         return str(warm_rule["Next"])
-    return str(rule["Next"]) if tuning not in ("absent", None) else str(STATES["ChooseTraining"]["Default"])
+    if tuning not in ("absent", None):
+        return str(rule["Next"])
+    warm_start = state.get("split", {}).get("warm_start") or {}
+    return str(incremental_rule["Next"] if "model_uri" in warm_start else STATES["ChooseTraining"]["Default"])
 
 
 def test_split_goes_to_the_choice_which_tunes_only_with_a_tuning_section(pipeline_config_json: str) -> None:
     # Given the state after Split / When ChooseTraining decides / Then Tune with config.tuning, else Train
     state = sample_state(pipeline_config_json, "augmented")
+    state["split"]["warm_start"] = {"reason": "not a cumulative run"}  # (not a warm-started feedback run)
     assert STATES["Split"]["Next"] == "ChooseTraining"
     # (the sample run has a parent tuning job: warm start; without one, Tune)
     assert choose(state) == "TuneWarmStart"
@@ -69,8 +75,10 @@ def test_split_goes_to_the_choice_which_tunes_only_with_a_tuning_section(pipelin
     assert choose({**state, "config": {**state["config"], "tuning": None}}) == "Train"
     without = {k: v for k, v in state["config"].items() if k != "tuning"}
     assert choose({**state, "config": without}) == "Train"
+    # Train's model goes on to CreateModel (through ChooseLabelErrors: gtpipe:labelErrors is refused with tuning)
     assert (
-        STATES["Train"]["Next"] == "CreateModel"
+        STATES["Train"]["Next"] == "ChooseLabelErrors"
+        and STATES["ChooseLabelErrors"]["Default"] == "CreateModel"
         and STATES["DescribeBestTrainingJob"]["Next"] == "CreateModel"
     )
 

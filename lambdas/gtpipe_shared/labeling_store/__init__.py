@@ -24,6 +24,7 @@ One module per concern; this package re-exports their public names, so callers w
 :mod:`.leases`         leasing tasks: take, reclaim, renew, release, skip, sweep expired leases
 :mod:`.submissions`    taking an answer: validate, store and count in one transaction
 :mod:`.output`         reading a job back for its output (objects, answers, workers)
+:mod:`.review_given`   review-only jobs: given labels waiting for a reviewer (label-error finding)
 :mod:`.runs_ledger`    the job's progress on its run item in the runs ledger
 =====================  =====================================================================
 
@@ -57,6 +58,7 @@ from gtpipe_shared.labeling_store.jobs import (
     open_job,
     progress,
     set_task_token,
+    split_suggestions,
 )
 from gtpipe_shared.labeling_store.keys import (
     ANSWERED,
@@ -104,6 +106,7 @@ from gtpipe_shared.labeling_store.output import (
     with_gold,
     workers,
 )
+from gtpipe_shared.labeling_store.review_given import given_label, open_review_job
 from gtpipe_shared.labeling_store.runs_ledger import ledger_progress, record_ledger_progress
 from gtpipe_shared.labeling_store.submissions import answer, submit
 
@@ -152,6 +155,7 @@ __all__ = [
     "end_job",
     "expire_items",
     "get_job",
+    "given_label",
     "gold_from_manifest",
     "image_size",
     "iso",
@@ -168,6 +172,7 @@ __all__ = [
     "objects",
     "objects_from_manifest",
     "open_job",
+    "open_review_job",
     "output_inputs",
     "progress",
     "reclaim_expired",
@@ -175,6 +180,7 @@ __all__ = [
     "record_ledger_progress",
     "release",
     "set_task_token",
+    "split_suggestions",
     "submit",
     "took_part",
     "validate_answer",

@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
+from gtpipe_shared import labeling_suggestions as suggestions
 from gtpipe_shared import ledger
-from gtpipe_shared.labeling_errors import JobExpired, JobNotOpen, UnknownJob
+from gtpipe_shared.labeling_errors import InvalidManifest, JobExpired, JobNotOpen, UnknownJob
 from gtpipe_shared.labeling_gold import GoldObject, queue_order
 from gtpipe_shared.labeling_store.dynamo import batch_put, conditional, get_job, query_all, query_prefix
 from gtpipe_shared.labeling_store.keys import (
@@ -35,9 +37,12 @@ from gtpipe_shared.labeling_store.models import JobSpec, LabelingObject, OpenOut
 from gtpipe_shared.tasks import task_spec
 
 
-def open_job_item(table: Any, job_name: str, now: float) -> dict[str, Any]:
-    """The job item of a job taking work: JobNotOpen when it is not ``OPEN``, JobExpired after its lifetime."""
-    job = get_job(table, job_name)
+def open_job_item(
+    table: Any, job_name: str, now: float, job: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The job item of a job taking work: JobNotOpen when it is not ``OPEN``, JobExpired after its lifetime.
+    ``job``: the item as the caller just read it (:func:`get_job`), checked instead of read again."""
+    job = dict(job) if job is not None else get_job(table, job_name)
     if job.get("status") != OPEN:
         raise JobNotOpen(f"job {job_name} is {job.get('status')}: it takes no more answers")
     check_lifetime(job, now)
@@ -121,7 +126,7 @@ def open_job(
     )
     if existing:
         return OpenOutcome(created=False, job=set_task_token(table, spec.job_name, spec.task_token))
-    items = _object_items(spec.job_name, objects, gold)
+    items = _object_items(spec.job_name, split_suggestions(spec, objects), gold)
     for item in items:
         item.update(slots_open=first_slots, answer_count=0, workers={}, **adaptive)
     batch_put(table, items)
@@ -136,6 +141,26 @@ def open_job(
     return OpenOutcome(created=True, job=item)
 
 
+def split_suggestions(spec: JobSpec, objects: Sequence[LabelingObject]) -> list[LabelingObject]:
+    """Pre-annotation: each manifest line's model suggestion (:mod:`gtpipe_shared.labeling_suggestions`)
+    moved from the line to the object's ``suggestion`` (JSON text), so the line written back to the output
+    is the input's; InvalidManifest names the first suggestion that is not a valid answer of the job.
+    Objects without one are returned as they are (a second call changes nothing)."""
+    split = []
+    for obj in objects:
+        line = json.loads(obj.line)
+        if suggestions.SUGGESTION_KEY not in line:
+            split.append(obj)
+            continue
+        try:
+            kept, suggestion = suggestions.split_line(spec.task_type, line, spec.class_names)
+        except ValueError as error:
+            raise InvalidManifest(f"line {obj.index + 1}: {error}") from None
+        text = suggestions.dumps(suggestion) if suggestion is not None else None
+        split.append(replace(obj, line=json.dumps(kept), suggestion=text))
+    return split
+
+
 def _object_items(
     job_name: str, objects: Sequence[LabelingObject], gold: Sequence[GoldObject]
 ) -> list[dict[str, Any]]:
@@ -148,6 +173,7 @@ def _object_items(
                 "index": o.index,
                 "source_ref": o.source_ref,
                 "line": o.line,
+                **({"suggestion": o.suggestion} if o.suggestion else {}),
             }
             for o in objects
         ]
@@ -162,7 +188,10 @@ def _object_items(
             )
         else:
             o = objects[data]
-            items.append({**key, "source_ref": o.source_ref, "line": o.line, "data_index": o.index})
+            suggested = {"suggestion": o.suggestion} if o.suggestion else {}
+            items.append(
+                {**key, "source_ref": o.source_ref, "line": o.line, "data_index": o.index, **suggested}
+            )
     return items
 
 

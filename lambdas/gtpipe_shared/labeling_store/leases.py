@@ -7,6 +7,7 @@ most one lease per job (asking again returns the lease it holds) and never gets 
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -61,6 +62,12 @@ def _advance_first_unfinished(table: Any, job: Mapping[str, Any], index: int) ->
     )
 
 
+def _suggestion(obj: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Pre-annotation: the object's model suggestion, handed out with its lease (None: none)."""
+    text = obj.get("suggestion")
+    return json.loads(text) if text else None
+
+
 def _lease_entry(lease_id: str, now: float, lease_seconds: int) -> dict[str, Any]:
     return {
         "state": LEASED,
@@ -70,8 +77,11 @@ def _lease_entry(lease_id: str, now: float, lease_seconds: int) -> dict[str, Any
     }
 
 
-def lease(table: Any, job_name: str, worker_id: str, now: float) -> Lease | None:
-    """Lease a task of the job to the worker; None when nothing is left for this worker.
+def lease(
+    table: Any, job_name: str, worker_id: str, now: float, *, job: Mapping[str, Any] | None = None
+) -> Lease | None:
+    """Lease a task of the job to the worker; None when nothing is left for this worker. ``job``: the job
+    item as the caller just read it (``get_job``: one read less), else it is read here.
 
     Objects are visited in index order from the labeling frontier: the first one with a free slot that the
     worker never touched is taken, or another worker's expired lease on it is reclaimed, each with one
@@ -79,7 +89,7 @@ def lease(table: Any, job_name: str, worker_id: str, now: float) -> Lease | None
     the way is given back (``resumed``), an expired one renewed; so a worker holds one lease per job unless
     an earlier object's slot opened again meanwhile.
     """
-    job = open_job_item(table, job_name, now)
+    job = open_job_item(table, job_name, now, job)
     # A lease never outlives the job: its answer would come after the lifetime and be refused.
     lease_seconds = min(int(job.get("lease_seconds", 300)), int(job["expires_at"]) - epoch(now))
     # The review stage: objects a reviewer's reject re-opened for one more answer come first (they are
@@ -117,6 +127,7 @@ def _offer(
             int(entry["expires_at"]),
             str(obj["source_ref"]),
             resumed=True,
+            suggestion=_suggestion(obj),
         )
     return _renew(table, job_name, obj, worker_id, str(entry["lease_id"]), now, lease_seconds)
 
@@ -142,7 +153,19 @@ def _renew(
     )
     if done is None:
         return None
-    return Lease(job_name, int(obj["index"]), lease_id, entry["expires_at"], str(obj["source_ref"]))
+    return _lease_of(job_name, obj, lease_id, entry)
+
+
+def _lease_of(job_name: str, obj: Mapping[str, Any], lease_id: str, entry: Mapping[str, Any]) -> Lease:
+    """The lease handed out once the object item records ``entry`` for the worker."""
+    return Lease(
+        job_name,
+        int(obj["index"]),
+        lease_id,
+        entry["expires_at"],
+        str(obj["source_ref"]),
+        suggestion=_suggestion(obj),
+    )
 
 
 def _take(
@@ -188,7 +211,7 @@ def _take(
                 },
             )
         if done is not None:
-            return Lease(job_name, int(obj["index"]), lease_id, entry["expires_at"], str(obj["source_ref"]))
+            return _lease_of(job_name, obj, lease_id, entry)
         # Lost a race: look at the object again (another slot or another expired lease may be left).
         fresh = plain_item(table.get_item(Key=key, ConsistentRead=True).get("Item"))
         if fresh is None or worker_id in (fresh.get("workers") or {}):

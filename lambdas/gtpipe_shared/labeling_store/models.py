@@ -14,6 +14,8 @@ class LabelingObject:
     index: int
     source_ref: str
     line: str
+    # Pre-annotation: the line's model suggestion, JSON text (jobs.split_suggestions); None: none.
+    suggestion: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,8 @@ class Lease:
     lease_expires_at: int
     source_ref: str
     resumed: bool = False
+    # Pre-annotation: the object's model suggestion (gtpipe_shared.labeling_suggestions); None: none.
+    suggestion: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,8 @@ class StoredObject:
     # number (``index`` is then the place in the queue); None without gold.
     gold: dict[str, Any] | None = None
     data_index: int | None = None
+    # Pre-annotation: the model's suggestion shown to the labelers (gtpipe_shared.labeling_suggestions).
+    suggestion: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

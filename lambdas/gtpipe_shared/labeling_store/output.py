@@ -11,8 +11,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from gtpipe_shared import labeling_gold, labeling_output
-from gtpipe_shared.labeling_store import review
+from gtpipe_shared import labeling_gold, labeling_output, labeling_suggestions
+from gtpipe_shared.labeling_store import review, review_given
 from gtpipe_shared.labeling_store.dynamo import query_prefix, read_object
 from gtpipe_shared.labeling_store.keys import job_pk, object_sk, worker_sk
 from gtpipe_shared.labeling_store.models import StoredObject
@@ -36,6 +36,7 @@ def _stored(item: Mapping[str, Any]) -> StoredObject:
         answers_wanted=int(item["answers_wanted"]) if item.get("answers_wanted") is not None else None,
         gold=json.loads(item["gold"]) if item.get("gold") else None,
         data_index=int(item["data_index"]) if item.get("data_index") is not None else None,
+        suggestion=json.loads(item["suggestion"]) if item.get("suggestion") else None,
     )
 
 
@@ -111,7 +112,9 @@ def job_output(
     objects are written, numbered by their manifest line (``data_index``); the gold answers weight the
     consolidation (each worker's :class:`GoldScore`) and add the gold figures to the team statistics
     (:func:`gtpipe_shared.labeling_gold.gold_statistics`: ``workers[].gold_accuracy``/``gold_answers`` and
-    ``gold``)."""
+    ``gold``). A review-only job's output is its reviews' (:func:`.review_given.job_output`)."""
+    if review_given.is_review_only(job):
+        return review_given.job_output(table, job, now)
     job_name = str(job["job_name"])
     stored = objects(table, job_name)
     answers = all_answers(table, job_name)
@@ -137,6 +140,7 @@ def job_output(
         },
         gold=scores,
     )
+    output = _with_suggestions(table, job, output, data, number)
     if truths:
         stats = labeling_gold.gold_statistics(
             str(job["task_type"]), tuple(job.get("class_names") or ()), truths, gold_answers
@@ -144,6 +148,35 @@ def job_output(
         output = with_gold(output, stats)
     # The review stage's decisions and the labelers' comments (gtpipe_shared.labeling_review_output).
     return review.apply_to_output(table, job, output, number, now)
+
+
+def _with_suggestions(
+    table: Any,
+    job: Mapping[str, Any],
+    output: labeling_output.LabelingOutput,
+    data: list[StoredObject],
+    number: Mapping[int, int],
+) -> labeling_output.LabelingOutput:
+    """Pre-annotation: the output with how many answers took each object's model suggestion unchanged
+    (:func:`gtpipe_shared.labeling_suggestions.with_suggestions`); unchanged for a job without any."""
+    suggested = {obj.index: obj.suggestion for obj in data if obj.suggestion is not None}
+    if not suggested:
+        return output
+    taken: dict[int, list[tuple[str, bool]]] = {}
+    for item in query_prefix(table, str(job["job_name"]), "ANS#"):
+        if int(item["index"]) in suggested:
+            flag = bool(item.get("suggestion_accepted", False))
+            taken.setdefault(int(item["index"]), []).append((str(item.get("submitted_at", "")), flag))
+    return labeling_suggestions.with_suggestions(
+        output,
+        str(job["label_attribute"]),
+        [
+            labeling_suggestions.Suggested(
+                number[index], suggestion, tuple(flag for _, flag in sorted(taken.get(index, [])))
+            )
+            for index, suggestion in sorted(suggested.items())
+        ],
+    )
 
 
 def with_gold(

@@ -164,6 +164,9 @@ class ReviewTask:
     rejects_left: int
     answers: list[dict[str, Any]] = field(default_factory=list)
     resumed: bool = False
+    # The object's model suggestion (gtpipe_shared.labeling_suggestions; a review-only job's flagged
+    # objects carry the model's class); None: none.
+    suggestion: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -180,6 +183,7 @@ class ReviewTask:
             "rejects_left": self.rejects_left,
             "answers": self.answers,
             "resumed": self.resumed,
+            **({"suggestion": self.suggestion} if self.suggestion is not None else {}),
         }
 
 
@@ -206,6 +210,7 @@ def _task(table: Any, job: Mapping[str, Any], item: Mapping[str, Any], obj: Mapp
         round=int(item.get("round", 0)),
         rejects_left=max(settings.max_rounds - int(item.get("round", 0)), 0),
         answers=answers,
+        suggestion=json.loads(obj["suggestion"]) if obj.get("suggestion") else None,
     )
 
 
@@ -289,6 +294,11 @@ def decide(table: Any, given: Decision, now: float) -> DecisionOutcome:
         reason = rules.check_comment(given.reason, "reason")
     except ValueError as error:
         raise InvalidAnswer(str(error)) from None
+    if given.decision == rules.REJECT and job.get("review_given"):
+        # A review-only job (labeling_store.review_given) has no labelers to answer the object anew.
+        raise InvalidAnswer(
+            "this job reviews given labels: accept the label or fix it (reject is not offered)"
+        )
     if given.decision == rules.REJECT and not reason:
         raise InvalidAnswer("a reject needs a reason (what is wrong with the label)")
     item = table.get_item(

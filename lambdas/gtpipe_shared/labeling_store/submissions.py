@@ -22,6 +22,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from gtpipe_shared import adaptive_redundancy, ledger
+from gtpipe_shared import labeling_suggestions as suggestions
 from gtpipe_shared.aws import error_code
 from gtpipe_shared.labeling_answers import is_number, validate_answer
 from gtpipe_shared.labeling_errors import InvalidAnswer, JobNotOpen, LeaseNotHeld
@@ -71,14 +72,17 @@ def answer(
     )
 
 
-def submit(table: Any, given: Answering, now: float) -> AnswerOutcome:
-    """Store a worker's answer for a leased task (one transaction) and count it.
+def submit(
+    table: Any, given: Answering, now: float, *, job: Mapping[str, Any] | None = None
+) -> AnswerOutcome:
+    """Store a worker's answer for a leased task (one transaction) and count it. ``job``: the job item as
+    the caller just read it (``get_job``: one read less), else it is read here.
 
     Raises UnknownJob/UnknownTask (404), InvalidAnswer (400), LeaseNotHeld or JobNotOpen (409), JobExpired
     (410: the job's lifetime has ended). The answer that gives the last object its last answer also moves
     the job ``OPEN -> CONSOLIDATING``; only that call returns ``job_completed`` True.
     """
-    job = open_job_item(table, given.job_name, now)
+    job = open_job_item(table, given.job_name, now, job)
     stored = validate_answer(
         str(job["task_type"]), given.answer, list(job.get("class_names") or []), given.image_size
     )
@@ -96,8 +100,9 @@ def submit(table: Any, given: Answering, now: float) -> AnswerOutcome:
                 "(expired, answered or released)"
             )
         old_count = int(obj.get("answer_count", 0))
+        suggestion = json.loads(obj["suggestion"]) if obj.get("suggestion") else None
         if is_adaptive(job):
-            more = _wants_another(table, job, given, stored, old_count)
+            more = _wants_another(table, job, given, stored, old_count, suggestion)
             if more is None:
                 continue  # an answer landed between the two reads: read the object again
             completes = not more
@@ -105,6 +110,8 @@ def submit(table: Any, given: Answering, now: float) -> AnswerOutcome:
             more, completes = False, old_count + 1 >= needed
         spent = _seconds(given.seconds, entry.get("leased_at"), now, int(job.get("lease_seconds", 300)))
         items = _answer_items(table.name, given, stored, entry, old_count, completes, spent, now)
+        if suggestion is not None:  # pre-annotation: did the person take the model's suggestion unchanged?
+            items[1]["Put"]["Item"]["suggestion_accepted"] = suggestions.accepted(stored, suggestion)
         if more:
             _ask_for_another(items)
         # The review stage: an object that completes may be selected for review in this transaction.
@@ -126,11 +133,17 @@ def submit(table: Any, given: Answering, now: float) -> AnswerOutcome:
 
 
 def _wants_another(
-    table: Any, job: Mapping[str, Any], given: Answering, stored: Mapping[str, Any], old_count: int
+    table: Any,
+    job: Mapping[str, Any],
+    given: Answering,
+    stored: Mapping[str, Any],
+    old_count: int,
+    suggestion: Mapping[str, Any] | None = None,
 ) -> bool | None:
     """Adaptive redundancy: whether the object asks for another answer after this one
     (:func:`gtpipe_shared.adaptive_redundancy.judge` on its stored answers and this one, workers_per_object
-    the maximum); None when the stored answers are not the ``old_count`` the object item said (read again).
+    the maximum, the object's ``suggestion`` the model hook); None when the stored answers are not the
+    ``old_count`` the object item said (read again).
     The transaction's ``answer_count = :old`` condition makes the decision's inputs the object's answers."""
     items = sorted(
         query_prefix(table, given.job_name, f"ANS#{given.index:08d}#"),
@@ -145,8 +158,9 @@ def _wants_another(
         len(job.get("class_names") or []),
         threshold=float(job["adaptive_threshold"]),
         maximum=int(job.get("workers_per_object", 1)),
-        # The model hook: the builtin backend has no labeling model yet, so no object carries a suggestion.
-        model_suggestion=None,
+        # The model hook: the object's model suggestion (pre-annotation: automated labeling's labeling
+        # model, or any manifest's), in the stored answer form; an answer disagreeing with it asks again.
+        model_suggestion=suggestions.as_answer(suggestion) if suggestion is not None else None,
     )
     return verdict.more
 

@@ -8,6 +8,7 @@ import { answersAreBoxes, backToJobs, keyDown, loadJobs, sendStaged, skip, submi
 import { setNewPassword, signIn, signOut, verifyMfa } from "./signin.js";
 import { actualSize, applyZoom, zoom, ZOOM_STEP } from "./stage.js";
 import { $, state } from "./state.js";
+import { suggestion } from "./suggestion.js";
 import { fail, say, show } from "./view.js";
 
 // ---- start ----
@@ -30,7 +31,9 @@ function wire() {
   $("done-back").addEventListener("click", loadJobs);
   $("submit-task").addEventListener("click", () => {
     if (answersAreBoxes()) submit();
-    else if (!sendStaged()) fail("Click the image's class (or press its key) first.");
+    else if (sendStaged()) return;
+    else if (suggestion()) submit({ label: suggestion().label }); // pre-annotation: accept the model's class
+    else fail("Click the image's class (or press its key) first.");
   });
   $("skip-task").addEventListener("click", skip);
   $("undo").addEventListener("click", () => undoRedo("undo"));

@@ -291,7 +291,12 @@ export class BoxEditor {
       context.strokeRect(x, y, w, h);
       context.lineWidth = (selected ? 3 : 2) * devicePerCss;
       context.strokeStyle = color;
+      // Pre-annotation: a model's box not changed yet is dashed (suggestion.js tags it with its origin).
+      if (box.origin && ["class_id", "left", "top", "width", "height"].every((k) => Math.round(box[k]) === Math.round(box.origin[k]))) {
+        context.setLineDash([8 * devicePerCss, 5 * devicePerCss]);
+      }
       context.strokeRect(x, y, w, h);
+      context.setLineDash([]);
       const label = `${index + 1} ${this.classNames[box.class_id] ?? box.class_id}`;
       const textWidth = context.measureText(label).width + 6 * devicePerCss;
       context.fillStyle = color;

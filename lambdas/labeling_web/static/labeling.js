@@ -9,6 +9,7 @@ import { assignHotkeys, classForHotkey, historyCommand, inField, isTyping } from
 import { applyZoom, showImage, zoom, ZOOM_STEP } from "./stage.js";
 import { reviewButtons } from "./review.js";
 import { GRACE_MS, StagedAnswer } from "./staging.js";
+import { boxTag, renderSuggestion, showSuggestion, suggestion } from "./suggestion.js";
 import { $, drawsBoxes, state, taskKind } from "./state.js";
 import { busy, element, fail, say, show, startLeaseTimer, stopLeaseTimer } from "./view.js";
 
@@ -179,6 +180,8 @@ async function nextTask(first = false) {
   state.leaseEndsAt = Date.now() / 1000 + data.task.lease_seconds_left;
   show("task-view");
   await showImage(data.task.image_url);
+  const suggested = showSuggestion(); // pre-annotation: the model's class marked, or its boxes drawn
+  if (suggested) state.boxHistory = new History(suggested); // undo goes back to the model's boxes
   startLeaseTimer();
   if (state.natural.width) applyZoom(); // fit again, should the page above the image have moved
   if (first) $("task-title").focus();
@@ -240,6 +243,7 @@ function renderStaged(label, sendsAt = 0) {
     staged.textContent = `Chosen: ${names[chosen]} — ${when}; Ctrl+Z undoes.`;
   }
   $("submit-task").textContent = chosen === null ? "Send" : `Send ${names[chosen]} now`;
+  renderSuggestion(chosen);
 }
 
 /** Undo or redo (`command`): the staged class, or the boxes drawn on this task. */
@@ -396,7 +400,10 @@ function renderBoxes() {
     });
     const swatch = element("span", { className: "swatch", "aria-hidden": "true" });
     swatch.style.background = classColor(box.class_id);
-    return element("li", { className: selected ? "box-item selected" : "box-item", dataset: { boxIndex: String(index) } }, [
+    const tag = boxTag(box); // pre-annotation: the model's, changed or added box
+    const classes = `box-item${selected ? " selected" : ""}${tag ? ` ${tag.classList[1]}` : ""}`;
+    return element("li", { className: classes, dataset: { boxIndex: String(index) } }, [
+      ...(tag ? [tag] : []),
       swatch,
       selectButton,
       element("label", { for: selectId, className: "visually-hidden", text: `Class of box ${index + 1}` }),
@@ -413,6 +420,7 @@ function renderBoxes() {
     editor.currentClass = editor.boxes[editor.selected].class_id;
   }
   renderCurrentClass();
+  if (state.task) renderSuggestion(null);
 }
 
 // ---- keyboard ----
@@ -429,6 +437,11 @@ export function keyDown(event) {
   if (!answersAreBoxes() && event.key === "Enter" && staging().choice !== null) {
     event.preventDefault(); // a focused class button would otherwise choose again instead of sending
     sendStaged();
+    return;
+  }
+  if (!answersAreBoxes() && event.key === "Enter" && suggestion() && !state.busy) {
+    event.preventDefault(); // pre-annotation: one key accepts the model's class as it is
+    submit({ label: suggestion().label });
     return;
   }
   const index = classForHotkey(event.key, state.hotkeys);

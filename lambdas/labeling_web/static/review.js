@@ -3,7 +3,8 @@
 // boxes drawn in the box editor), the anonymised answers with the labelers' comments, and three decisions:
 // accept, fix (pick the right class with the labeling view's class buttons and keys, or edit the boxes in
 // the same box editor), reject (with a reason: another labeler answers, or, when no re-queue is left, the
-// object stays unlabeled). Built with DOM calls only (no innerHTML): service text stays text.
+// object stays unlabeled). A review-only job's given labels (label-error finding) show the model's class and
+// offer accept and fix only. Built with DOM calls only (no innerHTML): service text stays text.
 
 import { ApiError, SignInRequired } from "./api.js";
 import { answerBoxes, BoxEditor, classColor } from "./boxes.js";
@@ -133,11 +134,21 @@ async function nextReview() {
 function renderReview(item) {
   review.item = item;
   const job = review.job;
-  const why = { disagreed: "the answers disagree", "low-confidence": "its confidence is low", "qa-sample": "it is in the quality sample" };
+  const why = {
+    disagreed: "the answers disagree",
+    "low-confidence": "its confidence is low",
+    "qa-sample": "it is in the quality sample",
+    "label-error": "a model trained on the other objects doubts its label",
+  };
   $("review-why").textContent =
     `Object ${item.index + 1}: selected because ${why[item.selected_because] || item.selected_because}` +
     (item.round ? ` · review round ${item.round + 1}` : "");
-  $("review-label").textContent = `${labelText(job, item.label)} (confidence ${Number(item.confidence).toFixed(2)})`;
+  // A review-only job (label-error finding) reviews given labels: no confidence, the model's class beside it.
+  const given = item.selected_because === "label-error";
+  $("review-label").textContent =
+    labelText(job, item.label) +
+    (given ? " (the given label)" : ` (confidence ${Number(item.confidence).toFixed(2)})`) +
+    (item.suggestion ? ` · the model suggests ${labelText(job, item.suggestion)}` : "");
   $("review-answers").replaceChildren(
     ...item.answers.map((answer) =>
       element("li", {}, [
@@ -147,9 +158,14 @@ function renderReview(item) {
     ),
   );
   $("review-reason").value = "";
-  $("review-reject-hint").textContent = item.rejects_left
-    ? "Reject asks another labeler for an answer; the label comes back for review."
-    : "No re-queue left: a reject is final and leaves the object unlabeled.";
+  // The service refuses a reject of a given label (nobody would label the object anew): accept or fix only.
+  $("review-reject").hidden = given;
+  $("review-reason").hidden = given;
+  $("review-reject-hint").textContent = given
+    ? "Accept the given label or fix it."
+    : item.rejects_left
+      ? "Reject asks another labeler for an answer; the label comes back for review."
+      : "No re-queue left: a reject is final and leaves the object unlabeled.";
   $("review-fix").textContent = drawsBoxes(job) ? "Send fixed boxes" : "Send fix";
   for (const button of document.querySelectorAll("#review-classes .class-button")) {
     const chosen = !drawsBoxes(job) && Number(button.dataset.classIndex) === item.label.label;

@@ -1,0 +1,1 @@
+"""label_errors: label-error finding after training (state machine tasks)."""
