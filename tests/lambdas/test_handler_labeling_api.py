@@ -101,24 +101,34 @@ def open_job(
     lines = "".join(
         json.dumps({"source-ref": f"s3://{bucket}/images/{i:03d}.jpg"}) + "\n" for i in range(count)
     )
-    spec = store.JobSpec(
-        job_name=JOB,
-        run_id=RUN,
+    spec = job_spec(
         task_type=task_type,
-        task_token="token",
-        class_names=("cat", "dog", "bird"),
-        label_attribute="category",
-        manifest_uri=f"s3://{DATA_BUCKET}/incoming/demo.manifest",
-        output_path=f"s3://{DATA_BUCKET}/labeling/",
-        data_bucket=DATA_BUCKET,
         workers_per_object=workers,
-        lease_seconds=300,
-        expires_at=int(NOW) + 3600,
-        min_labeled_share=0.9,
         title="Cat, dog or bird?",
         instructions="Pick the animal.",
     )
     store.open_job(tasks, spec, store.objects_from_manifest(lines.encode()), NOW)
+
+
+def job_spec(job_name: str = JOB, **overrides: Any) -> store.JobSpec:
+    """The tests' cat/dog/bird classification job (one answer per object unless ``overrides`` say
+    otherwise), open for an hour from NOW."""
+    settings: dict[str, Any] = {
+        "job_name": job_name,
+        "run_id": RUN,
+        "task_type": "image-classification",
+        "task_token": "token",
+        "class_names": ("cat", "dog", "bird"),
+        "label_attribute": "category",
+        "manifest_uri": f"s3://{DATA_BUCKET}/incoming/demo.manifest",
+        "output_path": f"s3://{DATA_BUCKET}/labeling/",
+        "data_bucket": DATA_BUCKET,
+        "workers_per_object": 1,
+        "lease_seconds": 300,
+        "expires_at": int(NOW) + 3600,
+        "min_labeled_share": 0.9,
+    }
+    return store.JobSpec(**{**settings, **overrides})
 
 
 @pytest.fixture

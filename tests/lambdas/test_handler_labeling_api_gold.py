@@ -9,7 +9,7 @@ from gtpipe_shared import labeling_store as store
 from gtpipe_shared.labeling_gold import GoldObject
 
 from tests.lambdas.conftest import DATA_BUCKET
-from tests.lambdas.test_handler_labeling_api import ANN, NOW, RUN, Api, api
+from tests.lambdas.test_handler_labeling_api import ANN, NOW, RUN, Api, api, job_spec
 
 __all__ = ["api"]  # the fixture
 
@@ -21,21 +21,7 @@ def open_gold_job(tasks: Any) -> None:
     lines = "".join(
         json.dumps({"source-ref": f"s3://{DATA_BUCKET}/images/{i:03d}.jpg"}) + "\n" for i in range(3)
     )
-    spec = store.JobSpec(
-        job_name=GJOB,
-        run_id=RUN,
-        task_type="image-classification",
-        task_token="token",
-        class_names=("cat", "dog", "bird"),
-        label_attribute="category",
-        manifest_uri=f"s3://{DATA_BUCKET}/incoming/demo.manifest",
-        output_path=f"s3://{DATA_BUCKET}/labeling/",
-        data_bucket=DATA_BUCKET,
-        workers_per_object=1,
-        lease_seconds=300,
-        expires_at=int(NOW) + 3600,
-        min_labeled_share=0.9,
-    )
+    spec = job_spec(GJOB)
     gold = [
         GoldObject(f"s3://{DATA_BUCKET}/gold/{i}.jpg", json.dumps({"source-ref": "x"}), {"label": GOLD_LABEL})
         for i in range(3)

@@ -10,7 +10,7 @@ from gtpipe_shared import labeling_store as store
 from gtpipe_shared.labeling_suggestions import SUGGESTION_KEY
 
 from tests.lambdas.conftest import DATA_BUCKET
-from tests.lambdas.test_handler_labeling_api import ANN, JOB, NOW, RUN, Api, api
+from tests.lambdas.test_handler_labeling_api import ANN, JOB, NOW, Api, api, job_spec
 
 __all__ = ["api"]  # the fixture
 
@@ -29,21 +29,7 @@ def reopen_with_suggestions(api: Api, suggested: dict[int, Any]) -> None:
         + "\n"
         for i in range(2)
     )
-    spec = store.JobSpec(
-        job_name=JOB,
-        run_id=RUN,
-        task_type="image-classification",
-        task_token="token",
-        class_names=("cat", "dog", "bird"),
-        label_attribute="category",
-        manifest_uri=f"s3://{DATA_BUCKET}/incoming/demo.manifest",
-        output_path=f"s3://{DATA_BUCKET}/labeling/",
-        data_bucket=DATA_BUCKET,
-        workers_per_object=1,
-        lease_seconds=300,
-        expires_at=int(NOW) + 3600,
-        min_labeled_share=0.9,
-    )
+    spec = job_spec()
     store.open_job(api.tasks, spec, store.objects_from_manifest(lines.encode()), NOW)
 
 
