@@ -5,8 +5,9 @@ Given a box job with the review stage whose objects got two disagreeing answers 
 Labeler 2 the same cat a little offset and a dog), on 1600x1200 images that the view shows scaled down (so a
 screen pixel is not an image pixel): a reviewer sees the consolidated box in the box editor and both
 answers' boxes drawn beneath it, each shown or hidden with its toggle; moves and resizes the box by
-dragging, undoes and redoes, changes its class in the boxes list and sends the fix, and the stored review
-holds the fixed box in image pixels and the output manifest records it as Ground Truth's adjustment.
+dragging, undoes and redoes, changes its class in the boxes list, draws a new box of the class whose key
+they press, draws a stray box and deletes it, and sends the fix: the stored review holds the fixed boxes in
+image pixels and the output manifest records them as Ground Truth's adjusted bounding-box label.
 Accept and reject (a re-queue) are the other two decisions; sending unchanged boxes as a fix, accepting
 edited boxes and rejecting without a reason are refused on the page, naming what to do.
 """
@@ -83,11 +84,15 @@ def js_round(value: float) -> int:
 
 class Canvas:
     """The review canvas's place on screen: image pixels <-> whole screen pixels, as the box editor maps
-    pointer positions (``(clientX - rect.left) / rect.width * imageWidth``)."""
+    pointer positions (``(clientX - rect.left) / rect.width * imageWidth``). The place is measured again
+    for every screen point asked for: the page may scroll (a focused list control is scrolled into view)."""
 
     def __init__(self, page: Any) -> None:
         self.page = page
-        rect = page.evaluate(
+        self.measure()
+
+    def measure(self) -> None:
+        rect = self.page.evaluate(
             "() => { const r = document.querySelector('#review-canvas').getBoundingClientRect();"
             " return {left: r.left, top: r.top, width: r.width, height: r.height}; }"
         )
@@ -99,11 +104,12 @@ class Canvas:
         )
 
     def screen(self, x: float, y: float) -> tuple[int, int]:
-        """The whole screen pixel nearest image point (x, y)."""
+        """The whole screen pixel nearest image point (x, y), the canvas measured now."""
+        self.measure()
         return round(self.left + x / WIDTH * self.width), round(self.top + y / HEIGHT * self.height)
 
     def image(self, sx: int, sy: int) -> tuple[float, float]:
-        """The image point the editor reads at screen pixel (sx, sy)."""
+        """The image point the editor reads at screen pixel (sx, sy) (the canvas where last measured)."""
         return (sx - self.left) / self.width * WIDTH, (sy - self.top) / self.height * HEIGHT
 
     def drag(self, start: tuple[int, int], end: tuple[int, int]) -> None:
@@ -112,6 +118,46 @@ class Canvas:
         mouse.down()
         mouse.move(*end, steps=4)
         mouse.up()
+
+    def move_box(self, box: dict[str, Any], dx: int, dy: int) -> dict[str, Any]:
+        """Drag the selected ``box`` by its centre (dx, dy) screen pixels; the box as the editor holds it
+        then (image pixels, not rounded)."""
+        center = self.screen(box["left"] + box["width"] / 2, box["top"] + box["height"] / 2)
+        end = (center[0] + dx, center[1] + dy)
+        self.drag(center, end)
+        (x0, y0), (x1, y1) = self.image(*center), self.image(*end)
+        return {**box, "left": box["left"] + (x1 - x0), "top": box["top"] + (y1 - y0)}
+
+    def resize_lower_right(
+        self, box: dict[str, Any], dx: int, dy: int
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Drag the selected ``box``'s lower right corner by (dx, dy) screen pixels: the box as the editor
+        holds it then, and as the page sends it (the edges rounded to whole pixels, as answerBoxes does)."""
+        corner = self.screen(box["left"] + box["width"], box["top"] + box["height"])
+        end = (corner[0] + dx, corner[1] + dy)
+        self.drag(corner, end)
+        right, bottom = self.image(*end)
+        held = {**box, "width": right - box["left"], "height": bottom - box["top"]}
+        left, top = js_round(box["left"]), js_round(box["top"])
+        sent = {
+            **box,
+            "left": left,
+            "top": top,
+            "width": js_round(right) - left,
+            "height": js_round(bottom) - top,
+        }
+        return held, sent
+
+    def draw_box(
+        self, corner: tuple[float, float], other: tuple[float, float], class_id: int
+    ) -> dict[str, int]:
+        """Drag from image point ``corner`` to ``other`` (each at its nearest screen pixel); the box the page
+        sends for it: the edges where the pointer was, rounded to whole pixels (answerBoxes)."""
+        start, end = self.screen(*corner), self.screen(*other)
+        self.drag(start, end)
+        (x0, y0), (x1, y1) = self.image(*start), self.image(*end)
+        left, top, right, bottom = (js_round(v) for v in (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)))
+        return {"class_id": class_id, "left": left, "top": top, "width": right - left, "height": bottom - top}
 
     def alpha_at(self, x: float, y: float) -> int:
         """The canvas's opacity at image point (x, y): above 0 where something is drawn there."""
@@ -136,8 +182,9 @@ def box_rows(page: Any) -> list[str]:
 
 
 def row(box: dict[str, Any], number: int = 1) -> str:
-    """The boxes list's text of a box (the page writes the size with a multiplication sign)."""
-    return f"Box {number}: {box['left']}, {box['top']}, {box['width']} \u00d7 {box['height']}"
+    """The boxes list's text of a box: each number rounded, the size with a multiplication sign."""
+    left, top, width, height = (js_round(box[k]) for k in ("left", "top", "width", "height"))
+    return f"Box {number}: {left}, {top}, {width} \u00d7 {height}"
 
 
 def output_lines(tasks: Any) -> list[dict[str, Any]]:
@@ -184,59 +231,54 @@ def test_a_reviewer_moves_and_resizes_a_box_and_the_fix_is_stored_in_image_pixel
             assert dog_drawn_while_shown(page, canvas)
 
             # When they select the box and drag it 60 screen pixels right and 30 down
-            center = canvas.screen(start["left"] + start["width"] / 2, start["top"] + start["height"] / 2)
-            page.mouse.click(*center)
-            moved_to = (center[0] + 60, center[1] + 30)
-            canvas.drag(center, moved_to)
-            (x0, y0), (x1, y1) = canvas.image(*center), canvas.image(*moved_to)
-            moved = {**start, "left": start["left"] + (x1 - x0), "top": start["top"] + (y1 - y0)}
-            moved_row = {k: js_round(v) for k, v in moved.items()}
-            assert box_rows(page) == [row(moved_row)]
+            page.mouse.click(
+                *canvas.screen(start["left"] + start["width"] / 2, start["top"] + start["height"] / 2)
+            )
+            moved = canvas.move_box(start, 60, 30)
+            assert box_rows(page) == [row(moved)]
             # and drag its lower right corner 40 screen pixels right and 25 down
-            corner = canvas.screen(moved["left"] + moved["width"], moved["top"] + moved["height"])
-            canvas.drag(corner, (corner[0] + 40, corner[1] + 25))
-            right, bottom = canvas.image(corner[0] + 40, corner[1] + 25)
-            resized = {**moved, "width": right - moved["left"], "height": bottom - moved["top"]}
-            resized_row = {k: js_round(v) for k, v in resized.items()}
-            # (the list rounds each number; the answer rounds the edges, as answerBoxes does)
-            fixed = {
-                "class_id": 0,
-                "left": js_round(moved["left"]),
-                "top": js_round(moved["top"]),
-                "width": js_round(right) - js_round(moved["left"]),
-                "height": js_round(bottom) - js_round(moved["top"]),
-            }
+            resized, fixed = canvas.resize_lower_right(moved, 40, 25)
             assert fixed["width"] > start["width"] and fixed["height"] > start["height"]
-            assert box_rows(page) == [row(resized_row)]
+            assert box_rows(page) == [row(resized)]
             # Then Ctrl+Z undoes the resize and Ctrl+Shift+Z redoes it, as in the labeling view
             page.keyboard.press("Control+z")
-            assert box_rows(page) == [row(moved_row)]
+            assert box_rows(page) == [row(moved)]
             page.keyboard.press("Control+Shift+z")
-            assert box_rows(page) == [row(resized_row)]
+            assert box_rows(page) == [row(resized)]
             # When they accept now, the page refuses: the edits would be lost
             page.click("#review-accept")
             assert "You changed the boxes" in status(page)
             assert review_item(tasks, 0)["state"] == "pending"
-            # When they change the box's class to dog in the list and send the fix
+            # When they change the box's class to dog in the list
             page.select_option("#review-box-class-0", "1")
+            # and, with nothing selected (a click on the empty image), press bird's key and draw a bird
+            page.mouse.click(*canvas.screen(1500, 1100))
+            page.keyboard.press("b")
+            bird = canvas.draw_box((1250, 100), (1450, 300), class_id=2)
+            # and draw a stray box and remove it with Delete
+            canvas.draw_box((700, 900), (760, 960), class_id=2)
+            assert len(box_rows(page)) == 3
+            page.keyboard.press("Delete")
+            assert len(box_rows(page)) == 2
+            # and send the fix
             page.click("#review-fix")
             page.wait_for_function("() => !document.querySelector('#jobs-view').hidden")
         finally:
             browser.close()
         assert problems == []
-    # Then the stored review holds the fixed box in image pixels, and the job completed
-    expected = {**fixed, "class_id": 1}
+    # Then the stored review holds the fixed boxes in image pixels, and the job completed
+    expected = [{**fixed, "class_id": 1}, bird]
     item = review_item(tasks, 0)
     assert item["state"] == "fixed"
-    assert json.loads(item["final_label"]) == {"boxes": [expected], "image_size": SIZE}
+    assert json.loads(item["final_label"]) == {"boxes": expected, "image_size": SIZE}
     assert store.get_job(tasks, JOB)["status"] == store.CONSOLIDATING and len(fake.invokes) == 1
     # and the output manifest records it as Ground Truth's adjusted bounding-box label
     line = output_lines(tasks)[0]
-    assert line["category"]["annotations"] == [expected]
+    assert line["category"]["annotations"] == expected
     assert line["category"]["image_size"][0]["width"] == WIDTH
     meta = line["category-metadata"]
-    assert meta["adjustment-status"] == "adjusted" and meta["class-map"] == {"1": "dog"}
-    assert meta["objects"] == [{"confidence": 1.0}] and meta["type"] == "groundtruth/object-detection"
+    assert meta["adjustment-status"] == "adjusted" and meta["class-map"] == {"1": "dog", "2": "bird"}
+    assert meta["objects"] == [{"confidence": 1.0}] * 2 and meta["type"] == "groundtruth/object-detection"
     assert line["category-verification"] == "0"
     assert line["category-verification-metadata"]["review"]["decision"] == "fix"
 
