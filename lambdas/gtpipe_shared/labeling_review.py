@@ -141,7 +141,16 @@ def _fixed_content(
     label: Mapping[str, Any],
     old: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """The ``<attr>`` value and the metadata changes of a fixed label (the reviewer's confidence: 1.0)."""
+    """The ``<attr>`` value and the metadata changes of a fixed label (the reviewer's confidence: 1.0).
+
+    Boxes keep the shape of Ground Truth's bounding-box output (``{"image_size": [{width, height, depth}],
+    "annotations": [{class_id, left, top, width, height}]}`` in image pixels, metadata ``objects`` (one
+    ``confidence`` per box) and ``class-map`` (the classes present);
+    https://docs.aws.amazon.com/rekognition/latest/customlabels-dg/cd-manifest-files-object-detection.html
+    shows a Ground Truth bounding-box job's line): an adjustment's output "resembles the worker output of
+    the original task, except that it contains the adjusted values and an adjustment-status property"
+    (https://docs.aws.amazon.com/sagemaker/latest/dg/sms-data-verify-manifest.html). The image size is the
+    consolidated line's: the fix was checked against the size the server recorded for the image."""
     if not task_spec(task_type).boxes:
         index = int(label["label"])
         return {attribute: index, "meta": {"class-name": class_names[index], "confidence": 1.0}}

@@ -35,8 +35,10 @@ APP_FILES = (
     "auth.js",
     "api.js",
     "boxes.js",
+    "boxlist.js",
     "shortcuts.js",
     "review.js",
+    "review_boxes.js",
     "suggestion.js",
     "app.css",
 )

@@ -13,12 +13,10 @@ from typing import Any
 import pytest
 from gtpipe_shared import labeling_store as store
 from gtpipe_shared.labeling_output import OUTPUT_MANIFEST_KEY
-from labeling_api import handler
 from moto import mock_aws
 
 from tests.browser.chromium import require_browser
-from tests.browser.test_review_in_browser import BUCKET, FakeLambda, open_app
-from tests.lambdas.labeling_fixtures import LABELING_TABLE, create_labeling_table
+from tests.browser.test_review_in_browser import BUCKET, FakeLambda, api_on_moto, open_app
 from tests.lambdas.test_shared_labeling_store import JOB, NOW, spec
 
 FLAGGED = {
@@ -33,20 +31,7 @@ FLAGGED = {
 def service(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, FakeLambda]]:
     """The tasks table on moto with a review-only job of one object given "cat", the model saying "dog"."""
     with mock_aws():
-        import boto3
-
-        tasks = create_labeling_table(boto3.resource("dynamodb", region_name="us-east-1"))
-        for name, value in {
-            "LABELING_TABLE": LABELING_TABLE,
-            "DATA_BUCKET": BUCKET,
-            "RUNS_TABLE": "gtpipe-runs",
-            "LABELING_FUNCTION_NAME": "gtpipe-labeling",
-        }.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.delenv("USER_POOL_ID", raising=False)
-        fake = FakeLambda()
-        monkeypatch.setattr(handler, "lambda_client", lambda: fake)
-        monkeypatch.setattr(handler, "clock", lambda: NOW)
+        tasks, fake = api_on_moto(monkeypatch)
         objects = store.objects_from_manifest((json.dumps(FLAGGED) + "\n").encode())
         store.open_review_job(tasks, replace(spec(workers=2), review={}), objects, NOW)
         yield tasks, fake

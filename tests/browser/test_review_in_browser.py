@@ -46,24 +46,31 @@ class FakeLambda:
         return {"StatusCode": 202}
 
 
+def api_on_moto(monkeypatch: pytest.MonkeyPatch) -> tuple[Any, FakeLambda]:
+    """Inside ``mock_aws``: the tasks table, and the labeling API's environment, clock (``NOW``) and Lambda
+    client (the fake that records the finish) set for the test."""
+    import boto3
+
+    tasks = create_labeling_table(boto3.resource("dynamodb", region_name="us-east-1"))
+    for name, value in {
+        "LABELING_TABLE": LABELING_TABLE,
+        "DATA_BUCKET": BUCKET,
+        "RUNS_TABLE": "gtpipe-runs",
+        "LABELING_FUNCTION_NAME": "gtpipe-labeling",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("USER_POOL_ID", raising=False)
+    fake = FakeLambda()
+    monkeypatch.setattr(handler, "lambda_client", lambda: fake)
+    monkeypatch.setattr(handler, "clock", lambda: NOW)
+    return tasks, fake
+
+
 @pytest.fixture
 def service(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, FakeLambda]]:
     """The tasks table on moto with one reviewed job: object 0 answered "cat" (with a comment) and "dog"."""
     with mock_aws():
-        import boto3
-
-        tasks = create_labeling_table(boto3.resource("dynamodb", region_name="us-east-1"))
-        for name, value in {
-            "LABELING_TABLE": LABELING_TABLE,
-            "DATA_BUCKET": BUCKET,
-            "RUNS_TABLE": "gtpipe-runs",
-            "LABELING_FUNCTION_NAME": "gtpipe-labeling",
-        }.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.delenv("USER_POOL_ID", raising=False)
-        fake = FakeLambda()
-        monkeypatch.setattr(handler, "lambda_client", lambda: fake)
-        monkeypatch.setattr(handler, "clock", lambda: NOW)
+        tasks, fake = api_on_moto(monkeypatch)
         review = {"confidence_threshold": 0.5, "qa_sample_percent": 0.0, "max_rounds": 1}
         store.open_job(
             tasks, replace(spec(workers=2), review=review), store.objects_from_manifest(manifest(1)), NOW
@@ -78,11 +85,11 @@ def service(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, FakeLambda]]
         yield tasks, fake
 
 
-def _fulfil(route_: Any, files: dict[str, Any], groups: list[str]) -> None:
+def _fulfil(route_: Any, files: dict[str, Any], groups: list[str], image: bytes) -> None:
     request = route_.request
     url = urlsplit(request.url)
     if url.hostname and url.hostname.endswith("amazonaws.com"):
-        route_.fulfill(status=200, body=png(320, 240), headers={"Content-Type": "image/png"})
+        route_.fulfill(status=200, body=image, headers={"Content-Type": "image/png"})
         return
     path = url.path[len("/prod") :]
     if path.startswith("/api/"):
@@ -104,14 +111,19 @@ def _fulfil(route_: Any, files: dict[str, Any], groups: list[str]) -> None:
     route_.fulfill(status=answer["statusCode"], body=answer["body"], headers=answer["headers"])
 
 
-def open_app(playwright: Any, groups: list[str]) -> tuple[Any, Any, list[str]]:
+def open_app(
+    playwright: Any, groups: list[str], image_size: tuple[int, int] = (320, 240)
+) -> tuple[Any, Any, list[str]]:
+    """Chromium at 1280x900 on the app, signed in with ``groups``, its job list shown; every image the
+    presigned URLs name is a ``image_size`` PNG. Returns the browser, the page and the page's errors."""
     browser = launch(playwright)
     page = browser.new_context(viewport=VIEWPORT).new_page()
     problems: list[str] = []
     page.on("console", lambda m: problems.append(f"{m.type}: {m.text}") if m.type == "error" else None)
     page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
     files = load_files()
-    page.route("**/*", lambda route_: _fulfil(route_, files, groups))
+    image = png(*image_size)
+    page.route("**/*", lambda route_: _fulfil(route_, files, groups, image))
     session = {**SESSION, "username": "rev@example.com", "email": "rev@example.com", "groups": groups}
     page.add_init_script(
         f"if (location.href.startsWith({json.dumps(APP)})) "

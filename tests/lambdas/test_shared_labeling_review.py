@@ -229,3 +229,79 @@ def test_a_job_without_review_is_unchanged(table: Any) -> None:
     assert not list(dynamo.query_prefix(table, JOB, review.REVIEW_PREFIX))
     lines, output = output_lines(table)
     assert "category-verification" not in lines[0] and "review" not in output.team
+
+
+BOX_SIZE = {"width": 640, "height": 480}
+BOX_LINE = {
+    "source-ref": "s3://gtpipe-data-bucket/images/000.jpg",
+    "category": {
+        "image_size": [{"width": 640, "height": 480, "depth": 3}],
+        "annotations": [{"class_id": 0, "left": 10, "top": 20, "width": 100, "height": 80}],
+    },
+    "category-metadata": {
+        "objects": [{"confidence": 0.61}],
+        "class-map": {"0": "cat"},
+        "type": "groundtruth/object-detection",
+        "human-annotated": "yes",
+        "creation-date": "2026-01-01T00:00:00.000000",
+        "job-name": f"labeling-job/{JOB}",
+    },
+}
+
+
+def test_fixed_boxes_are_recorded_as_ground_truths_adjusted_bounding_box_label() -> None:
+    # Given a consolidated box line and a reviewer's fix: the cat moved, a dog added (image pixels)
+    fixed = [
+        {"class_id": 0, "left": 14, "top": 22, "width": 104, "height": 80},
+        {"class_id": 1, "left": 300, "top": 200, "width": 50, "height": 60},
+    ]
+    review_ = rules.Review(0, rules.FIX, 0, "disagreed", label={"boxes": fixed, "image_size": BOX_SIZE})
+    # When the review is recorded on the line
+    line = rules.reviewed_line(
+        BOX_LINE,
+        "category",
+        review_,
+        class_names=["cat", "dog", "bird"],
+        task_type="object-detection",
+        job_name=JOB,
+        date="2026-01-02T00:00:00.000000",
+    )
+    # Then the label has the fixed boxes in the bounding-box shape, the image size kept, every box the
+    # reviewer's (confidence 1.0), the class map of the classes present, and the adjustment recorded
+    assert line["category"] == {"image_size": BOX_LINE["category"]["image_size"], "annotations": fixed}
+    meta = line["category-metadata"]
+    assert meta["objects"] == [{"confidence": 1.0}, {"confidence": 1.0}]
+    assert meta["class-map"] == {"0": "cat", "1": "dog"} and meta["type"] == "groundtruth/object-detection"
+    assert meta["adjustment-status"] == "adjusted" and line["category-verification"] == "0"
+    # and the consolidated line given is not modified
+    assert (
+        BOX_LINE["category"]["annotations"][0]["left"] == 10
+        and "adjustment-status" not in BOX_LINE["category-metadata"]
+    )
+
+
+def test_a_box_fix_for_another_image_size_is_refused_naming_the_size(table: Any) -> None:
+    # Given a reviewed box job whose object's image the server knows as 640x480, answered two ways
+    chosen = {"confidence_threshold": 0.5, "qa_sample_percent": 0.0, "max_rounds": 1}
+    job_spec = replace(spec(workers=2, task_type="object-detection"), review=chosen)
+    store.open_job(table, job_spec, store.objects_from_manifest(manifest(1)), NOW)
+    store.record_image_size(table, JOB, 0, (640, 480))
+    for worker, boxes in (("w1", BOX_LINE["category"]["annotations"]), ("w2", [])):
+        lease = store.lease(table, JOB, worker, NOW)
+        assert lease is not None
+        given = store.Answering(
+            JOB, 0, worker, lease.lease_id, {"boxes": boxes, "image_size": BOX_SIZE}, 2.0, worker, (640, 480)
+        )
+        store.submit(table, given, NOW)
+    task = review.lease_review(table, JOB, REVIEWER, NOW)
+    assert task is not None and task.selected_because == "disagreed"
+    # When the reviewer's fix says the image is 320x240 (boxes from a wrongly scaled view)
+    wrong = {
+        "boxes": [{"class_id": 0, "left": 5, "top": 10, "width": 50, "height": 40}],
+        "image_size": {"width": 320, "height": 240},
+    }
+    with pytest.raises(store.InvalidAnswer, match="320x240 is not the image's size"):
+        decide(table, task, rules.FIX, label=wrong)
+    # Then nothing is decided: the review still waits
+    assert store.get_job(table, JOB)["reviews_open"] == 1
+    assert [item["state"] for item in review.reviews(table, JOB)] == [rules.PENDING]

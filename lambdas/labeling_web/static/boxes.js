@@ -2,7 +2,8 @@
 // The canvas has the image's displayed size; pointer positions map to image pixels through the canvas's
 // on-screen rectangle, so zoom and scrolling never skew coordinates. Dragging draws a new box (of the
 // current class) wherever it starts; a click selects the box under the pointer; the selected box moves
-// by dragging it and resizes by dragging its corner handles.
+// by dragging it and resizes by dragging its corner handles. Guides (the review view's anonymised answers)
+// are drawn beneath, thin and dotted, and never take a click.
 
 export const MIN_BOX_PIXELS = 2; // smaller drags are clicks, not boxes
 const HANDLE_CSS_PIXELS = 7; // half the side of a corner handle, on screen
@@ -99,6 +100,7 @@ export class BoxEditor {
     this.imageWidth = 0;
     this.imageHeight = 0;
     this.drag = null;
+    this.guides = []; // read-only boxes drawn beneath: [{boxes, tag}] (setGuides)
     canvas.addEventListener("pointerdown", (event) => this.pointerDown(event));
     canvas.addEventListener("pointermove", (event) => this.pointerMove(event));
     canvas.addEventListener("pointerup", (event) => this.pointerUp(event));
@@ -114,6 +116,15 @@ export class BoxEditor {
     this.imageWidth = width;
     this.imageHeight = height;
     this.onChange();
+  }
+
+  /**
+   * Read-only boxes drawn beneath the editable ones, thin and dotted, each tagged with its set's `tag`
+   * (e.g. "L1" for Labeler 1's answer): `guides` is [{boxes, tag}] in image pixels; [] draws none.
+   */
+  setGuides(guides) {
+    this.guides = (guides || []).map(({ boxes, tag }) => ({ boxes: (boxes || []).map((box) => ({ ...box })), tag: String(tag) }));
+    this.draw();
   }
 
   /** The on-screen size changed (zoom, window): match the canvas to it, sharp on high-DPI screens. */
@@ -278,6 +289,7 @@ export class BoxEditor {
     const boxes = this.drag && this.drag.kind === "create" && this.drag.box ? [...this.boxes, this.drag.box] : this.boxes;
     context.font = `${Math.round(12 * devicePerCss)}px system-ui, sans-serif`;
     context.textBaseline = "top";
+    this.drawGuides(context, ratio, devicePerCss);
     boxes.forEach((box, index) => {
       const x = box.left * ratio;
       const y = box.top * ratio;
@@ -312,6 +324,31 @@ export class BoxEditor {
           context.strokeStyle = color;
           context.strokeRect(cx - half, cy - half, half * 2, half * 2);
         }
+      }
+    });
+  }
+  // The guides: a thin dotted line in the class colour over a white one, and the set's tag in the box's
+  // lower left corner (the editable boxes' labels sit above their top edge, so the two never cover each
+  // other), each set's tag a step further right, so that nearly equal answers' tags stay readable.
+  drawGuides(context, ratio, devicePerCss) {
+    this.guides.forEach(({ boxes, tag }, set) => {
+      const shift = set * 52 * devicePerCss;
+      for (const box of boxes) {
+        const [x, y, w, h] = [box.left * ratio, box.top * ratio, box.width * ratio, box.height * ratio];
+        context.lineWidth = 2 * devicePerCss;
+        context.strokeStyle = "rgba(255,255,255,0.8)";
+        context.strokeRect(x, y, w, h);
+        context.lineWidth = 1.5 * devicePerCss;
+        context.strokeStyle = classColor(box.class_id);
+        context.setLineDash([2 * devicePerCss, 3 * devicePerCss]);
+        context.strokeRect(x, y, w, h);
+        context.setLineDash([]);
+        const label = `${tag} ${this.classNames[box.class_id] ?? box.class_id}`;
+        const textWidth = context.measureText(label).width + 6 * devicePerCss;
+        context.fillStyle = "rgba(255,255,255,0.85)";
+        context.fillRect(x + shift, y + h - 16 * devicePerCss, textWidth, 16 * devicePerCss);
+        context.fillStyle = classColor(box.class_id);
+        context.fillText(label, x + shift + 3 * devicePerCss, y + h - 14 * devicePerCss);
       }
     });
   }

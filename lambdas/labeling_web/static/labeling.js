@@ -4,6 +4,7 @@
 
 import { ApiError, SignInRequired } from "./api.js";
 import { answerBoxes, BoxEditor, classColor } from "./boxes.js";
+import { boxListItems } from "./boxlist.js";
 import { History } from "./history.js";
 import { assignHotkeys, classForHotkey, historyCommand, inField, isTyping } from "./shortcuts.js";
 import { applyZoom, showImage, zoom, ZOOM_STEP } from "./stage.js";
@@ -369,48 +370,8 @@ function renderBoxes() {
   const editor = state.editor;
   if (!editor || !state.job) return;
   const classNames = state.job.class_names || [];
-  const items = editor.boxes.map((box, index) => {
-    const selected = index === editor.selected;
-    const selectButton = element("button", {
-      type: "button",
-      className: "box-select",
-      "aria-pressed": String(selected),
-      text: `Box ${index + 1}: ${Math.round(box.left)}, ${Math.round(box.top)}, ${Math.round(box.width)} × ${Math.round(box.height)}`,
-    });
-    selectButton.addEventListener("click", () => {
-      editor.select(index);
-      $("box-canvas").focus();
-    });
-    const selectId = `box-class-${index}`;
-    const classSelect = element(
-      "select",
-      { id: selectId },
-      classNames.map((name, classId) => {
-        const option = element("option", { value: String(classId), text: name });
-        option.selected = classId === box.class_id;
-        return option;
-      }),
-    );
-    classSelect.addEventListener("change", () => editor.setBoxClass(index, Number(classSelect.value)));
-    const deleteButton = element("button", { type: "button", className: "box-delete secondary", text: "Delete", "aria-label": `Delete box ${index + 1}` });
-    deleteButton.addEventListener("click", () => {
-      editor.deleteBox(index);
-      say(`Box ${index + 1} deleted.`);
-      $("box-canvas").focus();
-    });
-    const swatch = element("span", { className: "swatch", "aria-hidden": "true" });
-    swatch.style.background = classColor(box.class_id);
-    const tag = boxTag(box); // pre-annotation: the model's, changed or added box
-    const classes = `box-item${selected ? " selected" : ""}${tag ? ` ${tag.classList[1]}` : ""}`;
-    return element("li", { className: classes, dataset: { boxIndex: String(index) } }, [
-      ...(tag ? [tag] : []),
-      swatch,
-      selectButton,
-      element("label", { for: selectId, className: "visually-hidden", text: `Class of box ${index + 1}` }),
-      classSelect,
-      deleteButton,
-    ]);
-  });
+  // Pre-annotation: each row is tagged as the model's, changed or added box.
+  const items = boxListItems(editor, classNames, { idPrefix: "box-class", canvas: $("box-canvas"), tagFor: boxTag });
   $("box-list").replaceChildren(...items);
   $("box-count").textContent = `(${editor.boxes.length})`;
   if (state.boxHistory) state.boxHistory.record(editor.boxes); // an unchanged list records nothing

@@ -1,21 +1,23 @@
 // The review view (docs/labeling-service.md, "Review"): for members of `labeling-reviewers`, the labels the
 // service selected for review, one after another: the image with the consolidated label (its class, or its
-// boxes drawn in the box editor), the anonymised answers with the labelers' comments, and three decisions:
-// accept, fix (pick the right class with the labeling view's class buttons and keys, or edit the boxes in
-// the same box editor), reject (with a reason: another labeler answers, or, when no re-queue is left, the
-// object stays unlabeled). A review-only job's given labels (label-error finding) show the model's class and
-// offer accept and fix only. Built with DOM calls only (no innerHTML): service text stays text.
+// boxes in the box editor, with every answer's boxes drawn beneath: review_boxes.js), the anonymised answers
+// with the labelers' comments, and three decisions: accept, fix (pick the right class with the labeling
+// view's class buttons and keys, or edit the boxes in the same box editor, with undo/redo), reject (with a
+// reason: another labeler answers, or, when no re-queue is left, the object stays unlabeled). A review-only
+// job's given labels (label-error finding) show the model's class and offer accept and fix only. Built with
+// DOM calls only (no innerHTML): service text stays text.
 
 import { ApiError, SignInRequired } from "./api.js";
-import { answerBoxes, BoxEditor, classColor } from "./boxes.js";
+import { classColor } from "./boxes.js";
 import { loadJobs } from "./labeling.js";
-import { assignHotkeys, classForHotkey, isTyping } from "./shortcuts.js";
+import { boxesChanged, fitReviewCanvas, fixedBoxes, guideToggle, setUpBoxReview, showReviewBoxes, undoRedoBoxes } from "./review_boxes.js";
+import { assignHotkeys, classForHotkey, historyCommand, inField, isTyping } from "./shortcuts.js";
 import { $, drawsBoxes, state } from "./state.js";
 import { busy, element, fail, say, show } from "./view.js";
 
 export const REVIEWERS = "labeling-reviewers";
 
-const review = { job: null, item: null, fixClass: null, editor: null, hotkeys: [], natural: { width: 0, height: 0 } };
+const review = { job: null, item: null, fixClass: null, editor: null, hotkeys: [] };
 
 /** True when the signed-in user is in the reviewers' group (the service checks it again: 403 otherwise). */
 export function isReviewer() {
@@ -65,8 +67,12 @@ async function startReview(job) {
   review.hotkeys = assignHotkeys(job.class_names || [], job.hotkeys || {});
   const detection = drawsBoxes(job);
   $("review-canvas").hidden = !detection;
-  if (detection && !review.editor) review.editor = new BoxEditor($("review-canvas"), { classNames: job.class_names });
-  if (review.editor) review.editor.classNames = job.class_names || [];
+  $("review-box-panel").hidden = !detection;
+  review.editor = detection ? setUpBoxReview(job.class_names, renderCurrentClass) : null;
+  $("review-classes-title").textContent = detection ? "Fix: the class to draw or change to" : "Fix: the right class";
+  $("review-classes-hint").textContent = detection
+    ? "Solid: the consolidated boxes; dotted: the answers' (L1: Labeler 1). Drag to draw a box; click one to select it, drag it or its corners to move or resize it; a class key or the list changes its class. Delete removes it, Ctrl+Z / Ctrl+Shift+Z undo / redo."
+    : "Click the right class, or press its key, then send the fix.";
   $("review-classes").replaceChildren(
     ...(job.class_names || []).map((name, index) => {
       const key = review.hotkeys[index];
@@ -95,17 +101,29 @@ async function startReview(job) {
 
 function chooseFix(index) {
   if (!review.item || state.busy) return;
+  const name = review.job.class_names[index];
   if (drawsBoxes(review.job)) {
-    review.editor.setCurrentClass(index);
-  } else {
-    review.fixClass = index;
+    const selected = review.editor.selected;
+    review.editor.setCurrentClass(index); // a selected box changes to it too (renderCurrentClass follows)
+    say(selected >= 0 ? `Box ${selected + 1} is now ${name}.` : `Drawing ${name}.`);
+    return;
   }
+  review.fixClass = index;
+  pressClass(index);
+  $("review-fix").textContent = `Send fix: ${name}`;
+  say(`Fix chosen: ${name}.`);
+}
+
+function pressClass(index) {
   for (const button of document.querySelectorAll("#review-classes .class-button")) {
     button.setAttribute("aria-pressed", String(Number(button.dataset.classIndex) === index));
   }
-  const name = review.job.class_names[index];
-  $("review-fix").textContent = drawsBoxes(review.job) ? "Send fixed boxes" : `Send fix: ${name}`;
-  say(drawsBoxes(review.job) ? `Drawing ${name}.` : `Fix chosen: ${name}.`);
+}
+
+// A box job's boxes or selection changed: the class buttons show the class being drawn (the selected box's).
+function renderCurrentClass(editor) {
+  pressClass(editor.currentClass);
+  $("review-fix").textContent = `Send fixed boxes (${editor.boxes.length})`;
 }
 
 async function nextReview() {
@@ -150,8 +168,9 @@ function renderReview(item) {
     (given ? " (the given label)" : ` (confidence ${Number(item.confidence).toFixed(2)})`) +
     (item.suggestion ? ` · the model suggests ${labelText(job, item.suggestion)}` : "");
   $("review-answers").replaceChildren(
-    ...item.answers.map((answer) =>
+    ...item.answers.map((answer, index) =>
       element("li", {}, [
+        ...(drawsBoxes(job) ? [guideToggle(index)] : []),
         element("span", { text: `${answer.labeler}: ${labelText(job, answer.answer)}` }),
         ...(answer.comment ? [element("q", { className: "muted", text: ` ${answer.comment}` })] : []),
       ]),
@@ -166,7 +185,7 @@ function renderReview(item) {
     : item.rejects_left
       ? "Reject asks another labeler for an answer; the label comes back for review."
       : "No re-queue left: a reject is final and leaves the object unlabeled.";
-  $("review-fix").textContent = drawsBoxes(job) ? "Send fixed boxes" : "Send fix";
+  if (!drawsBoxes(job)) $("review-fix").textContent = "Send fix";
   for (const button of document.querySelectorAll("#review-classes .class-button")) {
     const chosen = !drawsBoxes(job) && Number(button.dataset.classIndex) === item.label.label;
     button.setAttribute("aria-pressed", String(chosen));
@@ -174,13 +193,7 @@ function renderReview(item) {
   const image = $("review-image");
   delete image.dataset.ready;
   image.onload = () => {
-    review.natural = { width: image.naturalWidth, height: image.naturalHeight };
-    if (drawsBoxes(job)) {
-      review.editor.reset(image.naturalWidth, image.naturalHeight);
-      review.editor.boxes = (item.label.boxes || []).map((box) => ({ ...box }));
-      review.editor.resize(image.clientWidth, image.clientHeight);
-      review.editor.changed();
-    }
+    if (drawsBoxes(job)) showReviewBoxes(item, image.naturalWidth, image.naturalHeight);
     image.dataset.sourceRef = item.source_ref || "";
     image.dataset.ready = "true";
   };
@@ -212,21 +225,37 @@ async function decide(body, done) {
   await nextReview();
 }
 
+// The fix to send, or null with the reason shown (a class not picked; boxes as consolidated: that is an accept).
 function fixBody() {
   if (drawsBoxes(review.job)) {
-    const { width, height } = review.natural;
-    return { decision: "fix", label: { boxes: answerBoxes(review.editor.boxes, width, height), image_size: { width, height } } };
+    if (boxesChanged()) return { decision: "fix", label: fixedBoxes() };
+    fail("The boxes are as consolidated: accept them, or change them before sending a fix.");
+    return null;
   }
+  if (review.fixClass === null) fail("Pick the right class first (click it or press its key).");
   return review.fixClass === null ? null : { decision: "fix", label: { label: review.fixClass } };
+}
+
+function accept() {
+  // Accept records the consolidated label: edits would be lost without a word, so they must be sent or undone.
+  if (review.item && drawsBoxes(review.job) && boxesChanged()) {
+    fail("You changed the boxes: send them with \"Send fixed boxes\", or undo the changes to accept the consolidated ones.");
+    return;
+  }
+  decide({ decision: "accept" }, "Accepted.");
 }
 
 function wire() {
   $("review-back").addEventListener("click", loadJobs);
-  $("review-accept").addEventListener("click", () => decide({ decision: "accept" }, "Accepted."));
+  $("review-accept").addEventListener("click", accept);
   $("review-fix").addEventListener("click", () => {
     const body = fixBody();
-    if (!body) fail("Pick the right class first (click it or press its key).");
-    else decide(body, "Fixed.");
+    if (body) decide(body, "Fixed.");
+  });
+  $("review-undo").addEventListener("click", () => review.item && !state.busy && undoRedoBoxes("undo"));
+  $("review-redo").addEventListener("click", () => review.item && !state.busy && undoRedoBoxes("redo"));
+  window.addEventListener("resize", () => {
+    if (!$("review-view").hidden && review.editor) fitReviewCanvas();
   });
   $("review-reject").addEventListener("click", () => {
     const reason = $("review-reason").value.trim();
@@ -238,14 +267,25 @@ function wire() {
     decide({ decision: "reject", reason }, "Rejected.");
   });
   document.addEventListener("keydown", (event) => {
-    if ($("review-view").hidden || !review.item || isTyping(event)) return;
+    if ($("review-view").hidden || !review.item) return;
+    const boxes = drawsBoxes(review.job);
+    const command = historyCommand(event);
+    if (boxes && command && !inField(event)) {
+      event.preventDefault();
+      if (!state.busy) undoRedoBoxes(command);
+      return;
+    }
+    if (isTyping(event)) return;
     const index = classForHotkey(event.key, review.hotkeys);
     if (index >= 0) {
       event.preventDefault();
       chooseFix(index);
-    } else if (drawsBoxes(review.job) && (event.key === "Delete" || event.key === "Backspace")) {
+    } else if (boxes && (event.key === "Delete" || event.key === "Backspace")) {
       event.preventDefault();
-      review.editor.deleteSelected();
+      const number = review.editor.selected + 1;
+      if (review.editor.deleteSelected()) say(`Box ${number} deleted.`);
+    } else if (boxes && event.key === "Escape") {
+      review.editor.select(-1);
     }
   });
 }
