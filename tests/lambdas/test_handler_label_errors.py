@@ -99,7 +99,7 @@ class DescribedJobs:
         self.jobs = jobs
         self.asked: list[str] = []
 
-    def describe_training_job(self, TrainingJobName: str) -> dict[str, Any]:  # noqa: N803 - boto3's name
+    def describe_training_job(self, TrainingJobName: str) -> dict[str, Any]:
         self.asked.append(TrainingJobName)
         if TrainingJobName not in self.jobs:
             raise ClientError(
