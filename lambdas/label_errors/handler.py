@@ -262,7 +262,10 @@ def _validation_accuracy(job_name: str) -> float | None:
     try:
         describe = client("sagemaker").describe_training_job(TrainingJobName=job_name)
     except ClientError as exc:
-        raise LabelErrorsError(f"training job {job_name} cannot be described: {error_code(exc)}") from None
+        message = exc.response.get("Error", {}).get("Message", "")
+        raise LabelErrorsError(
+            f"training job {job_name} cannot be described ({error_code(exc)}): {message}"
+        ) from None
     return final_metric(describe, VALIDATION_ACCURACY)
 
 

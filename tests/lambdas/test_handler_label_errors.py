@@ -169,7 +169,8 @@ def test_accuracy_of_a_job_without_the_metric_is_unknown_and_a_missing_job_fails
     assert (answer["before"], answer["after"], answer["change"]) == (None, None, None)
     # and a job SageMaker does not know fails the step naming it and SageMaker's error
     with pytest.raises(
-        handler.LabelErrorsError, match=f"training job {RUN}-gone cannot be described: Validation"
+        handler.LabelErrorsError,
+        match=f"training job {RUN}-gone cannot be described \\(ValidationException\\): Requested resource not found",
     ):
         handler.lambda_handler(
             {"action": "accuracy", "train_job_name": f"{RUN}-gone", "served_job_name": TRAIN_JOB}, context
