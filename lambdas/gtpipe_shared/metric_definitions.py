@@ -73,7 +73,8 @@ def metric_definitions(task_type: str) -> list[dict[str, str]]:
 def final_metric(describe: Mapping[str, Any], name: str) -> float | None:
     """The value of metric ``name`` in a DescribeTrainingJob answer's ``FinalMetricDataList`` (one point per
     metric: its last value), or None when the job reported none (the list is absent or lacks the name) or a
-    value that is not a finite number."""
+    value that is not a finite number. The list is optional in the answer ("Required: No",
+    https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeTrainingJob.html)."""
     for metric in describe.get("FinalMetricDataList") or []:
         if not isinstance(metric, Mapping) or metric.get("MetricName") != name:
             continue

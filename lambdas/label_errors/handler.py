@@ -23,7 +23,9 @@ Four actions, in pipeline order; the pure steps are :mod:`gtpipe_shared.label_er
   (DescribeTrainingJob's ``FinalMetricDataList``) of Train's job (``before``) and of the served model's
   job (``after``: the retrain on the corrected labels; None when it is Train's own, nothing having been
   flagged), and ``change`` (after - before, None unless both are known). The validation channel is never
-  corrected, so the two are measured on the same objects. A job that reported no such metric reads None.
+  corrected, so the two are measured on the same objects. A job that reported no such metric reads None
+  (the answer's ``FinalMetricDataList`` is optional, which is why a function reads it rather than a
+  ResultSelector path on the training states, whose absence would fail the run).
 
 Bad input (a missing or unreadable manifest, a line that is no labeled image, no usable prediction) raises
 :class:`LabelErrorsError` naming the problem, which the state machine's Catch records as the run's failure
