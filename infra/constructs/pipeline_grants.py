@@ -138,10 +138,21 @@ def grant_pipeline_functions(
 def _grant_label_errors(pipeline: Pipeline) -> None:
     """label_errors (gtpipe:labelErrors only): the split's training manifest and the folds' transform outputs
     in; fold manifests and the corrected manifest out (splits/), the review job's input out and its output in
-    (labeling/, where the labeling function reads and writes)."""
+    (labeling/, where the labeling function reads and writes); DescribeTrainingJob for the validation accuracy
+    of Train's and Retrain's jobs (its ``accuracy`` action)."""
     if pipeline.label_errors is None:
         return
     role, bucket = pipeline.label_errors.role, pipeline.data_bucket
+    role.add_to_policy(
+        iam.PolicyStatement(
+            sid="DescribeRunTrainingJobs",
+            # Job names derive from run ids known only at run time; read-only, training jobs only.
+            actions=["sagemaker:DescribeTrainingJob"],
+            resources=[
+                Stack.of(pipeline).format_arn(service="sagemaker", resource="training-job", resource_name="*")
+            ],
+        )
+    )
     grant_objects(
         role,
         bucket,

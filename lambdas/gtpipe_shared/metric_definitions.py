@@ -19,9 +19,16 @@ with these tables, so a change of either side that breaks the other fails there.
 
 from __future__ import annotations
 
-from typing import Final
+import math
+from collections.abc import Mapping
+from typing import Any, Final
 
 from gtpipe_shared.tasks import TaskType, task_spec
+
+VALIDATION_ACCURACY: Final = "validation:accuracy"
+"""The image-classification algorithm's accuracy on the validation channel, its tuning objective
+(https://docs.aws.amazon.com/sagemaker/latest/dg/IC-tuning.html, "Metrics Computed by the Image
+Classification Algorithm")."""
 
 # A number as Python's repr prints it, including nan/inf so a diverged run still parses.
 _NUMBER: Final = r"([-+]?(?:[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?|nan|inf))"
@@ -61,3 +68,18 @@ METRIC_DEFINITIONS: Final[dict[TaskType, list[dict[str, str]]]] = {
 def metric_definitions(task_type: str) -> list[dict[str, str]]:
     """The built-in algorithm's definitions for ``task_type``; UnknownTaskType when it is not registered."""
     return METRIC_DEFINITIONS[task_spec(task_type).task_type]
+
+
+def final_metric(describe: Mapping[str, Any], name: str) -> float | None:
+    """The value of metric ``name`` in a DescribeTrainingJob answer's ``FinalMetricDataList`` (one point per
+    metric: its last value), or None when the job reported none (the list is absent or lacks the name) or a
+    value that is not a finite number. The list is optional in the answer ("Required: No",
+    https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeTrainingJob.html)."""
+    for metric in describe.get("FinalMetricDataList") or []:
+        if not isinstance(metric, Mapping) or metric.get("MetricName") != name:
+            continue
+        value = metric.get("Value")
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value)
+        return None
+    return None

@@ -1,11 +1,15 @@
 """label_errors: label-error finding after training (state machine tasks; README "Label-error finding").
 
-Three actions, in pipeline order; the pure steps are :mod:`gtpipe_shared.label_errors_manifest`'s:
+Four actions, in pipeline order; the pure steps are :mod:`gtpipe_shared.label_errors_manifest`'s:
 
 * ``prepare``: the split's training manifest dealt into ``folds`` stratified folds (seeded). Per fold, its
   training manifest (the other folds' lines, byte for byte) and its held-out images as a batch transform
   ``ManifestFile``, under ``splits/<run>/label-errors/fold-<n>/``; the answer lists per fold the URIs the
-  fold's training job reads and its transform job reads and writes (``transform/<run>/label-errors/fold-<n>/``).
+  fold's training job reads and its transform job reads and writes (``transform/<run>/label-errors/fold-<n>/``)
+  and the fold job's hyperparameters: Train's with ``num_training_samples`` the fold's own count (the
+  built-in algorithm requires it, and sizes its learning-rate schedule by it). It also answers back
+  ``train_job_name`` (Train's job, whose model the fix is measured against: ``Retrain`` replaces
+  ``$.training``).
 * ``flag``: the folds' transform outputs joined with the given labels and flagged (at most ``max_share`` of
   the objects). The flagged objects, each carrying the model's suggestion in ``<attr>-metadata.label-error``,
   and its class as the line's ``gtpipe-suggestion``, become the review job's input manifest
@@ -15,6 +19,13 @@ Three actions, in pipeline order; the pure steps are :mod:`gtpipe_shared.label_e
 * ``correct``: the review job's output manifest merged back into the training manifest (a fixed label
   replaces the given one, every other line is kept), written as ``.../label-errors/train.manifest``; the
   answer carries its URI and the review summary for the ledger and the report.
+* ``accuracy``: what the fix changed: the built-in algorithm's ``validation:accuracy``
+  (DescribeTrainingJob's ``FinalMetricDataList``) of Train's job (``before``) and of the served model's
+  job (``after``: the retrain on the corrected labels; None when it is Train's own, nothing having been
+  flagged), and ``change`` (after - before, None unless both are known). The validation channel is never
+  corrected, so the two are measured on the same objects. A job that reported no such metric reads None
+  (the answer's ``FinalMetricDataList`` is optional, which is why a function reads it rather than a
+  ResultSelector path on the training states, whose absence would fail the run).
 
 Bad input (a missing or unreadable manifest, a line that is no labeled image, no usable prediction) raises
 :class:`LabelErrorsError` naming the problem, which the state machine's Catch records as the run's failure
@@ -35,6 +46,7 @@ from gtpipe_shared.aws import client, error_code
 from gtpipe_shared.label_errors import LabelErrorsInputError, LabelIssue
 from gtpipe_shared.label_errors_manifest import corrected_manifest, flag_objects, fold_manifests
 from gtpipe_shared.labeling_suggestions import SUGGESTION_KEY, from_prediction
+from gtpipe_shared.metric_definitions import VALIDATION_ACCURACY, final_metric
 from gtpipe_shared.metrics import output_uri_for
 from gtpipe_shared.naming import label_errors_prefix, label_errors_transform_prefix, labeling_key
 from gtpipe_shared.payload import parse_payload, payload_action
@@ -62,10 +74,13 @@ class _Request(BaseModel):
 
 
 class PrepareRequest(_Request):
-    """``prepare``: the split's training manifest, the fold count and the split's seed."""
+    """``prepare``: the split's training manifest, the fold count, the split's seed, Train's hyperparameters
+    (string values, as CreateTrainingJob takes them) and Train's job name."""
 
     folds: int = Field(ge=2, le=5)
     seed: int = Field(ge=0)
+    hyperparameters: dict[str, str]
+    train_job_name: str = Field(min_length=1)
 
 
 class FoldUris(BaseModel):
@@ -94,6 +109,15 @@ class CorrectRequest(_Request):
     reviewed_uri: str
 
 
+class AccuracyRequest(BaseModel):
+    """``accuracy``: Train's job and the served model's job (Train's own when nothing was retrained)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    train_job_name: str = Field(min_length=1)
+    served_job_name: str = Field(min_length=1)
+
+
 def _read(uri: str, what: str) -> bytes:
     try:
         bucket, key = parse_s3_uri(uri)
@@ -119,8 +143,15 @@ def _jsonl(lines: list[bytes]) -> bytes:
     return b"".join(line + b"\n" for line in lines)
 
 
+NUM_TRAINING_SAMPLES = "num_training_samples"
+"""Required by the built-in image-classification algorithm: the number of training examples; with a
+mismatch the ``lr_scheduler_step`` schedule is undefined (https://docs.aws.amazon.com/sagemaker/latest/dg/
+IC-Hyperparameter.html). AWS does not refuse a mismatch, so neither does the local cloud (it warns)."""
+
+
 def prepare(request: PrepareRequest) -> dict[str, Any]:
-    """Write the folds' manifests; answer ``{"folds": [FoldUris...], "objects": n}``."""
+    """Write the folds' manifests; answer ``{"folds": [FoldUris + hyperparameters...], "objects": n,
+    "train_job_name": Train's job}``."""
     lines = _lines(_read(request.train_uri, "training manifest"))
     folds = fold_manifests(lines, request.label_attribute, request.folds, request.seed)
     prefix = label_errors_prefix(request.run_id)
@@ -137,9 +168,14 @@ def prepare(request: PrepareRequest) -> dict[str, Any]:
                 "output_uri": s3_uri(
                     request.data_bucket, label_errors_transform_prefix(request.run_id, fold.number)
                 ),
+                # The fold job trains on the other folds' lines only: (k-1)/k of the training set.
+                "hyperparameters": {
+                    **request.hyperparameters,
+                    NUM_TRAINING_SAMPLES: str(len(fold.train_lines)),
+                },
             }
         )
-    return {"folds": answer, "objects": len(lines)}
+    return {"folds": answer, "objects": len(lines), "train_job_name": request.train_job_name}
 
 
 def _fold_outputs(fold: FoldUris) -> dict[str, bytes | None]:
@@ -224,13 +260,34 @@ def correct(request: CorrectRequest) -> dict[str, Any]:
     return {"train_uri": train_uri, "summary": summary}
 
 
-ACTIONS = ("prepare", "flag", "correct")
+def _validation_accuracy(job_name: str) -> float | None:
+    try:
+        describe = client("sagemaker").describe_training_job(TrainingJobName=job_name)
+    except ClientError as exc:
+        message = exc.response.get("Error", {}).get("Message", "")
+        raise LabelErrorsError(
+            f"training job {job_name} cannot be described ({error_code(exc)}): {message}"
+        ) from None
+    return final_metric(describe, VALIDATION_ACCURACY)
+
+
+def accuracy(request: AccuracyRequest) -> dict[str, Any]:
+    """Train's and the served model's validation accuracy and the change (module docstring)."""
+    before = _validation_accuracy(request.train_job_name)
+    retrained = request.served_job_name != request.train_job_name
+    after = _validation_accuracy(request.served_job_name) if retrained else None
+    change = after - before if after is not None and before is not None else None
+    return {"metric": VALIDATION_ACCURACY, "before": before, "after": after, "change": change}
+
+
+ACTIONS = ("prepare", "flag", "correct", "accuracy")
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """``{"action": "prepare" | "flag" | "correct", ...}`` -> that action's answer (module docstring)."""
+    """``{"action": "prepare" | "flag" | "correct" | "accuracy", ...}`` -> that action's answer (module
+    docstring)."""
     action = payload_action(event, logger, LabelErrorsError, "label_errors payload")
     what = f"label_errors {action} payload"
     try:
@@ -240,6 +297,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             return flag(parse_payload(FlagRequest, event, LabelErrorsError, what))
         if action == "correct":
             return correct(parse_payload(CorrectRequest, event, LabelErrorsError, what))
+        if action == "accuracy":
+            return accuracy(parse_payload(AccuracyRequest, event, LabelErrorsError, what))
     except LabelErrorsInputError as exc:
         raise LabelErrorsError(str(exc)) from None
     raise LabelErrorsError(

@@ -88,8 +88,14 @@ def _cause(text: str) -> str:
     return text if len(text) <= MAX_CAUSE else text[: MAX_CAUSE - 3] + "..."
 
 
-def record_progress(job_name: str, run_id: str, now: float) -> None:
-    """``labeling_progress`` on the run item (a run missing from the ledger is logged, not an error)."""
+def record_progress(job_name: str, run_id: str, now: float, *, review_only: bool = False) -> None:
+    """``labeling_progress`` on the run item (a run missing from the ledger is logged, not an error).
+
+    A review-only job (label-error finding's review, ``labeling_store.review_given``) is the run's second
+    job: it leaves the run's ``labeling_progress`` alone, which stays the labeling job's (``gtpipe follow``
+    and the ledger show how the run was labeled; the review's outcome is ``steps.labelerrors``)."""
+    if review_only:
+        return
     if not store.record_ledger_progress(runs(), run_id, store.progress(tasks(), job_name), now):
         logger.warning("run not in the ledger; progress not recorded", extra={"run_id": run_id})
 
@@ -254,7 +260,7 @@ def open_job(event: dict[str, Any], now: float) -> dict[str, Any]:
         outcome = store.open_review_job(tasks(), spec, objects, now)
     else:
         outcome = store.open_job(tasks(), spec, objects, now, gold)
-    record_progress(job_name, spec.run_id, now)
+    record_progress(job_name, spec.run_id, now, review_only=review_only)
     logger.info(
         "labeling job open" if outcome.created else "labeling job exists; token replaced",
         extra={
@@ -353,7 +359,7 @@ def finish(job_name: str, now: float, claim_id: str) -> dict[str, Any]:
         cause = f"job {job_name}: consolidating or writing the output failed: {exc}"
         gone = _answer_token(job, error=FAILED, cause=cause)
         store.end_job(tasks(), job_name, store.FAILED, now, _details(failure=cause, token_error=gone))
-        record_progress(job_name, str(job["run_id"]), now)
+        record_progress(job_name, str(job["run_id"]), now, review_only=store.is_review_only(job))
         return {"job_name": job_name, "status": store.FAILED, "cause": cause}
     # Data objects only: gold objects (object_count counts them) are never in the output.
     objects = (len(output.labeled) + len(output.unlabeled)) or 1
@@ -375,7 +381,7 @@ def finish(job_name: str, now: float, claim_id: str) -> dict[str, Any]:
         details = _details(token_error=gone, output_uri=output.output_uri)
     details["counters"] = dict(output.counters)
     store.end_job(tasks(), job_name, final, now, details)
-    record_progress(job_name, str(job["run_id"]), now)
+    record_progress(job_name, str(job["run_id"]), now, review_only=store.is_review_only(job))
     try:
         store.expire_items(tasks(), job_name, now)
     except (ClientError, BotoCoreError, RuntimeError):

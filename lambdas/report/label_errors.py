@@ -1,11 +1,13 @@
 """The label-error finding part of the report (gtpipe:labelErrors; README "Label-error finding"): how many
 training objects the out-of-fold predictions flagged, what the review confirmed (a fixed label) or kept,
-and whether the served model is the retrain on the corrected labels (pure: read from the execution state,
-shown in the Training section by :mod:`report.page`)."""
+whether the served model is the retrain on the corrected labels, and the validation accuracy before (Train's
+model) and after (Retrain's) the fix (pure: read from the execution state, shown in the Training section by
+:mod:`report.page`)."""
 
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +15,9 @@ from typing import Any
 
 @dataclass(frozen=True)
 class LabelErrorsSummary:
-    """The step's figures; ``confirmed``/``kept``/``unreviewed`` are None when nothing went to review."""
+    """The step's figures; ``confirmed``/``kept``/``unreviewed`` are None when nothing went to review;
+    ``accuracy_before`` (Train's model) and ``accuracy_after`` (Retrain's; None without a retrain) are
+    ``metric``'s values, None when unknown."""
 
     folds: int
     objects: int
@@ -22,6 +26,9 @@ class LabelErrorsSummary:
     confirmed: int | None = None
     kept: int | None = None
     unreviewed: int | None = None
+    metric: str = "validation:accuracy"
+    accuracy_before: float | None = None
+    accuracy_after: float | None = None
 
     @property
     def retrained(self) -> bool:
@@ -31,6 +38,12 @@ class LabelErrorsSummary:
 
 def _count(value: Any) -> int:
     return int(value) if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _fraction(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
 
 
 def _mapping(value: Any) -> Mapping[str, Any] | None:
@@ -45,6 +58,7 @@ def label_errors_summary(state: Mapping[str, Any]) -> LabelErrorsSummary | None:
         return None
     flags = _mapping(part.get("flags")) or {}
     summary = _mapping((_mapping(part.get("corrected")) or {}).get("summary"))
+    accuracy = _mapping(part.get("accuracy")) or {}
     folds = part.get("folds")
     return LabelErrorsSummary(
         folds=len(folds) if isinstance(folds, list) else 0,
@@ -54,7 +68,28 @@ def label_errors_summary(state: Mapping[str, Any]) -> LabelErrorsSummary | None:
         confirmed=_count(summary.get("confirmed")) if summary is not None else None,
         kept=_count(summary.get("kept")) if summary is not None else None,
         unreviewed=_count(summary.get("unreviewed")) if summary is not None else None,
+        metric=str(accuracy.get("metric") or "validation:accuracy"),
+        accuracy_before=_fraction(accuracy.get("before")),
+        accuracy_after=_fraction(accuracy.get("after")),
     )
+
+
+def _accuracy_text(summary: LabelErrorsSummary) -> str:
+    """The accuracy sentence: before, after and the change, or what is known of them."""
+    before, after = summary.accuracy_before, summary.accuracy_after
+    metric = summary.metric
+    if before is not None and after is not None:
+        return (
+            f"{metric} before the fix (Train's model) {before:.4f}, after it (Retrain's) {after:.4f}: "
+            f"{after - before:+.4f}."
+        )
+    if after is not None:
+        return f"{metric} after the fix (Retrain's model) {after:.4f}; Train's job reported none."
+    if before is not None and summary.retrained:
+        return f"{metric} before the fix (Train's model) {before:.4f}; Retrain's job reported none."
+    if before is not None:
+        return f"{metric} of Train's model {before:.4f}."
+    return ""
 
 
 def label_errors_html(summary: LabelErrorsSummary | None) -> str:
@@ -75,8 +110,10 @@ def label_errors_html(summary: LabelErrorsSummary | None) -> str:
     outcome = (
         "The served model was trained again on the reviewed labels (Retrain)."
         if reviewed
-        else "Nothing was flagged: no review, and Train's model went on."
+        else f"Nothing was flagged among the {summary.objects:,} training objects checked: no review, and "
+        "Train's model went on."
     )
+    outcome = " ".join(part for part in (outcome, _accuracy_text(summary)) if part)
     return (
         "<h3>Label-error finding</h3>"
         f"<table><thead><tr>{head}</tr></thead><tbody><tr>{row}</tr></tbody></table>"

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from label_errors import handler
 
 from tests.lambdas.conftest import DATA_BUCKET, Cloud, FakeContext, classification_line
@@ -14,6 +16,9 @@ RUN = "demo-0123456789abcdef"
 TRAIN_KEY = f"splits/{RUN}/train.manifest"
 CLASSES = ["cat", "dog", "bird"]
 FLIPPED = {3, 17}  # given the wrong label on purpose: 3 is a cat labeled dog, 17 a dog labeled cat
+# Train's hyperparameters as the split computes them (num_training_samples: the whole training set's 30)
+HYPERPARAMETERS = {"num_classes": "3", "num_training_samples": "30", "epochs": "5"}
+TRAIN_JOB = f"{RUN}-train-0"
 
 
 def truth(index: int) -> int:
@@ -54,7 +59,9 @@ def simulate_transforms(cloud: Cloud, folds: list[dict[str, Any]]) -> None:
 def prepared(cloud: Cloud, context: FakeContext) -> dict[str, Any]:
     # given a split's training manifest of 15 cats and 15 dogs, two of them labeled wrong
     cloud.put(TRAIN_KEY, "".join(classification_line(i, given(i)) + "\n" for i in range(30)))
-    return call(context, "prepare", folds=3, seed=7)
+    return call(
+        context, "prepare", folds=3, seed=7, hyperparameters=HYPERPARAMETERS, train_job_name=TRAIN_JOB
+    )
 
 
 def test_prepare_writes_each_folds_training_manifest_and_held_out_images(
@@ -77,8 +84,97 @@ def test_prepare_writes_each_folds_training_manifest_and_held_out_images(
             for raw in cloud.read(fold["train_uri"].split("/", 3)[3]).splitlines()
         }
         assert trained.isdisjoint(refs) and len(trained) + len(refs) == 30
+        # and the fold's job gets Train's hyperparameters with its own training count
+        assert fold["hyperparameters"] == {**HYPERPARAMETERS, "num_training_samples": str(len(trained))}
         held += refs
     assert len(held) == len(set(held)) == 30
+    # and Train's job is handed back, for the accuracy before the fix
+    assert prepared["train_job_name"] == TRAIN_JOB
+
+
+class DescribedJobs:
+    """DescribeTrainingJob answers by job name (what the built-in algorithm reported)."""
+
+    def __init__(self, jobs: dict[str, dict[str, Any]]) -> None:
+        self.jobs = jobs
+        self.asked: list[str] = []
+
+    def describe_training_job(self, TrainingJobName: str) -> dict[str, Any]:
+        self.asked.append(TrainingJobName)
+        if TrainingJobName not in self.jobs:
+            raise ClientError(
+                {"Error": {"Code": "ValidationException", "Message": "Requested resource not found."}},
+                "DescribeTrainingJob",
+            )
+        return {"TrainingJobName": TrainingJobName, **self.jobs[TrainingJobName]}
+
+
+def metrics(**values: float) -> dict[str, Any]:
+    names = {"validation": "validation:accuracy", "train": "train:accuracy"}
+    return {"FinalMetricDataList": [{"MetricName": names[k], "Value": v} for k, v in values.items()]}
+
+
+@pytest.fixture
+def sagemaker(monkeypatch: pytest.MonkeyPatch) -> Callable[[dict[str, dict[str, Any]]], DescribedJobs]:
+    def install(jobs: dict[str, dict[str, Any]]) -> DescribedJobs:
+        fake = DescribedJobs(jobs)
+        real = handler.client
+        monkeypatch.setattr(
+            handler, "client", lambda service: fake if service == "sagemaker" else real(service)
+        )
+        return fake
+
+    return install
+
+
+def test_accuracy_reports_train_s_and_the_retrain_s_validation_accuracy_and_the_change(
+    context: FakeContext, sagemaker: Callable[[dict[str, dict[str, Any]]], DescribedJobs]
+) -> None:
+    # Given Train's job reported validation accuracy 0.9 and the retrain on the corrected labels 0.95
+    retrain = f"{RUN}-retrain-0"
+    sagemaker({TRAIN_JOB: metrics(train=0.99, validation=0.9), retrain: metrics(validation=0.95)})
+    # When the fix is measured
+    answer = handler.lambda_handler(
+        {"action": "accuracy", "train_job_name": TRAIN_JOB, "served_job_name": retrain}, context
+    )
+    # Then both are the jobs' validation:accuracy, and the change is after - before
+    assert answer == pytest.approx(
+        {"metric": "validation:accuracy", "before": 0.9, "after": 0.95, "change": 0.05}
+    )
+
+
+def test_accuracy_without_a_retrain_reports_train_s_only(
+    context: FakeContext, sagemaker: Callable[[dict[str, dict[str, Any]]], DescribedJobs]
+) -> None:
+    # Given nothing was flagged, so the served model is Train's own
+    fake = sagemaker({TRAIN_JOB: metrics(validation=0.9)})
+    # When measured
+    answer = handler.lambda_handler(
+        {"action": "accuracy", "train_job_name": TRAIN_JOB, "served_job_name": TRAIN_JOB}, context
+    )
+    # Then before is Train's, there is no after and no change, and Train's job was described once
+    assert answer == {"metric": "validation:accuracy", "before": 0.9, "after": None, "change": None}
+    assert fake.asked == [TRAIN_JOB]
+
+
+def test_accuracy_of_a_job_without_the_metric_is_unknown_and_a_missing_job_fails_naming_it(
+    context: FakeContext, sagemaker: Callable[[dict[str, dict[str, Any]]], DescribedJobs]
+) -> None:
+    # Given Train's job reported no validation accuracy (only train:accuracy)
+    sagemaker({TRAIN_JOB: metrics(train=0.99), f"{RUN}-retrain-0": {}})
+    # When measured against a retrain that reported no metrics at all; then both are unknown
+    answer = handler.lambda_handler(
+        {"action": "accuracy", "train_job_name": TRAIN_JOB, "served_job_name": f"{RUN}-retrain-0"}, context
+    )
+    assert (answer["before"], answer["after"], answer["change"]) == (None, None, None)
+    # and a job SageMaker does not know fails the step naming it and SageMaker's error
+    with pytest.raises(
+        handler.LabelErrorsError,
+        match=f"training job {RUN}-gone cannot be described \\(ValidationException\\): Requested resource not found",
+    ):
+        handler.lambda_handler(
+            {"action": "accuracy", "train_job_name": f"{RUN}-gone", "served_job_name": TRAIN_JOB}, context
+        )
 
 
 def test_flag_finds_the_flipped_labels_and_writes_them_for_review(
@@ -151,14 +247,28 @@ def test_correct_puts_the_reviewed_labels_back_and_keeps_every_other_line(
     assert (summary["flagged"], summary["confirmed"], summary["kept"], summary["unreviewed"]) == (2, 1, 1, 0)
 
 
+READY = {"hyperparameters": HYPERPARAMETERS, "train_job_name": TRAIN_JOB}
+
+
 @pytest.mark.parametrize(
     ("event", "message"),
     [
-        ({"action": "guess"}, "action must be one of prepare, flag, correct; got 'guess'"),
+        ({"action": "guess"}, "action must be one of prepare, flag, correct, accuracy; got 'guess'"),
         ({"action": "prepare", **base(folds=1, seed=0)}, "invalid label_errors prepare payload: folds"),
-        ({"action": "prepare", **base(folds=3, seed=0, train_uri="s3://nope")}, "training manifest"),
         (
-            {"action": "prepare", **base(folds=3, seed=0, train_uri=f"s3://{DATA_BUCKET}/splits/missing")},
+            {"action": "prepare", **base(folds=3, seed=0, train_job_name="j")},
+            "invalid label_errors prepare payload: hyperparameters: Field required",
+        ),
+        (
+            {"action": "accuracy", "train_job_name": "j"},
+            "invalid label_errors accuracy payload: served_job_name",
+        ),
+        ({"action": "prepare", **base(folds=3, seed=0, train_uri="s3://nope", **READY)}, "training manifest"),
+        (
+            {
+                "action": "prepare",
+                **base(folds=3, seed=0, train_uri=f"s3://{DATA_BUCKET}/splits/missing", **READY),
+            },
             "training manifest s3://gtpipe-data-bucket/splits/missing cannot be read: NoSuchKey",
         ),
     ],
@@ -177,4 +287,4 @@ def test_a_detection_manifest_is_refused_naming_the_line(cloud: Cloud, context: 
     cloud.put(TRAIN_KEY, classification_line(0, 0) + "\n" + boxes + "\n")
     # When prepared; then the error names the line and what is supported
     with pytest.raises(handler.LabelErrorsError, match="line 2 has no source-ref and class index"):
-        call(context, "prepare", folds=2, seed=0)
+        call(context, "prepare", folds=2, seed=0, **READY)

@@ -18,6 +18,7 @@ from tests.lambdas.test_handler_labeling import (  # noqa: F401 - the fixture
     MANIFEST_KEY,
     NOW,
     PREFIX,
+    RUN,
     Labeling,
     labeling,
     open_event,
@@ -129,3 +130,26 @@ def test_a_line_without_a_given_label_fails_the_task_naming_it(labeling: Labelin
     )
     with pytest.raises(store.UnknownJob):
         labeling.job()
+
+
+def test_a_review_only_job_leaves_the_run_s_labeling_progress_to_the_labeling_job(
+    labeling: Labeling,  # noqa: F811
+) -> None:
+    # Given a run whose labeling job recorded its progress on the run item
+    labeling.open(count=3)
+    before = labeling.cloud.run(RUN)["labeling_progress"]  # type: ignore[index]
+    assert before["job_name"] == JOB
+    # When the run's label-error review (a second, review-only job of the same run) opens, is decided and ends
+    review_job = f"{RUN}-lerev-0"
+    body = "".join(json.dumps(flagged_line(*f)) + "\n" for f in FLAGGED)
+    version = str(labeling.cloud.put(MANIFEST_KEY, body)["VersionId"])
+    event = {**open_event(version_id=version), "review_given": True, "job_name": review_job}
+    labeling.invoke(event, at=NOW + 5)
+    for _ in FLAGGED:
+        task = review.lease_review(labeling.tasks, review_job, REVIEWER, NOW + 10)
+        assert task is not None
+        given = review.Decision(review_job, task.index, REVIEWER, task.lease_id, "accept", email="r@x")
+        review.decide(labeling.tasks, given, NOW + 20)
+    assert labeling.invoke({"action": "finish", "job_name": review_job}, at=NOW + 30)["status"] == "COMPLETED"
+    # Then the run's labeling_progress is still the labeling job's, unchanged (what gtpipe follow shows)
+    assert labeling.cloud.run(RUN)["labeling_progress"] == before  # type: ignore[index]

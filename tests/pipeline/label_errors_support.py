@@ -11,6 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 LABEL_ERRORS = {"folds": 2, "max_share": 0.1}
+OBJECTS = 9  # the double's training set
+ACCURACY_BEFORE, ACCURACY_AFTER = 0.9, 0.95  # the double's validation accuracy of Train's and Retrain's jobs
 
 
 def enable_label_errors(configure_builtin: Callable[[], None], **settings: Any) -> None:
@@ -24,30 +26,43 @@ def enable_label_errors(configure_builtin: Callable[[], None], **settings: Any) 
 
 
 def label_errors_double(doubles: Any) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    """The label_errors double: ``prepare`` answers one fold per ``folds``, ``flag`` flags
-    ``doubles.label_errors_flagged`` objects (0: no review manifest), ``correct`` a corrected manifest."""
+    """The label_errors double: ``prepare`` answers one fold per ``folds`` (each training on 9 - 9/folds
+    objects) and Train's job back, ``flag`` flags ``doubles.label_errors_flagged`` objects (0: no review
+    manifest), ``correct`` a corrected manifest, ``accuracy`` Train's job 0.9 and another served job 0.95."""
 
     def label_errors(event: dict[str, Any], context: Any) -> dict[str, Any]:
         doubles.calls.append(("label_errors", event))
+        if event["action"] == "accuracy":
+            retrained = event["served_job_name"] != event["train_job_name"]
+            after = ACCURACY_AFTER if retrained else None
+            change = round(ACCURACY_AFTER - ACCURACY_BEFORE, 4) if retrained else None
+            return {
+                "metric": "validation:accuracy",
+                "before": ACCURACY_BEFORE,
+                "after": after,
+                "change": change,
+            }
         run, bucket = event["run_id"], event["data_bucket"]
         base = f"s3://{bucket}/splits/{run}/label-errors/"
         if event["action"] == "prepare":
+            count = int(event["folds"])
             folds = [
                 {
-                    "fold": fold,
-                    "train_uri": f"{base}fold-{fold}/train.manifest",
-                    "images_uri": f"{base}fold-{fold}/images.manifest",
-                    "output_uri": f"s3://{bucket}/transform/{run}/label-errors/fold-{fold}/",
+                    **fold_uris(bucket, run, fold),
+                    "hyperparameters": {
+                        **event["hyperparameters"],
+                        "num_training_samples": str(OBJECTS - OBJECTS // count),
+                    },
                 }
-                for fold in range(int(event["folds"]))
+                for fold in range(count)
             ]
-            return {"folds": folds, "objects": 9}
+            return {"folds": folds, "objects": OBJECTS, "train_job_name": event["train_job_name"]}
         if event["action"] == "flag":
             flagged = int(doubles.label_errors_flagged)
             review = f"s3://{bucket}/labeling/{run}/label-errors-review.manifest" if flagged else None
             return {
-                "objects": 9,
-                "assessed": 9,
+                "objects": OBJECTS,
+                "assessed": OBJECTS,
                 "flagged": flagged,
                 "issues_uri": f"{base}issues.json",
                 "review_manifest_uri": review,
@@ -74,9 +89,14 @@ def with_label_errors(run_id: str, state: dict[str, Any], bucket: str = "gtpipe-
     state["config"]["label_errors"] = dict(LABEL_ERRORS)
     base = f"s3://{bucket}/splits/{run_id}/label-errors/"
     output = f"s3://{bucket}/labeling/{run_id}-lerev-0/manifests/output/output.manifest"
+    hyperparameters = {**state["split"]["hyperparameters"], "num_training_samples": "40"}
     state["label_errors"] = {
-        "folds": [fold_uris(bucket, run_id, fold) for fold in range(LABEL_ERRORS["folds"])],
+        "folds": [
+            {**fold_uris(bucket, run_id, fold), "hyperparameters": hyperparameters}
+            for fold in range(LABEL_ERRORS["folds"])
+        ],
         "objects": 80,
+        "train_job_name": f"{run_id}-train-0",
         "flags": {
             "objects": 80,
             "assessed": 80,
@@ -86,4 +106,5 @@ def with_label_errors(run_id: str, state: dict[str, Any], bucket: str = "gtpipe-
         },
         "review": {"output_uri": output, "counters": {"TotalLabeled": 4}},
         "corrected": {"train_uri": f"{base}train.manifest", "summary": {"flagged": 4, "confirmed": 3}},
+        "accuracy": {"metric": "validation:accuracy", "before": 0.9, "after": 0.95, "change": 0.05},
     }

@@ -66,16 +66,23 @@ def test_a_fold_trains_train_s_request_on_its_own_manifest(pipeline_config_json:
     state = sample_state(pipeline_config_json, "augmented")
     train = render(definition_with_substitutions()["States"]["Train"]["Parameters"], state, CONTEXT)
     fold = sagemaker_request("TrainFold", fold_state(state, 1))
-    # Then everything is Train's but the job's name and the training channel's manifest
+    # Then everything is Train's but the job's name, the training channel's manifest and the fold's own
+    # num_training_samples (prepare's count of the fold's training lines; the built-in algorithm requires it)
     assert fold.pop("TrainingJobName") == f"{state['run_id']}-lef1-0"
     assert (
         fold["InputDataConfig"][0]["DataSource"]["S3DataSource"]
         .pop("S3Uri")
         .endswith("/label-errors/fold-1/train.manifest")
     )
+    assert fold["HyperParameters"].pop("num_training_samples") == "40"
     train.pop("TrainingJobName")
     train["InputDataConfig"][0]["DataSource"]["S3DataSource"].pop("S3Uri")
+    assert train["HyperParameters"].pop("num_training_samples") != "40"
     assert fold == train
+    # and prepare is handed Train's hyperparameters and job name (the latter for the accuracy before the fix)
+    payload = render(STATES["PrepareFolds"]["Parameters"]["Payload"], state, CONTEXT)
+    assert payload["hyperparameters"] == state["split"]["hyperparameters"]
+    assert payload["train_job_name"] == state["training"]["job_name"]
 
 
 def test_a_fold_s_model_predicts_its_held_out_images_as_transform_does(pipeline_config_json: str) -> None:
@@ -125,10 +132,10 @@ def test_retrain_is_train_on_the_corrected_manifest_and_goes_on_as_train_would(
     train.pop("TrainingJobName")
     train["InputDataConfig"][0]["DataSource"]["S3DataSource"].pop("S3Uri")
     assert retrain == train
-    # and its model goes on to CreateModel with Train's result, retries and failures
+    # and its model goes on (measured, recorded, then to CreateModel) with Train's result, retries and failures
     for key in ("Resource", "ResultSelector", "ResultPath", "TimeoutSeconds", "Retry", "Catch"):
         assert STATES["Retrain"][key] == STATES["Train"][key], key
-    assert STATES["Retrain"]["Next"] == "CreateModel"
+    assert STATES["Retrain"]["Next"] == "MeasureLabelErrors"
 
 
 def test_the_steps_go_in_order_and_every_label_error_step_fails_at_label_errors() -> None:
@@ -137,19 +144,41 @@ def test_the_steps_go_in_order_and_every_label_error_step_fails_at_label_errors(
     assert STATES["AnyLabelErrors"]["Choices"] == [
         {"Variable": "$.label_errors.flags.flagged", "NumericGreaterThan": 0, "Next": "ReviewLabelErrors"}
     ]
-    assert STATES["AnyLabelErrors"]["Default"] == "CreateModel"  # nothing flagged: Train's model goes on
-    assert STATES["ReviewLabelErrors"]["Next"] == "CorrectLabels"
-    assert (
-        STATES["CorrectLabels"]["Next"] == "RecordLabelErrors"
-        and STATES["RecordLabelErrors"]["Next"] == "Retrain"
-    )
-    # the ledger's steps.labelerrors records the flags and the review's summary (a ledger failure: FailedRecord)
+    # nothing flagged: no review and no retrain, but the step is still measured and recorded
+    assert STATES["AnyLabelErrors"]["Default"] == "NothingFlagged"
+    assert STATES["NothingFlagged"]["Result"] == {"summary": None}
+    assert STATES["NothingFlagged"]["ResultPath"] == "$.label_errors.corrected"
+    assert STATES["NothingFlagged"]["Next"] == "MeasureLabelErrors"
+    reviewed = ["ReviewLabelErrors", "CorrectLabels", "Retrain", "MeasureLabelErrors", "RecordLabelErrors"]
+    assert [STATES[name]["Next"] for name in reviewed[:-1]] == reviewed[1:]
+    assert STATES["RecordLabelErrors"]["Next"] == "CreateModel"
+    # the fix is measured on Train's job and the served model's (Retrain's, or Train's when nothing was flagged)
+    measure = STATES["MeasureLabelErrors"]
+    assert measure["Parameters"]["FunctionName"] == "${LabelErrorsFunctionArn}"
+    assert measure["Parameters"]["Payload"] == {
+        "action": "accuracy",
+        "train_job_name.$": "$.label_errors.train_job_name",
+        "served_job_name.$": "$.training.job_name",
+    }
+    assert measure["ResultPath"] == "$.label_errors.accuracy"
+    assert STATES["PrepareFolds"]["ResultSelector"]["train_job_name.$"] == "$.Payload.train_job_name"
+    # the ledger's steps.labelerrors records the folds, the flags, the review's summary and the accuracies
+    # (a ledger failure: FailedRecord)
     payload = STATES["RecordLabelErrors"]["Parameters"]["Payload"]
     assert (payload["action"], payload["step"], payload["status"]) == ("step", "labelerrors", "Completed")
     assert payload["flags.$"] == "$.label_errors.flags"
     assert payload["summary.$"] == "$.label_errors.corrected.summary"
+    assert payload["folds.$"] == "$.config.label_errors.folds"
+    assert payload["accuracy.$"] == "$.label_errors.accuracy"
     assert [c["Next"] for c in STATES["RecordLabelErrors"]["Catch"]] == ["FailedRecord"]
-    for name in ("PrepareFolds", "OutOfFold", "FlagLabelErrors", "ReviewLabelErrors", "CorrectLabels"):
+    for name in (
+        "PrepareFolds",
+        "OutOfFold",
+        "FlagLabelErrors",
+        "ReviewLabelErrors",
+        "CorrectLabels",
+        "MeasureLabelErrors",
+    ):
         assert [c["Next"] for c in STATES[name]["Catch"]] == ["FailedLabelErrors"], name
     # The review is a review-only job of the builtin labeling function, answered like LabelWithTeam's
     review = STATES["ReviewLabelErrors"]

@@ -106,7 +106,7 @@ from gtpipe_shared.labeling_store.output import (
     with_gold,
     workers,
 )
-from gtpipe_shared.labeling_store.review_given import given_label, open_review_job
+from gtpipe_shared.labeling_store.review_given import given_label, is_review_only, open_review_job
 from gtpipe_shared.labeling_store.runs_ledger import ledger_progress, record_ledger_progress
 from gtpipe_shared.labeling_store.submissions import answer, submit
 
@@ -158,6 +158,7 @@ __all__ = [
     "given_label",
     "gold_from_manifest",
     "image_size",
+    "is_review_only",
     "iso",
     "job_info",
     "job_item",
