@@ -23,7 +23,7 @@ from typing import Any, Final
 from .algorithms import UnsupportedImage, resolve_image
 from .api import Request, Response, service_model
 from .backend import POLL_SECONDS, SageMakerBackend, refuse_volume_key_on_instance_storage
-from .errors import SageMakerServiceError, not_found, validation_error
+from .errors import SageMakerServiceError, validation_error
 from .events import (
     LABELING_JOB_STATE_CHANGE,
     TRAINING_JOB_STATE_CHANGE,
@@ -53,6 +53,16 @@ _DESCRIBE_OPS: Final[dict[str, str]] = {
     "training": "DescribeTrainingJob",
     "transform": "DescribeTransformJob",
     "labeling": "DescribeLabelingJob",
+}
+# What SageMaker answers for Describe*/Stop* of a job it does not know: a ValidationException, not the
+# modeled ResourceNotFound (aws/aws-sdk#165 "DescribeTrainingJob returns ValidationException instead of
+# ResourceNotFoundException"; the AWS Controllers for Kubernetes' SageMaker controller maps these jobs'
+# 404s to ValidationException with the training and transform messages; the labeling message is ours),
+# so callers must not wait for ResourceNotFound.
+_UNKNOWN_JOB: Final[dict[str, str]] = {
+    "training": "Requested resource not found.",
+    "transform": "Could not find requested job with name {name}",
+    "labeling": "Requested resource not found: labeling job {name}",
 }
 _SCRIPTED_SECONDARY: Final[dict[str, str]] = {
     # A scripted training job's SecondaryStatus for the status its runner reports.
@@ -207,7 +217,7 @@ class JobsApi(SageMakerBackend):
     def _job(self, kind: str, name: str) -> JobRecord:
         job = self._jobs.get((kind, name))
         if job is None:
-            raise not_found(f"Requested resource not found: {kind} job {name}")
+            raise validation_error(_UNKNOWN_JOB[kind].format(name=name))
         return job
 
     def _describe_job(self, kind: JobType, request: Mapping[str, Any]) -> Response:

@@ -48,7 +48,7 @@ def test_boto3_sagemaker_client_sees_backend_state_and_errors(api: Cloud, model_
     assert sagemaker.list_tags(ResourceArn=arn)["Tags"] == [{"Key": "gtpipe:run-id", "Value": "demo"}]
     # And errors carry SageMaker's codes
     cases = [
-        (lambda: sagemaker.describe_training_job(TrainingJobName="never"), "ResourceNotFound"),
+        (lambda: sagemaker.describe_training_job(TrainingJobName="never"), "ValidationException"),
         (lambda: sagemaker.describe_endpoint(EndpointName="never"), "ValidationException"),
         (
             lambda: sagemaker.create_model(

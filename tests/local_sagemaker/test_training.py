@@ -150,7 +150,9 @@ def test_invalid_requests_are_rejected_with_validation_exception(cloud: Cloud, c
     assert raised.value.code == "ValidationException"
     with pytest.raises(SageMakerServiceError) as missing:
         cloud.backend.describe_training_job({"TrainingJobName": "never-created"})
-    assert missing.value.code == "ResourceNotFound"
+    # (an unknown job is a ValidationException on AWS, not the modeled ResourceNotFound: aws/aws-sdk#165)
+    assert missing.value.code == "ValidationException"
+    assert str(missing.value) == "ValidationException: Requested resource not found."
 
 
 def test_missing_channel_data_fails_the_download(cloud: Cloud, digits):

@@ -161,7 +161,7 @@ def test_service_enforces_unique_names_and_references() -> None:
     service.create_training_job(training_request("t"))
     with pytest.raises(SageMakerServiceError, match="ResourceInUse"):
         service.create_training_job(training_request("t"))
-    with pytest.raises(SageMakerServiceError, match="ResourceNotFound"):
+    with pytest.raises(SageMakerServiceError, match="ValidationException: Requested resource not found"):
         service.describe_training_job({"TrainingJobName": "missing"})
     with pytest.raises(SageMakerServiceError, match=r'Could not find model "arn:aws:sagemaker:.*model/m"'):
         service.create_endpoint_config(
