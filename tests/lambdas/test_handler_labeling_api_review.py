@@ -113,6 +113,20 @@ def test_bad_decisions_are_4xx_json_naming_the_problem(
     assert store.get_job(api.tasks, JOB)["reviews_open"] == 1
 
 
+def test_a_fix_that_changes_nothing_is_refused_and_the_review_stays_open(api: Api) -> None:
+    # Given a review item leased to the reviewer, showing the consolidated label
+    answer_all(api, {"w1": 0, "w2": 1})
+    review = lease_review(api)[1]["review"]
+    # When they send that same label as a fix
+    status, reply = decide(api, review, {"decision": "fix", "label": review["label"]})
+    # Then it is refused (an "adjusted" review must have changed the label) and nothing is decided
+    assert (status, reply["error"]) == (400, "InvalidAnswer") and "accept it instead" in reply["message"]
+    assert store.get_job(api.tasks, JOB)["reviews_open"] == 1
+    # And a fix to the other class is taken
+    other = {"label": 1 - review["label"]["label"]}
+    assert decide(api, review, {"decision": "fix", "label": other})[0] == 200
+
+
 def test_reject_requeues_once_then_is_final(api: Api) -> None:
     # Given a disagreeing object and a cap of one re-queue
     answer_all(api, {"w1": 0, "w2": 1})

@@ -282,7 +282,8 @@ class DecisionOutcome:
 
 def decide(table: Any, given: Decision, now: float) -> DecisionOutcome:
     """Record a reviewer's decision on the review item they lease (one transaction). InvalidAnswer (400)
-    for an unknown decision, a fix without a valid label or a reject without a reason; LeaseNotHeld (409)
+    for an unknown decision, a fix without a valid label or with the label under review, or a reject
+    without a reason; LeaseNotHeld (409)
     when the reviewer does not hold the item; JobNotOpen / JobExpired as for answers."""
     job = open_job_item(table, given.job_name, now)
     settings = settings_of(job)
@@ -322,6 +323,9 @@ def decide(table: Any, given: Decision, now: float) -> DecisionOutcome:
         if given.label is None:
             raise InvalidAnswer("a fix needs the corrected label")
         fixed = validate_answer(str(job["task_type"]), given.label, list(job.get("class_names") or []), known)
+        if fixed == json.loads(item["label"]):
+            # Ground Truth's adjustment-status "adjusted" must mean the label changed (labeling_review).
+            raise InvalidAnswer("the fixed label is the label under review: accept it instead")
     round_now = int(item.get("round", 0))
     requeue = given.decision == rules.REJECT and round_now < settings.max_rounds
     record = {
