@@ -73,6 +73,7 @@ from .iam_auth import Principals, install_iam_middleware
 from .iam_resource import Deliveries
 from .iam_roles import DeployedIam
 from .labeling_crowd import CrowdSettings, SimulatedCrowd
+from .labeling_reviewers import ReviewerSettings
 from .lambda_api import install as install_lambda_api
 from .lambda_runtime import AsyncInvokeConfig, LambdaRuntime
 from .moto_dynamodb_speed import install as install_dynamodb_speedups
@@ -525,6 +526,9 @@ class LocalCloud:
             ca_path=self.ca.ca_path,
             labelers=self.settings.simulated_labelers,
             reviewers=self.settings.simulated_reviewers,
+            review_settings=ReviewerSettings(
+                error_rate=self.settings.reviewer_error_rate, seed=self.settings.labeling_seed
+            ),
             settings=CrowdSettings(
                 reference_labels=self.settings.reference_labels_path,
                 error_rate=self.settings.labeling_error_rate,

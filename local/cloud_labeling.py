@@ -98,10 +98,12 @@ def start_crowd(
     labelers: int,
     settings: CrowdSettings,
     reviewers: int = 0,
+    review_settings: ReviewerSettings | None = None,
 ) -> SimulatedCrowd:
     """Create ``labelers`` simulated users in the labeling pool and start them labeling, with ``reviewers``
     simulated reviewers (:mod:`local.labeling_reviewers`, group ``labeling-reviewers``) when the pool has
-    that group (the review stage is on)."""
+    that group (the review stage is on); they decide with ``review_settings`` (default: the module's
+    defaults, seeded with the crowd's seed)."""
     client = cognito()
     users = [
         create_user(client, labeling.pool_id, f"simulated-labeler-{number}@example.com", ["labelers"])
@@ -131,7 +133,7 @@ def start_crowd(
                     references=ReferenceAnswers(settings.reference_labels),
                     settings=settings,
                     stop=crowd.stop_event,
-                    review_settings=ReviewerSettings(seed=settings.seed),
+                    review_settings=review_settings or ReviewerSettings(seed=settings.seed),
                 )
             )
     return crowd.start()

@@ -71,6 +71,9 @@ class CloudSettings:
     # Simulated reviewers (local.labeling_reviewers) of the review stage: started only when the deployed
     # pool has the group labeling-reviewers (gtpipe:labeling.review on).
     simulated_reviewers: int = 1
+    # How often a simulated reviewer's belief is another class than the reference answer (ReviewerSettings;
+    # 0: reviewers who know the truth, as a test of what the review fixes wants).
+    reviewer_error_rate: float = 0.02
     labeling_username: str = "labeler@example.com"
     algorithm_threads: int | None = DEFAULT_ALGORITHM_THREADS
     s3_version_seed: int | None = None
