@@ -23,8 +23,11 @@ from bench.label_errors_bench import flip_labels
 from local.drivers.client import PredictionApi
 from local.drivers.demo import demo_context, upload_dataset
 from local.drivers.demo_tasks import TASKS, digit_reference, write_reference_answers
-from local.drivers.runs import RunProgress, execution_history
+from local.drivers.runs import RunProgress, execution_history, state_durations
 from tests.local_cloud.conftest import follow_dropped, jsonl, running_cloud
+
+# The states from Train to CreateModel with two folds and something flagged: one home, the definition's test.
+from tests.pipeline.test_label_errors_pipeline import FLAGGED_PATH
 from training.datasets import DigitRecord, augmented_manifest_line, write_digits_dataset
 
 pytestmark = pytest.mark.slow
@@ -34,27 +37,12 @@ IMAGES = 306  # 300 in the manifest (240 train / 60 validation after Split), 6 h
 HOLDOUT = 0.02
 FLIP = 0.1  # 30 of the manifest's labels changed to another class (about 24 land in the training split)
 FLIP_SEED = 7
-FOLDS = 2
+FOLDS = 2  # as FLAGGED_PATH (tests/pipeline/test_label_errors_pipeline.py) has them
 MAX_SHARE = 0.2
 # Enough training for a fold model (120 digits) to be right on most held-out digits: 8 epochs of 16-image
 # batches, the learning rate cut after 6 (the demo's schedule, 6,9, assumes 10 epochs).
 HYPERPARAMETERS = {"epochs": "8", "mini_batch_size": "16", "lr_scheduler_step": "6"}
 ATTRIBUTE = "category"
-
-FLAGGED_PATH = [
-    "Train",
-    "ChooseLabelErrors",
-    "PrepareFolds",
-    "OutOfFold",
-    *["TrainFold", "CreateFoldModel", "TransformFold"] * FOLDS,
-    "FlagLabelErrors",
-    "AnyLabelErrors",
-    "ReviewLabelErrors",
-    "CorrectLabels",
-    "RecordLabelErrors",
-    "Retrain",
-    "CreateModel",
-]
 
 
 def label_errors_context() -> dict[str, Any]:
@@ -79,6 +67,7 @@ class Reviewed:
     holdout: list[DigitRecord]
     progress: RunProgress
     states: list[str]
+    history: list[dict[str, Any]]
     seconds: float
 
     @property
@@ -110,6 +99,10 @@ def noisy_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reviewed]:
         simulated_labelers=1,  # the crowd (and so the reviewer) starts with a labeler; nothing to label
         simulated_reviewers=1,
         reviewer_error_rate=0.0,
+        # Nothing here waits for a schedule or an alarm (a review-only job completes with its last decision):
+        # their loops would only take CPU from the run.
+        schedule_seconds_per_minute=0,
+        alarm_tick_seconds=0,
     ) as cloud:
         bucket = str(cloud.outputs["DataBucketName"])
         records = write_digits_dataset(
@@ -135,7 +128,7 @@ def noisy_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reviewed]:
         states = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
         cloud.wait_idle(30)
         truth = {record.source_ref: record.label for record in labeled}
-        yield Reviewed(cloud, truth, [r for r in records if r.holdout], progress, states, seconds)
+        yield Reviewed(cloud, truth, [r for r in records if r.holdout], progress, states, history, seconds)
 
 
 @dataclass(frozen=True)
@@ -167,6 +160,7 @@ def test_the_run_goes_through_the_label_error_states_and_serves_the_retrained_mo
     result = noisy_run
     # Then the run succeeded without labeling, through every label-error state between Train and CreateModel
     assert result.progress.run_status == "SUCCEEDED", result.run
+    assert result.run["manifest_kind"] == "augmented"
     assert "Label" not in result.states and "LabelWithTeam" not in result.states
     train = result.states.index("Train")
     assert result.states[train : train + len(FLAGGED_PATH)] == FLAGGED_PATH, result.states
@@ -182,7 +176,8 @@ def test_the_run_goes_through_the_label_error_states_and_serves_the_retrained_mo
     api = PredictionApi(result.cloud.outputs)
     response = api.predict(result.holdout[0].path.read_bytes(), "image/png")
     assert response.status == 200, response.body
-    print(f"\nlabel-error run: {result.seconds:.0f}s")
+    slowest = sorted(state_durations(result.history), key=lambda item: -item[1])[:8]
+    print(f"\nlabel-error run: {result.seconds:.0f}s; slowest states: {slowest}")
 
 
 def test_most_flipped_training_labels_are_flagged(noisy_run: Reviewed) -> None:
@@ -197,6 +192,9 @@ def test_most_flipped_training_labels_are_flagged(noisy_run: Reviewed) -> None:
         f"of them flipped {len(caught)}"
     )
     assert len(flags.flagged) <= MAX_SHARE * len(flags.lines)
+    # Measured: 18 of the 23 flipped in the training split flagged (0.78), among 32 flags (seeded flips,
+    # split, folds and training). The bound leaves 4 of margin for training that differs by a few objects on
+    # another machine (floating point); the benchmark's 93% needs the whole data set (BENCHMARKS.md).
     assert len(caught) >= 0.6 * len(flags.flipped), (len(caught), len(flags.flipped))
 
 
@@ -248,3 +246,4 @@ def test_the_ledger_and_the_report_show_what_was_flagged_and_confirmed(noisy_run
     section = page.split("<h3>Label-error finding</h3>", 1)[1]
     for count in (len(flags.flagged), confirmed):
         assert f"<td class=n>{count}</td>" in section, count
+    assert "The served model was trained again on the reviewed labels (Retrain)." in section
