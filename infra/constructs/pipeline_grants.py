@@ -138,8 +138,9 @@ def grant_pipeline_functions(
 def _grant_label_errors(pipeline: Pipeline) -> None:
     """label_errors (gtpipe:labelErrors only): the split's training manifest and the folds' transform outputs
     in; fold manifests and the corrected manifest out (splits/), the review job's input out and its output in
-    (labeling/, where the labeling function reads and writes); DescribeTrainingJob for the validation accuracy
-    of Train's and Retrain's jobs (its ``accuracy`` action)."""
+    (labeling/, where the labeling function reads and writes); the label set's dataset in and out (datasets/:
+    ``correct`` writes the reviewed labels as its next version); DescribeTrainingJob for the validation
+    accuracy of Train's and Retrain's jobs (its ``accuracy`` action)."""
     if pipeline.label_errors is None:
         return
     role, bucket = pipeline.label_errors.role, pipeline.data_bucket
@@ -156,11 +157,11 @@ def _grant_label_errors(pipeline: Pipeline) -> None:
     grant_objects(
         role,
         bucket,
-        read=[SPLITS_PREFIX, TRANSFORM_PREFIX, LABELING_PREFIX],
-        write=[SPLITS_PREFIX, LABELING_PREFIX],
+        read=[SPLITS_PREFIX, TRANSFORM_PREFIX, LABELING_PREFIX, DATASET_PREFIX],
+        write=[SPLITS_PREFIX, LABELING_PREFIX, DATASET_PREFIX],
     )
-    # Without ListBucket, S3 reports a missing transform output as AccessDenied instead of NoSuchKey.
-    grant_list(role, bucket, [TRANSFORM_PREFIX])
+    # Without ListBucket, S3 reports a missing transform output (or dataset) as AccessDenied, not NoSuchKey.
+    grant_list(role, bucket, [TRANSFORM_PREFIX, DATASET_PREFIX])
     grant_key(role, pipeline.key)
 
 

@@ -13,13 +13,17 @@ champion/challenger comparison (which leaves out whatever either model trained o
 model on images it never saw. A new label of an image already in the dataset replaces the old line. Any
 other manifest starts the dataset over (it is the complete dataset its dropper meant to train on).
 
-Pure streaming helpers: the split handler owns the I/O.
+Label-error finding (``gtpipe:labelErrors``) trains the served model on the reviewed labels; its
+``correct`` step writes them into the dataset's training manifest as the next version
+(:func:`with_corrections`), so a later cumulative run keeps what the reviewers fixed.
+
+Pure streaming helpers: the split and label_errors handlers own the I/O.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import BinaryIO
 
 from gtpipe_shared.harvest import MANIFEST_PREFIX
@@ -90,6 +94,23 @@ def append_lines(
         counts[side] = counts.get(side, 0) + 1
         written += 1
     return written
+
+
+def with_corrections(lines: Iterable[bytes], corrections: Mapping[bytes, bytes]) -> tuple[list[bytes], int]:
+    """The dataset manifest's non-blank ``lines`` (without line ends) with each line that is, byte for byte,
+    a key of ``corrections`` replaced by its value: the line a run trained on by its reviewed line. A line a
+    later run rewrote (a new label of the image) matches no key and stays as that run wrote it. Returns the
+    lines and how many were replaced."""
+    out: list[bytes] = []
+    replaced = 0
+    for line in lines:
+        if not line.strip():
+            continue
+        corrected = corrections.get(line)
+        if corrected is not None:
+            replaced += 1
+        out.append(line if corrected is None else corrected)
+    return out, replaced
 
 
 def write_images_manifest(validation: Iterable[bytes], out: BinaryIO) -> str:

@@ -17,8 +17,9 @@ Four actions, in pipeline order; the pure steps are :mod:`gtpipe_shared.label_er
   labeling function reads its inputs); the issues are kept as JSON next to the folds. ``flagged`` 0: nothing
   to review (the state machine skips review and retrain).
 * ``correct``: the review job's output manifest merged back into the training manifest (a fixed label
-  replaces the given one, every other line is kept), written as ``.../label-errors/train.manifest``; the
-  answer carries its URI and the review summary for the ledger and the report.
+  replaces the given one, every other line is kept), written as ``.../label-errors/train.manifest``, and
+  the fixed lines into the label set's dataset (:mod:`label_errors.dataset`); the answer carries its URI,
+  the review summary for the ledger and the report, and the dataset version written (``dataset``).
 * ``accuracy``: what the fix changed: the built-in algorithm's ``validation:accuracy``
   (DescribeTrainingJob's ``FinalMetricDataList``) of Train's job (``before``) and of the served model's
   job (``after``: the retrain on the corrected labels; None when it is Train's own, nothing having been
@@ -52,6 +53,8 @@ from gtpipe_shared.naming import label_errors_prefix, label_errors_transform_pre
 from gtpipe_shared.payload import parse_payload, payload_action
 from gtpipe_shared.s3uri import S3UriError, parse_s3_uri, s3_uri
 from pydantic import BaseModel, ConfigDict, Field
+
+from label_errors.dataset import record_corrections
 
 logger = Logger()
 tracer = Tracer()
@@ -103,10 +106,12 @@ class FlagRequest(_Request):
 
 
 class CorrectRequest(_Request):
-    """``correct``: ``flag``'s issues and the review job's output manifest."""
+    """``correct``: ``flag``'s issues, the review job's output manifest and the label set's dataset training
+    manifest (the split's ``dataset.version.train_uri``; None: the dataset is left alone)."""
 
     issues_uri: str
     reviewed_uri: str
+    dataset_train_uri: str | None = None
 
 
 class AccuracyRequest(BaseModel):
@@ -257,7 +262,10 @@ def correct(request: CorrectRequest) -> dict[str, Any]:
     train_uri = _write(
         request.data_bucket, label_errors_prefix(request.run_id) + "train.manifest", _jsonl(corrected)
     )
-    return {"train_uri": train_uri, "summary": summary}
+    dataset = (
+        record_corrections(request.dataset_train_uri, lines, corrected) if request.dataset_train_uri else None
+    )
+    return {"train_uri": train_uri, "summary": summary, "dataset": dataset}
 
 
 def _validation_accuracy(job_name: str) -> float | None:

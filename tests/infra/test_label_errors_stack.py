@@ -56,18 +56,19 @@ def s3_grants(statements: list[dict[str, Any]]) -> dict[str, set[str]]:
 
 def test_the_function_reads_and_writes_only_its_prefixes(synth_label_errors: Synthesized) -> None:
     # Given the stack with label-error finding / Then one label_errors function whose role may only read the
-    # split's and transforms' outputs and the review's, and write the fold and review manifests
+    # split's and transforms' outputs and the review's, write the fold and review manifests, and read and
+    # write the label set's dataset (the reviewed labels as its next version)
     logical_id = function_id(synth_label_errors)
     assert logical_id is not None
     role = synth_label_errors.main.find_resources("AWS::Lambda::Function")[logical_id]["Properties"]["Role"]
     role_id = role["Fn::GetAtt"][0]
     statements = [s for lid, s in policy_statements(synth_label_errors.main) if lid.startswith(role_id[:-8])]
     assert s3_grants(statements) == {
-        "s3:GetObject": {"splits", "transform", "labeling"},
-        "s3:GetObjectVersion": {"splits", "transform", "labeling"},
-        "s3:PutObject": {"splits", "labeling"},
-        "s3:AbortMultipartUpload": {"splits", "labeling"},
-        "s3:ListBucket": {"transform/*"},
+        "s3:GetObject": {"splits", "transform", "labeling", "datasets"},
+        "s3:GetObjectVersion": {"splits", "transform", "labeling", "datasets"},
+        "s3:PutObject": {"splits", "labeling", "datasets"},
+        "s3:AbortMultipartUpload": {"splits", "labeling", "datasets"},
+        "s3:ListBucket": {"transform/*", "datasets/*"},
     }
     actions = {a for s in statements for a in as_list(s["Action"])}
     assert not {a for a in actions if a.startswith(("dynamodb:", "states:", "sns:"))}

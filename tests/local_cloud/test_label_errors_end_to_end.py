@@ -216,6 +216,16 @@ def test_the_reviewers_corrections_reach_the_retraining_manifest(noisy_run: Revi
     # And only the flipped labels that were not flagged are still wrong
     wrong = {i for i, line in enumerate(corrected) if not right(result, line)}
     assert wrong == flags.flipped - flags.flagged
+    # And the label set's dataset keeps them: its current version is the corrected manifest, the split's
+    # version before it (a later cumulative run trains on the reviewed labels)
+    version = result.run["dataset"]["version"]
+    dataset_key = version["train_uri"].split("/", 3)[3]
+    assert result.manifest(dataset_key) == corrected
+    bucket = str(result.cloud.outputs["DataBucketName"])
+    older = result.cloud.client("s3").get_object(
+        Bucket=bucket, Key=dataset_key, VersionId=version["train_version_id"]
+    )
+    assert [line for line in older["Body"].read().split(b"\n") if line.strip()] == flags.lines
     # And the reviewer decided every flagged object through the labeling API
     crowd = result.cloud.crowd
     assert crowd is not None

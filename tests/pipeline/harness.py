@@ -265,9 +265,14 @@ def split_double(doubles: Doubles) -> LambdaDouble:
             "num_classes": str(len(event["class_names"])),
             "num_training_samples": "9",
         }
+        # As the real split: every run's manifests become the label set's dataset's next version (unless the
+        # test's dataset answer names one).
+        folder = f"s3://{bucket}/datasets/lf1-harness/"
+        version = {"train_uri": f"{folder}train.manifest", "validation_uri": f"{folder}validation.manifest"}
+        dataset = {"version": version, **doubles.dataset}
         warm_start = decide_and_record(
             run_id=run,
-            dataset=doubles.dataset,
+            dataset=dataset,
             task_type=event["task_type"],
             class_names=event["class_names"],
             training_image=event.get("training_image"),
@@ -281,7 +286,7 @@ def split_double(doubles: Doubles) -> LambdaDouble:
             "counts": {"train": 9, "validation": 3},
             "class_names": event["class_names"],
             "hyperparameters": hyperparameters,
-            "dataset": doubles.dataset,
+            "dataset": dataset,
             "warm_start": warm_start,
         }
 

@@ -68,7 +68,8 @@ def label_errors_double(doubles: Any) -> Callable[[dict[str, Any], Any], dict[st
                 "review_manifest_uri": review,
             }
         summary = {"objects": 9, "flagged": 2, "confirmed": 1, "kept": 1, "unreviewed": 0}
-        return {"train_uri": f"{base}train.manifest", "summary": summary}
+        dataset = {"train_uri": event["dataset_train_uri"], "train_version_id": "v2", "replaced": 1}
+        return {"train_uri": f"{base}train.manifest", "summary": summary, "dataset": dataset}
 
     return label_errors
 
@@ -105,6 +106,10 @@ def with_label_errors(run_id: str, state: dict[str, Any], bucket: str = "gtpipe-
             "review_manifest_uri": f"s3://{bucket}/labeling/{run_id}/label-errors-review.manifest",
         },
         "review": {"output_uri": output, "counters": {"TotalLabeled": 4}},
-        "corrected": {"train_uri": f"{base}train.manifest", "summary": {"flagged": 4, "confirmed": 3}},
+        "corrected": {
+            "train_uri": f"{base}train.manifest",
+            "summary": {"flagged": 4, "confirmed": 3},
+            "dataset": {"train_uri": f"s3://{bucket}/datasets/lf1-0123/train.manifest", "replaced": 3},
+        },
         "accuracy": {"metric": "validation:accuracy", "before": 0.9, "after": 0.95, "change": 0.05},
     }

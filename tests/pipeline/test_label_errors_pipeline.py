@@ -95,6 +95,9 @@ def test_flagged_objects_are_reviewed_and_the_model_retrains_on_the_corrected_la
     )
     [correct] = [e for e in pipeline.doubles.called("label_errors") if e["action"] == "correct"]
     assert correct["reviewed_uri"].endswith(f"/labeling/{run_id}-lerev-0/manifests/output/output.manifest")
+    # and wrote the reviewed labels into the label set's dataset version the split wrote
+    [split] = [e for e in pipeline.doubles.called("split") if e["run_id"] == run_id]
+    assert correct["dataset_train_uri"] == f"s3://{split['data_bucket']}/datasets/lf1-harness/train.manifest"
     # and the runs ledger records what was flagged and what the review confirmed
     step = pipeline.ledger(run_id)["steps"]["labelerrors"]
     assert step["status"] == "Completed"
