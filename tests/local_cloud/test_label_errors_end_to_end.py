@@ -11,6 +11,7 @@ show what was flagged and confirmed.
 
 from __future__ import annotations
 
+import html
 import json
 import time
 from collections.abc import Iterator
@@ -250,6 +251,13 @@ def test_the_ledger_and_the_report_show_what_was_flagged_and_confirmed(noisy_run
         len(flags.flagged) - confirmed,
         0,
     )
+    # And the validation accuracy of Train's model and of the retrain, as their jobs reported it (the
+    # validation split keeps its flipped labels, so no bound on the change: a few images move it)
+    accuracy = step["accuracy"]
+    before, after = float(accuracy["before"]), float(accuracy["after"])
+    assert accuracy["metric"] == "validation:accuracy" and 0.0 < before <= 1.0 and 0.0 < after <= 1.0
+    assert float(accuracy["change"]) == pytest.approx(after - before, abs=1e-4)
+    print(f"\nvalidation accuracy before {before:.4f}, after {after:.4f}")
     # And the report's training section shows the label-error finding with those counts
     page = result.read(f"reports/{result.run_id}/index.html").decode()
     assert "<h3>Label-error finding</h3>" in page
@@ -257,3 +265,7 @@ def test_the_ledger_and_the_report_show_what_was_flagged_and_confirmed(noisy_run
     for count in (len(flags.flagged), confirmed):
         assert f"<td class=n>{count}</td>" in section, count
     assert "The served model was trained again on the reviewed labels (Retrain)." in section
+    assert (
+        html.escape(f"before the fix (Train's model) {before:.4f}, after it (Retrain's) {after:.4f}")
+        in section
+    )
