@@ -22,6 +22,21 @@ the top cannot set the threshold: reaching 95% takes at least 18 validation obje
 agreeing (38 with one disagreement ...). When no threshold reaches it, nothing is machine-labeled this
 round.
 
+**Verified validation labels** (:func:`needs_verification`, the builtin loop): the rule above compares the
+model with *human* labels, and one person's label is sometimes wrong. With one answer per object and people
+erring 3% of the time, a 40-object sample holds a wrong human label about 70% of the time (1 - 0.97^40);
+where it lies among the most confident objects (the model right, the person wrong) it breaks the run of
+agreements the rule needs and no threshold is reached (measured: BENCHMARKS.md, builtin-auto). So a
+validation object whose label disagrees with the model's prediction gets another, independent answer, and a
+third while no label has two answers; its label is the most given one (ties: the earliest). Only
+disagreements cost extra answers; an object whose person and model agree is settled (both wrong alike is
+rare: a 3% error that also lands on the model's wrong class). The labels then estimate the model's
+accuracy against the truth rather than against one person. Ground Truth documents only that it validates
+the model on the human-labeled validation sample and estimates the quality of machine labels from it
+(https://docs.aws.amazon.com/sagemaker/latest/dg/sms-automated-labeling.html); its validation labels are
+the job's consolidated labels (several workers per object by default), which this verification stands in
+for when ``workersPerObject`` is 1.
+
 The operations (people labeling a batch, training, predicting, recording machine labels) are a
 :class:`LabelingOperations`; this module does no I/O. One round's decision (threshold, machine labels, the
 next human batch, most uncertain first) is :func:`decide_round`, which both the local Ground Truth
@@ -32,11 +47,14 @@ emulation (``local.sagemaker.labeling_automated``) and the builtin labeling serv
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 DEFAULT_ACCURACY = 0.95
+# A disputed validation object gets at most this many answers: a third decides between two that differ.
+VERIFY_ANSWERS = 3
 
 
 @dataclass(frozen=True)
@@ -67,6 +85,31 @@ def choose_threshold(
         if correct + 1 >= accuracy * (position + 3) - 1e-9:
             best = confidence
     return best
+
+
+def validation_label(answers: Sequence[Hashable]) -> Hashable:
+    """A validation object's label from its independent human answers (first first): the most given one,
+    ties to the earliest. ValueError for no answers."""
+    if not answers:
+        raise ValueError("a validation object needs at least one answer")
+    counts = Counter(answers)
+    most = max(counts.values())
+    return next(answer for answer in answers if counts[answer] == most)
+
+
+def needs_verification(
+    answers: Sequence[Hashable], predicted: Hashable | None, maximum: int = VERIFY_ANSWERS
+) -> bool:
+    """Whether a validation object needs another human answer before it calibrates the threshold (module
+    docstring): it has a model prediction (``predicted``; None: none, nothing to verify against), fewer
+    than ``maximum`` answers, and either one answer that differs from the prediction or several of which
+    no label is given twice. ValueError for no answers."""
+    label = validation_label(answers)
+    if predicted is None or len(answers) >= maximum:
+        return False
+    if max(Counter(answers).values()) >= 2:
+        return False  # two people agree: settled, whatever the model says
+    return label != predicted or len(answers) > 1
 
 
 @dataclass(frozen=True)
