@@ -72,6 +72,10 @@ DEFAULT_MAX_ROUNDS = 5
 # Ground Truth needs at least 18 agreeing validation objects above a threshold (Laplace's rule reaching
 # 0.95); a smaller validation sample could never machine-label anything.
 MIN_VALIDATION = 20
+# The threshold's posterior probability of 95% accurate machine labels (auto_labeling.credibility_of): 20 of
+# 20 agreeing reach 0.65 (MIN_VALIDATION still can); Laplace's mean fell short of 95% too often once
+# validation labels were verified (BENCHMARKS.md, builtin-auto).
+CREDIBILITY = 0.65
 DEFAULT_BATCH_SHARE = 0.1
 # The run's state holds the result; Step Functions' state limit is 256 KiB (the job's answer trims alike).
 MAX_TEAM_BYTES = 150_000
@@ -139,7 +143,9 @@ def plan_of(settings: Mapping[str, Any], objects: int) -> ActiveLearningPlan:
     validation = int(settings.get("auto_validation_size") or max(batch, MIN_VALIDATION))
     rounds = int(settings.get("auto_max_rounds") or DEFAULT_MAX_ROUNDS)
     try:
-        return ActiveLearningPlan(batch_size=batch, validation_size=validation, max_rounds=rounds)
+        return ActiveLearningPlan(
+            batch_size=batch, validation_size=validation, max_rounds=rounds, credibility=CREDIBILITY
+        )
     except ValueError as exc:
         raise AutoLabelingFailed(f"automated labeling settings: {exc}") from exc
 
@@ -238,6 +244,7 @@ def start(event: Mapping[str, Any]) -> dict[str, Any]:
             "batch_size": plan.batch_size,
             "validation_size": plan.validation_size,
             "max_rounds": plan.max_rounds,
+            "credibility": plan.credibility,
         },
         "epochs": settings.get("auto_epochs"),
         "lines": [obj.line for obj in objects],
@@ -423,18 +430,12 @@ def _machine_content(state: Mapping[str, Any], prediction: Prediction, date: str
 
 def _validation_predicted(state: Mapping[str, Any], predictions: Mapping[int, Prediction]) -> list[int]:
     """The validation objects that need another answer before the threshold is chosen (verification,
-    :func:`gtpipe_shared.auto_labeling.needs_verification`)."""
-    return [i for i in state["validation"] if needs_verification(_answers(state, i), predictions[i].value)]
-
-
-def _answers(state: Mapping[str, Any], index: int) -> list[Any]:
-    """The validation object's human answers so far (class indices, first first)."""
-    given = state.get("answers", {}).get(str(index))
-    return (
-        [item[state["label_attribute"]] for item in given]
-        if given
-        else [state["human"][str(index)][state["label_attribute"]]]
-    )
+    :func:`gtpipe_shared.auto_labeling.needs_verification`; answers: class indices, first first)."""
+    attribute, answers = state["label_attribute"], state.get("answers", {})
+    given = {i: answers.get(str(i)) or [state["human"][str(i)]] for i in state["validation"]}
+    return [
+        i for i, g in given.items() if needs_verification([a[attribute] for a in g], predictions[i].value)
+    ]
 
 
 def _verify(state: dict[str, Any], objects: Sequence[int]) -> dict[str, Any]:

@@ -4,8 +4,15 @@ threshold, so one person's slip cannot block it."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
-from gtpipe_shared.auto_labeling import choose_threshold, needs_verification, validation_label
+from gtpipe_shared.auto_labeling import (
+    choose_threshold,
+    credibility_of,
+    needs_verification,
+    validation_label,
+)
 
 
 def test_an_answer_that_agrees_with_the_model_is_settled():
@@ -81,3 +88,36 @@ def test_one_wrong_human_label_at_the_top_blocks_the_threshold_until_it_is_verif
     labels = [validation_label(a) for a in answers]
     assert labels == truth
     assert threshold(labels) == confidences[37]
+
+
+def test_credibility_is_the_posterior_probability_of_reaching_the_accuracy():
+    # Given agreeing counts on a validation sample / Then the probability that the machine labels are at
+    # least 95% right under a uniform prior is P(Binomial(n + 1, 0.95) <= agreeing), the closed form
+    def by_sum(agreeing: int, objects: int) -> float:
+        n = objects + 1
+        return sum(math.comb(n, k) * 0.95**k * 0.05 ** (n - k) for k in range(agreeing + 1))
+
+    for agreeing, objects in [(20, 20), (19, 20), (38, 40), (42, 43), (5, 10), (0, 0)]:
+        assert credibility_of(agreeing, objects, 0.95) == pytest.approx(by_sum(agreeing, objects), abs=1e-9)
+    # And it grows with agreement and with the sample
+    assert credibility_of(20, 20, 0.95) > credibility_of(19, 19, 0.95) > credibility_of(19, 20, 0.95)
+    with pytest.raises(ValueError, match="agreeing"):
+        credibility_of(5, 4, 0.95)
+
+
+def test_the_builtin_loops_credible_threshold_needs_more_evidence_than_laplaces_mean():
+    # Given validation objects, most confident first, all agreeing except the ``disagreeing`` least confident
+    def threshold(objects: int, disagreeing: int, credibility: float | None) -> float | None:
+        scored = [(1.0 - 0.001 * i, i < objects - disagreeing) for i in range(objects)]
+        return choose_threshold(scored, 0.95, credibility)
+
+    # Then at 0.65 credibility 20 of 20 agreeing reach it and 19 of 19 do not (Laplace's mean took 18)
+    assert threshold(20, 0, 0.65) == pytest.approx(0.981)
+    assert threshold(19, 0, 0.65) is None and threshold(18, 0, None) is not None
+    # And one disagreement at the bottom of 40 objects: Laplace's mean absorbs it (40/42 >= 0.95), the
+    # credible threshold stops above it; with 43 objects it absorbs it too
+    assert threshold(40, 1, None) == pytest.approx(0.961)
+    assert threshold(40, 1, 0.65) == pytest.approx(0.962)  # the 39 above the disagreement only
+    assert threshold(43, 1, 0.65) == pytest.approx(0.958)
+    with pytest.raises(ValueError, match="credibility"):
+        choose_threshold([(0.9, True)], 0.95, 1.0)
