@@ -69,12 +69,10 @@ from gtpipe_shared.tasks import TaskType
 
 ACTIONS = ("auto_start", "auto_add", "auto_round", "auto_finish")
 DEFAULT_MAX_ROUNDS = 5
-# The threshold needs at least 20 agreeing validation objects above it (CREDIBILITY below; Laplace's rule
-# needed 18): a smaller validation sample could never machine-label anything.
-MIN_VALIDATION = 20
 # The threshold's posterior probability of 95% accurate machine labels (auto_labeling.credibility_of): 20 of
-# 20 agreeing reach 0.65; Laplace's mean fell short of 95% too often once validation labels were verified
-# (BENCHMARKS.md, builtin-auto).
+# 20 agreeing reach 0.65, so a smaller validation sample never could; Laplace's mean (18 of 18) fell short of
+# 95% too often once validation labels were verified (BENCHMARKS.md, builtin-auto).
+MIN_VALIDATION = 20
 CREDIBILITY = 0.65
 DEFAULT_BATCH_SHARE = 0.1
 # The run's state holds the result; Step Functions' state limit is 256 KiB (the job's answer trims alike).
