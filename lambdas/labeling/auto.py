@@ -19,9 +19,9 @@ Actions (payload ``action``; each answers the ``$.auto`` view, :func:`view`):
   validation object instead; then either another verification batch or the round's decision follows.
 * ``auto_round``: read the transform's predictions; first, while validation objects the model disputes
   need another answer (:func:`gtpipe_shared.auto_labeling.needs_verification`), send them to people again
-  (``next: label``, no suggestions; the round resumes in ``auto_add``); then calibrate the threshold on the human-labeled validation
-  sample (95 % estimated accuracy), machine-label the confident objects, price the round's training and
-  transform, and put the least confident objects first; ``next`` is ``label`` (the batch's lines carry
+  (``next: label``, no suggestions; the round resumes in ``auto_add``); then calibrate the threshold on
+  the verified validation sample (95 % accuracy at :data:`CREDIBILITY`), machine-label the confident
+  objects, price the round's training and transform, and put the least confident objects first; ``next`` is ``label`` (the batch's lines carry
   the model's predictions as suggestions: pre-annotation) or ``finish``.
 * ``auto_finish``: write Ground Truth's output manifest (machine labels ``human-annotated: "no"`` with their
   confidence) and answer the Label state's result shape: counters, the final model, the team statistics of
@@ -426,7 +426,7 @@ def _machine_content(state: Mapping[str, Any], prediction: Prediction, date: str
     )
 
 
-def _validation_predicted(state: Mapping[str, Any], predictions: Mapping[int, Prediction]) -> list[int]:
+def _disputed(state: Mapping[str, Any], predictions: Mapping[int, Prediction]) -> list[int]:
     """The validation objects that need another answer before the threshold is chosen (verification,
     :func:`gtpipe_shared.auto_labeling.needs_verification`; answers: class indices, first first)."""
     attribute, answers = state["label_attribute"], state.get("answers", {})
@@ -464,7 +464,7 @@ def _add_verification(state: dict[str, Any], labels: Mapping[str, dict[str, Any]
         state["deciding"]["verification_answers"] += 1
     state["pending"] = []
     predictions = _predictions(state, [*state["validation"], *state["queue"]])
-    more = [i for i in _validation_predicted(state, predictions) if i not in unanswered]
+    more = [i for i in _disputed(state, predictions) if i not in unanswered]
     if more:
         return _verify(state, more)
     return _decide(state, predictions, state.pop("deciding"))
@@ -519,7 +519,7 @@ def model_round(event: Mapping[str, Any], now: float) -> dict[str, Any]:
         **labeling_round_cost(event.get("training"), event.get("transform")),
         "date": labeling_paths.creation_date(dt.datetime.fromtimestamp(now, dt.UTC)),
     }
-    disputed = _validation_predicted(state, predictions)
+    disputed = _disputed(state, predictions)
     if disputed:
         state["deciding"] = record
         return _verify(state, disputed)
