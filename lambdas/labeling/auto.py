@@ -21,8 +21,9 @@ Actions (payload ``action``; each answers the ``$.auto`` view, :func:`view`):
   need another answer (:func:`gtpipe_shared.auto_labeling.needs_verification`), send them to people again
   (``next: label``, no suggestions; the round resumes in ``auto_add``); then calibrate the threshold on
   the verified validation sample (95 % accuracy at :data:`CREDIBILITY`), machine-label the confident
-  objects, price the round's training and transform, and put the least confident objects first; ``next`` is ``label`` (the batch's lines carry
-  the model's predictions as suggestions: pre-annotation) or ``finish``.
+  objects, price the round's training and transform, and put the least confident objects first;
+  ``next`` is ``label`` (the batch's lines carry the model's predictions as suggestions: pre-annotation)
+  or ``finish``.
 * ``auto_finish``: write Ground Truth's output manifest (machine labels ``human-annotated: "no"`` with their
   confidence) and answer the Label state's result shape: counters, the final model, the team statistics of
   every batch merged, the rounds and their cost.
