@@ -70,7 +70,49 @@ def _context(objects: int, reuse: bool, batch: int, rounds: int) -> dict[str, An
     }
 
 
-def _run(cloud: Any, bucket: str, name: str, images: Sequence[Any], tmp: Path) -> Run:
+def _dump(cloud: Any, bucket: str, run_id: str, images: Sequence[Any], into: Path) -> None:
+    """Write the loop's first model round for analysis: per object the model's class and confidence, the
+    truth and, for the validation sample, the human label (``<into>/<run_id>.json``)."""
+    from botocore.exceptions import ClientError
+    from gtpipe_shared.metrics import output_uri_for
+    from gtpipe_shared.model_labels import classification_prediction
+    from gtpipe_shared.s3uri import parse_s3_uri
+
+    s3 = cloud.client("s3")
+    key = f"labeling/auto/{run_id}/state.json"
+    state = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    truth = {image.source_ref: image.truth for image in images}
+    names = state["class_names"]
+    attribute = state["label_attribute"]
+    base = f"s3://{bucket}/labeling/auto/{run_id}/round-{state['rounds'][0]['round']}/predictions/"
+    validation = set(state["validation"])
+    rows = []
+    for index, ref in enumerate(state["refs"]):
+        bucket_, key_ = parse_s3_uri(output_uri_for(ref, state["transform_prefix"], base))
+        try:
+            answer = json.loads(s3.get_object(Bucket=bucket_, Key=key_)["Body"].read())
+        except ClientError:  # a training object: never predicted
+            continue
+        prediction = classification_prediction(answer, len(names))
+        human = state["human"].get(str(index), {}).get(attribute)
+        rows.append(
+            {
+                "index": index,
+                "validation": index in validation,
+                "predicted": names[prediction.value],
+                "confidence": prediction.confidence,
+                "truth": truth[ref],
+                "human": names[human] if isinstance(human, int) else None,
+                "answers": len(state.get("answers", {}).get(str(index), [])) or int(human is not None),
+            }
+        )
+    into.mkdir(parents=True, exist_ok=True)
+    (into / f"{run_id}.json").write_text(json.dumps({"rounds": state["rounds"], "objects": rows}))
+
+
+def _run(
+    cloud: Any, bucket: str, name: str, images: Sequence[Any], tmp: Path, dump: Path | None = None
+) -> Run:
     from local.drivers.demo_tasks import write_input_manifest
     from tests.local_cloud.conftest import follow_dropped
 
@@ -92,6 +134,8 @@ def _run(cloud: Any, bucket: str, name: str, images: Sequence[Any], tmp: Path) -
             lines = [json.loads(line) for line in body.decode().splitlines() if line.strip()]
         except Exception:  # a failed run has no output: reported as such
             lines = []
+    if dump is not None and progress.run_id:
+        _dump(cloud, bucket, progress.run_id, images, dump)
     right = [line["category-metadata"]["class-name"] == truth[line["source-ref"]] for line in lines]
     human = [
         ok
@@ -109,7 +153,7 @@ def _run(cloud: Any, bucket: str, name: str, images: Sequence[Any], tmp: Path) -
     )
 
 
-def _cloud(workdir: Path, context: dict[str, Any], cache: str) -> Any:
+def _cloud(workdir: Path, context: dict[str, Any], cache: str, seed: int) -> Any:
     from local.cloud import CloudSettings, LocalCloud
     from local.synth import synthesize
 
@@ -119,13 +163,16 @@ def _cloud(workdir: Path, context: dict[str, Any], cache: str) -> Any:
             state_dir=workdir,
             simulated_labelers=LABELERS,
             labeling_error_rate=ERROR_RATE,
-            s3_version_seed=0,
+            labeling_seed=seed,
+            s3_version_seed=seed,
         )
     )
     return cloud, assembly
 
 
-def _experiment(objects: int, batch: int, rounds: int, workdir: Path) -> tuple[Run, Run, Run]:
+def _experiment(
+    objects: int, batch: int, rounds: int, workdir: Path, seed: int = 0, dump: Path | None = None
+) -> tuple[Run, Run, Run]:
     from local.drivers.demo import upload_dataset
     from local.drivers.demo_tasks import TASKS, rebucket, write_reference_answers
 
@@ -133,7 +180,7 @@ def _experiment(objects: int, batch: int, rounds: int, workdir: Path) -> tuple[R
     results: list[Run] = []
     for reuse in (True, False):
         context = _context(objects, reuse, batch, rounds)
-        cloud, assembly = _cloud(workdir / f"cloud-{reuse}", context, f"cdk.out-bench-auto-{reuse}")
+        cloud, assembly = _cloud(workdir / f"cloud-{reuse}", context, f"cdk.out-bench-auto-{reuse}", seed)
         with cloud:
             cloud.deploy(assembly)
             bucket = str(cloud.outputs["DataBucketName"])
@@ -143,9 +190,10 @@ def _experiment(objects: int, batch: int, rounds: int, workdir: Path) -> tuple[R
             write_reference_answers(
                 cloud.settings.reference_labels_path, [image.reference for image in named]
             )
+            into = dump / ("reuse" if reuse else "control") if dump else None
             if reuse:
-                results.append(_run(cloud, bucket, "digits-a", named[:objects], workdir))
-            results.append(_run(cloud, bucket, "digits-b", named[objects:], workdir))
+                results.append(_run(cloud, bucket, "digits-a", named[:objects], workdir, into))
+            results.append(_run(cloud, bucket, "digits-b", named[objects:], workdir, into))
     first, reused, control = results
     return first, reused, control
 
@@ -160,15 +208,22 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     parser.add_argument("--objects", type=int, default=300, help="digits per dataset (two datasets)")
     parser.add_argument("--batch", type=int, default=0, help="autoLabelingBatchSize (0: objects / 3)")
     parser.add_argument("--rounds", type=int, default=2, help="autoLabelingMaxRounds")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seeds the run ids (so the random samples) and the crowd's errors"
+    )
+    parser.add_argument("--dump", type=Path, help="write each run's first model round here (analysis)")
     args, _ = parser.parse_known_args(argv)
     batch = args.batch or max(20, args.objects // 3)
     with tempfile.TemporaryDirectory(prefix="gtpipe-bench-auto-") as work:
-        first, reused, control = _experiment(args.objects, batch, args.rounds, Path(work))
+        first, reused, control = _experiment(
+            args.objects, batch, args.rounds, Path(work), args.seed, args.dump
+        )
     without = args.objects * WORKERS
     auto_saving = _saving(first.answers, without)
     reuse_saving = _saving(reused.answers, control.answers)
     figures: dict[str, object] = {
         "objects per run (digits, 10 classes)": args.objects,
+        "seed (run ids, crowd)": args.seed,
         "crowd": f"{LABELERS} simulated labelers, {WORKERS} answer per object, erring {ERROR_RATE:.0%}",
         "loop": f"batch {batch}, validation 40, {args.rounds} model round(s), 20 epochs",
         "human answers without automated labeling (objects x workers)": without,

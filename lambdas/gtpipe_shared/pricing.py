@@ -16,6 +16,7 @@ for the estimate, measured for the actual). See :class:`BuiltinPricing`.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -489,3 +490,38 @@ def instance_usd(instance_type: str, instance_count: int, seconds: float) -> flo
         raise ValueError("instance count and seconds must not be negative")
     hourly = SAGEMAKER_INSTANCE_HOURLY_USD.get(instance_type)
     return None if hourly is None else hourly * instance_count * seconds / 3600
+
+
+def _sagemaker_time(value: Any) -> dt.datetime | None:
+    """A SageMaker timestamp as the state machine passes it: epoch seconds or milliseconds, or ISO text."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return dt.datetime.fromtimestamp(value / 1000 if value > 1e11 else value, dt.UTC)
+    if isinstance(value, str):
+        try:
+            moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    return None
+
+
+def labeling_round_cost(training: Any, transform: Any) -> dict[str, Any]:
+    """The round's SageMaker cost (:func:`instance_usd`): the training job's
+    billable seconds per instance, and the transform's instances from creation to end (an upper bound:
+    DescribeTransformJob reports no billable time). ``usd`` None when an instance type has no price."""
+    seconds = {"training": 0.0, "transform": 0.0}
+    usd: float | None = 0.0
+    for name, job in (("training", training), ("transform", transform)):
+        if not isinstance(job, Mapping):
+            continue
+        if name == "training":
+            spent = float(job.get("billable_seconds") or 0)
+        else:
+            created, ended = _sagemaker_time(job.get("created")), _sagemaker_time(job.get("ended"))
+            spent = max((ended - created).total_seconds(), 0.0) if created and ended else 0.0
+        seconds[name] = round(spent, 1)
+        price = instance_usd(str(job.get("instance_type")), int(job.get("instance_count") or 1), spent)
+        usd = None if price is None or usd is None else usd + price
+    return {"training_seconds": seconds["training"], "transform_seconds": seconds["transform"], "usd": usd}

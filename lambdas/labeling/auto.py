@@ -15,11 +15,15 @@ Actions (payload ``action``; each answers the ``$.auto`` view, :func:`view`):
   ``InitialActiveLearningModelArn`` does, no training).
 * ``auto_add``: record a batch job's human labels; then ``next`` is ``train`` (training and validation
   manifests, hyperparameters), ``transform`` (the earlier model, not yet tried), ``label`` (no model can be
-  made: the queue's next batch) or ``finish``.
-* ``auto_round``: read the transform's predictions, calibrate the threshold on the human-labeled validation
-  sample (95 % estimated accuracy), machine-label the confident objects, price the round's training and
-  transform, and put the least confident objects first; ``next`` is ``label`` (the batch's lines carry
-  the model's predictions as suggestions: pre-annotation) or ``finish``.
+  made: the queue's next batch) or ``finish``. A verification batch's answers (below) are recorded per
+  validation object instead; then either another verification batch or the round's decision follows.
+* ``auto_round``: read the transform's predictions; first, while validation objects the model disputes
+  need another answer (:func:`gtpipe_shared.auto_labeling.needs_verification`), send them to people again
+  (``next: label``, no suggestions; the round resumes in ``auto_add``); then calibrate the threshold on
+  the verified validation sample (95 % accuracy at :data:`CREDIBILITY`), machine-label the confident
+  objects, price the round's training and transform, and put the least confident objects first;
+  ``next`` is ``label`` (the batch's lines carry the model's predictions as suggestions: pre-annotation)
+  or ``finish``.
 * ``auto_finish``: write Ground Truth's output manifest (machine labels ``human-annotated: "no"`` with their
   confidence) and answer the Label state's result shape: counters, the final model, the team statistics of
   every batch merged, the rounds and their cost.
@@ -41,13 +45,19 @@ from gtpipe_shared import labeling_output as output
 from gtpipe_shared import labeling_paths
 from gtpipe_shared import labeling_store as store
 from gtpipe_shared import labeling_suggestions as suggestions
-from gtpipe_shared.auto_labeling import ActiveLearningPlan, Prediction, decide_round
+from gtpipe_shared.auto_labeling import (
+    ActiveLearningPlan,
+    Prediction,
+    decide_round,
+    needs_verification,
+    validation_label,
+)
 from gtpipe_shared.aws import client, error_code
 from gtpipe_shared.config import require_env
 from gtpipe_shared.labeling_stats import merge_team_statistics
 from gtpipe_shared.metrics import output_uri_for
 from gtpipe_shared.model_labels import classification_prediction
-from gtpipe_shared.pricing import instance_usd
+from gtpipe_shared.pricing import labeling_round_cost
 from gtpipe_shared.s3uri import S3UriError, parse_s3_uri
 from gtpipe_shared.split import (
     SplitError,
@@ -60,9 +70,11 @@ from gtpipe_shared.tasks import TaskType
 
 ACTIONS = ("auto_start", "auto_add", "auto_round", "auto_finish")
 DEFAULT_MAX_ROUNDS = 5
-# Ground Truth needs at least 18 agreeing validation objects above a threshold (Laplace's rule reaching
-# 0.95); a smaller validation sample could never machine-label anything.
+# The threshold's posterior probability of 95% accurate machine labels (auto_labeling.credibility_of): 20 of
+# 20 agreeing reach 0.65, so a smaller validation sample never could; Laplace's mean (18 of 18) fell short of
+# 95% too often once validation labels were verified (BENCHMARKS.md, builtin-auto).
 MIN_VALIDATION = 20
+CREDIBILITY = 0.65
 DEFAULT_BATCH_SHARE = 0.1
 # The run's state holds the result; Step Functions' state limit is 256 KiB (the job's answer trims alike).
 MAX_TEAM_BYTES = 150_000
@@ -130,7 +142,9 @@ def plan_of(settings: Mapping[str, Any], objects: int) -> ActiveLearningPlan:
     validation = int(settings.get("auto_validation_size") or max(batch, MIN_VALIDATION))
     rounds = int(settings.get("auto_max_rounds") or DEFAULT_MAX_ROUNDS)
     try:
-        return ActiveLearningPlan(batch_size=batch, validation_size=validation, max_rounds=rounds)
+        return ActiveLearningPlan(
+            batch_size=batch, validation_size=validation, max_rounds=rounds, credibility=CREDIBILITY
+        )
     except ValueError as exc:
         raise AutoLabelingFailed(f"automated labeling settings: {exc}") from exc
 
@@ -229,6 +243,7 @@ def start(event: Mapping[str, Any]) -> dict[str, Any]:
             "batch_size": plan.batch_size,
             "validation_size": plan.validation_size,
             "max_rounds": plan.max_rounds,
+            "credibility": plan.credibility,
         },
         "epochs": settings.get("auto_epochs"),
         "lines": [obj.line for obj in objects],
@@ -342,6 +357,11 @@ def add_batch(event: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(output_uri, str):
         raise AutoLabelingFailed("auto_add payload needs batch.output_uri (the batch job's output manifest)")
     labels = _human_labels(state, output_uri)
+    team = _batch_team(output_uri, batch.get("team"))
+    if team is not None:
+        state["teams"].append(team)
+    if state.get("pending_verification"):
+        return _add_verification(state, labels)
     validation = set(state["pending_validation"])
     for index in state["pending"]:
         label = labels.get(state["refs"][index])
@@ -350,9 +370,6 @@ def add_batch(event: Mapping[str, Any]) -> dict[str, Any]:
             continue
         state["human"][str(index)] = label
         (state["validation"] if index in validation else state["training"]).append(index)
-    team = _batch_team(output_uri, batch.get("team"))
-    if team is not None:
-        state["teams"].append(team)
     state["pending"], state["pending_validation"] = [], []
     if not state["queue"] or state["last"]:
         return view(state, _save(state), "finish")
@@ -377,41 +394,6 @@ def add_batch(event: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # --- auto_round -------------------------------------------------------------------------------------
-
-
-def _when(value: Any) -> dt.datetime | None:
-    """A SageMaker timestamp as the state machine passes it: epoch seconds or milliseconds, or ISO text."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return dt.datetime.fromtimestamp(value / 1000 if value > 1e11 else value, dt.UTC)
-    if isinstance(value, str):
-        try:
-            moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-    return None
-
-
-def round_cost(training: Any, transform: Any) -> dict[str, Any]:
-    """The round's SageMaker cost (:func:`gtpipe_shared.pricing.instance_usd`): the training job's
-    billable seconds per instance, and the transform's instances from creation to end (an upper bound:
-    DescribeTransformJob reports no billable time). ``usd`` None when an instance type has no price."""
-    seconds = {"training": 0.0, "transform": 0.0}
-    usd: float | None = 0.0
-    for name, job in (("training", training), ("transform", transform)):
-        if not isinstance(job, Mapping):
-            continue
-        if name == "training":
-            spent = float(job.get("billable_seconds") or 0)
-        else:
-            created, ended = _when(job.get("created")), _when(job.get("ended"))
-            spent = max((ended - created).total_seconds(), 0.0) if created and ended else 0.0
-        seconds[name] = round(spent, 1)
-        price = instance_usd(str(job.get("instance_type")), int(job.get("instance_count") or 1), spent)
-        usd = None if price is None or usd is None else usd + price
-    return {"training_seconds": seconds["training"], "transform_seconds": seconds["transform"], "usd": usd}
 
 
 def _predictions(state: Mapping[str, Any], indices: Sequence[int]) -> dict[int, Prediction]:
@@ -445,21 +427,61 @@ def _machine_content(state: Mapping[str, Any], prediction: Prediction, date: str
     )
 
 
-def model_round(event: Mapping[str, Any], now: float) -> dict[str, Any]:
-    """``auto_round``: calibrate, machine-label, re-order, price the round (module docstring)."""
-    state = _load(event)
-    model = event.get("model") if isinstance(event.get("model"), Mapping) else None
-    if model is None or not model.get("model_name"):
-        raise AutoLabelingFailed("auto_round payload needs model.model_name (the model that predicted)")
+def _disputed(state: Mapping[str, Any], predictions: Mapping[int, Prediction]) -> list[int]:
+    """The validation objects that need another answer before the threshold is chosen (verification,
+    :func:`gtpipe_shared.auto_labeling.needs_verification`; answers: class indices, first first)."""
+    attribute, answers = state["label_attribute"], state.get("answers", {})
+    given = {i: answers.get(str(i)) or [state["human"][str(i)]] for i in state["validation"]}
+    return [
+        i for i, g in given.items() if needs_verification([a[attribute] for a in g], predictions[i].value)
+    ]
+
+
+def _verify(state: dict[str, Any], objects: Sequence[int]) -> dict[str, Any]:
+    """Send disputed validation objects to people once more (no suggestion: the answer must not lean on
+    the model it checks); ``next: label``, the round is decided when the answers are in."""
+    state["round"] += 1
+    state["pending"] = list(objects)
+    state["pending_validation"] = []
+    state["pending_verification"] = list(objects)
+    uri = _batch_manifest(state)
+    return view(state, _save(state), "label", batch_manifest_uri=uri, batch_size=len(objects))
+
+
+def _add_verification(state: dict[str, Any], labels: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+    """Record a verification batch's answers; ask again or decide the round (``auto_add``)."""
+    attribute = state["label_attribute"]
+    answers = state.setdefault("answers", {})
+    unanswered = []
+    for index in state.pop("pending_verification"):
+        label = labels.get(state["refs"][index])
+        if label is None:
+            unanswered.append(index)  # no answer this time: the object keeps the labels it has
+            continue
+        given = answers.setdefault(str(index), [state["human"][str(index)]])
+        given.append(label)
+        winner = validation_label([item[attribute] for item in given])
+        state["human"][str(index)] = next(item for item in given if item[attribute] == winner)
+        state["deciding"]["verification_answers"] += 1
+    state["pending"] = []
     predictions = _predictions(state, [*state["validation"], *state["queue"]])
+    more = [i for i in _disputed(state, predictions) if i not in unanswered]
+    if more:
+        return _verify(state, more)
+    return _decide(state, predictions, state.pop("deciding"))
+
+
+def _decide(
+    state: dict[str, Any], predictions: Mapping[int, Prediction], record: dict[str, Any]
+) -> dict[str, Any]:
+    """Calibrate on the (verified) validation sample, machine-label, re-order, record the round."""
     attribute = state["label_attribute"]
     scored = [
         (predictions[i].confidence, predictions[i].value == state["human"][str(i)][attribute])
         for i in state["validation"]
     ]
-    state["model_rounds"] += 1
     decision = decide_round(scored, state["queue"], predictions, state["model_rounds"], _plan(state))
-    date = labeling_paths.creation_date(dt.datetime.fromtimestamp(now, dt.UTC))
+    date = record.pop("date")
     for index, prediction in decision.machine.items():
         state["machine"][str(index)] = _machine_content(state, prediction, date)
     # The least confident first: the next batch, then the rest of the queue in confidence order.
@@ -467,21 +489,42 @@ def model_round(event: Mapping[str, Any], now: float) -> dict[str, Any]:
         (i for i in state["queue"] if i not in decision.machine),
         key=lambda i: (predictions[i].confidence, i),
     )
-    state["model"] = {"name": str(model["model_name"]), "arn": model.get("model_arn")}
     state["rounds"].append(
         {
-            "round": state["round"],
-            "model": state["model"]["name"],
+            **record,
             "threshold": decision.threshold,
             "validation_accuracy": round(sum(a for _, a in scored) / len(scored), 3) if scored else None,
             "machine_labeled": len(decision.machine),
             "remaining": len(state["queue"]),
-            **round_cost(event.get("training"), event.get("transform")),
         }
     )
     if not state["queue"]:
         return view(state, _save(state), "finish")
     return _to_people(state, decision.next_batch, decision.last, predictions)
+
+
+def model_round(event: Mapping[str, Any], now: float) -> dict[str, Any]:
+    """``auto_round``: verify disputed validation labels, then calibrate, machine-label, re-order and price
+    the round (module docstring)."""
+    state = _load(event)
+    model = event.get("model") if isinstance(event.get("model"), Mapping) else None
+    if model is None or not model.get("model_name"):
+        raise AutoLabelingFailed("auto_round payload needs model.model_name (the model that predicted)")
+    predictions = _predictions(state, [*state["validation"], *state["queue"]])
+    state["model_rounds"] += 1
+    state["model"] = {"name": str(model["model_name"]), "arn": model.get("model_arn")}
+    record = {
+        "round": state["round"],
+        "model": state["model"]["name"],
+        "verification_answers": 0,
+        **labeling_round_cost(event.get("training"), event.get("transform")),
+        "date": labeling_paths.creation_date(dt.datetime.fromtimestamp(now, dt.UTC)),
+    }
+    disputed = _disputed(state, predictions)
+    if disputed:
+        state["deciding"] = record
+        return _verify(state, disputed)
+    return _decide(state, predictions, record)
 
 
 # --- auto_finish ------------------------------------------------------------------------------------

@@ -65,16 +65,18 @@ class Loop:
         lines = self.read_uri(view["batch_manifest_uri"]).decode().splitlines()
         return [json.loads(line)["id"] for line in lines]
 
-    def label(self, view: dict[str, Any]) -> dict[str, Any]:
-        """People label the batch right (the batch job's output manifest), three answers each."""
+    def label(self, view: dict[str, Any], wrong: frozenset[int] = frozenset()) -> dict[str, Any]:
+        """People label the batch (the batch job's output manifest), three answers each: right, except
+        the objects in ``wrong``."""
         indices = self.batch(view)
         key = f"labeling/{RUN}-al{view['round']}-0/manifests/output/output.manifest"
+        given = {i: 1 - truth(i) if i in wrong else truth(i) for i in indices}
         lines = [
             {
                 "source-ref": ref(i),
                 "id": i,
-                "category": truth(i),
-                "category-metadata": {"class-name": CLASSES[truth(i)], "human-annotated": "yes"},
+                "category": given[i],
+                "category-metadata": {"class-name": CLASSES[given[i]], "human-annotated": "yes"},
             }
             for i in indices
         ]
@@ -205,13 +207,17 @@ def test_after_the_last_round_people_label_everything_left(loop: Loop) -> None:
     view = loop.label(loop.start(70, auto_batch_size=10, auto_validation_size=20, auto_max_rounds=1))
     loop.transform(view, lambda i: False)
     view = loop.round(view, "m1")
-    # Then nothing is machine-labeled and the last batch is all 40 objects left
+    # Then the 20 validation objects it disputes go to people once more, who confirm their labels
+    assert view["next"] == "label" and view["batch_size"] == 20
+    view = loop.label(view)
+    # And nothing is machine-labeled and the last batch is all 40 objects left
     assert view["next"] == "label" and view["machine"] == 0 and view["batch_size"] == 40
     # And once people have labeled them the loop ends
     view = loop.label(view)
     assert view["next"] == "finish"
     result = loop.invoke("auto_finish", state_uri=view["state_uri"])
     assert result["counters"]["HumanLabeled"] == 70 and result["counters"]["MachineLabeled"] == 0
+    assert result["auto_labeling"]["rounds"][0]["verification_answers"] == 20
 
 
 def test_an_unknown_instance_type_leaves_the_cost_unpriced_not_wrong(loop: Loop) -> None:

@@ -36,7 +36,12 @@ def test_the_uncertain_objects_go_to_people_with_the_models_prediction_as_sugges
         model={"model_name": "pets-earlier-alm2-0", "model_arn": earlier},
         transform=TRANSFORM,
     )
-    # Then the next human batch's lines carry the model's prediction and confidence as their suggestion
+    # Then the validation objects it disputes (40 and over) go to people once more, without suggestions
+    disputed = batch_lines(loop, view)
+    assert disputed and all(line["id"] >= 40 and SUGGESTION_KEY not in line for line in disputed)
+    view = loop.label(view)
+    # And once confirmed, the next human batch's lines carry the model's prediction and confidence as their
+    # suggestion
     assert view["next"] == "label"
     lines = batch_lines(loop, view)
     assert len(lines) == 10

@@ -11,8 +11,10 @@ manifests of different digits are dropped one after the other, then:
   the labels are at least 95% right, and the ledger records the counters, the final labeling model and its
   cost;
 - run B starts from A's final model (the ledger lookup of ``reuseModel``): people label only the
-  validation sample before the earlier model predicts (no training job first). How many objects that
-  model then labels is measured by ``python -m bench builtin-auto``, not asserted (it varied, see there).
+  validation sample before the earlier model predicts (no training job first), the validation objects the
+  model disputes are verified (answered again), and the model labels objects, so people answer fewer times
+  than a run without a model must (its training batch and validation sample); the saving against a
+  control run is measured by ``python -m bench builtin-auto``.
 """
 
 from __future__ import annotations
@@ -58,6 +60,12 @@ class AutoRun:
     answers: int
     output: list[dict[str, Any]]
     first_batch: int
+    rounds: list[dict[str, Any]]
+
+    @property
+    def verification_answers(self) -> int:
+        """Answers that verified disputed validation labels (people asked again about an object)."""
+        return sum(int(r["verification_answers"]) for r in self.rounds)
 
     @property
     def run(self) -> dict[str, Any]:
@@ -90,7 +98,10 @@ def _drop(cloud: Any, bucket: str, name: str, images: list[DemoImage], tmp: Any)
     batch = (
         cloud.client("s3").get_object(Bucket=bucket, Key=batch_key)["Body"].read() if progress.run_id else b""
     )
-    return AutoRun(progress, states, images, crowd.answers - before, output, len(batch.splitlines()))
+    rounds_key = f"labeling/{progress.run_id}-auto/auto-labeling.json"
+    rounds = json.loads(cloud.client("s3").get_object(Bucket=bucket, Key=rounds_key)["Body"].read())["rounds"]
+    answers = crowd.answers - before
+    return AutoRun(progress, states, images, answers, output, len(batch.splitlines()), rounds)
 
 
 @pytest.fixture(scope="module")
@@ -136,11 +147,15 @@ def test_the_loop_machine_labels_confident_objects_and_people_answer_fewer_times
     }
     assert loop <= set(first.states) and "LabelWithTeam" not in first.states, first.states
     assert {"FinishAutoLabeling", "Train", "DeployEndpoint"} <= set(first.states)
-    # And the model labeled some objects, so the crowd answered fewer times than objects x workers (1)
+    # And the model labeled some objects, so the crowd answered fewer times than objects x workers (1): one
+    # answer per human-labeled object, plus the answers that verified disputed validation labels
     counters = first.run["label_counters"]
-    print(f"run A: {counters}, {first.answers} answers, accuracy {first.accuracy():.3f}")
+    print(
+        f"run A: {counters}, {first.answers} answers ({first.verification_answers} verifying), "
+        f"accuracy {first.accuracy():.3f}"
+    )
     assert counters["machine"] > 0 and counters["human"] + counters["machine"] == counters["total"] == OBJECTS
-    assert first.answers == counters["human"] < OBJECTS
+    assert first.answers == counters["human"] + first.verification_answers < OBJECTS
     # And every object is labeled once, at least 95% right against the truth; machine labels say so
     assert len(first.output) == OBJECTS and first.accuracy() >= 0.95
     machine = [line for line in first.output if line["category-metadata"]["human-annotated"] == "no"]
@@ -169,12 +184,20 @@ def test_a_second_run_starts_from_the_first_runs_model_after_people_label_only_t
     transform = second.states.index("TransformForLabeling")
     assert second.states.index("UseEarlierLabelingModel") < transform
     assert "TrainLabelingModel" not in second.states[:transform]
-    # And every object is labeled once, at least 95% right. Whether the earlier model labels any depends on
-    # its threshold on B's validation sample: measured 60% fewer answers once and none fewer three times
-    # (BENCHMARKS.md, builtin-auto), so the savings are the benchmark's to report, not asserted here.
+    # And every object is labeled once, at least 95% right
     print(
-        f"run B: {second.run['label_counters']}, {second.answers} answers, accuracy {second.accuracy():.3f}"
+        f"run B: {second.run['label_counters']}, {second.answers} answers ({second.verification_answers} "
+        f"verifying), accuracy {second.accuracy():.3f}"
     )
     counters = second.run["label_counters"]
-    assert counters["human"] + counters["machine"] == OBJECTS and second.answers == counters["human"]
+    assert counters["human"] + counters["machine"] == OBJECTS
+    assert second.answers == counters["human"] + second.verification_answers
     assert len(second.output) == OBJECTS and second.accuracy() >= 0.95
+    # And the earlier model labeled objects, so people answered fewer times than any run without a model
+    # can: one that must first label a training batch and the validation sample (200 + 80). Before disputed
+    # validation labels were verified, one person's slip among the most confident objects left the earlier
+    # model without a threshold in two of four runs (BENCHMARKS.md, builtin-auto). Simulated on a measured
+    # earlier model (400 samples of 300 objects, validation 80, verified labels, the 0.65 credible
+    # threshold) it labeled objects every time, with at most 251 answers (median 111).
+    floor = AUTO_LABELING["autoLabelingBatchSize"] + AUTO_LABELING["autoLabelingValidationSize"]
+    assert counters["machine"] > 0 and second.answers < floor
