@@ -19,7 +19,11 @@ Actions (payload ``action``; each answers the ``$.auto`` view, :func:`view`):
 * ``auto_round``: read the transform's predictions, calibrate the threshold on the human-labeled validation
   sample (95 % estimated accuracy), machine-label the confident objects, price the round's training and
   transform, and put the least confident objects first; ``next`` is ``label`` (the batch's lines carry
-  the model's predictions as suggestions: pre-annotation) or ``finish``.
+  the model's predictions as suggestions: pre-annotation) or ``finish``. Bounding boxes: each image's
+  size is read from its header (:func:`gtpipe_shared.image_header.stored_displayed_size`: the size people
+  draw on), the boxes' score cut-off is calibrated on the validation sample first
+  (:func:`gtpipe_shared.model_labels.choose_box_cutoff`) and a machine label agrees with people's when
+  every box matches (:func:`gtpipe_shared.model_labels.boxes_agree`).
 * ``auto_finish``: write Ground Truth's output manifest (machine labels ``human-annotated: "no"`` with their
   confidence) and answer the Label state's result shape: counters, the final model, the team statistics of
   every batch merged, the rounds and their cost.
@@ -33,10 +37,9 @@ import datetime as dt
 import json
 import random
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 from gtpipe_shared import labeling_output as output
 from gtpipe_shared import labeling_paths
 from gtpipe_shared import labeling_store as store
@@ -45,8 +48,6 @@ from gtpipe_shared.auto_labeling import ActiveLearningPlan, Prediction, decide_r
 from gtpipe_shared.aws import client, error_code
 from gtpipe_shared.config import require_env
 from gtpipe_shared.labeling_stats import merge_team_statistics
-from gtpipe_shared.metrics import output_uri_for
-from gtpipe_shared.model_labels import classification_prediction
 from gtpipe_shared.pricing import instance_usd
 from gtpipe_shared.s3uri import S3UriError, parse_s3_uri
 from gtpipe_shared.split import (
@@ -58,7 +59,11 @@ from gtpipe_shared.split import (
 )
 from gtpipe_shared.tasks import TaskType
 
+from labeling import auto_model
+
 ACTIONS = ("auto_start", "auto_add", "auto_round", "auto_finish")
+# The task types the loop labels (README, "Automated labeling on the builtin service").
+TASK_TYPES = (TaskType.IMAGE_CLASSIFICATION.value, TaskType.OBJECT_DETECTION.value)
 DEFAULT_MAX_ROUNDS = 5
 # Ground Truth needs at least 18 agreeing validation objects above a threshold (Laplace's rule reaching
 # 0.95); a smaller validation sample could never machine-label anything.
@@ -66,8 +71,6 @@ MIN_VALIDATION = 20
 DEFAULT_BATCH_SHARE = 0.1
 # The run's state holds the result; Step Functions' state limit is 256 KiB (the job's answer trims alike).
 MAX_TEAM_BYTES = 150_000
-# Transform outputs read in parallel (one small GET each): 10,000 objects in well under a minute.
-READERS = 32
 
 
 class AutoLabelingFailed(Exception):
@@ -158,17 +161,29 @@ def _batch_manifest(state: dict[str, Any], predictions: Mapping[int, Prediction]
     the labeling model's ``predictions``, each line carries its object's as the suggestion people see
     (pre-annotation, :mod:`gtpipe_shared.labeling_suggestions`; adaptive redundancy's model hook)."""
     lines = "".join(
-        _suggested(state["lines"][index], (predictions or {}).get(index)) + "\n" for index in state["pending"]
+        _suggested(state, index, (predictions or {}).get(index)) + "\n" for index in state["pending"]
     )
     key = f"{_prefix(state['run_id'])}round-{state['round']}/batch.manifest"
     return _put(state["bucket"], key, lines.encode(), "application/jsonlines")
 
 
-def _suggested(line: str, prediction: Prediction | None) -> str:
-    """The manifest line with the model's prediction as its suggestion (unchanged without a usable one)."""
+def _suggested(state: Mapping[str, Any], index: int, prediction: Prediction | None) -> str:
+    """The object's manifest line with the model's prediction as its suggestion; unchanged without a usable
+    one (no prediction, no box, or one the job would refuse as an answer: a suggestion is optional)."""
+    line = state["lines"][index]
     if prediction is None or prediction.value is None:
         return line
-    suggestion = suggestions.from_prediction(int(prediction.value), prediction.confidence)
+    if auto_model.boxes(state):
+        size = state.get("sizes", {}).get(str(index))
+        if not prediction.value or not size:
+            return line
+        suggestion = suggestions.from_boxes(prediction.value, size)
+    else:
+        suggestion = suggestions.from_prediction(int(prediction.value), prediction.confidence)
+    try:
+        suggestions.parse(state["task_type"], suggestion, state["class_names"])
+    except ValueError:
+        return line
     return json.dumps({**json.loads(line), suggestions.SUGGESTION_KEY: suggestion})
 
 
@@ -198,9 +213,10 @@ def start(event: Mapping[str, Any]) -> dict[str, Any]:
     missing = [k for k in ("run_id", "task_type", "manifest_uri", "label_attribute") if not event.get(k)]
     if missing:
         raise AutoLabelingFailed(f"auto_start payload lacks {', '.join(missing)}")
-    if event["task_type"] != TaskType.IMAGE_CLASSIFICATION.value:
+    if event["task_type"] not in TASK_TYPES:
         raise AutoLabelingFailed(
-            f"automated labeling on the builtin service labels image-classification runs; got {event['task_type']}"
+            f"automated labeling on the builtin service labels {' and '.join(TASK_TYPES)} runs; "
+            f"got {event['task_type']}"
         )
     settings = event.get("settings") or {}
     class_names = event.get("class_names")
@@ -241,6 +257,7 @@ def start(event: Mapping[str, Any]) -> dict[str, Any]:
         "trained_on": 0,
         "human": {},
         "machine": {},
+        "sizes": {},
         "failed": [],
         "teams": [],
         "round": 1,
@@ -324,7 +341,7 @@ def _hyperparameters(state: Mapping[str, Any], overrides: Mapping[str, Any]) -> 
     """The run's hyperparameters for the labeling model: its training set's size, ``auto_epochs`` if set,
     and a mini-batch no larger than the training set."""
     values = training_hyperparameters(
-        state["task_type"], len(state["class_names"]), len(state["training"]), 0, overrides
+        state["task_type"], len(state["class_names"]), len(state["training"]), _max_boxes(state), overrides
     )
     if state.get("epochs"):
         values["epochs"] = str(state["epochs"])
@@ -332,6 +349,17 @@ def _hyperparameters(state: Mapping[str, Any], overrides: Mapping[str, Any]) -> 
     if batch and batch.isdigit() and int(batch) > len(state["training"]):
         values["mini_batch_size"] = str(len(state["training"]))
     return values
+
+
+def _max_boxes(state: Mapping[str, Any]) -> int:
+    """The most boxes of one human label (the detection algorithm's ``label_width``); 0 for classes."""
+    if not auto_model.boxes(state):
+        return 0
+    attribute = state["label_attribute"]
+    return max(
+        (len((label.get(attribute) or {}).get("annotations") or []) for label in state["human"].values()),
+        default=0,
+    )
 
 
 def add_batch(event: Mapping[str, Any]) -> dict[str, Any]:
@@ -414,54 +442,30 @@ def round_cost(training: Any, transform: Any) -> dict[str, Any]:
     return {"training_seconds": seconds["training"], "transform_seconds": seconds["transform"], "usd": usd}
 
 
-def _predictions(state: Mapping[str, Any], indices: Sequence[int]) -> dict[int, Prediction]:
-    """The transform's prediction of each object (no output, or an unusable one: no label, confidence 0),
-    read :data:`READERS` at a time (one GET per object; boto3 clients are thread-safe)."""
-    s3 = client("s3")
-    class_count = len(state["class_names"])
-
-    def read(index: int) -> Prediction:
-        uri = output_uri_for(state["refs"][index], state["transform_prefix"], state["transform_output_uri"])
-        bucket, key = parse_s3_uri(uri)
-        try:
-            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-            return classification_prediction(json.loads(body), class_count)
-        except (ClientError, BotoCoreError, ValueError):
-            return Prediction(None, 0.0)
-
-    with ThreadPoolExecutor(max_workers=READERS) as pool:
-        return dict(zip(indices, pool.map(read, indices), strict=True))
-
-
-def _machine_content(state: Mapping[str, Any], prediction: Prediction, date: str) -> dict[str, Any]:
-    return output.classification_content(
-        state["label_attribute"],
-        state["class_names"],
-        int(prediction.value),
-        prediction.confidence,
-        f"{state['run_id']}-auto",
-        date,
-        human=False,
-    )
-
-
 def model_round(event: Mapping[str, Any], now: float) -> dict[str, Any]:
     """``auto_round``: calibrate, machine-label, re-order, price the round (module docstring)."""
     state = _load(event)
     model = event.get("model") if isinstance(event.get("model"), Mapping) else None
     if model is None or not model.get("model_name"):
         raise AutoLabelingFailed("auto_round payload needs model.model_name (the model that predicted)")
-    predictions = _predictions(state, [*state["validation"], *state["queue"]])
-    attribute = state["label_attribute"]
+    answers = auto_model.read_answers(state, [*state["validation"], *state["queue"]])
+    cutoff = auto_model.box_cutoff(state, answers)
+    predictions = {
+        index: auto_model.to_prediction(state, answer, cutoff) for index, answer in answers.items()
+    }
+    for index in state["queue"]:
+        size = answers[index][1]
+        if size is not None:
+            state.setdefault("sizes", {})[str(index)] = list(size)
     scored = [
-        (predictions[i].confidence, predictions[i].value == state["human"][str(i)][attribute])
+        (predictions[i].confidence, auto_model.agrees(state, predictions[i], state["human"][str(i)]))
         for i in state["validation"]
     ]
     state["model_rounds"] += 1
     decision = decide_round(scored, state["queue"], predictions, state["model_rounds"], _plan(state))
     date = labeling_paths.creation_date(dt.datetime.fromtimestamp(now, dt.UTC))
     for index, prediction in decision.machine.items():
-        state["machine"][str(index)] = _machine_content(state, prediction, date)
+        state["machine"][str(index)] = auto_model.machine_content(state, index, prediction, date)
     # The least confident first: the next batch, then the rest of the queue in confidence order.
     state["queue"] = sorted(
         (i for i in state["queue"] if i not in decision.machine),
@@ -473,6 +477,7 @@ def model_round(event: Mapping[str, Any], now: float) -> dict[str, Any]:
             "round": state["round"],
             "model": state["model"]["name"],
             "threshold": decision.threshold,
+            "box_cutoff": cutoff,
             "validation_accuracy": round(sum(a for _, a in scored) / len(scored), 3) if scored else None,
             "machine_labeled": len(decision.machine),
             "remaining": len(state["queue"]),
