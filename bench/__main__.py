@@ -35,6 +35,7 @@ BENCHMARKS = {
     "drift": "bench.drift_bench",
     "tuning": "bench.tuning_bench",
     "builtin-auto": "bench.builtin_auto_bench",
+    "builtin-auto-boxes": "bench.builtin_auto_bench:boxes",
     "label-errors": "bench.label_errors_bench",
 }
 ROOT = Path(__file__).resolve().parents[1]
