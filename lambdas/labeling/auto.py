@@ -338,17 +338,34 @@ def _transform_input(state: dict[str, Any]) -> dict[str, str]:
 
 
 def _hyperparameters(state: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, str]:
-    """The run's hyperparameters for the labeling model: its training set's size, ``auto_epochs`` if set,
-    and a mini-batch no larger than the training set."""
+    """The run's hyperparameters for the labeling model: its training set's size, ``auto_epochs`` if set
+    (the run's ``lr_scheduler_step`` epochs scaled with it: a schedule made for the run's epochs would
+    otherwise cut the learning rate long before the labeling model's last epoch), and a mini-batch no
+    larger than the training set."""
     values = training_hyperparameters(
         state["task_type"], len(state["class_names"]), len(state["training"]), _max_boxes(state), overrides
     )
     if state.get("epochs"):
-        values["epochs"] = str(state["epochs"])
+        values.update(_scaled_schedule(values, int(state["epochs"])))
     batch = values.get("mini_batch_size")
     if batch and batch.isdigit() and int(batch) > len(state["training"]):
         values["mini_batch_size"] = str(len(state["training"]))
     return values
+
+
+def _scaled_schedule(values: Mapping[str, str], epochs: int) -> dict[str, str]:
+    """``epochs`` and, when the run's hyperparameters give both, its ``lr_scheduler_step`` (comma-separated
+    epochs) scaled from the run's epochs to ``epochs`` (each step at least 1, steps kept increasing)."""
+    scaled = {"epochs": str(epochs)}
+    run_epochs, steps = values.get("epochs", ""), values.get("lr_scheduler_step", "")
+    parts = [part.strip() for part in steps.split(",") if part.strip()]
+    if run_epochs.isdigit() and int(run_epochs) > 0 and parts and all(part.isdigit() for part in parts):
+        moved: list[int] = []
+        for part in parts:
+            step = max(1, round(int(part) * epochs / int(run_epochs)), moved[-1] + 1 if moved else 1)
+            moved.append(step)
+        scaled["lr_scheduler_step"] = ",".join(str(step) for step in moved)
+    return scaled
 
 
 def _max_boxes(state: Mapping[str, Any]) -> int:

@@ -113,7 +113,12 @@ class BoxLoop(Loop):
             "auto_add",
             state_uri=view["state_uri"],
             batch={"output_uri": f"s3://{DATA_BUCKET}/{key}", "team": {"answers": len(indices)}},
-            hyperparameters={"epochs": "24", "mini_batch_size": "16", "image_shape": "96"},
+            hyperparameters={
+                "epochs": "24",
+                "lr_scheduler_step": "21",
+                "mini_batch_size": "16",
+                "image_shape": "96",
+            },
         )
 
     def transform(self, view: dict[str, Any], sure: Any = None) -> None:
@@ -139,6 +144,7 @@ def test_a_detector_scoring_below_one_half_machine_labels_boxes_in_each_images_p
     assert view["next"] == "train"
     assert view["hyperparameters"]["num_training_samples"] == "20"
     assert view["hyperparameters"]["label_width"] == "350"  # the built-in's default fits one box a label
+    assert (view["hyperparameters"]["epochs"], view["hyperparameters"]["lr_scheduler_step"]) == ("24", "21")
     # And it answers with every box scored below 0.5
     loop.transform(view)
     view = loop.round(view, "m1")
@@ -201,3 +207,13 @@ def test_an_image_whose_header_cannot_be_read_is_left_to_people(loop: BoxLoop) -
     assert str(broken) not in state["machine"] and view["machine"] > 0
     line = next(line for line in loop.lines(view) if line["id"] == broken)
     assert SUGGESTION_KEY not in line
+
+
+def test_the_labeling_models_epochs_move_the_runs_learning_rate_schedule_with_them(loop: BoxLoop) -> None:
+    # Given a run training 24 epochs with the learning rate cut at epoch 21, and a labeling model of 96 epochs
+    view = loop.start(60, auto_batch_size=20, auto_validation_size=20, auto_epochs=96)
+    # When its first model is trained
+    view = loop.label(view)
+    # Then the cut comes at the same share of its epochs (84 of 96), not after 21 of them
+    assert view["next"] == "train"
+    assert (view["hyperparameters"]["epochs"], view["hyperparameters"]["lr_scheduler_step"]) == ("96", "84")
