@@ -35,6 +35,8 @@ BENCHMARKS = {
     "drift": "bench.drift_bench",
     "tuning": "bench.tuning_bench",
     "builtin-auto": "bench.builtin_auto_bench",
+    "builtin-auto-boxes": "bench.builtin_auto_bench:boxes",
+    "box-confidence": "bench.box_confidence_bench",
     "label-errors": "bench.label_errors_bench",
 }
 ROOT = Path(__file__).resolve().parents[1]

@@ -355,7 +355,7 @@ def _labeling(reader: ContextReader, task_type: str, backend: LabelingBackend) -
             "labelAttributeName", _LABEL_ATTRIBUTE, "category", "letters, digits and dashes"
         ),
         **_labeling_settings(labeling_raw, task_type, backend),
-        **auto_labeling_settings(labeling_raw, task_type, backend, auto_labeling),
+        **auto_labeling_settings(labeling_raw, backend, auto_labeling),
         auto_labeling=auto_labeling,
         reuse_model=reuse_model,
         prices=prices.as_dict(),

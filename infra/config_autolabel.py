@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from gtpipe_shared.config import LabelingBackend
-from gtpipe_shared.tasks import TaskType
 
 from infra.config_reader import PREFIX, ConfigError, int_setting
 
@@ -23,12 +22,12 @@ MAX_ROUNDS = 20
 
 
 def auto_labeling_settings(
-    raw: Mapping[str, Any], task_type: str, backend: LabelingBackend, auto_labeling: bool
+    raw: Mapping[str, Any], backend: LabelingBackend, auto_labeling: bool
 ) -> dict[str, Any]:
     """The builtin loop's settings (``auto_batch_size`` ... ``auto_epochs``; unset ones are the loop's
     defaults: a tenth of the manifest per batch, at least 20, 5 rounds, the run's epochs). Ground Truth sizes
     its own batches, so the keys are the builtin backend's with ``autoLabeling`` only. The builtin loop
-    labels image classification (its labeling model's boxes would need each image's size)."""
+    labels both task types, image classification and bounding boxes."""
     given = [key for key in _LOOP_KEYS if raw.get(key) is not None]
     if given and (backend != "builtin" or not auto_labeling):
         raise ConfigError(
@@ -37,11 +36,6 @@ def auto_labeling_settings(
         )
     if backend != "builtin" or not auto_labeling:
         return {}
-    if task_type != TaskType.IMAGE_CLASSIFICATION.value:
-        raise ConfigError(
-            f'{PREFIX}labeling.autoLabeling on gtpipe:labelingBackend "builtin" labels image-classification '
-            f'runs; {task_type} is labeled by people only there: set autoLabeling false or use "ground-truth"'
-        )
     values = {
         "auto_batch_size": int_setting(raw, "labeling.autoLabelingBatchSize", 0, 1, 100_000),
         "auto_validation_size": int_setting(raw, "labeling.autoLabelingValidationSize", 0, 20, 100_000),

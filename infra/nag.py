@@ -122,8 +122,8 @@ PIPELINE_STACK_SUPPRESSIONS = (
     Suppression(
         "AwsSolutions-IAM5",
         "Manifests may name images under any key of the data bucket or of a gtpipe:allowedSourceBuckets bucket "
-        "(start_run's validation); SageMaker jobs and the labeling API's presigned URLs read exactly those "
-        "objects, GetObject and GetObjectVersion only.",
+        "(start_run's validation); SageMaker jobs, the labeling API's presigned URLs and automated labeling's "
+        "image-header reads (boxes) read exactly those objects, GetObject and GetObjectVersion only.",
         (
             "regex:/^Resource::(<StorageDataBucket[A-Za-z0-9]+\\.Arn>|[A-Za-z0-9]+:ExportsOutputFnGetAtt"
             "StorageDataBucket[A-Za-z0-9]+)\\/\\*$/",

@@ -23,6 +23,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 from gtpipe_shared.s3uri import parse_s3_uri
+from gtpipe_shared.tasks import task_spec
 
 from infra.config import StackConfig
 from infra.config_workforce import LabelingTeamConfig
@@ -226,6 +227,21 @@ class LabelingService(Construct):
 
     # --- Grants --------------------------------------------------------------------------------------
 
+    def _grant_image_headers(self, bucket: s3.IBucket) -> None:
+        """Automated labeling of boxes: the labeling function may read the headers of the manifests' images."""
+        if self._config.labeling.auto_labeling and task_spec(self._config.task_type).boxes:
+            # Automated labeling of boxes reads each image's header (ranged GETs, never the whole image: the
+            # size people draw on) wherever a manifest may name it, as the labeling API's presigning does. A
+            # ranged GetObject needs s3:GetObject only (Range is a GetObject request header:
+            # https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html).
+            self.labeling.role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid="ReadImageHeaders",
+                    actions=["s3:GetObject"],
+                    resources=manifest_source_objects(bucket, self._config.allowed_source_buckets),
+                )
+            )
+
     def _grant(
         self,
         bucket: s3.IBucket,
@@ -255,6 +271,7 @@ class LabelingService(Construct):
             write=[LABELING_PREFIX],
         )
         grant_key(self.labeling.role, self._key)
+        self._grant_image_headers(bucket)
         gold = self._config.labeling.gold_manifest_uri
         if gold:
             # open reads the gold manifest (gtpipe:labeling.goldManifest): that one object, wherever it is

@@ -8,9 +8,13 @@ PNG: the IHDR size. JPEG: the frame header's size, width and height swapped when
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 from gtpipe_shared.images import declared_dimensions
 
+# The header is read with ranged GETs: 64 KiB holds it for almost every image (EXIF thumbnails can push a
+# JPEG's frame header further); one more try at 1 MiB, then the image counts as unreadable.
+HEADER_BYTES = (64 * 1024, 1024 * 1024)
 _ORIENTATION_TAG = 0x0112
 _QUARTER_TURNS = frozenset({5, 6, 7, 8})
 
@@ -23,6 +27,18 @@ def displayed_size(data: bytes) -> tuple[int, int] | None:
     if data.startswith(b"\xff\xd8") and exif_orientation(data) in _QUARTER_TURNS:
         return size[1], size[0]
     return size
+
+
+def stored_displayed_size(s3: Any, bucket: str, key: str) -> tuple[int, int] | None:
+    """:func:`displayed_size` of an S3 object, from ranged GETs of its first :data:`HEADER_BYTES` (never the
+    whole image); None when the header is not a PNG/JPEG size. S3's errors (``ClientError``,
+    ``BotoCoreError``) are the caller's."""
+    for size in HEADER_BYTES:
+        data = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{size - 1}")["Body"].read()
+        found = displayed_size(data)
+        if found or len(data) < size:
+            return found
+    return None
 
 
 def exif_orientation(data: bytes) -> int | None:

@@ -114,6 +114,18 @@ def from_prediction(label: int, confidence: float) -> dict[str, Any]:
     return {"label": int(label), "confidence": round(min(max(float(confidence), 0.0), 1.0), 4)}
 
 
+def from_boxes(boxes: Sequence[tuple[Any, float]], image_size: Sequence[int]) -> dict[str, Any]:
+    """A bounding-box suggestion from a labeling model's prediction: ``(Box, score)`` pairs in pixels of an
+    image of ``image_size`` (width, height, ...), whole-pixel edges as a worker's answer has them."""
+    return {
+        "boxes": [
+            {**box.as_annotation(), "score": round(min(max(float(score), 0.0), 1.0), 4)}
+            for box, score in boxes[:MAX_BOXES]
+        ],
+        "image_size": {"width": int(image_size[0]), "height": int(image_size[1])},
+    }
+
+
 def dumps(suggestion: Mapping[str, Any]) -> str:
     """The suggestion as the object item keeps it (compact JSON text)."""
     return json.dumps(suggestion, separators=(",", ":"))

@@ -24,6 +24,12 @@ Actions (payload ``action``; each answers the ``$.auto`` view, :func:`view`):
   objects, price the round's training and transform, and put the least confident objects first;
   ``next`` is ``label`` (the batch's lines carry the model's predictions as suggestions: pre-annotation)
   or ``finish``.
+  Bounding boxes: each image's size is read from its header
+  (:func:`gtpipe_shared.image_header.stored_displayed_size`: the size people draw on), the boxes' score
+  cut-off is calibrated on the validation sample first (:func:`gtpipe_shared.model_labels.choose_box_cutoff`)
+  and a machine label agrees with people's when every box matches
+  (:func:`gtpipe_shared.model_labels.boxes_agree`); their validation labels are not verified (agreement
+  of boxes is a match at IoU >= 0.5, not one class to confirm by a majority).
 * ``auto_finish``: write Ground Truth's output manifest (machine labels ``human-annotated: "no"`` with their
   confidence) and answer the Label state's result shape: counters, the final model, the team statistics of
   every batch merged, the rounds and their cost.
@@ -37,10 +43,9 @@ import datetime as dt
 import json
 import random
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 from gtpipe_shared import labeling_output as output
 from gtpipe_shared import labeling_paths
 from gtpipe_shared import labeling_store as store
@@ -55,8 +60,6 @@ from gtpipe_shared.auto_labeling import (
 from gtpipe_shared.aws import client, error_code
 from gtpipe_shared.config import require_env
 from gtpipe_shared.labeling_stats import merge_team_statistics
-from gtpipe_shared.metrics import output_uri_for
-from gtpipe_shared.model_labels import classification_prediction
 from gtpipe_shared.pricing import labeling_round_cost
 from gtpipe_shared.s3uri import S3UriError, parse_s3_uri
 from gtpipe_shared.split import (
@@ -64,11 +67,14 @@ from gtpipe_shared.split import (
     common_prefix,
     manifest_prefix,
     relative_to,
-    training_hyperparameters,
 )
 from gtpipe_shared.tasks import TaskType
 
+from labeling import auto_model
+
 ACTIONS = ("auto_start", "auto_add", "auto_round", "auto_finish")
+# The task types the loop labels (README, "Automated labeling on the builtin service").
+TASK_TYPES = (TaskType.IMAGE_CLASSIFICATION.value, TaskType.OBJECT_DETECTION.value)
 DEFAULT_MAX_ROUNDS = 5
 # The threshold's posterior probability of 95% accurate machine labels (auto_labeling.credibility_of): 20 of
 # 20 agreeing reach 0.65, so a smaller validation sample never could; Laplace's mean (18 of 18) fell short of
@@ -78,8 +84,6 @@ CREDIBILITY = 0.65
 DEFAULT_BATCH_SHARE = 0.1
 # The run's state holds the result; Step Functions' state limit is 256 KiB (the job's answer trims alike).
 MAX_TEAM_BYTES = 150_000
-# Transform outputs read in parallel (one small GET each): 10,000 objects in well under a minute.
-READERS = 32
 
 
 class AutoLabelingFailed(Exception):
@@ -172,17 +176,29 @@ def _batch_manifest(state: dict[str, Any], predictions: Mapping[int, Prediction]
     the labeling model's ``predictions``, each line carries its object's as the suggestion people see
     (pre-annotation, :mod:`gtpipe_shared.labeling_suggestions`; adaptive redundancy's model hook)."""
     lines = "".join(
-        _suggested(state["lines"][index], (predictions or {}).get(index)) + "\n" for index in state["pending"]
+        _suggested(state, index, (predictions or {}).get(index)) + "\n" for index in state["pending"]
     )
     key = f"{_prefix(state['run_id'])}round-{state['round']}/batch.manifest"
     return _put(state["bucket"], key, lines.encode(), "application/jsonlines")
 
 
-def _suggested(line: str, prediction: Prediction | None) -> str:
-    """The manifest line with the model's prediction as its suggestion (unchanged without a usable one)."""
+def _suggested(state: Mapping[str, Any], index: int, prediction: Prediction | None) -> str:
+    """The object's manifest line with the model's prediction as its suggestion; unchanged without a usable
+    one (no prediction, no box, or one the job would refuse as an answer: a suggestion is optional)."""
+    line = state["lines"][index]
     if prediction is None or prediction.value is None:
         return line
-    suggestion = suggestions.from_prediction(int(prediction.value), prediction.confidence)
+    if auto_model.boxes(state):
+        size = state.get("sizes", {}).get(str(index))
+        if not prediction.value or not size:
+            return line
+        suggestion = suggestions.from_boxes(prediction.value, size)
+    else:
+        suggestion = suggestions.from_prediction(int(prediction.value), prediction.confidence)
+    try:
+        suggestions.parse(state["task_type"], suggestion, state["class_names"])
+    except ValueError:
+        return line
     return json.dumps({**json.loads(line), suggestions.SUGGESTION_KEY: suggestion})
 
 
@@ -212,9 +228,10 @@ def start(event: Mapping[str, Any]) -> dict[str, Any]:
     missing = [k for k in ("run_id", "task_type", "manifest_uri", "label_attribute") if not event.get(k)]
     if missing:
         raise AutoLabelingFailed(f"auto_start payload lacks {', '.join(missing)}")
-    if event["task_type"] != TaskType.IMAGE_CLASSIFICATION.value:
+    if event["task_type"] not in TASK_TYPES:
         raise AutoLabelingFailed(
-            f"automated labeling on the builtin service labels image-classification runs; got {event['task_type']}"
+            f"automated labeling on the builtin service labels {' and '.join(TASK_TYPES)} runs; "
+            f"got {event['task_type']}"
         )
     settings = event.get("settings") or {}
     class_names = event.get("class_names")
@@ -256,6 +273,7 @@ def start(event: Mapping[str, Any]) -> dict[str, Any]:
         "trained_on": 0,
         "human": {},
         "machine": {},
+        "sizes": {},
         "failed": [],
         "teams": [],
         "round": 1,
@@ -335,20 +353,6 @@ def _transform_input(state: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def _hyperparameters(state: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, str]:
-    """The run's hyperparameters for the labeling model: its training set's size, ``auto_epochs`` if set,
-    and a mini-batch no larger than the training set."""
-    values = training_hyperparameters(
-        state["task_type"], len(state["class_names"]), len(state["training"]), 0, overrides
-    )
-    if state.get("epochs"):
-        values["epochs"] = str(state["epochs"])
-    batch = values.get("mini_batch_size")
-    if batch and batch.isdigit() and int(batch) > len(state["training"]):
-        values["mini_batch_size"] = str(len(state["training"]))
-    return values
-
-
 def add_batch(event: Mapping[str, Any]) -> dict[str, Any]:
     """``auto_add``: the batch job's labels into the state; the next step (module docstring)."""
     state = _load(event)
@@ -379,7 +383,7 @@ def add_batch(event: Mapping[str, Any]) -> dict[str, Any]:
         inputs: dict[str, Any] = {
             "train_uri": _augmented(state, state["training"], "train"),
             "validation_uri": _augmented(state, state["validation"], "validation"),
-            "hyperparameters": _hyperparameters(state, overrides or {}),
+            "hyperparameters": auto_model.hyperparameters(state, overrides or {}),
             **_transform_input(state),
         }
         return view(state, _save(state), "train", **inputs)
@@ -396,40 +400,26 @@ def add_batch(event: Mapping[str, Any]) -> dict[str, Any]:
 # --- auto_round -------------------------------------------------------------------------------------
 
 
-def _predictions(state: Mapping[str, Any], indices: Sequence[int]) -> dict[int, Prediction]:
-    """The transform's prediction of each object (no output, or an unusable one: no label, confidence 0),
-    read :data:`READERS` at a time (one GET per object; boto3 clients are thread-safe)."""
-    s3 = client("s3")
-    class_count = len(state["class_names"])
-
-    def read(index: int) -> Prediction:
-        uri = output_uri_for(state["refs"][index], state["transform_prefix"], state["transform_output_uri"])
-        bucket, key = parse_s3_uri(uri)
-        try:
-            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-            return classification_prediction(json.loads(body), class_count)
-        except (ClientError, BotoCoreError, ValueError):
-            return Prediction(None, 0.0)
-
-    with ThreadPoolExecutor(max_workers=READERS) as pool:
-        return dict(zip(indices, pool.map(read, indices), strict=True))
-
-
-def _machine_content(state: Mapping[str, Any], prediction: Prediction, date: str) -> dict[str, Any]:
-    return output.classification_content(
-        state["label_attribute"],
-        state["class_names"],
-        int(prediction.value),
-        prediction.confidence,
-        f"{state['run_id']}-auto",
-        date,
-        human=False,
-    )
+def _predictions(state: dict[str, Any], indices: Sequence[int]) -> tuple[dict[int, Prediction], float | None]:
+    """The transform's prediction of each object (:func:`labeling.auto_model.read_answers`; no output, or
+    an unusable one: no label, confidence 0) and, for boxes, the score cut-off calibrated on the validation
+    sample (None for classes); each queued image's size is kept in the state (machine labels and
+    suggestions are in its pixels)."""
+    answers = auto_model.read_answers(state, indices)
+    cutoff = auto_model.box_cutoff(state, answers)
+    for index in state["queue"]:
+        size = answers[index][1]
+        if size is not None:
+            state.setdefault("sizes", {})[str(index)] = list(size)
+    return {i: auto_model.to_prediction(state, a, cutoff) for i, a in answers.items()}, cutoff
 
 
 def _disputed(state: Mapping[str, Any], predictions: Mapping[int, Prediction]) -> list[int]:
     """The validation objects that need another answer before the threshold is chosen (verification,
-    :func:`gtpipe_shared.auto_labeling.needs_verification`; answers: class indices, first first)."""
+    :func:`gtpipe_shared.auto_labeling.needs_verification`; answers: class indices, first first). None
+    for boxes: their agreement is a match at IoU >= 0.5, not one class a majority can confirm."""
+    if auto_model.boxes(state):
+        return []
     attribute, answers = state["label_attribute"], state.get("answers", {})
     given = {i: answers.get(str(i)) or [state["human"][str(i)]] for i in state["validation"]}
     return [
@@ -464,26 +454,25 @@ def _add_verification(state: dict[str, Any], labels: Mapping[str, dict[str, Any]
         state["human"][str(index)] = next(item for item in given if item[attribute] == winner)
         state["deciding"]["verification_answers"] += 1
     state["pending"] = []
-    predictions = _predictions(state, [*state["validation"], *state["queue"]])
+    predictions, cutoff = _predictions(state, [*state["validation"], *state["queue"]])
     more = [i for i in _disputed(state, predictions) if i not in unanswered]
     if more:
         return _verify(state, more)
-    return _decide(state, predictions, state.pop("deciding"))
+    return _decide(state, predictions, {**state.pop("deciding"), "box_cutoff": cutoff})
 
 
 def _decide(
     state: dict[str, Any], predictions: Mapping[int, Prediction], record: dict[str, Any]
 ) -> dict[str, Any]:
     """Calibrate on the (verified) validation sample, machine-label, re-order, record the round."""
-    attribute = state["label_attribute"]
     scored = [
-        (predictions[i].confidence, predictions[i].value == state["human"][str(i)][attribute])
+        (predictions[i].confidence, auto_model.agrees(state, predictions[i], state["human"][str(i)]))
         for i in state["validation"]
     ]
     decision = decide_round(scored, state["queue"], predictions, state["model_rounds"], _plan(state))
     date = record.pop("date")
     for index, prediction in decision.machine.items():
-        state["machine"][str(index)] = _machine_content(state, prediction, date)
+        state["machine"][str(index)] = auto_model.machine_content(state, index, prediction, date)
     # The least confident first: the next batch, then the rest of the queue in confidence order.
     state["queue"] = sorted(
         (i for i in state["queue"] if i not in decision.machine),
@@ -510,13 +499,14 @@ def model_round(event: Mapping[str, Any], now: float) -> dict[str, Any]:
     model = event.get("model") if isinstance(event.get("model"), Mapping) else None
     if model is None or not model.get("model_name"):
         raise AutoLabelingFailed("auto_round payload needs model.model_name (the model that predicted)")
-    predictions = _predictions(state, [*state["validation"], *state["queue"]])
+    predictions, cutoff = _predictions(state, [*state["validation"], *state["queue"]])
     state["model_rounds"] += 1
     state["model"] = {"name": str(model["model_name"]), "arn": model.get("model_arn")}
     record = {
         "round": state["round"],
         "model": state["model"]["name"],
         "verification_answers": 0,
+        "box_cutoff": cutoff,
         **labeling_round_cost(event.get("training"), event.get("transform")),
         "date": labeling_paths.creation_date(dt.datetime.fromtimestamp(now, dt.UTC)),
     }

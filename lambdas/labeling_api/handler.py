@@ -48,7 +48,7 @@ from gtpipe_shared import labeling_store as store
 from gtpipe_shared.aws import client, error_code, table
 from gtpipe_shared.config import ConfigError, json_list_env, require_env
 from gtpipe_shared.http import json_response, never_raising
-from gtpipe_shared.image_header import displayed_size
+from gtpipe_shared.image_header import stored_displayed_size
 from gtpipe_shared.labeling_review import check_comment
 from gtpipe_shared.s3uri import S3UriError, parse_s3_uri
 from gtpipe_shared.tasks import task_spec
@@ -67,8 +67,6 @@ MAX_BODY_BYTES = 256 * 1024
 # How long a user's standing in the pool (exists, enabled, groups) is trusted before it is read again: a
 # removal locks the person out within this time, at two Cognito reads per user and warm function.
 USER_CHECK_SECONDS = 15
-# Bytes of an image read for its header (PNG: the first 24; JPEG: the frame header after any EXIF).
-HEADER_BYTES = (64 * 1024, 1024 * 1024)
 
 
 class ApiError(Exception):
@@ -288,17 +286,11 @@ def header_size(source_ref: str) -> tuple[int, int] | None:
         return None
     if bucket not in image_buckets():
         return None
-    for size in HEADER_BYTES:
-        try:
-            response = client("s3").get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{size - 1}")
-            data = response["Body"].read()
-        except (ClientError, BotoCoreError) as exc:
-            logger.warning("could not read the image header", extra={"error": str(exc)[:300]})
-            return None
-        found = displayed_size(data)
-        if found or len(data) < size:
-            return found
-    return None
+    try:
+        return stored_displayed_size(client("s3"), bucket, key)
+    except (ClientError, BotoCoreError) as exc:
+        logger.warning("could not read the image header", extra={"error": str(exc)[:300]})
+        return None
 
 
 def line_size(line: str) -> tuple[int, int] | None:

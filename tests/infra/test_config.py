@@ -189,10 +189,6 @@ BUILTIN = {"labelingBackend": "builtin"}
             "hotkeys: Value error, key 'c' is given to more than one class",
         ),
         (
-            {**BUILTIN, "taskType": "object-detection", "labeling": {"autoLabeling": True}},
-            'labeling.autoLabeling on gtpipe:labelingBackend "builtin" labels image-classification runs',
-        ),
-        (
             {**BUILTIN, "labeling": {"autoLabelingBatchSize": 50}},
             "labeling.autoLabelingBatchSize sizes the builtin labeling service's automated labeling",
         ),
@@ -256,6 +252,16 @@ def test_builtin_backend_accepts_automated_labeling_and_model_reuse() -> None:
     plain = build(**BUILTIN, labeling={"autoLabeling": True}).labeling
     assert plain.auto_labeling is True and plain.reuse_model is False
     assert "auto_batch_size" not in plain.model_dump()
+
+
+@pytest.mark.parametrize("task_type", ["image-classification", "object-detection"])
+def test_builtin_backend_labels_both_task_types_automatically(task_type: str) -> None:
+    # Given the builtin backend, automated labeling with reuse, and a classification or a box task
+    config = build(**BUILTIN, taskType=task_type, labeling={"reuseModel": True, "autoLabelingEpochs": 60})
+    # Then the loop is on for it, with its settings
+    labeling = config.labeling
+    assert labeling.auto_labeling is True and labeling.reuse_model is True
+    assert labeling.auto_epochs == 60
 
 
 def test_builtin_backend_defaults_and_team() -> None:

@@ -233,11 +233,11 @@ def test_an_unknown_instance_type_leaves_the_cost_unpriced_not_wrong(loop: Loop)
 
 def test_bad_input_fails_with_the_reason(loop: Loop) -> None:
     # Given a payload of a task type the loop does not label / Then it fails naming it
-    with pytest.raises(auto.AutoLabelingFailed, match="image-classification runs; got object-detection"):
+    with pytest.raises(auto.AutoLabelingFailed, match="object-detection runs; got semantic-segmentation"):
         loop.invoke(
             "auto_start",
             run_id=RUN,
-            task_type="object-detection",
+            task_type="semantic-segmentation",
             manifest_uri=f"s3://{DATA_BUCKET}/incoming/none.manifest",
             label_attribute="boxes",
             class_names=CLASSES,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import struct
+from typing import Any
 
 import pytest
-from gtpipe_shared.image_header import displayed_size, exif_orientation
+from gtpipe_shared.image_header import HEADER_BYTES, displayed_size, exif_orientation, stored_displayed_size
 
 
 def jpeg(width: int, height: int, orientation: int | None = None, order: str = "<") -> bytes:
@@ -36,3 +38,27 @@ def test_big_endian_exif_and_unknown_data() -> None:
     assert exif_orientation(jpeg(40, 20, 6, order=">")) == 6
     assert displayed_size(b"GIF89a....") is None
     assert displayed_size(b"\xff\xd8\xff\xe1\x00") is None
+
+
+class RangedS3:
+    """get_object answering the requested byte range of one stored object, counting the bytes sent."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.sent = 0
+
+    def get_object(self, Bucket: str, Key: str, Range: str) -> dict[str, Any]:
+        first, last = (int(v) for v in Range.removeprefix("bytes=").split("-"))
+        part = self.body[first : last + 1]
+        self.sent += len(part)
+        return {"Body": io.BytesIO(part)}
+
+
+def test_a_stored_images_size_is_read_from_its_first_bytes_only() -> None:
+    # Given a large JPEG turned a quarter by EXIF, in S3
+    s3 = RangedS3(jpeg(40, 20, 6) + b"\x00" * 500_000)
+    # When its shown size is read / Then it is the turned size, from the first 64 KiB only
+    assert stored_displayed_size(s3, "bucket", "key.jpg") == (20, 40)
+    assert s3.sent == HEADER_BYTES[0]
+    # And an object that is not an image has no size
+    assert stored_displayed_size(RangedS3(b"GIF89a...."), "bucket", "key.gif") is None

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from gtpipe_shared import labeling_store as store
 from gtpipe_shared import labeling_suggestions as suggestions
+from gtpipe_shared.consolidation import Box
 
 from tests.lambdas.test_shared_labeling_store import JOB, NOW, spec, table
 
@@ -106,6 +107,24 @@ def test_a_box_suggestion_is_clipped_to_the_image_and_has_at_most_an_answers_box
     assert (clipped["left"], clipped["width"]) == (150, 50)
     with pytest.raises(ValueError, match="at most 500 boxes"):
         suggestions.parse("object-detection", many, ["car"])
+
+
+def test_a_labeling_models_boxes_become_a_suggestion_the_job_accepts() -> None:
+    # Given a labeling model's pixel boxes with their scores on a 200x100 image
+    predicted = ((Box(1, 20.4, 10.6, 39.8, 30.2), 0.4213), (Box(0, 150, 60, 50, 40), 0.3))
+    # When made a suggestion
+    suggestion = suggestions.from_boxes(predicted, (200, 100, 3))
+    # Then it is an answer's whole-pixel boxes with their scores, on the image's size, and parses as one
+    assert suggestion == {
+        "boxes": [
+            {"class_id": 1, "left": 20, "top": 11, "width": 40, "height": 30, "score": 0.4213},
+            {"class_id": 0, "left": 150, "top": 60, "width": 50, "height": 40, "score": 0.3},
+        ],
+        "image_size": {"width": 200, "height": 100},
+    }
+    assert (
+        suggestions.parse("object-detection", suggestion, ["circle", "square"])["boxes"][0]["score"] == 0.4213
+    )
 
 
 def test_accepted_means_the_answer_is_the_suggestion_unchanged() -> None:

@@ -1,0 +1,219 @@
+"""Automated labeling of bounding boxes on the builtin service: the loop's actions against moto S3, with a
+labeling model whose box scores are far below 0.5 (as the local detector's are after one small batch).
+
+The test plays the other states, as tests/lambdas/test_handler_labeling_auto.py does: each human batch's
+output manifest (Ground Truth's bounding-box labels) and the batch transform's answers (the built-in's
+``{"prediction": [[class_id, score, xmin, ymin, xmax, ymax], ...]}``, coordinates relative). The images
+are real PNGs in S3: the loop reads their size from the header.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pytest
+from gtpipe_shared.labeling_suggestions import SUGGESTION_KEY
+from labeling import handler
+from PIL import Image
+
+from tests.lambdas.conftest import DATA_BUCKET, Cloud, FakeContext
+from tests.lambdas.test_handler_labeling_auto import MODEL_ARN, NOW, RUN, Loop
+
+CLASSES = ["circle", "square"]
+# Every image has one object, here (pixels).
+LEFT, TOP, WIDTH, HEIGHT = 10, 20, 40, 30
+
+
+def size(index: int) -> tuple[int, int]:
+    """Images differ in width: machine labels must be in each image's own pixels."""
+    return 100 + index, 80
+
+
+def truth(index: int) -> int:
+    return index % 2
+
+
+def ref(index: int) -> str:
+    return f"s3://{DATA_BUCKET}/images/scenes/{index:03d}.png"
+
+
+def sure(index: int) -> bool:
+    """The model is right (and surer) about nine images in ten."""
+    return index % 10 != 0
+
+
+def relative(index: int, shift: int = 0) -> list[float]:
+    width, height = size(index)
+    return [(LEFT + shift) / width, TOP / height, (LEFT + shift + WIDTH) / width, (TOP + HEIGHT) / height]
+
+
+def answer(index: int) -> dict[str, Any]:
+    """Sure: the right box at 0.45 and a stray one at 0.03. Unsure: the right box and a second box of its
+    class elsewhere, both at 0.42 (kept, they disagree with people's one box; dropped, nothing is found)."""
+    if sure(index):
+        return {"prediction": [[truth(index), 0.45, *relative(index)], [1, 0.03, 0.7, 0.1, 0.9, 0.3]]}
+    return {
+        "prediction": [[truth(index), 0.42, *relative(index)], [truth(index), 0.42, *relative(index, 45)]]
+    }
+
+
+def png(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 30, 30)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+class BoxLoop(Loop):
+    """The state machine's side of the loop for a bounding-box run."""
+
+    def start(self, count: int, **settings: Any) -> dict[str, Any]:
+        for index in range(count):
+            self.cloud.s3.put_object(
+                Bucket=DATA_BUCKET, Key=ref(index).split("/", 3)[3], Body=png(*size(index))
+            )
+        body = "".join(json.dumps({"source-ref": ref(i), "id": i}) + "\n" for i in range(count))
+        self.cloud.put("incoming/scenes.manifest", body)
+        return self.invoke(
+            "auto_start",
+            run_id=RUN,
+            task_type="object-detection",
+            manifest_uri=f"s3://{DATA_BUCKET}/incoming/scenes.manifest",
+            label_attribute="boxes",
+            class_names=CLASSES,
+            settings={"output_path": f"s3://{DATA_BUCKET}/labeling/", **settings},
+        )
+
+    def lines(self, view: dict[str, Any]) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.read_uri(view["batch_manifest_uri"]).decode().splitlines()]
+
+    def label(self, view: dict[str, Any]) -> dict[str, Any]:
+        """People draw the one box right (the batch job's bounding-box output), one answer each."""
+        indices = self.batch(view)
+        key = f"labeling/{RUN}-al{view['round']}-0/manifests/output/output.manifest"
+        lines = []
+        for i in indices:
+            width, height = size(i)
+            box = {"class_id": truth(i), "left": LEFT, "top": TOP, "width": WIDTH, "height": HEIGHT}
+            lines.append(
+                {
+                    "source-ref": ref(i),
+                    "id": i,
+                    "boxes": {
+                        "image_size": [{"width": width, "height": height, "depth": 3}],
+                        "annotations": [box],
+                    },
+                    "boxes-metadata": {"objects": [{"confidence": 0.9}], "human-annotated": "yes"},
+                }
+            )
+        self.cloud.put(key, "".join(json.dumps(line) + "\n" for line in lines))
+        self.answers += len(indices)
+        return self.invoke(
+            "auto_add",
+            state_uri=view["state_uri"],
+            batch={"output_uri": f"s3://{DATA_BUCKET}/{key}", "team": {"answers": len(indices)}},
+            hyperparameters={
+                "epochs": "24",
+                "lr_scheduler_step": "21",
+                "mini_batch_size": "16",
+                "image_shape": "96",
+            },
+        )
+
+    def transform(self, view: dict[str, Any], sure: Any = None) -> None:
+        """The batch transform's answers (:func:`answer`)."""
+        manifest = json.loads(self.read_uri(view["transform_manifest_uri"]))
+        for name in manifest[1:]:
+            index = int(name.rsplit("/", 1)[-1].split(".")[0])
+            bucket, _, key = f"{view['transform_output_uri']}{name}.out"[len("s3://") :].partition("/")
+            self.cloud.s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(answer(index)).encode())
+
+
+@pytest.fixture
+def loop(cloud: Cloud, context: FakeContext, monkeypatch: pytest.MonkeyPatch) -> BoxLoop:
+    monkeypatch.setattr(handler, "clock", lambda: NOW)
+    return BoxLoop(cloud, context)
+
+
+def test_a_detector_scoring_below_one_half_machine_labels_boxes_in_each_images_pixels(loop: BoxLoop) -> None:
+    # Given 100 box images, batches of 20 and a validation sample of 30, one model round
+    view = loop.start(100, auto_batch_size=20, auto_validation_size=30, auto_max_rounds=1)
+    # When people have labeled the first batch, the detector is trained with a label width for their boxes
+    view = loop.label(view)
+    assert view["next"] == "train"
+    assert view["hyperparameters"]["num_training_samples"] == "20"
+    assert view["hyperparameters"]["label_width"] == "350"  # the built-in's default fits one box a label
+    assert (view["hyperparameters"]["epochs"], view["hyperparameters"]["lr_scheduler_step"]) == ("24", "21")
+    # And it answers with every box scored below 0.5
+    loop.transform(view)
+    view = loop.round(view, "m1")
+    # Then the round calibrates the score cut-off on the validation sample below 0.5 (between the stray
+    # boxes' 0.03 and the right boxes' 0.45) and machine-labels the images it is sure of: every one right,
+    # none of the unsure ones
+    state = json.loads(loop.read_uri(view["state_uri"]))
+    cutoff = state["rounds"][0]["box_cutoff"]
+    assert 0.03 < cutoff < 0.45
+    machine = {int(i) for i in state["machine"]}
+    queue = set(range(100)) - {int(i) for i in state["human"]}
+    assert machine == {i for i in queue if sure(i)}
+    # And the unsure ones go to people with the model's boxes drawn as the suggestion (pre-annotation)
+    assert view["next"] == "label" and view["batch_size"] == len(queue) - len(machine)
+    suggested = loop.lines(view)
+    assert {line["id"] for line in suggested} == queue - machine
+    first = suggested[0]
+    assert first[SUGGESTION_KEY]["image_size"] == dict(
+        zip(("width", "height"), size(first["id"]), strict=True)
+    )
+    assert [box["class_id"] for box in first[SUGGESTION_KEY]["boxes"]] == [truth(first["id"])] * 2
+    assert [box["score"] for box in first[SUGGESTION_KEY]["boxes"]] == [0.42, 0.42]
+    # When people have labeled them the loop finishes
+    view = loop.label(view)
+    assert view["next"] == "finish"
+    result = loop.invoke("auto_finish", state_uri=view["state_uri"])
+    assert result["counters"]["MachineLabeled"] == len(machine)
+    assert result["counters"]["TotalLabeled"] == 100
+    # Then the machine labels are Ground Truth's bounding-box labels in each image's own pixels
+    lines = {
+        json.loads(line)["id"]: json.loads(line) for line in loop.read_uri(result["output_uri"]).splitlines()
+    }
+    for index in machine:
+        label, metadata = lines[index]["boxes"], lines[index]["boxes-metadata"]
+        width, height = size(index)
+        assert label["image_size"] == [{"width": width, "height": height, "depth": 3}]
+        assert label["annotations"] == [
+            {"class_id": truth(index), "left": LEFT, "top": TOP, "width": WIDTH, "height": HEIGHT}
+        ]
+        assert metadata["human-annotated"] == "no" and metadata["type"] == "groundtruth/object-detection"
+        assert metadata["objects"] == [{"confidence": 0.45}]
+        assert metadata["class-map"] == {str(truth(index)): CLASSES[truth(index)]}
+        assert metadata["job-name"] == f"labeling-job/{RUN}-auto"
+    assert result["job_output"]["FinalActiveLearningModelArn"] == MODEL_ARN.format("m1")
+    # And the round is priced as for classes (its training and transform)
+    assert result["auto_labeling"]["model_usd"] > 0
+
+
+def test_an_image_whose_header_cannot_be_read_is_left_to_people(loop: BoxLoop) -> None:
+    # Given a run whose images are sure predictions, one of which is not an image (no size to draw on)
+    view = loop.start(80, auto_batch_size=20, auto_validation_size=30, auto_max_rounds=1)
+    queue = set(range(80)) - set(loop.batch(view))
+    broken = min(i for i in queue if sure(i))
+    loop.cloud.s3.put_object(Bucket=DATA_BUCKET, Key=ref(broken).split("/", 3)[3], Body=b"not an image")
+    view = loop.label(view)
+    loop.transform(view)
+    view = loop.round(view, "m1")
+    # Then it is not machine-labeled but sent to people, without a suggestion
+    state = json.loads(loop.read_uri(view["state_uri"]))
+    assert str(broken) not in state["machine"] and view["machine"] > 0
+    line = next(line for line in loop.lines(view) if line["id"] == broken)
+    assert SUGGESTION_KEY not in line
+
+
+def test_the_labeling_models_epochs_move_the_runs_learning_rate_schedule_with_them(loop: BoxLoop) -> None:
+    # Given a run training 24 epochs with the learning rate cut at epoch 21, and a labeling model of 96 epochs
+    view = loop.start(60, auto_batch_size=20, auto_validation_size=20, auto_epochs=96)
+    # When its first model is trained
+    view = loop.label(view)
+    # Then the cut comes at the same share of its epochs (84 of 96), not after 21 of them
+    assert view["next"] == "train"
+    assert (view["hyperparameters"]["epochs"], view["hyperparameters"]["lr_scheduler_step"]) == ("96", "84")
