@@ -36,6 +36,7 @@ BENCHMARKS = {
     "tuning": "bench.tuning_bench",
     "builtin-auto": "bench.builtin_auto_bench",
     "label-errors": "bench.label_errors_bench",
+    "sfn-parse": "bench.sfn_parse_bench",
 }
 ROOT = Path(__file__).resolve().parents[1]
 
