@@ -38,6 +38,7 @@ BENCHMARKS = {
     "builtin-auto-boxes": "bench.builtin_auto_bench:boxes",
     "box-confidence": "bench.box_confidence_bench",
     "label-errors": "bench.label_errors_bench",
+    "sfn-parse": "bench.sfn_parse_bench",
 }
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -19,7 +19,9 @@ class CloudSettings:
 
     ``retry_interval_scale`` multiplies the state machine's ``Retry`` intervals (0.05 turns the
     deployment's 60 s "endpoint busy" wait into 3 s): timing only, the retry logic is the definition's.
-    ``sagemaker_poll_interval`` is how often ``.sync`` SageMaker tasks poll Describe*.
+    ``sagemaker_poll_interval`` is how often ``.sync`` SageMaker tasks poll Describe* (0.2 s: a Describe*
+    is an in-process read, and every ``.sync`` task waits half an interval on average after its job ends,
+    about five tasks per run; AWS's own poller is slower, but the interval is timing only, not behaviour).
     ``reference_labels`` is the simulated workforce's truth file (JSON Lines ``{"source-ref", "label"}``,
     or reference boxes for bounding-box jobs). ``labeling_auto_min_objects`` is the dataset size from
     which automated data labeling starts without an initial model (1,000 on AWS; lower it to see
@@ -57,7 +59,7 @@ class CloudSettings:
     api_port: int = 0
     environment: Environment = field(default_factory=Environment)
     retry_interval_scale: float = 0.05
-    sagemaker_poll_interval: float = 0.5
+    sagemaker_poll_interval: float = 0.2
     reference_labels: Path | None = None
     labeling_error_rate: float = 0.1
     labeling_seed: int = 0

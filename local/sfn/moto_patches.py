@@ -27,6 +27,9 @@ Patch points (module/class attributes swapped in by :func:`install`, restored by
    ``Execution`` that DescribeExecution reads. moto sets the terminal status first and ``output`` (or
    ``error``/``cause``) after it, from the execution's thread, so a client polling in between saw SUCCEEDED
    without output (or FAILED without error); the replacement writes the status last.
+7. ``AmazonStateLanguageParser.parse`` -- moto parses the definition again for every execution; the parse
+   tree is remembered per definition text (:mod:`local.sfn.parse_cache`, which checks its own patch
+   points).
 
 Private moto methods our subclasses override (same tripwire): ``StateTaskServiceCallback.
 _eval_integration_pattern`` / ``_eval_service_task`` / ``_validate_service_integration_is_supported`` /
@@ -99,6 +102,7 @@ from local.sagemaker.service import LocalSageMaker
 from .handle import LOCK, Handle, active_handle, is_installed, set_active
 from .iam import SESSION, Authorizer, lambda_requests
 from .lambdas import LambdaRegistry, LambdaServiceError
+from .parse_cache import check_parse_cache_patch_points, install_parse_cache, uninstall_parse_cache
 from .payload_limits import install_payload_limits, uninstall_payload_limits
 from .sagemaker import SageMakerAwsSdkTask, SageMakerTask
 from .task_states import LambdaFunctionTask, LambdaInvokeTask
@@ -138,6 +142,7 @@ def install(
     if retry_interval_scale < 0:
         raise ValueError("retry_interval_scale must not be negative")
     check_moto_compatibility()
+    check_parse_cache_patch_points()
     handle = Handle(
         lambdas=lambdas if lambdas is not None else LambdaRegistry(),
         sagemaker=sagemaker if sagemaker is not None else LocalSageMaker(runner=ScriptedJobRunner()),
@@ -149,6 +154,7 @@ def install(
         if is_installed():
             raise RuntimeError("local.sfn is already installed: uninstall() the previous handle first")
         install_payload_limits()  # first: it checks its own patch points before changing anything
+        install_parse_cache()
         _ORIGINALS["state_task_for"] = preprocessor.state_task_for
         _ORIGINALS["_invoke_lambda_function"] = lambda_eval_utils._invoke_lambda_function
         _ORIGINALS["retrier_time"] = retrier_decl.time
@@ -181,6 +187,7 @@ def uninstall() -> None:
         StepFunctionResponse.send_task_failure = _ORIGINALS.pop("send_task_failure")  # type: ignore[method-assign]
         BaseExecutionWorkerCommunication._reflect_execution_status = _ORIGINALS.pop("reflect_status")  # type: ignore[method-assign]
         uninstall_payload_limits()
+        uninstall_parse_cache()
         set_active(None)
 
 

@@ -38,10 +38,29 @@ class Synthesized:
         return template.find_resources(resource_type)
 
 
+_SYNTHESIZED: dict[str, Synthesized] = {}
+
+
 def synthesize(**overrides: Any) -> Synthesized:
-    app = cdk.App(context=project_context(**overrides))
-    app, stateful, pipeline = build_app(app)
-    return Synthesized(app, stateful, pipeline, Template.from_stack(stateful), Template.from_stack(pipeline))
+    """The app synthesized with cdk.json's context plus ``overrides`` (``gtpipe:`` keys, without the prefix).
+
+    One synthesis per configuration in the whole session: fixtures of several packages ask for the same one
+    (cdk.json's, ``trainingAlgorithm="pytorch"``, the builtin team), and each synthesis costs 5-10 s on two
+    cores. Callers only read the result (templates, annotations, the assembly directory); a test that
+    changed the app would have to build its own ``cdk.App``, as tests/reliability/test_security_templates.py
+    does.
+    """
+    # Keyed by the overrides as given (order included): only identical inputs share a synthesis.
+    key = json.dumps(overrides)
+    found = _SYNTHESIZED.get(key)
+    if found is None:
+        app = cdk.App(context=project_context(**overrides))
+        app, stateful, pipeline = build_app(app)
+        found = Synthesized(
+            app, stateful, pipeline, Template.from_stack(stateful), Template.from_stack(pipeline)
+        )
+        _SYNTHESIZED[key] = found
+    return found
 
 
 BUILTIN_TEAM = {

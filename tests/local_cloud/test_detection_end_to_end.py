@@ -17,7 +17,7 @@ from local.drivers.client import PredictionApi
 from local.drivers.demo import upload_dataset
 from local.drivers.demo_tasks import TASKS, DemoImage, rebucket, write_input_manifest, write_reference_answers
 from local.drivers.runs import RunProgress, follow_run
-from tests.local_cloud.conftest import running_cloud
+from tests.local_cloud.conftest import FOLLOW_INTERVAL, running_cloud
 from training.scenes import SCENE_CLASSES, SceneRecord
 
 pytestmark = pytest.mark.slow
@@ -74,7 +74,7 @@ def run(cloud: Any, scenes: list[DemoImage], tmp_path_factory: pytest.TempPathFa
         "incoming/scenes.manifest",
         put.get("VersionId"),
         timeout=RUN_TIMEOUT,
-        interval=0.5,
+        interval=FOLLOW_INTERVAL,
     )
     cloud.wait_idle(30)
     return progress

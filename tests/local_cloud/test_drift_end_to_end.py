@@ -17,7 +17,7 @@ from gtpipe_shared.config import MonitoringConfig
 from local.drivers.client import PredictionApi
 from local.drivers.drift_window import next_window_end
 from local.drivers.runs import follow_run
-from tests.local_cloud.conftest import Dataset, Inbox, jsonl, running_cloud, small_context
+from tests.local_cloud.conftest import FOLLOW_INTERVAL, Dataset, Inbox, jsonl, running_cloud, small_context
 from tests.local_cloud.drift_scenario import (
     DRIFT_ALARMS,
     alarm_notifications,
@@ -74,7 +74,7 @@ def serving_run(cloud: Any, dataset: Dataset) -> str:
         "incoming/drift.jsonl",
         put.get("VersionId"),
         timeout=420.0,
-        interval=0.5,
+        interval=FOLLOW_INTERVAL,
     )
     assert progress.run_status == "SUCCEEDED", progress.run
     cloud.wait_idle(30)

@@ -20,7 +20,14 @@ import pytest
 
 from local.drivers.client import PredictionApi
 from local.drivers.runs import RunProgress, execution_history, follow_run, get_run
-from tests.local_cloud.conftest import QUALITY_THRESHOLD, Dataset, Inbox, jsonl, manifest_versions
+from tests.local_cloud.conftest import (
+    FOLLOW_INTERVAL,
+    QUALITY_THRESHOLD,
+    Dataset,
+    Inbox,
+    jsonl,
+    manifest_versions,
+)
 from training.datasets import augmented_manifest_line
 
 pytestmark = pytest.mark.slow
@@ -52,7 +59,7 @@ def drop_and_follow(cloud: Any, key: str, body: bytes) -> Drop:
         key,
         put.get("VersionId"),
         timeout=RUN_TIMEOUT,
-        interval=0.5,
+        interval=FOLLOW_INTERVAL,
     )
     arn = (progress.run or {}).get("execution_arn")
     history = execution_history(cloud.client("stepfunctions"), arn) if arn else []

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from local.drivers.runs import RunProgress, execution_history, follow_run, get_run
-from tests.local_cloud.conftest import drain_notifications
+from tests.local_cloud.conftest import FOLLOW_INTERVAL, drain_notifications
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSEMBLY_CACHE = "cdk.out-reliability"
@@ -181,7 +181,7 @@ def follow(env: Cloud, key: str, version_id: str | None, started: float) -> Drop
         key,
         version_id,
         timeout=RUN_TIMEOUT,
-        interval=0.5,
+        interval=FOLLOW_INTERVAL,
     )
     seconds = time.monotonic() - started
     arn = (progress.run or {}).get("execution_arn")
