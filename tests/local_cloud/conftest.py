@@ -52,12 +52,16 @@ class Dataset:
 def running_cloud(state_dir: Path, context: dict[str, Any], cache: str, **settings: Any) -> Iterator[Any]:
     """A started local cloud with the app synthesized with ``context`` (cached in ``.local/<cache>``);
     ``settings`` are further :class:`local.cloud.CloudSettings` fields. S3 version ids are seeded (seed 0
-    unless ``s3_version_seed`` says otherwise), so run ids, splits and simulated labelers repeat."""
+    unless ``s3_version_seed`` says otherwise), so run ids, splits and simulated labelers repeat. The
+    deployed alarms are not evaluated on a background tick unless ``alarm_tick_seconds`` says so: a test
+    that checks an alarm evaluates it when it means to (``cloud.evaluate_alarms``), and the 1-second tick,
+    reading every alarm's metrics, cost an end-to-end run tens of CPU-seconds it never looked at."""
     from local.cloud import CloudSettings, LocalCloud
     from local.synth import synthesize
 
     assembly = synthesize(ROOT / ".local" / cache, context)
     settings.setdefault("s3_version_seed", 0)
+    settings.setdefault("alarm_tick_seconds", 0)
     with LocalCloud(CloudSettings(state_dir=state_dir, **settings)) as local_cloud:
         local_cloud.deploy(assembly)
         if local_cloud.runtime is not None:
