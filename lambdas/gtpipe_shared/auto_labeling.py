@@ -164,6 +164,27 @@ def needs_verification(
     return label != predicted or len(answers) > 1
 
 
+def worth_verifying(
+    scored: Mapping[int, tuple[float, bool]],
+    disputed: Iterable[int],
+    accuracy: float = DEFAULT_ACCURACY,
+    credibility: float | None = None,
+) -> list[int]:
+    """The ``disputed`` validation objects whose verification can change the round's decision, ascending;
+    ``scored`` maps each validation object to ``(confidence, agrees with its human label)``.
+
+    They are those at or above the threshold :func:`choose_threshold` would give if every disputed object
+    turned out to agree (the most verification can bring): an object below it lies below every threshold
+    the sample can reach whatever its label, so another answer for it would be paid for nothing. None when
+    even that threshold is not reached."""
+    doubted = set(disputed)
+    optimistic = [(confidence, agrees or index in doubted) for index, (confidence, agrees) in scored.items()]
+    lowest = choose_threshold(optimistic, accuracy, credibility)
+    if lowest is None:
+        return []
+    return sorted(index for index in doubted if scored[index][0] >= lowest)
+
+
 @dataclass(frozen=True)
 class ActiveLearningPlan:
     """Batch sizes and limits of the loop (see the module docstring)."""

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import random
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -56,6 +57,7 @@ from gtpipe_shared.auto_labeling import (
     decide_round,
     needs_verification,
     validation_label,
+    worth_verifying,
 )
 from gtpipe_shared.aws import client, error_code
 from gtpipe_shared.config import require_env
@@ -80,6 +82,10 @@ DEFAULT_MAX_ROUNDS = 5
 # 20 agreeing reach 0.65, so a smaller validation sample never could; Laplace's mean (18 of 18) fell short of
 # 95% too often once validation labels were verified (BENCHMARKS.md, builtin-auto).
 MIN_VALIDATION = 20
+# A round verifies at most this share of the validation sample and of the objects it could machine-label
+# (at least 1): people's slips are rare (3 % of answers in the local crowd), so the disputes worth another
+# answer are few, and what verifying can save is bounded by the objects left.
+VERIFY_SHARE = 0.1
 CREDIBILITY = 0.65
 DEFAULT_BATCH_SHARE = 0.1
 # The run's state holds the result; Step Functions' state limit is 256 KiB (the job's answer trims alike).
@@ -400,31 +406,36 @@ def add_batch(event: Mapping[str, Any]) -> dict[str, Any]:
 # --- auto_round -------------------------------------------------------------------------------------
 
 
-def _predictions(state: dict[str, Any], indices: Sequence[int]) -> tuple[dict[int, Prediction], float | None]:
-    """The transform's prediction of each object (:func:`labeling.auto_model.read_answers`; no output, or
-    an unusable one: no label, confidence 0) and, for boxes, the score cut-off calibrated on the validation
-    sample (None for classes); each queued image's size is kept in the state (machine labels and
-    suggestions are in its pixels)."""
-    answers = auto_model.read_answers(state, indices)
-    cutoff = auto_model.box_cutoff(state, answers)
-    for index in state["queue"]:
-        size = answers[index][1]
-        if size is not None:
-            state.setdefault("sizes", {})[str(index)] = list(size)
-    return {i: auto_model.to_prediction(state, a, cutoff) for i, a in answers.items()}, cutoff
-
-
-def _disputed(state: Mapping[str, Any], predictions: Mapping[int, Prediction]) -> list[int]:
+def _disputed(state: Mapping[str, Any], predictions: Mapping[int, Prediction], *, new: bool) -> list[int]:
     """The validation objects that need another answer before the threshold is chosen (verification,
-    :func:`gtpipe_shared.auto_labeling.needs_verification`; answers: class indices, first first). None
-    for boxes: their agreement is a match at IoU >= 0.5, not one class a majority can confirm."""
+    :func:`gtpipe_shared.auto_labeling.needs_verification`; answers: class indices, first first), those
+    that can change the threshold only (:func:`gtpipe_shared.auto_labeling.worth_verifying`). A round asks
+    about new objects once (``new``: its first verification batch), at most :data:`VERIFY_SHARE` of the
+    validation sample and of the queue, the ones the model is surest of (where a person's slip is likeliest; lower down a
+    dispute is mostly the model's own error, and asking again there cost as many answers as it saved);
+    later batches only continue those. None for boxes: their agreement is a match at IoU >= 0.5, not one
+    class a majority can confirm."""
     if auto_model.boxes(state):
         return []
     attribute, answers = state["label_attribute"], state.get("answers", {})
     given = {i: answers.get(str(i)) or [state["human"][str(i)]] for i in state["validation"]}
-    return [
+    disputed = [
         i for i, g in given.items() if needs_verification([a[attribute] for a in g], predictions[i].value)
     ]
+    scored = {
+        i: (predictions[i].confidence, auto_model.agrees(state, predictions[i], state["human"][str(i)]))
+        for i in state["validation"]
+    }
+    plan = _plan(state)
+    chosen = worth_verifying(scored, disputed, plan.accuracy, plan.credibility)
+    asked = [i for i in chosen if str(i) in answers]
+    if not new:
+        return asked
+    fresh = sorted(
+        (i for i in chosen if str(i) not in answers), key=lambda i: (-predictions[i].confidence, i)
+    )
+    cap = max(1, math.ceil(VERIFY_SHARE * min(len(state["validation"]), len(state["queue"]))))
+    return sorted(asked + fresh[:cap])
 
 
 def _verify(state: dict[str, Any], objects: Sequence[int]) -> dict[str, Any]:
@@ -454,8 +465,8 @@ def _add_verification(state: dict[str, Any], labels: Mapping[str, dict[str, Any]
         state["human"][str(index)] = next(item for item in given if item[attribute] == winner)
         state["deciding"]["verification_answers"] += 1
     state["pending"] = []
-    predictions, cutoff = _predictions(state, [*state["validation"], *state["queue"]])
-    more = [i for i in _disputed(state, predictions) if i not in unanswered]
+    predictions, cutoff = auto_model.predictions(state, [*state["validation"], *state["queue"]])
+    more = [i for i in _disputed(state, predictions, new=False) if i not in unanswered]
     if more:
         return _verify(state, more)
     return _decide(state, predictions, {**state.pop("deciding"), "box_cutoff": cutoff})
@@ -499,7 +510,7 @@ def model_round(event: Mapping[str, Any], now: float) -> dict[str, Any]:
     model = event.get("model") if isinstance(event.get("model"), Mapping) else None
     if model is None or not model.get("model_name"):
         raise AutoLabelingFailed("auto_round payload needs model.model_name (the model that predicted)")
-    predictions, cutoff = _predictions(state, [*state["validation"], *state["queue"]])
+    predictions, cutoff = auto_model.predictions(state, [*state["validation"], *state["queue"]])
     state["model_rounds"] += 1
     state["model"] = {"name": str(model["model_name"]), "arn": model.get("model_arn")}
     record = {
@@ -510,7 +521,7 @@ def model_round(event: Mapping[str, Any], now: float) -> dict[str, Any]:
         **labeling_round_cost(event.get("training"), event.get("transform")),
         "date": labeling_paths.creation_date(dt.datetime.fromtimestamp(now, dt.UTC)),
     }
-    disputed = _disputed(state, predictions)
+    disputed = _disputed(state, predictions, new=True)
     if disputed:
         state["deciding"] = record
         return _verify(state, disputed)

@@ -188,3 +188,17 @@ def max_boxes(state: Mapping[str, Any]) -> int:
         (len((label.get(attribute) or {}).get("annotations") or []) for label in state["human"].values()),
         default=0,
     )
+
+
+def predictions(state: dict[str, Any], indices: Sequence[int]) -> tuple[dict[int, Prediction], float | None]:
+    """The transform's prediction of each object (:func:`read_answers`; no output, or
+    an unusable one: no label, confidence 0) and, for boxes, the score cut-off calibrated on the validation
+    sample (None for classes); each queued image's size is kept in the state (machine labels and
+    suggestions are in its pixels)."""
+    answers = read_answers(state, indices)
+    cutoff = box_cutoff(state, answers)
+    for index in state["queue"]:
+        size = answers[index][1]
+        if size is not None:
+            state.setdefault("sizes", {})[str(index)] = list(size)
+    return {i: to_prediction(state, a, cutoff) for i, a in answers.items()}, cutoff

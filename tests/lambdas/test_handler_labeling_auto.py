@@ -207,8 +207,9 @@ def test_after_the_last_round_people_label_everything_left(loop: Loop) -> None:
     view = loop.label(loop.start(70, auto_batch_size=10, auto_validation_size=20, auto_max_rounds=1))
     loop.transform(view, lambda i: False)
     view = loop.round(view, "m1")
-    # Then the 20 validation objects it disputes go to people once more, who confirm their labels
-    assert view["next"] == "label" and view["batch_size"] == 20
+    # Then of the 20 validation objects it disputes, the 2 it is surest of (a tenth of the sample and of
+    # the 40 objects left: the verification cap) go to people once more, who confirm their labels
+    assert view["next"] == "label" and view["batch_size"] == 2
     view = loop.label(view)
     # And nothing is machine-labeled and the last batch is all 40 objects left
     assert view["next"] == "label" and view["machine"] == 0 and view["batch_size"] == 40
@@ -217,7 +218,7 @@ def test_after_the_last_round_people_label_everything_left(loop: Loop) -> None:
     assert view["next"] == "finish"
     result = loop.invoke("auto_finish", state_uri=view["state_uri"])
     assert result["counters"]["HumanLabeled"] == 70 and result["counters"]["MachineLabeled"] == 0
-    assert result["auto_labeling"]["rounds"][0]["verification_answers"] == 20
+    assert result["auto_labeling"]["rounds"][0]["verification_answers"] == 2
 
 
 def test_an_unknown_instance_type_leaves_the_cost_unpriced_not_wrong(loop: Loop) -> None:

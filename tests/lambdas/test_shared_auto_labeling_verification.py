@@ -12,6 +12,7 @@ from gtpipe_shared.auto_labeling import (
     credibility_of,
     needs_verification,
     validation_label,
+    worth_verifying,
 )
 
 
@@ -121,3 +122,25 @@ def test_the_builtin_loops_credible_threshold_needs_more_evidence_than_laplaces_
     assert threshold(43, 1, 0.65) == pytest.approx(0.958)
     with pytest.raises(ValueError, match="credibility"):
         choose_threshold([(0.9, True)], 0.95, 1.0)
+
+
+def test_only_disputed_objects_that_a_reachable_threshold_could_cover_are_verified():
+    # Given 25 validation objects the model is sure of (0.99 .. 0.75, all agreeing but object 3, whose
+    # person disagreed), and 15 it is unsure of (0.40 .. 0.26) where people settled against it (two
+    # agreeing answers each), but for object 44 (the least sure), disputed by one answer
+    scored = {i: (0.99 - 0.01 * i, i != 3) for i in range(25)}
+    scored |= {i: (0.70 - 0.01 * i, False) for i in range(30, 45)}
+    # When the objects worth verifying are chosen, at the builtin loop's 95 % with 0.65 credibility
+    chosen = worth_verifying(scored, [3, 44], 0.95, 0.65)
+    # Then object 3 is (agreeing, the 25 sure objects reach a threshold); object 44 is not: even agreeing,
+    # the settled disagreements above it keep every threshold above it
+    assert chosen == [3]
+    lowest = choose_threshold([(c, a or i in (3, 44)) for i, (c, a) in scored.items()], 0.95, 0.65)
+    assert lowest is not None and scored[3][0] >= lowest > scored[44][0]
+
+
+def test_nothing_is_verified_when_even_agreement_everywhere_reaches_no_threshold():
+    # Given 10 validation objects (too few for 95 % at 0.65 credibility), two disputed
+    scored = {i: (0.9 - 0.01 * i, i not in (0, 1)) for i in range(10)}
+    # When / Then verifying them could not bring a threshold: nobody is asked again
+    assert worth_verifying(scored, [0, 1], 0.95, 0.65) == []
