@@ -480,7 +480,9 @@ def test_aws_sdk_sagemaker_passthrough(sfn: Sfn, sagemaker: LocalSageMaker) -> N
             task(
                 "arn:aws:states:::aws-sdk:sagemaker:describeTrainingJob",
                 {"TrainingJobName.$": "$.name"},
-                Catch=[{"ErrorEquals": ["SageMaker.ResourceNotFoundException"], "Next": "Missing"}],
+                # An unknown training job is SageMaker's ValidationException, not a modeled error, so the
+                # AWS SDK integration names it SageMaker.SageMakerException (local.sfn.sagemaker)
+                Catch=[{"ErrorEquals": ["SageMaker.SageMakerException"], "Next": "Missing"}],
             ),
         ),
         ("Missing", pass_end()),
