@@ -4,6 +4,7 @@ for the local evaluator (:mod:`local.iam_policy`), with the data stack's exports
 from __future__ import annotations
 
 import copy
+import time
 from typing import Any
 
 from local.iam_policy import Request, denied, role_statements
@@ -51,3 +52,32 @@ __all__ = [
     "statements",
     "without_sids",
 ]
+
+
+def finished_training_job(
+    cloud: Any, name: str, role: str, channel: dict[str, Any], output: str
+) -> dict[str, Any]:
+    """Start a one-channel image-classification training job as ``role`` and return its description
+    once it has left InProgress (within 60 s)."""
+    cloud.sagemaker.create_training_job(
+        {
+            "TrainingJobName": name,
+            "AlgorithmSpecification": {
+                "TrainingImage": f"811284229777.dkr.ecr.{cloud.environment.region}.amazonaws.com/image-classification:1",
+                "TrainingInputMode": "Pipe",
+            },
+            "RoleArn": role,
+            "HyperParameters": {"num_classes": "2", "num_training_samples": "1"},
+            "InputDataConfig": [channel],
+            "OutputDataConfig": {"S3OutputPath": output},
+            "ResourceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 5},
+            "StoppingCondition": {"MaxRuntimeInSeconds": 600},
+        }
+    )
+    deadline = time.monotonic() + 60
+    while (job := cloud.sagemaker.describe_training_job({"TrainingJobName": name}))[
+        "TrainingJobStatus"
+    ] == "InProgress":
+        assert time.monotonic() < deadline, job
+        time.sleep(0.2)
+    return dict(job)

@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 from local.cloud import CloudSettings, LocalCloud
 from local.lambda_runtime import FunctionSpec
 from local.sfn import LambdaContext
+from tests.fidelity.iam_support import finished_training_job
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -167,7 +168,7 @@ def test_a_training_job_whose_role_cannot_read_the_channel_fails_with_access_den
         },
     }
     # When the job runs with that RoleArn
-    job = _finished_training_job(cloud, "no-read", role_arn("job"), channel, "s3://training-data/models/")
+    job = finished_training_job(cloud, "no-read", role_arn("job"), channel, "s3://training-data/models/")
     # Then it fails downloading the channel with S3's AccessDenied for the job's role
     assert job["TrainingJobStatus"] == "Failed"
     reason = job["FailureReason"]
@@ -203,7 +204,7 @@ def test_an_incremental_job_whose_role_cannot_read_the_earlier_model_fails_with_
         "InputMode": "File",
     }
     # When the job runs with that RoleArn
-    job = _finished_training_job(
+    job = finished_training_job(
         cloud, "no-model-read", role_arn("incremental"), model, "s3://model-data/models/"
     )
     # Then it fails downloading the model channel: S3 refuses the job role's read of the artifact (a HEAD,
@@ -368,32 +369,3 @@ def test_an_api_caller_without_execute_api_invoke_is_refused(cloud: LocalCloud, 
         f"User: arn:aws:sts::{ACCOUNT}:assumed-role/stranger/api is not authorized to perform: execute-api:Invoke "
         f"on resource: arn:aws:execute-api:{REGION}:********{ACCOUNT[-4:]}:abc123/v1/POST/predict"
     )
-
-
-def _finished_training_job(
-    cloud: LocalCloud, name: str, role: str, channel: dict[str, Any], output: str
-) -> dict[str, Any]:
-    """Start a one-channel image-classification training job as ``role`` and return its description
-    once it has left InProgress (within 60 s)."""
-    cloud.sagemaker.create_training_job(
-        {
-            "TrainingJobName": name,
-            "AlgorithmSpecification": {
-                "TrainingImage": f"811284229777.dkr.ecr.{REGION}.amazonaws.com/image-classification:1",
-                "TrainingInputMode": "Pipe",
-            },
-            "RoleArn": role,
-            "HyperParameters": {"num_classes": "2", "num_training_samples": "1"},
-            "InputDataConfig": [channel],
-            "OutputDataConfig": {"S3OutputPath": output},
-            "ResourceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 5},
-            "StoppingCondition": {"MaxRuntimeInSeconds": 600},
-        }
-    )
-    deadline = time.monotonic() + 60
-    while (job := cloud.sagemaker.describe_training_job({"TrainingJobName": name}))[
-        "TrainingJobStatus"
-    ] == "InProgress":
-        assert time.monotonic() < deadline, job
-        time.sleep(0.2)
-    return dict(job)

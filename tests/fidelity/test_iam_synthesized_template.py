@@ -9,7 +9,6 @@ a training job run with the deployed SageMaker role, an S3 upload that EventBrid
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import pytest
 from gtpipe_shared.model_registry import group_name, group_prefix
 
 from local.cloud import LocalCloud
+from tests.fidelity.iam_support import finished_training_job
 from tests.fidelity.synthesized_cloud import (
     actions,
     deployed,
@@ -106,29 +106,7 @@ def run_training_job(cloud: LocalCloud, name: str) -> dict[str, Any]:
             }
         },
     }
-    region = cloud.environment.region
-    cloud.sagemaker.create_training_job(
-        {
-            "TrainingJobName": name,
-            "AlgorithmSpecification": {
-                "TrainingImage": f"811284229777.dkr.ecr.{region}.amazonaws.com/image-classification:1",
-                "TrainingInputMode": "Pipe",
-            },
-            "RoleArn": role,
-            "HyperParameters": {"num_classes": "2", "num_training_samples": "1"},
-            "InputDataConfig": [channel],
-            "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/models/"},
-            "ResourceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 5},
-            "StoppingCondition": {"MaxRuntimeInSeconds": 600},
-        }
-    )
-    deadline = time.monotonic() + 60
-    while (job := cloud.sagemaker.describe_training_job({"TrainingJobName": name}))[
-        "TrainingJobStatus"
-    ] == "InProgress":
-        assert time.monotonic() < deadline, job
-        time.sleep(0.2)
-    return dict(job)
+    return finished_training_job(cloud, name, role, channel, f"s3://{bucket}/models/")
 
 
 def test_a_sagemaker_role_without_the_data_key_cannot_read_the_training_split(

@@ -97,17 +97,26 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def dataset(cloud: Any, tmp_path_factory: pytest.TempPathFactory) -> Dataset:
     """Digits uploaded under images/, reference labels written for the simulated workforce."""
+    return upload_digits(cloud, tmp_path_factory.mktemp("digits"))
+
+
+def upload_digits(
+    cloud: Any, directory: Path, *, limit: int = IMAGES, holdout_fraction: float = HOLDOUT
+) -> Dataset:
+    """``limit`` digits written to ``directory`` and uploaded under the data bucket's images/ (a seeded
+    ``holdout_fraction`` held out of the manifests), their true labels the simulated workforce's
+    reference answers."""
     from local.drivers.demo import upload_dataset
     from local.drivers.demo_tasks import TASKS, digit_reference, write_reference_answers
     from training.datasets import write_digits_dataset
 
     bucket = str(cloud.outputs["DataBucketName"])
     records = write_digits_dataset(
-        tmp_path_factory.mktemp("digits"),
+        directory,
         bucket=bucket,
         prefix=TASKS["image-classification"].image_prefix,
-        holdout_fraction=HOLDOUT,
-        limit=IMAGES,
+        holdout_fraction=holdout_fraction,
+        limit=limit,
     )
     upload_dataset(cloud, bucket, records)
     labeled = [r for r in records if not r.holdout]

@@ -22,14 +22,13 @@ import pytest
 
 from bench.label_errors_bench import flip_labels
 from local.drivers.client import PredictionApi
-from local.drivers.demo import demo_context, upload_dataset
-from local.drivers.demo_tasks import TASKS, digit_reference, write_reference_answers
+from local.drivers.demo import demo_context
 from local.drivers.runs import RunProgress, execution_history, state_durations
-from tests.local_cloud.conftest import follow_dropped, jsonl, running_cloud
+from tests.local_cloud.conftest import follow_dropped, jsonl, running_cloud, upload_digits
 
 # The states from Train to CreateModel with two folds and something flagged: one home, the definition's test.
 from tests.pipeline.test_label_errors_pipeline import FLAGGED_PATH
-from training.datasets import DigitRecord, augmented_manifest_line, write_digits_dataset
+from training.datasets import DigitRecord, augmented_manifest_line
 
 pytestmark = pytest.mark.slow
 
@@ -105,18 +104,11 @@ def noisy_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reviewed]:
         schedule_seconds_per_minute=0,
         alarm_tick_seconds=0,
     ) as cloud:
-        bucket = str(cloud.outputs["DataBucketName"])
-        records = write_digits_dataset(
-            tmp_path_factory.mktemp("digits"),
-            bucket=bucket,
-            prefix=TASKS["image-classification"].image_prefix,
-            holdout_fraction=HOLDOUT,
-            limit=IMAGES,
-        )
-        upload_dataset(cloud, bucket, records)
-        labeled = [record for record in records if not record.holdout]
         # The reviewer's reference answers are the true labels.
-        write_reference_answers(cloud.settings.reference_labels_path, [digit_reference(r) for r in labeled])
+        digits = upload_digits(
+            cloud, tmp_path_factory.mktemp("digits"), limit=IMAGES, holdout_fraction=HOLDOUT
+        )
+        bucket, labeled = digits.bucket, digits.labeled
         noisy, _ = flip_labels(labeled, FLIP, FLIP_SEED)
         body = jsonl([augmented_manifest_line(record, ATTRIBUTE, job_name="noisy") for record in noisy])
         key = "incoming/noisy.manifest"
@@ -129,7 +121,7 @@ def noisy_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reviewed]:
         states = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
         cloud.wait_idle(30)
         truth = {record.source_ref: record.label for record in labeled}
-        yield Reviewed(cloud, truth, [r for r in records if r.holdout], progress, states, history, seconds)
+        yield Reviewed(cloud, truth, digits.holdout, progress, states, history, seconds)
 
 
 @dataclass(frozen=True)
