@@ -199,6 +199,7 @@ class LabelingPlan:
         if self.reuse:
             attributes["reused_model_arn"] = self.reuse.model_arn
             attributes["reused_model_source_run_id"] = self.reuse.source_run_id
+            attributes["reused_model_kind"] = self.reuse.kind
         return attributes
 
     def apply(self, payload: dict[str, Any]) -> None:
@@ -501,7 +502,12 @@ def _start(
         logger.warning("manifest warnings", extra={"warnings": report.warnings})
         labeling_attributes["warnings"] = list(report.warnings)
     if summary.kind == "input":
-        plan = plan_labeling(summary.line_count, config, lambda fp: find_reusable_model(runs, fp))
+        # The builtin loop can start from any model of the run's algorithm: the serving one, trained on a
+        # whole dataset, first (ledger_store.find_reusable_model); Ground Truth only from its own.
+        builtin = config.labeling.backend == "builtin"
+        plan = plan_labeling(
+            summary.line_count, config, lambda fp: find_reusable_model(runs, fp, serving_first=builtin)
+        )
         if plan.budget.exceeded:
             return _refuse_over_budget(run_id, s3_event, key, summary, plan, settings)
         plan.apply(payload)
