@@ -41,6 +41,15 @@ the model on the human-labeled validation sample and estimates the quality of ma
 the job's consolidated labels (several workers per object by default), which this verification stands in
 for when ``workersPerObject`` is 1.
 
+**Widening** (:func:`widening`, the builtin loop): when a model round reaches no threshold, often because 40
+validation objects cannot certify 95% (20 of 20 agreeing are needed, 43 with one disagreement) or one
+confident model error sits among the most confident, people label more queued objects, drawn at random, as
+validation before the round is decided, with the same predictions (no new training or transform), up to
+:data:`WIDEN_LIMIT` times the validation sample. They would be labeled by people anyway if the round
+machine-labeled nothing; what it costs is a batch's wait and, in a round that is not the last, human labels
+on random objects rather than the least confident ones. Ground Truth's validation sample is fixed; this is the
+builtin loop's own rule (simulated on measured models: BENCHMARKS.md, builtin-auto).
+
 The operations (people labeling a batch, training, predicting, recording machine labels) are a
 :class:`LabelingOperations`; this module does no I/O. One round's decision (threshold, machine labels, the
 next human batch, most uncertain first) is :func:`decide_round`, which both the local Ground Truth
@@ -60,6 +69,10 @@ from typing import Any, Protocol
 DEFAULT_ACCURACY = 0.95
 # A disputed validation object gets at most this many answers: a third decides between two that differ.
 VERIFY_ANSWERS = 3
+# Widening (:func:`widening`): the validation sample grows to at most this many times the plan's size, and
+# only while the queue holds more than WIDEN_QUEUE times it (so at least one sample's worth is left after).
+WIDEN_LIMIT = 3
+WIDEN_QUEUE = 2
 
 
 @dataclass(frozen=True)
@@ -183,6 +196,28 @@ def worth_verifying(
     if lowest is None:
         return []
     return sorted(index for index in doubted if scored[index][0] >= lowest)
+
+
+def widening(
+    threshold: float | None,
+    drawn: int,
+    queued: int,
+    validation_size: int,
+    limit: int = WIDEN_LIMIT,
+) -> int:
+    """How many queued objects people label next as more validation sample before a model round is decided
+    (the builtin loop; module docstring, "Widening"): 0 when the round reached a ``threshold``, when
+    ``drawn`` (validation objects drawn so far, answered or not) has reached ``limit`` x ``validation_size``,
+    or when the queue (``queued`` objects) holds no more than :data:`WIDEN_QUEUE` x ``validation_size``
+    (too few left for machine labels to be worth a larger sample); otherwise ``validation_size``, or what
+    is left below the limit. ValueError for a ``validation_size`` below 1 or a negative count."""
+    if validation_size < 1 or drawn < 0 or queued < 0:
+        raise ValueError(
+            f"validation_size must be >= 1 and counts >= 0, got {validation_size}, {drawn}, {queued}"
+        )
+    if threshold is not None or queued <= WIDEN_QUEUE * validation_size:
+        return 0
+    return max(0, min(validation_size, limit * validation_size - drawn))
 
 
 @dataclass(frozen=True)

@@ -65,10 +65,12 @@ class Loop:
         lines = self.read_uri(view["batch_manifest_uri"]).decode().splitlines()
         return [json.loads(line)["id"] for line in lines]
 
-    def label(self, view: dict[str, Any], wrong: frozenset[int] = frozenset()) -> dict[str, Any]:
+    def label(
+        self, view: dict[str, Any], wrong: frozenset[int] = frozenset(), missing: frozenset[int] = frozenset()
+    ) -> dict[str, Any]:
         """People label the batch (the batch job's output manifest), three answers each: right, except
-        the objects in ``wrong``."""
-        indices = self.batch(view)
+        the objects in ``wrong``; the objects in ``missing`` get no label (the job ended without one)."""
+        indices = [i for i in self.batch(view) if i not in missing]
         key = f"labeling/{RUN}-al{view['round']}-0/manifests/output/output.manifest"
         given = {i: 1 - truth(i) if i in wrong else truth(i) for i in indices}
         lines = [

@@ -217,3 +217,53 @@ def test_the_labeling_models_epochs_move_the_runs_learning_rate_schedule_with_th
     # Then the cut comes at the same share of its epochs (84 of 96), not after 21 of them
     assert view["next"] == "train"
     assert (view["hyperparameters"]["epochs"], view["hyperparameters"]["lr_scheduler_step"]) == ("96", "84")
+
+
+class WrongAtTopLoop(BoxLoop):
+    """A detector as :func:`answer`'s, but sure (one box at 0.9) of the wrong class on one image."""
+
+    wrong = -1
+
+    def transform(self, view: dict[str, Any], sure: Any = None) -> None:
+        manifest = json.loads(self.read_uri(view["transform_manifest_uri"]))
+        for name in manifest[1:]:
+            index = int(name.rsplit("/", 1)[-1].split(".")[0])
+            body = answer(index)
+            if index == self.wrong:
+                body = {"prediction": [[1 - truth(index), 0.9, *relative(index)]]}
+            bucket, _, key = f"{view['transform_output_uri']}{name}.out"[len("s3://") :].partition("/")
+            self.cloud.s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(body).encode())
+
+
+def test_a_box_round_without_a_threshold_widens_its_validation_sample_too(
+    cloud: Cloud, context: FakeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(handler, "clock", lambda: NOW)
+    loop = WrongAtTopLoop(cloud, context)
+    # Given 200 box images, a first batch of 20 and 30 validation images, one of which the detector is
+    # surer of than of any other image and wrong about (no box verification: a confident error at the top
+    # leaves no threshold on 30 images)
+    view = loop.start(200, auto_batch_size=20, auto_validation_size=30, auto_max_rounds=1)
+    loop.wrong = loop.batch(view)[20]
+    view = loop.label(view)
+    loop.transform(view)
+    queue = set(json.loads(loop.read_uri(view["state_uri"]))["queue"])
+    view = loop.round(view, "m1")
+    # Then people first label 30 queued images as more validation, without suggestions
+    state = json.loads(loop.read_uri(view["state_uri"]))
+    assert view["next"] == "label" and view["batch_size"] == 30 and view["machine"] == 0
+    drawn = loop.batch(view)
+    assert state["pending_widening"] == drawn and set(drawn) <= queue
+    assert not any(SUGGESTION_KEY in line for line in loop.lines(view))
+    # When they answer (and the round widens again while no threshold is reached)
+    while state.get("pending_widening"):
+        view = loop.label(view)
+        state = json.loads(loop.read_uri(view["state_uri"]))
+    # Then the wider sample reaches a threshold with the same predictions and the images the detector is
+    # sure of are machine-labeled, right
+    [record] = state["rounds"]
+    assert record["validation_added"] >= 30 and record["threshold"] is not None
+    assert len(state["validation"]) == 30 + record["validation_added"]
+    machine = {int(i) for i in state["machine"]}
+    assert machine and all(sure(i) and i != loop.wrong for i in machine)
+    assert all(state["machine"][str(i)]["boxes"]["annotations"][0]["class_id"] == truth(i) for i in machine)

@@ -1,9 +1,11 @@
 """One round of automated labeling (gtpipe_shared.auto_labeling.decide_round): the decisions the builtin
-labeling service's loop and the local Ground Truth emulation share."""
+labeling service's loop and the local Ground Truth emulation share; and the builtin loop's widening of the
+validation sample (gtpipe_shared.auto_labeling.widening)."""
 
 from __future__ import annotations
 
-from gtpipe_shared.auto_labeling import ActiveLearningPlan, Prediction, decide_round
+import pytest
+from gtpipe_shared.auto_labeling import ActiveLearningPlan, Prediction, decide_round, widening
 
 PLAN = ActiveLearningPlan(batch_size=3, validation_size=20, max_rounds=3)
 SURE = [(0.9, True)] * 20  # 20 agreeing validation objects at 0.9: (20 + 1) / 22 = 0.955 >= 0.95
@@ -99,3 +101,32 @@ def test_the_team_statistics_of_the_human_batches_merge_into_one_jobs():
     assert bob["answers"] == 20 and bob["mean_seconds"] == 7.0 and bob["agreement"] == 0.75
     assert [worker["worker_id"] for worker in team["workers"]] == ["a", "b"]  # ann 20, bob 20: by name
     assert team["classes"] == [{"class_name": "cat", "objects": 15, "agreement": 0.8}]
+
+
+def test_a_round_without_a_threshold_widens_its_validation_sample_by_one_sample():
+    # Given a round that reached no threshold on 40 validation objects with 400 objects queued
+    # When the widening rule is asked / Then people label 40 more as validation
+    assert widening(None, drawn=40, queued=400, validation_size=40) == 40
+    # And again at 80, but only up to three samples' worth (120) in all
+    assert widening(None, drawn=80, queued=360, validation_size=40) == 40
+    assert widening(None, drawn=120, queued=320, validation_size=40) == 0
+    # And a sample left short by unanswered objects is topped up to the limit only
+    assert widening(None, drawn=100, queued=320, validation_size=40) == 20
+    assert widening(None, drawn=80, queued=360, validation_size=40, limit=2) == 0
+
+
+def test_a_round_with_a_threshold_or_a_small_queue_does_not_widen():
+    # Given a round that reached a threshold / Then nothing is added
+    assert widening(0.93, drawn=40, queued=400, validation_size=40) == 0
+    # Given no threshold but at most two samples' worth queued (machine labels would hardly matter)
+    assert widening(None, drawn=40, queued=80, validation_size=40) == 0
+    # And just above it the sample widens
+    assert widening(None, drawn=40, queued=81, validation_size=40) == 40
+
+
+def test_the_widening_rule_refuses_sizes_it_cannot_mean():
+    # Given a validation size of 0 or a negative count / Then it says so
+    with pytest.raises(ValueError, match="validation_size must be >= 1"):
+        widening(None, drawn=0, queued=100, validation_size=0)
+    with pytest.raises(ValueError, match="counts >= 0"):
+        widening(None, drawn=-1, queued=100, validation_size=40)
