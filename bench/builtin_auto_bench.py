@@ -50,7 +50,8 @@ BOX_EPOCHS = 96
 @dataclass(frozen=True)
 class Run:
     """One run: the crowd's answers, the ledger's counters, the output labels' accuracy and the human
-    labels' accuracy, the labeling models' cost and the run's seconds."""
+    labels' accuracy, the labeling models' cost, the run's seconds and the validation objects its rounds
+    added when no threshold was reached (widening)."""
 
     status: str
     answers: int
@@ -59,6 +60,7 @@ class Run:
     human_accuracy: float
     model_usd: Any
     seconds: float
+    validation_added: int = 0
 
 
 def _context(task: str, objects: int, reuse: bool, batch: int, rounds: int, epochs: int) -> dict[str, Any]:
@@ -139,13 +141,20 @@ def _run(
     run = progress.run or {}
     truth = {image.source_ref: image.truth for image in images}
     lines: list[dict[str, Any]] = []
+    added = 0
     if progress.run_id:
         output_key = f"labeling/{progress.run_id}-auto/manifests/output/output.manifest"
+        rounds_key = f"labeling/{progress.run_id}-auto/auto-labeling.json"
         try:
             body = cloud.client("s3").get_object(Bucket=bucket, Key=output_key)["Body"].read()
             lines = [json.loads(line) for line in body.decode().splitlines() if line.strip()]
         except Exception:  # a failed run has no output: reported as such
             lines = []
+        try:
+            rounds = json.loads(cloud.client("s3").get_object(Bucket=bucket, Key=rounds_key)["Body"].read())
+            added = sum(int(r.get("validation_added", 0)) for r in rounds["rounds"])
+        except Exception:  # nor its rounds: none added
+            added = 0
     if dump is not None and progress.run_id:
         _dump(cloud, bucket, progress.run_id, images, dump)
     right = [_right(line, truth[line["source-ref"]]) for line in lines]
@@ -158,6 +167,7 @@ def _run(
         human_accuracy=round(sum(human) / len(human), 3) if human else 0.0,
         model_usd=(run.get("labeling_cost") or {}).get("model_usd"),
         seconds=round(seconds, 1),
+        validation_added=added,
     )
 
 
@@ -288,6 +298,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
         "target >= 60% fewer with reuse": "met" if reuse_saving >= 0.6 else "not met",
         "run statuses (A, B, C)": f"{first.status}, {reused.status}, {control.status}",
         "run seconds (A, B, C)": f"{first.seconds}, {reused.seconds}, {control.seconds}",
+        "validation objects added when no threshold was reached (A, B, C)": (
+            f"{first.validation_added}, {reused.validation_added}, {control.validation_added}"
+        ),
     }
     return figures
 

@@ -10,10 +10,14 @@ random validation sample and new simulated people (one answer each, erring ``--e
 the reuse run B (the earlier model on dataset 2: validation sample, then people label what is not
 machine-labeled) and its control C (its own model: a training batch of ``--batch`` people-labeled objects
 besides). Rules, with the loop's own functions (:mod:`gtpipe_shared.auto_labeling`): single answers with
-Laplace's mean (the rule before verification), verified validation labels with Laplace's mean, and verified
-labels with the builtin loop's credible threshold. Reported per rule: how often B's model got no threshold,
-B's answers, the saving of B against C, how often it is >= 60%, and how often each run's labels are >= 95%
-right against the truth.
+Laplace's mean (the rule before verification), verified validation labels with Laplace's mean, verified
+labels with the credible threshold, and that with widening (the builtin loop: when no threshold is reached,
+people label more objects, drawn at random, as validation, by :func:`gtpipe_shared.auto_labeling.widening`,
+the loop's own rule). Verification here asks about every dispute (the loop asks about at most a tenth of the
+sample, the surest disputes a reachable threshold could cover). Reported per rule: how often B's model got no
+threshold (B labels nothing), B's answers, the saving of B against C (median, 10th percentile), how often it
+is >= 60%, how often each run's labels are >= 95% right against the truth and, with widening, the median
+validation objects B added.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gtpipe_shared.auto_labeling import choose_threshold, needs_verification, validation_label
+from gtpipe_shared.auto_labeling import choose_threshold, needs_verification, validation_label, widening
 
 from bench import print_figures
 
@@ -35,18 +39,21 @@ CLASSES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight
 
 @dataclass(frozen=True)
 class Rule:
-    """A threshold rule: whether disputed validation labels are verified, and the credibility (None:
-    Laplace's mean)."""
+    """A threshold rule: whether disputed validation labels are verified, the credibility (None: Laplace's
+    mean) and whether the validation sample widens while no threshold is reached."""
 
     name: str
     verify: bool
     credibility: float | None
+    widen: bool = False
+    seed: str = ""  # the random stream's name (default: the rule's): BENCHMARKS.md's figures reproduce
 
 
 RULES = (
     Rule("single answers, Laplace's mean", False, None),
     Rule("verified, Laplace's mean", True, None),
-    Rule("verified, credibility 0.65 (the builtin loop)", True, 0.65),
+    Rule("verified, credibility 0.65", True, 0.65, seed="verified, credibility 0.65 (the builtin loop)"),
+    Rule("verified, credibility 0.65, widening (the builtin loop)", True, 0.65, widen=True),
 )
 
 
@@ -56,19 +63,23 @@ def _person(truth: str, error: float, rng: random.Random) -> str:
 
 def _trial(
     pool: Sequence[dict[str, Any]], validation: int, rule: Rule, error: float, rng: random.Random
-) -> tuple[int, float]:
-    """One run on ``pool``'s objects: (human answers, label accuracy against the truth)."""
+) -> tuple[int, float, int]:
+    """One run on ``pool``'s objects: (human answers, label accuracy against the truth, validation objects
+    added by widening)."""
     sample = rng.sample(range(len(pool)), validation)
-    answers = {i: [_person(pool[i]["truth"], error, rng)] for i in sample}
-    while rule.verify:
-        disputed = [i for i in sample if needs_verification(answers[i], pool[i]["predicted"])]
-        if not disputed:
+    answers: dict[int, list[str]] = {}
+    threshold = _validate(pool, sample, answers, rule, error, rng)
+    added = 0
+    while rule.widen:
+        more = widening(threshold, len(sample), len(pool) - len(sample), validation)
+        if not more:
             break
-        for i in disputed:
-            answers[i].append(_person(pool[i]["truth"], error, rng))
+        taken = set(sample)
+        extra = rng.sample([i for i in range(len(pool)) if i not in taken], more)
+        sample += extra
+        added += more
+        threshold = _validate(pool, sample, answers, rule, error, rng)
     labels = {i: validation_label(a) for i, a in answers.items()}
-    scored = [(pool[i]["confidence"], pool[i]["predicted"] == labels[i]) for i in sample]
-    threshold = choose_threshold(scored, 0.95, rule.credibility)
     taken = set(sample)
     rest = [o for i, o in enumerate(pool) if i not in taken]
     machine = [o for o in rest if threshold is not None and o["confidence"] >= threshold]
@@ -76,7 +87,30 @@ def _trial(
     wrong = sum(o["predicted"] != o["truth"] for o in machine)
     wrong += sum(rng.random() < error for _ in range(people))
     wrong += sum(labels[i] != pool[i]["truth"] for i in sample)
-    return sum(len(a) for a in answers.values()) + people, 1 - wrong / len(pool)
+    return sum(len(a) for a in answers.values()) + people, 1 - wrong / len(pool), added
+
+
+def _validate(
+    pool: Sequence[dict[str, Any]],
+    sample: Sequence[int],
+    answers: dict[int, list[str]],
+    rule: Rule,
+    error: float,
+    rng: random.Random,
+) -> float | None:
+    """People answer the sample's objects not answered yet (``answers``, in place), verified by the rule;
+    the threshold on the sample."""
+    for i in sample:
+        if i not in answers:
+            answers[i] = [_person(pool[i]["truth"], error, rng)]
+    while rule.verify:
+        disputed = [i for i in sample if needs_verification(answers[i], pool[i]["predicted"])]
+        if not disputed:
+            break
+        for i in disputed:
+            answers[i].append(_person(pool[i]["truth"], error, rng))
+    scored = [(pool[i]["confidence"], pool[i]["predicted"] == validation_label(answers[i])) for i in sample]
+    return choose_threshold(scored, 0.95, rule.credibility)
 
 
 def _objects(pattern: str) -> list[dict[str, Any]]:
@@ -104,24 +138,32 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
         "trials, validation, error": f"{args.trials}, {args.validation}, {args.error}",
     }
     for rule in RULES:
-        rng = random.Random(f"threshold-sim:{args.seed}:{rule.name}")
-        savings, b_ok, c_ok, none = [], 0, 0, 0
+        rng = random.Random(f"threshold-sim:{args.seed}:{rule.seed or rule.name}")
+        savings, b_ok, c_ok, none, added, b_all, c_all = [], 0, 0, 0, [], [], []
         for _ in range(args.trials):
-            b_answers, b_accuracy = _trial(reuse, args.validation, rule, args.error, rng)
-            c_answers, c_accuracy = _trial(control, args.validation, rule, args.error, rng)
+            b_answers, b_accuracy, b_added = _trial(reuse, args.validation, rule, args.error, rng)
+            c_answers, c_accuracy, _ = _trial(control, args.validation, rule, args.error, rng)
             none += b_answers >= len(reuse)
+            added.append(b_added)
             c_answers += args.batch  # the control's training batch, labeled by people first
             c_accuracy = (c_accuracy * len(control) + crowd_accuracy * args.batch) / (
                 len(control) + args.batch
             )
             savings.append(1 - b_answers / c_answers)
+            b_all.append(b_answers)
+            c_all.append(c_answers)
             b_ok += b_accuracy >= 0.95
             c_ok += c_accuracy >= 0.95
         savings.sort()
+        added.sort()
+        b_all.sort()
+        c_all.sort()
         n = args.trials
         figures[rule.name] = (
             f"B labels nothing {none / n:.0%}; saving median {savings[n // 2]:.0%} (p10 {savings[n // 10]:.0%}); "
             f">= 60% {sum(s >= 0.6 for s in savings) / n:.0%}; accuracy >= 0.95: B {b_ok / n:.0%}, C {c_ok / n:.0%}"
+            + f"; answers median B {b_all[n // 2]}, C {c_all[n // 2]}"
+            + (f"; B validation added median {added[n // 2]}" if rule.widen else "")
         )
     return figures
 

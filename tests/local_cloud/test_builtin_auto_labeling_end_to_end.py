@@ -69,6 +69,11 @@ class AutoRun:
         return sum(int(r["verification_answers"]) for r in self.rounds)
 
     @property
+    def validation_added(self) -> int:
+        """Objects people labeled as more validation sample when a round reached no threshold (widening)."""
+        return sum(int(r["validation_added"]) for r in self.rounds)
+
+    @property
     def run(self) -> dict[str, Any]:
         return self.progress.run or {}
 
@@ -153,8 +158,8 @@ def test_the_loop_machine_labels_confident_objects_and_people_answer_fewer_times
     # answer per human-labeled object, plus the answers that verified disputed validation labels
     counters = first.run["label_counters"]
     print(
-        f"run A: {counters}, {first.answers} answers ({first.verification_answers} verifying), "
-        f"accuracy {first.accuracy():.3f}"
+        f"run A: {counters}, {first.answers} answers ({first.verification_answers} verifying, "
+        f"{first.validation_added} widening), accuracy {first.accuracy():.3f}"
     )
     assert counters["machine"] > 0 and counters["human"] + counters["machine"] == counters["total"] == OBJECTS
     assert first.answers == counters["human"] + first.verification_answers < OBJECTS
@@ -163,9 +168,10 @@ def test_the_loop_machine_labels_confident_objects_and_people_answer_fewer_times
     machine = [line for line in first.output if line["category-metadata"]["human-annotated"] == "no"]
     assert len(machine) == counters["machine"]
     assert all(0 < line["category-metadata"]["confidence"] <= 1 for line in machine)
-    # And the objects people labeled after the model round had its prediction as suggestion (pre-annotation)
+    # And the objects people labeled after the model round had its prediction as suggestion (pre-annotation),
+    # but for those added to the validation sample (widening: a validation label must not lean on the model)
     suggested = [line for line in first.output if "suggestion" in line["category-metadata"]]
-    assert len(suggested) == counters["human"] - first.first_batch
+    assert len(suggested) == counters["human"] - first.first_batch - first.validation_added
     assert all(line["category-metadata"]["suggestion"]["answers"] == 1 for line in suggested)
     # And the ledger has the final labeling model and the rounds' cost next to the answers' cost
     assert str(first.run["final_active_learning_model_arn"]).endswith(f"{first.progress.run_id}-alm1-0")
@@ -192,7 +198,7 @@ def test_a_second_run_starts_from_the_first_runs_model_after_people_label_only_t
     # And every object is labeled once, at least 95% right
     print(
         f"run B: {second.run['label_counters']}, {second.answers} answers ({second.verification_answers} "
-        f"verifying), accuracy {second.accuracy():.3f}"
+        f"verifying, {second.validation_added} widening), accuracy {second.accuracy():.3f}"
     )
     counters = second.run["label_counters"]
     assert counters["human"] + counters["machine"] == OBJECTS
