@@ -21,6 +21,7 @@ from tests.lambdas.conftest import (
     input_line,
     pipeline_config,
     s3_event,
+    serve_model,
 )
 
 
@@ -467,18 +468,14 @@ def test_the_builtin_service_reuses_the_serving_model_and_ground_truth_its_own(
     labeling_arn = "arn:aws:sagemaker:us-east-1:1:model/new-0000000000000002-alm1-0"
     labeled_run(configured, "new-0000000000000002", same, labeling_arn, "2026-11-20")
     serving_arn = "arn:aws:sagemaker:us-east-1:1:model/new-0000000000000002-model-0"
-    serving = ledger.serving_item(
-        endpoint_name="gtpipe-endpoint",
-        endpoint_config_name="new-0000000000000002-epc-0",
-        model_name="new-0000000000000002-model-0",
-        class_names=classes,
+    serve_model(
+        configured,
         source_run_id="new-0000000000000002",
-        metrics=None,
         task_type="image-classification",
-        now="2026-11-20T01:00:00.000000Z",
+        class_names=classes,
         model_arn=serving_arn,
+        now="2026-11-20T01:00:00.000000Z",
     )
-    configured.runs().put_item(Item=ledger.to_dynamo(serving))
     event, _, _ = drop(configured, f"incoming/{backend}.manifest", [input_line(i) for i in range(4)])
     # When the run starts
     answer = handler.lambda_handler(event, context)

@@ -16,7 +16,7 @@ from gtpipe_shared.ledger_store import (
     record_step,
 )
 
-from tests.lambdas.conftest import RUNS_TABLE, Cloud, create_runs_table, put_running_run
+from tests.lambdas.conftest import RUNS_TABLE, Cloud, create_runs_table, put_running_run, serve_model
 
 RUN = "demo-0123456789abcdef"
 
@@ -229,19 +229,15 @@ def test_the_newest_model_of_a_fingerprint_is_found_with_one_query(indexed: Clou
     assert find_reusable_model(runs, "lf1-z") is None
 
 
-def _serve(runs: object, *, task_type: str, class_names: list[str], model_arn: str | None) -> None:
-    item = ledger.serving_item(
-        endpoint_name="ep",
-        endpoint_config_name="ep-config",
-        model_name="serving-run-model-0",
-        class_names=class_names,
+def _serving(indexed: Cloud, task_type: str, class_names: list[str], model_arn: str | None) -> None:
+    serve_model(
+        indexed,
         source_run_id="serving-run",
-        metrics=None,
         task_type=task_type,
-        now="2026-11-05T00:00:00.000000Z",
+        class_names=class_names,
         model_arn=model_arn,
+        now="2026-11-05T00:00:00.000000Z",
     )
-    runs.put_item(Item=ledger.to_dynamo(item))  # type: ignore[attr-defined]
 
 
 def _one_labeling_model(indexed: Cloud, fingerprint: str) -> None:
@@ -258,7 +254,7 @@ def test_the_builtin_service_reuses_the_model_serving_the_same_label_set_first(i
     fingerprint = ledger.labeling_fingerprint("image-classification", ["cat", "dog"])
     # Given a labeling model of the label set and @serving serving a model of the same label set
     _one_labeling_model(indexed, fingerprint)
-    _serve(runs, task_type="image-classification", class_names=["cat", "dog"], model_arn="arn:model/serving")
+    _serving(indexed, "image-classification", ["cat", "dog"], "arn:model/serving")
     # When the builtin service looks for a model, then it gets the serving one and says so
     found = find_reusable_model(runs, fingerprint, serving_first=True)
     assert found == ReusableModel(
@@ -285,7 +281,7 @@ def test_a_serving_model_of_another_label_set_or_without_an_arn_is_not_reused(
     fingerprint = ledger.labeling_fingerprint("image-classification", ["cat", "dog"])
     # Given the label set's labeling model and a serving model the builtin service cannot start from
     _one_labeling_model(indexed, fingerprint)
-    _serve(runs, task_type=task_type, class_names=class_names, model_arn=model_arn)
+    _serving(indexed, task_type, class_names, model_arn)
     # When the builtin service looks, then it falls back to the newest labeling model
     found = find_reusable_model(runs, fingerprint, serving_first=True)
     assert found is not None and (found.model_arn, found.kind) == ("model/a", "labeling")
