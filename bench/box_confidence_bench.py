@@ -73,7 +73,9 @@ def _samples(
     ]
 
 
-def _train_and_predict(scenes: int, epochs: int, work: Path) -> tuple[Any, list[Any], list[Any], float]:
+def _train_and_predict(
+    scenes: int, epochs: int, work: Path, validation_scenes: int
+) -> tuple[Any, list[Any], list[Any], float]:
     import torch
 
     from training.contracts import DETECTION_DEMO_HYPERPARAMETERS
@@ -90,7 +92,7 @@ def _train_and_predict(scenes: int, epochs: int, work: Path) -> tuple[Any, list[
     )
     arch = DetectorArchitecture.create(hps.base_network, CLASS_COUNT, hps.image_shape)
     train = write_scenes(work / "train", scenes, seed=0)
-    validation = write_scenes(work / "validation", VALIDATION, seed=0, start=5000)
+    validation = write_scenes(work / "validation", validation_scenes, seed=0, start=5000)
     held = write_scenes(work / "held", HELD_OUT, seed=1)
     (ta, tb), (va, vb), (ha, _) = (_arrays(r, hps.image_shape) for r in (train, validation, held))
     started = time.perf_counter()
@@ -123,13 +125,19 @@ def _auc(scored: Sequence[tuple[float, bool]]) -> float | None:
     return round(wins / (len(right) * len(wrong)), 3)
 
 
-def measure(scenes: int, epochs: int, work: Path) -> dict[str, object]:
-    """Train, predict and read the answers with the loop's rules; the figures."""
+def measure(scenes: int, epochs: int, work: Path, validation_scenes: int = VALIDATION) -> dict[str, object]:
+    """Train, predict and read the answers with the loop's rules; the figures. The threshold is the loop's
+    (95% at its credibility), chosen on the first ``VALIDATION`` validation scenes and, as the loop widens
+    its sample when none is reached (:func:`gtpipe_shared.auto_labeling.widening`), on each larger prefix
+    of the ``validation_scenes``."""
     from gtpipe_shared.auto_labeling import choose_threshold
     from gtpipe_shared.model_labels import boxes_agree, choose_box_cutoff, detection_prediction
+    from labeling.auto import CREDIBILITY
 
-    (best_map, best_epoch), validation, held, seconds = _train_and_predict(scenes, epochs, work)
-    chosen = choose_box_cutoff(validation, CLASS_COUNT)
+    (best_map, best_epoch), validation, held, seconds = _train_and_predict(
+        scenes, epochs, work, validation_scenes
+    )
+    chosen = choose_box_cutoff(validation[:VALIDATION], CLASS_COUNT)
 
     def scored(samples: Sequence[Any], cutoff: float) -> list[tuple[float, bool]]:
         out = []
@@ -138,13 +146,17 @@ def measure(scenes: int, epochs: int, work: Path) -> dict[str, object]:
             out.append((prediction.confidence, boxes_agree(prediction, truth)))
         return out
 
-    threshold = choose_threshold(scored(validation, chosen.cutoff))
+    on_validation = scored(validation, chosen.cutoff)
     on_held = scored(held, chosen.cutoff)
-    machine = [ok for confidence, ok in on_held if threshold is not None and confidence >= threshold]
+    thresholds = {}
+    for size in range(VALIDATION, validation_scenes + 1, VALIDATION):
+        threshold = choose_threshold(on_validation[:size], credibility=CREDIBILITY)
+        machine = [ok for confidence, ok in on_held if threshold is not None and confidence >= threshold]
+        thresholds[size] = (threshold, len(machine), sum(machine))
     at_half = scored(held, 0.5)
     scores = sorted((row[1] for answer, _, _ in held for row in answer["prediction"]), reverse=True)
     true_boxes = sum(len(truth) for _, _, truth in held)
-    return {
+    figures: dict[str, object] = {
         "training": f"{scenes} scenes, {epochs} epochs (demo hyperparameters), {seconds:.0f} s",
         "validation mAP@0.5 (best epoch)": f"{best_map:.3f} (epoch {best_epoch})",
         f"held-out: highest box scores (top {true_boxes} = the true box count)": (
@@ -156,10 +168,12 @@ def measure(scenes: int, epochs: int, work: Path) -> dict[str, object]:
         "score cut-off chosen on the validation sample": chosen.cutoff,
         "validation images right / covered at that cut-off": f"{chosen.agreeing}/{VALIDATION}, {chosen.covered}",
         "images right at that cut-off": f"{sum(ok for _, ok in on_held)}/{HELD_OUT}",
-        "confidence threshold (95%, validation sample)": threshold,
-        "held-out images machine-labeled (right)": f"{len(machine)} ({sum(machine)})",
         "confidence separates right from wrong images (AUC)": _auc(on_held),
     }
+    for size, (limit, labeled, right) in thresholds.items():
+        figures[f"threshold (95% at credibility {CREDIBILITY}) on {size} validation scenes"] = limit
+        figures[f"held-out images machine-labeled (right), {size} validation scenes"] = f"{labeled} ({right})"
+    return figures
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, object]:
@@ -168,12 +182,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     parser.add_argument("--scenes", type=int, default=100, help="training scenes (the first human batch)")
     parser.add_argument("--epochs", type=int, default=96, help="the labeling model's epochs")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: fastest on a busy machine)")
+    parser.add_argument(
+        "--validation", type=int, default=VALIDATION, help="validation scenes (40, 80, 120: widening's steps)"
+    )
     args, _ = parser.parse_known_args(argv)
     import torch
 
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="gtpipe-bench-boxconf-") as work:
-        return measure(args.scenes, args.epochs, Path(work))
+        return measure(args.scenes, args.epochs, Path(work), args.validation)
 
 
 if __name__ == "__main__":
