@@ -63,7 +63,9 @@ class Run:
     validation_added: int = 0
 
 
-def _context(task: str, objects: int, reuse: bool, batch: int, rounds: int, epochs: int) -> dict[str, Any]:
+def _context(
+    task: str, objects: int, reuse: bool, batch: int, rounds: int, epochs: int, workers: int = WORKERS
+) -> dict[str, Any]:
     from local.drivers.demo import demo_context
 
     return {
@@ -72,7 +74,7 @@ def _context(task: str, objects: int, reuse: bool, batch: int, rounds: int, epoc
         **demo_context(task=task, labeling="builtin"),
         "gtpipe:qualityThreshold": 0.0,
         "gtpipe:labeling": {
-            "workersPerObject": WORKERS,
+            "workersPerObject": workers,
             "taskTimeLimitSeconds": 60,
             "autoLabeling": True,
             "reuseModel": reuse,
@@ -216,6 +218,7 @@ def _experiment(
     workdir: Path,
     seed: int = 0,
     dump: Path | None = None,
+    workers: int = WORKERS,
 ) -> tuple[Run, Run, Run]:
     from local.drivers.demo import upload_dataset
     from local.drivers.demo_tasks import TASKS, rebucket, write_reference_answers
@@ -226,7 +229,7 @@ def _experiment(
     )  # run names; bench.threshold_sim reads digits-b-*
     results: list[Run] = []
     for reuse in (True, False):
-        context = _context(name, objects, reuse, batch, rounds, epochs)
+        context = _context(name, objects, reuse, batch, rounds, epochs, workers)
         cloud, assembly = _cloud(workdir / f"cloud-{reuse}", context, f"cdk.out-bench-auto-{reuse}", seed)
         with cloud:
             cloud.deploy(assembly)
@@ -265,20 +268,34 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
         "--task", default="image-classification", choices=("image-classification", "object-detection")
     )
     parser.add_argument("--epochs", type=int, default=0, help="autoLabelingEpochs (0: 20 digits, 96 scenes)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=WORKERS,
+        help="workersPerObject (1; boxes: one simulated person's boxes are right on about 84%% of images)",
+    )
     args, _ = parser.parse_known_args(argv)
     batch = args.batch or max(20, args.objects // 3)
     epochs = args.epochs or (20 if args.task == "image-classification" else BOX_EPOCHS)
     with tempfile.TemporaryDirectory(prefix="gtpipe-bench-auto-") as work:
         first, reused, control = _experiment(
-            args.task, args.objects, batch, args.rounds, epochs, Path(work), args.seed, args.dump
+            args.task,
+            args.objects,
+            batch,
+            args.rounds,
+            epochs,
+            Path(work),
+            args.seed,
+            args.dump,
+            args.workers,
         )
-    without = args.objects * WORKERS
+    without = args.objects * args.workers
     auto_saving = _saving(first.answers, without)
     reuse_saving = _saving(reused.answers, control.answers)
     figures: dict[str, object] = {
         "objects per run": f"{args.objects} ({'digits, 10 classes' if args.task == 'image-classification' else 'box scenes, 4 classes'})",
         "seed (run ids, crowd)": args.seed,
-        "crowd": f"{LABELERS} simulated labelers, {WORKERS} answer per object, erring {ERROR_RATE:.0%}",
+        "crowd": f"{LABELERS} simulated labelers, {args.workers} answer(s) per object, erring {ERROR_RATE:.0%}",
         "loop": f"batch {batch}, validation 40, {args.rounds} model round(s), {epochs} epochs",
         "human answers without automated labeling (objects x workers)": without,
         "label accuracy without automated labeling (the crowd's, run A's human labels)": first.human_accuracy,
