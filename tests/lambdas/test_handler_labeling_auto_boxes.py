@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from gtpipe_shared.labeling_suggestions import SUGGESTION_KEY
-from labeling import handler
+from labeling import auto, handler
 from PIL import Image
 
 from tests.lambdas.conftest import DATA_BUCKET, Cloud, FakeContext
@@ -137,8 +137,9 @@ def loop(cloud: Cloud, context: FakeContext, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_a_detector_scoring_below_one_half_machine_labels_boxes_in_each_images_pixels(loop: BoxLoop) -> None:
-    # Given 100 box images, batches of 20 and a validation sample of 30, one model round
-    view = loop.start(100, auto_batch_size=20, auto_validation_size=30, auto_max_rounds=1)
+    # Given 160 box images, batches of 20 and a validation sample of 60 (boxes' threshold needs 44 agreeing
+    # images: labeling.auto.BOX_CREDIBILITY), one model round
+    view = loop.start(160, auto_batch_size=20, auto_validation_size=60, auto_max_rounds=1)
     # When people have labeled the first batch, the detector is trained with a label width for their boxes
     view = loop.label(view)
     assert view["next"] == "train"
@@ -155,7 +156,7 @@ def test_a_detector_scoring_below_one_half_machine_labels_boxes_in_each_images_p
     cutoff = state["rounds"][0]["box_cutoff"]
     assert 0.03 < cutoff < 0.45
     machine = {int(i) for i in state["machine"]}
-    queue = set(range(100)) - {int(i) for i in state["human"]}
+    queue = set(range(160)) - {int(i) for i in state["human"]}
     assert machine == {i for i in queue if sure(i)}
     # And the unsure ones go to people with the model's boxes drawn as the suggestion (pre-annotation)
     assert view["next"] == "label" and view["batch_size"] == len(queue) - len(machine)
@@ -172,7 +173,7 @@ def test_a_detector_scoring_below_one_half_machine_labels_boxes_in_each_images_p
     assert view["next"] == "finish"
     result = loop.invoke("auto_finish", state_uri=view["state_uri"])
     assert result["counters"]["MachineLabeled"] == len(machine)
-    assert result["counters"]["TotalLabeled"] == 100
+    assert result["counters"]["TotalLabeled"] == 160
     # Then the machine labels are Ground Truth's bounding-box labels in each image's own pixels
     lines = {
         json.loads(line)["id"]: json.loads(line) for line in loop.read_uri(result["output_uri"]).splitlines()
@@ -193,10 +194,25 @@ def test_a_detector_scoring_below_one_half_machine_labels_boxes_in_each_images_p
     assert result["auto_labeling"]["model_usd"] > 0
 
 
+def test_boxes_need_a_stricter_threshold_than_classes(loop: BoxLoop) -> None:
+    # Given 100 box images, a batch of 20 and 30 validation images (too few left to widen), one round, and a
+    # detector right and sure on 27 of the 30: enough for a class's threshold (20 of 20 at credibility 0.65)
+    view = loop.start(100, auto_batch_size=20, auto_validation_size=30, auto_max_rounds=1)
+    state = json.loads(loop.read_uri(view["state_uri"]))
+    assert state["plan"]["credibility"] == auto.BOX_CREDIBILITY > auto.CREDIBILITY
+    view = loop.label(view)
+    loop.transform(view)
+    view = loop.round(view, "m1")
+    # Then no box threshold is reached (44 of 44 agreeing images needed): people label every image left
+    state = json.loads(loop.read_uri(view["state_uri"]))
+    assert state["rounds"][0]["threshold"] is None and state["machine"] == {}
+    assert view["next"] == "label" and view["batch_size"] == 50
+
+
 def test_an_image_whose_header_cannot_be_read_is_left_to_people(loop: BoxLoop) -> None:
     # Given a run whose images are sure predictions, one of which is not an image (no size to draw on)
-    view = loop.start(80, auto_batch_size=20, auto_validation_size=30, auto_max_rounds=1)
-    queue = set(range(80)) - set(loop.batch(view))
+    view = loop.start(140, auto_batch_size=20, auto_validation_size=60, auto_max_rounds=1)
+    queue = set(range(140)) - set(loop.batch(view))
     broken = min(i for i in queue if sure(i))
     loop.cloud.s3.put_object(Bucket=DATA_BUCKET, Key=ref(broken).split("/", 3)[3], Body=b"not an image")
     view = loop.label(view)
