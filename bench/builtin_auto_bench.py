@@ -8,8 +8,7 @@ answering through the HTTPS labeling API -> labeling-model training jobs and bat
 endpoint), the seed's three-job experiment on digits:
 
 - cloud 1 (``autoLabeling`` + ``reuseModel``): run A labels dataset 1 (nothing to reuse yet: automated
-  labeling from scratch), then run B labels dataset 2 starting from the model A deployed (reuse: the
-  builtin service starts from the label set's serving model);
+  labeling from scratch), then run B labels dataset 2 starting from A's final model (reuse);
 - cloud 2 (``autoLabeling`` only): run C labels dataset 2 from scratch (the control of B).
 
 Human answers are the crowd's answers through the API; "without automated labeling" is ``objects x
@@ -69,9 +68,7 @@ def _context(
     from local.drivers.demo import demo_context
 
     return {
-        # The runs train the demo's epochs (10 digits, 24 scenes): run B's labeling starts from the model run A
-        # deployed (reuseModel on the builtin service), so A's model must be trained as a user's would be.
-        **demo_context(task=task, labeling="builtin"),
+        **demo_context(epochs=2, task=task, labeling="builtin"),
         "gtpipe:qualityThreshold": 0.0,
         "gtpipe:labeling": {
             "workersPerObject": workers,

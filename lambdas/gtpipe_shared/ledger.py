@@ -324,18 +324,15 @@ def serving_item(
     model_package_arn: str | None = None,
     deployed_by_run_id: str | None = None,
     serving_model: dict[str, Any] | None = None,
-    model_arn: str | None = None,
 ) -> dict[str, Any]:
     """The ``@serving`` item the predict function reads.
 
     ``source_run_id`` is the run whose model serves; ``deployed_by_run_id`` the execution that deployed it
     (the same run, or a rollback's ``rollback-...`` id); ``model_package_arn`` the registry version serving;
     ``serving_model`` its artifact, training image and architecture (``gtpipe_shared.incremental``: a
-    feedback run warm-starts from it); ``model_arn`` the SageMaker model's ARN (a builtin run with
-    ``reuseModel`` starts its automated labeling from it, ``ledger_store.find_reusable_model``).
+    feedback run warm-starts from it).
     """
     optional = {
-        "model_arn": model_arn,
         "model_package_arn": model_package_arn,
         "deployed_by_run_id": deployed_by_run_id,
         "serving_model": serving_model,

@@ -120,52 +120,18 @@ def publish_once(
 
 @dataclass(frozen=True)
 class ReusableModel:
-    """A model a run's automated labeling may start from, and the run that left it.
-
-    ``kind``: ``labeling`` (the newest final active-learning model of the label set: the model the earlier
-    run's labeling loop trained on its first human batches) or ``serving`` (the model ``@serving`` serves for
-    the label set: the earlier run's own model, trained on every label of its dataset and passed the quality
-    gate; the builtin service only, since Ground Truth's ``InitialActiveLearningModelArn`` must be one of its
-    own active-learning models).
-    """
+    """The newest final active-learning model of a label set, and the run whose labeling job left it."""
 
     model_arn: str
     source_run_id: str
     labeled_at: str
-    kind: str = "labeling"
 
 
-def _serving_model(table: Any, fingerprint: str) -> ReusableModel | None:
-    """The model ``@serving`` serves when it serves the label set ``fingerprint`` and names its ARN."""
-    item = table.get_item(Key={"run_id": ledger.SERVING_RUN_ID}).get("Item")
-    if not item or not isinstance(item.get("model_arn"), str) or not item["model_arn"]:
-        return None
-    try:
-        serves = ledger.labeling_fingerprint(str(item.get("task_type")), list(item.get("class_names") or []))
-    except ValueError:  # no class names: not a label set's model
-        return None
-    if serves != fingerprint:
-        return None
-    return ReusableModel(
-        model_arn=item["model_arn"],
-        source_run_id=str(item.get("source_run_id", "")),
-        labeled_at=str(item.get("updated_at", "")),
-        kind="serving",
-    )
+def find_reusable_model(table: Any, fingerprint: str) -> ReusableModel | None:
+    """The newest reusable labeling model for ``fingerprint`` (see ``ledger.labeling_fingerprint``), or None.
 
-
-def find_reusable_model(table: Any, fingerprint: str, *, serving_first: bool = False) -> ReusableModel | None:
-    """The model a run labeling the label set ``fingerprint`` (see ``ledger.labeling_fingerprint``) starts
-    from, or None.
-
-    With ``serving_first`` (the builtin labeling service), the model ``@serving`` serves for the same label
-    set, when there is one: one GetItem. Otherwise (and as the fallback) the newest final active-learning
-    model: one Query on the sparse index, newest first, one item; the cost does not grow with the ledger.
+    One Query on the sparse index, newest first, one item: the cost does not grow with the ledger.
     """
-    if serving_first:
-        serving = _serving_model(table, fingerprint)
-        if serving is not None:
-            return serving
     response = table.query(
         IndexName=ledger.LABELING_MODEL_INDEX,
         KeyConditionExpression="#fingerprint = :fingerprint",

@@ -274,7 +274,6 @@ def publish_serving(event: dict[str, Any], runs: Any) -> dict[str, Any]:
         deployed_by_run_id=run_id,
         # The served model's artifact, image and network: a later feedback run may warm-start from it.
         serving_model=incremental.serving_model(event.get("training"), task_type) or None,
-        model_arn=str(event.get("model_arn") or "") or None,
     )
     runs.put_item(Item=ledger.to_dynamo(item))
     record_step(

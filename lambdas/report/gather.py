@@ -170,13 +170,6 @@ class Gatherer(LabelParts, ExampleParts, CurveParts, TuningParts):
             or as_text(old_shape.get("reused_model_arn"))
             or as_text(dig(self.state, "config", "labeling", "initial_active_learning_model_arn"))
         )
-        source = as_text(ledger.get("reused_model_source_run_id"))
-        if head.reused_model_arn and source:
-            head.reused_model_source = (
-                f"the serving model, trained by run {source}"
-                if ledger.get("reused_model_kind") == "serving"
-                else f"the final labeling model of run {source}"
-            )
         failure = dig(self.state, "failure") or ledger.get("failure")
         if isinstance(failure, Mapping):
             self.data.failure = {

@@ -236,8 +236,6 @@ class Headline:
     validation_count: int | None = None
     final_active_learning_model_arn: str | None = None
     reused_model_arn: str | None = None
-    # Where the reused model came from: "the serving model, trained by run X" or "the final labeling model of run X".
-    reused_model_source: str | None = None
     # The champion/challenger comparison (the evaluation's ``champion`` block), None when none was made.
     champion: dict[str, Any] | None = None
 

@@ -474,9 +474,7 @@ def render_page(data: RunData, figures: Sequence[RenderedFigure], generated_at: 
     )
     head = data.headline
     arns = [
-        f"<li>Reused labeling model: <code>{esc(head.reused_model_arn)}</code>"
-        + (f" ({esc(head.reused_model_source)})" if head.reused_model_source else "")
-        + "</li>"
+        f"<li>Reused labeling model: <code>{esc(head.reused_model_arn)}</code></li>"
         if head.reused_model_arn
         else "",
         f"<li>Final active-learning model: <code>{esc(head.final_active_learning_model_arn)}</code></li>"

@@ -360,30 +360,3 @@ def put_running_run(cloud: Cloud, run_id: str, input_key: str = "incoming/demo.m
             now=ledger.now_iso(),
         ),
     )
-
-
-def serve_model(
-    cloud: Cloud,
-    *,
-    source_run_id: str,
-    task_type: str,
-    class_names: list[str],
-    model_arn: str | None,
-    now: str,
-) -> None:
-    """``@serving`` serving ``source_run_id``'s model ``<source_run_id>-model-0``, as notify's ``publish``
-    leaves it (``model_arn`` None: an item published before @serving named its model's ARN)."""
-    from gtpipe_shared import ledger
-
-    item = ledger.serving_item(
-        endpoint_name="gtpipe-endpoint",
-        endpoint_config_name=f"{source_run_id}-epc-0",
-        model_name=f"{source_run_id}-model-0",
-        class_names=class_names,
-        source_run_id=source_run_id,
-        metrics=None,
-        task_type=task_type,
-        now=now,
-        model_arn=model_arn,
-    )
-    cloud.runs().put_item(Item=ledger.to_dynamo(item))

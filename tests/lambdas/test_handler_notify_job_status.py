@@ -41,7 +41,6 @@ def test_publish_writes_serving_item(run: Cloud, context: FakeContext) -> None:
         "endpoint_name": "gtpipe-endpoint",
         "endpoint_config_name": f"{RUN}-epc-0",
         "model_name": f"{RUN}-model-0",
-        "model_arn": f"arn:aws:sagemaker:us-east-1:123456789012:model/{RUN}-model-0",
         "class_names": ["cat", "dog"],
         "metrics": {"metric_name": "accuracy", "metric_value": 0.93, "passed": True},
         "task_type": "image-classification",
@@ -51,8 +50,6 @@ def test_publish_writes_serving_item(run: Cloud, context: FakeContext) -> None:
     assert serving["endpoint_name"] == "gtpipe-endpoint" and serving["source_run_id"] == RUN
     assert serving["class_names"] == ["cat", "dog"] and serving["metrics"]["metric_value"] == 0.93
     assert serving["model_name"] == f"{RUN}-model-0" and serving["endpoint_config_name"] == f"{RUN}-epc-0"
-    # And the model's ARN: a builtin run with reuseModel starts its automated labeling from it
-    assert serving["model_arn"] == event["model_arn"]
 
 
 def test_succeeded_notifies_once_under_retries(run: Cloud, context: FakeContext) -> None:

@@ -21,7 +21,6 @@ from tests.lambdas.conftest import (
     input_line,
     pipeline_config,
     s3_event,
-    serve_model,
 )
 
 
@@ -447,45 +446,6 @@ def test_reuse_starts_from_the_newest_model_of_the_same_label_set(
     assert labeling["fingerprint"] == same
     item = configured.run(answer["run_id"])
     assert item["reused_model_arn"] == "arn:aws:sagemaker:us-east-1:1:model/new"
-    assert item["reused_model_source_run_id"] == "new-0000000000000002"
-
-
-@pytest.mark.parametrize(("backend", "expected_kind"), [("builtin", "serving"), ("ground-truth", "labeling")])
-def test_the_builtin_service_reuses_the_serving_model_and_ground_truth_its_own(
-    configured: Cloud,
-    context: FakeContext,
-    monkeypatch: pytest.MonkeyPatch,
-    backend: str,
-    expected_kind: str,
-) -> None:
-    from gtpipe_shared import ledger
-
-    with_model_index(configured)
-    configure(monkeypatch, backend=backend, auto_labeling=True, reuse_model=True)
-    classes = ["cat", "dog", "bird"]
-    same = ledger.labeling_fingerprint("image-classification", classes)
-    # Given a final labeling model of the label set and @serving serving that run's own model
-    labeling_arn = "arn:aws:sagemaker:us-east-1:1:model/new-0000000000000002-alm1-0"
-    labeled_run(configured, "new-0000000000000002", same, labeling_arn, "2026-11-20")
-    serving_arn = "arn:aws:sagemaker:us-east-1:1:model/new-0000000000000002-model-0"
-    serve_model(
-        configured,
-        source_run_id="new-0000000000000002",
-        task_type="image-classification",
-        class_names=classes,
-        model_arn=serving_arn,
-        now="2026-11-20T01:00:00.000000Z",
-    )
-    event, _, _ = drop(configured, f"incoming/{backend}.manifest", [input_line(i) for i in range(4)])
-    # When the run starts
-    answer = handler.lambda_handler(event, context)
-    # Then the builtin service starts from the serving model (trained on the earlier run's whole dataset);
-    # Ground Truth from its own final active-learning model (InitialActiveLearningModelArn must be one)
-    expected = serving_arn if expected_kind == "serving" else labeling_arn
-    labeling = started_input(configured)["config"]["labeling"]
-    assert labeling["initial_active_learning_model_arn"] == expected
-    item = configured.run(answer["run_id"])
-    assert item["reused_model_arn"] == expected and item["reused_model_kind"] == expected_kind
     assert item["reused_model_source_run_id"] == "new-0000000000000002"
 
 

@@ -13,7 +13,6 @@ from typing import Any
 
 import boto3
 import pytest
-from gtpipe_shared import ledger
 from gtpipe_shared.aws import reset_clients
 from gtpipe_shared.pricing import LabelingPrices
 from moto import mock_aws
@@ -404,31 +403,3 @@ def test_class_names_come_from_the_labels_when_the_state_has_none(env: Env) -> N
     data = _gather(env, moved)
     assert data.class_names[:9] == recorded_run.DIGITS[:9]
     assert "the execution state has no class names; names were taken from the labels" in data.warnings
-
-
-@pytest.mark.parametrize(
-    ("kind", "says"),
-    [
-        ("serving", "the serving model, trained by run digits-a-0000000000000001"),
-        ("labeling", "the final labeling model of run digits-a-0000000000000001"),
-    ],
-)
-def test_the_headline_says_where_a_reused_model_came_from(env: Env, kind: str, says: str) -> None:
-    # given a run whose labeling started from an earlier run's model (reuseModel)
-    run = env.rendered["digits"].run
-    ledger_item = {
-        **run.ledger_item,
-        "reused_model_arn": "arn:aws:sagemaker:us-east-1:123456789012:model/digits-a-model-0",
-        "reused_model_source_run_id": "digits-a-0000000000000001",
-        "reused_model_kind": kind,
-    }
-    table = env.dynamodb.Table(RUNS_TABLE)
-    table.put_item(Item=ledger.to_dynamo(ledger_item))
-    moved = recorded_run.RecordedRun(run.run_id, run.outcome, run.state, ledger_item, {}, run.class_names)
-    # when it is gathered, then the headline names the model and where it came from
-    try:
-        data = _gather(env, moved)
-    finally:
-        table.put_item(Item=ledger.to_dynamo(run.ledger_item))
-    assert data.headline.reused_model_arn == ledger_item["reused_model_arn"]
-    assert data.headline.reused_model_source == says

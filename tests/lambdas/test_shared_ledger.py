@@ -16,7 +16,7 @@ from gtpipe_shared.ledger_store import (
     record_step,
 )
 
-from tests.lambdas.conftest import RUNS_TABLE, Cloud, create_runs_table, put_running_run, serve_model
+from tests.lambdas.conftest import RUNS_TABLE, Cloud, create_runs_table, put_running_run
 
 RUN = "demo-0123456789abcdef"
 
@@ -227,64 +227,6 @@ def test_the_newest_model_of_a_fingerprint_is_found_with_one_query(indexed: Clou
     found = find_reusable_model(runs, "lf1-x")
     assert found == ReusableModel("model/b", "b-0000000000000002", "2026-11-03T00:00:00.000000Z")
     assert find_reusable_model(runs, "lf1-z") is None
-
-
-def _serving(indexed: Cloud, task_type: str, class_names: list[str], model_arn: str | None) -> None:
-    serve_model(
-        indexed,
-        source_run_id="serving-run",
-        task_type=task_type,
-        class_names=class_names,
-        model_arn=model_arn,
-        now="2026-11-05T00:00:00.000000Z",
-    )
-
-
-def _one_labeling_model(indexed: Cloud, fingerprint: str) -> None:
-    reusable(indexed, "a-0000000000000001", fingerprint, "model/a", "2026-11-01T00:00:00.000000Z")
-    indexed.runs().update_item(
-        Key={"run_id": "a-0000000000000001"},
-        UpdateExpression="SET labeling_fingerprint = :fp",
-        ExpressionAttributeValues={":fp": fingerprint},
-    )
-
-
-def test_the_builtin_service_reuses_the_model_serving_the_same_label_set_first(indexed: Cloud) -> None:
-    runs = indexed.runs()
-    fingerprint = ledger.labeling_fingerprint("image-classification", ["cat", "dog"])
-    # Given a labeling model of the label set and @serving serving a model of the same label set
-    _one_labeling_model(indexed, fingerprint)
-    _serving(indexed, "image-classification", ["cat", "dog"], "arn:model/serving")
-    # When the builtin service looks for a model, then it gets the serving one and says so
-    found = find_reusable_model(runs, fingerprint, serving_first=True)
-    assert found == ReusableModel(
-        "arn:model/serving", "serving-run", "2026-11-05T00:00:00.000000Z", "serving"
-    )
-    # And Ground Truth's lookup (its own active-learning models only) still gets the labeling model
-    assert find_reusable_model(runs, fingerprint) == ReusableModel(
-        "model/a", "a-0000000000000001", "2026-11-01T00:00:00.000000Z", "labeling"
-    )
-
-
-@pytest.mark.parametrize(
-    ("task_type", "class_names", "model_arn"),
-    [
-        ("image-classification", ["dog", "cat"], "arn:model/serving"),  # another label set (class order)
-        ("object-detection", ["cat", "dog"], "arn:model/serving"),  # another task type
-        ("image-classification", ["cat", "dog"], None),  # published before @serving named its model's ARN
-    ],
-)
-def test_a_serving_model_of_another_label_set_or_without_an_arn_is_not_reused(
-    indexed: Cloud, task_type: str, class_names: list[str], model_arn: str | None
-) -> None:
-    runs = indexed.runs()
-    fingerprint = ledger.labeling_fingerprint("image-classification", ["cat", "dog"])
-    # Given the label set's labeling model and a serving model the builtin service cannot start from
-    _one_labeling_model(indexed, fingerprint)
-    _serving(indexed, task_type, class_names, model_arn)
-    # When the builtin service looks, then it falls back to the newest labeling model
-    found = find_reusable_model(runs, fingerprint, serving_first=True)
-    assert found is not None and (found.model_arn, found.kind) == ("model/a", "labeling")
 
 
 def test_labeling_update_needs_the_run(cloud: Cloud) -> None:

@@ -10,8 +10,7 @@ manifests of different digits are dropped one after the other, then:
   (``human-annotated: "no"``), people label the rest; the crowd gives fewer answers than objects x workers,
   the labels are at least 95% right, and the ledger records the counters, the final labeling model and its
   cost;
-- run B starts from A's model (the ledger lookup of ``reuseModel``: the model A deployed, which serves the
-  label set, trained on all of A's labels): people label only the
+- run B starts from A's final model (the ledger lookup of ``reuseModel``): people label only the
   validation sample before the earlier model predicts (no training job first), the validation objects the
   model disputes are verified (answered again), and the model labels objects, so people answer fewer times
   than a run without a model must (its training batch and validation sample); the saving against a
@@ -117,9 +116,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AutoRun, Au
     with running_cloud(
         tmp_path_factory.mktemp("builtin-auto"),
         # This module tests labeling: both runs deploy (no champion/challenger gate between A's and B's model).
-        # The runs train the demo's 10 epochs: B's labeling starts from the model A deployed.
         {
-            **builtin_context("image-classification", 10, **AUTO_LABELING),
+            **builtin_context("image-classification", 2, **AUTO_LABELING),
             "gtpipe:championChallenger": {"enabled": False},
         },
         "cdk.out-tests-builtin-auto",
@@ -183,12 +181,9 @@ def test_a_second_run_starts_from_the_first_runs_model_after_people_label_only_t
     runs: tuple[AutoRun, AutoRun],
 ) -> None:
     first, second = runs
-    # Then run B started from the model A deployed (reuseModel on the builtin service: the serving model of
-    # the label set, trained on all of A's labels, before A's final labeling model) and deployed
+    # Then run B found run A's final model in the ledger (reuseModel) and deployed
     assert second.progress.run_status == "SUCCEEDED", second.run
-    assert second.run["reused_model_kind"] == "serving"
-    assert str(second.run["reused_model_arn"]).endswith(f"/{first.progress.run_id}-model-0")
-    assert second.run["reused_model_source_run_id"] == first.progress.run_id
+    assert second.run["reused_model_arn"] == first.run["final_active_learning_model_arn"]
     # And its first human batch was the validation sample only, after which A's model predicted, untrained
     assert second.first_batch == AUTO_LABELING["autoLabelingValidationSize"]
     assert "UseEarlierLabelingModel" in second.states
