@@ -16,7 +16,9 @@ Actions (payload ``action``; each answers the ``$.auto`` view, :func:`labeling.a
   ``InitialActiveLearningModelArn`` does, no training).
 * ``auto_add``: record a batch job's human labels; then ``next`` is ``train`` (training and validation
   manifests, hyperparameters), ``transform`` (the earlier model, not yet tried), ``label`` (no model can be
-  made: the queue's next batch) or ``finish``. A verification batch's answers (below) are recorded per
+  made: the queue's next batch) or ``finish``; when people labeled the rest after the last model round,
+  first ``train`` once more: the final labeling model, on every human label (:func:`final_model_due`). A
+  verification batch's answers (below) are recorded per
   validation object instead, a widening batch's join the validation sample; then another verification or
   widening batch or the round's decision follows.
 * ``auto_round``: read the transform's predictions; first, while validation objects the model disputes
@@ -96,6 +98,11 @@ CREDIBILITY = 0.65
 # three times its sample); simulated on those detectors, no run machine-labeled below 95%.
 BOX_CREDIBILITY = 0.9
 DEFAULT_BATCH_SHARE = 0.1
+# A final labeling model is trained when the run's human training labels grew by this factor since its last
+# model (:func:`final_model_due`): a few more labels are not worth a training job. Measured (BENCHMARKS.md,
+# builtin-auto): on digits, run B started from a model trained on all of run A's human labels saved more
+# against its control than from A's 200-label round model.
+FINAL_MODEL_GROWTH = 1.1
 # The run's state holds the result; Step Functions' state limit is 256 KiB (the job's answer trims alike).
 MAX_TEAM_BYTES = 150_000
 
@@ -257,6 +264,37 @@ def _transform_input(state: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def final_model_due(state: Mapping[str, Any]) -> bool:
+    """Whether the run ends with a final labeling model trained on all its human labels: when people have
+    labeled the rest after its last model round and its human training labels grew by at least
+    :data:`FINAL_MODEL_GROWTH` since its last model. That model is the run's ``FinalActiveLearningModelArn``,
+    the one a later run of the label set starts from (``reuseModel``): the last round's model never learned
+    the objects it was least sure of. Not for a run that never trained a model of its own (it started from
+    an earlier run's model and people labeled the rest): a model trained on its few, hardest labels alone
+    could be worse than the model it started from, which stays its final model."""
+    trained_on = int(state["trained_on"])
+    return (
+        trained_on > 0
+        and bool(state["validation"])
+        and not state.get("final_model")
+        and len(state["training"]) >= max(trained_on + 1, trained_on * FINAL_MODEL_GROWTH)
+    )
+
+
+def _train(state: dict[str, Any], event: Mapping[str, Any]) -> dict[str, Any]:
+    """``next: train``: a labeling model on every human training label so far, validated on the validation
+    sample; the transform predicts the validation sample and the queue (only the sample for a final model)."""
+    state["trained_on"] = len(state["training"])
+    overrides = event.get("hyperparameters") if isinstance(event.get("hyperparameters"), Mapping) else {}
+    inputs: dict[str, Any] = {
+        "train_uri": _augmented(state, state["training"], "train"),
+        "validation_uri": _augmented(state, state["validation"], "validation"),
+        "hyperparameters": auto_model.hyperparameters(state, overrides or {}),
+        **_transform_input(state),
+    }
+    return view(state, save(state), "train", **inputs)
+
+
 def add_batch(event: Mapping[str, Any]) -> dict[str, Any]:
     """``auto_add``: the batch job's labels into the state; the next step (module docstring)."""
     state = load(event)
@@ -282,17 +320,12 @@ def add_batch(event: Mapping[str, Any]) -> dict[str, Any]:
         (state["validation"] if index in validation else state["training"]).append(index)
     state["pending"], state["pending_validation"] = [], []
     if not state["queue"] or state["last"]:
+        if final_model_due(state):
+            state["final_model"] = True  # auto_round records it and finishes (labeling.auto_round)
+            return _train(state, event)
         return view(state, save(state), "finish")
     if state["training"] and state["validation"] and len(state["training"]) > state["trained_on"]:
-        state["trained_on"] = len(state["training"])
-        overrides = event.get("hyperparameters") if isinstance(event.get("hyperparameters"), Mapping) else {}
-        inputs: dict[str, Any] = {
-            "train_uri": _augmented(state, state["training"], "train"),
-            "validation_uri": _augmented(state, state["validation"], "validation"),
-            "hyperparameters": auto_model.hyperparameters(state, overrides or {}),
-            **_transform_input(state),
-        }
-        return view(state, save(state), "train", **inputs)
+        return _train(state, event)
     initial = state.get("initial_model")
     if initial and state["validation"] and state["model"] is None:
         state["model"] = dict(initial)

@@ -19,6 +19,10 @@ The batch transform has predicted the validation sample and every queued object.
    labels, the queue least confident first, the round's record (``verification_answers``,
    ``validation_added``, its cost) and the next human batch with the model's predictions as suggestions.
 
+The round of the run's final labeling model (trained on every human label once people labeled the rest,
+:func:`labeling.auto.final_model_due`) has nothing left to label: it is recorded (``final``, its validation
+accuracy and cost) and the loop finishes.
+
 While verification or widening batches are out, the round's record waits in the state (``deciding``).
 """
 
@@ -78,7 +82,29 @@ def model_round(event: Mapping[str, Any], now: float) -> dict[str, Any]:
         **labeling_round_cost(event.get("training"), event.get("transform")),
         "date": labeling_paths.creation_date(dt.datetime.fromtimestamp(now, dt.UTC)),
     }
+    if state.pop("final_model", False):
+        return _record_final_model(state, predictions)
     return _settle(state, predictions, cutoff, new=True)
+
+
+def _record_final_model(state: dict[str, Any], predictions: Mapping[int, Prediction]) -> dict[str, Any]:
+    """The final labeling model's round (``labeling.auto.final_model_due``): nothing is left to label, so
+    no verification, widening or threshold; the round records its accuracy on the validation sample (held
+    out of its training) and its cost, and the loop finishes with it as the run's final model."""
+    record = state.pop("deciding")
+    record.pop("date")
+    scored = _scored(state, predictions)
+    state["rounds"].append(
+        {
+            **record,
+            "final": True,
+            "threshold": None,
+            "validation_accuracy": round(sum(a for _, a in scored) / len(scored), 3) if scored else None,
+            "machine_labeled": 0,
+            "remaining": 0,
+        }
+    )
+    return view(state, save(state), "finish")
 
 
 def _settle(

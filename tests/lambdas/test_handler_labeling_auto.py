@@ -215,12 +215,65 @@ def test_after_the_last_round_people_label_everything_left(loop: Loop) -> None:
     view = loop.label(view)
     # And nothing is machine-labeled and the last batch is all 40 objects left
     assert view["next"] == "label" and view["machine"] == 0 and view["batch_size"] == 40
-    # And once people have labeled them the loop ends
+    # And once people have labeled them, a final labeling model is trained on all 50 human training labels,
+    # and the transform predicts only the validation sample (nothing is left to label)
+    view = loop.label(view)
+    assert view["next"] == "train" and view["hyperparameters"]["num_training_samples"] == "50"
+    assert len(json.loads(loop.read_uri(view["transform_manifest_uri"]))) == 1 + 20
+    loop.transform(view, lambda i: True)
+    # When its round comes back, although it disputes none, nothing is verified or machine-labeled: the loop ends
+    view = loop.round(view, "m-final")
+    assert view["next"] == "finish" and view["machine"] == 0
+    result = loop.invoke("auto_finish", state_uri=view["state_uri"])
+    assert result["counters"]["HumanLabeled"] == 70 and result["counters"]["MachineLabeled"] == 0
+    first, final = result["auto_labeling"]["rounds"]
+    assert first["verification_answers"] == 2 and "final" not in first
+    # Then the final model is the run's (a later run starts from it), its round recorded and priced
+    assert result["job_output"]["FinalActiveLearningModelArn"] == MODEL_ARN.format("m-final")
+    assert final["final"] is True and final["validation_accuracy"] == 1.0 and final["machine_labeled"] == 0
+    assert final["verification_answers"] == 0 and final["threshold"] is None
+    one_round = 0.23 * (120 + 60) / 3600  # ml.m5.xlarge: 120 s training + 60 s transform
+    assert result["auto_labeling"]["model_usd"] == pytest.approx(2 * one_round, abs=1e-4)
+
+
+def test_no_final_model_for_a_few_more_labels_or_a_run_that_never_trained_one(loop: Loop) -> None:
+    # Given a run whose model (trained on 20) leaves 1 of 11 objects to people
+    view = loop.start(51, auto_batch_size=20, auto_validation_size=20, auto_max_rounds=1)
+    unsure = min(set(range(51)) - set(loop.batch(view)))  # one of the 11 queued objects
+    view = loop.label(view)
+    assert view["hyperparameters"]["num_training_samples"] == "20"
+    loop.transform(view, lambda i: i != unsure)
+    view = loop.round(view, "m1")
+    assert view["next"] == "label" and view["batch_size"] == 1
+    # When people label it, the loop ends: 21 labels are not worth a final training job (under a tenth more)
     view = loop.label(view)
     assert view["next"] == "finish"
     result = loop.invoke("auto_finish", state_uri=view["state_uri"])
-    assert result["counters"]["HumanLabeled"] == 70 and result["counters"]["MachineLabeled"] == 0
-    assert result["auto_labeling"]["rounds"][0]["verification_answers"] == 2
+    assert result["job_output"]["FinalActiveLearningModelArn"] == MODEL_ARN.format("m1")
+
+
+def test_a_run_from_an_earlier_model_keeps_it_as_its_final_model_when_people_label_the_rest(
+    loop: Loop,
+) -> None:
+    # Given a run that starts from an earlier model that is never sure on this data
+    earlier = MODEL_ARN.format("pets-earlier-alm2-0")
+    view = loop.label(
+        loop.start(40, auto_validation_size=20, auto_max_rounds=1, initial_active_learning_model_arn=earlier)
+    )
+    loop.transform(view, lambda i: False)
+    view = loop.invoke(
+        "auto_round",
+        state_uri=view["state_uri"],
+        model={"model_name": "pets-earlier-alm2-0", "model_arn": earlier},
+        transform=TRANSFORM,
+    )
+    while view["next"] == "label":  # verification, then the 20 left
+        view = loop.label(view)
+    # Then no model is trained on its 20 hardest labels alone: the earlier model stays the final one
+    assert view["next"] == "finish"
+    result = loop.invoke("auto_finish", state_uri=view["state_uri"])
+    assert result["counters"]["HumanLabeled"] == 40
+    assert result["job_output"]["FinalActiveLearningModelArn"] == earlier
 
 
 def test_an_unknown_instance_type_leaves_the_cost_unpriced_not_wrong(loop: Loop) -> None:

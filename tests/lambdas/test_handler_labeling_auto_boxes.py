@@ -168,10 +168,16 @@ def test_a_detector_scoring_below_one_half_machine_labels_boxes_in_each_images_p
     )
     assert [box["class_id"] for box in first[SUGGESTION_KEY]["boxes"]] == [truth(first["id"])] * 2
     assert [box["score"] for box in first[SUGGESTION_KEY]["boxes"]] == [0.42, 0.42]
-    # When people have labeled them the loop finishes
+    # When people have labeled them, the final labeling model is trained on every human label, and with
+    # its round the loop finishes (nothing left to machine-label)
     view = loop.label(view)
+    labeled = len({int(i) for i in state["human"]} - set(state["validation"])) + len(queue - machine)
+    assert view["next"] == "train" and view["hyperparameters"]["num_training_samples"] == str(labeled)
+    loop.transform(view)
+    view = loop.round(view, "m-final")
     assert view["next"] == "finish"
     result = loop.invoke("auto_finish", state_uri=view["state_uri"])
+    assert result["job_output"]["FinalActiveLearningModelArn"] == MODEL_ARN.format("m-final")
     assert result["counters"]["MachineLabeled"] == len(machine)
     assert result["counters"]["TotalLabeled"] == 160
     # Then the machine labels are Ground Truth's bounding-box labels in each image's own pixels
@@ -189,7 +195,7 @@ def test_a_detector_scoring_below_one_half_machine_labels_boxes_in_each_images_p
         assert metadata["objects"] == [{"confidence": 0.45}]
         assert metadata["class-map"] == {str(truth(index)): CLASSES[truth(index)]}
         assert metadata["job-name"] == f"labeling-job/{RUN}-auto"
-    assert result["job_output"]["FinalActiveLearningModelArn"] == MODEL_ARN.format("m1")
+    assert result["auto_labeling"]["rounds"][0]["model"] == "m1"
     # And the round is priced as for classes (its training and transform)
     assert result["auto_labeling"]["model_usd"] > 0
 
