@@ -36,6 +36,7 @@ BENCHMARKS = {
     "tuning": "bench.tuning_bench",
     "builtin-auto": "bench.builtin_auto_bench",
     "builtin-auto-boxes": "bench.builtin_auto_bench:boxes",
+    "labeling-model": "bench.labeling_model_bench",
     "box-confidence": "bench.box_confidence_bench",
     "label-errors": "bench.label_errors_bench",
     "sfn-parse": "bench.sfn_parse_bench",
