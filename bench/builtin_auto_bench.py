@@ -255,8 +255,8 @@ def _saving(answers: int, baseline: int) -> float:
     return round(1 - answers / baseline, 3) if baseline else 0.0
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, object]:
-    """Measure and return the figures."""
+def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line's options (unknown ones ignored: ``python -m bench`` passes its own)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--objects",
@@ -290,6 +290,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
         help="workersPerObject (1; boxes: one simulated person's boxes are right on about 84%% of images)",
     )
     args, _ = parser.parse_known_args(argv)
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, object]:
+    """Measure and return the figures."""
+    args = _arguments(argv)
     digits = args.task == "image-classification"
     objects = args.objects or (DIGITS_OBJECTS if digits else 300)
     batch = args.batch or (200 if digits else max(20, objects // 3))

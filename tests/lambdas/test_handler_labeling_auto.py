@@ -106,6 +106,15 @@ class Loop:
             self.cloud.s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(probabilities).encode())
         assert prefix == f"s3://{DATA_BUCKET}/images/pets/"
 
+    def earlier_round(self, view: dict[str, Any], arn: str) -> dict[str, Any]:
+        """The round of an earlier run's model ``arn`` (no training job to price)."""
+        return self.invoke(
+            "auto_round",
+            state_uri=view["state_uri"],
+            model={"model_name": arn.rsplit("/", 1)[-1], "model_arn": arn},
+            transform=TRANSFORM,
+        )
+
     def round(self, view: dict[str, Any], model: str, training: Any = TRAINING) -> dict[str, Any]:
         return self.invoke(
             "auto_round",
@@ -197,12 +206,7 @@ def test_a_reused_model_predicts_first_after_people_label_only_the_validation_sa
     view = loop.label(view)
     assert view["next"] == "transform" and view["model_name"] == "pets-earlier-alm2-0"
     loop.transform(view, lambda i: True)
-    view = loop.invoke(
-        "auto_round",
-        state_uri=view["state_uri"],
-        model={"model_name": "pets-earlier-alm2-0", "model_arn": earlier},
-        transform=TRANSFORM,
-    )
+    view = loop.earlier_round(view, earlier)
     # Then it labels the other 40: 20 human answers-worth of objects instead of 60
     assert view["next"] == "finish" and view["machine"] == 40 and view["human"] == 20
     result = loop.invoke("auto_finish", state_uri=view["state_uri"])
@@ -267,12 +271,7 @@ def test_a_run_from_an_earlier_model_keeps_it_as_its_final_model_when_people_lab
         loop.start(40, auto_validation_size=20, auto_max_rounds=1, initial_active_learning_model_arn=earlier)
     )
     loop.transform(view, lambda i: False)
-    view = loop.invoke(
-        "auto_round",
-        state_uri=view["state_uri"],
-        model={"model_name": "pets-earlier-alm2-0", "model_arn": earlier},
-        transform=TRANSFORM,
-    )
+    view = loop.earlier_round(view, earlier)
     while view["next"] == "label":  # verification, then the 20 left
         view = loop.label(view)
     # Then no model is trained on its 20 hardest labels alone: the earlier model stays the final one

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from tests.lambdas.test_handler_labeling_auto import MODEL_ARN, TRANSFORM, Loop, loop, truth
+from tests.lambdas.test_handler_labeling_auto import MODEL_ARN, Loop, loop, truth
 
 __all__ = ["loop"]  # the fixture
 
@@ -21,12 +21,7 @@ def reuse_round(loop: Loop, wrong: frozenset[int]) -> tuple[dict, list[int]]:
     validation = loop.batch(view)
     view = loop.label(view, wrong=frozenset(validation[i] for i in wrong))
     loop.transform(view, lambda i: True)
-    view = loop.invoke(
-        "auto_round",
-        state_uri=view["state_uri"],
-        model={"model_name": "pets-earlier-alm2-0", "model_arn": EARLIER},
-        transform=TRANSFORM,
-    )
+    view = loop.earlier_round(view, EARLIER)
     return view, validation
 
 
