@@ -30,6 +30,12 @@ Patch points (module/class attributes swapped in by :func:`install`, restored by
 7. ``AmazonStateLanguageParser.parse`` -- moto parses the definition again for every execution; the parse
    tree is remembered per definition text (:mod:`local.sfn.parse_cache`, which checks its own patch
    points).
+8. ``CallbackEndpoint.notify_heartbeat`` -- moto answers SendTaskHeartbeat with ``InvalidToken`` until the
+   task has begun waiting with ``HeartbeatSeconds`` (its heartbeat endpoint is set up only after the function
+   returns), so a heartbeat sent while the function still runs, or for a task without ``HeartbeatSeconds``,
+   was refused. On AWS the token is valid from the task's start and SendTaskHeartbeat accepts it; the
+   labeling function's sweep took the refusal for an abandoned job and a run waited forever (measured: a
+   sweep 3 ms after a job opened). The replacement accepts the heartbeat of a registered token.
 
 Private moto methods our subclasses override (same tripwire): ``StateTaskServiceCallback.
 _eval_integration_pattern`` / ``_eval_service_task`` / ``_validate_service_integration_is_supported`` /
@@ -160,6 +166,8 @@ def install(
         _ORIGINALS["retrier_time"] = retrier_decl.time
         _ORIGINALS["send_task_failure"] = StepFunctionResponse.send_task_failure
         _ORIGINALS["reflect_status"] = BaseExecutionWorkerCommunication._reflect_execution_status
+        _ORIGINALS["notify_heartbeat"] = CallbackEndpoint.notify_heartbeat
+        CallbackEndpoint.notify_heartbeat = _notify_heartbeat  # type: ignore[method-assign]
         StepFunctionResponse.send_task_failure = _send_task_failure  # type: ignore[method-assign]
         BaseExecutionWorkerCommunication._reflect_execution_status = _reflect_execution_status  # type: ignore[method-assign]
         preprocessor.state_task_for = _state_task_for
@@ -186,6 +194,7 @@ def uninstall() -> None:
         retrier_decl.time = _ORIGINALS.pop("retrier_time")
         StepFunctionResponse.send_task_failure = _ORIGINALS.pop("send_task_failure")  # type: ignore[method-assign]
         BaseExecutionWorkerCommunication._reflect_execution_status = _ORIGINALS.pop("reflect_status")  # type: ignore[method-assign]
+        CallbackEndpoint.notify_heartbeat = _ORIGINALS.pop("notify_heartbeat")  # type: ignore[method-assign]
         uninstall_payload_limits()
         uninstall_parse_cache()
         set_active(None)
@@ -226,6 +235,8 @@ _EXPECTED: Final[list[tuple[object, str, tuple[str, ...] | None]]] = [
     ),
     (CallbackEndpoint, "wait", ("self", "timeout")),
     (CallbackEndpoint, "get_outcome", ("self",)),
+    (CallbackEndpoint, "notify_heartbeat", ("self",)),
+    (CallbackEndpoint, "_heartbeat_endpoint", None),
     (
         StateTaskService,
         "_after_eval_execution",
@@ -340,6 +351,15 @@ def _invoke_lambda_function(parameters: dict, region: str, state_credentials: St
 # --------------------------------------------------------------------------------------------------
 # Patch point 4: SendTaskFailure keeps its cause
 # --------------------------------------------------------------------------------------------------
+
+
+def _notify_heartbeat(self: CallbackEndpoint) -> bool:
+    """A heartbeat for a registered token: accepted, as on AWS (patch point 8); it resets the heartbeat
+    timer when the task is waiting with ``HeartbeatSeconds`` (moto's own behaviour then)."""
+    heartbeat_endpoint = self._heartbeat_endpoint
+    if heartbeat_endpoint is not None:
+        heartbeat_endpoint.notify()
+    return True
 
 
 def _send_task_failure(self: StepFunctionResponse) -> ActionResult:

@@ -153,3 +153,35 @@ def test_token_returned_while_the_function_runs_is_not_lost_with_heartbeats(
     assert execution.entered == ["DeployEndpoint", "Done"]
     assert execution.output["deploy"] == {"endpoint_status": "InService"}
     assert time.monotonic() - started < 4
+
+
+def test_a_heartbeat_is_accepted_while_the_function_runs_and_without_heartbeat_seconds(
+    sfn: Sfn, lambdas: LambdaRegistry
+) -> None:
+    # given a function that sends a heartbeat with its token before it returns (AWS accepts it: the token is
+    # valid from the task's start; moto refused it until the wait began), and records whether it was taken
+    accepted: list[bool] = []
+
+    def deploy(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        try:
+            sfn.client.send_task_heartbeat(taskToken=event["token"])
+            accepted.append(True)
+        except sfn.client.exceptions.InvalidToken:
+            accepted.append(False)
+        return {"accepted": True}
+
+    lambdas.register("endpoint", deploy)
+    for fields, run_id in (({"HeartbeatSeconds": 5, "TimeoutSeconds": 30}, "r-6"), ({}, "r-7")):
+        execution_arn = sfn.start(deploy_machine(**fields), {"run_id": run_id})
+        deadline = time.monotonic() + 10
+        while len(accepted) < (1 if run_id == "r-6" else 2) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # when the task is waiting: a heartbeat is accepted too, with or without HeartbeatSeconds
+        token = lambdas.invocations_of("endpoint")[-1].event["token"]
+        time.sleep(0.2)
+        sfn.client.send_task_heartbeat(taskToken=token)
+        sfn.client.send_task_success(taskToken=token, output="{}")
+        execution = sfn.wait(execution_arn)
+        # then every heartbeat was accepted and the task succeeded
+        assert execution.entered == ["DeployEndpoint", "Done"]
+    assert accepted == [True, True]
