@@ -68,23 +68,33 @@ class Run:
     validation_added: int = 0
 
 
-def _context(
-    task: str, objects: int, reuse: bool, batch: int, rounds: int, epochs: int, workers: int = WORKERS
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class LoopSettings:
+    """The runs' automated-labeling settings (``gtpipe:labeling``) besides ``reuseModel``."""
+
+    objects: int
+    batch: int
+    validation: int
+    rounds: int
+    epochs: int
+    workers: int = WORKERS
+
+
+def _context(task: str, loop: LoopSettings, reuse: bool) -> dict[str, Any]:
     from local.drivers.demo import demo_context
 
     return {
         **demo_context(epochs=2, task=task, labeling="builtin"),
         "gtpipe:qualityThreshold": 0.0,
         "gtpipe:labeling": {
-            "workersPerObject": workers,
+            "workersPerObject": loop.workers,
             "taskTimeLimitSeconds": 60,
             "autoLabeling": True,
             "reuseModel": reuse,
-            "autoLabelingBatchSize": batch or max(20, objects // 3),
-            "autoLabelingValidationSize": 40,
-            "autoLabelingMaxRounds": rounds,
-            "autoLabelingEpochs": epochs,
+            "autoLabelingBatchSize": loop.batch,
+            "autoLabelingValidationSize": loop.validation,
+            "autoLabelingMaxRounds": loop.rounds,
+            "autoLabelingEpochs": loop.epochs,
         },
     }
 
@@ -213,15 +223,7 @@ def _cloud(workdir: Path, context: dict[str, Any], cache: str, seed: int) -> Any
 
 
 def _experiment(
-    name: str,
-    objects: int,
-    batch: int,
-    rounds: int,
-    epochs: int,
-    workdir: Path,
-    seed: int = 0,
-    dump: Path | None = None,
-    workers: int = WORKERS,
+    name: str, loop: LoopSettings, workdir: Path, seed: int = 0, dump: Path | None = None
 ) -> tuple[Run, Run, Run]:
     from local.drivers.demo import upload_dataset
     from local.drivers.demo_tasks import TASKS, rebucket, write_reference_answers
@@ -232,12 +234,12 @@ def _experiment(
     )  # run names; bench.threshold_sim reads digits-b-*
     results: list[Run] = []
     for reuse in (True, False):
-        context = _context(name, objects, reuse, batch, rounds, epochs, workers)
+        context = _context(name, loop, reuse)
         cloud, assembly = _cloud(workdir / f"cloud-{reuse}", context, f"cdk.out-bench-auto-{reuse}", seed)
         with cloud:
             cloud.deploy(assembly)
             bucket = str(cloud.outputs["DataBucketName"])
-            drawn = task.draw(workdir / f"data-{reuse}", images=2 * objects, holdout=0.0, bucket=bucket)
+            drawn = task.draw(workdir / f"data-{reuse}", images=2 * loop.objects, holdout=0.0, bucket=bucket)
             named = rebucket(drawn, bucket, task.image_prefix)
             upload_dataset(cloud, bucket, named)
             write_reference_answers(
@@ -245,8 +247,8 @@ def _experiment(
             )
             into = dump / ("reuse" if reuse else "control") if dump else None
             if reuse:
-                results.append(_run(cloud, bucket, f"{prefix}-a", named[:objects], workdir, into))
-            results.append(_run(cloud, bucket, f"{prefix}-b", named[objects:], workdir, into))
+                results.append(_run(cloud, bucket, f"{prefix}-a", named[: loop.objects], workdir, into))
+            results.append(_run(cloud, bucket, f"{prefix}-b", named[loop.objects :], workdir, into))
     first, reused, control = results
     return first, reused, control
 
@@ -268,6 +270,7 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         "--batch", type=int, default=0, help="autoLabelingBatchSize (0: 200 digits, objects / 3 scenes)"
     )
     parser.add_argument("--rounds", type=int, default=1, help="autoLabelingMaxRounds")
+    parser.add_argument("--validation", type=int, default=40, help="autoLabelingValidationSize")
     parser.add_argument(
         "--seed", type=int, default=0, help="seeds the run ids (so the random samples) and the crowd's errors"
     )
@@ -300,18 +303,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     objects = args.objects or (DIGITS_OBJECTS if digits else 300)
     batch = args.batch or (200 if digits else max(20, objects // 3))
     epochs = args.epochs or (DIGITS_EPOCHS if digits else BOX_EPOCHS)
+    loop = LoopSettings(objects, batch, args.validation, args.rounds, epochs, args.workers)
     with tempfile.TemporaryDirectory(prefix="gtpipe-bench-auto-") as work:
-        first, reused, control = _experiment(
-            args.task,
-            objects,
-            batch,
-            args.rounds,
-            epochs,
-            Path(work),
-            args.seed,
-            args.dump,
-            args.workers,
-        )
+        first, reused, control = _experiment(args.task, loop, Path(work), args.seed, args.dump)
     without = objects * args.workers
     auto_saving = _saving(first.answers, without)
     reuse_saving = _saving(reused.answers, control.answers)
@@ -319,7 +313,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
         "objects per run": f"{objects} ({'digits, 10 classes' if digits else 'box scenes, 4 classes'})",
         "seed (run ids, crowd)": args.seed,
         "crowd": f"{LABELERS} simulated labelers, {args.workers} answer(s) per object, erring {ERROR_RATE:.0%}",
-        "loop": f"batch {batch}, validation 40, {args.rounds} model round(s), {epochs} epochs",
+        "loop": f"batch {batch}, validation {args.validation}, {args.rounds} model round(s), {epochs} epochs",
         "human answers without automated labeling (objects x workers)": without,
         "label accuracy without automated labeling (the crowd's, run A's human labels)": first.human_accuracy,
         "human answers with automated labeling (run A)": first.answers,
