@@ -276,7 +276,6 @@ def final_model_due(state: Mapping[str, Any]) -> bool:
     return (
         trained_on > 0
         and bool(state["validation"])
-        and not state.get("final_model")
         and len(state["training"]) >= max(trained_on + 1, trained_on * FINAL_MODEL_GROWTH)
     )
 

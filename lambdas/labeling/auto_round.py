@@ -99,12 +99,17 @@ def _record_final_model(state: dict[str, Any], predictions: Mapping[int, Predict
             **record,
             "final": True,
             "threshold": None,
-            "validation_accuracy": round(sum(a for _, a in scored) / len(scored), 3) if scored else None,
+            "validation_accuracy": _validation_accuracy(scored),
             "machine_labeled": 0,
             "remaining": 0,
         }
     )
     return view(state, save(state), "finish")
+
+
+def _validation_accuracy(scored: Sequence[tuple[float, bool]]) -> float | None:
+    """The share of validation objects whose prediction agrees with their human label (None: no sample)."""
+    return round(sum(a for _, a in scored) / len(scored), 3) if scored else None
 
 
 def _settle(
@@ -274,7 +279,7 @@ def _decide(
         {
             **record,
             "threshold": decision.threshold,
-            "validation_accuracy": round(sum(a for _, a in scored) / len(scored), 3) if scored else None,
+            "validation_accuracy": _validation_accuracy(scored),
             "machine_labeled": len(decision.machine),
             "remaining": len(state["queue"]),
         }
