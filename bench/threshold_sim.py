@@ -18,6 +18,12 @@ sample, the surest disputes a reachable threshold could cover). Reported per rul
 threshold (B labels nothing), B's answers, the saving of B against C (median, 10th percentile), how often it
 is >= 60%, how often each run's labels are >= 95% right against the truth and, with widening, the median
 validation objects B added.
+
+``--validations 40,80,120 --credibilities 0.65,0.8`` replaces the rules by the builtin loop's (verified,
+credible threshold, widening) at each pair of validation sample and credibility, and reports besides C's
+saving against labeling without automated labeling (every object answered once: C's pool plus its training
+batch), the from-scratch target (>= 50% at >= 0.95). The globs may match several runs' dumps: trial ``i``
+uses the ``i``-th pair (sorted paths, cycling), so each seed's B meets its own control.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from gtpipe_shared.auto_labeling import choose_threshold, needs_verification, validation_label, widening
@@ -47,6 +54,7 @@ class Rule:
     credibility: float | None
     widen: bool = False
     seed: str = ""  # the random stream's name (default: the rule's): BENCHMARKS.md's figures reproduce
+    validation: int | None = None  # the validation sample (None: --validation)
 
 
 RULES = (
@@ -113,58 +121,95 @@ def _validate(
     return choose_threshold(scored, 0.95, rule.credibility)
 
 
-def _objects(pattern: str) -> list[dict[str, Any]]:
+def _pools(pattern: str) -> list[list[dict[str, Any]]]:
+    """Every dump's objects that ``pattern`` matches, in sorted path order."""
     paths = sorted(glob.glob(pattern))
     if not paths:
         raise SystemExit(f"no dump matches {pattern}")
-    return list(json.loads(open(paths[0]).read())["objects"])
+    return [list(json.loads(Path(path).read_text())["objects"]) for path in paths]
+
+
+def _rules(args: argparse.Namespace) -> tuple[Rule, ...]:
+    """The rules to simulate: :data:`RULES`, or the builtin loop's at each swept validation x credibility."""
+    if not args.validations and not args.credibilities:
+        return RULES
+    validations = [int(v) for v in (args.validations or str(args.validation)).split(",")]
+    credibilities = [float(c) for c in (args.credibilities or "0.65").split(",")]
+    return tuple(
+        Rule(f"validation {v}, credibility {c}, widening", True, c, widen=True, validation=v)
+        for v in validations
+        for c in credibilities
+    )
+
+
+def _percentile(values: Sequence[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[int(share * len(ordered))]
+
+
+def _simulate(
+    rule: Rule, pairs: Sequence[tuple[list[dict[str, Any]], list[dict[str, Any]]]], args: argparse.Namespace
+) -> str:
+    """``args.trials`` runs of B and C under ``rule`` (trial ``i`` on pair ``i`` modulo their number): the
+    figures' line."""
+    rng = random.Random(f"threshold-sim:{args.seed}:{rule.seed or rule.name}")
+    validation = rule.validation or args.validation
+    crowd_accuracy = 1 - args.error
+    savings, scratch, added, b_all, c_all = [], [], [], [], []
+    b_ok = c_ok = none = scratch_met = 0
+    for trial in range(args.trials):
+        reuse, control = pairs[trial % len(pairs)]
+        b_answers, b_accuracy, b_added = _trial(reuse, validation, rule, args.error, rng)
+        c_answers, c_accuracy, _ = _trial(control, validation, rule, args.error, rng)
+        none += b_answers >= len(reuse)
+        added.append(b_added)
+        c_answers += args.batch  # the control's training batch, labeled by people first
+        c_accuracy = (c_accuracy * len(control) + crowd_accuracy * args.batch) / (len(control) + args.batch)
+        savings.append(1 - b_answers / c_answers)
+        scratch.append(1 - c_answers / (len(control) + args.batch))
+        scratch_met += scratch[-1] >= 0.5 and c_accuracy >= 0.95
+        b_all.append(b_answers)
+        c_all.append(c_answers)
+        b_ok += b_accuracy >= 0.95
+        c_ok += c_accuracy >= 0.95
+    n = args.trials
+    line = (
+        f"B labels nothing {none / n:.0%}; saving median {_percentile(savings, 0.5):.0%} "
+        f"(p10 {_percentile(savings, 0.1):.0%}); >= 60% {sum(s >= 0.6 for s in savings) / n:.0%}; "
+        f"accuracy >= 0.95: B {b_ok / n:.0%}, C {c_ok / n:.0%}"
+        f"; answers median B {_percentile(b_all, 0.5):.0f}, C {_percentile(c_all, 0.5):.0f}"
+    )
+    if rule.validation is not None:
+        line += (
+            f"; C from scratch: saving median {_percentile(scratch, 0.5):.0%} (p10 {_percentile(scratch, 0.1):.0%}),"
+            f" >= 50% at >= 0.95 {scratch_met / n:.0%}"
+        )
+    return line + (f"; B validation added median {_percentile(added, 0.5):.0f}" if rule.widen else "")
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     """Simulate and return the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reuse", required=True, help="glob of run B's dump (the earlier model's round)")
-    parser.add_argument("--control", required=True, help="glob of run C's dump (the control's round)")
+    parser.add_argument("--reuse", required=True, help="glob of run B's dumps (the earlier model's round)")
+    parser.add_argument("--control", required=True, help="glob of run C's dumps (the control's round)")
     parser.add_argument("--validation", type=int, default=40)
+    parser.add_argument("--validations", help="sweep: comma-separated validation sample sizes")
+    parser.add_argument("--credibilities", help="sweep: comma-separated credibilities")
     parser.add_argument("--batch", type=int, default=200, help="the control's training batch")
     parser.add_argument("--error", type=float, default=0.03)
     parser.add_argument("--trials", type=int, default=400)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    reuse, control = _objects(args.reuse), _objects(args.control)
-    crowd_accuracy = 1 - args.error
+    reuse, control = _pools(args.reuse), _pools(args.control)
+    if len(reuse) != len(control):
+        raise SystemExit(f"{len(reuse)} reuse dumps but {len(control)} control dumps: pair them one to one")
+    pairs = list(zip(reuse, control, strict=True))
     figures: dict[str, object] = {
-        "pools (B, C objects)": f"{len(reuse)}, {len(control)}",
+        "pools (B, C objects)": ", ".join(f"{len(b)}/{len(c)}" for b, c in pairs),
         "trials, validation, error": f"{args.trials}, {args.validation}, {args.error}",
     }
-    for rule in RULES:
-        rng = random.Random(f"threshold-sim:{args.seed}:{rule.seed or rule.name}")
-        savings, b_ok, c_ok, none, added, b_all, c_all = [], 0, 0, 0, [], [], []
-        for _ in range(args.trials):
-            b_answers, b_accuracy, b_added = _trial(reuse, args.validation, rule, args.error, rng)
-            c_answers, c_accuracy, _ = _trial(control, args.validation, rule, args.error, rng)
-            none += b_answers >= len(reuse)
-            added.append(b_added)
-            c_answers += args.batch  # the control's training batch, labeled by people first
-            c_accuracy = (c_accuracy * len(control) + crowd_accuracy * args.batch) / (
-                len(control) + args.batch
-            )
-            savings.append(1 - b_answers / c_answers)
-            b_all.append(b_answers)
-            c_all.append(c_answers)
-            b_ok += b_accuracy >= 0.95
-            c_ok += c_accuracy >= 0.95
-        savings.sort()
-        added.sort()
-        b_all.sort()
-        c_all.sort()
-        n = args.trials
-        figures[rule.name] = (
-            f"B labels nothing {none / n:.0%}; saving median {savings[n // 2]:.0%} (p10 {savings[n // 10]:.0%}); "
-            f">= 60% {sum(s >= 0.6 for s in savings) / n:.0%}; accuracy >= 0.95: B {b_ok / n:.0%}, C {c_ok / n:.0%}"
-            + f"; answers median B {b_all[n // 2]}, C {c_all[n // 2]}"
-            + (f"; B validation added median {added[n // 2]}" if rule.widen else "")
-        )
+    for rule in _rules(args):
+        figures[rule.name] = _simulate(rule, pairs, args)
     return figures
 
 

@@ -16,9 +16,9 @@ Actions (payload ``action``; each answers the ``$.auto`` view, :func:`labeling.a
   ``InitialActiveLearningModelArn`` does, no training).
 * ``auto_add``: record a batch job's human labels; then ``next`` is ``train`` (training and validation
   manifests, hyperparameters), ``transform`` (the earlier model, not yet tried), ``label`` (no model can be
-  made: the queue's next batch) or ``finish``; when people labeled the rest after the last model round,
-  first ``train`` once more: the final labeling model, on every human label (:func:`final_model_due`). A
-  verification batch's answers (below) are recorded per
+  made: the queue's next batch) or ``finish``; when nothing is left to label, first ``train`` once more when
+  it is due: the final labeling model, on every label outside the validation sample
+  (:mod:`labeling.auto_training`). A verification batch's answers (below) are recorded per
   validation object instead, a widening batch's join the validation sample; then another verification or
   widening batch or the round's decision follows.
 * ``auto_round``: read the transform's predictions; first, while validation objects the model disputes
@@ -28,8 +28,8 @@ Actions (payload ``action``; each answers the ``$.auto`` view, :func:`labeling.a
   :func:`gtpipe_shared.auto_labeling.widening`, the same predictions decide again); then calibrate the
   threshold on the validation sample (95 % accuracy at :data:`CREDIBILITY`), machine-label the confident
   objects, price the round's training and transform, and put the least confident objects first;
-  ``next`` is ``label`` (the batch's lines carry the model's predictions as suggestions: pre-annotation)
-  or ``finish``.
+  ``next`` is ``label`` (the batch's lines carry the model's predictions as suggestions: pre-annotation),
+  ``train`` (the final labeling model, when the round machine-labeled the rest) or ``finish``.
   Bounding boxes: each image's size is read from its header
   (:func:`gtpipe_shared.image_header.stored_displayed_size`: the size people draw on), the boxes' score
   cut-off is calibrated on the validation sample first (:func:`gtpipe_shared.model_labels.choose_box_cutoff`)
@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from gtpipe_shared import labeling_output as output
@@ -57,27 +57,21 @@ from gtpipe_shared import labeling_suggestions as suggestions
 from gtpipe_shared.auto_labeling import ActiveLearningPlan, decide_round
 from gtpipe_shared.config import require_env
 from gtpipe_shared.labeling_stats import merge_team_statistics
-from gtpipe_shared.split import (
-    SplitError,
-    common_prefix,
-    manifest_prefix,
-    relative_to,
-)
 from gtpipe_shared.tasks import TaskType, task_spec
 
-from labeling import auto_model, auto_round
+from labeling import auto_round
 from labeling.auto_state import (
     AutoLabelingFailed,
     batch_manifest,
     get,
     load,
     plan,
-    prefix,
     put,
     save,
     to_people,
     view,
 )
+from labeling.auto_training import final_model_due, train, train_final_model, transform_input
 
 __all__ = ["ACTIONS", "AutoLabelingFailed", "handle", "plan_of"]
 
@@ -98,11 +92,6 @@ CREDIBILITY = 0.65
 # three times its sample); simulated on those detectors, no run machine-labeled below 95%.
 BOX_CREDIBILITY = 0.9
 DEFAULT_BATCH_SHARE = 0.1
-# A final labeling model is trained when the run's human training labels grew by this factor since its last
-# model (:func:`final_model_due`): a few more labels are not worth a training job. Measured (BENCHMARKS.md,
-# builtin-auto): on digits, run B started from a model trained on all of run A's human labels saved more
-# against its control than from A's 200-label round model.
-FINAL_MODEL_GROWTH = 1.1
 # The run's state holds the result; Step Functions' state limit is 256 KiB (the job's answer trims alike).
 MAX_TEAM_BYTES = 150_000
 
@@ -234,72 +223,6 @@ def _batch_team(output_uri: str, given: Any) -> dict[str, Any] | None:
     return dict(given) if isinstance(given, Mapping) else None
 
 
-def _augmented(state: Mapping[str, Any], indices: Sequence[int], name: str) -> str:
-    lines = "".join(
-        json.dumps({"source-ref": state["refs"][i], **state["human"][str(i)]}) + "\n" for i in indices
-    )
-    key = f"{prefix(state['run_id'])}round-{state['round']}/{name}.manifest"
-    return put(state["bucket"], key, lines.encode(), "application/jsonlines")
-
-
-def _transform_input(state: dict[str, Any]) -> dict[str, str]:
-    """The ManifestFile of the validation sample and the queue, and where the transform writes."""
-    refs = [state["refs"][i] for i in [*state["validation"], *state["queue"]]]
-    common: str | None = None
-    for ref in refs:
-        common = common_prefix(common, ref)
-    try:
-        shared = manifest_prefix(common or "", len(refs))
-        body = [{"prefix": shared}, *(relative_to(shared, ref) for ref in refs)]
-    except SplitError as exc:
-        raise AutoLabelingFailed(f"automated labeling's batch transform input: {exc}") from exc
-    base = f"{prefix(state['run_id'])}round-{state['round']}/"
-    state["transform_prefix"] = shared
-    state["transform_output_uri"] = f"s3://{state['bucket']}/{base}predictions/"
-    return {
-        "transform_manifest_uri": put(
-            state["bucket"], base + "transform.manifest", json.dumps(body).encode(), "application/json"
-        ),
-        "transform_output_uri": state["transform_output_uri"],
-    }
-
-
-def final_model_due(state: Mapping[str, Any]) -> bool:
-    """Whether the run ends with a final labeling model trained on all its human labels: when people have
-    labeled the rest after its last model round and its human training labels grew by at least
-    :data:`FINAL_MODEL_GROWTH` since its last model. That model is the run's ``FinalActiveLearningModelArn``,
-    the one a later run of the label set starts from (``reuseModel``): the last round's model never learned
-    the objects it was least sure of. Not for a run that never trained a model of its own (it started from
-    an earlier run's model and people labeled the rest): a model trained on its few, hardest labels alone
-    could be worse than the model it started from, which stays its final model."""
-    trained_on = int(state["trained_on"])
-    return (
-        trained_on > 0
-        and bool(state["validation"])
-        and len(state["training"]) >= max(trained_on + 1, trained_on * FINAL_MODEL_GROWTH)
-    )
-
-
-def _train(state: dict[str, Any], event: Mapping[str, Any]) -> dict[str, Any]:
-    """``next: train``: a labeling model on every human training label so far; the transform predicts the
-    validation sample and the queue (only the sample for a final model). The training job's ``validation``
-    channel is its training labels, never the validation sample: the algorithm keeps the epoch with the best
-    validation metric (as the built-in does), and selected on the sample the threshold is calibrated on, the
-    model looks better there than elsewhere (measured on 29 rounds: 94.3 % right on their sample, 91.0 % on
-    the queue; earlier runs' models, not selected on it: 92.5 % and 93.3 %), so machine labels fell below
-    95 % (BENCHMARKS.md, builtin-auto)."""
-    state["trained_on"] = len(state["training"])
-    overrides = event.get("hyperparameters") if isinstance(event.get("hyperparameters"), Mapping) else {}
-    train_uri = _augmented(state, state["training"], "train")
-    inputs: dict[str, Any] = {
-        "train_uri": train_uri,
-        "validation_uri": train_uri,
-        "hyperparameters": auto_model.hyperparameters(state, overrides or {}),
-        **_transform_input(state),
-    }
-    return view(state, save(state), "train", **inputs)
-
-
 def add_batch(event: Mapping[str, Any]) -> dict[str, Any]:
     """``auto_add``: the batch job's labels into the state; the next step (module docstring)."""
     state = load(event)
@@ -312,9 +235,9 @@ def add_batch(event: Mapping[str, Any]) -> dict[str, Any]:
     if team is not None:
         state["teams"].append(team)
     if state.get("pending_verification"):
-        return auto_round.add_verification(state, labels)
+        return auto_round.add_verification(state, labels, event)
     if state.get("pending_widening"):
-        return auto_round.add_widening(state, labels)
+        return auto_round.add_widening(state, labels, event)
     validation = set(state["pending_validation"])
     for index in state["pending"]:
         label = labels.get(state["refs"][index])
@@ -325,16 +248,15 @@ def add_batch(event: Mapping[str, Any]) -> dict[str, Any]:
         (state["validation"] if index in validation else state["training"]).append(index)
     state["pending"], state["pending_validation"] = [], []
     if not state["queue"] or state["last"]:
-        if final_model_due(state):
-            state["final_model"] = True  # auto_round records it and finishes (labeling.auto_round)
-            return _train(state, event)
+        if final_model_due(state):  # auto_round records it and finishes (labeling.auto_round)
+            return train_final_model(state, event)
         return view(state, save(state), "finish")
     if state["training"] and state["validation"] and len(state["training"]) > state["trained_on"]:
-        return _train(state, event)
+        return train(state, event)
     initial = state.get("initial_model")
     if initial and state["validation"] and state["model"] is None:
         state["model"] = dict(initial)
-        transform = _transform_input(state)
+        transform = transform_input(state)
         return view(state, save(state), "transform", model_name=initial["name"], **transform)
     # No model can be made (every training object failed): people take the queue's head.
     decision = decide_round([], state["queue"], {}, state["model_rounds"] + 1, plan(state))

@@ -19,8 +19,8 @@ The batch transform has predicted the validation sample and every queued object.
    labels, the queue least confident first, the round's record (``verification_answers``,
    ``validation_added``, its cost) and the next human batch with the model's predictions as suggestions.
 
-The round of the run's final labeling model (trained on every human label once people labeled the rest,
-:func:`labeling.auto.final_model_due`) has nothing left to label: it is recorded (``final``, its validation
+The round of the run's final labeling model (trained on every label outside the validation sample once
+nothing is left to label, :func:`labeling.auto_training.final_model_due`) has nothing left to label: it is recorded (``final``, its validation
 accuracy and cost) and the loop finishes.
 
 While verification or widening batches are out, the round's record waits in the state (``deciding``).
@@ -56,6 +56,7 @@ from labeling.auto_state import (
     to_people,
     view,
 )
+from labeling.auto_training import final_model_due, train_final_model
 
 # A round verifies at most this share of the validation sample and of the objects it could machine-label
 # (at least 1): people's slips are rare (3 % of answers in the local crowd), so the disputes worth another
@@ -84,11 +85,11 @@ def model_round(event: Mapping[str, Any], now: float) -> dict[str, Any]:
     }
     if state.pop("final_model", False):
         return _record_final_model(state, predictions)
-    return _settle(state, predictions, cutoff, new=True)
+    return _settle(state, predictions, cutoff, event, new=True)
 
 
 def _record_final_model(state: dict[str, Any], predictions: Mapping[int, Prediction]) -> dict[str, Any]:
-    """The final labeling model's round (``labeling.auto.final_model_due``): nothing is left to label, so
+    """The final labeling model's round (``labeling.auto_training.final_model_due``): nothing is left to label, so
     no verification, widening or threshold; the round records its accuracy on the validation sample (held
     out of its training) and its cost, and the loop finishes with it as the run's final model."""
     record = state.pop("deciding")
@@ -116,12 +117,14 @@ def _settle(
     state: dict[str, Any],
     predictions: Mapping[int, Prediction],
     cutoff: float | None,
+    event: Mapping[str, Any],
     *,
     new: bool,
     unanswered: Collection[int] = (),
 ) -> dict[str, Any]:
     """Verify the disputes that need it (not ``unanswered`` ones: a verification batch that got no answer
-    for them keeps their labels), else widen the sample while no threshold is reached, else decide."""
+    for them keeps their labels), else widen the sample while no threshold is reached, else decide
+    (``event``: the action's payload, whose ``hyperparameters`` a final labeling model trains with)."""
     disputed = [i for i in _disputed(state, predictions, new=new) if i not in unanswered]
     if disputed:
         return _verify(state, disputed)
@@ -133,7 +136,7 @@ def _settle(
     more = widening(threshold, drawn, len(state["queue"]), rules.validation_size)
     if more:
         return _widen(state, more, drawn)
-    return _decide(state, predictions, scored, state.pop("deciding"))
+    return _decide(state, predictions, scored, state.pop("deciding"), event)
 
 
 def _scored(state: Mapping[str, Any], predictions: Mapping[int, Prediction]) -> list[tuple[float, bool]]:
@@ -191,7 +194,9 @@ def _verify(state: dict[str, Any], objects: Sequence[int]) -> dict[str, Any]:
     return view(state, save(state), "label", batch_manifest_uri=uri, batch_size=len(objects))
 
 
-def add_verification(state: dict[str, Any], labels: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+def add_verification(
+    state: dict[str, Any], labels: Mapping[str, dict[str, Any]], event: Mapping[str, Any]
+) -> dict[str, Any]:
     """``auto_add`` of a verification batch: record its answers per validation object (the label is the
     most given one); ask again, widen or decide the round."""
     attribute = state["label_attribute"]
@@ -209,7 +214,7 @@ def add_verification(state: dict[str, Any], labels: Mapping[str, dict[str, Any]]
         state["deciding"]["verification_answers"] += 1
     state["pending"] = []
     predictions, cutoff = auto_model.predictions(state, [*state["validation"], *state["queue"]])
-    return _settle(state, predictions, cutoff, new=False, unanswered=unanswered)
+    return _settle(state, predictions, cutoff, event, new=False, unanswered=unanswered)
 
 
 # --- widening -------------------------------------------------------------------------------------
@@ -235,7 +240,9 @@ def _widen(state: dict[str, Any], count: int, drawn: int) -> dict[str, Any]:
     return view(state, save(state), "label", batch_manifest_uri=uri, batch_size=count)
 
 
-def add_widening(state: dict[str, Any], labels: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+def add_widening(
+    state: dict[str, Any], labels: Mapping[str, dict[str, Any]], event: Mapping[str, Any]
+) -> dict[str, Any]:
     """``auto_add`` of a widening batch: its answered objects join the validation sample and the human
     labels, an unanswered one goes back to the queue (module docstring); then their disputes are verified,
     the sample widened again or the round decided, with the round's predictions."""
@@ -252,7 +259,7 @@ def add_widening(state: dict[str, Any], labels: Mapping[str, dict[str, Any]]) ->
     record = state["deciding"]
     record["validation_added"] = int(record.get("validation_added", 0)) + added
     predictions, cutoff = auto_model.predictions(state, [*state["validation"], *state["queue"]])
-    return _settle(state, predictions, cutoff, new=True)
+    return _settle(state, predictions, cutoff, event, new=True)
 
 
 # --- the decision ---------------------------------------------------------------------------------
@@ -263,9 +270,11 @@ def _decide(
     predictions: Mapping[int, Prediction],
     scored: Sequence[tuple[float, bool]],
     record: dict[str, Any],
+    event: Mapping[str, Any],
 ) -> dict[str, Any]:
     """Calibrate on the (verified, widened) validation sample's ``scored`` objects, machine-label, re-order,
-    record the round."""
+    record the round; when it machine-labeled the rest, the final labeling model is next if it is due
+    (:func:`labeling.auto_training.final_model_due`), else the loop finishes."""
     decision = decide_round(scored, state["queue"], predictions, state["model_rounds"], plan(state))
     date = record.pop("date")
     for index, prediction in decision.machine.items():
@@ -285,5 +294,7 @@ def _decide(
         }
     )
     if not state["queue"]:
+        if final_model_due(state):
+            return train_final_model(state, event)
         return view(state, save(state), "finish")
     return to_people(state, decision.next_batch, decision.last, predictions)

@@ -17,6 +17,9 @@ CLASSES = ["cat", "dog"]
 NOW = 1_800_000_000.0
 MODEL_ARN = "arn:aws:sagemaker:us-east-1:123456789012:model/{}"
 TRAINING = {"billable_seconds": 120, "instance_type": "ml.m5.xlarge", "instance_count": 1}
+# The run's hyperparameters: the state machine passes them to auto_add and auto_round (a round that labels
+# the rest may train the final labeling model).
+HYPERPARAMETERS = {"epochs": "30", "mini_batch_size": "16", "image_shape": "3,28,28"}
 TRANSFORM = {
     "created": "2027-01-15T08:00:00+00:00",
     "ended": "2027-01-15T08:01:00+00:00",
@@ -89,7 +92,7 @@ class Loop:
             "auto_add",
             state_uri=view["state_uri"],
             batch={"output_uri": f"s3://{DATA_BUCKET}/{key}", "team": team},
-            hyperparameters={"epochs": "30", "mini_batch_size": "16", "image_shape": "3,28,28"},
+            hyperparameters=HYPERPARAMETERS,
         )
 
     def transform(self, view: dict[str, Any], sure: Any) -> None:
@@ -122,6 +125,7 @@ class Loop:
             model={"model_name": model, "model_arn": MODEL_ARN.format(model)},
             training=training,
             transform=TRANSFORM,
+            hyperparameters=HYPERPARAMETERS,
         )
 
 
@@ -169,7 +173,21 @@ def test_people_label_a_random_batch_the_model_labels_what_it_is_sure_of_and_the
     assert view["next"] == "train" and view["hyperparameters"]["num_training_samples"] == "20"
     loop.transform(view, lambda i: True)
     view = loop.round(view, "m2")
-    assert view["next"] == "finish" and view["remaining"] == 0
+    # Then it labels the rest, and a final labeling model is trained, with the run's hyperparameters, on every
+    # label outside the validation sample: the 20 human training labels and the 60 machine labels
+    assert view["next"] == "train" and view["remaining"] == 0 and view["machine"] == 60
+    assert view["hyperparameters"]["num_training_samples"] == "80"
+    assert view["hyperparameters"]["mini_batch_size"] == "16" and view["hyperparameters"]["epochs"] == "30"
+    final_lines = [json.loads(line) for line in loop.read_uri(view["train_uri"]).splitlines()]
+    final_refs = {line["source-ref"] for line in final_lines}
+    assert len(final_refs) == 80 and not final_refs & calibration and trained <= final_refs
+    assert all(line["category"] == truth(int(line["source-ref"][-7:-4])) for line in final_lines)
+    assert sum(line["category-metadata"]["human-annotated"] == "no" for line in final_lines) == 60
+    # And the transform predicts only the validation sample, on which its round measures it
+    assert len(json.loads(loop.read_uri(view["transform_manifest_uri"]))) == 1 + 20
+    loop.transform(view, lambda i: True)
+    view = loop.round(view, "m-final")
+    assert view["next"] == "finish" and view["machine"] == 60
     result = loop.invoke("auto_finish", state_uri=view["state_uri"])
     # Then every object is labeled once, right, in the input's order; machine labels say so
     counters = result["counters"]
@@ -186,12 +204,13 @@ def test_people_label_a_random_batch_the_model_labels_what_it_is_sure_of_and_the
     assert all(line["category-metadata"]["confidence"] == 0.97 for line in machine)
     assert machine[0]["category-metadata"]["job-name"] == f"labeling-job/{RUN}-auto"
     # And the final model, the team's answers and the rounds' SageMaker cost are in the result
-    assert result["job_output"]["FinalActiveLearningModelArn"] == MODEL_ARN.format("m2")
+    assert result["job_output"]["FinalActiveLearningModelArn"] == MODEL_ARN.format("m-final")
     assert result["team"]["answers"] == loop.answers == 120
     rounds = result["auto_labeling"]["rounds"]
-    assert [r["model"] for r in rounds] == ["m1", "m2"] and rounds[0]["threshold"] == 0.97
+    assert [r["model"] for r in rounds] == ["m1", "m2", "m-final"] and rounds[0]["threshold"] == 0.97
+    assert rounds[2]["final"] is True and rounds[2]["validation_accuracy"] == 1.0
     one_round = 0.23 * (120 + 60) / 3600  # ml.m5.xlarge: 120 s training + 60 s transform
-    assert result["auto_labeling"]["model_usd"] == pytest.approx(2 * one_round, abs=1e-4)
+    assert result["auto_labeling"]["model_usd"] == pytest.approx(3 * one_round, abs=1e-4)
 
 
 def test_a_reused_model_predicts_first_after_people_label_only_the_validation_sample(loop: Loop) -> None:
@@ -247,14 +266,14 @@ def test_after_the_last_round_people_label_everything_left(loop: Loop) -> None:
 
 
 def test_no_final_model_for_a_few_more_labels_or_a_run_that_never_trained_one(loop: Loop) -> None:
-    # Given a run whose model (trained on 20) leaves 1 of 11 objects to people
-    view = loop.start(51, auto_batch_size=20, auto_validation_size=20, auto_max_rounds=1)
-    unsure = min(set(range(51)) - set(loop.batch(view)))  # one of the 11 queued objects
+    # Given a run whose model (trained on 20) is unsure of the one object queued
+    view = loop.start(41, auto_batch_size=20, auto_validation_size=20, auto_max_rounds=1)
+    unsure = (set(range(41)) - set(loop.batch(view))).pop()
     view = loop.label(view)
     assert view["hyperparameters"]["num_training_samples"] == "20"
     loop.transform(view, lambda i: i != unsure)
     view = loop.round(view, "m1")
-    assert view["next"] == "label" and view["batch_size"] == 1
+    assert view["next"] == "label" and view["batch_size"] == 1 and view["machine"] == 0
     # When people label it, the loop ends: 21 labels are not worth a final training job (under a tenth more)
     view = loop.label(view)
     assert view["next"] == "finish"

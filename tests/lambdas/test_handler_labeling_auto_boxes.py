@@ -168,10 +168,11 @@ def test_a_detector_scoring_below_one_half_machine_labels_boxes_in_each_images_p
     )
     assert [box["class_id"] for box in first[SUGGESTION_KEY]["boxes"]] == [truth(first["id"])] * 2
     assert [box["score"] for box in first[SUGGESTION_KEY]["boxes"]] == [0.42, 0.42]
-    # When people have labeled them, the final labeling model is trained on every human label, and with
-    # its round the loop finishes (nothing left to machine-label)
+    # When people have labeled them, the final labeling model is trained on every label outside the
+    # validation sample (people's and the machine's boxes), and with its round the loop finishes (nothing
+    # left to machine-label)
     view = loop.label(view)
-    labeled = len({int(i) for i in state["human"]} - set(state["validation"])) + len(queue - machine)
+    labeled = len({int(i) for i in state["human"]} - set(state["validation"])) + len(queue)
     assert view["next"] == "train" and view["hyperparameters"]["num_training_samples"] == str(labeled)
     loop.transform(view)
     view = loop.round(view, "m-final")

@@ -172,12 +172,14 @@ def test_the_loop_machine_labels_confident_objects_and_people_answer_fewer_times
     assert len(suggested) == counters["human"] - first.first_batch - first.validation_added
     assert all(line["category-metadata"]["suggestion"]["answers"] == 1 for line in suggested)
     # And the ledger has the final labeling model and the rounds' cost next to the answers' cost: the model
-    # trained on every human label once people labeled a tenth more after the round (a final round: no
-    # threshold, nothing machine-labeled), else the round's model
+    # trained on every label outside the validation sample (people's training labels and the machine's) when
+    # they outnumber the round model's by a tenth (a final round: no threshold, nothing machine-labeled),
+    # else the round's model
     last = first.rounds[-1]
     assert str(first.run["final_active_learning_model_arn"]).endswith(f"/{last['model']}")
-    training_labels = counters["human"] - AUTO_LABELING["autoLabelingValidationSize"] - first.validation_added
-    final = training_labels >= 1.1 * AUTO_LABELING["autoLabelingBatchSize"]
+    validation = AUTO_LABELING["autoLabelingValidationSize"] + first.validation_added
+    final_labels = counters["human"] - validation + counters["machine"]
+    final = final_labels >= 1.1 * AUTO_LABELING["autoLabelingBatchSize"]
     assert [r.get("final", False) for r in first.rounds] == ([False, True] if final else [False])
     cost = first.run["labeling_cost"]
     assert cost["answers"] == first.answers and cost["model_usd"] is not None
