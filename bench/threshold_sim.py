@@ -23,7 +23,10 @@ validation objects B added.
 credible threshold, widening) at each pair of validation sample and credibility, and reports besides C's
 saving against labeling without automated labeling (every object answered once: C's pool plus its training
 batch), the from-scratch target (>= 50% at >= 0.95). The globs may match several runs' dumps: trial ``i``
-uses the ``i``-th pair (sorted paths, cycling), so each seed's B meets its own control.
+uses the ``i``-th pair (sorted paths, cycling), so each seed's B meets its own control. ``--worth 2``
+adds each swept rule with a widening the loop does not have: when a threshold was reached but the model's
+own confidences (were they calibrated) suggest a far lower one, another sample's worth of answers when the
+queued objects at stake are at least twice as many (:func:`_worth_widening`).
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ class Rule:
     widen: bool = False
     seed: str = ""  # the random stream's name (default: the rule's): BENCHMARKS.md's figures reproduce
     validation: int | None = None  # the validation sample (None: --validation)
+    worth: float | None = None  # also widen when it is worth it (:func:`_worth_widening`), by this margin
 
 
 RULES = (
@@ -80,6 +84,8 @@ def _trial(
     added = 0
     while rule.widen:
         more = widening(threshold, len(sample), len(pool) - len(sample), validation)
+        if not more and rule.worth is not None:
+            more = _worth_widening(pool, sample, threshold, validation, rule.worth)
         if not more:
             break
         taken = set(sample)
@@ -96,6 +102,43 @@ def _trial(
     wrong += sum(rng.random() < error for _ in range(people))
     wrong += sum(labels[i] != pool[i]["truth"] for i in sample)
     return sum(len(a) for a in answers.values()) + people, 1 - wrong / len(pool), added
+
+
+def _plug_in_threshold(confidences: Sequence[float], accuracy: float = 0.95) -> float | None:
+    """The lowest confidence whose objects at or above it have a mean confidence of at least ``accuracy``:
+    the threshold the model's own confidences suggest, were they calibrated."""
+    ordered = sorted(confidences, reverse=True)
+    total, best = 0.0, None
+    for position, confidence in enumerate(ordered):
+        total += confidence
+        last_of_run = position + 1 == len(ordered) or ordered[position + 1] != confidence
+        if last_of_run and total / (position + 1) >= accuracy:
+            best = confidence
+    return best
+
+
+def _worth_widening(
+    pool: Sequence[dict[str, Any]],
+    sample: Sequence[int],
+    threshold: float | None,
+    validation: int,
+    margin: float,
+) -> int:
+    """Widening when a threshold was reached (not built in the loop; simulated): another ``validation``
+    objects (within the loop's limits, :func:`gtpipe_shared.auto_labeling.widening`'s) when the queue's
+    objects between the model's own calibrated-looking threshold (:func:`_plug_in_threshold`) and the reached
+    one, which a larger sample could certify for machine labels instead of people, number at least ``margin``
+    times the batch's answers."""
+    more = widening(None, len(sample), len(pool) - len(sample), validation)
+    if threshold is None or not more:
+        return 0
+    taken = set(sample)
+    queue = [o["confidence"] for i, o in enumerate(pool) if i not in taken]
+    hoped = _plug_in_threshold(queue)
+    if hoped is None or hoped >= threshold:
+        return 0
+    at_stake = sum(hoped <= confidence < threshold for confidence in queue)
+    return more if at_stake >= margin * more else 0
 
 
 def _validate(
@@ -131,14 +174,23 @@ def _pools(pattern: str) -> list[list[dict[str, Any]]]:
 
 def _rules(args: argparse.Namespace) -> tuple[Rule, ...]:
     """The rules to simulate: :data:`RULES`, or the builtin loop's at each swept validation x credibility."""
-    if not args.validations and not args.credibilities:
+    if not args.validations and not args.credibilities and args.worth is None:
         return RULES
     validations = [int(v) for v in (args.validations or str(args.validation)).split(",")]
     credibilities = [float(c) for c in (args.credibilities or "0.65").split(",")]
+    worths: list[float | None] = [None] + ([args.worth] if args.worth is not None else [])
     return tuple(
-        Rule(f"validation {v}, credibility {c}, widening", True, c, widen=True, validation=v)
+        Rule(
+            f"validation {v}, credibility {c}, widening" + (f", worth x{w}" if w is not None else ""),
+            True,
+            c,
+            widen=True,
+            validation=v,
+            worth=w,
+        )
         for v in validations
         for c in credibilities
+        for w in worths
     )
 
 
@@ -195,6 +247,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     parser.add_argument("--validation", type=int, default=40)
     parser.add_argument("--validations", help="sweep: comma-separated validation sample sizes")
     parser.add_argument("--credibilities", help="sweep: comma-separated credibilities")
+    parser.add_argument(
+        "--worth", type=float, help="sweep: also each rule widening when worth it, at this margin (not built)"
+    )
     parser.add_argument("--batch", type=int, default=200, help="the control's training batch")
     parser.add_argument("--error", type=float, default=0.03)
     parser.add_argument("--trials", type=int, default=400)
