@@ -57,9 +57,13 @@ def final_model_due(state: Mapping[str, Any]) -> bool:
 
 
 def train_final_model(state: dict[str, Any], event: Mapping[str, Any]) -> dict[str, Any]:
-    """``next: train`` for the final labeling model (:func:`final_model_due`); its round is recorded by
-    ``labeling.auto_round`` and the loop finishes."""
+    """``next: train`` for the final labeling model (:func:`final_model_due`) as a round of its own; its round
+    is recorded by ``labeling.auto_round`` and the loop finishes. A round of its own because the state machine
+    names the training job after the round (``<run>-alt<round>-<retry>``) and SageMaker refuses a second job
+    of a name (``ResourceInUse``): after a model round that machine-labeled the rest, that round's job has the
+    round's name, and its manifests and predictions its folder."""
     state["final_model"] = True
+    state["round"] += 1
     return train(state, event, final_labels(state))
 
 

@@ -171,12 +171,16 @@ def test_people_label_a_random_batch_the_model_labels_what_it_is_sure_of_and_the
     # When people label them and the retrained model is sure about the rest
     view = loop.label(view)
     assert view["next"] == "train" and view["hyperparameters"]["num_training_samples"] == "20"
+    retrained_in, retrained_uri = view["round"], view["train_uri"]
     loop.transform(view, lambda i: True)
     view = loop.round(view, "m2")
     # Then it labels the rest, and a final labeling model is trained, with the run's hyperparameters, on every
     # label outside the validation sample: the 20 human training labels and the 60 machine labels
     assert view["next"] == "train" and view["remaining"] == 0 and view["machine"] == 60
     assert view["hyperparameters"]["num_training_samples"] == "80"
+    # (in a round of its own: the training job is named after the round, and names are unique in SageMaker)
+    assert view["round"] > retrained_in
+    assert view["train_uri"] != retrained_uri
     assert view["hyperparameters"]["mini_batch_size"] == "16" and view["hyperparameters"]["epochs"] == "30"
     final_lines = [json.loads(line) for line in loop.read_uri(view["train_uri"]).splitlines()]
     final_refs = {line["source-ref"] for line in final_lines}
