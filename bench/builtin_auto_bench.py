@@ -50,9 +50,10 @@ DIGITS_EPOCHS = 20
 # Two disjoint datasets of 850: the most scikit-learn's 1,797 digits hold (Ground Truth allows automated
 # labeling from 1,250 objects and suggests 5,000: the first batch's share of a small manifest caps the saving).
 DIGITS_OBJECTS = 850
-# The loop on digits: batches of 100 and 3 model rounds (Ground Truth's way: small batches, the least confident
-# to people between rounds). Measured against batch 200 and one round (BENCHMARKS.md, builtin-auto, session 13):
-# from scratch >= 50% fewer answers at >= 0.95 more often, reuse as often.
+# The loop on digits: batches of 100 and 3 model rounds (Ground Truth's way: small batches, the least
+# confident to people between rounds). Measured against batch 200 and one round (BENCHMARKS.md,
+# builtin-auto, session 13): steadier answers; reuse >= 60% in 5 of 6 runs (4 of 6), from scratch >= 50% at
+# >= 0.95 in 8 of 12 (7 of 12).
 DIGITS_BATCH = 100
 DIGITS_ROUNDS = 3
 

@@ -20,8 +20,8 @@ The batch transform has predicted the validation sample and every queued object.
    ``validation_added``, its cost) and the next human batch with the model's predictions as suggestions.
 
 The round of the run's final labeling model (trained on every label outside the validation sample once
-nothing is left to label, :func:`labeling.auto_training.final_model_due`) has nothing left to label: it is recorded (``final``, its validation
-accuracy and cost) and the loop finishes.
+nothing is left to label, :func:`labeling.auto_training.final_model_due`) has nothing left to label: it is
+recorded (``final``, its validation accuracy and cost) and the loop finishes.
 
 While verification or widening batches are out, the round's record waits in the state (``deciding``).
 """
@@ -89,9 +89,9 @@ def model_round(event: Mapping[str, Any], now: float) -> dict[str, Any]:
 
 
 def _record_final_model(state: dict[str, Any], predictions: Mapping[int, Prediction]) -> dict[str, Any]:
-    """The final labeling model's round (``labeling.auto_training.final_model_due``): nothing is left to label, so
-    no verification, widening or threshold; the round records its accuracy on the validation sample (held
-    out of its training) and its cost, and the loop finishes with it as the run's final model."""
+    """The final labeling model's round (``labeling.auto_training.final_model_due``): nothing is left to
+    label, so no verification, widening or threshold; the round records its accuracy on the validation
+    sample (held out of its training) and its cost, and the loop finishes with it as the run's final model."""
     record = state.pop("deciding")
     record.pop("date")
     scored = _scored(state, predictions)

@@ -75,8 +75,8 @@ def train(
     job's ``validation`` channel is its training labels, never the validation sample: the algorithm keeps the
     epoch with the best validation metric (as the built-in does), and selected on the sample the threshold is
     calibrated on, the model looks better there than elsewhere (measured on 29 rounds: 94.3 % right on their
-    sample, 91.0 % on the queue; earlier runs' models, not selected on it: 92.5 % and 93.3 %), so machine labels
-    fell below 95 % (BENCHMARKS.md, builtin-auto)."""
+    sample, 91.0 % on the queue; earlier runs' models, not selected on it: 92.5 % and 93.3 %), so machine
+    labels fell below 95 % (BENCHMARKS.md, builtin-auto)."""
     indices = list(state["training"] if labels is None else labels)
     state["trained_on"] = len(indices)
     overrides = event.get("hyperparameters") if isinstance(event.get("hyperparameters"), Mapping) else {}
