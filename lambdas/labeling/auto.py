@@ -64,6 +64,7 @@ from labeling.auto_state import (
     AutoLabelingFailed,
     batch_manifest,
     get,
+    label_of,
     load,
     plan,
     put,
@@ -273,7 +274,7 @@ def finish(event: Mapping[str, Any]) -> dict[str, Any]:
     bucket, job_prefix = labeling_paths.job_prefix(state["output_path"], job_name)
     lines = []
     for index, raw in enumerate(state["lines"]):
-        label = state["human"].get(str(index)) or state["machine"].get(str(index))
+        label = label_of(state, index)
         if label is not None:
             lines.append({**json.loads(raw), **label})
     output_uri = put(

@@ -76,6 +76,13 @@ def load(event: Mapping[str, Any]) -> dict[str, Any]:
     return state
 
 
+def label_of(state: Mapping[str, Any], index: int) -> Mapping[str, Any] | None:
+    """Object ``index``'s label content (``{<attr>, <attr>-metadata}``): people's, else the machine's; None
+    while it has neither."""
+    label: Mapping[str, Any] | None = state["human"].get(str(index)) or state["machine"].get(str(index))
+    return label
+
+
 def plan(state: Mapping[str, Any]) -> ActiveLearningPlan:
     """The loop's batch sizes and bounds, as ``auto_start`` recorded them."""
     return ActiveLearningPlan(**state["plan"])

@@ -28,7 +28,7 @@ from typing import Any
 from gtpipe_shared.split import SplitError, common_prefix, manifest_prefix, relative_to
 
 from labeling import auto_model
-from labeling.auto_state import AutoLabelingFailed, prefix, put, save, view
+from labeling.auto_state import AutoLabelingFailed, label_of, prefix, put, save, view
 
 # A final labeling model is trained when the labels it would train on outnumber its last model's training
 # labels by this factor (:func:`final_model_due`): a few more labels are not worth a training job.
@@ -79,30 +79,29 @@ def train(
     labels fell below 95 % (BENCHMARKS.md, builtin-auto)."""
     indices = list(state["training"] if labels is None else labels)
     state["trained_on"] = len(indices)
-    overrides = event.get("hyperparameters") if isinstance(event.get("hyperparameters"), Mapping) else {}
-    train_uri = _training_manifest(state, indices, "train")
+    given = event.get("hyperparameters")
+    overrides: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
+    train_uri = _training_manifest(state, indices)
     inputs: dict[str, Any] = {
         "train_uri": train_uri,
         "validation_uri": train_uri,
-        "hyperparameters": auto_model.hyperparameters(state, overrides or {}, len(indices)),
+        "hyperparameters": auto_model.hyperparameters(state, overrides, len(indices)),
         **transform_input(state),
     }
     return view(state, save(state), "train", **inputs)
 
 
-def _training_manifest(state: Mapping[str, Any], indices: Sequence[int], name: str) -> str:
-    """An augmented manifest of ``indices`` with their labels (people's, else the machine's), in the round's
-    folder; its URI."""
-    lines = "".join(json.dumps({"source-ref": state["refs"][i], **_label(state, i)}) + "\n" for i in indices)
-    key = f"{prefix(state['run_id'])}round-{state['round']}/{name}.manifest"
-    return put(state["bucket"], key, lines.encode(), "application/jsonlines")
-
-
-def _label(state: Mapping[str, Any], index: int) -> Mapping[str, Any]:
-    label = state["human"].get(str(index)) or state["machine"].get(str(index))
-    if label is None:
-        raise AutoLabelingFailed(f"object {index} has no label to train on")
-    return label
+def _training_manifest(state: Mapping[str, Any], indices: Sequence[int]) -> str:
+    """An augmented manifest of ``indices`` with their labels (people's, else the machine's) in the round's
+    folder (``train.manifest``); its URI."""
+    lines = []
+    for index in indices:
+        label = label_of(state, index)
+        if label is None:
+            raise AutoLabelingFailed(f"object {index} has no label to train on")
+        lines.append(json.dumps({"source-ref": state["refs"][index], **label}) + "\n")
+    key = f"{prefix(state['run_id'])}round-{state['round']}/train.manifest"
+    return put(state["bucket"], key, "".join(lines).encode(), "application/jsonlines")
 
 
 def transform_input(state: dict[str, Any]) -> dict[str, str]:
