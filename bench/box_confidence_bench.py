@@ -2,24 +2,28 @@
 enough on box scenes to machine-label any?
 
     .venv/bin/python -m bench box-confidence      (or python -m bench.box_confidence_bench
-                                                   [--scenes 100 --epochs 96 --threads 1])
+                                                   [--scenes 100 --epochs 96 --threads 1 --image-shape N
+                                                    --validation 120 --held-out 200 --resamples 200])
 
 Seeded, in process (no local cloud): the demo's box scenes (``training.scenes``, seed 0) as the human batch
 (``--scenes`` training scenes, 40 validation scenes) and 200 held-out scenes (seed 1); the local detector
 (``training.detection``) fitted with the demo's hyperparameters, ``epochs`` = ``--epochs`` and the learning
 rate cut at the same share of them (as the loop scales ``lr_scheduler_step``); its answers read with the
 loop's own rules (:mod:`gtpipe_shared.model_labels`): the score cut-off and the 95% threshold chosen on the
-40 validation scenes, then applied to the held-out ones. Reported: the validation mAP, the box scores,
-how many held-out images the model gets right (every box, :func:`boxes_agree`), how many it would
-machine-label and how many of those are right, and how well the image confidence separates right from
-wrong images (AUC).
+40 validation scenes (and 80, 120: widening's samples), then applied to the held-out ones. Reported: the
+validation mAP, the box scores, how many held-out images the model gets right (every box, :func:`boxes_agree`)
+and why the others are wrong, how many it would machine-label and how many of those are right, how well the
+image confidence separates right from wrong images (AUC), and the same rules on ``--resamples`` random
+validation samples of all the scenes it answered (:func:`resampled_certification`): one sample tells little.
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +32,7 @@ from bench import print_figures
 
 VALIDATION = 40
 HELD_OUT = 200
+RESAMPLES = 200
 CLASS_COUNT = 4
 
 
@@ -74,7 +79,7 @@ def _samples(
 
 
 def _train_and_predict(
-    scenes: int, epochs: int, work: Path, validation_scenes: int
+    scenes: int, epochs: int, work: Path, validation_scenes: int, image_shape: int | None, held_out: int
 ) -> tuple[Any, list[Any], list[Any], float]:
     import torch
 
@@ -87,13 +92,15 @@ def _train_and_predict(
     demo = DETECTION_DEMO_HYPERPARAMETERS
     step = max(1, round(int(demo["lr_scheduler_step"]) * epochs / int(demo["epochs"])))
     raw = {**demo, "epochs": str(epochs), "lr_scheduler_step": str(step)}
+    if image_shape is not None:
+        raw["image_shape"] = str(image_shape)
     hps = parse_detection_hyperparameters(
         {**raw, "num_classes": str(CLASS_COUNT), "num_training_samples": str(scenes)}
     )
     arch = DetectorArchitecture.create(hps.base_network, CLASS_COUNT, hps.image_shape)
     train = write_scenes(work / "train", scenes, seed=0)
     validation = write_scenes(work / "validation", validation_scenes, seed=0, start=5000)
-    held = write_scenes(work / "held", HELD_OUT, seed=1)
+    held = write_scenes(work / "held", held_out, seed=1)
     (ta, tb), (va, vb), (ha, _) = (_arrays(r, hps.image_shape) for r in (train, validation, held))
     started = time.perf_counter()
     result = fit(hps, arch, ta, tb, va, vb)
@@ -125,55 +132,141 @@ def _auc(scored: Sequence[tuple[float, bool]]) -> float | None:
     return round(wins / (len(right) * len(wrong)), 3)
 
 
-def measure(scenes: int, epochs: int, work: Path, validation_scenes: int = VALIDATION) -> dict[str, object]:
+def _error_kinds(prediction: Any, truth: Sequence[Any]) -> Counter[str]:
+    """Why a machine label is wrong: its boxes matched to a true box (IoU >= 0.5) in another class, the
+    true boxes it misses, and its boxes left over (a duplicate or a box on nothing)."""
+    from gtpipe_shared.consolidation import match_boxes
+
+    boxes = [box for box, _ in prediction.value]
+    matches = match_boxes(boxes, list(truth))
+    return Counter(
+        {
+            "in the wrong class": sum(boxes[i].class_id != truth[j].class_id for i, j, _ in matches),
+            "missed": len(truth) - len(matches),
+            "extra": len(boxes) - len(matches),
+        }
+    )
+
+
+def resampled_certification(
+    scores: dict[float, list[tuple[float, bool]]], credibility: float, trials: int, seed: int = 0
+) -> dict[str, object]:
+    """How the loop's rules fare on many validation samples of one model's answers: ``scores`` is
+    :func:`gtpipe_shared.model_labels.box_cutoff_scores` of a pool of labeled images; each trial draws
+    :data:`VALIDATION` of them as the sample (widened by as many, up to ``WIDEN_LIMIT`` times, while no
+    threshold is reached, as the loop widens), chooses the cut-off and the threshold on it and machine-labels
+    the images outside the largest sample. The figures: samples that machine-label, the mean share
+    machine-labeled, the machine labels' pooled accuracy and the samples whose machine labels are less than
+    95% right."""
+    from gtpipe_shared.auto_labeling import WIDEN_LIMIT, choose_threshold
+    from gtpipe_shared.model_labels import pick_box_cutoff
+
+    rng = random.Random(seed)
+    count = len(next(iter(scores.values())))
+    labeling = below = right = labeled = 0
+    shares = []
+    for _ in range(trials):
+        order = list(range(count))
+        rng.shuffle(order)
+        rest = order[VALIDATION * WIDEN_LIMIT :]
+        for size in range(VALIDATION, VALIDATION * WIDEN_LIMIT + 1, VALIDATION):
+            sample = {cutoff: [scored[i] for i in order[:size]] for cutoff, scored in scores.items()}
+            cutoff = pick_box_cutoff(sample).cutoff
+            threshold = choose_threshold(sample[cutoff], credibility=credibility)
+            if threshold is not None:
+                break
+        machine = [
+            scores[cutoff][i][1] for i in rest if threshold is not None and scores[cutoff][i][0] >= threshold
+        ]
+        shares.append(len(machine) / len(rest))
+        if machine:
+            labeling += 1
+            below += sum(machine) < 0.95 * len(machine)
+            right, labeled = right + sum(machine), labeled + len(machine)
+    return {
+        f"resampled: samples (of {trials}) machine-labeling": labeling,
+        "resampled: mean share of the rest machine-labeled": round(sum(shares) / trials, 3),
+        "resampled: machine labels right (pooled)": round(right / labeled, 3) if labeled else None,
+        "resampled: samples whose machine labels are < 95% right": below,
+    }
+
+
+def measure(
+    scenes: int,
+    epochs: int,
+    work: Path,
+    validation_scenes: int = VALIDATION,
+    image_shape: int | None = None,
+    held_out: int = HELD_OUT,
+    resamples: int = RESAMPLES,
+) -> dict[str, object]:
     """Train, predict and read the answers with the loop's rules; the figures. The threshold is the loop's
-    (95% at its credibility), chosen on the first ``VALIDATION`` validation scenes and, as the loop widens
-    its sample when none is reached (:func:`gtpipe_shared.auto_labeling.widening`), on each larger prefix
-    of the ``validation_scenes``."""
+    for boxes (95% at :data:`labeling.auto.BOX_CREDIBILITY`), chosen on the first ``VALIDATION`` validation
+    scenes and, as the loop widens its sample when none is reached
+    (:func:`gtpipe_shared.auto_labeling.widening`), on each larger prefix of the ``validation_scenes``; then
+    on ``resamples`` random samples of the validation and held-out scenes together
+    (:func:`resampled_certification`)."""
     from gtpipe_shared.auto_labeling import choose_threshold
-    from gtpipe_shared.model_labels import boxes_agree, choose_box_cutoff, detection_prediction
-    from labeling.auto import CREDIBILITY
+    from gtpipe_shared.model_labels import (
+        box_cutoff_scores,
+        boxes_agree,
+        choose_box_cutoff,
+        detection_prediction,
+    )
+    from labeling.auto import BOX_CREDIBILITY
 
     (best_map, best_epoch), validation, held, seconds = _train_and_predict(
-        scenes, epochs, work, validation_scenes
+        scenes, epochs, work, validation_scenes, image_shape, held_out
     )
     chosen = choose_box_cutoff(validation[:VALIDATION], CLASS_COUNT)
-
-    def scored(samples: Sequence[Any], cutoff: float) -> list[tuple[float, bool]]:
-        out = []
-        for answer, size, truth in samples:
-            prediction = detection_prediction(answer, size, CLASS_COUNT, cutoff)
-            out.append((prediction.confidence, boxes_agree(prediction, truth)))
-        return out
-
-    on_validation = scored(validation, chosen.cutoff)
-    on_held = scored(held, chosen.cutoff)
+    on_validation = [(p.confidence, boxes_agree(p, t)) for p, t in _read(validation, chosen.cutoff)]
+    on_held = _read(held, chosen.cutoff)
+    held_scored = [(p.confidence, boxes_agree(p, t)) for p, t in on_held]
+    errors: Counter[str] = Counter()
+    for prediction, truth in on_held:
+        if not boxes_agree(prediction, truth):
+            errors.update(_error_kinds(prediction, truth))
     thresholds = {}
     for size in range(VALIDATION, validation_scenes + 1, VALIDATION):
-        threshold = choose_threshold(on_validation[:size], credibility=CREDIBILITY)
-        machine = [ok for confidence, ok in on_held if threshold is not None and confidence >= threshold]
+        threshold = choose_threshold(on_validation[:size], credibility=BOX_CREDIBILITY)
+        machine = [ok for confidence, ok in held_scored if threshold is not None and confidence >= threshold]
         thresholds[size] = (threshold, len(machine), sum(machine))
-    at_half = scored(held, 0.5)
+    at_half = [boxes_agree(detection_prediction(a, s, CLASS_COUNT), t) for a, s, t in held]
     scores = sorted((row[1] for answer, _, _ in held for row in answer["prediction"]), reverse=True)
     true_boxes = sum(len(truth) for _, _, truth in held)
     figures: dict[str, object] = {
-        "training": f"{scenes} scenes, {epochs} epochs (demo hyperparameters), {seconds:.0f} s",
+        "training": f"{scenes} scenes, {epochs} epochs, image_shape {image_shape or 'demo'}, {seconds:.0f} s",
         "validation mAP@0.5 (best epoch)": f"{best_map:.3f} (epoch {best_epoch})",
         f"held-out: highest box scores (top {true_boxes} = the true box count)": (
             f"max {scores[0]:.2f}, median of the top {true_boxes} {scores[true_boxes // 2]:.2f}"
             if scores
             else "none"
         ),
-        "images right at the fixed 0.5 cut-off": f"{sum(ok for _, ok in at_half)}/{HELD_OUT}",
+        "images right at the fixed 0.5 cut-off": f"{sum(at_half)}/{held_out}",
         "score cut-off chosen on the validation sample": chosen.cutoff,
         "validation images right / covered at that cut-off": f"{chosen.agreeing}/{VALIDATION}, {chosen.covered}",
-        "images right at that cut-off": f"{sum(ok for _, ok in on_held)}/{HELD_OUT}",
-        "confidence separates right from wrong images (AUC)": _auc(on_held),
+        "images right at that cut-off": f"{sum(ok for _, ok in held_scored)}/{held_out}",
+        "wrong images' boxes: in the wrong class / missed / extra": (
+            f"{errors['in the wrong class']} / {errors['missed']} / {errors['extra']}"
+        ),
+        "confidence separates right from wrong images (AUC)": _auc(held_scored),
     }
     for size, (limit, labeled, right) in thresholds.items():
-        figures[f"threshold (95% at credibility {CREDIBILITY}) on {size} validation scenes"] = limit
+        figures[f"threshold (95% at credibility {BOX_CREDIBILITY}) on {size} validation scenes"] = limit
         figures[f"held-out images machine-labeled (right), {size} validation scenes"] = f"{labeled} ({right})"
+    if resamples:
+        pool = box_cutoff_scores([*validation, *held], CLASS_COUNT)
+        figures.update(resampled_certification(pool, BOX_CREDIBILITY, resamples))
     return figures
+
+
+def _read(samples: Sequence[Any], cutoff: float) -> list[tuple[Any, Sequence[Any]]]:
+    """``(prediction at the cut-off, true boxes)`` per sample."""
+    from gtpipe_shared.model_labels import detection_prediction
+
+    return [
+        (detection_prediction(answer, size, CLASS_COUNT, cutoff), truth) for answer, size, truth in samples
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, object]:
@@ -185,12 +278,28 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     parser.add_argument(
         "--validation", type=int, default=VALIDATION, help="validation scenes (40, 80, 120: widening's steps)"
     )
+    parser.add_argument("--image-shape", type=int, default=None, help="image_shape (default: the demo's)")
+    parser.add_argument("--held-out", type=int, default=HELD_OUT, help="held-out scenes (seed 1)")
+    parser.add_argument(
+        "--resamples",
+        type=int,
+        default=RESAMPLES,
+        help="random validation samples to apply the rules to (0: none)",
+    )
     args, _ = parser.parse_known_args(argv)
     import torch
 
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="gtpipe-bench-boxconf-") as work:
-        return measure(args.scenes, args.epochs, Path(work), args.validation)
+        return measure(
+            args.scenes,
+            args.epochs,
+            Path(work),
+            args.validation,
+            args.image_shape,
+            args.held_out,
+            args.resamples,
+        )
 
 
 if __name__ == "__main__":

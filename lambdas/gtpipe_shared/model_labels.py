@@ -127,6 +127,36 @@ class BoxCutoff:
     covered: int
 
 
+def box_cutoff_scores(
+    samples: Sequence[tuple[Any, tuple[int, ...], Sequence[Box]]], class_count: int
+) -> dict[float, list[tuple[float, bool]]]:
+    """For each cut-off of :data:`BOX_CUTOFF_CANDIDATES`, ``(confidence, agrees)`` per sample ``(answer,
+    image size, human boxes)``, in the samples' order; an answer that is not the built-in's raises
+    ValueError."""
+    scores: dict[float, list[tuple[float, bool]]] = {cutoff: [] for cutoff in BOX_CUTOFF_CANDIDATES}
+    for answer, size, truth in samples:
+        for cutoff, scored in scores.items():
+            prediction = detection_prediction(answer, size, class_count, cutoff)
+            scored.append((prediction.confidence, boxes_agree(prediction, truth)))
+    return scores
+
+
+def pick_box_cutoff(
+    scores: dict[float, list[tuple[float, bool]]], accuracy: float = DEFAULT_ACCURACY
+) -> BoxCutoff:
+    """:func:`choose_box_cutoff`'s choice from :func:`box_cutoff_scores`."""
+    best: tuple[tuple[int, int, float], BoxCutoff] | None = None
+    for cutoff, scored in scores.items():
+        threshold = choose_threshold(scored, accuracy)
+        covered = 0 if threshold is None else sum(1 for confidence, _ in scored if confidence >= threshold)
+        agreeing = sum(1 for _, agrees in scored if agrees)
+        key = (covered, agreeing, -abs(cutoff - BOX_SCORE_CUTOFF))
+        if best is None or key > best[0]:
+            best = (key, BoxCutoff(cutoff, agreeing, covered))
+    assert best is not None
+    return best[1]
+
+
 def choose_box_cutoff(
     validation: Sequence[tuple[Any, tuple[int, ...], Sequence[Box]]],
     class_count: int,
@@ -137,17 +167,4 @@ def choose_box_cutoff(
     most validation images at the threshold :func:`choose_threshold` sets for it, then the one agreeing on
     the most images, then the one nearest :data:`BOX_SCORE_CUTOFF`. The validation sample calibrates it as
     it calibrates the threshold; an answer that is not the built-in's raises ValueError."""
-    best: tuple[tuple[int, int, float], BoxCutoff] | None = None
-    for cutoff in BOX_CUTOFF_CANDIDATES:
-        scored = []
-        for answer, size, truth in validation:
-            prediction = detection_prediction(answer, size, class_count, cutoff)
-            scored.append((prediction.confidence, boxes_agree(prediction, truth)))
-        threshold = choose_threshold(scored, accuracy)
-        covered = 0 if threshold is None else sum(1 for confidence, _ in scored if confidence >= threshold)
-        agreeing = sum(1 for _, agrees in scored if agrees)
-        key = (covered, agreeing, -abs(cutoff - BOX_SCORE_CUTOFF))
-        if best is None or key > best[0]:
-            best = (key, BoxCutoff(cutoff, agreeing, covered))
-    assert best is not None
-    return best[1]
+    return pick_box_cutoff(box_cutoff_scores(validation, class_count), accuracy)

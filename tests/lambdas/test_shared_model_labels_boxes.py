@@ -8,11 +8,14 @@ from typing import Any
 import pytest
 from gtpipe_shared.consolidation import Box
 from gtpipe_shared.model_labels import (
+    BOX_CUTOFF_CANDIDATES,
     BOX_SCORE_CUTOFF,
     box_certainty,
+    box_cutoff_scores,
     choose_box_cutoff,
     detection_prediction,
     label_boxes,
+    pick_box_cutoff,
 )
 
 SIZE = (200, 100, 3)
@@ -60,6 +63,21 @@ def test_the_cutoff_is_the_one_machine_labeling_the_most_validation_images() -> 
     # And with no image right at any cut-off, none is covered and the documented 0.5 is kept
     wrong = (rows(([1, *RIGHT[1:]], 0.9)), SIZE, TRUTH)
     assert choose_box_cutoff([wrong] * 20, 2).cutoff == BOX_SCORE_CUTOFF
+
+
+def test_the_cutoff_is_chosen_alike_from_scores_read_once() -> None:
+    # Given images read once at every cut-off (as a benchmark resampling one model's answers does)
+    sure = (rows((RIGHT, 0.3), ([1, 0, 0.7, 0.1, 0.9, 0.3], 0.02)), SIZE, TRUTH)
+    wrong = (rows(([1, *RIGHT[1:]], 0.9)), SIZE, TRUTH)
+    samples = [sure] * 25 + [wrong] * 3
+    scores = box_cutoff_scores(samples, 2)
+    # Then every candidate cut-off holds one (confidence, agrees) per image, in the images' order
+    assert list(scores) == list(BOX_CUTOFF_CANDIDATES)
+    assert all(len(scored) == len(samples) for scored in scores.values())
+    assert scores[0.2][0] == (pytest.approx(0.5 + 0.5 * 0.1 / 0.8), True)
+    assert scores[0.2][-1][1] is False
+    # And the choice from them is choose_box_cutoff's
+    assert pick_box_cutoff(scores) == choose_box_cutoff(samples, 2)
 
 
 def test_human_box_labels_are_read_back_as_pixel_boxes() -> None:

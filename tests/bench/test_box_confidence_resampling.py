@@ -1,0 +1,43 @@
+"""The box-confidence benchmark's resampling (bench.box_confidence_bench.resampled_certification): the
+loop's cut-off and threshold rules applied to many validation samples of one model's answers."""
+
+from __future__ import annotations
+
+from gtpipe_shared.model_labels import BOX_CUTOFF_CANDIDATES
+
+from bench.box_confidence_bench import resampled_certification
+
+
+def pool(pairs: list[tuple[float, bool]]) -> dict[float, list[tuple[float, bool]]]:
+    """The same (confidence, agrees) at every cut-off."""
+    return {cutoff: list(pairs) for cutoff in BOX_CUTOFF_CANDIDATES}
+
+
+def test_a_model_right_and_sure_everywhere_machine_labels_every_rest_in_every_sample() -> None:
+    # Given 300 images the model gets right, all at confidence 0.99
+    figures = resampled_certification(pool([(0.99, True)] * 300), credibility=0.9, trials=20)
+    # Then every sample machine-labels the whole rest, all right
+    assert figures["resampled: samples (of 20) machine-labeling"] == 20
+    assert figures["resampled: mean share of the rest machine-labeled"] == 1.0
+    assert figures["resampled: machine labels right (pooled)"] == 1.0
+    assert figures["resampled: samples whose machine labels are < 95% right"] == 0
+
+
+def test_a_model_wrong_on_a_fifth_of_its_surest_images_certifies_none() -> None:
+    # Given 300 images at one confidence, one in five wrong
+    pairs = [(0.9, index % 5 != 0) for index in range(300)]
+    figures = resampled_certification(pool(pairs), credibility=0.9, trials=20)
+    # Then no sample machine-labels (not even widened to 120), and the accuracy is not made up
+    assert figures["resampled: samples (of 20) machine-labeling"] == 0
+    assert figures["resampled: mean share of the rest machine-labeled"] == 0.0
+    assert figures["resampled: machine labels right (pooled)"] is None
+
+
+def test_the_wrong_ones_below_the_threshold_leave_the_sure_ones_labeled() -> None:
+    # Given 200 right images at 0.95 and 100 wrong ones at 0.5
+    pairs = [(0.95, True)] * 200 + [(0.5, False)] * 100
+    figures = resampled_certification(pool(pairs), credibility=0.9, trials=20, seed=3)
+    # Then every sample machine-labels the sure images only: about two thirds of the rest, all right
+    assert figures["resampled: samples (of 20) machine-labeling"] == 20
+    assert 0.55 < figures["resampled: mean share of the rest machine-labeled"] < 0.78  # type: ignore[operator]
+    assert figures["resampled: machine labels right (pooled)"] == 1.0
