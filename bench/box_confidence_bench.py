@@ -277,18 +277,27 @@ def measure(
     if resamples:
         pool = box_cutoff_scores([*validation, *held], CLASS_COUNT)
         figures.update(resampled_certification(pool, BOX_CREDIBILITY, resamples))
-    merged = [(one_box_per_object(a), s, t) for a, s, t in held]
-    merged_cutoff = choose_box_cutoff(
-        [(one_box_per_object(a), s, t) for a, s, t in validation[:VALIDATION]], CLASS_COUNT
-    )
-    merged_right = sum(boxes_agree(p, t) for p, t in _read(merged, merged_cutoff.cutoff))
-    figures["one box per object (not built): images right at its chosen cut-off"] = (
-        f"{merged_right}/{held_out} (cut-off {merged_cutoff.cutoff})"
-    )
-    if resamples:
-        pool = box_cutoff_scores(
-            [(one_box_per_object(a), s, t) for a, s, t in [*validation, *held]], CLASS_COUNT
+    figures.update(_one_box_figures(validation, held, resamples))
+    return figures
+
+
+def _one_box_figures(validation: Sequence[Any], held: Sequence[Any], resamples: int) -> dict[str, object]:
+    """The held-out images right and the resampled figures when the answers are read
+    :func:`one_box_per_object` first (a candidate, not built)."""
+    from gtpipe_shared.model_labels import box_cutoff_scores, boxes_agree, choose_box_cutoff
+    from labeling.auto import BOX_CREDIBILITY
+
+    merged_validation = [(one_box_per_object(a), s, t) for a, s, t in validation]
+    merged_held = [(one_box_per_object(a), s, t) for a, s, t in held]
+    cutoff = choose_box_cutoff(merged_validation[:VALIDATION], CLASS_COUNT).cutoff
+    right = sum(boxes_agree(p, t) for p, t in _read(merged_held, cutoff))
+    figures: dict[str, object] = {
+        "one box per object (not built): images right at its chosen cut-off": (
+            f"{right}/{len(held)} (cut-off {cutoff})"
         )
+    }
+    if resamples:
+        pool = box_cutoff_scores([*merged_validation, *merged_held], CLASS_COUNT)
         resampled = resampled_certification(pool, BOX_CREDIBILITY, resamples)
         figures.update({f"one box per object (not built), {key}": value for key, value in resampled.items()})
     return figures
