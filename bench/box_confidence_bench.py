@@ -177,12 +177,14 @@ def resampled_certification(
     threshold is reached, as the loop widens), chooses the cut-off and the threshold on it and machine-labels
     the images outside the largest sample. The figures: samples that machine-label, the mean share
     machine-labeled, the machine labels' pooled accuracy and the samples whose machine labels are less than
-    95% right."""
+    95% right. ValueError when the pool leaves no image outside the largest sample."""
     from gtpipe_shared.auto_labeling import WIDEN_LIMIT, choose_threshold
     from gtpipe_shared.model_labels import pick_box_cutoff
 
     rng = random.Random(seed)
     count = len(next(iter(scores.values())))
+    if count <= VALIDATION * WIDEN_LIMIT:
+        raise ValueError(f"resampling needs more than {VALIDATION * WIDEN_LIMIT} images, got {count}")
     labeling = below = right = labeled = 0
     shares = []
     for _ in range(trials):

@@ -3,6 +3,7 @@ loop's cut-off and threshold rules applied to many validation samples of one mod
 
 from __future__ import annotations
 
+import pytest
 from gtpipe_shared.model_labels import BOX_CUTOFF_CANDIDATES
 
 from bench.box_confidence_bench import resampled_certification
@@ -41,3 +42,10 @@ def test_the_wrong_ones_below_the_threshold_leave_the_sure_ones_labeled() -> Non
     assert figures["resampled: samples (of 20) machine-labeling"] == 20
     assert 0.55 < figures["resampled: mean share of the rest machine-labeled"] < 0.78  # type: ignore[operator]
     assert figures["resampled: machine labels right (pooled)"] == 1.0
+
+
+def test_a_pool_no_larger_than_the_widest_sample_is_refused() -> None:
+    # Given 120 images: the widest sample (40 widened twice) would leave none to machine-label
+    # Then the resampling says so instead of dividing by nothing
+    with pytest.raises(ValueError, match="more than 120 images, got 120"):
+        resampled_certification(pool([(0.99, True)] * 120), credibility=0.9, trials=1)
