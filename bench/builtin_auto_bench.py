@@ -84,13 +84,17 @@ class LoopSettings:
     rounds: int
     epochs: int
     workers: int = WORKERS
+    # The runs' hyperparameters over the demo's (gtpipe:hyperparameters): the labeling model trains with them.
+    hyperparameters: tuple[tuple[str, str], ...] = ()
 
 
 def _context(task: str, loop: LoopSettings, reuse: bool) -> dict[str, Any]:
     from local.drivers.demo import demo_context
 
+    context = demo_context(epochs=2, task=task, labeling="builtin")
     return {
-        **demo_context(epochs=2, task=task, labeling="builtin"),
+        **context,
+        "gtpipe:hyperparameters": {**context["gtpipe:hyperparameters"], **dict(loop.hyperparameters)},
         "gtpipe:qualityThreshold": 0.0,
         "gtpipe:labeling": {
             "workersPerObject": loop.workers,
@@ -303,8 +307,24 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         default=WORKERS,
         help="workersPerObject (1; boxes: one simulated person's boxes are right on about 84%% of images)",
     )
+    parser.add_argument(
+        "--hyperparameters",
+        default="",
+        help="the runs' hyperparameters over the demo's, NAME=VALUE,... (the labeling model trains with them)",
+    )
     args, _ = parser.parse_known_args(argv)
     return args
+
+
+def _pairs(text: str) -> tuple[tuple[str, str], ...]:
+    """``NAME=VALUE,...`` as pairs; SystemExit naming a part without ``=``."""
+    pairs = []
+    for part in filter(None, (item.strip() for item in text.split(","))):
+        name, equals, value = part.partition("=")
+        if not equals or not name:
+            raise SystemExit(f"--hyperparameters: {part!r} is not NAME=VALUE")
+        pairs.append((name.strip(), value.strip()))
+    return tuple(pairs)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, object]:
@@ -315,7 +335,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     batch = args.batch or (DIGITS_BATCH if digits else max(20, objects // 3))
     rounds = args.rounds or (DIGITS_ROUNDS if digits else 1)
     epochs = args.epochs or (DIGITS_EPOCHS if digits else BOX_EPOCHS)
-    loop = LoopSettings(objects, batch, args.validation, rounds, epochs, args.workers)
+    loop = LoopSettings(
+        objects, batch, args.validation, rounds, epochs, args.workers, _pairs(args.hyperparameters)
+    )
     with tempfile.TemporaryDirectory(prefix="gtpipe-bench-auto-") as work:
         first, reused, control = _experiment(args.task, loop, Path(work), args.seed, args.dump)
     without = objects * args.workers
@@ -325,7 +347,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
         "objects per run": f"{objects} ({'digits, 10 classes' if digits else 'box scenes, 4 classes'})",
         "seed (run ids, crowd)": args.seed,
         "crowd": f"{LABELERS} simulated labelers, {args.workers} answer(s) per object, erring {ERROR_RATE:.0%}",
-        "loop": f"batch {batch}, validation {args.validation}, {rounds} model round(s), {epochs} epochs",
+        "loop": f"batch {batch}, validation {args.validation}, {rounds} model round(s), {epochs} epochs"
+        + "".join(f", {name} {value}" for name, value in loop.hyperparameters),
         "human answers without automated labeling (objects x workers)": without,
         "label accuracy without automated labeling (the crowd's, run A's human labels)": first.human_accuracy,
         "human answers with automated labeling (run A)": first.answers,

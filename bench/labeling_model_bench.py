@@ -2,8 +2,8 @@
 
     .venv/bin/python -m bench labeling-model          (or python -m bench.labeling_model_bench [--draws 10])
 
-Automated labeling trains its labeling model on the first batch people label (the builtin-auto bench: 200
-digits), with the run's hyperparameters, which are made for a run's whole training set (the demo's: 1,400
+Automated labeling trains its labeling model on the first batch people label (the builtin-auto bench: 100
+digits, ``--train 100``; 200 before session 13), with the run's hyperparameters, which are made for a run's whole training set (the demo's: 1,400
 digits, 10 epochs, weight decay 1e-4). This trains the local image-classification algorithm as the local cloud
 runs it (``python -m training.train`` in a subprocess) on ``--train`` random digits, validated on the same
 digits as the loop's training jobs are (the validation sample stays unseen: ``labeling.auto``), and predicts
@@ -32,6 +32,13 @@ SETTINGS: dict[str, dict[str, str]] = {
         "epochs": "40",
         "lr_scheduler_step": "24,36",
         "weight_decay": "0.0005",
+    },
+    # More, smaller steps for a small first batch (100 digits: 13 steps an epoch instead of 4).
+    "20 epochs, mini_batch_size 8, learning_rate 0.02": {
+        "epochs": "20",
+        "lr_scheduler_step": "12,18",
+        "mini_batch_size": "8",
+        "learning_rate": "0.02",
     },
 }
 PREDICTED = 400
