@@ -355,7 +355,12 @@ def _labeling(reader: ContextReader, task_type: str, backend: LabelingBackend) -
             "labelAttributeName", _LABEL_ATTRIBUTE, "category", "letters, digits and dashes"
         ),
         **_labeling_settings(labeling_raw, task_type, backend),
-        **auto_labeling_settings(labeling_raw, backend, auto_labeling),
+        **auto_labeling_settings(
+            labeling_raw,
+            backend,
+            auto_labeling,
+            lambda raw, setting: hyperparameter_overrides(raw, task_type, setting),
+        ),
         auto_labeling=auto_labeling,
         reuse_model=reuse_model,
         prices=prices.as_dict(),
@@ -547,22 +552,29 @@ def _api_gateway_account_role(raw: Mapping[str, Any]) -> ApiGatewayAccountRole:
     return "create" if role == "create" else "existing"
 
 
-def _hyperparameters(raw: Mapping[str, Any], task_type: str) -> dict[str, str]:
+def hyperparameter_overrides(raw: Mapping[str, Any], task_type: str, setting: str) -> dict[str, str]:
+    """``raw`` (the ``setting`` key's mapping) as hyperparameters of the task type's algorithm, as strings;
+    ConfigError naming a computed or unknown name, or a value that is not a string or number."""
     allowed = ALLOWED_HYPERPARAMETERS[task_spec(task_type).task_type]
     result: dict[str, str] = {}
     for name, value in raw.items():
         if name in COMPUTED_HYPERPARAMETERS:
             raise ConfigError(
-                f"{PREFIX}hyperparameters.{name} is computed from the labeled data by the split step; remove it"
+                f"{PREFIX}{setting}.{name} is computed from the labeled data by the split step; remove it"
             )
         if name not in allowed:
             raise ConfigError(
-                f"{PREFIX}hyperparameters.{name} is not a {task_type} hyperparameter; "
+                f"{PREFIX}{setting}.{name} is not a {task_type} hyperparameter; "
                 f"allowed: {', '.join(sorted(allowed))}"
             )
         if isinstance(value, bool | dict | list) or value is None:
-            raise ConfigError(f"{PREFIX}hyperparameters.{name} must be a string or number; got {value!r}")
+            raise ConfigError(f"{PREFIX}{setting}.{name} must be a string or number; got {value!r}")
         result[name] = str(value)
+    return result
+
+
+def _hyperparameters(raw: Mapping[str, Any], task_type: str) -> dict[str, str]:
+    result = hyperparameter_overrides(raw, task_type, "hyperparameters")
     if task_type == TaskType.IMAGE_CLASSIFICATION:
         # A smaller, pretrained network and `resize` unless set (issue 14, finding 8; gtpipe_shared.aws_limits).
         result = image_classification_defaults(result)

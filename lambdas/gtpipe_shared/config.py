@@ -120,11 +120,13 @@ class LabelingConfig(_Section):
     # The builtin backend's review stage (gtpipe_shared.labeling_review). Unset: no review.
     review: LabelingReviewConfig | None = Field(default=None, exclude_if=_omitted_when_unset)
     # The builtin backend's automated labeling loop (lambdas/labeling/auto.py): the human batch and validation
-    # sample sizes, the bound on model rounds and the labeling model's epochs. Unset: the loop's defaults.
+    # sample sizes, the bound on model rounds, the labeling model's epochs and its hyperparameters over the
+    # run's (validated as the run's are). Unset: the loop's defaults.
     auto_batch_size: int | None = Field(default=None, ge=1, exclude_if=_omitted_when_unset)
     auto_validation_size: int | None = Field(default=None, ge=20, exclude_if=_omitted_when_unset)
     auto_max_rounds: int | None = Field(default=None, ge=1, le=20, exclude_if=_omitted_when_unset)
     auto_epochs: int | None = Field(default=None, ge=1, exclude_if=_omitted_when_unset)
+    auto_hyperparameters: dict[str, str] | None = Field(default=None, exclude_if=_omitted_when_unset)
     initial_active_learning_model_arn: str | None = None
     initial_model_source_run_id: str | None = None
     estimated_cost_usd: float | None = None

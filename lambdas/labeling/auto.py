@@ -163,6 +163,7 @@ def start(event: Mapping[str, Any]) -> dict[str, Any]:
             "credibility": plan.credibility,
         },
         "epochs": settings.get("auto_epochs"),
+        "hyperparameters": settings.get("auto_hyperparameters") or {},
         "lines": [obj.line for obj in objects],
         "refs": [obj.source_ref for obj in objects],
         "queue": [i for i in order if i not in set(training) | set(validation)],

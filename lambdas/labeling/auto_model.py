@@ -151,13 +151,15 @@ def machine_content(
 def hyperparameters(state: Mapping[str, Any], overrides: Mapping[str, Any], samples: int) -> dict[str, str]:
     """The run's hyperparameters for the labeling model on ``samples`` training labels: that size,
     ``auto_epochs`` if set (the run's ``lr_scheduler_step`` epochs scaled with it: a schedule made for the
-    run's epochs would otherwise cut the learning rate long before the labeling model's last epoch), and a
-    mini-batch no larger than the training set."""
+    run's epochs would otherwise cut the learning rate long before the labeling model's last epoch), then
+    ``autoLabelingHyperparameters`` over them (the state's ``hyperparameters``: a labeling model trains on
+    batches far smaller than the run's training set), and a mini-batch no larger than the training set."""
     values = training_hyperparameters(
         state["task_type"], len(state["class_names"]), samples, max_boxes(state), overrides
     )
     if state.get("epochs"):
         values.update(scaled_schedule(values, int(state["epochs"])))
+    values.update(state.get("hyperparameters") or {})
     batch = values.get("mini_batch_size")
     if batch and batch.isdigit() and int(batch) > samples:
         values["mini_batch_size"] = str(samples)

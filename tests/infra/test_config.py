@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -190,11 +191,11 @@ BUILTIN = {"labelingBackend": "builtin"}
         ),
         (
             {**BUILTIN, "labeling": {"autoLabelingBatchSize": 50}},
-            "labeling.autoLabelingBatchSize sizes the builtin labeling service's automated labeling",
+            "labeling.autoLabelingBatchSize configures the builtin labeling service's automated labeling",
         ),
         (
             {"labeling": {"autoLabeling": True, "autoLabelingMaxRounds": 3}},
-            "labeling.autoLabelingMaxRounds sizes the builtin labeling service's automated labeling",
+            "labeling.autoLabelingMaxRounds configures the builtin labeling service's automated labeling",
         ),
         (
             {**BUILTIN, "labeling": {"autoLabeling": True, "autoLabelingValidationSize": 10}},
@@ -252,6 +253,36 @@ def test_builtin_backend_accepts_automated_labeling_and_model_reuse() -> None:
     plain = build(**BUILTIN, labeling={"autoLabeling": True}).labeling
     assert plain.auto_labeling is True and plain.reuse_model is False
     assert "auto_batch_size" not in plain.model_dump()
+
+
+def test_the_labeling_models_hyperparameters_are_read_as_the_runs_algorithms() -> None:
+    # Given the builtin loop with hyperparameters for its labeling model (numbers and strings)
+    config = build(
+        **BUILTIN,
+        labeling={
+            "autoLabeling": True,
+            "autoLabelingHyperparameters": {"mini_batch_size": 8, "learning_rate": "0.02"},
+        },
+    )
+    # Then they reach the loop's settings as strings, as SageMaker passes them
+    assert config.labeling.auto_hyperparameters == {"mini_batch_size": "8", "learning_rate": "0.02"}
+    # And a name the algorithm does not have, a computed one, or a value that is not one are named
+    for overrides, problem in (
+        (
+            {"mini_batch": 8},
+            "autoLabelingHyperparameters.mini_batch is not a image-classification hyperparameter",
+        ),
+        ({"num_classes": 3}, "autoLabelingHyperparameters.num_classes is computed from the labeled data"),
+        ({"epochs": [3]}, "autoLabelingHyperparameters.epochs must be a string or number"),
+        (["epochs"], "autoLabelingHyperparameters must be an object of hyperparameter names and values"),
+    ):
+        with pytest.raises(ConfigError, match=re.escape(problem)):
+            build(**BUILTIN, labeling={"autoLabeling": True, "autoLabelingHyperparameters": overrides})
+    # And without the builtin loop the setting is refused, not ignored
+    with pytest.raises(
+        ConfigError, match="autoLabelingHyperparameters configures the builtin labeling service"
+    ):
+        build(**BUILTIN, labeling={"autoLabelingHyperparameters": {"epochs": 3}})
 
 
 @pytest.mark.parametrize("task_type", ["image-classification", "object-detection"])

@@ -242,6 +242,24 @@ def test_the_labeling_models_epochs_move_the_runs_learning_rate_schedule_with_th
     assert (view["hyperparameters"]["epochs"], view["hyperparameters"]["lr_scheduler_step"]) == ("96", "84")
 
 
+def test_the_labeling_models_own_hyperparameters_go_over_the_runs(loop: BoxLoop) -> None:
+    # Given a labeling model with 96 epochs, a smaller mini-batch and its own learning-rate cut
+    view = loop.start(
+        60,
+        auto_batch_size=20,
+        auto_validation_size=20,
+        auto_epochs=96,
+        auto_hyperparameters={"mini_batch_size": "4", "lr_scheduler_step": "60", "learning_rate": "0.0005"},
+    )
+    # When its first model is trained
+    view = loop.label(view)
+    # Then its training job has them, over the run's and over the moved schedule; the rest stays the run's
+    hps = view["hyperparameters"]
+    assert (hps["epochs"], hps["lr_scheduler_step"]) == ("96", "60")
+    assert (hps["mini_batch_size"], hps["learning_rate"]) == ("4", "0.0005")
+    assert (hps["image_shape"], hps["num_training_samples"], hps["num_classes"]) == ("96", "20", "2")
+
+
 class WrongAtTopLoop(BoxLoop):
     """A detector as :func:`answer`'s, but sure (one box at 0.9) of the wrong class on one image."""
 
