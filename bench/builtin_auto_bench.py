@@ -47,6 +47,10 @@ BOX_EPOCHS = 96
 # The labeling model's epochs on digits (the demo's 10 are for its 1,400 training digits); 40 epochs, or 40 with
 # weight decay 5e-4, measured no better on 200 digits (python -m bench labeling-model: 0.912 and 0.917 vs 0.916).
 DIGITS_EPOCHS = 20
+# The labeling model's hyperparameters on digits (autoLabelingHyperparameters): more, smaller steps for a batch
+# of 100 (python -m bench labeling-model --train 100: 0.825 right vs 0.806 at the demo's batch 32 and rate 0.05;
+# the builtin-auto runs: BENCHMARKS.md, session 14).
+DIGITS_LABELING_HYPERPARAMETERS = "mini_batch_size=8,learning_rate=0.02"
 # Two disjoint datasets of 850: the most scikit-learn's 1,797 digits hold (Ground Truth allows automated
 # labeling from 1,250 objects and suggests 5,000: the first batch's share of a small manifest caps the saving).
 DIGITS_OBJECTS = 850
@@ -86,6 +90,8 @@ class LoopSettings:
     workers: int = WORKERS
     # The runs' hyperparameters over the demo's (gtpipe:hyperparameters): the labeling model trains with them.
     hyperparameters: tuple[tuple[str, str], ...] = ()
+    # The labeling model's own over those (autoLabelingHyperparameters).
+    labeling_hyperparameters: tuple[tuple[str, str], ...] = ()
 
 
 def _context(task: str, loop: LoopSettings, reuse: bool) -> dict[str, Any]:
@@ -105,6 +111,11 @@ def _context(task: str, loop: LoopSettings, reuse: bool) -> dict[str, Any]:
             "autoLabelingValidationSize": loop.validation,
             "autoLabelingMaxRounds": loop.rounds,
             "autoLabelingEpochs": loop.epochs,
+            **(
+                {"autoLabelingHyperparameters": dict(loop.labeling_hyperparameters)}
+                if loop.labeling_hyperparameters
+                else {}
+            ),
         },
     }
 
@@ -308,6 +319,11 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         help="workersPerObject (1; boxes: one simulated person's boxes are right on about 84%% of images)",
     )
     parser.add_argument(
+        "--labeling-hyperparameters",
+        default=None,
+        help=f"autoLabelingHyperparameters, NAME=VALUE,... ('' for none; digits: {DIGITS_LABELING_HYPERPARAMETERS})",
+    )
+    parser.add_argument(
         "--hyperparameters",
         default="",
         help="the runs' hyperparameters over the demo's, NAME=VALUE,... (the labeling model trains with them)",
@@ -335,8 +351,18 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     batch = args.batch or (DIGITS_BATCH if digits else max(20, objects // 3))
     rounds = args.rounds or (DIGITS_ROUNDS if digits else 1)
     epochs = args.epochs or (DIGITS_EPOCHS if digits else BOX_EPOCHS)
+    labeling = args.labeling_hyperparameters
+    if labeling is None:
+        labeling = DIGITS_LABELING_HYPERPARAMETERS if digits else ""
     loop = LoopSettings(
-        objects, batch, args.validation, rounds, epochs, args.workers, _pairs(args.hyperparameters)
+        objects,
+        batch,
+        args.validation,
+        rounds,
+        epochs,
+        args.workers,
+        _pairs(args.hyperparameters),
+        _pairs(labeling),
     )
     with tempfile.TemporaryDirectory(prefix="gtpipe-bench-auto-") as work:
         first, reused, control = _experiment(args.task, loop, Path(work), args.seed, args.dump)
@@ -348,7 +374,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
         "seed (run ids, crowd)": args.seed,
         "crowd": f"{LABELERS} simulated labelers, {args.workers} answer(s) per object, erring {ERROR_RATE:.0%}",
         "loop": f"batch {batch}, validation {args.validation}, {rounds} model round(s), {epochs} epochs"
-        + "".join(f", {name} {value}" for name, value in loop.hyperparameters),
+        + "".join(f", {name} {value}" for name, value in loop.hyperparameters)
+        + "".join(f", labeling model {name} {value}" for name, value in loop.labeling_hyperparameters),
         "human answers without automated labeling (objects x workers)": without,
         "label accuracy without automated labeling (the crowd's, run A's human labels)": first.human_accuracy,
         "human answers with automated labeling (run A)": first.answers,
