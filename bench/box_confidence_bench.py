@@ -152,19 +152,15 @@ def one_box_per_object(answer: dict[str, Any], overlap: float = 0.5) -> dict[str
     """A candidate reading, measured here and not built: the built-in's answer with each object's boxes in
     other classes dropped (a row overlapping a better-scored row at IoU > ``overlap``: non-maximum
     suppression runs per class, so a model unsure of an object's class proposes it once per class)."""
-    import torch
+    from gtpipe_shared.consolidation import Box, iou
 
-    from training.detection.model import box_iou
+    def box(row: list[float]) -> Box:  # relative corners; IoU does not depend on the scale
+        return Box(0, row[2], row[3], row[4] - row[2], row[5] - row[3])
 
-    rows = sorted(answer["prediction"], key=lambda row: -row[1])
     kept: list[list[float]] = []
-    for row in rows:
-        if (
-            kept
-            and float(box_iou(torch.tensor([row[2:]]), torch.tensor([k[2:] for k in kept])).max()) > overlap
-        ):
-            continue
-        kept.append(row)
+    for row in sorted(answer["prediction"], key=lambda row: -row[1]):
+        if all(iou(box(row), box(other)) <= overlap for other in kept):
+            kept.append(row)
     return {"prediction": kept}
 
 
@@ -230,7 +226,6 @@ def measure(
     (:func:`resampled_certification`)."""
     from gtpipe_shared.auto_labeling import choose_threshold
     from gtpipe_shared.model_labels import (
-        box_cutoff_scores,
         boxes_agree,
         choose_box_cutoff,
         detection_prediction,
@@ -276,9 +271,7 @@ def measure(
     for size, (limit, labeled, right) in thresholds.items():
         figures[f"threshold (95% at credibility {BOX_CREDIBILITY}) on {size} validation scenes"] = limit
         figures[f"held-out images machine-labeled (right), {size} validation scenes"] = f"{labeled} ({right})"
-    if resamples:
-        pool = box_cutoff_scores([*validation, *held], CLASS_COUNT)
-        figures.update(resampled_certification(pool, BOX_CREDIBILITY, resamples))
+    figures.update(_resampled_figures([*validation, *held], resamples))
     figures.update(_one_box_figures(validation, held, resamples))
     return figures
 
@@ -286,8 +279,7 @@ def measure(
 def _one_box_figures(validation: Sequence[Any], held: Sequence[Any], resamples: int) -> dict[str, object]:
     """The held-out images right and the resampled figures when the answers are read
     :func:`one_box_per_object` first (a candidate, not built)."""
-    from gtpipe_shared.model_labels import box_cutoff_scores, boxes_agree, choose_box_cutoff
-    from labeling.auto import BOX_CREDIBILITY
+    from gtpipe_shared.model_labels import boxes_agree, choose_box_cutoff
 
     merged_validation = [(one_box_per_object(a), s, t) for a, s, t in validation]
     merged_held = [(one_box_per_object(a), s, t) for a, s, t in held]
@@ -298,11 +290,19 @@ def _one_box_figures(validation: Sequence[Any], held: Sequence[Any], resamples: 
             f"{right}/{len(held)} (cut-off {cutoff})"
         )
     }
-    if resamples:
-        pool = box_cutoff_scores([*merged_validation, *merged_held], CLASS_COUNT)
-        resampled = resampled_certification(pool, BOX_CREDIBILITY, resamples)
-        figures.update({f"one box per object (not built), {key}": value for key, value in resampled.items()})
+    resampled = _resampled_figures([*merged_validation, *merged_held], resamples)
+    figures.update({f"one box per object (not built), {key}": value for key, value in resampled.items()})
     return figures
+
+
+def _resampled_figures(samples: Sequence[Any], resamples: int) -> dict[str, object]:
+    """:func:`resampled_certification` of ``samples`` at the loop's box credibility; none for 0 resamples."""
+    from gtpipe_shared.model_labels import box_cutoff_scores
+    from labeling.auto import BOX_CREDIBILITY
+
+    if not resamples:
+        return {}
+    return resampled_certification(box_cutoff_scores(samples, CLASS_COUNT), BOX_CREDIBILITY, resamples)
 
 
 def _read(samples: Sequence[Any], cutoff: float) -> list[tuple[Any, Sequence[Any]]]:
