@@ -72,7 +72,7 @@ from labeling.auto_state import (
     to_people,
     view,
 )
-from labeling.auto_training import final_model_due, train, train_final_model, transform_input
+from labeling.auto_training import final_model_due, round_labels, train, train_final_model, transform_input
 
 __all__ = ["ACTIONS", "AutoLabelingFailed", "handle", "plan_of"]
 
@@ -253,7 +253,7 @@ def add_batch(event: Mapping[str, Any]) -> dict[str, Any]:
         if final_model_due(state):  # auto_round records it and finishes (labeling.auto_round)
             return train_final_model(state, event)
         return view(state, save(state), "finish")
-    if state["training"] and state["validation"] and len(state["training"]) > state["trained_on"]:
+    if state["training"] and state["validation"] and len(round_labels(state)) > state["trained_on"]:
         return train(state, event)
     initial = state.get("initial_model")
     if initial and state["validation"] and state["model"] is None:

@@ -237,6 +237,28 @@ def test_a_reused_model_predicts_first_after_people_label_only_the_validation_sa
     assert result["auto_labeling"]["initial_model_arn"] == earlier
 
 
+def test_a_run_from_an_earlier_model_trains_its_next_model_on_its_machine_labels_too(loop: Loop) -> None:
+    # Given a run that starts from an earlier model, sure of the even objects only
+    earlier = MODEL_ARN.format("pets-earlier-alm2-0")
+    view = loop.label(
+        loop.start(60, auto_batch_size=10, auto_validation_size=20, initial_active_learning_model_arn=earlier)
+    )
+    validation = set(json.loads(loop.read_uri(view["state_uri"]))["validation"])
+    loop.transform(view, lambda i: i % 2 == 0 or i in validation)
+    view = loop.earlier_round(view, earlier)
+    machine = view["machine"]
+    assert view["next"] == "label" and machine > 0 and view["batch_size"] == 10
+    # When people have labeled the 10 it was least sure of
+    view = loop.label(view)
+    # Then the next model trains on those 10 and on the earlier model's machine labels, not on the 10 alone
+    assert view["next"] == "train"
+    assert view["hyperparameters"]["num_training_samples"] == str(10 + machine)
+    lines = [json.loads(line) for line in loop.read_uri(view["train_uri"]).decode().splitlines()]
+    annotated = [line["category-metadata"]["human-annotated"] for line in lines]
+    assert (annotated.count("yes"), annotated.count("no")) == (10, machine)
+    assert not {ref(i) for i in validation} & {line["source-ref"] for line in lines}
+
+
 def test_after_the_last_round_people_label_everything_left(loop: Loop) -> None:
     # Given one model round at most and a model that is never sure
     view = loop.label(loop.start(70, auto_batch_size=10, auto_validation_size=20, auto_max_rounds=1))
