@@ -20,6 +20,8 @@ from tests.lambdas.conftest import DATA_BUCKET, Cloud, FakeContext, load_event
 from tests.lambdas.test_handler_predict import BIRD_PREDICTION, answer, detector  # noqa: F401 (fixture)
 
 ASYNC_ENDPOINT = "gtpipe-endpoint-async"
+# A well-formed upload id nothing was uploaded under: fixed, so the parametrized tests' ids are too.
+UNKNOWN_ID = "5d9c1f0e-8b7a-4c36-9e21-0a4b3c2d1e0f"
 
 
 def post_async(body: Any, query: dict[str, str] | None = None) -> dict[str, Any]:
@@ -144,8 +146,8 @@ def test_a_failed_prediction_is_a_json_502(
     [
         ({"upload_id": "../etc/passwd"}, 400, "InvalidUploadId"),
         ({}, 400, "MissingField"),
-        ({"upload_id": new_upload_id(), "x": 1}, 400, "UnknownField"),
-        ({"upload_id": new_upload_id()}, 404, "UploadNotFound"),
+        ({"upload_id": UNKNOWN_ID, "x": 1}, 400, "UnknownField"),
+        ({"upload_id": UNKNOWN_ID}, 404, "UploadNotFound"),
     ],
 )
 def test_bad_async_requests_are_json_4xx(
@@ -173,7 +175,7 @@ def test_an_upload_that_is_not_an_image_is_refused_before_the_endpoint(
 
 @pytest.mark.parametrize(
     ("prediction_id", "status", "code"),
-    [("nope", 400, "InvalidPredictionId"), (new_upload_id(), 404, "PredictionNotFound")],
+    [("nope", 400, "InvalidPredictionId"), (UNKNOWN_ID, 404, "PredictionNotFound")],
 )
 def test_polling_an_unknown_prediction_is_json_4xx(
     detector: Cloud,  # noqa: F811
