@@ -79,8 +79,13 @@ synth: install
 	npx cdk synth --quiet
 
 # The full suite (what CI runs), then the 30 slowest tests, so a slow one is seen when it appears.
+# TEST_WORKERS pytest processes (pytest-xdist) share the cores, each taking a whole test file at a time
+# (--dist loadfile: a module's local cloud is started once); TEST_WORKERS=0 runs it in this process. Two
+# on 2 cores: a serial run keeps about one core busy (the end-to-end runs wait on their local clouds).
+TEST_WORKERS ?= 2
+PYTEST_WORKERS := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 test: install lint typecheck
-	$(VENV)/bin/pytest --durations=30
+	$(VENV)/bin/pytest $(PYTEST_WORKERS) --durations=30
 
 # The whole suite with the wall clock moved CLOCK_AHEAD_DAYS ahead in every process it starts (pytest and
 # its moto server, Lambda workers, training and hosting processes, node), as on a machine whose date is
@@ -109,7 +114,7 @@ faketime: /usr/bin/faketime /usr/bin/gcc /usr/include/dlfcn.h
 
 # The edit-test loop: everything but the end-to-end suites marked slow (a few minutes on 2 cores).
 test-fast: install lint typecheck
-	$(VENV)/bin/pytest -m "not slow" --durations=15
+	$(VENV)/bin/pytest $(PYTEST_WORKERS) -m "not slow" --durations=15
 
 demo: install
 	$(PY) -m local.demo --task $(TASK) --labeling $(LABELING) $(if $(filter-out 0 no false,$(KEEP)),--keep-running) $(if $(filter-out 0 no false,$(LOOP)),--loop)

@@ -7,7 +7,9 @@ produces, with one difference that matters here: context values may be JSON obje
 ``-c key=value`` passes strings only), which the local configuration needs for ``gtpipe:hyperparameters``.
 
 An assembly is reused when its stamp (context plus size/mtime of every source file the app reads) still
-matches, so repeated ``local.cli up``/``local.demo`` runs skip the ~15-30 s synthesis.
+matches, so repeated ``local.cli up``/``local.demo`` runs skip the ~15-30 s synthesis. Processes that share
+an assembly directory (the test suite's pytest-xdist workers) take turns through a lock file beside it
+(``<dir>.lock``, filelock): one synthesizes, the others then find its stamp fresh.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
+
+from filelock import FileLock
 
 PROJECT_ROOT: Final = Path(__file__).resolve().parents[1]
 STAMP_FILE: Final = ".gtpipe-local-stamp"
@@ -80,6 +84,16 @@ def synthesize(
     out = Path(out_dir).resolve()
     context = {**project_context(root), **CLI_CONTEXT, **dict(overrides or {})}
     stamp = assembly_stamp(context, root)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Without the lock two processes that find no assembly both remove and recreate the directory, and one
+    # fails (FileExistsError) or deploys a half-written assembly.
+    with FileLock(f"{out}.lock"):
+        return _synthesize_unlocked(out, context, stamp, root=root, force=force, timeout=timeout)
+
+
+def _synthesize_unlocked(
+    out: Path, context: dict[str, Any], stamp: str, *, root: Path, force: bool, timeout: float
+) -> Path:
     stamp_path = out / STAMP_FILE
     if (
         not force
