@@ -41,12 +41,18 @@ class SlowApp:
         return subprocess.CompletedProcess(command, 0, "", "")
 
 
+@pytest.fixture
+def app(monkeypatch: pytest.MonkeyPatch) -> SlowApp:
+    """The CDK app as :class:`SlowApp` for every synthesis of the test."""
+    stand_in = SlowApp()
+    monkeypatch.setattr(synth.subprocess, "run", stand_in)
+    return stand_in
+
+
 def test_synthesizers_of_one_directory_take_turns_and_the_later_ones_reuse_the_assembly(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, app: SlowApp
 ) -> None:
     # Given four synthesizers of the same assembly directory starting at once
-    app = SlowApp()
-    monkeypatch.setattr(synth.subprocess, "run", app)
     out = tmp_path / "cdk.out-shared"
     # When each asks for it
     with ThreadPoolExecutor(4) as pool:
@@ -57,12 +63,8 @@ def test_synthesizers_of_one_directory_take_turns_and_the_later_ones_reuse_the_a
     assert (out / "manifest.json").is_file() and (out / synth.STAMP_FILE).is_file()
 
 
-def test_another_context_synthesizes_again_after_the_one_before(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_another_context_synthesizes_again_after_the_one_before(tmp_path: Path, app: SlowApp) -> None:
     # Given an assembly synthesized with one context
-    app = SlowApp()
-    monkeypatch.setattr(synth.subprocess, "run", app)
     out = tmp_path / "cdk.out-shared"
     synth.synthesize(out, {"gtpipe:test": 1})
     stamp = (out / synth.STAMP_FILE).read_text()
