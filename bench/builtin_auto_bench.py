@@ -332,13 +332,13 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def _pairs(text: str) -> tuple[tuple[str, str], ...]:
-    """``NAME=VALUE,...`` as pairs; SystemExit naming a part without ``=``."""
+def _pairs(text: str, option: str) -> tuple[tuple[str, str], ...]:
+    """``NAME=VALUE,...`` as pairs; SystemExit naming ``option`` and a part without ``=``."""
     pairs = []
     for part in filter(None, (item.strip() for item in text.split(","))):
         name, equals, value = part.partition("=")
         if not equals or not name:
-            raise SystemExit(f"--hyperparameters: {part!r} is not NAME=VALUE")
+            raise SystemExit(f"{option}: {part!r} is not NAME=VALUE")
         pairs.append((name.strip(), value.strip()))
     return tuple(pairs)
 
@@ -361,8 +361,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
         rounds,
         epochs,
         args.workers,
-        _pairs(args.hyperparameters),
-        _pairs(labeling),
+        _pairs(args.hyperparameters, "--hyperparameters"),
+        _pairs(labeling, "--labeling-hyperparameters"),
     )
     with tempfile.TemporaryDirectory(prefix="gtpipe-bench-auto-") as work:
         first, reused, control = _experiment(args.task, loop, Path(work), args.seed, args.dump)

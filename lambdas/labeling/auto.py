@@ -253,8 +253,9 @@ def add_batch(event: Mapping[str, Any]) -> dict[str, Any]:
         if final_model_due(state):  # auto_round records it and finishes (labeling.auto_round)
             return train_final_model(state, event)
         return view(state, save(state), "finish")
-    if state["training"] and state["validation"] and len(round_labels(state)) > state["trained_on"]:
-        return train(state, event)
+    to_train = round_labels(state)
+    if state["training"] and state["validation"] and len(to_train) > state["trained_on"]:
+        return train(state, event, to_train)
     initial = state.get("initial_model")
     if initial and state["validation"] and state["model"] is None:
         state["model"] = dict(initial)

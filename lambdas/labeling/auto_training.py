@@ -82,17 +82,16 @@ def train_final_model(state: dict[str, Any], event: Mapping[str, Any]) -> dict[s
     return train(state, event, final_labels(state))
 
 
-def train(
-    state: dict[str, Any], event: Mapping[str, Any], labels: Sequence[int] | None = None
-) -> dict[str, Any]:
-    """``next: train``: a labeling model on ``labels`` (default: :func:`round_labels`); the
-    transform predicts the validation sample and the queue (only the sample for a final model). The training
+def train(state: dict[str, Any], event: Mapping[str, Any], labels: Sequence[int]) -> dict[str, Any]:
+    """``next: train``: a labeling model on ``labels`` (a round's: :func:`round_labels`; the final model's:
+    :func:`final_labels`); the transform predicts the validation sample and the queue (only the sample for a
+    final model). The training
     job's ``validation`` channel is its training labels, never the validation sample: the algorithm keeps the
     epoch with the best validation metric (as the built-in does), and selected on the sample the threshold is
     calibrated on, the model looks better there than elsewhere (measured on 29 rounds: 94.3 % right on their
     sample, 91.0 % on the queue; earlier runs' models, not selected on it: 92.5 % and 93.3 %), so machine
     labels fell below 95 % (BENCHMARKS.md, builtin-auto)."""
-    indices = list(round_labels(state) if labels is None else labels)
+    indices = list(labels)
     state["trained_on"] = len(indices)
     given = event.get("hyperparameters")
     overrides: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
