@@ -11,22 +11,27 @@ the reuse run B (the earlier model on dataset 2: validation sample, then people 
 machine-labeled) and its control C (its own model: a training batch of ``--batch`` people-labeled objects
 besides). Rules, with the loop's own functions (:mod:`gtpipe_shared.auto_labeling`): single answers with
 Laplace's mean (the rule before verification), verified validation labels with Laplace's mean, verified
-labels with the credible threshold, and that with widening (the builtin loop: when no threshold is reached,
-people label more objects, drawn at random, as validation, by :func:`gtpipe_shared.auto_labeling.widening`,
-the loop's own rule). Verification here asks about every dispute (the loop asks about at most a tenth of the
+labels with the credible threshold, that with widening (when no threshold is reached, people label more
+objects, drawn at random, as validation, by :func:`gtpipe_shared.auto_labeling.widening`, the loop's own
+rule) and that with the model's own expectation as the threshold's floor (the builtin loop:
+:func:`gtpipe_shared.auto_labeling.own_threshold` of the unlabeled objects). Verification here asks about every dispute (the loop asks about at most a tenth of the
 sample, the surest disputes a reachable threshold could cover). Reported per rule: how often B's model got no
 threshold (B labels nothing), B's answers, the saving of B against C (median, 10th percentile), how often it
 is >= 60%, how often each run's labels are >= 95% right against the truth and, with widening, the median
 validation objects B added.
 
-``--validations 40,80,120 --credibilities 0.65,0.8`` replaces the rules by the builtin loop's (verified,
-credible threshold, widening) at each pair of validation sample and credibility, and reports besides C's
+``--validations 40,80,120 --credibilities 0.65,0.8 --floors none,0.95`` replaces the rules by the builtin
+loop's (verified, credible threshold, widening, the model's own expectation at the floor's accuracy, or none)
+at each combination, and reports besides C's
 saving against labeling without automated labeling (every object answered once: C's pool plus its training
 batch), the from-scratch target (>= 50% at >= 0.95). The globs may match several runs' dumps: trial ``i``
 uses the ``i``-th pair (sorted paths, cycling), so each seed's B meets its own control. ``--worth 2``
 adds each swept rule with a widening the loop does not have: when a threshold was reached but the model's
 own confidences (were they calibrated) suggest a far lower one, another sample's worth of answers when the
-queued objects at stake are at least twice as many (:func:`_worth_widening`).
+queued objects at stake are at least twice as many (:func:`_worth_widening`). Two more rules the loop
+does not have: ``--confirms 0.8`` widens also while a stricter credibility does not reach the threshold
+(:func:`_confirm_widening`), ``--audits 10`` has people check that many would-be machine labels once a
+threshold is reached and chooses it again, no lower (:func:`_audit`).
 """
 
 from __future__ import annotations
@@ -40,7 +45,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gtpipe_shared.auto_labeling import choose_threshold, needs_verification, validation_label, widening
+from gtpipe_shared.auto_labeling import (
+    choose_threshold,
+    needs_verification,
+    own_threshold,
+    validation_label,
+    widening,
+)
 
 from bench import print_figures
 
@@ -59,13 +70,29 @@ class Rule:
     seed: str = ""  # the random stream's name (default: the rule's): BENCHMARKS.md's figures reproduce
     validation: int | None = None  # the validation sample (None: --validation)
     worth: float | None = None  # also widen when it is worth it (:func:`_worth_widening`), by this margin
+    confirm: float | None = None  # also widen while this stricter credibility does not reach the threshold
+    floor: float | None = None  # never below the model's own expectation at this accuracy (own_threshold)
+    audit: int = 0  # once a threshold is reached, people check this many would-be machine labels (_audit)
 
 
 RULES = (
     Rule("single answers, Laplace's mean", False, None),
     Rule("verified, Laplace's mean", True, None),
     Rule("verified, credibility 0.65", True, 0.65, seed="verified, credibility 0.65 (the builtin loop)"),
-    Rule("verified, credibility 0.65, widening (the builtin loop)", True, 0.65, widen=True),
+    Rule(
+        "verified, credibility 0.65, widening",
+        True,
+        0.65,
+        widen=True,
+        seed="verified, credibility 0.65, widening (the builtin loop)",
+    ),
+    Rule(
+        "verified, credibility 0.65, widening, own expectation (the builtin loop)",
+        True,
+        0.65,
+        True,
+        floor=0.95,
+    ),
 )
 
 
@@ -86,6 +113,8 @@ def _trial(
         more = widening(threshold, len(sample), len(pool) - len(sample), validation)
         if not more and rule.worth is not None:
             more = _worth_widening(pool, sample, threshold, validation, rule.worth)
+        if not more and rule.confirm is not None and threshold is not None:
+            more = _confirm_widening(pool, sample, answers, threshold, validation, rule.confirm)
         if not more:
             break
         taken = set(sample)
@@ -93,6 +122,13 @@ def _trial(
         sample += extra
         added += more
         threshold = _validate(pool, sample, answers, rule, error, rng)
+    if rule.floor is not None and threshold is not None:
+        taken = set(sample)
+        own = own_threshold([o["confidence"] for i, o in enumerate(pool) if i not in taken], rule.floor)
+        threshold = None if own is None else max(threshold, own)
+    if rule.audit and threshold is not None:
+        threshold, checked = _audit(pool, sample, answers, threshold, rule, error, rng)
+        sample = [*sample, *checked]
     labels = {i: validation_label(a) for i, a in answers.items()}
     taken = set(sample)
     rest = [o for i, o in enumerate(pool) if i not in taken]
@@ -104,19 +140,6 @@ def _trial(
     return sum(len(a) for a in answers.values()) + people, 1 - wrong / len(pool), added
 
 
-def _plug_in_threshold(confidences: Sequence[float], accuracy: float = 0.95) -> float | None:
-    """The lowest confidence whose objects at or above it have a mean confidence of at least ``accuracy``:
-    the threshold the model's own confidences suggest, were they calibrated."""
-    ordered = sorted(confidences, reverse=True)
-    total, best = 0.0, None
-    for position, confidence in enumerate(ordered):
-        total += confidence
-        last_of_run = position + 1 == len(ordered) or ordered[position + 1] != confidence
-        if last_of_run and total / (position + 1) >= accuracy:
-            best = confidence
-    return best
-
-
 def _worth_widening(
     pool: Sequence[dict[str, Any]],
     sample: Sequence[int],
@@ -126,7 +149,7 @@ def _worth_widening(
 ) -> int:
     """Widening when a threshold was reached (not built in the loop; simulated): another ``validation``
     objects (within the loop's limits, :func:`gtpipe_shared.auto_labeling.widening`'s) when the queue's
-    objects between the model's own calibrated-looking threshold (:func:`_plug_in_threshold`) and the reached
+    objects between the model's own calibrated-looking threshold (:func:`own_threshold`) and the reached
     one, which a larger sample could certify for machine labels instead of people, number at least ``margin``
     times the batch's answers."""
     more = widening(None, len(sample), len(pool) - len(sample), validation)
@@ -134,11 +157,28 @@ def _worth_widening(
         return 0
     taken = set(sample)
     queue = [o["confidence"] for i, o in enumerate(pool) if i not in taken]
-    hoped = _plug_in_threshold(queue)
+    hoped = own_threshold(queue)
     if hoped is None or hoped >= threshold:
         return 0
     at_stake = sum(hoped <= confidence < threshold for confidence in queue)
     return more if at_stake >= margin * more else 0
+
+
+def _confirm_widening(
+    pool: Sequence[dict[str, Any]],
+    sample: Sequence[int],
+    answers: dict[int, list[str]],
+    threshold: float,
+    validation: int,
+    confirm: float,
+) -> int:
+    """Widening when a threshold was reached that the stricter ``confirm`` credibility does not reach on the
+    same sample (not built; simulated), within the loop's limits."""
+    scored = [(pool[i]["confidence"], pool[i]["predicted"] == validation_label(answers[i])) for i in sample]
+    strict = choose_threshold(scored, 0.95, confirm)
+    if strict is not None and strict <= threshold:
+        return 0
+    return widening(None, len(sample), len(pool) - len(sample), validation)
 
 
 def _validate(
@@ -164,6 +204,37 @@ def _validate(
     return choose_threshold(scored, 0.95, rule.credibility)
 
 
+def _audit(
+    pool: Sequence[dict[str, Any]],
+    sample: Sequence[int],
+    answers: dict[int, list[str]],
+    threshold: float,
+    rule: Rule,
+    error: float,
+    rng: random.Random,
+) -> tuple[float | None, list[int]]:
+    """People label ``rule.audit`` objects drawn at random from the unlabeled ones at or above the reached
+    ``threshold`` (would-be machine labels); the threshold is chosen again, no lower, on the sample's and the
+    audit's objects at or above it (both random samples of that region). (new threshold, audited objects)."""
+    taken = set(sample)
+    above = [i for i, o in enumerate(pool) if i not in taken and o["confidence"] >= threshold]
+    checked = rng.sample(above, min(rule.audit, len(above)))
+    for i in checked:
+        answers[i] = [_person(pool[i]["truth"], error, rng)]
+    while rule.verify:
+        disputed = [i for i in checked if needs_verification(answers[i], pool[i]["predicted"])]
+        if not disputed:
+            break
+        for i in disputed:
+            answers[i].append(_person(pool[i]["truth"], error, rng))
+    scored = [
+        (pool[i]["confidence"], pool[i]["predicted"] == validation_label(answers[i]))
+        for i in [*sample, *checked]
+        if pool[i]["confidence"] >= threshold
+    ]
+    return choose_threshold(scored, 0.95, rule.credibility), checked
+
+
 def _pools(pattern: str) -> list[list[dict[str, Any]]]:
     """Every dump's objects that ``pattern`` matches, in sorted path order."""
     paths = sorted(glob.glob(pattern))
@@ -174,23 +245,37 @@ def _pools(pattern: str) -> list[list[dict[str, Any]]]:
 
 def _rules(args: argparse.Namespace) -> tuple[Rule, ...]:
     """The rules to simulate: :data:`RULES`, or the builtin loop's at each swept validation x credibility."""
-    if not args.validations and not args.credibilities and args.worth is None:
+    swept = (args.validations, args.credibilities, args.audits, args.confirms, args.floors)
+    if not any(swept) and args.worth is None:
         return RULES
     validations = [int(v) for v in (args.validations or str(args.validation)).split(",")]
     credibilities = [float(c) for c in (args.credibilities or "0.65").split(",")]
     worths: list[float | None] = [None] + ([args.worth] if args.worth is not None else [])
+    audits = [int(a) for a in (args.audits or "0").split(",")]
+    floors = [None if f == "none" else float(f) for f in (args.floors or "0.95").split(",")]
+    confirms = [None] + [float(c) for c in args.confirms.split(",")] if args.confirms else [None]
     return tuple(
         Rule(
-            f"validation {v}, credibility {c}, widening" + (f", worth x{w}" if w is not None else ""),
+            f"validation {v}, credibility {c}, widening"
+            + (f", worth x{w}" if w is not None else "")
+            + (f", audit {a}" if a else "")
+            + (f", confirm {k}" if k is not None else "")
+            + (f", floor {f}" if f is not None else ""),
             True,
             c,
             widen=True,
             validation=v,
             worth=w,
+            audit=a,
+            confirm=k,
+            floor=f,
         )
         for v in validations
         for c in credibilities
         for w in worths
+        for a in audits
+        for k in confirms
+        for f in floors
     )
 
 
@@ -250,6 +335,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     parser.add_argument(
         "--worth", type=float, help="sweep: also each rule widening when worth it, at this margin (not built)"
     )
+    parser.add_argument("--confirms", help="sweep: comma-separated confirming credibilities (not built)")
+    parser.add_argument(
+        "--floors", help="sweep: comma-separated own-expectation accuracies, or none (the loop: 0.95)"
+    )
+    parser.add_argument("--audits", help="sweep: comma-separated audit sizes (0: none; not built)")
     parser.add_argument("--batch", type=int, default=200, help="the control's training batch")
     parser.add_argument("--error", type=float, default=0.03)
     parser.add_argument("--trials", type=int, default=400)

@@ -104,7 +104,8 @@ def plan_of(settings: Mapping[str, Any], objects: int, *, boxes: bool = False) -
     """The loop's batch sizes and bound from ``settings`` (``auto_batch_size``, ``auto_validation_size``,
     ``auto_max_rounds``; unset: a tenth of the manifest per batch, at least :data:`MIN_VALIDATION`, and
     :data:`DEFAULT_MAX_ROUNDS` rounds); the threshold's credibility: :data:`CREDIBILITY`, or
-    :data:`BOX_CREDIBILITY` for ``boxes``."""
+    :data:`BOX_CREDIBILITY` for ``boxes``; for classes, the threshold is also never below the model's own
+    expectation (``own_confidence``, :func:`gtpipe_shared.auto_labeling.own_threshold`)."""
     default = max(MIN_VALIDATION, round(objects * DEFAULT_BATCH_SHARE))
     batch = int(settings.get("auto_batch_size") or default)
     validation = int(settings.get("auto_validation_size") or max(batch, MIN_VALIDATION))
@@ -115,6 +116,7 @@ def plan_of(settings: Mapping[str, Any], objects: int, *, boxes: bool = False) -
             validation_size=validation,
             max_rounds=rounds,
             credibility=BOX_CREDIBILITY if boxes else CREDIBILITY,
+            own_confidence=not boxes,
         )
     except ValueError as exc:
         raise AutoLabelingFailed(f"automated labeling settings: {exc}") from exc
@@ -161,6 +163,7 @@ def start(event: Mapping[str, Any]) -> dict[str, Any]:
             "validation_size": plan.validation_size,
             "max_rounds": plan.max_rounds,
             "credibility": plan.credibility,
+            "own_confidence": plan.own_confidence,
         },
         "epochs": settings.get("auto_epochs"),
         "hyperparameters": settings.get("auto_hyperparameters") or {},

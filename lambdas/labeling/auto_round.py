@@ -15,9 +15,11 @@ The batch transform has predicted the validation sample and every queued object.
    new training or transform). An object of a widening batch that got no answer goes back to the queue: it
    is still unlabeled and predicted, so the round decides it like any other queued object (machine label or
    people), where failing it would turn a lost measurement into a lost label.
-3. **Decision**: the threshold calibrated on the sample (95 % accuracy at the plan's credibility), machine
-   labels, the queue least confident first, the round's record (``verification_answers``,
-   ``validation_added``, its cost) and the next human batch with the model's predictions as suggestions.
+3. **Decision**: the threshold calibrated on the sample (95 % accuracy at the plan's credibility; for
+   classes never below the model's own expectation, :func:`gtpipe_shared.auto_labeling.own_threshold`),
+   machine labels, the queue least confident first, the round's record (``verification_answers``,
+   ``validation_added``, ``validated_threshold`` when the model's own expectation raised or withheld the
+   sample's, its cost) and the next human batch with the model's predictions as suggestions.
 
 The round of the run's final labeling model (trained on every label outside the validation sample once
 nothing is left to label, :func:`labeling.auto_training.final_model_due`) has nothing left to label: it is
@@ -288,6 +290,7 @@ def _decide(
         {
             **record,
             "threshold": decision.threshold,
+            **({"validated_threshold": decision.validated} if decision.validated is not None else {}),
             "validation_accuracy": _validation_accuracy(scored),
             "machine_labeled": len(decision.machine),
             "remaining": len(state["queue"]),

@@ -95,14 +95,14 @@ class Loop:
             hyperparameters=HYPERPARAMETERS,
         )
 
-    def transform(self, view: dict[str, Any], sure: Any) -> None:
-        """The batch transform's outputs: right at 0.97 where ``sure(index)``, else wrong at 0.55."""
+    def transform(self, view: dict[str, Any], sure: Any, certainty: float = 0.97) -> None:
+        """The batch transform's outputs: right at ``certainty`` where ``sure(index)``, else wrong at 0.55."""
         manifest = json.loads(self.read_uri(view["transform_manifest_uri"]))
         prefix = manifest[0]["prefix"]
         for relative in manifest[1:]:
             index = int(relative.rsplit("/", 1)[-1].split(".")[0])
             right = truth(index) if sure(index) else 1 - truth(index)
-            confidence = 0.97 if sure(index) else 0.55
+            confidence = certainty if sure(index) else 0.55
             probabilities = [confidence if c == right else 1 - confidence for c in range(len(CLASSES))]
             uri = f"{view['transform_output_uri']}{relative}.out"
             bucket, _, key = uri[len("s3://") :].partition("/")
@@ -235,6 +235,26 @@ def test_a_reused_model_predicts_first_after_people_label_only_the_validation_sa
     result = loop.invoke("auto_finish", state_uri=view["state_uri"])
     assert result["job_output"]["FinalActiveLearningModelArn"] == earlier
     assert result["auto_labeling"]["initial_model_arn"] == earlier
+
+
+def test_a_model_that_expects_its_labels_below_95_percent_right_labels_nothing_whatever_its_sample(
+    loop: Loop,
+) -> None:
+    # Given a run from an earlier model that is right about all 20 validation objects (a threshold: 20 of 20
+    # agree) but only 90 % sure of every object
+    earlier = MODEL_ARN.format("pets-earlier-alm2-0")
+    view = loop.label(
+        loop.start(60, auto_batch_size=10, auto_validation_size=20, initial_active_learning_model_arn=earlier)
+    )
+    loop.transform(view, lambda i: True, certainty=0.9)
+    # When its round is decided
+    view = loop.earlier_round(view, earlier)
+    # Then it machine-labels nothing (it expects its own labels 90 % right) and people get the next batch
+    assert view["next"] == "label" and view["machine"] == 0 and view["batch_size"] == 10
+    # And the round records the sample's threshold it did not use
+    record = json.loads(loop.read_uri(view["state_uri"]))["rounds"][0]
+    assert record["threshold"] is None and record["validated_threshold"] == 0.9
+    assert record["machine_labeled"] == 0 and record["validation_accuracy"] == 1.0
 
 
 def test_a_run_from_an_earlier_model_trains_its_next_model_on_its_machine_labels_too(loop: Loop) -> None:

@@ -1,11 +1,18 @@
 """One round of automated labeling (gtpipe_shared.auto_labeling.decide_round): the decisions the builtin
 labeling service's loop and the local Ground Truth emulation share; and the builtin loop's widening of the
-validation sample (gtpipe_shared.auto_labeling.widening)."""
+validation sample (gtpipe_shared.auto_labeling.widening) and its floor, the model's own expectation
+(gtpipe_shared.auto_labeling.own_threshold)."""
 
 from __future__ import annotations
 
 import pytest
-from gtpipe_shared.auto_labeling import ActiveLearningPlan, Prediction, decide_round, widening
+from gtpipe_shared.auto_labeling import (
+    ActiveLearningPlan,
+    Prediction,
+    decide_round,
+    own_threshold,
+    widening,
+)
 
 PLAN = ActiveLearningPlan(batch_size=3, validation_size=20, max_rounds=3)
 SURE = [(0.9, True)] * 20  # 20 agreeing validation objects at 0.9: (20 + 1) / 22 = 0.955 >= 0.95
@@ -23,6 +30,57 @@ def test_confident_objects_are_machine_labeled_and_the_least_confident_go_to_peo
     # And the next human batch is the three least confident, most uncertain first
     assert decision.next_batch == [14, 11, 12]
     assert not decision.last
+
+
+def test_the_models_own_expectation_is_the_lowest_confidence_whose_objects_average_the_accuracy():
+    # Given confidences whose running means from the top are 0.99, 0.97, 0.95, 0.9375, 0.91
+    confidences = [0.91, 0.99, 0.95, 0.9, 0.8]
+    # When the model's own threshold is taken at 95 % and at 90 %
+    # Then it is the lowest confidence whose objects at or above it average that much
+    assert own_threshold(confidences, 0.95) == 0.91
+    assert own_threshold(confidences, 0.9) == 0.8
+    # And a run of equal confidences is taken whole: 0.99, then two at 0.9 (mean 0.93), never one of them
+    assert own_threshold([0.9, 0.99, 0.9], 0.93) == 0.9
+    assert own_threshold([0.9, 0.99, 0.9], 0.94) == 0.99
+    # And nothing reaches it when every object is less sure than the accuracy, nor among no objects
+    assert own_threshold([0.94, 0.5], 0.95) is None
+    assert own_threshold([], 0.95) is None
+    with pytest.raises(ValueError, match="accuracy"):
+        own_threshold([0.9], 1.5)
+
+
+def test_the_models_own_expectation_raises_a_threshold_the_validation_sample_certified():
+    # Given 20 agreeing validation objects at 0.6 (a threshold of 0.6) and a queue the model is far less sure
+    # of than 95 % below 0.97 (its own expectation: 0.99, 0.98, 0.97 average 0.98; with 0.8 0.935)
+    validation = [(0.6, True)] * 20
+    confidences = {1: 0.99, 2: 0.98, 3: 0.97, 4: 0.8, 5: 0.7, 6: 0.6}
+    predictions = {key: Prediction(0, value) for key, value in confidences.items()}
+    own = ActiveLearningPlan(batch_size=3, validation_size=20, max_rounds=3, own_confidence=True)
+    # When the round is decided with and without the model's own expectation
+    floored = decide_round(validation, list(confidences), predictions, 1, own)
+    sample_only = decide_round(validation, list(confidences), predictions, 1, PLAN)
+    # Then the sample alone machine-labels all six; with the floor only the three the model expects right
+    assert sample_only.threshold == 0.6 and sorted(sample_only.machine) == [1, 2, 3, 4, 5, 6]
+    assert sample_only.validated is None
+    assert floored.threshold == 0.97 and sorted(floored.machine) == [1, 2, 3]
+    # And the decision keeps the sample's threshold it raised, and sends the rest to people, least sure first
+    assert floored.validated == 0.6
+    assert floored.next_batch == [6, 5, 4]
+
+
+def test_the_models_own_expectation_never_lowers_a_threshold_and_withholds_one_it_cannot_reach():
+    # Given a sample certifying 0.9 and a queue the model expects 95 % right down to 0.85 (mean 0.95)
+    sure = {1: 1.0, 2: 1.0, 3: 0.95, 4: 0.85}
+    assert own_threshold(sure.values()) == 0.85
+    own = ActiveLearningPlan(batch_size=3, validation_size=20, max_rounds=3, own_confidence=True)
+    decision = decide_round(SURE, list(sure), {k: Prediction(0, v) for k, v in sure.items()}, 1, own)
+    # Then the sample's threshold stands: the object at 0.85 goes to people
+    assert decision.threshold == 0.9 and decision.validated is None and sorted(decision.machine) == [1, 2, 3]
+    # Given a queue the model expects below 95 % right at every threshold
+    unsure = {1: 0.9, 2: 0.8}
+    decision = decide_round(SURE, list(unsure), {k: Prediction(0, v) for k, v in unsure.items()}, 1, own)
+    # Then nothing is machine-labeled, and the record keeps the sample's threshold
+    assert decision.threshold is None and not decision.machine and decision.validated == 0.9
 
 
 def test_an_uncalibrated_model_labels_nothing_and_people_take_the_next_batch():
