@@ -51,7 +51,7 @@ on random objects rather than the least confident ones. Ground Truth's validatio
 builtin loop's own rule (simulated on measured models: BENCHMARKS.md, builtin-auto).
 
 **The model's own expectation** (:func:`own_threshold`, the builtin loop for classes): the validation
-sample certifies the labels above a threshold from a few dozen objects, and about one first round in seven
+sample certifies the labels above a threshold from a few dozen objects, and about one first round in ten
 certified a threshold whose machine labels were below 95% right (a model right on 80-90% of the objects
 above it, whose first 20-30 validation objects there all agreed; replayed on measured models: BENCHMARKS.md,
 builtin-auto). The model's confidences say the same thing about every queued object, not a sample: the mean
