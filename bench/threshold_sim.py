@@ -191,17 +191,30 @@ def _validate(
 ) -> float | None:
     """People answer the sample's objects not answered yet (``answers``, in place), verified by the rule;
     the threshold on the sample."""
-    for i in sample:
+    _answer(pool, sample, answers, rule, error, rng)
+    scored = [(pool[i]["confidence"], pool[i]["predicted"] == validation_label(answers[i])) for i in sample]
+    return choose_threshold(scored, 0.95, rule.credibility)
+
+
+def _answer(
+    pool: Sequence[dict[str, Any]],
+    objects: Sequence[int],
+    answers: dict[int, list[str]],
+    rule: Rule,
+    error: float,
+    rng: random.Random,
+) -> None:
+    """People answer ``objects`` not answered yet (``answers``, in place), and again while the rule verifies
+    a dispute with the model's prediction."""
+    for i in objects:
         if i not in answers:
             answers[i] = [_person(pool[i]["truth"], error, rng)]
     while rule.verify:
-        disputed = [i for i in sample if needs_verification(answers[i], pool[i]["predicted"])]
+        disputed = [i for i in objects if needs_verification(answers[i], pool[i]["predicted"])]
         if not disputed:
             break
         for i in disputed:
             answers[i].append(_person(pool[i]["truth"], error, rng))
-    scored = [(pool[i]["confidence"], pool[i]["predicted"] == validation_label(answers[i])) for i in sample]
-    return choose_threshold(scored, 0.95, rule.credibility)
 
 
 def _audit(
@@ -219,14 +232,7 @@ def _audit(
     taken = set(sample)
     above = [i for i, o in enumerate(pool) if i not in taken and o["confidence"] >= threshold]
     checked = rng.sample(above, min(rule.audit, len(above)))
-    for i in checked:
-        answers[i] = [_person(pool[i]["truth"], error, rng)]
-    while rule.verify:
-        disputed = [i for i in checked if needs_verification(answers[i], pool[i]["predicted"])]
-        if not disputed:
-            break
-        for i in disputed:
-            answers[i].append(_person(pool[i]["truth"], error, rng))
+    _answer(pool, checked, answers, rule, error, rng)
     scored = [
         (pool[i]["confidence"], pool[i]["predicted"] == validation_label(answers[i]))
         for i in [*sample, *checked]

@@ -16,6 +16,7 @@ RUN = "pets-0123456789abcdef"
 CLASSES = ["cat", "dog"]
 NOW = 1_800_000_000.0
 MODEL_ARN = "arn:aws:sagemaker:us-east-1:123456789012:model/{}"
+EARLIER = MODEL_ARN.format("pets-earlier-alm2-0")  # an earlier run's final labeling model
 TRAINING = {"billable_seconds": 120, "instance_type": "ml.m5.xlarge", "instance_count": 1}
 # The run's hyperparameters: the state machine passes them to auto_add and auto_round (a round that labels
 # the rest may train the final labeling model).
@@ -63,6 +64,11 @@ class Loop:
             class_names=CLASSES,
             settings={"output_path": f"s3://{DATA_BUCKET}/labeling/", **settings},
         )
+
+    def from_earlier(self, count: int, **settings: Any) -> dict[str, Any]:
+        """A run of ``count`` objects started from the earlier model :data:`EARLIER`, after people labeled
+        its validation sample (the view whose next step is the earlier model's transform)."""
+        return self.label(self.start(count, initial_active_learning_model_arn=EARLIER, **settings))
 
     def batch(self, view: dict[str, Any]) -> list[int]:
         lines = self.read_uri(view["batch_manifest_uri"]).decode().splitlines()
@@ -219,9 +225,8 @@ def test_people_label_a_random_batch_the_model_labels_what_it_is_sure_of_and_the
 
 def test_a_reused_model_predicts_first_after_people_label_only_the_validation_sample(loop: Loop) -> None:
     # Given a run that starts from an earlier run's model
-    earlier = MODEL_ARN.format("pets-earlier-alm2-0")
     view = loop.start(
-        60, auto_batch_size=10, auto_validation_size=20, initial_active_learning_model_arn=earlier
+        60, auto_batch_size=10, auto_validation_size=20, initial_active_learning_model_arn=EARLIER
     )
     # Then people label only the 20 validation objects first
     assert view["batch_size"] == 20 and view["remaining"] == 40
@@ -229,12 +234,12 @@ def test_a_reused_model_predicts_first_after_people_label_only_the_validation_sa
     view = loop.label(view)
     assert view["next"] == "transform" and view["model_name"] == "pets-earlier-alm2-0"
     loop.transform(view, lambda i: True)
-    view = loop.earlier_round(view, earlier)
+    view = loop.earlier_round(view, EARLIER)
     # Then it labels the other 40: 20 human answers-worth of objects instead of 60
     assert view["next"] == "finish" and view["machine"] == 40 and view["human"] == 20
     result = loop.invoke("auto_finish", state_uri=view["state_uri"])
-    assert result["job_output"]["FinalActiveLearningModelArn"] == earlier
-    assert result["auto_labeling"]["initial_model_arn"] == earlier
+    assert result["job_output"]["FinalActiveLearningModelArn"] == EARLIER
+    assert result["auto_labeling"]["initial_model_arn"] == EARLIER
 
 
 def test_a_model_that_expects_its_labels_below_95_percent_right_labels_nothing_whatever_its_sample(
@@ -242,13 +247,10 @@ def test_a_model_that_expects_its_labels_below_95_percent_right_labels_nothing_w
 ) -> None:
     # Given a run from an earlier model that is right about all 20 validation objects (a threshold: 20 of 20
     # agree) but only 90 % sure of every object
-    earlier = MODEL_ARN.format("pets-earlier-alm2-0")
-    view = loop.label(
-        loop.start(60, auto_batch_size=10, auto_validation_size=20, initial_active_learning_model_arn=earlier)
-    )
+    view = loop.from_earlier(60, auto_batch_size=10, auto_validation_size=20)
     loop.transform(view, lambda i: True, certainty=0.9)
     # When its round is decided
-    view = loop.earlier_round(view, earlier)
+    view = loop.earlier_round(view, EARLIER)
     # Then it machine-labels nothing (it expects its own labels 90 % right) and people get the next batch
     assert view["next"] == "label" and view["machine"] == 0 and view["batch_size"] == 10
     # And the round records the sample's threshold it did not use
@@ -259,13 +261,10 @@ def test_a_model_that_expects_its_labels_below_95_percent_right_labels_nothing_w
 
 def test_a_run_from_an_earlier_model_trains_its_next_model_on_its_machine_labels_too(loop: Loop) -> None:
     # Given a run that starts from an earlier model, sure of the even objects only
-    earlier = MODEL_ARN.format("pets-earlier-alm2-0")
-    view = loop.label(
-        loop.start(60, auto_batch_size=10, auto_validation_size=20, initial_active_learning_model_arn=earlier)
-    )
+    view = loop.from_earlier(60, auto_batch_size=10, auto_validation_size=20)
     validation = set(json.loads(loop.read_uri(view["state_uri"]))["validation"])
     loop.transform(view, lambda i: i % 2 == 0 or i in validation)
-    view = loop.earlier_round(view, earlier)
+    view = loop.earlier_round(view, EARLIER)
     machine = view["machine"]
     assert view["next"] == "label" and machine > 0 and view["batch_size"] == 10
     # When people have labeled the 10 it was least sure of
@@ -331,19 +330,16 @@ def test_a_run_from_an_earlier_model_keeps_it_as_its_final_model_when_people_lab
     loop: Loop,
 ) -> None:
     # Given a run that starts from an earlier model that is never sure on this data
-    earlier = MODEL_ARN.format("pets-earlier-alm2-0")
-    view = loop.label(
-        loop.start(40, auto_validation_size=20, auto_max_rounds=1, initial_active_learning_model_arn=earlier)
-    )
+    view = loop.from_earlier(40, auto_validation_size=20, auto_max_rounds=1)
     loop.transform(view, lambda i: False)
-    view = loop.earlier_round(view, earlier)
+    view = loop.earlier_round(view, EARLIER)
     while view["next"] == "label":  # verification, then the 20 left
         view = loop.label(view)
     # Then no model is trained on its 20 hardest labels alone: the earlier model stays the final one
     assert view["next"] == "finish"
     result = loop.invoke("auto_finish", state_uri=view["state_uri"])
     assert result["counters"]["HumanLabeled"] == 40
-    assert result["job_output"]["FinalActiveLearningModelArn"] == earlier
+    assert result["job_output"]["FinalActiveLearningModelArn"] == EARLIER
 
 
 def test_an_unknown_instance_type_leaves_the_cost_unpriced_not_wrong(loop: Loop) -> None:

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import json
 
-from tests.lambdas.test_handler_labeling_auto import MODEL_ARN, Loop, loop, truth
+from tests.lambdas.test_handler_labeling_auto import EARLIER, Loop, loop, truth
 
 __all__ = ["loop"]  # the fixture
-
-EARLIER = MODEL_ARN.format("pets-earlier-alm2-0")
 
 
 def reuse_round(loop: Loop, wrong: frozenset[int]) -> tuple[dict, list[int]]:
