@@ -57,9 +57,9 @@ above it, whose first 20-30 validation objects there all agreed; replayed on mea
 builtin-auto). The model's confidences say the same thing about every queued object, not a sample: the mean
 confidence of the objects at or above a threshold is the accuracy the model itself expects of them. So the
 threshold is never below the lowest confidence whose queued objects at or above it the model expects to be
-95% right; when the model expects that of none, nothing is machine-labeled. Where the model is
-overconfident (its mean confidence above its accuracy) this never binds and the validation sample decides
-alone; where it is about calibrated it stops the rounds the sample certified by luck. Box confidences are
+95% right; when the model expects that of none, nothing is machine-labeled. Where the model is surer than
+it is right, its own threshold mostly lies below the sample's and the sample decides alone; where it is about
+calibrated, it stops the rounds the sample certified by luck. Box confidences are
 a cut-off's scores, not a probability that every box is right, so the rule is for classes only.
 
 The operations (people labeling a batch, training, predicting, recording machine labels) are a
