@@ -40,7 +40,7 @@ import argparse
 import glob
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -174,7 +174,7 @@ def _confirm_widening(
 ) -> int:
     """Widening when a threshold was reached that the stricter ``confirm`` credibility does not reach on the
     same sample (not built; simulated), within the loop's limits."""
-    scored = [(pool[i]["confidence"], pool[i]["predicted"] == validation_label(answers[i])) for i in sample]
+    scored = _scored(pool, sample, answers)
     strict = choose_threshold(scored, 0.95, confirm)
     if strict is not None and strict <= threshold:
         return 0
@@ -192,8 +192,15 @@ def _validate(
     """People answer the sample's objects not answered yet (``answers``, in place), verified by the rule;
     the threshold on the sample."""
     _answer(pool, sample, answers, rule, error, rng)
-    scored = [(pool[i]["confidence"], pool[i]["predicted"] == validation_label(answers[i])) for i in sample]
+    scored = _scored(pool, sample, answers)
     return choose_threshold(scored, 0.95, rule.credibility)
+
+
+def _scored(
+    pool: Sequence[dict[str, Any]], objects: Sequence[int], answers: Mapping[int, list[str]]
+) -> list[tuple[float, bool]]:
+    """``(confidence, agrees with the people's label)`` of each of ``objects``."""
+    return [(pool[i]["confidence"], pool[i]["predicted"] == validation_label(answers[i])) for i in objects]
 
 
 def _answer(
@@ -233,11 +240,7 @@ def _audit(
     above = [i for i, o in enumerate(pool) if i not in taken and o["confidence"] >= threshold]
     checked = rng.sample(above, min(rule.audit, len(above)))
     _answer(pool, checked, answers, rule, error, rng)
-    scored = [
-        (pool[i]["confidence"], pool[i]["predicted"] == validation_label(answers[i]))
-        for i in [*sample, *checked]
-        if pool[i]["confidence"] >= threshold
-    ]
+    scored = [item for item in _scored(pool, [*sample, *checked], answers) if item[0] >= threshold]
     return choose_threshold(scored, 0.95, rule.credibility), checked
 
 
