@@ -260,6 +260,7 @@ class ActiveLearningPlan:
     seed: int = 0
     credibility: float | None = None
     own_confidence: bool = False  # the threshold is never below :func:`own_threshold` of the queue
+    split_last_batches: bool = False  # between one and two batches left: people label half (decide_round)
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.validation_size < 1:
@@ -296,7 +297,9 @@ def decide_round(
     the next batch is the queue's head). Objects whose prediction has no value are never machine-labeled.
     After ``plan.max_rounds`` rounds every object left goes to people (``last``). With
     ``plan.own_confidence`` the threshold is at least :func:`own_threshold` of the remaining objects'
-    confidences (those with a label), none when that is None."""
+    confidences (those with a label), none when that is None. With ``plan.split_last_batches``, when more
+    than one batch but fewer than two are left, the next batch is half of them (rounded up): a whole batch
+    would leave the next model round fewer objects than people just labeled."""
     threshold = choose_threshold(validation, plan.accuracy, plan.credibility) if predictions else None
     validated = None
     if plan.own_confidence and threshold is not None:
@@ -317,7 +320,10 @@ def decide_round(
         return RoundDecision(threshold, machine, left, True, validated)
     if predictions:  # the least confident first (ties by object index): where people teach the model most
         left = sorted(left, key=lambda key: (predictions[key].confidence, key))
-    return RoundDecision(threshold, machine, left[: plan.batch_size], len(left) <= plan.batch_size, validated)
+    size = plan.batch_size
+    if plan.split_last_batches and predictions and size < len(left) < 2 * size:
+        size = math.ceil(len(left) / 2)
+    return RoundDecision(threshold, machine, left[:size], len(left) <= plan.batch_size, validated)
 
 
 class LabelingOperations(Protocol):

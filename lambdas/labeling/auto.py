@@ -117,6 +117,7 @@ def plan_of(settings: Mapping[str, Any], objects: int, *, boxes: bool = False) -
             max_rounds=rounds,
             credibility=BOX_CREDIBILITY if boxes else CREDIBILITY,
             own_confidence=not boxes,
+            split_last_batches=True,
         )
     except ValueError as exc:
         raise AutoLabelingFailed(f"automated labeling settings: {exc}") from exc
@@ -164,6 +165,7 @@ def start(event: Mapping[str, Any]) -> dict[str, Any]:
             "max_rounds": plan.max_rounds,
             "credibility": plan.credibility,
             "own_confidence": plan.own_confidence,
+            "split_last_batches": plan.split_last_batches,
         },
         "epochs": settings.get("auto_epochs"),
         "hyperparameters": settings.get("auto_hyperparameters") or {},

@@ -83,6 +83,23 @@ def test_the_models_own_expectation_never_lowers_a_threshold_and_withholds_one_i
     assert decision.threshold is None and not decision.machine and decision.validated == 0.9
 
 
+def test_between_one_and_two_batches_left_people_label_half_and_the_next_model_decides_the_rest():
+    # Given a round that leaves 7 objects the model is unsure of, with batches of 5 (more than one, fewer
+    # than two)
+    unsure = {key: Prediction(0, 0.1 + 0.01 * key) for key in range(7)}
+    split = ActiveLearningPlan(batch_size=5, validation_size=20, max_rounds=3, split_last_batches=True)
+    # When the round is decided with and without splitting
+    halved = decide_round(SURE, list(unsure), unsure, 1, split)
+    whole = decide_round(SURE, list(unsure), unsure, 1, ActiveLearningPlan(batch_size=5, validation_size=20, max_rounds=3))
+    # Then a whole batch leaves the next model 2 objects; split, people label the 4 least sure, 3 are left
+    assert whole.next_batch == [0, 1, 2, 3, 4] and not whole.last
+    assert halved.next_batch == [0, 1, 2, 3] and not halved.last
+    # And one batch or less left still goes to people whole, as does two batches or more
+    assert decide_round(SURE, [0, 1, 2, 3, 4], unsure, 1, split).next_batch == [0, 1, 2, 3, 4]
+    ten = {key: Prediction(0, 0.1) for key in range(10)}
+    assert len(decide_round(SURE, list(ten), ten, 1, split).next_batch) == 5
+
+
 def test_an_uncalibrated_model_labels_nothing_and_people_take_the_next_batch():
     # Given a validation sample on which the model is wrong half the time
     validation = [(0.9, i % 2 == 0) for i in range(40)]
