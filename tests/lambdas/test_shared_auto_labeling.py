@@ -90,7 +90,9 @@ def test_between_one_and_two_batches_left_people_label_half_and_the_next_model_d
     split = ActiveLearningPlan(batch_size=5, validation_size=20, max_rounds=3, split_last_batches=True)
     # When the round is decided with and without splitting
     halved = decide_round(SURE, list(unsure), unsure, 1, split)
-    whole = decide_round(SURE, list(unsure), unsure, 1, ActiveLearningPlan(batch_size=5, validation_size=20, max_rounds=3))
+    whole = decide_round(
+        SURE, list(unsure), unsure, 1, ActiveLearningPlan(batch_size=5, validation_size=20, max_rounds=3)
+    )
     # Then a whole batch leaves the next model 2 objects; split, people label the 4 least sure, 3 are left
     assert whole.next_batch == [0, 1, 2, 3, 4] and not whole.last
     assert halved.next_batch == [0, 1, 2, 3] and not halved.last
