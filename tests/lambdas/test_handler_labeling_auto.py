@@ -170,19 +170,20 @@ def test_people_label_a_random_batch_the_model_labels_what_it_is_sure_of_and_the
     # wrong) about the others
     loop.transform(view, lambda i: i < 80 or i in first)
     view = loop.round(view, "m1")
-    # Then the unlabeled objects below 80 are machine-labeled and people get the 10 unsure ones, lowest first
+    # Then the unlabeled objects below 80 are machine-labeled; 12 unsure ones are left, more than a batch and
+    # fewer than two, so people get half of them (a whole batch would leave the next model 2), lowest first
     queue_left = [i for i in range(80, 100) if i not in first]
-    assert view["next"] == "label" and view["machine"] == 70 - len(queue_left)
-    assert loop.batch(view) == sorted(queue_left)[:10]
+    assert view["next"] == "label" and view["machine"] == 70 - len(queue_left) and len(queue_left) == 12
+    assert loop.batch(view) == sorted(queue_left)[:6]
     # When people label them and the retrained model is sure about the rest
     view = loop.label(view)
-    assert view["next"] == "train" and view["hyperparameters"]["num_training_samples"] == "20"
+    assert view["next"] == "train" and view["hyperparameters"]["num_training_samples"] == "16"
     retrained_in, retrained_uri = view["round"], view["train_uri"]
     loop.transform(view, lambda i: True)
     view = loop.round(view, "m2")
     # Then it labels the rest, and a final labeling model is trained, with the run's hyperparameters, on every
-    # label outside the validation sample: the 20 human training labels and the 60 machine labels
-    assert view["next"] == "train" and view["remaining"] == 0 and view["machine"] == 60
+    # label outside the validation sample: the 16 human training labels and the 64 machine labels
+    assert view["next"] == "train" and view["remaining"] == 0 and view["machine"] == 64
     assert view["hyperparameters"]["num_training_samples"] == "80"
     # (in a round of its own: the training job is named after the round, and names are unique in SageMaker)
     assert view["round"] > retrained_in
@@ -192,30 +193,30 @@ def test_people_label_a_random_batch_the_model_labels_what_it_is_sure_of_and_the
     final_refs = {line["source-ref"] for line in final_lines}
     assert len(final_refs) == 80 and not final_refs & calibration and trained <= final_refs
     assert all(line["category"] == truth(int(line["source-ref"][-7:-4])) for line in final_lines)
-    assert sum(line["category-metadata"]["human-annotated"] == "no" for line in final_lines) == 60
+    assert sum(line["category-metadata"]["human-annotated"] == "no" for line in final_lines) == 64
     # And the transform predicts only the validation sample, on which its round measures it
     assert len(json.loads(loop.read_uri(view["transform_manifest_uri"]))) == 1 + 20
     loop.transform(view, lambda i: True)
     view = loop.round(view, "m-final")
-    assert view["next"] == "finish" and view["machine"] == 60
+    assert view["next"] == "finish" and view["machine"] == 64
     result = loop.invoke("auto_finish", state_uri=view["state_uri"])
     # Then every object is labeled once, right, in the input's order; machine labels say so
     counters = result["counters"]
     assert (
-        counters["HumanLabeled"] == 40
-        and counters["MachineLabeled"] == 60
+        counters["HumanLabeled"] == 36
+        and counters["MachineLabeled"] == 64
         and counters["TotalLabeled"] == 100
     )
     lines = [json.loads(line) for line in loop.read_uri(result["output_uri"]).splitlines()]
     assert [line["id"] for line in lines] == list(range(100))
     assert all(line["category"] == truth(line["id"]) for line in lines)
     machine = [line for line in lines if line["category-metadata"]["human-annotated"] == "no"]
-    assert len(machine) == 60
+    assert len(machine) == 64
     assert all(line["category-metadata"]["confidence"] == 0.97 for line in machine)
     assert machine[0]["category-metadata"]["job-name"] == f"labeling-job/{RUN}-auto"
     # And the final model, the team's answers and the rounds' SageMaker cost are in the result
     assert result["job_output"]["FinalActiveLearningModelArn"] == MODEL_ARN.format("m-final")
-    assert result["team"]["answers"] == loop.answers == 120
+    assert result["team"]["answers"] == loop.answers == 3 * 36
     rounds = result["auto_labeling"]["rounds"]
     assert [r["model"] for r in rounds] == ["m1", "m2", "m-final"] and rounds[0]["threshold"] == 0.97
     assert rounds[2]["final"] is True and rounds[2]["validation_accuracy"] == 1.0
