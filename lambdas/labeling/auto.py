@@ -27,7 +27,9 @@ Actions (payload ``action``; each answers the ``$.auto`` view, :func:`labeling.a
   no threshold, people label more queued objects, drawn at random, as validation (widening:
   :func:`gtpipe_shared.auto_labeling.widening`, the same predictions decide again); then calibrate the
   threshold on the validation sample (95 % accuracy at :data:`CREDIBILITY`), machine-label the confident
-  objects, price the round's training and transform, and put the least confident objects first;
+  objects, price the round's training and transform, and put the least confident objects first (the
+  next human batch: ``batch_size`` of them, or half when between one and two batches are left,
+  :func:`gtpipe_shared.auto_labeling.decide_round`);
   ``next`` is ``label`` (the batch's lines carry the model's predictions as suggestions: pre-annotation),
   ``train`` (the final labeling model, when the round machine-labeled the rest) or ``finish``.
   Bounding boxes: each image's size is read from its header
