@@ -170,8 +170,7 @@ def test_people_label_a_random_batch_the_model_labels_what_it_is_sure_of_and_the
     # wrong) about the others
     loop.transform(view, lambda i: i < 80 or i in first)
     view = loop.round(view, "m1")
-    # Then the unlabeled objects below 80 are machine-labeled; 12 unsure ones are left, more than a batch and
-    # fewer than two, so people get half of them (a whole batch would leave the next model 2), lowest first
+    # Then the objects below 80 are machine-labeled; of the 12 unsure left (1-2 batches) people get half, lowest first
     queue_left = [i for i in range(80, 100) if i not in first]
     assert view["next"] == "label" and view["machine"] == 70 - len(queue_left) and len(queue_left) == 12
     assert loop.batch(view) == sorted(queue_left)[:6]
