@@ -47,6 +47,7 @@ from typing import Any
 
 from gtpipe_shared.auto_labeling import (
     choose_threshold,
+    floored,
     needs_verification,
     own_threshold,
     validation_label,
@@ -122,10 +123,11 @@ def _trial(
         sample += extra
         added += more
         threshold = _validate(pool, sample, answers, rule, error, rng)
-    if rule.floor is not None and threshold is not None:
+    if rule.floor is not None:
         taken = set(sample)
-        own = own_threshold([o["confidence"] for i, o in enumerate(pool) if i not in taken], rule.floor)
-        threshold = None if own is None else max(threshold, own)
+        threshold = floored(
+            threshold, [o["confidence"] for i, o in enumerate(pool) if i not in taken], rule.floor
+        )
     if rule.audit and threshold is not None:
         threshold, checked = _audit(pool, sample, answers, threshold, rule, error, rng)
         sample = [*sample, *checked]

@@ -181,6 +181,17 @@ def own_threshold(confidences: Iterable[float], accuracy: float = DEFAULT_ACCURA
     return best
 
 
+def floored(
+    threshold: float | None, confidences: Iterable[float], accuracy: float = DEFAULT_ACCURACY
+) -> float | None:
+    """``threshold`` never below :func:`own_threshold` of ``confidences``: the higher of the two, None when
+    either is None (no threshold reached, or none the model itself expects ``accuracy`` of)."""
+    if threshold is None:
+        return None
+    own = own_threshold(confidences, accuracy)
+    return None if own is None else max(threshold, own)
+
+
 def validation_label(answers: Sequence[Hashable]) -> Hashable:
     """A validation object's label from its independent human answers (first first): the most given one,
     ties to the earliest. ValueError for no answers."""
@@ -302,12 +313,10 @@ def decide_round(
     would leave the next model round fewer objects than people just labeled."""
     threshold = choose_threshold(validation, plan.accuracy, plan.credibility) if predictions else None
     validated = None
-    if plan.own_confidence and threshold is not None:
-        own = own_threshold(
-            (predictions[key].confidence for key in remaining if predictions[key].value is not None),
-            plan.accuracy,
-        )
-        if own is None or own > threshold:
+    if plan.own_confidence:
+        labeled = (predictions[key].confidence for key in remaining if predictions[key].value is not None)
+        own = floored(threshold, labeled, plan.accuracy)
+        if own != threshold:
             validated, threshold = threshold, own
     machine: dict[int, Prediction] = {}
     if threshold is not None:

@@ -47,6 +47,7 @@ Bad input raises :class:`AutoLabelingFailed` (the state machine's ``FailedLabeli
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from collections.abc import Mapping
@@ -161,14 +162,7 @@ def start(event: Mapping[str, Any]) -> dict[str, Any]:
         "label_attribute": str(event["label_attribute"]),
         "class_names": [str(name) for name in class_names],
         "output_path": str(settings.get("output_path") or f"s3://{require_env('DATA_BUCKET')}/labeling/"),
-        "plan": {
-            "batch_size": plan.batch_size,
-            "validation_size": plan.validation_size,
-            "max_rounds": plan.max_rounds,
-            "credibility": plan.credibility,
-            "own_confidence": plan.own_confidence,
-            "split_last_batches": plan.split_last_batches,
-        },
+        "plan": dataclasses.asdict(plan),  # every field: auto_state.plan rebuilds it as recorded
         "epochs": settings.get("auto_epochs"),
         "hyperparameters": settings.get("auto_hyperparameters") or {},
         "lines": [obj.line for obj in objects],
