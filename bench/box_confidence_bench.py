@@ -33,6 +33,7 @@ from bench import print_figures
 VALIDATION = 40
 HELD_OUT = 200
 RESAMPLES = 200
+# The most classes a scene holds (the answers are read against it; --classes may train on fewer).
 CLASS_COUNT = 4
 
 
@@ -79,7 +80,13 @@ def _samples(
 
 
 def _train_and_predict(
-    scenes: int, epochs: int, work: Path, validation_scenes: int, image_shape: int | None, held_out: int
+    scenes: int,
+    epochs: int,
+    work: Path,
+    validation_scenes: int,
+    held_out: int,
+    overrides: Sequence[tuple[str, str]] = (),
+    class_names: Sequence[str] = (),
 ) -> tuple[Any, list[Any], list[Any], float]:
     import torch
 
@@ -87,20 +94,19 @@ def _train_and_predict(
     from training.detection.hyperparameters import parse_detection_hyperparameters
     from training.detection.model import DetectorArchitecture, build_detector
     from training.detection.trainer import fit, predict_arrays
-    from training.scenes import write_scenes
+    from training.scenes import SCENE_CLASSES, write_scenes
 
     demo = DETECTION_DEMO_HYPERPARAMETERS
     step = max(1, round(int(demo["lr_scheduler_step"]) * epochs / int(demo["epochs"])))
-    raw = {**demo, "epochs": str(epochs), "lr_scheduler_step": str(step)}
-    if image_shape is not None:
-        raw["image_shape"] = str(image_shape)
+    raw = {**demo, "epochs": str(epochs), "lr_scheduler_step": str(step), **dict(overrides)}
+    names = tuple(class_names) or SCENE_CLASSES
     hps = parse_detection_hyperparameters(
-        {**raw, "num_classes": str(CLASS_COUNT), "num_training_samples": str(scenes)}
+        {**raw, "num_classes": str(len(names)), "num_training_samples": str(scenes)}
     )
-    arch = DetectorArchitecture.create(hps.base_network, CLASS_COUNT, hps.image_shape)
-    train = write_scenes(work / "train", scenes, seed=0)
-    validation = write_scenes(work / "validation", validation_scenes, seed=0, start=5000)
-    held = write_scenes(work / "held", held_out, seed=1)
+    arch = DetectorArchitecture.create(hps.base_network, len(names), hps.image_shape)
+    train = write_scenes(work / "train", scenes, seed=0, class_names=names)
+    validation = write_scenes(work / "validation", validation_scenes, seed=0, start=5000, class_names=names)
+    held = write_scenes(work / "held", held_out, seed=1, class_names=names)
     (ta, tb), (va, vb), (ha, _) = (_arrays(r, hps.image_shape) for r in (train, validation, held))
     started = time.perf_counter()
     result = fit(hps, arch, ta, tb, va, vb)
@@ -214,9 +220,10 @@ def measure(
     epochs: int,
     work: Path,
     validation_scenes: int = VALIDATION,
-    image_shape: int | None = None,
     held_out: int = HELD_OUT,
     resamples: int = RESAMPLES,
+    overrides: Sequence[tuple[str, str]] = (),
+    class_names: Sequence[str] = (),
 ) -> dict[str, object]:
     """Train, predict and read the answers with the loop's rules; the figures. The threshold is the loop's
     for boxes (95% at :data:`labeling.auto.BOX_CREDIBILITY`), chosen on the first ``VALIDATION`` validation
@@ -233,7 +240,7 @@ def measure(
     from labeling.auto import BOX_CREDIBILITY
 
     (best_map, best_epoch), validation, held, seconds = _train_and_predict(
-        scenes, epochs, work, validation_scenes, image_shape, held_out
+        scenes, epochs, work, validation_scenes, held_out, overrides, class_names
     )
     chosen = choose_box_cutoff(validation[:VALIDATION], CLASS_COUNT)
     on_validation = [(p.confidence, boxes_agree(p, t)) for p, t in _read(validation, chosen.cutoff)]
@@ -252,7 +259,8 @@ def measure(
     scores = sorted((row[1] for answer, _, _ in held for row in answer["prediction"]), reverse=True)
     true_boxes = sum(len(truth) for _, _, truth in held)
     figures: dict[str, object] = {
-        "training": f"{scenes} scenes, {epochs} epochs, image_shape {image_shape or 'demo'}, {seconds:.0f} s",
+        "training": f"{scenes} scenes ({', '.join(class_names) or 'all classes'}), {epochs} epochs, {seconds:.0f} s"
+        + "".join(f", {name} {value}" for name, value in overrides),
         "validation mAP@0.5 (best epoch)": f"{best_map:.3f} (epoch {best_epoch})",
         f"held-out: highest box scores (top {true_boxes} = the true box count)": (
             f"max {scores[0]:.2f}, median of the top {true_boxes} {scores[true_boxes // 2]:.2f}"
@@ -324,6 +332,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
         "--validation", type=int, default=VALIDATION, help="validation scenes (40, 80, 120: widening's steps)"
     )
     parser.add_argument("--image-shape", type=int, default=None, help="image_shape (default: the demo's)")
+    parser.add_argument(
+        "--classes",
+        default="",
+        help="the scenes' classes, NAME,... (default: all four shapes; the seed: one)",
+    )
+    parser.add_argument(
+        "--hyperparameters",
+        default="",
+        help="the detector's hyperparameters over the demo's, NAME=VALUE,... (e.g. base_network=resnet-50)",
+    )
     parser.add_argument("--held-out", type=int, default=HELD_OUT, help="held-out scenes (seed 1)")
     parser.add_argument(
         "--resamples",
@@ -334,6 +352,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     args, _ = parser.parse_known_args(argv)
     import torch
 
+    from bench.builtin_auto_bench import name_value_pairs
+
+    overrides = name_value_pairs(args.hyperparameters, "--hyperparameters")
+    if args.image_shape is not None:
+        overrides = (*overrides, ("image_shape", str(args.image_shape)))
+
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="gtpipe-bench-boxconf-") as work:
         return measure(
@@ -341,9 +365,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
             args.epochs,
             Path(work),
             args.validation,
-            args.image_shape,
             args.held_out,
             args.resamples,
+            overrides,
+            tuple(filter(None, (name.strip() for name in args.classes.split(",")))),
         )
 
 

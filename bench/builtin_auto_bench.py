@@ -332,7 +332,7 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def _pairs(text: str, option: str) -> tuple[tuple[str, str], ...]:
+def name_value_pairs(text: str, option: str) -> tuple[tuple[str, str], ...]:
     """``NAME=VALUE,...`` as pairs; SystemExit naming ``option`` and a part without ``=``."""
     pairs = []
     for part in filter(None, (item.strip() for item in text.split(","))):
@@ -361,8 +361,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
         rounds,
         epochs,
         args.workers,
-        _pairs(args.hyperparameters, "--hyperparameters"),
-        _pairs(labeling, "--labeling-hyperparameters"),
+        name_value_pairs(args.hyperparameters, "--hyperparameters"),
+        name_value_pairs(labeling, "--labeling-hyperparameters"),
     )
     with tempfile.TemporaryDirectory(prefix="gtpipe-bench-auto-") as work:
         first, reused, control = _experiment(args.task, loop, Path(work), args.seed, args.dump)
