@@ -92,12 +92,16 @@ class LoopSettings:
     hyperparameters: tuple[tuple[str, str], ...] = ()
     # The labeling model's own over those (autoLabelingHyperparameters).
     labeling_hyperparameters: tuple[tuple[str, str], ...] = ()
+    # Box scenes' classes (none: all four shapes; the seed's three-job experiment has one class).
+    classes: tuple[str, ...] = ()
 
 
 def _context(task: str, loop: LoopSettings, reuse: bool) -> dict[str, Any]:
     from local.drivers.demo import demo_context
 
     context = demo_context(epochs=2, task=task, labeling="builtin")
+    if loop.classes:
+        context["gtpipe:labelCategories"] = list(loop.classes)
     return {
         **context,
         "gtpipe:hyperparameters": {**context["gtpipe:hyperparameters"], **dict(loop.hyperparameters)},
@@ -247,9 +251,9 @@ def _experiment(
     name: str, loop: LoopSettings, workdir: Path, seed: int = 0, dump: Path | None = None
 ) -> tuple[Run, Run, Run]:
     from local.drivers.demo import upload_dataset
-    from local.drivers.demo_tasks import TASKS, rebucket, write_reference_answers
+    from local.drivers.demo_tasks import TASKS, DetectionDemo, rebucket, write_reference_answers
 
-    task = TASKS[name]
+    task = DetectionDemo(loop.classes) if loop.classes else TASKS[name]
     prefix = (
         "digits" if name == "image-classification" else "scenes"
     )  # run names; bench.threshold_sim reads digits-b-*
@@ -328,6 +332,11 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         default="",
         help="the runs' hyperparameters over the demo's, NAME=VALUE,... (the labeling model trains with them)",
     )
+    parser.add_argument(
+        "--classes",
+        default="",
+        help="box scenes' classes, NAME,... of circle, square, triangle, star (default: all four; the seed: one)",
+    )
     args, _ = parser.parse_known_args(argv)
     return args
 
@@ -347,6 +356,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     """Measure and return the figures."""
     args = _arguments(argv)
     digits = args.task == "image-classification"
+    if digits and args.classes:
+        raise SystemExit("--classes is for box scenes (--task object-detection)")
     objects = args.objects or (DIGITS_OBJECTS if digits else 300)
     batch = args.batch or (DIGITS_BATCH if digits else max(20, objects // 3))
     rounds = args.rounds or (DIGITS_ROUNDS if digits else 1)
@@ -363,6 +374,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
         args.workers,
         name_value_pairs(args.hyperparameters, "--hyperparameters"),
         name_value_pairs(labeling, "--labeling-hyperparameters"),
+        tuple(filter(None, (name.strip() for name in args.classes.split(",")))),
     )
     with tempfile.TemporaryDirectory(prefix="gtpipe-bench-auto-") as work:
         first, reused, control = _experiment(args.task, loop, Path(work), args.seed, args.dump)
@@ -370,7 +382,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     auto_saving = _saving(first.answers, without)
     reuse_saving = _saving(reused.answers, control.answers)
     figures: dict[str, object] = {
-        "objects per run": f"{objects} ({'digits, 10 classes' if digits else 'box scenes, 4 classes'})",
+        "objects per run": f"{objects} ("
+        + ("digits, 10 classes" if digits else f"box scenes: {', '.join(loop.classes) or 'all 4 classes'}")
+        + ")",
         "seed (run ids, crowd)": args.seed,
         "crowd": f"{LABELERS} simulated labelers, {args.workers} answer(s) per object, erring {ERROR_RATE:.0%}",
         "loop": f"batch {batch}, validation {args.validation}, {rounds} model round(s), {epochs} epochs"

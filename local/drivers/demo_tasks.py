@@ -137,11 +137,14 @@ def _pixel_box(box: dict[str, Any]) -> Box:
     return (left, top, left + float(box["width"]), top + float(box["height"]))
 
 
+@dataclass(frozen=True)
 class DetectionDemo:
-    """Synthetic scenes of shapes on varied backgrounds, with their true boxes."""
+    """Synthetic scenes of shapes on varied backgrounds, with their true boxes; ``class_names``: the shapes
+    the scenes hold (all four by default; the seed's three-job experiment has one class)."""
 
     name = TaskType.OBJECT_DETECTION.value
     image_prefix = "images/scenes"
+    class_names: tuple[str, ...] = SCENE_CLASSES
 
     def context(self, epochs: int | None) -> dict[str, Any]:
         hyperparameters = dict(DETECTION_DEMO_HYPERPARAMETERS)
@@ -149,14 +152,14 @@ class DetectionDemo:
             hyperparameters["epochs"] = str(epochs)
         return {
             "gtpipe:taskType": self.name,
-            "gtpipe:labelCategories": list(SCENE_CLASSES),
+            "gtpipe:labelCategories": list(self.class_names),
             "gtpipe:hyperparameters": hyperparameters,
             # The gate is on mAP@0.5 for detection.
             "gtpipe:qualityThreshold": 0.6,
         }
 
     def draw(self, data_dir: Path, *, images: int, holdout: float, bucket: str) -> list[DemoImage]:
-        records = write_scenes(data_dir / "scenes", images, seed=0)
+        records = write_scenes(data_dir / "scenes", images, seed=0, class_names=self.class_names)
         held = max(1, round(len(records) * holdout)) if holdout > 0 else 0
         drawn = []
         for index, record in enumerate(records):
@@ -179,11 +182,11 @@ class DetectionDemo:
         record: SceneRecord = image.truth
         confident = [d for d in answer.get("detections", []) if d["confidence"] >= 0.5]
         found = ", ".join(f"{d['label']} {d['confidence']:.2f}" for d in confident[:4]) or "nothing"
-        truth = ", ".join(SCENE_CLASSES[o.class_id] for o in record.objects) or "nothing"
+        truth = ", ".join(self.class_names[o.class_id] for o in record.objects) or "nothing"
         return f"{image.path.name}: {found}  truth {truth}"
 
     def score(self, answered: Sequence[tuple[DemoImage, Any]]) -> Score:
-        index = {name: i for i, name in enumerate(SCENE_CLASSES)}
+        index = {name: i for i, name in enumerate(self.class_names)}
         images = []
         for image, answer in answered:
             record: SceneRecord = image.truth
@@ -197,7 +200,7 @@ class DetectionDemo:
             images.append(
                 ([(c, (float(a), float(b), float(x), float(y))) for c, (a, b, x, y) in truth], found)
             )
-        report = detection_metrics(images, SCENE_CLASSES)
+        report = detection_metrics(images, self.class_names)
         per_class = ", ".join(f"{name} {m['ap']:.3f}" for name, m in report["per_class"].items())
         return Score(
             "map",
