@@ -171,7 +171,11 @@ def one_box_per_object(answer: dict[str, Any], overlap: float = 0.5) -> dict[str
 
 
 def resampled_certification(
-    scores: dict[float, list[tuple[float, bool]]], credibility: float, trials: int, seed: int = 0
+    scores: dict[float, list[tuple[float, bool]]],
+    credibility: float,
+    trials: int,
+    seed: int = 0,
+    human_error: float = 0.0,
 ) -> dict[str, object]:
     """How the loop's rules fare on many validation samples of one model's answers: ``scores`` is
     :func:`gtpipe_shared.model_labels.box_cutoff_scores` of a pool of labeled images; each trial draws
@@ -179,7 +183,10 @@ def resampled_certification(
     threshold is reached, as the loop widens), chooses the cut-off and the threshold on it and machine-labels
     the images outside the largest sample. The figures: samples that machine-label, the mean share
     machine-labeled, the machine labels' pooled accuracy and the samples whose machine labels are less than
-    95% right. ValueError when the pool leaves no image outside the largest sample."""
+    95% right. ``human_error``: the share of the sample's people labels that are wrong (the truth stands in
+    for people's labels; a wrong one disagrees with the model's label, right or wrong), drawn per trial;
+    the machine labels are graded against the truth. ValueError when the pool leaves no image outside the
+    largest sample."""
     from gtpipe_shared.auto_labeling import WIDEN_LIMIT, choose_threshold
     from gtpipe_shared.model_labels import pick_box_cutoff
 
@@ -193,8 +200,16 @@ def resampled_certification(
         order = list(range(count))
         rng.shuffle(order)
         rest = order[VALIDATION * WIDEN_LIMIT :]
+        mislabeled = (
+            {i for i in order[: VALIDATION * WIDEN_LIMIT] if rng.random() < human_error}
+            if human_error
+            else set()
+        )
         for size in range(VALIDATION, VALIDATION * WIDEN_LIMIT + 1, VALIDATION):
-            sample = {cutoff: [scored[i] for i in order[:size]] for cutoff, scored in scores.items()}
+            sample = {
+                cutoff: [(scored[i][0], scored[i][1] and i not in mislabeled) for i in order[:size]]
+                for cutoff, scored in scores.items()
+            }
             cutoff = pick_box_cutoff(sample).cutoff
             threshold = choose_threshold(sample[cutoff], credibility=credibility)
             if threshold is not None:
@@ -224,6 +239,7 @@ def measure(
     resamples: int = RESAMPLES,
     overrides: Sequence[tuple[str, str]] = (),
     class_names: Sequence[str] = (),
+    human_error: float = 0.0,
 ) -> dict[str, object]:
     """Train, predict and read the answers with the loop's rules; the figures. The threshold is the loop's
     for boxes (95% at :data:`labeling.auto.BOX_CREDIBILITY`), chosen on the first ``VALIDATION`` validation
@@ -280,6 +296,11 @@ def measure(
         figures[f"threshold (95% at credibility {BOX_CREDIBILITY}) on {size} validation scenes"] = limit
         figures[f"held-out images machine-labeled (right), {size} validation scenes"] = f"{labeled} ({right})"
     figures.update(_resampled_figures([*validation, *held], resamples))
+    if human_error:
+        with_errors = _resampled_figures([*validation, *held], resamples, human_error)
+        figures.update(
+            {f"{key} (people's labels {human_error:.1%} wrong)": v for key, v in with_errors.items()}
+        )
     figures.update(_one_box_figures(validation, held, resamples))
     return figures
 
@@ -303,14 +324,16 @@ def _one_box_figures(validation: Sequence[Any], held: Sequence[Any], resamples: 
     return figures
 
 
-def _resampled_figures(samples: Sequence[Any], resamples: int) -> dict[str, object]:
+def _resampled_figures(samples: Sequence[Any], resamples: int, human_error: float = 0.0) -> dict[str, object]:
     """:func:`resampled_certification` of ``samples`` at the loop's box credibility; none for 0 resamples."""
     from gtpipe_shared.model_labels import box_cutoff_scores
     from labeling.auto import BOX_CREDIBILITY
 
     if not resamples:
         return {}
-    return resampled_certification(box_cutoff_scores(samples, CLASS_COUNT), BOX_CREDIBILITY, resamples)
+    return resampled_certification(
+        box_cutoff_scores(samples, CLASS_COUNT), BOX_CREDIBILITY, resamples, human_error=human_error
+    )
 
 
 def _read(samples: Sequence[Any], cutoff: float) -> list[tuple[Any, Sequence[Any]]]:
@@ -332,6 +355,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
         "--validation", type=int, default=VALIDATION, help="validation scenes (40, 80, 120: widening's steps)"
     )
     parser.add_argument("--image-shape", type=int, default=None, help="image_shape (default: the demo's)")
+    parser.add_argument(
+        "--human-error",
+        type=float,
+        default=0.0,
+        help="also resample with this share of the validation sample's people labels wrong (boxes, 3 answers: 0.027)",
+    )
     parser.add_argument(
         "--classes",
         default="",
@@ -369,6 +398,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
             args.resamples,
             overrides,
             tuple(filter(None, (name.strip() for name in args.classes.split(",")))),
+            args.human_error,
         )
 
 

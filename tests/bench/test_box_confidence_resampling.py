@@ -49,3 +49,17 @@ def test_a_pool_no_larger_than_the_widest_sample_is_refused() -> None:
     # Then the resampling says so instead of dividing by nothing
     with pytest.raises(ValueError, match="more than 120 images, got 120"):
         resampled_certification(pool([(0.99, True)] * 120), credibility=0.9, trials=1)
+
+
+def test_wrong_people_labels_in_the_sample_keep_a_right_model_from_certifying_some_samples() -> None:
+    # Given 300 images a model gets right at confidence 0.99, and people whose labels are wrong on 2%
+    pairs = [(0.99, True)] * 300
+    truth_only = resampled_certification(pool(pairs), credibility=0.9, trials=200, seed=1)
+    with_errors = resampled_certification(pool(pairs), credibility=0.9, trials=200, seed=1, human_error=0.02)
+    # Then with the truth as people's labels every sample certifies; with wrong people labels some samples
+    # (a wrong label among 40 to 120) reach no threshold, about as many as miss at 40 (1 - 0.98^40 = 55%) less
+    # those widening rescues, and the machine labels stay graded by the truth
+    assert truth_only["resampled: samples (of 200) machine-labeling"] == 200
+    labeling = with_errors["resampled: samples (of 200) machine-labeling"]
+    assert 80 < labeling < 180  # type: ignore[operator]
+    assert with_errors["resampled: machine labels right (pooled)"] == 1.0
