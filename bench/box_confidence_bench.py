@@ -3,7 +3,9 @@ enough on box scenes to machine-label any?
 
     .venv/bin/python -m bench box-confidence      (or python -m bench.box_confidence_bench
                                                    [--scenes 100 --epochs 96 --threads 1 --image-shape N
-                                                    --validation 120 --held-out 200 --resamples 200])
+                                                    --validation 120 --held-out 200 --resamples 200
+                                                    --classes NAME,... --hyperparameters NAME=VALUE,...
+                                                    --human-error 0.027])
 
 Seeded, in process (no local cloud): the demo's box scenes (``training.scenes``, seed 0) as the human batch
 (``--scenes`` training scenes, 40 validation scenes) and 200 held-out scenes (seed 1); the local detector
@@ -14,7 +16,8 @@ loop's own rules (:mod:`gtpipe_shared.model_labels`): the score cut-off and the 
 validation mAP, the box scores, how many held-out images the model gets right (every box, :func:`boxes_agree`)
 and why the others are wrong, how many it would machine-label and how many of those are right, how well the
 image confidence separates right from wrong images (AUC), and the same rules on ``--resamples`` random
-validation samples of all the scenes it answered (:func:`resampled_certification`): one sample tells little.
+validation samples of all the scenes it answered (:func:`resampled_certification`): one sample tells little;
+with ``--human-error``, again with that share of each sample's labels wrong, as people's are.
 """
 
 from __future__ import annotations
@@ -381,7 +384,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
     args, _ = parser.parse_known_args(argv)
     import torch
 
-    from bench.builtin_auto_bench import name_value_pairs
+    from bench.builtin_auto_bench import comma_names, name_value_pairs
 
     overrides = name_value_pairs(args.hyperparameters, "--hyperparameters")
     if args.image_shape is not None:
@@ -397,7 +400,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
             args.held_out,
             args.resamples,
             overrides,
-            tuple(filter(None, (name.strip() for name in args.classes.split(",")))),
+            comma_names(args.classes),
             args.human_error,
         )
 

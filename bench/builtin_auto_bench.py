@@ -341,6 +341,11 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def comma_names(text: str) -> tuple[str, ...]:
+    """``NAME,...`` as names, blanks dropped."""
+    return tuple(filter(None, (name.strip() for name in text.split(","))))
+
+
 def name_value_pairs(text: str, option: str) -> tuple[tuple[str, str], ...]:
     """``NAME=VALUE,...`` as pairs; SystemExit naming ``option`` and a part without ``=``."""
     pairs = []
@@ -374,7 +379,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
         args.workers,
         name_value_pairs(args.hyperparameters, "--hyperparameters"),
         name_value_pairs(labeling, "--labeling-hyperparameters"),
-        tuple(filter(None, (name.strip() for name in args.classes.split(",")))),
+        comma_names(args.classes),
     )
     with tempfile.TemporaryDirectory(prefix="gtpipe-bench-auto-") as work:
         first, reused, control = _experiment(args.task, loop, Path(work), args.seed, args.dump)
