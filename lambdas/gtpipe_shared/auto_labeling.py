@@ -39,7 +39,11 @@ accuracy against the truth rather than against one person. Ground Truth document
 the model on the human-labeled validation sample and estimates the quality of machine labels from it
 (https://docs.aws.amazon.com/sagemaker/latest/dg/sms-automated-labeling.html); its validation labels are
 the job's consolidated labels (several workers per object by default), which this verification stands in
-for when ``workersPerObject`` is 1.
+for when ``workersPerObject`` is 1. Labels that are not one value (an image's boxes) are compared with a
+``same`` relation instead of equality: two labels are the same when they agree (boxes: matched one-to-one at
+IoU >= 0.5 in their classes), and each answer is then the job's consolidated label; three answers per image
+leave 2-2.7% of box images wrong, and at the boxes' credibility one wrong label among the 44 images above a
+threshold withholds it (BENCHMARKS.md, box-confidence, session 17).
 
 **Widening** (:func:`widening`, the builtin loop): when a model round reaches no threshold, often because 40
 validation objects cannot certify 95% (20 of 20 agreeing are needed, 43 with one disagreement) or one
@@ -72,9 +76,9 @@ emulation (``local.sagemaker.labeling_automated``) and the builtin labeling serv
 from __future__ import annotations
 
 import math
+import operator
 import random
-from collections import Counter
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -192,29 +196,37 @@ def floored(
     return None if own is None else max(threshold, own)
 
 
-def validation_label(answers: Sequence[Hashable]) -> Hashable:
-    """A validation object's label from its independent human answers (first first): the most given one,
-    ties to the earliest. ValueError for no answers."""
+def _agreeing(answers: Sequence[Any], same: Callable[[Any, Any], bool]) -> list[int]:
+    """For each answer, how many of ``answers`` (itself included) are the ``same``."""
+    return [sum(1 for other in answers if same(answer, other)) for answer in answers]
+
+
+def validation_label(answers: Sequence[Any], same: Callable[[Any, Any], bool] = operator.eq) -> Any:
+    """A validation object's label from its independent human answers (first first): the one the most
+    answers are the ``same`` as (equality; boxes: agreement), ties to the earliest. ValueError for no
+    answers."""
     if not answers:
         raise ValueError("a validation object needs at least one answer")
-    counts = Counter(answers)
-    most = max(counts.values())
-    return next(answer for answer in answers if counts[answer] == most)
+    counts = _agreeing(answers, same)
+    return answers[counts.index(max(counts))]
 
 
 def needs_verification(
-    answers: Sequence[Hashable], predicted: Hashable | None, maximum: int = VERIFY_ANSWERS
+    answers: Sequence[Any],
+    predicted: Any | None,
+    maximum: int = VERIFY_ANSWERS,
+    same: Callable[[Any, Any], bool] = operator.eq,
 ) -> bool:
     """Whether a validation object needs another human answer before it calibrates the threshold (module
-    docstring): it has a model prediction (``predicted``; None: none, nothing to verify against), fewer
-    than ``maximum`` answers, and either one answer that differs from the prediction or several of which
-    no label is given twice. ValueError for no answers."""
-    label = validation_label(answers)
+    docstring): it has a model prediction (``predicted``, in the answers' form; None: none, nothing to
+    verify against), fewer than ``maximum`` answers, and either one answer that is not the ``same`` as the
+    prediction or several of which no two are the same. ValueError for no answers."""
+    label = validation_label(answers, same)
     if predicted is None or len(answers) >= maximum:
         return False
-    if max(Counter(answers).values()) >= 2:
+    if max(_agreeing(answers, same)) >= 2:
         return False  # two people agree: settled, whatever the model says
-    return label != predicted or len(answers) > 1
+    return not same(label, predicted) or len(answers) > 1
 
 
 def worth_verifying(

@@ -91,13 +91,16 @@ def detection_prediction(
 
 def boxes_agree(prediction: Prediction, truth: Sequence[Box]) -> bool:
     """Every human box matched by a machine box of its class at IoU >= 0.5, and no machine box left."""
-    predicted = [box for box, _ in prediction.value]
-    if len(predicted) != len(truth):
+    return same_boxes([box for box, _ in prediction.value], truth)
+
+
+def same_boxes(first: Sequence[Box], second: Sequence[Box]) -> bool:
+    """Whether two images' boxes agree: as many boxes, each of ``second`` matched one-to-one by one of
+    ``first`` of its class at IoU >= 0.5."""
+    if len(first) != len(second):
         return False
-    matches = match_boxes(predicted, list(truth))
-    return len(matches) == len(truth) and all(
-        predicted[i].class_id == truth[j].class_id for i, j, _ in matches
-    )
+    matches = match_boxes(list(first), list(second))
+    return len(matches) == len(second) and all(first[i].class_id == second[j].class_id for i, j, _ in matches)
 
 
 def label_boxes(label: Any) -> list[Box]:

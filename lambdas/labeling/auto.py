@@ -36,8 +36,8 @@ Actions (payload ``action``; each answers the ``$.auto`` view, :func:`labeling.a
   (:func:`gtpipe_shared.image_header.stored_displayed_size`: the size people draw on), the boxes' score
   cut-off is calibrated on the validation sample first (:func:`gtpipe_shared.model_labels.choose_box_cutoff`)
   and a machine label agrees with people's when every box matches
-  (:func:`gtpipe_shared.model_labels.boxes_agree`); their validation labels are not verified (agreement
-  of boxes is a match at IoU >= 0.5, not one class to confirm by a majority).
+  (:func:`gtpipe_shared.model_labels.boxes_agree`); disputed validation labels are verified as classes'
+  are, two labels being the same when their boxes agree (:func:`labeling.auto_model.same_label`).
 * ``auto_finish``: write Ground Truth's output manifest (machine labels ``human-annotated: "no"`` with their
   confidence) and answer the Label state's result shape: counters, the final model, the team statistics of
   every batch merged, the rounds and their cost.

@@ -13,7 +13,8 @@ confidence threshold is. Also the labeling model's hyperparameters (:func:`hyper
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import operator
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -30,6 +31,7 @@ from gtpipe_shared.model_labels import (
     classification_prediction,
     detection_prediction,
     label_boxes,
+    same_boxes,
 )
 from gtpipe_shared.s3uri import S3UriError, parse_s3_uri
 from gtpipe_shared.split import training_hyperparameters
@@ -100,6 +102,33 @@ def agrees(state: Mapping[str, Any], prediction: Prediction, human: Mapping[str,
         return boxes_agree(prediction, label_boxes(label))
     except ValueError:
         return False
+
+
+def label_form(state: Mapping[str, Any], item: Mapping[str, Any]) -> Any:
+    """A human label as verification compares it: the class index, or the image's boxes (a tuple; None
+    when the label is not a bounding-box label)."""
+    label = item[state["label_attribute"]]
+    if not boxes(state):
+        return label
+    try:
+        return tuple(label_boxes(label))
+    except ValueError:
+        return None
+
+
+def predicted_form(state: Mapping[str, Any], prediction: Prediction) -> Any:
+    """The model's label in :func:`label_form`'s form (None: no usable answer)."""
+    if prediction.value is None or not boxes(state):
+        return prediction.value
+    return tuple(box for box, _ in prediction.value)
+
+
+def same_label(state: Mapping[str, Any]) -> Callable[[Any, Any], bool]:
+    """How verification tells two labels in :func:`label_form`'s form apart: equality, or boxes that agree
+    (:func:`gtpipe_shared.model_labels.same_boxes`; a label that is not one agrees with nothing)."""
+    if not boxes(state):
+        return operator.eq
+    return lambda a, b: a is not None and b is not None and same_boxes(a, b)
 
 
 def box_cutoff(state: Mapping[str, Any], answers: Mapping[int, Answer]) -> float | None:

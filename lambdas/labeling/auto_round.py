@@ -160,14 +160,19 @@ def _disputed(state: Mapping[str, Any], predictions: Mapping[int, Prediction], *
     batch, and the first after each widening batch), at most :data:`VERIFY_SHARE` of the validation sample
     and of the queue, the ones the model is surest of (where a person's slip is likeliest; lower down a
     dispute is mostly the model's own error, and asking again there cost as many answers as it saved);
-    later batches only continue those. None for boxes: their agreement is a match at IoU >= 0.5, not one
-    class a majority can confirm."""
-    if auto_model.boxes(state):
-        return []
-    attribute, answers = state["label_attribute"], state.get("answers", {})
+    later batches only continue those. Boxes too: each answer is then the batch's consolidated label, and
+    labels are the same when their boxes agree (:func:`labeling.auto_model.same_label`)."""
+    answers = state.get("answers", {})
+    same = auto_model.same_label(state)
     given = {i: answers.get(str(i)) or [state["human"][str(i)]] for i in state["validation"]}
     disputed = [
-        i for i, g in given.items() if needs_verification([a[attribute] for a in g], predictions[i].value)
+        i
+        for i, g in given.items()
+        if needs_verification(
+            [auto_model.label_form(state, a) for a in g],
+            auto_model.predicted_form(state, predictions[i]),
+            same=same,
+        )
     ]
     scored = {
         i: (predictions[i].confidence, auto_model.agrees(state, predictions[i], state["human"][str(i)]))
@@ -201,8 +206,8 @@ def add_verification(
 ) -> dict[str, Any]:
     """``auto_add`` of a verification batch: record its answers per validation object (the label is the
     most given one); ask again, widen or decide the round."""
-    attribute = state["label_attribute"]
     answers = state.setdefault("answers", {})
+    same = auto_model.same_label(state)
     unanswered = []
     for index in state.pop("pending_verification"):
         label = labels.get(state["refs"][index])
@@ -211,8 +216,8 @@ def add_verification(
             continue
         given = answers.setdefault(str(index), [state["human"][str(index)]])
         given.append(label)
-        winner = validation_label([item[attribute] for item in given])
-        state["human"][str(index)] = next(item for item in given if item[attribute] == winner)
+        forms = [auto_model.label_form(state, item) for item in given]
+        state["human"][str(index)] = given[forms.index(validation_label(forms, same))]
         state["deciding"]["verification_answers"] += 1
     state["pending"] = []
     predictions, cutoff = auto_model.predictions(state, [*state["validation"], *state["queue"]])

@@ -95,7 +95,13 @@ class BoxLoop(Loop):
         lines = []
         for i in indices:
             width, height = size(i)
-            box = {"class_id": truth(i), "left": LEFT, "top": TOP, "width": WIDTH, "height": HEIGHT}
+            box = {
+                "class_id": self.drawn_class(i),
+                "left": LEFT,
+                "top": TOP,
+                "width": WIDTH,
+                "height": HEIGHT,
+            }
             lines.append(
                 {
                     "source-ref": ref(i),
@@ -120,6 +126,17 @@ class BoxLoop(Loop):
                 "image_shape": "96",
             },
         )
+
+    def drawn_class(self, index: int) -> int:
+        """The class people give the image's box (here: the right one)."""
+        return truth(index)
+
+    def verified(self, view: dict[str, Any]) -> dict[str, Any]:
+        """People answer the round's verification batches (disputed validation images), drawing their one
+        box again; the view after them."""
+        while "pending_verification" in json.loads(self.read_uri(view["state_uri"])):
+            view = self.label(view)
+        return view
 
     def transform(self, view: dict[str, Any], sure: Any = None) -> None:
         """The batch transform's answers (:func:`answer`)."""
@@ -148,7 +165,7 @@ def test_a_detector_scoring_below_one_half_machine_labels_boxes_in_each_images_p
     assert (view["hyperparameters"]["epochs"], view["hyperparameters"]["lr_scheduler_step"]) == ("24", "21")
     # And it answers with every box scored below 0.5
     loop.transform(view)
-    view = loop.round(view, "m1")
+    view = loop.verified(loop.round(view, "m1"))
     # Then the round calibrates the score cut-off on the validation sample below 0.5 (between the stray
     # boxes' 0.03 and the right boxes' 0.45) and machine-labels the images it is sure of: every one right,
     # none of the unsure ones
@@ -224,7 +241,7 @@ def test_an_image_whose_header_cannot_be_read_is_left_to_people(loop: BoxLoop) -
     loop.cloud.s3.put_object(Bucket=DATA_BUCKET, Key=ref(broken).split("/", 3)[3], Body=b"not an image")
     view = loop.label(view)
     loop.transform(view)
-    view = loop.round(view, "m1")
+    view = loop.verified(loop.round(view, "m1"))
     # Then it is not machine-labeled but sent to people, without a suggestion
     state = json.loads(loop.read_uri(view["state_uri"]))
     assert str(broken) not in state["machine"] and view["machine"] > 0
@@ -282,8 +299,8 @@ def test_a_box_round_without_a_threshold_widens_its_validation_sample_too(
     monkeypatch.setattr(handler, "clock", lambda: NOW)
     loop = WrongAtTopLoop(cloud, context)
     # Given 200 box images, a first batch of 20 and 30 validation images, one of which the detector is
-    # surer of than of any other image and wrong about (no box verification: a confident error at the top
-    # leaves no threshold on 30 images)
+    # surer of than of any other image and wrong about (30 images reach no box threshold whatever their
+    # labels, 44 agreeing are needed, so no dispute is worth verifying yet)
     view = loop.start(200, auto_batch_size=20, auto_validation_size=30, auto_max_rounds=1)
     loop.wrong = loop.batch(view)[20]
     view = loop.label(view)
@@ -296,10 +313,12 @@ def test_a_box_round_without_a_threshold_widens_its_validation_sample_too(
     drawn = loop.batch(view)
     assert state["pending_widening"] == drawn and set(drawn) <= queue
     assert not any(SUGGESTION_KEY in line for line in loop.lines(view))
-    # When they answer (and the round widens again while no threshold is reached)
-    while state.get("pending_widening"):
+    # When they answer (and the round widens again while no threshold is reached, and people confirm their
+    # boxes on the disputed images it can reach)
+    while state.get("pending_widening") or state.get("pending_verification"):
         view = loop.label(view)
         state = json.loads(loop.read_uri(view["state_uri"]))
+    assert state["rounds"][0]["verification_answers"] > 0
     # Then the wider sample reaches a threshold with the same predictions and the images the detector is
     # sure of are machine-labeled, right
     [record] = state["rounds"]
@@ -308,3 +327,55 @@ def test_a_box_round_without_a_threshold_widens_its_validation_sample_too(
     machine = {int(i) for i in state["machine"]}
     assert machine and all(sure(i) and i != loop.wrong for i in machine)
     assert all(state["machine"][str(i)]["boxes"]["annotations"][0]["class_id"] == truth(i) for i in machine)
+
+
+class SlipLoop(BoxLoop):
+    """People give the wrong class to the ``slips`` images the first time they are asked, the right one
+    after."""
+
+    slips: frozenset[int] = frozenset()
+
+    def __init__(self, cloud: Cloud, context: FakeContext) -> None:
+        super().__init__(cloud, context)
+        self.asked: dict[int, int] = {}
+
+    def drawn_class(self, index: int) -> int:
+        self.asked[index] = self.asked.get(index, 0) + 1
+        if index in self.slips and self.asked[index] == 1:
+            return 1 - truth(index)
+        return truth(index)
+
+
+def test_peoples_slips_on_box_images_the_detector_is_sure_of_are_verified_so_the_round_reaches_a_threshold(
+    cloud: Cloud, context: FakeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(handler, "clock", lambda: NOW)
+    loop = SlipLoop(cloud, context)
+    # Given 160 box images, a batch of 20 and 60 validation images, one round, a detector right and sure on
+    # 54 of the 60, and people who drew the wrong class on two of those 54 (two disagreements at the top: 104
+    # validation images would be needed for the boxes' threshold)
+    view = loop.start(160, auto_batch_size=20, auto_validation_size=60, auto_max_rounds=1)
+    validation = json.loads(loop.read_uri(view["state_uri"]))["validation"]
+    loop.slips = frozenset(sorted(i for i in validation if sure(i))[:2])
+    view = loop.label(view)
+    loop.transform(view)
+    view = loop.round(view, "m1")
+    # Then the round first sends the disputed images, the two slips among them, to people again, without
+    # the model's boxes as a suggestion
+    state = json.loads(loop.read_uri(view["state_uri"]))
+    assert loop.slips <= set(state["pending_verification"]) and view["next"] == "label"
+    assert not any(SUGGESTION_KEY in line for line in loop.lines(view))
+    # When people answer (twice more for a slip: its two labels differ until a third settles it)
+    view = loop.verified(view)
+    # Then the slips' labels are the right boxes, and the round reaches a threshold on its 60 images (no
+    # widening) and machine-labels the images the detector is sure of, right
+    state = json.loads(loop.read_uri(view["state_uri"]))
+    attribute = "boxes"
+    for index in loop.slips:
+        assert state["human"][str(index)][attribute]["annotations"][0]["class_id"] == truth(index)
+        assert len(state["answers"][str(index)]) == 3
+    [record] = state["rounds"]
+    assert record["threshold"] is not None and record["validation_added"] == 0
+    assert record["verification_answers"] >= 4
+    queue = set(range(160)) - {int(i) for i in state["human"]}
+    assert {int(i) for i in state["machine"]} == {i for i in queue if sure(i)}

@@ -144,3 +144,23 @@ def test_nothing_is_verified_when_even_agreement_everywhere_reaches_no_threshold
     scored = {i: (0.9 - 0.01 * i, i not in (0, 1)) for i in range(10)}
     # When / Then verifying them could not bring a threshold: nobody is asked again
     assert worth_verifying(scored, [0, 1], 0.95, 0.65) == []
+
+
+def test_box_labels_are_the_same_when_their_boxes_agree_not_when_they_are_equal():
+    # Given an image's boxes as people drew them three times: twice the same object a few pixels apart (they
+    # agree at IoU >= 0.5), once in another class
+    from gtpipe_shared.consolidation import Box
+    from gtpipe_shared.model_labels import same_boxes
+
+    first = (Box(0, 10, 20, 40, 30),)
+    nudged = (Box(0, 12, 21, 40, 30),)
+    other_class = (Box(1, 10, 20, 40, 30),)
+    assert same_boxes(first, nudged) and not same_boxes(first, other_class)
+    assert not same_boxes(first, (*nudged, Box(0, 60, 5, 20, 20)))  # a box more
+    # Then a slip the model disputes gets a second answer, two agreeing answers settle it, and the label is
+    # the earliest of those the most answers agree with
+    assert needs_verification([other_class], first, same=same_boxes)
+    assert not needs_verification([first], nudged, same=same_boxes)
+    assert not needs_verification([other_class, other_class], first, same=same_boxes)
+    assert needs_verification([other_class, first], first, same=same_boxes)
+    assert validation_label([other_class, first, nudged], same=same_boxes) == first
