@@ -6,7 +6,8 @@ The batch transform has predicted the validation sample and every queued object.
 1. **Verification**: validation objects whose human label the model disputes
    (:func:`gtpipe_shared.auto_labeling.needs_verification`) go to people again (``pending_verification``,
    ``next: label``, no suggestions: the answer must not lean on the model it checks), and a third time
-   while no label has two answers.
+   while no label has two answers (boxes: a label is the batch's consolidated boxes, and two are the same
+   when their boxes agree, :func:`labeling.auto_model.same_label`).
 2. **Widening**: when the verified sample reaches no threshold, people label more queued objects, drawn at
    random, as validation (``pending_widening``, no suggestions; how many:
    :func:`gtpipe_shared.auto_labeling.widening`, at most 3 x the plan's ``validation_size`` in all). Their
@@ -154,7 +155,8 @@ def _scored(state: Mapping[str, Any], predictions: Mapping[int, Prediction]) -> 
 
 def _disputed(state: Mapping[str, Any], predictions: Mapping[int, Prediction], *, new: bool) -> list[int]:
     """The validation objects that need another answer before the threshold is chosen (verification,
-    :func:`gtpipe_shared.auto_labeling.needs_verification`; answers: class indices, first first), those
+    :func:`gtpipe_shared.auto_labeling.needs_verification`; answers in the form of
+    :func:`labeling.auto_model.label_form`, first first), those
     that can change the threshold only (:func:`gtpipe_shared.auto_labeling.worth_verifying`). A round asks
     about new objects once per batch of new validation objects (``new``: the round's first verification
     batch, and the first after each widening batch), at most :data:`VERIFY_SHARE` of the validation sample
