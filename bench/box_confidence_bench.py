@@ -179,6 +179,7 @@ def resampled_certification(
     trials: int,
     seed: int = 0,
     human_error: float = 0.0,
+    verify: bool = False,
 ) -> dict[str, object]:
     """How the loop's rules fare on many validation samples of one model's answers: ``scores`` is
     :func:`gtpipe_shared.model_labels.box_cutoff_scores` of a pool of labeled images; each trial draws
@@ -188,8 +189,9 @@ def resampled_certification(
     machine-labeled, the machine labels' pooled accuracy and the samples whose machine labels are less than
     95% right. ``human_error``: the share of the sample's people labels that are wrong (the truth stands in
     for people's labels; a wrong one disagrees with the model's label, right or wrong), drawn per trial;
-    the machine labels are graded against the truth. ValueError when the pool leaves no image outside the
-    largest sample."""
+    the machine labels are graded against the truth. ``verify``: before each threshold, the loop's
+    verification (:func:`_verified`) corrects the wrong people labels it asks about again. ValueError when the
+    pool leaves no image outside the largest sample."""
     from gtpipe_shared.auto_labeling import WIDEN_LIMIT, choose_threshold
     from gtpipe_shared.model_labels import pick_box_cutoff
 
@@ -214,6 +216,13 @@ def resampled_certification(
                 for cutoff, scored in scores.items()
             }
             cutoff = pick_box_cutoff(sample).cutoff
+            if verify:
+                mislabeled -= _verified(sample[cutoff], order[:size], mislabeled, credibility, len(rest))
+                sample = {
+                    cutoff: [(scored[i][0], scored[i][1] and i not in mislabeled) for i in order[:size]]
+                    for cutoff, scored in scores.items()
+                }
+                cutoff = pick_box_cutoff(sample).cutoff
             threshold = choose_threshold(sample[cutoff], credibility=credibility)
             if threshold is not None:
                 break
@@ -233,6 +242,30 @@ def resampled_certification(
     }
 
 
+def _verified(
+    scored: Sequence[tuple[float, bool]],
+    sample: Sequence[int],
+    mislabeled: set[int],
+    credibility: float,
+    queued: int,
+) -> set[int]:
+    """The wrong people labels the loop's verification would correct in a sample: the disputed images
+    (:func:`gtpipe_shared.auto_labeling.worth_verifying`, the surest first, at most ``VERIFY_SHARE`` of the
+    sample and of the ``queued`` images) that are ``mislabeled``; asked again, people give the right boxes
+    (their error twice over, about 0.1%, is left out)."""
+    import math
+
+    from gtpipe_shared.auto_labeling import worth_verifying
+    from labeling.auto_round import VERIFY_SHARE
+
+    by_image = dict(zip(sample, scored, strict=True))
+    disputed = [i for i, (_, agrees) in by_image.items() if not agrees]
+    chosen = worth_verifying(by_image, disputed, credibility=credibility)
+    cap = max(1, math.ceil(VERIFY_SHARE * min(len(sample), queued)))
+    surest = sorted(chosen, key=lambda i: -by_image[i][0])[:cap]
+    return {i for i in surest if i in mislabeled}
+
+
 def measure(
     scenes: int,
     epochs: int,
@@ -243,6 +276,7 @@ def measure(
     overrides: Sequence[tuple[str, str]] = (),
     class_names: Sequence[str] = (),
     human_error: float = 0.0,
+    verify: bool = False,
 ) -> dict[str, object]:
     """Train, predict and read the answers with the loop's rules; the figures. The threshold is the loop's
     for boxes (95% at :data:`labeling.auto.BOX_CREDIBILITY`), chosen on the first ``VALIDATION`` validation
@@ -299,11 +333,10 @@ def measure(
         figures[f"threshold (95% at credibility {BOX_CREDIBILITY}) on {size} validation scenes"] = limit
         figures[f"held-out images machine-labeled (right), {size} validation scenes"] = f"{labeled} ({right})"
     figures.update(_resampled_figures([*validation, *held], resamples))
-    if human_error:
-        with_errors = _resampled_figures([*validation, *held], resamples, human_error)
-        figures.update(
-            {f"{key} (people's labels {human_error:.1%} wrong)": v for key, v in with_errors.items()}
-        )
+    for checked in (False, True) if human_error and verify else (False,) if human_error else ():
+        with_errors = _resampled_figures([*validation, *held], resamples, human_error, checked)
+        suffix = f" (people's labels {human_error:.1%} wrong{', verified' if checked else ''})"
+        figures.update({key + suffix: v for key, v in with_errors.items()})
     figures.update(_one_box_figures(validation, held, resamples))
     return figures
 
@@ -327,7 +360,9 @@ def _one_box_figures(validation: Sequence[Any], held: Sequence[Any], resamples: 
     return figures
 
 
-def _resampled_figures(samples: Sequence[Any], resamples: int, human_error: float = 0.0) -> dict[str, object]:
+def _resampled_figures(
+    samples: Sequence[Any], resamples: int, human_error: float = 0.0, verify: bool = False
+) -> dict[str, object]:
     """:func:`resampled_certification` of ``samples`` at the loop's box credibility; none for 0 resamples."""
     from gtpipe_shared.model_labels import box_cutoff_scores
     from labeling.auto import BOX_CREDIBILITY
@@ -335,7 +370,11 @@ def _resampled_figures(samples: Sequence[Any], resamples: int, human_error: floa
     if not resamples:
         return {}
     return resampled_certification(
-        box_cutoff_scores(samples, CLASS_COUNT), BOX_CREDIBILITY, resamples, human_error=human_error
+        box_cutoff_scores(samples, CLASS_COUNT),
+        BOX_CREDIBILITY,
+        resamples,
+        human_error=human_error,
+        verify=verify,
     )
 
 
@@ -363,6 +402,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
         type=float,
         default=0.0,
         help="also resample with this share of the validation sample's people labels wrong (boxes, 3 answers: 0.027)",
+    )
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="with --human-error, also with the loop's verification of disputed validation labels",
     )
     parser.add_argument(
         "--classes",
@@ -402,6 +446,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, object]:
             overrides,
             comma_names(args.classes),
             args.human_error,
+            args.verify,
         )
 
 

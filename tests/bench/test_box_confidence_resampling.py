@@ -63,3 +63,18 @@ def test_wrong_people_labels_in_the_sample_keep_a_right_model_from_certifying_so
     labeling = with_errors["resampled: samples (of 200) machine-labeling"]
     assert 80 < labeling < 180  # type: ignore[operator]
     assert with_errors["resampled: machine labels right (pooled)"] == 1.0
+
+
+def test_the_loops_verification_gives_back_what_wrong_people_labels_took() -> None:
+    # Given 200 images a model gets right at 0.95 and 100 it gets wrong at 0.5, people wrong on 2% of the
+    # validation labels
+    pairs = [(0.95, True)] * 200 + [(0.5, False)] * 100
+    unverified = resampled_certification(pool(pairs), credibility=0.9, trials=200, seed=1, human_error=0.02)
+    verified = resampled_certification(
+        pool(pairs), credibility=0.9, trials=200, seed=1, human_error=0.02, verify=True
+    )
+    # Then unverified, about half the samples reach no threshold; verified (the disputed sure images asked
+    # again), every sample machine-labels the sure images, still all right
+    assert unverified["resampled: samples (of 200) machine-labeling"] < 150  # type: ignore[operator]
+    assert verified["resampled: samples (of 200) machine-labeling"] == 200
+    assert verified["resampled: machine labels right (pooled)"] == 1.0
